@@ -1,0 +1,113 @@
+"""RFC 9457 problem documents for every error the API can answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, Response, json
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://outpost.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answered to the client as a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        errors: Iterable[tuple[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = [{"pointer": f"#/{field}", "detail": message} for field, message in errors]
+        self.headers = headers or {}
+
+    def to_response(self) -> Response:
+        """The problem as an HTTP response."""
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        if self.errors:
+            body["errors"] = self.errors
+        response = Response(json.dumps(body), status=self.status, mimetype=MEDIA_TYPE)
+        response.headers.update(self.headers)
+        return response
+
+
+def validation_problem(errors: Iterable[tuple[str, str]]) -> Problem:
+    """A 422 naming each field that is wrong."""
+    return Problem(
+        422, "validation-error", "Request body is not valid", errors=sorted(errors)
+    )
+
+
+def database_unavailable() -> Problem:
+    """A 503 telling the client to try again shortly."""
+    return Problem(
+        503,
+        "service-unavailable",
+        "Service temporarily unavailable",
+        "The database cannot be reached; nothing was saved. Try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "-").replace("'", "")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error, expected or not, with a problem document and never a traceback."""
+
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem) -> Response:
+        return problem.to_response()
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        problem = Problem(status, _slug(exc.name), exc.name, exc.description)
+        response = problem.to_response()
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> Response:
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return database_unavailable().to_response()
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return database_unavailable().to_response()
+        log.error("database error: %s", type(exc.orig).__name__)
+        return _internal().to_response()
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return _internal().to_response()
+
+
+def _internal() -> Problem:
+    return Problem(500, "internal-error", "Internal error", "The request was not completed.")

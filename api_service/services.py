@@ -1,0 +1,34 @@
+"""The long-lived objects a request needs, built once per application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from flask import current_app
+from sqlalchemy import Engine
+
+from api_service.unit_of_work import UnitOfWork
+from shared.config import Settings
+from shared.secretbox import SecretBox
+
+
+@dataclass(frozen=True)
+class Services:
+    """Settings, database engine, password hasher and secret box of one application."""
+
+    settings: Settings
+    engine: Engine
+    hasher: PasswordHasher
+    box: SecretBox
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new transaction boundary for one request."""
+        return UnitOfWork(self.engine)
+
+
+def services() -> Services:
+    """The services of the application handling the current request."""
+    value = current_app.extensions["outpost"]
+    assert isinstance(value, Services)
+    return value

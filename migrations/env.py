@@ -1,0 +1,31 @@
+"""Alembic environment: the URL comes from the caller's config or from DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+from logging.config import fileConfig
+
+from alembic import context
+
+from shared.config import DEFAULT_DATABASE_URL, normalise_database_url
+from shared.db import create_engine_for
+from shared.models import metadata
+
+config = context.config
+if config.config_file_name and config.attributes.get("configure_logging", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+url = config.attributes.get("database_url") or normalise_database_url(
+    os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+)
+
+engine = create_engine_for(url)
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()

@@ -1,0 +1,1 @@
+"""Code both processes share: configuration, schema, codes, secrets and the outbox writer."""

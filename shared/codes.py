@@ -1,0 +1,29 @@
+"""One-time codes: drawn from `secrets`, stored only as an HMAC keyed by SECRET_KEY."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+def new_code() -> str:
+    """Six random digits."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def derive_key(secret_key: str, label: str) -> bytes:
+    """A subkey of SECRET_KEY for one use, so one key never serves two purposes."""
+    return hmac.new(secret_key.encode(), label.encode(), hashlib.sha256).digest()
+
+
+def code_hmac(secret_key: str, user_id: int, purpose: str, code: str) -> str:
+    """The stored form of a code, bound to its user and purpose."""
+    key = derive_key(secret_key, "outpost/code-hmac")
+    message = f"{purpose}:{user_id}:{code}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def code_matches(secret_key: str, user_id: int, purpose: str, code: str, stored: str) -> bool:
+    """Whether `code` is the one whose HMAC is `stored`, compared in constant time."""
+    return hmac.compare_digest(code_hmac(secret_key, user_id, purpose, code), stored)

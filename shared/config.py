@@ -1,0 +1,181 @@
+"""Settings read from the environment, validated once at start."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+T = TypeVar("T")
+
+DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a bad value; the message names it."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to reach one SMTP provider."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    starttls: bool
+    username: str | None
+    password: str | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every variable of the spec's configuration table, parsed."""
+
+    database_url: str
+    secret_key: str
+    admin_token: str | None
+    smtp: SmtpSettings
+    smtp_fallback: SmtpSettings | None
+    mail_from: str
+    sms_url: str
+    sms_token: str | None
+    activation_ttl: int
+    reset_ttl: int
+    relay_poll_interval: float
+    relay_batch_size: int
+    relay_concurrency: int
+    relay_lease_seconds: int
+    relay_max_attempts: int
+    relay_metrics_port: int
+    relay_backoff_base: float
+    relay_backoff_cap: float
+    notice_cooldown: int
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], *, require_secret: bool = True
+    ) -> Settings:
+        """Parse and check every variable; raise ConfigError naming the first bad one."""
+        env = _Env(environ)
+        secret = env.get("SECRET_KEY", "", str)
+        if require_secret and len(secret) < 16:
+            raise ConfigError(
+                "SECRET_KEY: required, at least 16 characters (e.g. `python -c "
+                '"import secrets; print(secrets.token_urlsafe(32))"`)'
+            )
+        fallback = environ.get("SMTP_FALLBACK_URL") or None
+        return cls(
+            database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url),
+            secret_key=secret,
+            admin_token=environ.get("ADMIN_TOKEN") or None,
+            smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
+            smtp_fallback=(
+                env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None
+            ),
+            mail_from=env.get("MAIL_FROM", "Outpost <no-reply@localhost>", _mail_from),
+            sms_url=env.get("SMS_URL", "log:", _sms_url),
+            sms_token=environ.get("SMS_TOKEN") or None,
+            activation_ttl=env.get("ACTIVATION_TTL", "86400", _positive(int)),
+            reset_ttl=env.get("RESET_TTL", "900", _positive(int)),
+            relay_poll_interval=env.get("RELAY_POLL_INTERVAL", "1.0", _positive(float)),
+            relay_batch_size=env.get("RELAY_BATCH_SIZE", "100", _positive(int)),
+            relay_concurrency=env.get("RELAY_CONCURRENCY", "4", _positive(int)),
+            relay_lease_seconds=env.get("RELAY_LEASE_SECONDS", "60", _positive(int)),
+            relay_max_attempts=env.get("RELAY_MAX_ATTEMPTS", "8", _positive(int)),
+            relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
+            relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
+            relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
+            notice_cooldown=env.get("NOTICE_COOLDOWN", "60", _positive(int)),
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+class _Env:
+    """Reads one variable through a parser and names it in any error."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, default: str, parse: Callable[[str], T]) -> T:
+        raw = self._environ.get(name)
+        value = default if raw is None or raw == "" else raw
+        try:
+            return parse(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+
+def normalise_database_url(url: str) -> str:
+    """Map `postgres://` and `postgresql://` to the psycopg 3 driver; accept sqlite URLs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme == "sqlite":
+        return url
+    raise ValueError(f"unsupported scheme {scheme!r}; use postgresql:// or sqlite://")
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """Parse `smtp://[user:pass@]host[:port][?starttls=true&timeout=S]` or `smtps://…`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"scheme must be smtp or smtps, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("a host is required")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"starttls", "timeout"}
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+    starttls = query.get("starttls", "false").lower()
+    if starttls not in ("true", "false", "1", "0"):
+        raise ValueError("starttls must be true or false")
+    timeout = float(query.get("timeout", "30"))
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    implicit = parts.scheme == "smtps"
+    return SmtpSettings(
+        host=parts.hostname,
+        port=parts.port or (465 if implicit else 25),
+        implicit_tls=implicit,
+        starttls=starttls in ("true", "1"),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+    )
+
+
+def _mail_from(value: str) -> str:
+    if "@" not in value or "\n" in value or "\r" in value:
+        raise ValueError(f"not an address: {value!r}")
+    return value
+
+
+def _sms_url(value: str) -> str:
+    if value == "log:" or value.startswith(("http://", "https://")):
+        return value
+    raise ValueError("must be log: or an http(s):// URL")
+
+
+def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(value: str) -> T:
+        parsed = kind(value)
+        if not parsed > 0:  # type: ignore[operator]
+            raise ValueError(f"must be positive, got {value!r}")
+        return parsed
+
+    return parse
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"not a port: {value!r}")
+    return port

@@ -1,0 +1,114 @@
+"""The tables both processes share, as SQLAlchemy Core; alembic owns the schema itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL and on SQLite (which stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(254), unique=True),
+    Column("phone", String(16), unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("full_name", String(200)),
+    Column("locale", String(5), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("activated_at", UtcDateTime()),
+)
+
+verification_tokens = Table(
+    "verification_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("code_hmac", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime()),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("locale", String(5), nullable=False),
+    Column("template", String(50), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("secret_params", Text),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("token_id", Id, ForeignKey("verification_tokens.id", ondelete="SET NULL")),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("locked_until", UtcDateTime()),
+    Column("claim_token", String(32)),
+    Column("expires_at", UtcDateTime()),
+    Column("sent_at", UtcDateTime()),
+    Column("dead_reason", String(20)),
+    Column("last_error", Text),
+)
+
+outbox_attempts = Table(
+    "outbox_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("outbox_id", Id, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+)

@@ -1,0 +1,75 @@
+"""Writing outbox rows inside the caller's transaction, and how clients see their status."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, text
+
+from shared.models import outbox
+from shared.secretbox import SecretBox
+
+NOTIFY_CHANNEL = "outbox"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a client is told about a queued message."""
+
+    id: str
+    channel: str
+    status: str
+
+
+def enqueue(
+    connection: Connection,
+    box: SecretBox,
+    *,
+    now: datetime,
+    channel: str,
+    purpose: str,
+    recipient: str,
+    locale: str,
+    params: dict[str, Any],
+    secret_params: dict[str, Any] | None = None,
+    user_id: int | None = None,
+    token_id: int | None = None,
+    expires_at: datetime | None = None,
+) -> Delivery:
+    """Add a message to the outbox in the open transaction; it leaves only if that commits."""
+    public_id = str(uuid.uuid4())
+    connection.execute(
+        insert(outbox).values(
+            public_id=public_id,
+            created_at=now,
+            channel=channel,
+            purpose=purpose,
+            recipient=recipient,
+            locale=locale,
+            template=purpose,
+            params=params,
+            secret_params=box.seal(secret_params) if secret_params else None,
+            user_id=user_id,
+            token_id=token_id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            expires_at=expires_at,
+        )
+    )
+    if connection.dialect.name == "postgresql":
+        # Delivered to listening relays only when the transaction commits.
+        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    return Delivery(id=public_id, channel=channel, status="queued")
+
+
+def client_status(status: str, dead_reason: str | None) -> str:
+    """The status a client sees: queued, sent, failed, expired or cancelled."""
+    if status == "pending":
+        return "queued"
+    if status == "dead":
+        return "expired" if dead_reason == "expired" else "failed"
+    return status
