@@ -82,16 +82,20 @@ def issue_code(
     now: datetime,
 ) -> IssuedCode:
     """A new code for a user and purpose; older live codes and their unsent messages die."""
-    superseded = connection.execute(
-        update(verification_tokens)
-        .where(
-            verification_tokens.c.user_id == user_id,
-            verification_tokens.c.purpose == purpose,
-            verification_tokens.c.status == "active",
+    superseded = (
+        connection.execute(
+            update(verification_tokens)
+            .where(
+                verification_tokens.c.user_id == user_id,
+                verification_tokens.c.purpose == purpose,
+                verification_tokens.c.status == "active",
+            )
+            .values(status="superseded")
+            .returning(verification_tokens.c.id)
         )
-        .values(status="superseded")
-        .returning(verification_tokens.c.id)
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if superseded:
         connection.execute(
             update(outbox)

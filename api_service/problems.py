@@ -55,9 +55,7 @@ class Problem(Exception):
 
 def validation_problem(errors: Iterable[tuple[str, str]]) -> Problem:
     """A 422 naming each field that is wrong."""
-    return Problem(
-        422, "validation-error", "Request body is not valid", errors=sorted(errors)
-    )
+    return Problem(422, "validation-error", "Request body is not valid", errors=sorted(errors))
 
 
 def database_unavailable() -> Problem:

@@ -55,9 +55,7 @@ class Settings:
     notice_cooldown: int
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str], *, require_secret: bool = True
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str], *, require_secret: bool = True) -> Settings:
         """Parse and check every variable; raise ConfigError naming the first bad one."""
         env = _Env(environ)
         secret = env.get("SECRET_KEY", "", str)
@@ -72,9 +70,7 @@ class Settings:
             secret_key=secret,
             admin_token=environ.get("ADMIN_TOKEN") or None,
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
-            smtp_fallback=(
-                env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None
-            ),
+            smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
             mail_from=env.get("MAIL_FROM", "Outpost <no-reply@localhost>", _mail_from),
             sms_url=env.get("SMS_URL", "log:", _sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,

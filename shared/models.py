@@ -21,7 +21,6 @@ from sqlalchemy import (
 )
 
 
-
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, on PostgreSQL and on SQLite (which stores naive text)."""
 

@@ -17,7 +17,5 @@ def create_registration() -> tuple[Response, int]:
     """Register an account; the answer is the same whether or not the address is known."""
     data = load_body(RegistrationSchema())
     delivery = register(services(), data)
-    body = RegistrationAcceptedSchema().dump(
-        {"status": "pending_activation", "delivery": delivery}
-    )
+    body = RegistrationAcceptedSchema().dump({"status": "pending_activation", "delivery": delivery})
     return jsonify(body), 202

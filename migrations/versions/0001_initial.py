@@ -37,9 +37,7 @@ def upgrade() -> None:
     op.create_table(
         "verification_tokens",
         sa.Column("id", Id, primary_key=True),
-        sa.Column(
-            "user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
         sa.Column("purpose", sa.String(20), nullable=False),
         sa.Column("code_hmac", sa.String(64), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
@@ -71,9 +69,7 @@ def upgrade() -> None:
         sa.Column("params", sa.JSON, nullable=False),
         sa.Column("secret_params", sa.Text),
         sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="SET NULL")),
-        sa.Column(
-            "token_id", Id, sa.ForeignKey("verification_tokens.id", ondelete="SET NULL")
-        ),
+        sa.Column("token_id", Id, sa.ForeignKey("verification_tokens.id", ondelete="SET NULL")),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("next_attempt_at", Ts, nullable=False),
@@ -118,9 +114,7 @@ def upgrade() -> None:
     op.create_table(
         "outbox_attempts",
         sa.Column("id", Id, primary_key=True),
-        sa.Column(
-            "outbox_id", Id, sa.ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("outbox_id", Id, sa.ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
         sa.Column("attempted_at", Ts, nullable=False),
         sa.Column("outcome", sa.String(20), nullable=False),
         sa.Column("error", sa.Text),

@@ -1,0 +1,29 @@
+"""Delivery channels behind one small interface: send a message or raise a DeliveryFailure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    """One SMS: the outbox public id doubles as the gateway's idempotency key."""
+
+    id: str
+    to: str
+    body: str
+
+
+Message = EmailMessage | SmsMessage
+
+
+class Channel(Protocol):
+    """Sends messages of one kind, keeping whatever connection it holds between sends."""
+
+    def send(self, message: Message) -> None:
+        """Deliver `message` or raise a DeliveryFailure."""
+
+    def close(self) -> None:
+        """Release the connection, if any."""

@@ -1,0 +1,61 @@
+"""SMS through an HTTP gateway (the spec's webhook contract), or to the log for development."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import httpx
+
+from outbox_relay.channels import Message, SmsMessage
+from outbox_relay.failures import TransientFailure, from_http_status
+
+log = logging.getLogger(__name__)
+
+# Runs of digits long enough to be a code are masked before an SMS reaches the log.
+_CODE_LIKE = re.compile(r"\d{4,}")
+
+
+class SmsGatewayChannel:
+    """POSTs `{id, to, body}` with a bearer token and `Idempotency-Key: <id>`."""
+
+    def __init__(self, url: str, token: str | None, timeout: float = 10.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._url = url
+        self._client = httpx.Client(timeout=timeout, headers=headers)
+
+    def send(self, message: Message) -> None:
+        """Deliver one SMS; failures are classified by HTTP status."""
+        assert isinstance(message, SmsMessage)
+        try:
+            response = self._client.post(
+                self._url,
+                json={"id": message.id, "to": message.to, "body": message.body},
+                headers={"Idempotency-Key": message.id},
+            )
+        except httpx.HTTPError as exc:
+            raise TransientFailure(f"{type(exc).__name__}: {exc}"[:500]) from exc
+        failure = from_http_status(response.status_code, response.reason_phrase)
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections."""
+        self._client.close()
+
+
+class SmsLogChannel:
+    """`SMS_URL=log:`: writes each SMS to the log with anything code-like masked."""
+
+    def send(self, message: Message) -> None:
+        """Log the SMS instead of sending it."""
+        assert isinstance(message, SmsMessage)
+        log.info(
+            "sms id=%s to=%s body=%r",
+            message.id,
+            message.to,
+            _CODE_LIKE.sub(lambda m: "•" * len(m.group()), message.body),
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,48 @@
+"""`outbox-relay`: the delivery daemon's command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from types import FrameType
+
+from outbox_relay.worker import Daemon, Relay
+from shared.config import ConfigError, Settings
+from shared.db import create_engine_for
+from shared.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="outbox-relay", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="deliver outbox messages until SIGTERM (systemd Type=notify)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging()
+    if args.command == "run":
+        return run(settings)
+    return 2
+
+
+def run(settings: Settings) -> int:
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    daemon = Daemon(Relay(settings, create_engine_for(settings.database_url)))
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

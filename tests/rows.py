@@ -1,0 +1,41 @@
+"""Reading what the code under test wrote, straight from the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, inspect, select, text
+
+from shared.models import metadata
+
+
+def count(engine: Engine, table: str, **where: Any) -> int:
+    """Rows of `table` matching the column values given."""
+    t = metadata.tables[table]
+    query = select(func.count()).select_from(t)
+    for column, value in where.items():
+        query = query.where(t.c[column] == value)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def rows(engine: Engine, table: str) -> list[dict[str, Any]]:
+    """Every row of `table`, as dicts, in id order."""
+    t = metadata.tables[table]
+    with engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(select(t).order_by(t.c.id))]
+
+
+def every_value_as_text(engine: Engine) -> list[str]:
+    """Every value of every column of every table, as text, for searching secrets."""
+    values: list[str] = []
+    with engine.connect() as connection:
+        for table in inspect(connection).get_table_names():
+            for row in connection.execute(text(f'SELECT * FROM "{table}"')):
+                values.extend(str(value) for value in row if value is not None)
+    return values
+
+
+def written(engine: Engine) -> dict[str, int]:
+    """How many rows each domain table holds."""
+    return {name: count(engine, name) for name in ("users", "verification_tokens", "outbox")}

@@ -1,0 +1,101 @@
+"""A real SMTP server for tests (aiosmtpd) that accepts, refuses, hangs or drops on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class SmtpSink:
+    """Behaviour per DATA: `accept`, `reply:NNN`, `hang`, `drop`; `delay` seconds before it.
+
+    `script` is consumed first, one behaviour per message; then `mode` applies.
+    """
+
+    mode: str = "accept"
+    delay: float = 0.0
+    script: list[str] = field(default_factory=list)
+    received: list[EmailMessage] = field(default_factory=list)
+    data_commands: list[EmailMessage] = field(default_factory=list)
+    connections: int = 0
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        with self._changed:
+            self.connections += 1
+        return responses
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._changed:
+            self.data_commands.append(message)
+            behaviour = self.script.pop(0) if self.script else self.mode
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if behaviour == "hang":
+            await asyncio.sleep(3600)
+        if behaviour == "drop":
+            server.transport.close()
+            return "421 closing"
+        if behaviour.startswith("reply:"):
+            code = behaviour.split(":", 1)[1]
+            return f"{code} {'Try again later' if code.startswith('4') else 'Rejected'}"
+        with self._changed:
+            self.received.append(message)
+            self._changed.notify_all()
+        return "250 Message accepted"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """Block until `count` messages were accepted; return them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self.received)} of {count} messages arrived")
+                self._changed.wait(left)
+            return list(self.received)
+
+
+class SinkServer:
+    """An SmtpSink served on 127.0.0.1 by aiosmtpd in its own thread."""
+
+    def __init__(self) -> None:
+        self.sink = SmtpSink()
+        self.port = free_port()
+        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        """SMTP_URL for this server, with a short timeout for the hang tests."""
+        return f"smtp://127.0.0.1:{self.port}?timeout=2"
+
+    def start(self) -> None:
+        """Listen."""
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening and cancel whatever hangs."""
+        self._controller.stop(no_assert=True)

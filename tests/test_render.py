@@ -1,0 +1,147 @@
+"""Tests for the message templates and the renderer of the delivery relay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+import pytest
+
+from outbox_relay.render import RenderedEmail, render_email, render_sms
+
+PURPOSES = ["activation", "password_reset", "password_changed", "welcome", "account_exists"]
+CODE_PURPOSES = ["activation", "password_reset"]
+LOCALES = ["en", "fr"]
+CODE = "482913"
+
+
+def params_for(purpose: str, full_name: str | None = "Ada Lovelace") -> dict[str, Any]:
+    """Return a complete set of template parameters for a purpose."""
+    params: dict[str, Any] = {"full_name": full_name}
+    if purpose in CODE_PURPOSES:
+        params.update(code=CODE, expires_minutes=15)
+    return params
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_every_purpose_and_locale_renders(purpose: str, locale: str) -> None:
+    for full_name in ("Ada Lovelace", None):
+        email = render_email(purpose, locale, params_for(purpose, full_name))
+        assert isinstance(email, RenderedEmail)
+        assert email.subject
+        assert email.subject == email.subject.strip()
+        assert "\n" not in email.subject
+        assert email.text.strip()
+        assert "<html" in email.html
+        assert "{{" not in email.text + email.html
+        assert "None" not in email.text + email.html
+        sms = render_sms(purpose, locale, params_for(purpose, full_name))
+        assert sms
+        assert sms == sms.strip()
+        assert "\n" not in sms
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_greets_by_name_only_when_given(purpose: str, locale: str) -> None:
+    named = render_email(purpose, locale, params_for(purpose, "Ada Lovelace"))
+    assert "Ada Lovelace" in named.text
+    assert "Ada Lovelace" in named.html
+    anonymous = render_email(purpose, locale, params_for(purpose, None))
+    greeting = "Hello," if locale == "en" else "Bonjour,"
+    assert anonymous.text.startswith(greeting)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_full_name_may_be_omitted(locale: str) -> None:
+    email = render_email("welcome", locale, {})
+    assert email.text.startswith("Hello," if locale == "en" else "Bonjour,")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("purpose", CODE_PURPOSES)
+def test_code_in_bodies_and_sms_but_not_subject(purpose: str, locale: str) -> None:
+    email = render_email(purpose, locale, params_for(purpose))
+    assert CODE in email.text
+    assert CODE in email.html
+    assert CODE not in email.subject
+    assert "15" in email.text
+    assert CODE in render_sms(purpose, locale, params_for(purpose))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_full_name_is_escaped_in_html(purpose: str, locale: str) -> None:
+    name = '<script>alert("x")</script>'
+    email = render_email(purpose, locale, params_for(purpose, name))
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;" in email.html
+    assert name in email.text
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_french_differs_from_english(purpose: str) -> None:
+    en = render_email(purpose, "en", params_for(purpose))
+    fr = render_email(purpose, "fr", params_for(purpose))
+    assert en.subject != fr.subject
+    assert en.text != fr.text
+    assert en.html != fr.html
+    assert 'lang="fr"' in fr.html
+    assert render_sms(purpose, "en", params_for(purpose)) != render_sms(
+        purpose, "fr", params_for(purpose)
+    )
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_sms_is_under_160_characters(purpose: str, locale: str) -> None:
+    params = params_for(purpose, "A" * 200)
+    if purpose in CODE_PURPOSES:
+        params.update(code="999999", expires_minutes=1440)
+    assert len(render_sms(purpose, locale, params)) < 160
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_html_is_self_contained(locale: str) -> None:
+    for purpose in PURPOSES:
+        html = render_email(purpose, locale, params_for(purpose)).html.lower()
+        assert "<link" not in html
+        assert "<script" not in html
+        assert "<img" not in html
+        assert "<style" not in html
+        assert "http://" not in html
+        assert "https://" not in html
+
+
+def test_unknown_purpose_raises() -> None:
+    with pytest.raises(ValueError, match="nope"):
+        render_email("nope", "en", {})
+    with pytest.raises(ValueError, match="nope"):
+        render_sms("nope", "en", {})
+
+
+def test_unknown_locale_raises() -> None:
+    with pytest.raises(ValueError, match="de"):
+        render_email("welcome", "de", {"full_name": None})
+    with pytest.raises(ValueError, match="de"):
+        render_sms("welcome", "de", {"full_name": None})
+
+
+def test_path_traversal_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        render_email("../activation", "en", params_for("activation"))
+    with pytest.raises(ValueError):
+        render_sms("activation", "../en", params_for("activation"))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("purpose", CODE_PURPOSES)
+def test_missing_required_param_raises(purpose: str, locale: str) -> None:
+    for missing in ("code", "expires_minutes"):
+        params = params_for(purpose)
+        del params[missing]
+        with pytest.raises(jinja2.UndefinedError):
+            render_email(purpose, locale, params)
+        with pytest.raises(jinja2.UndefinedError):
+            render_sms(purpose, locale, params)
