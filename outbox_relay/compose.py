@@ -29,9 +29,10 @@ def compose(row: Claimed, box: SecretBox, mail_from: str) -> Message:
     message["Subject"] = rendered.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id(row.public_id, mail_from)
-    message["Content-Language"] = row.locale
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    # After the body: making it multipart moves Content-* headers into the first part.
+    message["Content-Language"] = row.locale
     return message
 
 

@@ -1,0 +1,27 @@
+"""The backoff formula: exponential, capped, full jitter."""
+
+from __future__ import annotations
+
+import random
+
+from outbox_relay.backoff import retry_delay
+
+
+class Highest(random.Random):
+    """Always draws the top of the range, to read the ceiling."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_the_ceiling_doubles_per_attempt_until_the_cap() -> None:
+    ceilings = [retry_delay(n, base=2, cap=60, rng=Highest()) for n in range(1, 8)]
+    assert ceilings == [2, 4, 8, 16, 32, 60, 60]
+
+
+def test_delays_are_spread_over_the_whole_range() -> None:
+    rng = random.Random(7)
+    delays = [retry_delay(4, base=2, cap=60, rng=rng) for _ in range(2000)]
+    assert all(0 <= d <= 16 for d in delays)
+    assert min(delays) < 1 and max(delays) > 15
+    assert 7 < sum(delays) / len(delays) < 9

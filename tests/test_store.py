@@ -1,0 +1,120 @@
+"""Claims, leases and fencing in the relay's SQL, on a real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+
+from outbox_relay import store
+from shared.clock import utcnow
+from tests.rows import rows
+
+GOOD = {"password": "correct horse battery staple"}
+
+
+def queue(client: FlaskClient, n: int) -> None:
+    for i in range(n):
+        body = {**GOOD, "email": f"user{i}@example.com"}
+        assert client.post("/v1/registrations", json=body).status_code == 202
+
+
+def test_claimed_rows_are_invisible_to_other_claims_until_the_lease_lapses(
+    client: FlaskClient, engine: Engine
+) -> None:
+    queue(client, 3)
+    now = utcnow()
+    first = store.claim(engine, now=now, limit=2, lease_seconds=60)
+    second = store.claim(engine, now=now, limit=10, lease_seconds=60)
+    assert len(first) == 2 and len(second) == 1
+    assert not {r.id for r in first} & {r.id for r in second}
+    assert store.claim(engine, now=now, limit=10, lease_seconds=60) == []
+    later = now + timedelta(seconds=61)
+    again = store.claim(engine, now=later, limit=10, lease_seconds=60)
+    assert {r.id for r in again} == {r.id for r in first + second}
+
+
+def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
+    client: FlaskClient, engine: Engine
+) -> None:
+    queue(client, 1)
+    now = utcnow()
+    [mine] = store.claim(engine, now=now, limit=1, lease_seconds=60)
+    later = now + timedelta(seconds=61)
+    late = store.Attempt("sent", later, 5)
+    assert store.mark_sent(engine, mine, late) is False
+    [theirs] = store.claim(engine, now=later, limit=1, lease_seconds=60)
+    assert theirs.claim_token != mine.claim_token
+    assert store.mark_sent(engine, mine, store.Attempt("sent", later, 5)) is False
+    assert store.mark_dead(engine, mine, store.Attempt("permanent", later, 5), "permanent_error") is False
+    assert rows(engine, "outbox_attempts") == []
+    assert store.mark_sent(engine, theirs, store.Attempt("sent", later, 5)) is True
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+
+
+def test_release_hands_rows_back_at_once(client: FlaskClient, engine: Engine) -> None:
+    queue(client, 2)
+    now = utcnow()
+    claimed = store.claim(engine, now=now, limit=10, lease_seconds=60)
+    assert store.release(engine, claimed, now) == 2
+    assert len(store.claim(engine, now=now, limit=10, lease_seconds=60)) == 2
+
+
+def test_claiming_reads_the_due_index_not_the_sent_rows(
+    client: FlaskClient, engine: Engine, backend: str
+) -> None:
+    queue(client, 1)
+    _add_sent_rows(engine, backend, 200_000)
+    with engine.begin() as connection:
+        if backend == "sqlite":
+            connection.execute(text("ANALYZE"))
+            plan = " ".join(
+                str(r[-1])
+                for r in connection.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE status = 'pending' "
+                        "AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT 100"
+                    ),
+                    {"now": "9999"},
+                )
+            )
+            assert "USING INDEX outbox_due" in plan, plan
+        else:
+            connection.execute(text("ANALYZE outbox"))
+            [[plan]] = connection.execute(
+                text(
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM outbox "
+                    "WHERE status = 'pending' AND next_attempt_at <= now() "
+                    "ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED"
+                )
+            )
+            top = plan[0]["Plan"]
+            blocks = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+            assert blocks < 20, f"claim touched {blocks} blocks with 200,000 sent rows"
+    assert len(store.claim(engine, now=utcnow(), limit=100, lease_seconds=60)) == 1
+
+
+def _add_sent_rows(engine: Engine, backend: str, n: int) -> None:
+    uuid = (
+        "gen_random_uuid()::text"
+        if backend == "postgresql"
+        else "lower(hex(randomblob(16)))"
+    )
+    series = (
+        f"generate_series(1, {n}) AS s(i)"
+        if backend == "postgresql"
+        else f"(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n}) "
+        "SELECT i FROM c) AS s"
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (public_id, created_at, channel, purpose, recipient, locale, "
+                "template, params, status, attempts, next_attempt_at, sent_at) "
+                f"SELECT {uuid}, :t, 'email', 'welcome', 'x@example.com', 'en', 'welcome', "
+                f"'{{}}', 'sent', 1, :t, :t FROM {series}"
+            ),
+            {"t": utcnow() - timedelta(days=1)},
+        )
