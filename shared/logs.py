@@ -8,6 +8,8 @@ import os
 
 def configure_logging() -> None:
     """Send INFO and above to stderr unless the host application already configured logging."""
+    # The scheduler logs every poll at INFO; only its problems matter here.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:
         return

@@ -36,7 +36,11 @@ def test_registration_writes_user_token_and_outbox_row(client: FlaskClient, engi
     assert (user["email"], user["status"], user["locale"]) == ("ada@example.com", "pending", "fr")
     assert user["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     [token] = rows(engine, "verification_tokens")
-    assert (token["user_id"], token["purpose"], token["status"]) == (user["id"], "activation", "active")
+    assert (token["user_id"], token["purpose"], token["status"]) == (
+        user["id"],
+        "activation",
+        "active",
+    )
     [message] = rows(engine, "outbox")
     assert message["public_id"] == body["delivery"]["id"]
     assert (message["purpose"], message["recipient"], message["status"]) == (

@@ -47,7 +47,10 @@ def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
     [theirs] = store.claim(engine, now=later, limit=1, lease_seconds=60)
     assert theirs.claim_token != mine.claim_token
     assert store.mark_sent(engine, mine, store.Attempt("sent", later, 5)) is False
-    assert store.mark_dead(engine, mine, store.Attempt("permanent", later, 5), "permanent_error") is False
+    assert (
+        store.mark_dead(engine, mine, store.Attempt("permanent", later, 5), "permanent_error")
+        is False
+    )
     assert rows(engine, "outbox_attempts") == []
     assert store.mark_sent(engine, theirs, store.Attempt("sent", later, 5)) is True
     [row] = rows(engine, "outbox")
@@ -97,11 +100,7 @@ def test_claiming_reads_the_due_index_not_the_sent_rows(
 
 
 def _add_sent_rows(engine: Engine, backend: str, n: int) -> None:
-    uuid = (
-        "gen_random_uuid()::text"
-        if backend == "postgresql"
-        else "lower(hex(randomblob(16)))"
-    )
+    uuid = "gen_random_uuid()::text" if backend == "postgresql" else "lower(hex(randomblob(16)))"
     series = (
         f"generate_series(1, {n}) AS s(i)"
         if backend == "postgresql"

@@ -1,0 +1,34 @@
+"""Production gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py 'api_service:create_app()'`.
+
+Hashing a password (argon2id) is the heaviest part of a request and releases the GIL, so one
+process per core with a few threads each keeps every core busy without oversubscribing memory.
+"""
+
+import multiprocessing
+import os
+import sys
+
+from shared.config import ConfigError, Settings
+
+try:
+    Settings.from_env(os.environ)
+except ConfigError as exc:
+    print(f"outpost-api: configuration error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+bind = os.environ.get("OUTPOST_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+worker_class = "gthread"
+threads = int(os.environ.get("OUTPOST_THREADS", "4"))
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 10000
+max_requests_jitter = 1000
+limit_request_line = 4094
+limit_request_fields = 50
+accesslog = "-"
+errorlog = "-"
+# No request bodies or query strings in the access log: only method, path and outcome.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+proc_name = "outpost-api"

@@ -1,0 +1,1 @@
+"""`outpost`: the embedded demo stack and migrations."""

@@ -1,0 +1,145 @@
+"""`outpost up` runs the demo stack on one machine; `outpost migrate` upgrades the schema."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+import outpost
+from outpost.catcher import start_catcher
+from shared.config import ConfigError, Settings
+from shared.db import migrate
+
+DEPLOY_DIR = Path(outpost.__file__).resolve().parent.parent / "deploy"
+STOP_TIMEOUT = 30.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="outpost", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run API, relay and SMTP catcher until Ctrl-C")
+    up.add_argument("--host", default="127.0.0.1", help="address the API and catcher bind")
+    up.add_argument("--port", type=int, default=8000, help="API port")
+    up.add_argument("--smtp-port", type=int, default=1025, help="SMTP catcher port")
+    commands.add_parser("migrate", help="upgrade the database schema to head")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "migrate":
+            settings = Settings.from_env(os.environ, require_secret=False)
+            migrate(settings.database_url)
+            print("outpost: database at head", flush=True)
+            return 0
+        return up_stack(args.host, args.port, args.smtp_port)
+    except ConfigError as exc:
+        print(f"outpost: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def up_stack(host: str, port: int, smtp_port: int) -> int:
+    """Migrate, then run gunicorn, the relay and (unless SMTP_URL is set) the catcher."""
+    env = dict(os.environ)
+    env.setdefault("SECRET_KEY", _demo_secret(Path("var") / "secret_key"))
+    catch_mail = not env.get("SMTP_URL")
+    if catch_mail:
+        env["SMTP_URL"] = f"smtp://{host}:{smtp_port}"
+    env["OUTPOST_BIND"] = f"{host}:{port}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    settings = Settings.from_env(env)
+    migrate(settings.database_url)
+    catcher = start_catcher(Path("var") / "mail", host, smtp_port) if catch_mail else None
+    children = [
+        _spawn(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(DEPLOY_DIR / "gunicorn.conf.py"),
+                "api_service:create_app()",
+            ],
+            env,
+        ),
+        _spawn([sys.executable, "-m", "outbox_relay.cli", "run"], env),
+    ]
+    stop_asked = False
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stop_asked
+        stop_asked = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    if _wait_until_up(f"http://{host}:{port}/readyz", children, lambda: stop_asked):
+        mail = (
+            f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else "mail via SMTP_URL"
+        )
+        print(
+            f"outpost: up. API http://{host}:{port}, {mail}. Ctrl-C stops everything.\n"
+            f"  try: curl -si -H 'Content-Type: application/json' "
+            f'-d \'{{"email":"you@example.com","password":"a long passphrase"}}\' '
+            f"http://{host}:{port}/v1/registrations",
+            flush=True,
+        )
+    while not stop_asked and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    failed = [child for child in children if child.poll() not in (None, 0)]
+    print("outpost: stopping", flush=True)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for child in children:
+        try:
+            child.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            failed.append(child)
+    if catcher is not None:
+        catcher.stop()
+    print("outpost: stopped", flush=True)
+    return 1 if failed or not stop_asked else 0
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # A session of its own: Ctrl-C reaches only us, and we stop the children in order.
+    return subprocess.Popen(command, env=env, start_new_session=True)
+
+
+def _wait_until_up(url: str, children: list[subprocess.Popen[bytes]], stopped: object) -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if callable(stopped) and stopped():
+            return False
+        if any(child.poll() is not None for child in children):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _demo_secret(path: Path) -> str:
+    """A SECRET_KEY kept in var/ so codes stay valid across restarts of the demo."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+if __name__ == "__main__":
+    sys.exit(main())
