@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 def up_stack(host: str, port: int, smtp_port: int) -> int:
     """Migrate, then run gunicorn, the relay and (unless SMTP_URL is set) the catcher."""
     env = dict(os.environ)
-    env.setdefault("SECRET_KEY", _demo_secret(Path("var") / "secret_key"))
+    if not env.get("SECRET_KEY"):
+        env["SECRET_KEY"] = _demo_secret(Path("var") / "secret_key")
     catch_mail = not env.get("SMTP_URL")
     if catch_mail:
         env["SMTP_URL"] = f"smtp://{host}:{smtp_port}"

@@ -52,7 +52,6 @@ class Settings:
     relay_metrics_port: int
     relay_backoff_base: float
     relay_backoff_cap: float
-    notice_cooldown: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, require_secret: bool = True) -> Settings:
@@ -65,7 +64,7 @@ class Settings:
                 '"import secrets; print(secrets.token_urlsafe(32))"`)'
             )
         fallback = environ.get("SMTP_FALLBACK_URL") or None
-        return cls(
+        settings = cls(
             database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url),
             secret_key=secret,
             admin_token=environ.get("ADMIN_TOKEN") or None,
@@ -84,8 +83,14 @@ class Settings:
             relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
             relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
             relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
-            notice_cooldown=env.get("NOTICE_COOLDOWN", "60", _positive(int)),
         )
+        slowest = max(s.timeout for s in (settings.smtp, settings.smtp_fallback) if s)
+        if settings.relay_lease_seconds <= slowest + 1:
+            raise ConfigError(
+                f"RELAY_LEASE_SECONDS: must exceed the SMTP timeout ({slowest:g}s) by more than "
+                "1s, or a send could outlive its lease"
+            )
+        return settings
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

@@ -1,0 +1,94 @@
+"""Starting the real processes (gunicorn, the relay, `outpost up`) for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start a command in its own session, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def gunicorn(env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
+    """The API as production serves it."""
+    return start(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "--workers",
+            "2",
+            "api_service:create_app()",
+        ],
+        {**env, "OUTPOST_BIND": f"127.0.0.1:{port}"},
+        cwd,
+        cwd / "gunicorn.log",
+    )
+
+
+def relay(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    """`outbox-relay run`."""
+    return start([sys.executable, "-m", "outbox_relay.cli", "run"], env, cwd, cwd / "relay.log")
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    """Signal a process and wait for its exit code."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until `url` answers 200, failing early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
+    """POST a JSON body; the status, the decoded answer and the seconds it took."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, payload = error.code, error.read()
+    return status, json.loads(payload), time.perf_counter() - started

@@ -1,0 +1,74 @@
+"""Database down: a 503 problem, nothing half-written, and recovery without a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from api_service import create_app
+from tests.conftest import PG_URL, SECRET_KEY, _pg_conninfo
+from tests.rows import written
+from tests.smtp_sink import free_port
+
+GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
+
+@pytest.mark.parametrize("where", ["postgresql-closed-port", "sqlite-unopenable-file"])
+def test_an_unreachable_database_is_a_503_problem(where: str, tmp_path: Path) -> None:
+    url = (
+        f"postgresql://postgres@127.0.0.1:{free_port()}/outpost"
+        if where.startswith("postgresql")
+        else f"sqlite:///{tmp_path}"  # a directory: SQLite cannot open it
+    )
+    client = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY}).test_client()
+    response = client.post("/v1/registrations", json=GOOD)
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
+
+
+def test_the_api_recovers_by_itself_when_postgresql_returns(
+    client: FlaskClient, engine: Engine, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("a PostgreSQL outage; SQLite is a file in the same process")
+    name = make_url(str(engine.url)).database
+    assert client.post("/v1/registrations", json=GOOD).status_code == 202
+    engine.dispose()
+    with psycopg.connect(_pg_conninfo(PG_URL), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        down = client.post("/v1/registrations", json={**GOOD, "email": "bob@example.com"})
+        assert down.status_code == 503
+        assert client.get("/readyz").status_code == 503
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert client.get("/readyz").status_code == 200
+    back = client.post("/v1/registrations", json={**GOOD, "email": "bob@example.com"})
+    assert back.status_code == 202
+    assert written(engine) == {"users": 2, "verification_tokens": 2, "outbox": 2}
+
+
+def test_readyz_says_not_ready_before_migrations(tmp_path: Path) -> None:
+    client = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/empty.db", "SECRET_KEY": SECRET_KEY}
+    ).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "schema" in response.get_json()["detail"]
+
+
+def test_unknown_delivery_ids_are_404_problems(client: FlaskClient) -> None:
+    for delivery_id in ("00000000-0000-4000-8000-000000000000", "not-a-uuid", "1"):
+        response = client.get(f"/v1/deliveries/{delivery_id}")
+        assert response.status_code == 404
+        assert response.mimetype == "application/problem+json"

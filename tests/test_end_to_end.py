@@ -1,0 +1,172 @@
+"""Real processes: gunicorn and the relay against a real SMTP server, and `outpost up`."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from shared.codes import code_matches
+from tests import processes
+from tests.conftest import SECRET_KEY
+from tests.rows import rows
+from tests.smtp_sink import SinkServer, free_port
+
+
+def code_in(text: str) -> str:
+    [code] = set(re.findall(r"\b\d{6}\b", text))
+    return code
+
+
+def test_registration_through_gunicorn_is_delivered_by_the_relay(
+    env: dict[str, str], smtp: SinkServer, engine: Engine, tmp_path: Path
+) -> None:
+    port = free_port()
+    api = processes.gunicorn(env, port, tmp_path)
+    relay = processes.relay(env, tmp_path)
+    try:
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        status, body, _ = processes.post_json(
+            f"http://127.0.0.1:{port}/v1/registrations",
+            {"email": "grace@example.com", "password": "correct horse battery staple"},
+        )
+        assert status == 202
+        [mail] = smtp.sink.wait_for(1, timeout=15)
+        text = mail.get_body(("plain",))
+        assert text is not None
+        code = code_in(text.get_content())
+        [user] = rows(engine, "users")
+        [token] = rows(engine, "verification_tokens")
+        assert code_matches(SECRET_KEY, user["id"], "activation", code, token["code_hmac"])
+        assert not code_matches(SECRET_KEY, user["id"], "activation", "000000", token["code_hmac"])
+        [row] = rows(engine, "outbox")
+        assert (row["public_id"], row["status"]) == (body["delivery"]["id"], "sent")
+    finally:
+        assert processes.stop(relay) == 0
+        assert processes.stop(api) == 0
+    logs = (tmp_path / "relay.log").read_text() + (tmp_path / "gunicorn.log").read_text()
+    assert code not in logs
+    assert "correct horse" not in logs
+
+
+def test_registration_answers_at_once_while_smtp_takes_30_seconds(
+    env: dict[str, str], smtp: SinkServer, engine: Engine, tmp_path: Path
+) -> None:
+    smtp.sink.delay = 30
+    env = {**env, "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=40"}
+    port = free_port()
+    api = processes.gunicorn(env, port, tmp_path)
+    relay = processes.relay(env, tmp_path)
+    try:
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        answers = []
+        for n in range(5):
+            status, _, seconds = processes.post_json(
+                f"http://127.0.0.1:{port}/v1/registrations",
+                {"email": f"user{n}@example.com", "password": "correct horse battery staple"},
+            )
+            assert status == 202
+            answers.append(seconds)
+            time.sleep(0.3)
+        assert smtp.sink.data_commands, "the relay is talking to the slow server meanwhile"
+        assert max(answers) < 2, answers
+    finally:
+        processes.stop(relay, signal.SIGKILL)
+        processes.stop(api)
+
+
+def test_outpost_up_serves_and_catches_mail_then_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port, smtp_port = free_port(), free_port()
+    up = processes.start(
+        [
+            sys.executable,
+            "-m",
+            "outpost.cli",
+            "up",
+            "--port",
+            str(port),
+            "--smtp-port",
+            str(smtp_port),
+        ],
+        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": ""},
+        tmp_path,
+        tmp_path / "up.log",
+    )
+    try:
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", up)
+        status, _, _ = processes.post_json(
+            f"http://127.0.0.1:{port}/v1/registrations",
+            {"email": "linus@example.com", "password": "correct horse battery staple"},
+        )
+        assert status == 202
+        mail_dir = tmp_path / "var" / "mail"
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not list(mail_dir.glob("*.eml")):
+            time.sleep(0.05)
+        [saved] = list(mail_dir.glob("*.eml"))
+        mail = message_from_bytes(saved.read_bytes(), policy=policy.default)
+        assert mail["To"] == "linus@example.com"
+        assert (tmp_path / "var" / "outpost.db").exists()
+    finally:
+        code = processes.stop(up, signal.SIGINT)
+    assert code == 0
+    log = (tmp_path / "up.log").read_text()
+    assert "mail to linus@example.com" in log
+    assert "outpost: stopped" in log
+
+
+def test_a_bad_variable_stops_each_process_with_one_line_naming_it(tmp_path: Path) -> None:
+    bad = {"SECRET_KEY": SECRET_KEY, "RELAY_BATCH_SIZE": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "outbox_relay.cli", "run"],
+        env={**bad, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "outbox-relay: configuration error: RELAY_BATCH_SIZE: invalid literal for int() "
+        "with base 10: 'lots'"
+    ]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(processes.ROOT / "deploy" / "gunicorn.conf.py"),
+            "api_service:create_app()",
+        ],
+        env={"SMTP_URL": "ftp://nope", "SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "SMTP_URL: scheme must be smtp or smtps" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("variable", ["SECRET_KEY"])
+def test_the_relay_refuses_to_start_without_a_secret_key(variable: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "outbox_relay.cli", "run"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"outbox-relay: configuration error: {variable}:")

@@ -1,0 +1,81 @@
+"""`outbox-relay run` as systemd runs it: sd_notify over a real socket, SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from tests import processes
+from tests.rows import rows
+from tests.smtp_sink import SinkServer
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    sock.settimeout(20)
+    yield sock
+    sock.close()
+
+
+def read_until(sock: socket.socket, wanted: str) -> list[str]:
+    said: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        said.extend(sock.recv(4096).decode().splitlines())
+        if wanted in said:
+            return said
+    raise TimeoutError(f"{wanted} never said; got {said}")
+
+
+def test_ready_watchdog_then_stopping_and_exit_0_on_sigterm(
+    env: dict[str, str],
+    client: FlaskClient,
+    engine: Engine,
+    smtp: SinkServer,
+    notify_socket: socket.socket,
+    tmp_path: Path,
+) -> None:
+    client.post(
+        "/v1/registrations",
+        json={"email": "ada@example.com", "password": "correct horse battery staple"},
+    )
+    relay = processes.relay({**env, "NOTIFY_SOCKET": notify_socket.getsockname()}, tmp_path)
+    try:
+        said = read_until(notify_socket, "READY=1")
+        said += read_until(notify_socket, "WATCHDOG=1")
+        smtp.sink.wait_for(1)
+    finally:
+        code = processes.stop(relay, signal.SIGTERM)
+    said += read_until(notify_socket, "STOPPING=1")
+    assert code == 0
+    assert said.index("READY=1") < said.index("WATCHDOG=1") < said.index("STOPPING=1")
+    assert [r["status"] for r in rows(engine, "outbox")] == ["sent"]
+
+
+def test_sigterm_mid_send_finishes_the_message_in_flight(
+    env: dict[str, str], client: FlaskClient, engine: Engine, smtp: SinkServer, tmp_path: Path
+) -> None:
+    smtp.sink.delay = 2
+    client.post(
+        "/v1/registrations",
+        json={"email": "ada@example.com", "password": "correct horse battery staple"},
+    )
+    relay = processes.relay(
+        {**env, "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=10"}, tmp_path
+    )
+    deadline = time.monotonic() + 20
+    while not smtp.sink.data_commands and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes.stop(relay, signal.SIGTERM) == 0
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["locked_until"]) == ("sent", None)
+    assert len(smtp.sink.received) == 1
