@@ -1,0 +1,102 @@
+"""Registration answer times through gunicorn on PostgreSQL while SMTP takes 30 s a message.
+
+Run from the repository root: `.venv/bin/python -m bench.register [--requests N] [--smtp-delay S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from api_service.passwords import make_hasher
+from shared.config import normalise_database_url
+from shared.db import migrate
+from tests import processes
+from tests.smtp_sink import SinkServer, free_port
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def main() -> int:
+    """Measure and print the figures and the command that reproduces them."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--smtp-delay", type=float, default=30.0)
+    args = parser.parse_args()
+
+    hasher = make_hasher()
+    hash_times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        hasher.hash("correct horse battery staple")
+        hash_times.append(time.perf_counter() - started)
+
+    name = f"outpost_bench_{uuid.uuid4().hex[:8]}"
+    conninfo = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = normalise_database_url(PG_URL).rpartition("/")[0] + f"/{name}"
+    smtp = SinkServer()
+    smtp.sink.delay = args.smtp_delay
+    smtp.start()
+    workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-"))
+    env = {
+        "DATABASE_URL": url,
+        "SECRET_KEY": uuid.uuid4().hex,
+        "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout={args.smtp_delay + 10:g}",
+        "RELAY_LEASE_SECONDS": f"{args.smtp_delay + 60:g}",
+    }
+    port = free_port()
+    try:
+        migrate(url)
+        api = processes.gunicorn(env, port, workdir)
+        relay = processes.relay(env, workdir)
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        answers = []
+        for n in range(args.requests):
+            status, _, seconds = processes.post_json(
+                f"http://127.0.0.1:{port}/v1/registrations",
+                {"email": f"bench{n}@example.com", "password": "correct horse battery staple"},
+            )
+            assert status == 202, status
+            answers.append(seconds)
+        smtp_busy = len(smtp.sink.data_commands) > 0 and len(smtp.sink.received) < args.requests
+        processes.stop(relay)
+        processes.stop(api)
+    finally:
+        smtp.stop()
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    answers.sort()
+    ms = [a * 1000 for a in answers]
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"argon2id hash (m=19 MiB, t=2, p=1): median {statistics.median(hash_times) * 1000:.1f} ms"
+    )
+    print(
+        f"registrations: {args.requests} sequential, SMTP taking {args.smtp_delay:g} s a message "
+        f"(relay stuck in SMTP meanwhile: {smtp_busy})"
+    )
+    print(
+        f"answer time: p50 {ms[len(ms) // 2]:.1f} ms, p99 {ms[int(len(ms) * 0.99) - 1]:.1f} ms, "
+        f"max {ms[-1]:.1f} ms"
+    )
+    print(f"command: {' '.join([sys.executable, '-m', 'bench.register', *sys.argv[1:]])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

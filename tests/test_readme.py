@@ -1,0 +1,21 @@
+"""The README stays true: CI runs its test command word for word."""
+
+from __future__ import annotations
+
+import re
+
+from tests.processes import ROOT
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    [tests] = [b for b in blocks if b.startswith("# Run the tests")]
+    command = tests.splitlines()[1].strip()
+    assert command.endswith(".venv/bin/pytest")
+    assert command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_readme_runs_the_stack_with_outpost_up() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "&& .venv/bin/outpost up\n" in readme
