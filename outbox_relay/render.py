@@ -17,14 +17,7 @@ PURPOSES: frozenset[str] = frozenset(
 LOCALES: frozenset[str] = frozenset({"en", "fr"})
 
 
-def _templates_dir() -> Path:
-    """Return the ``shared/templates`` directory, whether ``shared`` is a regular package or not."""
-    if shared.__file__ is not None:
-        return Path(shared.__file__).parent / "templates"
-    return Path(next(iter(shared.__path__))) / "templates"
-
-
-TEMPLATES_DIR: Path = _templates_dir()
+TEMPLATES_DIR = Path(shared.__file__).parent / "templates"
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES_DIR),

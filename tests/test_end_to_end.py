@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -20,6 +22,23 @@ from tests.rows import rows
 from tests.smtp_sink import SinkServer, free_port
 
 
+@contextmanager
+def api_and_relay(
+    env: dict[str, str], cwd: Path, stop_relay: int = signal.SIGTERM
+) -> Iterator[str]:
+    """gunicorn and the relay as processes; yields the API's base URL, then stops both."""
+    port = free_port()
+    api = processes.gunicorn(env, port, cwd)
+    relay = processes.relay(env, cwd)
+    try:
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        code = processes.stop(relay, stop_relay)
+        assert code == (0 if stop_relay == signal.SIGTERM else -stop_relay)
+        assert processes.stop(api) == 0
+
+
 def code_in(text: str) -> str:
     [code] = set(re.findall(r"\b\d{6}\b", text))
     return code
@@ -28,13 +47,9 @@ def code_in(text: str) -> str:
 def test_registration_through_gunicorn_is_delivered_by_the_relay(
     env: dict[str, str], smtp: SinkServer, engine: Engine, tmp_path: Path
 ) -> None:
-    port = free_port()
-    api = processes.gunicorn(env, port, tmp_path)
-    relay = processes.relay(env, tmp_path)
-    try:
-        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+    with api_and_relay(env, tmp_path) as api:
         status, body, _ = processes.post_json(
-            f"http://127.0.0.1:{port}/v1/registrations",
+            f"{api}/v1/registrations",
             {"email": "grace@example.com", "password": "correct horse battery staple"},
         )
         assert status == 202
@@ -48,9 +63,6 @@ def test_registration_through_gunicorn_is_delivered_by_the_relay(
         assert not code_matches(SECRET_KEY, user["id"], "activation", "000000", token["code_hmac"])
         [row] = rows(engine, "outbox")
         assert (row["public_id"], row["status"]) == (body["delivery"]["id"], "sent")
-    finally:
-        assert processes.stop(relay) == 0
-        assert processes.stop(api) == 0
     logs = (tmp_path / "relay.log").read_text() + (tmp_path / "gunicorn.log").read_text()
     assert code not in logs
     assert "correct horse" not in logs
@@ -61,15 +73,12 @@ def test_registration_answers_at_once_while_smtp_takes_30_seconds(
 ) -> None:
     smtp.sink.delay = 30
     env = {**env, "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=40"}
-    port = free_port()
-    api = processes.gunicorn(env, port, tmp_path)
-    relay = processes.relay(env, tmp_path)
-    try:
-        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+    # The relay is mid-send for 30 s when the test ends: kill it rather than wait.
+    with api_and_relay(env, tmp_path, stop_relay=signal.SIGKILL) as api:
         answers = []
         for n in range(5):
             status, _, seconds = processes.post_json(
-                f"http://127.0.0.1:{port}/v1/registrations",
+                f"{api}/v1/registrations",
                 {"email": f"user{n}@example.com", "password": "correct horse battery staple"},
             )
             assert status == 202
@@ -77,9 +86,6 @@ def test_registration_answers_at_once_while_smtp_takes_30_seconds(
             time.sleep(0.3)
         assert smtp.sink.data_commands, "the relay is talking to the slow server meanwhile"
         assert max(answers) < 2, answers
-    finally:
-        processes.stop(relay, signal.SIGKILL)
-        processes.stop(api)
 
 
 def test_outpost_up_serves_and_catches_mail_then_stops_on_ctrl_c(tmp_path: Path) -> None:
