@@ -18,10 +18,9 @@ from marshmallow import (
 )
 
 from api_service.passwords import password_problem
+from shared.outbox import CHANNELS, LOCALES
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-LOCALES = ("en", "fr")
-CHANNELS = ("email", "sms")
 
 
 class StrictSchema(Schema):

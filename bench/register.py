@@ -15,15 +15,11 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
-
 from api_service.passwords import make_hasher
-from shared.config import normalise_database_url
 from shared.db import migrate
 from tests import processes
+from tests.databases import create_database, drop_database, url_of
 from tests.smtp_sink import SinkServer, free_port
-
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def main() -> int:
@@ -40,11 +36,8 @@ def main() -> int:
         hasher.hash("correct horse battery staple")
         hash_times.append(time.perf_counter() - started)
 
-    name = f"outpost_bench_{uuid.uuid4().hex[:8]}"
-    conninfo = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = normalise_database_url(PG_URL).rpartition("/")[0] + f"/{name}"
+    name = create_database("outpost_bench")
+    url = url_of(name)
     smtp = SinkServer()
     smtp.sink.delay = args.smtp_delay
     smtp.start()
@@ -74,8 +67,7 @@ def main() -> int:
         processes.stop(api)
     finally:
         smtp.stop()
-        with psycopg.connect(conninfo, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
     answers.sort()
     ms = [a * 1000 for a in answers]

@@ -10,12 +10,7 @@ from typing import Any
 import jinja2
 
 import shared
-
-PURPOSES: frozenset[str] = frozenset(
-    {"activation", "password_reset", "password_changed", "welcome", "account_exists"}
-)
-LOCALES: frozenset[str] = frozenset({"en", "fr"})
-
+from shared.outbox import LOCALES, PURPOSES
 
 TEMPLATES_DIR = Path(shared.__file__).parent / "templates"
 

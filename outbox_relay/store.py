@@ -32,6 +32,9 @@ class Claimed:
     claim_token: str
 
 
+_CLAIMED_COLUMNS = list(Claimed.__dataclass_fields__)
+
+
 @dataclass(frozen=True)
 class Attempt:
     """The outcome of one delivery attempt, as `outbox_attempts` records it."""
@@ -67,9 +70,6 @@ def claim(engine: Engine, *, now: datetime, limit: int, lease_seconds: int) -> l
     with engine.begin() as connection:
         rows = connection.execute(statement).all()
     return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
-
-
-_CLAIMED_COLUMNS = [name for name in Claimed.__dataclass_fields__]
 
 
 def mark_sent(engine: Engine, row: Claimed, attempt: Attempt) -> bool:

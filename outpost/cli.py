@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -115,10 +116,12 @@ def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, start_new_session=True)
 
 
-def _wait_until_up(url: str, children: list[subprocess.Popen[bytes]], stopped: object) -> bool:
+def _wait_until_up(
+    url: str, children: list[subprocess.Popen[bytes]], stopped: Callable[[], bool]
+) -> bool:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if callable(stopped) and stopped():
+        if stopped():
             return False
         if any(child.poll() is not None for child in children):
             return False

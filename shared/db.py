@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,12 @@ def migrate(url: str) -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """Whether the database's alembic revision is the newest one shipped."""
-    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
-    return current == head
+    return current == _head_revision()
+
+
+@cache
+def _head_revision() -> str | None:
+    """The newest shipped revision; read from disk once, it cannot change while we run."""
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()

@@ -13,6 +13,9 @@ from shared.models import outbox
 from shared.secretbox import SecretBox
 
 NOTIFY_CHANNEL = "outbox"
+CHANNELS = ("email", "sms")
+LOCALES = ("en", "fr")
+PURPOSES = ("activation", "password_reset", "password_changed", "welcome", "account_exists")
 
 
 @dataclass(frozen=True)

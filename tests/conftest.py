@@ -2,15 +2,14 @@
 
 Migrations run once per session into a template (a file for SQLite, a template database for
 PostgreSQL); each test gets a copy, so tests may use many connections and processes at once.
-Set TEST_DATABASE_URL to choose the PostgreSQL server; with OUTPOST_REQUIRE_POSTGRES=1 (CI) an
-unreachable server fails the run instead of skipping its half.
+Set TEST_DATABASE_URL to choose the PostgreSQL server. Without one the PostgreSQL variants are
+not collected; with OUTPOST_REQUIRE_POSTGRES=1 (CI) an unreachable server fails the run.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,48 +20,54 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
-from shared.config import Settings, normalise_database_url
+from shared.config import Settings
 from shared.db import create_engine_for, migrate
+from tests.databases import PG_URL, admin, create_database, drop_database, url_of
 from tests.smtp_sink import SinkServer
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("OUTPOST_REQUIRE_POSTGRES") == "1"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 
 
-def _pg_conninfo(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://").replace(
-        "postgres://", "postgresql://", 1
-    )
-
-
-def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(_pg_conninfo(PG_URL), autocommit=True, connect_timeout=5)
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, _ = normalise_database_url(url).rpartition("/")
-    return f"{base}/{name}"
-
-
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str | None]:
-    """A migrated PostgreSQL template database, or None when the server is unreachable."""
+def _postgresql_reachable() -> bool:
     try:
-        admin = _pg_admin()
+        admin().close()
     except psycopg.OperationalError as exc:
         if REQUIRE_PG:
             pytest.exit(f"PostgreSQL unreachable at {PG_URL}: {exc}", returncode=3)
-        yield None
+        return False
+    return True
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgresql_only: the test is about PostgreSQL and runs only there"
+    )
+    config.stash[_BACKENDS] = ["sqlite"] + (["postgresql"] if _postgresql_reachable() else [])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test using `database_url` runs once per backend reachable here."""
+    if "database_url" not in metafunc.fixturenames:
         return
-    name = f"outpost_tpl_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    backends = metafunc.config.stash[_BACKENDS]
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        backends = [b for b in backends if b == "postgresql"]
+    metafunc.parametrize("database_url", backends, indirect=True)
+
+
+_BACKENDS = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL template database."""
+    name = create_database("outpost_tpl")
     try:
-        migrate(_with_database(PG_URL, name))
+        migrate(url_of(name))
         yield name
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -73,12 +78,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def database_url(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sqlite_template: Path,
-    pg_template: str | None,
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> Iterator[str]:
     """A fresh database at head, dropped after the test."""
     if request.param == "sqlite":
@@ -86,16 +88,11 @@ def database_url(
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    if pg_template is None:
-        pytest.skip("PostgreSQL unreachable (set TEST_DATABASE_URL)")
-    name = f"outpost_test_{uuid.uuid4().hex[:10]}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    name = create_database("outpost_test", template=request.getfixturevalue("pg_template"))
     try:
-        yield _with_database(PG_URL, name)
+        yield url_of(name)
     finally:
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)
 
 
 @pytest.fixture

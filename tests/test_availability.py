@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from api_service import create_app
-from tests.conftest import PG_URL, SECRET_KEY, _pg_conninfo
+from tests.conftest import SECRET_KEY
+from tests.databases import admin
 from tests.rows import written
 from tests.smtp_sink import free_port
 
@@ -35,23 +35,22 @@ def test_an_unreachable_database_is_a_503_problem(where: str, tmp_path: Path) ->
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.postgresql_only
 def test_the_api_recovers_by_itself_when_postgresql_returns(
-    client: FlaskClient, engine: Engine, backend: str
+    client: FlaskClient, engine: Engine
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("a PostgreSQL outage; SQLite is a file in the same process")
     name = make_url(str(engine.url)).database
     assert client.post("/v1/registrations", json=GOOD).status_code == 202
     engine.dispose()
-    with psycopg.connect(_pg_conninfo(PG_URL), autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        admin.execute(
+    with admin() as connection:
+        connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        connection.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
         down = client.post("/v1/registrations", json={**GOOD, "email": "bob@example.com"})
         assert down.status_code == 503
         assert client.get("/readyz").status_code == 503
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     assert client.get("/readyz").status_code == 200
     back = client.post("/v1/registrations", json={**GOOD, "email": "bob@example.com"})
     assert back.status_code == 202
