@@ -5,18 +5,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api_service import openapi
+from api_service.idempotency import IdempotencyKeys
+from api_service.limits import limit_client
+from api_service.metrics import instrument
 from api_service.passwords import make_hasher
 from api_service.problems import register_error_handlers
-from api_service.routes import deliveries, health, registrations
-from api_service.services import Services
+from api_service.routes import activations, deliveries, health, password_resets, registrations
+from api_service.services import Services, services
+from api_service.throttle import Throttle
+from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import create_engine_for
 from shared.logs import configure_logging
 from shared.secretbox import SecretBox
 
 MAX_BODY_BYTES = 16 * 1024
+BLUEPRINTS = (registrations, deliveries, activations, password_resets, health)
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -25,14 +33,28 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     configure_logging()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config.update(openapi.SETTINGS)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["outpost"] = Services(
         settings=settings,
         engine=create_engine_for(settings.database_url),
         hasher=make_hasher(),
         box=SecretBox(settings.secret_key),
+        throttle=Throttle(settings.secret_key),
+        idempotency=IdempotencyKeys(settings.secret_key),
     )
+    api = openapi.Api(app)
     register_error_handlers(app)
-    for module in (registrations, deliveries, health):
-        app.register_blueprint(module.bp)
+    instrument(app)
+    app.before_request(_limit_posts)
+    for module in BLUEPRINTS:
+        api.register_blueprint(module.bp)
     return app
+
+
+def _limit_posts() -> None:
+    """Every public POST counts against its client IP, whatever its body."""
+    if request.method == "POST":
+        limit_client(services(), request.remote_addr or "unknown", utcnow())

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared.codes import code_hmac, new_code
+from shared.codes import code_hmac, code_matches, new_code
 from shared.models import outbox, users, verification_tokens
+
+# Wrong tries a code survives; the next one kills it.
+MAX_CODE_TRIES = 5
+
+
+class CodeCheck(Enum):
+    """What became of a code a client sent."""
+
+    ACCEPTED = "accepted"
+    WRONG = "wrong"
+    NO_LIVE_CODE = "no_live_code"
+    EXHAUSTED = "exhausted"
 
 
 @dataclass(frozen=True)
@@ -36,11 +50,27 @@ class IssuedCode:
 
 def find_user(connection: Connection, email: str | None, phone: str | None) -> User | None:
     """The user owning either address, if any."""
+    return _find(connection, email, phone, or_)
+
+
+def find_account(connection: Connection, data: dict[str, Any]) -> User | None:
+    """The user owning every address the request names, if any."""
+    return _find(connection, data.get("email"), data.get("phone"), and_)
+
+
+def _find(
+    connection: Connection,
+    email: str | None,
+    phone: str | None,
+    combine: Callable[..., ColumnElement[bool]],
+) -> User | None:
     conditions = []
     if email is not None:
         conditions.append(users.c.email == email)
     if phone is not None:
         conditions.append(users.c.phone == phone)
+    if not conditions:
+        return None
     row = connection.execute(
         select(
             users.c.id,
@@ -50,7 +80,7 @@ def find_user(connection: Connection, email: str | None, phone: str | None) -> U
             users.c.locale,
             users.c.status,
         )
-        .where(or_(*conditions))
+        .where(combine(*conditions))
         .order_by(users.c.id)
         .limit(1)
     ).one_or_none()
@@ -96,12 +126,7 @@ def issue_code(
         .scalars()
         .all()
     )
-    if superseded:
-        connection.execute(
-            update(outbox)
-            .where(outbox.c.token_id.in_(superseded), outbox.c.status == "pending")
-            .values(status="cancelled", secret_params=None, locked_until=None, claim_token=None)
-        )
+    cancel_messages(connection, superseded)
     code = new_code()
     expires_at = now + timedelta(seconds=ttl)
     token_id: int = connection.execute(
@@ -118,3 +143,79 @@ def issue_code(
         .returning(verification_tokens.c.id)
     ).scalar_one()
     return IssuedCode(token_id=token_id, code=code, expires_at=expires_at)
+
+
+def use_code(
+    connection: Connection,
+    secret_key: str,
+    *,
+    user_id: int,
+    purpose: str,
+    code: str,
+    now: datetime,
+) -> CodeCheck:
+    """Spend the user's live code if `code` is it; count a wrong try otherwise.
+
+    Both updates are conditional on the token still being active with tries left, so
+    concurrent requests can neither use a code twice nor test more guesses than allowed.
+    """
+    token = connection.execute(
+        select(
+            verification_tokens.c.id,
+            verification_tokens.c.code_hmac,
+            verification_tokens.c.status,
+            verification_tokens.c.expires_at,
+        )
+        .where(verification_tokens.c.user_id == user_id, verification_tokens.c.purpose == purpose)
+        .order_by(verification_tokens.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if token is None or token.status in ("used", "superseded") or token.expires_at <= now:
+        return CodeCheck.NO_LIVE_CODE
+    if token.status == "dead":
+        return CodeCheck.EXHAUSTED
+    live = (
+        (verification_tokens.c.id == token.id)
+        & (verification_tokens.c.status == "active")
+        & (verification_tokens.c.failed_attempts < MAX_CODE_TRIES)
+    )
+    if code_matches(secret_key, user_id, purpose, code, token.code_hmac):
+        used = connection.execute(
+            update(verification_tokens).where(live).values(status="used", used_at=now)
+        )
+        if used.rowcount != 1:
+            return CodeCheck.EXHAUSTED
+        cancel_messages(connection, [token.id])
+        return CodeCheck.ACCEPTED
+    tries = connection.execute(
+        update(verification_tokens)
+        .where(live)
+        .values(
+            failed_attempts=verification_tokens.c.failed_attempts + 1,
+            status=case(
+                (verification_tokens.c.failed_attempts + 1 >= MAX_CODE_TRIES, "dead"),
+                else_=verification_tokens.c.status,
+            ),
+        )
+        .returning(verification_tokens.c.failed_attempts)
+    ).scalar_one_or_none()
+    if tries is None:
+        return CodeCheck.EXHAUSTED
+    if tries >= MAX_CODE_TRIES:
+        cancel_messages(connection, [token.id])
+    return CodeCheck.WRONG
+
+
+def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
+    """Cancel the unsent messages carrying these codes; their secrets are wiped at once."""
+    if token_ids:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.token_id.in_(token_ids), outbox.c.status == "pending")
+            .values(status="cancelled", secret_params=None, locked_until=None, claim_token=None)
+        )
+
+
+def requested_addresses(data: dict[str, Any]) -> list[str]:
+    """The addresses a request names: its email and/or its phone."""
+    return [data[field] for field in ("email", "phone") if data.get(field)]

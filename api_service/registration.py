@@ -2,88 +2,73 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from api_service.accounts import User, find_user, insert_user, issue_code
+from api_service.accounts import User, find_user, insert_user, requested_addresses
+from api_service.limits import limit_recipients
+from api_service.messages import address_for, send_code, send_notice
 from api_service.services import Services
 from shared.clock import utcnow
-from shared.outbox import Delivery, enqueue
-
-# The request field holding the address each channel delivers to.
-ADDRESS_FIELD = {"email": "email", "sms": "phone"}
 
 
-def register(services: Services, data: dict[str, Any]) -> Delivery:
+def register(
+    services: Services,
+    data: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Create a pending account and queue its activation, or notify the address's owner.
 
     The password is hashed before anything else on both paths, so that an existing address
-    costs the same time as a new one and cannot be told apart.
+    costs the same time as a new one and cannot be told apart. With an idempotency key, a
+    request already answered gets that answer back and writes nothing.
     """
     password_hash = services.hasher.hash(data["password"])
-    settings = services.settings
     now = utcnow()
     with services.unit_of_work() as uow:
         connection = uow.connection
-        user_id = insert_user(
-            connection,
-            now,
-            email=data.get("email"),
-            phone=data.get("phone"),
-            password_hash=password_hash,
-            full_name=data.get("full_name"),
-            locale=data["locale"],
-        )
+        if idempotency_key is not None:
+            answer = services.idempotency.reserve(connection, idempotency_key, payload or {}, now)
+            if answer is not None:
+                return answer
+        limit_recipients(services, connection, "activation", requested_addresses(data), now)
+        fields = {
+            "email": data.get("email"),
+            "phone": data.get("phone"),
+            "full_name": data.get("full_name"),
+            "locale": data["locale"],
+        }
+        user_id = insert_user(connection, now, password_hash=password_hash, **fields)
         if user_id is None:
             owner = find_user(connection, data.get("email"), data.get("phone"))
             if owner is None:
                 raise RuntimeError("address conflict without an owner")
-            channel, recipient = _owner_address(owner, data)
-            delivery = enqueue(
+            delivery = send_notice(
+                services,
                 connection,
-                services.box,
-                now=now,
-                channel=channel,
+                owner,
                 purpose="account_exists",
-                recipient=recipient,
-                locale=owner.locale,
-                params={"full_name": owner.full_name},
-                user_id=owner.id,
+                channel=_owner_channel(owner, data),
+                now=now,
             )
         else:
-            issued = issue_code(
-                connection,
-                settings.secret_key,
-                user_id=user_id,
-                purpose="activation",
-                ttl=settings.activation_ttl,
-                now=now,
+            user = User(id=user_id, status="pending", **fields)
+            delivery = send_code(
+                services, connection, user, purpose="activation", channel=data["channel"], now=now
             )
-            channel = data["channel"]
-            delivery = enqueue(
-                connection,
-                services.box,
-                now=now,
-                channel=channel,
-                purpose="activation",
-                recipient=data[ADDRESS_FIELD[channel]],
-                locale=data["locale"],
-                params={
-                    "full_name": data.get("full_name"),
-                    "expires_minutes": settings.activation_ttl // 60,
-                },
-                secret_params={"code": issued.code},
-                user_id=user_id,
-                token_id=issued.token_id,
-                expires_at=issued.expires_at,
-            )
+        answer = {"status": "pending_activation", "delivery": asdict(delivery)}
+        if idempotency_key is not None:
+            services.idempotency.store(connection, idempotency_key, answer)
         uow.commit()
-    return delivery
+    return answer
 
 
-def _owner_address(owner: User, data: dict[str, Any]) -> tuple[str, str]:
-    """The requested channel if it reaches the owner, else the address that collided."""
+def _owner_channel(owner: User, data: dict[str, Any]) -> str:
+    """The channel reaching the owner at an address the request named, the requested first."""
+    named = {data.get("email"), data.get("phone")} - {None}
     for channel in (data["channel"], "email", "sms"):
-        address = data.get(ADDRESS_FIELD[channel])
-        if address is not None and address in (owner.email, owner.phone):
-            return channel, address
+        if address_for(owner, channel) in named:
+            return channel
     raise RuntimeError("address conflict without a matching address")

@@ -13,14 +13,14 @@ from marshmallow import (
     post_load,
     pre_load,
     validate,
-    validates,
     validates_schema,
 )
 
-from api_service.passwords import password_problem
+from api_service.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from shared.outbox import CHANNELS, LOCALES
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+CODE = re.compile(r"^[0-9]{6}$")
 
 
 class StrictSchema(Schema):
@@ -31,7 +31,7 @@ class StrictSchema(Schema):
 
 
 class AddressSchema(StrictSchema):
-    """An email address and/or an E.164 phone number."""
+    """An email address and/or an E.164 phone number; with both, one account must own both."""
 
     email = fields.Email(validate=validate.Length(max=254))
     phone = fields.String(
@@ -47,6 +47,11 @@ class AddressSchema(StrictSchema):
             }
         return data
 
+    @validates_schema(skip_on_field_errors=True)
+    def _some_address(self, data: dict[str, Any], **_: Any) -> None:
+        if "email" not in data and "phone" not in data:
+            raise ValidationError("An email or a phone number is required.", "email")
+
     @post_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         if "email" in data:
@@ -54,24 +59,38 @@ class AddressSchema(StrictSchema):
         return data
 
 
+def _check_password(value: str) -> None:
+    problem = password_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+def _password_field() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=MIN_LENGTH, max=MAX_LENGTH), _check_password],
+        metadata={"description": "8 to 128 characters; a list of common passwords is refused."},
+    )
+
+
+def _code_field() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=validate.Regexp(CODE, error="Must be the 6 digits of the code."),
+        metadata={"example": "042917"},
+    )
+
+
 class RegistrationSchema(AddressSchema):
     """Body of POST /v1/registrations."""
 
-    password = fields.String(required=True)
+    password = _password_field()
     full_name = fields.String(allow_none=True, validate=validate.Length(max=200))
     locale = fields.String(load_default="en", validate=validate.OneOf(LOCALES))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
 
-    @validates("password")
-    def _password(self, value: str, **_: Any) -> None:
-        problem = password_problem(value)
-        if problem:
-            raise ValidationError(problem)
-
     @validates_schema(skip_on_field_errors=True)
-    def _addresses(self, data: dict[str, Any], **_: Any) -> None:
-        if "email" not in data and "phone" not in data:
-            raise ValidationError("An email or a phone number is required.", "email")
+    def _channel_address(self, data: dict[str, Any], **_: Any) -> None:
         channel = data.get("channel")
         if channel == "email" and "email" not in data:
             raise ValidationError("Required when channel is email.", "email")
@@ -82,6 +101,57 @@ class RegistrationSchema(AddressSchema):
     def _default_channel(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         data.setdefault("channel", "email" if "email" in data else "sms")
         return data
+
+
+class ActivationSchema(AddressSchema):
+    """Body of POST /v1/activations."""
+
+    code = _code_field()
+
+
+class ResendSchema(AddressSchema):
+    """Body of POST /v1/activations/resend; `channel` defaults to the address given."""
+
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+
+    @post_load
+    def _default_channel(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data.setdefault("channel", "email" if "email" in data else "sms")
+        return data
+
+
+class ResetRequestSchema(AddressSchema):
+    """Body of POST /v1/password-resets."""
+
+
+class ResetConfirmSchema(AddressSchema):
+    """Body of POST /v1/password-resets/confirm."""
+
+    code = _code_field()
+    new_password = _password_field()
+
+
+class StatusSchema(Schema):
+    """An answer that is only a status."""
+
+    status = fields.String(required=True)
+
+
+class ProblemErrorSchema(Schema):
+    """One field that is wrong."""
+
+    pointer = fields.String(required=True, metadata={"example": "#/email"})
+    detail = fields.String(required=True)
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    errors = fields.List(fields.Nested(ProblemErrorSchema))
 
 
 class DeliverySchema(Schema):

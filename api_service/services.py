@@ -8,6 +8,8 @@ from argon2 import PasswordHasher
 from flask import current_app
 from sqlalchemy import Engine
 
+from api_service.idempotency import IdempotencyKeys
+from api_service.throttle import Throttle
 from api_service.unit_of_work import UnitOfWork
 from shared.config import Settings
 from shared.secretbox import SecretBox
@@ -15,12 +17,14 @@ from shared.secretbox import SecretBox
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, database engine, password hasher and secret box of one application."""
+    """Settings, database engine, password hasher, secret box and limits of one application."""
 
     settings: Settings
     engine: Engine
     hasher: PasswordHasher
     box: SecretBox
+    throttle: Throttle
+    idempotency: IdempotencyKeys
 
     def unit_of_work(self) -> UnitOfWork:
         """A new transaction boundary for one request."""

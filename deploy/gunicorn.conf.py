@@ -6,7 +6,12 @@ process per core with a few threads each keeps every core busy without oversubsc
 
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
+from typing import Any
+
+from prometheus_client import multiprocess
 
 from shared.config import ConfigError, Settings
 
@@ -32,3 +37,18 @@ errorlog = "-"
 # No request bodies or query strings in the access log: only method, path and outcome.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 proc_name = "outpost-api"
+
+# Each worker writes its metrics here and /metrics sums them; a fresh directory per start,
+# removed at exit, so counters never mix with those of an earlier run.
+_metrics_dir = tempfile.mkdtemp(prefix="outpost-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop the live gauges of a worker that exited."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """Remove this run's metrics directory."""
+    shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""`outpost up` runs the demo stack on one machine; `outpost migrate` upgrades the schema."""
+"""`outpost up` runs the demo stack on one machine; `outpost migrate` upgrades the schema;
+`outpost openapi` writes the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 import outpost
+from api_service.openapi import DOCUMENT, generated
 from outpost.catcher import start_catcher
 from shared.config import ConfigError, Settings
 from shared.db import migrate
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=8000, help="API port")
     up.add_argument("--smtp-port", type=int, default=1025, help="SMTP catcher port")
     commands.add_parser("migrate", help="upgrade the database schema to head")
+    openapi = commands.add_parser("openapi", help=f"write the OpenAPI document to {DOCUMENT.name}")
+    openapi.add_argument("--check", action="store_true", help="only report whether it is stale")
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -39,10 +43,24 @@ def main(argv: list[str] | None = None) -> int:
             migrate(settings.database_url)
             print("outpost: database at head", flush=True)
             return 0
+        if args.command == "openapi":
+            return write_openapi(check=args.check)
         return up_stack(args.host, args.port, args.smtp_port)
     except ConfigError as exc:
         print(f"outpost: configuration error: {exc}", file=sys.stderr)
         return 2
+
+
+def write_openapi(*, check: bool) -> int:
+    """Regenerate the committed OpenAPI document, or with `check` say whether it is stale."""
+    current = generated()
+    stale = not DOCUMENT.exists() or DOCUMENT.read_text(encoding="utf-8") != current
+    if check:
+        print(f"outpost: {DOCUMENT.name} is {'stale' if stale else 'current'}")
+        return 1 if stale else 0
+    DOCUMENT.write_text(current, encoding="utf-8")
+    print(f"outpost: wrote {DOCUMENT}")
+    return 0
 
 
 def up_stack(host: str, port: int, smtp_port: int) -> int:

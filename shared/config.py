@@ -44,6 +44,10 @@ class Settings:
     sms_token: str | None
     activation_ttl: int
     reset_ttl: int
+    throttle_cooldown: int
+    throttle_per_hour: int
+    ip_rate_limit: int
+    trusted_proxies: int
     relay_poll_interval: float
     relay_batch_size: int
     relay_concurrency: int
@@ -75,6 +79,10 @@ class Settings:
             sms_token=environ.get("SMS_TOKEN") or None,
             activation_ttl=env.get("ACTIVATION_TTL", "86400", _positive(int)),
             reset_ttl=env.get("RESET_TTL", "900", _positive(int)),
+            throttle_cooldown=env.get("THROTTLE_COOLDOWN", "60", _positive(int)),
+            throttle_per_hour=env.get("THROTTLE_PER_HOUR", "5", _positive(int)),
+            ip_rate_limit=env.get("IP_RATE_LIMIT", "30", _positive(int)),
+            trusted_proxies=env.get("TRUSTED_PROXIES", "0", _count),
             relay_poll_interval=env.get("RELAY_POLL_INTERVAL", "1.0", _positive(float)),
             relay_batch_size=env.get("RELAY_BATCH_SIZE", "100", _positive(int)),
             relay_concurrency=env.get("RELAY_CONCURRENCY", "4", _positive(int)),
@@ -173,6 +181,13 @@ def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
         return parsed
 
     return parse
+
+
+def _count(value: str) -> int:
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"must be 0 or more, got {value!r}")
+    return count
 
 
 def _port(value: str) -> int:

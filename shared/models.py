@@ -111,3 +111,20 @@ outbox_attempts = Table(
     Column("error", Text),
     Column("duration_ms", Integer, nullable=False),
 )
+
+throttle_events = Table(
+    "throttle_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("request_hmac", String(64), nullable=False),
+    Column("response", JSON),
+    Column("created_at", UtcDateTime(), nullable=False),
+)

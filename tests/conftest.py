@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from outbox_relay.worker import Relay
 from shared.config import Settings
 from shared.db import create_engine_for, migrate
 from tests.databases import PG_URL, admin, create_database, drop_database, url_of
@@ -129,6 +131,8 @@ def env(database_url: str, smtp: SinkServer) -> dict[str, str]:
         "RELAY_BACKOFF_BASE": "0.001",
         "RELAY_BACKOFF_CAP": "0.002",
         "RELAY_POLL_INTERVAL": "0.2",
+        # Tests post from one address far faster than a person; test_throttles sets its own.
+        "IP_RATE_LIMIT": "100000",
     }
 
 
@@ -150,3 +154,27 @@ def app(env: dict[str, str]) -> Iterator[Flask]:
 def client(app: Flask) -> FlaskClient:
     """A test client of the API."""
     return app.test_client()
+
+
+MakeRelay = Callable[..., Relay]
+
+
+@pytest.fixture
+def make_relay(settings: Settings) -> Iterator[MakeRelay]:
+    """Relays on the test database with some settings changed; closed after the test."""
+    made: list[Relay] = []
+
+    def make(**changes: Any) -> Relay:
+        made.append(Relay(settings.replace(**changes), create_engine_for(settings.database_url)))
+        return made[-1]
+
+    yield make
+    for relay in made:
+        relay.close()
+        relay.engine.dispose()
+
+
+@pytest.fixture
+def relay(make_relay: MakeRelay) -> Relay:
+    """A relay with the test settings."""
+    return make_relay()

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from api_service.passwords import make_hasher
 from shared.config import Settings
 from shared.secretbox import SecretBox
-from tests.rows import count, every_value_as_text, rows, written
+from tests.rows import count, every_value_as_text, forget_throttles, rows, written
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 NOTHING = {"users": 0, "verification_tokens": 0, "outbox": 0}
@@ -123,15 +123,16 @@ def test_twenty_concurrent_registrations_of_one_address(app: Flask, engine: Engi
         thread.start()
     for thread in threads:
         thread.join()
-    assert statuses == [202] * 20
+    assert sorted(statuses) == [202] + [429] * 19
     assert count(engine, "users") == 1
     assert count(engine, "verification_tokens") == 1
     assert count(engine, "outbox", purpose="activation") == 1
-    assert count(engine, "outbox", purpose="account_exists") == 19
+    assert count(engine, "outbox", purpose="account_exists") == 0
 
 
 def test_existing_address_answers_like_a_new_one(client: FlaskClient, engine: Engine) -> None:
     new = register(client, GOOD)
+    forget_throttles(engine)
     again = register(client, {**GOOD, "email": "ADA@example.com", "password": "another passphrase"})
     assert again.status_code == new.status_code == 202
     assert _shape(again.get_json()) == _shape(new.get_json())
@@ -152,6 +153,7 @@ def test_existing_address_answers_like_a_new_one(client: FlaskClient, engine: En
 
 def test_existing_phone_gets_the_notice_by_sms(client: FlaskClient, engine: Engine) -> None:
     register(client, {"phone": "+33612345678", "password": GOOD["password"]})
+    forget_throttles(engine)
     again = register(client, {**GOOD, "phone": "+33612345678", "channel": "sms"})
     assert again.status_code == 202
     assert again.get_json()["delivery"]["channel"] == "sms"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,36 +12,12 @@ from sqlalchemy import Engine, update
 from outbox_relay.compose import message_id
 from outbox_relay.worker import Relay
 from shared.clock import utcnow
-from shared.config import Settings
-from shared.db import create_engine_for
 from shared.models import outbox
+from tests.conftest import MakeRelay
 from tests.rows import rows
 from tests.smtp_sink import SinkServer
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
-
-
-MakeRelay = Callable[..., Relay]
-
-
-@pytest.fixture
-def make_relay(settings: Settings) -> Iterator[MakeRelay]:
-    """Relays on the test database with some settings changed; closed after the test."""
-    made: list[Relay] = []
-
-    def make(**changes: Any) -> Relay:
-        made.append(Relay(settings.replace(**changes), create_engine_for(settings.database_url)))
-        return made[-1]
-
-    yield make
-    for relay in made:
-        relay.close()
-        relay.engine.dispose()
-
-
-@pytest.fixture
-def relay(make_relay: MakeRelay) -> Relay:
-    return make_relay()
 
 
 def queue(client: FlaskClient, **changes: str) -> str:

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from typing import Any
 
+from flask import request
+
+from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.registration import register
-from api_service.request_body import load_body
 from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
 from api_service.services import services
 
-bp = Blueprint("registrations", __name__)
+bp = Blueprint("registrations", __name__, description="Creating accounts.")
+
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "A retry with the same key and body gets the first answer and writes "
+    "nothing; the same key with another body gets 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 @bp.post("/v1/registrations")
-def create_registration() -> tuple[Response, int]:
+@bp.arguments(RegistrationSchema)
+@bp.response(202, RegistrationAcceptedSchema)
+@bp.problems(*BODY_PROBLEMS)
+@bp.doc(parameters=[IDEMPOTENCY_KEY])
+def create_registration(data: dict[str, Any]) -> dict[str, Any]:
     """Register an account; the answer is the same whether or not the address is known."""
-    data = load_body(RegistrationSchema())
-    delivery = register(services(), data)
-    body = RegistrationAcceptedSchema().dump({"status": "pending_activation", "delivery": delivery})
-    return jsonify(body), 202
+    return register(
+        services(),
+        data,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        payload=request.get_json(),
+    )

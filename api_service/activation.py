@@ -1,0 +1,40 @@
+"""Activating an account with its code, and sending a fresh code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_service.accounts import find_account, requested_addresses
+from api_service.limits import limit_recipients
+from api_service.messages import address_for, send_code, send_notice
+from api_service.redeem import redeem_code
+from api_service.services import Services
+from shared.clock import utcnow
+from shared.models import users
+
+
+def activate(services: Services, data: dict[str, Any]) -> None:
+    """Mark the account active and queue its welcome, if the code is its live activation code."""
+    now = utcnow()
+    with services.unit_of_work() as uow:
+        user = redeem_code(services, uow, data, purpose="activation", now=now)
+        uow.connection.execute(
+            users.update()
+            .where(users.c.id == user.id, users.c.status == "pending")
+            .values(status="active", activated_at=now)
+        )
+        send_notice(services, uow.connection, user, purpose="welcome", now=now)
+        uow.commit()
+
+
+def resend_activation(services: Services, data: dict[str, Any]) -> None:
+    """Send a fresh activation code to a pending account; otherwise do nothing, silently."""
+    now = utcnow()
+    with services.unit_of_work() as uow:
+        connection = uow.connection
+        limit_recipients(services, connection, "activation", requested_addresses(data), now)
+        user = find_account(connection, data)
+        channel = data["channel"]
+        if user is not None and user.status == "pending" and address_for(user, channel):
+            send_code(services, connection, user, purpose="activation", channel=channel, now=now)
+        uow.commit()

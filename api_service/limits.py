@@ -1,0 +1,60 @@
+"""Which limits apply to what, and how a refusal is answered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from api_service.problems import Problem
+from api_service.services import Services
+from api_service.throttle import Limit
+
+# Failed code attempts one account may make in an hour, across all its codes.
+ACCOUNT_FAILURES = Limit(100, 3600)
+CLIENT_WINDOW_SECONDS = 60
+
+
+def too_many_requests(wait: int, detail: str) -> Problem:
+    """A 429 telling the client how long to wait."""
+    return Problem(
+        429,
+        "too-many-requests",
+        "Too Many Requests",
+        detail,
+        headers={"Retry-After": str(max(wait, 1))},
+    )
+
+
+def limit_recipients(
+    services: Services,
+    connection: Connection,
+    purpose: str,
+    addresses: Iterable[str],
+    now: datetime,
+) -> None:
+    """Count a message of `purpose` to each address named in the request, or answer 429.
+
+    The addresses are the ones the client named, whatever the channel and whether or not an
+    account owns them, so the answer reveals nothing about who has an account.
+    """
+    settings = services.settings
+    limits = (Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600))
+    subjects = [f"{purpose}:{address}" for address in addresses]
+    wait = services.throttle.take(connection, subjects, limits, now)
+    if wait:
+        raise too_many_requests(wait, "A message was sent to this address recently.")
+
+
+def limit_client(services: Services, ip: str, now: datetime) -> None:
+    """Count a POST from this client IP in a transaction of its own, or answer 429."""
+    limit = Limit(services.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
+    with services.unit_of_work() as uow:
+        if uow.connection.dialect.name == "postgresql":
+            # A counter lost in a crash costs nothing; do not wait for the disk.
+            uow.connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        wait = services.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now)
+        uow.commit()
+    if wait:
+        raise too_many_requests(wait, "Too many requests from this address; slow down.")

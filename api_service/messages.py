@@ -1,0 +1,82 @@
+"""Queueing the messages of the account flows: codes and notices, in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from api_service.accounts import User, issue_code
+from api_service.services import Services
+from shared.outbox import Delivery, enqueue
+
+
+def address_for(user: User, channel: str) -> str | None:
+    """The user's address on a channel, if they have one."""
+    return user.email if channel == "email" else user.phone
+
+
+def notice_channel(user: User) -> str:
+    """Where notices go: email when the user has one, else SMS."""
+    return "email" if user.email else "sms"
+
+
+def send_code(
+    services: Services,
+    connection: Connection,
+    user: User,
+    *,
+    purpose: str,
+    channel: str,
+    now: datetime,
+) -> Delivery:
+    """Issue a fresh code for `purpose` (older ones die) and queue it to the user."""
+    recipient = address_for(user, channel)
+    if recipient is None:
+        raise ValueError(f"user has no {channel} address")
+    settings = services.settings
+    ttl = settings.activation_ttl if purpose == "activation" else settings.reset_ttl
+    issued = issue_code(
+        connection, settings.secret_key, user_id=user.id, purpose=purpose, ttl=ttl, now=now
+    )
+    return enqueue(
+        connection,
+        services.box,
+        now=now,
+        channel=channel,
+        purpose=purpose,
+        recipient=recipient,
+        locale=user.locale,
+        params={"full_name": user.full_name, "expires_minutes": max(ttl // 60, 1)},
+        secret_params={"code": issued.code},
+        user_id=user.id,
+        token_id=issued.token_id,
+        expires_at=issued.expires_at,
+    )
+
+
+def send_notice(
+    services: Services,
+    connection: Connection,
+    user: User,
+    *,
+    purpose: str,
+    now: datetime,
+    channel: str | None = None,
+) -> Delivery:
+    """Queue a notice that carries no secret."""
+    channel = channel or notice_channel(user)
+    recipient = address_for(user, channel)
+    if recipient is None:
+        raise ValueError(f"user has no {channel} address")
+    return enqueue(
+        connection,
+        services.box,
+        now=now,
+        channel=channel,
+        purpose=purpose,
+        recipient=recipient,
+        locale=user.locale,
+        params={"full_name": user.full_name},
+        user_id=user.id,
+    )

@@ -1,0 +1,44 @@
+"""Password reset: a code to the address, then a new password with that code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_service.accounts import find_account, requested_addresses
+from api_service.limits import limit_recipients
+from api_service.messages import send_code, send_notice
+from api_service.redeem import redeem_code
+from api_service.services import Services
+from shared.clock import utcnow
+from shared.models import users
+
+
+def request_reset(services: Services, data: dict[str, Any]) -> None:
+    """Send a reset code to the account at this address, if there is one; answer the same."""
+    now = utcnow()
+    with services.unit_of_work() as uow:
+        connection = uow.connection
+        limit_recipients(services, connection, "password_reset", requested_addresses(data), now)
+        user = find_account(connection, data)
+        if user is not None:
+            channel = "email" if data.get("email") else "sms"
+            send_code(
+                services, connection, user, purpose="password_reset", channel=channel, now=now
+            )
+        uow.commit()
+
+
+def confirm_reset(services: Services, data: dict[str, Any]) -> None:
+    """Set the new password and queue a "password changed" notice, if the code is right."""
+    password_hash = services.hasher.hash(data["new_password"])
+    now = utcnow()
+    with services.unit_of_work() as uow:
+        user = redeem_code(services, uow, data, purpose="password_reset", now=now)
+        uow.connection.execute(
+            users.update().where(users.c.id == user.id).values(password_hash=password_hash)
+        )
+        channel = "email" if data.get("email") else "sms"
+        send_notice(
+            services, uow.connection, user, purpose="password_changed", channel=channel, now=now
+        )
+        uow.commit()

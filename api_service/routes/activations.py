@@ -1,0 +1,32 @@
+"""POST /v1/activations and /v1/activations/resend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_service.activation import activate, resend_activation
+from api_service.openapi import BODY_PROBLEMS, Blueprint
+from api_service.schemas import ActivationSchema, ResendSchema, StatusSchema
+from api_service.services import services
+
+bp = Blueprint("activations", __name__, description="Activating accounts.")
+
+
+@bp.post("/v1/activations")
+@bp.arguments(ActivationSchema)
+@bp.response(200, StatusSchema)
+@bp.problems(*BODY_PROBLEMS)
+def create_activation(data: dict[str, Any]) -> dict[str, str]:
+    """Activate an account with the code it was sent."""
+    activate(services(), data)
+    return {"status": "active"}
+
+
+@bp.post("/v1/activations/resend")
+@bp.arguments(ResendSchema)
+@bp.response(202, StatusSchema)
+@bp.problems(*BODY_PROBLEMS)
+def resend(data: dict[str, Any]) -> dict[str, str]:
+    """Send a fresh activation code; the answer is the same whether or not it was sent."""
+    resend_activation(services(), data)
+    return {"status": "accepted"}

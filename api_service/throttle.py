@@ -1,0 +1,129 @@
+"""Sliding-window limits kept in the database, so they hold across gunicorn workers.
+
+One mechanism serves every limit: messages per recipient and purpose, POSTs per client IP and
+code failures per account. Each event is a row keyed by an HMAC of its subject, so the table
+holds no address or IP in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, insert, select, text
+
+from shared.codes import derive_key
+from shared.models import throttle_events
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `count` events in any `seconds` long window."""
+
+    count: int
+    seconds: int
+
+
+class Throttle:
+    """Limits on subjects, checked and recorded inside the caller's transaction."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = derive_key(secret_key, "outpost/throttle")
+
+    def take(
+        self,
+        connection: Connection,
+        subjects: Iterable[str],
+        limits: Sequence[Limit],
+        now: datetime,
+    ) -> int:
+        """Record one event for each subject, or none and the seconds to wait if a limit is hit."""
+        keys = self._lock(connection, subjects)
+        wait = self._wait(connection, keys, limits, now)
+        if wait == 0:
+            self._record(connection, keys, limits, now)
+        return wait
+
+    def wait(
+        self,
+        connection: Connection,
+        subjects: Iterable[str],
+        limits: Sequence[Limit],
+        now: datetime,
+    ) -> int:
+        """Seconds until every subject is under its limits again; 0 when it is now."""
+        return self._wait(connection, self._lock(connection, subjects), limits, now)
+
+    def record(
+        self,
+        connection: Connection,
+        subjects: Iterable[str],
+        limits: Sequence[Limit],
+        now: datetime,
+    ) -> None:
+        """Count one event for each subject, whatever the limits say."""
+        self._record(connection, self._lock(connection, subjects), limits, now)
+
+    def _lock(self, connection: Connection, subjects: Iterable[str]) -> list[str]:
+        """The keys of the subjects, each locked until the transaction ends.
+
+        SQLite needs no lock: every transaction there holds the write lock from its start.
+        """
+        keys = sorted({self._digest(subject) for subject in subjects})
+        if connection.dialect.name == "postgresql":
+            for key in keys:
+                lock_id = int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True)
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+        return keys
+
+    def _digest(self, subject: str) -> str:
+        return hmac.new(self._key, subject.encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _wait(
+        connection: Connection, keys: list[str], limits: Sequence[Limit], now: datetime
+    ) -> int:
+        longest = max(limit.seconds for limit in limits)
+        most = max(limit.count for limit in limits)
+        wait = 0.0
+        for key in keys:
+            recent = (
+                connection.execute(
+                    select(throttle_events.c.at)
+                    .where(
+                        throttle_events.c.key == key,
+                        throttle_events.c.at > now - timedelta(seconds=longest),
+                    )
+                    .order_by(throttle_events.c.at.desc())
+                    .limit(most)
+                )
+                .scalars()
+                .all()
+            )
+            for limit in limits:
+                window_start = now - timedelta(seconds=limit.seconds)
+                inside = [at for at in recent if at > window_start]
+                if len(inside) >= limit.count:
+                    oldest_counted = inside[limit.count - 1]
+                    free_at = oldest_counted + timedelta(seconds=limit.seconds)
+                    wait = max(wait, (free_at - now).total_seconds())
+        return math.ceil(wait)
+
+    @staticmethod
+    def _record(
+        connection: Connection, keys: list[str], limits: Sequence[Limit], now: datetime
+    ) -> None:
+        if not keys:
+            return
+        longest = max(limit.seconds for limit in limits)
+        connection.execute(
+            delete(throttle_events).where(
+                throttle_events.c.key.in_(keys),
+                throttle_events.c.at <= now - timedelta(seconds=longest),
+            )
+        )
+        connection.execute(insert(throttle_events), [{"key": key, "at": now} for key in keys])
