@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import re
 import socket
 import threading
 import time
@@ -21,6 +22,14 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def code_in(message: EmailMessage) -> str:
+    """The one six-digit code in a mail's text part."""
+    text = message.get_body(("plain",))
+    assert text is not None
+    [code] = set(re.findall(r"\b\d{6}\b", text.get_content()))
+    return code
 
 
 @dataclass

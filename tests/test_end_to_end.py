@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from shared.codes import code_matches
 from tests import processes
 from tests.conftest import SECRET_KEY
 from tests.rows import rows
-from tests.smtp_sink import SinkServer, free_port
+from tests.smtp_sink import SinkServer, code_in, free_port
 
 
 @contextmanager
@@ -39,11 +38,6 @@ def api_and_relay(
         assert processes.stop(api) == 0
 
 
-def code_in(text: str) -> str:
-    [code] = set(re.findall(r"\b\d{6}\b", text))
-    return code
-
-
 def test_registration_through_gunicorn_is_delivered_by_the_relay(
     env: dict[str, str], smtp: SinkServer, engine: Engine, tmp_path: Path
 ) -> None:
@@ -54,9 +48,7 @@ def test_registration_through_gunicorn_is_delivered_by_the_relay(
         )
         assert status == 202
         [mail] = smtp.sink.wait_for(1, timeout=15)
-        text = mail.get_body(("plain",))
-        assert text is not None
-        code = code_in(text.get_content())
+        code = code_in(mail)
         [user] = rows(engine, "users")
         [token] = rows(engine, "verification_tokens")
         assert code_matches(SECRET_KEY, user["id"], "activation", code, token["code_hmac"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import statistics
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -251,3 +253,22 @@ def _problem(response: Any) -> dict[str, Any]:
     assert {"type", "title", "status"} <= problem.keys()
     assert "Traceback" not in response.get_data(as_text=True)
     return problem
+
+
+def test_an_existing_address_answers_as_fast_as_a_new_one(
+    client: FlaskClient, engine: Engine
+) -> None:
+    rounds = 25
+    for n in range(rounds):
+        assert register(client, {**GOOD, "email": f"old{n}@example.com"}).status_code == 202
+    forget_throttles(engine)
+    seconds: dict[str, list[float]] = {"new": [], "old": []}
+    for n in range(rounds):
+        for kind in ("new", "old") if n % 2 else ("old", "new"):
+            started = time.perf_counter()
+            response = register(client, {**GOOD, "email": f"{kind}{n}@example.com"})
+            seconds[kind].append(time.perf_counter() - started)
+            assert response.status_code == 202
+    assert count(engine, "outbox", purpose="account_exists") == rounds
+    new, old = statistics.median(seconds["new"]), statistics.median(seconds["old"])
+    assert abs(old - new) <= 0.25 * new, f"median new {new * 1000:.1f} ms, old {old * 1000:.1f} ms"

@@ -1,0 +1,278 @@
+"""The life of an account through the API, the real relay and a real SMTP server."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, update
+
+from outbox_relay.worker import Relay
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.models import verification_tokens
+from shared.secretbox import SecretBox
+from tests.rows import count, every_value_as_text, forget_throttles, let_time_pass, rows
+from tests.smtp_sink import SinkServer, code_in
+
+EMAIL = "ada@example.com"
+PHONE = "+33612345678"
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def post(client: FlaskClient, path: str, body: dict[str, Any]) -> Any:
+    return client.post(path, json=body)
+
+
+def register_and_read_code(client: FlaskClient, relay: Relay, smtp: SinkServer) -> str:
+    """Register ada, let the relay send the activation, read the code from the mail."""
+    assert post(
+        client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD}
+    ).status_code == (202)
+    assert relay.drain() == 1
+    return code_in(smtp.sink.wait_for(1)[-1])
+
+
+def pending_code(engine: Engine, settings: Settings, purpose: str) -> str:
+    """The code of the newest pending message of `purpose`, decrypted as the relay would."""
+    [row] = [
+        r for r in rows(engine, "outbox") if r["purpose"] == purpose and r["status"] == "pending"
+    ]
+    code: str = SecretBox(settings.secret_key).open(row["secret_params"])["code"]
+    return code
+
+
+def subjects(smtp: SinkServer) -> list[str]:
+    return [str(message["Subject"]) for message in smtp.sink.received]
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def test_register_mail_activate_welcome(
+    client: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    code = register_and_read_code(client, relay, smtp)
+    response = post(client, "/v1/activations", {"email": EMAIL, "code": code})
+    assert (response.status_code, response.get_json()) == (200, {"status": "active"})
+    [user] = rows(engine, "users")
+    assert user["status"] == "active" and user["activated_at"] is not None
+    [token] = rows(engine, "verification_tokens")
+    assert (token["status"], token["used_at"] is not None) == ("used", True)
+    assert relay.drain() == 1
+    smtp.sink.wait_for(2)
+    assert subjects(smtp) == ["Activate your Outpost account", "Welcome to Outpost"]
+    assert [r["status"] for r in rows(engine, "outbox")] == ["sent", "sent"]
+
+    again = post(client, "/v1/activations", {"email": EMAIL, "code": code})
+    assert again.status_code == 400
+    assert again.get_json()["type"].endswith("/invalid-code")
+
+
+def test_activation_by_phone_and_welcome_by_sms(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    assert post(
+        client, "/v1/registrations", {"phone": PHONE, "password": PASSWORD}
+    ).status_code == (202)
+    code = pending_code(engine, settings, "activation")
+    response = post(client, "/v1/activations", {"phone": PHONE, "code": code})
+    assert response.status_code == 200
+    welcome = [r for r in rows(engine, "outbox") if r["purpose"] == "welcome"]
+    assert [(w["channel"], w["recipient"]) for w in welcome] == [("sms", PHONE)]
+
+
+def test_reset_mail_confirm_notice(
+    client: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    activate(client, relay, smtp)
+    response = post(client, "/v1/password-resets", {"email": EMAIL})
+    assert (response.status_code, response.get_json()) == (202, {"status": "accepted"})
+    assert relay.drain() == 1
+    reset = smtp.sink.wait_for(3)[-1]
+    assert reset["Subject"] == "Reset your Outpost password"
+    code = code_in(reset)
+
+    confirm = {"email": EMAIL, "code": code, "new_password": NEW_PASSWORD}
+    response = post(client, "/v1/password-resets/confirm", confirm)
+    assert (response.status_code, response.get_json()) == (200, {"status": "password_changed"})
+    [user] = rows(engine, "users")
+    assert PasswordHasher().verify(user["password_hash"], NEW_PASSWORD)
+    assert relay.drain() == 1
+    smtp.sink.wait_for(4)
+    assert subjects(smtp)[-1] == "Your Outpost password was changed"
+
+    reused = post(client, "/v1/password-resets/confirm", {**confirm, "new_password": "x" * 20})
+    assert reused.status_code == 400
+    [user] = rows(engine, "users")
+    assert PasswordHasher().verify(user["password_hash"], NEW_PASSWORD)
+
+
+def activate(client: FlaskClient, relay: Relay, smtp: SinkServer) -> None:
+    """Register and activate ada; her welcome mail is sent."""
+    code = register_and_read_code(client, relay, smtp)
+    assert post(client, "/v1/activations", {"email": EMAIL, "code": code}).status_code == 200
+    assert relay.drain() == 1
+
+
+def test_reset_confirm_refuses_a_bad_new_password_and_keeps_the_code(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    post(client, "/v1/password-resets", {"email": EMAIL})
+    code = pending_code(engine, settings, "password_reset")
+    response = post(
+        client,
+        "/v1/password-resets/confirm",
+        {"email": EMAIL, "code": code, "new_password": "short"},
+    )
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["pointer"] == "#/new_password"
+    [token] = [t for t in rows(engine, "verification_tokens") if t["purpose"] == "password_reset"]
+    assert (token["status"], token["failed_attempts"]) == ("active", 0)
+
+
+def test_an_expired_code_is_refused(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    code = pending_code(engine, settings, "activation")
+    with engine.begin() as connection:
+        connection.execute(
+            update(verification_tokens).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    response = post(client, "/v1/activations", {"email": EMAIL, "code": code})
+    assert response.status_code == 400
+    assert rows(engine, "users")[0]["status"] == "pending"
+
+
+def test_a_new_code_supersedes_the_old_and_cancels_its_message(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    old = pending_code(engine, settings, "activation")
+    forget_throttles(engine)
+    assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
+    new = pending_code(engine, settings, "activation")
+    first, second = rows(engine, "outbox")
+    assert (first["status"], first["secret_params"]) == ("cancelled", None)
+    assert second["status"] == "pending"
+    assert [t["status"] for t in rows(engine, "verification_tokens")] == ["superseded", "active"]
+    if old != new:
+        assert post(client, "/v1/activations", {"email": EMAIL, "code": old}).status_code == 400
+    assert post(client, "/v1/activations", {"email": EMAIL, "code": new}).status_code == 200
+
+
+def test_five_wrong_tries_kill_the_code(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    code = pending_code(engine, settings, "activation")
+    for _ in range(5):
+        response = post(client, "/v1/activations", {"email": EMAIL, "code": wrong(code)})
+        assert response.status_code == 400
+    response = post(client, "/v1/activations", {"email": EMAIL, "code": code})
+    assert response.status_code == 429
+    assert response.get_json()["type"].endswith("/code-exhausted")
+    [token] = rows(engine, "verification_tokens")
+    assert (token["status"], token["failed_attempts"]) == ("dead", 5)
+    [message] = rows(engine, "outbox")
+    assert (message["status"], message["secret_params"]) == ("cancelled", None)
+    assert rows(engine, "users")[0]["status"] == "pending"
+
+
+def test_a_hundred_failures_an_hour_lock_the_account_across_codes(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    code = pending_code(engine, settings, "activation")
+    statuses = [
+        post(client, "/v1/activations", {"email": EMAIL, "code": wrong(code)}).status_code
+        for _ in range(100)
+    ]
+    assert statuses == [400] * 5 + [429] * 95
+    let_cooldown_pass = 61
+    let_time_pass(engine, let_cooldown_pass)
+    assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
+    fresh = pending_code(engine, settings, "activation")
+    response = post(client, "/v1/activations", {"email": EMAIL, "code": fresh})
+    assert response.status_code == 429
+    assert response.get_json()["type"].endswith("/too-many-requests")
+    assert 3600 - let_cooldown_pass - 5 <= int(response.headers["Retry-After"]) <= 3600
+    assert rows(engine, "users")[0]["status"] == "pending"
+
+    let_time_pass(engine, 3600)
+    assert post(client, "/v1/activations", {"email": EMAIL, "code": fresh}).status_code == 200
+
+
+def test_unknown_addresses_get_the_same_answers_as_known_ones(
+    client: FlaskClient, engine: Engine
+) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    forget_throttles(engine)
+    for path in ("/v1/activations/resend", "/v1/password-resets"):
+        for attempt in ("first", "throttled"):
+            known = post(client, path, {"email": EMAIL})
+            unknown = post(client, path, {"email": "nobody@example.com"})
+            assert known.status_code == unknown.status_code == (202 if attempt == "first" else 429)
+            assert known.get_json().keys() == unknown.get_json().keys()
+            assert known.get_data() == unknown.get_data() or attempt == "throttled"
+            assert sorted(dict(known.headers)) == sorted(dict(unknown.headers))
+    assert count(engine, "users") == 1
+
+
+def test_resend_to_an_active_account_sends_nothing(
+    client: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    activate(client, relay, smtp)
+    forget_throttles(engine)
+    before = count(engine, "outbox")
+    assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
+    assert count(engine, "outbox") == before
+
+
+def test_resend_on_the_other_channel_goes_to_the_number_on_file(
+    client: FlaskClient, engine: Engine
+) -> None:
+    body = {"email": EMAIL, "phone": PHONE, "password": PASSWORD}
+    assert post(client, "/v1/registrations", body).status_code == 202
+    forget_throttles(engine)
+    response = post(client, "/v1/activations/resend", {"email": EMAIL, "channel": "sms"})
+    assert response.status_code == 202
+    newest = rows(engine, "outbox")[-1]
+    assert (newest["channel"], newest["recipient"]) == ("sms", PHONE)
+
+
+def test_no_code_or_password_in_the_database_or_the_logs_after_the_whole_flow(
+    client: FlaskClient,
+    relay: Relay,
+    smtp: SinkServer,
+    engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code = register_and_read_code(client, relay, smtp)
+    post(client, "/v1/activations", {"email": EMAIL, "code": wrong(code)})
+    post(client, "/v1/activations", {"email": EMAIL, "code": code})
+    post(client, "/v1/password-resets", {"email": EMAIL})
+    relay.drain()
+    [reset] = [m for m in smtp.sink.wait_for(3) if m["Subject"] == "Reset your Outpost password"]
+    reset_code = code_in(reset)
+    confirm = {"email": EMAIL, "code": reset_code, "new_password": NEW_PASSWORD}
+    assert post(client, "/v1/password-resets/confirm", confirm).status_code == 200
+    relay.drain()
+    smtp.sink.wait_for(4)
+    secrets = (code, wrong(code), reset_code, PASSWORD, NEW_PASSWORD)
+    stored = every_value_as_text(engine)
+    # The test's own SMTP server (aiosmtpd, logger "mail.log") logs the mails it receives.
+    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))
+    for secret in secrets:
+        assert not [value for value in stored if secret in value]
+        assert secret not in ours
+    assert "outcome=sent" in ours, "the relay's log was not captured, so the check proves nothing"

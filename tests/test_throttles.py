@@ -1,0 +1,157 @@
+"""Throttles per recipient and purpose, and per client IP, kept in the database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from api_service import create_app
+from tests import processes
+from tests.rows import count, forget_throttles, let_time_pass
+from tests.smtp_sink import free_port
+
+EMAIL = "ada@example.com"
+PASSWORD = "correct horse battery staple"
+
+
+def post(client: FlaskClient, path: str, body: dict[str, Any], **kwargs: Any) -> Any:
+    return client.post(path, json=body, **kwargs)
+
+
+def test_one_message_per_recipient_and_purpose_per_cooldown(
+    client: FlaskClient, engine: Engine
+) -> None:
+    assert post(
+        client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD}
+    ).status_code == (202)
+    response = post(client, "/v1/activations/resend", {"email": EMAIL})
+    assert response.status_code == 429
+    assert response.mimetype == "application/problem+json"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert count(engine, "outbox") == 1
+    assert post(client, "/v1/password-resets", {"email": EMAIL}).status_code == 202
+
+    let_time_pass(engine, 61)
+    assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
+    assert count(engine, "outbox", purpose="activation") == 2
+
+
+def test_five_messages_per_hour(client: FlaskClient, engine: Engine) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    for _ in range(4):
+        let_time_pass(engine, 61)
+        assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
+    let_time_pass(engine, 61)
+    response = post(client, "/v1/activations/resend", {"email": EMAIL})
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) == 3600 - 5 * 61
+    assert count(engine, "outbox", purpose="activation") == 5
+
+
+def test_switching_channel_does_not_reset_the_cooldown(client: FlaskClient, engine: Engine) -> None:
+    body = {"email": EMAIL, "phone": "+33612345678", "password": PASSWORD}
+    assert post(client, "/v1/registrations", body).status_code == 202
+    response = post(client, "/v1/activations/resend", {"email": EMAIL, "channel": "sms"})
+    assert response.status_code == 429
+    assert count(engine, "outbox") == 1
+
+
+def test_limits_are_configurable(env: dict[str, str], engine: Engine) -> None:
+    app = create_app({**env, "THROTTLE_COOLDOWN": "1", "THROTTLE_PER_HOUR": "2"})
+    client = app.test_client()
+    post(client, "/v1/password-resets", {"email": EMAIL})
+    let_time_pass(engine, 2)
+    assert post(client, "/v1/password-resets", {"email": EMAIL}).status_code == 202
+    let_time_pass(engine, 2)
+    assert post(client, "/v1/password-resets", {"email": EMAIL}).status_code == 429
+    app.extensions["outpost"].engine.dispose()
+
+
+def test_concurrent_resends_send_one_message(app: Flask, engine: Engine) -> None:
+    post(app.test_client(), "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    forget_throttles(engine)
+    barrier = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def one() -> None:
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(post(client, "/v1/activations/resend", {"email": EMAIL}).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [202] + [429] * 9
+    assert count(engine, "outbox", purpose="activation") == 2
+
+
+@pytest.fixture
+def strict_apps(env: dict[str, str]) -> Iterator[tuple[Flask, Flask]]:
+    """Two API instances on one database with 3 POSTs a minute per IP, as two workers are."""
+    apps = (create_app({**env, "IP_RATE_LIMIT": "3"}), create_app({**env, "IP_RATE_LIMIT": "3"}))
+    yield apps
+    for app in apps:
+        app.extensions["outpost"].engine.dispose()
+
+
+def test_client_ip_limit_holds_across_instances_and_counts_bad_bodies(
+    strict_apps: tuple[Flask, Flask], engine: Engine
+) -> None:
+    first, second = (app.test_client() for app in strict_apps)
+    assert post(first, "/v1/password-resets", {"email": "a@example.com"}).status_code == 202
+    assert post(second, "/v1/password-resets", {"email": 12}).status_code == 422
+    assert first.post("/v1/password-resets", data="{").status_code == 415
+    refused = post(second, "/v1/password-resets", {"email": "b@example.com"})
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    other_ip = {"environ_base": {"REMOTE_ADDR": "192.0.2.7"}}
+    assert post(
+        first, "/v1/password-resets", {"email": "c@example.com"}, **other_ip
+    ).status_code == (202)
+    assert first.get("/healthz").status_code == 200
+    let_time_pass(engine, 61)
+    assert post(second, "/v1/password-resets", {"email": "d@example.com"}).status_code == 202
+
+
+def test_forwarded_for_is_trusted_only_behind_configured_proxies(
+    env: dict[str, str],
+) -> None:
+    for proxies, expected in (("0", 429), ("1", 202)):
+        app = create_app({**env, "IP_RATE_LIMIT": "1", "TRUSTED_PROXIES": proxies})
+        client = app.test_client()
+        hops = [{"X-Forwarded-For": f"198.51.100.{n}"} for n in (1, 2)]
+        statuses = [
+            post(client, "/v1/password-resets", {"email": f"{proxies}{n}@example.com"}, headers=h)
+            for n, h in enumerate(hops)
+        ]
+        assert [s.status_code for s in statuses] == [202, expected]
+        app.extensions["outpost"].engine.dispose()
+
+
+def test_client_ip_limit_holds_across_gunicorn_workers(env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    api = processes.gunicorn(
+        {**env, "IP_RATE_LIMIT": "5"},
+        port,
+        tmp_path,
+    )
+    try:
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        statuses = [
+            processes.post_json(
+                f"http://127.0.0.1:{port}/v1/password-resets", {"email": f"u{n}@example.com"}
+            )[0]
+            for n in range(9)
+        ]
+    finally:
+        assert processes.stop(api) == 0
+    assert statuses == [202] * 5 + [429] * 4
