@@ -14,6 +14,7 @@ import shared
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 COMMON_PASSWORDS = Path(shared.__file__).parent / "data" / "common-passwords.txt.gz"
+COMMON_PASSWORD = "This password is too common; choose another."
 
 
 def make_hasher() -> PasswordHasher:
@@ -36,5 +37,5 @@ def password_problem(password: str) -> str | None:
     if len(password) > MAX_LENGTH:
         return f"Must be at most {MAX_LENGTH} characters."
     if password.lower() in _common_passwords():
-        return "This password is too common; choose another."
+        return COMMON_PASSWORD
     return None

@@ -11,8 +11,6 @@ import sys
 import tempfile
 from typing import Any
 
-from prometheus_client import multiprocess
-
 from shared.config import ConfigError, Settings
 
 try:
@@ -46,6 +44,10 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop the live gauges of a worker that exited."""
+    # Imported only now: prometheus_client picks its storage when first imported, and must
+    # see PROMETHEUS_MULTIPROC_DIR set by then.
+    from prometheus_client import multiprocess
+
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 

@@ -1,0 +1,34 @@
+"""Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.schemathesis_hooks) for tests/test_schemathesis.py.
+
+A schema cannot list the 20,000 common passwords the API refuses, nor know which Idempotency-Key
+was already used with another body; tests/schemathesis.toml lets the routes taking a password
+answer 422 to schema-valid data, and this check holds that 422 to exactly those two reasons.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+
+from api_service.passwords import COMMON_PASSWORD
+
+PASSWORD_ROUTES = ("/v1/registrations", "/v1/password-resets/confirm")
+
+
+@schemathesis.check
+def valid_data_is_refused_only_for_a_common_password(
+    ctx: Any, response: Any, case: schemathesis.Case
+) -> bool | None:
+    """A 422 to a schema-valid body may only name a common password or a reused key."""
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    if not positive or response.status_code != 422 or case.path not in PASSWORD_ROUTES:
+        return None
+    problem = response.json()
+    if problem["type"].endswith("/idempotency-key-reused"):
+        return None
+    errors = problem.get("errors", [])
+    other = [e for e in errors if e.get("detail") != COMMON_PASSWORD]
+    if other or not errors:
+        raise AssertionError(f"schema-valid body refused for another reason: {errors}")
+    return None

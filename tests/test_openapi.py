@@ -1,0 +1,48 @@
+"""The committed OpenAPI document is the one the code generates and serves."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api_service.openapi import DOCUMENT, generated
+
+
+def test_committed_document_matches_the_code() -> None:
+    assert DOCUMENT.read_text(encoding="utf-8") == generated(), (
+        "openapi.json is stale: run `.venv/bin/outpost openapi` and commit it"
+    )
+
+
+def test_served_document_is_the_committed_one(client: FlaskClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.get_json() == json.loads(DOCUMENT.read_text(encoding="utf-8"))
+
+
+def test_every_route_is_documented_with_its_problems(app: Flask) -> None:
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method != "parameters"
+    }
+    served = {
+        (method, rule.rule.replace("<uuid:public_id>", "{public_id}"))
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+        and rule.endpoint.split(".")[0] != "api-docs"
+        and rule.endpoint != "static"
+    }
+    assert documented == served
+    for method, path in documented:
+        responses = document["paths"][path][method.lower()]["responses"]
+        if method == "POST":
+            assert {"400", "413", "415", "422", "429", "503"} <= set(responses)
+    problem = document["components"]["responses"]["TOO_MANY_REQUESTS"]
+    assert "application/problem+json" in problem["content"]
+    assert "Retry-After" in problem["headers"]
