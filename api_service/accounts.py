@@ -5,26 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from api_service.limits import MAX_CODE_TRIES
 from shared.codes import code_hmac, code_matches, new_code
 from shared.models import outbox, users, verification_tokens
-
-# Wrong tries a code survives; the next one kills it.
-MAX_CODE_TRIES = 5
-
-
-class CodeCheck(Enum):
-    """What became of a code a client sent."""
-
-    ACCEPTED = "accepted"
-    WRONG = "wrong"
-    NO_LIVE_CODE = "no_live_code"
-    EXHAUSTED = "exhausted"
 
 
 @dataclass(frozen=True)
@@ -153,27 +141,25 @@ def use_code(
     purpose: str,
     code: str,
     now: datetime,
-) -> CodeCheck:
-    """Spend the user's live code if `code` is it; count a wrong try otherwise.
+) -> bool:
+    """Spend the user's live code if `code` is it; count a wrong try on that code otherwise.
 
     Both updates are conditional on the token still being active with tries left, so
     concurrent requests can neither use a code twice nor test more guesses than allowed.
     """
     token = connection.execute(
-        select(
-            verification_tokens.c.id,
-            verification_tokens.c.code_hmac,
-            verification_tokens.c.status,
-            verification_tokens.c.expires_at,
+        select(verification_tokens.c.id, verification_tokens.c.code_hmac)
+        .where(
+            verification_tokens.c.user_id == user_id,
+            verification_tokens.c.purpose == purpose,
+            verification_tokens.c.status == "active",
+            verification_tokens.c.expires_at > now,
         )
-        .where(verification_tokens.c.user_id == user_id, verification_tokens.c.purpose == purpose)
         .order_by(verification_tokens.c.id.desc())
         .limit(1)
     ).one_or_none()
-    if token is None or token.status in ("used", "superseded") or token.expires_at <= now:
-        return CodeCheck.NO_LIVE_CODE
-    if token.status == "dead":
-        return CodeCheck.EXHAUSTED
+    if token is None:
+        return False
     live = (
         (verification_tokens.c.id == token.id)
         & (verification_tokens.c.status == "active")
@@ -183,10 +169,9 @@ def use_code(
         used = connection.execute(
             update(verification_tokens).where(live).values(status="used", used_at=now)
         )
-        if used.rowcount != 1:
-            return CodeCheck.EXHAUSTED
-        cancel_messages(connection, [token.id])
-        return CodeCheck.ACCEPTED
+        if used.rowcount == 1:
+            cancel_messages(connection, [token.id])
+        return used.rowcount == 1
     tries = connection.execute(
         update(verification_tokens)
         .where(live)
@@ -199,11 +184,9 @@ def use_code(
         )
         .returning(verification_tokens.c.failed_attempts)
     ).scalar_one_or_none()
-    if tries is None:
-        return CodeCheck.EXHAUSTED
-    if tries >= MAX_CODE_TRIES:
+    if tries is not None and tries >= MAX_CODE_TRIES:
         cancel_messages(connection, [token.id])
-    return CodeCheck.WRONG
+    return False
 
 
 def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:

@@ -13,6 +13,8 @@ from api_service.throttle import Limit
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
+# Wrong tries a code survives; the next attempt is refused whatever it carries.
+MAX_CODE_TRIES = 5
 CLIENT_WINDOW_SECONDS = 60
 
 
@@ -37,14 +39,21 @@ def limit_recipients(
     """Count a message of `purpose` to each address named in the request, or answer 429.
 
     The addresses are the ones the client named, whatever the channel and whether or not an
-    account owns them, so the answer reveals nothing about who has an account.
+    account owns them, so the answer reveals nothing about who has an account. A message let
+    through may carry a new code, so the tries counted against these addresses start again.
     """
     settings = services.settings
     limits = (Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600))
-    subjects = [f"{purpose}:{address}" for address in addresses]
-    wait = services.throttle.take(connection, subjects, limits, now)
+    addresses = list(addresses)
+    wait = services.throttle.take(connection, [f"{purpose}:{a}" for a in addresses], limits, now)
     if wait:
         raise too_many_requests(wait, "A message was sent to this address recently.")
+    services.throttle.clear(connection, code_tries(purpose, addresses))
+
+
+def code_tries(purpose: str, addresses: Iterable[str]) -> list[str]:
+    """The subjects counting wrong codes sent for `purpose` with these addresses."""
+    return [f"code-tries:{purpose}:{address}" for address in addresses]
 
 
 def limit_client(services: Services, ip: str, now: datetime) -> None:

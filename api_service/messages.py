@@ -35,7 +35,7 @@ def send_code(
     if recipient is None:
         raise ValueError(f"user has no {channel} address")
     settings = services.settings
-    ttl = settings.activation_ttl if purpose == "activation" else settings.reset_ttl
+    ttl = settings.code_ttl(purpose)
     issued = issue_code(
         connection, settings.secret_key, user_id=user.id, purpose=purpose, ttl=ttl, now=now
     )

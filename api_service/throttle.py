@@ -68,6 +68,12 @@ class Throttle:
         """Count one event for each subject, whatever the limits say."""
         self._record(connection, self._lock(connection, subjects), limits, now)
 
+    def clear(self, connection: Connection, subjects: Iterable[str]) -> None:
+        """Forget every event of these subjects."""
+        keys = self._lock(connection, subjects)
+        if keys:
+            connection.execute(delete(throttle_events).where(throttle_events.c.key.in_(keys)))
+
     def _lock(self, connection: Connection, subjects: Iterable[str]) -> list[str]:
         """The keys of the subjects, each locked until the transaction ends.
 

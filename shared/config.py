@@ -100,6 +100,10 @@ class Settings:
             )
         return settings
 
+    def code_ttl(self, purpose: str) -> int:
+        """Lifetime in seconds of a code for `purpose`."""
+        return self.activation_ttl if purpose == "activation" else self.reset_ttl
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
+from api_service import create_app
 from outbox_relay.worker import Relay
 from shared.clock import utcnow
 from shared.config import Settings
@@ -188,27 +189,56 @@ def test_five_wrong_tries_kill_the_code(
 
 
 def test_a_hundred_failures_an_hour_lock_the_account_across_codes(
+    env: dict[str, str], engine: Engine, settings: Settings
+) -> None:
+    app = create_app({**env, "THROTTLE_COOLDOWN": "1", "THROTTLE_PER_HOUR": "100"})
+    client = app.test_client()
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    for round_ in range(20):
+        if round_:
+            let_time_pass(engine, 2)
+            assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
+        code = pending_code(engine, settings, "activation")
+        for _ in range(5):
+            response = post(client, "/v1/activations", {"email": EMAIL, "code": wrong(code)})
+            assert response.status_code == 400
+    let_time_pass(engine, 2)
+    assert post(client, "/v1/password-resets", {"email": EMAIL}).status_code == 202
+    reset = {"email": EMAIL, "code": pending_code(engine, settings, "password_reset")}
+    response = post(client, "/v1/password-resets/confirm", {**reset, "new_password": NEW_PASSWORD})
+    assert response.status_code == 429
+    assert response.get_json()["type"].endswith("/too-many-requests")
+    assert 3600 - 20 * 2 - 5 <= int(response.headers["Retry-After"]) <= 3600
+    let_time_pass(engine, 3600)
+    response = post(client, "/v1/password-resets/confirm", {**reset, "new_password": NEW_PASSWORD})
+    assert response.status_code == 200
+    app.extensions["outpost"].engine.dispose()
+
+
+def test_codes_answer_alike_for_known_and_unknown_addresses(
     client: FlaskClient, engine: Engine, settings: Settings
 ) -> None:
     post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    post(client, "/v1/password-resets", {"email": EMAIL})
     code = pending_code(engine, settings, "activation")
-    statuses = [
-        post(client, "/v1/activations", {"email": EMAIL, "code": wrong(code)}).status_code
-        for _ in range(100)
-    ]
-    assert statuses == [400] * 5 + [429] * 95
-    let_cooldown_pass = 61
-    let_time_pass(engine, let_cooldown_pass)
-    assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
-    fresh = pending_code(engine, settings, "activation")
-    response = post(client, "/v1/activations", {"email": EMAIL, "code": fresh})
-    assert response.status_code == 429
-    assert response.get_json()["type"].endswith("/too-many-requests")
-    assert 3600 - let_cooldown_pass - 5 <= int(response.headers["Retry-After"]) <= 3600
-    assert rows(engine, "users")[0]["status"] == "pending"
-
-    let_time_pass(engine, 3600)
-    assert post(client, "/v1/activations", {"email": EMAIL, "code": fresh}).status_code == 200
+    for path, extra in (
+        ("/v1/activations", {}),
+        ("/v1/password-resets/confirm", {"new_password": NEW_PASSWORD}),
+    ):
+        answers: dict[str, list[tuple[int, str]]] = {EMAIL: [], "nobody@example.com": []}
+        for address, seen in answers.items():
+            for _ in range(6):
+                response = post(client, path, {"email": address, "code": wrong(code), **extra})
+                seen.append((response.status_code, response.get_json()["type"]))
+        assert answers[EMAIL] == answers["nobody@example.com"]
+        assert [status for status, _ in answers[EMAIL]] == [400] * 5 + [429]
+    let_time_pass(engine, 61)
+    for address in (EMAIL, "nobody@example.com"):
+        refused = post(client, "/v1/activations", {"email": address, "code": wrong(code)})
+        assert refused.status_code == 429
+        assert post(client, "/v1/activations/resend", {"email": address}).status_code == 202
+        response = post(client, "/v1/activations", {"email": address, "code": wrong(code)})
+        assert response.status_code == 400
 
 
 def test_unknown_addresses_get_the_same_answers_as_known_ones(

@@ -38,26 +38,43 @@ def api_and_relay(
         assert processes.stop(api) == 0
 
 
-def test_registration_through_gunicorn_is_delivered_by_the_relay(
+def test_the_life_of_an_account_through_gunicorn_and_the_relay(
     env: dict[str, str], smtp: SinkServer, engine: Engine, tmp_path: Path
 ) -> None:
+    email, password, new_password = (
+        "grace@example.com",
+        "correct horse battery staple",
+        "n3w pass phrase",
+    )
     with api_and_relay(env, tmp_path) as api:
         status, body, _ = processes.post_json(
-            f"{api}/v1/registrations",
-            {"email": "grace@example.com", "password": "correct horse battery staple"},
+            f"{api}/v1/registrations", {"email": email, "password": password}
         )
-        assert status == 202
+        assert (status, body["status"]) == (202, "pending_activation")
         [mail] = smtp.sink.wait_for(1, timeout=15)
         code = code_in(mail)
         [user] = rows(engine, "users")
         [token] = rows(engine, "verification_tokens")
         assert code_matches(SECRET_KEY, user["id"], "activation", code, token["code_hmac"])
         assert not code_matches(SECRET_KEY, user["id"], "activation", "000000", token["code_hmac"])
-        [row] = rows(engine, "outbox")
-        assert (row["public_id"], row["status"]) == (body["delivery"]["id"], "sent")
+        assert rows(engine, "outbox")[0]["status"] == "sent"
+
+        status, _, _ = processes.post_json(f"{api}/v1/activations", {"email": email, "code": code})
+        assert status == 200
+        assert smtp.sink.wait_for(2, timeout=15)[-1]["Subject"] == "Welcome to Outpost"
+
+        status, _, _ = processes.post_json(f"{api}/v1/password-resets", {"email": email})
+        assert status == 202
+        reset_code = code_in(smtp.sink.wait_for(3, timeout=15)[-1])
+        confirm = {"email": email, "code": reset_code, "new_password": new_password}
+        status, _, _ = processes.post_json(f"{api}/v1/password-resets/confirm", confirm)
+        assert status == 200
+        notice = smtp.sink.wait_for(4, timeout=15)[-1]
+        assert notice["Subject"] == "Your Outpost password was changed"
     logs = (tmp_path / "relay.log").read_text() + (tmp_path / "gunicorn.log").read_text()
-    assert code not in logs
-    assert "correct horse" not in logs
+    assert "purpose=password_changed outcome=sent" in logs
+    for secret in (code, reset_code, password, new_password):
+        assert secret not in logs
 
 
 def test_registration_answers_at_once_while_smtp_takes_30_seconds(
