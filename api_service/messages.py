@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -31,25 +32,20 @@ def send_code(
     now: datetime,
 ) -> Delivery:
     """Issue a fresh code for `purpose` (older ones die) and queue it to the user."""
-    recipient = address_for(user, channel)
-    if recipient is None:
-        raise ValueError(f"user has no {channel} address")
     settings = services.settings
     ttl = settings.code_ttl(purpose)
     issued = issue_code(
         connection, settings.secret_key, user_id=user.id, purpose=purpose, ttl=ttl, now=now
     )
-    return enqueue(
+    return _queue(
+        services,
         connection,
-        services.box,
-        now=now,
-        channel=channel,
+        user,
         purpose=purpose,
-        recipient=recipient,
-        locale=user.locale,
-        params={"full_name": user.full_name, "expires_minutes": max(ttl // 60, 1)},
+        channel=channel,
+        now=now,
+        params={"expires_minutes": max(ttl // 60, 1)},
         secret_params={"code": issued.code},
-        user_id=user.id,
         token_id=issued.token_id,
         expires_at=issued.expires_at,
     )
@@ -65,7 +61,27 @@ def send_notice(
     channel: str | None = None,
 ) -> Delivery:
     """Queue a notice that carries no secret."""
-    channel = channel or notice_channel(user)
+    return _queue(
+        services,
+        connection,
+        user,
+        purpose=purpose,
+        channel=channel or notice_channel(user),
+        now=now,
+    )
+
+
+def _queue(
+    services: Services,
+    connection: Connection,
+    user: User,
+    *,
+    purpose: str,
+    channel: str,
+    now: datetime,
+    params: dict[str, Any] | None = None,
+    **code: Any,
+) -> Delivery:
     recipient = address_for(user, channel)
     if recipient is None:
         raise ValueError(f"user has no {channel} address")
@@ -77,6 +93,7 @@ def send_notice(
         purpose=purpose,
         recipient=recipient,
         locale=user.locale,
-        params={"full_name": user.full_name},
+        params={"full_name": user.full_name, **(params or {})},
         user_id=user.id,
+        **code,
     )

@@ -1,5 +1,4 @@
-"""`outpost up` runs the demo stack on one machine; `outpost migrate` upgrades the schema;
-`outpost openapi` writes the OpenAPI document."""
+"""`outpost up` (the demo stack), `outpost migrate` (schema to head), `outpost openapi`."""
 
 from __future__ import annotations
 

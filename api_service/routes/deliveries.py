@@ -23,6 +23,7 @@ RESENDABLE = ("activation", "account_exists")
 @bp.get("/v1/deliveries/<uuid:public_id>")
 @bp.response(200, DeliveryStatusSchema)
 @bp.problems(404, 503)
+@bp.doc(operationId="getDelivery")
 def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
     """Where a queued message stands."""
     with services().engine.connect() as connection:

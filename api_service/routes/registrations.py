@@ -22,12 +22,20 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 
+# Lets a client (and schemathesis's stateful phase) follow the answer to the delivery.
+DELIVERY_LINK = {
+    "GetDelivery": {
+        "operationId": "getDelivery",
+        "parameters": {"public_id": "$response.body#/delivery/id"},
+    }
+}
+
 
 @bp.post("/v1/registrations")
 @bp.arguments(RegistrationSchema)
 @bp.response(202, RegistrationAcceptedSchema)
 @bp.problems(*BODY_PROBLEMS)
-@bp.doc(parameters=[IDEMPOTENCY_KEY])
+@bp.doc(parameters=[IDEMPOTENCY_KEY], responses={202: {"links": DELIVERY_LINK}})
 def create_registration(data: dict[str, Any]) -> dict[str, Any]:
     """Register an account; the answer is the same whether or not the address is known."""
     return register(
