@@ -306,3 +306,19 @@ def test_no_code_or_password_in_the_database_or_the_logs_after_the_whole_flow(
         assert not [value for value in stored if secret in value]
         assert secret not in ours
     assert "outcome=sent" in ours, "the relay's log was not captured, so the check proves nothing"
+
+
+def test_reset_by_phone_goes_and_notifies_by_sms(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    post(client, "/v1/registrations", {"phone": PHONE, "password": PASSWORD})
+    assert post(client, "/v1/password-resets", {"phone": PHONE}).status_code == 202
+    reset = [r for r in rows(engine, "outbox") if r["purpose"] == "password_reset"]
+    assert [(r["channel"], r["recipient"]) for r in reset] == [("sms", PHONE)]
+    code = pending_code(engine, settings, "password_reset")
+    confirm = {"phone": PHONE, "code": code, "new_password": NEW_PASSWORD}
+    assert post(client, "/v1/password-resets/confirm", confirm).status_code == 200
+    notice = [r for r in rows(engine, "outbox") if r["purpose"] == "password_changed"]
+    assert [(n["channel"], n["recipient"]) for n in notice] == [("sms", PHONE)]
+    [token] = [t for t in rows(engine, "verification_tokens") if t["purpose"] == "password_reset"]
+    assert token["expires_at"] - token["created_at"] == timedelta(seconds=settings.reset_ttl)
