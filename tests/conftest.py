@@ -133,6 +133,8 @@ def env(database_url: str, smtp: SinkServer) -> dict[str, str]:
         "RELAY_POLL_INTERVAL": "0.2",
         # Tests post from one address far faster than a person; test_throttles sets its own.
         "IP_RATE_LIMIT": "100000",
+        # 0: no metrics endpoint, so relays started by tests never fight over a port.
+        "RELAY_METRICS_PORT": "0",
     }
 
 
