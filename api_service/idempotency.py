@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,8 @@ from api_service.problems import Problem
 from shared.codes import derive_key
 from shared.models import idempotency_keys
 
-MAX_KEY_LENGTH = 255
+# Visible ASCII, no spaces: what survives every proxy and HTTP library unchanged.
+KEY_PATTERN = r"^[!-~]{1,255}$"
 
 
 class IdempotencyKeys:
@@ -34,12 +36,12 @@ class IdempotencyKeys:
         A concurrent request with the same key waits on the row until the first one commits
         (or, on SQLite, until it releases the write lock), then reads its answer.
         """
-        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        if not re.fullmatch(KEY_PATTERN, key):
             raise Problem(
                 400,
                 "bad-idempotency-key",
                 "Bad Idempotency-Key",
-                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters, without spaces.",
             )
         digest = self._hmac(key)
         fingerprint = self._hmac(json.dumps(payload, sort_keys=True, separators=(",", ":")))

@@ -8,24 +8,30 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import store
+from outbox_relay import metrics, store
 from outbox_relay.backoff import retry_delay
 from outbox_relay.channels import Channel
+from outbox_relay.channels.fallback import FallbackChannel
 from outbox_relay.channels.sms import SmsGatewayChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.compose import compose
 from outbox_relay.failures import DeliveryFailure, PermanentFailure
+from outbox_relay.listener import Listener
 from outbox_relay.systemd import notify
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
+
+# Seconds between backlog reports (metrics gauges and systemd STATUS).
+STATUS_INTERVAL = 5.0
 
 ChannelFactory = Callable[[str], Channel]
 
@@ -35,7 +41,9 @@ def default_channels(settings: Settings) -> ChannelFactory:
 
     def build(kind: str) -> Channel:
         if kind == "email":
-            return SmtpChannel(settings.smtp)
+            if settings.smtp_fallback is None:
+                return SmtpChannel(settings.smtp)
+            return FallbackChannel(SmtpChannel(settings.smtp), SmtpChannel(settings.smtp_fallback))
         if settings.sms_url == "log:":
             return SmsLogChannel()
         return SmsGatewayChannel(settings.sms_url, settings.sms_token)
@@ -93,13 +101,8 @@ class Relay:
     def _deliver(self, row: store.Claimed) -> None:
         now = utcnow()
         if row.expires_at is not None and row.expires_at <= now:
-            store.mark_dead(
-                self.engine,
-                row,
-                store.Attempt("expired", now, 0, "code expired before delivery"),
-                "expired",
-            )
-            log.info("outbox id=%s purpose=%s outcome=expired", row.public_id, row.purpose)
+            attempt = store.Attempt("expired", now, 0, "code expired before delivery")
+            self._record(row, store.mark_dead(self.engine, row, attempt, "expired"), "expired", 0)
             return
         if self.stopping.is_set() or not self._lease_covers_a_send(row, now):
             store.release(self.engine, [row], now)
@@ -110,18 +113,13 @@ class Relay:
         except DeliveryFailure as failure:
             self._failed(row, failure, now, started)
         except Exception as exc:  # a bug or bad data must not kill the sender thread
-            log.exception("outbox id=%s failed unexpectedly", row.public_id)
+            log.exception("unexpected failure", extra={"id": row.public_id})
             self._failed(row, PermanentFailure(f"{type(exc).__name__}: {exc}"[:500]), now, started)
         else:
             kept = store.mark_sent(self.engine, row, store.Attempt("sent", now, _ms(started)))
-            log.info(
-                "outbox id=%s channel=%s purpose=%s outcome=sent ms=%d%s",
-                row.public_id,
-                row.channel,
-                row.purpose,
-                _ms(started),
-                "" if kept else " lease=lost",
-            )
+            self._record(row, kept, "sent", _ms(started))
+        finally:
+            metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
 
     def _failed(
         self, row: store.Claimed, failure: DeliveryFailure, now: datetime, started: float
@@ -132,33 +130,46 @@ class Relay:
             _ms(started),
             failure.description,
         )
+        retry_in: float | None = None
         if failure.permanent:
-            store.mark_dead(self.engine, row, attempt, "permanent_error")
-            outcome = "dead:permanent_error"
+            outcome = "permanent_error"
+            kept = store.mark_dead(self.engine, row, attempt, outcome)
         elif row.attempts + 1 >= self.settings.relay_max_attempts:
-            store.mark_dead(self.engine, row, attempt, "max_attempts")
-            outcome = "dead:max_attempts"
+            outcome = "max_attempts"
+            kept = store.mark_dead(self.engine, row, attempt, outcome)
         else:
-            delay = retry_delay(
+            outcome = "retry"
+            retry_in = retry_delay(
                 row.attempts + 1,
                 base=self.settings.relay_backoff_base,
                 cap=self.settings.relay_backoff_cap,
             )
-            store.mark_retry(self.engine, row, attempt, utcnow() + timedelta(seconds=delay))
-            outcome = f"retry_in={delay:.1f}s"
-        log.warning(
-            "outbox id=%s channel=%s purpose=%s attempt=%d outcome=%s error=%s",
-            row.public_id,
-            row.channel,
-            row.purpose,
-            row.attempts + 1,
-            outcome,
-            failure.description,
-        )
+            kept = store.mark_retry(
+                self.engine, row, attempt, utcnow() + timedelta(seconds=retry_in)
+            )
+        self._record(row, kept, outcome, _ms(started), error=failure.description, retry_in=retry_in)
+
+    def _record(
+        self, row: store.Claimed, kept: bool, outcome: str, ms: int, **details: Any
+    ) -> None:
+        """Count and log the outcome of one attempt; `kept` False means our lease was lost."""
+        metrics.MESSAGES.labels(row.channel, outcome).inc()
+        fields = {
+            "id": row.public_id,
+            "channel": row.channel,
+            "purpose": row.purpose,
+            "attempt": row.attempts + 1,
+            "outcome": outcome,
+            "ms": ms,
+            "lease_lost": not kept,
+            **{key: value for key, value in details.items() if value is not None},
+        }
+        level = logging.INFO if outcome == "sent" and kept else logging.WARNING
+        log.log(level, "delivery %s", outcome, extra=fields)
 
     def _lease_covers_a_send(self, row: store.Claimed, now: datetime) -> bool:
         """Whether a send that hits its timeout still ends before the lease lapses."""
-        return (row.locked_until - now).total_seconds() > self.settings.smtp.timeout + 1
+        return (row.locked_until - now).total_seconds() > self.settings.longest_send + 1
 
     def _channel(self, kind: str) -> Channel:
         channels: dict[str, Channel] = self._local.__dict__.setdefault("channels", {})
@@ -174,11 +185,15 @@ def _ms(started: float) -> int:
 
 
 class Daemon:
-    """Runs a Relay under APScheduler until SIGTERM, speaking sd_notify throughout."""
+    """Runs a Relay until SIGTERM: wakes on NOTIFY or every poll interval, speaks sd_notify."""
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
+        self._wake = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._listener: Listener | None = None
+        if relay.engine.dialect.name == "postgresql":
+            self._listener = Listener(relay.settings.database_url, self._wake.set, relay.stopping)
 
     def wait_for_database(self) -> None:
         """Block until the database answers (or stop is asked), logging while it does not."""
@@ -190,44 +205,74 @@ class Daemon:
                 return
             except SQLAlchemyError as exc:
                 log.warning(
-                    "database unavailable (%s); retrying in %.1fs", type(exc).__name__, delay
+                    "database unavailable",
+                    extra={"error": type(exc).__name__, "retry_in_s": delay},
                 )
                 self.relay.stopping.wait(delay)
                 delay = min(delay * 2, 10.0)
 
     def run(self) -> None:
-        """Poll until `stop`; in-flight rows finish, unstarted ones are released."""
+        """Deliver until `stop`; in-flight rows finish, unstarted ones are released."""
         self.wait_for_database()
         if self.relay.stopping.is_set():
             return
+        metrics.serve(self.relay.settings.relay_metrics_port)
+        if self._listener is not None:
+            self._listener.start()
         self._scheduler.add_job(
-            self.poll,
+            self.report,
             "interval",
-            seconds=self.relay.settings.relay_poll_interval,
+            seconds=STATUS_INTERVAL,
             next_run_time=datetime.now(),
             max_instances=1,
             coalesce=True,
-            id="poll",
+            id="status",
         )
         self._scheduler.start()
-        notify("READY=1", "STATUS=polling")
-        log.info("relay ready")
-        self.relay.stopping.wait()
+        notify("READY=1", "STATUS=ready")
+        log.info("relay ready", extra={"wake_ups": "notify" if self._listener else "polling"})
+        while not self.relay.stopping.is_set():
+            self.poll()
+            self._wake.wait(self.relay.settings.relay_poll_interval)
+            self._wake.clear()
         notify("STOPPING=1")
         log.info("relay stopping: finishing in-flight messages")
         self._scheduler.shutdown(wait=True)
         self.relay.close()
+        if self._listener is not None:
+            self._listener.join(timeout=5)
         log.info("relay stopped")
 
     def stop(self) -> None:
         """Ask the loop to stop; safe from a signal handler."""
         self.relay.stopping.set()
+        self._wake.set()
 
     def poll(self) -> None:
-        """One scheduled poll: drain what is due, then tell the watchdog we are healthy."""
+        """Drain what is due, then tell the watchdog we are healthy."""
         try:
             handled = self.relay.drain()
         except SQLAlchemyError as exc:
-            log.warning("poll failed, database unavailable: %s", type(exc).__name__)
+            log.warning("poll failed, database unavailable", extra={"error": type(exc).__name__})
             return
-        notify("WATCHDOG=1", f"STATUS=polling; last poll handled {handled}")
+        metrics.LAST_POLL.set_to_current_time()
+        notify("WATCHDOG=1")
+        if handled:
+            log.debug("poll handled rows", extra={"handled": handled})
+
+    def report(self) -> None:
+        """Publish the backlog to the metrics and to systemd's STATUS."""
+        try:
+            backlog = store.backlog(self.relay.engine, utcnow())
+        except SQLAlchemyError as exc:
+            notify("STATUS=database unavailable")
+            log.warning(
+                "backlog unknown, database unavailable", extra={"error": type(exc).__name__}
+            )
+            return
+        metrics.PENDING.set(backlog.pending)
+        metrics.OLDEST_DUE_AGE.set(backlog.oldest_due_age)
+        notify(
+            f"STATUS=backlog {backlog.pending} pending, {backlog.due} due, "
+            f"oldest due {backlog.oldest_due_age:.0f}s"
+        )

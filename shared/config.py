@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
+# Seconds the SMS gateway has to answer one request.
+SMS_TIMEOUT = 10.0
 
 
 class ConfigError(ValueError):
@@ -92,13 +94,19 @@ class Settings:
             relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
             relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
         )
-        slowest = max(s.timeout for s in (settings.smtp, settings.smtp_fallback) if s)
-        if settings.relay_lease_seconds <= slowest + 1:
+        if settings.relay_lease_seconds <= settings.longest_send + 1:
             raise ConfigError(
-                f"RELAY_LEASE_SECONDS: must exceed the SMTP timeout ({slowest:g}s) by more than "
-                "1s, or a send could outlive its lease"
+                f"RELAY_LEASE_SECONDS: must exceed the longest send ({settings.longest_send:g}s: "
+                "the SMTP timeout, plus the fallback's if set) by more than 1s, or a send could "
+                "outlive its lease"
             )
         return settings
+
+    @property
+    def longest_send(self) -> float:
+        """Seconds one send may take: both SMTP timeouts in turn, or the SMS gateway's."""
+        email = self.smtp.timeout + (self.smtp_fallback.timeout if self.smtp_fallback else 0.0)
+        return max(email, SMS_TIMEOUT)
 
     def code_ttl(self, purpose: str) -> int:
         """Lifetime in seconds of a code for `purpose`."""

@@ -1,19 +1,41 @@
-"""Log setup shared by both processes: one line an event, on stderr."""
+"""Log setup shared by both processes: one JSON object a line, on stderr."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from datetime import UTC, datetime
+from typing import Any
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object: time, level, logger, message and the `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
 
 
 def configure_logging() -> None:
-    """Send INFO and above to stderr unless the host application already configured logging."""
-    # The scheduler logs every poll at INFO; only its problems matter here.
+    """Send INFO and above to stderr as JSON lines, unless the host already configured logging."""
+    # The scheduler logs every job run at INFO; only its problems matter here.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:
         return
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())

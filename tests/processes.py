@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,21 @@ def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], floa
     except urllib.error.HTTPError as error:
         status, payload = error.code, error.read()
     return status, json.loads(payload), time.perf_counter() - started
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait until `check()` holds, failing the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout:g}s")
+        time.sleep(0.02)
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON log entries of a process's log file (other lines, e.g. gunicorn's, skipped)."""
+    entries = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            entries.append(json.loads(line))
+    return entries

@@ -15,6 +15,7 @@ from api_service import create_app
 from outbox_relay.worker import Relay
 from shared.clock import utcnow
 from shared.config import Settings
+from shared.logs import JsonFormatter
 from shared.models import verification_tokens
 from shared.secretbox import SecretBox
 from tests.rows import count, every_value_as_text, forget_throttles, let_time_pass, rows
@@ -301,11 +302,14 @@ def test_no_code_or_password_in_the_database_or_the_logs_after_the_whole_flow(
     secrets = (code, wrong(code), reset_code, PASSWORD, NEW_PASSWORD)
     stored = every_value_as_text(engine)
     # The test's own SMTP server (aiosmtpd, logger "mail.log") logs the mails it receives.
-    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))
+    # Each record as the JSON line the processes write, extra fields included.
+    ours = "\n".join(
+        JsonFormatter().format(r) for r in caplog.records if not r.name.startswith("mail.log")
+    )
     for secret in secrets:
         assert not [value for value in stored if secret in value]
         assert secret not in ours
-    assert "outcome=sent" in ours, "the relay's log was not captured, so the check proves nothing"
+    assert '"outcome": "sent"' in ours, "the relay's log was not captured: the check proves nothing"
 
 
 def test_reset_by_phone_goes_and_notifies_by_sms(

@@ -71,7 +71,7 @@ def test_concurrent_retries_write_once(app: Flask, engine: Engine) -> None:
 
 
 def test_bad_keys_are_refused(client: FlaskClient, engine: Engine) -> None:
-    for key in ("x" * 256, "tab\there"):
+    for key in ("x" * 256, "tab\there", "two words"):
         response = register(client, BODY, key)
         assert response.status_code == 400
         assert response.get_json()["type"].endswith("/bad-idempotency-key")

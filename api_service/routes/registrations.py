@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import request
 
+from api_service.idempotency import KEY_PATTERN
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.registration import register
 from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
@@ -19,7 +20,7 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": "A retry with the same key and body gets the first answer and writes "
     "nothing; the same key with another body gets 422.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
 }
 
 # Lets a client (and schemathesis's stateful phase) follow the answer to the delivery.

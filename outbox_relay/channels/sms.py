@@ -9,6 +9,7 @@ import httpx
 
 from outbox_relay.channels import Message, SmsMessage
 from outbox_relay.failures import TransientFailure, from_http_status
+from shared.config import SMS_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ _CODE_LIKE = re.compile(r"\d{4,}")
 class SmsGatewayChannel:
     """POSTs `{id, to, body}` with a bearer token and `Idempotency-Key: <id>`."""
 
-    def __init__(self, url: str, token: str | None, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float = SMS_TIMEOUT) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._url = url
         self._client = httpx.Client(timeout=timeout, headers=headers)

@@ -1,0 +1,64 @@
+"""PostgreSQL LISTEN: wakes the relay the moment a transaction queueing a message commits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from shared.outbox import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+# How often the listening thread looks up from the socket to see whether it should stop.
+CHECK_SECONDS = 1.0
+MAX_RECONNECT_DELAY = 10.0
+
+
+class Listener:
+    """Calls `wake` on every NOTIFY, from its own thread, reconnecting whenever the link drops."""
+
+    def __init__(self, database_url: str, wake: Callable[[], None], stopping: threading.Event):
+        url = make_url(database_url).set(drivername="postgresql")
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._wake = wake
+        self._stopping = stopping
+        self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
+
+    def start(self) -> None:
+        """Start listening in the background."""
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to notice the stop."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except psycopg.Error as exc:
+                log.warning(
+                    "listen connection lost; polling only until it is back",
+                    extra={"error": type(exc).__name__, "retry_in_s": delay},
+                )
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+            else:
+                delay = 0.5
+
+    def _listen(self) -> None:
+        with psycopg.connect(
+            self._conninfo, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=30
+        ) as connection:
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            log.info("listening for new messages", extra={"channel": NOTIFY_CHANNEL})
+            # Rows committed while nobody listened are due already: look at once.
+            self._wake()
+            while not self._stopping.is_set():
+                for _ in connection.notifies(timeout=CHECK_SECONDS):
+                    self._wake()

@@ -1,0 +1,31 @@
+"""The relay's Prometheus metrics, served on RELAY_METRICS_PORT."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+MESSAGES = Counter(
+    "outpost_relay_messages",
+    "Delivery attempts by channel and outcome (sent, retry, permanent_error, max_attempts, "
+    "expired).",
+    ["channel", "outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "outpost_relay_delivery_seconds",
+    "Time a provider took to take or refuse a message.",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+PENDING = Gauge("outpost_relay_pending_messages", "Messages not yet sent, dead or cancelled.")
+OLDEST_DUE_AGE = Gauge(
+    "outpost_relay_oldest_due_age_seconds", "Age of the oldest message due now; 0 when none is."
+)
+LAST_POLL = Gauge(
+    "outpost_relay_last_successful_poll_timestamp_seconds", "When a poll last ran without error."
+)
+
+
+def serve(port: int) -> None:
+    """Serve /metrics on `port` (all interfaces) from a daemon thread; 0 means not at all."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,147 @@
+"""A private, throwaway PostgreSQL 15 cluster for tests that stop and restart the database."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from shared.config import normalise_database_url
+from tests.smtp_sink import free_port
+
+BIN = Path(os.environ.get("OUTPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+OS_USER = "postgres"
+
+
+def available() -> bool:
+    """Whether initdb and pg_ctl exist here and we can run them (as `postgres` when root)."""
+    if not (BIN / "initdb").exists() or not (BIN / "pg_ctl").exists():
+        return False
+    if os.geteuid() != 0:
+        return True
+    try:
+        pwd.getpwnam(OS_USER)
+    except KeyError:
+        return False
+    return shutil.which("runuser") is not None
+
+
+class PrivatePostgres:
+    """initdb into a temp dir, trust auth, 127.0.0.1 on a free port, sockets in the temp dir."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="outpost-pg-"))
+        self.data = self.base / "data"
+        self.log = self.base / "postgres.log"
+        self.running = False
+        if os.geteuid() == 0:
+            shutil.chown(self.base, user=OS_USER, group=OS_USER)
+            self.base.chmod(0o700)
+
+    @property
+    def url(self) -> str:
+        """The libpq URL of the cluster's `postgres` database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The same URL for SQLAlchemy, on the psycopg 3 driver."""
+        return normalise_database_url(self.url)
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL binary (as `postgres` when we are root); raise with its output."""
+        command = [str(BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", OS_USER, "--", *command]
+        result = subprocess.run(
+            command, cwd=self.base, capture_output=True, text=True, timeout=90, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} exited {result.returncode}\n"
+                f"{result.stdout}{result.stderr}\n--- server log ---\n{self.log_text()}"
+            )
+        return result
+
+    def init(self) -> None:
+        """Create the cluster: trust auth, no fsync, listening on 127.0.0.1 only."""
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        )
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.base}'",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "50",
+        }
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# outpost tests\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log))
+        self.running = True
+
+    def stop(self) -> None:
+        """Stop the server (fast mode: disconnect clients, roll back) and wait for it."""
+        self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.data))
+        self.running = False
+
+    def restart(self) -> None:
+        """Stop then start again, same port and data."""
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        """The server's log so far, for failure messages."""
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def cleanup(self) -> None:
+        """Stop the server if it runs and remove the directory; never raises."""
+        try:
+            if self.running or (self.data / "postmaster.pid").exists():
+                self.stop()
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> PrivatePostgres:
+        try:
+            self.init()
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cleanup()
