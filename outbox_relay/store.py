@@ -114,19 +114,20 @@ def mark_retry(engine: Engine, row: Claimed, attempt: Attempt, retry_at: datetim
 
 def release(engine: Engine, rows: list[Claimed], now: datetime) -> int:
     """Hand rows back untried (shutdown, or too little lease left); returns how many."""
-    if not rows:
-        return 0
+    released = 0
     with engine.begin() as connection:
-        result = connection.execute(
-            update(outbox)
-            .where(
-                outbox.c.id.in_([row.id for row in rows]),
-                outbox.c.claim_token == rows[0].claim_token,
-                outbox.c.status == "pending",
+        for row in rows:
+            result = connection.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == row.id,
+                    outbox.c.claim_token == row.claim_token,
+                    outbox.c.status == "pending",
+                )
+                .values(next_attempt_at=now, locked_until=None, claim_token=None)
             )
-            .values(next_attempt_at=now, locked_until=None, claim_token=None)
-        )
-    return result.rowcount
+            released += result.rowcount
+    return released
 
 
 def _finish(engine: Engine, row: Claimed, attempt: Attempt, **values: Any) -> bool:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +52,27 @@ def default_channels(settings: Settings) -> ChannelFactory:
     return build
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt, waiting to be written to its row."""
+
+    row: store.Claimed
+    name: str  # sent, retry, permanent_error, max_attempts or expired
+    ms: int
+    error: str | None = None
+    retry_in: float | None = None
+
+
+# The outcome recorded in outbox_attempts for each way a row can end an attempt.
+ATTEMPT_OUTCOME = {
+    "sent": "sent",
+    "retry": "transient",
+    "max_attempts": "transient",
+    "permanent_error": "permanent",
+    "expired": "expired",
+}
+
+
 class Relay:
     """Claims due rows and delivers each with one of `concurrency` senders."""
 
@@ -66,14 +88,20 @@ class Relay:
         self._make_channel = channels or default_channels(settings)
         self._local = threading.local()
         self._opened: list[Channel] = []
-        self._opened_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
         )
         self.stopping = threading.Event()
+        # Outcomes the database could not take when they happened, written when it is back,
+        # and rows left untried meanwhile, handed back then.
+        self._unsettled: list[Outcome] = []
+        self._untried: list[store.Claimed] = []
+        self._database_lost = threading.Event()
 
     def drain(self) -> int:
         """Claim and deliver batches until nothing is due; the number of rows handled."""
+        self.settle_backlog()
         handled = 0
         while not self.stopping.is_set():
             rows = store.claim(
@@ -86,86 +114,146 @@ class Relay:
                 break
             for _ in self._pool.map(self._deliver, rows):
                 handled += 1
+            self.settle_backlog()
             if len(rows) < self.settings.relay_batch_size:
                 break
         return handled
 
+    def settle_backlog(self) -> None:
+        """Write the outcomes kept while the database was away; raise if it still is.
+
+        Each is written as of now, so one whose lease lapsed meanwhile changes nothing and its
+        row is delivered again: at-least-once, never a mark without a lease.
+        """
+        with self._lock:
+            waiting, self._unsettled = self._unsettled, []
+            untried, self._untried = self._untried, []
+        for index, outcome in enumerate(waiting):
+            try:
+                kept = self._write(outcome)
+            except SQLAlchemyError:
+                with self._lock:
+                    self._unsettled[:0] = waiting[index:]
+                    self._untried[:0] = untried
+                raise
+            self._record(outcome, kept, late=True)
+        try:
+            store.release(self.engine, untried, utcnow())
+        except SQLAlchemyError:
+            with self._lock:
+                self._untried[:0] = untried
+            raise
+        self._database_lost.clear()
+
     def close(self) -> None:
-        """Stop the senders and close their connections."""
+        """Stop the senders, write what can still be written, close the connections."""
         self._pool.shutdown(wait=True)
-        with self._opened_lock:
+        try:
+            self.settle_backlog()
+        except SQLAlchemyError:
+            log.warning(
+                "outcomes not recorded; their rows come back once their lease lapses",
+                extra={"rows": len(self._unsettled) + len(self._untried)},
+            )
+        with self._lock:
             for channel in self._opened:
                 channel.close()
             self._opened.clear()
 
     def _deliver(self, row: store.Claimed) -> None:
+        if self._database_lost.is_set():
+            with self._lock:
+                self._untried.append(row)
+            return
         now = utcnow()
         if row.expires_at is not None and row.expires_at <= now:
-            attempt = store.Attempt("expired", now, 0, "code expired before delivery")
-            self._record(row, store.mark_dead(self.engine, row, attempt, "expired"), "expired", 0)
+            self._settle(Outcome(row, "expired", 0, "code expired before delivery"))
             return
         if self.stopping.is_set() or not self._lease_covers_a_send(row, now):
-            store.release(self.engine, [row], now)
+            try:
+                store.release(self.engine, [row], now)
+            except SQLAlchemyError:
+                self._database_lost.set()
+                with self._lock:
+                    self._untried.append(row)
             return
         started = time.perf_counter()
         try:
             self._channel(row.channel).send(compose(row, self._box, self.settings.mail_from))
         except DeliveryFailure as failure:
-            self._failed(row, failure, now, started)
+            self._settle(self._failed(row, failure, _ms(started)))
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             log.exception("unexpected failure", extra={"id": row.public_id})
-            self._failed(row, PermanentFailure(f"{type(exc).__name__}: {exc}"[:500]), now, started)
+            bug = PermanentFailure(f"{type(exc).__name__}: {exc}"[:500])
+            self._settle(self._failed(row, bug, _ms(started)))
         else:
-            kept = store.mark_sent(self.engine, row, store.Attempt("sent", now, _ms(started)))
-            self._record(row, kept, "sent", _ms(started))
+            self._settle(Outcome(row, "sent", _ms(started)))
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
 
-    def _failed(
-        self, row: store.Claimed, failure: DeliveryFailure, now: datetime, started: float
-    ) -> None:
-        attempt = store.Attempt(
-            "permanent" if failure.permanent else "transient",
-            now,
-            _ms(started),
-            failure.description,
-        )
-        retry_in: float | None = None
+    def _failed(self, row: store.Claimed, failure: DeliveryFailure, ms: int) -> Outcome:
         if failure.permanent:
-            outcome = "permanent_error"
-            kept = store.mark_dead(self.engine, row, attempt, outcome)
-        elif row.attempts + 1 >= self.settings.relay_max_attempts:
-            outcome = "max_attempts"
-            kept = store.mark_dead(self.engine, row, attempt, outcome)
-        else:
-            outcome = "retry"
-            retry_in = retry_delay(
-                row.attempts + 1,
-                base=self.settings.relay_backoff_base,
-                cap=self.settings.relay_backoff_cap,
-            )
-            kept = store.mark_retry(
-                self.engine, row, attempt, utcnow() + timedelta(seconds=retry_in)
-            )
-        self._record(row, kept, outcome, _ms(started), error=failure.description, retry_in=retry_in)
+            return Outcome(row, "permanent_error", ms, failure.description)
+        if row.attempts + 1 >= self.settings.relay_max_attempts:
+            return Outcome(row, "max_attempts", ms, failure.description)
+        delay = retry_delay(
+            row.attempts + 1,
+            base=self.settings.relay_backoff_base,
+            cap=self.settings.relay_backoff_cap,
+        )
+        return Outcome(row, "retry", ms, failure.description, retry_in=delay)
 
-    def _record(
-        self, row: store.Claimed, kept: bool, outcome: str, ms: int, **details: Any
-    ) -> None:
-        """Count and log the outcome of one attempt; `kept` False means our lease was lost."""
-        metrics.MESSAGES.labels(row.channel, outcome).inc()
-        fields = {
+    def _settle(self, outcome: Outcome) -> None:
+        """Write an outcome now, or keep it for when the database is back."""
+        try:
+            kept = self._write(outcome)
+        except SQLAlchemyError as exc:
+            self._database_lost.set()
+            with self._lock:
+                self._unsettled.append(outcome)
+            log.warning(
+                "outcome kept until the database is back",
+                extra={
+                    "id": outcome.row.public_id,
+                    "outcome": outcome.name,
+                    "error": type(exc).__name__,
+                },
+            )
+            return
+        self._record(outcome, kept)
+
+    def _write(self, outcome: Outcome) -> bool:
+        """Write an outcome as of now; False if our lease was lost, and then nothing changed."""
+        row, at = outcome.row, utcnow()
+        attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
+        if outcome.name == "sent":
+            return store.mark_sent(self.engine, row, attempt)
+        if outcome.name == "retry":
+            retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
+            return store.mark_retry(self.engine, row, attempt, retry_at)
+        return store.mark_dead(self.engine, row, attempt, outcome.name)
+
+    def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
+        """Count and log one written outcome."""
+        row = outcome.row
+        metrics.MESSAGES.labels(row.channel, outcome.name).inc()
+        fields: dict[str, Any] = {
             "id": row.public_id,
             "channel": row.channel,
             "purpose": row.purpose,
             "attempt": row.attempts + 1,
-            "outcome": outcome,
-            "ms": ms,
+            "outcome": outcome.name,
+            "ms": outcome.ms,
             "lease_lost": not kept,
-            **{key: value for key, value in details.items() if value is not None},
         }
-        level = logging.INFO if outcome == "sent" and kept else logging.WARNING
-        log.log(level, "delivery %s", outcome, extra=fields)
+        if outcome.error is not None:
+            fields["error"] = outcome.error
+        if outcome.retry_in is not None:
+            fields["retry_in_s"] = round(outcome.retry_in, 3)
+        if late:
+            fields["recorded_late"] = True
+        level = logging.INFO if outcome.name == "sent" and kept else logging.WARNING
+        log.log(level, "delivery %s", outcome.name, extra=fields)
 
     def _lease_covers_a_send(self, row: store.Claimed, now: datetime) -> bool:
         """Whether a send that hits its timeout still ends before the lease lapses."""
@@ -175,7 +263,7 @@ class Relay:
         channels: dict[str, Channel] = self._local.__dict__.setdefault("channels", {})
         if kind not in channels:
             channels[kind] = self._make_channel(kind)
-            with self._opened_lock:
+            with self._lock:
                 self._opened.append(channels[kind])
         return channels[kind]
 
