@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import time
@@ -27,11 +28,12 @@ def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
 
 
 def read_until(sock: socket.socket, wanted: str) -> list[str]:
+    """What the relay said up to the first line starting with `wanted`."""
     said: list[str] = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         said.extend(sock.recv(4096).decode().splitlines())
-        if wanted in said:
+        if any(line.startswith(wanted) for line in said):
             return said
     raise TimeoutError(f"{wanted} never said; got {said}")
 
@@ -53,11 +55,17 @@ def test_ready_watchdog_then_stopping_and_exit_0_on_sigterm(
         said = read_until(notify_socket, "READY=1")
         said += read_until(notify_socket, "WATCHDOG=1")
         smtp.sink.wait_for(1)
+        said += read_until(notify_socket, "STATUS=backlog 0 pending")
     finally:
         code = processes.stop(relay, signal.SIGTERM)
     said += read_until(notify_socket, "STOPPING=1")
     assert code == 0
     assert said.index("READY=1") < said.index("WATCHDOG=1") < said.index("STOPPING=1")
+    status = r"STATUS=backlog \d+ pending, \d+ due, oldest due \d+s"
+    assert [line for line in said if line.startswith("STATUS=backlog")][-1] == (
+        "STATUS=backlog 0 pending, 0 due, oldest due 0s"
+    )
+    assert all(re.fullmatch(status, line) for line in said if line.startswith("STATUS=backlog"))
     assert [r["status"] for r in rows(engine, "outbox")] == ["sent"]
 
 

@@ -1,0 +1,189 @@
+"""The relay as production runs it: NOTIFY wake-ups, metrics, JSON logs, a fallback provider."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+
+from shared.config import ConfigError, Settings, parse_smtp_url
+from tests import processes
+from tests.bulk import queue_emails
+from tests.conftest import MakeRelay
+from tests.rows import forget_throttles, rows
+from tests.smtp_sink import SinkServer, free_port
+
+GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
+
+def logged(log: Path, message: str) -> int:
+    """How many JSON log entries of this process carry `message`."""
+    return sum(1 for entry in processes.json_lines(log) if entry["message"] == message)
+
+
+@pytest.mark.postgresql_only
+def test_notify_wakes_the_relay_at_once_and_survives_a_lost_connection(
+    env: dict[str, str], engine: Engine, smtp: SinkServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "relay.log"
+    # Polling every 60 s: only a NOTIFY can explain a delivery within a second.
+    relay = processes.relay({**env, "RELAY_POLL_INTERVAL": "60"}, tmp_path)
+    try:
+        processes.eventually(lambda: logged(log, "listening for new messages") == 1, 20, "listen")
+        started = time.monotonic()
+        queue_emails(engine, 1, prefix="first")
+        smtp.sink.wait_for(1, timeout=5)
+        first = time.monotonic() - started
+        assert first < 1.0, f"{first:.3f}s from commit to SMTP"
+
+        with engine.begin() as connection:
+            killed = connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert killed >= 1
+        processes.eventually(lambda: logged(log, "listening for new messages") == 2, 20, "again")
+        started = time.monotonic()
+        queue_emails(engine, 1, prefix="second")
+        smtp.sink.wait_for(2, timeout=5)
+        assert time.monotonic() - started < 1.0
+        assert logged(log, "listen connection lost; polling only until it is back") >= 1
+    finally:
+        assert processes.stop(relay, signal.SIGTERM) == 0
+
+
+@pytest.fixture
+def metrics_relay(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A relay process serving metrics; yields their URL and the relay's log file."""
+    port = free_port()
+    relay = processes.relay({**env, "RELAY_METRICS_PORT": str(port)}, tmp_path)
+    try:
+        yield f"http://127.0.0.1:{port}/metrics", tmp_path / "relay.log"
+    finally:
+        assert processes.stop(relay, signal.SIGTERM) == 0
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The samples of a Prometheus text exposition, keyed by name and labels."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body = response.read().decode()
+    samples = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def test_metrics_and_json_logs_report_each_outcome(
+    metrics_relay: tuple[str, Path], engine: Engine, smtp: SinkServer
+) -> None:
+    url, log = metrics_relay
+    smtp.sink.script = ["reply:550"]
+    ids = queue_emails(engine, 3)
+    smtp.sink.wait_for(2)
+    processes.eventually(lambda: {r["status"] for r in rows(engine, "outbox")} == {"sent", "dead"})
+
+    def reported() -> bool:
+        samples = scrape(url)
+        return samples.get("outpost_relay_pending_messages") == 0
+
+    processes.eventually(reported, 15, "backlog reported")
+    samples = scrape(url)
+    sent = 'outpost_relay_messages_total{channel="email",outcome="sent"}'
+    dead = 'outpost_relay_messages_total{channel="email",outcome="permanent_error"}'
+    assert (samples[sent], samples[dead]) == (2, 1)
+    assert samples['outpost_relay_delivery_seconds_count{channel="email"}'] == 3
+    assert samples["outpost_relay_oldest_due_age_seconds"] == 0
+    assert abs(samples["outpost_relay_last_successful_poll_timestamp_seconds"] - time.time()) < 30
+
+    entries = processes.json_lines(log)
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    deliveries = {e["id"]: e for e in entries if "outcome" in e}
+    assert deliveries.keys() == set(ids)
+    assert sorted(e["outcome"] for e in deliveries.values()) == [
+        "permanent_error",
+        "sent",
+        "sent",
+    ]
+    [failed] = [e for e in deliveries.values() if e["outcome"] == "permanent_error"]
+    assert failed["error"].startswith("SMTP 550") and failed["level"] == "WARNING"
+    lines = log.read_text().splitlines()
+    assert all(line.startswith("{") for line in lines), "every line is a JSON object"
+    assert not [line for line in lines if re.search(r"User \d", line)], "no template parameters"
+
+
+@pytest.fixture
+def backup_smtp() -> Iterator[SinkServer]:
+    """A second real SMTP server, the fallback provider."""
+    server = SinkServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("primary", "backup", "status", "at_backup"),
+    [
+        pytest.param("reply:451", "accept", "sent", 1, id="451-then-backup-takes-it"),
+        pytest.param("drop", "accept", "sent", 1, id="drop-then-backup-takes-it"),
+        pytest.param("reply:550", "accept", "dead", 0, id="550-is-not-retried-elsewhere"),
+        pytest.param("reply:451", "reply:452", "pending", 0, id="both-transient-is-a-retry"),
+    ],
+)
+def test_a_transient_failure_of_the_first_provider_is_retried_on_the_second(
+    make_relay: MakeRelay,
+    smtp: SinkServer,
+    backup_smtp: SinkServer,
+    engine: Engine,
+    primary: str,
+    backup: str,
+    status: str,
+    at_backup: int,
+) -> None:
+    smtp.sink.mode, backup_smtp.sink.mode = primary, backup
+    queue_emails(engine, 1)
+    relay = make_relay(smtp_fallback=parse_smtp_url(backup_smtp.url))
+    relay.drain()
+    [row] = rows(engine, "outbox")
+    assert row["status"] == status
+    assert len(backup_smtp.sink.received) == at_backup
+    assert smtp.sink.received == []
+    if status == "pending":
+        assert "SMTP 452" in row["last_error"] and "primary: SMTP 451" in row["last_error"]
+
+
+def test_a_fallback_provider_needs_a_lease_longer_than_both_timeouts(
+    env: dict[str, str],
+) -> None:
+    both = {
+        **env,
+        "SMTP_URL": "smtp://127.0.0.1:2525?timeout=20",
+        "SMTP_FALLBACK_URL": "smtp://127.0.0.1:2526?timeout=20",
+    }
+    with pytest.raises(ConfigError, match=r"^RELAY_LEASE_SECONDS: .*longest send \(40s"):
+        Settings.from_env({**both, "RELAY_LEASE_SECONDS": "41"})
+    assert Settings.from_env({**both, "RELAY_LEASE_SECONDS": "42"}).longest_send == 40
+
+
+def test_a_cancelled_message_is_never_sent(
+    client: FlaskClient, engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    client.post("/v1/registrations", json=GOOD)
+    forget_throttles(engine)
+    client.post("/v1/activations/resend", json={"email": GOOD["email"]})
+    first, second = rows(engine, "outbox")
+    assert (first["status"], second["status"]) == ("cancelled", "pending")
+    assert make_relay().drain() == 1
+    [mail] = smtp.sink.wait_for(1)
+    assert mail["Message-ID"] == f"<{second['public_id']}@outpost.test>"
+    assert [r["status"] for r in rows(engine, "outbox")] == ["cancelled", "sent"]
