@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from shared.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -314,7 +316,8 @@ def test_relay_unit() -> None:
     unit = parse_unit(RELAY_UNIT)
     assert unit_value(unit, "Service", "Type") == "notify"
     assert unit_value(unit, "Service", "NotifyAccess") == "main"
-    assert unit_value(unit, "Service", "WatchdogSec") == "30"
+    watchdog = int(unit_value(unit, "Service", "WatchdogSec"))
+    assert watchdog > Settings.from_env({"SECRET_KEY": "x" * 16}).longest_send * 2
     assert unit_value(unit, "Service", "Restart") == "on-failure"
     assert unit_value(unit, "Service", "DynamicUser") == "yes"
     assert unit_value(unit, "Service", "ProtectSystem") == "strict"
