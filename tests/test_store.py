@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 from outbox_relay import store
 from shared.clock import utcnow
+from shared.db import create_engine_for
+from tests.bulk import queue_emails
 from tests.rows import rows
 
 GOOD = {"password": "correct horse battery staple"}
@@ -132,3 +136,46 @@ def test_backlog_counts_pending_and_due_rows_and_the_oldest_wait(
     with engine.begin() as connection:
         connection.execute(text("UPDATE outbox SET status = 'sent'"))
     assert store.backlog(engine, later) == store.Backlog(pending=0, due=0, oldest_due_age=0.0)
+
+
+def test_concurrent_claims_never_share_a_row(engine: Engine, database_url: str) -> None:
+    queue_emails(engine, 400)
+    engines = [create_engine_for(database_url) for _ in range(8)]
+    barrier = threading.Barrier(len(engines))
+    claimed: list[list[int]] = []
+
+    def claim_all(own: Engine) -> None:
+        barrier.wait()
+        mine: list[int] = []
+        while batch := store.claim(own, now=utcnow(), limit=25, lease_seconds=60):
+            mine.extend(row.id for row in batch)
+        claimed.append(mine)
+
+    threads = [threading.Thread(target=claim_all, args=(own,)) for own in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for own in engines:
+        own.dispose()
+    every = [row_id for mine in claimed for row_id in mine]
+    assert len(every) == len(set(every)) == 400
+    assert sum(1 for mine in claimed if mine) > 1, "the claims did not overlap in time"
+
+
+@pytest.mark.postgresql_only
+def test_a_claim_skips_rows_another_transaction_holds(engine: Engine, database_url: str) -> None:
+    ids = queue_emails(engine, 10)
+    impatient = create_engine_for(database_url, connect_args={"options": "-c lock_timeout=2000"})
+    try:
+        with engine.connect() as holder, holder.begin():
+            held = (
+                holder.execute(text("SELECT id FROM outbox ORDER BY id LIMIT 4 FOR UPDATE"))
+                .scalars()
+                .all()
+            )
+            claimed = store.claim(impatient, now=utcnow(), limit=10, lease_seconds=60)
+        assert len(ids) == 10
+        assert {row.id for row in claimed} == {r["id"] for r in rows(engine, "outbox")} - set(held)
+    finally:
+        impatient.dispose()
