@@ -13,6 +13,7 @@ from outbox_relay.compose import message_id
 from outbox_relay.worker import Relay
 from shared.clock import utcnow
 from shared.models import outbox
+from tests.bulk import queue_emails
 from tests.conftest import MakeRelay
 from tests.rows import rows
 from tests.smtp_sink import SinkServer
@@ -140,16 +141,17 @@ def test_an_expired_code_is_never_sent(
     assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "expired"
 
 
-def test_one_connection_serves_many_messages(
-    client: FlaskClient, make_relay: MakeRelay, smtp: SinkServer
+@pytest.mark.parametrize("senders", [1, 3])
+def test_each_sender_keeps_one_connection_for_all_its_messages(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, senders: int
 ) -> None:
-    relay = make_relay(relay_concurrency=1)
-    for n in range(5):
-        queue(client, email=f"user{n}@example.com")
-    assert relay.drain() == 5
+    smtp.sink.delay = 0.01
+    relay = make_relay(relay_concurrency=senders)
+    queue_emails(engine, 30)
+    assert relay.drain() == 30
     relay.close()
-    assert len(smtp.sink.wait_for(5)) == 5
-    assert smtp.sink.connections == 1
+    assert len(smtp.sink.wait_for(30)) == 30
+    assert smtp.sink.connections == senders
 
 
 def test_the_mail_carries_the_code_in_text_and_html(

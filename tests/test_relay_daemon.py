@@ -13,7 +13,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from shared.clock import utcnow
 from tests import processes
+from tests.bulk import queue_emails
 from tests.rows import rows
 from tests.smtp_sink import SinkServer
 
@@ -69,21 +71,26 @@ def test_ready_watchdog_then_stopping_and_exit_0_on_sigterm(
     assert [r["status"] for r in rows(engine, "outbox")] == ["sent"]
 
 
-def test_sigterm_mid_send_finishes_the_message_in_flight(
-    env: dict[str, str], client: FlaskClient, engine: Engine, smtp: SinkServer, tmp_path: Path
+def test_sigterm_mid_send_finishes_the_messages_in_flight_and_releases_the_rest(
+    env: dict[str, str], engine: Engine, smtp: SinkServer, tmp_path: Path
 ) -> None:
     smtp.sink.delay = 2
-    client.post(
-        "/v1/registrations",
-        json={"email": "ada@example.com", "password": "correct horse battery staple"},
-    )
+    queue_emails(engine, 10)
     relay = processes.relay(
-        {**env, "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=10"}, tmp_path
+        {
+            **env,
+            "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=10",
+            "RELAY_CONCURRENCY": "2",
+        },
+        tmp_path,
     )
-    deadline = time.monotonic() + 20
-    while not smtp.sink.data_commands and time.monotonic() < deadline:
-        time.sleep(0.05)
+    processes.eventually(lambda: len(smtp.sink.data_commands) == 2, 20, "two sends in flight")
     assert processes.stop(relay, signal.SIGTERM) == 0
-    [row] = rows(engine, "outbox")
-    assert (row["status"], row["locked_until"]) == ("sent", None)
-    assert len(smtp.sink.received) == 1
+    outcome = sorted(
+        (r["status"], r["claim_token"] is None, r["locked_until"] is None)
+        for r in rows(engine, "outbox")
+    )
+    assert outcome == [("pending", True, True)] * 8 + [("sent", True, True)] * 2
+    assert len(smtp.sink.received) == 2
+    pending = [r for r in rows(engine, "outbox") if r["status"] == "pending"]
+    assert all(r["next_attempt_at"] <= utcnow() for r in pending), "released rows are due at once"
