@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.accounts import find_account, requested_addresses
 from api_service.limits import limit_recipients
-from api_service.messages import address_for, send_code, send_notice
 from api_service.redeem import redeem_code
 from api_service.services import Services
+from shared.accounts import find_account, requested_addresses
 from shared.clock import utcnow
+from shared.messages import address_for, send_code, send_notice
 from shared.models import users
 
 

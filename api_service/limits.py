@@ -13,8 +13,6 @@ from api_service.throttle import Limit
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
-# Wrong tries a code survives; the next attempt is refused whatever it carries.
-MAX_CODE_TRIES = 5
 CLIENT_WINDOW_SECONDS = 60
 
 

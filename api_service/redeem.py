@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from api_service.accounts import User, find_account, requested_addresses, use_code
-from api_service.limits import ACCOUNT_FAILURES, MAX_CODE_TRIES, code_tries, too_many_requests
+from api_service.limits import ACCOUNT_FAILURES, code_tries, too_many_requests
 from api_service.problems import Problem
 from api_service.services import Services
 from api_service.throttle import Limit
 from api_service.unit_of_work import UnitOfWork
+from shared.accounts import User, find_account, requested_addresses, use_code
+from shared.codes import MAX_CODE_TRIES
 
 
 def redeem_code(

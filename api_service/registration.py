@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from api_service.accounts import User, find_user, insert_user, requested_addresses
 from api_service.limits import limit_recipients
-from api_service.messages import address_for, send_code, send_notice
 from api_service.services import Services
+from shared.accounts import User, find_user, insert_user, requested_addresses
 from shared.clock import utcnow
+from shared.messages import address_for, send_code, send_notice
 
 
 def register(

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, type_coerce, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.models import UtcDateTime, outbox, outbox_attempts
+from shared.models import outbox, outbox_attempts
 
 
 @dataclass(frozen=True)
@@ -159,28 +159,3 @@ def _still_held(row: Claimed, now: datetime) -> list[ColumnElement[bool]]:
         outbox.c.status == "pending",
         outbox.c.locked_until > now,
     ]
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """How much waits: pending rows, those due now, and how long the oldest due one has waited."""
-
-    pending: int
-    due: int
-    oldest_due_age: float
-
-
-def backlog(engine: Engine, now: datetime) -> Backlog:
-    """Count the queue, reading only the partial index of pending rows and the due rows."""
-    pending = outbox.c.status == "pending"
-    is_due = outbox.c.next_attempt_at <= now
-    with engine.connect() as connection:
-        total, due, oldest = connection.execute(
-            select(
-                func.count(),
-                func.count().filter(is_due),
-                type_coerce(func.min(outbox.c.created_at).filter(is_due), UtcDateTime()),
-            ).where(pending)
-        ).one()
-    age = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return Backlog(pending=total, due=due, oldest_due_age=max(age, 0.0))

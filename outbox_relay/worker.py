@@ -25,6 +25,7 @@ from outbox_relay.compose import compose
 from outbox_relay.failures import DeliveryFailure, PermanentFailure
 from outbox_relay.listener import Listener
 from outbox_relay.systemd import notify
+from shared import operations
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
@@ -360,7 +361,8 @@ class Daemon:
     def report(self) -> None:
         """Publish the backlog to the metrics and to systemd's STATUS."""
         try:
-            backlog = store.backlog(self.relay.engine, utcnow())
+            with self.relay.engine.connect() as connection:
+                backlog = operations.backlog(connection, utcnow())
         except SQLAlchemyError as exc:
             notify("STATUS=database unavailable")
             log.warning(

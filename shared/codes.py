@@ -6,6 +6,9 @@ import hashlib
 import hmac
 import secrets
 
+# Wrong tries a code survives; the next attempt is refused whatever it carries.
+MAX_CODE_TRIES = 5
+
 
 def new_code() -> str:
     """Six random digits."""

@@ -50,6 +50,9 @@ class Settings:
     throttle_per_hour: int
     ip_rate_limit: int
     trusted_proxies: int
+    retention_sent_days: int
+    retention_dead_days: int
+    retention_unactivated_days: int
     relay_poll_interval: float
     relay_batch_size: int
     relay_concurrency: int
@@ -85,6 +88,9 @@ class Settings:
             throttle_per_hour=env.get("THROTTLE_PER_HOUR", "5", _positive(int)),
             ip_rate_limit=env.get("IP_RATE_LIMIT", "30", _positive(int)),
             trusted_proxies=env.get("TRUSTED_PROXIES", "0", _count),
+            retention_sent_days=env.get("RETENTION_SENT_DAYS", "7", _positive(int)),
+            retention_dead_days=env.get("RETENTION_DEAD_DAYS", "30", _positive(int)),
+            retention_unactivated_days=env.get("RETENTION_UNACTIVATED_DAYS", "7", _positive(int)),
             relay_poll_interval=env.get("RELAY_POLL_INTERVAL", "1.0", _positive(float)),
             relay_batch_size=env.get("RELAY_BATCH_SIZE", "100", _positive(int)),
             relay_concurrency=env.get("RELAY_CONCURRENCY", "4", _positive(int)),

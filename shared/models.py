@@ -99,6 +99,9 @@ outbox = Table(
     Column("sent_at", UtcDateTime()),
     Column("dead_reason", String(20)),
     Column("last_error", Text),
+    Column("resolution", String(10)),
+    Column("resolved_at", UtcDateTime()),
+    Column("replaced_by", String(36)),
 )
 
 outbox_attempts = Table(
@@ -127,4 +130,15 @@ idempotency_keys = Table(
     Column("request_hmac", String(64), nullable=False),
     Column("response", JSON),
     Column("created_at", UtcDateTime(), nullable=False),
+)
+
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(100)),
+    Column("details", JSON),
 )

@@ -123,21 +123,6 @@ def _add_sent_rows(engine: Engine, backend: str, n: int) -> None:
         )
 
 
-def test_backlog_counts_pending_and_due_rows_and_the_oldest_wait(
-    client: FlaskClient, engine: Engine
-) -> None:
-    queue(client, 3)
-    now = utcnow()
-    store.claim(engine, now=now, limit=1, lease_seconds=60)
-    later = now + timedelta(seconds=30)
-    backlog = store.backlog(engine, later)
-    assert (backlog.pending, backlog.due) == (3, 2)
-    assert 30 <= backlog.oldest_due_age < 40
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE outbox SET status = 'sent'"))
-    assert store.backlog(engine, later) == store.Backlog(pending=0, due=0, oldest_due_age=0.0)
-
-
 def test_concurrent_claims_never_share_a_row(engine: Engine, database_url: str) -> None:
     queue_emails(engine, 400)
     engines = [create_engine_for(database_url) for _ in range(8)]

@@ -10,8 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from api_service.limits import MAX_CODE_TRIES
-from shared.codes import code_hmac, code_matches, new_code
+from shared.codes import MAX_CODE_TRIES, code_hmac, code_matches, new_code
 from shared.models import outbox, users, verification_tokens
 
 

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from api_service.accounts import User, issue_code
-from api_service.services import Services
+from shared.accounts import User, issue_code
+from shared.config import Settings
 from shared.outbox import Delivery, enqueue
+from shared.secretbox import SecretBox
+
+
+class Outbox(Protocol):
+    """What queueing a message needs: the settings and the box sealing its secrets."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def box(self) -> SecretBox: ...
 
 
 def address_for(user: User, channel: str) -> str | None:
@@ -23,7 +34,7 @@ def notice_channel(user: User) -> str:
 
 
 def send_code(
-    services: Services,
+    services: Outbox,
     connection: Connection,
     user: User,
     *,
@@ -52,7 +63,7 @@ def send_code(
 
 
 def send_notice(
-    services: Services,
+    services: Outbox,
     connection: Connection,
     user: User,
     *,
@@ -72,7 +83,7 @@ def send_notice(
 
 
 def _queue(
-    services: Services,
+    services: Outbox,
     connection: Connection,
     user: User,
     *,

@@ -1,0 +1,44 @@
+"""The operator's credential: ADMIN_TOKEN, compared in constant time; no token, no admin."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import request
+
+from api_service.problems import Problem
+from api_service.services import services
+
+
+def admin_enabled() -> bool:
+    """Whether ADMIN_TOKEN is set; without it every admin page and route answers 404."""
+    return services().settings.admin_token is not None
+
+
+def token_matches(presented: str | None) -> bool:
+    """Whether `presented` is ADMIN_TOKEN, in time independent of where they differ."""
+    expected = services().settings.admin_token
+    if expected is None or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def require_bearer() -> str:
+    """The operator's name for the audit, if the request carries `Bearer $ADMIN_TOKEN`.
+
+    404 when ADMIN_TOKEN is unset, so the admin API does not even show it exists; 401 with
+    WWW-Authenticate when the token is missing or wrong.
+    """
+    if not admin_enabled():
+        raise Problem(404, "not-found", "Not Found", "The requested URL was not found.")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token_matches(token.strip()):
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "Send Authorization: Bearer <ADMIN_TOKEN>.",
+            headers={"WWW-Authenticate": 'Bearer realm="outpost-admin"'},
+        )
+    operator = request.headers.get("X-Operator", "").strip()[:80] or "admin-api"
+    return f"{operator}@{request.remote_addr}"
