@@ -8,13 +8,20 @@ from collections.abc import Mapping
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api_service import openapi
+from api_service import dashboard, openapi
 from api_service.idempotency import IdempotencyKeys
 from api_service.limits import limit_client
 from api_service.metrics import instrument
 from api_service.passwords import make_hasher
 from api_service.problems import register_error_handlers
-from api_service.routes import activations, deliveries, health, password_resets, registrations
+from api_service.routes import (
+    activations,
+    admin,
+    deliveries,
+    health,
+    password_resets,
+    registrations,
+)
 from api_service.services import Services, services
 from api_service.throttle import Throttle
 from shared.clock import utcnow
@@ -24,7 +31,7 @@ from shared.logs import configure_logging
 from shared.secretbox import SecretBox
 
 MAX_BODY_BYTES = 16 * 1024
-BLUEPRINTS = (registrations, deliveries, activations, password_resets, health)
+BLUEPRINTS = (registrations, deliveries, activations, password_resets, health, admin)
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -51,6 +58,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.before_request(_limit_posts)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
+    app.register_blueprint(dashboard.bp)
     return app
 
 

@@ -57,6 +57,10 @@ class Api(flask_smorest.Api):  # type: ignore[misc]
 
     def _init_spec(self, **options: Any) -> None:
         super()._init_spec(**options)
+        self.spec.components.security_scheme(
+            "adminToken",
+            {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN; unset: 404."},
+        )
         for name, (schema, rule) in CROSS_FIELD_RULES.items():
             self.spec.components.schema(name, component=rule, schema=schema)
 

@@ -1,4 +1,4 @@
-"""`outbox-relay`: the delivery daemon's command line."""
+"""`outbox-relay`: the delivery daemon and the operator commands (dead, stats, stranded, purge)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import sys
 from types import FrameType
 
+from outbox_relay import operator_cli
 from outbox_relay.worker import Daemon, Relay
 from shared.config import ConfigError, Settings
 from shared.db import create_engine_for
@@ -17,8 +18,12 @@ from shared.logs import configure_logging
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="outbox-relay", description=__doc__)
+    parser.add_argument(
+        "--actor", help="who operator commands record in the audit (default: cli:<OS user>)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="deliver outbox messages until SIGTERM (systemd Type=notify)")
+    operator_cli.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
@@ -28,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     if args.command == "run":
         return run(settings)
+    if operator_cli.is_operator_command(args):
+        return operator_cli.dispatch(args, settings)
     return 2
 
 

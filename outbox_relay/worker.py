@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between backlog reports (metrics gauges and systemd STATUS).
 STATUS_INTERVAL = 5.0
+# Seconds after start before the first daily purge: not in the way of a restart's catch-up.
+PURGE_DELAY = 300.0
 
 ChannelFactory = Callable[[str], Channel]
 
@@ -323,6 +325,15 @@ class Daemon:
             coalesce=True,
             id="status",
         )
+        self._scheduler.add_job(
+            self.purge,
+            "interval",
+            hours=24,
+            next_run_time=datetime.now() + timedelta(seconds=PURGE_DELAY),
+            max_instances=1,
+            coalesce=True,
+            id="purge",
+        )
         self._scheduler.start()
         notify("READY=1", "STATUS=ready")
         log.info("relay ready", extra={"wake_ups": "notify" if self._listener else "polling"})
@@ -357,6 +368,18 @@ class Daemon:
         if now - self._last_beat >= 1.0:
             self._last_beat = now
             notify("WATCHDOG=1")
+
+    def purge(self) -> None:
+        """The daily retention job: delete what has outlived its window."""
+        try:
+            with self.relay.engine.begin() as connection:
+                purged = operations.purge(
+                    connection, self.relay.settings, actor="relay:retention", now=utcnow()
+                )
+        except SQLAlchemyError as exc:
+            log.warning("purge failed, database unavailable", extra={"error": type(exc).__name__})
+            return
+        log.info("purged", extra=asdict(purged))
 
     def report(self) -> None:
         """Publish the backlog to the metrics and to systemd's STATUS."""

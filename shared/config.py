@@ -76,7 +76,7 @@ class Settings:
         settings = cls(
             database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url),
             secret_key=secret,
-            admin_token=environ.get("ADMIN_TOKEN") or None,
+            admin_token=env.get("ADMIN_TOKEN", "", _admin_token),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
             smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
             mail_from=env.get("MAIL_FROM", "Outpost <no-reply@localhost>", _mail_from),
@@ -177,6 +177,12 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
     )
+
+
+def _admin_token(value: str) -> str | None:
+    if value and len(value) < 16:
+        raise ValueError("at least 16 characters, or unset to turn the admin API off")
+    return value or None
 
 
 def _mail_from(value: str) -> str:

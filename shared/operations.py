@@ -230,7 +230,13 @@ def retry(
     """
     row = connection.execute(
         select(
-            outbox.c.id, outbox.c.public_id, outbox.c.purpose, outbox.c.channel, outbox.c.user_id
+            outbox.c.id,
+            outbox.c.public_id,
+            outbox.c.purpose,
+            outbox.c.channel,
+            outbox.c.user_id,
+            outbox.c.status,
+            outbox.c.resolution,
         ).where(outbox.c.public_id == public_id)
     ).one_or_none()
     if row is None:
@@ -238,7 +244,9 @@ def retry(
     unresolved_dead = and_(
         outbox.c.id == row.id, outbox.c.status == "dead", outbox.c.resolution.is_(None)
     )
-    if row.purpose not in CODED:
+    if row.status != "dead" or row.resolution is not None:
+        result = RetryResult(public_id, "not_dead")
+    elif row.purpose not in CODED:
         requeued = connection.execute(
             update(outbox)
             .where(unresolved_dead)
@@ -321,7 +329,7 @@ def discard(connection: Connection, public_id: str, *, actor: str, now: datetime
 
 
 def stats(connection: Connection, now: datetime) -> dict[str, Any]:
-    """Counts by status and channel, the oldest due message's age, the last hour's outcomes."""
+    """Counts by status and channel, the oldest due message's age, the last hour's attempts."""
     counts: dict[str, dict[str, int]] = {}
     for status, channel, number in connection.execute(
         select(outbox.c.status, outbox.c.channel, func.count()).group_by(
@@ -333,17 +341,16 @@ def stats(connection: Connection, now: datetime) -> dict[str, Any]:
     sent_last_hour = connection.execute(
         select(func.count()).where(outbox.c.status == "sent", outbox.c.sent_at > hour_ago)
     ).scalar_one()
-    died_last_hour = connection.execute(
+    failed_last_hour = connection.execute(
         select(func.count()).where(
-            outbox_attempts.c.attempted_at > hour_ago,
-            outbox_attempts.c.outcome.in_(("permanent", "expired")),
+            outbox_attempts.c.attempted_at > hour_ago, outbox_attempts.c.outcome != "sent"
         )
     ).scalar_one()
     return {
         "by_status": counts,
         "oldest_due_age_seconds": backlog(connection, now).oldest_due_age,
         "sent_last_hour": sent_last_hour,
-        "failed_last_hour": died_last_hour,
+        "failed_last_hour": failed_last_hour,
         "dead_unresolved": connection.execute(
             select(func.count()).where(*DeadFilter().conditions())
         ).scalar_one(),
@@ -369,9 +376,11 @@ def hourly_outcomes(connection: Connection, now: datetime) -> list[dict[str, Any
 
 def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list[StrandedAccount]:
     """Pending accounts whose latest activation message died, or whose code expired or died."""
+    earlier = outbox.alias("earlier")
     latest = (
-        select(func.max(outbox.c.id))
-        .where(outbox.c.user_id == users.c.id, outbox.c.purpose == "activation")
+        select(func.max(earlier.c.id))
+        .where(earlier.c.user_id == users.c.id, earlier.c.purpose == "activation")
+        .correlate(users)
         .scalar_subquery()
     )
     found = connection.execute(
@@ -470,9 +479,7 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
         sent=remove(outbox, outbox.c.status == "sent", outbox.c.sent_at < sent_before),
         dead=remove(outbox, outbox.c.status == "dead", outbox.c.created_at < dead_before),
         cancelled=remove(outbox, outbox.c.status == "cancelled", outbox.c.created_at < dead_before),
-        unactivated_accounts=remove(
-            users, users.c.status == "pending", users.c.created_at < accounts_before
-        ),
+        unactivated_accounts=_remove_unactivated(connection, accounts_before),
         throttle_events=remove(throttle_events, throttle_events.c.at < events_before),
         idempotency_keys=remove(
             idempotency_keys, idempotency_keys.c.created_at < now - timedelta(days=1)
@@ -480,6 +487,15 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
     )
     _audit(connection, actor, "purge", None, asdict(purged), now)
     return purged
+
+
+def _remove_unactivated(connection: Connection, created_before: datetime) -> int:
+    """Delete accounts never activated, with their messages, so their addresses are free."""
+    stale = select(users.c.id).where(
+        users.c.status == "pending", users.c.created_at < created_before
+    )
+    connection.execute(delete(outbox).where(outbox.c.user_id.in_(stale)))
+    return int(connection.execute(delete(users).where(users.c.id.in_(stale))).rowcount)
 
 
 def audit_log(connection: Connection, *, limit: int = 100) -> list[dict[str, Any]]:

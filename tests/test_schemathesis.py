@@ -13,11 +13,12 @@ from tests.smtp_sink import free_port
 HERE = Path(__file__).resolve().parent
 # Fixed, so that CI is repeatable; change it (or drop --seed) to explore new cases locally.
 SEED = "20261121"
+ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
 
 
 def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    api = processes.gunicorn(env, port, tmp_path)
+    api = processes.gunicorn({**env, "ADMIN_TOKEN": ADMIN_TOKEN}, port, tmp_path)
     try:
         processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
         run = subprocess.run(
@@ -37,6 +38,10 @@ def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> N
                 "1",
                 "--seed",
                 SEED,
+                # Operators' routes too: schemathesis also tries them without and with a wrong
+                # token (ignored_auth, missing_required_header).
+                "--header",
+                f"Authorization: Bearer {ADMIN_TOKEN}",
             ],
             cwd=tmp_path,
             env={
@@ -52,5 +57,5 @@ def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> N
     finally:
         assert processes.stop(api) == 0
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    assert "9 passed" in run.stdout
+    assert "18 passed" in run.stdout
     assert "Runtime Error" not in run.stdout

@@ -1,0 +1,162 @@
+"""Schemas of the admin API (/v1/admin/…)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api_service.schemas import StrictSchema
+from shared.operations import BULK_RETRY_CAP
+from shared.outbox import CHANNELS, PURPOSES
+
+DEAD_REASONS = ("permanent_error", "max_attempts", "expired")
+
+
+class DeadFilterSchema(StrictSchema):
+    """Which dead letters: every field given must match."""
+
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    purpose = fields.String(validate=validate.OneOf(PURPOSES))
+    reason = fields.String(validate=validate.OneOf(DEAD_REASONS))
+    recipient = fields.String(validate=validate.Length(min=1, max=254))
+    since = fields.AwareDateTime(metadata={"description": "Created at or after (ISO 8601)."})
+
+
+class DeadListQuerySchema(DeadFilterSchema):
+    """Query of GET /v1/admin/dead-letters."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "`next_cursor` of a page."}
+    )
+
+
+class BulkRetrySchema(DeadFilterSchema):
+    """Body of POST /v1/admin/dead-letters/retry."""
+
+    limit = fields.Integer(
+        load_default=BULK_RETRY_CAP, validate=validate.Range(min=1, max=BULK_RETRY_CAP)
+    )
+
+
+class DeadLetterSchema(Schema):
+    """A dead letter in a list."""
+
+    id = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    channel = fields.String(required=True)
+    purpose = fields.String(required=True)
+    recipient = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    dead_reason = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+
+
+class DeadPageSchema(Schema):
+    """A page of dead letters, newest first."""
+
+    items = fields.List(fields.Nested(DeadLetterSchema), required=True)
+    next_cursor = fields.Integer(allow_none=True, required=True)
+
+
+class AttemptSchema(Schema):
+    """One delivery attempt."""
+
+    attempted_at = fields.DateTime(required=True)
+    outcome = fields.String(required=True)
+    duration_ms = fields.Integer(required=True)
+    error = fields.String(allow_none=True)
+
+
+class MessageDetailSchema(DeadLetterSchema):
+    """A message with its attempts; never its parameters or secrets."""
+
+    locale = fields.String(required=True)
+    status = fields.String(required=True)
+    sent_at = fields.DateTime(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    replaced_by = fields.String(allow_none=True)
+    history = fields.List(fields.Nested(AttemptSchema), required=True)
+
+
+class RetryResultSchema(Schema):
+    """What a retry did."""
+
+    id = fields.String(required=True)
+    outcome = fields.String(
+        required=True,
+        metadata={
+            "description": "fresh_code, requeued, not_dead, not_found, already_active, "
+            "account_gone or no_address"
+        },
+    )
+    delivery = fields.String(allow_none=True)
+
+
+class BulkRetryResultSchema(Schema):
+    """What a bulk retry did, row by row."""
+
+    retried = fields.Integer(required=True)
+    results = fields.List(fields.Nested(RetryResultSchema), required=True)
+
+
+class DiscardResultSchema(Schema):
+    """Answer of a discard."""
+
+    id = fields.String(required=True)
+    discarded = fields.Boolean(required=True)
+
+
+class StatsSchema(Schema):
+    """Delivery figures."""
+
+    by_status = fields.Dict(
+        keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer())
+    )
+    oldest_due_age_seconds = fields.Float(required=True)
+    sent_last_hour = fields.Integer(required=True)
+    failed_last_hour = fields.Integer(
+        required=True, metadata={"description": "Attempts that did not deliver, last hour."}
+    )
+    dead_unresolved = fields.Integer(required=True)
+
+
+class StrandedSchema(Schema):
+    """A pending account whose activation cannot arrive or no longer works."""
+
+    user_id = fields.Integer(required=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    delivery = fields.String(required=True)
+    why = fields.String(required=True)
+
+
+class StrandedListSchema(Schema):
+    """Stranded accounts, oldest first."""
+
+    items = fields.List(fields.Nested(StrandedSchema), required=True)
+
+
+class ReissueSchema(Schema):
+    """Answer of a reissued activation."""
+
+    user_id = fields.Integer(required=True)
+    delivery = fields.String(required=True)
+
+
+class AuditEntrySchema(Schema):
+    """One operator action."""
+
+    at = fields.DateTime(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    target = fields.String(allow_none=True)
+    details = fields.Dict(allow_none=True)
+
+
+class AuditListSchema(Schema):
+    """The newest operator actions first."""
+
+    items = fields.List(fields.Nested(AuditEntrySchema), required=True)

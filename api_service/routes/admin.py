@@ -1,0 +1,180 @@
+"""/v1/admin/…: the operators' routes, behind `Authorization: Bearer $ADMIN_TOKEN`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from flask import g
+
+from api_service.admin_auth import require_bearer
+from api_service.admin_schemas import (
+    AuditListSchema,
+    BulkRetryResultSchema,
+    BulkRetrySchema,
+    DeadListQuerySchema,
+    DeadPageSchema,
+    DiscardResultSchema,
+    MessageDetailSchema,
+    ReissueSchema,
+    RetryResultSchema,
+    StatsSchema,
+    StrandedListSchema,
+)
+from api_service.openapi import Blueprint
+from api_service.problems import Problem
+from api_service.services import services
+from shared import operations
+from shared.clock import utcnow
+
+bp = Blueprint(
+    "admin", __name__, description="Operators: dead letters, stranded accounts, figures, audit."
+)
+ADMIN_PROBLEMS = (401, 404, 503)
+# The largest id a bigint holds: a larger one in a path is simply not found.
+MAX_ID = 2**63 - 1
+BEARER: list[dict[str, list[str]]] = [{"adminToken": []}]
+
+
+@bp.before_request
+def _authenticate() -> None:
+    g.actor = require_bearer()
+
+
+def _filter(data: dict[str, Any]) -> operations.DeadFilter:
+    return operations.DeadFilter(
+        **{k: data.get(k) for k in ("channel", "purpose", "reason", "recipient", "since")}
+    )
+
+
+@bp.get("/v1/admin/dead-letters")
+@bp.arguments(DeadListQuerySchema, location="query")
+@bp.response(200, DeadPageSchema)
+@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.doc(security=BEARER)
+def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
+    """Unresolved dead letters, newest first, a page at a time."""
+    with services().engine.connect() as connection:
+        items, cursor = operations.list_dead(
+            connection, _filter(query), limit=query["limit"], before=query.get("cursor")
+        )
+    return {"items": [asdict(item) for item in items], "next_cursor": cursor}
+
+
+@bp.get("/v1/admin/dead-letters/<uuid:public_id>")
+@bp.response(200, MessageDetailSchema)
+@bp.problems(*ADMIN_PROBLEMS)
+@bp.doc(security=BEARER)
+def show_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
+    """A message and its attempts; never its parameters or secrets."""
+    with services().engine.connect() as connection:
+        detail = operations.show(connection, str(public_id))
+    if detail is None:
+        raise _no_such_message()
+    return asdict(detail)
+
+
+@bp.post("/v1/admin/dead-letters/<uuid:public_id>/retry")
+@bp.response(200, RetryResultSchema)
+@bp.problems(*ADMIN_PROBLEMS, 429)
+@bp.doc(security=BEARER)
+def retry_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
+    """Deliver again: a fresh code if it carried one, else requeued; once, however often asked."""
+    with services().unit_of_work() as uow:
+        result = operations.retry(
+            uow.connection, services(), str(public_id), actor=g.actor, now=utcnow()
+        )
+        if result.outcome == "not_found":
+            raise _no_such_message()
+        uow.commit()
+    return asdict(result)
+
+
+@bp.post("/v1/admin/dead-letters/retry")
+@bp.arguments(BulkRetrySchema)
+@bp.response(200, BulkRetryResultSchema)
+@bp.problems(*ADMIN_PROBLEMS, 400, 413, 415, 422, 429)
+@bp.doc(security=BEARER)
+def retry_dead_letters(data: dict[str, Any]) -> dict[str, Any]:
+    """Retry the matching dead letters, oldest first, at most `limit` of them."""
+    with services().unit_of_work() as uow:
+        results = operations.retry_all(
+            uow.connection,
+            services(),
+            _filter(data),
+            actor=g.actor,
+            now=utcnow(),
+            cap=data["limit"],
+        )
+        uow.commit()
+    retried = sum(1 for r in results if r.outcome in ("fresh_code", "requeued"))
+    return {"retried": retried, "results": [asdict(r) for r in results]}
+
+
+@bp.post("/v1/admin/dead-letters/<uuid:public_id>/discard")
+@bp.response(200, DiscardResultSchema)
+@bp.problems(*ADMIN_PROBLEMS, 429)
+@bp.doc(security=BEARER)
+def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
+    """Mark a dead letter dealt with, sending nothing; `discarded` false if it was not one."""
+    with services().unit_of_work() as uow:
+        discarded = operations.discard(uow.connection, str(public_id), actor=g.actor, now=utcnow())
+        uow.commit()
+    return {"id": str(public_id), "discarded": discarded}
+
+
+@bp.get("/v1/admin/stats")
+@bp.response(200, StatsSchema)
+@bp.problems(*ADMIN_PROBLEMS)
+@bp.doc(security=BEARER)
+def stats() -> dict[str, Any]:
+    """Counts by status and channel, the oldest due message's age, the last hour's outcomes."""
+    with services().engine.connect() as connection:
+        return operations.stats(connection, utcnow())
+
+
+@bp.get("/v1/admin/stranded")
+@bp.response(200, StrandedListSchema)
+@bp.problems(*ADMIN_PROBLEMS)
+@bp.doc(security=BEARER)
+def stranded() -> dict[str, Any]:
+    """Pending accounts whose latest activation message is dead or whose code expired."""
+    with services().engine.connect() as connection:
+        found = operations.stranded(connection, utcnow())
+    return {"items": [asdict(account) for account in found]}
+
+
+@bp.post(f"/v1/admin/users/<int(min=1, max={MAX_ID}):user_id>/reissue-activation")
+@bp.response(200, ReissueSchema)
+@bp.problems(*ADMIN_PROBLEMS, 409, 429)
+@bp.doc(security=BEARER)
+def reissue_activation(user_id: int) -> dict[str, Any]:
+    """Send a pending account a fresh activation code."""
+    with services().unit_of_work() as uow:
+        delivery = operations.reissue_activation(
+            uow.connection, services(), user_id, actor=g.actor, now=utcnow()
+        )
+        if delivery is None:
+            raise Problem(
+                409,
+                "not-pending",
+                "No pending account",
+                "No account with this id is waiting for activation.",
+            )
+        uow.commit()
+    return {"user_id": user_id, "delivery": delivery}
+
+
+@bp.get("/v1/admin/audit")
+@bp.response(200, AuditListSchema)
+@bp.problems(*ADMIN_PROBLEMS)
+@bp.doc(security=BEARER)
+def audit() -> dict[str, Any]:
+    """The newest hundred operator actions."""
+    with services().engine.connect() as connection:
+        return {"items": operations.audit_log(connection)}
+
+
+def _no_such_message() -> Problem:
+    return Problem(404, "not-found", "Not Found", "No message has this id.")
