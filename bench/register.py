@@ -6,8 +6,6 @@ Run from the repository root: `.venv/bin/python -m bench.register [--requests N]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -16,9 +14,8 @@ import uuid
 from pathlib import Path
 
 from api_service.passwords import make_hasher
-from shared.db import migrate
+from bench.common import machine, postgres_database
 from tests import processes
-from tests.databases import create_database, drop_database, url_of
 from tests.smtp_sink import SinkServer, free_port
 
 
@@ -36,47 +33,44 @@ def main() -> int:
         hasher.hash("correct horse battery staple")
         hash_times.append(time.perf_counter() - started)
 
-    name = create_database("outpost_bench")
-    url = url_of(name)
     smtp = SinkServer()
     smtp.sink.delay = args.smtp_delay
     smtp.start()
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-"))
-    env = {
-        "DATABASE_URL": url,
-        "SECRET_KEY": uuid.uuid4().hex,
-        "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout={args.smtp_delay + 10:g}",
-        "RELAY_LEASE_SECONDS": f"{args.smtp_delay + 60:g}",
-        # One client sends every request: lift the per-IP limit, as for a load balancer's pool.
-        "IP_RATE_LIMIT": "1000000",
-    }
     port = free_port()
     try:
-        migrate(url)
-        api = processes.gunicorn(env, port, workdir)
-        relay = processes.relay(env, workdir)
-        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
-        answers = []
-        for n in range(args.requests):
-            status, _, seconds = processes.post_json(
-                f"http://127.0.0.1:{port}/v1/registrations",
-                {"email": f"bench{n}@example.com", "password": "correct horse battery staple"},
-            )
-            assert status == 202, status
-            answers.append(seconds)
-        smtp_busy = len(smtp.sink.data_commands) > 0 and len(smtp.sink.received) < args.requests
-        processes.stop(relay)
-        processes.stop(api)
+        with postgres_database("outpost_bench") as url:
+            env = {
+                "DATABASE_URL": url,
+                "SECRET_KEY": uuid.uuid4().hex,
+                "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout={args.smtp_delay + 10:g}",
+                "RELAY_LEASE_SECONDS": f"{args.smtp_delay + 60:g}",
+                # One client sends every request: lift the per-IP limit, as a load balancer's
+                # address would need.
+                "IP_RATE_LIMIT": "1000000",
+                "RELAY_METRICS_PORT": "0",
+            }
+            api = processes.gunicorn(env, port, workdir)
+            relay = processes.relay(env, workdir)
+            processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+            answers = []
+            for n in range(args.requests):
+                status, _, seconds = processes.post_json(
+                    f"http://127.0.0.1:{port}/v1/registrations",
+                    {"email": f"bench{n}@example.com", "password": "correct horse battery staple"},
+                )
+                assert status == 202, status
+                answers.append(seconds)
+            received = len(smtp.sink.received)
+            smtp_busy = len(smtp.sink.data_commands) > 0 and received < args.requests
+            processes.stop(relay)
+            processes.stop(api)
     finally:
         smtp.stop()
-        drop_database(name)
 
     answers.sort()
     ms = [a * 1000 for a in answers]
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
-    )
+    print(machine())
     print(
         f"argon2id hash (m=19 MiB, t=2, p=1): median {statistics.median(hash_times) * 1000:.1f} ms"
     )
