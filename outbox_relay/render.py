@@ -19,6 +19,8 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     autoescape=jinja2.select_autoescape(["html"]),
     keep_trailing_newline=False,
+    # Templates ship with the code: no need to stat every file before every message.
+    auto_reload=False,
 )
 
 

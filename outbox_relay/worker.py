@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between backlog reports (metrics gauges and systemd STATUS).
 STATUS_INTERVAL = 5.0
+# Longest an outcome waits to be written with others: far below any lease.
+FLUSH_SECONDS = 0.5
 # Seconds after start before the first daily purge: not in the way of a restart's catch-up.
 PURGE_DELAY = 300.0
 
@@ -103,6 +105,10 @@ class Relay:
         self._unsettled: list[Outcome] = []
         self._untried: list[store.Claimed] = []
         self._database_lost = threading.Event()
+        # Outcomes of the current batch not yet written: written together, at the latest
+        # FLUSH_SECONDS after the previous write, so that no lease runs out while they wait.
+        self._collected: list[Outcome] = []
+        self._last_flush = time.monotonic()
 
     def drain(self) -> int:
         """Claim and deliver batches until nothing is due; the number of rows handled."""
@@ -120,6 +126,7 @@ class Relay:
                 break
             for _ in self._pool.map(self._deliver, rows):
                 handled += 1
+            self._flush()
             self.settle_backlog()
             if len(rows) < self.settings.relay_batch_size:
                 break
@@ -134,15 +141,15 @@ class Relay:
         with self._lock:
             waiting, self._unsettled = self._unsettled, []
             untried, self._untried = self._untried, []
-        for index, outcome in enumerate(waiting):
-            try:
-                kept = self._write(outcome)
-            except SQLAlchemyError:
-                with self._lock:
-                    self._unsettled[:0] = waiting[index:]
-                    self._untried[:0] = untried
-                raise
-            self._record(outcome, kept, late=True)
+        try:
+            kept = self._write(waiting)
+        except SQLAlchemyError:
+            with self._lock:
+                self._unsettled[:0] = waiting
+                self._untried[:0] = untried
+            raise
+        for outcome in waiting:
+            self._record(outcome, outcome.row.id in kept, late=True)
         try:
             store.release(self.engine, untried, utcnow())
         except SQLAlchemyError:
@@ -173,7 +180,7 @@ class Relay:
             return
         now = utcnow()
         if row.expires_at is not None and row.expires_at <= now:
-            self._settle(Outcome(row, "expired", 0, "code expired before delivery"))
+            self._collect(Outcome(row, "expired", 0, "code expired before delivery"))
             return
         if self.stopping.is_set() or not self._lease_covers_a_send(row, now):
             try:
@@ -187,15 +194,16 @@ class Relay:
         try:
             self._channel(row.channel).send(compose(row, self._box, self.settings.mail_from))
         except DeliveryFailure as failure:
-            self._settle(self._failed(row, failure, _ms(started)))
+            self._collect(self._failed(row, failure, _ms(started)))
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             log.exception("unexpected failure", extra={"id": row.public_id})
             bug = PermanentFailure(f"{type(exc).__name__}: {exc}"[:500])
-            self._settle(self._failed(row, bug, _ms(started)))
+            self._collect(self._failed(row, bug, _ms(started)))
         else:
-            self._settle(Outcome(row, "sent", _ms(started)))
+            self._collect(Outcome(row, "sent", _ms(started)))
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
+            self.heartbeat()
 
     def _failed(self, row: store.Claimed, failure: DeliveryFailure, ms: int) -> Outcome:
         if failure.permanent:
@@ -209,35 +217,54 @@ class Relay:
         )
         return Outcome(row, "retry", ms, failure.description, retry_in=delay)
 
-    def _settle(self, outcome: Outcome) -> None:
-        """Write an outcome now, or keep it for when the database is back."""
+    def _collect(self, outcome: Outcome) -> None:
+        """Keep an outcome for the next write, and write now if the last one is long past."""
+        with self._lock:
+            self._collected.append(outcome)
+            if time.monotonic() - self._last_flush < FLUSH_SECONDS:
+                return
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write every collected outcome in one transaction."""
+        with self._lock:
+            outcomes, self._collected = self._collected, []
+            self._last_flush = time.monotonic()
+        if outcomes:
+            self._settle(outcomes)
+
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        """Write outcomes now, or keep them for when the database is back."""
         try:
-            kept = self._write(outcome)
+            kept = self._write(outcomes)
         except SQLAlchemyError as exc:
             self._database_lost.set()
             with self._lock:
-                self._unsettled.append(outcome)
+                self._unsettled.extend(outcomes)
             log.warning(
-                "outcome kept until the database is back",
-                extra={
-                    "id": outcome.row.public_id,
-                    "outcome": outcome.name,
-                    "error": type(exc).__name__,
-                },
+                "outcomes kept until the database is back",
+                extra={"rows": len(outcomes), "error": type(exc).__name__},
             )
             return
-        self._record(outcome, kept)
+        for outcome in outcomes:
+            self._record(outcome, outcome.row.id in kept)
 
-    def _write(self, outcome: Outcome) -> bool:
-        """Write an outcome as of now; False if our lease was lost, and then nothing changed."""
-        row, at = outcome.row, utcnow()
-        attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
-        if outcome.name == "sent":
-            return store.mark_sent(self.engine, row, attempt)
-        if outcome.name == "retry":
-            retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
-            return store.mark_retry(self.engine, row, attempt, retry_at)
-        return store.mark_dead(self.engine, row, attempt, outcome.name)
+    def _write(self, outcomes: list[Outcome]) -> set[int]:
+        """Write outcomes as of now; the ids of rows whose lease held (the others are unchanged)."""
+        if not outcomes:
+            return set()
+        at = utcnow()
+        marks = []
+        for outcome in outcomes:
+            attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
+            if outcome.name == "retry":
+                retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
+                marks.append(store.Mark(outcome.row, attempt, retry_at=retry_at))
+            elif outcome.name == "sent":
+                marks.append(store.Mark(outcome.row, attempt))
+            else:
+                marks.append(store.Mark(outcome.row, attempt, dead_reason=outcome.name))
+        return store.mark(self.engine, marks, at)
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
         """Count and log one written outcome."""

@@ -46,19 +46,54 @@ def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
     now = utcnow()
     [mine] = store.claim(engine, now=now, limit=1, lease_seconds=60)
     later = now + timedelta(seconds=61)
-    late = store.Attempt("sent", later, 5)
-    assert store.mark_sent(engine, mine, late) is False
+    sent = store.Mark(mine, store.Attempt("sent", later, 5))
+    assert store.mark(engine, [sent], later) == set()
     [theirs] = store.claim(engine, now=later, limit=1, lease_seconds=60)
     assert theirs.claim_token != mine.claim_token
-    assert store.mark_sent(engine, mine, store.Attempt("sent", later, 5)) is False
-    assert (
-        store.mark_dead(engine, mine, store.Attempt("permanent", later, 5), "permanent_error")
-        is False
-    )
+    dead = store.Mark(mine, store.Attempt("permanent", later, 5), dead_reason="permanent_error")
+    retry = store.Mark(mine, store.Attempt("transient", later, 5), retry_at=later)
+    assert store.mark(engine, [sent, dead, retry], later) == set()
     assert rows(engine, "outbox_attempts") == []
-    assert store.mark_sent(engine, theirs, store.Attempt("sent", later, 5)) is True
+    assert store.mark(engine, [store.Mark(theirs, store.Attempt("sent", later, 5))], later) == {
+        theirs.id
+    }
     [row] = rows(engine, "outbox")
     assert (row["status"], row["attempts"]) == ("sent", 1)
+
+
+def test_one_write_marks_a_whole_batch_and_fences_each_row(
+    client: FlaskClient, engine: Engine
+) -> None:
+    queue(client, 4)
+    now = utcnow()
+    first, second, third, fourth = store.claim(engine, now=now, limit=4, lease_seconds=60)
+    at = now + timedelta(seconds=1)
+    kept = store.mark(
+        engine,
+        [
+            store.Mark(first, store.Attempt("sent", at, 3)),
+            store.Mark(second, store.Attempt("sent", at, 4)),
+            store.Mark(third, store.Attempt("permanent", at, 5, "SMTP 550"), "permanent_error"),
+            store.Mark(fourth, store.Attempt("transient", at, 6, "SMTP 451"), retry_at=at),
+        ],
+        at,
+    )
+    assert kept == {first.id, second.id, third.id, fourth.id}
+    statuses = [
+        (r["status"], r["attempts"], r["secret_params"] is None) for r in rows(engine, "outbox")
+    ]
+    assert statuses == [
+        ("sent", 1, True),
+        ("sent", 1, True),
+        ("dead", 1, True),
+        ("pending", 1, False),
+    ]
+    assert [a["outcome"] for a in rows(engine, "outbox_attempts")] == [
+        "sent",
+        "sent",
+        "permanent",
+        "transient",
+    ]
 
 
 def test_release_hands_rows_back_at_once(client: FlaskClient, engine: Engine) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Protocol
 
 
@@ -16,7 +15,17 @@ class SmsMessage:
     body: str
 
 
-Message = EmailMessage | SmsMessage
+@dataclass(frozen=True)
+class Email:
+    """One email ready for the wire: envelope sender and recipient, and the RFC 5322 bytes."""
+
+    id: str
+    sender: str
+    recipient: str
+    data: bytes
+
+
+Message = Email | SmsMessage
 
 
 class Channel(Protocol):

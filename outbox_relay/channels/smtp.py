@@ -5,9 +5,8 @@ from __future__ import annotations
 import smtplib
 import ssl
 import time
-from email.message import EmailMessage
 
-from outbox_relay.channels import Message
+from outbox_relay.channels import Email, Message
 from outbox_relay.failures import from_smtp_error
 from shared.config import SmtpSettings
 
@@ -26,9 +25,9 @@ class SmtpChannel:
 
     def send(self, message: Message) -> None:
         """Deliver one email; failures are classified by reply code."""
-        assert isinstance(message, EmailMessage)
+        assert isinstance(message, Email)
         try:
-            self._connection().send_message(message)
+            self._connection().sendmail(message.sender, [message.recipient], message.data)
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise from_smtp_error(exc) from exc

@@ -1,0 +1,59 @@
+"""The bytes the relay hands to SMTP: a standard MIME message whatever the locale or name."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+import pytest
+
+from outbox_relay.channels import Email
+from outbox_relay.compose import compose
+from outbox_relay.store import Claimed
+from shared.secretbox import SecretBox
+
+BOX = SecretBox("a-secret-key-for-mail-format-tests")
+
+
+def row(locale: str, full_name: str) -> Claimed:
+    return Claimed(
+        id=1,
+        public_id="0b1c2d3e-0000-4000-8000-000000000001",
+        channel="email",
+        purpose="activation",
+        recipient="zoe@example.com",
+        locale=locale,
+        template="activation",
+        params={"full_name": full_name, "expires_minutes": 1440},
+        secret_params=BOX.seal({"code": "042917"}),
+        attempts=0,
+        expires_at=None,
+        locked_until=datetime.now(UTC),
+        claim_token="t",
+    )
+
+
+@pytest.mark.parametrize("locale", ["en", "fr"])
+def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> None:
+    mail_from = "Équipe Outpost <no-reply@outpost.test>"
+    composed = compose(row(locale, "Zoé <b>&"), BOX, mail_from)
+    assert isinstance(composed, Email)
+    assert (composed.sender, composed.recipient) == ("no-reply@outpost.test", "zoe@example.com")
+    raw = composed.data
+    assert raw.isascii() and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert [m.defects for m in message.walk()] == [[], [], []]
+    assert message["From"] == mail_from
+    assert message["To"] == "zoe@example.com"
+    assert message["Message-ID"] == "<0b1c2d3e-0000-4000-8000-000000000001@outpost.test>"
+    assert message["Content-Language"] == locale
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    assert "Zoé <b>&" in text.get_content() and "042917" in text.get_content()
+    assert "Zoé &lt;b&gt;&amp;" in html.get_content() and "042917" in html.get_content()
+    if locale == "fr":
+        assert message["Subject"] == "Activez votre compte Outpost"
