@@ -291,7 +291,7 @@ def sign_in_submit() -> BaseResponse:
             slow_down.headers["Retry-After"] = str(wait)
             return slow_down
         if not token_matches(request.form.get("token", "")):
-            services().throttle.record(uow.connection, subject, [SIGN_IN_FAILURES], now)
+            services().throttle.record(uow.connection, subject, now)
             uow.commit()
             page = render_template(
                 "dashboard/sign_in.html", next=target, notice=None, error="That token is not right."

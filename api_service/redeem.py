@@ -46,7 +46,7 @@ def redeem_code(
         secret_key = services.settings.secret_key
         if use_code(connection, secret_key, user_id=user.id, purpose=purpose, code=code, now=now):
             return user
-        services.throttle.record(connection, failures, [ACCOUNT_FAILURES], now)
-    services.throttle.record(connection, tries, per_code, now)
+        services.throttle.record(connection, failures, now)
+    services.throttle.record(connection, tries, now)
     uow.commit()
     raise Problem(400, "invalid-code", "Invalid code", "The code is wrong or has expired.")

@@ -7,7 +7,10 @@ import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Engine, func, select
+
 from shared.db import migrate
+from shared.models import outbox
 from tests.databases import create_database, drop_database, url_of
 
 
@@ -29,3 +32,13 @@ def machine() -> str:
         f"machine: {platform.platform()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
+
+
+def sent(engine: Engine) -> int:
+    """Outbox rows marked sent so far."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.status == "sent")
+            ).scalar_one()
+        )

@@ -18,15 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from bench.common import machine, postgres_database
+from bench.common import machine, postgres_database, sent
 from outbox_relay import store
 from outbox_relay.channels import Email
 from outbox_relay.compose import compose
 from shared.clock import utcnow
 from shared.db import create_engine_for
-from shared.models import outbox
 from shared.secretbox import SecretBox
 from tests import processes
 from tests.bulk import queue_emails
@@ -102,16 +101,6 @@ def relay_rate(engine: Engine, url: str, port: int, count: int) -> float:
     finally:
         processes.stop(relay)
     return count / elapsed
-
-
-def sent(engine: Engine) -> int:
-    """Rows marked sent so far."""
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(func.count()).select_from(outbox).where(outbox.c.status == "sent")
-            ).scalar_one()
-        )
 
 
 if __name__ == "__main__":

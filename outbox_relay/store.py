@@ -150,6 +150,8 @@ def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]
 
 def release(engine: Engine, rows: list[Claimed], now: datetime) -> int:
     """Hand rows back untried (shutdown, or too little lease left); returns how many."""
+    if not rows:
+        return 0
     released = 0
     with engine.begin() as connection:
         for row in rows:

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.codes import MAX_CODE_TRIES, code_hmac, code_matches, new_code
 from shared.models import outbox, users, verification_tokens
@@ -75,17 +76,18 @@ def _find(
 
 
 def insert_user(connection: Connection, now: datetime, **values: Any) -> int | None:
-    """Insert a pending user; None when one of its addresses is already taken."""
-    try:
-        with connection.begin_nested():
-            result = connection.execute(
-                insert(users)
-                .values(status="pending", created_at=now, **values)
-                .returning(users.c.id)
-            )
-            user_id: int = result.scalar_one()
-    except IntegrityError:
-        return None
+    """Insert a pending user; None when one of its addresses is already taken.
+
+    ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike) rather than a savepoint around a
+    failing insert: one statement instead of three, and no error in the server's log.
+    """
+    dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    user_id: int | None = connection.execute(
+        dialect_insert(users)
+        .values(status="pending", created_at=now, **values)
+        .on_conflict_do_nothing()
+        .returning(users.c.id)
+    ).scalar_one_or_none()
     return user_id
 
 

@@ -1,0 +1,140 @@
+"""From commit to the SMTP server's receipt, under 50 registrations a second for 30 s.
+
+Run from the repository root: `.venv/bin/python -m bench.latency [--rate R] [--seconds S]`.
+
+gunicorn and `outbox-relay run` (LISTEN/NOTIFY) on PostgreSQL; the SMTP server
+(bench/receipts.py) runs in a process of its own and writes when each message arrived. The
+commit is bracketed: the row's `created_at`, taken just before the registering transaction
+begins, comes before it (so that figure overstates), and the client's receipt of the 202 comes
+after it (so that one understates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bench.common import machine, postgres_database
+from shared.db import create_engine_for
+from shared.models import outbox
+from tests import processes
+from tests.smtp_sink import free_port
+
+PASSWORD = "correct horse battery staple"
+MAIL_DOMAIN = "outpost.test"
+
+
+def main() -> int:
+    """Offer the load, then print the latency percentiles and the command."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="outpost-latency-"))
+    answered: dict[str, float] = {}
+    receipts = workdir / "receipts.txt"
+    smtp_port, api_port = free_port(), free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "bench.receipts", str(smtp_port), str(receipts)])
+    try:
+        with postgres_database("outpost_latency") as url:
+            env = {
+                "DATABASE_URL": url,
+                "SECRET_KEY": uuid.uuid4().hex,
+                "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+                "MAIL_FROM": f"Outpost <no-reply@{MAIL_DOMAIN}>",
+                "IP_RATE_LIMIT": "1000000",
+                "RELAY_METRICS_PORT": "0",
+            }
+            api = processes.gunicorn(env, api_port, workdir)
+            relay = processes.relay(env, workdir)
+            try:
+                processes.wait_http(f"http://127.0.0.1:{api_port}/readyz", api)
+                statuses = offer(f"http://127.0.0.1:{api_port}", args.rate, args.seconds, answered)
+                expected = statuses.count(202)
+                processes.eventually(
+                    lambda: len(receipts.read_text().splitlines()) >= expected, 60, "receipts"
+                )
+            finally:
+                processes.stop(relay)
+                processes.stop(api)
+            created = created_at(url)
+    finally:
+        sink.terminate()
+        sink.wait()
+
+    latencies, after_answer = [], []
+    for line in receipts.read_text().splitlines():
+        arrived, message_id = line.split(" ", 1)
+        public_id = message_id.strip("<>").split("@")[0]
+        latencies.append((float(arrived) - created[public_id]) * 1000)
+        after_answer.append((float(arrived) - answered[public_id]) * 1000)
+    print(machine())
+    print(
+        f"offered: {args.rate:g} registrations/s for {args.seconds:g} s; answered 202: "
+        f"{expected} of {len(statuses)}; messages received: {len(latencies)}"
+    )
+    print(f"created_at → SMTP receipt (overstates commit → receipt): {percentiles(latencies)}")
+    print(f"client got 202 → SMTP receipt (understates it):        {percentiles(after_answer)}")
+    print(f"command: {' '.join([sys.executable, '-m', 'bench.latency', *sys.argv[1:]])}")
+    return 0
+
+
+def percentiles(values: list[float]) -> str:
+    """p50, p99 and max of milliseconds."""
+    ordered = sorted(values)
+    p99 = ordered[int(len(ordered) * 0.99) - 1]
+    return f"p50 {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms, max {ordered[-1]:.1f} ms"
+
+
+def offer(base: str, rate: float, seconds: float, answered: dict[str, float]) -> list[int]:
+    """Registrations started on a fixed schedule, whatever the answers take (open loop)."""
+    count = int(rate * seconds)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def one(n: int) -> None:
+        status, body, _ = processes.post_json(
+            f"{base}/v1/registrations", {"email": f"late{n}@example.com", "password": PASSWORD}
+        )
+        with lock:
+            statuses.append(status)
+            if status == 202:
+                answered[body["delivery"]["id"]] = time.time()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for n in range(count):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, n)
+    return statuses
+
+
+def created_at(url: str) -> dict[str, float]:
+    """Each message's created_at, as epoch seconds, by public id."""
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        found = {
+            public_id: created.timestamp()
+            for public_id, created in connection.execute(
+                select(outbox.c.public_id, outbox.c.created_at)
+            )
+        }
+    engine.dispose()
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())
