@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from shared.db import migrate
 from shared.models import outbox
 from tests.databases import create_database, drop_database, url_of
+from tests.smtp_sink import free_port
 
 
 @contextmanager
@@ -34,11 +38,26 @@ def machine() -> str:
     )
 
 
-def sent(engine: Engine) -> int:
-    """Outbox rows marked sent so far."""
+def pending(engine: Engine) -> int:
+    """Outbox rows not yet delivered; counted on the partial index of pending rows, so that
+    watching a drain costs the same however many sent rows the table holds."""
     with engine.connect() as connection:
         return int(
             connection.execute(
-                select(func.count()).select_from(outbox).where(outbox.c.status == "sent")
+                select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
             ).scalar_one()
         )
+
+
+@contextmanager
+def sink_process() -> Iterator[int]:
+    """aiosmtpd's discarding Sink in a process of its own; yields its port."""
+    port = free_port()
+    command = ["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink", "-l", f"127.0.0.1:{port}"]
+    sink = subprocess.Popen([sys.executable, *command])
+    try:
+        time.sleep(1.0)
+        yield port
+    finally:
+        sink.terminate()
+        sink.wait()

@@ -9,18 +9,16 @@ server is aiosmtpd's discarding Sink in a process of its own.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import machine, postgres_database, sent
+from bench.common import machine, pending, postgres_database, sink_process
 from shared.db import create_engine_for
 from tests import processes
 from tests.bulk import queue_emails
 from tests.conftest import SECRET_KEY
-from tests.smtp_sink import free_port
 
 CHUNK = 10_000
 
@@ -31,37 +29,30 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     args = parser.parse_args()
 
-    port = free_port()
-    sink_command = ["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink"]
-    sink = subprocess.Popen([sys.executable, *sink_command, "-l", f"127.0.0.1:{port}"])
     workdir = Path(tempfile.mkdtemp(prefix="outpost-memory-"))
-    try:
-        with postgres_database("outpost_memory") as url:
-            engine = create_engine_for(url)
-            for start in range(0, args.messages, CHUNK):
-                queue_emails(engine, min(CHUNK, args.messages - start), prefix=f"m{start}-")
-            env = {
-                "DATABASE_URL": url,
-                "SECRET_KEY": SECRET_KEY,
-                "SMTP_URL": f"smtp://127.0.0.1:{port}",
-                "MAIL_FROM": "Outpost <no-reply@outpost.test>",
-                "RELAY_METRICS_PORT": "0",
-            }
-            started = time.perf_counter()
-            relay = processes.relay(env, workdir)
-            peak = 0
-            try:
-                while sent(engine) < args.messages:
-                    peak = max(peak, kib(relay.pid, "VmHWM"))
-                    time.sleep(0.5)
+    with sink_process() as port, postgres_database("outpost_memory") as url:
+        engine = create_engine_for(url)
+        for start in range(0, args.messages, CHUNK):
+            queue_emails(engine, min(CHUNK, args.messages - start), prefix=f"m{start}-")
+        env = {
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET_KEY,
+            "SMTP_URL": f"smtp://127.0.0.1:{port}",
+            "MAIL_FROM": "Outpost <no-reply@outpost.test>",
+            "RELAY_METRICS_PORT": "0",
+        }
+        started = time.perf_counter()
+        relay = processes.relay(env, workdir)
+        peak = 0
+        try:
+            while pending(engine):
                 peak = max(peak, kib(relay.pid, "VmHWM"))
-                elapsed = time.perf_counter() - started
-            finally:
-                processes.stop(relay)
-            engine.dispose()
-    finally:
-        sink.terminate()
-        sink.wait()
+                time.sleep(0.5)
+            peak = max(peak, kib(relay.pid, "VmHWM"))
+            elapsed = time.perf_counter() - started
+        finally:
+            processes.stop(relay)
+        engine.dispose()
     print(machine())
     print(f"backlog: {args.messages} emails, drained in {elapsed:.0f} s")
     print(f"relay peak RSS (VmHWM): {peak / 1024:.0f} MB")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import smtplib
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bench.common import machine, postgres_database, sent
+from bench.common import machine, pending, postgres_database, sink_process
 from outbox_relay import store
 from outbox_relay.channels import Email
 from outbox_relay.compose import compose
@@ -30,7 +29,6 @@ from shared.secretbox import SecretBox
 from tests import processes
 from tests.bulk import queue_emails
 from tests.conftest import SECRET_KEY
-from tests.smtp_sink import free_port
 
 MAIL_FROM = "Outpost <no-reply@outpost.test>"
 
@@ -41,20 +39,12 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=10_000)
     args = parser.parse_args()
 
-    port = free_port()
-    sink_command = ["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink"]
-    sink = subprocess.Popen([sys.executable, *sink_command, "-l", f"127.0.0.1:{port}"])
-    try:
-        time.sleep(1.0)
-        with postgres_database("outpost_drain") as url:
-            engine = create_engine_for(url)
-            queue_emails(engine, args.messages, prefix="drain")
-            bare = bare_rate(engine, port, args.messages)
-            relay = relay_rate(engine, url, port, args.messages)
-            engine.dispose()
-    finally:
-        sink.terminate()
-        sink.wait()
+    with sink_process() as port, postgres_database("outpost_drain") as url:
+        engine = create_engine_for(url)
+        queue_emails(engine, args.messages, prefix="drain")
+        bare = bare_rate(engine, port, args.messages)
+        relay = relay_rate(engine, url, port, args.messages)
+        engine.dispose()
 
     print(machine())
     print(
@@ -83,7 +73,7 @@ def bare_rate(engine: Engine, port: int, count: int) -> float:
 
 
 def relay_rate(engine: Engine, url: str, port: int, count: int) -> float:
-    """Messages per second of `outbox-relay run` draining the rows to `sent`."""
+    """Messages per second of `outbox-relay run` delivering the `count` pending rows."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-drain-"))
     env = {
         "DATABASE_URL": url,
@@ -95,7 +85,7 @@ def relay_rate(engine: Engine, url: str, port: int, count: int) -> float:
     started = time.perf_counter()
     relay = processes.relay(env, workdir)
     try:
-        while sent(engine) < count:
+        while pending(engine):
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:

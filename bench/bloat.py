@@ -1,0 +1,77 @@
+"""Drain rate on an empty outbox, with a million `sent` rows, and after 100,000 sends.
+
+Run from the repository root: `.venv/bin/python -m bench.bloat [--sample N] [--history N]`.
+
+Each case drains the same number of fresh rows with `outbox-relay run` into aiosmtpd's Sink,
+in a database of its own. The million old rows are written by one INSERT … SELECT; the
+100,000 sends go through the relay, with no VACUUM but PostgreSQL's own autovacuum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy import text
+
+from bench.common import machine, postgres_database, sink_process
+from bench.relay_drain import relay_rate
+from shared.db import create_engine_for
+from tests.bulk import queue_emails
+
+OLD_SENT_ROWS = """
+    INSERT INTO outbox (public_id, created_at, channel, purpose, recipient, locale, template,
+                        params, status, attempts, next_attempt_at, sent_at)
+    SELECT gen_random_uuid()::text, now() - interval '1 day', 'email', 'welcome',
+           'old' || n || '@example.com', 'en', 'welcome', '{}', 'sent', 1,
+           now() - interval '1 day', now() - interval '1 day'
+      FROM generate_series(1, :rows) AS n
+"""
+
+
+def main() -> int:
+    """Measure the three rates and print them with their ratios and the command."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sample", type=int, default=10_000)
+    parser.add_argument("--old-rows", type=int, default=1_000_000)
+    parser.add_argument("--history", type=int, default=100_000)
+    args = parser.parse_args()
+
+    with sink_process() as port:
+        fresh = drain(port, args.sample, "fresh")
+        with_old = drain(port, args.sample, "old", old_rows=args.old_rows)
+        after_history = drain(port, args.sample, "history", history=args.history)
+    print(machine())
+    print(f"sample: {args.sample} emails drained by `outbox-relay run` (default settings)")
+    print(f"empty outbox:                         {fresh:.0f} messages/s")
+    print(
+        f"with {args.old_rows} sent rows:          {with_old:.0f} messages/s "
+        f"({with_old / fresh:.2f} of empty)"
+    )
+    print(
+        f"after {args.history} sends, no VACUUM:   {after_history:.0f} messages/s "
+        f"({after_history / fresh:.2f} of empty)"
+    )
+    print(f"command: {' '.join([sys.executable, '-m', 'bench.bloat', *sys.argv[1:]])}")
+    return 0
+
+
+def drain(port: int, sample: int, name: str, *, old_rows: int = 0, history: int = 0) -> float:
+    """The relay's rate over `sample` fresh rows in a new database prepared as asked."""
+    with postgres_database(f"outpost_bloat_{name}") as url:
+        engine = create_engine_for(url)
+        if old_rows:
+            with engine.begin() as connection:
+                connection.execute(text(OLD_SENT_ROWS), {"rows": old_rows})
+                connection.execute(text("ANALYZE outbox"))
+        if history:
+            queue_emails(engine, history, prefix="history")
+            relay_rate(engine, url, port, history)
+        queue_emails(engine, sample, prefix="sample")
+        rate = relay_rate(engine, url, port, sample)
+        engine.dispose()
+    return rate
+
+
+if __name__ == "__main__":
+    sys.exit(main())
