@@ -59,6 +59,15 @@ def _find(
         conditions.append(users.c.phone == phone)
     if not conditions:
         return None
+    return _one_user(connection, combine(*conditions))
+
+
+def user_by_id(connection: Connection, user_id: int | None) -> User | None:
+    """The user with this id, if any."""
+    return None if user_id is None else _one_user(connection, users.c.id == user_id)
+
+
+def _one_user(connection: Connection, condition: ColumnElement[bool]) -> User | None:
     row = connection.execute(
         select(
             users.c.id,
@@ -68,7 +77,7 @@ def _find(
             users.c.locale,
             users.c.status,
         )
-        .where(combine(*conditions))
+        .where(condition)
         .order_by(users.c.id)
         .limit(1)
     ).one_or_none()

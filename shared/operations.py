@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, type_coerce, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.accounts import User
+from shared.accounts import user_by_id
 from shared.config import Settings
 from shared.messages import Outbox, address_for, send_code
 from shared.models import (
@@ -273,7 +273,7 @@ def _retry_with_fresh_code(
     unresolved_dead: ColumnElement[bool],
     now: datetime,
 ) -> RetryResult:
-    user = _user(connection, row.user_id)
+    user = user_by_id(connection, row.user_id)
     if user is None:
         return RetryResult(row.public_id, "account_gone")
     if row.purpose == "activation" and user.status != "pending":
@@ -434,7 +434,7 @@ def reissue_activation(
     connection: Connection, queue: Outbox, user_id: int, *, actor: str, now: datetime
 ) -> str | None:
     """Send a pending account a fresh activation code; the new delivery id, or None."""
-    user = _user(connection, user_id)
+    user = user_by_id(connection, user_id)
     delivery: str | None = None
     if user is not None and user.status == "pending":
         channel = connection.execute(
@@ -521,19 +521,3 @@ def _audit(
             at=now, actor=actor[:200], action=action, target=target, details=details
         )
     )
-
-
-def _user(connection: Connection, user_id: int | None) -> User | None:
-    if user_id is None:
-        return None
-    row = connection.execute(
-        select(
-            users.c.id,
-            users.c.email,
-            users.c.phone,
-            users.c.full_name,
-            users.c.locale,
-            users.c.status,
-        ).where(users.c.id == user_id)
-    ).one_or_none()
-    return User(**row._mapping) if row else None

@@ -24,16 +24,18 @@ from api_service import create_app
 from outbox_relay.worker import Relay
 from shared.config import Settings
 from shared.db import create_engine_for, migrate
-from tests.databases import PG_URL, admin, create_database, drop_database, url_of
+from tests.databases import PG_URL, create_database, drop_database, url_of
+from tests.databases import admin as pg_admin
 from tests.smtp_sink import SinkServer
 
 REQUIRE_PG = os.environ.get("OUTPOST_REQUIRE_POSTGRES") == "1"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-0123456789abcdef-ghij"
 
 
 def _postgresql_reachable() -> bool:
     try:
-        admin().close()
+        pg_admin().close()
     except psycopg.OperationalError as exc:
         if REQUIRE_PG:
             pytest.exit(f"PostgreSQL unreachable at {PG_URL}: {exc}", returncode=3)
@@ -180,3 +182,17 @@ def make_relay(settings: Settings) -> Iterator[MakeRelay]:
 def relay(make_relay: MakeRelay) -> Relay:
     """A relay with the test settings."""
     return make_relay()
+
+
+@pytest.fixture
+def admin_app(env: dict[str, str]) -> Iterator[Flask]:
+    """The API with ADMIN_TOKEN set: admin routes and dashboard on."""
+    app = create_app({**env, "ADMIN_TOKEN": ADMIN_TOKEN})
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+@pytest.fixture
+def admin(admin_app: Flask) -> FlaskClient:
+    """A test client of the API with the admin routes and dashboard on."""
+    return admin_app.test_client()

@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text, update
 
-from api_service import create_app
 from shared.clock import utcnow
 from shared.models import outbox
 from tests.bulk import queue_emails
+from tests.conftest import ADMIN_TOKEN as TOKEN
 from tests.conftest import MakeRelay
 from tests.rows import count, rows
 from tests.smtp_sink import SinkServer, code_in
 
-TOKEN = "admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def admin_app(env: dict[str, str]) -> Iterator[Flask]:
-    """The API with the admin routes on."""
-    app = create_app({**env, "ADMIN_TOKEN": TOKEN})
-    yield app
-    app.extensions["outpost"].engine.dispose()
-
-
-@pytest.fixture
-def admin(admin_app: Flask) -> FlaskClient:
-    """A client of the API with the admin routes on."""
-    return admin_app.test_client()
 
 
 def kill_all(engine: Engine, reason: str = "permanent_error") -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,11 @@ from shared.codes import derive_key
 from shared.models import outbox
 from tests import processes
 from tests.bulk import queue_emails
+from tests.conftest import ADMIN_TOKEN as TOKEN
 from tests.conftest import REQUIRE_PG, SECRET_KEY, MakeRelay
 from tests.rows import count, rows
 from tests.smtp_sink import SinkServer, free_port
 
-TOKEN = "dashboard-token-0123456789abcdef"
 ACTOR = "dashboard@127.0.0.1"
 PASSWORD = "correct horse battery staple"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,20 +46,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PAGES = ("/admin", "/admin/dead", "/admin/stranded")
-
-
-@pytest.fixture
-def admin_app(env: dict[str, str]) -> Iterator[Flask]:
-    """The API with ADMIN_TOKEN set, so the dashboard is on."""
-    app = create_app({**env, "ADMIN_TOKEN": TOKEN})
-    yield app
-    app.extensions["outpost"].engine.dispose()
-
-
-@pytest.fixture
-def admin(admin_app: Flask) -> FlaskClient:
-    """A test client of the API with the dashboard on, not signed in."""
-    return admin_app.test_client()
 
 
 def sign_in(client: FlaskClient, token: str = TOKEN, **form: str) -> TestResponse:
