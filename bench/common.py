@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, func, select
 
+from api_service.passwords import make_hasher
 from shared.db import migrate
 from shared.models import outbox
 from tests.databases import create_database, drop_database, url_of
@@ -61,3 +63,14 @@ def sink_process() -> Iterator[int]:
     finally:
         sink.terminate()
         sink.wait()
+
+
+def hash_time(samples: int = 30) -> float:
+    """Median seconds of one argon2id hash with the API's parameters, measured now."""
+    hasher = make_hasher()
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        hasher.hash("correct horse battery staple")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)

@@ -6,15 +6,12 @@ Run from the repository root: `.venv/bin/python -m bench.register [--requests N]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-from api_service.passwords import make_hasher
-from bench.common import machine, postgres_database
+from bench.common import hash_time, machine, postgres_database
 from tests import processes
 from tests.smtp_sink import SinkServer, free_port
 
@@ -26,12 +23,7 @@ def main() -> int:
     parser.add_argument("--smtp-delay", type=float, default=30.0)
     args = parser.parse_args()
 
-    hasher = make_hasher()
-    hash_times = []
-    for _ in range(20):
-        started = time.perf_counter()
-        hasher.hash("correct horse battery staple")
-        hash_times.append(time.perf_counter() - started)
+    hashing = hash_time()
 
     smtp = SinkServer()
     smtp.sink.delay = args.smtp_delay
@@ -71,9 +63,7 @@ def main() -> int:
     answers.sort()
     ms = [a * 1000 for a in answers]
     print(machine())
-    print(
-        f"argon2id hash (m=19 MiB, t=2, p=1): median {statistics.median(hash_times) * 1000:.1f} ms"
-    )
+    print(f"argon2id hash (m=19 MiB, t=2, p=1): median {hashing * 1000:.1f} ms")
     print(
         f"registrations: {args.requests} sequential, SMTP taking {args.smtp_delay:g} s a message "
         f"(relay stuck in SMTP meanwhile: {smtp_busy})"

@@ -20,8 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from api_service.passwords import make_hasher
-from bench.common import machine, postgres_database
+from bench.common import hash_time, machine, postgres_database
 from tests import processes
 from tests.smtp_sink import SinkServer, free_port
 
@@ -35,14 +34,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
 
-    hasher = make_hasher()
-    hashes = []
-    for _ in range(30):
-        started = time.perf_counter()
-        hasher.hash(PASSWORD)
-        hashes.append(time.perf_counter() - started)
-    hash_time = statistics.median(hashes)
-    ceiling = (os.cpu_count() or 1) / hash_time
+    hashing = hash_time()
+    ceiling = (os.cpu_count() or 1) / hashing
 
     smtp = SinkServer()
     smtp.start()
@@ -70,7 +63,7 @@ def main() -> int:
 
     seconds.sort()
     print(machine())
-    print(f"argon2id hash, same run: median {hash_time * 1000:.1f} ms → ceiling {ceiling:.0f}/s")
+    print(f"argon2id hash, same run: median {hashing * 1000:.1f} ms → ceiling {ceiling:.0f}/s")
     print(
         f"{args.clients} keep-alive clients for {args.seconds:g} s: {rate:.1f} registrations/s "
         f"({rate / ceiling:.2f} of the ceiling); answers p50 "

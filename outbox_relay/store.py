@@ -91,13 +91,11 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
     """
     kept: set[int] = set()
     with engine.begin() as connection:
-        sent: dict[str, list[int]] = {}
         for one in marks:
-            if one.attempt.outcome == "sent":
-                sent.setdefault(one.row.claim_token, []).append(one.row.id)
-            else:
+            if one.attempt.outcome != "sent":
                 kept.update(_mark_failure(connection, one, now))
-        for token, ids in sent.items():
+        delivered = [one.row for one in marks if one.attempt.outcome == "sent"]
+        for token, ids in _by_claim(delivered).items():
             kept.update(
                 connection.execute(
                     update(outbox)
@@ -154,18 +152,26 @@ def release(engine: Engine, rows: list[Claimed], now: datetime) -> int:
         return 0
     released = 0
     with engine.begin() as connection:
-        for row in rows:
+        for token, ids in _by_claim(rows).items():
             result = connection.execute(
                 update(outbox)
                 .where(
-                    outbox.c.id == row.id,
-                    outbox.c.claim_token == row.claim_token,
+                    outbox.c.id.in_(ids),
+                    outbox.c.claim_token == token,
                     outbox.c.status == "pending",
                 )
                 .values(next_attempt_at=now, locked_until=None, claim_token=None)
             )
             released += result.rowcount
     return released
+
+
+def _by_claim(rows: list[Claimed]) -> dict[str, list[int]]:
+    """Row ids grouped by the claim that holds them: one fenced statement per claim."""
+    grouped: dict[str, list[int]] = {}
+    for row in rows:
+        grouped.setdefault(row.claim_token, []).append(row.id)
+    return grouped
 
 
 def _still_held(ids: list[int], token: str, now: datetime) -> list[ColumnElement[bool]]:

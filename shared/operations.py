@@ -360,18 +360,26 @@ def stats(connection: Connection, now: datetime) -> dict[str, Any]:
 def hourly_outcomes(connection: Connection, now: datetime) -> list[dict[str, Any]]:
     """Sent and failed attempts per hour over the last 24 hours, oldest hour first."""
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-    hours = [start + timedelta(hours=n) for n in range(24)]
-    sent = dict.fromkeys(hours, 0)
-    failed = dict.fromkeys(hours, 0)
-    for attempted_at, outcome in connection.execute(
-        select(outbox_attempts.c.attempted_at, outbox_attempts.c.outcome).where(
-            outbox_attempts.c.attempted_at >= start
+    attempted = outbox_attempts.c.attempted_at
+    if connection.dialect.name == "postgresql":
+        hour_of = func.date_trunc("hour", func.timezone("UTC", attempted))
+    else:
+        hour_of = func.strftime("%Y-%m-%d %H:00:00", attempted)
+    bucket = type_coerce(hour_of, UtcDateTime()).label("hour")
+    sent = outbox_attempts.c.outcome == "sent"
+    counted = {
+        hour: (delivered, failed)
+        for hour, delivered, failed in connection.execute(
+            select(bucket, func.count().filter(sent), func.count().filter(~sent))
+            .where(attempted >= start)
+            .group_by(bucket)
         )
-    ):
-        hour = attempted_at.replace(minute=0, second=0, microsecond=0)
-        if hour in sent:
-            (sent if outcome == "sent" else failed)[hour] += 1
-    return [{"hour": hour, "sent": sent[hour], "failed": failed[hour]} for hour in hours]
+    }
+    hours = [start + timedelta(hours=n) for n in range(24)]
+    return [
+        {"hour": hour, "sent": counted.get(hour, (0, 0))[0], "failed": counted.get(hour, (0, 0))[1]}
+        for hour in hours
+    ]
 
 
 def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list[StrandedAccount]:

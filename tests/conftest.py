@@ -60,6 +60,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("database_url", backends, indirect=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests that start servers of their own go where PostgreSQL is (not here
+    without it, like the PostgreSQL variants of the others)."""
+    if "postgresql" in config.stash[_BACKENDS]:
+        return
+    kept = [item for item in items if not item.get_closest_marker("postgresql_only")]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 _BACKENDS = pytest.StashKey[list[str]]()
 
 

@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from playwright import sync_api
 from sqlalchemy import Engine, update
 from werkzeug.test import TestResponse
 
@@ -28,7 +29,7 @@ from shared.models import outbox
 from tests import processes
 from tests.bulk import queue_emails
 from tests.conftest import ADMIN_TOKEN as TOKEN
-from tests.conftest import REQUIRE_PG, SECRET_KEY, MakeRelay
+from tests.conftest import SECRET_KEY, MakeRelay
 from tests.rows import count, rows
 from tests.smtp_sink import SinkServer, free_port
 
@@ -465,20 +466,10 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return chosen
 
 
-def need_a_browser() -> Any:
-    """Playwright's sync API, if it and Debian's chromium are here; fail in CI, else skip."""
-    problem = None
+def need_a_browser() -> None:
+    """Fail, never skip, without Debian's chromium (.ci/run installs it)."""
     if not CHROMIUM.exists():
-        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
-    try:
-        from playwright import sync_api
-    except ImportError:
-        problem = "the playwright package is missing (pip install playwright)"
-    if problem:
-        if REQUIRE_PG:
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return sync_api
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
 
 
 @pytest.mark.postgresql_only
@@ -489,7 +480,7 @@ def test_an_operator_repairs_delivery_in_headless_chromium(
     make_relay: MakeRelay,
     tmp_path: Path,
 ) -> None:
-    sync_api = need_a_browser()
+    need_a_browser()
     shots = screenshot_dir(tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -20,7 +20,7 @@ from shared.db import create_engine_for, migrate
 from shared.models import outbox
 from tests import private_postgres, processes
 from tests.bulk import queue_emails
-from tests.conftest import REQUIRE_PG, SECRET_KEY
+from tests.conftest import SECRET_KEY
 from tests.private_postgres import PrivatePostgres
 from tests.smtp_sink import SinkServer
 
@@ -32,9 +32,7 @@ RESTART_AFTER = 150  # mid-way through the second batch, so rows are in flight a
 def private_pg() -> Iterator[PrivatePostgres]:
     """A PostgreSQL cluster of our own, which this test may stop and start."""
     if not private_postgres.available():
-        if REQUIRE_PG:
-            pytest.fail("PostgreSQL 15 binaries (initdb, pg_ctl) are required here")
-        pytest.skip("PostgreSQL 15 binaries (initdb, pg_ctl) not installed")
+        pytest.fail(f"PostgreSQL 15's initdb and pg_ctl are needed in {private_postgres.BIN}")
     with PrivatePostgres() as server:
         yield server
 
@@ -52,6 +50,7 @@ def statuses(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+@pytest.mark.postgresql_only
 def test_the_relay_recovers_by_itself_when_postgresql_restarts_mid_drain(
     private_pg: PrivatePostgres, tmp_path: Path
 ) -> None:
