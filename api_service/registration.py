@@ -56,7 +56,13 @@ def register(
         else:
             user = User(id=user_id, status="pending", **fields)
             delivery = send_code(
-                services, connection, user, purpose="activation", channel=data["channel"], now=now
+                services,
+                connection,
+                user,
+                purpose="activation",
+                channel=data["channel"],
+                now=now,
+                first=True,
             )
         answer = {"status": "pending_activation", "delivery": asdict(delivery)}
         if idempotency_key is not None:

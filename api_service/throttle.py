@@ -13,8 +13,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, text
 
 from shared.codes import derive_key
 from shared.models import throttle_events
@@ -91,29 +93,20 @@ class Throttle:
     def _wait(
         connection: Connection, keys: list[str], limits: Sequence[Limit], now: datetime
     ) -> int:
-        longest = max(limit.seconds for limit in limits)
-        most = max(limit.count for limit in limits)
+        # For each limit, the database returns the event that fills it (the count-th newest
+        # inside its window), so a request reads one row per limit however many events a
+        # generous limit lets through.
+        query = _filling_events(len(limits))
+        bounds: dict[str, object] = {}
+        for n, limit in enumerate(limits):
+            bounds[f"since{n}"] = now - timedelta(seconds=limit.seconds)
+            bounds[f"skip{n}"] = limit.count - 1
         wait = 0.0
         for key in keys:
-            recent = (
-                connection.execute(
-                    select(throttle_events.c.at)
-                    .where(
-                        throttle_events.c.key == key,
-                        throttle_events.c.at > now - timedelta(seconds=longest),
-                    )
-                    .order_by(throttle_events.c.at.desc())
-                    .limit(most)
-                )
-                .scalars()
-                .all()
-            )
-            for limit in limits:
-                window_start = now - timedelta(seconds=limit.seconds)
-                inside = [at for at in recent if at > window_start]
-                if len(inside) >= limit.count:
-                    oldest_counted = inside[limit.count - 1]
-                    free_at = oldest_counted + timedelta(seconds=limit.seconds)
+            filling = connection.execute(query, {"key": key, **bounds}).one()
+            for limit, at in zip(limits, filling, strict=True):
+                if at is not None:
+                    free_at = at + timedelta(seconds=limit.seconds)
                     wait = max(wait, (free_at - now).total_seconds())
         return math.ceil(wait)
 
@@ -123,3 +116,24 @@ class Throttle:
         # index is on key and time), and deleting here would cost a statement per request.
         if keys:
             connection.execute(insert(throttle_events), [{"key": key, "at": now} for key in keys])
+
+
+@cache
+def _filling_events(limits: int) -> Select[Any]:
+    """For each of `limits` limits, the time of the event that fills it for :key, if any.
+
+    That event is the skip-th newest after since; built once per number of limits, so a
+    request only binds values to it.
+    """
+    at = throttle_events.c.at
+    return select(
+        *(
+            select(at)
+            .where(throttle_events.c.key == bindparam("key"), at > bindparam(f"since{n}"))
+            .order_by(at.desc())
+            .offset(bindparam(f"skip{n}"))
+            .limit(1)
+            .scalar_subquery()
+            for n in range(limits)
+        )
+    )

@@ -52,11 +52,10 @@ def pending(engine: Engine) -> int:
 
 
 @contextmanager
-def sink_process() -> Iterator[int]:
-    """aiosmtpd's discarding Sink in a process of its own; yields its port."""
+def sink_process(delay: float = 0.0) -> Iterator[int]:
+    """An SMTP server in a process of its own taking `delay` seconds a message; yields its port."""
     port = free_port()
-    command = ["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink", "-l", f"127.0.0.1:{port}"]
-    sink = subprocess.Popen([sys.executable, *command])
+    sink = subprocess.Popen([sys.executable, "-m", "bench.slow_sink", str(port), str(delay)])
     try:
         time.sleep(1.0)
         yield port

@@ -1,7 +1,11 @@
 """Production gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py 'api_service:create_app()'`.
 
-Hashing a password (argon2id) is the heaviest part of a request, so one process per core, each
-answering one request at a time, keeps every core busy without making requests queue for one.
+Hashing a password (argon2id) is most of a registration, so the API is CPU-bound: sync workers,
+one per core by default, each taking a connection only when it is free. The kernel then hands
+each new request to an idle worker. (gthread workers accept connections while busy and keep
+them alive, so two clients could queue on one worker while another core sat idle: with two
+keep-alive clients bench/register.py measured half the throughput.) Like any sync worker, it
+belongs behind a buffering proxy on the open internet: deploy/nginx.conf is one.
 """
 
 import multiprocessing
@@ -21,15 +25,9 @@ except ConfigError as exc:
 
 bind = os.environ.get("OUTPOST_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-worker_class = "gthread"
-# One thread a worker: a request is mostly CPU (hashing), so more threads than cores only make
-# each request's transaction wait for a core (bench/latency.py: p50 11 ms with 1 thread, 13 ms
-# with 2, 27 ms with 4, at 50 registrations a second); idle keep-alive connections cost no
-# thread in the gthread worker.
-threads = int(os.environ.get("OUTPOST_THREADS", "1"))
+worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
-keepalive = 5
 max_requests = 10000
 max_requests_jitter = 1000
 limit_request_line = 4094

@@ -108,23 +108,14 @@ def issue_code(
     purpose: str,
     ttl: int,
     now: datetime,
+    first: bool = False,
 ) -> IssuedCode:
-    """A new code for a user and purpose; older live codes and their unsent messages die."""
-    superseded = (
-        connection.execute(
-            update(verification_tokens)
-            .where(
-                verification_tokens.c.user_id == user_id,
-                verification_tokens.c.purpose == purpose,
-                verification_tokens.c.status == "active",
-            )
-            .values(status="superseded")
-            .returning(verification_tokens.c.id)
-        )
-        .scalars()
-        .all()
-    )
-    cancel_messages(connection, superseded)
+    """A new code for a user and purpose; older live codes and their unsent messages die.
+
+    `first` says the account was created in this transaction and so has no older codes.
+    """
+    if not first:
+        _supersede(connection, user_id, purpose)
     code = new_code()
     expires_at = now + timedelta(seconds=ttl)
     token_id: int = connection.execute(
@@ -141,6 +132,25 @@ def issue_code(
         .returning(verification_tokens.c.id)
     ).scalar_one()
     return IssuedCode(token_id=token_id, code=code, expires_at=expires_at)
+
+
+def _supersede(connection: Connection, user_id: int, purpose: str) -> None:
+    """End the user's live codes for `purpose` and cancel their unsent messages."""
+    superseded = (
+        connection.execute(
+            update(verification_tokens)
+            .where(
+                verification_tokens.c.user_id == user_id,
+                verification_tokens.c.purpose == purpose,
+                verification_tokens.c.status == "active",
+            )
+            .values(status="superseded")
+            .returning(verification_tokens.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    cancel_messages(connection, superseded)
 
 
 def use_code(

@@ -41,12 +41,22 @@ def send_code(
     purpose: str,
     channel: str,
     now: datetime,
+    first: bool = False,
 ) -> Delivery:
-    """Issue a fresh code for `purpose` (older ones die) and queue it to the user."""
+    """Issue a fresh code for `purpose` (older ones die) and queue it to the user.
+
+    `first` says the account was created in this transaction, so it has no older codes.
+    """
     settings = services.settings
     ttl = settings.code_ttl(purpose)
     issued = issue_code(
-        connection, settings.secret_key, user_id=user.id, purpose=purpose, ttl=ttl, now=now
+        connection,
+        settings.secret_key,
+        user_id=user.id,
+        purpose=purpose,
+        ttl=ttl,
+        now=now,
+        first=first,
     )
     return _queue(
         services,

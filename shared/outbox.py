@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, insert
 
 from shared.models import outbox
 from shared.secretbox import SecretBox
 
+# Where PostgreSQL announces new rows: a trigger on outbox (migration 0005) notifies it when
+# the inserting transaction commits.
 NOTIFY_CHANNEL = "outbox"
 CHANNELS = ("email", "sms")
 LOCALES = ("en", "fr")
@@ -63,9 +65,6 @@ def enqueue(
             expires_at=expires_at,
         )
     )
-    if connection.dialect.name == "postgresql":
-        # Delivered to listening relays only when the transaction commits.
-        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
     return Delivery(id=public_id, channel=channel, status="queued")
 
 

@@ -1,0 +1,42 @@
+"""An SMTP server that takes a set time to accept each message, and keeps nothing.
+
+`python -m bench.slow_sink PORT SECONDS`: a process of its own, so that the server's work is
+not counted against the bench's interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class SlowSink:
+    """Waits `delay` seconds after each message's DATA, then accepts it."""
+
+    def __init__(self, delay: float) -> None:
+        self._delay = delay
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        return "250 Message accepted"
+
+
+def main() -> int:
+    """Serve until killed."""
+    port, delay = int(sys.argv[1]), float(sys.argv[2])
+    controller = Controller(SlowSink(delay), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        threading.Event().wait()
+    finally:
+        controller.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
