@@ -21,6 +21,11 @@ from sqlalchemy import Connection, Select, bindparam, delete, insert, select, te
 from shared.codes import derive_key
 from shared.models import throttle_events
 
+# Statements built once; a request binds values to them.
+_LOCK = text("SELECT pg_advisory_xact_lock(:id)")
+_RECORD = insert(throttle_events)
+_CLEAR = delete(throttle_events).where(throttle_events.c.key.in_(bindparam("keys", expanding=True)))
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -72,7 +77,7 @@ class Throttle:
         """
         keys = [self._digest(subject) for subject in subjects]
         if keys:
-            connection.execute(delete(throttle_events).where(throttle_events.c.key.in_(keys)))
+            connection.execute(_CLEAR, {"keys": keys})
 
     def _lock(self, connection: Connection, subjects: Iterable[str]) -> list[str]:
         """The keys of the subjects, each locked until the transaction ends.
@@ -83,7 +88,7 @@ class Throttle:
         if connection.dialect.name == "postgresql":
             for key in keys:
                 lock_id = int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True)
-                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+                connection.execute(_LOCK, {"id": lock_id})
         return keys
 
     def _digest(self, subject: str) -> str:
@@ -115,7 +120,7 @@ class Throttle:
         # Events past every window are left to the daily purge: reads never scan them (the
         # index is on key and time), and deleting here would cost a statement per request.
         if keys:
-            connection.execute(insert(throttle_events), [{"key": key, "at": now} for key in keys])
+            connection.execute(_RECORD, [{"key": key, "at": now} for key in keys])
 
 
 @cache

@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(settings: Settings) -> int:
-    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    """Run the daemon in the foreground until SIGTERM or SIGINT.
+
+    The relay first lowers its CPU priority by RELAY_NICE: on a machine it shares with the API,
+    a message can wait a millisecond for a core, a person signing up should not.
+    """
+    os.nice(settings.relay_nice)
     daemon = Daemon(Relay(settings, create_engine_for(settings.database_url)))
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -54,7 +54,7 @@ def compose(row: Claimed, box: SecretBox, mail_from: str) -> Message:
     ]
     return Email(
         id=row.public_id,
-        sender=parseaddr(mail_from)[1],
+        sender=_address(mail_from),
         recipient=row.recipient,
         data="\r\n".join([*head, "", *body]).encode("ascii"),
     )
@@ -84,7 +84,18 @@ def _from_header(mail_from: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+@cache
+def _address(mail_from: str) -> str:
+    """The bare address of MAIL_FROM, the envelope sender."""
+    return parseaddr(mail_from)[1]
+
+
+@cache
+def _domain(mail_from: str) -> str:
+    """The domain of MAIL_FROM, which names every Message-ID."""
+    return Address(addr_spec=_address(mail_from)).domain or "outpost.invalid"
+
+
 def message_id(public_id: str, mail_from: str) -> str:
     """The Message-ID of a row: the same on every try, so receivers can drop duplicates."""
-    domain = Address(addr_spec=parseaddr(mail_from)[1]).domain or "outpost.invalid"
-    return f"<{public_id}@{domain}>"
+    return f"<{public_id}@{_domain(mail_from)}>"

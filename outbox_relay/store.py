@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, Engine, Update, bindparam, insert, select, update
 
 from shared.models import outbox, outbox_attempts
 
@@ -52,24 +51,32 @@ def claim(engine: Engine, *, now: datetime, limit: int, lease_seconds: int) -> l
     index serves both "never tried" and "lease lapsed": a crashed relay's rows come back
     by themselves.
     """
-    token = uuid.uuid4().hex
     locked_until = now + timedelta(seconds=lease_seconds)
+    values = {"now": now, "limit": limit, "until": locked_until, "token": uuid.uuid4().hex}
+    with engine.begin() as connection:
+        rows = connection.execute(_CLAIM, values).all()
+    return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
+
+
+def _claim_statement() -> Update:
+    """Lease :limit due rows until :until under :token; built once, a claim binds values."""
     due = (
         select(outbox.c.id)
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= bindparam("now"))
         .order_by(outbox.c.next_attempt_at)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
-    statement = (
+    until = bindparam("until", type_=outbox.c.locked_until.type)
+    return (
         update(outbox)
         .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(locked_until=locked_until, next_attempt_at=locked_until, claim_token=token)
+        .values(locked_until=until, next_attempt_at=until, claim_token=bindparam("token"))
         .returning(*(outbox.c[name] for name in _CLAIMED_COLUMNS))
     )
-    with engine.begin() as connection:
-        rows = connection.execute(statement).all()
-    return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
+
+
+_CLAIM = _claim_statement()
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,29 @@ class Mark:
     attempt: Attempt
     dead_reason: str | None = None
     retry_at: datetime | None = None
+
+
+# Fencing: rows :ids are still ours only while :token holds them and the lease runs at :now.
+_HELD = (
+    outbox.c.id.in_(bindparam("ids", expanding=True)),
+    outbox.c.claim_token == bindparam("token"),
+    outbox.c.status == "pending",
+    outbox.c.locked_until > bindparam("now"),
+)
+
+_MARK_SENT = (
+    update(outbox)
+    .where(*_HELD)
+    .values(
+        status="sent",
+        sent_at=bindparam("now", type_=outbox.c.sent_at.type),
+        attempts=outbox.c.attempts + 1,
+        secret_params=None,
+        locked_until=None,
+        claim_token=None,
+    )
+    .returning(outbox.c.id)
+)
 
 
 def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
@@ -96,21 +126,8 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
                 kept.update(_mark_failure(connection, one, now))
         delivered = [one.row for one in marks if one.attempt.outcome == "sent"]
         for token, ids in _by_claim(delivered).items():
-            kept.update(
-                connection.execute(
-                    update(outbox)
-                    .where(*_still_held(ids, token, now))
-                    .values(
-                        status="sent",
-                        sent_at=now,
-                        attempts=outbox.c.attempts + 1,
-                        secret_params=None,
-                        locked_until=None,
-                        claim_token=None,
-                    )
-                    .returning(outbox.c.id)
-                ).scalars()
-            )
+            held = {"ids": ids, "token": token, "now": now}
+            kept.update(connection.execute(_MARK_SENT, held).scalars())
         attempts = [
             {
                 "outbox_id": one.row.id,
@@ -136,12 +153,14 @@ def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]
     else:
         assert one.retry_at is not None
         values["next_attempt_at"] = one.retry_at
+    held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
     return list(
         connection.execute(
             update(outbox)
-            .where(*_still_held([one.row.id], one.row.claim_token, now))
+            .where(*_HELD)
             .values(locked_until=None, claim_token=None, **values)
-            .returning(outbox.c.id)
+            .returning(outbox.c.id),
+            held,
         ).scalars()
     )
 
@@ -172,13 +191,3 @@ def _by_claim(rows: list[Claimed]) -> dict[str, list[int]]:
     for row in rows:
         grouped.setdefault(row.claim_token, []).append(row.id)
     return grouped
-
-
-def _still_held(ids: list[int], token: str, now: datetime) -> list[ColumnElement[bool]]:
-    """Fencing: rows are still ours only while our token holds them and the lease runs."""
-    return [
-        outbox.c.id.in_(ids),
-        outbox.c.claim_token == token,
-        outbox.c.status == "pending",
-        outbox.c.locked_until > now,
-    ]

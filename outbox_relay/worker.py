@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between backlog reports (metrics gauges and systemd STATUS).
 STATUS_INTERVAL = 5.0
-# Longest an outcome waits to be written with others: far below any lease.
+# Longest an outcome waits to be written with others: far below any lease. No more than a
+# batch of outcomes ever waits either, so a crash repeats at most a batch's worth of sends.
 FLUSH_SECONDS = 0.5
 # Seconds after start before the first daily purge: not in the way of a restart's catch-up.
 PURGE_DELAY = 300.0
@@ -105,13 +106,25 @@ class Relay:
         self._unsettled: list[Outcome] = []
         self._untried: list[store.Claimed] = []
         self._database_lost = threading.Event()
-        # Outcomes of the current batch not yet written: written together, at the latest
-        # FLUSH_SECONDS after the previous write, so that no lease runs out while they wait.
+        # Outcomes not yet written: written together once a batch of them waits, and at the
+        # latest FLUSH_SECONDS after the previous write, so that no lease runs out meanwhile.
         self._collected: list[Outcome] = []
         self._last_flush = time.monotonic()
 
     def drain(self) -> int:
-        """Claim and deliver batches until nothing is due; the number of rows handled."""
+        """Deliver everything due and write every outcome; the number of rows handled."""
+        handled = self.deliver_due()
+        self._flush()
+        return handled
+
+    def deliver_due(self) -> int:
+        """Claim and deliver batches until nothing is due; the number of rows handled.
+
+        Outcomes are written together, once a batch of them is waiting or FLUSH_SECONDS after
+        the previous write, rather than after each claim: a relay fed one message at a time
+        then writes a few times a second instead of once a message. `next_write_in` says when
+        those still waiting are due.
+        """
         self.settle_backlog()
         handled = 0
         while not self.stopping.is_set():
@@ -126,11 +139,24 @@ class Relay:
                 break
             for _ in self._pool.map(self._deliver, rows):
                 handled += 1
-            self._flush()
             self.settle_backlog()
             if len(rows) < self.settings.relay_batch_size:
                 break
+        if self.next_write_in() == 0.0:
+            self._flush()
         return handled
+
+    def next_write_in(self) -> float | None:
+        """Seconds until the outcomes not yet written are due; None when there are none."""
+        with self._lock:
+            return self._write_in()
+
+    def _write_in(self) -> float | None:
+        if not self._collected:
+            return None
+        if len(self._collected) >= self.settings.relay_batch_size:
+            return 0.0
+        return max(0.0, FLUSH_SECONDS - (time.monotonic() - self._last_flush))
 
     def settle_backlog(self) -> None:
         """Write the outcomes kept while the database was away; raise if it still is.
@@ -161,6 +187,7 @@ class Relay:
     def close(self) -> None:
         """Stop the senders, write what can still be written, close the connections."""
         self._pool.shutdown(wait=True)
+        self._flush()
         try:
             self.settle_backlog()
         except SQLAlchemyError:
@@ -218,10 +245,10 @@ class Relay:
         return Outcome(row, "retry", ms, failure.description, retry_in=delay)
 
     def _collect(self, outcome: Outcome) -> None:
-        """Keep an outcome for the next write, and write now if the last one is long past."""
+        """Keep an outcome for the next write, and write now if that is due."""
         with self._lock:
             self._collected.append(outcome)
-            if time.monotonic() - self._last_flush < FLUSH_SECONDS:
+            if self._write_in() != 0.0:
                 return
         self._flush()
 
@@ -366,7 +393,7 @@ class Daemon:
         log.info("relay ready", extra={"wake_ups": "notify" if self._listener else "polling"})
         while not self.relay.stopping.is_set():
             self.poll()
-            self._wake.wait(self.relay.settings.relay_poll_interval)
+            self._wake.wait(self._next_poll_in())
             self._wake.clear()
         notify("STOPPING=1")
         log.info("relay stopping: finishing in-flight messages")
@@ -382,11 +409,17 @@ class Daemon:
         self._wake.set()
 
     def poll(self) -> None:
-        """Drain what is due; each claim and outcome on the way tells the watchdog we are alive."""
+        """Deliver what is due; each claim and outcome on the way tells the watchdog all is well."""
         try:
-            self.relay.drain()
+            self.relay.deliver_due()
         except SQLAlchemyError as exc:
             log.warning("poll failed, database unavailable", extra={"error": type(exc).__name__})
+
+    def _next_poll_in(self) -> float:
+        """Until the poll interval ends, or sooner when outcomes are waiting to be written."""
+        interval = self.relay.settings.relay_poll_interval
+        write_in = self.relay.next_write_in()
+        return interval if write_in is None else min(interval, write_in)
 
     def _beat(self) -> None:
         """A healthy step: record it, and pet systemd's watchdog at most once a second."""

@@ -61,6 +61,7 @@ class Settings:
     relay_metrics_port: int
     relay_backoff_base: float
     relay_backoff_cap: float
+    relay_nice: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, require_secret: bool = True) -> Settings:
@@ -99,6 +100,7 @@ class Settings:
             relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
             relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
             relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
+            relay_nice=env.get("RELAY_NICE", "10", _niceness),
         )
         if settings.relay_lease_seconds <= settings.longest_send + 1:
             raise ConfigError(
@@ -212,6 +214,13 @@ def _count(value: str) -> int:
     if count < 0:
         raise ValueError(f"must be 0 or more, got {value!r}")
     return count
+
+
+def _niceness(value: str) -> int:
+    nice = int(value)
+    if not 0 <= nice <= 19:
+        raise ValueError(f"must be 0 to 19, got {value!r}")
+    return nice
 
 
 def _port(value: str) -> int:

@@ -20,6 +20,10 @@ LOCALES = ("en", "fr")
 PURPOSES = ("activation", "password_reset", "password_changed", "welcome", "account_exists")
 
 
+# Built once: each message only binds its values.
+_INSERT = insert(outbox)
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What a client is told about a queued message."""
@@ -47,23 +51,24 @@ def enqueue(
     """Add a message to the outbox in the open transaction; it leaves only if that commits."""
     public_id = str(uuid.uuid4())
     connection.execute(
-        insert(outbox).values(
-            public_id=public_id,
-            created_at=now,
-            channel=channel,
-            purpose=purpose,
-            recipient=recipient,
-            locale=locale,
-            template=purpose,
-            params=params,
-            secret_params=box.seal(secret_params) if secret_params else None,
-            user_id=user_id,
-            token_id=token_id,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            expires_at=expires_at,
-        )
+        _INSERT,
+        {
+            "public_id": public_id,
+            "created_at": now,
+            "channel": channel,
+            "purpose": purpose,
+            "recipient": recipient,
+            "locale": locale,
+            "template": purpose,
+            "params": params,
+            "secret_params": box.seal(secret_params) if secret_params else None,
+            "user_id": user_id,
+            "token_id": token_id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "expires_at": expires_at,
+        },
     )
     return Delivery(id=public_id, channel=channel, status="queued")
 

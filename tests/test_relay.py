@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
+from outbox_relay import worker
 from outbox_relay.compose import message_id
 from outbox_relay.worker import Relay
 from shared.clock import utcnow
@@ -168,3 +169,49 @@ def test_the_mail_carries_the_code_in_text_and_html(
     codes = {w for w in text.get_content().split() if w.isdigit() and len(w) == 6}
     assert len(codes) == 1
     assert codes.pop() in html.get_content()
+
+
+def test_outcomes_of_messages_arriving_one_by_one_are_written_a_batch_at_a_time(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No time limit here, so only the batch rule and the final write decide.
+    monkeypatch.setattr(worker, "FLUSH_SECONDS", 3600.0)
+    relay = make_relay(relay_batch_size=3)
+    for n in (1, 2):
+        queue_emails(engine, 1, prefix=f"one{n}-")
+        assert relay.deliver_due() == 1
+        assert len(smtp.sink.wait_for(n)) == n
+        assert statuses(engine) == ["pending"] * n, "sent, but waiting for the others"
+    next_write_in = relay.next_write_in()
+    assert next_write_in is not None and next_write_in > 0
+    queue_emails(engine, 1, prefix="one3-")
+    assert relay.deliver_due() == 1
+    assert statuses(engine) == ["sent"] * 3, "a batch of outcomes is written at once"
+    assert relay.next_write_in() is None
+    queue_emails(engine, 1, prefix="one4-")
+    relay.deliver_due()
+    assert statuses(engine) == ["sent"] * 3 + ["pending"]
+    relay.close()
+    assert statuses(engine) == ["sent"] * 4, "closing writes what waits"
+
+
+def test_a_waiting_outcome_is_due_within_the_flush_time(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.3)
+    relay = make_relay()
+    relay.drain()  # a write just happened
+    queue_emails(engine, 1)
+    relay.deliver_due()
+    smtp.sink.wait_for(1)
+    next_write_in = relay.next_write_in()
+    if next_write_in is not None:  # not written at once: due within the flush time
+        assert 0 <= next_write_in <= 0.3
+        time.sleep(next_write_in)
+        relay.deliver_due()
+    assert statuses(engine) == ["sent"]
+
+
+def statuses(engine: Engine) -> list[str]:
+    """The outbox rows' statuses, in id order."""
+    return [r["status"] for r in rows(engine, "outbox")]

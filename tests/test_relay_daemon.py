@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -94,3 +95,24 @@ def test_sigterm_mid_send_finishes_the_messages_in_flight_and_releases_the_rest(
     assert len(smtp.sink.received) == 2
     pending = [r for r in rows(engine, "outbox") if r["status"] == "pending"]
     assert all(r["next_attempt_at"] <= utcnow() for r in pending), "released rows are due at once"
+
+
+@pytest.mark.parametrize(("setting", "added"), [(None, 10), ("3", 3), ("0", 0)])
+def test_the_relay_lowers_its_cpu_priority_by_relay_nice(
+    env: dict[str, str],
+    notify_socket: socket.socket,
+    tmp_path: Path,
+    setting: str | None,
+    added: int,
+) -> None:
+    extra = {} if setting is None else {"RELAY_NICE": setting}
+    relay = processes.relay(
+        {**env, **extra, "NOTIFY_SOCKET": notify_socket.getsockname()}, tmp_path
+    )
+    try:
+        read_until(notify_socket, "READY=1")
+        # Field 19 of /proc/PID/stat is the niceness; fields after the command name start at 3.
+        niceness = int(Path(f"/proc/{relay.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    finally:
+        assert processes.stop(relay, signal.SIGTERM) == 0
+    assert niceness == min(os.nice(0) + added, 19)

@@ -187,3 +187,9 @@ def test_a_cancelled_message_is_never_sent(
     [mail] = smtp.sink.wait_for(1)
     assert mail["Message-ID"] == f"<{second['public_id']}@outpost.test>"
     assert [r["status"] for r in rows(engine, "outbox")] == ["cancelled", "sent"]
+
+
+@pytest.mark.parametrize("value", ["-1", "20", "low"])
+def test_relay_nice_outside_0_to_19_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^RELAY_NICE: "):
+        Settings.from_env({"SECRET_KEY": "x" * 16, "RELAY_NICE": value})
