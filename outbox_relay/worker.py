@@ -125,25 +125,29 @@ class Relay:
         then writes a few times a second instead of once a message. `next_write_in` says when
         those still waiting are due.
         """
-        self.settle_backlog()
         handled = 0
-        while not self.stopping.is_set():
-            rows = store.claim(
-                self.engine,
-                now=utcnow(),
-                limit=self.settings.relay_batch_size,
-                lease_seconds=self.settings.relay_lease_seconds,
-            )
-            self.heartbeat()
-            if not rows:
-                break
-            for _ in self._pool.map(self._deliver, rows):
-                handled += 1
+        try:
             self.settle_backlog()
-            if len(rows) < self.settings.relay_batch_size:
-                break
-        if self.next_write_in() == 0.0:
-            self._flush()
+            while not self.stopping.is_set():
+                rows = store.claim(
+                    self.engine,
+                    now=utcnow(),
+                    limit=self.settings.relay_batch_size,
+                    lease_seconds=self.settings.relay_lease_seconds,
+                )
+                self.heartbeat()
+                if not rows:
+                    break
+                for _ in self._pool.map(self._deliver, rows):
+                    handled += 1
+                self.settle_backlog()
+                if len(rows) < self.settings.relay_batch_size:
+                    break
+        finally:
+            # Even when the database failed: outcomes due are written now or kept for its
+            # return, never left due, which would have the daemon poll again at once.
+            if self.next_write_in() == 0.0:
+                self._flush()
         return handled
 
     def next_write_in(self) -> float | None:

@@ -11,13 +11,17 @@ from sqlalchemy import Engine, update
 
 from outbox_relay import worker
 from outbox_relay.compose import message_id
-from outbox_relay.worker import Relay
+from outbox_relay.worker import Daemon, Relay
 from shared.clock import utcnow
+from shared.db import create_engine_for
 from shared.models import outbox
 from tests.bulk import queue_emails
 from tests.conftest import MakeRelay
 from tests.rows import rows
 from tests.smtp_sink import SinkServer
+
+# Nothing listens on port 1: every connection is refused at once.
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 
@@ -215,3 +219,24 @@ def test_a_waiting_outcome_is_due_within_the_flush_time(
 def statuses(engine: Engine) -> list[str]:
     """The outbox rows' statuses, in id order."""
     return [r["status"] for r in rows(engine, "outbox")]
+
+
+def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "FLUSH_SECONDS", 3600.0)
+    relay = make_relay()
+    queue_emails(engine, 1)
+    relay.deliver_due()
+    smtp.sink.wait_for(1)
+    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.0)
+    working, relay.engine = relay.engine, create_engine_for(UNREACHABLE)
+    # The claim fails; the waiting outcome cannot be written either, and is kept for later
+    # rather than left due (which would have the daemon loop poll again at once, forever).
+    Daemon(relay).poll()
+    assert relay.next_write_in() is None
+    assert statuses(engine) == ["pending"]
+    relay.engine = working
+    relay.deliver_due()
+    assert statuses(engine) == ["sent"]
+    assert len(smtp.sink.received) == 1, "written late, not sent again"
