@@ -9,6 +9,7 @@ import sys
 from types import FrameType
 
 from outbox_relay import operator_cli
+from outbox_relay.priority import yield_cpu
 from outbox_relay.worker import Daemon, Relay
 from shared.config import ConfigError, Settings
 from shared.db import create_engine_for
@@ -44,7 +45,7 @@ def run(settings: Settings) -> int:
     The relay first lowers its CPU priority by RELAY_NICE: on a machine it shares with the API,
     a message can wait a millisecond for a core, a person signing up should not.
     """
-    os.nice(settings.relay_nice)
+    yield_cpu(settings.relay_nice)
     daemon = Daemon(Relay(settings, create_engine_for(settings.database_url)))
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -318,6 +318,7 @@ def test_relay_unit() -> None:
     assert unit_value(unit, "Service", "NotifyAccess") == "main"
     watchdog = int(unit_value(unit, "Service", "WatchdogSec"))
     assert watchdog > Settings.from_env({"SECRET_KEY": "x" * 16}).longest_send * 2
+    assert int(unit_value(unit, "Service", "CPUWeight")) < 100, "below the API's default weight"
     assert unit_value(unit, "Service", "Restart") == "on-failure"
     assert unit_value(unit, "Service", "DynamicUser") == "yes"
     assert unit_value(unit, "Service", "ProtectSystem") == "strict"
@@ -340,3 +341,7 @@ def test_api_unit() -> None:
     assert unit_value(unit, "Service", "ExecReload") == "/bin/kill -s HUP $MAINPID"
     assert unit_value(unit, "Service", "KillMode") == "mixed"
     assert unit_value(unit, "Service", "TimeoutStopSec") == "30"
+
+
+def test_the_relay_gets_a_smaller_cpu_share_than_the_api() -> None:
+    assert int(service("relay")["cpu_shares"]) < int(service("api").get("cpu_shares", 1024))

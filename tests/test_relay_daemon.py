@@ -106,6 +106,7 @@ def test_the_relay_lowers_its_cpu_priority_by_relay_nice(
     added: int,
 ) -> None:
     extra = {} if setting is None else {"RELAY_NICE": setting}
+    # processes.relay starts it in a session of its own, as a service manager would.
     relay = processes.relay(
         {**env, **extra, "NOTIFY_SOCKET": notify_socket.getsockname()}, tmp_path
     )
@@ -113,6 +114,10 @@ def test_the_relay_lowers_its_cpu_priority_by_relay_nice(
         read_until(notify_socket, "READY=1")
         # Field 19 of /proc/PID/stat is the niceness; fields after the command name start at 3.
         niceness = int(Path(f"/proc/{relay.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        autogroup = Path(f"/proc/{relay.pid}/autogroup")
+        group = autogroup.read_text() if autogroup.exists() else None
     finally:
         assert processes.stop(relay, signal.SIGTERM) == 0
     assert niceness == min(os.nice(0) + added, 19)
+    if group is not None:  # the kernel groups by session: the relay's session yields too
+        assert group.split()[-2:] == ["nice", str(added)]
