@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, event, insert, select, update
 
 from shared.models import outbox, outbox_attempts
 
@@ -42,6 +42,25 @@ class Attempt:
     at: datetime
     duration_ms: int
     error: str | None = None
+
+
+def prepare(engine: Engine) -> None:
+    """Set up the relay's PostgreSQL connections for `claim`, as each one opens.
+
+    A claim must walk the index of due rows in order: it then stops after `limit` live rows,
+    and marks the dead entries it passes (left by rows already sent) so that later claims skip
+    them. With stale statistics (no autovacuum, or a burst since it last ran) the planner may
+    pick a bitmap scan instead, which reads every due row and every dead entry, then sorts, on
+    every claim: after 100,000 sends without VACUUM, 5 ms a claim instead of 0.1.
+    """
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _walk_indexes_in_order)
+
+
+def _walk_indexes_in_order(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET enable_bitmapscan = off")
+    dbapi_connection.commit()
 
 
 def claim(engine: Engine, *, now: datetime, limit: int, lease_seconds: int) -> list[Claimed]:

@@ -90,6 +90,7 @@ class Relay:
     ) -> None:
         self.settings = settings
         self.engine = engine
+        store.prepare(engine)
         self._box = SecretBox(settings.secret_key)
         self._make_channel = channels or default_channels(settings)
         self._local = threading.local()

@@ -199,3 +199,29 @@ def test_a_claim_skips_rows_another_transaction_holds(engine: Engine, database_u
         assert {row.id for row in claimed} == {r["id"] for r in rows(engine, "outbox")} - set(held)
     finally:
         impatient.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_claims_walk_the_due_index_in_order_even_with_stale_statistics(
+    engine: Engine, database_url: str
+) -> None:
+    # 20,000 rows sent and 1,000 due, never analysed: the planner believes few rows are due
+    # and, left alone, reads them all through a bitmap and sorts them on every claim.
+    queue_emails(engine, 20_000, prefix="old")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE outbox SET status = 'sent'"))
+    queue_emails(engine, 1_000, prefix="due")
+    relays = create_engine_for(database_url)
+    store.prepare(relays)
+    try:
+        with relays.connect() as connection:
+            plan = "\n".join(connection.execute(text(f"EXPLAIN {CLAIM_SCAN}")).scalars())
+    finally:
+        relays.dispose()
+    assert "Index Scan using outbox_due" in plan, plan
+
+
+CLAIM_SCAN = (
+    "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() "
+    "ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED"
+)
