@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
 from api_service.passwords import make_hasher
 from shared.db import migrate
 from shared.models import outbox
+from tests import processes
 from tests.databases import create_database, drop_database, url_of
 from tests.smtp_sink import free_port
 
@@ -58,15 +65,63 @@ def sink_process(delay: float = 0.0) -> Iterator[int]:
     It stands in for a provider's server, which would not share the API's cores: it runs at
     the lowest CPU priority so that its own work weighs as little as it can on the figures.
     """
+    with smtp_process("bench.slow_sink", str(delay), nice=19) as port:
+        yield port
+
+
+@contextmanager
+def smtp_process(module: str, *args: str, nice: int = 0) -> Iterator[int]:
+    """`python -m MODULE PORT ARGS…` at niceness `nice`; yields the port once it listens."""
     port = free_port()
-    command = [sys.executable, "-m", "bench.slow_sink", str(port), str(delay)]
-    sink = subprocess.Popen(["nice", "-n", "19", *command])
+    command = ["nice", "-n", str(nice), sys.executable, "-m", module, str(port), *args]
+    server = subprocess.Popen(command)
     try:
-        time.sleep(1.0)
+        processes.eventually(lambda: _listening(port), 30, f"{module} listening")
         yield port
     finally:
-        sink.terminate()
-        sink.wait()
+        server.terminate()
+        server.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator[int]:
+    """gunicorn and `outbox-relay run` on a database, as production runs them; yields the
+    API's port once it answers, and stops both afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-"))
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": uuid.uuid4().hex,
+        "SMTP_URL": smtp_url,
+        # One client sends every request: lift the per-IP limit, as a load balancer's address
+        # would need.
+        "IP_RATE_LIMIT": "1000000",
+        "RELAY_METRICS_PORT": "0",
+        **settings,
+    }
+    api = processes.gunicorn(env, port, workdir)
+    relay = processes.relay(env, workdir)
+    try:
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        yield port
+    finally:
+        processes.stop(relay)
+        processes.stop(api)
+
+
+def serve_smtp(handler: object, port: int) -> None:
+    """Serve an aiosmtpd handler on 127.0.0.1 until the process is killed."""
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        threading.Event().wait()
+    finally:
+        controller.stop()
 
 
 def hash_time(samples: int = 30) -> float:

@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.common import machine, postgres_database
+from bench.common import api_and_relay, machine, postgres_database, smtp_process
 from shared.db import create_engine_for
 from shared.models import outbox
 from tests import processes
-from tests.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
 MAIL_DOMAIN = "outpost.test"
@@ -44,34 +41,20 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="outpost-latency-"))
     answered: dict[str, float] = {}
     receipts = workdir / "receipts.txt"
-    smtp_port, api_port = free_port(), free_port()
-    sink = subprocess.Popen([sys.executable, "-m", "bench.receipts", str(smtp_port), str(receipts)])
-    try:
-        with postgres_database("outpost_latency") as url:
-            env = {
-                "DATABASE_URL": url,
-                "SECRET_KEY": uuid.uuid4().hex,
-                "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-                "MAIL_FROM": f"Outpost <no-reply@{MAIL_DOMAIN}>",
-                "IP_RATE_LIMIT": "1000000",
-                "RELAY_METRICS_PORT": "0",
-            }
-            api = processes.gunicorn(env, api_port, workdir)
-            relay = processes.relay(env, workdir)
-            try:
-                processes.wait_http(f"http://127.0.0.1:{api_port}/readyz", api)
-                statuses = offer(f"http://127.0.0.1:{api_port}", args.rate, args.seconds, answered)
-                expected = statuses.count(202)
-                processes.eventually(
-                    lambda: len(receipts.read_text().splitlines()) >= expected, 60, "receipts"
-                )
-            finally:
-                processes.stop(relay)
-                processes.stop(api)
-            created = created_at(url)
-    finally:
-        sink.terminate()
-        sink.wait()
+    # Not lowered in priority: it timestamps each arrival, which must not wait for a core.
+    with (
+        smtp_process("bench.receipts", str(receipts)) as smtp_port,
+        postgres_database("outpost_latency") as url,
+    ):
+        with api_and_relay(
+            url, f"smtp://127.0.0.1:{smtp_port}", MAIL_FROM=f"Outpost <no-reply@{MAIL_DOMAIN}>"
+        ) as api_port:
+            statuses = offer(f"http://127.0.0.1:{api_port}", args.rate, args.seconds, answered)
+            expected = statuses.count(202)
+            processes.eventually(
+                lambda: len(receipts.read_text().splitlines()) >= expected, 60, "receipts"
+            )
+        created = created_at(url)
 
     latencies, after_answer = [], []
     for line in receipts.read_text().splitlines():

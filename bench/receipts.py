@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import email.parser
 import sys
-import threading
 import time
 from typing import IO, Any
 
-from aiosmtpd.controller import Controller
+from bench.common import serve_smtp
 
 _HEADERS = email.parser.BytesHeaderParser()
 
@@ -35,12 +34,7 @@ def main() -> int:
     """Serve until killed."""
     port, path = int(sys.argv[1]), sys.argv[2]
     with open(path, "a", encoding="ascii") as out:
-        controller = Controller(Receipts(out), hostname="127.0.0.1", port=port)
-        controller.start()
-        try:
-            threading.Event().wait()
-        finally:
-            controller.stop()
+        serve_smtp(Receipts(out), port)
     return 0
 
 

@@ -28,19 +28,22 @@ import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from api_service.passwords import make_hasher
-from bench.common import hash_time, machine, pending, postgres_database, sink_process
+from bench.common import (
+    api_and_relay,
+    hash_time,
+    machine,
+    pending,
+    postgres_database,
+    sink_process,
+)
 from shared.db import create_engine_for
 from tests import processes
-from tests.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
 SLOW, FAST = 30.0, 0.001
@@ -141,27 +144,16 @@ def main() -> int:
 @contextmanager
 def stack(delay: float) -> Iterator[Stack]:
     """A running stack whose SMTP server takes `delay` seconds a message."""
-    workdir = Path(tempfile.mkdtemp(prefix="outpost-register-"))
-    port = free_port()
-    with sink_process(delay) as smtp_port, postgres_database("outpost_register") as url:
-        env = {
-            "DATABASE_URL": url,
-            "SECRET_KEY": uuid.uuid4().hex,
-            "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}?timeout={delay + 10:.0f}",
-            "RELAY_LEASE_SECONDS": f"{delay + 60:.0f}",
-            # One client sends every request: lift the per-IP limit, as a load balancer's
-            # address would need.
-            "IP_RATE_LIMIT": "1000000",
-            "RELAY_METRICS_PORT": "0",
-        }
-        api = processes.gunicorn(env, port, workdir)
-        relay = processes.relay(env, workdir)
-        try:
-            processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
-            yield Stack(delay, port, url)
-        finally:
-            processes.stop(relay)
-            processes.stop(api)
+    with (
+        sink_process(delay) as smtp_port,
+        postgres_database("outpost_register") as url,
+        api_and_relay(
+            url,
+            f"smtp://127.0.0.1:{smtp_port}?timeout={delay + 10:.0f}",
+            RELAY_LEASE_SECONDS=f"{delay + 60:.0f}",
+        ) as port,
+    ):
+        yield Stack(delay, port, url)
 
 
 def drained(one: Stack) -> None:

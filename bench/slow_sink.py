@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 from typing import Any
 
-from aiosmtpd.controller import Controller
+from bench.common import serve_smtp
 
 
 class SlowSink:
@@ -29,12 +28,7 @@ class SlowSink:
 def main() -> int:
     """Serve until killed."""
     port, delay = int(sys.argv[1]), float(sys.argv[2])
-    controller = Controller(SlowSink(delay), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        threading.Event().wait()
-    finally:
-        controller.stop()
+    serve_smtp(SlowSink(delay), port)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import secrets
+from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.headerregistry import Address
@@ -36,7 +37,7 @@ def compose(row: Claimed, box: SecretBox, mail_from: str) -> Message:
     # recipient and MAIL_FROM are validated, the subject is one line).
     boundary = f"=_outpost_{secrets.token_hex(16)}"
     head = [
-        f"From: {_from_header(mail_from)}",
+        f"From: {_sender(mail_from).header}",
         f"To: {row.recipient}",
         f"Subject: {_header_text(rendered.subject)}",
         f"Date: {formatdate(localtime=False, usegmt=True)}",
@@ -54,7 +55,7 @@ def compose(row: Claimed, box: SecretBox, mail_from: str) -> Message:
     ]
     return Email(
         id=row.public_id,
-        sender=_address(mail_from),
+        sender=_sender(mail_from).address,
         recipient=row.recipient,
         data="\r\n".join([*head, "", *body]).encode("ascii"),
     )
@@ -77,25 +78,26 @@ def _header_text(value: str) -> str:
     return value if value.isascii() else Header(value, _UTF8).encode()
 
 
+@dataclass(frozen=True)
+class _Sender:
+    """MAIL_FROM as the From header (display name encoded if not ASCII), the envelope
+    address and the domain that names every Message-ID."""
+
+    header: str
+    address: str
+    domain: str
+
+
 @cache
-def _from_header(mail_from: str) -> str:
-    """MAIL_FROM as a From header, its display name encoded if it is not ASCII."""
+def _sender(mail_from: str) -> _Sender:
     name, address = parseaddr(mail_from)
-    return formataddr((name, address), charset="utf-8")
-
-
-@cache
-def _address(mail_from: str) -> str:
-    """The bare address of MAIL_FROM, the envelope sender."""
-    return parseaddr(mail_from)[1]
-
-
-@cache
-def _domain(mail_from: str) -> str:
-    """The domain of MAIL_FROM, which names every Message-ID."""
-    return Address(addr_spec=_address(mail_from)).domain or "outpost.invalid"
+    return _Sender(
+        header=formataddr((name, address), charset="utf-8"),
+        address=address,
+        domain=Address(addr_spec=address).domain or "outpost.invalid",
+    )
 
 
 def message_id(public_id: str, mail_from: str) -> str:
     """The Message-ID of a row: the same on every try, so receivers can drop duplicates."""
-    return f"<{public_id}@{_domain(mail_from)}>"
+    return f"<{public_id}@{_sender(mail_from).domain}>"
