@@ -12,7 +12,7 @@ from api_service import dashboard, openapi
 from api_service.idempotency import IdempotencyKeys
 from api_service.limits import limit_client
 from api_service.metrics import instrument
-from api_service.passwords import make_hasher
+from api_service.passwords import Passwords
 from api_service.problems import register_error_handlers
 from api_service.routes import (
     activations,
@@ -44,10 +44,11 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    engine = create_engine_for(settings.database_url)
     app.extensions["outpost"] = Services(
         settings=settings,
-        engine=create_engine_for(settings.database_url),
-        hasher=make_hasher(),
+        engine=engine,
+        passwords=Passwords(beside_transaction=engine.dialect.name != "sqlite"),
         box=SecretBox(settings.secret_key),
         throttle=Throttle(settings.secret_key),
         idempotency=IdempotencyKeys(settings.secret_key),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from api_service.problems import Problem
 from api_service.services import Services
@@ -58,10 +58,8 @@ def limit_client(services: Services, ip: str, now: datetime) -> None:
     """Count a POST from this client IP in a transaction of its own, or answer 429."""
     limit = Limit(services.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
     with services.unit_of_work() as uow:
-        if uow.connection.dialect.name == "postgresql":
-            # A counter lost in a crash costs nothing; do not wait for the disk.
-            uow.connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        wait = services.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now)
+        # A counter lost in a crash costs nothing; do not wait for the disk.
+        wait = services.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now, durable=False)
         uow.commit()
     if wait:
         raise too_many_requests(wait, "Too many requests from this address; slow down.")

@@ -30,12 +30,14 @@ def request_reset(services: Services, data: dict[str, Any]) -> None:
 
 def confirm_reset(services: Services, data: dict[str, Any]) -> None:
     """Set the new password and queue a "password changed" notice, if the code is right."""
-    password_hash = services.hasher.hash(data["new_password"])
     now = utcnow()
-    with services.unit_of_work() as uow:
+    with (
+        services.passwords.hashing(data["new_password"]) as password_hash,
+        services.unit_of_work() as uow,
+    ):
         user = redeem_code(services, uow, data, purpose="password_reset", now=now)
         uow.connection.execute(
-            users.update().where(users.c.id == user.id).values(password_hash=password_hash)
+            users.update().where(users.c.id == user.id).values(password_hash=password_hash.result())
         )
         channel = "email" if data.get("email") else "sms"
         send_notice(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +26,42 @@ def make_hasher() -> PasswordHasher:
     return PasswordHasher(
         time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
     )
+
+
+class Passwords:
+    """argon2id hashing beside a request's first statements, where the database allows it.
+
+    argon2 releases the GIL, so a thread hashes while the request talks to PostgreSQL: the
+    answer waits for the longer of the two instead of both in turn. With SQLite the hash comes
+    first, as before: there a transaction holds the database's only write lock from its start,
+    and holding it through a hash would stall every other writer.
+    """
+
+    def __init__(self, beside_transaction: bool) -> None:
+        self._hasher = make_hasher()
+        self._threads = (
+            ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="argon2")
+            if beside_transaction
+            else None
+        )
+
+    @contextmanager
+    def hashing(self, password: str) -> Iterator[Future[str]]:
+        """The hash of `password`, being computed while the block runs.
+
+        Leaving the block waits for the hash on every path, so that an early answer costs
+        the same time as any other and no hash outlives its request.
+        """
+        if self._threads is None:
+            done: Future[str] = Future()
+            done.set_result(self._hasher.hash(password))
+            yield done
+            return
+        future = self._threads.submit(self._hasher.hash, password)
+        try:
+            yield future
+        finally:
+            wait([future])
 
 
 @cache

@@ -21,13 +21,16 @@ def register(
 ) -> dict[str, Any]:
     """Create a pending account and queue its activation, or notify the address's owner.
 
-    The password is hashed before anything else on both paths, so that an existing address
-    costs the same time as a new one and cannot be told apart. With an idempotency key, a
-    request already answered gets that answer back and writes nothing.
+    The password is hashed on both paths, beside the statements that precede the user's
+    insert, so that an existing address costs the same time as a new one and cannot be told
+    apart. With an idempotency key, a request already answered gets that answer back and
+    writes nothing.
     """
-    password_hash = services.hasher.hash(data["password"])
     now = utcnow()
-    with services.unit_of_work() as uow:
+    with (
+        services.passwords.hashing(data["password"]) as password_hash,
+        services.unit_of_work() as uow,
+    ):
         connection = uow.connection
         if idempotency_key is not None:
             answer = services.idempotency.reserve(connection, idempotency_key, payload or {}, now)
@@ -40,7 +43,7 @@ def register(
             "full_name": data.get("full_name"),
             "locale": data["locale"],
         }
-        user_id = insert_user(connection, now, password_hash=password_hash, **fields)
+        user_id = insert_user(connection, now, password_hash=password_hash.result(), **fields)
         if user_id is None:
             owner = find_user(connection, data.get("email"), data.get("phone"))
             if owner is None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from flask import current_app
 from sqlalchemy import Engine
 
 from api_service.idempotency import IdempotencyKeys
+from api_service.passwords import Passwords
 from api_service.throttle import Throttle
 from api_service.unit_of_work import UnitOfWork
 from shared.config import Settings
@@ -17,11 +17,11 @@ from shared.secretbox import SecretBox
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, database engine, password hasher, secret box and limits of one application."""
+    """Settings, database engine, password hashing, secret box and limits of one application."""
 
     settings: Settings
     engine: Engine
-    hasher: PasswordHasher
+    passwords: Passwords
     box: SecretBox
     throttle: Throttle
     idempotency: IdempotencyKeys

@@ -16,13 +16,28 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, delete, insert, select, text
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Select,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    union_all,
+)
 
 from shared.codes import derive_key
 from shared.models import throttle_events
 
 # Statements built once; a request binds values to them.
 _LOCK = text("SELECT pg_advisory_xact_lock(:id)")
+# The same, and the transaction's commit does not wait for the disk: one round trip for both.
+_LOCK_NOT_DURABLE = text(
+    "SELECT pg_advisory_xact_lock(:id), set_config('synchronous_commit', 'off', true)"
+)
 _RECORD = insert(throttle_events)
 _CLEAR = delete(throttle_events).where(throttle_events.c.key.in_(bindparam("keys", expanding=True)))
 
@@ -47,13 +62,23 @@ class Throttle:
         subjects: Iterable[str],
         limits: Sequence[Limit],
         now: datetime,
+        *,
+        durable: bool = True,
     ) -> int:
-        """Record one event for each subject, or none and the seconds to wait if a limit is hit."""
-        keys = self._lock(connection, subjects)
-        wait = self._wait(connection, keys, limits, now)
-        if wait == 0:
-            self._record(connection, keys, now)
-        return wait
+        """Record one event for each subject, or none and the seconds to wait if a limit is hit.
+
+        `durable=False` lets the commit return before the events reach the disk, for counters
+        whose loss in a crash costs nothing.
+        """
+        keys = self._lock(connection, subjects, durable=durable)
+        if not keys:
+            return 0
+        values: dict[str, object] = {"now": now, **_bounds(limits, now)}
+        values.update({f"key{k}": key for k, key in enumerate(keys)})
+        recorded = connection.execute(_record_unless_limited(len(keys), len(limits)), values)
+        if recorded.rowcount == len(keys):
+            return 0
+        return self._wait(connection, keys, limits, now)
 
     def wait(
         self,
@@ -79,16 +104,18 @@ class Throttle:
         if keys:
             connection.execute(_CLEAR, {"keys": keys})
 
-    def _lock(self, connection: Connection, subjects: Iterable[str]) -> list[str]:
+    def _lock(
+        self, connection: Connection, subjects: Iterable[str], *, durable: bool = True
+    ) -> list[str]:
         """The keys of the subjects, each locked until the transaction ends.
 
         SQLite needs no lock: every transaction there holds the write lock from its start.
         """
         keys = sorted({self._digest(subject) for subject in subjects})
         if connection.dialect.name == "postgresql":
-            for key in keys:
+            for n, key in enumerate(keys):
                 lock_id = int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True)
-                connection.execute(_LOCK, {"id": lock_id})
+                connection.execute(_LOCK if durable or n else _LOCK_NOT_DURABLE, {"id": lock_id})
         return keys
 
     def _digest(self, subject: str) -> str:
@@ -102,10 +129,7 @@ class Throttle:
         # inside its window), so a request reads one row per limit however many events a
         # generous limit lets through.
         query = _filling_events(len(limits))
-        bounds: dict[str, object] = {}
-        for n, limit in enumerate(limits):
-            bounds[f"since{n}"] = now - timedelta(seconds=limit.seconds)
-            bounds[f"skip{n}"] = limit.count - 1
+        bounds = _bounds(limits, now)
         wait = 0.0
         for key in keys:
             filling = connection.execute(query, {"key": key, **bounds}).one()
@@ -121,6 +145,46 @@ class Throttle:
         # index is on key and time), and deleting here would cost a statement per request.
         if keys:
             connection.execute(_RECORD, [{"key": key, "at": now} for key in keys])
+
+
+def _bounds(limits: Sequence[Limit], now: datetime) -> dict[str, object]:
+    """The values of :sinceN and :skipN for the statements below."""
+    bounds: dict[str, object] = {}
+    for n, limit in enumerate(limits):
+        bounds[f"since{n}"] = now - timedelta(seconds=limit.seconds)
+        bounds[f"skip{n}"] = limit.count - 1
+    return bounds
+
+
+@cache
+def _record_unless_limited(keys: int, limits: int) -> Insert:
+    """Insert an event at :now for each of :key0… unless one of them has hit a limit.
+
+    Checking and recording in one statement spares a round trip per request; the lock taken
+    before keeps two requests from both slipping under a limit.
+    """
+    at = throttle_events.c.at
+    limited = or_(
+        *(
+            select(throttle_events.c.id)
+            .where(throttle_events.c.key == bindparam(f"key{k}"), at > bindparam(f"since{n}"))
+            .offset(bindparam(f"skip{n}"))
+            .limit(1)
+            .exists()
+            for k in range(keys)
+            for n in range(limits)
+        )
+    )
+    now = bindparam("now", type_=at.type)
+    rows = [
+        select(bindparam(f"key{k}", type_=throttle_events.c.key.type), now).where(~limited)
+        for k in range(keys)
+    ]
+    return (
+        insert(throttle_events)
+        .from_select(["key", "at"], rows[0] if keys == 1 else union_all(*rows))
+        .execution_options(preserve_rowcount=True)
+    )
 
 
 @cache

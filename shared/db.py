@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,28 +12,61 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
+
+# A pooled connection idle longer than this is pinged before use. One back from use more
+# recently is handed out as it is (HikariCP's aliveBypassWindowMs does the same), so a busy
+# worker does not pay a round trip per unit of work; if the server did drop it meanwhile, the
+# statement fails as a disconnect and the pool is refreshed.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for the dialect: SQLite gets WAL, a busy timeout and write-ahead locks."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("connect_args", {"connect_timeout": 5})
-        return create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _checked_in)
+        event.listen(engine, "checkin", _checked_in)
+        event.listen(engine, "checkout", _ping_if_idle)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """Note when the connection was last known alive: made, or back from use."""
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(
+    dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Ping a connection that sat idle; a dead one is replaced before anyone uses it."""
+    if time.monotonic() - record.info["checked_in"] <= PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:
+        # The pool retries the checkout with a new connection.
+        raise exc.DisconnectionError() from error
+    finally:
+        if not dbapi_connection.closed:
+            dbapi_connection.autocommit = False
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -30,8 +30,10 @@ def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subp
         )
 
 
-def gunicorn(env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
-    """The API as production serves it."""
+def gunicorn(
+    env: dict[str, str], port: int, cwd: Path, app: str = "api_service:create_app()"
+) -> subprocess.Popen[bytes]:
+    """The API (or another WSGI `app`) as production serves it."""
     return start(
         [
             sys.executable,
@@ -41,7 +43,7 @@ def gunicorn(env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen[byte
             str(ROOT / "deploy" / "gunicorn.conf.py"),
             "--workers",
             "2",
-            "api_service:create_app()",
+            app,
         ],
         {**env, "OUTPOST_BIND": f"127.0.0.1:{port}"},
         cwd,

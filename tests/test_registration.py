@@ -12,7 +12,7 @@ import pytest
 from argon2.exceptions import VerifyMismatchError
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from api_service.passwords import make_hasher
 from shared.config import Settings
@@ -272,3 +272,56 @@ def test_an_existing_address_answers_as_fast_as_a_new_one(
     assert count(engine, "outbox", purpose="account_exists") == rounds
     new, old = statistics.median(seconds["new"]), statistics.median(seconds["old"])
     assert abs(old - new) <= 0.25 * new, f"median new {new * 1000:.1f} ms, old {old * 1000:.1f} ms"
+
+
+class TimedHasher:
+    """The application's own hasher, noting when each hash starts and ends."""
+
+    def __init__(self, app: Flask) -> None:
+        passwords = app.extensions["outpost"].passwords
+        self._hasher = passwords._hasher
+        self.spans: list[tuple[float, float]] = []
+        passwords._hasher = self
+
+    def hash(self, password: str) -> str:
+        started = time.perf_counter()
+        try:
+            return str(self._hasher.hash(password))
+        finally:
+            self.spans.append((started, time.perf_counter()))
+
+
+def test_postgresql_hashes_beside_the_first_statements_and_sqlite_before(
+    app: Flask, client: FlaskClient, engine: Engine
+) -> None:
+    """With PostgreSQL the answer waits for the longer of the hash and the statements before
+    the user's insert, not both; SQLite's write lock must not be held through a hash."""
+    hasher = TimedHasher(app)
+    statements: list[float] = []
+    event.listen(
+        app.extensions["outpost"].engine,
+        "before_cursor_execute",
+        lambda *_: statements.append(time.perf_counter()),
+    )
+    assert register(client, GOOD).status_code == 202
+    [(started, ended)] = hasher.spans
+    during = [at for at in statements if started < at < ended]
+    if engine.dialect.name == "postgresql":
+        assert len(during) >= 3, "the throttle's lock, check and clearing run during the hash"
+    else:
+        assert during == []
+    assert [at for at in statements if at > ended], "the user is inserted after the hash"
+
+
+@pytest.mark.postgresql_only
+def test_an_early_answer_still_waits_for_the_hash(app: Flask, client: FlaskClient) -> None:
+    """A refusal found beside the hash (here the recipient's cooldown) answers once the hash is
+    done, so that it neither takes less time than an accepted registration nor leaves a hash
+    running after the answer."""
+    assert register(client, GOOD).status_code == 202
+    hasher = TimedHasher(app)
+    response = register(client, GOOD)
+    answered = time.perf_counter()
+    assert response.status_code == 429
+    [(_, ended)] = hasher.spans
+    assert ended < answered

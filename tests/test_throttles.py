@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from api_service.throttle import Limit, Throttle
 from tests import processes
 from tests.rows import count, forget_throttles, let_time_pass
 from tests.smtp_sink import free_port
@@ -155,3 +157,17 @@ def test_client_ip_limit_holds_across_gunicorn_workers(env: dict[str, str], tmp_
     finally:
         assert processes.stop(api) == 0
     assert statuses == [202] * 5 + [429] * 4
+
+
+def test_a_limited_subject_records_no_event_for_any_subject(engine: Engine) -> None:
+    throttle = Throttle("k" * 32)
+    limits = [Limit(1, 60), Limit(5, 3600)]
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        assert throttle.take(connection, ["a"], limits, now) == 0
+    with engine.begin() as connection:
+        assert throttle.take(connection, ["b", "a"], limits, now + timedelta(seconds=10)) == 50
+    assert count(engine, "throttle_events") == 1
+    with engine.begin() as connection:
+        assert throttle.take(connection, ["b", "a"], limits, now + timedelta(seconds=61)) == 0
+    assert count(engine, "throttle_events") == 3
