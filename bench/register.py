@@ -176,7 +176,11 @@ def hash_only() -> Iterator[Stack]:
     """bench/hash_only.py under the API's gunicorn settings."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-hash-only-"))
     port = free_port()
-    env = {"SECRET_KEY": uuid.uuid4().hex, "DATABASE_URL": f"sqlite:///{workdir}/unused.db"}
+    env = {
+        "SECRET_KEY": uuid.uuid4().hex,
+        "DATABASE_URL": f"sqlite:///{workdir}/unused.db",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
     server = processes.gunicorn(env, port, workdir, app="bench.hash_only:app")
     try:
         processes.wait_http(f"http://127.0.0.1:{port}/", server)
