@@ -7,10 +7,9 @@ from typing import Any
 from api_service.limits import limit_recipients
 from api_service.redeem import redeem_code
 from api_service.services import Services
-from shared.accounts import find_account, requested_addresses
+from shared.accounts import find_account, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.messages import send_code, send_notice
-from shared.models import users
 
 
 def request_reset(services: Services, data: dict[str, Any]) -> None:
@@ -36,11 +35,9 @@ def confirm_reset(services: Services, data: dict[str, Any]) -> None:
         services.unit_of_work() as uow,
     ):
         user = redeem_code(services, uow, data, purpose="password_reset", now=now)
-        uow.connection.execute(
-            users.update().where(users.c.id == user.id).values(password_hash=password_hash.result())
-        )
         channel = "email" if data.get("email") else "sms"
         send_notice(
             services, uow.connection, user, purpose="password_changed", channel=channel, now=now
         )
+        set_password(uow.connection, user.id, password_hash.result())
         uow.commit()

@@ -6,8 +6,9 @@ from dataclasses import asdict
 from typing import Any
 
 from api_service.limits import limit_recipients
+from api_service.passwords import NO_PASSWORD_YET
 from api_service.services import Services
-from shared.accounts import User, find_user, insert_user, requested_addresses
+from shared.accounts import User, find_user, insert_user, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.messages import address_for, send_code, send_notice
 
@@ -21,10 +22,11 @@ def register(
 ) -> dict[str, Any]:
     """Create a pending account and queue its activation, or notify the address's owner.
 
-    The password is hashed on both paths, beside the statements that precede the user's
-    insert, so that an existing address costs the same time as a new one and cannot be told
-    apart. With an idempotency key, a request already answered gets that answer back and
-    writes nothing.
+    The password is hashed beside everything else, and stored by one last statement run on
+    both paths, so that an existing address costs the same time as a new one and cannot be
+    told apart. Until then the new user's hash is a value no password matches, and only this
+    transaction can see it. With an idempotency key, a request already answered gets that
+    answer back and writes nothing.
     """
     now = utcnow()
     with (
@@ -43,7 +45,7 @@ def register(
             "full_name": data.get("full_name"),
             "locale": data["locale"],
         }
-        user_id = insert_user(connection, now, password_hash=password_hash.result(), **fields)
+        user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
         if user_id is None:
             owner = find_user(connection, data.get("email"), data.get("phone"))
             if owner is None:
@@ -70,6 +72,7 @@ def register(
         answer = {"status": "pending_activation", "delivery": asdict(delivery)}
         if idempotency_key is not None:
             services.idempotency.store(connection, idempotency_key, answer)
+        set_password(connection, user_id, password_hash.result())
         uow.commit()
     return answer
 

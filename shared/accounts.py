@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -96,8 +106,18 @@ def insert_user(connection: Connection, now: datetime, **values: Any) -> int | N
     return user_id
 
 
+def set_password(connection: Connection, user_id: int | None, password_hash: str) -> None:
+    """Store the user's password hash; with no user, the same statement changes nothing."""
+    connection.execute(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
+
+
 # Statements of the registration path built once: a request only binds values to them, which
 # spares SQLAlchemy building and keying a new statement each time.
+_SET_PASSWORD = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"))
+    .values(password_hash=bindparam("password_hash"))
+)
 _INSERT_USER = {
     "postgresql": pg_insert(users).on_conflict_do_nothing().returning(users.c.id),
     "sqlite": sqlite_insert(users).on_conflict_do_nothing().returning(users.c.id),

@@ -310,7 +310,7 @@ def test_postgresql_hashes_beside_the_first_statements_and_sqlite_before(
         assert len(during) >= 3, "the throttle's lock, check and clearing run during the hash"
     else:
         assert during == []
-    assert [at for at in statements if at > ended], "the user is inserted after the hash"
+    assert [at for at in statements if at > ended], "the hash is stored once it is done"
 
 
 @pytest.mark.postgresql_only
