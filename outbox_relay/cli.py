@@ -43,7 +43,7 @@ def run(settings: Settings) -> int:
     """Run the daemon in the foreground until SIGTERM or SIGINT.
 
     The relay first lowers its CPU priority by RELAY_NICE: on a machine it shares with the API,
-    a message can wait a millisecond for a core, a person signing up should not.
+    a person signing up gets a little ahead of a message waiting for a core.
     """
     yield_cpu(settings.relay_nice)
     daemon = Daemon(Relay(settings, create_engine_for(settings.database_url)))

@@ -100,7 +100,7 @@ class Settings:
             relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
             relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
             relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
-            relay_nice=env.get("RELAY_NICE", "10", _niceness),
+            relay_nice=env.get("RELAY_NICE", "2", _niceness),
         )
         if settings.relay_lease_seconds <= settings.longest_send + 1:
             raise ConfigError(

@@ -97,7 +97,7 @@ def test_sigterm_mid_send_finishes_the_messages_in_flight_and_releases_the_rest(
     assert all(r["next_attempt_at"] <= utcnow() for r in pending), "released rows are due at once"
 
 
-@pytest.mark.parametrize(("setting", "added"), [(None, 10), ("3", 3), ("0", 0)])
+@pytest.mark.parametrize(("setting", "added"), [(None, 2), ("10", 10), ("0", 0)])
 def test_the_relay_lowers_its_cpu_priority_by_relay_nice(
     env: dict[str, str],
     notify_socket: socket.socket,
