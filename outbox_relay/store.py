@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Update, bindparam, event, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, Update, bindparam, event, insert, select, update
 
 from shared.models import outbox, outbox_attempts
 
@@ -108,21 +108,13 @@ class Mark:
     retry_at: datetime | None = None
 
 
-# Fencing: each row of :ids is still ours only while its own claim token in :held holds it
-# (and, for an outcome, while the lease runs at :now). The plain `id IN` lets the planner
-# walk the primary key; the pairs then check each row's token.
-_OURS = (
+# Fencing: rows :ids are still ours only while :token holds them and the lease runs at :now.
+_HELD = (
     outbox.c.id.in_(bindparam("ids", expanding=True)),
-    tuple_(outbox.c.id, outbox.c.claim_token).in_(bindparam("held", expanding=True)),
+    outbox.c.claim_token == bindparam("token"),
     outbox.c.status == "pending",
+    outbox.c.locked_until > bindparam("now"),
 )
-_HELD = (*_OURS, outbox.c.locked_until > bindparam("now"))
-
-
-def _holding(rows: list[Claimed]) -> dict[str, object]:
-    """The values of :ids and :held for these rows."""
-    return {"ids": [row.id for row in rows], "held": [(row.id, row.claim_token) for row in rows]}
-
 
 _MARK_SENT = (
     update(outbox)
@@ -143,9 +135,8 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
     """Write many outcomes in one transaction; the ids of the rows whose lease still held.
 
     Fencing: a row changes only while our claim token holds it and its lease runs at `now`,
-    so a relay whose lease lapsed changes nothing and records no attempt. Delivered rows are
-    marked by a single UPDATE whatever claims they came from, which is what makes a drain,
-    or a stream of messages claimed one at a time, cheap.
+    so a relay whose lease lapsed changes nothing and records no attempt. Delivered rows of
+    one claim are marked by a single UPDATE, which is what makes a drain cheap.
     """
     kept: set[int] = set()
     with engine.begin() as connection:
@@ -153,8 +144,8 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
             if one.attempt.outcome != "sent":
                 kept.update(_mark_failure(connection, one, now))
         delivered = [one.row for one in marks if one.attempt.outcome == "sent"]
-        if delivered:
-            held = {**_holding(delivered), "now": now}
+        for token, ids in _by_claim(delivered).items():
+            held = {"ids": ids, "token": token, "now": now}
             kept.update(connection.execute(_MARK_SENT, held).scalars())
         attempts = [
             {
@@ -181,7 +172,7 @@ def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]
     else:
         assert one.retry_at is not None
         values["next_attempt_at"] = one.retry_at
-    held = {**_holding([one.row]), "now": now}
+    held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
     return list(
         connection.execute(
             update(outbox)
@@ -197,11 +188,25 @@ def release(engine: Engine, rows: list[Claimed], now: datetime) -> int:
     """Hand rows back untried (shutdown, or too little lease left); returns how many."""
     if not rows:
         return 0
+    released = 0
     with engine.begin() as connection:
-        result = connection.execute(
-            update(outbox)
-            .where(*_OURS)
-            .values(next_attempt_at=now, locked_until=None, claim_token=None),
-            _holding(rows),
-        )
-    return result.rowcount
+        for token, ids in _by_claim(rows).items():
+            result = connection.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id.in_(ids),
+                    outbox.c.claim_token == token,
+                    outbox.c.status == "pending",
+                )
+                .values(next_attempt_at=now, locked_until=None, claim_token=None)
+            )
+            released += result.rowcount
+    return released
+
+
+def _by_claim(rows: list[Claimed]) -> dict[str, list[int]]:
+    """Row ids grouped by the claim that holds them: one fenced statement per claim."""
+    grouped: dict[str, list[int]] = {}
+    for row in rows:
+        grouped.setdefault(row.claim_token, []).append(row.id)
+    return grouped
