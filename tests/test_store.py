@@ -104,6 +104,19 @@ def test_release_hands_rows_back_at_once(client: FlaskClient, engine: Engine) ->
     assert len(store.claim(engine, now=now, limit=10, lease_seconds=60)) == 2
 
 
+def test_ten_thousand_rows_claimed_at_once_are_released_and_marked_in_one_go(
+    engine: Engine,
+) -> None:
+    """The bench drains 10,000 rows claimed together: one statement must take them all."""
+    queue_emails(engine, 10_000)
+    now = utcnow()
+    claimed = store.claim(engine, now=now, limit=10_000, lease_seconds=60)
+    assert store.release(engine, claimed, now) == 10_000
+    claimed = store.claim(engine, now=now, limit=10_000, lease_seconds=60)
+    sent = [store.Mark(row, store.Attempt("sent", now, 1)) for row in claimed]
+    assert len(store.mark(engine, sent, now)) == 10_000
+
+
 def test_claiming_reads_the_due_index_not_the_sent_rows(
     client: FlaskClient, engine: Engine, backend: str
 ) -> None:
