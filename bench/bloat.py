@@ -3,8 +3,9 @@
 Run from the repository root: `.venv/bin/python -m bench.bloat [--sample N] [--history N]`.
 
 Each case drains the same number of fresh rows with `outbox-relay run` into aiosmtpd's Sink,
-in a database of its own. The million old rows are written by one INSERT … SELECT; the
-100,000 sends go through the relay, with no VACUUM but PostgreSQL's own autovacuum.
+in a database of its own, and is compared with empty databases drained just before and just
+after it. The million old rows are written by one INSERT … SELECT; the 100,000 sends go
+through the relay, with no VACUUM but PostgreSQL's own autovacuum.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from bench.common import machine, postgres_database, sink_process
 from bench.relay_drain import relay_rate
@@ -30,7 +31,7 @@ OLD_SENT_ROWS = """
 
 
 def main() -> int:
-    """Measure the three rates and print them with their ratios and the command."""
+    """Measure the rates and print them with their ratios and the command."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sample", type=int, default=10_000)
     parser.add_argument("--old-rows", type=int, default=1_000_000)
@@ -38,26 +39,31 @@ def main() -> int:
     args = parser.parse_args()
 
     with sink_process() as port:
-        fresh = drain(port, args.sample, "fresh")
-        with_old = drain(port, args.sample, "old", old_rows=args.old_rows)
-        after_history = drain(port, args.sample, "history", history=args.history)
+        with_old, empty_old = compare(port, args.sample, "old", old_rows=args.old_rows)
+        after_history, empty_history = compare(port, args.sample, "history", history=args.history)
     print(machine())
-    print(f"sample: {args.sample} emails drained by `outbox-relay run` (default settings)")
-    print(f"empty outbox:                         {fresh:.0f} messages/s")
     print(
-        f"with {args.old_rows} sent rows:          {with_old:.0f} messages/s "
-        f"({with_old / fresh:.2f} of empty)"
+        f"sample: {args.sample} emails drained by `outbox-relay run` (default settings); each "
+        f"case against empty outboxes drained just before and just after it"
     )
     print(
-        f"after {args.history} sends, no VACUUM:   {after_history:.0f} messages/s "
-        f"({after_history / fresh:.2f} of empty)"
+        f"with {args.old_rows} sent rows:        {with_old:.0f} messages/s, empty "
+        f"{empty_old:.0f} ({with_old / empty_old:.2f} of empty)"
+    )
+    print(
+        f"after {args.history} sends, no VACUUM: {after_history:.0f} messages/s, empty "
+        f"{empty_history:.0f} ({after_history / empty_history:.2f} of empty)"
     )
     print(f"command: {' '.join([sys.executable, '-m', 'bench.bloat', *sys.argv[1:]])}")
     return 0
 
 
-def drain(port: int, sample: int, name: str, *, old_rows: int = 0, history: int = 0) -> float:
-    """The relay's rate over `sample` fresh rows in a new database prepared as asked."""
+def compare(
+    port: int, sample: int, name: str, *, old_rows: int = 0, history: int = 0
+) -> tuple[float, float]:
+    """The drain rate in a database prepared as asked, and the mean rate of two empty ones
+    drained just before and just after it, so that the machine's drift while the case was
+    prepared does not weigh on the ratio."""
     with postgres_database(f"outpost_bloat_{name}") as url:
         engine = create_engine_for(url)
         if old_rows:
@@ -67,10 +73,26 @@ def drain(port: int, sample: int, name: str, *, old_rows: int = 0, history: int 
         if history:
             queue_emails(engine, history, prefix="history")
             relay_rate(engine, url, port, history)
-        queue_emails(engine, sample, prefix="sample")
-        rate = relay_rate(engine, url, port, sample)
+        before = drain_empty(port, sample)
+        rate = drain(engine, url, port, sample)
+        after = drain_empty(port, sample)
+        engine.dispose()
+    return rate, (before + after) / 2
+
+
+def drain_empty(port: int, sample: int) -> float:
+    """The drain rate of `sample` rows in a new, empty outbox."""
+    with postgres_database("outpost_bloat_empty") as url:
+        engine = create_engine_for(url)
+        rate = drain(engine, url, port, sample)
         engine.dispose()
     return rate
+
+
+def drain(engine: Engine, url: str, port: int, sample: int) -> float:
+    """The relay's rate over `sample` new rows."""
+    queue_emails(engine, sample, prefix="sample")
+    return relay_rate(engine, url, port, sample)
 
 
 if __name__ == "__main__":
