@@ -115,6 +115,7 @@ class Throttle:
         if connection.dialect.name == "postgresql":
             for n, key in enumerate(keys):
                 lock_id = int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True)
+                # The first lock also tells the commit not to wait for the disk, if asked.
                 connection.execute(_LOCK if durable or n else _LOCK_NOT_DURABLE, {"id": lock_id})
         return keys
 
