@@ -93,7 +93,6 @@ def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator
     """gunicorn and `outbox-relay run` on a database, as production runs them; yields the
     API's port once it answers, and stops both afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-"))
-    port = free_port()
     env = {
         "DATABASE_URL": database_url,
         "SECRET_KEY": uuid.uuid4().hex,
@@ -104,14 +103,27 @@ def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator
         "RELAY_METRICS_PORT": "0",
         **settings,
     }
-    api = processes.gunicorn(env, port, workdir)
-    relay = processes.relay(env, workdir)
+    with served(env, workdir) as port:
+        relay = processes.relay(env, workdir)
+        try:
+            yield port
+        finally:
+            processes.stop(relay)
+
+
+@contextmanager
+def served(
+    env: dict[str, str], workdir: Path, app: str = "api_service:create_app()"
+) -> Iterator[int]:
+    """gunicorn with the API's settings serving `app`; yields its port once GET /readyz answers
+    200, and stops it afterwards."""
+    port = free_port()
+    server = processes.gunicorn(env, port, workdir, app=app)
     try:
-        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        processes.wait_http(f"http://127.0.0.1:{port}/readyz", server)
         yield port
     finally:
-        processes.stop(relay)
-        processes.stop(api)
+        processes.stop(server)
 
 
 def serve_smtp(handler: object, port: int) -> None:

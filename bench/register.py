@@ -44,11 +44,11 @@ from bench.common import (
     machine,
     pending,
     postgres_database,
+    served,
     sink_process,
 )
 from shared.db import create_engine_for
 from tests import processes
-from tests.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
 SLOW, FAST = 30.0, 0.001
@@ -176,18 +176,13 @@ def stack(delay: float) -> Iterator[Stack]:
 def hash_only() -> Iterator[Stack]:
     """bench/hash_only.py under the API's gunicorn settings."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-hash-only-"))
-    port = free_port()
     env = {
         "SECRET_KEY": uuid.uuid4().hex,
         "DATABASE_URL": f"sqlite:///{workdir}/unused.db",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
-    server = processes.gunicorn(env, port, workdir, app="bench.hash_only:app")
-    try:
-        processes.wait_http(f"http://127.0.0.1:{port}/", server)
+    with served(env, workdir, app="bench.hash_only:app") as port:
         yield Stack(0.0, port, "")
-    finally:
-        processes.stop(server)
 
 
 def drained(one: Stack) -> None:

@@ -108,13 +108,14 @@ class Mark:
     retry_at: datetime | None = None
 
 
-# Fencing: rows :ids are still ours only while :token holds them and the lease runs at :now.
-_HELD = (
+# Fencing: rows :ids are ours only while :token holds them; an outcome also needs the lease
+# to run at :now.
+_OURS = (
     outbox.c.id.in_(bindparam("ids", expanding=True)),
     outbox.c.claim_token == bindparam("token"),
     outbox.c.status == "pending",
-    outbox.c.locked_until > bindparam("now"),
 )
+_HELD = (*_OURS, outbox.c.locked_until > bindparam("now"))
 
 _MARK_SENT = (
     update(outbox)
@@ -128,6 +129,17 @@ _MARK_SENT = (
         claim_token=None,
     )
     .returning(outbox.c.id)
+)
+
+
+_RELEASE = (
+    update(outbox)
+    .where(*_OURS)
+    .values(
+        next_attempt_at=bindparam("now", type_=outbox.c.next_attempt_at.type),
+        locked_until=None,
+        claim_token=None,
+    )
 )
 
 
@@ -191,16 +203,8 @@ def release(engine: Engine, rows: list[Claimed], now: datetime) -> int:
     released = 0
     with engine.begin() as connection:
         for token, ids in _by_claim(rows).items():
-            result = connection.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id.in_(ids),
-                    outbox.c.claim_token == token,
-                    outbox.c.status == "pending",
-                )
-                .values(next_attempt_at=now, locked_until=None, claim_token=None)
-            )
-            released += result.rowcount
+            held = {"ids": ids, "token": token, "now": now}
+            released += connection.execute(_RELEASE, held).rowcount
     return released
 
 

@@ -377,8 +377,9 @@ def hourly_outcomes(connection: Connection, now: datetime) -> list[dict[str, Any
     }
     hours = [start + timedelta(hours=n) for n in range(24)]
     return [
-        {"hour": hour, "sent": counted.get(hour, (0, 0))[0], "failed": counted.get(hour, (0, 0))[1]}
+        {"hour": hour, "sent": delivered, "failed": failed}
         for hour in hours
+        for delivered, failed in [counted.get(hour, (0, 0))]
     ]
 
 
