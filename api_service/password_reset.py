@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from api_service.limits import limit_recipients
 from api_service.redeem import redeem_code
 from api_service.services import Services
-from shared.accounts import find_account, requested_addresses, set_password
+from api_service.unit_of_work import UnitOfWork
+from shared.accounts import User, find_account, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.messages import send_code, send_notice
 
@@ -30,14 +32,21 @@ def request_reset(services: Services, data: dict[str, Any]) -> None:
 def confirm_reset(services: Services, data: dict[str, Any]) -> None:
     """Set the new password and queue a "password changed" notice, if the code is right."""
     now = utcnow()
-    with (
-        services.passwords.hashing(data["new_password"]) as password_hash,
-        services.unit_of_work() as uow,
-    ):
-        user = redeem_code(services, uow, data, purpose="password_reset", now=now)
-        channel = "email" if data.get("email") else "sms"
-        send_notice(
-            services, uow.connection, user, purpose="password_changed", channel=channel, now=now
+    with services.unit_of_work() as uow:
+        password_hash, user = services.passwords.hash_beside(
+            data["new_password"], lambda: _redeem_and_notify(services, uow, data, now)
         )
-        set_password(uow.connection, user.id, password_hash.result())
+        set_password(uow.connection, user.id, password_hash)
         uow.commit()
+
+
+def _redeem_and_notify(
+    services: Services, uow: UnitOfWork, data: dict[str, Any], now: datetime
+) -> User:
+    """Spend the reset code and queue the "password changed" notice; the code's owner."""
+    user = redeem_code(services, uow, data, purpose="password_reset", now=now)
+    channel = "email" if data.get("email") else "sms"
+    send_notice(
+        services, uow.connection, user, purpose="password_changed", channel=channel, now=now
+    )
+    return user

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.low_level import Type
@@ -22,6 +22,8 @@ COMMON_PASSWORD = "This password is too common; choose another."
 # Not an argon2 hash, so no password verifies against it (the locked-account mark of crypt(3)).
 NO_PASSWORD_YET = "!"
 
+T = TypeVar("T")
+
 
 def make_hasher() -> PasswordHasher:
     """argon2id with m=19 MiB, t=2, p=1: the OWASP minimum."""
@@ -31,39 +33,40 @@ def make_hasher() -> PasswordHasher:
 
 
 class Passwords:
-    """argon2id hashing beside a request's first statements, where the database allows it.
+    """argon2id hashing beside a request's statements, where the database allows it.
 
-    argon2 releases the GIL, so a thread hashes while the request talks to PostgreSQL: the
-    answer waits for the longer of the two instead of both in turn. With SQLite the hash comes
-    first, as before: there a transaction holds the database's only write lock from its start,
-    and holding it through a hash would stall every other writer.
+    argon2 releases the GIL, so while the calling thread hashes, another runs the request's
+    statements against PostgreSQL: the answer waits for the longer of the two instead of both
+    in turn. The hash stays on the calling thread so that neither its start nor its end waits
+    for a thread to wake. With SQLite the hash comes first: there a transaction holds the
+    database's only write lock from its start, and holding it through a hash would stall
+    every other writer.
     """
 
     def __init__(self, beside_transaction: bool) -> None:
         self._hasher = make_hasher()
         self._threads = (
-            ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="argon2")
+            ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="statements")
             if beside_transaction
             else None
         )
 
-    @contextmanager
-    def hashing(self, password: str) -> Iterator[Future[str]]:
-        """The hash of `password`, being computed while the block runs.
+    def hash_beside(self, password: str, work: Callable[[], T]) -> tuple[str, T]:
+        """The hash of `password` and the result of `work`, run at the same time if allowed.
 
-        Leaving the block waits for the hash on every path, so that an early answer costs
-        the same time as any other and no hash outlives its request.
+        Whatever `work` raises is raised once the hash is done, so that an early answer costs
+        the same time as any other; and `work` is always over on return, so the caller may use
+        its connection again.
         """
         if self._threads is None:
-            done: Future[str] = Future()
-            done.set_result(self._hasher.hash(password))
-            yield done
-            return
-        future = self._threads.submit(self._hasher.hash, password)
+            password_hash = self._hasher.hash(password)
+            return password_hash, work()
+        future = self._threads.submit(work)
         try:
-            yield future
+            password_hash = self._hasher.hash(password)
         finally:
             wait([future])
+        return password_hash, future.result()
 
 
 @cache

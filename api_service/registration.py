@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from api_service.limits import limit_recipients
 from api_service.passwords import NO_PASSWORD_YET
@@ -29,52 +32,64 @@ def register(
     answer back and writes nothing.
     """
     now = utcnow()
-    with (
-        services.passwords.hashing(data["password"]) as password_hash,
-        services.unit_of_work() as uow,
-    ):
-        connection = uow.connection
-        if idempotency_key is not None:
-            answer = services.idempotency.reserve(connection, idempotency_key, payload or {}, now)
-            if answer is not None:
-                return answer
-        limit_recipients(services, connection, "activation", requested_addresses(data), now)
-        fields = {
-            "email": data.get("email"),
-            "phone": data.get("phone"),
-            "full_name": data.get("full_name"),
-            "locale": data["locale"],
-        }
-        user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
-        if user_id is None:
-            owner = find_user(connection, data.get("email"), data.get("phone"))
-            if owner is None:
-                raise RuntimeError("address conflict without an owner")
-            delivery = send_notice(
-                services,
-                connection,
-                owner,
-                purpose="account_exists",
-                channel=_owner_channel(owner, data),
-                now=now,
-            )
-        else:
-            user = User(id=user_id, status="pending", **fields)
-            delivery = send_code(
-                services,
-                connection,
-                user,
-                purpose="activation",
-                channel=data["channel"],
-                now=now,
-                first=True,
-            )
-        answer = {"status": "pending_activation", "delivery": asdict(delivery)}
-        if idempotency_key is not None:
-            services.idempotency.store(connection, idempotency_key, answer)
-        set_password(connection, user_id, password_hash.result())
+    with services.unit_of_work() as uow:
+        password_hash, (answer, user_id) = services.passwords.hash_beside(
+            data["password"],
+            lambda: _write(services, uow.connection, data, now, idempotency_key, payload),
+        )
+        set_password(uow.connection, user_id, password_hash)
         uow.commit()
     return answer
+
+
+def _write(
+    services: Services,
+    connection: Connection,
+    data: dict[str, Any],
+    now: datetime,
+    idempotency_key: str | None,
+    payload: dict[str, Any] | None,
+) -> tuple[dict[str, Any], int | None]:
+    """Everything but the hash: the answer, and the new user's id (None if there is none)."""
+    if idempotency_key is not None:
+        answer = services.idempotency.reserve(connection, idempotency_key, payload or {}, now)
+        if answer is not None:
+            return answer, None
+    limit_recipients(services, connection, "activation", requested_addresses(data), now)
+    fields = {
+        "email": data.get("email"),
+        "phone": data.get("phone"),
+        "full_name": data.get("full_name"),
+        "locale": data["locale"],
+    }
+    user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
+    if user_id is None:
+        owner = find_user(connection, data.get("email"), data.get("phone"))
+        if owner is None:
+            raise RuntimeError("address conflict without an owner")
+        delivery = send_notice(
+            services,
+            connection,
+            owner,
+            purpose="account_exists",
+            channel=_owner_channel(owner, data),
+            now=now,
+        )
+    else:
+        user = User(id=user_id, status="pending", **fields)
+        delivery = send_code(
+            services,
+            connection,
+            user,
+            purpose="activation",
+            channel=data["channel"],
+            now=now,
+            first=True,
+        )
+    answer = {"status": "pending_activation", "delivery": asdict(delivery)}
+    if idempotency_key is not None:
+        services.idempotency.store(connection, idempotency_key, answer)
+    return answer, user_id
 
 
 def _owner_channel(owner: User, data: dict[str, Any]) -> str:

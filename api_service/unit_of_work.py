@@ -5,27 +5,29 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy import Connection, Engine
 
 
 class UnitOfWork:
-    """One connection and one transaction; rolled back unless `commit` was called."""
+    """One connection and one transaction; rolled back unless `commit` was called.
+
+    The transaction begins with the first statement, not on entry: a request may open its
+    unit before slow work that needs no database, and SQLite (which takes its write lock at
+    BEGIN) is then not locked through it.
+    """
 
     connection: Connection
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._transaction: RootTransaction | None = None
 
     def __enter__(self) -> Self:
         self.connection = self._engine.connect()
-        self._transaction = self.connection.begin()
         return self
 
     def commit(self) -> None:
         """Make every write of this unit durable."""
-        assert self._transaction is not None
-        self._transaction.commit()
+        self.connection.commit()
 
     def __exit__(
         self,
@@ -34,7 +36,7 @@ class UnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         try:
-            if self._transaction is not None and self._transaction.is_active:
-                self._transaction.rollback()
+            if self.connection.in_transaction():
+                self.connection.rollback()
         finally:
             self.connection.close()
