@@ -45,6 +45,8 @@ class Passwords:
 
     def __init__(self, beside_transaction: bool) -> None:
         self._hasher = make_hasher()
+        # Read the list now (7 ms here), not in the first request that sets a password.
+        _common_passwords()
         self._threads = (
             ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="statements")
             if beside_transaction

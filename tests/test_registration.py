@@ -14,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
-from api_service.passwords import make_hasher
+from api_service import create_app
+from api_service.passwords import _common_passwords, make_hasher
 from shared.config import Settings
 from shared.secretbox import SecretBox
 from tests.rows import count, every_value_as_text, forget_throttles, rows, written
@@ -325,3 +326,10 @@ def test_an_early_answer_still_waits_for_the_hash(app: Flask, client: FlaskClien
     assert response.status_code == 429
     [(_, ended)] = hasher.spans
     assert ended < answered
+
+
+def test_the_common_passwords_are_read_before_the_first_request(env: dict[str, str]) -> None:
+    """The list is read as the app starts (7 ms here), not by the first sign-up."""
+    _common_passwords.cache_clear()
+    create_app(env)
+    assert _common_passwords.cache_info().currsize == 1
