@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +17,6 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
-from api_service.passwords import make_hasher
 from shared.db import migrate
 from shared.models import outbox
 from tests import processes
@@ -134,14 +131,3 @@ def serve_smtp(handler: object, port: int) -> None:
         threading.Event().wait()
     finally:
         controller.stop()
-
-
-def hash_time(samples: int = 30) -> float:
-    """Median seconds of one argon2id hash with the API's parameters, measured now."""
-    hasher = make_hasher()
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        hasher.hash("correct horse battery staple")
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
