@@ -88,7 +88,7 @@ def _listening(port: int) -> bool:
 @contextmanager
 def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator[int]:
     """gunicorn and `outbox-relay run` on a database, as production runs them; yields the
-    API's port once it answers, and stops both afterwards."""
+    API's port once it answers and the relay listens, and stops both afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-"))
     env = {
         "DATABASE_URL": database_url,
@@ -103,6 +103,12 @@ def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator
     with served(env, workdir) as port:
         relay = processes.relay(env, workdir)
         try:
+            # Loaded before the relay listens, the first messages would wait for its start-up
+            # (0.8 s here), which no figure of a running relay should include.
+            log = workdir / "relay.log"
+            processes.eventually(
+                lambda: "listening for new messages" in log.read_text(), 30, "the relay listening"
+            )
             yield port
         finally:
             processes.stop(relay)
