@@ -12,10 +12,11 @@ import pytest
 from argon2.exceptions import VerifyMismatchError
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from api_service import create_app
 from api_service.passwords import _common_passwords, make_hasher
+from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
 from tests.rows import count, every_value_as_text, forget_throttles, rows, written
@@ -333,3 +334,31 @@ def test_the_common_passwords_are_read_before_the_first_request(env: dict[str, s
     _common_passwords.cache_clear()
     create_app(env)
     assert _common_passwords.cache_info().currsize == 1
+
+
+def test_another_writer_is_not_kept_waiting_by_the_hash(
+    app: Flask, client: FlaskClient, database_url: str, backend: str
+) -> None:
+    """While a sign-up hashes, another connection writes at once: SQLite's only write lock is
+    taken after the hash (a unit of work begins with its first statement, not on entry)."""
+    probe = create_engine(database_url, connect_args={"timeout": 0} if backend == "sqlite" else {})
+    passwords = app.extensions["outpost"].passwords
+    hasher = passwords._hasher
+    written: list[str] = []
+
+    class WritingMeanwhile:
+        def hash(self, password: str) -> str:
+            with probe.begin() as connection:
+                connection.execute(
+                    text("INSERT INTO throttle_events (key, at) VALUES ('p', :at)"),
+                    {"at": utcnow()},
+                )
+            written.append("during the hash")
+            return str(hasher.hash(password))
+
+    passwords._hasher = WritingMeanwhile()
+    try:
+        assert register(client, GOOD).status_code == 202
+    finally:
+        probe.dispose()
+    assert written == ["during the hash"]
