@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 
-from flask import Flask, request
+from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api_service import dashboard, openapi
 from api_service.idempotency import IdempotencyKeys
-from api_service.limits import limit_client
+from api_service.limits import defer_client_check, deferred_client_check, limit_client
 from api_service.metrics import instrument
 from api_service.passwords import Passwords
 from api_service.problems import register_error_handlers
+from api_service.refusals import RefusedClients
 from api_service.routes import (
     activations,
     admin,
@@ -32,6 +34,10 @@ from shared.secretbox import SecretBox
 
 MAX_BODY_BYTES = 16 * 1024
 BLUEPRINTS = (registrations, deliveries, activations, password_resets, health, admin)
+# The routes that hash a password and take their deferred per-IP check (deferred_client_check).
+CHECKED_BESIDE_THE_HASH = frozenset(
+    {"registrations.create_registration", "password_resets.confirm_password_reset"}
+)
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -52,11 +58,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         box=SecretBox(settings.secret_key),
         throttle=Throttle(settings.secret_key),
         idempotency=IdempotencyKeys(settings.secret_key),
+        refused_clients=RefusedClients(),
     )
     api = openapi.Api(app)
     register_error_handlers(app)
     instrument(app)
     app.before_request(_limit_posts)
+    # Registered after the metrics' hook, so that it runs before it and they count its answer.
+    app.after_request(_check_client_if_still_due)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
     app.register_blueprint(dashboard.bp)
@@ -64,6 +73,29 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
 
 def _limit_posts() -> None:
-    """Every public POST counts against its client IP, whatever its body."""
-    if request.method == "POST":
-        limit_client(services(), request.remote_addr or "unknown", utcnow())
+    """Every public POST counts against its client IP, whatever its body.
+
+    A route that hashes a password runs the check beside the hash instead, unless this worker
+    refused the client lately (see RefusedClients): the answer then waits for the longer of
+    the two rather than both in turn.
+    """
+    if request.method != "POST":
+        return
+    ip = request.remote_addr or "unknown"
+    check = partial(limit_client, services(), ip, utcnow())
+    if request.endpoint in CHECKED_BESIDE_THE_HASH and not services().refused_clients.recent(ip):
+        defer_client_check(check)
+    else:
+        check()
+
+
+def _check_client_if_still_due(response: Response) -> Response:
+    """Count the POSTs whose check was deferred but never reached (a bad body, say)."""
+    check = deferred_client_check()
+    if check is None:
+        return response
+    try:
+        check()
+    except Exception as exc:  # answered as any error of the request would be
+        return current_app.make_response(current_app.handle_user_exception(exc))
+    return response

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from flask import g
 from sqlalchemy import Connection
 
 from api_service.problems import Problem
@@ -62,4 +63,17 @@ def limit_client(services: Services, ip: str, now: datetime) -> None:
         wait = services.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now, durable=False)
         uow.commit()
     if wait:
+        services.refused_clients.note(ip, wait)
         raise too_many_requests(wait, "Too many requests from this address; slow down.")
+
+
+def defer_client_check(check: Callable[[], None]) -> None:
+    """Leave the current request's per-IP check to `deferred_client_check`'s caller."""
+    g.client_check = check
+
+
+def deferred_client_check() -> Callable[[], None] | None:
+    """The current request's per-IP check, if it was deferred and nobody ran it yet; the
+    caller now owns it."""
+    check: Callable[[], None] | None = g.pop("client_check", None)
+    return check

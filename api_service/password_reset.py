@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,21 +30,32 @@ def request_reset(services: Services, data: dict[str, Any]) -> None:
         uow.commit()
 
 
-def confirm_reset(services: Services, data: dict[str, Any]) -> None:
-    """Set the new password and queue a "password changed" notice, if the code is right."""
+def confirm_reset(
+    services: Services, data: dict[str, Any], check_client: Callable[[], None] | None = None
+) -> None:
+    """Set the new password and queue a "password changed" notice, if the code is right.
+
+    A per-IP check left to this request runs first beside the hash.
+    """
     now = utcnow()
     with services.unit_of_work() as uow:
         password_hash, user = services.passwords.hash_beside(
-            data["new_password"], lambda: _redeem_and_notify(services, uow, data, now)
+            data["new_password"], lambda: _redeem_and_notify(services, uow, data, now, check_client)
         )
         set_password(uow.connection, user.id, password_hash)
         uow.commit()
 
 
 def _redeem_and_notify(
-    services: Services, uow: UnitOfWork, data: dict[str, Any], now: datetime
+    services: Services,
+    uow: UnitOfWork,
+    data: dict[str, Any],
+    now: datetime,
+    check_client: Callable[[], None] | None,
 ) -> User:
     """Spend the reset code and queue the "password changed" notice; the code's owner."""
+    if check_client is not None:
+        check_client()
     user = redeem_code(services, uow, data, purpose="password_reset", now=now)
     channel = "email" if data.get("email") else "sms"
     send_notice(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ def register(
     *,
     idempotency_key: str | None = None,
     payload: dict[str, Any] | None = None,
+    check_client: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Create a pending account and queue its activation, or notify the address's owner.
 
@@ -29,13 +31,16 @@ def register(
     both paths, so that an existing address costs the same time as a new one and cannot be
     told apart. Until then the new user's hash is a value no password matches, and only this
     transaction can see it. With an idempotency key, a request already answered gets that
-    answer back and writes nothing.
+    answer back and writes nothing. A per-IP check left to this request runs first beside
+    the hash.
     """
     now = utcnow()
     with services.unit_of_work() as uow:
         password_hash, (answer, user_id) = services.passwords.hash_beside(
             data["password"],
-            lambda: _write(services, uow.connection, data, now, idempotency_key, payload),
+            lambda: _write(
+                services, uow.connection, data, now, idempotency_key, payload, check_client
+            ),
         )
         set_password(uow.connection, user_id, password_hash)
         uow.commit()
@@ -49,8 +54,11 @@ def _write(
     now: datetime,
     idempotency_key: str | None,
     payload: dict[str, Any] | None,
+    check_client: Callable[[], None] | None,
 ) -> tuple[dict[str, Any], int | None]:
     """Everything but the hash: the answer, and the new user's id (None if there is none)."""
+    if check_client is not None:
+        check_client()
     if idempotency_key is not None:
         answer = services.idempotency.reserve(connection, idempotency_key, payload or {}, now)
         if answer is not None:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from api_service.idempotency import IdempotencyKeys
 from api_service.passwords import Passwords
+from api_service.refusals import RefusedClients
 from api_service.throttle import Throttle
 from api_service.unit_of_work import UnitOfWork
 from shared.config import Settings
@@ -25,6 +26,7 @@ class Services:
     box: SecretBox
     throttle: Throttle
     idempotency: IdempotencyKeys
+    refused_clients: RefusedClients
 
     def unit_of_work(self) -> UnitOfWork:
         """A new transaction boundary for one request."""

@@ -11,19 +11,25 @@ from sqlalchemy import Connection, Engine
 class UnitOfWork:
     """One connection and one transaction; rolled back unless `commit` was called.
 
-    The transaction begins with the first statement, not on entry: a request may open its
-    unit before slow work that needs no database, and SQLite (which takes its write lock at
-    BEGIN) is then not locked through it.
+    The connection is taken from the pool when first used and the transaction begins with
+    the first statement, not on entry: a request may open its unit before slow work that
+    needs no database (a hash, a check in a unit of its own), and neither holds a pooled
+    connection meanwhile nor, on SQLite (which takes its write lock at BEGIN), the lock.
     """
-
-    connection: Connection
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
-        self.connection = self._engine.connect()
         return self
+
+    @property
+    def connection(self) -> Connection:
+        """This unit's connection, taken from the pool on first use."""
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        return self._connection
 
     def commit(self) -> None:
         """Make every write of this unit durable."""
@@ -35,8 +41,10 @@ class UnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._connection is None:
+            return
         try:
-            if self.connection.in_transaction():
-                self.connection.rollback()
+            if self._connection.in_transaction():
+                self._connection.rollback()
         finally:
-            self.connection.close()
+            self._connection.close()

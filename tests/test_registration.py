@@ -19,6 +19,7 @@ from api_service.passwords import _common_passwords, make_hasher
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
+from tests.hashes import TimedHasher
 from tests.rows import count, every_value_as_text, forget_throttles, rows, written
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
@@ -274,23 +275,6 @@ def test_an_existing_address_answers_as_fast_as_a_new_one(
     assert count(engine, "outbox", purpose="account_exists") == rounds
     new, old = statistics.median(seconds["new"]), statistics.median(seconds["old"])
     assert abs(old - new) <= 0.25 * new, f"median new {new * 1000:.1f} ms, old {old * 1000:.1f} ms"
-
-
-class TimedHasher:
-    """The application's own hasher, noting when each hash starts and ends."""
-
-    def __init__(self, app: Flask) -> None:
-        passwords = app.extensions["outpost"].passwords
-        self._hasher = passwords._hasher
-        self.spans: list[tuple[float, float]] = []
-        passwords._hasher = self
-
-    def hash(self, password: str) -> str:
-        started = time.perf_counter()
-        try:
-            return str(self._hasher.hash(password))
-        finally:
-            self.spans.append((started, time.perf_counter()))
 
 
 def test_postgresql_hashes_beside_the_first_statements_and_sqlite_before(

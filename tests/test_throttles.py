@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from api_service import create_app
+from api_service.refusals import RefusedClients
 from api_service.throttle import Limit, Throttle
 from tests import processes
+from tests.hashes import TimedHasher
 from tests.rows import count, forget_throttles, let_time_pass
 from tests.smtp_sink import free_port
 
@@ -171,3 +174,72 @@ def test_a_limited_subject_records_no_event_for_any_subject(engine: Engine) -> N
     with engine.begin() as connection:
         assert throttle.take(connection, ["b", "a"], limits, now + timedelta(seconds=61)) == 0
     assert count(engine, "throttle_events") == 3
+
+
+@pytest.fixture
+def one_post_a_minute(env: dict[str, str]) -> Iterator[Flask]:
+    """The API allowing one POST a minute per client IP."""
+    app = create_app({**env, "IP_RATE_LIMIT": "1"})
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+RESET_CONFIRM = {"email": EMAIL, "code": "123456", "new_password": PASSWORD}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/registrations", {"email": EMAIL, "password": PASSWORD}),
+        ("/v1/password-resets/confirm", RESET_CONFIRM),
+    ],
+)
+def test_routes_that_hash_check_the_client_beside_the_hash(
+    app: Flask, path: str, body: dict[str, Any]
+) -> None:
+    """No statement runs before the hash starts: the per-IP check comes beside it."""
+    hasher = TimedHasher(app)
+    statements: list[float] = []
+    event.listen(
+        app.extensions["outpost"].engine,
+        "before_cursor_execute",
+        lambda *_: statements.append(time.perf_counter()),
+    )
+    post(app.test_client(), path, body)
+    [(started, _)] = hasher.spans
+    assert statements and min(statements) > started
+    assert count(app.extensions["outpost"].engine, "throttle_events") >= 1
+
+
+def test_a_client_refused_beside_its_hash_is_checked_first_afterwards(
+    one_post_a_minute: Flask,
+) -> None:
+    """Over its limit, a client costs this worker one hash; then no more until the wait ends."""
+    hasher = TimedHasher(one_post_a_minute)
+    client = one_post_a_minute.test_client()
+    bodies = [{"email": f"u{n}@example.com", "password": PASSWORD} for n in range(3)]
+    statuses = [post(client, "/v1/registrations", body).status_code for body in bodies]
+    assert statuses == [202, 429, 429]
+    assert len(hasher.spans) == 2
+
+
+def test_a_sign_up_with_a_bad_body_still_counts_against_its_client(
+    one_post_a_minute: Flask, engine: Engine
+) -> None:
+    client = one_post_a_minute.test_client()
+    assert post(client, "/v1/registrations", {"email": EMAIL, "password": 12}).status_code == 422
+    refused = post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert count(engine, "users") == 0
+
+
+def test_refused_clients_are_forgotten_when_their_wait_ends_or_room_runs_out() -> None:
+    refused = RefusedClients(capacity=2)
+    refused.note("a", 60)
+    refused.note("b", 0)
+    assert refused.recent("a") and not refused.recent("b") and not refused.recent("c")
+    refused.note("c", 60)  # b's wait is over: it makes room
+    assert refused.recent("a") and refused.recent("c")
+    refused.note("d", 60)  # no room: the oldest goes
+    assert not refused.recent("a") and refused.recent("c") and refused.recent("d")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_service.limits import deferred_client_check
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.password_reset import confirm_reset, request_reset
 from api_service.schemas import ResetConfirmSchema, ResetRequestSchema, StatusSchema
@@ -28,5 +29,5 @@ def create_password_reset(data: dict[str, Any]) -> dict[str, str]:
 @bp.problems(*BODY_PROBLEMS)
 def confirm_password_reset(data: dict[str, Any]) -> dict[str, str]:
     """Set a new password with the code; 400 if wrong or expired, 429 after too many tries."""
-    confirm_reset(services(), data)
+    confirm_reset(services(), data, check_client=deferred_client_check())
     return {"status": "password_changed"}

@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 
 from api_service.idempotency import KEY_PATTERN
+from api_service.limits import deferred_client_check
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.registration import register
 from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
@@ -44,4 +45,5 @@ def create_registration(data: dict[str, Any]) -> dict[str, Any]:
         data,
         idempotency_key=request.headers.get("Idempotency-Key"),
         payload=request.get_json(),
+        check_client=deferred_client_check(),
     )
