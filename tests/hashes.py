@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import Flask
+from sqlalchemy import event
 
 
 class TimedHasher:
@@ -22,3 +23,14 @@ class TimedHasher:
             return str(self._hasher.hash(password))
         finally:
             self.spans.append((started, time.perf_counter()))
+
+
+def statement_times(app: Flask) -> list[float]:
+    """A list that the app's engine fills with the moment each statement starts."""
+    times: list[float] = []
+    event.listen(
+        app.extensions["outpost"].engine,
+        "before_cursor_execute",
+        lambda *_: times.append(time.perf_counter()),
+    )
+    return times

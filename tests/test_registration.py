@@ -12,14 +12,14 @@ import pytest
 from argon2.exceptions import VerifyMismatchError
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 
 from api_service import create_app
 from api_service.passwords import _common_passwords, make_hasher
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
-from tests.hashes import TimedHasher
+from tests.hashes import TimedHasher, statement_times
 from tests.rows import count, every_value_as_text, forget_throttles, rows, written
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
@@ -283,12 +283,7 @@ def test_postgresql_hashes_beside_the_first_statements_and_sqlite_before(
     """With PostgreSQL the answer waits for the longer of the hash and the statements before
     the user's insert, not both; SQLite's write lock must not be held through a hash."""
     hasher = TimedHasher(app)
-    statements: list[float] = []
-    event.listen(
-        app.extensions["outpost"].engine,
-        "before_cursor_execute",
-        lambda *_: statements.append(time.perf_counter()),
-    )
+    statements = statement_times(app)
     assert register(client, GOOD).status_code == 202
     [(started, ended)] = hasher.spans
     during = [at for at in statements if started < at < ended]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,13 +11,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from api_service import create_app
 from api_service.refusals import RefusedClients
 from api_service.throttle import Limit, Throttle
 from tests import processes
-from tests.hashes import TimedHasher
+from tests.hashes import TimedHasher, statement_times
 from tests.rows import count, forget_throttles, let_time_pass
 from tests.smtp_sink import free_port
 
@@ -199,12 +198,7 @@ def test_routes_that_hash_check_the_client_beside_the_hash(
 ) -> None:
     """No statement runs before the hash starts: the per-IP check comes beside it."""
     hasher = TimedHasher(app)
-    statements: list[float] = []
-    event.listen(
-        app.extensions["outpost"].engine,
-        "before_cursor_execute",
-        lambda *_: statements.append(time.perf_counter()),
-    )
+    statements = statement_times(app)
     post(app.test_client(), path, body)
     [(started, _)] = hasher.spans
     assert statements and min(statements) > started
