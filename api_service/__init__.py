@@ -82,8 +82,9 @@ def _limit_posts() -> None:
     if request.method != "POST":
         return
     ip = request.remote_addr or "unknown"
-    check = partial(limit_client, services(), ip, utcnow())
-    if request.endpoint in CHECKED_BESIDE_THE_HASH and not services().refused_clients.recent(ip):
+    app_services = services()
+    check = partial(limit_client, app_services, ip, utcnow())
+    if request.endpoint in CHECKED_BESIDE_THE_HASH and not app_services.refused_clients.recent(ip):
         defer_client_check(check)
     else:
         check()

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy import event
 
 
 class TimedHasher:
-    """The application's own hasher, noting when each hash starts and ends."""
+    """The application's own hasher, noting when each hash starts and ends; `meanwhile`, if
+    given, runs as each hash starts, on the hashing thread."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, meanwhile: Callable[[], None] | None = None) -> None:
         passwords = app.extensions["outpost"].passwords
         self._hasher = passwords._hasher
+        self._meanwhile = meanwhile
         self.spans: list[tuple[float, float]] = []
         passwords._hasher = self
 
     def hash(self, password: str) -> str:
         started = time.perf_counter()
         try:
+            if self._meanwhile is not None:
+                self._meanwhile()
             return str(self._hasher.hash(password))
         finally:
             self.spans.append((started, time.perf_counter()))

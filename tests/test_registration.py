@@ -321,21 +321,16 @@ def test_another_writer_is_not_kept_waiting_by_the_hash(
     """While a sign-up hashes, another connection writes at once: SQLite's only write lock is
     taken after the hash (a unit of work begins with its first statement, not on entry)."""
     probe = create_engine(database_url, connect_args={"timeout": 0} if backend == "sqlite" else {})
-    passwords = app.extensions["outpost"].passwords
-    hasher = passwords._hasher
     written: list[str] = []
 
-    class WritingMeanwhile:
-        def hash(self, password: str) -> str:
-            with probe.begin() as connection:
-                connection.execute(
-                    text("INSERT INTO throttle_events (key, at) VALUES ('p', :at)"),
-                    {"at": utcnow()},
-                )
-            written.append("during the hash")
-            return str(hasher.hash(password))
+    def write_meanwhile() -> None:
+        with probe.begin() as connection:
+            connection.execute(
+                text("INSERT INTO throttle_events (key, at) VALUES ('p', :at)"), {"at": utcnow()}
+            )
+        written.append("during the hash")
 
-    passwords._hasher = WritingMeanwhile()
+    TimedHasher(app, meanwhile=write_meanwhile)
     try:
         assert register(client, GOOD).status_code == 202
     finally:
