@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import os
 import platform
 import socket
@@ -34,6 +36,18 @@ def postgres_database(prefix: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(name)
+
+
+_CLIENTS = itertools.count(1)
+
+
+def client_address() -> str:
+    """A client address no earlier request of this process used, for X-Forwarded-For.
+
+    Sign-ups come from many people: one address sending thousands a minute would make each
+    per-IP check walk that address's minute of events (0.8 ms of PostgreSQL at 4,000).
+    """
+    return str(ipaddress.IPv4Address("10.0.0.0") + next(_CLIENTS))
 
 
 def machine() -> str:
@@ -94,9 +108,9 @@ def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator
         "DATABASE_URL": database_url,
         "SECRET_KEY": uuid.uuid4().hex,
         "SMTP_URL": smtp_url,
-        # One client sends every request: lift the per-IP limit, as a load balancer's address
-        # would need.
-        "IP_RATE_LIMIT": "1000000",
+        # Behind a proxy, as deploy/nginx.conf runs it: each request names its own client in
+        # X-Forwarded-For (client_address), so the per-IP limit keeps its default.
+        "TRUSTED_PROXIES": "1",
         "RELAY_METRICS_PORT": "0",
         **settings,
     }

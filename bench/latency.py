@@ -23,7 +23,13 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import api_and_relay, machine, postgres_database, smtp_process
+from bench.common import (
+    api_and_relay,
+    client_address,
+    machine,
+    postgres_database,
+    smtp_process,
+)
 from shared.db import create_engine_for
 from tests import processes
 
@@ -89,7 +95,9 @@ def offer(base: str, rate: float, seconds: float, answered: dict[str, float]) ->
 
     def one(n: int) -> None:
         status, body, _ = processes.post_json(
-            f"{base}/v1/registrations", {"email": f"late{n}@example.com", "password": PASSWORD}
+            f"{base}/v1/registrations",
+            {"email": f"late{n}@example.com", "password": PASSWORD},
+            {"X-Forwarded-For": client_address()},
         )
         with lock:
             statuses.append(status)

@@ -44,6 +44,7 @@ from pathlib import Path
 from api_service.passwords import make_hasher
 from bench.common import (
     api_and_relay,
+    client_address,
     machine,
     pending,
     postgres_database,
@@ -236,12 +237,14 @@ async def client(
             HASHER.hash(PASSWORD)
             hashes.append(time.perf_counter() - started)
         body = json.dumps({"email": f"{name}n{sent}@example.com", "password": PASSWORD}).encode()
+        request = (
+            b"POST /v1/registrations HTTP/1.1\r\nHost: bench\r\nX-Forwarded-For: %s\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (client_address().encode(), len(body), body)
+        )
         started = time.perf_counter()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"POST /v1/registrations HTTP/1.1\r\nHost: bench\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-        )
+        writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 202"):
             raise RuntimeError(f"unexpected answer: {head[:60]!r}")

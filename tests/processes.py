@@ -83,10 +83,14 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -
     raise TimeoutError(url)
 
 
-def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
+def post_json(
+    url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], float]:
     """POST a JSON body; the status, the decoded answer and the seconds it took."""
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     started = time.perf_counter()
     try:
