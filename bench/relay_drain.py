@@ -5,19 +5,22 @@ Run from the repository root: `.venv/bin/python -m bench.relay_drain [--messages
 The SMTP server is aiosmtpd's discarding Sink in a process of its own, so neither figure
 shares a CPU-bound interpreter with it. The bare loop sends the pre-rendered messages over one
 reused connection; the relay is `outbox-relay run` with its default settings, timed from its
-start to the moment every row is `sent`.
+first claim to the moment every row is `sent` (and, for reference, from its start).
 """
 
 from __future__ import annotations
 
 import argparse
 import smtplib
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, exists, func, select
 
 from bench.common import machine, pending, postgres_database, sink_process
 from outbox_relay import store
@@ -25,6 +28,7 @@ from outbox_relay.channels import Email
 from outbox_relay.compose import compose
 from shared.clock import utcnow
 from shared.db import create_engine_for
+from shared.models import outbox
 from shared.secretbox import SecretBox
 from tests import processes
 from tests.bulk import queue_emails
@@ -51,8 +55,14 @@ def main() -> int:
         f"messages: {args.messages} welcome emails (text + HTML), aiosmtpd Sink in its own process"
     )
     print(f"bare smtplib loop, one connection, pre-rendered: {bare:.0f} messages/s")
-    print(f"relay (outbox-relay run, default settings):      {relay:.0f} messages/s")
-    print(f"ratio relay / bare: {relay / bare:.2f}")
+    print(
+        f"relay (outbox-relay run, default settings):      {relay.rate:.0f} messages/s from its "
+        f"first claim ({relay.with_start:.0f} from its start)"
+    )
+    print(
+        f"ratio relay / bare: {relay.rate / bare:.2f} "
+        f"({relay.with_start / bare:.2f} from its start)"
+    )
     print(f"command: {' '.join([sys.executable, '-m', 'bench.relay_drain', *sys.argv[1:]])}")
     return 0
 
@@ -72,8 +82,20 @@ def bare_rate(engine: Engine, port: int, count: int) -> float:
     return len(emails) / (time.perf_counter() - started)
 
 
-def relay_rate(engine: Engine, url: str, port: int, count: int) -> float:
-    """Messages per second of `outbox-relay run` delivering the `count` pending rows."""
+@dataclass(frozen=True)
+class Drain:
+    """Messages per second of one drain, timed from the relay's first claim and from its start."""
+
+    rate: float
+    with_start: float
+
+
+def relay_rate(engine: Engine, url: str, port: int, count: int) -> Drain:
+    """`outbox-relay run` delivering the `count` pending rows.
+
+    Its start (an interpreter importing its modules, 0.8 s here) is no part of draining: the
+    rate is timed from the moment its first claim commits; the other figure includes it.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="outpost-drain-"))
     env = {
         "DATABASE_URL": url,
@@ -85,12 +107,28 @@ def relay_rate(engine: Engine, url: str, port: int, count: int) -> float:
     started = time.perf_counter()
     relay = processes.relay(env, workdir)
     try:
-        while pending(engine):
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
+        _wait_for(lambda: claimed(engine), relay, 0.002)
+        first_claim = time.perf_counter()
+        _wait_for(lambda: not pending(engine), relay, 0.05)
+        finished = time.perf_counter()
     finally:
         processes.stop(relay)
-    return count / elapsed
+    return Drain(count / (finished - first_claim), count / (finished - started))
+
+
+def claimed(engine: Engine) -> bool:
+    """Whether a relay has claimed a pending row (its next attempt moves to its lease's end)."""
+    due_later = outbox.c.status == "pending", outbox.c.next_attempt_at > func.now()
+    with engine.connect() as connection:
+        return bool(connection.execute(select(exists().where(*due_later))).scalar_one())
+
+
+def _wait_for(check: Callable[[], bool], relay: subprocess.Popen[bytes], interval: float) -> None:
+    """Poll `check` until it holds; fail if the relay exits first."""
+    while not check():
+        if relay.poll() is not None:
+            raise RuntimeError(f"the relay exited with {relay.returncode}")
+        time.sleep(interval)
 
 
 if __name__ == "__main__":
