@@ -93,7 +93,7 @@ class Drain:
 def relay_rate(engine: Engine, url: str, port: int, count: int) -> Drain:
     """`outbox-relay run` delivering the `count` pending rows.
 
-    Its start (an interpreter importing its modules, 0.8 s here) is no part of draining: the
+    Its start (an interpreter importing its modules, 0.7 s here) is no part of draining: the
     rate is timed from the moment its first claim commits; the other figure includes it.
     """
     workdir = Path(tempfile.mkdtemp(prefix="outpost-drain-"))
