@@ -104,7 +104,7 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     def arguments(self, schema: type[Schema] | Schema, **kwargs: Any) -> Callable[[F], F]:
         """Read a route's arguments with one schema instance, built now, not one per request.
 
-        Given a class, webargs builds an instance on every request (0.15 ms here, copying
+        Given a class, webargs builds an instance on every request (0.2 ms of CPU here, copying
         each declared field); loading keeps no state on the instance, so one serves them all.
         """
         instance = schema() if isinstance(schema, type) else schema
