@@ -10,13 +10,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
 from shared.db import migrate
@@ -73,21 +71,31 @@ def pending(engine: Engine) -> int:
 def sink_process(delay: float = 0.0) -> Iterator[int]:
     """An SMTP server in a process of its own taking `delay` seconds a message; yields its port.
 
-    It stands in for a provider's server, which would not share the API's cores: it runs at
-    the lowest CPU priority so that its own work weighs as little as it can on the figures.
+    It stands in for a provider's server, which would not share the API's cores: it is the
+    benches' own lean server (bench/smtp_server.py), at the lowest CPU priority, so that its
+    own work weighs as little as it can on the figures.
     """
-    with smtp_process("bench.slow_sink", str(delay), nice=19) as port:
+    with smtp_process(lambda port: ["-m", "bench.slow_sink", str(port), str(delay)]) as port:
         yield port
 
 
 @contextmanager
-def smtp_process(module: str, *args: str, nice: int = 0) -> Iterator[int]:
-    """`python -m MODULE PORT ARGS…` at niceness `nice`; yields the port once it listens."""
+def aiosmtpd_sink() -> Iterator[int]:
+    """aiosmtpd's discarding Sink, the tests' SMTP server, in a process of its own; yields its
+    port."""
+    command = ["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink", "-l"]
+    with smtp_process(lambda port: [*command, f"127.0.0.1:{port}"]) as port:
+        yield port
+
+
+@contextmanager
+def smtp_process(arguments: Callable[[int], list[str]], *, nice: int = 19) -> Iterator[int]:
+    """`python ARGUMENTS(port)` at niceness `nice`; yields the port once it listens."""
     port = free_port()
-    command = ["nice", "-n", str(nice), sys.executable, "-m", module, str(port), *args]
-    server = subprocess.Popen(command)
+    python = [sys.executable, *arguments(port)]
+    server = subprocess.Popen(["nice", "-n", str(nice), *python])
     try:
-        processes.eventually(lambda: _listening(port), 30, f"{module} listening")
+        processes.eventually(lambda: _listening(port), 30, f"{' '.join(python)} listening")
         yield port
     finally:
         server.terminate()
@@ -141,13 +149,3 @@ def served(
         yield port
     finally:
         processes.stop(server)
-
-
-def serve_smtp(handler: object, port: int) -> None:
-    """Serve an aiosmtpd handler on 127.0.0.1 until the process is killed."""
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        threading.Event().wait()
-    finally:
-        controller.stop()

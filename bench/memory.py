@@ -3,7 +3,7 @@
 Run from the repository root: `.venv/bin/python -m bench.memory [--messages N]`.
 
 The backlog is queued before the relay starts, so it finds all of it due at once; the SMTP
-server is aiosmtpd's discarding Sink in a process of its own.
+server is the benches' lean one (bench/smtp_server.py) in a process of its own.
 """
 
 from __future__ import annotations

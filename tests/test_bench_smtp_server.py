@@ -1,0 +1,62 @@
+"""The benches' lean SMTP server speaks enough SMTP for smtplib and the relay's SMTP channel."""
+
+from __future__ import annotations
+
+import smtplib
+import threading
+import time
+
+import pytest
+
+from bench.smtp_server import serve
+from outbox_relay.channels import Email
+from outbox_relay.channels.smtp import SmtpChannel
+from shared.config import SmtpSettings
+from tests import processes
+from tests.smtp_sink import free_port
+
+MESSAGE = b"Message-ID: <1@bench>\r\nSubject: hi\r\n\r\n.a line that starts with a dot\r\n.\r\nend"
+
+
+def _serving(delays: list[float]) -> tuple[int, list[bytes]]:
+    """A server in a daemon thread answering `delays` in turn (0 after); its port and inbox."""
+    port, received = free_port(), []
+
+    def receive(message: bytes) -> float:
+        received.append(message)
+        return delays.pop(0) if delays else 0.0
+
+    threading.Thread(target=serve, args=(receive, port), daemon=True).start()
+    processes.eventually(lambda: _accepts(port), 10, "the server listening")
+    return port, received
+
+
+def _accepts(port: int) -> bool:
+    try:
+        smtplib.SMTP("127.0.0.1", port, timeout=1).quit()
+    except OSError:
+        return False
+    return True
+
+
+def test_messages_arrive_whole_over_one_connection() -> None:
+    port, received = _serving([])
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
+        smtp.noop()
+        for _ in range(3):
+            assert smtp.sendmail("a@bench.test", ["b@bench.test"], MESSAGE) == {}
+    # smtplib doubles a leading dot and ends the data with CRLF; the server hands it over as sent.
+    sent = MESSAGE.replace(b"\r\n.", b"\r\n..") + b"\r\n"
+    assert received == [sent] * 3
+
+
+def test_the_relay_channel_delivers_and_a_delay_holds_the_answer() -> None:
+    port, received = _serving([0.3])
+    channel = SmtpChannel(SmtpSettings("127.0.0.1", port, False, False, None, None, timeout=5))
+    email = Email(id="m1", sender="a@bench.test", recipient="b@bench.test", data=MESSAGE)
+    started = time.monotonic()
+    channel.send(email)
+    assert time.monotonic() - started == pytest.approx(0.3, abs=0.2)
+    channel.send(email)
+    channel.close()
+    assert len(received) == 2
