@@ -3,9 +3,10 @@
 Run from the repository root: `.venv/bin/python -m bench.bloat [--sample N] [--history N]`.
 
 Each case drains the same number of fresh rows with `outbox-relay run` into the benches' lean
-SMTP server (bench/smtp_server.py), in a database of its own, and is compared with empty databases drained just before and just
-after it. The million old rows are written by one INSERT … SELECT; the 100,000 sends go
-through the relay, with no VACUUM but PostgreSQL's own autovacuum.
+SMTP server (bench/smtp_server.py), in a database of its own, and is compared with empty
+databases drained just before and just after it. The million old rows are written by one
+INSERT … SELECT; the 100,000 sends go through the relay, with no VACUUM but PostgreSQL's own
+autovacuum.
 """
 
 from __future__ import annotations

@@ -159,6 +159,19 @@ def test_each_sender_keeps_one_connection_for_all_its_messages(
     assert smtp.sink.connections == senders
 
 
+def test_a_lone_row_is_sent_over_a_senders_connection(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    relay = make_relay(relay_concurrency=1)
+    queue_emails(engine, 3, prefix="batch")
+    assert relay.drain() == 3
+    queue_emails(engine, 1, prefix="lone")
+    assert relay.drain() == 1
+    relay.close()
+    assert len(smtp.sink.wait_for(4)) == 4
+    assert smtp.sink.connections == 1
+
+
 def test_the_mail_carries_the_code_in_text_and_html(
     client: FlaskClient, relay: Relay, smtp: SinkServer
 ) -> None:
