@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -182,6 +183,9 @@ def test_concurrent_claims_never_share_a_row(engine: Engine, database_url: str) 
         mine: list[int] = []
         while batch := store.claim(own, now=utcnow(), limit=25, lease_seconds=60):
             mine.extend(row.id for row in batch)
+            # A relay delivers between claims. Claiming back to back, one thread could take
+            # every batch while SQLite's busy handler had the others sleep (it did, in CI).
+            time.sleep(0.005)
         claimed.append(mine)
 
     threads = [threading.Thread(target=claim_all, args=(own,)) for own in engines]
