@@ -81,8 +81,7 @@ def sink_process(delay: float = 0.0) -> Iterator[int]:
 
 @contextmanager
 def aiosmtpd_sink() -> Iterator[int]:
-    """aiosmtpd's discarding Sink, the tests' SMTP server, in a process of its own; yields its
-    port."""
+    """aiosmtpd's discarding Sink, the tests' SMTP server, in its own process; yields its port."""
     command = ["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink", "-l"]
     with smtp_process(lambda port: [*command, f"127.0.0.1:{port}"]) as port:
         yield port
