@@ -96,10 +96,12 @@ class Relay:
         self._make_channel = channels or default_channels(settings)
         # One set of channels (so one SMTP connection) per sender, lent to whichever thread
         # delivers; the set used last goes out first, so a trickle keeps one connection warm.
-        self._channel_sets: LifoQueue[dict[str, Channel]] = LifoQueue()
-        for _ in range(settings.relay_concurrency):
-            self._channel_sets.put({})
-        self._opened: list[Channel] = []
+        self._channel_sets: list[dict[str, Channel]] = [
+            {} for _ in range(settings.relay_concurrency)
+        ]
+        self._idle_channel_sets: LifoQueue[dict[str, Channel]] = LifoQueue()
+        for channel_set in self._channel_sets:
+            self._idle_channel_sets.put(channel_set)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
@@ -216,10 +218,9 @@ class Relay:
                 "outcomes not recorded; their rows come back once their lease lapses",
                 extra={"rows": len(self._unsettled) + len(self._untried)},
             )
-        with self._lock:
-            for channel in self._opened:
+        for channel_set in self._channel_sets:
+            for channel in channel_set.values():
                 channel.close()
-            self._opened.clear()
 
     def _deliver(self, row: store.Claimed) -> None:
         if self._database_lost.is_set():
@@ -343,15 +344,13 @@ class Relay:
 
     def _send(self, row: store.Claimed) -> None:
         """Send one row with a set of channels no other thread uses meanwhile."""
-        channels = self._channel_sets.get()
+        channels = self._idle_channel_sets.get()
         try:
             if row.channel not in channels:
                 channels[row.channel] = self._make_channel(row.channel)
-                with self._lock:
-                    self._opened.append(channels[row.channel])
             channels[row.channel].send(compose(row, self._box, self.settings.mail_from))
         finally:
-            self._channel_sets.put(channels)
+            self._idle_channel_sets.put(channels)
 
 
 def _ms(started: float) -> int:
