@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Update, bindparam, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Update,
+    bindparam,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shared.models import outbox, outbox_attempts
 
@@ -63,18 +74,58 @@ def _walk_indexes_in_order(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()
 
 
-def claim(engine: Engine, *, now: datetime, limit: int, lease_seconds: int) -> list[Claimed]:
-    """Lease up to `limit` due rows to a new claim token; other relays skip them meanwhile.
+class Claimer:
+    """Claims due rows for one relay over a connection of its own, kept from claim to claim.
 
-    A claimed row's `next_attempt_at` moves to the end of its lease, so the one due-rows
-    index serves both "never tried" and "lease lapsed": a crashed relay's rows come back
-    by themselves.
+    A claim is one statement, atomic by itself, so on PostgreSQL that connection runs in
+    autocommit: a relay woken for each new message claims once a message, and then pays no
+    BEGIN or COMMIT round trip and no pool checkout for it (1.0 → 0.5 ms of CPU a claim, in
+    process). SQLite keeps its transaction, which takes the write lock up front (shared.db).
+    One thread claims at a time.
     """
-    locked_until = now + timedelta(seconds=lease_seconds)
-    values = {"now": now, "limit": limit, "until": locked_until, "token": uuid.uuid4().hex}
-    with engine.begin() as connection:
-        rows = connection.execute(_CLAIM, values).all()
-    return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._autocommit = engine.dialect.name == "postgresql"
+        self._connection: Connection | None = None
+
+    def claim(self, *, now: datetime, limit: int, lease_seconds: int) -> list[Claimed]:
+        """Lease up to `limit` due rows to a new claim token; other relays skip them meanwhile.
+
+        A claimed row's `next_attempt_at` moves to the end of its lease, so the one due-rows
+        index serves both "never tried" and "lease lapsed": a crashed relay's rows come back
+        by themselves.
+        """
+        locked_until = now + timedelta(seconds=lease_seconds)
+        values = {"now": now, "limit": limit, "until": locked_until, "token": uuid.uuid4().hex}
+        try:
+            rows = self._claim(values)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The kept connection died meanwhile (a server restart): once more on a new one,
+            # as the pool does for a connection it finds dead.
+            rows = self._claim(values)
+        return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
+
+    def _claim(self, values: dict[str, Any]) -> list[Row[Any]]:
+        if self._connection is None:
+            connection = self._engine.connect()
+            if self._autocommit:
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._connection = connection
+        try:
+            with self._connection.begin():
+                return list(self._connection.execute(_CLAIM, values).all())
+        except SQLAlchemyError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Give the connection back; the next claim takes a new one."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
 
 def _claim_statement() -> Update:
@@ -110,16 +161,18 @@ class Mark:
 
 # Fencing: rows :ids are ours only while :token holds them; an outcome also needs the lease
 # to run at :now.
-_OURS = (
-    outbox.c.id.in_(bindparam("ids", expanding=True)),
-    outbox.c.claim_token == bindparam("token"),
-    outbox.c.status == "pending",
-)
-_HELD = (*_OURS, outbox.c.locked_until > bindparam("now"))
+_IDS = outbox.c.id.in_(bindparam("ids", expanding=True))
+_PENDING = outbox.c.status == "pending"
+_LEASE_RUNS = outbox.c.locked_until > bindparam("now")
+_OURS = (_IDS, outbox.c.claim_token == bindparam("token"), _PENDING)
+_HELD = (*_OURS, _LEASE_RUNS)
 
+# Delivered rows of any of our claims :tokens (see `mark`).
 _MARK_SENT = (
     update(outbox)
-    .where(*_HELD)
+    .where(
+        _IDS, outbox.c.claim_token.in_(bindparam("tokens", expanding=True)), _PENDING, _LEASE_RUNS
+    )
     .values(
         status="sent",
         sent_at=bindparam("now", type_=outbox.c.sent_at.type),
@@ -147,8 +200,13 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
     """Write many outcomes in one transaction; the ids of the rows whose lease still held.
 
     Fencing: a row changes only while our claim token holds it and its lease runs at `now`,
-    so a relay whose lease lapsed changes nothing and records no attempt. Delivered rows of
-    one claim are marked by a single UPDATE, which is what makes a drain cheap.
+    so a relay whose lease lapsed changes nothing and records no attempt. Delivered rows are
+    marked by a single UPDATE, whatever claims they came from, which is what makes a drain,
+    and a trickle's write of a few hundred claims' outcomes, cheap (0.55 → 0.17 ms of CPU a
+    message at 25 claims a write, in process). That UPDATE takes a row whose token is any of
+    those claims': all of them this relay's, so a row another relay has claimed since is
+    still left alone. A row this relay claimed again after its own lease lapsed was sent
+    under the earlier claim, so marking it sent is true whichever claim's outcome does it.
     """
     kept: set[int] = set()
     with engine.begin() as connection:
@@ -156,8 +214,12 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
             if one.attempt.outcome != "sent":
                 kept.update(_mark_failure(connection, one, now))
         delivered = [one.row for one in marks if one.attempt.outcome == "sent"]
-        for token, ids in _by_claim(delivered).items():
-            held = {"ids": ids, "token": token, "now": now}
+        if delivered:
+            held = {
+                "ids": [row.id for row in delivered],
+                "tokens": sorted({row.claim_token for row in delivered}),
+                "now": now,
+            }
             kept.update(connection.execute(_MARK_SENT, held).scalars())
         attempts = [
             {

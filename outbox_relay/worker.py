@@ -92,6 +92,7 @@ class Relay:
         self.settings = settings
         self.engine = engine
         store.prepare(engine)
+        self._claimer = store.Claimer(engine)
         self._box = SecretBox(settings.secret_key)
         self._make_channel = channels or default_channels(settings)
         # One set of channels (so one SMTP connection) per sender, lent to whichever thread
@@ -137,8 +138,7 @@ class Relay:
         try:
             self.settle_backlog()
             while not self.stopping.is_set():
-                rows = store.claim(
-                    self.engine,
+                rows = self._claimer.claim(
                     now=utcnow(),
                     limit=self.settings.relay_batch_size,
                     lease_seconds=self.settings.relay_lease_seconds,
@@ -150,6 +150,10 @@ class Relay:
                 self.settle_backlog()
                 if len(rows) < self.settings.relay_batch_size:
                     break
+                # A batch is written once its last outcome is in, unless a timed write took
+                # part of it (a send stalled): the rest is written before the next batch is
+                # claimed, so that a crash repeats at most one batch of sends.
+                self._flush()
         finally:
             # Even when the database failed: outcomes due are written now or kept for its
             # return, never left due, which would have the daemon poll again at once.
@@ -221,6 +225,7 @@ class Relay:
         for channel_set in self._channel_sets:
             for channel in channel_set.values():
                 channel.close()
+        self._claimer.close()
 
     def _deliver(self, row: store.Claimed) -> None:
         if self._database_lost.is_set():

@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from outbox_relay.store import Claimer
 from outbox_relay.worker import Relay
 from shared.config import Settings
 from shared.db import create_engine_for, migrate
@@ -121,6 +122,14 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = create_engine_for(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def claimer(engine: Engine) -> Iterator[Claimer]:
+    """Claims on the test database, as one relay makes them; its connection closed after."""
+    claimer = Claimer(engine)
+    yield claimer
+    claimer.close()
 
 
 @pytest.fixture

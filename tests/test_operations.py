@@ -20,10 +20,12 @@ from tests.rows import count, forget_throttles, rows
 PASSWORD = "correct horse battery staple"
 
 
-def test_backlog_counts_pending_and_due_rows_and_the_oldest_wait(engine: Engine) -> None:
+def test_backlog_counts_pending_and_due_rows_and_the_oldest_wait(
+    engine: Engine, claimer: store.Claimer
+) -> None:
     queue_emails(engine, 3)
     now = utcnow()
-    store.claim(engine, now=now, limit=1, lease_seconds=60)
+    claimer.claim(now=now, limit=1, lease_seconds=60)
     later = now + timedelta(seconds=30)
     with engine.connect() as connection:
         backlog = operations.backlog(connection, later)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
-from outbox_relay import worker
+from outbox_relay import store, worker
 from outbox_relay.compose import message_id
 from outbox_relay.worker import Daemon, Relay
 from shared.clock import utcnow
@@ -229,6 +230,28 @@ def test_a_waiting_outcome_is_due_within_the_flush_time(
     assert statuses(engine) == ["sent"]
 
 
+def test_a_batch_split_by_a_timed_write_is_all_written_before_the_next_claim(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So that a crash repeats at most one batch of sends."""
+    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.02)
+    smtp.sink.delay = 0.01  # a batch of 5 takes 50 ms: a timed write takes part of it
+    relay = make_relay(relay_batch_size=5, relay_concurrency=1)
+    queue_emails(engine, 15)
+    held_at_claims: list[int] = []
+    claim = relay._claimer.claim
+
+    def claim_noting_held(**arguments: Any) -> list[store.Claimed]:
+        held = [r for r in rows(engine, "outbox") if r["status"] == "pending" and r["claim_token"]]
+        held_at_claims.append(len(held))
+        return claim(**arguments)
+
+    monkeypatch.setattr(relay._claimer, "claim", claim_noting_held)
+    assert relay.drain() == 15
+    assert held_at_claims == [0, 0, 0, 0]
+    assert statuses(engine) == ["sent"] * 15
+
+
 def statuses(engine: Engine) -> list[str]:
     """The outbox rows' statuses, in id order."""
     return [r["status"] for r in rows(engine, "outbox")]
@@ -244,12 +267,13 @@ def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
     smtp.sink.wait_for(1)
     monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.0)
     working, relay.engine = relay.engine, create_engine_for(UNREACHABLE)
+    claimer, relay._claimer = relay._claimer, store.Claimer(relay.engine)
     # The claim fails; the waiting outcome cannot be written either, and is kept for later
     # rather than left due (which would have the daemon loop poll again at once, forever).
     Daemon(relay).poll()
     assert relay.next_write_in() is None
     assert statuses(engine) == ["pending"]
-    relay.engine = working
+    relay.engine, relay._claimer = working, claimer
     relay.deliver_due()
     assert statuses(engine) == ["sent"]
     assert len(smtp.sink.received) == 1, "written late, not sent again"

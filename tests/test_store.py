@@ -14,6 +14,7 @@ from outbox_relay import store
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from tests.bulk import queue_emails
+from tests.databases import admin
 from tests.rows import rows
 
 GOOD = {"password": "correct horse battery staple"}
@@ -26,30 +27,30 @@ def queue(client: FlaskClient, n: int) -> None:
 
 
 def test_claimed_rows_are_invisible_to_other_claims_until_the_lease_lapses(
-    client: FlaskClient, engine: Engine
+    client: FlaskClient, engine: Engine, claimer: store.Claimer
 ) -> None:
     queue(client, 3)
     now = utcnow()
-    first = store.claim(engine, now=now, limit=2, lease_seconds=60)
-    second = store.claim(engine, now=now, limit=10, lease_seconds=60)
+    first = claimer.claim(now=now, limit=2, lease_seconds=60)
+    second = claimer.claim(now=now, limit=10, lease_seconds=60)
     assert len(first) == 2 and len(second) == 1
     assert not {r.id for r in first} & {r.id for r in second}
-    assert store.claim(engine, now=now, limit=10, lease_seconds=60) == []
+    assert claimer.claim(now=now, limit=10, lease_seconds=60) == []
     later = now + timedelta(seconds=61)
-    again = store.claim(engine, now=later, limit=10, lease_seconds=60)
+    again = claimer.claim(now=later, limit=10, lease_seconds=60)
     assert {r.id for r in again} == {r.id for r in first + second}
 
 
 def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
-    client: FlaskClient, engine: Engine
+    client: FlaskClient, engine: Engine, claimer: store.Claimer
 ) -> None:
     queue(client, 1)
     now = utcnow()
-    [mine] = store.claim(engine, now=now, limit=1, lease_seconds=60)
+    [mine] = claimer.claim(now=now, limit=1, lease_seconds=60)
     later = now + timedelta(seconds=61)
     sent = store.Mark(mine, store.Attempt("sent", later, 5))
     assert store.mark(engine, [sent], later) == set()
-    [theirs] = store.claim(engine, now=later, limit=1, lease_seconds=60)
+    [theirs] = claimer.claim(now=later, limit=1, lease_seconds=60)
     assert theirs.claim_token != mine.claim_token
     dead = store.Mark(mine, store.Attempt("permanent", later, 5), dead_reason="permanent_error")
     retry = store.Mark(mine, store.Attempt("transient", later, 5), retry_at=later)
@@ -62,12 +63,48 @@ def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
     assert (row["status"], row["attempts"]) == ("sent", 1)
 
 
+def test_sent_rows_of_many_claims_are_marked_together_but_not_one_another_relay_took(
+    engine: Engine, claimer: store.Claimer
+) -> None:
+    queue_emails(engine, 3)
+    now = utcnow()
+    [lapsed] = claimer.claim(now=now, limit=1, lease_seconds=10)
+    first, second = (claimer.claim(now=now, limit=1, lease_seconds=60)[0] for _ in range(2))
+    # Another relay takes the row whose lease lapsed.
+    later = now + timedelta(seconds=11)
+    other = store.Claimer(engine)
+    [taken] = other.claim(now=later, limit=10, lease_seconds=60)
+    other.close()
+    assert taken.id == lapsed.id and len({first.claim_token, second.claim_token}) == 2
+    sent = [store.Mark(row, store.Attempt("sent", later, 1)) for row in (lapsed, first, second)]
+    assert store.mark(engine, sent, later) == {first.id, second.id}
+    by_id = {row["id"]: row for row in rows(engine, "outbox")}
+    assert by_id[taken.id]["claim_token"] == taken.claim_token
+    assert by_id[taken.id]["status"] == "pending"
+    assert [a["outbox_id"] for a in rows(engine, "outbox_attempts")] == [first.id, second.id]
+
+
+@pytest.mark.postgresql_only
+def test_a_claim_outlives_the_server_dropping_the_kept_connection(
+    engine: Engine, claimer: store.Claimer
+) -> None:
+    queue_emails(engine, 2)
+    [first] = claimer.claim(now=utcnow(), limit=1, lease_seconds=60)
+    with admin() as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = %s",
+            (engine.url.database,),
+        )
+    [second] = claimer.claim(now=utcnow(), limit=1, lease_seconds=60)
+    assert first.id != second.id
+
+
 def test_one_write_marks_a_whole_batch_and_fences_each_row(
-    client: FlaskClient, engine: Engine
+    client: FlaskClient, engine: Engine, claimer: store.Claimer
 ) -> None:
     queue(client, 4)
     now = utcnow()
-    first, second, third, fourth = store.claim(engine, now=now, limit=4, lease_seconds=60)
+    first, second, third, fourth = claimer.claim(now=now, limit=4, lease_seconds=60)
     at = now + timedelta(seconds=1)
     kept = store.mark(
         engine,
@@ -97,29 +134,31 @@ def test_one_write_marks_a_whole_batch_and_fences_each_row(
     ]
 
 
-def test_release_hands_rows_back_at_once(client: FlaskClient, engine: Engine) -> None:
+def test_release_hands_rows_back_at_once(
+    client: FlaskClient, engine: Engine, claimer: store.Claimer
+) -> None:
     queue(client, 2)
     now = utcnow()
-    claimed = store.claim(engine, now=now, limit=10, lease_seconds=60)
+    claimed = claimer.claim(now=now, limit=10, lease_seconds=60)
     assert store.release(engine, claimed, now) == 2
-    assert len(store.claim(engine, now=now, limit=10, lease_seconds=60)) == 2
+    assert len(claimer.claim(now=now, limit=10, lease_seconds=60)) == 2
 
 
 def test_ten_thousand_rows_claimed_at_once_are_released_and_marked_in_one_go(
-    engine: Engine,
+    engine: Engine, claimer: store.Claimer
 ) -> None:
     """The bench drains 10,000 rows claimed together: one statement must take them all."""
     queue_emails(engine, 10_000)
     now = utcnow()
-    claimed = store.claim(engine, now=now, limit=10_000, lease_seconds=60)
+    claimed = claimer.claim(now=now, limit=10_000, lease_seconds=60)
     assert store.release(engine, claimed, now) == 10_000
-    claimed = store.claim(engine, now=now, limit=10_000, lease_seconds=60)
+    claimed = claimer.claim(now=now, limit=10_000, lease_seconds=60)
     sent = [store.Mark(row, store.Attempt("sent", now, 1)) for row in claimed]
     assert len(store.mark(engine, sent, now)) == 10_000
 
 
 def test_claiming_reads_the_due_index_not_the_sent_rows(
-    client: FlaskClient, engine: Engine, backend: str
+    client: FlaskClient, engine: Engine, backend: str, claimer: store.Claimer
 ) -> None:
     queue(client, 1)
     _add_sent_rows(engine, backend, 200_000)
@@ -149,7 +188,7 @@ def test_claiming_reads_the_due_index_not_the_sent_rows(
             top = plan[0]["Plan"]
             blocks = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
             assert blocks < 20, f"claim touched {blocks} blocks with 200,000 sent rows"
-    assert len(store.claim(engine, now=utcnow(), limit=100, lease_seconds=60)) == 1
+    assert len(claimer.claim(now=utcnow(), limit=100, lease_seconds=60)) == 1
 
 
 def _add_sent_rows(engine: Engine, backend: str, n: int) -> None:
@@ -179,13 +218,15 @@ def test_concurrent_claims_never_share_a_row(engine: Engine, database_url: str) 
     claimed: list[list[int]] = []
 
     def claim_all(own: Engine) -> None:
+        claimer = store.Claimer(own)
         barrier.wait()
         mine: list[int] = []
-        while batch := store.claim(own, now=utcnow(), limit=25, lease_seconds=60):
+        while batch := claimer.claim(now=utcnow(), limit=25, lease_seconds=60):
             mine.extend(row.id for row in batch)
             # A relay delivers between claims. Claiming back to back, one thread could take
             # every batch while SQLite's busy handler had the others sleep (it did, in CI).
             time.sleep(0.005)
+        claimer.close()
         claimed.append(mine)
 
     threads = [threading.Thread(target=claim_all, args=(own,)) for own in engines]
@@ -211,7 +252,9 @@ def test_a_claim_skips_rows_another_transaction_holds(engine: Engine, database_u
                 .scalars()
                 .all()
             )
-            claimed = store.claim(impatient, now=utcnow(), limit=10, lease_seconds=60)
+            claimer = store.Claimer(impatient)
+            claimed = claimer.claim(now=utcnow(), limit=10, lease_seconds=60)
+            claimer.close()
         assert len(ids) == 10
         assert {row.id for row in claimed} == {r["id"] for r in rows(engine, "outbox")} - set(held)
     finally:
