@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # Seconds between backlog reports (metrics gauges and systemd STATUS).
 STATUS_INTERVAL = 5.0
 # Longest an outcome waits to be written with others: far below any lease. No more than a
-# batch of outcomes ever waits either, so a crash repeats at most a batch's worth of sends.
+# batch of outcomes ever waits either (see deliver_due for what a crash repeats).
 FLUSH_SECONDS = 0.5
 # Seconds after start before the first daily purge: not in the way of a restart's catch-up.
 PURGE_DELAY = 300.0
@@ -138,22 +138,19 @@ class Relay:
         try:
             self.settle_backlog()
             while not self.stopping.is_set():
+                # Outcomes waiting to be written and rows claimed never add up to more than a
+                # batch, so that a crash repeats at most a batch of sends.
+                limit = self.settings.relay_batch_size - self._waiting()
                 rows = self._claimer.claim(
-                    now=utcnow(),
-                    limit=self.settings.relay_batch_size,
-                    lease_seconds=self.settings.relay_lease_seconds,
+                    now=utcnow(), limit=limit, lease_seconds=self.settings.relay_lease_seconds
                 )
                 self.heartbeat()
                 if not rows:
                     break
                 handled += self._deliver_all(rows)
                 self.settle_backlog()
-                if len(rows) < self.settings.relay_batch_size:
+                if len(rows) < limit:
                     break
-                # A batch is written once its last outcome is in, unless a timed write took
-                # part of it (a send stalled): the rest is written before the next batch is
-                # claimed, so that a crash repeats at most one batch of sends.
-                self._flush()
         finally:
             # Even when the database failed: outcomes due are written now or kept for its
             # return, never left due, which would have the daemon poll again at once.
@@ -172,6 +169,10 @@ class Relay:
             self._deliver(rows[0])
             return 1
         return sum(1 for _ in self._pool.map(self._deliver, rows))
+
+    def _waiting(self) -> int:
+        with self._lock:
+            return len(self._collected)
 
     def next_write_in(self) -> float | None:
         """Seconds until the outcomes not yet written are due; None when there are none."""

@@ -230,26 +230,29 @@ def test_a_waiting_outcome_is_due_within_the_flush_time(
     assert statuses(engine) == ["sent"]
 
 
-def test_a_batch_split_by_a_timed_write_is_all_written_before_the_next_claim(
+def test_waiting_outcomes_and_claimed_rows_never_exceed_a_batch(
     engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """So that a crash repeats at most one batch of sends."""
-    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.02)
-    smtp.sink.delay = 0.01  # a batch of 5 takes 50 ms: a timed write takes part of it
-    relay = make_relay(relay_batch_size=5, relay_concurrency=1)
-    queue_emails(engine, 15)
-    held_at_claims: list[int] = []
+    """So that a crash repeats at most a batch of sends, even when a timed write split one."""
+    # Sends of 0.1 s, one at a time, and a write due 0.15 s after the previous one: a batch of
+    # 3 has its first two outcomes written at its second, and the third waits for the next.
+    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.15)
+    smtp.sink.delay = 0.1
+    queue_emails(engine, 6)
+    relay = make_relay(relay_batch_size=3, relay_concurrency=1)
+    held_at_claims: list[tuple[int, int]] = []
     claim = relay._claimer.claim
 
     def claim_noting_held(**arguments: Any) -> list[store.Claimed]:
         held = [r for r in rows(engine, "outbox") if r["status"] == "pending" and r["claim_token"]]
-        held_at_claims.append(len(held))
+        held_at_claims.append((len(held), arguments["limit"]))
         return claim(**arguments)
 
     monkeypatch.setattr(relay._claimer, "claim", claim_noting_held)
-    assert relay.drain() == 15
-    assert held_at_claims == [0, 0, 0, 0]
-    assert statuses(engine) == ["sent"] * 15
+    assert relay.drain() == 6
+    assert statuses(engine) == ["sent"] * 6
+    assert any(held for held, _ in held_at_claims), "no timed write split a batch"
+    assert all(held + limit <= 3 for held, limit in held_at_claims), held_at_claims
 
 
 def statuses(engine: Engine) -> list[str]:
