@@ -85,7 +85,9 @@ def bare_rate(engine: Engine, port: int, count: int) -> float:
     """Messages per second of one smtplib connection sending the rows' rendered messages."""
     box = SecretBox(SECRET_KEY)
     now = utcnow()
-    rows = store.claim(engine, now=now, limit=count, lease_seconds=3600)
+    claimer = store.Claimer(engine)
+    rows = claimer.claim(now=now, limit=count, lease_seconds=3600)
+    claimer.close()
     messages = [compose(row, box, MAIL_FROM) for row in rows]
     emails = [message for message in messages if isinstance(message, Email)]
     store.release(engine, rows, now)
