@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,7 +109,7 @@ class Claimer:
             rows = self._claim(values)
         return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
 
-    def _claim(self, values: dict[str, Any]) -> list[Row[Any]]:
+    def _claim(self, values: dict[str, Any]) -> Sequence[Row[Any]]:
         if self._connection is None:
             connection = self._engine.connect()
             if self._autocommit:
@@ -116,7 +117,7 @@ class Claimer:
             self._connection = connection
         try:
             with self._connection.begin():
-                return list(self._connection.execute(_CLAIM, values).all())
+                return self._connection.execute(_CLAIM, values).all()
         except SQLAlchemyError:
             self.close()
             raise
