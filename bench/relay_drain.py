@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,9 +85,8 @@ def bare_rate(engine: Engine, port: int, count: int) -> float:
     """Messages per second of one smtplib connection sending the rows' rendered messages."""
     box = SecretBox(SECRET_KEY)
     now = utcnow()
-    claimer = store.Claimer(engine)
-    rows = claimer.claim(now=now, limit=count, lease_seconds=3600)
-    claimer.close()
+    with closing(store.Claimer(engine)) as claimer:
+        rows = claimer.claim(now=now, limit=count, lease_seconds=3600)
     messages = [compose(row, box, MAIL_FROM) for row in rows]
     emails = [message for message in messages if isinstance(message, Email)]
     store.release(engine, rows, now)

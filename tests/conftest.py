@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +128,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def claimer(engine: Engine) -> Iterator[Claimer]:
     """Claims on the test database, as one relay makes them; its connection closed after."""
-    claimer = Claimer(engine)
-    yield claimer
-    claimer.close()
+    with closing(Claimer(engine)) as claimer:
+        yield claimer
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 from datetime import timedelta
 
 import pytest
@@ -72,9 +73,8 @@ def test_sent_rows_of_many_claims_are_marked_together_but_not_one_another_relay_
     first, second = (claimer.claim(now=now, limit=1, lease_seconds=60)[0] for _ in range(2))
     # Another relay takes the row whose lease lapsed.
     later = now + timedelta(seconds=11)
-    other = store.Claimer(engine)
-    [taken] = other.claim(now=later, limit=10, lease_seconds=60)
-    other.close()
+    with closing(store.Claimer(engine)) as other:
+        [taken] = other.claim(now=later, limit=10, lease_seconds=60)
     assert taken.id == lapsed.id and len({first.claim_token, second.claim_token}) == 2
     sent = [store.Mark(row, store.Attempt("sent", later, 1)) for row in (lapsed, first, second)]
     assert store.mark(engine, sent, later) == {first.id, second.id}
@@ -218,15 +218,14 @@ def test_concurrent_claims_never_share_a_row(engine: Engine, database_url: str) 
     claimed: list[list[int]] = []
 
     def claim_all(own: Engine) -> None:
-        claimer = store.Claimer(own)
         barrier.wait()
         mine: list[int] = []
-        while batch := claimer.claim(now=utcnow(), limit=25, lease_seconds=60):
-            mine.extend(row.id for row in batch)
-            # A relay delivers between claims. Claiming back to back, one thread could take
-            # every batch while SQLite's busy handler had the others sleep (it did, in CI).
-            time.sleep(0.005)
-        claimer.close()
+        with closing(store.Claimer(own)) as claimer:
+            while batch := claimer.claim(now=utcnow(), limit=25, lease_seconds=60):
+                mine.extend(row.id for row in batch)
+                # A relay delivers between claims. Claiming back to back, one thread could take
+                # every batch while SQLite's busy handler had the others sleep (it did, in CI).
+                time.sleep(0.005)
         claimed.append(mine)
 
     threads = [threading.Thread(target=claim_all, args=(own,)) for own in engines]
@@ -252,9 +251,8 @@ def test_a_claim_skips_rows_another_transaction_holds(engine: Engine, database_u
                 .scalars()
                 .all()
             )
-            claimer = store.Claimer(impatient)
-            claimed = claimer.claim(now=utcnow(), limit=10, lease_seconds=60)
-            claimer.close()
+            with closing(store.Claimer(impatient)) as claimer:
+                claimed = claimer.claim(now=utcnow(), limit=10, lease_seconds=60)
         assert len(ids) == 10
         assert {row.id for row in claimed} == {r["id"] for r in rows(engine, "outbox")} - set(held)
     finally:
