@@ -20,7 +20,11 @@ KINDS = (
 
 def cpu_seconds() -> Counter[str]:
     """User and system CPU seconds each kind of process has used so far; this process is
-    the load generator."""
+    the load generator.
+
+    A process that ends between two readings takes its time with it: the processes the benches
+    compare (gunicorn workers, PostgreSQL backends, the relay) live through their loads.
+    """
     used: Counter[str] = Counter()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
