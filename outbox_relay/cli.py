@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 from outbox_relay import operator_cli
@@ -53,7 +54,12 @@ def run(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    daemon.run()
+    # Python runs a handler on the main thread, between two of its bytecodes. `stop` sets the
+    # daemon's Events; had the handler interrupted the daemon's loop inside one of them, it
+    # would wait forever for a lock its own thread holds. So the loop runs on a thread of its
+    # own, and the main thread only waits for it (and re-raises what ended it).
+    with ThreadPoolExecutor(1, thread_name_prefix="daemon") as runner:
+        runner.submit(daemon.run).result()
     return 0
 
 

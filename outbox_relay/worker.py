@@ -434,7 +434,8 @@ class Daemon:
         log.info("relay stopped")
 
     def stop(self) -> None:
-        """Ask the loop to stop; safe from a signal handler."""
+        """Ask the loop to stop; from a signal handler only while the loop runs on another
+        thread (see cli.run): it sets Events the loop waits on."""
         self.relay.stopping.set()
         self._wake.set()
 

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,3 +122,35 @@ def test_the_relay_lowers_its_cpu_priority_by_relay_nice(
     assert niceness == min(os.nice(0) + added, 19)
     if group is not None:  # the kernel groups by session: the relay's session yields too
         assert group.split()[-2:] == ["nice", str(added)]
+
+
+# The daemon's loop at its busiest: its Events waited on and cleared back to back, so that a
+# signal lands while the loop holds one of their locks about half the time.
+BUSY_LOOP = """
+import sys
+from outbox_relay import cli, worker
+
+def busy(daemon):
+    print("looping", flush=True)
+    while not daemon.relay.stopping.is_set():
+        daemon._wake.wait(0)
+        daemon._wake.clear()
+
+worker.Daemon.run = busy
+sys.exit(cli.main(["run"]))
+"""
+
+
+def test_sigterm_never_deadlocks_with_the_daemon_loop_on_its_events(tmp_path: Path) -> None:
+    """A handler run on the loop's own thread would wait forever for a lock the loop holds."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/unused.db",
+        "SECRET_KEY": "x" * 32,
+        "RELAY_METRICS_PORT": "0",
+    }
+    for attempt in range(10):
+        log = tmp_path / f"relay{attempt}.log"
+        relay = processes.start([sys.executable, "-c", BUSY_LOOP], env, tmp_path, log)
+        processes.eventually(lambda path=log: "looping" in path.read_text(), 20, "the loop running")
+        time.sleep(0.01 * attempt)
+        assert processes.stop(relay, timeout=5) == 0, log.read_text()
