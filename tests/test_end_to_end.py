@@ -33,9 +33,13 @@ def api_and_relay(
         processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
         yield f"http://127.0.0.1:{port}"
     finally:
-        code = processes.stop(relay, stop_relay)
+        try:
+            code = processes.stop(relay, stop_relay)
+        finally:
+            # Stopped even when the relay would not stop: a test must not leave a server behind.
+            api_code = processes.stop(api)
         assert code == (0 if stop_relay == signal.SIGTERM else -stop_relay)
-        assert processes.stop(api) == 0
+        assert api_code == 0
 
 
 def test_the_life_of_an_account_through_gunicorn_and_the_relay(
