@@ -16,6 +16,8 @@ from shared.config import ConfigError, Settings
 from shared.db import create_engine_for
 from shared.logs import configure_logging
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
@@ -52,13 +54,21 @@ def run(settings: Settings) -> int:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         daemon.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, on_signal)
     # Python runs a handler on the main thread, between two of its bytecodes. `stop` sets the
     # daemon's Events; had the handler interrupted the daemon's loop inside one of them, it
     # would wait forever for a lock its own thread holds. So the loop runs on a thread of its
-    # own, and the main thread only waits for it (and re-raises what ended it).
-    with ThreadPoolExecutor(1, thread_name_prefix="daemon") as runner:
+    # own, and the main thread only waits for it (and re-raises what ended it). That thread,
+    # and every thread it starts, blocks the signals: the kernel then delivers them to the
+    # main thread, whose wait they interrupt; delivered to another, the handler would wait
+    # for the main thread to wake by itself.
+    with ThreadPoolExecutor(
+        1,
+        thread_name_prefix="daemon",
+        initializer=signal.pthread_sigmask,
+        initargs=(signal.SIG_BLOCK, STOP_SIGNALS),
+    ) as runner:
         runner.submit(daemon.run).result()
     return 0
 
