@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 from outbox_relay import operator_cli
+from outbox_relay.daemon import Daemon
 from outbox_relay.priority import yield_cpu
-from outbox_relay.worker import Daemon, Relay
+from outbox_relay.worker import Relay
 from shared.config import ConfigError, Settings
 from shared.db import create_engine_for
 from shared.logs import configure_logging

@@ -98,6 +98,11 @@ def _sender(mail_from: str) -> _Sender:
     )
 
 
+def envelope_sender(mail_from: str) -> str:
+    """The envelope (MAIL FROM) address of MAIL_FROM."""
+    return _sender(mail_from).address
+
+
 def message_id(public_id: str, mail_from: str) -> str:
     """The Message-ID of a row: the same on every try, so receivers can drop duplicates."""
     return f"<{public_id}@{_sender(mail_from).domain}>"

@@ -1,54 +1,132 @@
-"""Transient vs permanent delivery failures, decided in this one place."""
+"""What a failed delivery belongs to, decided in this one place: the message or the provider.
+
+A failure that belongs to the recipient or the message is final for that message (permanent)
+or worth another try later (transient). A failure that belongs to the provider or its
+configuration (a revoked password, a quota, an outage) says nothing about the message: the
+provider is paused and the message waits, whatever it is. Postfix is the model: a 535 at AUTH
+defers the mail and suspends delivery through that relay; it never bounces it.
+"""
 
 from __future__ import annotations
 
-import smtplib
+import re
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    """Whose failure it is, and so what becomes of the message."""
+
+    PERMANENT = "permanent"  # the recipient or the message: never try again
+    TRANSIENT = "transient"  # this message, this time: try again later
+    PROVIDER_DOWN = "provider_down"  # the provider or its configuration: pause it, keep the row
+    # 5.7.0 / 5.7.1 at RCPT or DATA: the recipient's policy, or the provider's once several
+    # recipients get it at once (see providers.Provider.judge).
+    POLICY = "policy"
+
+
+class Stage(StrEnum):
+    """The step of an SMTP session a reply (or its absence) came at."""
+
+    CONNECT = "connect"
+    GREETING = "greeting"
+    EHLO = "ehlo"
+    STARTTLS = "starttls"
+    AUTH = "auth"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"
+
+
+# Stages before the message's own: whatever fails there is the provider's.
+SESSION_STAGES = frozenset(
+    {Stage.CONNECT, Stage.GREETING, Stage.EHLO, Stage.STARTTLS, Stage.AUTH, Stage.MAIL}
+)
+# Replies that say "too much, slow down" wherever they come: the provider's, never the message's.
+_THROTTLING_CODES = frozenset({421, 454})
+_THROTTLING_ENHANCED = frozenset({"5.4.5"})
+# Enhanced classes (RFC 3463) of the recipient's or the message's own refusals.
+_MESSAGE_CLASSES = frozenset({"1", "2", "3", "6"})
+_POLICY_ENHANCED = frozenset({"5.7.0", "5.7.1"})
+
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
 class DeliveryFailure(Exception):
-    """A delivery attempt failed; `permanent` says whether trying again can help."""
+    """A delivery attempt failed; `verdict` says whose failure it is."""
 
-    permanent: bool = False
-
-    def __init__(self, description: str) -> None:
+    def __init__(self, verdict: Verdict, description: str) -> None:
         super().__init__(description)
-        self.description = description
+        self.verdict = verdict
+        self.description = description[:500]
 
 
-class TransientFailure(DeliveryFailure):
-    """Try again later: 4xx, timeouts, dropped connections."""
+def enhanced_code(text: str) -> str | None:
+    """The RFC 3463 enhanced status code a reply's text starts with (`5.1.1`), if any."""
+    match = _ENHANCED.match(text.strip())
+    return ".".join(match.groups()) if match else None
 
 
-class PermanentFailure(DeliveryFailure):
-    """Never try again: the provider refused the message for good."""
+def classify_smtp(stage: Stage, code: int | None, text: str = "") -> Verdict:
+    """Whose failure an SMTP reply `code` (None: no reply, the connection failed) at `stage` is.
 
-    permanent = True
-
-
-def from_smtp_error(exc: Exception) -> DeliveryFailure:
-    """Classify an smtplib or socket error by its SMTP reply code: 5xx permanent, else transient."""
-    code: int | None = None
-    message = ""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
-        code, raw = next(iter(exc.recipients.values()))
-        message = _text(raw)
-    elif isinstance(exc, smtplib.SMTPResponseException):
-        code, message = exc.smtp_code, _text(exc.smtp_error)
+    The spec's table: no reply or any refusal before RCPT (connect, greeting, EHLO, STARTTLS,
+    AUTH, MAIL FROM), and quota or throttling replies anywhere (421, 454, 450/451/452 with
+    4.7.x, 550 5.4.5), are the provider's. At RCPT and DATA, a dropped connection or a 4xx is
+    transient; 5.7.0 / 5.7.1 are policy; any other 5xx is permanent.
+    """
     if code is None:
-        return TransientFailure(f"{type(exc).__name__}: {exc}"[:500])
-    description = f"SMTP {code} {message}".strip()[:500]
-    return PermanentFailure(description) if 500 <= code <= 599 else TransientFailure(description)
+        return Verdict.PROVIDER_DOWN if stage in SESSION_STAGES else Verdict.TRANSIENT
+    enhanced = enhanced_code(text)
+    if stage in SESSION_STAGES or code in _THROTTLING_CODES or enhanced in _THROTTLING_ENHANCED:
+        return Verdict.PROVIDER_DOWN
+    if 400 <= code <= 499:
+        if code in (450, 451, 452) and enhanced is not None and enhanced.startswith("4.7."):
+            return Verdict.PROVIDER_DOWN
+        return Verdict.TRANSIENT
+    if enhanced in _POLICY_ENHANCED:
+        return Verdict.POLICY
+    return Verdict.PERMANENT
 
 
-def from_http_status(status: int, reason: str) -> DeliveryFailure | None:
-    """Classify a gateway answer: None for 2xx; 408, 429 and 5xx transient; other 4xx permanent."""
+def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
+    """The failure of an SMTP reply, or of a connection error when `code` is None."""
+    where = f"at {stage.value}"
+    description = f"SMTP {code} {text} {where}" if code is not None else f"{text} {where}"
+    return DeliveryFailure(classify_smtp(stage, code, text), " ".join(description.split()))
+
+
+def classify_http(status: int) -> Verdict | None:
+    """Whose failure an SMS gateway's or webhook receiver's answer is; None for 2xx.
+
+    408, 429 and 5xx are transient; 401, 403 and 404 say the endpoint or its credentials are
+    wrong, the provider's; 410 and other 4xx refuse this message for good.
+    """
     if 200 <= status <= 299:
         return None
-    description = f"HTTP {status} {reason}".strip()[:500]
     if status in (408, 429) or status >= 500:
-        return TransientFailure(description)
-    return PermanentFailure(description)
+        return Verdict.TRANSIENT
+    if status in (401, 403, 404):
+        return Verdict.PROVIDER_DOWN
+    return Verdict.PERMANENT
 
 
-def _text(raw: bytes | str) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+def http_failure(status: int, reason: str) -> DeliveryFailure | None:
+    """The failure of an HTTP answer; None for 2xx."""
+    verdict = classify_http(status)
+    if verdict is None:
+        return None
+    return DeliveryFailure(verdict, f"HTTP {status} {reason}".strip())
+
+
+def network_failure(exc: Exception) -> DeliveryFailure:
+    """An HTTP request that got no answer: transient (the spec's rule for gateways)."""
+    return DeliveryFailure(Verdict.TRANSIENT, f"{type(exc).__name__}: {exc}")
+
+
+class Deferred(Exception):
+    """Not a failure: the provider's rate has no slot for the message before its lease ends;
+    it is handed back, due in `retry_in` seconds, untried."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"no rate slot for {retry_in:.1f}s")
+        self.retry_in = retry_in

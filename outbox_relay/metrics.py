@@ -6,8 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 MESSAGES = Counter(
     "outpost_relay_messages",
-    "Delivery attempts by channel and outcome (sent, retry, permanent_error, max_attempts, "
-    "expired).",
+    "Delivery attempts by channel and outcome (sent, retry, provider_down, permanent_error, "
+    "max_attempts, expired).",
     ["channel", "outcome"],
 )
 DELIVERY_SECONDS = Histogram(
@@ -19,6 +19,11 @@ DELIVERY_SECONDS = Histogram(
 PENDING = Gauge("outpost_relay_pending_messages", "Messages not yet sent, dead or cancelled.")
 OLDEST_DUE_AGE = Gauge(
     "outpost_relay_oldest_due_age_seconds", "Age of the oldest message due now; 0 when none is."
+)
+PROVIDER_UP = Gauge(
+    "outpost_provider_up",
+    "1 while the relay uses the provider (smtp, smtp_fallback, sms), 0 while it is paused.",
+    ["provider"],
 )
 LAST_POLL = Gauge(
     "outpost_relay_last_successful_poll_timestamp_seconds", "When a poll last ran without error."

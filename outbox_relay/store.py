@@ -16,7 +16,9 @@ from sqlalchemy import (
     bindparam,
     event,
     insert,
+    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -90,15 +92,25 @@ class Claimer:
         self._autocommit = engine.dialect.name == "postgresql"
         self._connection: Connection | None = None
 
-    def claim(self, *, now: datetime, limit: int, lease_seconds: int) -> list[Claimed]:
+    def claim(
+        self, *, now: datetime, limit: int, lease_seconds: int, paused: Sequence[str] = ()
+    ) -> list[Claimed]:
         """Lease up to `limit` due rows to a new claim token; other relays skip them meanwhile.
 
-        A claimed row's `next_attempt_at` moves to the end of its lease, so the one due-rows
-        index serves both "never tried" and "lease lapsed": a crashed relay's rows come back
-        by themselves.
+        Rows that carry a code come first. A claimed row's `next_attempt_at` moves to the end
+        of its lease, so the one due-rows index serves both "never tried" and "lease lapsed":
+        a crashed relay's rows come back by themselves. Rows of the `paused` channels (no
+        provider up) stay where they are, due, unless their horizon has passed: those are
+        claimed to be marked expired.
         """
         locked_until = now + timedelta(seconds=lease_seconds)
-        values = {"now": now, "limit": limit, "until": locked_until, "token": uuid.uuid4().hex}
+        values = {
+            "now": now,
+            "limit": limit,
+            "until": locked_until,
+            "token": uuid.uuid4().hex,
+            "paused": list(paused),
+        }
         try:
             rows = self._claim(values)
         except DBAPIError as exc:
@@ -130,11 +142,20 @@ class Claimer:
 
 
 def _claim_statement() -> Update:
-    """Lease :limit due rows until :until under :token; built once, a claim binds values."""
+    """Lease :limit due rows until :until under :token, codes first, none of a :paused channel
+    unless expired; built once, a claim binds values."""
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
     due = (
         select(outbox.c.id)
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= bindparam("now"))
-        .order_by(outbox.c.next_attempt_at)
+        .where(
+            outbox.c.status == "pending",
+            outbox.c.next_attempt_at <= now,
+            or_(
+                outbox.c.channel.not_in(bindparam("paused", expanding=True)),
+                outbox.c.expires_at <= now,
+            ),
+        )
+        .order_by(outbox.c.priority, outbox.c.next_attempt_at)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
@@ -190,7 +211,7 @@ _RELEASE = (
     update(outbox)
     .where(*_OURS)
     .values(
-        next_attempt_at=bindparam("now", type_=outbox.c.next_attempt_at.type),
+        next_attempt_at=bindparam("due", type_=outbox.c.next_attempt_at.type),
         locked_until=None,
         claim_token=None,
     )
@@ -238,9 +259,13 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
     return kept
 
 
+# Attempts that say nothing of the message and so do not count towards RELAY_MAX_ATTEMPTS.
+UNCOUNTED = frozenset({"expired", "provider_down"})
+
+
 def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]:
     values: dict[str, Any] = {"last_error": one.attempt.error}
-    if one.attempt.outcome != "expired":
+    if one.attempt.outcome not in UNCOUNTED:
         values["attempts"] = outbox.c.attempts + 1
     if one.dead_reason is not None:
         values.update(status="dead", dead_reason=one.dead_reason, secret_params=None)
@@ -259,14 +284,17 @@ def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]
     )
 
 
-def release(engine: Engine, rows: list[Claimed], now: datetime) -> int:
-    """Hand rows back untried (shutdown, or too little lease left); returns how many."""
+def release(
+    engine: Engine, rows: list[Claimed], now: datetime, *, due: datetime | None = None
+) -> int:
+    """Hand rows back untried (shutdown, too little lease left, no provider or no rate slot
+    in time), due again at `due` (now by default); returns how many."""
     if not rows:
         return 0
     released = 0
     with engine.begin() as connection:
         for token, ids in _by_claim(rows).items():
-            held = {"ids": ids, "token": token, "now": now}
+            held = {"ids": ids, "token": token, "due": due or now}
             released += connection.execute(_RELEASE, held).rowcount
     return released
 
@@ -277,3 +305,31 @@ def _by_claim(rows: list[Claimed]) -> dict[str, list[int]]:
     for row in rows:
         grouped.setdefault(row.claim_token, []).append(row.id)
     return grouped
+
+
+# One provider's next free slot under SMTP_RATE: each reservation moves it on by :step seconds
+# from whichever is later, itself or :now, in one statement, so relays on one database never
+# hand out the same slot. Returns the seconds to wait for the slot reserved.
+_RESERVE_SLOT = """
+    INSERT INTO provider_slots (provider, next_at) VALUES (:provider, :now + :step)
+    ON CONFLICT (provider) DO UPDATE SET next_at = {later}(provider_slots.next_at, :now) + :step
+    RETURNING next_at - :step - :now
+"""
+_RESERVE_SLOT_BY_DIALECT = {
+    "postgresql": text(_RESERVE_SLOT.format(later="GREATEST")),
+    "sqlite": text(_RESERVE_SLOT.format(later="MAX")),
+}
+
+
+def reserve_slot(engine: Engine, provider: str, *, step: float, now: float) -> float:
+    """Reserve `provider`'s next slot, `step` seconds after the previous one; seconds until it.
+
+    `now` is seconds since the epoch: relays on several hosts share slots by the clock, as
+    they share leases.
+    """
+    statement = _RESERVE_SLOT_BY_DIALECT[engine.dialect.name]
+    with engine.begin() as connection:
+        wait = connection.execute(
+            statement, {"provider": provider, "now": now, "step": step}
+        ).scalar_one()
+    return max(0.0, float(wait))

@@ -1,4 +1,5 @@
-"""The relay loop: a scheduled poll claims batches, a pool of senders delivers them."""
+"""The relay: claims batches of due rows, and a pool of senders delivers them through the
+providers that are up."""
 
 from __future__ import annotations
 
@@ -7,56 +8,32 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from queue import LifoQueue
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import metrics, store
 from outbox_relay.backoff import retry_delay
 from outbox_relay.channels import Channel
-from outbox_relay.channels.fallback import FallbackChannel
-from outbox_relay.channels.sms import SmsGatewayChannel, SmsLogChannel
-from outbox_relay.channels.smtp import SmtpChannel
-from outbox_relay.compose import compose
-from outbox_relay.failures import DeliveryFailure, PermanentFailure
-from outbox_relay.listener import Listener
-from outbox_relay.systemd import notify
-from shared import operations
+from outbox_relay.channels.factory import ChannelFactory, default_channels
+from outbox_relay.compose import compose, envelope_sender
+from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
+from outbox_relay.pacing import Pacer
+from outbox_relay.providers import Provider, Providers
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
 
-# Seconds between backlog reports (metrics gauges and systemd STATUS).
-STATUS_INTERVAL = 5.0
 # Longest an outcome waits to be written with others: far below any lease. No more than a
 # batch of outcomes ever waits either (see deliver_due for what a crash repeats).
 FLUSH_SECONDS = 0.5
-# Seconds after start before the first daily purge: not in the way of a restart's catch-up.
-PURGE_DELAY = 300.0
-
-ChannelFactory = Callable[[str], Channel]
-
-
-def default_channels(settings: Settings) -> ChannelFactory:
-    """Build the channel for `email` or `sms` from the settings."""
-
-    def build(kind: str) -> Channel:
-        if kind == "email":
-            if settings.smtp_fallback is None:
-                return SmtpChannel(settings.smtp)
-            return FallbackChannel(SmtpChannel(settings.smtp), SmtpChannel(settings.smtp_fallback))
-        if settings.sms_url == "log:":
-            return SmsLogChannel()
-        return SmsGatewayChannel(settings.sms_url, settings.sms_token)
-
-    return build
+__all__ = ["Outcome", "Relay", "default_channels"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +41,7 @@ class Outcome:
     """What became of one attempt, waiting to be written to its row."""
 
     row: store.Claimed
-    name: str  # sent, retry, permanent_error, max_attempts or expired
+    name: str  # sent, retry, provider_down, permanent_error, max_attempts or expired
     ms: int
     error: str | None = None
     retry_in: float | None = None
@@ -74,6 +51,7 @@ class Outcome:
 ATTEMPT_OUTCOME = {
     "sent": "sent",
     "retry": "transient",
+    "provider_down": "provider_down",
     "max_attempts": "transient",
     "permanent_error": "permanent",
     "expired": "expired",
@@ -81,7 +59,12 @@ ATTEMPT_OUTCOME = {
 
 
 class Relay:
-    """Claims due rows and delivers each with one of `concurrency` senders."""
+    """Claims due rows and delivers each with one of `concurrency` senders.
+
+    Each sender uses the first provider of the row's channel that is up. A failure that is the
+    provider's pauses it for every sender (providers.Provider) and the row waits, due again at
+    once for a fallback; while no provider of a channel is up, its rows are not claimed.
+    """
 
     def __init__(
         self,
@@ -94,7 +77,18 @@ class Relay:
         store.prepare(engine)
         self._claimer = store.Claimer(engine)
         self._box = SecretBox(settings.secret_key)
-        self._make_channel = channels or default_channels(settings)
+        pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
+        self._make_channel = channels or default_channels(settings, pacer.pace if pacer else None)
+        self.stopping = threading.Event()
+        # Called when a provider is paused or back, so a waiting daemon claims at once.
+        self.wake: Callable[[], None] = lambda: None
+        self.providers = Providers(
+            settings,
+            self._make_channel,
+            probe_sender=envelope_sender(settings.mail_from),
+            stopping=self.stopping,
+            on_change=lambda: self.wake(),
+        )
         # One set of channels (so one SMTP connection) per sender, lent to whichever thread
         # delivers; the set used last goes out first, so a trickle keeps one connection warm.
         self._channel_sets: list[dict[str, Channel]] = [
@@ -107,7 +101,6 @@ class Relay:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
         )
-        self.stopping = threading.Event()
         # Called whenever the relay makes progress (a claim, an outcome written).
         self.heartbeat: Callable[[], None] = lambda: None
         # Outcomes the database could not take when they happened, written when it is back,
@@ -142,7 +135,10 @@ class Relay:
                 # batch, so that a crash repeats at most a batch of sends.
                 limit = self.settings.relay_batch_size - self._waiting()
                 rows = self._claimer.claim(
-                    now=utcnow(), limit=limit, lease_seconds=self.settings.relay_lease_seconds
+                    now=utcnow(),
+                    limit=limit,
+                    lease_seconds=self.settings.relay_lease_seconds,
+                    paused=self.providers.paused_channels(),
                 )
                 self.heartbeat()
                 if not rows:
@@ -235,42 +231,68 @@ class Relay:
             return
         now = utcnow()
         if row.expires_at is not None and row.expires_at <= now:
-            self._collect(Outcome(row, "expired", 0, "code expired before delivery"))
+            self._collect(Outcome(row, "expired", 0, "horizon passed before delivery"))
             return
         if self.stopping.is_set() or not self._lease_covers_a_send(row, now):
-            try:
-                store.release(self.engine, [row], now)
-            except SQLAlchemyError:
-                self._database_lost.set()
-                with self._lock:
-                    self._untried.append(row)
+            self._release(row, now)
+            return
+        provider = self.providers.pick(row.channel, row.attempts)
+        if provider is None:
+            self._release(row, now)
             return
         started = time.perf_counter()
         try:
-            self._send(row)
+            self._send(row, provider, start_by=self._start_by(row, now))
+        except Deferred as deferred:
+            self._release(row, now, due=now + timedelta(seconds=deferred.retry_in))
         except DeliveryFailure as failure:
-            self._collect(self._failed(row, failure, _ms(started)))
+            verdict = provider.judge(failure, row.recipient)
+            if verdict is Verdict.PROVIDER_DOWN:
+                provider.pause(failure.description)
+            else:
+                provider.answered()
+            self._collect(self._failed(row, verdict, failure.description, _ms(started)))
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             log.exception("unexpected failure", extra={"id": row.public_id})
-            bug = PermanentFailure(f"{type(exc).__name__}: {exc}"[:500])
-            self._collect(self._failed(row, bug, _ms(started)))
+            bug = f"{type(exc).__name__}: {exc}"[:500]
+            self._collect(self._failed(row, Verdict.PERMANENT, bug, _ms(started)))
         else:
+            provider.answered()
             self._collect(Outcome(row, "sent", _ms(started)))
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self.heartbeat()
 
-    def _failed(self, row: store.Claimed, failure: DeliveryFailure, ms: int) -> Outcome:
-        if failure.permanent:
-            return Outcome(row, "permanent_error", ms, failure.description)
+    def _release(self, row: store.Claimed, now: datetime, *, due: datetime | None = None) -> None:
+        """Hand a row back untried, or keep it for when the database is back."""
+        try:
+            store.release(self.engine, [row], now, due=due)
+        except SQLAlchemyError:
+            self._database_lost.set()
+            with self._lock:
+                self._untried.append(row)
+
+    def _failed(self, row: store.Claimed, verdict: Verdict, error: str, ms: int) -> Outcome:
+        """What a failed attempt does to its row.
+
+        A provider's failure leaves the row due at once: a fallback takes it, or it waits
+        unclaimed until its provider is back, and it does not count as an attempt. A
+        transient one is retried with backoff, never past the row's horizon.
+        """
+        if verdict is Verdict.PERMANENT:
+            return Outcome(row, "permanent_error", ms, error)
+        if verdict is Verdict.PROVIDER_DOWN:
+            return Outcome(row, "provider_down", ms, error, retry_in=0.0)
         if row.attempts + 1 >= self.settings.relay_max_attempts:
-            return Outcome(row, "max_attempts", ms, failure.description)
+            return Outcome(row, "max_attempts", ms, error)
         delay = retry_delay(
             row.attempts + 1,
             base=self.settings.relay_backoff_base,
             cap=self.settings.relay_backoff_cap,
         )
-        return Outcome(row, "retry", ms, failure.description, retry_in=delay)
+        if row.expires_at is not None:
+            delay = min(delay, max(0.0, (row.expires_at - utcnow()).total_seconds()))
+        return Outcome(row, "retry", ms, error, retry_in=delay)
 
     def _collect(self, outcome: Outcome) -> None:
         """Keep an outcome for the next write, and write now if that is due."""
@@ -312,7 +334,7 @@ class Relay:
         marks = []
         for outcome in outcomes:
             attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
-            if outcome.name == "retry":
+            if outcome.retry_in is not None:
                 retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
                 marks.append(store.Mark(outcome.row, attempt, retry_at=retry_at))
             elif outcome.name == "sent":
@@ -348,144 +370,22 @@ class Relay:
         """Whether a send that hits its timeout still ends before the lease lapses."""
         return (row.locked_until - now).total_seconds() > self.settings.longest_send + 1
 
-    def _send(self, row: store.Claimed) -> None:
-        """Send one row with a set of channels no other thread uses meanwhile."""
+    def _start_by(self, row: store.Claimed, now: datetime) -> float:
+        """The last moment (time.monotonic) a send of `row` may start and end in its lease."""
+        left = (row.locked_until - now).total_seconds() - self.settings.longest_send - 1
+        return time.monotonic() + left
+
+    def _send(self, row: store.Claimed, provider: Provider, *, start_by: float) -> None:
+        """Send one row through `provider` with a set of channels no other thread uses."""
         channels = self._idle_channel_sets.get()
         try:
-            if row.channel not in channels:
-                channels[row.channel] = self._make_channel(row.channel)
-            channels[row.channel].send(compose(row, self._box, self.settings.mail_from))
+            if provider.name not in channels:
+                channels[provider.name] = self._make_channel(provider.name)
+            message = compose(row, self._box, self.settings.mail_from)
+            channels[provider.name].send(message, start_by)
         finally:
             self._idle_channel_sets.put(channels)
 
 
 def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
-
-
-class Daemon:
-    """Runs a Relay until SIGTERM: wakes on NOTIFY or every poll interval, speaks sd_notify."""
-
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-        self._wake = threading.Event()
-        self._scheduler = BackgroundScheduler(timezone="UTC")
-        self._last_beat = 0.0
-        relay.heartbeat = self._beat
-        self._listener: Listener | None = None
-        if relay.engine.dialect.name == "postgresql":
-            self._listener = Listener(relay.settings.database_url, self._wake.set, relay.stopping)
-
-    def wait_for_database(self) -> None:
-        """Block until the database answers (or stop is asked), logging while it does not."""
-        delay = 0.5
-        while not self.relay.stopping.is_set():
-            try:
-                with self.relay.engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-                return
-            except SQLAlchemyError as exc:
-                log.warning(
-                    "database unavailable",
-                    extra={"error": type(exc).__name__, "retry_in_s": delay},
-                )
-                self.relay.stopping.wait(delay)
-                delay = min(delay * 2, 10.0)
-
-    def run(self) -> None:
-        """Deliver until `stop`; in-flight rows finish, unstarted ones are released."""
-        self.wait_for_database()
-        if self.relay.stopping.is_set():
-            return
-        metrics.serve(self.relay.settings.relay_metrics_port)
-        if self._listener is not None:
-            self._listener.start()
-        self._scheduler.add_job(
-            self.report,
-            "interval",
-            seconds=STATUS_INTERVAL,
-            next_run_time=datetime.now(),
-            max_instances=1,
-            coalesce=True,
-            id="status",
-        )
-        self._scheduler.add_job(
-            self.purge,
-            "interval",
-            hours=24,
-            next_run_time=datetime.now() + timedelta(seconds=PURGE_DELAY),
-            max_instances=1,
-            coalesce=True,
-            id="purge",
-        )
-        self._scheduler.start()
-        notify("READY=1", "STATUS=ready")
-        log.info("relay ready", extra={"wake_ups": "notify" if self._listener else "polling"})
-        while not self.relay.stopping.is_set():
-            self.poll()
-            self._wake.wait(self._next_poll_in())
-            self._wake.clear()
-        notify("STOPPING=1")
-        log.info("relay stopping: finishing in-flight messages")
-        self._scheduler.shutdown(wait=True)
-        self.relay.close()
-        if self._listener is not None:
-            self._listener.join(timeout=5)
-        log.info("relay stopped")
-
-    def stop(self) -> None:
-        """Ask the loop to stop; from a signal handler only while the loop runs on another
-        thread (see cli.run): it sets Events the loop waits on."""
-        self.relay.stopping.set()
-        self._wake.set()
-
-    def poll(self) -> None:
-        """Deliver what is due; each claim and outcome on the way tells the watchdog all is well."""
-        try:
-            self.relay.deliver_due()
-        except SQLAlchemyError as exc:
-            log.warning("poll failed, database unavailable", extra={"error": type(exc).__name__})
-
-    def _next_poll_in(self) -> float:
-        """Until the poll interval ends, or sooner when outcomes are waiting to be written."""
-        interval = self.relay.settings.relay_poll_interval
-        write_in = self.relay.next_write_in()
-        return interval if write_in is None else min(interval, write_in)
-
-    def _beat(self) -> None:
-        """A healthy step: record it, and pet systemd's watchdog at most once a second."""
-        metrics.LAST_POLL.set_to_current_time()
-        now = time.monotonic()
-        if now - self._last_beat >= 1.0:
-            self._last_beat = now
-            notify("WATCHDOG=1")
-
-    def purge(self) -> None:
-        """The daily retention job: delete what has outlived its window."""
-        try:
-            with self.relay.engine.begin() as connection:
-                purged = operations.purge(
-                    connection, self.relay.settings, actor="relay:retention", now=utcnow()
-                )
-        except SQLAlchemyError as exc:
-            log.warning("purge failed, database unavailable", extra={"error": type(exc).__name__})
-            return
-        log.info("purged", extra=asdict(purged))
-
-    def report(self) -> None:
-        """Publish the backlog to the metrics and to systemd's STATUS."""
-        try:
-            with self.relay.engine.connect() as connection:
-                backlog = operations.backlog(connection, utcnow())
-        except SQLAlchemyError as exc:
-            notify("STATUS=database unavailable")
-            log.warning(
-                "backlog unknown, database unavailable", extra={"error": type(exc).__name__}
-            )
-            return
-        metrics.PENDING.set(backlog.pending)
-        metrics.OLDEST_DUE_AGE.set(backlog.oldest_due_age)
-        notify(
-            f"STATUS=backlog {backlog.pending} pending, {backlog.due} due, "
-            f"oldest due {backlog.oldest_due_age:.0f}s"
-        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,6 +14,9 @@ T = TypeVar("T")
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
 # Seconds the SMS gateway has to answer one request.
 SMS_TIMEOUT = 10.0
+# Senders of a relay by default: enough for a provider that takes 100 to 300 ms a message to
+# be handed 100 to 300 messages a second (README, "Sizing the relay").
+DEFAULT_CONCURRENCY = 32
 
 
 class ConfigError(ValueError):
@@ -58,6 +62,8 @@ class Settings:
     relay_concurrency: int
     relay_lease_seconds: int
     relay_max_attempts: int
+    notice_ttl: int
+    smtp_rate: float | None
     relay_metrics_port: int
     relay_backoff_base: float
     relay_backoff_cap: float
@@ -94,9 +100,13 @@ class Settings:
             retention_unactivated_days=env.get("RETENTION_UNACTIVATED_DAYS", "7", _positive(int)),
             relay_poll_interval=env.get("RELAY_POLL_INTERVAL", "1.0", _positive(float)),
             relay_batch_size=env.get("RELAY_BATCH_SIZE", "100", _positive(int)),
-            relay_concurrency=env.get("RELAY_CONCURRENCY", "4", _positive(int)),
+            relay_concurrency=env.get(
+                "RELAY_CONCURRENCY", str(DEFAULT_CONCURRENCY), _positive(int)
+            ),
             relay_lease_seconds=env.get("RELAY_LEASE_SECONDS", "60", _positive(int)),
-            relay_max_attempts=env.get("RELAY_MAX_ATTEMPTS", "8", _positive(int)),
+            relay_max_attempts=env.get("RELAY_MAX_ATTEMPTS", "0", _count),
+            notice_ttl=env.get("NOTICE_TTL", "86400", _positive(int)),
+            smtp_rate=env.get("SMTP_RATE", "", _rate),
             relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
             relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
             relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
@@ -105,16 +115,36 @@ class Settings:
         if settings.relay_lease_seconds <= settings.longest_send + 1:
             raise ConfigError(
                 f"RELAY_LEASE_SECONDS: must exceed the longest send ({settings.longest_send:g}s: "
-                "the SMTP timeout, plus the fallback's if set) by more than 1s, or a send could "
-                "outlive its lease"
+                "the slowest provider's timeout) by more than 1s, or a send could outlive its "
+                "lease"
             )
+        if not settings.relay_max_attempts:
+            settings = settings.replace(relay_max_attempts=settings.default_max_attempts)
         return settings
 
     @property
     def longest_send(self) -> float:
-        """Seconds one send may take: both SMTP timeouts in turn, or the SMS gateway's."""
-        email = self.smtp.timeout + (self.smtp_fallback.timeout if self.smtp_fallback else 0.0)
-        return max(email, SMS_TIMEOUT if self.sms_url != "log:" else 0.0)
+        """Seconds one send may take: a send tries one provider, so its timeout."""
+        timeouts = [self.smtp.timeout, SMS_TIMEOUT if self.sms_url != "log:" else 0.0]
+        if self.smtp_fallback is not None:
+            timeouts.append(self.smtp_fallback.timeout)
+        return max(timeouts)
+
+    @property
+    def longest_horizon(self) -> int:
+        """Seconds the longest-lived message may be retried: a code's lifetime or NOTICE_TTL."""
+        return max(self.activation_ttl, self.reset_ttl, self.notice_ttl)
+
+    @property
+    def default_max_attempts(self) -> int:
+        """RELAY_MAX_ATTEMPTS when unset: more transient failures than fit in any horizon.
+
+        Backoff delays are drawn up to RELAY_BACKOFF_CAP (full jitter: half of it on average),
+        so a message failing for a whole horizon makes about 2 * horizon / cap attempts once
+        the cap is reached; three times, plus the attempts that climb to the cap, leaves the
+        horizon, not this count, to end any outage shorter than it.
+        """
+        return math.ceil(3 * self.longest_horizon / self.relay_backoff_cap) + 10
 
     def code_ttl(self, purpose: str) -> int:
         """Lifetime in seconds of a code for `purpose`."""
@@ -197,6 +227,15 @@ def _sms_url(value: str) -> str:
     if value == "log:" or value.startswith(("http://", "https://")):
         return value
     raise ValueError("must be log: or an http(s):// URL")
+
+
+def _rate(value: str) -> float | None:
+    if not value:
+        return None
+    rate = float(value)
+    if not 0 < rate <= 10000 or math.isnan(rate):
+        raise ValueError(f"messages a second, more than 0 and at most 10000, got {value!r}")
+    return rate
 
 
 def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -81,7 +81,7 @@ def send_notice(
     now: datetime,
     channel: str | None = None,
 ) -> Delivery:
-    """Queue a notice that carries no secret."""
+    """Queue a notice that carries no secret, retried until NOTICE_TTL from now."""
     return _queue(
         services,
         connection,
@@ -89,6 +89,7 @@ def send_notice(
         purpose=purpose,
         channel=channel or notice_channel(user),
         now=now,
+        expires_at=now + timedelta(seconds=services.settings.notice_ttl),
     )
 
 

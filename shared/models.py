@@ -11,9 +11,11 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -102,6 +104,8 @@ outbox = Table(
     Column("resolution", String(10)),
     Column("resolved_at", UtcDateTime()),
     Column("replaced_by", String(36)),
+    # 0 for rows that carry a code, claimed first; 1 for notices (shared.outbox.priority_of).
+    Column("priority", SmallInteger, nullable=False),
 )
 
 outbox_attempts = Table(
@@ -141,4 +145,12 @@ operator_actions = Table(
     Column("action", String(40), nullable=False),
     Column("target", String(100)),
     Column("details", JSON),
+)
+
+# When each provider may next be handed a message under SMTP_RATE, shared by every relay.
+provider_slots = Table(
+    "provider_slots",
+    metadata,
+    Column("provider", String(20), primary_key=True),
+    Column("next_at", Float, nullable=False),
 )

@@ -26,9 +26,8 @@ from shared.models import (
     users,
     verification_tokens,
 )
+from shared.outbox import CODED
 
-# Messages that carried a code: retrying one sends a fresh code, never the stale one.
-CODED = ("activation", "password_reset")
 # The most rows one bulk retry touches; an operator runs it again for more.
 BULK_RETRY_CAP = 1000
 
@@ -246,7 +245,7 @@ def retry(
     )
     if row.status != "dead" or row.resolution is not None:
         result = RetryResult(public_id, "not_dead")
-    elif row.purpose not in CODED:
+    elif row.purpose not in CODED:  # a message that carried a code gets a fresh one instead
         requeued = connection.execute(
             update(outbox)
             .where(unresolved_dead)
@@ -254,6 +253,7 @@ def retry(
                 status="pending",
                 attempts=0,
                 next_attempt_at=now,
+                expires_at=now + timedelta(seconds=queue.settings.notice_ttl),
                 dead_reason=None,
                 locked_until=None,
                 claim_token=None,

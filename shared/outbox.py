@@ -18,6 +18,13 @@ NOTIFY_CHANNEL = "outbox"
 CHANNELS = ("email", "sms")
 LOCALES = ("en", "fr")
 PURPOSES = ("activation", "password_reset", "password_changed", "welcome", "account_exists")
+# Messages that carry a code: claimed before the others when a backlog forms.
+CODED = ("activation", "password_reset")
+
+
+def priority_of(purpose: str) -> int:
+    """The claim priority of a message: 0 (first) when it carries a code, else 1."""
+    return 0 if purpose in CODED else 1
 
 
 # Built once: each message only binds its values.
@@ -48,7 +55,11 @@ def enqueue(
     token_id: int | None = None,
     expires_at: datetime | None = None,
 ) -> Delivery:
-    """Add a message to the outbox in the open transaction; it leaves only if that commits."""
+    """Add a message to the outbox in the open transaction; it leaves only if that commits.
+
+    `expires_at` is the message's horizon: never sent after it (a code's expiry, or
+    NOTICE_TTL after it was written for a notice).
+    """
     public_id = str(uuid.uuid4())
     connection.execute(
         _INSERT,
@@ -68,6 +79,7 @@ def enqueue(
             "attempts": 0,
             "next_attempt_at": now,
             "expires_at": expires_at,
+            "priority": priority_of(purpose),
         },
     )
     return Delivery(id=public_id, channel=channel, status="queued")

@@ -5,6 +5,7 @@ No database, no Docker, no systemd: the files are parsed and their wiring is che
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
+from outbox_relay import metrics
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -345,3 +348,30 @@ def test_api_unit() -> None:
 
 def test_the_relay_gets_a_smaller_cpu_share_than_the_api() -> None:
     assert int(service("relay")["cpu_shares"]) < int(service("api").get("cpu_shares", 1024))
+
+
+# --------------------------------------------------------------------------- alert rules
+
+ALERTS_FILE = ROOT / "deploy" / "prometheus" / "outpost-alerts.yml"
+
+
+def test_alert_rules_cover_providers_backlog_and_dead_rate_with_metrics_the_relay_exports() -> None:
+    assert metrics.PROVIDER_UP is not None  # the relay's metrics are registered
+    families = list(REGISTRY.collect())
+    exported = {family.name for family in families} | {
+        f"{family.name}_total" for family in families if family.type == "counter"
+    }
+    with ALERTS_FILE.open() as fh:
+        rules = [rule for group in yaml.safe_load(fh)["groups"] for rule in group["rules"]]
+    by_name = {rule["alert"]: rule for rule in rules}
+    assert {
+        "OutpostProviderDown",
+        "OutpostOldestDueMessageTooOld",
+        "OutpostDeadRateRising",
+    } <= by_name.keys()
+    assert by_name["OutpostProviderDown"]["for"] == "5m"
+    for rule in rules:
+        used = set(re.findall(r"\b(outpost_[a-z_]+)", rule["expr"]))
+        assert used, rule["alert"]
+        assert used <= exported, f"{rule['alert']} uses {used - exported}"
+        assert rule["labels"]["severity"] and rule["annotations"]["summary"]

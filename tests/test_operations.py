@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, insert, text, update
 
 from outbox_relay import store
-from outbox_relay.worker import Daemon
+from outbox_relay.daemon import Daemon
 from shared import operations
 from shared.clock import utcnow
 from shared.models import idempotency_keys, outbox, outbox_attempts, throttle_events, users

@@ -128,7 +128,7 @@ def test_the_relay_lowers_its_cpu_priority_by_relay_nice(
 # signal lands while the loop holds one of their locks about half the time.
 BUSY_LOOP = """
 import sys
-from outbox_relay import cli, worker
+from outbox_relay import cli, daemon
 
 def busy(daemon):
     print("looping", flush=True)
@@ -136,7 +136,7 @@ def busy(daemon):
         daemon._wake.wait(0)
         daemon._wake.clear()
 
-worker.Daemon.run = busy
+daemon.Daemon.run = busy
 sys.exit(cli.main(["run"]))
 """
 

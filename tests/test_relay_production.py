@@ -150,29 +150,35 @@ def test_a_transient_failure_of_the_first_provider_is_retried_on_the_second(
     status: str,
     at_backup: int,
 ) -> None:
+    """A send tries one provider; the retry of a message the primary deferred goes to the
+    fallback."""
     smtp.sink.mode, backup_smtp.sink.mode = primary, backup
     queue_emails(engine, 1)
     relay = make_relay(smtp_fallback=parse_smtp_url(backup_smtp.url))
+    relay.drain()
+    time.sleep(0.01)  # the backoff of the test settings: 2 ms at most
     relay.drain()
     [row] = rows(engine, "outbox")
     assert row["status"] == status
     assert len(backup_smtp.sink.received) == at_backup
     assert smtp.sink.received == []
+    assert len(smtp.sink.data_commands) == 1
     if status == "pending":
-        assert "SMTP 452" in row["last_error"] and "primary: SMTP 451" in row["last_error"]
+        assert "SMTP 452" in row["last_error"] and row["attempts"] == 2
 
 
-def test_a_fallback_provider_needs_a_lease_longer_than_both_timeouts(
+def test_a_lease_must_cover_the_slowest_provider_once_not_both_in_turn(
     env: dict[str, str],
 ) -> None:
     both = {
         **env,
         "SMTP_URL": "smtp://127.0.0.1:2525?timeout=20",
-        "SMTP_FALLBACK_URL": "smtp://127.0.0.1:2526?timeout=20",
+        "SMTP_FALLBACK_URL": "smtp://127.0.0.1:2526?timeout=30",
     }
-    with pytest.raises(ConfigError, match=r"^RELAY_LEASE_SECONDS: .*longest send \(40s"):
-        Settings.from_env({**both, "RELAY_LEASE_SECONDS": "41"})
-    assert Settings.from_env({**both, "RELAY_LEASE_SECONDS": "42"}).longest_send == 40
+    with pytest.raises(ConfigError, match=r"^RELAY_LEASE_SECONDS: .*longest send \(30s"):
+        Settings.from_env({**both, "RELAY_LEASE_SECONDS": "31"})
+    assert Settings.from_env({**both, "RELAY_LEASE_SECONDS": "32"}).longest_send == 30
+    assert Settings.from_env({k: v for k, v in both.items() if k != "RELAY_LEASE_SECONDS"})
 
 
 def test_a_cancelled_message_is_never_sent(
@@ -193,3 +199,27 @@ def test_a_cancelled_message_is_never_sent(
 def test_relay_nice_outside_0_to_19_is_refused(value: str) -> None:
     with pytest.raises(ConfigError, match=r"^RELAY_NICE: "):
         Settings.from_env({"SECRET_KEY": "x" * 16, "RELAY_NICE": value})
+
+
+def test_max_attempts_by_default_outlast_the_longest_horizon_whatever_the_backoff() -> None:
+    base = {"SECRET_KEY": "x" * 16}
+    assert Settings.from_env(base).relay_max_attempts == 3 * 86400 // 3600 + 10
+    assert Settings.from_env({**base, "RELAY_BACKOFF_CAP": "60"}).relay_max_attempts == 4330
+    longer = {**base, "NOTICE_TTL": str(7 * 86400)}
+    assert Settings.from_env(longer).relay_max_attempts == 3 * 7 * 24 + 10
+    assert Settings.from_env({**base, "RELAY_MAX_ATTEMPTS": "5"}).relay_max_attempts == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SMTP_RATE", "0"), ("SMTP_RATE", "-3"), ("SMTP_RATE", "fast"), ("NOTICE_TTL", "0")],
+)
+def test_bad_rate_or_horizon_stops_the_process_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{name}: "):
+        Settings.from_env({"SECRET_KEY": "x" * 16, name: value})
+
+
+def test_smtp_rate_and_notice_ttl_are_read() -> None:
+    settings = Settings.from_env({"SECRET_KEY": "x" * 16, "SMTP_RATE": "14", "NOTICE_TTL": "60"})
+    assert (settings.smtp_rate, settings.notice_ttl) == (14.0, 60)
+    assert Settings.from_env({"SECRET_KEY": "x" * 16}).smtp_rate is None

@@ -12,8 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
 from outbox_relay.channels import Channel
+from outbox_relay.channels.factory import default_channels
 from outbox_relay.channels.sms import SmsGatewayChannel
-from outbox_relay.worker import Relay, default_channels
+from outbox_relay.worker import Relay
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import create_engine_for
@@ -202,7 +203,7 @@ def test_a_gateway_hanging_past_the_timeout_is_transient(
         relay.engine.dispose()
 
 
-@pytest.mark.parametrize("status", [400, 401, 422])
+@pytest.mark.parametrize("status", [400, 410, 422])
 def test_other_4xx_are_permanent_and_never_retried(
     client: FlaskClient,
     sms_relay: Relay,
@@ -244,3 +245,32 @@ def test_max_attempts_of_transient_answers_is_dead(
     keys = [r.header("Idempotency-Key") for r in gateway.requests]
     assert keys == [delivery_id, delivery_id]
     assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "failed"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_401_403_404_pause_the_gateway_and_the_message_waits_for_it(
+    client: FlaskClient,
+    sms_relay: Relay,
+    engine: Engine,
+    gateway: SmsGateway,
+    status: int,
+) -> None:
+    """A wrong token or URL is the provider's failure: nothing dies, the gateway is paused, and
+    one message goes through as the probe once the backoff has passed."""
+    gateway.mode = status
+    delivery_id = queue_sms(client)
+    assert sms_relay.drain() == 1
+    row = the_row(engine)
+    assert (row["status"], row["dead_reason"], row["attempts"]) == ("pending", None, 0)
+    assert f"HTTP {status}" in str(row["last_error"])
+    assert outcomes(engine) == ["provider_down"]
+    assert sms_relay.providers.paused_channels() == ["sms"] or gateway.requests
+    gateway.mode = 202
+    deadline = time.monotonic() + 5
+    while the_row(engine)["status"] != "sent":
+        assert time.monotonic() < deadline, "the paused gateway was never tried again"
+        sms_relay.drain()
+        time.sleep(0.01)
+    assert outcomes(engine) == ["provider_down", "sent"]
+    assert [r.header("Idempotency-Key") for r in gateway.requests] == [delivery_id] * 2
+    assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"

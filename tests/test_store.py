@@ -9,11 +9,12 @@ from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
 
 from outbox_relay import store
 from shared.clock import utcnow
 from shared.db import create_engine_for
+from shared.models import outbox
 from tests.bulk import queue_emails
 from tests.databases import admin
 from tests.rows import rows
@@ -170,7 +171,7 @@ def test_claiming_reads_the_due_index_not_the_sent_rows(
                 for r in connection.execute(
                     text(
                         "EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE status = 'pending' "
-                        "AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT 100"
+                        "AND next_attempt_at <= :now ORDER BY priority, next_attempt_at LIMIT 100"
                     ),
                     {"now": "9999"},
                 )
@@ -182,7 +183,7 @@ def test_claiming_reads_the_due_index_not_the_sent_rows(
                 text(
                     "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM outbox "
                     "WHERE status = 'pending' AND next_attempt_at <= now() "
-                    "ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED"
+                    "ORDER BY priority, next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED"
                 )
             )
             top = plan[0]["Plan"]
@@ -281,5 +282,32 @@ def test_claims_walk_the_due_index_in_order_even_with_stale_statistics(
 
 CLAIM_SCAN = (
     "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() "
-    "ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED"
+    "ORDER BY priority, next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED"
 )
+
+
+def test_a_code_is_claimed_before_a_backlog_of_notices(
+    client: FlaskClient, engine: Engine, claimer: store.Claimer
+) -> None:
+    queue_emails(engine, 1_000, prefix="welcome")
+    reset = {"email": "late@example.com"}
+    assert client.post("/v1/registrations", json={**GOOD, **reset}).status_code == 202
+    first = claimer.claim(now=utcnow(), limit=100, lease_seconds=60)
+    assert [r.recipient for r in first if r.purpose == "activation"] == ["late@example.com"]
+    assert sum(1 for r in first if r.purpose == "welcome") == 99
+
+
+def test_rows_of_a_paused_channel_stay_unclaimed_unless_their_horizon_passed(
+    engine: Engine, claimer: store.Claimer
+) -> None:
+    [waiting, expired] = queue_emails(engine, 2, prefix="paused")
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.public_id == expired)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    claimed = claimer.claim(now=utcnow(), limit=100, lease_seconds=60, paused=["email"])
+    assert [r.public_id for r in claimed] == [expired]
+    claimed = claimer.claim(now=utcnow(), limit=100, lease_seconds=60, paused=["sms"])
+    assert [r.public_id for r in claimed] == [waiting]

@@ -29,10 +29,11 @@ Message = Email | SmsMessage
 
 
 class Channel(Protocol):
-    """Sends messages of one kind, keeping whatever connection it holds between sends."""
+    """Sends messages through one provider, keeping whatever connection it holds between sends."""
 
-    def send(self, message: Message) -> None:
-        """Deliver `message` or raise a DeliveryFailure."""
+    def send(self, message: Message, start_by: float) -> None:
+        """Deliver `message` or raise a DeliveryFailure; never hand it over after `start_by`
+        (time.monotonic), when its lease could no longer cover the send (raise Deferred)."""
 
     def close(self) -> None:
         """Release the connection, if any."""

@@ -8,7 +8,7 @@ import re
 import httpx
 
 from outbox_relay.channels import Message, SmsMessage
-from outbox_relay.failures import TransientFailure, from_http_status
+from outbox_relay.failures import http_failure, network_failure
 from shared.config import SMS_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class SmsGatewayChannel:
         self._url = url
         self._client = httpx.Client(timeout=timeout, headers=headers)
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, start_by: float) -> None:
         """Deliver one SMS; failures are classified by HTTP status."""
         assert isinstance(message, SmsMessage)
         try:
@@ -35,8 +35,8 @@ class SmsGatewayChannel:
                 headers={"Idempotency-Key": message.id},
             )
         except httpx.HTTPError as exc:
-            raise TransientFailure(f"{type(exc).__name__}: {exc}"[:500]) from exc
-        failure = from_http_status(response.status_code, response.reason_phrase)
+            raise network_failure(exc) from exc
+        failure = http_failure(response.status_code, response.reason_phrase)
         if failure is not None:
             raise failure
 
@@ -48,7 +48,7 @@ class SmsGatewayChannel:
 class SmsLogChannel:
     """`SMS_URL=log:`: writes each SMS to the log with anything code-like masked."""
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, start_by: float) -> None:
         """Log the SMS instead of sending it."""
         assert isinstance(message, SmsMessage)
         log.info(

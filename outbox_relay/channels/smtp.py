@@ -1,13 +1,14 @@
-"""Email over SMTP, one connection kept open and reused across messages."""
+"""Email over SMTP, one connection kept open and reused across messages, step by named step."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 
 from outbox_relay.channels import Email, Message
-from outbox_relay.failures import from_smtp_error
+from outbox_relay.failures import DeliveryFailure, Stage, smtp_failure
 from shared.config import SmtpSettings
 
 # A connection idle longer than this is checked with NOOP before use: servers close idle
@@ -16,22 +17,64 @@ IDLE_CHECK_SECONDS = 5.0
 
 
 class SmtpChannel:
-    """Sends EmailMessages through one SMTP server, reconnecting after any failure."""
+    """Sends emails through one SMTP server, reconnecting after any failure.
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    Each step of the session is taken on its own, so a failure is judged by the step it came
+    at (failures.classify_smtp): a refused MAIL FROM is the provider's, a refused RCPT the
+    recipient's. `pace` is called just before each MAIL FROM: SMTP_RATE counts there.
+    """
+
+    def __init__(self, settings: SmtpSettings, pace: Callable[[float], None] | None = None) -> None:
         self._settings = settings
+        self._pace = pace
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
 
-    def send(self, message: Message) -> None:
-        """Deliver one email; failures are classified by reply code."""
+    def send(self, message: Message, start_by: float) -> None:
+        """Deliver one email or raise the DeliveryFailure of the step that failed."""
         assert isinstance(message, Email)
+        stage = Stage.CONNECT
         try:
-            self._connection().sendmail(message.sender, [message.recipient], message.data)
+            smtp = self._connection()
+            if self._pace is not None:
+                self._pace(start_by)
+            stage = Stage.MAIL
+            _expect(smtp.mail(message.sender), stage, 250)
+            stage = Stage.RCPT
+            _expect(smtp.rcpt(message.recipient), stage, 250, 251)
+            stage = Stage.DATA
+            _expect(smtp.data(message.data), stage, 250)
+        except _Refused as refused:
+            self.close()
+            raise refused.failure from None
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            raise smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error)) from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise from_smtp_error(exc) from exc
+            raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
         self._last_used = time.monotonic()
+
+    def probe(self, sender: str) -> None:
+        """A session that sends no message: connect, EHLO, STARTTLS, AUTH, MAIL FROM, RSET.
+
+        Raises the DeliveryFailure of the step that failed; returns when the provider would
+        take a message.
+        """
+        self.close()
+        stage = Stage.MAIL
+        try:
+            smtp = self._connection()
+            _expect(smtp.mail(sender), stage, 250)
+            smtp.rset()
+        except _Refused as refused:
+            raise refused.failure from None
+        except smtplib.SMTPResponseException as exc:
+            raise smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error)) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Say QUIT if the server still listens, then drop the socket."""
@@ -50,26 +93,59 @@ class SmtpChannel:
             except (smtplib.SMTPException, OSError):
                 self.close()
         if self._smtp is None:
-            self._smtp = self._connect()
+            self._smtp = self._open()
         return self._smtp
 
-    def _connect(self) -> smtplib.SMTP:
+    def _open(self) -> smtplib.SMTP:
+        """A session ready for MAIL FROM, or the DeliveryFailure of the step that failed."""
         s = self._settings
-        smtp: smtplib.SMTP
-        if s.implicit_tls:
-            smtp = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        smtp: smtplib.SMTP = (
+            smtplib.SMTP_SSL(timeout=s.timeout, context=ssl.create_default_context())
+            if s.implicit_tls
+            else smtplib.SMTP(timeout=s.timeout)
+        )
+        stage = Stage.CONNECT
         try:
-            smtp.ehlo()
+            code, greeting = smtp.connect(s.host, s.port)
+            stage = Stage.GREETING
+            _expect((code, greeting), stage, 220)
+            stage = Stage.EHLO
+            _expect(smtp.ehlo(), stage, 250)
             if s.starttls:
+                stage = Stage.STARTTLS
+                if not smtp.has_extn("starttls"):
+                    raise _Refused(smtp_failure(stage, None, "STARTTLS not offered"))
                 smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
+                stage = Stage.EHLO
+                _expect(smtp.ehlo(), stage, 250)
             if s.username is not None:
+                stage = Stage.AUTH
                 smtp.login(s.username, s.password or "")
-        except BaseException:
+        except _Refused as refused:
             smtp.close()
-            raise
+            raise refused.failure from None
+        except smtplib.SMTPResponseException as exc:
+            smtp.close()
+            raise smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error)) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
         return smtp
+
+
+class _Refused(Exception):
+    """A reply other than the one a step expects, carrying its DeliveryFailure."""
+
+    def __init__(self, failure: DeliveryFailure) -> None:
+        super().__init__(failure.description)
+        self.failure = failure
+
+
+def _expect(reply: tuple[int, bytes | str], stage: Stage, *ok: int) -> None:
+    code, text = reply
+    if code not in ok:
+        raise _Refused(smtp_failure(stage, code if code > 0 else None, _text(text)))
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

@@ -1,0 +1,170 @@
+"""The relay as a daemon: wakes on NOTIFY or every poll interval, speaks sd_notify to systemd."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from outbox_relay import metrics
+from outbox_relay.listener import Listener
+from outbox_relay.systemd import notify
+from outbox_relay.worker import Relay
+from shared import operations
+from shared.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+# Seconds between backlog reports (metrics gauges and systemd STATUS).
+STATUS_INTERVAL = 5.0
+# Seconds after start before the first daily purge: not in the way of a restart's catch-up.
+PURGE_DELAY = 300.0
+# Longest wait between two tries to reach the database: the watchdog is petted after each,
+# so this stays well under half of any sensible WatchdogSec.
+DATABASE_RETRY_CAP = 10.0
+
+
+class Daemon:
+    """Runs a Relay until SIGTERM: wakes on NOTIFY or every poll interval, speaks sd_notify."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self._wake = threading.Event()
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._last_beat = 0.0
+        relay.heartbeat = self._beat
+        relay.wake = self._wake.set
+        self._listener: Listener | None = None
+        if relay.engine.dialect.name == "postgresql":
+            self._listener = Listener(relay.settings.database_url, self._wake.set, relay.stopping)
+
+    def wait_for_database(self) -> None:
+        """Block until the database answers (or stop is asked), logging while it does not.
+
+        A relay waiting for its database is alive: it pets the watchdog at each try and says
+        why it waits, so that systemd does not kill it (and the outcomes it holds) meanwhile.
+        """
+        delay = 0.5
+        while not self.relay.stopping.is_set():
+            try:
+                with self.relay.engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                return
+            except SQLAlchemyError as exc:
+                notify("WATCHDOG=1", "STATUS=waiting for the database")
+                log.warning(
+                    "database unavailable",
+                    extra={"error": type(exc).__name__, "retry_in_s": delay},
+                )
+                self.relay.stopping.wait(delay)
+                delay = min(delay * 2, DATABASE_RETRY_CAP)
+
+    def run(self) -> None:
+        """Deliver until `stop`; in-flight rows finish, unstarted ones are released."""
+        self.wait_for_database()
+        if self.relay.stopping.is_set():
+            return
+        metrics.serve(self.relay.settings.relay_metrics_port)
+        if self._listener is not None:
+            self._listener.start()
+        self._scheduler.add_job(
+            self.report,
+            "interval",
+            seconds=STATUS_INTERVAL,
+            next_run_time=datetime.now(),
+            max_instances=1,
+            coalesce=True,
+            id="status",
+        )
+        self._scheduler.add_job(
+            self.purge,
+            "interval",
+            hours=24,
+            next_run_time=datetime.now() + timedelta(seconds=PURGE_DELAY),
+            max_instances=1,
+            coalesce=True,
+            id="purge",
+        )
+        self._scheduler.start()
+        notify("READY=1", "STATUS=ready")
+        log.info("relay ready", extra={"wake_ups": "notify" if self._listener else "polling"})
+        while not self.relay.stopping.is_set():
+            self.poll()
+            self._wake.wait(self._next_poll_in())
+            self._wake.clear()
+        notify("STOPPING=1")
+        log.info("relay stopping: finishing in-flight messages")
+        self._scheduler.shutdown(wait=True)
+        self.relay.close()
+        self.relay.providers.join(timeout=5)
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+        log.info("relay stopped")
+
+    def stop(self) -> None:
+        """Ask the loop to stop; from a signal handler only while the loop runs on another
+        thread (see cli.run): it sets Events the loop waits on."""
+        self.relay.stopping.set()
+        self._wake.set()
+
+    def poll(self) -> None:
+        """Deliver what is due; each claim and outcome on the way tells the watchdog all is well.
+
+        A poll the database fails still pets the watchdog: the loop runs, and waits for it.
+        """
+        try:
+            self.relay.deliver_due()
+        except SQLAlchemyError as exc:
+            notify("WATCHDOG=1", "STATUS=waiting for the database")
+            log.warning("poll failed, database unavailable", extra={"error": type(exc).__name__})
+
+    def _next_poll_in(self) -> float:
+        """Until the poll interval ends, or sooner when outcomes are waiting to be written."""
+        interval = self.relay.settings.relay_poll_interval
+        write_in = self.relay.next_write_in()
+        return interval if write_in is None else min(interval, write_in)
+
+    def _beat(self) -> None:
+        """A healthy step: record it, and pet systemd's watchdog at most once a second."""
+        metrics.LAST_POLL.set_to_current_time()
+        now = time.monotonic()
+        if now - self._last_beat >= 1.0:
+            self._last_beat = now
+            notify("WATCHDOG=1")
+
+    def purge(self) -> None:
+        """The daily retention job: delete what has outlived its window."""
+        try:
+            with self.relay.engine.begin() as connection:
+                purged = operations.purge(
+                    connection, self.relay.settings, actor="relay:retention", now=utcnow()
+                )
+        except SQLAlchemyError as exc:
+            log.warning("purge failed, database unavailable", extra={"error": type(exc).__name__})
+            return
+        log.info("purged", extra=asdict(purged))
+
+    def report(self) -> None:
+        """Publish the backlog to the metrics and to systemd's STATUS."""
+        try:
+            with self.relay.engine.connect() as connection:
+                backlog = operations.backlog(connection, utcnow())
+        except SQLAlchemyError as exc:
+            notify("STATUS=database unavailable")
+            log.warning(
+                "backlog unknown, database unavailable", extra={"error": type(exc).__name__}
+            )
+            return
+        metrics.PENDING.set(backlog.pending)
+        metrics.OLDEST_DUE_AGE.set(backlog.oldest_due_age)
+        status = (
+            f"backlog {backlog.pending} pending, {backlog.due} due, "
+            f"oldest due {backlog.oldest_due_age:.0f}s"
+        )
+        notify("STATUS=" + "; ".join([*self.relay.providers.status(), status]))

@@ -1,0 +1,35 @@
+"""SMTP_RATE: no more than so many messages a second handed to a provider, over all relays."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from outbox_relay import store
+from outbox_relay.failures import Deferred
+
+# How long a message waits before trying for a slot again when the database could not say.
+RETRY_WITHOUT_DATABASE = 1.0
+
+
+class Pacer:
+    """Spaces the messages handed to each provider 1/rate seconds apart, slots kept in the
+    database, so that relays sharing it share the rate: no one-second window holds more than
+    the rate (one more at its edge)."""
+
+    def __init__(self, engine: Engine, rate: float) -> None:
+        self._engine = engine
+        self._step = 1.0 / rate
+
+    def pace(self, provider: str, start_by: float) -> None:
+        """Wait for `provider`'s next slot; raise Deferred if it comes after `start_by`
+        (time.monotonic), when the message's lease could no longer cover its send."""
+        try:
+            wait = store.reserve_slot(self._engine, provider, step=self._step, now=time.time())
+        except SQLAlchemyError:
+            raise Deferred(RETRY_WITHOUT_DATABASE) from None
+        if time.monotonic() + wait > start_by:
+            raise Deferred(wait)
+        time.sleep(wait)

@@ -1,0 +1,273 @@
+"""Providers' health: paused on their own failures, probed until they answer, for all senders.
+
+A provider is paused for every sender of the relay at once when a failure is its own (a
+revoked password, a quota, an outage): no sender waits on it again until a probe finds it
+answering. An SMTP provider is probed by a session that sends no message (connect, EHLO,
+STARTTLS, AUTH, MAIL FROM, RSET), so a black-holed one costs one timeout per probe, not one
+per message. An HTTP endpoint has no such session: after the same wait, one message is let
+through as the probe (a trial), and its answer decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+
+from outbox_relay import metrics
+from outbox_relay.backoff import retry_delay
+from outbox_relay.channels import Channel
+from outbox_relay.channels.smtp import SmtpChannel
+from outbox_relay.failures import DeliveryFailure, Verdict
+from shared.clock import utcnow
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Probes follow the backoff, but never wait longer than this between two.
+PROBE_CAP = 60.0
+# 5.7.0 / 5.7.1 at RCPT or DATA pause the provider once this many distinct recipients get it
+# within POLICY_WINDOW seconds: one recipient's policy is the recipient's, many is the sender's.
+POLICY_RECIPIENTS = 3
+POLICY_WINDOW = 60.0
+
+ChannelFactory = Callable[[str], Channel]
+# Raises the DeliveryFailure that keeps a provider paused; returns when it would take a message.
+Probe = Callable[[], None]
+
+
+class _State(Enum):
+    UP = "up"
+    DOWN = "down"
+    TRIAL = "trial"  # down, but the next message may go through as the probe
+
+
+class Provider:
+    """One provider's health, shared by every sender of a relay.
+
+    `probe` checks the provider without a message; None lets one message through instead.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        probe: Probe | None,
+        *,
+        backoff_base: float,
+        backoff_cap: float,
+        stopping: threading.Event,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.name = name
+        self._probe = probe
+        self._base = backoff_base
+        self._cap = min(backoff_cap, PROBE_CAP)
+        self._stopping = stopping
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._state = _State.UP
+        self._trial_taken = False
+        self._probes = 0
+        self._down_since: datetime | None = None
+        self._reason = ""
+        self._prober: threading.Thread | None = None
+        self._policy: deque[tuple[float, str]] = deque()
+        metrics.PROVIDER_UP.labels(name).set(1)
+
+    @property
+    def usable(self) -> bool:
+        """Whether a sender may use it now: up, or on trial with the trial not yet taken."""
+        return self._state is _State.UP or (self._state is _State.TRIAL and not self._trial_taken)
+
+    def take(self) -> bool:
+        """Claim the provider for one send: always while up, once while on trial."""
+        with self._lock:
+            if self._state is _State.TRIAL and not self._trial_taken:
+                self._trial_taken = True
+                return True
+            return self._state is _State.UP
+
+    def judge(self, failure: DeliveryFailure, recipient: str) -> Verdict:
+        """The verdict on a failure, once the policy rule has counted its recipient."""
+        if failure.verdict is not Verdict.POLICY:
+            return failure.verdict
+        now = time.monotonic()
+        with self._lock:
+            self._policy.append((now, recipient))
+            while self._policy and self._policy[0][0] < now - POLICY_WINDOW:
+                self._policy.popleft()
+            recipients = {address for _, address in self._policy}
+        return Verdict.PROVIDER_DOWN if len(recipients) >= POLICY_RECIPIENTS else Verdict.TRANSIENT
+
+    def answered(self) -> None:
+        """A send got an answer that is not the provider's failure: a trial ends the pause."""
+        with self._lock:
+            if self._state is not _State.TRIAL:
+                return
+        self._resume()
+
+    def pause(self, reason: str) -> None:
+        """Stop every sender using it, and probe it until it answers."""
+        with self._lock:
+            self._reason = reason
+            if self._state is _State.DOWN:
+                return
+            first = self._state is _State.UP
+            self._state = _State.DOWN
+            if first:
+                self._down_since = utcnow()
+                self._probes = 0
+                self._policy.clear()
+            self._prober = threading.Thread(
+                target=self._wait_and_probe, name=f"probe-{self.name}", daemon=True
+            )
+            self._prober.start()
+        if first:
+            metrics.PROVIDER_UP.labels(self.name).set(0)
+            log.warning("provider paused", extra={"provider": self.name, "error": reason})
+            self._on_change()
+
+    def describe(self) -> str | None:
+        """`provider NAME down since TIME: REASON` while paused, else None."""
+        with self._lock:
+            if self._down_since is None:
+                return None
+            since = self._down_since.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return f"provider {self.name} down since {since}: {self._reason}"
+
+    def join(self, timeout: float) -> None:
+        """Wait for the prober, if any, once the relay is stopping."""
+        prober = self._prober
+        if prober is not None:
+            prober.join(timeout)
+
+    def _wait_and_probe(self) -> None:
+        """Wait the backoff, then probe, until the provider answers or the relay stops."""
+        while True:
+            with self._lock:
+                self._probes += 1
+                probes = self._probes
+            if self._stopping.wait(retry_delay(probes, base=self._base, cap=self._cap)):
+                return
+            if self._probe is None:
+                with self._lock:
+                    self._state, self._trial_taken = _State.TRIAL, False
+                self._on_change()
+                return
+            try:
+                self._probe()
+            except DeliveryFailure as failure:
+                with self._lock:
+                    self._reason = failure.description
+                log.info(
+                    "provider probe failed",
+                    extra={"provider": self.name, "probe": probes, "error": failure.description},
+                )
+                continue
+            except Exception:  # a bug in a probe must not stop the probing
+                log.exception("provider probe failed", extra={"provider": self.name})
+                continue
+            self._resume()
+            return
+
+    def _resume(self) -> None:
+        with self._lock:
+            down_since, self._down_since = self._down_since, None
+            self._state, self._prober = _State.UP, None
+            probes = self._probes
+        metrics.PROVIDER_UP.labels(self.name).set(1)
+        down_s = (utcnow() - down_since).total_seconds() if down_since else 0.0
+        log.warning(
+            "provider up again",
+            extra={"provider": self.name, "probes": probes, "down_s": round(down_s, 1)},
+        )
+        self._on_change()
+
+
+class Providers:
+    """The providers of each channel, in the order they are tried: a paused one is skipped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        connect: ChannelFactory,
+        *,
+        probe_sender: str,
+        stopping: threading.Event,
+        on_change: Callable[[], None],
+    ) -> None:
+        def smtp_probe(name: str) -> Probe:
+            def probe() -> None:
+                channel = connect(name)
+                try:
+                    if isinstance(channel, SmtpChannel):
+                        channel.probe(probe_sender)
+                finally:
+                    channel.close()
+
+            return probe
+
+        def provider(name: str, probe: Probe | None) -> Provider:
+            return Provider(
+                name,
+                probe,
+                backoff_base=settings.relay_backoff_base,
+                backoff_cap=settings.relay_backoff_cap,
+                stopping=stopping,
+                on_change=on_change,
+            )
+
+        email = [provider("smtp", smtp_probe("smtp"))]
+        if settings.smtp_fallback is not None:
+            email.append(provider("smtp_fallback", smtp_probe("smtp_fallback")))
+        self._by_channel: dict[str, list[Provider]] = {
+            "email": email,
+            "sms": [provider("sms", None)] if settings.sms_url else [],
+        }
+
+    def pick(self, channel: str, failures: int = 0) -> Provider | None:
+        """A provider of `channel` a sender may use now, taken for one send.
+
+        A message's first try goes to the first provider; after `failures` transient failures
+        it goes to the next in turn, so that a fallback also takes what the primary keeps
+        deferring. A paused provider is skipped.
+        """
+        providers = self._by_channel.get(channel, [])
+        if not providers:
+            return None
+        start = failures % len(providers)
+        turn = providers[start:] + providers[:start]
+        return next((p for p in turn if p.take()), None)
+
+    def paused_channels(self) -> list[str]:
+        """Channels no provider can take now: their rows wait, unclaimed."""
+        return sorted(
+            channel
+            for channel, providers in self._by_channel.items()
+            if not any(p.usable for p in providers)
+        )
+
+    def status(self) -> list[str]:
+        """One line per provider down, and per channel with none configured."""
+        lines = [
+            line
+            for providers in self._by_channel.values()
+            for p in providers
+            if (line := p.describe()) is not None
+        ]
+        lines += [
+            f"no {channel} provider configured"
+            for channel, providers in self._by_channel.items()
+            if not providers
+        ]
+        return lines
+
+    def join(self, timeout: float) -> None:
+        """Wait for the probers once the relay is stopping."""
+        for providers in self._by_channel.values():
+            for p in providers:
+                p.join(timeout)

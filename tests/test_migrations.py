@@ -1,0 +1,122 @@
+"""Upgrading a populated database from the previous head: rows, pending messages and dead
+letters survive and still work; and the downgrade back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import Engine
+
+from shared.clock import utcnow
+from shared.db import alembic_config
+from shared.models import UtcDateTime
+from shared.secretbox import SecretBox
+from tests.conftest import SECRET_KEY, MakeRelay
+from tests.rows import rows
+from tests.smtp_sink import SinkServer
+
+# The outbox as revision 0005 left it: no priority column.
+OUTBOX_0005 = sa.table(
+    "outbox",
+    sa.column("public_id", sa.String),
+    sa.column("created_at", UtcDateTime()),
+    sa.column("channel", sa.String),
+    sa.column("purpose", sa.String),
+    sa.column("recipient", sa.String),
+    sa.column("locale", sa.String),
+    sa.column("template", sa.String),
+    sa.column("params", sa.JSON),
+    sa.column("secret_params", sa.Text),
+    sa.column("status", sa.String),
+    sa.column("attempts", sa.Integer),
+    sa.column("next_attempt_at", UtcDateTime()),
+    sa.column("expires_at", UtcDateTime()),
+    sa.column("dead_reason", sa.String),
+    sa.column("last_error", sa.String),
+)
+
+
+def _row(public_id: str, purpose: str, status: str, **more: Any) -> dict[str, Any]:
+    written = utcnow() - timedelta(hours=1)
+    return {
+        "public_id": public_id,
+        "created_at": written,
+        "channel": "email",
+        "purpose": purpose,
+        "recipient": f"{public_id}@example.com",
+        "locale": "en",
+        "template": purpose,
+        "params": {"full_name": None, "expires_minutes": 60},
+        "status": status,
+        "attempts": 0,
+        "next_attempt_at": written,
+        "expires_at": None,
+        "dead_reason": None,
+        "last_error": None,
+        "secret_params": None,
+        **more,
+    }
+
+
+def test_0006_upgrades_a_populated_database_and_its_rows_still_deliver(
+    database_url: str, engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "0005")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(OUTBOX_0005),
+            [
+                _row("welcome1", "welcome", "pending"),
+                _row(
+                    "reset1",
+                    "password_reset",
+                    "pending",
+                    expires_at=utcnow() + timedelta(1),
+                    secret_params=SecretBox(SECRET_KEY).seal({"code": "123456"}),
+                ),
+                _row(
+                    "dead1",
+                    "welcome",
+                    "dead",
+                    attempts=8,
+                    dead_reason="max_attempts",
+                    last_error="SMTP 451 try later",
+                ),
+                _row("sent1", "welcome", "sent", attempts=1),
+            ],
+        )
+    command.upgrade(config, "head")
+
+    by_id = {r["public_id"]: r for r in rows(engine, "outbox")}
+    assert {k: r["priority"] for k, r in by_id.items()} == {
+        "welcome1": 1,
+        "reset1": 0,
+        "dead1": 1,
+        "sent1": 1,
+    }
+    # The pending notice got its horizon: NOTICE_TTL (one day) after it was written.
+    welcome = by_id["welcome1"]
+    assert welcome["expires_at"] - welcome["created_at"] == timedelta(days=1)
+    assert by_id["sent1"]["expires_at"] is None
+    with engine.connect() as connection:
+        dead = connection.execute(
+            sa.text("SELECT public_id, dead_reason FROM outbox_dead_letters")
+        ).all()
+    assert [tuple(d) for d in dead] == [("dead1", "max_attempts")]
+
+    # What was pending before the upgrade is delivered after it.
+    assert make_relay().drain() == 2
+    received = smtp.sink.wait_for(2)
+    assert {str(m["To"]) for m in received} == {"reset1@example.com", "welcome1@example.com"}
+
+    command.downgrade(config, "0005")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("outbox")}
+        assert "priority" not in columns
+        count = connection.execute(sa.text("SELECT count(*) FROM outbox_dead_letters"))
+        assert count.scalar_one() == 1
+    command.upgrade(config, "head")

@@ -1,0 +1,152 @@
+"""Providers that fail as real ones do, against real SMTP servers and sockets, in process:
+pause and failover, probes, and retries until each message's horizon."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine
+
+from outbox_relay.worker import Relay
+from shared.clock import utcnow
+from shared.config import parse_smtp_url
+from shared.outbox import enqueue
+from shared.secretbox import SecretBox
+from tests.bulk import queue_emails
+from tests.conftest import SECRET_KEY, MakeRelay
+from tests.rows import count, rows
+from tests.smtp_sink import SinkServer, SmtpSink, free_port
+
+
+def drain_until(relay: Relay, done: Callable[[], bool], timeout: float) -> None:
+    """Drain again and again until `done` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not done after {timeout}s"
+        relay.drain()
+        time.sleep(0.02)
+
+
+def statuses(engine: Engine) -> Counter[str]:
+    return Counter(str(r["status"]) for r in rows(engine, "outbox"))
+
+
+def outcomes(engine: Engine) -> Counter[str]:
+    return Counter(str(r["outcome"]) for r in rows(engine, "outbox_attempts"))
+
+
+@pytest.fixture
+def fallback() -> Iterator[SinkServer]:
+    """A second, healthy SMTP provider."""
+    server = SinkServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """A port that takes connections and never says a word: a black-holed provider."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(512)
+        yield listener.getsockname()[1]
+
+
+def test_a_refused_primary_is_paused_and_the_fallback_takes_every_message(
+    engine: Engine, make_relay: MakeRelay, fallback: SinkServer
+) -> None:
+    port = free_port()
+    relay = make_relay(
+        smtp=parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=2"),
+        smtp_fallback=parse_smtp_url(fallback.url),
+        relay_backoff_base=0.2,
+        relay_backoff_cap=0.4,
+    )
+    queue_emails(engine, 20)
+    drain_until(relay, lambda: statuses(engine) == {"sent": 20}, timeout=10)
+    assert len(fallback.sink.received) == 20
+    # The primary's failures were the provider's: recorded, never counted against a message.
+    assert outcomes(engine)["sent"] == 20
+    assert set(outcomes(engine)) <= {"sent", "provider_down"}
+    assert {r["attempts"] for r in rows(engine, "outbox")} == {1}
+    [status] = relay.providers.status()
+    assert status.startswith("provider smtp down since ") and "ConnectionRefusedError" in status
+
+    # The primary comes back: a probe finds it, and it takes the next messages again.
+    primary = SmtpSink()
+    controller = Controller(primary, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        deadline = time.monotonic() + 5
+        while relay.providers.status():
+            assert time.monotonic() < deadline, "the primary was never probed back up"
+            time.sleep(0.02)
+        queue_emails(engine, 5, prefix="later")
+        drain_until(relay, lambda: statuses(engine) == {"sent": 25}, timeout=10)
+        assert len(primary.received) == 5
+        assert len(fallback.sink.received) == 20
+    finally:
+        controller.stop(no_assert=True)
+
+
+def test_a_black_holed_primary_costs_one_timeout_per_probe_not_per_message(
+    engine: Engine, make_relay: MakeRelay, fallback: SinkServer, black_hole: int
+) -> None:
+    relay = make_relay(
+        smtp=parse_smtp_url(f"smtp://127.0.0.1:{black_hole}?timeout=1"),
+        smtp_fallback=parse_smtp_url(fallback.url),
+        relay_backoff_base=5.0,
+        relay_backoff_cap=5.0,
+    )
+    queue_emails(engine, 100)
+    started = time.monotonic()
+    drain_until(relay, lambda: statuses(engine) == {"sent": 100}, timeout=20)
+    elapsed = time.monotonic() - started
+    assert len(fallback.sink.received) == 100
+    # One timeout at most for the senders caught when it went silent, then none: 100 messages
+    # each waiting for the primary would take 100 s.
+    assert elapsed < 6, elapsed
+    assert outcomes(engine)["provider_down"] <= relay.settings.relay_concurrency
+
+
+def test_messages_wait_out_an_outage_longer_than_the_old_budget_until_their_horizon(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    """451 to every message for 3 s: eight attempts (the old budget) pass, nothing dies while
+    its horizon lives, and a code that expired meanwhile is dead/expired and never sent."""
+    box = SecretBox(SECRET_KEY)
+    now = utcnow()
+    with engine.begin() as connection:
+        short = enqueue(
+            connection,
+            box,
+            now=now,
+            channel="email",
+            purpose="activation",
+            recipient="short@example.com",
+            locale="en",
+            params={"full_name": None, "expires_minutes": 1},
+            secret_params={"code": "123456"},
+            expires_at=now + timedelta(seconds=1.5),
+        ).id
+    [welcome] = queue_emails(engine, 1, prefix="long")
+    relay = make_relay(relay_backoff_base=0.05, relay_backoff_cap=0.1)
+    smtp.sink.mode = "reply:451"
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        relay.drain()
+        time.sleep(0.02)
+    by_id = {r["public_id"]: r for r in rows(engine, "outbox")}
+    assert by_id[welcome]["status"] == "pending"
+    assert by_id[welcome]["attempts"] > 8
+    assert (by_id[short]["status"], by_id[short]["dead_reason"]) == ("dead", "expired")
+    smtp.sink.mode = "accept"
+    drain_until(relay, lambda: count(engine, "outbox", status="sent") == 1, timeout=5)
+    assert [str(m["To"]) for m in smtp.sink.received] == ["long0@example.com"]
