@@ -105,8 +105,9 @@ class Drain:
     with_start: float
 
 
-def relay_rate(engine: Engine, url: str, port: int, count: int) -> Drain:
-    """`outbox-relay run` delivering the `count` pending rows.
+def relay_rate(engine: Engine, url: str, port: int, count: int, **settings: str) -> Drain:
+    """`outbox-relay run` delivering the `count` pending rows, `settings` added to its
+    environment.
 
     Its start (an interpreter importing its modules, 0.7 s here) is no part of draining: the
     rate is timed from the moment its first claim commits; the other figure includes it.
@@ -118,6 +119,7 @@ def relay_rate(engine: Engine, url: str, port: int, count: int) -> Drain:
         "SMTP_URL": f"smtp://127.0.0.1:{port}",
         "MAIL_FROM": MAIL_FROM,
         "RELAY_METRICS_PORT": "0",
+        **settings,
     }
     started = time.perf_counter()
     relay = processes.relay(env, workdir)

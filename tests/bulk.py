@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from datetime import timedelta
+
+from sqlalchemy import Engine, text
 
 from shared.clock import utcnow
 from shared.outbox import enqueue
@@ -28,3 +30,25 @@ def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[st
             ).id
             for n in range(count)
         ]
+
+
+def add_sent_rows(engine: Engine, n: int) -> None:
+    """Add `n` rows sent a day ago, in one statement: what a busy database holds."""
+    postgresql = engine.dialect.name == "postgresql"
+    uuid = "gen_random_uuid()::text" if postgresql else "lower(hex(randomblob(16)))"
+    series = (
+        f"generate_series(1, {n}) AS s(i)"
+        if postgresql
+        else f"(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n}) "
+        "SELECT i FROM c) AS s"
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (public_id, created_at, channel, purpose, recipient, locale, "
+                "template, params, status, attempts, next_attempt_at, sent_at, priority) "
+                f"SELECT {uuid}, :t, 'email', 'welcome', 'x@example.com', 'en', 'welcome', "
+                f"'{{}}', 'sent', 1, :t, :t, 1 FROM {series}"
+            ),
+            {"t": utcnow() - timedelta(days=1)},
+        )

@@ -19,7 +19,7 @@ from shared.clock import utcnow
 from tests import processes
 from tests.bulk import queue_emails
 from tests.rows import rows
-from tests.smtp_sink import SinkServer
+from tests.smtp_sink import SinkServer, free_port
 
 
 @pytest.fixture
@@ -71,6 +71,50 @@ def test_ready_watchdog_then_stopping_and_exit_0_on_sigterm(
     )
     assert all(re.fullmatch(status, line) for line in said if line.startswith("STATUS=backlog"))
     assert [r["status"] for r in rows(engine, "outbox")] == ["sent"]
+
+
+def test_a_relay_waiting_for_its_database_pets_the_watchdog_and_says_why(
+    env: dict[str, str], notify_socket: socket.socket, tmp_path: Path
+) -> None:
+    """systemd kills a relay that stops petting its watchdog; one waiting for its database is
+    alive, and must not be killed with the outcomes it holds."""
+    unreachable = {**env, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    relay = processes.relay({**unreachable, "NOTIFY_SOCKET": notify_socket.getsockname()}, tmp_path)
+    try:
+        said = read_until(notify_socket, "WATCHDOG=1")
+        said += read_until(notify_socket, "WATCHDOG=1")
+    finally:
+        code = processes.stop(relay, signal.SIGTERM)
+    assert code == 0
+    assert "STATUS=waiting for the database" in said
+    assert "READY=1" not in said
+
+
+def test_a_paused_provider_shows_in_systemd_status(
+    env: dict[str, str],
+    client: FlaskClient,
+    engine: Engine,
+    notify_socket: socket.socket,
+    tmp_path: Path,
+) -> None:
+    client.post(
+        "/v1/registrations",
+        json={"email": "ada@example.com", "password": "correct horse battery staple"},
+    )
+    refused = {**env, "SMTP_URL": f"smtp://127.0.0.1:{free_port()}?timeout=2"}
+    relay = processes.relay({**refused, "NOTIFY_SOCKET": notify_socket.getsockname()}, tmp_path)
+    try:
+        said = read_until(notify_socket, "STATUS=provider smtp down since ")
+    finally:
+        processes.stop(relay, signal.SIGTERM)
+    [status] = [line for line in said if line.startswith("STATUS=provider smtp down")]
+    assert re.fullmatch(
+        r"STATUS=provider smtp down since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: "
+        r"ConnectionRefusedError.* at connect; backlog 1 pending, 1 due, oldest due \d+s",
+        status,
+    ), status
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["attempts"]) == ("pending", 0)
 
 
 def test_sigterm_mid_send_finishes_the_messages_in_flight_and_releases_the_rest(

@@ -15,7 +15,7 @@ from outbox_relay import store
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
-from tests.bulk import queue_emails
+from tests.bulk import add_sent_rows, queue_emails
 from tests.databases import admin
 from tests.rows import rows
 
@@ -162,7 +162,7 @@ def test_claiming_reads_the_due_index_not_the_sent_rows(
     client: FlaskClient, engine: Engine, backend: str, claimer: store.Claimer
 ) -> None:
     queue(client, 1)
-    _add_sent_rows(engine, backend, 200_000)
+    add_sent_rows(engine, 200_000)
     with engine.begin() as connection:
         if backend == "sqlite":
             connection.execute(text("ANALYZE"))
@@ -190,26 +190,6 @@ def test_claiming_reads_the_due_index_not_the_sent_rows(
             blocks = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
             assert blocks < 20, f"claim touched {blocks} blocks with 200,000 sent rows"
     assert len(claimer.claim(now=utcnow(), limit=100, lease_seconds=60)) == 1
-
-
-def _add_sent_rows(engine: Engine, backend: str, n: int) -> None:
-    uuid = "gen_random_uuid()::text" if backend == "postgresql" else "lower(hex(randomblob(16)))"
-    series = (
-        f"generate_series(1, {n}) AS s(i)"
-        if backend == "postgresql"
-        else f"(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n}) "
-        "SELECT i FROM c) AS s"
-    )
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO outbox (public_id, created_at, channel, purpose, recipient, locale, "
-                "template, params, status, attempts, next_attempt_at, sent_at) "
-                f"SELECT {uuid}, :t, 'email', 'welcome', 'x@example.com', 'en', 'welcome', "
-                f"'{{}}', 'sent', 1, :t, :t FROM {series}"
-            ),
-            {"t": utcnow() - timedelta(days=1)},
-        )
 
 
 def test_concurrent_claims_never_share_a_row(engine: Engine, database_url: str) -> None:

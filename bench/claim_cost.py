@@ -1,0 +1,128 @@
+"""What a claim costs with codes first (ORDER BY priority, next_attempt_at) beside 1,000,000
+sent rows, on PostgreSQL, against the claim in due order alone that it replaced.
+
+Run from the repository root: `.venv/bin/python -m bench.claim_cost [--sent N] [--claims N]`.
+
+The outbox holds `--sent` rows sent a day ago and a backlog of 10,000 due welcome notices with
+100 activation codes queued after them. Each round claims a batch of 100 through the relay's
+own Claimer (the codes must come first) and hands it back, then does the same with the earlier
+claim (due order only, on an index of its own built for the bench), so that both see the same
+table, dead entries and machine; the figures are the median times and the buffers each plan
+touches, read by EXPLAIN (ANALYZE, BUFFERS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from contextlib import closing
+
+from sqlalchemy import text
+
+from bench.common import machine, postgres_database
+from outbox_relay import store
+from shared.clock import utcnow
+from shared.db import create_engine_for
+from shared.outbox import enqueue
+from shared.secretbox import SecretBox
+from tests.bulk import add_sent_rows, queue_emails
+from tests.conftest import SECRET_KEY
+
+SCAN = (
+    "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() "
+    "ORDER BY {order} LIMIT 100 FOR UPDATE SKIP LOCKED"
+)
+CLAIM_SCAN = SCAN.format(order="priority, next_attempt_at")
+EARLIER_SCAN = SCAN.format(order="next_attempt_at")
+EARLIER_CLAIM = text(
+    "UPDATE outbox SET locked_until = now() + interval '60 seconds', "
+    "next_attempt_at = now() + interval '60 seconds', claim_token = 'bench' "
+    f"WHERE id IN ({EARLIER_SCAN}) RETURNING id"
+)
+EARLIER_RELEASE = text(
+    "UPDATE outbox SET next_attempt_at = now() - interval '1 second', locked_until = NULL, "
+    "claim_token = NULL WHERE claim_token = 'bench'"
+)
+
+
+def main() -> int:
+    """Fill the outbox, time the claims, print the figures and the command."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sent", type=int, default=1_000_000)
+    parser.add_argument("--claims", type=int, default=500)
+    args = parser.parse_args()
+
+    with postgres_database("outpost_claim") as url:
+        engine = create_engine_for(url)
+        store.prepare(engine)
+        add_sent_rows(engine, args.sent)
+        queue_emails(engine, 10_000, prefix="notice")
+        box = SecretBox(SECRET_KEY)
+        with engine.begin() as connection:
+            for n in range(100):
+                enqueue(
+                    connection,
+                    box,
+                    now=utcnow(),
+                    channel="email",
+                    purpose="activation",
+                    recipient=f"code{n}@example.com",
+                    locale="en",
+                    params={"full_name": None, "expires_minutes": 1440},
+                    secret_params={"code": "123456"},
+                )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(
+                text(
+                    "CREATE INDEX outbox_due_earlier ON outbox (next_attempt_at) "
+                    "WHERE status = 'pending'"
+                )
+            )
+            connection.execute(text("VACUUM ANALYZE outbox"))
+        timings: list[float] = []
+        earlier: list[float] = []
+        codes_first = False
+        with closing(store.Claimer(engine)) as claimer:
+            for round_ in range(args.claims):
+                now = utcnow()
+                started = time.perf_counter()
+                rows = claimer.claim(now=now, limit=100, lease_seconds=60)
+                timings.append(time.perf_counter() - started)
+                if round_ == 0:
+                    codes_first = all(row.purpose == "activation" for row in rows)
+                store.release(engine, rows, now)
+                with engine.begin() as connection:
+                    started = time.perf_counter()
+                    connection.execute(EARLIER_CLAIM).all()
+                    earlier.append(time.perf_counter() - started)
+                    connection.execute(EARLIER_RELEASE)
+        buffers = {}
+        with engine.connect() as connection:
+            for name, scan in (("codes first", CLAIM_SCAN), ("due order", EARLIER_SCAN)):
+                [[plan]] = connection.execute(
+                    text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {scan}")
+                )
+                top = plan[0]["Plan"]
+                buffers[name] = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+        engine.dispose()
+
+    print(machine())
+    print(f"outbox: {args.sent:,} sent rows, 10,000 due notices, 100 codes queued after them")
+    print(f"first claim of 100 held only the codes: {codes_first}")
+    print(f"claims of 100 rows, {args.claims} rounds of each, alternating:")
+    for name, figures in (("codes first (now)", timings), ("due order (earlier)", earlier)):
+        print(
+            f"  {name}: median {statistics.median(figures) * 1000:.2f} ms, "
+            f"mean {statistics.mean(figures) * 1000:.2f} ms"
+        )
+    ratio = statistics.median(timings) / statistics.median(earlier)
+    print(f"  ratio now / earlier (medians): {ratio:.2f}")
+    print(f"buffers the scan touched: {buffers}")
+    print(f"command: {' '.join([sys.executable, '-m', 'bench.claim_cost', *sys.argv[1:]])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
