@@ -4,11 +4,12 @@ sent rows, on PostgreSQL, against the claim in due order alone that it replaced.
 Run from the repository root: `.venv/bin/python -m bench.claim_cost [--sent N] [--claims N]`.
 
 The outbox holds `--sent` rows sent a day ago and a backlog of 10,000 due welcome notices with
-100 activation codes queued after them. Each round claims a batch of 100 through the relay's
-own Claimer (the codes must come first) and hands it back, then does the same with the earlier
-claim (due order only, on an index of its own built for the bench), so that both see the same
-table, dead entries and machine; the figures are the median times and the buffers each plan
-touches, read by EXPLAIN (ANALYZE, BUFFERS).
+100 activation codes queued after them. The relay's own Claimer checks that its first claim
+holds the codes. Then each round claims a batch of 100 with the relay's statement ordered
+codes first and hands it back, then does the same in due order only (the earlier claim, on an
+index of its own built for the bench), so that both see the same table, dead entries and
+machine; the figures are the median times and the buffers each plan touches, read by
+EXPLAIN (ANALYZE, BUFFERS).
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ SCAN = (
     "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() "
     "ORDER BY {order} LIMIT 100 FOR UPDATE SKIP LOCKED"
 )
-CLAIM_SCAN = SCAN.format(order="priority, next_attempt_at")
-EARLIER_SCAN = SCAN.format(order="next_attempt_at")
-EARLIER_CLAIM = text(
+ORDERS = {
+    "codes first (now)": "priority, next_attempt_at",
+    "due order (earlier)": "next_attempt_at",
+}
+# The relay's claim, written out so that the two differ only in their ORDER BY: the same rows
+# leased, the same columns returned.
+CLAIM = (
     "UPDATE outbox SET locked_until = now() + interval '60 seconds', "
     "next_attempt_at = now() + interval '60 seconds', claim_token = 'bench' "
-    f"WHERE id IN ({EARLIER_SCAN}) RETURNING id"
+    "WHERE id IN ({scan}) RETURNING " + ", ".join(store.Claimed.__dataclass_fields__)
 )
-EARLIER_RELEASE = text(
+RELEASE = text(
     "UPDATE outbox SET next_attempt_at = now() - interval '1 second', locked_until = NULL, "
     "claim_token = NULL WHERE claim_token = 'bench'"
 )
@@ -81,28 +86,24 @@ def main() -> int:
                 )
             )
             connection.execute(text("VACUUM ANALYZE outbox"))
-        timings: list[float] = []
-        earlier: list[float] = []
-        codes_first = False
+        timings: dict[str, list[float]] = {name: [] for name in ORDERS}
+        claims = {name: text(CLAIM.format(scan=SCAN.format(order=o))) for name, o in ORDERS.items()}
         with closing(store.Claimer(engine)) as claimer:
-            for round_ in range(args.claims):
-                now = utcnow()
-                started = time.perf_counter()
-                rows = claimer.claim(now=now, limit=100, lease_seconds=60)
-                timings.append(time.perf_counter() - started)
-                if round_ == 0:
-                    codes_first = all(row.purpose == "activation" for row in rows)
-                store.release(engine, rows, now)
+            rows = claimer.claim(now=utcnow(), limit=100, lease_seconds=60)
+            codes_first = all(row.purpose == "activation" for row in rows)
+            store.release(engine, rows, utcnow())
+        for _round in range(args.claims):
+            for name, claim in claims.items():
                 with engine.begin() as connection:
                     started = time.perf_counter()
-                    connection.execute(EARLIER_CLAIM).all()
-                    earlier.append(time.perf_counter() - started)
-                    connection.execute(EARLIER_RELEASE)
+                    connection.execute(claim).all()
+                    timings[name].append(time.perf_counter() - started)
+                    connection.execute(RELEASE)
         buffers = {}
         with engine.connect() as connection:
-            for name, scan in (("codes first", CLAIM_SCAN), ("due order", EARLIER_SCAN)):
+            for name, order in ORDERS.items():
                 [[plan]] = connection.execute(
-                    text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {scan}")
+                    text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {SCAN.format(order=order)}")
                 )
                 top = plan[0]["Plan"]
                 buffers[name] = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
@@ -112,13 +113,13 @@ def main() -> int:
     print(f"outbox: {args.sent:,} sent rows, 10,000 due notices, 100 codes queued after them")
     print(f"first claim of 100 held only the codes: {codes_first}")
     print(f"claims of 100 rows, {args.claims} rounds of each, alternating:")
-    for name, figures in (("codes first (now)", timings), ("due order (earlier)", earlier)):
+    for name, figures in timings.items():
         print(
             f"  {name}: median {statistics.median(figures) * 1000:.2f} ms, "
             f"mean {statistics.mean(figures) * 1000:.2f} ms"
         )
-    ratio = statistics.median(timings) / statistics.median(earlier)
-    print(f"  ratio now / earlier (medians): {ratio:.2f}")
+    now, earlier = (statistics.median(figures) for figures in timings.values())
+    print(f"  ratio now / earlier (medians): {now / earlier:.2f}")
     print(f"buffers the scan touched: {buffers}")
     print(f"command: {' '.join([sys.executable, '-m', 'bench.claim_cost', *sys.argv[1:]])}")
     return 0

@@ -127,7 +127,7 @@ class Daemon:
     def _next_poll_in(self) -> float:
         """Until the poll interval ends, or sooner when outcomes are waiting to be written."""
         interval = self.relay.settings.relay_poll_interval
-        write_in = self.relay.next_write_in()
+        write_in = self.relay.outcomes.next_write_in()
         return interval if write_in is None else min(interval, write_in)
 
     def _beat(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
-from outbox_relay import store, worker
+from outbox_relay import outcomes, store
 from outbox_relay.compose import message_id
 from outbox_relay.daemon import Daemon
 from outbox_relay.worker import Relay
@@ -194,19 +194,19 @@ def test_outcomes_of_messages_arriving_one_by_one_are_written_a_batch_at_a_time(
     engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No time limit here, so only the batch rule and the final write decide.
-    monkeypatch.setattr(worker, "FLUSH_SECONDS", 3600.0)
+    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 3600.0)
     relay = make_relay(relay_batch_size=3)
     for n in (1, 2):
         queue_emails(engine, 1, prefix=f"one{n}-")
         assert relay.deliver_due() == 1
         assert len(smtp.sink.wait_for(n)) == n
         assert statuses(engine) == ["pending"] * n, "sent, but waiting for the others"
-    next_write_in = relay.next_write_in()
+    next_write_in = relay.outcomes.next_write_in()
     assert next_write_in is not None and next_write_in > 0
     queue_emails(engine, 1, prefix="one3-")
     assert relay.deliver_due() == 1
     assert statuses(engine) == ["sent"] * 3, "a batch of outcomes is written at once"
-    assert relay.next_write_in() is None
+    assert relay.outcomes.next_write_in() is None
     queue_emails(engine, 1, prefix="one4-")
     relay.deliver_due()
     assert statuses(engine) == ["sent"] * 3 + ["pending"]
@@ -217,13 +217,13 @@ def test_outcomes_of_messages_arriving_one_by_one_are_written_a_batch_at_a_time(
 def test_a_waiting_outcome_is_due_within_the_flush_time(
     engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.3)
+    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.3)
     relay = make_relay()
     relay.drain()  # a write just happened
     queue_emails(engine, 1)
     relay.deliver_due()
     smtp.sink.wait_for(1)
-    next_write_in = relay.next_write_in()
+    next_write_in = relay.outcomes.next_write_in()
     if next_write_in is not None:  # not written at once: due within the flush time
         assert 0 <= next_write_in <= 0.3
         time.sleep(next_write_in)
@@ -237,7 +237,7 @@ def test_waiting_outcomes_and_claimed_rows_never_exceed_a_batch(
     """So that a crash repeats at most a batch of sends, even when a timed write split one."""
     # Sends of 0.1 s, one at a time, and a write due 0.15 s after the previous one: a batch of
     # 3 has its first two outcomes written at its second, and the third waits for the next.
-    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.15)
+    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.15)
     smtp.sink.delay = 0.1
     queue_emails(engine, 6)
     relay = make_relay(relay_batch_size=3, relay_concurrency=1)
@@ -264,20 +264,22 @@ def statuses(engine: Engine) -> list[str]:
 def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
     engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker, "FLUSH_SECONDS", 3600.0)
+    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 3600.0)
     relay = make_relay()
     queue_emails(engine, 1)
     relay.deliver_due()
     smtp.sink.wait_for(1)
-    monkeypatch.setattr(worker, "FLUSH_SECONDS", 0.0)
+    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.0)
     working, relay.engine = relay.engine, create_engine_for(UNREACHABLE)
+    relay.outcomes._engine = relay.engine
     claimer, relay._claimer = relay._claimer, store.Claimer(relay.engine)
     # The claim fails; the waiting outcome cannot be written either, and is kept for later
     # rather than left due (which would have the daemon loop poll again at once, forever).
     Daemon(relay).poll()
-    assert relay.next_write_in() is None
+    assert relay.outcomes.next_write_in() is None
     assert statuses(engine) == ["pending"]
     relay.engine, relay._claimer = working, claimer
+    relay.outcomes._engine = working
     relay.deliver_due()
     assert statuses(engine) == ["sent"]
     assert len(smtp.sink.received) == 1, "written late, not sent again"

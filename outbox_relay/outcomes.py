@@ -1,0 +1,204 @@
+"""The outcomes of a relay's sends on their way to the database: collected, written a batch
+at a time, and kept through a database outage with the rows left untried meanwhile."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from outbox_relay import metrics, store
+from shared.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+# Longest an outcome waits to be written with others: far below any lease. No more than a
+# batch of outcomes ever waits either (see Relay.deliver_due for what a crash repeats).
+FLUSH_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt, waiting to be written to its row."""
+
+    row: store.Claimed
+    name: str  # sent, retry, provider_down, permanent_error, max_attempts or expired
+    ms: int
+    error: str | None = None
+    retry_in: float | None = None
+
+
+# The outcome recorded in outbox_attempts for each way a row can end an attempt.
+ATTEMPT_OUTCOME = {
+    "sent": "sent",
+    "retry": "transient",
+    "provider_down": "provider_down",
+    "max_attempts": "transient",
+    "permanent_error": "permanent",
+    "expired": "expired",
+}
+
+
+class OutcomeBook:
+    """Owns every outcome not yet in the database, and the rows to hand back, under one lock.
+
+    Outcomes are written together once a batch of them waits, and at the latest FLUSH_SECONDS
+    after the previous write, so that no lease runs out meanwhile. While the database is away,
+    outcomes are kept (unsettled) and rows not yet tried are kept (untried); `settle_backlog`
+    writes and hands them back once it answers.
+    """
+
+    def __init__(self, engine: Engine, batch_size: int, heartbeat: Callable[[], None]) -> None:
+        self._engine = engine
+        self._batch_size = batch_size
+        self._heartbeat = heartbeat
+        self._lock = threading.Lock()
+        self._collected: list[Outcome] = []
+        self._last_flush = time.monotonic()
+        self._unsettled: list[Outcome] = []
+        self._untried: list[store.Claimed] = []
+        self._database_lost = threading.Event()
+
+    @property
+    def database_lost(self) -> bool:
+        """Whether a write failed since the backlog was last settled: send nothing meanwhile."""
+        return self._database_lost.is_set()
+
+    def waiting(self) -> int:
+        """How many outcomes wait to be written."""
+        with self._lock:
+            return len(self._collected)
+
+    def held(self) -> int:
+        """Outcomes and rows kept for the database's return."""
+        with self._lock:
+            return len(self._unsettled) + len(self._untried)
+
+    def next_write_in(self) -> float | None:
+        """Seconds until the outcomes not yet written are due; None when there are none."""
+        with self._lock:
+            return self._write_in()
+
+    def _write_in(self) -> float | None:
+        if not self._collected:
+            return None
+        if len(self._collected) >= self._batch_size:
+            return 0.0
+        return max(0.0, FLUSH_SECONDS - (time.monotonic() - self._last_flush))
+
+    def collect(self, outcome: Outcome) -> None:
+        """Keep an outcome for the next write, and write now if that is due."""
+        with self._lock:
+            self._collected.append(outcome)
+            if self._write_in() != 0.0:
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every collected outcome in one transaction."""
+        with self._lock:
+            outcomes, self._collected = self._collected, []
+            self._last_flush = time.monotonic()
+        if outcomes:
+            self._settle(outcomes)
+
+    def hand_back(self, row: store.Claimed, now: datetime, *, due: datetime | None = None) -> None:
+        """Release a row untried (due at `due`, else now), or keep it for when the database is
+        back."""
+        if not self._database_lost.is_set():
+            try:
+                store.release(self._engine, [row], now, due=due)
+                return
+            except SQLAlchemyError:
+                self._database_lost.set()
+        with self._lock:
+            self._untried.append(row)
+
+    def settle_backlog(self) -> None:
+        """Write the outcomes kept while the database was away; raise if it still is.
+
+        Each is written as of now, so one whose lease lapsed meanwhile changes nothing and its
+        row is delivered again: at-least-once, never a mark without a lease.
+        """
+        with self._lock:
+            waiting, self._unsettled = self._unsettled, []
+            untried, self._untried = self._untried, []
+        try:
+            kept = self._write(waiting)
+        except SQLAlchemyError:
+            with self._lock:
+                self._unsettled[:0] = waiting
+                self._untried[:0] = untried
+            raise
+        for outcome in waiting:
+            self._record(outcome, outcome.row.id in kept, late=True)
+        try:
+            store.release(self._engine, untried, utcnow())
+        except SQLAlchemyError:
+            with self._lock:
+                self._untried[:0] = untried
+            raise
+        self._database_lost.clear()
+
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        """Write outcomes now, or keep them for when the database is back."""
+        try:
+            kept = self._write(outcomes)
+        except SQLAlchemyError as exc:
+            self._database_lost.set()
+            with self._lock:
+                self._unsettled.extend(outcomes)
+            log.warning(
+                "outcomes kept until the database is back",
+                extra={"rows": len(outcomes), "error": type(exc).__name__},
+            )
+            return
+        for outcome in outcomes:
+            self._record(outcome, outcome.row.id in kept)
+
+    def _write(self, outcomes: list[Outcome]) -> set[int]:
+        """Write outcomes as of now; the ids of rows whose lease held (the others are unchanged)."""
+        if not outcomes:
+            return set()
+        at = utcnow()
+        marks = []
+        for outcome in outcomes:
+            attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
+            if outcome.retry_in is not None:
+                retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
+                marks.append(store.Mark(outcome.row, attempt, retry_at=retry_at))
+            elif outcome.name == "sent":
+                marks.append(store.Mark(outcome.row, attempt))
+            else:
+                marks.append(store.Mark(outcome.row, attempt, dead_reason=outcome.name))
+        return store.mark(self._engine, marks, at)
+
+    def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
+        """Count and log one written outcome."""
+        self._heartbeat()
+        row = outcome.row
+        metrics.MESSAGES.labels(row.channel, outcome.name).inc()
+        fields: dict[str, Any] = {
+            "id": row.public_id,
+            "channel": row.channel,
+            "purpose": row.purpose,
+            "attempt": row.attempts + 1,
+            "outcome": outcome.name,
+            "ms": outcome.ms,
+            "lease_lost": not kept,
+        }
+        if outcome.error is not None:
+            fields["error"] = outcome.error
+        if outcome.retry_in is not None:
+            fields["retry_in_s"] = round(outcome.retry_in, 3)
+        if late:
+            fields["recorded_late"] = True
+        level = logging.INFO if outcome.name == "sent" and kept else logging.WARNING
+        log.log(level, "delivery %s", outcome.name, extra=fields)
