@@ -28,7 +28,7 @@ from api_service.services import Services, services
 from api_service.throttle import Throttle
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.db import create_engine_for
+from shared.db import engine_for
 from shared.logs import configure_logging
 from shared.secretbox import SecretBox
 
@@ -50,7 +50,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
-    engine = create_engine_for(settings.database_url)
+    engine = engine_for(settings)
     app.extensions["outpost"] = Services(
         settings=settings,
         engine=engine,

@@ -14,7 +14,7 @@ from outbox_relay.daemon import Daemon
 from outbox_relay.priority import yield_cpu
 from outbox_relay.worker import Relay
 from shared.config import ConfigError, Settings
-from shared.db import create_engine_for
+from shared.db import engine_for
 from shared.logs import configure_logging
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -50,7 +50,7 @@ def run(settings: Settings) -> int:
     a person signing up gets a little ahead of a message waiting for a core.
     """
     yield_cpu(settings.relay_nice)
-    daemon = Daemon(Relay(settings, create_engine_for(settings.database_url)))
+    daemon = Daemon(Relay(settings, engine_for(settings)))
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         daemon.stop()

@@ -41,8 +41,9 @@ class Daemon:
         relay.heartbeat = self._beat
         relay.wake = self._wake.set
         self._listener: Listener | None = None
-        if relay.engine.dialect.name == "postgresql":
-            self._listener = Listener(relay.settings.database_url, self._wake.set, relay.stopping)
+        listen_url = relay.settings.relay_listen_url
+        if relay.engine.dialect.name == "postgresql" and listen_url is not None:
+            self._listener = Listener(listen_url, self._wake.set, relay.stopping)
 
     def wait_for_database(self) -> None:
         """Block until the database answers (or stop is asked), logging while it does not.

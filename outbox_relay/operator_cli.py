@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import operations
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.db import create_engine_for, schema_is_current
+from shared.db import engine_for, schema_is_current
 from shared.outbox import CHANNELS, PURPOSES
 from shared.secretbox import SecretBox
 
@@ -189,7 +189,7 @@ def dispatch(
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=err)
         return 2
-    engine = create_engine_for(settings.database_url)
+    engine = engine_for(settings)
     context = Context(
         args=args,
         queue=CliOutbox(settings, SecretBox(settings.secret_key)),

@@ -48,8 +48,9 @@ class Relay:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        store.prepare(engine)
-        self._claimer = store.Claimer(engine)
+        pooled = settings.database_pooler == "transaction"
+        store.prepare(engine, transaction_pooler=pooled)
+        self._claimer = store.Claimer(engine, transaction_pooler=pooled)
         self._box = SecretBox(settings.secret_key)
         pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
         self._make_channel = channels or default_channels(settings, pacer.pace if pacer else None)

@@ -41,6 +41,11 @@ class Settings:
     """Every variable of the spec's configuration table, parsed."""
 
     database_url: str
+    # "transaction" when DATABASE_URL goes through a transaction pooler (PgBouncer): no
+    # session state there (no server-side prepared statements, no session SET, no LISTEN).
+    database_pooler: str | None
+    # Where the relay LISTENs: DATABASE_URL by default; None (RELAY_LISTEN_URL=none) polls only.
+    relay_listen_url: str | None
     secret_key: str
     admin_token: str | None
     smtp: SmtpSettings
@@ -80,8 +85,17 @@ class Settings:
                 '"import secrets; print(secrets.token_urlsafe(32))"`)'
             )
         fallback = environ.get("SMTP_FALLBACK_URL") or None
+        database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url)
+        pooler = env.get("DATABASE_POOLER", "", _pooler)
+        if pooler and not environ.get("RELAY_LISTEN_URL"):
+            raise ConfigError(
+                "RELAY_LISTEN_URL: required with DATABASE_POOLER=transaction: a direct "
+                "PostgreSQL URL to LISTEN on (a pooler cannot carry LISTEN), or none to poll"
+            )
         settings = cls(
-            database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url),
+            database_url=database_url,
+            database_pooler=pooler,
+            relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, _listen_url),
             secret_key=secret,
             admin_token=env.get("ADMIN_TOKEN", "", _admin_token),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
@@ -209,6 +223,18 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
     )
+
+
+def _pooler(value: str) -> str | None:
+    if value in ("", "transaction"):
+        return value or None
+    raise ValueError(
+        "transaction (DATABASE_URL goes through PgBouncer in transaction mode), or unset"
+    )
+
+
+def _listen_url(value: str) -> str | None:
+    return None if value == "none" else normalise_database_url(value)
 
 
 def _admin_token(value: str) -> str | None:

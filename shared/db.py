@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
+from shared.config import Settings
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -27,12 +28,26 @@ MIGRATIONS_DIR = Path(migrations.__file__).parent
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def create_engine_for(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned for the dialect: SQLite gets WAL, a busy timeout and write-ahead locks."""
+def engine_for(settings: Settings) -> Engine:
+    """The engine on DATABASE_URL, as DATABASE_POOLER says it is reached."""
+    return create_engine_for(
+        settings.database_url, transaction_pooler=settings.database_pooler == "transaction"
+    )
+
+
+def create_engine_for(url: str, *, transaction_pooler: bool = False, **kwargs: Any) -> Engine:
+    """An engine tuned for the dialect: SQLite gets WAL, a busy timeout and write-ahead locks.
+
+    Behind a transaction pooler, each transaction may run on another server connection, so
+    psycopg must not prepare statements server-side (PgBouncer 1.18 cannot route them).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_size", 5)
-        kwargs.setdefault("connect_args", {"connect_timeout": 5})
+        connect_args: dict[str, Any] = {"connect_timeout": 5}
+        if transaction_pooler:
+            connect_args["prepare_threshold"] = None
+        kwargs.setdefault("connect_args", connect_args)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _checked_in)
         event.listen(engine, "checkin", _checked_in)

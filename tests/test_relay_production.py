@@ -223,3 +223,21 @@ def test_smtp_rate_and_notice_ttl_are_read() -> None:
     settings = Settings.from_env({"SECRET_KEY": "x" * 16, "SMTP_RATE": "14", "NOTICE_TTL": "60"})
     assert (settings.smtp_rate, settings.notice_ttl) == (14.0, 60)
     assert Settings.from_env({"SECRET_KEY": "x" * 16}).smtp_rate is None
+
+
+def test_a_transaction_pooler_needs_a_listen_url_or_none() -> None:
+    pooled = {
+        "SECRET_KEY": "x" * 16,
+        "DATABASE_URL": "postgresql://u@pgbouncer:6432/outpost",
+        "DATABASE_POOLER": "transaction",
+    }
+    with pytest.raises(ConfigError, match=r"^RELAY_LISTEN_URL: required with DATABASE_POOLER"):
+        Settings.from_env(pooled)
+    direct = "postgresql://u@db:5432/outpost"
+    settings = Settings.from_env({**pooled, "RELAY_LISTEN_URL": direct})
+    assert settings.relay_listen_url == "postgresql+psycopg://u@db:5432/outpost"
+    assert Settings.from_env({**pooled, "RELAY_LISTEN_URL": "none"}).relay_listen_url is None
+    with pytest.raises(ConfigError, match=r"^DATABASE_POOLER: "):
+        Settings.from_env({**pooled, "DATABASE_POOLER": "session"})
+    alone = Settings.from_env({k: v for k, v in pooled.items() if k != "DATABASE_POOLER"})
+    assert alone.relay_listen_url == alone.database_url
