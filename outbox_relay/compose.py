@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import json
 import secrets
 from dataclasses import dataclass
 from email.charset import QP, Charset
@@ -12,7 +13,7 @@ from email.utils import formataddr, formatdate, parseaddr
 from functools import cache
 from typing import Any
 
-from outbox_relay.channels import Email, Message, SmsMessage
+from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
 from outbox_relay.render import render_email, render_sms
 from outbox_relay.store import Claimed
 from shared.secretbox import SecretBox
@@ -24,6 +25,9 @@ _UTF8.header_encoding = QP
 
 def compose(row: Claimed, box: SecretBox, mail_from: str) -> Message:
     """Render the row's template with its parameters, secrets decrypted only in memory."""
+    if row.channel == "webhook":
+        event = json.dumps(row.params, separators=(",", ":"), ensure_ascii=False)
+        return WebhookMessage(id=row.public_id, body=event.encode())
     params: dict[str, Any] = dict(row.params)
     if row.secret_params:
         params.update(box.open(row.secret_params))

@@ -55,8 +55,15 @@ class OutcomeBook:
     writes and hands them back once it answers.
     """
 
-    def __init__(self, engine: Engine, batch_size: int, heartbeat: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        batch_size: int,
+        heartbeat: Callable[[], None],
+        on_dead: store.OnDead | None = None,
+    ) -> None:
         self._engine = engine
+        self._on_dead = on_dead
         self._batch_size = batch_size
         self._heartbeat = heartbeat
         self._lock = threading.Lock()
@@ -178,7 +185,7 @@ class OutcomeBook:
                 marks.append(store.Mark(outcome.row, attempt))
             else:
                 marks.append(store.Mark(outcome.row, attempt, dead_reason=outcome.name))
-        return store.mark(self._engine, marks, at)
+        return store.mark(self._engine, marks, at, on_dead=self._on_dead)
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
         """Count and log one written outcome."""

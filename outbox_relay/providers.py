@@ -227,6 +227,7 @@ class Providers:
         self._by_channel: dict[str, list[Provider]] = {
             "email": email,
             "sms": [provider("sms", None)] if settings.sms_url else [],
+            "webhook": [provider("webhook", None)] if settings.webhook_url else [],
         }
 
     def pick(self, channel: str, failures: int = 0) -> Provider | None:
@@ -262,7 +263,7 @@ class Providers:
         lines += [
             f"no {channel} provider configured"
             for channel, providers in self._by_channel.items()
-            if not providers
+            if not providers and channel != "webhook"
         ]
         return lines
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ class Claimed:
     expires_at: datetime | None
     locked_until: datetime
     claim_token: str
+    user_id: int | None
 
 
 _CLAIMED_COLUMNS = list(Claimed.__dataclass_fields__)
@@ -228,7 +229,13 @@ _RELEASE = (
 )
 
 
-def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
+# Called inside a write's transaction with the marks that ended their row dead, lease held.
+OnDead = Callable[[Connection, list[Mark]], None]
+
+
+def mark(
+    engine: Engine, marks: list[Mark], now: datetime, *, on_dead: OnDead | None = None
+) -> set[int]:
     """Write many outcomes in one transaction; the ids of the rows whose lease still held.
 
     Fencing: a row changes only while our claim token holds it and its lease runs at `now`,
@@ -239,6 +246,7 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
     those claims': all of them this relay's, so a row another relay has claimed since is
     still left alone. A row this relay claimed again after its own lease lapsed was sent
     under the earlier claim, so marking it sent is true whichever claim's outcome does it.
+    `on_dead` writes what follows a death (the application's event) in the same transaction.
     """
     kept: set[int] = set()
     with engine.begin() as connection:
@@ -266,6 +274,9 @@ def mark(engine: Engine, marks: list[Mark], now: datetime) -> set[int]:
         ]
         if attempts:
             connection.execute(insert(outbox_attempts), attempts)
+        dead = [one for one in marks if one.dead_reason is not None and one.row.id in kept]
+        if dead and on_dead is not None:
+            on_dead(connection, dead)
     return kept
 
 

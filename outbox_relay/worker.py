@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from queue import LifoQueue
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import metrics, store
@@ -23,8 +23,11 @@ from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.outcomes import Outcome, OutcomeBook
 from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Provider, Providers
+from shared.accounts import user_by_id
 from shared.clock import utcnow
 from shared.config import Settings
+from shared.events import emit
+from shared.outbox import WEBHOOK, failure_reason
 from shared.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,10 @@ class Relay:
         # Called whenever the relay makes progress (a claim, an outcome written).
         self.heartbeat: Callable[[], None] = lambda: None
         self.outcomes = OutcomeBook(
-            engine, settings.relay_batch_size, heartbeat=lambda: self.heartbeat()
+            engine,
+            settings.relay_batch_size,
+            heartbeat=lambda: self.heartbeat(),
+            on_dead=self._report_deaths,
         )
 
     def drain(self) -> int:
@@ -209,6 +215,30 @@ class Relay:
         if row.expires_at is not None:
             delay = min(delay, max(0.0, (row.expires_at - utcnow()).total_seconds()))
         return Outcome(row, "retry", ms, error, retry_in=delay)
+
+    def _report_deaths(self, connection: Connection, dead: list[store.Mark]) -> None:
+        """Tell the application of each message that died (`delivery.failed`), in the
+        transaction that marks it; never of an event's own death."""
+        now = utcnow()
+        for one in dead:
+            row = one.row
+            if row.channel == WEBHOOK or row.user_id is None:
+                continue
+            user = user_by_id(connection, row.user_id)
+            emit(
+                connection,
+                self.settings,
+                self._box,
+                now=now,
+                event="delivery.failed",
+                user_id=row.user_id,
+                email=user.email if user else None,
+                phone=user.phone if user else None,
+                delivery_id=row.public_id,
+                channel=row.channel,
+                purpose=row.purpose,
+                reason=failure_reason(one.dead_reason, one.attempt.error),
+            )
 
     def _lease_covers_a_send(self, row: store.Claimed, now: datetime) -> bool:
         """Whether a send that hits its timeout still ends before the lease lapses."""

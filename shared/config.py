@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
@@ -12,8 +14,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
-# Seconds the SMS gateway has to answer one request.
+# Seconds the SMS gateway, and the application's webhook endpoint, have to answer one request.
 SMS_TIMEOUT = 10.0
+WEBHOOK_TIMEOUT = 10.0
 # Senders of a relay by default: enough for a provider that takes 100 to 300 ms a message to
 # be handed 100 to 300 messages a second (README, "Sizing the relay").
 DEFAULT_CONCURRENCY = 32
@@ -53,6 +56,9 @@ class Settings:
     mail_from: str
     sms_url: str
     sms_token: str | None
+    webhook_url: str | None
+    # The Standard Webhooks key: the bytes base64-encoded after `whsec_` in WEBHOOK_SECRET.
+    webhook_secret: bytes | None
     activation_ttl: int
     reset_ttl: int
     throttle_cooldown: int
@@ -103,6 +109,8 @@ class Settings:
             mail_from=env.get("MAIL_FROM", "Outpost <no-reply@localhost>", _mail_from),
             sms_url=env.get("SMS_URL", "log:", _sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
+            webhook_url=env.get("WEBHOOK_URL", "", _webhook_url),
+            webhook_secret=env.get("WEBHOOK_SECRET", "", _webhook_secret),
             activation_ttl=env.get("ACTIVATION_TTL", "86400", _positive(int)),
             reset_ttl=env.get("RESET_TTL", "900", _positive(int)),
             throttle_cooldown=env.get("THROTTLE_COOLDOWN", "60", _positive(int)),
@@ -132,6 +140,12 @@ class Settings:
                 "the slowest provider's timeout) by more than 1s, or a send could outlive its "
                 "lease"
             )
+        if settings.webhook_url and settings.webhook_secret is None:
+            raise ConfigError(
+                "WEBHOOK_SECRET: required with WEBHOOK_URL: whsec_ followed by a base64 key "
+                '(e.g. `python -c "import base64, secrets; '
+                "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\"`)"
+            )
         if not settings.relay_max_attempts:
             settings = settings.replace(relay_max_attempts=settings.default_max_attempts)
         return settings
@@ -139,7 +153,11 @@ class Settings:
     @property
     def longest_send(self) -> float:
         """Seconds one send may take: a send tries one provider, so its timeout."""
-        timeouts = [self.smtp.timeout, SMS_TIMEOUT if self.sms_url != "log:" else 0.0]
+        timeouts = [
+            self.smtp.timeout,
+            SMS_TIMEOUT if self.sms_url != "log:" else 0.0,
+            WEBHOOK_TIMEOUT if self.webhook_url else 0.0,
+        ]
         if self.smtp_fallback is not None:
             timeouts.append(self.smtp_fallback.timeout)
         return max(timeouts)
@@ -223,6 +241,27 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
     )
+
+
+def _webhook_url(value: str) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s):// URL")
+    return value
+
+
+def _webhook_secret(value: str) -> bytes | None:
+    if not value:
+        return None
+    prefix, _, encoded = value.partition("_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if prefix != "whsec" or len(key) < 16:
+        raise ValueError("whsec_ followed by a base64 key of 16 bytes or more")
+    return key
 
 
 def _pooler(value: str) -> str | None:

@@ -84,7 +84,7 @@ outbox = Table(
     Column("public_id", String(36), nullable=False, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("channel", String(10), nullable=False),
-    Column("purpose", String(20), nullable=False),
+    Column("purpose", String(40), nullable=False),
     Column("recipient", String(254), nullable=False),
     Column("locale", String(5), nullable=False),
     Column("template", String(50), nullable=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,9 +16,20 @@ from shared.secretbox import SecretBox
 # Where PostgreSQL announces new rows: a trigger on outbox (migration 0005) notifies it when
 # the inserting transaction commits.
 NOTIFY_CHANNEL = "outbox"
+# What clients may ask for; `webhook` carries the application's lifecycle events, never asked.
 CHANNELS = ("email", "sms")
+WEBHOOK = "webhook"
+ALL_CHANNELS = (*CHANNELS, WEBHOOK)
 LOCALES = ("en", "fr")
 PURPOSES = ("activation", "password_reset", "password_changed", "welcome", "account_exists")
+# Lifecycle events: the purpose of a webhook row.
+EVENTS = (
+    "account.registered",
+    "account.activated",
+    "account.password_changed",
+    "account.erased",
+    "delivery.failed",
+)
 # Messages that carry a code: claimed before the others when a backlog forms.
 CODED = ("activation", "password_reset")
 
@@ -83,6 +95,20 @@ def enqueue(
         },
     )
     return Delivery(id=public_id, channel=channel, status="queued")
+
+
+# A refusal of the recipient's address itself (RFC 3463 class 5.1), as failures.py records it.
+_ADDRESS_REFUSED = re.compile(r"\bSMTP 5\d\d 5\.1\.\d{1,3}\b")
+
+
+def failure_reason(dead_reason: str | None, last_error: str | None) -> str:
+    """Why a message failed, as a client or the application can act on it: `address_rejected`
+    (ask for another address) or `undeliverable` (any other failure)."""
+    if dead_reason in ("suppressed", "bounced"):
+        return "address_rejected"
+    if dead_reason == "permanent_error" and _ADDRESS_REFUSED.search(last_error or ""):
+        return "address_rejected"
+    return "undeliverable"
 
 
 def client_status(status: str, dead_reason: str | None) -> str:

@@ -31,6 +31,7 @@ def row(locale: str, full_name: str) -> Claimed:
         expires_at=None,
         locked_until=datetime.now(UTC),
         claim_token="t",
+        user_id=None,
     )
 
 

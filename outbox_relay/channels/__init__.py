@@ -25,7 +25,15 @@ class Email:
     data: bytes
 
 
-Message = Email | SmsMessage
+@dataclass(frozen=True)
+class WebhookMessage:
+    """One lifecycle event: its id (the `webhook-id`) and the JSON body, signed as sent."""
+
+    id: str
+    body: bytes
+
+
+Message = Email | SmsMessage | WebhookMessage
 
 
 class Channel(Protocol):

@@ -8,6 +8,7 @@ from functools import partial
 from outbox_relay.channels import Channel
 from outbox_relay.channels.sms import SmsGatewayChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
+from outbox_relay.channels.webhook import WebhookChannel
 from shared.config import Settings
 
 # Called before each message handed to a provider, with the provider's name and the time
@@ -17,7 +18,7 @@ ChannelFactory = Callable[[str], Channel]
 
 
 def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFactory:
-    """Build the channel of provider `smtp`, `smtp_fallback` or `sms` from the settings."""
+    """Build the channel of provider `smtp`, `smtp_fallback`, `sms` or `webhook`."""
 
     def build(provider: str) -> Channel:
         if provider in ("smtp", "smtp_fallback"):
@@ -28,6 +29,8 @@ def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFac
             return SmsLogChannel()
         if provider == "sms" and settings.sms_url:
             return SmsGatewayChannel(settings.sms_url, settings.sms_token)
+        if provider == "webhook" and settings.webhook_url and settings.webhook_secret:
+            return WebhookChannel(settings.webhook_url, settings.webhook_secret)
         raise ValueError(f"no provider {provider!r} configured")
 
     return build

@@ -1,0 +1,52 @@
+"""Lifecycle events to the application's endpoint, signed as Standard Webhooks specifies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+import httpx
+
+from outbox_relay.channels import Message, WebhookMessage
+from outbox_relay.failures import http_failure, network_failure
+from shared.config import WEBHOOK_TIMEOUT
+
+
+def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` (Standard Webhooks)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+class WebhookChannel:
+    """POSTs each event with `webhook-id` (the row's public id, the same on every try),
+    `webhook-timestamp` (this try's) and `webhook-signature`."""
+
+    def __init__(self, url: str, key: bytes, timeout: float = WEBHOOK_TIMEOUT) -> None:
+        self._url = url
+        self._key = key
+        self._client = httpx.Client(timeout=timeout)
+
+    def send(self, message: Message, start_by: float) -> None:
+        """Deliver one event; the answer is judged as the SMS gateway's is."""
+        assert isinstance(message, WebhookMessage)
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(self._key, message.id, timestamp, message.body),
+        }
+        try:
+            response = self._client.post(self._url, content=message.body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise network_failure(exc) from exc
+        failure = http_failure(response.status_code, response.reason_phrase)
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections."""
+        self._client.close()

@@ -1,0 +1,54 @@
+"""The application's lifecycle events: webhook outbox rows, written in the caller's transaction
+so that an event exists exactly when the change it reports was committed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from shared.config import Settings
+from shared.outbox import WEBHOOK, enqueue
+from shared.secretbox import SecretBox
+
+
+def emit(
+    connection: Connection,
+    settings: Settings,
+    box: SecretBox,
+    *,
+    now: datetime,
+    event: str,
+    user_id: int,
+    email: str | None = None,
+    phone: str | None = None,
+    **details: Any,
+) -> None:
+    """Queue `event` about an account for WEBHOOK_URL; nothing when no URL is set.
+
+    The body is the spec's `{type, timestamp, data: {user_id, email, phone, …}}`, built now and
+    kept as the row's parameters: it never holds a code, a password or a token. An erased
+    account's event says only its id, and is tied to no user row (the row is gone).
+    """
+    if settings.webhook_url is None:
+        return
+    erased = event == "account.erased"
+    data = {"user_id": user_id} if erased else {"user_id": user_id, "email": email, "phone": phone}
+    enqueue(
+        connection,
+        box,
+        now=now,
+        channel=WEBHOOK,
+        purpose=event,
+        recipient=WEBHOOK,
+        locale="en",
+        params={"type": event, "timestamp": rfc3339(now), "data": {**data, **details}},
+        user_id=None if erased else user_id,
+        expires_at=now + timedelta(seconds=settings.notice_ttl),
+    )
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2026-11-22T12:00:00.123Z`: UTC, milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,192 @@
+"""Lifecycle events to a real HTTP receiver through the relay: the Standard Webhooks signature
+checked by the reference library, the same webhook-id on every try, the spec's answers."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, insert
+from standardwebhooks.webhooks import Webhook
+
+from outbox_relay.worker import Relay
+from shared.clock import utcnow
+from shared.config import ConfigError, Settings
+from shared.events import emit
+from shared.models import users
+from shared.secretbox import SecretBox
+from tests.conftest import SECRET_KEY, MakeRelay
+from tests.rows import rows
+from tests.sms_gateway import GatewayRequest, SmsGateway
+from tests.smtp_sink import SinkServer
+
+KEY = b"webhook-key-0123456789abcdef-0123"
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
+
+
+@pytest.fixture
+def receiver() -> Iterator[SmsGateway]:
+    """The application's endpoint: a real HTTP server answering 200 unless scripted."""
+    server = SmsGateway(mode=200)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hooked(make_relay: MakeRelay, receiver: SmsGateway) -> Relay:
+    """A relay with WEBHOOK_URL pointed at `receiver`."""
+    return make_relay(webhook_url=receiver.url + "/hooks", webhook_secret=KEY)
+
+
+def a_user(engine: Engine) -> int:
+    """An active account, written directly: the events here are emitted by hand."""
+    with engine.begin() as connection:
+        inserted = connection.execute(
+            insert(users).values(
+                email="ada@example.com",
+                password_hash="!",
+                locale="en",
+                status="active",
+                created_at=utcnow(),
+            )
+        )
+        return int(inserted.inserted_primary_key[0])
+
+
+def emit_activated(engine: Engine, relay: Relay) -> int:
+    user_id = a_user(engine)
+    with engine.begin() as connection:
+        emit(
+            connection,
+            relay.settings,
+            SecretBox(SECRET_KEY),
+            now=utcnow(),
+            event="account.activated",
+            user_id=user_id,
+            email="ada@example.com",
+            phone=None,
+        )
+    return user_id
+
+
+def verified(request: GatewayRequest) -> Any:
+    """The payload, once the reference library has checked the signature and timestamp."""
+    headers = {k.lower(): v for k, v in request.headers}
+    return Webhook(SECRET).verify(request.body, headers)
+
+
+def outcomes(engine: Engine) -> list[str]:
+    return [str(a["outcome"]) for a in rows(engine, "outbox_attempts")]
+
+
+def test_an_event_is_posted_signed_as_standard_webhooks_says(
+    engine: Engine, hooked: Relay, receiver: SmsGateway
+) -> None:
+    user_id = emit_activated(engine, hooked)
+    assert hooked.drain() == 1
+    [request] = receiver.requests
+    payload = verified(request)
+    [row] = rows(engine, "outbox")
+    assert request.header("webhook-id") == row["public_id"]
+    assert (request.method, request.path) == ("POST", "/hooks")
+    assert payload["type"] == "account.activated"
+    assert payload["data"] == {"user_id": user_id, "email": "ada@example.com", "phone": None}
+    assert payload["timestamp"].endswith("Z")
+    assert (row["channel"], row["recipient"], row["status"]) == ("webhook", "webhook", "sent")
+
+
+def test_500_twice_then_200_is_one_delivery_after_three_tries_with_one_id(
+    engine: Engine, hooked: Relay, receiver: SmsGateway
+) -> None:
+    receiver.script = [500, 500]
+    emit_activated(engine, hooked)
+    deadline = time.monotonic() + 5
+    while rows(engine, "outbox")[0]["status"] != "sent":
+        assert time.monotonic() < deadline
+        hooked.drain()
+        time.sleep(0.01)
+    assert outcomes(engine) == ["transient", "transient", "sent"]
+    assert len({r.header("webhook-id") for r in receiver.requests}) == 1
+    assert [verified(r)["type"] for r in receiver.requests] == ["account.activated"] * 3
+
+
+def test_410_kills_the_event_at_once_and_no_event_reports_an_events_death(
+    engine: Engine, hooked: Relay, receiver: SmsGateway
+) -> None:
+    receiver.mode = 410
+    emit_activated(engine, hooked)
+    assert hooked.drain() == 1
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["dead_reason"]) == ("dead", "permanent_error")
+
+
+def test_401_pauses_the_endpoint_and_the_event_waits(
+    engine: Engine, hooked: Relay, receiver: SmsGateway
+) -> None:
+    receiver.mode = 401
+    emit_activated(engine, hooked)
+    assert hooked.drain() == 1
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+    assert outcomes(engine) == ["provider_down"]
+    assert any(line.startswith("provider webhook down") for line in hooked.providers.status())
+
+
+def test_a_message_that_dies_is_reported_in_the_transaction_that_marks_it(
+    engine: Engine, hooked: Relay, receiver: SmsGateway, smtp: SinkServer, client: FlaskClient
+) -> None:
+    smtp.sink.mode = "reply:550"
+    body = {"email": "ada@example.com", "password": "correct horse battery staple"}
+    assert client.post("/v1/registrations", json=body).status_code == 202
+    hooked.drain()
+    hooked.drain()
+    dead, event = (r for r in rows(engine, "outbox") if r["purpose"] != "account.registered")
+    assert dead["status"] == "dead"
+    assert (event["channel"], event["purpose"], event["status"]) == (
+        "webhook",
+        "delivery.failed",
+        "sent",
+    )
+    [payload] = [verified(r) for r in receiver.requests if r.json["type"] == "delivery.failed"]
+    [user] = rows(engine, "users")
+    assert payload["data"] == {
+        "user_id": user["id"],
+        "email": "ada@example.com",
+        "phone": None,
+        "delivery_id": dead["public_id"],
+        "channel": "email",
+        "purpose": "activation",
+        "reason": "undeliverable",
+    }
+
+
+def test_no_events_without_a_webhook_url(engine: Engine, relay: Relay) -> None:
+    emit_activated(engine, relay)
+    assert rows(engine, "outbox") == []
+
+
+def test_an_address_refused_as_unknown_is_reported_as_rejected(
+    engine: Engine, hooked: Relay, receiver: SmsGateway, smtp: SinkServer, client: FlaskClient
+) -> None:
+    smtp.sink.mode = "reply:550 5.1.1"
+    body = {"email": "ada@example.com", "password": "correct horse battery staple"}
+    assert client.post("/v1/registrations", json=body).status_code == 202
+    hooked.drain()
+    hooked.drain()
+    [payload] = [verified(r) for r in receiver.requests if r.json["type"] == "delivery.failed"]
+    assert payload["data"]["reason"] == "address_rejected"
+
+
+@pytest.mark.parametrize("secret", [None, "", "secret", "whsec_***", "whsec_" + "QUJD"])
+def test_a_webhook_url_without_a_valid_secret_stops_the_process(secret: str | None) -> None:
+    environ = {"SECRET_KEY": "x" * 16, "WEBHOOK_URL": "https://app.example/hooks"}
+    if secret is not None:
+        environ["WEBHOOK_SECRET"] = secret
+    with pytest.raises(ConfigError, match=r"^WEBHOOK_SECRET: "):
+        Settings.from_env(environ)
+    assert Settings.from_env({**environ, "WEBHOOK_SECRET": SECRET}).webhook_secret == KEY
