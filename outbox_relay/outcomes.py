@@ -29,10 +29,11 @@ class Outcome:
     """What became of one attempt, waiting to be written to its row."""
 
     row: store.Claimed
-    name: str  # sent, retry, provider_down, permanent_error, max_attempts or expired
+    name: str  # sent, retry, provider_down, permanent_error, max_attempts, expired, suppressed
     ms: int
     error: str | None = None
     retry_in: float | None = None
+    provider_id: str | None = None  # the provider's own id of a sent message, if it gave one
 
 
 # The outcome recorded in outbox_attempts for each way a row can end an attempt.
@@ -43,6 +44,7 @@ ATTEMPT_OUTCOME = {
     "max_attempts": "transient",
     "permanent_error": "permanent",
     "expired": "expired",
+    "suppressed": "suppressed",  # no try: never written as an attempt (store.NOT_TRIES)
 }
 
 
@@ -182,7 +184,7 @@ class OutcomeBook:
                 retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
                 marks.append(store.Mark(outcome.row, attempt, retry_at=retry_at))
             elif outcome.name == "sent":
-                marks.append(store.Mark(outcome.row, attempt))
+                marks.append(store.Mark(outcome.row, attempt, provider_id=outcome.provider_id))
             else:
                 marks.append(store.Mark(outcome.row, attempt, dead_reason=outcome.name))
         return store.mark(self._engine, marks, at, on_dead=self._on_dead)

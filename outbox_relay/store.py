@@ -182,6 +182,12 @@ def _claim_statement() -> Update:
 _CLAIM = _claim_statement()
 
 
+# Outcomes that say nothing of the message and so do not count towards RELAY_MAX_ATTEMPTS.
+UNCOUNTED = frozenset({"expired", "provider_down", "suppressed"})
+# Outcomes that were no delivery try, and so are not written as attempts.
+NOT_TRIES = frozenset({"suppressed"})
+
+
 @dataclass(frozen=True)
 class Mark:
     """What one attempt did to its row: sent, dead with a reason, or due again at `retry_at`."""
@@ -190,6 +196,7 @@ class Mark:
     attempt: Attempt
     dead_reason: str | None = None
     retry_at: datetime | None = None
+    provider_id: str | None = None
 
 
 # Fencing: rows :ids are ours only while :token holds them; an outcome also needs the lease
@@ -217,6 +224,13 @@ _MARK_SENT = (
     .returning(outbox.c.id)
 )
 
+
+# The provider's own id of a sent message, for its later bounce notifications.
+_PROVIDER_ID = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"))
+    .values(provider_message_id=bindparam("provider_id"))
+)
 
 _RELEASE = (
     update(outbox)
@@ -261,6 +275,13 @@ def mark(
                 "now": now,
             }
             kept.update(connection.execute(_MARK_SENT, held).scalars())
+            ids = [
+                {"row_id": one.row.id, "provider_id": one.provider_id}
+                for one in marks
+                if one.provider_id is not None and one.row.id in kept
+            ]
+            if ids:
+                connection.execute(_PROVIDER_ID, ids)
         attempts = [
             {
                 "outbox_id": one.row.id,
@@ -270,7 +291,7 @@ def mark(
                 "duration_ms": one.attempt.duration_ms,
             }
             for one in marks
-            if one.row.id in kept
+            if one.row.id in kept and one.attempt.outcome not in NOT_TRIES
         ]
         if attempts:
             connection.execute(insert(outbox_attempts), attempts)
@@ -278,10 +299,6 @@ def mark(
         if dead and on_dead is not None:
             on_dead(connection, dead)
     return kept
-
-
-# Attempts that say nothing of the message and so do not count towards RELAY_MAX_ATTEMPTS.
-UNCOUNTED = frozenset({"expired", "provider_down"})
 
 
 def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]:

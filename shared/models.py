@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -106,6 +107,7 @@ outbox = Table(
     Column("replaced_by", String(36)),
     # 0 for rows that carry a code, claimed first; 1 for notices (shared.outbox.priority_of).
     Column("priority", SmallInteger, nullable=False),
+    Column("provider_message_id", String(200)),
 )
 
 outbox_attempts = Table(
@@ -153,4 +155,30 @@ provider_slots = Table(
     metadata,
     Column("provider", String(20), primary_key=True),
     Column("next_at", Float, nullable=False),
+)
+
+# What providers reported about sent messages after the fact (bounces, complaints, deliveries).
+provider_events = Table(
+    "provider_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("outbox_id", Id, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("permanent", Boolean, nullable=False),
+    Column("diagnostic", Text),
+    Column("source", String(20), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
+
+# Addresses no message goes to any more, kept until an operator removes them.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("address", String(254)),
+    Column("address_hash", String(64), nullable=False, unique=True),
+    Column("reason", String(20), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("event_id", Id, ForeignKey("provider_events.id", ondelete="SET NULL")),
+    Column("created_at", UtcDateTime(), nullable=False),
 )

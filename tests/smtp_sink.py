@@ -41,6 +41,8 @@ class SmtpSink:
 
     mode: str = "accept"
     delay: float = 0.0
+    # What an accepted message is answered (Amazon SES: `250 Ok <its message id>`).
+    accepted: str = "250 Message accepted"
     script: list[str] = field(default_factory=list)
     received: list[EmailMessage] = field(default_factory=list)
     data_commands: list[EmailMessage] = field(default_factory=list)
@@ -74,7 +76,7 @@ class SmtpSink:
         with self._changed:
             self.received.append(message)
             self._changed.notify_all()
-        return "250 Message accepted"
+        return self.accepted
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """Block until `count` messages were accepted; return them."""

@@ -39,9 +39,12 @@ Message = Email | SmsMessage | WebhookMessage
 class Channel(Protocol):
     """Sends messages through one provider, keeping whatever connection it holds between sends."""
 
-    def send(self, message: Message, start_by: float) -> None:
+    def send(self, message: Message, start_by: float) -> str | None:
         """Deliver `message` or raise a DeliveryFailure; never hand it over after `start_by`
-        (time.monotonic), when its lease could no longer cover the send (raise Deferred)."""
+        (time.monotonic), when its lease could no longer cover the send (raise Deferred).
+
+        Returns the provider's own id of the message, when its answer carries one.
+        """
 
     def close(self) -> None:
         """Release the connection, if any."""

@@ -25,7 +25,7 @@ class SmsGatewayChannel:
         self._url = url
         self._client = httpx.Client(timeout=timeout, headers=headers)
 
-    def send(self, message: Message, start_by: float) -> None:
+    def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one SMS; failures are classified by HTTP status."""
         assert isinstance(message, SmsMessage)
         try:
@@ -39,6 +39,7 @@ class SmsGatewayChannel:
         failure = http_failure(response.status_code, response.reason_phrase)
         if failure is not None:
             raise failure
+        return None
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
@@ -48,7 +49,7 @@ class SmsGatewayChannel:
 class SmsLogChannel:
     """`SMS_URL=log:`: writes each SMS to the log with anything code-like masked."""
 
-    def send(self, message: Message, start_by: float) -> None:
+    def send(self, message: Message, start_by: float) -> str | None:
         """Log the SMS instead of sending it."""
         assert isinstance(message, SmsMessage)
         log.info(
@@ -57,6 +58,7 @@ class SmsLogChannel:
             message.to,
             _CODE_LIKE.sub(lambda m: "•" * len(m.group()), message.body),
         )
+        return None
 
     def close(self) -> None:
         """Nothing to release."""

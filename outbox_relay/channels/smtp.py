@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 import time
@@ -30,8 +31,9 @@ class SmtpChannel:
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
 
-    def send(self, message: Message, start_by: float) -> None:
-        """Deliver one email or raise the DeliveryFailure of the step that failed."""
+    def send(self, message: Message, start_by: float) -> str | None:
+        """Deliver one email or raise the DeliveryFailure of the step that failed; the id the
+        provider's 250 gives the message, if any (SES: `250 Ok <id>`)."""
         assert isinstance(message, Email)
         stage = Stage.CONNECT
         try:
@@ -43,7 +45,8 @@ class SmtpChannel:
             stage = Stage.RCPT
             _expect(smtp.rcpt(message.recipient), stage, 250, 251)
             stage = Stage.DATA
-            _expect(smtp.data(message.data), stage, 250)
+            reply = smtp.data(message.data)
+            _expect(reply, stage, 250)
         except _Refused as refused:
             self.close()
             raise refused.failure from None
@@ -54,6 +57,7 @@ class SmtpChannel:
             self.close()
             raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
         self._last_used = time.monotonic()
+        return provider_id(_text(reply[1]))
 
     def probe(self, sender: str) -> None:
         """A session that sends no message: connect, EHLO, STARTTLS, AUTH, MAIL FROM, RSET.
@@ -145,6 +149,18 @@ def _expect(reply: tuple[int, bytes | str], stage: Stage, *ok: int) -> None:
     code, text = reply
     if code not in ok:
         raise _Refused(smtp_failure(stage, code if code > 0 else None, _text(text)))
+
+
+_ID = re.compile(r"[\w.@<>=+-]{8,200}")
+
+
+def provider_id(reply: str) -> str | None:
+    """The id a provider's 250 gives the message: the reply's last word, when there are
+    several and it looks like an id (long enough, with a digit): `Ok 0100018c…-000000`."""
+    words = reply.split()
+    if len(words) < 2 or not _ID.fullmatch(words[-1]) or not any(c.isdigit() for c in words[-1]):
+        return None
+    return words[-1]
 
 
 def _text(raw: bytes | str) -> str:

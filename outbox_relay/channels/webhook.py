@@ -29,7 +29,7 @@ class WebhookChannel:
         self._key = key
         self._client = httpx.Client(timeout=timeout)
 
-    def send(self, message: Message, start_by: float) -> None:
+    def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one event; the answer is judged as the SMS gateway's is."""
         assert isinstance(message, WebhookMessage)
         timestamp = int(time.time())
@@ -46,6 +46,7 @@ class WebhookChannel:
         failure = http_failure(response.status_code, response.reason_phrase)
         if failure is not None:
             raise failure
+        return None
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""

@@ -1,0 +1,125 @@
+"""The suppression list: addresses refused for good (a 5.1.x refusal, a hard bounce, a
+complaint), which no message is sent to any more until an operator removes them.
+
+Each entry keeps a keyed hash of the address beside it, so that erasing an account can drop
+the address and still suppress it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.codes import derive_key
+from shared.models import suppressions
+
+REASONS = ("hard_bounce", "complaint", "rejected")
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """One suppressed address (None once its account was erased), why, from where, since when."""
+
+    address: str | None
+    reason: str
+    source: str
+    event_id: int | None
+    created_at: datetime
+
+
+class Suppressor:
+    """Hashes addresses with a subkey of SECRET_KEY and reads and writes the list."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = derive_key(secret_key, "outpost/suppression")
+
+    def hash(self, address: str) -> str:
+        """The keyed hash an entry keeps of `address` (already normalised)."""
+        return hmac.new(self._key, address.encode(), hashlib.sha256).hexdigest()
+
+    def add(
+        self,
+        connection: Connection,
+        address: str,
+        *,
+        reason: str,
+        source: str,
+        now: datetime,
+        event_id: int | None = None,
+    ) -> None:
+        """Suppress `address`; an address already on the list keeps its first entry."""
+        values = {
+            "address": address,
+            "address_hash": self.hash(address),
+            "reason": reason,
+            "source": source,
+            "event_id": event_id,
+            "created_at": now,
+        }
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(suppressions).values(values)
+        connection.execute(statement.on_conflict_do_nothing(index_elements=["address_hash"]))
+
+    def among(self, connection: Connection, addresses: Iterable[str]) -> set[str]:
+        """Which of `addresses` are suppressed."""
+        by_hash = {self.hash(address): address for address in addresses}
+        if not by_hash:
+            return set()
+        found = connection.execute(
+            select(suppressions.c.address_hash).where(
+                suppressions.c.address_hash.in_(list(by_hash))
+            )
+        ).scalars()
+        return {by_hash[h] for h in found}
+
+    def remove(self, connection: Connection, addresses: Iterable[str]) -> list[str]:
+        """Take `addresses` off the list; those that were on it."""
+        wanted = {self.hash(address): address for address in addresses}
+        if not wanted:
+            return []
+        removed = connection.execute(
+            delete(suppressions)
+            .where(suppressions.c.address_hash.in_(list(wanted)))
+            .returning(suppressions.c.address_hash)
+        ).scalars()
+        return sorted(wanted[h] for h in removed)
+
+    def forget_address(self, connection: Connection, address: str) -> None:
+        """Drop the address itself from its entry, keeping the hash (erasure)."""
+        connection.execute(
+            suppressions.update()
+            .where(
+                or_(
+                    suppressions.c.address_hash == self.hash(address),
+                    suppressions.c.address == address,
+                )
+            )
+            .values(address=None)
+        )
+
+
+def listed(connection: Connection, *, limit: int = 500) -> list[Suppression]:
+    """The newest entries first; needs no key."""
+    rows = connection.execute(
+        select(
+            suppressions.c.address,
+            suppressions.c.reason,
+            suppressions.c.source,
+            suppressions.c.event_id,
+            suppressions.c.created_at,
+        )
+        .order_by(suppressions.c.created_at.desc(), suppressions.c.id.desc())
+        .limit(limit)
+    )
+    return [Suppression(**row._mapping) for row in rows]
+
+
+def count(connection: Connection) -> int:
+    """How many addresses are suppressed."""
+    return int(connection.execute(select(func.count()).select_from(suppressions)).scalar_one())
