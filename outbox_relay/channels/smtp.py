@@ -103,17 +103,23 @@ class SmtpChannel:
     def _open(self) -> smtplib.SMTP:
         """A session ready for MAIL FROM, or the DeliveryFailure of the step that failed."""
         s = self._settings
-        smtp: smtplib.SMTP = (
-            smtplib.SMTP_SSL(timeout=s.timeout, context=ssl.create_default_context())
-            if s.implicit_tls
-            else smtplib.SMTP(timeout=s.timeout)
-        )
-        stage = Stage.CONNECT
+        smtp: smtplib.SMTP
         try:
-            code, greeting = smtp.connect(s.host, s.port)
-            stage = Stage.GREETING
-            _expect((code, greeting), stage, 220)
-            stage = Stage.EHLO
+            # Built with the host, which TLS needs to check the certificate's name; a greeting
+            # other than 220 raises SMTPConnectError.
+            smtp = (
+                smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
+                if s.implicit_tls
+                else smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            )
+        except smtplib.SMTPConnectError as exc:
+            raise smtp_failure(Stage.GREETING, exc.smtp_code, _text(exc.smtp_error)) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise smtp_failure(Stage.CONNECT, None, f"{type(exc).__name__}: {exc}") from exc
+        stage = Stage.EHLO
+        try:
             _expect(smtp.ehlo(), stage, 250)
             if s.starttls:
                 stage = Stage.STARTTLS

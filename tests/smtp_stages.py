@@ -1,0 +1,254 @@
+"""A real SMTP server (aiosmtpd) that answers each step of a session as the test says: the
+greeting, EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO (per recipient too) and DATA; over STARTTLS
+or implicit TLS with a certificate from a test CA (trustme), with AUTH if asked.
+
+A step's reply is a full SMTP reply (`535 5.7.8 Authentication credentials invalid`), `hang`
+(say nothing), or `drop` (close the connection); unset, the step goes as a healthy server's.
+Replies may change while the server runs. Every MAIL FROM is timed, and sessions that end
+without a message (probes) are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from tests.smtp_sink import free_port
+
+STAGES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data")
+
+
+@dataclass
+class Script:
+    """What the server answers at each step; the records of what it saw."""
+
+    replies: dict[str, str] = field(default_factory=dict)
+    # RCPT TO replies by recipient address, before `replies["rcpt"]`.
+    recipients: dict[str, str] = field(default_factory=dict)
+    accepted: list[EmailMessage] = field(default_factory=list)
+    mail_times: list[float] = field(default_factory=list)
+    sessions: int = 0
+    probes: int = 0  # sessions that went as far as MAIL FROM and ended with no message
+    auth_attempts: int = 0
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+
+    def reply(self, stage: str, recipient: str | None = None) -> str | None:
+        """The reply set for `stage` now, if any."""
+        with self._lock:
+            if recipient is not None and recipient in self.recipients:
+                return self.recipients[recipient]
+            return self.replies.get(stage)
+
+    def set(self, **replies: str | None) -> None:
+        """Change the replies of some steps (None: back to normal), while the server runs."""
+        with self._lock:
+            for stage, reply in replies.items():
+                assert stage in STAGES, stage
+                if reply is None:
+                    self.replies.pop(stage, None)
+                else:
+                    self.replies[stage] = reply
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """Block until `count` messages were accepted; return them."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.accepted) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self.accepted)} of {count} messages arrived")
+                self._lock.wait(left)
+            return list(self.accepted)
+
+    def note(self, **counts: int) -> None:
+        with self._lock:
+            for name, add in counts.items():
+                setattr(self, name, getattr(self, name) + add)
+            self._lock.notify_all()
+
+
+class _Handler:
+    """aiosmtpd hooks answering from the script."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        reply = await _act(server, self.script.reply("ehlo"))
+        return [reply] if reply else responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        with self.script._lock:
+            self.script.mail_times.append(time.monotonic())
+        reply = await _act(server, self.script.reply("mail"))
+        if reply:
+            return reply
+        envelope.mail_from = address
+        session.mailed = True
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        reply = await _act(server, self.script.reply("rcpt", address))
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        reply = await _act(server, self.script.reply("data"))
+        if reply:
+            return reply
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        session.delivered = True
+        with self.script._lock:
+            self.script.accepted.append(message)
+            self.script._lock.notify_all()
+        return "250 Ok 0100018c-staged-000000"
+
+
+async def _act(server: SMTP, reply: str | None) -> str | None:
+    """Hang or drop as scripted; else the reply to send, if any."""
+    if reply == "hang":
+        await asyncio.sleep(3600)
+    if reply == "drop":
+        assert server.transport is not None
+        server.transport.close()
+        return "421 closing"
+    return reply
+
+
+class _StagedSMTP(SMTP):
+    """aiosmtpd's server with a scripted greeting and STARTTLS, counting sessions."""
+
+    def __init__(self, handler: _Handler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._script = handler.script
+
+    async def _handle_client(self) -> None:
+        self._script.note(sessions=1)
+        assert self.session is not None
+        self.session.mailed = self.session.delivered = False
+        try:
+            reply = await _act(self, self._script.reply("greeting"))
+            if reply:
+                await self.push(reply)
+                assert self.transport is not None
+                self.transport.close()
+                return
+            await super()._handle_client()
+        finally:
+            if self.session.mailed and not self.session.delivered:
+                self._script.note(probes=1)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        reply = await _act(self, self._script.reply("starttls"))
+        if reply:
+            await self.push(reply)
+            return
+        await super().smtp_STARTTLS(arg)
+
+
+class _StagedController(Controller):
+    def factory(self) -> SMTP:
+        return _StagedSMTP(self.handler, **self.SMTP_kwargs)
+
+
+@dataclass(frozen=True)
+class SmtpCA:
+    """A certificate authority for the tests, and a server certificate it signed."""
+
+    ca: trustme.CA
+    leaf: trustme.LeafCert
+
+    @classmethod
+    def make(cls) -> SmtpCA:
+        ca = trustme.CA()
+        return cls(ca, ca.issue_cert("127.0.0.1", "localhost"))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.leaf.configure_cert(context)
+        return context
+
+
+class StagedSmtp:
+    """A _StagedSMTP server on 127.0.0.1 in its own thread.
+
+    `tls`: None, `starttls` (offered, with `certificate`) or `implicit` (smtps). `login`: a
+    (user, password) pair AUTH must present; a wrong one gets `535 5.7.8`.
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: str | None = None,
+        certificate: SmtpCA | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
+        self.script = Script()
+        self.port = free_port()
+        self.tls = tls
+        self.login = login
+        # AUTH is offered (over TLS or not: the tests' own network) and checked when a client
+        # presents it; the relay presents it whenever its URL carries a user.
+        kwargs: dict[str, Any] = {"auth_require_tls": False, "authenticator": self._authenticate}
+        context = certificate.server_context() if certificate else None
+        if tls == "starttls":
+            kwargs["tls_context"] = context
+        self._controller = _StagedController(
+            _Handler(self.script),
+            hostname="127.0.0.1",
+            port=self.port,
+            ssl_context=context if tls == "implicit" else None,
+            **kwargs,
+        )
+
+    def _authenticate(
+        self, server: SMTP, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        self.script.note(auth_attempts=1)
+        scripted = self.script.reply("auth")
+        if scripted:
+            return AuthResult(success=False, handled=False, message=scripted)
+        good = (
+            isinstance(data, LoginPassword)
+            and self.login is not None
+            and (data.login.decode(), data.password.decode()) == self.login
+        )
+        # handled=False: aiosmtpd answers 535 itself; handled=True would leave the client
+        # waiting for an answer that never comes.
+        return AuthResult(success=good, handled=False)
+
+    def url(self, *, timeout: float = 2.0, user: str = "", password: str = "") -> str:
+        """SMTP_URL for this server: the scheme and STARTTLS as it serves them."""
+        scheme = "smtps" if self.tls == "implicit" else "smtp"
+        credentials = f"{user}:{password}@" if user else ""
+        query = f"timeout={timeout}" + ("&starttls=true" if self.tls == "starttls" else "")
+        return f"{scheme}://{credentials}127.0.0.1:{self.port}?{query}"
+
+    def start(self) -> None:
+        """Listen."""
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening and cancel whatever hangs."""
+        self._controller.stop(no_assert=True)

@@ -1,0 +1,182 @@
+"""Each failure class of the spec's table, answered by a real SMTP server at the step where
+providers send it, ends as the spec says; TLS (STARTTLS and smtps) verified against a test CA
+through SSL_CERT_FILE; AUTH with a password, and 535 for a wrong one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from outbox_relay.worker import Relay
+from shared.config import parse_smtp_url
+from tests.bulk import queue_emails
+from tests.conftest import MakeRelay
+from tests.rows import rows
+from tests.smtp_stages import SmtpCA, StagedSmtp
+
+LOGIN = ("outpost", "s3cret pass")
+
+
+@pytest.fixture(scope="module")
+def test_ca() -> SmtpCA:
+    return SmtpCA.make()
+
+
+@pytest.fixture
+def trusted(test_ca: SmtpCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SmtpCA:
+    """The test CA trusted the standard way: SSL_CERT_FILE names its PEM file."""
+    pem = tmp_path / "ca.pem"
+    test_ca.ca.cert_pem.write_to_path(str(pem))
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    return test_ca
+
+
+@pytest.fixture
+def server() -> Iterator[StagedSmtp]:
+    staged = StagedSmtp(login=LOGIN)
+    staged.start()
+    yield staged
+    staged.stop()
+
+
+def relay_for(make_relay: MakeRelay, staged: StagedSmtp, password: str = LOGIN[1]) -> Relay:
+    url = staged.url(user=LOGIN[0], password=password.replace(" ", "%20"))
+    return make_relay(smtp=parse_smtp_url(url), relay_backoff_base=60.0, relay_backoff_cap=60.0)
+
+
+def the_row(engine: Engine) -> dict[str, object]:
+    [row] = rows(engine, "outbox")
+    return row
+
+
+def outcomes(engine: Engine) -> list[str]:
+    return [str(a["outcome"]) for a in rows(engine, "outbox_attempts")]
+
+
+# (step, reply, what becomes of the message): "down" = the provider is paused and the row
+# waits with no attempt counted; "retry" = transient; "dead" = permanent.
+CASES = [
+    ("greeting", "554 5.7.1 no service for you", "down"),
+    ("greeting", "421 4.3.2 shutting down", "down"),
+    ("ehlo", "550 5.7.1 not welcome", "down"),
+    ("auth", "535 5.7.8 Authentication credentials invalid", "down"),
+    ("auth", "454 4.7.0 temporary authentication failure", "down"),
+    ("mail", "550 5.7.1 sender not allowed", "down"),
+    ("mail", "550 5.4.5 Daily user sending quota exceeded", "down"),
+    ("mail", "451 4.3.0 try later", "down"),
+    ("rcpt", "454 4.7.0 Throttling failure: Maximum sending rate exceeded", "down"),
+    ("rcpt", "450 4.7.1 rate limited", "down"),
+    ("data", "421 4.7.0 too many messages", "down"),
+    ("rcpt", "450 4.2.1 mailbox busy", "retry"),
+    ("rcpt", "452 4.5.3 too many recipients", "retry"),
+    ("rcpt", "550 5.7.1 relaying denied", "retry"),
+    ("data", "drop", "retry"),
+    ("data", "451 4.3.0 local error", "retry"),
+    ("rcpt", "550 5.1.1 no such user", "dead"),
+    ("rcpt", "552 5.2.2 mailbox full", "dead"),
+    ("data", "554 5.6.0 content refused", "dead"),
+    ("data", "550 no enhanced code", "dead"),
+]
+
+
+@pytest.mark.parametrize(("stage", "reply", "becomes"), CASES)
+def test_a_reply_at_a_step_ends_the_message_as_the_spec_says(
+    engine: Engine,
+    make_relay: MakeRelay,
+    server: StagedSmtp,
+    stage: str,
+    reply: str,
+    becomes: str,
+) -> None:
+    server.script.set(**{stage: reply})
+    queue_emails(engine, 1)
+    relay = relay_for(make_relay, server)
+    relay.drain()
+    row = the_row(engine)
+    expected = {
+        "down": ("pending", None, 0, ["provider_down"]),
+        "retry": ("pending", None, 1, ["transient"]),
+        "dead": ("dead", "permanent_error", 1, ["permanent"]),
+    }[becomes]
+    assert (row["status"], row["dead_reason"], row["attempts"], outcomes(engine)) == expected
+    assert ("email" in relay.providers.paused_channels()) == (becomes == "down")
+    assert f"at {stage if stage != 'greeting' else 'greeting'}" in str(row["last_error"])
+    assert server.script.accepted == []
+
+
+def test_policy_refusals_of_three_recipients_pause_the_provider(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    server.script.set(rcpt="550 5.7.1 refused by policy")
+    queue_emails(engine, 3)
+    relay = relay_for(make_relay, server)
+    relay.drain()
+    assert "email" in relay.providers.paused_channels()
+    assert sorted(outcomes(engine)) == ["provider_down", "transient", "transient"]
+    assert [r["status"] for r in rows(engine, "outbox")] == ["pending"] * 3
+
+
+def test_the_right_password_delivers_and_a_fixed_auth_resumes_the_provider(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    relay = relay_for(make_relay, server, password="wrong")
+    queue_emails(engine, 2)
+    relay.drain()
+    assert [r["status"] for r in rows(engine, "outbox")] == ["pending"] * 2
+    assert "SMTP 535 5.7.8" in str(relay.providers.status())
+    assert server.script.auth_attempts >= 1
+
+    fixed = relay_for(make_relay, server)
+    assert fixed.drain() == 2
+    assert [str(m["To"]) for m in server.script.wait_for(2)] != []
+    assert {r["status"] for r in rows(engine, "outbox")} == {"sent"}
+    assert {r["attempts"] for r in rows(engine, "outbox")} == {1}
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_tls_is_verified_against_the_ca_of_ssl_cert_file(
+    engine: Engine, make_relay: MakeRelay, trusted: SmtpCA, tls: str
+) -> None:
+    staged = StagedSmtp(tls=tls, certificate=trusted, login=LOGIN)
+    staged.start()
+    try:
+        relay = relay_for(make_relay, staged)
+        queue_emails(engine, 1)
+        assert relay.drain() == 1
+        staged.script.wait_for(1)
+        assert the_row(engine)["status"] == "sent"
+    finally:
+        staged.stop()
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_a_certificate_the_trusted_ca_did_not_sign_pauses_the_provider_and_kills_nothing(
+    engine: Engine, make_relay: MakeRelay, trusted: SmtpCA, tls: str
+) -> None:
+    stranger = SmtpCA.make()
+    staged = StagedSmtp(tls=tls, certificate=stranger, login=LOGIN)
+    staged.start()
+    try:
+        relay = relay_for(make_relay, staged)
+        queue_emails(engine, 3)
+        relay.drain()
+        assert {r["status"] for r in rows(engine, "outbox")} == {"pending"}
+        assert {r["attempts"] for r in rows(engine, "outbox")} == {0}
+        assert "CERTIFICATE_VERIFY_FAILED" in str(relay.providers.status())
+        assert staged.script.accepted == []
+    finally:
+        staged.stop()
+
+
+def test_starttls_asked_of_a_server_that_does_not_offer_it_pauses_the_provider(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    url = server.url() + "&starttls=true"
+    relay = make_relay(smtp=parse_smtp_url(url), relay_backoff_base=60.0, relay_backoff_cap=60.0)
+    queue_emails(engine, 1)
+    relay.drain()
+    assert (the_row(engine)["status"], the_row(engine)["attempts"]) == ("pending", 0)
+    assert "STARTTLS not offered" in str(relay.providers.status())
