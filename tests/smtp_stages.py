@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import logging
 import email.policy
 import ssl
 import threading
@@ -27,6 +28,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from tests.smtp_sink import free_port
 
 STAGES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data")
+
+# aiosmtpd warns on every successful login that a field it sets itself is deprecated.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 @dataclass

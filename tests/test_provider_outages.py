@@ -1,0 +1,132 @@
+"""Outages against `outbox-relay run` processes and real SMTP servers: a revoked password for a
+while, a fallback taking over, and SMTP_RATE held by two relays together. Backoff is shrunk by
+configuration so that each scenario takes seconds."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests import processes
+from tests.bulk import queue_emails
+from tests.rows import rows
+from tests.smtp_stages import StagedSmtp
+
+pytestmark = pytest.mark.postgresql_only
+
+LOGIN = ("outpost", "secret")
+REVOKED = "535 5.7.8 Authentication credentials invalid"
+
+
+@pytest.fixture
+def primary() -> Iterator[StagedSmtp]:
+    server = StagedSmtp(login=LOGIN)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fallback() -> Iterator[StagedSmtp]:
+    server = StagedSmtp(login=LOGIN)
+    server.start()
+    yield server
+    server.stop()
+
+
+def relay_env(env: dict[str, str], smtp: StagedSmtp, **more: str) -> dict[str, str]:
+    return {
+        **env,
+        "SMTP_URL": smtp.url(user=LOGIN[0], password=LOGIN[1]),
+        # Probes every second at most: the outage scenarios take seconds, not minutes.
+        "RELAY_BACKOFF_BASE": "0.2",
+        "RELAY_BACKOFF_CAP": "1.0",
+        **more,
+    }
+
+
+def statuses(engine: Engine) -> Counter[str]:
+    return Counter(str(r["status"]) for r in rows(engine, "outbox"))
+
+
+def test_a_revoked_password_for_a_while_kills_nothing_and_everything_leaves_once_fixed(
+    env: dict[str, str], engine: Engine, primary: StagedSmtp, tmp_path: Path
+) -> None:
+    primary.script.set(auth=REVOKED)
+    queue_emails(engine, 200)
+    relay = processes.relay(relay_env(env, primary), tmp_path)
+    try:
+        processes.eventually(lambda: primary.script.auth_attempts >= 3, 10, "probes")
+        time.sleep(2)
+        assert statuses(engine) == {"pending": 200}
+        assert {r["attempts"] for r in rows(engine, "outbox")} == {0}
+        primary.script.set(auth=None)
+        processes.eventually(lambda: statuses(engine) == {"sent": 200}, 20, "all 200 sent")
+    finally:
+        assert processes.stop(relay) == 0
+    assert len({str(m["Message-ID"]) for m in primary.script.accepted}) == 200
+    attempts = Counter(str(r["outcome"]) for r in rows(engine, "outbox_attempts"))
+    assert attempts["sent"] == 200 and set(attempts) <= {"sent", "provider_down"}
+    log = (tmp_path / "relay.log").read_text()
+    assert "provider paused" in log and "provider up again" in log
+    assert LOGIN[1] not in log
+
+
+def test_a_fallback_takes_over_within_seconds_while_the_primary_is_probed(
+    env: dict[str, str],
+    engine: Engine,
+    primary: StagedSmtp,
+    fallback: StagedSmtp,
+    tmp_path: Path,
+) -> None:
+    primary.script.set(auth=REVOKED)
+    queue_emails(engine, 200)
+    started = time.monotonic()
+    relay = processes.relay(
+        relay_env(env, primary, SMTP_FALLBACK_URL=fallback.url(user=LOGIN[0], password=LOGIN[1])),
+        tmp_path,
+    )
+    try:
+        processes.eventually(lambda: statuses(engine) == {"sent": 200}, 20, "all 200 sent")
+        elapsed = time.monotonic() - started
+        attempts_before = primary.script.auth_attempts
+        processes.eventually(
+            lambda: primary.script.auth_attempts > attempts_before, 10, "the primary probed"
+        )
+    finally:
+        assert processes.stop(relay) == 0
+    assert elapsed < 10, elapsed
+    assert primary.script.accepted == []
+    assert len(fallback.script.accepted) == 200
+
+
+def test_two_relays_hold_smtp_rate_together(
+    env: dict[str, str], engine: Engine, primary: StagedSmtp, tmp_path: Path
+) -> None:
+    rate, count = 20, 200
+    queue_emails(engine, count)
+    settings = relay_env(env, primary, SMTP_RATE=str(rate))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    relays = [processes.relay(settings, tmp_path / name) for name in ("a", "b")]
+    try:
+        processes.eventually(lambda: statuses(engine) == {"sent": count}, 30, "all sent")
+    finally:
+        for relay in relays:
+            assert processes.stop(relay) == 0
+    times = sorted(primary.script.mail_times)
+    assert len(times) == count
+    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+    assert busiest <= rate + 1, f"{busiest} messages handed over in one second"
+    expected = (count - 1) / rate
+    assert abs((times[-1] - times[0]) - expected) <= 0.15 * expected, times[-1] - times[0]
+    both = [
+        any(e.get("outcome") == "sent" for e in processes.json_lines(tmp_path / n / "relay.log"))
+        for n in ("a", "b")
+    ]
+    assert all(both), "both relays delivered"
