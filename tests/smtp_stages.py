@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import email
-import logging
 import email.policy
+import logging
 import ssl
 import threading
 import time
