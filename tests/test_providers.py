@@ -22,6 +22,7 @@ from tests.bulk import queue_emails
 from tests.conftest import SECRET_KEY, MakeRelay
 from tests.rows import count, rows
 from tests.smtp_sink import SinkServer, SmtpSink, free_port
+from tests.smtp_stages import StagedSmtp
 
 
 def drain_until(relay: Relay, done: Callable[[], bool], timeout: float) -> None:
@@ -150,3 +151,26 @@ def test_messages_wait_out_an_outage_longer_than_the_old_budget_until_their_hori
     smtp.sink.mode = "accept"
     drain_until(relay, lambda: count(engine, "outbox", status="sent") == 1, timeout=5)
     assert [str(m["To"]) for m in smtp.sink.received] == ["long0@example.com"]
+
+
+def test_smtp_rate_holds_for_one_relay_on_either_database(
+    engine: Engine, make_relay: MakeRelay
+) -> None:
+    staged = StagedSmtp()
+    staged.start()
+    try:
+        # The server runs in this process beside the senders: few of them, so that its clock
+        # reads handovers when they happen.
+        rate, count = 20, 40
+        queue_emails(engine, count)
+        relay = make_relay(
+            smtp=parse_smtp_url(staged.url()), smtp_rate=float(rate), relay_concurrency=4
+        )
+        relay.drain()
+        times = sorted(staged.script.mail_times)
+    finally:
+        staged.stop()
+    assert len(times) == count
+    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+    assert busiest <= rate + 1, busiest
+    assert times[-1] - times[0] >= (count - 1) / rate * 0.85
