@@ -22,6 +22,7 @@ from api_service.routes import (
     deliveries,
     health,
     password_resets,
+    provider_events,
     registrations,
 )
 from api_service.services import Services, services
@@ -33,7 +34,15 @@ from shared.logs import configure_logging
 from shared.secretbox import SecretBox
 
 MAX_BODY_BYTES = 16 * 1024
-BLUEPRINTS = (registrations, deliveries, activations, password_resets, health, admin)
+BLUEPRINTS = (
+    registrations,
+    deliveries,
+    activations,
+    password_resets,
+    provider_events,
+    health,
+    admin,
+)
 # The routes that hash a password and take their deferred per-IP check (deferred_client_check).
 CHECKED_BESIDE_THE_HASH = frozenset(
     {"registrations.create_registration", "password_resets.confirm_password_reset"}

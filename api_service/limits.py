@@ -41,13 +41,26 @@ def limit_recipients(
     account owns them, so the answer reveals nothing about who has an account. A message let
     through may carry a new code, so the tries counted against these addresses start again.
     """
-    settings = services.settings
-    limits = (Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600))
+    limits = _recipient_limits(services)
     addresses = list(addresses)
     wait = services.throttle.take(connection, [f"{purpose}:{a}" for a in addresses], limits, now)
     if wait:
         raise too_many_requests(wait, "A message was sent to this address recently.")
     services.throttle.clear(connection, code_tries(purpose, addresses))
+
+
+def recipient_wait(
+    services: Services, connection: Connection, purpose: str, address: str, now: datetime
+) -> int:
+    """Seconds until a message of `purpose` to `address` would pass its limits; 0 if now."""
+    limits = _recipient_limits(services)
+    return services.throttle.wait(connection, [f"{purpose}:{address}"], limits, now)
+
+
+def _recipient_limits(services: Services) -> tuple[Limit, Limit]:
+    """Per address and purpose: one message per cooldown, so many an hour."""
+    settings = services.settings
+    return Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600)
 
 
 def code_tries(purpose: str, addresses: Iterable[str]) -> list[str]:

@@ -174,3 +174,23 @@ class DeliveryStatusSchema(DeliverySchema):
 
     attempts = fields.Integer()
     can_resend = fields.Boolean()
+    reason = fields.String(
+        allow_none=True,
+        metadata={
+            "enum": ["address_rejected", "undeliverable", None],
+            "description": "Why it failed (null unless failed): address_rejected means ask "
+            "the user for another address.",
+        },
+    )
+    retry_after = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Seconds until a new code may be asked for; null when now."},
+    )
+
+
+class ProviderEventsResultSchema(Schema):
+    """Answer of POST /v1/provider-events: events matched to a message, and the others."""
+
+    accepted = fields.Integer(required=True)
+    # `unknown` is marshmallow's own attribute on a schema: the field is named apart.
+    unknown_events = fields.Integer(required=True, data_key="unknown")

@@ -51,6 +51,7 @@ class Settings:
     relay_listen_url: str | None
     secret_key: str
     admin_token: str | None
+    provider_events_token: str | None
     smtp: SmtpSettings
     smtp_fallback: SmtpSettings | None
     mail_from: str
@@ -104,6 +105,7 @@ class Settings:
             relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, _listen_url),
             secret_key=secret,
             admin_token=env.get("ADMIN_TOKEN", "", _admin_token),
+            provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", _admin_token),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
             smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
             mail_from=env.get("MAIL_FROM", "Outpost <no-reply@localhost>", _mail_from),

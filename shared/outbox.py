@@ -117,4 +117,6 @@ def client_status(status: str, dead_reason: str | None) -> str:
         return "queued"
     if status == "dead":
         return "expired" if dead_reason == "expired" else "failed"
+    if status == "bounced":
+        return "failed"
     return status

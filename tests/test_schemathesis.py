@@ -18,7 +18,9 @@ ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
 
 def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    api = processes.gunicorn({**env, "ADMIN_TOKEN": ADMIN_TOKEN}, port, tmp_path)
+    # The providers' token is the admin one, so that the header below opens those routes too.
+    tokens = {"ADMIN_TOKEN": ADMIN_TOKEN, "PROVIDER_EVENTS_TOKEN": ADMIN_TOKEN}
+    api = processes.gunicorn({**env, **tokens}, port, tmp_path)
     try:
         processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
         run = subprocess.run(
@@ -57,5 +59,5 @@ def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> N
     finally:
         assert processes.stop(api) == 0
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    assert "18 passed" in run.stdout
+    assert "20 passed" in run.stdout
     assert "Runtime Error" not in run.stdout

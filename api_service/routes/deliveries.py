@@ -7,17 +7,24 @@ from typing import Any
 
 from sqlalchemy import select
 
+from api_service.limits import recipient_wait
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema
 from api_service.services import services
+from shared.clock import utcnow
 from shared.models import outbox
-from shared.outbox import client_status
+from shared.outbox import WEBHOOK, client_status, failure_reason
 
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 
-# Messages a client may ask to send again once they have left the queue.
-RESENDABLE = ("activation", "account_exists")
+# The throttle of the route that issues a new code for a message's purpose (activation: resend;
+# password reset: a new reset request); an "account exists" notice answers as an activation.
+NEW_CODE_ROUTE = {
+    "activation": "activation",
+    "account_exists": "activation",
+    "password_reset": "password_reset",
+}
 
 
 @bp.get("/v1/deliveries/<uuid:public_id>")
@@ -25,25 +32,37 @@ RESENDABLE = ("activation", "account_exists")
 @bp.problems(404, 503)
 @bp.doc(operationId="getDelivery")
 def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
-    """Where a queued message stands."""
-    with services().engine.connect() as connection:
+    """Where a queued message stands, why it failed, and when a new code may be asked for."""
+    app = services()
+    with app.engine.connect() as connection:
         row = connection.execute(
             select(
                 outbox.c.public_id,
                 outbox.c.channel,
                 outbox.c.purpose,
+                outbox.c.recipient,
                 outbox.c.status,
                 outbox.c.dead_reason,
+                outbox.c.last_error,
                 outbox.c.attempts,
-            ).where(outbox.c.public_id == str(public_id))
+            ).where(outbox.c.public_id == str(public_id), outbox.c.channel != WEBHOOK)
         ).one_or_none()
-    if row is None:
-        raise Problem(404, "not-found", "Not Found", "No delivery has this id.")
+        if row is None:
+            raise Problem(404, "not-found", "Not Found", "No delivery has this id.")
+        route = NEW_CODE_ROUTE.get(row.purpose)
+        wait = (
+            recipient_wait(app, connection, route, row.recipient, utcnow())
+            if route is not None
+            else 0
+        )
     status = client_status(row.status, row.dead_reason)
+    failed = status == "failed"
     return {
         "id": row.public_id,
         "channel": row.channel,
         "status": status,
         "attempts": row.attempts,
-        "can_resend": row.purpose in RESENDABLE and status != "queued",
+        "can_resend": route is not None and status != "queued" and wait == 0,
+        "reason": failure_reason(row.dead_reason or row.status, row.last_error) if failed else None,
+        "retry_after": wait if route is not None and wait else None,
     }

@@ -1,0 +1,203 @@
+"""Providers' delivery webhooks read into ProviderEvents: Outpost's own JSON, and Amazon SES
+notifications as Amazon SNS posts them; and the token that guards both.
+
+SNS signs its posts, but checking a signature means fetching Amazon's certificate, and no
+request of the API calls out: the guard is PROVIDER_EVENTS_TOKEN, which SNS presents as the
+password of HTTP Basic (`https://outpost:TOKEN@host/v1/provider-events/ses`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from typing import Any
+
+from flask import Request
+
+from api_service.problems import Problem, validation_problem
+from shared.provider_events import ProviderEvent
+
+log = logging.getLogger(__name__)
+
+# The most events one post may carry, and its largest body.
+MAX_EVENTS = 1000
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def authenticate(request: Request, token: str | None) -> None:
+    """404 when no token is configured; 401 unless the request presents it, as a Bearer token
+    or as the password of HTTP Basic, compared in constant time."""
+    if token is None:
+        raise Problem(404, "not-found", "Not Found", "No such route.")
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    presented = ""
+    if scheme.lower() == "bearer":
+        presented = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            presented = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            presented = ""
+    if not hmac.compare_digest(presented.encode(), token.encode()):
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "Present PROVIDER_EVENTS_TOKEN as a Bearer token or as the HTTP Basic password.",
+            headers={"WWW-Authenticate": 'Basic realm="provider-events"'},
+        )
+
+
+def body_json(request: Request, *, text_allowed: bool) -> Any:
+    """The body as JSON (up to MAX_BODY_BYTES); SNS posts it as text/plain."""
+    allowed = ("application/json", "text/plain") if text_allowed else ("application/json",)
+    if request.mimetype not in allowed:
+        raise Problem(
+            415, "unsupported-media-type", "Unsupported Media Type", "Send the body as JSON."
+        )
+    request.max_content_length = MAX_BODY_BYTES
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        raise Problem(
+            400, "malformed-json", "Malformed JSON", "The body is not valid JSON."
+        ) from None
+
+
+def outpost_events(payload: Any) -> list[ProviderEvent]:
+    """`{"events": [{type, message_id | delivery_id, recipient, permanent, diagnostic}]}`."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise validation_problem([("events", "A list of events is required.")])
+    items = payload["events"]
+    if len(items) > MAX_EVENTS:
+        raise validation_problem([("events", f"At most {MAX_EVENTS} events a post.")])
+    errors: list[tuple[str, str]] = []
+    events = []
+    for n, item in enumerate(items):
+        where = f"events/{n}"
+        if not isinstance(item, dict):
+            errors.append((where, "An event is an object."))
+            continue
+        unknown = set(item) - {
+            "type",
+            "message_id",
+            "delivery_id",
+            "recipient",
+            "permanent",
+            "diagnostic",
+        }
+        errors += [(f"{where}/{name}", "Unknown field.") for name in sorted(unknown)]
+        kind = item.get("type")
+        if kind not in ("bounce", "complaint", "delivery"):
+            errors.append((f"{where}/type", "One of bounce, complaint, delivery."))
+        references = [item[k] for k in ("message_id", "delivery_id") if k in item]
+        reference = references[0] if references else None
+        if not references or not all(isinstance(r, str) and 0 < len(r) <= 300 for r in references):
+            errors.append((f"{where}/message_id", "A message_id or delivery_id is required."))
+        permanent = item.get("permanent", kind == "complaint")
+        if not isinstance(permanent, bool):
+            errors.append((f"{where}/permanent", "Must be true or false."))
+        for name in ("recipient", "diagnostic"):
+            value = item.get(name)
+            if name in item and not (isinstance(value, str) and len(value) <= 1000):
+                errors.append((f"{where}/{name}", "A string of at most 1000 characters."))
+        if not errors:
+            events.append(
+                ProviderEvent(
+                    type=str(kind),
+                    permanent=bool(permanent),
+                    source="outpost",
+                    recipient=item.get("recipient"),
+                    diagnostic=item.get("diagnostic"),
+                    message_id=str(reference),
+                )
+            )
+    if errors:
+        raise validation_problem(errors)
+    return events
+
+
+def ses_events(payload: Any) -> list[ProviderEvent]:
+    """The events of one SNS post of an SES notification (Bounce, Complaint, Delivery), one
+    per recipient; a SubscriptionConfirmation is logged for the operator and carries none."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("Type"), str):
+        raise validation_problem([("Type", "An Amazon SNS message is required.")])
+    if payload["Type"] == "SubscriptionConfirmation":
+        log.warning(
+            "SNS subscription to confirm: open its SubscribeURL once",
+            extra={"topic": payload.get("TopicArn"), "url": payload.get("SubscribeURL")},
+        )
+        return []
+    if payload["Type"] != "Notification":
+        return []
+    try:
+        notification = json.loads(payload.get("Message") or "")
+    except ValueError:
+        raise validation_problem([("Message", "Not an SES notification.")]) from None
+    if not isinstance(notification, dict):
+        raise validation_problem([("Message", "Not an SES notification.")])
+    kind = notification.get("notificationType") or notification.get("eventType")
+    mail = notification.get("mail") or {}
+    provider_id = mail.get("messageId")
+    message_id = _original_message_id(mail)
+    if kind == "Bounce":
+        bounce = notification.get("bounce") or {}
+        permanent = bounce.get("bounceType") == "Permanent"
+        recipients = bounce.get("bouncedRecipients") or []
+        return [
+            ProviderEvent(
+                type="bounce",
+                permanent=permanent,
+                source="ses",
+                recipient=r.get("emailAddress"),
+                diagnostic=r.get("diagnosticCode") or bounce.get("bounceSubType"),
+                message_id=message_id,
+                provider_id=provider_id,
+            )
+            for r in recipients[:MAX_EVENTS]
+            if isinstance(r, dict)
+        ]
+    if kind == "Complaint":
+        complaint = notification.get("complaint") or {}
+        return [
+            ProviderEvent(
+                type="complaint",
+                permanent=True,
+                source="ses",
+                recipient=r.get("emailAddress"),
+                diagnostic=complaint.get("complaintFeedbackType"),
+                message_id=message_id,
+                provider_id=provider_id,
+            )
+            for r in (complaint.get("complainedRecipients") or [])[:MAX_EVENTS]
+            if isinstance(r, dict)
+        ]
+    if kind == "Delivery":
+        delivery = notification.get("delivery") or {}
+        return [
+            ProviderEvent(
+                type="delivery",
+                permanent=False,
+                source="ses",
+                recipient=recipient,
+                diagnostic=delivery.get("smtpResponse"),
+                message_id=message_id,
+                provider_id=provider_id,
+            )
+            for recipient in (delivery.get("recipients") or [None])[:MAX_EVENTS]
+        ]
+    raise validation_problem([("Message", f"Not an SES notification type: {kind!r}.")])
+
+
+def _original_message_id(mail: dict[str, Any]) -> str | None:
+    """Our Message-ID, when SES includes the original headers."""
+    common = mail.get("commonHeaders") or {}
+    if isinstance(common.get("messageId"), str):
+        return str(common["messageId"])
+    for header in mail.get("headers") or []:
+        if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
+            return str(header.get("value"))
+    return None

@@ -1,0 +1,96 @@
+"""POST /v1/provider-events and /v1/provider-events/ses: what providers report after `250`."""
+
+from __future__ import annotations
+
+from flask import request
+
+from api_service.openapi import Blueprint
+from api_service.provider_feeds import authenticate, body_json, outpost_events, ses_events
+from api_service.schemas import ProviderEventsResultSchema
+from api_service.services import Services, services
+from shared.clock import utcnow
+from shared.provider_events import ProviderEvent, record
+from shared.suppressions import Suppressor
+
+bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
+
+_REFERENCE = {"type": "string", "minLength": 1, "maxLength": 300}
+_TEXT = {"type": "string", "maxLength": 1000}
+_EVENT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["events"],
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "maxItems": 1000,
+                        "items": {
+                            "type": "object",
+                            "required": ["type"],
+                            "anyOf": [
+                                {"required": ["message_id"]},
+                                {"required": ["delivery_id"]},
+                            ],
+                            "properties": {
+                                "type": {"enum": ["bounce", "complaint", "delivery"]},
+                                "message_id": _REFERENCE,
+                                "delivery_id": _REFERENCE,
+                                "recipient": _TEXT,
+                                "permanent": {"type": "boolean"},
+                                "diagnostic": _TEXT,
+                            },
+                            "additionalProperties": False,
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+_SNS_BODY = {
+    "required": True,
+    "content": {
+        media: {"schema": {"type": "object", "description": "An Amazon SNS message."}}
+        for media in ("application/json", "text/plain")
+    },
+}
+
+
+@bp.post("/v1/provider-events")
+@bp.response(200, ProviderEventsResultSchema)
+@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
+@bp.doc(operationId="postProviderEvents", requestBody=_EVENT_BODY)
+def post_provider_events() -> dict[str, int]:
+    """Bounces, complaints and deliveries in Outpost's own format."""
+    app = services()
+    authenticate(request, app.settings.provider_events_token)
+    return _apply(app, outpost_events(body_json(request, text_allowed=False)))
+
+
+@bp.post("/v1/provider-events/ses")
+@bp.response(200, ProviderEventsResultSchema)
+@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
+@bp.doc(operationId="postSesNotification", requestBody=_SNS_BODY)
+def post_ses_notification() -> dict[str, int]:
+    """An Amazon SES notification as Amazon SNS posts it (HTTP Basic: the password is the
+    token)."""
+    app = services()
+    authenticate(request, app.settings.provider_events_token)
+    return _apply(app, ses_events(body_json(request, text_allowed=True)))
+
+
+def _apply(app: Services, events: list[ProviderEvent]) -> dict[str, int]:
+    with app.unit_of_work() as work:
+        recorded = record(
+            work.connection,
+            events,
+            settings=app.settings,
+            box=app.box,
+            suppressor=Suppressor(app.settings.secret_key),
+            now=utcnow(),
+        )
+        work.commit()
+    return {"accepted": recorded.accepted, "unknown_events": recorded.unknown}

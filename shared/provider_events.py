@@ -1,0 +1,179 @@
+"""What providers report after they said `250`: bounces, complaints, deliveries, matched to
+our messages and acted on in one transaction.
+
+A permanent bounce or a complaint marks the message `bounced` (its client sees `failed` /
+`address_rejected`), suppresses the address and tells the application (`delivery.failed`); a
+transient bounce or a delivery is only recorded with the message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, or_, select, update
+
+from shared.accounts import user_by_id
+from shared.config import Settings
+from shared.events import emit
+from shared.models import outbox, provider_events
+from shared.outbox import WEBHOOK
+from shared.secretbox import SecretBox
+from shared.suppressions import Suppressor
+
+TYPES = ("bounce", "complaint", "delivery")
+SOURCES = ("outpost", "ses")
+
+# A public id at the start of a Message-ID's local part, or a delivery id alone.
+_PUBLIC_ID = re.compile(
+    r"^<?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(@[^>]*)?>?$"
+)
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """One event about one message and recipient, as a provider reported it.
+
+    `message_id` is the Message-ID Outpost sent or the delivery id; `provider_id` the
+    provider's own id of the message (SES's `mail.messageId`). Either finds the message.
+    """
+
+    type: str
+    permanent: bool
+    source: str
+    recipient: str | None = None
+    diagnostic: str | None = None
+    message_id: str | None = None
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """How many events found their message, and how many did not."""
+
+    accepted: int
+    unknown: int
+
+
+def public_id_of(message_id: str) -> str | None:
+    """The delivery id inside a Message-ID (`<id@domain>`, with or without `<>`, any case)."""
+    match = _PUBLIC_ID.match(message_id.strip().lower())
+    return match.group(1) if match else None
+
+
+def record(
+    connection: Connection,
+    events: list[ProviderEvent],
+    *,
+    settings: Settings,
+    box: SecretBox,
+    suppressor: Suppressor,
+    now: datetime,
+) -> Recorded:
+    """Match each event to its message and apply it, in the caller's transaction."""
+    accepted = 0
+    for event in events:
+        row = _find(connection, event)
+        if row is None:
+            continue
+        accepted += 1
+        event_id = connection.execute(
+            insert(provider_events)
+            .values(
+                outbox_id=row.id,
+                type=event.type,
+                permanent=event.permanent,
+                diagnostic=(event.diagnostic or "")[:1000] or None,
+                source=event.source,
+                at=now,
+            )
+            .returning(provider_events.c.id)
+        ).scalar_one()
+        if event.type == "complaint" or (event.type == "bounce" and event.permanent):
+            _bounce(connection, row, event, event_id, settings, box, suppressor, now)
+    return Recorded(accepted=accepted, unknown=len(events) - accepted)
+
+
+@dataclass(frozen=True)
+class _Message:
+    """The columns of the message an event is about."""
+
+    id: int
+    public_id: str
+    channel: str
+    purpose: str
+    recipient: str
+    status: str
+    user_id: int | None
+
+
+def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
+    ways = []
+    public_id = public_id_of(event.message_id) if event.message_id else None
+    if public_id is not None:
+        ways.append(func.lower(outbox.c.public_id) == public_id)
+    if event.provider_id:
+        ways.append(outbox.c.provider_message_id == event.provider_id)
+    if not ways:
+        return None
+    found = connection.execute(
+        select(
+            outbox.c.id,
+            outbox.c.public_id,
+            outbox.c.channel,
+            outbox.c.purpose,
+            outbox.c.recipient,
+            outbox.c.status,
+            outbox.c.user_id,
+        )
+        .where(or_(*ways), outbox.c.channel != WEBHOOK)
+        .limit(1)
+    ).first()
+    return None if found is None else _Message(**found._mapping)
+
+
+def _bounce(
+    connection: Connection,
+    row: _Message,
+    event: ProviderEvent,
+    event_id: int,
+    settings: Settings,
+    box: SecretBox,
+    suppressor: Suppressor,
+    now: datetime,
+) -> None:
+    """The message did not arrive after all: `bounced`, its address suppressed, the
+    application told (once: a second report of the same bounce changes nothing more)."""
+    reason = "complaint" if event.type == "complaint" else "hard_bounce"
+    suppressor.add(
+        connection,
+        row.recipient,
+        reason=reason,
+        source=event.source,
+        now=now,
+        event_id=event_id,
+    )
+    changed = connection.execute(
+        update(outbox)
+        .where(outbox.c.id == row.id, outbox.c.status == "sent")
+        .values(status="bounced", last_error=(event.diagnostic or reason)[:500])
+    ).rowcount
+    user_id = row.user_id
+    if not changed or user_id is None:
+        return
+    user = user_by_id(connection, user_id)
+    emit(
+        connection,
+        settings,
+        box,
+        now=now,
+        event="delivery.failed",
+        user_id=user_id,
+        email=user.email if user else None,
+        phone=user.phone if user else None,
+        delivery_id=row.public_id,
+        channel=row.channel,
+        purpose=row.purpose,
+        reason="address_rejected",
+    )

@@ -1,0 +1,269 @@
+"""Providers' webhooks through the real API: Amazon SES notifications as SNS posts them (the
+fixtures follow Amazon's published examples, see tests/fixtures/ses/README.md) and Outpost's
+own format, matched to messages the real relay sent through a real SMTP server."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from werkzeug.test import TestResponse
+
+from api_service import create_app
+from outbox_relay.worker import Relay
+from tests.conftest import MakeRelay
+from tests.rows import count, forget_throttles, rows
+from tests.smtp_sink import SinkServer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ses"
+TOKEN = "provider-events-token-0123456789"
+PROVIDER_ID = "0100018c7f3b2a1e-5d6c7b8a-0000-4a1b-9c2d-3e4f5a6b7c8d-000000"
+PASSWORD = "correct horse battery staple"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def hooks_app(env: dict[str, str]) -> Iterator[Flask]:
+    app = create_app({**env, "PROVIDER_EVENTS_TOKEN": TOKEN})
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+@pytest.fixture
+def api(hooks_app: Flask) -> FlaskClient:
+    return hooks_app.test_client()
+
+
+def ses(name: str, **values: str) -> dict[str, Any]:
+    """An SNS post of the SES notification in fixture `name`, its placeholders filled."""
+    text = (FIXTURES / f"{name}.json").read_text()
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    if name == "subscription_confirmation":
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+    return {
+        "Type": "Notification",
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:outpost-ses-events",
+        "Message": json.dumps(json.loads(text)),
+        "Timestamp": "2026-11-22T15:00:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/cert.pem",
+        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+    }
+
+
+def post_sns(api: FlaskClient, payload: dict[str, Any], password: str = TOKEN) -> TestResponse:
+    """As SNS posts: text/plain, HTTP Basic credentials."""
+    basic = base64.b64encode(f"sns:{password}".encode()).decode()
+    return api.post(
+        "/v1/provider-events/ses",
+        data=json.dumps(payload),
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "text/plain; charset=UTF-8"},
+    )
+
+
+def sent_activation(api: FlaskClient, relay: Relay, smtp: SinkServer, email: str) -> str:
+    """Register `email` and deliver its activation through SES's kind of 250; its id."""
+    smtp.sink.accepted = f"250 Ok {PROVIDER_ID}"
+    response = api.post("/v1/registrations", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 202
+    delivery_id: str = response.get_json()["delivery"]["id"]
+    relay.drain()
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+    return delivery_id
+
+
+def test_a_permanent_bounce_found_by_the_providers_id_fails_the_delivery_and_suppresses(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    answer = post_sns(
+        api, ses("bounce_permanent", provider_id=PROVIDER_ID, recipient="jane@example.com")
+    )
+    assert (answer.status_code, answer.get_json()) == (200, {"accepted": 1, "unknown": 0})
+    delivery = api.get(f"/v1/deliveries/{delivery_id}").get_json()
+    assert (delivery["status"], delivery["reason"]) == ("failed", "address_rejected")
+    [event] = rows(engine, "provider_events")
+    assert (event["type"], event["permanent"], event["source"]) == ("bounce", True, "ses")
+    assert "5.1.1" in event["diagnostic"]
+    [entry] = rows(engine, "suppressions")
+    assert (entry["address"], entry["reason"], entry["event_id"]) == (
+        "jane@example.com",
+        "hard_bounce",
+        event["id"],
+    )
+    with engine.connect() as connection:
+        dead = connection.exec_driver_sql("SELECT public_id, status FROM outbox_dead_letters").all()
+    assert [tuple(d) for d in dead] == [(delivery_id, "bounced")]
+
+    # The next sign-up to that address is answered like any other, and its message ends
+    # dead/suppressed without the SMTP server hearing of it.
+    before = len(smtp.sink.data_commands), smtp.sink.connections
+    forget_throttles(engine)
+    again = api.post("/v1/registrations", json={"email": "jane@example.com", "password": PASSWORD})
+    assert again.status_code == 202
+    relay.drain()
+    later = api.get(f"/v1/deliveries/{again.get_json()['delivery']['id']}").get_json()
+    assert (later["status"], later["reason"]) == ("failed", "address_rejected")
+    assert (len(smtp.sink.data_commands), smtp.sink.connections) == before
+    [suppressed] = [r for r in rows(engine, "outbox") if r["dead_reason"] == "suppressed"]
+    assert suppressed["attempts"] == 0
+
+
+def test_a_transient_bounce_and_a_delivery_are_only_recorded(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    delivery_id = sent_activation(api, relay, smtp, "mary@example.com")
+    for name in ("bounce_transient", "delivery"):
+        answer = post_sns(api, ses(name, provider_id=PROVIDER_ID, recipient="mary@example.com"))
+        assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+    assert [(e["type"], e["permanent"]) for e in rows(engine, "provider_events")] == [
+        ("bounce", False),
+        ("delivery", False),
+    ]
+    assert rows(engine, "suppressions") == []
+
+
+def test_a_complaint_found_by_our_message_id_in_the_original_headers(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    delivery_id = sent_activation(api, relay, smtp, "rick@example.com")
+    message_id = f"<{delivery_id.upper()}@outpost.test>"
+    answer = post_sns(api, ses("complaint", message_id=message_id, recipient="rick@example.com"))
+    assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["reason"] == "address_rejected"
+    [entry] = rows(engine, "suppressions")
+    assert (entry["reason"], entry["source"]) == ("complaint", "ses")
+
+
+def test_a_subscription_confirmation_is_logged_for_the_operator(
+    api: FlaskClient, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = post_sns(api, ses("subscription_confirmation"))
+    assert answer.get_json() == {"accepted": 0, "unknown": 0}
+    [record] = [r for r in caplog.records if "SubscribeURL" in r.getMessage()]
+    assert record.url.startswith("https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription")  # type: ignore[attr-defined]
+    assert count(engine, "provider_events") == 0
+
+
+def test_outposts_own_format_matches_message_ids_and_delivery_ids_and_counts_the_rest(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    first = sent_activation(api, relay, smtp, "a@example.com")
+    second = sent_activation(api, relay, smtp, "b@example.com")
+    events = [
+        {"type": "bounce", "message_id": f"{first}@outpost.test", "permanent": True},
+        {"type": "delivery", "delivery_id": second.upper()},
+        {"type": "complaint", "message_id": "<00000000-0000-4000-8000-000000000000@x>"},
+        {"type": "bounce", "message_id": "not-ours", "permanent": True},
+    ]
+    answer = api.post("/v1/provider-events", json={"events": events}, headers=BEARER)
+    assert answer.get_json() == {"accepted": 2, "unknown": 2}
+    assert api.get(f"/v1/deliveries/{first}").get_json()["status"] == "failed"
+    assert api.get(f"/v1/deliveries/{second}").get_json()["status"] == "sent"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+        {"Authorization": "Basic " + base64.b64encode(b"sns:wrong").decode()},
+        {"Authorization": "Basic %%%"},
+    ],
+)
+def test_without_the_token_the_answer_is_401_and_nothing_is_written(
+    api: FlaskClient, engine: Engine, headers: dict[str, str]
+) -> None:
+    events = {"events": [{"type": "complaint", "delivery_id": "x"}]}
+    answer = api.post("/v1/provider-events", json=events, headers=headers)
+    assert answer.status_code == 401
+    assert answer.mimetype == "application/problem+json"
+    assert answer.headers["WWW-Authenticate"].startswith("Basic")
+    assert count(engine, "provider_events") == 0
+
+
+def test_the_routes_answer_404_when_no_token_is_configured(client: FlaskClient) -> None:
+    for path in ("/v1/provider-events", "/v1/provider-events/ses"):
+        assert client.post(path, json={"events": []}, headers=BEARER).status_code == 404
+
+
+def test_more_than_a_thousand_events_or_a_megabyte_are_refused(api: FlaskClient) -> None:
+    event = {"type": "delivery", "delivery_id": "00000000-0000-4000-8000-000000000000"}
+    many = api.post("/v1/provider-events", json={"events": [event] * 1001}, headers=BEARER)
+    assert many.status_code == 422
+    assert [e["pointer"] for e in many.get_json()["errors"]] == ["#/events"]
+    huge = json.dumps({"events": [{**event, "diagnostic": "x" * 1000}] * 1000})
+    assert len(huge) > 1024 * 1024
+    too_big = api.post(
+        "/v1/provider-events",
+        data=huge,
+        headers={**BEARER, "Content-Type": "application/json"},
+    )
+    assert too_big.status_code == 413
+
+
+def test_bad_events_are_named_and_nothing_is_written(api: FlaskClient, engine: Engine) -> None:
+    bad = {"events": [{"type": "opened", "delivery_id": ""}, {"type": "bounce"}, "x"]}
+    answer = api.post("/v1/provider-events", json=bad, headers=BEARER)
+    assert answer.status_code == 422
+    pointers = {e["pointer"] for e in answer.get_json()["errors"]}
+    assert pointers == {
+        "#/events/0/type",
+        "#/events/0/message_id",
+        "#/events/1/message_id",
+        "#/events/2",
+    }
+    assert count(engine, "provider_events") == 0
+
+
+def test_can_resend_waits_for_the_cooldown_and_says_how_long(
+    api: FlaskClient, relay: Relay, smtp: SinkServer
+) -> None:
+    delivery_id = sent_activation(api, relay, smtp, "wait@example.com")
+    delivery = api.get(f"/v1/deliveries/{delivery_id}").get_json()
+    assert delivery["can_resend"] is False
+    assert 0 < delivery["retry_after"] <= 60
+    resend = api.post("/v1/activations/resend", json={"email": "wait@example.com"})
+    assert resend.status_code == 429
+
+
+def test_an_events_row_is_no_delivery(
+    make_relay: MakeRelay, api: FlaskClient, engine: Engine
+) -> None:
+    from shared.clock import utcnow
+    from shared.events import emit
+    from shared.models import users
+
+    relay = make_relay(webhook_url="http://127.0.0.1:9/hooks", webhook_secret=b"k" * 32)
+    with engine.begin() as connection:
+        user_id = connection.execute(
+            users.insert().values(
+                email="e@example.com",
+                password_hash="!",
+                locale="en",
+                status="active",
+                created_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
+        emit(
+            connection,
+            relay.settings,
+            relay._box,
+            now=utcnow(),
+            event="account.activated",
+            user_id=user_id,
+        )
+    [event] = rows(engine, "outbox")
+    assert api.get(f"/v1/deliveries/{event['public_id']}").status_code == 404
