@@ -6,9 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from api_service.schemas import StrictSchema
 from shared.operations import BULK_RETRY_CAP
-from shared.outbox import CHANNELS, PURPOSES
-
-DEAD_REASONS = ("permanent_error", "max_attempts", "expired")
+from shared.outbox import CHANNELS, FAILURES, PURPOSES
 
 
 class DeadFilterSchema(StrictSchema):
@@ -16,7 +14,7 @@ class DeadFilterSchema(StrictSchema):
 
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     purpose = fields.String(validate=validate.OneOf(PURPOSES))
-    reason = fields.String(validate=validate.OneOf(DEAD_REASONS))
+    reason = fields.String(validate=validate.OneOf(FAILURES))
     recipient = fields.String(validate=validate.Length(min=1, max=254))
     since = fields.AwareDateTime(metadata={"description": "Created at or after (ISO 8601)."})
 
@@ -88,7 +86,7 @@ class RetryResultSchema(Schema):
         required=True,
         metadata={
             "description": "fresh_code, requeued, not_dead, not_found, already_active, "
-            "account_gone or no_address"
+            "account_gone, no_address or suppressed (the address still is)"
         },
     )
     delivery = fields.String(allow_none=True)
@@ -160,3 +158,39 @@ class AuditListSchema(Schema):
     """The newest operator actions first."""
 
     items = fields.List(fields.Nested(AuditEntrySchema), required=True)
+
+
+class SuppressionSchema(Schema):
+    """A suppressed address: why, from which provider event, since when."""
+
+    address = fields.String(
+        allow_none=True, metadata={"description": "null once its account was erased"}
+    )
+    reason = fields.String(
+        required=True, metadata={"enum": ["hard_bounce", "complaint", "rejected"]}
+    )
+    source = fields.String(required=True)
+    event_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime(required=True)
+
+
+class SuppressionListSchema(Schema):
+    """Answer of GET /v1/admin/suppressions."""
+
+    items = fields.List(fields.Nested(SuppressionSchema), required=True)
+
+
+class SuppressionRemovalSchema(StrictSchema):
+    """Body of POST /v1/admin/suppressions/remove."""
+
+    addresses = fields.List(
+        fields.String(validate=validate.Length(min=1, max=254)),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+    )
+
+
+class SuppressionRemovedSchema(Schema):
+    """Answer of POST /v1/admin/suppressions/remove: the addresses that were suppressed."""
+
+    removed = fields.List(fields.String(), required=True)

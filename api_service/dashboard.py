@@ -29,7 +29,7 @@ from shared import operations
 from shared.clock import utcnow
 from shared.codes import derive_key
 from shared.models import outbox
-from shared.outbox import PURPOSES
+from shared.outbox import FAILURES, PURPOSES
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -41,7 +41,6 @@ PAGE_SIZE = 50
 SIGN_IN_FAILURES = Limit(10, 900)
 
 CHANNELS = ("email", "sms")
-REASONS = ("permanent_error", "max_attempts", "expired")
 STATUSES = ("pending", "sent", "dead", "cancelled")
 RECIPIENT_MAX = 320
 
@@ -76,6 +75,9 @@ NOTICES: dict[str, tuple[str, str]] = {
         "Fresh activation code queued for account {target}, delivery {delivery}.",
     ),
     "reissue:not_pending": ("warn", "Account {target} is not pending; nothing sent."),
+    "retry:suppressed": ("warn", "The address of {target} is suppressed; remove it first."),
+    "suppression:removed": ("ok", "{target} is no longer suppressed."),
+    "suppression:absent": ("warn", "{target} was not suppressed; nothing done."),
 }
 RETRY_OUTCOMES = (
     ("fresh_code", "fresh code sent"),
@@ -85,6 +87,7 @@ RETRY_OUTCOMES = (
     ("account_gone", "account gone"),
     ("already_active", "account already active"),
     ("no_address", "no address"),
+    ("suppressed", "address suppressed"),
 )
 
 
@@ -451,7 +454,7 @@ def overview() -> BaseResponse:
 def _filters(values: Mapping[str, str]) -> dict[str, str]:
     """The dead-letter filters among `values`, each only if it is a value it can take."""
     chosen: dict[str, str] = {}
-    for name, allowed in (("channel", CHANNELS), ("purpose", PURPOSES), ("reason", REASONS)):
+    for name, allowed in (("channel", CHANNELS), ("purpose", PURPOSES), ("reason", FAILURES)):
         value = values.get(name, "")
         if value in allowed:
             chosen[name] = value
@@ -508,7 +511,7 @@ def dead_letters() -> BaseResponse:
             matching=matching,
             channels=CHANNELS,
             purposes=PURPOSES,
-            reasons=REASONS,
+            reasons=FAILURES,
             notice=_notice(request.args),
             cap=operations.BULK_RETRY_CAP,
         )
@@ -605,3 +608,34 @@ def reissue(user_id: int) -> BaseResponse:
     notice = "reissue:done" if delivery else "reissue:not_pending"
     params = {"notice": notice, "target": str(user_id), "delivery": delivery}
     return redirect(_url(".stranded", params), 303)
+
+
+# --- suppressions ------------------------------------------------------------------------------
+
+
+@bp.get("/suppressions")
+def suppressions() -> BaseResponse:
+    """The suppressed addresses, with a Remove button each."""
+    with services().unit_of_work() as uow:
+        entries = operations.list_suppressions(uow.connection)
+    return _html(
+        render_template(
+            "dashboard/suppressions.html",
+            page="suppressions",
+            entries=entries,
+            notice=_notice(request.args),
+        )
+    )
+
+
+@bp.post("/suppressions/remove")
+def remove_suppression() -> BaseResponse:
+    """Let messages go to one address again."""
+    address = request.form.get("address", "").strip().lower()[:254]
+    with services().unit_of_work() as uow:
+        removed = operations.remove_suppressions(
+            uow.connection, services(), [address], actor=_actor(), now=utcnow()
+        )
+        uow.commit()
+    notice = "suppression:removed" if removed else "suppression:absent"
+    return redirect(_url(".suppressions", {"notice": notice, "target": address}), 303)

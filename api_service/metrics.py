@@ -24,6 +24,12 @@ REQUESTS = Counter(
     "HTTP requests answered, by route and status.",
     ["method", "route", "status"],
 )
+PROVIDER_EVENTS = Counter(
+    "outpost_provider_events",
+    "Provider events received, by source (outpost, ses) and type (bounce, complaint, delivery); "
+    "those matching no message are counted too.",
+    ["source", "type"],
+)
 DURATION = Histogram(
     "outpost_http_request_duration_seconds",
     "Time to answer a request, by route.",

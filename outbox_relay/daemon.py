@@ -16,7 +16,7 @@ from outbox_relay import metrics
 from outbox_relay.listener import Listener
 from outbox_relay.systemd import notify
 from outbox_relay.worker import Relay
-from shared import operations
+from shared import operations, suppressions
 from shared.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ class Daemon:
         try:
             with self.relay.engine.connect() as connection:
                 backlog = operations.backlog(connection, utcnow())
+                suppressed = suppressions.count(connection)
         except SQLAlchemyError as exc:
             notify("STATUS=database unavailable")
             log.warning(
@@ -163,6 +164,7 @@ class Daemon:
             )
             return
         metrics.PENDING.set(backlog.pending)
+        metrics.SUPPRESSED.set(suppressed)
         metrics.OLDEST_DUE_AGE.set(backlog.oldest_due_age)
         status = (
             f"backlog {backlog.pending} pending, {backlog.due} due, "

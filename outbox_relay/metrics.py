@@ -25,6 +25,9 @@ PROVIDER_UP = Gauge(
     "1 while the relay uses the provider (smtp, smtp_fallback, sms), 0 while it is paused.",
     ["provider"],
 )
+SUPPRESSED = Gauge(
+    "outpost_suppressed_addresses", "Addresses on the suppression list, read every few seconds."
+)
 LAST_POLL = Gauge(
     "outpost_relay_last_successful_poll_timestamp_seconds", "When a poll last ran without error."
 )

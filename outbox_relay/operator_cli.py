@@ -29,11 +29,10 @@ from shared import operations
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import engine_for, schema_is_current
-from shared.outbox import CHANNELS, PURPOSES
+from shared.outbox import CHANNELS, FAILURES, PURPOSES
 from shared.secretbox import SecretBox
 
 PROG = "outbox-relay"
-REASONS = ("permanent_error", "max_attempts", "expired")
 DEFAULT_LIST_LIMIT = 50
 # Characters of `last_error` a table shows; `dead show` prints it whole.
 ERROR_WIDTH = 48
@@ -75,7 +74,8 @@ class UsageError(Exception):
 
 
 def add_commands(commands: Any) -> None:
-    """Register `dead`, `stats`, `stranded` and `purge` on `outbox-relay`'s subparsers."""
+    """Register `dead`, `stats`, `stranded`, `suppressions` and `purge` on `outbox-relay`'s
+    subparsers."""
     # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -159,6 +159,23 @@ def add_commands(commands: Any) -> None:
         help="send these pending accounts a fresh activation code",
     )
     stranded_parser.set_defaults(handler=stranded)
+
+    suppressions_parser = commands.add_parser(
+        "suppressions",
+        help="addresses no message goes to any more (bounces, complaints, 5.1.x refusals)",
+        parents=[common],
+    )
+    suppression_commands = suppressions_parser.add_subparsers(
+        dest="suppressions_command", metavar="ACTION", required=True
+    )
+    suppression_commands.add_parser(
+        "list", help="suppressed addresses, newest first", parents=[common, as_json]
+    ).set_defaults(handler=suppressions_list)
+    removing = suppression_commands.add_parser(
+        "remove", help="let messages go to these addresses again", parents=[common]
+    )
+    removing.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    removing.set_defaults(handler=suppressions_remove)
 
     purge_parser = commands.add_parser(
         "purge", help="delete what outlived its retention window", parents=[common, as_json]
@@ -438,6 +455,43 @@ def stranded(connection: Connection, ctx: Context) -> int:
     return 0
 
 
+def suppressions_list(connection: Connection, ctx: Context) -> int:
+    """Print the suppressed addresses: why, from which provider event, since when."""
+    entries = operations.list_suppressions(connection)
+    if ctx.args.json:
+        _print_json(entries, ctx.out)
+        return 0
+    if not entries:
+        print("no suppressed addresses", file=ctx.out)
+        return 0
+    _print_table(
+        ["SINCE", "ADDRESS", "REASON", "SOURCE", "EVENT"],
+        [
+            [
+                _when(e.created_at),
+                e.address or "(erased)",
+                e.reason,
+                e.source,
+                str(e.event_id) if e.event_id is not None else "-",
+            ]
+            for e in entries
+        ],
+        ctx.out,
+    )
+    return 0
+
+
+def suppressions_remove(connection: Connection, ctx: Context) -> int:
+    """Remove each address named; exit 1 if any was not suppressed."""
+    wanted = list(dict.fromkeys(address.strip().lower() for address in ctx.args.addresses))
+    removed = set(
+        operations.remove_suppressions(connection, ctx.queue, wanted, actor=ctx.actor, now=ctx.now)
+    )
+    for address in wanted:
+        print(f"{address}  {'removed' if address in removed else 'not suppressed'}", file=ctx.out)
+    return 0 if len(removed) == len(wanted) else 1
+
+
 def _reissue(connection: Connection, ctx: Context, user_ids: Sequence[int]) -> int:
     results = {
         user_id: operations.reissue_activation(
@@ -486,7 +540,7 @@ def purge(connection: Connection, ctx: Context) -> int:
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel", choices=CHANNELS)
     parser.add_argument("--purpose", choices=PURPOSES)
-    parser.add_argument("--reason", choices=REASONS)
+    parser.add_argument("--reason", choices=FAILURES)
     parser.add_argument("--recipient", metavar="ADDR", help="exact address")
     parser.add_argument(
         "--since",

@@ -22,12 +22,16 @@ from shared.models import (
     operator_actions,
     outbox,
     outbox_attempts,
+    suppressions,
     throttle_events,
     users,
     verification_tokens,
 )
 from shared.outbox import CODED
+from shared.suppressions import Suppression, Suppressor, listed
 
+# Messages that will never be delivered as they are: dead, or bounced after they were sent.
+DEAD_STATUSES = ("dead", "bounced")
 # The most rows one bulk retry touches; an operator runs it again for more.
 BULK_RETRY_CAP = 1000
 
@@ -44,12 +48,17 @@ class DeadFilter:
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The WHERE clauses selecting unresolved dead letters that match."""
-        found = [outbox.c.status == "dead", outbox.c.resolution.is_(None)]
+        found: list[ColumnElement[bool]] = [
+            outbox.c.status.in_(DEAD_STATUSES),
+            outbox.c.resolution.is_(None),
+        ]
         if self.channel:
             found.append(outbox.c.channel == self.channel)
         if self.purpose:
             found.append(outbox.c.purpose == self.purpose)
-        if self.reason:
+        if self.reason == "bounced":
+            found.append(outbox.c.status == "bounced")
+        elif self.reason:
             found.append(outbox.c.dead_reason == self.reason)
         if self.recipient:
             found.append(outbox.c.recipient == self.recipient)
@@ -133,7 +142,8 @@ _DEAD_COLUMNS = (
     outbox.c.purpose,
     outbox.c.recipient,
     outbox.c.attempts,
-    outbox.c.dead_reason,
+    # A bounced message has no dead_reason: it was sent, then bounced.
+    func.coalesce(outbox.c.dead_reason, outbox.c.status).label("dead_reason"),
     outbox.c.last_error,
     outbox.c.user_id,
 )
@@ -234,6 +244,7 @@ def retry(
             outbox.c.purpose,
             outbox.c.channel,
             outbox.c.user_id,
+            outbox.c.recipient,
             outbox.c.status,
             outbox.c.resolution,
         ).where(outbox.c.public_id == public_id)
@@ -241,10 +252,14 @@ def retry(
     if row is None:
         return RetryResult(public_id, "not_found")
     unresolved_dead = and_(
-        outbox.c.id == row.id, outbox.c.status == "dead", outbox.c.resolution.is_(None)
+        outbox.c.id == row.id,
+        outbox.c.status.in_(DEAD_STATUSES),
+        outbox.c.resolution.is_(None),
     )
-    if row.status != "dead" or row.resolution is not None:
+    if row.status not in DEAD_STATUSES or row.resolution is not None:
         result = RetryResult(public_id, "not_dead")
+    elif Suppressor(queue.settings.secret_key).among(connection, [row.recipient]):
+        result = RetryResult(public_id, "suppressed")
     elif row.purpose not in CODED:  # a message that carried a code gets a fresh one instead
         requeued = connection.execute(
             update(outbox)
@@ -403,16 +418,17 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             outbox.c.dead_reason,
             verification_tokens.c.status.label("code_status"),
             verification_tokens.c.expires_at,
+            suppressions.c.reason.label("suppressed"),
         )
         .select_from(
-            users.join(outbox, outbox.c.id == latest).outerjoin(
-                verification_tokens, verification_tokens.c.id == outbox.c.token_id
-            )
+            users.join(outbox, outbox.c.id == latest)
+            .outerjoin(verification_tokens, verification_tokens.c.id == outbox.c.token_id)
+            .outerjoin(suppressions, suppressions.c.address == outbox.c.recipient)
         )
         .where(
             users.c.status == "pending",
             or_(
-                outbox.c.status == "dead",
+                outbox.c.status.in_(("dead", "bounced")),
                 verification_tokens.c.status == "dead",
                 verification_tokens.c.expires_at <= now,
             ),
@@ -428,7 +444,11 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             created_at=r.created_at,
             delivery=r.public_id,
             why=(
-                f"message dead ({r.dead_reason})"
+                f"address suppressed ({r.suppressed})"
+                if r.suppressed
+                else "message bounced"
+                if r.status == "bounced"
+                else f"message dead ({r.dead_reason})"
                 if r.status == "dead"
                 else "code tried too often"
                 if r.code_status == "dead"
@@ -437,6 +457,28 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
         )
         for r in found
     ]
+
+
+def list_suppressions(connection: Connection, *, limit: int = 500) -> list[Suppression]:
+    """The suppressed addresses, newest first: why, from which event, since when."""
+    return listed(connection, limit=limit)
+
+
+def remove_suppressions(
+    connection: Connection,
+    queue: Outbox,
+    addresses: list[str],
+    *,
+    actor: str,
+    now: datetime,
+) -> list[str]:
+    """Let messages go to these addresses again; those that were suppressed. Audited by keyed
+    hash, so that the audit keeps no address an erasure would have to find."""
+    suppressor = Suppressor(queue.settings.secret_key)
+    removed = suppressor.remove(connection, addresses)
+    details = {"removed": [suppressor.hash(address) for address in removed]}
+    _audit(connection, actor, "remove_suppressions", None, details, now)
+    return removed
 
 
 def reissue_activation(
@@ -486,7 +528,7 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
 
     purged = Purged(
         sent=remove(outbox, outbox.c.status == "sent", outbox.c.sent_at < sent_before),
-        dead=remove(outbox, outbox.c.status == "dead", outbox.c.created_at < dead_before),
+        dead=remove(outbox, outbox.c.status.in_(DEAD_STATUSES), outbox.c.created_at < dead_before),
         cancelled=remove(outbox, outbox.c.status == "cancelled", outbox.c.created_at < dead_before),
         unactivated_accounts=_remove_unactivated(connection, accounts_before),
         throttle_events=remove(throttle_events, throttle_events.c.at < events_before),

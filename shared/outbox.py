@@ -22,6 +22,9 @@ WEBHOOK = "webhook"
 ALL_CHANNELS = (*CHANNELS, WEBHOOK)
 LOCALES = ("en", "fr")
 PURPOSES = ("activation", "password_reset", "password_changed", "welcome", "account_exists")
+# Why a dead message died; and what operators filter dead letters by (bounced ones too).
+DEAD_REASONS = ("permanent_error", "max_attempts", "expired", "suppressed")
+FAILURES = (*DEAD_REASONS, "bounced")
 # Lifecycle events: the purpose of a webhook row.
 EVENTS = (
     "account.registered",

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from api_service import metrics as api_metrics
 from outbox_relay import metrics
 from shared.config import Settings
 
@@ -356,7 +357,8 @@ ALERTS_FILE = ROOT / "deploy" / "prometheus" / "outpost-alerts.yml"
 
 
 def test_alert_rules_cover_providers_backlog_and_dead_rate_with_metrics_the_relay_exports() -> None:
-    assert metrics.PROVIDER_UP is not None  # the relay's metrics are registered
+    # Both processes' metrics are registered by importing them.
+    assert metrics.PROVIDER_UP is not None and api_metrics.PROVIDER_EVENTS is not None
     families = list(REGISTRY.collect())
     exported = {family.name for family in families} | {
         f"{family.name}_total" for family in families if family.type == "counter"
@@ -368,7 +370,11 @@ def test_alert_rules_cover_providers_backlog_and_dead_rate_with_metrics_the_rela
         "OutpostProviderDown",
         "OutpostOldestDueMessageTooOld",
         "OutpostDeadRateRising",
+        "OutpostBounceRateHigh",
+        "OutpostComplaintRateHigh",
     } <= by_name.keys()
+    assert "> 0.05" in by_name["OutpostBounceRateHigh"]["expr"]
+    assert "> 0.001" in by_name["OutpostComplaintRateHigh"]["expr"]
     assert by_name["OutpostProviderDown"]["for"] == "5m"
     for rule in rules:
         used = set(re.findall(r"\b(outpost_[a-z_]+)", rule["expr"]))

@@ -21,6 +21,9 @@ from api_service.admin_schemas import (
     RetryResultSchema,
     StatsSchema,
     StrandedListSchema,
+    SuppressionListSchema,
+    SuppressionRemovalSchema,
+    SuppressionRemovedSchema,
 )
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
@@ -164,6 +167,33 @@ def reissue_activation(user_id: int) -> dict[str, Any]:
             )
         uow.commit()
     return {"user_id": user_id, "delivery": delivery}
+
+
+@bp.get("/v1/admin/suppressions")
+@bp.response(200, SuppressionListSchema)
+@bp.problems(*ADMIN_PROBLEMS)
+@bp.doc(security=BEARER)
+def list_suppressions() -> dict[str, Any]:
+    """The suppressed addresses, newest first (at most 500)."""
+    with services().engine.connect() as connection:
+        entries = operations.list_suppressions(connection)
+    return {"items": [asdict(entry) for entry in entries]}
+
+
+@bp.post("/v1/admin/suppressions/remove")
+@bp.arguments(SuppressionRemovalSchema)
+@bp.response(200, SuppressionRemovedSchema)
+@bp.problems(*ADMIN_PROBLEMS, 400, 413, 415, 422, 429)
+@bp.doc(security=BEARER)
+def remove_suppressions(data: dict[str, Any]) -> dict[str, Any]:
+    """Let messages go to these addresses again; audited."""
+    addresses = list(dict.fromkeys(a.strip().lower() for a in data["addresses"]))
+    with services().unit_of_work() as uow:
+        removed = operations.remove_suppressions(
+            uow.connection, services(), addresses, actor=g.actor, now=utcnow()
+        )
+        uow.commit()
+    return {"removed": removed}
 
 
 @bp.get("/v1/admin/audit")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
+from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
 from api_service.provider_feeds import authenticate, body_json, outpost_events, ses_events
 from api_service.schemas import ProviderEventsResultSchema
@@ -83,6 +84,8 @@ def post_ses_notification() -> dict[str, int]:
 
 
 def _apply(app: Services, events: list[ProviderEvent]) -> dict[str, int]:
+    for event in events:
+        PROVIDER_EVENTS.labels(event.source, event.type).inc()
     with app.unit_of_work() as work:
         recorded = record(
             work.connection,
