@@ -267,3 +267,32 @@ def test_an_events_row_is_no_delivery(
         )
     [event] = rows(engine, "outbox")
     assert api.get(f"/v1/deliveries/{event['public_id']}").status_code == 404
+
+
+def test_a_suppressed_address_gets_the_same_answers_as_any_other(
+    api: FlaskClient, engine: Engine
+) -> None:
+    from shared.clock import utcnow
+    from shared.suppressions import Suppressor
+    from tests.conftest import SECRET_KEY
+
+    with engine.begin() as connection:
+        Suppressor(SECRET_KEY).add(
+            connection, "sup@example.com", reason="hard_bounce", source="ses", now=utcnow()
+        )
+
+    def answers(email: str) -> list[tuple[int, Any, list[str]]]:
+        found = []
+        for path, body in (
+            ("/v1/registrations", {"email": email, "password": PASSWORD}),
+            ("/v1/password-resets", {"email": email}),
+        ):
+            forget_throttles(engine)
+            response = api.post(path, json=body)
+            shape = response.get_json()
+            if "delivery" in shape:
+                shape = {**shape, "delivery": sorted(shape["delivery"])}
+            found.append((response.status_code, shape, sorted(response.headers.keys())))
+        return found
+
+    assert answers("sup@example.com") == answers("fine@example.com")
