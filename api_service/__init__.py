@@ -13,7 +13,7 @@ from api_service import dashboard, openapi
 from api_service.idempotency import IdempotencyKeys
 from api_service.limits import defer_client_check, deferred_client_check, limit_client
 from api_service.metrics import instrument
-from api_service.passwords import Passwords
+from api_service.passwords import Passwords, Verifier
 from api_service.problems import register_error_handlers
 from api_service.refusals import RefusedClients
 from api_service.routes import (
@@ -21,6 +21,7 @@ from api_service.routes import (
     admin,
     deliveries,
     health,
+    logins,
     password_resets,
     provider_events,
     registrations,
@@ -39,6 +40,7 @@ BLUEPRINTS = (
     deliveries,
     activations,
     password_resets,
+    logins,
     provider_events,
     health,
     admin,
@@ -64,6 +66,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         settings=settings,
         engine=engine,
         passwords=Passwords(beside_transaction=engine.dialect.name != "sqlite"),
+        verifier=Verifier(),
         box=SecretBox(settings.secret_key),
         throttle=Throttle(settings.secret_key),
         idempotency=IdempotencyKeys(settings.secret_key),

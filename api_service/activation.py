@@ -9,6 +9,7 @@ from api_service.redeem import redeem_code
 from api_service.services import Services
 from shared.accounts import find_account, requested_addresses
 from shared.clock import utcnow
+from shared.events import announce
 from shared.messages import address_for, send_code, send_notice
 from shared.models import users
 
@@ -24,6 +25,7 @@ def activate(services: Services, data: dict[str, Any]) -> None:
             .values(status="active", activated_at=now)
         )
         send_notice(services, uow.connection, user, purpose="welcome", now=now)
+        announce(services, uow.connection, user, "account.activated", now=now)
         uow.commit()
 
 

@@ -194,3 +194,10 @@ class SuppressionRemovedSchema(Schema):
     """Answer of POST /v1/admin/suppressions/remove: the addresses that were suppressed."""
 
     removed = fields.List(fields.String(), required=True)
+
+
+class ErasedSchema(Schema):
+    """Answer of DELETE /v1/admin/users/<id>."""
+
+    user_id = fields.Integer(required=True)
+    erased = fields.Boolean(required=True)

@@ -12,6 +12,7 @@ from api_service.services import Services
 from api_service.unit_of_work import UnitOfWork
 from shared.accounts import User, find_account, requested_addresses, set_password
 from shared.clock import utcnow
+from shared.events import announce
 from shared.messages import send_code, send_notice
 
 
@@ -61,4 +62,5 @@ def _redeem_and_notify(
     send_notice(
         services, uow.connection, user, purpose="password_changed", channel=channel, now=now
     )
+    announce(services, uow.connection, user, "account.password_changed", now=now)
     return user

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import Type
 
 import shared
@@ -69,6 +70,30 @@ class Passwords:
         finally:
             wait([future])
         return password_hash, future.result()
+
+
+class Verifier:
+    """Checks a password against a stored hash, or against a dummy one of the same cost when
+    there is no account to check, so that both take the same time."""
+
+    def __init__(self) -> None:
+        self._hasher = make_hasher()
+        self._dummy = self._hasher.hash("no account has this password")
+
+    def verify(self, stored: str | None, password: str) -> bool:
+        """Whether `password` matches `stored` (None: no account, checked against the dummy)."""
+        try:
+            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        """Whether the hash was made with weaker parameters than today's."""
+        return self._hasher.check_needs_rehash(stored)
+
+    def hash(self, password: str) -> str:
+        """A new hash of `password` with today's parameters."""
+        return self._hasher.hash(password)
 
 
 @cache

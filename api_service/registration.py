@@ -14,6 +14,7 @@ from api_service.passwords import NO_PASSWORD_YET
 from api_service.services import Services
 from shared.accounts import User, find_user, insert_user, requested_addresses, set_password
 from shared.clock import utcnow
+from shared.events import announce
 from shared.messages import address_for, send_code, send_notice
 
 
@@ -94,6 +95,7 @@ def _write(
             now=now,
             first=True,
         )
+        announce(services, connection, user, "account.registered", now=now)
     answer = {"status": "pending_activation", "delivery": asdict(delivery)}
     if idempotency_key is not None:
         services.idempotency.store(connection, idempotency_key, answer)

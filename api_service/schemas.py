@@ -194,3 +194,16 @@ class ProviderEventsResultSchema(Schema):
     accepted = fields.Integer(required=True)
     # `unknown` is marshmallow's own attribute on a schema: the field is named apart.
     unknown_events = fields.Integer(required=True, data_key="unknown")
+
+
+class LoginSchema(AddressSchema):
+    """Body of POST /v1/logins."""
+
+    password = fields.String(required=True, validate=validate.Length(min=1, max=MAX_LENGTH))
+
+
+class LoginResultSchema(Schema):
+    """Answer of POST /v1/logins: the account whose credentials these are."""
+
+    user_id = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"enum": ["active"]})

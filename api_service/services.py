@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from api_service.idempotency import IdempotencyKeys
-from api_service.passwords import Passwords
+from api_service.passwords import Passwords, Verifier
 from api_service.refusals import RefusedClients
 from api_service.throttle import Throttle
 from api_service.unit_of_work import UnitOfWork
@@ -23,6 +23,7 @@ class Services:
     settings: Settings
     engine: Engine
     passwords: Passwords
+    verifier: Verifier
     box: SecretBox
     throttle: Throttle
     idempotency: IdempotencyKeys

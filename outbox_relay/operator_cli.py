@@ -177,6 +177,14 @@ def add_commands(commands: Any) -> None:
     removing.add_argument("addresses", nargs="+", metavar="ADDRESS")
     removing.set_defaults(handler=suppressions_remove)
 
+    erasing = commands.add_parser(
+        "erase",
+        help="erase an account and scrub its address from every message (GDPR art. 17)",
+        parents=[common],
+    )
+    erasing.add_argument("user_id", type=_positive_int, metavar="USER_ID")
+    erasing.set_defaults(handler=erase)
+
     purge_parser = commands.add_parser(
         "purge", help="delete what outlived its retention window", parents=[common, as_json]
     )
@@ -490,6 +498,16 @@ def suppressions_remove(connection: Connection, ctx: Context) -> int:
     for address in wanted:
         print(f"{address}  {'removed' if address in removed else 'not suppressed'}", file=ctx.out)
     return 0 if len(removed) == len(wanted) else 1
+
+
+def erase(connection: Connection, ctx: Context) -> int:
+    """Erase the account named; exit 1 if there is none."""
+    user_id = ctx.args.user_id
+    if not operations.erase(connection, ctx.queue, user_id, actor=ctx.actor, now=ctx.now):
+        print(f"no account {user_id}", file=ctx.out)
+        return 1
+    print(f"account {user_id} erased", file=ctx.out)
+    return 0
 
 
 def _reissue(connection: Connection, ctx: Context, user_ids: Sequence[int]) -> int:

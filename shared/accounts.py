@@ -106,6 +106,14 @@ def insert_user(connection: Connection, now: datetime, **values: Any) -> int | N
     return user_id
 
 
+def password_hash_of(connection: Connection, user_id: int) -> str | None:
+    """The stored hash of a user's password (None if the user is gone)."""
+    found = connection.execute(
+        select(users.c.password_hash).where(users.c.id == user_id)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 def set_password(connection: Connection, user_id: int | None, password_hash: str) -> None:
     """Store the user's password hash; with no user, the same statement changes nothing."""
     connection.execute(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})

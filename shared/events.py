@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from shared.accounts import User
 from shared.config import Settings
+from shared.messages import Outbox
 from shared.outbox import WEBHOOK, enqueue
 from shared.secretbox import SecretBox
 
@@ -52,3 +54,19 @@ def emit(
 def rfc3339(moment: datetime) -> str:
     """`2026-11-22T12:00:00.123Z`: UTC, milliseconds."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def announce(
+    services: Outbox, connection: Connection, user: User, event: str, *, now: datetime
+) -> None:
+    """Queue `event` about `user` for the application (nothing without WEBHOOK_URL)."""
+    emit(
+        connection,
+        services.settings,
+        services.box,
+        now=now,
+        event=event,
+        user_id=user.id,
+        email=user.email,
+        phone=user.phone,
+    )

@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import user_by_id
 from shared.config import Settings
+from shared.events import emit
 from shared.messages import Outbox, address_for, send_code
 from shared.models import (
     UtcDateTime,
@@ -22,6 +23,7 @@ from shared.models import (
     operator_actions,
     outbox,
     outbox_attempts,
+    provider_events,
     suppressions,
     throttle_events,
     users,
@@ -30,6 +32,8 @@ from shared.models import (
 from shared.outbox import CODED
 from shared.suppressions import Suppression, Suppressor, listed
 
+# What an erased account's address is replaced with wherever a message kept it.
+ERASED = "erased"
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
 DEAD_STATUSES = ("dead", "bounced")
 # The most rows one bulk retry touches; an operator runs it again for more.
@@ -399,7 +403,8 @@ def hourly_outcomes(connection: Connection, now: datetime) -> list[dict[str, Any
 
 
 def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list[StrandedAccount]:
-    """Pending accounts whose latest activation message died, or whose code expired or died."""
+    """Pending accounts whose latest activation message died, or whose code expired or died;
+    and active accounts whose activation the application never heard of."""
     earlier = outbox.alias("earlier")
     latest = (
         select(func.max(earlier.c.id))
@@ -456,6 +461,41 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             ),
         )
         for r in found
+    ] + _unprovisioned(connection, limit=limit)
+
+
+def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccount]:
+    """Active accounts whose `account.activated` event died: the application never heard of
+    the activation (what it provisions then was never done). `dead retry ID` sends it again."""
+    found = connection.execute(
+        select(
+            users.c.id,
+            users.c.email,
+            users.c.phone,
+            users.c.created_at,
+            outbox.c.public_id,
+            outbox.c.dead_reason,
+        )
+        .select_from(users.join(outbox, outbox.c.user_id == users.c.id))
+        .where(
+            users.c.status == "active",
+            outbox.c.purpose == "account.activated",
+            outbox.c.status == "dead",
+            outbox.c.resolution.is_(None),
+        )
+        .order_by(users.c.created_at)
+        .limit(limit)
+    ).all()
+    return [
+        StrandedAccount(
+            user_id=r.id,
+            email=r.email,
+            phone=r.phone,
+            created_at=r.created_at,
+            delivery=r.public_id,
+            why=f"account.activated event dead ({r.dead_reason}): dead retry {r.public_id}",
+        )
+        for r in found
     ]
 
 
@@ -479,6 +519,56 @@ def remove_suppressions(
     details = {"removed": [suppressor.hash(address) for address in removed]}
     _audit(connection, actor, "remove_suppressions", None, details, now)
     return removed
+
+
+def erase(
+    connection: Connection, queue: Outbox, user_id: int, *, actor: str, now: datetime
+) -> bool:
+    """Erase an account (GDPR art. 17); False if there is none.
+
+    In one transaction: its pending messages are cancelled; its address is scrubbed from every
+    message, attempt and provider event (`last_error` and diagnostics often quote it) and from
+    its suppression, which keeps the keyed hash and so still suppresses; the account and its
+    codes are deleted; the audit records the id only; `account.erased` tells the application.
+    """
+    user = user_by_id(connection, user_id)
+    if user is None:
+        return False
+    addresses = [address for address in (user.email, user.phone) if address]
+    theirs = or_(outbox.c.user_id == user_id, outbox.c.recipient.in_(addresses))
+    ids = list(connection.execute(select(outbox.c.id).where(theirs)).scalars())
+    if ids:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.status == "pending")
+            .values(status="cancelled", locked_until=None, claim_token=None)
+        )
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(
+                recipient=ERASED,
+                params={},
+                secret_params=None,
+                last_error=None,
+                provider_message_id=None,
+            )
+        )
+        connection.execute(
+            update(outbox_attempts).where(outbox_attempts.c.outbox_id.in_(ids)).values(error=None)
+        )
+        connection.execute(
+            update(provider_events)
+            .where(provider_events.c.outbox_id.in_(ids))
+            .values(diagnostic=None)
+        )
+    suppressor = Suppressor(queue.settings.secret_key)
+    for address in addresses:
+        suppressor.forget_address(connection, address)
+    connection.execute(delete(users).where(users.c.id == user_id))
+    _audit(connection, actor, "erase", str(user_id), {"messages": len(ids)}, now)
+    emit(connection, queue.settings, queue.box, now=now, event="account.erased", user_id=user_id)
+    return True
 
 
 def reissue_activation(

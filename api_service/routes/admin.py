@@ -16,6 +16,7 @@ from api_service.admin_schemas import (
     DeadListQuerySchema,
     DeadPageSchema,
     DiscardResultSchema,
+    ErasedSchema,
     MessageDetailSchema,
     ReissueSchema,
     RetryResultSchema,
@@ -194,6 +195,19 @@ def remove_suppressions(data: dict[str, Any]) -> dict[str, Any]:
         )
         uow.commit()
     return {"removed": removed}
+
+
+@bp.delete(f"/v1/admin/users/<int(min=1, max={MAX_ID}):user_id>")
+@bp.response(200, ErasedSchema)
+@bp.problems(*ADMIN_PROBLEMS, 429)
+@bp.doc(security=BEARER)
+def erase_user(user_id: int) -> dict[str, Any]:
+    """Erase an account and scrub its address from every message (GDPR art. 17); audited."""
+    with services().unit_of_work() as uow:
+        if not operations.erase(uow.connection, services(), user_id, actor=g.actor, now=utcnow()):
+            raise Problem(404, "not-found", "Not Found", "No account has this id.")
+        uow.commit()
+    return {"user_id": user_id, "erased": True}
 
 
 @bp.get("/v1/admin/audit")

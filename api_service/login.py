@@ -1,0 +1,51 @@
+"""Checking credentials for the application's backend: the answer is the same for a wrong
+password, an unknown account and one not yet active, in shape and in time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_service.limits import too_many_requests
+from api_service.problems import Problem
+from api_service.services import Services
+from api_service.throttle import Limit
+from shared.accounts import find_account, password_hash_of, set_password
+from shared.clock import utcnow
+
+# Failed sign-ins one account (or one unknown identifier) may make in an hour: a counter of its
+# own, so that failed sign-ins never block activation or a password reset.
+LOGIN_FAILURES = Limit(100, 3600)
+
+
+def log_in(services: Services, data: dict[str, Any]) -> dict[str, Any]:
+    """The account's id if the password is right and the account active; else a 401 problem.
+
+    Every path verifies a hash (a dummy one when there is no active account) and reads and
+    writes the same rows, so that timing tells nothing either.
+    """
+    now = utcnow()
+    subject = f"login-failures:{data.get('email') or data.get('phone')}"
+    with services.unit_of_work() as uow:
+        wait = services.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
+        if wait:
+            raise too_many_requests(wait, "Too many failed sign-ins for this account.")
+        user = find_account(uow.connection, data)
+        active = user is not None and user.status == "active"
+        stored = password_hash_of(uow.connection, user.id) if user is not None else None
+    verifier = services.verifier
+    if not verifier.verify(stored if active else None, data["password"]) or user is None:
+        with services.unit_of_work() as uow:
+            services.throttle.record(uow.connection, [subject], now)
+            uow.commit()
+        raise Problem(
+            401,
+            "invalid-credentials",
+            "Invalid credentials",
+            "The address or the password is wrong, or the account is not active yet.",
+        )
+    assert stored is not None
+    if verifier.needs_rehash(stored):
+        with services.unit_of_work() as uow:
+            set_password(uow.connection, user.id, verifier.hash(data["password"]))
+            uow.commit()
+    return {"user_id": user.id, "status": "active"}

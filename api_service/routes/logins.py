@@ -1,0 +1,21 @@
+"""POST /v1/logins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_service.login import log_in
+from api_service.openapi import BODY_PROBLEMS, Blueprint
+from api_service.schemas import LoginResultSchema, LoginSchema
+from api_service.services import services
+
+bp = Blueprint("logins", __name__, description="Checking credentials for the application.")
+
+
+@bp.post("/v1/logins")
+@bp.arguments(LoginSchema)
+@bp.response(200, LoginResultSchema)
+@bp.problems(*BODY_PROBLEMS, 401)
+def create_login(data: dict[str, Any]) -> dict[str, Any]:
+    """Verify an address and password; issues no session (the application does)."""
+    return log_in(services(), data)

@@ -1,0 +1,111 @@
+"""The recipe of examples/provisioning_receiver.py, run as a real process: provisioning that
+fails for a while ends in the dead letters and stranded accounts, and a retry after the fix
+completes the work, once, however often the event is delivered."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, update
+
+from api_service import create_app
+from shared.models import outbox
+from tests import processes
+from tests.conftest import ADMIN_TOKEN, MakeRelay
+from tests.rows import rows
+from tests.smtp_sink import SinkServer, code_in, free_port
+from tests.test_application_side import KEY, PASSWORD, SECRET
+
+EXAMPLE = processes.ROOT / "examples" / "provisioning_receiver.py"
+BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """The example receiver, broken at first; its URL, its database and its broken flag."""
+    port = free_port()
+    broken = tmp_path / "broken"
+    broken.touch()
+    database = tmp_path / "app.db"
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), str(port), str(database)],
+        env={"WEBHOOK_SECRET": SECRET, "PROVISIONING_BROKEN": str(broken), "PATH": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and "listening" in process.stdout.readline()
+        yield f"http://127.0.0.1:{port}/outpost-events", database, broken
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def app(env: dict[str, str], receiver: tuple[str, Path, Path]) -> Iterator[Flask]:
+    url, _, _ = receiver
+    built = create_app(
+        {**env, "WEBHOOK_URL": url, "WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN}
+    )
+    yield built
+    built.extensions["outpost"].engine.dispose()
+
+
+def workspaces(database: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(database) as db:
+        return list(db.execute("SELECT user_id, email FROM workspaces"))
+
+
+def test_provisioning_that_fails_for_a_while_is_repaired_by_a_retry(
+    client: FlaskClient,
+    make_relay: MakeRelay,
+    smtp: SinkServer,
+    engine: Engine,
+    receiver: tuple[str, Path, Path],
+) -> None:
+    url, database, broken = receiver
+    relay = make_relay(webhook_url=url, webhook_secret=KEY, relay_max_attempts=3)
+    client.post("/v1/registrations", json={"email": "tenant@example.com", "password": PASSWORD})
+    relay.drain()
+    code = code_in(smtp.sink.received[-1])
+    assert (
+        client.post(
+            "/v1/activations", json={"email": "tenant@example.com", "code": code}
+        ).status_code
+        == 200
+    )
+    # The test settings' backoff is a few milliseconds: each drain is the next try.
+    for _ in range(5):
+        relay.drain()
+    [event] = [r for r in rows(engine, "outbox") if r["purpose"] == "account.activated"]
+    assert (event["status"], event["dead_reason"]) == ("dead", "max_attempts")
+    dead = client.get("/v1/admin/dead-letters", headers=BEARER).get_json()["items"]
+    assert event["public_id"] in [d["id"] for d in dead]
+    [stranded] = client.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
+    assert stranded["delivery"] == event["public_id"]
+    assert workspaces(database) == []
+
+    broken.unlink()
+    retry = client.post(f"/v1/admin/dead-letters/{event['public_id']}/retry", headers=BEARER)
+    assert retry.get_json()["outcome"] == "requeued"
+    relay.drain()
+    [user] = rows(engine, "users")
+    assert workspaces(database) == [(user["id"], "tenant@example.com")]
+
+    # Delivered once more (at-least-once): the receiver does the work once.
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.public_id == event["public_id"])
+            .values(status="pending", attempts=0)
+        )
+    relay.drain()
+    assert workspaces(database) == [(user["id"], "tenant@example.com")]
