@@ -17,6 +17,7 @@ from api_service.problems import MEDIA_TYPE
 from api_service.request_body import ProblemParser
 from api_service.schemas import (
     ActivationSchema,
+    LoginSchema,
     ProblemSchema,
     RegistrationSchema,
     ResendSchema,
@@ -93,6 +94,7 @@ CROSS_FIELD_RULES = {
     "Resend": (ResendSchema, SOME_ADDRESS),
     "ResetRequest": (ResetRequestSchema, SOME_ADDRESS),
     "ResetConfirm": (ResetConfirmSchema, SOME_ADDRESS),
+    "Login": (LoginSchema, SOME_ADDRESS),
 }
 
 
