@@ -9,7 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
-from outbox_relay import operator_cli
+from outbox_relay import metrics, operator_cli
 from outbox_relay.priority import yield_cpu
 from outbox_relay.worker import Daemon, Relay
 from shared.config import ConfigError, Settings
@@ -31,15 +31,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
+        configure_logging()
     except ConfigError as exc:
         print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging()
     if args.command == "run":
         return run(settings)
     if operator_cli.is_operator_command(args):
-        return operator_cli.dispatch(args, settings)
+        try:
+            return operator_cli.dispatch(args, settings)
+        except BrokenPipeError:
+            return _reader_gone()
     return 2
+
+
+def _reader_gone() -> int:
+    """The reader of stdout left (`… | head`): stop quietly, as a SIGPIPE would have."""
+    # Python flushes stdout once more at exit; pointing it at /dev/null keeps that quiet too.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def run(settings: Settings) -> int:
@@ -49,6 +61,11 @@ def run(settings: Settings) -> int:
     a person signing up gets a little ahead of a message waiting for a core.
     """
     yield_cpu(settings.relay_nice)
+    try:
+        metrics.serve(settings.relay_metrics_port, settings.relay_metrics_host)
+    except metrics.MetricsPortInUse as exc:
+        print(f"outbox-relay: {exc}", file=sys.stderr)
+        return 1
     daemon = Daemon(Relay(settings, create_engine_for(settings.database_url)))
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

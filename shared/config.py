@@ -59,6 +59,7 @@ class Settings:
     relay_lease_seconds: int
     relay_max_attempts: int
     relay_metrics_port: int
+    relay_metrics_host: str
     relay_backoff_base: float
     relay_backoff_cap: float
     relay_nice: int
@@ -98,6 +99,7 @@ class Settings:
             relay_lease_seconds=env.get("RELAY_LEASE_SECONDS", "60", _positive(int)),
             relay_max_attempts=env.get("RELAY_MAX_ATTEMPTS", "8", _positive(int)),
             relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
+            relay_metrics_host=env.get("RELAY_METRICS_HOST", "127.0.0.1", _host),
             relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
             relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
             relay_nice=env.get("RELAY_NICE", "2", _niceness),
@@ -228,3 +230,9 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"not a port: {value!r}")
     return port
+
+
+def _host(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise ValueError("must be a host name or an IP address to listen on")
+    return value
