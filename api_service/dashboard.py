@@ -417,6 +417,7 @@ def hourly_chart(buckets: list[dict[str, Any]]) -> Chart:
     )
 
 
+@bp.get("/")  # as typed; url_for builds the first one registered, the one below
 @bp.get("")
 def overview() -> BaseResponse:
     """Backlog and outcome figures, the last 24 hours as a chart, the latest operator actions."""

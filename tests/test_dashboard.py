@@ -603,3 +603,10 @@ def test_an_operator_repairs_delivery_in_headless_chromium(
     for shot in taken:
         data = shot.read_bytes()
         assert len(data) > 1000 and data.startswith(b"\x89PNG\r\n\x1a\n"), shot
+
+
+def test_the_overview_answers_with_or_without_a_trailing_slash(admin: FlaskClient) -> None:
+    signed_in(admin)
+    with_slash, without = admin.get("/admin/"), admin.get("/admin")
+    assert (with_slash.status_code, without.status_code) == (200, 200)
+    assert with_slash.get_data(as_text=True).count("csrf_token") >= 1
