@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from outbox_relay.terminal import escaped
 from shared import operations
 from shared.clock import utcnow
 from shared.config import Settings
@@ -179,8 +180,10 @@ def dispatch(
     err: TextIO | None = None,
 ) -> int:
     """Run the parsed operator command in one transaction; its exit code."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    # Every line an operator command prints goes through one escaper: rows may hold terminal
+    # controls (ESC, bidi overrides) written before the API refused them.
+    out = escaped(out or sys.stdout)
+    err = escaped(err or sys.stderr)
     handler: Command = args.handler
     check: Callable[[argparse.Namespace], None] | None = getattr(args, "check", None)
     try:

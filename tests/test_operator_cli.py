@@ -562,3 +562,34 @@ def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
     assert (bad_usage.returncode, bad_usage.stdout) == (2, "")
     assert bad_usage.stderr == "outbox-relay: dead retry: filters apply only with --all\n"
     assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
+
+
+def test_control_characters_in_rows_are_printed_as_visible_escapes(
+    client: FlaskClient, engine: Engine, env: dict[str, str], tmp_path: Path
+) -> None:
+    evil = "\x1b[2J\x07\x7f\x9b\u202e"
+    public_id = register(client, email="eve@example.com")
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.public_id == public_id)
+            .values(
+                status="dead",
+                dead_reason="permanent_error",
+                last_error=f"550 {evil}",
+                recipient=f"eve{evil}@example.com",
+            )
+        )
+        connection.execute(
+            update(users).where(users.c.email == "eve@example.com").values(email=f"eve{evil}@x")
+        )
+
+    listed, shown, stuck = cli_all(
+        env, tmp_path, ("dead", "list"), ("dead", "show", public_id), ("stranded",)
+    )
+
+    escapes = "\\x1b[2J\\x07\\x7f\\x9b\\u202e"
+    for run in (listed, shown, stuck):
+        text = ok(run).stdout
+        assert not any(char in text for char in "\x1b\x07\x7f\x9b\u202e"), run.args
+        assert escapes in text, run.args
