@@ -6,7 +6,9 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import FrameType
 
 from outbox_relay import metrics, operator_cli
@@ -30,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     operator_cli.add_commands(commands)
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(
+            _with_kept_secret(os.environ), require_secret=not operator_cli.is_read_only(args)
+        )
         configure_logging()
     except ConfigError as exc:
         print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
@@ -43,6 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:
             return _reader_gone()
     return 2
+
+
+def _with_kept_secret(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment, with the SECRET_KEY `outpost up` keeps in ./var/ when none is set.
+
+    The spec's operator commands "run beside" the demo stack: they use its key as it does.
+    """
+    env = dict(environ)
+    kept = Path("var") / "secret_key"
+    if not env.get("SECRET_KEY") and kept.is_file():
+        env["SECRET_KEY"] = kept.read_text().strip()
+    return env
 
 
 def _reader_gone() -> int:

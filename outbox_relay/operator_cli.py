@@ -20,9 +20,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.terminal import escaped
@@ -172,6 +174,21 @@ def is_operator_command(args: argparse.Namespace) -> bool:
     return callable(getattr(args, "handler", None))
 
 
+def is_read_only(args: argparse.Namespace) -> bool:
+    """Whether the parsed command only reads, and so needs no SECRET_KEY (spec)."""
+    handler = getattr(args, "handler", None)
+    return handler in (dead_list, dead_show, stats) or (handler is stranded and not args.reissue)
+
+
+def missing_database(url: str) -> str | None:
+    """The path of a SQLite database that does not exist, which opening it would create."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).resolve()
+    return None if path.exists() else str(path)
+
+
 def dispatch(
     args: argparse.Namespace,
     settings: Settings,
@@ -192,6 +209,14 @@ def dispatch(
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=err)
         return 2
+    missing = missing_database(settings.database_url)
+    if missing is not None:
+        print(
+            f"{PROG}: no database at {missing}; run beside `outpost up` (its directory) or set "
+            "DATABASE_URL (e.g. sqlite:////path/to/var/outpost.db)",
+            file=err,
+        )
+        return 1
     engine = create_engine_for(settings.database_url)
     context = Context(
         args=args,
