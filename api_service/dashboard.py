@@ -220,7 +220,24 @@ def _secure(response: Response) -> Response:
 def _template_values() -> dict[str, Any]:
     """What every dashboard template may use: the CSRF token and whether someone signed in."""
     sid = g.get("dashboard_sid")
-    return {"csrf_token": csrf_token(sid) if sid else None, "signed_in": sid is not None}
+    return {
+        "csrf_token": csrf_token(sid) if sid else None,
+        "signed_in": sid is not None,
+        "cookie_refused": _cookie_refused(),
+    }
+
+
+def _cookie_refused() -> bool:
+    """Whether the browser will drop the session cookie: it is Secure, and this is plain HTTP.
+
+    Browsers keep a Secure cookie over http:// only for loopback hosts. Behind a TLS proxy
+    (TRUSTED_PROXIES), ProxyFix has already made the scheme the one the proxy reports.
+    """
+    if request.scheme == "https":
+        return False
+    host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host
+    host = host.split("]")[0].lstrip("[")
+    return not (host == "localhost" or host.startswith("127.") or host == "::1")
 
 
 @bp.app_template_filter("utc")

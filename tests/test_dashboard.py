@@ -621,3 +621,26 @@ def test_the_overview_answers_with_or_without_a_trailing_slash(admin: FlaskClien
     with_slash, without = admin.get("/admin/"), admin.get("/admin")
     assert (with_slash.status_code, without.status_code) == (200, 200)
     assert with_slash.get_data(as_text=True).count("csrf_token") >= 1
+
+
+def test_sign_in_over_plain_http_on_another_host_says_why_the_cookie_will_not_stick(
+    env: dict[str, str],
+) -> None:
+    plain = create_app({**env, "ADMIN_TOKEN": TOKEN}).test_client()
+    proxied = create_app({**env, "ADMIN_TOKEN": TOKEN, "TRUSTED_PROXIES": "1"}).test_client()
+    why = "will not keep the sign-in cookie"
+
+    assert why in plain.get("/admin/sign-in", base_url="http://ops.example").get_data(as_text=True)
+    assert why not in plain.get("/admin/sign-in", base_url="http://localhost").get_data(
+        as_text=True
+    )
+    assert why not in plain.get("/admin/sign-in", base_url="https://ops.example").get_data(
+        as_text=True
+    )
+    behind_tls = proxied.get(
+        "/admin/sign-in", base_url="http://ops.example", headers={"X-Forwarded-Proto": "https"}
+    )
+    assert why not in behind_tls.get_data(as_text=True)
+    assert why in proxied.get("/admin/sign-in", base_url="http://ops.example").get_data(
+        as_text=True
+    )
