@@ -60,7 +60,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.update(openapi.SETTINGS)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+        proxies = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     engine = engine_for(settings)
     app.extensions["outpost"] = Services(
         settings=settings,

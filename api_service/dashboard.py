@@ -22,9 +22,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
-from api_service.admin_auth import admin_enabled, token_matches
+from api_service.admin_auth import admin_enabled, token_matches, wrong_token_wait
 from api_service.services import services
-from api_service.throttle import Limit
 from shared import operations
 from shared.clock import utcnow
 from shared.codes import derive_key
@@ -37,8 +36,6 @@ COOKIE = "outpost_dashboard"
 COOKIE_PATH = "/admin"
 SESSION_SECONDS = 8 * 3600
 PAGE_SIZE = 50
-# Wrong tokens one client address may present before sign-in waits.
-SIGN_IN_FAILURES = Limit(10, 900)
 
 CHANNELS = ("email", "sms")
 STATUSES = ("pending", "sent", "dead", "cancelled")
@@ -226,7 +223,24 @@ def _secure(response: Response) -> Response:
 def _template_values() -> dict[str, Any]:
     """What every dashboard template may use: the CSRF token and whether someone signed in."""
     sid = g.get("dashboard_sid")
-    return {"csrf_token": csrf_token(sid) if sid else None, "signed_in": sid is not None}
+    return {
+        "csrf_token": csrf_token(sid) if sid else None,
+        "signed_in": sid is not None,
+        "cookie_refused": _cookie_refused(),
+    }
+
+
+def _cookie_refused() -> bool:
+    """Whether the browser will drop the session cookie: it is Secure, and this is plain HTTP.
+
+    Browsers keep a Secure cookie over http:// only for loopback hosts. Behind a TLS proxy
+    (TRUSTED_PROXIES), ProxyFix has already made the scheme the one the proxy reports.
+    """
+    if request.scheme == "https":
+        return False
+    host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host
+    host = host.split("]")[0].lstrip("[")
+    return not (host == "localhost" or host.startswith("127.") or host == "::1")
 
 
 @bp.app_template_filter("utc")
@@ -278,11 +292,9 @@ def sign_in() -> BaseResponse:
 @bp.post("/sign-in")
 def sign_in_submit() -> BaseResponse:
     """Check the admin token; on success start a session, else answer 401 and set nothing."""
-    subject = [f"dashboard-sign-in:{request.remote_addr}"]
-    now = utcnow()
     target = _safe_next(request.form.get("next"))
-    with services().unit_of_work() as uow:
-        wait = services().throttle.wait(uow.connection, subject, [SIGN_IN_FAILURES], now)
+    if not token_matches(request.form.get("token", "")):
+        wait = wrong_token_wait()
         if wait:
             page = render_template(
                 "dashboard/sign_in.html",
@@ -293,13 +305,10 @@ def sign_in_submit() -> BaseResponse:
             slow_down = _html(page, 429)
             slow_down.headers["Retry-After"] = str(wait)
             return slow_down
-        if not token_matches(request.form.get("token", "")):
-            services().throttle.record(uow.connection, subject, now)
-            uow.commit()
-            page = render_template(
-                "dashboard/sign_in.html", next=target, notice=None, error="That token is not right."
-            )
-            return _html(page, 401)
+        page = render_template(
+            "dashboard/sign_in.html", next=target, notice=None, error="That token is not right."
+        )
+        return _html(page, 401)
     cookie = _serializer().dumps({"sid": secrets.token_urlsafe(24), "tk": _token_binding()})
     response = redirect(target, 303)
     _set_session_cookie(response, cookie, SESSION_SECONDS)
@@ -420,6 +429,7 @@ def hourly_chart(buckets: list[dict[str, Any]]) -> Chart:
     )
 
 
+@bp.get("/")  # as typed; url_for builds the first one registered, the one below
 @bp.get("")
 def overview() -> BaseResponse:
     """Backlog and outcome figures, the last 24 hours as a chart, the latest operator actions."""

@@ -6,10 +6,12 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import FrameType
 
-from outbox_relay import operator_cli
+from outbox_relay import metrics, operator_cli
 from outbox_relay.daemon import Daemon
 from outbox_relay.priority import yield_cpu
 from outbox_relay.worker import Relay
@@ -31,16 +33,42 @@ def main(argv: list[str] | None = None) -> int:
     operator_cli.add_commands(commands)
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(
+            _with_kept_secret(os.environ), require_secret=not operator_cli.is_read_only(args)
+        )
+        configure_logging()
     except ConfigError as exc:
         print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging()
     if args.command == "run":
         return run(settings)
     if operator_cli.is_operator_command(args):
-        return operator_cli.dispatch(args, settings)
+        try:
+            return operator_cli.dispatch(args, settings)
+        except BrokenPipeError:
+            return _reader_gone()
     return 2
+
+
+def _with_kept_secret(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment, with the SECRET_KEY `outpost up` keeps in ./var/ when none is set.
+
+    The spec's operator commands "run beside" the demo stack: they use its key as it does.
+    """
+    env = dict(environ)
+    kept = Path("var") / "secret_key"
+    if not env.get("SECRET_KEY") and kept.is_file():
+        env["SECRET_KEY"] = kept.read_text().strip()
+    return env
+
+
+def _reader_gone() -> int:
+    """The reader of stdout left (`… | head`): stop quietly, as a SIGPIPE would have."""
+    # Python flushes stdout once more at exit; pointing it at /dev/null keeps that quiet too.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def run(settings: Settings) -> int:
@@ -50,6 +78,11 @@ def run(settings: Settings) -> int:
     a person signing up gets a little ahead of a message waiting for a core.
     """
     yield_cpu(settings.relay_nice)
+    try:
+        metrics.serve(settings.relay_metrics_port, settings.relay_metrics_host)
+    except metrics.MetricsPortInUse as exc:
+        print(f"outbox-relay: {exc}", file=sys.stderr)
+        return 1
     daemon = Daemon(Relay(settings, engine_for(settings)))
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

@@ -71,7 +71,6 @@ class Daemon:
         self.wait_for_database()
         if self.relay.stopping.is_set():
             return
-        metrics.serve(self.relay.settings.relay_metrics_port)
         if self._listener is not None:
             self._listener.start()
         self._scheduler.add_job(

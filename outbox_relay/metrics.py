@@ -1,4 +1,4 @@
-"""The relay's Prometheus metrics, served on RELAY_METRICS_PORT."""
+"""The relay's Prometheus metrics, served on RELAY_METRICS_HOST:RELAY_METRICS_PORT."""
 
 from __future__ import annotations
 
@@ -33,7 +33,26 @@ LAST_POLL = Gauge(
 )
 
 
-def serve(port: int) -> None:
-    """Serve /metrics on `port` (all interfaces) from a daemon thread; 0 means not at all."""
-    if port:
-        start_http_server(port)
+_serving: list[tuple[str, int]] = []
+
+
+class MetricsPortInUse(OSError):
+    """The metrics port is taken (most often by a second relay on the same host)."""
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Serve /metrics on `host:port` from a daemon thread; port 0 means not at all.
+
+    The relay's command starts it before the daemon, so that a taken port stops the relay with
+    one line before it claims anything.
+    """
+    if not port or _serving:
+        return
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise MetricsPortInUse(
+            f"RELAY_METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "another relay on this host? Give each its own port, or 0 for none"
+        ) from None
+    _serving.append((host, port))

@@ -20,11 +20,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from outbox_relay.terminal import escaped
 from shared import operations
 from shared.clock import utcnow
 from shared.config import Settings
@@ -196,6 +199,22 @@ def is_operator_command(args: argparse.Namespace) -> bool:
     return callable(getattr(args, "handler", None))
 
 
+def is_read_only(args: argparse.Namespace) -> bool:
+    """Whether the parsed command only reads, and so needs no SECRET_KEY (spec)."""
+    handler = getattr(args, "handler", None)
+    read_only = (dead_list, dead_show, stats, suppressions_list)
+    return handler in read_only or (handler is stranded and not args.reissue)
+
+
+def missing_database(url: str) -> str | None:
+    """The path of a SQLite database that does not exist, which opening it would create."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).resolve()
+    return None if path.exists() else str(path)
+
+
 def dispatch(
     args: argparse.Namespace,
     settings: Settings,
@@ -204,8 +223,10 @@ def dispatch(
     err: TextIO | None = None,
 ) -> int:
     """Run the parsed operator command in one transaction; its exit code."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    # Every line an operator command prints goes through one escaper: rows may hold terminal
+    # controls (ESC, bidi overrides) written before the API refused them.
+    out = escaped(out or sys.stdout)
+    err = escaped(err or sys.stderr)
     handler: Command = args.handler
     check: Callable[[argparse.Namespace], None] | None = getattr(args, "check", None)
     try:
@@ -214,6 +235,14 @@ def dispatch(
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=err)
         return 2
+    missing = missing_database(settings.database_url)
+    if missing is not None:
+        print(
+            f"{PROG}: no database at {missing}; run beside `outpost up` (its directory) or set "
+            "DATABASE_URL (e.g. sqlite:////path/to/var/outpost.db)",
+            file=err,
+        )
+        return 1
     engine = engine_for(settings)
     context = Context(
         args=args,

@@ -6,6 +6,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,9 +71,18 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
     catch_mail = not env.get("SMTP_URL")
     if catch_mail:
         env["SMTP_URL"] = f"smtp://{host}:{smtp_port}"
+    sms = "SMS via SMS_URL" if env.get("SMS_URL") else "SMS written to the log (SMS_URL=log:)"
+    if not env.get("SMS_URL"):
+        env["SMS_URL"] = "log:"
     env["OUTPOST_BIND"] = f"{host}:{port}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     settings = Settings.from_env(env)
+    taken = _taken(host, port, "the API", "--port") or (
+        catch_mail and _taken(host, smtp_port, "the SMTP catcher", "--smtp-port")
+    )
+    if taken:
+        print(f"outpost: {taken}", file=sys.stderr, flush=True)
+        return 1
     migrate(settings.database_url)
     catcher = start_catcher(Path("var") / "mail", host, smtp_port) if catch_mail else None
     children = [
@@ -102,7 +112,8 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
             f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else "mail via SMTP_URL"
         )
         print(
-            f"outpost: up. API http://{host}:{port}, {mail}. Ctrl-C stops everything.\n"
+            f"outpost: up. API http://{host}:{port}, dashboard http://{host}:{port}/admin/ "
+            f"(ADMIN_TOKEN), {mail}, {sms}. Ctrl-C stops everything.\n"
             f"  try: curl -si -H 'Content-Type: application/json' "
             f'-d \'{{"email":"you@example.com","password":"a long passphrase"}}\' '
             f"http://{host}:{port}/v1/registrations",
@@ -126,6 +137,24 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         catcher.stop()
     print("outpost: stopped", flush=True)
     return 1 if failed or not stop_asked else 0
+
+
+def _taken(host: str, port: int, who: str, option: str) -> str | None:
+    """Why `who` could not listen on host:port, or None when it can.
+
+    Checked before anything starts: once gunicorn failed on a taken port, another process could
+    still answer our readiness probe, and the stack said "up" before stopping without a word.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return (
+                f"cannot listen on {host}:{port} for {who} ({exc.strerror}); "
+                f"choose another with {option}"
+            )
+    return None
 
 
 def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

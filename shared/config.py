@@ -77,6 +77,7 @@ class Settings:
     notice_ttl: int
     smtp_rate: float | None
     relay_metrics_port: int
+    relay_metrics_host: str
     relay_backoff_base: float
     relay_backoff_cap: float
     relay_nice: int
@@ -132,6 +133,7 @@ class Settings:
             notice_ttl=env.get("NOTICE_TTL", "86400", _positive(int)),
             smtp_rate=env.get("SMTP_RATE", "", _rate),
             relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
+            relay_metrics_host=env.get("RELAY_METRICS_HOST", "127.0.0.1", _host),
             relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
             relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
             relay_nice=env.get("RELAY_NICE", "2", _niceness),
@@ -334,3 +336,9 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"not a port: {value!r}")
     return port
+
+
+def _host(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise ValueError("must be a host name or an IP address to listen on")
+    return value

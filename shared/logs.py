@@ -8,7 +8,10 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.config import ConfigError
+
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -29,7 +32,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging() -> None:
-    """Send INFO and above to stderr as JSON lines, unless the host already configured logging."""
+    """Send INFO and above to stderr as JSON lines, unless the host already configured logging.
+
+    Raises ConfigError naming LOG_LEVEL when it is not a level's name.
+    """
+    level = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in LEVELS:
+        raise ConfigError(f"LOG_LEVEL: must be one of {', '.join(LEVELS)}, got {level!r}")
     # The scheduler logs every job run at INFO; only its problems matter here.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     root = logging.getLogger()
@@ -38,4 +47,4 @@ def configure_logging() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level)

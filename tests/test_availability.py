@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,15 @@ def test_readyz_says_not_ready_before_migrations(tmp_path: Path) -> None:
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "schema" in response.get_json()["detail"]
+
+
+def test_readyz_logs_nothing_when_ready(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        assert client.get("/readyz").status_code == 200
+    assert [record.getMessage() for record in caplog.records] == []
 
 
 def test_unknown_delivery_ids_are_404_problems(client: FlaskClient) -> None:

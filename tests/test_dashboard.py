@@ -448,12 +448,23 @@ def test_sign_out_removes_the_cookie(admin: FlaskClient) -> None:
     assert "Signed out." in admin.get("/admin/sign-in?notice=signed_out").get_data(as_text=True)
 
 
-def test_repeated_wrong_tokens_are_slowed_down(admin: FlaskClient) -> None:
-    for _ in range(10):
-        assert sign_in(admin, "wrong-token-0123456789").status_code == 401
-    refused = sign_in(admin)
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
-    assert "Set-Cookie" not in refused.headers
+def test_wrong_tokens_on_either_surface_are_slowed_down_and_the_right_one_never_is(
+    admin: FlaskClient,
+) -> None:
+    wrong = "wrong-token-0123456789"
+    for _ in range(5):
+        assert sign_in(admin, wrong).status_code == 401
+        bearer = admin.get("/v1/admin/stats", headers={"Authorization": f"Bearer {wrong}"})
+        assert bearer.status_code == 401
+    for refused in (
+        sign_in(admin, wrong),
+        admin.get("/v1/admin/stats", headers={"Authorization": f"Bearer {wrong}"}),
+    ):
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert "Set-Cookie" not in refused.headers
+    right = admin.get("/v1/admin/stats", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert right.status_code == 200
+    assert sign_in(admin).status_code == 303
 
 
 # --- (b) headless Chromium against gunicorn ----------------------------------------------------
@@ -603,3 +614,33 @@ def test_an_operator_repairs_delivery_in_headless_chromium(
     for shot in taken:
         data = shot.read_bytes()
         assert len(data) > 1000 and data.startswith(b"\x89PNG\r\n\x1a\n"), shot
+
+
+def test_the_overview_answers_with_or_without_a_trailing_slash(admin: FlaskClient) -> None:
+    signed_in(admin)
+    with_slash, without = admin.get("/admin/"), admin.get("/admin")
+    assert (with_slash.status_code, without.status_code) == (200, 200)
+    assert with_slash.get_data(as_text=True).count("csrf_token") >= 1
+
+
+def test_sign_in_over_plain_http_on_another_host_says_why_the_cookie_will_not_stick(
+    env: dict[str, str],
+) -> None:
+    plain = create_app({**env, "ADMIN_TOKEN": TOKEN}).test_client()
+    proxied = create_app({**env, "ADMIN_TOKEN": TOKEN, "TRUSTED_PROXIES": "1"}).test_client()
+    why = "will not keep the sign-in cookie"
+
+    assert why in plain.get("/admin/sign-in", base_url="http://ops.example").get_data(as_text=True)
+    assert why not in plain.get("/admin/sign-in", base_url="http://localhost").get_data(
+        as_text=True
+    )
+    assert why not in plain.get("/admin/sign-in", base_url="https://ops.example").get_data(
+        as_text=True
+    )
+    behind_tls = proxied.get(
+        "/admin/sign-in", base_url="http://ops.example", headers={"X-Forwarded-Proto": "https"}
+    )
+    assert why not in behind_tls.get_data(as_text=True)
+    assert why in proxied.get("/admin/sign-in", base_url="http://ops.example").get_data(
+        as_text=True
+    )

@@ -145,6 +145,8 @@ def test_outpost_up_serves_and_catches_mail_then_stops_on_ctrl_c(tmp_path: Path)
     log = (tmp_path / "up.log").read_text()
     assert "mail to linus@example.com" in log
     assert "outpost: stopped" in log
+    assert f"dashboard http://127.0.0.1:{port}/admin/" in log
+    assert "SMS written to the log (SMS_URL=log:)" in log
 
 
 def test_a_bad_variable_stops_each_process_with_one_line_naming_it(tmp_path: Path) -> None:

@@ -543,7 +543,7 @@ def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
     no_secret, bad_url, bad_usage = (
         finish(process)
         for process in [
-            start({"DATABASE_URL": database, "SECRET_KEY": ""}, tmp_path, ("dead", "list")),
+            start({"DATABASE_URL": database, "SECRET_KEY": ""}, tmp_path, ("purge",)),
             start({"DATABASE_URL": "mysql://db/x", "SECRET_KEY": SECRET_KEY}, tmp_path, ("stats",)),
             start(
                 {"DATABASE_URL": database, "SECRET_KEY": SECRET_KEY},
@@ -562,3 +562,75 @@ def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
     assert (bad_usage.returncode, bad_usage.stdout) == (2, "")
     assert bad_usage.stderr == "outbox-relay: dead retry: filters apply only with --all\n"
     assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
+
+
+def test_control_characters_in_rows_are_printed_as_visible_escapes(
+    client: FlaskClient, engine: Engine, env: dict[str, str], tmp_path: Path
+) -> None:
+    evil = "\x1b[2J\x07\x7f\x9b\u202e"
+    public_id = register(client, email="eve@example.com")
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.public_id == public_id)
+            .values(
+                status="dead",
+                dead_reason="permanent_error",
+                last_error=f"550 {evil}",
+                recipient=f"eve{evil}@example.com",
+            )
+        )
+        connection.execute(
+            update(users).where(users.c.email == "eve@example.com").values(email=f"eve{evil}@x")
+        )
+
+    listed, shown, stuck = cli_all(
+        env, tmp_path, ("dead", "list"), ("dead", "show", public_id), ("stranded",)
+    )
+
+    escapes = "\\x1b[2J\\x07\\x7f\\x9b\\u202e"
+    for run in (listed, shown, stuck):
+        text = ok(run).stdout
+        assert not any(char in text for char in "\x1b\x07\x7f\x9b\u202e"), run.args
+        assert escapes in text, run.args
+
+
+def test_read_only_commands_need_no_secret_key(
+    client: FlaskClient, engine: Engine, env: dict[str, str], tmp_path: Path
+) -> None:
+    public_id = register(client, email="ada@example.com")
+    keyless = {**env, "SECRET_KEY": ""}
+    runs = cli_all(
+        keyless,
+        tmp_path,
+        ("stats",),
+        ("dead", "list"),
+        ("dead", "show", public_id),
+        ("stranded",),
+        ("purge",),
+    )
+    for run in runs[:-1]:
+        assert ok(run).stderr == "", run.args
+    assert runs[-1].returncode == 2
+    assert "SECRET_KEY: required" in runs[-1].stderr
+
+
+def test_commands_that_need_a_key_read_the_one_outpost_up_keeps(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").write_text(SECRET_KEY)
+    purged = ok(cli({**env, "SECRET_KEY": ""}, tmp_path, "purge"))
+    assert purged.stdout.startswith("purged:")
+
+
+def test_from_another_directory_the_sqlite_default_is_reported_missing_and_not_created(
+    tmp_path: Path,
+) -> None:
+    runs = cli_all({"DATABASE_URL": "", "SECRET_KEY": ""}, tmp_path, ("stats",), ("dead", "list"))
+    for run in runs:
+        assert (run.returncode, run.stdout) == (1, "")
+        [line] = run.stderr.splitlines()
+        assert line.startswith(f"outbox-relay: no database at {tmp_path / 'var' / 'outpost.db'};")
+        assert "DATABASE_URL" in line
+    assert not (tmp_path / "var").exists()
