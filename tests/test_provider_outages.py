@@ -108,9 +108,12 @@ def test_a_fallback_takes_over_within_seconds_while_the_primary_is_probed(
 def test_two_relays_hold_smtp_rate_together(
     env: dict[str, str], engine: Engine, primary: StagedSmtp, tmp_path: Path
 ) -> None:
-    rate, count = 20, 200
+    # 10 a second: a slot every 100 ms, so that a busy machine delaying the test server's own
+    # reading of a MAIL FROM by tens of milliseconds cannot make one window look fuller.
+    rate, count = 10, 100
     queue_emails(engine, count)
-    settings = relay_env(env, primary, SMTP_RATE=str(rate))
+    # Small batches, so that both relays hold rows and share the provider's slots.
+    settings = relay_env(env, primary, SMTP_RATE=str(rate), RELAY_BATCH_SIZE="20")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     relays = [processes.relay(settings, tmp_path / name) for name in ("a", "b")]

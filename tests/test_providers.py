@@ -161,7 +161,7 @@ def test_smtp_rate_holds_for_one_relay_on_either_database(
     try:
         # The server runs in this process beside the senders: few of them, so that its clock
         # reads handovers when they happen.
-        rate, count = 20, 40
+        rate, count = 10, 30
         queue_emails(engine, count)
         relay = make_relay(
             smtp=parse_smtp_url(staged.url()), smtp_rate=float(rate), relay_concurrency=4
