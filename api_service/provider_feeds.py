@@ -13,6 +13,7 @@ import binascii
 import hmac
 import json
 import logging
+from functools import partial
 from typing import Any
 
 from flask import Request
@@ -143,53 +144,47 @@ def ses_events(payload: Any) -> list[ProviderEvent]:
     mail = notification.get("mail") or {}
     provider_id = mail.get("messageId")
     message_id = _original_message_id(mail)
+    # What every event of this notification shares: where it came from, which message.
+    event = partial(ProviderEvent, source="ses", message_id=message_id, provider_id=provider_id)
     if kind == "Bounce":
         bounce = notification.get("bounce") or {}
-        permanent = bounce.get("bounceType") == "Permanent"
-        recipients = bounce.get("bouncedRecipients") or []
         return [
-            ProviderEvent(
+            event(
                 type="bounce",
-                permanent=permanent,
-                source="ses",
+                permanent=bounce.get("bounceType") == "Permanent",
                 recipient=r.get("emailAddress"),
                 diagnostic=r.get("diagnosticCode") or bounce.get("bounceSubType"),
-                message_id=message_id,
-                provider_id=provider_id,
             )
-            for r in recipients[:MAX_EVENTS]
-            if isinstance(r, dict)
+            for r in _recipients(bounce, "bouncedRecipients")
         ]
     if kind == "Complaint":
         complaint = notification.get("complaint") or {}
         return [
-            ProviderEvent(
+            event(
                 type="complaint",
                 permanent=True,
-                source="ses",
                 recipient=r.get("emailAddress"),
                 diagnostic=complaint.get("complaintFeedbackType"),
-                message_id=message_id,
-                provider_id=provider_id,
             )
-            for r in (complaint.get("complainedRecipients") or [])[:MAX_EVENTS]
-            if isinstance(r, dict)
+            for r in _recipients(complaint, "complainedRecipients")
         ]
     if kind == "Delivery":
         delivery = notification.get("delivery") or {}
         return [
-            ProviderEvent(
+            event(
                 type="delivery",
                 permanent=False,
-                source="ses",
                 recipient=recipient,
                 diagnostic=delivery.get("smtpResponse"),
-                message_id=message_id,
-                provider_id=provider_id,
             )
             for recipient in (delivery.get("recipients") or [None])[:MAX_EVENTS]
         ]
     raise validation_problem([("Message", f"Not an SES notification type: {kind!r}.")])
+
+
+def _recipients(part: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The recipient objects of a bounce or complaint, at most MAX_EVENTS."""
+    return [r for r in (part.get(key) or [])[:MAX_EVENTS] if isinstance(r, dict)]
 
 
 def _original_message_id(mail: dict[str, Any]) -> str | None:

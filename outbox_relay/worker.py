@@ -138,23 +138,19 @@ class Relay:
         switches and gain nothing (1.96 → 1.83 ms of relay CPU a message at 50 a second).
         """
         suppressed = self._suppressed(rows)
-        flags = [row.recipient in suppressed.get(row.channel, ()) for row in rows]
+        flags = [row.recipient in suppressed for row in rows]
         if len(rows) == 1:
             self._deliver(rows[0], flags[0])
             return 1
         return sum(1 for _ in self._pool.map(self._deliver, rows, flags))
 
-    def _suppressed(self, rows: list[store.Claimed]) -> dict[str, set[str]]:
-        """The claimed rows' recipients on the suppression list, by channel (events have none)."""
+    def _suppressed(self, rows: list[store.Claimed]) -> set[str]:
+        """The claimed rows' recipients on the suppression list (events have none)."""
         addresses = {row.recipient for row in rows if row.channel != WEBHOOK}
         if not addresses:
-            return {}
+            return set()
         with self.engine.connect() as connection:
-            found = self._suppressor.among(connection, addresses)
-        return {
-            channel: {row.recipient for row in rows if row.channel == channel} & found
-            for channel in {row.channel for row in rows if row.channel != WEBHOOK}
-        }
+            return self._suppressor.among(connection, addresses)
 
     def close(self) -> None:
         """Stop the senders, write what can still be written, close the connections."""

@@ -442,26 +442,32 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
         .limit(limit)
     ).all()
     return [
-        StrandedAccount(
-            user_id=r.id,
-            email=r.email,
-            phone=r.phone,
-            created_at=r.created_at,
-            delivery=r.public_id,
-            why=(
-                f"address suppressed ({r.suppressed})"
-                if r.suppressed
-                else "message bounced"
-                if r.status == "bounced"
-                else f"message dead ({r.dead_reason})"
-                if r.status == "dead"
-                else "code tried too often"
-                if r.code_status == "dead"
-                else "code expired"
-            ),
+        _stranded_account(
+            r,
+            f"address suppressed ({r.suppressed})"
+            if r.suppressed
+            else "message bounced"
+            if r.status == "bounced"
+            else f"message dead ({r.dead_reason})"
+            if r.status == "dead"
+            else "code tried too often"
+            if r.code_status == "dead"
+            else "code expired",
         )
         for r in found
     ] + _unprovisioned(connection, limit=limit)
+
+
+def _stranded_account(r: Any, why: str) -> StrandedAccount:
+    """A row of users joined to its message, as a stranded account and why."""
+    return StrandedAccount(
+        user_id=r.id,
+        email=r.email,
+        phone=r.phone,
+        created_at=r.created_at,
+        delivery=r.public_id,
+        why=why,
+    )
 
 
 def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccount]:
@@ -487,13 +493,8 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
         .limit(limit)
     ).all()
     return [
-        StrandedAccount(
-            user_id=r.id,
-            email=r.email,
-            phone=r.phone,
-            created_at=r.created_at,
-            delivery=r.public_id,
-            why=f"account.activated event dead ({r.dead_reason}): dead retry {r.public_id}",
+        _stranded_account(
+            r, f"account.activated event dead ({r.dead_reason}): dead retry {r.public_id}"
         )
         for r in found
     ]
