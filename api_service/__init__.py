@@ -16,6 +16,7 @@ from api_service.metrics import instrument
 from api_service.passwords import Passwords, Verifier
 from api_service.problems import register_error_handlers
 from api_service.refusals import RefusedClients
+from api_service.request_body import MAX_BODY_BYTES
 from api_service.routes import (
     activations,
     admin,
@@ -34,7 +35,6 @@ from shared.db import engine_for
 from shared.logs import configure_logging
 from shared.secretbox import SecretBox
 
-MAX_BODY_BYTES = 16 * 1024
 BLUEPRINTS = (
     registrations,
     deliveries,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from api_service.fields import Text
 from api_service.schemas import StrictSchema
 from shared.operations import BULK_RETRY_CAP
 from shared.outbox import CHANNELS, FAILURES, PURPOSES
@@ -12,10 +13,10 @@ from shared.outbox import CHANNELS, FAILURES, PURPOSES
 class DeadFilterSchema(StrictSchema):
     """Which dead letters: every field given must match."""
 
-    channel = fields.String(validate=validate.OneOf(CHANNELS))
-    purpose = fields.String(validate=validate.OneOf(PURPOSES))
-    reason = fields.String(validate=validate.OneOf(FAILURES))
-    recipient = fields.String(validate=validate.Length(min=1, max=254))
+    channel = Text(validate=validate.OneOf(CHANNELS))
+    purpose = Text(validate=validate.OneOf(PURPOSES))
+    reason = Text(validate=validate.OneOf(FAILURES))
+    recipient = Text(validate=validate.Length(min=1, max=254))
     since = fields.AwareDateTime(metadata={"description": "Created at or after (ISO 8601)."})
 
 
@@ -185,7 +186,7 @@ class SuppressionRemovalSchema(StrictSchema):
     body fits the API's 16 KiB (`outbox-relay suppressions remove` takes any number)."""
 
     addresses = fields.List(
-        fields.String(validate=validate.Length(min=1, max=254)),
+        Text(validate=validate.Length(min=1, max=254)),
         required=True,
         validate=validate.Length(min=1, max=5),
     )

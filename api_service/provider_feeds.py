@@ -19,6 +19,7 @@ from typing import Any
 from flask import Request
 
 from api_service.problems import Problem, validation_problem
+from api_service.request_body import read_json
 from shared.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,7 @@ def authenticate(request: Request, token: str | None) -> None:
 def body_json(request: Request, *, text_allowed: bool) -> Any:
     """The body as JSON (up to MAX_BODY_BYTES); SNS posts it as text/plain."""
     allowed = ("application/json", "text/plain") if text_allowed else ("application/json",)
-    if request.mimetype not in allowed:
-        raise Problem(
-            415, "unsupported-media-type", "Unsupported Media Type", "Send the body as JSON."
-        )
-    request.max_content_length = MAX_BODY_BYTES
-    try:
-        return json.loads(request.get_data(cache=False))
-    except (ValueError, RecursionError):
-        raise Problem(
-            400, "malformed-json", "Malformed JSON", "The body is not valid JSON."
-        ) from None
+    return read_json(request, media_types=allowed, max_bytes=MAX_BODY_BYTES)
 
 
 def outpost_events(payload: Any) -> list[ProviderEvent]:

@@ -16,6 +16,7 @@ from shared.accounts import User, find_user, insert_user, requested_addresses, s
 from shared.clock import utcnow
 from shared.events import announce
 from shared.messages import address_for, send_code, send_notice
+from shared.outbox import Delivery
 
 
 def register(
@@ -73,17 +74,7 @@ def _write(
     }
     user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
     if user_id is None:
-        owner = find_user(connection, data.get("email"), data.get("phone"))
-        if owner is None:
-            raise RuntimeError("address conflict without an owner")
-        delivery = send_notice(
-            services,
-            connection,
-            owner,
-            purpose="account_exists",
-            channel=_owner_channel(owner, data),
-            now=now,
-        )
+        delivery = _answer_owner(services, connection, data, now)
     else:
         user = User(id=user_id, status="pending", **fields)
         delivery = send_code(
@@ -100,6 +91,36 @@ def _write(
     if idempotency_key is not None:
         services.idempotency.store(connection, idempotency_key, answer)
     return answer, user_id
+
+
+def _answer_owner(
+    services: Services, connection: Connection, data: dict[str, Any], now: datetime
+) -> Delivery:
+    """Tell the owner of an address someone registered again: an active owner that an account
+    exists, a pending one a fresh activation code. The client hears the channel it asked for."""
+    owner = find_user(connection, data.get("email"), data.get("phone"))
+    if owner is None:
+        raise RuntimeError("address conflict without an owner")
+    channel = _owner_channel(owner, data)
+    if owner.status == "pending":
+        return send_code(
+            services,
+            connection,
+            owner,
+            purpose="activation",
+            channel=channel,
+            now=now,
+            asked_channel=data["channel"],
+        )
+    return send_notice(
+        services,
+        connection,
+        owner,
+        purpose="account_exists",
+        channel=channel,
+        now=now,
+        asked_channel=data["channel"],
+    )
 
 
 def _owner_channel(owner: User, data: dict[str, Any]) -> str:

@@ -2,14 +2,94 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
 import marshmallow as ma
-from flask import Request
+from flask import Request, g
 from webargs.flaskparser import FlaskParser
 
 from api_service.problems import Problem, validation_problem
+
+# A public route's body; the providers' feeds take more (provider_feeds.MAX_BODY_BYTES).
+MAX_BODY_BYTES = 16 * 1024
+# Deeper JSON is no request of this API; Python's parser would recurse up to its stack limit.
+MAX_DEPTH = 32
+_READ_SIZE = 64 * 1024
+
+
+def read_json(
+    req: Request,
+    *,
+    media_types: tuple[str, ...] = ("application/json",),
+    max_bytes: int = MAX_BODY_BYTES,
+) -> Any:
+    """The body as JSON, read once: 415, 413 (with or without Content-Length), 400."""
+    if "outpost.json" in g:
+        return g.get("outpost.json")
+    if req.mimetype not in media_types:
+        raise Problem(
+            415, "unsupported-media-type", "Unsupported Media Type", "Send the body as JSON."
+        )
+    raw = _body(req, max_bytes)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Problem(
+            400, "malformed-json", "Malformed JSON", "The body is not valid JSON."
+        ) from None
+    if _depth(payload) > MAX_DEPTH:
+        raise Problem(
+            400, "malformed-json", "Malformed JSON", f"JSON nested deeper than {MAX_DEPTH} levels."
+        )
+    setattr(g, "outpost.json", payload)
+    return payload
+
+
+def _body(req: Request, max_bytes: int) -> bytes:
+    """At most `max_bytes` of body, or 413; a chunked body is read from the server's stream."""
+    if req.content_length is not None:
+        if req.content_length > max_bytes:
+            raise _too_large(max_bytes)
+        req.max_content_length = max_bytes
+        return req.get_data(cache=True)
+    if not req.environ.get("wsgi.input_terminated"):
+        return b""
+    stream = req.environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(_READ_SIZE):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> Problem:
+    return Problem(
+        413,
+        "request-entity-too-large",
+        "Request Entity Too Large",
+        f"The body is over {max_bytes} bytes.",
+    )
+
+
+def _depth(payload: Any) -> int:
+    """How deeply arrays and objects nest in `payload`, without recursion."""
+    deepest = 0
+    stack = [(payload, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((item, depth + 1) for item in value)
+    return deepest
 
 
 class ProblemParser(FlaskParser):
@@ -17,16 +97,7 @@ class ProblemParser(FlaskParser):
 
     def load_json(self, req: Request, schema: ma.Schema) -> Any:
         """The body as a JSON object, or a problem saying why it is not one."""
-        if req.mimetype != "application/json":
-            raise Problem(
-                415,
-                "unsupported-media-type",
-                "Unsupported Media Type",
-                "Send the body as application/json.",
-            )
-        payload = req.get_json(silent=True)
-        if payload is None:
-            raise Problem(400, "malformed-json", "Malformed JSON", "The body is not valid JSON.")
+        payload = read_json(req)
         if not isinstance(payload, dict):
             raise validation_problem([("", "The body must be a JSON object.")])
         return payload

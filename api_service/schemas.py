@@ -11,15 +11,14 @@ from marshmallow import (
     ValidationError,
     fields,
     post_load,
-    pre_load,
     validate,
     validates_schema,
 )
 
-from api_service.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from api_service.fields import EmailAddress, Password, PhoneNumber, Text
+from api_service.services import services
 from shared.outbox import CHANNELS, LOCALES
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 CODE = re.compile(r"^[0-9]{6}$")
 
 
@@ -31,63 +30,54 @@ class StrictSchema(Schema):
 
 
 class AddressSchema(StrictSchema):
-    """An email address and/or an E.164 phone number; with both, one account must own both."""
+    """An email address and/or a phone number; with both, one account must own both."""
 
-    email = fields.Email(validate=validate.Length(max=254))
-    phone = fields.String(
-        validate=validate.Regexp(E164, error="Must be an E.164 number such as +33612345678.")
-    )
-
-    @pre_load
-    def _strip(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict):
-            return {
-                k: v.strip() if k in ("email", "phone") and isinstance(v, str) else v
-                for k, v in data.items()
-            }
-        return data
+    email = EmailAddress()
+    phone = PhoneNumber()
 
     @validates_schema(skip_on_field_errors=True)
     def _some_address(self, data: dict[str, Any], **_: Any) -> None:
         if "email" not in data and "phone" not in data:
             raise ValidationError("An email or a phone number is required.", "email")
 
-    @post_load
-    def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        if "email" in data:
-            data["email"] = data["email"].lower()
-        return data
-
-
-def _check_password(value: str) -> None:
-    problem = password_problem(value)
-    if problem:
-        raise ValidationError(problem)
-
-
-def _password_field() -> fields.String:
-    return fields.String(
-        required=True,
-        validate=[validate.Length(min=MIN_LENGTH, max=MAX_LENGTH), _check_password],
-        metadata={"description": "8 to 128 characters; a list of common passwords is refused."},
-    )
-
 
 def _code_field() -> fields.String:
-    return fields.String(
+    return Text(
         required=True,
         validate=validate.Regexp(CODE, error="Must be the 6 digits of the code."),
         metadata={"example": "042917"},
     )
 
 
-class RegistrationSchema(AddressSchema):
+def _check_sms_offered(channel: str | None) -> None:
+    """SMS is refused, naming the field that asks for it, when SMS_URL is unset."""
+    if channel is not None and services().settings.sms_url is None:
+        raise ValidationError("SMS is not offered by this service; use email.", channel)
+
+
+class _ChannelSchema(AddressSchema):
+    """A request that sends a message: `channel` defaults to the address given."""
+
+    channel = Text(validate=validate.OneOf(CHANNELS))
+
+    @validates_schema(skip_on_field_errors=True)
+    def _channel_address(self, data: dict[str, Any], **_: Any) -> None:
+        channel = data.get("channel")
+        if channel == "sms" or (channel is None and "email" not in data):
+            _check_sms_offered("channel" if channel else "phone")
+
+    @post_load
+    def _default_channel(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data.setdefault("channel", "email" if "email" in data else "sms")
+        return data
+
+
+class RegistrationSchema(_ChannelSchema):
     """Body of POST /v1/registrations."""
 
-    password = _password_field()
-    full_name = fields.String(allow_none=True, validate=validate.Length(max=200))
-    locale = fields.String(load_default="en", validate=validate.OneOf(LOCALES))
-    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    password = Password()
+    full_name = Text(allow_none=True, validate=validate.Length(max=200))
+    locale = Text(load_default="en", validate=validate.OneOf(LOCALES))
 
     @validates_schema(skip_on_field_errors=True)
     def _channel_address(self, data: dict[str, Any], **_: Any) -> None:
@@ -96,11 +86,7 @@ class RegistrationSchema(AddressSchema):
             raise ValidationError("Required when channel is email.", "email")
         if channel == "sms" and "phone" not in data:
             raise ValidationError("Required when channel is sms.", "phone")
-
-    @post_load
-    def _default_channel(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data.setdefault("channel", "email" if "email" in data else "sms")
-        return data
+        super()._channel_address(data)
 
 
 class ActivationSchema(AddressSchema):
@@ -109,26 +95,24 @@ class ActivationSchema(AddressSchema):
     code = _code_field()
 
 
-class ResendSchema(AddressSchema):
+class ResendSchema(_ChannelSchema):
     """Body of POST /v1/activations/resend; `channel` defaults to the address given."""
-
-    channel = fields.String(validate=validate.OneOf(CHANNELS))
-
-    @post_load
-    def _default_channel(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data.setdefault("channel", "email" if "email" in data else "sms")
-        return data
 
 
 class ResetRequestSchema(AddressSchema):
-    """Body of POST /v1/password-resets."""
+    """Body of POST /v1/password-resets: the code goes by email when one is named, else SMS."""
+
+    @validates_schema(skip_on_field_errors=True)
+    def _sms_offered(self, data: dict[str, Any], **_: Any) -> None:
+        if "email" not in data:
+            _check_sms_offered("phone")
 
 
 class ResetConfirmSchema(AddressSchema):
     """Body of POST /v1/password-resets/confirm."""
 
     code = _code_field()
-    new_password = _password_field()
+    new_password = Password()
 
 
 class StatusSchema(Schema):
@@ -199,7 +183,7 @@ class ProviderEventsResultSchema(Schema):
 class LoginSchema(AddressSchema):
     """Body of POST /v1/logins."""
 
-    password = fields.String(required=True, validate=validate.Length(min=1, max=MAX_LENGTH))
+    password = Password(policy=False)
 
 
 class LoginResultSchema(Schema):

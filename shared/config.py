@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import phonenumbers
+
 T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
@@ -55,8 +57,11 @@ class Settings:
     smtp: SmtpSettings
     smtp_fallback: SmtpSettings | None
     mail_from: str
-    sms_url: str
+    # None (SMS_URL unset): SMS is not offered; "log:" writes each SMS to the log.
+    sms_url: str | None
     sms_token: str | None
+    # The region read into national phone input (`670123456`); None: only +E.164.
+    phone_default_region: str | None
     webhook_url: str | None
     # The Standard Webhooks key: the bytes base64-encoded after `whsec_` in WEBHOOK_SECRET.
     webhook_secret: bytes | None
@@ -110,8 +115,9 @@ class Settings:
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
             smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
             mail_from=env.get("MAIL_FROM", "Outpost <no-reply@localhost>", _mail_from),
-            sms_url=env.get("SMS_URL", "log:", _sms_url),
+            sms_url=env.get("SMS_URL", "", _sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
+            phone_default_region=env.get("PHONE_DEFAULT_REGION", "", _region),
             webhook_url=env.get("WEBHOOK_URL", "", _webhook_url),
             webhook_secret=env.get("WEBHOOK_SECRET", "", _webhook_secret),
             activation_ttl=env.get("ACTIVATION_TTL", "86400", _positive(int)),
@@ -159,7 +165,7 @@ class Settings:
         """Seconds one send may take: a send tries one provider, so its timeout."""
         timeouts = [
             self.smtp.timeout,
-            SMS_TIMEOUT if self.sms_url != "log:" else 0.0,
+            SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
             WEBHOOK_TIMEOUT if self.webhook_url else 0.0,
         ]
         if self.smtp_fallback is not None:
@@ -292,10 +298,20 @@ def _mail_from(value: str) -> str:
     return value
 
 
-def _sms_url(value: str) -> str:
+def _sms_url(value: str) -> str | None:
+    if not value:
+        return None
     if value == "log:" or value.startswith(("http://", "https://")):
         return value
-    raise ValueError("must be log: or an http(s):// URL")
+    raise ValueError("must be log: or an http(s):// URL, or unset to offer no SMS")
+
+
+def _region(value: str) -> str | None:
+    if not value:
+        return None
+    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"not an ISO 3166 alpha-2 region phone numbers know: {value!r}")
+    return value.upper()
 
 
 def _rate(value: str) -> float | None:

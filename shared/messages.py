@@ -23,6 +23,11 @@ class Outbox(Protocol):
     def box(self) -> SecretBox: ...
 
 
+# Notices to an address the account has proven, which may greet the user by the name they gave;
+# an unproven address gets no text a client chose (SPEC "Client text in messages").
+GREETED = frozenset({"welcome", "password_changed"})
+
+
 def address_for(user: User, channel: str) -> str | None:
     """The user's address on a channel, if they have one."""
     return user.email if channel == "email" else user.phone
@@ -42,6 +47,7 @@ def send_code(
     channel: str,
     now: datetime,
     first: bool = False,
+    asked_channel: str | None = None,
 ) -> Delivery:
     """Issue a fresh code for `purpose` (older ones die) and queue it to the user.
 
@@ -69,6 +75,7 @@ def send_code(
         secret_params={"code": issued.code},
         token_id=issued.token_id,
         expires_at=issued.expires_at,
+        asked_channel=asked_channel,
     )
 
 
@@ -80,6 +87,7 @@ def send_notice(
     purpose: str,
     now: datetime,
     channel: str | None = None,
+    asked_channel: str | None = None,
 ) -> Delivery:
     """Queue a notice that carries no secret, retried until NOTICE_TTL from now."""
     return _queue(
@@ -89,7 +97,9 @@ def send_notice(
         purpose=purpose,
         channel=channel or notice_channel(user),
         now=now,
+        params={"full_name": user.full_name} if purpose in GREETED else None,
         expires_at=now + timedelta(seconds=services.settings.notice_ttl),
+        asked_channel=asked_channel,
     )
 
 
@@ -115,7 +125,7 @@ def _queue(
         purpose=purpose,
         recipient=recipient,
         locale=user.locale,
-        params={"full_name": user.full_name, **(params or {})},
+        params=params or {},
         user_id=user.id,
         **code,
     )

@@ -55,6 +55,10 @@ class Delivery:
     status: str
 
 
+# The params key keeping the channel a client asked for, when the message takes another.
+ASKED_CHANNEL = "asked_channel"
+
+
 def enqueue(
     connection: Connection,
     box: SecretBox,
@@ -69,13 +73,18 @@ def enqueue(
     user_id: int | None = None,
     token_id: int | None = None,
     expires_at: datetime | None = None,
+    asked_channel: str | None = None,
 ) -> Delivery:
     """Add a message to the outbox in the open transaction; it leaves only if that commits.
 
     `expires_at` is the message's horizon: never sent after it (a code's expiry, or
-    NOTICE_TTL after it was written for a notice).
+    NOTICE_TTL after it was written for a notice). `asked_channel` is the channel the client
+    asked for when the message takes another (to an existing account's owner): the client is
+    told that one, now and by GET /v1/deliveries, so that the answer reveals no account.
     """
     public_id = str(uuid.uuid4())
+    if asked_channel is not None and asked_channel != channel:
+        params = {**params, ASKED_CHANNEL: asked_channel}
     connection.execute(
         _INSERT,
         {
@@ -97,7 +106,7 @@ def enqueue(
             "priority": priority_of(purpose),
         },
     )
-    return Delivery(id=public_id, channel=channel, status="queued")
+    return Delivery(id=public_id, channel=asked_channel or channel, status="queued")
 
 
 # A refusal of the recipient's address itself (RFC 3463 class 5.1), as failures.py records it.

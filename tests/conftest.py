@@ -152,6 +152,8 @@ def env(database_url: str, smtp: SinkServer) -> dict[str, str]:
         "RELAY_BACKOFF_BASE": "0.001",
         "RELAY_BACKOFF_CAP": "0.002",
         "RELAY_POLL_INTERVAL": "0.2",
+        # SMS written to the relay's log, as under `outpost up`; unset, SMS is not offered.
+        "SMS_URL": "log:",
         # Tests post from one address far faster than a person; test_throttles sets its own.
         "IP_RATE_LIMIT": "100000",
         # 0: no metrics endpoint, so relays started by tests never fight over a port.

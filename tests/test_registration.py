@@ -135,10 +135,22 @@ def test_twenty_concurrent_registrations_of_one_address(app: Flask, engine: Engi
     assert count(engine, "outbox", purpose="account_exists") == 0
 
 
-def test_existing_address_answers_like_a_new_one(client: FlaskClient, engine: Engine) -> None:
-    new = register(client, GOOD)
+def _make_owner(engine: Engine, status: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE users SET status = :status"), {"status": status})
+
+
+@pytest.mark.parametrize("owner", ["active", "pending"])
+def test_existing_address_answers_like_a_new_one(
+    client: FlaskClient, engine: Engine, owner: str
+) -> None:
+    new = register(client, {**GOOD, "full_name": "Ada"})
+    _make_owner(engine, owner)
     forget_throttles(engine)
-    again = register(client, {**GOOD, "email": "ADA@example.com", "password": "another passphrase"})
+    again = register(
+        client,
+        {**GOOD, "email": "ADA@example.com", "password": "another passphrase", "full_name": "Eve"},
+    )
     assert again.status_code == new.status_code == 202
     assert _shape(again.get_json()) == _shape(new.get_json())
     assert again.get_json()["delivery"]["status"] == new.get_json()["delivery"]["status"]
@@ -146,8 +158,19 @@ def test_existing_address_answers_like_a_new_one(client: FlaskClient, engine: En
     assert _header_names(again) == _header_names(new)
     assert again.headers["Content-Length"] == new.headers["Content-Length"]
     assert count(engine, "users") == 1
-    notices = [r for r in rows(engine, "outbox") if r["purpose"] == "account_exists"]
-    assert [(n["recipient"], n["secret_params"]) for n in notices] == [("ada@example.com", None)]
+    [first, second] = rows(engine, "outbox")
+    if owner == "active":
+        # An active owner hears that the account exists: no code, nobody's name.
+        assert (second["purpose"], second["recipient"]) == ("account_exists", "ada@example.com")
+        assert second["secret_params"] is None
+    else:
+        # A pending owner gets a fresh code instead; the older one and its message die.
+        assert (second["purpose"], second["status"]) == ("activation", "pending")
+        assert second["secret_params"]
+        assert first["status"] == "cancelled"
+        assert count(engine, "verification_tokens", status="active") == 1
+    for message in (first, second):
+        assert "full_name" not in message["params"]
     for response in (new, again):
         delivery = client.get(f"/v1/deliveries/{response.get_json()['delivery']['id']}")
         assert delivery.status_code == 200
@@ -156,8 +179,27 @@ def test_existing_address_answers_like_a_new_one(client: FlaskClient, engine: En
         )
 
 
+@pytest.mark.parametrize("owner", ["active", "pending"])
+def test_the_answer_names_the_channel_asked_for_not_the_owners(
+    client: FlaskClient, engine: Engine, owner: str
+) -> None:
+    register(client, GOOD)
+    _make_owner(engine, owner)
+    forget_throttles(engine)
+    body = {**GOOD, "phone": "+33612345678", "channel": "sms"}
+    again = register(client, body)
+    assert again.status_code == 202
+    delivery = again.get_json()["delivery"]
+    assert delivery["channel"] == "sms"
+    assert client.get(f"/v1/deliveries/{delivery['id']}").get_json()["channel"] == "sms"
+    # The owner has no phone on file: the message goes by email all the same.
+    message = next(r for r in rows(engine, "outbox") if r["public_id"] == delivery["id"])
+    assert (message["channel"], message["recipient"]) == ("email", "ada@example.com")
+
+
 def test_existing_phone_gets_the_notice_by_sms(client: FlaskClient, engine: Engine) -> None:
     register(client, {"phone": "+33612345678", "password": GOOD["password"]})
+    _make_owner(engine, "active")
     forget_throttles(engine)
     again = register(client, {**GOOD, "phone": "+33612345678", "channel": "sms"})
     assert again.status_code == 202
@@ -264,6 +306,7 @@ def test_an_existing_address_answers_as_fast_as_a_new_one(
     rounds = 25
     for n in range(rounds):
         assert register(client, {**GOOD, "email": f"old{n}@example.com"}).status_code == 202
+    _make_owner(engine, "active")
     forget_throttles(engine)
     seconds: dict[str, list[float]] = {"new": [], "old": []}
     for n in range(rounds):

@@ -14,7 +14,7 @@ from api_service.schemas import DeliveryStatusSchema
 from api_service.services import services
 from shared.clock import utcnow
 from shared.models import outbox
-from shared.outbox import WEBHOOK, client_status, failure_reason
+from shared.outbox import ASKED_CHANNEL, WEBHOOK, client_status, failure_reason
 
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 
@@ -45,6 +45,7 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
                 outbox.c.dead_reason,
                 outbox.c.last_error,
                 outbox.c.attempts,
+                outbox.c.params,
             ).where(outbox.c.public_id == str(public_id), outbox.c.channel != WEBHOOK)
         ).one_or_none()
         if row is None:
@@ -59,7 +60,7 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
     failed = status == "failed"
     return {
         "id": row.public_id,
-        "channel": row.channel,
+        "channel": (row.params or {}).get(ASKED_CHANNEL, row.channel),
         "status": status,
         "attempts": row.attempts,
         "can_resend": route is not None and status != "queued" and wait == 0,

@@ -10,6 +10,7 @@ from api_service.idempotency import KEY_PATTERN
 from api_service.limits import deferred_client_check
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.registration import register
+from api_service.request_body import read_json
 from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
 from api_service.services import services
 
@@ -44,6 +45,6 @@ def create_registration(data: dict[str, Any]) -> dict[str, Any]:
         services(),
         data,
         idempotency_key=request.headers.get("Idempotency-Key"),
-        payload=request.get_json(),
+        payload=read_json(request),
         check_client=deferred_client_check(),
     )
