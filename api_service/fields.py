@@ -5,20 +5,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields
 
 from api_service.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from api_service.services import services
+from shared.addresses import (
+    E164_EXAMPLE,
+    PHONE_PATTERN,
+    AddressError,
+    normalise_email,
+    normalise_phone,
+)
 
 # C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates.
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$"
-E164_EXAMPLE = "+33612345678"
-# What people write in a number: digits and the usual separators, no letters, no extension.
-PHONE_PATTERN = r"^\+?[0-9 ().-]{4,24}$"
-_PHONE_CHARS = re.compile(PHONE_PATTERN)
 
 
 def _unpaired_surrogate(value: str) -> bool:
@@ -72,29 +73,21 @@ class Password(fields.String):
 
 
 class EmailAddress(Text):
-    """An address checked without DNS, IDNA domains in ASCII, lower case: one mailbox, one form."""
+    """An email address in its one stored form (shared.addresses)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(metadata={"format": "email", "maxLength": 254}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return normalise_email(super()._deserialize(value, attr, data, **kwargs).strip())
-
-
-def normalise_email(address: str) -> str:
-    """The one stored form of an address, or a ValidationError saying why there is none.
-
-    No SMTPUTF8 in this version: a non-ASCII local part could never be delivered.
-    """
-    try:
-        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise ValidationError(f"Not a deliverable email address: {exc}") from None
-    return (checked.ascii_email or checked.normalized).lower()
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            return normalise_email(text)
+        except AddressError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class PhoneNumber(Text):
-    """A mobile number, national input read in `region`, always returned as E.164."""
+    """A mobile number, national input read in PHONE_DEFAULT_REGION, always returned as E.164."""
 
     def __init__(self, **kwargs: Any) -> None:
         metadata = {"pattern": PHONE_PATTERN, "example": E164_EXAMPLE}
@@ -102,21 +95,7 @@ class PhoneNumber(Text):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        return normalise_phone(text, services().settings.phone_default_region)
-
-
-def normalise_phone(text: str, region: str | None) -> str:
-    """The E.164 form of a number that can take an SMS, or a ValidationError saying why not."""
-    if not _PHONE_CHARS.match(text):
-        raise ValidationError(f"Must be a phone number such as {E164_EXAMPLE}.")
-    if not text.startswith("+") and region is None:
-        raise ValidationError(f"Must be an E.164 number such as {E164_EXAMPLE}.")
-    try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else region)
-    except phonenumbers.NumberParseException:
-        raise ValidationError(f"Must be a phone number such as {E164_EXAMPLE}.") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationError("Not a valid phone number.")
-    if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE:
-        raise ValidationError("A fixed line cannot receive SMS.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        try:
+            return normalise_phone(text, services().settings.phone_default_region)
+        except AddressError as exc:
+            raise ValidationError(str(exc)) from None

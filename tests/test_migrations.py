@@ -3,9 +3,11 @@ letters survive and still work; and the downgrade back."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine
@@ -119,4 +121,62 @@ def test_0006_upgrades_a_populated_database_and_its_rows_still_deliver(
         assert "priority" not in columns
         count = connection.execute(sa.text("SELECT count(*) FROM outbox_dead_letters"))
         assert count.scalar_one() == 1
+    command.upgrade(config, "head")
+
+
+def test_0009_normalises_stored_addresses_and_reports_what_it_cannot(
+    database_url: str,
+    engine: Engine,
+    make_relay: MakeRelay,
+    smtp: SinkServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "0008")
+    accounts = [
+        ("Ada@Bücher.example", None),  # becomes ada@xn--bcher-kva.example
+        ("bob@xn--bcher-kva.example", None),  # already normal
+        ("Bob@bücher.example", None),  # normal form taken by the account above
+        ("用户@example.com", "+33142685300"),  # neither can ever be delivered to
+        (None, "+33612345678"),  # already normal
+    ]
+    with engine.begin() as connection:
+        for email, phone in accounts:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO users (email, phone, password_hash, locale, status, created_at) "
+                    "VALUES (:email, :phone, '!', 'en', 'pending', :now)"
+                ),
+                {"email": email, "phone": phone, "now": utcnow()},
+            )
+        connection.execute(
+            sa.insert(OUTBOX_0005),
+            [
+                _row("idn1", "welcome", "pending", recipient="Ada@Bücher.example"),
+                _row("idn2", "welcome", "sent", recipient="Ada@Bücher.example"),
+            ],
+        )
+    with caplog.at_level(logging.WARNING, logger="outpost.migrations"):
+        command.upgrade(config, "head")
+
+    stored = {(u["email"], u["phone"]) for u in rows(engine, "users")}
+    assert stored == {
+        ("ada@xn--bcher-kva.example", None),
+        ("bob@xn--bcher-kva.example", None),
+        ("Bob@bücher.example", None),
+        ("用户@example.com", "+33142685300"),
+        (None, "+33612345678"),
+    }
+    reports = [r.getMessage() for r in caplog.records if r.name == "outpost.migrations"]
+    assert len(reports) == 3, reports
+    assert any("'Bob@bücher.example'" in r and "belongs to user" in r for r in reports)
+    assert any("'用户@example.com'" in r for r in reports)
+    assert any("'+33142685300'" in r and "fixed line" in r for r in reports)
+    recipients = {r["public_id"]: r["recipient"] for r in rows(engine, "outbox")}
+    assert recipients == {"idn1": "ada@xn--bcher-kva.example", "idn2": "Ada@Bücher.example"}
+    # The pending message, once undeliverable, now leaves.
+    assert make_relay().drain() == 1
+    assert [str(m["To"]) for m in smtp.sink.wait_for(1)] == ["ada@xn--bcher-kva.example"]
+
+    command.downgrade(config, "0008")
     command.upgrade(config, "head")
