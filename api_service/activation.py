@@ -10,7 +10,7 @@ from api_service.services import Services
 from shared.accounts import find_account, requested_addresses
 from shared.clock import utcnow
 from shared.events import announce
-from shared.messages import address_for, send_code, send_notice
+from shared.messages import address_for, send_code_unseen, send_notice
 from shared.models import users
 
 
@@ -37,6 +37,13 @@ def resend_activation(services: Services, data: dict[str, Any]) -> None:
         limit_recipients(services, connection, "activation", requested_addresses(data), now)
         user = find_account(connection, data)
         channel = data["channel"]
-        if user is not None and user.status == "pending" and address_for(user, channel):
-            send_code(services, connection, user, purpose="activation", channel=channel, now=now)
+        pending = user is not None and user.status == "pending" and address_for(user, channel)
+        send_code_unseen(
+            services,
+            connection,
+            user if pending else None,
+            purpose="activation",
+            channel=channel,
+            now=now,
+        )
         uow.commit()

@@ -13,7 +13,7 @@ from api_service.unit_of_work import UnitOfWork
 from shared.accounts import User, find_account, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.events import announce
-from shared.messages import send_code, send_notice
+from shared.messages import send_code_unseen, send_notice
 
 
 def request_reset(services: Services, data: dict[str, Any]) -> None:
@@ -22,12 +22,15 @@ def request_reset(services: Services, data: dict[str, Any]) -> None:
     with services.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(services, connection, "password_reset", requested_addresses(data), now)
-        user = find_account(connection, data)
-        if user is not None:
-            channel = "email" if data.get("email") else "sms"
-            send_code(
-                services, connection, user, purpose="password_reset", channel=channel, now=now
-            )
+        channel = "email" if data.get("email") else "sms"
+        send_code_unseen(
+            services,
+            connection,
+            find_account(connection, data),
+            purpose="password_reset",
+            channel=channel,
+            now=now,
+        )
         uow.commit()
 
 

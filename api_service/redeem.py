@@ -29,24 +29,28 @@ def redeem_code(
     connection = uow.connection
     tries = code_tries(purpose, requested_addresses(data))
     per_code = [Limit(MAX_CODE_TRIES, services.settings.code_ttl(purpose))]
-    if services.throttle.wait(connection, tries, per_code, now):
+    wait = services.throttle.wait(connection, tries, per_code, now)
+    if wait:
         raise Problem(
             429,
             "code-exhausted",
             "Too many tries",
             "Too many wrong codes were sent; ask for a new code.",
+            headers={"Retry-After": str(max(wait, 1))},
         )
     user = find_account(connection, data)
-    if user is not None:
-        failures = [f"code-failures:{user.id}"]
-        wait = services.throttle.wait(connection, failures, [ACCOUNT_FAILURES], now)
-        if wait:
-            raise too_many_requests(wait, "Too many wrong codes for this account; try later.")
-        code = data["code"]
-        secret_key = services.settings.secret_key
-        if use_code(connection, secret_key, user_id=user.id, purpose=purpose, code=code, now=now):
-            return user
-        services.throttle.record(connection, failures, now)
-    services.throttle.record(connection, tries, now)
+    # An unknown address counts failures under its own name, so both paths run alike.
+    subject = str(user.id) if user is not None else "|".join(requested_addresses(data))
+    failures = [f"code-failures:{subject}"]
+    wait = services.throttle.wait(connection, failures, [ACCOUNT_FAILURES], now)
+    if wait:
+        raise too_many_requests(wait, "Too many wrong codes for this account; try later.")
+    user_id = user.id if user is not None else None
+    secret_key = services.settings.secret_key
+    code = data["code"]
+    if use_code(connection, secret_key, user_id=user_id, purpose=purpose, code=code, now=now):
+        assert user is not None
+        return user
+    services.throttle.record(connection, failures + tries, now)
     uow.commit()
     raise Problem(400, "invalid-code", "Invalid code", "The code is wrong or has expired.")

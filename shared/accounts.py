@@ -189,7 +189,7 @@ def use_code(
     connection: Connection,
     secret_key: str,
     *,
-    user_id: int,
+    user_id: int | None,
     purpose: str,
     code: str,
     now: datetime,
@@ -198,6 +198,8 @@ def use_code(
 
     Both updates are conditional on the token still being active with tries left, so
     concurrent requests can neither use a code twice nor test more guesses than allowed.
+    With no user, or no live code, the same statements run and match nothing: a wrong code
+    costs the same time whether or not an account exists.
     """
     token = connection.execute(
         select(verification_tokens.c.id, verification_tokens.c.code_hmac)
@@ -210,19 +212,19 @@ def use_code(
         .order_by(verification_tokens.c.id.desc())
         .limit(1)
     ).one_or_none()
-    if token is None:
-        return False
+    token_id = token.id if token is not None else _NO_TOKEN
     live = (
-        (verification_tokens.c.id == token.id)
+        (verification_tokens.c.id == token_id)
         & (verification_tokens.c.status == "active")
         & (verification_tokens.c.failed_attempts < MAX_CODE_TRIES)
     )
-    if code_matches(secret_key, user_id, purpose, code, token.code_hmac):
+    stored = token.code_hmac if token is not None else _NO_HMAC
+    if code_matches(secret_key, user_id or 0, purpose, code, stored) and token is not None:
         used = connection.execute(
             update(verification_tokens).where(live).values(status="used", used_at=now)
         )
         if used.rowcount == 1:
-            cancel_messages(connection, [token.id])
+            cancel_messages(connection, [token_id])
         return used.rowcount == 1
     tries = connection.execute(
         update(verification_tokens)
@@ -237,18 +239,26 @@ def use_code(
         .returning(verification_tokens.c.failed_attempts)
     ).scalar_one_or_none()
     if tries is not None and tries >= MAX_CODE_TRIES:
-        cancel_messages(connection, [token.id])
+        cancel_messages(connection, [token_id])
     return False
 
 
+# What a wrong code is checked against when there is no live code: no token has this id, and
+# no code has this HMAC.
+_NO_TOKEN = -1
+_NO_HMAC = "0" * 64
+
+
 def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
-    """Cancel the unsent messages carrying these codes; their secrets are wiped at once."""
-    if token_ids:
-        connection.execute(
-            update(outbox)
-            .where(outbox.c.token_id.in_(token_ids), outbox.c.status == "pending")
-            .values(status="cancelled", secret_params=None, locked_until=None, claim_token=None)
-        )
+    """Cancel the unsent messages carrying these codes; their secrets are wiped at once.
+
+    The statement runs even for no codes, so that a first code costs what a new one does.
+    """
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.token_id.in_(token_ids), outbox.c.status == "pending")
+        .values(status="cancelled", secret_params=None, locked_until=None, claim_token=None)
+    )
 
 
 def requested_addresses(data: dict[str, Any]) -> list[str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import User, issue_code
+from shared.accounts import User, insert_user, issue_code
 from shared.config import Settings
 from shared.outbox import Delivery, enqueue
 from shared.secretbox import SecretBox
@@ -77,6 +78,44 @@ def send_code(
         expires_at=issued.expires_at,
         asked_channel=asked_channel,
     )
+
+
+def send_code_unseen(
+    services: Outbox,
+    connection: Connection,
+    user: User | None,
+    *,
+    purpose: str,
+    channel: str,
+    now: datetime,
+) -> None:
+    """Queue a code to `user`, or with no user do the same work and keep none of it.
+
+    A stand-in account takes the code inside a savepoint that is then rolled back, so that the
+    answer costs the same time whether or not an account would get a message (SPEC "No
+    enumeration"); a notification raised in a rolled-back savepoint is never delivered.
+    """
+    savepoint = connection.begin_nested()
+    try:
+        target = user or _stand_in(connection, now)
+        send_code(services, connection, target, purpose=purpose, channel=channel, now=now)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if user is None:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+
+
+def _stand_in(connection: Connection, now: datetime) -> User:
+    """A user with both kinds of address, seen only by the savepoint that inserts it."""
+    unique = secrets.token_hex(6)
+    fields = {"email": f"{unique}@stand-in.invalid", "phone": f"+0{int(unique, 16)}"[:16]}
+    user_id = insert_user(connection, now, password_hash="!", locale="en", **fields)
+    if user_id is None:
+        raise RuntimeError("a stand-in address was taken")
+    return User(id=user_id, full_name=None, locale="en", status="pending", **fields)
 
 
 def send_notice(
