@@ -6,8 +6,15 @@ import hmac
 
 from flask import request
 
+from api_service.limits import too_many_requests
 from api_service.problems import Problem
 from api_service.services import services
+from api_service.throttle import Limit
+from shared.clock import utcnow
+
+# Wrong tokens one client address may present, on the API and the dashboard together, before
+# it waits; the right token is never refused, so no one can lock the operators out.
+WRONG_TOKENS = Limit(10, 900)
 
 
 def admin_enabled() -> bool:
@@ -23,6 +30,15 @@ def token_matches(presented: str | None) -> bool:
     return hmac.compare_digest(presented.encode(), expected.encode())
 
 
+def wrong_token_wait() -> int:
+    """Count a wrong token from this client; the seconds it must wait once over WRONG_TOKENS."""
+    subject = [f"admin-token:{request.remote_addr}"]
+    with services().unit_of_work() as uow:
+        wait = services().throttle.take(uow.connection, subject, [WRONG_TOKENS], utcnow())
+        uow.commit()
+    return wait
+
+
 def require_bearer() -> str:
     """The operator's name for the audit, if the request carries `Bearer $ADMIN_TOKEN`.
 
@@ -33,6 +49,9 @@ def require_bearer() -> str:
         raise Problem(404, "not-found", "Not Found", "The requested URL was not found.")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token_matches(token.strip()):
+        wait = wrong_token_wait()
+        if wait:
+            raise too_many_requests(wait, "Too many wrong tokens from this address.")
         raise Problem(
             401,
             "unauthorized",

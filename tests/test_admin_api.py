@@ -56,13 +56,16 @@ ROUTES = [
 
 
 def test_every_admin_route_refuses_a_missing_or_wrong_token(admin: FlaskClient) -> None:
-    for method, path in ROUTES:
+    # One client address a route: ten wrong tokens from one address are throttled (429).
+    for n, (method, path) in enumerate(ROUTES):
         for headers in (
             {},
             {"Authorization": "Bearer wrong-token-0123456789"},
             {"Authorization": TOKEN},
         ):
-            response = getattr(admin, method)(path, headers=headers, json={})
+            response = getattr(admin, method)(
+                path, headers=headers, json={}, environ_base={"REMOTE_ADDR": f"192.0.2.{n + 1}"}
+            )
             assert response.status_code == 401, (method, path, headers)
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
             assert response.mimetype == "application/problem+json"

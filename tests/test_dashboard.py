@@ -448,12 +448,23 @@ def test_sign_out_removes_the_cookie(admin: FlaskClient) -> None:
     assert "Signed out." in admin.get("/admin/sign-in?notice=signed_out").get_data(as_text=True)
 
 
-def test_repeated_wrong_tokens_are_slowed_down(admin: FlaskClient) -> None:
-    for _ in range(10):
-        assert sign_in(admin, "wrong-token-0123456789").status_code == 401
-    refused = sign_in(admin)
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
-    assert "Set-Cookie" not in refused.headers
+def test_wrong_tokens_on_either_surface_are_slowed_down_and_the_right_one_never_is(
+    admin: FlaskClient,
+) -> None:
+    wrong = "wrong-token-0123456789"
+    for _ in range(5):
+        assert sign_in(admin, wrong).status_code == 401
+        bearer = admin.get("/v1/admin/stats", headers={"Authorization": f"Bearer {wrong}"})
+        assert bearer.status_code == 401
+    for refused in (
+        sign_in(admin, wrong),
+        admin.get("/v1/admin/stats", headers={"Authorization": f"Bearer {wrong}"}),
+    ):
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert "Set-Cookie" not in refused.headers
+    right = admin.get("/v1/admin/stats", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert right.status_code == 200
+    assert sign_in(admin).status_code == 303
 
 
 # --- (b) headless Chromium against gunicorn ----------------------------------------------------
