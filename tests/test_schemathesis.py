@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests import processes
+from tests.forwarding_proxy import ForwardingProxy
 from tests.smtp_sink import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -20,44 +21,52 @@ def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> N
     port = free_port()
     # The providers' token is the admin one, so that the header below opens those routes too.
     tokens = {"ADMIN_TOKEN": ADMIN_TOKEN, "PROVIDER_EVENTS_TOKEN": ADMIN_TOKEN}
-    api = processes.gunicorn({**env, **tokens}, port, tmp_path)
+    # Through a proxy giving each request its own client address: schemathesis tries every
+    # admin route with a missing and a wrong token, far past the 10 wrong tokens a client
+    # may present before 429 (tested in test_dashboard.py).
+    api = processes.gunicorn({**env, **tokens, "TRUSTED_PROXIES": "1"}, port, tmp_path)
     try:
         processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
-        run = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("st")),
-                "--config-file",
-                str(HERE / "schemathesis.toml"),
-                "run",
-                f"http://127.0.0.1:{port}/openapi.json",
-                "--checks",
-                "all",
-                "--max-examples",
-                "100",
-                # One worker: hypothesis's source inspection is not thread-safe on Python 3.11
-                # and fails now and then with two.
-                "--workers",
-                "1",
-                "--seed",
-                SEED,
-                # Operators' routes too: schemathesis also tries them without and with a wrong
-                # token (ignored_auth, missing_required_header).
-                "--header",
-                f"Authorization: Bearer {ADMIN_TOKEN}",
-            ],
-            cwd=tmp_path,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(HERE.parent),
-                "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
-                "NO_COLOR": "1",
-            },
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        with ForwardingProxy(port) as proxy:
+            run = _schemathesis(proxy.port, tmp_path)
     finally:
         assert processes.stop(api) == 0
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     assert "24 passed" in run.stdout
     assert "Runtime Error" not in run.stdout
+
+
+def _schemathesis(port: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("st")),
+            "--config-file",
+            str(HERE / "schemathesis.toml"),
+            "run",
+            f"http://127.0.0.1:{port}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "100",
+            # One worker: hypothesis's source inspection is not thread-safe on Python 3.11
+            # and fails now and then with two.
+            "--workers",
+            "1",
+            "--seed",
+            SEED,
+            # Operators' routes too: schemathesis also tries them without and with a wrong
+            # token (ignored_auth, missing_required_header).
+            "--header",
+            f"Authorization: Bearer {ADMIN_TOKEN}",
+        ],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(HERE.parent),
+            "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+            "NO_COLOR": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -35,7 +35,7 @@ from shared.clock import utcnow
 bp = Blueprint(
     "admin", __name__, description="Operators: dead letters, stranded accounts, figures, audit."
 )
-ADMIN_PROBLEMS = (401, 404, 503)
+ADMIN_PROBLEMS = (401, 404, 429, 503)
 # The largest id a bigint holds: a larger one in a path is simply not found.
 MAX_ID = 2**63 - 1
 BEARER: list[dict[str, list[str]]] = [{"adminToken": []}]
