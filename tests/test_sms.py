@@ -274,3 +274,19 @@ def test_401_403_404_pause_the_gateway_and_the_message_waits_for_it(
     assert outcomes(engine) == ["provider_down", "sent"]
     assert [r.header("Idempotency-Key") for r in gateway.requests] == [delivery_id] * 2
     assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+
+
+def test_sms_queued_while_sms_url_is_unset_waits_and_never_dies(
+    client: FlaskClient, engine: Engine, make_relay: MakeRelay, gateway: SmsGateway
+) -> None:
+    queue_sms(client)
+    # SMS_URL unset where the relay runs (the API that queued it had one): nothing can send it.
+    unset = make_relay(sms_url=None, relay_max_attempts=1)
+    for _ in range(3):
+        assert unset.drain() == 0
+    row = the_row(engine)
+    assert (row["status"], row["attempts"], row["dead_reason"]) == ("pending", 0, None)
+    assert "no sms provider configured" in unset.providers.status()
+    # Once SMS_URL is set, it leaves.
+    assert make_relay(sms_url=gateway.url + PATH, sms_token=TOKEN).drain() == 1
+    assert the_row(engine)["status"] == "sent"
