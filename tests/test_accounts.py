@@ -182,6 +182,8 @@ def test_five_wrong_tries_kill_the_code(
     response = post(client, "/v1/activations", {"email": EMAIL, "code": code})
     assert response.status_code == 429
     assert response.get_json()["type"].endswith("/code-exhausted")
+    # The tries are counted over the code's lifetime: the wait is at most that long.
+    assert 0 < int(response.headers["Retry-After"]) <= settings.activation_ttl
     [token] = rows(engine, "verification_tokens")
     assert (token["status"], token["failed_attempts"]) == ("dead", 5)
     [message] = rows(engine, "outbox")
