@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import partial
 
-from flask import Flask, Response, current_app, request
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api_service import dashboard, openapi
+from api_service import dashboard, limits, openapi
+from api_service.dependencies import Dependencies
 from api_service.idempotency import IdempotencyKeys
-from api_service.limits import defer_client_check, deferred_client_check, limit_client
 from api_service.metrics import instrument
 from api_service.passwords import Passwords, Verifier
 from api_service.problems import register_error_handlers
@@ -27,9 +26,7 @@ from api_service.routes import (
     provider_events,
     registrations,
 )
-from api_service.services import Services, services
 from api_service.throttle import Throttle
-from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import engine_for
 from shared.logs import configure_logging
@@ -45,10 +42,6 @@ BLUEPRINTS = (
     health,
     admin,
 )
-# The routes that hash a password and take their deferred per-IP check (deferred_client_check).
-CHECKED_BESIDE_THE_HASH = frozenset(
-    {"registrations.create_registration", "password_resets.confirm_password_reset"}
-)
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -63,7 +56,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         proxies = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     engine = engine_for(settings)
-    app.extensions["outpost"] = Services(
+    app.extensions["outpost"] = Dependencies(
         settings=settings,
         engine=engine,
         passwords=Passwords(beside_transaction=engine.dialect.name != "sqlite"),
@@ -76,40 +69,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     api = openapi.Api(app)
     register_error_handlers(app)
     instrument(app)
-    app.before_request(_limit_posts)
-    # Registered after the metrics' hook, so that it runs before it and they count its answer.
-    app.after_request(_check_client_if_still_due)
+    limits.init_app(app)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
     app.register_blueprint(dashboard.bp)
     return app
-
-
-def _limit_posts() -> None:
-    """Every public POST counts against its client IP, whatever its body.
-
-    A route that hashes a password runs the check beside the hash instead, unless this worker
-    refused the client lately (see RefusedClients): the answer then waits for the longer of
-    the two rather than both in turn.
-    """
-    if request.method != "POST":
-        return
-    ip = request.remote_addr or "unknown"
-    app_services = services()
-    check = partial(limit_client, app_services, ip, utcnow())
-    if request.endpoint in CHECKED_BESIDE_THE_HASH and not app_services.refused_clients.recent(ip):
-        defer_client_check(check)
-    else:
-        check()
-
-
-def _check_client_if_still_due(response: Response) -> Response:
-    """Count the POSTs whose check was deferred but never reached (a bad body, say)."""
-    check = deferred_client_check()
-    if check is None:
-        return response
-    try:
-        check()
-    except Exception as exc:  # answered as any error of the request would be
-        return current_app.make_response(current_app.handle_user_exception(exc))
-    return response

@@ -6,9 +6,9 @@ import hmac
 
 from flask import request
 
-from api_service.limits import too_many_requests
+from api_service.dependencies import dependencies
+from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem
-from api_service.services import services
 from api_service.throttle import Limit
 from shared.clock import utcnow
 
@@ -19,12 +19,12 @@ WRONG_TOKENS = Limit(10, 900)
 
 def admin_enabled() -> bool:
     """Whether ADMIN_TOKEN is set; without it every admin page and route answers 404."""
-    return services().settings.admin_token is not None
+    return dependencies().settings.admin_token is not None
 
 
 def token_matches(presented: str | None) -> bool:
     """Whether `presented` is ADMIN_TOKEN, in time independent of where they differ."""
-    expected = services().settings.admin_token
+    expected = dependencies().settings.admin_token
     if expected is None or presented is None:
         return False
     return hmac.compare_digest(presented.encode(), expected.encode())
@@ -33,8 +33,8 @@ def token_matches(presented: str | None) -> bool:
 def wrong_token_wait() -> int:
     """Count a wrong token from this client; the seconds it must wait once over WRONG_TOKENS."""
     subject = [f"admin-token:{request.remote_addr}"]
-    with services().unit_of_work() as uow:
-        wait = services().throttle.take(uow.connection, subject, [WRONG_TOKENS], utcnow())
+    with dependencies().unit_of_work() as uow:
+        wait = dependencies().throttle.take(uow.connection, subject, [WRONG_TOKENS], utcnow())
         uow.commit()
     return wait
 
@@ -51,7 +51,7 @@ def require_bearer() -> str:
     if scheme.lower() != "bearer" or not token_matches(token.strip()):
         wait = wrong_token_wait()
         if wait:
-            raise too_many_requests(wait, "Too many wrong tokens from this address.")
+            raise TooManyRequests(wait, "Too many wrong tokens from this address.")
         raise Problem(
             401,
             "unauthorized",

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
 from api_service.admin_auth import admin_enabled, token_matches, wrong_token_wait
-from api_service.services import services
+from api_service.dependencies import dependencies
 from shared import operations
 from shared.clock import utcnow
 from shared.codes import derive_key
@@ -93,7 +93,7 @@ RETRY_OUTCOMES = (
 
 def _secret() -> str:
     """SECRET_KEY, the root of every key the dashboard derives."""
-    return services().settings.secret_key
+    return dependencies().settings.secret_key
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -105,7 +105,7 @@ def _serializer() -> URLSafeTimedSerializer:
 def _token_binding() -> str:
     """A keyed digest of ADMIN_TOKEN: rotating the token ends every session, and never shows it."""
     key = derive_key(_secret(), "outpost/dashboard-token-binding")
-    token = services().settings.admin_token or ""
+    token = dependencies().settings.admin_token or ""
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -434,7 +434,7 @@ def hourly_chart(buckets: list[dict[str, Any]]) -> Chart:
 def overview() -> BaseResponse:
     """Backlog and outcome figures, the last 24 hours as a chart, the latest operator actions."""
     now = utcnow()
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         figures = operations.stats(uow.connection, now)
         queue = operations.backlog(uow.connection, now)
         buckets = operations.hourly_outcomes(uow.connection, now)
@@ -503,7 +503,7 @@ def dead_letters() -> BaseResponse:
     chosen = _filters(request.args)
     before = _cursor(request.args)
     where = _dead_filter(chosen)
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         letters, next_cursor = operations.list_dead(
             uow.connection, where, limit=PAGE_SIZE, before=before
         )
@@ -531,9 +531,9 @@ def dead_letters() -> BaseResponse:
 @bp.post("/dead/<public_id>/retry")
 def retry(public_id: str) -> BaseResponse:
     """Retry one dead letter: a fresh code if it carried one, else requeued."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         result = operations.retry(
-            uow.connection, services(), public_id[:64], actor=_actor(), now=utcnow()
+            uow.connection, dependencies(), public_id[:64], actor=_actor(), now=utcnow()
         )
         uow.commit()
     return _back_to_dead_letters(
@@ -544,7 +544,7 @@ def retry(public_id: str) -> BaseResponse:
 @bp.post("/dead/<public_id>/discard")
 def discard(public_id: str) -> BaseResponse:
     """Mark one dead letter dealt with, sending nothing."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         done = operations.discard(uow.connection, public_id[:64], actor=_actor(), now=utcnow())
         uow.commit()
     return _back_to_dead_letters(
@@ -556,9 +556,9 @@ def discard(public_id: str) -> BaseResponse:
 def retry_all() -> BaseResponse:
     """Retry every dead letter matching the filters shown (up to the bulk cap), oldest first."""
     where = _dead_filter(_filters(request.form))
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         results = operations.retry_all(
-            uow.connection, services(), where, actor=_actor(), now=utcnow()
+            uow.connection, dependencies(), where, actor=_actor(), now=utcnow()
         )
         uow.commit()
     counts = Counter(result.outcome for result in results)
@@ -595,7 +595,7 @@ def _notice(args: Mapping[str, str]) -> tuple[str, str] | None:
 @bp.get("/stranded")
 def stranded() -> BaseResponse:
     """Pending accounts whose activation cannot arrive or no longer works."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         accounts = operations.stranded(uow.connection, utcnow())
     return _html(
         render_template(
@@ -610,9 +610,9 @@ def stranded() -> BaseResponse:
 @bp.post("/stranded/<int:user_id>/reissue")
 def reissue(user_id: int) -> BaseResponse:
     """Send a stranded account a fresh activation code."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         delivery = operations.reissue_activation(
-            uow.connection, services(), user_id, actor=_actor(), now=utcnow()
+            uow.connection, dependencies(), user_id, actor=_actor(), now=utcnow()
         )
         uow.commit()
     notice = "reissue:done" if delivery else "reissue:not_pending"
@@ -626,7 +626,7 @@ def reissue(user_id: int) -> BaseResponse:
 @bp.get("/suppressions")
 def suppressions() -> BaseResponse:
     """The suppressed addresses, with a Remove button each."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         entries = operations.list_suppressions(uow.connection)
     return _html(
         render_template(
@@ -642,9 +642,9 @@ def suppressions() -> BaseResponse:
 def remove_suppression() -> BaseResponse:
     """Let messages go to one address again."""
     address = request.form.get("address", "").strip().lower()[:254]
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         removed = operations.remove_suppressions(
-            uow.connection, services(), [address], actor=_actor(), now=utcnow()
+            uow.connection, dependencies(), [address], actor=_actor(), now=utcnow()
         )
         uow.commit()
     notice = "suppression:removed" if removed else "suppression:absent"

@@ -7,8 +7,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
+from api_service.dependencies import dependencies
 from api_service.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
-from api_service.services import services
 from shared.addresses import (
     E164_EXAMPLE,
     PHONE_PATTERN,
@@ -96,6 +96,6 @@ class PhoneNumber(Text):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         try:
-            return normalise_phone(text, services().settings.phone_default_region)
+            return normalise_phone(text, dependencies().settings.phone_default_region)
         except AddressError as exc:
             raise ValidationError(str(exc)) from None

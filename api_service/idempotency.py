@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from api_service.problems import Problem
+from api_service.flows.errors import BadIdempotencyKey, IdempotencyKeyReused
 from shared.codes import derive_key
 from shared.models import idempotency_keys
 
@@ -37,12 +37,7 @@ class IdempotencyKeys:
         (or, on SQLite, until it releases the write lock), then reads its answer.
         """
         if not re.fullmatch(KEY_PATTERN, key):
-            raise Problem(
-                400,
-                "bad-idempotency-key",
-                "Bad Idempotency-Key",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters, without spaces.",
-            )
+            raise BadIdempotencyKey
         digest = self._hmac(key)
         fingerprint = self._hmac(json.dumps(payload, sort_keys=True, separators=(",", ":")))
         try:
@@ -59,12 +54,7 @@ class IdempotencyKeys:
                 )
             ).one()
             if not hmac.compare_digest(row.request_hmac, fingerprint):
-                raise Problem(
-                    422,
-                    "idempotency-key-reused",
-                    "Idempotency-Key reused",
-                    "This Idempotency-Key was already used with a different request body.",
-                ) from None
+                raise IdempotencyKeyReused from None
             answer: dict[str, Any] = row.response
             return answer
         return None

@@ -1,35 +1,27 @@
-"""Which limits apply to what, and how a refusal is answered."""
+"""Which limits apply to what: per address and purpose, per code, per client IP (init_app)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
 
-from flask import g
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Connection
 
-from api_service.problems import Problem
-from api_service.services import Services
+from api_service.dependencies import Dependencies, dependencies
+from api_service.flows.errors import TooManyRequests
 from api_service.throttle import Limit
+from shared.clock import utcnow
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
 CLIENT_WINDOW_SECONDS = 60
 
 
-def too_many_requests(wait: int, detail: str) -> Problem:
-    """A 429 telling the client how long to wait."""
-    return Problem(
-        429,
-        "too-many-requests",
-        "Too Many Requests",
-        detail,
-        headers={"Retry-After": str(max(wait, 1))},
-    )
-
-
 def limit_recipients(
-    services: Services,
+    deps: Dependencies,
     connection: Connection,
     purpose: str,
     addresses: Iterable[str],
@@ -41,25 +33,25 @@ def limit_recipients(
     account owns them, so the answer reveals nothing about who has an account. A message let
     through may carry a new code, so the tries counted against these addresses start again.
     """
-    limits = _recipient_limits(services)
+    limits = _recipient_limits(deps)
     addresses = list(addresses)
-    wait = services.throttle.take(connection, [f"{purpose}:{a}" for a in addresses], limits, now)
+    wait = deps.throttle.take(connection, [f"{purpose}:{a}" for a in addresses], limits, now)
     if wait:
-        raise too_many_requests(wait, "A message was sent to this address recently.")
-    services.throttle.clear(connection, code_tries(purpose, addresses))
+        raise TooManyRequests(wait, "A message was sent to this address recently.")
+    deps.throttle.clear(connection, code_tries(purpose, addresses))
 
 
 def recipient_wait(
-    services: Services, connection: Connection, purpose: str, address: str, now: datetime
+    deps: Dependencies, connection: Connection, purpose: str, address: str, now: datetime
 ) -> int:
     """Seconds until a message of `purpose` to `address` would pass its limits; 0 if now."""
-    limits = _recipient_limits(services)
-    return services.throttle.wait(connection, [f"{purpose}:{address}"], limits, now)
+    limits = _recipient_limits(deps)
+    return deps.throttle.wait(connection, [f"{purpose}:{address}"], limits, now)
 
 
-def _recipient_limits(services: Services) -> tuple[Limit, Limit]:
+def _recipient_limits(deps: Dependencies) -> tuple[Limit, Limit]:
     """Per address and purpose: one message per cooldown, so many an hour."""
-    settings = services.settings
+    settings = deps.settings
     return Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600)
 
 
@@ -68,21 +60,34 @@ def code_tries(purpose: str, addresses: Iterable[str]) -> list[str]:
     return [f"code-tries:{purpose}:{address}" for address in addresses]
 
 
-def limit_client(services: Services, ip: str, now: datetime) -> None:
+def limit_client(deps: Dependencies, ip: str, now: datetime) -> None:
     """Count a POST from this client IP in a transaction of its own, or answer 429."""
-    limit = Limit(services.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
-    with services.unit_of_work() as uow:
+    limit = Limit(deps.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
+    with deps.unit_of_work() as uow:
         # A counter lost in a crash costs nothing; do not wait for the disk.
-        wait = services.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now, durable=False)
+        wait = deps.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now, durable=False)
         uow.commit()
     if wait:
-        services.refused_clients.note(ip, wait)
-        raise too_many_requests(wait, "Too many requests from this address; slow down.")
+        deps.refused_clients.note(ip, wait)
+        raise TooManyRequests(wait, "Too many requests from this address; slow down.")
 
 
-def defer_client_check(check: Callable[[], None]) -> None:
-    """Leave the current request's per-IP check to `deferred_client_check`'s caller."""
-    g.client_check = check
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def checked_beside_the_hash(view: F) -> F:
+    """Mark a route that hashes a password: its per-IP check runs beside the hash (the route
+    passes `deferred_client_check()` to its flow), so a sign-up does not wait for both."""
+    setattr(view, _BESIDE_THE_HASH, True)
+    return view
+
+
+def init_app(app: Flask) -> None:
+    """Count every public POST against its client IP, and count the ones whose deferred check
+    was never reached (a bad body, say) once they are answered."""
+    app.before_request(_limit_posts)
+    # Registered after the metrics' hook, so that it runs before it and they count its answer.
+    app.after_request(_check_client_if_still_due)
 
 
 def deferred_client_check() -> Callable[[], None] | None:
@@ -90,3 +95,37 @@ def deferred_client_check() -> Callable[[], None] | None:
     caller now owns it."""
     check: Callable[[], None] | None = g.pop("client_check", None)
     return check
+
+
+_BESIDE_THE_HASH = "outpost_checked_beside_the_hash"
+
+
+def _limit_posts() -> None:
+    """Every public POST counts against its client IP, whatever its body.
+
+    A route that hashes a password runs the check beside the hash instead, unless this worker
+    refused the client lately (see RefusedClients): the answer then waits for the longer of
+    the two rather than both in turn.
+    """
+    if request.method != "POST":
+        return
+    ip = request.remote_addr or "unknown"
+    deps = dependencies()
+    check = partial(limit_client, deps, ip, utcnow())
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, _BESIDE_THE_HASH, False) and not deps.refused_clients.recent(ip):
+        g.client_check = check
+    else:
+        check()
+
+
+def _check_client_if_still_due(response: Response) -> Response:
+    """Count the POSTs whose check was deferred but never reached (a bad body, say)."""
+    check = deferred_client_check()
+    if check is None:
+        return response
+    try:
+        check()
+    except Exception as exc:  # answered as any error of the request would be
+        return current_app.make_response(current_app.handle_user_exception(exc))
+    return response

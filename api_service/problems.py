@@ -10,6 +10,16 @@ from flask import Flask, Response, json
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from api_service.flows.errors import (
+    BadIdempotencyKey,
+    CodeExhausted,
+    IdempotencyKeyReused,
+    InvalidCode,
+    InvalidCredentials,
+    Refused,
+    TooManyRequests,
+)
+
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://outpost.dev/problems/"
@@ -53,6 +63,51 @@ class Problem(Exception):
         return response
 
 
+def problem_for(refusal: Refused) -> Problem:
+    """The problem document answering what a flow refused: the one place they meet HTTP."""
+    match refusal:
+        case TooManyRequests(wait=wait, detail=detail):
+            return Problem(
+                429, "too-many-requests", "Too Many Requests", detail, headers=_retry_after(wait)
+            )
+        case CodeExhausted(wait=wait):
+            return Problem(
+                429,
+                "code-exhausted",
+                "Too many tries",
+                "Too many wrong codes were sent; ask for a new code.",
+                headers=_retry_after(wait),
+            )
+        case InvalidCode():
+            return Problem(400, "invalid-code", "Invalid code", "The code is wrong or has expired.")
+        case InvalidCredentials():
+            return Problem(
+                401,
+                "invalid-credentials",
+                "Invalid credentials",
+                "The address or the password is wrong, or the account is not active yet.",
+            )
+        case BadIdempotencyKey():
+            return Problem(
+                400,
+                "bad-idempotency-key",
+                "Bad Idempotency-Key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters, without spaces.",
+            )
+        case IdempotencyKeyReused():
+            return Problem(
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "This Idempotency-Key was already used with a different request body.",
+            )
+    raise TypeError(f"no problem document for {type(refusal).__name__}")
+
+
+def _retry_after(wait: int) -> dict[str, str]:
+    return {"Retry-After": str(max(wait, 1))}
+
+
 def validation_problem(errors: Iterable[tuple[str, str]]) -> Problem:
     """A 422 naming each field that is wrong."""
     return Problem(422, "validation-error", "Request body is not valid", errors=sorted(errors))
@@ -79,6 +134,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(problem: Problem) -> Response:
         return problem.to_response()
+
+    @app.errorhandler(Refused)
+    def _refused(refusal: Refused) -> Response:
+        return problem_for(refusal).to_response()
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

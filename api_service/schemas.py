@@ -15,8 +15,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from api_service.dependencies import dependencies
 from api_service.fields import EmailAddress, Password, PhoneNumber, Text
-from api_service.services import services
 from shared.outbox import CHANNELS, LOCALES
 
 CODE = re.compile(r"^[0-9]{6}$")
@@ -52,7 +52,7 @@ def _code_field() -> fields.String:
 
 def _check_sms_offered(channel: str | None) -> None:
     """SMS is refused, naming the field that asks for it, when SMS_URL is unset."""
-    if channel is not None and services().settings.sms_url is None:
+    if channel is not None and dependencies().settings.sms_url is None:
         raise ValidationError("SMS is not offered by this service; use email.", channel)
 
 

@@ -16,7 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 from standardwebhooks.webhooks import Webhook
 
-from api_service import activation, create_app, login
+from api_service import create_app
+from api_service.flows import activation, login
 from api_service.throttle import Limit
 from outbox_relay.worker import Relay
 from shared.models import outbox, users

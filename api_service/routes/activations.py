@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.activation import activate, resend_activation
+from api_service.dependencies import dependencies
+from api_service.flows.activation import activate, resend_activation
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.schemas import ActivationSchema, ResendSchema, StatusSchema
-from api_service.services import services
 
 bp = Blueprint("activations", __name__, description="Activating accounts.")
 
@@ -18,7 +18,7 @@ bp = Blueprint("activations", __name__, description="Activating accounts.")
 @bp.problems(*BODY_PROBLEMS)
 def create_activation(data: dict[str, Any]) -> dict[str, str]:
     """Activate an account with the code it was sent."""
-    activate(services(), data)
+    activate(dependencies(), data)
     return {"status": "active"}
 
 
@@ -28,5 +28,5 @@ def create_activation(data: dict[str, Any]) -> dict[str, str]:
 @bp.problems(*BODY_PROBLEMS)
 def resend(data: dict[str, Any]) -> dict[str, str]:
     """Send a fresh activation code; the answer is the same whether or not it was sent."""
-    resend_activation(services(), data)
+    resend_activation(dependencies(), data)
     return {"status": "accepted"}

@@ -26,9 +26,9 @@ from api_service.admin_schemas import (
     SuppressionRemovalSchema,
     SuppressionRemovedSchema,
 )
+from api_service.dependencies import dependencies
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
-from api_service.services import services
 from shared import operations
 from shared.clock import utcnow
 
@@ -59,7 +59,7 @@ def _filter(data: dict[str, Any]) -> operations.DeadFilter:
 @bp.doc(security=BEARER)
 def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
     """Unresolved dead letters, newest first, a page at a time."""
-    with services().engine.connect() as connection:
+    with dependencies().engine.connect() as connection:
         items, cursor = operations.list_dead(
             connection, _filter(query), limit=query["limit"], before=query.get("cursor")
         )
@@ -72,7 +72,7 @@ def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def show_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
     """A message and its attempts; never its parameters or secrets."""
-    with services().engine.connect() as connection:
+    with dependencies().engine.connect() as connection:
         detail = operations.show(connection, str(public_id))
     if detail is None:
         raise _no_such_message()
@@ -85,9 +85,9 @@ def show_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def retry_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
     """Deliver again: a fresh code if it carried one, else requeued; once, however often asked."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         result = operations.retry(
-            uow.connection, services(), str(public_id), actor=g.actor, now=utcnow()
+            uow.connection, dependencies(), str(public_id), actor=g.actor, now=utcnow()
         )
         if result.outcome == "not_found":
             raise _no_such_message()
@@ -102,10 +102,10 @@ def retry_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def retry_dead_letters(data: dict[str, Any]) -> dict[str, Any]:
     """Retry the matching dead letters, oldest first, at most `limit` of them."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         results = operations.retry_all(
             uow.connection,
-            services(),
+            dependencies(),
             _filter(data),
             actor=g.actor,
             now=utcnow(),
@@ -122,7 +122,7 @@ def retry_dead_letters(data: dict[str, Any]) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
     """Mark a dead letter dealt with, sending nothing; `discarded` false if it was not one."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         discarded = operations.discard(uow.connection, str(public_id), actor=g.actor, now=utcnow())
         uow.commit()
     return {"id": str(public_id), "discarded": discarded}
@@ -134,7 +134,7 @@ def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def stats() -> dict[str, Any]:
     """Counts by status and channel, the oldest due message's age, the last hour's outcomes."""
-    with services().engine.connect() as connection:
+    with dependencies().engine.connect() as connection:
         return operations.stats(connection, utcnow())
 
 
@@ -144,7 +144,7 @@ def stats() -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def stranded() -> dict[str, Any]:
     """Pending accounts whose latest activation message is dead or whose code expired."""
-    with services().engine.connect() as connection:
+    with dependencies().engine.connect() as connection:
         found = operations.stranded(connection, utcnow())
     return {"items": [asdict(account) for account in found]}
 
@@ -155,9 +155,9 @@ def stranded() -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def reissue_activation(user_id: int) -> dict[str, Any]:
     """Send a pending account a fresh activation code."""
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         delivery = operations.reissue_activation(
-            uow.connection, services(), user_id, actor=g.actor, now=utcnow()
+            uow.connection, dependencies(), user_id, actor=g.actor, now=utcnow()
         )
         if delivery is None:
             raise Problem(
@@ -176,7 +176,7 @@ def reissue_activation(user_id: int) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def list_suppressions() -> dict[str, Any]:
     """The suppressed addresses, newest first (at most 500)."""
-    with services().engine.connect() as connection:
+    with dependencies().engine.connect() as connection:
         entries = operations.list_suppressions(connection)
     return {"items": [asdict(entry) for entry in entries]}
 
@@ -189,9 +189,9 @@ def list_suppressions() -> dict[str, Any]:
 def remove_suppressions(data: dict[str, Any]) -> dict[str, Any]:
     """Let messages go to these addresses again; audited."""
     addresses = list(dict.fromkeys(a.strip().lower() for a in data["addresses"]))
-    with services().unit_of_work() as uow:
+    with dependencies().unit_of_work() as uow:
         removed = operations.remove_suppressions(
-            uow.connection, services(), addresses, actor=g.actor, now=utcnow()
+            uow.connection, dependencies(), addresses, actor=g.actor, now=utcnow()
         )
         uow.commit()
     return {"removed": removed}
@@ -203,8 +203,10 @@ def remove_suppressions(data: dict[str, Any]) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def erase_user(user_id: int) -> dict[str, Any]:
     """Erase an account and scrub its address from every message (GDPR art. 17); audited."""
-    with services().unit_of_work() as uow:
-        if not operations.erase(uow.connection, services(), user_id, actor=g.actor, now=utcnow()):
+    with dependencies().unit_of_work() as uow:
+        if not operations.erase(
+            uow.connection, dependencies(), user_id, actor=g.actor, now=utcnow()
+        ):
             raise Problem(404, "not-found", "Not Found", "No account has this id.")
         uow.commit()
     return {"user_id": user_id, "erased": True}
@@ -216,7 +218,7 @@ def erase_user(user_id: int) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def audit() -> dict[str, Any]:
     """The newest hundred operator actions."""
-    with services().engine.connect() as connection:
+    with dependencies().engine.connect() as connection:
         return {"items": operations.audit_log(connection)}
 
 

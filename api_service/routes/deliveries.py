@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from api_service.dependencies import dependencies
 from api_service.limits import recipient_wait
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema
-from api_service.services import services
 from shared.clock import utcnow
 from shared.models import outbox
 from shared.outbox import ASKED_CHANNEL, WEBHOOK, client_status, failure_reason
@@ -33,7 +33,7 @@ NEW_CODE_ROUTE = {
 @bp.doc(operationId="getDelivery")
 def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
     """Where a queued message stands, why it failed, and when a new code may be asked for."""
-    app = services()
+    app = dependencies()
     with app.engine.connect() as connection:
         row = connection.execute(
             select(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from api_service.dependencies import dependencies
 from api_service.metrics import exposition
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import StatusSchema
-from api_service.services import services
 from shared.db import schema_is_current
 
 bp = Blueprint("health", __name__, description="Probes and metrics.")
@@ -28,7 +28,7 @@ def healthz() -> dict[str, str]:
 def readyz() -> dict[str, str]:
     """The database answers and its schema is at the newest migration."""
     try:
-        current = schema_is_current(services().engine)
+        current = schema_is_current(dependencies().engine)
     except SQLAlchemyError:
         raise Problem(503, "not-ready", "Not ready", "The database cannot be reached.") from None
     if not current:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.login import log_in
+from api_service.dependencies import dependencies
+from api_service.flows.login import log_in
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.schemas import LoginResultSchema, LoginSchema
-from api_service.services import services
 
 bp = Blueprint("logins", __name__, description="Checking credentials for the application.")
 
@@ -18,4 +18,4 @@ bp = Blueprint("logins", __name__, description="Checking credentials for the app
 @bp.problems(*BODY_PROBLEMS, 401)
 def create_login(data: dict[str, Any]) -> dict[str, Any]:
     """Verify an address and password; issues no session (the application does)."""
-    return log_in(services(), data)
+    return log_in(dependencies(), data)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.limits import deferred_client_check
+from api_service.dependencies import dependencies
+from api_service.flows.password_reset import confirm_reset, request_reset
+from api_service.limits import checked_beside_the_hash, deferred_client_check
 from api_service.openapi import BODY_PROBLEMS, Blueprint
-from api_service.password_reset import confirm_reset, request_reset
 from api_service.schemas import ResetConfirmSchema, ResetRequestSchema, StatusSchema
-from api_service.services import services
 
 bp = Blueprint("password_resets", __name__, description="Resetting passwords.")
 
@@ -19,15 +19,16 @@ bp = Blueprint("password_resets", __name__, description="Resetting passwords.")
 @bp.problems(*BODY_PROBLEMS)
 def create_password_reset(data: dict[str, Any]) -> dict[str, str]:
     """Send a reset code; the answer is the same whether or not the account exists."""
-    request_reset(services(), data)
+    request_reset(dependencies(), data)
     return {"status": "accepted"}
 
 
 @bp.post("/v1/password-resets/confirm")
+@checked_beside_the_hash
 @bp.arguments(ResetConfirmSchema)
 @bp.response(200, StatusSchema)
 @bp.problems(*BODY_PROBLEMS)
 def confirm_password_reset(data: dict[str, Any]) -> dict[str, str]:
     """Set a new password with the code; 400 if wrong or expired, 429 after too many tries."""
-    confirm_reset(services(), data, check_client=deferred_client_check())
+    confirm_reset(dependencies(), data, check_client=deferred_client_check())
     return {"status": "password_changed"}

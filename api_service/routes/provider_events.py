@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import request
 
+from api_service.dependencies import Dependencies, dependencies
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
 from api_service.provider_feeds import authenticate, body_json, outpost_events, ses_events
 from api_service.schemas import ProviderEventsResultSchema
-from api_service.services import Services, services
 from shared.clock import utcnow
 from shared.provider_events import ProviderEvent, record
 from shared.suppressions import Suppressor
@@ -66,7 +66,7 @@ _SNS_BODY = {
 @bp.doc(operationId="postProviderEvents", requestBody=_EVENT_BODY)
 def post_provider_events() -> dict[str, int]:
     """Bounces, complaints and deliveries in Outpost's own format."""
-    app = services()
+    app = dependencies()
     authenticate(request, app.settings.provider_events_token)
     return _apply(app, outpost_events(body_json(request, text_allowed=False)))
 
@@ -78,12 +78,12 @@ def post_provider_events() -> dict[str, int]:
 def post_ses_notification() -> dict[str, int]:
     """An Amazon SES notification as Amazon SNS posts it (HTTP Basic: the password is the
     token)."""
-    app = services()
+    app = dependencies()
     authenticate(request, app.settings.provider_events_token)
     return _apply(app, ses_events(body_json(request, text_allowed=True)))
 
 
-def _apply(app: Services, events: list[ProviderEvent]) -> dict[str, int]:
+def _apply(app: Dependencies, events: list[ProviderEvent]) -> dict[str, int]:
     for event in events:
         PROVIDER_EVENTS.labels(event.source, event.type).inc()
     with app.unit_of_work() as work:

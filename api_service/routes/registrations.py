@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import request
 
+from api_service.dependencies import dependencies
+from api_service.flows.registration import Registration, register
 from api_service.idempotency import KEY_PATTERN
-from api_service.limits import deferred_client_check
+from api_service.limits import checked_beside_the_hash, deferred_client_check
 from api_service.openapi import BODY_PROBLEMS, Blueprint
-from api_service.registration import register
 from api_service.request_body import read_json
 from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
-from api_service.services import services
 
 bp = Blueprint("registrations", __name__, description="Creating accounts.")
 
@@ -35,16 +35,17 @@ DELIVERY_LINK = {
 
 
 @bp.post("/v1/registrations")
+@checked_beside_the_hash
 @bp.arguments(RegistrationSchema)
 @bp.response(202, RegistrationAcceptedSchema)
 @bp.problems(*BODY_PROBLEMS)
 @bp.doc(parameters=[IDEMPOTENCY_KEY], responses={202: {"links": DELIVERY_LINK}})
 def create_registration(data: dict[str, Any]) -> dict[str, Any]:
     """Register an account; the answer is the same whether or not the address is known."""
-    return register(
-        services(),
+    registration = Registration(
         data,
-        idempotency_key=request.headers.get("Idempotency-Key"),
         payload=read_json(request),
+        idempotency_key=request.headers.get("Idempotency-Key"),
         check_client=deferred_client_check(),
     )
+    return register(dependencies(), registration)

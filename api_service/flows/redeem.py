@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from api_service.limits import ACCOUNT_FAILURES, code_tries, too_many_requests
-from api_service.problems import Problem
-from api_service.services import Services
+from api_service.dependencies import Dependencies
+from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
+from api_service.flows.unit_of_work import UnitOfWork
+from api_service.limits import ACCOUNT_FAILURES, code_tries
 from api_service.throttle import Limit
-from api_service.unit_of_work import UnitOfWork
 from shared.accounts import User, find_account, requested_addresses, use_code
 from shared.codes import MAX_CODE_TRIES
 
 
 def redeem_code(
-    services: Services, uow: UnitOfWork, data: dict[str, Any], *, purpose: str, now: datetime
+    deps: Dependencies, uow: UnitOfWork, data: dict[str, Any], *, purpose: str, now: datetime
 ) -> User:
     """The user whose live code for `purpose` this is; the code is spent in `uow`.
 
@@ -28,29 +28,23 @@ def redeem_code(
     """
     connection = uow.connection
     tries = code_tries(purpose, requested_addresses(data))
-    per_code = [Limit(MAX_CODE_TRIES, services.settings.code_ttl(purpose))]
-    wait = services.throttle.wait(connection, tries, per_code, now)
+    per_code = [Limit(MAX_CODE_TRIES, deps.settings.code_ttl(purpose))]
+    wait = deps.throttle.wait(connection, tries, per_code, now)
     if wait:
-        raise Problem(
-            429,
-            "code-exhausted",
-            "Too many tries",
-            "Too many wrong codes were sent; ask for a new code.",
-            headers={"Retry-After": str(max(wait, 1))},
-        )
+        raise CodeExhausted(wait)
     user = find_account(connection, data)
     # An unknown address counts failures under its own name, so both paths run alike.
     subject = str(user.id) if user is not None else "|".join(requested_addresses(data))
     failures = [f"code-failures:{subject}"]
-    wait = services.throttle.wait(connection, failures, [ACCOUNT_FAILURES], now)
+    wait = deps.throttle.wait(connection, failures, [ACCOUNT_FAILURES], now)
     if wait:
-        raise too_many_requests(wait, "Too many wrong codes for this account; try later.")
+        raise TooManyRequests(wait, "Too many wrong codes for this account; try later.")
     user_id = user.id if user is not None else None
-    secret_key = services.settings.secret_key
+    secret_key = deps.settings.secret_key
     code = data["code"]
     if use_code(connection, secret_key, user_id=user_id, purpose=purpose, code=code, now=now):
         assert user is not None
         return user
-    services.throttle.record(connection, failures + tries, now)
+    deps.throttle.record(connection, failures + tries, now)
     uow.commit()
-    raise Problem(400, "invalid-code", "Invalid code", "The code is wrong or has expired.")
+    raise InvalidCode

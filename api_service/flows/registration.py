@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
 
+from api_service.dependencies import Dependencies
+from api_service.flows.unit_of_work import UnitOfWork
 from api_service.limits import limit_recipients
 from api_service.passwords import NO_PASSWORD_YET
-from api_service.services import Services
 from shared.accounts import User, find_user, insert_user, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.events import announce
@@ -19,30 +21,31 @@ from shared.messages import address_for, send_code, send_notice
 from shared.outbox import Delivery
 
 
-def register(
-    services: Services,
-    data: dict[str, Any],
-    *,
-    idempotency_key: str | None = None,
-    payload: dict[str, Any] | None = None,
-    check_client: Callable[[], None] | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Registration:
+    """One registration request: its checked fields and what the route adds to them."""
+
+    data: dict[str, Any]
+    # The body as sent, fingerprinted with the key: a retry must send the same.
+    payload: dict[str, Any]
+    idempotency_key: str | None = None
+    # The per-IP check the route left to this request, run beside the hash.
+    check_client: Callable[[], None] | None = None
+
+
+def register(deps: Dependencies, request: Registration) -> dict[str, Any]:
     """Create a pending account and queue its activation, or notify the address's owner.
 
     The password is hashed beside everything else, and stored by one last statement run on
     both paths, so that an existing address costs the same time as a new one and cannot be
     told apart. Until then the new user's hash is a value no password matches, and only this
     transaction can see it. With an idempotency key, a request already answered gets that
-    answer back and writes nothing. A per-IP check left to this request runs first beside
-    the hash.
+    answer back and writes nothing.
     """
     now = utcnow()
-    with services.unit_of_work() as uow:
-        password_hash, (answer, user_id) = services.passwords.hash_beside(
-            data["password"],
-            lambda: _write(
-                services, uow.connection, data, now, idempotency_key, payload, check_client
-            ),
+    with deps.unit_of_work() as uow:
+        password_hash, (answer, user_id) = deps.passwords.hash_beside(
+            request.data["password"], partial(_write, deps, uow, request, now)
         )
         set_password(uow.connection, user_id, password_hash)
         uow.commit()
@@ -50,22 +53,21 @@ def register(
 
 
 def _write(
-    services: Services,
-    connection: Connection,
-    data: dict[str, Any],
-    now: datetime,
-    idempotency_key: str | None,
-    payload: dict[str, Any] | None,
-    check_client: Callable[[], None] | None,
+    deps: Dependencies, uow: UnitOfWork, request: Registration, now: datetime
 ) -> tuple[dict[str, Any], int | None]:
-    """Everything but the hash: the answer, and the new user's id (None if there is none)."""
-    if check_client is not None:
-        check_client()
-    if idempotency_key is not None:
-        answer = services.idempotency.reserve(connection, idempotency_key, payload or {}, now)
+    """Everything but the hash: the answer, and the new user's id (None if there is none).
+
+    The unit's connection is taken only after the per-IP check, which has a unit of its own.
+    """
+    if request.check_client is not None:
+        request.check_client()
+    connection = uow.connection
+    data, key = request.data, request.idempotency_key
+    if key is not None:
+        answer = deps.idempotency.reserve(connection, key, request.payload, now)
         if answer is not None:
             return answer, None
-    limit_recipients(services, connection, "activation", requested_addresses(data), now)
+    limit_recipients(deps, connection, "activation", requested_addresses(data), now)
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),
@@ -74,11 +76,11 @@ def _write(
     }
     user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
     if user_id is None:
-        delivery = _answer_owner(services, connection, data, now)
+        delivery = _answer_owner(deps, connection, data, now)
     else:
         user = User(id=user_id, status="pending", **fields)
         delivery = send_code(
-            services,
+            deps,
             connection,
             user,
             purpose="activation",
@@ -86,15 +88,15 @@ def _write(
             now=now,
             first=True,
         )
-        announce(services, connection, user, "account.registered", now=now)
+        announce(deps, connection, user, "account.registered", now=now)
     answer = {"status": "pending_activation", "delivery": asdict(delivery)}
-    if idempotency_key is not None:
-        services.idempotency.store(connection, idempotency_key, answer)
+    if key is not None:
+        deps.idempotency.store(connection, key, answer)
     return answer, user_id
 
 
 def _answer_owner(
-    services: Services, connection: Connection, data: dict[str, Any], now: datetime
+    deps: Dependencies, connection: Connection, data: dict[str, Any], now: datetime
 ) -> Delivery:
     """Tell the owner of an address someone registered again: an active owner that an account
     exists, a pending one a fresh activation code. The client hears the channel it asked for."""
@@ -104,7 +106,7 @@ def _answer_owner(
     channel = _owner_channel(owner, data)
     if owner.status == "pending":
         return send_code(
-            services,
+            deps,
             connection,
             owner,
             purpose="activation",
@@ -113,7 +115,7 @@ def _answer_owner(
             asked_channel=data["channel"],
         )
     return send_notice(
-        services,
+        deps,
         connection,
         owner,
         purpose="account_exists",

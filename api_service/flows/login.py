@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.limits import too_many_requests
-from api_service.problems import Problem
-from api_service.services import Services
+from api_service.dependencies import Dependencies
+from api_service.flows.errors import InvalidCredentials, TooManyRequests
 from api_service.throttle import Limit
 from shared.accounts import find_account, password_hash_of, set_password
 from shared.clock import utcnow
@@ -17,7 +16,7 @@ from shared.clock import utcnow
 LOGIN_FAILURES = Limit(100, 3600)
 
 
-def log_in(services: Services, data: dict[str, Any]) -> dict[str, Any]:
+def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
     """The account's id if the password is right and the account active; else a 401 problem.
 
     Every path verifies a hash (a dummy one when there is no active account) and reads and
@@ -25,27 +24,22 @@ def log_in(services: Services, data: dict[str, Any]) -> dict[str, Any]:
     """
     now = utcnow()
     subject = f"login-failures:{data.get('email') or data.get('phone')}"
-    with services.unit_of_work() as uow:
-        wait = services.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
+    with deps.unit_of_work() as uow:
+        wait = deps.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
         if wait:
-            raise too_many_requests(wait, "Too many failed sign-ins for this account.")
+            raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
         user = find_account(uow.connection, data)
         active = user is not None and user.status == "active"
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
-    verifier = services.verifier
+    verifier = deps.verifier
     if not verifier.verify(stored if active else None, data["password"]) or user is None:
-        with services.unit_of_work() as uow:
-            services.throttle.record(uow.connection, [subject], now)
+        with deps.unit_of_work() as uow:
+            deps.throttle.record(uow.connection, [subject], now)
             uow.commit()
-        raise Problem(
-            401,
-            "invalid-credentials",
-            "Invalid credentials",
-            "The address or the password is wrong, or the account is not active yet.",
-        )
+        raise InvalidCredentials
     assert stored is not None
     if verifier.needs_rehash(stored):
-        with services.unit_of_work() as uow:
+        with deps.unit_of_work() as uow:
             set_password(uow.connection, user.id, verifier.hash(data["password"]))
             uow.commit()
     return {"user_id": user.id, "status": "active"}

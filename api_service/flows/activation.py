@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_service.dependencies import Dependencies
+from api_service.flows.redeem import redeem_code
 from api_service.limits import limit_recipients
-from api_service.redeem import redeem_code
-from api_service.services import Services
 from shared.accounts import find_account, requested_addresses
 from shared.clock import utcnow
 from shared.events import announce
@@ -14,32 +14,32 @@ from shared.messages import address_for, send_code_unseen, send_notice
 from shared.models import users
 
 
-def activate(services: Services, data: dict[str, Any]) -> None:
+def activate(deps: Dependencies, data: dict[str, Any]) -> None:
     """Mark the account active and queue its welcome, if the code is its live activation code."""
     now = utcnow()
-    with services.unit_of_work() as uow:
-        user = redeem_code(services, uow, data, purpose="activation", now=now)
+    with deps.unit_of_work() as uow:
+        user = redeem_code(deps, uow, data, purpose="activation", now=now)
         uow.connection.execute(
             users.update()
             .where(users.c.id == user.id, users.c.status == "pending")
             .values(status="active", activated_at=now)
         )
-        send_notice(services, uow.connection, user, purpose="welcome", now=now)
-        announce(services, uow.connection, user, "account.activated", now=now)
+        send_notice(deps, uow.connection, user, purpose="welcome", now=now)
+        announce(deps, uow.connection, user, "account.activated", now=now)
         uow.commit()
 
 
-def resend_activation(services: Services, data: dict[str, Any]) -> None:
+def resend_activation(deps: Dependencies, data: dict[str, Any]) -> None:
     """Send a fresh activation code to a pending account; otherwise do nothing, silently."""
     now = utcnow()
-    with services.unit_of_work() as uow:
+    with deps.unit_of_work() as uow:
         connection = uow.connection
-        limit_recipients(services, connection, "activation", requested_addresses(data), now)
+        limit_recipients(deps, connection, "activation", requested_addresses(data), now)
         user = find_account(connection, data)
         channel = data["channel"]
         pending = user is not None and user.status == "pending" and address_for(user, channel)
         send_code_unseen(
-            services,
+            deps,
             connection,
             user if pending else None,
             purpose="activation",

@@ -1,4 +1,4 @@
-"""The long-lived objects a request needs, built once per application."""
+"""The container of the long-lived objects a request needs, built once per application."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import Engine
 
+from api_service.flows.unit_of_work import UnitOfWork
 from api_service.idempotency import IdempotencyKeys
 from api_service.passwords import Passwords, Verifier
 from api_service.refusals import RefusedClients
 from api_service.throttle import Throttle
-from api_service.unit_of_work import UnitOfWork
 from shared.config import Settings
 from shared.secretbox import SecretBox
 
 
 @dataclass(frozen=True)
-class Services:
+class Dependencies:
     """Settings, database engine, password hashing, secret box and limits of one application."""
 
     settings: Settings
@@ -34,8 +34,8 @@ class Services:
         return UnitOfWork(self.engine)
 
 
-def services() -> Services:
-    """The services of the application handling the current request."""
+def dependencies() -> Dependencies:
+    """The dependencies of the application handling the current request."""
     value = current_app.extensions["outpost"]
-    assert isinstance(value, Services)
+    assert isinstance(value, Dependencies)
     return value

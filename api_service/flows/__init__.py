@@ -1,0 +1,1 @@
+"""The account flows: where a request becomes one transaction (a unit of work)."""

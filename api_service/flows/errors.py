@@ -1,0 +1,40 @@
+"""What a flow refuses, in the flows' own words; api_service/problems.py answers each as HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Refused(Exception):
+    """A request a flow will not carry out; nothing of it was written."""
+
+
+@dataclass
+class TooManyRequests(Refused):
+    """A limit was reached: `wait` seconds until it frees, `detail` says which."""
+
+    wait: int
+    detail: str
+
+
+@dataclass
+class CodeExhausted(Refused):
+    """Too many wrong codes were sent for this address; a new code starts again."""
+
+    wait: int
+
+
+class InvalidCode(Refused):
+    """The code is wrong, spent or expired."""
+
+
+class InvalidCredentials(Refused):
+    """A wrong password, an unknown account or one not yet active: one refusal for all three."""
+
+
+class BadIdempotencyKey(Refused):
+    """The Idempotency-Key header is not a key."""
+
+
+class IdempotencyKeyReused(Refused):
+    """The Idempotency-Key was already used with another body."""
