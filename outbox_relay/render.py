@@ -23,6 +23,25 @@ _env = jinja2.Environment(
     auto_reload=False,
 )
 
+# How people say a duration: hours when it is a whole number of them ("24 hours"), else minutes.
+_UNITS = {
+    "en": (("hour", "hours"), ("minute", "minutes")),
+    "fr": (("heure", "heures"), ("minute", "minutes")),
+}
+
+
+def duration(minutes: int, locale: str) -> str:
+    """`minutes` as people say it in `locale`: "24 hours", "15 minutes", "1 heure"."""
+    hours, mins = _UNITS[locale]
+    if minutes >= 60 and minutes % 60 == 0:
+        amount, (one, many) = minutes // 60, hours
+    else:
+        amount, (one, many) = minutes, mins
+    return f"{amount} {one if amount == 1 else many}"
+
+
+_env.filters["duration"] = duration
+
 
 @dataclass(frozen=True)
 class RenderedEmail:

@@ -7,7 +7,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from outbox_relay.render import RenderedEmail, render_email, render_sms
+from outbox_relay.render import RenderedEmail, duration, render_email, render_sms
 
 PURPOSES = ["activation", "password_reset", "password_changed", "welcome", "account_exists"]
 CODE_PURPOSES = ["activation", "password_reset"]
@@ -145,3 +145,30 @@ def test_missing_required_param_raises(purpose: str, locale: str) -> None:
             render_email(purpose, locale, params)
         with pytest.raises(jinja2.UndefinedError):
             render_sms(purpose, locale, params)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "locale", "said"),
+    [
+        (1440, "en", "24 hours"),
+        (60, "en", "1 hour"),
+        (15, "en", "15 minutes"),
+        (1, "en", "1 minute"),
+        (90, "en", "90 minutes"),
+        (1440, "fr", "24 heures"),
+        (60, "fr", "1 heure"),
+        (15, "fr", "15 minutes"),
+    ],
+)
+def test_durations_read_as_people_say_them(minutes: int, locale: str, said: str) -> None:
+    assert duration(minutes, locale) == said
+
+
+@pytest.mark.parametrize("locale", ["en", "fr"])
+def test_an_activation_code_of_a_day_says_24_hours(locale: str) -> None:
+    params = {"code": "123456", "expires_minutes": 1440}
+    email = render_email("activation", locale, params)
+    sms = render_sms("activation", locale, params)
+    for text in (email.text, email.html, sms):
+        assert "1440" not in text
+        assert "24 h" in text
