@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shared.models import outbox, outbox_attempts
+from shared.outbox import RELEASED, WIPED, Status
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _claim_statement() -> Update:
     due = (
         select(outbox.c.id)
         .where(
-            outbox.c.status == "pending",
+            outbox.c.status == Status.PENDING,
             outbox.c.next_attempt_at <= now,
             or_(
                 outbox.c.channel.not_in(bindparam("paused", expanding=True)),
@@ -202,7 +203,7 @@ class Mark:
 # Fencing: rows :ids are ours only while :token holds them; an outcome also needs the lease
 # to run at :now.
 _IDS = outbox.c.id.in_(bindparam("ids", expanding=True))
-_PENDING = outbox.c.status == "pending"
+_PENDING = outbox.c.status == Status.PENDING
 _LEASE_RUNS = outbox.c.locked_until > bindparam("now")
 _OURS = (_IDS, outbox.c.claim_token == bindparam("token"), _PENDING)
 _HELD = (*_OURS, _LEASE_RUNS)
@@ -214,12 +215,10 @@ _MARK_SENT = (
         _IDS, outbox.c.claim_token.in_(bindparam("tokens", expanding=True)), _PENDING, _LEASE_RUNS
     )
     .values(
-        status="sent",
+        status=Status.SENT,
         sent_at=bindparam("now", type_=outbox.c.sent_at.type),
         attempts=outbox.c.attempts + 1,
-        secret_params=None,
-        locked_until=None,
-        claim_token=None,
+        **WIPED,
     )
     .returning(outbox.c.id)
 )
@@ -237,8 +236,7 @@ _RELEASE = (
     .where(*_OURS)
     .values(
         next_attempt_at=bindparam("due", type_=outbox.c.next_attempt_at.type),
-        locked_until=None,
-        claim_token=None,
+        **RELEASED,
     )
 )
 
@@ -302,21 +300,18 @@ def mark(
 
 
 def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]:
-    values: dict[str, Any] = {"last_error": one.attempt.error}
+    values: dict[str, Any] = {"last_error": one.attempt.error, **RELEASED}
     if one.attempt.outcome not in UNCOUNTED:
         values["attempts"] = outbox.c.attempts + 1
     if one.dead_reason is not None:
-        values.update(status="dead", dead_reason=one.dead_reason, secret_params=None)
+        values.update(status=Status.DEAD, dead_reason=one.dead_reason, **WIPED)
     else:
         assert one.retry_at is not None
         values["next_attempt_at"] = one.retry_at
     held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
     return list(
         connection.execute(
-            update(outbox)
-            .where(*_HELD)
-            .values(locked_until=None, claim_token=None, **values)
-            .returning(outbox.c.id),
+            update(outbox).where(*_HELD).values(**values).returning(outbox.c.id),
             held,
         ).scalars()
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.codes import MAX_CODE_TRIES, code_hmac, code_matches, new_code
-from shared.models import outbox, users, verification_tokens
+from shared.models import users, verification_tokens
+from shared.outbox import cancel_messages
 
 
 @dataclass(frozen=True)
@@ -247,18 +248,6 @@ def use_code(
 # no code has this HMAC.
 _NO_TOKEN = -1
 _NO_HMAC = "0" * 64
-
-
-def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
-    """Cancel the unsent messages carrying these codes; their secrets are wiped at once.
-
-    The statement runs even for no codes, so that a first code costs what a new one does.
-    """
-    connection.execute(
-        update(outbox)
-        .where(outbox.c.token_id.in_(token_ids), outbox.c.status == "pending")
-        .values(status="cancelled", secret_params=None, locked_until=None, claim_token=None)
-    )
 
 
 def requested_addresses(data: dict[str, Any]) -> list[str]:

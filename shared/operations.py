@@ -29,13 +29,13 @@ from shared.models import (
     users,
     verification_tokens,
 )
-from shared.outbox import CODED
+from shared.outbox import CODED, FAILED, RELEASED, Status
 from shared.suppressions import Suppression, Suppressor, listed
 
 # What an erased account's address is replaced with wherever a message kept it.
 ERASED = "erased"
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
-DEAD_STATUSES = ("dead", "bounced")
+DEAD_STATUSES = FAILED
 # The most rows one bulk retry touches; an operator runs it again for more.
 BULK_RETRY_CAP = 1000
 
@@ -269,13 +269,12 @@ def retry(
             update(outbox)
             .where(unresolved_dead)
             .values(
-                status="pending",
+                status=Status.PENDING,
                 attempts=0,
                 next_attempt_at=now,
                 expires_at=now + timedelta(seconds=queue.settings.notice_ttl),
                 dead_reason=None,
-                locked_until=None,
-                claim_token=None,
+                **RELEASED,
             )
         )
         result = RetryResult(public_id, "requeued" if requeued.rowcount else "not_dead")
@@ -541,8 +540,8 @@ def erase(
     if ids:
         connection.execute(
             update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == "pending")
-            .values(status="cancelled", locked_until=None, claim_token=None)
+            .where(outbox.c.id.in_(ids), outbox.c.status == Status.PENDING)
+            .values(status=Status.CANCELLED, **RELEASED)
         )
         connection.execute(
             update(outbox)

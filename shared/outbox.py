@@ -1,14 +1,17 @@
-"""Writing outbox rows inside the caller's transaction, and how clients see their status."""
+"""The outbox row: its vocabulary, how it is written and cancelled in the caller's transaction,
+and how clients see its status (the relay's claim, mark and release are outbox_relay/store.py)."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, update
 
 from shared.models import outbox
 from shared.secretbox import SecretBox
@@ -16,15 +19,59 @@ from shared.secretbox import SecretBox
 # Where PostgreSQL announces new rows: a trigger on outbox (migration 0005) notifies it when
 # the inserting transaction commits.
 NOTIFY_CHANNEL = "outbox"
-# What clients may ask for; `webhook` carries the application's lifecycle events, never asked.
-CHANNELS = ("email", "sms")
-WEBHOOK = "webhook"
-ALL_CHANNELS = (*CHANNELS, WEBHOOK)
+
+
+class Channel(StrEnum):
+    """How a message leaves: `webhook` carries the application's lifecycle events."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+
+
+class Purpose(StrEnum):
+    """What an account message is for (a webhook row's purpose is its event, EVENTS)."""
+
+    ACTIVATION = "activation"
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"
+    WELCOME = "welcome"
+    ACCOUNT_EXISTS = "account_exists"
+
+
+class Status(StrEnum):
+    """An outbox row's state: pending → sent | dead | cancelled, and sent → bounced."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    BOUNCED = "bounced"
+
+
+class DeadReason(StrEnum):
+    """Why a dead message died."""
+
+    PERMANENT_ERROR = "permanent_error"
+    MAX_ATTEMPTS = "max_attempts"
+    EXPIRED = "expired"
+    SUPPRESSED = "suppressed"
+
+
+# What clients may ask for; the webhook channel is never asked for.
+CHANNELS = (Channel.EMAIL, Channel.SMS)
+WEBHOOK = Channel.WEBHOOK
+ALL_CHANNELS = tuple(Channel)
 LOCALES = ("en", "fr")
-PURPOSES = ("activation", "password_reset", "password_changed", "welcome", "account_exists")
-# Why a dead message died; and what operators filter dead letters by (bounced ones too).
-DEAD_REASONS = ("permanent_error", "max_attempts", "expired", "suppressed")
-FAILURES = (*DEAD_REASONS, "bounced")
+PURPOSES = tuple(Purpose)
+DEAD_REASONS = tuple(DeadReason)
+# What operators filter dead letters by: the reasons, and bounced messages.
+FAILURES = (*DEAD_REASONS, Status.BOUNCED)
+# Rows that failed for good: operators list, retry and purge them alike.
+FAILED = (Status.DEAD, Status.BOUNCED)
+# A row no relay holds; and what a row keeps no more once terminal: its claim and its secret.
+RELEASED: dict[str, None] = {"locked_until": None, "claim_token": None}
+WIPED: dict[str, None] = {**RELEASED, "secret_params": None}
 # Lifecycle events: the purpose of a webhook row.
 EVENTS = (
     "account.registered",
@@ -34,7 +81,7 @@ EVENTS = (
     "delivery.failed",
 )
 # Messages that carry a code: claimed before the others when a backlog forms.
-CODED = ("activation", "password_reset")
+CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET)
 
 
 def priority_of(purpose: str) -> int:
@@ -99,7 +146,7 @@ def enqueue(
             "secret_params": box.seal(secret_params) if secret_params else None,
             "user_id": user_id,
             "token_id": token_id,
-            "status": "pending",
+            "status": Status.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "expires_at": expires_at,
@@ -113,22 +160,34 @@ def enqueue(
 _ADDRESS_REFUSED = re.compile(r"\bSMTP 5\d\d 5\.1\.\d{1,3}\b")
 
 
+def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
+    """Cancel the unsent messages carrying these codes; their secrets are wiped at once.
+
+    The statement runs even for no codes, so that a first code costs what a new one does.
+    """
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.token_id.in_(token_ids), outbox.c.status == Status.PENDING)
+        .values(status=Status.CANCELLED, **WIPED)
+    )
+
+
 def failure_reason(dead_reason: str | None, last_error: str | None) -> str:
     """Why a message failed, as a client or the application can act on it: `address_rejected`
     (ask for another address) or `undeliverable` (any other failure)."""
-    if dead_reason in ("suppressed", "bounced"):
+    if dead_reason in (DeadReason.SUPPRESSED, Status.BOUNCED):
         return "address_rejected"
-    if dead_reason == "permanent_error" and _ADDRESS_REFUSED.search(last_error or ""):
+    if dead_reason == DeadReason.PERMANENT_ERROR and _ADDRESS_REFUSED.search(last_error or ""):
         return "address_rejected"
     return "undeliverable"
 
 
 def client_status(status: str, dead_reason: str | None) -> str:
     """The status a client sees: queued, sent, failed, expired or cancelled."""
-    if status == "pending":
+    if status == Status.PENDING:
         return "queued"
-    if status == "dead":
-        return "expired" if dead_reason == "expired" else "failed"
-    if status == "bounced":
+    if status == Status.DEAD:
+        return "expired" if dead_reason == DeadReason.EXPIRED else "failed"
+    if status == Status.BOUNCED:
         return "failed"
-    return status
+    return str(status)

@@ -18,7 +18,7 @@ from shared.accounts import user_by_id
 from shared.config import Settings
 from shared.events import emit
 from shared.models import outbox, provider_events
-from shared.outbox import WEBHOOK
+from shared.outbox import WEBHOOK, Status
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 
@@ -156,8 +156,8 @@ def _bounce(
     )
     changed = connection.execute(
         update(outbox)
-        .where(outbox.c.id == row.id, outbox.c.status == "sent")
-        .values(status="bounced", last_error=(event.diagnostic or reason)[:500])
+        .where(outbox.c.id == row.id, outbox.c.status == Status.SENT)
+        .values(status=Status.BOUNCED, last_error=(event.diagnostic or reason)[:500])
     ).rowcount
     user_id = row.user_id
     if not changed or user_id is None:
