@@ -1,8 +1,11 @@
-"""When to try again after a transient failure: exponential, capped, with full jitter."""
+"""When to try again: after a message's transient failure (exponential, capped, full jitter),
+and between reconnections to a database that does not answer (doubling, capped)."""
 
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Callable
 
 
 def retry_delay(
@@ -15,3 +18,33 @@ def retry_delay(
     """
     ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
     return (rng or random).uniform(0, ceiling)
+
+
+# Reconnections: the first after half a second, then doubling up to this.
+RECONNECT_FIRST = 0.5
+RECONNECT_CAP = 10.0
+
+
+def until_connected(
+    attempt: Callable[[], bool],
+    stopping: threading.Event,
+    on_failure: Callable[[Exception, float], None],
+    failures: tuple[type[Exception], ...],
+) -> None:
+    """Call `attempt` until it returns True or `stopping` is set, waiting between failures.
+
+    A failure (one of `failures`) is reported with the wait before the next try; the wait
+    doubles from RECONNECT_FIRST up to RECONNECT_CAP and starts again after a success that
+    returned False (a link that held, then dropped).
+    """
+    delay = RECONNECT_FIRST
+    while not stopping.is_set():
+        try:
+            if attempt():
+                return
+        except failures as exc:
+            on_failure(exc, delay)
+            stopping.wait(delay)
+            delay = min(delay * 2, RECONNECT_CAP)
+        else:
+            delay = RECONNECT_FIRST

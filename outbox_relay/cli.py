@@ -14,7 +14,7 @@ from types import FrameType
 from outbox_relay import metrics, operator_cli
 from outbox_relay.daemon import Daemon
 from outbox_relay.priority import yield_cpu
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.config import ConfigError, Settings
 from shared.db import engine_for
 from shared.logs import configure_logging

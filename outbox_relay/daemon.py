@@ -13,9 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import metrics
+from outbox_relay.backoff import until_connected
 from outbox_relay.listener import Listener
+from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
-from outbox_relay.worker import Relay
 from shared import operations, suppressions
 from shared.clock import utcnow
 
@@ -27,7 +28,6 @@ STATUS_INTERVAL = 5.0
 PURGE_DELAY = 300.0
 # Longest wait between two tries to reach the database: the watchdog is petted after each,
 # so this stays well under half of any sensible WatchdogSec.
-DATABASE_RETRY_CAP = 10.0
 
 
 class Daemon:
@@ -51,20 +51,12 @@ class Daemon:
         A relay waiting for its database is alive: it pets the watchdog at each try and says
         why it waits, so that systemd does not kill it (and the outcomes it holds) meanwhile.
         """
-        delay = 0.5
-        while not self.relay.stopping.is_set():
-            try:
-                with self.relay.engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-                return
-            except SQLAlchemyError as exc:
-                notify("WATCHDOG=1", "STATUS=waiting for the database")
-                log.warning(
-                    "database unavailable",
-                    extra={"error": type(exc).__name__, "retry_in_s": delay},
-                )
-                self.relay.stopping.wait(delay)
-                delay = min(delay * 2, DATABASE_RETRY_CAP)
+        until_connected(self._database_answers, self.relay.stopping, _waiting, (SQLAlchemyError,))
+
+    def _database_answers(self) -> bool:
+        with self.relay.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
 
     def run(self) -> None:
         """Deliver until `stop`; in-flight rows finish, unstarted ones are released."""
@@ -170,3 +162,9 @@ class Daemon:
             f"oldest due {backlog.oldest_due_age:.0f}s"
         )
         notify("STATUS=" + "; ".join([*self.relay.providers.status(), status]))
+
+
+def _waiting(exc: Exception, retry_in: float) -> None:
+    """A relay waiting for its database pets the watchdog and says why it waits."""
+    notify("WATCHDOG=1", "STATUS=waiting for the database")
+    log.warning("database unavailable", extra={"error": type(exc).__name__, "retry_in_s": retry_in})

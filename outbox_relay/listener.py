@@ -9,13 +9,13 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import make_url
 
+from outbox_relay.backoff import until_connected
 from shared.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
 # How often the listening thread looks up from the socket to see whether it should stop.
 CHECK_SECONDS = 1.0
-MAX_RECONNECT_DELAY = 10.0
 
 
 class Listener:
@@ -37,21 +37,10 @@ class Listener:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        delay = 0.5
-        while not self._stopping.is_set():
-            try:
-                self._listen()
-            except psycopg.Error as exc:
-                log.warning(
-                    "listen connection lost; polling only until it is back",
-                    extra={"error": type(exc).__name__, "retry_in_s": delay},
-                )
-                self._stopping.wait(delay)
-                delay = min(delay * 2, MAX_RECONNECT_DELAY)
-            else:
-                delay = 0.5
+        until_connected(self._listen, self._stopping, _lost, (psycopg.Error,))
 
-    def _listen(self) -> None:
+    def _listen(self) -> bool:
+        """Listen until stopped (True) or the link drops (psycopg.Error)."""
         with psycopg.connect(
             self._conninfo, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=30
         ) as connection:
@@ -62,3 +51,11 @@ class Listener:
             while not self._stopping.is_set():
                 for _ in connection.notifies(timeout=CHECK_SECONDS):
                     self._wake()
+        return True
+
+
+def _lost(exc: Exception, retry_in: float) -> None:
+    log.warning(
+        "listen connection lost; polling only until it is back",
+        extra={"error": type(exc).__name__, "retry_in_s": retry_in},
+    )

@@ -22,8 +22,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from outbox_relay.relay import Relay
 from outbox_relay.store import Claimer
-from outbox_relay.worker import Relay
 from shared.config import Settings
 from shared.db import create_engine_for, migrate
 from tests.databases import PG_URL, create_database, drop_database, url_of

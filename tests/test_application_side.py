@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from api_service.flows import activation, login
 from api_service.throttle import Limit
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.models import outbox, users
 from tests.conftest import ADMIN_TOKEN, MakeRelay
 from tests.rows import count, every_value_as_text, forget_throttles, rows

@@ -21,7 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
 
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.models import outbox, users
 from shared.secretbox import SecretBox

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from werkzeug.test import TestResponse
 
 from api_service import create_app
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from tests.conftest import MakeRelay
 from tests.rows import count, forget_throttles, rows
 from tests.smtp_sink import SinkServer

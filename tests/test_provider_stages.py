@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.config import parse_smtp_url
 from tests.bulk import queue_emails
 from tests.conftest import MakeRelay

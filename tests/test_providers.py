@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.config import parse_smtp_url
 from shared.outbox import enqueue

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, update
 from outbox_relay import outcomes, store
 from outbox_relay.compose import message_id
 from outbox_relay.daemon import Daemon
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, update
 from outbox_relay.channels import Channel
 from outbox_relay.channels.factory import default_channels
 from outbox_relay.channels.sms import SmsGatewayChannel
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import create_engine_for

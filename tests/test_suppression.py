@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor, listed
 from tests.bulk import queue_emails

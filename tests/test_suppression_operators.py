@@ -9,7 +9,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY

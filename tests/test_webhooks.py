@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, insert
 from standardwebhooks.webhooks import Webhook
 
-from outbox_relay.worker import Relay
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.config import ConfigError, Settings
 from shared.events import emit

@@ -1,0 +1,181 @@
+"""The relay: claims batches of due rows for its senders, and follows up on the deaths its
+outcomes record (suppression, the application's `delivery.failed`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from outbox_relay import store
+from outbox_relay.channels.factory import ChannelFactory, default_channels
+from outbox_relay.compose import envelope_sender
+from outbox_relay.outcomes import OutcomeBook
+from outbox_relay.pacing import Pacer
+from outbox_relay.providers import Providers
+from outbox_relay.senders import Senders
+from shared.accounts import user_by_id
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.events import emit
+from shared.outbox import WEBHOOK, failure_reason
+from shared.secretbox import SecretBox
+from shared.suppressions import Suppressor
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Relay", "default_channels"]
+
+
+class Relay:
+    """Claims due rows and delivers each with one of `concurrency` senders.
+
+    Each sender uses the first provider of the row's channel that is up. A failure that is the
+    provider's pauses it for every sender (providers.Provider) and the row waits, due again at
+    once for a fallback; while no provider of a channel is up, its rows are not claimed.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        channels: ChannelFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        pooled = settings.database_pooler == "transaction"
+        store.prepare(engine, transaction_pooler=pooled)
+        self._claimer = store.Claimer(engine, transaction_pooler=pooled)
+        self._box = SecretBox(settings.secret_key)
+        self._suppressor = Suppressor(settings.secret_key)
+        pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
+        make_channel = channels or default_channels(settings, pacer.pace if pacer else None)
+        self.stopping = threading.Event()
+        # Called when a provider is paused or back, so a waiting daemon claims at once.
+        self.wake: Callable[[], None] = lambda: None
+        self.providers = Providers(
+            settings,
+            make_channel,
+            probe_sender=envelope_sender(settings.mail_from),
+            stopping=self.stopping,
+            on_change=lambda: self.wake(),
+        )
+        # Called whenever the relay makes progress (a claim, an outcome written).
+        self.heartbeat: Callable[[], None] = lambda: None
+        self.outcomes = OutcomeBook(
+            engine,
+            settings.relay_batch_size,
+            heartbeat=lambda: self.heartbeat(),
+            on_dead=self._after_deaths,
+        )
+        self.senders = Senders(
+            settings,
+            self._box,
+            self.providers,
+            make_channel,
+            self.outcomes,
+            stopping=self.stopping,
+            heartbeat=lambda: self.heartbeat(),
+        )
+
+    def drain(self) -> int:
+        """Deliver everything due and write every outcome; the number of rows handled."""
+        handled = self.deliver_due()
+        self.outcomes.flush()
+        return handled
+
+    def deliver_due(self) -> int:
+        """Claim and deliver batches until nothing is due; the number of rows handled.
+
+        Outcomes are written together, once a batch of them is waiting or FLUSH_SECONDS after
+        the previous write, rather than after each claim: a relay fed one message at a time
+        then writes a few times a second instead of once a message. `outcomes.next_write_in`
+        says when those still waiting are due.
+        """
+        handled = 0
+        try:
+            self.outcomes.settle_backlog()
+            while not self.stopping.is_set():
+                # Outcomes waiting to be written and rows claimed never add up to more than a
+                # batch, so that a crash repeats at most a batch of sends.
+                limit = self.settings.relay_batch_size - self.outcomes.waiting()
+                rows = self._claimer.claim(
+                    now=utcnow(),
+                    limit=limit,
+                    lease_seconds=self.settings.relay_lease_seconds,
+                    paused=self.providers.paused_channels(),
+                )
+                self.heartbeat()
+                if not rows:
+                    break
+                handled += self._deliver_all(rows)
+                self.outcomes.settle_backlog()
+                if len(rows) < limit:
+                    break
+        finally:
+            # Even when the database failed: outcomes due are written now or kept for its
+            # return, never left due, which would have the daemon poll again at once.
+            if self.outcomes.next_write_in() == 0.0:
+                self.outcomes.flush()
+        return handled
+
+    def _deliver_all(self, rows: list[store.Claimed]) -> int:
+        """Deliver a claim's rows with the senders, those to suppressed addresses as such."""
+        return self.senders.deliver(rows, self._suppressed(rows))
+
+    def _suppressed(self, rows: list[store.Claimed]) -> set[str]:
+        """The claimed rows' recipients on the suppression list (events have none)."""
+        addresses = {row.recipient for row in rows if row.channel != WEBHOOK}
+        if not addresses:
+            return set()
+        with self.engine.connect() as connection:
+            return self._suppressor.among(connection, addresses)
+
+    def close(self) -> None:
+        """Stop the senders, write what can still be written, close the connections."""
+        self.senders.stop()
+        self.outcomes.flush()
+        try:
+            self.outcomes.settle_backlog()
+        except SQLAlchemyError:
+            log.warning(
+                "outcomes not recorded; their rows come back once their lease lapses",
+                extra={"rows": self.outcomes.held()},
+            )
+        self.senders.close()
+        self._claimer.close()
+
+    def _after_deaths(self, connection: Connection, dead: list[store.Mark]) -> None:
+        """In the transaction that marks messages dead: suppress an address refused as such
+        (5.1.x: the message itself stays `permanent_error`), and tell the application of each
+        death (`delivery.failed`), never of an event's own."""
+        now = utcnow()
+        for one in dead:
+            row = one.row
+            if row.channel == WEBHOOK:
+                continue
+            reason = failure_reason(one.dead_reason, one.attempt.error)
+            if one.dead_reason == "permanent_error" and reason == "address_rejected":
+                self._suppressor.add(
+                    connection, row.recipient, reason="rejected", source="smtp", now=now
+                )
+            if row.user_id is None:
+                continue
+            user = user_by_id(connection, row.user_id)
+            emit(
+                connection,
+                self.settings,
+                self._box,
+                now=now,
+                event="delivery.failed",
+                user_id=row.user_id,
+                email=user.email if user else None,
+                phone=user.phone if user else None,
+                delivery_id=row.public_id,
+                channel=row.channel,
+                purpose=row.purpose,
+                reason=reason,
+            )
