@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 from bench.common import machine, postgres_database, sink_process
 from bench.relay_drain import relay_rate
 from shared.db import create_engine_for
-from tests.bulk import queue_emails
+from support.bulk import queue_emails
 
 OLD_SENT_ROWS = """
     INSERT INTO outbox (public_id, created_at, channel, purpose, recipient, locale, template,

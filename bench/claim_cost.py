@@ -28,8 +28,8 @@ from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
-from tests.bulk import add_sent_rows, queue_emails
-from tests.conftest import SECRET_KEY
+from support.bulk import add_sent_rows, queue_emails
+from support.constants import SECRET_KEY
 
 SCAN = (
     "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now() "

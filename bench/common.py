@@ -19,9 +19,9 @@ from sqlalchemy import Engine, func, select
 
 from shared.db import migrate
 from shared.models import outbox
-from tests import processes
-from tests.databases import create_database, drop_database, url_of
-from tests.smtp_sink import free_port
+from support import processes
+from support.databases import create_database, drop_database, url_of
+from support.smtp_sink import free_port
 
 
 @contextmanager

@@ -18,9 +18,9 @@ KINDS = (
 )
 
 
-def cpu_seconds() -> Counter[str]:
-    """User and system CPU seconds each kind of process has used so far; this process is
-    the load generator.
+def cpu_ticks() -> Counter[str]:
+    """User and system CPU time each kind of process has used so far, in clock ticks
+    (TICKS_PER_SECOND a second); this process is the load generator.
 
     A process that ends between two readings takes its time with it: the processes the benches
     compare (gunicorn workers, PostgreSQL backends, the relay) live through their loads.
@@ -37,7 +37,7 @@ def cpu_seconds() -> Counter[str]:
         # Fields after the parenthesised name start at field 3; utime and stime are 14 and 15.
         fields = stat.rsplit(")", 1)[1].split()
         ticks = int(fields[11]) + int(fields[12])
-        used[_kind(int(entry.name), command)] += ticks / TICKS_PER_SECOND
+        used[_kind(int(entry.name), command)] += ticks
     return used
 
 

@@ -31,7 +31,7 @@ from bench.common import (
     smtp_process,
 )
 from shared.db import create_engine_for
-from tests import processes
+from support import processes
 
 PASSWORD = "correct horse battery staple"
 MAIL_DOMAIN = "outpost.test"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from bench.common import machine, pending, postgres_database, sink_process
 from shared.db import create_engine_for
-from tests import processes
-from tests.bulk import queue_emails
-from tests.conftest import SECRET_KEY
+from support import processes
+from support.bulk import queue_emails
+from support.constants import SECRET_KEY
 
 CHUNK = 10_000
 

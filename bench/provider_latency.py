@@ -19,7 +19,7 @@ from bench.common import machine, postgres_database, sink_process
 from bench.relay_drain import relay_rate
 from shared.config import DEFAULT_CONCURRENCY
 from shared.db import create_engine_for
-from tests.bulk import queue_emails
+from support.bulk import queue_emails
 
 DELAYS = (0.1, 0.3)
 CONCURRENCIES = (DEFAULT_CONCURRENCY, 4)

@@ -57,9 +57,9 @@ from bench.common import (
     served,
     sink_process,
 )
-from bench.cpu import cpu_seconds
+from bench.cpu import TICKS_PER_SECOND, cpu_ticks
 from shared.db import create_engine_for
-from tests import processes
+from support import processes
 
 PASSWORD = "correct horse battery staple"
 HASHER = make_hasher()
@@ -123,9 +123,9 @@ def main() -> int:
                 tag = f"r{n}d{one.delay:g}"
                 low = load(one.port, 1, args.low_load_seconds, f"{tag}l", one.hashes)
                 one.low.add(*asyncio.run(low))
-                before = cpu_seconds()
+                before = cpu_ticks()
                 one.busy.add(*asyncio.run(load(one.port, args.clients, args.seconds, f"{tag}b")))
-                one.cpu.update(cpu_seconds() - before)
+                one.cpu.update(cpu_ticks() - before)
                 drained(one)
     # Timed where nothing else ran meanwhile (see the module's docstring).
     quiet_hashes = slow.hashes + bare.hashes
@@ -180,9 +180,11 @@ def main() -> int:
     for name, one in (("hash-only app", bare), ("SMTP at 30 s", slow), ("SMTP at 1 ms", fast)):
         count = len(one.busy.answers)
         parts = ", ".join(
-            f"{kind} {seconds / count * 1000:.2f}" for kind, seconds in one.cpu.most_common()
+            f"{kind} {ticks / TICKS_PER_SECOND / count * 1000:.2f}"
+            for kind, ticks in one.cpu.most_common()
         )
-        print(f"  {name}: {sum(one.cpu.values()) / count * 1000:.1f} ms ({parts})")
+        seconds = sum(one.cpu.values()) / TICKS_PER_SECOND
+        print(f"  {name}: {seconds / count * 1000:.1f} ms ({parts})")
     print(f"command: {' '.join([sys.executable, '-m', 'bench.register', *sys.argv[1:]])}")
     return 0
 

@@ -34,9 +34,9 @@ from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.secretbox import SecretBox
-from tests import processes
-from tests.bulk import queue_emails
-from tests.conftest import SECRET_KEY
+from support import processes
+from support.bulk import queue_emails
+from support.constants import SECRET_KEY
 
 MAIL_FROM = "Outpost <no-reply@outpost.test>"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,12 @@ from outbox_relay.relay import Relay
 from outbox_relay.store import Claimer
 from shared.config import Settings
 from shared.db import create_engine_for, migrate
-from tests.databases import PG_URL, create_database, drop_database, url_of
-from tests.databases import admin as pg_admin
-from tests.smtp_sink import SinkServer
+from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
+from support.databases import PG_URL, create_database, drop_database, url_of
+from support.databases import admin as pg_admin
+from support.smtp_sink import SinkServer
 
 REQUIRE_PG = os.environ.get("OUTPOST_REQUIRE_POSTGRES") == "1"
-SECRET_KEY = "test-secret-key-0123456789abcdef"
-ADMIN_TOKEN = "admin-token-0123456789abcdef-ghij"
 
 
 def _postgresql_reachable() -> bool:
@@ -179,9 +178,6 @@ def app(env: dict[str, str]) -> Iterator[Flask]:
 def client(app: Flask) -> FlaskClient:
     """A test client of the API."""
     return app.test_client()
-
-
-MakeRelay = Callable[..., Relay]
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from shared.config import Settings
 from shared.logs import JsonFormatter
 from shared.models import verification_tokens
 from shared.secretbox import SecretBox
-from tests.rows import count, every_value_as_text, forget_throttles, let_time_pass, rows
-from tests.smtp_sink import SinkServer, code_in
+from support.rows import count, every_value_as_text, forget_throttles, let_time_pass, rows
+from support.smtp_sink import SinkServer, code_in
 
 EMAIL = "ada@example.com"
 PHONE = "+33612345678"

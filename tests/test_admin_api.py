@@ -12,11 +12,11 @@ from sqlalchemy import Engine, text, update
 
 from shared.clock import utcnow
 from shared.models import outbox
-from tests.bulk import queue_emails
-from tests.conftest import ADMIN_TOKEN as TOKEN
-from tests.conftest import MakeRelay
-from tests.rows import count, rows
-from tests.smtp_sink import SinkServer, code_in
+from support.bulk import queue_emails
+from support.constants import ADMIN_TOKEN as TOKEN
+from support.constants import MakeRelay
+from support.rows import count, rows
+from support.smtp_sink import SinkServer, code_in
 
 AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}
 PASSWORD = "correct horse battery staple"

@@ -21,10 +21,10 @@ from api_service.flows import activation, login
 from api_service.throttle import Limit
 from outbox_relay.relay import Relay
 from shared.models import outbox, users
-from tests.conftest import ADMIN_TOKEN, MakeRelay
-from tests.rows import count, every_value_as_text, forget_throttles, rows
-from tests.sms_gateway import SmsGateway
-from tests.smtp_sink import SinkServer, code_in
+from support.constants import ADMIN_TOKEN, MakeRelay
+from support.rows import count, every_value_as_text, forget_throttles, rows
+from support.sms_gateway import SmsGateway
+from support.smtp_sink import SinkServer, code_in
 
 KEY = b"application-webhook-key-0123456789"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

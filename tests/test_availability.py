@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from api_service import create_app
-from tests.conftest import SECRET_KEY
-from tests.databases import admin
-from tests.rows import written
-from tests.smtp_sink import free_port
+from support.constants import SECRET_KEY
+from support.databases import admin
+from support.rows import written
+from support.smtp_sink import free_port
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 

@@ -12,8 +12,8 @@ from bench.smtp_server import serve
 from outbox_relay.channels import Email
 from outbox_relay.channels.smtp import SmtpChannel
 from shared.config import SmtpSettings
-from tests import processes
-from tests.smtp_sink import free_port
+from support import processes
+from support.smtp_sink import free_port
 
 MESSAGE = b"Message-ID: <1@bench>\r\nSubject: hi\r\n\r\n.a line that starts with a dot\r\n.\r\nend"
 

@@ -26,12 +26,12 @@ from api_service import create_app
 from api_service.dashboard import COOKIE
 from shared.codes import derive_key
 from shared.models import outbox
-from tests import processes
-from tests.bulk import queue_emails
-from tests.conftest import ADMIN_TOKEN as TOKEN
-from tests.conftest import SECRET_KEY, MakeRelay
-from tests.rows import count, rows
-from tests.smtp_sink import SinkServer, free_port
+from support import processes
+from support.bulk import queue_emails
+from support.constants import ADMIN_TOKEN as TOKEN
+from support.constants import SECRET_KEY, MakeRelay
+from support.rows import count, rows
+from support.smtp_sink import SinkServer, free_port
 
 ACTOR = "dashboard@127.0.0.1"
 PASSWORD = "correct horse battery staple"

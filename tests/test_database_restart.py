@@ -18,11 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db import create_engine_for, migrate
 from shared.models import outbox
-from tests import private_postgres, processes
-from tests.bulk import queue_emails
-from tests.conftest import SECRET_KEY
-from tests.private_postgres import PrivatePostgres
-from tests.smtp_sink import SinkServer
+from support import private_postgres, processes
+from support.bulk import queue_emails
+from support.constants import SECRET_KEY
+from support.private_postgres import PrivatePostgres
+from support.smtp_sink import SinkServer
 
 MESSAGES = 1000
 RESTART_AFTER = 150  # mid-way through the second batch, so rows are in flight at the restart

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Engine
 
 from shared.codes import code_matches
-from tests import processes
-from tests.conftest import SECRET_KEY
-from tests.rows import rows
-from tests.smtp_sink import SinkServer, code_in, free_port
+from support import processes
+from support.constants import SECRET_KEY
+from support.rows import rows
+from support.smtp_sink import SinkServer, code_in, free_port
 
 
 @contextmanager

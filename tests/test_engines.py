@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from shared import db
-from tests.databases import admin
+from support.databases import admin
 
 pytestmark = pytest.mark.postgresql_only
 

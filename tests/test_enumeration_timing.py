@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from tests.rows import count, forget_throttles
+from support.rows import count, forget_throttles
 
 PASSWORD = "correct horse battery staple"
 ROUNDS = 30

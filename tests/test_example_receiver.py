@@ -17,10 +17,10 @@ from sqlalchemy import Engine, update
 
 from api_service import create_app
 from shared.models import outbox
-from tests import processes
-from tests.conftest import ADMIN_TOKEN, MakeRelay
-from tests.rows import rows
-from tests.smtp_sink import SinkServer, code_in, free_port
+from support import processes
+from support.constants import ADMIN_TOKEN, MakeRelay
+from support.rows import rows
+from support.smtp_sink import SinkServer, code_in, free_port
 from tests.test_application_side import KEY, PASSWORD, SECRET
 
 EXAMPLE = processes.ROOT / "examples" / "provisioning_receiver.py"

@@ -27,10 +27,10 @@ from sqlalchemy import Engine, select
 
 from shared.clock import utcnow
 from shared.models import outbox, outbox_attempts
-from tests import processes
-from tests.bulk import queue_emails
-from tests.rows import count
-from tests.smtp_sink import SinkServer
+from support import processes
+from support.bulk import queue_emails
+from support.rows import count
+from support.smtp_sink import SinkServer
 
 pytestmark = pytest.mark.postgresql_only
 

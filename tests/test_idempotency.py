@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from tests.rows import count, every_value_as_text, written
+from support.rows import count, every_value_as_text, written
 
 BODY = {"email": "ada@example.com", "password": "correct horse battery staple"}
 

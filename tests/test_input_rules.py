@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
-from tests import processes
-from tests.rows import forget_throttles, rows, written
-from tests.smtp_sink import free_port
+from support import processes
+from support.rows import forget_throttles, rows, written
+from support.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
 GOOD = {"email": "ada@example.com", "password": PASSWORD}

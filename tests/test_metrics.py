@@ -8,8 +8,8 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
-from tests import processes
-from tests.smtp_sink import free_port
+from support import processes
+from support.smtp_sink import free_port
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -16,9 +16,9 @@ from shared.clock import utcnow
 from shared.db import alembic_config
 from shared.models import UtcDateTime
 from shared.secretbox import SecretBox
-from tests.conftest import SECRET_KEY, MakeRelay
-from tests.rows import rows
-from tests.smtp_sink import SinkServer
+from support.constants import SECRET_KEY, MakeRelay
+from support.rows import rows
+from support.smtp_sink import SinkServer
 
 # The outbox as revision 0005 left it: no priority column.
 OUTBOX_0005 = sa.table(

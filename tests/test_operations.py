@@ -13,9 +13,9 @@ from outbox_relay.daemon import Daemon
 from shared import operations
 from shared.clock import utcnow
 from shared.models import idempotency_keys, outbox, outbox_attempts, throttle_events, users
-from tests.bulk import queue_emails
-from tests.conftest import MakeRelay
-from tests.rows import count, forget_throttles, rows
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.rows import count, forget_throttles, rows
 
 PASSWORD = "correct horse battery staple"
 

@@ -25,11 +25,11 @@ from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.models import outbox, users
 from shared.secretbox import SecretBox
-from tests.bulk import queue_emails
-from tests.conftest import SECRET_KEY, MakeRelay
-from tests.rows import rows
-from tests.sms_gateway import SmsGateway
-from tests.smtp_sink import SinkServer, code_in
+from support.bulk import queue_emails
+from support.constants import SECRET_KEY, MakeRelay
+from support.rows import rows
+from support.sms_gateway import SmsGateway
+from support.smtp_sink import SinkServer, code_in
 
 PASSWORD = "correct horse battery staple"
 PHONE = "+33612345678"

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from shared.db import create_engine_for
-from tests import pgbouncer, processes
-from tests.rows import rows
-from tests.smtp_sink import SinkServer
+from support import pgbouncer, processes
+from support.rows import rows
+from support.smtp_sink import SinkServer
 from tests.test_end_to_end import api_and_relay
 
 pytestmark = pytest.mark.postgresql_only

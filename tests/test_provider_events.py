@@ -18,9 +18,9 @@ from werkzeug.test import TestResponse
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from tests.conftest import MakeRelay
-from tests.rows import count, forget_throttles, rows
-from tests.smtp_sink import SinkServer
+from support.constants import MakeRelay
+from support.rows import count, forget_throttles, rows
+from support.smtp_sink import SinkServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ses"
 TOKEN = "provider-events-token-0123456789"
@@ -274,7 +274,7 @@ def test_a_suppressed_address_gets_the_same_answers_as_any_other(
 ) -> None:
     from shared.clock import utcnow
     from shared.suppressions import Suppressor
-    from tests.conftest import SECRET_KEY
+    from support.constants import SECRET_KEY
 
     with engine.begin() as connection:
         Suppressor(SECRET_KEY).add(

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests import processes
-from tests.bulk import queue_emails
-from tests.rows import rows
-from tests.smtp_stages import StagedSmtp
+from support import processes
+from support.bulk import queue_emails
+from support.rows import rows
+from support.smtp_stages import StagedSmtp
 
 pytestmark = pytest.mark.postgresql_only
 

@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
 from shared.config import parse_smtp_url
-from tests.bulk import queue_emails
-from tests.conftest import MakeRelay
-from tests.rows import rows
-from tests.smtp_stages import SmtpCA, StagedSmtp
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.rows import rows
+from support.smtp_stages import SmtpCA, StagedSmtp
 
 LOGIN = ("outpost", "s3cret pass")
 

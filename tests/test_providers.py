@@ -18,11 +18,11 @@ from shared.clock import utcnow
 from shared.config import parse_smtp_url
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
-from tests.bulk import queue_emails
-from tests.conftest import SECRET_KEY, MakeRelay
-from tests.rows import count, rows
-from tests.smtp_sink import SinkServer, SmtpSink, free_port
-from tests.smtp_stages import StagedSmtp
+from support.bulk import queue_emails
+from support.constants import SECRET_KEY, MakeRelay
+from support.rows import count, rows
+from support.smtp_sink import SinkServer, SmtpSink, free_port
+from support.smtp_stages import StagedSmtp
 
 
 def drain_until(relay: Relay, done: Callable[[], bool], timeout: float) -> None:

@@ -19,8 +19,8 @@ from api_service.passwords import _common_passwords, make_hasher
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
-from tests.hashes import TimedHasher, statement_times
-from tests.rows import count, every_value_as_text, forget_throttles, rows, written
+from support.hashes import TimedHasher, statement_times
+from support.rows import count, every_value_as_text, forget_throttles, rows, written
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 NOTHING = {"users": 0, "verification_tokens": 0, "outbox": 0}

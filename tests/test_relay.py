@@ -17,10 +17,10 @@ from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
-from tests.bulk import queue_emails
-from tests.conftest import MakeRelay
-from tests.rows import rows
-from tests.smtp_sink import SinkServer
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.rows import rows
+from support.smtp_sink import SinkServer
 
 # Nothing listens on port 1: every connection is refused at once.
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"

@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from tests import processes
-from tests.bulk import queue_emails
-from tests.rows import rows
-from tests.smtp_sink import SinkServer, free_port
+from support import processes
+from support.bulk import queue_emails
+from support.rows import rows
+from support.smtp_sink import SinkServer, free_port
 
 
 @pytest.fixture

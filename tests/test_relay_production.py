@@ -14,11 +14,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 from shared.config import ConfigError, Settings, parse_smtp_url
-from tests import processes
-from tests.bulk import queue_emails
-from tests.conftest import MakeRelay
-from tests.rows import forget_throttles, rows
-from tests.smtp_sink import SinkServer, free_port
+from support import processes
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.rows import forget_throttles, rows
+from support.smtp_sink import SinkServer, free_port
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 

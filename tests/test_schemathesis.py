@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests import processes
-from tests.forwarding_proxy import ForwardingProxy
-from tests.smtp_sink import free_port
+from support import processes
+from support.forwarding_proxy import ForwardingProxy
+from support.smtp_sink import free_port
 
 HERE = Path(__file__).resolve().parent
 # Fixed, so that CI is repeatable; change it (or drop --seed) to explore new cases locally.

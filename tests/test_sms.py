@@ -20,9 +20,9 @@ from shared.config import Settings
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.secretbox import SecretBox
-from tests.conftest import MakeRelay
-from tests.rows import rows
-from tests.sms_gateway import Behaviour, GatewayRequest, SmsGateway
+from support.constants import MakeRelay
+from support.rows import rows
+from support.sms_gateway import Behaviour, GatewayRequest, SmsGateway
 
 PHONE = "+33612345678"
 TOKEN = "gw-token"

@@ -15,9 +15,9 @@ from outbox_relay import store
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
-from tests.bulk import add_sent_rows, queue_emails
-from tests.databases import admin
-from tests.rows import rows
+from support.bulk import add_sent_rows, queue_emails
+from support.databases import admin
+from support.rows import rows
 
 GOOD = {"password": "correct horse battery staple"}
 

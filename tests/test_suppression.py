@@ -9,10 +9,10 @@ from sqlalchemy import Engine
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor, listed
-from tests.bulk import queue_emails
-from tests.conftest import SECRET_KEY
-from tests.rows import rows
-from tests.smtp_sink import SinkServer
+from support.bulk import queue_emails
+from support.constants import SECRET_KEY
+from support.rows import rows
+from support.smtp_sink import SinkServer
 
 
 def by_recipient(engine: Engine) -> dict[str, list[dict[str, object]]]:

@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
-from tests.rows import rows
-from tests.smtp_sink import SinkServer
+from support.constants import ADMIN_TOKEN, SECRET_KEY
+from support.rows import rows
+from support.smtp_sink import SinkServer
 from tests.test_dashboard import signed_in
 from tests.test_operator_cli import cli
 

@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from api_service import create_app
 from api_service.refusals import RefusedClients
 from api_service.throttle import Limit, Throttle
-from tests import processes
-from tests.hashes import TimedHasher, statement_times
-from tests.rows import count, forget_throttles, let_time_pass
-from tests.smtp_sink import free_port
+from support import processes
+from support.hashes import TimedHasher, statement_times
+from support.rows import count, forget_throttles, let_time_pass
+from support.smtp_sink import free_port
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"

@@ -19,10 +19,10 @@ from shared.config import ConfigError, Settings
 from shared.events import emit
 from shared.models import users
 from shared.secretbox import SecretBox
-from tests.conftest import SECRET_KEY, MakeRelay
-from tests.rows import rows
-from tests.sms_gateway import GatewayRequest, SmsGateway
-from tests.smtp_sink import SinkServer
+from support.constants import SECRET_KEY, MakeRelay
+from support.rows import rows
+from support.sms_gateway import GatewayRequest, SmsGateway
+from support.smtp_sink import SinkServer
 
 KEY = b"webhook-key-0123456789abcdef-0123"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

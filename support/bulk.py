@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 from shared.clock import utcnow
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
-from tests.conftest import SECRET_KEY
+from support.constants import SECRET_KEY
 
 
 def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[str]:

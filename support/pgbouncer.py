@@ -12,8 +12,8 @@ from types import TracebackType
 
 from sqlalchemy.engine import make_url
 
-from tests.databases import PG_URL, libpq_url
-from tests.smtp_sink import free_port
+from support.databases import PG_URL, libpq_url
+from support.smtp_sink import free_port
 
 BINARY = Path(os.environ.get("OUTPOST_PGBOUNCER", "/usr/sbin/pgbouncer"))
 # PgBouncer refuses to run as root.

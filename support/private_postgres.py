@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from shared.config import normalise_database_url
-from tests.smtp_sink import free_port
+from support.smtp_sink import free_port
 
 BIN = Path(os.environ.get("OUTPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 OS_USER = "postgres"

@@ -29,7 +29,7 @@ def code_in(message: EmailMessage) -> str:
     text = message.get_body(("plain",))
     assert text is not None
     [code] = set(re.findall(r"\b\d{6}\b", text.get_content()))
-    return code
+    return str(code)
 
 
 @dataclass

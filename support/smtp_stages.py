@@ -23,9 +23,9 @@ from typing import Any
 
 import trustme
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
-from tests.smtp_sink import free_port
+from support.smtp_sink import free_port
 
 STAGES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data")
 
@@ -140,6 +140,13 @@ async def _act(server: SMTP, reply: str | None) -> str | None:
     return reply
 
 
+class _Session(Session):
+    """aiosmtpd's session, and whether this one named a sender and delivered a message."""
+
+    mailed = False
+    delivered = False
+
+
 class _StagedSMTP(SMTP):
     """aiosmtpd's server with a scripted greeting and STARTTLS, counting sessions."""
 
@@ -147,10 +154,11 @@ class _StagedSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self._script = handler.script
 
+    def _create_session(self) -> _Session:
+        return _Session(self.loop)
+
     async def _handle_client(self) -> None:
         self._script.note(sessions=1)
-        assert self.session is not None
-        self.session.mailed = self.session.delivered = False
         try:
             reply = await _act(self, self._script.reply("greeting"))
             if reply:
@@ -160,7 +168,11 @@ class _StagedSMTP(SMTP):
                 return
             await super()._handle_client()
         finally:
-            if self.session.mailed and not self.session.delivered:
+            if (
+                isinstance(self.session, _Session)
+                and self.session.mailed
+                and not self.session.delivered
+            ):
                 self._script.note(probes=1)
 
     async def smtp_STARTTLS(self, arg: str) -> None:

@@ -1,0 +1,1 @@
+"""What the tests and the benches share: processes, databases, SMTP and SMS servers, bulk rows."""
