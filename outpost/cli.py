@@ -18,6 +18,7 @@ from types import FrameType
 import outpost
 from api_service.openapi import DOCUMENT, generated
 from outpost.catcher import start_catcher
+from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from shared.config import ConfigError, Settings
 from shared.db import migrate
 
@@ -75,6 +76,8 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
     if not env.get("SMS_URL"):
         env["SMS_URL"] = "log:"
     env["OUTPOST_BIND"] = f"{host}:{port}"
+    env[MAIL_DIR_VARIABLE] = str((Path("var") / "mail").resolve())
+    env[HOST_VARIABLE] = host
     env.setdefault("PYTHONUNBUFFERED", "1")
     settings = Settings.from_env(env)
     taken = _taken(host, port, "the API", "--port") or (
@@ -93,7 +96,7 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
                 "gunicorn",
                 "-c",
                 str(DEPLOY_DIR / "gunicorn.conf.py"),
-                "api_service:create_app()",
+                "outpost.demo:create_demo_app()",
             ],
             env,
         ),
@@ -111,9 +114,11 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         mail = (
             f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else "mail via SMTP_URL"
         )
+        base = f"http://{host}:{port}"
         print(
-            f"outpost: up. API http://{host}:{port}, dashboard http://{host}:{port}/admin/ "
-            f"(ADMIN_TOKEN), {mail}, {sms}. Ctrl-C stops everything.\n"
+            f"outpost: up. API {base}, dashboard {base}/admin/ (ADMIN_TOKEN), {mail}, {sms}. "
+            "Ctrl-C stops everything.\n"
+            f"  sign up in a browser: {base}/dev/signup; caught mail: {base}/dev/mail\n"
             f"  try: curl -si -H 'Content-Type: application/json' "
             f'-d \'{{"email":"you@example.com","password":"a long passphrase"}}\' '
             f"http://{host}:{port}/v1/registrations",

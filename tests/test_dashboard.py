@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from api_service.dashboard import COOKIE
 from shared.codes import derive_key
 from shared.models import outbox
 from support import processes
+from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN as TOKEN
 from support.constants import SECRET_KEY, MakeRelay
@@ -35,17 +35,6 @@ from support.smtp_sink import SinkServer, free_port
 
 ACTOR = "dashboard@127.0.0.1"
 PASSWORD = "correct horse battery staple"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGES = ("/admin", "/admin/dead", "/admin/stranded")
 
 
@@ -468,19 +457,6 @@ def test_wrong_tokens_on_either_surface_are_slowed_down_and_the_right_one_never_
 
 
 # --- (b) headless Chromium against gunicorn ----------------------------------------------------
-
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    """OUTPOST_SCREENSHOTS if set, else the test's own directory."""
-    chosen = Path(os.environ.get("OUTPOST_SCREENSHOTS") or tmp_path / "screenshots")
-    chosen.mkdir(parents=True, exist_ok=True)
-    return chosen
-
-
-def need_a_browser() -> None:
-    """Fail, never skip, without Debian's chromium (.ci/run installs it)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
 
 
 @pytest.mark.postgresql_only

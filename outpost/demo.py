@@ -1,0 +1,129 @@
+"""The demo's own pages, served by `outpost up` beside the API on a loopback host only: the
+caught mail (/dev/mail) and a reference sign-up page (/dev/signup) using the public API."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from flask import Blueprint, Flask, abort, current_app, render_template, request
+
+from api_service import create_app
+
+# Set by `outpost up` for the API it runs: where the catcher writes, and the host it binds.
+MAIL_DIR_VARIABLE = "OUTPOST_DEMO_MAIL_DIR"
+HOST_VARIABLE = "OUTPOST_DEMO_HOST"
+CODE = re.compile(r"\b\d{6}\b")
+NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{4}$")
+
+bp = Blueprint(
+    "dev",
+    __name__,
+    url_prefix="/dev",
+    template_folder="templates",
+    static_folder="static/dev",
+    static_url_path="/static",
+)
+
+
+def create_demo_app(config: Mapping[str, str] | None = None) -> Flask:
+    """The API with the demo's pages; they answer 404 unless host and client are loopback."""
+    environ = {**os.environ, **(config or {})}
+    app = create_app(config)
+    app.config["DEMO_MAIL_DIR"] = Path(environ.get(MAIL_DIR_VARIABLE) or "var/mail").resolve()
+    app.config["DEMO_ON_LOOPBACK"] = _loopback(environ.get(HOST_VARIABLE, "127.0.0.1"))
+    app.register_blueprint(bp)
+    return app
+
+
+@dataclass(frozen=True)
+class CaughtMail:
+    """One mail the catcher wrote, as the viewer shows it."""
+
+    id: str
+    to: str
+    subject: str
+    received: datetime
+    message: EmailMessage
+
+    @property
+    def text(self) -> str:
+        """The plain-text part."""
+        part = self.message.get_body(("plain",))
+        return part.get_content() if part is not None else ""
+
+    @property
+    def html(self) -> str:
+        """The HTML part, shown in a sandboxed frame."""
+        part = self.message.get_body(("html",))
+        return part.get_content() if part is not None else ""
+
+    @property
+    def code(self) -> str | None:
+        """The six-digit code the mail carries, if any."""
+        found = CODE.search(self.text)
+        return found.group() if found else None
+
+
+@bp.before_request
+def _loopback_only() -> None:
+    """Nowhere but on a loopback host, to a loopback client: the pages show codes."""
+    if not current_app.config["DEMO_ON_LOOPBACK"] or not _loopback(request.remote_addr or ""):
+        abort(404)
+
+
+@bp.get("/mail")
+def mail_list() -> str:
+    """The caught mails, newest first."""
+    return render_template("dev/mail_list.html", mails=_mails())
+
+
+@bp.get("/mail/<mail_id>")
+def mail_show(mail_id: str) -> str:
+    """One caught mail: its HTML in a sandboxed frame, its text with the code marked, headers."""
+    if not NAME.match(mail_id):
+        abort(404)
+    found = [mail for mail in _mails() if mail.id == mail_id]
+    if not found:
+        abort(404)
+    mail = found[0]
+    # The text split around its codes, so that the page marks each one.
+    pieces = CODE.split(mail.text)
+    codes = [*CODE.findall(mail.text), ""]
+    return render_template("dev/mail_show.html", mail=mail, pieces=zip(pieces, codes, strict=True))
+
+
+@bp.get("/signup")
+def signup() -> str:
+    """The reference sign-up page: plain HTML and a little JavaScript on the public API."""
+    return render_template("dev/signup.html")
+
+
+def _mails() -> list[CaughtMail]:
+    directory: Path = current_app.config["DEMO_MAIL_DIR"]
+    mails = [_read(path) for path in directory.glob("*.eml")] if directory.is_dir() else []
+    return sorted(mails, key=lambda mail: (mail.received, mail.id), reverse=True)
+
+
+def _read(path: Path) -> CaughtMail:
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return CaughtMail(path.stem, str(message["To"]), str(message["Subject"]), received, message)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,129 @@
+// Outpost's reference sign-up page: every call is to the public API, every error a problem
+// document (RFC 9457) whose `errors[].pointer` names the field ("#/email").
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+
+async function call(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json().catch(() => ({}));
+  return { status: response.status, data, retryAfter: Number(response.headers.get("Retry-After")) || 0 };
+}
+
+// Show a problem document on its form: each error beside its field, the rest at the bottom.
+function showProblem(form, problem) {
+  form.querySelectorAll(".error").forEach((el) => { el.textContent = ""; });
+  const errors = problem.errors || [{ pointer: "#/", detail: problem.detail || problem.title || "Something went wrong." }];
+  for (const error of errors) {
+    const field = (error.pointer || "").replace(/^#\//, "");
+    const slot = form.querySelector(`.error[data-for="${field}"]`) || form.querySelector('.error[data-for=""]');
+    slot.textContent = error.detail;
+  }
+}
+
+function clearProblems(form) {
+  form.querySelectorAll(".error").forEach((el) => { el.textContent = ""; });
+}
+
+let address = "";
+let deliveryId = "";
+let countdown = null;
+
+// The resend button waits as long as the API says (retry_after, or a 429's Retry-After).
+function waitBeforeResend(seconds) {
+  const button = $("#resend");
+  clearInterval(countdown);
+  let left = Math.ceil(seconds);
+  const tick = () => {
+    button.disabled = left > 0;
+    button.textContent = left > 0 ? `Send a new code (in ${left} s)` : "Send a new code";
+    left -= 1;
+    if (left < 0) clearInterval(countdown);
+  };
+  tick();
+  countdown = setInterval(tick, 1000);
+}
+
+// Follow the delivery until it is sent, failed or expired.
+async function follow() {
+  const { status, data } = await call("GET", `/v1/deliveries/${deliveryId}`);
+  if (status !== 200) return;
+  $("#delivery-status").textContent = data.status;
+  if (data.status === "queued") {
+    setTimeout(follow, 1000);
+    return;
+  }
+  $("#delivery-problem").hidden = !(data.status === "failed" && data.reason === "address_rejected");
+  waitBeforeResend(data.retry_after || 0);
+}
+
+$("#register-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearProblems(form);
+  const body = { email: form.email.value.trim(), password: form.password.value };
+  const { status, data } = await call("POST", "/v1/registrations", body);
+  if (status !== 202) return showProblem(form, data);
+  address = body.email;
+  $("#sent-to").textContent = address;
+  $("#register").hidden = true;
+  $("#activate").hidden = false;
+  $("#code").focus();
+  deliveryId = data.delivery.id;
+  follow();
+});
+
+$("#activate-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearProblems(form);
+  const { status, data } = await call("POST", "/v1/activations", { email: address, code: form.code.value.trim() });
+  if (status !== 200) return showProblem(form, data);
+  $("#activate").hidden = true;
+  $("#active").hidden = false;
+});
+
+$("#resend").addEventListener("click", async () => {
+  const form = $("#activate-form");
+  clearProblems(form);
+  const { status, data, retryAfter } = await call("POST", "/v1/activations/resend", { email: address });
+  if (status === 429) {
+    showProblem(form, data);
+    return waitBeforeResend(retryAfter);
+  }
+  if (status !== 202) return showProblem(form, data);
+  $("#delivery-status").textContent = "a new code is on its way";
+  // The first delivery's retry_after follows the address's cooldown, the resend included.
+  const { data: delivery } = await call("GET", `/v1/deliveries/${deliveryId}`);
+  waitBeforeResend(delivery.retry_after || 0);
+});
+
+$("#reset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearProblems(form);
+  const { status, data } = await call("POST", "/v1/password-resets", { email: form.email.value.trim() });
+  if (status !== 202) return showProblem(form, data);
+  form.hidden = true;
+  $("#confirm-form").hidden = false;
+  $("#reset-code").focus();
+});
+
+$("#confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearProblems(form);
+  const body = {
+    email: $("#reset-email").value.trim(),
+    code: form.code.value.trim(),
+    new_password: form.new_password.value,
+  };
+  const { status, data } = await call("POST", "/v1/password-resets/confirm", body);
+  if (status !== 200) return showProblem(form, data);
+  form.hidden = true;
+  $("#reset-done").hidden = false;
+});

@@ -1,0 +1,160 @@
+"""The demo's pages: the mail viewer and the reference sign-up page, served by `outpost up` on a
+loopback host only, and walked through in headless Chromium as a newcomer would."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sys
+import urllib.request
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright import sync_api
+
+from api_service import create_app
+from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE, create_demo_app
+from support import processes
+from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
+from support.smtp_sink import free_port
+
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def _write_mail(directory: Path, name: str, to: str, subject: str, code: str) -> None:
+    message = EmailMessage()
+    message["To"], message["Subject"] = to, subject
+    message.set_content(f"Your code is {code}.")
+    message.add_alternative(f"<p>Your code is <b>{code}</b>.</p><script>alert(1)</script>", "html")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.eml").write_bytes(bytes(message))
+
+
+@pytest.fixture
+def demo(env: dict[str, str], tmp_path: Path) -> Iterator[Flask]:
+    app = create_demo_app({**env, MAIL_DIR_VARIABLE: str(tmp_path / "mail")})
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+def test_the_viewer_lists_newest_first_and_marks_the_code(demo: Flask, tmp_path: Path) -> None:
+    _write_mail(tmp_path / "mail", "20261122-100000-0001", "old@example.com", "First", "111111")
+    _write_mail(tmp_path / "mail", "20261122-100001-0002", "new@example.com", "Second", "222222")
+    # The catcher's names sort by time; so does the viewer, newest first.
+    (tmp_path / "mail" / "20261122-100000-0001.eml").touch()
+    (tmp_path / "mail" / "20261122-100001-0002.eml").touch()
+    client = demo.test_client()
+    listing = client.get("/dev/mail").get_data(as_text=True)
+    assert listing.index("new@example.com") < listing.index("old@example.com")
+    page = client.get("/dev/mail/20261122-100001-0002").get_data(as_text=True)
+    assert '<mark id="code">222222</mark>' in page
+    assert "Your code is <mark>222222</mark>." in page
+    # The HTML part sits in a sandboxed frame's srcdoc, escaped: its script runs nowhere.
+    assert 'sandbox=""' in page and "<script>alert(1)" not in page
+
+
+@pytest.mark.parametrize("path", ["/dev/mail", "/dev/signup", "/dev/static/signup.js"])
+def test_the_pages_are_only_the_demos_on_loopback(
+    env: dict[str, str], tmp_path: Path, path: str
+) -> None:
+    api = create_app(env)
+    assert api.test_client().get(path).status_code == 404
+    exposed = create_demo_app({**env, HOST_VARIABLE: "0.0.0.0"})
+    assert exposed.test_client().get(path).status_code == 404
+    demo = create_demo_app({**env, HOST_VARIABLE: "127.0.0.1"})
+    client = demo.test_client()
+    assert client.get(path).status_code == 200
+    forwarded = client.get(path, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert forwarded.status_code == 404
+    for app in (api, exposed, demo):
+        app.extensions["outpost"].engine.dispose()
+
+
+def test_a_mail_id_never_reaches_outside_the_mail_directory(demo: Flask) -> None:
+    client = demo.test_client()
+    for name in ("..%2F..%2Fetc%2Fpasswd", "secret_key", "20261122-100000-0001.eml"):
+        assert client.get(f"/dev/mail/{name}").status_code == 404
+
+
+def _newest_code(page: sync_api.Page, base: str, subject: re.Pattern[str]) -> str:
+    """Open the newest caught mail with this subject, once caught, and read its code."""
+    link = page.get_by_role("link", name=subject).first
+    for _ in range(50):
+        page.goto(f"{base}/dev/mail")
+        if link.count():
+            break
+        page.wait_for_timeout(200)
+    link.click()
+    return page.inner_text("#code")
+
+
+def test_a_newcomer_signs_up_activates_and_resets_in_chromium(tmp_path: Path) -> None:
+    need_a_browser()
+    shots = screenshot_dir(tmp_path)
+    port, smtp_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)]
+    up = processes.start(
+        [*command, "--smtp-port", str(smtp_port)],
+        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": ""},
+        tmp_path,
+        tmp_path / "up.log",
+    )
+    try:
+        processes.wait_http(f"{base}/readyz", up)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1000, "height": 900})
+                context.set_default_timeout(10_000)
+                signup, mail = context.new_page(), context.new_page()
+
+                def shoot(page: sync_api.Page, name: str) -> None:
+                    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+                signup.goto(f"{base}/dev/signup")
+                signup.fill("#email", "ada@example.com")
+                signup.fill("#password", "short")
+                signup.get_by_role("button", name="Create my account").click()
+                error = signup.locator('#register-form .error[data-for="password"]')
+                sync_api.expect(error).to_contain_text("at least 8")
+                shoot(signup, "01-sign-up-refused")
+                signup.fill("#password", PASSWORD)
+                signup.get_by_role("button", name="Create my account").click()
+                sync_api.expect(signup.locator("#sent-to")).to_have_text("ada@example.com")
+                sync_api.expect(signup.locator("#delivery-status")).to_have_text("sent")
+                sync_api.expect(signup.locator("#resend")).to_be_disabled()
+                shoot(signup, "02-code-sent")
+
+                code = _newest_code(mail, base, re.compile("Activate"))
+                shoot(mail, "03-mail-viewer")
+                signup.fill("#code", code)
+                signup.get_by_role("button", name="Activate").click()
+                sync_api.expect(signup.locator("#active-message")).to_be_visible()
+                shoot(signup, "04-active")
+
+                signup.fill("#reset-email", "ada@example.com")
+                signup.get_by_role("button", name="Send me a code").click()
+                sync_api.expect(signup.locator("#confirm-form")).to_be_visible()
+                reset_code = _newest_code(mail, base, re.compile("[Rr]eset"))
+                signup.fill("#reset-code", reset_code)
+                signup.fill("#new-password", NEW_PASSWORD)
+                signup.get_by_role("button", name="Change my password").click()
+                sync_api.expect(signup.locator("#reset-done")).to_be_visible()
+                shoot(signup, "05-password-changed")
+            finally:
+                browser.close()
+        request = urllib.request.Request(
+            f"{base}/v1/logins",
+            data=json.dumps({"email": "ada@example.com", "password": NEW_PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert json.load(answer)["status"] == "active"
+    finally:
+        assert processes.stop(up, signal.SIGINT) == 0
