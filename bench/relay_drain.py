@@ -30,6 +30,7 @@ from bench.common import aiosmtpd_sink, machine, pending, postgres_database, sin
 from outbox_relay import store
 from outbox_relay.channels import Email
 from outbox_relay.compose import compose
+from outbox_relay.render import Templates
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
@@ -87,7 +88,8 @@ def bare_rate(engine: Engine, port: int, count: int) -> float:
     now = utcnow()
     with closing(store.Claimer(engine)) as claimer:
         rows = claimer.claim(now=now, limit=count, lease_seconds=3600)
-    messages = [compose(row, box, MAIL_FROM) for row in rows]
+    templates = Templates()
+    messages = [compose(row, box, MAIL_FROM, templates) for row in rows]
     emails = [message for message in messages if isinstance(message, Email)]
     store.release(engine, rows, now)
     started = time.perf_counter()

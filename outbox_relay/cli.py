@@ -15,6 +15,7 @@ from outbox_relay import metrics, operator_cli
 from outbox_relay.daemon import Daemon
 from outbox_relay.priority import yield_cpu
 from outbox_relay.relay import Relay
+from outbox_relay.render import TemplateError
 from shared.config import ConfigError, Settings
 from shared.db import engine_for
 from shared.logs import configure_logging
@@ -79,11 +80,16 @@ def run(settings: Settings) -> int:
     """
     yield_cpu(settings.relay_nice)
     try:
+        relay = Relay(settings, engine_for(settings))
+    except TemplateError as exc:
+        print(f"outbox-relay: template error: {exc}", file=sys.stderr)
+        return 2
+    try:
         metrics.serve(settings.relay_metrics_port, settings.relay_metrics_host)
     except metrics.MetricsPortInUse as exc:
         print(f"outbox-relay: {exc}", file=sys.stderr)
         return 1
-    daemon = Daemon(Relay(settings, engine_for(settings)))
+    daemon = Daemon(relay)
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         daemon.stop()

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
-from outbox_relay.render import render_email, render_sms
+from outbox_relay.render import Templates
 from outbox_relay.store import Claimed
 from shared.secretbox import SecretBox
 
@@ -23,7 +23,7 @@ _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = QP
 
 
-def compose(row: Claimed, box: SecretBox, mail_from: str) -> Message:
+def compose(row: Claimed, box: SecretBox, mail_from: str, templates: Templates) -> Message:
     """Render the row's template with its parameters, secrets decrypted only in memory."""
     if row.channel == "webhook":
         event = json.dumps(row.params, separators=(",", ":"), ensure_ascii=False)
@@ -33,9 +33,9 @@ def compose(row: Claimed, box: SecretBox, mail_from: str) -> Message:
         params.update(box.open(row.secret_params))
     if row.channel == "sms":
         return SmsMessage(
-            id=row.public_id, to=row.recipient, body=render_sms(row.template, row.locale, params)
+            id=row.public_id, to=row.recipient, body=templates.sms(row.template, row.locale, params)
         )
-    rendered = render_email(row.template, row.locale, params)
+    rendered = templates.email(row.template, row.locale, params)
     # Written out directly rather than through the email package, which took most of a
     # drain's CPU; the layout is fixed, and every header value is free of CR and LF (the
     # recipient and MAIL_FROM are validated, the subject is one line).

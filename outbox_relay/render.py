@@ -1,27 +1,50 @@
-"""Render outbound email and SMS messages from the templates in ``shared/templates``."""
+"""Rendering outbound email and SMS: the packaged templates in shared/templates, each one
+replaced by the file of the same relative path in TEMPLATES_DIR when there is one."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 import shared
+from shared.config import Branding, Settings
 from shared.outbox import LOCALES, PURPOSES
 
-TEMPLATES_DIR = Path(shared.__file__).parent / "templates"
+PACKAGED = Path(shared.__file__).parent / "templates"
+PARTS = {"email": ("subject.txt", "body.txt", "body.html"), "sms": ("sms.txt",)}
+# Files the messages extend rather than render.
+SHARED_FILES = ("_layout.html",)
+# Parameters a row may lack, written before they existed: rows queued before an upgrade render.
+DEFAULTS: dict[str, Any] = {"full_name": None, "changed_at": None}
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-    undefined=jinja2.StrictUndefined,
-    autoescape=jinja2.select_autoescape(["html"]),
-    keep_trailing_newline=False,
-    # Templates ship with the code: no need to stat every file before every message.
-    auto_reload=False,
-)
+
+def samples(purpose: str) -> dict[str, Any]:
+    """The parameters a message of `purpose` carries, with made-up values (previews, checks)."""
+    if purpose in ("activation", "password_reset"):
+        return {"code": "123456", "expires_minutes": 1440 if purpose == "activation" else 15}
+    if purpose == "password_changed":
+        return {"full_name": "Ada Lovelace", "changed_at": "2026-11-22 17:04 UTC"}
+    if purpose == "welcome":
+        return {"full_name": "Ada Lovelace"}
+    return {}
+
+
+class TemplateError(ValueError):
+    """A template that cannot render: one line naming its file."""
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A rendered email: one-line subject, plain-text body and HTML body."""
+
+    subject: str
+    text: str
+    html: str
+
 
 # How people say a duration: hours when it is a whole number of them ("24 hours"), else minutes.
 _UNITS = {
@@ -40,47 +63,92 @@ def duration(minutes: int, locale: str) -> str:
     return f"{amount} {one if amount == 1 else many}"
 
 
-_env.filters["duration"] = duration
+class Templates:
+    """The message templates with the product's branding; `problems` says what cannot render."""
 
+    def __init__(self, branding: Branding | None = None, override: Path | None = None) -> None:
+        self.override = override
+        loaders = [jinja2.FileSystemLoader(path) for path in (override, PACKAGED) if path]
+        self._env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(["html"]),
+            keep_trailing_newline=False,
+            # Templates do not change under a running process: no stat before every message.
+            auto_reload=False,
+        )
+        self._env.filters["duration"] = duration
+        self._env.globals.update(asdict(branding or Branding()))
 
-@dataclass(frozen=True)
-class RenderedEmail:
-    """A rendered email: one-line subject, plain-text body and HTML body."""
+    @classmethod
+    def checked(cls, settings: Settings) -> Templates:
+        """The templates of these settings, or TemplateError naming the first that fails."""
+        templates = cls(settings.branding, settings.templates_dir)
+        problems = templates.problems()
+        if problems:
+            raise TemplateError(problems[0])
+        return templates
 
-    subject: str
-    text: str
-    html: str
+    def email(self, purpose: str, locale: str, params: Mapping[str, Any]) -> RenderedEmail:
+        """Render the subject, text body and HTML body of an email."""
+        return RenderedEmail(
+            subject=_one_line(self._render(purpose, locale, "subject.txt", params)),
+            text=self._render(purpose, locale, "body.txt", params).strip(),
+            html=self._render(purpose, locale, "body.html", params).strip(),
+        )
 
+    def sms(self, purpose: str, locale: str, params: Mapping[str, Any]) -> str:
+        """Render an SMS as a single stripped line."""
+        return _one_line(self._render(purpose, locale, "sms.txt", params))
 
-def _check(purpose: str, locale: str) -> None:
-    """Raise ValueError if the purpose or locale has no templates."""
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown message purpose: {purpose!r}")
-    if locale not in LOCALES:
-        raise ValueError(f"unknown locale: {locale!r}")
+    def names(self) -> list[str]:
+        """Every template file a message renders, by relative path."""
+        return [
+            f"{purpose}/{locale}/{part}"
+            for purpose in PURPOSES
+            for locale in LOCALES
+            for parts in PARTS.values()
+            for part in parts
+        ]
 
+    def problems(self) -> list[str]:
+        """One line per template that cannot render with sample values, naming its file."""
+        found = [self._problem(name) for name in self.names()]
+        if self.override is not None:
+            known = {*self.names(), *SHARED_FILES}
+            found += [
+                f"{path}: not a template of this version (one of {', '.join(sorted(known)[:3])}, …)"
+                for path in sorted(self.override.rglob("*"))
+                if path.is_file() and path.relative_to(self.override).as_posix() not in known
+            ]
+        return [problem for problem in found if problem]
 
-def _render(purpose: str, locale: str, name: str, params: Mapping[str, Any]) -> str:
-    """Render one template file of the given purpose and locale."""
-    return _env.get_template(f"{purpose}/{locale}/{name}").render(dict(params))
+    def source(self, name: str) -> str:
+        """Where the template `name` comes from: the override's file or the package's."""
+        template = self._env.get_template(name)
+        return template.filename or name
+
+    def _problem(self, name: str) -> str:
+        purpose = name.split("/")[0]
+        try:
+            self._env.get_template(name).render({**DEFAULTS, **samples(purpose)})
+        except jinja2.TemplateNotFound:
+            return f"{name}: missing"
+        except jinja2.TemplateSyntaxError as exc:
+            return f"{exc.filename or name}:{exc.lineno}: {exc.message}"
+        except jinja2.UndefinedError as exc:
+            return f"{self.source(name)}: {exc.message}"
+        return ""
+
+    def _render(self, purpose: str, locale: str, part: str, params: Mapping[str, Any]) -> str:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown message purpose: {purpose!r}")
+        if locale not in LOCALES:
+            raise ValueError(f"unknown locale: {locale!r}")
+        template = self._env.get_template(f"{purpose}/{locale}/{part}")
+        return template.render({**DEFAULTS, **params})
 
 
 def _one_line(value: str) -> str:
     """Collapse all whitespace runs, newlines included, into single spaces."""
     return " ".join(value.split())
-
-
-def render_email(purpose: str, locale: str, params: Mapping[str, Any]) -> RenderedEmail:
-    """Render the subject, text body and HTML body of an email."""
-    _check(purpose, locale)
-    return RenderedEmail(
-        subject=_one_line(_render(purpose, locale, "subject.txt", params)),
-        text=_render(purpose, locale, "body.txt", params).strip(),
-        html=_render(purpose, locale, "body.html", params).strip(),
-    )
-
-
-def render_sms(purpose: str, locale: str, params: Mapping[str, Any]) -> str:
-    """Render an SMS as a single stripped line."""
-    _check(purpose, locale)
-    return _one_line(_render(purpose, locale, "sms.txt", params))

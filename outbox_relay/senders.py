@@ -19,6 +19,7 @@ from outbox_relay.compose import compose
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.outcomes import Outcome, OutcomeBook
 from outbox_relay.providers import Provider, Providers
+from outbox_relay.render import Templates
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
@@ -48,6 +49,7 @@ class Senders:
         self._outcomes = outcomes
         self._stopping = stopping
         self._heartbeat = heartbeat
+        self._templates = Templates.checked(settings)
         # One set of channels (so one SMTP connection) per sender, lent to whichever thread
         # delivers; the set used last goes out first, so a trickle keeps one connection warm.
         self._channel_sets: list[dict[str, Channel]] = [
@@ -162,7 +164,7 @@ class Senders:
         try:
             if provider.name not in channels:
                 channels[provider.name] = self._make_channel(provider.name)
-            message = compose(row, self._box, self.settings.mail_from)
+            message = compose(row, self._box, self.settings.mail_from, self._templates)
             return channels[provider.name].send(message, start_by)
         finally:
             self._idle_channel_sets.put(channels)

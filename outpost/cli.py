@@ -1,4 +1,5 @@
-"""`outpost up` (the demo stack), `outpost migrate` (schema to head), `outpost openapi`."""
+"""`outpost up` (the demo stack), `outpost migrate` (schema to head), `outpost openapi`,
+`outpost templates check|preview`."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from types import FrameType
 
 import outpost
 from api_service.openapi import DOCUMENT, generated
+from outbox_relay.render import TemplateError, Templates
 from outpost.catcher import start_catcher
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE
+from outpost.preview import preview
 from shared.config import ConfigError, Settings
 from shared.db import migrate
+from shared.outbox import CHANNELS, LOCALES, PURPOSES
 
 DEPLOY_DIR = Path(outpost.__file__).resolve().parent.parent / "deploy"
 STOP_TIMEOUT = 30.0
@@ -35,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=8000, help="API port")
     up.add_argument("--smtp-port", type=int, default=1025, help="SMTP catcher port")
     commands.add_parser("migrate", help="upgrade the database schema to head")
+    templates = commands.add_parser("templates", help="check or preview the message templates")
+    actions = templates.add_subparsers(dest="action", required=True)
+    actions.add_parser("check", help="render every template with sample values; list failures")
+    preview = actions.add_parser("preview", help="one message with sample values")
+    preview.add_argument("purpose", choices=PURPOSES)
+    preview.add_argument("--locale", choices=LOCALES, default="en")
+    preview.add_argument("--channel", choices=CHANNELS, default="email")
+    preview.add_argument("--out", type=Path, help="write it here instead of stdout")
     openapi = commands.add_parser("openapi", help=f"write the OpenAPI document to {DOCUMENT.name}")
     openapi.add_argument("--check", action="store_true", help="only report whether it is stale")
     args = parser.parse_args(argv)
@@ -46,10 +58,44 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "openapi":
             return write_openapi(check=args.check)
+        if args.command == "templates":
+            settings = Settings.from_env(os.environ, require_secret=False)
+            if args.action == "check":
+                return check_templates(settings)
+            return preview_template(settings, args.purpose, args.locale, args.channel, args.out)
         return up_stack(args.host, args.port, args.smtp_port)
     except ConfigError as exc:
         print(f"outpost: configuration error: {exc}", file=sys.stderr)
         return 2
+    except TemplateError as exc:
+        print(f"outpost: template error: {exc}", file=sys.stderr)
+        return 2
+
+
+def check_templates(settings: Settings) -> int:
+    """Render every template with sample values; one line per failure, exit 1 on any."""
+    templates = Templates(settings.branding, settings.templates_dir)
+    problems = templates.problems()
+    for problem in problems:
+        print(problem)
+    where = f" (TEMPLATES_DIR {settings.templates_dir})" if settings.templates_dir else ""
+    print(f"outpost: {len(templates.names())} templates checked{where}, {len(problems)} failing")
+    return 1 if problems else 0
+
+
+def preview_template(
+    settings: Settings, purpose: str, locale: str, channel: str, out: Path | None
+) -> int:
+    """The whole message of `purpose` with sample values: RFC 5322 bytes, or the SMS text."""
+    templates = Templates.checked(settings)
+    message = preview(settings, templates, purpose, locale, channel)
+    if out is None:
+        sys.stdout.buffer.write(message)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(message)
+        print(f"outpost: wrote {out}", file=sys.stderr)
+    return 0
 
 
 def write_openapi(*, check: bool) -> int:
@@ -80,6 +126,7 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
     env[HOST_VARIABLE] = host
     env.setdefault("PYTHONUNBUFFERED", "1")
     settings = Settings.from_env(env)
+    Templates.checked(settings)
     taken = _taken(host, port, "the API", "--port") or (
         catch_mail and _taken(host, smtp_port, "the SMTP catcher", "--smtp-port")
     )

@@ -8,6 +8,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -42,6 +43,16 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class Branding:
+    """What every template may show of the adopting product (PRODUCT_NAME, APP_URL, …)."""
+
+    product_name: str = "Outpost"
+    app_url: str | None = None
+    support_email: str | None = None
+    logo_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every variable of the spec's configuration table, parsed."""
 
@@ -57,6 +68,9 @@ class Settings:
     smtp: SmtpSettings
     smtp_fallback: SmtpSettings | None
     mail_from: str
+    branding: Branding
+    # TEMPLATES_DIR: files here replace the packaged templates of the same relative path.
+    templates_dir: Path | None
     # None (SMS_URL unset): SMS is not offered; "log:" writes each SMS to the log.
     sms_url: str | None
     sms_token: str | None
@@ -98,6 +112,7 @@ class Settings:
                 '"import secrets; print(secrets.token_urlsafe(32))"`)'
             )
         fallback = environ.get("SMTP_FALLBACK_URL") or None
+        product = env.get("PRODUCT_NAME", "Outpost", _product_name)
         database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url)
         pooler = env.get("DATABASE_POOLER", "", _pooler)
         if pooler and not environ.get("RELAY_LISTEN_URL"):
@@ -114,7 +129,14 @@ class Settings:
             provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", _admin_token),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
             smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
-            mail_from=env.get("MAIL_FROM", "Outpost <no-reply@localhost>", _mail_from),
+            mail_from=env.get("MAIL_FROM", f"{product} <no-reply@localhost>", _mail_from),
+            branding=Branding(
+                product_name=product,
+                app_url=env.get("APP_URL", "", _web_url("APP_URL")),
+                support_email=env.get("SUPPORT_EMAIL", "", _support_email),
+                logo_url=env.get("LOGO_URL", "", _web_url("LOGO_URL")),
+            ),
+            templates_dir=env.get("TEMPLATES_DIR", "", _directory),
             sms_url=env.get("SMS_URL", "", _sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
             phone_default_region=env.get("PHONE_DEFAULT_REGION", "", _region),
@@ -296,6 +318,45 @@ def _mail_from(value: str) -> str:
     if "@" not in value or "\n" in value or "\r" in value:
         raise ValueError(f"not an address: {value!r}")
     return value
+
+
+def _product_name(value: str) -> str:
+    if (
+        not value.strip()
+        or len(value) > 60
+        or any(not c.isprintable() or c in '<>"' for c in value)
+    ):
+        raise ValueError("a name of 1 to 60 printable characters, without <, > or quotes")
+    return value.strip()
+
+
+def _web_url(name: str) -> Callable[[str], str | None]:
+    def parse(value: str) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc or '"' in value:
+            raise ValueError(f"an http(s):// URL for {name}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _support_email(value: str) -> str | None:
+    if not value:
+        return None
+    if value.count("@") != 1 or any(c.isspace() or c in '<>"' for c in value):
+        raise ValueError(f"an email address, got {value!r}")
+    return value
+
+
+def _directory(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_dir():
+        raise ValueError(f"not a directory: {value}")
+    return path.resolve()
 
 
 def _sms_url(value: str) -> str | None:

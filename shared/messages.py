@@ -136,10 +136,18 @@ def send_notice(
         purpose=purpose,
         channel=channel or notice_channel(user),
         now=now,
-        params={"full_name": user.full_name} if purpose in GREETED else None,
+        params=_notice_params(user, purpose, now),
         expires_at=now + timedelta(seconds=services.settings.notice_ttl),
         asked_channel=asked_channel,
     )
+
+
+def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
+    """A greeting by name where the address is proven; the moment a password changed."""
+    params: dict[str, Any] = {"full_name": user.full_name} if purpose in GREETED else {}
+    if purpose == "password_changed":
+        params["changed_at"] = now.strftime("%Y-%m-%d %H:%M UTC")
+    return params
 
 
 def _queue(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -107,8 +108,12 @@ def test_reset_mail_confirm_notice(
     [user] = rows(engine, "users")
     assert PasswordHasher().verify(user["password_hash"], NEW_PASSWORD)
     assert relay.drain() == 1
-    smtp.sink.wait_for(4)
+    changed = smtp.sink.wait_for(4)[-1]
     assert subjects(smtp)[-1] == "Your Outpost password was changed"
+    # The notice says when: the minute of the change, in UTC.
+    text = changed.get_body(("plain",))
+    assert text is not None
+    assert re.search(r"was changed on \d{4}-\d\d-\d\d \d\d:\d\d UTC\.", text.get_content())
 
     reused = post(client, "/v1/password-resets/confirm", {**confirm, "new_password": "x" * 20})
     assert reused.status_code == 400

@@ -10,21 +10,22 @@ import pytest
 
 from outbox_relay.channels import Email
 from outbox_relay.compose import compose
+from outbox_relay.render import Templates
 from outbox_relay.store import Claimed
 from shared.secretbox import SecretBox
 
 BOX = SecretBox("a-secret-key-for-mail-format-tests")
 
 
-def row(locale: str, full_name: str) -> Claimed:
+def row(locale: str, full_name: str, purpose: str = "activation") -> Claimed:
     return Claimed(
         id=1,
         public_id="0b1c2d3e-0000-4000-8000-000000000001",
         channel="email",
-        purpose="activation",
+        purpose=purpose,
         recipient="zoe@example.com",
         locale=locale,
-        template="activation",
+        template=purpose,
         params={"full_name": full_name, "expires_minutes": 1440},
         secret_params=BOX.seal({"code": "042917"}),
         attempts=0,
@@ -38,7 +39,7 @@ def row(locale: str, full_name: str) -> Claimed:
 @pytest.mark.parametrize("locale", ["en", "fr"])
 def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> None:
     mail_from = "Équipe Outpost <no-reply@outpost.test>"
-    composed = compose(row(locale, "Zoé <b>&"), BOX, mail_from)
+    composed = compose(row(locale, "Zoé <b>&"), BOX, mail_from, Templates())
     assert isinstance(composed, Email)
     assert (composed.sender, composed.recipient) == ("no-reply@outpost.test", "zoe@example.com")
     raw = composed.data
@@ -54,7 +55,16 @@ def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> 
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert text is not None and html is not None
-    assert "Zoé <b>&" in text.get_content() and "042917" in text.get_content()
-    assert "Zoé &lt;b&gt;&amp;" in html.get_content() and "042917" in html.get_content()
+    assert "042917" in text.get_content() and "042917" in html.get_content()
+    # An activation goes to an unproven address: the name the client gave is not in it.
+    assert "Zoé" not in text.get_content() + html.get_content()
+    welcome = compose(row(locale, "Zoé <b>&", "welcome"), BOX, mail_from, Templates())
+    assert isinstance(welcome, Email)
+    greeted = email.message_from_bytes(welcome.data, policy=email.policy.default)
+    assert [m.defects for m in greeted.walk()] == [[], [], []]
+    welcome_text, welcome_html = greeted.get_body(("plain",)), greeted.get_body(("html",))
+    assert welcome_text is not None and welcome_html is not None
+    assert "Zoé <b>&" in welcome_text.get_content()
+    assert "Zoé &lt;b&gt;&amp;" in welcome_html.get_content()
     if locale == "fr":
         assert message["Subject"] == "Activez votre compte Outpost"

@@ -7,9 +7,13 @@ from typing import Any
 import jinja2
 import pytest
 
-from outbox_relay.render import RenderedEmail, duration, render_email, render_sms
+from outbox_relay.render import RenderedEmail, Templates, duration
+
+TEMPLATES = Templates()
 
 PURPOSES = ["activation", "password_reset", "password_changed", "welcome", "account_exists"]
+# Only these go to an address the account has proven, and may greet by the name given.
+GREETED = ["welcome", "password_changed"]
 CODE_PURPOSES = ["activation", "password_reset"]
 LOCALES = ["en", "fr"]
 CODE = "482913"
@@ -27,7 +31,7 @@ def params_for(purpose: str, full_name: str | None = "Ada Lovelace") -> dict[str
 @pytest.mark.parametrize("purpose", PURPOSES)
 def test_every_purpose_and_locale_renders(purpose: str, locale: str) -> None:
     for full_name in ("Ada Lovelace", None):
-        email = render_email(purpose, locale, params_for(purpose, full_name))
+        email = TEMPLATES.email(purpose, locale, params_for(purpose, full_name))
         assert isinstance(email, RenderedEmail)
         assert email.subject
         assert email.subject == email.subject.strip()
@@ -36,7 +40,7 @@ def test_every_purpose_and_locale_renders(purpose: str, locale: str) -> None:
         assert "<html" in email.html
         assert "{{" not in email.text + email.html
         assert "None" not in email.text + email.html
-        sms = render_sms(purpose, locale, params_for(purpose, full_name))
+        sms = TEMPLATES.sms(purpose, locale, params_for(purpose, full_name))
         assert sms
         assert sms == sms.strip()
         assert "\n" not in sms
@@ -44,37 +48,38 @@ def test_every_purpose_and_locale_renders(purpose: str, locale: str) -> None:
 
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("purpose", PURPOSES)
-def test_greets_by_name_only_when_given(purpose: str, locale: str) -> None:
-    named = render_email(purpose, locale, params_for(purpose, "Ada Lovelace"))
-    assert "Ada Lovelace" in named.text
-    assert "Ada Lovelace" in named.html
-    anonymous = render_email(purpose, locale, params_for(purpose, None))
+def test_greets_by_name_only_when_given_and_proven(purpose: str, locale: str) -> None:
+    named = TEMPLATES.email(purpose, locale, params_for(purpose, "Ada Lovelace"))
+    greeted = purpose in GREETED
+    assert ("Ada Lovelace" in named.text) is greeted
+    assert ("Ada Lovelace" in named.html) is greeted
+    anonymous = TEMPLATES.email(purpose, locale, params_for(purpose, None))
     greeting = "Hello," if locale == "en" else "Bonjour,"
     assert anonymous.text.startswith(greeting)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_full_name_may_be_omitted(locale: str) -> None:
-    email = render_email("welcome", locale, {})
+    email = TEMPLATES.email("welcome", locale, {})
     assert email.text.startswith("Hello," if locale == "en" else "Bonjour,")
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("purpose", CODE_PURPOSES)
 def test_code_in_bodies_and_sms_but_not_subject(purpose: str, locale: str) -> None:
-    email = render_email(purpose, locale, params_for(purpose))
+    email = TEMPLATES.email(purpose, locale, params_for(purpose))
     assert CODE in email.text
     assert CODE in email.html
     assert CODE not in email.subject
     assert "15" in email.text
-    assert CODE in render_sms(purpose, locale, params_for(purpose))
+    assert CODE in TEMPLATES.sms(purpose, locale, params_for(purpose))
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("purpose", PURPOSES)
+@pytest.mark.parametrize("purpose", GREETED)
 def test_full_name_is_escaped_in_html(purpose: str, locale: str) -> None:
     name = '<script>alert("x")</script>'
-    email = render_email(purpose, locale, params_for(purpose, name))
+    email = TEMPLATES.email(purpose, locale, params_for(purpose, name))
     assert "<script>" not in email.html
     assert "&lt;script&gt;" in email.html
     assert name in email.text
@@ -82,13 +87,13 @@ def test_full_name_is_escaped_in_html(purpose: str, locale: str) -> None:
 
 @pytest.mark.parametrize("purpose", PURPOSES)
 def test_french_differs_from_english(purpose: str) -> None:
-    en = render_email(purpose, "en", params_for(purpose))
-    fr = render_email(purpose, "fr", params_for(purpose))
+    en = TEMPLATES.email(purpose, "en", params_for(purpose))
+    fr = TEMPLATES.email(purpose, "fr", params_for(purpose))
     assert en.subject != fr.subject
     assert en.text != fr.text
     assert en.html != fr.html
     assert 'lang="fr"' in fr.html
-    assert render_sms(purpose, "en", params_for(purpose)) != render_sms(
+    assert TEMPLATES.sms(purpose, "en", params_for(purpose)) != TEMPLATES.sms(
         purpose, "fr", params_for(purpose)
     )
 
@@ -99,13 +104,13 @@ def test_sms_is_under_160_characters(purpose: str, locale: str) -> None:
     params = params_for(purpose, "A" * 200)
     if purpose in CODE_PURPOSES:
         params.update(code="999999", expires_minutes=1440)
-    assert len(render_sms(purpose, locale, params)) < 160
+    assert len(TEMPLATES.sms(purpose, locale, params)) < 160
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_html_is_self_contained(locale: str) -> None:
     for purpose in PURPOSES:
-        html = render_email(purpose, locale, params_for(purpose)).html.lower()
+        html = TEMPLATES.email(purpose, locale, params_for(purpose)).html.lower()
         assert "<link" not in html
         assert "<script" not in html
         assert "<img" not in html
@@ -116,23 +121,23 @@ def test_html_is_self_contained(locale: str) -> None:
 
 def test_unknown_purpose_raises() -> None:
     with pytest.raises(ValueError, match="nope"):
-        render_email("nope", "en", {})
+        TEMPLATES.email("nope", "en", {})
     with pytest.raises(ValueError, match="nope"):
-        render_sms("nope", "en", {})
+        TEMPLATES.sms("nope", "en", {})
 
 
 def test_unknown_locale_raises() -> None:
     with pytest.raises(ValueError, match="de"):
-        render_email("welcome", "de", {"full_name": None})
+        TEMPLATES.email("welcome", "de", {"full_name": None})
     with pytest.raises(ValueError, match="de"):
-        render_sms("welcome", "de", {"full_name": None})
+        TEMPLATES.sms("welcome", "de", {"full_name": None})
 
 
 def test_path_traversal_is_rejected() -> None:
     with pytest.raises(ValueError):
-        render_email("../activation", "en", params_for("activation"))
+        TEMPLATES.email("../activation", "en", params_for("activation"))
     with pytest.raises(ValueError):
-        render_sms("activation", "../en", params_for("activation"))
+        TEMPLATES.sms("activation", "../en", params_for("activation"))
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -142,9 +147,9 @@ def test_missing_required_param_raises(purpose: str, locale: str) -> None:
         params = params_for(purpose)
         del params[missing]
         with pytest.raises(jinja2.UndefinedError):
-            render_email(purpose, locale, params)
+            TEMPLATES.email(purpose, locale, params)
         with pytest.raises(jinja2.UndefinedError):
-            render_sms(purpose, locale, params)
+            TEMPLATES.sms(purpose, locale, params)
 
 
 @pytest.mark.parametrize(
@@ -167,8 +172,8 @@ def test_durations_read_as_people_say_them(minutes: int, locale: str, said: str)
 @pytest.mark.parametrize("locale", ["en", "fr"])
 def test_an_activation_code_of_a_day_says_24_hours(locale: str) -> None:
     params = {"code": "123456", "expires_minutes": 1440}
-    email = render_email("activation", locale, params)
-    sms = render_sms("activation", locale, params)
+    email = TEMPLATES.email("activation", locale, params)
+    sms = TEMPLATES.sms("activation", locale, params)
     for text in (email.text, email.html, sms):
         assert "1440" not in text
         assert "24 h" in text

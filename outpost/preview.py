@@ -1,0 +1,44 @@
+"""A message of any purpose rendered with sample values, exactly as the relay would send it."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from outbox_relay.channels import Email, SmsMessage
+from outbox_relay.compose import compose
+from outbox_relay.render import Templates, samples
+from outbox_relay.store import Claimed
+from shared.config import Settings
+from shared.secretbox import SecretBox
+
+
+def preview(
+    settings: Settings, templates: Templates, purpose: str, locale: str, channel: str
+) -> bytes:
+    """The RFC 5322 message (email) or the text (SMS) of `purpose`, to a sample recipient."""
+    box = SecretBox(secrets.token_urlsafe(32))
+    params = samples(purpose)
+    secret = {"code": params.pop("code")} if "code" in params else None
+    row = Claimed(
+        id=0,
+        public_id=str(uuid.uuid4()),
+        channel=channel,
+        purpose=purpose,
+        recipient="ada@example.com" if channel == "email" else "+33612345678",
+        locale=locale,
+        template=purpose,
+        params=params,
+        secret_params=box.seal(secret) if secret else None,
+        attempts=0,
+        expires_at=None,
+        locked_until=datetime.now(UTC),
+        claim_token="preview",
+        user_id=None,
+    )
+    message = compose(row, box, settings.mail_from, templates)
+    if isinstance(message, Email):
+        return message.data
+    assert isinstance(message, SmsMessage)
+    return (message.body + "\n").encode()

@@ -1,0 +1,159 @@
+"""Templates and branding: every template of the package and of an override directory renders
+into a mail without defects, and whatever cannot render stops the processes at start."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from outbox_relay import render
+from outbox_relay.render import TemplateError, Templates
+from outpost.preview import preview
+from shared.config import Settings
+from shared.outbox import CHANNELS, LOCALES, PURPOSES
+from support.constants import SECRET_KEY
+
+BRANDING = {
+    "PRODUCT_NAME": "Acme Cloud",
+    "APP_URL": "https://app.acme.example/",
+    "SUPPORT_EMAIL": "help@acme.example",
+    "LOGO_URL": "https://cdn.acme.example/logo.png",
+}
+
+
+def _settings(**env: str) -> Settings:
+    return Settings.from_env({"SECRET_KEY": SECRET_KEY, **env})
+
+
+@pytest.fixture
+def override(tmp_path: Path) -> Path:
+    """An adopter's directory: its own subject for one message and its own layout."""
+    directory = tmp_path / "templates"
+    (directory / "activation" / "en").mkdir(parents=True)
+    (directory / "activation" / "en" / "subject.txt").write_text(
+        "Your {{ product_name }} code: {{ code }}"
+    )
+    layout = (render.PACKAGED / "_layout.html").read_text()
+    (directory / "_layout.html").write_text(layout.replace("#f4f5f7", "#fff0f0"))
+    return directory
+
+
+@pytest.mark.parametrize("with_override", [False, True])
+def test_every_template_renders_a_mail_without_defects(override: Path, with_override: bool) -> None:
+    settings = _settings(**BRANDING, **({"TEMPLATES_DIR": str(override)} if with_override else {}))
+    templates = Templates.checked(settings)
+    for purpose in PURPOSES:
+        for locale in LOCALES:
+            for channel in CHANNELS:
+                raw = preview(settings, templates, purpose, locale, channel)
+                if channel == "sms":
+                    text = raw.decode()
+                    assert "Acme Cloud" in text and "Outpost" not in text
+                    continue
+                mail = email.message_from_bytes(raw, policy=email.policy.default)
+                assert [part.defects for part in mail.walk()] == [[], [], []], purpose
+                assert mail["From"] == "Acme Cloud <no-reply@localhost>"
+                assert "Acme Cloud" in mail["Subject"] and "Outpost" not in str(raw)
+                body = mail.get_body(("html",))
+                assert body is not None
+                html = body.get_content()
+                # The logo is the only remote resource; the support address is in the footer.
+                assert 'src="https://cdn.acme.example/logo.png"' in html
+                assert html.count("https://") == html.count("app.acme.example") + 1
+                assert "mailto:help@acme.example" in html
+                assert ("#fff0f0" in html) is with_override
+    if with_override:
+        subject = preview(settings, templates, "activation", "en", "email")
+        assert b"Subject: Your Acme Cloud code: 123456" in subject
+
+
+def test_links_go_to_app_url_where_one_helps() -> None:
+    settings = _settings(**BRANDING)
+    templates = Templates.checked(settings)
+    for purpose in ("welcome", "account_exists", "password_changed"):
+        mail = email.message_from_bytes(
+            preview(settings, templates, purpose, "en", "email"), policy=email.policy.default
+        )
+        text = mail.get_body(("plain",))
+        assert text is not None and "https://app.acme.example/" in text.get_content()
+
+
+def test_without_branding_the_mails_carry_no_link_logo_or_remote_resource() -> None:
+    settings = _settings()
+    templates = Templates.checked(settings)
+    for purpose in PURPOSES:
+        html = templates.email(purpose, "en", render.samples(purpose)).html
+        assert "http" not in html and "<img" not in html
+
+
+def test_rows_queued_before_a_parameter_existed_still_render() -> None:
+    templates = Templates()
+    # A "password changed" notice written before it carried the time of the change.
+    mail = templates.email("password_changed", "en", {"full_name": None})
+    assert "was changed." in mail.text
+
+
+def test_a_syntax_error_an_unknown_variable_and_a_stray_file_are_named(
+    override: Path,
+) -> None:
+    (override / "welcome" / "fr").mkdir(parents=True)
+    (override / "welcome" / "fr" / "body.txt").write_text("Bonjour {{ full_name }\n")
+    (override / "welcome" / "en").mkdir(parents=True)
+    (override / "welcome" / "en" / "sms.txt").write_text("Hi {{ nickname }}")
+    (override / "welcome" / "en" / "body.text").write_text("a typo in the name")
+    problems = Templates(None, override).problems()
+    assert len(problems) == 3, problems
+    assert problems[0].startswith(f"{override / 'welcome' / 'en' / 'sms.txt'}: ")
+    assert "nickname" in problems[0]
+    assert problems[1].startswith(f"{override / 'welcome' / 'fr' / 'body.txt'}:1: ")
+    assert problems[2].startswith(f"{override / 'welcome' / 'en' / 'body.text'}: not a template")
+    with pytest.raises(TemplateError, match="nickname"):
+        Templates.checked(_settings(TEMPLATES_DIR=str(override)))
+
+
+def test_a_missing_part_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "packaged"
+    shutil.copytree(render.PACKAGED, broken)
+    (broken / "welcome" / "fr" / "sms.txt").unlink()
+    monkeypatch.setattr(render, "PACKAGED", broken)
+    assert Templates().problems() == ["welcome/fr/sms.txt: missing"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "outbox_relay.cli", "run"],
+        ["-m", "outpost.cli", "up"],
+        ["-m", "outpost.cli", "templates", "check"],
+    ],
+)
+def test_the_processes_stop_at_start_with_one_line(
+    override: Path, tmp_path: Path, command: list[str]
+) -> None:
+    (override / "welcome" / "en").mkdir(parents=True)
+    (override / "welcome" / "en" / "body.txt").write_text("{% if %}")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/outpost.db",
+        "RELAY_METRICS_PORT": "0",
+        "TEMPLATES_DIR": str(override),
+    }
+    done = subprocess.run(
+        [sys.executable, *command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = (done.stdout + done.stderr).strip().splitlines()
+    named = [line for line in output if str(override / "welcome" / "en" / "body.txt") in line]
+    assert done.returncode in (1, 2) and len(named) == 1, output
+    assert "Traceback" not in done.stderr
