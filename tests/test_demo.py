@@ -20,7 +20,7 @@ from api_service import create_app
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE, create_demo_app
 from support import processes
 from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
-from support.smtp_sink import free_port
+from support.smtp_sink import SinkServer, free_port
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"
@@ -156,5 +156,38 @@ def test_a_newcomer_signs_up_activates_and_resets_in_chromium(tmp_path: Path) ->
         )
         with urllib.request.urlopen(request, timeout=5) as answer:
             assert json.load(answer)["status"] == "active"
+    finally:
+        assert processes.stop(up, signal.SIGINT) == 0
+
+
+def test_the_page_says_to_check_the_address_when_the_provider_refuses_it(
+    smtp: SinkServer, tmp_path: Path
+) -> None:
+    need_a_browser()
+    smtp.sink.mode = "reply:550 5.1.1"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    up = processes.start(
+        [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)],
+        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": smtp.url},
+        tmp_path,
+        tmp_path / "up.log",
+    )
+    try:
+        processes.wait_http(f"{base}/readyz", up)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1000, "height": 700})
+                page.set_default_timeout(10_000)
+                page.goto(f"{base}/dev/signup")
+                page.fill("#email", "nobody@example.com")
+                page.fill("#password", PASSWORD)
+                page.get_by_role("button", name="Create my account").click()
+                sync_api.expect(page.locator("#delivery-status")).to_have_text("failed")
+                sync_api.expect(page.locator("#delivery-problem")).to_be_visible()
+                page.screenshot(path=str(screenshot_dir(tmp_path) / "06-address-rejected.png"))
+            finally:
+                browser.close()
     finally:
         assert processes.stop(up, signal.SIGINT) == 0
