@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from api_service.admin_auth import admin_enabled, token_matches, wrong_token_wait
 from api_service.dependencies import dependencies
+from api_service.fields import storable
 from shared import operations
 from shared.clock import utcnow
 from shared.codes import derive_key
@@ -469,7 +470,7 @@ def _filters(values: Mapping[str, str]) -> dict[str, str]:
         if value in allowed:
             chosen[name] = value
     recipient = values.get("recipient", "").strip()[:RECIPIENT_MAX]
-    if recipient:
+    if recipient and storable(recipient):
         chosen["recipient"] = recipient
     return chosen
 

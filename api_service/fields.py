@@ -30,6 +30,11 @@ def _unpaired_surrogate(value: str) -> bool:
     return False
 
 
+def storable(value: str) -> bool:
+    """Whether a database can store `value`: no NUL, no half of a surrogate pair."""
+    return "\x00" not in value and not _unpaired_surrogate(value)
+
+
 class Text(fields.String):
     """A string without control characters, bidirectional controls or unpaired surrogates."""
 
@@ -60,7 +65,7 @@ class Password(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         password: str = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in password or _unpaired_surrogate(password):
+        if not storable(password):
             raise ValidationError("Must not contain NUL or unpaired surrogates.")
         if not self._policy:
             if not 1 <= len(password) <= MAX_LENGTH:

@@ -13,11 +13,13 @@ import binascii
 import hmac
 import json
 import logging
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 from flask import Request
 
+from api_service.fields import storable
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
 from shared.provider_events import ProviderEvent
@@ -54,9 +56,35 @@ def authenticate(request: Request, token: str | None) -> None:
 
 
 def body_json(request: Request, *, text_allowed: bool) -> Any:
-    """The body as JSON (up to MAX_BODY_BYTES); SNS posts it as text/plain."""
+    """The body as JSON (up to MAX_BODY_BYTES); SNS posts it as text/plain.
+
+    Providers' diagnostics may carry line breaks, but no string may hold what no database
+    stores: NUL, or half of a surrogate pair (422 naming where).
+    """
     allowed = ("application/json", "text/plain") if text_allowed else ("application/json",)
-    return read_json(request, media_types=allowed, max_bytes=MAX_BODY_BYTES)
+    payload = read_json(request, media_types=allowed, max_bytes=MAX_BODY_BYTES)
+    unstorable = list(_unstorable(payload))
+    if unstorable:
+        raise validation_problem(
+            (where, "Must not contain NUL or unpaired surrogates.") for where in unstorable[:10]
+        )
+    return payload
+
+
+def _unstorable(payload: Any) -> Iterator[str]:
+    """The pointers of the strings (values and keys) that hold NUL or an unpaired surrogate."""
+    stack: list[tuple[str, Any]] = [("", payload)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not storable(key):
+                    yield where.lstrip("/")
+                stack.append((f"{where}/{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}/{n}", item) for n, item in enumerate(value))
+        elif isinstance(value, str) and not storable(value):
+            yield where.lstrip("/")
 
 
 def outpost_events(payload: Any) -> list[ProviderEvent]:

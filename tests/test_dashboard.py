@@ -345,6 +345,8 @@ def test_filters_paging_and_retry_all_matching(
     assert re.findall(r'<tr data-id="([^"]+)"', one) == [welcome[7]]
     nothing = admin.get("/admin/dead?channel=sms").get_data(as_text=True)
     assert 'id="no-dead-letters"' in nothing
+    # A filter no database could compare (NUL) is ignored like any other impossible value.
+    assert admin.get("/admin/dead?recipient=w7%00x").status_code == 200
     ignored = admin.get("/admin/dead?channel=pigeon&before=abc&reason=%3Cx%3E")
     assert ignored.status_code == 200 and "<strong>56</strong> matching" in ignored.get_data(
         as_text=True

@@ -296,3 +296,19 @@ def test_a_suppressed_address_gets_the_same_answers_as_any_other(
         return found
 
     assert answers("sup@example.com") == answers("fine@example.com")
+
+
+@pytest.mark.parametrize("bad", ["diag\u0000nostic", "half \ud83d of a pair"])
+def test_strings_no_database_stores_are_refused_naming_where(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine, bad: str
+) -> None:
+    delivery = sent_activation(api, relay, smtp, "a@example.com")
+    event = {"type": "bounce", "delivery_id": delivery, "permanent": True, "diagnostic": bad}
+    answer = api.post("/v1/provider-events", json={"events": [event]}, headers=BEARER)
+    assert answer.status_code == 422
+    assert [e["pointer"] for e in answer.get_json()["errors"]] == ["#/events/0/diagnostic"]
+    assert api.get(f"/v1/deliveries/{delivery}").get_json()["status"] == "sent"
+    # A line break in a diagnostic is a provider's, and stored as is.
+    event["diagnostic"] = "smtp; 550 5.1.1\nuser unknown"
+    answer = api.post("/v1/provider-events", json={"events": [event]}, headers=BEARER)
+    assert answer.get_json() == {"accepted": 1, "unknown": 0}
