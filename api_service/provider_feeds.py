@@ -56,19 +56,13 @@ def authenticate(request: Request, token: str | None) -> None:
 
 
 def body_json(request: Request, *, text_allowed: bool) -> Any:
-    """The body as JSON (up to MAX_BODY_BYTES); SNS posts it as text/plain.
-
-    Providers' diagnostics may carry line breaks, but no string may hold what no database
-    stores: NUL, or half of a surrogate pair (422 naming where).
-    """
+    """The body as JSON (up to MAX_BODY_BYTES); SNS posts it as text/plain."""
     allowed = ("application/json", "text/plain") if text_allowed else ("application/json",)
-    payload = read_json(request, media_types=allowed, max_bytes=MAX_BODY_BYTES)
-    unstorable = list(_unstorable(payload))
-    if unstorable:
-        raise validation_problem(
-            (where, "Must not contain NUL or unpaired surrogates.") for where in unstorable[:10]
-        )
-    return payload
+    return read_json(request, media_types=allowed, max_bytes=MAX_BODY_BYTES)
+
+
+# Providers' diagnostics may carry line breaks, but no string may hold what no database stores.
+UNSTORABLE = "Must not contain NUL or unpaired surrogates."
 
 
 def _unstorable(payload: Any) -> Iterator[str]:
@@ -124,6 +118,10 @@ def outpost_events(payload: Any) -> list[ProviderEvent]:
             value = item.get(name)
             if name in item and not (isinstance(value, str) and len(value) <= 1000):
                 errors.append((f"{where}/{name}", "A string of at most 1000 characters."))
+        for name in ("message_id", "delivery_id", "recipient", "diagnostic"):
+            value = item.get(name)
+            if isinstance(value, str) and not storable(value):
+                errors.append((f"{where}/{name}", UNSTORABLE))
         if not errors:
             events.append(
                 ProviderEvent(
@@ -145,6 +143,9 @@ def ses_events(payload: Any) -> list[ProviderEvent]:
     per recipient; a SubscriptionConfirmation is logged for the operator and carries none."""
     if not isinstance(payload, dict) or not isinstance(payload.get("Type"), str):
         raise validation_problem([("Type", "An Amazon SNS message is required.")])
+    unstorable = list(_unstorable(payload))
+    if unstorable:
+        raise validation_problem((where, UNSTORABLE) for where in unstorable[:10])
     if payload["Type"] == "SubscriptionConfirmation":
         log.warning(
             "SNS subscription to confirm: open its SubscribeURL once",

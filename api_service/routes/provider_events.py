@@ -15,8 +15,10 @@ from shared.suppressions import Suppressor
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
 
-_REFERENCE = {"type": "string", "minLength": 1, "maxLength": 300}
-_TEXT = {"type": "string", "maxLength": 1000}
+# No NUL: no database stores it (an unpaired surrogate is refused too; JSON Schema cannot say it).
+_NO_NUL = "^[^\\u0000]*$"
+_REFERENCE = {"type": "string", "minLength": 1, "maxLength": 300, "pattern": _NO_NUL}
+_TEXT = {"type": "string", "maxLength": 1000, "pattern": _NO_NUL}
 _EVENT_BODY = {
     "required": True,
     "content": {
