@@ -35,10 +35,15 @@ def limit_recipients(
     """
     limits = _recipient_limits(deps)
     addresses = list(addresses)
-    wait = deps.throttle.take(connection, [f"{purpose}:{a}" for a in addresses], limits, now)
+    wait = deps.throttle.take(
+        connection,
+        [f"{purpose}:{a}" for a in addresses],
+        limits,
+        now,
+        forget=code_tries(purpose, addresses),
+    )
     if wait:
         raise TooManyRequests(wait, "A message was sent to this address recently.")
-    deps.throttle.clear(connection, code_tries(purpose, addresses))
 
 
 def recipient_wait(

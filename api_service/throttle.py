@@ -64,21 +64,31 @@ class Throttle:
         now: datetime,
         *,
         durable: bool = True,
+        forget: Iterable[str] = (),
     ) -> int:
         """Record one event for each subject, or none and the seconds to wait if a limit is hit.
 
-        `durable=False` lets the commit return before the events reach the disk, for counters
-        whose loss in a crash costs nothing.
+        Once the events are recorded, every event of the `forget` subjects goes: on
+        PostgreSQL in the same statement, a round trip less. `durable=False` lets the commit
+        return before the events reach the disk, for counters whose loss in a crash costs
+        nothing.
         """
         keys = self._lock(connection, subjects, durable=durable)
         if not keys:
             return 0
+        forgotten = sorted({self._digest(subject) for subject in forget})
+        at_once = connection.dialect.name == "postgresql"
         values: dict[str, object] = {"now": now, **_bounds(limits, now)}
         values.update({f"key{k}": key for k, key in enumerate(keys)})
-        recorded = connection.execute(_record_unless_limited(len(keys), len(limits)), values)
-        if recorded.rowcount == len(keys):
-            return 0
-        return self._wait(connection, keys, limits, now)
+        statement = _record_unless_limited(len(keys), len(limits), bool(forgotten and at_once))
+        if forgotten and at_once:
+            values["forgotten"] = forgotten
+        recorded = connection.execute(statement, values)
+        if recorded.rowcount != len(keys):
+            return self._wait(connection, keys, limits, now)
+        if forgotten and not at_once:
+            connection.execute(_CLEAR, {"keys": forgotten})
+        return 0
 
     def wait(
         self,
@@ -93,16 +103,6 @@ class Throttle:
     def record(self, connection: Connection, subjects: Iterable[str], now: datetime) -> None:
         """Count one event for each subject, whatever the limits say."""
         self._record(connection, self._lock(connection, subjects), now)
-
-    def clear(self, connection: Connection, subjects: Iterable[str]) -> None:
-        """Forget every event of these subjects.
-
-        Without the lock: an event counted at the same moment by another request may survive
-        or not, which no limit can tell apart from a moment's difference in timing.
-        """
-        keys = [self._digest(subject) for subject in subjects]
-        if keys:
-            connection.execute(_CLEAR, {"keys": keys})
 
     def _lock(
         self, connection: Connection, subjects: Iterable[str], *, durable: bool = True
@@ -158,8 +158,9 @@ def _bounds(limits: Sequence[Limit], now: datetime) -> dict[str, object]:
 
 
 @cache
-def _record_unless_limited(keys: int, limits: int) -> Insert:
-    """Insert an event at :now for each of :key0… unless one of them has hit a limit.
+def _record_unless_limited(keys: int, limits: int, forget: bool) -> Insert:
+    """Insert an event at :now for each of :key0… unless one of them has hit a limit; with
+    `forget`, delete the events of the keys in :forgotten in the same case (PostgreSQL only).
 
     Checking and recording in one statement spares a round trip per request; the lock taken
     before keeps two requests from both slipping under a limit.
@@ -181,11 +182,16 @@ def _record_unless_limited(keys: int, limits: int) -> Insert:
         select(bindparam(f"key{k}", type_=throttle_events.c.key.type), now).where(~limited)
         for k in range(keys)
     ]
-    return (
+    statement = (
         insert(throttle_events)
         .from_select(["key", "at"], rows[0] if keys == 1 else union_all(*rows))
         .execution_options(preserve_rowcount=True)
     )
+    if not forget:
+        return statement
+    forgotten = throttle_events.c.key.in_(bindparam("forgotten", expanding=True))
+    # Both parts see the same snapshot: the events deleted are not the ones counted.
+    return statement.add_cte(delete(throttle_events).where(forgotten, ~limited).cte("forgotten"))
 
 
 @cache

@@ -175,6 +175,23 @@ def test_a_limited_subject_records_no_event_for_any_subject(engine: Engine) -> N
     assert count(engine, "throttle_events") == 3
 
 
+def test_events_are_forgotten_only_when_the_take_records(engine: Engine) -> None:
+    throttle = Throttle("k" * 32)
+    limits = [Limit(1, 60)]
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        throttle.record(connection, ["tries", "tries", "other"], now)
+        assert throttle.take(connection, ["a"], limits, now, forget=["tries"]) == 0
+    # The limited take keeps them; the one let through forgets them, and nothing else.
+    with engine.begin() as connection:
+        throttle.record(connection, ["tries"], now)
+        assert throttle.take(connection, ["a"], limits, now, forget=["tries"]) == 60
+    assert count(engine, "throttle_events") == 3
+    with engine.begin() as connection:
+        assert throttle.take(connection, ["b"], limits, now, forget=["tries", "none"]) == 0
+    assert count(engine, "throttle_events") == 3
+
+
 @pytest.fixture
 def one_post_a_minute(env: dict[str, str]) -> Iterator[Flask]:
     """The API allowing one POST a minute per client IP."""
