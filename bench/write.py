@@ -1,0 +1,174 @@
+"""Sign-up transactions on one connection: Outpost's own write code against plain psycopg.
+
+Run from the repository root: `.venv/bin/python -m bench.write [--signups N] [--rounds N]`.
+
+Both write the rows a sign-up leaves in PostgreSQL: the user (with its password hash), its
+activation code's HMAC, the outbox row with the sealed code, and the per-address throttle
+event. Outpost's side is the registration flow itself (`api_service.flows.registration`) with
+every statement, lock and check it runs, minus the argon2 hash: both sides take the same
+pre-computed hash. The plain side is four INSERTs and a commit with psycopg, its codes and
+sealed secrets drawn before the clock starts. The NOTIFY trigger fires on both. Rounds
+alternate, so that a machine whose speed drifts weighs on both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import psycopg
+
+from api_service import create_app
+from api_service.dependencies import Dependencies
+from api_service.flows.registration import Registration, register
+from api_service.passwords import Passwords, make_hasher
+from bench.common import machine, postgres_database
+from shared.clock import utcnow
+from shared.codes import code_hmac, derive_key, new_code
+from shared.secretbox import SecretBox
+from support.constants import SECRET_KEY
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery staple"
+HASH = make_hasher().hash(PASSWORD)
+ACTIVATION_TTL = 86400
+
+
+class Prehashed(Passwords):
+    """The password's hash is known already: the work alone runs, on the calling thread."""
+
+    def hash_beside(self, password: str, work: Callable[[], T]) -> tuple[str, T]:
+        return HASH, work()
+
+
+def main() -> int:
+    """Measure both loops in alternate rounds, print their rates, the ratio and the command."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--signups", type=int, default=2000, help="per loop and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    with postgres_database("outpost_write") as url:
+        app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY})
+        deps = dataclasses.replace(
+            app.extensions["outpost"], passwords=Prehashed(beside_transaction=False)
+        )
+        plain = PlainWriter(url.replace("postgresql+psycopg://", "postgresql://"))
+        outpost_rates, plain_rates = [], []
+        for n in range(args.rounds + 1):
+            outpost = timed(partial(outpost_signups, deps), f"o{n}", args.signups)
+            bare = timed(plain.signups, f"p{n}", args.signups)
+            # The first round warms both (statement caches, prepared statements): not counted.
+            if n:
+                outpost_rates.append(args.signups / outpost)
+                plain_rates.append(args.signups / bare)
+        deps.engine.dispose()
+        plain.close()
+
+    ratios = [o / p for o, p in zip(outpost_rates, plain_rates, strict=True)]
+    print(machine())
+    print(f"sign-up transactions on one connection, {args.signups} a loop, {args.rounds} rounds:")
+    print(f"  Outpost's write code: {_rates(outpost_rates)}")
+    print(f"  plain psycopg, same rows: {_rates(plain_rates)}")
+    print(
+        f"  Outpost ÷ plain, per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.2f} (target: at least 0.70)"
+    )
+    print(f"command: {' '.join([sys.executable, '-m', 'bench.write', *sys.argv[1:]])}")
+    return 0
+
+
+def timed(work: Callable[[str, int], None], tag: str, count: int) -> float:
+    """Seconds `work(tag, count)` took."""
+    started = time.perf_counter()
+    work(tag, count)
+    return time.perf_counter() - started
+
+
+def outpost_signups(deps: Dependencies, tag: str, count: int) -> None:
+    """`count` registrations through the flow, each its own transaction."""
+    for n in range(count):
+        data = {
+            "email": f"{tag}n{n}@example.com",
+            "password": PASSWORD,
+            "full_name": None,
+            "locale": "en",
+            "channel": "email",
+        }
+        register(deps, Registration(data=data, payload=data))
+
+
+class PlainWriter:
+    """The same rows with plain psycopg statements and nothing else."""
+
+    def __init__(self, url: str) -> None:
+        self._connection = psycopg.connect(url)
+        self._box = SecretBox(SECRET_KEY)
+        self._throttle_key = derive_key(SECRET_KEY, "outpost/throttle")
+
+    def signups(self, tag: str, count: int) -> None:
+        """`count` sign-ups, each its own transaction; codes and secrets drawn beforehand."""
+        codes = [new_code() for _ in range(count)]
+        sealed = [self._box.seal({"code": code}) for code in codes]
+        params = json.dumps({"expires_minutes": ACTIVATION_TTL // 60})
+        cursor = self._connection.cursor()
+        for n in range(count):
+            email = f"{tag}n{n}@example.com"
+            now = utcnow()
+            expires = now + timedelta(seconds=ACTIVATION_TTL)
+            cursor.execute(_THROTTLE, (uuid.uuid4().hex + uuid.uuid4().hex, now))
+            user_id = _one(cursor.execute(_USER, (email, HASH, now)))
+            token = code_hmac(SECRET_KEY, user_id, "activation", codes[n])
+            token_id = _one(cursor.execute(_TOKEN, (user_id, token, now, expires)))
+            cursor.execute(
+                _OUTBOX,
+                (str(uuid.uuid4()), now, email, params, sealed[n], user_id, token_id, now, expires),
+            )
+            self._connection.commit()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _one(cursor: psycopg.Cursor[Any]) -> int:
+    row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+_THROTTLE = "INSERT INTO throttle_events (key, at) VALUES (%s, %s)"
+_USER = """
+    INSERT INTO users (email, password_hash, locale, status, created_at)
+    VALUES (%s, %s, 'en', 'pending', %s) RETURNING id
+"""
+_TOKEN = """
+    INSERT INTO verification_tokens
+        (user_id, purpose, code_hmac, status, failed_attempts, created_at, expires_at)
+    VALUES (%s, 'activation', %s, 'active', 0, %s, %s) RETURNING id
+"""
+_OUTBOX = """
+    INSERT INTO outbox (public_id, created_at, channel, purpose, recipient, locale, template,
+                        params, secret_params, user_id, token_id, status, attempts,
+                        next_attempt_at, expires_at, priority)
+    VALUES (%s, %s, 'email', 'activation', %s, 'en', 'activation', %s, %s, %s, %s, 'pending', 0,
+            %s, %s, 0)
+"""
+
+
+def _rates(rates: list[float]) -> str:
+    return (
+        f"{', '.join(f'{r:.0f}' for r in rates)} sign-ups/s (median {statistics.median(rates):.0f})"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
