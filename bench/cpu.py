@@ -1,9 +1,10 @@
-"""CPU time spent by each kind of process on the machine, read from /proc."""
+"""CPU time spent by each kind of process on the machine, or by a process tree, from /proc."""
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -18,14 +19,20 @@ KINDS = (
 )
 
 
-def cpu_ticks() -> Counter[str]:
-    """User and system CPU time each kind of process has used so far, in clock ticks
-    (TICKS_PER_SECOND a second); this process is the load generator.
+@dataclass(frozen=True)
+class Process:
+    """One process's parent, its own CPU ticks, those of the children it has waited for
+    (cutime and cstime), and its command line."""
 
-    A process that ends between two readings takes its time with it: the processes the benches
-    compare (gunicorn workers, PostgreSQL backends, the relay) live through their loads.
-    """
-    used: Counter[str] = Counter()
+    parent: int
+    ticks: int
+    reaped: int
+    command: str
+
+
+def processes() -> dict[int, Process]:
+    """Every process on the machine now, by id."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -34,11 +41,42 @@ def cpu_ticks() -> Counter[str]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # the process ended meanwhile
             continue
-        # Fields after the parenthesised name start at field 3; utime and stime are 14 and 15.
+        # Fields after the parenthesised name start at field 3 (state): ppid is field 4,
+        # utime and stime 14 and 15, cutime and cstime 16 and 17.
         fields = stat.rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
-        used[_kind(int(entry.name), command)] += ticks
+        found[int(entry.name)] = Process(
+            parent=int(fields[1]),
+            ticks=int(fields[11]) + int(fields[12]),
+            reaped=int(fields[13]) + int(fields[14]),
+            command=command,
+        )
+    return found
+
+
+def cpu_ticks() -> Counter[str]:
+    """User and system CPU time each kind of process has used so far, in clock ticks
+    (TICKS_PER_SECOND a second); this process is the load generator.
+
+    A process that ends between two readings takes its time with it: the processes the benches
+    compare (gunicorn workers, PostgreSQL backends, the relay) live through their loads.
+    """
+    used: Counter[str] = Counter()
+    for pid, process in processes().items():
+        used[_kind(pid, process.command)] += process.ticks
     return used
+
+
+def tree_ticks(root: int) -> int:
+    """CPU ticks used so far by process `root` and all its descendants, those that ended
+    included: a child that ends leaves its time in its parent's cutime once reaped (as a
+    PostgreSQL postmaster does with its backends, a gunicorn master with its workers)."""
+    table = processes()
+    total, tree = 0, [root]
+    while tree:
+        pid = tree.pop()
+        total += table[pid].ticks + table[pid].reaped
+        tree.extend(child for child, process in table.items() if process.parent == pid)
+    return total
 
 
 def _kind(pid: int, command: str) -> str:

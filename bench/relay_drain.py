@@ -126,9 +126,9 @@ def relay_rate(engine: Engine, url: str, port: int, count: int, **settings: str)
     started = time.perf_counter()
     relay = processes.relay(env, workdir)
     try:
-        _wait_for(lambda: claimed(engine), relay, 0.002)
+        wait_for(lambda: claimed(engine), relay, 0.002)
         first_claim = time.perf_counter()
-        _wait_for(lambda: not pending(engine), relay, 0.05)
+        wait_for(lambda: not pending(engine), relay, 0.05)
         finished = time.perf_counter()
     finally:
         processes.stop(relay)
@@ -142,7 +142,7 @@ def claimed(engine: Engine) -> bool:
         return bool(connection.execute(select(exists().where(*due_later))).scalar_one())
 
 
-def _wait_for(check: Callable[[], bool], relay: subprocess.Popen[bytes], interval: float) -> None:
+def wait_for(check: Callable[[], bool], relay: subprocess.Popen[bytes], interval: float) -> None:
     """Poll `check` until it holds; fail if the relay exits first."""
     while not check():
         if relay.poll() is not None:

@@ -1,4 +1,5 @@
-"""A private, throwaway PostgreSQL 15 cluster for tests that stop and restart the database."""
+"""A private, throwaway PostgreSQL 15 cluster: for tests that stop and restart the database, and for
+benches that read its statistics and its processes' CPU."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -31,9 +33,14 @@ def available() -> bool:
 
 
 class PrivatePostgres:
-    """initdb into a temp dir, trust auth, 127.0.0.1 on a free port, sockets in the temp dir."""
+    """initdb into a temp dir, trust auth, 127.0.0.1 on a free port, sockets in the temp dir.
 
-    def __init__(self) -> None:
+    `settings` are written after the defaults of `init`, so they override them (a bench loads
+    pg_stat_statements and turns full-page writes back on, for instance).
+    """
+
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
+        self.settings = dict(settings or {})
         self.port = free_port()
         self.base = Path(tempfile.mkdtemp(prefix="outpost-pg-"))
         self.data = self.base / "data"
@@ -92,10 +99,16 @@ class PrivatePostgres:
             "synchronous_commit": "off",
             "full_page_writes": "off",
             "max_connections": "50",
+            **self.settings,
         }
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write("\n# outpost tests\n")
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    @property
+    def postmaster(self) -> int:
+        """The process id of the running server, whose children are its backends."""
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
