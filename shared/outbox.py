@@ -89,8 +89,9 @@ def priority_of(purpose: str) -> int:
     return 0 if purpose in CODED else 1
 
 
-# Built once: each message only binds its values.
-_INSERT = insert(outbox)
+# Built once: each message only binds its values. Inline: nothing reads the new row's id, so
+# no RETURNING is asked for it.
+_INSERT = insert(outbox).inline()
 
 
 @dataclass(frozen=True)
