@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
-from outbox_relay import metrics, operator_cli
+from outbox_relay import metrics
 from outbox_relay.daemon import Daemon
+from outbox_relay.operator.dispatch import dispatch
+from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
 from outbox_relay.priority import yield_cpu
 from outbox_relay.relay import Relay
 from outbox_relay.render import TemplateError
@@ -31,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="deliver outbox messages until SIGTERM (systemd Type=notify)")
-    operator_cli.add_commands(commands)
+    add_commands(commands)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(
-            _with_kept_secret(os.environ), require_secret=not operator_cli.is_read_only(args)
+            _with_kept_secret(os.environ), require_secret=not is_read_only(args)
         )
         configure_logging()
     except ConfigError as exc:
@@ -43,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "run":
         return run(settings)
-    if operator_cli.is_operator_command(args):
+    if is_operator_command(args):
         try:
-            return operator_cli.dispatch(args, settings)
+            return dispatch(args, settings)
         except BrokenPipeError:
             return _reader_gone()
     return 2

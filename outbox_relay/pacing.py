@@ -7,7 +7,7 @@ import time
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import store
+from outbox_relay import rate_slots
 from outbox_relay.failures import Deferred
 
 # How long a message waits before trying for a slot again when the database could not say.
@@ -35,7 +35,9 @@ class Pacer:
         """
         for _ in range(LATE_RETRIES):
             try:
-                slot = store.reserve_slot(self._engine, provider, step=self._step, now=time.time())
+                slot = rate_slots.reserve_slot(
+                    self._engine, provider, step=self._step, now=time.time()
+                )
             except SQLAlchemyError:
                 raise Deferred(RETRY_WITHOUT_DATABASE) from None
             wait = slot - time.time()

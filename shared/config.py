@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
@@ -12,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import phonenumbers
+from shared import config_values as values
 
 T = TypeVar("T")
 
@@ -112,9 +110,9 @@ class Settings:
                 '"import secrets; print(secrets.token_urlsafe(32))"`)'
             )
         fallback = environ.get("SMTP_FALLBACK_URL") or None
-        product = env.get("PRODUCT_NAME", "Outpost", _product_name)
-        database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url)
-        pooler = env.get("DATABASE_POOLER", "", _pooler)
+        product = env.get("PRODUCT_NAME", "Outpost", values.product_name)
+        database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, values.normalise_database_url)
+        pooler = env.get("DATABASE_POOLER", "", values.pooler)
         if pooler and not environ.get("RELAY_LISTEN_URL"):
             raise ConfigError(
                 "RELAY_LISTEN_URL: required with DATABASE_POOLER=transaction: a direct "
@@ -123,48 +121,50 @@ class Settings:
         settings = cls(
             database_url=database_url,
             database_pooler=pooler,
-            relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, _listen_url),
+            relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, values.listen_url),
             secret_key=secret,
-            admin_token=env.get("ADMIN_TOKEN", "", _admin_token),
-            provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", _admin_token),
+            admin_token=env.get("ADMIN_TOKEN", "", values.admin_token),
+            provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", values.admin_token),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
             smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
-            mail_from=env.get("MAIL_FROM", f"{product} <no-reply@localhost>", _mail_from),
+            mail_from=env.get("MAIL_FROM", f"{product} <no-reply@localhost>", values.mail_from),
             branding=Branding(
                 product_name=product,
-                app_url=env.get("APP_URL", "", _web_url("APP_URL")),
-                support_email=env.get("SUPPORT_EMAIL", "", _support_email),
-                logo_url=env.get("LOGO_URL", "", _web_url("LOGO_URL")),
+                app_url=env.get("APP_URL", "", values.web_url("APP_URL")),
+                support_email=env.get("SUPPORT_EMAIL", "", values.support_email),
+                logo_url=env.get("LOGO_URL", "", values.web_url("LOGO_URL")),
             ),
-            templates_dir=env.get("TEMPLATES_DIR", "", _directory),
-            sms_url=env.get("SMS_URL", "", _sms_url),
+            templates_dir=env.get("TEMPLATES_DIR", "", values.directory),
+            sms_url=env.get("SMS_URL", "", values.sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
-            phone_default_region=env.get("PHONE_DEFAULT_REGION", "", _region),
-            webhook_url=env.get("WEBHOOK_URL", "", _webhook_url),
-            webhook_secret=env.get("WEBHOOK_SECRET", "", _webhook_secret),
-            activation_ttl=env.get("ACTIVATION_TTL", "86400", _positive(int)),
-            reset_ttl=env.get("RESET_TTL", "900", _positive(int)),
-            throttle_cooldown=env.get("THROTTLE_COOLDOWN", "60", _positive(int)),
-            throttle_per_hour=env.get("THROTTLE_PER_HOUR", "5", _positive(int)),
-            ip_rate_limit=env.get("IP_RATE_LIMIT", "30", _positive(int)),
-            trusted_proxies=env.get("TRUSTED_PROXIES", "0", _count),
-            retention_sent_days=env.get("RETENTION_SENT_DAYS", "7", _positive(int)),
-            retention_dead_days=env.get("RETENTION_DEAD_DAYS", "30", _positive(int)),
-            retention_unactivated_days=env.get("RETENTION_UNACTIVATED_DAYS", "7", _positive(int)),
-            relay_poll_interval=env.get("RELAY_POLL_INTERVAL", "1.0", _positive(float)),
-            relay_batch_size=env.get("RELAY_BATCH_SIZE", "100", _positive(int)),
-            relay_concurrency=env.get(
-                "RELAY_CONCURRENCY", str(DEFAULT_CONCURRENCY), _positive(int)
+            phone_default_region=env.get("PHONE_DEFAULT_REGION", "", values.region),
+            webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
+            webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
+            activation_ttl=env.get("ACTIVATION_TTL", "86400", values.positive(int)),
+            reset_ttl=env.get("RESET_TTL", "900", values.positive(int)),
+            throttle_cooldown=env.get("THROTTLE_COOLDOWN", "60", values.positive(int)),
+            throttle_per_hour=env.get("THROTTLE_PER_HOUR", "5", values.positive(int)),
+            ip_rate_limit=env.get("IP_RATE_LIMIT", "30", values.positive(int)),
+            trusted_proxies=env.get("TRUSTED_PROXIES", "0", values.count),
+            retention_sent_days=env.get("RETENTION_SENT_DAYS", "7", values.positive(int)),
+            retention_dead_days=env.get("RETENTION_DEAD_DAYS", "30", values.positive(int)),
+            retention_unactivated_days=env.get(
+                "RETENTION_UNACTIVATED_DAYS", "7", values.positive(int)
             ),
-            relay_lease_seconds=env.get("RELAY_LEASE_SECONDS", "60", _positive(int)),
-            relay_max_attempts=env.get("RELAY_MAX_ATTEMPTS", "0", _count),
-            notice_ttl=env.get("NOTICE_TTL", "86400", _positive(int)),
-            smtp_rate=env.get("SMTP_RATE", "", _rate),
-            relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", _port),
-            relay_metrics_host=env.get("RELAY_METRICS_HOST", "127.0.0.1", _host),
-            relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", _positive(float)),
-            relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", _positive(float)),
-            relay_nice=env.get("RELAY_NICE", "2", _niceness),
+            relay_poll_interval=env.get("RELAY_POLL_INTERVAL", "1.0", values.positive(float)),
+            relay_batch_size=env.get("RELAY_BATCH_SIZE", "100", values.positive(int)),
+            relay_concurrency=env.get(
+                "RELAY_CONCURRENCY", str(DEFAULT_CONCURRENCY), values.positive(int)
+            ),
+            relay_lease_seconds=env.get("RELAY_LEASE_SECONDS", "60", values.positive(int)),
+            relay_max_attempts=env.get("RELAY_MAX_ATTEMPTS", "0", values.count),
+            notice_ttl=env.get("NOTICE_TTL", "86400", values.positive(int)),
+            smtp_rate=env.get("SMTP_RATE", "", values.rate),
+            relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", values.port),
+            relay_metrics_host=env.get("RELAY_METRICS_HOST", "127.0.0.1", values.host),
+            relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", values.positive(float)),
+            relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", values.positive(float)),
+            relay_nice=env.get("RELAY_NICE", "2", values.niceness),
         )
         if settings.relay_lease_seconds <= settings.longest_send + 1:
             raise ConfigError(
@@ -234,18 +234,6 @@ class _Env:
             raise ConfigError(f"{name}: {exc}") from None
 
 
-def normalise_database_url(url: str) -> str:
-    """Map `postgres://` and `postgresql://` to the psycopg 3 driver; accept sqlite URLs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError(f"not a database URL: {url!r}")
-    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
-        return f"postgresql+psycopg://{rest}"
-    if scheme == "sqlite":
-        return url
-    raise ValueError(f"unsupported scheme {scheme!r}; use postgresql:// or sqlite://")
-
-
 def parse_smtp_url(url: str) -> SmtpSettings:
     """Parse `smtp://[user:pass@]host[:port][?starttls=true&timeout=S]` or `smtps://…`."""
     parts = urlsplit(url)
@@ -273,149 +261,3 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
     )
-
-
-def _webhook_url(value: str) -> str | None:
-    if not value:
-        return None
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("must be an http(s):// URL")
-    return value
-
-
-def _webhook_secret(value: str) -> bytes | None:
-    if not value:
-        return None
-    prefix, _, encoded = value.partition("_")
-    try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if prefix != "whsec" or len(key) < 16:
-        raise ValueError("whsec_ followed by a base64 key of 16 bytes or more")
-    return key
-
-
-def _pooler(value: str) -> str | None:
-    if value in ("", "transaction"):
-        return value or None
-    raise ValueError(
-        "transaction (DATABASE_URL goes through PgBouncer in transaction mode), or unset"
-    )
-
-
-def _listen_url(value: str) -> str | None:
-    return None if value == "none" else normalise_database_url(value)
-
-
-def _admin_token(value: str) -> str | None:
-    if value and len(value) < 16:
-        raise ValueError("at least 16 characters, or unset to turn the admin API off")
-    return value or None
-
-
-def _mail_from(value: str) -> str:
-    if "@" not in value or "\n" in value or "\r" in value:
-        raise ValueError(f"not an address: {value!r}")
-    return value
-
-
-def _product_name(value: str) -> str:
-    if (
-        not value.strip()
-        or len(value) > 60
-        or any(not c.isprintable() or c in '<>"' for c in value)
-    ):
-        raise ValueError("a name of 1 to 60 printable characters, without <, > or quotes")
-    return value.strip()
-
-
-def _web_url(name: str) -> Callable[[str], str | None]:
-    def parse(value: str) -> str | None:
-        if not value:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.netloc or '"' in value:
-            raise ValueError(f"an http(s):// URL for {name}, got {value!r}")
-        return value
-
-    return parse
-
-
-def _support_email(value: str) -> str | None:
-    if not value:
-        return None
-    if value.count("@") != 1 or any(c.isspace() or c in '<>"' for c in value):
-        raise ValueError(f"an email address, got {value!r}")
-    return value
-
-
-def _directory(value: str) -> Path | None:
-    if not value:
-        return None
-    path = Path(value)
-    if not path.is_dir():
-        raise ValueError(f"not a directory: {value}")
-    return path.resolve()
-
-
-def _sms_url(value: str) -> str | None:
-    if not value:
-        return None
-    if value == "log:" or value.startswith(("http://", "https://")):
-        return value
-    raise ValueError("must be log: or an http(s):// URL, or unset to offer no SMS")
-
-
-def _region(value: str) -> str | None:
-    if not value:
-        return None
-    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"not an ISO 3166 alpha-2 region phone numbers know: {value!r}")
-    return value.upper()
-
-
-def _rate(value: str) -> float | None:
-    if not value:
-        return None
-    rate = float(value)
-    if not 0 < rate <= 10000 or math.isnan(rate):
-        raise ValueError(f"messages a second, more than 0 and at most 10000, got {value!r}")
-    return rate
-
-
-def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
-    def parse(value: str) -> T:
-        parsed = kind(value)
-        if not parsed > 0:  # type: ignore[operator]
-            raise ValueError(f"must be positive, got {value!r}")
-        return parsed
-
-    return parse
-
-
-def _count(value: str) -> int:
-    count = int(value)
-    if count < 0:
-        raise ValueError(f"must be 0 or more, got {value!r}")
-    return count
-
-
-def _niceness(value: str) -> int:
-    nice = int(value)
-    if not 0 <= nice <= 19:
-        raise ValueError(f"must be 0 to 19, got {value!r}")
-    return nice
-
-
-def _port(value: str) -> int:
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"not a port: {value!r}")
-    return port
-
-
-def _host(value: str) -> str:
-    if not value.strip() or any(c.isspace() for c in value):
-        raise ValueError("must be a host name or an IP address to listen on")
-    return value

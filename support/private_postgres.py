@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from shared.config import normalise_database_url
+from shared.config_values import normalise_database_url
 from support.smtp_sink import free_port
 
 BIN = Path(os.environ.get("OUTPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))

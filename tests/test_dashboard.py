@@ -22,7 +22,7 @@ from sqlalchemy import Engine, update
 from werkzeug.test import TestResponse
 
 from api_service import create_app
-from api_service.dashboard import COOKIE
+from api_service.dashboard.session import COOKIE
 from shared.codes import derive_key
 from shared.models import outbox
 from support import processes

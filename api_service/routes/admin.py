@@ -46,12 +46,6 @@ def _authenticate() -> None:
     g.actor = require_bearer()
 
 
-def _filter(data: dict[str, Any]) -> operations.DeadFilter:
-    return operations.DeadFilter(
-        **{k: data.get(k) for k in ("channel", "purpose", "reason", "recipient", "since")}
-    )
-
-
 @bp.get("/v1/admin/dead-letters")
 @bp.arguments(DeadListQuerySchema, location="query")
 @bp.response(200, DeadPageSchema)
@@ -61,7 +55,10 @@ def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
     """Unresolved dead letters, newest first, a page at a time."""
     with dependencies().engine.connect() as connection:
         items, cursor = operations.list_dead(
-            connection, _filter(query), limit=query["limit"], before=query.get("cursor")
+            connection,
+            operations.DeadFilter.from_mapping(query),
+            limit=query["limit"],
+            before=query.get("cursor"),
         )
     return {"items": [asdict(item) for item in items], "next_cursor": cursor}
 
@@ -106,14 +103,13 @@ def retry_dead_letters(data: dict[str, Any]) -> dict[str, Any]:
         results = operations.retry_all(
             uow.connection,
             dependencies(),
-            _filter(data),
+            operations.DeadFilter.from_mapping(data),
             actor=g.actor,
             now=utcnow(),
             cap=data["limit"],
         )
         uow.commit()
-    retried = sum(1 for r in results if r.outcome in ("fresh_code", "requeued"))
-    return {"retried": retried, "results": [asdict(r) for r in results]}
+    return {"retried": operations.count_retried(results), "results": [asdict(r) for r in results]}
 
 
 @bp.post("/v1/admin/dead-letters/<uuid:public_id>/discard")
@@ -135,7 +131,7 @@ def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 def stats() -> dict[str, Any]:
     """Counts by status and channel, the oldest due message's age, the last hour's outcomes."""
     with dependencies().engine.connect() as connection:
-        return operations.stats(connection, utcnow())
+        return asdict(operations.stats(connection, utcnow()))
 
 
 @bp.get("/v1/admin/stranded")
@@ -219,7 +215,7 @@ def erase_user(user_id: int) -> dict[str, Any]:
 def audit() -> dict[str, Any]:
     """The newest hundred operator actions."""
     with dependencies().engine.connect() as connection:
-        return {"items": operations.audit_log(connection)}
+        return {"items": [asdict(entry) for entry in operations.audit_log(connection)]}
 
 
 def _no_such_message() -> Problem:

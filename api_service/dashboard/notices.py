@@ -1,0 +1,66 @@
+"""What the dashboard says after an action: notices carried by a redirect's query string."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from shared.operations import RetryOutcome, RetryResult
+
+NOTICES: dict[str, tuple[str, str]] = {
+    "signed_out": ("ok", "Signed out."),
+    "retry:fresh_code": ("ok", "Fresh code sent: {target} replaced by new delivery {delivery}."),
+    "retry:requeued": ("ok", "Requeued {target}: it will be delivered again shortly."),
+    "retry:not_dead": ("warn", "{target} was already dealt with; nothing done."),
+    "retry:not_found": ("warn", "No message {target}; nothing done."),
+    "retry:account_gone": ("warn", "The account of {target} no longer exists; nothing sent."),
+    "retry:already_active": ("warn", "The account of {target} is already active; nothing sent."),
+    "retry:no_address": ("warn", "The account of {target} has no address on that channel."),
+    "discard:done": ("ok", "Discarded {target}: it stays as history and will not be sent."),
+    "discard:not_dead": ("warn", "{target} was already dealt with; nothing done."),
+    "reissue:done": (
+        "ok",
+        "Fresh activation code queued for account {target}, delivery {delivery}.",
+    ),
+    "reissue:not_pending": ("warn", "Account {target} is not pending; nothing sent."),
+    "retry:suppressed": ("warn", "The address of {target} is suppressed; remove it first."),
+    "suppression:removed": ("ok", "{target} is no longer suppressed."),
+    "suppression:absent": ("warn", "{target} was not suppressed; nothing done."),
+}
+# How a bulk retry's notice names each outcome, in the order RetryOutcome lists them.
+RETRY_LABELS: dict[RetryOutcome, str] = {
+    RetryOutcome.FRESH_CODE: "fresh code sent",
+    RetryOutcome.REQUEUED: "requeued",
+    RetryOutcome.NOT_DEAD: "already dealt with",
+    RetryOutcome.NOT_FOUND: "not found",
+    RetryOutcome.ACCOUNT_GONE: "account gone",
+    RetryOutcome.ALREADY_ACTIVE: "account already active",
+    RetryOutcome.NO_ADDRESS: "no address",
+    RetryOutcome.SUPPRESSED: "address suppressed",
+}
+
+
+def retry_tally(results: list[RetryResult]) -> dict[str, int]:
+    """The query parameters of a bulk retry's notice: how many of each outcome there were."""
+    counts = Counter(result.outcome for result in results)
+    return {f"n_{outcome}": counts[outcome] for outcome in RetryOutcome if counts[outcome]}
+
+
+def notice_of(args: Mapping[str, str]) -> tuple[str, str] | None:
+    """The message a redirect carries in its query string, from a fixed set; else None."""
+    code = args.get("notice", "")
+    if code == "retry_all":
+        total = args.get("total", "0")
+        parts = [
+            f"{args[f'n_{outcome}']} {label}"
+            for outcome, label in RETRY_LABELS.items()
+            if args.get(f"n_{outcome}", "").isdigit()
+        ]
+        detail = f": {', '.join(parts)}" if parts else ""
+        level = "ok" if total.isdigit() and int(total) else "warn"
+        return level, f"Retried {total if total.isdigit() else 0} dead letters{detail}."
+    if code not in NOTICES:
+        return None
+    level, template = NOTICES[code]
+    fields = {name: args.get(name, "")[:64] for name in ("target", "delivery")}
+    return level, template.format(**fields)

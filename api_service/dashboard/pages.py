@@ -1,0 +1,198 @@
+"""The dashboard's pages: the overview, dead letters, stranded accounts, suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from api_service.dashboard.access import bp, html
+from api_service.dashboard.chart import hourly_chart
+from api_service.dashboard.notices import notice_of, retry_tally
+from api_service.dependencies import dependencies
+from api_service.fields import storable
+from shared import operations
+from shared.clock import utcnow
+from shared.outbox import CHANNELS, FAILURES, PURPOSES
+
+PAGE_SIZE = 50
+RECIPIENT_MAX = 320
+
+
+def _url(endpoint: str, params: Mapping[str, object]) -> str:
+    """The URL of `endpoint` with the query parameters that have a value."""
+    values: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
+    return url_for(endpoint, **values)
+
+
+def _actor() -> str:
+    """Who the audit names for an action: the dashboard and the client address."""
+    return f"dashboard@{request.remote_addr or 'unknown'}"
+
+
+@bp.get("/")  # as typed; url_for builds the first one registered, the one below
+@bp.get("")
+def overview() -> BaseResponse:
+    """Backlog and outcome figures, the last 24 hours as a chart, the latest operator actions."""
+    now = utcnow()
+    with dependencies().unit_of_work() as uow:
+        figures = operations.stats(uow.connection, now)
+        queue = operations.backlog(uow.connection, now)
+        buckets = operations.hourly_outcomes(uow.connection, now)
+        actions = operations.audit_log(uow.connection, limit=10)
+    return html(
+        render_template(
+            "dashboard/overview.html",
+            page="overview",
+            figures=figures,
+            backlog=queue,
+            chart=hourly_chart(buckets),
+            actions=actions,
+            now=now,
+        )
+    )
+
+
+def _filter(values: Mapping[str, str]) -> operations.DeadFilter:
+    """The dead-letter filter a query or form names; a recipient only if a database can store it."""
+    recipient = values.get("recipient", "").strip()[:RECIPIENT_MAX]
+    storable_recipient = recipient if storable(recipient) else ""
+    return operations.DeadFilter.from_mapping({**values, "recipient": storable_recipient})
+
+
+def _cursor(values: Mapping[str, str]) -> int | None:
+    """The page cursor `before`, if it is a plain number."""
+    raw = values.get("before", "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _back_to_dead_letters(**notice: str | int | None) -> BaseResponse:
+    """Redirect (303) to the list as the form that posted showed it, with a notice."""
+    where = _filter(request.form).as_strings()
+    before = _cursor(request.form)
+    return redirect(_url(".dead_letters", {**where, "before": before, **notice}), 303)
+
+
+@bp.get("/dead")
+def dead_letters() -> BaseResponse:
+    """Unresolved dead letters, newest first, filtered and paged by cursor."""
+    where = _filter(request.args)
+    before = _cursor(request.args)
+    with dependencies().unit_of_work() as uow:
+        letters, next_cursor = operations.list_dead(
+            uow.connection, where, limit=PAGE_SIZE, before=before
+        )
+        matching = operations.count_dead(uow.connection, where)
+    return html(
+        render_template(
+            "dashboard/dead.html",
+            page="dead",
+            letters=letters,
+            filters=where.as_strings(),
+            before=before,
+            next_cursor=next_cursor,
+            matching=matching,
+            channels=CHANNELS,
+            purposes=PURPOSES,
+            reasons=FAILURES,
+            notice=notice_of(request.args),
+            cap=operations.BULK_RETRY_CAP,
+        )
+    )
+
+
+@bp.post("/dead/<public_id>/retry")
+def retry(public_id: str) -> BaseResponse:
+    """Retry one dead letter: a fresh code if it carried one, else requeued."""
+    with dependencies().unit_of_work() as uow:
+        result = operations.retry(
+            uow.connection, dependencies(), public_id[:64], actor=_actor(), now=utcnow()
+        )
+        uow.commit()
+    return _back_to_dead_letters(
+        notice=f"retry:{result.outcome}", target=result.id, delivery=result.delivery
+    )
+
+
+@bp.post("/dead/<public_id>/discard")
+def discard(public_id: str) -> BaseResponse:
+    """Mark one dead letter dealt with, sending nothing."""
+    with dependencies().unit_of_work() as uow:
+        done = operations.discard(uow.connection, public_id[:64], actor=_actor(), now=utcnow())
+        uow.commit()
+    return _back_to_dead_letters(
+        notice="discard:done" if done else "discard:not_dead", target=public_id[:64]
+    )
+
+
+@bp.post("/dead/retry-all")
+def retry_all() -> BaseResponse:
+    """Retry every dead letter matching the filters shown (up to the bulk cap), oldest first."""
+    where = _filter(request.form)
+    with dependencies().unit_of_work() as uow:
+        results = operations.retry_all(
+            uow.connection, dependencies(), where, actor=_actor(), now=utcnow()
+        )
+        uow.commit()
+    # The list after a bulk retry starts again at its first page.
+    tally = retry_tally(results)
+    params = {**where.as_strings(), "notice": "retry_all", "total": len(results), **tally}
+    return redirect(_url(".dead_letters", params), 303)
+
+
+@bp.get("/stranded")
+def stranded() -> BaseResponse:
+    """Pending accounts whose activation cannot arrive or no longer works."""
+    with dependencies().unit_of_work() as uow:
+        accounts = operations.stranded(uow.connection, utcnow())
+    return html(
+        render_template(
+            "dashboard/stranded.html",
+            page="stranded",
+            accounts=accounts,
+            notice=notice_of(request.args),
+        )
+    )
+
+
+@bp.post("/stranded/<int:user_id>/reissue")
+def reissue(user_id: int) -> BaseResponse:
+    """Send a stranded account a fresh activation code."""
+    with dependencies().unit_of_work() as uow:
+        delivery = operations.reissue_activation(
+            uow.connection, dependencies(), user_id, actor=_actor(), now=utcnow()
+        )
+        uow.commit()
+    notice = "reissue:done" if delivery else "reissue:not_pending"
+    params = {"notice": notice, "target": str(user_id), "delivery": delivery}
+    return redirect(_url(".stranded", params), 303)
+
+
+@bp.get("/suppressions")
+def suppressions() -> BaseResponse:
+    """The suppressed addresses, with a Remove button each."""
+    with dependencies().unit_of_work() as uow:
+        entries = operations.list_suppressions(uow.connection)
+    return html(
+        render_template(
+            "dashboard/suppressions.html",
+            page="suppressions",
+            entries=entries,
+            notice=notice_of(request.args),
+        )
+    )
+
+
+@bp.post("/suppressions/remove")
+def remove_suppression() -> BaseResponse:
+    """Let messages go to one address again."""
+    address = request.form.get("address", "").strip().lower()[:254]
+    with dependencies().unit_of_work() as uow:
+        removed = operations.remove_suppressions(
+            uow.connection, dependencies(), [address], actor=_actor(), now=utcnow()
+        )
+        uow.commit()
+    notice = "suppression:removed" if removed else "suppression:absent"
+    return redirect(_url(".suppressions", {"notice": notice, "target": address}), 303)

@@ -1,0 +1,1 @@
+"""`outbox-relay dead|stats|stranded|suppressions|erase|purge`: the operators' commands."""

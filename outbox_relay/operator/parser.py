@@ -1,0 +1,192 @@
+"""The operator commands' arguments, from `dead` to `purge`, and what each one needs."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from outbox_relay.operator import commands
+from outbox_relay.operator.dead import (
+    DEFAULT_LIST_LIMIT,
+    check_retry,
+    dead_discard,
+    dead_list,
+    dead_retry,
+    dead_show,
+)
+from shared import operations
+from shared.clock import utcnow
+from shared.outbox import CHANNELS, FAILURES, PURPOSES
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register `dead`, `stats`, `stranded`, `suppressions` and `purge` on `outbox-relay`'s
+    subparsers."""
+    # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--actor",
+        default=argparse.SUPPRESS,
+        help="who to record in the audit (default: cli:<OS user>)",
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    dead = subparsers.add_parser(
+        "dead",
+        help="see and repair dead letters",
+        description="See and repair dead letters. Times shown are UTC.",
+        parents=[common],
+    )
+    dead_commands = dead.add_subparsers(dest="dead_command", metavar="ACTION", required=True)
+
+    listing = dead_commands.add_parser(
+        "list", help="unresolved dead letters, newest first", parents=[common, as_json]
+    )
+    _add_filters(listing)
+    listing.add_argument(
+        "--limit", type=_positive_int, default=DEFAULT_LIST_LIMIT, help="rows per page (50)"
+    )
+    listing.add_argument(
+        "--before", type=_positive_int, metavar="CURSOR", help="the page after CURSOR"
+    )
+    listing.set_defaults(handler=dead_list)
+
+    showing = dead_commands.add_parser(
+        "show", help="a message and its attempts (never its secrets)", parents=[common, as_json]
+    )
+    showing.add_argument("id", metavar="ID", help="the delivery id")
+    showing.set_defaults(handler=dead_show)
+
+    retrying = dead_commands.add_parser(
+        "retry",
+        help="deliver dead letters again (a fresh code for coded messages)",
+        parents=[common],
+        description=(
+            "Retry the dead letters named, or with --all those matching the filters (at most "
+            f"{operations.BULK_RETRY_CAP} a run). A message that carried a code gets a fresh "
+            "code in a new delivery; others are requeued. Exit 0 when every id named was "
+            "found, 1 if any was not."
+        ),
+    )
+    retrying.add_argument("ids", nargs="*", metavar="ID", help="delivery ids")
+    retrying.add_argument("--all", action="store_true", help="every dead letter matching")
+    _add_filters(retrying)
+    retrying.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=operations.BULK_RETRY_CAP,
+        help=f"with --all: at most this many ({operations.BULK_RETRY_CAP}, the cap)",
+    )
+    retrying.set_defaults(handler=dead_retry, check=check_retry)
+
+    discarding = dead_commands.add_parser(
+        "discard", help="mark dead letters dealt with, sending nothing", parents=[common]
+    )
+    discarding.add_argument("ids", nargs="+", metavar="ID", help="delivery ids")
+    discarding.set_defaults(handler=dead_discard)
+
+    stats_parser = subparsers.add_parser(
+        "stats", help="counts by status and channel, backlog age, last hour", parents=[common]
+    )
+    stats_parser.add_argument("--json", action="store_true", help="print JSON")
+    stats_parser.set_defaults(handler=commands.stats)
+
+    stranded_parser = subparsers.add_parser(
+        "stranded",
+        help="pending accounts whose activation died or expired",
+        parents=[common, as_json],
+    )
+    stranded_parser.add_argument(
+        "--reissue",
+        nargs="+",
+        type=_positive_int,
+        metavar="USER_ID",
+        help="send these pending accounts a fresh activation code",
+    )
+    stranded_parser.set_defaults(handler=commands.stranded)
+
+    suppressions_parser = subparsers.add_parser(
+        "suppressions",
+        help="addresses no message goes to any more (bounces, complaints, 5.1.x refusals)",
+        parents=[common],
+    )
+    suppression_commands = suppressions_parser.add_subparsers(
+        dest="suppressions_command", metavar="ACTION", required=True
+    )
+    suppression_commands.add_parser(
+        "list", help="suppressed addresses, newest first", parents=[common, as_json]
+    ).set_defaults(handler=commands.suppressions_list)
+    removing = suppression_commands.add_parser(
+        "remove", help="let messages go to these addresses again", parents=[common]
+    )
+    removing.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    removing.set_defaults(handler=commands.suppressions_remove)
+
+    erasing = subparsers.add_parser(
+        "erase",
+        help="erase an account and scrub its address from every message (GDPR art. 17)",
+        parents=[common],
+    )
+    erasing.add_argument("user_id", type=_positive_int, metavar="USER_ID")
+    erasing.set_defaults(handler=commands.erase)
+
+    purge_parser = subparsers.add_parser(
+        "purge", help="delete what outlived its retention window", parents=[common, as_json]
+    )
+    purge_parser.set_defaults(handler=commands.purge)
+
+
+def is_operator_command(args: argparse.Namespace) -> bool:
+    """Whether the parsed command is one of this module's."""
+    return callable(getattr(args, "handler", None))
+
+
+def is_read_only(args: argparse.Namespace) -> bool:
+    """Whether the parsed command only reads, and so needs no SECRET_KEY (spec)."""
+    handler = getattr(args, "handler", None)
+    read_only = (dead_list, dead_show, commands.stats, commands.suppressions_list)
+    return handler in read_only or (handler is commands.stranded and not args.reissue)
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--channel", choices=CHANNELS)
+    parser.add_argument("--purpose", choices=PURPOSES)
+    parser.add_argument("--reason", choices=FAILURES)
+    parser.add_argument("--recipient", metavar="ADDR", help="exact address")
+    parser.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="WHEN",
+        help="created at or after: an ISO date/time (UTC if no offset) or an age like 24h, 7d",
+    )
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 date or time (UTC unless it says otherwise), or an age: 90s, 30m, 24h, 7d, 2w."""
+    match = _DURATION.match(value)
+    if match:
+        amount, unit = match.groups()
+        return (now or utcnow()) - timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date, time or age: {value!r} (e.g. 2026-11-20, 2026-11-20T08:00, 24h, 7d)"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value!r}")
+    return number

@@ -1,0 +1,173 @@
+"""Parsers of one configuration variable's value each, raising ValueError saying what is wanted."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+T = TypeVar("T")
+
+
+def normalise_database_url(url: str) -> str:
+    """Map `postgres://` and `postgresql://` to the psycopg 3 driver; accept sqlite URLs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme == "sqlite":
+        return url
+    raise ValueError(f"unsupported scheme {scheme!r}; use postgresql:// or sqlite://")
+
+
+def webhook_url(value: str) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s):// URL")
+    return value
+
+
+def webhook_secret(value: str) -> bytes | None:
+    if not value:
+        return None
+    prefix, _, encoded = value.partition("_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if prefix != "whsec" or len(key) < 16:
+        raise ValueError("whsec_ followed by a base64 key of 16 bytes or more")
+    return key
+
+
+def pooler(value: str) -> str | None:
+    if value in ("", "transaction"):
+        return value or None
+    raise ValueError(
+        "transaction (DATABASE_URL goes through PgBouncer in transaction mode), or unset"
+    )
+
+
+def listen_url(value: str) -> str | None:
+    return None if value == "none" else normalise_database_url(value)
+
+
+def admin_token(value: str) -> str | None:
+    if value and len(value) < 16:
+        raise ValueError("at least 16 characters, or unset to turn the admin API off")
+    return value or None
+
+
+def mail_from(value: str) -> str:
+    if "@" not in value or "\n" in value or "\r" in value:
+        raise ValueError(f"not an address: {value!r}")
+    return value
+
+
+def product_name(value: str) -> str:
+    if (
+        not value.strip()
+        or len(value) > 60
+        or any(not c.isprintable() or c in '<>"' for c in value)
+    ):
+        raise ValueError("a name of 1 to 60 printable characters, without <, > or quotes")
+    return value.strip()
+
+
+def web_url(name: str) -> Callable[[str], str | None]:
+    def parse(value: str) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc or '"' in value:
+            raise ValueError(f"an http(s):// URL for {name}, got {value!r}")
+        return value
+
+    return parse
+
+
+def support_email(value: str) -> str | None:
+    if not value:
+        return None
+    if value.count("@") != 1 or any(c.isspace() or c in '<>"' for c in value):
+        raise ValueError(f"an email address, got {value!r}")
+    return value
+
+
+def directory(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_dir():
+        raise ValueError(f"not a directory: {value}")
+    return path.resolve()
+
+
+def sms_url(value: str) -> str | None:
+    if not value:
+        return None
+    if value == "log:" or value.startswith(("http://", "https://")):
+        return value
+    raise ValueError("must be log: or an http(s):// URL, or unset to offer no SMS")
+
+
+def region(value: str) -> str | None:
+    if not value:
+        return None
+    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"not an ISO 3166 alpha-2 region phone numbers know: {value!r}")
+    return value.upper()
+
+
+def rate(value: str) -> float | None:
+    if not value:
+        return None
+    rate = float(value)
+    if not 0 < rate <= 10000 or math.isnan(rate):
+        raise ValueError(f"messages a second, more than 0 and at most 10000, got {value!r}")
+    return rate
+
+
+def positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(value: str) -> T:
+        parsed = kind(value)
+        if not parsed > 0:  # type: ignore[operator]
+            raise ValueError(f"must be positive, got {value!r}")
+        return parsed
+
+    return parse
+
+
+def count(value: str) -> int:
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"must be 0 or more, got {value!r}")
+    return count
+
+
+def niceness(value: str) -> int:
+    nice = int(value)
+    if not 0 <= nice <= 19:
+        raise ValueError(f"must be 0 to 19, got {value!r}")
+    return nice
+
+
+def port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"not a port: {value!r}")
+    return port
+
+
+def host(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise ValueError("must be a host name or an IP address to listen on")
+    return value

@@ -1,0 +1,198 @@
+"""Dead letters as operators see them: which ones (the filter), a page of them, one in full."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from shared.models import outbox, outbox_attempts
+from shared.outbox import CHANNELS, FAILED, FAILURES, PURPOSES, Status
+
+# Messages that will never be delivered as they are: dead, or bounced after they were sent.
+DEAD_STATUSES = FAILED
+# The fields of a filter that hold text, in the order the faces show and repeat them.
+_TEXT_FIELDS = ("channel", "purpose", "reason", "recipient")
+
+
+@dataclass(frozen=True)
+class DeadFilter:
+    """Which dead letters: every field given must match."""
+
+    channel: str | None = None
+    purpose: str | None = None
+    reason: str | None = None
+    recipient: str | None = None
+    since: datetime | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> DeadFilter:
+        """The filter `values` name (arguments, a query, a form): each field only if it holds a
+        value it can take; an empty or unknown one is not given."""
+
+        def among(name: str, allowed: tuple[str, ...]) -> str | None:
+            value = values.get(name)
+            return value if isinstance(value, str) and value in allowed else None
+
+        recipient, since = values.get("recipient"), values.get("since")
+        return cls(
+            channel=among("channel", CHANNELS),
+            purpose=among("purpose", PURPOSES),
+            reason=among("reason", FAILURES),
+            recipient=recipient if isinstance(recipient, str) and recipient else None,
+            since=since if isinstance(since, datetime) else None,
+        )
+
+    def as_strings(self) -> dict[str, str]:
+        """The fields given, as text (`since` in ISO 8601), to repeat them in a URL or command."""
+        given = {name: getattr(self, name) for name in _TEXT_FIELDS if getattr(self, name)}
+        return given | ({"since": self.since.isoformat()} if self.since else {})
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The WHERE clauses selecting unresolved dead letters that match."""
+        found: list[ColumnElement[bool]] = [
+            outbox.c.status.in_(DEAD_STATUSES),
+            outbox.c.resolution.is_(None),
+        ]
+        if self.channel:
+            found.append(outbox.c.channel == self.channel)
+        if self.purpose:
+            found.append(outbox.c.purpose == self.purpose)
+        if self.reason == Status.BOUNCED:
+            found.append(outbox.c.status == Status.BOUNCED)
+        elif self.reason:
+            found.append(outbox.c.dead_reason == self.reason)
+        if self.recipient:
+            found.append(outbox.c.recipient == self.recipient)
+        if self.since:
+            found.append(outbox.c.created_at >= self.since)
+        return found
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that will never be delivered as it stands."""
+
+    id: str
+    created_at: datetime
+    channel: str
+    purpose: str
+    recipient: str
+    attempts: int
+    dead_reason: str | None
+    last_error: str | None
+    user_id: int | None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One delivery attempt of a message."""
+
+    attempted_at: datetime
+    outcome: str
+    duration_ms: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class MessageDetail:
+    """A message with its attempts; never its parameters or secrets."""
+
+    id: str
+    created_at: datetime
+    channel: str
+    purpose: str
+    recipient: str
+    locale: str
+    status: str
+    attempts: int
+    dead_reason: str | None
+    last_error: str | None
+    sent_at: datetime | None
+    user_id: int | None
+    resolution: str | None
+    resolved_at: datetime | None
+    replaced_by: str | None
+    history: list[AttemptRecord]
+
+
+_DEAD_COLUMNS = (
+    outbox.c.public_id.label("id"),
+    outbox.c.created_at,
+    outbox.c.channel,
+    outbox.c.purpose,
+    outbox.c.recipient,
+    outbox.c.attempts,
+    # A bounced message has no dead_reason: it was sent, then bounced.
+    func.coalesce(outbox.c.dead_reason, outbox.c.status).label("dead_reason"),
+    outbox.c.last_error,
+    outbox.c.user_id,
+)
+
+
+def list_dead(
+    connection: Connection, where: DeadFilter, *, limit: int, before: int | None = None
+) -> tuple[list[DeadLetter], int | None]:
+    """Unresolved dead letters, newest first, and the cursor of the next page (None at the end).
+
+    The cursor is the internal id of the last row shown; pages stay stable while rows are added.
+    """
+    query = select(outbox.c.id.label("cursor"), *_DEAD_COLUMNS).where(*where.conditions())
+    if before is not None:
+        query = query.where(outbox.c.id < before)
+    found = connection.execute(query.order_by(outbox.c.id.desc()).limit(limit + 1)).all()
+    page = found[:limit]
+    letters = [DeadLetter(**{k: v for k, v in r._mapping.items() if k != "cursor"}) for r in page]
+    return letters, page[-1].cursor if len(found) > limit else None
+
+
+def count_dead(connection: Connection, where: DeadFilter) -> int:
+    """How many unresolved dead letters match."""
+    counted: int = connection.execute(
+        select(func.count()).select_from(outbox).where(*where.conditions())
+    ).scalar_one()
+    return counted
+
+
+def show(connection: Connection, public_id: str) -> MessageDetail | None:
+    """One message and its attempts, oldest first."""
+    row = connection.execute(
+        select(
+            outbox.c.id.label("key"),
+            outbox.c.public_id.label("id"),
+            outbox.c.created_at,
+            outbox.c.channel,
+            outbox.c.purpose,
+            outbox.c.recipient,
+            outbox.c.locale,
+            outbox.c.status,
+            outbox.c.attempts,
+            outbox.c.dead_reason,
+            outbox.c.last_error,
+            outbox.c.sent_at,
+            outbox.c.user_id,
+            outbox.c.resolution,
+            outbox.c.resolved_at,
+            outbox.c.replaced_by,
+        ).where(outbox.c.public_id == public_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    history = [
+        AttemptRecord(**a._mapping)
+        for a in connection.execute(
+            select(
+                outbox_attempts.c.attempted_at,
+                outbox_attempts.c.outcome,
+                outbox_attempts.c.duration_ms,
+                outbox_attempts.c.error,
+            )
+            .where(outbox_attempts.c.outbox_id == row.key)
+            .order_by(outbox_attempts.c.attempted_at, outbox_attempts.c.id)
+        )
+    ]
+    fields = {k: v for k, v in row._mapping.items() if k != "key"}
+    return MessageDetail(**fields, history=history)

@@ -1,0 +1,137 @@
+"""The figures operators watch: the backlog, counts by status and channel, hourly outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select, type_coerce
+
+from shared.models import UtcDateTime, outbox, outbox_attempts
+from shared.operations.dead_letters import DeadFilter, count_dead
+from shared.outbox import CHANNELS, Status
+
+# The rows of the status table, present even at zero; any other status follows, by name.
+SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How much waits: pending rows, those due now, and how long the oldest due one has waited."""
+
+    pending: int
+    due: int
+    oldest_due_age: float
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One row of the status table: a status's count on each of `Stats.channels`, and in all."""
+
+    status: str
+    counts: tuple[int, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts by status and channel, the oldest due message's age, the last hour's outcomes."""
+
+    by_status: dict[str, dict[str, int]]
+    oldest_due_age_seconds: float
+    sent_last_hour: int
+    failed_last_hour: int
+    dead_unresolved: int
+
+    @property
+    def channels(self) -> list[str]:
+        """The columns of the status table: the channels clients ask for, and any other seen."""
+        seen = {channel for counts in self.by_status.values() for channel in counts}
+        return sorted({str(channel) for channel in CHANNELS} | seen)
+
+    @property
+    def rows(self) -> list[StatusRow]:
+        """The status table: the usual statuses first, then any other, each across `channels`."""
+        shown = [str(status) for status in SHOWN_STATUSES]
+        channels = self.channels
+        return [
+            StatusRow(
+                status=status,
+                counts=tuple(counts.get(channel, 0) for channel in channels),
+                total=sum(counts.values()),
+            )
+            for status in shown + sorted(set(self.by_status) - set(shown))
+            for counts in [self.by_status.get(status, {})]
+        ]
+
+
+@dataclass(frozen=True)
+class HourlyOutcome:
+    """Sent and failed attempts in the hour starting at `hour`."""
+
+    hour: datetime
+    sent: int
+    failed: int
+
+
+def backlog(connection: Connection, now: datetime) -> Backlog:
+    """Count the queue, reading only the partial index of pending rows and the due rows."""
+    is_due = outbox.c.next_attempt_at <= now
+    total, due, oldest = connection.execute(
+        select(
+            func.count(),
+            func.count().filter(is_due),
+            type_coerce(func.min(outbox.c.created_at).filter(is_due), UtcDateTime()),
+        ).where(outbox.c.status == "pending")
+    ).one()
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return Backlog(pending=total, due=due, oldest_due_age=max(age, 0.0))
+
+
+def stats(connection: Connection, now: datetime) -> Stats:
+    """Counts by status and channel, the oldest due message's age, the last hour's attempts."""
+    counts: dict[str, dict[str, int]] = {}
+    for status, channel, number in connection.execute(
+        select(outbox.c.status, outbox.c.channel, func.count()).group_by(
+            outbox.c.status, outbox.c.channel
+        )
+    ):
+        counts.setdefault(status, {})[channel] = number
+    hour_ago = now - timedelta(hours=1)
+    sent_last_hour = connection.execute(
+        select(func.count()).where(outbox.c.status == "sent", outbox.c.sent_at > hour_ago)
+    ).scalar_one()
+    failed_last_hour = connection.execute(
+        select(func.count()).where(
+            outbox_attempts.c.attempted_at > hour_ago, outbox_attempts.c.outcome != "sent"
+        )
+    ).scalar_one()
+    return Stats(
+        by_status=counts,
+        oldest_due_age_seconds=backlog(connection, now).oldest_due_age,
+        sent_last_hour=sent_last_hour,
+        failed_last_hour=failed_last_hour,
+        dead_unresolved=count_dead(connection, DeadFilter()),
+    )
+
+
+def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome]:
+    """Sent and failed attempts per hour over the last 24 hours, oldest hour first."""
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    attempted = outbox_attempts.c.attempted_at
+    if connection.dialect.name == "postgresql":
+        hour_of = func.date_trunc("hour", func.timezone("UTC", attempted))
+    else:
+        hour_of = func.strftime("%Y-%m-%d %H:00:00", attempted)
+    bucket = type_coerce(hour_of, UtcDateTime()).label("hour")
+    sent = outbox_attempts.c.outcome == "sent"
+    counted = {
+        hour: (delivered, failed)
+        for hour, delivered, failed in connection.execute(
+            select(bucket, func.count().filter(sent), func.count().filter(~sent))
+            .where(attempted >= start)
+            .group_by(bucket)
+        )
+    }
+    hours = [start + timedelta(hours=n) for n in range(24)]
+    return [HourlyOutcome(hour, *counted.get(hour, (0, 0))) for hour in hours]

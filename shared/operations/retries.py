@@ -1,0 +1,168 @@
+"""Repairing dead letters: retry one or many (a fresh code, or the row requeued), or discard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from shared.accounts import user_by_id
+from shared.messages import Outbox, address_for, send_code
+from shared.models import outbox
+from shared.operations.audit import record
+from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
+from shared.outbox import CODED, RELEASED, Status
+from shared.suppressions import Suppressor
+
+# The most rows one bulk retry touches; an operator runs it again for more.
+BULK_RETRY_CAP = 1000
+
+
+class RetryOutcome(StrEnum):
+    """What a retry did, in the order the faces list them."""
+
+    FRESH_CODE = "fresh_code"
+    REQUEUED = "requeued"
+    NOT_DEAD = "not_dead"
+    NOT_FOUND = "not_found"
+    ACCOUNT_GONE = "account_gone"
+    ALREADY_ACTIVE = "already_active"
+    NO_ADDRESS = "no_address"
+    SUPPRESSED = "suppressed"
+
+
+# The outcomes that count as retried: the message is on its way again.
+RETRIED = frozenset({RetryOutcome.FRESH_CODE, RetryOutcome.REQUEUED})
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    """What a retry did: `fresh_code` (new row `delivery`), `requeued`, or why it did nothing."""
+
+    id: str
+    outcome: RetryOutcome
+    delivery: str | None = None
+
+
+def count_retried(results: Iterable[RetryResult]) -> int:
+    """How many of these retries put a message on its way again."""
+    return sum(1 for result in results if result.outcome in RETRIED)
+
+
+def retry(
+    connection: Connection, queue: Outbox, public_id: str, *, actor: str, now: datetime
+) -> RetryResult:
+    """Deliver a dead letter again: a fresh code if it carried one, else the same row requeued.
+
+    The first statement claims the dead row with a conditional update, so of two operators
+    retrying it at once exactly one acts; the other is told it was already dealt with.
+    """
+    row = connection.execute(
+        select(
+            outbox.c.id,
+            outbox.c.public_id,
+            outbox.c.purpose,
+            outbox.c.channel,
+            outbox.c.user_id,
+            outbox.c.recipient,
+            outbox.c.status,
+            outbox.c.resolution,
+        ).where(outbox.c.public_id == public_id)
+    ).one_or_none()
+    if row is None:
+        return RetryResult(public_id, RetryOutcome.NOT_FOUND)
+    unresolved_dead = and_(
+        outbox.c.id == row.id,
+        outbox.c.status.in_(DEAD_STATUSES),
+        outbox.c.resolution.is_(None),
+    )
+    if row.status not in DEAD_STATUSES or row.resolution is not None:
+        result = RetryResult(public_id, RetryOutcome.NOT_DEAD)
+    elif Suppressor(queue.settings.secret_key).among(connection, [row.recipient]):
+        result = RetryResult(public_id, RetryOutcome.SUPPRESSED)
+    elif row.purpose not in CODED:  # a message that carried a code gets a fresh one instead
+        requeued = connection.execute(
+            update(outbox)
+            .where(unresolved_dead)
+            .values(
+                status=Status.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                expires_at=now + timedelta(seconds=queue.settings.notice_ttl),
+                dead_reason=None,
+                **RELEASED,
+            )
+        )
+        outcome = RetryOutcome.REQUEUED if requeued.rowcount else RetryOutcome.NOT_DEAD
+        result = RetryResult(public_id, outcome)
+    else:
+        result = _retry_with_fresh_code(connection, queue, row, unresolved_dead, now)
+    record(connection, actor, "retry", public_id, {"outcome": result.outcome}, now)
+    return result
+
+
+def _retry_with_fresh_code(
+    connection: Connection,
+    queue: Outbox,
+    row: Any,
+    unresolved_dead: ColumnElement[bool],
+    now: datetime,
+) -> RetryResult:
+    user = user_by_id(connection, row.user_id)
+    if user is None:
+        return RetryResult(row.public_id, RetryOutcome.ACCOUNT_GONE)
+    if row.purpose == "activation" and user.status != "pending":
+        return RetryResult(row.public_id, RetryOutcome.ALREADY_ACTIVE)
+    if address_for(user, row.channel) is None:
+        return RetryResult(row.public_id, RetryOutcome.NO_ADDRESS)
+    claimed = connection.execute(
+        update(outbox).where(unresolved_dead).values(resolution="retried", resolved_at=now)
+    )
+    if not claimed.rowcount:
+        return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
+    delivery = send_code(queue, connection, user, purpose=row.purpose, channel=row.channel, now=now)
+    connection.execute(update(outbox).where(outbox.c.id == row.id).values(replaced_by=delivery.id))
+    return RetryResult(row.public_id, RetryOutcome.FRESH_CODE, delivery.id)
+
+
+def retry_all(
+    connection: Connection,
+    queue: Outbox,
+    where: DeadFilter,
+    *,
+    actor: str,
+    now: datetime,
+    cap: int = BULK_RETRY_CAP,
+) -> list[RetryResult]:
+    """Retry up to `cap` matching dead letters, oldest first."""
+    ids = (
+        connection.execute(
+            select(outbox.c.public_id)
+            .where(*where.conditions())
+            .order_by(outbox.c.id)
+            .limit(min(cap, BULK_RETRY_CAP))
+        )
+        .scalars()
+        .all()
+    )
+    return [retry(connection, queue, public_id, actor=actor, now=now) for public_id in ids]
+
+
+def discard(connection: Connection, public_id: str, *, actor: str, now: datetime) -> bool:
+    """Mark a dead letter dealt with, without sending anything; False if it is not one."""
+    discarded = connection.execute(
+        update(outbox)
+        .where(
+            outbox.c.public_id == public_id,
+            outbox.c.status == "dead",
+            outbox.c.resolution.is_(None),
+        )
+        .values(resolution="discarded", resolved_at=now)
+    ).rowcount
+    record(connection, actor, "discard", public_id, {"discarded": bool(discarded)}, now)
+    return bool(discarded)

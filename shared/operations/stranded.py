@@ -1,0 +1,145 @@
+"""Stranded accounts: pending ones whose activation cannot arrive, and their fresh codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select
+
+from shared.accounts import user_by_id
+from shared.messages import Outbox, address_for, send_code
+from shared.models import outbox, suppressions, users, verification_tokens
+from shared.operations.audit import record
+
+
+@dataclass(frozen=True)
+class StrandedAccount:
+    """A pending account whose activation cannot arrive or no longer works."""
+
+    user_id: int
+    email: str | None
+    phone: str | None
+    created_at: datetime
+    delivery: str
+    why: str
+
+
+# What a stranded account is shown with: the account, and the message that stranded it.
+_SHOWN = (
+    users.c.id,
+    users.c.email,
+    users.c.phone,
+    users.c.created_at,
+    outbox.c.public_id,
+    outbox.c.dead_reason,
+)
+
+
+def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list[StrandedAccount]:
+    """Pending accounts whose latest activation message died, or whose code expired or died;
+    and active accounts whose activation the application never heard of."""
+    earlier = outbox.alias("earlier")
+    latest = (
+        select(func.max(earlier.c.id))
+        .where(earlier.c.user_id == users.c.id, earlier.c.purpose == "activation")
+        .correlate(users)
+        .scalar_subquery()
+    )
+    found = connection.execute(
+        select(
+            *_SHOWN,
+            outbox.c.status,
+            verification_tokens.c.status.label("code_status"),
+            verification_tokens.c.expires_at,
+            suppressions.c.reason.label("suppressed"),
+        )
+        .select_from(
+            users.join(outbox, outbox.c.id == latest)
+            .outerjoin(verification_tokens, verification_tokens.c.id == outbox.c.token_id)
+            .outerjoin(suppressions, suppressions.c.address == outbox.c.recipient)
+        )
+        .where(
+            users.c.status == "pending",
+            or_(
+                outbox.c.status.in_(("dead", "bounced")),
+                verification_tokens.c.status == "dead",
+                verification_tokens.c.expires_at <= now,
+            ),
+        )
+        .order_by(users.c.created_at)
+        .limit(limit)
+    ).all()
+    return [
+        _stranded_account(
+            r,
+            f"address suppressed ({r.suppressed})"
+            if r.suppressed
+            else "message bounced"
+            if r.status == "bounced"
+            else f"message dead ({r.dead_reason})"
+            if r.status == "dead"
+            else "code tried too often"
+            if r.code_status == "dead"
+            else "code expired",
+        )
+        for r in found
+    ] + _unprovisioned(connection, limit=limit)
+
+
+def _stranded_account(r: Any, why: str) -> StrandedAccount:
+    """A row of users joined to its message, as a stranded account and why."""
+    return StrandedAccount(
+        user_id=r.id,
+        email=r.email,
+        phone=r.phone,
+        created_at=r.created_at,
+        delivery=r.public_id,
+        why=why,
+    )
+
+
+def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccount]:
+    """Active accounts whose `account.activated` event died: the application never heard of
+    the activation (what it provisions then was never done). `dead retry ID` sends it again."""
+    found = connection.execute(
+        select(*_SHOWN)
+        .select_from(users.join(outbox, outbox.c.user_id == users.c.id))
+        .where(
+            users.c.status == "active",
+            outbox.c.purpose == "account.activated",
+            outbox.c.status == "dead",
+            outbox.c.resolution.is_(None),
+        )
+        .order_by(users.c.created_at)
+        .limit(limit)
+    ).all()
+    return [
+        _stranded_account(
+            r, f"account.activated event dead ({r.dead_reason}): dead retry {r.public_id}"
+        )
+        for r in found
+    ]
+
+
+def reissue_activation(
+    connection: Connection, queue: Outbox, user_id: int, *, actor: str, now: datetime
+) -> str | None:
+    """Send a pending account a fresh activation code; the new delivery id, or None."""
+    user = user_by_id(connection, user_id)
+    delivery: str | None = None
+    if user is not None and user.status == "pending":
+        channel = connection.execute(
+            select(outbox.c.channel)
+            .where(outbox.c.user_id == user_id, outbox.c.purpose == "activation")
+            .order_by(outbox.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none() or ("email" if user.email else "sms")
+        if address_for(user, channel) is None:
+            channel = "email" if user.email else "sms"
+        delivery = send_code(
+            queue, connection, user, purpose="activation", channel=channel, now=now
+        ).id
+    record(connection, actor, "reissue_activation", str(user_id), {"delivery": delivery}, now)
+    return delivery
