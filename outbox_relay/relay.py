@@ -131,8 +131,7 @@ class Relay:
         addresses = {row.recipient for row in rows if row.channel != WEBHOOK}
         if not addresses:
             return set()
-        with self.engine.connect() as connection:
-            return self._suppressor.among(connection, addresses)
+        return self._claimer.read(lambda connection: self._suppressor.among(connection, addresses))
 
     def close(self) -> None:
         """Stop the senders, write what can still be written, close the connections."""

@@ -6,12 +6,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Row,
     Update,
     bindparam,
     event,
@@ -25,6 +24,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shared.models import outbox, outbox_attempts
 from shared.outbox import RELEASED, WIPED, Status
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -121,17 +122,28 @@ class Claimer:
             "token": uuid.uuid4().hex,
             "paused": list(paused),
         }
+        rows = self._on_connection(lambda connection: connection.execute(_CLAIM, values).all())
+        return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
+
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """Run a read on the claims' connection, as a claim runs.
+
+        A relay woken for each new message reads the suppression list once a message: here
+        that costs no pool checkout and, on PostgreSQL, no BEGIN or ROLLBACK round trip.
+        """
+        return self._on_connection(query)
+
+    def _on_connection(self, work: Callable[[Connection], T]) -> T:
         try:
-            rows = self._claim(values)
+            return self._run(work)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             # The kept connection died meanwhile (a server restart): once more on a new one,
             # as the pool does for a connection it finds dead.
-            rows = self._claim(values)
-        return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
+            return self._run(work)
 
-    def _claim(self, values: dict[str, Any]) -> Sequence[Row[Any]]:
+    def _run(self, work: Callable[[Connection], T]) -> T:
         if self._connection is None:
             connection = self._engine.connect()
             if self._autocommit:
@@ -141,7 +153,7 @@ class Claimer:
             with self._connection.begin():
                 if self._set_local:
                     self._connection.execute(_WALK_INDEXES_IN_ORDER_HERE)
-                return self._connection.execute(_CLAIM, values).all()
+                return work(self._connection)
         except SQLAlchemyError:
             self.close()
             raise

@@ -13,13 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, or_, select
+from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.codes import derive_key
 from shared.models import suppressions
 
 REASONS = ("hard_bounce", "complaint", "rejected")
+# Built once: the relay asks it for every claim.
+_SUPPRESSED = select(suppressions.c.address_hash).where(
+    suppressions.c.address_hash.in_(bindparam("hashes", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,7 @@ class Suppressor:
         by_hash = {self.hash(address): address for address in addresses}
         if not by_hash:
             return set()
-        found = connection.execute(
-            select(suppressions.c.address_hash).where(
-                suppressions.c.address_hash.in_(list(by_hash))
-            )
-        ).scalars()
+        found = connection.execute(_SUPPRESSED, {"hashes": list(by_hash)}).scalars()
         return {by_hash[h] for h in found}
 
     def remove(self, connection: Connection, addresses: Iterable[str]) -> list[str]:
