@@ -126,11 +126,8 @@ class Claimer:
         return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
 
     def read(self, query: Callable[[Connection], T]) -> T:
-        """Run a read on the claims' connection, as a claim runs.
-
-        A relay woken for each new message reads the suppression list once a message: here
-        that costs no pool checkout and, on PostgreSQL, no BEGIN or ROLLBACK round trip.
-        """
+        """Run a read on the claims' connection: what a relay reads once a claim (the
+        suppression list) then costs no pool checkout, and on PostgreSQL no BEGIN or ROLLBACK."""
         return self._on_connection(query)
 
     def _on_connection(self, work: Callable[[Connection], T]) -> T:
