@@ -5,9 +5,11 @@ from __future__ import annotations
 import smtplib
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from bench.common import sink_process
 from bench.smtp_server import serve
 from outbox_relay.channels import Email
 from outbox_relay.channels.smtp import SmtpChannel
@@ -60,3 +62,12 @@ def test_the_relay_channel_delivers_and_a_delay_holds_the_answer() -> None:
     channel.send(email, start_by=time.monotonic() + 60)
     channel.close()
     assert len(received) == 2
+
+
+def test_the_slow_sink_tallies_each_message_it_accepts(tmp_path: Path) -> None:
+    tally = tmp_path / "tally"
+    tally.touch()
+    with sink_process(0.0, tally) as port, smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
+        for _ in range(3):
+            smtp.sendmail("a@bench.test", ["b@bench.test"], MESSAGE)
+        processes.eventually(lambda: tally.stat().st_size == 3, 10, "three messages tallied")
