@@ -77,16 +77,15 @@ class Throttle:
         if not keys:
             return 0
         forgotten = sorted({self._digest(subject) for subject in forget})
-        at_once = connection.dialect.name == "postgresql"
+        together = bool(forgotten) and connection.dialect.name == "postgresql"
         values: dict[str, object] = {"now": now, **_bounds(limits, now)}
         values.update({f"key{k}": key for k, key in enumerate(keys)})
-        statement = _record_unless_limited(len(keys), len(limits), bool(forgotten and at_once))
-        if forgotten and at_once:
+        if together:
             values["forgotten"] = forgotten
-        recorded = connection.execute(statement, values)
-        if recorded.rowcount != len(keys):
+        statement = _record_unless_limited(len(keys), len(limits), together)
+        if connection.execute(statement, values).rowcount != len(keys):
             return self._wait(connection, keys, limits, now)
-        if forgotten and not at_once:
+        if forgotten and not together:
             connection.execute(_CLEAR, {"keys": forgotten})
         return 0
 

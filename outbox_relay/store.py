@@ -114,20 +114,24 @@ class Claimer:
         provider up) stay where they are, due, unless their horizon has passed: those are
         claimed to be marked expired.
         """
-        locked_until = now + timedelta(seconds=lease_seconds)
         values = {
             "now": now,
             "limit": limit,
-            "until": locked_until,
+            "until": now + timedelta(seconds=lease_seconds),
             "token": uuid.uuid4().hex,
             "paused": list(paused),
         }
-        rows = self._on_connection(lambda connection: connection.execute(_CLAIM, values).all())
+
+        def leased(connection: Connection) -> Sequence[Any]:
+            if self._set_local:
+                connection.execute(_WALK_INDEXES_IN_ORDER_HERE)
+            return connection.execute(_CLAIM, values).all()
+
+        rows = self._on_connection(leased)
         return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
 
     def read(self, query: Callable[[Connection], T]) -> T:
-        """Run a read on the claims' connection: what a relay reads once a claim (the
-        suppression list) then costs no pool checkout, and on PostgreSQL no BEGIN or ROLLBACK."""
+        """Run a read on the claims' connection: no pool checkout, no BEGIN on PostgreSQL."""
         return self._on_connection(query)
 
     def _on_connection(self, work: Callable[[Connection], T]) -> T:
@@ -136,8 +140,7 @@ class Claimer:
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-            # The kept connection died meanwhile (a server restart): once more on a new one,
-            # as the pool does for a connection it finds dead.
+            # The kept connection died (a server restart): once more on a new one, as a pool would.
             return self._run(work)
 
     def _run(self, work: Callable[[Connection], T]) -> T:
@@ -148,8 +151,6 @@ class Claimer:
             self._connection = connection
         try:
             with self._connection.begin():
-                if self._set_local:
-                    self._connection.execute(_WALK_INDEXES_IN_ORDER_HERE)
                 return work(self._connection)
         except SQLAlchemyError:
             self.close()
