@@ -17,7 +17,9 @@ Each round loads each app in turn, so that a machine whose speed drifts weighs o
 - concurrent: N clients, each registering again as soon as it is answered.
 
 After each load the bench waits until that app has delivered every email (Outpost's relay,
-the peer's threads), so that its catching up never lands in another app's measure. The low-load
+the peer's threads), so that its catching up never lands in another app's measure; the rate
+and the CPU of the concurrent load run until then, so an app whose delivery lags behind its
+answers is not flattered. The low-load
 client also times one argon2id hash before each of its requests, at the same moments as the
 answers. The clients are one asyncio loop writing raw HTTP, so the load generator costs little
 of the cores it shares with the servers. Over each concurrent load the bench reads from /proc
@@ -94,15 +96,18 @@ class App:
     hashes: list[float] = field(default_factory=list)
     # CPU seconds by kind of process over the concurrent loads, every process on the machine.
     cpu: Counter[str] = field(default_factory=Counter)
+    warm_up: int = 0  # registrations before the rounds
 
     @property
     def registered(self) -> int:
-        return len(self.low.answers) + len(self.busy.answers)
+        return self.warm_up + len(self.low.answers) + len(self.busy.answers)
 
-    def drained(self, warmed: int) -> None:
-        """Once every registration answered so far has had its email delivered."""
-        count = self.registered + warmed
+    def drained(self) -> float:
+        """Once every registration answered so far has had its email delivered: how long
+        that took after the last answer."""
+        count, started = self.registered, time.perf_counter()
         processes.eventually(lambda: self.delivered(count), 120, f"{self.name} delivered")
+        return time.perf_counter() - started
 
 
 def main() -> int:
@@ -119,11 +124,10 @@ def main() -> int:
         naive = running.enter_context(naive_app())
         bare = running.enter_context(hash_only())
         apps = (outpost, naive, bare)
-        warmed = {}
         for one in apps:
             warm, _seconds = asyncio.run(load(one.port, 1, 1.0, f"warm{one.name}"))
-            warmed[one.name] = len(warm)
-            one.drained(warmed[one.name])
+            one.warm_up = len(warm)
+            one.drained()
         for n in range(args.rounds):
             for one in apps:
                 tag = f"r{n}{one.name}"
@@ -131,9 +135,10 @@ def main() -> int:
                     *asyncio.run(load(one.port, 1, args.low_load_seconds, f"{tag}l", one.hashes))
                 )
                 before = cpu_ticks()
-                one.busy.add(*asyncio.run(load(one.port, args.clients, args.seconds, f"{tag}b")))
+                busy = load(one.port, args.clients, args.seconds, f"{tag}b")
+                answers, seconds = asyncio.run(busy)
+                one.busy.add(answers, seconds + one.drained())
                 one.cpu.update(cpu_ticks() - before)
-                one.drained(warmed[one.name])
 
     hashes = outpost.hashes + naive.hashes + bare.hashes
     print(machine())
