@@ -6,7 +6,8 @@ from marshmallow import Schema, fields, validate
 
 from api_service.fields import Text
 from api_service.schemas import StrictSchema
-from shared.operations import BULK_RETRY_CAP
+from shared.models import MAX_ID
+from shared.operations import BULK_RETRY_CAP, MAX_PAGE
 from shared.outbox import CHANNELS, FAILURES, PURPOSES
 
 
@@ -23,9 +24,10 @@ class DeadFilterSchema(StrictSchema):
 class DeadListQuerySchema(DeadFilterSchema):
     """Query of GET /v1/admin/dead-letters."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
     cursor = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "`next_cursor` of a page."}
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "`next_cursor` of a page."},
     )
 
 

@@ -98,6 +98,13 @@ def test_list_pages_with_a_cursor_and_filters(admin: FlaskClient, engine: Engine
     assert none.get_json() == {"items": [], "next_cursor": None}
     bad = admin.get("/v1/admin/dead-letters", query_string={"reason": "bored"}, headers=AUTH)
     assert bad.status_code == 422
+    # A cursor or a page past what a row id or a page can be is refused, not a server error.
+    last = admin.get("/v1/admin/dead-letters", query_string={"cursor": 2**63 - 1}, headers=AUTH)
+    assert len(last.get_json()["items"]) == 5
+    for query in ({"cursor": 2**63}, {"limit": 501}):
+        past = admin.get("/v1/admin/dead-letters", query_string=query, headers=AUTH)
+        assert past.status_code == 422, query
+        assert past.content_type == "application/problem+json"
 
 
 def test_show_gives_the_attempts_and_no_secret(

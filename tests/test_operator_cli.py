@@ -564,6 +564,23 @@ def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
 
 
+def test_numbers_past_a_row_id_or_a_page_are_usage_errors(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
+    past_an_id = str(2**63)
+    runs = cli_all(
+        env,
+        tmp_path,
+        ("dead", "list", "--before", past_an_id),
+        ("dead", "list", "--limit", "501"),
+        ("erase", past_an_id),
+        ("stranded", "--reissue", past_an_id),
+    )
+    for run in runs:
+        assert (run.returncode, run.stdout) == (2, ""), run.args
+        assert "must be from 1 to " in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
+
+
 def test_control_characters_in_rows_are_printed_as_visible_escapes(
     client: FlaskClient, engine: Engine, env: dict[str, str], tmp_path: Path
 ) -> None:

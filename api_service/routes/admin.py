@@ -31,13 +31,12 @@ from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from shared import operations
 from shared.clock import utcnow
+from shared.models import MAX_ID
 
 bp = Blueprint(
     "admin", __name__, description="Operators: dead letters, stranded accounts, figures, audit."
 )
 ADMIN_PROBLEMS = (401, 404, 429, 503)
-# The largest id a bigint holds: a larger one in a path is simply not found.
-MAX_ID = 2**63 - 1
 BEARER: list[dict[str, list[str]]] = [{"adminToken": []}]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from outbox_relay.operator.dead import (
 )
 from shared import operations
 from shared.clock import utcnow
+from shared.models import MAX_ID
 from shared.outbox import CHANNELS, FAILURES, PURPOSES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -50,11 +52,12 @@ def add_commands(subparsers: Any) -> None:
     )
     _add_filters(listing)
     listing.add_argument(
-        "--limit", type=_positive_int, default=DEFAULT_LIST_LIMIT, help="rows per page (50)"
+        "--limit",
+        type=_whole(operations.MAX_PAGE),
+        default=DEFAULT_LIST_LIMIT,
+        help=f"rows per page (50, at most {operations.MAX_PAGE})",
     )
-    listing.add_argument(
-        "--before", type=_positive_int, metavar="CURSOR", help="the page after CURSOR"
-    )
+    listing.add_argument("--before", type=_whole(), metavar="CURSOR", help="the page after CURSOR")
     listing.set_defaults(handler=dead_list)
 
     showing = dead_commands.add_parser(
@@ -79,7 +82,7 @@ def add_commands(subparsers: Any) -> None:
     _add_filters(retrying)
     retrying.add_argument(
         "--limit",
-        type=_positive_int,
+        type=_whole(),
         default=operations.BULK_RETRY_CAP,
         help=f"with --all: at most this many ({operations.BULK_RETRY_CAP}, the cap)",
     )
@@ -105,7 +108,7 @@ def add_commands(subparsers: Any) -> None:
     stranded_parser.add_argument(
         "--reissue",
         nargs="+",
-        type=_positive_int,
+        type=_whole(),
         metavar="USER_ID",
         help="send these pending accounts a fresh activation code",
     )
@@ -133,7 +136,7 @@ def add_commands(subparsers: Any) -> None:
         help="erase an account and scrub its address from every message (GDPR art. 17)",
         parents=[common],
     )
-    erasing.add_argument("user_id", type=_positive_int, metavar="USER_ID")
+    erasing.add_argument("user_id", type=_whole(), metavar="USER_ID")
     erasing.set_defaults(handler=commands.erase)
 
     purge_parser = subparsers.add_parser(
@@ -182,11 +185,16 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value!r}")
-    return number
+def _whole(maximum: int = MAX_ID) -> Callable[[str], int]:
+    """An argument type: a whole number from 1 to `maximum` (by default the largest id)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+        if not 1 <= number <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {maximum}, got {value!r}")
+        return number
+
+    return parse

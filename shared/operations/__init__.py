@@ -2,6 +2,7 @@
 
 from shared.operations.audit import AuditEntry, audit_log
 from shared.operations.dead_letters import (
+    MAX_PAGE,
     AttemptRecord,
     DeadFilter,
     DeadLetter,
@@ -34,6 +35,7 @@ from shared.operations.stranded import StrandedAccount, reissue_activation, stra
 
 __all__ = [
     "BULK_RETRY_CAP",
+    "MAX_PAGE",
     "AttemptRecord",
     "AuditEntry",
     "Backlog",

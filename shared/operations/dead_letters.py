@@ -14,6 +14,8 @@ from shared.outbox import CHANNELS, FAILED, FAILURES, PURPOSES, Status
 
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
 DEAD_STATUSES = FAILED
+# The most dead letters one page lists, wherever it is asked for.
+MAX_PAGE = 500
 # The fields of a filter that hold text, in the order the faces show and repeat them.
 _TEXT_FIELDS = ("channel", "purpose", "reason", "recipient")
 
