@@ -23,7 +23,7 @@ from contextlib import closing
 from sqlalchemy import text
 
 from bench.common import machine, postgres_database
-from outbox_relay import store
+from outbox_relay import claims, store
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.outbox import enqueue
@@ -44,7 +44,9 @@ ORDERS = {
 CLAIM = (
     "UPDATE outbox SET locked_until = now() + interval '60 seconds', "
     "next_attempt_at = now() + interval '60 seconds', claim_token = 'bench' "
-    "WHERE id IN ({scan}) RETURNING " + ", ".join(store.Claimed.__dataclass_fields__)
+    "WHERE id IN ({scan}) RETURNING "
+    + ", ".join(claims.CLAIMED_COLUMNS)
+    + ", recipient_hash, EXISTS (SELECT FROM suppressions WHERE address_hash = recipient_hash)"
 )
 RELEASE = text(
     "UPDATE outbox SET next_attempt_at = now() - interval '1 second', locked_until = NULL, "
@@ -61,7 +63,7 @@ def main() -> int:
 
     with postgres_database("outpost_claim") as url:
         engine = create_engine_for(url)
-        store.prepare(engine)
+        claims.prepare(engine)
         add_sent_rows(engine, args.sent)
         queue_emails(engine, 10_000, prefix="notice")
         box = SecretBox(SECRET_KEY)
@@ -87,13 +89,15 @@ def main() -> int:
             )
             connection.execute(text("VACUUM ANALYZE outbox"))
         timings: dict[str, list[float]] = {name: [] for name in ORDERS}
-        claims = {name: text(CLAIM.format(scan=SCAN.format(order=o))) for name, o in ORDERS.items()}
-        with closing(store.Claimer(engine)) as claimer:
+        statements = {
+            name: text(CLAIM.format(scan=SCAN.format(order=o))) for name, o in ORDERS.items()
+        }
+        with closing(claims.Claimer(engine)) as claimer:
             rows = claimer.claim(now=utcnow(), limit=100, lease_seconds=60)
             codes_first = all(row.purpose == "activation" for row in rows)
             store.release(engine, rows, utcnow())
         for _round in range(args.claims):
-            for name, claim in claims.items():
+            for name, claim in statements.items():
                 with engine.begin() as connection:
                     started = time.perf_counter()
                     connection.execute(claim).all()

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, exists, func, select
 
 from bench.common import aiosmtpd_sink, machine, pending, postgres_database, sink_process
 from bench.cpu import TICKS_PER_SECOND, tree_ticks
-from outbox_relay import store
+from outbox_relay import claims, store
 from outbox_relay.channels import Email
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
@@ -95,7 +95,7 @@ def bare_rate(engine: Engine, port: int, count: int) -> Drain:
     the CPU it spent a message."""
     box = SecretBox(SECRET_KEY)
     now = utcnow()
-    with closing(store.Claimer(engine)) as claimer:
+    with closing(claims.Claimer(engine)) as claimer:
         rows = claimer.claim(now=now, limit=count, lease_seconds=3600)
     templates = Templates()
     messages = [compose(row, box, MAIL_FROM, templates) for row in rows]

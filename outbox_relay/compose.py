@@ -14,8 +14,8 @@ from functools import cache
 from typing import Any
 
 from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
+from outbox_relay.claims import Claimed
 from outbox_relay.render import Templates
-from outbox_relay.store import Claimed
 from shared.secretbox import SecretBox
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import metrics, store
+from outbox_relay import claims, metrics, store
 from shared.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ FLUSH_SECONDS = 0.5
 class Outcome:
     """What became of one attempt, waiting to be written to its row."""
 
-    row: store.Claimed
+    row: claims.Claimed
     name: str  # sent, retry, provider_down, permanent_error, max_attempts, expired, suppressed
     ms: int
     error: str | None = None
@@ -72,7 +72,7 @@ class OutcomeBook:
         self._collected: list[Outcome] = []
         self._last_flush = time.monotonic()
         self._unsettled: list[Outcome] = []
-        self._untried: list[store.Claimed] = []
+        self._untried: list[claims.Claimed] = []
         self._database_lost = threading.Event()
 
     @property
@@ -118,7 +118,7 @@ class OutcomeBook:
         if outcomes:
             self._settle(outcomes)
 
-    def hand_back(self, row: store.Claimed, now: datetime, *, due: datetime | None = None) -> None:
+    def hand_back(self, row: claims.Claimed, now: datetime, *, due: datetime | None = None) -> None:
         """Release a row untried (due at `due`, else now), or keep it for when the database is
         back."""
         if not self._database_lost.is_set():

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import store
+from outbox_relay import claims, store
 from outbox_relay.channels.factory import ChannelFactory, default_channels
 from outbox_relay.compose import envelope_sender
 from outbox_relay.outcomes import OutcomeBook
@@ -47,8 +47,8 @@ class Relay:
         self.settings = settings
         self.engine = engine
         pooled = settings.database_pooler == "transaction"
-        store.prepare(engine, transaction_pooler=pooled)
-        self._claimer = store.Claimer(engine, transaction_pooler=pooled)
+        claims.prepare(engine, transaction_pooler=pooled)
+        self._claimer = claims.Claimer(engine, transaction_pooler=pooled)
         self._box = SecretBox(settings.secret_key)
         self._suppressor = Suppressor(settings.secret_key)
         pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
@@ -122,16 +122,22 @@ class Relay:
                 self.outcomes.flush()
         return handled
 
-    def _deliver_all(self, rows: list[store.Claimed]) -> int:
+    def _deliver_all(self, rows: list[claims.Claimed]) -> int:
         """Deliver a claim's rows with the senders, those to suppressed addresses as such."""
         return self.senders.deliver(rows, self._suppressed(rows))
 
-    def _suppressed(self, rows: list[store.Claimed]) -> set[str]:
-        """The claimed rows' recipients on the suppression list (events have none)."""
-        addresses = {row.recipient for row in rows if row.channel != WEBHOOK}
-        if not addresses:
-            return set()
-        return self._claimer.read(lambda connection: self._suppressor.among(connection, addresses))
+    def _suppressed(self, rows: list[claims.Claimed]) -> set[str]:
+        """The claimed rows' recipients on the suppression list (events have none): as the
+        claim read it, or, for rows queued without their recipient's hash, asked now."""
+        listed = {row.recipient for row in rows if row.suppressed}
+        unknown = {
+            row.recipient for row in rows if row.suppressed is None and row.channel != WEBHOOK
+        }
+        if unknown:
+            listed |= self._claimer.read(
+                lambda connection: self._suppressor.among(connection, unknown)
+            )
+        return listed
 
     def close(self) -> None:
         """Stop the senders, write what can still be written, close the connections."""

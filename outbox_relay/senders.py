@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from queue import LifoQueue
 
-from outbox_relay import metrics, store
+from outbox_relay import claims, metrics
 from outbox_relay.backoff import retry_delay
 from outbox_relay.channels import Channel
 from outbox_relay.channels.factory import ChannelFactory
@@ -62,7 +62,7 @@ class Senders:
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
         )
 
-    def deliver(self, rows: list[store.Claimed], suppressed: set[str]) -> int:
+    def deliver(self, rows: list[claims.Claimed], suppressed: set[str]) -> int:
         """Deliver a claim's rows, those to a `suppressed` address as such; how many.
 
         A lone row, what a relay woken for each new message claims, is delivered on this
@@ -85,7 +85,7 @@ class Senders:
             for channel in channel_set.values():
                 channel.close()
 
-    def _deliver(self, row: store.Claimed, suppressed: bool = False) -> None:
+    def _deliver(self, row: claims.Claimed, suppressed: bool = False) -> None:
         now = utcnow()
         if self._outcomes.database_lost:
             self._outcomes.hand_back(row, now)
@@ -126,7 +126,7 @@ class Senders:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
 
-    def _failed(self, row: store.Claimed, verdict: Verdict, error: str, ms: int) -> Outcome:
+    def _failed(self, row: claims.Claimed, verdict: Verdict, error: str, ms: int) -> Outcome:
         """What a failed attempt does to its row.
 
         A provider's failure leaves the row due at once: a fallback takes it, or it waits
@@ -148,16 +148,16 @@ class Senders:
             delay = min(delay, max(0.0, (row.expires_at - utcnow()).total_seconds()))
         return Outcome(row, "retry", ms, error, retry_in=delay)
 
-    def _lease_covers_a_send(self, row: store.Claimed, now: datetime) -> bool:
+    def _lease_covers_a_send(self, row: claims.Claimed, now: datetime) -> bool:
         """Whether a send that hits its timeout still ends before the lease lapses."""
         return (row.locked_until - now).total_seconds() > self.settings.longest_send + 1
 
-    def _start_by(self, row: store.Claimed, now: datetime) -> float:
+    def _start_by(self, row: claims.Claimed, now: datetime) -> float:
         """The last moment (time.monotonic) a send of `row` may start and end in its lease."""
         left = (row.locked_until - now).total_seconds() - self.settings.longest_send - 1
         return time.monotonic() + left
 
-    def _send(self, row: store.Claimed, provider: Provider, *, start_by: float) -> str | None:
+    def _send(self, row: claims.Claimed, provider: Provider, *, start_by: float) -> str | None:
         """Send one row through `provider` with a set of channels no other thread uses; the
         provider's id of the message, if it gave one."""
         channels = self._idle_channel_sets.get()

@@ -1,54 +1,17 @@
-"""The relay's SQL: claim due rows under a lease, then mark or release them, fenced by token."""
+"""The relay's SQL after a claim: mark or release the claimed rows, fenced by token."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Update,
-    bindparam,
-    event,
-    insert,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, bindparam, insert, update
 
+from outbox_relay.claims import Claimed
 from shared.models import outbox, outbox_attempts
 from shared.outbox import RELEASED, WIPED, Status
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A row this relay holds until `locked_until`, under `claim_token`."""
-
-    id: int
-    public_id: str
-    channel: str
-    purpose: str
-    recipient: str
-    locale: str
-    template: str
-    params: dict[str, Any]
-    secret_params: str | None
-    attempts: int
-    expires_at: datetime | None
-    locked_until: datetime
-    claim_token: str
-    user_id: int | None
-
-
-_CLAIMED_COLUMNS = list(Claimed.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -59,138 +22,6 @@ class Attempt:
     at: datetime
     duration_ms: int
     error: str | None = None
-
-
-def prepare(engine: Engine, *, transaction_pooler: bool = False) -> None:
-    """Set up the relay's PostgreSQL connections for `claim`, as each one opens.
-
-    A claim must walk the index of due rows in order: it then stops after `limit` live rows,
-    and marks the dead entries it passes (left by rows already sent) so that later claims skip
-    them. With stale statistics (no autovacuum, or a burst since it last ran) the planner may
-    pick a bitmap scan instead, which reads every due row and every dead entry, then sorts, on
-    every claim: after 100,000 sends without VACUUM, 5 ms a claim instead of 0.1.
-
-    Behind a transaction pooler a session setting would land on whichever server connection
-    the pooler lends, other clients' included: the Claimer sets it for its own transaction.
-    """
-    if engine.dialect.name == "postgresql" and not transaction_pooler:
-        event.listen(engine, "connect", _walk_indexes_in_order)
-
-
-_WALK_INDEXES_IN_ORDER_HERE = text("SET LOCAL enable_bitmapscan = off")
-
-
-def _walk_indexes_in_order(dbapi_connection: Any, _record: Any) -> None:
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET enable_bitmapscan = off")
-    dbapi_connection.commit()
-
-
-class Claimer:
-    """Claims due rows for one relay over a connection of its own, kept from claim to claim.
-
-    A claim is one statement, atomic by itself, so on PostgreSQL that connection runs in
-    autocommit: a relay woken for each new message claims once a message, and then pays no
-    BEGIN or COMMIT round trip and no pool checkout for it (0.7 → 0.4 ms of CPU a claim, in
-    process). SQLite keeps its transaction, which takes the write lock up front (shared.db).
-    One thread claims at a time. Behind a transaction pooler, a claim is a transaction of its
-    own that first sets, for itself only, what `prepare` sets for a whole session.
-    """
-
-    def __init__(self, engine: Engine, *, transaction_pooler: bool = False) -> None:
-        self._engine = engine
-        self._autocommit = engine.dialect.name == "postgresql" and not transaction_pooler
-        self._set_local = engine.dialect.name == "postgresql" and transaction_pooler
-        self._connection: Connection | None = None
-
-    def claim(
-        self, *, now: datetime, limit: int, lease_seconds: int, paused: Sequence[str] = ()
-    ) -> list[Claimed]:
-        """Lease up to `limit` due rows to a new claim token; other relays skip them meanwhile.
-
-        Rows that carry a code come first. A claimed row's `next_attempt_at` moves to the end
-        of its lease, so the one due-rows index serves both "never tried" and "lease lapsed":
-        a crashed relay's rows come back by themselves. Rows of the `paused` channels (no
-        provider up) stay where they are, due, unless their horizon has passed: those are
-        claimed to be marked expired.
-        """
-        values = {
-            "now": now,
-            "limit": limit,
-            "until": now + timedelta(seconds=lease_seconds),
-            "token": uuid.uuid4().hex,
-            "paused": list(paused),
-        }
-
-        def leased(connection: Connection) -> Sequence[Any]:
-            if self._set_local:
-                connection.execute(_WALK_INDEXES_IN_ORDER_HERE)
-            return connection.execute(_CLAIM, values).all()
-
-        rows = self._on_connection(leased)
-        return sorted((Claimed(**row._mapping) for row in rows), key=lambda claimed: claimed.id)
-
-    def read(self, query: Callable[[Connection], T]) -> T:
-        """Run a read on the claims' connection: no pool checkout, no BEGIN on PostgreSQL."""
-        return self._on_connection(query)
-
-    def _on_connection(self, work: Callable[[Connection], T]) -> T:
-        try:
-            return self._run(work)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # The kept connection died (a server restart): once more on a new one, as a pool would.
-            return self._run(work)
-
-    def _run(self, work: Callable[[Connection], T]) -> T:
-        if self._connection is None:
-            connection = self._engine.connect()
-            if self._autocommit:
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            self._connection = connection
-        try:
-            with self._connection.begin():
-                return work(self._connection)
-        except SQLAlchemyError:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Give the connection back; the next claim takes a new one."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
-
-
-def _claim_statement() -> Update:
-    """Lease :limit due rows until :until under :token, codes first, none of a :paused channel
-    unless expired; built once, a claim binds values."""
-    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
-    due = (
-        select(outbox.c.id)
-        .where(
-            outbox.c.status == Status.PENDING,
-            outbox.c.next_attempt_at <= now,
-            or_(
-                outbox.c.channel.not_in(bindparam("paused", expanding=True)),
-                outbox.c.expires_at <= now,
-            ),
-        )
-        .order_by(outbox.c.priority, outbox.c.next_attempt_at)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-    )
-    until = bindparam("until", type_=outbox.c.locked_until.type)
-    return (
-        update(outbox)
-        .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(locked_until=until, next_attempt_at=until, claim_token=bindparam("token"))
-        .returning(*(outbox.c[name] for name in _CLAIMED_COLUMNS))
-    )
-
-
-_CLAIM = _claim_statement()
 
 
 # Outcomes that say nothing of the message and so do not count towards RELAY_MAX_ATTEMPTS.

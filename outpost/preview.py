@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 
 from outbox_relay.channels import Email, SmsMessage
+from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
-from outbox_relay.store import Claimed
 from shared.config import Settings
 from shared.secretbox import SecretBox
 

@@ -12,6 +12,7 @@ from shared.accounts import User, insert_user, issue_code
 from shared.config import Settings
 from shared.outbox import Delivery, enqueue
 from shared.secretbox import SecretBox
+from shared.suppressions import Suppressor
 
 
 class Outbox(Protocol):
@@ -171,6 +172,7 @@ def _queue(
         channel=channel,
         purpose=purpose,
         recipient=recipient,
+        recipient_hash=Suppressor(services.settings.secret_key).hash(recipient),
         locale=user.locale,
         params=params or {},
         user_id=user.id,

@@ -111,6 +111,9 @@ outbox = Table(
     # 0 for rows that carry a code, claimed first; 1 for notices (shared.outbox.priority_of).
     Column("priority", SmallInteger, nullable=False),
     Column("provider_message_id", String(200)),
+    # shared.suppressions.Suppressor.hash of the recipient, so that a claim can tell whether
+    # the address is suppressed; None for events and for rows queued before revision 0010.
+    Column("recipient_hash", String(64)),
 )
 
 outbox_attempts = Table(

@@ -1,5 +1,6 @@
 """The outbox row: its vocabulary, how it is written and cancelled in the caller's transaction,
-and how clients see its status (the relay's claim, mark and release are outbox_relay/store.py)."""
+and how clients see its status (the relay's claim is outbox_relay/claims.py, its mark and release
+outbox_relay/store.py)."""
 
 from __future__ import annotations
 
@@ -122,6 +123,7 @@ def enqueue(
     token_id: int | None = None,
     expires_at: datetime | None = None,
     asked_channel: str | None = None,
+    recipient_hash: str | None = None,
 ) -> Delivery:
     """Add a message to the outbox in the open transaction; it leaves only if that commits.
 
@@ -129,6 +131,8 @@ def enqueue(
     NOTICE_TTL after it was written for a notice). `asked_channel` is the channel the client
     asked for when the message takes another (to an existing account's owner): the client is
     told that one, now and by GET /v1/deliveries, so that the answer reveals no account.
+    `recipient_hash` is the suppression list's hash of the recipient, which lets the relay's
+    claim tell whether the address is suppressed (events have none).
     """
     public_id = str(uuid.uuid4())
     if asked_channel is not None and asked_channel != channel:
@@ -141,6 +145,7 @@ def enqueue(
             "channel": channel,
             "purpose": purpose,
             "recipient": recipient,
+            "recipient_hash": recipient_hash,
             "locale": locale,
             "template": purpose,
             "params": params,

@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,7 +42,7 @@ class Suppressor:
     """Hashes addresses with a subkey of SECRET_KEY and reads and writes the list."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = derive_key(secret_key, "outpost/suppression")
+        self._key = _key(secret_key)
 
     def hash(self, address: str) -> str:
         """The keyed hash an entry keeps of `address` (already normalised)."""
@@ -102,6 +103,12 @@ class Suppressor:
             )
             .values(address=None)
         )
+
+
+@cache
+def _key(secret_key: str) -> bytes:
+    """The list's subkey of SECRET_KEY, derived once: every queued message hashes its recipient."""
+    return derive_key(secret_key, "outpost/suppression")
 
 
 def listed(connection: Connection, *, limit: int = 500) -> list[Suppression]:

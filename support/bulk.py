@@ -9,12 +9,13 @@ from sqlalchemy import Engine, text
 from shared.clock import utcnow
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
+from shared.suppressions import Suppressor
 from support.constants import SECRET_KEY
 
 
 def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[str]:
     """Queue `count` welcome emails to `<prefix><n>@example.com`; their public ids, in order."""
-    box = SecretBox(SECRET_KEY)
+    box, suppressor = SecretBox(SECRET_KEY), Suppressor(SECRET_KEY)
     now = utcnow()
     with engine.begin() as connection:
         return [
@@ -25,6 +26,7 @@ def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[st
                 channel="email",
                 purpose="welcome",
                 recipient=f"{prefix}{n}@example.com",
+                recipient_hash=suppressor.hash(f"{prefix}{n}@example.com"),
                 locale="en",
                 params={"full_name": f"User {n}"},
             ).id

@@ -22,8 +22,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
-from outbox_relay.store import Claimer
 from shared.config import Settings
 from shared.db import create_engine_for, migrate
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay

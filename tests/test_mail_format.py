@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from outbox_relay.channels import Email
+from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
-from outbox_relay.store import Claimed
 from shared.secretbox import SecretBox
 
 BOX = SecretBox("a-secret-key-for-mail-format-tests")

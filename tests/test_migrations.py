@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.db import alembic_config
 from shared.models import UtcDateTime
 from shared.secretbox import SecretBox
+from shared.suppressions import Suppressor
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
@@ -179,4 +181,48 @@ def test_0009_normalises_stored_addresses_and_reports_what_it_cannot(
     assert [str(m["To"]) for m in smtp.sink.wait_for(1)] == ["ada@xn--bcher-kva.example"]
 
     command.downgrade(config, "0008")
+    command.upgrade(config, "head")
+
+
+def test_0010_keeps_rows_queued_before_it_meeting_the_suppression_list(
+    database_url: str, engine: Engine, client: FlaskClient, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "0009")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(OUTBOX_0005),
+            [
+                _row("old1", "welcome", "pending"),
+                _row("old2", "welcome", "pending"),
+                _row("dead1", "welcome", "dead", attempts=8, dead_reason="max_attempts"),
+            ],
+        )
+        Suppressor(SECRET_KEY).add(
+            connection, "old2@example.com", reason="hard_bounce", source="ses", now=utcnow()
+        )
+    command.upgrade(config, "head")
+    assert [r["recipient_hash"] for r in rows(engine, "outbox")] == [None] * 3
+
+    # A message queued now keeps its recipient's hash; one queued before is checked as it was.
+    body = {"email": "ada@example.com", "password": "correct horse battery staple"}
+    assert client.post("/v1/registrations", json=body).status_code == 202
+    by_id = {r["recipient"]: r for r in rows(engine, "outbox")}
+    assert by_id["ada@example.com"]["recipient_hash"] == Suppressor(SECRET_KEY).hash(
+        "ada@example.com"
+    )
+    assert make_relay().drain() == 3
+    assert {str(m["To"]) for m in smtp.sink.wait_for(2)} == {
+        "old1@example.com",
+        "ada@example.com",
+    }
+    by_id = {r["public_id"]: r for r in rows(engine, "outbox")}
+    assert (by_id["old2"]["status"], by_id["old2"]["dead_reason"]) == ("dead", "suppressed")
+
+    command.downgrade(config, "0009")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("outbox")}
+        assert "recipient_hash" not in columns
+        dead = connection.execute(sa.text("SELECT public_id FROM outbox_dead_letters")).scalars()
+        assert sorted(dead) == ["dead1", "old2"]
     command.upgrade(config, "head")

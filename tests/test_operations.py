@@ -8,7 +8,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, insert, text, update
 
-from outbox_relay import store
+from outbox_relay import claims
 from outbox_relay.daemon import Daemon
 from shared import operations
 from shared.clock import utcnow
@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def test_backlog_counts_pending_and_due_rows_and_the_oldest_wait(
-    engine: Engine, claimer: store.Claimer
+    engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue_emails(engine, 3)
     now = utcnow()

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
-from outbox_relay import outcomes, store
+from outbox_relay import claims, outcomes
 from outbox_relay.compose import message_id
 from outbox_relay.daemon import Daemon
 from outbox_relay.relay import Relay
@@ -245,7 +245,7 @@ def test_waiting_outcomes_and_claimed_rows_never_exceed_a_batch(
     held_at_claims: list[tuple[int, int]] = []
     claim = relay._claimer.claim
 
-    def claim_noting_held(**arguments: Any) -> list[store.Claimed]:
+    def claim_noting_held(**arguments: Any) -> list[claims.Claimed]:
         held = [r for r in rows(engine, "outbox") if r["status"] == "pending" and r["claim_token"]]
         held_at_claims.append((len(held), arguments["limit"]))
         return claim(**arguments)
@@ -273,7 +273,7 @@ def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
     monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.0)
     working, relay.engine = relay.engine, create_engine_for(UNREACHABLE)
     relay.outcomes._engine = relay.engine
-    claimer, relay._claimer = relay._claimer, store.Claimer(relay.engine)
+    claimer, relay._claimer = relay._claimer, claims.Claimer(relay.engine)
     # The claim fails; the waiting outcome cannot be written either, and is kept for later
     # rather than left due (which would have the daemon loop poll again at once, forever).
     Daemon(relay).poll()

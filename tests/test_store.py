@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text, update
 
-from outbox_relay import store
+from outbox_relay import claims, store
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
@@ -29,7 +29,7 @@ def queue(client: FlaskClient, n: int) -> None:
 
 
 def test_claimed_rows_are_invisible_to_other_claims_until_the_lease_lapses(
-    client: FlaskClient, engine: Engine, claimer: store.Claimer
+    client: FlaskClient, engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue(client, 3)
     now = utcnow()
@@ -44,7 +44,7 @@ def test_claimed_rows_are_invisible_to_other_claims_until_the_lease_lapses(
 
 
 def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
-    client: FlaskClient, engine: Engine, claimer: store.Claimer
+    client: FlaskClient, engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue(client, 1)
     now = utcnow()
@@ -66,7 +66,7 @@ def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
 
 
 def test_sent_rows_of_many_claims_are_marked_together_but_not_one_another_relay_took(
-    engine: Engine, claimer: store.Claimer
+    engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue_emails(engine, 3)
     now = utcnow()
@@ -74,7 +74,7 @@ def test_sent_rows_of_many_claims_are_marked_together_but_not_one_another_relay_
     first, second = (claimer.claim(now=now, limit=1, lease_seconds=60)[0] for _ in range(2))
     # Another relay takes the row whose lease lapsed.
     later = now + timedelta(seconds=11)
-    with closing(store.Claimer(engine)) as other:
+    with closing(claims.Claimer(engine)) as other:
         [taken] = other.claim(now=later, limit=10, lease_seconds=60)
     assert taken.id == lapsed.id and len({first.claim_token, second.claim_token}) == 2
     sent = [store.Mark(row, store.Attempt("sent", later, 1)) for row in (lapsed, first, second)]
@@ -87,7 +87,7 @@ def test_sent_rows_of_many_claims_are_marked_together_but_not_one_another_relay_
 
 @pytest.mark.postgresql_only
 def test_a_claim_outlives_the_server_dropping_the_kept_connection(
-    engine: Engine, claimer: store.Claimer
+    engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue_emails(engine, 2)
     [first] = claimer.claim(now=utcnow(), limit=1, lease_seconds=60)
@@ -101,7 +101,7 @@ def test_a_claim_outlives_the_server_dropping_the_kept_connection(
 
 
 def test_one_write_marks_a_whole_batch_and_fences_each_row(
-    client: FlaskClient, engine: Engine, claimer: store.Claimer
+    client: FlaskClient, engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue(client, 4)
     now = utcnow()
@@ -136,7 +136,7 @@ def test_one_write_marks_a_whole_batch_and_fences_each_row(
 
 
 def test_release_hands_rows_back_at_once(
-    client: FlaskClient, engine: Engine, claimer: store.Claimer
+    client: FlaskClient, engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue(client, 2)
     now = utcnow()
@@ -146,7 +146,7 @@ def test_release_hands_rows_back_at_once(
 
 
 def test_ten_thousand_rows_claimed_at_once_are_released_and_marked_in_one_go(
-    engine: Engine, claimer: store.Claimer
+    engine: Engine, claimer: claims.Claimer
 ) -> None:
     """The bench drains 10,000 rows claimed together: one statement must take them all."""
     queue_emails(engine, 10_000)
@@ -159,7 +159,7 @@ def test_ten_thousand_rows_claimed_at_once_are_released_and_marked_in_one_go(
 
 
 def test_claiming_reads_the_due_index_not_the_sent_rows(
-    client: FlaskClient, engine: Engine, backend: str, claimer: store.Claimer
+    client: FlaskClient, engine: Engine, backend: str, claimer: claims.Claimer
 ) -> None:
     queue(client, 1)
     add_sent_rows(engine, 200_000)
@@ -201,7 +201,7 @@ def test_concurrent_claims_never_share_a_row(engine: Engine, database_url: str) 
     def claim_all(own: Engine) -> None:
         barrier.wait()
         mine: list[int] = []
-        with closing(store.Claimer(own)) as claimer:
+        with closing(claims.Claimer(own)) as claimer:
             while batch := claimer.claim(now=utcnow(), limit=25, lease_seconds=60):
                 mine.extend(row.id for row in batch)
                 # A relay delivers between claims. Claiming back to back, one thread could take
@@ -232,7 +232,7 @@ def test_a_claim_skips_rows_another_transaction_holds(engine: Engine, database_u
                 .scalars()
                 .all()
             )
-            with closing(store.Claimer(impatient)) as claimer:
+            with closing(claims.Claimer(impatient)) as claimer:
                 claimed = claimer.claim(now=utcnow(), limit=10, lease_seconds=60)
         assert len(ids) == 10
         assert {row.id for row in claimed} == {r["id"] for r in rows(engine, "outbox")} - set(held)
@@ -251,7 +251,7 @@ def test_claims_walk_the_due_index_in_order_even_with_stale_statistics(
         connection.execute(text("UPDATE outbox SET status = 'sent'"))
     queue_emails(engine, 1_000, prefix="due")
     relays = create_engine_for(database_url)
-    store.prepare(relays)
+    claims.prepare(relays)
     try:
         with relays.connect() as connection:
             plan = "\n".join(connection.execute(text(f"EXPLAIN {CLAIM_SCAN}")).scalars())
@@ -267,7 +267,7 @@ CLAIM_SCAN = (
 
 
 def test_a_code_is_claimed_before_a_backlog_of_notices(
-    client: FlaskClient, engine: Engine, claimer: store.Claimer
+    client: FlaskClient, engine: Engine, claimer: claims.Claimer
 ) -> None:
     queue_emails(engine, 1_000, prefix="welcome")
     reset = {"email": "late@example.com"}
@@ -278,7 +278,7 @@ def test_a_code_is_claimed_before_a_backlog_of_notices(
 
 
 def test_rows_of_a_paused_channel_stay_unclaimed_unless_their_horizon_passed(
-    engine: Engine, claimer: store.Claimer
+    engine: Engine, claimer: claims.Claimer
 ) -> None:
     [waiting, expired] = queue_emails(engine, 2, prefix="paused")
     with engine.begin() as connection:

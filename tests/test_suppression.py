@@ -4,7 +4,7 @@ suppressed, and later messages to it end dead/suppressed without contacting the 
 from __future__ import annotations
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
@@ -39,7 +39,11 @@ def test_a_5_1_x_refusal_suppresses_the_address_and_later_messages_die_unsent(
     connections = smtp.sink.connections
     queue_emails(engine, 1, prefix="gone")
     queue_emails(engine, 1, prefix="fine")
+    statements: list[str] = []
+    event.listen(relay.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     relay.drain()
+    # The claim itself read the list: no query of its own asked it.
+    assert not [s for s in statements if s.lstrip().startswith("SELECT suppressions")]
     found = by_recipient(engine)
     later = found["gone0@example.com"][1]
     assert (later["status"], later["dead_reason"], later["attempts"]) == ("dead", "suppressed", 0)

@@ -67,6 +67,7 @@ def erase(
             .where(outbox.c.id.in_(ids))
             .values(
                 recipient=ERASED,
+                recipient_hash=None,
                 params={},
                 secret_params=None,
                 last_error=None,
