@@ -25,8 +25,9 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -117,6 +118,17 @@ def outpost_signups(deps: Dependencies, tag: str, count: int) -> None:
         register(deps, Registration(data=data, payload=data))
 
 
+@dataclass(frozen=True)
+class _Signup:
+    """What one plain sign-up writes: its address, times, code and sealed secret."""
+
+    email: str
+    now: datetime
+    expires: datetime
+    code: str
+    sealed: str
+
+
 class PlainWriter:
     """The same rows with plain psycopg statements and nothing else."""
 
@@ -126,51 +138,47 @@ class PlainWriter:
         self._throttle_key = derive_key(SECRET_KEY, "outpost/throttle")
 
     def signups(self, tag: str, count: int) -> None:
-        """`count` sign-ups, each its own transaction; codes and secrets drawn beforehand."""
-        codes = [new_code() for _ in range(count)]
-        sealed = [self._box.seal({"code": code}) for code in codes]
-        params = json.dumps({"expires_minutes": ACTIVATION_TTL // 60})
+        """`count` sign-ups, each its own transaction: four INSERTs."""
         cursor = self._connection.cursor()
-        for n in range(count):
-            email = f"{tag}n{n}@example.com"
-            now = utcnow()
-            expires = now + timedelta(seconds=ACTIVATION_TTL)
-            cursor.execute(_THROTTLE, (uuid.uuid4().hex + uuid.uuid4().hex, now))
-            user_id = _one(cursor.execute(_USER, (email, HASH, now)))
-            token = code_hmac(SECRET_KEY, user_id, "activation", codes[n])
-            token_id = _one(cursor.execute(_TOKEN, (user_id, token, now, expires)))
-            cursor.execute(
-                _OUTBOX,
-                (str(uuid.uuid4()), now, email, params, sealed[n], user_id, token_id, now, expires),
-            )
-            self._connection.commit()
+        for one in self._each(tag, count):
+            cursor.execute(_THROTTLE, (uuid.uuid4().hex + uuid.uuid4().hex, one.now))
+            user_id = _one(cursor.execute(_USER, (one.email, HASH, one.now)))
+            self._code_and_message(cursor, one, user_id)
 
     def outpost_statements(self, tag: str, count: int) -> None:
         """`count` sign-ups made of the statements Outpost's flow sends, written out: the
         address's lock, its throttle check and event (forgetting its code tries), the user
         with no hash yet, its code, the outbox row, and the hash's UPDATE."""
+        cursor = self._connection.cursor()
+        for one in self._each(tag, count):
+            key = self._digest(f"activation:{one.email}")
+            cursor.execute(_LOCK, (int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True),))
+            forgotten = self._digest(f"code-tries:activation:{one.email}")
+            minute, hour = one.now - timedelta(minutes=1), one.now - timedelta(hours=1)
+            values = {"key": key, "now": one.now, "forgotten": forgotten}
+            cursor.execute(_TAKE, {**values, "since0": minute, "since1": hour})
+            user_id = _one(cursor.execute(_USER_PENDING, (one.email, one.now)))
+            self._code_and_message(cursor, one, user_id)
+            cursor.execute(_SET_HASH, (HASH, user_id))
+
+    def _each(self, tag: str, count: int) -> Iterator[_Signup]:
+        """The values of `count` sign-ups, codes and sealed secrets drawn before the first;
+        each sign-up's transaction commits once the loop's body for it has run."""
         codes = [new_code() for _ in range(count)]
         sealed = [self._box.seal({"code": code}) for code in codes]
-        params = json.dumps({"expires_minutes": ACTIVATION_TTL // 60})
-        cursor = self._connection.cursor()
         for n in range(count):
-            email = f"{tag}n{n}@example.com"
             now = utcnow()
             expires = now + timedelta(seconds=ACTIVATION_TTL)
-            key = self._digest(f"activation:{email}")
-            cursor.execute(_LOCK, (int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True),))
-            limits = {"since0": now - timedelta(minutes=1), "since1": now - timedelta(hours=1)}
-            forgotten = self._digest(f"code-tries:activation:{email}")
-            cursor.execute(_TAKE, {"key": key, "now": now, "forgotten": forgotten, **limits})
-            user_id = _one(cursor.execute(_USER_PENDING, (email, now)))
-            token = code_hmac(SECRET_KEY, user_id, "activation", codes[n])
-            token_id = _one(cursor.execute(_TOKEN, (user_id, token, now, expires)))
-            cursor.execute(
-                _OUTBOX,
-                (str(uuid.uuid4()), now, email, params, sealed[n], user_id, token_id, now, expires),
-            )
-            cursor.execute(_SET_HASH, (HASH, user_id))
+            yield _Signup(f"{tag}n{n}@example.com", now, expires, codes[n], sealed[n])
             self._connection.commit()
+
+    @staticmethod
+    def _code_and_message(cursor: psycopg.Cursor[Any], one: _Signup, user_id: int) -> None:
+        """The user's activation code and its outbox row."""
+        token = code_hmac(SECRET_KEY, user_id, "activation", one.code)
+        token_id = _one(cursor.execute(_TOKEN, (user_id, token, one.now, one.expires)))
+        values = (str(uuid.uuid4()), one.now, one.email, _PARAMS, one.sealed, user_id, token_id)
+        cursor.execute(_OUTBOX, (*values, one.now, one.expires))
 
     def _digest(self, subject: str) -> str:
         return hmac.new(self._throttle_key, subject.encode(), hashlib.sha256).hexdigest()
@@ -185,6 +193,7 @@ def _one(cursor: psycopg.Cursor[Any]) -> int:
     return int(row[0])
 
 
+_PARAMS = json.dumps({"expires_minutes": ACTIVATION_TTL // 60})
 _THROTTLE = "INSERT INTO throttle_events (key, at) VALUES (%s, %s)"
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 # The throttle's statement as api_service.throttle builds it for a sign-up: one message a
