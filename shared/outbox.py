@@ -70,9 +70,10 @@ DEAD_REASONS = tuple(DeadReason)
 FAILURES = (*DEAD_REASONS, Status.BOUNCED)
 # Rows that failed for good: operators list, retry and purge them alike.
 FAILED = (Status.DEAD, Status.BOUNCED)
-# A row no relay holds; and what a row keeps no more once terminal: its claim and its secret.
+# A row no relay holds; and what a row keeps no more once terminal: its claim, its secret and
+# the hash of its recipient, which only claims read (7 days of sent rows need not carry it).
 RELEASED: dict[str, None] = {"locked_until": None, "claim_token": None}
-WIPED: dict[str, None] = {**RELEASED, "secret_params": None}
+WIPED: dict[str, None] = {**RELEASED, "secret_params": None, "recipient_hash": None}
 # Lifecycle events: the purpose of a webhook row.
 EVENTS = (
     "account.registered",

@@ -12,9 +12,11 @@ from sqlalchemy import Engine, text, update
 
 from shared.clock import utcnow
 from shared.models import outbox
+from shared.outbox import WIPED
+from shared.suppressions import Suppressor
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN as TOKEN
-from support.constants import MakeRelay
+from support.constants import SECRET_KEY, MakeRelay
 from support.rows import count, rows
 from support.smtp_sink import SinkServer, code_in
 
@@ -28,7 +30,7 @@ def kill_all(engine: Engine, reason: str = "permanent_error") -> None:
         connection.execute(
             update(outbox)
             .where(outbox.c.status == "pending")
-            .values(status="dead", dead_reason=reason, last_error="SMTP 550 no such user")
+            .values(status="dead", dead_reason=reason, last_error="SMTP 550 no such user", **WIPED)
         )
 
 
@@ -178,8 +180,11 @@ def test_a_dead_notice_is_requeued_and_delivered(
     assert result == {"id": delivery, "outcome": "requeued", "delivery": None}
     [row] = rows(engine, "outbox")
     assert (row["status"], row["attempts"], row["dead_reason"]) == ("pending", 0, None)
+    # Queued again with its recipient's hash, which the claim reads and the sent row drops.
+    assert row["recipient_hash"] == Suppressor(SECRET_KEY).hash(row["recipient"])
     assert make_relay().drain() == 1
-    assert rows(engine, "outbox")[0]["status"] == "sent"
+    [sent] = rows(engine, "outbox")
+    assert (sent["status"], sent["recipient_hash"]) == ("sent", None)
 
 
 def test_bulk_retry_of_a_thousand_dead_rows(admin: FlaskClient, engine: Engine) -> None:

@@ -76,6 +76,7 @@ def retry(
     ).one_or_none()
     if row is None:
         return RetryResult(public_id, RetryOutcome.NOT_FOUND)
+    suppressor = Suppressor(queue.settings.secret_key)
     unresolved_dead = and_(
         outbox.c.id == row.id,
         outbox.c.status.in_(DEAD_STATUSES),
@@ -83,7 +84,7 @@ def retry(
     )
     if row.status not in DEAD_STATUSES or row.resolution is not None:
         result = RetryResult(public_id, RetryOutcome.NOT_DEAD)
-    elif Suppressor(queue.settings.secret_key).among(connection, [row.recipient]):
+    elif suppressor.among(connection, [row.recipient]):
         result = RetryResult(public_id, RetryOutcome.SUPPRESSED)
     elif row.purpose not in CODED:  # a message that carried a code gets a fresh one instead
         requeued = connection.execute(
@@ -95,6 +96,7 @@ def retry(
                 next_attempt_at=now,
                 expires_at=now + timedelta(seconds=queue.settings.notice_ttl),
                 dead_reason=None,
+                recipient_hash=suppressor.hash(row.recipient),
                 **RELEASED,
             )
         )
