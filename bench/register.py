@@ -16,15 +16,16 @@ Each round loads each app in turn, so that a machine whose speed drifts weighs o
 - low load: one client, one registration at a time;
 - concurrent: N clients, each registering again as soon as it is answered.
 
-After each load the bench waits until that app has delivered every email (Outpost's relay,
-the peer's threads), so that its catching up never lands in another app's measure; the rate
-and the CPU of the concurrent load run until then, so an app whose delivery lags behind its
-answers is not flattered. The low-load
-client also times one argon2id hash before each of its requests, at the same moments as the
-answers. The clients are one asyncio loop writing raw HTTP, so the load generator costs little
-of the cores it shares with the servers. Over each concurrent load the bench reads from /proc
-the CPU time that every process on the machine used, by kind (gunicorn, PostgreSQL, relay, SMTP
-server, this load generator, other): with both cores busy, the rate is what a registration
+After each load the bench waits until that app has delivered every email (Outpost's relay, the
+peer's threads), so that its catching up never lands in another app's measure; the rate and the CPU
+of the concurrent load run until then, so an app whose delivery lags behind its answers is not
+flattered. The rate ratio is printed over all rounds and round by round: Outpost and the peer are
+loaded one after the other in each round, so each round's ratio is a pair measured under the same
+drift. The low-load client also times one argon2id hash before each of its requests, at the same
+moments as the answers. The clients are one asyncio loop writing raw HTTP, so the load generator
+costs little of the cores it shares with the servers. Over each concurrent load the bench reads from
+/proc the CPU time that every process on the machine used, by kind (gunicorn, PostgreSQL, relay,
+SMTP server, this load generator, other): with both cores busy, the rate is what a registration
 costs in CPU.
 """
 
@@ -69,10 +70,13 @@ class Run:
 
     answers: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # Each round's rate: paired with another app's in the same round, drift weighs on both.
+    rounds: list[float] = field(default_factory=list)
 
     def add(self, answers: list[float], seconds: float) -> None:
         self.answers.extend(answers)
         self.seconds += seconds
+        self.rounds.append(len(answers) / seconds)
 
     @property
     def rate(self) -> float:
@@ -161,6 +165,13 @@ def main() -> int:
         f"Outpost's rate with {args.clients} clients: {outpost.busy.rate / naive.busy.rate:.2f} "
         f"of the peer's (target: at least 0.90); {outpost.busy.rate / bare.busy.rate:.2f} of "
         f"the hash-only app's, the peer {naive.busy.rate / bare.busy.rate:.2f}"
+    )
+    paired = [
+        ours / theirs for ours, theirs in zip(outpost.busy.rounds, naive.busy.rounds, strict=True)
+    ]
+    print(
+        f"  round by round: {', '.join(f'{ratio:.2f}' for ratio in paired)} "
+        f"(median {statistics.median(paired):.2f})"
     )
     print(f"CPU a registration with {args.clients} clients, every process (from /proc), in ms:")
     for one in apps:
