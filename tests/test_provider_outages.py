@@ -124,8 +124,11 @@ def test_two_relays_hold_smtp_rate_together(
             assert processes.stop(relay) == 0
     times = sorted(primary.script.mail_times)
     assert len(times) == count
+    # The times are the test server's, each a little after its slot: a window opened by a
+    # message the busy machine delayed past the next slot (100 ms; once in CI) takes in one
+    # more. Two relays each holding the rate alone would hand over about 20 in a second.
     busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
-    assert busiest <= rate + 1, f"{busiest} messages handed over in one second"
+    assert busiest <= rate + 2, f"{busiest} messages handed over in one second"
     expected = (count - 1) / rate
     assert abs((times[-1] - times[0]) - expected) <= 0.15 * expected, times[-1] - times[0]
     both = [
