@@ -115,11 +115,12 @@ class Claimer:
             "until": now + timedelta(seconds=lease_seconds),
             "token": uuid.uuid4().hex,
         }
-        if paused:
-            values["paused"] = list(paused)
         # Most claims skip no channel: their statement has no list for SQLAlchemy to expand,
         # 25 to 50 us of the relay's CPU less a claim.
-        statement = _CLAIM_SKIPPING_PAUSED if paused else _CLAIM
+        statement = _CLAIM
+        if paused:
+            values["paused"] = list(paused)
+            statement = _CLAIM_SKIPPING_PAUSED
 
         def leased(connection: Connection) -> Sequence[Any]:
             if self._set_local:
