@@ -110,10 +110,17 @@ def send_code_unseen(
 
 
 def _stand_in(connection: Connection, now: datetime) -> User:
-    """A user with both kinds of address, seen only by the savepoint that inserts it."""
+    """A user with both kinds of address, seen only by the savepoint that inserts it.
+
+    Its id is given, negative and random, rather than drawn: PostgreSQL's sequence keeps a
+    value drawn by a rolled-back row, and the next account's id would show a client that the
+    address it named had no account.
+    """
     unique = secrets.token_hex(6)
     fields = {"email": f"{unique}@stand-in.invalid", "phone": f"+0{int(unique, 16)}"[:16]}
-    user_id = insert_user(connection, now, password_hash="!", locale="en", **fields)
+    user_id = insert_user(
+        connection, now, id=-1 - secrets.randbits(62), password_hash="!", locale="en", **fields
+    )
     if user_id is None:
         raise RuntimeError("a stand-in address was taken")
     return User(id=user_id, full_name=None, locale="en", status="pending", **fields)

@@ -265,6 +265,31 @@ def test_unknown_addresses_get_the_same_answers_as_known_ones(
     assert count(engine, "users") == 1
 
 
+def test_account_ids_move_alike_for_known_and_unknown_addresses(
+    client: FlaskClient, engine: Engine
+) -> None:
+    """A client sees user ids (logins answer them): the ids of the accounts it registers before
+    and after a resend or reset must be as far apart whether or not the address had an account.
+    On PostgreSQL a sequence value, once drawn, stays drawn even when its row is rolled back."""
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    gaps: dict[tuple[str, str], int] = {}
+    for path in ("/v1/activations/resend", "/v1/password-resets"):
+        for address in (EMAIL, "nobody@example.com"):
+            forget_throttles(engine)
+            before = _register_probe(client, engine)
+            assert post(client, path, {"email": address}).status_code == 202
+            gaps[path, address] = _register_probe(client, engine) - before
+    assert set(gaps.values()) == {1}, gaps
+
+
+def _register_probe(client: FlaskClient, engine: Engine) -> int:
+    """Register a fresh address, as a prober would, and return its account's id."""
+    address = f"probe-{count(engine, 'users')}@example.com"
+    body = {"email": address, "password": PASSWORD}
+    assert post(client, "/v1/registrations", body).status_code == 202
+    return max(row["id"] for row in rows(engine, "users") if row["email"] == address)
+
+
 def test_resend_to_an_active_account_sends_nothing(
     client: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
 ) -> None:
