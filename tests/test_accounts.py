@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from api_service import create_app
 from outbox_relay.relay import Relay
+from shared.accounts import issue_code
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.logs import JsonFormatter
-from shared.models import verification_tokens
+from shared.models import users, verification_tokens
 from shared.secretbox import SecretBox
 from support.rows import count, every_value_as_text, forget_throttles, let_time_pass, rows
 from support.smtp_sink import SinkServer, code_in
@@ -76,6 +77,31 @@ def test_register_mail_activate_welcome(
     again = post(client, "/v1/activations", {"email": EMAIL, "code": code})
     assert again.status_code == 400
     assert again.get_json()["type"].endswith("/invalid-code")
+
+
+def test_a_code_left_live_on_an_active_account_activates_without_a_second_welcome(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    """A resend that read the account pending just before its activation committed issues a
+    code to an active account; spending that code must not welcome the user or tell the
+    application of the activation a second time."""
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    first = pending_code(engine, settings, "activation")
+    assert post(client, "/v1/activations", {"email": EMAIL, "code": first}).status_code == 200
+    with engine.begin() as connection:
+        [user] = connection.execute(select(users)).all()
+        issued = issue_code(
+            connection,
+            settings.secret_key,
+            user_id=user.id,
+            purpose="activation",
+            ttl=settings.activation_ttl,
+            now=utcnow(),
+        )
+    response = post(client, "/v1/activations", {"email": EMAIL, "code": issued.code})
+    assert (response.status_code, response.get_json()) == (200, {"status": "active"})
+    assert [r["purpose"] for r in rows(engine, "outbox")].count("welcome") == 1
+    assert [user["activated_at"] for user in rows(engine, "users")] == [user.activated_at]
 
 
 def test_activation_by_phone_and_welcome_by_sms(

@@ -15,17 +15,22 @@ from shared.models import users
 
 
 def activate(deps: Dependencies, data: dict[str, Any]) -> None:
-    """Mark the account active and queue its welcome, if the code is its live activation code."""
+    """Mark the account active and queue its welcome, if the code is its live activation code.
+
+    Only the request that changes the status welcomes the user and announces it: a resend
+    racing an activation can leave a live code on an account already active.
+    """
     now = utcnow()
     with deps.unit_of_work() as uow:
         user = redeem_code(deps, uow, data, purpose="activation", now=now)
-        uow.connection.execute(
+        activated = uow.connection.execute(
             users.update()
             .where(users.c.id == user.id, users.c.status == "pending")
             .values(status="active", activated_at=now)
         )
-        send_notice(deps, uow.connection, user, purpose="welcome", now=now)
-        announce(deps, uow.connection, user, "account.activated", now=now)
+        if activated.rowcount:
+            send_notice(deps, uow.connection, user, purpose="welcome", now=now)
+            announce(deps, uow.connection, user, "account.activated", now=now)
         uow.commit()
 
 
