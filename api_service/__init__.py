@@ -26,11 +26,11 @@ from api_service.routes import (
     provider_events,
     registrations,
 )
-from api_service.throttle import Throttle
 from shared.config import Settings
 from shared.db import engine_for
 from shared.logs import configure_logging
 from shared.secretbox import SecretBox
+from shared.throttle import Throttle
 
 BLUEPRINTS = (
     registrations,

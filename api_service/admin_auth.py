@@ -9,8 +9,8 @@ from flask import request
 from api_service.dependencies import dependencies
 from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem
-from api_service.throttle import Limit
 from shared.clock import utcnow
+from shared.throttle import Limit
 
 # Wrong tokens one client address may present, on the API and the dashboard together, before
 # it waits; the right token is never refused, so no one can lock the operators out.

@@ -11,9 +11,9 @@ from api_service.flows.unit_of_work import UnitOfWork
 from api_service.idempotency import IdempotencyKeys
 from api_service.passwords import Passwords, Verifier
 from api_service.refusals import RefusedClients
-from api_service.throttle import Throttle
 from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.throttle import Throttle
 
 
 @dataclass(frozen=True)

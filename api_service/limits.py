@@ -12,8 +12,8 @@ from sqlalchemy import Connection
 
 from api_service.dependencies import Dependencies, dependencies
 from api_service.flows.errors import TooManyRequests
-from api_service.throttle import Limit
 from shared.clock import utcnow
+from shared.throttle import Limit, code_tries
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
@@ -58,11 +58,6 @@ def _recipient_limits(deps: Dependencies) -> tuple[Limit, Limit]:
     """Per address and purpose: one message per cooldown, so many an hour."""
     settings = deps.settings
     return Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600)
-
-
-def code_tries(purpose: str, addresses: Iterable[str]) -> list[str]:
-    """The subjects counting wrong codes sent for `purpose` with these addresses."""
-    return [f"code-tries:{purpose}:{address}" for address in addresses]
 
 
 def limit_client(deps: Dependencies, ip: str, now: datetime) -> None:

@@ -196,7 +196,7 @@ def _one(cursor: psycopg.Cursor[Any]) -> int:
 _PARAMS = json.dumps({"expires_minutes": ACTIVATION_TTL // 60})
 _THROTTLE = "INSERT INTO throttle_events (key, at) VALUES (%s, %s)"
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
-# The throttle's statement as api_service.throttle builds it for a sign-up: one message a
+# The throttle's statement as shared.throttle builds it for a sign-up: one message a
 # minute and five an hour, the address's code tries forgotten once the event is recorded.
 _LIMITED = """
     EXISTS (SELECT id FROM throttle_events

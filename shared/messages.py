@@ -13,6 +13,7 @@ from shared.config import Settings
 from shared.outbox import Delivery, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
+from shared.throttle import Throttle, code_tries
 
 
 class Outbox(Protocol):
@@ -79,6 +80,18 @@ def send_code(
         expires_at=issued.expires_at,
         asked_channel=asked_channel,
     )
+
+
+def restart_code_tries(
+    services: Outbox, connection: Connection, user: User, *, purpose: str
+) -> None:
+    """Let the user's addresses try codes for `purpose` afresh, after an operator sent one.
+
+    The public routes do the same when they let a message through (`limit_recipients`);
+    without it, a code an operator sends to an account that used up its tries is refused.
+    """
+    addresses = [address for address in (user.email, user.phone) if address]
+    Throttle(services.settings.secret_key).forget(connection, code_tries(purpose, addresses))
 
 
 def send_code_unseen(

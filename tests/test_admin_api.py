@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text, update
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, text, update
 from shared.clock import utcnow
 from shared.models import outbox
 from shared.outbox import WIPED
+from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN as TOKEN
@@ -258,6 +260,28 @@ def test_stranded_accounts_are_listed_and_reissued(
     assert admin.get("/v1/admin/stranded", headers=AUTH).get_json()["items"] == []
     missing = admin.post("/v1/admin/users/999999/reissue-activation", headers=AUTH)
     assert missing.status_code == 409
+
+
+@pytest.mark.parametrize("action", ["reissue", "retry"])
+def test_a_fresh_code_from_an_operator_is_not_refused_for_earlier_wrong_tries(
+    admin: FlaskClient, make_relay: MakeRelay, smtp: SinkServer, engine: Engine, action: str
+) -> None:
+    """Five wrong tries strand an account ("code tried too often"); the code an operator then
+    sends, by reissue or by retrying a dead activation, must be accepted, as a resend's is."""
+    dead = dead_activation(admin, make_relay, smtp)
+    wrong = {"email": "ada@example.com", "code": "000000"}
+    for _ in range(5):
+        assert admin.post("/v1/activations", json=wrong).status_code == 400
+    assert admin.post("/v1/activations", json=wrong).status_code == 429
+    [user] = rows(engine, "users")
+    url = {
+        "reissue": f"/v1/admin/users/{user['id']}/reissue-activation",
+        "retry": f"/v1/admin/dead-letters/{dead}/retry",
+    }[action]
+    assert admin.post(url, headers=AUTH).status_code == 200
+    code = SecretBox(SECRET_KEY).open(rows(engine, "outbox")[-1]["secret_params"])["code"]
+    answer = admin.post("/v1/activations", json={"email": "ada@example.com", "code": code})
+    assert (answer.status_code, answer.get_json()) == (200, {"status": "active"})
 
 
 def test_an_expired_code_strands_its_account(admin: FlaskClient, engine: Engine) -> None:

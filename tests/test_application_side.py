@@ -16,9 +16,9 @@ from standardwebhooks.webhooks import Webhook
 
 from api_service import create_app
 from api_service.flows import activation, login
-from api_service.throttle import Limit
 from outbox_relay.relay import Relay
 from shared.models import outbox, users
+from shared.throttle import Limit
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.rows import count, every_value_as_text, forget_throttles, rows
 from support.sms_gateway import SmsGateway

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from api_service.refusals import RefusedClients
-from api_service.throttle import Limit, Throttle
+from shared.throttle import Limit, Throttle
 from support import processes
 from support.hashes import TimedHasher, statement_times
 from support.rows import count, forget_throttles, let_time_pass

@@ -7,9 +7,9 @@ from typing import Any
 
 from api_service.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
-from api_service.throttle import Limit
 from shared.accounts import find_account, password_hash_of, set_password
 from shared.clock import utcnow
+from shared.throttle import Limit
 
 # Failed sign-ins one account (or one unknown identifier) may make in an hour: a counter of its
 # own, so that failed sign-ins never block activation or a password reset.

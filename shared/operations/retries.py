@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import user_by_id
-from shared.messages import Outbox, address_for, send_code
+from shared.messages import Outbox, address_for, restart_code_tries, send_code
 from shared.models import outbox
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
@@ -128,6 +128,7 @@ def _retry_with_fresh_code(
     if not claimed.rowcount:
         return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
     delivery = send_code(queue, connection, user, purpose=row.purpose, channel=row.channel, now=now)
+    restart_code_tries(queue, connection, user, purpose=row.purpose)
     connection.execute(update(outbox).where(outbox.c.id == row.id).values(replaced_by=delivery.id))
     return RetryResult(row.public_id, RetryOutcome.FRESH_CODE, delivery.id)
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from shared.accounts import user_by_id
-from shared.messages import Outbox, address_for, send_code
+from shared.messages import Outbox, address_for, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 
@@ -141,5 +141,6 @@ def reissue_activation(
         delivery = send_code(
             queue, connection, user, purpose="activation", channel=channel, now=now
         ).id
+        restart_code_tries(queue, connection, user, purpose="activation")
     record(connection, actor, "reissue_activation", str(user_id), {"delivery": delivery}, now)
     return delivery

@@ -42,6 +42,11 @@ _RECORD = insert(throttle_events)
 _CLEAR = delete(throttle_events).where(throttle_events.c.key.in_(bindparam("keys", expanding=True)))
 
 
+def code_tries(purpose: str, addresses: Iterable[str]) -> list[str]:
+    """The subjects counting wrong codes sent for `purpose` with these addresses."""
+    return [f"code-tries:{purpose}:{address}" for address in addresses]
+
+
 @dataclass(frozen=True)
 class Limit:
     """At most `count` events in any `seconds` long window."""
@@ -98,6 +103,12 @@ class Throttle:
     ) -> int:
         """Seconds until every subject is under its limits again; 0 when it is now."""
         return self._wait(connection, self._lock(connection, subjects), limits, now)
+
+    def forget(self, connection: Connection, subjects: Iterable[str]) -> None:
+        """Drop every event of the subjects: their counts start again."""
+        keys = sorted({self._digest(subject) for subject in subjects})
+        if keys:
+            connection.execute(_CLEAR, {"keys": keys})
 
     def record(self, connection: Connection, subjects: Iterable[str], now: datetime) -> None:
         """Count one event for each subject, whatever the limits say."""
