@@ -82,7 +82,11 @@ class RegistrationSchema(_ChannelSchema):
 
     @validates_schema(skip_on_field_errors=True)
     def _channel_address(self, data: dict[str, Any], **_: Any) -> None:
+        """Without SMS, a phone is refused even beside an email: it could never be proven, and
+        another registration naming it would owe its owner an SMS nothing can send."""
         channel = data.get("channel")
+        if "phone" in data and channel != "sms":
+            _check_sms_offered("phone")
         if channel == "email" and "email" not in data:
             raise ValidationError("Required when channel is email.", "email")
         if channel == "sms" and "phone" not in data:
