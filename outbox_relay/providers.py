@@ -91,6 +91,12 @@ class Provider:
                 return True
             return self._state is _State.UP
 
+    def untried(self) -> None:
+        """A send taken for it never reached it: if that was the trial, the next one is."""
+        with self._lock:
+            if self._state is _State.TRIAL:
+                self._trial_taken = False
+
     def judge(self, failure: DeliveryFailure, recipient: str) -> Verdict:
         """The verdict on a failure, once the policy rule has counted its recipient."""
         if failure.verdict is not Verdict.POLICY:

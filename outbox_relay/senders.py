@@ -107,6 +107,7 @@ class Senders:
         try:
             provider_id = self._send(row, provider, start_by=self._start_by(row, now))
         except Deferred as deferred:
+            provider.untried()
             self._outcomes.hand_back(row, now, due=now + timedelta(seconds=deferred.retry_in))
         except DeliveryFailure as failure:
             verdict = provider.judge(failure, row.recipient)
@@ -117,6 +118,7 @@ class Senders:
             self._outcomes.collect(self._failed(row, verdict, failure.description, _ms(started)))
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             log.exception("unexpected failure", extra={"id": row.public_id})
+            provider.untried()
             bug = f"{type(exc).__name__}: {exc}"[:500]
             self._outcomes.collect(self._failed(row, Verdict.PERMANENT, bug, _ms(started)))
         else:

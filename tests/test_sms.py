@@ -276,6 +276,34 @@ def test_401_403_404_pause_the_gateway_and_the_message_waits_for_it(
     assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
 
 
+def test_a_trial_message_that_never_reaches_the_gateway_leaves_the_next_as_the_probe(
+    client: FlaskClient, sms_relay: Relay, engine: Engine, gateway: SmsGateway
+) -> None:
+    """A paused gateway is probed by letting one message through. If that message fails
+    before any request (here its secret was sealed under another key), it proves nothing:
+    the next message must be the probe, not the gateway stay paused until a restart."""
+    gateway.mode = 401
+    queue_sms(client)
+    assert sms_relay.drain() == 1
+    with engine.begin() as connection:
+        sealed = SecretBox("another key, as before a rotation!").seal({"code": "123456"})
+        connection.execute(update(outbox).values(secret_params=sealed))
+    gateway.mode = 202
+    deadline = time.monotonic() + 5
+    while the_row(engine)["status"] != "dead":
+        assert time.monotonic() < deadline, "the paused gateway was never tried again"
+        sms_relay.drain()
+        time.sleep(0.01)
+    body = {"phone": "+33612345679", "password": "correct horse battery staple"}
+    assert client.post("/v1/registrations", json=body).status_code == 202
+    deadline = time.monotonic() + 5
+    while rows(engine, "outbox")[-1]["status"] != "sent":
+        assert time.monotonic() < deadline, f"still paused: {sms_relay.providers.status()}"
+        sms_relay.drain()
+        time.sleep(0.01)
+    assert [r.json["to"] for r in gateway.requests] == [PHONE, "+33612345679"]
+
+
 def test_sms_queued_while_sms_url_is_unset_waits_and_never_dies(
     client: FlaskClient, engine: Engine, make_relay: MakeRelay, gateway: SmsGateway
 ) -> None:
