@@ -18,6 +18,9 @@ DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
 # Seconds the SMS gateway, and the application's webhook endpoint, have to answer one request.
 SMS_TIMEOUT = 10.0
 WEBHOOK_TIMEOUT = 10.0
+# httpx bounds connecting, writing the request and reading the answer each by the timeout, not
+# the request as a whole: a request to a slow endpoint may take this many timeouts.
+HTTP_TIMED_STEPS = 3
 # Senders of a relay by default: enough for a provider that takes 100 to 300 ms a message to
 # be handed 100 to 300 messages a second (README, "Sizing the relay").
 DEFAULT_CONCURRENCY = 32
@@ -169,7 +172,7 @@ class Settings:
         if settings.relay_lease_seconds <= settings.longest_send + 1:
             raise ConfigError(
                 f"RELAY_LEASE_SECONDS: must exceed the longest send ({settings.longest_send:g}s: "
-                "the slowest provider's timeout) by more than 1s, or a send could outlive its "
+                "the slowest provider's longest send) by more than 1s, or a send could outlive its "
                 "lease"
             )
         if settings.webhook_url and settings.webhook_secret is None:
@@ -184,11 +187,14 @@ class Settings:
 
     @property
     def longest_send(self) -> float:
-        """Seconds one send may take: a send tries one provider, so its timeout."""
+        """Seconds one send may take: a send tries one provider, so that provider's longest.
+
+        An SMTP send is cut at its timeout (channels.smtp); an HTTP request at a few of them.
+        """
         timeouts = [
             self.smtp.timeout,
-            SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
-            WEBHOOK_TIMEOUT if self.webhook_url else 0.0,
+            HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
+            HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT if self.webhook_url else 0.0,
         ]
         if self.smtp_fallback is not None:
             timeouts.append(self.smtp_fallback.timeout)

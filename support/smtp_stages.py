@@ -3,7 +3,8 @@ greeting, EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO (per recipient too) and DATA;
 or implicit TLS with a certificate from a test CA (trustme), with AUTH if asked.
 
 A step's reply is a full SMTP reply (`535 5.7.8 Authentication credentials invalid`), `hang`
-(say nothing), or `drop` (close the connection); unset, the step goes as a healthy server's.
+(say nothing), `drop` (close the connection) or `wait:S` (answer as a healthy server, S seconds
+late); unset, the step goes as a healthy server's.
 Replies may change while the server runs. Every MAIL FROM is timed, and sessions that end
 without a message (probes) are counted.
 """
@@ -130,7 +131,10 @@ class _Handler:
 
 
 async def _act(server: SMTP, reply: str | None) -> str | None:
-    """Hang or drop as scripted; else the reply to send, if any."""
+    """Hang, drop or wait as scripted; else the reply to send, if any."""
+    if reply is not None and reply.startswith("wait:"):
+        await asyncio.sleep(float(reply.removeprefix("wait:")))
+        return None
     if reply == "hang":
         await asyncio.sleep(3600)
     if reply == "drop":

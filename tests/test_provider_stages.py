@@ -4,6 +4,7 @@ through SSL_CERT_FILE; AUTH with a password, and 535 for a wrong one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +105,24 @@ def test_a_reply_at_a_step_ends_the_message_as_the_spec_says(
     assert (row["status"], row["dead_reason"], row["attempts"], outcomes(engine)) == expected
     assert ("email" in relay.providers.paused_channels()) == (becomes == "down")
     assert f"at {stage if stage != 'greeting' else 'greeting'}" in str(row["last_error"])
+    assert server.script.accepted == []
+
+
+def test_a_provider_slow_at_every_step_is_cut_off_at_one_timeout_for_the_whole_send(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    """Each step answers inside the 1 s timeout but the session takes 1.6 s: the lease is sized
+    for one timeout a send, so the send must end at 1 s (transient), not outlive it."""
+    server.script.set(ehlo="wait:0.4", mail="wait:0.4", rcpt="wait:0.4", data="wait:0.4")
+    queue_emails(engine, 1)
+    url = server.url(timeout=1.0, user=LOGIN[0], password=LOGIN[1].replace(" ", "%20"))
+    relay = make_relay(smtp=parse_smtp_url(url), relay_backoff_base=60.0)
+    started = time.monotonic()
+    relay.drain()
+    assert time.monotonic() - started < 1.4
+    row = the_row(engine)
+    assert (row["status"], row["attempts"], outcomes(engine)) == ("pending", 1, ["transient"])
+    assert "timed out at rcpt" in str(row["last_error"])
     assert server.script.accepted == []
 
 

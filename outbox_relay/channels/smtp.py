@@ -23,6 +23,11 @@ class SmtpChannel:
     Each step of the session is taken on its own, so a failure is judged by the step it came
     at (failures.classify_smtp): a refused MAIL FROM is the provider's, a refused RCPT the
     recipient's. `pace` is called just before each MAIL FROM: SMTP_RATE counts there.
+
+    The timeout bounds a whole send, not each step: every step may wait only for what is left
+    of it. A provider answering each step just inside a per-step timeout would otherwise keep
+    one send for several timeouts, past the lease that was sized for one, and another relay
+    would send the message again.
     """
 
     def __init__(self, settings: SmtpSettings, pace: Callable[[float], None] | None = None) -> None:
@@ -36,16 +41,19 @@ class SmtpChannel:
         provider's 250 gives the message, if any (SES: `250 Ok <id>`)."""
         assert isinstance(message, Email)
         stage = Stage.CONNECT
+        deadline = time.monotonic() + self._settings.timeout
         try:
-            smtp = self._connection()
+            smtp = self._connection(deadline)
             if self._pace is not None:
                 self._pace(start_by)
+                # Handed over by start_by, when the lease still covers a whole timeout.
+                deadline = time.monotonic() + self._settings.timeout
             stage = Stage.MAIL
-            _expect(smtp.mail(message.sender), stage, 250)
+            _expect(_within(smtp, deadline).mail(message.sender), stage, 250)
             stage = Stage.RCPT
-            _expect(smtp.rcpt(message.recipient), stage, 250, 251)
+            _expect(_within(smtp, deadline).rcpt(message.recipient), stage, 250, 251)
             stage = Stage.DATA
-            reply = smtp.data(message.data)
+            reply = _within(smtp, deadline).data(message.data)
             _expect(reply, stage, 250)
         except _Refused as refused:
             self.close()
@@ -67,10 +75,11 @@ class SmtpChannel:
         """
         self.close()
         stage = Stage.MAIL
+        deadline = time.monotonic() + self._settings.timeout
         try:
-            smtp = self._connection()
-            _expect(smtp.mail(sender), stage, 250)
-            smtp.rset()
+            smtp = self._connection(deadline)
+            _expect(_within(smtp, deadline).mail(sender), stage, 250)
+            _within(smtp, deadline).rset()
         except _Refused as refused:
             raise refused.failure from None
         except smtplib.SMTPResponseException as exc:
@@ -90,29 +99,28 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self, deadline: float) -> smtplib.SMTP:
         if self._smtp is not None and time.monotonic() - self._last_used > IDLE_CHECK_SECONDS:
             try:
-                self._smtp.noop()
+                _within(self._smtp, deadline).noop()
             except (smtplib.SMTPException, OSError):
                 self.close()
         if self._smtp is None:
-            self._smtp = self._open()
+            self._smtp = self._open(deadline)
         return self._smtp
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self, deadline: float) -> smtplib.SMTP:
         """A session ready for MAIL FROM, or the DeliveryFailure of the step that failed."""
         s = self._settings
         smtp: smtplib.SMTP
         try:
+            left = _left(deadline)
             # Built with the host, which TLS needs to check the certificate's name; a greeting
             # other than 220 raises SMTPConnectError.
             smtp = (
-                smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-                )
+                smtplib.SMTP_SSL(s.host, s.port, timeout=left, context=ssl.create_default_context())
                 if s.implicit_tls
-                else smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                else smtplib.SMTP(s.host, s.port, timeout=left)
             )
         except smtplib.SMTPConnectError as exc:
             raise smtp_failure(Stage.GREETING, exc.smtp_code, _text(exc.smtp_error)) from exc
@@ -120,17 +128,17 @@ class SmtpChannel:
             raise smtp_failure(Stage.CONNECT, None, f"{type(exc).__name__}: {exc}") from exc
         stage = Stage.EHLO
         try:
-            _expect(smtp.ehlo(), stage, 250)
+            _expect(_within(smtp, deadline).ehlo(), stage, 250)
             if s.starttls:
                 stage = Stage.STARTTLS
                 if not smtp.has_extn("starttls"):
                     raise _Refused(smtp_failure(stage, None, "STARTTLS not offered"))
-                smtp.starttls(context=ssl.create_default_context())
+                _within(smtp, deadline).starttls(context=ssl.create_default_context())
                 stage = Stage.EHLO
-                _expect(smtp.ehlo(), stage, 250)
+                _expect(_within(smtp, deadline).ehlo(), stage, 250)
             if s.username is not None:
                 stage = Stage.AUTH
-                smtp.login(s.username, s.password or "")
+                _within(smtp, deadline).login(s.username, s.password or "")
         except _Refused as refused:
             smtp.close()
             raise refused.failure from None
@@ -167,6 +175,22 @@ def provider_id(reply: str) -> str | None:
     if len(words) < 2 or not _ID.fullmatch(words[-1]) or not any(c.isdigit() for c in words[-1]):
         return None
     return words[-1]
+
+
+def _left(deadline: float) -> float:
+    """Seconds left before `deadline` (time.monotonic); TimeoutError when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the send took its whole timeout")
+    return left
+
+
+def _within(smtp: smtplib.SMTP, deadline: float) -> smtplib.SMTP:
+    """`smtp`, its next step allowed only what is left before `deadline`."""
+    left = _left(deadline)
+    if smtp.sock is not None:
+        smtp.sock.settimeout(left)
+    return smtp
 
 
 def _text(raw: bytes | str) -> str:
