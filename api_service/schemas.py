@@ -42,10 +42,11 @@ class AddressSchema(StrictSchema):
 
 
 def _code_field() -> fields.String:
-    """Six digits: the pattern itself keeps every other character out."""
+    """Six digits and nothing else: the length keeps out the newline `$` lets through."""
+    error = "Must be the 6 digits of the code."
     return fields.String(
         required=True,
-        validate=validate.Regexp(CODE, error="Must be the 6 digits of the code."),
+        validate=[validate.Length(equal=6, error=error), validate.Regexp(CODE, error=error)],
         metadata={"example": "042917"},
     )
 

@@ -22,7 +22,7 @@ from api_service import create_app
 MAIL_DIR_VARIABLE = "OUTPOST_DEMO_MAIL_DIR"
 HOST_VARIABLE = "OUTPOST_DEMO_HOST"
 CODE = re.compile(r"\b\d{6}\b")
-NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{4}$")
+NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{4}\Z")
 
 bp = Blueprint(
     "dev",

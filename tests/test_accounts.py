@@ -202,6 +202,19 @@ def test_a_new_code_supersedes_the_old_and_cancels_its_message(
     assert post(client, "/v1/activations", {"email": EMAIL, "code": new}).status_code == 200
 
 
+def test_a_code_with_a_trailing_newline_is_bad_input_and_costs_no_try(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    code = pending_code(engine, settings, "activation")
+    for _ in range(5):
+        response = post(client, "/v1/activations", {"email": EMAIL, "code": code + "\n"})
+        assert response.status_code == 422
+        assert [e["pointer"] for e in response.get_json()["errors"]] == ["#/code"]
+    response = post(client, "/v1/activations", {"email": EMAIL, "code": code})
+    assert response.status_code == 200
+
+
 def test_five_wrong_tries_kill_the_code(
     client: FlaskClient, engine: Engine, settings: Settings
 ) -> None:
