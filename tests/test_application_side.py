@@ -182,6 +182,32 @@ def test_failed_logins_are_limited_per_account_and_never_block_a_reset(
     assert api.post("/v1/password-resets", json={"email": "dee@example.com"}).status_code == 202
 
 
+def test_a_password_reset_ends_a_sign_in_lockout(
+    api: FlaskClient,
+    hooked_relay: Relay,
+    smtp: SinkServer,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Anyone can fail sign-ins for an address until it is locked; the owner who proves the
+    address again by a reset must be able to sign in with the new password."""
+    monkeypatch.setattr(login, "LOGIN_FAILURES", Limit(3, 3600))
+    sign_up(api, hooked_relay, smtp, "gus@example.com")
+    for _ in range(3):
+        wrong = api.post("/v1/logins", json={"email": "gus@example.com", "password": "not it"})
+        assert wrong.status_code == 401
+    right = {"email": "gus@example.com", "password": PASSWORD}
+    assert api.post("/v1/logins", json=right).status_code == 429
+    assert api.post("/v1/password-resets", json={"email": "gus@example.com"}).status_code == 202
+    hooked_relay.drain()
+    code = code_in(smtp.sink.received[-1])
+    body = {"email": "gus@example.com", "code": code, "new_password": NEW_PASSWORD}
+    assert api.post("/v1/password-resets/confirm", json=body).status_code == 200
+    new = {"email": "gus@example.com", "password": NEW_PASSWORD}
+    answer = api.post("/v1/logins", json=new)
+    assert (answer.status_code, answer.get_json()["status"]) == (200, "active")
+
+
 def test_a_hash_made_with_weaker_parameters_is_replaced_on_success(
     api: FlaskClient, hooked_relay: Relay, smtp: SinkServer, engine: Engine
 ) -> None:

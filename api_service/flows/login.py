@@ -7,7 +7,7 @@ from typing import Any
 
 from api_service.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
-from shared.accounts import find_account, password_hash_of, set_password
+from shared.accounts import User, find_account, password_hash_of, set_password
 from shared.clock import utcnow
 from shared.throttle import Limit
 
@@ -23,7 +23,7 @@ def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
     writes the same rows, so that timing tells nothing either.
     """
     now = utcnow()
-    subject = f"login-failures:{data.get('email') or data.get('phone')}"
+    subject = _failures_of(data.get("email") or data.get("phone"))
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
         if wait:
@@ -43,3 +43,12 @@ def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
             set_password(uow.connection, user.id, verifier.hash(data["password"]))
             uow.commit()
     return {"user_id": user.id, "status": "active"}
+
+
+def failed_sign_ins(user: User) -> list[str]:
+    """The subjects counting failed sign-ins naming one of the user's addresses."""
+    return [_failures_of(address) for address in (user.email, user.phone) if address]
+
+
+def _failures_of(identifier: str | None) -> str:
+    return f"login-failures:{identifier}"

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from api_service.dependencies import Dependencies
+from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.limits import limit_recipients
@@ -39,7 +40,9 @@ def confirm_reset(
 ) -> None:
     """Set the new password and queue a "password changed" notice, if the code is right.
 
-    A per-IP check left to this request runs first beside the hash.
+    A per-IP check left to this request runs first beside the hash. The failed sign-ins
+    counted against the account's addresses go: whoever locked the owner out of signing in
+    does not keep them out after they proved the address again.
     """
     now = utcnow()
     with deps.unit_of_work() as uow:
@@ -47,6 +50,7 @@ def confirm_reset(
             data["new_password"], lambda: _redeem_and_notify(deps, uow, data, now, check_client)
         )
         set_password(uow.connection, user.id, password_hash)
+        deps.throttle.forget(uow.connection, failed_sign_ins(user))
         uow.commit()
 
 
