@@ -239,6 +239,23 @@ def test_can_resend_waits_for_the_cooldown_and_says_how_long(
     assert resend.status_code == 429
 
 
+def test_a_queued_code_can_be_resent_once_the_cooldown_has_passed(
+    api: FlaskClient, engine: Engine
+) -> None:
+    """`can_resend` describes the route issuing a new code, counting the per-address throttle
+    only (SPEC): a message still queued after the cooldown (its provider slow or down) may
+    be replaced, and the resend route agrees."""
+    body = {"email": "slow@example.com", "password": "correct horse battery staple"}
+    delivery_id = api.post("/v1/registrations", json=body).get_json()["delivery"]["id"]
+    queued = api.get(f"/v1/deliveries/{delivery_id}").get_json()
+    assert (queued["status"], queued["can_resend"]) == ("queued", False)
+    forget_throttles(engine)
+    queued = api.get(f"/v1/deliveries/{delivery_id}").get_json()
+    assert (queued["status"], queued["can_resend"], queued["retry_after"]) == ("queued", True, None)
+    resend = api.post("/v1/activations/resend", json={"email": "slow@example.com"})
+    assert resend.status_code == 202
+
+
 def test_an_events_row_is_no_delivery(
     make_relay: MakeRelay, api: FlaskClient, engine: Engine
 ) -> None:

@@ -63,7 +63,7 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
         "channel": (row.params or {}).get(ASKED_CHANNEL, row.channel),
         "status": status,
         "attempts": row.attempts,
-        "can_resend": route is not None and status != "queued" and wait == 0,
+        "can_resend": route is not None and wait == 0,
         "reason": failure_reason(row.dead_reason or row.status, row.last_error) if failed else None,
         "retry_after": wait if route is not None and wait else None,
     }
