@@ -12,8 +12,9 @@ from api_service.problems import Problem
 from shared.clock import utcnow
 from shared.throttle import Limit
 
-# Wrong tokens one client address may present, on the API and the dashboard together, before
-# it waits; the right token is never refused, so no one can lock the operators out.
+# Wrong tokens one client address may present, on the admin API, the dashboard and the
+# provider routes together, before it waits; the right token is never refused, so no one can
+# lock the operators (or the providers) out.
 WRONG_TOKENS = Limit(10, 900)
 
 
@@ -32,7 +33,7 @@ def token_matches(presented: str | None) -> bool:
 
 def wrong_token_wait() -> int:
     """Count a wrong token from this client; the seconds it must wait once over WRONG_TOKENS."""
-    subject = [f"admin-token:{request.remote_addr}"]
+    subject = [f"wrong-token:{request.remote_addr}"]
     with dependencies().unit_of_work() as uow:
         wait = dependencies().throttle.take(uow.connection, subject, [WRONG_TOKENS], utcnow())
         uow.commit()

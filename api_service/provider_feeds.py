@@ -19,7 +19,9 @@ from typing import Any
 
 from flask import Request
 
+from api_service.admin_auth import wrong_token_wait
 from api_service.fields import storable
+from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
 from shared.provider_events import ProviderEvent
@@ -46,6 +48,9 @@ def authenticate(request: Request, token: str | None) -> None:
         except (binascii.Error, UnicodeDecodeError):
             presented = ""
     if not hmac.compare_digest(presented.encode(), token.encode()):
+        wait = wrong_token_wait()
+        if wait:
+            raise TooManyRequests(wait, "Too many wrong tokens from this address.")
         raise Problem(
             401,
             "unauthorized",

@@ -18,7 +18,7 @@ from werkzeug.test import TestResponse
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from support.constants import MakeRelay
+from support.constants import ADMIN_TOKEN, MakeRelay
 from support.rows import count, forget_throttles, rows
 from support.smtp_sink import SinkServer
 
@@ -226,6 +226,29 @@ def test_bad_events_are_named_and_nothing_is_written(api: FlaskClient, engine: E
         "#/events/2",
     }
     assert count(engine, "provider_events") == 0
+
+
+def test_providers_and_operators_with_their_tokens_are_not_held_to_the_public_per_ip_limit(
+    env: dict[str, str], engine: Engine
+) -> None:
+    """IP_RATE_LIMIT paces the public POSTs of one address; a provider reporting from one
+    address, or an operator's script, presents its token instead, and wrong tokens wait."""
+    app = create_app(
+        {**env, "PROVIDER_EVENTS_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN, "IP_RATE_LIMIT": "2"}
+    )
+    client = app.test_client()
+    report = {"events": [{"type": "delivery", "delivery_id": "00000000-0000-4000-8000-0"}]}
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "alice"}
+    for _ in range(5):
+        assert client.post("/v1/provider-events", json=report, headers=BEARER).status_code == 200
+        retry = client.post("/v1/admin/dead-letters/retry", json={}, headers=admin)
+        assert retry.status_code == 200
+    public = [client.post("/v1/password-resets", json={"email": f"{c}@example.com"}) for c in "abc"]
+    assert [r.status_code for r in public] == [202, 202, 429]
+    wrong = {"Authorization": "Bearer not-the-token"}
+    answers = [client.post("/v1/provider-events", json=report, headers=wrong) for _ in range(11)]
+    assert [a.status_code for a in answers] == [401] * 10 + [429]
+    app.extensions["outpost"].engine.dispose()
 
 
 def test_can_resend_waits_for_the_cooldown_and_says_how_long(
