@@ -9,7 +9,6 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import metrics
@@ -19,6 +18,7 @@ from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
 from shared import operations, suppressions
 from shared.clock import utcnow
+from shared.db import schema_behind
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,13 @@ class Daemon:
         A relay waiting for its database is alive: it pets the watchdog at each try and says
         why it waits, so that systemd does not kill it (and the outcomes it holds) meanwhile.
         """
-        until_connected(self._database_answers, self.relay.stopping, _waiting, (SQLAlchemyError,))
+        until_connected(
+            self._database_answers, self.relay.stopping, _waiting, (SQLAlchemyError, SchemaBehind)
+        )
 
     def _database_answers(self) -> bool:
-        with self.relay.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        if schema_behind(self.relay.engine):
+            raise SchemaBehind
         return True
 
     def run(self) -> None:
@@ -164,7 +166,17 @@ class Daemon:
         notify("STATUS=" + "; ".join([*self.relay.providers.status(), status]))
 
 
+class SchemaBehind(Exception):
+    """The database answers, but its migrations are older than this relay's."""
+
+
 def _waiting(exc: Exception, retry_in: float) -> None:
     """A relay waiting for its database pets the watchdog and says why it waits."""
+    if isinstance(exc, SchemaBehind):
+        notify("WATCHDOG=1", "STATUS=waiting for the database schema: run `outpost migrate`")
+        log.warning(
+            "database schema not current: run `outpost migrate`", extra={"retry_in_s": retry_in}
+        )
+        return
     notify("WATCHDOG=1", "STATUS=waiting for the database")
     log.warning("database unavailable", extra={"error": type(exc).__name__, "retry_in_s": retry_in})

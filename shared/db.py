@@ -127,6 +127,25 @@ def schema_is_current(engine: Engine) -> bool:
     return current == [_head_revision()]
 
 
+def schema_behind(engine: Engine) -> bool:
+    """Whether the database lacks migrations this code needs: none run, or an older revision.
+
+    A revision this code does not know is a newer one (an upgrade under way whose migrations
+    ran first): not behind, so a process of the previous release keeps working meanwhile.
+    """
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return True
+        current = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    return current != {_head_revision()} and current <= _known_revisions()
+
+
+@cache
+def _known_revisions() -> set[str]:
+    """Every shipped revision."""
+    return {r.revision for r in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}
+
+
 @cache
 def _head_revision() -> str | None:
     """The newest shipped revision; read from disk once, it cannot change while we run."""

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.db import alembic_config
+from shared.db import alembic_config, schema_behind
 from shared.models import UtcDateTime
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
@@ -226,3 +226,15 @@ def test_0010_keeps_rows_queued_before_it_meeting_the_suppression_list(
         dead = connection.execute(sa.text("SELECT public_id FROM outbox_dead_letters")).scalars()
         assert sorted(dead) == ["dead1", "old2"]
     command.upgrade(config, "head")
+
+
+def test_a_schema_is_behind_when_older_and_not_when_newer_than_the_code(engine: Engine) -> None:
+    """A relay waits for migrations it needs, but one of the previous release keeps working
+    while an upgrade has already migrated the database (a revision it does not know)."""
+    assert not schema_behind(engine)
+    for revision, behind in (("0001", True), ("f0f0f0f0f0f0", False)):
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
+            )
+        assert schema_behind(engine) is behind

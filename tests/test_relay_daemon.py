@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
+from shared.db import migrate
 from support import processes
 from support.bulk import queue_emails
 from support.rows import rows
@@ -88,6 +89,25 @@ def test_a_relay_waiting_for_its_database_pets_the_watchdog_and_says_why(
     assert code == 0
     assert "STATUS=waiting for the database" in said
     assert "READY=1" not in said
+
+
+def test_a_relay_started_before_the_migrations_waits_for_them_and_says_so(
+    env: dict[str, str], notify_socket: socket.socket, tmp_path: Path
+) -> None:
+    """Against a database nobody migrated yet the relay must not say ready and then fail each
+    poll as "database unavailable": it waits, says what to run, and starts once it ran."""
+    url = f"sqlite:///{tmp_path / 'not-migrated.db'}"
+    relay = processes.relay(
+        {**env, "DATABASE_URL": url, "NOTIFY_SOCKET": notify_socket.getsockname()}, tmp_path
+    )
+    try:
+        said = read_until(notify_socket, "STATUS=waiting for the database schema")
+        assert "READY=1" not in said
+        migrate(url)
+        said = read_until(notify_socket, "READY=1")
+    finally:
+        code = processes.stop(relay, signal.SIGTERM)
+    assert code == 0
 
 
 def test_a_paused_provider_shows_in_systemd_status(
