@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from werkzeug.test import TestResponse
 
 from api_service import create_app
 from outbox_relay.relay import Relay
+from shared.provider_events import ProviderEvent, lookup
+from support.bulk import add_sent_rows, queue_emails
 from support.constants import MakeRelay
 from support.rows import count, forget_throttles, rows
 from support.smtp_sink import SinkServer
@@ -172,6 +174,43 @@ def test_outposts_own_format_matches_message_ids_and_delivery_ids_and_counts_the
     assert answer.get_json() == {"accepted": 2, "unknown": 2}
     assert api.get(f"/v1/deliveries/{first}").get_json()["status"] == "failed"
     assert api.get(f"/v1/deliveries/{second}").get_json()["status"] == "sent"
+
+
+def test_an_events_message_is_found_through_the_public_id_index(
+    engine: Engine, backend: str
+) -> None:
+    """The statement `lookup` builds, explained as it is compiled for the database, finds the
+    message of an upper-case Message-ID (alone, and beside SES's own id) by an index, not by
+    reading the whole outbox, which a 1,000-event post does once an event. On PostgreSQL the
+    plan is the planner's own choice among 20,000 rows with fresh statistics (not forced by
+    enable_seqscan = off: the test shows what production picks); on SQLite, EXPLAIN QUERY PLAN
+    says whether the outbox is searched by an index or scanned. The sent rows carry SES's ids,
+    as they do where SES events come from: with statistics saying every provider id is NULL,
+    SQLite would read the whole outbox for the `or` of the two ids."""
+    [public_id] = queue_emails(engine, 1)
+    add_sent_rows(engine, 20_000)
+    explain, scan = (
+        ("EXPLAIN QUERY PLAN ", "SCAN outbox")
+        if backend == "sqlite"
+        else ("EXPLAIN ", "Seq Scan on outbox")
+    )
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE outbox SET provider_message_id = 'ses-' || id"))
+        connection.execute(text("ANALYZE outbox"))
+        for provider_id in (None, PROVIDER_ID):
+            event = ProviderEvent(
+                "bounce",
+                permanent=True,
+                source="ses",
+                message_id=f"<{public_id.upper()}@outpost.test>",
+                provider_id=provider_id,
+            )
+            statement = lookup(event)
+            assert statement is not None
+            assert connection.execute(statement).one().public_id == public_id
+            sql = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(str(row[-1]) for row in connection.exec_driver_sql(explain + str(sql)))
+            assert scan not in plan and "INDEX" in plan.upper(), plan
 
 
 @pytest.mark.parametrize(
