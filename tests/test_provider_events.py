@@ -159,6 +159,84 @@ def test_a_subscription_confirmation_is_logged_for_the_operator(
     assert count(engine, "provider_events") == 0
 
 
+def put(document: Any, path: str, value: Any) -> None:
+    """Set what `path` (keys and list indexes, `/`-separated) names in `document` to `value`."""
+    *parents, last = path.split("/")
+    for key in parents:
+        document = document[int(key) if isinstance(document, list) else key]
+    document[int(last) if isinstance(document, list) else last] = value
+
+
+# Where in an SES notification a value of the wrong type (or one no database stores) is put.
+MALFORMED = [
+    ("bounce_permanent", "mail", "x"),
+    ("bounce_permanent", "mail/messageId", {"id": PROVIDER_ID}),
+    ("bounce_permanent", "mail/messageId", 5),
+    ("bounce_permanent", "bounce", ["Permanent"]),
+    ("bounce_permanent", "bounce/bouncedRecipients", 3),
+    ("bounce_permanent", "bounce/bouncedRecipients/0", "jane@example.com"),
+    ("bounce_permanent", "bounce/bouncedRecipients/0/diagnosticCode", 550),
+    ("bounce_permanent", "bounce/bouncedRecipients/0/diagnosticCode", "smtp; 550\u0000"),
+    ("bounce_transient", "bounce/bounceSubType", {"kind": "MailboxFull"}),
+    ("complaint", "mail/commonHeaders", [1]),
+    ("complaint", "mail/headers/3/value", ["<x@outpost.test>"]),
+    ("complaint", "complaint/complaintFeedbackType", 1),
+    ("complaint", "complaint/complainedRecipients", "jane@example.com"),
+    ("delivery", "delivery/smtpResponse", ["250 ok"]),
+    ("delivery", "delivery/recipients", 3),
+]
+
+
+@pytest.mark.parametrize(("fixture", "path", "value"), MALFORMED)
+def test_a_malformed_ses_notification_is_refused_naming_the_field_and_writes_nothing(
+    api: FlaskClient,
+    relay: Relay,
+    smtp: SinkServer,
+    engine: Engine,
+    fixture: str,
+    path: str,
+    value: Any,
+) -> None:
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    post = ses(
+        fixture,
+        provider_id=PROVIDER_ID,
+        message_id=f"<{delivery_id}@outpost.test>",
+        recipient="jane@example.com",
+    )
+    notification = json.loads(post["Message"])
+    put(notification, path, value)
+    answer = post_sns(api, {**post, "Message": json.dumps(notification)})
+    assert (answer.status_code, answer.mimetype) == (422, "application/problem+json")
+    assert [e["pointer"] for e in answer.get_json()["errors"]] == [f"#/Message/{path}"]
+    assert count(engine, "provider_events") == count(engine, "suppressions") == 0
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+
+
+@pytest.mark.parametrize("message", [{"notificationType": "Bounce"}, 5, "[" * 100_000])
+def test_a_message_that_holds_no_ses_notification_is_refused_naming_it(
+    api: FlaskClient, engine: Engine, message: Any
+) -> None:
+    answer = post_sns(api, {**ses("delivery"), "Message": message})
+    assert (answer.status_code, answer.mimetype) == (422, "application/problem+json")
+    assert [e["pointer"] for e in answer.get_json()["errors"]] == ["#/Message"]
+    assert count(engine, "provider_events") == 0
+
+
+def test_fields_ses_adds_over_time_are_accepted(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    post = ses("bounce_permanent", provider_id=PROVIDER_ID, recipient="jane@example.com")
+    notification = json.loads(post["Message"])
+    notification["eventSource"] = {"future": [1, None]}
+    notification["mail"]["tags"] = {"ses:configuration-set": ["outpost"]}
+    notification["bounce"]["bouncedRecipients"][0]["newDetail"] = 7
+    answer = post_sns(api, {**post, "Message": json.dumps(notification), "NewField": 1})
+    assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "failed"
+
+
 def test_outposts_own_format_matches_message_ids_and_delivery_ids_and_counts_the_rest(
     api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
 ) -> None:
