@@ -18,12 +18,13 @@ from functools import partial
 from typing import Any
 
 from flask import Request
+from marshmallow import EXCLUDE, Schema, fields
 
 from api_service.admin_auth import wrong_token_wait
 from api_service.fields import storable
 from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem, validation_problem
-from api_service.request_body import read_json
+from api_service.request_body import load, read_json
 from shared.provider_events import ProviderEvent
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,9 @@ def body_json(request: Request, *, text_allowed: bool) -> Any:
 UNSTORABLE = "Must not contain NUL or unpaired surrogates."
 
 
-def _unstorable(payload: Any) -> Iterator[str]:
+def _unstorable(payload: Any, under: str) -> Iterator[str]:
     """The pointers of the strings (values and keys) that hold NUL or an unpaired surrogate."""
-    stack: list[tuple[str, Any]] = [("", payload)]
+    stack: list[tuple[str, Any]] = [(under, payload)]
     while stack:
         where, value = stack.pop()
         if isinstance(value, dict):
@@ -84,6 +85,13 @@ def _unstorable(payload: Any) -> Iterator[str]:
             stack.extend((f"{where}/{n}", item) for n, item in enumerate(value))
         elif isinstance(value, str) and not storable(value):
             yield where.lstrip("/")
+
+
+def _check_storable(payload: Any, *, under: str = "") -> None:
+    """A 422 naming (up to ten of) the strings in `payload` that no database stores."""
+    unstorable = list(_unstorable(payload, under))
+    if unstorable:
+        raise validation_problem((where, UNSTORABLE) for where in unstorable[:10])
 
 
 def outpost_events(payload: Any) -> list[ProviderEvent]:
@@ -143,14 +151,68 @@ def outpost_events(payload: Any) -> list[ProviderEvent]:
     return events
 
 
+class _SesPart(Schema):
+    """Part of an SES notification: the fields Outpost reads, typed. Null counts as absent, and
+    whatever else SES sends (it adds fields over time) is left alone."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
+        field_obj.allow_none = True
+
+
+class _Header(_SesPart):
+    name = fields.String()
+    value = fields.String()
+
+
+class _CommonHeaders(_SesPart):
+    message_id = fields.String(data_key="messageId")
+
+
+class _Mail(_SesPart):
+    message_id = fields.String(data_key="messageId")
+    common_headers = fields.Nested(_CommonHeaders, data_key="commonHeaders")
+    headers = fields.List(fields.Nested(_Header))
+
+
+class _Recipient(_SesPart):
+    email_address = fields.String(data_key="emailAddress")
+    diagnostic_code = fields.String(data_key="diagnosticCode")
+
+
+class _Bounce(_SesPart):
+    bounce_type = fields.String(data_key="bounceType")
+    bounce_sub_type = fields.String(data_key="bounceSubType")
+    recipients = fields.List(fields.Nested(_Recipient), data_key="bouncedRecipients")
+
+
+class _Complaint(_SesPart):
+    feedback_type = fields.String(data_key="complaintFeedbackType")
+    recipients = fields.List(fields.Nested(_Recipient), data_key="complainedRecipients")
+
+
+class _Delivery(_SesPart):
+    smtp_response = fields.String(data_key="smtpResponse")
+    recipients = fields.List(fields.String())
+
+
+class _SesNotification(_SesPart):
+    notification_type = fields.String(data_key="notificationType")
+    event_type = fields.String(data_key="eventType")
+    mail = fields.Nested(_Mail)
+    bounce = fields.Nested(_Bounce)
+    complaint = fields.Nested(_Complaint)
+    delivery = fields.Nested(_Delivery)
+
+
 def ses_events(payload: Any) -> list[ProviderEvent]:
     """The events of one SNS post of an SES notification (Bounce, Complaint, Delivery), one
     per recipient; a SubscriptionConfirmation is logged for the operator and carries none."""
     if not isinstance(payload, dict) or not isinstance(payload.get("Type"), str):
         raise validation_problem([("Type", "An Amazon SNS message is required.")])
-    unstorable = list(_unstorable(payload))
-    if unstorable:
-        raise validation_problem((where, UNSTORABLE) for where in unstorable[:10])
+    _check_storable(payload)
     if payload["Type"] == "SubscriptionConfirmation":
         log.warning(
             "SNS subscription to confirm: open its SubscribeURL once",
@@ -159,28 +221,26 @@ def ses_events(payload: Any) -> list[ProviderEvent]:
         return []
     if payload["Type"] != "Notification":
         return []
-    try:
-        notification = json.loads(payload.get("Message") or "")
-    except ValueError:
-        raise validation_problem([("Message", "Not an SES notification.")]) from None
-    if not isinstance(notification, dict):
-        raise validation_problem([("Message", "Not an SES notification.")])
-    kind = notification.get("notificationType") or notification.get("eventType")
+    notification = _notification(payload.get("Message"))
+    kind = notification.get("notification_type") or notification.get("event_type")
     mail = notification.get("mail") or {}
-    provider_id = mail.get("messageId")
-    message_id = _original_message_id(mail)
     # What every event of this notification shares: where it came from, which message.
-    event = partial(ProviderEvent, source="ses", message_id=message_id, provider_id=provider_id)
+    event = partial(
+        ProviderEvent,
+        source="ses",
+        message_id=_original_message_id(mail),
+        provider_id=mail.get("message_id"),
+    )
     if kind == "Bounce":
         bounce = notification.get("bounce") or {}
         return [
             event(
                 type="bounce",
-                permanent=bounce.get("bounceType") == "Permanent",
-                recipient=r.get("emailAddress"),
-                diagnostic=r.get("diagnosticCode") or bounce.get("bounceSubType"),
+                permanent=bounce.get("bounce_type") == "Permanent",
+                recipient=r.get("email_address"),
+                diagnostic=r.get("diagnostic_code") or bounce.get("bounce_sub_type"),
             )
-            for r in _recipients(bounce, "bouncedRecipients")
+            for r in _recipients(bounce)
         ]
     if kind == "Complaint":
         complaint = notification.get("complaint") or {}
@@ -188,10 +248,10 @@ def ses_events(payload: Any) -> list[ProviderEvent]:
             event(
                 type="complaint",
                 permanent=True,
-                recipient=r.get("emailAddress"),
-                diagnostic=complaint.get("complaintFeedbackType"),
+                recipient=r.get("email_address"),
+                diagnostic=complaint.get("feedback_type"),
             )
-            for r in _recipients(complaint, "complainedRecipients")
+            for r in _recipients(complaint)
         ]
     if kind == "Delivery":
         delivery = notification.get("delivery") or {}
@@ -200,24 +260,38 @@ def ses_events(payload: Any) -> list[ProviderEvent]:
                 type="delivery",
                 permanent=False,
                 recipient=recipient,
-                diagnostic=delivery.get("smtpResponse"),
+                diagnostic=delivery.get("smtp_response"),
             )
             for recipient in (delivery.get("recipients") or [None])[:MAX_EVENTS]
         ]
     raise validation_problem([("Message", f"Not an SES notification type: {kind!r}.")])
 
 
-def _recipients(part: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """The recipient objects of a bounce or complaint, at most MAX_EVENTS."""
-    return [r for r in (part.get(key) or [])[:MAX_EVENTS] if isinstance(r, dict)]
+def _notification(message: Any) -> dict[str, Any]:
+    """The SES notification SNS carries as the string `Message`, read as a body is: every
+    field Outpost reads of the right type, and no string a database cannot store."""
+    try:
+        notification = json.loads(message) if isinstance(message, str) else None
+    except (ValueError, RecursionError):
+        notification = None
+    if not isinstance(notification, dict):
+        raise validation_problem([("Message", "Not an SES notification.")])
+    _check_storable(notification, under="Message")
+    loaded: dict[str, Any] = load(_SesNotification(), notification, under="Message")
+    return loaded
+
+
+def _recipients(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recipients of a bounce or complaint, at most MAX_EVENTS."""
+    recipients: list[dict[str, Any]] = (part.get("recipients") or [])[:MAX_EVENTS]
+    return recipients
 
 
 def _original_message_id(mail: dict[str, Any]) -> str | None:
     """Our Message-ID, when SES includes the original headers."""
-    common = mail.get("commonHeaders") or {}
-    if isinstance(common.get("messageId"), str):
-        return str(common["messageId"])
+    common = mail.get("common_headers") or {}
+    found: str | None = common.get("message_id")
     for header in mail.get("headers") or []:
-        if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
-            return str(header.get("value"))
-    return None
+        if found is None and (header.get("name") or "").lower() == "message-id":
+            found = header.get("value")
+    return found

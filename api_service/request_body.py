@@ -92,6 +92,15 @@ def _depth(payload: Any) -> int:
     return deepest
 
 
+def load(schema: ma.Schema, payload: Any, *, under: str = "") -> Any:
+    """`payload` read through `schema`, or a 422 naming each field that is wrong, below the
+    pointer `under` (for JSON carried inside a string of the body)."""
+    try:
+        return schema.load(payload)
+    except ma.ValidationError as error:
+        raise validation_problem(_flatten(error.messages, under)) from None
+
+
 class ProblemParser(FlaskParser):
     """The webargs parser flask-smorest uses, answering 415/400/422 problem documents."""
 

@@ -33,6 +33,7 @@ from outbox_relay.channels import Email
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
 from shared.clock import utcnow
+from shared.config_values import mail_from
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.secretbox import SecretBox
@@ -98,7 +99,8 @@ def bare_rate(engine: Engine, port: int, count: int) -> Drain:
     with closing(claims.Claimer(engine)) as claimer:
         rows = claimer.claim(now=now, limit=count, lease_seconds=3600)
     templates = Templates()
-    messages = [compose(row, box, MAIL_FROM, templates) for row in rows]
+    sender = mail_from(MAIL_FROM)
+    messages = [compose(row, box, sender, templates) for row in rows]
     emails = [message for message in messages if isinstance(message, Email)]
     store.release(engine, rows, now)
     started, cpu = time.perf_counter(), time.process_time()

@@ -5,17 +5,16 @@ from __future__ import annotations
 import binascii
 import json
 import secrets
-from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
-from email.headerregistry import Address
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate
 from functools import cache
 from typing import Any
 
 from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.render import Templates
+from shared.addresses import Sender
 from shared.secretbox import SecretBox
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
@@ -23,7 +22,7 @@ _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = QP
 
 
-def compose(row: Claimed, box: SecretBox, mail_from: str, templates: Templates) -> Message:
+def compose(row: Claimed, box: SecretBox, mail_from: Sender, templates: Templates) -> Message:
     """Render the row's template with its parameters, secrets decrypted only in memory."""
     if row.channel == "webhook":
         event = json.dumps(row.params, separators=(",", ":"), ensure_ascii=False)
@@ -41,7 +40,7 @@ def compose(row: Claimed, box: SecretBox, mail_from: str, templates: Templates) 
     # recipient and MAIL_FROM are validated, the subject is one line).
     boundary = f"=_outpost_{secrets.token_hex(16)}"
     head = [
-        f"From: {_sender(mail_from).header}",
+        f"From: {_from_header(mail_from)}",
         f"To: {row.recipient}",
         f"Subject: {_header_text(rendered.subject)}",
         f"Date: {formatdate(localtime=False, usegmt=True)}",
@@ -59,7 +58,7 @@ def compose(row: Claimed, box: SecretBox, mail_from: str, templates: Templates) 
     ]
     return Email(
         id=row.public_id,
-        sender=_sender(mail_from).address,
+        sender=mail_from.address,
         recipient=row.recipient,
         data="\r\n".join([*head, "", *body]).encode("ascii"),
     )
@@ -82,31 +81,12 @@ def _header_text(value: str) -> str:
     return value if value.isascii() else Header(value, _UTF8).encode()
 
 
-@dataclass(frozen=True)
-class _Sender:
-    """MAIL_FROM as the From header (display name encoded if not ASCII), the envelope
-    address and the domain that names every Message-ID."""
-
-    header: str
-    address: str
-    domain: str
-
-
 @cache
-def _sender(mail_from: str) -> _Sender:
-    name, address = parseaddr(mail_from)
-    return _Sender(
-        header=formataddr((name, address), charset="utf-8"),
-        address=address,
-        domain=Address(addr_spec=address).domain or "outpost.invalid",
-    )
+def _from_header(mail_from: Sender) -> str:
+    """MAIL_FROM as the From header: the display name encoded if not ASCII."""
+    return formataddr((mail_from.name, mail_from.address), charset="utf-8")
 
 
-def envelope_sender(mail_from: str) -> str:
-    """The envelope (MAIL FROM) address of MAIL_FROM."""
-    return _sender(mail_from).address
-
-
-def message_id(public_id: str, mail_from: str) -> str:
+def message_id(public_id: str, mail_from: Sender) -> str:
     """The Message-ID of a row: the same on every try, so receivers can drop duplicates."""
-    return f"<{public_id}@{_sender(mail_from).domain}>"
+    return f"<{public_id}@{mail_from.domain}>"

@@ -12,7 +12,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims, store
 from outbox_relay.channels.factory import ChannelFactory, default_channels
-from outbox_relay.compose import envelope_sender
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
@@ -59,7 +58,7 @@ class Relay:
         self.providers = Providers(
             settings,
             make_channel,
-            probe_sender=envelope_sender(settings.mail_from),
+            probe_sender=settings.mail_from.address,
             stopping=self.stopping,
             on_change=lambda: self.wake(),
         )

@@ -1,9 +1,13 @@
-"""The one stored form of an email address or a phone number, or why there is none."""
+"""The one stored form of an email address or a phone number, or why there is none; and the
+address mail is sent from."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -17,16 +21,57 @@ class AddressError(ValueError):
     """An address that can never be delivered to, with a sentence saying why."""
 
 
-def normalise_email(address: str) -> str:
-    """Checked without DNS, the domain in ASCII (IDNA), all in lower case: one mailbox, one form.
+@dataclass(frozen=True)
+class Sender:
+    """Who mail comes from (MAIL_FROM): a display name, maybe empty, and an ASCII address."""
+
+    name: str
+    address: str
+
+    @property
+    def domain(self) -> str:
+        """The address's domain, which also names every Message-ID."""
+        return self.address.rpartition("@")[2]
+
+
+def _checked(address: str, refusal: str, **rules: Any) -> str:
+    """Checked without DNS, the domain in ASCII (IDNA), or AddressError: `refusal`, and why.
 
     No SMTPUTF8 in this version: a non-ASCII local part could never be delivered.
     """
     try:
-        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False, **rules)
     except EmailNotValidError as exc:
-        raise AddressError(f"Not a deliverable email address: {exc}") from None
-    return (checked.ascii_email or checked.normalized).lower()
+        raise AddressError(f"{refusal}: {exc}") from None
+    return checked.ascii_email or checked.normalized
+
+
+def normalise_email(address: str) -> str:
+    """Checked as `_checked` does, all in lower case: one mailbox, one form."""
+    return _checked(address, "Not a deliverable email address").lower()
+
+
+def sender_address(address: str) -> str:
+    """A sender's address checked as a recipient's is, keeping its case, in ASCII.
+
+    email-validator refuses special-use domains (localhost, *.test, …): no recipient can be on
+    one. A sender may be (the default, no-reply@localhost, mails the demo's catcher; tests send
+    from *.test), so such a domain is checked as the same labels under `test`, the one
+    special-use name its test environment lets through.
+    """
+    domain = address.rpartition("@")[2].lower()
+    special = any(
+        domain == name or domain.endswith(f".{name}")
+        for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
+    )
+    under = ".test" if special else ""
+    checked = _checked(
+        address + under,
+        "not an address mail can be sent from",
+        globally_deliverable=False,
+        test_environment=True,
+    )
+    return checked.removesuffix(under)
 
 
 def normalise_phone(text: str, region: str | None) -> str:

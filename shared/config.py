@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared import config_values as values
+from shared.addresses import Sender
 
 T = TypeVar("T")
 
@@ -68,7 +69,7 @@ class Settings:
     provider_events_token: str | None
     smtp: SmtpSettings
     smtp_fallback: SmtpSettings | None
-    mail_from: str
+    mail_from: Sender
     branding: Branding
     # TEMPLATES_DIR: files here replace the packaged templates of the same relative path.
     templates_dir: Path | None

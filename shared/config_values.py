@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -12,7 +13,12 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from shared.addresses import Sender, sender_address
+
 T = TypeVar("T")
+
+# MAIL_FROM with a display name, maybe in quotes, before the address in angle brackets.
+_NAMED_ADDRESS = re.compile(r'(?:"(?P<quoted>[^"]*)"\s*|(?P<name>[^<>"]*))<(?P<address>[^<>]*)>')
 
 
 def normalise_database_url(url: str) -> str:
@@ -66,19 +72,31 @@ def admin_token(value: str) -> str | None:
     return value or None
 
 
-def mail_from(value: str) -> str:
-    if "@" not in value or "\n" in value or "\r" in value:
-        raise ValueError(f"not an address: {value!r}")
-    return value
+_PLAIN_NAME = "1 to 60 printable characters, without <, > or quotes"
+
+
+def _plain_name(value: str) -> bool:
+    """Whether `value` is a name every template and From header can carry as it is."""
+    return (
+        bool(value.strip())
+        and len(value) <= 60
+        and all(c.isprintable() and c not in '<>"' for c in value)
+    )
+
+
+def mail_from(value: str) -> Sender:
+    named = _NAMED_ADDRESS.fullmatch(value.strip())
+    if named is None:
+        return Sender(name="", address=sender_address(value.strip()))
+    name = named["name"] if named["quoted"] is None else named["quoted"]
+    if name.strip() and not _plain_name(name):
+        raise ValueError(f"the display name must be {_PLAIN_NAME}, got {name!r}")
+    return Sender(name=name.strip(), address=sender_address(named["address"]))
 
 
 def product_name(value: str) -> str:
-    if (
-        not value.strip()
-        or len(value) > 60
-        or any(not c.isprintable() or c in '<>"' for c in value)
-    ):
-        raise ValueError("a name of 1 to 60 printable characters, without <, > or quotes")
+    if not _plain_name(value):
+        raise ValueError(f"a name of {_PLAIN_NAME}")
     return value.strip()
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, insert, or_, select, update
 
 from shared.accounts import user_by_id
 from shared.config import Settings
@@ -108,16 +109,22 @@ class _Message:
     user_id: int | None
 
 
-def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
+def lookup(event: ProviderEvent) -> Select[Any] | None:
+    """The statement finding the message an event is about; None if the event names none.
+
+    Public ids are written lower case (`str(uuid4())`) and `public_id_of` lowers the event's,
+    so the column is compared as it is and its unique index finds the row (lower() of the
+    column would read the whole outbox for every event).
+    """
     ways = []
     public_id = public_id_of(event.message_id) if event.message_id else None
     if public_id is not None:
-        ways.append(func.lower(outbox.c.public_id) == public_id)
+        ways.append(outbox.c.public_id == public_id)
     if event.provider_id:
         ways.append(outbox.c.provider_message_id == event.provider_id)
     if not ways:
         return None
-    found = connection.execute(
+    return (
         select(
             outbox.c.id,
             outbox.c.public_id,
@@ -129,7 +136,12 @@ def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
         )
         .where(or_(*ways), outbox.c.channel != WEBHOOK)
         .limit(1)
-    ).first()
+    )
+
+
+def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
+    statement = lookup(event)
+    found = None if statement is None else connection.execute(statement).first()
     return None if found is None else _Message(**found._mapping)
 
 

@@ -36,6 +36,16 @@ def kill_all(engine: Engine, reason: str = "permanent_error") -> None:
         )
 
 
+def bounce_all(engine: Engine) -> None:
+    """Make every pending row bounced, as a hard bounce reported after the relay sent it would."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.status == "pending")
+            .values(status="bounced", sent_at=utcnow(), last_error="5.1.1 unknown user", **WIPED)
+        )
+
+
 def dead_activation(admin: FlaskClient, make_relay: MakeRelay, smtp: SinkServer) -> str:
     """Register ada and let her activation die for real (the server answers 550)."""
     smtp.sink.mode = "reply:550"
@@ -224,6 +234,25 @@ def test_discard_takes_a_dead_letter_off_the_list(admin: FlaskClient, engine: En
     assert again["discarded"] is False
     retried = admin.post(f"/v1/admin/dead-letters/{first}/retry", headers=AUTH).get_json()
     assert retried["outcome"] == "not_dead"
+
+
+def test_discard_takes_a_bounced_message_off_the_list_and_the_count(
+    admin: FlaskClient, engine: Engine
+) -> None:
+    [bounced] = queue_emails(engine, 1)
+    bounce_all(engine)
+    [listed] = admin.get("/v1/admin/dead-letters", headers=AUTH).get_json()["items"]
+    assert (listed["id"], listed["dead_reason"]) == (bounced, "bounced")
+    assert admin.get("/v1/admin/stats", headers=AUTH).get_json()["dead_unresolved"] == 1
+    answer = admin.post(f"/v1/admin/dead-letters/{bounced}/discard", headers=AUTH).get_json()
+    assert answer == {"id": bounced, "discarded": True}
+    assert admin.get("/v1/admin/dead-letters", headers=AUTH).get_json()["items"] == []
+    assert admin.get("/v1/admin/stats", headers=AUTH).get_json()["dead_unresolved"] == 0
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["resolution"]) == ("bounced", "discarded")
+    assert row["resolved_at"] is not None
+    again = admin.post(f"/v1/admin/dead-letters/{bounced}/discard", headers=AUTH).get_json()
+    assert again["discarded"] is False
 
 
 def test_stats_count_by_status_and_channel(admin: FlaskClient, engine: Engine) -> None:

@@ -12,6 +12,7 @@ from outbox_relay.channels import Email
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
+from shared.config_values import mail_from
 from shared.secretbox import SecretBox
 
 BOX = SecretBox("a-secret-key-for-mail-format-tests")
@@ -38,8 +39,8 @@ def row(locale: str, full_name: str, purpose: str = "activation") -> Claimed:
 
 @pytest.mark.parametrize("locale", ["en", "fr"])
 def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> None:
-    mail_from = "Équipe Outpost <no-reply@outpost.test>"
-    composed = compose(row(locale, "Zoé <b>&"), BOX, mail_from, Templates())
+    sender = "Équipe Outpost <no-reply@outpost.test>"
+    composed = compose(row(locale, "Zoé <b>&"), BOX, mail_from(sender), Templates())
     assert isinstance(composed, Email)
     assert (composed.sender, composed.recipient) == ("no-reply@outpost.test", "zoe@example.com")
     raw = composed.data
@@ -47,7 +48,7 @@ def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> 
     assert max(len(line) for line in raw.split(b"\r\n")) <= 78
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert [m.defects for m in message.walk()] == [[], [], []]
-    assert message["From"] == mail_from
+    assert message["From"] == sender
     assert message["To"] == "zoe@example.com"
     assert message["Message-ID"] == "<0b1c2d3e-0000-4000-8000-000000000001@outpost.test>"
     assert message["Content-Language"] == locale
@@ -58,7 +59,7 @@ def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> 
     assert "042917" in text.get_content() and "042917" in html.get_content()
     # An activation goes to an unproven address: the name the client gave is not in it.
     assert "Zoé" not in text.get_content() + html.get_content()
-    welcome = compose(row(locale, "Zoé <b>&", "welcome"), BOX, mail_from, Templates())
+    welcome = compose(row(locale, "Zoé <b>&", "welcome"), BOX, mail_from(sender), Templates())
     assert isinstance(welcome, Email)
     greeted = email.message_from_bytes(welcome.data, policy=email.policy.default)
     assert [m.defects for m in greeted.walk()] == [[], [], []]
@@ -68,3 +69,14 @@ def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> 
     assert "Zoé &lt;b&gt;&amp;" in welcome_html.get_content()
     if locale == "fr":
         assert message["Subject"] == "Activez votre compte Outpost"
+
+
+def test_an_idna_domain_is_sent_in_ascii_in_the_header_the_envelope_and_the_message_id() -> None:
+    composed = compose(
+        row("fr", "Zoé"), BOX, mail_from("Équipe <no-reply@exämple.com>"), Templates()
+    )
+    assert isinstance(composed, Email)
+    assert composed.sender == "no-reply@xn--exmple-cua.com"
+    message = email.message_from_bytes(composed.data, policy=email.policy.default)
+    assert message["From"] == "Équipe <no-reply@xn--exmple-cua.com>"
+    assert message["Message-ID"] == "<0b1c2d3e-0000-4000-8000-000000000001@xn--exmple-cua.com>"

@@ -407,6 +407,28 @@ def test_discard_takes_the_row_off_the_dead_list_and_is_audited(
     ]
 
 
+def test_discard_takes_a_bounced_message_off_the_dead_list(
+    relay: Relay, engine: Engine, env: dict[str, str], tmp_path: Path
+) -> None:
+    [bounced] = queue_emails(engine, 1, prefix="b")
+    relay.drain()
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.public_id == bounced)
+            .values(status="bounced", last_error="5.1.1 unknown user")
+        )
+    assert ids(as_json(cli(env, tmp_path, "dead", "list", "--json"))) == [bounced]
+
+    run = cli(env, tmp_path, "dead", "discard", bounced)
+
+    assert (run.returncode, run.stdout.splitlines()) == (0, [f"{bounced}  discarded"])
+    assert as_json(cli(env, tmp_path, "dead", "list", "--json")) == []
+    assert as_json(cli(env, tmp_path, "stats", "--json"))["dead_unresolved"] == 0
+    row = outbox_row(engine, bounced)
+    assert (row["status"], row["resolution"]) == ("bounced", "discarded")
+
+
 # --- stats ------------------------------------------------------------------------------------
 
 

@@ -77,11 +77,7 @@ def retry(
     if row is None:
         return RetryResult(public_id, RetryOutcome.NOT_FOUND)
     suppressor = Suppressor(queue.settings.secret_key)
-    unresolved_dead = and_(
-        outbox.c.id == row.id,
-        outbox.c.status.in_(DEAD_STATUSES),
-        outbox.c.resolution.is_(None),
-    )
+    unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
     if row.status not in DEAD_STATUSES or row.resolution is not None:
         result = RetryResult(public_id, RetryOutcome.NOT_DEAD)
     elif suppressor.among(connection, [row.recipient]):
@@ -160,11 +156,7 @@ def discard(connection: Connection, public_id: str, *, actor: str, now: datetime
     """Mark a dead letter dealt with, without sending anything; False if it is not one."""
     discarded = connection.execute(
         update(outbox)
-        .where(
-            outbox.c.public_id == public_id,
-            outbox.c.status == "dead",
-            outbox.c.resolution.is_(None),
-        )
+        .where(outbox.c.public_id == public_id, *DeadFilter().conditions())
         .values(resolution="discarded", resolved_at=now)
     ).rowcount
     record(connection, actor, "discard", public_id, {"discarded": bool(discarded)}, now)

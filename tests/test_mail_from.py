@@ -1,0 +1,78 @@
+"""MAIL_FROM: a value no message can be sent from stops the processes at start with one line
+naming it; a good one is read into its display name and its address in ASCII."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import ConfigError, Settings
+from support import processes
+from support.constants import SECRET_KEY
+from support.smtp_sink import free_port
+
+BAD = [
+    "x@",
+    "no-reply",
+    "@example.com",
+    "Outpost <>",
+    "Outpost <no-reply@example.com",
+    "Outpost <no-reply@example.com> trailing",
+    "no-reply@example.com, other@example.com",
+    "Outpost <ü@example.com>",
+    "Outpost <no-reply@exa mple.com>",
+    "Out\x01post <no-reply@example.com>",
+    "Outpost\r\n <no-reply@example.com>",
+]
+
+
+@pytest.mark.parametrize("value", BAD)
+def test_a_value_no_message_can_be_sent_from_is_refused_in_one_line_naming_it(value: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"SECRET_KEY": SECRET_KEY, "MAIL_FROM": value})
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("MAIL_FROM: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "address"),
+    [
+        ("Outpost <no-reply@example.com>", "Outpost", "no-reply@example.com"),
+        ("no-reply@example.com", "", "no-reply@example.com"),
+        ("<no-reply@example.com>", "", "no-reply@example.com"),
+        ('"Outpost, Inc." <No-Reply@Example.COM>', "Outpost, Inc.", "No-Reply@example.com"),
+        ("Équipe Outpost <no-reply@outpost.test>", "Équipe Outpost", "no-reply@outpost.test"),
+        ("Outpost <no-reply@exämple.com>", "Outpost", "no-reply@xn--exmple-cua.com"),
+        ("Outpost <no-reply@localhost>", "Outpost", "no-reply@localhost"),
+    ],
+)
+def test_a_sender_is_read_with_its_domain_in_ascii(value: str, name: str, address: str) -> None:
+    sender = Settings.from_env({"SECRET_KEY": SECRET_KEY, "MAIL_FROM": value}).mail_from
+    assert (sender.name, sender.address) == (name, address)
+
+
+def test_unset_it_is_the_product_name_at_localhost() -> None:
+    sender = Settings.from_env({"SECRET_KEY": SECRET_KEY, "PRODUCT_NAME": "Acme, Inc."}).mail_from
+    assert (sender.name, sender.address) == ("Acme, Inc.", "no-reply@localhost")
+
+
+def test_the_relay_and_the_api_stop_at_start_with_one_line_naming_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    bad = {**env, "MAIL_FROM": "x@"}
+    relay = processes.relay(bad, tmp_path)
+    try:
+        assert relay.wait(30) == 2
+    finally:
+        processes.stop(relay)
+    [line] = (tmp_path / "relay.log").read_text().splitlines()
+    assert line.startswith("outbox-relay: configuration error: MAIL_FROM: ")
+    api = processes.gunicorn(bad, free_port(), tmp_path)
+    try:
+        assert api.wait(30) != 0
+    finally:
+        processes.stop(api)
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "outpost-api: configuration error: MAIL_FROM: " in log
+    assert "Traceback" not in log
