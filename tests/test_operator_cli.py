@@ -581,6 +581,25 @@ def test_numbers_past_a_row_id_or_a_page_are_usage_errors(tmp_path: Path) -> Non
     assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
 
 
+def test_a_since_before_year_1_or_past_9999_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
+    runs = cli_all(
+        env,
+        tmp_path,
+        ("dead", "list", "--since", "99999999999d"),
+        ("dead", "list", "--since", "999999d"),
+        ("dead", "retry", "--all", "--since", "99999999d"),
+        ("dead", "list", "--since", "0001-01-01T00:00+01:00"),
+    )
+    for run in runs:
+        assert (run.returncode, run.stdout) == (2, ""), run.args
+        assert "Traceback" not in run.stderr, run.args
+        errors = [line for line in run.stderr.splitlines() if "error:" in line]
+        assert errors == [run.stderr.splitlines()[-1]], run.stderr
+        assert f"error: argument --since: out of range: '{run.args[-1]}'" in errors[0]
+    assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
+
+
 def test_control_characters_in_rows_are_printed_as_visible_escapes(
     client: FlaskClient, engine: Engine, env: dict[str, str], tmp_path: Path
 ) -> None:

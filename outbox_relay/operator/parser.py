@@ -172,10 +172,19 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 date or time (UTC unless it says otherwise), or an age: 90s, 30m, 24h, 7d, 2w."""
+    try:
+        return _since(value, now or utcnow())
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"out of range: {value!r} (a time from year 1 to 9999)"
+        ) from None
+
+
+def _since(value: str, now: datetime) -> datetime:
     match = _DURATION.match(value)
     if match:
         amount, unit = match.groups()
-        return (now or utcnow()) - timedelta(**{_UNITS[unit]: int(amount)})
+        return now - timedelta(**{_UNITS[unit]: int(amount)})
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
