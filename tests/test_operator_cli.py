@@ -472,7 +472,9 @@ def test_stranded_lists_an_account_whose_activation_died_and_reissue_sends_a_wor
     [_, line] = reissued.stdout.splitlines()
     [user, delivery] = line.split()
     assert user == str(ada) and outbox_row(engine, delivery)["status"] == "pending"
-    assert audit(engine) == [(ACTOR, "reissue_activation", str(ada), {"delivery": delivery})]
+    assert audit(engine) == [
+        (ACTOR, "reissue_activation", str(ada), {"outcome": "fresh_code", "delivery": delivery})
+    ]
     assert relay.drain() == 1
     [mail] = smtp.sink.wait_for(1)
     assert mail["To"] == "ada@example.com"
