@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -482,6 +483,35 @@ def test_stranded_lists_an_account_whose_activation_died_and_reissue_sends_a_wor
         "/v1/activations", json={"email": "ada@example.com", "code": code_in(mail)}
     )
     assert (answer.status_code, answer.get_json()) == (200, {"status": "active"})
+
+
+def test_the_reissue_hint_is_a_whole_command_and_counts_the_rest_in_words(
+    client: FlaskClient,
+    relay: Relay,
+    engine: Engine,
+    smtp: SinkServer,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    for n in range(12):
+        register(client, email=f"u{n}@example.com")
+    kill(relay, smtp)
+    accounts = [str(user_id_of(engine, f"u{n}@example.com")) for n in range(12)]
+
+    first = ok(cli(env, tmp_path, "stranded")).stdout.splitlines()
+
+    assert first[-2:] == [
+        f"send a fresh code: outbox-relay stranded --reissue {' '.join(accounts[:10])}",
+        "and 2 more: run `outbox-relay stranded` again after that command",
+    ]
+    pasted = shlex.split(first[-2].split(": ", 1)[1])
+    ok(cli(env, tmp_path, *pasted[1:]))
+    second = ok(cli(env, tmp_path, "stranded")).stdout.splitlines()
+    assert (
+        second[-1]
+        == f"send a fresh code: outbox-relay stranded --reissue {' '.join(accounts[10:])}"
+    )
+    assert len(second) == 4, "the header, two accounts, the command"
 
 
 # --- purge ------------------------------------------------------------------------------------

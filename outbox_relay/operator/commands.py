@@ -12,6 +12,9 @@ from outbox_relay.operator.output import print_json, print_table
 from shared import operations
 from shared.presentation import compact_age, utc_time
 
+# The most accounts the `--reissue` command under the listing names; the rest are counted in
+# words, since a command cut short with an ellipsis could not be pasted.
+REISSUE_HINT = 10
 # What `stranded --reissue` prints for an account it sent nothing to.
 _REFUSED = {
     operations.ReissueOutcome.NOT_PENDING: "- (no pending account)",
@@ -69,11 +72,13 @@ def stranded(connection: Connection, ctx: Context) -> int:
         ],
         ctx.out,
     )
-    reissuable = [a.user_id for a in accounts if a.reissuable]
+    reissuable = [str(a.user_id) for a in accounts if a.reissuable]
     if reissuable:
-        users = " ".join(str(user_id) for user_id in reissuable[:10])
-        more = " …" if len(reissuable) > 10 else ""
-        print(f"send a fresh code: {PROG} stranded --reissue {users}{more}", file=ctx.out)
+        users = " ".join(reissuable[:REISSUE_HINT])
+        print(f"send a fresh code: {PROG} stranded --reissue {users}", file=ctx.out)
+    if len(reissuable) > REISSUE_HINT:
+        more = len(reissuable) - REISSUE_HINT
+        print(f"and {more} more: run `{PROG} stranded` again after that command", file=ctx.out)
     return 0
 
 

@@ -104,6 +104,14 @@ def add_commands(subparsers: Any) -> None:
         "stranded",
         help="pending accounts whose activation died or expired",
         parents=[common, as_json],
+        description=(
+            "Pending accounts whose latest activation died, or whose code expired or was tried "
+            "too often, and active accounts whose account.activated event died. Under the table, "
+            f"the command that sends a fresh code to the first {commands.REISSUE_HINT} accounts "
+            "a code can reach, and how many more there are: run it, then `stranded` again for "
+            "the next ones. An account a code cannot help (its address suppressed, or already "
+            "active) is left out of it; its WHY says what to do instead."
+        ),
     )
     stranded_parser.add_argument(
         "--reissue",
