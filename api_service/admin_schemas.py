@@ -132,6 +132,10 @@ class StrandedSchema(Schema):
     created_at = fields.DateTime(required=True)
     delivery = fields.String(required=True)
     why = fields.String(required=True)
+    reissuable = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether a reissued activation can reach it (else see why)."},
+    )
 
 
 class StrandedListSchema(Schema):

@@ -92,9 +92,13 @@ def preview_template(
     if out is None:
         sys.stdout.buffer.write(message)
         sys.stdout.flush()
-    else:
+        return 0
+    try:
         out.write_bytes(message)
-        print(f"outpost: wrote {out}", file=sys.stderr)
+    except OSError as exc:
+        print(f"outpost: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"outpost: wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -494,7 +495,9 @@ def test_stranded_lists_an_account_whose_activation_died_and_reissue_sends_a_wor
     [_, line] = reissued.stdout.splitlines()
     [user, delivery] = line.split()
     assert user == str(ada) and outbox_row(engine, delivery)["status"] == "pending"
-    assert audit(engine) == [(ACTOR, "reissue_activation", str(ada), {"delivery": delivery})]
+    assert audit(engine) == [
+        (ACTOR, "reissue_activation", str(ada), {"outcome": "fresh_code", "delivery": delivery})
+    ]
     assert relay.drain() == 1
     [mail] = smtp.sink.wait_for(1)
     assert mail["To"] == "ada@example.com"
@@ -502,6 +505,35 @@ def test_stranded_lists_an_account_whose_activation_died_and_reissue_sends_a_wor
         "/v1/activations", json={"email": "ada@example.com", "code": code_in(mail)}
     )
     assert (answer.status_code, answer.get_json()) == (200, {"status": "active"})
+
+
+def test_the_reissue_hint_is_a_whole_command_and_counts_the_rest_in_words(
+    client: FlaskClient,
+    relay: Relay,
+    engine: Engine,
+    smtp: SinkServer,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    for n in range(12):
+        register(client, email=f"u{n}@example.com")
+    kill(relay, smtp)
+    accounts = [str(user_id_of(engine, f"u{n}@example.com")) for n in range(12)]
+
+    first = ok(cli(env, tmp_path, "stranded")).stdout.splitlines()
+
+    assert first[-2:] == [
+        f"send a fresh code: outbox-relay stranded --reissue {' '.join(accounts[:10])}",
+        "and 2 more: run `outbox-relay stranded` again after that command",
+    ]
+    pasted = shlex.split(first[-2].split(": ", 1)[1])
+    ok(cli(env, tmp_path, *pasted[1:]))
+    second = ok(cli(env, tmp_path, "stranded")).stdout.splitlines()
+    assert (
+        second[-1]
+        == f"send a fresh code: outbox-relay stranded --reissue {' '.join(accounts[10:])}"
+    )
+    assert len(second) == 4, "the header, two accounts, the command"
 
 
 # --- purge ------------------------------------------------------------------------------------
@@ -600,6 +632,25 @@ def test_numbers_past_a_row_id_or_a_page_are_usage_errors(tmp_path: Path) -> Non
     for run in runs:
         assert (run.returncode, run.stdout) == (2, ""), run.args
         assert "must be from 1 to " in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
+
+
+def test_a_since_before_year_1_or_past_9999_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
+    runs = cli_all(
+        env,
+        tmp_path,
+        ("dead", "list", "--since", "99999999999d"),
+        ("dead", "list", "--since", "999999d"),
+        ("dead", "retry", "--all", "--since", "99999999d"),
+        ("dead", "list", "--since", "0001-01-01T00:00+01:00"),
+    )
+    for run in runs:
+        assert (run.returncode, run.stdout) == (2, ""), run.args
+        assert "Traceback" not in run.stderr, run.args
+        errors = [line for line in run.stderr.splitlines() if "error:" in line]
+        assert errors == [run.stderr.splitlines()[-1]], run.stderr
+        assert f"error: argument --since: out of range: '{run.args[-1]}'" in errors[0]
     assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
 
 

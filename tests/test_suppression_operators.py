@@ -20,6 +20,7 @@ from tests.test_operator_cli import cli
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PASSWORD = "correct horse battery staple"
+GONE_WHY = "address suppressed (rejected): suppressions remove gone@example.com, then reissue"
 
 
 def refused_as_unknown(client: FlaskClient, relay: Relay, smtp: SinkServer, email: str) -> str:
@@ -43,7 +44,7 @@ def test_the_admin_api_lists_and_removes_and_a_retry_waits_for_the_removal(
     retry = admin.post(f"/v1/admin/dead-letters/{delivery_id}/retry", headers=BEARER)
     assert retry.get_json()["outcome"] == "suppressed"
     stranded = admin.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
-    assert [s["why"] for s in stranded] == ["address suppressed (rejected)"]
+    assert [s["why"] for s in stranded] == [GONE_WHY]
 
     removal = admin.post(
         "/v1/admin/suppressions/remove",
@@ -59,6 +60,91 @@ def test_the_admin_api_lists_and_removes_and_a_retry_waits_for_the_removal(
     assert retry.get_json()["outcome"] == "fresh_code"
     relay.drain()
     assert [str(m["To"]) for m in smtp.sink.received] == ["gone@example.com"]
+
+
+def test_a_reissue_to_a_suppressed_address_is_refused_over_http_until_it_is_removed(
+    admin: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    refused_as_unknown(admin, relay, smtp, "gone@example.com")
+    [user] = rows(engine, "users")
+    reissue = f"/v1/admin/users/{user['id']}/reissue-activation"
+    [account] = admin.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
+    assert (account["why"], account["reissuable"]) == (GONE_WHY, False)
+    queued = rows(engine, "outbox")
+
+    refused = admin.post(reissue, headers=BEARER)
+
+    assert refused.status_code == 409
+    problem = refused.get_json()
+    assert (problem["type"].rsplit("/", 1)[1], problem["title"]) == (
+        "address-suppressed",
+        "Address suppressed",
+    )
+    assert "/v1/admin/suppressions/remove" in problem["detail"]
+    assert rows(engine, "outbox") == queued, "no message queued to die suppressed"
+    admin.post(
+        "/v1/admin/suppressions/remove", json={"addresses": ["gone@example.com"]}, headers=BEARER
+    )
+    [account] = admin.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
+    assert (account["why"], account["reissuable"]) == ("message dead (permanent_error)", True)
+    assert admin.post(reissue, headers=BEARER).status_code == 200
+    relay.drain()
+    assert [str(m["To"]) for m in smtp.sink.received] == ["gone@example.com"]
+
+
+def test_the_cli_offers_no_reissue_to_a_suppressed_address_and_refuses_one(
+    client: FlaskClient,
+    relay: Relay,
+    smtp: SinkServer,
+    engine: Engine,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    refused_as_unknown(client, relay, smtp, "gone@example.com")
+    smtp.sink.mode = "reply:550"
+    client.post("/v1/registrations", json={"email": "ada@example.com", "password": PASSWORD})
+    relay.drain()
+    gone, ada = (u["id"] for u in rows(engine, "users"))
+    queued = rows(engine, "outbox")
+
+    listed = cli(env, tmp_path, "stranded")
+    reissued = cli(env, tmp_path, "stranded", "--reissue", str(gone))
+
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[1].startswith(str(gone)) and lines[1].endswith(GONE_WHY)
+    assert lines[-1] == f"send a fresh code: outbox-relay stranded --reissue {ada}"
+    assert (reissued.returncode, reissued.stderr) == (1, "")
+    [_, line] = reissued.stdout.splitlines()
+    assert line.split(None, 1) == [
+        str(gone),
+        "- (address suppressed: suppressions remove it first)",
+    ]
+    assert rows(engine, "outbox") == queued, "no message queued to die suppressed"
+    [action] = [a for a in rows(engine, "operator_actions") if a["action"] == "reissue_activation"]
+    assert action["details"] == {"outcome": "suppressed", "delivery": None}
+
+
+def test_the_dashboard_offers_no_reissue_to_a_suppressed_address_and_refuses_one(
+    admin: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    refused_as_unknown(admin, relay, smtp, "gone@example.com")
+    [user] = rows(engine, "users")
+    token = signed_in(admin)
+    page = admin.get("/admin/stranded").get_data(as_text=True)
+    assert GONE_WHY in page and "Reissue activation" not in page
+    queued = rows(engine, "outbox")
+
+    done = admin.post(
+        f"/admin/stranded/{user['id']}/reissue",
+        data={"csrf_token": token},
+        headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+    )
+
+    assert done.status_code == 303
+    after = admin.get(done.headers["Location"]).get_data(as_text=True)
+    assert f"The address of account {user['id']} is suppressed; remove it first" in after
+    assert rows(engine, "outbox") == queued, "no message queued to die suppressed"
 
 
 def test_the_cli_lists_and_removes(env: dict[str, str], engine: Engine, tmp_path: Path) -> None:

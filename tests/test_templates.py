@@ -157,3 +157,28 @@ def test_the_processes_stop_at_start_with_one_line(
     named = [line for line in output if str(override / "welcome" / "en" / "body.txt") in line]
     assert done.returncode in (1, 2) and len(named) == 1, output
     assert "Traceback" not in done.stderr
+
+
+def test_a_preview_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) -> None:
+    written = tmp_path / "welcome.eml"
+    targets = {
+        tmp_path / "missing" / "x.html": "No such file or directory",
+        tmp_path: "Is a directory",
+        written: None,
+    }
+    for out, problem in targets.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "outpost.cli", "templates", "preview", "welcome", "--out", out],
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        [line] = done.stderr.splitlines()
+        if problem is None:
+            assert (done.returncode, line) == (0, f"outpost: wrote {out}")
+        else:
+            assert (done.returncode, line) == (1, f"outpost: cannot write {out}: {problem}")
+    assert written.read_bytes().startswith(b"From: ")

@@ -18,11 +18,15 @@ NOTICES: dict[str, tuple[str, str]] = {
     "retry:no_address": ("warn", "The account of {target} has no address on that channel."),
     "discard:done": ("ok", "Discarded {target}: it stays as history and will not be sent."),
     "discard:not_dead": ("warn", "{target} was already dealt with; nothing done."),
-    "reissue:done": (
+    "reissue:fresh_code": (
         "ok",
         "Fresh activation code queued for account {target}, delivery {delivery}.",
     ),
     "reissue:not_pending": ("warn", "Account {target} is not pending; nothing sent."),
+    "reissue:suppressed": (
+        "warn",
+        "The address of account {target} is suppressed; remove it first. Nothing sent.",
+    ),
     "retry:suppressed": ("warn", "The address of {target} is suppressed; remove it first."),
     "suppression:removed": ("ok", "{target} is no longer suppressed."),
     "suppression:absent": ("warn", "{target} was not suppressed; nothing done."),

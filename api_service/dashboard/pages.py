@@ -161,12 +161,12 @@ def stranded() -> BaseResponse:
 def reissue(user_id: int) -> BaseResponse:
     """Send a stranded account a fresh activation code."""
     with dependencies().unit_of_work() as uow:
-        delivery = operations.reissue_activation(
+        result = operations.reissue_activation(
             uow.connection, dependencies(), user_id, actor=_actor(), now=utcnow()
         )
         uow.commit()
-    notice = "reissue:done" if delivery else "reissue:not_pending"
-    params = {"notice": notice, "target": str(user_id), "delivery": delivery}
+    notice = f"reissue:{result.outcome}"
+    params = {"notice": notice, "target": str(user_id), "delivery": result.delivery}
     return redirect(_url(".stranded", params), 303)
 
 

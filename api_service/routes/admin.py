@@ -37,6 +37,20 @@ bp = Blueprint(
     "admin", __name__, description="Operators: dead letters, stranded accounts, figures, audit."
 )
 ADMIN_PROBLEMS = (401, 404, 429, 503)
+# The 409 answered for a reissue that sent nothing: slug, title, detail.
+_REISSUE_REFUSED = {
+    operations.ReissueOutcome.NOT_PENDING: (
+        "not-pending",
+        "No pending account",
+        "No account with this id is waiting for activation.",
+    ),
+    operations.ReissueOutcome.SUPPRESSED: (
+        "address-suppressed",
+        "Address suppressed",
+        "The account's address is suppressed: a code sent to it would die undelivered. Remove "
+        "it first (POST /v1/admin/suppressions/remove) if it takes mail again.",
+    ),
+}
 BEARER: list[dict[str, list[str]]] = [{"adminToken": []}]
 
 
@@ -149,20 +163,15 @@ def stranded() -> dict[str, Any]:
 @bp.problems(*ADMIN_PROBLEMS, 409, 429)
 @bp.doc(security=BEARER)
 def reissue_activation(user_id: int) -> dict[str, Any]:
-    """Send a pending account a fresh activation code."""
+    """Send a pending account a fresh activation code; 409 if none, or its address suppressed."""
     with dependencies().unit_of_work() as uow:
-        delivery = operations.reissue_activation(
+        result = operations.reissue_activation(
             uow.connection, dependencies(), user_id, actor=g.actor, now=utcnow()
         )
-        if delivery is None:
-            raise Problem(
-                409,
-                "not-pending",
-                "No pending account",
-                "No account with this id is waiting for activation.",
-            )
+        if result.delivery is None:
+            raise Problem(409, *_REISSUE_REFUSED[result.outcome])
         uow.commit()
-    return {"user_id": user_id, "delivery": delivery}
+    return {"user_id": user_id, "delivery": result.delivery}
 
 
 @bp.get("/v1/admin/suppressions")

@@ -12,6 +12,15 @@ from outbox_relay.operator.output import print_json, print_table
 from shared import operations
 from shared.presentation import compact_age, utc_time
 
+# The most accounts the `--reissue` command under the listing names; the rest are counted in
+# words, since a command cut short with an ellipsis could not be pasted.
+REISSUE_HINT = 10
+# What `stranded --reissue` prints for an account it sent nothing to.
+_REFUSED = {
+    operations.ReissueOutcome.NOT_PENDING: "- (no pending account)",
+    operations.ReissueOutcome.SUPPRESSED: "- (address suppressed: suppressions remove it first)",
+}
+
 
 def stats(connection: Connection, ctx: Context) -> int:
     """Print counts by status and channel, the backlog's age and the last hour's outcomes."""
@@ -63,9 +72,13 @@ def stranded(connection: Connection, ctx: Context) -> int:
         ],
         ctx.out,
     )
-    users = " ".join(str(a.user_id) for a in accounts[:10])
-    more = " …" if len(accounts) > 10 else ""
-    print(f"send a fresh code: {PROG} stranded --reissue {users}{more}", file=ctx.out)
+    reissuable = [str(a.user_id) for a in accounts if a.reissuable]
+    if reissuable:
+        users = " ".join(reissuable[:REISSUE_HINT])
+        print(f"send a fresh code: {PROG} stranded --reissue {users}", file=ctx.out)
+    if len(reissuable) > REISSUE_HINT:
+        more = len(reissuable) - REISSUE_HINT
+        print(f"and {more} more: run `{PROG} stranded` again after that command", file=ctx.out)
     return 0
 
 
@@ -77,14 +90,14 @@ def _reissue(connection: Connection, ctx: Context, user_ids: Sequence[int]) -> i
         for user_id in dict.fromkeys(user_ids)
     }
     if ctx.args.json:
-        print_json([{"user_id": u, "delivery": d} for u, d in results.items()], ctx.out)
+        print_json([{"user_id": u, **asdict(r)} for u, r in results.items()], ctx.out)
     else:
         print_table(
             ["USER", "NEW DELIVERY"],
-            [[str(u), d or "- (no pending account)"] for u, d in results.items()],
+            [[str(u), r.delivery or _REFUSED[r.outcome]] for u, r in results.items()],
             ctx.out,
         )
-    return 0 if all(results.values()) else 1
+    return 0 if all(r.delivery for r in results.values()) else 1
 
 
 def suppressions_list(connection: Connection, ctx: Context) -> int:

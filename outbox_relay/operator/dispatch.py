@@ -43,9 +43,9 @@ def dispatch(
     `cli:<OS user>`, or the `--actor` given) and prints a readable table, or JSON with `--json`.
     Exit codes: 0 done; 1 something named was not there or could not be acted on (an unknown id
     for `dead show` and `dead retry`, an id that is no dead letter for `dead discard`, a user
-    that is no pending account for `stranded --reissue`) or the database failed; 2 bad usage or
-    configuration. `dead retry` exits 0 when every id named was found, whatever each one's
-    outcome (printed per row).
+    that is no pending account, or whose address is suppressed, for `stranded --reissue`) or
+    the database failed; 2 bad usage or configuration. `dead retry` exits 0 when every id named
+    was found, whatever each one's outcome (printed per row).
     """
     # Every line an operator command prints goes through one escaper: rows may hold terminal
     # controls (ESC, bidi overrides) written before the API refused them.

@@ -104,6 +104,14 @@ def add_commands(subparsers: Any) -> None:
         "stranded",
         help="pending accounts whose activation died or expired",
         parents=[common, as_json],
+        description=(
+            "Pending accounts whose latest activation died, or whose code expired or was tried "
+            "too often, and active accounts whose account.activated event died. Under the table, "
+            f"the command that sends a fresh code to the first {commands.REISSUE_HINT} accounts "
+            "a code can reach, and how many more there are: run it, then `stranded` again for "
+            "the next ones. An account a code cannot help (its address suppressed, or already "
+            "active) is left out of it; its WHY says what to do instead."
+        ),
     )
     stranded_parser.add_argument(
         "--reissue",
@@ -172,10 +180,19 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 date or time (UTC unless it says otherwise), or an age: 90s, 30m, 24h, 7d, 2w."""
+    try:
+        return _since(value, now or utcnow())
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"out of range: {value!r} (a time from year 1 to 9999)"
+        ) from None
+
+
+def _since(value: str, now: datetime) -> datetime:
     match = _DURATION.match(value)
     if match:
         amount, unit = match.groups()
-        return (now or utcnow()) - timedelta(**{_UNITS[unit]: int(amount)})
+        return now - timedelta(**{_UNITS[unit]: int(amount)})
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -31,7 +31,13 @@ from shared.operations.retries import (
     retry,
     retry_all,
 )
-from shared.operations.stranded import StrandedAccount, reissue_activation, stranded
+from shared.operations.stranded import (
+    Reissue,
+    ReissueOutcome,
+    StrandedAccount,
+    reissue_activation,
+    stranded,
+)
 
 __all__ = [
     "BULK_RETRY_CAP",
@@ -44,6 +50,8 @@ __all__ = [
     "HourlyOutcome",
     "MessageDetail",
     "Purged",
+    "Reissue",
+    "ReissueOutcome",
     "RetryOutcome",
     "RetryResult",
     "Stats",

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from shared.accounts import user_by_id
+from shared.accounts import User, user_by_id
 from shared.messages import Outbox, address_for, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
+from shared.suppressions import Suppressor
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,23 @@ class StrandedAccount:
     created_at: datetime
     delivery: str
     why: str
+    reissuable: bool
+
+
+class ReissueOutcome(StrEnum):
+    """What a reissue did: sent a fresh code, or why it sent nothing."""
+
+    FRESH_CODE = "fresh_code"
+    NOT_PENDING = "not_pending"
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True)
+class Reissue:
+    """What a reissue did, and the new delivery when it sent one."""
+
+    outcome: ReissueOutcome
+    delivery: str | None = None
 
 
 # What a stranded account is shown with: the account, and the message that stranded it.
@@ -51,6 +70,7 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
         select(
             *_SHOWN,
             outbox.c.status,
+            outbox.c.recipient,
             verification_tokens.c.status.label("code_status"),
             verification_tokens.c.expires_at,
             suppressions.c.reason.label("suppressed"),
@@ -71,10 +91,11 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
         .order_by(users.c.created_at)
         .limit(limit)
     ).all()
+    # A reissue to a suppressed address would die at once: the operator lifts it first.
     return [
         _stranded_account(
             r,
-            f"address suppressed ({r.suppressed})"
+            f"address suppressed ({r.suppressed}): suppressions remove {r.recipient}, then reissue"
             if r.suppressed
             else "message bounced"
             if r.status == "bounced"
@@ -83,13 +104,15 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             else "code tried too often"
             if r.code_status == "dead"
             else "code expired",
+            reissuable=not r.suppressed,
         )
         for r in found
     ] + _unprovisioned(connection, limit=limit)
 
 
-def _stranded_account(r: Any, why: str) -> StrandedAccount:
-    """A row of users joined to its message, as a stranded account and why."""
+def _stranded_account(r: Any, why: str, *, reissuable: bool) -> StrandedAccount:
+    """A row of users joined to its message, as a stranded account, why, and whether a fresh
+    activation code can reach it."""
     return StrandedAccount(
         user_id=r.id,
         email=r.email,
@@ -97,6 +120,7 @@ def _stranded_account(r: Any, why: str) -> StrandedAccount:
         created_at=r.created_at,
         delivery=r.public_id,
         why=why,
+        reissuable=reissuable,
     )
 
 
@@ -117,7 +141,9 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
     ).all()
     return [
         _stranded_account(
-            r, f"account.activated event dead ({r.dead_reason}): dead retry {r.public_id}"
+            r,
+            f"account.activated event dead ({r.dead_reason}): dead retry {r.public_id}",
+            reissuable=False,
         )
         for r in found
     ]
@@ -125,22 +151,37 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
 
 def reissue_activation(
     connection: Connection, queue: Outbox, user_id: int, *, actor: str, now: datetime
-) -> str | None:
-    """Send a pending account a fresh activation code; the new delivery id, or None."""
+) -> Reissue:
+    """Send a pending account a fresh activation code, unless its address is suppressed: the
+    message would die at once, and fire another `delivery.failed`."""
     user = user_by_id(connection, user_id)
-    delivery: str | None = None
+    result = Reissue(ReissueOutcome.NOT_PENDING)
     if user is not None and user.status == "pending":
-        channel = connection.execute(
-            select(outbox.c.channel)
-            .where(outbox.c.user_id == user_id, outbox.c.purpose == "activation")
-            .order_by(outbox.c.id.desc())
-            .limit(1)
-        ).scalar_one_or_none() or ("email" if user.email else "sms")
-        if address_for(user, channel) is None:
-            channel = "email" if user.email else "sms"
-        delivery = send_code(
-            queue, connection, user, purpose="activation", channel=channel, now=now
-        ).id
-        restart_code_tries(queue, connection, user, purpose="activation")
-    record(connection, actor, "reissue_activation", str(user_id), {"delivery": delivery}, now)
-    return delivery
+        channel = _activation_channel(connection, user)
+        address = address_for(user, channel)
+        suppressor = Suppressor(queue.settings.secret_key)
+        if address is not None and suppressor.among(connection, [address]):
+            result = Reissue(ReissueOutcome.SUPPRESSED)
+        else:
+            delivery = send_code(
+                queue, connection, user, purpose="activation", channel=channel, now=now
+            )
+            restart_code_tries(queue, connection, user, purpose="activation")
+            result = Reissue(ReissueOutcome.FRESH_CODE, delivery.id)
+    details = {"outcome": result.outcome, "delivery": result.delivery}
+    record(connection, actor, "reissue_activation", str(user_id), details, now)
+    return result
+
+
+def _activation_channel(connection: Connection, user: User) -> str:
+    """The channel of the account's latest activation while it still has an address there,
+    else email if it has one, else SMS."""
+    channel = connection.execute(
+        select(outbox.c.channel)
+        .where(outbox.c.user_id == user.id, outbox.c.purpose == "activation")
+        .order_by(outbox.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if channel is None or address_for(user, channel) is None:
+        return "email" if user.email else "sms"
+    return str(channel)
