@@ -268,15 +268,18 @@ def test_dead_show_lists_the_attempts_and_never_the_code_or_password(
     assert re.search(r"^status: +dead$", text.stdout, re.M)
     assert re.search(r"^dead reason: +permanent_error$", text.stdout, re.M)
     assert "attempts (2):" in text.stdout
-    attempt_lines = text.stdout.split("attempts (2):\n")[1].splitlines()
+    attempts, events = text.stdout.split("attempts (2):\n")[1].split("\n\n")
+    attempt_lines = attempts.splitlines()
     assert attempt_lines[0].split() == ["AT", "OUTCOME", "MS", "ERROR"]
     assert [line.split()[2] for line in attempt_lines[1:]] == ["transient", "permanent"]
     assert "SMTP 451" in attempt_lines[1] and "SMTP 550" in attempt_lines[2]
+    assert events == "no provider events\n"
 
     shown = json.loads(detail.stdout)
     assert shown["id"] == delivery and shown["status"] == "dead" and shown["attempts"] == 2
     assert shown["recipient"] == "ada@example.com" and shown["resolution"] is None
     assert [a["outcome"] for a in shown["history"]] == ["transient", "permanent"]
+    assert shown["provider_events"] == []
     assert not {"params", "secret_params", "code", "password"} & set(shown)
 
     assert (missing.returncode, missing.stdout) == (1, "")

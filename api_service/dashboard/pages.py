@@ -1,4 +1,5 @@
-"""The dashboard's pages: the overview, dead letters, stranded accounts, suppressions."""
+"""The dashboard's pages: the overview, dead letters and one message, stranded accounts,
+suppressions."""
 
 from __future__ import annotations
 
@@ -101,6 +102,19 @@ def dead_letters() -> BaseResponse:
             cap=operations.BULK_RETRY_CAP,
         )
     )
+
+
+@bp.get("/dead/<public_id>")
+def message(public_id: str) -> BaseResponse:
+    """One message with its attempts and provider events; never its parameters or secrets."""
+    with dependencies().unit_of_work() as uow:
+        detail = operations.show(uow.connection, public_id[:64])
+    if detail is None:
+        page = render_template(
+            "dashboard/error.html", title="Not found", message=f"No message {public_id[:64]}."
+        )
+        return html(page, 404)
+    return html(render_template("dashboard/message.html", page="dead", detail=detail))
 
 
 @bp.post("/dead/<public_id>/retry")
