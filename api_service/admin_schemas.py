@@ -7,17 +7,16 @@ from marshmallow import Schema, fields, validate
 from api_service.fields import Text
 from api_service.schemas import StrictSchema
 from shared.models import MAX_ID
-from shared.operations import BULK_RETRY_CAP, MAX_PAGE
-from shared.outbox import CHANNELS, FAILURES, PURPOSES
+from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE
 from shared.provider_events import SOURCES, TYPES
 
 
 class DeadFilterSchema(StrictSchema):
     """Which dead letters: every field given must match."""
 
-    channel = Text(validate=validate.OneOf(CHANNELS))
-    purpose = Text(validate=validate.OneOf(PURPOSES))
-    reason = Text(validate=validate.OneOf(FAILURES))
+    channel = Text(validate=validate.OneOf(FILTER_CHOICES["channel"]))
+    purpose = Text(validate=validate.OneOf(FILTER_CHOICES["purpose"]))
+    reason = Text(validate=validate.OneOf(FILTER_CHOICES["reason"]))
     recipient = Text(validate=validate.Length(min=1, max=254))
     since = fields.AwareDateTime(metadata={"description": "Created at or after (ISO 8601)."})
 

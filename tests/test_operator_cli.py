@@ -584,6 +584,29 @@ def test_numbers_past_a_row_id_or_a_page_are_usage_errors(tmp_path: Path) -> Non
     assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
 
 
+def test_an_invalid_choice_is_refused_naming_the_choices_as_plain_values(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
+    channel, purpose, reason = cli_all(
+        env,
+        tmp_path,
+        ("dead", "list", "--channel", "pigeon"),
+        ("dead", "retry", "--all", "--purpose", "pigeon"),
+        ("dead", "list", "--reason", "bored"),
+    )
+    for run in (channel, purpose, reason):
+        assert (run.returncode, run.stdout) == (2, ""), run.args
+        assert "<" not in run.stderr, run.stderr
+    assert channel.stderr.endswith(
+        "argument --channel: invalid choice: 'pigeon' (choose from 'email', 'sms', 'webhook')\n"
+    )
+    assert "(choose from 'activation', 'password_reset', " in purpose.stderr
+    assert "'account_exists', 'account.registered', " in purpose.stderr
+    assert purpose.stderr.endswith(", 'delivery.failed')\n")
+    assert reason.stderr.endswith(
+        "(choose from 'permanent_error', 'max_attempts', 'expired', 'suppressed', 'bounced')\n"
+    )
+
+
 def test_control_characters_in_rows_are_printed_as_visible_escapes(
     client: FlaskClient, engine: Engine, env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -16,7 +16,6 @@ from api_service.dependencies import dependencies
 from api_service.fields import storable
 from shared import operations
 from shared.clock import utcnow
-from shared.outbox import CHANNELS, FAILURES, PURPOSES
 
 PAGE_SIZE = 50
 RECIPIENT_MAX = 320
@@ -95,9 +94,7 @@ def dead_letters() -> BaseResponse:
             before=before,
             next_cursor=next_cursor,
             matching=matching,
-            channels=CHANNELS,
-            purposes=PURPOSES,
-            reasons=FAILURES,
+            choices=operations.FILTER_CHOICES,
             notice=notice_of(request.args),
             cap=operations.BULK_RETRY_CAP,
         )

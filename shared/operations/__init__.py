@@ -2,6 +2,7 @@
 
 from shared.operations.audit import AuditEntry, audit_log
 from shared.operations.dead_letters import (
+    FILTER_CHOICES,
     MAX_PAGE,
     AttemptRecord,
     DeadFilter,
@@ -36,6 +37,7 @@ from shared.operations.stranded import StrandedAccount, reissue_activation, stra
 
 __all__ = [
     "BULK_RETRY_CAP",
+    "FILTER_CHOICES",
     "MAX_PAGE",
     "AttemptRecord",
     "AuditEntry",

@@ -10,14 +10,21 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.models import outbox, outbox_attempts, provider_events
-from shared.outbox import CHANNELS, FAILED, FAILURES, PURPOSES, Status
+from shared.outbox import ALL_CHANNELS, ALL_PURPOSES, FAILED, FAILURES, Status
 
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
 DEAD_STATUSES = FAILED
 # The most dead letters one page lists, wherever it is asked for.
 MAX_PAGE = 500
+# What each choice of a filter may be, on every face: any channel and purpose a row can have
+# (webhook rows and their events too), a dead reason, or bounced.
+FILTER_CHOICES: dict[str, tuple[str, ...]] = {
+    "channel": ALL_CHANNELS,
+    "purpose": ALL_PURPOSES,
+    "reason": FAILURES,
+}
 # The fields of a filter that hold text, in the order the faces show and repeat them.
-_TEXT_FIELDS = ("channel", "purpose", "reason", "recipient")
+_TEXT_FIELDS = (*FILTER_CHOICES, "recipient")
 
 
 @dataclass(frozen=True)
@@ -35,15 +42,15 @@ class DeadFilter:
         """The filter `values` name (arguments, a query, a form): each field only if it holds a
         value it can take; an empty or unknown one is not given."""
 
-        def among(name: str, allowed: tuple[str, ...]) -> str | None:
+        def among(name: str) -> str | None:
             value = values.get(name)
-            return value if isinstance(value, str) and value in allowed else None
+            return value if isinstance(value, str) and value in FILTER_CHOICES[name] else None
 
         recipient, since = values.get("recipient"), values.get("since")
         return cls(
-            channel=among("channel", CHANNELS),
-            purpose=among("purpose", PURPOSES),
-            reason=among("reason", FAILURES),
+            channel=among("channel"),
+            purpose=among("purpose"),
+            reason=among("reason"),
             recipient=recipient if isinstance(recipient, str) and recipient else None,
             since=since if isinstance(since, datetime) else None,
         )
