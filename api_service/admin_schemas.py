@@ -7,16 +7,16 @@ from marshmallow import Schema, fields, validate
 from api_service.fields import Text
 from api_service.schemas import StrictSchema
 from shared.models import MAX_ID
-from shared.operations import BULK_RETRY_CAP, MAX_PAGE
-from shared.outbox import CHANNELS, FAILURES, PURPOSES
+from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE
+from shared.provider_events import SOURCES, TYPES
 
 
 class DeadFilterSchema(StrictSchema):
     """Which dead letters: every field given must match."""
 
-    channel = Text(validate=validate.OneOf(CHANNELS))
-    purpose = Text(validate=validate.OneOf(PURPOSES))
-    reason = Text(validate=validate.OneOf(FAILURES))
+    channel = Text(validate=validate.OneOf(FILTER_CHOICES["channel"]))
+    purpose = Text(validate=validate.OneOf(FILTER_CHOICES["purpose"]))
+    reason = Text(validate=validate.OneOf(FILTER_CHOICES["reason"]))
     recipient = Text(validate=validate.Length(min=1, max=254))
     since = fields.AwareDateTime(metadata={"description": "Created at or after (ISO 8601)."})
 
@@ -69,8 +69,18 @@ class AttemptSchema(Schema):
     error = fields.String(allow_none=True)
 
 
+class ProviderEventSchema(Schema):
+    """What a provider reported about a message after it took it."""
+
+    at = fields.DateTime(required=True)
+    type = fields.String(required=True, metadata={"enum": list(TYPES)})
+    permanent = fields.Boolean(required=True)
+    source = fields.String(required=True, metadata={"enum": list(SOURCES)})
+    diagnostic = fields.String(allow_none=True)
+
+
 class MessageDetailSchema(DeadLetterSchema):
-    """A message with its attempts; never its parameters or secrets."""
+    """A message with its attempts and provider events; never its parameters or secrets."""
 
     locale = fields.String(required=True)
     status = fields.String(required=True)
@@ -79,6 +89,7 @@ class MessageDetailSchema(DeadLetterSchema):
     resolved_at = fields.DateTime(allow_none=True)
     replaced_by = fields.String(allow_none=True)
     history = fields.List(fields.Nested(AttemptSchema), required=True)
+    provider_events = fields.List(fields.Nested(ProviderEventSchema), required=True)
 
 
 class RetryResultSchema(Schema):

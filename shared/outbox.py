@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -59,15 +59,20 @@ class DeadReason(StrEnum):
     SUPPRESSED = "suppressed"
 
 
+def _values(members: Iterable[StrEnum]) -> tuple[str, ...]:
+    """The members' values as plain text: what a face lists (argparse shows a member's repr)."""
+    return tuple(member.value for member in members)
+
+
 # What clients may ask for; the webhook channel is never asked for.
-CHANNELS = (Channel.EMAIL, Channel.SMS)
+CHANNELS = _values((Channel.EMAIL, Channel.SMS))
 WEBHOOK = Channel.WEBHOOK
-ALL_CHANNELS = tuple(Channel)
+ALL_CHANNELS = _values(Channel)
 LOCALES = ("en", "fr")
-PURPOSES = tuple(Purpose)
-DEAD_REASONS = tuple(DeadReason)
+PURPOSES = _values(Purpose)
+DEAD_REASONS = _values(DeadReason)
 # What operators filter dead letters by: the reasons, and bounced messages.
-FAILURES = (*DEAD_REASONS, Status.BOUNCED)
+FAILURES = (*DEAD_REASONS, Status.BOUNCED.value)
 # Rows that failed for good: operators list, retry and purge them alike.
 FAILED = (Status.DEAD, Status.BOUNCED)
 # A row no relay holds; and what a row keeps no more once terminal: its claim, its secret and
@@ -82,6 +87,8 @@ EVENTS = (
     "account.erased",
     "delivery.failed",
 )
+# Every purpose a row can have: a message's, or a webhook row's event.
+ALL_PURPOSES = (*PURPOSES, *EVENTS)
 # Messages that carry a code: claimed before the others when a backlog forms.
 CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET)
 

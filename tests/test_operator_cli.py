@@ -269,15 +269,18 @@ def test_dead_show_lists_the_attempts_and_never_the_code_or_password(
     assert re.search(r"^status: +dead$", text.stdout, re.M)
     assert re.search(r"^dead reason: +permanent_error$", text.stdout, re.M)
     assert "attempts (2):" in text.stdout
-    attempt_lines = text.stdout.split("attempts (2):\n")[1].splitlines()
+    attempts, events = text.stdout.split("attempts (2):\n")[1].split("\n\n")
+    attempt_lines = attempts.splitlines()
     assert attempt_lines[0].split() == ["AT", "OUTCOME", "MS", "ERROR"]
     assert [line.split()[2] for line in attempt_lines[1:]] == ["transient", "permanent"]
     assert "SMTP 451" in attempt_lines[1] and "SMTP 550" in attempt_lines[2]
+    assert events == "no provider events\n"
 
     shown = json.loads(detail.stdout)
     assert shown["id"] == delivery and shown["status"] == "dead" and shown["attempts"] == 2
     assert shown["recipient"] == "ada@example.com" and shown["resolution"] is None
     assert [a["outcome"] for a in shown["history"]] == ["transient", "permanent"]
+    assert shown["provider_events"] == []
     assert not {"params", "secret_params", "code", "password"} & set(shown)
 
     assert (missing.returncode, missing.stdout) == (1, "")
@@ -652,6 +655,29 @@ def test_a_since_before_year_1_or_past_9999_is_a_usage_error_naming_it(tmp_path:
         assert errors == [run.stderr.splitlines()[-1]], run.stderr
         assert f"error: argument --since: out of range: '{run.args[-1]}'" in errors[0]
     assert not (tmp_path / "never.db").exists(), "usage is checked before the database is opened"
+
+
+def test_an_invalid_choice_is_refused_naming_the_choices_as_plain_values(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
+    channel, purpose, reason = cli_all(
+        env,
+        tmp_path,
+        ("dead", "list", "--channel", "pigeon"),
+        ("dead", "retry", "--all", "--purpose", "pigeon"),
+        ("dead", "list", "--reason", "bored"),
+    )
+    for run in (channel, purpose, reason):
+        assert (run.returncode, run.stdout) == (2, ""), run.args
+        assert "<" not in run.stderr, run.stderr
+    assert channel.stderr.endswith(
+        "argument --channel: invalid choice: 'pigeon' (choose from 'email', 'sms', 'webhook')\n"
+    )
+    assert "(choose from 'activation', 'password_reset', " in purpose.stderr
+    assert "'account_exists', 'account.registered', " in purpose.stderr
+    assert purpose.stderr.endswith(", 'delivery.failed')\n")
+    assert reason.stderr.endswith(
+        "(choose from 'permanent_error', 'max_attempts', 'expired', 'suppressed', 'bounced')\n"
+    )
 
 
 def test_control_characters_in_rows_are_printed_as_visible_escapes(

@@ -5,7 +5,9 @@ own format, matched to messages the real relay sent through a real SMTP server."
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from support.bulk import add_sent_rows, queue_emails
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.rows import count, forget_throttles, rows
 from support.smtp_sink import SinkServer
+from tests.test_dashboard import signed_in
+from tests.test_operator_cli import as_json, cli_all, ok
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ses"
 TOKEN = "provider-events-token-0123456789"
@@ -33,7 +37,8 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def hooks_app(env: dict[str, str]) -> Iterator[Flask]:
-    app = create_app({**env, "PROVIDER_EVENTS_TOKEN": TOKEN})
+    """The API taking providers' events, with the admin routes and dashboard on."""
+    app = create_app({**env, "PROVIDER_EVENTS_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN})
     yield app
     app.extensions["outpost"].engine.dispose()
 
@@ -135,6 +140,65 @@ def test_a_transient_bounce_and_a_delivery_are_only_recorded(
         ("delivery", False),
     ]
     assert rows(engine, "suppressions") == []
+
+
+def test_the_events_show_with_the_messages_attempts_on_every_face_and_erasure_scrubs_them(
+    api: FlaskClient,
+    relay: Relay,
+    smtp: SinkServer,
+    engine: Engine,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    full = "smtp; 552 5.2.2 <jane@example.com>: mailbox full"
+    unknown = "smtp; 550 5.1.1 <jane@example.com>: user unknown"
+    for permanent, diagnostic in ((False, full), (True, unknown)):
+        event = {"type": "bounce", "delivery_id": delivery_id, "permanent": permanent}
+        answer = api.post(
+            "/v1/provider-events",
+            json={"events": [{**event, "diagnostic": diagnostic}]},
+            headers=BEARER,
+        )
+        assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    reported = [("bounce", False, "outpost", full), ("bounce", True, "outpost", unknown)]
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    shown = api.get(f"/v1/admin/dead-letters/{delivery_id}", headers=admin).get_json()
+    assert (shown["status"], [a["outcome"] for a in shown["history"]]) == ("bounced", ["sent"])
+    events = shown["provider_events"]
+    assert [(e["type"], e["permanent"], e["source"], e["diagnostic"]) for e in events] == reported
+    assert events[0]["at"] <= events[1]["at"]
+
+    text, detail = cli_all(
+        env, tmp_path, ("dead", "show", delivery_id), ("dead", "show", delivery_id, "--json")
+    )
+    section = ok(text).stdout.split("provider events (2):\n")[1].splitlines()
+    assert section[0].split() == ["AT", "TYPE", "PERMANENT", "SOURCE", "DIAGNOSTIC"]
+    assert [line.split()[2:5] for line in section[1:]] == [
+        ["bounce", "no", "outpost"],
+        ["bounce", "yes", "outpost"],
+    ]
+    assert section[1].endswith(full) and section[2].endswith(unknown)
+    assert as_json(detail)["provider_events"] == events
+
+    signed_in(api)
+    listing = api.get("/admin/dead").get_data(as_text=True)
+    assert f'href="/admin/dead/{delivery_id}"' in listing
+    page = api.get(f"/admin/dead/{delivery_id}").get_data(as_text=True)
+    table = page.split('id="provider-events"')[1].split("</table>")[0]
+    assert [re.sub(r"<[^>]+>", " ", row).split()[3:6] for row in table.split("<tr>")[2:]] == [
+        ["bounce", "no", "outpost"],
+        ["bounce", "yes", "outpost"],
+    ]
+    assert html.escape(full) in table and html.escape(unknown) in table
+    assert api.get("/admin/dead/00000000-0000-4000-8000-000000000000").status_code == 404
+
+    [user] = rows(engine, "users")
+    assert api.delete(f"/v1/admin/users/{user['id']}", headers=admin).status_code == 200
+    erased = api.get(f"/v1/admin/dead-letters/{delivery_id}", headers=admin)
+    assert [e["diagnostic"] for e in erased.get_json()["provider_events"]] == [None, None]
+    assert "jane@example.com" not in erased.get_data(as_text=True)
 
 
 def test_a_complaint_found_by_our_message_id_in_the_original_headers(

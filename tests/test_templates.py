@@ -14,6 +14,7 @@ import pytest
 
 from outbox_relay import render
 from outbox_relay.render import TemplateError, Templates
+from outpost.cli import main
 from outpost.preview import preview
 from shared.config import Settings
 from shared.outbox import CHANNELS, LOCALES, PURPOSES
@@ -123,6 +124,18 @@ def test_a_missing_part_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     (broken / "welcome" / "fr" / "sms.txt").unlink()
     monkeypatch.setattr(render, "PACKAGED", broken)
     assert Templates().problems() == ["welcome/fr/sms.txt: missing"]
+
+
+def test_preview_refuses_an_unknown_purpose_naming_the_purposes_as_plain_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["templates", "preview", "pigeon"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "argument purpose: invalid choice: 'pigeon' (choose from 'activation', "
+        "'password_reset', 'password_changed', 'welcome', 'account_exists')\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ checked by the reference library, the same webhook-id on every try, the spec's a
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,16 +15,19 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, insert
 from standardwebhooks.webhooks import Webhook
 
+from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.config import ConfigError, Settings
 from shared.events import emit
 from shared.models import users
 from shared.secretbox import SecretBox
-from support.constants import SECRET_KEY, MakeRelay
+from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.rows import rows
 from support.sms_gateway import GatewayRequest, SmsGateway
 from support.smtp_sink import SinkServer
+from tests.test_dashboard import signed_in
+from tests.test_operator_cli import as_json, cli, cli_all, ok
 
 KEY = b"webhook-key-0123456789abcdef-0123"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -163,6 +168,66 @@ def test_a_message_that_dies_is_reported_in_the_transaction_that_marks_it(
         "purpose": "activation",
         "reason": "undeliverable",
     }
+
+
+@pytest.fixture
+def operated(env: dict[str, str], receiver: SmsGateway) -> Iterator[FlaskClient]:
+    """A client of the API writing events for `receiver`, admin routes and dashboard on."""
+    hooks = {"WEBHOOK_URL": receiver.url + "/hooks", "WEBHOOK_SECRET": SECRET}
+    app = create_app({**env, **hooks, "ADMIN_TOKEN": ADMIN_TOKEN})
+    yield app.test_client()
+    app.extensions["outpost"].engine.dispose()
+
+
+def test_dead_events_are_listed_and_retried_by_channel_and_by_event_on_every_face(
+    operated: FlaskClient,
+    engine: Engine,
+    hooked: Relay,
+    receiver: SmsGateway,
+    smtp: SinkServer,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    api = operated
+    smtp.sink.mode, receiver.mode = "reply:550", 400
+    body = {"email": "ada@example.com", "password": "correct horse battery staple"}
+    assert api.post("/v1/registrations", json=body).status_code == 202
+    while hooked.drain():
+        pass
+    dead = {r["purpose"]: r["public_id"] for r in rows(engine, "outbox") if r["status"] == "dead"}
+    assert set(dead) == {"activation", "account.registered", "delivery.failed"}
+    events = [dead["delivery.failed"], dead["account.registered"]]
+
+    by_channel, by_event = cli_all(
+        env,
+        tmp_path,
+        ("dead", "list", "--channel", "webhook", "--json"),
+        ("dead", "list", "--purpose", "delivery.failed", "--json"),
+    )
+    assert [letter["id"] for letter in as_json(by_channel)] == events
+    assert [letter["id"] for letter in as_json(by_event)] == events[:1]
+    retried = cli(env, tmp_path, "dead", "retry", "--all", "--purpose", "account.registered")
+    assert ok(retried).stdout.splitlines()[1].split() == [events[1], "requeued", "-"]
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for query in ({"channel": "webhook"}, {"purpose": "delivery.failed"}):
+        listed = api.get("/v1/admin/dead-letters", query_string=query, headers=admin)
+        assert [item["id"] for item in listed.get_json()["items"]] == events[:1], query
+    signed_in(api)
+    page = api.get("/admin/dead?channel=webhook").get_data(as_text=True)
+    assert re.findall(r'<tr data-id="([^"]+)"', page) == events[:1]
+    assert '<option value="delivery.failed">' in page
+    bulk = api.post("/v1/admin/dead-letters/retry", json={"channel": "webhook"}, headers=admin)
+    assert bulk.get_json() == {
+        "retried": 1,
+        "results": [{"id": events[0], "outcome": "requeued", "delivery": None}],
+    }
+
+    receiver.mode = 200
+    assert hooked.drain() == 2
+    statuses = {r["public_id"]: r["status"] for r in rows(engine, "outbox")}
+    assert [statuses[i] for i in events] == ["sent", "sent"]
+    assert statuses[dead["activation"]] == "dead"
 
 
 def test_no_events_without_a_webhook_url(engine: Engine, relay: Relay) -> None:

@@ -1,4 +1,5 @@
-"""The dashboard's pages: the overview, dead letters, stranded accounts, suppressions."""
+"""The dashboard's pages: the overview, dead letters and one message, stranded accounts,
+suppressions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from api_service.dependencies import dependencies
 from api_service.fields import storable
 from shared import operations
 from shared.clock import utcnow
-from shared.outbox import CHANNELS, FAILURES, PURPOSES
 
 PAGE_SIZE = 50
 RECIPIENT_MAX = 320
@@ -94,13 +94,24 @@ def dead_letters() -> BaseResponse:
             before=before,
             next_cursor=next_cursor,
             matching=matching,
-            channels=CHANNELS,
-            purposes=PURPOSES,
-            reasons=FAILURES,
+            choices=operations.FILTER_CHOICES,
             notice=notice_of(request.args),
             cap=operations.BULK_RETRY_CAP,
         )
     )
+
+
+@bp.get("/dead/<public_id>")
+def message(public_id: str) -> BaseResponse:
+    """One message with its attempts and provider events; never its parameters or secrets."""
+    with dependencies().unit_of_work() as uow:
+        detail = operations.show(uow.connection, public_id[:64])
+    if detail is None:
+        page = render_template(
+            "dashboard/error.html", title="Not found", message=f"No message {public_id[:64]}."
+        )
+        return html(page, 404)
+    return html(render_template("dashboard/message.html", page="dead", detail=detail))
 
 
 @bp.post("/dead/<public_id>/retry")

@@ -81,7 +81,7 @@ def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
 @bp.problems(*ADMIN_PROBLEMS)
 @bp.doc(security=BEARER)
 def show_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
-    """A message and its attempts; never its parameters or secrets."""
+    """A message with its attempts and provider events; never its parameters or secrets."""
     with dependencies().engine.connect() as connection:
         detail = operations.show(connection, str(public_id))
     if detail is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import Connection
 
@@ -83,7 +83,7 @@ def check_retry(args: argparse.Namespace) -> None:
 
 
 def dead_show(connection: Connection, ctx: Context) -> int:
-    """Print one message and its attempts; exit 1 if there is no such message."""
+    """Print one message, its attempts and provider events; exit 1 if there is none."""
     detail = operations.show(connection, ctx.args.id)
     if detail is None:
         print(f"{PROG}: no message {ctx.args.id}", file=ctx.err)
@@ -111,12 +111,8 @@ def dead_show(connection: Connection, ctx: Context) -> int:
     width = max(len(name) for name, _ in fields) + 1
     for name, value in fields:
         print(f"{name + ':':<{width}} {'-' if value in (None, '') else value}", file=ctx.out)
-    print(file=ctx.out)
-    if not detail.history:
-        print("no attempts", file=ctx.out)
-        return 0
-    print(f"attempts ({len(detail.history)}):", file=ctx.out)
-    print_table(
+    _print_section(
+        "attempts",
         ["AT", "OUTCOME", "MS", "ERROR"],
         [
             [utc_time(a.attempted_at), a.outcome, str(a.duration_ms), a.error or "-"]
@@ -124,7 +120,26 @@ def dead_show(connection: Connection, ctx: Context) -> int:
         ],
         ctx.out,
     )
+    _print_section(
+        "provider events",
+        ["AT", "TYPE", "PERMANENT", "SOURCE", "DIAGNOSTIC"],
+        [
+            [utc_time(e.at), e.type, "yes" if e.permanent else "no", e.source, e.diagnostic or "-"]
+            for e in detail.provider_events
+        ],
+        ctx.out,
+    )
     return 0
+
+
+def _print_section(title: str, header: list[str], rows: list[list[str]], out: TextIO) -> None:
+    """A blank line, then `title (n):` and its table, or `no title`."""
+    print(file=out)
+    if not rows:
+        print(f"no {title}", file=out)
+        return
+    print(f"{title} ({len(rows)}):", file=out)
+    print_table(header, rows, out)
 
 
 def dead_retry(connection: Connection, ctx: Context) -> int:

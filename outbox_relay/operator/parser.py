@@ -20,7 +20,6 @@ from outbox_relay.operator.dead import (
 from shared import operations
 from shared.clock import utcnow
 from shared.models import MAX_ID
-from shared.outbox import CHANNELS, FAILURES, PURPOSES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -166,9 +165,8 @@ def is_read_only(args: argparse.Namespace) -> bool:
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--channel", choices=CHANNELS)
-    parser.add_argument("--purpose", choices=PURPOSES)
-    parser.add_argument("--reason", choices=FAILURES)
+    for name, allowed in operations.FILTER_CHOICES.items():
+        parser.add_argument(f"--{name}", choices=allowed)
     parser.add_argument("--recipient", metavar="ADDR", help="exact address")
     parser.add_argument(
         "--since",

@@ -2,11 +2,13 @@
 
 from shared.operations.audit import AuditEntry, audit_log
 from shared.operations.dead_letters import (
+    FILTER_CHOICES,
     MAX_PAGE,
     AttemptRecord,
     DeadFilter,
     DeadLetter,
     MessageDetail,
+    ProviderEventRecord,
     count_dead,
     list_dead,
     show,
@@ -41,6 +43,7 @@ from shared.operations.stranded import (
 
 __all__ = [
     "BULK_RETRY_CAP",
+    "FILTER_CHOICES",
     "MAX_PAGE",
     "AttemptRecord",
     "AuditEntry",
@@ -49,6 +52,7 @@ __all__ = [
     "DeadLetter",
     "HourlyOutcome",
     "MessageDetail",
+    "ProviderEventRecord",
     "Purged",
     "Reissue",
     "ReissueOutcome",

@@ -9,15 +9,22 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.models import outbox, outbox_attempts
-from shared.outbox import CHANNELS, FAILED, FAILURES, PURPOSES, Status
+from shared.models import outbox, outbox_attempts, provider_events
+from shared.outbox import ALL_CHANNELS, ALL_PURPOSES, FAILED, FAILURES, Status
 
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
 DEAD_STATUSES = FAILED
 # The most dead letters one page lists, wherever it is asked for.
 MAX_PAGE = 500
+# What each choice of a filter may be, on every face: any channel and purpose a row can have
+# (webhook rows and their events too), a dead reason, or bounced.
+FILTER_CHOICES: dict[str, tuple[str, ...]] = {
+    "channel": ALL_CHANNELS,
+    "purpose": ALL_PURPOSES,
+    "reason": FAILURES,
+}
 # The fields of a filter that hold text, in the order the faces show and repeat them.
-_TEXT_FIELDS = ("channel", "purpose", "reason", "recipient")
+_TEXT_FIELDS = (*FILTER_CHOICES, "recipient")
 
 
 @dataclass(frozen=True)
@@ -35,15 +42,15 @@ class DeadFilter:
         """The filter `values` name (arguments, a query, a form): each field only if it holds a
         value it can take; an empty or unknown one is not given."""
 
-        def among(name: str, allowed: tuple[str, ...]) -> str | None:
+        def among(name: str) -> str | None:
             value = values.get(name)
-            return value if isinstance(value, str) and value in allowed else None
+            return value if isinstance(value, str) and value in FILTER_CHOICES[name] else None
 
         recipient, since = values.get("recipient"), values.get("since")
         return cls(
-            channel=among("channel", CHANNELS),
-            purpose=among("purpose", PURPOSES),
-            reason=among("reason", FAILURES),
+            channel=among("channel"),
+            purpose=among("purpose"),
+            reason=among("reason"),
             recipient=recipient if isinstance(recipient, str) and recipient else None,
             since=since if isinstance(since, datetime) else None,
         )
@@ -100,8 +107,19 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class ProviderEventRecord:
+    """What a provider reported about a message after it took it (a bounce, a complaint)."""
+
+    at: datetime
+    type: str
+    permanent: bool
+    source: str
+    diagnostic: str | None
+
+
+@dataclass(frozen=True)
 class MessageDetail:
-    """A message with its attempts; never its parameters or secrets."""
+    """A message with its attempts and provider events; never its parameters or secrets."""
 
     id: str
     created_at: datetime
@@ -119,6 +137,7 @@ class MessageDetail:
     resolved_at: datetime | None
     replaced_by: str | None
     history: list[AttemptRecord]
+    provider_events: list[ProviderEventRecord]
 
 
 _DEAD_COLUMNS = (
@@ -160,7 +179,7 @@ def count_dead(connection: Connection, where: DeadFilter) -> int:
 
 
 def show(connection: Connection, public_id: str) -> MessageDetail | None:
-    """One message and its attempts, oldest first."""
+    """One message with its attempts and its provider events, each oldest first."""
     row = connection.execute(
         select(
             outbox.c.id.label("key"),
@@ -183,7 +202,16 @@ def show(connection: Connection, public_id: str) -> MessageDetail | None:
     ).one_or_none()
     if row is None:
         return None
-    history = [
+    fields = {k: v for k, v in row._mapping.items() if k != "key"}
+    return MessageDetail(
+        **fields,
+        history=_attempts(connection, row.key),
+        provider_events=_provider_events(connection, row.key),
+    )
+
+
+def _attempts(connection: Connection, key: int) -> list[AttemptRecord]:
+    return [
         AttemptRecord(**a._mapping)
         for a in connection.execute(
             select(
@@ -192,9 +220,24 @@ def show(connection: Connection, public_id: str) -> MessageDetail | None:
                 outbox_attempts.c.duration_ms,
                 outbox_attempts.c.error,
             )
-            .where(outbox_attempts.c.outbox_id == row.key)
+            .where(outbox_attempts.c.outbox_id == key)
             .order_by(outbox_attempts.c.attempted_at, outbox_attempts.c.id)
         )
     ]
-    fields = {k: v for k, v in row._mapping.items() if k != "key"}
-    return MessageDetail(**fields, history=history)
+
+
+def _provider_events(connection: Connection, key: int) -> list[ProviderEventRecord]:
+    return [
+        ProviderEventRecord(**e._mapping)
+        for e in connection.execute(
+            select(
+                provider_events.c.at,
+                provider_events.c.type,
+                provider_events.c.permanent,
+                provider_events.c.source,
+                provider_events.c.diagnostic,
+            )
+            .where(provider_events.c.outbox_id == key)
+            .order_by(provider_events.c.at, provider_events.c.id)
+        )
+    ]
