@@ -18,6 +18,9 @@ T = TypeVar("T")
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
 # Seconds the SMS gateway, and the application's webhook endpoint, have to answer one request.
 SMS_TIMEOUT = 10.0
+# Seconds a dashboard session lasts; the purge keeps throttle events (sign-outs among them)
+# at least this long.
+DASHBOARD_SESSION_SECONDS = 8 * 3600
 WEBHOOK_TIMEOUT = 10.0
 # httpx bounds connecting, writing the request and reading the answer each by the timeout, not
 # the request as a whole: a request to a slow endpoint may take this many timeouts.

@@ -439,6 +439,22 @@ def test_sign_out_removes_the_cookie(admin: FlaskClient) -> None:
     assert "Signed out." in admin.get("/admin/sign-in?notice=signed_out").get_data(as_text=True)
 
 
+def test_a_cookie_kept_after_signing_out_opens_nothing(admin_app: Flask) -> None:
+    """Sign-out ends the session on the server too: a copy of the cookie taken before (another
+    tab, a stolen copy) is refused, while another session goes on."""
+    browser, other = admin_app.test_client(), admin_app.test_client()
+    token = signed_in(browser)
+    signed_in(other)
+    kept = browser.get_cookie(COOKIE, path="/admin")
+    assert kept is not None
+    assert browser.post("/admin/sign-out", data={"csrf_token": token}).status_code == 303
+    thief = admin_app.test_client()
+    thief.set_cookie(COOKIE, kept.value, path="/admin")
+    assert thief.get("/admin").status_code == 303
+    assert thief.post("/admin/dead/retry-all", data={"csrf_token": token}).status_code == 303
+    assert other.get("/admin").status_code == 200
+
+
 def test_wrong_tokens_on_either_surface_are_slowed_down_and_the_right_one_never_is(
     admin: FlaskClient,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from outbox_relay import claims
 from outbox_relay.daemon import Daemon
 from shared import operations
 from shared.clock import utcnow
+from shared.config import Settings
 from shared.models import idempotency_keys, outbox, outbox_attempts, throttle_events, users
 from support.bulk import queue_emails
 from support.constants import MakeRelay
@@ -119,3 +121,22 @@ def rows_of(engine: Engine, table: str) -> list[dict[str, Any]]:
     """Every row of a table without an id column."""
     with engine.connect() as connection:
         return [dict(r._mapping) for r in connection.execute(text(f"SELECT * FROM {table}"))]
+
+
+def test_the_purge_keeps_events_a_dashboard_session_long_whatever_the_code_lifetimes(
+    engine: Engine, settings: Settings
+) -> None:
+    """A sign-out is an event that must outlive the session it ends (8 hours), even where
+    codes live 10 minutes."""
+    short = dataclasses.replace(settings, activation_ttl=600, reset_ttl=600)
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(
+            insert(throttle_events),
+            [
+                {"key": "a" * 64, "at": now - timedelta(hours=7, minutes=59)},
+                {"key": "b" * 64, "at": now - timedelta(hours=8, minutes=1)},
+            ],
+        )
+        operations.purge(connection, short, actor="test", now=now)
+    assert [e["key"] for e in rows_of(engine, "throttle_events")] == ["a" * 64]

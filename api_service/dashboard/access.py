@@ -16,6 +16,7 @@ from api_service.dashboard.session import (
     SESSION_SECONDS,
     cookie_refused,
     csrf_token,
+    end_session,
     is_dashboard_path,
     safe_next,
     same_origin,
@@ -151,7 +152,8 @@ def sign_in_submit() -> BaseResponse:
 
 @bp.post("/sign-out")
 def sign_out() -> BaseResponse:
-    """End the session: the cookie is removed from the browser."""
+    """End the session: on the server, and the cookie removed from the browser."""
+    end_session(g.dashboard_sid)
     response = redirect(url_for(".sign_in", notice="signed_out"), 303)
     set_session_cookie(response, "", 0)
     return response

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.config import Settings
+from shared.config import DASHBOARD_SESSION_SECONDS, Settings
 from shared.models import idempotency_keys, outbox, throttle_events, users
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
@@ -33,7 +33,9 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
     dead_before = now - timedelta(days=settings.retention_dead_days)
     accounts_before = now - timedelta(days=settings.retention_unactivated_days)
     # Throttle windows are an hour at most; codes' tries last as long as the longest code.
-    events_before = now - timedelta(seconds=max(3600, settings.activation_ttl, settings.reset_ttl))
+    events_before = now - timedelta(
+        seconds=max(DASHBOARD_SESSION_SECONDS, settings.activation_ttl, settings.reset_ttl)
+    )
 
     def remove(table: Any, *where: ColumnElement[bool]) -> int:
         return int(connection.execute(delete(table).where(*where)).rowcount)
