@@ -37,10 +37,13 @@ class Sender:
 def _checked(address: str, refusal: str, **rules: Any) -> str:
     """Checked without DNS, the domain in ASCII (IDNA), or AddressError: `refusal`, and why.
 
-    No SMTPUTF8 in this version: a non-ASCII local part could never be delivered.
+    No SMTPUTF8 in this version: a non-ASCII local part could never be delivered. Strict, so
+    a local part past RFC 5321's 64 octets, which servers refuse, is refused here first.
     """
     try:
-        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False, **rules)
+        checked = validate_email(
+            address, check_deliverability=False, allow_smtputf8=False, strict=True, **rules
+        )
     except EmailNotValidError as exc:
         raise AddressError(f"{refusal}: {exc}") from None
     return checked.ascii_email or checked.normalized
