@@ -290,8 +290,10 @@ def _recipients(part: dict[str, Any]) -> list[dict[str, Any]]:
 def _original_message_id(mail: dict[str, Any]) -> str | None:
     """Our Message-ID, when SES includes the original headers."""
     common = mail.get("common_headers") or {}
-    found: str | None = common.get("message_id")
+    if common.get("message_id") is not None:
+        return str(common["message_id"])
     for header in mail.get("headers") or []:
-        if found is None and (header.get("name") or "").lower() == "message-id":
-            found = header.get("value")
-    return found
+        if (header.get("name") or "").lower() == "message-id":
+            value: str | None = header.get("value")
+            return value
+    return None

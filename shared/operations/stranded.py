@@ -13,6 +13,7 @@ from shared.accounts import User, user_by_id
 from shared.messages import Outbox, address_for, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
+from shared.operations.dead_letters import DEAD_STATUSES
 from shared.suppressions import Suppressor
 
 
@@ -83,7 +84,7 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
         .where(
             users.c.status == "pending",
             or_(
-                outbox.c.status.in_(("dead", "bounced")),
+                outbox.c.status.in_(DEAD_STATUSES),
                 verification_tokens.c.status == "dead",
                 verification_tokens.c.expires_at <= now,
             ),
