@@ -19,8 +19,8 @@ class Verdict(StrEnum):
     PERMANENT = "permanent"  # the recipient or the message: never try again
     TRANSIENT = "transient"  # this message, this time: try again later
     PROVIDER_DOWN = "provider_down"  # the provider or its configuration: pause it, keep the row
-    # 5.7.0 / 5.7.1 at RCPT or DATA: the recipient's policy, or the provider's once several
-    # recipients get it at once (see providers.Provider.judge).
+    # 4.7.x, 5.7.0 or 5.7.1 at RCPT or DATA: this recipient's (greylisting, a policy), or the
+    # provider's once several recipients get it at once (see providers.Provider.judge).
     POLICY = "policy"
 
 
@@ -51,13 +51,31 @@ _POLICY_ENHANCED = frozenset({"5.7.0", "5.7.1"})
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
-class DeliveryFailure(Exception):
-    """A delivery attempt failed; `verdict` says whose failure it is."""
+# A 421 that says the server holds too many of our sessions (Postfix: "too many connections
+# from …", Exim: "too many concurrent SMTP connections").
+_TOO_MANY_CONNECTIONS = re.compile(r"too many (?:\w+ )*connections", re.IGNORECASE)
 
-    def __init__(self, verdict: Verdict, description: str) -> None:
+
+class DeliveryFailure(Exception):
+    """A delivery attempt failed; `verdict` says whose failure it is.
+
+    `kind` groups the POLICY refusals a provider counts together (`4.7`, `5.7`);
+    `too_many_sessions` marks a server refusing one more of our sessions.
+    """
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        description: str,
+        *,
+        kind: str | None = None,
+        too_many_sessions: bool = False,
+    ) -> None:
         super().__init__(description)
         self.verdict = verdict
         self.description = description[:500]
+        self.kind = kind
+        self.too_many_sessions = too_many_sessions
 
 
 def enhanced_code(text: str) -> str | None:
@@ -70,29 +88,42 @@ def classify_smtp(stage: Stage, code: int | None, text: str = "") -> Verdict:
     """Whose failure an SMTP reply `code` (None: no reply, the connection failed) at `stage` is.
 
     The spec's table: no reply or any refusal before RCPT (connect, greeting, EHLO, STARTTLS,
-    AUTH, MAIL FROM), and quota or throttling replies anywhere (421, 454, 450/451/452 with
-    4.7.x, 550 5.4.5), are the provider's. At RCPT and DATA, a dropped connection or a 4xx is
-    transient; 5.7.0 / 5.7.1 are policy; any other 5xx is permanent.
+    AUTH, MAIL FROM), and quota or throttling replies anywhere (421, 454, 550 5.4.5), are the
+    provider's. At RCPT and DATA, a dropped connection or a 4xx is transient, but 4.7.x
+    (greylisting: `450 4.7.1 … Greylisted`) and 5.7.0 / 5.7.1 are policy, the provider's only
+    when several recipients get them; any other 5xx is permanent.
     """
     if code is None:
         return Verdict.PROVIDER_DOWN if stage in SESSION_STAGES else Verdict.TRANSIENT
     enhanced = enhanced_code(text)
     if stage in SESSION_STAGES or code in _THROTTLING_CODES or enhanced in _THROTTLING_ENHANCED:
         return Verdict.PROVIDER_DOWN
-    if 400 <= code <= 499:
-        if code in (450, 451, 452) and enhanced is not None and enhanced.startswith("4.7."):
-            return Verdict.PROVIDER_DOWN
-        return Verdict.TRANSIENT
-    if enhanced in _POLICY_ENHANCED:
+    if _policy_kind(code, enhanced) is not None:
         return Verdict.POLICY
-    return Verdict.PERMANENT
+    return Verdict.TRANSIENT if 400 <= code <= 499 else Verdict.PERMANENT
+
+
+def _policy_kind(code: int, enhanced: str | None) -> str | None:
+    """`4.7` or `5.7` for the refusals a provider counts over recipients, else None."""
+    if enhanced is None:
+        return None
+    if 400 <= code <= 499 and enhanced.startswith("4.7."):
+        return "4.7"
+    return "5.7" if enhanced in _POLICY_ENHANCED else None
 
 
 def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
     """The failure of an SMTP reply, or of a connection error when `code` is None."""
     where = f"at {stage.value}"
     description = f"SMTP {code} {text} {where}" if code is not None else f"{text} {where}"
-    return DeliveryFailure(classify_smtp(stage, code, text), " ".join(description.split()))
+    verdict = classify_smtp(stage, code, text)
+    kind = _policy_kind(code, enhanced_code(text)) if code is not None else None
+    return DeliveryFailure(
+        verdict,
+        " ".join(description.split()),
+        kind=kind if verdict is Verdict.POLICY else None,
+        too_many_sessions=code == 421 and _TOO_MANY_CONNECTIONS.search(text) is not None,
+    )
 
 
 def classify_http(status: int) -> Verdict | None:

@@ -69,6 +69,8 @@ class OutcomeBook:
         self._batch_size = batch_size
         self._heartbeat = heartbeat
         self._lock = threading.Lock()
+        # Held by every write, so that a recount sees an outcome either waiting or written.
+        self._writing = threading.Lock()
         self._collected: list[Outcome] = []
         self._last_flush = time.monotonic()
         self._unsettled: list[Outcome] = []
@@ -112,11 +114,25 @@ class OutcomeBook:
 
     def flush(self) -> None:
         """Write every collected outcome in one transaction."""
-        with self._lock:
-            outcomes, self._collected = self._collected, []
-            self._last_flush = time.monotonic()
-        if outcomes:
-            self._settle(outcomes)
+        with self._writing:
+            with self._lock:
+                outcomes, self._collected = self._collected, []
+                self._last_flush = time.monotonic()
+            if outcomes:
+                self._settle(outcomes)
+
+    def recount(self, counted: Outcome) -> None:
+        """Count a failure recorded as the provider's (`provider_down`) as its message's try:
+        `counted` replaces that outcome while it waits, else is written over it."""
+        with self._writing:
+            with self._lock:
+                for waiting in (self._collected, self._unsettled):
+                    for i, outcome in enumerate(waiting):
+                        if outcome.row.id == counted.row.id and outcome.name == "provider_down":
+                            waiting[i] = counted
+                            return
+            if store.recount(self._engine, self._mark(counted, utcnow()), on_dead=self._on_dead):
+                self._record(counted, True)
 
     def hand_back(self, row: claims.Claimed, now: datetime, *, due: datetime | None = None) -> None:
         """Release a row untried (due at `due`, else now), or keep it for when the database is
@@ -136,7 +152,7 @@ class OutcomeBook:
         Each is written as of now, so one whose lease lapsed meanwhile changes nothing and its
         row is delivered again: at-least-once, never a mark without a lease.
         """
-        with self._lock:
+        with self._writing, self._lock:
             waiting, self._unsettled = self._unsettled, []
             untried, self._untried = self._untried, []
         try:
@@ -177,17 +193,19 @@ class OutcomeBook:
         if not outcomes:
             return set()
         at = utcnow()
-        marks = []
-        for outcome in outcomes:
-            attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
-            if outcome.retry_in is not None:
-                retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
-                marks.append(store.Mark(outcome.row, attempt, retry_at=retry_at))
-            elif outcome.name == "sent":
-                marks.append(store.Mark(outcome.row, attempt, provider_id=outcome.provider_id))
-            else:
-                marks.append(store.Mark(outcome.row, attempt, dead_reason=outcome.name))
+        marks = [self._mark(outcome, at) for outcome in outcomes]
         return store.mark(self._engine, marks, at, on_dead=self._on_dead)
+
+    @staticmethod
+    def _mark(outcome: Outcome, at: datetime) -> store.Mark:
+        """What an outcome written at `at` does to its row."""
+        attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
+        if outcome.retry_in is not None:
+            retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
+            return store.Mark(outcome.row, attempt, retry_at=retry_at)
+        if outcome.name == "sent":
+            return store.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
+        return store.Mark(outcome.row, attempt, dead_reason=outcome.name)
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
         """Count and log one written outcome."""

@@ -30,14 +30,17 @@ log = logging.getLogger(__name__)
 
 # Probes follow the backoff, but never wait longer than this between two.
 PROBE_CAP = 60.0
-# 5.7.0 / 5.7.1 at RCPT or DATA pause the provider once this many distinct recipients get it
-# within POLICY_WINDOW seconds: one recipient's policy is the recipient's, many is the sender's.
+# 4.7.x, 5.7.0 or 5.7.1 at RCPT or DATA pause the provider once this many distinct recipients
+# get the same kind within POLICY_WINDOW seconds: one recipient's greylisting or policy is the
+# recipient's, many is the sender's.
 POLICY_RECIPIENTS = 3
 POLICY_WINDOW = 60.0
 
 ChannelFactory = Callable[[str], Channel]
 # Raises the DeliveryFailure that keeps a provider paused; returns when it would take a message.
 Probe = Callable[[], None]
+# Counts as a try the failure that paused a provider which then answered its first probe.
+Recount = Callable[[], None]
 
 
 class _State(Enum):
@@ -75,7 +78,8 @@ class Provider:
         self._down_since: datetime | None = None
         self._reason = ""
         self._prober: threading.Thread | None = None
-        self._policy: deque[tuple[float, str]] = deque()
+        self._recount: Recount | None = None
+        self._policy: dict[str, deque[tuple[float, str]]] = {}
         metrics.PROVIDER_UP.labels(name).set(1)
 
     @property
@@ -103,10 +107,11 @@ class Provider:
             return failure.verdict
         now = time.monotonic()
         with self._lock:
-            self._policy.append((now, recipient))
-            while self._policy and self._policy[0][0] < now - POLICY_WINDOW:
-                self._policy.popleft()
-            recipients = {address for _, address in self._policy}
+            window = self._policy.setdefault(failure.kind or "", deque())
+            window.append((now, recipient))
+            while window and window[0][0] < now - POLICY_WINDOW:
+                window.popleft()
+            recipients = {address for _, address in window}
         return Verdict.PROVIDER_DOWN if len(recipients) >= POLICY_RECIPIENTS else Verdict.TRANSIENT
 
     def answered(self) -> None:
@@ -116,8 +121,14 @@ class Provider:
                 return
         self._resume()
 
-    def pause(self, reason: str) -> None:
-        """Stop every sender using it, and probe it until it answers."""
+    def pause(self, reason: str, recount: Recount | None = None) -> None:
+        """Stop every sender using it, and probe it until it answers.
+
+        No retry without backoff: when the failure that paused it came from one message (a
+        421 after DATA, a quota at RCPT) and the provider answers its first probe at once, the
+        pause said nothing of the provider, and `recount` counts that failure as the
+        message's try, so its retry waits the backoff instead of pausing the provider again.
+        """
         with self._lock:
             self._reason = reason
             if self._state is _State.DOWN:
@@ -128,6 +139,7 @@ class Provider:
                 self._down_since = utcnow()
                 self._probes = 0
                 self._policy.clear()
+                self._recount = recount
             self._prober = threading.Thread(
                 target=self._wait_and_probe, name=f"probe-{self.name}", daemon=True
             )
@@ -177,13 +189,21 @@ class Provider:
             except Exception:  # a bug in a probe must not stop the probing
                 log.exception("provider probe failed", extra={"provider": self.name})
                 continue
+            with self._lock:
+                recount, self._recount = self._recount, None
+            if recount is not None and probes == 1:
+                # Before resuming, while no sender of this relay uses the provider.
+                try:
+                    recount()
+                except Exception:  # the row is retried anyway; the probing must end
+                    log.exception("failure not recounted", extra={"provider": self.name})
             self._resume()
             return
 
     def _resume(self) -> None:
         with self._lock:
             down_since, self._down_since = self._down_since, None
-            self._state, self._prober = _State.UP, None
+            self._state, self._prober, self._recount = _State.UP, None, None
             probes = self._probes
         metrics.PROVIDER_UP.labels(self.name).set(1)
         down_s = (utcnow() - down_since).total_seconds() if down_since else 0.0
@@ -249,6 +269,10 @@ class Providers:
         start = failures % len(providers)
         turn = providers[start:] + providers[:start]
         return next((p for p in turn if p.take()), None)
+
+    def names(self) -> list[str]:
+        """Every provider configured, whatever its channel."""
+        return [p.name for providers in self._by_channel.values() for p in providers]
 
     def paused_channels(self) -> list[str]:
         """Channels no provider can take now: their rows wait, unclaimed."""

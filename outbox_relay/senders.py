@@ -9,17 +9,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from queue import LifoQueue
+from functools import partial
 
 from outbox_relay import claims, metrics
 from outbox_relay.backoff import retry_delay
-from outbox_relay.channels import Channel
 from outbox_relay.channels.factory import ChannelFactory
 from outbox_relay.compose import compose
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.outcomes import Outcome, OutcomeBook
 from outbox_relay.providers import Provider, Providers
 from outbox_relay.render import Templates
+from outbox_relay.sessions import Sessions
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.secretbox import SecretBox
@@ -45,19 +45,15 @@ class Senders:
         self.settings = settings
         self._box = box
         self._providers = providers
-        self._make_channel = make_channel
         self._outcomes = outcomes
         self._stopping = stopping
         self._heartbeat = heartbeat
         self._templates = Templates.checked(settings)
-        # One set of channels (so one SMTP connection) per sender, lent to whichever thread
-        # delivers; the set used last goes out first, so a trickle keeps one connection warm.
-        self._channel_sets: list[dict[str, Channel]] = [
-            {} for _ in range(settings.relay_concurrency)
-        ]
-        self._idle_channel_sets: LifoQueue[dict[str, Channel]] = LifoQueue()
-        for channel_set in self._channel_sets:
-            self._idle_channel_sets.put(channel_set)
+        # Each provider's sessions: as many as senders, unless the provider takes fewer.
+        self._sessions = {
+            name: Sessions(partial(make_channel, name), settings.relay_concurrency)
+            for name in providers.names()
+        }
         self._pool = ThreadPoolExecutor(
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
         )
@@ -81,9 +77,8 @@ class Senders:
 
     def close(self) -> None:
         """Close every channel (their connections to the providers)."""
-        for channel_set in self._channel_sets:
-            for channel in channel_set.values():
-                channel.close()
+        for sessions in self._sessions.values():
+            sessions.close()
 
     def _deliver(self, row: claims.Claimed, suppressed: bool = False) -> None:
         now = utcnow()
@@ -110,12 +105,7 @@ class Senders:
             provider.untried()
             self._outcomes.hand_back(row, now, due=now + timedelta(seconds=deferred.retry_in))
         except DeliveryFailure as failure:
-            verdict = provider.judge(failure, row.recipient)
-            if verdict is Verdict.PROVIDER_DOWN:
-                provider.pause(failure.description)
-            else:
-                provider.answered()
-            self._outcomes.collect(self._failed(row, verdict, failure.description, _ms(started)))
+            self._judge(row, provider, failure, _ms(started))
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             log.exception("unexpected failure", extra={"id": row.public_id})
             provider.untried()
@@ -127,6 +117,27 @@ class Senders:
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
+
+    def _judge(
+        self, row: claims.Claimed, provider: Provider, failure: DeliveryFailure, ms: int
+    ) -> None:
+        """Record a failed send, and pause its provider when the failure is the provider's.
+
+        The outcome is collected before the pause, so that a recount (a provider answering
+        its first probe at once) finds it, written or waiting.
+        """
+        sessions = self._sessions[provider.name]
+        if failure.too_many_sessions:
+            limit = sessions.lower_to_open()
+            log.warning("provider sessions lowered", extra={"provider": provider.name, "to": limit})
+        verdict = provider.judge(failure, row.recipient)
+        self._outcomes.collect(self._failed(row, verdict, failure.description, ms))
+        if verdict is not Verdict.PROVIDER_DOWN:
+            provider.answered()
+            return
+        counted = partial(self._failed, row, Verdict.TRANSIENT, failure.description, ms)
+        provider.pause(failure.description, lambda: self._outcomes.recount(counted()))
+        sessions.close_idle()
 
     def _failed(self, row: claims.Claimed, verdict: Verdict, error: str, ms: int) -> Outcome:
         """What a failed attempt does to its row.
@@ -160,16 +171,19 @@ class Senders:
         return time.monotonic() + left
 
     def _send(self, row: claims.Claimed, provider: Provider, *, start_by: float) -> str | None:
-        """Send one row through `provider` with a set of channels no other thread uses; the
-        provider's id of the message, if it gave one."""
-        channels = self._idle_channel_sets.get()
+        """Send one row through one of `provider`'s sessions; the provider's id of the
+        message, if it gave one."""
+        message = compose(row, self._box, self.settings.mail_from, self._templates)
+        sessions = self._sessions[provider.name]
+        channel = sessions.borrow(start_by)
+        sent = False
         try:
-            if provider.name not in channels:
-                channels[provider.name] = self._make_channel(provider.name)
-            message = compose(row, self._box, self.settings.mail_from, self._templates)
-            return channels[provider.name].send(message, start_by)
+            provider_id = channel.send(message, start_by)
+            sent = True
+            return provider_id
         finally:
-            self._idle_channel_sets.put(channels)
+            # A paused provider keeps no session: its probe must not be one too many.
+            sessions.give_back(channel, keep=sent and provider.usable)
 
 
 def _ms(started: float) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from outbox_relay.claims import Claimed
 from shared.models import outbox, outbox_attempts
@@ -141,6 +141,17 @@ def mark(
 
 
 def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]:
+    held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
+    return list(
+        connection.execute(
+            update(outbox).where(*_HELD).values(**_failure_values(one)).returning(outbox.c.id),
+            held,
+        ).scalars()
+    )
+
+
+def _failure_values(one: Mark) -> dict[str, Any]:
+    """What a failed attempt writes to its row."""
     values: dict[str, Any] = {"last_error": one.attempt.error, **RELEASED}
     if one.attempt.outcome not in UNCOUNTED:
         values["attempts"] = outbox.c.attempts + 1
@@ -149,13 +160,45 @@ def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]
     else:
         assert one.retry_at is not None
         values["next_attempt_at"] = one.retry_at
-    held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
-    return list(
-        connection.execute(
-            update(outbox).where(*_HELD).values(**values).returning(outbox.c.id),
-            held,
-        ).scalars()
+    return values
+
+
+# A row no claim holds, whose attempts are still those its last claim saw.
+_UNHELD = (
+    outbox.c.id == bindparam("row_id"),
+    outbox.c.claim_token.is_(None),
+    _PENDING,
+    outbox.c.attempts == bindparam("seen"),
+)
+# The attempt a recount turns from the provider's failure into the message's.
+_LAST_PROVIDER_DOWN = (
+    select(func.max(outbox_attempts.c.id))
+    .where(
+        outbox_attempts.c.outbox_id == bindparam("row_id"),
+        outbox_attempts.c.outcome == "provider_down",
     )
+    .scalar_subquery()
+)
+
+
+def recount(engine: Engine, one: Mark, *, on_dead: OnDead | None = None) -> bool:
+    """Count as the message's try a failure already written as the provider's: its row waits
+    its backoff (or dies of max_attempts) and the attempt says `transient`. Only while no
+    claim holds the row and nobody counted a try since; whether it changed it."""
+    with engine.begin() as connection:
+        seen = {"row_id": one.row.id, "seen": one.row.attempts}
+        update_row = update(outbox).where(*_UNHELD).values(**_failure_values(one))
+        if connection.execute(update_row.returning(outbox.c.id), seen).first() is None:
+            return False
+        connection.execute(
+            update(outbox_attempts)
+            .where(outbox_attempts.c.id == _LAST_PROVIDER_DOWN)
+            .values(outcome=one.attempt.outcome),
+            {"row_id": one.row.id},
+        )
+        if one.dead_reason is not None and on_dead is not None:
+            on_dead(connection, [one])
+    return True
 
 
 def release(

@@ -44,6 +44,9 @@ class Script:
     accepted: list[EmailMessage] = field(default_factory=list)
     mail_times: list[float] = field(default_factory=list)
     sessions: int = 0
+    open_sessions: int = 0  # connected now
+    # Refuse a session past this many open at once, as Postfix's connection count limit does.
+    max_sessions: int | None = None
     probes: int = 0  # sessions that went as far as MAIL FROM and ended with no message
     auth_attempts: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -75,6 +78,16 @@ class Script:
                     raise TimeoutError(f"{len(self.accepted)} of {count} messages arrived")
                 self._lock.wait(left)
             return list(self.accepted)
+
+    def wait_until_open(self, count: int, timeout: float = 10.0) -> None:
+        """Block until exactly `count` sessions are open."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self.open_sessions != count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.open_sessions} sessions open, not {count}")
+                self._lock.wait(left)
 
     def note(self, **counts: int) -> None:
         with self._lock:
@@ -162,9 +175,12 @@ class _StagedSMTP(SMTP):
         return _Session(self.loop)
 
     async def _handle_client(self) -> None:
-        self._script.note(sessions=1)
+        script = self._script
+        script.note(sessions=1, open_sessions=1)
         try:
-            reply = await _act(self, self._script.reply("greeting"))
+            reply = await _act(self, script.reply("greeting"))
+            if script.max_sessions is not None and script.open_sessions > script.max_sessions:
+                reply = "421 4.7.0 staged.test Error: too many connections from 127.0.0.1"
             if reply:
                 await self.push(reply)
                 assert self.transport is not None
@@ -172,12 +188,13 @@ class _StagedSMTP(SMTP):
                 return
             await super()._handle_client()
         finally:
+            script.note(open_sessions=-1)
             if (
                 isinstance(self.session, _Session)
                 and self.session.mailed
                 and not self.session.delivered
             ):
-                self._script.note(probes=1)
+                script.note(probes=1)
 
     async def smtp_STARTTLS(self, arg: str) -> None:
         reply = await _act(self, self._script.reply("starttls"))

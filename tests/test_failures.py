@@ -1,5 +1,5 @@
 """The one table of whose failure a reply is (spec: "Errors — the message or the provider"),
-case by case, and the policy rule that turns 5.7.0 / 5.7.1 into the provider's."""
+case by case, and the policy rule that turns 4.7.x, 5.7.0 / 5.7.1 into the provider's."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from outbox_relay.failures import (
     classify_http,
     classify_smtp,
     enhanced_code,
+    smtp_failure,
 )
 from outbox_relay.providers import Provider
 
@@ -39,9 +40,7 @@ SMTP_CASES = [
     (Stage.RCPT, 550, "5.4.5 Daily sending quota exceeded", D),
     (Stage.RCPT, 421, "4.7.0 too many connections", D),
     (Stage.RCPT, 454, "Throttling failure: Maximum sending rate exceeded", D),
-    (Stage.RCPT, 450, "4.7.1 rate limited", D),
-    (Stage.DATA, 451, "4.7.1 try again later", D),
-    (Stage.DATA, 452, "4.7.0 quota", D),
+    (Stage.MAIL, 450, "4.7.1 Error: too much mail from 127.0.0.1", D),
     # The recipient's or the message's own: 4xx transient, 5.1/5.2/5.3/5.6 or bare 5xx
     # permanent, 5.7.0 / 5.7.1 policy, any other 5xx permanent.
     (Stage.RCPT, 450, "4.2.1 mailbox busy", T),
@@ -60,6 +59,11 @@ SMTP_CASES = [
     (Stage.DATA, 550, "5.7.26 unauthenticated mail (DMARC)", P),
     (Stage.RCPT, 550, "5.7.1 relaying denied", POLICY),
     (Stage.DATA, 554, "5.7.0 message refused by policy", POLICY),
+    # 4.7.x at RCPT or DATA: one recipient's greylisting or policy, until several get it.
+    (Stage.RCPT, 450, "4.7.1 <a@example.com>: Recipient address rejected: Greylisted", POLICY),
+    (Stage.RCPT, 450, "4.7.1 rate limited", POLICY),
+    (Stage.DATA, 451, "4.7.1 try again later", POLICY),
+    (Stage.DATA, 452, "4.7.0 quota", POLICY),
 ]
 
 
@@ -117,6 +121,31 @@ def test_policy_refusals_pause_the_provider_only_from_three_distinct_recipients(
     assert smtp.judge(refusal, "a@example.com") is T
     assert smtp.judge(refusal, "b@example.com") is T
     assert smtp.judge(refusal, "c@example.com") is D
+
+
+def test_each_kind_of_policy_refusal_is_counted_on_its_own() -> None:
+    smtp = provider()
+    greylisted = smtp_failure(Stage.RCPT, 450, "4.7.1 Greylisted")
+    refused = smtp_failure(Stage.RCPT, 550, "5.7.1 refused")
+    assert (greylisted.kind, refused.kind) == ("4.7", "5.7")
+    assert smtp.judge(greylisted, "a@example.com") is T
+    assert smtp.judge(refused, "b@example.com") is T
+    assert smtp.judge(greylisted, "c@example.com") is T
+    assert smtp.judge(refused, "d@example.com") is T
+    assert smtp.judge(greylisted, "e@example.com") is D
+
+
+@pytest.mark.parametrize(
+    ("text", "too_many"),
+    [
+        ("4.7.0 mail.example.com Error: too many connections from 127.0.0.1", True),
+        ("Too many concurrent SMTP connections; please try again later.", True),
+        ("4.3.2 service not available", False),
+    ],
+)
+def test_a_421_naming_too_many_connections_is_told_apart(text: str, too_many: bool) -> None:
+    assert smtp_failure(Stage.GREETING, 421, text).too_many_sessions is too_many
+    assert smtp_failure(Stage.GREETING, 554, text).too_many_sessions is False
 
 
 def test_other_verdicts_pass_through_the_policy_rule() -> None:

@@ -69,11 +69,13 @@ CASES = [
     ("mail", "550 5.4.5 Daily user sending quota exceeded", "down"),
     ("mail", "451 4.3.0 try later", "down"),
     ("rcpt", "454 4.7.0 Throttling failure: Maximum sending rate exceeded", "down"),
-    ("rcpt", "450 4.7.1 rate limited", "down"),
+    ("mail", "450 4.7.1 Error: too much mail from 127.0.0.1", "down"),
     ("data", "421 4.7.0 too many messages", "down"),
     ("rcpt", "450 4.2.1 mailbox busy", "retry"),
     ("rcpt", "452 4.5.3 too many recipients", "retry"),
     ("rcpt", "550 5.7.1 relaying denied", "retry"),
+    ("rcpt", "450 4.7.1 <a@example.com>: Recipient address rejected: Greylisted", "retry"),
+    ("data", "451 4.7.1 try again later", "retry"),
     ("data", "drop", "retry"),
     ("data", "451 4.3.0 local error", "retry"),
     ("rcpt", "550 5.1.1 no such user", "dead"),
@@ -199,3 +201,16 @@ def test_starttls_asked_of_a_server_that_does_not_offer_it_pauses_the_provider(
     relay.drain()
     assert (the_row(engine)["status"], the_row(engine)["attempts"]) == ("pending", 0)
     assert "STARTTLS not offered" in str(relay.providers.status())
+
+
+def test_greylisting_of_three_recipients_pauses_the_provider(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    """One greylisted recipient is that recipient's (transient); three within a minute say
+    the provider defers everything."""
+    server.script.set(rcpt="450 4.7.1 <x@example.com>: Recipient address rejected: Greylisted")
+    queue_emails(engine, 3)
+    relay = relay_for(make_relay, server)
+    relay.drain()
+    assert "email" in relay.providers.paused_channels()
+    assert sorted(outcomes(engine)) == ["provider_down", "transient", "transient"]

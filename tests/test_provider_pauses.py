@@ -1,0 +1,125 @@
+"""What a pause does beyond stopping the senders (spec: "Errors — the message or the
+provider"): no retry without backoff, no idle session kept open, and no more sessions than a
+provider takes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from outbox_relay.relay import Relay
+from shared.config import parse_smtp_url
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.rows import rows
+from support.smtp_stages import StagedSmtp
+
+
+@pytest.fixture
+def server() -> Iterator[StagedSmtp]:
+    staged = StagedSmtp()
+    staged.start()
+    yield staged
+    staged.stop()
+
+
+def relay_for(make_relay: MakeRelay, server: StagedSmtp, **changes: object) -> Relay:
+    return make_relay(smtp=parse_smtp_url(server.url()), **changes)
+
+
+def attempts(engine: Engine) -> list[str]:
+    return [str(a["outcome"]) for a in rows(engine, "outbox_attempts")]
+
+
+def wait_until_up(relay: Relay, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while "email" in relay.providers.paused_channels():
+        assert time.monotonic() < deadline, "the provider stayed paused"
+        time.sleep(0.01)
+
+
+def test_a_failure_that_paused_a_provider_answering_its_first_probe_counts_as_a_try(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    """A 421 after DATA pauses the provider, whose probe (no DATA) passes at once: the
+    message's own failure, so it waits its backoff instead of pausing the provider again."""
+    server.script.set(data="421 4.7.0 try again later")
+    queue_emails(engine, 1)
+    relay = relay_for(make_relay, server, relay_backoff_base=0.05, relay_backoff_cap=0.05)
+    relay.drain()
+    wait_until_up(relay)
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["attempts"], attempts(engine)) == ("pending", 1, ["transient"])
+    assert row["next_attempt_at"] is not None
+
+
+def test_a_provider_that_stays_down_past_its_first_probe_counts_no_try(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    server.script.set(mail="451 4.3.0 try later")
+    queue_emails(engine, 1)
+    relay = relay_for(make_relay, server, relay_backoff_base=0.05, relay_backoff_cap=0.05)
+    relay.drain()
+    deadline = time.monotonic() + 5
+    while server.script.sessions < 3:  # the send, then two probes
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    server.script.set(mail=None)
+    wait_until_up(relay)
+    [row] = rows(engine, "outbox")
+    assert (row["attempts"], attempts(engine)) == (0, ["provider_down"])
+    relay.drain()
+    assert [r["status"] for r in rows(engine, "outbox")] == ["sent"]
+
+
+def test_a_pause_closes_the_idle_sessions_to_the_provider(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    server.script.set(data="wait:0.2")
+    queue_emails(engine, 4, prefix="first")
+    relay = relay_for(
+        make_relay, server, relay_concurrency=4, relay_backoff_base=60.0, relay_backoff_cap=60.0
+    )
+    relay.drain()
+    assert server.script.open_sessions >= 2
+    server.script.set(data=None, mail="550 5.7.1 sender not allowed")
+    queue_emails(engine, 1, prefix="second")
+    relay.drain()
+    assert "email" in relay.providers.paused_channels()
+    server.script.wait_until_open(0)
+
+
+def test_a_421_naming_too_many_connections_caps_the_sessions_to_those_open(
+    engine: Engine,
+    make_relay: MakeRelay,
+    server: StagedSmtp,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server taking two sessions from us, four senders: the third session's 421 lowers the
+    relay's sessions to two, and every message leaves once, none dead."""
+    server.script.max_sessions = 2
+    server.script.set(data="wait:0.05")
+    queue_emails(engine, 12)
+    relay = relay_for(
+        make_relay, server, relay_concurrency=4, relay_backoff_base=0.05, relay_backoff_cap=0.05
+    )
+    caplog.set_level(logging.WARNING, logger="outbox_relay.senders")
+    deadline = time.monotonic() + 15
+    while sum(r["status"] == "sent" for r in rows(engine, "outbox")) < 12:
+        assert time.monotonic() < deadline, attempts(engine)
+        relay.drain()
+        time.sleep(0.05)
+    assert len(server.script.accepted) == 12
+    lowered = [r for r in caplog.records if r.getMessage() == "provider sessions lowered"]
+    assert lowered and lowered[-1].__dict__["to"] == 2
+    # Once lowered, no session is refused again.
+    refused = attempts(engine).count("provider_down")
+    relay.drain()
+    queue_emails(engine, 8, prefix="later")
+    relay.drain()
+    assert attempts(engine).count("provider_down") == refused
+    assert sum(r["status"] == "sent" for r in rows(engine, "outbox")) == 20
