@@ -1,4 +1,5 @@
-"""From commit to the SMTP server's receipt, under 50 registrations a second for 30 s.
+"""From commit to the SMTP server's receipt, and from that receipt to the outcome in the row,
+under 50 registrations a second for 30 s.
 
 Run from the repository root: `.venv/bin/python -m bench.latency [--rate R] [--seconds S]`.
 
@@ -7,7 +8,9 @@ gunicorn and `outbox-relay run` (LISTEN/NOTIFY) on PostgreSQL; the SMTP server
 commit is bracketed: a deferred trigger the bench adds to its own database notes the time as
 the registering transaction commits, just before its commit record is written (so that figure
 overstates by the commit's own flush), and the client's receipt of the 202 comes after the
-commit (so that one understates).
+commit (so that one understates). The outcome's lag is the row's `sent_at` (the relay's clock
+as it writes the outcome; the same machine's) less the receipt, which the server answers `250`
+at once: what `GET /v1/deliveries` trails the mail by.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bench.common import (
     api_and_relay,
     client_address,
     machine,
+    pending,
     postgres_database,
     smtp_process,
 )
@@ -63,14 +67,20 @@ def main() -> int:
             processes.eventually(
                 lambda: len(receipts.read_text().splitlines()) >= expected, 60, "receipts"
             )
+            # The outcomes too, before the relay stops (which writes what still waits).
+            engine = create_engine_for(url)
+            processes.eventually(lambda: pending(engine) == 0, 10, "outcomes")
+            engine.dispose()
         committed = commit_times(url)
+        written = sent_times(url)
 
-    latencies, after_answer = [], []
+    latencies, after_answer, outcome_lag = [], [], []
     for line in receipts.read_text().splitlines():
         arrived, message_id = line.split(" ", 1)
         public_id = message_id.strip("<>").split("@")[0]
         latencies.append((float(arrived) - committed[public_id]) * 1000)
         after_answer.append((float(arrived) - answered[public_id]) * 1000)
+        outcome_lag.append((written[public_id] - float(arrived)) * 1000)
     print(machine())
     print(
         f"offered: {args.rate:g} registrations/s for {args.seconds:g} s; answered 202: "
@@ -78,6 +88,7 @@ def main() -> int:
     )
     print(f"committing → SMTP receipt (overstates commit → receipt): {percentiles(latencies)}")
     print(f"client got 202 → SMTP receipt (understates it):         {percentiles(after_answer)}")
+    print(f"SMTP receipt → outcome in the row (sent_at):             {percentiles(outcome_lag)}")
     print(f"command: {' '.join([sys.executable, '-m', 'bench.latency', *sys.argv[1:]])}")
     return 0
 
@@ -146,6 +157,20 @@ def commit_times(url: str) -> dict[str, float]:
         found = {
             public_id: at.timestamp()
             for public_id, at in connection.execute(text("SELECT public_id, at FROM bench_commits"))
+        }
+    engine.dispose()
+    return found
+
+
+def sent_times(url: str) -> dict[str, float]:
+    """When the relay wrote each message's `sent`, as epoch seconds, by public id."""
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        found = {
+            public_id: at.timestamp()
+            for public_id, at in connection.execute(
+                text("SELECT public_id, sent_at FROM outbox WHERE sent_at IS NOT NULL")
+            )
         }
     engine.dispose()
     return found
