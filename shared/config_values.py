@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import re
 from collections.abc import Callable
@@ -64,6 +65,16 @@ def pooler(value: str) -> str | None:
 
 def listen_url(value: str) -> str | None:
     return None if value == "none" else normalise_database_url(value)
+
+
+def loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def admin_token(value: str) -> str | None:
