@@ -99,10 +99,11 @@ def mail_from(value: str) -> Sender:
     named = _NAMED_ADDRESS.fullmatch(value.strip())
     if named is None:
         return Sender(name="", address=sender_address(value.strip()))
-    name = named["name"] if named["quoted"] is None else named["quoted"]
-    if name.strip() and not _plain_name(name):
+    # Spaces stripped before it is checked: `Name <address>` puts one after the name.
+    name = (named["name"] if named["quoted"] is None else named["quoted"]).strip(" ")
+    if name and not _plain_name(name):
         raise ValueError(f"the display name must be {_PLAIN_NAME}, got {name!r}")
-    return Sender(name=name.strip(), address=sender_address(named["address"]))
+    return Sender(name=name, address=sender_address(named["address"]))
 
 
 def product_name(value: str) -> str:

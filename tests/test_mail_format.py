@@ -12,10 +12,15 @@ from outbox_relay.channels import Email
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
+from shared.addresses import Sender
+from shared.config import Settings
 from shared.config_values import mail_from
 from shared.secretbox import SecretBox
+from support.constants import SECRET_KEY
 
 BOX = SecretBox("a-secret-key-for-mail-format-tests")
+# The longest PRODUCT_NAME allowed, accented.
+PRODUCT = "Société Générale des Éditions Numériques à Montréal, Québec!"
 
 
 def row(locale: str, full_name: str, purpose: str = "activation") -> Claimed:
@@ -80,3 +85,10 @@ def test_an_idna_domain_is_sent_in_ascii_in_the_header_the_envelope_and_the_mess
     message = email.message_from_bytes(composed.data, policy=email.policy.default)
     assert message["From"] == "Équipe <no-reply@xn--exmple-cua.com>"
     assert message["Message-ID"] == "<0b1c2d3e-0000-4000-8000-000000000001@xn--exmple-cua.com>"
+
+
+def test_a_sixty_character_product_name_is_accepted_with_the_default_mail_from() -> None:
+    settings = Settings.from_env({"SECRET_KEY": SECRET_KEY, "PRODUCT_NAME": PRODUCT})
+    assert len(PRODUCT) == 60
+    assert settings.mail_from == Sender(name=PRODUCT, address="no-reply@localhost")
+
