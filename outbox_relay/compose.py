@@ -7,7 +7,7 @@ import json
 import secrets
 from email.charset import QP, Charset
 from email.header import Header
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr
 from functools import cache
 from typing import Any
 
@@ -15,6 +15,7 @@ from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.render import Templates
 from shared.addresses import Sender
+from shared.clock import utcnow
 from shared.secretbox import SecretBox
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
@@ -37,13 +38,15 @@ def compose(row: Claimed, box: SecretBox, mail_from: Sender, templates: Template
     rendered = templates.email(row.template, row.locale, params)
     # Written out directly rather than through the email package, which took most of a
     # drain's CPU; the layout is fixed, and every header value is free of CR and LF (the
-    # recipient and MAIL_FROM are validated, the subject is one line).
+    # recipient and MAIL_FROM are validated, the subject is one line) but for the CRLF folds
+    # of its encoded words.
     boundary = f"=_outpost_{secrets.token_hex(16)}"
     head = [
         f"From: {_from_header(mail_from)}",
         f"To: {row.recipient}",
-        f"Subject: {_header_text(rendered.subject)}",
-        f"Date: {formatdate(localtime=False, usegmt=True)}",
+        f"Subject: {_header_text(rendered.subject, 'Subject')}",
+        # A numeric zone: RFC 5322 calls `GMT` obsolete and `-0000` an unknown zone.
+        f"Date: {format_datetime(utcnow())}",
         f"Message-ID: {message_id(row.public_id, mail_from)}",
         "MIME-Version: 1.0",
         f"Content-Language: {row.locale}",
@@ -76,15 +79,21 @@ def _part(boundary: str, subtype: str, text: str) -> list[str]:
     ]
 
 
-def _header_text(value: str) -> str:
-    """A header value as is when ASCII, else RFC 2047-encoded and folded."""
-    return value if value.isascii() else Header(value, _UTF8).encode()
+def _header_text(value: str, name: str) -> str:
+    """A value of header `name` as is when ASCII, else in RFC 2047 encoded words of at most 75
+    characters, folded with CRLF (the email package folds with a bare LF by default)."""
+    if value.isascii():
+        return value
+    return Header(value, _UTF8, header_name=name).encode(maxlinelen=76, linesep="\r\n")
 
 
 @cache
 def _from_header(mail_from: Sender) -> str:
-    """MAIL_FROM as the From header: the display name encoded if not ASCII."""
-    return formataddr((mail_from.name, mail_from.address), charset="utf-8")
+    """MAIL_FROM as the From header: the display name encoded and folded if not ASCII, the
+    address on a line of its own."""
+    if mail_from.name.isascii():
+        return formataddr((mail_from.name, mail_from.address))
+    return f"{_header_text(mail_from.name, 'From')}\r\n <{mail_from.address}>"
 
 
 def message_id(public_id: str, mail_from: Sender) -> str:

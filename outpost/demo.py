@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from api_service import create_app
+from shared.config_values import loopback
 
 # Set by `outpost up` for the API it runs: where the catcher writes, and the host it binds.
 MAIL_DIR_VARIABLE = "OUTPOST_DEMO_MAIL_DIR"
@@ -39,7 +39,7 @@ def create_demo_app(config: Mapping[str, str] | None = None) -> Flask:
     environ = {**os.environ, **(config or {})}
     app = create_app(config)
     app.config["DEMO_MAIL_DIR"] = Path(environ.get(MAIL_DIR_VARIABLE) or "var/mail").resolve()
-    app.config["DEMO_ON_LOOPBACK"] = _loopback(environ.get(HOST_VARIABLE, "127.0.0.1"))
+    app.config["DEMO_ON_LOOPBACK"] = loopback(environ.get(HOST_VARIABLE, "127.0.0.1"))
     app.register_blueprint(bp)
     return app
 
@@ -76,7 +76,7 @@ class CaughtMail:
 @bp.before_request
 def _loopback_only() -> None:
     """Nowhere but on a loopback host, to a loopback client: the pages show codes."""
-    if not current_app.config["DEMO_ON_LOOPBACK"] or not _loopback(request.remote_addr or ""):
+    if not current_app.config["DEMO_ON_LOOPBACK"] or not loopback(request.remote_addr or ""):
         abort(404)
 
 
@@ -118,12 +118,3 @@ def _read(path: Path) -> CaughtMail:
     assert isinstance(message, EmailMessage)
     received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return CaughtMail(path.stem, str(message["To"]), str(message["Subject"]), received, message)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

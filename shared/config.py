@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -34,6 +35,14 @@ class ConfigError(ValueError):
     """A configuration variable has a bad value; the message names it."""
 
 
+class StartTls(StrEnum):
+    """Whether a session upgrades with STARTTLS before AUTH and MAIL FROM."""
+
+    REQUIRED = "required"  # a server that does not offer it is the provider's failure
+    IF_OFFERED = "if_offered"
+    OFF = "off"
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     """Where and how to reach one SMTP provider."""
@@ -41,7 +50,8 @@ class SmtpSettings:
     host: str
     port: int
     implicit_tls: bool
-    starttls: bool
+    # OFF under implicit TLS, which is TLS from the first byte.
+    starttls: StartTls
     username: str | None
     password: str | None
     timeout: float
@@ -245,7 +255,11 @@ class _Env:
 
 
 def parse_smtp_url(url: str) -> SmtpSettings:
-    """Parse `smtp://[user:pass@]host[:port][?starttls=true&timeout=S]` or `smtps://…`."""
+    """Parse `smtp://[user:pass@]host[:port][?starttls=true|false&timeout=S]` or `smtps://…`.
+
+    Credentials never travel in clear: with a user, STARTTLS is required unless the session is
+    TLS from the start (smtps://, port 465); turning it off is for a loopback server only.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps"):
         raise ValueError(f"scheme must be smtp or smtps, not {parts.scheme!r}")
@@ -255,19 +269,34 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     unknown = set(query) - {"starttls", "timeout"}
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
-    starttls = query.get("starttls", "false").lower()
-    if starttls not in ("true", "false", "1", "0"):
+    asked = query.get("starttls", "").lower()
+    if asked not in ("", "true", "false", "1", "0"):
         raise ValueError("starttls must be true or false")
     timeout = float(query.get("timeout", "30"))
     if timeout <= 0:
         raise ValueError("timeout must be positive")
-    implicit = parts.scheme == "smtps"
+    port = parts.port or (465 if parts.scheme == "smtps" else 25)
+    implicit = parts.scheme == "smtps" or port == 465
+    username = unquote(parts.username) if parts.username else None
+    if implicit:
+        starttls = StartTls.OFF
+    elif asked in ("true", "1") or (asked == "" and username is not None):
+        starttls = StartTls.REQUIRED
+    elif asked == "":
+        starttls = StartTls.IF_OFFERED
+    elif username is not None and not values.loopback(parts.hostname):
+        raise ValueError(
+            f"starttls=false would send the password in clear to {parts.hostname}: "
+            "use STARTTLS or smtps:// (starttls=false with a user is for a loopback host only)"
+        )
+    else:
+        starttls = StartTls.OFF
     return SmtpSettings(
         host=parts.hostname,
-        port=parts.port or (465 if implicit else 25),
+        port=port,
         implicit_tls=implicit,
-        starttls=starttls in ("true", "1"),
-        username=unquote(parts.username) if parts.username else None,
+        starttls=starttls,
+        username=username,
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
     )

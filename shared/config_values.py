@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import re
 from collections.abc import Callable
@@ -66,6 +67,16 @@ def listen_url(value: str) -> str | None:
     return None if value == "none" else normalise_database_url(value)
 
 
+def loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def admin_token(value: str) -> str | None:
     if value and len(value) < 16:
         raise ValueError("at least 16 characters, or unset to turn the admin API off")
@@ -88,10 +99,11 @@ def mail_from(value: str) -> Sender:
     named = _NAMED_ADDRESS.fullmatch(value.strip())
     if named is None:
         return Sender(name="", address=sender_address(value.strip()))
-    name = named["name"] if named["quoted"] is None else named["quoted"]
-    if name.strip() and not _plain_name(name):
+    # Spaces stripped before it is checked: `Name <address>` puts one after the name.
+    name = (named["name"] if named["quoted"] is None else named["quoted"]).strip(" ")
+    if name and not _plain_name(name):
         raise ValueError(f"the display name must be {_PLAIN_NAME}, got {name!r}")
-    return Sender(name=name.strip(), address=sender_address(named["address"]))
+    return Sender(name=name, address=sender_address(named["address"]))
 
 
 def product_name(value: str) -> str:

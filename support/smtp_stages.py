@@ -49,6 +49,8 @@ class Script:
     max_sessions: int | None = None
     probes: int = 0  # sessions that went as far as MAIL FROM and ended with no message
     auth_attempts: int = 0
+    # The commands (`auth`, `data`) that came over a connection without TLS, in order.
+    in_clear: list[str] = field(default_factory=list)
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     def reply(self, stage: str, recipient: str | None = None) -> str | None:
@@ -88,6 +90,13 @@ class Script:
                 if left <= 0:
                     raise TimeoutError(f"{self.open_sessions} sessions open, not {count}")
                 self._lock.wait(left)
+
+    def heard(self, server: SMTP, command: str) -> None:
+        """Write `command` down if it came in clear."""
+        assert server.transport is not None
+        if server.transport.get_extra_info("ssl_object") is None:
+            with self._lock:
+                self.in_clear.append(command)
 
     def note(self, **counts: int) -> None:
         with self._lock:
@@ -131,6 +140,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        self.script.heard(server, "data")
         reply = await _act(server, self.script.reply("data"))
         if reply:
             return reply
@@ -263,6 +273,7 @@ class StagedSmtp:
         self, server: SMTP, session: Any, envelope: Any, mechanism: str, data: Any
     ) -> AuthResult:
         self.script.note(auth_attempts=1)
+        self.script.heard(server, "auth")
         scripted = self.script.reply("auth")
         if scripted:
             return AuthResult(success=False, handled=False, message=scripted)
@@ -275,11 +286,21 @@ class StagedSmtp:
         # waiting for an answer that never comes.
         return AuthResult(success=good, handled=False)
 
-    def url(self, *, timeout: float = 2.0, user: str = "", password: str = "") -> str:
-        """SMTP_URL for this server: the scheme and STARTTLS as it serves them."""
+    def url(
+        self,
+        *,
+        timeout: float = 2.0,
+        user: str = "",
+        password: str = "",
+        starttls: str | None = None,
+    ) -> str:
+        """SMTP_URL for this server, with `starttls` as given ("" leaves it out) or as the server
+        serves it: `false` without TLS, the loopback exception that lets a password go in clear."""
         scheme = "smtps" if self.tls == "implicit" else "smtp"
         credentials = f"{user}:{password}@" if user else ""
-        query = f"timeout={timeout}" + ("&starttls=true" if self.tls == "starttls" else "")
+        if starttls is None:
+            starttls = {"starttls": "true", "implicit": ""}.get(self.tls or "", "false")
+        query = f"timeout={timeout}" + (f"&starttls={starttls}" if starttls else "")
         return f"{scheme}://{credentials}127.0.0.1:{self.port}?{query}"
 
     def start(self) -> None:

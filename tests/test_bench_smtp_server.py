@@ -13,7 +13,7 @@ from bench.common import sink_process
 from bench.smtp_server import serve
 from outbox_relay.channels import Email
 from outbox_relay.channels.smtp import SmtpChannel
-from shared.config import SmtpSettings
+from shared.config import parse_smtp_url
 from support import processes
 from support.smtp_sink import free_port
 
@@ -54,7 +54,7 @@ def test_messages_arrive_whole_over_one_connection() -> None:
 
 def test_the_relay_channel_delivers_and_a_delay_holds_the_answer() -> None:
     port, received = _serving([0.3])
-    channel = SmtpChannel(SmtpSettings("127.0.0.1", port, False, False, None, None, timeout=5))
+    channel = SmtpChannel(parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=5"))
     email = Email(id="m1", sender="a@bench.test", recipient="b@bench.test", data=MESSAGE)
     started = time.monotonic()
     channel.send(email, start_by=time.monotonic() + 60)

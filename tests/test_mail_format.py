@@ -1,21 +1,32 @@
-"""The bytes the relay hands to SMTP: a standard MIME message whatever the locale or name."""
+"""The bytes the relay hands to SMTP: a standard MIME message whatever the locale or name, every
+line ended by CRLF (receivers hardened against SMTP smuggling refuse a bare CR or LF)."""
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
+import re
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 
 import pytest
 
 from outbox_relay.channels import Email
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
-from outbox_relay.render import Templates
+from outbox_relay.render import Templates, samples
+from shared.addresses import Sender
+from shared.config import Settings
 from shared.config_values import mail_from
+from shared.outbox import LOCALES, PURPOSES
 from shared.secretbox import SecretBox
+from support.constants import SECRET_KEY
 
 BOX = SecretBox("a-secret-key-for-mail-format-tests")
+# The longest PRODUCT_NAME allowed, accented: its subjects and From header fold.
+PRODUCT = "Société Générale des Éditions Numériques à Montréal, Québec!"
+BARE_CR_OR_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 
 
 def row(locale: str, full_name: str, purpose: str = "activation") -> Claimed:
@@ -80,3 +91,41 @@ def test_an_idna_domain_is_sent_in_ascii_in_the_header_the_envelope_and_the_mess
     message = email.message_from_bytes(composed.data, policy=email.policy.default)
     assert message["From"] == "Équipe <no-reply@xn--exmple-cua.com>"
     assert message["Message-ID"] == "<0b1c2d3e-0000-4000-8000-000000000001@xn--exmple-cua.com>"
+
+
+def test_a_sixty_character_product_name_is_accepted_with_the_default_mail_from() -> None:
+    settings = Settings.from_env({"SECRET_KEY": SECRET_KEY, "PRODUCT_NAME": PRODUCT})
+    assert len(PRODUCT) == 60
+    assert settings.mail_from == Sender(name=PRODUCT, address="no-reply@localhost")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_every_line_of_every_mail_ends_in_crlf_and_the_date_has_a_numeric_zone(
+    purpose: str, locale: str
+) -> None:
+    settings = Settings.from_env({"SECRET_KEY": SECRET_KEY, "PRODUCT_NAME": PRODUCT})
+    templates = Templates(settings.branding)
+    claimed = dataclasses.replace(row(locale, "Zoé", purpose), params=samples(purpose))
+    composed = compose(claimed, BOX, settings.mail_from, templates)
+    assert isinstance(composed, Email)
+    data = composed.data
+    assert BARE_CR_OR_LF.search(data) is None
+    head, _, _ = data.partition(b"\r\n\r\n")
+    lines = data.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 998
+    # RFC 2047: an encoded word is at most 75 characters; a line of them, folded, 76.
+    assert max(len(word) for word in re.findall(rb"=\?[^ ]*?\?=", head)) <= 75
+    assert max(len(line) for line in head.split(b"\r\n") if b"=?" in line) <= 76
+    assert re.search(
+        rb"^Date: [A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} [\d:]{8} \+0000\r$", head, re.M
+    )
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert [m.defects for m in message.walk()] == [[], [], []]
+    assert message["Subject"] == templates.email(purpose, locale, samples(purpose)).subject
+    assert PRODUCT in message["Subject"]
+    # Decoded as RFC 2047 says (6.2: the space between two encoded words is no text): the
+    # email package's address parser keeps the space of the fold inside the name.
+    raw_from = email.message_from_bytes(data, policy=email.policy.compat32)["From"]
+    assert str(make_header(decode_header(raw_from))) == f"{PRODUCT} <no-reply@localhost>"
+    assert message["From"].addresses[0].addr_spec == "no-reply@localhost"

@@ -1,12 +1,11 @@
 """Each failure class of the spec's table, answered by a real SMTP server at the step where
-providers send it, ends as the spec says; TLS (STARTTLS and smtps) verified against a test CA
-through SSL_CERT_FILE; AUTH with a password, and 535 for a wrong one."""
+providers send it, ends as the spec says; AUTH with a password, and 535 for a wrong one (TLS:
+test_smtp_tls.py)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -16,23 +15,9 @@ from shared.config import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.rows import rows
-from support.smtp_stages import SmtpCA, StagedSmtp
+from support.smtp_stages import StagedSmtp
 
 LOGIN = ("outpost", "s3cret pass")
-
-
-@pytest.fixture(scope="module")
-def test_ca() -> SmtpCA:
-    return SmtpCA.make()
-
-
-@pytest.fixture
-def trusted(test_ca: SmtpCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SmtpCA:
-    """The test CA trusted the standard way: SSL_CERT_FILE names its PEM file."""
-    pem = tmp_path / "ca.pem"
-    test_ca.ca.cert_pem.write_to_path(str(pem))
-    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
-    return test_ca
 
 
 @pytest.fixture
@@ -155,52 +140,6 @@ def test_the_right_password_delivers_and_a_fixed_auth_resumes_the_provider(
     assert [str(m["To"]) for m in server.script.wait_for(2)] != []
     assert {r["status"] for r in rows(engine, "outbox")} == {"sent"}
     assert {r["attempts"] for r in rows(engine, "outbox")} == {1}
-
-
-@pytest.mark.parametrize("tls", ["starttls", "implicit"])
-def test_tls_is_verified_against_the_ca_of_ssl_cert_file(
-    engine: Engine, make_relay: MakeRelay, trusted: SmtpCA, tls: str
-) -> None:
-    staged = StagedSmtp(tls=tls, certificate=trusted, login=LOGIN)
-    staged.start()
-    try:
-        relay = relay_for(make_relay, staged)
-        queue_emails(engine, 1)
-        assert relay.drain() == 1
-        staged.script.wait_for(1)
-        assert the_row(engine)["status"] == "sent"
-    finally:
-        staged.stop()
-
-
-@pytest.mark.parametrize("tls", ["starttls", "implicit"])
-def test_a_certificate_the_trusted_ca_did_not_sign_pauses_the_provider_and_kills_nothing(
-    engine: Engine, make_relay: MakeRelay, trusted: SmtpCA, tls: str
-) -> None:
-    stranger = SmtpCA.make()
-    staged = StagedSmtp(tls=tls, certificate=stranger, login=LOGIN)
-    staged.start()
-    try:
-        relay = relay_for(make_relay, staged)
-        queue_emails(engine, 3)
-        relay.drain()
-        assert {r["status"] for r in rows(engine, "outbox")} == {"pending"}
-        assert {r["attempts"] for r in rows(engine, "outbox")} == {0}
-        assert "CERTIFICATE_VERIFY_FAILED" in str(relay.providers.status())
-        assert staged.script.accepted == []
-    finally:
-        staged.stop()
-
-
-def test_starttls_asked_of_a_server_that_does_not_offer_it_pauses_the_provider(
-    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
-) -> None:
-    url = server.url() + "&starttls=true"
-    relay = make_relay(smtp=parse_smtp_url(url), relay_backoff_base=60.0, relay_backoff_cap=60.0)
-    queue_emails(engine, 1)
-    relay.drain()
-    assert (the_row(engine)["status"], the_row(engine)["attempts"]) == ("pending", 0)
-    assert "STARTTLS not offered" in str(relay.providers.status())
 
 
 def test_greylisting_of_three_recipients_pauses_the_provider(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from outbox_relay.channels import Email, Message
 from outbox_relay.failures import DeliveryFailure, Stage, smtp_failure
-from shared.config import SmtpSettings
+from shared.config import SmtpSettings, StartTls
 
 # A connection idle longer than this is checked with NOOP before use: servers close idle
 # sessions, and a message must not fail just because its connection went stale.
@@ -129,9 +129,10 @@ class SmtpChannel:
         stage = Stage.EHLO
         try:
             _expect(_within(smtp, deadline).ehlo(), stage, 250)
-            if s.starttls:
+            offered = smtp.has_extn("starttls")
+            if s.starttls is StartTls.REQUIRED or (s.starttls is StartTls.IF_OFFERED and offered):
                 stage = Stage.STARTTLS
-                if not smtp.has_extn("starttls"):
+                if not offered:
                     raise _Refused(smtp_failure(stage, None, "STARTTLS not offered"))
                 _within(smtp, deadline).starttls(context=ssl.create_default_context())
                 stage = Stage.EHLO
