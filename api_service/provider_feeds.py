@@ -34,12 +34,30 @@ MAX_EVENTS = 1000
 MAX_BODY_BYTES = 1024 * 1024
 
 
+def _challenge() -> Problem:
+    """The 401 that asks for the token; SNS sends its Basic credentials only after it."""
+    return Problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "Present PROVIDER_EVENTS_TOKEN as a Bearer token or as the HTTP Basic password.",
+        headers={"WWW-Authenticate": 'Basic realm="provider-events"'},
+    )
+
+
 def authenticate(request: Request, token: str | None) -> None:
     """404 when no token is configured; 401 unless the request presents it, as a Bearer token
-    or as the password of HTTP Basic, compared in constant time."""
+    or as the password of HTTP Basic, compared in constant time.
+
+    Only wrong credentials count against the client's address: SNS posts without any until it
+    is challenged, so a request that brings none gets the challenge every time.
+    """
     if token is None:
         raise Problem(404, "not-found", "Not Found", "No such route.")
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    credentials = request.headers.get("Authorization", "").strip()
+    if not credentials:
+        raise _challenge()
+    scheme, _, value = credentials.partition(" ")
     presented = ""
     if scheme.lower() == "bearer":
         presented = value.strip()
@@ -52,13 +70,7 @@ def authenticate(request: Request, token: str | None) -> None:
         wait = wrong_token_wait()
         if wait:
             raise TooManyRequests(wait, "Too many wrong tokens from this address.")
-        raise Problem(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            "Present PROVIDER_EVENTS_TOKEN as a Bearer token or as the HTTP Basic password.",
-            headers={"WWW-Authenticate": 'Basic realm="provider-events"'},
-        )
+        raise _challenge()
 
 
 def body_json(request: Request, *, text_allowed: bool) -> Any:
