@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -219,9 +220,18 @@ class _SesNotification(_SesPart):
     delivery = fields.Nested(_Delivery)
 
 
-def ses_events(payload: Any) -> list[ProviderEvent]:
-    """The events of one SNS post of an SES notification (Bounce, Complaint, Delivery), one
-    per recipient; a SubscriptionConfirmation is logged for the operator and carries none."""
+@dataclass(frozen=True)
+class SnsPost:
+    """What one SNS post brings: its events, and SNS's id of the notification (the same in
+    every retry of it)."""
+
+    events: list[ProviderEvent]
+    notification_id: str | None = None
+
+
+def ses_post(payload: Any) -> SnsPost:
+    """One SNS post of an SES notification; a SubscriptionConfirmation is logged for the
+    operator and carries no event."""
     if not isinstance(payload, dict) or not isinstance(payload.get("Type"), str):
         raise validation_problem([("Type", "An Amazon SNS message is required.")])
     _check_storable(payload)
@@ -230,10 +240,19 @@ def ses_events(payload: Any) -> list[ProviderEvent]:
             "SNS subscription to confirm: open its SubscribeURL once",
             extra={"topic": payload.get("TopicArn"), "url": payload.get("SubscribeURL")},
         )
-        return []
+        return SnsPost([])
     if payload["Type"] != "Notification":
-        return []
-    notification = _notification(payload.get("Message"))
+        return SnsPost([])
+    notification_id = payload.get("MessageId")
+    if notification_id is not None and not (
+        isinstance(notification_id, str) and 0 < len(notification_id) <= 100
+    ):
+        raise validation_problem([("MessageId", "A string of 1 to 100 characters.")])
+    return SnsPost(_ses_events(_notification(payload.get("Message"))), notification_id)
+
+
+def _ses_events(notification: dict[str, Any]) -> list[ProviderEvent]:
+    """The events of an SES notification (Bounce, Complaint, Delivery), one per recipient."""
     kind = notification.get("notification_type") or notification.get("event_type")
     mail = notification.get("mail") or {}
     # What every event of this notification shares: where it came from, which message.

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.accounts import user_by_id
 from shared.config import Settings
 from shared.events import emit
-from shared.models import outbox, provider_events
+from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import WEBHOOK, Status
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
@@ -61,6 +62,20 @@ def public_id_of(message_id: str) -> str | None:
     """The delivery id inside a Message-ID (`<id@domain>`, with or without `<>`, any case)."""
     match = _PUBLIC_ID.match(message_id.strip().lower())
     return match.group(1) if match else None
+
+
+def first_seen(connection: Connection, source: str, notification_id: str, now: datetime) -> bool:
+    """Whether this is the first time the provider's notification `notification_id` arrives,
+    remembering it: a retry (SNS posts a notification again until it sees a 2xx) is not.
+
+    On PostgreSQL a retry arriving while the first is being recorded waits for it on the
+    primary key, and then records nothing."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(provider_notifications).values(
+        source=source, notification_id=notification_id, received_at=now
+    )
+    kept = statement.on_conflict_do_nothing().returning(provider_notifications.c.source)
+    return connection.execute(kept).first() is not None
 
 
 def record(

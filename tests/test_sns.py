@@ -3,15 +3,23 @@ SES reports naming many recipients, and SES event types Outpost does not act on.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from api_service import create_app
 from outbox_relay.relay import Relay
+from shared import operations
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.provider_events import first_seen
+from support.constants import ADMIN_TOKEN
 from support.rows import count
 from support.smtp_sink import SinkServer
-from support.sns import PROVIDER_ID, basic, post_sns, sent_activation, ses
+from support.sns import PROVIDER_ID, TOKEN, basic, post_sns, sent_activation, ses
 
 WRONG = basic("not-the-token")
 
@@ -49,3 +57,35 @@ def test_only_wrong_credentials_wait_and_a_request_without_any_is_still_challeng
     assert challenged.status_code == 401
     assert challenged.headers["WWW-Authenticate"].startswith("Basic")
     assert post_sns(api, report).status_code == 200
+
+
+def test_a_notification_sns_posts_again_records_one_event(
+    api: FlaskClient, env: dict[str, str], relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    """SNS retries a notification it thinks undelivered, with the same MessageId; another API
+    worker, or the API after a restart, may get the retry."""
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    bounce = ses("bounce_transient", provider_id=PROVIDER_ID, recipient="jane@example.com")
+    assert post_sns(api, bounce).get_json() == {"accepted": 1, "unknown": 0}
+    other: Flask = create_app({**env, "PROVIDER_EVENTS_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN})
+    try:
+        again = post_sns(other.test_client(), bounce)
+    finally:
+        other.extensions["outpost"].engine.dispose()
+    assert (again.status_code, again.get_json()) == (200, {"accepted": 0, "unknown": 0})
+    assert count(engine, "provider_events") == 1
+    # Another notification about the same message is no replay.
+    assert post_sns(api, ses("delivery", provider_id=PROVIDER_ID)).get_json()["accepted"] == 1
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+
+
+def test_the_purge_forgets_notifications_a_day_old(settings: Settings, engine: Engine) -> None:
+    """SNS retries a notification for an hour at most: a day later its id is no use."""
+    for age in (timedelta(hours=25), timedelta(hours=23)):
+        with engine.begin() as connection:
+            assert first_seen(connection, "ses", f"sns-{age}", utcnow() - age)
+    with engine.begin() as connection:
+        purged = operations.purge(connection, settings, actor="test", now=utcnow())
+    assert purged.provider_notifications == 1
+    assert count(engine, "provider_notifications") == 1
+    assert count(engine, "provider_notifications", notification_id=f"sns-{timedelta(hours=23)}")

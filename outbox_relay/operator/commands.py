@@ -161,6 +161,7 @@ def purge(connection: Connection, ctx: Context) -> int:
         "unactivated_accounts": f"over {settings.retention_unactivated_days}d old",
         "throttle_events": "past every window",
         "idempotency_keys": "over 1d old",
+        "provider_notifications": "over 1d old",
     }
     rows = [
         [name.replace("_", " "), str(count), windows.get(name, "")]
