@@ -7,8 +7,9 @@ from flask import request
 from api_service.dependencies import Dependencies, dependencies
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
-from api_service.provider_feeds import authenticate, body_json, outpost_events, ses_post
+from api_service.provider_feeds import authenticate, body_json, outpost_events
 from api_service.schemas import ProviderEventsResultSchema
+from api_service.ses_feed import ses_post
 from shared.clock import utcnow
 from shared.provider_events import ProviderEvent, first_seen, record
 from shared.suppressions import Suppressor
