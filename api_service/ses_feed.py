@@ -11,7 +11,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields
 
 from api_service.problems import validation_problem
-from api_service.provider_feeds import MAX_EVENTS, check_storable
+from api_service.provider_feeds import check_storable
 from api_service.request_body import load
 from shared.provider_events import ProviderEvent
 
@@ -102,11 +102,13 @@ def ses_post(payload: Any) -> SnsPost:
         isinstance(notification_id, str) and 0 < len(notification_id) <= 100
     ):
         raise validation_problem([("MessageId", "A string of 1 to 100 characters.")])
-    return SnsPost(_ses_events(_notification(payload.get("Message"))), notification_id)
+    notification, others = _notification(payload.get("Message"))
+    return SnsPost(_ses_events(notification, others), notification_id)
 
 
-def _ses_events(notification: dict[str, Any]) -> list[ProviderEvent]:
-    """The events of an SES notification (Bounce, Complaint, Delivery), one per recipient."""
+def _ses_events(notification: dict[str, Any], others: int) -> list[ProviderEvent]:
+    """The event of an SES notification (Bounce, Complaint, Delivery) about its one message,
+    and how many `others` recipients it named beside that message's."""
     kind = notification.get("notification_type") or notification.get("event_type")
     mail = notification.get("mail") or {}
     # What every event of this notification shares: where it came from, which message.
@@ -115,6 +117,7 @@ def _ses_events(notification: dict[str, Any]) -> list[ProviderEvent]:
         source="ses",
         message_id=_original_message_id(mail),
         provider_id=mail.get("message_id"),
+        others=others,
     )
     if kind == "Bounce":
         bounce = notification.get("bounce") or {}
@@ -147,28 +150,53 @@ def _ses_events(notification: dict[str, Any]) -> list[ProviderEvent]:
                 recipient=recipient,
                 diagnostic=delivery.get("smtp_response"),
             )
-            for recipient in (delivery.get("recipients") or [None])[:MAX_EVENTS]
+            for recipient in delivery.get("recipients") or [None]
         ]
     raise validation_problem([("Message", f"Not an SES notification type: {kind!r}.")])
 
 
-def _notification(message: Any) -> dict[str, Any]:
+def _notification(message: Any) -> tuple[dict[str, Any], int]:
     """The SES notification SNS carries as the string `Message`, read as a body is: every
-    field Outpost reads of the right type, and no string a database cannot store."""
+    field Outpost reads of the right type, and no string a database cannot store; and how many
+    recipients it named beyond the first of each list (`_first_recipients`)."""
     try:
         notification = json.loads(message) if isinstance(message, str) else None
     except (ValueError, RecursionError):
         notification = None
     if not isinstance(notification, dict):
         raise validation_problem([("Message", "Not an SES notification.")])
+    others = _first_recipients(notification)
     check_storable(notification, under="Message")
     loaded: dict[str, Any] = load(_SesNotification(), notification, under="Message")
-    return loaded
+    return loaded, others
+
+
+# Where an SES notification lists the recipients its report is about.
+_RECIPIENT_LISTS = (
+    ("bounce", "bouncedRecipients"),
+    ("complaint", "complainedRecipients"),
+    ("delivery", "recipients"),
+)
+
+
+def _first_recipients(notification: dict[str, Any]) -> int:
+    """Cut each list of recipients to its first; how many it named beyond.
+
+    A notification is about one mail, and Outpost sends each mail to one recipient: whatever
+    else a report names is no message of ours. Counted, never read, so that a report naming
+    10,000 recipients costs no more than one naming one."""
+    others = 0
+    for part, field in _RECIPIENT_LISTS:
+        section = notification.get(part)
+        if isinstance(section, dict) and isinstance(section.get(field), list):
+            others += max(len(section[field]) - 1, 0)
+            section[field] = section[field][:1]
+    return others
 
 
 def _recipients(part: dict[str, Any]) -> list[dict[str, Any]]:
-    """The recipients of a bounce or complaint, at most MAX_EVENTS."""
-    recipients: list[dict[str, Any]] = (part.get("recipients") or [])[:MAX_EVENTS]
+    """The recipients of a bounce or complaint."""
+    recipients: list[dict[str, Any]] = part.get("recipients") or []
     return recipients
 
 

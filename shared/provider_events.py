@@ -39,6 +39,8 @@ class ProviderEvent:
 
     `message_id` is the Message-ID Outpost sent or the delivery id; `provider_id` the
     provider's own id of the message (SES's `mail.messageId`). Either finds the message.
+    `others`: the recipients the same report named beside this one, none of them a message of
+    ours (Outpost sends each message to one recipient), counted as unknown.
     """
 
     type: str
@@ -48,6 +50,7 @@ class ProviderEvent:
     diagnostic: str | None = None
     message_id: str | None = None
     provider_id: str | None = None
+    others: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def record(
         ).scalar_one()
         if event.type == "complaint" or (event.type == "bounce" and event.permanent):
             _bounce(connection, row, event, event_id, settings, box, suppressor, now)
-    return Recorded(accepted=accepted, unknown=len(events) - accepted)
+    others = sum(event.others for event in events)
+    return Recorded(accepted=accepted, unknown=len(events) - accepted + others)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,12 @@ SES reports naming many recipients, and SES event types Outpost does not act on.
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -17,7 +20,7 @@ from shared.clock import utcnow
 from shared.config import Settings
 from shared.provider_events import first_seen
 from support.constants import ADMIN_TOKEN
-from support.rows import count
+from support.rows import count, rows
 from support.smtp_sink import SinkServer
 from support.sns import PROVIDER_ID, TOKEN, basic, post_sns, sent_activation, ses
 
@@ -77,6 +80,52 @@ def test_a_notification_sns_posts_again_records_one_event(
     # Another notification about the same message is no replay.
     assert post_sns(api, ses("delivery", provider_id=PROVIDER_ID)).get_json()["accepted"] == 1
     assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+
+
+def many_recipients(
+    kind: str, path: str, recipients: list[Any], delivery_id: str, provider_id: str = PROVIDER_ID
+) -> dict[str, Any]:
+    """An SNS post of fixture `kind` about a message, whose list at `path` names `recipients`."""
+    message_id = f"<{delivery_id}@outpost.test>"
+    post = ses(kind, provider_id=provider_id, message_id=message_id, recipient="jane@example.com")
+    notification = json.loads(post["Message"])
+    part, field = path.split("/")
+    notification[part][field] = recipients
+    return {**post, "Message": json.dumps(notification)}
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "entry"),
+    [
+        ("bounce_permanent", "bounce/bouncedRecipients", lambda a: {"emailAddress": a}),
+        ("complaint", "complaint/complainedRecipients", lambda a: {"emailAddress": a}),
+        ("delivery", "delivery/recipients", lambda a: a),
+    ],
+)
+def test_a_report_naming_ten_thousand_recipients_records_one_event_for_its_message(
+    api: FlaskClient,
+    relay: Relay,
+    smtp: SinkServer,
+    engine: Engine,
+    kind: str,
+    path: str,
+    entry: Any,
+) -> None:
+    """Outpost sends each message to one recipient: the others an SES report names are no
+    message of ours, and are counted, not recorded."""
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    named = [entry("jane@example.com")] + [entry(f"r{n}@example.com") for n in range(9_999)]
+    answer = post_sns(api, many_recipients(kind, path, named, delivery_id))
+    assert (answer.status_code, answer.get_json()) == (200, {"accepted": 1, "unknown": 9_999})
+    assert count(engine, "provider_events") == 1
+    assert [s["address"] for s in rows(engine, "suppressions")] == (
+        [] if kind == "delivery" else ["jane@example.com"]
+    )
+
+    unmatched = many_recipients(kind, path, named, str(uuid.uuid4()), "not-a-message-of-ours")
+    answer = post_sns(api, unmatched)
+    assert answer.get_json() == {"accepted": 0, "unknown": 10_000}
+    assert count(engine, "provider_events") == 1
 
 
 def test_the_purge_forgets_notifications_a_day_old(settings: Settings, engine: Engine) -> None:
