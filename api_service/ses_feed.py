@@ -81,6 +81,23 @@ class SnsPost:
 
     events: list[ProviderEvent]
     notification_id: str | None = None
+    # The metrics' name of an SES event type Outpost does not act on, when it is one.
+    ignored: str | None = None
+
+
+# SES event types Outpost does not act on, by either spelling (`notificationType`, or
+# `eventType` with event publishing), and their name in the metrics: answered 200, since a
+# refusal would have SNS retry them for an hour. SES posts the last one when the topic is set up.
+IGNORED = {
+    "Send": "send",
+    "DeliveryDelay": "delivery_delay",
+    "Reject": "reject",
+    "Open": "open",
+    "Click": "click",
+    "Rendering Failure": "rendering_failure",
+    "Subscription": "subscription",
+    "AmazonSnsSubscriptionSucceeded": "subscription_succeeded",
+}
 
 
 def ses_post(payload: Any) -> SnsPost:
@@ -103,13 +120,15 @@ def ses_post(payload: Any) -> SnsPost:
     ):
         raise validation_problem([("MessageId", "A string of 1 to 100 characters.")])
     notification, others = _notification(payload.get("Message"))
-    return SnsPost(_ses_events(notification, others), notification_id)
+    kind = notification.get("notification_type") or notification.get("event_type")
+    if kind in IGNORED:
+        return SnsPost([], notification_id, ignored=IGNORED[kind])
+    return SnsPost(_ses_events(notification, kind, others), notification_id)
 
 
-def _ses_events(notification: dict[str, Any], others: int) -> list[ProviderEvent]:
+def _ses_events(notification: dict[str, Any], kind: Any, others: int) -> list[ProviderEvent]:
     """The event of an SES notification (Bounce, Complaint, Delivery) about its one message,
     and how many `others` recipients it named beside that message's."""
-    kind = notification.get("notification_type") or notification.get("event_type")
     mail = notification.get("mail") or {}
     # What every event of this notification shares: where it came from, which message.
     event = partial(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from api_service import create_app
@@ -126,6 +127,45 @@ def test_a_report_naming_ten_thousand_recipients_records_one_event_for_its_messa
     answer = post_sns(api, unmatched)
     assert answer.get_json() == {"accepted": 0, "unknown": 10_000}
     assert count(engine, "provider_events") == 1
+
+
+IGNORED = {
+    "Send": "send",
+    "DeliveryDelay": "delivery_delay",
+    "Reject": "reject",
+    "Open": "open",
+    "Click": "click",
+    "Rendering Failure": "rendering_failure",
+    "Subscription": "subscription",
+    "AmazonSnsSubscriptionSucceeded": "subscription_succeeded",
+}
+
+
+@pytest.mark.parametrize("field", ["eventType", "notificationType"])
+@pytest.mark.parametrize("kind", sorted(IGNORED))
+def test_ses_event_types_outpost_does_not_act_on_are_answered_200_and_counted(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine, field: str, kind: str
+) -> None:
+    """Refused, SNS would retry them for hours; they are counted in the API's metrics."""
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    post = ses("delivery", provider_id=PROVIDER_ID, recipient="jane@example.com")
+    notification = json.loads(post["Message"])
+    del notification["delivery"], notification["notificationType"]
+    notification[field] = kind
+    labels = {"source": "ses", "type": IGNORED[kind]}
+    before = REGISTRY.get_sample_value("outpost_provider_events_total", labels) or 0.0
+    answer = post_sns(api, {**post, "Message": json.dumps(notification)})
+    assert (answer.status_code, answer.get_json()) == (200, {"accepted": 0, "unknown": 0})
+    assert REGISTRY.get_sample_value("outpost_provider_events_total", labels) == before + 1
+    assert count(engine, "provider_events") == 0
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+
+
+def test_an_unknown_ses_type_is_still_refused_naming_the_message(api: FlaskClient) -> None:
+    post = ses("delivery", provider_id=PROVIDER_ID, recipient="jane@example.com")
+    answer = post_sns(api, {**post, "Message": json.dumps({"eventType": "Teleport"})})
+    assert answer.status_code == 422
+    assert [e["pointer"] for e in answer.get_json()["errors"]] == ["#/Message"]
 
 
 def test_the_purge_forgets_notifications_a_day_old(settings: Settings, engine: Engine) -> None:

@@ -84,6 +84,8 @@ def post_ses_notification() -> dict[str, int]:
     app = dependencies()
     authenticate(request, app.settings.provider_events_token)
     post = ses_post(body_json(request, text_allowed=True))
+    if post.ignored is not None:
+        PROVIDER_EVENTS.labels("ses", post.ignored).inc()
     return _apply(app, post.events, notification_id=post.notification_id)
 
 
