@@ -20,7 +20,7 @@ from shared.accounts import user_by_id
 from shared.config import Settings
 from shared.events import emit
 from shared.models import outbox, provider_events, provider_notifications
-from shared.outbox import WEBHOOK, Status
+from shared.outbox import ERASED, WEBHOOK, Status
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 
@@ -175,16 +175,20 @@ def _bounce(
     now: datetime,
 ) -> None:
     """The message did not arrive after all: `bounced`, its address suppressed, the
-    application told (once: a second report of the same bounce changes nothing more)."""
+    application told (once: a second report of the same bounce changes nothing more).
+
+    An erased account's message keeps no address, only a placeholder, which is never
+    suppressed (its address, if suppressed before, stays so by its keyed hash)."""
     reason = "complaint" if event.type == "complaint" else "hard_bounce"
-    suppressor.add(
-        connection,
-        row.recipient,
-        reason=reason,
-        source=event.source,
-        now=now,
-        event_id=event_id,
-    )
+    if row.recipient != ERASED:
+        suppressor.add(
+            connection,
+            row.recipient,
+            reason=reason,
+            source=event.source,
+            now=now,
+            event_id=event_id,
+        )
     changed = connection.execute(
         update(outbox)
         .where(outbox.c.id == row.id, outbox.c.status == Status.SENT)

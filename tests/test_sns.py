@@ -168,6 +168,22 @@ def test_an_unknown_ses_type_is_still_refused_naming_the_message(api: FlaskClien
     assert [e["pointer"] for e in answer.get_json()["errors"]] == ["#/Message"]
 
 
+def test_a_late_complaint_about_an_erased_accounts_message_suppresses_no_placeholder(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    """Erasure replaces a message's recipient with a placeholder: a complaint arriving after
+    it marks the message, and suppresses nothing (the placeholder is no address)."""
+    delivery_id = sent_activation(api, relay, smtp, "rick@example.com")
+    [user] = rows(engine, "users")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert api.delete(f"/v1/admin/users/{user['id']}", headers=admin).status_code == 200
+    complaint = ses("complaint", message_id=f"<{delivery_id}@outpost.test>", recipient="erased")
+    assert post_sns(api, complaint).get_json() == {"accepted": 1, "unknown": 0}
+    assert rows(engine, "suppressions") == []
+    [message] = rows(engine, "outbox")
+    assert message["status"] == "bounced"
+
+
 def test_the_purge_forgets_notifications_a_day_old(settings: Settings, engine: Engine) -> None:
     """SNS retries a notification for an hour at most: a day later its id is no use."""
     for age in (timedelta(hours=25), timedelta(hours=23)):
