@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from api_service.fields import Text
+from api_service.fields import Address, Text
 from api_service.schemas import StrictSchema
 from shared.models import MAX_ID
 from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE
@@ -203,7 +203,7 @@ class SuppressionRemovalSchema(StrictSchema):
     body fits the API's 16 KiB (`outbox-relay suppressions remove` takes any number)."""
 
     addresses = fields.List(
-        Text(validate=validate.Length(min=1, max=254)),
+        Address(validate=validate.Length(min=1, max=254)),
         required=True,
         validate=validate.Length(min=1, max=5),
     )

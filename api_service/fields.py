@@ -13,6 +13,7 @@ from shared.addresses import (
     E164_EXAMPLE,
     PHONE_PATTERN,
     AddressError,
+    normalise_address,
     normalise_email,
     normalise_phone,
 )
@@ -102,5 +103,19 @@ class PhoneNumber(Text):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         try:
             return normalise_phone(text, dependencies().settings.phone_default_region)
+        except AddressError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Address(Text):
+    """An email address or an E.164 number, in its stored form (what suppressions list)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={"maxLength": 254, "example": E164_EXAMPLE}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalise_address(text)
         except AddressError as exc:
             raise ValidationError(str(exc)) from None

@@ -26,8 +26,9 @@ REQUESTS = Counter(
 )
 PROVIDER_EVENTS = Counter(
     "outpost_provider_events",
-    "Provider events received, by source (outpost, ses) and type (bounce, complaint, delivery); "
-    "those matching no message are counted too.",
+    "Provider events received, by source (outpost, ses) and type (bounce, complaint, delivery; "
+    "and the SES types Outpost does not act on, such as open or delivery_delay); those matching "
+    "no message are counted too.",
     ["source", "type"],
 )
 DURATION = Histogram(

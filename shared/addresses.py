@@ -92,3 +92,13 @@ def normalise_phone(text: str, region: str | None) -> str:
     if phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE:
         raise AddressError("A fixed line cannot receive SMS.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_address(text: str) -> str:
+    """An email address or an E.164 number (what a message goes to) in its one stored form."""
+    text = text.strip()
+    if "@" in text:
+        return normalise_email(text)
+    if text.startswith("+"):
+        return normalise_phone(text, None)
+    raise AddressError(f"Must be an email address or an E.164 number such as {E164_EXAMPLE}.")

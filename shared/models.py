@@ -176,6 +176,16 @@ provider_events = Table(
     Column("at", UtcDateTime(), nullable=False),
 )
 
+# Providers' notifications already recorded, by the provider's id of each: a retry records
+# nothing more. Kept a day (SNS retries for an hour at most).
+provider_notifications = Table(
+    "provider_notifications",
+    metadata,
+    Column("source", String(20), primary_key=True),
+    Column("notification_id", String(100), primary_key=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+)
+
 # Addresses no message goes to any more, kept until an operator removes them.
 suppressions = Table(
     "suppressions",

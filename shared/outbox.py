@@ -67,6 +67,8 @@ def _values(members: Iterable[StrEnum]) -> tuple[str, ...]:
 # What clients may ask for; the webhook channel is never asked for.
 CHANNELS = _values((Channel.EMAIL, Channel.SMS))
 WEBHOOK = Channel.WEBHOOK
+# What an erased account's address is replaced with wherever a message kept it: no address.
+ERASED = "erased"
 ALL_CHANNELS = _values(Channel)
 LOCALES = ("en", "fr")
 PURPOSES = _values(Purpose)

@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.accounts import user_by_id
 from shared.config import Settings
 from shared.events import emit
-from shared.models import outbox, provider_events
-from shared.outbox import WEBHOOK, Status
+from shared.models import outbox, provider_events, provider_notifications
+from shared.outbox import ERASED, WEBHOOK, Status
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 
@@ -38,6 +39,8 @@ class ProviderEvent:
 
     `message_id` is the Message-ID Outpost sent or the delivery id; `provider_id` the
     provider's own id of the message (SES's `mail.messageId`). Either finds the message.
+    `others`: the recipients the same report named beside this one, none of them a message of
+    ours (Outpost sends each message to one recipient), counted as unknown.
     """
 
     type: str
@@ -47,6 +50,7 @@ class ProviderEvent:
     diagnostic: str | None = None
     message_id: str | None = None
     provider_id: str | None = None
+    others: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,20 @@ def public_id_of(message_id: str) -> str | None:
     """The delivery id inside a Message-ID (`<id@domain>`, with or without `<>`, any case)."""
     match = _PUBLIC_ID.match(message_id.strip().lower())
     return match.group(1) if match else None
+
+
+def first_seen(connection: Connection, source: str, notification_id: str, now: datetime) -> bool:
+    """Whether this is the first time the provider's notification `notification_id` arrives,
+    remembering it: a retry (SNS posts a notification again until it sees a 2xx) is not.
+
+    On PostgreSQL a retry arriving while the first is being recorded waits for it on the
+    primary key, and then records nothing."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(provider_notifications).values(
+        source=source, notification_id=notification_id, received_at=now
+    )
+    kept = statement.on_conflict_do_nothing().returning(provider_notifications.c.source)
+    return connection.execute(kept).first() is not None
 
 
 def record(
@@ -93,7 +111,8 @@ def record(
         ).scalar_one()
         if event.type == "complaint" or (event.type == "bounce" and event.permanent):
             _bounce(connection, row, event, event_id, settings, box, suppressor, now)
-    return Recorded(accepted=accepted, unknown=len(events) - accepted)
+    others = sum(event.others for event in events)
+    return Recorded(accepted=accepted, unknown=len(events) - accepted + others)
 
 
 @dataclass(frozen=True)
@@ -156,16 +175,20 @@ def _bounce(
     now: datetime,
 ) -> None:
     """The message did not arrive after all: `bounced`, its address suppressed, the
-    application told (once: a second report of the same bounce changes nothing more)."""
+    application told (once: a second report of the same bounce changes nothing more).
+
+    An erased account's message keeps no address, only a placeholder, which is never
+    suppressed (its address, if suppressed before, stays so by its keyed hash)."""
     reason = "complaint" if event.type == "complaint" else "hard_bounce"
-    suppressor.add(
-        connection,
-        row.recipient,
-        reason=reason,
-        source=event.source,
-        now=now,
-        event_id=event_id,
-    )
+    if row.recipient != ERASED:
+        suppressor.add(
+            connection,
+            row.recipient,
+            reason=reason,
+            source=event.source,
+            now=now,
+            event_id=event_id,
+        )
     changed = connection.execute(
         update(outbox)
         .where(outbox.c.id == row.id, outbox.c.status == Status.SENT)

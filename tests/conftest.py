@@ -30,6 +30,7 @@ from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
 from support.smtp_sink import SinkServer
+from support.sns import TOKEN
 
 REQUIRE_PG = os.environ.get("OUTPOST_REQUIRE_POSTGRES") == "1"
 
@@ -213,3 +214,17 @@ def admin_app(env: dict[str, str]) -> Iterator[Flask]:
 def admin(admin_app: Flask) -> FlaskClient:
     """A test client of the API with the admin routes and dashboard on."""
     return admin_app.test_client()
+
+
+@pytest.fixture
+def hooks_app(env: dict[str, str]) -> Iterator[Flask]:
+    """The API taking providers' events, with the admin routes and dashboard on."""
+    app = create_app({**env, "PROVIDER_EVENTS_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN})
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+@pytest.fixture
+def api(hooks_app: Flask) -> FlaskClient:
+    """A test client of the API taking providers' events."""
+    return hooks_app.test_client()

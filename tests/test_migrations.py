@@ -13,6 +13,7 @@ from alembic import command
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.db import alembic_config, schema_behind
 from shared.models import UtcDateTime
@@ -21,6 +22,7 @@ from shared.suppressions import Suppressor
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
+from support.sns import PROVIDER_ID, post_sns, sent_activation, ses
 
 # The outbox as revision 0005 left it: no priority column.
 OUTBOX_0005 = sa.table(
@@ -238,3 +240,26 @@ def test_a_schema_is_behind_when_older_and_not_when_newer_than_the_code(engine: 
                 sa.text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
             )
         assert schema_behind(engine) is behind
+
+
+def test_0011_remembers_notifications_in_a_database_upgraded_with_its_messages(
+    database_url: str, engine: Engine, api: FlaskClient, relay: Relay, smtp: SinkServer
+) -> None:
+    """A message sent before the upgrade still takes its provider's events after it, and a
+    notification posted twice records one; the downgrade keeps the events."""
+    config = alembic_config(database_url)
+    delivery_id = sent_activation(api, relay, smtp, "jane@example.com")
+    command.downgrade(config, "0010")
+    command.upgrade(config, "head")
+
+    bounce = ses("bounce_transient", provider_id=PROVIDER_ID, recipient="jane@example.com")
+    answers = [post_sns(api, bounce).get_json() for _ in range(2)]
+    assert answers == [{"accepted": 1, "unknown": 0}, {"accepted": 0, "unknown": 0}]
+    assert [e["type"] for e in rows(engine, "provider_events")] == ["bounce"]
+
+    command.downgrade(config, "0010")
+    with engine.connect() as connection:
+        assert "provider_notifications" not in sa.inspect(connection).get_table_names()
+    assert [e["type"] for e in rows(engine, "provider_events")] == ["bounce"]
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+    command.upgrade(config, "head")

@@ -578,6 +578,7 @@ def test_purge_removes_what_outlived_retention_and_keeps_what_is_younger(
         "unactivated_accounts": 1,
         "throttle_events": 0,
         "idempotency_keys": 0,
+        "provider_notifications": 0,
     }
     left = {r["public_id"] for r in rows(engine, "outbox")}
     assert {young_sent, young_dead} <= left and not {old_sent, old_dead} & left
@@ -588,7 +589,7 @@ def test_purge_removes_what_outlived_retention_and_keeps_what_is_younger(
     assert (actor, action, target, details) == (ACTOR, "purge", None, purged)
 
     again = ok(cli(env, tmp_path, "purge")).stdout.splitlines()
-    assert again[:2] == ["purged:", "WHAT                  ROWS  WINDOW"]
+    assert again[:2] == ["purged:", "WHAT                    ROWS  WINDOW"]
     assert again[2].split() == ["sent", "0", "sent", "over", "7d", "ago"]
 
 

@@ -8,15 +8,12 @@ import base64
 import html
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
-from werkzeug.test import TestResponse
 
 from api_service import create_app
 from outbox_relay.relay import Relay
@@ -25,69 +22,9 @@ from support.bulk import add_sent_rows, queue_emails
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.rows import count, forget_throttles, rows
 from support.smtp_sink import SinkServer
+from support.sns import BEARER, PASSWORD, PROVIDER_ID, TOKEN, post_sns, sent_activation, ses
 from tests.test_dashboard import signed_in
 from tests.test_operator_cli import as_json, cli_all, ok
-
-FIXTURES = Path(__file__).parent / "fixtures" / "ses"
-TOKEN = "provider-events-token-0123456789"
-PROVIDER_ID = "0100018c7f3b2a1e-5d6c7b8a-0000-4a1b-9c2d-3e4f5a6b7c8d-000000"
-PASSWORD = "correct horse battery staple"
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def hooks_app(env: dict[str, str]) -> Iterator[Flask]:
-    """The API taking providers' events, with the admin routes and dashboard on."""
-    app = create_app({**env, "PROVIDER_EVENTS_TOKEN": TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN})
-    yield app
-    app.extensions["outpost"].engine.dispose()
-
-
-@pytest.fixture
-def api(hooks_app: Flask) -> FlaskClient:
-    return hooks_app.test_client()
-
-
-def ses(name: str, **values: str) -> dict[str, Any]:
-    """An SNS post of the SES notification in fixture `name`, its placeholders filled."""
-    text = (FIXTURES / f"{name}.json").read_text()
-    for key, value in values.items():
-        text = text.replace("{{" + key + "}}", value)
-    if name == "subscription_confirmation":
-        loaded: dict[str, Any] = json.loads(text)
-        return loaded
-    return {
-        "Type": "Notification",
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:outpost-ses-events",
-        "Message": json.dumps(json.loads(text)),
-        "Timestamp": "2026-11-22T15:00:00.000Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLE",
-        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/cert.pem",
-        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
-    }
-
-
-def post_sns(api: FlaskClient, payload: dict[str, Any], password: str = TOKEN) -> TestResponse:
-    """As SNS posts: text/plain, HTTP Basic credentials."""
-    basic = base64.b64encode(f"sns:{password}".encode()).decode()
-    return api.post(
-        "/v1/provider-events/ses",
-        data=json.dumps(payload),
-        headers={"Authorization": f"Basic {basic}", "Content-Type": "text/plain; charset=UTF-8"},
-    )
-
-
-def sent_activation(api: FlaskClient, relay: Relay, smtp: SinkServer, email: str) -> str:
-    """Register `email` and deliver its activation through SES's kind of 250; its id."""
-    smtp.sink.accepted = f"250 Ok {PROVIDER_ID}"
-    response = api.post("/v1/registrations", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 202
-    delivery_id: str = response.get_json()["delivery"]["id"]
-    relay.drain()
-    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
-    return delivery_id
 
 
 def test_a_permanent_bounce_found_by_the_providers_id_fails_the_delivery_and_suppresses(

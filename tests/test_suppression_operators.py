@@ -181,3 +181,48 @@ def test_the_dashboard_shows_and_removes_a_suppression(admin: FlaskClient, engin
     after = admin.get(done.headers["Location"]).get_data(as_text=True)
     assert "is no longer suppressed" in after
     assert rows(engine, "suppressions") == []
+
+
+def test_the_admin_api_removes_addresses_only_and_names_what_is_none(
+    admin: FlaskClient, engine: Engine
+) -> None:
+    """An erased account's placeholder, a national number or a word is no address: refused,
+    naming each, and nothing is removed."""
+    with engine.begin() as connection:
+        for address in ("gone@example.com", "+33612345678"):
+            Suppressor(SECRET_KEY).add(
+                connection, address, reason="hard_bounce", source="ses", now=utcnow()
+            )
+    refused = admin.post(
+        "/v1/admin/suppressions/remove",
+        json={"addresses": ["gone@example.com", "erased", "0612345678", "+33 6"]},
+        headers=BEARER,
+    )
+    assert refused.status_code == 422
+    pointers = [e["pointer"] for e in refused.get_json()["errors"]]
+    assert pointers == ["#/addresses/1", "#/addresses/2", "#/addresses/3"]
+    assert len(rows(engine, "suppressions")) == 2
+
+    removal = admin.post(
+        "/v1/admin/suppressions/remove",
+        json={"addresses": [" Gone@Example.com", "+33 6 12 34 56 78"]},
+        headers=BEARER,
+    )
+    assert removal.get_json() == {"removed": ["+33612345678", "gone@example.com"]}
+
+
+def test_the_cli_refuses_what_is_no_address_in_one_line(
+    env: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    with engine.begin() as connection:
+        Suppressor(SECRET_KEY).add(
+            connection, "gone@example.com", reason="hard_bounce", source="ses", now=utcnow()
+        )
+    refused = cli(env, tmp_path, "suppressions", "remove", "gone@example.com", "erased")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("outbox-relay: suppressions remove: ") and "E.164" in line
+    assert [s["address"] for s in rows(engine, "suppressions")] == ["gone@example.com"]
+    removed = cli(env, tmp_path, "suppressions", "remove", "+33612345678", "GONE@example.com")
+    assert "gone@example.com  removed" in removed.stdout
+    assert "+33612345678  not suppressed" in removed.stdout

@@ -192,7 +192,7 @@ def list_suppressions() -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def remove_suppressions(data: dict[str, Any]) -> dict[str, Any]:
     """Let messages go to these addresses again; audited."""
-    addresses = list(dict.fromkeys(a.strip().lower() for a in data["addresses"]))
+    addresses = list(dict.fromkeys(data["addresses"]))
     with dependencies().unit_of_work() as uow:
         removed = operations.remove_suppressions(
             uow.connection, dependencies(), addresses, actor=g.actor, now=utcnow()

@@ -7,10 +7,11 @@ from flask import request
 from api_service.dependencies import Dependencies, dependencies
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
-from api_service.provider_feeds import authenticate, body_json, outpost_events, ses_events
+from api_service.provider_feeds import authenticate, body_json, outpost_events
 from api_service.schemas import ProviderEventsResultSchema
+from api_service.ses_feed import ses_post
 from shared.clock import utcnow
-from shared.provider_events import ProviderEvent, record
+from shared.provider_events import ProviderEvent, first_seen, record
 from shared.suppressions import Suppressor
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
@@ -82,20 +83,35 @@ def post_ses_notification() -> dict[str, int]:
     token)."""
     app = dependencies()
     authenticate(request, app.settings.provider_events_token)
-    return _apply(app, ses_events(body_json(request, text_allowed=True)))
+    post = ses_post(body_json(request, text_allowed=True))
+    if post.ignored is not None:
+        PROVIDER_EVENTS.labels("ses", post.ignored).inc()
+    return _apply(app, post.events, notification_id=post.notification_id)
 
 
-def _apply(app: Dependencies, events: list[ProviderEvent]) -> dict[str, int]:
-    for event in events:
-        PROVIDER_EVENTS.labels(event.source, event.type).inc()
+def _apply(
+    app: Dependencies, events: list[ProviderEvent], *, notification_id: str | None = None
+) -> dict[str, int]:
+    """Record the events in one transaction, unless their notification was recorded before
+    (a retry: answered 200, recording and counting nothing)."""
+    now = utcnow()
     with app.unit_of_work() as work:
+        retry = (
+            bool(events)
+            and notification_id is not None
+            and not first_seen(work.connection, events[0].source, notification_id, now)
+        )
+        if retry:
+            return {"accepted": 0, "unknown_events": 0}
         recorded = record(
             work.connection,
             events,
             settings=app.settings,
             box=app.box,
             suppressor=Suppressor(app.settings.secret_key),
-            now=utcnow(),
+            now=now,
         )
         work.commit()
+    for event in events:
+        PROVIDER_EVENTS.labels(event.source, event.type).inc()
     return {"accepted": recorded.accepted, "unknown_events": recorded.unknown}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
 
 from sqlalchemy import Connection
 
-from outbox_relay.operator.context import PROG, Context
+from outbox_relay.operator.context import PROG, Context, UsageError
 from outbox_relay.operator.output import print_json, print_table
 from shared import operations
+from shared.addresses import AddressError, normalise_address
 from shared.presentation import compact_age, utc_time
 
 # The most accounts the `--reissue` command under the listing names; the rest are counted in
@@ -126,9 +128,17 @@ def suppressions_list(connection: Connection, ctx: Context) -> int:
     return 0
 
 
+def check_addresses(args: argparse.Namespace) -> None:
+    """Put the addresses of `suppressions remove` in their stored form; refuse what is none."""
+    try:
+        args.addresses = [normalise_address(address) for address in args.addresses]
+    except AddressError as exc:
+        raise UsageError(f"suppressions remove: {exc}") from None
+
+
 def suppressions_remove(connection: Connection, ctx: Context) -> int:
     """Remove each address named; exit 1 if any was not suppressed."""
-    wanted = list(dict.fromkeys(address.strip().lower() for address in ctx.args.addresses))
+    wanted = list(dict.fromkeys(ctx.args.addresses))
     removed = set(
         operations.remove_suppressions(connection, ctx.queue, wanted, actor=ctx.actor, now=ctx.now)
     )
@@ -161,6 +171,7 @@ def purge(connection: Connection, ctx: Context) -> int:
         "unactivated_accounts": f"over {settings.retention_unactivated_days}d old",
         "throttle_events": "past every window",
         "idempotency_keys": "over 1d old",
+        "provider_notifications": "over 1d old",
     }
     rows = [
         [name.replace("_", " "), str(count), windows.get(name, "")]

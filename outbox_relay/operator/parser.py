@@ -136,7 +136,7 @@ def add_commands(subparsers: Any) -> None:
         "remove", help="let messages go to these addresses again", parents=[common]
     )
     removing.add_argument("addresses", nargs="+", metavar="ADDRESS")
-    removing.set_defaults(handler=commands.suppressions_remove)
+    removing.set_defaults(handler=commands.suppressions_remove, check=commands.check_addresses)
 
     erasing = subparsers.add_parser(
         "erase",

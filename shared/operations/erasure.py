@@ -11,11 +11,8 @@ from shared.events import emit
 from shared.messages import Outbox
 from shared.models import outbox, outbox_attempts, provider_events, users
 from shared.operations.audit import record
-from shared.outbox import RELEASED, Status
+from shared.outbox import ERASED, RELEASED, Status
 from shared.suppressions import Suppression, Suppressor, listed
-
-# What an erased account's address is replaced with wherever a message kept it.
-ERASED = "erased"
 
 
 def list_suppressions(connection: Connection, *, limit: int = 500) -> list[Suppression]:

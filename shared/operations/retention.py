@@ -10,7 +10,13 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.config import DASHBOARD_SESSION_SECONDS, Settings
-from shared.models import idempotency_keys, outbox, throttle_events, users
+from shared.models import (
+    idempotency_keys,
+    outbox,
+    provider_notifications,
+    throttle_events,
+    users,
+)
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
 
@@ -25,10 +31,12 @@ class Purged:
     unactivated_accounts: int
     throttle_events: int
     idempotency_keys: int
+    provider_notifications: int
 
 
 def purge(connection: Connection, settings: Settings, *, actor: str, now: datetime) -> Purged:
     """Delete what has outlived its retention window; attempts go with their messages."""
+    day_ago = now - timedelta(days=1)
     sent_before = now - timedelta(days=settings.retention_sent_days)
     dead_before = now - timedelta(days=settings.retention_dead_days)
     accounts_before = now - timedelta(days=settings.retention_unactivated_days)
@@ -46,8 +54,10 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
         cancelled=remove(outbox, outbox.c.status == "cancelled", outbox.c.created_at < dead_before),
         unactivated_accounts=_remove_unactivated(connection, accounts_before),
         throttle_events=remove(throttle_events, throttle_events.c.at < events_before),
-        idempotency_keys=remove(
-            idempotency_keys, idempotency_keys.c.created_at < now - timedelta(days=1)
+        idempotency_keys=remove(idempotency_keys, idempotency_keys.c.created_at < day_ago),
+        # SNS retries a notification for an hour at most.
+        provider_notifications=remove(
+            provider_notifications, provider_notifications.c.received_at < day_ago
         ),
     )
     record(connection, actor, "purge", None, asdict(purged), now)
