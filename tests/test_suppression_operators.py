@@ -183,6 +183,24 @@ def test_the_dashboard_shows_and_removes_a_suppression(admin: FlaskClient, engin
     assert rows(engine, "suppressions") == []
 
 
+def test_the_dashboard_refuses_to_remove_what_is_no_address(
+    admin: FlaskClient, engine: Engine
+) -> None:
+    with engine.begin() as connection:
+        Suppressor(SECRET_KEY).add(
+            connection, "erased", reason="complaint", source="ses", now=utcnow()
+        )
+    token = signed_in(admin)
+    done = admin.post(
+        "/admin/suppressions/remove",
+        data={"csrf_token": token, "address": "erased"},
+        headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+    )
+    after = admin.get(done.headers["Location"]).get_data(as_text=True)
+    assert "not an email address or an E.164 number" in after
+    assert len(rows(engine, "suppressions")) == 1
+
+
 def test_the_admin_api_removes_addresses_only_and_names_what_is_none(
     admin: FlaskClient, engine: Engine
 ) -> None:

@@ -30,6 +30,10 @@ NOTICES: dict[str, tuple[str, str]] = {
     "retry:suppressed": ("warn", "The address of {target} is suppressed; remove it first."),
     "suppression:removed": ("ok", "{target} is no longer suppressed."),
     "suppression:absent": ("warn", "{target} was not suppressed; nothing done."),
+    "suppression:invalid": (
+        "warn",
+        "That is not an email address or an E.164 number; nothing done.",
+    ),
 }
 # How a bulk retry's notice names each outcome, in the order RetryOutcome lists them.
 RETRY_LABELS: dict[RetryOutcome, str] = {

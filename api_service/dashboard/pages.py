@@ -15,6 +15,7 @@ from api_service.dashboard.notices import notice_of, retry_tally
 from api_service.dependencies import dependencies
 from api_service.fields import storable
 from shared import operations
+from shared.addresses import AddressError, normalise_address
 from shared.clock import utcnow
 
 PAGE_SIZE = 50
@@ -198,8 +199,12 @@ def suppressions() -> BaseResponse:
 
 @bp.post("/suppressions/remove")
 def remove_suppression() -> BaseResponse:
-    """Let messages go to one address again."""
-    address = request.form.get("address", "").strip().lower()[:254]
+    """Let messages go to one address again; what is not an address is on no list."""
+    address = request.form.get("address", "").strip()[:254]
+    try:
+        address = normalise_address(address)
+    except AddressError:
+        return redirect(_url(".suppressions", {"notice": "suppression:invalid"}), 303)
     with dependencies().unit_of_work() as uow:
         removed = operations.remove_suppressions(
             uow.connection, dependencies(), [address], actor=_actor(), now=utcnow()
