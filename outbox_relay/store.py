@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import Connection, Engine, bindparam, case, insert, update
 
 from outbox_relay.claims import Claimed
 from shared.models import outbox, outbox_attempts
+from shared.operations.erasure import ERASED
 from shared.outbox import RELEASED, WIPED, Status
 
 
@@ -49,14 +50,24 @@ _LEASE_RUNS = outbox.c.locked_until > bindparam("now")
 _OURS = (_IDS, outbox.c.claim_token == bindparam("token"), _PENDING)
 _HELD = (*_OURS, _LEASE_RUNS)
 
-# Delivered rows of any of our claims :tokens (see `mark`).
+# Outcomes are the truth: a message the provider took ends `sent` even if it was cancelled
+# while we held it (cancelling keeps the claim, shared/outbox.cancel_messages), and stays
+# `bounced` if the provider reported a bounce before we wrote this (provider_events._bounce).
+_DELIVERED = (Status.PENDING, Status.CANCELLED, Status.BOUNCED)
+
+# Delivered rows of any of our claims :tokens (see `mark`). An erased row (cancelled, then
+# scrubbed) is safe to mark: the statement writes no address, parameter or error, and the
+# provider's id, which erasure removes too, is not written to it (_PROVIDER_ID).
 _MARK_SENT = (
     update(outbox)
     .where(
-        _IDS, outbox.c.claim_token.in_(bindparam("tokens", expanding=True)), _PENDING, _LEASE_RUNS
+        _IDS,
+        outbox.c.claim_token.in_(bindparam("tokens", expanding=True)),
+        outbox.c.status.in_(_DELIVERED),
+        _LEASE_RUNS,
     )
     .values(
-        status=Status.SENT,
+        status=case((outbox.c.status == Status.BOUNCED, Status.BOUNCED), else_=Status.SENT),
         sent_at=bindparam("now", type_=outbox.c.sent_at.type),
         attempts=outbox.c.attempts + 1,
         **WIPED,
@@ -68,7 +79,7 @@ _MARK_SENT = (
 # The provider's own id of a sent message, for its later bounce notifications.
 _PROVIDER_ID = (
     update(outbox)
-    .where(outbox.c.id == bindparam("row_id"))
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.recipient != ERASED)
     .values(provider_message_id=bindparam("provider_id"))
 )
 
