@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +20,9 @@ from shared.clock import utcnow
 
 log = logging.getLogger(__name__)
 
-# Longest an outcome waits to be written with others: far below any lease. No more than a
-# batch of outcomes ever waits either (see Relay.deliver_due for what a crash repeats).
+# Longest an outcome of a claim of many rows waits to be written with others: far below any
+# lease. No more than a batch of outcomes ever waits either (see Relay.deliver_due for what a
+# crash repeats).
 FLUSH_SECONDS = 0.5
 
 
@@ -51,10 +53,13 @@ ATTEMPT_OUTCOME = {
 class OutcomeBook:
     """Owns every outcome not yet in the database, and the rows to hand back, under one lock.
 
-    Outcomes are written together once a batch of them waits, and at the latest FLUSH_SECONDS
-    after the previous write, so that no lease runs out meanwhile. While the database is away,
-    outcomes are kept (unsettled) and rows not yet tried are kept (untried); `settle_backlog`
-    writes and hands them back once it answers.
+    An outcome is written at once when no write is under way, so that a relay fed one message
+    at a time has it on its row within milliseconds of the provider's answer. Outcomes that
+    come while a write is under way are written together right after it; those of a claim of
+    many rows (`batching`) a batch at a time, and at the latest FLUSH_SECONDS after the
+    previous write, so that no lease runs out meanwhile. While the database is away, outcomes
+    are kept (unsettled) and rows not yet tried are kept (untried); `settle_backlog` writes
+    and hands them back once it answers.
     """
 
     def __init__(
@@ -69,6 +74,9 @@ class OutcomeBook:
         self._batch_size = batch_size
         self._heartbeat = heartbeat
         self._lock = threading.Lock()
+        # Held by the one thread writing collected outcomes.
+        self._writing = threading.Lock()
+        self._claims_batching = 0
         self._collected: list[Outcome] = []
         self._last_flush = time.monotonic()
         self._unsettled: list[Outcome] = []
@@ -98,20 +106,50 @@ class OutcomeBook:
     def _write_in(self) -> float | None:
         if not self._collected:
             return None
-        if len(self._collected) >= self._batch_size:
+        if not self._claims_batching or len(self._collected) >= self._batch_size:
             return 0.0
         return max(0.0, FLUSH_SECONDS - (time.monotonic() - self._last_flush))
+
+    @contextmanager
+    def batching(self) -> Iterator[None]:
+        """Write the outcomes collected meanwhile a batch at a time (a claim of many rows:
+        one transaction instead of one a row), then whatever is left."""
+        with self._lock:
+            self._claims_batching += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._claims_batching -= 1
+            self.flush()
 
     def collect(self, outcome: Outcome) -> None:
         """Keep an outcome for the next write, and write now if that is due."""
         with self._lock:
             self._collected.append(outcome)
-            if self._write_in() != 0.0:
-                return
-        self.flush()
+        self._write_due()
 
     def flush(self) -> None:
-        """Write every collected outcome in one transaction."""
+        """Write every collected outcome, in one transaction unless more come meanwhile."""
+        with self._writing:
+            self._write_collected()
+        self._write_due()
+
+    def _write_due(self) -> None:
+        """Write the collected outcomes if they are due, unless another thread is writing:
+        that one writes them once its own write is done (it looks again after each)."""
+        while True:
+            with self._lock:
+                if self._write_in() != 0.0:
+                    return
+            if not self._writing.acquire(blocking=False):
+                return
+            try:
+                self._write_collected()
+            finally:
+                self._writing.release()
+
+    def _write_collected(self) -> None:
         with self._lock:
             outcomes, self._collected = self._collected, []
             self._last_flush = time.monotonic()
