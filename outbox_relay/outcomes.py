@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims, metrics, store
 from shared.clock import utcnow
+from shared.outbox import DEAD_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +233,8 @@ class OutcomeBook:
         self._heartbeat()
         row = outcome.row
         metrics.MESSAGES.labels(row.channel, outcome.name).inc()
+        if kept:
+            _count(outcome)
         fields: dict[str, Any] = {
             "id": row.public_id,
             "channel": row.channel,
@@ -249,3 +252,15 @@ class OutcomeBook:
             fields["recorded_late"] = True
         level = logging.INFO if outcome.name == "sent" and kept else logging.WARNING
         log.log(level, "delivery %s", outcome.name, extra=fields)
+
+
+def _count(outcome: Outcome) -> None:
+    """Count a recorded outcome as what it is: a message dead, an attempt failed for the
+    message, or one that met a provider that was down."""
+    channel, attempt = outcome.row.channel, ATTEMPT_OUTCOME[outcome.name]
+    if outcome.name in DEAD_REASONS:
+        metrics.DEAD.labels(channel, outcome.name).inc()
+    if attempt in ("transient", "permanent"):
+        metrics.FAILED_ATTEMPTS.labels(channel, attempt).inc()
+    elif attempt == "provider_down":
+        metrics.PROVIDER_DOWN_ATTEMPTS.labels(channel).inc()
