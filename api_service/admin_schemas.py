@@ -127,11 +127,24 @@ class StatsSchema(Schema):
         keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer())
     )
     oldest_due_age_seconds = fields.Float(required=True)
-    sent_last_hour = fields.Integer(required=True)
+    sent_last_hour = fields.Integer(
+        required=True, metadata={"description": "Messages sent, last hour."}
+    )
     failed_last_hour = fields.Integer(
-        required=True, metadata={"description": "Attempts that did not deliver, last hour."}
+        required=True,
+        metadata={"description": "Attempts that failed (transient or permanent), last hour."},
     )
     dead_unresolved = fields.Integer(required=True)
+    dead_last_hour = fields.Integer(
+        required=True, metadata={"description": "Messages that died, last hour."}
+    )
+    provider_down_last_hour = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Attempts that met a provider that was down (never counted "
+            "against a message), last hour."
+        },
+    )
 
 
 class StrandedSchema(Schema):

@@ -16,6 +16,7 @@ from outbox_relay.claims import Claimed
 from outbox_relay.render import Templates
 from shared.addresses import Sender
 from shared.clock import utcnow
+from shared.outbox import priority_of
 from shared.secretbox import SecretBox
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
@@ -64,6 +65,7 @@ def compose(row: Claimed, box: SecretBox, mail_from: Sender, templates: Template
         sender=mail_from.address,
         recipient=row.recipient,
         data="\r\n".join([*head, "", *body]).encode("ascii"),
+        priority=priority_of(row.purpose),
     )
 
 

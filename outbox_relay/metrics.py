@@ -6,9 +6,27 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 MESSAGES = Counter(
     "outpost_relay_messages",
-    "Delivery attempts by channel and outcome (sent, retry, provider_down, permanent_error, "
-    "max_attempts, expired).",
+    "Outcomes by channel (sent, retry, provider_down, permanent_error, max_attempts, expired, "
+    "suppressed), whether or not the lease still held to record them.",
     ["channel", "outcome"],
+)
+DEAD = Counter(
+    "outpost_relay_dead_messages",
+    "Messages the relay recorded dead, by channel and reason (permanent_error, max_attempts, "
+    "expired, suppressed).",
+    ["channel", "reason"],
+)
+FAILED_ATTEMPTS = Counter(
+    "outpost_relay_failed_attempts",
+    "Attempts the relay recorded failed for the message, by channel and kind (transient, "
+    "permanent); they count towards RELAY_MAX_ATTEMPTS.",
+    ["channel", "kind"],
+)
+PROVIDER_DOWN_ATTEMPTS = Counter(
+    "outpost_relay_provider_down_attempts",
+    "Attempts the relay recorded as met by a provider that was down; never counted against "
+    "a message.",
+    ["channel"],
 )
 DELIVERY_SECONDS = Histogram(
     "outpost_relay_delivery_seconds",

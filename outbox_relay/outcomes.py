@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,11 +17,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims, metrics, store
 from shared.clock import utcnow
+from shared.outbox import DEAD_REASONS
 
 log = logging.getLogger(__name__)
 
-# Longest an outcome waits to be written with others: far below any lease. No more than a
-# batch of outcomes ever waits either (see Relay.deliver_due for what a crash repeats).
+# Longest an outcome of a claim of many rows waits to be written with others: far below any
+# lease. No more than a batch of outcomes ever waits either (see Relay.deliver_due for what a
+# crash repeats).
 FLUSH_SECONDS = 0.5
 
 
@@ -51,10 +54,13 @@ ATTEMPT_OUTCOME = {
 class OutcomeBook:
     """Owns every outcome not yet in the database, and the rows to hand back, under one lock.
 
-    Outcomes are written together once a batch of them waits, and at the latest FLUSH_SECONDS
-    after the previous write, so that no lease runs out meanwhile. While the database is away,
-    outcomes are kept (unsettled) and rows not yet tried are kept (untried); `settle_backlog`
-    writes and hands them back once it answers.
+    An outcome is written at once when no write is under way, so that a relay fed one message
+    at a time has it on its row within milliseconds of the provider's answer. Outcomes that
+    come while a write is under way are written together right after it; those of a claim of
+    many rows (`batching`) a batch at a time, and at the latest FLUSH_SECONDS after the
+    previous write, so that no lease runs out meanwhile. While the database is away, outcomes
+    are kept (unsettled) and rows not yet tried are kept (untried); `settle_backlog` writes
+    and hands them back once it answers.
     """
 
     def __init__(
@@ -69,8 +75,10 @@ class OutcomeBook:
         self._batch_size = batch_size
         self._heartbeat = heartbeat
         self._lock = threading.Lock()
-        # Held by every write, so that a recount sees an outcome either waiting or written.
+        # Held by the one thread writing outcomes, so that a recount sees an outcome either
+        # waiting or written.
         self._writing = threading.Lock()
+        self._claims_batching = 0
         self._collected: list[Outcome] = []
         self._last_flush = time.monotonic()
         self._unsettled: list[Outcome] = []
@@ -100,26 +108,55 @@ class OutcomeBook:
     def _write_in(self) -> float | None:
         if not self._collected:
             return None
-        if len(self._collected) >= self._batch_size:
+        if not self._claims_batching or len(self._collected) >= self._batch_size:
             return 0.0
         return max(0.0, FLUSH_SECONDS - (time.monotonic() - self._last_flush))
+
+    @contextmanager
+    def batching(self) -> Iterator[None]:
+        """Write the outcomes collected meanwhile a batch at a time (a claim of many rows:
+        one transaction instead of one a row), then whatever is left."""
+        with self._lock:
+            self._claims_batching += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._claims_batching -= 1
+            self.flush()
 
     def collect(self, outcome: Outcome) -> None:
         """Keep an outcome for the next write, and write now if that is due."""
         with self._lock:
             self._collected.append(outcome)
-            if self._write_in() != 0.0:
-                return
-        self.flush()
+        self._write_due()
 
     def flush(self) -> None:
-        """Write every collected outcome in one transaction."""
+        """Write every collected outcome, in one transaction unless more come meanwhile."""
         with self._writing:
+            self._write_collected()
+        self._write_due()
+
+    def _write_due(self) -> None:
+        """Write the collected outcomes if they are due, unless another thread is writing:
+        that one writes them once its own write is done (it looks again after each)."""
+        while True:
             with self._lock:
-                outcomes, self._collected = self._collected, []
-                self._last_flush = time.monotonic()
-            if outcomes:
-                self._settle(outcomes)
+                if self._write_in() != 0.0:
+                    return
+            if not self._writing.acquire(blocking=False):
+                return
+            try:
+                self._write_collected()
+            finally:
+                self._writing.release()
+
+    def _write_collected(self) -> None:
+        with self._lock:
+            outcomes, self._collected = self._collected, []
+            self._last_flush = time.monotonic()
+        if outcomes:
+            self._settle(outcomes)
 
     def recount(self, counted: Outcome) -> None:
         """Count a failure recorded as the provider's (`provider_down`) as its message's try:
@@ -133,6 +170,8 @@ class OutcomeBook:
                             return
             if store.recount(self._engine, self._mark(counted, utcnow()), on_dead=self._on_dead):
                 self._record(counted, True)
+        # Outcomes collected meanwhile found the write taken, and wait for a writer.
+        self._write_due()
 
     def hand_back(self, row: claims.Claimed, now: datetime, *, due: datetime | None = None) -> None:
         """Release a row untried (due at `due`, else now), or keep it for when the database is
@@ -212,6 +251,8 @@ class OutcomeBook:
         self._heartbeat()
         row = outcome.row
         metrics.MESSAGES.labels(row.channel, outcome.name).inc()
+        if kept:
+            _count(outcome)
         fields: dict[str, Any] = {
             "id": row.public_id,
             "channel": row.channel,
@@ -229,3 +270,15 @@ class OutcomeBook:
             fields["recorded_late"] = True
         level = logging.INFO if outcome.name == "sent" and kept else logging.WARNING
         log.log(level, "delivery %s", outcome.name, extra=fields)
+
+
+def _count(outcome: Outcome) -> None:
+    """Count a recorded outcome as what it is: a message dead, an attempt failed for the
+    message, or one that met a provider that was down."""
+    channel, attempt = outcome.row.channel, ATTEMPT_OUTCOME[outcome.name]
+    if outcome.name in DEAD_REASONS:
+        metrics.DEAD.labels(channel, outcome.name).inc()
+    if attempt in ("transient", "permanent"):
+        metrics.FAILED_ATTEMPTS.labels(channel, attempt).inc()
+    elif attempt == "provider_down":
+        metrics.PROVIDER_DOWN_ATTEMPTS.labels(channel).inc()

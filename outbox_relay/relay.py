@@ -89,10 +89,9 @@ class Relay:
     def deliver_due(self) -> int:
         """Claim and deliver batches until nothing is due; the number of rows handled.
 
-        Outcomes are written together, once a batch of them is waiting or FLUSH_SECONDS after
-        the previous write, rather than after each claim: a relay fed one message at a time
-        then writes a few times a second instead of once a message. `outcomes.next_write_in`
-        says when those still waiting are due.
+        A lone row's outcome is written at once; a claim of many rows has its outcomes
+        written a batch at a time and all before the next claim (outcomes.OutcomeBook).
+        `outcomes.next_write_in` says when those still waiting are due.
         """
         handled = 0
         try:

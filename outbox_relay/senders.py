@@ -22,6 +22,7 @@ from outbox_relay.render import Templates
 from outbox_relay.sessions import Sessions
 from shared.clock import utcnow
 from shared.config import Settings
+from shared.outbox import priority_of
 from shared.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,16 @@ class Senders:
         A lone row, what a relay woken for each new message claims, is delivered on this
         thread with a sender's channels: handing it to a sender would cost two thread
         switches and gain nothing (1.96 → 1.83 ms of relay CPU a message at 50 a second).
+        Its outcome is written at once; those of many rows a batch at a time. Rows that
+        carry a code go first (the pacer keeps that order under SMTP_RATE).
         """
+        rows = sorted(rows, key=lambda row: priority_of(row.purpose))
         flags = [row.recipient in suppressed for row in rows]
         if len(rows) == 1:
             self._deliver(rows[0], flags[0])
             return 1
-        return sum(1 for _ in self._pool.map(self._deliver, rows, flags))
+        with self._outcomes.batching():
+            return sum(1 for _ in self._pool.map(self._deliver, rows, flags))
 
     def stop(self) -> None:
         """Let the sends in flight finish; start no other."""

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select, update
 
 from outbox_relay.claims import Claimed
 from shared.models import outbox, outbox_attempts
-from shared.outbox import RELEASED, WIPED, Status
+from shared.outbox import ERASED, RELEASED, WIPED, Status
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,24 @@ _LEASE_RUNS = outbox.c.locked_until > bindparam("now")
 _OURS = (_IDS, outbox.c.claim_token == bindparam("token"), _PENDING)
 _HELD = (*_OURS, _LEASE_RUNS)
 
-# Delivered rows of any of our claims :tokens (see `mark`).
+# Outcomes are the truth: a message the provider took ends `sent` even if it was cancelled
+# while we held it (cancelling keeps the claim, shared/outbox.cancel_messages), and stays
+# `bounced` if the provider reported a bounce before we wrote this (provider_events._bounce).
+_DELIVERED = (Status.PENDING, Status.CANCELLED, Status.BOUNCED)
+
+# Delivered rows of any of our claims :tokens (see `mark`). An erased row (cancelled, then
+# scrubbed) is safe to mark: the statement writes no address, parameter or error, and the
+# provider's id, which erasure removes too, is not written to it (_PROVIDER_ID).
 _MARK_SENT = (
     update(outbox)
     .where(
-        _IDS, outbox.c.claim_token.in_(bindparam("tokens", expanding=True)), _PENDING, _LEASE_RUNS
+        _IDS,
+        outbox.c.claim_token.in_(bindparam("tokens", expanding=True)),
+        outbox.c.status.in_(_DELIVERED),
+        _LEASE_RUNS,
     )
     .values(
-        status=Status.SENT,
+        status=case((outbox.c.status == Status.BOUNCED, Status.BOUNCED), else_=Status.SENT),
         sent_at=bindparam("now", type_=outbox.c.sent_at.type),
         attempts=outbox.c.attempts + 1,
         **WIPED,
@@ -68,7 +78,7 @@ _MARK_SENT = (
 # The provider's own id of a sent message, for its later bounce notifications.
 _PROVIDER_ID = (
     update(outbox)
-    .where(outbox.c.id == bindparam("row_id"))
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.recipient != ERASED)
     .values(provider_message_id=bindparam("provider_id"))
 )
 
@@ -94,11 +104,11 @@ def mark(
     Fencing: a row changes only while our claim token holds it and its lease runs at `now`,
     so a relay whose lease lapsed changes nothing and records no attempt. Delivered rows are
     marked by a single UPDATE, whatever claims they came from, which is what makes a drain
-    cheap, and a trickle's write of the last half second's claims (0.5 → 0.2 ms of CPU a
-    message at 25 claims a write, in process). That UPDATE takes a row whose token is any of
-    those claims': all of them this relay's, so a row another relay has claimed since is
-    still left alone. A row this relay claimed again after its own lease lapsed was sent
-    under the earlier claim, so marking it sent is true whichever claim's outcome does it.
+    cheap (0.5 → 0.2 ms of CPU a message at 25 claims a write, in process). That UPDATE
+    takes a row whose token is any of those claims': all of them this relay's, so a row
+    another relay has claimed since is still left alone. A row this relay claimed again after
+    its own lease lapsed was sent under the earlier claim, so marking it sent is true
+    whichever claim's outcome does it.
     `on_dead` writes what follows a death (the application's event) in the same transaction.
     """
     kept: set[int] = set()

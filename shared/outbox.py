@@ -77,10 +77,12 @@ DEAD_REASONS = _values(DeadReason)
 FAILURES = (*DEAD_REASONS, Status.BOUNCED.value)
 # Rows that failed for good: operators list, retry and purge them alike.
 FAILED = (Status.DEAD, Status.BOUNCED)
-# A row no relay holds; and what a row keeps no more once terminal: its claim, its secret and
-# the hash of its recipient, which only claims read (7 days of sent rows need not carry it).
+# A row no relay holds; what a row keeps no more once it is not to be sent: its secret and the
+# hash of its recipient, which only claims read (7 days of sent rows need not carry it); and
+# what it keeps no more once terminal: those and its claim.
 RELEASED: dict[str, None] = {"locked_until": None, "claim_token": None}
-WIPED: dict[str, None] = {**RELEASED, "secret_params": None, "recipient_hash": None}
+SECRETS: dict[str, None] = {"secret_params": None, "recipient_hash": None}
+WIPED: dict[str, None] = {**RELEASED, **SECRETS}
 # Lifecycle events: the purpose of a webhook row.
 EVENTS = (
     "account.registered",
@@ -179,12 +181,14 @@ _ADDRESS_REFUSED = re.compile(r"\bSMTP 5\d\d 5\.1\.\d{1,3}\b")
 def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
     """Cancel the unsent messages carrying these codes; their secrets are wiped at once.
 
+    A row a relay holds keeps its claim: if the provider takes the message meanwhile, that
+    claim's outcome still records it `sent` (outcomes are the truth), and no other may.
     The statement runs even for no codes, so that a first code costs what a new one does.
     """
     connection.execute(
         update(outbox)
         .where(outbox.c.token_id.in_(token_ids), outbox.c.status == Status.PENDING)
-        .values(status=Status.CANCELLED, **WIPED)
+        .values(status=Status.CANCELLED, **SECRETS)
     )
 
 

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import user_by_id
 from shared.config import Settings
 from shared.events import emit
 from shared.models import outbox, provider_events, provider_notifications
-from shared.outbox import ERASED, WEBHOOK, Status
+from shared.outbox import ERASED, SECRETS, WEBHOOK, Status
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 
@@ -164,6 +165,13 @@ def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
     return None if found is None else _Message(**found._mapping)
 
 
+def _in_flight(now: datetime) -> ColumnElement[bool]:
+    """A row a relay holds at `now`: not yet marked, possibly cancelled meanwhile."""
+    return and_(
+        outbox.c.status.in_((Status.PENDING, Status.CANCELLED)), outbox.c.locked_until > now
+    )
+
+
 def _bounce(
     connection: Connection,
     row: _Message,
@@ -178,7 +186,11 @@ def _bounce(
     application told (once: a second report of the same bounce changes nothing more).
 
     An erased account's message keeps no address, only a placeholder, which is never
-    suppressed (its address, if suppressed before, stays so by its keyed hash)."""
+    suppressed (its address, if suppressed before, stays so by its keyed hash). A bounce may
+    come before the relay has written `sent`: a row a relay still holds is marked too, and
+    keeps its claim, so that the relay's `sent` records the attempt and leaves it `bounced`
+    (outbox_relay/store.py).
+    """
     reason = "complaint" if event.type == "complaint" else "hard_bounce"
     if row.recipient != ERASED:
         suppressor.add(
@@ -191,8 +203,8 @@ def _bounce(
         )
     changed = connection.execute(
         update(outbox)
-        .where(outbox.c.id == row.id, outbox.c.status == Status.SENT)
-        .values(status=Status.BOUNCED, last_error=(event.diagnostic or reason)[:500])
+        .where(outbox.c.id == row.id, or_(outbox.c.status == Status.SENT, _in_flight(now)))
+        .values(status=Status.BOUNCED, last_error=(event.diagnostic or reason)[:500], **SECRETS)
     ).rowcount
     user_id = row.user_id
     if not changed or user_id is None:

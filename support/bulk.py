@@ -7,16 +7,20 @@ from datetime import timedelta
 from sqlalchemy import Engine, text
 
 from shared.clock import utcnow
-from shared.outbox import enqueue
+from shared.outbox import CODED, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from support.constants import SECRET_KEY
 
 
-def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[str]:
-    """Queue `count` welcome emails to `<prefix><n>@example.com`; their public ids, in order."""
+def queue_emails(
+    engine: Engine, count: int, *, prefix: str = "user", purpose: str = "welcome"
+) -> list[str]:
+    """Queue `count` emails to `<prefix><n>@example.com`; their public ids, in order. Welcome
+    notices, or with `purpose` activation messages carrying a code for an hour."""
     box, suppressor = SecretBox(SECRET_KEY), Suppressor(SECRET_KEY)
     now = utcnow()
+    coded = purpose in CODED
     with engine.begin() as connection:
         return [
             enqueue(
@@ -24,11 +28,13 @@ def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[st
                 box,
                 now=now,
                 channel="email",
-                purpose="welcome",
+                purpose=purpose,
                 recipient=f"{prefix}{n}@example.com",
                 recipient_hash=suppressor.hash(f"{prefix}{n}@example.com"),
                 locale="en",
-                params={"full_name": f"User {n}"},
+                params={"expires_minutes": 60} if coded else {"full_name": f"User {n}"},
+                secret_params={"code": f"{n:06d}"} if coded else None,
+                expires_at=now + timedelta(hours=1) if coded else None,
             ).id
             for n in range(count)
         ]

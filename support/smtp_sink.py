@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -36,7 +37,10 @@ def code_in(message: EmailMessage) -> str:
 class SmtpSink:
     """Behaviour per DATA: `accept`, `reply:NNN`, `hang`, `drop`; `delay` seconds before it.
 
-    `script` is consumed first, one behaviour per message; then `mode` applies.
+    `script` is consumed first, one behaviour per message; then `mode` applies. `on_arrival`
+    is called with each message before it is answered, so a test can act in the window
+    between a provider's answer and the relay's record of it. `accepted_at` holds when each
+    accepted message was answered (time.monotonic).
     """
 
     mode: str = "accept"
@@ -44,7 +48,9 @@ class SmtpSink:
     # What an accepted message is answered (Amazon SES: `250 Ok <its message id>`).
     accepted: str = "250 Message accepted"
     script: list[str] = field(default_factory=list)
+    on_arrival: Callable[[EmailMessage], None] | None = None
     received: list[EmailMessage] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)
     data_commands: list[EmailMessage] = field(default_factory=list)
     connections: int = 0
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -63,6 +69,8 @@ class SmtpSink:
         with self._changed:
             self.data_commands.append(message)
             behaviour = self.script.pop(0) if self.script else self.mode
+        if self.on_arrival is not None:
+            await asyncio.to_thread(self.on_arrival, message)
         if self.delay:
             await asyncio.sleep(self.delay)
         if behaviour == "hang":
@@ -75,6 +83,7 @@ class SmtpSink:
             return f"{code} {'Try again later' if code.startswith('4') else 'Rejected'}"
         with self._changed:
             self.received.append(message)
+            self.accepted_at.append(time.monotonic())
             self._changed.notify_all()
         return self.accepted
 

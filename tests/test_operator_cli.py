@@ -454,6 +454,7 @@ def test_stats_counts_by_status_and_channel_and_the_last_hour(
         "pending": {"email": 1},
     }
     assert (stats["sent_last_hour"], stats["failed_last_hour"]) == (2, 1)
+    assert (stats["dead_last_hour"], stats["provider_down_last_hour"]) == (1, 0)
     assert stats["dead_unresolved"] == 1
     assert 0 <= stats["oldest_due_age_seconds"] < 60
     lines = ok(table).stdout.splitlines()
@@ -461,7 +462,7 @@ def test_stats_counts_by_status_and_channel_and_the_last_hour(
     assert lines[1].split() == ["pending", "1", "0", "1"]
     assert lines[2].split() == ["sent", "2", "0", "2"]
     assert lines[3].split() == ["dead", "1", "0", "1"]
-    assert "last hour: 2 sent, 1 failed" in lines
+    assert "last hour: 2 sent, 1 dead (messages); 1 failed, 0 provider down (attempts)" in lines
     assert "unresolved dead letters: 1" in lines
 
 

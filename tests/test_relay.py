@@ -191,53 +191,37 @@ def test_the_mail_carries_the_code_in_text_and_html(
     assert codes.pop() in html.get_content()
 
 
-def test_outcomes_of_messages_arriving_one_by_one_are_written_a_batch_at_a_time(
-    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
+def test_a_lone_messages_outcome_is_on_its_row_within_milliseconds_of_the_250(
+    engine: Engine, relay: Relay, smtp: SinkServer
 ) -> None:
-    # No time limit here, so only the batch rule and the final write decide.
-    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 3600.0)
-    relay = make_relay(relay_batch_size=3)
-    for n in (1, 2):
+    relay.drain()  # a write just happened: a lone outcome no longer waits for the next
+    late = []
+    for n in range(5):
         queue_emails(engine, 1, prefix=f"one{n}-")
-        assert relay.deliver_due() == 1
-        assert len(smtp.sink.wait_for(n)) == n
-        assert statuses(engine) == ["pending"] * n, "sent, but waiting for the others"
-    next_write_in = relay.outcomes.next_write_in()
-    assert next_write_in is not None and next_write_in > 0
-    queue_emails(engine, 1, prefix="one3-")
-    assert relay.deliver_due() == 1
-    assert statuses(engine) == ["sent"] * 3, "a batch of outcomes is written at once"
-    assert relay.outcomes.next_write_in() is None
-    queue_emails(engine, 1, prefix="one4-")
-    relay.deliver_due()
-    assert statuses(engine) == ["sent"] * 3 + ["pending"]
-    relay.close()
-    assert statuses(engine) == ["sent"] * 4, "closing writes what waits"
-
-
-def test_a_waiting_outcome_is_due_within_the_flush_time(
-    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.3)
-    relay = make_relay()
-    relay.drain()  # a write just happened
-    queue_emails(engine, 1)
-    relay.deliver_due()
-    smtp.sink.wait_for(1)
-    next_write_in = relay.outcomes.next_write_in()
-    if next_write_in is not None:  # not written at once: due within the flush time
-        assert 0 <= next_write_in <= 0.3
-        time.sleep(next_write_in)
         relay.deliver_due()
-    assert statuses(engine) == ["sent"]
+        on_row = time.monotonic()  # deliver_due has returned: whatever it wrote is on the row
+        assert statuses(engine) == ["sent"] * (n + 1)
+        late.append(on_row - smtp.sink.accepted_at[n])
+    assert sorted(late)[2] < 0.2, late
+
+
+def test_the_outcomes_of_a_claim_of_many_rows_are_written_in_few_transactions(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    queue_emails(engine, 60)
+    assert make_relay(relay_batch_size=60).drain() == 60
+    # Each write stamps its rows with one sent_at.
+    writes = {r["sent_at"] for r in rows(engine, "outbox")}
+    assert None not in writes and len(writes) <= 3, len(writes)
 
 
 def test_waiting_outcomes_and_claimed_rows_never_exceed_a_batch(
     engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """So that a crash repeats at most a batch of sends, even when a timed write split one."""
+    """So that a crash repeats at most a batch of sends, even when a timed write split one:
+    a claim's outcomes are all written before the next claim."""
     # Sends of 0.1 s, one at a time, and a write due 0.15 s after the previous one: a batch of
-    # 3 has its first two outcomes written at its second, and the third waits for the next.
+    # 3 has its first two outcomes written at its second, and the third at the claim's end.
     monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.15)
     smtp.sink.delay = 0.1
     queue_emails(engine, 6)
@@ -253,8 +237,8 @@ def test_waiting_outcomes_and_claimed_rows_never_exceed_a_batch(
     monkeypatch.setattr(relay._claimer, "claim", claim_noting_held)
     assert relay.drain() == 6
     assert statuses(engine) == ["sent"] * 6
-    assert any(held for held, _ in held_at_claims), "no timed write split a batch"
-    assert all(held + limit <= 3 for held, limit in held_at_claims), held_at_claims
+    assert len({r["sent_at"] for r in rows(engine, "outbox")}) > 2, "no timed write split one"
+    assert all((held, limit) == (0, 3) for held, limit in held_at_claims), held_at_claims
 
 
 def statuses(engine: Engine) -> list[str]:
@@ -263,20 +247,22 @@ def statuses(engine: Engine) -> list[str]:
 
 
 def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
-    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer
 ) -> None:
-    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 3600.0)
     relay = make_relay()
+    working, unreachable = relay.engine, create_engine_for(UNREACHABLE)
+    claimer = relay._claimer
+
+    def database_away(_mail: object) -> None:
+        relay.engine = relay.outcomes._engine = unreachable
+        relay._claimer = claims.Claimer(unreachable)
+
+    smtp.sink.on_arrival = database_away
     queue_emails(engine, 1)
-    relay.deliver_due()
-    smtp.sink.wait_for(1)
-    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.0)
-    working, relay.engine = relay.engine, create_engine_for(UNREACHABLE)
-    relay.outcomes._engine = relay.engine
-    claimer, relay._claimer = relay._claimer, claims.Claimer(relay.engine)
-    # The claim fails; the waiting outcome cannot be written either, and is kept for later
-    # rather than left due (which would have the daemon loop poll again at once, forever).
+    # The outcome cannot be written, and is kept for later rather than left due (which would
+    # have the daemon loop poll again at once, forever); the next claim fails.
     Daemon(relay).poll()
+    smtp.sink.on_arrival = None
     assert relay.outcomes.next_write_in() is None
     assert statuses(engine) == ["pending"]
     relay.engine, relay._claimer = working, claimer

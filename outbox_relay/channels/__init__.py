@@ -17,12 +17,14 @@ class SmsMessage:
 
 @dataclass(frozen=True)
 class Email:
-    """One email ready for the wire: envelope sender and recipient, and the RFC 5322 bytes."""
+    """One email ready for the wire: envelope sender and recipient, and the RFC 5322 bytes;
+    `priority` orders it under SMTP_RATE (shared.outbox.priority_of: 0 first)."""
 
     id: str
     sender: str
     recipient: str
     data: bytes
+    priority: int = 1
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.channels.webhook import WebhookChannel
 from shared.config import Settings
 
-# Called before each message handed to a provider, with the provider's name and the time
-# (time.monotonic) after which the message must not be handed over (pacing.Pacer.pace).
-Pace = Callable[[str, float], None]
+# Called before each message handed to a provider, with the provider's name, the time
+# (time.monotonic) after which the message must not be handed over, and the message's
+# priority (pacing.Pacer.pace).
+Pace = Callable[[str, float, int], None]
 ChannelFactory = Callable[[str], Channel]
 
 

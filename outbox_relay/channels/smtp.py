@@ -22,7 +22,8 @@ class SmtpChannel:
 
     Each step of the session is taken on its own, so a failure is judged by the step it came
     at (failures.classify_smtp): a refused MAIL FROM is the provider's, a refused RCPT the
-    recipient's. `pace` is called just before each MAIL FROM: SMTP_RATE counts there.
+    recipient's. `pace` is called just before each MAIL FROM (SMTP_RATE counts there) with
+    the time the message must be handed over by and its priority.
 
     The timeout bounds a whole send, not each step: every step may wait only for what is left
     of it. A provider answering each step just inside a per-step timeout would otherwise keep
@@ -30,7 +31,9 @@ class SmtpChannel:
     would send the message again.
     """
 
-    def __init__(self, settings: SmtpSettings, pace: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, settings: SmtpSettings, pace: Callable[[float, int], None] | None = None
+    ) -> None:
         self._settings = settings
         self._pace = pace
         self._smtp: smtplib.SMTP | None = None
@@ -45,7 +48,7 @@ class SmtpChannel:
         try:
             smtp = self._connection(deadline)
             if self._pace is not None:
-                self._pace(start_by)
+                self._pace(start_by, message.priority)
                 # Handed over by start_by, when the lease still covers a whole timeout.
                 deadline = time.monotonic() + self._settings.timeout
             stage = Stage.MAIL

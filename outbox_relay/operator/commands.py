@@ -41,7 +41,9 @@ def stats(connection: Connection, ctx: Context) -> int:
         f"oldest due message waiting: {compact_age(figures.oldest_due_age_seconds)}", file=ctx.out
     )
     print(
-        f"last hour: {figures.sent_last_hour} sent, {figures.failed_last_hour} failed",
+        f"last hour: {figures.sent_last_hour} sent, {figures.dead_last_hour} dead (messages); "
+        f"{figures.failed_last_hour} failed, {figures.provider_down_last_hour} provider down "
+        "(attempts)",
         file=ctx.out,
     )
     print(f"unresolved dead letters: {figures.dead_unresolved}", file=ctx.out)

@@ -11,7 +11,7 @@ from shared.events import emit
 from shared.messages import Outbox
 from shared.models import outbox, outbox_attempts, provider_events, users
 from shared.operations.audit import record
-from shared.outbox import ERASED, RELEASED, Status
+from shared.outbox import ERASED, Status
 from shared.suppressions import Suppression, Suppressor, listed
 
 
@@ -42,10 +42,12 @@ def erase(
 ) -> bool:
     """Erase an account (GDPR art. 17); False if there is none.
 
-    In one transaction: its pending messages are cancelled; its address is scrubbed from every
-    message, attempt and provider event (`last_error` and diagnostics often quote it) and from
-    its suppression, which keeps the keyed hash and so still suppresses; the account and its
-    codes are deleted; the audit records the id only; `account.erased` tells the application.
+    In one transaction: its pending messages are cancelled (a row a relay holds keeps its
+    claim, so a message the provider took meanwhile still ends `sent`: outbox_relay/store.py);
+    its address is scrubbed from every message, attempt and provider event (`last_error` and
+    diagnostics often quote it) and from its suppression, which keeps the keyed hash and so
+    still suppresses; the account and its codes are deleted; the audit records the id only;
+    `account.erased` tells the application.
     """
     user = user_by_id(connection, user_id)
     if user is None:
@@ -57,7 +59,7 @@ def erase(
         connection.execute(
             update(outbox)
             .where(outbox.c.id.in_(ids), outbox.c.status == Status.PENDING)
-            .values(status=Status.CANCELLED, **RELEASED)
+            .values(status=Status.CANCELLED)
         )
         connection.execute(
             update(outbox)

@@ -1,4 +1,8 @@
-"""The figures operators watch: the backlog, counts by status and channel, hourly outcomes."""
+"""The figures operators watch: the backlog, counts by status and channel, hourly outcomes.
+
+Each says what it counts: messages (rows: sent, dead) or attempts (failed: transient or
+permanent; provider down, which never count against a message).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,11 @@ from sqlalchemy import Connection, func, select, type_coerce
 from shared.models import UtcDateTime, outbox, outbox_attempts
 from shared.operations.dead_letters import DeadFilter, count_dead
 from shared.outbox import CHANNELS, Status
+
+# Attempts that failed for the message (counted towards RELAY_MAX_ATTEMPTS), and those the
+# provider failed (outbox_relay/outcomes.ATTEMPT_OUTCOME).
+FAILED_ATTEMPTS = ("transient", "permanent")
+PROVIDER_DOWN = "provider_down"
 
 # The rows of the status table, present even at zero; any other status follows, by name.
 SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED)
@@ -35,13 +44,16 @@ class StatusRow:
 
 @dataclass(frozen=True)
 class Stats:
-    """Counts by status and channel, the oldest due message's age, the last hour's outcomes."""
+    """Counts by status and channel, the oldest due message's age, the last hour's outcomes:
+    messages sent and dead, attempts failed and met by a provider that was down."""
 
     by_status: dict[str, dict[str, int]]
     oldest_due_age_seconds: float
     sent_last_hour: int
     failed_last_hour: int
     dead_unresolved: int
+    dead_last_hour: int
+    provider_down_last_hour: int
 
     @property
     def channels(self) -> list[str]:
@@ -67,11 +79,12 @@ class Stats:
 
 @dataclass(frozen=True)
 class HourlyOutcome:
-    """Sent and failed attempts in the hour starting at `hour`."""
+    """Sent, failed and provider-down attempts in the hour starting at `hour`."""
 
     hour: datetime
     sent: int
     failed: int
+    provider_down: int
 
 
 def backlog(connection: Connection, now: datetime) -> Backlog:
@@ -99,24 +112,45 @@ def stats(connection: Connection, now: datetime) -> Stats:
         counts.setdefault(status, {})[channel] = number
     hour_ago = now - timedelta(hours=1)
     sent_last_hour = connection.execute(
-        select(func.count()).where(outbox.c.status == "sent", outbox.c.sent_at > hour_ago)
+        select(func.count()).where(outbox.c.status == Status.SENT, outbox.c.sent_at > hour_ago)
     ).scalar_one()
-    failed_last_hour = connection.execute(
-        select(func.count()).where(
-            outbox_attempts.c.attempted_at > hour_ago, outbox_attempts.c.outcome != "sent"
-        )
-    ).scalar_one()
+    outcome = outbox_attempts.c.outcome
+    failed, provider_down = connection.execute(
+        select(
+            func.count().filter(outcome.in_(FAILED_ATTEMPTS)),
+            func.count().filter(outcome == PROVIDER_DOWN),
+        ).where(outbox_attempts.c.attempted_at > hour_ago)
+    ).one()
     return Stats(
         by_status=counts,
         oldest_due_age_seconds=backlog(connection, now).oldest_due_age,
         sent_last_hour=sent_last_hour,
-        failed_last_hour=failed_last_hour,
+        failed_last_hour=failed,
         dead_unresolved=count_dead(connection, DeadFilter()),
+        dead_last_hour=_dead_since(connection, hour_ago),
+        provider_down_last_hour=provider_down,
+    )
+
+
+def _dead_since(connection: Connection, since: datetime) -> int:
+    """Messages that died after `since`: at their last attempt, which is what killed them, or
+    when written if they died untried (suppressed at their first claim)."""
+    last_attempt = (
+        select(func.max(outbox_attempts.c.attempted_at))
+        .where(outbox_attempts.c.outbox_id == outbox.c.id)
+        .scalar_subquery()
+    )
+    died_at = type_coerce(func.coalesce(last_attempt, outbox.c.created_at), UtcDateTime())
+    return int(
+        connection.execute(
+            select(func.count()).where(outbox.c.status == Status.DEAD, died_at > since)
+        ).scalar_one()
     )
 
 
 def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome]:
-    """Sent and failed attempts per hour over the last 24 hours, oldest hour first."""
+    """Sent, failed and provider-down attempts per hour over the last 24 hours, oldest hour
+    first."""
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     attempted = outbox_attempts.c.attempted_at
     if connection.dialect.name == "postgresql":
@@ -124,14 +158,19 @@ def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome
     else:
         hour_of = func.strftime("%Y-%m-%d %H:00:00", attempted)
     bucket = type_coerce(hour_of, UtcDateTime()).label("hour")
-    sent = outbox_attempts.c.outcome == "sent"
+    outcome = outbox_attempts.c.outcome
     counted = {
-        hour: (delivered, failed)
-        for hour, delivered, failed in connection.execute(
-            select(bucket, func.count().filter(sent), func.count().filter(~sent))
+        hour: (delivered, failed, provider_down)
+        for hour, delivered, failed, provider_down in connection.execute(
+            select(
+                bucket,
+                func.count().filter(outcome == "sent"),
+                func.count().filter(outcome.in_(FAILED_ATTEMPTS)),
+                func.count().filter(outcome == PROVIDER_DOWN),
+            )
             .where(attempted >= start)
             .group_by(bucket)
         )
     }
     hours = [start + timedelta(hours=n) for n in range(24)]
-    return [HourlyOutcome(hour, *counted.get(hour, (0, 0))) for hour in hours]
+    return [HourlyOutcome(hour, *counted.get(hour, (0, 0, 0))) for hour in hours]
