@@ -16,7 +16,8 @@ def retry_delay(
     Full jitter (rather than equal jitter) spreads a burst of failures out the most, so a
     provider coming back is not hit by every message at the same instant.
     """
-    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    # A float power: an int one overflows converting past 2^1023 (a thousand quick probes).
+    ceiling = min(cap, base * 2.0 ** min(max(attempts - 1, 0), 1023))
     return (rng or random).uniform(0, ceiling)
 
 

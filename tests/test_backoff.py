@@ -25,3 +25,9 @@ def test_delays_are_spread_over_the_whole_range() -> None:
     assert all(0 <= d <= 16 for d in delays)
     assert min(delays) < 1 and max(delays) > 15
     assert 7 < sum(delays) / len(delays) < 9
+
+
+def test_a_thousand_failures_still_wait_the_cap() -> None:
+    """A provider probed every millisecond passes its thousandth probe in seconds."""
+    assert 0 <= retry_delay(5000, base=0.001, cap=0.002) <= 0.002
+    assert 0 <= retry_delay(5000, base=2.0, cap=3600.0) <= 3600.0
