@@ -13,8 +13,10 @@ from shared.suppressions import Suppressor
 from support.constants import SECRET_KEY
 
 
-def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[str]:
-    """Queue `count` welcome emails to `<prefix><n>@example.com`; their public ids, in order."""
+def queue_emails(
+    engine: Engine, count: int, *, prefix: str = "user", domain: str = "example.com"
+) -> list[str]:
+    """Queue `count` welcome emails to `<prefix><n>@<domain>`; their public ids, in order."""
     box, suppressor = SecretBox(SECRET_KEY), Suppressor(SECRET_KEY)
     now = utcnow()
     with engine.begin() as connection:
@@ -25,8 +27,8 @@ def queue_emails(engine: Engine, count: int, *, prefix: str = "user") -> list[st
                 now=now,
                 channel="email",
                 purpose="welcome",
-                recipient=f"{prefix}{n}@example.com",
-                recipient_hash=suppressor.hash(f"{prefix}{n}@example.com"),
+                recipient=f"{prefix}{n}@{domain}",
+                recipient_hash=suppressor.hash(f"{prefix}{n}@{domain}"),
                 locale="en",
                 params={"full_name": f"User {n}"},
             ).id
