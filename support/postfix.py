@@ -1,5 +1,5 @@
 """A private Debian Postfix for the tests: its own configuration, queue, log and mailboxes, each
-scenario an smtpd service of its own on a free loopback port."""
+scenario an smtpd service of its own on a free loopback port (support/postfix_config.py)."""
 
 from __future__ import annotations
 
@@ -7,86 +7,31 @@ import email
 import email.policy
 import os
 import pwd
-import re
 import shutil
 import smtplib
 import subprocess
 import tempfile
-import time
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from outbox_relay.compose import message_id
+from outbox_relay.relay import Relay
+from support import postfix_config
+from support.postfix_config import DOMAIN, LOGIN, OWNER, SASLPASSWD, SCENARIOS
+from support.processes import eventually
 from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA
 
 BINARY = Path("/usr/sbin/postfix")
-SASLPASSWD = Path("/usr/sbin/saslpasswd2")
-# Postfix's unprivileged user: its daemons read the SASL database and own the mailboxes.
-OWNER = "postfix"
-HOSTNAME = "mx.postfix.test"
-# Mail to this domain goes to one maildir, each mail marked `Delivered-To:` its user; users whose
-# name starts with UNKNOWN are not in the table, and Postfix refuses them `550 5.1.1`.
-DOMAIN = "postfix.test"
-UNKNOWN = "unknown"
-# Mail to this domain is accepted and thrown away (the `discard` transport), for benchmarks.
-DISCARD_DOMAIN = "discard.postfix.test"
-LOGIN = ("outpost", "postfix-test-password")
-# Below any mail Outpost composes.
-MESSAGE_SIZE_LIMIT = 1024
-MESSAGE_RATE_LIMIT = 5
-# anvil's window for the message rate limit: short, so a rate-limited scenario takes seconds.
-RATE_TIME_UNIT = 2
-CONNECTION_LIMIT = 2
-
-# The smtpd services, each a scenario: its `-o` overrides of main.cf.
-SCENARIOS: dict[str, tuple[str, ...]] = {
-    "starttls_auth": (
-        "smtpd_sasl_auth_enable=yes",
-        # AUTH is offered in clear too: a client that sent credentials before STARTTLS would
-        # be seen doing it in the log.
-        "smtpd_tls_auth_only=no",
-        "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
-    ),
-    "greylist": ("smtpd_recipient_restrictions=check_recipient_access,texthash:{conf}/greylist",),
-    "anvil": (
-        f"smtpd_client_message_rate_limit={MESSAGE_RATE_LIMIT}",
-        "smtpd_client_event_limit_exceptions=",
-    ),
-    "conncap": (
-        f"smtpd_client_connection_count_limit={CONNECTION_LIMIT}",
-        "smtpd_client_event_limit_exceptions=",
-    ),
-    "sizelimit": (f"message_size_limit={MESSAGE_SIZE_LIMIT}",),
-    "notls": ("smtpd_tls_security_level=none", "smtpd_sasl_auth_enable=yes"),
-    "smtps": ("smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes"),
-    "otherca": ("smtpd_tls_chain_files={conf}/otherca.pem",),
-    "strict": ("smtpd_forbid_bare_newline=reject", "smtpd_forbid_bare_newline_exclusions="),
+# A relay against this Postfix probes a paused provider at least every PROBE_INTERVAL (a pause
+# costs a scenario about a second, not minutes), with four senders (four smtpd processes
+# started, not one per mail).
+PROBE_INTERVAL = 1.0
+RELAY_SETTINGS = {
+    "relay_backoff_base": 0.2,
+    "relay_backoff_cap": PROBE_INTERVAL,
+    "relay_concurrency": 4,
 }
-
-# The daemons every instance needs, none chrooted (the fifth column: our paths are absolute).
-_DAEMONS = """\
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
 
 
 def available() -> bool:
@@ -95,14 +40,14 @@ def available() -> bool:
 
 
 class Postfix:
-    """One private Postfix instance under a temporary directory; `start()` it, `stop()` it."""
+    """One private Postfix instance under a temporary directory; `start()` it, `close()` it."""
 
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="outpost-postfix-"))
         self.conf = self.base / "conf"
         self.ports = {name: free_port() for name in SCENARIOS}
-        self._greylisted: list[str] = []
         self._serial = 0
+        self._mail: dict[Path, EmailMessage] = {}
         owner = pwd.getpwnam(OWNER)
         # Postfix's own daemons, running as its user, walk these paths.
         self.base.chmod(0o755)
@@ -111,104 +56,35 @@ class Postfix:
         os.chown(self.base / "mail", owner.pw_uid, owner.pw_gid)
         (self.conf / "sasl").mkdir(parents=True)
         ca, other = SmtpCA.make(), SmtpCA.make()
+        # What SSL_CERT_FILE names for the relay to trust Postfix's certificate.
         self.ca_file = self.base / "ca.pem"
         ca.ca.cert_pem.write_to_path(str(self.ca_file))
         ca.leaf.private_key_and_cert_chain_pem.write_to_path(str(self.conf / "server.pem"))
         other.leaf.private_key_and_cert_chain_pem.write_to_path(str(self.conf / "otherca.pem"))
-        (self.conf / "main.cf").write_text(self._main_cf(owner))
-        (self.conf / "master.cf").write_text(self._master_cf())
-        (self.conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n")
-        # A pattern rather than a list: a list (texthash) is read when a process starts, and
-        # a reload to add each scenario's users stalls the next connection for two seconds.
-        # One maildir: the virtual agent takes no `$1` from a pattern to name one per user.
-        (self.conf / "users").write_text(
-            f"if !/^{UNKNOWN}/\n/@{re.escape(DOMAIN)}$/ {DOMAIN}/\nendif\n"
-        )
-        self._write_greylist()
-        self._sasl(owner)
+        postfix_config.write(self.base, self.conf, self.ports)
 
-    def _main_cf(self, owner: pwd.struct_passwd) -> str:
-        settings = {
-            "compatibility_level": "3.6",
-            "queue_directory": self.base / "queue",
-            "data_directory": self.base / "data",
-            "maillog_file": self.base / "maillog",
-            "maillog_file_prefixes": self.base,
-            "myhostname": HOSTNAME,
-            "mydomain": DOMAIN,
-            "mydestination": "",
-            "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4",
-            "mynetworks": "127.0.0.0/8",
-            "alias_maps": "",
-            "alias_database": "",
-            "biff": "no",
-            "virtual_mailbox_domains": DOMAIN,
-            "virtual_mailbox_base": self.base / "mail",
-            "virtual_mailbox_maps": f"regexp:{self.conf / 'users'}",
-            "virtual_uid_maps": f"static:{owner.pw_uid}",
-            "virtual_gid_maps": f"static:{owner.pw_gid}",
-            "relay_domains": DISCARD_DOMAIN,
-            "transport_maps": f"texthash:{self.conf / 'transport'}",
-            "smtpd_tls_chain_files": self.conf / "server.pem",
-            "smtpd_tls_security_level": "may",
-            "smtpd_tls_loglevel": "1",
-            "cyrus_sasl_config_path": self.conf / "sasl",
-            "smtpd_sasl_local_domain": HOSTNAME,
-            "anvil_rate_time_unit": f"{RATE_TIME_UNIT}s",
-        }
-        return "".join(f"{key} = {value}\n" for key, value in settings.items())
-
-    def _master_cf(self) -> str:
-        services = []
-        for name, overrides in SCENARIOS.items():
-            options = [f"syslog_name=postfix/{name}", *overrides]
-            flags = " ".join(f"-o {o.format(conf=self.conf)}" for o in options)
-            services.append(f"127.0.0.1:{self.ports[name]} inet n - n - - smtpd {flags}\n")
-        return "".join(services) + _DAEMONS
-
-    def _sasl(self, owner: pwd.struct_passwd) -> None:
-        database = self.conf / "sasl" / "sasldb2"
-        (self.conf / "sasl" / "smtpd.conf").write_text(
-            "pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
-            f"sasldb_path: {database}\nmech_list: PLAIN LOGIN\n"
-        )
-        self.set_password(LOGIN[1])
-        os.chown(database, 0, owner.pw_gid)
-        database.chmod(0o640)
-
-    def set_password(self, password: str) -> None:
-        """Set the password Postfix's AUTH takes for LOGIN's user."""
-        database = self.conf / "sasl" / "sasldb2"
-        subprocess.run(
-            [SASLPASSWD, "-f", database, "-u", HOSTNAME, "-c", "-p", LOGIN[0]],
-            input=password.encode(),
-            check=True,
-        )
-
-    def _write_greylist(self) -> None:
-        (self.conf / "greylist").write_text(
-            "".join(f"{address} DEFER_IF_PERMIT Greylisted\n" for address in self._greylisted)
-        )
+    def url(
+        self, scenario: str, *, scheme: str = "smtp", login: bool = True, starttls: bool = False
+    ) -> str:
+        """SMTP_URL for a scenario's service, with LOGIN's credentials unless `login` is off,
+        and `starttls=true` if asked."""
+        credentials = f"{LOGIN[0]}:{LOGIN[1]}@" if login else ""
+        query = "&starttls=true" if starttls else ""
+        return f"{scheme}://{credentials}127.0.0.1:{self.ports[scenario]}?timeout=5{query}"
 
     def fresh(self, prefix: str) -> str:
         """`prefix` made unique in this instance: a scenario's mailboxes are its own."""
         self._serial += 1
         return f"{prefix}{self._serial}x"
 
-    def greylist(self, addresses: list[str]) -> None:
-        """Answer these recipients `450 4.7.1 Greylisted` from now on (and no others)."""
-        self._greylisted = list(addresses)
-        self._write_greylist()
-        self.reload()
+    def set_password(self, password: str) -> None:
+        """Set the password Postfix's AUTH takes for LOGIN's user (read at each AUTH)."""
+        postfix_config.set_password(self.conf, password)
 
-    def _postfix(self, command: str) -> None:
-        """Run `postfix -c CONFIG COMMAND`; its complaints go to the instance's log."""
-        done = subprocess.run(
-            [BINARY, "-c", self.conf, command], capture_output=True, text=True, timeout=30
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"postfix {command} failed:\n{self.log()[-3000:]}")
+    def greylist(self, addresses: list[str]) -> None:
+        """Answer these recipients `450 4.7.1 … Greylisted` from now on, and no others."""
+        postfix_config.write_greylist(self.conf, addresses)
+        self.reload()
 
     def start(self) -> None:
         """Start the instance; return once every scenario's port listens."""
@@ -220,22 +96,10 @@ class Postfix:
         """Stop the instance; return once its master process is gone."""
         pid = self._master_pid()
         self._postfix("stop")
-        deadline = time.monotonic() + 15
-        while pid is not None and Path(f"/proc/{pid}").exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Postfix master {pid} still runs")
-            time.sleep(0.02)
-
-    def _master_pid(self) -> int | None:
-        """The master process's id while it runs."""
-        try:
-            pid = int((self.base / "queue" / "pid" / "master.pid").read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if Path(f"/proc/{pid}").exists() else None
+        eventually(lambda: pid is None or not Path(f"/proc/{pid}").exists(), 15, "master gone")
 
     def reload(self) -> None:
-        """Have every service read the configuration and maps again; return once they do."""
+        """Have every service read the configuration and tables again; return once they do."""
         if self._master_pid() is None:
             return
         before = self.log().count("reload -- version")
@@ -246,12 +110,11 @@ class Postfix:
         with smtplib.SMTP("127.0.0.1", self.ports["strict"], timeout=15) as session:
             session.noop()
 
-    def _wait_for_log(self, text: str, count: int, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while self.log().count(text) < count:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Postfix did not log {text!r}:\n{self.log()[-3000:]}")
-            time.sleep(0.02)
+    def close(self) -> None:
+        """Stop the instance and remove everything it wrote."""
+        if self._master_pid() is not None:
+            self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
 
     def log(self, since: int = 0) -> str:
         """Postfix's log (its `maillog_file`) from offset `since` (a `mark()`)."""
@@ -269,33 +132,73 @@ class Postfix:
         tag = f"postfix/{scenario}/"
         return [line for line in self.log(since).splitlines() if tag in line]
 
+    def sessions(self, scenario: str, since: int) -> list[str]:
+        """The `disconnect` lines of a scenario's sessions (each with its command counts, e.g.
+        `ehlo=2 starttls=1 auth=1`), waiting for the first: call it once the client is closed."""
+
+        def ended() -> list[str]:
+            return [line for line in self.service_log(scenario, since) if "disconnect from" in line]
+
+        eventually(lambda: bool(ended()), 10, f"a {scenario} session ended")
+        return ended()
+
     def mailbox(self, address: str) -> list[EmailMessage]:
         """The messages delivered to `address`, oldest first."""
-        paths = sorted((self.base / "mail" / DOMAIN / "new").glob("*"), key=_delivered_at)
-        messages = []
-        for path in paths:
-            with path.open("rb") as file:
-                headers = BytesHeaderParser().parse(file)
-            if headers["Delivered-To"] != address:
-                continue
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            messages.append(message)
-        return messages
+        return self.mailboxes().get(address, [])
 
-    def url(
-        self, scenario: str, *, scheme: str = "smtp", login: bool = True, query: str = ""
-    ) -> str:
-        """SMTP_URL for a scenario's service, with LOGIN's credentials unless `login` is off."""
-        credentials = f"{LOGIN[0]}:{LOGIN[1]}@" if login else ""
-        return f"{scheme}://{credentials}127.0.0.1:{self.ports[scenario]}?timeout=5{query}"
+    def mailboxes(self) -> dict[str, list[EmailMessage]]:
+        """Every message delivered, by its `Delivered-To` address, oldest first."""
+        paths = (self.base / "mail" / DOMAIN / "new").glob("*")
+        by_address: dict[str, list[EmailMessage]] = {}
+        for path in sorted(paths, key=lambda p: p.stat().st_mtime_ns):
+            if path not in self._mail:
+                parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                assert isinstance(parsed, EmailMessage)
+                self._mail[path] = parsed
+            message = self._mail[path]
+            by_address.setdefault(str(message["Delivered-To"]), []).append(message)
+        return by_address
 
-    def close(self) -> None:
-        """Stop the instance and remove everything it wrote."""
-        if self._master_pid() is not None:
-            self.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
+    def wait_for_mail(self, addresses: list[str]) -> list[list[str]]:
+        """The Message-IDs each address received, once every one has received something."""
+
+        def received() -> list[list[str]]:
+            mail = self.mailboxes()
+            return [[str(m["Message-ID"]) for m in mail.get(a, [])] for a in addresses]
+
+        eventually(lambda: all(received()), 10, "every mail delivered")
+        return received()
+
+    def _postfix(self, command: str) -> None:
+        """Run `postfix -c CONFIG COMMAND`; its complaints go to the instance's log."""
+        done = subprocess.run(
+            [BINARY, "-c", self.conf, command], capture_output=True, text=True, timeout=30
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"postfix {command} failed:\n{self.log()[-3000:]}")
+
+    def _master_pid(self) -> int | None:
+        """The master process's id while it runs."""
+        try:
+            pid = int((self.base / "queue" / "pid" / "master.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if Path(f"/proc/{pid}").exists() else None
+
+    def _wait_for_log(self, text: str, count: int) -> None:
+        """Until the log holds `text` `count` times; failing with the log's end."""
+        try:
+            eventually(lambda: self.log().count(text) >= count, 15, f"Postfix logged {text!r}")
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}:\n{self.log()[-3000:]}") from None
 
 
-def _delivered_at(path: Path) -> int:
-    return path.stat().st_mtime_ns
+def addresses(prefix: str, count: int, domain: str = DOMAIN) -> list[str]:
+    """`<prefix><n>@<domain>`, n from 0: the recipients `queue_emails` writes."""
+    return [f"{prefix}{n}@{domain}" for n in range(count)]
+
+
+def delivered_once(postfix: Postfix, relay: Relay, recipients: list[str], ids: list[str]) -> None:
+    """Assert that each row's mail is in its recipient's mailbox once, by its Message-ID."""
+    expected = [[message_id(i, relay.settings.mail_from)] for i in ids]
+    assert postfix.wait_for_mail(recipients) == expected

@@ -38,6 +38,12 @@ def outcomes(engine: Engine) -> Counter[str]:
     return Counter(str(r["outcome"]) for r in rows(engine, "outbox_attempts"))
 
 
+def untried(engine: Engine, count: int) -> None:
+    """Assert that all `count` rows wait: none sent, none dead, no try counted."""
+    assert statuses(engine) == {"pending": count}
+    assert {r["attempts"] for r in rows(engine, "outbox")} == {0}
+
+
 def every_value_as_text(engine: Engine) -> list[str]:
     """Every value of every column of every table, as text, for searching secrets."""
     values: list[str] = []
