@@ -14,9 +14,14 @@ from support.constants import SECRET_KEY
 
 
 def queue_emails(
-    engine: Engine, count: int, *, prefix: str = "user", purpose: str = "welcome"
+    engine: Engine,
+    count: int,
+    *,
+    prefix: str = "user",
+    purpose: str = "welcome",
+    domain: str = "example.com",
 ) -> list[str]:
-    """Queue `count` emails to `<prefix><n>@example.com`; their public ids, in order. Welcome
+    """Queue `count` emails to `<prefix><n>@<domain>`; their public ids, in order. Welcome
     notices, or with `purpose` activation messages carrying a code for an hour."""
     box, suppressor = SecretBox(SECRET_KEY), Suppressor(SECRET_KEY)
     now = utcnow()
@@ -29,8 +34,8 @@ def queue_emails(
                 now=now,
                 channel="email",
                 purpose=purpose,
-                recipient=f"{prefix}{n}@example.com",
-                recipient_hash=suppressor.hash(f"{prefix}{n}@example.com"),
+                recipient=f"{prefix}{n}@{domain}",
+                recipient_hash=suppressor.hash(f"{prefix}{n}@{domain}"),
                 locale="en",
                 params={"expires_minutes": 60} if coded else {"full_name": f"User {n}"},
                 secret_params={"code": f"{n:06d}"} if coded else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,22 @@ def rows(engine: Engine, table: str) -> list[dict[str, Any]]:
     t = metadata.tables[table]
     with engine.connect() as connection:
         return [dict(r._mapping) for r in connection.execute(select(t).order_by(t.c.id))]
+
+
+def statuses(engine: Engine) -> Counter[str]:
+    """How many outbox rows are in each status."""
+    return Counter(str(r["status"]) for r in rows(engine, "outbox"))
+
+
+def outcomes(engine: Engine) -> Counter[str]:
+    """How many delivery attempts ended in each outcome."""
+    return Counter(str(r["outcome"]) for r in rows(engine, "outbox_attempts"))
+
+
+def untried(engine: Engine, count: int) -> None:
+    """Assert that all `count` rows wait: none sent, none dead, no try counted."""
+    assert statuses(engine) == {"pending": count}
+    assert {r["attempts"] for r in rows(engine, "outbox")} == {0}
 
 
 def every_value_as_text(engine: Engine) -> list[str]:

@@ -24,11 +24,12 @@ from sqlalchemy import Engine
 from api_service import create_app
 from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
-from shared.config import Settings
+from shared.config import Settings, parse_smtp_url
 from shared.db import create_engine_for, migrate
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
+from support.postfix import RELAY_SETTINGS, Postfix, available
 from support.smtp_sink import SinkServer
 from support.sns import TOKEN
 
@@ -228,3 +229,30 @@ def hooks_app(env: dict[str, str]) -> Iterator[Flask]:
 def api(hooks_app: Flask) -> FlaskClient:
     """A test client of the API taking providers' events."""
     return hooks_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def postfix() -> Iterator[Postfix]:
+    """One private Debian Postfix for the session, each scenario a service of its own."""
+    if not available():
+        pytest.fail("Postfix needs root and `apt-get install postfix sasl2-bin libsasl2-modules`")
+    instance = Postfix()
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture
+def postfix_relay(
+    postfix: Postfix, make_relay: MakeRelay, monkeypatch: pytest.MonkeyPatch
+) -> MakeRelay:
+    """Relays sending through an SMTP_URL of `postfix` (`url`, then settings changed by
+    keyword), trusting its test CA through SSL_CERT_FILE as an operator's would."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(postfix.ca_file))
+
+    def make(url: str, **changes: Any) -> Relay:
+        return make_relay(smtp=parse_smtp_url(url), **{**RELAY_SETTINGS, **changes})
+
+    return make

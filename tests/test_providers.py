@@ -5,41 +5,23 @@ from __future__ import annotations
 
 import socket
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.config import parse_smtp_url
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY, MakeRelay
-from support.rows import count, rows
+from support.relays import drain_until
+from support.rows import count, outcomes, rows, statuses
 from support.smtp_sink import SinkServer, SmtpSink, free_port
 from support.smtp_stages import StagedSmtp
-
-
-def drain_until(relay: Relay, done: Callable[[], bool], timeout: float) -> None:
-    """Drain again and again until `done` holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"not done after {timeout}s"
-        relay.drain()
-        time.sleep(0.02)
-
-
-def statuses(engine: Engine) -> Counter[str]:
-    return Counter(str(r["status"]) for r in rows(engine, "outbox"))
-
-
-def outcomes(engine: Engine) -> Counter[str]:
-    return Counter(str(r["outcome"]) for r in rows(engine, "outbox_attempts"))
 
 
 @pytest.fixture

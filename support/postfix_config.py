@@ -1,0 +1,158 @@
+"""The configuration of the tests' private Postfix: main.cf, master.cf with a service per
+scenario, its lookup tables, and Cyrus SASL's password database."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import subprocess
+from pathlib import Path
+
+SASLPASSWD = Path("/usr/sbin/saslpasswd2")
+# Postfix's unprivileged user: its daemons read the SASL database and own the mailboxes.
+OWNER = "postfix"
+HOSTNAME = "mx.postfix.test"
+# Mail to this domain goes to one maildir, each mail marked `Delivered-To:` its user; users whose
+# name starts with UNKNOWN are not in the table, and Postfix refuses them `550 5.1.1`.
+DOMAIN = "postfix.test"
+UNKNOWN = "unknown"
+# Mail to this domain is accepted and thrown away (the `discard` transport), for benchmarks.
+DISCARD_DOMAIN = "discard.postfix.test"
+LOGIN = ("outpost", "postfix-test-password")
+# Below any mail Outpost composes.
+MESSAGE_SIZE_LIMIT = 1024
+MESSAGE_RATE_LIMIT = 5
+# anvil's window for the message rate limit: short, so a rate-limited scenario takes seconds.
+RATE_TIME_UNIT = 2
+CONNECTION_LIMIT = 2
+
+# The smtpd services, each a scenario: its `-o` overrides of main.cf.
+SCENARIOS: dict[str, tuple[str, ...]] = {
+    "starttls_auth": (
+        "smtpd_sasl_auth_enable=yes",
+        # AUTH is offered in clear too: a client that sent credentials before STARTTLS would
+        # be seen doing it in the log.
+        "smtpd_tls_auth_only=no",
+        "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
+    ),
+    "greylist": ("smtpd_recipient_restrictions=check_recipient_access,texthash:{conf}/greylist",),
+    "anvil": (
+        f"smtpd_client_message_rate_limit={MESSAGE_RATE_LIMIT}",
+        "smtpd_client_event_limit_exceptions=",
+    ),
+    "conncap": (
+        f"smtpd_client_connection_count_limit={CONNECTION_LIMIT}",
+        "smtpd_client_event_limit_exceptions=",
+    ),
+    "sizelimit": (f"message_size_limit={MESSAGE_SIZE_LIMIT}",),
+    "notls": ("smtpd_tls_security_level=none", "smtpd_sasl_auth_enable=yes"),
+    "smtps": ("smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes"),
+    "otherca": ("smtpd_tls_chain_files={conf}/otherca.pem",),
+    "strict": ("smtpd_forbid_bare_newline=reject", "smtpd_forbid_bare_newline_exclusions="),
+}
+
+# The daemons every instance needs, none chrooted (the fifth column: our paths are absolute).
+_DAEMONS = """\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def write(base: Path, conf: Path, ports: dict[str, int]) -> None:
+    """Write an instance's configuration in `conf`, its queue, log and mail under `base`."""
+    owner = pwd.getpwnam(OWNER)
+    (conf / "main.cf").write_text(_main_cf(base, conf, owner))
+    (conf / "master.cf").write_text(_master_cf(conf, ports))
+    (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n")
+    # A pattern rather than a list: a list (texthash) is read when a process starts, and
+    # a reload to add each scenario's users stalls the next connection for two seconds.
+    # One maildir: the virtual agent takes no `$1` from a pattern to name one per user.
+    (conf / "users").write_text(f"if !/^{UNKNOWN}/\n/@{re.escape(DOMAIN)}$/ {DOMAIN}/\nendif\n")
+    write_greylist(conf, [])
+    database = conf / "sasl" / "sasldb2"
+    (conf / "sasl" / "smtpd.conf").write_text(
+        "pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
+        f"sasldb_path: {database}\nmech_list: PLAIN LOGIN\n"
+    )
+    set_password(conf, LOGIN[1])
+    # smtpd reads it as Postfix's user.
+    os.chown(database, 0, owner.pw_gid)
+    database.chmod(0o640)
+
+
+def _main_cf(base: Path, conf: Path, owner: pwd.struct_passwd) -> str:
+    settings = {
+        "compatibility_level": "3.6",
+        "queue_directory": base / "queue",
+        "data_directory": base / "data",
+        "maillog_file": base / "maillog",
+        "maillog_file_prefixes": base,
+        "myhostname": HOSTNAME,
+        "mydomain": DOMAIN,
+        "mydestination": "",
+        "inet_interfaces": "127.0.0.1",
+        "inet_protocols": "ipv4",
+        "mynetworks": "127.0.0.0/8",
+        "alias_maps": "",
+        "alias_database": "",
+        "biff": "no",
+        "virtual_mailbox_domains": DOMAIN,
+        "virtual_mailbox_base": base / "mail",
+        "virtual_mailbox_maps": f"regexp:{conf / 'users'}",
+        "virtual_uid_maps": f"static:{owner.pw_uid}",
+        "virtual_gid_maps": f"static:{owner.pw_gid}",
+        "relay_domains": DISCARD_DOMAIN,
+        "transport_maps": f"texthash:{conf / 'transport'}",
+        "smtpd_tls_chain_files": conf / "server.pem",
+        "smtpd_tls_security_level": "may",
+        "smtpd_tls_loglevel": "1",
+        "cyrus_sasl_config_path": conf / "sasl",
+        "smtpd_sasl_local_domain": HOSTNAME,
+        "anvil_rate_time_unit": f"{RATE_TIME_UNIT}s",
+    }
+    return "".join(f"{key} = {value}\n" for key, value in settings.items())
+
+
+def _master_cf(conf: Path, ports: dict[str, int]) -> str:
+    services = []
+    for name, overrides in SCENARIOS.items():
+        options = [f"syslog_name=postfix/{name}", *overrides]
+        flags = " ".join(f"-o {o.format(conf=conf)}" for o in options)
+        services.append(f"127.0.0.1:{ports[name]} inet n - n - - smtpd {flags}\n")
+    return "".join(services) + _DAEMONS
+
+
+def write_greylist(conf: Path, addresses: list[str]) -> None:
+    """The recipients the greylist service answers `450 4.7.1 … Greylisted`."""
+    (conf / "greylist").write_text(
+        "".join(f"{address} DEFER_IF_PERMIT Greylisted\n" for address in addresses)
+    )
+
+
+def set_password(conf: Path, password: str) -> None:
+    """Set the password Postfix's AUTH takes for LOGIN's user."""
+    database = conf / "sasl" / "sasldb2"
+    subprocess.run(
+        [SASLPASSWD, "-f", database, "-u", HOSTNAME, "-c", "-p", LOGIN[0]],
+        input=password.encode(),
+        check=True,
+    )

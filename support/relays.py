@@ -1,0 +1,29 @@
+"""Driving a relay in the test's own process: until what it wrote says it is done, or for a
+while, and reading whether its provider is paused."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from outbox_relay.relay import Relay
+
+
+def drain_until(relay: Relay, done: Callable[[], bool], timeout: float) -> None:
+    """Drain again and again until `done` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not done after {timeout}s"
+        relay.drain()
+        time.sleep(0.02)
+
+
+def keep_draining(relay: Relay, seconds: float) -> None:
+    """Drain for `seconds`, as a running relay would meanwhile."""
+    until = time.monotonic() + seconds
+    drain_until(relay, lambda: time.monotonic() > until, seconds + 5)
+
+
+def paused_for(relay: Relay, reason: str) -> bool:
+    """Whether the relay's SMTP provider is paused with `reason` in its status."""
+    return any(reason in line for line in relay.providers.status())
