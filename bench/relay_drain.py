@@ -91,9 +91,14 @@ def main() -> int:
     return 0
 
 
-def bare_rate(engine: Engine, port: int, count: int) -> Drain:
-    """One smtplib connection sending the rows' rendered messages: messages per second, and
-    the CPU it spent a message."""
+def bare_rate(
+    engine: Engine,
+    port: int,
+    count: int,
+    session: Callable[[int], smtplib.SMTP] = lambda port: smtplib.SMTP("127.0.0.1", port),
+) -> Drain:
+    """One smtplib connection (`session`, ready for MAIL FROM) sending the rows' rendered
+    messages: messages per second, and the CPU it spent a message."""
     box = SecretBox(SECRET_KEY)
     now = utcnow()
     with closing(claims.Claimer(engine)) as claimer:
@@ -104,7 +109,7 @@ def bare_rate(engine: Engine, port: int, count: int) -> Drain:
     emails = [message for message in messages if isinstance(message, Email)]
     store.release(engine, rows, now)
     started, cpu = time.perf_counter(), time.process_time()
-    with smtplib.SMTP("127.0.0.1", port) as smtp:
+    with session(port) as smtp:
         for email in emails:
             smtp.sendmail(email.sender, [email.recipient], email.data)
     rate = len(emails) / (time.perf_counter() - started)
