@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 STATUS_INTERVAL = 5.0
 # Seconds after start before the first daily purge: not in the way of a restart's catch-up.
 PURGE_DELAY = 300.0
-# Longest wait between two tries to reach the database: the watchdog is petted after each,
-# so this stays well under half of any sensible WatchdogSec.
+# How far each try to reach the database before READY=1 extends systemd's start timeout
+# (EXTEND_TIMEOUT_USEC): past the longest wait between two tries (RECONNECT_CAP) plus one try's
+# own bound (PostgreSQL's connect_timeout, 5 s a host), so a relay waiting is never killed.
+START_EXTENSION = 60.0
 
 
 class Daemon:
@@ -171,12 +173,18 @@ class SchemaBehind(Exception):
 
 
 def _waiting(exc: Exception, retry_in: float) -> None:
-    """A relay waiting for its database pets the watchdog and says why it waits."""
-    if isinstance(exc, SchemaBehind):
-        notify("WATCHDOG=1", "STATUS=waiting for the database schema: run `outpost migrate`")
+    """A relay waiting for its database pets the watchdog, extends systemd's start timeout and
+    says why it waits."""
+    behind = isinstance(exc, SchemaBehind)
+    status = "the database schema: run `outpost migrate`" if behind else "the database"
+    notify(
+        "WATCHDOG=1",
+        f"EXTEND_TIMEOUT_USEC={int(START_EXTENSION * 1_000_000)}",
+        f"STATUS=waiting for {status}",
+    )
+    if behind:
         log.warning(
             "database schema not current: run `outpost migrate`", extra={"retry_in_s": retry_in}
         )
         return
-    notify("WATCHDOG=1", "STATUS=waiting for the database")
     log.warning("database unavailable", extra={"error": type(exc).__name__, "retry_in_s": retry_in})

@@ -1,14 +1,18 @@
 """Rendering outbound email and SMS: the packaged templates in shared/templates, each one
-replaced by the file of the same relative path in TEMPLATES_DIR when there is one."""
+replaced by the file of the same relative path in TEMPLATES_DIR when there is one, in Jinja's
+sandbox (a template reaches the values it is given, never Python's objects behind them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 import shared
 from shared.config import Branding, Settings
@@ -69,7 +73,7 @@ class Templates:
     def __init__(self, branding: Branding | None = None, override: Path | None = None) -> None:
         self.override = override
         loaders = [jinja2.FileSystemLoader(path) for path in (override, PACKAGED) if path]
-        self._env = jinja2.Environment(
+        self._env = _Sandbox(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(["html"]),
@@ -136,7 +140,7 @@ class Templates:
             return f"{name}: missing"
         except jinja2.TemplateSyntaxError as exc:
             return f"{exc.filename or name}:{exc.lineno}: {exc.message}"
-        except jinja2.UndefinedError as exc:
+        except (jinja2.UndefinedError, SecurityError) as exc:
             return f"{self.source(name)}: {exc.message}"
         return ""
 
@@ -147,6 +151,36 @@ class Templates:
             raise ValueError(f"unknown locale: {locale!r}")
         template = self._env.get_template(f"{purpose}/{locale}/{part}")
         return template.render({**DEFAULTS, **params})
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox, which also refuses to load a template naming a private attribute.
+
+    The sandbox alone stops such an access when it runs, and only if it runs: in a branch the
+    sample values of `outpost templates check` do not take, it would pass the check.
+    """
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Parse as Jinja does (for `compile`), refusing `x._y`, `x.__y__` and `x["_y"]`."""
+        tree = super()._parse(source, name, filename)
+        for key, lineno in _keys(tree):
+            if key.startswith("_"):
+                raise jinja2.TemplateSyntaxError(
+                    f"unsafe: attribute {key!r} is not available to templates",
+                    lineno,
+                    name,
+                    filename,
+                )
+        return tree
+
+
+def _keys(tree: nodes.Template) -> Iterator[tuple[str, int]]:
+    """Every attribute a template names (`x.y`, `x["y"]`) with its line."""
+    for getattr_ in tree.find_all(nodes.Getattr):
+        yield getattr_.attr, getattr_.lineno
+    for getitem in tree.find_all(nodes.Getitem):
+        if isinstance(getitem.arg, nodes.Const) and isinstance(getitem.arg.value, str):
+            yield getitem.arg.value, getitem.lineno
 
 
 def _one_line(value: str) -> str:

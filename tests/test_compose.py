@@ -5,7 +5,6 @@ No database, no Docker, no systemd: the files are parsed and their wiring is che
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY
 
-from api_service import metrics as api_metrics
-from outbox_relay import metrics
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -329,6 +325,7 @@ def test_relay_unit() -> None:
     assert unit_value(unit, "Service", "NoNewPrivileges") == "yes"
     assert unit_value(unit, "Service", "KillSignal") == "SIGTERM"
     assert unit_value(unit, "Service", "TimeoutStopSec") == "90"
+    assert unit_value(unit, "Service", "TimeoutStartSec") == "30", "waits extend it"
     exec_start = unit_value(unit, "Service", "ExecStart")
     assert "outbox-relay run" in exec_start
     assert exec_start.startswith("/")
@@ -349,35 +346,3 @@ def test_api_unit() -> None:
 
 def test_the_relay_gets_a_smaller_cpu_share_than_the_api() -> None:
     assert int(service("relay")["cpu_shares"]) < int(service("api").get("cpu_shares", 1024))
-
-
-# --------------------------------------------------------------------------- alert rules
-
-ALERTS_FILE = ROOT / "deploy" / "prometheus" / "outpost-alerts.yml"
-
-
-def test_alert_rules_cover_providers_backlog_and_dead_rate_with_metrics_the_relay_exports() -> None:
-    # Both processes' metrics are registered by importing them.
-    assert metrics.PROVIDER_UP is not None and api_metrics.PROVIDER_EVENTS is not None
-    families = list(REGISTRY.collect())
-    exported = {family.name for family in families} | {
-        f"{family.name}_total" for family in families if family.type == "counter"
-    }
-    with ALERTS_FILE.open() as fh:
-        rules = [rule for group in yaml.safe_load(fh)["groups"] for rule in group["rules"]]
-    by_name = {rule["alert"]: rule for rule in rules}
-    assert {
-        "OutpostProviderDown",
-        "OutpostOldestDueMessageTooOld",
-        "OutpostDeadRateRising",
-        "OutpostBounceRateHigh",
-        "OutpostComplaintRateHigh",
-    } <= by_name.keys()
-    assert "> 0.05" in by_name["OutpostBounceRateHigh"]["expr"]
-    assert "> 0.001" in by_name["OutpostComplaintRateHigh"]["expr"]
-    assert by_name["OutpostProviderDown"]["for"] == "5m"
-    for rule in rules:
-        used = set(re.findall(r"\b(outpost_[a-z_]+)", rule["expr"]))
-        assert used, rule["alert"]
-        assert used <= exported, f"{rule['alert']} uses {used - exported}"
-        assert rule["labels"]["severity"] and rule["annotations"]["summary"]

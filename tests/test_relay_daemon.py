@@ -9,12 +9,14 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from outbox_relay.backoff import RECONNECT_CAP
 from shared.clock import utcnow
 from shared.db import migrate
 from support import processes
@@ -108,6 +110,37 @@ def test_a_relay_started_before_the_migrations_waits_for_them_and_says_so(
     finally:
         code = processes.stop(relay, signal.SIGTERM)
     assert code == 0
+
+
+@pytest.mark.parametrize("waiting_for", ["database", "migrations"])
+def test_a_relay_waiting_before_ready_keeps_extending_systemds_start_timeout(
+    env: dict[str, str], notify_socket: socket.socket, tmp_path: Path, waiting_for: str
+) -> None:
+    """systemd kills a relay not ready within TimeoutStartSec unless each EXTEND_TIMEOUT_USEC
+    comes before the one before it runs out: waiting must never get the relay killed."""
+    url = {
+        "database": "postgresql://postgres@127.0.0.1:1/nowhere",
+        "migrations": f"sqlite:///{tmp_path / 'not-migrated.db'}",
+    }[waiting_for]
+    relay = processes.relay(
+        {**env, "DATABASE_URL": url, "NOTIFY_SOCKET": notify_socket.getsockname()}, tmp_path
+    )
+    said: list[str] = []
+    extended: list[tuple[float, float]] = []  # (when, for how many seconds)
+    try:
+        while len(extended) < 4:
+            lines = read_until(notify_socket, "EXTEND_TIMEOUT_USEC=")
+            said += lines
+            [usec] = [line.split("=")[1] for line in lines if line.startswith("EXTEND_")]
+            extended.append((time.monotonic(), int(usec) / 1e6))
+    finally:
+        code = processes.stop(relay, signal.SIGTERM)
+    assert code == 0
+    assert "READY=1" not in said
+    for (at, seconds), (next_at, _) in pairwise(extended):
+        assert next_at - at < seconds
+    # Tries never wait longer than RECONNECT_CAP apart: each extension outlasts the wait.
+    assert all(seconds > RECONNECT_CAP for _, seconds in extended)
 
 
 def test_a_paused_provider_shows_in_systemd_status(

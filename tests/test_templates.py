@@ -1,5 +1,6 @@
 """Templates and branding: every template of the package and of an override directory renders
-into a mail without defects, and whatever cannot render stops the processes at start."""
+into a mail without defects, and whatever cannot render (or reaches past the values it is given)
+stops the processes at start."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import email.policy
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -138,6 +140,41 @@ def test_preview_refuses_an_unknown_purpose_naming_the_purposes_as_plain_values(
     )
 
 
+def _escape(marker: Path) -> str:
+    """The issue's template: unsandboxed, it ran a command during `outpost templates check`."""
+    return f'{{{{ cycler.__init__.__globals__.os.popen("touch {marker}").read() }}}}'
+
+
+# Ways out of the values a template is given, each refused when the template loads or renders.
+ESCAPES = [
+    _escape,
+    lambda _: "{{ ''.__class__.__mro__ }}",
+    lambda _: "{{ lipsum.__globals__ }}",
+    lambda _: '{{ lipsum["__globals__"] }}',
+    lambda _: "{{ self._TemplateReference__context }}",
+    # A branch the sample values do not take is refused all the same.
+    lambda marker: f'{{% if full_name == "nobody" %}}{_escape(marker)}{{% endif %}}',
+    # Attributes named at run time only, stopped by the sandbox as the template renders.
+    lambda _: '{{ "{0.__class__.__mro__}".format(full_name) }}',
+    lambda marker: (
+        '{{ (cycler|attr("__init__")|attr("__globals__"))["os"]'
+        f'.popen("touch {marker}").read() }}}}'
+    ),
+]
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+def test_a_template_reaching_past_its_values_is_refused_and_runs_nothing(
+    override: Path, tmp_path: Path, escape: Callable[[Path], str]
+) -> None:
+    marker = tmp_path / "ran"
+    (override / "welcome" / "en").mkdir(parents=True)
+    (override / "welcome" / "en" / "body.txt").write_text(escape(marker))
+    [problem] = Templates(None, override).problems()
+    assert problem.startswith(f"{override / 'welcome' / 'en' / 'body.txt'}:"), problem
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -146,11 +183,18 @@ def test_preview_refuses_an_unknown_purpose_naming_the_purposes_as_plain_values(
         ["-m", "outpost.cli", "templates", "check"],
     ],
 )
+@pytest.mark.parametrize(
+    ("broken", "said"),
+    [("syntax", ":1: Expected an expression"), ("escape", ":1: unsafe: attribute '__")],
+)
 def test_the_processes_stop_at_start_with_one_line(
-    override: Path, tmp_path: Path, command: list[str]
+    override: Path, tmp_path: Path, command: list[str], broken: str, said: str
 ) -> None:
+    marker = tmp_path / "ran"
     (override / "welcome" / "en").mkdir(parents=True)
-    (override / "welcome" / "en" / "body.txt").write_text("{% if %}")
+    (override / "welcome" / "en" / "body.txt").write_text(
+        {"syntax": "{% if %}", "escape": _escape(marker)}[broken]
+    )
     env = {
         "PATH": "/usr/bin:/bin",
         "SECRET_KEY": SECRET_KEY,
@@ -169,7 +213,9 @@ def test_the_processes_stop_at_start_with_one_line(
     output = (done.stdout + done.stderr).strip().splitlines()
     named = [line for line in output if str(override / "welcome" / "en" / "body.txt") in line]
     assert done.returncode in (1, 2) and len(named) == 1, output
+    assert said in named[0]
     assert "Traceback" not in done.stderr
+    assert not marker.exists()
 
 
 def test_a_preview_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) -> None:

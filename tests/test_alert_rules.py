@@ -1,0 +1,79 @@
+"""The Prometheus alert rules: on metrics the processes export, valid for `promtool check rules`,
+and every alert firing in `promtool test rules` on series of its own."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+from api_service import metrics as api_metrics
+from outbox_relay import metrics
+from support.processes import ROOT
+
+ALERTS_FILE = ROOT / "deploy" / "prometheus" / "outpost-alerts.yml"
+ALERTS_TESTS = ROOT / "deploy" / "prometheus" / "outpost-alerts.test.yml"
+# Debian's `prometheus` package brings it (`.ci/run` installs it); no Prometheus server runs.
+PROMTOOL = Path("/usr/bin/promtool")
+# The scrape job the rules assume for the relays (documented in the rules' header).
+RELAY_UP = 'up{job="outbox-relay"}'
+
+
+def rules() -> list[dict[str, Any]]:
+    """Every rule of the alert file."""
+    with ALERTS_FILE.open() as fh:
+        return [rule for group in yaml.safe_load(fh)["groups"] for rule in group["rules"]]
+
+
+def test_alert_rules_cover_providers_backlog_dead_rate_and_relays_with_metrics_exported() -> None:
+    # Both processes' metrics are registered by importing them.
+    assert metrics.PROVIDER_UP is not None and api_metrics.PROVIDER_EVENTS is not None
+    families = list(REGISTRY.collect())
+    exported = {family.name for family in families} | {
+        f"{family.name}_total" for family in families if family.type == "counter"
+    }
+    by_name = {rule["alert"]: rule for rule in rules()}
+    assert {
+        "OutpostProviderDown",
+        "OutpostOldestDueMessageTooOld",
+        "OutpostDeadRateRising",
+        "OutpostRelayDown",
+        "OutpostRelayAbsent",
+        "OutpostBounceRateHigh",
+        "OutpostComplaintRateHigh",
+    } <= by_name.keys()
+    assert "> 0.05" in by_name["OutpostBounceRateHigh"]["expr"]
+    assert "> 0.001" in by_name["OutpostComplaintRateHigh"]["expr"]
+    assert by_name["OutpostProviderDown"]["for"] == "5m"
+    assert by_name["OutpostRelayAbsent"]["expr"] == f"absent({RELAY_UP})"
+    for rule in by_name.values():
+        used = set(re.findall(r"\b(outpost_[a-z_]+)", rule["expr"]))
+        assert used or RELAY_UP in rule["expr"], rule["alert"]
+        assert used <= exported, f"{rule['alert']} uses {used - exported}"
+        assert rule["labels"]["severity"] and rule["annotations"]["summary"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check", "rules", ALERTS_FILE], ["test", "rules", ALERTS_TESTS]],
+    ids=["check", "test"],
+)
+def test_promtool_passes(command: list[str | Path]) -> None:
+    assert PROMTOOL.exists(), f"{PROMTOOL} missing: apt install prometheus"
+    done = subprocess.run(
+        [PROMTOOL, *command], capture_output=True, text=True, timeout=60, cwd=ALERTS_FILE.parent
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_fires_in_promtools_tests() -> None:
+    """promtool passes a file that tests no alert, or not every one: each needs its series."""
+    with ALERTS_TESTS.open() as fh:
+        cases = [case for test in yaml.safe_load(fh)["tests"] for case in test["alert_rule_test"]]
+    fired = {case["alertname"] for case in cases if case["exp_alerts"]}
+    assert fired == {rule["alert"] for rule in rules()}
