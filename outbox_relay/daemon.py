@@ -18,6 +18,7 @@ from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
 from shared import operations, suppressions
 from shared.clock import utcnow
+from shared.database_url import driver_message
 from shared.db import schema_behind
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class Daemon:
             self.relay.deliver_due()
         except SQLAlchemyError as exc:
             notify("WATCHDOG=1", "STATUS=waiting for the database")
-            log.warning("poll failed, database unavailable", extra={"error": type(exc).__name__})
+            log.warning("poll failed, database unavailable", extra={"error": driver_message(exc)})
 
     def _next_poll_in(self) -> float:
         """Until the poll interval ends, or sooner when outcomes are waiting to be written."""
@@ -140,7 +141,7 @@ class Daemon:
                     connection, self.relay.settings, actor="relay:retention", now=utcnow()
                 )
         except SQLAlchemyError as exc:
-            log.warning("purge failed, database unavailable", extra={"error": type(exc).__name__})
+            log.warning("purge failed, database unavailable", extra={"error": driver_message(exc)})
             return
         log.info("purged", extra=asdict(purged))
 
@@ -153,7 +154,7 @@ class Daemon:
         except SQLAlchemyError as exc:
             notify("STATUS=database unavailable")
             log.warning(
-                "backlog unknown, database unavailable", extra={"error": type(exc).__name__}
+                "backlog unknown, database unavailable", extra={"error": driver_message(exc)}
             )
             return
         metrics.PENDING.set(backlog.pending)
@@ -179,4 +180,6 @@ def _waiting(exc: Exception, retry_in: float) -> None:
         )
         return
     notify("WATCHDOG=1", "STATUS=waiting for the database")
-    log.warning("database unavailable", extra={"error": type(exc).__name__, "retry_in_s": retry_in})
+    log.warning(
+        "database unavailable", extra={"error": driver_message(exc), "retry_in_s": retry_in}
+    )
