@@ -26,14 +26,11 @@ class PostgresPair:
         self.primary = PrivatePostgres(SYNCHRONOUS)
         self.standby = PrivatePostgres()
 
-    def url(self, database: str, order: str = "primary,standby") -> str:
-        """The libpq multi-host URL of `database` on both, read-write: whichever is the primary."""
-        servers = {"primary": self.primary, "standby": self.standby}
-        ports = ",".join(str(servers[name].port) for name in order.split(","))
-        hosts = ",".join("127.0.0.1" for _ in order.split(","))
+    def url(self, database: str) -> str:
+        """libpq's URL of `database` on both, read-write: it reaches whichever is the primary."""
         return (
-            f"postgresql://postgres@/{database}?host={hosts}&port={ports}"
-            "&target_session_attrs=read-write"
+            f"postgresql://postgres@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}"
+            f"/{database}?target_session_attrs=read-write"
         )
 
     def create_database(self) -> str:
