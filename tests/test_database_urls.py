@@ -74,6 +74,12 @@ def test_a_form_that_cannot_work_is_one_line_naming_database_url(reason: str) ->
     assert PASSWORD not in line
 
 
+def test_relay_listen_url_is_checked_alike() -> None:
+    bad = REFUSED["2 ports for 3 hosts"].format(pw=PASSWORD)
+    with pytest.raises(ConfigError, match=r"^RELAY_LISTEN_URL: 2 ports for 3 hosts"):
+        Settings.from_env({"SECRET_KEY": SECRET_KEY, "RELAY_LISTEN_URL": bad})
+
+
 def test_passwords_are_masked_in_what_a_driver_says() -> None:
     said = f"at postgresql://u:{PASSWORD}@h:5/db, host=h password={PASSWORD} port=5"
     assert masked(said) == "at postgresql://u:***@h:5/db, host=h password=*** port=5"

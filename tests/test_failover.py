@@ -158,7 +158,7 @@ def test_a_failover_under_load_loses_nothing_acknowledged(
         assert last - promoted < LEASE + 2, "a claim whose answer was lost held rows past its lease"
         for log in logs[1:]:
             processes.eventually(
-                lambda log=log: log.read_text().count("listening for new messages") == 2,
+                lambda log=log: log.read_text().count("listening for new messages") >= 2,
                 what=f"{log} listening on the new primary",
             )
         assert all(process.poll() is None for process in everyone), context()
