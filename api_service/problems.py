@@ -19,6 +19,7 @@ from api_service.flows.errors import (
     Refused,
     TooManyRequests,
 )
+from shared.database_url import driver_message
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> Response:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        log.warning("database unavailable", extra={"error": driver_message(exc)})
         return database_unavailable().to_response()
 
     @app.errorhandler(DBAPIError)

@@ -41,7 +41,7 @@ from bench.cpu import TICKS_PER_SECOND, processes, tree_ticks
 from bench.receipts import Tally, tally
 from bench.register import load
 from bench.relay_drain import wait_for
-from shared.config_values import normalise_database_url
+from shared.database_url import normalise_database_url
 from shared.db import create_engine_for, migrate
 from shared.models import outbox
 from support import processes as running

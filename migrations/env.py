@@ -8,7 +8,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from shared.config import DEFAULT_DATABASE_URL
-from shared.config_values import normalise_database_url
+from shared.database_url import normalise_database_url
 from shared.db import create_engine_for
 from shared.models import metadata
 

@@ -18,6 +18,7 @@ from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
 from shared import operations, suppressions
 from shared.clock import utcnow
+from shared.database_url import driver_message
 from shared.db import schema_behind
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class Daemon:
             self.relay.deliver_due()
         except SQLAlchemyError as exc:
             notify("WATCHDOG=1", "STATUS=waiting for the database")
-            log.warning("poll failed, database unavailable", extra={"error": type(exc).__name__})
+            log.warning("poll failed, database unavailable", extra={"error": driver_message(exc)})
 
     def _next_poll_in(self) -> float:
         """Until the poll interval ends, or sooner when outcomes are waiting to be written."""
@@ -142,7 +143,7 @@ class Daemon:
                     connection, self.relay.settings, actor="relay:retention", now=utcnow()
                 )
         except SQLAlchemyError as exc:
-            log.warning("purge failed, database unavailable", extra={"error": type(exc).__name__})
+            log.warning("purge failed, database unavailable", extra={"error": driver_message(exc)})
             return
         log.info("purged", extra=asdict(purged))
 
@@ -155,7 +156,7 @@ class Daemon:
         except SQLAlchemyError as exc:
             notify("STATUS=database unavailable")
             log.warning(
-                "backlog unknown, database unavailable", extra={"error": type(exc).__name__}
+                "backlog unknown, database unavailable", extra={"error": driver_message(exc)}
             )
             return
         metrics.PENDING.set(backlog.pending)
@@ -187,4 +188,6 @@ def _waiting(exc: Exception, retry_in: float) -> None:
             "database schema not current: run `outpost migrate`", extra={"retry_in_s": retry_in}
         )
         return
-    log.warning("database unavailable", extra={"error": type(exc).__name__, "retry_in_s": retry_in})
+    log.warning(
+        "database unavailable", extra={"error": driver_message(exc), "retry_in_s": retry_in}
+    )

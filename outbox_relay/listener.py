@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from outbox_relay.backoff import until_connected
+from shared.database_url import connect_arguments, driver_message
 from shared.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,7 @@ class Listener:
     """Calls `wake` on every NOTIFY, from its own thread, reconnecting whenever the link drops."""
 
     def __init__(self, database_url: str, wake: Callable[[], None], stopping: threading.Event):
-        url = make_url(database_url).set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+        self._arguments = connect_arguments(database_url)
         self._wake = wake
         self._stopping = stopping
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
@@ -41,9 +40,7 @@ class Listener:
 
     def _listen(self) -> bool:
         """Listen until stopped (True) or the link drops (psycopg.Error)."""
-        with psycopg.connect(
-            self._conninfo, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=30
-        ) as connection:
+        with psycopg.connect(autocommit=True, **self._arguments) as connection:
             connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
             log.info("listening for new messages", extra={"channel": NOTIFY_CHANNEL})
             # Rows committed while nobody listened are due already: look at once.
@@ -57,5 +54,5 @@ class Listener:
 def _lost(exc: Exception, retry_in: float) -> None:
     log.warning(
         "listen connection lost; polling only until it is back",
-        extra={"error": type(exc).__name__, "retry_in_s": retry_in},
+        extra={"error": driver_message(exc), "retry_in_s": retry_in},
     )

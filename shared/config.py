@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared import config_values as values
 from shared.addresses import Sender
+from shared.database_url import normalise_database_url
 
 T = TypeVar("T")
 
@@ -128,7 +129,7 @@ class Settings:
             )
         fallback = environ.get("SMTP_FALLBACK_URL") or None
         product = env.get("PRODUCT_NAME", "Outpost", values.product_name)
-        database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, values.normalise_database_url)
+        database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url)
         pooler = env.get("DATABASE_POOLER", "", values.pooler)
         if pooler and not environ.get("RELAY_LISTEN_URL"):
             raise ConfigError(

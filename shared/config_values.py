@@ -15,23 +15,12 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from shared.addresses import Sender, sender_address
+from shared.database_url import normalise_database_url
 
 T = TypeVar("T")
 
 # MAIL_FROM with a display name, maybe in quotes, before the address in angle brackets.
 _NAMED_ADDRESS = re.compile(r'(?:"(?P<quoted>[^"]*)"\s*|(?P<name>[^<>"]*))<(?P<address>[^<>]*)>')
-
-
-def normalise_database_url(url: str) -> str:
-    """Map `postgres://` and `postgresql://` to the psycopg 3 driver; accept sqlite URLs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError(f"not a database URL: {url!r}")
-    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
-        return f"postgresql+psycopg://{rest}"
-    if scheme == "sqlite":
-        return url
-    raise ValueError(f"unsupported scheme {scheme!r}; use postgresql:// or sqlite://")
 
 
 def webhook_url(value: str) -> str | None:

@@ -12,11 +12,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, exc, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
 from shared.config import Settings
+from shared.database_url import connect_arguments
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -43,11 +44,14 @@ def create_engine_for(url: str, *, transaction_pooler: bool = False, **kwargs: A
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_size", 5)
-        connect_args: dict[str, Any] = {"connect_timeout": 5}
+        # Every connection is made from connect_arguments, as the relay's LISTEN is: the URL
+        # only names the dialect (SQLAlchemy reads neither libpq's host lists nor its options).
+        connect_args = connect_arguments(url)
         if transaction_pooler:
             connect_args["prepare_threshold"] = None
-        kwargs.setdefault("connect_args", connect_args)
-        engine = create_engine(url, **kwargs)
+        connect_args.update(kwargs.pop("connect_args", {}))
+        named = URL.create(parsed.drivername, username=parsed.username, database=parsed.database)
+        engine = create_engine(named, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _checked_in)
         event.listen(engine, "checkin", _checked_in)
         event.listen(engine, "checkout", _ping_if_idle)

@@ -7,7 +7,7 @@ import uuid
 
 import psycopg
 
-from shared.config_values import normalise_database_url
+from shared.database_url import normalise_database_url
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -3,16 +3,18 @@ benches that read its statistics and its processes' CPU."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from shared.config_values import normalise_database_url
+from shared.database_url import normalise_database_url
 from support.smtp_sink import free_port
 
 BIN = Path(os.environ.get("OUTPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -105,6 +107,41 @@ class PrivatePostgres:
             conf.write("\n# outpost tests\n")
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
 
+    def follow(self, primary: PrivatePostgres) -> None:
+        """Become `primary`'s streaming standby: a base backup of it (-R), on our own port."""
+        self._run(
+            "pg_basebackup",
+            *("-D", str(self.data), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+            *("-R", "-X", "stream", "-c", "fast", "--no-sync"),
+        )
+        # After pg_basebackup's primary_conninfo, and after any ALTER SYSTEM it copied: ours.
+        # Promoted, a standby runs alone: it names no synchronous standby of its own.
+        settings = {
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.base}'",
+            "synchronous_standby_names": "''",
+            **self.settings,
+        }
+        with (self.data / "postgresql.auto.conf").open("a") as conf:
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    def promote(self) -> None:
+        """`pg_ctl promote` this standby, and wait until it takes writes."""
+        self._run("pg_ctl", "promote", "-w", "-t", "60", "-D", str(self.data))
+
+    def kill(self) -> None:
+        """`kill -9` the server and each of its processes at once, as when its machine dies."""
+        postmaster = self.postmaster
+        children = [
+            int(stat.parent.name)
+            for stat in Path("/proc").glob("[0-9]*/stat")
+            if _parent(stat) == postmaster
+        ]
+        for pid in (postmaster, *children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.running = False
+
     @property
     def postmaster(self) -> int:
         """The process id of the running server, whose children are its backends."""
@@ -158,3 +195,11 @@ class PrivatePostgres:
         traceback: TracebackType | None,
     ) -> None:
         self.cleanup()
+
+
+def _parent(stat: Path) -> int | None:
+    """The parent's pid in a /proc/PID/stat file; None once the process is gone."""
+    try:
+        return int(stat.read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -26,10 +26,12 @@ from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
 from shared.config import Settings, parse_smtp_url
 from shared.db import create_engine_for, migrate
+from support import private_postgres
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
 from support.postfix import RELAY_SETTINGS, Postfix, available
+from support.replication import PostgresPair
 from support.smtp_sink import SinkServer
 from support.sns import TOKEN
 
@@ -229,6 +231,22 @@ def hooks_app(env: dict[str, str]) -> Iterator[Flask]:
 def api(hooks_app: Flask) -> FlaskClient:
     """A test client of the API taking providers' events."""
     return hooks_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def session_pair() -> Iterator[PostgresPair]:
+    """One private PostgreSQL primary and synchronous standby for the session."""
+    if not private_postgres.available():
+        pytest.fail(f"PostgreSQL 15's initdb and pg_ctl are needed in {private_postgres.BIN}")
+    with PostgresPair() as pair:
+        yield pair
+
+
+@pytest.fixture
+def pair(session_pair: PostgresPair) -> PostgresPair:
+    """The session's pair, whole again whatever the last test did to it (a failover)."""
+    session_pair.heal()
+    return session_pair
 
 
 @pytest.fixture(scope="session")
