@@ -50,7 +50,8 @@ def check_value(secret_key: str) -> str:
 def admit(
     connection: Connection, secret_keys: Sequence[str], now: datetime, *, seals: bool
 ) -> None:
-    """Refuse keys that cannot open what the API seals; record the first key where none is.
+    """Refuse keys that cannot open what the API seals; where nothing is recorded yet (a new
+    database, or the first start after migration 0012), record ours.
 
     A process that seals (the API) and holds the recorded key among its fallbacks is the
     first of a rotation: it records its own key, and reseals the suppression list's key
@@ -64,12 +65,11 @@ def admit(
             "(the database keeps a check value of it): give every process the API's key, "
             "an older one in SECRET_KEY_FALLBACKS"
         )
+    sealed = _read(connection, _SUPPRESSION) or _seal_first_list_key(connection, secret_keys, now)
     if seals and stored != values[0]:
         _write(connection, _CHECK, values[0], now)
-        sealed = _read(connection, _SUPPRESSION)
-        if sealed is not None:
-            box = _list_key_box(secret_keys)
-            _write(connection, _SUPPRESSION, box.seal(box.open(sealed)), now)
+        box = _list_key_box(secret_keys)
+        _write(connection, _SUPPRESSION, box.seal(box.open(sealed)), now)
 
 
 def first_list_key(secret_key: str) -> bytes:
@@ -98,14 +98,19 @@ def suppression_key(connection: Connection, secret_keys: tuple[str, ...]) -> byt
     cached = (str(connection.engine.url), secret_keys)
     known = _LIST_KEYS.get(cached)
     if known is None:
-        box = _list_key_box(secret_keys)
-        sealed = _read(connection, _SUPPRESSION)
-        if sealed is None:
-            first = first_list_key(secret_keys[-1])
-            fresh = box.seal({"key": base64.b64encode(first).decode()})
-            sealed = _insert(connection, _SUPPRESSION, fresh, utcnow())
-        known = _LIST_KEYS[cached] = base64.b64decode(box.open(sealed)["key"])
+        sealed = _read(connection, _SUPPRESSION) or _seal_first_list_key(
+            connection, secret_keys, utcnow()
+        )
+        opened = _list_key_box(secret_keys).open(sealed)
+        known = _LIST_KEYS[cached] = base64.b64decode(opened["key"])
     return known
+
+
+def _seal_first_list_key(connection: Connection, secret_keys: Sequence[str], now: datetime) -> str:
+    """Record the list's first key, sealed, unless another process did; the sealed key."""
+    first = first_list_key(secret_keys[-1])
+    sealed = _list_key_box(secret_keys).seal({"key": base64.b64encode(first).decode()})
+    return _insert(connection, _SUPPRESSION, sealed, now)
 
 
 def _list_key_box(secret_keys: Sequence[str]) -> SecretBox:
