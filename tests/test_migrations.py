@@ -328,4 +328,5 @@ def test_0012_lets_the_first_process_with_a_key_record_it_in_a_populated_databas
 
 def _keyring(engine: Engine) -> dict[str, str]:
     with engine.connect() as connection:
-        return dict(connection.execute(sa.text("SELECT name, value FROM keyring")).tuples().all())
+        query = sa.text("SELECT name, value FROM keyring")
+        return {name: value for name, value in connection.execute(query)}
