@@ -27,7 +27,7 @@ from shared.suppressions import Suppressor
 from support import processes
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import forget_throttles, rows
-from support.smtp_sink import SinkServer, code_in
+from support.smtp_sink import SinkServer, code_in, free_port
 
 OLD = SECRET_KEY
 NEW = "the-new-secret-key-9876543210fedcba"
@@ -146,11 +146,15 @@ def test_a_relay_whose_keys_cannot_open_what_the_api_seals_stops_at_start_in_one
 
 
 def test_the_api_refuses_keys_that_cannot_open_what_it_sealed(
-    env: dict[str, str], client: FlaskClient
+    env: dict[str, str], client: FlaskClient, tmp_path: Path
 ) -> None:
     register(client, "ada@example.com")
     with pytest.raises(keyring.KeysMismatch, match=r"^SECRET_KEY: "):
         create_app({**env, "SECRET_KEY": NEW})
+    api = processes.gunicorn({**env, "SECRET_KEY": NEW}, free_port(), tmp_path)
+    assert api.wait(30) == 2
+    [line] = (tmp_path / "gunicorn.log").read_text().splitlines()
+    assert line.startswith("outpost-api: configuration error: SECRET_KEY: neither it nor")
 
 
 def test_a_running_relay_hands_back_a_row_it_cannot_open_never_killing_it(
