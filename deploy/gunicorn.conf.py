@@ -22,9 +22,7 @@ from shared.db import engine_for
 try:
     _settings = Settings.from_env(os.environ)
     # Keys that cannot open what the API seals stop the API here, in one line.
-    _engine = engine_for(_settings)
-    keyring.admit_at_start(_engine, _settings)
-    _engine.dispose()
+    keyring.admit_at_start(engine_for(_settings), _settings)
 except ConfigError as exc:
     print(f"outpost-api: configuration error: {exc}", file=sys.stderr)
     sys.exit(2)

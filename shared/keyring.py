@@ -80,12 +80,15 @@ def first_list_key(secret_key: str) -> bytes:
 
 def admit_at_start(engine: Engine, settings: Settings) -> None:
     """The API's `admit` at start; a database not there yet leaves the check to the relays,
-    which wait for it."""
+    which wait for it. The check's connection is closed, not pooled: a process that forks
+    after it (gunicorn's master) must not hand one connection to several workers."""
     try:
         with engine.begin() as connection:
             admit(connection, settings.secret_keys, utcnow(), seals=True)
     except SQLAlchemyError as exc:
         log.warning("keys not checked, database unavailable", extra={"error": type(exc).__name__})
+    finally:
+        engine.dispose()
 
 
 def suppression_key(connection: Connection, secret_keys: tuple[str, ...]) -> bytes:
