@@ -26,6 +26,7 @@ from api_service.routes import (
     provider_events,
     registrations,
 )
+from shared import keyring
 from shared.config import Settings
 from shared.db import engine_for
 from shared.logs import configure_logging
@@ -56,12 +57,13 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         proxies = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     engine = engine_for(settings)
+    keyring.admit_at_start(engine, settings)
     app.extensions["outpost"] = Dependencies(
         settings=settings,
         engine=engine,
         passwords=Passwords(beside_transaction=engine.dialect.name != "sqlite"),
         verifier=Verifier(),
-        box=SecretBox(settings.secret_key),
+        box=SecretBox(*settings.secret_keys),
         throttle=Throttle(settings.secret_key),
         idempotency=IdempotencyKeys(settings.secret_key),
         refused_clients=RefusedClients(),

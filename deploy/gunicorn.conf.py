@@ -15,10 +15,14 @@ import sys
 import tempfile
 from typing import Any
 
+from shared import keyring
 from shared.config import ConfigError, Settings
+from shared.db import engine_for
 
 try:
-    Settings.from_env(os.environ)
+    _settings = Settings.from_env(os.environ)
+    # Keys that cannot open what the API seals stop the API here, in one line.
+    keyring.admit_at_start(engine_for(_settings), _settings)
 except ConfigError as exc:
     print(f"outpost-api: configuration error: {exc}", file=sys.stderr)
     sys.exit(2)

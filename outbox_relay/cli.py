@@ -20,6 +20,7 @@ from outbox_relay.relay import Relay
 from outbox_relay.render import TemplateError
 from shared.config import ConfigError, Settings
 from shared.db import engine_for
+from shared.keyring import KeysMismatch
 from shared.logs import configure_logging
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -111,7 +112,11 @@ def run(settings: Settings) -> int:
         initializer=signal.pthread_sigmask,
         initargs=(signal.SIG_BLOCK, STOP_SIGNALS),
     ) as runner:
-        runner.submit(daemon.run).result()
+        try:
+            runner.submit(daemon.run).result()
+        except KeysMismatch as exc:
+            print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -16,7 +16,7 @@ from outbox_relay.backoff import until_connected
 from outbox_relay.listener import Listener
 from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
-from shared import operations, suppressions
+from shared import keyring, operations, suppressions
 from shared.clock import utcnow
 from shared.database_url import driver_message
 from shared.db import schema_behind
@@ -59,8 +59,12 @@ class Daemon:
         )
 
     def _database_answers(self) -> bool:
+        """Whether the database is ready for this relay; KeysMismatch if its keys cannot open
+        what the API seals (before anything is claimed)."""
         if schema_behind(self.relay.engine):
             raise SchemaBehind
+        with self.relay.engine.begin() as connection:
+            keyring.admit(connection, self.relay.settings.secret_keys, utcnow(), seals=False)
         return True
 
     def run(self) -> None:

@@ -48,8 +48,7 @@ class Relay:
         pooled = settings.database_pooler == "transaction"
         claims.prepare(engine, transaction_pooler=pooled)
         self._claimer = claims.Claimer(engine, transaction_pooler=pooled)
-        self._box = SecretBox(settings.secret_key)
-        self._suppressor = Suppressor(settings.secret_key)
+        self._box = SecretBox(*settings.secret_keys)
         pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
         make_channel = channels or default_channels(settings, pacer.pace if pacer else None)
         self.stopping = threading.Event()
@@ -133,9 +132,12 @@ class Relay:
         }
         if unknown:
             listed |= self._claimer.read(
-                lambda connection: self._suppressor.among(connection, unknown)
+                lambda connection: self._suppressor(connection).among(connection, unknown)
             )
         return listed
+
+    def _suppressor(self, connection: Connection) -> Suppressor:
+        return Suppressor.of(connection, self.settings.secret_keys)
 
     def close(self) -> None:
         """Stop the senders, write what can still be written, close the connections."""
@@ -162,7 +164,7 @@ class Relay:
                 continue
             reason = failure_reason(one.dead_reason, one.attempt.error)
             if one.dead_reason == "permanent_error" and reason == "address_rejected":
-                self._suppressor.add(
+                self._suppressor(connection).add(
                     connection, row.recipient, reason="rejected", source="smtp", now=now
                 )
             if row.user_id is None:

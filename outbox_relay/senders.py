@@ -23,7 +23,7 @@ from outbox_relay.sessions import Sessions
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.outbox import priority_of
-from shared.secretbox import SecretBox
+from shared.secretbox import SealedUnderOtherKey, SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,9 @@ class Senders:
             self._outcomes.hand_back(row, now, due=now + timedelta(seconds=deferred.retry_in))
         except DeliveryFailure as failure:
             self._judge(row, provider, failure, _ms(started))
+        except SealedUnderOtherKey:
+            provider.untried()
+            self._hand_back_sealed(row, now)
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             log.exception("unexpected failure", extra={"id": row.public_id})
             provider.untried()
@@ -122,6 +125,19 @@ class Senders:
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
+
+    def _hand_back_sealed(self, row: claims.Claimed, now: datetime) -> None:
+        """A row this relay cannot open: nothing is wrong with the message, the relay holds the
+        wrong keys (the API rotated to a key it lacks). It goes back untried for a relay that
+        can, or ends `expired` at its horizon; never dead, never with a traceback. The relay
+        refuses to start with such keys (keyring.admit): this is for one already running."""
+        log.error(
+            "secrets sealed under a key this relay does not hold: give it the API's "
+            "SECRET_KEY (an older one in SECRET_KEY_FALLBACKS); message handed back",
+            extra={"id": row.public_id},
+        )
+        due = now + timedelta(seconds=self.settings.relay_lease_seconds)
+        self._outcomes.hand_back(row, now, due=due)
 
     def _judge(
         self, row: claims.Claimed, provider: Provider, failure: DeliveryFailure, ms: int

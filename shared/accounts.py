@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,7 +188,7 @@ def _supersede(connection: Connection, user_id: int, purpose: str) -> None:
 
 def use_code(
     connection: Connection,
-    secret_key: str,
+    secret_keys: Sequence[str],
     *,
     user_id: int | None,
     purpose: str,
@@ -220,7 +220,7 @@ def use_code(
         & (verification_tokens.c.failed_attempts < MAX_CODE_TRIES)
     )
     stored = token.code_hmac if token is not None else _NO_HMAC
-    if code_matches(secret_key, user_id or 0, purpose, code, stored) and token is not None:
+    if code_matches(secret_keys, user_id or 0, purpose, code, stored) and token is not None:
         used = connection.execute(
             update(verification_tokens).where(live).values(status="used", used_at=now)
         )

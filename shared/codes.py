@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 # Wrong tries a code survives; the next attempt is refused whatever it carries.
 MAX_CODE_TRIES = 5
@@ -27,6 +28,15 @@ def code_hmac(secret_key: str, user_id: int, purpose: str, code: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def code_matches(secret_key: str, user_id: int, purpose: str, code: str, stored: str) -> bool:
-    """Whether `code` is the one whose HMAC is `stored`, compared in constant time."""
-    return hmac.compare_digest(code_hmac(secret_key, user_id, purpose, code), stored)
+def code_matches(
+    secret_keys: Sequence[str], user_id: int, purpose: str, code: str, stored: str
+) -> bool:
+    """Whether `code` is the one whose HMAC is `stored` under any of the keys.
+
+    Every key is tried, each compared in constant time: a wrong code costs the same whatever
+    key made the stored HMAC.
+    """
+    matches = [
+        hmac.compare_digest(code_hmac(key, user_id, purpose, code), stored) for key in secret_keys
+    ]
+    return any(matches)

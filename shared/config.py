@@ -79,6 +79,8 @@ class Settings:
     # Where the relay LISTENs: DATABASE_URL by default; None (RELAY_LISTEN_URL=none) polls only.
     relay_listen_url: str | None
     secret_key: str
+    # SECRET_KEY_FALLBACKS, newest first: they open and verify, never seal or sign.
+    secret_key_fallbacks: tuple[str, ...]
     admin_token: str | None
     provider_events_token: str | None
     smtp: SmtpSettings
@@ -123,10 +125,7 @@ class Settings:
         env = _Env(environ)
         secret = env.get("SECRET_KEY", "", str)
         if require_secret and len(secret) < 16:
-            raise ConfigError(
-                "SECRET_KEY: required, at least 16 characters (e.g. `python -c "
-                '"import secrets; print(secrets.token_urlsafe(32))"`)'
-            )
+            raise ConfigError(f"SECRET_KEY: required, {values.KEY_RULE}")
         fallback = environ.get("SMTP_FALLBACK_URL") or None
         product = env.get("PRODUCT_NAME", "Outpost", values.product_name)
         database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url)
@@ -141,6 +140,7 @@ class Settings:
             database_pooler=pooler,
             relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, values.listen_url),
             secret_key=secret,
+            secret_key_fallbacks=env.get("SECRET_KEY_FALLBACKS", "", values.fallback_keys),
             admin_token=env.get("ADMIN_TOKEN", "", values.admin_token),
             provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", values.admin_token),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
@@ -199,6 +199,11 @@ class Settings:
         if not settings.relay_max_attempts:
             settings = settings.replace(relay_max_attempts=settings.default_max_attempts)
         return settings
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """SECRET_KEY, then its fallbacks: every key that may open or verify, newest first."""
+        return (self.secret_key, *self.secret_key_fallbacks)
 
     @property
     def longest_send(self) -> float:

@@ -23,6 +23,22 @@ T = TypeVar("T")
 _NAMED_ADDRESS = re.compile(r'(?:"(?P<quoted>[^"]*)"\s*|(?P<name>[^<>"]*))<(?P<address>[^<>]*)>')
 
 
+KEY_RULE = (
+    'at least 16 characters (e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+)
+
+
+def fallback_keys(value: str) -> tuple[str, ...]:
+    """Older keys, comma-separated, newest first; each held to SECRET_KEY's rule."""
+    if not value:
+        return ()
+    keys = tuple(key.strip() for key in value.split(","))
+    for number, key in enumerate(keys, start=1):
+        if len(key) < 16:
+            raise ValueError(f"key {number} of {len(keys)}: {KEY_RULE}")
+    return keys
+
+
 def webhook_url(value: str) -> str | None:
     if not value:
         return None

@@ -192,7 +192,7 @@ def _queue(
         channel=channel,
         purpose=purpose,
         recipient=recipient,
-        recipient_hash=Suppressor(services.settings.secret_key).hash(recipient),
+        recipient_hash=Suppressor.of(connection, services.settings.secret_keys).hash(recipient),
         locale=user.locale,
         params=params or {},
         user_id=user.id,

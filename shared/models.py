@@ -198,3 +198,13 @@ suppressions = Table(
     Column("event_id", Id, ForeignKey("provider_events.id", ondelete="SET NULL")),
     Column("created_at", UtcDateTime(), nullable=False),
 )
+
+# What the database keeps of SECRET_KEY (shared/keyring.py): a check value (a keyed HMAC of
+# a fixed label, never the key) and the suppression list's key, sealed under SECRET_KEY.
+keyring = Table(
+    "keyring",
+    metadata,
+    Column("name", String(20), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

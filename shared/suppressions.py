@@ -12,12 +12,11 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.codes import derive_key
+from shared.keyring import first_list_key, suppression_key
 from shared.models import suppressions
 
 REASONS = ("hard_bounce", "complaint", "rejected")
@@ -39,10 +38,20 @@ class Suppression:
 
 
 class Suppressor:
-    """Hashes addresses with a subkey of SECRET_KEY and reads and writes the list."""
+    """Hashes addresses with the list's key and reads and writes the list."""
 
-    def __init__(self, secret_key: str) -> None:
-        self._key = _key(secret_key)
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    @classmethod
+    def of(cls, connection: Connection, secret_keys: tuple[str, ...]) -> Suppressor:
+        """The list's suppressor, its key unsealed with SECRET_KEY or a fallback (keyring)."""
+        return cls(suppression_key(connection, secret_keys))
+
+    @classmethod
+    def under(cls, secret_key: str) -> Suppressor:
+        """A suppressor keyed as a list first made under `secret_key` is."""
+        return cls(first_list_key(secret_key))
 
     def hash(self, address: str) -> str:
         """The keyed hash an entry keeps of `address` (already normalised)."""
@@ -103,12 +112,6 @@ class Suppressor:
             )
             .values(address=None)
         )
-
-
-@cache
-def _key(secret_key: str) -> bytes:
-    """The list's subkey of SECRET_KEY, derived once: every queued message hashes its recipient."""
-    return derive_key(secret_key, "outpost/suppression")
 
 
 def listed(connection: Connection, *, limit: int = 500) -> list[Suppression]:

@@ -23,7 +23,7 @@ def queue_emails(
 ) -> list[str]:
     """Queue `count` emails to `<prefix><n>@<domain>`; their public ids, in order. Welcome
     notices, or with `purpose` activation messages carrying a code for an hour."""
-    box, suppressor = SecretBox(SECRET_KEY), Suppressor(SECRET_KEY)
+    box, suppressor = SecretBox(SECRET_KEY), Suppressor.under(SECRET_KEY)
     now = utcnow()
     coded = purpose in CODED
     with engine.begin() as connection:

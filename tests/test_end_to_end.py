@@ -59,8 +59,10 @@ def test_the_life_of_an_account_through_gunicorn_and_the_relay(
         code = code_in(mail)
         [user] = rows(engine, "users")
         [token] = rows(engine, "verification_tokens")
-        assert code_matches(SECRET_KEY, user["id"], "activation", code, token["code_hmac"])
-        assert not code_matches(SECRET_KEY, user["id"], "activation", "000000", token["code_hmac"])
+        assert code_matches([SECRET_KEY], user["id"], "activation", code, token["code_hmac"])
+        assert not code_matches(
+            [SECRET_KEY], user["id"], "activation", "000000", token["code_hmac"]
+        )
         processes.eventually(lambda: rows(engine, "outbox")[0]["status"] == "sent", what="sent")
 
         status, _, _ = processes.post_json(f"{api}/v1/activations", {"email": email, "code": code})

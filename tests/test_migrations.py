@@ -13,7 +13,9 @@ from alembic import command
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from api_service import create_app
 from outbox_relay.relay import Relay
+from shared.accounts import insert_user, issue_code
 from shared.clock import utcnow
 from shared.db import alembic_config, schema_behind
 from shared.models import UtcDateTime
@@ -21,7 +23,7 @@ from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows
-from support.smtp_sink import SinkServer
+from support.smtp_sink import SinkServer, code_in
 from support.sns import PROVIDER_ID, post_sns, sent_activation, ses
 
 # The outbox as revision 0005 left it: no priority column.
@@ -200,7 +202,7 @@ def test_0010_keeps_rows_queued_before_it_meeting_the_suppression_list(
                 _row("dead1", "welcome", "dead", attempts=8, dead_reason="max_attempts"),
             ],
         )
-        Suppressor(SECRET_KEY).add(
+        Suppressor.under(SECRET_KEY).add(
             connection, "old2@example.com", reason="hard_bounce", source="ses", now=utcnow()
         )
     command.upgrade(config, "head")
@@ -210,7 +212,7 @@ def test_0010_keeps_rows_queued_before_it_meeting_the_suppression_list(
     body = {"email": "ada@example.com", "password": "correct horse battery staple"}
     assert client.post("/v1/registrations", json=body).status_code == 202
     by_id = {r["recipient"]: r for r in rows(engine, "outbox")}
-    assert by_id["ada@example.com"]["recipient_hash"] == Suppressor(SECRET_KEY).hash(
+    assert by_id["ada@example.com"]["recipient_hash"] == Suppressor.under(SECRET_KEY).hash(
         "ada@example.com"
     )
     assert make_relay().drain() == 3
@@ -263,3 +265,68 @@ def test_0011_remembers_notifications_in_a_database_upgraded_with_its_messages(
     assert [e["type"] for e in rows(engine, "provider_events")] == ["bounce"]
     assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
     command.upgrade(config, "head")
+
+
+def test_0012_lets_the_first_process_with_a_key_record_it_in_a_populated_database(
+    database_url: str, env: dict[str, str], engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    """A code and a message sealed before the upgrade still work after it, and an erased
+    suppression still applies: the list's key the API records is the one it hashed with."""
+    config = alembic_config(database_url)
+    command.downgrade(config, "0011")
+    now = utcnow()
+    with engine.begin() as connection:
+        user_id = insert_user(
+            connection, now, email="ada@example.com", password_hash="x", locale="en"
+        )
+        assert user_id is not None
+        issued = issue_code(
+            connection, SECRET_KEY, user_id=user_id, purpose="activation", ttl=3600, now=now
+        )
+        sealed = SecretBox(SECRET_KEY).seal({"code": issued.code})
+        connection.execute(
+            sa.insert(OUTBOX_0005),
+            [
+                _row(
+                    "ada",
+                    "activation",
+                    "pending",
+                    expires_at=issued.expires_at,
+                    secret_params=sealed,
+                ),
+                _row("erased", "welcome", "pending", expires_at=now + timedelta(1)),
+                _row("dead1", "welcome", "dead", attempts=8, dead_reason="max_attempts"),
+            ],
+        )
+        suppressor = Suppressor.under(SECRET_KEY)
+        suppressor.add(connection, "erased@example.com", reason="complaint", source="ses", now=now)
+        suppressor.forget_address(connection, "erased@example.com")
+    command.upgrade(config, "head")
+    assert _keyring(engine) == {}
+
+    app = create_app(env)
+    try:
+        recorded = _keyring(engine)
+        assert set(recorded) == {"check", "suppression"}
+        assert not any(SECRET_KEY in value for value in recorded.values())
+        assert make_relay().drain() == 2
+        [mail] = smtp.sink.wait_for(1)
+        body = {"email": "ada@example.com", "code": code_in(mail)}
+        assert app.test_client().post("/v1/activations", json=body).status_code == 200
+    finally:
+        app.extensions["outpost"].engine.dispose()
+    by_id = {r["public_id"]: r for r in rows(engine, "outbox")}
+    assert (by_id["erased"]["status"], by_id["erased"]["dead_reason"]) == ("dead", "suppressed")
+
+    command.downgrade(config, "0011")
+    with engine.connect() as connection:
+        assert "keyring" not in sa.inspect(connection).get_table_names()
+        dead = connection.execute(sa.text("SELECT public_id FROM outbox_dead_letters")).scalars()
+        assert sorted(dead) == ["dead1", "erased"]
+    command.upgrade(config, "head")
+
+
+def _keyring(engine: Engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        query = sa.text("SELECT name, value FROM keyring")
+        return {name: value for name, value in connection.execute(query)}

@@ -68,7 +68,7 @@ def test_an_unknown_user_is_dead_and_suppressed(
     assert row["dead_reason"] == "permanent_error"
     assert str(row["last_error"]).startswith("SMTP 550 5.1.1")
     [entry] = rows(engine, "suppressions")
-    assert entry["address_hash"] == Suppressor(SECRET_KEY).hash(stranger)
+    assert entry["address_hash"] == Suppressor.under(SECRET_KEY).hash(stranger)
     assert f"550 5.1.1 <{stranger}>: Recipient address rejected: User unknown" in postfix.log(since)
 
 

@@ -435,7 +435,7 @@ def test_a_suppressed_address_gets_the_same_answers_as_any_other(
     from support.constants import SECRET_KEY
 
     with engine.begin() as connection:
-        Suppressor(SECRET_KEY).add(
+        Suppressor.under(SECRET_KEY).add(
             connection, "sup@example.com", reason="hard_bounce", source="ses", now=utcnow()
         )
 

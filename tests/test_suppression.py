@@ -58,7 +58,7 @@ def test_a_5_1_x_refusal_suppresses_the_address_and_later_messages_die_unsent(
 def test_removal_lets_the_next_message_through(
     engine: Engine, relay: Relay, smtp: SinkServer
 ) -> None:
-    suppressor = Suppressor(SECRET_KEY)
+    suppressor = Suppressor.under(SECRET_KEY)
     with engine.begin() as connection:
         suppressor.add(
             connection, "back0@example.com", reason="hard_bounce", source="ses", now=utcnow()

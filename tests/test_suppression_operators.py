@@ -149,7 +149,7 @@ def test_the_dashboard_offers_no_reissue_to_a_suppressed_address_and_refuses_one
 
 def test_the_cli_lists_and_removes(env: dict[str, str], engine: Engine, tmp_path: Path) -> None:
     with engine.begin() as connection:
-        Suppressor(SECRET_KEY).add(
+        Suppressor.under(SECRET_KEY).add(
             connection, "bounced@example.com", reason="hard_bounce", source="ses", now=utcnow()
         )
     listed = cli(env, tmp_path, "suppressions", "list")
@@ -166,7 +166,7 @@ def test_the_cli_lists_and_removes(env: dict[str, str], engine: Engine, tmp_path
 
 def test_the_dashboard_shows_and_removes_a_suppression(admin: FlaskClient, engine: Engine) -> None:
     with engine.begin() as connection:
-        Suppressor(SECRET_KEY).add(
+        Suppressor.under(SECRET_KEY).add(
             connection, "complained@example.com", reason="complaint", source="ses", now=utcnow()
         )
     token = signed_in(admin)
@@ -187,7 +187,7 @@ def test_the_dashboard_refuses_to_remove_what_is_no_address(
     admin: FlaskClient, engine: Engine
 ) -> None:
     with engine.begin() as connection:
-        Suppressor(SECRET_KEY).add(
+        Suppressor.under(SECRET_KEY).add(
             connection, "erased", reason="complaint", source="ses", now=utcnow()
         )
     token = signed_in(admin)
@@ -208,7 +208,7 @@ def test_the_admin_api_removes_addresses_only_and_names_what_is_none(
     naming each, and nothing is removed."""
     with engine.begin() as connection:
         for address in ("gone@example.com", "+33612345678"):
-            Suppressor(SECRET_KEY).add(
+            Suppressor.under(SECRET_KEY).add(
                 connection, address, reason="hard_bounce", source="ses", now=utcnow()
             )
     refused = admin.post(
@@ -233,7 +233,7 @@ def test_the_cli_refuses_what_is_no_address_in_one_line(
     env: dict[str, str], engine: Engine, tmp_path: Path
 ) -> None:
     with engine.begin() as connection:
-        Suppressor(SECRET_KEY).add(
+        Suppressor.under(SECRET_KEY).add(
             connection, "gone@example.com", reason="hard_bounce", source="ses", now=utcnow()
         )
     refused = cli(env, tmp_path, "suppressions", "remove", "gone@example.com", "erased")

@@ -40,9 +40,9 @@ def redeem_code(
     if wait:
         raise TooManyRequests(wait, "Too many wrong codes for this account; try later.")
     user_id = user.id if user is not None else None
-    secret_key = deps.settings.secret_key
+    secret_keys = deps.settings.secret_keys
     code = data["code"]
-    if use_code(connection, secret_key, user_id=user_id, purpose=purpose, code=code, now=now):
+    if use_code(connection, secret_keys, user_id=user_id, purpose=purpose, code=code, now=now):
         assert user is not None
         return user
     deps.throttle.record(connection, failures + tries, now)

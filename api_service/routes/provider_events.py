@@ -108,7 +108,7 @@ def _apply(
             events,
             settings=app.settings,
             box=app.box,
-            suppressor=Suppressor(app.settings.secret_key),
+            suppressor=Suppressor.of(work.connection, app.settings.secret_keys),
             now=now,
         )
         work.commit()

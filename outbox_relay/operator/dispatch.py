@@ -70,7 +70,7 @@ def dispatch(
     engine = engine_for(settings)
     context = Context(
         args=args,
-        queue=CliOutbox(settings, SecretBox(settings.secret_key)),
+        queue=CliOutbox(settings, SecretBox(*settings.secret_keys)),
         actor=getattr(args, "actor", None) or default_actor(),
         now=utcnow(),
         out=out,

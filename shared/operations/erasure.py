@@ -30,7 +30,7 @@ def remove_suppressions(
 ) -> list[str]:
     """Let messages go to these addresses again; those that were suppressed. Audited by keyed
     hash, so that the audit keeps no address an erasure would have to find."""
-    suppressor = Suppressor(queue.settings.secret_key)
+    suppressor = Suppressor.of(connection, queue.settings.secret_keys)
     removed = suppressor.remove(connection, addresses)
     details = {"removed": [suppressor.hash(address) for address in removed]}
     record(connection, actor, "remove_suppressions", None, details, now)
@@ -81,7 +81,7 @@ def erase(
             .where(provider_events.c.outbox_id.in_(ids))
             .values(diagnostic=None)
         )
-    suppressor = Suppressor(queue.settings.secret_key)
+    suppressor = Suppressor.of(connection, queue.settings.secret_keys)
     for address in addresses:
         suppressor.forget_address(connection, address)
     connection.execute(delete(users).where(users.c.id == user_id))

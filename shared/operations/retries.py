@@ -76,7 +76,7 @@ def retry(
     ).one_or_none()
     if row is None:
         return RetryResult(public_id, RetryOutcome.NOT_FOUND)
-    suppressor = Suppressor(queue.settings.secret_key)
+    suppressor = Suppressor.of(connection, queue.settings.secret_keys)
     unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
     if row.status not in DEAD_STATUSES or row.resolution is not None:
         result = RetryResult(public_id, RetryOutcome.NOT_DEAD)

@@ -160,7 +160,7 @@ def reissue_activation(
     if user is not None and user.status == "pending":
         channel = _activation_channel(connection, user)
         address = address_for(user, channel)
-        suppressor = Suppressor(queue.settings.secret_key)
+        suppressor = Suppressor.of(connection, queue.settings.secret_keys)
         if address is not None and suppressor.among(connection, [address]):
             result = Reissue(ReissueOutcome.SUPPRESSED)
         else:
