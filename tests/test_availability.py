@@ -129,7 +129,7 @@ def _waiting_for_locks(database: str | None) -> int:
         "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
     )
     with admin() as connection:
-        row = connection.execute(waiting, (database, "Lock")).fetchone()
+        row = connection.execute(waiting, (database,)).fetchone()
     return int(row[0]) if row else 0
 
 
