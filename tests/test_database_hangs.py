@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
+from shared.bounds import DatabaseTimeout
 from shared.db import create_engine_for, migrate
 from shared.models import users
 from support import private_postgres, processes
@@ -238,3 +241,34 @@ def test_a_server_that_answers_nothing_is_answered_in_time_and_recovers(
     for email in emails:
         assert accounts(cluster, email) == 1
         stack.activated(email)
+
+
+def test_a_commit_whose_wait_for_the_standby_someone_else_cancelled_is_not_reported_done(
+    cluster: PrivatePostgres,
+) -> None:
+    """PostgreSQL reports such a COMMIT done, with a WARNING: it may not be on the standby."""
+    engine = create_engine_for(cluster.sqlalchemy_url, timeout=30)
+    cluster.configure("synchronous_standby_names", "gone")
+    try:
+        with engine.connect() as connection:
+            pid = connection.scalar(text("SELECT pg_backend_pid()"))
+            connection.execute(text("SELECT pg_logical_emit_message(true, 'test', 'write')"))
+            with ThreadPoolExecutor(1) as operator, psycopg.connect(cluster.url) as other:
+
+                def cancel_once_waiting() -> None:
+                    waiting = "SELECT wait_event FROM pg_stat_activity WHERE pid = %s"
+                    processes.eventually(
+                        lambda: other.execute(waiting, (pid,)).fetchone() == ("SyncRep",),
+                        what="the commit waits for the standby",
+                    )
+                    other.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+                cancelled = operator.submit(cancel_once_waiting)
+                with pytest.raises(OperationalError) as refused:
+                    connection.commit()
+                cancelled.result()
+        assert isinstance(refused.value.orig, DatabaseTimeout)
+        assert "commit not confirmed" in str(refused.value.orig)
+    finally:
+        cluster.configure("synchronous_standby_names", None)
+        engine.dispose()
