@@ -17,6 +17,8 @@ RV = TypeVar("RV")
 # Seconds an operator command's or a purge's transaction may take, and a migration.
 OPERATOR_TIMEOUT = 300.0
 MIGRATION_TIMEOUT = 3600.0
+# Seconds any connect may take: the longer bounds are for work, not for reaching the server.
+LONGEST_CONNECT = 10.0
 # Seconds a pooled connection's liveness ping may take: a server that answers at all answers
 # it at once, and a request waits for it before its own transaction.
 PING_TIMEOUT = 0.5

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
-from shared.bounds import PING_TIMEOUT, BoundedConnection
+from shared.bounds import LONGEST_CONNECT, PING_TIMEOUT, BoundedConnection
 from shared.config import DEFAULT_DATABASE_TIMEOUT, Settings
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
@@ -51,13 +51,14 @@ def create_engine_for(
     Behind a transaction pooler, each transaction may run on another server connection, so
     psycopg must not prepare statements server-side (PgBouncer 1.18 cannot route them).
     Connecting, waiting for a pooled connection and each transaction are bounded by `timeout`
-    seconds (libpq connects within 2 s at the least); on SQLite, waiting for the write lock.
+    seconds (connecting within 2 s at the least, 10 at most); on SQLite, waiting for the
+    write lock.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("pool_timeout", timeout)
-        connect_args: dict[str, Any] = {"connect_timeout": math.ceil(timeout)}
+        connect_args: dict[str, Any] = {"connect_timeout": math.ceil(min(timeout, LONGEST_CONNECT))}
         if transaction_pooler:
             connect_args["prepare_threshold"] = None
         kwargs.setdefault("connect_args", connect_args)
