@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
-from shared.bounds import LONGEST_CONNECT, PING_TIMEOUT, BoundedConnection
-from shared.config import DEFAULT_DATABASE_TIMEOUT, Settings
+from shared.bounds import LONGEST_CONNECT, OPERATOR_TIMEOUT, PING_TIMEOUT, BoundedConnection
+from shared.config import Settings
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -43,16 +43,16 @@ def create_engine_for(
     url: str,
     *,
     transaction_pooler: bool = False,
-    timeout: float = DEFAULT_DATABASE_TIMEOUT,
+    timeout: float = OPERATOR_TIMEOUT,
     **kwargs: Any,
 ) -> Engine:
     """An engine tuned for the dialect: SQLite gets WAL, a busy timeout and write-ahead locks.
 
     Behind a transaction pooler, each transaction may run on another server connection, so
     psycopg must not prepare statements server-side (PgBouncer 1.18 cannot route them).
-    Connecting, waiting for a pooled connection and each transaction are bounded by `timeout`
-    seconds (connecting within 2 s at the least, 10 at most); on SQLite, waiting for the
-    write lock.
+    Each transaction, waiting for a pooled connection and, on SQLite, for the write lock, are
+    bounded by `timeout` seconds: an operator's by default, DATABASE_TIMEOUT for requests and
+    polls (engine_for). Connecting takes 2 s at the least and 10 at most.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
