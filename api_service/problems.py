@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, json
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from api_service.flows.errors import (
@@ -120,7 +121,8 @@ def database_unavailable() -> Problem:
         503,
         "service-unavailable",
         "Service temporarily unavailable",
-        "The database cannot be reached; nothing was saved. Try again shortly.",
+        "The database did not answer in time; the request may or may not have been saved. "
+        "Try again shortly.",
         headers={"Retry-After": "5"},
     )
 
@@ -152,6 +154,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> Response:
         log.warning("database unavailable", extra={"error": driver_message(exc)})
+        return database_unavailable().to_response()
+
+    @app.errorhandler(PoolTimeout)
+    def _pool_exhausted(_exc: PoolTimeout) -> Response:
+        log.warning("database unavailable: no pooled connection within DATABASE_TIMEOUT")
         return database_unavailable().to_response()
 
     @app.errorhandler(DBAPIError)

@@ -7,6 +7,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
+from shared.bounds import MIGRATION_TIMEOUT
 from shared.config import DEFAULT_DATABASE_URL
 from shared.database_url import normalise_database_url
 from shared.db import create_engine_for
@@ -20,7 +21,7 @@ url = config.attributes.get("database_url") or normalise_database_url(
     os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 )
 
-engine = create_engine_for(url)
+engine = create_engine_for(url, timeout=MIGRATION_TIMEOUT)
 with engine.connect() as connection:
     context.configure(
         connection=connection,

@@ -17,9 +17,10 @@ from outbox_relay.listener import Listener
 from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
 from shared import keyring, operations, suppressions
+from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
 from shared.database_url import driver_message
-from shared.db import schema_behind
+from shared.db import engine_for, schema_behind
 
 log = logging.getLogger(__name__)
 
@@ -140,15 +141,19 @@ class Daemon:
             notify("WATCHDOG=1")
 
     def purge(self) -> None:
-        """The daily retention job: delete what has outlived its window."""
+        """The daily retention job: delete what has outlived its window, on an engine of its
+        own whose bound is an operator's, not a poll's."""
+        engine = engine_for(self.relay.settings, timeout=OPERATOR_TIMEOUT)
         try:
-            with self.relay.engine.begin() as connection:
+            with engine.begin() as connection:
                 purged = operations.purge(
                     connection, self.relay.settings, actor="relay:retention", now=utcnow()
                 )
         except SQLAlchemyError as exc:
             log.warning("purge failed, database unavailable", extra={"error": driver_message(exc)})
             return
+        finally:
+            engine.dispose()
         log.info("purged", extra=asdict(purged))
 
     def report(self) -> None:
@@ -162,6 +167,7 @@ class Daemon:
             log.warning(
                 "backlog unknown, database unavailable", extra={"error": driver_message(exc)}
             )
+            metrics.backlog_unknown()
             return
         metrics.PENDING.set(backlog.pending)
         metrics.SUPPRESSED.set(suppressed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 MESSAGES = Counter(
@@ -34,9 +36,13 @@ DELIVERY_SECONDS = Histogram(
     ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-PENDING = Gauge("outpost_relay_pending_messages", "Messages not yet sent, dead or cancelled.")
+PENDING = Gauge(
+    "outpost_relay_pending_messages",
+    "Messages not yet sent, dead or cancelled; NaN while the database does not answer.",
+)
 OLDEST_DUE_AGE = Gauge(
-    "outpost_relay_oldest_due_age_seconds", "Age of the oldest message due now; 0 when none is."
+    "outpost_relay_oldest_due_age_seconds",
+    "Age of the oldest message due now; 0 when none is, NaN while the database does not answer.",
 )
 PROVIDER_UP = Gauge(
     "outpost_provider_up",
@@ -44,7 +50,9 @@ PROVIDER_UP = Gauge(
     ["provider"],
 )
 SUPPRESSED = Gauge(
-    "outpost_suppressed_addresses", "Addresses on the suppression list, read every few seconds."
+    "outpost_suppressed_addresses",
+    "Addresses on the suppression list, read every few seconds; NaN while the database does "
+    "not answer.",
 )
 LAST_POLL = Gauge(
     "outpost_relay_last_successful_poll_timestamp_seconds", "When a poll last ran without error."
@@ -52,6 +60,12 @@ LAST_POLL = Gauge(
 
 
 _serving: list[tuple[str, int]] = []
+
+
+def backlog_unknown() -> None:
+    """Figures read from the database say NaN while it is away, rather than freeze."""
+    for gauge in (PENDING, OLDEST_DUE_AGE, SUPPRESSED):
+        gauge.set(math.nan)
 
 
 class MetricsPortInUse(OSError):

@@ -18,6 +18,8 @@ from shared.database_url import normalise_database_url
 T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
+# Seconds one transaction of a request or of a relay poll may take against the database.
+DEFAULT_DATABASE_TIMEOUT = 5.0
 # Seconds the SMS gateway, and the application's webhook endpoint, have to answer one request.
 SMS_TIMEOUT = 10.0
 # Seconds a dashboard session lasts; the purge keeps throttle events (sign-outs among them)
@@ -78,6 +80,9 @@ class Settings:
     database_pooler: str | None
     # Where the relay LISTENs: DATABASE_URL by default; None (RELAY_LISTEN_URL=none) polls only.
     relay_listen_url: str | None
+    # DATABASE_TIMEOUT: seconds one transaction of a request or a relay poll may take, COMMIT
+    # included (shared.bounds); operator commands, purges and migrations have longer bounds.
+    database_timeout: float
     secret_key: str
     # SECRET_KEY_FALLBACKS, newest first: they open and verify, never seal or sign.
     secret_key_fallbacks: tuple[str, ...]
@@ -139,6 +144,9 @@ class Settings:
             database_url=database_url,
             database_pooler=pooler,
             relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, values.listen_url),
+            database_timeout=env.get(
+                "DATABASE_TIMEOUT", str(DEFAULT_DATABASE_TIMEOUT), values.database_timeout
+            ),
             secret_key=secret,
             secret_key_fallbacks=env.get("SECRET_KEY_FALLBACKS", "", values.fallback_keys),
             admin_token=env.get("ADMIN_TOKEN", "", values.admin_token),

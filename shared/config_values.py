@@ -181,6 +181,21 @@ def positive(kind: Callable[[str], T]) -> Callable[[str], T]:
     return parse
 
 
+# A request may run two transactions (its client's limit, then its writes) plus the hash, all
+# within gunicorn's 30 s worker timeout (deploy/gunicorn.conf.py).
+MAX_DATABASE_TIMEOUT = 10.0
+
+
+def database_timeout(value: str) -> float:
+    seconds = float(value)
+    if not 0 < seconds <= MAX_DATABASE_TIMEOUT:
+        raise ValueError(
+            f"seconds, more than 0 and at most {MAX_DATABASE_TIMEOUT:g} (a request must end "
+            f"within gunicorn's 30 s worker timeout), got {value!r}"
+        )
+    return seconds
+
+
 def count(value: str) -> int:
     count = int(value)
     if count < 0:

@@ -15,7 +15,8 @@ POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
 SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
 # Unless the URL says otherwise: seconds to reach each host, and TCP keepalives, which notice
 # a server that vanished without closing its connections (a machine that died).
-DEFAULTS: dict[str, Any] = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30}
+DEFAULTS: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30}
+CONNECT_TIMEOUT = 5
 # A password as a driver's message could echo it: in a URL's user part, or `password=…`.
 _PASSWORDS = re.compile(
     r"(?P<url>://[^:/@\s]*:)[^@\s]*(?=@)|(?P<setting>password\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)"
@@ -49,7 +50,7 @@ def normalise_database_url(url: str) -> str:
     return f"postgresql+psycopg://{userinfo}{at}{parts.path or '/'}?{query}"
 
 
-def connect_arguments(url: str) -> dict[str, Any]:
+def connect_arguments(url: str, *, connect_timeout: int = CONNECT_TIMEOUT) -> dict[str, Any]:
     """psycopg.connect's keyword arguments for a PostgreSQL URL in any of libpq's forms.
 
     Hosts come from the URL's host part (`h1:p1,h2:p2`) or from `?host=` (`h1,h2` with
@@ -85,6 +86,7 @@ def connect_arguments(url: str) -> dict[str, Any]:
         raise ValueError(f"target_session_attrs must be one of {', '.join(SESSION_ATTRS)}")
     arguments: dict[str, Any] = {
         **DEFAULTS,
+        "connect_timeout": connect_timeout,
         **options,
         "host": ",".join(host for host, _ in hosts),
         "port": ",".join(ports),

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, exc, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
+from shared.bounds import LONGEST_CONNECT, OPERATOR_TIMEOUT, PING_TIMEOUT, BoundedConnection
 from shared.config import Settings
 from shared.database_url import connect_arguments
 
@@ -28,25 +30,40 @@ MIGRATIONS_DIR = Path(migrations.__file__).parent
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def engine_for(settings: Settings) -> Engine:
-    """The engine on DATABASE_URL, as DATABASE_POOLER says it is reached."""
+def engine_for(settings: Settings, *, timeout: float | None = None) -> Engine:
+    """The engine on DATABASE_URL, as DATABASE_POOLER says it is reached; its transactions
+    bounded by DATABASE_TIMEOUT, or by `timeout` (an operator's, a purge's)."""
     return create_engine_for(
-        settings.database_url, transaction_pooler=settings.database_pooler == "transaction"
+        settings.database_url,
+        transaction_pooler=settings.database_pooler == "transaction",
+        timeout=settings.database_timeout if timeout is None else timeout,
     )
 
 
-def create_engine_for(url: str, *, transaction_pooler: bool = False, **kwargs: Any) -> Engine:
+def create_engine_for(
+    url: str,
+    *,
+    transaction_pooler: bool = False,
+    timeout: float = OPERATOR_TIMEOUT,
+    **kwargs: Any,
+) -> Engine:
     """An engine tuned for the dialect: SQLite gets WAL, a busy timeout and write-ahead locks.
 
     Behind a transaction pooler, each transaction may run on another server connection, so
     psycopg must not prepare statements server-side (PgBouncer 1.18 cannot route them).
+    Each transaction, waiting for a pooled connection and, on SQLite, for the write lock, are
+    bounded by `timeout` seconds: an operator's by default, DATABASE_TIMEOUT for requests and
+    polls (engine_for). Connecting takes 2 s at the least and 10 at most.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("pool_timeout", timeout)
         # Every connection is made from connect_arguments, as the relay's LISTEN is: the URL
         # only names the dialect (SQLAlchemy reads neither libpq's host lists nor its options).
-        connect_args = connect_arguments(url)
+        connect_args = connect_arguments(
+            url, connect_timeout=math.ceil(min(timeout, LONGEST_CONNECT))
+        )
         if transaction_pooler:
             connect_args["prepare_threshold"] = None
         connect_args.update(kwargs.pop("connect_args", {}))
@@ -55,13 +72,29 @@ def create_engine_for(url: str, *, transaction_pooler: bool = False, **kwargs: A
         event.listen(engine, "connect", _checked_in)
         event.listen(engine, "checkin", _checked_in)
         event.listen(engine, "checkout", _ping_if_idle)
+        event.listen(engine, "do_connect", partial(_bounded_connection, timeout))
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
-    event.listen(engine, "connect", _sqlite_on_connect)
+    engine = create_engine(url, connect_args={"timeout": timeout}, **kwargs)
+    event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=round(timeout * 1000)))
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _bounded_connection(
+    bound: float, _dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> BoundedConnection:
+    """A new psycopg connection whose transactions end within `bound` (shared.bounds)."""
+    return BoundedConnection.open(bound, *cargs, **cparams)
+
+
+def bound_from(connection: Connection, started: float) -> None:
+    """Count the connection's next transaction's bound from `started` (time.monotonic()):
+    the time the caller spent waiting for it (a ping, a connect) is part of its bound."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, BoundedConnection):
+        dbapi_connection.start(started)
 
 
 def _checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -77,6 +110,7 @@ def _ping_if_idle(
         return
     try:
         dbapi_connection.autocommit = True
+        dbapi_connection.limit(PING_TIMEOUT)
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as error:
@@ -87,14 +121,14 @@ def _ping_if_idle(
             dbapi_connection.autocommit = False
 
 
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any, *, busy_ms: int) -> None:
     # Let SQLAlchemy, not the driver, decide when a transaction begins (see _sqlite_on_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
@@ -119,15 +153,30 @@ def migrate(url: str) -> None:
 
 
 def schema_is_current(engine: Engine) -> bool:
-    """Whether the database's alembic revision is the newest one shipped.
-
-    Read from alembic's table directly: alembic's MigrationContext logs two INFO lines each time
-    it is made, and /readyz asks this on every probe.
-    """
+    """Whether the database's alembic revision is the newest one shipped."""
     with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return False
-        current = connection.scalars(text("SELECT version_num FROM alembic_version")).all()
+        return _at_head(connection)
+
+
+def ready_to_commit(engine: Engine) -> bool:
+    """Whether the schema is at head, in a transaction that commits like a request's.
+
+    On PostgreSQL the transaction writes a record to the WAL (a transactional logical message,
+    which any role may write, and no table holds), so its COMMIT waits for a synchronous standby
+    as every write does: a database whose commits hang is not ready, though it answers reads.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_logical_emit_message(true, 'outpost', 'ready')"))
+        return _at_head(connection)
+
+
+def _at_head(connection: Connection) -> bool:
+    """Read from alembic's table directly: alembic's MigrationContext logs two INFO lines each
+    time it is made, and /readyz asks this on every probe."""
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    current = connection.scalars(text("SELECT version_num FROM alembic_version")).all()
     return current == [_head_revision()]
 
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+import psycopg
+
 from shared.database_url import normalise_database_url
 from support.smtp_sink import free_port
 
@@ -162,6 +164,28 @@ class PrivatePostgres:
         self.stop()
         self.start()
 
+    def configure(self, name: str, value: str | None) -> None:
+        """ALTER SYSTEM SET `name` (RESET when None) and reload: every backend takes it."""
+        change = f"RESET {name}" if value is None else f"SET {name} = '{value}'"
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f"ALTER SYSTEM {change}")
+            connection.execute("SELECT pg_reload_conf()")
+
+    def freeze(self) -> None:
+        """SIGSTOP the server and every process it started: it answers nothing, refuses nothing
+        (the kernel still accepts connections), as a hung host would."""
+        postmaster = self.postmaster
+        os.kill(postmaster, signal.SIGSTOP)
+        for child in _children(postmaster):
+            os.kill(child, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT what `freeze` stopped."""
+        postmaster = self.postmaster
+        for child in _children(postmaster):
+            os.kill(child, signal.SIGCONT)
+        os.kill(postmaster, signal.SIGCONT)
+
     def log_text(self) -> str:
         """The server's log so far, for failure messages."""
         try:
@@ -203,3 +227,9 @@ def _parent(stat: Path) -> int | None:
         return int(stat.read_text().rpartition(")")[2].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]

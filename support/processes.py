@@ -11,6 +11,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +85,18 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -
     raise TimeoutError(url)
 
 
-def post_json(
-    url: str, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, Any], float]:
-    """POST a JSON body; the status, the decoded answer and the seconds it took."""
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer: its status, headers, decoded JSON body, and the seconds it took."""
+
+    status: int
+    headers: Message
+    body: dict[str, Any]
+    seconds: float
+
+
+def post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
+    """POST a JSON body; the answer, whatever its status."""
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
@@ -95,10 +105,18 @@ def post_json(
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            status, payload = response.status, response.read()
+            status, answer_headers, payload = response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        status, payload = error.code, error.read()
-    return status, json.loads(payload), time.perf_counter() - started
+        status, answer_headers, payload = error.code, error.headers, error.read()
+    return Answer(status, answer_headers, json.loads(payload), time.perf_counter() - started)
+
+
+def post_json(
+    url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], float]:
+    """POST a JSON body; the status, the decoded answer and the seconds it took."""
+    answer = post(url, body, headers)
+    return answer.status, answer.body, answer.seconds
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -12,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from api_service import create_app
 from support.constants import SECRET_KEY
-from support.databases import admin
+from support.databases import admin, libpq_url
 from support.rows import written
 from support.smtp_sink import free_port
 
@@ -81,3 +87,64 @@ def test_unknown_delivery_ids_are_404_problems(client: FlaskClient) -> None:
         response = client.get(f"/v1/deliveries/{delivery_id}")
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"
+
+
+# DATABASE_TIMEOUT in the lock tests, and how long the lock is held: past it, a request that
+# waits for the lock (no bound) would be answered 202 after all.
+LOCK_TIMEOUT = 1.0
+LOCK_HELD = LOCK_TIMEOUT + 3
+
+
+@contextmanager
+def write_lock_held(database_url: str) -> Iterator[Callable[[], int]]:
+    """Another connection holds what a registration must write (SQLite: the database's write
+    lock; PostgreSQL: the users table) for LOCK_HELD seconds; yields how many of the server's
+    backends wait for a lock (0 on SQLite)."""
+    if database_url.startswith("sqlite"):
+        lite = sqlite3.connect(
+            make_url(database_url).database or "", isolation_level=None, check_same_thread=False
+        )
+        lite.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(LOCK_HELD, lite.rollback)
+        release.start()
+        try:
+            yield lambda: 0
+        finally:
+            release.join()
+            lite.close()
+        return
+    with psycopg.connect(libpq_url(database_url)) as holder:
+        holder.execute("LOCK TABLE users IN EXCLUSIVE MODE")
+        release = threading.Timer(LOCK_HELD, holder.rollback)
+        release.start()
+        try:
+            yield lambda: _waiting_for_locks(make_url(database_url).database)
+        finally:
+            release.join()
+
+
+def _waiting_for_locks(database: str | None) -> int:
+    """How many backends of `database` wait for a lock."""
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+    )
+    with admin() as connection:
+        row = connection.execute(waiting, (database,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_registration_waiting_for_a_lock_is_a_503_within_database_timeout(
+    env: dict[str, str], database_url: str, engine: Engine
+) -> None:
+    client = create_app({**env, "DATABASE_TIMEOUT": str(LOCK_TIMEOUT)}).test_client()
+    with write_lock_held(database_url) as waiting_backends:
+        started = time.monotonic()
+        response = client.post("/v1/registrations", json=GOOD)
+        seconds = time.monotonic() - started
+        assert (response.status_code, response.mimetype) == (503, "application/problem+json")
+        assert response.headers["Retry-After"]
+        # The hash (beside the statements on PostgreSQL, before them on SQLite) and a busy core.
+        assert seconds < LOCK_TIMEOUT + 0.7, seconds
+        assert waiting_backends() == 0, "the wait was cancelled on the server too"
+    assert written(engine) == {"users": 0, "verification_tokens": 0, "outbox": 0}
+    assert client.post("/v1/registrations", json=GOOD).status_code == 202

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -220,6 +221,28 @@ def test_max_attempts_by_default_outlast_the_longest_horizon_whatever_the_backof
 def test_bad_rate_or_horizon_stops_the_process_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{name}: "):
         Settings.from_env({"SECRET_KEY": "x" * 16, name: value})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "10.5", "soon", "nan", "inf"])
+def test_database_timeout_outside_0_to_10_seconds_stops_the_process(
+    value: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=r"^DATABASE_TIMEOUT: "):
+        Settings.from_env({"SECRET_KEY": "x" * 16, "DATABASE_TIMEOUT": value})
+    if value == "0":
+        env = {"SECRET_KEY": "x" * 16, "DATABASE_TIMEOUT": value}
+        relay = processes.start(
+            [sys.executable, "-m", "outbox_relay.cli", "run"], env, tmp_path, tmp_path / "log"
+        )
+        assert relay.wait(30) == 2
+        [line] = (tmp_path / "log").read_text().splitlines()
+        assert line.startswith("outbox-relay: configuration error: DATABASE_TIMEOUT: ")
+
+
+def test_database_timeout_is_read_and_defaults_to_5_seconds() -> None:
+    assert Settings.from_env({"SECRET_KEY": "x" * 16}).database_timeout == 5.0
+    settings = Settings.from_env({"SECRET_KEY": "x" * 16, "DATABASE_TIMEOUT": "0.5"})
+    assert settings.database_timeout == 0.5
 
 
 def test_smtp_rate_and_notice_ttl_are_read() -> None:

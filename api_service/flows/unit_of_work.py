@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Connection, Engine
+
+from shared.db import bound_from
 
 
 class UnitOfWork:
@@ -15,6 +18,8 @@ class UnitOfWork:
     the first statement, not on entry: a request may open its unit before slow work that
     needs no database (a hash, a check in a unit of its own), and neither holds a pooled
     connection meanwhile nor, on SQLite (which takes its write lock at BEGIN), the lock.
+    Its transaction is bounded by DATABASE_TIMEOUT from the moment it asks the pool, so a
+    request waits for a connection and its transaction no longer than that together.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -28,7 +33,9 @@ class UnitOfWork:
     def connection(self) -> Connection:
         """This unit's connection, taken from the pool on first use."""
         if self._connection is None:
+            started = time.monotonic()
             self._connection = self._engine.connect()
+            bound_from(self._connection, started)
         return self._connection
 
     def commit(self) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.operator.context import PROG, CliOutbox, Command, Context, UsageError
 from outbox_relay.terminal import escaped
+from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import engine_for, schema_is_current
@@ -67,7 +68,7 @@ def dispatch(
             file=err,
         )
         return 1
-    engine = engine_for(settings)
+    engine = engine_for(settings, timeout=OPERATOR_TIMEOUT)
     context = Context(
         args=args,
         queue=CliOutbox(settings, SecretBox(*settings.secret_keys)),
