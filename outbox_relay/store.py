@@ -11,23 +11,22 @@ from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select
 
 from outbox_relay.claims import Claimed
 from shared.models import outbox, outbox_attempts
-from shared.outbox import ERASED, RELEASED, WIPED, Status
+from shared.outbox import ERASED, RELEASED, WIPED, AttemptOutcome, DeadReason, Ending, Status
 
 
 @dataclass(frozen=True)
 class Attempt:
     """The outcome of one delivery attempt, as `outbox_attempts` records it."""
 
-    outcome: str
+    outcome: AttemptOutcome | None  # None: no try (shared/outbox.Ending), so never recorded
     at: datetime
     duration_ms: int
     error: str | None = None
 
 
-# Outcomes that say nothing of the message and so do not count towards RELAY_MAX_ATTEMPTS.
-UNCOUNTED = frozenset({"expired", "provider_down", "suppressed"})
-# Outcomes that were no delivery try, and so are not written as attempts.
-NOT_TRIES = frozenset({"suppressed"})
+# Attempts that count towards RELAY_MAX_ATTEMPTS, as the endings say (the others say nothing
+# of the message).
+COUNTED = frozenset(ending.attempt for ending in Ending if ending.counts)
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Mark:
 
     row: Claimed
     attempt: Attempt
-    dead_reason: str | None = None
+    dead_reason: DeadReason | None = None
     retry_at: datetime | None = None
     provider_id: str | None = None
 
@@ -114,9 +113,9 @@ def mark(
     kept: set[int] = set()
     with engine.begin() as connection:
         for one in marks:
-            if one.attempt.outcome != "sent":
+            if one.attempt.outcome != AttemptOutcome.SENT:
                 kept.update(_mark_failure(connection, one, now))
-        delivered = [one.row for one in marks if one.attempt.outcome == "sent"]
+        delivered = [one.row for one in marks if one.attempt.outcome == AttemptOutcome.SENT]
         if delivered:
             held = {
                 "ids": [row.id for row in delivered],
@@ -140,7 +139,7 @@ def mark(
                 "duration_ms": one.attempt.duration_ms,
             }
             for one in marks
-            if one.row.id in kept and one.attempt.outcome not in NOT_TRIES
+            if one.row.id in kept and one.attempt.outcome is not None
         ]
         if attempts:
             connection.execute(insert(outbox_attempts), attempts)
@@ -163,7 +162,7 @@ def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]
 def _failure_values(one: Mark) -> dict[str, Any]:
     """What a failed attempt writes to its row."""
     values: dict[str, Any] = {"last_error": one.attempt.error, **RELEASED}
-    if one.attempt.outcome not in UNCOUNTED:
+    if one.attempt.outcome in COUNTED:
         values["attempts"] = outbox.c.attempts + 1
     if one.dead_reason is not None:
         values.update(status=Status.DEAD, dead_reason=one.dead_reason, **WIPED)
@@ -185,7 +184,7 @@ _LAST_PROVIDER_DOWN = (
     select(func.max(outbox_attempts.c.id))
     .where(
         outbox_attempts.c.outbox_id == bindparam("row_id"),
-        outbox_attempts.c.outcome == "provider_down",
+        outbox_attempts.c.outcome == AttemptOutcome.PROVIDER_DOWN,
     )
     .scalar_subquery()
 )

@@ -59,6 +59,52 @@ class DeadReason(StrEnum):
     SUPPRESSED = "suppressed"
 
 
+class AttemptOutcome(StrEnum):
+    """What `outbox_attempts` records of one try: the provider's failure counts against no
+    message (RELAY_MAX_ATTEMPTS)."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    PROVIDER_DOWN = "provider_down"
+    EXPIRED = "expired"
+
+
+# Attempts that failed for the message, and so count towards RELAY_MAX_ATTEMPTS.
+FAILED_ATTEMPTS = (AttemptOutcome.TRANSIENT, AttemptOutcome.PERMANENT)
+
+
+class Ending(StrEnum):
+    """How a claimed row ends an attempt: the attempt it records (None: no try, nothing
+    recorded), the reason it dies of (None: it lives on) and whether it counts as a try."""
+
+    attempt: AttemptOutcome | None
+    dead_reason: DeadReason | None
+    counts: bool
+
+    def __new__(
+        cls,
+        value: str,
+        attempt: AttemptOutcome | None,
+        dead_reason: DeadReason | None,
+        counts: bool,
+    ) -> Ending:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.attempt = attempt
+        member.dead_reason = dead_reason
+        member.counts = counts
+        return member
+
+    SENT = "sent", AttemptOutcome.SENT, None, True
+    RETRY = "retry", AttemptOutcome.TRANSIENT, None, True
+    PROVIDER_DOWN = "provider_down", AttemptOutcome.PROVIDER_DOWN, None, False
+    PERMANENT_ERROR = "permanent_error", AttemptOutcome.PERMANENT, DeadReason.PERMANENT_ERROR, True
+    MAX_ATTEMPTS = "max_attempts", AttemptOutcome.TRANSIENT, DeadReason.MAX_ATTEMPTS, True
+    EXPIRED = "expired", AttemptOutcome.EXPIRED, DeadReason.EXPIRED, False
+    SUPPRESSED = "suppressed", None, DeadReason.SUPPRESSED, False
+
+
 def _values(members: Iterable[StrEnum]) -> tuple[str, ...]:
     """The members' values as plain text: what a face lists (argparse shows a member's repr)."""
     return tuple(member.value for member in members)
