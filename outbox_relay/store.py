@@ -1,17 +1,19 @@
-"""The relay's SQL after a claim: mark or release the claimed rows, fenced by token."""
+"""The relay's writes after a claim: mark or release the claimed rows, fenced by token (the
+statements that change their status are shared/transitions.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
+from shared import transitions
 from shared.models import outbox, outbox_attempts
-from shared.outbox import ERASED, RELEASED, WIPED, AttemptOutcome, DeadReason, Ending, Status
+from shared.outbox import ERASED, AttemptOutcome, DeadReason, Ending
 
 
 @dataclass(frozen=True)
@@ -40,56 +42,12 @@ class Mark:
     provider_id: str | None = None
 
 
-# Fencing: rows :ids are ours only while :token holds them; an outcome also needs the lease
-# to run at :now.
-_IDS = outbox.c.id.in_(bindparam("ids", expanding=True))
-_PENDING = outbox.c.status == Status.PENDING
-_LEASE_RUNS = outbox.c.locked_until > bindparam("now")
-_OURS = (_IDS, outbox.c.claim_token == bindparam("token"), _PENDING)
-_HELD = (*_OURS, _LEASE_RUNS)
-
-# Outcomes are the truth: a message the provider took ends `sent` even if it was cancelled
-# while we held it (cancelling keeps the claim, shared/outbox.cancel_messages), and stays
-# `bounced` if the provider reported a bounce before we wrote this (provider_events._bounce).
-_DELIVERED = (Status.PENDING, Status.CANCELLED, Status.BOUNCED)
-
-# Delivered rows of any of our claims :tokens (see `mark`). An erased row (cancelled, then
-# scrubbed) is safe to mark: the statement writes no address, parameter or error, and the
-# provider's id, which erasure removes too, is not written to it (_PROVIDER_ID).
-_MARK_SENT = (
-    update(outbox)
-    .where(
-        _IDS,
-        outbox.c.claim_token.in_(bindparam("tokens", expanding=True)),
-        outbox.c.status.in_(_DELIVERED),
-        _LEASE_RUNS,
-    )
-    .values(
-        status=case((outbox.c.status == Status.BOUNCED, Status.BOUNCED), else_=Status.SENT),
-        sent_at=bindparam("now", type_=outbox.c.sent_at.type),
-        attempts=outbox.c.attempts + 1,
-        **WIPED,
-    )
-    .returning(outbox.c.id)
-)
-
-
 # The provider's own id of a sent message, for its later bounce notifications.
 _PROVIDER_ID = (
     update(outbox)
     .where(outbox.c.id == bindparam("row_id"), outbox.c.recipient != ERASED)
     .values(provider_message_id=bindparam("provider_id"))
 )
-
-_RELEASE = (
-    update(outbox)
-    .where(*_OURS)
-    .values(
-        next_attempt_at=bindparam("due", type_=outbox.c.next_attempt_at.type),
-        **RELEASED,
-    )
-)
-
 
 # Called inside a write's transaction with the marks that ended their row dead, lease held.
 OnDead = Callable[[Connection, list[Mark]], None]
@@ -122,7 +80,7 @@ def mark(
                 "tokens": sorted({row.claim_token for row in delivered}),
                 "now": now,
             }
-            kept.update(connection.execute(_MARK_SENT, held).scalars())
+            kept.update(connection.execute(transitions.MARK_SENT, held).scalars())
             ids = [
                 {"row_id": one.row.id, "provider_id": one.provider_id}
                 for one in marks
@@ -151,34 +109,20 @@ def mark(
 
 def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]:
     held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
-    return list(
-        connection.execute(
-            update(outbox).where(*_HELD).values(**_failure_values(one)).returning(outbox.c.id),
-            held,
-        ).scalars()
+    return list(connection.execute(_failed(transitions.HELD, one), held).scalars())
+
+
+def _failed(fence: Sequence[ColumnElement[bool]], one: Mark) -> Update:
+    """What a failed attempt writes to the row `fence` picks."""
+    return transitions.mark_failed(
+        fence,
+        error=one.attempt.error,
+        counts=one.attempt.outcome in COUNTED,
+        dead_reason=one.dead_reason,
+        retry_at=one.retry_at,
     )
 
 
-def _failure_values(one: Mark) -> dict[str, Any]:
-    """What a failed attempt writes to its row."""
-    values: dict[str, Any] = {"last_error": one.attempt.error, **RELEASED}
-    if one.attempt.outcome in COUNTED:
-        values["attempts"] = outbox.c.attempts + 1
-    if one.dead_reason is not None:
-        values.update(status=Status.DEAD, dead_reason=one.dead_reason, **WIPED)
-    else:
-        assert one.retry_at is not None
-        values["next_attempt_at"] = one.retry_at
-    return values
-
-
-# A row no claim holds, whose attempts are still those its last claim saw.
-_UNHELD = (
-    outbox.c.id == bindparam("row_id"),
-    outbox.c.claim_token.is_(None),
-    _PENDING,
-    outbox.c.attempts == bindparam("seen"),
-)
 # The attempt a recount turns from the provider's failure into the message's.
 _LAST_PROVIDER_DOWN = (
     select(func.max(outbox_attempts.c.id))
@@ -196,8 +140,7 @@ def recount(engine: Engine, one: Mark, *, on_dead: OnDead | None = None) -> bool
     claim holds the row and nobody counted a try since; whether it changed it."""
     with engine.begin() as connection:
         seen = {"row_id": one.row.id, "seen": one.row.attempts}
-        update_row = update(outbox).where(*_UNHELD).values(**_failure_values(one))
-        if connection.execute(update_row.returning(outbox.c.id), seen).first() is None:
+        if connection.execute(_failed(transitions.UNHELD, one), seen).first() is None:
             return False
         connection.execute(
             update(outbox_attempts)
@@ -221,7 +164,7 @@ def release(
     with engine.begin() as connection:
         for token, ids in _by_claim(rows).items():
             held = {"ids": ids, "token": token, "due": due or now}
-            released += connection.execute(_RELEASE, held).rowcount
+            released += connection.execute(transitions.RELEASE, held).rowcount
     return released
 
 
