@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims, metrics, store
 from shared.clock import utcnow
-from shared.outbox import DEAD_REASONS
+from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +32,11 @@ class Outcome:
     """What became of one attempt, waiting to be written to its row."""
 
     row: claims.Claimed
-    name: str  # sent, retry, provider_down, permanent_error, max_attempts, expired, suppressed
+    name: Ending
     ms: int
     error: str | None = None
     retry_in: float | None = None
     provider_id: str | None = None  # the provider's own id of a sent message, if it gave one
-
-
-# The outcome recorded in outbox_attempts for each way a row can end an attempt.
-ATTEMPT_OUTCOME = {
-    "sent": "sent",
-    "retry": "transient",
-    "provider_down": "provider_down",
-    "max_attempts": "transient",
-    "permanent_error": "permanent",
-    "expired": "expired",
-    "suppressed": "suppressed",  # no try: never written as an attempt (store.NOT_TRIES)
-}
 
 
 class OutcomeBook:
@@ -165,7 +153,10 @@ class OutcomeBook:
             with self._lock:
                 for waiting in (self._collected, self._unsettled):
                     for i, outcome in enumerate(waiting):
-                        if outcome.row.id == counted.row.id and outcome.name == "provider_down":
+                        if (
+                            outcome.row.id == counted.row.id
+                            and outcome.name is Ending.PROVIDER_DOWN
+                        ):
                             waiting[i] = counted
                             return
             if store.recount(self._engine, self._mark(counted, utcnow()), on_dead=self._on_dead):
@@ -238,13 +229,13 @@ class OutcomeBook:
     @staticmethod
     def _mark(outcome: Outcome, at: datetime) -> store.Mark:
         """What an outcome written at `at` does to its row."""
-        attempt = store.Attempt(ATTEMPT_OUTCOME[outcome.name], at, outcome.ms, outcome.error)
+        attempt = store.Attempt(outcome.name.attempt, at, outcome.ms, outcome.error)
         if outcome.retry_in is not None:
             retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
             return store.Mark(outcome.row, attempt, retry_at=retry_at)
-        if outcome.name == "sent":
+        if outcome.name is Ending.SENT:
             return store.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
-        return store.Mark(outcome.row, attempt, dead_reason=outcome.name)
+        return store.Mark(outcome.row, attempt, dead_reason=outcome.name.dead_reason)
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
         """Count and log one written outcome."""
@@ -268,17 +259,17 @@ class OutcomeBook:
             fields["retry_in_s"] = round(outcome.retry_in, 3)
         if late:
             fields["recorded_late"] = True
-        level = logging.INFO if outcome.name == "sent" and kept else logging.WARNING
+        level = logging.INFO if outcome.name is Ending.SENT and kept else logging.WARNING
         log.log(level, "delivery %s", outcome.name, extra=fields)
 
 
 def _count(outcome: Outcome) -> None:
     """Count a recorded outcome as what it is: a message dead, an attempt failed for the
     message, or one that met a provider that was down."""
-    channel, attempt = outcome.row.channel, ATTEMPT_OUTCOME[outcome.name]
-    if outcome.name in DEAD_REASONS:
-        metrics.DEAD.labels(channel, outcome.name).inc()
-    if attempt in ("transient", "permanent"):
+    channel, attempt = outcome.row.channel, outcome.name.attempt
+    if outcome.name.dead_reason is not None:
+        metrics.DEAD.labels(channel, outcome.name.dead_reason).inc()
+    if attempt in FAILED_ATTEMPTS:
         metrics.FAILED_ATTEMPTS.labels(channel, attempt).inc()
-    elif attempt == "provider_down":
+    elif attempt is AttemptOutcome.PROVIDER_DOWN:
         metrics.PROVIDER_DOWN_ATTEMPTS.labels(channel).inc()

@@ -20,7 +20,7 @@ from shared.accounts import user_by_id
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.events import emit
-from shared.outbox import WEBHOOK, failure_reason
+from shared.outbox import WEBHOOK, DeadReason, failure_reason
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 
@@ -163,7 +163,7 @@ class Relay:
             if row.channel == WEBHOOK:
                 continue
             reason = failure_reason(one.dead_reason, one.attempt.error)
-            if one.dead_reason == "permanent_error" and reason == "address_rejected":
+            if one.dead_reason == DeadReason.PERMANENT_ERROR and reason == "address_rejected":
                 self._suppressor(connection).add(
                     connection, row.recipient, reason="rejected", source="smtp", now=now
                 )

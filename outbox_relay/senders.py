@@ -22,7 +22,7 @@ from outbox_relay.render import Templates
 from outbox_relay.sessions import Sessions
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.outbox import priority_of
+from shared.outbox import Ending, priority_of
 from shared.secretbox import SealedUnderOtherKey, SecretBox
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,14 @@ class Senders:
             self._outcomes.hand_back(row, now)
             return
         if row.expires_at is not None and row.expires_at <= now:
-            self._outcomes.collect(Outcome(row, "expired", 0, "horizon passed before delivery"))
+            self._outcomes.collect(
+                Outcome(row, Ending.EXPIRED, 0, "horizon passed before delivery")
+            )
             return
         if suppressed:
-            self._outcomes.collect(Outcome(row, "suppressed", 0, "address on the suppression list"))
+            self._outcomes.collect(
+                Outcome(row, Ending.SUPPRESSED, 0, "address on the suppression list")
+            )
             return
         if self._stopping.is_set() or not self._lease_covers_a_send(row, now):
             self._outcomes.hand_back(row, now)
@@ -121,7 +125,7 @@ class Senders:
             self._outcomes.collect(self._failed(row, Verdict.PERMANENT, bug, _ms(started)))
         else:
             provider.answered()
-            self._outcomes.collect(Outcome(row, "sent", _ms(started), provider_id=provider_id))
+            self._outcomes.collect(Outcome(row, Ending.SENT, _ms(started), provider_id=provider_id))
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
@@ -168,11 +172,11 @@ class Senders:
         transient one is retried with backoff, never past the row's horizon.
         """
         if verdict is Verdict.PERMANENT:
-            return Outcome(row, "permanent_error", ms, error)
+            return Outcome(row, Ending.PERMANENT_ERROR, ms, error)
         if verdict is Verdict.PROVIDER_DOWN:
-            return Outcome(row, "provider_down", ms, error, retry_in=0.0)
+            return Outcome(row, Ending.PROVIDER_DOWN, ms, error, retry_in=0.0)
         if row.attempts + 1 >= self.settings.relay_max_attempts:
-            return Outcome(row, "max_attempts", ms, error)
+            return Outcome(row, Ending.MAX_ATTEMPTS, ms, error)
         delay = retry_delay(
             row.attempts + 1,
             base=self.settings.relay_backoff_base,
@@ -180,7 +184,7 @@ class Senders:
         )
         if row.expires_at is not None:
             delay = min(delay, max(0.0, (row.expires_at - utcnow()).total_seconds()))
-        return Outcome(row, "retry", ms, error, retry_in=delay)
+        return Outcome(row, Ending.RETRY, ms, error, retry_in=delay)
 
     def _lease_covers_a_send(self, row: claims.Claimed, now: datetime) -> bool:
         """Whether a send that hits its timeout still ends before the lease lapses."""

@@ -1,33 +1,34 @@
-"""The relay's SQL after a claim: mark or release the claimed rows, fenced by token."""
+"""The relay's writes after a claim: mark or release the claimed rows, fenced by token (the
+statements that change their status are shared/transitions.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
+from shared import transitions
 from shared.models import outbox, outbox_attempts
-from shared.outbox import ERASED, RELEASED, WIPED, Status
+from shared.outbox import ERASED, AttemptOutcome, DeadReason, Ending
 
 
 @dataclass(frozen=True)
 class Attempt:
     """The outcome of one delivery attempt, as `outbox_attempts` records it."""
 
-    outcome: str
+    outcome: AttemptOutcome | None  # None: no try (shared/outbox.Ending), so never recorded
     at: datetime
     duration_ms: int
     error: str | None = None
 
 
-# Outcomes that say nothing of the message and so do not count towards RELAY_MAX_ATTEMPTS.
-UNCOUNTED = frozenset({"expired", "provider_down", "suppressed"})
-# Outcomes that were no delivery try, and so are not written as attempts.
-NOT_TRIES = frozenset({"suppressed"})
+# Attempts that count towards RELAY_MAX_ATTEMPTS, as the endings say (the others say nothing
+# of the message).
+COUNTED = frozenset(ending.attempt for ending in Ending if ending.counts)
 
 
 @dataclass(frozen=True)
@@ -36,43 +37,9 @@ class Mark:
 
     row: Claimed
     attempt: Attempt
-    dead_reason: str | None = None
+    dead_reason: DeadReason | None = None
     retry_at: datetime | None = None
     provider_id: str | None = None
-
-
-# Fencing: rows :ids are ours only while :token holds them; an outcome also needs the lease
-# to run at :now.
-_IDS = outbox.c.id.in_(bindparam("ids", expanding=True))
-_PENDING = outbox.c.status == Status.PENDING
-_LEASE_RUNS = outbox.c.locked_until > bindparam("now")
-_OURS = (_IDS, outbox.c.claim_token == bindparam("token"), _PENDING)
-_HELD = (*_OURS, _LEASE_RUNS)
-
-# Outcomes are the truth: a message the provider took ends `sent` even if it was cancelled
-# while we held it (cancelling keeps the claim, shared/outbox.cancel_messages), and stays
-# `bounced` if the provider reported a bounce before we wrote this (provider_events._bounce).
-_DELIVERED = (Status.PENDING, Status.CANCELLED, Status.BOUNCED)
-
-# Delivered rows of any of our claims :tokens (see `mark`). An erased row (cancelled, then
-# scrubbed) is safe to mark: the statement writes no address, parameter or error, and the
-# provider's id, which erasure removes too, is not written to it (_PROVIDER_ID).
-_MARK_SENT = (
-    update(outbox)
-    .where(
-        _IDS,
-        outbox.c.claim_token.in_(bindparam("tokens", expanding=True)),
-        outbox.c.status.in_(_DELIVERED),
-        _LEASE_RUNS,
-    )
-    .values(
-        status=case((outbox.c.status == Status.BOUNCED, Status.BOUNCED), else_=Status.SENT),
-        sent_at=bindparam("now", type_=outbox.c.sent_at.type),
-        attempts=outbox.c.attempts + 1,
-        **WIPED,
-    )
-    .returning(outbox.c.id)
-)
 
 
 # The provider's own id of a sent message, for its later bounce notifications.
@@ -81,16 +48,6 @@ _PROVIDER_ID = (
     .where(outbox.c.id == bindparam("row_id"), outbox.c.recipient != ERASED)
     .values(provider_message_id=bindparam("provider_id"))
 )
-
-_RELEASE = (
-    update(outbox)
-    .where(*_OURS)
-    .values(
-        next_attempt_at=bindparam("due", type_=outbox.c.next_attempt_at.type),
-        **RELEASED,
-    )
-)
-
 
 # Called inside a write's transaction with the marks that ended their row dead, lease held.
 OnDead = Callable[[Connection, list[Mark]], None]
@@ -114,16 +71,16 @@ def mark(
     kept: set[int] = set()
     with engine.begin() as connection:
         for one in marks:
-            if one.attempt.outcome != "sent":
+            if one.attempt.outcome != AttemptOutcome.SENT:
                 kept.update(_mark_failure(connection, one, now))
-        delivered = [one.row for one in marks if one.attempt.outcome == "sent"]
+        delivered = [one.row for one in marks if one.attempt.outcome == AttemptOutcome.SENT]
         if delivered:
             held = {
                 "ids": [row.id for row in delivered],
                 "tokens": sorted({row.claim_token for row in delivered}),
                 "now": now,
             }
-            kept.update(connection.execute(_MARK_SENT, held).scalars())
+            kept.update(connection.execute(transitions.MARK_SENT, held).scalars())
             ids = [
                 {"row_id": one.row.id, "provider_id": one.provider_id}
                 for one in marks
@@ -140,7 +97,7 @@ def mark(
                 "duration_ms": one.attempt.duration_ms,
             }
             for one in marks
-            if one.row.id in kept and one.attempt.outcome not in NOT_TRIES
+            if one.row.id in kept and one.attempt.outcome is not None
         ]
         if attempts:
             connection.execute(insert(outbox_attempts), attempts)
@@ -152,40 +109,26 @@ def mark(
 
 def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]:
     held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
-    return list(
-        connection.execute(
-            update(outbox).where(*_HELD).values(**_failure_values(one)).returning(outbox.c.id),
-            held,
-        ).scalars()
+    return list(connection.execute(_failed(transitions.HELD, one), held).scalars())
+
+
+def _failed(fence: Sequence[ColumnElement[bool]], one: Mark) -> Update:
+    """What a failed attempt writes to the row `fence` picks."""
+    return transitions.mark_failed(
+        fence,
+        error=one.attempt.error,
+        counts=one.attempt.outcome in COUNTED,
+        dead_reason=one.dead_reason,
+        retry_at=one.retry_at,
     )
 
 
-def _failure_values(one: Mark) -> dict[str, Any]:
-    """What a failed attempt writes to its row."""
-    values: dict[str, Any] = {"last_error": one.attempt.error, **RELEASED}
-    if one.attempt.outcome not in UNCOUNTED:
-        values["attempts"] = outbox.c.attempts + 1
-    if one.dead_reason is not None:
-        values.update(status=Status.DEAD, dead_reason=one.dead_reason, **WIPED)
-    else:
-        assert one.retry_at is not None
-        values["next_attempt_at"] = one.retry_at
-    return values
-
-
-# A row no claim holds, whose attempts are still those its last claim saw.
-_UNHELD = (
-    outbox.c.id == bindparam("row_id"),
-    outbox.c.claim_token.is_(None),
-    _PENDING,
-    outbox.c.attempts == bindparam("seen"),
-)
 # The attempt a recount turns from the provider's failure into the message's.
 _LAST_PROVIDER_DOWN = (
     select(func.max(outbox_attempts.c.id))
     .where(
         outbox_attempts.c.outbox_id == bindparam("row_id"),
-        outbox_attempts.c.outcome == "provider_down",
+        outbox_attempts.c.outcome == AttemptOutcome.PROVIDER_DOWN,
     )
     .scalar_subquery()
 )
@@ -197,8 +140,7 @@ def recount(engine: Engine, one: Mark, *, on_dead: OnDead | None = None) -> bool
     claim holds the row and nobody counted a try since; whether it changed it."""
     with engine.begin() as connection:
         seen = {"row_id": one.row.id, "seen": one.row.attempts}
-        update_row = update(outbox).where(*_UNHELD).values(**_failure_values(one))
-        if connection.execute(update_row.returning(outbox.c.id), seen).first() is None:
+        if connection.execute(_failed(transitions.UNHELD, one), seen).first() is None:
             return False
         connection.execute(
             update(outbox_attempts)
@@ -222,7 +164,7 @@ def release(
     with engine.begin() as connection:
         for token, ids in _by_claim(rows).items():
             held = {"ids": ids, "token": token, "due": due or now}
-            released += connection.execute(_RELEASE, held).rowcount
+            released += connection.execute(transitions.RELEASE, held).rowcount
     return released
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.codes import MAX_CODE_TRIES, code_hmac, code_matches, new_code
 from shared.models import users, verification_tokens
-from shared.outbox import cancel_messages
+from shared.transitions import cancel_messages
 
 
 @dataclass(frozen=True)

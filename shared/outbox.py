@@ -1,18 +1,17 @@
-"""The outbox row: its vocabulary, how it is written and cancelled in the caller's transaction,
-and how clients see its status (the relay's claim is outbox_relay/claims.py, its mark and release
-outbox_relay/store.py)."""
+"""The outbox row: its vocabulary, how it is written in the caller's transaction, and how
+clients see its status (every change of its status is shared/transitions.py)."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert
 
 from shared.models import outbox
 from shared.secretbox import SecretBox
@@ -57,6 +56,52 @@ class DeadReason(StrEnum):
     MAX_ATTEMPTS = "max_attempts"
     EXPIRED = "expired"
     SUPPRESSED = "suppressed"
+
+
+class AttemptOutcome(StrEnum):
+    """What `outbox_attempts` records of one try: the provider's failure counts against no
+    message (RELAY_MAX_ATTEMPTS)."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    PROVIDER_DOWN = "provider_down"
+    EXPIRED = "expired"
+
+
+# Attempts that failed for the message, and so count towards RELAY_MAX_ATTEMPTS.
+FAILED_ATTEMPTS = (AttemptOutcome.TRANSIENT, AttemptOutcome.PERMANENT)
+
+
+class Ending(StrEnum):
+    """How a claimed row ends an attempt: the attempt it records (None: no try, nothing
+    recorded), the reason it dies of (None: it lives on) and whether it counts as a try."""
+
+    attempt: AttemptOutcome | None
+    dead_reason: DeadReason | None
+    counts: bool
+
+    def __new__(
+        cls,
+        value: str,
+        attempt: AttemptOutcome | None,
+        dead_reason: DeadReason | None,
+        counts: bool,
+    ) -> Ending:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.attempt = attempt
+        member.dead_reason = dead_reason
+        member.counts = counts
+        return member
+
+    SENT = "sent", AttemptOutcome.SENT, None, True
+    RETRY = "retry", AttemptOutcome.TRANSIENT, None, True
+    PROVIDER_DOWN = "provider_down", AttemptOutcome.PROVIDER_DOWN, None, False
+    PERMANENT_ERROR = "permanent_error", AttemptOutcome.PERMANENT, DeadReason.PERMANENT_ERROR, True
+    MAX_ATTEMPTS = "max_attempts", AttemptOutcome.TRANSIENT, DeadReason.MAX_ATTEMPTS, True
+    EXPIRED = "expired", AttemptOutcome.EXPIRED, DeadReason.EXPIRED, False
+    SUPPRESSED = "suppressed", None, DeadReason.SUPPRESSED, False
 
 
 def _values(members: Iterable[StrEnum]) -> tuple[str, ...]:
@@ -176,20 +221,6 @@ def enqueue(
 
 # A refusal of the recipient's address itself (RFC 3463 class 5.1), as failures.py records it.
 _ADDRESS_REFUSED = re.compile(r"\bSMTP 5\d\d 5\.1\.\d{1,3}\b")
-
-
-def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
-    """Cancel the unsent messages carrying these codes; their secrets are wiped at once.
-
-    A row a relay holds keeps its claim: if the provider takes the message meanwhile, that
-    claim's outcome still records it `sent` (outcomes are the truth), and no other may.
-    The statement runs even for no codes, so that a first code costs what a new one does.
-    """
-    connection.execute(
-        update(outbox)
-        .where(outbox.c.token_id.in_(token_ids), outbox.c.status == Status.PENDING)
-        .values(status=Status.CANCELLED, **SECRETS)
-    )
 
 
 def failure_reason(dead_reason: str | None, last_error: str | None) -> str:

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, insert, or_, select, update
+from sqlalchemy import Connection, Select, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import user_by_id
 from shared.config import Settings
 from shared.events import emit
 from shared.models import outbox, provider_events, provider_notifications
-from shared.outbox import ERASED, SECRETS, WEBHOOK, Status
+from shared.outbox import ERASED, WEBHOOK
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
+from shared.transitions import bounce
 
 TYPES = ("bounce", "complaint", "delivery")
 SOURCES = ("outpost", "ses")
@@ -165,13 +165,6 @@ def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
     return None if found is None else _Message(**found._mapping)
 
 
-def _in_flight(now: datetime) -> ColumnElement[bool]:
-    """A row a relay holds at `now`: not yet marked, possibly cancelled meanwhile."""
-    return and_(
-        outbox.c.status.in_((Status.PENDING, Status.CANCELLED)), outbox.c.locked_until > now
-    )
-
-
 def _bounce(
     connection: Connection,
     row: _Message,
@@ -201,11 +194,7 @@ def _bounce(
             now=now,
             event_id=event_id,
         )
-    changed = connection.execute(
-        update(outbox)
-        .where(outbox.c.id == row.id, or_(outbox.c.status == Status.SENT, _in_flight(now)))
-        .values(status=Status.BOUNCED, last_error=(event.diagnostic or reason)[:500], **SECRETS)
-    ).rowcount
+    changed = bounce(connection, row.id, (event.diagnostic or reason)[:500], now)
     user_id = row.user_id
     if not changed or user_id is None:
         return

@@ -11,8 +11,9 @@ from shared.events import emit
 from shared.messages import Outbox
 from shared.models import outbox, outbox_attempts, provider_events, users
 from shared.operations.audit import record
-from shared.outbox import ERASED, Status
+from shared.outbox import ERASED
 from shared.suppressions import Suppression, Suppressor, listed
+from shared.transitions import cancel_unsent
 
 
 def list_suppressions(connection: Connection, *, limit: int = 500) -> list[Suppression]:
@@ -56,11 +57,7 @@ def erase(
     theirs = or_(outbox.c.user_id == user_id, outbox.c.recipient.in_(addresses))
     ids = list(connection.execute(select(outbox.c.id).where(theirs)).scalars())
     if ids:
-        connection.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == Status.PENDING)
-            .values(status=Status.CANCELLED)
-        )
+        cancel_unsent(connection, ids)
         connection.execute(
             update(outbox)
             .where(outbox.c.id.in_(ids))

@@ -13,12 +13,7 @@ from sqlalchemy import Connection, func, select, type_coerce
 
 from shared.models import UtcDateTime, outbox, outbox_attempts
 from shared.operations.dead_letters import DeadFilter, count_dead
-from shared.outbox import CHANNELS, Status
-
-# Attempts that failed for the message (counted towards RELAY_MAX_ATTEMPTS), and those the
-# provider failed (outbox_relay/outcomes.ATTEMPT_OUTCOME).
-FAILED_ATTEMPTS = ("transient", "permanent")
-PROVIDER_DOWN = "provider_down"
+from shared.outbox import CHANNELS, FAILED_ATTEMPTS, AttemptOutcome, Status
 
 # The rows of the status table, present even at zero; any other status follows, by name.
 SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED)
@@ -95,7 +90,7 @@ def backlog(connection: Connection, now: datetime) -> Backlog:
             func.count(),
             func.count().filter(is_due),
             type_coerce(func.min(outbox.c.created_at).filter(is_due), UtcDateTime()),
-        ).where(outbox.c.status == "pending")
+        ).where(outbox.c.status == Status.PENDING)
     ).one()
     age = (now - oldest).total_seconds() if oldest is not None else 0.0
     return Backlog(pending=total, due=due, oldest_due_age=max(age, 0.0))
@@ -118,7 +113,7 @@ def stats(connection: Connection, now: datetime) -> Stats:
     failed, provider_down = connection.execute(
         select(
             func.count().filter(outcome.in_(FAILED_ATTEMPTS)),
-            func.count().filter(outcome == PROVIDER_DOWN),
+            func.count().filter(outcome == AttemptOutcome.PROVIDER_DOWN),
         ).where(outbox_attempts.c.attempted_at > hour_ago)
     ).one()
     return Stats(
@@ -164,9 +159,9 @@ def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome
         for hour, delivered, failed, provider_down in connection.execute(
             select(
                 bucket,
-                func.count().filter(outcome == "sent"),
+                func.count().filter(outcome == AttemptOutcome.SENT),
                 func.count().filter(outcome.in_(FAILED_ATTEMPTS)),
-                func.count().filter(outcome == PROVIDER_DOWN),
+                func.count().filter(outcome == AttemptOutcome.PROVIDER_DOWN),
             )
             .where(attempted >= start)
             .group_by(bucket)

@@ -19,6 +19,7 @@ from shared.models import (
 )
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
+from shared.outbox import Status
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,11 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
         return int(connection.execute(delete(table).where(*where)).rowcount)
 
     purged = Purged(
-        sent=remove(outbox, outbox.c.status == "sent", outbox.c.sent_at < sent_before),
+        sent=remove(outbox, outbox.c.status == Status.SENT, outbox.c.sent_at < sent_before),
         dead=remove(outbox, outbox.c.status.in_(DEAD_STATUSES), outbox.c.created_at < dead_before),
-        cancelled=remove(outbox, outbox.c.status == "cancelled", outbox.c.created_at < dead_before),
+        cancelled=remove(
+            outbox, outbox.c.status == Status.CANCELLED, outbox.c.created_at < dead_before
+        ),
         unactivated_accounts=_remove_unactivated(connection, accounts_before),
         throttle_events=remove(throttle_events, throttle_events.c.at < events_before),
         idempotency_keys=remove(idempotency_keys, idempotency_keys.c.created_at < day_ago),

@@ -16,8 +16,9 @@ from shared.messages import Outbox, address_for, restart_code_tries, send_code
 from shared.models import outbox
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared.outbox import CODED, RELEASED, Status
+from shared.outbox import CODED
 from shared.suppressions import Suppressor
+from shared.transitions import Resolution, requeue, resolve
 
 # The most rows one bulk retry touches; an operator runs it again for more.
 BULK_RETRY_CAP = 1000
@@ -83,20 +84,14 @@ def retry(
     elif suppressor.among(connection, [row.recipient]):
         result = RetryResult(public_id, RetryOutcome.SUPPRESSED)
     elif row.purpose not in CODED:  # a message that carried a code gets a fresh one instead
-        requeued = connection.execute(
-            update(outbox)
-            .where(unresolved_dead)
-            .values(
-                status=Status.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                expires_at=now + timedelta(seconds=queue.settings.notice_ttl),
-                dead_reason=None,
-                recipient_hash=suppressor.hash(row.recipient),
-                **RELEASED,
-            )
+        requeued = requeue(
+            connection,
+            unresolved_dead,
+            now=now,
+            expires_at=now + timedelta(seconds=queue.settings.notice_ttl),
+            recipient_hash=suppressor.hash(row.recipient),
         )
-        outcome = RetryOutcome.REQUEUED if requeued.rowcount else RetryOutcome.NOT_DEAD
+        outcome = RetryOutcome.REQUEUED if requeued else RetryOutcome.NOT_DEAD
         result = RetryResult(public_id, outcome)
     else:
         result = _retry_with_fresh_code(connection, queue, row, unresolved_dead, now)
@@ -118,10 +113,7 @@ def _retry_with_fresh_code(
         return RetryResult(row.public_id, RetryOutcome.ALREADY_ACTIVE)
     if address_for(user, row.channel) is None:
         return RetryResult(row.public_id, RetryOutcome.NO_ADDRESS)
-    claimed = connection.execute(
-        update(outbox).where(unresolved_dead).values(resolution="retried", resolved_at=now)
-    )
-    if not claimed.rowcount:
+    if not resolve(connection, unresolved_dead, Resolution.RETRIED, now):
         return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
     delivery = send_code(queue, connection, user, purpose=row.purpose, channel=row.channel, now=now)
     restart_code_tries(queue, connection, user, purpose=row.purpose)
@@ -154,10 +146,11 @@ def retry_all(
 
 def discard(connection: Connection, public_id: str, *, actor: str, now: datetime) -> bool:
     """Mark a dead letter dealt with, without sending anything; False if it is not one."""
-    discarded = connection.execute(
-        update(outbox)
-        .where(outbox.c.public_id == public_id, *DeadFilter().conditions())
-        .values(resolution="discarded", resolved_at=now)
-    ).rowcount
-    record(connection, actor, "discard", public_id, {"discarded": bool(discarded)}, now)
-    return bool(discarded)
+    discarded = resolve(
+        connection,
+        and_(outbox.c.public_id == public_id, *DeadFilter().conditions()),
+        Resolution.DISCARDED,
+        now,
+    )
+    record(connection, actor, "discard", public_id, {"discarded": discarded}, now)
+    return discarded

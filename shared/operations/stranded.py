@@ -14,6 +14,7 @@ from shared.messages import Outbox, address_for, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
+from shared.outbox import Status
 from shared.suppressions import Suppressor
 
 
@@ -99,9 +100,9 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             f"address suppressed ({r.suppressed}): suppressions remove {r.recipient}, then reissue"
             if r.suppressed
             else "message bounced"
-            if r.status == "bounced"
+            if r.status == Status.BOUNCED
             else f"message dead ({r.dead_reason})"
-            if r.status == "dead"
+            if r.status == Status.DEAD
             else "code tried too often"
             if r.code_status == "dead"
             else "code expired",
@@ -134,7 +135,7 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
         .where(
             users.c.status == "active",
             outbox.c.purpose == "account.activated",
-            outbox.c.status == "dead",
+            outbox.c.status == Status.DEAD,
             outbox.c.resolution.is_(None),
         )
         .order_by(users.c.created_at)
