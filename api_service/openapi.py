@@ -106,8 +106,8 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     def arguments(self, schema: type[Schema] | Schema, **kwargs: Any) -> Callable[[F], F]:
         """Read a route's arguments with one schema instance, built now, not one per request.
 
-        Given a class, webargs builds an instance on every request (0.2 ms of CPU here, copying
-        each declared field); loading keeps no state on the instance, so one serves them all.
+        Given a class, webargs builds an instance on every request, copying each declared field;
+        loading keeps no state on the instance, so one serves them all.
         """
         instance = schema() if isinstance(schema, type) else schema
         decorate: Callable[[F], F] = super().arguments(instance, **kwargs)

@@ -46,7 +46,7 @@ class Passwords:
 
     def __init__(self, beside_transaction: bool) -> None:
         self._hasher = make_hasher()
-        # Read the list now (7 ms here), not in the first request that sets a password.
+        # Read the list now, not in the first request that sets a password.
         _common_passwords()
         self._threads = (
             ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="statements")

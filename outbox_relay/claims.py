@@ -63,7 +63,7 @@ def prepare(engine: Engine, *, transaction_pooler: bool = False) -> None:
     and marks the dead entries it passes (left by rows already sent) so that later claims skip
     them. With stale statistics (no autovacuum, or a burst since it last ran) the planner may
     pick a bitmap scan instead, which reads every due row and every dead entry, then sorts, on
-    every claim: after 100,000 sends without VACUUM, 5 ms a claim instead of 0.1.
+    every claim: the more sent since the last VACUUM, the dearer each claim.
 
     Behind a transaction pooler a session setting would land on whichever server connection
     the pooler lends, other clients' included: the Claimer sets it for its own transaction.
@@ -86,8 +86,8 @@ class Claimer:
 
     A claim is one statement, atomic by itself, so on PostgreSQL that connection runs in
     autocommit: a relay woken for each new message claims once a message, and then pays no
-    BEGIN or COMMIT round trip and no pool checkout for it (0.7 → 0.4 ms of CPU a claim, in
-    process). SQLite keeps its transaction, which takes the write lock up front (shared.db).
+    BEGIN or COMMIT round trip and no pool checkout for it, CPU the relay spends on every claim.
+    SQLite keeps its transaction, which takes the write lock up front (shared.db).
     One thread claims at a time. Behind a transaction pooler, a claim is a transaction of its
     own that first sets, for itself only, what `prepare` sets for a whole session.
     """
@@ -116,7 +116,7 @@ class Claimer:
             "token": uuid.uuid4().hex,
         }
         # Most claims skip no channel: their statement has no list for SQLAlchemy to expand,
-        # 25 to 50 us of the relay's CPU less a claim.
+        # which saves the relay CPU on every claim.
         statement = _CLAIM
         if paused:
             values["paused"] = list(paused)

@@ -61,11 +61,10 @@ def mark(
     Fencing: a row changes only while our claim token holds it and its lease runs at `now`,
     so a relay whose lease lapsed changes nothing and records no attempt. Delivered rows are
     marked by a single UPDATE, whatever claims they came from, which is what makes a drain
-    cheap (0.5 → 0.2 ms of CPU a message at 25 claims a write, in process). That UPDATE
-    takes a row whose token is any of those claims': all of them this relay's, so a row
-    another relay has claimed since is still left alone. A row this relay claimed again after
-    its own lease lapsed was sent under the earlier claim, so marking it sent is true
-    whichever claim's outcome does it.
+    cheap. That UPDATE takes a row whose token is any of those claims': all of them this
+    relay's, so a row another relay has claimed since is still left alone. A row this relay
+    claimed again after its own lease lapsed was sent under the earlier claim, so marking it
+    sent is true whichever claim's outcome does it.
     `on_dead` writes what follows a death (the application's event) in the same transaction.
     """
     kept: set[int] = set()

@@ -10,11 +10,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 from typing import Any
+
+from support.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +86,27 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(url)
+
+
+@contextmanager
+def api_and_relay(
+    env: dict[str, str], cwd: Path, stop_relay: int = signal.SIGTERM
+) -> Iterator[str]:
+    """gunicorn and the relay as processes; yields the API's base URL, then stops both."""
+    port = free_port()
+    api = gunicorn(env, port, cwd)
+    relay_process = relay(env, cwd)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", api)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        try:
+            code = stop(relay_process, stop_relay)
+        finally:
+            # Stopped even when the relay would not stop: a test must not leave a server behind.
+            api_code = stop(api)
+        assert code == (0 if stop_relay == signal.SIGTERM else -stop_relay)
+        assert api_code == 0
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ receiver, credential checks, erasure."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,15 +18,12 @@ from api_service.flows import activation, login
 from outbox_relay.relay import Relay
 from shared.models import outbox, users
 from shared.throttle import Limit
-from support.constants import ADMIN_TOKEN, MakeRelay
+from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.rows import count, every_value_as_text, forget_throttles, rows
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer, code_in
 from support.timing import alternating_medians, assert_same_time
 
-KEY = b"application-webhook-key-0123456789"
-SECRET = "whsec_" + base64.b64encode(KEY).decode()
-PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "another long passphrase"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -46,7 +42,7 @@ def hooked_app(env: dict[str, str], receiver: SmsGateway) -> Iterator[Flask]:
         {
             **env,
             "WEBHOOK_URL": receiver.url + "/hooks",
-            "WEBHOOK_SECRET": SECRET,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
             "ADMIN_TOKEN": ADMIN_TOKEN,
         }
     )
@@ -61,13 +57,13 @@ def api(hooked_app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def hooked_relay(make_relay: MakeRelay, receiver: SmsGateway) -> Relay:
-    return make_relay(webhook_url=receiver.url + "/hooks", webhook_secret=KEY)
+    return make_relay(webhook_url=receiver.url + "/hooks", webhook_secret=WEBHOOK_KEY)
 
 
 def events(receiver: SmsGateway) -> list[dict[str, Any]]:
     """Every event the receiver got, each verified by the reference library."""
     return [
-        Webhook(SECRET).verify(r.body, {k.lower(): v for k, v in r.headers})
+        Webhook(WEBHOOK_SECRET).verify(r.body, {k.lower(): v for k, v in r.headers})
         for r in receiver.requests
     ]
 

@@ -30,32 +30,13 @@ from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN as TOKEN
 from support.constants import SECRET_KEY, MakeRelay
+from support.dashboard import sign_in, signed_in
 from support.rows import count, rows
 from support.smtp_sink import SinkServer, free_port
 
 ACTOR = "dashboard@127.0.0.1"
 PASSWORD = "correct horse battery staple"
 PAGES = ("/admin", "/admin/dead", "/admin/stranded")
-
-
-def sign_in(client: FlaskClient, token: str = TOKEN, **form: str) -> TestResponse:
-    """Post the sign-in form."""
-    return client.post("/admin/sign-in", data={"token": token, **form})
-
-
-def csrf_of(client: FlaskClient, path: str = "/admin") -> str:
-    """The CSRF token the forms of a page carry."""
-    page = client.get(path)
-    assert page.status_code == 200
-    found = set(re.findall(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)))
-    assert len(found) == 1
-    return str(found.pop())
-
-
-def signed_in(client: FlaskClient) -> str:
-    """Sign in; the session's CSRF token."""
-    assert sign_in(client).status_code == 303
-    return csrf_of(client)
 
 
 def dead_letters(

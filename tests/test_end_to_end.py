@@ -6,8 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -21,27 +19,6 @@ from support.rows import rows
 from support.smtp_sink import SinkServer, code_in, free_port
 
 
-@contextmanager
-def api_and_relay(
-    env: dict[str, str], cwd: Path, stop_relay: int = signal.SIGTERM
-) -> Iterator[str]:
-    """gunicorn and the relay as processes; yields the API's base URL, then stops both."""
-    port = free_port()
-    api = processes.gunicorn(env, port, cwd)
-    relay = processes.relay(env, cwd)
-    try:
-        processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        try:
-            code = processes.stop(relay, stop_relay)
-        finally:
-            # Stopped even when the relay would not stop: a test must not leave a server behind.
-            api_code = processes.stop(api)
-        assert code == (0 if stop_relay == signal.SIGTERM else -stop_relay)
-        assert api_code == 0
-
-
 def test_the_life_of_an_account_through_gunicorn_and_the_relay(
     env: dict[str, str], smtp: SinkServer, engine: Engine, tmp_path: Path
 ) -> None:
@@ -50,7 +27,7 @@ def test_the_life_of_an_account_through_gunicorn_and_the_relay(
         "correct horse battery staple",
         "n3w pass phrase",
     )
-    with api_and_relay(env, tmp_path) as api:
+    with processes.api_and_relay(env, tmp_path) as api:
         status, body, _ = processes.post_json(
             f"{api}/v1/registrations", {"email": email, "password": password}
         )
@@ -95,7 +72,7 @@ def test_registration_answers_at_once_while_smtp_takes_30_seconds(
     smtp.sink.delay = 30
     env = {**env, "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=40"}
     # The relay is mid-send for 30 s when the test ends: kill it rather than wait.
-    with api_and_relay(env, tmp_path, stop_relay=signal.SIGKILL) as api:
+    with processes.api_and_relay(env, tmp_path, stop_relay=signal.SIGKILL) as api:
         answers = []
         for n in range(5):
             status, _, seconds = processes.post_json(

@@ -20,10 +20,9 @@ from sqlalchemy import Engine, update
 from api_service import create_app
 from shared.models import outbox
 from support import processes
-from support.constants import ADMIN_TOKEN, MakeRelay
+from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer, code_in, free_port
-from tests.test_application_side import KEY, PASSWORD, SECRET
 
 EXAMPLE = processes.ROOT / "examples" / "provisioning_receiver.py"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -38,7 +37,7 @@ def receiver(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     database = tmp_path / "app.db"
     process = subprocess.Popen(
         [sys.executable, str(EXAMPLE), str(port), str(database)],
-        env={"WEBHOOK_SECRET": SECRET, "PROVISIONING_BROKEN": str(broken), "PATH": ""},
+        env={"WEBHOOK_SECRET": WEBHOOK_SECRET, "PROVISIONING_BROKEN": str(broken), "PATH": ""},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -55,7 +54,7 @@ def receiver(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
 def app(env: dict[str, str], receiver: tuple[str, Path, Path]) -> Iterator[Flask]:
     url, _, _ = receiver
     built = create_app(
-        {**env, "WEBHOOK_URL": url, "WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN}
+        {**env, "WEBHOOK_URL": url, "WEBHOOK_SECRET": WEBHOOK_SECRET, "ADMIN_TOKEN": ADMIN_TOKEN}
     )
     yield built
     built.extensions["outpost"].engine.dispose()
@@ -79,7 +78,7 @@ def test_provisioning_that_fails_for_a_while_is_repaired_by_a_retry(
     receiver: tuple[str, Path, Path],
 ) -> None:
     url, database, broken = receiver
-    relay = make_relay(webhook_url=url, webhook_secret=KEY, relay_max_attempts=3)
+    relay = make_relay(webhook_url=url, webhook_secret=WEBHOOK_KEY, relay_max_attempts=3)
     client.post("/v1/registrations", json={"email": "tenant@example.com", "password": PASSWORD})
     relay.drain()
     code = code_in(smtp.sink.received[-1])

@@ -8,11 +8,8 @@ read run side by side to keep the file fast.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +24,7 @@ from shared.clock import utcnow
 from shared.models import outbox, users
 from shared.secretbox import SecretBox
 from support.bulk import queue_emails
+from support.commands import OS_USER, as_json, cli, cli_all, finish, ok, start
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows
 from support.sms_gateway import SmsGateway
@@ -34,53 +32,7 @@ from support.smtp_sink import SinkServer, code_in
 
 PASSWORD = "correct horse battery staple"
 PHONE = "+33612345678"
-OS_USER = "opal"
 ACTOR = f"cli:{OS_USER}"
-
-Run = subprocess.CompletedProcess[str]
-
-
-# --- running the command ----------------------------------------------------------------------
-
-
-def start(env: dict[str, str], cwd: Path, args: tuple[str, ...]) -> subprocess.Popen[str]:
-    """`outbox-relay ARGS…` as its own process, as the OS user OS_USER."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "outbox_relay.cli", *args],
-        env={**os.environ, **env, "USER": OS_USER, "LOGNAME": OS_USER},
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen[str]) -> Run:
-    """Wait for a started command; what it printed and its exit code."""
-    out, err = process.communicate(timeout=60)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
-def cli(env: dict[str, str], cwd: Path, *args: str) -> Run:
-    """Run one command to its end."""
-    return finish(start(env, cwd, args))
-
-
-def cli_all(env: dict[str, str], cwd: Path, *commands: tuple[str, ...]) -> list[Run]:
-    """Run several commands at once; their results in order."""
-    started = [start(env, cwd, args) for args in commands]
-    return [finish(process) for process in started]
-
-
-def ok(run: Run) -> Run:
-    """The run, after checking it exited 0."""
-    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}"
-    return run
-
-
-def as_json(run: Run) -> Any:
-    """What a `--json` run printed, parsed."""
-    return json.loads(ok(run).stdout)
 
 
 # --- making dead letters for real -------------------------------------------------------------

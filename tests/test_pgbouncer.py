@@ -15,7 +15,6 @@ from shared.db import create_engine_for
 from support import pgbouncer, processes
 from support.rows import rows
 from support.smtp_sink import SinkServer
-from tests.test_end_to_end import api_and_relay
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -75,7 +74,7 @@ def test_registrations_through_the_pooler_are_delivered(
         "DATABASE_POOLER": "transaction",
         "RELAY_LISTEN_URL": database_url if listen == "direct" else "none",
     }
-    with api_and_relay(pooled, tmp_path) as api:
+    with processes.api_and_relay(pooled, tmp_path) as api:
         for n in range(20):
             status, _, _ = processes.post_json(
                 f"{api}/v1/registrations", {"email": f"u{n}@example.com", "password": PASSWORD}

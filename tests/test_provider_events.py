@@ -19,12 +19,12 @@ from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.provider_events import ProviderEvent, lookup
 from support.bulk import add_sent_rows, queue_emails
+from support.commands import as_json, cli_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
+from support.dashboard import signed_in
 from support.rows import count, forget_throttles, rows
 from support.smtp_sink import SinkServer
 from support.sns import BEARER, PASSWORD, PROVIDER_ID, TOKEN, post_sns, sent_activation, ses
-from tests.test_dashboard import signed_in
-from tests.test_operator_cli import as_json, cli_all, ok
 
 
 def test_a_permanent_bounce_found_by_the_providers_id_fails_the_delivery_and_suppresses(

@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor
+from support.commands import cli
 from support.constants import ADMIN_TOKEN, SECRET_KEY
+from support.dashboard import signed_in
 from support.rows import rows
 from support.smtp_sink import SinkServer
-from tests.test_dashboard import signed_in
-from tests.test_operator_cli import cli
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PASSWORD = "correct horse battery staple"

@@ -22,12 +22,12 @@ from shared.config import ConfigError, Settings
 from shared.events import emit
 from shared.models import users
 from shared.secretbox import SecretBox
+from support.commands import as_json, cli, cli_all, ok
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
+from support.dashboard import signed_in
 from support.rows import rows
 from support.sms_gateway import GatewayRequest, SmsGateway
 from support.smtp_sink import SinkServer
-from tests.test_dashboard import signed_in
-from tests.test_operator_cli import as_json, cli, cli_all, ok
 
 KEY = b"webhook-key-0123456789abcdef-0123"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

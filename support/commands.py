@@ -1,0 +1,54 @@
+"""`outbox-relay` commands run as real processes, as a named OS user, and their results checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+OS_USER = "opal"
+
+Run = subprocess.CompletedProcess[str]
+
+
+def start(env: dict[str, str], cwd: Path, args: tuple[str, ...]) -> subprocess.Popen[str]:
+    """`outbox-relay ARGS…` as its own process, as the OS user OS_USER."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "outbox_relay.cli", *args],
+        env={**os.environ, **env, "USER": OS_USER, "LOGNAME": OS_USER},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> Run:
+    """Wait for a started command; what it printed and its exit code."""
+    out, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def cli(env: dict[str, str], cwd: Path, *args: str) -> Run:
+    """Run one command to its end."""
+    return finish(start(env, cwd, args))
+
+
+def cli_all(env: dict[str, str], cwd: Path, *commands: tuple[str, ...]) -> list[Run]:
+    """Run several commands at once; their results in order."""
+    started = [start(env, cwd, args) for args in commands]
+    return [finish(process) for process in started]
+
+
+def ok(run: Run) -> Run:
+    """The run, after checking it exited 0."""
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}"
+    return run
+
+
+def as_json(run: Run) -> Any:
+    """What a `--json` run printed, parsed."""
+    return json.loads(ok(run).stdout)

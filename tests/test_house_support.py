@@ -1,0 +1,58 @@
+"""Test modules share helpers through `support/`, never by importing one another."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+
+def imported(source: str, package: list[str]) -> Iterator[str]:
+    """Every module `source` imports, relative imports resolved, `from X import y` as X.y."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def imported_test_modules(path: Path) -> list[str]:
+    """The test modules that the file at `path`, under tests/, imports."""
+    package = ["tests", *path.relative_to(TESTS).parent.parts]
+    names = imported(path.read_text(), package)
+    return [name for name in names if is_test_module(name)]
+
+
+def is_test_module(name: str) -> bool:
+    """A module under `tests` whose own name says it holds tests."""
+    parts = name.split(".")
+    return parts[0] == "tests" and any(part.startswith("test_") for part in parts[1:])
+
+
+def test_no_test_module_imports_another() -> None:
+    found = [
+        f"{path.relative_to(TESTS.parent)} imports {name}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for name in imported_test_modules(path)
+    ]
+    assert found == [], "move the helper into support/:\n" + "\n".join(found)
+
+
+def test_the_check_sees_absolute_relative_and_package_imports() -> None:
+    source = "\n".join(
+        [
+            "import tests.test_a",
+            "from tests.test_b import helper",
+            "from tests import test_c",
+            "from .test_d import helper",
+            "from . import test_e",
+            "from tests.conftest import fixture",
+            "from support.dashboard import signed_in",
+        ]
+    )
+    names = [name for name in imported(source, ["tests"]) if is_test_module(name)]
+    assert {name.split(".")[1] for name in names} == {f"test_{x}" for x in "abcde"}
