@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from api_service.dependencies import dependencies
-from api_service.limits import recipient_wait
+from api_service.flows.limits import recipient_wait
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema

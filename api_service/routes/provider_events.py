@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
-from api_service.dependencies import Dependencies, dependencies
+from api_service.dependencies import dependencies
+from api_service.flows.dependencies import Dependencies
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
 from api_service.provider_feeds import authenticate, body_json, outpost_events
