@@ -36,9 +36,10 @@ def address_for(user: User, channel: str) -> str | None:
     return user.email if channel == "email" else user.phone
 
 
-def notice_channel(user: User) -> str:
-    """Where notices go: email when the user has one, else SMS."""
-    return "email" if user.email else "sms"
+def email_or_sms(email: str | None) -> str:
+    """The channel of an account's notices, or of a request's code: email when there is an
+    email address, else SMS."""
+    return "email" if email else "sms"
 
 
 def send_code(
@@ -155,7 +156,7 @@ def send_notice(
         connection,
         user,
         purpose=purpose,
-        channel=channel or notice_channel(user),
+        channel=channel or email_or_sms(user.email),
         now=now,
         params=_notice_params(user, purpose, now),
         expires_at=now + timedelta(seconds=services.settings.notice_ttl),

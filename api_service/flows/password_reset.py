@@ -13,7 +13,7 @@ from api_service.flows.unit_of_work import UnitOfWork
 from shared.accounts import User, find_account, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.events import announce
-from shared.messages import send_code_unseen, send_notice
+from shared.messages import email_or_sms, send_code_unseen, send_notice
 
 
 def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
@@ -22,7 +22,7 @@ def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, "password_reset", requested_addresses(data), now)
-        channel = "email" if data.get("email") else "sms"
+        channel = email_or_sms(data.get("email"))
         send_code_unseen(
             deps,
             connection,
@@ -62,7 +62,7 @@ def _redeem_and_notify(
     if client is not None:
         limit_client(deps, client, now)
     user = redeem_code(deps, uow, data, purpose="password_reset", now=now)
-    channel = "email" if data.get("email") else "sms"
+    channel = email_or_sms(data.get("email"))
     send_notice(deps, uow.connection, user, purpose="password_changed", channel=channel, now=now)
     announce(deps, uow.connection, user, "account.password_changed", now=now)
     return user

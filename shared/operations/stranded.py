@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from shared.accounts import User, user_by_id
-from shared.messages import Outbox, address_for, restart_code_tries, send_code
+from shared.messages import Outbox, address_for, email_or_sms, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
@@ -184,5 +184,5 @@ def _activation_channel(connection: Connection, user: User) -> str:
         .limit(1)
     ).scalar_one_or_none()
     if channel is None or address_for(user, channel) is None:
-        return "email" if user.email else "sms"
+        return email_or_sms(user.email)
     return str(channel)
