@@ -16,7 +16,7 @@ from shared.suppressions import Suppressor
 from shared.throttle import Throttle, code_tries
 
 
-class Outbox(Protocol):
+class Dependencies(Protocol):
     """What queueing a message needs: the settings and the box sealing its secrets."""
 
     @property
@@ -43,7 +43,7 @@ def email_or_sms(email: str | None) -> str:
 
 
 def send_code(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User,
     *,
@@ -57,7 +57,7 @@ def send_code(
 
     `first` says the account was created in this transaction, so it has no older codes.
     """
-    settings = services.settings
+    settings = deps.settings
     ttl = settings.code_ttl(purpose)
     issued = issue_code(
         connection,
@@ -69,7 +69,7 @@ def send_code(
         first=first,
     )
     return _queue(
-        services,
+        deps,
         connection,
         user,
         purpose=purpose,
@@ -84,7 +84,7 @@ def send_code(
 
 
 def restart_code_tries(
-    services: Outbox, connection: Connection, user: User, *, purpose: str
+    deps: Dependencies, connection: Connection, user: User, *, purpose: str
 ) -> None:
     """Let the user's addresses try codes for `purpose` afresh, after an operator sent one.
 
@@ -92,11 +92,11 @@ def restart_code_tries(
     without it, a code an operator sends to an account that used up its tries is refused.
     """
     addresses = [address for address in (user.email, user.phone) if address]
-    Throttle(services.settings.secret_key).forget(connection, code_tries(purpose, addresses))
+    Throttle(deps.settings.secret_key).forget(connection, code_tries(purpose, addresses))
 
 
 def send_code_unseen(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User | None,
     *,
@@ -113,7 +113,7 @@ def send_code_unseen(
     savepoint = connection.begin_nested()
     try:
         target = user or _stand_in(connection, now)
-        send_code(services, connection, target, purpose=purpose, channel=channel, now=now)
+        send_code(deps, connection, target, purpose=purpose, channel=channel, now=now)
     except BaseException:
         savepoint.rollback()
         raise
@@ -141,7 +141,7 @@ def _stand_in(connection: Connection, now: datetime) -> User:
 
 
 def send_notice(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User,
     *,
@@ -152,14 +152,14 @@ def send_notice(
 ) -> Delivery:
     """Queue a notice that carries no secret, retried until NOTICE_TTL from now."""
     return _queue(
-        services,
+        deps,
         connection,
         user,
         purpose=purpose,
         channel=channel or email_or_sms(user.email),
         now=now,
         params=_notice_params(user, purpose, now),
-        expires_at=now + timedelta(seconds=services.settings.notice_ttl),
+        expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
     )
 
@@ -173,7 +173,7 @@ def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
 
 
 def _queue(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User,
     *,
@@ -188,12 +188,12 @@ def _queue(
         raise ValueError(f"user has no {channel} address")
     return enqueue(
         connection,
-        services.box,
+        deps.box,
         now=now,
         channel=channel,
         purpose=purpose,
         recipient=recipient,
-        recipient_hash=Suppressor.of(connection, services.settings.secret_keys).hash(recipient),
+        recipient_hash=Suppressor.of(connection, deps.settings.secret_keys).hash(recipient),
         locale=user.locale,
         params=params or {},
         user_id=user.id,
