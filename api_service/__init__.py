@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api_service import dashboard, limits, openapi
-from api_service.dependencies import Dependencies
+from api_service import dashboard, http_limits, openapi
+from api_service.flows.dependencies import Dependencies
 from api_service.idempotency import IdempotencyKeys
 from api_service.metrics import instrument
 from api_service.passwords import Passwords, Verifier
@@ -71,7 +71,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     api = openapi.Api(app)
     register_error_handlers(app)
     instrument(app)
-    limits.init_app(app)
+    http_limits.init_app(app)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
     app.register_blueprint(dashboard.bp)

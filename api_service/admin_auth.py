@@ -1,4 +1,5 @@
-"""The operator's credential: ADMIN_TOKEN, compared in constant time; no token, no admin."""
+"""Tokens, the operator's and the providers': compared in constant time, wrong ones counted
+against the client; no ADMIN_TOKEN, no admin."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ def admin_enabled() -> bool:
 
 def token_matches(presented: str | None) -> bool:
     """Whether `presented` is ADMIN_TOKEN, in time independent of where they differ."""
-    expected = dependencies().settings.admin_token
+    return _same_token(presented, dependencies().settings.admin_token)
+
+
+def _same_token(presented: str | None, expected: str | None) -> bool:
+    """Whether `presented` is `expected` (never when either is missing), in constant time."""
     if expected is None or presented is None:
         return False
     return hmac.compare_digest(presented.encode(), expected.encode())
@@ -40,6 +45,17 @@ def wrong_token_wait() -> int:
     return wait
 
 
+def require_token(presented: str | None, expected: str | None, challenge: Problem) -> None:
+    """Nothing if `presented` is `expected`; else count a wrong token from this client and
+    answer 429 once it is over WRONG_TOKENS, or `challenge` until then."""
+    if _same_token(presented, expected):
+        return
+    wait = wrong_token_wait()
+    if wait:
+        raise TooManyRequests(wait, "Too many wrong tokens from this address.")
+    raise challenge
+
+
 def require_bearer() -> str:
     """The operator's name for the audit, if the request carries `Bearer $ADMIN_TOKEN`.
 
@@ -49,16 +65,14 @@ def require_bearer() -> str:
     if not admin_enabled():
         raise Problem(404, "not-found", "Not Found", "The requested URL was not found.")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token_matches(token.strip()):
-        wait = wrong_token_wait()
-        if wait:
-            raise TooManyRequests(wait, "Too many wrong tokens from this address.")
-        raise Problem(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            "Send Authorization: Bearer <ADMIN_TOKEN>.",
-            headers={"WWW-Authenticate": 'Bearer realm="outpost-admin"'},
-        )
+    challenge = Problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "Send Authorization: Bearer <ADMIN_TOKEN>.",
+        headers={"WWW-Authenticate": 'Bearer realm="outpost-admin"'},
+    )
+    presented = token.strip() if scheme.lower() == "bearer" else None
+    require_token(presented, dependencies().settings.admin_token, challenge)
     operator = request.headers.get("X-Operator", "").strip()[:80] or "admin-api"
     return f"{operator}@{request.remote_addr}"

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Request
 
-from api_service.admin_auth import wrong_token_wait
+from api_service.admin_auth import require_token
 from api_service.fields import storable
-from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
 from shared.provider_events import ProviderEvent
@@ -60,11 +58,7 @@ def authenticate(request: Request, token: str | None) -> None:
             presented = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
         except (binascii.Error, UnicodeDecodeError):
             presented = ""
-    if not hmac.compare_digest(presented.encode(), token.encode()):
-        wait = wrong_token_wait()
-        if wait:
-            raise TooManyRequests(wait, "Too many wrong tokens from this address.")
-        raise _challenge()
+    require_token(presented, token, _challenge())
 
 
 def body_json(request: Request, *, text_allowed: bool) -> Any:

@@ -17,6 +17,7 @@ from marshmallow import (
 
 from api_service.dependencies import dependencies
 from api_service.fields import EmailAddress, Password, PhoneNumber, Text
+from shared.messages import email_or_sms
 from shared.outbox import CHANNELS, LOCALES
 
 CODE = re.compile(r"^[0-9]{6}$")
@@ -70,7 +71,7 @@ class _ChannelSchema(AddressSchema):
 
     @post_load
     def _default_channel(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data.setdefault("channel", "email" if "email" in data else "sms")
+        data.setdefault("channel", email_or_sms(data.get("email")))
         return data
 
 

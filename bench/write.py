@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from api_service import create_app
-from api_service.dependencies import Dependencies
+from api_service.flows.dependencies import Dependencies
 from api_service.flows.registration import Registration, register
 from api_service.passwords import Passwords, make_hasher
 from bench.common import machine, postgres_database

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from shared.accounts import User
 from shared.config import Settings
-from shared.messages import Outbox
+from shared.messages import Dependencies
 from shared.outbox import WEBHOOK, enqueue
 from shared.secretbox import SecretBox
 
@@ -57,13 +57,13 @@ def rfc3339(moment: datetime) -> str:
 
 
 def announce(
-    services: Outbox, connection: Connection, user: User, event: str, *, now: datetime
+    deps: Dependencies, connection: Connection, user: User, event: str, *, now: datetime
 ) -> None:
     """Queue `event` about `user` for the application (nothing without WEBHOOK_URL)."""
     emit(
         connection,
-        services.settings,
-        services.box,
+        deps.settings,
+        deps.box,
         now=now,
         event=event,
         user_id=user.id,

@@ -16,7 +16,7 @@ from shared.suppressions import Suppressor
 from shared.throttle import Throttle, code_tries
 
 
-class Outbox(Protocol):
+class Dependencies(Protocol):
     """What queueing a message needs: the settings and the box sealing its secrets."""
 
     @property
@@ -36,13 +36,14 @@ def address_for(user: User, channel: str) -> str | None:
     return user.email if channel == "email" else user.phone
 
 
-def notice_channel(user: User) -> str:
-    """Where notices go: email when the user has one, else SMS."""
-    return "email" if user.email else "sms"
+def email_or_sms(email: str | None) -> str:
+    """The channel of an account's notices, or of a request's code: email when there is an
+    email address, else SMS."""
+    return "email" if email else "sms"
 
 
 def send_code(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User,
     *,
@@ -56,7 +57,7 @@ def send_code(
 
     `first` says the account was created in this transaction, so it has no older codes.
     """
-    settings = services.settings
+    settings = deps.settings
     ttl = settings.code_ttl(purpose)
     issued = issue_code(
         connection,
@@ -68,7 +69,7 @@ def send_code(
         first=first,
     )
     return _queue(
-        services,
+        deps,
         connection,
         user,
         purpose=purpose,
@@ -83,7 +84,7 @@ def send_code(
 
 
 def restart_code_tries(
-    services: Outbox, connection: Connection, user: User, *, purpose: str
+    deps: Dependencies, connection: Connection, user: User, *, purpose: str
 ) -> None:
     """Let the user's addresses try codes for `purpose` afresh, after an operator sent one.
 
@@ -91,11 +92,11 @@ def restart_code_tries(
     without it, a code an operator sends to an account that used up its tries is refused.
     """
     addresses = [address for address in (user.email, user.phone) if address]
-    Throttle(services.settings.secret_key).forget(connection, code_tries(purpose, addresses))
+    Throttle(deps.settings.secret_key).forget(connection, code_tries(purpose, addresses))
 
 
 def send_code_unseen(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User | None,
     *,
@@ -112,7 +113,7 @@ def send_code_unseen(
     savepoint = connection.begin_nested()
     try:
         target = user or _stand_in(connection, now)
-        send_code(services, connection, target, purpose=purpose, channel=channel, now=now)
+        send_code(deps, connection, target, purpose=purpose, channel=channel, now=now)
     except BaseException:
         savepoint.rollback()
         raise
@@ -140,7 +141,7 @@ def _stand_in(connection: Connection, now: datetime) -> User:
 
 
 def send_notice(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User,
     *,
@@ -151,14 +152,14 @@ def send_notice(
 ) -> Delivery:
     """Queue a notice that carries no secret, retried until NOTICE_TTL from now."""
     return _queue(
-        services,
+        deps,
         connection,
         user,
         purpose=purpose,
-        channel=channel or notice_channel(user),
+        channel=channel or email_or_sms(user.email),
         now=now,
         params=_notice_params(user, purpose, now),
-        expires_at=now + timedelta(seconds=services.settings.notice_ttl),
+        expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
     )
 
@@ -172,7 +173,7 @@ def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
 
 
 def _queue(
-    services: Outbox,
+    deps: Dependencies,
     connection: Connection,
     user: User,
     *,
@@ -187,12 +188,12 @@ def _queue(
         raise ValueError(f"user has no {channel} address")
     return enqueue(
         connection,
-        services.box,
+        deps.box,
         now=now,
         channel=channel,
         purpose=purpose,
         recipient=recipient,
-        recipient_hash=Suppressor.of(connection, services.settings.secret_keys).hash(recipient),
+        recipient_hash=Suppressor.of(connection, deps.settings.secret_keys).hash(recipient),
         locale=user.locale,
         params=params or {},
         user_id=user.id,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.dependencies import Dependencies
+from api_service.flows.dependencies import Dependencies
+from api_service.flows.limits import limit_recipients
 from api_service.flows.redeem import redeem_code
-from api_service.limits import limit_recipients
 from shared.accounts import find_account, requested_addresses
 from shared.clock import utcnow
 from shared.events import announce

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.dependencies import Dependencies
+from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
 from shared.accounts import User, find_account, password_hash_of, set_password
 from shared.clock import utcnow

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from api_service.dependencies import Dependencies
+from api_service.flows.dependencies import Dependencies
+from api_service.flows.limits import limit_client, limit_recipients
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
-from api_service.limits import limit_recipients
 from shared.accounts import User, find_account, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.events import announce
-from shared.messages import send_code_unseen, send_notice
+from shared.messages import email_or_sms, send_code_unseen, send_notice
 
 
 def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
@@ -23,7 +22,7 @@ def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, "password_reset", requested_addresses(data), now)
-        channel = "email" if data.get("email") else "sms"
+        channel = email_or_sms(data.get("email"))
         send_code_unseen(
             deps,
             connection,
@@ -35,19 +34,17 @@ def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
         uow.commit()
 
 
-def confirm_reset(
-    deps: Dependencies, data: dict[str, Any], check_client: Callable[[], None] | None = None
-) -> None:
+def confirm_reset(deps: Dependencies, data: dict[str, Any], client: str | None = None) -> None:
     """Set the new password and queue a "password changed" notice, if the code is right.
 
-    A per-IP check left to this request runs first beside the hash. The failed sign-ins
-    counted against the account's addresses go: whoever locked the owner out of signing in
-    does not keep them out after they proved the address again.
+    The per-IP check of a `client` left to this request runs first beside the hash. The failed
+    sign-ins counted against the account's addresses go: whoever locked the owner out of
+    signing in does not keep them out after they proved the address again.
     """
     now = utcnow()
     with deps.unit_of_work() as uow:
         password_hash, user = deps.passwords.hash_beside(
-            data["new_password"], lambda: _redeem_and_notify(deps, uow, data, now, check_client)
+            data["new_password"], lambda: _redeem_and_notify(deps, uow, data, now, client)
         )
         set_password(uow.connection, user.id, password_hash)
         deps.throttle.forget(uow.connection, failed_sign_ins(user))
@@ -59,13 +56,13 @@ def _redeem_and_notify(
     uow: UnitOfWork,
     data: dict[str, Any],
     now: datetime,
-    check_client: Callable[[], None] | None,
+    client: str | None,
 ) -> User:
     """Spend the reset code and queue the "password changed" notice; the code's owner."""
-    if check_client is not None:
-        check_client()
+    if client is not None:
+        limit_client(deps, client, now)
     user = redeem_code(deps, uow, data, purpose="password_reset", now=now)
-    channel = "email" if data.get("email") else "sms"
+    channel = email_or_sms(data.get("email"))
     send_notice(deps, uow.connection, user, purpose="password_changed", channel=channel, now=now)
     announce(deps, uow.connection, user, "account.password_changed", now=now)
     return user

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from api_service.dependencies import Dependencies
+from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
+from api_service.flows.limits import ACCOUNT_FAILURES
 from api_service.flows.unit_of_work import UnitOfWork
-from api_service.limits import ACCOUNT_FAILURES
 from shared.accounts import User, find_account, requested_addresses, use_code
 from shared.codes import MAX_CODE_TRIES
 from shared.throttle import Limit, code_tries

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
@@ -10,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from api_service.dependencies import Dependencies
+from api_service.flows.dependencies import Dependencies
+from api_service.flows.limits import limit_client, limit_recipients
 from api_service.flows.unit_of_work import UnitOfWork
-from api_service.limits import limit_recipients
 from api_service.passwords import NO_PASSWORD_YET
 from shared.accounts import User, find_user, insert_user, requested_addresses, set_password
 from shared.clock import utcnow
@@ -29,8 +28,8 @@ class Registration:
     # The body as sent, fingerprinted with the key: a retry must send the same.
     payload: dict[str, Any]
     idempotency_key: str | None = None
-    # The per-IP check the route left to this request, run beside the hash.
-    check_client: Callable[[], None] | None = None
+    # The client address whose per-IP check the route left to this request, run beside the hash.
+    client: str | None = None
 
 
 def register(deps: Dependencies, request: Registration) -> dict[str, Any]:
@@ -59,8 +58,8 @@ def _write(
 
     The unit's connection is taken only after the per-IP check, which has a unit of its own.
     """
-    if request.check_client is not None:
-        request.check_client()
+    if request.client is not None:
+        limit_client(deps, request.client, now)
     connection = uow.connection
     data, key = request.data, request.idempotency_key
     if key is not None:

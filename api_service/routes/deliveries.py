@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from api_service.dependencies import dependencies
-from api_service.limits import recipient_wait
+from api_service.flows.limits import recipient_wait
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema
@@ -33,8 +33,8 @@ NEW_CODE_ROUTE = {
 @bp.doc(operationId="getDelivery")
 def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
     """Where a queued message stands, why it failed, and when a new code may be asked for."""
-    app = dependencies()
-    with app.engine.connect() as connection:
+    deps = dependencies()
+    with deps.engine.connect() as connection:
         row = connection.execute(
             select(
                 outbox.c.public_id,
@@ -52,7 +52,7 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
             raise Problem(404, "not-found", "Not Found", "No delivery has this id.")
         route = NEW_CODE_ROUTE.get(row.purpose)
         wait = (
-            recipient_wait(app, connection, route, row.recipient, utcnow())
+            recipient_wait(deps, connection, route, row.recipient, utcnow())
             if route is not None
             else 0
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from api_service.dependencies import dependencies
 from api_service.flows.password_reset import confirm_reset, request_reset
-from api_service.limits import checked_beside_the_hash, deferred_client_check
+from api_service.http_limits import checked_beside_the_hash, client_to_check
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.schemas import ResetConfirmSchema, ResetRequestSchema, StatusSchema
 
@@ -30,5 +30,5 @@ def create_password_reset(data: dict[str, Any]) -> dict[str, str]:
 @bp.problems(*BODY_PROBLEMS)
 def confirm_password_reset(data: dict[str, Any]) -> dict[str, str]:
     """Set a new password with the code; 400 if wrong or expired, 429 after too many tries."""
-    confirm_reset(dependencies(), data, check_client=deferred_client_check())
+    confirm_reset(dependencies(), data, client=client_to_check())
     return {"status": "password_changed"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
-from api_service.dependencies import Dependencies, dependencies
+from api_service.dependencies import dependencies
+from api_service.flows.dependencies import Dependencies
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
 from api_service.provider_feeds import authenticate, body_json, outpost_events
@@ -69,9 +70,9 @@ _SNS_BODY = {
 @bp.doc(operationId="postProviderEvents", requestBody=_EVENT_BODY)
 def post_provider_events() -> dict[str, int]:
     """Bounces, complaints and deliveries in Outpost's own format."""
-    app = dependencies()
-    authenticate(request, app.settings.provider_events_token)
-    return _apply(app, outpost_events(body_json(request, text_allowed=False)))
+    deps = dependencies()
+    authenticate(request, deps.settings.provider_events_token)
+    return _apply(deps, outpost_events(body_json(request, text_allowed=False)))
 
 
 @bp.post("/v1/provider-events/ses")
@@ -81,21 +82,21 @@ def post_provider_events() -> dict[str, int]:
 def post_ses_notification() -> dict[str, int]:
     """An Amazon SES notification as Amazon SNS posts it (HTTP Basic: the password is the
     token)."""
-    app = dependencies()
-    authenticate(request, app.settings.provider_events_token)
+    deps = dependencies()
+    authenticate(request, deps.settings.provider_events_token)
     post = ses_post(body_json(request, text_allowed=True))
     if post.ignored is not None:
         PROVIDER_EVENTS.labels("ses", post.ignored).inc()
-    return _apply(app, post.events, notification_id=post.notification_id)
+    return _apply(deps, post.events, notification_id=post.notification_id)
 
 
 def _apply(
-    app: Dependencies, events: list[ProviderEvent], *, notification_id: str | None = None
+    deps: Dependencies, events: list[ProviderEvent], *, notification_id: str | None = None
 ) -> dict[str, int]:
     """Record the events in one transaction, unless their notification was recorded before
     (a retry: answered 200, recording and counting nothing)."""
     now = utcnow()
-    with app.unit_of_work() as work:
+    with deps.unit_of_work() as work:
         retry = (
             bool(events)
             and notification_id is not None
@@ -106,9 +107,9 @@ def _apply(
         recorded = record(
             work.connection,
             events,
-            settings=app.settings,
-            box=app.box,
-            suppressor=Suppressor.of(work.connection, app.settings.secret_keys),
+            settings=deps.settings,
+            box=deps.box,
+            suppressor=Suppressor.of(work.connection, deps.settings.secret_keys),
             now=now,
         )
         work.commit()

@@ -8,8 +8,8 @@ from flask import request
 
 from api_service.dependencies import dependencies
 from api_service.flows.registration import Registration, register
+from api_service.http_limits import checked_beside_the_hash, client_to_check
 from api_service.idempotency import KEY_PATTERN
-from api_service.limits import checked_beside_the_hash, deferred_client_check
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.request_body import read_json
 from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
@@ -46,6 +46,6 @@ def create_registration(data: dict[str, Any]) -> dict[str, Any]:
         data,
         payload=read_json(request),
         idempotency_key=request.headers.get("Idempotency-Key"),
-        check_client=deferred_client_check(),
+        client=client_to_check(),
     )
     return register(dependencies(), registration)

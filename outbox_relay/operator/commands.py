@@ -89,7 +89,7 @@ def stranded(connection: Connection, ctx: Context) -> int:
 def _reissue(connection: Connection, ctx: Context, user_ids: Sequence[int]) -> int:
     results = {
         user_id: operations.reissue_activation(
-            connection, ctx.queue, user_id, actor=ctx.actor, now=ctx.now
+            connection, ctx.deps, user_id, actor=ctx.actor, now=ctx.now
         )
         for user_id in dict.fromkeys(user_ids)
     }
@@ -142,7 +142,7 @@ def suppressions_remove(connection: Connection, ctx: Context) -> int:
     """Remove each address named; exit 1 if any was not suppressed."""
     wanted = list(dict.fromkeys(ctx.args.addresses))
     removed = set(
-        operations.remove_suppressions(connection, ctx.queue, wanted, actor=ctx.actor, now=ctx.now)
+        operations.remove_suppressions(connection, ctx.deps, wanted, actor=ctx.actor, now=ctx.now)
     )
     for address in wanted:
         print(f"{address}  {'removed' if address in removed else 'not suppressed'}", file=ctx.out)
@@ -152,7 +152,7 @@ def suppressions_remove(connection: Connection, ctx: Context) -> int:
 def erase(connection: Connection, ctx: Context) -> int:
     """Erase the account named; exit 1 if there is none."""
     user_id = ctx.args.user_id
-    if not operations.erase(connection, ctx.queue, user_id, actor=ctx.actor, now=ctx.now):
+    if not operations.erase(connection, ctx.deps, user_id, actor=ctx.actor, now=ctx.now):
         print(f"no account {user_id}", file=ctx.out)
         return 1
     print(f"account {user_id} erased", file=ctx.out)
@@ -161,7 +161,7 @@ def erase(connection: Connection, ctx: Context) -> int:
 
 def purge(connection: Connection, ctx: Context) -> int:
     """Delete what outlived the configured retention windows and print how much went."""
-    settings = ctx.queue.settings
+    settings = ctx.deps.settings
     purged = operations.purge(connection, settings, actor=ctx.actor, now=ctx.now)
     if ctx.args.json:
         print_json(purged, ctx.out)

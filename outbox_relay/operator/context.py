@@ -17,8 +17,8 @@ PROG = "outbox-relay"
 
 
 @dataclass(frozen=True)
-class CliOutbox:
-    """The `Outbox` a retry or reissue queues through: the settings and their secret box."""
+class CliDependencies:
+    """The dependencies a retry or reissue queues through: the settings and their secret box."""
 
     settings: Settings
     box: SecretBox
@@ -26,10 +26,10 @@ class CliOutbox:
 
 @dataclass(frozen=True)
 class Context:
-    """What every command gets besides its connection: arguments, queue, actor, time, output."""
+    """What every command gets besides its connection: arguments, deps, actor, time, output."""
 
     args: argparse.Namespace
-    queue: CliOutbox
+    deps: CliDependencies
     actor: str
     now: datetime
     out: TextIO

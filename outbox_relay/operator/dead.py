@@ -147,11 +147,11 @@ def dead_retry(connection: Connection, ctx: Context) -> int:
     args = ctx.args
     if args.all:
         results = operations.retry_all(
-            connection, ctx.queue, filter_of(args), actor=ctx.actor, now=ctx.now, cap=args.limit
+            connection, ctx.deps, filter_of(args), actor=ctx.actor, now=ctx.now, cap=args.limit
         )
     else:
         results = [
-            operations.retry(connection, ctx.queue, public_id, actor=ctx.actor, now=ctx.now)
+            operations.retry(connection, ctx.deps, public_id, actor=ctx.actor, now=ctx.now)
             for public_id in dict.fromkeys(args.ids)
         ]
     if not results:

@@ -13,7 +13,7 @@ from typing import TextIO
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay.operator.context import PROG, CliOutbox, Command, Context, UsageError
+from outbox_relay.operator.context import PROG, CliDependencies, Command, Context, UsageError
 from outbox_relay.terminal import escaped
 from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
@@ -71,7 +71,7 @@ def dispatch(
     engine = engine_for(settings, timeout=OPERATOR_TIMEOUT)
     context = Context(
         args=args,
-        queue=CliOutbox(settings, SecretBox(*settings.secret_keys)),
+        deps=CliDependencies(settings, SecretBox(*settings.secret_keys)),
         actor=getattr(args, "actor", None) or default_actor(),
         now=utcnow(),
         out=out,

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, delete, or_, select, update
 
 from shared.accounts import user_by_id
 from shared.events import emit
-from shared.messages import Outbox
+from shared.messages import Dependencies
 from shared.models import outbox, outbox_attempts, provider_events, users
 from shared.operations.audit import record
 from shared.outbox import ERASED
@@ -23,7 +23,7 @@ def list_suppressions(connection: Connection, *, limit: int = 500) -> list[Suppr
 
 def remove_suppressions(
     connection: Connection,
-    queue: Outbox,
+    deps: Dependencies,
     addresses: list[str],
     *,
     actor: str,
@@ -31,7 +31,7 @@ def remove_suppressions(
 ) -> list[str]:
     """Let messages go to these addresses again; those that were suppressed. Audited by keyed
     hash, so that the audit keeps no address an erasure would have to find."""
-    suppressor = Suppressor.of(connection, queue.settings.secret_keys)
+    suppressor = Suppressor.of(connection, deps.settings.secret_keys)
     removed = suppressor.remove(connection, addresses)
     details = {"removed": [suppressor.hash(address) for address in removed]}
     record(connection, actor, "remove_suppressions", None, details, now)
@@ -39,7 +39,7 @@ def remove_suppressions(
 
 
 def erase(
-    connection: Connection, queue: Outbox, user_id: int, *, actor: str, now: datetime
+    connection: Connection, deps: Dependencies, user_id: int, *, actor: str, now: datetime
 ) -> bool:
     """Erase an account (GDPR art. 17); False if there is none.
 
@@ -78,10 +78,10 @@ def erase(
             .where(provider_events.c.outbox_id.in_(ids))
             .values(diagnostic=None)
         )
-    suppressor = Suppressor.of(connection, queue.settings.secret_keys)
+    suppressor = Suppressor.of(connection, deps.settings.secret_keys)
     for address in addresses:
         suppressor.forget_address(connection, address)
     connection.execute(delete(users).where(users.c.id == user_id))
     record(connection, actor, "erase", str(user_id), {"messages": len(ids)}, now)
-    emit(connection, queue.settings, queue.box, now=now, event="account.erased", user_id=user_id)
+    emit(connection, deps.settings, deps.box, now=now, event="account.erased", user_id=user_id)
     return True

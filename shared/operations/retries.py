@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import user_by_id
-from shared.messages import Outbox, address_for, restart_code_tries, send_code
+from shared.messages import Dependencies, address_for, restart_code_tries, send_code
 from shared.models import outbox
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
@@ -56,7 +56,7 @@ def count_retried(results: Iterable[RetryResult]) -> int:
 
 
 def retry(
-    connection: Connection, queue: Outbox, public_id: str, *, actor: str, now: datetime
+    connection: Connection, deps: Dependencies, public_id: str, *, actor: str, now: datetime
 ) -> RetryResult:
     """Deliver a dead letter again: a fresh code if it carried one, else the same row requeued.
 
@@ -77,7 +77,7 @@ def retry(
     ).one_or_none()
     if row is None:
         return RetryResult(public_id, RetryOutcome.NOT_FOUND)
-    suppressor = Suppressor.of(connection, queue.settings.secret_keys)
+    suppressor = Suppressor.of(connection, deps.settings.secret_keys)
     unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
     if row.status not in DEAD_STATUSES or row.resolution is not None:
         result = RetryResult(public_id, RetryOutcome.NOT_DEAD)
@@ -88,20 +88,20 @@ def retry(
             connection,
             unresolved_dead,
             now=now,
-            expires_at=now + timedelta(seconds=queue.settings.notice_ttl),
+            expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
             recipient_hash=suppressor.hash(row.recipient),
         )
         outcome = RetryOutcome.REQUEUED if requeued else RetryOutcome.NOT_DEAD
         result = RetryResult(public_id, outcome)
     else:
-        result = _retry_with_fresh_code(connection, queue, row, unresolved_dead, now)
+        result = _retry_with_fresh_code(connection, deps, row, unresolved_dead, now)
     record(connection, actor, "retry", public_id, {"outcome": result.outcome}, now)
     return result
 
 
 def _retry_with_fresh_code(
     connection: Connection,
-    queue: Outbox,
+    deps: Dependencies,
     row: Any,
     unresolved_dead: ColumnElement[bool],
     now: datetime,
@@ -115,15 +115,15 @@ def _retry_with_fresh_code(
         return RetryResult(row.public_id, RetryOutcome.NO_ADDRESS)
     if not resolve(connection, unresolved_dead, Resolution.RETRIED, now):
         return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
-    delivery = send_code(queue, connection, user, purpose=row.purpose, channel=row.channel, now=now)
-    restart_code_tries(queue, connection, user, purpose=row.purpose)
+    delivery = send_code(deps, connection, user, purpose=row.purpose, channel=row.channel, now=now)
+    restart_code_tries(deps, connection, user, purpose=row.purpose)
     connection.execute(update(outbox).where(outbox.c.id == row.id).values(replaced_by=delivery.id))
     return RetryResult(row.public_id, RetryOutcome.FRESH_CODE, delivery.id)
 
 
 def retry_all(
     connection: Connection,
-    queue: Outbox,
+    deps: Dependencies,
     where: DeadFilter,
     *,
     actor: str,
@@ -141,7 +141,7 @@ def retry_all(
         .scalars()
         .all()
     )
-    return [retry(connection, queue, public_id, actor=actor, now=now) for public_id in ids]
+    return [retry(connection, deps, public_id, actor=actor, now=now) for public_id in ids]
 
 
 def discard(connection: Connection, public_id: str, *, actor: str, now: datetime) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from shared.accounts import User, user_by_id
-from shared.messages import Outbox, address_for, restart_code_tries, send_code
+from shared.messages import Dependencies, address_for, email_or_sms, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
@@ -152,7 +152,7 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
 
 
 def reissue_activation(
-    connection: Connection, queue: Outbox, user_id: int, *, actor: str, now: datetime
+    connection: Connection, deps: Dependencies, user_id: int, *, actor: str, now: datetime
 ) -> Reissue:
     """Send a pending account a fresh activation code, unless its address is suppressed: the
     message would die at once, and fire another `delivery.failed`."""
@@ -161,14 +161,14 @@ def reissue_activation(
     if user is not None and user.status == "pending":
         channel = _activation_channel(connection, user)
         address = address_for(user, channel)
-        suppressor = Suppressor.of(connection, queue.settings.secret_keys)
+        suppressor = Suppressor.of(connection, deps.settings.secret_keys)
         if address is not None and suppressor.among(connection, [address]):
             result = Reissue(ReissueOutcome.SUPPRESSED)
         else:
             delivery = send_code(
-                queue, connection, user, purpose="activation", channel=channel, now=now
+                deps, connection, user, purpose="activation", channel=channel, now=now
             )
-            restart_code_tries(queue, connection, user, purpose="activation")
+            restart_code_tries(deps, connection, user, purpose="activation")
             result = Reissue(ReissueOutcome.FRESH_CODE, delivery.id)
     details = {"outcome": result.outcome, "delivery": result.delivery}
     record(connection, actor, "reissue_activation", str(user_id), details, now)
@@ -185,5 +185,5 @@ def _activation_channel(connection: Connection, user: User) -> str:
         .limit(1)
     ).scalar_one_or_none()
     if channel is None or address_for(user, channel) is None:
-        return "email" if user.email else "sms"
+        return email_or_sms(user.email)
     return str(channel)

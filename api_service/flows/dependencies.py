@@ -1,0 +1,33 @@
+"""The container of the long-lived objects the flows need, built once per application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from api_service.flows.unit_of_work import UnitOfWork
+from api_service.idempotency import IdempotencyKeys
+from api_service.passwords import Passwords, Verifier
+from api_service.refusals import RefusedClients
+from shared.config import Settings
+from shared.secretbox import SecretBox
+from shared.throttle import Throttle
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """Settings, database engine, password hashing, secret box and limits of one application."""
+
+    settings: Settings
+    engine: Engine
+    passwords: Passwords
+    verifier: Verifier
+    box: SecretBox
+    throttle: Throttle
+    idempotency: IdempotencyKeys
+    refused_clients: RefusedClients
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new transaction boundary for one request."""
+        return UnitOfWork(self.engine)

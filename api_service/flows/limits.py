@@ -1,0 +1,68 @@
+"""Which limits apply to what: per address and purpose, per code, per client IP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from api_service.flows.dependencies import Dependencies
+from api_service.flows.errors import TooManyRequests
+from shared.throttle import Limit, code_tries
+
+# Failed code attempts one account may make in an hour, across all its codes.
+ACCOUNT_FAILURES = Limit(100, 3600)
+CLIENT_WINDOW_SECONDS = 60
+
+
+def limit_recipients(
+    deps: Dependencies,
+    connection: Connection,
+    purpose: str,
+    addresses: Iterable[str],
+    now: datetime,
+) -> None:
+    """Count a message of `purpose` to each address named in the request, or answer 429.
+
+    The addresses are the ones the client named, whatever the channel and whether or not an
+    account owns them, so the answer reveals nothing about who has an account. A message let
+    through may carry a new code, so the tries counted against these addresses start again.
+    """
+    limits = _recipient_limits(deps)
+    addresses = list(addresses)
+    wait = deps.throttle.take(
+        connection,
+        [f"{purpose}:{a}" for a in addresses],
+        limits,
+        now,
+        forget=code_tries(purpose, addresses),
+    )
+    if wait:
+        raise TooManyRequests(wait, "A message was sent to this address recently.")
+
+
+def recipient_wait(
+    deps: Dependencies, connection: Connection, purpose: str, address: str, now: datetime
+) -> int:
+    """Seconds until a message of `purpose` to `address` would pass its limits; 0 if now."""
+    limits = _recipient_limits(deps)
+    return deps.throttle.wait(connection, [f"{purpose}:{address}"], limits, now)
+
+
+def _recipient_limits(deps: Dependencies) -> tuple[Limit, Limit]:
+    """Per address and purpose: one message per cooldown, so many an hour."""
+    settings = deps.settings
+    return Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600)
+
+
+def limit_client(deps: Dependencies, ip: str, now: datetime) -> None:
+    """Count a POST from this client IP in a transaction of its own, or answer 429."""
+    limit = Limit(deps.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
+    with deps.unit_of_work() as uow:
+        # A counter lost in a crash costs nothing; do not wait for the disk.
+        wait = deps.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now, durable=False)
+        uow.commit()
+    if wait:
+        deps.refused_clients.note(ip, wait)
+        raise TooManyRequests(wait, "Too many requests from this address; slow down.")
