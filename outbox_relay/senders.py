@@ -83,7 +83,7 @@ class Senders:
     def close(self) -> None:
         """Close every channel (their connections to the providers)."""
         for sessions in self._sessions.values():
-            sessions.close()
+            sessions.close_idle()
 
     def _deliver(self, row: claims.Claimed, suppressed: bool = False) -> None:
         now = utcnow()

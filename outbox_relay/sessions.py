@@ -79,10 +79,6 @@ class Sessions:
             self._limit = max(1, min(self._limit, self._count))
             return self._limit
 
-    def close(self) -> None:
-        """Close the idle sessions once the relay stops."""
-        self.close_idle()
-
     def _forget(self, closed: int) -> None:
         with self._cond:
             self._count -= closed
