@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from shared import config_values as values
 from shared.addresses import Sender
 from shared.database_url import normalise_database_url
+from shared.sms_url import SmsProvider, checked_sms_url, parse_sms_url
 
 T = TypeVar("T")
 
@@ -94,9 +95,13 @@ class Settings:
     branding: Branding
     # TEMPLATES_DIR: files here replace the packaged templates of the same relative path.
     templates_dir: Path | None
-    # None (SMS_URL unset): SMS is not offered; "log:" writes each SMS to the log.
+    # None (SMS_URL unset): SMS is not offered; "log:" writes each SMS to the log; else a
+    # provider's URL, read by `sms` (shared.sms_url).
     sms_url: str | None
+    sms_fallback_url: str | None
     sms_token: str | None
+    # PUBLIC_URL: the API's public base URL, where Twilio is asked to post its receipts.
+    public_url: str | None
     # The region read into national phone input (`670123456`); None: only +E.164.
     phone_default_region: str | None
     webhook_url: str | None
@@ -161,8 +166,10 @@ class Settings:
                 logo_url=env.get("LOGO_URL", "", values.web_url("LOGO_URL")),
             ),
             templates_dir=env.get("TEMPLATES_DIR", "", values.directory),
-            sms_url=env.get("SMS_URL", "", values.sms_url),
+            sms_url=env.get("SMS_URL", "", checked_sms_url),
+            sms_fallback_url=env.get("SMS_FALLBACK_URL", "", checked_sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
+            public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
             phone_default_region=env.get("PHONE_DEFAULT_REGION", "", values.region),
             webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
             webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
@@ -198,6 +205,8 @@ class Settings:
                 "the slowest provider's longest send) by more than 1s, or a send could outlive its "
                 "lease"
             )
+        if settings.sms_fallback_url and not settings.sms_url:
+            raise ConfigError("SMS_FALLBACK_URL: needs SMS_URL, the provider it stands in for")
         if settings.webhook_url and settings.webhook_secret is None:
             raise ConfigError(
                 "WEBHOOK_SECRET: required with WEBHOOK_URL: whsec_ followed by a base64 key "
@@ -214,6 +223,16 @@ class Settings:
         return (self.secret_key, *self.secret_key_fallbacks)
 
     @property
+    def sms(self) -> SmsProvider | None:
+        """SMS_URL's provider, or None when SMS is not offered."""
+        return parse_sms_url(self.sms_url) if self.sms_url else None
+
+    @property
+    def sms_fallback(self) -> SmsProvider | None:
+        """SMS_FALLBACK_URL's provider, if any."""
+        return parse_sms_url(self.sms_fallback_url) if self.sms_fallback_url else None
+
+    @property
     def longest_send(self) -> float:
         """Seconds one send may take: a send tries one provider, so that provider's longest.
 
@@ -222,6 +241,7 @@ class Settings:
         timeouts = [
             self.smtp.timeout,
             HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
+            HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_fallback_url not in (None, "log:") else 0.0,
             HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT if self.webhook_url else 0.0,
         ]
         if self.smtp_fallback is not None:

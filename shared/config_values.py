@@ -146,14 +146,6 @@ def directory(value: str) -> Path | None:
     return path.resolve()
 
 
-def sms_url(value: str) -> str | None:
-    if not value:
-        return None
-    if value == "log:" or value.startswith(("http://", "https://")):
-        return value
-    raise ValueError("must be log: or an http(s):// URL, or unset to offer no SMS")
-
-
 def region(value: str) -> str | None:
     if not value:
         return None
