@@ -20,6 +20,7 @@ import os
 import sqlite3
 import sys
 import time
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -41,26 +42,44 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 class Store:
-    """The application's own database: the events handled, and the workspaces made."""
+    """The application's own database: the events handled, and the workspaces made.
+
+    One connection per request: a sqlite3 connection shared by the server's threads would mix
+    their transactions (one thread's rollback undoing another's insert, answered 204 all the
+    same), losing events for good.
+    """
 
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("CREATE TABLE IF NOT EXISTS handled (webhook_id TEXT PRIMARY KEY)")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS workspaces (user_id INTEGER PRIMARY KEY, email TEXT)"
-        )
+        self._path = path
+        with closing(self._connect()) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS handled (webhook_id TEXT PRIMARY KEY)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS workspaces (user_id INTEGER PRIMARY KEY, email TEXT)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit, so that BEGIN and COMMIT below are the transaction; waits for the writer.
+        return sqlite3.connect(self._path, timeout=30, isolation_level=None)
 
     def provision(self, webhook_id: str, user_id: int, email: str | None) -> None:
-        """Make the workspace and note the event, together; an event seen before does nothing."""
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            seen = self._db.execute("SELECT 1 FROM handled WHERE webhook_id = ?", (webhook_id,))
-            if seen.fetchone():
-                return
-            self._db.execute(
-                "INSERT OR IGNORE INTO workspaces (user_id, email) VALUES (?, ?)", (user_id, email)
-            )
-            self._db.execute("INSERT INTO handled (webhook_id) VALUES (?)", (webhook_id,))
+        """Make the workspace and note the event, together; an event seen before does nothing.
+
+        Any failure rolls both back and raises: the request is answered 503 and retried.
+        """
+        with closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                seen = db.execute("SELECT 1 FROM handled WHERE webhook_id = ?", (webhook_id,))
+                if seen.fetchone() is None:
+                    db.execute(
+                        "INSERT OR IGNORE INTO workspaces (user_id, email) VALUES (?, ?)",
+                        (user_id, email),
+                    )
+                    db.execute("INSERT INTO handled (webhook_id) VALUES (?)", (webhook_id,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
 
 def handler(secret: str, store: Store, broken: Path) -> type[BaseHTTPRequestHandler]:
@@ -77,7 +96,11 @@ def handler(secret: str, store: Store, broken: Path) -> type[BaseHTTPRequestHand
                     self._answer(503)  # retried by Outpost; no work half done
                     return
                 data = event["data"]
-                store.provision(headers["webhook-id"], data["user_id"], data.get("email"))
+                try:
+                    store.provision(headers["webhook-id"], data["user_id"], data.get("email"))
+                except sqlite3.Error:
+                    self._answer(503)  # nothing written; retried by Outpost
+                    return
             self._answer(204)
 
         def _answer(self, status: int) -> None:

@@ -4,11 +4,15 @@ completes the work, once, however often the event is delivered."""
 
 from __future__ import annotations
 
+import random
+import runpy
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,9 @@ from support.smtp_sink import SinkServer, code_in, free_port
 
 EXAMPLE = processes.ROOT / "examples" / "provisioning_receiver.py"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# Events of the concurrency test, and the threads delivering them (ThreadingHTTPServer's).
+CONCURRENT_EVENTS = 200
+CONCURRENT_DELIVERIES = 30
 
 
 @pytest.fixture
@@ -116,3 +123,46 @@ def test_provisioning_that_fails_for_a_while_is_repaired_by_a_retry(
         )
     relay.drain()
     assert workspaces(database) == [(user["id"], "tenant@example.com")]
+
+
+def test_concurrent_deliveries_with_failures_provision_every_event_exactly_once(
+    tmp_path: Path,
+) -> None:
+    """The example's store under the server's threads: each event's delivery retried until it
+    is answered, twice at once, with failures injected into a third of the transactions."""
+    recipe = runpy.run_path(str(EXAMPLE), run_name="recipe")
+    database = tmp_path / "app.db"
+    store = recipe["Store"](str(database))
+    events = [(f"evt_{n:03d}", n) for n in range(1, CONCURRENT_EVENTS + 1)]
+    go = threading.Event()
+    answered: list[str] = []
+
+    def deliver(webhook_id: str, user_id: int) -> None:
+        """Provision until it returns (the receiver's 204), as the relay retries an event."""
+        go.wait()
+        while True:
+            failing = random.random() < 1 / 3
+            try:
+                store.provision(webhook_id, user_id, None if failing else f"{user_id}@x")
+            except (sqlite3.Error, ValueError):
+                continue  # answered 503: delivered again
+            answered.append(webhook_id)
+            return
+
+    with sqlite3.connect(database) as db:
+        # Injected failure: a NULL email makes the workspace insert fail mid-transaction.
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON workspaces WHEN NEW.email IS NULL "
+            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )
+    twice = [event for event in events for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=CONCURRENT_DELIVERIES) as pool:
+        delivered = pool.map(lambda event: deliver(*event), twice)
+        go.set()
+        list(delivered)
+    assert sorted(answered) == sorted(webhook_id for webhook_id, _ in twice)
+    assert sorted(workspaces(database)) == [(n, f"{n}@x") for _, n in events]
+    with sqlite3.connect(database) as db:
+        assert sorted(id for (id,) in db.execute("SELECT webhook_id FROM handled")) == [
+            webhook_id for webhook_id, _ in events
+        ]
