@@ -34,16 +34,30 @@ PURGE_DELAY = 300.0
 START_EXTENSION = 60.0
 
 
-class Daemon:
-    """Runs a Relay until SIGTERM: wakes on NOTIFY or every poll interval, speaks sd_notify."""
+class Heartbeat:
+    """The relay's healthy steps: each recorded, and systemd's watchdog petted at most once a
+    second."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def beat(self) -> None:
+        """One healthy step (a claim, an outcome written)."""
+        metrics.LAST_POLL.set_to_current_time()
+        now = time.monotonic()
+        if now - self._last >= 1.0:
+            self._last = now
+            notify("WATCHDOG=1")
+
+
+class Daemon:
+    """Runs a Relay until SIGTERM: wakes on NOTIFY, on `wake` (which the relay was given to
+    set) or every poll interval, speaks sd_notify."""
+
+    def __init__(self, relay: Relay, wake: threading.Event) -> None:
         self.relay = relay
-        self._wake = threading.Event()
+        self._wake = wake
         self._scheduler = BackgroundScheduler(timezone="UTC")
-        self._last_beat = 0.0
-        relay.heartbeat = self._beat
-        relay.wake = self._wake.set
         self._listener: Listener | None = None
         listen_url = relay.settings.relay_listen_url
         if relay.engine.dialect.name == "postgresql" and listen_url is not None:
@@ -131,14 +145,6 @@ class Daemon:
         interval = self.relay.settings.relay_poll_interval
         write_in = self.relay.outcomes.next_write_in()
         return interval if write_in is None else min(interval, write_in)
-
-    def _beat(self) -> None:
-        """A healthy step: record it, and pet systemd's watchdog at most once a second."""
-        metrics.LAST_POLL.set_to_current_time()
-        now = time.monotonic()
-        if now - self._last_beat >= 1.0:
-            self._last_beat = now
-            notify("WATCHDOG=1")
 
     def purge(self) -> None:
         """The daily retention job: delete what has outlived its window, on an engine of its
