@@ -14,7 +14,8 @@ from types import FrameType
 
 from outbox_relay import metrics
 from outbox_relay.bootstrap import build_relay
-from outbox_relay.daemon import Daemon, Heartbeat
+from outbox_relay.daemon import Daemon
+from outbox_relay.heartbeat import Heartbeat
 from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
 from outbox_relay.priority import yield_cpu

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -32,22 +31,6 @@ PURGE_DELAY = 300.0
 # (EXTEND_TIMEOUT_USEC): past the longest wait between two tries (RECONNECT_CAP) plus one try's
 # own bound (PostgreSQL's connect_timeout, 5 s a host), so a relay waiting is never killed.
 START_EXTENSION = 60.0
-
-
-class Heartbeat:
-    """The relay's healthy steps: each recorded, and systemd's watchdog petted at most once a
-    second."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-
-    def beat(self) -> None:
-        """One healthy step (a claim, an outcome written)."""
-        metrics.LAST_POLL.set_to_current_time()
-        now = time.monotonic()
-        if now - self._last >= 1.0:
-            self._last = now
-            notify("WATCHDOG=1")
 
 
 class Daemon:
