@@ -6,17 +6,19 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
 from outbox_relay import metrics
+from outbox_relay.bootstrap import build_relay
 from outbox_relay.daemon import Daemon
+from outbox_relay.heartbeat import Heartbeat
 from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
 from outbox_relay.priority import yield_cpu
-from outbox_relay.relay import Relay
 from outbox_relay.render import TemplateError
 from shared.config import ConfigError, Settings
 from shared.db import engine_for
@@ -82,8 +84,11 @@ def run(settings: Settings) -> int:
     a person signing up gets a little ahead of a message waiting for a core.
     """
     yield_cpu(settings.relay_nice)
+    wake = threading.Event()
     try:
-        relay = Relay(settings, engine_for(settings))
+        relay = build_relay(
+            settings, engine_for(settings), heartbeat=Heartbeat().beat, wake=wake.set
+        )
     except TemplateError as exc:
         print(f"outbox-relay: template error: {exc}", file=sys.stderr)
         return 2
@@ -92,7 +97,7 @@ def run(settings: Settings) -> int:
     except metrics.MetricsPortInUse as exc:
         print(f"outbox-relay: {exc}", file=sys.stderr)
         return 1
-    daemon = Daemon(relay)
+    daemon = Daemon(relay, wake)
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         daemon.stop()

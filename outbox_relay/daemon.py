@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -35,15 +34,13 @@ START_EXTENSION = 60.0
 
 
 class Daemon:
-    """Runs a Relay until SIGTERM: wakes on NOTIFY or every poll interval, speaks sd_notify."""
+    """Runs a Relay until SIGTERM: wakes on NOTIFY, on `wake` (which the relay was given to
+    set) or every poll interval, speaks sd_notify."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, wake: threading.Event) -> None:
         self.relay = relay
-        self._wake = threading.Event()
+        self._wake = wake
         self._scheduler = BackgroundScheduler(timezone="UTC")
-        self._last_beat = 0.0
-        relay.heartbeat = self._beat
-        relay.wake = self._wake.set
         self._listener: Listener | None = None
         listen_url = relay.settings.relay_listen_url
         if relay.engine.dialect.name == "postgresql" and listen_url is not None:
@@ -131,14 +128,6 @@ class Daemon:
         interval = self.relay.settings.relay_poll_interval
         write_in = self.relay.outcomes.next_write_in()
         return interval if write_in is None else min(interval, write_in)
-
-    def _beat(self) -> None:
-        """A healthy step: record it, and pet systemd's watchdog at most once a second."""
-        metrics.LAST_POLL.set_to_current_time()
-        now = time.monotonic()
-        if now - self._last_beat >= 1.0:
-            self._last_beat = now
-            notify("WATCHDOG=1")
 
     def purge(self) -> None:
         """The daily retention job: delete what has outlived its window, on an engine of its

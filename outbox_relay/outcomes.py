@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims, metrics, store
+from outbox_relay.deaths import Deaths
 from shared.clock import utcnow
 from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
 
@@ -55,11 +56,12 @@ class OutcomeBook:
         self,
         engine: Engine,
         batch_size: int,
+        *,
         heartbeat: Callable[[], None],
-        on_dead: store.OnDead | None = None,
+        deaths: Deaths,
     ) -> None:
         self._engine = engine
-        self._on_dead = on_dead
+        self._deaths = deaths
         self._batch_size = batch_size
         self._heartbeat = heartbeat
         self._lock = threading.Lock()
@@ -159,7 +161,9 @@ class OutcomeBook:
                         ):
                             waiting[i] = counted
                             return
-            if store.recount(self._engine, self._mark(counted, utcnow()), on_dead=self._on_dead):
+            if store.recount(
+                self._engine, self._mark(counted, utcnow()), on_dead=self._deaths.follow
+            ):
                 self._record(counted, True)
         # Outcomes collected meanwhile found the write taken, and wait for a writer.
         self._write_due()
@@ -224,7 +228,7 @@ class OutcomeBook:
             return set()
         at = utcnow()
         marks = [self._mark(outcome, at) for outcome in outcomes]
-        return store.mark(self._engine, marks, at, on_dead=self._on_dead)
+        return store.mark(self._engine, marks, at, on_dead=self._deaths.follow)
 
     @staticmethod
     def _mark(outcome: Outcome, at: datetime) -> store.Mark:

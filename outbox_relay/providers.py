@@ -20,7 +20,7 @@ from enum import Enum
 
 from outbox_relay import metrics
 from outbox_relay.backoff import retry_delay
-from outbox_relay.channels import Channel
+from outbox_relay.channels.factory import ChannelFactory
 from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.failures import DeliveryFailure, Verdict
 from shared.clock import utcnow
@@ -36,7 +36,6 @@ PROBE_CAP = 60.0
 POLICY_RECIPIENTS = 3
 POLICY_WINDOW = 60.0
 
-ChannelFactory = Callable[[str], Channel]
 # Raises the DeliveryFailure that keeps a provider paused; returns when it would take a message.
 Probe = Callable[[], None]
 # Counts as a try the failure that paused a provider which then answered its first probe.

@@ -1,5 +1,5 @@
-"""The relay: claims batches of due rows for its senders, and follows up on the deaths its
-outcomes record (suppression, the application's `delivery.failed`)."""
+"""The relay: claims batches of due rows and hands them to its senders (built by
+bootstrap.build_relay)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,19 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import claims, store
-from outbox_relay.channels.factory import ChannelFactory, default_channels
+from outbox_relay import claims
 from outbox_relay.outcomes import OutcomeBook
-from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
 from outbox_relay.senders import Senders
-from shared.accounts import user_by_id
+from outbox_relay.suppression import SuppressionList
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.events import emit
-from shared.outbox import WEBHOOK, DeadReason, failure_reason
-from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
+from shared.outbox import WEBHOOK
 
 log = logging.getLogger(__name__)
-
-__all__ = ["Relay", "default_channels"]
 
 
 class Relay:
@@ -35,49 +28,31 @@ class Relay:
     Each sender uses the first provider of the row's channel that is up. A failure that is the
     provider's pauses it for every sender (providers.Provider) and the row waits, due again at
     once for a fallback; while no provider of a channel is up, its rows are not claimed.
+    `heartbeat` is called whenever the relay makes progress (a claim, an outcome written).
     """
 
     def __init__(
         self,
         settings: Settings,
         engine: Engine,
-        channels: ChannelFactory | None = None,
+        *,
+        claimer: claims.Claimer,
+        providers: Providers,
+        outcomes: OutcomeBook,
+        senders: Senders,
+        suppression: SuppressionList,
+        stopping: threading.Event,
+        heartbeat: Callable[[], None],
     ) -> None:
         self.settings = settings
         self.engine = engine
-        pooled = settings.database_pooler == "transaction"
-        claims.prepare(engine, transaction_pooler=pooled)
-        self._claimer = claims.Claimer(engine, transaction_pooler=pooled)
-        self._box = SecretBox(*settings.secret_keys)
-        pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
-        make_channel = channels or default_channels(settings, pacer.pace if pacer else None)
-        self.stopping = threading.Event()
-        # Called when a provider is paused or back, so a waiting daemon claims at once.
-        self.wake: Callable[[], None] = lambda: None
-        self.providers = Providers(
-            settings,
-            make_channel,
-            probe_sender=settings.mail_from.address,
-            stopping=self.stopping,
-            on_change=lambda: self.wake(),
-        )
-        # Called whenever the relay makes progress (a claim, an outcome written).
-        self.heartbeat: Callable[[], None] = lambda: None
-        self.outcomes = OutcomeBook(
-            engine,
-            settings.relay_batch_size,
-            heartbeat=lambda: self.heartbeat(),
-            on_dead=self._after_deaths,
-        )
-        self.senders = Senders(
-            settings,
-            self._box,
-            self.providers,
-            make_channel,
-            self.outcomes,
-            stopping=self.stopping,
-            heartbeat=lambda: self.heartbeat(),
-        )
+        self._claimer = claimer
+        self.providers = providers
+        self.outcomes = outcomes
+        self.senders = senders
+        self._suppression = suppression
+        self.stopping = stopping
+        self._heartbeat = heartbeat
 
     def drain(self) -> int:
         """Deliver everything due and write every outcome; the number of rows handled."""
@@ -105,7 +80,7 @@ class Relay:
                     lease_seconds=self.settings.relay_lease_seconds,
                     paused=self.providers.paused_channels(),
                 )
-                self.heartbeat()
+                self._heartbeat()
                 if not rows:
                     break
                 handled += self._deliver_all(rows)
@@ -132,12 +107,9 @@ class Relay:
         }
         if unknown:
             listed |= self._claimer.read(
-                lambda connection: self._suppressor(connection).among(connection, unknown)
+                lambda connection: self._suppression.among(connection, unknown)
             )
         return listed
-
-    def _suppressor(self, connection: Connection) -> Suppressor:
-        return Suppressor.of(connection, self.settings.secret_keys)
 
     def close(self) -> None:
         """Stop the senders, write what can still be written, close the connections."""
@@ -152,35 +124,3 @@ class Relay:
             )
         self.senders.close()
         self._claimer.close()
-
-    def _after_deaths(self, connection: Connection, dead: list[store.Mark]) -> None:
-        """In the transaction that marks messages dead: suppress an address refused as such
-        (5.1.x: the message itself stays `permanent_error`), and tell the application of each
-        death (`delivery.failed`), never of an event's own."""
-        now = utcnow()
-        for one in dead:
-            row = one.row
-            if row.channel == WEBHOOK:
-                continue
-            reason = failure_reason(one.dead_reason, one.attempt.error)
-            if one.dead_reason == DeadReason.PERMANENT_ERROR and reason == "address_rejected":
-                self._suppressor(connection).add(
-                    connection, row.recipient, reason="rejected", source="smtp", now=now
-                )
-            if row.user_id is None:
-                continue
-            user = user_by_id(connection, row.user_id)
-            emit(
-                connection,
-                self.settings,
-                self._box,
-                now=now,
-                event="delivery.failed",
-                user_id=row.user_id,
-                email=user.email if user else None,
-                phone=user.phone if user else None,
-                delivery_id=row.public_id,
-                channel=row.channel,
-                purpose=row.purpose,
-                reason=reason,
-            )

@@ -4,11 +4,11 @@ so that an event exists exactly when the change it reports was committed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import User
+from shared.accounts import User, user_by_id
 from shared.config import Settings
 from shared.messages import Dependencies
 from shared.outbox import WEBHOOK, enqueue
@@ -48,6 +48,49 @@ def emit(
         params={"type": event, "timestamp": rfc3339(now), "data": {**data, **details}},
         user_id=None if erased else user_id,
         expires_at=now + timedelta(seconds=settings.notice_ttl),
+    )
+
+
+class FailedMessage(Protocol):
+    """What `delivery.failed` says of the message that failed (a claimed row, a bounced one)."""
+
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def user_id(self) -> int | None: ...
+
+
+def delivery_failed(
+    connection: Connection,
+    settings: Settings,
+    box: SecretBox,
+    message: FailedMessage,
+    reason: str,
+    *,
+    now: datetime,
+) -> None:
+    """Tell the application that a message to its user will not arrive (`delivery.failed`);
+    nothing for a message of no user."""
+    if message.user_id is None:
+        return
+    user = user_by_id(connection, message.user_id)
+    emit(
+        connection,
+        settings,
+        box,
+        now=now,
+        event="delivery.failed",
+        user_id=message.user_id,
+        email=user.email if user else None,
+        phone=user.phone if user else None,
+        delivery_id=message.public_id,
+        channel=message.channel,
+        purpose=message.purpose,
+        reason=reason,
     )
 
 

@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.accounts import user_by_id
 from shared.config import Settings
-from shared.events import emit
+from shared.events import delivery_failed
 from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import ERASED, WEBHOOK
 from shared.secretbox import SecretBox
@@ -194,22 +193,5 @@ def _bounce(
             now=now,
             event_id=event_id,
         )
-    changed = bounce(connection, row.id, (event.diagnostic or reason)[:500], now)
-    user_id = row.user_id
-    if not changed or user_id is None:
-        return
-    user = user_by_id(connection, user_id)
-    emit(
-        connection,
-        settings,
-        box,
-        now=now,
-        event="delivery.failed",
-        user_id=user_id,
-        email=user.email if user else None,
-        phone=user.phone if user else None,
-        delivery_id=row.public_id,
-        channel=row.channel,
-        purpose=row.purpose,
-        reason="address_rejected",
-    )
+    if bounce(connection, row.id, (event.diagnostic or reason)[:500], now):
+        delivery_failed(connection, settings, box, row, "address_rejected", now=now)

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from outbox_relay.bootstrap import build_relay
 from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
 from shared.config import Settings, parse_smtp_url
@@ -190,7 +191,9 @@ def make_relay(settings: Settings) -> Iterator[MakeRelay]:
     made: list[Relay] = []
 
     def make(**changes: Any) -> Relay:
-        made.append(Relay(settings.replace(**changes), create_engine_for(settings.database_url)))
+        made.append(
+            build_relay(settings.replace(**changes), create_engine_for(settings.database_url))
+        )
         return made[-1]
 
     yield make

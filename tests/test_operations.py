@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -91,7 +92,7 @@ def test_purge_keeps_what_is_younger_than_its_window(
             ],
         )
 
-    Daemon(make_relay()).purge()
+    Daemon(make_relay(), threading.Event()).purge()
 
     left = {r["recipient"] for r in rows(engine, "outbox")}
     assert left == {

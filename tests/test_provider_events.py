@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.provider_events import ProviderEvent, lookup
+from shared.secretbox import SecretBox
 from support.bulk import add_sent_rows, queue_emails
 from support.commands import as_json, cli_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
@@ -418,7 +419,7 @@ def test_an_events_row_is_no_delivery(
         emit(
             connection,
             relay.settings,
-            relay._box,
+            SecretBox(*relay.settings.secret_keys),
             now=utcnow(),
             event="account.activated",
             user_id=user_id,

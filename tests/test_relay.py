@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -261,7 +262,7 @@ def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
     queue_emails(engine, 1)
     # The outcome cannot be written, and is kept for later rather than left due (which would
     # have the daemon loop poll again at once, forever); the next claim fails.
-    Daemon(relay).poll()
+    Daemon(relay, threading.Event()).poll()
     smtp.sink.on_arrival = None
     assert relay.outcomes.next_write_in() is None
     assert statuses(engine) == ["pending"]

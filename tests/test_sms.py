@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
+from outbox_relay.bootstrap import build_relay
 from outbox_relay.channels import Channel
 from outbox_relay.channels.factory import default_channels
 from outbox_relay.channels.sms import SmsGatewayChannel
@@ -189,7 +190,7 @@ def test_a_gateway_hanging_past_the_timeout_is_transient(
     def channels(kind: str) -> Channel:
         return SmsGatewayChannel(url, TOKEN, timeout=1.0) if kind == "sms" else others(kind)
 
-    relay = Relay(changed, create_engine_for(settings.database_url), channels=channels)
+    relay = build_relay(changed, create_engine_for(settings.database_url), channels=channels)
     try:
         gateway.script = ["hang"]
         delivery_id = queue_sms(client)

@@ -1,0 +1,71 @@
+"""The relay's composition root: every collaborator built once, from the settings, and passed in."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from outbox_relay import claims
+from outbox_relay.channels.factory import ChannelFactory, default_channels
+from outbox_relay.deaths import Deaths
+from outbox_relay.outcomes import OutcomeBook
+from outbox_relay.pacing import Pacer
+from outbox_relay.providers import Providers
+from outbox_relay.relay import Relay
+from outbox_relay.senders import Senders
+from outbox_relay.suppression import SuppressionList
+from shared.config import Settings
+from shared.secretbox import SecretBox
+
+
+def _unheard() -> None:
+    """A heartbeat or wake-up nobody listens to (a relay driven by its caller)."""
+
+
+def build_relay(
+    settings: Settings,
+    engine: Engine,
+    *,
+    channels: ChannelFactory | None = None,
+    heartbeat: Callable[[], None] = _unheard,
+    wake: Callable[[], None] = _unheard,
+) -> Relay:
+    """A relay on `engine`, its providers' channels made by `channels` (by default from the
+    settings); `heartbeat` is called at each step it makes, `wake` when a provider is paused
+    or back, so that a waiting daemon claims at once."""
+    pooled = settings.database_pooler == "transaction"
+    claims.prepare(engine, transaction_pooler=pooled)
+    box = SecretBox(*settings.secret_keys)
+    suppression = SuppressionList(settings.secret_keys)
+    pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
+    make_channel = channels or default_channels(settings, pacer.pace if pacer else None)
+    stopping = threading.Event()
+    providers = Providers(
+        settings,
+        make_channel,
+        probe_sender=settings.mail_from.address,
+        stopping=stopping,
+        on_change=wake,
+    )
+    outcomes = OutcomeBook(
+        engine,
+        settings.relay_batch_size,
+        heartbeat=heartbeat,
+        deaths=Deaths(settings, box, suppression),
+    )
+    senders = Senders(
+        settings, box, providers, make_channel, outcomes, stopping=stopping, heartbeat=heartbeat
+    )
+    return Relay(
+        settings,
+        engine,
+        claimer=claims.Claimer(engine, transaction_pooler=pooled),
+        providers=providers,
+        outcomes=outcomes,
+        senders=senders,
+        suppression=suppression,
+        stopping=stopping,
+        heartbeat=heartbeat,
+    )

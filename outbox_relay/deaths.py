@@ -1,0 +1,36 @@
+"""What follows a message's death, in the transaction that marks it dead: its address
+suppressed when refused as such, and the application told (`delivery.failed`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from outbox_relay import store
+from outbox_relay.suppression import SuppressionList
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.events import delivery_failed
+from shared.outbox import WEBHOOK, DeadReason, failure_reason
+from shared.secretbox import SecretBox
+
+
+class Deaths:
+    """Follows up the deaths an outcome write records (store.OnDead)."""
+
+    def __init__(self, settings: Settings, box: SecretBox, suppression: SuppressionList) -> None:
+        self._settings = settings
+        self._box = box
+        self._suppression = suppression
+
+    def follow(self, connection: Connection, dead: list[store.Mark]) -> None:
+        """Suppress an address refused as such (5.1.x: the message itself stays
+        `permanent_error`), and tell the application of each death, never of an event's own."""
+        now = utcnow()
+        for one in dead:
+            row = one.row
+            if row.channel == WEBHOOK:
+                continue
+            reason = failure_reason(one.dead_reason, one.attempt.error)
+            if one.dead_reason == DeadReason.PERMANENT_ERROR and reason == "address_rejected":
+                self._suppression.add_rejected(connection, row.recipient, now)
+            delivery_failed(connection, self._settings, self._box, row, reason, now=now)
