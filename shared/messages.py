@@ -8,9 +8,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import User, insert_user, issue_code
+from shared.accounts import User, UserStatus, insert_user, issue_code
 from shared.config import Settings
-from shared.outbox import Delivery, enqueue
+from shared.outbox import Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from shared.throttle import Throttle, code_tries
@@ -28,7 +28,7 @@ class Dependencies(Protocol):
 
 # Notices to an address the account has proven, which may greet the user by the name they gave;
 # an unproven address gets no text a client chose (SPEC "Client text in messages").
-GREETED = frozenset({"welcome", "password_changed"})
+GREETED = frozenset({Purpose.WELCOME, Purpose.PASSWORD_CHANGED})
 
 
 def address_for(user: User, channel: str) -> str | None:
@@ -137,7 +137,7 @@ def _stand_in(connection: Connection, now: datetime) -> User:
     )
     if user_id is None:
         raise RuntimeError("a stand-in address was taken")
-    return User(id=user_id, full_name=None, locale="en", status="pending", **fields)
+    return User(id=user_id, full_name=None, locale="en", status=UserStatus.PENDING, **fields)
 
 
 def send_notice(
@@ -167,7 +167,7 @@ def send_notice(
 def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
     """A greeting by name where the address is proven; the moment a password changed."""
     params: dict[str, Any] = {"full_name": user.full_name} if purpose in GREETED else {}
-    if purpose == "password_changed":
+    if purpose == Purpose.PASSWORD_CHANGED:
         params["changed_at"] = now.strftime("%Y-%m-%d %H:%M UTC")
     return params
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, or_, select, update
 
 from shared.accounts import user_by_id
-from shared.events import emit
+from shared.events import EventType, emit
 from shared.messages import Dependencies
 from shared.models import outbox, outbox_attempts, provider_events, users
 from shared.operations.audit import record
@@ -83,5 +83,12 @@ def erase(
         suppressor.forget_address(connection, address)
     connection.execute(delete(users).where(users.c.id == user_id))
     record(connection, actor, "erase", str(user_id), {"messages": len(ids)}, now)
-    emit(connection, deps.settings, deps.box, now=now, event="account.erased", user_id=user_id)
+    emit(
+        connection,
+        deps.settings,
+        deps.box,
+        now=now,
+        event=EventType.ACCOUNT_ERASED,
+        user_id=user_id,
+    )
     return True
