@@ -12,18 +12,25 @@ from shared.accounts import User, UserStatus, insert_user, issue_code
 from shared.config import Settings
 from shared.outbox import Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
+from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries
 
 
 class Dependencies(Protocol):
-    """What queueing a message needs: the settings and the box sealing its secrets."""
+    """What queueing a message needs: the settings, the box sealing its secrets, the throttle
+    and the suppression list's suppressor, each built once per process."""
 
     @property
     def settings(self) -> Settings: ...
 
     @property
     def box(self) -> SecretBox: ...
+
+    @property
+    def throttle(self) -> Throttle: ...
+
+    @property
+    def suppressor(self) -> LazySuppressor: ...
 
 
 # Notices to an address the account has proven, which may greet the user by the name they gave;
@@ -92,7 +99,7 @@ def restart_code_tries(
     without it, a code an operator sends to an account that used up its tries is refused.
     """
     addresses = [address for address in (user.email, user.phone) if address]
-    Throttle(deps.settings.secret_key).forget(connection, code_tries(purpose, addresses))
+    deps.throttle.forget(connection, code_tries(purpose, addresses))
 
 
 def send_code_unseen(
@@ -193,7 +200,7 @@ def _queue(
         channel=channel,
         purpose=purpose,
         recipient=recipient,
-        recipient_hash=Suppressor.of(connection, deps.settings.secret_keys).hash(recipient),
+        recipient_hash=deps.suppressor.of(connection).hash(recipient),
         locale=user.locale,
         params=params or {},
         user_id=user.id,

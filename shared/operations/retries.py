@@ -17,7 +17,6 @@ from shared.models import outbox
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
 from shared.outbox import CODED, Purpose
-from shared.suppressions import Suppressor
 from shared.transitions import Resolution, requeue, resolve
 
 # The most rows one bulk retry touches; an operator runs it again for more.
@@ -77,7 +76,7 @@ def retry(
     ).one_or_none()
     if row is None:
         return RetryResult(public_id, RetryOutcome.NOT_FOUND)
-    suppressor = Suppressor.of(connection, deps.settings.secret_keys)
+    suppressor = deps.suppressor.of(connection)
     unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
     if row.status not in DEAD_STATUSES or row.resolution is not None:
         result = RetryResult(public_id, RetryOutcome.NOT_DEAD)

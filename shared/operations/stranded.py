@@ -17,7 +17,6 @@ from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
 from shared.outbox import Purpose, Status
-from shared.suppressions import Suppressor
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def reissue_activation(
     if user is not None and user.status == UserStatus.PENDING:
         channel = _activation_channel(connection, user)
         address = address_for(user, channel)
-        suppressor = Suppressor.of(connection, deps.settings.secret_keys)
+        suppressor = deps.suppressor.of(connection)
         if address is not None and suppressor.among(connection, [address]):
             result = Reissue(ReissueOutcome.SUPPRESSED)
         else:
