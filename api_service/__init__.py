@@ -31,6 +31,7 @@ from shared.config import Settings
 from shared.db import engine_for
 from shared.logs import configure_logging
 from shared.secretbox import SecretBox
+from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 
 BLUEPRINTS = (
@@ -65,6 +66,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         verifier=Verifier(),
         box=SecretBox(*settings.secret_keys),
         throttle=Throttle(settings.secret_key),
+        suppressor=LazySuppressor(settings.secret_keys),
         idempotency=IdempotencyKeys(settings.secret_key),
         refused_clients=RefusedClients(),
     )

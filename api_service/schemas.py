@@ -17,6 +17,7 @@ from marshmallow import (
 
 from api_service.dependencies import dependencies
 from api_service.fields import EmailAddress, Password, PhoneNumber, Text
+from shared.accounts import UserStatus
 from shared.messages import email_or_sms
 from shared.outbox import CHANNELS, LOCALES
 
@@ -197,4 +198,4 @@ class LoginResultSchema(Schema):
     """Answer of POST /v1/logins: the account whose credentials these are."""
 
     user_id = fields.Integer(required=True)
-    status = fields.String(required=True, metadata={"enum": ["active"]})
+    status = fields.String(required=True, metadata={"enum": [UserStatus.ACTIVE.value]})

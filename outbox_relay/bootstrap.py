@@ -15,9 +15,9 @@ from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
 from outbox_relay.relay import Relay
 from outbox_relay.senders import Senders
-from outbox_relay.suppression import SuppressionList
 from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.suppressions import LazySuppressor
 
 
 def _unheard() -> None:
@@ -38,7 +38,7 @@ def build_relay(
     pooled = settings.database_pooler == "transaction"
     claims.prepare(engine, transaction_pooler=pooled)
     box = SecretBox(*settings.secret_keys)
-    suppression = SuppressionList(settings.secret_keys)
+    suppression = LazySuppressor(settings.secret_keys)
     pacer = Pacer(engine, settings.smtp_rate) if settings.smtp_rate else None
     make_channel = channels or default_channels(settings, pacer.pace if pacer else None)
     stopping = threading.Event()

@@ -6,18 +6,18 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from outbox_relay import store
-from outbox_relay.suppression import SuppressionList
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.events import delivery_failed
 from shared.outbox import WEBHOOK, DeadReason, failure_reason
 from shared.secretbox import SecretBox
+from shared.suppressions import LazySuppressor
 
 
 class Deaths:
     """Follows up the deaths an outcome write records (store.OnDead)."""
 
-    def __init__(self, settings: Settings, box: SecretBox, suppression: SuppressionList) -> None:
+    def __init__(self, settings: Settings, box: SecretBox, suppression: LazySuppressor) -> None:
         self._settings = settings
         self._box = box
         self._suppression = suppression
@@ -32,5 +32,7 @@ class Deaths:
                 continue
             reason = failure_reason(one.dead_reason, one.attempt.error)
             if one.dead_reason == DeadReason.PERMANENT_ERROR and reason == "address_rejected":
-                self._suppression.add_rejected(connection, row.recipient, now)
+                self._suppression.of(connection).add(
+                    connection, row.recipient, reason="rejected", source="smtp", now=now
+                )
             delivery_failed(connection, self._settings, self._box, row, reason, now=now)

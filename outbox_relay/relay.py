@@ -14,10 +14,10 @@ from outbox_relay import claims
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.providers import Providers
 from outbox_relay.senders import Senders
-from outbox_relay.suppression import SuppressionList
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.outbox import WEBHOOK
+from shared.suppressions import LazySuppressor
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Relay:
         providers: Providers,
         outcomes: OutcomeBook,
         senders: Senders,
-        suppression: SuppressionList,
+        suppression: LazySuppressor,
         stopping: threading.Event,
         heartbeat: Callable[[], None],
     ) -> None:
@@ -107,7 +107,7 @@ class Relay:
         }
         if unknown:
             listed |= self._claimer.read(
-                lambda connection: self._suppression.among(connection, unknown)
+                lambda connection: self._suppression.of(connection).among(connection, unknown)
             )
         return listed
 

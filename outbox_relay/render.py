@@ -16,7 +16,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 import shared
 from shared.config import Branding, Settings
-from shared.outbox import LOCALES, PURPOSES
+from shared.outbox import CODED, LOCALES, PURPOSES, Purpose
 
 PACKAGED = Path(shared.__file__).parent / "templates"
 PARTS = {"email": ("subject.txt", "body.txt", "body.html"), "sms": ("sms.txt",)}
@@ -28,11 +28,11 @@ DEFAULTS: dict[str, Any] = {"full_name": None, "changed_at": None}
 
 def samples(purpose: str) -> dict[str, Any]:
     """The parameters a message of `purpose` carries, with made-up values (previews, checks)."""
-    if purpose in ("activation", "password_reset"):
-        return {"code": "123456", "expires_minutes": 1440 if purpose == "activation" else 15}
-    if purpose == "password_changed":
+    if purpose in CODED:
+        return {"code": "123456", "expires_minutes": 1440 if purpose == Purpose.ACTIVATION else 15}
+    if purpose == Purpose.PASSWORD_CHANGED:
         return {"full_name": "Ada Lovelace", "changed_at": "2026-11-22 17:04 UTC"}
-    if purpose == "welcome":
+    if purpose == Purpose.WELCOME:
         return {"full_name": "Ada Lovelace"}
     return {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,9 +22,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.codes import MAX_CODE_TRIES, code_hmac, code_matches, new_code
+from shared.codes import MAX_CODE_TRIES, CodeStatus, code_hmac, code_matches, new_code
 from shared.models import users, verification_tokens
 from shared.transitions import cancel_messages
+
+
+class UserStatus(StrEnum):
+    """An account's state: pending until a code activates it, then active."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,8 @@ def insert_user(connection: Connection, now: datetime, **values: Any) -> int | N
     failing insert: one statement instead of three, and no error in the server's log.
     """
     user_id: int | None = connection.execute(
-        _INSERT_USER[connection.dialect.name], {"status": "pending", "created_at": now, **values}
+        _INSERT_USER[connection.dialect.name],
+        {"status": UserStatus.PENDING, "created_at": now, **values},
     ).scalar_one_or_none()
     return user_id
 
@@ -158,7 +167,7 @@ def issue_code(
             "user_id": user_id,
             "purpose": purpose,
             "code_hmac": code_hmac(secret_key, user_id, purpose, code),
-            "status": "active",
+            "status": CodeStatus.ACTIVE,
             "failed_attempts": 0,
             "created_at": now,
             "expires_at": expires_at,
@@ -175,9 +184,9 @@ def _supersede(connection: Connection, user_id: int, purpose: str) -> None:
             .where(
                 verification_tokens.c.user_id == user_id,
                 verification_tokens.c.purpose == purpose,
-                verification_tokens.c.status == "active",
+                verification_tokens.c.status == CodeStatus.ACTIVE,
             )
-            .values(status="superseded")
+            .values(status=CodeStatus.SUPERSEDED)
             .returning(verification_tokens.c.id)
         )
         .scalars()
@@ -207,7 +216,7 @@ def use_code(
         .where(
             verification_tokens.c.user_id == user_id,
             verification_tokens.c.purpose == purpose,
-            verification_tokens.c.status == "active",
+            verification_tokens.c.status == CodeStatus.ACTIVE,
             verification_tokens.c.expires_at > now,
         )
         .order_by(verification_tokens.c.id.desc())
@@ -216,13 +225,13 @@ def use_code(
     token_id = token.id if token is not None else _NO_TOKEN
     live = (
         (verification_tokens.c.id == token_id)
-        & (verification_tokens.c.status == "active")
+        & (verification_tokens.c.status == CodeStatus.ACTIVE)
         & (verification_tokens.c.failed_attempts < MAX_CODE_TRIES)
     )
     stored = token.code_hmac if token is not None else _NO_HMAC
     if code_matches(secret_keys, user_id or 0, purpose, code, stored) and token is not None:
         used = connection.execute(
-            update(verification_tokens).where(live).values(status="used", used_at=now)
+            update(verification_tokens).where(live).values(status=CodeStatus.USED, used_at=now)
         )
         if used.rowcount == 1:
             cancel_messages(connection, [token_id])
@@ -233,7 +242,7 @@ def use_code(
         .values(
             failed_attempts=verification_tokens.c.failed_attempts + 1,
             status=case(
-                (verification_tokens.c.failed_attempts + 1 >= MAX_CODE_TRIES, "dead"),
+                (verification_tokens.c.failed_attempts + 1 >= MAX_CODE_TRIES, CodeStatus.DEAD),
                 else_=verification_tokens.c.status,
             ),
         )

@@ -6,9 +6,20 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from enum import StrEnum
 
 # Wrong tries a code survives; the next attempt is refused whatever it carries.
 MAX_CODE_TRIES = 5
+
+
+class CodeStatus(StrEnum):
+    """A code's state: active until it is used, superseded by a newer one, or dead of too many
+    wrong tries."""
+
+    ACTIVE = "active"
+    USED = "used"
+    SUPERSEDED = "superseded"
+    DEAD = "dead"
 
 
 def new_code() -> str:

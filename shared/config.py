@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from shared import config_values as values
 from shared.addresses import Sender
 from shared.database_url import normalise_database_url
+from shared.outbox import Purpose
 from shared.sms_url import SmsProvider, checked_sms_url, parse_sms_url
 
 T = TypeVar("T")
@@ -266,7 +267,7 @@ class Settings:
 
     def code_ttl(self, purpose: str) -> int:
         """Lifetime in seconds of a code for `purpose`."""
-        return self.activation_ttl if purpose == "activation" else self.reset_ttl
+        return self.activation_ttl if purpose == Purpose.ACTIVATION else self.reset_ttl
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

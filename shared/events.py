@@ -4,6 +4,7 @@ so that an event exists exactly when the change it reports was committed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -11,8 +12,22 @@ from sqlalchemy import Connection
 from shared.accounts import User, user_by_id
 from shared.config import Settings
 from shared.messages import Dependencies
-from shared.outbox import WEBHOOK, enqueue
+from shared.outbox import PURPOSES, WEBHOOK, enqueue, values_of
 from shared.secretbox import SecretBox
+
+
+class EventType(StrEnum):
+    """A lifecycle event: the `type` of a webhook's body, and the purpose of its outbox row."""
+
+    ACCOUNT_REGISTERED = "account.registered"
+    ACCOUNT_ACTIVATED = "account.activated"
+    ACCOUNT_PASSWORD_CHANGED = "account.password_changed"
+    ACCOUNT_ERASED = "account.erased"
+    DELIVERY_FAILED = "delivery.failed"
+
+
+# Every purpose a row can have: a message's, or a webhook row's event.
+ALL_PURPOSES = (*PURPOSES, *values_of(EventType))
 
 
 def emit(
@@ -21,7 +36,7 @@ def emit(
     box: SecretBox,
     *,
     now: datetime,
-    event: str,
+    event: EventType,
     user_id: int,
     email: str | None = None,
     phone: str | None = None,
@@ -35,7 +50,7 @@ def emit(
     """
     if settings.webhook_url is None:
         return
-    erased = event == "account.erased"
+    erased = event == EventType.ACCOUNT_ERASED
     data = {"user_id": user_id} if erased else {"user_id": user_id, "email": email, "phone": phone}
     enqueue(
         connection,
@@ -83,7 +98,7 @@ def delivery_failed(
         settings,
         box,
         now=now,
-        event="delivery.failed",
+        event=EventType.DELIVERY_FAILED,
         user_id=message.user_id,
         email=user.email if user else None,
         phone=user.phone if user else None,
@@ -100,7 +115,7 @@ def rfc3339(moment: datetime) -> str:
 
 
 def announce(
-    deps: Dependencies, connection: Connection, user: User, event: str, *, now: datetime
+    deps: Dependencies, connection: Connection, user: User, event: EventType, *, now: datetime
 ) -> None:
     """Queue `event` about `user` for the application (nothing without WEBHOOK_URL)."""
     emit(

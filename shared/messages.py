@@ -8,16 +8,17 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import User, insert_user, issue_code
+from shared.accounts import User, UserStatus, insert_user, issue_code
 from shared.config import Settings
-from shared.outbox import Delivery, enqueue
+from shared.outbox import Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
+from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries
 
 
 class Dependencies(Protocol):
-    """What queueing a message needs: the settings and the box sealing its secrets."""
+    """What queueing a message needs: the settings, the box sealing its secrets, the throttle
+    and the suppression list's suppressor, each built once per process."""
 
     @property
     def settings(self) -> Settings: ...
@@ -25,10 +26,16 @@ class Dependencies(Protocol):
     @property
     def box(self) -> SecretBox: ...
 
+    @property
+    def throttle(self) -> Throttle: ...
+
+    @property
+    def suppressor(self) -> LazySuppressor: ...
+
 
 # Notices to an address the account has proven, which may greet the user by the name they gave;
 # an unproven address gets no text a client chose (SPEC "Client text in messages").
-GREETED = frozenset({"welcome", "password_changed"})
+GREETED = frozenset({Purpose.WELCOME, Purpose.PASSWORD_CHANGED})
 
 
 def address_for(user: User, channel: str) -> str | None:
@@ -92,7 +99,7 @@ def restart_code_tries(
     without it, a code an operator sends to an account that used up its tries is refused.
     """
     addresses = [address for address in (user.email, user.phone) if address]
-    Throttle(deps.settings.secret_key).forget(connection, code_tries(purpose, addresses))
+    deps.throttle.forget(connection, code_tries(purpose, addresses))
 
 
 def send_code_unseen(
@@ -137,7 +144,7 @@ def _stand_in(connection: Connection, now: datetime) -> User:
     )
     if user_id is None:
         raise RuntimeError("a stand-in address was taken")
-    return User(id=user_id, full_name=None, locale="en", status="pending", **fields)
+    return User(id=user_id, full_name=None, locale="en", status=UserStatus.PENDING, **fields)
 
 
 def send_notice(
@@ -167,7 +174,7 @@ def send_notice(
 def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
     """A greeting by name where the address is proven; the moment a password changed."""
     params: dict[str, Any] = {"full_name": user.full_name} if purpose in GREETED else {}
-    if purpose == "password_changed":
+    if purpose == Purpose.PASSWORD_CHANGED:
         params["changed_at"] = now.strftime("%Y-%m-%d %H:%M UTC")
     return params
 
@@ -193,7 +200,7 @@ def _queue(
         channel=channel,
         purpose=purpose,
         recipient=recipient,
-        recipient_hash=Suppressor.of(connection, deps.settings.secret_keys).hash(recipient),
+        recipient_hash=deps.suppressor.of(connection).hash(recipient),
         locale=user.locale,
         params=params or {},
         user_id=user.id,

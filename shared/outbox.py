@@ -30,7 +30,7 @@ class Channel(StrEnum):
 
 
 class Purpose(StrEnum):
-    """What an account message is for (a webhook row's purpose is its event, EVENTS)."""
+    """What an account message is for (a webhook row's purpose is its event, EventType)."""
 
     ACTIVATION = "activation"
     PASSWORD_RESET = "password_reset"
@@ -104,20 +104,20 @@ class Ending(StrEnum):
     SUPPRESSED = "suppressed", None, DeadReason.SUPPRESSED, False
 
 
-def _values(members: Iterable[StrEnum]) -> tuple[str, ...]:
+def values_of(members: Iterable[StrEnum]) -> tuple[str, ...]:
     """The members' values as plain text: what a face lists (argparse shows a member's repr)."""
     return tuple(member.value for member in members)
 
 
 # What clients may ask for; the webhook channel is never asked for.
-CHANNELS = _values((Channel.EMAIL, Channel.SMS))
+CHANNELS = values_of((Channel.EMAIL, Channel.SMS))
 WEBHOOK = Channel.WEBHOOK
 # What an erased account's address is replaced with wherever a message kept it: no address.
 ERASED = "erased"
-ALL_CHANNELS = _values(Channel)
+ALL_CHANNELS = values_of(Channel)
 LOCALES = ("en", "fr")
-PURPOSES = _values(Purpose)
-DEAD_REASONS = _values(DeadReason)
+PURPOSES = values_of(Purpose)
+DEAD_REASONS = values_of(DeadReason)
 # What operators filter dead letters by: the reasons, and bounced messages.
 FAILURES = (*DEAD_REASONS, Status.BOUNCED.value)
 # Rows that failed for good: operators list, retry and purge them alike.
@@ -128,16 +128,6 @@ FAILED = (Status.DEAD, Status.BOUNCED)
 RELEASED: dict[str, None] = {"locked_until": None, "claim_token": None}
 SECRETS: dict[str, None] = {"secret_params": None, "recipient_hash": None}
 WIPED: dict[str, None] = {**RELEASED, **SECRETS}
-# Lifecycle events: the purpose of a webhook row.
-EVENTS = (
-    "account.registered",
-    "account.activated",
-    "account.password_changed",
-    "account.erased",
-    "delivery.failed",
-)
-# Every purpose a row can have: a message's, or a webhook row's event.
-ALL_PURPOSES = (*PURPOSES, *EVENTS)
 # Messages that carry a code: claimed before the others when a backlog forms.
 CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET)
 

@@ -114,6 +114,21 @@ class Suppressor:
         )
 
 
+class LazySuppressor:
+    """The one suppressor of a process, made on first use: its key is kept in the keyring table,
+    which is read through the first connection that asks for it."""
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        self._secret_keys = secret_keys
+        self._made: Suppressor | None = None
+
+    def of(self, connection: Connection) -> Suppressor:
+        """The suppressor, its key read through `connection` the first time."""
+        if self._made is None:
+            self._made = Suppressor.of(connection, self._secret_keys)
+        return self._made
+
+
 def listed(connection: Connection, *, limit: int = 500) -> list[Suppression]:
     """The newest entries first; needs no key."""
     rows = connection.execute(

@@ -1,10 +1,16 @@
-"""The house's habits that a check can keep: one module changes an outbox row's status."""
+"""The house's habits that a check can keep: one module changes an outbox row's status, and
+statuses, purposes and events are spelled by their enums."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
+from shared.accounts import UserStatus
+from shared.codes import CodeStatus
+from shared.events import EventType
+from shared.outbox import Purpose, Status, values_of
 from support.processes import ROOT
 
 PRODUCTION = ("api_service", "outbox_relay", "shared", "outpost")
@@ -44,3 +50,80 @@ def test_only_the_transitions_change_an_outbox_rows_status() -> None:
     others = [writer for writer in writers if writer != STATUS_OWNER]
     assert not others, f"outbox.status written outside {STATUS_OWNER}: {', '.join(others)}"
     assert writers == [STATUS_OWNER], "the check no longer finds the transitions themselves"
+
+
+# Words with an enum of their own, by the name they stand beside (`users.c.status == …`,
+# `purpose=…`, `{"status": …}`): a status, a purpose, an event.
+VOCABULARY = {
+    "status": {*values_of(UserStatus), *values_of(CodeStatus), *values_of(Status)},
+    "purpose": set(values_of(Purpose)),
+    "event": set(values_of(EventType)),
+}
+
+
+# The `delivery.failed` emissions, which another change of issue 33 moves into shared/events.py.
+def _vocabulary_of(name: str) -> set[str]:
+    """The words a name holds: `code_status` a status, `event` an event, `recipient` none."""
+    return next((words for key, words in VOCABULARY.items() if name.endswith(key)), set())
+
+
+def _name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return ""
+
+
+def _slots(tree: ast.AST) -> Iterator[tuple[set[str], ast.AST]]:
+    """Each expression that holds a word of the vocabulary, with the words it may hold."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg:
+            yield _vocabulary_of(node.arg), node.value
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if key is not None:
+                    yield _vocabulary_of(_name(key)), value
+        elif isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            for side in sides:
+                words = _vocabulary_of(_name(side))
+                yield from ((words, other) for other in sides if other is not side)
+        elif isinstance(node, ast.Call) and _name(node.func) == "in_":
+            assert isinstance(node.func, ast.Attribute)
+            yield from ((_vocabulary_of(_name(node.func.value)), arg) for arg in node.args)
+        if isinstance(node, ast.Constant) and node.value in VOCABULARY["event"]:
+            yield VOCABULARY["event"], node
+
+
+def bare_words(source: str) -> list[str]:
+    """The statuses, purposes and events a module spells as bare strings, its enums aside."""
+    tree = ast.parse(source)
+    enums = {
+        id(node)
+        for definition in ast.walk(tree)
+        if isinstance(definition, ast.ClassDef)
+        and any(_name(base) == "StrEnum" for base in definition.bases)
+        for node in ast.walk(definition)
+    }
+    found = {
+        id(node): node
+        for words, expression in _slots(tree)
+        for node in ast.walk(expression)
+        if isinstance(node, ast.Constant) and node.value in words and id(node) not in enums
+    }
+    return [node.value for node in sorted(found.values(), key=lambda n: (n.lineno, n.col_offset))]
+
+
+def test_statuses_purposes_and_events_are_spelled_by_their_enums() -> None:
+    found = {
+        path.relative_to(ROOT).as_posix(): bare_words(path.read_text())
+        for package in PRODUCTION
+        for path in (ROOT / package).rglob("*.py")
+    }
+    spelled = {path: words for path, words in found.items() if words}
+    assert not spelled, f"bare strings where an enum has the word: {spelled}"
+    planted = 'x = users.c.status == "pending"; y = f(purpose="welcome", event="account.erased")'
+    assert bare_words(planted) == ["pending", "welcome", "account.erased"], "the check finds none"

@@ -3,6 +3,7 @@ suppressed, and later messages to it end dead/suppressed without contacting the 
 
 from __future__ import annotations
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event
 
@@ -10,7 +11,7 @@ from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor, listed
 from support.bulk import queue_emails
-from support.constants import SECRET_KEY
+from support.constants import PASSWORD, SECRET_KEY
 from support.rows import rows
 from support.smtp_sink import SinkServer
 
@@ -87,3 +88,19 @@ def test_the_provider_id_of_a_sent_message_is_kept(
     queue_emails(engine, 1, prefix="plain")
     relay.drain()
     assert rows(engine, "outbox")[1]["provider_message_id"] is None
+
+
+def test_the_api_makes_one_suppressor_on_first_use_and_hashes_with_the_lists_key(
+    app: Flask, client: FlaskClient, engine: Engine
+) -> None:
+    deps = app.extensions["outpost"]
+    for address in ("one@example.com", "two@example.com"):
+        response = client.post("/v1/registrations", json={"email": address, "password": PASSWORD})
+        assert response.status_code == 202
+    with engine.connect() as connection:
+        suppressor = deps.suppressor.of(connection)
+        assert deps.suppressor.of(connection) is suppressor
+        listed_hash = Suppressor.of(connection, (SECRET_KEY,)).hash("one@example.com")
+    assert suppressor.hash("one@example.com") == listed_hash
+    hashes = {r["recipient"]: r["recipient_hash"] for r in rows(engine, "outbox")}
+    assert hashes == {a: suppressor.hash(a) for a in ("one@example.com", "two@example.com")}

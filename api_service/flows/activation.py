@@ -7,11 +7,12 @@ from typing import Any
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import limit_recipients
 from api_service.flows.redeem import redeem_code
-from shared.accounts import find_account, requested_addresses
+from shared.accounts import UserStatus, find_account, requested_addresses
 from shared.clock import utcnow
-from shared.events import announce
+from shared.events import EventType, announce
 from shared.messages import address_for, send_code_unseen, send_notice
 from shared.models import users
+from shared.outbox import Purpose
 
 
 def activate(deps: Dependencies, data: dict[str, Any]) -> None:
@@ -22,15 +23,15 @@ def activate(deps: Dependencies, data: dict[str, Any]) -> None:
     """
     now = utcnow()
     with deps.unit_of_work() as uow:
-        user = redeem_code(deps, uow, data, purpose="activation", now=now)
+        user = redeem_code(deps, uow, data, purpose=Purpose.ACTIVATION, now=now)
         activated = uow.connection.execute(
             users.update()
-            .where(users.c.id == user.id, users.c.status == "pending")
-            .values(status="active", activated_at=now)
+            .where(users.c.id == user.id, users.c.status == UserStatus.PENDING)
+            .values(status=UserStatus.ACTIVE, activated_at=now)
         )
         if activated.rowcount:
-            send_notice(deps, uow.connection, user, purpose="welcome", now=now)
-            announce(deps, uow.connection, user, "account.activated", now=now)
+            send_notice(deps, uow.connection, user, purpose=Purpose.WELCOME, now=now)
+            announce(deps, uow.connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
         uow.commit()
 
 
@@ -39,15 +40,17 @@ def resend_activation(deps: Dependencies, data: dict[str, Any]) -> None:
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
-        limit_recipients(deps, connection, "activation", requested_addresses(data), now)
+        limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
         user = find_account(connection, data)
         channel = data["channel"]
-        pending = user is not None and user.status == "pending" and address_for(user, channel)
+        pending = (
+            user is not None and user.status == UserStatus.PENDING and address_for(user, channel)
+        )
         send_code_unseen(
             deps,
             connection,
             user if pending else None,
-            purpose="activation",
+            purpose=Purpose.ACTIVATION,
             channel=channel,
             now=now,
         )

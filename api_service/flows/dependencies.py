@@ -12,12 +12,14 @@ from api_service.passwords import Passwords, Verifier
 from api_service.refusals import RefusedClients
 from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 
 
 @dataclass(frozen=True)
 class Dependencies:
-    """Settings, database engine, password hashing, secret box and limits of one application."""
+    """Settings, database engine, password hashing, secret box, limits and suppressor of one
+    application."""
 
     settings: Settings
     engine: Engine
@@ -25,6 +27,7 @@ class Dependencies:
     verifier: Verifier
     box: SecretBox
     throttle: Throttle
+    suppressor: LazySuppressor
     idempotency: IdempotencyKeys
     refused_clients: RefusedClients
 

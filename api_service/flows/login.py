@@ -7,7 +7,7 @@ from typing import Any
 
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
-from shared.accounts import User, find_account, password_hash_of, set_password
+from shared.accounts import User, UserStatus, find_account, password_hash_of, set_password
 from shared.clock import utcnow
 from shared.throttle import Limit
 
@@ -29,7 +29,7 @@ def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
         if wait:
             raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
         user = find_account(uow.connection, data)
-        active = user is not None and user.status == "active"
+        active = user is not None and user.status == UserStatus.ACTIVE
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
     verifier = deps.verifier
     if not verifier.verify(stored if active else None, data["password"]) or user is None:
@@ -42,7 +42,7 @@ def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
         with deps.unit_of_work() as uow:
             set_password(uow.connection, user.id, verifier.hash(data["password"]))
             uow.commit()
-    return {"user_id": user.id, "status": "active"}
+    return {"user_id": user.id, "status": UserStatus.ACTIVE}
 
 
 def failed_sign_ins(user: User) -> list[str]:

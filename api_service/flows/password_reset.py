@@ -12,8 +12,9 @@ from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
 from shared.accounts import User, find_account, requested_addresses, set_password
 from shared.clock import utcnow
-from shared.events import announce
+from shared.events import EventType, announce
 from shared.messages import email_or_sms, send_code_unseen, send_notice
+from shared.outbox import Purpose
 
 
 def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
@@ -21,13 +22,13 @@ def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
-        limit_recipients(deps, connection, "password_reset", requested_addresses(data), now)
+        limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
         channel = email_or_sms(data.get("email"))
         send_code_unseen(
             deps,
             connection,
             find_account(connection, data),
-            purpose="password_reset",
+            purpose=Purpose.PASSWORD_RESET,
             channel=channel,
             now=now,
         )
@@ -61,8 +62,10 @@ def _redeem_and_notify(
     """Spend the reset code and queue the "password changed" notice; the code's owner."""
     if client is not None:
         limit_client(deps, client, now)
-    user = redeem_code(deps, uow, data, purpose="password_reset", now=now)
+    user = redeem_code(deps, uow, data, purpose=Purpose.PASSWORD_RESET, now=now)
     channel = email_or_sms(data.get("email"))
-    send_notice(deps, uow.connection, user, purpose="password_changed", channel=channel, now=now)
-    announce(deps, uow.connection, user, "account.password_changed", now=now)
+    send_notice(
+        deps, uow.connection, user, purpose=Purpose.PASSWORD_CHANGED, channel=channel, now=now
+    )
+    announce(deps, uow.connection, user, EventType.ACCOUNT_PASSWORD_CHANGED, now=now)
     return user

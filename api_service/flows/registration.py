@@ -13,11 +13,18 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import limit_client, limit_recipients
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.passwords import NO_PASSWORD_YET
-from shared.accounts import User, find_user, insert_user, requested_addresses, set_password
+from shared.accounts import (
+    User,
+    UserStatus,
+    find_user,
+    insert_user,
+    requested_addresses,
+    set_password,
+)
 from shared.clock import utcnow
-from shared.events import announce
+from shared.events import EventType, announce
 from shared.messages import address_for, send_code, send_notice
-from shared.outbox import Delivery
+from shared.outbox import Delivery, Purpose
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ def _write(
         answer = deps.idempotency.reserve(connection, key, request.payload, now)
         if answer is not None:
             return answer, None
-    limit_recipients(deps, connection, "activation", requested_addresses(data), now)
+    limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),
@@ -77,17 +84,17 @@ def _write(
     if user_id is None:
         delivery = _answer_owner(deps, connection, data, now)
     else:
-        user = User(id=user_id, status="pending", **fields)
+        user = User(id=user_id, status=UserStatus.PENDING, **fields)
         delivery = send_code(
             deps,
             connection,
             user,
-            purpose="activation",
+            purpose=Purpose.ACTIVATION,
             channel=data["channel"],
             now=now,
             first=True,
         )
-        announce(deps, connection, user, "account.registered", now=now)
+        announce(deps, connection, user, EventType.ACCOUNT_REGISTERED, now=now)
     answer = {"status": "pending_activation", "delivery": asdict(delivery)}
     if key is not None:
         deps.idempotency.store(connection, key, answer)
@@ -103,12 +110,12 @@ def _answer_owner(
     if owner is None:
         raise RuntimeError("address conflict without an owner")
     channel = _owner_channel(owner, data)
-    if owner.status == "pending":
+    if owner.status == UserStatus.PENDING:
         return send_code(
             deps,
             connection,
             owner,
-            purpose="activation",
+            purpose=Purpose.ACTIVATION,
             channel=channel,
             now=now,
             asked_channel=data["channel"],
@@ -117,7 +124,7 @@ def _answer_owner(
         deps,
         connection,
         owner,
-        purpose="account_exists",
+        purpose=Purpose.ACCOUNT_EXISTS,
         channel=channel,
         now=now,
         asked_channel=data["channel"],

@@ -8,6 +8,7 @@ from api_service.dependencies import dependencies
 from api_service.flows.activation import activate, resend_activation
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.schemas import ActivationSchema, ResendSchema, StatusSchema
+from shared.accounts import UserStatus
 
 bp = Blueprint("activations", __name__, description="Activating accounts.")
 
@@ -19,7 +20,7 @@ bp = Blueprint("activations", __name__, description="Activating accounts.")
 def create_activation(data: dict[str, Any]) -> dict[str, str]:
     """Activate an account with the code it was sent."""
     activate(dependencies(), data)
-    return {"status": "active"}
+    return {"status": UserStatus.ACTIVE}
 
 
 @bp.post("/v1/activations/resend")

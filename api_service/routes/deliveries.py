@@ -14,16 +14,16 @@ from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema
 from shared.clock import utcnow
 from shared.models import outbox
-from shared.outbox import ASKED_CHANNEL, WEBHOOK, client_status, failure_reason
+from shared.outbox import ASKED_CHANNEL, WEBHOOK, Purpose, client_status, failure_reason
 
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 
 # The throttle of the route that issues a new code for a message's purpose (activation: resend;
 # password reset: a new reset request); an "account exists" notice answers as an activation.
 NEW_CODE_ROUTE = {
-    "activation": "activation",
-    "account_exists": "activation",
-    "password_reset": "password_reset",
+    Purpose.ACTIVATION: Purpose.ACTIVATION,
+    Purpose.ACCOUNT_EXISTS: Purpose.ACTIVATION,
+    Purpose.PASSWORD_RESET: Purpose.PASSWORD_RESET,
 }
 
 

@@ -13,7 +13,6 @@ from api_service.schemas import ProviderEventsResultSchema
 from api_service.ses_feed import ses_post
 from shared.clock import utcnow
 from shared.provider_events import ProviderEvent, first_seen, record
-from shared.suppressions import Suppressor
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
 
@@ -109,7 +108,7 @@ def _apply(
             events,
             settings=deps.settings,
             box=deps.box,
-            suppressor=Suppressor.of(work.connection, deps.settings.secret_keys),
+            suppressor=deps.suppressor.of(work.connection),
             now=now,
         )
         work.commit()

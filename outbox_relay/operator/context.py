@@ -12,16 +12,31 @@ from sqlalchemy import Connection
 
 from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.suppressions import LazySuppressor
+from shared.throttle import Throttle
 
 PROG = "outbox-relay"
 
 
 @dataclass(frozen=True)
 class CliDependencies:
-    """The dependencies a retry or reissue queues through: the settings and their secret box."""
+    """The dependencies a retry or reissue queues through: the settings, their secret box,
+    throttle and suppressor, built once per command."""
 
     settings: Settings
     box: SecretBox
+    throttle: Throttle
+    suppressor: LazySuppressor
+
+    @classmethod
+    def of(cls, settings: Settings) -> CliDependencies:
+        """The dependencies of a command run with `settings`."""
+        return cls(
+            settings,
+            SecretBox(*settings.secret_keys),
+            Throttle(settings.secret_key),
+            LazySuppressor(settings.secret_keys),
+        )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import engine_for, schema_is_current
-from shared.secretbox import SecretBox
 
 
 def missing_database(url: str) -> str | None:
@@ -71,7 +70,7 @@ def dispatch(
     engine = engine_for(settings, timeout=OPERATOR_TIMEOUT)
     context = Context(
         args=args,
-        deps=CliDependencies(settings, SecretBox(*settings.secret_keys)),
+        deps=CliDependencies.of(settings),
         actor=getattr(args, "actor", None) or default_actor(),
         now=utcnow(),
         out=out,

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.events import ALL_PURPOSES
 from shared.models import outbox, outbox_attempts, provider_events
-from shared.outbox import ALL_CHANNELS, ALL_PURPOSES, FAILED, FAILURES, Status
+from shared.outbox import ALL_CHANNELS, FAILED, FAILURES, Status
 
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
 DEAD_STATUSES = FAILED

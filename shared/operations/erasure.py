@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, or_, select, update
 
 from shared.accounts import user_by_id
-from shared.events import emit
+from shared.events import EventType, emit
 from shared.messages import Dependencies
 from shared.models import outbox, outbox_attempts, provider_events, users
 from shared.operations.audit import record
 from shared.outbox import ERASED
-from shared.suppressions import Suppression, Suppressor, listed
+from shared.suppressions import Suppression, listed
 from shared.transitions import cancel_unsent
 
 
@@ -31,7 +31,7 @@ def remove_suppressions(
 ) -> list[str]:
     """Let messages go to these addresses again; those that were suppressed. Audited by keyed
     hash, so that the audit keeps no address an erasure would have to find."""
-    suppressor = Suppressor.of(connection, deps.settings.secret_keys)
+    suppressor = deps.suppressor.of(connection)
     removed = suppressor.remove(connection, addresses)
     details = {"removed": [suppressor.hash(address) for address in removed]}
     record(connection, actor, "remove_suppressions", None, details, now)
@@ -78,10 +78,17 @@ def erase(
             .where(provider_events.c.outbox_id.in_(ids))
             .values(diagnostic=None)
         )
-    suppressor = Suppressor.of(connection, deps.settings.secret_keys)
+    suppressor = deps.suppressor.of(connection)
     for address in addresses:
         suppressor.forget_address(connection, address)
     connection.execute(delete(users).where(users.c.id == user_id))
     record(connection, actor, "erase", str(user_id), {"messages": len(ids)}, now)
-    emit(connection, deps.settings, deps.box, now=now, event="account.erased", user_id=user_id)
+    emit(
+        connection,
+        deps.settings,
+        deps.box,
+        now=now,
+        event=EventType.ACCOUNT_ERASED,
+        user_id=user_id,
+    )
     return True

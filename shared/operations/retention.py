@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.accounts import UserStatus
 from shared.config import DASHBOARD_SESSION_SECONDS, Settings
 from shared.models import (
     idempotency_keys,
@@ -70,7 +71,7 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
 def _remove_unactivated(connection: Connection, created_before: datetime) -> int:
     """Delete accounts never activated, with their messages, so their addresses are free."""
     stale = select(users.c.id).where(
-        users.c.status == "pending", users.c.created_at < created_before
+        users.c.status == UserStatus.PENDING, users.c.created_at < created_before
     )
     connection.execute(delete(outbox).where(outbox.c.user_id.in_(stale)))
     return int(connection.execute(delete(users).where(users.c.id.in_(stale))).rowcount)

@@ -11,13 +11,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.accounts import user_by_id
+from shared.accounts import UserStatus, user_by_id
 from shared.messages import Dependencies, address_for, restart_code_tries, send_code
 from shared.models import outbox
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared.outbox import CODED
-from shared.suppressions import Suppressor
+from shared.outbox import CODED, Purpose
 from shared.transitions import Resolution, requeue, resolve
 
 # The most rows one bulk retry touches; an operator runs it again for more.
@@ -77,7 +76,7 @@ def retry(
     ).one_or_none()
     if row is None:
         return RetryResult(public_id, RetryOutcome.NOT_FOUND)
-    suppressor = Suppressor.of(connection, deps.settings.secret_keys)
+    suppressor = deps.suppressor.of(connection)
     unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
     if row.status not in DEAD_STATUSES or row.resolution is not None:
         result = RetryResult(public_id, RetryOutcome.NOT_DEAD)
@@ -109,7 +108,7 @@ def _retry_with_fresh_code(
     user = user_by_id(connection, row.user_id)
     if user is None:
         return RetryResult(row.public_id, RetryOutcome.ACCOUNT_GONE)
-    if row.purpose == "activation" and user.status != "pending":
+    if row.purpose == Purpose.ACTIVATION and user.status != UserStatus.PENDING:
         return RetryResult(row.public_id, RetryOutcome.ALREADY_ACTIVE)
     if address_for(user, row.channel) is None:
         return RetryResult(row.public_id, RetryOutcome.NO_ADDRESS)

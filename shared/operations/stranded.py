@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from shared.accounts import User, user_by_id
+from shared.accounts import User, UserStatus, user_by_id
+from shared.codes import CodeStatus
+from shared.events import EventType
 from shared.messages import Dependencies, address_for, email_or_sms, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
-from shared.outbox import Status
-from shared.suppressions import Suppressor
+from shared.outbox import Purpose, Status
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
     earlier = outbox.alias("earlier")
     latest = (
         select(func.max(earlier.c.id))
-        .where(earlier.c.user_id == users.c.id, earlier.c.purpose == "activation")
+        .where(earlier.c.user_id == users.c.id, earlier.c.purpose == Purpose.ACTIVATION)
         .correlate(users)
         .scalar_subquery()
     )
@@ -83,10 +84,10 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             .outerjoin(suppressions, suppressions.c.address == outbox.c.recipient)
         )
         .where(
-            users.c.status == "pending",
+            users.c.status == UserStatus.PENDING,
             or_(
                 outbox.c.status.in_(DEAD_STATUSES),
-                verification_tokens.c.status == "dead",
+                verification_tokens.c.status == CodeStatus.DEAD,
                 verification_tokens.c.expires_at <= now,
             ),
         )
@@ -104,7 +105,7 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             else f"message dead ({r.dead_reason})"
             if r.status == Status.DEAD
             else "code tried too often"
-            if r.code_status == "dead"
+            if r.code_status == CodeStatus.DEAD
             else "code expired",
             reissuable=not r.suppressed,
         )
@@ -133,8 +134,8 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
         select(*_SHOWN)
         .select_from(users.join(outbox, outbox.c.user_id == users.c.id))
         .where(
-            users.c.status == "active",
-            outbox.c.purpose == "account.activated",
+            users.c.status == UserStatus.ACTIVE,
+            outbox.c.purpose == EventType.ACCOUNT_ACTIVATED,
             outbox.c.status == Status.DEAD,
             outbox.c.resolution.is_(None),
         )
@@ -158,17 +159,17 @@ def reissue_activation(
     message would die at once, and fire another `delivery.failed`."""
     user = user_by_id(connection, user_id)
     result = Reissue(ReissueOutcome.NOT_PENDING)
-    if user is not None and user.status == "pending":
+    if user is not None and user.status == UserStatus.PENDING:
         channel = _activation_channel(connection, user)
         address = address_for(user, channel)
-        suppressor = Suppressor.of(connection, deps.settings.secret_keys)
+        suppressor = deps.suppressor.of(connection)
         if address is not None and suppressor.among(connection, [address]):
             result = Reissue(ReissueOutcome.SUPPRESSED)
         else:
             delivery = send_code(
-                deps, connection, user, purpose="activation", channel=channel, now=now
+                deps, connection, user, purpose=Purpose.ACTIVATION, channel=channel, now=now
             )
-            restart_code_tries(deps, connection, user, purpose="activation")
+            restart_code_tries(deps, connection, user, purpose=Purpose.ACTIVATION)
             result = Reissue(ReissueOutcome.FRESH_CODE, delivery.id)
     details = {"outcome": result.outcome, "delivery": result.delivery}
     record(connection, actor, "reissue_activation", str(user_id), details, now)
@@ -180,7 +181,7 @@ def _activation_channel(connection: Connection, user: User) -> str:
     else email if it has one, else SMS."""
     channel = connection.execute(
         select(outbox.c.channel)
-        .where(outbox.c.user_id == user.id, outbox.c.purpose == "activation")
+        .where(outbox.c.user_id == user.id, outbox.c.purpose == Purpose.ACTIVATION)
         .order_by(outbox.c.id.desc())
         .limit(1)
     ).scalar_one_or_none()
