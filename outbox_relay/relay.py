@@ -20,13 +20,16 @@ from shared.accounts import user_by_id
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.events import emit
-from shared.outbox import WEBHOOK, DeadReason, failure_reason
+from shared.outbox import WEBHOOK, failure_reason, suppression_of
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Relay", "default_channels"]
+
+# Who refused the address a message's death suppresses, by the message's channel.
+_SOURCES = {"email": "smtp", "sms": "sms"}
 
 
 class Relay:
@@ -155,20 +158,26 @@ class Relay:
 
     def _after_deaths(self, connection: Connection, dead: list[store.Mark]) -> None:
         """In the transaction that marks messages dead: suppress an address refused as such
-        (5.1.x: the message itself stays `permanent_error`), and tell the application of each
+        (5.1.x, an invalid number, an opted-out recipient: the message itself stays
+        `permanent_error`), and tell the application of each
         death (`delivery.failed`), never of an event's own."""
         now = utcnow()
         for one in dead:
             row = one.row
             if row.channel == WEBHOOK:
                 continue
-            reason = failure_reason(one.dead_reason, one.attempt.error)
-            if one.dead_reason == DeadReason.PERMANENT_ERROR and reason == "address_rejected":
+            suppression = suppression_of(one.dead_reason, one.attempt.error)
+            if suppression is not None:
                 self._suppressor(connection).add(
-                    connection, row.recipient, reason="rejected", source="smtp", now=now
+                    connection,
+                    row.recipient,
+                    reason=suppression,
+                    source=_SOURCES[row.channel],
+                    now=now,
                 )
             if row.user_id is None:
                 continue
+            reason = failure_reason(one.dead_reason, one.attempt.error)
             user = user_by_id(connection, row.user_id)
             emit(
                 connection,
