@@ -243,12 +243,13 @@ def failure_reason(dead_reason: str | None, last_error: str | None) -> str:
 
 def suppression_of(dead_reason: str | None, last_error: str | None) -> str | None:
     """The suppression a message's death calls for: `rejected` (its address refused as such)
-    or `opted_out` (its recipient opted out of SMS), else None."""
+    or `complaint` (its recipient opted out: asked, as a complaint does, for no more), else
+    None."""
     if dead_reason != DeadReason.PERMANENT_ERROR:
         return None
     if _ADDRESS_REFUSED.search(last_error or ""):
         return "rejected"
-    return "opted_out" if _OPTED_OUT.search(last_error or "") else None
+    return "complaint" if _OPTED_OUT.search(last_error or "") else None
 
 
 def client_status(status: str, dead_reason: str | None) -> str:
