@@ -159,8 +159,8 @@ class Relay:
     def _after_deaths(self, connection: Connection, dead: list[store.Mark]) -> None:
         """In the transaction that marks messages dead: suppress an address refused as such
         (5.1.x, an invalid number, an opted-out recipient: the message itself stays
-        `permanent_error`), and tell the application of each
-        death (`delivery.failed`), never of an event's own."""
+        `permanent_error`), and tell the application of each death (`delivery.failed`),
+        never of an event's own."""
         now = utcnow()
         for one in dead:
             row = one.row

@@ -183,3 +183,15 @@ def test_vonage_gets_type_unicode_for_text_outside_gsm7(
     assert request.form["text"].startswith("La Fête : votre code")
     assert request.form["type"] == "unicode"
     assert the_row(engine)["status"] == "sent"
+
+
+def test_vonage_gets_a_numeric_sender_without_its_plus(
+    cm_client: FlaskClient, make_relay: MakeRelay, engine: Engine, vonage: VonageApi
+) -> None:
+    relay = make_relay(sms_url=vonage.sms_url("+15005550006"))
+    register(cm_client)
+    assert relay.drain() == 1
+    [request] = vonage.requests
+    assert (request.form["from"], request.form["to"]) == ("15005550006", "237670123456")
+    assert "callback" not in request.form and vonage.problems == []
+    assert the_row(engine)["status"] == "sent"

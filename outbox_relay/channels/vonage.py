@@ -21,9 +21,9 @@ _GSM7 = frozenset(
 
 
 class VonageChannel:
-    """POSTs `api_key`, `api_secret`, `from`, `to` (digits, no `+`), `text`, `type=unicode`
-    when the text is not GSM-7 and, with PUBLIC_URL, the `callback` its receipts come back
-    to; the first part's `message-id` is the provider's id of the message."""
+    """POSTs `api_key`, `api_secret`, `from` and `to` (numbers as digits, no `+`), `text`,
+    `type=unicode` when the text is not GSM-7 and, with PUBLIC_URL, the `callback` its
+    receipts come back to; the first part's `message-id` is the provider's id of the message."""
 
     def __init__(
         self, provider: SmsProvider, public_url: str | None, timeout: float = SMS_TIMEOUT
@@ -33,7 +33,7 @@ class VonageChannel:
         self._fields = {
             "api_key": provider.account,
             "api_secret": provider.secret,
-            "from": provider.sender or "",
+            "from": (provider.sender or "").removeprefix("+"),
         }
         if public_url:
             self._fields["callback"] = f"{public_url.rstrip('/')}/v1/provider-events/vonage"
