@@ -9,9 +9,12 @@ from outbox_relay import store
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.events import delivery_failed
-from shared.outbox import WEBHOOK, DeadReason, failure_reason
+from shared.outbox import WEBHOOK, failure_reason, suppression_of
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
+
+# Who refused the address a message's death suppresses, by the message's channel.
+_SOURCES = {"email": "smtp", "sms": "sms"}
 
 
 class Deaths:
@@ -23,16 +26,22 @@ class Deaths:
         self._suppression = suppression
 
     def follow(self, connection: Connection, dead: list[store.Mark]) -> None:
-        """Suppress an address refused as such (5.1.x: the message itself stays
-        `permanent_error`), and tell the application of each death, never of an event's own."""
+        """Suppress an address refused as such (5.1.x, an invalid number, an opted-out
+        recipient: the message itself stays `permanent_error`), and tell the application of
+        each death, never of an event's own."""
         now = utcnow()
         for one in dead:
             row = one.row
             if row.channel == WEBHOOK:
                 continue
-            reason = failure_reason(one.dead_reason, one.attempt.error)
-            if one.dead_reason == DeadReason.PERMANENT_ERROR and reason == "address_rejected":
+            suppression = suppression_of(one.dead_reason, one.attempt.error)
+            if suppression is not None:
                 self._suppression.of(connection).add(
-                    connection, row.recipient, reason="rejected", source="smtp", now=now
+                    connection,
+                    row.recipient,
+                    reason=suppression,
+                    source=_SOURCES[row.channel],
+                    now=now,
                 )
+            reason = failure_reason(one.dead_reason, one.attempt.error)
             delivery_failed(connection, self._settings, self._box, row, reason, now=now)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from shared.outbox import NUMBER_REFUSED, OPTED_OUT
+
 
 class Verdict(StrEnum):
     """Whose failure it is, and so what becomes of the message."""
@@ -147,6 +149,49 @@ def http_failure(status: int, reason: str) -> DeliveryFailure | None:
     if verdict is None:
         return None
     return DeliveryFailure(verdict, f"HTTP {status} {reason}".strip())
+
+
+# Twilio's error codes and Vonage's per-message statuses, as each documents them (docs/sms.md
+# links every one): whose failure it is, and what the recorded error says of it (the words of
+# shared.outbox that make a number `address_rejected` and suppressed, or suppressed).
+_SMS_CODES: dict[tuple[str, int], tuple[Verdict, str]] = {
+    ("Twilio", 21211): (Verdict.PERMANENT, NUMBER_REFUSED),  # invalid 'To' number
+    ("Twilio", 21614): (Verdict.PERMANENT, NUMBER_REFUSED),  # 'To' is not a mobile number
+    ("Twilio", 21610): (Verdict.PERMANENT, OPTED_OUT),  # the recipient replied STOP
+    ("Twilio", 21408): (Verdict.PERMANENT, "region not allowed"),
+    ("Twilio", 20003): (Verdict.PROVIDER_DOWN, "bad credentials"),
+    ("Twilio", 20429): (Verdict.PROVIDER_DOWN, "throttled"),
+    ("Vonage", 1): (Verdict.PROVIDER_DOWN, "throttled"),
+    ("Vonage", 4): (Verdict.PROVIDER_DOWN, "bad credentials"),
+    ("Vonage", 5): (Verdict.TRANSIENT, "internal error"),
+    ("Vonage", 9): (Verdict.PROVIDER_DOWN, "quota exceeded"),
+    ("Vonage", 29): (Verdict.PERMANENT, "region not allowed"),
+}
+# What the recorded error says of a code or status the table does not name.
+_MEANINGS = {
+    Verdict.PERMANENT: "refused",
+    Verdict.TRANSIENT: "failed",
+    Verdict.PROVIDER_DOWN: "provider refused",
+}
+
+
+def sms_api_failure(api: str, status: int, code: int | None, text: str) -> DeliveryFailure:
+    """The failure of Twilio's or Vonage's answer (`api`): its HTTP `status`, and the error
+    `code` it carries (Twilio's `code`, Vonage's per-message `status`) if any.
+
+    The table first; then HTTP 429 is throttling, the provider's (as SMTP's 421: the provider
+    is paused and probed, which slows it); any other status is judged as a gateway's, and a
+    `200` refusing the message with a code the table does not name is permanent.
+    """
+    rule = _SMS_CODES.get((api, code)) if code is not None else None
+    if rule is None and status == 429:
+        rule = (Verdict.PROVIDER_DOWN, "throttled")
+    if rule is None:
+        verdict = classify_http(status) or Verdict.PERMANENT
+        rule = (verdict, _MEANINGS[verdict])
+    verdict, meaning = rule
+    what = str(code) if code is not None else f"HTTP {status}"
+    return DeliveryFailure(verdict, " ".join(f"{api} {what} {meaning}: {text}".split()))
 
 
 def network_failure(exc: Exception) -> DeliveryFailure:

@@ -46,7 +46,8 @@ OLDEST_DUE_AGE = Gauge(
 )
 PROVIDER_UP = Gauge(
     "outpost_provider_up",
-    "1 while the relay uses the provider (smtp, smtp_fallback, sms), 0 while it is paused.",
+    "1 while the relay uses the provider (smtp, smtp_fallback, sms, sms_fallback, webhook), "
+    "0 while it is paused.",
     ["provider"],
 )
 SUPPRESSED = Gauge(

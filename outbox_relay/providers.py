@@ -251,7 +251,7 @@ class Providers:
             email.append(provider("smtp_fallback", smtp_probe("smtp_fallback")))
         self._by_channel: dict[str, list[Provider]] = {
             "email": email,
-            "sms": [provider("sms", None)] if settings.sms_url else [],
+            "sms": [provider(name, None) for name in _sms_providers(settings)],
             "webhook": [provider("webhook", None)] if settings.webhook_url else [],
         }
 
@@ -301,3 +301,9 @@ class Providers:
         for providers in self._by_channel.values():
             for p in providers:
                 p.join(timeout)
+
+
+def _sms_providers(settings: Settings) -> list[str]:
+    """The SMS providers configured, in the order they are tried."""
+    names = ["sms"] if settings.sms_url else []
+    return names + (["sms_fallback"] if settings.sms_fallback_url else [])

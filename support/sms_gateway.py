@@ -1,179 +1,25 @@
-"""A real HTTP server for tests standing in for the SMS gateway, answering from a script."""
+"""A real HTTP server for tests standing in for the SMS gateway (the spec's own contract),
+answering from a script."""
 
 from __future__ import annotations
 
-import json
-import socket
-import struct
-import threading
-import time
-from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
 
-# An HTTP status to answer with, `reset` (abort the connection with a TCP RST, no answer at all),
-# or `hang` (answer the default mode only after `hang_seconds`, long past any client timeout).
-Behaviour = int | Literal["reset", "hang"]
+from support.http_stand_in import Answer, Behaviour, GatewayRequest, HttpStandIn
+
+__all__ = ["Behaviour", "GatewayRequest", "SmsGateway"]
 
 
-@dataclass(frozen=True)
-class GatewayRequest:
-    """One request as the gateway received it, with the behaviour it was answered with."""
-
-    method: str
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    json: Any
-    behaviour: Behaviour
-
-    def header(self, name: str) -> str | None:
-        """The value of header `name` (any case), None if absent; fails if it is repeated."""
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        assert len(values) <= 1, f"header {name} sent {len(values)} times: {values}"
-        return values[0] if values else None
-
-
-class SmsGateway:
-    """Serves on 127.0.0.1 in a thread; answers `script` first, one per request, then `mode`."""
+class SmsGateway(HttpStandIn):
+    """Answers each request with the HTTP status the script says (a hang: 202 unless `mode`
+    is a status)."""
 
     def __init__(self, mode: Behaviour = 202, hang_seconds: float = 5.0) -> None:
-        self.mode: Behaviour = mode
-        self.script: list[Behaviour] = []
-        self.hang_seconds = hang_seconds
-        self._requests: list[GatewayRequest] = []
-        self._changed = threading.Condition()
-        self._stopping = threading.Event()
-        # Port 0: the kernel picks a free port while binding, so no other process can race us to it.
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.gateway = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(mode, hang_seconds)
 
-    @property
-    def port(self) -> int:
-        """The port listened on."""
-        port: int = self._server.server_address[1]
-        return port
-
-    @property
-    def url(self) -> str:
-        """Base URL of the server, without a trailing slash."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def requests(self) -> list[GatewayRequest]:
-        """A snapshot of every request received so far, in arrival order."""
-        with self._changed:
-            return list(self._requests)
-
-    def start(self) -> None:
-        """Start answering."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop listening and release whatever hangs."""
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[GatewayRequest]:
-        """Block until `count` requests arrived; return them."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self._requests) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(self._requests)} of {count} requests arrived")
-                self._changed.wait(left)
-            return list(self._requests)
-
-    def _record(self, handler: BaseHTTPRequestHandler, body: bytes) -> Behaviour:
-        """Store one request and pick the behaviour it gets."""
-        try:
-            parsed: Any = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
-        with self._changed:
-            behaviour = self.script.pop(0) if self.script else self.mode
-            self._requests.append(
-                GatewayRequest(
-                    method=handler.command,
-                    path=handler.path,
-                    headers=tuple(handler.headers.items()),
-                    body=body,
-                    json=parsed,
-                    behaviour=behaviour,
-                )
-            )
-            self._changed.notify_all()
-        return behaviour
-
-    def _hang(self) -> None:
-        """Sleep `hang_seconds`, or less if the gateway stops."""
-        self._stopping.wait(self.hang_seconds)
-
-
-class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer knowing its gateway; quiet about clients that went away."""
-
-    daemon_threads = True
-    gateway: SmsGateway
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Ignore errors of connections the client closed (after a timeout, say)."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads the request, records it, then answers as the script says."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive, as a real gateway would allow
-
-    def do_POST(self) -> None:
-        """Any method is handled the same way."""
-        self._handle()
-
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr."""
-
-    def _handle(self) -> None:
-        server = self.server
-        assert isinstance(server, _Server)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        behaviour = server.gateway._record(self, body)
-        if behaviour == "reset":
-            self._reset()
-            return
-        if behaviour == "hang":
-            server.gateway._hang()
-            hung = server.gateway.mode
-            behaviour = hung if isinstance(hung, int) else 202
-        assert isinstance(behaviour, int)
-        self._answer(behaviour)
-
-    def _answer(self, status: int) -> None:
-        phrase = HTTPStatus(status).phrase
-        payload = {"status": "queued"} if 200 <= status <= 299 else {"error": phrase}
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status, phrase)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-
-    def _reset(self) -> None:
-        """Abort the connection: SO_LINGER 0 makes close() send a RST instead of a FIN."""
-        self.close_connection = True
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        # detach() + close the descriptor now: socket.close() would wait for rfile and wfile.
-        socket.close(self.connection.detach())
+    def answer(self, request: GatewayRequest, behaviour: int) -> Answer:
+        """`{"status": "queued"}` for a 2xx, else `{"error": <phrase>}`."""
+        status = behaviour or 202
+        if 200 <= status <= 299:
+            return Answer(status, {"status": "queued"})
+        return Answer(status, {"error": HTTPStatus(status).phrase})

@@ -1,4 +1,5 @@
-"""Building each provider's channel from the settings: SMTP, its fallback, the SMS gateway."""
+"""Building each provider's channel from the settings: SMTP and SMS, each with its fallback,
+and the webhook endpoint."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from functools import partial
 from outbox_relay.channels import Channel
 from outbox_relay.channels.sms import SmsGatewayChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
+from outbox_relay.channels.twilio import TwilioChannel
+from outbox_relay.channels.vonage import VonageChannel
 from outbox_relay.channels.webhook import WebhookChannel
 from shared.config import Settings
+from shared.sms_url import SmsKind, SmsProvider
 
 # Called before each message handed to a provider, with the provider's name, the time
 # (time.monotonic) after which the message must not be handed over, and the message's
@@ -19,19 +23,30 @@ ChannelFactory = Callable[[str], Channel]
 
 
 def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFactory:
-    """Build the channel of provider `smtp`, `smtp_fallback`, `sms` or `webhook`."""
+    """Build the channel of provider `smtp`, `smtp_fallback`, `sms`, `sms_fallback` or
+    `webhook`."""
 
     def build(provider: str) -> Channel:
         if provider in ("smtp", "smtp_fallback"):
             smtp = settings.smtp if provider == "smtp" else settings.smtp_fallback
             assert smtp is not None
             return SmtpChannel(smtp, partial(pace, provider) if pace else None)
-        if provider == "sms" and settings.sms_url == "log:":
-            return SmsLogChannel()
-        if provider == "sms" and settings.sms_url:
-            return SmsGatewayChannel(settings.sms_url, settings.sms_token)
+        sms = {"sms": settings.sms, "sms_fallback": settings.sms_fallback}.get(provider)
+        if sms is not None:
+            return sms_channel(sms, settings)
         if provider == "webhook" and settings.webhook_url and settings.webhook_secret:
             return WebhookChannel(settings.webhook_url, settings.webhook_secret)
         raise ValueError(f"no provider {provider!r} configured")
 
     return build
+
+
+def sms_channel(provider: SmsProvider, settings: Settings) -> Channel:
+    """The channel speaking to one SMS provider as its kind wants."""
+    if provider.kind is SmsKind.TWILIO:
+        return TwilioChannel(provider, settings.public_url)
+    if provider.kind is SmsKind.VONAGE:
+        return VonageChannel(provider, settings.public_url)
+    if provider.kind is SmsKind.GATEWAY:
+        return SmsGatewayChannel(provider.endpoint, settings.sms_token)
+    return SmsLogChannel()

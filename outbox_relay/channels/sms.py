@@ -8,7 +8,7 @@ import re
 import httpx
 
 from outbox_relay.channels import Message, SmsMessage
-from outbox_relay.failures import http_failure, network_failure
+from outbox_relay.channels.http import post
 from shared.config import SMS_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -28,17 +28,12 @@ class SmsGatewayChannel:
     def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one SMS; failures are classified by HTTP status."""
         assert isinstance(message, SmsMessage)
-        try:
-            response = self._client.post(
-                self._url,
-                json={"id": message.id, "to": message.to, "body": message.body},
-                headers={"Idempotency-Key": message.id},
-            )
-        except httpx.HTTPError as exc:
-            raise network_failure(exc) from exc
-        failure = http_failure(response.status_code, response.reason_phrase)
-        if failure is not None:
-            raise failure
+        post(
+            self._client,
+            self._url,
+            json={"id": message.id, "to": message.to, "body": message.body},
+            headers={"Idempotency-Key": message.id},
+        )
         return None
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import time
 import httpx
 
 from outbox_relay.channels import Message, WebhookMessage
-from outbox_relay.failures import http_failure, network_failure
+from outbox_relay.channels.http import post
 from shared.config import WEBHOOK_TIMEOUT
 
 
@@ -39,13 +39,7 @@ class WebhookChannel:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature(self._key, message.id, timestamp, message.body),
         }
-        try:
-            response = self._client.post(self._url, content=message.body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise network_failure(exc) from exc
-        failure = http_failure(response.status_code, response.reason_phrase)
-        if failure is not None:
-            raise failure
+        post(self._client, self._url, content=message.body, headers=headers)
         return None
 
     def close(self) -> None:
