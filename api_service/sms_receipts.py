@@ -17,6 +17,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
@@ -86,6 +87,19 @@ def twilio_signature(auth_token: str, url: str, fields: MultiDict[str, str]) -> 
     return base64.b64encode(digest).decode()
 
 
+def _signed_urls(url: str) -> set[str]:
+    """The URL as given, without its port and with the scheme's default one: Twilio's own
+    validator takes a signature over either, Twilio having signed both ways."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return {
+        url,
+        urlunsplit(parts._replace(netloc=host)),
+        urlunsplit(parts._replace(netloc=f"{host}:{port}")),
+    }
+
+
 def twilio_post(request: Request, providers: list[SmsProvider], public_url: str) -> FeedPost:
     """A status callback, once its signature over PUBLIC_URL's callback URL is one of the
     Twilio providers'. A request without a signature is challenged, never counted."""
@@ -93,8 +107,12 @@ def twilio_post(request: Request, providers: list[SmsProvider], public_url: str)
     if not presented:
         raise _twilio_challenge()
     fields = read_form(request, max_bytes=MAX_BODY_BYTES)
-    url = twilio_receipts_url(public_url)
-    signatures = [twilio_signature(p.secret, url, fields) for p in providers if p.secret]
+    signatures = [
+        twilio_signature(p.secret, url, fields)
+        for p in providers
+        if p.secret
+        for url in _signed_urls(twilio_receipts_url(public_url))
+    ]
     require_token(presented, signatures, _twilio_challenge())
     return _receipt(TWILIO, fields.to_dict(), "MessageSid", "MessageStatus", "ErrorCode")
 
@@ -152,7 +170,7 @@ def _receipt(
         type="bounce" if failed else "delivery",
         permanent=failed,
         source=kind.source,
-        diagnostic=f"{kind.source} {status}" + (f" (error {code})" if code else ""),
+        diagnostic=f"{kind.source} {status}" + (f" (error {code})" if failed and code else ""),
         message_id=fields.get(reference) if reference else None,
         provider_id=message_id,
         address_refused=code in kind.refused,
