@@ -37,10 +37,16 @@ _MAX_STATUS = 30
 
 @dataclass(frozen=True)
 class _Receipts:
-    """How one provider's receipts read: the statuses that say the message failed, the error
-    codes among those that refuse the number itself, and the other statuses it sends."""
+    """How one provider's receipts read: the fields naming the message (the provider's id, and
+    ours if the provider echoes one), its status and error code; the statuses that say the
+    message failed, the error codes among those that refuse the number itself, and the other
+    statuses it sends."""
 
     source: str
+    id_field: str
+    status_field: str
+    code_field: str
+    reference_field: str | None
     failed: frozenset[str]
     refused: frozenset[str]
     passing: frozenset[str]
@@ -48,6 +54,10 @@ class _Receipts:
 
 TWILIO = _Receipts(
     "twilio",
+    id_field="MessageSid",
+    status_field="MessageStatus",
+    code_field="ErrorCode",
+    reference_field=None,
     failed=frozenset({"undelivered", "failed"}),
     # 30005 unknown destination handset, 30006 landline or unreachable carrier.
     refused=frozenset({"30005", "30006"}),
@@ -58,6 +68,10 @@ TWILIO = _Receipts(
 )
 VONAGE = _Receipts(
     "vonage",
+    id_field="messageId",
+    status_field="status",
+    code_field="err-code",
+    reference_field="client-ref",
     failed=frozenset({"expired", "failed", "rejected"}),
     # 3 absent subscriber - permanent, 4 call barred by user (both "should be removed from
     # your database"), 9 illegal number (the user asked not to receive the service's messages).
@@ -72,7 +86,8 @@ def _twilio_challenge() -> Problem:
         401,
         "unauthorized",
         "Unauthorized",
-        "Sign the callback with X-Twilio-Signature, keyed by the auth token of SMS_URL.",
+        "Sign the callback with X-Twilio-Signature, keyed by the auth token of the Twilio "
+        "account in SMS_URL or SMS_FALLBACK_URL.",
         headers={"WWW-Authenticate": 'X-Twilio-Signature realm="provider-events"'},
     )
 
@@ -114,7 +129,7 @@ def twilio_post(request: Request, providers: list[SmsProvider], public_url: str)
         for url in _signed_urls(twilio_receipts_url(public_url))
     ]
     require_token(presented, signatures, _twilio_challenge())
-    return _receipt(TWILIO, fields.to_dict(), "MessageSid", "MessageStatus", "ErrorCode")
+    return _receipt(TWILIO, fields.to_dict())
 
 
 def vonage_post(request: Request, providers: list[SmsProvider]) -> FeedPost:
@@ -126,37 +141,34 @@ def vonage_post(request: Request, providers: list[SmsProvider]) -> FeedPost:
         payload = read_json(request, max_bytes=MAX_BODY_BYTES)
     if not isinstance(payload, dict):
         raise validation_problem([("messageId", "A delivery receipt is an object.")])
-    fields = {k: str(v) for k, v in payload.items() if isinstance(v, str | int)}
+    fields = {
+        k: str(v)
+        for k, v in payload.items()
+        if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+    }
     wrong_key = Problem(
         401,
         "unauthorized",
         "Unauthorized",
-        "The receipt's api-key is not the API key of the Vonage provider in SMS_URL.",
+        "The receipt's api-key is not the API key of the Vonage account in SMS_URL or "
+        "SMS_FALLBACK_URL.",
         headers={"WWW-Authenticate": 'Basic realm="provider-events"'},
     )
     require_token(fields.get("api-key"), [p.account for p in providers], wrong_key)
-    return _receipt(VONAGE, fields, "messageId", "status", "err-code", reference="client-ref")
+    return _receipt(VONAGE, fields)
 
 
-def _receipt(
-    kind: _Receipts,
-    fields: Mapping[str, str],
-    id_field: str,
-    status_field: str,
-    code_field: str,
-    *,
-    reference: str | None = None,
-) -> FeedPost:
-    """The event a receipt reports about the message the provider knows as `id_field`: a
+def _receipt(kind: _Receipts, fields: Mapping[str, str]) -> FeedPost:
+    """The event a receipt reports about the message the provider knows by its id: a
     delivery, a failure (of the number, or of this message only), or nothing for a status on
     the way, counted by its name. The same status of the same message is one notification."""
     check_storable(dict(fields))
-    message_id, status = fields.get(id_field, ""), fields.get(status_field, "").lower()
+    message_id, status = fields.get(kind.id_field, ""), fields.get(kind.status_field, "").lower()
     errors = [
         (name, f"Required, at most {most} characters.")
         for name, value, most in (
-            (id_field, message_id, _MAX_ID),
-            (status_field, status, _MAX_STATUS),
+            (kind.id_field, message_id, _MAX_ID),
+            (kind.status_field, status, _MAX_STATUS),
         )
         if not 0 < len(value) <= most
     ]
@@ -164,14 +176,14 @@ def _receipt(
         raise validation_problem(errors)
     if status != "delivered" and status not in kind.failed:
         return FeedPost([], ignored=status if status in kind.passing else "other")
-    code = fields.get(code_field, "")[:20]
+    code = fields.get(kind.code_field, "")[:20]
     failed = status in kind.failed
     event = ProviderEvent(
         type="bounce" if failed else "delivery",
         permanent=failed,
         source=kind.source,
         diagnostic=f"{kind.source} {status}" + (f" (error {code})" if failed and code else ""),
-        message_id=fields.get(reference) if reference else None,
+        message_id=fields.get(kind.reference_field) if kind.reference_field else None,
         provider_id=message_id,
         address_refused=code in kind.refused,
     )

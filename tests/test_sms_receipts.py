@@ -155,6 +155,10 @@ def test_a_callback_signed_by_the_fallback_twilio_account_is_accepted(
         answer = twilio_callback(client, status("delivered"), token=FALLBACK_TOKEN)
         assert (answer.status_code, answer.get_json()) == (200, {"accepted": 0, "unknown": 1})
         assert twilio_callback(client, status("delivered")).status_code == 401
+        # Twilio's own validator takes the URL with the scheme's default port too.
+        with_port = "https://outpost.example.com:443/v1/provider-events/twilio"
+        signed = twilio_callback(client, status("sent"), token=FALLBACK_TOKEN, url=with_port)
+        assert signed.status_code == 200
     finally:
         app.extensions["outpost"].engine.dispose()
 
