@@ -352,3 +352,14 @@ def test_the_vonage_route_is_404_without_a_vonage_provider(env: dict[str, str]) 
         assert answer.status_code == 404
     finally:
         app.extensions["outpost"].engine.dispose()
+
+
+def test_a_vonage_dlr_finds_its_message_by_client_ref_when_it_carries_the_delivery_id(
+    api: FlaskClient, engine: Engine
+) -> None:
+    delivery_id = sent_sms(api, engine, "0B00000127FDBC63")
+    other_part = {**dlr("failed", "9", "0B00000127FDBC99"), "client-ref": delivery_id}
+    answer = api.post("/v1/provider-events/vonage", json=other_part, headers=BEARER)
+    assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    assert delivery(api, delivery_id) == ("failed", "address_rejected")
+    assert [e["address"] for e in rows(engine, "suppressions")] == [PHONE]
