@@ -106,8 +106,12 @@ def _signed_urls(url: str) -> set[str]:
     """The URL as given, without its port and with the scheme's default one: Twilio's own
     validator takes a signature over either, Twilio having signed both ways."""
     parts = urlsplit(url)
-    host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        given_port = parts.port
+    except ValueError:
+        return {url}
+    host = parts.netloc.rsplit(":", 1)[0] if given_port else parts.netloc
+    port = given_port or (443 if parts.scheme == "https" else 80)
     return {
         url,
         urlunsplit(parts._replace(netloc=host)),
