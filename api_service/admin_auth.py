@@ -4,6 +4,7 @@ against the client; no ADMIN_TOKEN, no admin."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from flask import request
 
@@ -45,10 +46,12 @@ def wrong_token_wait() -> int:
     return wait
 
 
-def require_token(presented: str | None, expected: str | None, challenge: Problem) -> None:
-    """Nothing if `presented` is `expected`; else count a wrong token from this client and
-    answer 429 once it is over WRONG_TOKENS, or `challenge` until then."""
-    if _same_token(presented, expected):
+def require_token(
+    presented: str | None, expected: Sequence[str | None], challenge: Problem
+) -> None:
+    """Nothing if `presented` is one of `expected`; else count a wrong token from this client
+    and answer 429 once it is over WRONG_TOKENS, or `challenge` until then."""
+    if any(_same_token(presented, one) for one in expected):
         return
     wait = wrong_token_wait()
     if wait:
@@ -73,6 +76,6 @@ def require_bearer() -> str:
         headers={"WWW-Authenticate": 'Bearer realm="outpost-admin"'},
     )
     presented = token.strip() if scheme.lower() == "bearer" else None
-    require_token(presented, dependencies().settings.admin_token, challenge)
+    require_token(presented, [dependencies().settings.admin_token], challenge)
     operator = request.headers.get("X-Operator", "").strip()[:80] or "admin-api"
     return f"{operator}@{request.remote_addr}"

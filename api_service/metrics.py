@@ -26,9 +26,10 @@ REQUESTS = Counter(
 )
 PROVIDER_EVENTS = Counter(
     "outpost_provider_events",
-    "Provider events received, by source (outpost, ses) and type (bounce, complaint, delivery; "
-    "and the SES types Outpost does not act on, such as open or delivery_delay); those matching "
-    "no message are counted too.",
+    "Provider events received, by source (outpost, ses, twilio, vonage) and type (bounce, "
+    "complaint, delivery; and the notifications Outpost does not act on: SES types such as open "
+    "or delivery_delay, SMS receipts' statuses on the way such as sent or buffered); those "
+    "matching no message are counted too.",
     ["source", "type"],
 )
 DURATION = Histogram(

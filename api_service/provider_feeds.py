@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Request
@@ -20,6 +21,18 @@ from api_service.fields import storable
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
 from shared.provider_events import ProviderEvent
+
+
+@dataclass(frozen=True)
+class FeedPost:
+    """What one post of a provider brings: its events, and the provider's id of the
+    notification (the same in every retry of it)."""
+
+    events: list[ProviderEvent]
+    notification_id: str | None = None
+    # The metrics' name of a notification Outpost does not act on, when it is one.
+    ignored: str | None = None
+
 
 # The most events one post may carry, and its largest body.
 MAX_EVENTS = 1000
@@ -58,7 +71,7 @@ def authenticate(request: Request, token: str | None) -> None:
             presented = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
         except (binascii.Error, UnicodeDecodeError):
             presented = ""
-    require_token(presented, token, _challenge())
+    require_token(presented, [token], _challenge())
 
 
 def body_json(request: Request, *, text_allowed: bool) -> Any:

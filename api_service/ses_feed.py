@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
 from api_service.problems import validation_problem
-from api_service.provider_feeds import check_storable
+from api_service.provider_feeds import FeedPost, check_storable
 from api_service.request_body import load
 from shared.provider_events import ProviderEvent
 
@@ -74,17 +73,6 @@ class _SesNotification(_SesPart):
     delivery = fields.Nested(_Delivery)
 
 
-@dataclass(frozen=True)
-class SnsPost:
-    """What one SNS post brings: its events, and SNS's id of the notification (the same in
-    every retry of it)."""
-
-    events: list[ProviderEvent]
-    notification_id: str | None = None
-    # The metrics' name of an SES event type Outpost does not act on, when it is one.
-    ignored: str | None = None
-
-
 # SES event types Outpost does not act on, by either spelling (`notificationType`, or
 # `eventType` with event publishing), and their name in the metrics: answered 200, since a
 # refusal would have SNS retry them for an hour. SES posts the last one when the topic is set up.
@@ -100,7 +88,7 @@ IGNORED = {
 }
 
 
-def ses_post(payload: Any) -> SnsPost:
+def ses_post(payload: Any) -> FeedPost:
     """One SNS post of an SES notification; a SubscriptionConfirmation is logged for the
     operator and carries no event."""
     if not isinstance(payload, dict) or not isinstance(payload.get("Type"), str):
@@ -111,9 +99,9 @@ def ses_post(payload: Any) -> SnsPost:
             "SNS subscription to confirm: open its SubscribeURL once",
             extra={"topic": payload.get("TopicArn"), "url": payload.get("SubscribeURL")},
         )
-        return SnsPost([])
+        return FeedPost([])
     if payload["Type"] != "Notification":
-        return SnsPost([])
+        return FeedPost([])
     notification_id = payload.get("MessageId")
     if notification_id is not None and not (
         isinstance(notification_id, str) and 0 < len(notification_id) <= 100
@@ -122,8 +110,8 @@ def ses_post(payload: Any) -> SnsPost:
     notification, others = _notification(payload.get("Message"))
     kind = notification.get("notification_type") or notification.get("event_type")
     if kind in IGNORED:
-        return SnsPost([], notification_id, ignored=IGNORED[kind])
-    return SnsPost(_ses_events(notification, kind, others), notification_id)
+        return FeedPost([], notification_id, ignored=IGNORED[kind])
+    return FeedPost(_ses_events(notification, kind, others), notification_id)
 
 
 def _ses_events(notification: dict[str, Any], kind: Any, others: int) -> list[ProviderEvent]:

@@ -3,7 +3,9 @@ our messages and acted on in one transaction.
 
 A permanent bounce or a complaint marks the message `bounced` (its client sees `failed` /
 `address_rejected`), suppresses the address and tells the application (`delivery.failed`); a
-transient bounce or a delivery is only recorded with the message.
+permanent bounce that does not refuse the address (an SMS receipt of an unreachable handset or
+of carrier filtering) marks it `bounced` as `undeliverable`, suppressing nothing; a transient
+bounce or a delivery is only recorded with the message.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shared.config import Settings
 from shared.events import delivery_failed
 from shared.models import outbox, provider_events, provider_notifications
-from shared.outbox import ERASED, WEBHOOK
+from shared.outbox import ERASED, WEBHOOK, DeadReason
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from shared.transitions import bounce
 
 TYPES = ("bounce", "complaint", "delivery")
-SOURCES = ("outpost", "ses")
+SOURCES = ("outpost", "ses", "twilio", "vonage")
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
 _PUBLIC_ID = re.compile(
@@ -41,6 +43,8 @@ class ProviderEvent:
     provider's own id of the message (SES's `mail.messageId`). Either finds the message.
     `others`: the recipients the same report named beside this one, none of them a message of
     ours (Outpost sends each message to one recipient), counted as unknown.
+    `address_refused`: whether a permanent bounce is the address's fault (suppressed,
+    `address_rejected`) or only this message's (`undeliverable`).
     """
 
     type: str
@@ -51,6 +55,7 @@ class ProviderEvent:
     message_id: str | None = None
     provider_id: str | None = None
     others: int = 0
+    address_refused: bool = True
 
 
 @dataclass(frozen=True)
@@ -174,8 +179,9 @@ def _bounce(
     suppressor: Suppressor,
     now: datetime,
 ) -> None:
-    """The message did not arrive after all: `bounced`, its address suppressed, the
-    application told (once: a second report of the same bounce changes nothing more).
+    """The message did not arrive after all: `bounced`, its address suppressed if the event
+    refuses it, the application told (once: a second report of the same bounce changes nothing
+    more).
 
     An erased account's message keeps no address, only a placeholder, which is never
     suppressed (its address, if suppressed before, stays so by its keyed hash). A bounce may
@@ -184,7 +190,8 @@ def _bounce(
     (outbox_relay/store.py).
     """
     reason = "complaint" if event.type == "complaint" else "hard_bounce"
-    if row.recipient != ERASED:
+    refused = event.type == "complaint" or event.address_refused
+    if refused and row.recipient != ERASED:
         suppressor.add(
             connection,
             row.recipient,
@@ -193,5 +200,8 @@ def _bounce(
             now=now,
             event_id=event_id,
         )
-    if bounce(connection, row.id, (event.diagnostic or reason)[:500], now):
-        delivery_failed(connection, settings, box, row, "address_rejected", now=now)
+    error = (event.diagnostic or reason)[:500]
+    dead_reason = None if refused else DeadReason.PERMANENT_ERROR
+    if bounce(connection, row.id, error, now, dead_reason):
+        reason_for_client = "address_rejected" if refused else "undeliverable"
+        delivery_failed(connection, settings, box, row, reason_for_client, now=now)

@@ -109,3 +109,15 @@ def _refuse_clear_text(scheme: str, host: str) -> None:
             f"http:// would send messages and codes in clear to {host}: use https:// "
             "(plain http:// is for a loopback host only)"
         )
+
+
+def receipts_url(public_url: str, kind: SmsKind) -> str:
+    """Where the provider is asked to post its delivery receipts under PUBLIC_URL: for Twilio,
+    the exact URL its X-Twilio-Signature is computed, and verified, over."""
+    return f"{public_url.rstrip('/')}/v1/provider-events/{kind}"
+
+
+def providers_of(kind: SmsKind, *urls: str | None) -> list[SmsProvider]:
+    """The providers of `kind` among these SMS URLs (SMS_URL, SMS_FALLBACK_URL)."""
+    providers = [parse_sms_url(url) for url in urls if url]
+    return [provider for provider in providers if provider.kind is kind]

@@ -118,16 +118,23 @@ def cancel_unsent(connection: Connection, ids: Sequence[int]) -> None:
     )
 
 
-def bounce(connection: Connection, row_id: int, error: str, now: datetime) -> bool:
+def bounce(
+    connection: Connection,
+    row_id: int,
+    error: str,
+    now: datetime,
+    dead_reason: DeadReason | None = None,
+) -> bool:
     """Mark a message `bounced`, sent or still held by a relay at `now` (not yet marked,
-    possibly cancelled meanwhile); whether it changed."""
+    possibly cancelled meanwhile); whether it changed. `dead_reason` `permanent_error`: the
+    message failed but its address was not refused (a client sees `undeliverable`)."""
     in_flight = and_(
         outbox.c.status.in_((Status.PENDING, Status.CANCELLED)), outbox.c.locked_until > now
     )
     changed = connection.execute(
         update(outbox)
         .where(outbox.c.id == row_id, or_(outbox.c.status == Status.SENT, in_flight))
-        .values(status=Status.BOUNCED, last_error=error, **SECRETS)
+        .values(status=Status.BOUNCED, dead_reason=dead_reason, last_error=error, **SECRETS)
     ).rowcount
     return bool(changed)
 

@@ -19,8 +19,16 @@ ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
 
 def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    # The providers' token is the admin one, so that the header below opens those routes too.
-    tokens = {"ADMIN_TOKEN": ADMIN_TOKEN, "PROVIDER_EVENTS_TOKEN": ADMIN_TOKEN}
+    # The providers' token is the admin one, so that the header below opens those routes too;
+    # Twilio and Vonage configured (never called: the API sends nothing), so that their receipt
+    # routes answer.
+    tokens = {
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "PROVIDER_EVENTS_TOKEN": ADMIN_TOKEN,
+        "SMS_URL": f"twilio://AC{'0' * 32}:twilio-auth-token@127.0.0.1:9?from=%2B15005550006",
+        "SMS_FALLBACK_URL": "vonage://a1b2c3d4:vonage-secret@127.0.0.1:9?from=Outpost",
+        "PUBLIC_URL": "https://outpost.example.com",
+    }
     # Through a proxy giving each request its own client address: schemathesis tries every
     # admin route with a missing and a wrong token, far past the 10 wrong tokens a client
     # may present before 429 (tested in test_dashboard.py).
@@ -32,7 +40,7 @@ def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> N
     finally:
         assert processes.stop(api) == 0
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
-    assert "24 passed" in run.stdout
+    assert "26 passed" in run.stdout
     assert "Runtime Error" not in run.stdout
 
 

@@ -1,4 +1,5 @@
-"""POST /v1/provider-events and /v1/provider-events/ses: what providers report after `250`."""
+"""POST /v1/provider-events and /v1/provider-events/ses|twilio|vonage: what providers report
+after they took a message."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from api_service.dependencies import dependencies
 from api_service.flows.dependencies import Dependencies
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
-from api_service.provider_feeds import authenticate, body_json, outpost_events
+from api_service.problems import Problem
+from api_service.provider_feeds import FeedPost, authenticate, body_json, outpost_events
 from api_service.schemas import ProviderEventsResultSchema
 from api_service.ses_feed import ses_post
+from api_service.sms_receipts import twilio_post, vonage_post
 from shared.clock import utcnow
 from shared.provider_events import ProviderEvent, first_seen, record
+from shared.sms_url import SmsKind, SmsProvider, providers_of
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
 
@@ -61,6 +65,29 @@ _SNS_BODY = {
         for media in ("application/json", "text/plain")
     },
 }
+_TWILIO_BODY = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "description": "A Twilio status callback (MessageSid, MessageStatus, ErrorCode…).",
+            }
+        }
+    },
+}
+_VONAGE_BODY = {
+    "required": True,
+    "content": {
+        media: {
+            "schema": {
+                "type": "object",
+                "description": "A Vonage delivery receipt (messageId, status, err-code, api-key…).",
+            }
+        }
+        for media in ("application/json", "application/x-www-form-urlencoded")
+    },
+}
 
 
 @bp.post("/v1/provider-events")
@@ -83,9 +110,61 @@ def post_ses_notification() -> dict[str, int]:
     token)."""
     deps = dependencies()
     authenticate(request, deps.settings.provider_events_token)
-    post = ses_post(body_json(request, text_allowed=True))
+    return _apply_post(deps, "ses", ses_post(body_json(request, text_allowed=True)))
+
+
+@bp.post("/v1/provider-events/twilio")
+@bp.response(200, ProviderEventsResultSchema)
+@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
+@bp.doc(
+    operationId="postTwilioStatusCallback",
+    requestBody=_TWILIO_BODY,
+    parameters=[
+        {
+            "name": "X-Twilio-Signature",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Twilio's signature over PUBLIC_URL's callback URL and the fields.",
+        }
+    ],
+)
+def post_twilio_status_callback() -> dict[str, int]:
+    """A Twilio status callback, verified by X-Twilio-Signature (404 unless SMS_URL or
+    SMS_FALLBACK_URL is a Twilio account and PUBLIC_URL is set)."""
+    deps = dependencies()
+    providers = _configured(deps, SmsKind.TWILIO)
+    public_url = deps.settings.public_url
+    if public_url is None:
+        raise Problem(404, "not-found", "Not Found", "No such route.")
+    return _apply_post(deps, "twilio", twilio_post(request, providers, public_url))
+
+
+@bp.post("/v1/provider-events/vonage")
+@bp.response(200, ProviderEventsResultSchema)
+@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
+@bp.doc(operationId="postVonageDeliveryReceipt", requestBody=_VONAGE_BODY)
+def post_vonage_delivery_receipt() -> dict[str, int]:
+    """A Vonage delivery receipt (the token as for /ses, and the account's api-key; 404 unless
+    SMS_URL or SMS_FALLBACK_URL is a Vonage account)."""
+    deps = dependencies()
+    providers = _configured(deps, SmsKind.VONAGE)
+    authenticate(request, deps.settings.provider_events_token)
+    return _apply_post(deps, "vonage", vonage_post(request, providers))
+
+
+def _configured(deps: Dependencies, kind: SmsKind) -> list[SmsProvider]:
+    """The SMS providers of `kind` configured; 404 when there is none."""
+    providers = providers_of(kind, deps.settings.sms_url, deps.settings.sms_fallback_url)
+    if not providers:
+        raise Problem(404, "not-found", "Not Found", "No such route.")
+    return providers
+
+
+def _apply_post(deps: Dependencies, source: str, post: FeedPost) -> dict[str, int]:
+    """Apply one post of a provider; what it brings that Outpost does not act on is counted."""
     if post.ignored is not None:
-        PROVIDER_EVENTS.labels("ses", post.ignored).inc()
+        PROVIDER_EVENTS.labels(source, post.ignored).inc()
     return _apply(deps, post.events, notification_id=post.notification_id)
 
 

@@ -10,7 +10,7 @@ from outbox_relay.channels import Message, SmsMessage
 from outbox_relay.channels.http import json_object, post
 from outbox_relay.failures import DeliveryFailure, sms_api_failure
 from shared.config import SMS_TIMEOUT
-from shared.sms_url import SmsProvider
+from shared.sms_url import SmsKind, SmsProvider, receipts_url
 
 
 class TwilioChannel:
@@ -30,7 +30,7 @@ class TwilioChannel:
             else {"From": provider.sender or ""}
         )
         if public_url:
-            self._fields["StatusCallback"] = f"{public_url.rstrip('/')}/v1/provider-events/twilio"
+            self._fields["StatusCallback"] = receipts_url(public_url, SmsKind.TWILIO)
         self._client = httpx.Client(timeout=timeout, auth=(provider.account, provider.secret))
 
     def send(self, message: Message, start_by: float) -> str | None:

@@ -10,7 +10,7 @@ from outbox_relay.channels import Message, SmsMessage
 from outbox_relay.channels.http import json_object, post
 from outbox_relay.failures import DeliveryFailure, Verdict, sms_api_failure
 from shared.config import SMS_TIMEOUT
-from shared.sms_url import SmsProvider
+from shared.sms_url import SmsKind, SmsProvider, receipts_url
 
 # GSM 03.38's default alphabet and its extension table: text with any other character (`ê`)
 # goes as `type=unicode`, else Vonage would replace it.
@@ -36,7 +36,7 @@ class VonageChannel:
             "from": (provider.sender or "").removeprefix("+"),
         }
         if public_url:
-            self._fields["callback"] = f"{public_url.rstrip('/')}/v1/provider-events/vonage"
+            self._fields["callback"] = receipts_url(public_url, SmsKind.VONAGE)
         self._client = httpx.Client(timeout=timeout)
 
     def send(self, message: Message, start_by: float) -> str | None:
