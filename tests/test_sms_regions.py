@@ -149,7 +149,7 @@ def test_past_the_cap_a_region_gets_the_generic_429_and_nothing_is_written(
         assert refusal.status_code == 429
         assert refusal.mimetype == "application/problem+json"
         assert refusal.json["type"] == "https://outpost.dev/problems/too-many-requests"
-        assert refusal.json["detail"] == "Too many requests; slow down."
+        assert refusal.json["detail"] == "Too many requests from this address; slow down."
         assert 3500 <= int(refusal.headers["Retry-After"]) <= 3600
     assert written(engine) == before
     assert sms_count("CM", "queued") == queued + 2

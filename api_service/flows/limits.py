@@ -17,8 +17,8 @@ from shared.throttle import Limit, code_tries, sms_region
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
 CLIENT_WINDOW_SECONDS = 60
-# The answer past a limit that must not say which: the per-IP limit's and the region cap's.
-SLOW_DOWN = "Too many requests; slow down."
+# The generic refusal: the per-IP limit's, and the region cap's, which must not say it is one.
+SLOW_DOWN = "Too many requests from this address; slow down."
 
 
 def limit_recipients(
