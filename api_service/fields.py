@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields
 
 from api_service.dependencies import dependencies
 from api_service.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from api_service.sms_counts import SMS_TOTAL
 from shared.addresses import (
     E164_EXAMPLE,
     PHONE_PATTERN,
@@ -16,6 +17,7 @@ from shared.addresses import (
     normalise_address,
     normalise_email,
     normalise_phone,
+    phone_region,
 )
 
 # C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates.
@@ -93,7 +95,8 @@ class EmailAddress(Text):
 
 
 class PhoneNumber(Text):
-    """A mobile number, national input read in PHONE_DEFAULT_REGION, always returned as E.164."""
+    """A mobile number, national input read in PHONE_DEFAULT_REGION, always returned as E.164;
+    one of another region than SMS_ALLOWED_REGIONS is refused, with the same words for all."""
 
     def __init__(self, **kwargs: Any) -> None:
         metadata = {"pattern": PHONE_PATTERN, "example": E164_EXAMPLE}
@@ -101,10 +104,16 @@ class PhoneNumber(Text):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
+        settings = dependencies().settings
         try:
-            return normalise_phone(text, dependencies().settings.phone_default_region)
+            number = normalise_phone(text, settings.phone_default_region)
         except AddressError as exc:
             raise ValidationError(str(exc)) from None
+        allowed = settings.sms_allowed_regions
+        if allowed is not None and (region := phone_region(number)) not in allowed:
+            SMS_TOTAL.labels(region, "region_refused").inc()
+            raise ValidationError("This service sends no SMS to numbers of this region.")
+        return number
 
 
 class Address(Text):

@@ -21,7 +21,7 @@ from api_service.openapi import DOCUMENT, generated
 from outbox_relay.render import TemplateError, Templates
 from outpost.catcher import start_catcher
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE
-from outpost.preview import preview
+from outpost.preview import MOST_SEGMENTS, preview, sms_segments
 from shared.config import ConfigError, Settings
 from shared.db import migrate
 from shared.outbox import CHANNELS, LOCALES, PURPOSES
@@ -73,11 +73,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_templates(settings: Settings) -> int:
-    """Render every template with sample values; one line per failure, exit 1 on any."""
+    """Render every template with sample values; one line per failure, exit 1 on any; then
+    each SMS template's segments, with a warning past two."""
     templates = Templates(settings.branding, settings.templates_dir)
     problems = templates.problems()
     for problem in problems:
         print(problem)
+    # Segments are counted once every template renders: a warning, never a failure.
+    for name, counted in ({} if problems else sms_segments(templates)).items():
+        if counted.count > MOST_SEGMENTS:
+            print(
+                f"warning: {templates.source(name)}: {counted}, past {MOST_SEGMENTS} (each billed)"
+            )
+        else:
+            print(f"{name}: {counted}")
     where = f" (TEMPLATES_DIR {settings.templates_dir})" if settings.templates_dir else ""
     print(f"outpost: {len(templates.names())} templates checked{where}, {len(problems)} failing")
     return 1 if problems else 0

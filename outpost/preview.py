@@ -1,4 +1,5 @@
-"""A message of any purpose rendered with sample values, exactly as the relay would send it."""
+"""A message of any purpose rendered with sample values, exactly as the relay would send it;
+and the SMS segments each SMS template takes so rendered."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
 from shared.config import Settings
+from shared.outbox import LOCALES, PURPOSES
 from shared.secretbox import SecretBox
+from shared.sms_segments import Segments, segments
+
+# More segments than this and `outpost templates check` warns: each one is billed.
+MOST_SEGMENTS = 2
 
 
 def preview(
@@ -42,3 +48,13 @@ def preview(
         return message.data
     assert isinstance(message, SmsMessage)
     return (message.body + "\n").encode()
+
+
+def sms_segments(templates: Templates) -> dict[str, Segments]:
+    """The segments of each SMS template rendered with sample values (a 6-digit code, the
+    configured PRODUCT_NAME), by its name."""
+    return {
+        f"{purpose}/{locale}/sms.txt": segments(templates.sms(purpose, locale, samples(purpose)))
+        for purpose in PURPOSES
+        for locale in LOCALES
+    }

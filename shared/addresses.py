@@ -94,6 +94,15 @@ def normalise_phone(text: str, region: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_region(e164: str) -> str:
+    """The ISO 3166 alpha-2 region of an E.164 number: `001` if non-geographic, `ZZ` if none."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return phonenumbers.UNKNOWN_REGION
+    return phonenumbers.region_code_for_number(number) or phonenumbers.UNKNOWN_REGION
+
+
 def normalise_address(text: str) -> str:
     """An email address or an E.164 number (what a message goes to) in its one stored form."""
     text = text.strip()

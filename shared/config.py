@@ -105,6 +105,10 @@ class Settings:
     public_url: str | None
     # The region read into national phone input (`670123456`); None: only +E.164.
     phone_default_region: str | None
+    # SMS_ALLOWED_REGIONS: the regions a public request's phone number may belong to; None: any.
+    sms_allowed_regions: frozenset[str] | None
+    # SMS_REGION_HOURLY_LIMIT: the most SMS an hour to one region's numbers; None: no cap.
+    sms_region_hourly_limit: int | None
     webhook_url: str | None
     # The Standard Webhooks key: the bytes base64-encoded after `whsec_` in WEBHOOK_SECRET.
     webhook_secret: bytes | None
@@ -172,6 +176,10 @@ class Settings:
             sms_token=environ.get("SMS_TOKEN") or None,
             public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
             phone_default_region=env.get("PHONE_DEFAULT_REGION", "", values.region),
+            sms_allowed_regions=env.get("SMS_ALLOWED_REGIONS", "", values.regions),
+            sms_region_hourly_limit=env.get(
+                "SMS_REGION_HOURLY_LIMIT", "", values.optional_positive
+            ),
             webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
             webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
             activation_ttl=env.get("ACTIVATION_TTL", "86400", values.positive(int)),

@@ -154,6 +154,25 @@ def region(value: str) -> str | None:
     return value.upper()
 
 
+def regions(value: str) -> frozenset[str] | None:
+    if not value:
+        return None
+    named = {part.strip().upper() for part in value.split(",")} - {""}
+    unknown = sorted(named - phonenumbers.SUPPORTED_REGIONS)
+    if unknown or not named:
+        raise ValueError(
+            "ISO 3166 alpha-2 regions phone numbers know, separated by commas (e.g. CM,FR), "
+            f"not {', '.join(unknown) or repr(value)}"
+        )
+    return frozenset(named)
+
+
+def optional_positive(value: str) -> int | None:
+    if not value:
+        return None
+    return positive(int)(value)
+
+
 def rate(value: str) -> float | None:
     if not value:
         return None

@@ -9,11 +9,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from shared.accounts import User, UserStatus, insert_user, issue_code
+from shared.addresses import phone_region
 from shared.config import Settings
 from shared.outbox import Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle, code_tries
+from shared.throttle import Throttle, code_tries, sms_region
 
 
 class Dependencies(Protocol):
@@ -193,6 +194,11 @@ def _queue(
     recipient = address_for(user, channel)
     if recipient is None:
         raise ValueError(f"user has no {channel} address")
+    if channel == "sms" and deps.settings.sms_region_hourly_limit is not None:
+        # Every SMS counts against its region's hour, whoever queues it; the public routes
+        # check the count first (api_service/flows/limits.py), under the same lock.
+        subject = sms_region(phone_region(recipient))
+        deps.throttle.record(connection, [subject], now)
     return enqueue(
         connection,
         deps.box,

@@ -1,8 +1,8 @@
 """Sliding-window limits kept in the database, so they hold across gunicorn workers.
 
-One mechanism serves every limit: messages per recipient and purpose, POSTs per client IP and
-code failures per account. Each event is a row keyed by an HMAC of its subject, so the table
-holds no address or IP in clear.
+One mechanism serves every limit: messages per recipient and purpose, SMS per region, POSTs
+per client IP and code failures per account. Each event is a row keyed by an HMAC of its
+subject, so the table holds no address or IP in clear.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ _CLEAR = delete(throttle_events).where(throttle_events.c.key.in_(bindparam("keys
 def code_tries(purpose: str, addresses: Iterable[str]) -> list[str]:
     """The subjects counting wrong codes sent for `purpose` with these addresses."""
     return [f"code-tries:{purpose}:{address}" for address in addresses]
+
+
+def sms_region(region: str) -> str:
+    """The subject counting the SMS queued to numbers of `region` (SMS_REGION_HOURLY_LIMIT)."""
+    return f"sms-region:{region}"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from api_service import metrics as api_metrics
+from api_service import sms_counts
 from outbox_relay import metrics
 from support.processes import ROOT
 
@@ -33,6 +34,7 @@ def rules() -> list[dict[str, Any]]:
 def test_alert_rules_cover_providers_backlog_dead_rate_and_relays_with_metrics_exported() -> None:
     # Both processes' metrics are registered by importing them.
     assert metrics.PROVIDER_UP is not None and api_metrics.PROVIDER_EVENTS is not None
+    assert sms_counts.SMS_TOTAL is not None
     families = list(REGISTRY.collect())
     exported = {family.name for family in families} | {
         f"{family.name}_total" for family in families if family.type == "counter"
@@ -46,6 +48,7 @@ def test_alert_rules_cover_providers_backlog_dead_rate_and_relays_with_metrics_e
         "OutpostRelayAbsent",
         "OutpostBounceRateHigh",
         "OutpostComplaintRateHigh",
+        "OutpostSmsRegionSurge",
     } <= by_name.keys()
     assert "> 0.05" in by_name["OutpostBounceRateHigh"]["expr"]
     assert "> 0.001" in by_name["OutpostComplaintRateHigh"]["expr"]

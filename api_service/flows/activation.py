@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import limit_recipients
+from api_service.flows.limits import limit_recipients, limit_region
 from api_service.flows.redeem import redeem_code
 from shared.accounts import UserStatus, find_account, requested_addresses
 from shared.clock import utcnow
@@ -41,8 +41,9 @@ def resend_activation(deps: Dependencies, data: dict[str, Any]) -> None:
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
-        user = find_account(connection, data)
         channel = data["channel"]
+        limit_region(deps, uow, data.get("phone"), sms=channel == "sms", now=now)
+        user = find_account(connection, data)
         pending = (
             user is not None and user.status == UserStatus.PENDING and address_for(user, channel)
         )

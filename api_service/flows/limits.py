@@ -1,4 +1,4 @@
-"""Which limits apply to what: per address and purpose, per code, per client IP."""
+"""Which limits apply to what: per address and purpose, per region, per code, per client IP."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import TooManyRequests
-from shared.throttle import Limit, code_tries
+from api_service.flows.unit_of_work import UnitOfWork
+from api_service.sms_counts import SMS_TOTAL
+from shared.addresses import phone_region
+from shared.throttle import Limit, code_tries, sms_region
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
 CLIENT_WINDOW_SECONDS = 60
+# The generic refusal: the per-IP limit's, and the region cap's, which must not say it is one.
+SLOW_DOWN = "Too many requests from this address; slow down."
 
 
 def limit_recipients(
@@ -42,6 +47,30 @@ def limit_recipients(
         raise TooManyRequests(wait, "A message was sent to this address recently.")
 
 
+def limit_region(
+    deps: Dependencies, uow: UnitOfWork, phone: str | None, *, sms: bool, now: datetime
+) -> None:
+    """Answer 429 if the hour of SMS to the region of the number named is full; count the SMS.
+
+    Checked for the number the request names, whatever its channel and whether or not an
+    account owns it, so the answer tells nothing of either. The SMS row written later in the
+    same transaction records the event (shared.messages) under the lock this check takes, so
+    concurrent workers never both take the last place. `sms`: the request asks for an SMS.
+    """
+    if phone is None:
+        return
+    region = phone_region(phone)
+    cap = deps.settings.sms_region_hourly_limit
+    if cap is not None:
+        limits = [Limit(cap, 3600)]
+        wait = deps.throttle.wait(uow.connection, [sms_region(region)], limits, now)
+        if wait:
+            SMS_TOTAL.labels(region, "capped").inc()
+            raise TooManyRequests(wait, SLOW_DOWN)
+    if sms:
+        uow.after_commit(SMS_TOTAL.labels(region, "queued").inc)
+
+
 def recipient_wait(
     deps: Dependencies, connection: Connection, purpose: str, address: str, now: datetime
 ) -> int:
@@ -65,4 +94,4 @@ def limit_client(deps: Dependencies, ip: str, now: datetime) -> None:
         uow.commit()
     if wait:
         deps.refused_clients.note(ip, wait)
-        raise TooManyRequests(wait, "Too many requests from this address; slow down.")
+        raise TooManyRequests(wait, SLOW_DOWN)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import limit_client, limit_recipients
+from api_service.flows.limits import limit_client, limit_recipients, limit_region
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
@@ -24,6 +24,7 @@ def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
         channel = email_or_sms(data.get("email"))
+        limit_region(deps, uow, data.get("phone"), sms=channel == "sms", now=now)
         send_code_unseen(
             deps,
             connection,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import limit_client, limit_recipients
+from api_service.flows.limits import limit_client, limit_recipients, limit_region
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.passwords import NO_PASSWORD_YET
 from shared.accounts import (
@@ -74,6 +74,7 @@ def _write(
         if answer is not None:
             return answer, None
     limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
+    limit_region(deps, uow, data.get("phone"), sms=data["channel"] == "sms", now=now)
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -25,6 +26,7 @@ class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._connection: Connection | None = None
+        self._after_commit: list[Callable[[], None]] = []
 
     def __enter__(self) -> Self:
         return self
@@ -38,9 +40,15 @@ class UnitOfWork:
             bound_from(self._connection, started)
         return self._connection
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit's writes are durable, never if they are rolled back."""
+        self._after_commit.append(callback)
+
     def commit(self) -> None:
         """Make every write of this unit durable."""
         self.connection.commit()
+        for callback in self._after_commit:
+            callback()
 
     def __exit__(
         self,

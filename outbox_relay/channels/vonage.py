@@ -10,14 +10,8 @@ from outbox_relay.channels import Message, SmsMessage
 from outbox_relay.channels.http import json_object, post
 from outbox_relay.failures import DeliveryFailure, Verdict, sms_api_failure
 from shared.config import SMS_TIMEOUT
+from shared.sms_segments import Encoding, segments
 from shared.sms_url import SmsKind, SmsProvider, receipts_url
-
-# GSM 03.38's default alphabet and its extension table: text with any other character (`ê`)
-# goes as `type=unicode`, else Vonage would replace it.
-_GSM7 = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà\f^{}\\[~]|€"
-)
 
 
 class VonageChannel:
@@ -43,7 +37,8 @@ class VonageChannel:
         """Deliver one SMS; each part's `status` says whose failure it is."""
         assert isinstance(message, SmsMessage)
         fields = {**self._fields, "to": message.to.removeprefix("+"), "text": message.body}
-        if not set(message.body) <= _GSM7:
+        if segments(message.body).encoding is Encoding.UCS_2:
+            # Else Vonage would replace what GSM-7 cannot carry (`ê`).
             fields["type"] = "unicode"
         parts = _parts(post(self._client, self._url, _judge, data=fields))
         message_id = parts[0].get("message-id")
