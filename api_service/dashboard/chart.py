@@ -65,8 +65,9 @@ def _nice_step(peak: int, steps: int) -> int:
 
 def hourly_chart(buckets: list[HourlyOutcome]) -> Chart:
     """Lay out 24 hourly buckets as grouped bars with axes."""
-    width, height = 760, 260
-    left, right, top, bottom = 48.0, width - 12.0, 16.0, height - 40.0
+    # Margins wide enough for labels at twice the type, as a phone shows them (base.html).
+    width, height = 760, 280
+    left, right, top, bottom = 96.0, width - 32.0, 16.0, height - 56.0
     step = _nice_step(max([1] + [max(b.sent, b.failed) for b in buckets]), 4)
     scale = (bottom - top) / (step * 4)
     slot = (right - left) / max(len(buckets), 1)
@@ -93,7 +94,8 @@ def hourly_chart(buckets: list[HourlyOutcome]) -> Chart:
                     title=f"{start:%Y-%m-%d} {span}: {value} {kind}",
                 )
             )
-        if index % 3 == 0 or index == len(buckets) - 1:
+        # Every third hour, counted back from the latest so that it always has its label.
+        if (len(buckets) - 1 - index) % 3 == 0:
             hours.append(HourLabel(x=round(left + (index + 0.5) * slot, 2), label=f"{start:%H}:00"))
     ticks = [Tick(y=round(bottom - n * step * scale, 2), label=str(n * step)) for n in range(5)]
     return Chart(
