@@ -29,10 +29,11 @@ class Tick:
 
 @dataclass(frozen=True)
 class HourLabel:
-    """A label under the chart's x axis."""
+    """A label under the chart's x axis; a minor one is hidden where the chart is narrow."""
 
     x: float
     label: str
+    minor: bool
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,11 @@ def hourly_chart(buckets: list[HourlyOutcome]) -> Chart:
                     title=f"{start:%Y-%m-%d} {span}: {value} {kind}",
                 )
             )
-        # Every third hour, counted back from the latest so that it always has its label.
-        if (len(buckets) - 1 - index) % 3 == 0:
-            hours.append(HourLabel(x=round(left + (index + 0.5) * slot, 2), label=f"{start:%H}:00"))
+        # Every third hour (sixth, major), counted back from the latest: it always has its label.
+        back = len(buckets) - 1 - index
+        if back % 3 == 0:
+            x = round(left + (index + 0.5) * slot, 2)
+            hours.append(HourLabel(x=x, label=f"{start:%H}:00", minor=back % 6 != 0))
     ticks = [Tick(y=round(bottom - n * step * scale, 2), label=str(n * step)) for n in range(5)]
     return Chart(
         width=width,
