@@ -97,6 +97,11 @@ def _check(page: sync_api.Page, url: str, shot: Path) -> list[str]:
     """Open `url` and take its screenshot; what is wrong with it at this width."""
     answer = page.goto(url)
     assert answer is not None and answer.status < 500, url
+    return _judge(page, url, shot)
+
+
+def _judge(page: sync_api.Page, url: str, shot: Path) -> list[str]:
+    """Take the screenshot of the page as it is; what is wrong with it at this width."""
     wrong = [f"{url}: {cut}" for cut in _frames_cut(page)]
     page.screenshot(path=str(shot), full_page=True)
     overflow = page.evaluate(SIDEWAYS)
@@ -118,6 +123,16 @@ def _frames_cut(page: sync_api.Page) -> list[str]:
         else:
             cut.append(f"the frame cuts its {height} px document")
     return cut
+
+
+def _code_sent(page: sync_api.Page, base: str, shot: Path, email: str) -> list[str]:
+    """The sign-up page once it asks for the code (its Activate and resend buttons shown)."""
+    page.goto(f"{base}/dev/signup")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+    sync_api.expect(page.locator("#activate")).to_be_visible()
+    return _judge(page, f"{base}/dev/signup (code sent)", shot)
 
 
 def _sign_in(page: sync_api.Page) -> None:
@@ -179,6 +194,8 @@ def test_every_page_fits_a_phone_and_a_desktop(
             page.set_viewport_size({"width": width, "height": height})
             for name, url in pages.items():
                 wrong += _check(page, url, shots / f"{screen}-{name}.png")
+            shot = shots / f"{screen}-signup-code-sent.png"
+            wrong += _code_sent(page, base, shot, f"{screen}@example.com")
         page.close()
     finally:
         assert processes.stop(server) == 0
