@@ -97,16 +97,16 @@ def _check(page: sync_api.Page, url: str, shot: Path) -> list[str]:
     """Open `url` and take its screenshot; what is wrong with it at this width."""
     answer = page.goto(url)
     assert answer is not None and answer.status < 500, url
-    return _judge(page, url, shot)
+    return _judge(page, shot)
 
 
-def _judge(page: sync_api.Page, url: str, shot: Path) -> list[str]:
-    """Take the screenshot of the page as it is; what is wrong with it at this width."""
-    wrong = [f"{url}: {cut}" for cut in _frames_cut(page)]
+def _judge(page: sync_api.Page, shot: Path) -> list[str]:
+    """Take the screenshot of the page as it is; what is wrong with it, named as the shot is."""
+    wrong = [f"{shot.stem}: {cut}" for cut in _frames_cut(page)]
     page.screenshot(path=str(shot), full_page=True)
     overflow = page.evaluate(SIDEWAYS)
-    wrong += [f"{url}: scrolls {overflow} px sideways"] if overflow > 0 else []
-    return wrong + [f"{url}: {action} out of reach" for action in page.evaluate(OUTSIDE)]
+    wrong += [f"{shot.stem}: scrolls {overflow} px sideways"] if overflow > 0 else []
+    return wrong + [f"{shot.stem}: {action} out of reach" for action in page.evaluate(OUTSIDE)]
 
 
 def _frames_cut(page: sync_api.Page) -> list[str]:
@@ -132,10 +132,11 @@ def _code_sent(page: sync_api.Page, base: str, shot: Path, email: str) -> list[s
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Create my account").click()
     sync_api.expect(page.locator("#activate")).to_be_visible()
-    return _judge(page, f"{base}/dev/signup (code sent)", shot)
+    return _judge(page, shot)
 
 
 def _sign_in(page: sync_api.Page) -> None:
+    """Sign in to the dashboard from its sign-in page."""
     page.fill("#token", ADMIN_TOKEN)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector("nav[aria-label=Dashboard]")
@@ -151,7 +152,7 @@ def _pages(base: str, dead_letter: str, mails: list[str]) -> dict[str, str]:
         "suppressions": f"{base}/admin/suppressions",
         "error": f"{base}/admin/dead/no-such-message",
         "signup": f"{base}/dev/signup",
-        "mail-list": f"{base}/dev/mail",
+        "caught-mail": f"{base}/dev/mail",
         **{f"mail-{n}": f"{base}/dev/mail/{mail}" for n, mail in enumerate(mails, 1)},
     }
 
@@ -194,6 +195,7 @@ def test_every_page_fits_a_phone_and_a_desktop(
             page.set_viewport_size({"width": width, "height": height})
             for name, url in pages.items():
                 wrong += _check(page, url, shots / f"{screen}-{name}.png")
+                assert not name.startswith("mail-") or page.locator("iframe").count() == 1
             shot = shots / f"{screen}-signup-code-sent.png"
             wrong += _code_sent(page, base, shot, f"{screen}@example.com")
         page.close()
