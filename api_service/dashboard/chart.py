@@ -29,10 +29,11 @@ class Tick:
 
 @dataclass(frozen=True)
 class HourLabel:
-    """A label under the chart's x axis."""
+    """A label under the chart's x axis; a minor one is hidden where the chart is narrow."""
 
     x: float
     label: str
+    minor: bool
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ def _nice_step(peak: int, steps: int) -> int:
 
 def hourly_chart(buckets: list[HourlyOutcome]) -> Chart:
     """Lay out 24 hourly buckets as grouped bars with axes."""
-    width, height = 760, 260
-    left, right, top, bottom = 48.0, width - 12.0, 16.0, height - 40.0
+    # Margins wide enough for labels at twice the type, as a phone shows them (base.html).
+    width, height = 760, 280
+    left, right, top, bottom = 96.0, width - 32.0, 16.0, height - 56.0
     step = _nice_step(max([1] + [max(b.sent, b.failed) for b in buckets]), 4)
     scale = (bottom - top) / (step * 4)
     slot = (right - left) / max(len(buckets), 1)
@@ -93,8 +95,11 @@ def hourly_chart(buckets: list[HourlyOutcome]) -> Chart:
                     title=f"{start:%Y-%m-%d} {span}: {value} {kind}",
                 )
             )
-        if index % 3 == 0 or index == len(buckets) - 1:
-            hours.append(HourLabel(x=round(left + (index + 0.5) * slot, 2), label=f"{start:%H}:00"))
+        # Every third hour (sixth, major), counted back from the latest: it always has its label.
+        back = len(buckets) - 1 - index
+        if back % 3 == 0:
+            x = round(left + (index + 0.5) * slot, 2)
+            hours.append(HourLabel(x=x, label=f"{start:%H}:00", minor=back % 6 != 0))
     ticks = [Tick(y=round(bottom - n * step * scale, 2), label=str(n * step)) for n in range(5)]
     return Chart(
         width=width,
