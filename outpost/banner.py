@@ -39,11 +39,10 @@ def banner(stack: Stack, token: str) -> str:
         f"  operators' dashboard: {_dashboard(stack, token)}",
     ]
     if stack.catching:
-        minute = f"{LATER_SECONDS:.0f} s"
         lines.append(
-            "  every path: the catcher refuses addresses whose local part starts with 'bounce' "
-            f"(550 5.1.1: dead letter, suppression, stranded account) and defers 'later…' ones "
-            f"(451 4.7.1: retried) for {minute} after their first try"
+            "  every path: the catcher refuses addresses starting 'bounce' with 550 5.1.1 (dead "
+            "letter, suppression, stranded account) and answers those starting 'later' with "
+            f"451 4.7.1 (retried) for {LATER_SECONDS:.0f} s after their first try"
         )
     lines.append(
         "  try: curl -si -H 'Content-Type: application/json' "

@@ -17,8 +17,8 @@ from aiosmtpd.controller import Controller
 BOUNCE_PREFIX = "bounce"
 LATER_PREFIX = "later"
 LATER_SECONDS = 60.0
-BOUNCE_REPLY = "550 5.1.1 Demo: the local part starts with 'bounce', no such mailbox"
-LATER_REPLY = "451 4.7.1 Demo: the local part starts with 'later', try again in a minute"
+BOUNCE_REPLY = "550 5.1.1 No such mailbox (demo: bounce address)"
+LATER_REPLY = "451 4.7.1 Try again in a minute (demo: later address)"
 
 
 class MailDir:
