@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from playwright import sync_api
@@ -23,6 +24,7 @@ from support.rows import rows
 from support.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand new passphrase"
 TOKEN = "a-token-of-the-operator-0123456789"
 Shoot = Callable[[str], None]
 STACK = Stack(
@@ -50,14 +52,14 @@ def test_the_banner_shows_the_token_only_on_a_terminal_in_a_fragment() -> None:
     assert f"/dev/sign-in#token={TOKEN}" in on_screen
     assert "'bounce'" in on_screen and "550 5.1.1" in on_screen and "451 4.7.1" in on_screen
     for stack in (
-        Stack(**{**STACK.__dict__, "on_terminal": False}),
-        Stack(**{**STACK.__dict__, "on_loopback": False}),
-        Stack(**{**STACK.__dict__, "token_generated": False}),
+        replace(STACK, on_terminal=False),
+        replace(STACK, on_loopback=False),
+        replace(STACK, token_generated=False),
     ):
         text = banner(stack, TOKEN)
         assert TOKEN not in text and "http://127.0.0.1:8000/admin/sign-in" in text
-    assert "var/admin_token" in banner(Stack(**{**STACK.__dict__, "on_terminal": False}), TOKEN)
-    assert "bounce" not in banner(Stack(**{**STACK.__dict__, "catching": False}), TOKEN)
+    assert "var/admin_token" in banner(replace(STACK, on_terminal=False), TOKEN)
+    assert "bounce" not in banner(replace(STACK, catching=False), TOKEN)
 
 
 def _up(database_url: str, tmp_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
@@ -71,6 +73,7 @@ def _up(database_url: str, tmp_path: Path) -> tuple[str, subprocess.Popen[bytes]
             "SMTP_URL": "",
             "ADMIN_TOKEN": "",
             "APP_URL": "",
+            "RELAY_METRICS_PORT": "0",
         },
         tmp_path,
         tmp_path / "up.log",
@@ -120,6 +123,7 @@ def test_every_path_of_the_demo_in_chromium(
 
                 _one_click_activation(page, base, shoot)
                 _signs_in(page, base, shoot)
+                _resets_by_the_mails_link(page, base, shoot)
                 _bounce_through_the_dashboard(page, base, sign_in_link(base, token), shoot)
             finally:
                 browser.close()
@@ -170,35 +174,53 @@ def _signs_in(page: sync_api.Page, base: str, shoot: Shoot) -> None:
     shoot("03-signed-in")
 
 
+def _resets_by_the_mails_link(page: sync_api.Page, base: str, shoot: Shoot) -> None:
+    """The reset mail's page links to the sign-up page's confirm form, its code filled in."""
+    page.fill("#reset-email", "ada@example.com")
+    page.get_by_role("button", name="Send me a code").click()
+    sync_api.expect(page.locator("#confirm-form")).to_be_visible()
+    _caught_row(page, base, "reset").get_by_role("link").first.click()
+    code = page.inner_text("#code")
+    shoot("04-reset-mail-with-its-link")
+    page.locator("#use-code").click()
+    page.wait_for_url(f"{base}/dev/signup")
+    sync_api.expect(page.locator("#reset-code")).to_have_value(code)
+    sync_api.expect(page.locator("#reset-email")).to_have_value("ada@example.com")
+    page.fill("#new-password", NEW_PASSWORD)
+    page.get_by_role("button", name="Change my password").click()
+    sync_api.expect(page.locator("#reset-done")).to_be_visible()
+    shoot("05-password-changed-by-the-mails-link")
+
+
 def _bounce_through_the_dashboard(page: sync_api.Page, base: str, link: str, shoot: Shoot) -> None:
     """A bounce… address: the page says so; the operator sees and repairs it on the dashboard."""
     _register(page, base, "bounce@example.com")
     sync_api.expect(page.locator("#delivery-status")).to_have_text("failed")
     sync_api.expect(page.locator("#delivery-problem")).to_be_visible()
-    shoot("04-bounced")
+    shoot("06-bounced")
 
     page.goto(link)
     page.wait_for_url(f"{base}/admin/")
     assert "#" not in page.url
-    shoot("05-dashboard-after-one-click-sign-in")
+    shoot("07-dashboard-after-one-click-sign-in")
     page.goto(f"{base}/admin/dead")
     letter = page.locator("#dead-letters tbody tr", has_text="bounce@example.com")
     sync_api.expect(letter).to_have_count(1)
     assert "5.1.1" in letter.inner_text()
-    shoot("06-dead-letter")
+    shoot("08-dead-letter")
     page.goto(f"{base}/admin/suppressions")
     suppressed = page.locator("tr", has_text="bounce@example.com")
     sync_api.expect(suppressed).to_have_count(1)
-    shoot("07-suppression")
+    shoot("09-suppression")
     suppressed.get_by_role("button", name="Remove").click()
     sync_api.expect(page.locator("tr", has_text="bounce@example.com")).to_have_count(0)
     page.goto(f"{base}/admin/stranded")
     stranded = page.locator("#stranded tbody tr", has_text="bounce@example.com")
     sync_api.expect(stranded).to_have_count(1)
-    shoot("08-stranded")
+    shoot("10-stranded")
     stranded.get_by_role("button", name=re.compile("Reissue activation")).click()
     sync_api.expect(page.locator("[role=status]")).to_contain_text("activation")
-    shoot("09-reissued")
+    shoot("11-reissued")
     # The reissued code goes to the same mailbox, which the catcher still refuses.
     page.goto(f"{base}/admin/suppressions")
     for _ in range(50):
@@ -207,4 +229,4 @@ def _bounce_through_the_dashboard(page: sync_api.Page, base: str, link: str, sho
         page.wait_for_timeout(200)
         page.reload()
     sync_api.expect(page.locator("tr", has_text="bounce@example.com")).to_have_count(1)
-    shoot("10-suppressed-again")
+    shoot("12-suppressed-again")
