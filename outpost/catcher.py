@@ -7,7 +7,6 @@ import email
 import email.policy
 import itertools
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,9 @@ LATER_REPLY = "451 4.7.1 Try again in a minute (demo: later address)"
 class MailDir:
     """aiosmtpd handler writing each message to `<dir>/<time>-<n>.eml` and printing a line."""
 
-    def __init__(
-        self,
-        directory: Path,
-        later_seconds: float = LATER_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, directory: Path, later_seconds: float = LATER_SECONDS) -> None:
         self.directory = directory
         self.later_seconds = later_seconds
-        self._clock = clock
         self._numbers = itertools.count(1)
         self._first_tries: dict[str, float] = {}
 
@@ -52,7 +45,7 @@ class MailDir:
         if local.startswith(BOUNCE_PREFIX):
             return BOUNCE_REPLY
         if local.startswith(LATER_PREFIX):
-            now = self._clock()
+            now = time.monotonic()
             first = self._first_tries.setdefault(address.lower(), now)
             if now - first < self.later_seconds:
                 return LATER_REPLY
