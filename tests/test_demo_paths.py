@@ -144,6 +144,7 @@ def _one_click_activation(page: sync_api.Page, base: str, shoot: Shoot) -> None:
     _register(page, base, "ada@example.com")
     sync_api.expect(page.locator("#delivery-status")).to_have_text("sent")
     row = _caught_row(page, base, "ada@example.com")
+    sync_api.expect(page.locator("#demo-refusals")).to_contain_text("550 5.1.1")
     href = row.get_by_role("link", name="Use the code").get_attribute("href") or ""
     found = re.fullmatch(r"/dev/signup#email=ada%40example.com&code=(\d{6})", href)
     assert found, href
