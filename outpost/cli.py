@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -19,10 +18,13 @@ from types import FrameType
 import outpost
 from api_service.openapi import DOCUMENT, generated
 from outbox_relay.render import TemplateError, Templates
+from outpost.banner import Stack, banner
 from outpost.catcher import start_catcher
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE
+from outpost.kept_secrets import ADMIN_TOKEN_FILE, SECRET_KEY_FILE, kept_secret
 from outpost.preview import MOST_SEGMENTS, preview, sms_segments
 from shared.config import ConfigError, Settings
+from shared.config_values import loopback
 from shared.db import migrate
 from shared.outbox import CHANNELS, LOCALES, PURPOSES
 
@@ -125,19 +127,12 @@ def write_openapi(*, check: bool) -> int:
 
 def up_stack(host: str, port: int, smtp_port: int) -> int:
     """Migrate, then run gunicorn, the relay and (unless SMTP_URL is set) the catcher."""
-    env = dict(os.environ)
-    if not env.get("SECRET_KEY"):
-        env["SECRET_KEY"] = _demo_secret(Path("var") / "secret_key")
-    catch_mail = not env.get("SMTP_URL")
-    if catch_mail:
-        env["SMTP_URL"] = f"smtp://{host}:{smtp_port}"
-    sms = "SMS via SMS_URL" if env.get("SMS_URL") else "SMS written to the log (SMS_URL=log:)"
-    if not env.get("SMS_URL"):
-        env["SMS_URL"] = "log:"
-    env["OUTPOST_BIND"] = f"{host}:{port}"
-    env[MAIL_DIR_VARIABLE] = str((Path("var") / "mail").resolve())
-    env[HOST_VARIABLE] = host
-    env.setdefault("PYTHONUNBUFFERED", "1")
+    catch_mail = not os.environ.get("SMTP_URL")
+    token_generated = not os.environ.get("ADMIN_TOKEN")
+    sms = (
+        "SMS via SMS_URL" if os.environ.get("SMS_URL") else "SMS written to the log (SMS_URL=log:)"
+    )
+    env = _stack_env(host, port, smtp_port)
     settings = Settings.from_env(env)
     Templates.checked(settings)
     taken = _taken(host, port, "the API", "--port") or (
@@ -174,16 +169,16 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         mail = (
             f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else "mail via SMTP_URL"
         )
-        base = f"http://{host}:{port}"
-        print(
-            f"outpost: up. API {base}, dashboard {base}/admin/ (ADMIN_TOKEN), {mail}, {sms}. "
-            "Ctrl-C stops everything.\n"
-            f"  sign up in a browser: {base}/dev/signup; caught mail: {base}/dev/mail\n"
-            f"  try: curl -si -H 'Content-Type: application/json' "
-            f'-d \'{{"email":"you@example.com","password":"a long passphrase"}}\' '
-            f"http://{host}:{port}/v1/registrations",
-            flush=True,
+        stack = Stack(
+            base=f"http://{host}:{port}",
+            mail=mail,
+            sms=sms,
+            catching=catcher is not None,
+            token_generated=token_generated,
+            on_terminal=sys.stdout.isatty(),
+            on_loopback=loopback(host),
         )
+        print(banner(stack, env["ADMIN_TOKEN"]), flush=True)
     while not stop_asked and all(child.poll() is None for child in children):
         time.sleep(0.2)
     failed = [child for child in children if child.poll() not in (None, 0)]
@@ -202,6 +197,25 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         catcher.stop()
     print("outpost: stopped", flush=True)
     return 1 if failed or not stop_asked else 0
+
+
+def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:
+    """The stack's environment: the user's, with the demo's defaults for what is unset."""
+    env = dict(os.environ)
+    if not env.get("SECRET_KEY"):
+        env["SECRET_KEY"] = kept_secret(SECRET_KEY_FILE)
+    if not env.get("ADMIN_TOKEN"):
+        env["ADMIN_TOKEN"] = kept_secret(ADMIN_TOKEN_FILE)
+    if not env.get("APP_URL") and loopback(host):
+        # The mails' "sign in" links (welcome, account exists) lead to the demo's sign-in form.
+        env["APP_URL"] = f"http://{host}:{port}/dev/signup"
+    env["SMTP_URL"] = env.get("SMTP_URL") or f"smtp://{host}:{smtp_port}"
+    env["SMS_URL"] = env.get("SMS_URL") or "log:"
+    env["OUTPOST_BIND"] = f"{host}:{port}"
+    env[MAIL_DIR_VARIABLE] = str((Path("var") / "mail").resolve())
+    env[HOST_VARIABLE] = host
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
 
 
 def _taken(host: str, port: int, who: str, option: str) -> str | None:
@@ -243,17 +257,6 @@ def _wait_until_up(
         except OSError:
             time.sleep(0.1)
     return False
-
-
-def _demo_secret(path: Path) -> str:
-    """A SECRET_KEY kept in var/ so codes stay valid across restarts of the demo."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(key)
-    return key
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The demo's own pages, served by `outpost up` beside the API on a loopback host only: the
-caught mail (/dev/mail) and a reference sign-up page (/dev/signup) using the public API."""
+caught mail (/dev/mail), a reference sign-up page (/dev/signup) using the public API, and the
+dashboard's one-click sign-in (/dev/sign-in)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,29 @@ import email.policy
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
+from sqlalchemy import select
 
 from api_service import create_app
+from api_service.dependencies import dependencies
 from shared.config_values import loopback
+from shared.models import outbox
+from shared.outbox import Purpose
 
 # Set by `outpost up` for the API it runs: where the catcher writes, and the host it binds.
 MAIL_DIR_VARIABLE = "OUTPOST_DEMO_MAIL_DIR"
 HOST_VARIABLE = "OUTPOST_DEMO_HOST"
 CODE = re.compile(r"\b\d{6}\b")
 NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{4}\Z")
+MESSAGE_ID = re.compile(r"^<([^@<>]+)@")
+# The sign-up page's fields a mail's code goes into, by the purpose of the mail.
+CODE_FIELDS: dict[str, str] = {Purpose.ACTIVATION: "code", Purpose.PASSWORD_RESET: "reset_code"}
 
 bp = Blueprint(
     "dev",
@@ -53,6 +62,7 @@ class CaughtMail:
     subject: str
     received: datetime
     message: EmailMessage
+    purpose: str | None = None
 
     @property
     def text(self) -> str:
@@ -71,6 +81,20 @@ class CaughtMail:
         """The six-digit code the mail carries, if any."""
         found = CODE.search(self.text)
         return found.group() if found else None
+
+    @property
+    def public_id(self) -> str | None:
+        """The outbox row's public id, left of `@` in the Message-ID."""
+        found = MESSAGE_ID.match(str(self.message["Message-ID"] or ""))
+        return found.group(1) if found else None
+
+    @property
+    def code_link(self) -> str | None:
+        """The sign-up page with this mail's address and code in the fragment, sent nowhere."""
+        field = CODE_FIELDS.get(self.purpose or "")
+        if field is None or self.code is None:
+            return None
+        return "/dev/signup#" + urlencode({"email": self.to, field: self.code})
 
 
 @bp.before_request
@@ -101,6 +125,12 @@ def mail_show(mail_id: str) -> str:
     return render_template("dev/mail_show.html", mail=mail, pieces=zip(pieces, codes, strict=True))
 
 
+@bp.get("/sign-in")
+def sign_in() -> str:
+    """The dashboard's one-click sign-in: a script posts the token from the link's fragment."""
+    return render_template("dev/sign_in.html")
+
+
 @bp.get("/signup")
 def signup() -> str:
     """The reference sign-up page: plain HTML and a little JavaScript on the public API."""
@@ -110,6 +140,8 @@ def signup() -> str:
 def _mails() -> list[CaughtMail]:
     directory: Path = current_app.config["DEMO_MAIL_DIR"]
     mails = [_read(path) for path in directory.glob("*.eml")] if directory.is_dir() else []
+    purposes = _purposes({mail.public_id for mail in mails if mail.public_id})
+    mails = [replace(mail, purpose=purposes.get(mail.public_id or "")) for mail in mails]
     return sorted(mails, key=lambda mail: (mail.received, mail.id), reverse=True)
 
 
@@ -118,3 +150,12 @@ def _read(path: Path) -> CaughtMail:
     assert isinstance(message, EmailMessage)
     received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return CaughtMail(path.stem, str(message["To"]), str(message["Subject"]), received, message)
+
+
+def _purposes(public_ids: set[str]) -> dict[str, str]:
+    """The purpose of each outbox row named, read from the database the API writes."""
+    if not public_ids:
+        return {}
+    query = select(outbox.c.public_id, outbox.c.purpose).where(outbox.c.public_id.in_(public_ids))
+    with dependencies().engine.connect() as connection:
+        return {row.public_id: row.purpose for row in connection.execute(query)}

@@ -59,7 +59,10 @@ def test_the_viewer_lists_newest_first_and_marks_the_code(demo: Flask, tmp_path:
     assert 'sandbox="allow-same-origin"' in page and "<script>alert(1)" not in page
 
 
-@pytest.mark.parametrize("path", ["/dev/mail", "/dev/signup", "/dev/static/signup.js"])
+@pytest.mark.parametrize(
+    "path",
+    ["/dev/mail", "/dev/signup", "/dev/static/signup.js", "/dev/sign-in", "/dev/static/sign_in.js"],
+)
 def test_the_pages_are_only_the_demos_on_loopback(
     env: dict[str, str], tmp_path: Path, path: str
 ) -> None:

@@ -127,3 +127,42 @@ $("#confirm-form").addEventListener("submit", async (event) => {
   form.hidden = true;
   $("#reset-done").hidden = false;
 });
+
+$("#sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearProblems(form);
+  $("#signed-in").hidden = true;
+  const { status, data } = await call("POST", "/v1/logins", { email: form.email.value.trim(), password: form.password.value });
+  if (status !== 200) return showProblem(form, data);
+  // The API checks the credentials for the application's backend; it issues no session.
+  $("#signed-in").textContent = `Signed in: account ${data.user_id} is ${data.status}.`;
+  $("#signed-in").hidden = false;
+});
+
+// A link from the caught mail (/dev/mail) carries the address and its code in the fragment,
+// which the browser sends to no server: take them out of the address bar and use them.
+function useLinkedCode() {
+  const values = new URLSearchParams(location.hash.slice(1));
+  const email = values.get("email");
+  if (!email) return;
+  history.replaceState(null, "", location.pathname + location.search);
+  $("#sign-in-email").value = email;
+  if (values.get("code")) {
+    address = email;
+    $("#sent-to").textContent = email;
+    $("#register").hidden = true;
+    $("#activate").hidden = false;
+    $("#delivery-status").textContent = "sent";
+    $("#code").value = values.get("code");
+    $("#activate-form").requestSubmit();
+  } else if (values.get("reset_code")) {
+    $("#reset-email").value = email;
+    $("#reset-form").hidden = true;
+    $("#confirm-form").hidden = false;
+    $("#reset-code").value = values.get("reset_code");
+    $("#new-password").focus();
+  }
+}
+
+useLinkedCode();

@@ -1,0 +1,77 @@
+"""The demo's SMTP catcher: it keeps every mail, but for the demo addresses that play a provider's
+refusals (`bounce…` refused for good, `later…` deferred a minute from its first try)."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from outpost.catcher import start_catcher
+from support.smtp_sink import free_port
+
+LATER_SECONDS = 1.0
+
+
+@pytest.fixture
+def catcher(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    controller = start_catcher(tmp_path / "mail", "127.0.0.1", port, LATER_SECONDS)
+    yield port
+    controller.stop()
+
+
+def _send(port: int, to: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "demo@localhost", to, "Hello"
+    message.set_content("Hello.")
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+        client.send_message(message)
+
+
+def _refusal(port: int, to: str) -> tuple[int, bytes] | None:
+    try:
+        _send(port, to)
+    except smtplib.SMTPRecipientsRefused as exc:
+        return exc.recipients[to]
+    return None
+
+
+def test_an_ordinary_address_is_caught_into_the_mail_directory(
+    catcher: int, tmp_path: Path
+) -> None:
+    assert _refusal(catcher, "ada@example.com") is None
+    [caught] = (tmp_path / "mail").glob("*.eml")
+    assert b"To: ada@example.com" in caught.read_bytes()
+
+
+def test_a_bounce_address_is_refused_for_good_as_no_such_mailbox(
+    catcher: int, tmp_path: Path
+) -> None:
+    for to in ("bounce@example.com", "Bounce+2@example.com", "bounced.ada@example.com"):
+        for _ in range(2):
+            refused = _refusal(catcher, to)
+            assert refused is not None and refused[0] == 550
+            assert refused[1].startswith(b"5.1.1 ")
+    assert not (tmp_path / "mail").exists()
+    # Only the local part counts.
+    assert _refusal(catcher, "ada@bounce.example.com") is None
+
+
+def test_a_later_address_is_deferred_until_a_while_after_its_own_first_try(
+    catcher: int, tmp_path: Path
+) -> None:
+    refused = _refusal(catcher, "later@example.com")
+    assert refused is not None and refused[0] == 451 and refused[1].startswith(b"4.7.1 ")
+    time.sleep(LATER_SECONDS / 2)
+    assert _refusal(catcher, "later@example.com") is not None
+    # Each address has its own first try.
+    assert _refusal(catcher, "later.too@example.com") is not None
+    time.sleep(LATER_SECONDS / 2 + 0.1)
+    assert _refusal(catcher, "later@example.com") is None
+    assert _refusal(catcher, "later.too@example.com") is not None
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
