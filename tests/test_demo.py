@@ -105,7 +105,7 @@ def test_a_newcomer_signs_up_activates_and_resets_in_chromium(tmp_path: Path) ->
     command = [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)]
     up = processes.start(
         [*command, "--smtp-port", str(smtp_port)],
-        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": ""},
+        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": "", "RELAY_METRICS_PORT": "0"},
         tmp_path,
         tmp_path / "up.log",
     )
@@ -173,7 +173,7 @@ def test_the_page_says_to_check_the_address_when_the_provider_refuses_it(
     base = f"http://127.0.0.1:{port}"
     up = processes.start(
         [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)],
-        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": smtp.url},
+        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": smtp.url, "RELAY_METRICS_PORT": "0"},
         tmp_path,
         tmp_path / "up.log",
     )
