@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import limit_recipients
 from api_service.flows.redeem import redeem_code
-from shared.accounts import find_account, requested_addresses
+from shared.accounts import requested_addresses
 from shared.clock import utcnow
 from shared.events import announce
-from shared.messages import address_for, send_code_unseen, send_notice
+from shared.messages import send_notice
 from shared.models import users
+from shared.outbox import Delivery
 
 
 def activate(deps: Dependencies, data: dict[str, Any]) -> None:
@@ -34,21 +36,19 @@ def activate(deps: Dependencies, data: dict[str, Any]) -> None:
         uow.commit()
 
 
-def resend_activation(deps: Dependencies, data: dict[str, Any]) -> None:
-    """Send a fresh activation code to a pending account; otherwise do nothing, silently."""
+def resend_activation(deps: Dependencies, data: dict[str, Any]) -> Delivery:
+    """Send a fresh activation code to a pending account, or the address its notice."""
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, "activation", requested_addresses(data), now)
-        user = find_account(connection, data)
-        channel = data["channel"]
-        pending = user is not None and user.status == "pending" and address_for(user, channel)
-        send_code_unseen(
+        delivery = answer_code_request(
             deps,
             connection,
-            user if pending else None,
+            data,
             purpose="activation",
-            channel=channel,
+            asked_channel=data["channel"],
             now=now,
         )
         uow.commit()
+    return delivery
