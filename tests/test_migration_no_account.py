@@ -1,5 +1,6 @@
-"""Revision 0013 admits the `no_account` purpose in a populated database: its rows, indexes
-and dead letters survive the upgrade and the downgrade back, which drops the notices."""
+"""Revision 0013 admits the `no_account` purpose in a populated database: its rows, attempts,
+indexes and dead letters survive the upgrade and the downgrade back, which drops the notices
+(on SQLite, a rebuilt table would have taken every attempt with it, by their cascade)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.db import alembic_config
+from shared.models import outbox, outbox_attempts
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
 from support.constants import SECRET_KEY, MakeRelay
@@ -52,7 +54,20 @@ def test_0013_admits_no_account_notices_and_the_downgrade_drops_them(
     welcome = _queue(engine, "welcome", "ada@example.com")
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE outbox SET status = 'dead', dead_reason = 'expired'"))
+        connection.execute(
+            sa.insert(outbox_attempts).from_select(
+                ["outbox_id", "attempted_at", "outcome", "error", "duration_ms"],
+                sa.select(
+                    outbox.c.id,
+                    outbox.c.created_at,
+                    sa.literal("transient"),
+                    sa.literal("SMTP 451"),
+                    sa.literal(12),
+                ),
+            )
+        )
     command.upgrade(config, "head")
+    assert [a["error"] for a in rows(engine, "outbox_attempts")] == ["SMTP 451"]
 
     assert _indexes(engine) == indexes
     notice = _queue(engine, "no_account", "nobody@example.com")
@@ -65,6 +80,7 @@ def test_0013_admits_no_account_notices_and_the_downgrade_drops_them(
 
     command.downgrade(config, "0012")
     assert [r["public_id"] for r in rows(engine, "outbox")] == [welcome]
+    assert [a["error"] for a in rows(engine, "outbox_attempts")] == ["SMTP 451"]
     assert notice not in {r["public_id"] for r in rows(engine, "outbox")}
     with engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM outbox_dead_letters"))

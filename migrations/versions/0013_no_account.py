@@ -1,6 +1,12 @@
 """The `no_account` notice: a resend or reset for an address no account uses tells that
 address so, and the outbox's purposes admit it.
 
+On SQLite the constraint is changed in place, in the table's stored definition, rather than by
+rebuilding the table: dropping the old table under `foreign_keys=ON` (every connection's, the
+migrations' too) would delete every attempt and provider event by their ON DELETE CASCADE.
+Widening a CHECK changes nothing on disk (SQLite's "ALTER TABLE", other schema changes), and
+the downgrade first deletes the rows the narrower one would refuse.
+
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-23
@@ -8,6 +14,7 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
@@ -24,35 +31,38 @@ EVENTS = (
     "account.erased",
     "delivery.failed",
 )
-# The view as revision 0008 made it: SQLite rebuilds the table to change a constraint, which a
-# view on it does not survive.
-DEAD_LETTERS = """
-    CREATE VIEW outbox_dead_letters AS
-    SELECT id, public_id, created_at, channel, purpose, recipient, locale, user_id, status,
-           attempts, dead_reason, last_error, resolution, resolved_at, replaced_by,
-           (SELECT max(a.attempted_at) FROM outbox_attempts a
-             WHERE a.outbox_id = outbox.id) AS last_attempt_at
-      FROM outbox
-     WHERE status IN ('dead', 'bounced')
-"""
+WITH_NOTICE = (*MESSAGES, "no_account")
 
 
 def _purposes(messages: tuple[str, ...]) -> str:
     return "purpose IN ({})".format(", ".join(f"'{name}'" for name in (*messages, *EVENTS)))
 
 
+def _change_purposes(old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        op.drop_constraint("outbox_purpose", "outbox", type_="check")
+        op.create_check_constraint("outbox_purpose", "outbox", _purposes(new))
+        return
+    table = sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'")
+    definition = bind.execute(table).scalar_one()
+    if definition.count(_purposes(old)) != 1:
+        raise RuntimeError("outbox's purpose constraint is not the one this revision expects")
+    version = bind.execute(sa.text("PRAGMA schema_version")).scalar_one()
+    bind.execute(sa.text("PRAGMA writable_schema = ON"))
+    bind.execute(
+        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'outbox'"),
+        {"sql": definition.replace(_purposes(old), _purposes(new))},
+    )
+    # Tells every connection, this one included, to read the schema again.
+    bind.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
+    bind.execute(sa.text("PRAGMA writable_schema = OFF"))
+
+
 def upgrade() -> None:
-    op.execute("DROP VIEW outbox_dead_letters")
-    with op.batch_alter_table("outbox") as batch:
-        batch.drop_constraint("outbox_purpose", type_="check")
-        batch.create_check_constraint("outbox_purpose", _purposes((*MESSAGES, "no_account")))
-    op.execute(DEAD_LETTERS)
+    _change_purposes(MESSAGES, WITH_NOTICE)
 
 
 def downgrade() -> None:
-    op.execute("DROP VIEW outbox_dead_letters")
     op.execute("DELETE FROM outbox WHERE purpose = 'no_account'")
-    with op.batch_alter_table("outbox") as batch:
-        batch.drop_constraint("outbox_purpose", type_="check")
-        batch.create_check_constraint("outbox_purpose", _purposes(MESSAGES))
-    op.execute(DEAD_LETTERS)
+    _change_purposes(WITH_NOTICE, MESSAGES)
