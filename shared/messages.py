@@ -125,7 +125,7 @@ def send_code_or_notice(
     it, and queue the `notice` instead.
 
     A stand-in account takes that code inside a savepoint that is then rolled back, so that
-    the answer costs the same time whoever gets a code, a notice or nothing (SPEC "No
+    the answer costs the same time whether a code or a notice goes (SPEC "No
     enumeration"); a notification raised in a rolled-back savepoint is never delivered.
     """
     savepoint = connection.begin_nested()
