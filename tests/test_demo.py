@@ -230,6 +230,7 @@ def test_the_page_follows_an_outage_and_a_resend(tmp_path: Path) -> None:
                 old_code = code_in(server.script.wait_for(1)[-1])
 
                 page.get_by_role("button", name="Send a new code").click()
+                # The note and the new delivery's status come together: "sent" is the new one's.
                 sync_api.expect(page.locator("#resend-note")).to_be_visible()
                 sync_api.expect(status).to_have_text("sent")
                 new_code = code_in(server.script.wait_for(2)[-1])

@@ -106,6 +106,7 @@ $("#resend").addEventListener("click", async () => {
   if (status !== 202) return showProblem(form, data);
   // The answer names the new code's delivery: follow it; the older code no longer works.
   deliveryId = data.delivery.id;
+  $("#delivery-status").textContent = describe(data.delivery);
   $("#delivery-problem").hidden = true;
   $("#resend-note").hidden = false;
   $("#code").value = "";
