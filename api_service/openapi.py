@@ -127,6 +127,18 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
 # Every route reading a JSON body can answer these.
 BODY_PROBLEMS = (400, 413, 415, 422, 429, 503)
 
+# Lets a client (and schemathesis's stateful phase) follow a 202 to the delivery it names.
+FOLLOW_DELIVERY = {
+    202: {
+        "links": {
+            "GetDelivery": {
+                "operationId": "getDelivery",
+                "parameters": {"public_id": "$response.body#/delivery/id"},
+            }
+        }
+    }
+}
+
 
 def document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document `app` serves at /openapi.json."""

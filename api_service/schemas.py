@@ -154,8 +154,8 @@ class DeliverySchema(Schema):
     status = fields.String()
 
 
-class RegistrationAcceptedSchema(Schema):
-    """Answer of POST /v1/registrations."""
+class DeliveryAcceptedSchema(Schema):
+    """Answer of a request that queued a message: the delivery a client can follow."""
 
     status = fields.String()
     delivery = fields.Nested(DeliverySchema)
@@ -169,14 +169,22 @@ class DeliveryStatusSchema(DeliverySchema):
     reason = fields.String(
         allow_none=True,
         metadata={
-            "enum": ["address_rejected", "undeliverable", None],
-            "description": "Why it failed (null unless failed): address_rejected means ask "
-            "the user for another address.",
+            "enum": ["provider_unavailable", "address_rejected", "undeliverable", None],
+            "description": "While queued, provider_unavailable: the provider is paused and the "
+            "message waits for it. Once failed, why: address_rejected means ask the user for "
+            "another address. Else null.",
         },
     )
     retry_after = fields.Integer(
         allow_none=True,
         metadata={"description": "Seconds until a new code may be asked for; null when now."},
+    )
+    next_attempt_after = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Seconds until the relay tries this message again; null when it is "
+            "due now or done."
+        },
     )
 
 

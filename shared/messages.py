@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import User, UserStatus, insert_user, issue_code
+from shared.accounts import IssuedCode, User, UserStatus, insert_user, issue_code
 from shared.addresses import phone_region
 from shared.config import Settings
-from shared.outbox import Delivery, Purpose, enqueue
+from shared.outbox import ANSWERS_AS, LOCALES, Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries, sms_region
@@ -65,29 +66,43 @@ def send_code(
 
     `first` says the account was created in this transaction, so it has no older codes.
     """
-    settings = deps.settings
-    ttl = settings.code_ttl(purpose)
-    issued = issue_code(
-        connection,
-        settings.secret_key,
-        user_id=user.id,
-        purpose=purpose,
-        ttl=ttl,
-        now=now,
-        first=first,
-    )
+    issued = _issue(deps, connection, user, purpose=purpose, now=now, first=first)
     return _queue(
         deps,
         connection,
-        user,
+        _address(user, channel),
         purpose=purpose,
         channel=channel,
         now=now,
-        params={"expires_minutes": max(ttl // 60, 1)},
+        locale=user.locale,
+        user_id=user.id,
+        params={"expires_minutes": max(deps.settings.code_ttl(purpose) // 60, 1)},
         secret_params={"code": issued.code},
         token_id=issued.token_id,
         expires_at=issued.expires_at,
         asked_channel=asked_channel,
+    )
+
+
+def _issue(
+    deps: Dependencies,
+    connection: Connection,
+    user: User,
+    *,
+    purpose: str,
+    now: datetime,
+    first: bool,
+) -> IssuedCode:
+    """A fresh code for `purpose` to `user`; the older ones die, unless it is the `first`."""
+    settings = deps.settings
+    return issue_code(
+        connection,
+        settings.secret_key,
+        user_id=user.id,
+        purpose=purpose,
+        ttl=settings.code_ttl(purpose),
+        now=now,
+        first=first,
     )
 
 
@@ -103,7 +118,7 @@ def restart_code_tries(
     deps.throttle.forget(connection, code_tries(purpose, addresses))
 
 
-def send_code_unseen(
+def send_code_or_notice(
     deps: Dependencies,
     connection: Connection,
     user: User | None,
@@ -111,24 +126,39 @@ def send_code_unseen(
     purpose: str,
     channel: str,
     now: datetime,
-) -> None:
-    """Queue a code to `user`, or with no user do the same work and keep none of it.
+    asked_channel: str,
+    notice: Callable[[], Delivery],
+) -> Delivery:
+    """Queue a code for `purpose` to `user`; with no user, issue one to nobody, keep none of
+    it, and queue the `notice` instead.
 
-    A stand-in account takes the code inside a savepoint that is then rolled back, so that the
-    answer costs the same time whether or not an account would get a message (SPEC "No
+    A stand-in account takes that code inside a savepoint that is then rolled back, so that
+    the answer costs the same time whether a code or a notice goes (SPEC "No
     enumeration"); a notification raised in a rolled-back savepoint is never delivered.
     """
     savepoint = connection.begin_nested()
     try:
-        target = user or _stand_in(connection, now)
-        send_code(deps, connection, target, purpose=purpose, channel=channel, now=now)
+        if user is None:
+            stand_in = _stand_in(connection, now)
+            _issue(deps, connection, stand_in, purpose=purpose, now=now, first=False)
+        else:
+            delivery = send_code(
+                deps,
+                connection,
+                user,
+                purpose=purpose,
+                channel=channel,
+                now=now,
+                asked_channel=asked_channel,
+            )
     except BaseException:
         savepoint.rollback()
         raise
-    if user is None:
-        savepoint.rollback()
-    else:
+    if user is not None:
         savepoint.commit()
+        return delivery
+    savepoint.rollback()
+    return notice()
 
 
 def _stand_in(connection: Connection, now: datetime) -> User:
@@ -159,14 +189,46 @@ def send_notice(
     asked_channel: str | None = None,
 ) -> Delivery:
     """Queue a notice that carries no secret, retried until NOTICE_TTL from now."""
+    channel = channel or email_or_sms(user.email)
     return _queue(
         deps,
         connection,
-        user,
+        _address(user, channel),
         purpose=purpose,
-        channel=channel or email_or_sms(user.email),
+        channel=channel,
         now=now,
+        locale=user.locale,
+        user_id=user.id,
         params=_notice_params(user, purpose, now),
+        expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
+        asked_channel=asked_channel,
+    )
+
+
+def send_no_account(
+    deps: Dependencies,
+    connection: Connection,
+    address: str,
+    *,
+    answers_as: str,
+    channel: str,
+    now: datetime,
+    asked_channel: str,
+) -> Delivery:
+    """Tell an address no account uses that someone asked for a code of `answers_as` with it.
+
+    Nobody chose its language: the request names none, and no account holds one.
+    """
+    return _queue(
+        deps,
+        connection,
+        address,
+        purpose=Purpose.NO_ACCOUNT,
+        channel=channel,
+        now=now,
+        locale=LOCALES[0],
+        user_id=None,
+        params={ANSWERS_AS: answers_as},
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
     )
@@ -180,20 +242,27 @@ def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
     return params
 
 
+def _address(user: User, channel: str) -> str:
+    """The user's address on `channel`, which the caller knows they have."""
+    address = address_for(user, channel)
+    if address is None:
+        raise ValueError(f"user has no {channel} address")
+    return address
+
+
 def _queue(
     deps: Dependencies,
     connection: Connection,
-    user: User,
+    recipient: str,
     *,
     purpose: str,
     channel: str,
     now: datetime,
+    locale: str,
+    user_id: int | None,
     params: dict[str, Any] | None = None,
     **code: Any,
 ) -> Delivery:
-    recipient = address_for(user, channel)
-    if recipient is None:
-        raise ValueError(f"user has no {channel} address")
     if channel == "sms" and deps.settings.sms_region_hourly_limit is not None:
         # Every SMS counts against its region's hour, whoever queues it; the public routes
         # check the count first (api_service/flows/limits.py), under the same lock.
@@ -207,8 +276,8 @@ def _queue(
         purpose=purpose,
         recipient=recipient,
         recipient_hash=deps.suppressor.of(connection).hash(recipient),
-        locale=user.locale,
+        locale=locale,
         params=params or {},
-        user_id=user.id,
+        user_id=user_id,
         **code,
     )

@@ -37,6 +37,7 @@ class Purpose(StrEnum):
     PASSWORD_CHANGED = "password_changed"
     WELCOME = "welcome"
     ACCOUNT_EXISTS = "account_exists"
+    NO_ACCOUNT = "no_account"
 
 
 class Status(StrEnum):
@@ -153,6 +154,9 @@ class Delivery:
 
 # The params key keeping the channel a client asked for, when the message takes another.
 ASKED_CHANNEL = "asked_channel"
+# The params key keeping the purpose of the code a "no account" notice stands in for: the
+# notice answers as that code's message would, so that it tells no account apart.
+ANSWERS_AS = "answers_as"
 
 
 def enqueue(

@@ -27,3 +27,11 @@ def keep_draining(relay: Relay, seconds: float) -> None:
 def paused_for(relay: Relay, reason: str) -> bool:
     """Whether the relay's SMTP provider is paused with `reason` in its status."""
     return any(reason in line for line in relay.providers.status())
+
+
+def wait_until_up(relay: Relay, timeout: float = 5.0) -> None:
+    """Wait for the relay's email providers to come back from a pause; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while "email" in relay.providers.paused_channels():
+        assert time.monotonic() < deadline, "the provider stayed paused"
+        time.sleep(0.01)

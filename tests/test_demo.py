@@ -20,7 +20,8 @@ from api_service import create_app
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE, create_demo_app
 from support import processes
 from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
-from support.smtp_sink import SinkServer, free_port
+from support.smtp_sink import SinkServer, code_in, free_port
+from support.smtp_stages import StagedSmtp
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"
@@ -195,3 +196,59 @@ def test_the_page_says_to_check_the_address_when_the_provider_refuses_it(
                 browser.close()
     finally:
         assert processes.stop(up, signal.SIGINT) == 0
+
+
+def test_the_page_follows_an_outage_and_a_resend(tmp_path: Path) -> None:
+    """While the provider is paused the page says so in words; a resend's new delivery is
+    followed, and the page says the older code no longer works, which it does not."""
+    need_a_browser()
+    server = StagedSmtp()
+    server.start()
+    server.script.set(mail="451 4.3.0 try later")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": server.url()}
+    quick = {"RELAY_BACKOFF_BASE": "0.2", "RELAY_BACKOFF_CAP": "0.5", "THROTTLE_COOLDOWN": "1"}
+    up = processes.start(
+        [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)],
+        {**env, **quick},
+        tmp_path,
+        tmp_path / "up.log",
+    )
+    try:
+        processes.wait_http(f"{base}/readyz", up)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1000, "height": 900})
+                page.set_default_timeout(10_000)
+                page.goto(f"{base}/dev/signup")
+                page.fill("#email", "ada@example.com")
+                page.fill("#password", PASSWORD)
+                page.get_by_role("button", name="Create my account").click()
+                status = page.locator("#delivery-status")
+                sync_api.expect(status).to_contain_text("our mail provider is slow")
+                page.screenshot(path=str(screenshot_dir(tmp_path) / "07-provider-slow.png"))
+                server.script.set(mail=None)
+                sync_api.expect(status).to_have_text("sent")
+                old_code = code_in(server.script.wait_for(1)[-1])
+
+                page.get_by_role("button", name="Send a new code").click()
+                # The note and the new delivery's status come together: "sent" is the new one's.
+                sync_api.expect(page.locator("#resend-note")).to_be_visible()
+                sync_api.expect(status).to_have_text("sent")
+                new_code = code_in(server.script.wait_for(2)[-1])
+                page.screenshot(path=str(screenshot_dir(tmp_path) / "08-new-code.png"))
+                if old_code != new_code:
+                    page.fill("#code", old_code)
+                    page.get_by_role("button", name="Activate").click()
+                    refused = page.locator("#activate-form")
+                    sync_api.expect(refused).to_contain_text("wrong or has expired")
+                page.fill("#code", new_code)
+                page.get_by_role("button", name="Activate").click()
+                sync_api.expect(page.locator("#active-message")).to_be_visible()
+            finally:
+                browser.close()
+    finally:
+        assert processes.stop(up, signal.SIGINT) == 0
+        server.stop()

@@ -15,6 +15,7 @@ from outbox_relay.relay import Relay
 from shared.config import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import MakeRelay
+from support.relays import wait_until_up
 from support.rows import rows
 from support.smtp_stages import StagedSmtp
 
@@ -33,13 +34,6 @@ def relay_for(make_relay: MakeRelay, server: StagedSmtp, **changes: object) -> R
 
 def attempts(engine: Engine) -> list[str]:
     return [str(a["outcome"]) for a in rows(engine, "outbox_attempts")]
-
-
-def wait_until_up(relay: Relay, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while "email" in relay.providers.paused_channels():
-        assert time.monotonic() < deadline, "the provider stayed paused"
-        time.sleep(0.01)
 
 
 def test_a_failure_that_paused_a_provider_answering_its_first_probe_counts_as_a_try(

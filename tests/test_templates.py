@@ -136,7 +136,8 @@ def test_preview_refuses_an_unknown_purpose_naming_the_purposes_as_plain_values(
     assert stopped.value.code == 2
     assert capsys.readouterr().err.endswith(
         "argument purpose: invalid choice: 'pigeon' (choose from 'activation', "
-        "'password_reset', 'password_changed', 'welcome', 'account_exists')\n"
+        "'password_reset', 'password_changed', 'welcome', 'account_exists', "
+        "'no_account')\n"
     )
 
 

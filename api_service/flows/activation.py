@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import limit_recipients, limit_region
 from api_service.flows.redeem import redeem_code
-from shared.accounts import UserStatus, find_account, requested_addresses
+from shared.accounts import UserStatus, requested_addresses
 from shared.clock import utcnow
 from shared.events import EventType, announce
-from shared.messages import address_for, send_code_unseen, send_notice
+from shared.messages import send_notice
 from shared.models import users
-from shared.outbox import Purpose
+from shared.outbox import Delivery, Purpose
 
 
 def activate(deps: Dependencies, data: dict[str, Any]) -> None:
@@ -35,24 +36,21 @@ def activate(deps: Dependencies, data: dict[str, Any]) -> None:
         uow.commit()
 
 
-def resend_activation(deps: Dependencies, data: dict[str, Any]) -> None:
-    """Send a fresh activation code to a pending account; otherwise do nothing, silently."""
+def resend_activation(deps: Dependencies, data: dict[str, Any]) -> Delivery:
+    """Send a fresh activation code to a pending account, or the address its notice."""
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
         channel = data["channel"]
         limit_region(deps, uow, data.get("phone"), sms=channel == "sms", now=now)
-        user = find_account(connection, data)
-        pending = (
-            user is not None and user.status == UserStatus.PENDING and address_for(user, channel)
-        )
-        send_code_unseen(
+        delivery = answer_code_request(
             deps,
             connection,
-            user if pending else None,
+            data,
             purpose=Purpose.ACTIVATION,
-            channel=channel,
+            asked_channel=channel,
             now=now,
         )
         uow.commit()
+    return delivery

@@ -5,35 +5,37 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import limit_client, limit_recipients, limit_region
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import User, find_account, requested_addresses, set_password
+from shared.accounts import User, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.events import EventType, announce
-from shared.messages import email_or_sms, send_code_unseen, send_notice
-from shared.outbox import Purpose
+from shared.messages import email_or_sms, send_notice
+from shared.outbox import Delivery, Purpose
 
 
-def request_reset(deps: Dependencies, data: dict[str, Any]) -> None:
-    """Send a reset code to the account at this address, if there is one; answer the same."""
+def request_reset(deps: Dependencies, data: dict[str, Any]) -> Delivery:
+    """Send a reset code to the account at this address, or the address its notice."""
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
         channel = email_or_sms(data.get("email"))
         limit_region(deps, uow, data.get("phone"), sms=channel == "sms", now=now)
-        send_code_unseen(
+        delivery = answer_code_request(
             deps,
             connection,
-            find_account(connection, data),
+            data,
             purpose=Purpose.PASSWORD_RESET,
-            channel=channel,
+            asked_channel=channel,
             now=now,
         )
         uow.commit()
+    return delivery
 
 
 def confirm_reset(deps: Dependencies, data: dict[str, Any], client: str | None = None) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from api_service.dependencies import dependencies
 from api_service.flows.activation import activate, resend_activation
-from api_service.openapi import BODY_PROBLEMS, Blueprint
-from api_service.schemas import ActivationSchema, ResendSchema, StatusSchema
+from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
+from api_service.schemas import (
+    ActivationSchema,
+    DeliveryAcceptedSchema,
+    ResendSchema,
+    StatusSchema,
+)
 from shared.accounts import UserStatus
 
 bp = Blueprint("activations", __name__, description="Activating accounts.")
@@ -25,9 +31,10 @@ def create_activation(data: dict[str, Any]) -> dict[str, str]:
 
 @bp.post("/v1/activations/resend")
 @bp.arguments(ResendSchema)
-@bp.response(202, StatusSchema)
+@bp.response(202, DeliveryAcceptedSchema)
 @bp.problems(*BODY_PROBLEMS)
-def resend(data: dict[str, Any]) -> dict[str, str]:
-    """Send a fresh activation code; the answer is the same whether or not it was sent."""
-    resend_activation(dependencies(), data)
-    return {"status": "accepted"}
+@bp.doc(responses=FOLLOW_DELIVERY)
+def resend(data: dict[str, Any]) -> dict[str, Any]:
+    """Send a fresh activation code, or the address's notice; the answer names its delivery."""
+    delivery = resend_activation(dependencies(), data)
+    return {"status": "accepted", "delivery": asdict(delivery)}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from api_service.dependencies import dependencies
 from api_service.flows.limits import recipient_wait
@@ -13,8 +15,16 @@ from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema
 from shared.clock import utcnow
-from shared.models import outbox
-from shared.outbox import ASKED_CHANNEL, WEBHOOK, Purpose, client_status, failure_reason
+from shared.models import outbox, outbox_attempts
+from shared.outbox import (
+    ANSWERS_AS,
+    ASKED_CHANNEL,
+    WEBHOOK,
+    AttemptOutcome,
+    Purpose,
+    client_status,
+    failure_reason,
+)
 
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 
@@ -26,44 +36,79 @@ NEW_CODE_ROUTE = {
     Purpose.PASSWORD_RESET: Purpose.PASSWORD_RESET,
 }
 
+_DELIVERY = select(
+    outbox.c.public_id,
+    outbox.c.channel,
+    outbox.c.purpose,
+    outbox.c.recipient,
+    outbox.c.status,
+    outbox.c.dead_reason,
+    outbox.c.last_error,
+    outbox.c.attempts,
+    outbox.c.params,
+    outbox.c.next_attempt_at,
+    outbox.c.locked_until,
+)
+
+# The outcome of the newest attempt on a channel, whatever its message: the relay records a
+# paused provider's failure as `provider_down` and sends nothing more on the channel until the
+# provider answers, so while it is the newest, the channel's messages wait for their provider.
+_NEWEST_OUTCOME = (
+    select(outbox_attempts.c.outcome)
+    .join(outbox, outbox.c.id == outbox_attempts.c.outbox_id)
+    .order_by(outbox_attempts.c.attempted_at.desc(), outbox_attempts.c.id.desc())
+    .limit(1)
+)
+
 
 @bp.get("/v1/deliveries/<uuid:public_id>")
 @bp.response(200, DeliveryStatusSchema)
 @bp.problems(404, 503)
 @bp.doc(operationId="getDelivery")
 def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
-    """Where a queued message stands, why it failed, and when a new code may be asked for."""
+    """Where a queued message stands, why it waits or failed, and when a new code may be
+    asked for."""
     deps = dependencies()
+    now = utcnow()
     with deps.engine.connect() as connection:
         row = connection.execute(
-            select(
-                outbox.c.public_id,
-                outbox.c.channel,
-                outbox.c.purpose,
-                outbox.c.recipient,
-                outbox.c.status,
-                outbox.c.dead_reason,
-                outbox.c.last_error,
-                outbox.c.attempts,
-                outbox.c.params,
-            ).where(outbox.c.public_id == str(public_id), outbox.c.channel != WEBHOOK)
+            _DELIVERY.where(outbox.c.public_id == str(public_id), outbox.c.channel != WEBHOOK)
         ).one_or_none()
         if row is None:
             raise Problem(404, "not-found", "Not Found", "No delivery has this id.")
-        route = NEW_CODE_ROUTE.get(row.purpose)
-        wait = (
-            recipient_wait(deps, connection, route, row.recipient, utcnow())
-            if route is not None
-            else 0
-        )
-    status = client_status(row.status, row.dead_reason)
-    failed = status == "failed"
+        params = row.params or {}
+        route = NEW_CODE_ROUTE.get(params.get(ANSWERS_AS, row.purpose))
+        wait = recipient_wait(deps, connection, route, row.recipient, now) if route else 0
+        status = client_status(row.status, row.dead_reason)
+        reason, due_in = None, None
+        if status == "failed":
+            reason = failure_reason(row.dead_reason or row.status, row.last_error)
+        elif status == "queued":
+            reason = _waiting_reason(connection, row.channel)
+            due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)
     return {
         "id": row.public_id,
-        "channel": (row.params or {}).get(ASKED_CHANNEL, row.channel),
+        "channel": params.get(ASKED_CHANNEL, row.channel),
         "status": status,
         "attempts": row.attempts,
         "can_resend": route is not None and wait == 0,
-        "reason": failure_reason(row.dead_reason or row.status, row.last_error) if failed else None,
+        "reason": reason,
         "retry_after": wait if route is not None and wait else None,
+        "next_attempt_after": due_in,
     }
+
+
+def _waiting_reason(connection: Connection, channel: str) -> str | None:
+    """Why a queued message waits: `provider_unavailable` while its provider is paused."""
+    newest = connection.execute(_NEWEST_OUTCOME.where(outbox.c.channel == channel))
+    paused = newest.scalar_one_or_none() == AttemptOutcome.PROVIDER_DOWN
+    return "provider_unavailable" if paused else None
+
+
+def _next_attempt_after(due: datetime, held_until: datetime | None, now: datetime) -> int | None:
+    """Seconds until the relay tries a pending message again; None when it is due now or a
+    relay holds it (being tried)."""
+    if held_until is not None and held_until > now:
+        return None
+    seconds = (due - now).total_seconds()
+    return math.ceil(seconds) if seconds > 0 else None

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from api_service.dependencies import dependencies
 from api_service.flows.password_reset import confirm_reset, request_reset
 from api_service.http_limits import checked_beside_the_hash, client_to_check
-from api_service.openapi import BODY_PROBLEMS, Blueprint
-from api_service.schemas import ResetConfirmSchema, ResetRequestSchema, StatusSchema
+from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
+from api_service.schemas import (
+    DeliveryAcceptedSchema,
+    ResetConfirmSchema,
+    ResetRequestSchema,
+    StatusSchema,
+)
 
 bp = Blueprint("password_resets", __name__, description="Resetting passwords.")
 
 
 @bp.post("/v1/password-resets")
 @bp.arguments(ResetRequestSchema)
-@bp.response(202, StatusSchema)
+@bp.response(202, DeliveryAcceptedSchema)
 @bp.problems(*BODY_PROBLEMS)
-def create_password_reset(data: dict[str, Any]) -> dict[str, str]:
-    """Send a reset code; the answer is the same whether or not the account exists."""
-    request_reset(dependencies(), data)
-    return {"status": "accepted"}
+@bp.doc(responses=FOLLOW_DELIVERY)
+def create_password_reset(data: dict[str, Any]) -> dict[str, Any]:
+    """Send a reset code, or the address's notice; the answer names its delivery."""
+    delivery = request_reset(dependencies(), data)
+    return {"status": "accepted", "delivery": asdict(delivery)}
 
 
 @bp.post("/v1/password-resets/confirm")

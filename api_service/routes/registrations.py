@@ -10,9 +10,9 @@ from api_service.dependencies import dependencies
 from api_service.flows.registration import Registration, register
 from api_service.http_limits import checked_beside_the_hash, client_to_check
 from api_service.idempotency import KEY_PATTERN
-from api_service.openapi import BODY_PROBLEMS, Blueprint
+from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.request_body import read_json
-from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
+from api_service.schemas import DeliveryAcceptedSchema, RegistrationSchema
 
 bp = Blueprint("registrations", __name__, description="Creating accounts.")
 
@@ -25,21 +25,13 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "pattern": KEY_PATTERN},
 }
 
-# Lets a client (and schemathesis's stateful phase) follow the answer to the delivery.
-DELIVERY_LINK = {
-    "GetDelivery": {
-        "operationId": "getDelivery",
-        "parameters": {"public_id": "$response.body#/delivery/id"},
-    }
-}
-
 
 @bp.post("/v1/registrations")
 @checked_beside_the_hash
 @bp.arguments(RegistrationSchema)
-@bp.response(202, RegistrationAcceptedSchema)
+@bp.response(202, DeliveryAcceptedSchema)
 @bp.problems(*BODY_PROBLEMS)
-@bp.doc(parameters=[IDEMPOTENCY_KEY], responses={202: {"links": DELIVERY_LINK}})
+@bp.doc(parameters=[IDEMPOTENCY_KEY], responses=FOLLOW_DELIVERY)
 def create_registration(data: dict[str, Any]) -> dict[str, Any]:
     """Register an account; the answer is the same whether or not the address is known."""
     registration = Registration(

@@ -48,13 +48,21 @@ function waitBeforeResend(seconds) {
   countdown = setInterval(tick, 1000);
 }
 
-// Follow the delivery until it is sent, failed or expired.
-async function follow() {
-  const { status, data } = await call("GET", `/v1/deliveries/${deliveryId}`);
-  if (status !== 200) return;
-  $("#delivery-status").textContent = data.status;
+// A delivery's status in words: why a queued message waits, and when it is tried again.
+function describe(delivery) {
+  if (delivery.status !== "queued") return delivery.status;
+  if (delivery.reason === "provider_unavailable") return "waiting: our mail provider is slow; we keep trying";
+  if (delivery.next_attempt_after) return `queued: next try in ${delivery.next_attempt_after} s`;
+  return "queued";
+}
+
+// Follow a delivery until it is sent, failed or expired, or a newer one replaces it.
+async function follow(id) {
+  const { status, data } = await call("GET", `/v1/deliveries/${id}`);
+  if (status !== 200 || id !== deliveryId) return;
+  $("#delivery-status").textContent = describe(data);
   if (data.status === "queued") {
-    setTimeout(follow, 1000);
+    setTimeout(() => follow(id), 1000);
     return;
   }
   $("#delivery-problem").hidden = !(data.status === "failed" && data.reason === "address_rejected");
@@ -74,7 +82,7 @@ $("#register-form").addEventListener("submit", async (event) => {
   $("#activate").hidden = false;
   $("#code").focus();
   deliveryId = data.delivery.id;
-  follow();
+  follow(deliveryId);
 });
 
 $("#activate-form").addEventListener("submit", async (event) => {
@@ -96,10 +104,15 @@ $("#resend").addEventListener("click", async () => {
     return waitBeforeResend(retryAfter);
   }
   if (status !== 202) return showProblem(form, data);
-  $("#delivery-status").textContent = "a new code is on its way";
-  // The first delivery's retry_after follows the address's cooldown, the resend included.
-  const { data: delivery } = await call("GET", `/v1/deliveries/${deliveryId}`);
-  waitBeforeResend(delivery.retry_after || 0);
+  // The answer names the new code's delivery: follow it; the older code no longer works.
+  deliveryId = data.delivery.id;
+  $("#delivery-status").textContent = describe(data.delivery);
+  $("#delivery-problem").hidden = true;
+  $("#resend-note").hidden = false;
+  $("#code").value = "";
+  clearInterval(countdown);
+  $("#resend").disabled = true;
+  follow(deliveryId);
 });
 
 $("#reset-form").addEventListener("submit", async (event) => {

@@ -1,0 +1,68 @@
+"""The `no_account` notice: a resend or reset for an address no account uses tells that
+address so, and the outbox's purposes admit it.
+
+On SQLite the constraint is changed in place, in the table's stored definition, rather than by
+rebuilding the table: dropping the old table under `foreign_keys=ON` (every connection's, the
+migrations' too) would delete every attempt and provider event by their ON DELETE CASCADE.
+Widening a CHECK changes nothing on disk (SQLite's "ALTER TABLE", other schema changes), and
+the downgrade first deletes the rows the narrower one would refuse.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-23
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+# Written out rather than imported: a migration must not change when the code does.
+MESSAGES = ("activation", "password_reset", "password_changed", "welcome", "account_exists")
+EVENTS = (
+    "account.registered",
+    "account.activated",
+    "account.password_changed",
+    "account.erased",
+    "delivery.failed",
+)
+WITH_NOTICE = (*MESSAGES, "no_account")
+
+
+def _purposes(messages: tuple[str, ...]) -> str:
+    return "purpose IN ({})".format(", ".join(f"'{name}'" for name in (*messages, *EVENTS)))
+
+
+def _change_purposes(old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        op.drop_constraint("outbox_purpose", "outbox", type_="check")
+        op.create_check_constraint("outbox_purpose", "outbox", _purposes(new))
+        return
+    table = sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'")
+    definition = bind.execute(table).scalar_one()
+    if definition.count(_purposes(old)) != 1:
+        raise RuntimeError("outbox's purpose constraint is not the one this revision expects")
+    version = bind.execute(sa.text("PRAGMA schema_version")).scalar_one()
+    bind.execute(sa.text("PRAGMA writable_schema = ON"))
+    bind.execute(
+        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'outbox'"),
+        {"sql": definition.replace(_purposes(old), _purposes(new))},
+    )
+    # Tells every connection, this one included, to read the schema again.
+    bind.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
+    bind.execute(sa.text("PRAGMA writable_schema = OFF"))
+
+
+def upgrade() -> None:
+    _change_purposes(MESSAGES, WITH_NOTICE)
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM outbox WHERE purpose = 'no_account'")
+    _change_purposes(WITH_NOTICE, MESSAGES)
