@@ -23,11 +23,23 @@ url = config.attributes.get("database_url") or normalise_database_url(
 
 engine = create_engine_for(url, timeout=MIGRATION_TIMEOUT)
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch migration rebuilds a table and drops the old one, and under foreign_keys=ON
+        # SQLite deletes the rows referencing it first (ON DELETE CASCADE: every attempt and
+        # provider event of the outbox). The pragma does nothing inside a transaction, so it
+        # is set on the driver's connection before alembic begins one (SQLite's own procedure
+        # for altering a table: keys off, rebuild, foreign_key_check).
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+            raise RuntimeError("the migration left rows referencing rows that are gone")
+    if sqlite:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 engine.dispose()

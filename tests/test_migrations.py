@@ -130,6 +130,33 @@ def test_0006_upgrades_a_populated_database_and_its_rows_still_deliver(
     command.upgrade(config, "head")
 
 
+def test_every_upgrade_and_downgrade_keeps_the_delivery_history(
+    database_url: str, engine: Engine
+) -> None:
+    """Batch migrations rebuild the outbox on SQLite: dropping the old table must not take the
+    attempts that reference it along (ON DELETE CASCADE under foreign_keys=ON)."""
+    config = alembic_config(database_url)
+    command.downgrade(config, "0005")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(OUTBOX_0005),
+            [_row("dead1", "welcome", "dead", attempts=1, dead_reason="max_attempts")],
+        )
+        [outbox_id] = connection.execute(sa.text("SELECT id FROM outbox")).scalars()
+        connection.execute(
+            sa.text(
+                "INSERT INTO outbox_attempts (outbox_id, attempted_at, outcome, error, "
+                "duration_ms) VALUES (:id, :at, 'transient', 'SMTP 451', 12)"
+            ),
+            {"id": outbox_id, "at": utcnow()},
+        )
+    command.upgrade(config, "head")
+    assert [a["error"] for a in rows(engine, "outbox_attempts")] == ["SMTP 451"]
+    command.downgrade(config, "0005")
+    assert [a["error"] for a in rows(engine, "outbox_attempts")] == ["SMTP 451"]
+    command.upgrade(config, "head")
+
+
 def test_0009_normalises_stored_addresses_and_reports_what_it_cannot(
     database_url: str,
     engine: Engine,

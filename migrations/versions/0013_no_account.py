@@ -2,10 +2,9 @@
 address so, and the outbox's purposes admit it.
 
 On SQLite the constraint is changed in place, in the table's stored definition, rather than by
-rebuilding the table: dropping the old table under `foreign_keys=ON` (every connection's, the
-migrations' too) would delete every attempt and provider event by their ON DELETE CASCADE.
-Widening a CHECK changes nothing on disk (SQLite's "ALTER TABLE", other schema changes), and
-the downgrade first deletes the rows the narrower one would refuse.
+rebuilding the table (and the dead letters' view over it): widening a CHECK changes nothing on
+disk (SQLite's "ALTER TABLE", other schema changes), and the downgrade first deletes the rows
+the narrower one would refuse.
 
 Revision ID: 0013
 Revises: 0012
