@@ -99,7 +99,7 @@ def test_outpost_up_serves_and_catches_mail_then_stops_on_ctrl_c(tmp_path: Path)
             "--smtp-port",
             str(smtp_port),
         ],
-        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": ""},
+        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": "", "RELAY_METRICS_PORT": "0"},
         tmp_path,
         tmp_path / "up.log",
     )
@@ -124,7 +124,9 @@ def test_outpost_up_serves_and_catches_mail_then_stops_on_ctrl_c(tmp_path: Path)
     log = (tmp_path / "up.log").read_text()
     assert "mail to linus@example.com" in log
     assert "outpost: stopped" in log
-    assert f"dashboard http://127.0.0.1:{port}/admin/" in log
+    # Not a terminal: where the generated admin token is kept, never the token itself.
+    assert f"operators' dashboard: http://127.0.0.1:{port}/admin/sign-in, with the token" in log
+    assert (tmp_path / "var" / "admin_token").read_text().strip() not in log
     assert "SMS written to the log (SMS_URL=log:)" in log
 
 

@@ -173,7 +173,7 @@ def test_the_providers_own_failures_pause_it_and_the_message_waits(
     assert status.startswith("provider sms down since ") and error in status
     assert provider_up("sms") == 0  # paused, or on trial after a backoff full jitter made short
     assert suppressions(engine) == []
-    assert delivery(client, delivery_id) == ("queued", None)
+    assert delivery(client, delivery_id) == ("queued", "provider_unavailable")
     # The provider answers again: the message goes through as its probe, once the backoff passed.
     api.mode = 0 if isinstance(api, VonageApi) else 201
     drain_until(relay, lambda: by_id(engine, delivery_id)["status"] == "sent", timeout=10)

@@ -65,6 +65,8 @@ PACKAGED = {
     "welcome/fr/sms.txt": Segments(GSM, 63, 1),
     "account_exists/en/sms.txt": Segments(GSM, 132, 1),
     "account_exists/fr/sms.txt": Segments(GSM, 68, 1),
+    "no_account/en/sms.txt": Segments(GSM, 115, 1),
+    "no_account/fr/sms.txt": Segments(GSM, 62, 1),
 }
 
 
