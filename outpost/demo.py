@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 from sqlalchemy import select
@@ -99,8 +99,13 @@ class CaughtMail:
 
 @bp.before_request
 def _loopback_only() -> None:
-    """Nowhere but on a loopback host, to a loopback client: the pages show codes."""
-    if not current_app.config["DEMO_ON_LOOPBACK"] or not loopback(request.remote_addr or ""):
+    """Nowhere but on a loopback host, to a loopback client, by a loopback name: the pages show
+    codes, and a page of another site whose name is made to resolve to 127.0.0.1 (DNS
+    rebinding) reaches the loopback server from the developer's own browser, but under its
+    own name in `Host`."""
+    named = urlsplit(f"//{request.host}").hostname or ""
+    on_loopback = loopback(request.remote_addr or "") and loopback(named)
+    if not current_app.config["DEMO_ON_LOOPBACK"] or not on_loopback:
         abort(404)
 
 

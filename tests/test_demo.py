@@ -76,6 +76,10 @@ def test_the_pages_are_only_the_demos_on_loopback(
     assert client.get(path).status_code == 200
     forwarded = client.get(path, environ_base={"REMOTE_ADDR": "192.0.2.7"})
     assert forwarded.status_code == 404
+    # DNS rebinding: the developer's own browser, a loopback client, under another site's name.
+    assert client.get(path, headers={"Host": "rebound.example:8000"}).status_code == 404
+    assert client.get(path, headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    assert client.get(path, headers={"Host": "[::1]:8000"}).status_code == 200
     for app in (api, exposed, demo):
         app.extensions["outpost"].engine.dispose()
 
