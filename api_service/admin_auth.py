@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from flask import request
 
 from api_service.dependencies import dependencies
+from api_service.fields import is_text
 from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem
 from shared.clock import utcnow
@@ -77,5 +78,23 @@ def require_bearer() -> str:
     )
     presented = token.strip() if scheme.lower() == "bearer" else None
     require_token(presented, [dependencies().settings.admin_token], challenge)
-    operator = request.headers.get("X-Operator", "").strip()[:80] or "admin-api"
-    return f"{operator}@{request.remote_addr}"
+    return f"{_operator()}@{request.remote_addr}"
+
+
+def _operator() -> str:
+    """X-Operator, the name the audit gives the operator: text as any field is (UTF-8, no
+    control or bidirectional characters, which would forge or hide lines in a terminal)."""
+    raw = request.headers.get("X-Operator", "")
+    try:
+        # HTTP headers arrive as Latin-1; the name is UTF-8 bytes.
+        name = raw.encode("latin-1").decode("utf-8").strip()
+    except UnicodeError:
+        name = None
+    if name is None or not is_text(name):
+        raise Problem(
+            400,
+            "bad-operator",
+            "Bad X-Operator",
+            "X-Operator must be UTF-8 text without control or bidirectional characters.",
+        )
+    return name[:80] or "admin-api"

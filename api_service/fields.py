@@ -38,6 +38,11 @@ def storable(value: str) -> bool:
     return "\x00" not in value and not _unpaired_surrogate(value)
 
 
+def is_text(value: str) -> bool:
+    """Whether `value` holds no control character, bidirectional control or lone surrogate."""
+    return not _CONTROLS.search(value) and not _unpaired_surrogate(value)
+
+
 class Text(fields.String):
     """A string without control characters, bidirectional controls or unpaired surrogates."""
 
@@ -47,7 +52,7 @@ class Text(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
-        if _CONTROLS.search(text) or _unpaired_surrogate(text):
+        if not is_text(text):
             raise ValidationError("Must not contain control characters.")
         return text
 

@@ -338,3 +338,32 @@ def test_every_action_is_audited_with_who_what_and_when(admin: FlaskClient, engi
     assert entries[1]["details"] == {"outcome": "requeued"}
     assert all(e["at"] for e in entries)
     assert count(engine, "operator_actions") == 2
+
+
+@pytest.mark.parametrize(
+    "name", ["\x1b[31mroot", "ada\tlovelace", "eve\u202egnp.exe", "\xff\xfe"], ids=repr
+)
+def test_an_operator_name_with_controls_or_not_utf8_is_refused_and_nothing_done(
+    admin: FlaskClient, engine: Engine, name: str
+) -> None:
+    [dead] = queue_emails(engine, 1)
+    kill_all(engine)
+    answer = admin.post(
+        f"/v1/admin/dead-letters/{dead}/discard",
+        headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": name},
+    )
+    assert answer.status_code == 400
+    assert answer.get_json()["type"].endswith("bad-operator")
+    assert count(engine, "operator_actions") == 0
+    assert [r["status"] for r in rows(engine, "outbox")] == ["dead"]
+
+
+def test_an_operator_name_in_utf8_is_kept_as_written(admin: FlaskClient, engine: Engine) -> None:
+    [dead] = queue_emails(engine, 1)
+    kill_all(engine)
+    # The header's bytes are UTF-8; HTTP hands them over as Latin-1 characters.
+    name = "Zoë".encode().decode("latin-1")
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-Operator": name}
+    assert admin.post(f"/v1/admin/dead-letters/{dead}/discard", headers=headers).status_code == 200
+    [entry] = admin.get("/v1/admin/audit", headers=AUTH).get_json()["items"]
+    assert entry["actor"] == "Zoë@127.0.0.1"

@@ -36,7 +36,8 @@ from shared.models import MAX_ID
 bp = Blueprint(
     "admin", __name__, description="Operators: dead letters, stranded accounts, figures, audit."
 )
-ADMIN_PROBLEMS = (401, 404, 429, 503)
+# Every admin route: a bad X-Operator (400), the token (401, 404), the limit, the database.
+ADMIN_PROBLEMS = (400, 401, 404, 429, 503)
 # The 409 answered for a reissue that sent nothing: slug, title, detail.
 _REISSUE_REFUSED = {
     operations.ReissueOutcome.NOT_PENDING: (
