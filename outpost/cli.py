@@ -22,7 +22,7 @@ from outpost.banner import Stack, banner
 from outpost.catcher import start_catcher
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from outpost.kept_secrets import ADMIN_TOKEN_FILE, SECRET_KEY_FILE, kept_secret
-from outpost.preview import MOST_SEGMENTS, preview, sms_segments
+from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from shared.config import ConfigError, Settings
 from shared.config_values import loopback
 from shared.db import migrate
@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument("purpose", choices=PURPOSES)
     preview.add_argument("--locale", choices=LOCALES, default="en")
     preview.add_argument("--channel", choices=CHANNELS, default="email")
-    preview.add_argument("--out", type=Path, help="write it here instead of stdout")
+    preview.add_argument(
+        "--out",
+        type=Path,
+        help="write it here instead of stdout: FILE.html the HTML part, FILE.txt the text, "
+        "FILE.eml (or any other) the whole message",
+    )
     openapi = commands.add_parser("openapi", help=f"write the OpenAPI document to {DOCUMENT.name}")
     openapi.add_argument("--check", action="store_true", help="only report whether it is stale")
     args = parser.parse_args(argv)
@@ -97,9 +102,16 @@ def check_templates(settings: Settings) -> int:
 def preview_template(
     settings: Settings, purpose: str, locale: str, channel: str, out: Path | None
 ) -> int:
-    """The whole message of `purpose` with sample values: RFC 5322 bytes, or the SMS text."""
+    """The message of `purpose` with sample values: RFC 5322 bytes, or the SMS text; into a
+    `.html` or `.txt` file, only that part of an email, decoded."""
     templates = Templates.checked(settings)
     message = preview(settings, templates, purpose, locale, channel)
+    if out is not None:
+        try:
+            message = part_of(message, channel, out.suffix)
+        except ValueError as exc:
+            print(f"outpost: {out}: {exc}", file=sys.stderr)
+            return 2
     if out is None:
         sys.stdout.buffer.write(message)
         sys.stdout.flush()

@@ -3,9 +3,12 @@ and the SMS segments each SMS template takes so rendered."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import secrets
 import uuid
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 from outbox_relay.channels import Email, SmsMessage
 from outbox_relay.claims import Claimed
@@ -48,6 +51,27 @@ def preview(
         return message.data
     assert isinstance(message, SmsMessage)
     return (message.body + "\n").encode()
+
+
+# What `templates preview --out FILE` writes, by FILE's extension: one part, or the message.
+PARTS = {".html": "html", ".htm": "html", ".txt": "plain"}
+
+
+def part_of(message: bytes, channel: str, suffix: str) -> bytes:
+    """The part of a previewed message a file named `….suffix` should hold: the HTML or text
+    part of an email, decoded, for `.html`/`.txt`; the whole message for `.eml` or any other."""
+    subtype = PARTS.get(suffix.lower())
+    if subtype is None or channel != "email":
+        if subtype == "html":
+            raise ValueError("an SMS has no HTML part: use .txt")
+        return message
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    body = parsed.get_body(preferencelist=(subtype,))
+    if body is None:
+        raise ValueError(f"the message has no text/{subtype} part")
+    content: str = body.get_content()
+    return content.encode()
 
 
 def sms_segments(templates: Templates) -> dict[str, Segments]:

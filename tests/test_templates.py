@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import shutil
 import subprocess
 import sys
@@ -242,3 +243,21 @@ def test_a_preview_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) ->
         else:
             assert (done.returncode, line) == (1, f"outpost: cannot write {out}: {problem}")
     assert written.read_bytes().startswith(b"From: ")
+
+
+def test_a_preview_into_a_file_holds_what_its_extension_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`.html` the HTML part as a browser opens it, `.txt` the text, `.eml` the message."""
+    for name in ("mail.html", "mail.txt", "mail.eml"):
+        assert main(["templates", "preview", "activation", "--out", str(tmp_path / name)]) == 0
+    html = (tmp_path / "mail.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and "=3D" not in html
+    text = (tmp_path / "mail.txt").read_text()
+    assert re.search(r"\b\d{6}\b", text) and "Content-Type" not in text
+    assert (tmp_path / "mail.eml").read_bytes().startswith(b"From: ")
+    sms = ["templates", "preview", "activation", "--channel", "sms", "--out"]
+    assert main([*sms, str(tmp_path / "sms.txt")]) == 0
+    assert main([*sms, str(tmp_path / "sms.html")]) == 2
+    assert "an SMS has no HTML part: use .txt" in capsys.readouterr().err
+    assert not (tmp_path / "sms.html").exists()
