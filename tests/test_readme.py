@@ -19,3 +19,14 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_the_readme_runs_the_stack_with_outpost_up() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "&& .venv/bin/outpost up\n" in readme
+
+
+def test_every_link_of_the_docs_stays_inside_the_repository() -> None:
+    """A reader of a clone follows them all: relative links name files of the repository."""
+    root = ROOT.resolve()
+    for document in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)", document.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            linked = (document.parent / target).resolve()
+            assert linked.is_relative_to(root) and linked.exists(), f"{document.name}: {target}"
