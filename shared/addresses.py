@@ -51,6 +51,8 @@ def _checked(address: str, refusal: str, **rules: Any) -> str:
 
 def normalise_email(address: str) -> str:
     """Checked as `_checked` does, all in lower case: one mailbox, one form."""
+    if not address.strip():
+        raise AddressError("Enter an email address.")
     return _checked(address, "Not a deliverable email address").lower()
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from support import processes
-from support.rows import forget_throttles, rows, written
+from support.rows import count, forget_throttles, rows, written
 from support.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
@@ -71,6 +71,15 @@ def test_passwords_refuse_nul_and_lone_surrogates(
 def test_passwords_may_hold_other_control_characters(client: FlaskClient, engine: Engine) -> None:
     response = client.post("/v1/registrations", json={**GOOD, "password": "tab\there\u001bok!"})
     assert response.status_code == 202
+
+
+def test_an_empty_email_is_asked_for_in_plain_words(client: FlaskClient, engine: Engine) -> None:
+    answer = client.post("/v1/registrations", json={**GOOD, "email": "  "})
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"] == [
+        {"pointer": "#/email", "detail": "Enter an email address."}
+    ]
+    assert count(engine, "users") == 0
 
 
 def test_a_short_password_gets_one_error(client: FlaskClient) -> None:
