@@ -21,6 +21,7 @@ from outpost.cli import main
 from outpost.preview import preview
 from shared.config import Settings
 from shared.outbox import CHANNELS, LOCALES, PURPOSES
+from support import processes
 from support.constants import SECRET_KEY
 
 BRANDING = {
@@ -261,3 +262,15 @@ def test_a_preview_into_a_file_holds_what_its_extension_says(
     assert main([*sms, str(tmp_path / "sms.html")]) == 2
     assert "an SMS has no HTML part: use .txt" in capsys.readouterr().err
     assert not (tmp_path / "sms.html").exists()
+
+
+def test_no_article_stands_before_the_product_name() -> None:
+    """ "an Kimi Escrow account": no article before the name, which may begin with any sound."""
+    root = processes.ROOT / "shared" / "templates"
+    misfits = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for path in sorted(root.glob("*/en/*"))
+        for line in path.read_text().splitlines()
+        if re.search(r"\b(a|an)\s+\{\{\s*product_name", line, re.IGNORECASE)
+    ]
+    assert misfits == []
