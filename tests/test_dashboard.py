@@ -22,6 +22,7 @@ from sqlalchemy import Engine, update
 from werkzeug.test import TestResponse
 
 from api_service import create_app
+from api_service.dashboard.notices import notice_of
 from api_service.dashboard.session import COOKIE
 from shared.codes import derive_key
 from shared.models import outbox
@@ -618,4 +619,21 @@ def test_sign_in_over_plain_http_on_another_host_says_why_the_cookie_will_not_st
     assert why not in behind_tls.get_data(as_text=True)
     assert why in proxied.get("/admin/sign-in", base_url="http://ops.example").get_data(
         as_text=True
+    )
+
+
+def test_a_bulk_retry_that_retried_nothing_says_so_in_a_warning() -> None:
+    suppressed = {"notice": "retry_all", "total": "2", "n_suppressed": "2"}
+    assert notice_of(suppressed) == (
+        "warn",
+        "Retried 0 of 2 dead letters: 2 address suppressed.",
+    )
+    mixed = {"notice": "retry_all", "total": "3", "n_requeued": "2", "n_suppressed": "1"}
+    assert notice_of(mixed) == (
+        "warn",
+        "Retried 2 of 3 dead letters: 2 requeued, 1 address suppressed.",
+    )
+    assert notice_of({"notice": "retry_all", "total": "2", "n_requeued": "2"}) == (
+        "ok",
+        "Retried 2 dead letters: 2 requeued.",
     )

@@ -178,6 +178,7 @@ def test_the_dashboard_shows_and_removes_a_suppression(admin: FlaskClient, engin
         headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
     )
     assert done.status_code == 303
+    assert "complained" not in done.headers["Location"]
     after = admin.get(done.headers["Location"]).get_data(as_text=True)
     assert "is no longer suppressed" in after
     assert rows(engine, "suppressions") == []

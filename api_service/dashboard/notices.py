@@ -28,8 +28,8 @@ NOTICES: dict[str, tuple[str, str]] = {
         "The address of account {target} is suppressed; remove it first. Nothing sent.",
     ),
     "retry:suppressed": ("warn", "The address of {target} is suppressed; remove it first."),
-    "suppression:removed": ("ok", "{target} is no longer suppressed."),
-    "suppression:absent": ("warn", "{target} was not suppressed; nothing done."),
+    "suppression:removed": ("ok", "That address is no longer suppressed."),
+    "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (
         "warn",
         "That is not an email address or an E.164 number; nothing done.",
@@ -65,8 +65,16 @@ def notice_of(args: Mapping[str, str]) -> tuple[str, str] | None:
             if args.get(f"n_{outcome}", "").isdigit()
         ]
         detail = f": {', '.join(parts)}" if parts else ""
-        level = "ok" if total.isdigit() and int(total) else "warn"
-        return level, f"Retried {total if total.isdigit() else 0} dead letters{detail}."
+        # Only a fresh code or a requeue retried anything; the rest were looked at and left.
+        done = sum(
+            int(args.get(f"n_{outcome}", "0") or 0)
+            for outcome in (RetryOutcome.FRESH_CODE, RetryOutcome.REQUEUED)
+            if args.get(f"n_{outcome}", "0").isdigit()
+        )
+        seen = total if total.isdigit() else "0"
+        if done == int(seen):
+            return ("ok" if done else "warn"), f"Retried {seen} dead letters{detail}."
+        return "warn", f"Retried {done} of {seen} dead letters{detail}."
     if code not in NOTICES:
         return None
     level, template = NOTICES[code]

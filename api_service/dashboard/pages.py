@@ -210,5 +210,6 @@ def remove_suppression() -> BaseResponse:
             uow.connection, dependencies(), [address], actor=_actor(), now=utcnow()
         )
         uow.commit()
+    # No address in the URL: it would stay in browser history and proxy logs, beyond erasure.
     notice = "suppression:removed" if removed else "suppression:absent"
-    return redirect(_url(".suppressions", {"notice": notice, "target": address}), 303)
+    return redirect(_url(".suppressions", {"notice": notice}), 303)
