@@ -165,10 +165,17 @@ def requeue(
 
 
 def resolve(
-    connection: Connection, where: ColumnElement[bool], resolution: Resolution, now: datetime
+    connection: Connection,
+    where: ColumnElement[bool],
+    resolution: Resolution,
+    now: datetime,
+    *,
+    replaced_by: str | None = None,
 ) -> bool:
-    """Mark the dead letters `where` picks dealt with; whether any was."""
-    resolved = connection.execute(
-        update(outbox).where(where).values(resolution=resolution, resolved_at=now)
-    )
+    """Mark the dead letters `where` picks dealt with (by the new delivery `replaced_by`, if a
+    fresh code replaced them); whether any was."""
+    values = {"resolution": resolution, "resolved_at": now}
+    if replaced_by is not None:
+        values["replaced_by"] = replaced_by
+    resolved = connection.execute(update(outbox).where(where).values(**values))
     return bool(resolved.rowcount)

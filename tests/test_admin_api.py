@@ -287,6 +287,9 @@ def test_stranded_accounts_are_listed_and_reissued(
     assert answer.status_code == 200
     assert rows(engine, "outbox")[-1]["public_id"] == answer.get_json()["delivery"]
     assert admin.get("/v1/admin/stranded", headers=AUTH).get_json()["items"] == []
+    # The dead letter the reissue replaces is dealt with: no longer listed as one to act on.
+    listed = admin.get("/v1/admin/dead-letters", headers=AUTH).get_json()["items"]
+    assert delivery not in [d["id"] for d in listed]
     missing = admin.post("/v1/admin/users/999999/reissue-activation", headers=AUTH)
     assert missing.status_code == 409
 

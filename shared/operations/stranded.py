@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from shared.accounts import User, UserStatus, user_by_id
 from shared.codes import CodeStatus
@@ -15,8 +15,9 @@ from shared.events import EventType
 from shared.messages import Dependencies, address_for, email_or_sms, restart_code_tries, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
-from shared.operations.dead_letters import DEAD_STATUSES
+from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
 from shared.outbox import Purpose, Status
+from shared.transitions import Resolution, resolve
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,13 @@ def reissue_activation(
                 deps, connection, user, purpose=Purpose.ACTIVATION, channel=channel, now=now
             )
             restart_code_tries(deps, connection, user, purpose=Purpose.ACTIVATION)
+            # The dead activations it replaces are dealt with: no longer counted or listed.
+            replaced = and_(
+                outbox.c.user_id == user.id,
+                outbox.c.purpose == Purpose.ACTIVATION,
+                *DeadFilter().conditions(),
+            )
+            resolve(connection, replaced, Resolution.RETRIED, now, replaced_by=delivery.id)
             result = Reissue(ReissueOutcome.FRESH_CODE, delivery.id)
     details = {"outcome": result.outcome, "delivery": result.delivery}
     record(connection, actor, "reissue_activation", str(user_id), details, now)
