@@ -76,3 +76,12 @@ def test_the_relay_and_the_api_stop_at_start_with_one_line_naming_it(
     log = (tmp_path / "gunicorn.log").read_text()
     assert "outpost-api: configuration error: MAIL_FROM: " in log
     assert "Traceback" not in log
+
+
+def test_a_product_name_of_60_characters_starts_with_the_default_mail_from() -> None:
+    """The default MAIL_FROM is `$PRODUCT_NAME <no-reply@localhost>`: the space before `<` is
+    no part of the name's 60 characters."""
+    name = "Éditions Numériques de la Côte d'Émeraude — Espace Adhérents"
+    assert len(name) == 60
+    settings = Settings.from_env({"SECRET_KEY": SECRET_KEY, "PRODUCT_NAME": name})
+    assert (settings.mail_from.name, settings.branding.product_name) == (name, name)
