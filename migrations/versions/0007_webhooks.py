@@ -55,6 +55,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW outbox_dead_letters")
+    # Their attempts first: SQLite migrates with foreign keys off (migrations/env.py).
+    op.execute(
+        "DELETE FROM outbox_attempts WHERE outbox_id IN "
+        "(SELECT id FROM outbox WHERE channel = 'webhook')"
+    )
     op.execute("DELETE FROM outbox WHERE channel = 'webhook'")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_constraint("outbox_purpose", type_="check")

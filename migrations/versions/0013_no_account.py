@@ -63,5 +63,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # What refers to them first: SQLite migrates with foreign keys off (migrations/env.py).
+    notices = "SELECT id FROM outbox WHERE purpose = 'no_account'"
+    events = f"SELECT id FROM provider_events WHERE outbox_id IN ({notices})"
+    op.execute(f"UPDATE suppressions SET event_id = NULL WHERE event_id IN ({events})")
+    op.execute(f"DELETE FROM provider_events WHERE outbox_id IN ({notices})")
+    op.execute(f"DELETE FROM outbox_attempts WHERE outbox_id IN ({notices})")
     op.execute("DELETE FROM outbox WHERE purpose = 'no_account'")
     _change_purposes(WITH_NOTICE, MESSAGES)
