@@ -8,6 +8,7 @@ import socket
 import struct
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -52,9 +53,9 @@ class Answer:
     body: Any
 
 
-class HttpStandIn:
+class HttpStandIn(ABC):
     """Serves on 127.0.0.1 in a thread; answers `script` first, one per request, then `mode`,
-    each as `answer` says."""
+    each as `answer`, the provider's own, says."""
 
     def __init__(self, mode: Behaviour, hang_seconds: float = 5.0) -> None:
         self.mode: Behaviour = mode
@@ -70,9 +71,9 @@ class HttpStandIn:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
+    @abstractmethod
     def answer(self, request: GatewayRequest, behaviour: int) -> Answer:
         """The answer to `request` when the script says `behaviour`."""
-        raise NotImplementedError
 
     @property
     def port(self) -> int:

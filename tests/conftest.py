@@ -35,6 +35,8 @@ from support.postfix import RELAY_SETTINGS, Postfix, available
 from support.replication import PostgresPair
 from support.smtp_sink import SinkServer
 from support.sns import TOKEN
+from support.twilio_api import TwilioApi
+from support.vonage_api import VonageApi
 
 REQUIRE_PG = os.environ.get("OUTPOST_REQUIRE_POSTGRES") == "1"
 
@@ -143,6 +145,24 @@ def smtp() -> Iterator[SinkServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioApi]:
+    """A real HTTP server built to Twilio's Messages API, on a free port."""
+    api = TwilioApi()
+    api.start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def vonage() -> Iterator[VonageApi]:
+    """A real HTTP server built to Vonage's SMS API, on a free port."""
+    api = VonageApi()
+    api.start()
+    yield api
+    api.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from playwright import sync_api
 from sqlalchemy import Engine, update
 from werkzeug.test import TestResponse
 
@@ -27,7 +26,7 @@ from api_service.dashboard.session import COOKIE
 from shared.codes import derive_key
 from shared.models import outbox
 from support import processes
-from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
+from support.browser import chromium, need_a_browser, screenshot_dir
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN as TOKEN
 from support.constants import SECRET_KEY, MakeRelay
@@ -483,98 +482,94 @@ def test_an_operator_repairs_delivery_in_headless_chromium(
         assert make_relay().drain() == 4
         [user] = rows(engine, "users")
 
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.set_default_timeout(10_000)
-                taken: list[Path] = []
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(10_000)
+            taken: list[Path] = []
 
-                def shoot(name: str) -> None:
-                    taken.append(shots / f"{name}.png")
-                    page.screenshot(path=str(taken[-1]), full_page=True)
+            def shoot(name: str) -> None:
+                taken.append(shots / f"{name}.png")
+                page.screenshot(path=str(taken[-1]), full_page=True)
 
-                page.goto(f"{base}/admin")
-                assert page.url == f"{base}/admin/sign-in?next=/admin"
-                page.fill("#token", "not-the-token-0123456789")
-                page.get_by_role("button", name="Sign in").click()
-                assert page.locator("[role=alert]").inner_text() == "That token is not right."
-                shoot("01-sign-in-refused")
-                page.fill("#token", TOKEN)
-                page.get_by_role("button", name="Sign in").click()
-                page.wait_for_url(f"{base}/admin")
-                [cookie] = page.context.cookies()
-                assert (cookie["name"], cookie["path"], cookie["sameSite"]) == (
-                    COOKIE,
-                    "/admin",
-                    "Strict",
-                )
-                assert cookie["secure"] and cookie["httpOnly"] and TOKEN not in cookie["value"]
+            page.goto(f"{base}/admin")
+            assert page.url == f"{base}/admin/sign-in?next=/admin"
+            page.fill("#token", "not-the-token-0123456789")
+            page.get_by_role("button", name="Sign in").click()
+            assert page.locator("[role=alert]").inner_text() == "That token is not right."
+            shoot("01-sign-in-refused")
+            page.fill("#token", TOKEN)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{base}/admin")
+            [cookie] = page.context.cookies()
+            assert (cookie["name"], cookie["path"], cookie["sameSite"]) == (
+                COOKIE,
+                "/admin",
+                "Strict",
+            )
+            assert cookie["secure"] and cookie["httpOnly"] and TOKEN not in cookie["value"]
 
-                assert page.inner_text("#dead-unresolved") == "4"
-                chart = page.locator("svg#hourly-chart")
-                assert chart.is_visible()
-                assert chart.locator("rect").count() == 48
-                failed = chart.locator("rect.failed")
-                tallest = max(range(24), key=lambda n: float(failed.nth(n).get_attribute("height")))
-                assert failed.nth(tallest).locator("title").text_content().endswith(": 4 failed")
-                assert failed.nth(tallest).bounding_box()["height"] > 50
-                shoot("02-overview")
+            assert page.inner_text("#dead-unresolved") == "4"
+            chart = page.locator("svg#hourly-chart")
+            assert chart.is_visible()
+            assert chart.locator("rect").count() == 48
+            failed = chart.locator("rect.failed")
+            tallest = max(range(24), key=lambda n: float(failed.nth(n).get_attribute("height")))
+            assert failed.nth(tallest).locator("title").text_content().endswith(": 4 failed")
+            assert failed.nth(tallest).bounding_box()["height"] > 50
+            shoot("02-overview")
 
-                page.get_by_role("link", name="Dead letters").click()
-                page.wait_for_url(f"{base}/admin/dead")
-                assert page.locator("#dead-letters tbody tr").count() == 4
-                page.select_option("select[name=purpose]", "welcome")
-                page.get_by_role("button", name="Filter").click()
-                page.wait_for_url(re.compile(r".*purpose=welcome.*"))
-                assert page.locator("#dead-letters tbody tr").count() == 3
-                shoot("03-dead-letters-filtered")
+            page.get_by_role("link", name="Dead letters").click()
+            page.wait_for_url(f"{base}/admin/dead")
+            assert page.locator("#dead-letters tbody tr").count() == 4
+            page.select_option("select[name=purpose]", "welcome")
+            page.get_by_role("button", name="Filter").click()
+            page.wait_for_url(re.compile(r".*purpose=welcome.*"))
+            assert page.locator("#dead-letters tbody tr").count() == 3
+            shoot("03-dead-letters-filtered")
 
-                page.locator(f'tr[data-id="{welcome[0]}"] button', has_text="Retry").click()
-                page.wait_for_selector("[role=status]")
-                assert f"Requeued {welcome[0]}" in page.inner_text("[role=status]")
-                assert "purpose=welcome" in page.url
-                assert page.locator("#dead-letters tbody tr").count() == 2
-                requeued = row_of(engine, welcome[0])
-                assert (requeued["status"], requeued["attempts"]) == ("pending", 0)
+            page.locator(f'tr[data-id="{welcome[0]}"] button', has_text="Retry").click()
+            page.wait_for_selector("[role=status]")
+            assert f"Requeued {welcome[0]}" in page.inner_text("[role=status]")
+            assert "purpose=welcome" in page.url
+            assert page.locator("#dead-letters tbody tr").count() == 2
+            requeued = row_of(engine, welcome[0])
+            assert (requeued["status"], requeued["attempts"]) == ("pending", 0)
 
-                page.locator(f'tr[data-id="{welcome[1]}"] button', has_text="Discard").click()
-                page.wait_for_selector(f'[role=status]:has-text("Discarded {welcome[1]}")')
-                assert row_of(engine, welcome[1])["resolution"] == "discarded"
-                assert page.locator("#dead-letters tbody tr").count() == 1
-                shoot("04-dead-letters-after-actions")
+            page.locator(f'tr[data-id="{welcome[1]}"] button', has_text="Discard").click()
+            page.wait_for_selector(f'[role=status]:has-text("Discarded {welcome[1]}")')
+            assert row_of(engine, welcome[1])["resolution"] == "discarded"
+            assert page.locator("#dead-letters tbody tr").count() == 1
+            shoot("04-dead-letters-after-actions")
 
-                page.get_by_role("link", name="Stranded accounts").click()
-                page.wait_for_url(f"{base}/admin/stranded")
-                row = page.locator(f'tr[data-user="{user["id"]}"]')
-                assert "grace@example.com" in row.inner_text()
-                shoot("05-stranded")
-                row.get_by_role("button", name=re.compile("Reissue activation")).click()
-                page.wait_for_selector("[role=status]")
-                assert "Fresh activation code queued" in page.inner_text("[role=status]")
-                assert page.locator(f'tr[data-user="{user["id"]}"]').count() == 0
-                shoot("06-stranded-after-reissue")
-                newest = rows(engine, "outbox")[-1]
-                assert (newest["purpose"], newest["status"], newest["user_id"]) == (
-                    "activation",
-                    "pending",
-                    user["id"],
-                )
-                assert row_of(engine, activation)["status"] == "dead"
+            page.get_by_role("link", name="Stranded accounts").click()
+            page.wait_for_url(f"{base}/admin/stranded")
+            row = page.locator(f'tr[data-user="{user["id"]}"]')
+            assert "grace@example.com" in row.inner_text()
+            shoot("05-stranded")
+            row.get_by_role("button", name=re.compile("Reissue activation")).click()
+            page.wait_for_selector("[role=status]")
+            assert "Fresh activation code queued" in page.inner_text("[role=status]")
+            assert page.locator(f'tr[data-user="{user["id"]}"]').count() == 0
+            shoot("06-stranded-after-reissue")
+            newest = rows(engine, "outbox")[-1]
+            assert (newest["purpose"], newest["status"], newest["user_id"]) == (
+                "activation",
+                "pending",
+                user["id"],
+            )
+            assert row_of(engine, activation)["status"] == "dead"
 
-                page.get_by_role("link", name="Overview").click()
-                page.wait_for_url(f"{base}/admin")
-                assert page.locator("#actions tbody tr").count() == 3
-                # The reissue dealt with the dead activation it replaced: one is left.
-                assert page.inner_text("#dead-unresolved") == "1"
-                shoot("07-overview-after-actions")
-                page.get_by_role("button", name="Sign out").click()
-                page.wait_for_url(f"{base}/admin/sign-in?notice=signed_out")
-                assert page.context.cookies() == []
-                page.goto(f"{base}/admin/dead")
-                assert "/admin/sign-in" in page.url
-            finally:
-                browser.close()
+            page.get_by_role("link", name="Overview").click()
+            page.wait_for_url(f"{base}/admin")
+            assert page.locator("#actions tbody tr").count() == 3
+            # The reissue dealt with the dead activation it replaced: one is left.
+            assert page.inner_text("#dead-unresolved") == "1"
+            shoot("07-overview-after-actions")
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(f"{base}/admin/sign-in?notice=signed_out")
+            assert page.context.cookies() == []
+            page.goto(f"{base}/admin/dead")
+            assert "/admin/sign-in" in page.url
     finally:
         assert processes.stop(api) == 0
 

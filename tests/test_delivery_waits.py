@@ -14,12 +14,10 @@ from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.config import parse_smtp_url
-from support.constants import MakeRelay
+from support.constants import PASSWORD, MakeRelay
 from support.relays import drain_until, wait_until_up
 from support.rows import rows
 from support.smtp_stages import StagedSmtp
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture

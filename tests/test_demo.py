@@ -9,6 +9,7 @@ import signal
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from playwright import sync_api
 from api_service import create_app
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE, create_demo_app
 from support import processes
-from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
+from support.browser import chromium, need_a_browser, screenshot_dir
 from support.smtp_sink import SinkServer, code_in, free_port
 from support.smtp_stages import StagedSmtp
 
@@ -102,62 +103,67 @@ def _newest_code(page: sync_api.Page, base: str, subject: re.Pattern[str]) -> st
     return page.inner_text("#code")
 
 
-def test_a_newcomer_signs_up_activates_and_resets_in_chromium(tmp_path: Path) -> None:
-    need_a_browser()
-    shots = screenshot_dir(tmp_path)
-    port, smtp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)]
+@contextmanager
+def _outpost_up(tmp_path: Path, env: dict[str, str], *arguments: str) -> Iterator[str]:
+    """`outpost up` on free ports in `tmp_path`, stopped by Ctrl-C after; its base URL."""
+    port = free_port()
     up = processes.start(
-        [*command, "--smtp-port", str(smtp_port)],
-        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": "", "RELAY_METRICS_PORT": "0"},
+        [sys.executable, "-m", "outpost.cli", "up", "--port", str(port), *arguments],
+        {"DATABASE_URL": "", "SECRET_KEY": "", "RELAY_METRICS_PORT": "0", **env},
         tmp_path,
         tmp_path / "up.log",
     )
     try:
+        base = f"http://127.0.0.1:{port}"
         processes.wait_http(f"{base}/readyz", up)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1000, "height": 900})
-                context.set_default_timeout(10_000)
-                signup, mail = context.new_page(), context.new_page()
+        yield base
+    finally:
+        assert processes.stop(up, signal.SIGINT) == 0
 
-                def shoot(page: sync_api.Page, name: str) -> None:
-                    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
-                signup.goto(f"{base}/dev/signup")
-                signup.fill("#email", "ada@example.com")
-                signup.fill("#password", "short")
-                signup.get_by_role("button", name="Create my account").click()
-                error = signup.locator('#register-form .error[data-for="password"]')
-                sync_api.expect(error).to_contain_text("at least 8")
-                shoot(signup, "01-sign-up-refused")
-                signup.fill("#password", PASSWORD)
-                signup.get_by_role("button", name="Create my account").click()
-                sync_api.expect(signup.locator("#sent-to")).to_have_text("ada@example.com")
-                sync_api.expect(signup.locator("#delivery-status")).to_have_text("sent")
-                sync_api.expect(signup.locator("#resend")).to_be_disabled()
-                shoot(signup, "02-code-sent")
+def test_a_newcomer_signs_up_activates_and_resets_in_chromium(tmp_path: Path) -> None:
+    need_a_browser()
+    shots = screenshot_dir(tmp_path)
+    smtp_port = free_port()
+    with _outpost_up(tmp_path, {"SMTP_URL": ""}, "--smtp-port", str(smtp_port)) as base:
+        with chromium() as browser:
+            context = browser.new_context(viewport={"width": 1000, "height": 900})
+            context.set_default_timeout(10_000)
+            signup, mail = context.new_page(), context.new_page()
 
-                code = _newest_code(mail, base, re.compile("Activate"))
-                shoot(mail, "03-mail-viewer")
-                signup.fill("#code", code)
-                signup.get_by_role("button", name="Activate").click()
-                sync_api.expect(signup.locator("#active-message")).to_be_visible()
-                shoot(signup, "04-active")
+            def shoot(page: sync_api.Page, name: str) -> None:
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
-                signup.fill("#reset-email", "ada@example.com")
-                signup.get_by_role("button", name="Send me a code").click()
-                sync_api.expect(signup.locator("#confirm-form")).to_be_visible()
-                reset_code = _newest_code(mail, base, re.compile("[Rr]eset"))
-                signup.fill("#reset-code", reset_code)
-                signup.fill("#new-password", NEW_PASSWORD)
-                signup.get_by_role("button", name="Change my password").click()
-                sync_api.expect(signup.locator("#reset-done")).to_be_visible()
-                shoot(signup, "05-password-changed")
-            finally:
-                browser.close()
+            signup.goto(f"{base}/dev/signup")
+            signup.fill("#email", "ada@example.com")
+            signup.fill("#password", "short")
+            signup.get_by_role("button", name="Create my account").click()
+            error = signup.locator('#register-form .error[data-for="password"]')
+            sync_api.expect(error).to_contain_text("at least 8")
+            shoot(signup, "01-sign-up-refused")
+            signup.fill("#password", PASSWORD)
+            signup.get_by_role("button", name="Create my account").click()
+            sync_api.expect(signup.locator("#sent-to")).to_have_text("ada@example.com")
+            sync_api.expect(signup.locator("#delivery-status")).to_have_text("sent")
+            sync_api.expect(signup.locator("#resend")).to_be_disabled()
+            shoot(signup, "02-code-sent")
+
+            code = _newest_code(mail, base, re.compile("Activate"))
+            shoot(mail, "03-mail-viewer")
+            signup.fill("#code", code)
+            signup.get_by_role("button", name="Activate").click()
+            sync_api.expect(signup.locator("#active-message")).to_be_visible()
+            shoot(signup, "04-active")
+
+            signup.fill("#reset-email", "ada@example.com")
+            signup.get_by_role("button", name="Send me a code").click()
+            sync_api.expect(signup.locator("#confirm-form")).to_be_visible()
+            reset_code = _newest_code(mail, base, re.compile("[Rr]eset"))
+            signup.fill("#reset-code", reset_code)
+            signup.fill("#new-password", NEW_PASSWORD)
+            signup.get_by_role("button", name="Change my password").click()
+            sync_api.expect(signup.locator("#reset-done")).to_be_visible()
+            shoot(signup, "05-password-changed")
         request = urllib.request.Request(
             f"{base}/v1/logins",
             data=json.dumps({"email": "ada@example.com", "password": NEW_PASSWORD}).encode(),
@@ -165,8 +171,6 @@ def test_a_newcomer_signs_up_activates_and_resets_in_chromium(tmp_path: Path) ->
         )
         with urllib.request.urlopen(request, timeout=5) as answer:
             assert json.load(answer)["status"] == "active"
-    finally:
-        assert processes.stop(up, signal.SIGINT) == 0
 
 
 def test_the_page_says_to_check_the_address_when_the_provider_refuses_it(
@@ -174,32 +178,17 @@ def test_the_page_says_to_check_the_address_when_the_provider_refuses_it(
 ) -> None:
     need_a_browser()
     smtp.sink.mode = "reply:550 5.1.1"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    up = processes.start(
-        [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)],
-        {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": smtp.url, "RELAY_METRICS_PORT": "0"},
-        tmp_path,
-        tmp_path / "up.log",
-    )
-    try:
-        processes.wait_http(f"{base}/readyz", up)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1000, "height": 700})
-                page.set_default_timeout(10_000)
-                page.goto(f"{base}/dev/signup")
-                page.fill("#email", "nobody@example.com")
-                page.fill("#password", PASSWORD)
-                page.get_by_role("button", name="Create my account").click()
-                sync_api.expect(page.locator("#delivery-status")).to_have_text("failed")
-                sync_api.expect(page.locator("#delivery-problem")).to_be_visible()
-                page.screenshot(path=str(screenshot_dir(tmp_path) / "06-address-rejected.png"))
-            finally:
-                browser.close()
-    finally:
-        assert processes.stop(up, signal.SIGINT) == 0
+    env = {"SMTP_URL": smtp.url}
+    with _outpost_up(tmp_path, env) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.set_default_timeout(10_000)
+        page.goto(f"{base}/dev/signup")
+        page.fill("#email", "nobody@example.com")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="Create my account").click()
+        sync_api.expect(page.locator("#delivery-status")).to_have_text("failed")
+        sync_api.expect(page.locator("#delivery-problem")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "06-address-rejected.png"))
 
 
 def test_the_page_follows_an_outage_and_a_resend(tmp_path: Path) -> None:
@@ -209,50 +198,36 @@ def test_the_page_follows_an_outage_and_a_resend(tmp_path: Path) -> None:
     server = StagedSmtp()
     server.start()
     server.script.set(mail="451 4.3.0 try later")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {"DATABASE_URL": "", "SECRET_KEY": "", "SMTP_URL": server.url()}
+    env = {"SMTP_URL": server.url()}
     quick = {"RELAY_BACKOFF_BASE": "0.2", "RELAY_BACKOFF_CAP": "0.5", "THROTTLE_COOLDOWN": "1"}
-    up = processes.start(
-        [sys.executable, "-m", "outpost.cli", "up", "--port", str(port)],
-        {**env, **quick},
-        tmp_path,
-        tmp_path / "up.log",
-    )
     try:
-        processes.wait_http(f"{base}/readyz", up)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1000, "height": 900})
-                page.set_default_timeout(10_000)
-                page.goto(f"{base}/dev/signup")
-                page.fill("#email", "ada@example.com")
-                page.fill("#password", PASSWORD)
-                page.get_by_role("button", name="Create my account").click()
-                status = page.locator("#delivery-status")
-                sync_api.expect(status).to_contain_text("our mail provider is slow")
-                page.screenshot(path=str(screenshot_dir(tmp_path) / "07-provider-slow.png"))
-                server.script.set(mail=None)
-                sync_api.expect(status).to_have_text("sent")
-                old_code = code_in(server.script.wait_for(1)[-1])
+        with _outpost_up(tmp_path, {**env, **quick}) as base, chromium() as browser:
+            page = browser.new_page(viewport={"width": 1000, "height": 900})
+            page.set_default_timeout(10_000)
+            page.goto(f"{base}/dev/signup")
+            page.fill("#email", "ada@example.com")
+            page.fill("#password", PASSWORD)
+            page.get_by_role("button", name="Create my account").click()
+            status = page.locator("#delivery-status")
+            sync_api.expect(status).to_contain_text("our mail provider is slow")
+            page.screenshot(path=str(screenshot_dir(tmp_path) / "07-provider-slow.png"))
+            server.script.set(mail=None)
+            sync_api.expect(status).to_have_text("sent")
+            old_code = code_in(server.script.wait_for(1)[-1])
 
-                page.get_by_role("button", name="Send a new code").click()
-                # The note and the new delivery's status come together: "sent" is the new one's.
-                sync_api.expect(page.locator("#resend-note")).to_be_visible()
-                sync_api.expect(status).to_have_text("sent")
-                new_code = code_in(server.script.wait_for(2)[-1])
-                page.screenshot(path=str(screenshot_dir(tmp_path) / "08-new-code.png"))
-                if old_code != new_code:
-                    page.fill("#code", old_code)
-                    page.get_by_role("button", name="Activate").click()
-                    refused = page.locator("#activate-form")
-                    sync_api.expect(refused).to_contain_text("wrong or has expired")
-                page.fill("#code", new_code)
+            page.get_by_role("button", name="Send a new code").click()
+            # The note and the new delivery's status come together: "sent" is the new one's.
+            sync_api.expect(page.locator("#resend-note")).to_be_visible()
+            sync_api.expect(status).to_have_text("sent")
+            new_code = code_in(server.script.wait_for(2)[-1])
+            page.screenshot(path=str(screenshot_dir(tmp_path) / "08-new-code.png"))
+            if old_code != new_code:
+                page.fill("#code", old_code)
                 page.get_by_role("button", name="Activate").click()
-                sync_api.expect(page.locator("#active-message")).to_be_visible()
-            finally:
-                browser.close()
+                refused = page.locator("#activate-form")
+                sync_api.expect(refused).to_contain_text("wrong or has expired")
+            page.fill("#code", new_code)
+            page.get_by_role("button", name="Activate").click()
+            sync_api.expect(page.locator("#active-message")).to_be_visible()
     finally:
-        assert processes.stop(up, signal.SIGINT) == 0
         server.stop()

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from outpost.banner import Stack, banner, sign_in_link
 from outpost.kept_secrets import kept_secret
 from support import processes
-from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
+from support.browser import chromium, need_a_browser, screenshot_dir
 from support.rows import rows
 from support.smtp_sink import free_port
 
@@ -111,22 +111,18 @@ def test_every_path_of_the_demo_in_chromium(
         token_file = tmp_path / "var" / "admin_token"
         token = token_file.read_text()
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                context = browser.new_context(viewport={"width": 1000, "height": 900})
-                context.set_default_timeout(15_000)
-                page = context.new_page()
+        with chromium() as browser:
+            context = browser.new_context(viewport={"width": 1000, "height": 900})
+            context.set_default_timeout(15_000)
+            page = context.new_page()
 
-                def shoot(name: str) -> None:
-                    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+            def shoot(name: str) -> None:
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
-                _one_click_activation(page, base, shoot)
-                _signs_in(page, base, shoot)
-                _resets_by_the_mails_link(page, base, shoot)
-                _bounce_through_the_dashboard(page, base, sign_in_link(base, token), shoot)
-            finally:
-                browser.close()
+            _one_click_activation(page, base, shoot)
+            _signs_in(page, base, shoot)
+            _resets_by_the_mails_link(page, base, shoot)
+            _bounce_through_the_dashboard(page, base, sign_in_link(base, token), shoot)
     finally:
         assert processes.stop(up, signal.SIGINT) == 0
     log = (tmp_path / "up.log").read_text()

@@ -17,7 +17,7 @@ from outpost.catcher import start_catcher
 from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from shared.config import parse_smtp_url
 from support import processes
-from support.browser import CHROMIUM, CHROMIUM_ARGS, need_a_browser, screenshot_dir
+from support.browser import chromium, screenshot_dir
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.dashboard import signed_in
@@ -51,11 +51,8 @@ SIDEWAYS = "() => document.documentElement.scrollWidth - window.innerWidth"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
     """One Chromium for the module."""
-    need_a_browser()
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def _catch_mail(make_relay: MakeRelay, engine: Engine, mail_dir: Path, client: FlaskClient) -> None:

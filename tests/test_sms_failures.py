@@ -3,7 +3,6 @@ the stand-ins, the row, its attempt, the suppression list and what GET /v1/deliv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,22 +23,6 @@ from support.twilio_api import TwilioApi
 from support.vonage_api import VonageApi
 
 PHONE = "+33612345678"
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioApi]:
-    api = TwilioApi()
-    api.start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def vonage() -> Iterator[VonageApi]:
-    api = VonageApi()
-    api.start()
-    yield api
-    api.stop()
 
 
 def stand_in(request: pytest.FixtureRequest, name: str) -> TwilioApi | VonageApi:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,29 +12,11 @@ from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
-from support.constants import MakeRelay
+from support.constants import PASSWORD, MakeRelay
 from support.relays import drain_until
 from support.rows import rows
 from support.twilio_api import AUTH_TOKEN, TwilioApi
 from support.vonage_api import API_SECRET, VonageApi
-
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioApi]:
-    api = TwilioApi()
-    api.start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def vonage() -> Iterator[VonageApi]:
-    api = VonageApi()
-    api.start()
-    yield api
-    api.stop()
 
 
 def register(client: FlaskClient, phone: str) -> str:

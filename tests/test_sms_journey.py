@@ -4,9 +4,6 @@ the provider (signed by Twilio's own RequestValidator), and the client told the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -21,22 +18,6 @@ from support.vonage_api import API_KEY, VonageApi
 PUBLIC_URL = "https://outpost.example.com"
 EVENTS_TOKEN = "provider-events-token-0123456789"
 NATIONAL, E164 = "670123456", "+237670123456"
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioApi]:
-    api = TwilioApi()
-    api.start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def vonage() -> Iterator[VonageApi]:
-    api = VonageApi()
-    api.start()
-    yield api
-    api.stop()
 
 
 def started(env: dict[str, str], sms_url: str) -> Flask:

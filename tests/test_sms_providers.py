@@ -43,22 +43,6 @@ def cm_client(cm_app: Flask) -> FlaskClient:
     return cm_app.test_client()
 
 
-@pytest.fixture
-def twilio() -> Iterator[TwilioApi]:
-    api = TwilioApi()
-    api.start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def vonage() -> Iterator[VonageApi]:
-    api = VonageApi()
-    api.start()
-    yield api
-    api.stop()
-
-
 def register(client: FlaskClient, locale: str = "en") -> str:
     """Register the national number; the public id of the activation SMS queued."""
     body = {"phone": NATIONAL, "password": "correct horse battery staple", "locale": locale}
