@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from api_service.fields import Address, Text
 from api_service.schemas import StrictSchema
 from shared.models import MAX_ID
-from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE
+from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE, Remedy
 from shared.provider_events import SOURCES, TYPES
 
 
@@ -155,10 +155,22 @@ class StrandedSchema(Schema):
     phone = fields.String(allow_none=True)
     created_at = fields.DateTime(required=True)
     delivery = fields.String(required=True)
-    why = fields.String(required=True)
+    why = fields.String(required=True, metadata={"description": "Why, in words."})
+    remedy = fields.String(
+        required=True,
+        validate=validate.OneOf(list(Remedy)),
+        metadata={
+            "description": "What brings it back: `reissue` (POST .../reissue-activation), "
+            "`remove_suppression` (POST /v1/admin/suppressions/remove with `recipient`, then "
+            "reissue) or `retry_event` (retry the dead `account.activated` event, `delivery`)."
+        },
+    )
     reissuable = fields.Boolean(
         required=True,
-        metadata={"description": "Whether a reissued activation can reach it (else see why)."},
+        metadata={"description": "Whether a reissued activation can reach it (else see remedy)."},
+    )
+    recipient = fields.String(
+        required=True, metadata={"description": "Where the latest activation went."}
     )
 
 
@@ -183,6 +195,7 @@ class AuditEntrySchema(Schema):
     action = fields.String(required=True)
     target = fields.String(allow_none=True)
     details = fields.Dict(allow_none=True)
+    summary = fields.String(required=True, metadata={"description": "What it did, in words."})
 
 
 class AuditListSchema(Schema):

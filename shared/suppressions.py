@@ -30,6 +30,7 @@ _SUPPRESSED = select(suppressions.c.address_hash).where(
 class Suppression:
     """One suppressed address (None once its account was erased), why, from where, since when."""
 
+    id: int
     address: str | None
     reason: str
     source: str
@@ -133,6 +134,7 @@ def listed(connection: Connection, *, limit: int = 500) -> list[Suppression]:
     """The newest entries first; needs no key."""
     rows = connection.execute(
         select(
+            suppressions.c.id,
             suppressions.c.address,
             suppressions.c.reason,
             suppressions.c.source,

@@ -339,6 +339,7 @@ def test_every_action_is_audited_with_who_what_and_when(admin: FlaskClient, engi
         ("retry", first, "alice@127.0.0.1"),
     ]
     assert entries[1]["details"] == {"outcome": "requeued"}
+    assert [e["summary"] for e in entries] == ["discarded", "requeued"]
     assert all(e["at"] for e in entries)
     assert count(engine, "operator_actions") == 2
 

@@ -279,7 +279,9 @@ def test_an_account_whose_activation_event_died_is_listed_as_stranded(
     user_id = sign_up(api, hooked_relay, smtp, "hal@example.com")
     stranded = api.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
     [event] = [r for r in rows(engine, "outbox") if r["purpose"] == "account.activated"]
-    assert [(s["user_id"], s["delivery"]) for s in stranded] == [(user_id, event["public_id"])]
+    assert [(s["user_id"], s["delivery"], s["remedy"]) for s in stranded] == [
+        (user_id, event["public_id"], "retry_event")
+    ]
     receiver.mode = 200
     retried = api.post(f"/v1/admin/dead-letters/{event['public_id']}/retry", headers=BEARER)
     assert retried.get_json()["outcome"] == "requeued"

@@ -254,9 +254,13 @@ def test_retry_discard_and_reissue_act_and_are_audited(
         assert f'data-id="{public_id}"' in listing
     assert "ada@example.com" in listing and "550" in listing
 
+    # A dead letter's own page offers Retry and Discard (the stranded page links to it).
+    detail = admin.get(f"/admin/dead/{first}").get_data(as_text=True)
+    assert 'id="message-actions"' in detail and f'action="/admin/dead/{first}/retry"' in detail
     page = follow(admin, admin.post(f"/admin/dead/{first}/retry", data={"csrf_token": token}))
     assert f"Requeued {first}" in page and f'data-id="{first}"' not in page
     assert (row_of(engine, first)["status"], row_of(engine, first)["attempts"]) == ("pending", 0)
+    assert 'id="message-actions"' not in admin.get(f"/admin/dead/{first}").get_data(as_text=True)
 
     page = follow(admin, admin.post(f"/admin/dead/{second}/discard", data={"csrf_token": token}))
     assert f"Discarded {second}" in page
@@ -299,6 +303,20 @@ def test_retry_discard_and_reissue_act_and_are_audited(
     ]
     overview = admin.get("/admin").get_data(as_text=True)
     assert overview.count(ACTOR) == 5
+    # Each action in words, never its details' JSON.
+    said = re.findall(
+        r'data-label="Action">([^<]*)</td>\s*<td class="mono" data-label="Target">[^<]*</td>'
+        r'<td data-label="Details">([^<]*)</td>',
+        overview,
+    )
+    assert said == [
+        ("Retry", "already dealt with"),
+        ("Reissue activation", f"fresh activation code queued, delivery {newest['public_id']}"),
+        ("Retry", "already dealt with"),
+        ("Discard", "discarded"),
+        ("Retry", "requeued"),
+    ]
+    assert "&#34;outcome&#34;" not in overview and '"outcome"' not in overview
 
 
 def test_filters_paging_and_retry_all_matching(
@@ -323,12 +341,20 @@ def test_filters_paging_and_retry_all_matching(
     assert re.findall(r'<tr data-id="([^"]+)"', one) == [welcome[7]]
     nothing = admin.get("/admin/dead?channel=sms").get_data(as_text=True)
     assert 'id="no-dead-letters"' in nothing
-    # A filter no database could compare (NUL) is ignored like any other impossible value.
-    assert admin.get("/admin/dead?recipient=w7%00x").status_code == 200
-    ignored = admin.get("/admin/dead?channel=pigeon&before=abc&reason=%3Cx%3E")
-    assert ignored.status_code == 200 and "<strong>56</strong> matching" in ignored.get_data(
-        as_text=True
+    # A filter that cannot match is refused, saying why: dropped, it would list every letter.
+    for query, why in [
+        ("channel=pigeon", "There is no channel &#39;pigeon&#39;: a channel is one of email"),
+        ("reason=%3Cx%3E", "There is no reason &#39;&lt;x&gt;&#39;: a reason is one of"),
+        ("before=abc", "There is no page before &#39;abc&#39;"),
+        ("recipient=w7%00x", "No recipient can have that address."),
+    ]:
+        refused = admin.get(f"/admin/dead?{query}")
+        assert refused.status_code == 400 and why in refused.get_data(as_text=True), query
+    # A bulk retry under an unknown filter retries nothing (it would have retried them all).
+    refused = admin.post(
+        "/admin/dead/retry-all", data={"csrf_token": token, "purpose": "welcome", "channel": "x"}
     )
+    assert refused.status_code == 400 and not actions(engine)
 
     page = follow(
         admin,

@@ -20,7 +20,7 @@ from support.smtp_sink import SinkServer
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PASSWORD = "correct horse battery staple"
-GONE_WHY = "address suppressed (rejected): suppressions remove gone@example.com, then reissue"
+GONE_WHY = "address suppressed (rejected)"
 
 
 def refused_as_unknown(client: FlaskClient, relay: Relay, smtp: SinkServer, email: str) -> str:
@@ -44,7 +44,9 @@ def test_the_admin_api_lists_and_removes_and_a_retry_waits_for_the_removal(
     retry = admin.post(f"/v1/admin/dead-letters/{delivery_id}/retry", headers=BEARER)
     assert retry.get_json()["outcome"] == "suppressed"
     stranded = admin.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
-    assert [s["why"] for s in stranded] == [GONE_WHY]
+    assert [(s["why"], s["remedy"], s["recipient"]) for s in stranded] == [
+        (GONE_WHY, "remove_suppression", "gone@example.com")
+    ]
 
     removal = admin.post(
         "/v1/admin/suppressions/remove",
@@ -69,7 +71,11 @@ def test_a_reissue_to_a_suppressed_address_is_refused_over_http_until_it_is_remo
     [user] = rows(engine, "users")
     reissue = f"/v1/admin/users/{user['id']}/reissue-activation"
     [account] = admin.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
-    assert (account["why"], account["reissuable"]) == (GONE_WHY, False)
+    assert (account["why"], account["remedy"], account["reissuable"]) == (
+        GONE_WHY,
+        "remove_suppression",
+        False,
+    )
     queued = rows(engine, "outbox")
 
     refused = admin.post(reissue, headers=BEARER)
@@ -86,7 +92,11 @@ def test_a_reissue_to_a_suppressed_address_is_refused_over_http_until_it_is_remo
         "/v1/admin/suppressions/remove", json={"addresses": ["gone@example.com"]}, headers=BEARER
     )
     [account] = admin.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
-    assert (account["why"], account["reissuable"]) == ("message dead (permanent_error)", True)
+    assert (account["why"], account["remedy"], account["reissuable"]) == (
+        "message dead (permanent_error)",
+        "reissue",
+        True,
+    )
     assert admin.post(reissue, headers=BEARER).status_code == 200
     relay.drain()
     assert [str(m["To"]) for m in smtp.sink.received] == ["gone@example.com"]
@@ -113,7 +123,10 @@ def test_the_cli_offers_no_reissue_to_a_suppressed_address_and_refuses_one(
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[1].startswith(str(gone)) and lines[1].endswith(GONE_WHY)
-    assert lines[-1] == f"send a fresh code: outbox-relay stranded --reissue {ada}"
+    assert lines[-2:] == [
+        f"send a fresh code: outbox-relay stranded --reissue {ada}",
+        "lift the suppression, then reissue: outbox-relay suppressions remove gone@example.com",
+    ]
     assert (reissued.returncode, reissued.stderr) == (1, "")
     [_, line] = reissued.stdout.splitlines()
     assert line.split(None, 1) == [
@@ -133,6 +146,11 @@ def test_the_dashboard_offers_no_reissue_to_a_suppressed_address_and_refuses_one
     token = signed_in(admin)
     page = admin.get("/admin/stranded").get_data(as_text=True)
     assert GONE_WHY in page and "Reissue activation" not in page
+    # "Why" leads to the page that fixes it: the suppression's own row, lit by the anchor.
+    [suppression] = rows(engine, "suppressions")
+    anchor = f"suppression-{suppression['id']}"
+    assert f'href="/admin/suppressions#{anchor}">Remove the suppression</a>' in page
+    assert f'<tr id="{anchor}">' in admin.get("/admin/suppressions").get_data(as_text=True)
     queued = rows(engine, "outbox")
 
     done = admin.post(

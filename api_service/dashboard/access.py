@@ -25,6 +25,7 @@ from api_service.dashboard.session import (
     set_session_cookie,
     token_binding,
 )
+from shared import operations
 from shared.presentation import spelled_age, utc_time
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
@@ -107,6 +108,8 @@ def _utc(value: datetime | None) -> str:
 
 
 bp.add_app_template_filter(spelled_age, "duration")
+bp.add_app_template_filter(operations.action_name, "action_name")
+bp.add_app_template_filter(operations.in_words, "in_words")
 
 
 @bp.get("/sign-in")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from shared.operations import RetryOutcome, RetryResult
+from shared.operations import RETRY_WORDS, RetryOutcome, RetryResult
 
 NOTICES: dict[str, tuple[str, str]] = {
     "signed_out": ("ok", "Signed out."),
@@ -35,17 +35,6 @@ NOTICES: dict[str, tuple[str, str]] = {
         "That is not an email address or an E.164 number; nothing done.",
     ),
 }
-# How a bulk retry's notice names each outcome, in the order RetryOutcome lists them.
-RETRY_LABELS: dict[RetryOutcome, str] = {
-    RetryOutcome.FRESH_CODE: "fresh code sent",
-    RetryOutcome.REQUEUED: "requeued",
-    RetryOutcome.NOT_DEAD: "already dealt with",
-    RetryOutcome.NOT_FOUND: "not found",
-    RetryOutcome.ACCOUNT_GONE: "account gone",
-    RetryOutcome.ALREADY_ACTIVE: "account already active",
-    RetryOutcome.NO_ADDRESS: "no address",
-    RetryOutcome.SUPPRESSED: "address suppressed",
-}
 
 
 def retry_tally(results: list[RetryResult]) -> dict[str, int]:
@@ -61,7 +50,7 @@ def notice_of(args: Mapping[str, str]) -> tuple[str, str] | None:
         total = args.get("total", "0")
         parts = [
             f"{args[f'n_{outcome}']} {label}"
-            for outcome, label in RETRY_LABELS.items()
+            for outcome, label in RETRY_WORDS.items()
             if args.get(f"n_{outcome}", "").isdigit()
         ]
         detail = f": {', '.join(parts)}" if parts else ""

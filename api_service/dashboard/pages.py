@@ -56,17 +56,38 @@ def overview() -> BaseResponse:
     )
 
 
+class Unlisted(Exception):
+    """A filter or cursor the dead-letter list cannot take: refused, never quietly dropped."""
+
+
+@bp.errorhandler(Unlisted)
+@bp.errorhandler(operations.UnknownFilter)
+def _refused_filter(exc: Exception) -> BaseResponse:
+    page = render_template(
+        "dashboard/error.html",
+        title="Unknown filter",
+        message=str(exc),
+        back=url_for(".dead_letters"),
+    )
+    return html(page, 400)
+
+
 def _filter(values: Mapping[str, str]) -> operations.DeadFilter:
-    """The dead-letter filter a query or form names; a recipient only if a database can store it."""
-    recipient = values.get("recipient", "").strip()[:RECIPIENT_MAX]
-    storable_recipient = recipient if storable(recipient) else ""
-    return operations.DeadFilter.from_mapping({**values, "recipient": storable_recipient})
+    """The dead-letter filter a query or form names."""
+    recipient = values.get("recipient", "").strip()
+    if len(recipient) > RECIPIENT_MAX or not storable(recipient):
+        raise Unlisted("No recipient can have that address.")
+    return operations.DeadFilter.from_mapping({**values, "recipient": recipient})
 
 
 def _cursor(values: Mapping[str, str]) -> int | None:
-    """The page cursor `before`, if it is a plain number."""
+    """The page cursor `before`, if any: a plain number."""
     raw = values.get("before", "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) >= 19:
+        raise Unlisted(f"There is no page before {raw[:20]!r}: a page cursor is a number.")
+    return int(raw)
 
 
 def _back_to_dead_letters(**notice: str | int | None) -> BaseResponse:

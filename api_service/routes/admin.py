@@ -224,7 +224,10 @@ def erase_user(user_id: int) -> dict[str, Any]:
 def audit() -> dict[str, Any]:
     """The newest hundred operator actions."""
     with dependencies().engine.connect() as connection:
-        return {"items": [asdict(entry) for entry in operations.audit_log(connection)]}
+        entries = operations.audit_log(connection)
+    return {
+        "items": [{**asdict(entry), "summary": operations.in_words(entry)} for entry in entries]
+    }
 
 
 def _no_such_message() -> Problem:

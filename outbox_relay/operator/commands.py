@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -14,9 +15,18 @@ from shared import operations
 from shared.addresses import AddressError, normalise_address
 from shared.presentation import compact_age, utc_time
 
-# The most accounts the `--reissue` command under the listing names; the rest are counted in
-# words, since a command cut short with an ellipsis could not be pasted.
+# The most accounts a command under the listing names; the rest are counted in words, since a
+# command cut short with an ellipsis could not be pasted.
 REISSUE_HINT = 10
+# What brings each kind of stranded account back, and the command that does it.
+_REMEDIES = {
+    operations.Remedy.REISSUE: ("send a fresh code", "stranded --reissue"),
+    operations.Remedy.REMOVE_SUPPRESSION: (
+        "lift the suppression, then reissue",
+        "suppressions remove",
+    ),
+    operations.Remedy.RETRY_EVENT: ("tell the application again", "dead retry"),
+}
 # What `stranded --reissue` prints for an account it sent nothing to.
 _REFUSED = {
     operations.ReissueOutcome.NOT_PENDING: "- (no pending account)",
@@ -76,14 +86,28 @@ def stranded(connection: Connection, ctx: Context) -> int:
         ],
         ctx.out,
     )
-    reissuable = [str(a.user_id) for a in accounts if a.reissuable]
-    if reissuable:
-        users = " ".join(reissuable[:REISSUE_HINT])
-        print(f"send a fresh code: {PROG} stranded --reissue {users}", file=ctx.out)
-    if len(reissuable) > REISSUE_HINT:
-        more = len(reissuable) - REISSUE_HINT
-        print(f"and {more} more: run `{PROG} stranded` again after that command", file=ctx.out)
+    for remedy, (what, command) in _REMEDIES.items():
+        _hint(ctx, what, command, [_argument(a, remedy) for a in accounts if a.remedy == remedy])
     return 0
+
+
+def _argument(account: operations.StrandedAccount, remedy: operations.Remedy) -> str:
+    """What the command of `remedy` takes for this account."""
+    if remedy == operations.Remedy.REISSUE:
+        return str(account.user_id)
+    if remedy == operations.Remedy.REMOVE_SUPPRESSION:
+        return shlex.quote(account.recipient)
+    return account.delivery
+
+
+def _hint(ctx: Context, what: str, command: str, arguments: list[str]) -> None:
+    """Print the command doing `what` for the first accounts that need it, the rest counted."""
+    if not arguments:
+        return
+    print(f"{what}: {PROG} {command} {' '.join(arguments[:REISSUE_HINT])}", file=ctx.out)
+    if len(arguments) > REISSUE_HINT:
+        more = len(arguments) - REISSUE_HINT
+        print(f"and {more} more: run `{PROG} stranded` again after that command", file=ctx.out)
 
 
 def _reissue(connection: Connection, ctx: Context, user_ids: Sequence[int]) -> int:

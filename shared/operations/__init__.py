@@ -1,5 +1,6 @@
 """What operators do to delivery, for the command line, the admin API and the dashboard alike."""
 
+from shared.operations.action_words import action_name, in_words
 from shared.operations.audit import AuditEntry, audit_log
 from shared.operations.dead_letters import (
     FILTER_CHOICES,
@@ -9,6 +10,7 @@ from shared.operations.dead_letters import (
     DeadLetter,
     MessageDetail,
     ProviderEventRecord,
+    UnknownFilter,
     count_dead,
     list_dead,
     show,
@@ -26,6 +28,7 @@ from shared.operations.figures import (
 from shared.operations.retention import Purged, purge
 from shared.operations.retries import (
     BULK_RETRY_CAP,
+    RETRY_WORDS,
     RetryOutcome,
     RetryResult,
     count_retried,
@@ -34,8 +37,10 @@ from shared.operations.retries import (
     retry_all,
 )
 from shared.operations.stranded import (
+    REISSUE_WORDS,
     Reissue,
     ReissueOutcome,
+    Remedy,
     StrandedAccount,
     reissue_activation,
     stranded,
@@ -45,6 +50,8 @@ __all__ = [
     "BULK_RETRY_CAP",
     "FILTER_CHOICES",
     "MAX_PAGE",
+    "REISSUE_WORDS",
+    "RETRY_WORDS",
     "AttemptRecord",
     "AuditEntry",
     "Backlog",
@@ -56,11 +63,14 @@ __all__ = [
     "Purged",
     "Reissue",
     "ReissueOutcome",
+    "Remedy",
     "RetryOutcome",
     "RetryResult",
     "Stats",
     "StatusRow",
     "StrandedAccount",
+    "UnknownFilter",
+    "action_name",
     "audit_log",
     "backlog",
     "count_dead",
@@ -68,6 +78,7 @@ __all__ = [
     "discard",
     "erase",
     "hourly_outcomes",
+    "in_words",
     "list_dead",
     "list_suppressions",
     "purge",

@@ -28,6 +28,16 @@ FILTER_CHOICES: dict[str, tuple[str, ...]] = {
 _TEXT_FIELDS = (*FILTER_CHOICES, "recipient")
 
 
+class UnknownFilter(ValueError):
+    """A filter asked for a value it cannot take: refused, never quietly dropped."""
+
+    def __init__(self, name: str, value: str) -> None:
+        choices = ", ".join(FILTER_CHOICES[name])
+        super().__init__(f"There is no {name} {value!r}: a {name} is one of {choices}.")
+        self.name = name
+        self.value = value
+
+
 @dataclass(frozen=True)
 class DeadFilter:
     """Which dead letters: every field given must match."""
@@ -40,12 +50,16 @@ class DeadFilter:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> DeadFilter:
-        """The filter `values` name (arguments, a query, a form): each field only if it holds a
-        value it can take; an empty or unknown one is not given."""
+        """The filter `values` name (arguments, a query, a form); an empty field is not given,
+        a value a field cannot take raises UnknownFilter."""
 
         def among(name: str) -> str | None:
             value = values.get(name)
-            return value if isinstance(value, str) and value in FILTER_CHOICES[name] else None
+            if not isinstance(value, str) or not value:
+                return None
+            if value not in FILTER_CHOICES[name]:
+                raise UnknownFilter(name, value)
+            return value
 
         recipient, since = values.get("recipient"), values.get("since")
         return cls(
@@ -139,6 +153,11 @@ class MessageDetail:
     replaced_by: str | None
     history: list[AttemptRecord]
     provider_events: list[ProviderEventRecord]
+
+    @property
+    def unresolved(self) -> bool:
+        """Whether it is a dead letter still to deal with: to retry or discard."""
+        return self.status in DEAD_STATUSES and self.resolution is None
 
 
 _DEAD_COLUMNS = (

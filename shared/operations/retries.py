@@ -36,6 +36,17 @@ class RetryOutcome(StrEnum):
     SUPPRESSED = "suppressed"
 
 
+# Each outcome in words, as every face names it.
+RETRY_WORDS: dict[RetryOutcome, str] = {
+    RetryOutcome.FRESH_CODE: "fresh code sent",
+    RetryOutcome.REQUEUED: "requeued",
+    RetryOutcome.NOT_DEAD: "already dealt with",
+    RetryOutcome.NOT_FOUND: "not found",
+    RetryOutcome.ACCOUNT_GONE: "account gone",
+    RetryOutcome.ALREADY_ACTIVE: "account already active",
+    RetryOutcome.NO_ADDRESS: "no address",
+    RetryOutcome.SUPPRESSED: "address suppressed",
+}
 # The outcomes that count as retried: the message is on its way again.
 RETRIED = frozenset({RetryOutcome.FRESH_CODE, RetryOutcome.REQUEUED})
 

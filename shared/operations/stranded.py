@@ -20,6 +20,14 @@ from shared.outbox import Purpose, Status
 from shared.transitions import Resolution, resolve
 
 
+class Remedy(StrEnum):
+    """What brings a stranded account back; each face says where it is done."""
+
+    REISSUE = "reissue"  # a fresh activation code
+    REMOVE_SUPPRESSION = "remove_suppression"  # lift the address's suppression, then reissue
+    RETRY_EVENT = "retry_event"  # retry the dead account.activated event
+
+
 @dataclass(frozen=True)
 class StrandedAccount:
     """A pending account whose activation cannot arrive or no longer works."""
@@ -30,7 +38,10 @@ class StrandedAccount:
     created_at: datetime
     delivery: str
     why: str
-    reissuable: bool
+    remedy: Remedy
+    reissuable: bool  # a fresh activation code can reach it now
+    recipient: str
+    suppression_id: int | None = None
 
 
 class ReissueOutcome(StrEnum):
@@ -39,6 +50,14 @@ class ReissueOutcome(StrEnum):
     FRESH_CODE = "fresh_code"
     NOT_PENDING = "not_pending"
     SUPPRESSED = "suppressed"
+
+
+# Each outcome in words, as every face names it.
+REISSUE_WORDS: dict[ReissueOutcome, str] = {
+    ReissueOutcome.FRESH_CODE: "fresh activation code queued",
+    ReissueOutcome.NOT_PENDING: "account not pending; nothing sent",
+    ReissueOutcome.SUPPRESSED: "address suppressed; nothing sent",
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,7 @@ _SHOWN = (
     users.c.created_at,
     outbox.c.public_id,
     outbox.c.dead_reason,
+    outbox.c.recipient,
 )
 
 
@@ -74,10 +94,10 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
         select(
             *_SHOWN,
             outbox.c.status,
-            outbox.c.recipient,
             verification_tokens.c.status.label("code_status"),
             verification_tokens.c.expires_at,
             suppressions.c.reason.label("suppressed"),
+            suppressions.c.id.label("suppression_id"),
         )
         .select_from(
             users.join(outbox, outbox.c.id == latest)
@@ -99,7 +119,7 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
     return [
         _stranded_account(
             r,
-            f"address suppressed ({r.suppressed}): suppressions remove {r.recipient}, then reissue"
+            f"address suppressed ({r.suppressed})"
             if r.suppressed
             else "message bounced"
             if r.status == Status.BOUNCED
@@ -108,15 +128,17 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             else "code tried too often"
             if r.code_status == CodeStatus.DEAD
             else "code expired",
-            reissuable=not r.suppressed,
+            Remedy.REMOVE_SUPPRESSION if r.suppressed else Remedy.REISSUE,
+            suppression_id=r.suppression_id,
         )
         for r in found
     ] + _unprovisioned(connection, limit=limit)
 
 
-def _stranded_account(r: Any, why: str, *, reissuable: bool) -> StrandedAccount:
-    """A row of users joined to its message, as a stranded account, why, and whether a fresh
-    activation code can reach it."""
+def _stranded_account(
+    r: Any, why: str, remedy: Remedy, *, suppression_id: int | None = None
+) -> StrandedAccount:
+    """A row of users joined to its message, as a stranded account, why, and its remedy."""
     return StrandedAccount(
         user_id=r.id,
         email=r.email,
@@ -124,13 +146,16 @@ def _stranded_account(r: Any, why: str, *, reissuable: bool) -> StrandedAccount:
         created_at=r.created_at,
         delivery=r.public_id,
         why=why,
-        reissuable=reissuable,
+        remedy=remedy,
+        reissuable=remedy == Remedy.REISSUE,
+        recipient=r.recipient,
+        suppression_id=suppression_id,
     )
 
 
 def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccount]:
     """Active accounts whose `account.activated` event died: the application never heard of
-    the activation (what it provisions then was never done). `dead retry ID` sends it again."""
+    the activation (what it provisions then was never done); retrying the event sends it again."""
     found = connection.execute(
         select(*_SHOWN)
         .select_from(users.join(outbox, outbox.c.user_id == users.c.id))
@@ -144,11 +169,7 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
         .limit(limit)
     ).all()
     return [
-        _stranded_account(
-            r,
-            f"account.activated event dead ({r.dead_reason}): dead retry {r.public_id}",
-            reissuable=False,
-        )
+        _stranded_account(r, f"account.activated event dead ({r.dead_reason})", Remedy.RETRY_EVENT)
         for r in found
     ]
 
