@@ -13,9 +13,11 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
 
 from shared.db import migrate
 from shared.models import outbox
@@ -77,7 +79,7 @@ def sink_process(delay: float = 0.0, tally: Path | None = None) -> Iterator[int]
     own work weighs as little as it can on the figures.
     """
     counting = [str(tally)] if tally is not None else []
-    with smtp_process(
+    with listening_process(
         lambda port: ["-m", "bench.slow_sink", str(port), str(delay), *counting]
     ) as port:
         yield port
@@ -87,12 +89,12 @@ def sink_process(delay: float = 0.0, tally: Path | None = None) -> Iterator[int]
 def aiosmtpd_sink() -> Iterator[int]:
     """aiosmtpd's discarding Sink, the tests' SMTP server, in its own process; yields its port."""
     command = ["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink", "-l"]
-    with smtp_process(lambda port: [*command, f"127.0.0.1:{port}"]) as port:
+    with listening_process(lambda port: [*command, f"127.0.0.1:{port}"]) as port:
         yield port
 
 
 @contextmanager
-def smtp_process(arguments: Callable[[int], list[str]], *, nice: int = 19) -> Iterator[int]:
+def listening_process(arguments: Callable[[int], list[str]], *, nice: int = 19) -> Iterator[int]:
     """`python ARGUMENTS(port)` at niceness `nice`; yields the port once it listens."""
     port = free_port()
     python = [sys.executable, *arguments(port)]
@@ -111,9 +113,12 @@ def _listening(port: int) -> bool:
 
 
 @contextmanager
-def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator[int]:
-    """gunicorn and `outbox-relay run` on a database, as production runs them; yields the
-    API's port once it answers and the relay listens, and stops both afterwards."""
+def api_and_relay(
+    database_url: str, smtp_url: str, relay_database_url: str | None = None, **settings: str
+) -> Iterator[int]:
+    """gunicorn and `outbox-relay run` on a database (the relay through `relay_database_url`
+    if given), as production runs them; yields the API's port once it answers and the relay
+    listens, and stops both afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-bench-"))
     env = {
         "DATABASE_URL": database_url,
@@ -126,7 +131,9 @@ def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator
         **settings,
     }
     with served(env, workdir) as port:
-        relay = processes.relay(env, workdir)
+        relay = processes.relay(
+            {**env, "DATABASE_URL": relay_database_url or database_url}, workdir
+        )
         try:
             # Loaded before the relay listens, the first messages would wait for its start-up
             # (0.8 s here), which no figure of a running relay should include.
@@ -137,6 +144,34 @@ def api_and_relay(database_url: str, smtp_url: str, **settings: str) -> Iterator
             yield port
         finally:
             processes.stop(relay)
+
+
+@dataclass
+class Delayed:
+    """A database reached through bench/delay_proxy.py: its URL, and the round trips so far."""
+
+    url: str
+    counts: Path
+
+    def round_trips(self) -> int:
+        """How many round trips clients have made through the proxy (as of 0.1 s ago)."""
+        return int(self.counts.read_text() or 0)
+
+
+@contextmanager
+def delayed(database_url: str, delay_ms: float, trace: Path | None = None) -> Iterator[Delayed]:
+    """`database_url` moved `delay_ms` a round trip away by a proxy in a process of its own,
+    which counts the round trips (and with `trace`, writes each one's statement there)."""
+    url = make_url(database_url)
+    counts = Path(tempfile.mkdtemp(prefix="outpost-delay-")) / "round_trips"
+    counts.write_text("0")
+    tracing = [str(trace)] if trace is not None else []
+    arguments = [str(url.port or 5432), str(delay_ms), str(counts), *tracing]
+    with listening_process(
+        lambda port: ["-m", "bench.delay_proxy", str(port), *arguments], nice=0
+    ) as port:
+        proxied = url.set(host="127.0.0.1", port=port)
+        yield Delayed(proxied.render_as_string(hide_password=False), counts)
 
 
 @contextmanager

@@ -29,10 +29,10 @@ from sqlalchemy import text
 from bench.common import (
     api_and_relay,
     client_address,
+    listening_process,
     machine,
     pending,
     postgres_database,
-    smtp_process,
 )
 from shared.db import create_engine_for
 from support import processes
@@ -53,7 +53,7 @@ def main() -> int:
     receipts = workdir / "receipts.txt"
     # Not lowered in priority: it timestamps each arrival, which must not wait for a core.
     with (
-        smtp_process(
+        listening_process(
             lambda port: ["-m", "bench.receipts", str(port), str(receipts)], nice=0
         ) as smtp_port,
         postgres_database("outpost_latency") as url,

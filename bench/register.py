@@ -21,12 +21,15 @@ peer's threads), so that its catching up never lands in another app's measure; t
 of the concurrent load run until then, so an app whose delivery lags behind its answers is not
 flattered. The rate ratio is printed over all rounds and round by round: Outpost and the peer are
 loaded one after the other in each round, so each round's ratio is a pair measured under the same
-drift. The low-load client also times one argon2id hash before each of its requests, at the same
-moments as the answers. The clients are one asyncio loop writing raw HTTP, so the load generator
-costs little of the cores it shares with the servers. Over each concurrent load the bench reads from
-/proc the CPU time that every process on the machine used, by kind (gunicorn, PostgreSQL, relay,
-SMTP server, this load generator, other): with both cores busy, the rate is what a registration
-costs in CPU.
+drift. With `--db-delay-ms D`, each app reaches its database through a proxy in a process of its own
+(bench/delay_proxy.py) that adds D ms to every round trip, as a database a zone away does, the same
+for both; the proxies count the round trips a registration makes (Outpost's API and its relay
+through proxies of their own). The low-load client also times one argon2id hash before each of its
+requests, at the same moments as the answers. The clients are one asyncio loop writing raw HTTP, so
+the load generator costs little of the cores it shares with the servers. Over each concurrent load
+the bench reads from /proc the CPU time that every process on the machine used, by kind (gunicorn,
+PostgreSQL, relay, SMTP server, this load generator, other): with both cores busy, the rate is what
+a registration costs in CPU.
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ from pathlib import Path
 
 from api_service.passwords import make_hasher
 from bench.common import (
+    Delayed,
     api_and_relay,
     client_address,
+    delayed,
     machine,
     pending,
     postgres_database,
@@ -101,6 +106,13 @@ class App:
     # CPU seconds by kind of process over the concurrent loads, every process on the machine.
     cpu: Counter[str] = field(default_factory=Counter)
     warm_up: int = 0  # registrations before the rounds
+    # With --db-delay-ms: the app's proxies by role, and the round trips each made in the loads.
+    proxies: dict[str, Delayed] = field(default_factory=dict)
+    round_trips: Counter[str] = field(default_factory=Counter)
+
+    def trips(self) -> Counter[str]:
+        """The round trips made so far through each of the app's proxies."""
+        return Counter({role: proxy.round_trips() for role, proxy in self.proxies.items()})
 
     @property
     def registered(self) -> int:
@@ -121,11 +133,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0, help="concurrent, per round")
     parser.add_argument("--low-load-seconds", type=float, default=8.0, help="per round")
+    parser.add_argument(
+        "--db-delay-ms", type=float, default=0.0, help="added to each database round trip"
+    )
     args = parser.parse_args()
 
     with ExitStack() as running:
-        outpost = running.enter_context(outpost_app())
-        naive = running.enter_context(naive_app())
+        outpost = running.enter_context(outpost_app(args.db_delay_ms))
+        naive = running.enter_context(naive_app(args.db_delay_ms))
         bare = running.enter_context(hash_only())
         apps = (outpost, naive, bare)
         for one in apps:
@@ -138,11 +153,13 @@ def main() -> int:
                 one.low.add(
                     *asyncio.run(load(one.port, 1, args.low_load_seconds, f"{tag}l", one.hashes))
                 )
-                before = cpu_ticks()
+                before, trips = cpu_ticks(), one.trips()
                 busy = load(one.port, args.clients, args.seconds, f"{tag}b")
                 answers, seconds = asyncio.run(busy)
                 one.busy.add(answers, seconds + one.drained())
                 one.cpu.update(cpu_ticks() - before)
+                time.sleep(0.3)  # the proxies write their counts every 0.1 s
+                one.round_trips.update(one.trips() - trips)
 
     hashes = outpost.hashes + naive.hashes + bare.hashes
     print(machine())
@@ -173,6 +190,20 @@ def main() -> int:
         f"  round by round: {', '.join(f'{ratio:.2f}' for ratio in paired)} "
         f"(median {statistics.median(paired):.2f})"
     )
+    if args.db_delay_ms:
+        print(
+            f"database {args.db_delay_ms:g} ms away; round trips a registration with "
+            f"{args.clients} clients: "
+            + "; ".join(
+                f"{one.name} "
+                + ", ".join(
+                    f"{role} {trips / len(one.busy.answers):.1f}"
+                    for role, trips in sorted(one.round_trips.items())
+                )
+                for one in apps
+                if one.proxies
+            )
+        )
     print(f"CPU a registration with {args.clients} clients, every process (from /proc), in ms:")
     for one in apps:
         count = len(one.busy.answers)
@@ -187,33 +218,43 @@ def main() -> int:
 
 
 @contextmanager
-def outpost_app() -> Iterator[App]:
-    """gunicorn and the relay on a database of their own."""
-    with (
-        sink_process(SMTP_DELAY) as smtp_port,
-        postgres_database("outpost_register") as url,
-        api_and_relay(url, f"smtp://127.0.0.1:{smtp_port}") as port,
-    ):
+def outpost_app(delay_ms: float) -> Iterator[App]:
+    """gunicorn and the relay on a database of their own, each through a proxy of its own
+    `delay_ms` away if not 0."""
+    with ExitStack() as running:
+        smtp_port = running.enter_context(sink_process(SMTP_DELAY))
+        url = running.enter_context(postgres_database("outpost_register"))
+        proxies = _proxies(running, url, delay_ms, "API", "relay")
+        api_url, relay_url = (proxies[role].url if proxies else url for role in ("API", "relay"))
+        port = running.enter_context(
+            api_and_relay(api_url, f"smtp://127.0.0.1:{smtp_port}", relay_database_url=relay_url)
+        )
         engine = create_engine_for(url)
-        try:
-            yield App("Outpost", port, lambda _count: pending(engine) == 0)
-        finally:
-            engine.dispose()
+        running.callback(engine.dispose)
+        yield App("Outpost", port, lambda _count: pending(engine) == 0, proxies=proxies)
 
 
 @contextmanager
-def naive_app() -> Iterator[App]:
-    """bench/naive_app.py under the API's gunicorn settings, on a database of its own."""
+def naive_app(delay_ms: float) -> Iterator[App]:
+    """bench/naive_app.py under the API's gunicorn settings, on a database of its own (through
+    a proxy `delay_ms` away if not 0)."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-naive-"))
     tally = workdir / "delivered"
     tally.touch()
-    with (
-        sink_process(SMTP_DELAY, tally) as smtp_port,
-        postgres_database("outpost_naive") as url,
-    ):
-        env = {**_bench_env(url), "SMTP_PORT": str(smtp_port)}
-        with served(env, workdir, app="bench.naive_app:app") as port:
-            yield App("the peer", port, lambda count: tally.stat().st_size >= count)
+    with ExitStack() as running:
+        smtp_port = running.enter_context(sink_process(SMTP_DELAY, tally))
+        url = running.enter_context(postgres_database("outpost_naive"))
+        proxies = _proxies(running, url, delay_ms, "app")
+        env = {**_bench_env(proxies["app"].url if proxies else url), "SMTP_PORT": str(smtp_port)}
+        port = running.enter_context(served(env, workdir, app="bench.naive_app:app"))
+        yield App("the peer", port, lambda count: tally.stat().st_size >= count, proxies=proxies)
+
+
+def _proxies(running: ExitStack, url: str, delay_ms: float, *roles: str) -> dict[str, Delayed]:
+    """A delaying proxy to `url` for each role, none when `delay_ms` is 0."""
+    if not delay_ms:
+        return {}
+    return {role: running.enter_context(delayed(url, delay_ms)) for role in roles}
 
 
 @contextmanager
@@ -266,27 +307,32 @@ async def client(
             started = time.perf_counter()
             HASHER.hash(PASSWORD)
             hashes.append(time.perf_counter() - started)
-        body = json.dumps({"email": f"{name}n{sent}@example.com", "password": PASSWORD}).encode()
-        request = (
-            b"POST /v1/registrations HTTP/1.1\r\nHost: bench\r\nX-Forwarded-For: %s\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (client_address().encode(), len(body), body)
-        )
-        started = time.perf_counter()
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 202"):
-            raise RuntimeError(f"unexpected answer: {head[:60]!r}")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        await reader.readexactly(length)
-        answers.append(time.perf_counter() - started)
-        writer.close()
+        answers.append(await register(port, f"{name}n{sent}@example.com"))
         sent += 1
+
+
+async def register(port: int, email: str) -> float:
+    """Register `email` once, on a connection of its own; the answer's time in seconds."""
+    body = json.dumps({"email": email, "password": PASSWORD}).encode()
+    request = (
+        b"POST /v1/registrations HTTP/1.1\r\nHost: bench\r\nX-Forwarded-For: %s\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (client_address().encode(), len(body), body)
+    )
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 202"):
+        raise RuntimeError(f"unexpected answer: {head[:60]!r}")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+    writer.close()
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

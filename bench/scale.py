@@ -36,7 +36,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from bench.common import machine, pending, served, smtp_process
+from bench.common import listening_process, machine, pending, served
 from bench.cpu import TICKS_PER_SECOND, processes, tree_ticks
 from bench.receipts import Tally, tally
 from bench.register import load
@@ -184,7 +184,7 @@ def deliver(
         queued = list(connection.execute(select(outbox.c.public_id).where(due)).scalars())
     receipts = workdir / f"{name}.txt"
     cluster.value("CHECKPOINT")
-    with smtp_process(lambda port: ["-m", "bench.receipts", str(port), str(receipts)]) as port:
+    with listening_process(lambda port: ["-m", "bench.receipts", str(port), str(receipts)]) as port:
         start, sent, started = cluster.start(), cluster.sent(), []
         for n in range(relays):
             home = workdir / f"{name}{n}"
