@@ -20,13 +20,11 @@ from sqlalchemy import select
 
 from api_service import create_app
 from api_service.dependencies import dependencies
+from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from shared.config_values import loopback
 from shared.models import outbox
 from shared.outbox import Purpose
 
-# Set by `outpost up` for the API it runs: where the catcher writes, and the host it binds.
-MAIL_DIR_VARIABLE = "OUTPOST_DEMO_MAIL_DIR"
-HOST_VARIABLE = "OUTPOST_DEMO_HOST"
 CODE = re.compile(r"\b\d{6}\b")
 NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{4}\Z")
 MESSAGE_ID = re.compile(r"^<([^@<>]+)@")

@@ -18,7 +18,8 @@ from flask import Flask
 from playwright import sync_api
 
 from api_service import create_app
-from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE, create_demo_app
+from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
+from outpost.demo import create_demo_app
 from support import processes
 from support.browser import chromium, need_a_browser, screenshot_dir
 from support.smtp_sink import SinkServer, code_in, free_port

@@ -13,8 +13,8 @@ from playwright import sync_api
 from sqlalchemy import Engine
 
 from api_service import create_app
+from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from outpost.catcher import start_catcher
-from outpost.demo import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from shared.config import parse_smtp_url
 from support import processes
 from support.browser import chromium, screenshot_dir
