@@ -10,7 +10,8 @@ the registering transaction commits, just before its commit record is written (s
 overstates by the commit's own flush), and the client's receipt of the 202 comes after the
 commit (so that one understates). The outcome's lag is the row's `sent_at` (the relay's clock
 as it writes the outcome; the same machine's) less the receipt, which the server answers `250`
-at once: what `GET /v1/deliveries` trails the mail by.
+at once: what `GET /v1/deliveries` trails the mail by. The relay's CPU a message is its
+process's, every thread, from /proc over the load and until every outcome is written.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bench.common import (
     pending,
     postgres_database,
 )
+from bench.cpu import TICKS_PER_SECOND, cpu_ticks
 from shared.db import create_engine_for
 from support import processes
 
@@ -62,6 +64,7 @@ def main() -> int:
         with api_and_relay(
             url, f"smtp://127.0.0.1:{smtp_port}", MAIL_FROM=f"Outpost <no-reply@{MAIL_DOMAIN}>"
         ) as api_port:
+            before = cpu_ticks()
             statuses = offer(f"http://127.0.0.1:{api_port}", args.rate, args.seconds, answered)
             expected = statuses.count(202)
             processes.eventually(
@@ -71,6 +74,7 @@ def main() -> int:
             engine = create_engine_for(url)
             processes.eventually(lambda: pending(engine) == 0, 10, "outcomes")
             engine.dispose()
+            relay_seconds = (cpu_ticks() - before)["relay"] / TICKS_PER_SECOND
         committed = commit_times(url)
         written = sent_times(url)
 
@@ -89,6 +93,10 @@ def main() -> int:
     print(f"committing → SMTP receipt (overstates commit → receipt): {percentiles(latencies)}")
     print(f"client got 202 → SMTP receipt (understates it):         {percentiles(after_answer)}")
     print(f"SMTP receipt → outcome in the row (sent_at):             {percentiles(outcome_lag)}")
+    print(
+        f"the relay's CPU a message, every thread, idle polls included: "
+        f"{relay_seconds / len(latencies) * 1000:.2f} ms"
+    )
     print(f"command: {' '.join([sys.executable, '-m', 'bench.latency', *sys.argv[1:]])}")
     return 0
 
