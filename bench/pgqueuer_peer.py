@@ -2,9 +2,14 @@
 worker sending the activation mail.
 
 `python -m bench.pgqueuer_peer URL SMTP_PORT CONCURRENCY` runs the worker until killed: one
-QueueManager on a psycopg connection (LISTEN/NOTIFY), its default batch of 10, the
+QueueManager on an asyncpg connection (LISTEN/NOTIFY), its default batch of 10, the
 entrypoint's concurrency limited to CONCURRENCY and as many threads sending (PgQueuer runs
 async entrypoints only; blocking smtplib goes to a thread, as its error message advises).
+
+The worker is on asyncpg, PgQueuer's first driver: its psycopg driver waits for notifications
+holding the connection for up to a second, so that every other query of the worker waited
+behind it (a drain of 20 messages a second, a dequeue taking 1 s). The enqueue stays on
+psycopg, the application's driver here, through PgQueuer's synchronous queries.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import asyncio
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import asyncpg
 import psycopg
-from pgqueuer import Job, PsycopgDriver, Queries, QueueManager
+from pgqueuer import AsyncpgDriver, Job, PsycopgDriver, Queries, QueueManager
 from pgqueuer.db import SyncPsycopgDriver
 from pgqueuer.queries import SyncQueries
 
@@ -54,8 +60,8 @@ async def work(url: str, port: int, concurrency: int) -> None:
         assert job.payload is not None
         await asyncio.to_thread(mailer.send, job.payload)
 
-    connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
-    manager = QueueManager(Queries(PsycopgDriver(connection)))
+    connection = await asyncpg.connect(url)
+    manager = QueueManager(Queries(AsyncpgDriver(connection)))
     manager.entrypoint(ENTRYPOINT, concurrency_limit=concurrency)(activation)
     await manager.run()
 
