@@ -119,12 +119,17 @@ def describe(one: Turn, bare: Turn) -> str:
     received = (
         "exactly once"
         if counted.exactly_once
-        else (f"LOST {counted.lost}, TWICE {counted.twice}, STRAYS {counted.strays}")
+        else f"LOST {counted.lost}, TWICE {counted.twice}, STRAYS {counted.strays}"
     )
-    latency = f"; commit → receipt {percentiles(one.latencies)}" if one.latencies else ""
+    if one is bare:
+        return (
+            f"  {one.name}: {one.drain:.0f} messages/s, CPU {one.cpu_ms:.2f} ms a message; "
+            f"{received}"
+        )
     return (
         f"  {one.name}: drain {one.drain:.0f} messages/s, {one.drain / bare.drain:.2f} of the "
-        f"bare loop, sender's CPU {one.cpu_ms:.2f} ms a message{latency}; {received}"
+        f"bare loop, sender's CPU {one.cpu_ms:.2f} ms a message; commit → receipt "
+        f"{percentiles(one.latencies)}; {received}"
     )
 
 
