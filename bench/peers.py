@@ -47,7 +47,7 @@ from support.databases import libpq_url
 if TYPE_CHECKING:
     from bench.contestants import Contestant, Person, Writer
 
-EXTRA = ("pgqueuer", "procrastinate")
+EXTRA = ("pgqueuer", "asyncpg", "procrastinate")
 BARE_DOMAIN = "bare.test"
 CLIENTS = 8
 BATCH = 100  # backlog sign-ups a transaction
@@ -76,7 +76,7 @@ def main() -> int:
     missing = [name for name in EXTRA if importlib.util.find_spec(name) is None]
     if missing:
         print(
-            f"bench.peers needs the bench extra: {' and '.join(missing)} not installed "
+            f"bench.peers needs the bench extra: {', '.join(missing)} not installed "
             "(pip install -e '.[dev,bench]')",
             file=sys.stderr,
         )

@@ -39,10 +39,14 @@ def test_each_contestant_delivers_every_message_exactly_once() -> None:
 
 
 def test_without_the_extra_it_says_so_and_fails() -> None:
-    # A None entry in sys.modules makes the library unfindable, as if not installed.
-    hide = "import runpy, sys; sys.modules['procrastinate'] = None; "
+    # A None entry in sys.modules makes a library unfindable, as if not installed.
+    hide = "".join(f"sys.modules[{name!r}] = None; " for name in EXTRA)
     run = subprocess.run(
-        [sys.executable, "-c", f"{hide}runpy.run_module('bench.peers', run_name='__main__')"],
+        [
+            sys.executable,
+            "-c",
+            f"import runpy, sys; {hide}runpy.run_module('bench.peers', run_name='__main__')",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -51,6 +55,6 @@ def test_without_the_extra_it_says_so_and_fails() -> None:
     assert run.returncode == 2
     assert run.stdout == ""
     assert run.stderr.splitlines() == [
-        "bench.peers needs the bench extra: procrastinate not installed "
+        "bench.peers needs the bench extra: pgqueuer, asyncpg, procrastinate not installed "
         "(pip install -e '.[dev,bench]')"
     ]
