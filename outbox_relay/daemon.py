@@ -148,8 +148,7 @@ class Daemon:
         log.info("purged", extra=asdict(purged))
 
     def report(self) -> None:
-        """Publish the backlog, and whether this relay listens, to the metrics and to systemd's
-        STATUS."""
+        """Publish the backlog and whether the relay listens to the metrics and systemd's STATUS."""
         listening = self._listener is not None and self._listener.listening
         metrics.LISTENING.set(listening)
         try:
