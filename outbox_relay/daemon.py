@@ -44,7 +44,9 @@ class Daemon:
         self._listener: Listener | None = None
         listen_url = relay.settings.relay_listen_url
         if relay.engine.dialect.name == "postgresql" and listen_url is not None:
-            self._listener = Listener(listen_url, self._wake.set, relay.stopping)
+            self._listener = Listener(
+                listen_url, self._wake.set, relay.stopping, relay.settings.relay_poll_interval
+            )
 
     def wait_for_database(self) -> None:
         """Block until the database answers (or stop is asked), logging while it does not.
@@ -146,7 +148,9 @@ class Daemon:
         log.info("purged", extra=asdict(purged))
 
     def report(self) -> None:
-        """Publish the backlog to the metrics and to systemd's STATUS."""
+        """Publish the backlog and whether the relay listens to the metrics and systemd's STATUS."""
+        listening = self._listener is not None and self._listener.listening
+        metrics.LISTENING.set(listening)
         try:
             with self.relay.engine.connect() as connection:
                 backlog = operations.backlog(connection, utcnow())
@@ -165,7 +169,9 @@ class Daemon:
             f"backlog {backlog.pending} pending, {backlog.due} due, "
             f"oldest due {backlog.oldest_due_age:.0f}s"
         )
-        notify("STATUS=" + "; ".join([*self.relay.providers.status(), status]))
+        interval = self.relay.settings.relay_poll_interval
+        wake_ups = "listening" if listening else f"polling every {interval:g}s"
+        notify("STATUS=" + "; ".join([*self.relay.providers.status(), status, wake_ups]))
 
 
 class SchemaBehind(Exception):

@@ -55,6 +55,11 @@ SUPPRESSED = Gauge(
     "Addresses on the suppression list, read every few seconds; NaN while the database does "
     "not answer.",
 )
+LISTENING = Gauge(
+    "outpost_relay_listening",
+    "1 while the relay LISTENs for new messages (one relay of a database does; the others stand "
+    "by), 0 while it only polls.",
+)
 LAST_POLL = Gauge(
     "outpost_relay_last_successful_poll_timestamp_seconds", "When a poll last ran without error."
 )

@@ -141,7 +141,7 @@ def test_the_engine_and_the_listen_reach_the_primary_listed_second(
         with engine.connect() as connection:
             assert connection.scalar(text("SELECT pg_is_in_recovery()")) is False
         woken, stopping = threading.Event(), threading.Event()
-        listener = Listener(url, woken.set, stopping)
+        listener = Listener(url, woken.set, stopping, poll_interval=1.0)
         listener.start()
         try:
             assert woken.wait(10), "the listener never connected"

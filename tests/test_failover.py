@@ -156,11 +156,11 @@ def test_a_failover_under_load_loses_nothing_acknowledged(
             if str(message["Message-ID"]) in expected
         )
         assert last - promoted < LEASE + 2, "a claim whose answer was lost held rows past its lease"
-        for log in logs[1:]:
-            processes.eventually(
-                lambda log=log: log.read_text().count("listening for new messages") >= 2,
-                what=f"{log} listening on the new primary",
-            )
+        # One relay listened on the old primary; one (either) listens on the new.
+        processes.eventually(
+            lambda: sum(log.read_text().count("listening for new messages") for log in logs) >= 2,
+            what="a relay listening on the new primary",
+        )
         assert all(process.poll() is None for process in everyone), context()
         assert {process.pid for process in everyone} | children(api.pid) == pids, context()
         print(

@@ -62,6 +62,65 @@ def test_notify_wakes_the_relay_at_once_and_survives_a_lost_connection(
         assert processes.stop(relay, signal.SIGTERM) == 0
 
 
+LISTENING, STANDING_BY = "listening for new messages", "another relay listens; standing by, polling"
+
+
+@pytest.mark.postgresql_only
+def test_one_relay_of_a_database_listens_and_another_takes_over_when_it_is_killed(
+    env: dict[str, str], engine: Engine, smtp: SinkServer, tmp_path: Path
+) -> None:
+    """Every NOTIFY woke every relay, and each claimed: one listens, the others stand by."""
+    relays, logs, metrics = [], [], []
+    for n in range(3):
+        (tmp_path / f"relay{n}").mkdir()
+        port = free_port()
+        # Polling every 30 s: only a NOTIFY can explain a delivery within seconds.
+        settings = {"RELAY_POLL_INTERVAL": "30", "RELAY_METRICS_PORT": str(port)}
+        relays.append(processes.relay({**env, **settings}, tmp_path / f"relay{n}"))
+        logs.append(tmp_path / f"relay{n}" / "relay.log")
+        metrics.append(f"http://127.0.0.1:{port}/metrics")
+
+    def listeners(among: list[int]) -> list[int]:
+        return [n for n in among if logged(logs[n], LISTENING)]
+
+    def delivered_by(n: int, prefix: str, count: int) -> None:
+        """A message queued now reaches the sink within 2 s, sent by relay `n` and no other."""
+        started = time.monotonic()
+        [queued] = queue_emails(engine, 1, prefix=prefix)
+        smtp.sink.wait_for(count, timeout=5)
+        assert time.monotonic() - started < 2.0
+        time.sleep(0.5)  # time for a second copy, were there one
+        assert len(smtp.sink.received) == count
+        senders = [
+            m for m in range(3) if queued in {e.get("id") for e in processes.json_lines(logs[m])}
+        ]
+        assert senders == [n]
+
+    def gauges(among: list[int]) -> list[float]:
+        return [scrape(metrics[n])["outpost_relay_listening"] for n in among]
+
+    try:
+        everyone = [0, 1, 2]
+        processes.eventually(
+            lambda: all(logged(log, LISTENING) + logged(log, STANDING_BY) for log in logs),
+            20,
+            "each relay listening or standing by",
+        )
+        [first] = listeners(everyone)
+        assert [logged(logs[n], STANDING_BY) for n in everyone if n != first] == [1, 1]
+        delivered_by(first, "first", 1)
+        processes.eventually(lambda: sorted(gauges(everyone)) == [0, 0, 1], 15, "the gauges")
+
+        assert processes.stop(relays[first], signal.SIGKILL) == -signal.SIGKILL
+        rest = [n for n in everyone if n != first]
+        processes.eventually(lambda: len(listeners(rest)) == 1, 5, "another relay listening")
+        delivered_by(listeners(rest)[0], "second", 2)
+        processes.eventually(lambda: sorted(gauges(rest)) == [0, 1], 15, "the gauges")
+    finally:
+        codes = [processes.stop(relay, signal.SIGTERM) for relay in relays]
+    assert codes.count(0) == 2
+
+
 @pytest.fixture
 def metrics_relay(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A relay process serving metrics; yields their URL and the relay's log file."""
