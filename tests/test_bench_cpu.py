@@ -24,11 +24,12 @@ def test_the_benchs_own_cpu_is_the_load_generators() -> None:
 
 
 def test_a_process_is_charged_to_the_kind_its_command_line_names() -> None:
-    before = cpu_ticks()
+    # This run's own: another helper's gunicorn on the machine would count too.
+    before = cpu_ticks(own=True)
     spinner = subprocess.Popen([sys.executable, "-c", SPIN + "time.sleep(60)", "gunicorn"])
     try:
         time.sleep(1.5)
-        used = cpu_ticks() - before
+        used = cpu_ticks(own=True) - before
     finally:
         spinner.kill()
         spinner.wait()
@@ -54,5 +55,5 @@ def test_own_ticks_leave_out_another_runs_processes() -> None:
         for pid in (spinner.pid, int(stranger.stdout)):
             os.kill(pid, signal.SIGKILL)
         spinner.wait()
-    assert 0.9 <= used["relay"] / TICKS_PER_SECOND <= 2.0
+    assert used["relay"] / TICKS_PER_SECOND >= 0.9  # other runs on the machine only add to it
     assert 0.45 <= own["relay"] / TICKS_PER_SECOND <= 0.75
