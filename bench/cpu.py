@@ -53,17 +53,31 @@ def processes() -> dict[int, Process]:
     return found
 
 
-def cpu_ticks() -> Counter[str]:
+def cpu_ticks(*, own: bool = False) -> Counter[str]:
     """User and system CPU time each kind of process has used so far, in clock ticks
-    (TICKS_PER_SECOND a second); this process is the load generator.
+    (TICKS_PER_SECOND a second); this process is the load generator. With `own`, only this
+    process and those it started: another run's relay on a shared machine is not this one's
+    (the shared PostgreSQL server is left out too).
 
     A process that ends between two readings takes its time with it: the processes the benches
     compare (gunicorn workers, PostgreSQL backends, the relay) live through their loads.
     """
+    table = processes()
+    counted = _descendants(table, os.getpid()) if own else set(table)
     used: Counter[str] = Counter()
-    for pid, process in processes().items():
-        used[_kind(pid, process.command)] += process.ticks
+    for pid in counted:
+        used[_kind(pid, table[pid].command)] += table[pid].ticks
     return used
+
+
+def _descendants(table: dict[int, Process], root: int) -> set[int]:
+    """`root` and every process below it in `table`."""
+    found, tree = set(), [root]
+    while tree:
+        pid = tree.pop()
+        found.add(pid)
+        tree.extend(child for child, process in table.items() if process.parent == pid)
+    return found
 
 
 def tree_ticks(root: int) -> int:
@@ -71,12 +85,7 @@ def tree_ticks(root: int) -> int:
     included: a child that ends leaves its time in its parent's cutime once reaped (as a
     PostgreSQL postmaster does with its backends, a gunicorn master with its workers)."""
     table = processes()
-    total, tree = 0, [root]
-    while tree:
-        pid = tree.pop()
-        total += table[pid].ticks + table[pid].reaped
-        tree.extend(child for child, process in table.items() if process.parent == pid)
-    return total
+    return sum(table[pid].ticks + table[pid].reaped for pid in _descendants(table, root))
 
 
 def _kind(pid: int, command: str) -> str:

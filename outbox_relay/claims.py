@@ -130,9 +130,10 @@ class Claimer:
         rows = self._on_connection(leased)
         return sorted((_claimed(row) for row in rows), key=lambda claimed: claimed.id)
 
-    def read(self, query: Callable[[Connection], T]) -> T:
-        """Run a read on the claims' connection: no pool checkout, no BEGIN on PostgreSQL."""
-        return self._on_connection(query)
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Run a read, or a statement atomic by itself, on the claims' connection: no pool
+        checkout, no BEGIN on PostgreSQL."""
+        return self._on_connection(work)
 
     def _on_connection(self, work: Callable[[Connection], T]) -> T:
         try:

@@ -74,6 +74,10 @@ class OutcomeBook:
         self._unsettled: list[Outcome] = []
         self._untried: list[claims.Claimed] = []
         self._database_lost = threading.Event()
+        # PostgreSQL writes a lone delivered outcome in one statement, on a connection kept
+        # for it (store.mark_delivered); one thread at a time uses it.
+        self._kept = claims.Claimer(engine) if engine.dialect.name == "postgresql" else None
+        self._kept_lock = threading.Lock()
 
     @property
     def database_lost(self) -> bool:
@@ -228,7 +232,17 @@ class OutcomeBook:
             return set()
         at = utcnow()
         marks = [self._mark(outcome, at) for outcome in outcomes]
+        if self._kept is not None and len(marks) == 1 and outcomes[0].name is Ending.SENT:
+            kept = self._kept
+            with self._kept_lock:
+                return kept.run(lambda connection: store.mark_delivered(connection, marks[0], at))
         return store.mark(self._engine, marks, at, on_dead=self._deaths.follow)
+
+    def close(self) -> None:
+        """Close the connection kept for lone outcomes."""
+        if self._kept is not None:
+            with self._kept_lock:
+                self._kept.close()
 
     @staticmethod
     def _mark(outcome: Outcome, at: datetime) -> store.Mark:

@@ -106,7 +106,7 @@ class Relay:
             row.recipient for row in rows if row.suppressed is None and row.channel != WEBHOOK
         }
         if unknown:
-            listed |= self._claimer.read(
+            listed |= self._claimer.run(
                 lambda connection: self._suppression.of(connection).among(connection, unknown)
             )
         return listed
@@ -123,4 +123,5 @@ class Relay:
                 extra={"rows": self.outcomes.held()},
             )
         self.senders.close()
+        self.outcomes.close()
         self._claimer.close()

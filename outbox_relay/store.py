@@ -7,7 +7,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Integer,
+    String,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
@@ -48,6 +63,58 @@ _PROVIDER_ID = (
     .where(outbox.c.id == bindparam("row_id"), outbox.c.recipient != ERASED)
     .values(provider_message_id=bindparam("provider_id"))
 )
+
+# The attempts a write records, built once: a statement built per write costs SQLAlchemy a
+# cache key each time.
+_ATTEMPTS = insert(outbox_attempts)
+
+
+def _delivered_statement() -> Insert:
+    """One delivered row (:ids, of claim :tokens) marked and its attempt recorded by a single
+    statement, which PostgreSQL runs without a transaction of its own: MARK_SENT's fence and
+    values, the provider's id (:provider_id, if any) on a row not erased, and the attempt
+    (:duration_ms at :attempted_at) only if the mark took. Returns the row's id if it did."""
+    provider_id = bindparam("provider_id", type_=String)
+    sent = transitions.MARK_SENT.values(
+        provider_message_id=case(
+            (outbox.c.recipient == ERASED, outbox.c.provider_message_id),
+            else_=func.coalesce(provider_id, outbox.c.provider_message_id),
+        )
+    ).cte("sent")
+    attempt = select(
+        sent.c.id,
+        bindparam("attempted_at", type_=outbox_attempts.c.attempted_at.type),
+        literal(AttemptOutcome.SENT.value, String),
+        null(),
+        bindparam("duration_ms", type_=Integer),
+    )
+    columns = ["outbox_id", "attempted_at", "outcome", "error", "duration_ms"]
+    return (
+        insert(outbox_attempts).from_select(columns, attempt).returning(outbox_attempts.c.outbox_id)
+    )
+
+
+# A CTE that writes is PostgreSQL's; SQLite marks a delivered row as it marks many (`mark`).
+_DELIVERED = _delivered_statement()
+
+
+def mark_delivered(connection: Connection, one: Mark, now: datetime) -> set[int]:
+    """Write one delivered row's outcome (`one.attempt` sent) in one statement, fenced as
+    `mark` fences it (PostgreSQL only); its id if its lease still held.
+
+    A relay fed one message at a time writes each outcome alone: one round trip on a kept
+    connection in place of a pool checkout, BEGIN, two statements and COMMIT.
+    """
+    held = {
+        "ids": [one.row.id],
+        "tokens": [one.row.claim_token],
+        "now": now,
+        "provider_id": one.provider_id,
+        "attempted_at": one.attempt.at,
+        "duration_ms": one.attempt.duration_ms,
+    }
+    return set(connection.execute(_DELIVERED, held).scalars())
+
 
 # Called inside a write's transaction with the marks that ended their row dead, lease held.
 OnDead = Callable[[Connection, list[Mark]], None]
@@ -99,7 +166,7 @@ def mark(
             if one.row.id in kept and one.attempt.outcome is not None
         ]
         if attempts:
-            connection.execute(insert(outbox_attempts), attempts)
+            connection.execute(_ATTEMPTS, attempts)
         dead = [one for one in marks if one.dead_reason is not None and one.row.id in kept]
         if dead and on_dead is not None:
             on_dead(connection, dead)

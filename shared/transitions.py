@@ -53,7 +53,8 @@ MARK_SENT = (
     .where(
         _IDS,
         outbox.c.claim_token.in_(bindparam("tokens", expanding=True)),
-        outbox.c.status.in_(_DELIVERED),
+        # Named one by one: a list of values is expanded into the SQL on every execution.
+        or_(*(outbox.c.status == status for status in _DELIVERED)),
         _LEASE_RUNS,
     )
     .values(

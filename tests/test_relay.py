@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, event, update
 
 from outbox_relay import claims, outcomes
 from outbox_relay.compose import message_id
@@ -63,6 +63,28 @@ def test_250_marks_sent_wipes_secrets_and_carries_a_stable_message_id(
     assert mail["To"] == "ada@example.com"
     assert attempts(engine) == [("sent", None)]
     assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+
+
+@pytest.mark.postgresql_only
+def test_a_lone_message_costs_the_database_a_claim_and_one_write(
+    client: FlaskClient, relay: Relay, engine: Engine, smtp: SinkServer
+) -> None:
+    """What a relay woken for each message pays a message: two statements on its kept
+    connections, no pool checkout, no transaction of their own (each is atomic)."""
+    statements: list[str] = []
+    checkouts: list[object] = []
+    event.listen(relay.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    event.listen(relay.engine, "checkout", lambda *args: checkouts.append(args))
+    queue(client)
+    relay.drain()  # the kept connections open
+    make_the_next = queue(client, email="grace@example.com")
+    statements.clear()
+    checkouts.clear()
+    assert relay.drain() == 1
+    assert [s.split()[0] for s in statements] == ["UPDATE", "WITH"] and checkouts == []
+    assert [row["status"] for row in rows(engine, "outbox")] == ["sent", "sent"]
+    assert attempts(engine) == [("sent", None), ("sent", None)]
+    assert client.get(f"/v1/deliveries/{make_the_next}").get_json()["status"] == "sent"
 
 
 @pytest.mark.parametrize(
@@ -252,11 +274,13 @@ def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
 ) -> None:
     relay = make_relay()
     working, unreachable = relay.engine, create_engine_for(UNREACHABLE)
-    claimer = relay._claimer
+    claimer, kept = relay._claimer, relay.outcomes._kept
 
     def database_away(_mail: object) -> None:
         relay.engine = relay.outcomes._engine = unreachable
         relay._claimer = claims.Claimer(unreachable)
+        if kept is not None:  # PostgreSQL writes a lone outcome on a connection of its own
+            relay.outcomes._kept = claims.Claimer(unreachable)
 
     smtp.sink.on_arrival = database_away
     queue_emails(engine, 1)
@@ -267,7 +291,7 @@ def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
     assert relay.outcomes.next_write_in() is None
     assert statuses(engine) == ["pending"]
     relay.engine, relay._claimer = working, claimer
-    relay.outcomes._engine = working
+    relay.outcomes._engine, relay.outcomes._kept = working, kept
     relay.deliver_due()
     assert statuses(engine) == ["sent"]
     assert len(smtp.sink.received) == 1, "written late, not sent again"

@@ -52,9 +52,16 @@ class SmtpChannel:
                 # Handed over by start_by, when the lease still covers a whole timeout.
                 deadline = time.monotonic() + self._settings.timeout
             stage = Stage.MAIL
-            _expect(_within(smtp, deadline).mail(message.sender), stage, 250)
+            _expect(
+                _envelope(_within(smtp, deadline), "mail", f"FROM:<{message.sender}>"), stage, 250
+            )
             stage = Stage.RCPT
-            _expect(_within(smtp, deadline).rcpt(message.recipient), stage, 250, 251)
+            _expect(
+                _envelope(_within(smtp, deadline), "rcpt", f"TO:<{message.recipient}>"),
+                stage,
+                250,
+                251,
+            )
             stage = Stage.DATA
             reply = _within(smtp, deadline).data(message.data)
             _expect(reply, stage, 250)
@@ -81,7 +88,7 @@ class SmtpChannel:
         deadline = time.monotonic() + self._settings.timeout
         try:
             smtp = self._connection(deadline)
-            _expect(_within(smtp, deadline).mail(sender), stage, 250)
+            _expect(_envelope(_within(smtp, deadline), "mail", f"FROM:<{sender}>"), stage, 250)
             _within(smtp, deadline).rset()
         except _Refused as refused:
             raise refused.failure from None
@@ -195,6 +202,14 @@ def _within(smtp: smtplib.SMTP, deadline: float) -> smtplib.SMTP:
     if smtp.sock is not None:
         smtp.sock.settimeout(left)
     return smtp
+
+
+def _envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
+    """MAIL or RCPT as smtplib's mail() and rcpt() send it for an address without options,
+    less their address parser (email.utils.parseaddr, a tenth of a message's sending): the
+    addresses are already checked (MAIL_FROM at start, recipients when queued)."""
+    smtp.putcmd(verb, argument)
+    return smtp.getreply()
 
 
 def _text(raw: bytes | str) -> str:
