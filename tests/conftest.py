@@ -2,6 +2,7 @@
 
 Migrations run once per session into a template (a file for SQLite, a template database for
 PostgreSQL); each test gets a copy, so tests may use many connections and processes at once.
+PostgreSQL's copies are made one ahead and dropped behind on a thread (support.databases.Copies).
 Set TEST_DATABASE_URL to choose the PostgreSQL server. Without one the PostgreSQL variants are
 not collected; with OUTPOST_REQUIRE_POSTGRES=1 (CI) an unreachable server fails the run.
 """
@@ -29,7 +30,7 @@ from shared.config import Settings, parse_smtp_url
 from shared.db import create_engine_for, migrate
 from support import private_postgres
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
-from support.databases import PG_URL, create_database, drop_database, url_of
+from support.databases import PG_URL, Copies, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
 from support.postfix import RELAY_SETTINGS, Postfix, available
 from support.replication import PostgresPair
@@ -82,14 +83,18 @@ _BACKENDS = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated PostgreSQL template database."""
-    name = create_database("outpost_tpl")
+def pg_copies() -> Iterator[Copies]:
+    """Copies of a migrated PostgreSQL template database."""
+    template = create_database("outpost_tpl")
     try:
-        migrate(url_of(name))
-        yield name
+        migrate(url_of(template))
+        copies = Copies(template, "outpost_test")
+        try:
+            yield copies
+        finally:
+            copies.close()
     finally:
-        drop_database(name)
+        drop_database(template)
 
 
 @pytest.fixture(scope="session")
@@ -110,11 +115,12 @@ def database_url(
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    name = create_database("outpost_test", template=request.getfixturevalue("pg_template"))
+    copies: Copies = request.getfixturevalue("pg_copies")
+    name = copies.take()
     try:
         yield url_of(name)
     finally:
-        drop_database(name)
+        copies.drop(name)
 
 
 @pytest.fixture
