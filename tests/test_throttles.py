@@ -245,6 +245,25 @@ def test_a_sign_up_with_a_bad_body_still_counts_against_its_client(
     assert count(engine, "users") == 0
 
 
+def test_a_sign_up_refused_for_its_address_still_counts_against_its_client(
+    env: dict[str, str], engine: Engine
+) -> None:
+    """The per-IP count goes with the registration's transaction; a refusal rolls that back,
+    and the client is counted in a transaction of its own instead."""
+    app = create_app({**env, "IP_RATE_LIMIT": "2"})
+    client = app.test_client()
+    body = {"email": EMAIL, "password": PASSWORD}
+    assert post(client, "/v1/registrations", body).status_code == 202
+    again = post(client, "/v1/registrations", body)
+    assert again.status_code == 429
+    assert again.json["detail"] == "A message was sent to this address recently."
+    other = post(client, "/v1/registrations", {"email": "other@example.com", "password": PASSWORD})
+    assert other.status_code == 429
+    assert other.json["detail"] == "Too many requests from this address; slow down."
+    assert count(engine, "users") == 1
+    app.extensions["outpost"].engine.dispose()
+
+
 def test_refused_clients_are_forgotten_when_their_wait_ends_or_room_runs_out() -> None:
     refused = RefusedClients(capacity=2)
     refused.note("a", 60)
