@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.codes import MAX_CODE_TRIES, CodeStatus, code_hmac, code_matches, new_code
 from shared.models import users, verification_tokens
+from shared.throttle import Along
 from shared.transitions import cancel_messages
 
 
@@ -126,7 +127,13 @@ def password_hash_of(connection: Connection, user_id: int) -> str | None:
 
 def set_password(connection: Connection, user_id: int | None, password_hash: str) -> None:
     """Store the user's password hash; with no user, the same statement changes nothing."""
-    connection.execute(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
+    setting = password_setting(user_id, password_hash)
+    connection.execute(setting.update, setting.values)
+
+
+def password_setting(user_id: int | None, password_hash: str) -> Along:
+    """What set_password runs, for a limit's lock to carry (shared.throttle.Along)."""
+    return Along(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
 
 
 # Statements of the registration path built once: a request only binds values to them, which

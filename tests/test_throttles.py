@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from api_service.refusals import RefusedClients
+from shared.accounts import insert_user, password_hash_of, password_setting
 from shared.throttle import Limit, Throttle
 from support import processes
 from support.hashes import TimedHasher, statement_times
@@ -173,6 +174,22 @@ def test_a_limited_subject_records_no_event_for_any_subject(engine: Engine) -> N
     with engine.begin() as connection:
         assert throttle.take(connection, ["b", "a"], limits, now + timedelta(seconds=61)) == 0
     assert count(engine, "throttle_events") == 3
+
+
+def test_an_update_along_a_take_runs_whatever_the_limits_say(engine: Engine) -> None:
+    """On PostgreSQL it goes in the lock's statement; on SQLite before the check."""
+    throttle = Throttle("k" * 32)
+    limits = [Limit(1, 60)]
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        user_id = insert_user(connection, now, email=EMAIL, password_hash="!", locale="en")
+        along = password_setting(user_id, "first")
+        assert throttle.take(connection, ["a"], limits, now, along=along) == 0
+    with engine.begin() as connection:
+        along = password_setting(user_id, "second")
+        assert throttle.take(connection, ["a"], limits, now, along=along) == 60
+    with engine.connect() as connection:
+        assert user_id is not None and password_hash_of(connection, user_id) == "second"
 
 
 def test_events_are_forgotten_only_when_the_take_records(engine: Engine) -> None:

@@ -12,7 +12,7 @@ from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.sms_counts import SMS_TOTAL
 from shared.addresses import phone_region
-from shared.throttle import Limit, code_tries, sms_region
+from shared.throttle import Along, Limit, code_tries, sms_region
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
@@ -95,12 +95,20 @@ def limit_client(deps: Dependencies, ip: str, now: datetime) -> None:
 
 
 def count_client(
-    deps: Dependencies, connection: Connection, ip: str, now: datetime, *, durable: bool = True
+    deps: Dependencies,
+    connection: Connection,
+    ip: str,
+    now: datetime,
+    *,
+    durable: bool = True,
+    along: Along | None = None,
 ) -> int:
     """Count a POST from this client IP in the caller's transaction; if the client is over its
-    limit, count nothing and return the seconds it must wait (0: counted)."""
+    limit, count nothing and return the seconds it must wait (0: counted). `along`: an update
+    of the caller's sent with the check's lock."""
     limit = Limit(deps.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
-    return deps.throttle.take(connection, [f"ip:{ip}"], [limit], now, durable=durable)
+    subjects = [f"ip:{ip}"]
+    return deps.throttle.take(connection, subjects, [limit], now, durable=durable, along=along)
 
 
 def refuse_client(deps: Dependencies, ip: str, wait: int) -> None:

@@ -25,6 +25,7 @@ from shared.accounts import (
     UserStatus,
     find_user,
     insert_user,
+    password_setting,
     requested_addresses,
     set_password,
 )
@@ -83,10 +84,13 @@ def _register(
             request.data["password"], partial(_write, deps, uow, request, now)
         )
         connection = uow.connection
-        set_password(connection, user_id, password_hash)
         client_wait = 0
-        if request.client is not None:
-            client_wait = count_client(deps, connection, request.client, now)
+        if request.client is None:
+            set_password(connection, user_id, password_hash)
+        else:
+            # The hash is stored in the same round trip as the check's lock is taken.
+            setting = password_setting(user_id, password_hash)
+            client_wait = count_client(deps, connection, request.client, now, along=setting)
         if not client_wait:
             uow.commit()
     return answer, client_wait
