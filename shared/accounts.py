@@ -14,7 +14,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    insert,
     or_,
     select,
     update,
@@ -24,6 +23,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.codes import MAX_CODE_TRIES, CodeStatus, code_hmac, code_matches, new_code
 from shared.models import users, verification_tokens
+from shared.outbox import INSERT_TOKEN
+from shared.throttle import Along
 from shared.transitions import cancel_messages
 
 
@@ -44,6 +45,15 @@ class User:
     full_name: str | None
     locale: str
     status: str
+
+
+@dataclass(frozen=True)
+class FreshCode:
+    """A code not yet written: its plaintext, its expiry and its token's row."""
+
+    code: str
+    expires_at: datetime
+    row: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,13 @@ def password_hash_of(connection: Connection, user_id: int) -> str | None:
 
 def set_password(connection: Connection, user_id: int | None, password_hash: str) -> None:
     """Store the user's password hash; with no user, the same statement changes nothing."""
-    connection.execute(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
+    setting = password_setting(user_id, password_hash)
+    connection.execute(setting.update, setting.values)
+
+
+def password_setting(user_id: int | None, password_hash: str) -> Along:
+    """What set_password runs, for a limit's lock to carry (shared.throttle.Along)."""
+    return Along(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
 
 
 # Statements of the registration path built once: a request only binds values to them, which
@@ -140,7 +156,6 @@ _INSERT_USER = {
     "postgresql": pg_insert(users).on_conflict_do_nothing().returning(users.c.id),
     "sqlite": sqlite_insert(users).on_conflict_do_nothing().returning(users.c.id),
 }
-_INSERT_TOKEN = insert(verification_tokens).returning(verification_tokens.c.id)
 
 
 def issue_code(
@@ -153,7 +168,26 @@ def issue_code(
     now: datetime,
     first: bool = False,
 ) -> IssuedCode:
-    """A new code for a user and purpose; older live codes and their unsent messages die.
+    """A new code for a user and purpose, written now; see fresh_code."""
+    fresh = fresh_code(
+        connection, secret_key, user_id=user_id, purpose=purpose, ttl=ttl, now=now, first=first
+    )
+    token_id: int = connection.execute(INSERT_TOKEN, fresh.row).scalar_one()
+    return IssuedCode(token_id=token_id, code=fresh.code, expires_at=fresh.expires_at)
+
+
+def fresh_code(
+    connection: Connection,
+    secret_key: str,
+    *,
+    user_id: int,
+    purpose: str,
+    ttl: int,
+    now: datetime,
+    first: bool = False,
+) -> FreshCode:
+    """A new code for a user and purpose, its row not yet written (shared.outbox.enqueue writes
+    it with the code's message); older live codes and their unsent messages die now.
 
     `first` says the account was created in this transaction and so has no older codes.
     """
@@ -161,19 +195,16 @@ def issue_code(
         _supersede(connection, user_id, purpose)
     code = new_code()
     expires_at = now + timedelta(seconds=ttl)
-    token_id: int = connection.execute(
-        _INSERT_TOKEN,
-        {
-            "user_id": user_id,
-            "purpose": purpose,
-            "code_hmac": code_hmac(secret_key, user_id, purpose, code),
-            "status": CodeStatus.ACTIVE,
-            "failed_attempts": 0,
-            "created_at": now,
-            "expires_at": expires_at,
-        },
-    ).scalar_one()
-    return IssuedCode(token_id=token_id, code=code, expires_at=expires_at)
+    row = {
+        "user_id": user_id,
+        "purpose": purpose,
+        "code_hmac": code_hmac(secret_key, user_id, purpose, code),
+        "status": CodeStatus.ACTIVE,
+        "failed_attempts": 0,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    return FreshCode(code=code, expires_at=expires_at, row=row)
 
 
 def _supersede(connection: Connection, user_id: int, purpose: str) -> None:

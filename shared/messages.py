@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import IssuedCode, User, UserStatus, insert_user, issue_code
+from shared.accounts import IssuedCode, User, UserStatus, fresh_code, insert_user, issue_code
 from shared.addresses import phone_region
 from shared.config import Settings
 from shared.outbox import ANSWERS_AS, LOCALES, Delivery, Purpose, enqueue
@@ -66,7 +66,16 @@ def send_code(
 
     `first` says the account was created in this transaction, so it has no older codes.
     """
-    issued = _issue(deps, connection, user, purpose=purpose, now=now, first=first)
+    settings = deps.settings
+    fresh = fresh_code(
+        connection,
+        settings.secret_key,
+        user_id=user.id,
+        purpose=purpose,
+        ttl=settings.code_ttl(purpose),
+        now=now,
+        first=first,
+    )
     return _queue(
         deps,
         connection,
@@ -76,10 +85,10 @@ def send_code(
         now=now,
         locale=user.locale,
         user_id=user.id,
-        params={"expires_minutes": max(deps.settings.code_ttl(purpose) // 60, 1)},
-        secret_params={"code": issued.code},
-        token_id=issued.token_id,
-        expires_at=issued.expires_at,
+        params={"expires_minutes": max(settings.code_ttl(purpose) // 60, 1)},
+        secret_params={"code": fresh.code},
+        token=fresh.row,
+        expires_at=fresh.expires_at,
         asked_channel=asked_channel,
     )
 

@@ -9,11 +9,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Insert, bindparam, insert, select
 
-from shared.models import outbox
+from shared.models import outbox, verification_tokens
 from shared.secretbox import SecretBox
 
 # Where PostgreSQL announces new rows: a trigger on outbox (migration 0005) notifies it when
@@ -141,6 +142,8 @@ def priority_of(purpose: str) -> int:
 # Built once: each message only binds its values. Inline: nothing reads the new row's id, so
 # no RETURNING is asked for it.
 _INSERT = insert(outbox).inline()
+# A code's token (shared.accounts); here because a code's message may write it (enqueue).
+INSERT_TOKEN = insert(verification_tokens).returning(verification_tokens.c.id)
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ def enqueue(
     expires_at: datetime | None = None,
     asked_channel: str | None = None,
     recipient_hash: str | None = None,
+    token: dict[str, Any] | None = None,
 ) -> Delivery:
     """Add a message to the outbox in the open transaction; it leaves only if that commits.
 
@@ -183,34 +187,58 @@ def enqueue(
     asked for when the message takes another (to an existing account's owner): the client is
     told that one, now and by GET /v1/deliveries, so that the answer reveals no account.
     `recipient_hash` is the suppression list's hash of the recipient, which lets the relay's
-    claim tell whether the address is suppressed (events have none).
+    claim tell whether the address is suppressed (events have none). `token` is the row of
+    the code the message carries, not yet written (shared.accounts.fresh_code): written with
+    the message, which takes its id; on PostgreSQL in the same statement, a round trip less.
     """
     public_id = str(uuid.uuid4())
     if asked_channel is not None and asked_channel != channel:
         params = {**params, ASKED_CHANNEL: asked_channel}
-    connection.execute(
-        _INSERT,
-        {
-            "public_id": public_id,
-            "created_at": now,
-            "channel": channel,
-            "purpose": purpose,
-            "recipient": recipient,
-            "recipient_hash": recipient_hash,
-            "locale": locale,
-            "template": purpose,
-            "params": params,
-            "secret_params": box.seal(secret_params) if secret_params else None,
-            "user_id": user_id,
-            "token_id": token_id,
-            "status": Status.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "expires_at": expires_at,
-            "priority": priority_of(purpose),
-        },
-    )
+    row = {
+        "public_id": public_id,
+        "created_at": now,
+        "channel": channel,
+        "purpose": purpose,
+        "recipient": recipient,
+        "recipient_hash": recipient_hash,
+        "locale": locale,
+        "template": purpose,
+        "params": params,
+        "secret_params": box.seal(secret_params) if secret_params else None,
+        "user_id": user_id,
+        "status": Status.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "expires_at": expires_at,
+        "priority": priority_of(purpose),
+    }
+    if token is None:
+        connection.execute(_INSERT, {**row, "token_id": token_id})
+    elif connection.dialect.name == "postgresql":
+        values = {f"token_{k}": v for k, v in token.items()}
+        values.update({f"message_{k}": v for k, v in row.items()})
+        connection.execute(_insert_with_token(tuple(token), tuple(row)), values)
+    else:
+        # SQLite has RETURNING but no data-modifying CTE; and no network round trip to save.
+        token_id = connection.execute(INSERT_TOKEN, token).scalar_one()
+        connection.execute(_INSERT, {**row, "token_id": token_id})
     return Delivery(id=public_id, channel=asked_channel or channel, status="queued")
+
+
+@cache
+def _insert_with_token(token_columns: tuple[str, ...], message_columns: tuple[str, ...]) -> Insert:
+    """A token's row (:token_…) and its message's (:message_…, with the token's id) in one
+    statement; built once per set of columns, which the callers keep the same."""
+    token = (
+        insert(verification_tokens)
+        .values(
+            {c: bindparam(f"token_{c}", type_=verification_tokens.c[c].type) for c in token_columns}
+        )
+        .returning(verification_tokens.c.id)
+        .cte("token")
+    )
+    message = [bindparam(f"message_{c}", type_=outbox.c[c].type) for c in message_columns]
+    return insert(outbox).from_select([*message_columns, "token_id"], select(*message, token.c.id))
 
 
 # How outbox_relay/failures.py words an SMS provider's refusal of the number itself (invalid,

@@ -20,8 +20,10 @@ from sqlalchemy import (
     Connection,
     Insert,
     Select,
+    Update,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -53,6 +55,14 @@ def sms_region(region: str) -> str:
 
 
 @dataclass(frozen=True)
+class Along:
+    """An update of the caller's, built once, and its values: sent with a take's lock."""
+
+    update: Update
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Limit:
     """At most `count` events in any `seconds` long window."""
 
@@ -75,15 +85,17 @@ class Throttle:
         *,
         durable: bool = True,
         forget: Iterable[str] = (),
+        along: Along | None = None,
     ) -> int:
         """Record one event for each subject, or none and the seconds to wait if a limit is hit.
 
         Once the events are recorded, every event of the `forget` subjects goes: on
         PostgreSQL in the same statement, a round trip less. `durable=False` lets the commit
         return before the events reach the disk, for counters whose loss in a crash costs
-        nothing.
+        nothing. `along`, an update of the caller's that the limits do not read, runs first
+        whatever they say: on PostgreSQL in the lock's statement, a round trip less.
         """
-        keys = self._lock(connection, subjects, durable=durable)
+        keys = self._lock(connection, subjects, durable=durable, along=along)
         if not keys:
             return 0
         forgotten = sorted({self._digest(subject) for subject in forget})
@@ -120,18 +132,33 @@ class Throttle:
         self._record(connection, self._lock(connection, subjects), now)
 
     def _lock(
-        self, connection: Connection, subjects: Iterable[str], *, durable: bool = True
+        self,
+        connection: Connection,
+        subjects: Iterable[str],
+        *,
+        durable: bool = True,
+        along: Along | None = None,
     ) -> list[str]:
-        """The keys of the subjects, each locked until the transaction ends.
+        """The keys of the subjects, each locked until the transaction ends; `along` run first.
 
         SQLite needs no lock: every transaction there holds the write lock from its start.
         """
         keys = sorted({self._digest(subject) for subject in subjects})
-        if connection.dialect.name == "postgresql":
-            for n, key in enumerate(keys):
-                lock_id = int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True)
-                # The first lock also tells the commit not to wait for the disk, if asked.
-                connection.execute(_LOCK if durable or n else _LOCK_NOT_DURABLE, {"id": lock_id})
+        if connection.dialect.name != "postgresql" or not keys:
+            if along is not None:
+                connection.execute(along.update, along.values)
+            return keys
+        for n, key in enumerate(keys):
+            lock_id = int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True)
+            # The first lock also tells the commit not to wait for the disk, if asked, and
+            # carries the caller's update.
+            if n:
+                connection.execute(_LOCK, {"id": lock_id})
+            elif along is None:
+                connection.execute(_LOCK if durable else _LOCK_NOT_DURABLE, {"id": lock_id})
+            else:
+                lock = _lock_along(along.update, durable)
+                connection.execute(lock, {**along.values, "along_lock_id": lock_id})
         return keys
 
     def _digest(self, subject: str) -> str:
@@ -207,6 +234,17 @@ def _record_unless_limited(keys: int, limits: int, forget: bool) -> Insert:
     forgotten = throttle_events.c.key.in_(bindparam("forgotten", expanding=True))
     # Both parts see the same snapshot: the events deleted are not the ones counted.
     return statement.add_cte(delete(throttle_events).where(forgotten, ~limited).cte("forgotten"))
+
+
+@cache
+def _lock_along(update: Update, durable: bool) -> Select[Any]:
+    """The first lock's statement (see _LOCK and _LOCK_NOT_DURABLE) with `update` in a CTE:
+    PostgreSQL runs a data-modifying CTE whether or not the query reads it. The lock's value
+    has a name no column has: an update sets every column its values name."""
+    lock = [func.pg_advisory_xact_lock(bindparam("along_lock_id"))]
+    if not durable:
+        lock.append(func.set_config("synchronous_commit", "off", True))
+    return select(*lock).add_cte(update.cte("along"))
 
 
 @cache

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 
 from api_service import create_app
 from outbox_relay.relay import Relay
@@ -413,3 +414,21 @@ def test_reset_by_phone_goes_and_notifies_by_sms(
     assert [(n["channel"], n["recipient"]) for n in notice] == [("sms", PHONE)]
     [token] = [t for t in rows(engine, "verification_tokens") if t["purpose"] == "password_reset"]
     assert token["expires_at"] - token["created_at"] == timedelta(seconds=settings.reset_ttl)
+
+
+def test_a_code_and_its_message_are_written_together(app: Flask, engine: Engine) -> None:
+    """By one statement on PostgreSQL (a data-modifying CTE), by two on SQLite; either way
+    the message carries its code's id."""
+    statements: list[str] = []
+    event.listen(
+        app.extensions["outpost"].engine,
+        "before_cursor_execute",
+        lambda _connection, _cursor, statement, *_: statements.append(statement),
+    )
+    body = {"email": EMAIL, "password": PASSWORD}
+    assert post(app.test_client(), "/v1/registrations", body).status_code == 202
+    writes = [s for s in statements if "verification_tokens" in s or "INTO outbox" in s]
+    assert len(writes) == (1 if engine.dialect.name == "postgresql" else 2)
+    [token] = rows(engine, "verification_tokens")
+    [message] = rows(engine, "outbox")
+    assert message["token_id"] == token["id"]

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from api_service.refusals import RefusedClients
+from shared.accounts import insert_user, password_hash_of, password_setting
 from shared.throttle import Limit, Throttle
 from support import processes
 from support.hashes import TimedHasher, statement_times
@@ -175,6 +176,22 @@ def test_a_limited_subject_records_no_event_for_any_subject(engine: Engine) -> N
     assert count(engine, "throttle_events") == 3
 
 
+def test_an_update_along_a_take_runs_whatever_the_limits_say(engine: Engine) -> None:
+    """On PostgreSQL it goes in the lock's statement; on SQLite before the check."""
+    throttle = Throttle("k" * 32)
+    limits = [Limit(1, 60)]
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        user_id = insert_user(connection, now, email=EMAIL, password_hash="!", locale="en")
+        along = password_setting(user_id, "first")
+        assert throttle.take(connection, ["a"], limits, now, along=along) == 0
+    with engine.begin() as connection:
+        along = password_setting(user_id, "second")
+        assert throttle.take(connection, ["a"], limits, now, along=along) == 60
+    with engine.connect() as connection:
+        assert user_id is not None and password_hash_of(connection, user_id) == "second"
+
+
 def test_events_are_forgotten_only_when_the_take_records(engine: Engine) -> None:
     throttle = Throttle("k" * 32)
     limits = [Limit(1, 60)]
@@ -243,6 +260,25 @@ def test_a_sign_up_with_a_bad_body_still_counts_against_its_client(
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert count(engine, "users") == 0
+
+
+def test_a_sign_up_refused_for_its_address_still_counts_against_its_client(
+    env: dict[str, str], engine: Engine
+) -> None:
+    """The per-IP count goes with the registration's transaction; a refusal rolls that back,
+    and the client is counted in a transaction of its own instead."""
+    app = create_app({**env, "IP_RATE_LIMIT": "2"})
+    client = app.test_client()
+    body = {"email": EMAIL, "password": PASSWORD}
+    assert post(client, "/v1/registrations", body).status_code == 202
+    again = post(client, "/v1/registrations", body)
+    assert again.status_code == 429
+    assert again.json["detail"] == "A message was sent to this address recently."
+    other = post(client, "/v1/registrations", {"email": "other@example.com", "password": PASSWORD})
+    assert other.status_code == 429
+    assert other.json["detail"] == "Too many requests from this address; slow down."
+    assert count(engine, "users") == 1
+    app.extensions["outpost"].engine.dispose()
 
 
 def test_refused_clients_are_forgotten_when_their_wait_ends_or_room_runs_out() -> None:

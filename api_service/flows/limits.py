@@ -12,7 +12,7 @@ from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.sms_counts import SMS_TOTAL
 from shared.addresses import phone_region
-from shared.throttle import Limit, code_tries, sms_region
+from shared.throttle import Along, Limit, code_tries, sms_region
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
@@ -87,11 +87,32 @@ def _recipient_limits(deps: Dependencies) -> tuple[Limit, Limit]:
 
 def limit_client(deps: Dependencies, ip: str, now: datetime) -> None:
     """Count a POST from this client IP in a transaction of its own, or answer 429."""
-    limit = Limit(deps.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
     with deps.unit_of_work() as uow:
         # A counter lost in a crash costs nothing; do not wait for the disk.
-        wait = deps.throttle.take(uow.connection, [f"ip:{ip}"], [limit], now, durable=False)
+        wait = count_client(deps, uow.connection, ip, now, durable=False)
         uow.commit()
+    refuse_client(deps, ip, wait)
+
+
+def count_client(
+    deps: Dependencies,
+    connection: Connection,
+    ip: str,
+    now: datetime,
+    *,
+    durable: bool = True,
+    along: Along | None = None,
+) -> int:
+    """Count a POST from this client IP in the caller's transaction; if the client is over its
+    limit, count nothing and return the seconds it must wait (0: counted). `along`: an update
+    of the caller's sent with the check's lock."""
+    limit = Limit(deps.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
+    subjects = [f"ip:{ip}"]
+    return deps.throttle.take(connection, subjects, [limit], now, durable=durable, along=along)
+
+
+def refuse_client(deps: Dependencies, ip: str, wait: int) -> None:
+    """Answer 429 to a client that must wait `wait` seconds (none when 0), and remember it."""
     if wait:
         deps.refused_clients.note(ip, wait)
         raise TooManyRequests(wait, SLOW_DOWN)

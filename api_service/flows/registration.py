@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import limit_client, limit_recipients, limit_region
+from api_service.flows.errors import Refused
+from api_service.flows.limits import (
+    count_client,
+    limit_client,
+    limit_recipients,
+    limit_region,
+    refuse_client,
+)
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.passwords import NO_PASSWORD_YET
 from shared.accounts import (
@@ -18,6 +25,7 @@ from shared.accounts import (
     UserStatus,
     find_user,
     insert_user,
+    password_setting,
     requested_addresses,
     set_password,
 )
@@ -35,38 +43,64 @@ class Registration:
     # The body as sent, fingerprinted with the key: a retry must send the same.
     payload: dict[str, Any]
     idempotency_key: str | None = None
-    # The client address whose per-IP check the route left to this request, run beside the hash.
+    # The client address whose per-IP check the route left to this request: counted in its
+    # transaction, after the hash.
     client: str | None = None
 
 
 def register(deps: Dependencies, request: Registration) -> dict[str, Any]:
     """Create a pending account and queue its activation, or notify the address's owner.
 
-    The password is hashed beside everything else, and stored by one last statement run on
-    both paths, so that an existing address costs the same time as a new one and cannot be
-    told apart. Until then the new user's hash is a value no password matches, and only this
+    The password is hashed beside everything else, and stored by one statement run on both
+    paths, so that an existing address costs the same time as a new one and cannot be told
+    apart. Until then the new user's hash is a value no password matches, and only this
     transaction can see it. With an idempotency key, a request already answered gets that
     answer back and writes nothing.
+
+    The route's per-IP check, when it left one, is counted in the same transaction, last, so
+    that its lock is held only until the commit: a transaction and its two round trips fewer
+    than a check of its own. A refusal rolls that count back with the rest, so a refused
+    registration counts its client in a transaction of its own, as any POST would be.
     """
     now = utcnow()
+    try:
+        answer, client_wait = _register(deps, request, now)
+    except Refused:
+        if request.client is not None:
+            limit_client(deps, request.client, now)
+        raise
+    if request.client is not None:
+        refuse_client(deps, request.client, client_wait)
+    return answer
+
+
+def _register(
+    deps: Dependencies, request: Registration, now: datetime
+) -> tuple[dict[str, Any], int]:
+    """The answer, and the seconds the client must wait if it is over its per-IP limit (then
+    nothing is written)."""
     with deps.unit_of_work() as uow:
         password_hash, (answer, user_id) = deps.passwords.hash_beside(
             request.data["password"], partial(_write, deps, uow, request, now)
         )
-        set_password(uow.connection, user_id, password_hash)
-        uow.commit()
-    return answer
+        connection = uow.connection
+        client_wait = 0
+        if request.client is None:
+            set_password(connection, user_id, password_hash)
+        else:
+            # The hash is stored in the same round trip as the check's lock is taken.
+            setting = password_setting(user_id, password_hash)
+            client_wait = count_client(deps, connection, request.client, now, along=setting)
+        if not client_wait:
+            uow.commit()
+    return answer, client_wait
 
 
 def _write(
     deps: Dependencies, uow: UnitOfWork, request: Registration, now: datetime
 ) -> tuple[dict[str, Any], int | None]:
-    """Everything but the hash: the answer, and the new user's id (None if there is none).
-
-    The unit's connection is taken only after the per-IP check, which has a unit of its own.
-    """
-    if request.client is not None:
-        limit_client(deps, request.client, now)
+    """Everything but the hash and the per-IP count: the answer, and the new user's id (None
+    if there is none)."""
     connection = uow.connection
     data, key = request.data, request.idempotency_key
     if key is not None:
