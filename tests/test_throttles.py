@@ -230,12 +230,17 @@ RESET_CONFIRM = {"email": EMAIL, "code": "123456", "new_password": PASSWORD}
 def test_routes_that_hash_check_the_client_beside_the_hash(
     app: Flask, path: str, body: dict[str, Any]
 ) -> None:
-    """No statement runs before the hash starts: the per-IP check comes beside it."""
+    """The hash does not wait for the per-IP check: the check comes beside it.
+
+    The statements run on a thread submitted just before the hash starts, so the first may
+    start a few microseconds before the hash notes its start (it failed CI once by 80 us); a
+    check run before the hash would put its whole transaction (lock, insert) before it.
+    """
     hasher = TimedHasher(app)
     statements = statement_times(app)
     post(app.test_client(), path, body)
     [(started, _)] = hasher.spans
-    assert statements and min(statements) > started
+    assert len(statements) >= 2 and sorted(statements)[1] > started
     assert count(app.extensions["outpost"].engine, "throttle_events") >= 1
 
 
