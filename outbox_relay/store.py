@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
+from outbox_relay.driver import DriverStatement
 from shared import transitions
 from shared.models import outbox, outbox_attempts
 from shared.outbox import ERASED, AttemptOutcome, DeadReason, Ending
@@ -70,12 +71,12 @@ _ATTEMPTS = insert(outbox_attempts)
 
 
 def _delivered_statement() -> Insert:
-    """One delivered row (:ids, of claim :tokens) marked and its attempt recorded by a single
-    statement, which PostgreSQL runs without a transaction of its own: MARK_SENT's fence and
-    values, the provider's id (:provider_id, if any) on a row not erased, and the attempt
+    """One delivered row (:id, of claim :token) marked and its attempt recorded by a single
+    statement, which PostgreSQL runs without a transaction of its own: MARK_ONE_SENT's fence
+    and values, the provider's id (:provider_id, if any) on a row not erased, and the attempt
     (:duration_ms at :attempted_at) only if the mark took. Returns the row's id if it did."""
     provider_id = bindparam("provider_id", type_=String)
-    sent = transitions.MARK_SENT.values(
+    sent = transitions.MARK_ONE_SENT.values(
         provider_message_id=case(
             (outbox.c.recipient == ERASED, outbox.c.provider_message_id),
             else_=func.coalesce(provider_id, outbox.c.provider_message_id),
@@ -95,7 +96,7 @@ def _delivered_statement() -> Insert:
 
 
 # A CTE that writes is PostgreSQL's; SQLite marks a delivered row as it marks many (`mark`).
-_DELIVERED = _delivered_statement()
+_DELIVERED = DriverStatement(_delivered_statement())
 
 
 def mark_delivered(connection: Connection, one: Mark, now: datetime) -> set[int]:
@@ -106,14 +107,14 @@ def mark_delivered(connection: Connection, one: Mark, now: datetime) -> set[int]
     connection in place of a pool checkout, BEGIN, two statements and COMMIT.
     """
     held = {
-        "ids": [one.row.id],
-        "tokens": [one.row.claim_token],
+        "id": one.row.id,
+        "token": one.row.claim_token,
         "now": now,
         "provider_id": one.provider_id,
         "attempted_at": one.attempt.at,
         "duration_ms": one.attempt.duration_ms,
     }
-    return set(connection.execute(_DELIVERED, held).scalars())
+    return {row["outbox_id"] for row in _DELIVERED.rows(connection, held)}
 
 
 # Called inside a write's transaction with the marks that ended their row dead, lease held.

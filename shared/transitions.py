@@ -44,26 +44,35 @@ UNHELD = (
 # provider reported a bounce before we wrote this (`bounce`).
 _DELIVERED = (Status.PENDING, Status.CANCELLED, Status.BOUNCED)
 
-# Delivered rows :ids of any of our claims :tokens, as of :now (outbox_relay/store.mark). An
-# erased row (cancelled, then scrubbed) is safe to mark: the statement writes no address,
-# parameter or error (the relay writes the provider's id, which erasure removes too, to a row
-# not erased only).
-MARK_SENT = (
-    update(outbox)
-    .where(
-        _IDS,
-        outbox.c.claim_token.in_(bindparam("tokens", expanding=True)),
-        # Named one by one: a list of values is expanded into the SQL on every execution.
-        or_(*(outbox.c.status == status for status in _DELIVERED)),
-        _LEASE_RUNS,
+
+def _mark_sent(*ours: ColumnElement[bool]) -> Update:
+    """Delivered rows, those `ours` picks, as of :now. An erased row (cancelled, then
+    scrubbed) is safe to mark: the statement writes no address, parameter or error (the relay
+    writes the provider's id, which erasure removes too, to a row not erased only)."""
+    return (
+        update(outbox)
+        .where(
+            *ours,
+            # Named one by one: a list of values is expanded into the SQL on every execution.
+            or_(*(outbox.c.status == status for status in _DELIVERED)),
+            _LEASE_RUNS,
+        )
+        .values(
+            status=case((outbox.c.status == Status.BOUNCED, Status.BOUNCED), else_=Status.SENT),
+            sent_at=bindparam("now", type_=outbox.c.sent_at.type),
+            attempts=outbox.c.attempts + 1,
+            **WIPED,
+        )
+        .returning(outbox.c.id)
     )
-    .values(
-        status=case((outbox.c.status == Status.BOUNCED, Status.BOUNCED), else_=Status.SENT),
-        sent_at=bindparam("now", type_=outbox.c.sent_at.type),
-        attempts=outbox.c.attempts + 1,
-        **WIPED,
-    )
-    .returning(outbox.c.id)
+
+
+# Delivered rows :ids of any of our claims :tokens (outbox_relay/store.mark).
+MARK_SENT = _mark_sent(_IDS, outbox.c.claim_token.in_(bindparam("tokens", expanding=True)))
+# One delivered row :id of our claim :token, in a statement that expands no list
+# (outbox_relay/store.mark_delivered).
+MARK_ONE_SENT = _mark_sent(
+    outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token")
 )
 
 # Rows :ids of claim :token handed back untried, due again at :due.
