@@ -148,6 +148,9 @@ class Claimer:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             self._connection = connection
         try:
+            if self._autocommit:
+                # Each statement is its own transaction: SQLAlchemy's is bookkeeping only.
+                return work(self._connection)
             with self._connection.begin():
                 return work(self._connection)
         except SQLAlchemyError:

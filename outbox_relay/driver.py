@@ -15,8 +15,8 @@ Processor = Callable[[Any], Any] | None
 
 
 class DriverStatement:
-    """A Core statement SQLAlchemy compiles once and psycopg runs, on PostgreSQL; elsewhere
-    SQLAlchemy runs it.
+    """A Core statement that returns rows (RETURNING), compiled once by SQLAlchemy and run by
+    psycopg, on PostgreSQL; elsewhere SQLAlchemy runs it.
 
     On each execution of a statement it has cached, SQLAlchemy still does about as much work
     as psycopg (the cache key, the parameters built again, the result's metadata): a relay
@@ -65,7 +65,7 @@ class _Compiled:
                 for listener in connection.dispatch.before_cursor_execute:
                     listener(connection, cursor, self.sql, parameters, None, False)
                 cursor.execute(self.sql, parameters)
-                found = cursor.fetchall() if cursor.description is not None else []
+                found = cursor.fetchall()
         except psycopg.Error as exc:
             raise _translated(connection, exc, self.sql, parameters) from exc
         return [
@@ -91,6 +91,8 @@ def _compile(statement: UpdateBase, dialect: Dialect) -> _Compiled | None:
     }
     constants = {name: _bound(processors[name], value) for name, value in every.items()}
     columns = list(statement.exported_columns)
+    if not columns:
+        raise ValueError("a DriverStatement returns rows")
     return _Compiled(
         sql=sql,
         constants={name: value for name, value in constants.items() if name not in required},
