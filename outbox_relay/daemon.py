@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -15,6 +14,7 @@ from outbox_relay.backoff import until_connected
 from outbox_relay.listener import Listener
 from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
+from outbox_relay.wake import Wake
 from shared import keyring, operations, suppressions
 from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
@@ -37,7 +37,7 @@ class Daemon:
     """Runs a Relay until SIGTERM: wakes on NOTIFY, on `wake` (which the relay was given to
     set) or every poll interval, speaks sd_notify."""
 
-    def __init__(self, relay: Relay, wake: threading.Event) -> None:
+    def __init__(self, relay: Relay, wake: Wake) -> None:
         self.relay = relay
         self._wake = wake
         self._scheduler = BackgroundScheduler(timezone="UTC")
@@ -97,15 +97,14 @@ class Daemon:
         log.info("relay ready", extra={"wake_ups": "notify" if self._listener else "polling"})
         while not self.relay.stopping.is_set():
             self.poll()
-            self._wake.wait(self._next_poll_in())
-            self._wake.clear()
+            self._sleep()
+        if self._listener is not None:
+            self._listener.close()
         notify("STOPPING=1")
         log.info("relay stopping: finishing in-flight messages")
         self._scheduler.shutdown(wait=True)
         self.relay.close()
         self.relay.providers.join(timeout=5)
-        if self._listener is not None:
-            self._listener.join(timeout=5)
         log.info("relay stopped")
 
     def stop(self) -> None:
@@ -124,6 +123,15 @@ class Daemon:
         except SQLAlchemyError as exc:
             notify("WATCHDOG=1", "STATUS=waiting for the database")
             log.warning("poll failed, database unavailable", extra={"error": driver_message(exc)})
+
+    def _sleep(self) -> None:
+        """Until woken, a NOTIFY comes (on the listening connection, if this relay listens) or
+        the next poll is due."""
+        if self._listener is None:
+            self._wake.wait(self._next_poll_in())
+            return
+        self._wake.wait(self._next_poll_in(), also=self._listener.fileno())
+        self._listener.drain()
 
     def _next_poll_in(self) -> float:
         """Until the poll interval ends, or sooner when outcomes are waiting to be written."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
@@ -14,6 +13,7 @@ from outbox_relay.daemon import Daemon
 from outbox_relay.heartbeat import Heartbeat
 from outbox_relay.priority import yield_cpu
 from outbox_relay.render import TemplateError
+from outbox_relay.wake import Wake
 from shared.config import Settings
 from shared.db import engine_for
 from shared.keyring import KeysMismatch
@@ -28,7 +28,7 @@ def run(settings: Settings) -> int:
     a person signing up gets a little ahead of a message waiting for a core.
     """
     yield_cpu(settings.relay_nice)
-    wake = threading.Event()
+    wake = Wake()
     try:
         relay = build_relay(
             settings, engine_for(settings), heartbeat=Heartbeat().beat, wake=wake.set

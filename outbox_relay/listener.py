@@ -26,8 +26,14 @@ TAKE_LISTEN_LOCK = "SELECT pg_try_advisory_lock(1869903984, 1)"  # 1869903984: b
 
 
 class Listener:
-    """Calls `wake` on every NOTIFY, from its own thread, while it holds the listen lock (the
-    other relays of the database stand by, polling); reconnects whenever the link drops."""
+    """Holds the LISTEN connection while this relay holds the listen lock (the other relays of
+    the database stand by, polling); its thread connects, takes the lock, listens and
+    reconnects whenever the link drops.
+
+    The daemon's loop waits on the connection itself (`fileno`) and reads what woke it
+    (`drain`): a NOTIFY then wakes the loop directly. `wake` is called when listening starts,
+    so that the loop looks at once and waits on the new connection from then on.
+    """
 
     def __init__(
         self,
@@ -41,15 +47,47 @@ class Listener:
         self._stopping = stopping
         self._poll_interval = poll_interval
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
-        self.listening = False
+        self._connection: psycopg.Connection[TupleRow] | None = None
+        # Set by the loop when the link dropped, or once the loop is done with the connection.
+        self._released = threading.Event()
+        self._lost: psycopg.Error | None = None
+        self._closed = False
+
+    @property
+    def listening(self) -> bool:
+        """Whether this relay listens now."""
+        return self._connection is not None
 
     def start(self) -> None:
         """Start listening in the background."""
         self._thread.start()
 
-    def join(self, timeout: float) -> None:
-        """Wait for the thread to notice the stop."""
-        self._thread.join(timeout)
+    def fileno(self) -> int | None:
+        """The listening connection's socket for the loop to wait on; None while not listening."""
+        connection = self._connection
+        return None if connection is None else connection.pgconn.socket
+
+    def drain(self) -> None:
+        """Read what the server sent (NOTIFYs: that they came is all they say); a dropped link
+        hands the connection back to the thread, which reconnects. The loop's thread only."""
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            connection.pgconn.consume_input()
+            while connection.pgconn.notifies() is not None:
+                pass
+        except psycopg.Error as exc:
+            self._lost = exc
+            self._connection = None
+            self._released.set()
+
+    def close(self) -> None:
+        """The loop is done with the connection: the thread closes it and ends."""
+        self._closed = True
+        self._connection = None
+        self._released.set()
+        self._thread.join(CHECK_SECONDS * 5)
 
     def _run(self) -> None:
         until_connected(self._listen, self._stopping, _lost, (psycopg.Error,))
@@ -62,15 +100,14 @@ class Listener:
                 return True
             connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
             log.info("listening for new messages", extra={"channel": NOTIFY_CHANNEL})
-            self.listening = True
-            try:
-                # Rows committed while nobody listened are due already: look at once.
-                self._wake()
-                while not self._stopping.is_set():
-                    for _ in connection.notifies(timeout=CHECK_SECONDS):
-                        self._wake()
-            finally:
-                self.listening = False
+            self._lost = None
+            self._released.clear()
+            self._connection = connection
+            # Rows committed while nobody listened are due already: look at once.
+            self._wake()
+            self._released.wait()
+            if self._lost is not None and not self._closed:
+                raise self._lost
         return True
 
     def _take_lock(self, connection: psycopg.Connection[TupleRow]) -> bool:

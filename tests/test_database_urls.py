@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from api_service import create_app
 from outbox_relay.listener import Listener
+from outbox_relay.wake import Wake
 from shared.config import ConfigError, Settings
 from shared.database_url import connect_arguments, masked, normalise_database_url
 from shared.db import create_engine_for
@@ -140,17 +141,19 @@ def test_the_engine_and_the_listen_reach_the_primary_listed_second(
     try:
         with engine.connect() as connection:
             assert connection.scalar(text("SELECT pg_is_in_recovery()")) is False
-        woken, stopping = threading.Event(), threading.Event()
-        listener = Listener(url, woken.set, stopping, poll_interval=1.0)
+        wake, stopping = Wake(), threading.Event()
+        listener = Listener(url, wake.set, stopping, poll_interval=1.0)
         listener.start()
         try:
-            assert woken.wait(10), "the listener never connected"
-            woken.clear()
+            assert wake.wait(10) and listener.listening, "the listener never connected"
             with engine.begin() as connection:
                 connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-            assert woken.wait(10), "a NOTIFY on the primary never woke the listener"
+            assert wake.wait(10, also=listener.fileno()), "a NOTIFY on the primary never came"
+            listener.drain()
+            assert listener.listening
         finally:
             stopping.set()
-            listener.join(5)
+            listener.close()
+            wake.close()
     finally:
         engine.dispose()

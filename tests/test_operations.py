@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy import Engine, insert, text, update
 
 from outbox_relay import claims
 from outbox_relay.daemon import Daemon
+from outbox_relay.wake import Wake
 from shared import operations
 from shared.clock import utcnow
 from shared.config import Settings
@@ -92,7 +92,7 @@ def test_purge_keeps_what_is_younger_than_its_window(
             ],
         )
 
-    Daemon(make_relay(), threading.Event()).purge()
+    Daemon(make_relay(), Wake()).purge()
 
     left = {r["recipient"] for r in rows(engine, "outbox")}
     assert left == {

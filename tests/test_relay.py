@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from outbox_relay import claims, outcomes
 from outbox_relay.compose import message_id
 from outbox_relay.daemon import Daemon
 from outbox_relay.relay import Relay
+from outbox_relay.wake import Wake
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
@@ -286,7 +286,7 @@ def test_outcomes_due_while_the_database_is_away_are_kept_not_left_due(
     queue_emails(engine, 1)
     # The outcome cannot be written, and is kept for later rather than left due (which would
     # have the daemon loop poll again at once, forever); the next claim fails.
-    Daemon(relay, threading.Event()).poll()
+    Daemon(relay, Wake()).poll()
     smtp.sink.on_arrival = None
     assert relay.outcomes.next_write_in() is None
     assert statuses(engine) == ["pending"]

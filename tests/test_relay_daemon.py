@@ -221,8 +221,8 @@ def test_the_relay_lowers_its_cpu_priority_by_relay_nice(
         assert group.split()[-2:] == ["nice", str(added)]
 
 
-# The daemon's loop at its busiest: its Events waited on and cleared back to back, so that a
-# signal lands while the loop holds one of their locks about half the time.
+# The daemon's loop at its busiest: its wake-ups waited on and the stop Event read back to back,
+# so that a signal lands while the loop holds the Event's lock about half the time.
 BUSY_LOOP = """
 import sys
 from outbox_relay import cli, daemon
@@ -231,7 +231,6 @@ def busy(daemon):
     print("looping", flush=True)
     while not daemon.relay.stopping.is_set():
         daemon._wake.wait(0)
-        daemon._wake.clear()
 
 daemon.Daemon.run = busy
 sys.exit(cli.main(["run"]))
