@@ -64,6 +64,7 @@ class SmtpChannel:
             stage = Stage.MAIL
             if smtp.has_extn("pipelining"):
                 # Two round trips a message rather than four: each costs the relay a wake-up.
+                # `stage` follows the reply awaited: a timeout or a drop is that step's.
                 _within(smtp, deadline).send(_pipeline(message))
                 for step, (stage, ok) in enumerate(_PIPELINE):
                     reply = _within(smtp, deadline).getreply()
