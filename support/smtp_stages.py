@@ -1,6 +1,8 @@
 """A real SMTP server (aiosmtpd) that answers each step of a session as the test says: the
-greeting, EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO (per recipient too) and DATA; over STARTTLS
-or implicit TLS with a certificate from a test CA (trustme), with AUTH if asked.
+greeting, EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO (per recipient too), the DATA command
+(`data_command`, in place of its 354) and the message (`data`); over STARTTLS or implicit TLS
+with a certificate from a test CA (trustme), with AUTH if asked; offering PIPELINING if asked,
+and then able to hold its replies to MAIL and RCPT until DATA arrives, as RFC 2920 lets it.
 
 A step's reply is a full SMTP reply (`535 5.7.8 Authentication credentials invalid`), `hang`
 (say nothing), `drop` (close the connection) or `wait:S` (answer as a healthy server, S seconds
@@ -20,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, AnyStr
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -28,7 +30,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
 from support.smtp_sink import free_port
 
-STAGES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data")
+STAGES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data_command", "data")
 
 # aiosmtpd warns on every successful login that a field it sets itself is deprecated.
 logging.getLogger("mail.log").setLevel(logging.ERROR)
@@ -47,6 +49,13 @@ class Script:
     open_sessions: int = 0  # connected now
     # Refuse a session past this many open at once, as Postfix's connection count limit does.
     max_sessions: int | None = None
+    pipelining: bool = False  # offered in the EHLO reply
+    # Hold the replies to MAIL and RCPT until DATA arrives: a client that waits for each reply
+    # before its next command (one that does not pipeline) waits until its timeout.
+    withhold: bool = False
+    # Keep a refused recipient all the same, so that DATA is answered 354 (a non-conforming
+    # server: RFC 5321 says 503 or 554 to a DATA with no recipient).
+    keep_refused_recipients: bool = False
     probes: int = 0  # sessions that went as far as MAIL FROM and ended with no message
     auth_attempts: int = 0
     # The commands (`auth`, `data`) that came over a connection without TLS, in order.
@@ -116,7 +125,13 @@ class _Handler:
     ) -> list[str]:
         session.host_name = hostname
         reply = await _act(server, self.script.reply("ehlo"))
-        return [reply] if reply else responses
+        if reply:
+            return [reply]
+        return (
+            [*responses[:-1], "250-PIPELINING", responses[-1]]
+            if self.script.pipelining
+            else responses
+        )
 
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
@@ -135,6 +150,8 @@ class _Handler:
     ) -> str:
         reply = await _act(server, self.script.reply("rcpt", address))
         if reply:
+            if self.script.keep_refused_recipients:
+                envelope.rcpt_tos.append(address)
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -180,6 +197,7 @@ class _StagedSMTP(SMTP):
     def __init__(self, handler: _Handler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._script = handler.script
+        self._withheld: list[str] | None = None  # replies held until DATA arrives
 
     def _create_session(self) -> _Session:
         return _Session(self.loop)
@@ -205,6 +223,27 @@ class _StagedSMTP(SMTP):
                 and not self.session.delivered
             ):
                 script.note(probes=1)
+
+    async def push(self, status: AnyStr) -> None:
+        if self._withheld is not None:
+            self._withheld.append(status if isinstance(status, str) else status.decode())
+            return
+        await super().push(status)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if self._script.withhold:
+            self._withheld = []
+        await super().smtp_MAIL(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        withheld, self._withheld = self._withheld or [], None
+        for status in withheld:
+            await super().push(status)
+        reply = await _act(self, self._script.reply("data_command"))
+        if reply:
+            await self.push(reply)
+            return
+        await super().smtp_DATA(arg)
 
     async def smtp_STARTTLS(self, arg: str) -> None:
         reply = await _act(self, self._script.reply("starttls"))
@@ -241,7 +280,8 @@ class StagedSmtp:
     """A _StagedSMTP server on 127.0.0.1 in its own thread.
 
     `tls`: None, `starttls` (offered, with `certificate`) or `implicit` (smtps). `login`: a
-    (user, password) pair AUTH must present; a wrong one gets `535 5.7.8`.
+    (user, password) pair AUTH must present; a wrong one gets `535 5.7.8`. `pipelining` and
+    `withhold`: see Script.
     """
 
     def __init__(
@@ -250,8 +290,10 @@ class StagedSmtp:
         tls: str | None = None,
         certificate: SmtpCA | None = None,
         login: tuple[str, str] | None = None,
+        pipelining: bool = False,
+        withhold: bool = False,
     ) -> None:
-        self.script = Script()
+        self.script = Script(pipelining=pipelining, withhold=withhold)
         self.port = free_port()
         self.tls = tls
         self.login = login

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import threading
 import time
 from pathlib import Path
@@ -50,6 +51,21 @@ def test_messages_arrive_whole_over_one_connection() -> None:
     # smtplib doubles a leading dot and ends the data with CRLF; the server hands it over as sent.
     sent = MESSAGE.replace(b"\r\n.", b"\r\n..") + b"\r\n"
     assert received == [sent] * 3
+
+
+def test_pipelining_is_offered_and_a_transaction_in_one_packet_is_answered_in_order() -> None:
+    port, received = _serving([])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        replies = sock.makefile("rb")
+        sock.sendall(b"EHLO relay\r\n")
+        ehlo = [replies.readline() for _ in range(5)]
+        assert b"250-PIPELINING\r\n" in ehlo
+        # MAIL, RCPT and DATA in one packet as the relay sends them, then the message and QUIT.
+        sock.sendall(b"MAIL FROM:<a@bench.test>\r\nRCPT TO:<b@bench.test>\r\nDATA\r\n")
+        assert [replies.readline()[:4] for _ in range(3)] == [b"250 ", b"250 ", b"354 "]
+        sock.sendall(b"hi\r\n.\r\nQUIT\r\n")
+        assert [replies.readline()[:4] for _ in range(2)] == [b"250 ", b"221 "]
+    assert received == [b"hi\r\n"]
 
 
 def test_the_relay_channel_delivers_and_a_delay_holds_the_answer() -> None:

@@ -1,10 +1,12 @@
 """The relay against Debian's Postfix (one private instance per session, support/postfix.py):
 mail delivered once, refused recipients and messages, and a server refusing bare newlines;
-each asserting what Postfix logged and delivered and what Outpost wrote in its rows."""
+each asserting what Postfix logged and delivered and what Outpost wrote in its rows. Postfix
+offers PIPELINING: the relay's sessions with it are pipelined."""
 
 from __future__ import annotations
 
 import re
+import smtplib
 from itertools import product
 
 from sqlalchemy import Engine
@@ -39,6 +41,9 @@ def test_starttls_and_auth_deliver_every_mail_once(
     log = "\n".join(postfix.service_log("starttls_auth", since))
     assert "TLS connection established" in log
     assert f"sasl_username={LOGIN[0]}@" in log
+    with smtplib.SMTP("127.0.0.1", postfix.ports["starttls_auth"], timeout=5) as session:
+        session.ehlo()
+        assert session.has_extn("pipelining")
 
 
 def test_mail_to_the_discard_domain_is_accepted_and_thrown_away(

@@ -1,0 +1,123 @@
+"""SMTP PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write to a server that offers it,
+each reply still judged at its own step (tests/test_provider_stages.py runs the spec's table
+both ways); a server that answers DATA 354 after a refused recipient costs no timeout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from outbox_relay.channels import Email
+from outbox_relay.channels.smtp import SmtpChannel
+from outbox_relay.failures import DeliveryFailure, Verdict
+from shared.config import parse_smtp_url
+from support.smtp_stages import StagedSmtp
+
+# Leading dots, and no CRLF at the end: the dot-stuffing and the ending smtplib's data() adds.
+TEXT = b"Subject: dots\r\n\r\n.one dot\r\n..two dots\r\nlast line"
+
+
+def email(recipient: str = "to@example.com") -> Email:
+    return Email(id="m1", sender="from@example.com", recipient=recipient, data=TEXT)
+
+
+@pytest.fixture
+def withheld() -> Iterator[StagedSmtp]:
+    """Offers PIPELINING and answers MAIL and RCPT only once DATA arrives."""
+    server = StagedSmtp(pipelining=True, withhold=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def channel_to(server: StagedSmtp, timeout: float) -> SmtpChannel:
+    return SmtpChannel(parse_smtp_url(server.url(timeout=timeout)))
+
+
+def send(channel: SmtpChannel) -> str | None:
+    return channel.send(email(), start_by=time.monotonic() + 60)
+
+
+@pytest.mark.timeout(20)
+def test_a_server_answering_only_once_data_arrives_gets_every_message_pipelined(
+    withheld: StagedSmtp,
+) -> None:
+    """A session waiting for each reply before its next command would wait out the timeout."""
+    channel = channel_to(withheld, timeout=5)
+    sessions = withheld.script.sessions  # the controller's own check that it listens
+    assert [send(channel) for _ in range(3)] == ["0100018c-staged-000000"] * 3
+    channel.close()
+    assert withheld.script.sessions == sessions + 1
+    arrived = withheld.script.wait_for(3)
+    assert {m.get_content() for m in arrived} == {".one dot\r\n..two dots\r\nlast line\r\n"}
+    assert {m["Subject"] for m in arrived} == {"dots"}
+
+
+@pytest.mark.timeout(20)
+def test_the_withholding_server_holds_a_session_that_does_not_pipeline() -> None:
+    """The check above is not luck: offered no PIPELINING, the relay goes step by step, and the
+    same server keeps its reply to MAIL until the send's timeout."""
+    server = StagedSmtp(pipelining=False, withhold=True)
+    server.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(DeliveryFailure, match="timed out at mail"):
+            send(channel_to(server, timeout=0.5))
+        assert time.monotonic() - started < 2
+        assert server.script.accepted == []
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("stage", "reply", "verdict", "at"),
+    [
+        ("mail", "550 5.7.1 sender not allowed", Verdict.PROVIDER_DOWN, "mail"),
+        ("mail", "421 4.3.2 closing", Verdict.PROVIDER_DOWN, "mail"),
+        ("rcpt", "550 5.1.1 no such user", Verdict.PERMANENT, "rcpt"),
+        ("rcpt", "450 4.2.1 mailbox busy", Verdict.TRANSIENT, "rcpt"),
+        ("data_command", "554 5.5.1 no valid recipients", Verdict.PERMANENT, "data"),
+    ],
+)
+def test_the_first_refusal_decides_not_the_503s_after_it_and_the_next_send_starts_afresh(
+    withheld: StagedSmtp, stage: str, reply: str, verdict: Verdict, at: str
+) -> None:
+    """A refused MAIL makes RCPT and DATA 503s (`need MAIL command`): the failure is MAIL's."""
+    channel = channel_to(withheld, timeout=5)
+    sessions = withheld.script.sessions
+    withheld.script.set(**{stage: reply})
+    with pytest.raises(DeliveryFailure) as failed:
+        send(channel)
+    assert (failed.value.verdict, failed.value.description) == (verdict, f"SMTP {reply} at {at}")
+    withheld.script.set(**{stage: None})
+    assert send(channel) == "0100018c-staged-000000"
+    channel.close()
+    assert (withheld.script.sessions - sessions, len(withheld.script.accepted)) == (2, 1)
+
+
+@pytest.mark.timeout(20)
+def test_a_354_after_a_refused_recipient_drops_the_connection_at_once_and_delivers_nothing(
+    withheld: StagedSmtp,
+) -> None:
+    """The server takes anything after its 354 as message text: a QUIT would wait out the
+    5 s timeout, a lone dot could deliver an empty message. The relay drops the connection."""
+    withheld.script.keep_refused_recipients = True
+    withheld.script.set(rcpt="550 5.1.1 no such user")
+    channel = channel_to(withheld, timeout=5)
+    sessions = withheld.script.sessions
+    started = time.monotonic()
+    with pytest.raises(DeliveryFailure) as failed:
+        send(channel)
+    assert time.monotonic() - started < 1
+    assert failed.value.verdict is Verdict.PERMANENT
+    assert failed.value.description == "SMTP 550 5.1.1 no such user at rcpt"
+    withheld.script.wait_until_open(0, timeout=1)
+    assert withheld.script.accepted == []
+
+    withheld.script.set(rcpt=None)
+    assert send(channel) == "0100018c-staged-000000"
+    channel.close()
+    assert withheld.script.sessions - sessions == 2
