@@ -5,10 +5,11 @@ from __future__ import annotations
 import binascii
 import json
 import secrets
+from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.utils import format_datetime, formataddr
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
@@ -47,7 +48,7 @@ def compose(row: Claimed, box: SecretBox, mail_from: Sender, templates: Template
         f"To: {row.recipient}",
         f"Subject: {_header_text(rendered.subject, 'Subject')}",
         # A numeric zone: RFC 5322 calls `GMT` obsolete and `-0000` an unknown zone.
-        f"Date: {format_datetime(utcnow())}",
+        f"Date: {_date(int(utcnow().timestamp()))}",
         f"Message-ID: {message_id(row.public_id, mail_from)}",
         "MIME-Version: 1.0",
         f"Content-Language: {row.locale}",
@@ -87,6 +88,12 @@ def _header_text(value: str, name: str) -> str:
     if value.isascii():
         return value
     return Header(value, _UTF8, header_name=name).encode(maxlinelen=76, linesep="\r\n")
+
+
+@lru_cache(maxsize=1)
+def _date(second: int) -> str:
+    """The Date header of a second since the epoch: written once a second, not once a mail."""
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 @cache

@@ -190,6 +190,8 @@ class OutcomeBook:
         Each is written as of now, so one whose lease lapsed meanwhile changes nothing and its
         row is delivered again: at-least-once, never a mark without a lease.
         """
+        if not (self._database_lost.is_set() or self._unsettled or self._untried):
+            return  # the usual case, twice a claim: no lock taken
         with self._writing, self._lock:
             waiting, self._unsettled = self._unsettled, []
             untried, self._untried = self._untried, []

@@ -244,7 +244,9 @@ def _pipeline(message: Email) -> str:
 def _message_text(data: bytes) -> bytes:
     """The message as smtplib's data() sends it after the 354: bytes as they are (compose ends
     every line with CRLF), leading dots doubled, then CRLF if missing and the lone dot."""
-    quoted: bytes = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+    quoted = data
+    if data.startswith(b".") or b"\n." in data:  # a regex over every mail otherwise
+        quoted = smtplib._quote_periods(data)  # type: ignore[attr-defined]
     if quoted[-2:] != smtplib.bCRLF:
         quoted += smtplib.bCRLF
     return quoted + b"." + smtplib.bCRLF
