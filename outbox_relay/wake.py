@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import socket
 
@@ -27,13 +28,17 @@ class Wake:
     def wait(self, timeout: float, also: int | None = None) -> bool:
         """Sleep until set, `also` (a file descriptor) is readable, or `timeout` seconds pass;
         whether woken before the timeout. Wake-ups set before this wait are spent by it."""
-        watched = [self._reader.fileno()] if also is None else [self._reader.fileno(), also]
-        readable, _, _ = select.select(watched, [], [], timeout)
-        if self._reader.fileno() in readable:
+        # poll, not select: a relay with many sessions open may hold descriptors past 1024.
+        watched = select.poll()
+        watched.register(self._reader, select.POLLIN)
+        if also is not None:
+            watched.register(also, select.POLLIN)
+        ready = watched.poll(math.ceil(max(timeout, 0.0) * 1000))
+        if any(fd == self._reader.fileno() for fd, _ in ready):
             with contextlib.suppress(BlockingIOError):
                 while self._reader.recv(4096):
                     pass
-        return bool(readable)
+        return bool(ready)
 
     def close(self) -> None:
         """Close the socket pair."""
