@@ -127,11 +127,10 @@ class Daemon:
     def _sleep(self) -> None:
         """Until woken, a NOTIFY comes (on the listening connection, if this relay listens) or
         the next poll is due."""
-        if self._listener is None:
-            self._wake.wait(self._next_poll_in())
-            return
-        self._wake.wait(self._next_poll_in(), also=self._listener.fileno())
-        self._listener.drain()
+        listener = self._listener
+        self._wake.wait(self._next_poll_in(), also=None if listener is None else listener.fileno())
+        if listener is not None:
+            listener.drain()
 
     def _next_poll_in(self) -> float:
         """Until the poll interval ends, or sooner when outcomes are waiting to be written."""

@@ -30,18 +30,20 @@ class DriverStatement:
 
     def __init__(self, statement: UpdateBase) -> None:
         self.statement = statement
-        self._compiled: _Compiled | None = None
-        self._expands = False
+        # By dialect name: its psycopg form, or None where SQLAlchemy runs it.
+        self._forms: dict[str, _Compiled | None] = {}
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run it with `values` on `connection` (in its transaction, if any); the rows it
         returns, by column name."""
-        if self._compiled is None and not self._expands and connection.dialect.name == "postgresql":
-            self._compiled = _compile(self.statement, connection.dialect)
-            self._expands = self._compiled is None
-        if self._compiled is None or connection.dialect.name != "postgresql":
+        dialect = connection.dialect
+        if dialect.name not in self._forms:
+            postgresql = dialect.name == "postgresql"
+            self._forms[dialect.name] = _compile(self.statement, dialect) if postgresql else None
+        compiled = self._forms[dialect.name]
+        if compiled is None:
             return [dict(row) for row in connection.execute(self.statement, values).mappings()]
-        return self._compiled.run(connection, values)
+        return compiled.run(connection, values)
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,17 @@ def _compile(statement: UpdateBase, dialect: Dialect) -> _Compiled | None:
         name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         for name in every
     }
-    constants = {name: _bound(processors[name], value) for name, value in every.items()}
+    constants = {
+        name: _bound(processors[name], value)
+        for name, value in every.items()
+        if name not in required
+    }
     columns = list(statement.exported_columns)
     if not columns:
         raise ValueError("a DriverStatement returns rows")
     return _Compiled(
         sql=sql,
-        constants={name: value for name, value in constants.items() if name not in required},
+        constants=constants,
         binds={name: processors[name] for name in required},
         names=tuple(str(column.key) for column in columns),
         reads=tuple(
