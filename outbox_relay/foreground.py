@@ -36,18 +36,20 @@ def run(settings: Settings) -> int:
     except TemplateError as exc:
         print(f"outbox-relay: template error: {exc}", file=sys.stderr)
         return 2
-    try:
-        metrics.serve(settings.relay_metrics_port, settings.relay_metrics_host)
-    except metrics.MetricsPortInUse as exc:
-        print(f"outbox-relay: {exc}", file=sys.stderr)
-        return 1
     daemon = Daemon(relay, wake)
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         daemon.stop()
 
+    # Before anything outside can see the relay up (its metrics answering): a SIGTERM sent
+    # once they answer then stops it as one sent later would, not by the default action.
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, on_signal)
+    try:
+        metrics.serve(settings.relay_metrics_port, settings.relay_metrics_host)
+    except metrics.MetricsPortInUse as exc:
+        print(f"outbox-relay: {exc}", file=sys.stderr)
+        return 1
     # Python runs a handler on the main thread, between two of its bytecodes. `stop` sets the
     # daemon's Events; had the handler interrupted the daemon's loop inside one of them, it
     # would wait forever for a lock its own thread holds. So the loop runs on a thread of its
