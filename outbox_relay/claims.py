@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from outbox_relay.driver import DriverStatement
+from shared.driver import DriverStatement
 from shared.models import outbox, suppressions
 from shared.outbox import Status
 

@@ -26,8 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
-from outbox_relay.driver import DriverStatement
 from shared import transitions
+from shared.driver import DriverStatement
 from shared.models import outbox, outbox_attempts
 from shared.outbox import ERASED, AttemptOutcome, DeadReason, Ending
 

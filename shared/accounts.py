@@ -6,11 +6,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Table,
     and_,
     bindparam,
     case,
@@ -18,10 +20,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.codes import MAX_CODE_TRIES, CodeStatus, code_hmac, code_matches, new_code
+from shared.driver import DriverStatement, bound
 from shared.models import users, verification_tokens
 from shared.outbox import INSERT_TOKEN
 from shared.throttle import Along
@@ -119,11 +124,9 @@ def insert_user(connection: Connection, now: datetime, **values: Any) -> int | N
     ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike) rather than a savepoint around a
     failing insert: one statement instead of three, and no error in the server's log.
     """
-    user_id: int | None = connection.execute(
-        _INSERT_USER[connection.dialect.name],
-        {"status": UserStatus.PENDING, "created_at": now, **values},
-    ).scalar_one_or_none()
-    return user_id
+    values = {"status": UserStatus.PENDING, "created_at": now, **values}
+    inserted = _inserting_user(connection.dialect.name, tuple(values)).rows(connection, values)
+    return inserted[0]["id"] if inserted else None
 
 
 def password_hash_of(connection: Connection, user_id: int) -> str | None:
@@ -152,10 +155,18 @@ _SET_PASSWORD = (
     .where(users.c.id == bindparam("user_id"))
     .values(password_hash=bindparam("password_hash"))
 )
-_INSERT_USER = {
-    "postgresql": pg_insert(users).on_conflict_do_nothing().returning(users.c.id),
-    "sqlite": sqlite_insert(users).on_conflict_do_nothing().returning(users.c.id),
+_INSERTS: dict[str, Callable[[Table], PgInsert | SqliteInsert]] = {
+    "postgresql": pg_insert,
+    "sqlite": sqlite_insert,
 }
+
+
+@cache
+def _inserting_user(dialect: str, columns: tuple[str, ...]) -> DriverStatement:
+    """A user's insert naming `columns`, for `dialect`; built once per set of columns, which
+    each caller keeps the same."""
+    statement = _INSERTS[dialect](users).values(bound(users, columns))
+    return DriverStatement(statement.on_conflict_do_nothing().returning(users.c.id))
 
 
 def issue_code(

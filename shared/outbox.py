@@ -12,8 +12,9 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, insert, select
+from sqlalchemy import Connection, insert, select
 
+from shared.driver import DriverStatement, bound
 from shared.models import outbox, verification_tokens
 from shared.secretbox import SecretBox
 
@@ -139,9 +140,6 @@ def priority_of(purpose: str) -> int:
     return 0 if purpose in CODED else 1
 
 
-# Built once: each message only binds its values. Inline: nothing reads the new row's id, so
-# no RETURNING is asked for it.
-_INSERT = insert(outbox).inline()
 # A code's token (shared.accounts); here because a code's message may write it (enqueue).
 INSERT_TOKEN = insert(verification_tokens).returning(verification_tokens.c.id)
 
@@ -213,32 +211,42 @@ def enqueue(
         "priority": priority_of(purpose),
     }
     if token is None:
-        connection.execute(_INSERT, {**row, "token_id": token_id})
+        _inserting((*row, "token_id")).run(connection, {**row, "token_id": token_id})
     elif connection.dialect.name == "postgresql":
         values = {f"token_{k}": v for k, v in token.items()}
         values.update({f"message_{k}": v for k, v in row.items()})
-        connection.execute(_insert_with_token(tuple(token), tuple(row)), values)
+        _insert_with_token(tuple(token), tuple(row)).run(connection, values)
     else:
         # SQLite has RETURNING but no data-modifying CTE; and no network round trip to save.
         token_id = connection.execute(INSERT_TOKEN, token).scalar_one()
-        connection.execute(_INSERT, {**row, "token_id": token_id})
+        _inserting((*row, "token_id")).run(connection, {**row, "token_id": token_id})
     return Delivery(id=public_id, channel=asked_channel or channel, status="queued")
 
 
 @cache
-def _insert_with_token(token_columns: tuple[str, ...], message_columns: tuple[str, ...]) -> Insert:
+def _inserting(columns: tuple[str, ...]) -> DriverStatement:
+    """A message's insert naming `columns`; built once per set of columns, which the callers
+    keep the same."""
+    # Inline: nothing reads the new row's id, so no RETURNING is asked for it.
+    return DriverStatement(insert(outbox).inline().values(bound(outbox, columns)))
+
+
+@cache
+def _insert_with_token(
+    token_columns: tuple[str, ...], message_columns: tuple[str, ...]
+) -> DriverStatement:
     """A token's row (:token_…) and its message's (:message_…, with the token's id) in one
     statement; built once per set of columns, which the callers keep the same."""
     token = (
         insert(verification_tokens)
-        .values(
-            {c: bindparam(f"token_{c}", type_=verification_tokens.c[c].type) for c in token_columns}
-        )
+        .values(bound(verification_tokens, token_columns, "token_"))
         .returning(verification_tokens.c.id)
         .cte("token")
     )
-    message = [bindparam(f"message_{c}", type_=outbox.c[c].type) for c in message_columns]
-    return insert(outbox).from_select([*message_columns, "token_id"], select(*message, token.c.id))
+    message = bound(outbox, message_columns, "message_").values()
+    return DriverStatement(
+        insert(outbox).from_select([*message_columns, "token_id"], select(*message, token.c.id))
+    )
 
 
 # How outbox_relay/failures.py words an SMS provider's refusal of the number itself (invalid,

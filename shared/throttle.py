@@ -17,10 +17,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Connection,
-    Insert,
     Select,
     Update,
+    any_,
     bindparam,
     delete,
     func,
@@ -32,13 +33,14 @@ from sqlalchemy import (
 )
 
 from shared.codes import derive_key
+from shared.driver import DriverStatement
 from shared.models import throttle_events
 
 # Statements built once; a request binds values to them.
-_LOCK = text("SELECT pg_advisory_xact_lock(:id)")
+_LOCK = DriverStatement(text("SELECT pg_advisory_xact_lock(:id)"))
 # The same, and the transaction's commit does not wait for the disk: one round trip for both.
-_LOCK_NOT_DURABLE = text(
-    "SELECT pg_advisory_xact_lock(:id), set_config('synchronous_commit', 'off', true)"
+_LOCK_NOT_DURABLE = DriverStatement(
+    text("SELECT pg_advisory_xact_lock(:id), set_config('synchronous_commit', 'off', true)")
 )
 _RECORD = insert(throttle_events)
 _CLEAR = delete(throttle_events).where(throttle_events.c.key.in_(bindparam("keys", expanding=True)))
@@ -105,7 +107,7 @@ class Throttle:
         if together:
             values["forgotten"] = forgotten
         statement = _record_unless_limited(len(keys), len(limits), together)
-        if connection.execute(statement, values).rowcount != len(keys):
+        if statement.run(connection, values) != len(keys):
             return self._wait(connection, keys, limits, now)
         if forgotten and not together:
             connection.execute(_CLEAR, {"keys": forgotten})
@@ -153,12 +155,12 @@ class Throttle:
             # The first lock also tells the commit not to wait for the disk, if asked, and
             # carries the caller's update.
             if n:
-                connection.execute(_LOCK, {"id": lock_id})
+                _LOCK.run(connection, {"id": lock_id})
             elif along is None:
-                connection.execute(_LOCK if durable else _LOCK_NOT_DURABLE, {"id": lock_id})
+                (_LOCK if durable else _LOCK_NOT_DURABLE).run(connection, {"id": lock_id})
             else:
                 lock = _lock_along(along.update, durable)
-                connection.execute(lock, {**along.values, "along_lock_id": lock_id})
+                lock.run(connection, {**along.values, "along_lock_id": lock_id})
         return keys
 
     def _digest(self, subject: str) -> str:
@@ -200,9 +202,10 @@ def _bounds(limits: Sequence[Limit], now: datetime) -> dict[str, object]:
 
 
 @cache
-def _record_unless_limited(keys: int, limits: int, forget: bool) -> Insert:
+def _record_unless_limited(keys: int, limits: int, forget: bool) -> DriverStatement:
     """Insert an event at :now for each of :key0… unless one of them has hit a limit; with
-    `forget`, delete the events of the keys in :forgotten in the same case (PostgreSQL only).
+    `forget`, delete the events of the keys in the array :forgotten in the same case
+    (PostgreSQL only).
 
     Checking and recording in one statement spares a round trip per request; the lock taken
     before keeps two requests from both slipping under a limit.
@@ -224,27 +227,29 @@ def _record_unless_limited(keys: int, limits: int, forget: bool) -> Insert:
         select(bindparam(f"key{k}", type_=throttle_events.c.key.type), now).where(~limited)
         for k in range(keys)
     ]
-    statement = (
-        insert(throttle_events)
-        .from_select(["key", "at"], rows[0] if keys == 1 else union_all(*rows))
-        .execution_options(preserve_rowcount=True)
+    statement = insert(throttle_events).from_select(
+        ["key", "at"], rows[0] if keys == 1 else union_all(*rows)
     )
-    if not forget:
-        return statement
-    forgotten = throttle_events.c.key.in_(bindparam("forgotten", expanding=True))
-    # Both parts see the same snapshot: the events deleted are not the ones counted.
-    return statement.add_cte(delete(throttle_events).where(forgotten, ~limited).cte("forgotten"))
+    if forget:
+        # An array, not an expanded list: the statement's SQL stays the same for any number.
+        forgotten = throttle_events.c.key == any_(
+            bindparam("forgotten", type_=ARRAY(throttle_events.c.key.type))
+        )
+        # Both parts see the same snapshot: the events deleted are not the ones counted.
+        deleting = delete(throttle_events).where(forgotten, ~limited)
+        statement = statement.add_cte(deleting.cte("forgotten"))
+    return DriverStatement(statement)
 
 
 @cache
-def _lock_along(update: Update, durable: bool) -> Select[Any]:
+def _lock_along(update: Update, durable: bool) -> DriverStatement:
     """The first lock's statement (see _LOCK and _LOCK_NOT_DURABLE) with `update` in a CTE:
     PostgreSQL runs a data-modifying CTE whether or not the query reads it. The lock's value
     has a name no column has: an update sets every column its values name."""
     lock = [func.pg_advisory_xact_lock(bindparam("along_lock_id"))]
     if not durable:
         lock.append(func.set_config("synchronous_commit", "off", True))
-    return select(*lock).add_cte(update.cte("along"))
+    return DriverStatement(select(*lock).add_cte(update.cte("along")))
 
 
 @cache

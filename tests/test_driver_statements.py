@@ -1,5 +1,6 @@
-"""The relay's per-message statements run by psycopg: what SQLAlchemy would read, its errors,
-its events, and the kept connection's retry when the server drops it."""
+"""Statements run by psycopg (the relay's per message, the sign-up's): what SQLAlchemy would
+read and count, its transaction, its errors, its events, and the kept connection's retry when
+the server drops it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from contextlib import closing
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import Connection, Engine, bindparam, event, select, update
+from flask import Flask
+from sqlalchemy import Connection, Engine, bindparam, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from outbox_relay import claims
-from outbox_relay.driver import DriverStatement
 from shared.clock import utcnow
-from shared.models import outbox
+from shared.driver import DriverStatement, bound
+from shared.models import outbox, throttle_events
 from support.bulk import queue_emails
 from support.databases import admin
 
@@ -144,3 +146,46 @@ def test_a_statement_that_expands_a_list_is_sqlalchemys_to_run(engine: Engine) -
     assert sorted(row["recipient"] for row in found) == ["user0@example.com", "user1@example.com"]
     [(verb, context)] = heard
     assert verb == "UPDATE" and context is not None
+
+
+def test_a_statement_begins_sqlalchemys_transaction_so_its_commit_commits_it(
+    engine: Engine,
+) -> None:
+    """Run first on a connection, it begins the transaction as a statement SQLAlchemy ran
+    would: the connection's commit then commits it (else its close rolled it back)."""
+    record = DriverStatement(insert(throttle_events).values(bound(throttle_events, ["key", "at"])))
+    with engine.connect() as connection:
+        assert not connection.in_transaction()
+        assert record.run(connection, {"key": "k", "at": utcnow()}) == 1
+        assert connection.in_transaction()
+        connection.commit()
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(throttle_events)).scalar() == 1
+
+
+def test_run_counts_the_rows_written_and_binds_a_text_statements_values(engine: Engine) -> None:
+    queue_emails(engine, 3)
+    touch = DriverStatement(
+        update(outbox).where(outbox.c.id > bindparam("above")).values(attempts=outbox.c.attempts)
+    )
+    lock = DriverStatement(text("SELECT pg_try_advisory_xact_lock(:id)"))
+    with engine.begin() as connection:
+        first = connection.execute(select(func.min(outbox.c.id))).scalar_one()
+        assert touch.run(connection, {"above": first}) == 2
+        assert lock.run(connection, {"id": 4242}) == 1
+        held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242")
+        assert connection.execute(held).scalar_one() == 1
+
+
+def test_a_sign_ups_statements_are_psycopgs(app: Flask, engine: Engine) -> None:
+    """Every statement of a registration, the address's and the client's limits included,
+    runs by psycopg: none is left to SQLAlchemy's execution (past the first, which reads the
+    keyring once)."""
+    client = app.test_client()
+    body = {"email": "first@example.com", "password": "correct horse battery"}
+    assert client.post("/v1/registrations", json=body).status_code == 202
+    heard = _heard(app.extensions["outpost"].engine)
+    body = {"email": "someone@example.com", "password": "correct horse battery"}
+    assert client.post("/v1/registrations", json=body).status_code == 202
+    assert len(heard) == 6
+    assert [verb for verb, context in heard if context is not None] == []
