@@ -28,7 +28,7 @@ from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
 from shared.config import Settings, parse_smtp_url
 from shared.db import create_engine_for, migrate
-from support import private_postgres
+from support import alone, private_postgres
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, Copies, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
@@ -56,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "postgresql_only: the test is about PostgreSQL and runs only there"
     )
+    config.addinivalue_line(
+        "markers", "alone: the test measures time or CPU; no other test of the run beside it"
+    )
     config.stash[_BACKENDS] = ["sqlite"] + (["postgresql"] if _postgresql_reachable() else [])
 
 
@@ -80,6 +83,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _BACKENDS = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Setup, call and teardown of each test in its turn (support.alone)."""
+    directory = alone.lock_directory(item.config)
+    if directory is None:
+        return (yield)
+    with alone.turn(directory, item.get_closest_marker("alone") is not None):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,7 @@ def test_a_fallback_takes_over_within_seconds_while_the_primary_is_probed(
     assert len(fallback.script.accepted) == 200
 
 
+@pytest.mark.alone
 def test_two_relays_hold_smtp_rate_together(
     env: dict[str, str], engine: Engine, primary: StagedSmtp, tmp_path: Path
 ) -> None:

@@ -135,6 +135,7 @@ def test_messages_wait_out_an_outage_longer_than_the_old_budget_until_their_hori
     assert [str(m["To"]) for m in smtp.sink.received] == ["long0@example.com"]
 
 
+@pytest.mark.alone
 def test_smtp_rate_holds_for_one_relay_on_either_database(
     engine: Engine, make_relay: MakeRelay
 ) -> None:
