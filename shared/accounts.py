@@ -183,6 +183,11 @@ def issue_code(
     fresh = fresh_code(
         connection, secret_key, user_id=user_id, purpose=purpose, ttl=ttl, now=now, first=first
     )
+    return write_code(connection, fresh)
+
+
+def write_code(connection: Connection, fresh: FreshCode) -> IssuedCode:
+    """Write a fresh code's row, without a message."""
     token_id: int = connection.execute(INSERT_TOKEN, fresh.row).scalar_one()
     return IssuedCode(token_id=token_id, code=fresh.code, expires_at=fresh.expires_at)
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import IssuedCode, User, UserStatus, fresh_code, insert_user, issue_code
+from shared.accounts import FreshCode, User, UserStatus, fresh_code, insert_user, write_code
 from shared.addresses import phone_region
 from shared.config import Settings
 from shared.outbox import ANSWERS_AS, LOCALES, Delivery, Purpose, enqueue
@@ -67,15 +67,7 @@ def send_code(
     `first` says the account was created in this transaction, so it has no older codes.
     """
     settings = deps.settings
-    fresh = fresh_code(
-        connection,
-        settings.secret_key,
-        user_id=user.id,
-        purpose=purpose,
-        ttl=settings.code_ttl(purpose),
-        now=now,
-        first=first,
-    )
+    fresh = _fresh(deps, connection, user, purpose=purpose, now=now, first=first)
     return _queue(
         deps,
         connection,
@@ -93,7 +85,7 @@ def send_code(
     )
 
 
-def _issue(
+def _fresh(
     deps: Dependencies,
     connection: Connection,
     user: User,
@@ -101,10 +93,11 @@ def _issue(
     purpose: str,
     now: datetime,
     first: bool,
-) -> IssuedCode:
-    """A fresh code for `purpose` to `user`; the older ones die, unless it is the `first`."""
+) -> FreshCode:
+    """A fresh code for `purpose` to `user`, not yet written; the older ones die, unless it is
+    the `first`."""
     settings = deps.settings
-    return issue_code(
+    return fresh_code(
         connection,
         settings.secret_key,
         user_id=user.id,
@@ -149,7 +142,8 @@ def send_code_or_notice(
     try:
         if user is None:
             stand_in = _stand_in(connection, now)
-            _issue(deps, connection, stand_in, purpose=purpose, now=now, first=False)
+            fresh = _fresh(deps, connection, stand_in, purpose=purpose, now=now, first=False)
+            write_code(connection, fresh)
         else:
             delivery = send_code(
                 deps,
