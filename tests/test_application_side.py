@@ -219,6 +219,7 @@ def test_a_hash_made_with_weaker_parameters_is_replaced_on_success(
     assert user["password_hash"] != weak and "m=19456,t=2,p=1" in user["password_hash"]
 
 
+@pytest.mark.alone
 @pytest.mark.postgresql_only
 def test_an_unknown_account_answers_as_slowly_as_a_wrong_password(
     api: FlaskClient, hooked_relay: Relay, smtp: SinkServer

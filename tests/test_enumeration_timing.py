@@ -59,6 +59,7 @@ def _medians(
     return alternating_medians(request, ("unknown", "known"), ROUNDS)
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize(
     ("route", "owner"), [*((route, "pending") for route in sorted(ROUTES)), ("resend", "active")]
 )

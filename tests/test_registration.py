@@ -300,6 +300,7 @@ def _problem(response: Any) -> dict[str, Any]:
     return problem
 
 
+@pytest.mark.alone
 def test_an_existing_address_answers_as_fast_as_a_new_one(
     client: FlaskClient, engine: Engine
 ) -> None:
