@@ -70,17 +70,20 @@ def pending(engine: Engine) -> int:
 
 
 @contextmanager
-def sink_process(delay: float = 0.0, tally: Path | None = None) -> Iterator[int]:
+def sink_process(
+    delay: float = 0.0, tally: Path | None = None, *, chunking: bool = True
+) -> Iterator[int]:
     """An SMTP server in a process of its own taking `delay` seconds a message; yields its port.
-    With `tally`, it appends a byte to that file for each message it accepts.
+    With `tally`, it appends a byte to that file for each message it accepts; without
+    `chunking`, it offers PIPELINING alone.
 
     It stands in for a provider's server, which would not share the API's cores: it is the
     benches' own lean server (bench/smtp_server.py), at the lowest CPU priority, so that its
     own work weighs as little as it can on the figures.
     """
-    counting = [str(tally)] if tally is not None else []
+    options = [f"--tally={tally}"] * (tally is not None) + ["--no-chunking"] * (not chunking)
     with listening_process(
-        lambda port: ["-m", "bench.slow_sink", str(port), str(delay), *counting]
+        lambda port: ["-m", "bench.slow_sink", str(port), str(delay), *options]
     ) as port:
         yield port
 

@@ -32,10 +32,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--no-chunking", action="store_true", help="the server offers PIPELINING alone"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="outpost-relay-cpu-"))
-    with sink_process() as smtp_port, postgres_database("outpost_relay_cpu") as url:
+    with (
+        sink_process(chunking=not args.no_chunking) as smtp_port,
+        postgres_database("outpost_relay_cpu") as url,
+    ):
         env = {
             "DATABASE_URL": url,
             "SECRET_KEY": uuid.uuid4().hex,

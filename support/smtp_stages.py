@@ -2,7 +2,8 @@
 greeting, EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO (per recipient too), the DATA command
 (`data_command`, in place of its 354) and the message (`data`); over STARTTLS or implicit TLS
 with a certificate from a test CA (trustme), with AUTH if asked; offering PIPELINING if asked,
-and then able to hold its replies to MAIL and RCPT until DATA arrives, as RFC 2920 lets it.
+and then able to hold its replies to MAIL and RCPT until DATA arrives, as RFC 2920 lets it;
+offering CHUNKING if asked, serving BDAT (RFC 3030), which aiosmtpd lacks, as Postfix does.
 
 A step's reply is a full SMTP reply (`535 5.7.8 Authentication credentials invalid`), `hang`
 (say nothing), `drop` (close the connection) or `wait:S` (answer as a healthy server, S seconds
@@ -50,6 +51,8 @@ class Script:
     # Refuse a session past this many open at once, as Postfix's connection count limit does.
     max_sessions: int | None = None
     pipelining: bool = False  # offered in the EHLO reply
+    chunking: bool = False  # offered in the EHLO reply
+    chunks: int = 0  # BDAT commands received
     # Hold the replies to MAIL and RCPT until DATA arrives: a client that waits for each reply
     # before its next command (one that does not pipeline) waits until its timeout.
     withhold: bool = False
@@ -127,11 +130,10 @@ class _Handler:
         reply = await _act(server, self.script.reply("ehlo"))
         if reply:
             return [reply]
-        return (
-            [*responses[:-1], "250-PIPELINING", responses[-1]]
-            if self.script.pipelining
-            else responses
-        )
+        offered = ["250-PIPELINING"] * self.script.pipelining + [
+            "250-CHUNKING"
+        ] * self.script.chunking
+        return [*responses[:-1], *offered, responses[-1]]
 
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
@@ -198,6 +200,7 @@ class _StagedSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self._script = handler.script
         self._withheld: list[str] | None = None  # replies held until DATA arrives
+        self._chunks = bytearray()  # the message's BDAT chunks so far
 
     def _create_session(self) -> _Session:
         return _Session(self.loop)
@@ -245,6 +248,34 @@ class _StagedSMTP(SMTP):
             return
         await super().smtp_DATA(arg)
 
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        """A chunk of the message (`BDAT <size> [LAST]`), read whatever the reply so that the
+        session stays in step (RFC 3030 2); scripted as DATA: `data_command` answers the chunk
+        in its place, `data` the whole message at LAST. Postfix's replies otherwise."""
+        words = (arg or "").split()
+        if not (words and words[0].isdigit() and words[1:] in ([], ["LAST"])):
+            await self.push("501 5.5.4 Syntax: BDAT count [LAST]")
+            return
+        chunk = await self._reader.readexactly(int(words[0]))
+        self._script.note(chunks=1)
+        withheld, self._withheld = self._withheld or [], None
+        for status in withheld:
+            await super().push(status)
+        assert self.envelope is not None
+        reply = await _act(self, self._script.reply("data_command"))
+        if not reply and not self.envelope.rcpt_tos:
+            reply = "554 5.5.1 Error: no valid recipients"
+        if not reply:
+            self._chunks += chunk
+            if not words[1:]:
+                await self.push(f"250 2.0.0 Ok: {len(chunk)} bytes")
+                return
+            self.envelope.original_content = self.envelope.content = bytes(self._chunks)
+            reply = await self._call_handler_hook("DATA")
+        self._chunks.clear()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push(reply)
+
     async def smtp_STARTTLS(self, arg: str) -> None:
         reply = await _act(self, self._script.reply("starttls"))
         if reply:
@@ -280,8 +311,8 @@ class StagedSmtp:
     """A _StagedSMTP server on 127.0.0.1 in its own thread.
 
     `tls`: None, `starttls` (offered, with `certificate`) or `implicit` (smtps). `login`: a
-    (user, password) pair AUTH must present; a wrong one gets `535 5.7.8`. `pipelining` and
-    `withhold`: see Script.
+    (user, password) pair AUTH must present; a wrong one gets `535 5.7.8`. `pipelining`,
+    `chunking` and `withhold`: see Script.
     """
 
     def __init__(
@@ -291,9 +322,10 @@ class StagedSmtp:
         certificate: SmtpCA | None = None,
         login: tuple[str, str] | None = None,
         pipelining: bool = False,
+        chunking: bool = False,
         withhold: bool = False,
     ) -> None:
-        self.script = Script(pipelining=pipelining, withhold=withhold)
+        self.script = Script(pipelining=pipelining, chunking=chunking, withhold=withhold)
         self.port = free_port()
         self.tls = tls
         self.login = login

@@ -1,7 +1,8 @@
 """The relay against Debian's Postfix (one private instance per session, support/postfix.py):
 mail delivered once, refused recipients and messages, and a server refusing bare newlines;
 each asserting what Postfix logged and delivered and what Outpost wrote in its rows. Postfix
-offers PIPELINING: the relay's sessions with it are pipelined."""
+offers PIPELINING and CHUNKING: the relay's sessions with it are pipelined, each message one
+BDAT chunk."""
 
 from __future__ import annotations
 
@@ -43,7 +44,18 @@ def test_starttls_and_auth_deliver_every_mail_once(
     assert f"sasl_username={LOGIN[0]}@" in log
     with smtplib.SMTP("127.0.0.1", postfix.ports["starttls_auth"], timeout=5) as session:
         session.ehlo()
-        assert session.has_extn("pipelining")
+        assert session.has_extn("pipelining") and session.has_extn("chunking")
+    relay.close()
+
+    def chunks() -> list[tuple[str, str]]:
+        """Postfix's count of DATA and BDAT in each session ended since `since`."""
+        lines = postfix.service_log("starttls_auth", since)
+        return [c for line in lines for c in re.findall(r" (data|bdat)=(\d+)", line)]
+
+    # Every message one chunk, as each session's command counts say once it ends.
+    processes.eventually(lambda: sum(int(n) for _, n in chunks()) >= 10, 10, "sessions ended")
+    assert {verb for verb, _ in chunks()} == {"bdat"}
+    assert sum(int(n) for _, n in chunks()) == 10
 
 
 def test_mail_to_the_discard_domain_is_accepted_and_thrown_away(
@@ -91,7 +103,7 @@ def test_a_message_past_the_size_limit_is_dead_and_its_address_is_not_suppressed
     assert rows(engine, "suppressions") == []
     relay.close()
     [session] = postfix.sessions("sizelimit", since)
-    assert "data=0/1" in session
+    assert "bdat=0/1" in session
     assert postfix.mailbox(addresses(prefix, 1)[0]) == []
 
 

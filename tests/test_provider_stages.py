@@ -1,6 +1,7 @@
 """Each failure class of the spec's table, answered by a real SMTP server at the step where
-providers send it, ends as the spec says, whether the session is pipelined or step by step;
-AUTH with a password, and 535 for a wrong one (TLS: test_smtp_tls.py)."""
+providers send it, ends as the spec says, whether the session is step by step, pipelined or
+pipelined with the message as a chunk; AUTH with a password, and 535 for a wrong one (TLS:
+test_smtp_tls.py)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,22 @@ LOGIN = ("outpost", "s3cret pass")
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[StagedSmtp]:
     """Step by step; parametrized, `pipelined` offers PIPELINING, `withheld` also holds its
-    replies to MAIL and RCPT until DATA arrives, which only a pipelined session gets past."""
+    replies to MAIL and RCPT until DATA arrives, which only a pipelined session gets past, and
+    `chunked` holds them so too, offering CHUNKING (BDAT in place of DATA) as well."""
     session = getattr(request, "param", "stepwise")
     staged = StagedSmtp(
-        login=LOGIN, pipelining=session != "stepwise", withhold=session == "withheld"
+        login=LOGIN,
+        pipelining=session != "stepwise",
+        chunking=session == "chunked",
+        withhold=session in ("withheld", "chunked"),
     )
     staged.start()
     yield staged
     staged.stop()
+
+
+# Steps answered before a message is sent: a refusal there sends no chunk.
+SESSION_STEPS = ("greeting", "ehlo", "auth")
 
 
 def relay_for(make_relay: MakeRelay, staged: StagedSmtp, password: str = LOGIN[1]) -> Relay:
@@ -78,7 +87,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("server", ["stepwise", "withheld"], indirect=True)
+@pytest.mark.parametrize("server", ["stepwise", "withheld", "chunked"], indirect=True)
 @pytest.mark.parametrize(("stage", "reply", "becomes"), CASES)
 def test_a_reply_at_a_step_ends_the_message_as_the_spec_says(
     engine: Engine,
@@ -103,6 +112,8 @@ def test_a_reply_at_a_step_ends_the_message_as_the_spec_says(
     # The DATA command's refusal, in place of its 354, is judged at DATA as the message's.
     assert f"at {stage.removesuffix('_command')}" in str(row["last_error"])
     assert server.script.accepted == []
+    # The message went as a chunk, whatever the server answered before it.
+    assert server.script.chunks == (server.script.chunking and stage not in SESSION_STEPS)
 
 
 @pytest.mark.parametrize("server", ["stepwise", "pipelined"], indirect=True)
