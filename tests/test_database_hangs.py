@@ -89,13 +89,27 @@ class Stack:
         )
 
     def registered_within_the_bound(self, emails: list[str]) -> list[processes.Answer]:
-        """Register the addresses two at a time (one a worker): each answered 202, or 503 with
-        Retry-After, in time."""
+        """Register the addresses two at a time: each answered 202, or 503 with Retry-After, in
+        time.
+
+        In time as gunicorn's access log times each request, from the worker's accepting it:
+        the API's own bound. The client's clock also counts the wait for a worker, which a
+        request may spend behind the other's whole bound when the kernel hands both to one
+        worker while the other is off the cores (seen once in CI: 4.0 s for one answer); so
+        the client gets one bound more.
+        """
+        log = self.cwd / "gunicorn.log"
+        logged = len(_registrations(log))
         with ThreadPoolExecutor(2) as pool:
             answers = list(pool.map(self.register, emails))
+        processes.eventually(
+            lambda: len(_registrations(log)) >= logged + len(emails), 10, "the access log"
+        )
+        served = _registrations(log)[logged:]
+        assert all(ms < (TIMEOUT + SLACK) * 1000 for ms in served), served
         for answer in answers:
             assert answer.status in (202, 503), answer
-            assert answer.seconds < TIMEOUT + SLACK, answer
+            assert answer.seconds < 2 * TIMEOUT + SLACK, answer
             if answer.status == 503:
                 assert answer.headers["Retry-After"], answer
                 assert answer.body["type"].endswith("/service-unavailable")
@@ -139,6 +153,16 @@ class Stack:
         finally:
             processes.stop(self.api)
             self.sink.stop()
+
+
+def _registrations(log: Path) -> list[int]:
+    """The milliseconds gunicorn's access log gives each registration so far, in order."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [
+        int(line.rsplit(" ", 1)[1].removesuffix("ms"))
+        for line in lines
+        if '"POST /v1/registrations"' in line
+    ]
 
 
 @pytest.fixture
