@@ -95,8 +95,8 @@ class Stack:
         In time as gunicorn's access log times each request, from the worker's accepting it:
         the API's own bound. The client's clock also counts the wait for a worker, which a
         request may spend behind the other's whole bound when the kernel hands both to one
-        worker while the other is off the cores (most likely what CI saw once: 4.0 s for one answer); so
-        the client gets one bound more.
+        worker while the other is off the cores (most likely what CI saw once: 4.0 s for one
+        answer); so the client gets one bound more.
         """
         log = self.cwd / "gunicorn.log"
         logged = len(_registrations(log))
