@@ -16,7 +16,7 @@ import sys
 
 from sqlalchemy import Engine, text
 
-from bench.common import machine, postgres_database, sink_process
+from bench.common import command, machine, postgres_database, sink_process
 from bench.relay_drain import relay_rate
 from shared.db import create_engine_for
 from support.bulk import queue_emails
@@ -55,7 +55,7 @@ def main() -> int:
         f"after {args.history} sends, no VACUUM: {after_history:.0f} messages/s, empty "
         f"{empty_history:.0f} ({after_history / empty_history:.2f} of empty)"
     )
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.bloat', *sys.argv[1:]])}")
+    print(command("bench.bloat"))
     return 0
 
 

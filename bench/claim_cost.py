@@ -22,7 +22,7 @@ from contextlib import closing
 
 from sqlalchemy import text
 
-from bench.common import machine, postgres_database
+from bench.common import command, machine, postgres_database
 from outbox_relay import claims, store
 from shared.clock import utcnow
 from shared.db import create_engine_for
@@ -125,7 +125,7 @@ def main() -> int:
     now, earlier = (statistics.median(figures) for figures in timings.values())
     print(f"  ratio now / earlier (medians): {now / earlier:.2f}")
     print(f"buffers the scan touched: {buffers}")
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.claim_cost', *sys.argv[1:]])}")
+    print(command("bench.claim_cost"))
     return 0
 
 

@@ -50,6 +50,12 @@ def client_address() -> str:
     return str(ipaddress.IPv4Address("10.0.0.0") + next(_CLIENTS))
 
 
+def command(module: str) -> str:
+    """The line naming the command that reproduces a bench's figures: this interpreter, the
+    bench's `module` and the arguments it was given."""
+    return f"command: {' '.join([sys.executable, '-m', module, *sys.argv[1:]])}"
+
+
 def machine() -> str:
     """One line naming the machine and the interpreter the figures come from."""
     return (

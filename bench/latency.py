@@ -30,6 +30,7 @@ from sqlalchemy import text
 from bench.common import (
     api_and_relay,
     client_address,
+    command,
     listening_process,
     machine,
     pending,
@@ -97,7 +98,7 @@ def main() -> int:
         f"the relay's CPU a message, every thread, idle polls included: "
         f"{relay_seconds / len(latencies) * 1000:.2f} ms"
     )
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.latency', *sys.argv[1:]])}")
+    print(command("bench.latency"))
     return 0
 
 

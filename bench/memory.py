@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import machine, pending, postgres_database, sink_process
+from bench.common import command, machine, pending, postgres_database, sink_process
 from shared.db import create_engine_for
 from support import processes
 from support.bulk import queue_emails
@@ -56,7 +56,7 @@ def main() -> int:
     print(machine())
     print(f"backlog: {args.messages} emails, drained in {elapsed:.0f} s")
     print(f"relay peak RSS (VmHWM): {peak / 1024:.0f} MB")
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.memory', *sys.argv[1:]])}")
+    print(command("bench.memory"))
     return 0
 
 

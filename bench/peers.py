@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from bench.arrivals import Arrivals, arrival_times, last_arrival
-from bench.common import listening_process, machine
+from bench.common import command, listening_process, machine
 from bench.cpu import TICKS_PER_SECOND, tree_ticks
 from bench.latency import commit_times, percentiles
 from bench.peer_mail import activation, payload
@@ -109,7 +109,7 @@ def main() -> int:
                 print(describe(one, bare))
         arrivals.close()
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.peers', *sys.argv[1:]])}")
+    print(command("bench.peers"))
     return 0 if exact else 1
 
 

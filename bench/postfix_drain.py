@@ -18,7 +18,7 @@ import smtplib
 import ssl
 import sys
 
-from bench.common import machine, postgres_database
+from bench.common import command, machine, postgres_database
 from bench.relay_drain import Drain, bare_rate, relay_rate
 from shared.db import create_engine_for
 from support.bulk import queue_emails
@@ -81,7 +81,7 @@ def main() -> int:
             f"CPU a message); relay {relay.rate:.0f} messages/s from its first claim "
             f"({relay.cpu_ms:.2f} ms of CPU a message); ratio {relay.rate / bare.rate:.2f}"
         )
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.postfix_drain', *sys.argv[1:]])}")
+    print(command("bench.postfix_drain"))
     return 0
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.common import machine, postgres_database, sink_process
+from bench.common import command, machine, postgres_database, sink_process
 from bench.relay_drain import relay_rate
 from shared.config import DEFAULT_CONCURRENCY
 from shared.db import create_engine_for
@@ -56,7 +56,7 @@ def main() -> int:
                 f"({rate / ceiling:.2f} of {ceiling:.0f}, its senders' ceiling)"
             )
     print("target: at least 150 messages/s with the defaults against the 100 ms provider")
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.provider_latency', *sys.argv[1:]])}")
+    print(command("bench.provider_latency"))
     return 0
 
 

@@ -53,6 +53,7 @@ from bench.common import (
     Delayed,
     api_and_relay,
     client_address,
+    command,
     delayed,
     machine,
     pending,
@@ -213,7 +214,7 @@ def main() -> int:
         )
         seconds = sum(one.cpu.values()) / TICKS_PER_SECOND
         print(f"  {one.name}: {seconds / count * 1000:.1f} ({parts})")
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.register', *sys.argv[1:]])}")
+    print(command("bench.register"))
     return 0
 
 

@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from bench.common import machine, pending, postgres_database, sink_process
+from bench.common import command, machine, pending, postgres_database, sink_process
 from bench.cpu import TICKS_PER_SECOND
 from shared.db import create_engine_for
 from support import processes
@@ -77,7 +77,7 @@ def main() -> int:
     for name, ticks in spent.most_common():
         if ticks > 0:
             print(f"  {name}: {ms_each(ticks, count)} ms")
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.relay_cpu', *sys.argv[1:]])}")
+    print(command("bench.relay_cpu"))
     return 0
 
 

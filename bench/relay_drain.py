@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, exists, func, select
 
-from bench.common import aiosmtpd_sink, machine, pending, postgres_database, sink_process
+from bench.common import aiosmtpd_sink, command, machine, pending, postgres_database, sink_process
 from bench.cpu import TICKS_PER_SECOND, tree_ticks
 from outbox_relay import claims, store
 from outbox_relay.channels import Email
@@ -87,7 +87,7 @@ def main() -> int:
         "targets: the relay reaches at least 0.7 of the bare loop's rate against aiosmtpd, "
         "0.8 against the lean server"
     )
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.relay_drain', *sys.argv[1:]])}")
+    print(command("bench.relay_drain"))
     return 0
 
 

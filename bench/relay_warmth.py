@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from bench.common import machine, postgres_database, sink_process
+from bench.common import command, machine, postgres_database, sink_process
 from outbox_relay.bootstrap import build_relay
 from shared.config import Settings
 from shared.db import create_engine_for
@@ -93,7 +93,7 @@ def main() -> int:
             f"  {name}: {statistics.median(seconds) * 1000:.2f} ms "
             f"(a SELECT 1 round trip: {ping_us:.0f} µs)"
         )
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.relay_warmth', *sys.argv[1:]])}")
+    print(command("bench.relay_warmth"))
     return 0
 
 

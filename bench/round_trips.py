@@ -21,7 +21,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.common import api_and_relay, delayed, machine, postgres_database, sink_process
+from bench.common import api_and_relay, command, delayed, machine, postgres_database, sink_process
 from bench.register import load, register
 from support import processes
 
@@ -55,7 +55,7 @@ def main() -> int:
     last = next(lines for lines in reversed(traced) if len(lines) == median)
     for number, statement in enumerate(last, 1):
         print(f"  {number:2}. {statement}")
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.round_trips', *sys.argv[1:]])}")
+    print(command("bench.round_trips"))
     return 0
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from bench.common import listening_process, machine, pending, served
+from bench.common import command, listening_process, machine, pending, served
 from bench.cpu import TICKS_PER_SECOND, processes, tree_ticks
 from bench.receipts import Tally, tally
 from bench.register import load
@@ -284,7 +284,7 @@ def main() -> int:
         )
     size(write, {n: cost for n, (cost, _) in at_peak.items()}, per_sign_up)
     many_relays(at_peak[1][0], at_peak[RELAYS][0])
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.scale', *sys.argv[1:]])}")
+    print(command("bench.scale"))
     return 0 if all(one.exactly_once for one in tallies.values()) else 1
 
 

@@ -38,7 +38,7 @@ from api_service import create_app
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.registration import Registration, register
 from api_service.passwords import Passwords, make_hasher
-from bench.common import machine, postgres_database
+from bench.common import command, machine, postgres_database
 from shared.clock import utcnow
 from shared.codes import code_hmac, derive_key, new_code
 from shared.secretbox import SecretBox
@@ -95,7 +95,7 @@ def main() -> int:
     _ratios(
         "Outpost ÷ its statements (what the layers cost)", rates["outpost"], rates["statements"]
     )
-    print(f"command: {' '.join([sys.executable, '-m', 'bench.write', *sys.argv[1:]])}")
+    print(command("bench.write"))
     return 0
 
 
