@@ -1,6 +1,9 @@
 """SMTP PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write to a server that offers it,
 each reply still judged at its own step (tests/test_provider_stages.py runs the spec's table
-both ways); a server that answers DATA 354 after a refused recipient costs no timeout."""
+every way); a server that answers DATA 354 after a refused recipient costs no timeout. With
+CHUNKING (RFC 3030) too, the message goes in that write as one `BDAT <size> LAST` chunk, its
+bytes as they are, no dot doubled: one round trip a message. Against Postfix's BDAT:
+tests/test_postfix.py."""
 
 from __future__ import annotations
 
@@ -24,9 +27,11 @@ def email(recipient: str = "to@example.com") -> Email:
 
 
 @pytest.fixture
-def withheld() -> Iterator[StagedSmtp]:
-    """Offers PIPELINING and answers MAIL and RCPT only once DATA arrives."""
-    server = StagedSmtp(pipelining=True, withhold=True)
+def withheld(request: pytest.FixtureRequest) -> Iterator[StagedSmtp]:
+    """Offers PIPELINING and answers MAIL and RCPT only once DATA arrives; parametrized
+    `chunked`, offers CHUNKING too and answers them once the chunk arrives."""
+    chunked = getattr(request, "param", "pipelined") == "chunked"
+    server = StagedSmtp(pipelining=True, chunking=chunked, withhold=True)
     server.start()
     yield server
     server.stop()
@@ -41,10 +46,12 @@ def send(channel: SmtpChannel) -> str | None:
 
 
 @pytest.mark.timeout(20)
+@pytest.mark.parametrize("withheld", ["pipelined", "chunked"], indirect=True)
 def test_a_server_answering_only_once_data_arrives_gets_every_message_pipelined(
     withheld: StagedSmtp,
 ) -> None:
-    """A session waiting for each reply before its next command would wait out the timeout."""
+    """A session waiting for each reply before its next command would wait out the timeout;
+    chunked, each message is one chunk."""
     channel = channel_to(withheld, timeout=5)
     sessions = withheld.script.sessions  # the controller's own check that it listens
     assert [send(channel) for _ in range(3)] == ["0100018c-staged-000000"] * 3
@@ -53,6 +60,7 @@ def test_a_server_answering_only_once_data_arrives_gets_every_message_pipelined(
     arrived = withheld.script.wait_for(3)
     assert {m.get_content() for m in arrived} == {".one dot\r\n..two dots\r\nlast line\r\n"}
     assert {m["Subject"] for m in arrived} == {"dots"}
+    assert withheld.script.chunks == (3 if withheld.script.chunking else 0)
 
 
 @pytest.mark.timeout(20)
@@ -80,12 +88,17 @@ def test_the_withholding_server_holds_a_session_that_does_not_pipeline() -> None
         ("rcpt", "550 5.1.1 no such user", Verdict.PERMANENT, "rcpt"),
         ("rcpt", "450 4.2.1 mailbox busy", Verdict.TRANSIENT, "rcpt"),
         ("data_command", "554 5.5.1 no valid recipients", Verdict.PERMANENT, "data"),
+        ("data", "552 5.3.4 Message size exceeds fixed limit", Verdict.PERMANENT, "data"),
+        ("data", "451 4.3.0 local error", Verdict.TRANSIENT, "data"),
     ],
 )
+@pytest.mark.parametrize("withheld", ["pipelined", "chunked"], indirect=True)
 def test_the_first_refusal_decides_not_the_503s_after_it_and_the_next_send_starts_afresh(
     withheld: StagedSmtp, stage: str, reply: str, verdict: Verdict, at: str
 ) -> None:
-    """A refused MAIL makes RCPT and DATA 503s (`need MAIL command`): the failure is MAIL's."""
+    """A refused MAIL makes RCPT and DATA 503s (`need MAIL command`): the failure is MAIL's.
+    Chunked, the server reads the chunk whatever it answered before (a refused recipient:
+    `554 no valid recipients`)."""
     channel = channel_to(withheld, timeout=5)
     sessions = withheld.script.sessions
     withheld.script.set(**{stage: reply})
@@ -96,6 +109,7 @@ def test_the_first_refusal_decides_not_the_503s_after_it_and_the_next_send_start
     assert send(channel) == "0100018c-staged-000000"
     channel.close()
     assert (withheld.script.sessions - sessions, len(withheld.script.accepted)) == (2, 1)
+    assert withheld.script.chunks == (2 if withheld.script.chunking else 0)
 
 
 @pytest.mark.timeout(20)
@@ -121,3 +135,34 @@ def test_a_354_after_a_refused_recipient_drops_the_connection_at_once_and_delive
     assert send(channel) == "0100018c-staged-000000"
     channel.close()
     assert withheld.script.sessions - sessions == 2
+
+
+@pytest.mark.timeout(20)
+def test_chunking_without_pipelining_goes_step_by_step_with_data() -> None:
+    """RFC 3030 pipelines BDAT only with PIPELINING; without it, the relay keeps to DATA."""
+    server = StagedSmtp(pipelining=False, chunking=True)
+    server.start()
+    try:
+        assert send(channel_to(server, timeout=5)) == "0100018c-staged-000000"
+        [arrived] = server.script.wait_for(1)
+        assert arrived.get_content() == ".one dot\r\n..two dots\r\nlast line\r\n"
+        assert server.script.chunks == 0
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("withheld", ["chunked"], indirect=True)
+@pytest.mark.parametrize(("reply", "error"), [("hang", "timed out"), ("drop", "")])
+def test_a_server_silent_after_the_chunk_fails_the_send_at_data_within_its_timeout(
+    withheld: StagedSmtp, reply: str, error: str
+) -> None:
+    withheld.script.set(data=reply)
+    started = time.monotonic()
+    with pytest.raises(DeliveryFailure) as failed:
+        send(channel_to(withheld, timeout=0.5))
+    assert time.monotonic() - started < 1.5
+    assert failed.value.verdict is Verdict.TRANSIENT
+    assert failed.value.description.endswith(" at data")
+    assert error in failed.value.description
+    assert withheld.script.accepted == []
