@@ -6,6 +6,8 @@ import smtplib
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,20 +56,23 @@ def test_messages_arrive_whole_over_one_connection() -> None:
     assert received == [sent] * 3
 
 
-def _ehlo(sock: socket.socket, replies: BinaryIO) -> list[bytes]:
-    """The greeting, then EHLO's reply lines."""
-    sock.sendall(b"EHLO relay\r\n")
-    lines = [replies.readline(), replies.readline()]
-    while lines[-1].startswith(b"250-"):
-        lines.append(replies.readline())
-    return lines
+@contextmanager
+def _greeted(port: int) -> Iterator[tuple[socket.socket, BinaryIO, list[bytes]]]:
+    """A raw connection to the server on `port`, its replies, and the greeting and EHLO's
+    reply lines."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        replies = sock.makefile("rb")
+        sock.sendall(b"EHLO relay\r\n")
+        lines = [replies.readline(), replies.readline()]
+        while lines[-1].startswith(b"250-"):
+            lines.append(replies.readline())
+        yield sock, replies, lines
 
 
 def test_pipelining_is_offered_and_a_transaction_in_one_packet_is_answered_in_order() -> None:
     port, received = _serving([])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        replies = sock.makefile("rb")
-        assert b"250-PIPELINING\r\n" in _ehlo(sock, replies)
+    with _greeted(port) as (sock, replies, ehlo):
+        assert b"250-PIPELINING\r\n" in ehlo
         # MAIL, RCPT and DATA in one packet as the relay sends them, then the message and QUIT.
         sock.sendall(b"MAIL FROM:<a@bench.test>\r\nRCPT TO:<b@bench.test>\r\nDATA\r\n")
         assert [replies.readline()[:4] for _ in range(3)] == [b"250 ", b"250 ", b"354 "]
@@ -79,9 +84,8 @@ def test_pipelining_is_offered_and_a_transaction_in_one_packet_is_answered_in_or
 def test_chunking_is_offered_and_chunks_make_one_message_whatever_their_bytes() -> None:
     """BDAT's chunks are taken by their size: a lone dot inside one does not end it."""
     port, received = _serving([])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        replies = sock.makefile("rb")
-        assert b"250-CHUNKING\r\n" in _ehlo(sock, replies)
+    with _greeted(port) as (sock, replies, ehlo):
+        assert b"250-CHUNKING\r\n" in ehlo
         sock.sendall(b"MAIL FROM:<a@bench.test>\r\nRCPT TO:<b@bench.test>\r\nBDAT 7\r\nhi\r\n.\r\n")
         sock.sendall(b"BDAT 6 LAST\r\n.end\r\nBDAT x\r\nQUIT\r\n")
         assert [replies.readline()[:4] for _ in range(6)] == [
@@ -92,13 +96,8 @@ def test_chunking_is_offered_and_chunks_make_one_message_whatever_their_bytes() 
     assert received == [b"hi\r\n.\r\n.end\r\n"]
 
 
-def test_without_chunking_bdat_is_not_offered_nor_understood(tmp_path: Path) -> None:
-    with (
-        sink_process(chunking=False) as port,
-        socket.create_connection(("127.0.0.1", port)) as sock,
-    ):
-        replies = sock.makefile("rb")
-        ehlo = _ehlo(sock, replies)
+def test_without_chunking_bdat_is_not_offered_nor_understood() -> None:
+    with sink_process(chunking=False) as port, _greeted(port) as (sock, replies, ehlo):
         assert b"250-PIPELINING\r\n" in ehlo and b"250-CHUNKING\r\n" not in ehlo
         sock.sendall(b"BDAT 2 LAST\r\n")
         assert replies.readline()[:4] == b"500 "
