@@ -23,13 +23,14 @@ def main() -> int:
     parser.add_argument("--tally")
     parser.add_argument("--no-chunking", action="store_true")
     args = parser.parse_args()
+    seconds: float = args.seconds
     with ExitStack() as files:
         tally = files.enter_context(open(args.tally, "ab", buffering=0)) if args.tally else None
 
         def received(_message: bytes) -> float:
             if tally is not None:
                 tally.write(b".")
-            return float(args.seconds)
+            return seconds
 
         serve(received, args.port, chunking=not args.no_chunking)
     return 0

@@ -17,10 +17,8 @@ from collections.abc import Callable
 Receive = Callable[[bytes], float]
 
 _END_OF_DATA = b"\r\n.\r\n"
-_EHLO = b"250-bench\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
-_EHLO_CHUNKING = _EHLO.replace(b"250-8BITMIME", b"250-CHUNKING\r\n250-8BITMIME")
 _REPLIES = {
-    b"EHLO": _EHLO,
+    b"EHLO": b"250-bench\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
     b"HELO": b"250 bench\r\n",
     b"MAIL": b"250 OK\r\n",
     b"RCPT": b"250 OK\r\n",
@@ -28,6 +26,11 @@ _REPLIES = {
     b"NOOP": b"250 OK\r\n",
     b"DATA": b"354 End data with <CR><LF>.<CR><LF>\r\n",
     b"QUIT": b"221 Bye\r\n",
+}
+# The same, offering CHUNKING too.
+_REPLIES_CHUNKING = {
+    **_REPLIES,
+    b"EHLO": _REPLIES[b"EHLO"].replace(b"250-8BITMIME", b"250-CHUNKING\r\n250-8BITMIME"),
 }
 _UNKNOWN = b"500 Command unrecognized\r\n"
 _ACCEPTED = b"250 Message accepted\r\n"
@@ -42,6 +45,7 @@ class _Session(asyncio.Protocol):
     def __init__(self, receive: Receive, chunking: bool) -> None:
         self._receive = receive
         self._chunking = chunking
+        self._replies = _REPLIES_CHUNKING if chunking else _REPLIES
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._in_data = False
@@ -106,9 +110,7 @@ class _Session(asyncio.Protocol):
                 return
             self._chunk = (int(words[1]), len(words) == 3)
             return
-        self._write(
-            _EHLO_CHUNKING if verb == b"EHLO" and self._chunking else _REPLIES.get(verb, _UNKNOWN)
-        )
+        self._write(self._replies.get(verb, _UNKNOWN))
         if verb == b"DATA":
             self._in_data = True
             self._buffer[:0] = b"\r\n"

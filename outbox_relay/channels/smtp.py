@@ -20,9 +20,10 @@ IDLE_CHECK_SECONDS = 5.0
 
 # The steps a pipelined send writes at once, each with the replies it takes for a yes: with
 # DATA, whose 354 asks for the message; with the message as a chunk, which takes the 250.
-Steps = tuple[tuple[Stage, tuple[int, ...]], ...]
-_PIPELINE: Steps = ((Stage.MAIL, (250,)), (Stage.RCPT, (250, 251)), (Stage.DATA, (354,)))
-_CHUNKED: Steps = ((Stage.MAIL, (250,)), (Stage.RCPT, (250, 251)), (Stage.DATA, (250,)))
+_Steps = tuple[tuple[Stage, tuple[int, ...]], ...]
+_ENVELOPE: _Steps = ((Stage.MAIL, (250,)), (Stage.RCPT, (250, 251)))
+_PIPELINE: _Steps = (*_ENVELOPE, (Stage.DATA, (354,)))
+_CHUNKED: _Steps = (*_ENVELOPE, (Stage.DATA, (250,)))
 
 
 class SmtpChannel:
@@ -33,9 +34,8 @@ class SmtpChannel:
     RCPT and DATA in one write and their replies are read in order, the first refusal deciding
     (the 503s it causes are not the failure); offering CHUNKING too, the message goes in that
     same write as `BDAT <size> LAST`, whose reply is the message's; one offering neither gets
-    each step on its own. `pace`
-    is called just before each MAIL FROM (SMTP_RATE counts there) with the time the message
-    must be handed over by and its priority.
+    each step on its own. `pace` is called just before each MAIL FROM (SMTP_RATE counts there)
+    with the time the message must be handed over by and its priority.
 
     The timeout bounds a whole send, not each step: every step may wait only for what is left
     of it. A provider answering each step just inside a per-step timeout would otherwise keep
