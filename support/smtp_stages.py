@@ -130,9 +130,9 @@ class _Handler:
         reply = await _act(server, self.script.reply("ehlo"))
         if reply:
             return [reply]
-        offered = ["250-PIPELINING"] * self.script.pipelining + [
-            "250-CHUNKING"
-        ] * self.script.chunking
+        script = self.script
+        extensions = (("250-PIPELINING", script.pipelining), ("250-CHUNKING", script.chunking))
+        offered = [extension for extension, on in extensions if on]
         return [*responses[:-1], *offered, responses[-1]]
 
     async def handle_MAIL(
@@ -238,10 +238,14 @@ class _StagedSMTP(SMTP):
             self._withheld = []
         await super().smtp_MAIL(arg)
 
-    async def smtp_DATA(self, arg: str) -> None:
+    async def _release_withheld(self) -> None:
+        """Send the replies held since MAIL, the message having begun."""
         withheld, self._withheld = self._withheld or [], None
         for status in withheld:
             await super().push(status)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        await self._release_withheld()
         reply = await _act(self, self._script.reply("data_command"))
         if reply:
             await self.push(reply)
@@ -258,9 +262,7 @@ class _StagedSMTP(SMTP):
             return
         chunk = await self._reader.readexactly(int(words[0]))
         self._script.note(chunks=1)
-        withheld, self._withheld = self._withheld or [], None
-        for status in withheld:
-            await super().push(status)
+        await self._release_withheld()
         assert self.envelope is not None
         reply = await _act(self, self._script.reply("data_command"))
         if not reply and not self.envelope.rcpt_tos:
