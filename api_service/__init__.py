@@ -25,6 +25,7 @@ from api_service.routes import (
     password_resets,
     provider_events,
     registrations,
+    unsubscribe,
 )
 from shared import keyring
 from shared.config import Settings
@@ -33,6 +34,7 @@ from shared.logs import configure_logging
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
+from shared.unsubscribe import Unsubscribe
 
 BLUEPRINTS = (
     registrations,
@@ -43,6 +45,7 @@ BLUEPRINTS = (
     provider_events,
     health,
     admin,
+    unsubscribe,
 )
 
 
@@ -69,6 +72,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         suppressor=LazySuppressor(settings.secret_keys),
         idempotency=IdempotencyKeys(settings.secret_key),
         refused_clients=RefusedClients(),
+        unsubscribe=Unsubscribe(*settings.secret_keys),
     )
     api = openapi.Api(app)
     register_error_handlers(app)

@@ -9,6 +9,7 @@ from api_service.schemas import StrictSchema
 from shared.models import MAX_ID
 from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE, Remedy
 from shared.provider_events import SOURCES, TYPES
+from shared.suppressions import REASONS
 
 
 class DeadFilterSchema(StrictSchema):
@@ -210,9 +211,7 @@ class SuppressionSchema(Schema):
     address = fields.String(
         allow_none=True, metadata={"description": "null once its account was erased"}
     )
-    reason = fields.String(
-        required=True, metadata={"enum": ["hard_bounce", "complaint", "rejected"]}
-    )
+    reason = fields.String(required=True, metadata={"enum": list(REASONS)})
     source = fields.String(required=True)
     event_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime(required=True)

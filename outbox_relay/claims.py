@@ -52,6 +52,8 @@ class Claimed:
     # Whether the recipient was on the suppression list when claimed; None when the row does
     # not say (an event, or a row queued before the rows kept their recipient's hash).
     suppressed: bool | None = None
+    # To end `withheld`, no provider called (shared.outbox.enqueue).
+    withhold: bool = False
 
 
 # The outbox columns a claim returns; `suppressed` is read beside them.
@@ -213,4 +215,5 @@ def _claimed(values: dict[str, Any]) -> Claimed:
     """
     known = values.pop("recipient_hash") is not None
     listed = bool(values.pop("listed"))
-    return Claimed(**values, suppressed=listed if known else None)
+    withhold = bool(values.pop("withhold"))
+    return Claimed(**values, suppressed=listed if known else None, withhold=withhold)

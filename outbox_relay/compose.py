@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
@@ -17,7 +18,7 @@ from outbox_relay.claims import Claimed
 from outbox_relay.render import Templates
 from shared.addresses import Sender
 from shared.clock import utcnow
-from shared.outbox import priority_of
+from shared.outbox import Purpose, priority_of
 from shared.secretbox import SecretBox
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
@@ -25,8 +26,23 @@ _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = QP
 
 
-def compose(row: Claimed, box: SecretBox, mail_from: Sender, templates: Templates) -> Message:
-    """Render the row's template with its parameters, secrets decrypted only in memory."""
+# The one-click unsubscribe link of an address (shared.unsubscribe), where the API can be reached.
+UnsubscribeUrl = Callable[[str], str]
+
+
+def compose(
+    row: Claimed,
+    box: SecretBox,
+    mail_from: Sender,
+    templates: Templates,
+    unsubscribe_url: UnsubscribeUrl | None = None,
+) -> Message:
+    """Render the row's template with its parameters, secrets decrypted only in memory.
+
+    A "no account" mail, to someone who never asked us for anything, carries a one-click
+    unsubscribe link (RFC 8058: the headers and a link in its text) when `unsubscribe_url`
+    can make one.
+    """
     if row.channel == "webhook":
         event = json.dumps(row.params, separators=(",", ":"), ensure_ascii=False)
         return WebhookMessage(id=row.public_id, body=event.encode())
@@ -37,6 +53,9 @@ def compose(row: Claimed, box: SecretBox, mail_from: Sender, templates: Template
         return SmsMessage(
             id=row.public_id, to=row.recipient, body=templates.sms(row.template, row.locale, params)
         )
+    unsubscribe = None
+    if row.purpose == Purpose.NO_ACCOUNT and unsubscribe_url is not None:
+        unsubscribe = params["unsubscribe_url"] = unsubscribe_url(row.recipient)
     rendered = templates.email(row.template, row.locale, params)
     # Written out directly rather than through the email package, which took most of a
     # drain's CPU; the layout is fixed, and every header value is free of CR and LF (the
@@ -55,6 +74,11 @@ def compose(row: Claimed, box: SecretBox, mail_from: Sender, templates: Template
         "Content-Type: multipart/alternative;",
         f' boundary="{boundary}"',
     ]
+    if unsubscribe is not None:
+        head += [
+            f"List-Unsubscribe: <{unsubscribe}>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        ]
     body = [
         *_part(boundary, "plain", rendered.text),
         *_part(boundary, "html", rendered.html),

@@ -9,7 +9,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 MESSAGES = Counter(
     "outpost_relay_messages",
     "Outcomes by channel (sent, retry, provider_down, permanent_error, max_attempts, expired, "
-    "suppressed), whether or not the lease still held to record them.",
+    "suppressed, withheld), whether or not the lease still held to record them.",
     ["channel", "outcome"],
 )
 DEAD = Counter(

@@ -255,6 +255,8 @@ class OutcomeBook:
             return store.Mark(outcome.row, attempt, retry_at=retry_at)
         if outcome.name is Ending.SENT:
             return store.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
+        if outcome.name is Ending.WITHHELD:
+            return store.Mark(outcome.row, attempt, withheld=True)
         return store.Mark(outcome.row, attempt, dead_reason=outcome.name.dead_reason)
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
@@ -279,7 +281,8 @@ class OutcomeBook:
             fields["retry_in_s"] = round(outcome.retry_in, 3)
         if late:
             fields["recorded_late"] = True
-        level = logging.INFO if outcome.name is Ending.SENT and kept else logging.WARNING
+        done = outcome.name in (Ending.SENT, Ending.WITHHELD)
+        level = logging.INFO if done and kept else logging.WARNING
         log.log(level, "delivery %s", outcome.name, extra=fields)
 
 

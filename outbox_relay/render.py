@@ -23,7 +23,7 @@ PARTS = {"email": ("subject.txt", "body.txt", "body.html"), "sms": ("sms.txt",)}
 # Files the messages extend rather than render.
 SHARED_FILES = ("_layout.html",)
 # Parameters a row may lack, written before they existed: rows queued before an upgrade render.
-DEFAULTS: dict[str, Any] = {"full_name": None, "changed_at": None}
+DEFAULTS: dict[str, Any] = {"full_name": None, "changed_at": None, "unsubscribe_url": None}
 
 
 def samples(purpose: str) -> dict[str, Any]:
@@ -34,6 +34,8 @@ def samples(purpose: str) -> dict[str, Any]:
         return {"full_name": "Ada Lovelace", "changed_at": "2026-11-22 17:04 UTC"}
     if purpose == Purpose.WELCOME:
         return {"full_name": "Ada Lovelace"}
+    if purpose == Purpose.NO_ACCOUNT:
+        return {"unsubscribe_url": "https://api.example.com/v1/unsubscribe/gAAAAABnX2sample"}
     return {}
 
 

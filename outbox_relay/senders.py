@@ -14,16 +14,18 @@ from functools import partial
 from outbox_relay import claims, metrics
 from outbox_relay.backoff import retry_delay
 from outbox_relay.channels.factory import ChannelFactory
-from outbox_relay.compose import compose
+from outbox_relay.compose import UnsubscribeUrl, compose
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.outcomes import Outcome, OutcomeBook
 from outbox_relay.providers import Provider, Providers
 from outbox_relay.render import Templates
+from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.outbox import Ending, priority_of
 from shared.secretbox import SealedUnderOtherKey, SecretBox
+from shared.unsubscribe import Unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,11 @@ class Senders:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
         )
+        self._send_times = SendTimes()
+        self._unsubscribe_url: UnsubscribeUrl | None = None
+        if settings.public_url is not None:
+            links = Unsubscribe(*settings.secret_keys)
+            self._unsubscribe_url = partial(links.url, settings.public_url)
 
     def deliver(self, rows: list[claims.Claimed], suppressed: set[str]) -> int:
         """Deliver a claim's rows, those to a `suppressed` address as such; how many.
@@ -66,11 +73,12 @@ class Senders:
         thread with a sender's channels: handing it to a sender would cost two thread
         switches and gain nothing.
         Its outcome is written at once; those of many rows a batch at a time. Rows that
-        carry a code go first (the pacer keeps that order under SMTP_RATE).
+        carry a code go first (the pacer keeps that order under SMTP_RATE). A row to withhold
+        waits as a send would, on a sender, never on this thread.
         """
         rows = sorted(rows, key=lambda row: priority_of(row.purpose))
         flags = [row.recipient in suppressed for row in rows]
-        if len(rows) == 1:
+        if len(rows) == 1 and not rows[0].withhold:
             self._deliver(rows[0], flags[0])
             return 1
         with self._outcomes.batching():
@@ -107,6 +115,9 @@ class Senders:
         if provider is None:
             self._outcomes.hand_back(row, now)
             return
+        if row.withhold:
+            self._withhold(row, provider)
+            return
         started = time.perf_counter()
         try:
             provider_id = self._send(row, provider, start_by=self._start_by(row, now))
@@ -125,10 +136,21 @@ class Senders:
             self._outcomes.collect(self._failed(row, Verdict.PERMANENT, bug, _ms(started)))
         else:
             provider.answered()
+            self._send_times.accepted(provider.name, time.perf_counter() - started)
             self._outcomes.collect(Outcome(row, Ending.SENT, _ms(started), provider_id=provider_id))
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
+
+    def _withhold(self, row: claims.Claimed, provider: Provider) -> None:
+        """End a row `withheld` in the time `provider` takes to accept a message, calling
+        nothing: while the provider is paused it waits as the others do (`pick`), and a stop
+        cuts the wait short."""
+        provider.untried()
+        started = time.perf_counter()
+        self._stopping.wait(self._send_times.typical(provider.name))
+        self._outcomes.collect(Outcome(row, Ending.WITHHELD, _ms(started)))
+        self._heartbeat()
 
     def _hand_back_sealed(self, row: claims.Claimed, now: datetime) -> None:
         """A row this relay cannot open: nothing is wrong with the message, the relay holds the
@@ -198,7 +220,9 @@ class Senders:
     def _send(self, row: claims.Claimed, provider: Provider, *, start_by: float) -> str | None:
         """Send one row through one of `provider`'s sessions; the provider's id of the
         message, if it gave one."""
-        message = compose(row, self._box, self.settings.mail_from, self._templates)
+        message = compose(
+            row, self._box, self.settings.mail_from, self._templates, self._unsubscribe_url
+        )
         sessions = self._sessions[provider.name]
         channel = sessions.borrow(start_by)
         sent = False

@@ -44,7 +44,9 @@ class Attempt:
 
 # Attempts that count towards RELAY_MAX_ATTEMPTS, as the endings say (the others say nothing
 # of the message).
-COUNTED = frozenset(ending.attempt for ending in Ending if ending.counts)
+COUNTED = frozenset(
+    ending.attempt for ending in Ending if ending.counts and ending.attempt is not None
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Mark:
     dead_reason: DeadReason | None = None
     retry_at: datetime | None = None
     provider_id: str | None = None
+    withheld: bool = False  # ended `withheld`: no provider was called
 
 
 # The provider's own id of a sent message, for its later bounce notifications.
@@ -138,7 +141,10 @@ def mark(
     kept: set[int] = set()
     with engine.begin() as connection:
         for one in marks:
-            if one.attempt.outcome != AttemptOutcome.SENT:
+            if one.withheld:
+                held = {"ids": [one.row.id], "token": one.row.claim_token, "now": now}
+                kept.update(connection.execute(transitions.MARK_WITHHELD, held).scalars())
+            elif one.attempt.outcome != AttemptOutcome.SENT:
                 kept.update(_mark_failure(connection, one, now))
         delivered = [one.row for one in marks if one.attempt.outcome == AttemptOutcome.SENT]
         if delivered:

@@ -223,6 +223,10 @@ def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:
     if not env.get("APP_URL") and loopback(host):
         # The mails' "sign in" links (welcome, account exists) lead to the demo's sign-in form.
         env["APP_URL"] = f"http://{host}:{port}/dev/signup"
+    if not env.get("PUBLIC_URL") and not env.get("SMS_URL") and loopback(host):
+        # Where the "no account" mails' unsubscribe links lead; no SMS provider is asked to
+        # post its receipts to a loopback address.
+        env["PUBLIC_URL"] = f"http://{host}:{port}"
     env["SMTP_URL"] = env.get("SMTP_URL") or f"smtp://{host}:{smtp_port}"
     env["SMS_URL"] = env.get("SMS_URL") or "log:"
     env["OUTPOST_BIND"] = f"{host}:{port}"

@@ -109,6 +109,8 @@ class Settings:
     sms_allowed_regions: frozenset[str] | None
     # SMS_REGION_HOURLY_LIMIT: the most SMS an hour to one region's numbers; None: no cap.
     sms_region_hourly_limit: int | None
+    # NO_ACCOUNT_HOURLY_LIMIT: the most "no account" emails an hour; past it they are withheld.
+    no_account_hourly_limit: int
     webhook_url: str | None
     # The Standard Webhooks key: the bytes base64-encoded after `whsec_` in WEBHOOK_SECRET.
     webhook_secret: bytes | None
@@ -180,6 +182,7 @@ class Settings:
             sms_region_hourly_limit=env.get(
                 "SMS_REGION_HOURLY_LIMIT", "", values.optional_positive
             ),
+            no_account_hourly_limit=env.get("NO_ACCOUNT_HOURLY_LIMIT", "100", values.positive(int)),
             webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
             webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
             activation_ttl=env.get("ACTIVATION_TTL", "86400", values.positive(int)),

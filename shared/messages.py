@@ -15,7 +15,10 @@ from shared.config import Settings
 from shared.outbox import ANSWERS_AS, LOCALES, Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle, code_tries, sms_region
+from shared.throttle import Limit, Throttle, code_tries, sms_region
+
+# The subject counting the "no account" emails of the hour, over every API worker.
+NO_ACCOUNT_MAIL = "no-account-mail"
 
 
 class Dependencies(Protocol):
@@ -218,8 +221,13 @@ def send_no_account(
     now: datetime,
     asked_channel: str,
 ) -> Delivery:
-    """Tell an address no account uses that someone asked for a code of `answers_as` with it.
+    """Tell an address no account uses that someone asked for a code of `answers_as` with it,
+    or write the notice to be withheld (SPEC "No enumeration"): the client follows a delivery
+    either way, and cannot tell which.
 
+    A number gets no SMS: nobody pays for a message to a number that never signed up. A mail
+    goes within NO_ACCOUNT_HOURLY_LIMIT, and only where the API can be reached for its
+    unsubscribe link (PUBLIC_URL): a stranger's mailbox is not ours to fill without a way out.
     Nobody chose its language: the request names none, and no account holds one.
     """
     return _queue(
@@ -234,7 +242,20 @@ def send_no_account(
         params={ANSWERS_AS: answers_as},
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
+        withhold=not _may_mail_a_stranger(deps, connection, channel, now),
     )
+
+
+def _may_mail_a_stranger(
+    deps: Dependencies, connection: Connection, channel: str, now: datetime
+) -> bool:
+    """Whether a "no account" notice on `channel` may be sent; counted against the hour's
+    budget when it may."""
+    settings = deps.settings
+    if channel != "email" or settings.public_url is None:
+        return False
+    budget = [Limit(settings.no_account_hourly_limit, 3600)]
+    return deps.throttle.take(connection, [NO_ACCOUNT_MAIL], budget, now) == 0
 
 
 def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 
@@ -114,6 +115,8 @@ outbox = Table(
     # shared.suppressions.Suppressor.hash of the recipient, so that a claim can tell whether
     # the address is suppressed; None for events and for rows queued before revision 0010.
     Column("recipient_hash", String(64)),
+    # The relay ends the row `withheld` instead of sending it (shared.outbox.enqueue).
+    Column("withhold", Boolean, nullable=False, server_default=false()),
 )
 
 outbox_attempts = Table(

@@ -43,13 +43,18 @@ class Purpose(StrEnum):
 
 
 class Status(StrEnum):
-    """An outbox row's state: pending → sent | dead | cancelled, and sent → bounced."""
+    """An outbox row's state: pending → sent | dead | cancelled | withheld, and sent → bounced.
+
+    `withheld`: a notice the relay did not send on purpose (a number or an address that never
+    signed up, past what the owner pays for); clients see it `sent` (SPEC "No enumeration").
+    """
 
     PENDING = "pending"
     SENT = "sent"
     DEAD = "dead"
     CANCELLED = "cancelled"
     BOUNCED = "bounced"
+    WITHHELD = "withheld"
 
 
 class DeadReason(StrEnum):
@@ -105,6 +110,8 @@ class Ending(StrEnum):
     MAX_ATTEMPTS = "max_attempts", AttemptOutcome.TRANSIENT, DeadReason.MAX_ATTEMPTS, True
     EXPIRED = "expired", AttemptOutcome.EXPIRED, DeadReason.EXPIRED, False
     SUPPRESSED = "suppressed", None, DeadReason.SUPPRESSED, False
+    # Counted, though no provider was tried: its client sees the attempt a sent message shows.
+    WITHHELD = "withheld", None, None, True
 
 
 def values_of(members: Iterable[StrEnum]) -> tuple[str, ...]:
@@ -146,11 +153,16 @@ INSERT_TOKEN = insert(verification_tokens).returning(verification_tokens.c.id)
 
 @dataclass(frozen=True)
 class Delivery:
-    """What a client is told about a queued message."""
+    """What a client is told about a queued message; `withheld` only the API's counts know."""
 
     id: str
     channel: str
     status: str
+    withheld: bool = False
+
+    def shown(self) -> dict[str, str]:
+        """What the client is told: never whether it is withheld."""
+        return {"id": self.id, "channel": self.channel, "status": self.status}
 
 
 # The params key keeping the channel a client asked for, when the message takes another.
@@ -177,6 +189,7 @@ def enqueue(
     asked_channel: str | None = None,
     recipient_hash: str | None = None,
     token: dict[str, Any] | None = None,
+    withhold: bool = False,
 ) -> Delivery:
     """Add a message to the outbox in the open transaction; it leaves only if that commits.
 
@@ -188,6 +201,8 @@ def enqueue(
     claim tell whether the address is suppressed (events have none). `token` is the row of
     the code the message carries, not yet written (shared.accounts.fresh_code): written with
     the message, which takes its id; on PostgreSQL in the same statement, a round trip less.
+    `withhold`: the relay is to end the row `withheld` instead of sending it, in the time a
+    send takes, so that its client sees what a sent message shows.
     """
     public_id = str(uuid.uuid4())
     if asked_channel is not None and asked_channel != channel:
@@ -210,6 +225,9 @@ def enqueue(
         "expires_at": expires_at,
         "priority": priority_of(purpose),
     }
+    if withhold:
+        # Named only when set: the column's default is false.
+        row["withhold"] = True
     if token is None:
         _inserting((*row, "token_id")).run(connection, {**row, "token_id": token_id})
     elif connection.dialect.name == "postgresql":
@@ -220,7 +238,9 @@ def enqueue(
         # SQLite has RETURNING but no data-modifying CTE; and no network round trip to save.
         token_id = connection.execute(INSERT_TOKEN, token).scalar_one()
         _inserting((*row, "token_id")).run(connection, {**row, "token_id": token_id})
-    return Delivery(id=public_id, channel=asked_channel or channel, status="queued")
+    return Delivery(
+        id=public_id, channel=asked_channel or channel, status="queued", withheld=withhold
+    )
 
 
 @cache
@@ -290,4 +310,6 @@ def client_status(status: str, dead_reason: str | None) -> str:
         return "expired" if dead_reason == DeadReason.EXPIRED else "failed"
     if status == Status.BOUNCED:
         return "failed"
+    if status == Status.WITHHELD:
+        return "sent"
     return str(status)

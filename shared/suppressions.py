@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shared.keyring import first_list_key, suppression_key
 from shared.models import suppressions
 
-REASONS = ("hard_bounce", "complaint", "rejected")
+REASONS = ("hard_bounce", "complaint", "rejected", "unsubscribed")
 # Built once: the relay asks it for every claim.
 _SUPPRESSED = select(suppressions.c.address_hash).where(
     suppressions.c.address_hash.in_(bindparam("hashes", expanding=True))

@@ -75,6 +75,20 @@ MARK_ONE_SENT = _mark_sent(
     outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token")
 )
 
+# A row :ids of claim :token ended `withheld` as of :now, held to the lease as an outcome is: the
+# attempt its client sees counted, its secrets wiped, no provider called (SPEC "No enumeration").
+MARK_WITHHELD = (
+    update(outbox)
+    .where(*HELD)
+    .values(
+        status=Status.WITHHELD,
+        sent_at=bindparam("now", type_=outbox.c.sent_at.type),
+        attempts=outbox.c.attempts + 1,
+        **WIPED,
+    )
+    .returning(outbox.c.id)
+)
+
 # Rows :ids of claim :token handed back untried, due again at :due.
 RELEASE = (
     update(outbox)

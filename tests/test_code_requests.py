@@ -18,6 +18,13 @@ KNOWN, UNKNOWN = "ada@example.com", "nobody@example.com"
 ROUTES = {"resend": "/v1/activations/resend", "reset": "/v1/password-resets"}
 
 
+@pytest.fixture
+def env(env: dict[str, str]) -> dict[str, str]:
+    """The test environment with the API's public URL: a "no account" mail carries its
+    unsubscribe link (without one it is withheld: tests/test_withheld.py)."""
+    return {**env, "PUBLIC_URL": "https://api.outpost.test"}
+
+
 def _register(client: FlaskClient, engine: Engine, status: str = "pending") -> None:
     body = {"email": KNOWN, "password": PASSWORD}
     assert client.post("/v1/registrations", json=body).status_code == 202

@@ -24,6 +24,8 @@ from shared.outbox import CHANNELS, LOCALES, PURPOSES
 from support import processes
 from support.constants import SECRET_KEY
 
+# The sample "no account" notice's unsubscribe link.
+UNSUBSCRIBE = render.samples("no_account")["unsubscribe_url"]
 BRANDING = {
     "PRODUCT_NAME": "Acme Cloud",
     "APP_URL": "https://app.acme.example/",
@@ -68,9 +70,12 @@ def test_every_template_renders_a_mail_without_defects(override: Path, with_over
                 body = mail.get_body(("html",))
                 assert body is not None
                 html = body.get_content()
-                # The logo is the only remote resource; the support address is in the footer.
+                # The logo is the only remote resource; the support address is in the footer;
+                # a "no account" notice also links to its unsubscribe page.
                 assert 'src="https://cdn.acme.example/logo.png"' in html
-                assert html.count("https://") == html.count("app.acme.example") + 1
+                unsubscribe = html.count(UNSUBSCRIBE)
+                assert unsubscribe == (purpose == "no_account")
+                assert html.count("https://") == html.count("app.acme.example") + 1 + unsubscribe
                 assert "mailto:help@acme.example" in html
                 assert ("#fff0f0" in html) is with_override
     if with_override:
@@ -94,6 +99,8 @@ def test_without_branding_the_mails_carry_no_link_logo_or_remote_resource() -> N
     templates = Templates.checked(settings)
     for purpose in PURPOSES:
         html = templates.email(purpose, "en", render.samples(purpose)).html
+        # A "no account" notice's unsubscribe link is the API's, whatever the branding.
+        html = html.replace(UNSUBSCRIBE, "")
         assert "http" not in html and "<img" not in html
 
 

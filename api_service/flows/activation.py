@@ -6,7 +6,7 @@ from typing import Any
 
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import limit_recipients, limit_region
+from api_service.flows.limits import count_sms, limit_recipients, limit_region
 from api_service.flows.redeem import redeem_code
 from shared.accounts import UserStatus, requested_addresses
 from shared.clock import utcnow
@@ -43,7 +43,7 @@ def resend_activation(deps: Dependencies, data: dict[str, Any]) -> Delivery:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
         channel = data["channel"]
-        limit_region(deps, uow, data.get("phone"), sms=channel == "sms", now=now)
+        limit_region(deps, uow, data.get("phone"), now=now)
         delivery = answer_code_request(
             deps,
             connection,
@@ -52,5 +52,6 @@ def resend_activation(deps: Dependencies, data: dict[str, Any]) -> Delivery:
             asked_channel=channel,
             now=now,
         )
+        count_sms(uow, data.get("phone"), delivery, asked=channel == "sms")
         uow.commit()
     return delivery

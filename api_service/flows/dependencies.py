@@ -14,6 +14,7 @@ from shared.config import Settings
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
+from shared.unsubscribe import Unsubscribe
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Dependencies:
     suppressor: LazySuppressor
     idempotency: IdempotencyKeys
     refused_clients: RefusedClients
+    unsubscribe: Unsubscribe
 
     def unit_of_work(self) -> UnitOfWork:
         """A new transaction boundary for one request."""

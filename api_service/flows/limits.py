@@ -12,6 +12,7 @@ from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.sms_counts import SMS_TOTAL
 from shared.addresses import phone_region
+from shared.outbox import Delivery
 from shared.throttle import Along, Limit, code_tries, sms_region
 
 # Failed code attempts one account may make in an hour, across all its codes.
@@ -47,15 +48,13 @@ def limit_recipients(
         raise TooManyRequests(wait, "A message was sent to this address recently.")
 
 
-def limit_region(
-    deps: Dependencies, uow: UnitOfWork, phone: str | None, *, sms: bool, now: datetime
-) -> None:
-    """Answer 429 if the hour of SMS to the region of the number named is full; count the SMS.
+def limit_region(deps: Dependencies, uow: UnitOfWork, phone: str | None, *, now: datetime) -> None:
+    """Answer 429 if the hour of SMS to the region of the number named is full.
 
     Checked for the number the request names, whatever its channel and whether or not an
     account owns it, so the answer tells nothing of either. The SMS row written later in the
     same transaction records the event (shared.messages) under the lock this check takes, so
-    concurrent workers never both take the last place. `sms`: the request asks for an SMS.
+    concurrent workers never both take the last place.
     """
     if phone is None:
         return
@@ -67,8 +66,15 @@ def limit_region(
         if wait:
             SMS_TOTAL.labels(region, "capped").inc()
             raise TooManyRequests(wait, SLOW_DOWN)
-    if sms:
-        uow.after_commit(SMS_TOTAL.labels(region, "queued").inc)
+
+
+def count_sms(uow: UnitOfWork, phone: str | None, delivery: Delivery, *, asked: bool) -> None:
+    """Count, once committed, the SMS a request `asked` for to `phone`: queued, or withheld (a
+    number no account uses gets none)."""
+    if phone is None or not asked:
+        return
+    outcome = "withheld" if delivery.withheld else "queued"
+    uow.after_commit(SMS_TOTAL.labels(phone_region(phone), outcome).inc)
 
 
 def recipient_wait(

@@ -7,7 +7,7 @@ from typing import Any
 
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import limit_client, limit_recipients, limit_region
+from api_service.flows.limits import count_sms, limit_client, limit_recipients, limit_region
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
@@ -25,7 +25,7 @@ def request_reset(deps: Dependencies, data: dict[str, Any]) -> Delivery:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
         channel = email_or_sms(data.get("email"))
-        limit_region(deps, uow, data.get("phone"), sms=channel == "sms", now=now)
+        limit_region(deps, uow, data.get("phone"), now=now)
         delivery = answer_code_request(
             deps,
             connection,
@@ -34,6 +34,7 @@ def request_reset(deps: Dependencies, data: dict[str, Any]) -> Delivery:
             asked_channel=channel,
             now=now,
         )
+        count_sms(uow, data.get("phone"), delivery, asked=channel == "sms")
         uow.commit()
     return delivery
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -13,6 +13,7 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import Refused
 from api_service.flows.limits import (
     count_client,
+    count_sms,
     limit_client,
     limit_recipients,
     limit_region,
@@ -108,7 +109,7 @@ def _write(
         if answer is not None:
             return answer, None
     limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
-    limit_region(deps, uow, data.get("phone"), sms=data["channel"] == "sms", now=now)
+    limit_region(deps, uow, data.get("phone"), now=now)
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),
@@ -130,7 +131,8 @@ def _write(
             first=True,
         )
         announce(deps, connection, user, EventType.ACCOUNT_REGISTERED, now=now)
-    answer = {"status": "pending_activation", "delivery": asdict(delivery)}
+    count_sms(uow, data.get("phone"), delivery, asked=data["channel"] == "sms")
+    answer = {"status": "pending_activation", "delivery": delivery.shown()}
     if key is not None:
         deps.idempotency.store(connection, key, answer)
     return answer, user_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from api_service.dependencies import dependencies
@@ -37,4 +36,4 @@ def create_activation(data: dict[str, Any]) -> dict[str, str]:
 def resend(data: dict[str, Any]) -> dict[str, Any]:
     """Send a fresh activation code, or the address's notice; the answer names its delivery."""
     delivery = resend_activation(dependencies(), data)
-    return {"status": "accepted", "delivery": asdict(delivery)}
+    return {"status": "accepted", "delivery": delivery.shown()}

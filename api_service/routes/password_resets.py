@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from api_service.dependencies import dependencies
@@ -27,7 +26,7 @@ bp = Blueprint("password_resets", __name__, description="Resetting passwords.")
 def create_password_reset(data: dict[str, Any]) -> dict[str, Any]:
     """Send a reset code, or the address's notice; the answer names its delivery."""
     delivery = request_reset(dependencies(), data)
-    return {"status": "accepted", "delivery": asdict(delivery)}
+    return {"status": "accepted", "delivery": delivery.shown()}
 
 
 @bp.post("/v1/password-resets/confirm")

@@ -16,7 +16,7 @@ from shared.operations.dead_letters import DeadFilter, count_dead
 from shared.outbox import CHANNELS, FAILED_ATTEMPTS, AttemptOutcome, Status
 
 # The rows of the status table, present even at zero; any other status follows, by name.
-SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED)
+SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED, Status.WITHHELD)
 
 
 @dataclass(frozen=True)
