@@ -20,7 +20,7 @@ def _not_found() -> Problem:
 
 
 @bp.get("/v1/unsubscribe/<token>")
-@bp.problems(404)
+@bp.problems(404, 503)
 @bp.doc(responses={200: {"description": "A page with one button that unsubscribes."}})
 def unsubscribe_page(token: str) -> Response:
     """The page a person opens from the mail: one button, which unsubscribes.
@@ -34,7 +34,7 @@ def unsubscribe_page(token: str) -> Response:
 
 @bp.post("/v1/unsubscribe/<token>")
 @bp.response(200, StatusSchema)
-@bp.problems(404)
+@bp.problems(404, 429, 503)
 def unsubscribe_now(token: str) -> Any:
     """Suppress the address (RFC 8058 one-click, `List-Unsubscribe=One-Click`, or the page's
     button); a browser gets a page saying so, a mail client JSON."""
