@@ -15,6 +15,7 @@ from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
 from outbox_relay.relay import Relay
 from outbox_relay.senders import Senders
+from outbox_relay.strangers import StrangerMail
 from shared.config import Settings
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
@@ -56,7 +57,14 @@ def build_relay(
         deaths=Deaths(settings, box, suppression),
     )
     senders = Senders(
-        settings, box, providers, make_channel, outcomes, stopping=stopping, heartbeat=heartbeat
+        settings,
+        box,
+        providers,
+        make_channel,
+        outcomes,
+        StrangerMail(settings, engine),
+        stopping=stopping,
+        heartbeat=heartbeat,
     )
     return Relay(
         settings,

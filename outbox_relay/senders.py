@@ -11,21 +11,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from outbox_relay import claims, metrics
 from outbox_relay.backoff import retry_delay
 from outbox_relay.channels.factory import ChannelFactory
-from outbox_relay.compose import UnsubscribeUrl, compose
+from outbox_relay.compose import compose
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.outcomes import Outcome, OutcomeBook
 from outbox_relay.providers import Provider, Providers
 from outbox_relay.render import Templates
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
+from outbox_relay.strangers import StrangerMail
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.outbox import Ending, priority_of
+from shared.outbox import Channel, Ending, Purpose, priority_of
 from shared.secretbox import SealedUnderOtherKey, SecretBox
-from shared.unsubscribe import Unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class Senders:
         providers: Providers,
         make_channel: ChannelFactory,
         outcomes: OutcomeBook,
+        strangers: StrangerMail,
         *,
         stopping: threading.Event,
         heartbeat: Callable[[], None],
@@ -49,6 +52,7 @@ class Senders:
         self._box = box
         self._providers = providers
         self._outcomes = outcomes
+        self._strangers = strangers
         self._stopping = stopping
         self._heartbeat = heartbeat
         self._templates = Templates.checked(settings)
@@ -61,10 +65,6 @@ class Senders:
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
         )
         self._send_times = SendTimes()
-        self._unsubscribe_url: UnsubscribeUrl | None = None
-        if settings.public_url is not None:
-            links = Unsubscribe(*settings.secret_keys)
-            self._unsubscribe_url = partial(links.url, settings.public_url)
 
     def deliver(self, rows: list[claims.Claimed], suppressed: set[str]) -> int:
         """Deliver a claim's rows, those to a `suppressed` address as such; how many.
@@ -115,7 +115,13 @@ class Senders:
         if provider is None:
             self._outcomes.hand_back(row, now)
             return
-        if row.withhold:
+        try:
+            withhold = row.withhold or not self._may_send(row, now)
+        except SQLAlchemyError:
+            provider.untried()
+            self._outcomes.hand_back(row, now)
+            return
+        if withhold:
             self._withhold(row, provider)
             return
         started = time.perf_counter()
@@ -141,6 +147,12 @@ class Senders:
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
+
+    def _may_send(self, row: claims.Claimed, now: datetime) -> bool:
+        """Whether a row may go: a "no account" mail within its budget (StrangerMail)."""
+        if row.purpose != Purpose.NO_ACCOUNT or row.channel != Channel.EMAIL:
+            return True
+        return self._strangers.may_send(now)
 
     def _withhold(self, row: claims.Claimed, provider: Provider) -> None:
         """End a row `withheld` in the time `provider` takes to accept a message, calling
@@ -221,7 +233,11 @@ class Senders:
         """Send one row through one of `provider`'s sessions; the provider's id of the
         message, if it gave one."""
         message = compose(
-            row, self._box, self.settings.mail_from, self._templates, self._unsubscribe_url
+            row,
+            self._box,
+            self.settings.mail_from,
+            self._templates,
+            self._strangers.unsubscribe_url,
         )
         sessions = self._sessions[provider.name]
         channel = sessions.borrow(start_by)

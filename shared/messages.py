@@ -12,13 +12,10 @@ from sqlalchemy import Connection
 from shared.accounts import FreshCode, User, UserStatus, fresh_code, insert_user, write_code
 from shared.addresses import phone_region
 from shared.config import Settings
-from shared.outbox import ANSWERS_AS, LOCALES, Delivery, Purpose, enqueue
+from shared.outbox import ANSWERS_AS, LOCALES, Channel, Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
-from shared.throttle import Limit, Throttle, code_tries, sms_region
-
-# The subject counting the "no account" emails of the hour, over every API worker.
-NO_ACCOUNT_MAIL = "no-account-mail"
+from shared.throttle import Throttle, code_tries, sms_region
 
 
 class Dependencies(Protocol):
@@ -221,13 +218,11 @@ def send_no_account(
     now: datetime,
     asked_channel: str,
 ) -> Delivery:
-    """Tell an address no account uses that someone asked for a code of `answers_as` with it,
-    or write the notice to be withheld (SPEC "No enumeration"): the client follows a delivery
-    either way, and cannot tell which.
+    """Tell an address no account uses that someone asked for a code of `answers_as` with it.
 
-    A number gets no SMS: nobody pays for a message to a number that never signed up. A mail
-    goes within NO_ACCOUNT_HOURLY_LIMIT, and only where the API can be reached for its
-    unsubscribe link (PUBLIC_URL): a stranger's mailbox is not ours to fill without a way out.
+    A number gets no SMS: its notice is written to be withheld (SPEC "No enumeration"), so
+    that its client follows a delivery as for any number, and nobody pays for a message to a
+    number that never signed up. A mail's budget is the relay's (outbox_relay/strangers.py).
     Nobody chose its language: the request names none, and no account holds one.
     """
     return _queue(
@@ -242,20 +237,8 @@ def send_no_account(
         params={ANSWERS_AS: answers_as},
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
-        withhold=not _may_mail_a_stranger(deps, connection, channel, now),
+        withhold=channel == Channel.SMS,
     )
-
-
-def _may_mail_a_stranger(
-    deps: Dependencies, connection: Connection, channel: str, now: datetime
-) -> bool:
-    """Whether a "no account" notice on `channel` may be sent; counted against the hour's
-    budget when it may."""
-    settings = deps.settings
-    if channel != "email" or settings.public_url is None:
-        return False
-    budget = [Limit(settings.no_account_hourly_limit, 3600)]
-    return deps.throttle.take(connection, [NO_ACCOUNT_MAIL], budget, now) == 0
 
 
 def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Resend, password reset and a wrong activation code take the same time for a known address
 as for an unknown one (SPEC "No enumeration": timing within noise), whether the known one gets
-a code or, active and asking for an activation code, a notice."""
+a code or, active and asking for an activation code, a notice; by email (an unknown one gets
+its "no account" mail, counted against the hour's budget) and by SMS (an unknown number's
+notice is withheld)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from support.timing import alternating_medians, assert_same_time
 
 PASSWORD = "correct horse battery staple"
 ROUNDS = 30
+# How an address of each kind is named in a request: `email`, or `phone` (national numbers of
+# the 06 range, known and unknown ones apart).
+KINDS = ("email", "phone")
 
 Body = Callable[[str], dict[str, Any]]
 ROUTES: dict[str, tuple[str, Body, int]] = {
@@ -25,51 +30,86 @@ ROUTES: dict[str, tuple[str, Body, int]] = {
 }
 
 
+@pytest.fixture
+def env(env: dict[str, str]) -> dict[str, str]:
+    """The test environment as a deployment has it: "no account" mails carry an unsubscribe
+    link (and are counted against their budget), SMS limits far above what the test sends."""
+    return {
+        **env,
+        "PUBLIC_URL": "https://api.outpost.test",
+        "NO_ACCOUNT_HOURLY_LIMIT": "100000",
+        "SMS_REGION_HOURLY_LIMIT": "100000",
+        "SMS_CLIENT_HOURLY_LIMIT": "100000",
+        "PHONE_DEFAULT_REGION": "FR",
+    }
+
+
 def _register(
-    client: FlaskClient, engine: Engine, emails: list[str], status: str = "pending"
+    client: FlaskClient,
+    engine: Engine,
+    addresses: list[str],
+    status: str = "pending",
+    kind: str = "email",
 ) -> None:
-    for email in emails:
-        body = {"email": email, "password": PASSWORD}
+    for address in addresses:
+        body = {kind: address, "password": PASSWORD}
         assert client.post("/v1/registrations", json=body).status_code == 202
     with engine.begin() as connection:
         connection.execute(
-            text("UPDATE users SET status = :status WHERE email IN :emails").bindparams(
-                bindparam("emails", expanding=True)
+            text(f"UPDATE users SET status = :status WHERE {kind} IN :addresses").bindparams(
+                bindparam("addresses", expanding=True)
             ),
-            {"status": status, "emails": emails},
+            {"status": status, "addresses": addresses},
         )
     forget_throttles(engine)
 
 
+def _addresses(kind: str, owner: str, attempt: int) -> dict[str, list[str]]:
+    """Fresh addresses of `kind` for one attempt, unknown and known."""
+    if kind == "email":
+        return {
+            who: [f"{who}{owner}{attempt}-{n}@example.com" for n in range(ROUNDS)]
+            for who in ("unknown", "known")
+        }
+    base = 1 if owner == "pending" else 5
+    return {
+        who: [f"+336{base + i}{attempt:02d}{n:05d}" for n in range(ROUNDS)]
+        for i, who in enumerate(("unknown", "known"))
+    }
+
+
 def _medians(
-    client: FlaskClient, engine: Engine, route: str, owner: str, attempt: int
+    client: FlaskClient, engine: Engine, route: str, owner: str, kind: str, attempt: int
 ) -> tuple[float, float]:
     """The median times of an unknown and of a known address, fresh ones for each attempt."""
     path, body, status = ROUTES[route]
-    emails = {
-        kind: [f"{kind}{owner}{attempt}-{n}@example.com" for n in range(ROUNDS)]
-        for kind in ("unknown", "known")
-    }
-    _register(client, engine, emails["known"], owner)
+    addresses = _addresses(kind, owner, attempt)
+    _register(client, engine, addresses["known"], owner, kind)
 
-    def request(kind: str, n: int) -> None:
-        response = client.post(path, json=body(emails[kind][n]))
+    def request(who: str, n: int) -> None:
+        named = body(addresses[who][n])
+        if kind == "phone":
+            named = {"phone": named.pop("email"), **named}
+        response = client.post(path, json=named)
         assert response.status_code == status, response.get_data(as_text=True)
 
     return alternating_medians(request, ("unknown", "known"), ROUNDS)
 
 
 @pytest.mark.alone
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     ("route", "owner"), [*((route, "pending") for route in sorted(ROUTES)), ("resend", "active")]
 )
 def test_known_and_unknown_addresses_take_the_same_time(
-    client: FlaskClient, engine: Engine, route: str, owner: str
+    client: FlaskClient, engine: Engine, route: str, owner: str, kind: str
 ) -> None:
     # A real difference (the known path did more statements, 35 to 45 % more time before)
     # fails every attempt.
     assert_same_time(
-        lambda attempt: _medians(client, engine, route, owner, attempt), 0.10, f"{route} {owner}"
+        lambda attempt: _medians(client, engine, route, owner, kind, attempt),
+        0.10,
+        f"{route} {owner} {kind}",
     )
 
 

@@ -144,14 +144,3 @@ def test_a_link_made_before_a_key_rotation_still_works(
         rotated.extensions["outpost"].engine.dispose()
     assert answer.status_code == 200
     assert [r["reason"] for r in rows(engine, "suppressions")] == ["unsubscribed"]
-
-
-def test_a_relay_without_public_url_is_given_no_link_to_write(
-    client: FlaskClient, make_relay: MakeRelay, smtp: SinkServer
-) -> None:
-    """The API withholds such mail when it has no PUBLIC_URL (tests/test_withheld.py); a relay
-    configured without one still writes the notice it is given, without the headers."""
-    assert client.post("/v1/password-resets", json={"email": STRANGER}).status_code == 202
-    assert make_relay(public_url=None).drain() == 1
-    [mail] = smtp.sink.wait_for(1)
-    assert mail["List-Unsubscribe"] is None and "unsubscribe" not in str(mail).lower()
