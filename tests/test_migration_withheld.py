@@ -80,7 +80,8 @@ def test_0014_withholds_queued_sms_to_strangers_and_keeps_the_history(
         False,
         False,
     ]
-    assert make_relay(sms_url=gateway.url + "/sms").drain() == 3
+    relay = make_relay(sms_url=gateway.url + "/sms", public_url="https://api.outpost.test")
+    assert relay.drain() == 3
     assert gateway.requests == []
     assert sorted(str(m["To"]) for m in smtp.sink.received) == [
         "carol@example.com",

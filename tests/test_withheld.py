@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from api_service import create_app
 from outbox_relay.relay import Relay
 from outbox_relay.send_times import FIRST_GUESS_SECONDS, SendTimes
 from shared import operations
 from shared.clock import utcnow
+from shared.config import Settings
+from shared.models import outbox
 from support.commands import cli_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.dashboard import signed_in
@@ -222,3 +225,19 @@ def test_without_public_url_a_no_account_mail_has_no_way_out_and_is_withheld(
     assert smtp.sink.received == []
     assert _status(engine, answer.get_json()["delivery"]["id"]) == "withheld"
     assert count(engine, "outbox_attempts") == 0
+
+
+def test_the_purge_takes_withheld_rows_as_it_takes_sent_ones(
+    client: FlaskClient, engine: Engine, sms_relay: Relay, settings: Settings
+) -> None:
+    for number in (UNKNOWN, "+33698765433"):
+        assert client.post(ROUTES["reset"], json={"phone": number}).status_code == 202
+    assert sms_relay.drain() == 2
+    old, young = (r["id"] for r in rows(engine, "outbox"))
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox).where(outbox.c.id == old).values(sent_at=utcnow() - timedelta(days=8))
+        )
+        purged = operations.purge(connection, settings, actor="test", now=utcnow())
+    assert purged.sent == 1
+    assert [r["id"] for r in rows(engine, "outbox")] == [young]

@@ -75,9 +75,30 @@ def upgrade() -> None:
         "UPDATE outbox SET withhold = true"
         " WHERE status = 'pending' AND purpose = 'no_account' AND channel = 'sms'"
     )
+    # What the purge deletes withheld rows by, as it deletes sent ones by `outbox_sent_at`.
+    _withheld_index()
+
+
+def _withheld_index() -> None:
+    """Built without blocking the writes of a running service on PostgreSQL (CONCURRENTLY,
+    outside the migration's transaction)."""
+    where = sa.text("status = 'withheld'")
+    if op.get_bind().dialect.name != "postgresql":
+        op.create_index("outbox_withheld", "outbox", ["sent_at"], sqlite_where=where)
+        return
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "outbox_withheld",
+            "outbox",
+            ["sent_at"],
+            postgresql_where=where,
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
 
 
 def downgrade() -> None:
+    op.drop_index("outbox_withheld", "outbox")
     # The older code would send them: they end as their clients saw them, sent.
     op.execute(
         "UPDATE outbox SET status = 'sent', sent_at = coalesce(sent_at, created_at),"

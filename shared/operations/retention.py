@@ -51,7 +51,10 @@ def purge(connection: Connection, settings: Settings, *, actor: str, now: dateti
         return int(connection.execute(delete(table).where(*where)).rowcount)
 
     purged = Purged(
-        sent=remove(outbox, outbox.c.status == Status.SENT, outbox.c.sent_at < sent_before),
+        sent=sum(
+            remove(outbox, outbox.c.status == status, outbox.c.sent_at < sent_before)
+            for status in (Status.SENT, Status.WITHHELD)
+        ),
         dead=remove(outbox, outbox.c.status.in_(DEAD_STATUSES), outbox.c.created_at < dead_before),
         cancelled=remove(
             outbox, outbox.c.status == Status.CANCELLED, outbox.c.created_at < dead_before
