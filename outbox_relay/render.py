@@ -4,7 +4,7 @@ sandbox (a template reaches the values it is given, never Python's objects behin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 import shared
+from outbox_relay.render_budget import RenderRefused, RenderWorkers
 from shared.config import Branding, Settings
 from shared.outbox import CODED, LOCALES, PURPOSES, Purpose
 
@@ -70,10 +71,26 @@ def duration(minutes: int, locale: str) -> str:
 
 
 class Templates:
-    """The message templates with the product's branding; `problems` says what cannot render."""
+    """The message templates with the product's branding; `problems` says what cannot render.
 
-    def __init__(self, branding: Branding | None = None, override: Path | None = None) -> None:
+    What renders an operator's file (TEMPLATES_DIR) runs in a worker process, under the render
+    budget (render_budget), unless `isolated` is false: in that worker itself.
+    """
+
+    def __init__(
+        self,
+        branding: Branding | None = None,
+        override: Path | None = None,
+        *,
+        isolated: bool = True,
+    ) -> None:
         self.override = override
+        branding = branding or Branding()
+        self._workers = None
+        self._operators: frozenset[str] = frozenset()
+        if override is not None and isolated:
+            self._workers = RenderWorkers(branding, override)
+            self._operators = _overridden(override)
         loaders = [jinja2.FileSystemLoader(path) for path in (override, PACKAGED) if path]
         self._env = _Sandbox(
             loader=jinja2.ChoiceLoader(loaders),
@@ -84,7 +101,7 @@ class Templates:
             auto_reload=False,
         )
         self._env.filters["duration"] = duration
-        self._env.globals.update(asdict(branding or Branding()))
+        self._env.globals.update(asdict(branding))
 
     @classmethod
     def checked(cls, settings: Settings) -> Templates:
@@ -97,15 +114,25 @@ class Templates:
 
     def email(self, purpose: str, locale: str, params: Mapping[str, Any]) -> RenderedEmail:
         """Render the subject, text body and HTML body of an email."""
-        return RenderedEmail(
-            subject=_one_line(self._render(purpose, locale, "subject.txt", params)),
-            text=self._render(purpose, locale, "body.txt", params).strip(),
-            html=self._render(purpose, locale, "body.html", params).strip(),
-        )
+        subject, text, html = self._render(purpose, locale, PARTS["email"], params)
+        return RenderedEmail(subject=_one_line(subject), text=text.strip(), html=html.strip())
 
     def sms(self, purpose: str, locale: str, params: Mapping[str, Any]) -> str:
         """Render an SMS as a single stripped line."""
-        return _one_line(self._render(purpose, locale, "sms.txt", params))
+        [text] = self._render(purpose, locale, PARTS["sms"], params)
+        return _one_line(text)
+
+    def close(self) -> None:
+        """Stop the render workers, if any."""
+        if self._workers is not None:
+            self._workers.close()
+
+    def render_here(
+        self, names: Sequence[str], params: Mapping[str, Any], most: int | None = None
+    ) -> list[str]:
+        """Render `names` in this process, at most `most` characters each; TemplateError, one
+        line naming the file, for any that cannot."""
+        return [self._render_here(name, params, most) for name in names]
 
     def names(self) -> list[str]:
         """Every template file a message renders, by relative path."""
@@ -135,24 +162,44 @@ class Templates:
         return template.filename or name
 
     def _problem(self, name: str) -> str:
-        purpose = name.split("/")[0]
+        """Why `name` cannot render its samples, under the budget of a message's render."""
         try:
-            self._env.get_template(name).render({**DEFAULTS, **samples(purpose)})
-        except jinja2.TemplateNotFound:
-            return f"{name}: missing"
-        except jinja2.TemplateSyntaxError as exc:
-            return f"{exc.filename or name}:{exc.lineno}: {exc.message}"
-        except (jinja2.UndefinedError, SecurityError) as exc:
-            return f"{self.source(name)}: {exc.message}"
+            self._render_names([name], samples(name.split("/")[0]))
+        except TemplateError as exc:
+            return str(exc)
         return ""
 
-    def _render(self, purpose: str, locale: str, part: str, params: Mapping[str, Any]) -> str:
+    def _render(
+        self, purpose: str, locale: str, parts: Sequence[str], params: Mapping[str, Any]
+    ) -> list[str]:
         if purpose not in PURPOSES:
             raise ValueError(f"unknown message purpose: {purpose!r}")
         if locale not in LOCALES:
             raise ValueError(f"unknown locale: {locale!r}")
-        template = self._env.get_template(f"{purpose}/{locale}/{part}")
-        return template.render({**DEFAULTS, **params})
+        return self._render_names([f"{purpose}/{locale}/{part}" for part in parts], params)
+
+    def _render_names(self, names: Sequence[str], params: Mapping[str, Any]) -> list[str]:
+        """Render `names`: in a worker under the budget when one is an operator's file."""
+        values = {**DEFAULTS, **params}
+        if self._workers is not None and not self._operators.isdisjoint(names):
+            try:
+                return self._workers.render(names, values)
+            except RenderRefused as exc:
+                raise TemplateError(str(exc)) from None
+        return self.render_here(names, values)
+
+    def _render_here(self, name: str, params: Mapping[str, Any], most: int | None) -> str:
+        try:
+            template = self._env.get_template(name)
+            if most is None:
+                return template.render(params)
+            return _at_most(template, params, most, name)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(f"{name}: missing") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from None
+        except (jinja2.UndefinedError, SecurityError) as exc:
+            raise TemplateError(f"{self.source(name)}: {exc.message}") from None
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -183,6 +230,28 @@ def _keys(tree: nodes.Template) -> Iterator[tuple[str, int]]:
     for getitem in tree.find_all(nodes.Getitem):
         if isinstance(getitem.arg, nodes.Const) and isinstance(getitem.arg.value, str):
             yield getitem.arg.value, getitem.lineno
+
+
+def _at_most(template: jinja2.Template, params: Mapping[str, Any], most: int, name: str) -> str:
+    """A render stopped as soon as its output passes `most` characters."""
+    chunks, size = [], 0
+    for chunk in template.generate(params):
+        size += len(chunk)
+        if size > most:
+            raise TemplateError(f"{template.filename or name}: renders more than {most} characters")
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
+def _overridden(override: Path) -> frozenset[str]:
+    """The templates that read an operator's file: those it replaces, and every HTML body
+    when it replaces the layout they extend."""
+    files = {
+        path.relative_to(override).as_posix() for path in override.rglob("*") if path.is_file()
+    }
+    if "_layout.html" in files:
+        files |= {f"{purpose}/{locale}/body.html" for purpose in PURPOSES for locale in LOCALES}
+    return frozenset(files)
 
 
 def _one_line(value: str) -> str:

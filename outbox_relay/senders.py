@@ -20,7 +20,7 @@ from outbox_relay.compose import compose
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.outcomes import Outcome, OutcomeBook
 from outbox_relay.providers import Provider, Providers
-from outbox_relay.render import Templates
+from outbox_relay.render import TemplateError, Templates
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
@@ -89,9 +89,11 @@ class Senders:
         self._pool.shutdown(wait=True)
 
     def close(self) -> None:
-        """Close every channel (their connections to the providers)."""
+        """Close every channel (their connections to the providers), and stop the template
+        render workers."""
         for sessions in self._sessions.values():
             sessions.close_idle()
+        self._templates.close()
 
     def _deliver(self, row: claims.Claimed, suppressed: bool = False) -> None:
         now = utcnow()
@@ -135,6 +137,12 @@ class Senders:
         except SealedUnderOtherKey:
             provider.untried()
             self._hand_back_sealed(row, now)
+        except TemplateError as exc:
+            # An operator's template that fails, or goes past its budget, for this message:
+            # the message dies with the file named; the others go on.
+            provider.untried()
+            log.warning("template failed", extra={"id": row.public_id, "error": str(exc)})
+            self._outcomes.collect(self._failed(row, Verdict.PERMANENT, str(exc), _ms(started)))
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             log.exception("unexpected failure", extra={"id": row.public_id})
             provider.untried()
