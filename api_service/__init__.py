@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api_service import dashboard, http_limits, openapi
 from api_service.flows.dependencies import Dependencies
 from api_service.idempotency import IdempotencyKeys
-from api_service.metrics import instrument
+from api_service.metrics import instrument, known_events
 from api_service.passwords import Passwords, Verifier
 from api_service.problems import register_error_handlers
 from api_service.refusals import RefusedClients
@@ -77,6 +77,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     api = openapi.Api(app)
     register_error_handlers(app)
     instrument(app)
+    known_events()
     http_limits.init_app(app)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)

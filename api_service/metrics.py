@@ -6,18 +6,26 @@ and /metrics then sums what every worker recorded there.
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from collections.abc import Callable, Iterator
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from shared.operations.figures import Backlog
+from shared.provider_events import SOURCES, TYPES
 
 REQUESTS = Counter(
     "outpost_http_requests",
@@ -57,10 +65,49 @@ def instrument(app: Flask) -> None:
         return response
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics as Prometheus text, and its content type."""
+def known_events() -> None:
+    """Export every provider event counter at 0 from the start, so that `rate()` and
+    `increase()` see the first bounce after a restart."""
+    for source in SOURCES:
+        for kind in TYPES:
+            PROVIDER_EVENTS.labels(source, kind)
+
+
+class _Backlog(Collector):
+    """The queue as the database says at each scrape: the API shows it growing even when no
+    relay runs to export it."""
+
+    def __init__(self, read: Callable[[], Backlog | None]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        backlog = self._read()
+        nan = math.nan
+        yield GaugeMetricFamily(
+            "outpost_pending_messages",
+            "Messages not yet sent, dead, cancelled or withheld; NaN while the database does "
+            "not answer.",
+            value=nan if backlog is None else backlog.pending,
+        )
+        yield GaugeMetricFamily(
+            "outpost_due_messages",
+            "Pending messages due now; NaN while the database does not answer.",
+            value=nan if backlog is None else backlog.due,
+        )
+        yield GaugeMetricFamily(
+            "outpost_oldest_due_age_seconds",
+            "Age of the oldest message due now; 0 when none is, NaN while the database does "
+            "not answer.",
+            value=nan if backlog is None else backlog.oldest_due_age,
+        )
+
+
+def exposition(backlog: Callable[[], Backlog | None]) -> tuple[bytes, str]:
+    """The metrics as Prometheus text, with the `backlog` read now, and its content type."""
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(_Backlog(backlog))
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+    registry.register(_Backlog(backlog))
+    return generate_latest(REGISTRY) + generate_latest(registry), CONTENT_TYPE_LATEST

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from outbox_relay import claims
+from outbox_relay import claims, metrics
 from outbox_relay.channels.factory import ChannelFactory, default_channels
 from outbox_relay.deaths import Deaths
 from outbox_relay.outcomes import OutcomeBook
@@ -50,6 +50,7 @@ def build_relay(
         stopping=stopping,
         on_change=wake,
     )
+    metrics.known(providers.channels())
     outcomes = OutcomeBook(
         engine,
         settings.relay_batch_size,

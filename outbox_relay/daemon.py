@@ -162,6 +162,7 @@ class Daemon:
             with self.relay.engine.connect() as connection:
                 backlog = operations.backlog(connection, utcnow())
                 suppressed = suppressions.count(connection)
+                unresolved = operations.count_dead(connection, operations.DeadFilter())
         except SQLAlchemyError as exc:
             notify("STATUS=database unavailable")
             log.warning(
@@ -171,6 +172,7 @@ class Daemon:
             return
         metrics.PENDING.set(backlog.pending)
         metrics.SUPPRESSED.set(suppressed)
+        metrics.DEAD_UNRESOLVED.set(unresolved)
         metrics.OLDEST_DUE_AGE.set(backlog.oldest_due_age)
         status = (
             f"backlog {backlog.pending} pending, {backlog.due} due, "

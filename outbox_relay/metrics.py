@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from shared.outbox import FAILED_ATTEMPTS as FAILED_ATTEMPTS_KINDS
+from shared.outbox import DeadReason, Ending
 
 MESSAGES = Counter(
     "outpost_relay_messages",
@@ -63,6 +67,36 @@ LISTENING = Gauge(
 LAST_POLL = Gauge(
     "outpost_relay_last_successful_poll_timestamp_seconds", "When a poll last ran without error."
 )
+PAUSED_SECONDS = Gauge(
+    "outpost_provider_paused_seconds",
+    "How long the provider has been paused; 0 while the relay uses it.",
+    ["provider"],
+)
+FAILED_PROBES = Counter(
+    "outpost_provider_failed_probes",
+    "Probes of a paused provider that failed.",
+    ["provider"],
+)
+DEAD_UNRESOLVED = Gauge(
+    "outpost_dead_letters_unresolved",
+    "Dead and bounced messages no operator has retried or discarded, read every few seconds; "
+    "NaN while the database does not answer.",
+)
+
+
+def known(channels: Iterable[str]) -> None:
+    """Export every counter of these channels at 0 from the start, so that `rate()` and
+    `increase()` see the first event after a restart (a series that appears at 1 has no
+    earlier sample to grow from)."""
+    for channel in channels:
+        for ending in Ending:
+            MESSAGES.labels(channel, ending.value)
+        for reason in DeadReason:
+            DEAD.labels(channel, reason.value)
+        for kind in FAILED_ATTEMPTS_KINDS:
+            FAILED_ATTEMPTS.labels(channel, kind)
+        PROVIDER_DOWN_ATTEMPTS.labels(channel)
+        DELIVERY_SECONDS.labels(channel)
 
 
 _serving: list[tuple[str, int]] = []
@@ -70,7 +104,7 @@ _serving: list[tuple[str, int]] = []
 
 def backlog_unknown() -> None:
     """Figures read from the database say NaN while it is away, rather than freeze."""
-    for gauge in (PENDING, OLDEST_DUE_AGE, SUPPRESSED):
+    for gauge in (PENDING, OLDEST_DUE_AGE, SUPPRESSED, DEAD_UNRESOLVED):
         gauge.set(math.nan)
 
 

@@ -80,6 +80,13 @@ class Provider:
         self._recount: Recount | None = None
         self._policy: dict[str, deque[tuple[float, str]]] = {}
         metrics.PROVIDER_UP.labels(name).set(1)
+        metrics.PAUSED_SECONDS.labels(name).set_function(self.paused_seconds)
+        metrics.FAILED_PROBES.labels(name)
+
+    def paused_seconds(self) -> float:
+        """How long the provider has been paused; 0 while it is up."""
+        down_since = self._down_since
+        return 0.0 if down_since is None else (utcnow() - down_since).total_seconds()
 
     @property
     def usable(self) -> bool:
@@ -178,6 +185,7 @@ class Provider:
             try:
                 self._probe()
             except DeliveryFailure as failure:
+                metrics.FAILED_PROBES.labels(self.name).inc()
                 with self._lock:
                     self._reason = failure.description
                 log.info(
@@ -186,6 +194,7 @@ class Provider:
                 )
                 continue
             except Exception:  # a bug in a probe must not stop the probing
+                metrics.FAILED_PROBES.labels(self.name).inc()
                 log.exception("provider probe failed", extra={"provider": self.name})
                 continue
             with self._lock:
@@ -268,6 +277,10 @@ class Providers:
         start = failures % len(providers)
         turn = providers[start:] + providers[:start]
         return next((p for p in turn if p.take()), None)
+
+    def channels(self) -> list[str]:
+        """The channels some provider serves."""
+        return [channel for channel, providers in self._by_channel.items() if providers]
 
     def names(self) -> list[str]:
         """Every provider configured, whatever its channel."""

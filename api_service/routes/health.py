@@ -13,7 +13,10 @@ from api_service.metrics import exposition
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import StatusSchema
+from shared import operations
+from shared.clock import utcnow
 from shared.db import ready_to_commit
+from shared.operations.figures import Backlog
 
 bp = Blueprint("health", __name__, description="Probes and metrics.")
 
@@ -57,6 +60,15 @@ def readyz() -> dict[str, str]:
     description="Prometheus text exposition.",
 )
 def metrics() -> Response:
-    """Request counts and durations, in the Prometheus text format."""
-    body, content_type = exposition()
+    """Request counts and durations, and the queue, in the Prometheus text format."""
+    body, content_type = exposition(_backlog)
     return Response(body, content_type=content_type)
+
+
+def _backlog() -> Backlog | None:
+    """The queue now; None while the database does not answer."""
+    try:
+        with dependencies().engine.connect() as connection:
+            return operations.backlog(connection, utcnow())
+    except SQLAlchemyError:
+        return None
