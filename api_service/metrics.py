@@ -73,6 +73,28 @@ def known_events() -> None:
             PROVIDER_EVENTS.labels(source, kind)
 
 
+# The queue as the API exports it: name, help, and the Backlog field each reads.
+BACKLOG = (
+    (
+        "outpost_pending_messages",
+        "Messages not yet sent, dead, cancelled or withheld; NaN while the database does not "
+        "answer.",
+        "pending",
+    ),
+    (
+        "outpost_due_messages",
+        "Pending messages due now; NaN while the database does not answer.",
+        "due",
+    ),
+    (
+        "outpost_oldest_due_age_seconds",
+        "Age of the oldest message due now; 0 when none is, NaN while the database does not "
+        "answer.",
+        "oldest_due_age",
+    ),
+)
+
+
 class _Backlog(Collector):
     """The queue as the database says at each scrape: the API shows it growing even when no
     relay runs to export it."""
@@ -82,24 +104,9 @@ class _Backlog(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         backlog = self._read()
-        nan = math.nan
-        yield GaugeMetricFamily(
-            "outpost_pending_messages",
-            "Messages not yet sent, dead, cancelled or withheld; NaN while the database does "
-            "not answer.",
-            value=nan if backlog is None else backlog.pending,
-        )
-        yield GaugeMetricFamily(
-            "outpost_due_messages",
-            "Pending messages due now; NaN while the database does not answer.",
-            value=nan if backlog is None else backlog.due,
-        )
-        yield GaugeMetricFamily(
-            "outpost_oldest_due_age_seconds",
-            "Age of the oldest message due now; 0 when none is, NaN while the database does "
-            "not answer.",
-            value=nan if backlog is None else backlog.oldest_due_age,
-        )
+        for name, documentation, field in BACKLOG:
+            value = math.nan if backlog is None else float(getattr(backlog, field))
+            yield GaugeMetricFamily(name, documentation, value=value)
 
 
 def exposition(backlog: Callable[[], Backlog | None]) -> tuple[bytes, str]:
