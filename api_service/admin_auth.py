@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from flask import request
 
 from api_service.dependencies import dependencies
-from api_service.fields import is_text
 from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem
 from shared.clock import utcnow
+from shared.text import is_text
 from shared.throttle import Limit
 
 # Wrong tokens one client address may present, on the admin API, the dashboard and the

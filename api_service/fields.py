@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -19,28 +18,7 @@ from shared.addresses import (
     normalise_phone,
     phone_region,
 )
-
-# C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$"
-
-
-def _unpaired_surrogate(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def storable(value: str) -> bool:
-    """Whether a database can store `value`: no NUL, no half of a surrogate pair."""
-    return "\x00" not in value and not _unpaired_surrogate(value)
-
-
-def is_text(value: str) -> bool:
-    """Whether `value` holds no control character, bidirectional control or lone surrogate."""
-    return not _CONTROLS.search(value) and not _unpaired_surrogate(value)
+from shared.text import TEXT_PATTERN, is_text, storable
 
 
 class Text(fields.String):

@@ -17,10 +17,10 @@ from typing import Any
 from flask import Request
 
 from api_service.admin_auth import require_token
-from api_service.fields import storable
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
 from shared.provider_events import ProviderEvent
+from shared.text import storable
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import phonenumbers
 
 from shared.addresses import Sender, sender_address
 from shared.database_url import normalise_database_url
+from shared.text import is_text
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ def webhook_url(value: str) -> str | None:
         return None
     if not value.startswith(("http://", "https://")):
         raise ValueError("must be an http(s):// URL")
+    _refuse_breaks(value)
     return value
 
 
@@ -91,6 +93,13 @@ def admin_token(value: str) -> str | None:
 _PLAIN_NAME = "1 to 60 printable characters, without <, > or quotes"
 
 
+def _refuse_breaks(value: str) -> None:
+    """Refuse what would break a line where the value is written (a template, a header): CR,
+    LF, U+2028 and U+2029 among the controls, and spaces, which no URL holds."""
+    if not is_text(value) or any(c.isspace() for c in value):
+        raise ValueError(f"a URL without spaces or control characters, got {value!r}")
+
+
 def _plain_name(value: str) -> bool:
     """Whether `value` is a name every template and From header can carry as it is."""
     return (
@@ -124,6 +133,7 @@ def web_url(name: str) -> Callable[[str], str | None]:
         parts = urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.netloc or '"' in value:
             raise ValueError(f"an http(s):// URL for {name}, got {value!r}")
+        _refuse_breaks(value)
         return value
 
     return parse

@@ -32,7 +32,17 @@ def _refused(client: FlaskClient, path: str, body: Any, pointer: str, status: in
         assert [e["pointer"] for e in problem["errors"]] == [f"#/{pointer}"]
 
 
-BAD_TEXT = ["Eve\u0000Null", "Eve\u001b[31m", "bell\u0007", "del\u007f", "c1\u0085", "\u202eevil"]
+BAD_TEXT = [
+    "Eve\u0000Null",
+    "Eve\u001b[31m",
+    "bell\u0007",
+    "del\u007f",
+    "c1\u0085",
+    "\u202eevil",
+    # Line and paragraph separators: they break the welcome's lines where the name goes.
+    "Ada\u2028Subject: hi",
+    "Ada\u2029Lovelace",
+]
 
 
 @pytest.mark.parametrize("value", [*BAD_TEXT, "\ud800"])

@@ -13,10 +13,10 @@ from api_service.dashboard.access import bp, html
 from api_service.dashboard.chart import hourly_chart
 from api_service.dashboard.notices import notice_of, retry_tally
 from api_service.dependencies import dependencies
-from api_service.fields import storable
 from shared import operations
 from shared.addresses import AddressError, normalise_address
 from shared.clock import utcnow
+from shared.text import storable
 
 PAGE_SIZE = 50
 RECIPIENT_MAX = 320
