@@ -8,6 +8,7 @@ import base64
 import html
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,16 @@ def test_a_transient_bounce_and_a_delivery_are_only_recorded(
     api: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
 ) -> None:
     delivery_id = sent_activation(api, relay, smtp, "mary@example.com")
+    shown = api.get(f"/v1/deliveries/{delivery_id}").get_json()
+    assert (shown["status"], shown["delivered_at"]) == ("sent", None)
     for name in ("bounce_transient", "delivery"):
         answer = post_sns(api, ses(name, provider_id=PROVIDER_ID, recipient="mary@example.com"))
         assert answer.get_json() == {"accepted": 1, "unknown": 0}
-    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+    shown = api.get(f"/v1/deliveries/{delivery_id}").get_json()
+    assert shown["status"] == "sent"
+    # The receipt's time, as the client reads it.
+    [received] = [e["at"] for e in rows(engine, "provider_events") if e["type"] == "delivery"]
+    assert datetime.fromisoformat(shown["delivered_at"]) == received
     assert [(e["type"], e["permanent"]) for e in rows(engine, "provider_events")] == [
         ("bounce", False),
         ("delivery", False),

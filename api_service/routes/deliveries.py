@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from api_service.dependencies import dependencies
 from api_service.flows.limits import recipient_wait
@@ -15,7 +15,7 @@ from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema
 from shared.clock import utcnow
-from shared.models import outbox, outbox_attempts
+from shared.models import outbox, outbox_attempts, provider_events
 from shared.outbox import (
     ANSWERS_AS,
     ASKED_CHANNEL,
@@ -48,6 +48,11 @@ _DELIVERY = select(
     outbox.c.params,
     outbox.c.next_attempt_at,
     outbox.c.locked_until,
+    # The first receipt that said the message arrived (provider_events: type `delivery`).
+    select(func.min(provider_events.c.at))
+    .where(provider_events.c.outbox_id == outbox.c.id, provider_events.c.type == "delivery")
+    .scalar_subquery()
+    .label("delivered_at"),
 )
 
 # The outcome of the newest attempt on a channel, whatever its message: the relay records a
@@ -95,6 +100,7 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
         "reason": reason,
         "retry_after": wait if route is not None and wait else None,
         "next_attempt_after": due_in,
+        "delivered_at": row.delivered_at,
     }
 
 
