@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from flask import request
 
+from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem
@@ -15,10 +16,12 @@ from shared.clock import utcnow
 from shared.text import is_text
 from shared.throttle import Limit
 
-# Wrong tokens one client address may present, on the admin API, the dashboard and the
-# provider routes together, before it waits; the right token is never refused, so no one can
-# lock the operators (or the providers) out.
+# Wrong tokens one client may present, on the admin API, the dashboard and the provider routes
+# together, before it waits. While it waits, every token it presents is refused unread, the
+# right one included: the lockout stops guessing, not only wrong answers. Other clients are
+# unaffected, so a guesser cannot lock the operators (or the providers) out.
 WRONG_TOKENS = Limit(10, 900)
+LOCKED_OUT = "Too many wrong tokens from this client; wait before trying again."
 
 
 def admin_enabled() -> bool:
@@ -38,10 +41,23 @@ def _same_token(presented: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(presented.encode(), expected.encode())
 
 
+def _wrong_tokens() -> list[str]:
+    """The subject counting this client's wrong tokens."""
+    return [f"wrong-token:{current_client()}"]
+
+
+def locked_out_wait() -> int:
+    """Seconds until this client's tokens are read again; 0 when they are now."""
+    with dependencies().unit_of_work() as uow:
+        return dependencies().throttle.wait(
+            uow.connection, _wrong_tokens(), [WRONG_TOKENS], utcnow()
+        )
+
+
 def wrong_token_wait() -> int:
     """Count a wrong token from this client; the seconds it must wait once over WRONG_TOKENS."""
-    subject = [f"wrong-token:{request.remote_addr}"]
     with dependencies().unit_of_work() as uow:
+        subject = _wrong_tokens()
         wait = dependencies().throttle.take(uow.connection, subject, [WRONG_TOKENS], utcnow())
         uow.commit()
     return wait
@@ -50,13 +66,17 @@ def wrong_token_wait() -> int:
 def require_token(
     presented: str | None, expected: Sequence[str | None], challenge: Problem
 ) -> None:
-    """Nothing if `presented` is one of `expected`; else count a wrong token from this client
-    and answer 429 once it is over WRONG_TOKENS, or `challenge` until then."""
+    """Nothing if `presented` is one of `expected` and the client is not locked out; else 429
+    while it is (the token unread), or count a wrong token and answer `challenge` (429 once
+    that one puts it over WRONG_TOKENS)."""
+    wait = locked_out_wait()
+    if wait:
+        raise TooManyRequests(wait, LOCKED_OUT)
     if any(_same_token(presented, one) for one in expected):
         return
     wait = wrong_token_wait()
     if wait:
-        raise TooManyRequests(wait, "Too many wrong tokens from this address.")
+        raise TooManyRequests(wait, LOCKED_OUT)
     raise challenge
 
 

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
+from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.limits import limit_client
 from shared.clock import utcnow
@@ -53,7 +54,7 @@ def _limit_posts() -> None:
     """
     if request.method != "POST" or request.blueprint in OWN_CREDENTIALS:
         return
-    ip = request.remote_addr or "unknown"
+    ip = current_client()
     deps = dependencies()
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, _BESIDE_THE_HASH, False) and not deps.refused_clients.recent(ip):

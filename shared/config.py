@@ -161,8 +161,9 @@ class Settings:
             ),
             secret_key=secret,
             secret_key_fallbacks=env.get("SECRET_KEY_FALLBACKS", "", values.fallback_keys),
-            admin_token=env.get("ADMIN_TOKEN", "", values.admin_token),
-            provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", values.admin_token),
+            # Long enough that guessing, 10 tries per client per 15 minutes, gets nowhere.
+            admin_token=env.get("ADMIN_TOKEN", "", values.secret_token(32)),
+            provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", values.secret_token(16)),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
             smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
             mail_from=env.get("MAIL_FROM", f"{product} <no-reply@localhost>", values.mail_from),

@@ -84,10 +84,18 @@ def loopback(host: str) -> bool:
         return False
 
 
-def admin_token(value: str) -> str | None:
-    if value and len(value) < 16:
-        raise ValueError("at least 16 characters, or unset to turn the admin API off")
-    return value or None
+def secret_token(least: int) -> Callable[[str], str | None]:
+    """A token of at least `least` characters, or None when unset (what it guards is off)."""
+
+    def parse(value: str) -> str | None:
+        if value and len(value) < least:
+            raise ValueError(
+                f"at least {least} characters (e.g. `openssl rand -hex 32`), or unset to turn "
+                "off what it guards"
+            )
+        return value or None
+
+    return parse
 
 
 _PLAIN_NAME = "1 to 60 printable characters, without <, > or quotes"

@@ -49,9 +49,14 @@ def basic(password: str = TOKEN) -> dict[str, str]:
 
 
 def post_sns(
-    api: FlaskClient, payload: dict[str, Any], headers: dict[str, str] | None = None
+    api: FlaskClient,
+    payload: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    *,
+    client: str = "127.0.0.1",
 ) -> TestResponse:
-    """As SNS posts: text/plain, with HTTP Basic credentials unless other `headers` are given."""
+    """As SNS posts, from the address `client`: text/plain, with HTTP Basic credentials unless
+    other `headers` are given."""
     return api.post(
         "/v1/provider-events/ses",
         data=json.dumps(payload),
@@ -59,6 +64,7 @@ def post_sns(
             **(basic() if headers is None else headers),
             "Content-Type": "text/plain; charset=UTF-8",
         },
+        environ_base={"REMOTE_ADDR": client},
     )
 
 

@@ -10,7 +10,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from api_service.admin_auth import admin_enabled, token_matches, wrong_token_wait
+from api_service.admin_auth import (
+    admin_enabled,
+    locked_out_wait,
+    token_matches,
+    wrong_token_wait,
+)
 from api_service.dashboard.notices import notice_of
 from api_service.dashboard.session import (
     SESSION_SECONDS,
@@ -131,22 +136,25 @@ def sign_in() -> BaseResponse:
 def sign_in_submit() -> BaseResponse:
     """Check the admin token; on success start a session, else answer 401 and set nothing."""
     target = safe_next(request.form.get("next"))
-    if not token_matches(request.form.get("token", "")):
+    wait = locked_out_wait()
+    if not wait and not token_matches(request.form.get("token", "")):
         wait = wrong_token_wait()
-        if wait:
+        if not wait:
             page = render_template(
-                "dashboard/sign_in.html",
-                next=target,
-                notice=None,
-                error=f"Too many wrong tokens from this address. Try again in {wait} s.",
+                "dashboard/sign_in.html", next=target, notice=None, error="That token is not right."
             )
-            slow_down = html(page, 429)
-            slow_down.headers["Retry-After"] = str(wait)
-            return slow_down
+            return html(page, 401)
+    if wait:
+        # Locked out: the token is not even read, the right one included.
         page = render_template(
-            "dashboard/sign_in.html", next=target, notice=None, error="That token is not right."
+            "dashboard/sign_in.html",
+            next=target,
+            notice=None,
+            error=f"Too many wrong tokens from this client. Try again in {wait} s.",
         )
-        return html(page, 401)
+        slow_down = html(page, 429)
+        slow_down.headers["Retry-After"] = str(wait)
+        return slow_down
     cookie = serializer().dumps({"sid": secrets.token_urlsafe(24), "tk": token_binding()})
     response = redirect(target, 303)
     set_session_cookie(response, cookie, SESSION_SECONDS)
