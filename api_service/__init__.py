@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
@@ -36,6 +37,8 @@ from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 from shared.unsubscribe import Unsubscribe
 
+log = logging.getLogger(__name__)
+
 BLUEPRINTS = (
     registrations,
     deliveries,
@@ -53,6 +56,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the API; `config` overrides the environment, variable by variable."""
     settings = Settings.from_env({**os.environ, **(config or {})})
     configure_logging()
+    for warning in settings.warnings:
+        log.warning(warning)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config.update(openapi.SETTINGS)

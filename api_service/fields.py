@@ -13,6 +13,7 @@ from shared.addresses import (
     E164_EXAMPLE,
     PHONE_PATTERN,
     AddressError,
+    costly,
     normalise_address,
     normalise_email,
     normalise_phone,
@@ -78,8 +79,9 @@ class EmailAddress(Text):
 
 
 class PhoneNumber(Text):
-    """A mobile number, national input read in PHONE_DEFAULT_REGION, always returned as E.164;
-    one of another region than SMS_ALLOWED_REGIONS is refused, with the same words for all."""
+    """A number that can take an SMS and costs no more than one (shared.addresses.costly),
+    national input read in PHONE_DEFAULT_REGION, always returned as E.164; one of another
+    region than SMS_ALLOWED_REGIONS is refused, with the same words for all."""
 
     def __init__(self, **kwargs: Any) -> None:
         metadata = {"pattern": PHONE_PATTERN, "example": E164_EXAMPLE}
@@ -92,6 +94,9 @@ class PhoneNumber(Text):
             number = normalise_phone(text, settings.phone_default_region)
         except AddressError as exc:
             raise ValidationError(str(exc)) from None
+        refusal = costly(number)
+        if refusal is not None:
+            raise ValidationError(refusal)
         allowed = settings.sms_allowed_regions
         if allowed is not None and (region := phone_region(number)) not in allowed:
             SMS_TOTAL.labels(region, "region_refused").inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,8 @@ from shared.config import Settings
 from shared.db import engine_for
 from shared.keyring import KeysMismatch
 
+log = logging.getLogger(__name__)
+
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
@@ -28,6 +31,8 @@ def run(settings: Settings) -> int:
     a person signing up gets a little ahead of a message waiting for a core.
     """
     yield_cpu(settings.relay_nice)
+    for warning in settings.warnings:
+        log.warning(warning)
     wake = Wake()
     try:
         relay = build_relay(

@@ -96,6 +96,33 @@ def normalise_phone(text: str, region: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Numbers that cost more than an SMS, or whose SMS pays a third party: the types SMS pumping
+# (toll fraud) registers in bulk. Fixed lines are refused by normalise_phone, since no SMS
+# reaches them; toll-free and VoIP numbers, which real people text from, are not refused.
+_COSTLY = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    phonenumbers.PhoneNumberType.SHARED_COST: "a shared-cost number",
+    phonenumbers.PhoneNumberType.UAN: "a universal access number",
+    phonenumbers.PhoneNumberType.PAGER: "a pager",
+    phonenumbers.PhoneNumberType.VOICEMAIL: "a voicemail number",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "a personal (forwarding) number",
+}
+# phonenumbers' region of the calling codes of no country: satellite and international networks
+# (+870, +881, +882, +883), international freephone, shared-cost and premium (+800, +808, +979).
+NON_GEOGRAPHIC = "001"
+
+
+def costly(e164: str) -> str | None:
+    """Why Outpost sends no SMS to this E.164 number, which can take one but may cost more than
+    one (a premium-rate, shared-cost, UAN, pager, voicemail, personal or non-geographic
+    number); None for a number an SMS costs no more than an SMS."""
+    number = phonenumbers.parse(e164, None)
+    if phonenumbers.region_code_for_number(number) == NON_GEOGRAPHIC:
+        return "A satellite or international network number cannot receive SMS here."
+    kind = _COSTLY.get(phonenumbers.number_type(number))
+    return f"This service sends no SMS to {kind}." if kind else None
+
+
 def phone_region(e164: str) -> str:
     """The ISO 3166 alpha-2 region of an E.164 number: `001` if non-geographic, `ZZ` if none."""
     try:

@@ -36,6 +36,10 @@ HTTP_TIMED_STEPS = 3
 DEFAULT_CONCURRENCY = 32
 
 
+# The variables that name an SMS provider.
+SMS_URLS = ("SMS_URL", "SMS_FALLBACK_URL")
+
+
 class ConfigError(ValueError):
     """A configuration variable has a bad value; the message names it."""
 
@@ -105,10 +109,13 @@ class Settings:
     public_url: str | None
     # The region read into national phone input (`670123456`); None: only +E.164.
     phone_default_region: str | None
-    # SMS_ALLOWED_REGIONS: the regions a public request's phone number may belong to; None: any.
+    # SMS_ALLOWED_REGIONS: the regions a public request's phone number may belong to; None: any
+    # (`*`, or no SMS provider that costs anything).
     sms_allowed_regions: frozenset[str] | None
-    # SMS_REGION_HOURLY_LIMIT: the most SMS an hour to one region's numbers; None: no cap.
-    sms_region_hourly_limit: int | None
+    # SMS_REGION_HOURLY_LIMIT: the most SMS an hour to one region's numbers.
+    sms_region_hourly_limit: int
+    # SMS_CLIENT_HOURLY_LIMIT: the most SMS one client may cause in an hour.
+    sms_client_hourly_limit: int
     # NO_ACCOUNT_HOURLY_LIMIT: the most "no account" emails an hour; past it they are withheld.
     no_account_hourly_limit: int
     webhook_url: str | None
@@ -152,6 +159,8 @@ class Settings:
                 "RELAY_LISTEN_URL: required with DATABASE_POOLER=transaction: a direct "
                 "PostgreSQL URL to LISTEN on (a pooler cannot carry LISTEN), or none to poll"
             )
+        default_region = env.get("PHONE_DEFAULT_REGION", "", values.region)
+        real_sms = any(environ.get(name, "") not in ("", "log:") for name in SMS_URLS)
         settings = cls(
             database_url=database_url,
             database_pooler=pooler,
@@ -178,11 +187,12 @@ class Settings:
             sms_fallback_url=env.get("SMS_FALLBACK_URL", "", checked_sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
             public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
-            phone_default_region=env.get("PHONE_DEFAULT_REGION", "", values.region),
-            sms_allowed_regions=env.get("SMS_ALLOWED_REGIONS", "", values.regions),
-            sms_region_hourly_limit=env.get(
-                "SMS_REGION_HOURLY_LIMIT", "", values.optional_positive
+            phone_default_region=default_region,
+            sms_allowed_regions=env.get(
+                "SMS_ALLOWED_REGIONS", "", values.allowed_regions(default_region, real_sms)
             ),
+            sms_region_hourly_limit=env.get("SMS_REGION_HOURLY_LIMIT", "100", values.positive(int)),
+            sms_client_hourly_limit=env.get("SMS_CLIENT_HOURLY_LIMIT", "10", values.positive(int)),
             no_account_hourly_limit=env.get("NO_ACCOUNT_HOURLY_LIMIT", "100", values.positive(int)),
             webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
             webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
@@ -229,6 +239,17 @@ class Settings:
         if not settings.relay_max_attempts:
             settings = settings.replace(relay_max_attempts=settings.default_max_attempts)
         return settings
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the processes say at start about settings that work but deserve a look."""
+        said = []
+        if self.sms_allowed_regions is None and self.sms_url not in (None, "log:"):
+            said.append(
+                "SMS_ALLOWED_REGIONS: * lets SMS go to numbers of every region of the world; "
+                "name the regions you serve to keep SMS pumping out"
+            )
+        return said
 
     @property
     def secret_keys(self) -> tuple[str, ...]:

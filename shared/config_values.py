@@ -185,6 +185,35 @@ def regions(value: str) -> frozenset[str] | None:
     return frozenset(named)
 
 
+# SMS_ALLOWED_REGIONS's word for every region of the world: allowed, never by default.
+EVERY_REGION = "*"
+
+
+def allowed_regions(
+    default_region: str | None, real_provider: bool
+) -> Callable[[str], frozenset[str] | None]:
+    """SMS_ALLOWED_REGIONS: the regions named, PHONE_DEFAULT_REGION's by default, None for `*`
+    (every region). With a real SMS provider and neither, there is no default: SMS to every
+    country of the world is never one (SMS pumping bills the sender per message)."""
+
+    def parse(value: str) -> frozenset[str] | None:
+        if value.strip() == EVERY_REGION:
+            return None
+        if value:
+            return regions(value)
+        if default_region is not None:
+            return frozenset({default_region})
+        if real_provider:
+            raise ValueError(
+                "required with a real SMS provider, since SMS to every country of the world is "
+                "never a default: the regions numbers may belong to (e.g. CM,FR), or * for "
+                "every region"
+            )
+        return None
+
+    return parse
+
+
 def optional_positive(value: str) -> int | None:
     if not value:
         return None

@@ -270,7 +270,7 @@ def _queue(
     params: dict[str, Any] | None = None,
     **code: Any,
 ) -> Delivery:
-    if channel == "sms" and deps.settings.sms_region_hourly_limit is not None:
+    if channel == "sms":
         # Every SMS counts against its region's hour, whoever queues it; the public routes
         # check the count first (api_service/flows/limits.py), under the same lock.
         subject = sms_region(phone_region(recipient))

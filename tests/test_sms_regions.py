@@ -69,9 +69,51 @@ def test_values_are_read_once() -> None:
     settings = Settings.from_env({"SECRET_KEY": SECRET_KEY, **environ})
     assert settings.sms_allowed_regions == {"CM", "FR"}
     assert settings.sms_region_hourly_limit == 40
+    # No SMS provider that costs anything (unset, or the log): every region, 100 an hour.
     unset = Settings.from_env({"SECRET_KEY": SECRET_KEY})
     assert unset.sms_allowed_regions is None
-    assert unset.sms_region_hourly_limit is None
+    assert (unset.sms_region_hourly_limit, unset.sms_client_hourly_limit) == (100, 10)
+    assert unset.warnings == []
+
+
+TWILIO = "twilio://AC0123:token@api.twilio.com?from=%2B15005550006"
+
+
+@pytest.mark.parametrize("variable", ["SMS_URL", "SMS_FALLBACK_URL"])
+def test_a_real_provider_without_regions_stops_the_processes_at_start(variable: str) -> None:
+    """SMS to every country of the world is never a default (the red team's 51 SMS in 62 s to
+    satellite and premium numbers went through a default configuration)."""
+    environ = {"SECRET_KEY": SECRET_KEY, "SMS_URL": "log:", variable: TWILIO}
+    with pytest.raises(ConfigError, match=r"^SMS_ALLOWED_REGIONS: required with a real SMS"):
+        Settings.from_env(environ)
+    home = Settings.from_env({**environ, "PHONE_DEFAULT_REGION": "cm"})
+    assert home.sms_allowed_regions == {"CM"}
+    everywhere = Settings.from_env({**environ, "SMS_ALLOWED_REGIONS": "*"})
+    assert everywhere.sms_allowed_regions is None
+    if variable == "SMS_URL":
+        [warning] = everywhere.warnings
+        assert warning.startswith("SMS_ALLOWED_REGIONS: * lets SMS go to numbers of every region")
+
+
+def test_the_api_and_the_relay_stop_at_start_in_one_line_without_regions(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    bad = {**env, "SMS_URL": TWILIO}
+    relay = processes.relay(bad, tmp_path)
+    try:
+        assert relay.wait(30) == 2
+    finally:
+        processes.stop(relay)
+    [line] = (tmp_path / "relay.log").read_text().splitlines()
+    assert line.startswith("outbox-relay: configuration error: SMS_ALLOWED_REGIONS: required")
+    api = processes.gunicorn(bad, free_port(), tmp_path)
+    try:
+        assert api.wait(30) != 0
+    finally:
+        processes.stop(api)
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "outpost-api: configuration error: SMS_ALLOWED_REGIONS: required" in log
+    assert "Traceback" not in log
 
 
 def _requests_naming(phone: str) -> list[tuple[str, dict[str, Any]]]:
@@ -93,7 +135,7 @@ def _requests_naming(phone: str) -> list[tuple[str, dict[str, Any]]]:
 def test_a_number_from_another_region_is_refused_alike_known_or_not(
     make_app: Any, engine: Engine
 ) -> None:
-    open_app = make_app().test_client()
+    open_app = make_app(SMS_ALLOWED_REGIONS="*").test_client()
     known = {"phone": FRENCH, "password": PASSWORD}
     assert open_app.post("/v1/registrations", json=known).status_code == 202
     client = make_app(SMS_ALLOWED_REGIONS="CM").test_client()
@@ -124,7 +166,7 @@ def test_a_number_from_another_region_is_refused_alike_known_or_not(
 def test_past_the_cap_a_region_gets_the_generic_429_and_nothing_is_written(
     make_app: Any, engine: Engine
 ) -> None:
-    client = make_app(SMS_REGION_HOURLY_LIMIT="2").test_client()
+    client = make_app(SMS_REGION_HOURLY_LIMIT="2", SMS_ALLOWED_REGIONS="CM,FR").test_client()
     queued = sms_count("CM", "queued")
     for n in range(2):
         body = {"phone": cameroonian(n), "password": PASSWORD}
@@ -149,7 +191,11 @@ def test_past_the_cap_a_region_gets_the_generic_429_and_nothing_is_written(
         assert refusal.status_code == 429
         assert refusal.mimetype == "application/problem+json"
         assert refusal.json["type"] == "https://outpost.dev/problems/too-many-requests"
-        assert refusal.json["detail"] == "Too many requests from this address; slow down."
+        # The cap is the service's, not the client's: its words say so (a real user of the
+        # region, after an attack on it, must not be told it is their fault).
+        assert refusal.json["detail"] == (
+            "Too many text messages are being sent right now; try again later."
+        )
         assert 3500 <= int(refusal.headers["Retry-After"]) <= 3600
     assert written(engine) == before
     assert sms_count("CM", "queued") == queued + 2

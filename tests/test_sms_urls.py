@@ -97,4 +97,5 @@ def test_public_url_is_an_http_url() -> None:
 
 
 def _fallback(url: str) -> dict[str, str]:
-    return {"SMS_FALLBACK_URL": url}
+    """A fallback provider, and the regions any real provider needs."""
+    return {"SMS_FALLBACK_URL": url, "SMS_ALLOWED_REGIONS": "GB"}

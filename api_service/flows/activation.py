@@ -6,7 +6,7 @@ from typing import Any
 
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import count_sms, limit_recipients, limit_region
+from api_service.flows.limits import count_sms, limit_recipients, limit_sms
 from api_service.flows.redeem import redeem_code
 from shared.accounts import UserStatus, requested_addresses
 from shared.clock import utcnow
@@ -36,14 +36,14 @@ def activate(deps: Dependencies, data: dict[str, Any]) -> None:
         uow.commit()
 
 
-def resend_activation(deps: Dependencies, data: dict[str, Any]) -> Delivery:
+def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
     """Send a fresh activation code to a pending account, or the address its notice."""
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
         channel = data["channel"]
-        limit_region(deps, uow, data.get("phone"), now=now)
+        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == "sms", now=now)
         delivery = answer_code_request(
             deps,
             connection,

@@ -18,8 +18,13 @@ from shared.throttle import Along, Limit, code_tries, sms_region
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
 CLIENT_WINDOW_SECONDS = 60
-# The generic refusal: the per-IP limit's, and the region cap's, which must not say it is one.
+# The generic refusal of a client past its limits.
 SLOW_DOWN = "Too many requests from this address; slow down."
+# The region cap's: it speaks of the service, never of the client, who did nothing wrong (the
+# cap is everybody's; a real user after an attack on their region must not be told it is theirs).
+SERVICE_BUSY = "Too many text messages are being sent right now; try again later."
+# The subject counting the SMS one client caused.
+_SMS_CLIENT = "sms-client:"
 
 
 def limit_recipients(
@@ -48,24 +53,34 @@ def limit_recipients(
         raise TooManyRequests(wait, "A message was sent to this address recently.")
 
 
-def limit_region(deps: Dependencies, uow: UnitOfWork, phone: str | None, *, now: datetime) -> None:
-    """Answer 429 if the hour of SMS to the region of the number named is full.
+def limit_sms(
+    deps: Dependencies, uow: UnitOfWork, phone: str | None, client: str, *, sms: bool, now: datetime
+) -> None:
+    """Answer 429 if the request asks for an SMS (`sms`) past its client's hour
+    (SMS_CLIENT_HOURLY_LIMIT), or names a number whose region's hour is full
+    (SMS_REGION_HOURLY_LIMIT); count the client's SMS.
 
-    Checked for the number the request names, whatever its channel and whether or not an
-    account owns it, so the answer tells nothing of either. The SMS row written later in the
-    same transaction records the event (shared.messages) under the lock this check takes, so
-    concurrent workers never both take the last place.
+    The client's share is checked first, so a capped client takes nothing of its region's
+    hour. The region is checked for the number the request names, whatever its channel and
+    whether or not an account owns it, so the answer tells nothing of either. The SMS row
+    written later in the same transaction records the region's event (shared.messages) under
+    the lock this check takes, so concurrent workers never both take the last place.
     """
     if phone is None:
         return
     region = phone_region(phone)
-    cap = deps.settings.sms_region_hourly_limit
-    if cap is not None:
-        limits = [Limit(cap, 3600)]
-        wait = deps.throttle.wait(uow.connection, [sms_region(region)], limits, now)
+    settings = deps.settings
+    if sms:
+        limits = [Limit(settings.sms_client_hourly_limit, 3600)]
+        wait = deps.throttle.take(uow.connection, [_SMS_CLIENT + client], limits, now)
         if wait:
-            SMS_TOTAL.labels(region, "capped").inc()
+            SMS_TOTAL.labels(region, "client_capped").inc()
             raise TooManyRequests(wait, SLOW_DOWN)
+    limits = [Limit(settings.sms_region_hourly_limit, 3600)]
+    wait = deps.throttle.wait(uow.connection, [sms_region(region)], limits, now)
+    if wait:
+        SMS_TOTAL.labels(region, "capped").inc()
+        raise TooManyRequests(wait, SERVICE_BUSY)
 
 
 def count_sms(uow: UnitOfWork, phone: str | None, delivery: Delivery, *, asked: bool) -> None:

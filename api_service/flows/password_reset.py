@@ -7,7 +7,7 @@ from typing import Any
 
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import count_sms, limit_client, limit_recipients, limit_region
+from api_service.flows.limits import count_sms, limit_client, limit_recipients, limit_sms
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
@@ -18,14 +18,14 @@ from shared.messages import email_or_sms, send_notice
 from shared.outbox import Delivery, Purpose
 
 
-def request_reset(deps: Dependencies, data: dict[str, Any]) -> Delivery:
+def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
     """Send a reset code to the account at this address, or the address its notice."""
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
         channel = email_or_sms(data.get("email"))
-        limit_region(deps, uow, data.get("phone"), now=now)
+        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == "sms", now=now)
         delivery = answer_code_request(
             deps,
             connection,

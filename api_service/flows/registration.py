@@ -16,7 +16,7 @@ from api_service.flows.limits import (
     count_sms,
     limit_client,
     limit_recipients,
-    limit_region,
+    limit_sms,
     refuse_client,
 )
 from api_service.flows.unit_of_work import UnitOfWork
@@ -47,6 +47,8 @@ class Registration:
     # The client address whose per-IP check the route left to this request: counted in its
     # transaction, after the hash.
     client: str | None = None
+    # Who sent it (api_service.clients), whose SMS share an SMS registration takes.
+    sender: str = "unknown"
 
 
 def register(deps: Dependencies, request: Registration) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def _write(
         if answer is not None:
             return answer, None
     limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
-    limit_region(deps, uow, data.get("phone"), now=now)
+    limit_sms(deps, uow, data.get("phone"), request.sender, sms=data["channel"] == "sms", now=now)
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),

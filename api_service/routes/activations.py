@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.activation import activate, resend_activation
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
@@ -35,5 +36,5 @@ def create_activation(data: dict[str, Any]) -> dict[str, str]:
 @bp.doc(responses=FOLLOW_DELIVERY)
 def resend(data: dict[str, Any]) -> dict[str, Any]:
     """Send a fresh activation code, or the address's notice; the answer names its delivery."""
-    delivery = resend_activation(dependencies(), data)
+    delivery = resend_activation(dependencies(), data, current_client())
     return {"status": "accepted", "delivery": delivery.shown()}

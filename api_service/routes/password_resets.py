@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.password_reset import confirm_reset, request_reset
 from api_service.http_limits import checked_beside_the_hash, client_to_check
@@ -25,7 +26,7 @@ bp = Blueprint("password_resets", __name__, description="Resetting passwords.")
 @bp.doc(responses=FOLLOW_DELIVERY)
 def create_password_reset(data: dict[str, Any]) -> dict[str, Any]:
     """Send a reset code, or the address's notice; the answer names its delivery."""
-    delivery = request_reset(dependencies(), data)
+    delivery = request_reset(dependencies(), data, current_client())
     return {"status": "accepted", "delivery": delivery.shown()}
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import request
 
+from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.registration import Registration, register
 from api_service.http_limits import checked_beside_the_hash, client_to_check
@@ -39,5 +40,6 @@ def create_registration(data: dict[str, Any]) -> dict[str, Any]:
         payload=read_json(request),
         idempotency_key=request.headers.get("Idempotency-Key"),
         client=client_to_check(),
+        sender=current_client(),
     )
     return register(dependencies(), registration)
