@@ -239,7 +239,12 @@ def test_a_lease_must_cover_the_slowest_provider_once_not_both_in_turn(
         Settings.from_env({**both, "RELAY_LEASE_SECONDS": "31"})
     assert Settings.from_env({**both, "RELAY_LEASE_SECONDS": "32"}).longest_send == 30
     # An HTTP request is bounded step by step (connect, write, read): three timeouts of 10 s.
-    gateway = {**env, "SMTP_URL": "smtp://127.0.0.1:2525?timeout=5", "SMS_URL": "https://sms"}
+    gateway = {
+        **env,
+        "SMTP_URL": "smtp://127.0.0.1:2525?timeout=5",
+        "SMS_URL": "https://sms",
+        "SMS_ALLOWED_REGIONS": "FR",
+    }
     assert Settings.from_env(gateway).longest_send == 30
     assert Settings.from_env({k: v for k, v in both.items() if k != "RELAY_LEASE_SECONDS"})
 
