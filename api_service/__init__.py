@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api_service import dashboard, http_limits, openapi
+from api_service.captcha import HumanCheck
 from api_service.flows.dependencies import Dependencies
 from api_service.idempotency import IdempotencyKeys
 from api_service.metrics import instrument, known_events
@@ -78,6 +79,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         idempotency=IdempotencyKeys(settings.secret_key),
         refused_clients=RefusedClients(),
         unsubscribe=Unsubscribe(*settings.secret_keys),
+        human_check=HumanCheck(settings.captcha) if settings.captcha else None,
     )
     api = openapi.Api(app)
     register_error_handlers(app)

@@ -14,6 +14,8 @@ from werkzeug.exceptions import HTTPException
 from api_service.flows.errors import (
     BadIdempotencyKey,
     CodeExhausted,
+    HumanCheckFailed,
+    HumanCheckUnavailable,
     IdempotencyKeyReused,
     InvalidCode,
     InvalidCredentials,
@@ -102,6 +104,16 @@ def problem_for(refusal: Refused) -> Problem:
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
                 "This Idempotency-Key was already used with a different request body.",
+            )
+        case HumanCheckFailed(detail=detail):
+            return validation_problem([("captcha_token", detail)])
+        case HumanCheckUnavailable():
+            return Problem(
+                503,
+                "service-unavailable",
+                "Service temporarily unavailable",
+                "The human check could not be verified just now; try again shortly.",
+                headers={"Retry-After": "5"},
             )
     raise TypeError(f"no problem document for {type(refusal).__name__}")
 

@@ -76,9 +76,23 @@ class _ChannelSchema(AddressSchema):
         return data
 
 
+def _captcha_field() -> Text:
+    """The human check's token, when CAPTCHA_URL asks for one (else accepted and ignored, so
+    that a front end may always send what its widget gave)."""
+    return Text(
+        validate=validate.Length(max=4096),
+        metadata={
+            "description": "The response of the human check's widget (Turnstile, hCaptcha or "
+            "reCAPTCHA): required when the service asks for one (CAPTCHA_URL); missing, refused "
+            "or already used: 422 naming captcha_token; the provider unreachable: 503."
+        },
+    )
+
+
 class RegistrationSchema(_ChannelSchema):
     """Body of POST /v1/registrations."""
 
+    captcha_token = _captcha_field()
     password = Password()
     full_name = Text(allow_none=True, validate=validate.Length(max=200))
     locale = Text(load_default="en", validate=validate.OneOf(LOCALES))
@@ -106,9 +120,13 @@ class ActivationSchema(AddressSchema):
 class ResendSchema(_ChannelSchema):
     """Body of POST /v1/activations/resend; `channel` defaults to the address given."""
 
+    captcha_token = _captcha_field()
+
 
 class ResetRequestSchema(AddressSchema):
     """Body of POST /v1/password-resets: the code goes by email when one is named, else SMS."""
+
+    captcha_token = _captcha_field()
 
     @validates_schema(skip_on_field_errors=True)
     def _sms_offered(self, data: dict[str, Any], **_: Any) -> None:

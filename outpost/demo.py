@@ -21,6 +21,7 @@ from sqlalchemy import select
 from api_service import create_app
 from api_service.dependencies import dependencies
 from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
+from shared.captcha_url import CaptchaKind
 from shared.config_values import loopback
 from shared.models import outbox
 from shared.outbox import Purpose
@@ -134,10 +135,28 @@ def sign_in() -> str:
     return render_template("dev/sign_in.html")
 
 
+# Each provider's widget: its script, and the class of the element it fills in (each
+# provider's documented client-side rendering).
+WIDGETS = {
+    CaptchaKind.TURNSTILE: (
+        "https://challenges.cloudflare.com/turnstile/v0/api.js",
+        "cf-turnstile",
+    ),
+    CaptchaKind.HCAPTCHA: ("https://js.hcaptcha.com/1/api.js", "h-captcha"),
+    CaptchaKind.RECAPTCHA: ("https://www.google.com/recaptcha/api.js", "g-recaptcha"),
+}
+
+
 @bp.get("/signup")
 def signup() -> str:
-    """The reference sign-up page: plain HTML and a little JavaScript on the public API."""
-    return render_template("dev/signup.html")
+    """The reference sign-up page: plain HTML and a little JavaScript on the public API, with
+    the human check's widget when CAPTCHA_URL and CAPTCHA_SITE_KEY ask for one."""
+    settings = current_app.extensions["outpost"].settings
+    widget = None
+    if settings.captcha is not None and settings.captcha_site_key is not None:
+        script, css_class = WIDGETS[settings.captcha.kind]
+        widget = {"script": script, "class": css_class, "site_key": settings.captcha_site_key}
+    return render_template("dev/signup.html", widget=widget)
 
 
 def _mails() -> list[CaughtMail]:

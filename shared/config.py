@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared import config_values as values
 from shared.addresses import Sender
+from shared.captcha_url import Captcha, parse_captcha_url
 from shared.database_url import normalise_database_url
 from shared.outbox import Purpose
 from shared.sms_url import SmsProvider, checked_sms_url, parse_sms_url
@@ -118,6 +119,10 @@ class Settings:
     sms_client_hourly_limit: int
     # NO_ACCOUNT_HOURLY_LIMIT: the most "no account" emails an hour; past it they are withheld.
     no_account_hourly_limit: int
+    # CAPTCHA_URL: the human check the routes that send demand; None: none.
+    captcha: Captcha | None
+    # CAPTCHA_SITE_KEY: what /dev/signup shows the check's widget with.
+    captcha_site_key: str | None
     webhook_url: str | None
     # The Standard Webhooks key: the bytes base64-encoded after `whsec_` in WEBHOOK_SECRET.
     webhook_secret: bytes | None
@@ -194,6 +199,8 @@ class Settings:
             sms_region_hourly_limit=env.get("SMS_REGION_HOURLY_LIMIT", "100", values.positive(int)),
             sms_client_hourly_limit=env.get("SMS_CLIENT_HOURLY_LIMIT", "10", values.positive(int)),
             no_account_hourly_limit=env.get("NO_ACCOUNT_HOURLY_LIMIT", "100", values.positive(int)),
+            captcha=env.get("CAPTCHA_URL", "", parse_captcha_url),
+            captcha_site_key=env.get("CAPTCHA_SITE_KEY", "", values.site_key),
             webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
             webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
             activation_ttl=env.get("ACTIVATION_TTL", "86400", values.positive(int)),

@@ -185,6 +185,15 @@ def regions(value: str) -> frozenset[str] | None:
     return frozenset(named)
 
 
+def site_key(value: str) -> str | None:
+    """A CAPTCHA widget's public site key: printed into a page's HTML attribute as it is."""
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", value):
+        raise ValueError("letters, digits, `_`, `.` and `-` only, as the providers issue them")
+    return value
+
+
 # SMS_ALLOWED_REGIONS's word for every region of the world: allowed, never by default.
 EVERY_REGION = "*"
 

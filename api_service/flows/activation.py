@@ -6,6 +6,7 @@ from typing import Any
 
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
+from api_service.flows.human import check_human
 from api_service.flows.limits import count_sms, limit_recipients, limit_sms
 from api_service.flows.redeem import redeem_code
 from shared.accounts import UserStatus, requested_addresses
@@ -38,6 +39,7 @@ def activate(deps: Dependencies, data: dict[str, Any]) -> None:
 
 def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
     """Send a fresh activation code to a pending account, or the address its notice."""
+    check_human(deps, data)
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from api_service.captcha import HumanCheck
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.idempotency import IdempotencyKeys
 from api_service.passwords import Passwords, Verifier
@@ -32,6 +33,8 @@ class Dependencies:
     idempotency: IdempotencyKeys
     refused_clients: RefusedClients
     unsubscribe: Unsubscribe
+    # CAPTCHA_URL's verifier; None: no human check.
+    human_check: HumanCheck | None
 
     def unit_of_work(self) -> UnitOfWork:
         """A new transaction boundary for one request."""

@@ -38,3 +38,14 @@ class BadIdempotencyKey(Refused):
 
 class IdempotencyKeyReused(Refused):
     """The Idempotency-Key was already used with another body."""
+
+
+@dataclass
+class HumanCheckFailed(Refused):
+    """The CAPTCHA token is missing, refused or already used (`detail` says which)."""
+
+    detail: str
+
+
+class HumanCheckUnavailable(Refused):
+    """The CAPTCHA provider did not answer in time, or refused our own configuration."""

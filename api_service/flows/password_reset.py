@@ -7,6 +7,7 @@ from typing import Any
 
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
+from api_service.flows.human import check_human
 from api_service.flows.limits import count_sms, limit_client, limit_recipients, limit_sms
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
@@ -20,6 +21,7 @@ from shared.outbox import Delivery, Purpose
 
 def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
     """Send a reset code to the account at this address, or the address its notice."""
+    check_human(deps, data)
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection

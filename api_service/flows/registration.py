@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import Refused
+from api_service.flows.human import check_human
 from api_service.flows.limits import (
     count_client,
     count_sms,
@@ -67,6 +68,7 @@ def register(deps: Dependencies, request: Registration) -> dict[str, Any]:
     """
     now = utcnow()
     try:
+        check_human(deps, request.data)
         answer, client_wait = _register(deps, request, now)
     except Refused:
         if request.client is not None:

@@ -27,6 +27,12 @@ IDEMPOTENCY_KEY = {
 }
 
 
+def fingerprinted(body: dict[str, Any]) -> dict[str, Any]:
+    """What an Idempotency-Key's retry must repeat: the body but its human check, whose token
+    is spent once verified (a retry brings a new one)."""
+    return {name: value for name, value in body.items() if name != "captcha_token"}
+
+
 @bp.post("/v1/registrations")
 @checked_beside_the_hash
 @bp.arguments(RegistrationSchema)
@@ -37,7 +43,7 @@ def create_registration(data: dict[str, Any]) -> dict[str, Any]:
     """Register an account; the answer is the same whether or not the address is known."""
     registration = Registration(
         data,
-        payload=read_json(request),
+        payload=fingerprinted(read_json(request)),
         idempotency_key=request.headers.get("Idempotency-Key"),
         client=client_to_check(),
         sender=current_client(),

@@ -25,6 +25,22 @@ function showProblem(form, problem) {
   }
 }
 
+// The human check's token, when the page shows a widget (CAPTCHA_SITE_KEY): each provider's
+// widget fills in a hidden field of its form, and a token verifies once.
+const CAPTCHA_FIELDS = '[name="cf-turnstile-response"], [name="h-captcha-response"], [name="g-recaptcha-response"]';
+
+function withCaptcha(form, body) {
+  const field = form.querySelector(CAPTCHA_FIELDS);
+  return field ? { ...body, captcha_token: field.value } : body;
+}
+
+// After a request spent the token, the widgets ask for a new one.
+function resetCaptcha() {
+  for (const widget of [window.turnstile, window.hcaptcha, window.grecaptcha]) {
+    if (widget && typeof widget.reset === "function") widget.reset();
+  }
+}
+
 function clearProblems(form) {
   form.querySelectorAll(".error").forEach((el) => { el.textContent = ""; });
 }
@@ -74,7 +90,8 @@ $("#register-form").addEventListener("submit", async (event) => {
   const form = event.target;
   clearProblems(form);
   const body = { email: form.email.value.trim(), password: form.password.value };
-  const { status, data } = await call("POST", "/v1/registrations", body);
+  const { status, data } = await call("POST", "/v1/registrations", withCaptcha(form, body));
+  resetCaptcha();
   if (status !== 202) return showProblem(form, data);
   address = body.email;
   $("#sent-to").textContent = address;
@@ -98,7 +115,8 @@ $("#activate-form").addEventListener("submit", async (event) => {
 $("#resend").addEventListener("click", async () => {
   const form = $("#activate-form");
   clearProblems(form);
-  const { status, data, retryAfter } = await call("POST", "/v1/activations/resend", { email: address });
+  const { status, data, retryAfter } = await call("POST", "/v1/activations/resend", withCaptcha($("#activate-form"), { email: address }));
+  resetCaptcha();
   if (status === 429) {
     showProblem(form, data);
     return waitBeforeResend(retryAfter);
@@ -119,7 +137,8 @@ $("#reset-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.target;
   clearProblems(form);
-  const { status, data } = await call("POST", "/v1/password-resets", { email: form.email.value.trim() });
+  const { status, data } = await call("POST", "/v1/password-resets", withCaptcha(form, { email: form.email.value.trim() }));
+  resetCaptcha();
   if (status !== 202) return showProblem(form, data);
   form.hidden = true;
   $("#confirm-form").hidden = false;
