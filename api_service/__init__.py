@@ -29,6 +29,7 @@ from api_service.routes import (
     registrations,
     unsubscribe,
 )
+from api_service.sms_counts import known_regions
 from shared import keyring
 from shared.config import Settings
 from shared.db import engine_for
@@ -85,6 +86,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_error_handlers(app)
     instrument(app)
     known_events()
+    known_regions(settings.sms_allowed_regions or ())
     http_limits.init_app(app)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)

@@ -6,11 +6,24 @@ Kept apart from api_service/metrics.py, which speaks Flask, so that the flows ma
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter
 
 SMS_TOTAL = Counter(
     "outpost_sms",
     "SMS asked for by public requests, by the region of the number (ISO 3166 alpha-2) and "
-    "outcome: queued, region_refused (SMS_ALLOWED_REGIONS) or capped (SMS_REGION_HOURLY_LIMIT).",
+    "outcome: queued, withheld (a number no account uses: no SMS sent), region_refused "
+    "(SMS_ALLOWED_REGIONS), capped (SMS_REGION_HOURLY_LIMIT) or client_capped "
+    "(SMS_CLIENT_HOURLY_LIMIT).",
     ["region", "outcome"],
 )
+OUTCOMES = ("queued", "withheld", "region_refused", "capped", "client_capped")
+
+
+def known_regions(regions: Iterable[str]) -> None:
+    """Export the counts of the regions SMS may go to at 0 from the start, so that `rate()`
+    and `increase()` see the first SMS after a restart."""
+    for region in regions:
+        for outcome in OUTCOMES:
+            SMS_TOTAL.labels(region, outcome)

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
+from api_service import create_app
+from api_service.sms_counts import OUTCOMES
 from shared.outbox import DeadReason, Ending
 from shared.provider_events import SOURCES, TYPES
 from support import processes
@@ -103,11 +104,19 @@ def test_a_fresh_relay_exports_its_counters_at_zero_and_a_pause_as_it_lasts(
     )
 
 
-def test_the_api_exports_provider_events_at_zero_and_the_backlog(
-    client: FlaskClient, engine: Engine
+def test_the_api_exports_provider_events_and_its_regions_sms_at_zero_and_the_backlog(
+    env: dict[str, str], engine: Engine
 ) -> None:
     queue_emails(engine, 3)
-    text_ = client.get("/metrics").get_data(as_text=True)
+    app = create_app({**env, "SMS_ALLOWED_REGIONS": "CM,SN"})
+    try:
+        text_ = app.test_client().get("/metrics").get_data(as_text=True)
+    finally:
+        app.extensions["outpost"].engine.dispose()
+    for region in ("CM", "SN"):
+        for outcome in OUTCOMES:
+            line = f'outpost_sms_total{{outcome="{outcome}",region="{region}"}}'
+            assert line in text_, line
     for source in SOURCES:
         for kind in TYPES:
             line = f'outpost_provider_events_total{{source="{source}",type="{kind}"}}'
