@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import os
+import random
 import re
 import socket
 import threading
@@ -16,13 +18,32 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+# Ports handed out by free_port: below the kernel's ephemeral range (32768 and up on Linux), which
+# it draws from for every bind to port 0 and every outgoing connection, so a port taken here is
+# never handed to anyone else meanwhile; each test worker (pytest-xdist's gwN) has a slice of
+# its own, so that two workers never race for one port, and starts at a random place in it, so
+# that two runs on one machine seldom meet (a port in use is skipped).
+_FIRST_PORT, _SLICE = 10000, 2000
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 11
+_next_port = _FIRST_PORT + _WORKER * _SLICE + random.randrange(_SLICE)
+_port_lock = threading.Lock()
+
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port nobody listens on right now, and that no other test of this run is given."""
+    global _next_port
+    low = _FIRST_PORT + _WORKER * _SLICE
+    for _ in range(_SLICE):
+        with _port_lock:
+            port = _next_port
+            _next_port = low + (port + 1 - low) % _SLICE
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
         return port
+    raise RuntimeError(f"no free port in {low}-{low + _SLICE - 1}")
 
 
 def code_in(message: EmailMessage) -> str:

@@ -134,6 +134,8 @@ def test_a_server_refusing_bare_newlines_takes_every_purpose_and_locale(
     relay = postfix_relay(
         postfix.url("strict", login=False),
         branding=Branding(product_name=PRODUCT_NAME),
+        # The "no account" notices carry their unsubscribe link (without one, withheld).
+        public_url="https://api.outpost.test",
     )
     drain_until(relay, lambda: "pending" not in statuses(engine), 10)
     assert statuses(engine) == {"sent": len(kinds)}, {
