@@ -120,17 +120,23 @@ def _signed_urls(url: str) -> set[str]:
 
 
 def twilio_post(request: Request, providers: list[SmsProvider], public_url: str) -> FeedPost:
-    """A status callback, once its signature over PUBLIC_URL's callback URL is one of the
-    Twilio providers'. A request without a signature is challenged, never counted."""
+    """A status callback, once its signature is the sending account's: computed with the auth
+    token of the Twilio provider whose account SID the callback names (`AccountSid`), over the
+    exact URL Twilio called, PUBLIC_URL's callback URL with the query string it came with. A
+    request without a signature is challenged, never counted."""
     presented = request.headers.get("X-Twilio-Signature", "").strip()
     if not presented:
         raise _twilio_challenge()
     fields = read_form(request, max_bytes=MAX_BODY_BYTES)
+    called = receipts_url(public_url, SmsKind.TWILIO)
+    if request.query_string:
+        called += "?" + request.query_string.decode("latin-1")
+    account = fields.get("AccountSid")
     signatures = [
         twilio_signature(p.secret, url, fields)
         for p in providers
-        if p.secret
-        for url in _signed_urls(receipts_url(public_url, SmsKind.TWILIO))
+        if p.secret and p.account == account
+        for url in _signed_urls(called)
     ]
     require_token(presented, signatures, _twilio_challenge())
     return _receipt(TWILIO, fields.to_dict())

@@ -93,13 +93,14 @@ def twilio_callback(
     sent: dict[str, str] | None = None,
     signature: str | None = None,
     client: str = "127.0.0.1",
+    query: str = "",
 ) -> TestResponse:
     """Post a status callback as Twilio does, from the address `client`, signed by
     RequestValidator over `url` and `fields` (`sent`: the fields actually posted), arriving at
     another Host than PUBLIC_URL's."""
     signed = RequestValidator(token).compute_signature(url, fields)
     return api.post(
-        "/v1/provider-events/twilio",
+        "/v1/provider-events/twilio" + (f"?{query}" if query else ""),
         data=fields if sent is None else sent,
         headers={"X-Twilio-Signature": signed if signature is None else signature},
         base_url="http://10.0.0.7:8000",
@@ -148,6 +149,22 @@ def test_a_delivered_callback_signed_over_public_url_is_recorded_once_whatever_t
     assert (event["type"], event["permanent"], event["source"]) == ("delivery", False, "twilio")
     assert delivery(api, delivery_id) == ("sent", None)
     assert rows(engine, "suppressions") == [] and failures(engine) == []
+
+
+def test_the_signature_covers_the_exact_url_called_and_the_account_is_the_senders(
+    api: FlaskClient, engine: Engine
+) -> None:
+    """Twilio signs the URL it called, query string included; a callback naming another
+    account than the one that sent is refused even when signed with the sender's token."""
+    sent_sms(api, engine, SID)
+    with_query = f"{CALLBACK}?attempt=2"
+    answer = twilio_callback(api, status("delivered"), url=with_query, query="attempt=2")
+    assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    stripped = twilio_callback(api, status("sent"), url=CALLBACK, query="attempt=2")
+    assert stripped.status_code == 401
+    other = {**status("undelivered", "30005"), "AccountSid": "AC" + "9" * 32}
+    assert twilio_callback(api, other).status_code == 401
+    assert [e["type"] for e in rows(engine, "provider_events")] == ["delivery"]
 
 
 def test_a_callback_signed_by_the_fallback_twilio_account_is_accepted(
