@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from shared.codes import derive_key
 from shared.config_values import loopback
 
 # A sender Twilio or Vonage accept: a number in E.164, or an alphanumeric sender ID.
@@ -115,6 +117,26 @@ def receipts_url(public_url: str, kind: SmsKind) -> str:
     """Where the provider is asked to post its delivery receipts under PUBLIC_URL: for Twilio,
     the exact URL its X-Twilio-Signature is computed, and verified, over."""
     return f"{public_url.rstrip('/')}/v1/provider-events/{kind}"
+
+
+# The query parameter of the callback URL the relay gives Vonage that authenticates its DLRs.
+RECEIPT_KEY = "key"
+
+
+def receipt_key(secret_key: str) -> str:
+    """What the callback URL given to Vonage carries to authenticate the DLRs posted to it.
+
+    Vonage posts a DLR to the `callback` of each message as is, with no credentials of ours
+    (a per-message callback overrides the dashboard's URL, and with it any Basic credentials
+    set there): the URL itself must carry them. A subkey of SECRET_KEY for this use alone: it
+    lets its holder post receipts about our Vonage account's messages, and nothing else.
+    """
+    return hmac.new(derive_key(secret_key, "outpost/vonage-receipts"), b"dlr", "sha256").hexdigest()
+
+
+def vonage_callback(public_url: str, secret_key: str) -> str:
+    """The callback URL the relay gives Vonage with each message."""
+    return f"{receipts_url(public_url, SmsKind.VONAGE)}?{RECEIPT_KEY}={receipt_key(secret_key)}"
 
 
 def providers_of(kind: SmsKind, *urls: str | None) -> list[SmsProvider]:

@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 from api_service import create_app
 from shared.config import Settings
 from shared.secretbox import SecretBox
-from support.constants import MakeRelay
+from shared.sms_url import receipt_key
+from support.constants import SECRET_KEY, MakeRelay
 from support.http_stand_in import GatewayRequest
 from support.rows import rows
 from support.twilio_api import ACCOUNT_SID, AUTH_TOKEN, TwilioApi
@@ -143,13 +144,50 @@ def test_a_cameroonian_national_number_reaches_vonage_without_its_plus(
         "from": VONAGE_SENDER,
         "to": E164.removeprefix("+"),
         "text": text,
-        "callback": f"{PUBLIC_URL}/v1/provider-events/vonage",
+        "callback": f"{PUBLIC_URL}/v1/provider-events/vonage?key={receipt_key(SECRET_KEY)}",
     }
     assert re.findall(r"\b\d{6}\b", text) == [code]
     row = the_row(engine)
     assert (row["public_id"], row["status"]) == (delivery_id, "sent")
     assert row["provider_message_id"] == vonage.sent[0]
     assert cm_client.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
+
+
+def test_a_dlr_posted_to_the_callback_the_relay_gave_vonage_marks_the_delivery(
+    env: dict[str, str], make_relay: MakeRelay, engine: Engine, vonage: VonageApi
+) -> None:
+    """Vonage posts a message's DLR to its `callback` as it is, with no credentials of ours:
+    the URL carries what the route needs."""
+    served = {
+        **env,
+        "PHONE_DEFAULT_REGION": "CM",
+        "SMS_URL": vonage.sms_url(),
+        "PUBLIC_URL": PUBLIC_URL,
+    }
+    app = create_app(served)
+    try:
+        client = app.test_client()
+        delivery_id = register(client)
+        assert make_relay(sms_url=vonage.sms_url(), public_url=PUBLIC_URL).drain() == 1
+        callback = vonage.requests[0].form["callback"]
+        assert callback.startswith(f"{PUBLIC_URL}/v1/provider-events/vonage?key=")
+        receipt = {
+            "msisdn": E164.removeprefix("+"),
+            "to": VONAGE_SENDER,
+            "messageId": vonage.sent[0],
+            "status": "delivered",
+            "err-code": "0",
+            "api-key": API_KEY,
+            "message-timestamp": "2026-11-25 05:10:29",
+        }
+        posted = client.post(callback.removeprefix(PUBLIC_URL), data=receipt)
+        assert (posted.status_code, posted.get_json()) == (200, {"accepted": 1, "unknown": 0})
+        assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["delivered_at"]
+        # The same URL with another key is refused, and so is the route without one.
+        forged = callback.removeprefix(PUBLIC_URL).replace("key=", "key=0")
+        assert client.post(forged, data=receipt).status_code == 401
+    finally:
+        app.extensions["outpost"].engine.dispose()
 
 
 def test_vonage_gets_type_unicode_for_text_outside_gsm7(

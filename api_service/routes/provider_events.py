@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import request
 
+from api_service.admin_auth import require_token
 from api_service.dependencies import dependencies
 from api_service.flows.dependencies import Dependencies
 from api_service.metrics import PROVIDER_EVENTS
@@ -16,7 +17,7 @@ from api_service.ses_feed import ses_post
 from api_service.sms_receipts import twilio_post, vonage_post
 from shared.clock import utcnow
 from shared.provider_events import ProviderEvent, first_seen, record
-from shared.sms_url import SmsKind, SmsProvider, providers_of
+from shared.sms_url import RECEIPT_KEY, SmsKind, SmsProvider, providers_of, receipt_key
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
 
@@ -145,12 +146,27 @@ def post_twilio_status_callback() -> dict[str, int]:
 @bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
 @bp.doc(operationId="postVonageDeliveryReceipt", requestBody=_VONAGE_BODY)
 def post_vonage_delivery_receipt() -> dict[str, int]:
-    """A Vonage delivery receipt (the token as for /ses, and the account's api-key; 404 unless
-    SMS_URL or SMS_FALLBACK_URL is a Vonage account)."""
+    """A Vonage delivery receipt, at the callback URL the relay gave Vonage (its `key`) or with
+    the token as for /ses, and the account's api-key; 404 unless SMS_URL or SMS_FALLBACK_URL is
+    a Vonage account."""
     deps = dependencies()
     providers = _configured(deps, SmsKind.VONAGE)
-    authenticate(request, deps.settings.provider_events_token)
+    key = request.args.get(RECEIPT_KEY)
+    if key is None:
+        authenticate(request, deps.settings.provider_events_token)
+    else:
+        keys = [receipt_key(secret) for secret in deps.settings.secret_keys]
+        require_token(key, keys, _wrong_receipt_key())
     return _apply_post(deps, "vonage", vonage_post(request, providers))
+
+
+def _wrong_receipt_key() -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "This callback URL's key is not the one the relay gives Vonage.",
+    )
 
 
 def _configured(deps: Dependencies, kind: SmsKind) -> list[SmsProvider]:

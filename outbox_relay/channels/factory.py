@@ -46,7 +46,7 @@ def sms_channel(provider: SmsProvider, settings: Settings) -> Channel:
     if provider.kind is SmsKind.TWILIO:
         return TwilioChannel(provider, settings.public_url)
     if provider.kind is SmsKind.VONAGE:
-        return VonageChannel(provider, settings.public_url)
+        return VonageChannel(provider, settings.public_url, settings.secret_key)
     if provider.kind is SmsKind.GATEWAY:
         return SmsGatewayChannel(provider.endpoint, settings.sms_token)
     return SmsLogChannel()

@@ -11,7 +11,7 @@ from outbox_relay.channels.http import json_object, post
 from outbox_relay.failures import DeliveryFailure, Verdict, sms_api_failure
 from shared.config import SMS_TIMEOUT
 from shared.sms_segments import Encoding, segments
-from shared.sms_url import SmsKind, SmsProvider, receipts_url
+from shared.sms_url import SmsProvider, vonage_callback
 
 
 class VonageChannel:
@@ -20,7 +20,11 @@ class VonageChannel:
     receipts come back to; the first part's `message-id` is the provider's id of the message."""
 
     def __init__(
-        self, provider: SmsProvider, public_url: str | None, timeout: float = SMS_TIMEOUT
+        self,
+        provider: SmsProvider,
+        public_url: str | None,
+        secret_key: str,
+        timeout: float = SMS_TIMEOUT,
     ) -> None:
         assert provider.account is not None and provider.secret is not None
         self._url = f"{provider.endpoint}/sms/json"
@@ -30,7 +34,8 @@ class VonageChannel:
             "from": (provider.sender or "").removeprefix("+"),
         }
         if public_url:
-            self._fields["callback"] = receipts_url(public_url, SmsKind.VONAGE)
+            # Authenticated by the key it carries: Vonage posts to it with no credentials.
+            self._fields["callback"] = vonage_callback(public_url, secret_key)
         self._client = httpx.Client(timeout=timeout)
 
     def send(self, message: Message, start_by: float) -> str | None:
