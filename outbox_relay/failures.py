@@ -21,8 +21,8 @@ class Verdict(StrEnum):
     PERMANENT = "permanent"  # the recipient or the message: never try again
     TRANSIENT = "transient"  # this message, this time: try again later
     PROVIDER_DOWN = "provider_down"  # the provider or its configuration: pause it, keep the row
-    # 4.7.x, 5.7.0 or 5.7.1 at RCPT or DATA: this recipient's (greylisting, a policy), or the
-    # provider's once several recipients get it at once (see providers.Provider.judge).
+    # 5.7.0 or 5.7.1 at RCPT or DATA: this recipient's (a policy), or the provider's once
+    # several recipients get it at once (see providers.Provider.judge).
     POLICY = "policy"
 
 
@@ -51,6 +51,10 @@ _MESSAGE_CLASSES = frozenset({"1", "2", "3", "6"})
 _POLICY_ENHANCED = frozenset({"5.7.0", "5.7.1"})
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+# The soonest a message deferred at RCPT or DATA is tried again: a greylister lets a retry
+# through only after its delay (commonly 60 s to 15 minutes), and some restart the delay on a
+# retry that comes too early.
+MESSAGE_RETRY_FLOOR = 60.0
 
 
 # A 421 that says the server holds too many of our sessions (Postfix: "too many connections
@@ -61,8 +65,10 @@ _TOO_MANY_CONNECTIONS = re.compile(r"too many (?:\w+ )*connections", re.IGNORECA
 class DeliveryFailure(Exception):
     """A delivery attempt failed; `verdict` says whose failure it is.
 
-    `kind` groups the POLICY refusals a provider counts together (`4.7`, `5.7`);
-    `too_many_sessions` marks a server refusing one more of our sessions.
+    `kind` groups the POLICY refusals a provider counts together (`5.7`);
+    `too_many_sessions` marks a server refusing one more of our sessions; `retry_floor` is the
+    soonest the message may be tried again, in seconds (MESSAGE_RETRY_FLOOR for a deferral at
+    RCPT or DATA); `slow_down` marks a throttling reply, which halves the sessions.
     """
 
     def __init__(
@@ -72,12 +78,16 @@ class DeliveryFailure(Exception):
         *,
         kind: str | None = None,
         too_many_sessions: bool = False,
+        retry_floor: float = 0.0,
+        slow_down: bool = False,
     ) -> None:
         super().__init__(description)
         self.verdict = verdict
         self.description = description[:500]
         self.kind = kind
         self.too_many_sessions = too_many_sessions
+        self.retry_floor = retry_floor
+        self.slow_down = slow_down
 
 
 def enhanced_code(text: str) -> str | None:
@@ -91,9 +101,9 @@ def classify_smtp(stage: Stage, code: int | None, text: str = "") -> Verdict:
 
     The spec's table: no reply or any refusal before RCPT (connect, greeting, EHLO, STARTTLS,
     AUTH, MAIL FROM), and quota or throttling replies anywhere (421, 454, 550 5.4.5), are the
-    provider's. At RCPT and DATA, a dropped connection or a 4xx is transient, but 4.7.x
-    (greylisting: `450 4.7.1 … Greylisted`) and 5.7.0 / 5.7.1 are policy, the provider's only
-    when several recipients get them; any other 5xx is permanent.
+    provider's. At RCPT and DATA, a dropped connection or a 4xx (greylisting's `450 4.7.1 …
+    Greylisted` included) is transient for the message alone; 5.7.0 / 5.7.1 are policy, the
+    provider's only when several recipients get them; any other 5xx is permanent.
     """
     if code is None:
         return Verdict.PROVIDER_DOWN if stage in SESSION_STAGES else Verdict.TRANSIENT
@@ -106,12 +116,8 @@ def classify_smtp(stage: Stage, code: int | None, text: str = "") -> Verdict:
 
 
 def _policy_kind(code: int, enhanced: str | None) -> str | None:
-    """`4.7` or `5.7` for the refusals a provider counts over recipients, else None."""
-    if enhanced is None:
-        return None
-    if 400 <= code <= 499 and enhanced.startswith("4.7."):
-        return "4.7"
-    return "5.7" if enhanced in _POLICY_ENHANCED else None
+    """`5.7` for the refusals a provider counts over recipients, else None."""
+    return "5.7" if 500 <= code <= 599 and enhanced in _POLICY_ENHANCED else None
 
 
 def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
@@ -120,11 +126,15 @@ def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
     description = f"SMTP {code} {text} {where}" if code is not None else f"{text} {where}"
     verdict = classify_smtp(stage, code, text)
     kind = _policy_kind(code, enhanced_code(text)) if code is not None else None
+    deferred = verdict is Verdict.TRANSIENT and stage in (Stage.RCPT, Stage.DATA)
+    enhanced = enhanced_code(text)
     return DeliveryFailure(
         verdict,
         " ".join(description.split()),
         kind=kind if verdict is Verdict.POLICY else None,
         too_many_sessions=code == 421 and _TOO_MANY_CONNECTIONS.search(text) is not None,
+        retry_floor=MESSAGE_RETRY_FLOOR if deferred else 0.0,
+        slow_down=code in _THROTTLING_CODES or enhanced in _THROTTLING_ENHANCED,
     )
 
 
@@ -148,7 +158,7 @@ def http_failure(status: int, reason: str) -> DeliveryFailure | None:
     verdict = classify_http(status)
     if verdict is None:
         return None
-    return DeliveryFailure(verdict, f"HTTP {status} {reason}".strip())
+    return DeliveryFailure(verdict, f"HTTP {status} {reason}".strip(), slow_down=status == 429)
 
 
 # Twilio's error codes and Vonage's per-message statuses, as each documents them (docs/sms.md
@@ -191,7 +201,8 @@ def sms_api_failure(api: str, status: int, code: int | None, text: str) -> Deliv
         rule = (verdict, _MEANINGS[verdict])
     verdict, meaning = rule
     what = str(code) if code is not None else f"HTTP {status}"
-    return DeliveryFailure(verdict, " ".join(f"{api} {what} {meaning}: {text}".split()))
+    description = " ".join(f"{api} {what} {meaning}: {text}".split())
+    return DeliveryFailure(verdict, description, slow_down=meaning == "throttled")
 
 
 def network_failure(exc: Exception) -> DeliveryFailure:

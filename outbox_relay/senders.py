@@ -197,21 +197,28 @@ class Senders:
         if failure.too_many_sessions:
             limit = sessions.lower_to_open()
             log.warning("provider sessions lowered", extra={"provider": provider.name, "to": limit})
+        if failure.slow_down:
+            sessions.halve()
         verdict = provider.judge(failure, row.recipient)
-        self._outcomes.collect(self._failed(row, verdict, failure.description, ms))
+        floor = failure.retry_floor
+        self._outcomes.collect(self._failed(row, verdict, failure.description, ms, floor))
         if verdict is not Verdict.PROVIDER_DOWN:
             provider.answered()
             return
         counted = partial(self._failed, row, Verdict.TRANSIENT, failure.description, ms)
         provider.pause(failure.description, lambda: self._outcomes.recount(counted()))
+        sessions.restart()
         sessions.close_idle()
 
-    def _failed(self, row: claims.Claimed, verdict: Verdict, error: str, ms: int) -> Outcome:
+    def _failed(
+        self, row: claims.Claimed, verdict: Verdict, error: str, ms: int, floor: float = 0.0
+    ) -> Outcome:
         """What a failed attempt does to its row.
 
         A provider's failure leaves the row due at once: a fallback takes it, or it waits
         unclaimed until its provider is back, and it does not count as an attempt. A
-        transient one is retried with backoff, never past the row's horizon.
+        transient one is retried with backoff, no sooner than `floor` seconds (a deferral at
+        RCPT or DATA: failures.MESSAGE_RETRY_FLOOR), never past the row's horizon.
         """
         if verdict is Verdict.PERMANENT:
             return Outcome(row, Ending.PERMANENT_ERROR, ms, error)
@@ -224,6 +231,7 @@ class Senders:
             base=self.settings.relay_backoff_base,
             cap=self.settings.relay_backoff_cap,
         )
+        delay = max(delay, floor)
         if row.expires_at is not None:
             delay = min(delay, max(0.0, (row.expires_at - utcnow()).total_seconds()))
         return Outcome(row, Ending.RETRY, ms, error, retry_in=delay)
@@ -248,15 +256,21 @@ class Senders:
             self._strangers.unsubscribe_url,
         )
         sessions = self._sessions[provider.name]
-        channel = sessions.borrow(start_by)
-        sent = False
+        channel = sessions.borrow(start_by, lambda: provider.usable)
+        kept = False
         try:
             provider_id = channel.send(message, start_by)
-            sent = True
+            kept = True
+            sessions.accepted()
             return provider_id
+        except DeliveryFailure as failure:
+            # A refusal of this message alone leaves the session to its channel, which keeps
+            # what still works (an SMTP session RSETs and takes the next message).
+            kept = failure.verdict is not Verdict.PROVIDER_DOWN
+            raise
         finally:
             # A paused provider keeps no session: its probe must not be one too many.
-            sessions.give_back(channel, keep=sent and provider.usable)
+            sessions.give_back(channel, keep=kept and provider.usable)
 
 
 def _ms(started: float) -> int:

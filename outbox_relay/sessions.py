@@ -1,5 +1,5 @@
 """The sessions a relay keeps open to one provider: reused last-in first-out, and no more of
-them than the provider takes."""
+them than the provider has shown it takes (a polite sender)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,23 @@ NO_SESSION_RETRY = 1.0
 
 
 class Sessions:
-    """At most `limit` channels (so connections) to one provider, lent one send at a time.
+    """Channels (so connections) to one provider, lent one send at a time.
+
+    A polite sender: one session after start and after every pause (`restart`), one more each
+    time the provider accepts a message (`accepted`), up to `limit` (RELAY_CONCURRENCY, or what
+    a `421 too many connections` left), halved on a throttling reply (`halve`). So a wrong
+    password costs one failed AUTH, not one a sender, and a provider that refuses at RCPT is
+    never met by a wave of sessions.
 
     The channel returned last is lent first, so a trickle keeps one connection warm. A
-    channel whose send failed is closed rather than kept: the next send opens a fresh one.
+    channel whose send failed for the provider is closed rather than kept: the next send opens
+    a fresh one; after a refusal of the message alone, the channel keeps what still works.
     """
 
     def __init__(self, make: Callable[[], Channel], limit: int) -> None:
         self._make = make
         self._limit = limit
+        self._allowed = 1
         self._cond = threading.Condition()
         self._idle: list[Channel] = []
         self._count = 0  # channels made and not yet closed: idle or lent
@@ -33,15 +41,40 @@ class Sessions:
         """The most sessions this relay opens to the provider."""
         return self._limit
 
-    def borrow(self, start_by: float) -> Channel:
-        """A channel no other thread uses; Deferred if none frees up before `start_by`
-        (time.monotonic)."""
+    @property
+    def allowed(self) -> int:
+        """The sessions the provider has earned so far."""
+        return self._allowed
+
+    def accepted(self) -> None:
+        """The provider took a message: one session more, up to the limit."""
         with self._cond:
-            while not self._idle and self._count >= self._limit:
+            if self._allowed < self._limit:
+                self._allowed += 1
+                self._cond.notify()
+
+    def halve(self) -> None:
+        """The provider asked us to slow down: half the sessions (one at least)."""
+        with self._cond:
+            self._allowed = max(1, self._allowed // 2)
+
+    def restart(self) -> None:
+        """Back to one session, as at start: after a pause, the provider earns the others again."""
+        with self._cond:
+            self._allowed = 1
+
+    def borrow(self, start_by: float, usable: Callable[[], bool] = lambda: True) -> Channel:
+        """A channel no other thread uses; Deferred if none frees up before `start_by`
+        (time.monotonic), or if the provider is no longer `usable` once one does (paused while
+        this send waited: it must not open a session the pause did not count on)."""
+        with self._cond:
+            while not self._idle and self._count >= self._allowed:
                 left = start_by - time.monotonic()
                 if left <= 0:
                     raise Deferred(NO_SESSION_RETRY)
                 self._cond.wait(left)
+                if not usable():
+                    raise Deferred(0.0)
             if self._idle:
                 return self._idle.pop()
             self._count += 1
@@ -55,7 +88,7 @@ class Sessions:
         """Return a lent channel: kept for the next send, or closed (`keep` false, or more
         sessions open than the limit now allows)."""
         with self._cond:
-            if keep and self._count <= self._limit:
+            if keep and self._count <= self._allowed:
                 self._idle.append(channel)
                 self._cond.notify()
                 return
@@ -77,6 +110,7 @@ class Sessions:
         and never raised again. The new limit."""
         with self._cond:
             self._limit = max(1, min(self._limit, self._count))
+            self._allowed = min(self._allowed, self._limit)
             return self._limit
 
     def _forget(self, closed: int) -> None:

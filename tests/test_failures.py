@@ -59,11 +59,12 @@ SMTP_CASES = [
     (Stage.DATA, 550, "5.7.26 unauthenticated mail (DMARC)", P),
     (Stage.RCPT, 550, "5.7.1 relaying denied", POLICY),
     (Stage.DATA, 554, "5.7.0 message refused by policy", POLICY),
-    # 4.7.x at RCPT or DATA: one recipient's greylisting or policy, until several get it.
-    (Stage.RCPT, 450, "4.7.1 <a@example.com>: Recipient address rejected: Greylisted", POLICY),
-    (Stage.RCPT, 450, "4.7.1 rate limited", POLICY),
-    (Stage.DATA, 451, "4.7.1 try again later", POLICY),
-    (Stage.DATA, 452, "4.7.0 quota", POLICY),
+    # 4.7.x at RCPT or DATA: this message's (greylisting, a per-recipient rate), however
+    # many recipients get it: a greylister defers every new recipient.
+    (Stage.RCPT, 450, "4.7.1 <a@example.com>: Recipient address rejected: Greylisted", T),
+    (Stage.RCPT, 450, "4.7.1 rate limited", T),
+    (Stage.DATA, 451, "4.7.1 try again later", T),
+    (Stage.DATA, 452, "4.7.0 quota", T),
 ]
 
 
@@ -123,16 +124,16 @@ def test_policy_refusals_pause_the_provider_only_from_three_distinct_recipients(
     assert smtp.judge(refusal, "c@example.com") is D
 
 
-def test_each_kind_of_policy_refusal_is_counted_on_its_own() -> None:
+def test_a_deferral_at_rcpt_or_data_is_the_messages_and_waits_a_minute() -> None:
     smtp = provider()
     greylisted = smtp_failure(Stage.RCPT, 450, "4.7.1 Greylisted")
+    dropped = smtp_failure(Stage.DATA, None, "SMTPServerDisconnected: closed")
     refused = smtp_failure(Stage.RCPT, 550, "5.7.1 refused")
-    assert (greylisted.kind, refused.kind) == ("4.7", "5.7")
-    assert smtp.judge(greylisted, "a@example.com") is T
-    assert smtp.judge(refused, "b@example.com") is T
-    assert smtp.judge(greylisted, "c@example.com") is T
-    assert smtp.judge(refused, "d@example.com") is T
-    assert smtp.judge(greylisted, "e@example.com") is D
+    assert (greylisted.kind, refused.kind) == (None, "5.7")
+    assert (greylisted.retry_floor, dropped.retry_floor) == (60.0, 60.0)
+    assert smtp_failure(Stage.MAIL, 450, "4.7.1 too much mail").retry_floor == 0.0
+    for recipient in ("a", "b", "c", "d"):
+        assert smtp.judge(greylisted, f"{recipient}@example.com") is T
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select, update
 
 from shared.clock import utcnow
 from shared.models import outbox, outbox_attempts
@@ -104,6 +104,22 @@ def deliveries_logged(log: Path) -> list[dict[str, str]]:
         if "id" in fields and "outcome" in fields:
             found.append(fields)
     return found
+
+
+def earn_sessions(engine: Engine, smtp: SinkServer, sessions: int) -> None:
+    """Let a started relay earn `sessions` sessions to the sink (a polite sender opens one more
+    per accepted message), then forget the warm-up: its rows and what the sink saw."""
+    queue_emails(engine, sessions - 1, prefix="warm")
+    wait_until(
+        lambda: count(engine, "outbox", status="sent") == sessions - 1,
+        timeout=30,
+        what="the warm-up messages",
+    )
+    with engine.begin() as connection:
+        connection.execute(delete(outbox_attempts))
+        connection.execute(delete(outbox))
+    smtp.sink.received.clear()
+    smtp.sink.data_commands.clear()
 
 
 def snapshot(engine: Engine) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
@@ -252,10 +268,10 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
         "RELAY_CONCURRENCY": str(concurrency),
         "RELAY_BATCH_SIZE": "100",
     }
+    relay_a, log_a = relays.start(env, "a")
+    earn_sessions(engine, smtp, concurrency)
     public_ids = queue_emails(engine, 10, prefix="stop")
     smtp.sink.delay = 1.5  # under the 2 s timeout: sends are slow but succeed
-
-    relay_a, log_a = relays.start(env, "a")
     wait_until(
         lambda: len(smtp.sink.data_commands) == concurrency,
         timeout=30,
@@ -278,9 +294,9 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
     relay_b, _ = relays.start(env, "b")
     if resume == "while_b_sends":
         wait_until(
-            lambda: len(smtp.sink.data_commands) >= 2 * concurrency,
+            lambda: len(smtp.sink.data_commands) > concurrency,
             timeout=30,
-            what="relay B to start its sends",
+            what="relay B to start its first send",
         )
         [(token_b, held_by_b)] = claims(engine).items()
         assert token_b != token_a and started_ids <= held_by_b, "B holds A's rows now"
@@ -365,10 +381,13 @@ def test_two_relays_draining_ten_thousand_messages_send_each_exactly_once(
 
 # --- 4. SMTP down, then back ------------------------------------------------------------------
 
-BACKOFF_BASE, BACKOFF_CAP = 0.2, 0.5
+# A deferral at DATA waits at least a minute (a greylister's delay); above that floor, full
+# jitter up to the cap. The test makes each retry due once it saw it, as the wait passing would.
+BACKOFF_BASE, BACKOFF_CAP = 100.0, 200.0
+MESSAGE_RETRY_FLOOR = 60.0
 
 
-def test_smtp_refusing_for_a_while_is_retried_with_backoff_until_every_message_is_sent(
+def test_smtp_deferring_for_a_while_is_retried_with_backoff_until_every_message_is_sent(
     env: dict[str, str], engine: Engine, smtp: SinkServer, relays: Relays
 ) -> None:
     env = {
@@ -381,23 +400,34 @@ def test_smtp_refusing_for_a_while_is_retried_with_backoff_until_every_message_i
     smtp.sink.script = ["drop", "drop"]
     smtp.sink.mode = "reply:451"
     public_ids = queue_emails(engine, 5, prefix="down")
-    relay, _ = relays.start(env, "relay")
+    relay, log = relays.start(env, "relay")
 
-    # While it refuses, watch rows the relay gave back after a failure (one sighting per row
-    # and attempt): each is due again later than its failure, and no later than the cap allows.
-    # Refuse until every row failed four times, so the cap (0.5 s < 0.2·2^2) binds on some.
+    # While it defers, watch rows the relay gave back after a failure (one sighting per row
+    # and attempt), then make them due: each was due again a minute or more after its
+    # failure, and no later than the cap allows. Until every row failed four times, so the cap
+    # (200 s < 100·2^2) binds on some.
     backing_off: dict[tuple[int, int], dict[str, Any]] = {}
 
     def every_row_failed_four_times() -> bool:
         rows, attempts = snapshot(engine)
         for row in rows:
             tried = attempts[row["id"]]
-            if row["status"] == "pending" and row["claim_token"] is None and tried:
-                backing_off.setdefault((row["id"], len(tried)), {**row, "last": tried[-1]})
+            key = (row["id"], len(tried))
+            waiting = row["status"] == "pending" and row["claim_token"] is None
+            if waiting and tried and key not in backing_off:
+                backing_off[key] = {**row, "last": tried[-1]}
+                # Only the wait this test saw: a failure marked since is seen first.
+                with engine.begin() as connection:
+                    connection.execute(
+                        update(outbox)
+                        .where(outbox.c.id == row["id"])
+                        .where(outbox.c.next_attempt_at == row["next_attempt_at"])
+                        .values(next_attempt_at=utcnow())
+                    )
         capped = [seen for (_, n), seen in backing_off.items() if n >= 3]
         return bool(capped) and all(len(tried) >= 4 for tried in attempts.values())
 
-    wait_until(every_row_failed_four_times, timeout=30, what="every row to fail four times")
+    wait_until(every_row_failed_four_times, timeout=60, what="every row to fail four times")
     smtp.sink.mode = "accept"
     wait_until(
         lambda: count(engine, "outbox", status="sent") == len(public_ids),
@@ -407,19 +437,21 @@ def test_smtp_refusing_for_a_while_is_retried_with_backoff_until_every_message_i
     assert processes.stop(relay, signal.SIGTERM) == 0
 
     assert not smtp.sink.script, "the two dropped connections happened"
+    assert "provider paused" not in log.read_text(), "a deferral is the message's, never a pause"
     waits = []
     for row in backing_off.values():
         last = row["last"]
         assert last["outcome"] == "transient"
-        assert last["attempted_at"] <= row["next_attempt_at"], "retry not pushed past the failure"
-        # Full jitter: the wait is anywhere in [0, min(cap, base·2^(n-1))] after the failure
+        wait = (row["next_attempt_at"] - last["attempted_at"]).total_seconds()
+        assert wait >= MESSAGE_RETRY_FLOOR, "retried before a greylister would let it through"
+        # Full jitter above the floor: the wait is at most the cap after the failure
         # (recorded at its start or its end: allow the send's duration, and 0.1 s of slack).
         latest = last["attempted_at"] + timedelta(milliseconds=last["duration_ms"])
         assert row["next_attempt_at"] <= latest + timedelta(seconds=BACKOFF_CAP + 0.1), (
             "retry pushed further than the cap"
         )
-        waits.append((row["next_attempt_at"] - last["attempted_at"]).total_seconds())
-    assert len(waits) >= 3 and max(waits) >= 0.005, f"no backoff seen: {waits}"
+        waits.append(wait)
+    assert len(waits) >= 3 and max(waits) > MESSAGE_RETRY_FLOOR + 1, f"no jitter seen: {waits}"
 
     received = received_ids(smtp)
     assert received == Counter({message_id(p): 1 for p in public_ids})

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from outbox_relay.channels import Email, Message
-from outbox_relay.failures import DeliveryFailure, Stage, smtp_failure
+from outbox_relay.failures import DeliveryFailure, Stage, Verdict, smtp_failure
 from shared.config import SmtpSettings, StartTls
 
 # A connection idle longer than this is checked with NOOP before use: servers close idle
@@ -96,16 +96,38 @@ class SmtpChannel:
                 reply = _within(smtp, deadline).data(message.data)
             _expect(reply, stage, 250)
         except _Refused as refused:
-            self.close()
+            self._end_transaction(refused.failure, stage, deadline)
             raise refused.failure from None
         except smtplib.SMTPResponseException as exc:
-            self.close()
-            raise smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error)) from exc
+            failure = smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error))
+            self._end_transaction(failure, stage, deadline)
+            raise failure from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
         self._last_used = time.monotonic()
         return provider_id(_text(reply[1]))
+
+    def _end_transaction(self, failure: DeliveryFailure, stage: Stage, deadline: float) -> None:
+        """After a refusal of this message alone (at RCPT or DATA), RSET and keep the session
+        for the next one, as an MTA does: a greylisted recipient must not cost the others a new
+        connection, nor the provider a burst of them. Anything else closes it."""
+        smtp = self._smtp
+        reset = (
+            smtp is not None
+            and smtp.sock is not None
+            and stage in (Stage.RCPT, Stage.DATA)
+            and failure.verdict is not Verdict.PROVIDER_DOWN
+        )
+        if reset and smtp is not None:
+            try:
+                code, _ = _within(smtp, deadline).rset()
+            except (smtplib.SMTPException, OSError):
+                code = 0
+            if code == 250:
+                self._last_used = time.monotonic()
+                return
+        self.close()
 
     def probe(self, sender: str) -> None:
         """A session that sends no message: connect, EHLO, STARTTLS, AUTH, MAIL FROM, RSET.
