@@ -1,5 +1,6 @@
 """When to try again: after a message's transient failure (exponential, capped, full jitter),
-and between reconnections to a database that does not answer (doubling, capped)."""
+a paused provider's probe (at least the exponential), and between reconnections to a database
+that does not answer (doubling, capped)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ def retry_delay(
     # A float power: an int one overflows converting past 2^1023 (a thousand quick probes).
     ceiling = min(cap, base * 2.0 ** min(max(attempts - 1, 0), 1023))
     return (rng or random).uniform(0, ceiling)
+
+
+def probe_delay(probes: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds before the `probes`-th probe of a paused provider: uniform in [c, 2c] with
+    c = min(cap, base·2^(n-1)), never more than `cap`.
+
+    At least the ceiling, unlike a message's retry: a probe is a login too, and a provider
+    that refused our password should see one more per doubling wait (two in the first 5 s
+    with the default base), not a burst of them; the jitter above it spreads relays apart.
+    """
+    ceiling = min(cap, base * 2.0 ** min(max(probes - 1, 0), 1023))
+    return min(cap, (rng or random).uniform(ceiling, 2 * ceiling))
 
 
 # Reconnections: the first after half a second, then doubling up to this.

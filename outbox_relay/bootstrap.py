@@ -45,8 +45,6 @@ def build_relay(
     stopping = threading.Event()
     providers = Providers(
         settings,
-        make_channel,
-        probe_sender=settings.mail_from.address,
         stopping=stopping,
         on_change=wake,
     )

@@ -2,10 +2,10 @@
 
 A provider is paused for every sender of the relay at once when a failure is its own (a
 revoked password, a quota, an outage): no sender waits on it again until a probe finds it
-answering. An SMTP provider is probed by a session that sends no message (connect, EHLO,
-STARTTLS, AUTH, MAIL FROM, RSET), so a black-holed one costs one timeout per probe, not one
-per message. An HTTP endpoint has no such session: after the same wait, one message is let
-through as the probe (a trial), and its answer decides.
+answering. The probe is a real message: after the backoff, the next due message goes through
+(a trial), and its answer decides. So a probe that passes means mail passes (a probe that
+stopped before RCPT passed a greylister, or a server refusing every message, and resumed a
+wave of sends into the same refusal), and a black-holed provider costs one timeout a probe.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from datetime import datetime
 from enum import Enum
 
 from outbox_relay import metrics
-from outbox_relay.backoff import retry_delay
-from outbox_relay.channels.factory import ChannelFactory
-from outbox_relay.channels.smtp import SmtpChannel
+from outbox_relay.backoff import probe_delay
 from outbox_relay.failures import DeliveryFailure, Verdict
 from shared.clock import utcnow
 from shared.config import Settings
@@ -30,14 +28,14 @@ log = logging.getLogger(__name__)
 
 # Probes follow the backoff, but never wait longer than this between two.
 PROBE_CAP = 60.0
-# 4.7.x, 5.7.0 or 5.7.1 at RCPT or DATA pause the provider once this many distinct recipients
-# get the same kind within POLICY_WINDOW seconds: one recipient's greylisting or policy is the
-# recipient's, many is the sender's.
+# A message whose failure paused its provider is due this long after the probe starts: the
+# probe is then another message, if one is due.
+PROBE_LEAD = 3.0
+# 5.7.0 or 5.7.1 at RCPT or DATA pause the provider once this many distinct recipients get
+# it within POLICY_WINDOW seconds: one recipient's policy is the recipient's, many the sender's.
 POLICY_RECIPIENTS = 3
 POLICY_WINDOW = 60.0
 
-# Raises the DeliveryFailure that keeps a provider paused; returns when it would take a message.
-Probe = Callable[[], None]
 # Counts as a try the failure that paused a provider which then answered its first probe.
 Recount = Callable[[], None]
 
@@ -49,15 +47,11 @@ class _State(Enum):
 
 
 class Provider:
-    """One provider's health, shared by every sender of a relay.
-
-    `probe` checks the provider without a message; None lets one message through instead.
-    """
+    """One provider's health, shared by every sender of a relay."""
 
     def __init__(
         self,
         name: str,
-        probe: Probe | None,
         *,
         backoff_base: float,
         backoff_cap: float,
@@ -65,7 +59,6 @@ class Provider:
         on_change: Callable[[], None],
     ) -> None:
         self.name = name
-        self._probe = probe
         self._base = backoff_base
         self._cap = min(backoff_cap, PROBE_CAP)
         self._stopping = stopping
@@ -121,39 +114,61 @@ class Provider:
         return Verdict.PROVIDER_DOWN if len(recipients) >= POLICY_RECIPIENTS else Verdict.TRANSIENT
 
     def answered(self) -> None:
-        """A send got an answer that is not the provider's failure: a trial ends the pause."""
+        """A send got an answer that is not the provider's failure: a trial ends the pause.
+
+        No retry without backoff: when the failure that paused it came from one message (a
+        421 after DATA, a quota at RCPT) and the provider takes its first probe, the pause said
+        nothing of the provider, and the recount counts that failure as the message's try, so
+        its retry waits the backoff instead of pausing the provider again.
+        """
         with self._lock:
             if self._state is not _State.TRIAL:
                 return
+            recount, self._recount = self._recount, None
+            first = self._probes == 1
+        if recount is not None and first:
+            try:
+                recount()
+            except Exception:  # the row is retried anyway; the pause must end
+                log.exception("failure not recounted", extra={"provider": self.name})
         self._resume()
 
-    def pause(self, reason: str, recount: Recount | None = None) -> None:
-        """Stop every sender using it, and probe it until it answers.
+    def probe_backoff(self) -> float:
+        """The wait before the probe a pause now would start (for `pause`)."""
+        with self._lock:
+            probes = 1 if self._state is _State.UP else self._probes + 1
+        return probe_delay(probes, base=self._base, cap=self._cap)
 
-        No retry without backoff: when the failure that paused it came from one message (a
-        421 after DATA, a quota at RCPT) and the provider answers its first probe at once, the
-        pause said nothing of the provider, and `recount` counts that failure as the
-        message's try, so its retry waits the backoff instead of pausing the provider again.
-        """
+    def pause(self, reason: str, wait: float, recount: Recount | None = None) -> None:
+        """Stop every sender using it, and let a message through as its probe `wait` seconds
+        later (`recount`: see `answered`). A failed probe pauses it again, with a longer wait."""
         with self._lock:
             self._reason = reason
             if self._state is _State.DOWN:
                 return
             first = self._state is _State.UP
+            failed_probe = self._probes
             self._state = _State.DOWN
             if first:
                 self._down_since = utcnow()
                 self._probes = 0
                 self._policy.clear()
                 self._recount = recount
+            self._probes += 1
             self._prober = threading.Thread(
-                target=self._wait_and_probe, name=f"probe-{self.name}", daemon=True
+                target=self._wait_and_probe, args=(wait,), name=f"probe-{self.name}", daemon=True
             )
             self._prober.start()
         if first:
             metrics.PROVIDER_UP.labels(self.name).set(0)
             log.warning("provider paused", extra={"provider": self.name, "error": reason})
             self._on_change()
+        else:
+            metrics.FAILED_PROBES.labels(self.name).inc()
+            log.info(
+                "provider probe failed",
+                extra={"provider": self.name, "probe": failed_probe, "error": reason},
+            )
 
     def describe(self) -> str | None:
         """`provider NAME down since TIME: REASON` while paused, else None."""
@@ -169,44 +184,13 @@ class Provider:
         if prober is not None:
             prober.join(timeout)
 
-    def _wait_and_probe(self) -> None:
-        """Wait the backoff, then probe, until the provider answers or the relay stops."""
-        while True:
-            with self._lock:
-                self._probes += 1
-                probes = self._probes
-            if self._stopping.wait(retry_delay(probes, base=self._base, cap=self._cap)):
-                return
-            if self._probe is None:
-                with self._lock:
-                    self._state, self._trial_taken = _State.TRIAL, False
-                self._on_change()
-                return
-            try:
-                self._probe()
-            except DeliveryFailure as failure:
-                metrics.FAILED_PROBES.labels(self.name).inc()
-                with self._lock:
-                    self._reason = failure.description
-                log.info(
-                    "provider probe failed",
-                    extra={"provider": self.name, "probe": probes, "error": failure.description},
-                )
-                continue
-            except Exception:  # a bug in a probe must not stop the probing
-                metrics.FAILED_PROBES.labels(self.name).inc()
-                log.exception("provider probe failed", extra={"provider": self.name})
-                continue
-            with self._lock:
-                recount, self._recount = self._recount, None
-            if recount is not None and probes == 1:
-                # Before resuming, while no sender of this relay uses the provider.
-                try:
-                    recount()
-                except Exception:  # the row is retried anyway; the probing must end
-                    log.exception("failure not recounted", extra={"provider": self.name})
-            self._resume()
+    def _wait_and_probe(self, wait: float) -> None:
+        """Wait the backoff, then let the next message through as the probe."""
+        if self._stopping.wait(wait):
             return
+        with self._lock:
+            self._state, self._trial_taken = _State.TRIAL, False
+        self._on_change()
 
     def _resume(self) -> None:
         with self._lock:
@@ -228,40 +212,26 @@ class Providers:
     def __init__(
         self,
         settings: Settings,
-        connect: ChannelFactory,
         *,
-        probe_sender: str,
         stopping: threading.Event,
         on_change: Callable[[], None],
     ) -> None:
-        def smtp_probe(name: str) -> Probe:
-            def probe() -> None:
-                channel = connect(name)
-                try:
-                    if isinstance(channel, SmtpChannel):
-                        channel.probe(probe_sender)
-                finally:
-                    channel.close()
-
-            return probe
-
-        def provider(name: str, probe: Probe | None) -> Provider:
+        def provider(name: str) -> Provider:
             return Provider(
                 name,
-                probe,
                 backoff_base=settings.relay_backoff_base,
                 backoff_cap=settings.relay_backoff_cap,
                 stopping=stopping,
                 on_change=on_change,
             )
 
-        email = [provider("smtp", smtp_probe("smtp"))]
+        email = [provider("smtp")]
         if settings.smtp_fallback is not None:
-            email.append(provider("smtp_fallback", smtp_probe("smtp_fallback")))
+            email.append(provider("smtp_fallback"))
         self._by_channel: dict[str, list[Provider]] = {
             "email": email,
-            "sms": [provider(name, None) for name in _sms_providers(settings)],
-            "webhook": [provider("webhook", None)] if settings.webhook_url else [],
+            "sms": [provider(name) for name in _sms_providers(settings)],
+            "webhook": [provider("webhook")] if settings.webhook_url else [],
         }
 
     def pick(self, channel: str, failures: int = 0) -> Provider | None:
@@ -277,6 +247,10 @@ class Providers:
         start = failures % len(providers)
         turn = providers[start:] + providers[:start]
         return next((p for p in turn if p.take()), None)
+
+    def another_takes(self, channel: str, provider: Provider) -> bool:
+        """Whether a provider of `channel` other than `provider` may be used now."""
+        return any(p.usable for p in self._by_channel.get(channel, []) if p is not provider)
 
     def channels(self) -> list[str]:
         """The channels some provider serves."""

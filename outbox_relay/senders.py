@@ -19,7 +19,7 @@ from outbox_relay.channels.factory import ChannelFactory
 from outbox_relay.compose import compose
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.outcomes import Outcome, OutcomeBook
-from outbox_relay.providers import Provider, Providers
+from outbox_relay.providers import PROBE_LEAD, Provider, Providers
 from outbox_relay.render import TemplateError, Templates
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
@@ -200,13 +200,19 @@ class Senders:
         if failure.slow_down:
             sessions.halve()
         verdict = provider.judge(failure, row.recipient)
-        floor = failure.retry_floor
-        self._outcomes.collect(self._failed(row, verdict, failure.description, ms, floor))
+        error = failure.description
         if verdict is not Verdict.PROVIDER_DOWN:
+            self._outcomes.collect(self._failed(row, verdict, error, ms, failure.retry_floor))
             provider.answered()
             return
-        counted = partial(self._failed, row, Verdict.TRANSIENT, failure.description, ms)
-        provider.pause(failure.description, lambda: self._outcomes.recount(counted()))
+        # The message waits for another provider, or else until just after the probe, which
+        # is then the next due message: one the provider refuses for its own sake neither
+        # stalls the others nor passes for a probe that failed.
+        wait = provider.probe_backoff()
+        due_in = 0.0 if self._providers.another_takes(row.channel, provider) else wait + PROBE_LEAD
+        self._outcomes.collect(self._failed(row, verdict, error, ms, due_in))
+        counted = partial(self._failed, row, Verdict.TRANSIENT, error, ms)
+        provider.pause(error, wait, lambda: self._outcomes.recount(counted()))
         sessions.restart()
         sessions.close_idle()
 
@@ -215,15 +221,16 @@ class Senders:
     ) -> Outcome:
         """What a failed attempt does to its row.
 
-        A provider's failure leaves the row due at once: a fallback takes it, or it waits
-        unclaimed until its provider is back, and it does not count as an attempt. A
-        transient one is retried with backoff, no sooner than `floor` seconds (a deferral at
-        RCPT or DATA: failures.MESSAGE_RETRY_FLOOR), never past the row's horizon.
+        A provider's failure leaves the row due in `floor` seconds (at once, but for a failed
+        probe's message): a fallback takes it, or it waits unclaimed until its provider is
+        back, and it does not count as an attempt. A transient one is retried with backoff, no
+        sooner than `floor` seconds (a deferral at RCPT or DATA:
+        failures.MESSAGE_RETRY_FLOOR), never past the row's horizon.
         """
         if verdict is Verdict.PERMANENT:
             return Outcome(row, Ending.PERMANENT_ERROR, ms, error)
         if verdict is Verdict.PROVIDER_DOWN:
-            return Outcome(row, Ending.PROVIDER_DOWN, ms, error, retry_in=0.0)
+            return Outcome(row, Ending.PROVIDER_DOWN, ms, error, retry_in=floor)
         if row.attempts + 1 >= self.settings.relay_max_attempts:
             return Outcome(row, Ending.MAX_ATTEMPTS, ms, error)
         delay = retry_delay(

@@ -107,7 +107,6 @@ def test_enhanced_codes_are_read_only_at_the_start_of_the_text() -> None:
 def provider() -> Provider:
     return Provider(
         "smtp",
-        None,
         backoff_base=60.0,
         backoff_cap=60.0,
         stopping=threading.Event(),

@@ -95,7 +95,13 @@ def test_a_fresh_relay_exports_its_counters_at_zero_and_a_pause_as_it_lasts(
         )
 
     processes.eventually(paused_and_probed, 30, "paused, and probes counted")
-    assert scrape(url)['outpost_relay_messages_total{channel="email",outcome="provider_down"}'] == 1
+
+    def each_probe_was_the_message() -> bool:
+        now = scrape(url)
+        down = now['outpost_relay_messages_total{channel="email",outcome="provider_down"}']
+        return down == 1 + now['outpost_provider_failed_probes_total{provider="smtp"}']
+
+    processes.eventually(each_probe_was_the_message, 15, "one provider_down a probe")
 
     with engine.begin() as connection:
         connection.execute(text("UPDATE outbox SET status = 'dead', dead_reason = 'expired'"))

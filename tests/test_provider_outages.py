@@ -94,15 +94,26 @@ def test_a_fallback_takes_over_within_seconds_while_the_primary_is_probed(
     try:
         processes.eventually(lambda: statuses(engine) == {"sent": 200}, 20, "all 200 sent")
         elapsed = time.monotonic() - started
+        # A probe is a message: one coming once the backoff (a second at most) passed tries
+        # the primary, which refuses it, and the fallback takes it.
         attempts_before = primary.script.auth_attempts
-        processes.eventually(
-            lambda: primary.script.auth_attempts > attempts_before, 10, "the primary probed"
-        )
+        later = 0
+
+        def probed() -> bool:
+            nonlocal later
+            queue_emails(engine, 1, prefix=f"later{later}-")
+            later += 1
+            time.sleep(0.1)
+            return primary.script.auth_attempts > attempts_before
+
+        processes.eventually(probed, 10, "the primary probed by a message")
+        total = 200 + later
+        processes.eventually(lambda: statuses(engine) == {"sent": total}, 20, "every one sent")
     finally:
         assert processes.stop(relay) == 0
     assert elapsed < 10, elapsed
     assert primary.script.accepted == []
-    assert len(fallback.script.accepted) == 200
+    assert len(fallback.script.accepted) == total
 
 
 @pytest.mark.alone

@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
 
+from outbox_relay.providers import PROBE_LEAD
 from outbox_relay.relay import Relay
+from shared.clock import utcnow
 from shared.config import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import MakeRelay
@@ -39,37 +42,50 @@ def attempts(engine: Engine) -> list[str]:
 def test_a_failure_that_paused_a_provider_answering_its_first_probe_counts_as_a_try(
     engine: Engine, make_relay: MakeRelay, server: StagedSmtp
 ) -> None:
-    """A 421 after DATA pauses the provider, whose probe (no DATA) passes at once: the
-    message's own failure, so it waits its backoff instead of pausing the provider again."""
-    server.script.set(data="421 4.7.0 try again later")
-    queue_emails(engine, 1)
+    """A 421 to one recipient pauses the provider; its probe, the next message (the first waits
+    until just after it), passes: the failure was that message's, so it counts as its try and
+    the message waits its backoff instead of pausing the provider again and again."""
+    [first] = queue_emails(engine, 1, prefix="first")
+    server.script.recipients["first0@example.com"] = "421 4.7.0 try again later"
     relay = relay_for(make_relay, server, relay_backoff_base=0.05, relay_backoff_cap=0.05)
     relay.drain()
+    assert "email" in relay.providers.paused_channels()
+    [paused_by] = rows(engine, "outbox")
+    assert paused_by["next_attempt_at"] >= utcnow() + timedelta(seconds=PROBE_LEAD - 1)
+    queue_emails(engine, 1, prefix="next")
     wait_until_up(relay)
-    [row] = rows(engine, "outbox")
-    assert (row["status"], row["attempts"], attempts(engine)) == ("pending", 1, ["transient"])
-    assert row["next_attempt_at"] is not None
+    relay.drain()
+    by_id = {r["public_id"]: r for r in rows(engine, "outbox")}
+    assert [r["status"] for r in by_id.values()] == ["pending", "sent"]
+    assert (by_id[first]["attempts"], attempts(engine)) == (1, ["transient", "sent"])
+    assert relay.providers.status() == []
 
 
 def test_a_provider_that_stays_down_past_its_first_probe_counts_no_try(
     engine: Engine, make_relay: MakeRelay, server: StagedSmtp
 ) -> None:
+    """Each probe is the message itself (the only one due): each failure is the provider's,
+    recorded and never counted; once the provider answers, the message goes."""
     server.script.set(mail="451 4.3.0 try later")
     queue_emails(engine, 1)
     relay = relay_for(make_relay, server, relay_backoff_base=0.05, relay_backoff_cap=0.05)
     # Counted from here: the server's start made a session of its own.
     before = server.script.sessions
-    relay.drain()
-    deadline = time.monotonic() + 5
+    # Two probes, each a backoff and the lead after the failure before it, and slack.
+    deadline = time.monotonic() + 2 * (PROBE_LEAD + 0.1) + 10
     while server.script.sessions < before + 3:  # the send, then two probes
         assert time.monotonic() < deadline
-        time.sleep(0.01)
+        relay.drain()
+        time.sleep(0.05)
     server.script.set(mail=None)
-    wait_until_up(relay)
     [row] = rows(engine, "outbox")
-    assert (row["attempts"], attempts(engine)) == (0, ["provider_down"])
-    relay.drain()
-    assert [r["status"] for r in rows(engine, "outbox")] == ["sent"]
+    assert (row["attempts"], attempts(engine)) == (0, ["provider_down"] * 3)
+    deadline = time.monotonic() + PROBE_LEAD + 10
+    while [r["status"] for r in rows(engine, "outbox")] != ["sent"]:
+        assert time.monotonic() < deadline
+        relay.drain()
+        time.sleep(0.05)
+    assert attempts(engine) == ["provider_down"] * 3 + ["sent"]
 
 
 def test_a_pause_closes_the_idle_sessions_to_the_provider(

@@ -62,19 +62,25 @@ def test_a_refused_primary_is_paused_and_the_fallback_takes_every_message(
     [status] = relay.providers.status()
     assert status.startswith("provider smtp down since ") and "ConnectionRefusedError" in status
 
-    # The primary comes back: a probe finds it, and it takes the next messages again.
+    # The primary comes back: a probe, the next message once the backoff passed, finds it
+    # (those sent before that go to the fallback), and it takes the next messages again.
     primary = SmtpSink()
     controller = Controller(primary, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         deadline = time.monotonic() + 5
+        probes = 0
         while relay.providers.status():
             assert time.monotonic() < deadline, "the primary was never probed back up"
+            probes += 1
+            queue_emails(engine, 1, prefix=f"probe{probes}-")
+            relay.drain()
             time.sleep(0.02)
+        assert len(primary.received) == 1, "the probe was a message, and it passed"
         queue_emails(engine, 5, prefix="later")
-        drain_until(relay, lambda: statuses(engine) == {"sent": 25}, timeout=10)
-        assert len(primary.received) == 5
-        assert len(fallback.sink.received) == 20
+        drain_until(relay, lambda: statuses(engine) == {"sent": 25 + probes}, timeout=10)
+        assert len(primary.received) == 6
+        assert len(fallback.sink.received) == 20 + probes - 1
     finally:
         controller.stop(no_assert=True)
 

@@ -129,28 +129,6 @@ class SmtpChannel:
                 return
         self.close()
 
-    def probe(self, sender: str) -> None:
-        """A session that sends no message: connect, EHLO, STARTTLS, AUTH, MAIL FROM, RSET.
-
-        Raises the DeliveryFailure of the step that failed; returns when the provider would
-        take a message.
-        """
-        self.close()
-        stage = Stage.MAIL
-        deadline = time.monotonic() + self._settings.timeout
-        try:
-            smtp = self._connection(deadline)
-            _expect(_envelope(_within(smtp, deadline), "mail", f"FROM:<{sender}>"), stage, 250)
-            _within(smtp, deadline).rset()
-        except _Refused as refused:
-            raise refused.failure from None
-        except smtplib.SMTPResponseException as exc:
-            raise smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error)) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            self.close()
-
     def close(self) -> None:
         """Say QUIT if the server still listens, then drop the socket."""
         smtp, self._smtp = self._smtp, None
