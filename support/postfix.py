@@ -46,6 +46,8 @@ class Postfix:
         self.base = Path(tempfile.mkdtemp(prefix="outpost-postfix-"))
         self.conf = self.base / "conf"
         self.ports = {name: free_port() for name in SCENARIOS}
+        # Where the `postgrey` scenario asks its policy server (support/postgrey.py).
+        self.policy_port = free_port()
         self._serial = 0
         self._mail: dict[Path, EmailMessage] = {}
         owner = pwd.getpwnam(OWNER)
@@ -61,7 +63,7 @@ class Postfix:
         ca.ca.cert_pem.write_to_path(str(self.ca_file))
         ca.leaf.private_key_and_cert_chain_pem.write_to_path(str(self.conf / "server.pem"))
         other.leaf.private_key_and_cert_chain_pem.write_to_path(str(self.conf / "otherca.pem"))
-        postfix_config.write(self.base, self.conf, self.ports)
+        postfix_config.write(self.base, self.conf, self.ports, self.policy_port)
 
     def url(
         self, scenario: str, *, scheme: str = "smtp", login: bool = True, starttls: bool = False

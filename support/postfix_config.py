@@ -37,6 +37,8 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
     ),
     "greylist": ("smtpd_recipient_restrictions=check_recipient_access,texthash:{conf}/greylist",),
+    # A real greylister: postgrey on the instance's policy port (support/postgrey.py).
+    "postgrey": ("smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:{policy}",),
     "anvil": (
         f"smtpd_client_message_rate_limit={MESSAGE_RATE_LIMIT}",
         "smtpd_client_event_limit_exceptions=",
@@ -77,11 +79,12 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-def write(base: Path, conf: Path, ports: dict[str, int]) -> None:
-    """Write an instance's configuration in `conf`, its queue, log and mail under `base`."""
+def write(base: Path, conf: Path, ports: dict[str, int], policy: int) -> None:
+    """Write an instance's configuration in `conf`, its queue, log and mail under `base`;
+    `policy` is the port of the greylisting policy server."""
     owner = pwd.getpwnam(OWNER)
     (conf / "main.cf").write_text(_main_cf(base, conf, owner))
-    (conf / "master.cf").write_text(_master_cf(conf, ports))
+    (conf / "master.cf").write_text(_master_cf(conf, ports, policy))
     (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n")
     # A pattern rather than a list: a list (texthash) is read when a process starts, and
     # a reload to add each scenario's users stalls the next connection for two seconds.
@@ -132,11 +135,11 @@ def _main_cf(base: Path, conf: Path, owner: pwd.struct_passwd) -> str:
     return "".join(f"{key} = {value}\n" for key, value in settings.items())
 
 
-def _master_cf(conf: Path, ports: dict[str, int]) -> str:
+def _master_cf(conf: Path, ports: dict[str, int], policy: int) -> str:
     services = []
     for name, overrides in SCENARIOS.items():
         options = [f"syslog_name=postfix/{name}", *overrides]
-        flags = " ".join(f"-o {o.format(conf=conf)}" for o in options)
+        flags = " ".join(f"-o {o.format(conf=conf, policy=policy)}" for o in options)
         services.append(f"127.0.0.1:{ports[name]} inet n - n - - smtpd {flags}\n")
     return "".join(services) + _DAEMONS
 

@@ -9,18 +9,17 @@ from datetime import timedelta
 from itertools import pairwise
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from outbox_relay.providers import PROBE_LEAD
 from shared.clock import utcnow
 from shared.config import DEFAULT_CONCURRENCY
-from shared.models import outbox
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.postfix import PROBE_INTERVAL, Postfix, addresses, delivered_once
 from support.postfix_config import DOMAIN, LOGIN
 from support.relays import drain_until, keep_draining, paused_for
-from support.rows import outcomes, rows, statuses, untried
+from support.rows import outcomes, rows, statuses, untried, wait_out_deferrals
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -93,9 +92,7 @@ def test_one_greylisted_recipient_backs_off_while_the_others_go(
         assert postfix.log(since).count("Recipient address rejected: Greylisted") == 1
     finally:
         postfix.greylist([])
-    # A minute later, as far as the row knows.
-    with engine.begin() as connection:
-        connection.execute(update(outbox).values(next_attempt_at=utcnow()))
+    wait_out_deferrals(engine)
     # Postfix re-reads the map in new smtpd processes only; the relay's idle sessions are
     # still served by the old ones (a policy server such as postgrey has no such state).
     relay.senders.close()

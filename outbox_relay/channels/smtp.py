@@ -26,6 +26,12 @@ _PIPELINE: _Steps = (*_ENVELOPE, (Stage.DATA, (354,)))
 _CHUNKED: _Steps = (*_ENVELOPE, (Stage.DATA, (250,)))
 
 
+# Messages refused in one session before it is ended rather than RSET: Postfix slows a session
+# by a second a reply past 10 errors (smtpd_soft_error_limit) and drops it at 20 (the hard one),
+# which a greylister deferring every new recipient would reach.
+SESSION_REFUSALS = 5
+
+
 class SmtpChannel:
     """Sends emails through one SMTP server, reconnecting after any failure.
 
@@ -50,6 +56,7 @@ class SmtpChannel:
         self._pace = pace
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
+        self._refusals = 0  # messages refused in this session
 
     def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one email or raise the DeliveryFailure of the step that failed; the id the
@@ -113,11 +120,13 @@ class SmtpChannel:
         for the next one, as an MTA does: a greylisted recipient must not cost the others a new
         connection, nor the provider a burst of them. Anything else closes it."""
         smtp = self._smtp
+        self._refusals += 1
         reset = (
             smtp is not None
             and smtp.sock is not None
             and stage in (Stage.RCPT, Stage.DATA)
             and failure.verdict is not Verdict.PROVIDER_DOWN
+            and self._refusals < SESSION_REFUSALS
         )
         if reset and smtp is not None:
             try:
@@ -147,6 +156,7 @@ class SmtpChannel:
                 self.close()
         if self._smtp is None:
             self._smtp = self._open(deadline)
+            self._refusals = 0
         return self._smtp
 
     def _open(self, deadline: float) -> smtplib.SMTP:
@@ -179,7 +189,7 @@ class SmtpChannel:
                 _expect(_within(smtp, deadline).ehlo(), stage, 250)
             if s.username is not None:
                 stage = Stage.AUTH
-                _within(smtp, deadline).login(s.username, s.password or "")
+                _authenticate(_within(smtp, deadline), s.username, s.password or "")
         except _Refused as refused:
             smtp.close()
             raise refused.failure from None
@@ -190,6 +200,25 @@ class SmtpChannel:
             smtp.close()
             raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
         return smtp
+
+
+def _authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH once, with the first of PLAIN, LOGIN, CRAM-MD5 the server offers.
+
+    Not smtplib's login(), which after a 535 tries each other mechanism in turn: one wrong
+    password would cost two or three failed logins a session, and a server counting them (an
+    account lockout, fail2ban) would see a burst.
+    """
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((m for m in _AUTH_MECHANISMS if m in offered), None)
+    if mechanism is None:
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    smtp.user, smtp.password = username, password
+    answer = getattr(smtp, "auth_" + mechanism.lower().replace("-", "_"))
+    smtp.auth(mechanism, answer, initial_response_ok=True)
+
+
+_AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 
 
 class _Refused(Exception):

@@ -1,0 +1,95 @@
+"""A real greylister (Debian's postgrey behind the tests' private Postfix) and a real wrong
+password: the relay never turns them into a retry storm or a burst of failed logins."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from support import postgrey
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.postfix import Postfix, addresses, delivered_once
+from support.postfix_config import DOMAIN, LOGIN
+from support.relays import drain_until, keep_draining
+from support.rows import rows, statuses
+
+# postgrey's delay: the common minimum; the relay's floor for a deferral is the same minute.
+DELAY = 60
+
+
+@pytest.fixture(scope="module")
+def greylister(postfix: Postfix) -> Iterator[postgrey.Postgrey]:
+    if not postgrey.available():
+        pytest.fail("the greylisting tests need root and `apt-get install postgrey`")
+    with postgrey.Postgrey(postfix.policy_port, DELAY) as server:
+        yield server
+
+
+# A minute and more of real waiting: timed, on PostgreSQL, as the other Postfix outages.
+@pytest.mark.postgresql_only
+@pytest.mark.timeout(DELAY * 4)
+def test_a_hundred_messages_through_a_60_s_greylister_take_few_sessions_and_no_pause(
+    engine: Engine,
+    postfix_relay: MakeRelay,
+    postfix: Postfix,
+    greylister: postgrey.Postgrey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    since = postfix.mark()
+    prefix = postfix.fresh("grey")
+    recipients = addresses(prefix, 100)
+    ids = queue_emails(engine, 100, prefix=prefix, domain=DOMAIN)
+    relay = postfix_relay(postfix.url("postgrey", login=False))
+    caplog.set_level(logging.INFO, logger="outbox_relay.providers")
+
+    # First pass: every recipient is new, so every one is deferred; each message waits at
+    # least the minute, and the session goes on with the next.
+    drain_until(relay, lambda: all(r["attempts"] == 1 for r in rows(engine, "outbox")), DELAY)
+    for row in rows(engine, "outbox"):
+        [tried] = [a for a in rows(engine, "outbox_attempts") if a["outbox_id"] == row["id"]]
+        assert (row["status"], tried["outcome"]) == ("pending", "transient")
+        assert "Greylisted" in tried["error"]
+        assert row["next_attempt_at"] >= tried["attempted_at"] + timedelta(seconds=DELAY)
+
+    # Then the relay waits out the minute by itself, and postgrey lets each retry through.
+    drain_until(relay, lambda: statuses(engine) == {"sent": 100}, DELAY * 2)
+    relay.senders.close()
+    delivered_once(postfix, relay, recipients, ids)
+
+    sessions = postfix.sessions("postgrey", since)
+    assert len(sessions) <= 200, len(sessions)
+    tries = Counter(a["outbox_id"] for a in rows(engine, "outbox_attempts"))
+    assert max(tries.values()) <= 3, tries
+    assert postfix.log(since).count("Greylisted") >= 100
+    said = [r.getMessage() for r in caplog.records]
+    assert "provider paused" not in said and "provider probe failed" not in said
+
+
+def test_a_wrong_password_costs_at_most_two_failed_logins_in_the_first_5_s(
+    engine: Engine, postfix_relay: MakeRelay, postfix: Postfix
+) -> None:
+    """One session at start (a polite sender), then one probe per doubling wait from the
+    default RELAY_BACKOFF_BASE: never one failed AUTH a sender."""
+    since = postfix.mark()
+    queue_emails(engine, 40, prefix=postfix.fresh("login"), domain=DOMAIN)
+    relay = postfix_relay(
+        postfix.url("starttls_auth", starttls=True).replace(f":{LOGIN[1]}@", ":wrong@"),
+        relay_backoff_base=2.0,
+        relay_backoff_cap=3600.0,
+        relay_concurrency=32,
+    )
+    started = time.monotonic()
+    keep_draining(relay, 5.0)
+    elapsed = time.monotonic() - started
+    failed = re.findall(r"authentication failed", postfix.log(since))
+    assert 1 <= len(failed) <= 2, (len(failed), elapsed)
+    assert statuses(engine) == {"pending": 40}
+    assert {r["attempts"] for r in rows(engine, "outbox")} == {0}
