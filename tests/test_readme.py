@@ -30,3 +30,22 @@ def test_every_link_of_the_docs_stays_inside_the_repository() -> None:
                 continue
             linked = (document.parent / target).resolve()
             assert linked.is_relative_to(root) and linked.exists(), f"{document.name}: {target}"
+
+
+def test_the_layout_names_every_package() -> None:
+    """A newcomer finds each package in the README's Layout table."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([\w/]+/)`", layout))
+    packages = {
+        f"{path.parent.relative_to(ROOT).as_posix()}/"
+        for top in ("api_service", "outbox_relay", "shared", "outpost")
+        for path in (ROOT / top).rglob("__init__.py")
+    }
+    assert packages <= named, sorted(packages - named)
+    assert {"migrations/", "support/", "tests/", "bench/", "deploy/", "docs/"} <= named
+
+
+def test_the_readme_stays_short() -> None:
+    """Details live in docs/ and bench/README.md; the README stays a page a newcomer reads."""
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 300
