@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,10 +23,14 @@ from support.smtp_sink import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Every process started here, until kill_leftovers.
+_started: list[subprocess.Popen[bytes]] = []
+
+
 def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     """Start a command in its own session, its output in `log`."""
     with log.open("wb") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             command,
             env={**os.environ, **env},
             cwd=cwd,
@@ -33,6 +38,20 @@ def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subp
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    _started.append(process)
+    return process
+
+
+def kill_leftovers() -> None:
+    """Kill what a test started and did not stop (it failed first), with its session, stopped
+    or not: a failed test must not leave a relay sending from a dropped database."""
+    for process in _started:
+        if process.poll() is None:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, sig)
+            process.wait(10)
+    _started.clear()
 
 
 def gunicorn(

@@ -28,7 +28,7 @@ from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
 from shared.config import Settings, parse_smtp_url
 from shared.db import create_engine_for, migrate
-from support import alone, private_postgres
+from support import alone, private_postgres, processes
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, Copies, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
@@ -93,6 +93,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     with alone.turn(directory, item.get_closest_marker("alone") is not None):
         return (yield)
+
+
+@pytest.fixture(autouse=True)
+def no_process_left() -> Iterator[None]:
+    """Whatever a test started as a process is gone after it, even if it failed first."""
+    yield
+    processes.kill_leftovers()
 
 
 @pytest.fixture(scope="session")

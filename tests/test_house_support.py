@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ast
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+
+from support import processes
 
 TESTS = Path(__file__).resolve().parent
 
@@ -56,3 +60,23 @@ def test_the_check_sees_absolute_relative_and_package_imports() -> None:
     )
     names = [name for name in imported(source, ["tests"]) if is_test_module(name)]
     assert {name.split(".")[1] for name in names} == {f"test_{x}" for x in "abcde"}
+
+
+def test_a_process_a_failed_test_left_running_is_killed_with_its_children(
+    tmp_path: Path,
+) -> None:
+    """What `no_process_left` does after every test: stopped or not, nothing survives."""
+    process = processes.start(["sh", "-c", "sleep 300 & wait"], {}, tmp_path, tmp_path / "log")
+    os.kill(process.pid, signal.SIGSTOP)
+    processes.kill_leftovers()
+    assert process.poll() == -signal.SIGKILL
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    # The orphaned `sleep` is killed too; its new parent reaps it a moment later.
+    processes.eventually(group_gone, 10, "the process group gone")
