@@ -18,6 +18,7 @@ from outbox_relay.claims import Claimed
 from outbox_relay.render import Templates
 from shared.addresses import Sender
 from shared.clock import utcnow
+from shared.code_link import CodeLink
 from shared.outbox import Purpose, priority_of
 from shared.secretbox import SecretBox
 
@@ -36,12 +37,14 @@ def compose(
     mail_from: Sender,
     templates: Templates,
     unsubscribe_url: UnsubscribeUrl | None = None,
+    code_link: CodeLink | None = None,
 ) -> Message:
     """Render the row's template with its parameters, secrets decrypted only in memory.
 
     A "no account" mail, to someone who never asked us for anything, carries a one-click
     unsubscribe link (RFC 8058: the headers and a link in its text) when `unsubscribe_url`
-    can make one.
+    can make one; a mail with a code, a one-click link with it when `code_link` can
+    (CODE_LINK_URL).
     """
     if row.channel == "webhook":
         event = json.dumps(row.params, separators=(",", ":"), ensure_ascii=False)
@@ -53,6 +56,8 @@ def compose(
         return SmsMessage(
             id=row.public_id, to=row.recipient, body=templates.sms(row.template, row.locale, params)
         )
+    if code_link is not None and "code" in params:
+        params["code_link"] = code_link(params["code"], row.recipient, row.purpose)
     unsubscribe = None
     if row.purpose == Purpose.NO_ACCOUNT and unsubscribe_url is not None:
         unsubscribe = params["unsubscribe_url"] = unsubscribe_url(row.recipient)

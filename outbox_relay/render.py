@@ -24,7 +24,15 @@ PARTS = {"email": ("subject.txt", "body.txt", "body.html"), "sms": ("sms.txt",)}
 # Files the messages extend rather than render.
 SHARED_FILES = ("_layout.html",)
 # Parameters a row may lack, written before they existed: rows queued before an upgrade render.
-DEFAULTS: dict[str, Any] = {"full_name": None, "changed_at": None, "unsubscribe_url": None}
+DEFAULTS: dict[str, Any] = {
+    "full_name": None,
+    "changed_at": None,
+    "unsubscribe_url": None,
+    "code_link": None,
+}
+
+
+SAMPLE_CODE_LINK = "https://app.example.com/verify#address=ada%40example.com&code=123456"
 
 
 def samples(purpose: str) -> dict[str, Any]:
@@ -163,8 +171,12 @@ class Templates:
 
     def _problem(self, name: str) -> str:
         """Why `name` cannot render its samples, under the budget of a message's render."""
+        params = samples(name.split("/")[0])
+        if "code" in params:
+            # Checked with a link too: the CODE_LINK_URL branch must render as well.
+            params["code_link"] = SAMPLE_CODE_LINK
         try:
-            self._render_names([name], samples(name.split("/")[0]))
+            self._render_names([name], params)
         except TemplateError as exc:
             return str(exc)
         return ""
@@ -200,6 +212,14 @@ class Templates:
             raise TemplateError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from None
         except (jinja2.UndefinedError, SecurityError) as exc:
             raise TemplateError(f"{self.source(name)}: {exc.message}") from None
+        except TemplateError:
+            raise
+        except jinja2.TemplateError as exc:
+            # Found only when the branch runs: a filter or test unknown inside an `if`.
+            raise TemplateError(f"{self.source(name)}: {exc.message}") from None
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+            # What a template's own expression raises (`{{ 1 / 0 }}`, `{{ "a" + 1 }}`).
+            raise TemplateError(f"{self.source(name)}: {type(exc).__name__}: {exc}") from None
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):

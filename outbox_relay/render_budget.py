@@ -65,7 +65,10 @@ class _Worker:
         self._send({"names": list(names), "params": dict(params)})
         answer = self._receive(RENDER_SECONDS)
         if answer is None:
+            died = not self.alive
             self.kill()
+            if died:
+                raise RenderRefused(f"{names[0]}: its render failed (the worker died)")
             raise RenderRefused(f"{names[0]}: takes more than {RENDER_SECONDS} s to render")
         if "error" in answer:
             raise RenderRefused(str(answer["error"]))

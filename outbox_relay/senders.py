@@ -24,6 +24,7 @@ from outbox_relay.render import TemplateError, Templates
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
+from shared import code_link
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.outbox import Channel, Ending, Purpose, priority_of
@@ -53,6 +54,7 @@ class Senders:
         self._providers = providers
         self._outcomes = outcomes
         self._strangers = strangers
+        self._code_link = code_link.from_setting(settings.code_link_url)
         self._stopping = stopping
         self._heartbeat = heartbeat
         self._templates = Templates.checked(settings)
@@ -261,6 +263,7 @@ class Senders:
             self.settings.mail_from,
             self._templates,
             self._strangers.unsubscribe_url,
+            self._code_link,
         )
         sessions = self._sessions[provider.name]
         channel = sessions.borrow(start_by, lambda: provider.usable)

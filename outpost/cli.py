@@ -223,6 +223,11 @@ def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:
     if not env.get("APP_URL") and loopback(host):
         # The mails' "sign in" links (welcome, account exists) lead to the demo's sign-in form.
         env["APP_URL"] = f"http://{host}:{port}/dev/signup"
+    if not env.get("CODE_LINK_URL") and loopback(host):
+        # The activation and reset mails' one-click links open the demo's sign-up page.
+        env["CODE_LINK_URL"] = (
+            f"http://{host}:{port}/dev/signup#email={{address}}&purpose={{purpose}}&code={{code}}"
+        )
     if not env.get("PUBLIC_URL") and not env.get("SMS_URL") and loopback(host):
         # Where the "no account" mails' unsubscribe links lead; no SMS provider is asked to
         # post its receipts to a loopback address.

@@ -14,6 +14,7 @@ from outbox_relay.channels import Email, SmsMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
+from shared import code_link
 from shared.config import Settings
 from shared.outbox import LOCALES, PURPOSES
 from shared.secretbox import SecretBox
@@ -46,7 +47,8 @@ def preview(
         claim_token="preview",
         user_id=None,
     )
-    message = compose(row, box, settings.mail_from, templates)
+    link = code_link.from_setting(settings.code_link_url)
+    message = compose(row, box, settings.mail_from, templates, code_link=link)
     if isinstance(message, Email):
         return message.data
     assert isinstance(message, SmsMessage)

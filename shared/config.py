@@ -108,6 +108,8 @@ class Settings:
     sms_token: str | None
     # PUBLIC_URL: the API's public base URL, where Twilio is asked to post its receipts.
     public_url: str | None
+    # CODE_LINK_URL: a one-click link with {code} and {address}, beside a mail's code.
+    code_link_url: str | None
     # The region read into national phone input (`670123456`); None: only +E.164.
     phone_default_region: str | None
     # SMS_ALLOWED_REGIONS: the regions a public request's phone number may belong to; None: any
@@ -192,6 +194,7 @@ class Settings:
             sms_fallback_url=env.get("SMS_FALLBACK_URL", "", checked_sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
             public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
+            code_link_url=env.get("CODE_LINK_URL", "", values.code_link_url),
             phone_default_region=default_region,
             sms_allowed_regions=env.get(
                 "SMS_ALLOWED_REGIONS", "", values.allowed_regions(default_region, real_sms)

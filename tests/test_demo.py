@@ -3,10 +3,13 @@ loopback host only, and walked through in headless Chromium as a newcomer would.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import re
 import signal
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -232,3 +235,56 @@ def test_the_page_follows_an_outage_and_a_resend(tmp_path: Path) -> None:
             sync_api.expect(page.locator("#active-message")).to_be_visible()
     finally:
         server.stop()
+
+
+def _link_in_newest_mail(mail_dir: Path, subject: str) -> str:
+    """The one-click link (CODE_LINK_URL) of the newest caught mail whose subject starts so."""
+    for _ in range(100):
+        for path in sorted(mail_dir.glob("*.eml"), reverse=True):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            if str(message["Subject"]).startswith(subject):
+                text = message.get_body(("plain",))
+                assert text is not None
+                [link] = re.findall(r"http://127\.0\.0\.1:\d+/dev/signup#\S+", text.get_content())
+                return link
+        time.sleep(0.1)
+    raise AssertionError(f"no mail {subject!r} caught")
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_mails_one_click_links_activate_and_reset_in_chromium(
+    tmp_path: Path, width: int
+) -> None:
+    """`outpost up` sets CODE_LINK_URL to the sign-up page: the activation mail's link alone
+    makes the account active, the reset mail's opens the new-password form with its code."""
+    need_a_browser()
+    shots = screenshot_dir(tmp_path)
+    address = "ada+links@example.com"
+    with _outpost_up(tmp_path, {"SMTP_URL": ""}, "--smtp-port", str(free_port())) as base:
+        mail_dir = tmp_path / "var" / "mail"
+        answer = processes.post(
+            f"{base}/v1/registrations", {"email": address, "password": PASSWORD}
+        )
+        assert answer.status == 202
+        link = _link_in_newest_mail(mail_dir, "Activate")
+        assert "purpose=activation" in link and "ada%2Blinks%40example.com" in link
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": width, "height": 844})
+            page.set_default_timeout(10_000)
+            page.goto(link)
+            sync_api.expect(page.locator("#active-message")).to_be_visible()
+            assert "#" not in page.url, "the code left the address bar"
+            page.screenshot(path=str(shots / f"07-link-activated-{width}.png"), full_page=True)
+
+            assert processes.post(f"{base}/v1/password-resets", {"email": address}).status == 202
+            page.goto(_link_in_newest_mail(mail_dir, "Reset"))
+            sync_api.expect(page.locator("#confirm-form")).to_be_visible()
+            page.fill("#new-password", NEW_PASSWORD)
+            page.get_by_role("button", name="Change my password").click()
+            sync_api.expect(page.locator("#reset-done")).to_be_visible()
+            page.screenshot(path=str(shots / f"08-link-reset-{width}.png"), full_page=True)
+        signed_in = processes.post(
+            f"{base}/v1/logins", {"email": address, "password": NEW_PASSWORD}
+        )
+        assert signed_in.body["status"] == "active"

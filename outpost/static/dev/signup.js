@@ -172,14 +172,19 @@ $("#sign-in-form").addEventListener("submit", async (event) => {
   $("#signed-in").hidden = false;
 });
 
-// A link from the caught mail (/dev/mail) carries the address and its code in the fragment,
-// which the browser sends to no server: take them out of the address bar and use them.
+// A link from the caught mail (/dev/mail), or a mail's own one-click link (CODE_LINK_URL,
+// `purpose` naming which code it is), carries the address and its code in the fragment, which
+// the browser sends to no server: take them out of the address bar and use them.
 function useLinkedCode() {
   const values = new URLSearchParams(location.hash.slice(1));
   const email = values.get("email");
   if (!email) return;
   history.replaceState(null, "", location.pathname + location.search);
   $("#sign-in-email").value = email;
+  if (values.get("purpose") === "password_reset" && values.get("code")) {
+    values.set("reset_code", values.get("code"));
+    values.delete("code");
+  }
   if (values.get("code")) {
     address = email;
     $("#sent-to").textContent = email;
@@ -198,3 +203,5 @@ function useLinkedCode() {
 }
 
 useLinkedCode();
+// A link followed while the page is open changes only the fragment: no reload, so listen.
+window.addEventListener("hashchange", useLinkedCode);
