@@ -288,3 +288,34 @@ def test_the_mails_one_click_links_activate_and_reset_in_chromium(
             f"{base}/v1/logins", {"email": address, "password": NEW_PASSWORD}
         )
         assert signed_in.body["status"] == "active"
+
+
+def test_the_page_says_delivered_when_the_providers_receipt_comes(tmp_path: Path) -> None:
+    """After "sent", the page keeps looking for the provider's receipt, and says it arrived."""
+    need_a_browser()
+    token = "receipts-token-0123456789"
+    env = {"SMTP_URL": "", "PROVIDER_EVENTS_TOKEN": token}
+    up = _outpost_up(tmp_path, env, "--smtp-port", str(free_port()))
+    with up as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.set_default_timeout(10_000)
+        page.goto(f"{base}/dev/signup")
+        page.fill("#email", "grace@example.com")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="Create my account").click()
+        sync_api.expect(page.locator("#delivery-status")).to_have_text("sent")
+        link = _link_in_newest_mail(tmp_path / "var" / "mail", "Activate")
+        [mail] = (tmp_path / "var" / "mail").glob("*.eml")
+        message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+        delivery_id = str(message["Message-ID"]).strip("<>").partition("@")[0]
+        assert "grace%40example.com" in link
+        receipt = processes.post(
+            f"{base}/v1/provider-events",
+            {"events": [{"type": "delivery", "delivery_id": delivery_id}]},
+            {"Authorization": f"Bearer {token}"},
+        )
+        assert (receipt.status, receipt.body["accepted"]) == (200, 1)
+        sync_api.expect(page.locator("#delivery-status")).to_have_text(
+            "delivered to your mail server"
+        )
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "09-delivered.png"))

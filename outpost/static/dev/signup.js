@@ -66,14 +66,18 @@ function waitBeforeResend(seconds) {
 
 // A delivery's status in words: why a queued message waits, and when it is tried again.
 function describe(delivery) {
+  if (delivery.delivered_at) {
+    return delivery.channel === "sms" ? "delivered to your phone" : "delivered to your mail server";
+  }
   if (delivery.status !== "queued") return delivery.status;
   if (delivery.reason === "provider_unavailable") return "waiting: our mail provider is slow; we keep trying";
   if (delivery.next_attempt_after) return `queued: next try in ${delivery.next_attempt_after} s`;
   return "queued";
 }
 
-// Follow a delivery until it is sent, failed or expired, or a newer one replaces it.
-async function follow(id) {
+// Follow a delivery until it is sent, failed or expired, or a newer one replaces it; once sent,
+// for two minutes more, the provider's receipt that it arrived (SES, Twilio, Vonage send one).
+async function follow(id, looks = 0) {
   const { status, data } = await call("GET", `/v1/deliveries/${id}`);
   if (status !== 200 || id !== deliveryId) return;
   $("#delivery-status").textContent = describe(data);
@@ -81,8 +85,13 @@ async function follow(id) {
     setTimeout(() => follow(id), 1000);
     return;
   }
-  $("#delivery-problem").hidden = !(data.status === "failed" && data.reason === "address_rejected");
-  waitBeforeResend(data.retry_after || 0);
+  if (looks === 0) {
+    $("#delivery-problem").hidden = !(data.status === "failed" && data.reason === "address_rejected");
+    waitBeforeResend(data.retry_after || 0);
+  }
+  if (data.status === "sent" && !data.delivered_at && looks < 60) {
+    setTimeout(() => follow(id, looks + 1), 2000);
+  }
 }
 
 $("#register-form").addEventListener("submit", async (event) => {
