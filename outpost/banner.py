@@ -40,8 +40,9 @@ def banner(stack: Stack, token: str) -> str:
     ]
     if stack.catching:
         lines.append(
-            "  every path: the catcher refuses addresses starting 'bounce' with 550 5.1.1 (dead "
-            "letter, suppression, stranded account) and answers those starting 'later' with "
+            "  every path: the catcher refuses the first mail to addresses starting 'bounce' "
+            "with 550 5.1.1 (dead letter, suppression, stranded account: lift and reissue, and "
+            "it arrives) and answers those starting 'later' with "
             f"451 4.7.1 (retried) for {LATER_SECONDS:.0f} s after their first try"
         )
     lines.append(

@@ -1,5 +1,6 @@
 """A local SMTP catcher for the demo stack: every mail becomes a file under var/mail/, but for the
-demo addresses that play a provider's refusals (`bounce…` refused, `later…` deferred a minute)."""
+demo addresses that play a provider's refusals (`bounce…` refused once, `later…` deferred a
+minute)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class MailDir:
         self.later_seconds = later_seconds
         self._numbers = itertools.count(1)
         self._first_tries: dict[str, float] = {}
+        self._bounced: set[str] = set()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -40,9 +42,14 @@ class MailDir:
         return "250 OK"
 
     def refusal(self, address: str) -> str | None:
-        """The reply a demo address plays at RCPT, or None to accept it."""
+        """The reply a demo address plays at RCPT, or None to accept it.
+
+        A `bounce…` address refuses its first message only: once an operator lifts its
+        suppression and reissues, the mail arrives, as it would once a user fixed the mailbox.
+        """
         local = address.rpartition("@")[0].lower()
-        if local.startswith(BOUNCE_PREFIX):
+        if local.startswith(BOUNCE_PREFIX) and address.lower() not in self._bounced:
+            self._bounced.add(address.lower())
             return BOUNCE_REPLY
         if local.startswith(LATER_PREFIX):
             now = time.monotonic()

@@ -15,8 +15,17 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+)
 from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api_service import create_app
 from api_service.dependencies import dependencies
@@ -49,6 +58,7 @@ def create_demo_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config["DEMO_MAIL_DIR"] = Path(environ.get(MAIL_DIR_VARIABLE) or "var/mail").resolve()
     app.config["DEMO_ON_LOOPBACK"] = loopback(environ.get(HOST_VARIABLE, "127.0.0.1"))
     app.register_blueprint(bp)
+    app.register_blueprint(root)
     return app
 
 
@@ -96,7 +106,18 @@ class CaughtMail:
         return "/dev/signup#" + urlencode({"email": self.to, field: self.code})
 
 
+# `/`, the first address the banner prints: the sign-up page (the API itself has no page there).
+root = Blueprint("dev_root", __name__)
+
+
+@root.get("/")
+def to_signup() -> WerkzeugResponse:
+    """The demo's front door."""
+    return redirect("/dev/signup")
+
+
 @bp.before_request
+@root.before_request
 def _loopback_only() -> None:
     """Nowhere but on a loopback host, to a loopback client, by a loopback name: the pages show
     codes, and a page of another site whose name is made to resolve to 127.0.0.1 (DNS

@@ -89,6 +89,16 @@ def test_the_pages_are_only_the_demos_on_loopback(
         app.extensions["outpost"].engine.dispose()
 
 
+def test_the_front_door_leads_to_the_signup_page_on_loopback_only(env: dict[str, str]) -> None:
+    demo = create_demo_app({**env, HOST_VARIABLE: "127.0.0.1"})
+    answer = demo.test_client().get("/")
+    assert (answer.status_code, answer.headers["Location"]) == (302, "/dev/signup")
+    exposed = create_demo_app({**env, HOST_VARIABLE: "0.0.0.0"})
+    assert exposed.test_client().get("/").status_code == 404
+    for app in (exposed, demo):
+        app.extensions["outpost"].engine.dispose()
+
+
 def test_a_mail_id_never_reaches_outside_the_mail_directory(demo: Flask) -> None:
     client = demo.test_client()
     for name in ("..%2F..%2Fetc%2Fpasswd", "secret_key", "20261122-100000-0001.eml"):
