@@ -202,7 +202,24 @@ def test_the_page_says_to_check_the_address_when_the_provider_refuses_it(
         page.get_by_role("button", name="Create my account").click()
         sync_api.expect(page.locator("#delivery-status")).to_have_text("failed")
         sync_api.expect(page.locator("#delivery-problem")).to_be_visible()
+        sync_api.expect(page.locator("#sent-lead")).to_have_text("We could not deliver a code to")
+        # No countdown toward an address that refused the code.
+        sync_api.expect(page.locator("#resend")).to_be_hidden()
         page.screenshot(path=str(screenshot_dir(tmp_path) / "06-address-rejected.png"))
+        # Another address, without a reload: the page is the same document, the form empty.
+        page.evaluate("window.sameDocument = true")
+        page.locator("#activate").get_by_role("button", name="Register another account").click()
+        sync_api.expect(page.locator("#email")).to_have_value("")
+        smtp.sink.mode = "accept"
+        page.fill("#email", "somebody@example.com")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="Create my account").click()
+        sync_api.expect(page.locator("#sent-to")).to_have_text("somebody@example.com")
+        sync_api.expect(page.locator("#delivery-status")).to_have_text("sent")
+        sync_api.expect(page.locator("#sent-lead")).to_have_text("We sent a code to")
+        sync_api.expect(page.locator("#resend")).to_be_visible()
+        sync_api.expect(page.locator("#delivery-problem")).to_be_hidden()
+        assert page.evaluate("window.sameDocument") is True
 
 
 def test_the_page_follows_an_outage_and_a_resend(tmp_path: Path) -> None:

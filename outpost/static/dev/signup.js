@@ -70,10 +70,13 @@ function describe(delivery) {
     return delivery.channel === "sms" ? "delivered to your phone" : "delivered to your mail server";
   }
   if (delivery.status !== "queued") return delivery.status;
-  if (delivery.reason === "provider_unavailable") return "waiting: our mail provider is slow; we keep trying";
-  if (delivery.next_attempt_after) return `queued: next try in ${delivery.next_attempt_after} s`;
-  return "queued";
+  if (delivery.reason === "provider_unavailable") return "on its way: our mail provider is slow; we keep trying";
+  if (delivery.next_attempt_after) return `on its way: next try in ${delivery.next_attempt_after} s`;
+  return "on its way";
 }
+
+// What the page may say of the code, by its delivery's status: never "sent" before it is.
+const LEADS = { queued: "A code is on its way to", sent: "We sent a code to" };
 
 // Follow a delivery until it is sent, failed or expired, or a newer one replaces it; once sent,
 // for two minutes more, the provider's receipt that it arrived (SES, Twilio, Vonage send one).
@@ -81,13 +84,18 @@ async function follow(id, looks = 0) {
   const { status, data } = await call("GET", `/v1/deliveries/${id}`);
   if (status !== 200 || id !== deliveryId) return;
   $("#delivery-status").textContent = describe(data);
+  $("#sent-lead").textContent = LEADS[data.status] || "We could not deliver a code to";
   if (data.status === "queued") {
     setTimeout(() => follow(id), 1000);
     return;
   }
   if (looks === 0) {
-    $("#delivery-problem").hidden = !(data.status === "failed" && data.reason === "address_rejected");
-    waitBeforeResend(data.retry_after || 0);
+    // No countdown toward an address that refused the code: a new one would go the same way.
+    const rejected = data.status === "failed" && data.reason === "address_rejected";
+    $("#delivery-problem").hidden = !rejected;
+    $("#resend").hidden = rejected;
+    if (rejected) clearInterval(countdown);
+    else waitBeforeResend(data.retry_after || 0);
   }
   if (data.status === "sent" && !data.delivered_at && looks < 60) {
     setTimeout(() => follow(id, looks + 1), 2000);
@@ -181,6 +189,25 @@ $("#sign-in-form").addEventListener("submit", async (event) => {
   $("#signed-in").hidden = false;
 });
 
+// Back to an empty registration form, without a reload.
+function registerAnother() {
+  address = "";
+  deliveryId = "";
+  clearInterval(countdown);
+  for (const id of ["#activate", "#active", "#resend-note", "#delivery-problem"]) $(id).hidden = true;
+  $("#resend").hidden = false;
+  $("#resend").disabled = true;
+  $("#activate-form").reset();
+  $("#register-form").reset();
+  $("#sent-lead").textContent = LEADS.queued;
+  $("#delivery-status").textContent = "on its way";
+  $("#register").hidden = false;
+  $("#email").focus();
+}
+for (const button of document.querySelectorAll(".register-another")) {
+  button.addEventListener("click", registerAnother);
+}
+
 // A link from the caught mail (/dev/mail), or a mail's own one-click link (CODE_LINK_URL,
 // `purpose` naming which code it is), carries the address and its code in the fragment, which
 // the browser sends to no server: take them out of the address bar and use them.
@@ -200,6 +227,7 @@ function useLinkedCode() {
     $("#register").hidden = true;
     $("#activate").hidden = false;
     $("#delivery-status").textContent = "sent";
+    $("#sent-lead").textContent = LEADS.sent;
     $("#code").value = values.get("code");
     $("#activate-form").requestSubmit();
   } else if (values.get("reset_code")) {
