@@ -48,9 +48,11 @@ def test_stats_and_hourly_figures_count_messages_dead_failed_and_provider_down_a
 ) -> None:
     now = utcnow()
     minutes = [now - timedelta(minutes=n) for n in range(50, 0, -5)]
-    sent, retried, refused, suppressed, old = queue_emails(engine, 5)
+    sent, retried, refused, suppressed, old, recovered = queue_emails(engine, 6)
     # A message that met a provider that was down five times, then was sent.
     ended(engine, sent, "sent", [("provider_down", at) for at in minutes[:5]] + [("sent", now)])
+    # A retry that worked: its failed attempt is no failure in the chart.
+    ended(engine, recovered, "sent", [("transient", minutes[9]), ("sent", now)])
     ended(engine, retried, "dead", [("transient", at) for at in minutes[5:8]])
     ended(engine, refused, "dead", [("permanent", minutes[8])])
     ended(engine, suppressed, "dead", [])
@@ -61,11 +63,11 @@ def test_stats_and_hourly_figures_count_messages_dead_failed_and_provider_down_a
     two_hours_ago = (now - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     [*_, hour] = hours
     [before] = [h for h in hours if h.hour == two_hours_ago]
-    assert (figures.sent_last_hour, figures.dead_last_hour) == (1, 3)
-    assert (figures.failed_last_hour, figures.provider_down_last_hour) == (4, 5)
+    assert (figures.sent_last_hour, figures.dead_last_hour) == (2, 3)
+    assert (figures.failed_last_hour, figures.provider_down_last_hour) == (5, 5)
     assert figures.dead_unresolved == 4
     in_this_hour = [at for at in minutes if at.hour == now.hour]
-    assert hour.sent == 1
+    assert hour.sent == 2
     assert hour.failed + hour.provider_down == sum(1 for at in in_this_hour if at < minutes[9])
     assert hour.failed == sum(1 for at in in_this_hour if minutes[5] <= at <= minutes[8])
     assert (before.sent, before.failed, before.provider_down) == (0, 1, 0)

@@ -263,3 +263,22 @@ def test_the_cli_refuses_what_is_no_address_in_one_line(
     removed = cli(env, tmp_path, "suppressions", "remove", "+33612345678", "GONE@example.com")
     assert "gone@example.com  removed" in removed.stdout
     assert "+33612345678  not suppressed" in removed.stdout
+
+
+def test_a_dashboard_retry_refused_by_a_suppression_names_the_address_and_leads_to_it(
+    admin: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    dead = refused_as_unknown(admin, relay, smtp, "gone@example.com")
+    token = signed_in(admin)
+    done = admin.post(
+        f"/admin/dead/{dead}/retry",
+        data={"csrf_token": token},
+        headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert done.status_code == 303
+    assert "gone" not in done.headers["Location"], "the address stays out of the URL"
+    page = admin.get(done.headers["Location"]).get_data(as_text=True)
+    [suppression] = rows(engine, "suppressions")
+    assert "gone@example.com is suppressed: remove it first, then retry." in page
+    anchor = f"suppression-{suppression['id']}"
+    assert f'<a href="/admin/suppressions#{anchor}">Remove the suppression</a>' in page

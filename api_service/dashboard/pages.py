@@ -102,11 +102,20 @@ def dead_letters() -> BaseResponse:
     """Unresolved dead letters, newest first, filtered and paged by cursor."""
     where = _filter(request.args)
     before = _cursor(request.args)
+    notice, notice_link = notice_of(request.args), None
     with dependencies().unit_of_work() as uow:
         letters, next_cursor = operations.list_dead(
             uow.connection, where, limit=PAGE_SIZE, before=before
         )
         matching = operations.count_dead(uow.connection, where)
+        if request.args.get("notice") == "retry:suppressed":
+            # A refused retry names the address and leads to what to remove (not in the URL:
+            # the redirect carries the message's id alone).
+            target = request.args.get("target", "")[:64]
+            found = operations.suppression_of(uow.connection, target)
+            if found is not None:
+                notice = ("warn", f"{found.address} is suppressed: remove it first, then retry.")
+                notice_link = url_for("dashboard.suppressions", _anchor=f"suppression-{found.id}")
     return html(
         render_template(
             "dashboard/dead.html",
@@ -117,7 +126,8 @@ def dead_letters() -> BaseResponse:
             next_cursor=next_cursor,
             matching=matching,
             choices=operations.FILTER_CHOICES,
-            notice=notice_of(request.args),
+            notice=notice,
+            notice_link=notice_link,
             cap=operations.BULK_RETRY_CAP,
         )
     )

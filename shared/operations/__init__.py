@@ -10,10 +10,12 @@ from shared.operations.dead_letters import (
     DeadLetter,
     MessageDetail,
     ProviderEventRecord,
+    Suppressed,
     UnknownFilter,
     count_dead,
     list_dead,
     show,
+    suppression_of,
 )
 from shared.operations.erasure import erase, list_suppressions, remove_suppressions
 from shared.operations.figures import (
@@ -69,6 +71,7 @@ __all__ = [
     "Stats",
     "StatusRow",
     "StrandedAccount",
+    "Suppressed",
     "UnknownFilter",
     "action_name",
     "audit_log",
@@ -89,4 +92,5 @@ __all__ = [
     "show",
     "stats",
     "stranded",
+    "suppression_of",
 ]

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.events import ALL_PURPOSES
-from shared.models import outbox, outbox_attempts, provider_events
+from shared.models import outbox, outbox_attempts, provider_events, suppressions
 from shared.outbox import ALL_CHANNELS, FAILED, FAILURES, Status
 
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
@@ -261,3 +261,21 @@ def _provider_events(connection: Connection, key: int) -> list[ProviderEventReco
             .order_by(provider_events.c.at, provider_events.c.id)
         )
     ]
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """The suppression that stops a dead letter's retry: the operator removes it first."""
+
+    id: int
+    address: str
+
+
+def suppression_of(connection: Connection, public_id: str) -> Suppressed | None:
+    """The suppression of a message's address, if there is one."""
+    found = connection.execute(
+        select(suppressions.c.id, suppressions.c.address)
+        .select_from(outbox.join(suppressions, suppressions.c.address == outbox.c.recipient))
+        .where(outbox.c.public_id == public_id)
+    ).first()
+    return Suppressed(found.id, found.address) if found is not None else None

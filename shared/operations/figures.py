@@ -145,7 +145,8 @@ def _dead_since(connection: Connection, since: datetime) -> int:
 
 def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome]:
     """Sent, failed and provider-down attempts per hour over the last 24 hours, oldest hour
-    first."""
+    first. A failed attempt of a message delivered since is a retry that worked, not a
+    failure: it is not counted (the chart's red is what did not arrive)."""
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     attempted = outbox_attempts.c.attempted_at
     if connection.dialect.name == "postgresql":
@@ -160,9 +161,10 @@ def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome
             select(
                 bucket,
                 func.count().filter(outcome == AttemptOutcome.SENT),
-                func.count().filter(outcome.in_(FAILED_ATTEMPTS)),
+                func.count().filter(outcome.in_(FAILED_ATTEMPTS), outbox.c.status != Status.SENT),
                 func.count().filter(outcome == AttemptOutcome.PROVIDER_DOWN),
             )
+            .select_from(outbox_attempts.join(outbox, outbox.c.id == outbox_attempts.c.outbox_id))
             .where(attempted >= start)
             .group_by(bucket)
         )
