@@ -14,8 +14,14 @@ ATTEMPTS = 3
 def alternating_medians(
     request: Callable[[str, int], object], kinds: tuple[str, str], rounds: int
 ) -> tuple[float, float]:
-    """The median seconds of `request(kind, n)` for each of the two kinds, n from 0 to rounds - 1,
-    the kinds taking turns to go first so that neither always runs on a warmer machine."""
+    """The median seconds of `request(kind, n)` for the first kind, n from 0 to rounds - 1, and
+    the second kind's as that median times the median ratio of each round's pair.
+
+    The kinds take turns to go first, so that neither always runs on a warmer machine, and are
+    compared pair by pair: a pair runs back to back, so a burst of other work on a shared
+    machine (another test run, a checkpoint) loads both of it, where it would load the two
+    kinds' medians unevenly.
+    """
     seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
     for n in range(rounds):
         for kind in kinds if n % 2 else kinds[::-1]:
@@ -23,7 +29,9 @@ def alternating_medians(
             request(kind, n)
             seconds[kind].append(time.perf_counter() - started)
     first, second = kinds
-    return statistics.median(seconds[first]), statistics.median(seconds[second])
+    reference = statistics.median(seconds[first])
+    ratios = [b / a for a, b in zip(seconds[first], seconds[second], strict=True)]
+    return reference, reference * statistics.median(ratios)
 
 
 def assert_same_time(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import ast
 import os
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from support import processes
+import pytest
+
+from support import processes, timing
 
 TESTS = Path(__file__).resolve().parent
 
@@ -80,3 +83,20 @@ def test_a_process_a_failed_test_left_running_is_killed_with_its_children(
 
     # The orphaned `sleep` is killed too; its new parent reaps it a moment later.
     processes.eventually(group_gone, 10, "the process group gone")
+
+
+def test_the_timing_comparison_passes_alike_and_fails_a_real_difference() -> None:
+    """support.timing, which the enumeration tests rely on, can fail: 40 % more time does."""
+
+    def sleeping(extra: float) -> Callable[[int], tuple[float, float]]:
+        def measure(attempt: int) -> tuple[float, float]:
+            def request(kind: str, n: int) -> None:
+                time.sleep(0.002 * (1 + extra if kind == "slow" else 1))
+
+            return timing.alternating_medians(request, ("fast", "slow"), 20)
+
+        return measure
+
+    timing.assert_same_time(sleeping(0.0), 0.10, "alike")
+    with pytest.raises(AssertionError, match="differ by more than 10%"):
+        timing.assert_same_time(sleeping(0.4), 0.10, "40 % more")
