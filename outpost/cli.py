@@ -24,7 +24,7 @@ from outpost.kept_secrets import ADMIN_TOKEN_FILE, SECRET_KEY_FILE, kept_secret
 from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from shared.config import ConfigError, Settings
 from shared.config_values import loopback
-from shared.db import migrate
+from shared.db import Migrated, migrate
 from shared.outbox import CHANNELS, LOCALES, PURPOSES
 
 DEPLOY_DIR = Path(outpost.__file__).resolve().parent.parent / "deploy"
@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             settings = Settings.from_env(os.environ, require_secret=False)
-            migrate(settings.database_url)
-            print("outpost: database at head", flush=True)
+            report(migrate(settings.database_url))
             return 0
         if args.command == "openapi":
             return write_openapi(check=args.check)
@@ -211,6 +210,19 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         catcher.stop()
     print("outpost: stopped", flush=True)
     return 1 if failed or not stop_asked else 0
+
+
+def report(migrated: Migrated) -> None:
+    """Each migration applied, then where the database started and ended; a no-op says so."""
+    for revision, doc in migrated.applied:
+        print(f"outpost: applied {revision}: {doc}", flush=True)
+    if not migrated.applied:
+        print(f"outpost: database already at {migrated.ended}, nothing to apply", flush=True)
+        return
+    started = migrated.started or "an empty database"
+    count = len(migrated.applied)
+    plural = "migration" if count == 1 else "migrations"
+    print(f"outpost: database upgraded from {started} to {migrated.ended} ({count} {plural})")
 
 
 def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:

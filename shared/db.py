@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
+from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,38 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str) -> None:
-    """Upgrade the database at `url` to the newest revision."""
-    command.upgrade(alembic_config(url), "head")
+@dataclass(frozen=True)
+class Migrated:
+    """What a migration run did: the revision it started from (None: an empty database), the
+    one it ended at, and each revision applied in order with its first docstring line."""
+
+    started: str | None
+    ended: str | None
+    applied: list[tuple[str, str]]
+
+
+def migrate(url: str) -> Migrated:
+    """Upgrade the database at `url` to the newest revision; what it did."""
+    config = alembic_config(url)
+    started = _revision_at(url)
+    command.upgrade(config, "head")
+    ended = _revision_at(url)
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    between = script.iterate_revisions(ended or "base", started or "base") if ended else []
+    applied = [(r.revision, (r.doc or "").split("\n", 1)[0]) for r in reversed(list(between))]
+    return Migrated(started, ended, applied)
+
+
+def _revision_at(url: str) -> str | None:
+    """The database's alembic revision, None when it has none yet."""
+    engine = create_engine_for(url, timeout=OPERATOR_TIMEOUT)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.scalars(text("SELECT version_num FROM alembic_version")).first()
+    finally:
+        engine.dispose()
 
 
 def schema_is_current(engine: Engine) -> bool:
