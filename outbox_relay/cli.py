@@ -11,13 +11,16 @@ from pathlib import Path
 
 from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
+from shared import env_file
 from shared.config import ConfigError, Settings
 from shared.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
+    argv = env_file.apply(argv, "outbox-relay")
     parser = argparse.ArgumentParser(prog="outbox-relay", description=__doc__)
+    env_file.describe(parser)
     parser.add_argument(
         "--actor", help="who operator commands record in the audit (default: cli:<OS user>)"
     )

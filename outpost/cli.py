@@ -22,6 +22,7 @@ from outpost.banner import Stack, banner
 from outpost.catcher import start_catcher
 from outpost.kept_secrets import ADMIN_TOKEN_FILE, SECRET_KEY_FILE, kept_secret
 from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
+from shared import env_file
 from shared.config import ConfigError, Settings
 from shared.config_values import loopback
 from shared.db import Migrated, migrate
@@ -33,7 +34,9 @@ STOP_TIMEOUT = 30.0
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
+    argv = env_file.apply(argv, "outpost")
     parser = argparse.ArgumentParser(prog="outpost", description=__doc__)
+    env_file.describe(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run API, relay and SMTP catcher until Ctrl-C")
     up.add_argument("--host", default="127.0.0.1", help="address the API and catcher bind")

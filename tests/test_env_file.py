@@ -1,0 +1,106 @@
+"""`--env-file FILE` on every command: systemd's EnvironmentFile= syntax, read as systemd reads
+it (systemd.exec(5)), so an operator's command sees what the units see."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.env_file import EnvFileError, read
+
+# Blank and padded lines written out, so that no editor trims them.
+SAMPLE = "\n".join(
+    [
+        "# a comment",
+        "; another",
+        "   ",
+        "MAIL_FROM=Outpost <no-reply@example.com>",
+        "  SPACED =  padded value  ",
+        r"""SINGLE='verbatim $HOME \n "kept"'""",
+        r'DOUBLE="a \"b\" \\ \$x \q"',
+        'MULTI="line one',
+        'line two"',
+        "CONTINUED=abc\\",
+        "def",
+        r"ESCAPED=a\ b\\c",
+        "no assignment here",
+        "DATABASE_URL=postgresql://u:p@h/db?sslmode=require&application_name=outpost",
+        "EMPTY=",
+        "",
+    ]
+)
+
+
+def test_values_read_as_systemd_reads_them(tmp_path: Path) -> None:
+    path = tmp_path / "outpost.env"
+    path.write_text(SAMPLE)
+    assert read(path) == {
+        "MAIL_FROM": "Outpost <no-reply@example.com>",
+        "SPACED": "padded value",
+        "SINGLE": 'verbatim $HOME \\n "kept"',
+        "DOUBLE": 'a "b" \\ $x \\q',
+        "MULTI": "line one\nline two",
+        "CONTINUED": "abcdef",
+        "ESCAPED": "a b\\c",
+        "DATABASE_URL": "postgresql://u:p@h/db?sslmode=require&application_name=outpost",
+        "EMPTY": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("1ST=x\n", "'1ST' is not a variable name"),
+        ('QUOTED="never closed\n', 'no closing "'),
+        ("QUOTED='a' b\n", "text after the closing quote"),
+    ],
+)
+def test_what_systemd_would_not_take_is_refused_with_its_line(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    path = tmp_path / "outpost.env"
+    path.write_text("# first\n" + text)
+    with pytest.raises(EnvFileError, match=f"^{path}:2: {words}"):
+        read(path)
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *command],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_every_command_takes_the_units_environment_from_the_file(tmp_path: Path) -> None:
+    """Before or after the subcommand; a value a shell's `. FILE` would break included."""
+    env = tmp_path / "outpost.env"
+    env.write_text(
+        f"DATABASE_URL=sqlite:///{tmp_path / 'outpost.db'}\n"
+        "MAIL_FROM=Outpost <no-reply@example.com>\n"
+        "SECRET_KEY='a secret key of at least 16 characters'\n"
+    )
+    migrated = run(["outpost.cli", "--env-file", str(env), "migrate"], tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "database upgraded from an empty database" in migrated.stdout
+    listed = run(["outbox_relay.cli", "dead", "list", "--env-file", str(env)], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    stats = run(["outbox_relay.cli", "stats", "--json", "--env-file", str(env)], tmp_path)
+    assert stats.returncode == 0 and stats.stdout.startswith("{"), stats.stderr
+    # Without the file, the same command has no database of its own to read.
+    assert not (tmp_path / "var").exists()
+
+
+def test_a_file_that_cannot_be_read_stops_the_command_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.env"
+    for command in (["outpost.cli", "migrate"], ["outbox_relay.cli", "stats"]):
+        done = run([*command, "--env-file", str(missing)], tmp_path)
+        assert done.returncode == 2
+        [line] = done.stderr.splitlines()
+        assert line.endswith(f"--env-file {missing}: cannot be read (FileNotFoundError)")
