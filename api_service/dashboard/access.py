@@ -67,7 +67,14 @@ def _hidden_without_token() -> None:
 def _guard() -> BaseResponse | None:
     """Same-origin POSTs only; a session everywhere but sign-in; the CSRF token on every POST."""
     if request.method == "POST" and not same_origin():
-        return _refused("This form was not sent from the dashboard itself.")
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return _refused("This form was not sent from the dashboard itself.")
+        # Named both, for the operator whose proxy rewrote Host (a port dropped, say).
+        return _refused(
+            f"This form was not sent from the dashboard itself: it came from {origin[:100]}, "
+            f"and this is {request.host[:100]}."
+        )
     sid = session_id()
     g.dashboard_sid = sid
     if request.endpoint in PUBLIC:

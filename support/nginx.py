@@ -1,0 +1,73 @@
+"""The shipped nginx site (deploy/nginx.conf) run by Debian's nginx for the tests: the same
+file, its ports, certificate and upstream pointed at the test's own, in a prefix of its own."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from support import processes
+from support.smtp_stages import SmtpCA
+
+BINARY = Path("/usr/sbin/nginx")
+SITE = processes.ROOT / "deploy" / "nginx.conf"
+# What the shipped site names on a real host, and what the tests put in its place.
+REAL = {
+    "listen 80;": "listen 127.0.0.1:{http};",
+    "listen 443 ssl http2;": "listen 127.0.0.1:{https} ssl http2;",
+    "/etc/letsencrypt/live/outpost.example.com/fullchain.pem": "{prefix}/server.pem",
+    "/etc/letsencrypt/live/outpost.example.com/privkey.pem": "{prefix}/server.pem",
+    "server 127.0.0.1:8000;": "server 127.0.0.1:{api};",
+}
+
+
+def available() -> bool:
+    return BINARY.exists()
+
+
+def configure(prefix: Path, *, http: int, https: int, api: int, ca: SmtpCA) -> Path:
+    """The shipped site with the test's ports and certificate, in a minimal nginx.conf under
+    `prefix`; the configuration file's path."""
+    ca.leaf.private_key_and_cert_chain_pem.write_to_path(str(prefix / "server.pem"))
+    site = SITE.read_text()
+    for real, ours in REAL.items():
+        assert site.count(real) == 1, f"deploy/nginx.conf no longer names {real!r}"
+        site = site.replace(real, ours.format(http=http, https=https, api=api, prefix=prefix))
+    (prefix / "outpost.conf").write_text(site)
+    (prefix / "logs").mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        # Workers as root: the test's prefix, under pytest's private temporary directory, is
+        # not one `nobody` may enter (a request body larger than a buffer goes to a file there).
+        "user root;\n"
+        f"pid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/logs/error.log;\n"
+        "events {}\n"
+        "http {\n"
+        f"    access_log {prefix}/logs/access.log;\n"
+        f"    client_body_temp_path {prefix}/body;\n"
+        f"    proxy_temp_path {prefix}/proxy;\n"
+        f"    include {prefix}/outpost.conf;\n"
+        "}\n"
+    )
+    return conf
+
+
+def check(conf: Path) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` on the configuration."""
+    return subprocess.run(
+        [BINARY, "-t", "-c", str(conf), "-p", str(conf.parent)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def start(conf: Path) -> subprocess.Popen[bytes]:
+    """nginx in the foreground, as a test's process."""
+    return processes.start(
+        [str(BINARY), "-c", str(conf), "-p", str(conf.parent), "-g", "daemon off;"],
+        {},
+        conf.parent,
+        conf.parent / "logs" / "nginx.out",
+    )
