@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api_service import dashboard, http_limits, openapi
+from api_service import dashboard, http_limits, openapi, queue_time
 from api_service.captcha import HumanCheck
 from api_service.flows.dependencies import Dependencies
 from api_service.idempotency import IdempotencyKeys
@@ -88,6 +88,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     known_events()
     known_regions(settings.sms_allowed_regions or ())
     http_limits.init_app(app)
+    queue_time.init_app(app)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
     app.register_blueprint(dashboard.bp)

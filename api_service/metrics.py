@@ -40,6 +40,11 @@ PROVIDER_EVENTS = Counter(
     "matching no message are counted too.",
     ["source", "type"],
 )
+SHED = Counter(
+    "outpost_http_requests_shed",
+    "Requests answered 503 at once because they waited longer than API_QUEUE_TIMEOUT before a "
+    "worker took them (the proxy's X-Request-Start).",
+)
 DURATION = Histogram(
     "outpost_http_request_duration_seconds",
     "Time to answer a request, by route.",

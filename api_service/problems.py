@@ -139,6 +139,17 @@ def database_unavailable() -> Problem:
     )
 
 
+def overloaded(retry_after: int) -> Problem:
+    """A 503 for a request that queued too long: shed, so that the server catches up."""
+    return Problem(
+        503,
+        "service-unavailable",
+        "Service temporarily unavailable",
+        "Too many requests are waiting just now; nothing was done. Try again shortly.",
+        headers={"Retry-After": str(max(retry_after, 1))},
+    )
+
+
 def _slug(name: str) -> str:
     return name.lower().replace(" ", "-").replace("'", "")
 

@@ -134,6 +134,8 @@ class Settings:
     throttle_per_hour: int
     ip_rate_limit: int
     trusted_proxies: int
+    # A request that waited longer than this, by the proxy's X-Request-Start, is shed (503).
+    api_queue_timeout: float
     retention_sent_days: int
     retention_dead_days: int
     retention_unactivated_days: int
@@ -212,6 +214,7 @@ class Settings:
             throttle_per_hour=env.get("THROTTLE_PER_HOUR", "5", values.positive(int)),
             ip_rate_limit=env.get("IP_RATE_LIMIT", "30", values.positive(int)),
             trusted_proxies=env.get("TRUSTED_PROXIES", "0", values.count),
+            api_queue_timeout=env.get("API_QUEUE_TIMEOUT", "3", values.positive(float)),
             retention_sent_days=env.get("RETENTION_SENT_DAYS", "7", values.positive(int)),
             retention_dead_days=env.get("RETENTION_DEAD_DAYS", "30", values.positive(int)),
             retention_unactivated_days=env.get(

@@ -1,0 +1,99 @@
+"""Overload is shed, not queued: behind the proxy, a request that waited longer than
+API_QUEUE_TIMEOUT before a worker took it gets 503 with Retry-After at once, before anything is
+counted, hashed or written; health checks and metrics always answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from prometheus_client import REGISTRY
+from sqlalchemy import Engine
+
+from api_service import create_app
+from api_service.queue_time import request_start
+from shared.config import ConfigError, Settings
+from support.constants import SECRET_KEY
+from support.rows import count, written
+
+BODY = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
+
+@pytest.fixture
+def proxied(env: dict[str, str]) -> Iterator[Flask]:
+    app = create_app({**env, "TRUSTED_PROXIES": "1", "API_QUEUE_TIMEOUT": "2"})
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+def shed() -> float:
+    return REGISTRY.get_sample_value("outpost_http_requests_shed_total") or 0.0
+
+
+def test_a_request_that_queued_too_long_is_shed_before_anything_is_done(
+    proxied: Flask, engine: Engine
+) -> None:
+    before = shed()
+    stale = {"X-Request-Start": f"t={time.time() - 2.5:.3f}"}
+    answer = proxied.test_client().post("/v1/registrations", json=BODY, headers=stale)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    assert answer.content_type == "application/problem+json"
+    assert answer.get_json()["title"] == "Service temporarily unavailable"
+    assert written(engine) == {"users": 0, "verification_tokens": 0, "outbox": 0}
+    assert count(engine, "throttle_events") == 0, "shed before the per-client limit counted it"
+    assert shed() == before + 1
+
+
+def test_a_request_taken_in_time_goes_through(proxied: Flask, engine: Engine) -> None:
+    fresh = {"X-Request-Start": f"t={time.time():.3f}"}
+    answer = proxied.test_client().post("/v1/registrations", json=BODY, headers=fresh)
+    assert answer.status_code == 202
+    assert written(engine)["users"] == 1
+    assert count(engine, "throttle_events") > 0, "what a shed request is spared"
+
+
+def test_health_and_metrics_answer_however_long_they_queued(proxied: Flask) -> None:
+    stale = {"X-Request-Start": f"t={time.time() - 60:.3f}"}
+    client = proxied.test_client()
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path, headers=stale).status_code == 200, path
+
+
+def test_without_a_trusted_proxy_the_header_is_nobodys_word(
+    env: dict[str, str], engine: Engine
+) -> None:
+    app = create_app(env)
+    try:
+        stale = {"X-Request-Start": f"t={time.time() - 60:.3f}"}
+        answer = app.test_client().post("/v1/registrations", json=BODY, headers=stale)
+        assert answer.status_code == 202
+    finally:
+        app.extensions["outpost"].engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("t=1764000000.123", 1764000000.123),  # nginx's ${msec}
+        ("t=1764000000123", 1764000000.123),  # milliseconds
+        ("t=1764000000123456", 1764000000.123456),  # microseconds
+        ("1764000000.5", 1764000000.5),
+        ("t=soon", None),
+        ("t=-1", None),
+        ("t=nan", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_request_start_reads_each_proxys_units(header: str | None, seconds: float | None) -> None:
+    found = request_start(header)
+    assert found == pytest.approx(seconds) if seconds is not None else found is None
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_queue_timeout_that_is_no_positive_number_stops_the_api(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^API_QUEUE_TIMEOUT"):
+        Settings.from_env({"SECRET_KEY": SECRET_KEY, "API_QUEUE_TIMEOUT": value})
