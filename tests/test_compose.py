@@ -203,6 +203,12 @@ def test_secret_key_is_required_from_the_users_environment(name: str) -> None:
     assert secret.startswith("${SECRET_KEY:?"), "SECRET_KEY must be required, with no default"
 
 
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_admin_token_is_required_too_so_the_dashboard_is_there(name: str) -> None:
+    token = environment(service(name)).get("ADMIN_TOKEN")
+    assert token is not None and token.startswith("${ADMIN_TOKEN:?"), token
+
+
 def test_relay_smtp_points_at_mailpit() -> None:
     url = environment(service("relay")).get("SMTP_URL")
     assert url is not None
