@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             settings = Settings.from_env(os.environ, require_secret=False)
-            report(migrate(settings.database_url))
+            report(migrate(settings.migrate_database_url))
             return 0
         if args.command == "openapi":
             return write_openapi(check=args.check)

@@ -82,6 +82,8 @@ class Settings:
     """Every variable of the spec's configuration table, parsed."""
 
     database_url: str
+    # MIGRATE_DATABASE_URL: the schema owner's URL, for migrations only (DATABASE_URL if unset).
+    migrate_database_url: str
     # "transaction" when DATABASE_URL goes through a transaction pooler (PgBouncer): no
     # session state there (no server-side prepared statements, no session SET, no LISTEN).
     database_pooler: str | None
@@ -172,6 +174,9 @@ class Settings:
         real_sms = any(environ.get(name, "") not in ("", "log:") for name in SMS_URLS)
         settings = cls(
             database_url=database_url,
+            migrate_database_url=env.get(
+                "MIGRATE_DATABASE_URL", database_url, normalise_database_url
+            ),
             database_pooler=pooler,
             relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, values.listen_url),
             database_timeout=env.get(
