@@ -42,7 +42,9 @@ def configure(prefix: Path, *, http: int, https: int, api: int, ca: SmtpCA) -> P
         "user root;\n"
         f"pid {prefix}/nginx.pid;\n"
         f"error_log {prefix}/logs/error.log;\n"
-        "events {}\n"
+        # Debian's own nginx.conf: a worker a core; room for a load test's connections.
+        "worker_processes auto;\n"
+        "events { worker_connections 16384; }\n"
         "http {\n"
         f"    access_log {prefix}/logs/access.log;\n"
         f"    client_body_temp_path {prefix}/body;\n"
