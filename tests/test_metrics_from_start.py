@@ -7,7 +7,6 @@ report it still shows."""
 from __future__ import annotations
 
 import signal
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,19 +19,8 @@ from shared.outbox import DeadReason, Ending
 from shared.provider_events import SOURCES, TYPES
 from support import processes
 from support.bulk import queue_emails
+from support.metrics import scrape
 from support.smtp_sink import free_port
-
-
-def scrape(url: str) -> dict[str, float]:
-    """The samples of a Prometheus text exposition, keyed by name and labels."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body = response.read().decode()
-    samples = {}
-    for line in body.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import re
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from shared.config import ConfigError, Settings, parse_smtp_url
 from support import processes
 from support.bulk import queue_emails
 from support.constants import MakeRelay
+from support.metrics import scrape
 from support.rows import forget_throttles, rows, wait_out_deferrals
 from support.smtp_sink import SinkServer, free_port
 
@@ -130,18 +130,6 @@ def metrics_relay(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Pa
         yield f"http://127.0.0.1:{port}/metrics", tmp_path / "relay.log"
     finally:
         assert processes.stop(relay, signal.SIGTERM) == 0
-
-
-def scrape(url: str) -> dict[str, float]:
-    """The samples of a Prometheus text exposition, keyed by name and labels."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body = response.read().decode()
-    samples = {}
-    for line in body.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
 
 
 def test_metrics_and_json_logs_report_each_outcome(

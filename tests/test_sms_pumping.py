@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from shared.addresses import costly, normalise_phone
+from support.phones import requests_naming
 from support.rows import written
 
 PASSWORD = "correct horse battery staple"
@@ -77,21 +78,6 @@ def _one_of_each() -> list[str]:
     return [*picked.values(), *_non_geographic()[:4], "+881612345678", "+97912345678"]
 
 
-def _every_route(phone: str) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        ("/v1/registrations", {"phone": phone, "password": PASSWORD}),
-        ("/v1/registrations", {"email": "ada@example.com", "phone": phone, "password": PASSWORD}),
-        ("/v1/activations/resend", {"phone": phone}),
-        ("/v1/activations", {"phone": phone, "code": "123456"}),
-        ("/v1/password-resets", {"phone": phone}),
-        (
-            "/v1/password-resets/confirm",
-            {"phone": phone, "code": "123456", "new_password": PASSWORD},
-        ),
-        ("/v1/logins", {"phone": phone, "password": PASSWORD}),
-    ]
-
-
 @pytest.fixture
 def make_app(env: dict[str, str]) -> Iterator[Any]:
     """API instances on the test database, every region allowed unless told otherwise."""
@@ -114,7 +100,7 @@ def test_a_costly_number_is_refused_on_every_route_naming_phone_and_nothing_is_w
     numbers = _one_of_each()
     assert len(numbers) >= 10
     for number in numbers:
-        for path, body in _every_route(number):
+        for path, body in requests_naming(number):
             answer = client.post(path, json=body)
             assert answer.status_code == 422, (number, path, answer.json)
             assert [e["pointer"] for e in answer.json["errors"]] == ["#/phone"], number

@@ -17,6 +17,7 @@ from api_service import create_app
 from shared.config import ConfigError, Settings
 from support import processes
 from support.constants import SECRET_KEY
+from support.phones import requests_naming
 from support.rows import count, forget_throttles, let_time_pass, written
 from support.smtp_sink import free_port
 
@@ -116,22 +117,6 @@ def test_the_api_and_the_relay_stop_at_start_in_one_line_without_regions(
     assert "Traceback" not in log
 
 
-def _requests_naming(phone: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every public request that names a phone number."""
-    return [
-        ("/v1/registrations", {"phone": phone, "password": PASSWORD}),
-        ("/v1/registrations", {"email": "ada@example.com", "phone": phone, "password": PASSWORD}),
-        ("/v1/activations/resend", {"phone": phone}),
-        ("/v1/activations", {"phone": phone, "code": "123456"}),
-        ("/v1/password-resets", {"phone": phone}),
-        (
-            "/v1/password-resets/confirm",
-            {"phone": phone, "code": "123456", "new_password": PASSWORD},
-        ),
-        ("/v1/logins", {"phone": phone, "password": PASSWORD}),
-    ]
-
-
 def test_a_number_from_another_region_is_refused_alike_known_or_not(
     make_app: Any, engine: Engine
 ) -> None:
@@ -141,9 +126,7 @@ def test_a_number_from_another_region_is_refused_alike_known_or_not(
     client = make_app(SMS_ALLOWED_REGIONS="CM").test_client()
     before = written(engine)
     refused = sms_count("FR", "region_refused")
-    for known, unknown in zip(
-        _requests_naming(FRENCH), _requests_naming(OTHER_FRENCH), strict=True
-    ):
+    for known, unknown in zip(requests_naming(FRENCH), requests_naming(OTHER_FRENCH), strict=True):
         answers = [client.post(path, json=body) for path, body in (known, unknown)]
         for answer in answers:
             assert answer.status_code == 422, known[0]
@@ -157,7 +140,7 @@ def test_a_number_from_another_region_is_refused_alike_known_or_not(
         assert answers[0].json == answers[1].json
         assert dict(answers[0].headers) == dict(answers[1].headers)
     assert written(engine) == before
-    assert sms_count("FR", "region_refused") == refused + 2 * len(_requests_naming(FRENCH))
+    assert sms_count("FR", "region_refused") == refused + 2 * len(requests_naming(FRENCH))
     body = {"phone": cameroonian(0), "password": PASSWORD}
     assert client.post("/v1/registrations", json=body).status_code == 202
     assert count(engine, "users", phone="+237670123400") == 1
