@@ -25,7 +25,7 @@ from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from shared import env_file
 from shared.config import ConfigError, Settings
 from shared.config_values import loopback
-from shared.db import Migrated, migrate
+from shared.db import migrate
 from shared.outbox import CHANNELS, LOCALES, PURPOSES
 
 DEPLOY_DIR = Path(outpost.__file__).resolve().parent.parent / "deploy"
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             settings = Settings.from_env(os.environ, require_secret=False)
-            report(migrate(settings.migrate_database_url))
+            for line in migrate(settings.migrate_database_url).said():
+                print(f"outpost: {line}", flush=True)
             return 0
         if args.command == "openapi":
             return write_openapi(check=args.check)
@@ -213,19 +214,6 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         catcher.stop()
     print("outpost: stopped", flush=True)
     return 1 if failed or not stop_asked else 0
-
-
-def report(migrated: Migrated) -> None:
-    """Each migration applied, then where the database started and ended; a no-op says so."""
-    for revision, doc in migrated.applied:
-        print(f"outpost: applied {revision}: {doc}", flush=True)
-    if not migrated.applied:
-        print(f"outpost: database already at {migrated.ended}, nothing to apply", flush=True)
-        return
-    started = migrated.started or "an empty database"
-    count = len(migrated.applied)
-    plural = "migration" if count == 1 else "migrations"
-    print(f"outpost: database upgraded from {started} to {migrated.ended} ({count} {plural})")
 
 
 def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from shared import code_link
 from shared import config_values as values
 from shared.addresses import Sender
 from shared.captcha_url import Captcha, parse_captcha_url
@@ -201,7 +202,7 @@ class Settings:
             sms_fallback_url=env.get("SMS_FALLBACK_URL", "", checked_sms_url),
             sms_token=environ.get("SMS_TOKEN") or None,
             public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
-            code_link_url=env.get("CODE_LINK_URL", "", values.code_link_url),
+            code_link_url=env.get("CODE_LINK_URL", "", code_link.parse),
             phone_default_region=default_region,
             sms_allowed_regions=env.get(
                 "SMS_ALLOWED_REGIONS", "", values.allowed_regions(default_region, real_sms)

@@ -147,22 +147,6 @@ def web_url(name: str) -> Callable[[str], str | None]:
     return parse
 
 
-def code_link_url(value: str) -> str | None:
-    """An http(s) URL with `{code}`, and if it likes `{address}` and `{purpose}`, no other
-    placeholder."""
-    url = web_url("CODE_LINK_URL")(value)
-    if url is None:
-        return None
-    if "{code}" not in url:
-        raise ValueError(f"a URL with a {{code}} placeholder, got {value!r}")
-    rest = url
-    for placeholder in ("{code}", "{address}", "{purpose}"):
-        rest = rest.replace(placeholder, "")
-    if "{" in rest or "}" in rest:
-        raise ValueError(f"only {{code}}, {{address}} and {{purpose}} are filled in, got {value!r}")
-    return url
-
-
 def support_email(value: str) -> str | None:
     if not value:
         return None

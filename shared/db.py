@@ -157,6 +157,18 @@ class Migrated:
     ended: str | None
     applied: list[tuple[str, str]]
 
+    def said(self) -> list[str]:
+        """Each migration applied, then where the schema started and ended; or that nothing
+        was to apply."""
+        if not self.applied:
+            return [f"database already at {self.ended}, nothing to apply"]
+        count = len(self.applied)
+        plural = "migration" if count == 1 else "migrations"
+        started = self.started or "an empty database"
+        return [f"applied {revision}: {doc}" for revision, doc in self.applied] + [
+            f"database upgraded from {started} to {self.ended} ({count} {plural})"
+        ]
+
 
 def migrate(url: str) -> Migrated:
     """Upgrade the database at `url` to the newest revision; what it did."""
@@ -175,9 +187,8 @@ def _revision_at(url: str) -> str | None:
     engine = create_engine_for(url, timeout=OPERATOR_TIMEOUT)
     try:
         with engine.connect() as connection:
-            if not inspect(connection).has_table("alembic_version"):
-                return None
-            return connection.scalars(text("SELECT version_num FROM alembic_version")).first()
+            revisions = _revisions(connection)
+        return revisions[0] if revisions else None
     finally:
         engine.dispose()
 
@@ -202,12 +213,16 @@ def ready_to_commit(engine: Engine) -> bool:
 
 
 def _at_head(connection: Connection) -> bool:
-    """Read from alembic's table directly: alembic's MigrationContext logs two INFO lines each
-    time it is made, and /readyz asks this on every probe."""
+    """Whether the schema is at the newest revision shipped."""
+    return _revisions(connection) == [_head_revision()]
+
+
+def _revisions(connection: Connection) -> list[str] | None:
+    """The revisions alembic's table holds, None without the table. Read directly: alembic's
+    MigrationContext logs two INFO lines each time it is made, and /readyz asks on every probe."""
     if not inspect(connection).has_table("alembic_version"):
-        return False
-    current = connection.scalars(text("SELECT version_num FROM alembic_version")).all()
-    return current == [_head_revision()]
+        return None
+    return list(connection.scalars(text("SELECT version_num FROM alembic_version")))
 
 
 def schema_behind(engine: Engine) -> bool:
@@ -217,9 +232,10 @@ def schema_behind(engine: Engine) -> bool:
     ran first): not behind, so a process of the previous release keeps working meanwhile.
     """
     with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return True
-        current = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+        revisions = _revisions(connection)
+    if revisions is None:
+        return True
+    current = set(revisions)
     return current != {_head_revision()} and current <= _known_revisions()
 
 
