@@ -1,6 +1,6 @@
 """Prometheus metrics of the API.
 
-Under gunicorn each worker is a process: deploy/gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR,
+Under gunicorn each worker is a process: outpost/gunicorn_conf.py sets PROMETHEUS_MULTIPROC_DIR,
 and /metrics then sums what every worker recorded there.
 """
 

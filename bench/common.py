@@ -133,7 +133,7 @@ def api_and_relay(
         "DATABASE_URL": database_url,
         "SECRET_KEY": uuid.uuid4().hex,
         "SMTP_URL": smtp_url,
-        # Behind a proxy, as deploy/nginx.conf runs it: each request names its own client in
+        # Behind a proxy, as the shipped nginx site runs it: each request names its own client in
         # X-Forwarded-For (client_address), so the per-IP limit keeps its default.
         "TRUSTED_PROXIES": "1",
         "RELAY_METRICS_PORT": "0",

@@ -1,4 +1,4 @@
-"""A burst shed, not queued: sign-ups through the shipped nginx site (deploy/nginx.conf, which
+"""A burst shed, not queued: sign-ups through the shipped nginx site (which
 sets X-Request-Start) to gunicorn and the relay, at 1, 2, 4 and 8 times the rate this machine
 sustains, driven by Locust (open arrivals: each user registers once a second whatever the
 answers take). Prints, for each: the answers within 5 s, the p50 and p99 of admitted sign-ups,

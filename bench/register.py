@@ -2,7 +2,7 @@
 
 Run from the repository root: `.venv/bin/python -m bench.register [--rounds N] [--clients N]`.
 
-Three apps run side by side under the API's gunicorn settings (deploy/gunicorn.conf.py), each
+Three apps run side by side under the API's gunicorn settings (outpost/gunicorn_conf.py), each
 on its own database, each delivering to an SMTP server of its own that answers in 1 ms:
 
 - Outpost: `api_service:create_app()` and `outbox-relay run`, as production runs them;

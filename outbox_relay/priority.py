@@ -17,7 +17,7 @@ def yield_cpu(nice: int) -> None:
     Linux may schedule each session as one group (autogroup); a process's niceness then only
     ranks it within its own session, against none of the API's processes. So a relay that
     leads its own session gives its group the same niceness. Under systemd each service has a
-    cgroup of its own instead, and the unit's CPUWeight does this (deploy/systemd).
+    cgroup of its own instead, and the unit's CPUWeight does this (outpost/deploy/systemd).
     """
     if nice == 0:
         return

@@ -249,7 +249,7 @@ def positive(kind: Callable[[str], T]) -> Callable[[str], T]:
 
 
 # A request may run two transactions (its client's limit, then its writes) plus the hash, all
-# within gunicorn's 30 s worker timeout (deploy/gunicorn.conf.py).
+# within gunicorn's 30 s worker timeout (outpost/gunicorn_conf.py).
 MAX_DATABASE_TIMEOUT = 10.0
 
 

@@ -1,16 +1,18 @@
-"""The shipped nginx site (deploy/nginx.conf) run by Debian's nginx for the tests: the same
-file, its ports, certificate and upstream pointed at the test's own, in a prefix of its own."""
+"""The shipped nginx site (outpost/deploy/nginx/outpost.conf) run by Debian's nginx for the
+tests: the same file, its ports, certificate and upstream pointed at the test's own, in a prefix
+of its own."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+from outpost.deploy_files import SHIPPED
 from support import processes
 from support.smtp_stages import SmtpCA
 
 BINARY = Path("/usr/sbin/nginx")
-SITE = processes.ROOT / "deploy" / "nginx.conf"
+SITE = SHIPPED / "nginx" / "outpost.conf"
 # What the shipped site names on a real host, and what the tests put in its place.
 REAL = {
     "listen 80;": "listen 127.0.0.1:{http};",
@@ -25,15 +27,17 @@ def available() -> bool:
     return BINARY.exists()
 
 
-def configure(prefix: Path, *, http: int, https: int, api: int, ca: SmtpCA) -> Path:
-    """The shipped site with the test's ports and certificate, in a minimal nginx.conf under
-    `prefix`; the configuration file's path."""
+def configure(
+    prefix: Path, *, http: int, https: int, api: int, ca: SmtpCA, site: Path = SITE
+) -> Path:
+    """The shipped site (or `site`, as `outpost deploy-files` wrote it) with the test's ports
+    and certificate, in a minimal nginx.conf under `prefix`; the configuration file's path."""
     ca.leaf.private_key_and_cert_chain_pem.write_to_path(str(prefix / "server.pem"))
-    site = SITE.read_text()
+    text = site.read_text()
     for real, ours in REAL.items():
-        assert site.count(real) == 1, f"deploy/nginx.conf no longer names {real!r}"
-        site = site.replace(real, ours.format(http=http, https=https, api=api, prefix=prefix))
-    (prefix / "outpost.conf").write_text(site)
+        assert text.count(real) == 1, f"{site} no longer names {real!r}"
+        text = text.replace(real, ours.format(http=http, https=https, api=api, prefix=prefix))
+    (prefix / "outpost.conf").write_text(text)
     (prefix / "logs").mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"
     conf.write_text(

@@ -18,6 +18,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from outpost.serve import GUNICORN_CONFIG
 from support.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ def gunicorn(
             "-m",
             "gunicorn",
             "-c",
-            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            GUNICORN_CONFIG,
             "--workers",
             "2",
             app,

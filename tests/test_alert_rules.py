@@ -15,14 +15,17 @@ from prometheus_client import REGISTRY
 from api_service import metrics as api_metrics
 from api_service import sms_counts
 from outbox_relay import metrics
-from support.processes import ROOT
+from outpost.deploy_files import SHIPPED
 
-ALERTS_FILE = ROOT / "deploy" / "prometheus" / "outpost-alerts.yml"
-ALERTS_TESTS = ROOT / "deploy" / "prometheus" / "outpost-alerts.test.yml"
+ALERTS_FILE = SHIPPED / "prometheus" / "outpost-alerts.yml"
+ALERTS_TESTS = SHIPPED / "prometheus" / "outpost-alerts.test.yml"
+# The example configuration: the scrape jobs the rules name, the rules beside it.
+SCRAPE_EXAMPLE = SHIPPED / "prometheus" / "outpost-prometheus.yml"
 # Debian's `prometheus` package brings it (`.ci/run` installs it); no Prometheus server runs.
 PROMTOOL = Path("/usr/bin/promtool")
-# The scrape job the rules assume for the relays (documented in the rules' header).
+# The scrape jobs the rules name (documented in the rules' header).
 RELAY_UP = 'up{job="outbox-relay"}'
+API_UP = 'up{job="outpost-api"}'
 
 
 def rules() -> list[dict[str, Any]]:
@@ -56,17 +59,31 @@ def test_alert_rules_cover_providers_backlog_dead_rate_and_relays_with_metrics_e
     assert "> 0.001" in by_name["OutpostComplaintRateHigh"]["expr"]
     assert by_name["OutpostProviderDown"]["for"] == "5m"
     assert by_name["OutpostRelayAbsent"]["expr"] == f"absent({RELAY_UP})"
+    assert by_name["OutpostApiAbsent"]["expr"] == f"absent({API_UP})"
     for rule in by_name.values():
         used = set(re.findall(r"\b(outpost_[a-z_]+)", rule["expr"]))
-        assert used or RELAY_UP in rule["expr"], rule["alert"]
+        assert used or RELAY_UP in rule["expr"] or API_UP in rule["expr"], rule["alert"]
         assert used <= exported, f"{rule['alert']} uses {used - exported}"
         assert rule["labels"]["severity"] and rule["annotations"]["summary"]
 
 
+def test_the_scrape_example_has_the_jobs_the_rules_name() -> None:
+    with SCRAPE_EXAMPLE.open() as fh:
+        example = yaml.safe_load(fh)
+    jobs = {job["job_name"] for job in example["scrape_configs"]}
+    named = {job for rule in rules() for job in re.findall(r'job="([^"]+)"', rule["expr"])}
+    assert jobs == named == {"outbox-relay", "outpost-api"}
+    assert example["rule_files"] == [ALERTS_FILE.name]
+
+
 @pytest.mark.parametrize(
     "command",
-    [["check", "rules", ALERTS_FILE], ["test", "rules", ALERTS_TESTS]],
-    ids=["check", "test"],
+    [
+        ["check", "rules", ALERTS_FILE],
+        ["test", "rules", ALERTS_TESTS],
+        ["check", "config", SCRAPE_EXAMPLE],
+    ],
+    ids=["check", "test", "config"],
 )
 def test_promtool_passes(command: list[str | Path]) -> None:
     assert PROMTOOL.exists(), f"{PROMTOOL} missing: apt install prometheus"

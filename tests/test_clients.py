@@ -40,7 +40,7 @@ _FRESH = count()
 
 @pytest.fixture
 def proxied(env: dict[str, str]) -> FlaskClient:
-    """The API behind one trusted proxy, as deploy/nginx.conf puts it, at 30 POSTs a minute."""
+    """The API behind one trusted proxy, as the shipped nginx site puts it, at 30 POSTs a minute."""
     app = create_app({**env, "TRUSTED_PROXIES": "1", "IP_RATE_LIMIT": "30"})
     return app.test_client()
 

@@ -1,4 +1,4 @@
-"""Static checks of the deployment files: docker-compose.yml, Dockerfile and the systemd units.
+"""Static checks of docker-compose.yml and the Dockerfile (the systemd units: test_deploy_files.py).
 
 No database, no Docker, no systemd: the files are parsed and their wiring is checked.
 """
@@ -13,14 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from shared.config import Settings
-
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-SYSTEMD_DIR = ROOT / "deploy" / "systemd"
-RELAY_UNIT = SYSTEMD_DIR / "outbox-relay.service"
-API_UNIT = SYSTEMD_DIR / "outpost-api.service"
 
 SERVICES = ("postgres", "mailpit", "migrate", "api", "relay")
 APP_SERVICES = ("migrate", "api", "relay")
@@ -77,47 +72,6 @@ def depends_on(svc: dict[str, Any]) -> dict[str, str]:
 def healthcheck_text(svc: dict[str, Any]) -> str:
     test = svc["healthcheck"]["test"]
     return test if isinstance(test, str) else " ".join(str(part) for part in test)
-
-
-def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
-    """Parse a systemd unit file; repeated keys keep every value, in order.
-
-    configparser (even with strict=False) keeps only the last value of a repeated key, while
-    systemd gives repeated keys meaning (Environment=, ExecStartPre=, reset by an empty value),
-    so a small dedicated parser is used: sections, KEY=VALUE, comments, backslash continuations.
-    """
-    sections: dict[str, dict[str, list[str]]] = {}
-    current: dict[str, list[str]] | None = None
-    pending = ""
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if line[:1] in ("#", ";"):
-            continue  # comments are ignored, even between continuation lines
-        if pending:
-            line = pending + " " + line
-            pending = ""
-        elif not line:
-            continue
-        if line.endswith("\\"):
-            pending = line[:-1].rstrip()
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            current = sections.setdefault(line[1:-1], {})
-            continue
-        assert current is not None, f"{path.name}:{lineno}: setting outside of a section"
-        key, sep, value = line.partition("=")
-        assert sep, f"{path.name}:{lineno}: not a KEY=VALUE line: {raw!r}"
-        current.setdefault(key.strip(), []).append(value.strip())
-    assert not pending, f"{path.name}: file ends with a line continuation"
-    return sections
-
-
-def unit_value(unit: dict[str, dict[str, list[str]]], section: str, key: str) -> str:
-    """The effective (last) value of a key, as systemd applies it for single-valued settings."""
-    assert section in unit, f"section [{section}] missing"
-    values = unit[section].get(key)
-    assert values, f"[{section}] {key}= missing"
-    return values[-1]
 
 
 # --------------------------------------------------------------------------- compose
@@ -218,13 +172,8 @@ def test_relay_smtp_points_at_mailpit() -> None:
     assert parts.port == 1025
 
 
-def test_api_command_runs_gunicorn_with_the_deploy_config() -> None:
-    words = command_words(service("api")["command"])
-    assert words[0] == "gunicorn"
-    assert "api_service:create_app()" in words
-    assert "-c" in words
-    assert words[words.index("-c") + 1] == "deploy/gunicorn.conf.py"
-    assert (ROOT / "deploy").is_dir()
+def test_api_command_serves_the_installed_package() -> None:
+    assert command_words(service("api")["command"]) == ["outpost", "serve"]
 
 
 def test_api_is_published_and_health_checked_without_curl() -> None:
@@ -271,10 +220,10 @@ def test_dockerfile_basics() -> None:
     assert users, "the image must switch to a non-root user"
     assert users[-1] not in ("root", "0")
     assert "EXPOSE 8000" in lines
-    cmd = [ln for ln in lines if ln.startswith("CMD ")][-1]
-    assert "gunicorn" in cmd
-    assert "api_service:create_app()" in cmd
-    assert "deploy/gunicorn.conf.py" in cmd
+    assert [ln for ln in lines if ln.startswith("CMD ")][-1] == 'CMD ["outpost", "serve"]'
+    # The wheel, installed into a virtualenv: no source tree in the image that runs.
+    final = text[text.rindex("\nFROM ") :]
+    assert "COPY . ." not in final and "pip install /dist/*.whl" in final
     assert "OUTPOST_BIND=0.0.0.0:8000" in text
     assert "[dev]" not in text
     ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
@@ -282,72 +231,7 @@ def test_dockerfile_basics() -> None:
         assert entry in ignore
 
 
-# --------------------------------------------------------------------------- systemd
-
-
-@pytest.mark.parametrize("path", [RELAY_UNIT, API_UNIT], ids=lambda p: p.name)
-def test_units_parse_and_are_hardened(path: Path) -> None:
-    unit = parse_unit(path)
-    assert {"Unit", "Service", "Install"} <= set(unit)
-    expected = {
-        "Type": "notify",
-        "EnvironmentFile": "/etc/outpost/outpost.env",
-        "DynamicUser": "yes",
-        "StateDirectory": "outpost",
-        "WorkingDirectory": "/var/lib/outpost",
-        "ProtectSystem": "strict",
-        "ProtectHome": "yes",
-        "PrivateTmp": "yes",
-        "PrivateDevices": "yes",
-        "NoNewPrivileges": "yes",
-        "ProtectKernelTunables": "yes",
-        "ProtectKernelModules": "yes",
-        "ProtectControlGroups": "yes",
-        "RestrictNamespaces": "yes",
-        "LockPersonality": "yes",
-        "MemoryDenyWriteExecute": "yes",
-        "SystemCallArchitectures": "native",
-        "CapabilityBoundingSet": "",
-        "Restart": "on-failure",
-        "RestartSec": "2",
-    }
-    for key, value in expected.items():
-        assert unit_value(unit, "Service", key) == value, f"{path.name}: {key}"
-    families = set(unit_value(unit, "Service", "RestrictAddressFamilies").split())
-    assert families == {"AF_UNIX", "AF_INET", "AF_INET6"}
-    assert unit_value(unit, "Install", "WantedBy") == "multi-user.target"
-
-
-def test_relay_unit() -> None:
-    unit = parse_unit(RELAY_UNIT)
-    assert unit_value(unit, "Service", "Type") == "notify"
-    assert unit_value(unit, "Service", "NotifyAccess") == "main"
-    watchdog = int(unit_value(unit, "Service", "WatchdogSec"))
-    assert watchdog > Settings.from_env({"SECRET_KEY": "x" * 16}).longest_send * 2
-    assert int(unit_value(unit, "Service", "CPUWeight")) < 100, "below the API's default weight"
-    assert unit_value(unit, "Service", "Restart") == "on-failure"
-    assert unit_value(unit, "Service", "DynamicUser") == "yes"
-    assert unit_value(unit, "Service", "ProtectSystem") == "strict"
-    assert unit_value(unit, "Service", "NoNewPrivileges") == "yes"
-    assert unit_value(unit, "Service", "KillSignal") == "SIGTERM"
-    assert unit_value(unit, "Service", "TimeoutStopSec") == "90"
-    assert unit_value(unit, "Service", "TimeoutStartSec") == "30", "waits extend it"
-    exec_start = unit_value(unit, "Service", "ExecStart")
-    assert "outbox-relay run" in exec_start
-    assert exec_start.startswith("/")
-
-
-def test_api_unit() -> None:
-    unit = parse_unit(API_UNIT)
-    exec_start = unit_value(unit, "Service", "ExecStart")
-    words = shlex.split(exec_start)
-    assert words[0].startswith("/") and words[0].endswith("/gunicorn")
-    assert "api_service:create_app()" in words
-    assert words[words.index("-c") + 1].endswith("deploy/gunicorn.conf.py")
-    assert unit_value(unit, "Service", "NotifyAccess") == "all"
-    assert unit_value(unit, "Service", "ExecReload") == "/bin/kill -s HUP $MAINPID"
-    assert unit_value(unit, "Service", "KillMode") == "mixed"
-    assert unit_value(unit, "Service", "TimeoutStopSec") == "30"
+# --------------------------------------------------------------------------- shared
 
 
 def test_the_relay_gets_a_smaller_cpu_share_than_the_api() -> None:

@@ -19,13 +19,11 @@ from shared.config import ConfigError, Settings
 from shared.database_url import connect_arguments, masked, normalise_database_url
 from shared.db import create_engine_for
 from shared.outbox import NOTIFY_CHANNEL
-from support import processes
 from support.constants import SECRET_KEY
 from support.replication import PostgresPair
 from support.smtp_sink import free_port
 
 PASSWORD = "s3cret-pw"
-GUNICORN_CONF = str(processes.ROOT / "deploy" / "gunicorn.conf.py")
 # The standby first: only target_session_attrs=read-write takes the engines to the primary.
 FORMS = {
     "host-and-port-lists": "postgresql://postgres:{pw}@/{db}?host=127.0.0.1,127.0.0.1"
@@ -92,7 +90,7 @@ def test_passwords_are_masked_in_what_a_driver_says() -> None:
     [
         [sys.executable, "-m", "outbox_relay.cli", "run"],
         [sys.executable, "-m", "outpost.cli", "migrate"],
-        [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONF, "api_service:create_app()"],
+        [sys.executable, "-m", "outpost.cli", "serve"],
     ],
     ids=["relay", "migrate", "api"],
 )

@@ -146,14 +146,7 @@ def test_a_bad_variable_stops_each_process_with_one_line_naming_it(tmp_path: Pat
         "with base 10: 'lots'"
     ]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(processes.ROOT / "deploy" / "gunicorn.conf.py"),
-            "api_service:create_app()",
-        ],
+        [sys.executable, "-m", "outpost.cli", "serve"],
         env={"SMTP_URL": "ftp://nope", "SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""The shipped nginx site (deploy/nginx.conf), run by Debian's nginx in front of gunicorn with a
+"""The shipped nginx site (outpost/deploy/nginx), run by Debian's nginx in front of gunicorn with a
 test certificate: it passes `nginx -t` on Debian 12's nginx 1.22, serves HTTPS and HTTP/2, lets
 each route's own body limit decide, keeps the port in Host and never serves /metrics."""
 

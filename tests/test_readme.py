@@ -43,7 +43,7 @@ def test_the_layout_names_every_package() -> None:
         for path in (ROOT / top).rglob("__init__.py")
     }
     assert packages <= named, sorted(packages - named)
-    assert {"migrations/", "support/", "tests/", "bench/", "deploy/", "docs/"} <= named
+    assert {"migrations/", "support/", "tests/", "bench/", "docs/", "deploy/"} <= named
 
 
 def test_the_readme_stays_short() -> None:

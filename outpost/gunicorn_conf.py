@@ -1,11 +1,16 @@
-"""Production gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py 'api_service:create_app()'`.
+"""Production gunicorn settings, packaged: `outpost serve` runs
+`gunicorn -c python:outpost.gunicorn_conf 'api_service:create_app()'`.
 
 Hashing a password (argon2id) is most of a registration, so the API is CPU-bound: sync workers,
 one per core by default, each taking a connection only when it is free. The kernel then hands
 each new request to an idle worker. (gthread workers accept connections while busy and keep
 them alive, so two clients could queue on one worker while another core sat idle: with two
 keep-alive clients bench/register.py measured half the throughput.) Like any sync worker, it
-belongs behind a buffering proxy on the open internet: deploy/nginx.conf is one.
+belongs behind a buffering proxy on the open internet: the shipped nginx site is one
+(`outpost deploy-files`).
+
+A module of the `outpost` package, not of `api_service`: importing api_service loads
+prometheus_client, which must first see PROMETHEUS_MULTIPROC_DIR, set below.
 """
 
 import multiprocessing
