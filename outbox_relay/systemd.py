@@ -1,9 +1,17 @@
-"""The sd_notify protocol: a datagram to $NOTIFY_SOCKET, a no-op outside systemd."""
+"""The sd_notify protocol: a datagram to $NOTIFY_SOCKET, a no-op outside systemd.
+
+As libsystemd's sd_notify, a socket that refuses is the manager's affair, never the relay's: a
+NOTIFY_SOCKET left over in an operator's shell, or a manager re-executing, must not stop
+deliveries (a raise here ended the daemon loop with the messages it held).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+
+log = logging.getLogger(__name__)
 
 
 def notify(*states: str) -> None:
@@ -13,6 +21,9 @@ def notify(*states: str) -> None:
         return
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-        sock.connect(address)
-        sock.sendall("\n".join(states).encode())
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall("\n".join(states).encode())
+    except OSError as exc:
+        log.debug("NOTIFY_SOCKET %s refused %s: %s", address, states, exc)

@@ -16,6 +16,9 @@ HOSTNAME = "mx.postfix.test"
 # Mail to this domain goes to one maildir, each mail marked `Delivered-To:` its user; users whose
 # name starts with UNKNOWN are not in the table, and Postfix refuses them `550 5.1.1`.
 DOMAIN = "postfix.test"
+# The same maildir for a domain the API accepts (it refuses special-use ones such as *.test), for
+# mail that starts as a registration.
+API_DOMAIN = "postfix.example.com"
 UNKNOWN = "unknown"
 # Mail to this domain is accepted and thrown away (the `discard` transport), for benchmarks.
 DISCARD_DOMAIN = "discard.postfix.test"
@@ -89,7 +92,8 @@ def write(base: Path, conf: Path, ports: dict[str, int], policy: int) -> None:
     # A pattern rather than a list: a list (texthash) is read when a process starts, and
     # a reload to add each scenario's users stalls the next connection for two seconds.
     # One maildir: the virtual agent takes no `$1` from a pattern to name one per user.
-    (conf / "users").write_text(f"if !/^{UNKNOWN}/\n/@{re.escape(DOMAIN)}$/ {DOMAIN}/\nendif\n")
+    domains = "|".join(re.escape(domain) for domain in (DOMAIN, API_DOMAIN))
+    (conf / "users").write_text(f"if !/^{UNKNOWN}/\n/@({domains})$/ {DOMAIN}/\nendif\n")
     write_greylist(conf, [])
     database = conf / "sasl" / "sasldb2"
     (conf / "sasl" / "smtpd.conf").write_text(
@@ -118,7 +122,7 @@ def _main_cf(base: Path, conf: Path, owner: pwd.struct_passwd) -> str:
         "alias_maps": "",
         "alias_database": "",
         "biff": "no",
-        "virtual_mailbox_domains": DOMAIN,
+        "virtual_mailbox_domains": f"{DOMAIN} {API_DOMAIN}",
         "virtual_mailbox_base": base / "mail",
         "virtual_mailbox_maps": f"regexp:{conf / 'users'}",
         "virtual_uid_maps": f"static:{owner.pw_uid}",

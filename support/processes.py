@@ -28,12 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 _started: list[subprocess.Popen[bytes]] = []
 
 
-def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start a command in its own session, its output in `log`."""
+def start(
+    command: list[str], env: dict[str, str], cwd: Path, log: Path, *, inherit: bool = True
+) -> subprocess.Popen[bytes]:
+    """Start a command in its own session, its output in `log`; with `env` over this process's
+    environment, or (`inherit` off) with `env` alone, as systemd starts a unit."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
-            env={**os.environ, **env},
+            env={**os.environ, **env} if inherit else env,
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,

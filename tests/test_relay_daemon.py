@@ -76,6 +76,28 @@ def test_ready_watchdog_then_stopping_and_exit_0_on_sigterm(
     assert [r["status"] for r in rows(engine, "outbox")] == ["sent"]
 
 
+def test_a_notify_socket_that_went_away_stops_no_delivery(
+    env: dict[str, str], client: FlaskClient, engine: Engine, smtp: SinkServer, tmp_path: Path
+) -> None:
+    """As libsystemd's sd_notify: a NOTIFY_SOCKET that refuses (left in an operator's shell,
+    a manager re-executing) is not the relay's failure."""
+    gone = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    gone.bind(str(tmp_path / "gone.sock"))
+    gone.close()
+    relay = processes.relay({**env, "NOTIFY_SOCKET": str(tmp_path / "gone.sock")}, tmp_path)
+    try:
+        client.post(
+            "/v1/registrations",
+            json={"email": "ada@example.com", "password": "correct horse battery staple"},
+        )
+        smtp.sink.wait_for(1)
+        processes.eventually(lambda: rows(engine, "outbox")[0]["status"] == "sent", what="sent")
+        assert relay.poll() is None
+    finally:
+        code = processes.stop(relay, signal.SIGTERM)
+    assert code == 0, (tmp_path / "relay.log").read_text()[-2000:]
+
+
 def test_a_relay_waiting_for_its_database_pets_the_watchdog_and_says_why(
     env: dict[str, str], notify_socket: socket.socket, tmp_path: Path
 ) -> None:
