@@ -9,7 +9,8 @@ from outbox_relay import store
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.events import delivery_failed
-from shared.outbox import WEBHOOK, failure_reason, suppression_of
+from shared.outbox import WEBHOOK
+from shared.refusals import failure_reason, suppression_of
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 
@@ -34,7 +35,7 @@ class Deaths:
             row = one.row
             if row.channel == WEBHOOK:
                 continue
-            suppression = suppression_of(one.dead_reason, one.attempt.error)
+            suppression = suppression_of(one.refusal)
             if suppression is not None:
                 self._suppression.of(connection).add(
                     connection,
@@ -43,5 +44,5 @@ class Deaths:
                     source=_SOURCES[row.channel],
                     now=now,
                 )
-            reason = failure_reason(one.dead_reason, one.attempt.error)
+            reason = failure_reason(one.dead_reason, one.refusal)
             delivery_failed(connection, self._settings, self._box, row, reason, now=now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from shared.outbox import NUMBER_REFUSED, OPTED_OUT
+from shared.refusals import Refusal
 
 
 class Verdict(StrEnum):
@@ -65,6 +65,8 @@ _TOO_MANY_CONNECTIONS = re.compile(r"too many (?:\w+ )*connections", re.IGNORECA
 class DeliveryFailure(Exception):
     """A delivery attempt failed; `verdict` says whose failure it is.
 
+    `refusal` says what a permanent failure refused beyond the message (the address, a
+    recipient's opt-out), which the message's death suppresses and tells its client;
     `kind` groups the POLICY refusals a provider counts together (`5.7`);
     `too_many_sessions` marks a server refusing one more of our sessions; `retry_floor` is the
     soonest the message may be tried again, in seconds (MESSAGE_RETRY_FLOOR for a deferral at
@@ -76,6 +78,7 @@ class DeliveryFailure(Exception):
         verdict: Verdict,
         description: str,
         *,
+        refusal: Refusal | None = None,
         kind: str | None = None,
         too_many_sessions: bool = False,
         retry_floor: float = 0.0,
@@ -84,6 +87,7 @@ class DeliveryFailure(Exception):
         super().__init__(description)
         self.verdict = verdict
         self.description = description[:500]
+        self.refusal = refusal
         self.kind = kind
         self.too_many_sessions = too_many_sessions
         self.retry_floor = retry_floor
@@ -128,9 +132,12 @@ def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
     kind = _policy_kind(code, enhanced_code(text)) if code is not None else None
     deferred = verdict is Verdict.TRANSIENT and stage in (Stage.RCPT, Stage.DATA)
     enhanced = enhanced_code(text)
+    # RFC 3463 class 5.1: the address (mailbox, domain) is what the server refused.
+    refused = code is not None and 500 <= code <= 599 and (enhanced or "").startswith("5.1.")
     return DeliveryFailure(
         verdict,
         " ".join(description.split()),
+        refusal=Refusal.ADDRESS if refused else None,
         kind=kind if verdict is Verdict.POLICY else None,
         too_many_sessions=code == 421 and _TOO_MANY_CONNECTIONS.search(text) is not None,
         retry_floor=MESSAGE_RETRY_FLOOR if deferred else 0.0,
@@ -161,9 +168,12 @@ def http_failure(status: int, reason: str) -> DeliveryFailure | None:
     return DeliveryFailure(verdict, f"HTTP {status} {reason}".strip(), slow_down=status == 429)
 
 
+NUMBER_REFUSED = "number refused"
+OPTED_OUT = "recipient opted out"
+# What the recorded error's words say of the number, as data.
+_REFUSALS = {NUMBER_REFUSED: Refusal.ADDRESS, OPTED_OUT: Refusal.OPTED_OUT}
 # Twilio's error codes and Vonage's per-message statuses, as each documents them (docs/sms.md
-# links every one): whose failure it is, and what the recorded error says of it (the words of
-# shared.outbox that make a number `address_rejected` and suppressed, or suppressed).
+# links every one): whose failure it is, and what the recorded error says of it.
 _SMS_CODES: dict[tuple[str, int], tuple[Verdict, str]] = {
     ("Twilio", 21211): (Verdict.PERMANENT, NUMBER_REFUSED),  # invalid 'To' number
     ("Twilio", 21614): (Verdict.PERMANENT, NUMBER_REFUSED),  # 'To' is not a mobile number
@@ -202,7 +212,12 @@ def sms_api_failure(api: str, status: int, code: int | None, text: str) -> Deliv
     verdict, meaning = rule
     what = str(code) if code is not None else f"HTTP {status}"
     description = " ".join(f"{api} {what} {meaning}: {text}".split())
-    return DeliveryFailure(verdict, description, slow_down=meaning == "throttled")
+    return DeliveryFailure(
+        verdict,
+        description,
+        refusal=_REFUSALS.get(meaning) if code is not None else None,
+        slow_down=meaning == "throttled",
+    )
 
 
 def network_failure(exc: Exception) -> DeliveryFailure:

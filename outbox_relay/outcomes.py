@@ -19,6 +19,7 @@ from outbox_relay import claims, metrics, store
 from outbox_relay.deaths import Deaths
 from shared.clock import utcnow
 from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
+from shared.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Outcome:
     error: str | None = None
     retry_in: float | None = None
     provider_id: str | None = None  # the provider's own id of a sent message, if it gave one
+    refusal: Refusal | None = None  # what a permanent failure refused beyond the message
 
 
 class OutcomeBook:
@@ -257,7 +259,9 @@ class OutcomeBook:
             return store.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
         if outcome.name is Ending.WITHHELD:
             return store.Mark(outcome.row, attempt, withheld=True)
-        return store.Mark(outcome.row, attempt, dead_reason=outcome.name.dead_reason)
+        return store.Mark(
+            outcome.row, attempt, dead_reason=outcome.name.dead_reason, refusal=outcome.refusal
+        )
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
         """Count and log one written outcome."""

@@ -28,6 +28,7 @@ from shared import code_link
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.outbox import Channel, Ending, Purpose, priority_of
+from shared.refusals import Refusal
 from shared.secretbox import SealedUnderOtherKey, SecretBox
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,8 @@ class Senders:
         verdict = provider.judge(failure, row.recipient)
         error = failure.description
         if verdict is not Verdict.PROVIDER_DOWN:
-            self._outcomes.collect(self._failed(row, verdict, error, ms, failure.retry_floor))
+            failed = self._failed(row, verdict, error, ms, failure.retry_floor, failure.refusal)
+            self._outcomes.collect(failed)
             provider.answered()
             return
         # The message waits for another provider, or else until just after the probe, which
@@ -219,7 +221,13 @@ class Senders:
         sessions.close_idle()
 
     def _failed(
-        self, row: claims.Claimed, verdict: Verdict, error: str, ms: int, floor: float = 0.0
+        self,
+        row: claims.Claimed,
+        verdict: Verdict,
+        error: str,
+        ms: int,
+        floor: float = 0.0,
+        refusal: Refusal | None = None,
     ) -> Outcome:
         """What a failed attempt does to its row.
 
@@ -230,7 +238,7 @@ class Senders:
         failures.MESSAGE_RETRY_FLOOR), never past the row's horizon.
         """
         if verdict is Verdict.PERMANENT:
-            return Outcome(row, Ending.PERMANENT_ERROR, ms, error)
+            return Outcome(row, Ending.PERMANENT_ERROR, ms, error, refusal=refusal)
         if verdict is Verdict.PROVIDER_DOWN:
             return Outcome(row, Ending.PROVIDER_DOWN, ms, error, retry_in=floor)
         if row.attempts + 1 >= self.settings.relay_max_attempts:

@@ -30,6 +30,7 @@ from shared import transitions
 from shared.driver import DriverStatement
 from shared.models import outbox, outbox_attempts
 from shared.outbox import ERASED, AttemptOutcome, DeadReason, Ending
+from shared.refusals import Refusal
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Mark:
     row: Claimed
     attempt: Attempt
     dead_reason: DeadReason | None = None
+    refusal: Refusal | None = None  # with a dead_reason: what the failure refused (kept)
     retry_at: datetime | None = None
     provider_id: str | None = None
     withheld: bool = False  # ended `withheld`: no provider was called
@@ -192,6 +194,7 @@ def _failed(fence: Sequence[ColumnElement[bool]], one: Mark) -> Update:
         error=one.attempt.error,
         counts=one.attempt.outcome in COUNTED,
         dead_reason=one.dead_reason,
+        refusal=one.refusal,
         retry_at=one.retry_at,
     )
 

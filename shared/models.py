@@ -105,6 +105,8 @@ outbox = Table(
     Column("expires_at", UtcDateTime()),
     Column("sent_at", UtcDateTime()),
     Column("dead_reason", String(20)),
+    # What a permanent failure refused beyond the message (shared.refusals.Refusal), if anything.
+    Column("refusal", String(16)),
     Column("last_error", Text),
     Column("resolution", String(10)),
     Column("resolved_at", UtcDateTime()),

@@ -3,7 +3,6 @@ clients see its status (every change of its status is shared/transitions.py)."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -267,39 +266,6 @@ def _insert_with_token(
     return DriverStatement(
         insert(outbox).from_select([*message_columns, "token_id"], select(*message, token.c.id))
     )
-
-
-# How outbox_relay/failures.py words an SMS provider's refusal of the number itself (invalid,
-# not a mobile) and of a recipient who opted out, after the API's name and code.
-NUMBER_REFUSED = "number refused"
-OPTED_OUT = "recipient opted out"
-# A refusal of the recipient's address itself (RFC 3463 class 5.1, or the SMS provider's), as
-# failures.py records it.
-_ADDRESS_REFUSED = re.compile(
-    rf"\bSMTP 5\d\d 5\.1\.\d{{1,3}}\b|^(?:Twilio|Vonage) \d+ {NUMBER_REFUSED}\b"
-)
-_OPTED_OUT = re.compile(rf"^(?:Twilio|Vonage) \d+ {OPTED_OUT}\b")
-
-
-def failure_reason(dead_reason: str | None, last_error: str | None) -> str:
-    """Why a message failed, as a client or the application can act on it: `address_rejected`
-    (ask for another address) or `undeliverable` (any other failure)."""
-    if dead_reason in (DeadReason.SUPPRESSED, Status.BOUNCED):
-        return "address_rejected"
-    if dead_reason == DeadReason.PERMANENT_ERROR and _ADDRESS_REFUSED.search(last_error or ""):
-        return "address_rejected"
-    return "undeliverable"
-
-
-def suppression_of(dead_reason: str | None, last_error: str | None) -> str | None:
-    """The suppression a message's death calls for: `rejected` (its address refused as such)
-    or `complaint` (its recipient opted out: asked, as a complaint does, for no more), else
-    None."""
-    if dead_reason != DeadReason.PERMANENT_ERROR:
-        return None
-    if _ADDRESS_REFUSED.search(last_error or ""):
-        return "rejected"
-    return "complaint" if _OPTED_OUT.search(last_error or "") else None
 
 
 def client_status(status: str, dead_reason: str | None) -> str:

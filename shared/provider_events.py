@@ -21,7 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shared.config import Settings
 from shared.events import delivery_failed
 from shared.models import outbox, provider_events, provider_notifications
-from shared.outbox import ERASED, WEBHOOK, DeadReason
+from shared.outbox import ERASED, WEBHOOK, DeadReason, Status
+from shared.refusals import Refusal, failure_reason, suppression_of
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from shared.transitions import bounce
@@ -56,6 +57,16 @@ class ProviderEvent:
     provider_id: str | None = None
     others: int = 0
     address_refused: bool = True
+
+    @property
+    def refusal(self) -> Refusal | None:
+        """What the report refuses beyond the message: a complaint its recipient, a permanent
+        bounce the address (unless the provider says only this message failed)."""
+        if self.type == "complaint":
+            return Refusal.COMPLAINT
+        if self.type == "bounce" and self.permanent and self.address_refused:
+            return Refusal.HARD_BOUNCE
+        return None
 
 
 @dataclass(frozen=True)
@@ -189,19 +200,21 @@ def _bounce(
     keeps its claim, so that the relay's `sent` records the attempt and leaves it `bounced`
     (outbox_relay/store.py).
     """
-    reason = "complaint" if event.type == "complaint" else "hard_bounce"
-    refused = event.type == "complaint" or event.address_refused
-    if refused and row.recipient != ERASED:
+    refusal = event.refusal
+    suppression = suppression_of(refusal)
+    if suppression is not None and row.recipient != ERASED:
         suppressor.add(
             connection,
             row.recipient,
-            reason=reason,
+            reason=suppression,
             source=event.source,
             now=now,
             event_id=event_id,
         )
-    error = (event.diagnostic or reason)[:500]
-    dead_reason = None if refused else DeadReason.PERMANENT_ERROR
-    if bounce(connection, row.id, error, now, dead_reason):
-        reason_for_client = "address_rejected" if refused else "undeliverable"
-        delivery_failed(connection, settings, box, row, reason_for_client, now=now)
+    error = (event.diagnostic or ("complaint" if event.type == "complaint" else "hard_bounce"))[
+        :500
+    ]
+    dead_reason = None if refusal is not None else DeadReason.PERMANENT_ERROR
+    if bounce(connection, row.id, error, now, dead_reason, refusal):
+        reason = failure_reason(dead_reason or Status.BOUNCED, refusal)
+        delivery_failed(connection, settings, box, row, reason, now=now)

@@ -106,15 +106,17 @@ def mark_failed(
     error: str | None,
     counts: bool,
     dead_reason: DeadReason | None,
+    refusal: str | None = None,
     retry_at: datetime | None,
 ) -> Update:
-    """A failed attempt on the row `fence` picks (HELD or UNHELD): dead of `dead_reason`, or
-    due again at `retry_at`; returns the row's id if it changed."""
+    """A failed attempt on the row `fence` picks (HELD or UNHELD): dead of `dead_reason` (and
+    what it refused, `refusal`), or due again at `retry_at`; returns the row's id if it
+    changed."""
     values: dict[str, Any] = {"last_error": error, **RELEASED}
     if counts:
         values["attempts"] = outbox.c.attempts + 1
     if dead_reason is not None:
-        values.update(status=Status.DEAD, dead_reason=dead_reason, **WIPED)
+        values.update(status=Status.DEAD, dead_reason=dead_reason, refusal=refusal, **WIPED)
     else:
         assert retry_at is not None
         values["next_attempt_at"] = retry_at
@@ -148,17 +150,25 @@ def bounce(
     error: str,
     now: datetime,
     dead_reason: DeadReason | None = None,
+    refusal: str | None = None,
 ) -> bool:
     """Mark a message `bounced`, sent or still held by a relay at `now` (not yet marked,
     possibly cancelled meanwhile); whether it changed. `dead_reason` `permanent_error`: the
-    message failed but its address was not refused (a client sees `undeliverable`)."""
+    message failed but its address was not refused (a client sees `undeliverable`);
+    `refusal`: what the provider's report refused."""
     in_flight = and_(
         outbox.c.status.in_((Status.PENDING, Status.CANCELLED)), outbox.c.locked_until > now
     )
     changed = connection.execute(
         update(outbox)
         .where(outbox.c.id == row_id, or_(outbox.c.status == Status.SENT, in_flight))
-        .values(status=Status.BOUNCED, dead_reason=dead_reason, last_error=error, **SECRETS)
+        .values(
+            status=Status.BOUNCED,
+            dead_reason=dead_reason,
+            refusal=refusal,
+            last_error=error,
+            **SECRETS,
+        )
     ).rowcount
     return bool(changed)
 
@@ -181,6 +191,7 @@ def requeue(
             next_attempt_at=now,
             expires_at=expires_at,
             dead_reason=None,
+            refusal=None,
             recipient_hash=recipient_hash,
             **RELEASED,
         )

@@ -14,9 +14,11 @@ from outbox_relay.failures import (
     classify_http,
     classify_smtp,
     enhanced_code,
+    sms_api_failure,
     smtp_failure,
 )
 from outbox_relay.providers import Provider
+from shared.refusals import Refusal, failure_reason, suppression_of
 
 P, T, D, POLICY = Verdict.PERMANENT, Verdict.TRANSIENT, Verdict.PROVIDER_DOWN, Verdict.POLICY
 
@@ -152,3 +154,38 @@ def test_other_verdicts_pass_through_the_policy_rule() -> None:
     smtp = provider()
     for verdict in (P, T, D):
         assert smtp.judge(DeliveryFailure(verdict, "x"), "a@example.com") is verdict
+
+
+@pytest.mark.parametrize(
+    ("failure", "refusal"),
+    [
+        (smtp_failure(Stage.RCPT, 550, "5.1.1 no such user"), Refusal.ADDRESS),
+        (smtp_failure(Stage.RCPT, 553, "5.1.3 bad address syntax"), Refusal.ADDRESS),
+        (smtp_failure(Stage.RCPT, 450, "4.1.1 try later"), None),
+        (smtp_failure(Stage.DATA, 554, "5.7.1 rejected as spam"), None),
+        (smtp_failure(Stage.RCPT, 550, "no such user"), None),
+        (sms_api_failure("Twilio", 400, 21211, "invalid To"), Refusal.ADDRESS),
+        (sms_api_failure("Twilio", 400, 21614, "not a mobile"), Refusal.ADDRESS),
+        (sms_api_failure("Twilio", 400, 21610, "replied STOP"), Refusal.OPTED_OUT),
+        (sms_api_failure("Vonage", 200, 29, "non-whitelisted"), None),
+        (sms_api_failure("Twilio", 400, None, "bad request"), None),
+    ],
+    ids=lambda value: getattr(value, "description", str(value)),
+)
+def test_what_a_failure_refused_is_decided_where_it_is_judged(
+    failure: DeliveryFailure, refusal: Refusal | None
+) -> None:
+    assert failure.refusal == refusal
+
+
+def test_each_refusal_says_the_clients_reason_and_the_suppression_in_one_table() -> None:
+    assert {r: (failure_reason("permanent_error", r), suppression_of(r)) for r in Refusal} == {
+        Refusal.ADDRESS: ("address_rejected", "rejected"),
+        Refusal.OPTED_OUT: ("undeliverable", "complaint"),
+        Refusal.HARD_BOUNCE: ("address_rejected", "hard_bounce"),
+        Refusal.COMPLAINT: ("address_rejected", "complaint"),
+    }
+    assert failure_reason("permanent_error", None) == "undeliverable"
+    assert failure_reason("suppressed", None) == failure_reason("bounced", None)
+    assert failure_reason("max_attempts", Refusal.ADDRESS) == "undeliverable"
+    assert suppression_of(None) is None

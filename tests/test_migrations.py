@@ -290,8 +290,8 @@ def test_0011_remembers_notifications_in_a_database_upgraded_with_its_messages(
     with engine.connect() as connection:
         assert "provider_notifications" not in sa.inspect(connection).get_table_names()
     assert [e["type"] for e in rows(engine, "provider_events")] == ["bounce"]
-    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
     command.upgrade(config, "head")
+    assert api.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "sent"
 
 
 def test_0012_lets_the_first_process_with_a_key_record_it_in_a_populated_database(

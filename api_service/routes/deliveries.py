@@ -23,8 +23,8 @@ from shared.outbox import (
     AttemptOutcome,
     Purpose,
     client_status,
-    failure_reason,
 )
+from shared.refusals import failure_reason
 
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 
@@ -43,7 +43,7 @@ _DELIVERY = select(
     outbox.c.recipient,
     outbox.c.status,
     outbox.c.dead_reason,
-    outbox.c.last_error,
+    outbox.c.refusal,
     outbox.c.attempts,
     outbox.c.params,
     outbox.c.next_attempt_at,
@@ -87,7 +87,7 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
         status = client_status(row.status, row.dead_reason)
         reason, due_in = None, None
         if status == "failed":
-            reason = failure_reason(row.dead_reason or row.status, row.last_error)
+            reason = failure_reason(row.dead_reason or row.status, row.refusal)
         elif status == "queued":
             reason = _waiting_reason(connection, row.channel)
             due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)

@@ -1,0 +1,60 @@
+"""What a permanent failure refused beyond the message, as data: decided once where the
+provider's answer is judged (outbox_relay/failures.py, a provider's report), stored with the
+message (`outbox.refusal`), and turned here, in one table, into what the client is told and
+what the suppression list keeps. No code reads an error's wording for its meaning."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+from shared.outbox import DeadReason, Status
+
+
+class Refusal(StrEnum):
+    """Who or what a permanent failure refused."""
+
+    # The address itself: SMTP 5.1.x (no such mailbox, bad domain), or an SMS provider's
+    # invalid or non-mobile number.
+    ADDRESS = "address"
+    # The recipient asked the SMS provider for no more (replied STOP).
+    OPTED_OUT = "opted_out"
+    # A provider's report after it took the message: the address bounced for good.
+    HARD_BOUNCE = "hard_bounce"
+    # A provider's report: the recipient marked the message as spam.
+    COMPLAINT = "complaint"
+
+
+class Consequence(NamedTuple):
+    """What a refusal means to the client (`reason`) and to the suppression list."""
+
+    reason: str
+    suppression: str | None
+
+
+ADDRESS_REJECTED = "address_rejected"
+UNDELIVERABLE = "undeliverable"
+
+CONSEQUENCES: dict[Refusal, Consequence] = {
+    Refusal.ADDRESS: Consequence(ADDRESS_REJECTED, "rejected"),
+    # The number is fine; its owner said stop: another address would not help the client.
+    Refusal.OPTED_OUT: Consequence(UNDELIVERABLE, "complaint"),
+    Refusal.HARD_BOUNCE: Consequence(ADDRESS_REJECTED, "hard_bounce"),
+    Refusal.COMPLAINT: Consequence(ADDRESS_REJECTED, "complaint"),
+}
+
+
+def failure_reason(dead_reason: str | None, refusal: str | None) -> str:
+    """Why a message failed, as a client or the application can act on it: `address_rejected`
+    (ask for another address) or `undeliverable` (any other failure). `dead_reason` is the
+    row's, or its status `bounced` when a provider's report ended it with none."""
+    if dead_reason in (DeadReason.SUPPRESSED, Status.BOUNCED):
+        return ADDRESS_REJECTED
+    if dead_reason == DeadReason.PERMANENT_ERROR and refusal is not None:
+        return CONSEQUENCES[Refusal(refusal)].reason
+    return UNDELIVERABLE
+
+
+def suppression_of(refusal: Refusal | None) -> str | None:
+    """The suppression reason a refusal calls for, None for a failure of the message alone."""
+    return CONSEQUENCES[refusal].suppression if refusal is not None else None
