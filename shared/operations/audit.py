@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,8 +43,23 @@ def record(
     now: datetime,
 ) -> None:
     """Write one operator action in the caller's transaction."""
-    connection.execute(
-        insert(operator_actions).values(
-            at=now, actor=actor[:200], action=action, target=target, details=details
+    record_all(connection, actor, action, [(target, details)], now)
+
+
+def record_all(
+    connection: Connection,
+    actor: str,
+    action: str,
+    done: Sequence[tuple[str | None, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Write one operator action per (target, details), in one statement of the caller's
+    transaction (a bulk retry's thousand lines in one round trip)."""
+    if done:
+        connection.execute(
+            insert(operator_actions),
+            [
+                {"at": now, "actor": actor[:200], "action": action, "target": t, "details": d}
+                for t, d in done
+            ],
         )
-    )

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from shared.accounts import UserStatus, user_by_id
 from shared.messages import Dependencies, address_for, restart_code_tries, send_code
 from shared.models import outbox
-from shared.operations.audit import record
+from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
 from shared.outbox import CODED, Purpose
 from shared.transitions import Resolution, requeue, resolve
@@ -65,48 +65,75 @@ def count_retried(results: Iterable[RetryResult]) -> int:
     return sum(1 for result in results if result.outcome in RETRIED)
 
 
+_DEAD_ROW = select(
+    outbox.c.id,
+    outbox.c.public_id,
+    outbox.c.purpose,
+    outbox.c.channel,
+    outbox.c.user_id,
+    outbox.c.recipient,
+    outbox.c.status,
+    outbox.c.resolution,
+)
+
+
 def retry(
     connection: Connection, deps: Dependencies, public_id: str, *, actor: str, now: datetime
 ) -> RetryResult:
     """Deliver a dead letter again: a fresh code if it carried one, else the same row requeued.
 
-    The first statement claims the dead row with a conditional update, so of two operators
+    The row's own statement claims the dead row with a conditional update, so of two operators
     retrying it at once exactly one acts; the other is told it was already dealt with.
     """
-    row = connection.execute(
-        select(
-            outbox.c.id,
-            outbox.c.public_id,
-            outbox.c.purpose,
-            outbox.c.channel,
-            outbox.c.user_id,
-            outbox.c.recipient,
-            outbox.c.status,
-            outbox.c.resolution,
-        ).where(outbox.c.public_id == public_id)
-    ).one_or_none()
+    row = connection.execute(_DEAD_ROW.where(outbox.c.public_id == public_id)).one_or_none()
     if row is None:
-        return RetryResult(public_id, RetryOutcome.NOT_FOUND)
-    suppressor = deps.suppressor.of(connection)
-    unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
-    if row.status not in DEAD_STATUSES or row.resolution is not None:
-        result = RetryResult(public_id, RetryOutcome.NOT_DEAD)
-    elif suppressor.among(connection, [row.recipient]):
-        result = RetryResult(public_id, RetryOutcome.SUPPRESSED)
-    elif row.purpose not in CODED:  # a message that carried a code gets a fresh one instead
-        requeued = requeue(
-            connection,
-            unresolved_dead,
-            now=now,
-            expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
-            recipient_hash=suppressor.hash(row.recipient),
-        )
-        outcome = RetryOutcome.REQUEUED if requeued else RetryOutcome.NOT_DEAD
-        result = RetryResult(public_id, outcome)
+        result = RetryResult(public_id, RetryOutcome.NOT_FOUND)
     else:
-        result = _retry_with_fresh_code(connection, deps, row, unresolved_dead, now)
+        suppressed = deps.suppressor.of(connection).among(connection, [row.recipient])
+        result = _retry_row(connection, deps, row, bool(suppressed), now)
     record(connection, actor, "retry", public_id, {"outcome": result.outcome}, now)
     return result
+
+
+def retry_all(
+    connection: Connection,
+    deps: Dependencies,
+    where: DeadFilter,
+    *,
+    actor: str,
+    now: datetime,
+    cap: int = BULK_RETRY_CAP,
+) -> list[RetryResult]:
+    """Retry up to `cap` matching dead letters, oldest first: the rows and their suppressions
+    read at once, each row's own conditional statement, the audit written at once."""
+    rows = connection.execute(
+        _DEAD_ROW.where(*where.conditions()).order_by(outbox.c.id).limit(min(cap, BULK_RETRY_CAP))
+    ).all()
+    suppressed = deps.suppressor.of(connection).among(connection, [r.recipient for r in rows])
+    results = [_retry_row(connection, deps, r, r.recipient in suppressed, now) for r in rows]
+    done = [(result.id, {"outcome": result.outcome}) for result in results]
+    record_all(connection, actor, "retry", done, now)
+    return results
+
+
+def _retry_row(
+    connection: Connection, deps: Dependencies, row: Any, suppressed: bool, now: datetime
+) -> RetryResult:
+    unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
+    if row.status not in DEAD_STATUSES or row.resolution is not None:
+        return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
+    if suppressed:
+        return RetryResult(row.public_id, RetryOutcome.SUPPRESSED)
+    if row.purpose in CODED:  # a message that carried a code gets a fresh one instead
+        return _retry_with_fresh_code(connection, deps, row, unresolved_dead, now)
+    requeued = requeue(
+        connection,
+        unresolved_dead,
+        now=now,
+        expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
+        recipient_hash=deps.suppressor.of(connection).hash(row.recipient),
+    )
+    return RetryResult(row.public_id, RetryOutcome.REQUEUED if requeued else RetryOutcome.NOT_DEAD)
 
 
 def _retry_with_fresh_code(
@@ -129,29 +156,6 @@ def _retry_with_fresh_code(
     restart_code_tries(deps, connection, user, purpose=row.purpose)
     connection.execute(update(outbox).where(outbox.c.id == row.id).values(replaced_by=delivery.id))
     return RetryResult(row.public_id, RetryOutcome.FRESH_CODE, delivery.id)
-
-
-def retry_all(
-    connection: Connection,
-    deps: Dependencies,
-    where: DeadFilter,
-    *,
-    actor: str,
-    now: datetime,
-    cap: int = BULK_RETRY_CAP,
-) -> list[RetryResult]:
-    """Retry up to `cap` matching dead letters, oldest first."""
-    ids = (
-        connection.execute(
-            select(outbox.c.public_id)
-            .where(*where.conditions())
-            .order_by(outbox.c.id)
-            .limit(min(cap, BULK_RETRY_CAP))
-        )
-        .scalars()
-        .all()
-    )
-    return [retry(connection, deps, public_id, actor=actor, now=now) for public_id in ids]
 
 
 def discard(connection: Connection, public_id: str, *, actor: str, now: datetime) -> bool:
