@@ -17,7 +17,7 @@ import sys
 
 from bench.common import command, machine, postgres_database, sink_process
 from bench.relay_drain import relay_rate
-from shared.config import DEFAULT_CONCURRENCY
+from shared.config_env import DEFAULT_CONCURRENCY
 from shared.db import create_engine_for
 from support.bulk import queue_emails
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
 from shared import env_file
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.logs import configure_logging
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
 from outbox_relay.claims import Claimed
-from outbox_relay.render import Templates
+from outbox_relay.render import RenderedEmail, Templates
 from shared.addresses import Sender
 from shared.clock import utcnow
 from shared.code_link import CodeLink
@@ -62,10 +62,25 @@ def compose(
     if row.purpose == Purpose.NO_ACCOUNT and unsubscribe_url is not None:
         unsubscribe = params["unsubscribe_url"] = unsubscribe_url(row.recipient)
     rendered = templates.email(row.template, row.locale, params)
-    # Written out directly rather than through the email package, which took most of a
-    # drain's CPU; the layout is fixed, and every header value is free of CR and LF (the
-    # recipient and MAIL_FROM are validated, the subject is one line) but for the CRLF folds
-    # of its encoded words.
+    return Email(
+        id=row.public_id,
+        sender=mail_from.address,
+        recipient=row.recipient,
+        data=_mail(row, mail_from, rendered, unsubscribe),
+        priority=priority_of(row.purpose),
+    )
+
+
+def _mail(
+    row: Claimed, mail_from: Sender, rendered: RenderedEmail, unsubscribe: str | None
+) -> bytes:
+    """The RFC 5322 bytes of a rendered mail: its headers, then its text and HTML parts.
+
+    Written out directly rather than through the email package, which took most of a drain's
+    CPU; the layout is fixed, and every header value is free of CR and LF (the recipient and
+    MAIL_FROM are validated, the subject is one line) but for the CRLF folds of its encoded
+    words.
+    """
     boundary = f"=_outpost_{secrets.token_hex(16)}"
     head = [
         f"From: {_from_header(mail_from)}",
@@ -90,13 +105,7 @@ def compose(
         f"--{boundary}--",
         "",
     ]
-    return Email(
-        id=row.public_id,
-        sender=mail_from.address,
-        recipient=row.recipient,
-        data="\r\n".join([*head, "", *body]).encode("ascii"),
-        priority=priority_of(row.purpose),
-    )
+    return "\r\n".join([*head, "", *body]).encode("ascii")
 
 
 def _part(boundary: str, subtype: str, text: str) -> list[str]:

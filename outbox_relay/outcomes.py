@@ -24,8 +24,7 @@ from shared.refusals import Refusal
 log = logging.getLogger(__name__)
 
 # Longest an outcome of a claim of many rows waits to be written with others: far below any
-# lease. No more than a batch of outcomes ever waits either (see Relay.deliver_due for what a
-# crash repeats).
+# lease; nor does more than a batch ever wait (Relay.deliver_due: what a crash repeats).
 FLUSH_SECONDS = 0.5
 
 
@@ -259,9 +258,8 @@ class OutcomeBook:
             return store.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
         if outcome.name is Ending.WITHHELD:
             return store.Mark(outcome.row, attempt, withheld=True)
-        return store.Mark(
-            outcome.row, attempt, dead_reason=outcome.name.dead_reason, refusal=outcome.refusal
-        )
+        dead = outcome.name.dead_reason
+        return store.Mark(outcome.row, attempt, dead_reason=dead, refusal=outcome.refusal)
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
         """Count and log one written outcome."""

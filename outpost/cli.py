@@ -14,7 +14,8 @@ from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from outpost.serve import serve
 from outpost.stack import up_stack
 from shared import env_file
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.db import migrate
 from shared.outbox import CHANNELS, LOCALES, PURPOSES
 
@@ -22,6 +23,35 @@ from shared.outbox import CHANNELS, LOCALES, PURPOSES
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     argv = env_file.apply(argv, "outpost")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            serve()
+        if args.command == "deploy-files":
+            return write_deploy_files(args.dir, args.venv)
+        if args.command == "migrate":
+            settings = Settings.from_env(os.environ, require_secret=False)
+            for line in migrate(settings.migrate_database_url).said():
+                print(f"outpost: {line}", flush=True)
+            return 0
+        if args.command == "openapi":
+            return write_openapi(check=args.check)
+        if args.command == "templates":
+            settings = Settings.from_env(os.environ, require_secret=False)
+            if args.action == "check":
+                return check_templates(settings)
+            return preview_template(settings, args.purpose, args.locale, args.channel, args.out)
+        return up_stack(args.host, args.port, args.smtp_port)
+    except ConfigError as exc:
+        print(f"outpost: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except TemplateError as exc:
+        print(f"outpost: template error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Every command and its arguments."""
     parser = argparse.ArgumentParser(prog="outpost", description=__doc__)
     env_file.describe(parser)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,31 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     openapi = commands.add_parser("openapi", help="write the OpenAPI document to openapi.json")
     openapi.add_argument("--check", action="store_true", help="only report whether it is stale")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "serve":
-            serve()
-        if args.command == "deploy-files":
-            return write_deploy_files(args.dir, args.venv)
-        if args.command == "migrate":
-            settings = Settings.from_env(os.environ, require_secret=False)
-            for line in migrate(settings.migrate_database_url).said():
-                print(f"outpost: {line}", flush=True)
-            return 0
-        if args.command == "openapi":
-            return write_openapi(check=args.check)
-        if args.command == "templates":
-            settings = Settings.from_env(os.environ, require_secret=False)
-            if args.action == "check":
-                return check_templates(settings)
-            return preview_template(settings, args.purpose, args.locale, args.channel, args.out)
-        return up_stack(args.host, args.port, args.smtp_port)
-    except ConfigError as exc:
-        print(f"outpost: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except TemplateError as exc:
-        print(f"outpost: template error: {exc}", file=sys.stderr)
-        return 2
+    return parser
 
 
 def check_templates(settings: Settings) -> int:

@@ -21,7 +21,8 @@ import tempfile
 from typing import Any
 
 from shared import keyring
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.db import engine_for
 
 try:

@@ -44,20 +44,15 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         return 1
     migrate(settings.database_url)
     catcher = start_catcher(Path("var") / "mail", host, smtp_port) if catch_mail else None
-    children = [
-        _spawn(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                GUNICORN_CONFIG,
-                "outpost.demo:create_demo_app()",
-            ],
-            env,
-        ),
-        _spawn([sys.executable, "-m", "outbox_relay.cli", "run"], env),
+    api = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        GUNICORN_CONFIG,
+        "outpost.demo:create_demo_app()",
     ]
+    children = [_spawn(api, env), _spawn([sys.executable, "-m", "outbox_relay.cli", "run"], env)]
     stop_asked = False
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -82,7 +77,17 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         print(banner(stack, env["ADMIN_TOKEN"]), flush=True)
     while not stop_asked and all(child.poll() is None for child in children):
         time.sleep(0.2)
-    failed = [child for child in children if child.poll() not in (None, 0)]
+    failed = _stop(children)
+    if catcher is not None:
+        catcher.stop()
+    print("outpost: stopped", flush=True)
+    return 1 if failed or not stop_asked else 0
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> bool:
+    """SIGTERM the children still running, SIGKILL those past STOP_TIMEOUT; whether any
+    failed or had to be killed."""
+    failed = any(child.poll() not in (None, 0) for child in children)
     print("outpost: stopping", flush=True)
     for child in children:
         if child.poll() is None:
@@ -93,11 +98,8 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
             child.wait(max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             child.kill()
-            failed.append(child)
-    if catcher is not None:
-        catcher.stop()
-    print("outpost: stopped", flush=True)
-    return 1 if failed or not stop_asked else 0
+            failed = True
+    return failed
 
 
 def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
 
 from shared import code_link
 from shared import config_values as values
 from shared.addresses import Sender
-from shared.captcha_url import Captcha, parse_captcha_url
+from shared.captcha_url import Captcha
+from shared.config_env import (
+    ConfigError,
+    Env,
+    abuse_fields,
+    check_together,
+    database_fields,
+    relay_fields,
+    sms_fields,
+)
 from shared.database_url import normalise_database_url
 from shared.outbox import Purpose
-from shared.sms_url import SmsProvider, checked_sms_url, parse_sms_url
-
-T = TypeVar("T")
+from shared.sms_url import SmsProvider, parse_sms_url
+from shared.smtp_url import SmtpSettings, parse_smtp_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
-# Seconds one transaction of a request or of a relay poll may take against the database.
-DEFAULT_DATABASE_TIMEOUT = 5.0
 # Seconds the SMS gateway, and the application's webhook endpoint, have to answer one request.
 SMS_TIMEOUT = 10.0
 # Seconds a dashboard session lasts; the purge keeps throttle events (sign-outs among them)
@@ -33,39 +37,6 @@ WEBHOOK_TIMEOUT = 10.0
 # httpx bounds connecting, writing the request and reading the answer each by the timeout, not
 # the request as a whole: a request to a slow endpoint may take this many timeouts.
 HTTP_TIMED_STEPS = 3
-# Senders of a relay by default: enough for a provider that takes 100 to 300 ms a message to
-# be handed 100 to 300 messages a second (README, "Sizing the relay").
-DEFAULT_CONCURRENCY = 32
-
-
-# The variables that name an SMS provider.
-SMS_URLS = ("SMS_URL", "SMS_FALLBACK_URL")
-
-
-class ConfigError(ValueError):
-    """A configuration variable has a bad value; the message names it."""
-
-
-class StartTls(StrEnum):
-    """Whether a session upgrades with STARTTLS before AUTH and MAIL FROM."""
-
-    REQUIRED = "required"  # a server that does not offer it is the provider's failure
-    IF_OFFERED = "if_offered"
-    OFF = "off"
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Where and how to reach one SMTP provider."""
-
-    host: str
-    port: int
-    implicit_tls: bool
-    # OFF under implicit TLS, which is TLS from the first byte.
-    starttls: StartTls
-    username: str | None
-    password: str | None
-    timeout: float
 
 
 @dataclass(frozen=True)
@@ -158,38 +129,21 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, require_secret: bool = True) -> Settings:
         """Parse and check every variable; raise ConfigError naming the first bad one."""
-        env = _Env(environ)
+        env = Env(environ)
         secret = env.get("SECRET_KEY", "", str)
         if require_secret and len(secret) < 16:
             raise ConfigError(f"SECRET_KEY: required, {values.KEY_RULE}")
-        fallback = environ.get("SMTP_FALLBACK_URL") or None
         product = env.get("PRODUCT_NAME", "Outpost", values.product_name)
         database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url)
-        pooler = env.get("DATABASE_POOLER", "", values.pooler)
-        if pooler and not environ.get("RELAY_LISTEN_URL"):
-            raise ConfigError(
-                "RELAY_LISTEN_URL: required with DATABASE_POOLER=transaction: a direct "
-                "PostgreSQL URL to LISTEN on (a pooler cannot carry LISTEN), or none to poll"
-            )
-        default_region = env.get("PHONE_DEFAULT_REGION", "", values.region)
-        real_sms = any(environ.get(name, "") not in ("", "log:") for name in SMS_URLS)
         settings = cls(
-            database_url=database_url,
-            migrate_database_url=env.get(
-                "MIGRATE_DATABASE_URL", database_url, normalise_database_url
-            ),
-            database_pooler=pooler,
-            relay_listen_url=env.get("RELAY_LISTEN_URL", database_url, values.listen_url),
-            database_timeout=env.get(
-                "DATABASE_TIMEOUT", str(DEFAULT_DATABASE_TIMEOUT), values.database_timeout
-            ),
+            **database_fields(env, database_url),
             secret_key=secret,
             secret_key_fallbacks=env.get("SECRET_KEY_FALLBACKS", "", values.fallback_keys),
             # Long enough that guessing, 10 tries per client per 15 minutes, gets nowhere.
             admin_token=env.get("ADMIN_TOKEN", "", values.secret_token(32)),
             provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", values.secret_token(16)),
             smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
-            smtp_fallback=(env.get("SMTP_FALLBACK_URL", "", parse_smtp_url) if fallback else None),
+            smtp_fallback=env.optional("SMTP_FALLBACK_URL", parse_smtp_url),
             mail_from=env.get("MAIL_FROM", f"{product} <no-reply@localhost>", values.mail_from),
             branding=Branding(
                 product_name=product,
@@ -198,63 +152,23 @@ class Settings:
                 logo_url=env.get("LOGO_URL", "", values.web_url("LOGO_URL")),
             ),
             templates_dir=env.get("TEMPLATES_DIR", "", values.directory),
-            sms_url=env.get("SMS_URL", "", checked_sms_url),
-            sms_fallback_url=env.get("SMS_FALLBACK_URL", "", checked_sms_url),
-            sms_token=environ.get("SMS_TOKEN") or None,
             public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
             code_link_url=env.get("CODE_LINK_URL", "", code_link.parse),
-            phone_default_region=default_region,
-            sms_allowed_regions=env.get(
-                "SMS_ALLOWED_REGIONS", "", values.allowed_regions(default_region, real_sms)
-            ),
-            sms_region_hourly_limit=env.get("SMS_REGION_HOURLY_LIMIT", "100", values.positive(int)),
-            sms_client_hourly_limit=env.get("SMS_CLIENT_HOURLY_LIMIT", "10", values.positive(int)),
-            no_account_hourly_limit=env.get("NO_ACCOUNT_HOURLY_LIMIT", "100", values.positive(int)),
-            captcha=env.get("CAPTCHA_URL", "", parse_captcha_url),
-            captcha_site_key=env.get("CAPTCHA_SITE_KEY", "", values.site_key),
+            **sms_fields(env),
+            **abuse_fields(env),
             webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
             webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
             activation_ttl=env.get("ACTIVATION_TTL", "86400", values.positive(int)),
             reset_ttl=env.get("RESET_TTL", "900", values.positive(int)),
-            throttle_cooldown=env.get("THROTTLE_COOLDOWN", "60", values.positive(int)),
-            throttle_per_hour=env.get("THROTTLE_PER_HOUR", "5", values.positive(int)),
-            ip_rate_limit=env.get("IP_RATE_LIMIT", "30", values.positive(int)),
-            trusted_proxies=env.get("TRUSTED_PROXIES", "0", values.count),
-            api_queue_timeout=env.get("API_QUEUE_TIMEOUT", "3", values.positive(float)),
+            notice_ttl=env.get("NOTICE_TTL", "86400", values.positive(int)),
             retention_sent_days=env.get("RETENTION_SENT_DAYS", "7", values.positive(int)),
             retention_dead_days=env.get("RETENTION_DEAD_DAYS", "30", values.positive(int)),
             retention_unactivated_days=env.get(
                 "RETENTION_UNACTIVATED_DAYS", "7", values.positive(int)
             ),
-            relay_poll_interval=env.get("RELAY_POLL_INTERVAL", "1.0", values.positive(float)),
-            relay_batch_size=env.get("RELAY_BATCH_SIZE", "100", values.positive(int)),
-            relay_concurrency=env.get(
-                "RELAY_CONCURRENCY", str(DEFAULT_CONCURRENCY), values.positive(int)
-            ),
-            relay_lease_seconds=env.get("RELAY_LEASE_SECONDS", "60", values.positive(int)),
-            relay_max_attempts=env.get("RELAY_MAX_ATTEMPTS", "0", values.count),
-            notice_ttl=env.get("NOTICE_TTL", "86400", values.positive(int)),
-            smtp_rate=env.get("SMTP_RATE", "", values.rate),
-            relay_metrics_port=env.get("RELAY_METRICS_PORT", "9109", values.port),
-            relay_metrics_host=env.get("RELAY_METRICS_HOST", "127.0.0.1", values.host),
-            relay_backoff_base=env.get("RELAY_BACKOFF_BASE", "2.0", values.positive(float)),
-            relay_backoff_cap=env.get("RELAY_BACKOFF_CAP", "3600", values.positive(float)),
-            relay_nice=env.get("RELAY_NICE", "2", values.niceness),
+            **relay_fields(env),
         )
-        if settings.relay_lease_seconds <= settings.longest_send + 1:
-            raise ConfigError(
-                f"RELAY_LEASE_SECONDS: must exceed the longest send ({settings.longest_send:g}s: "
-                "the slowest provider's longest send) by more than 1s, or a send could outlive its "
-                "lease"
-            )
-        if settings.sms_fallback_url and not settings.sms_url:
-            raise ConfigError("SMS_FALLBACK_URL: needs SMS_URL, the provider it stands in for")
-        if settings.webhook_url and settings.webhook_secret is None:
-            raise ConfigError(
-                "WEBHOOK_SECRET: required with WEBHOOK_URL: whsec_ followed by a base64 key "
-                '(e.g. `python -c "import base64, secrets; '
-                "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\"`)"
-            )
+        check_together(settings)
         if not settings.relay_max_attempts:
             settings = settings.replace(relay_max_attempts=settings.default_max_attempts)
         return settings
@@ -324,66 +238,3 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-
-class _Env:
-    """Reads one variable through a parser and names it in any error."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def get(self, name: str, default: str, parse: Callable[[str], T]) -> T:
-        raw = self._environ.get(name)
-        value = default if raw is None or raw == "" else raw
-        try:
-            return parse(value)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{name}: {exc}") from None
-
-
-def parse_smtp_url(url: str) -> SmtpSettings:
-    """Parse `smtp://[user:pass@]host[:port][?starttls=true|false&timeout=S]` or `smtps://…`.
-
-    Credentials never travel in clear: with a user, STARTTLS is required unless the session is
-    TLS from the start (smtps://, port 465); turning it off is for a loopback server only.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError(f"scheme must be smtp or smtps, not {parts.scheme!r}")
-    if not parts.hostname:
-        raise ValueError("a host is required")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(query) - {"starttls", "timeout"}
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
-    asked = query.get("starttls", "").lower()
-    if asked not in ("", "true", "false", "1", "0"):
-        raise ValueError("starttls must be true or false")
-    timeout = float(query.get("timeout", "30"))
-    if timeout <= 0:
-        raise ValueError("timeout must be positive")
-    port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    implicit = parts.scheme == "smtps" or port == 465
-    username = unquote(parts.username) if parts.username else None
-    if implicit:
-        starttls = StartTls.OFF
-    elif asked in ("true", "1") or (asked == "" and username is not None):
-        starttls = StartTls.REQUIRED
-    elif asked == "":
-        starttls = StartTls.IF_OFFERED
-    elif username is not None and not values.loopback(parts.hostname):
-        raise ValueError(
-            f"starttls=false would send the password in clear to {parts.hostname}: "
-            "use STARTTLS or smtps:// (starttls=false with a user is for a loopback host only)"
-        )
-    else:
-        starttls = StartTls.OFF
-    return SmtpSettings(
-        host=parts.hostname,
-        port=port,
-        implicit_tls=implicit,
-        starttls=starttls,
-        username=username,
-        password=unquote(parts.password) if parts.password else None,
-        timeout=timeout,
-    )

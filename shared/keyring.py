@@ -22,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.clock import utcnow
 from shared.codes import derive_key
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.models import keyring
 from shared.secretbox import SecretBox
 

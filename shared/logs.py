@@ -8,7 +8,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.config import ConfigError
+from shared.config_env import ConfigError
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

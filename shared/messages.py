@@ -9,13 +9,14 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import FreshCode, User, UserStatus, fresh_code, insert_user, write_code
+from shared.accounts import User, UserStatus, insert_user
 from shared.addresses import phone_region
 from shared.config import Settings
 from shared.outbox import ANSWERS_AS, LOCALES, Channel, Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries, sms_region
+from shared.verification import FreshCode, fresh_code, write_code
 
 
 class Dependencies(Protocol):

@@ -198,7 +198,7 @@ def enqueue(
     told that one, now and by GET /v1/deliveries, so that the answer reveals no account.
     `recipient_hash` is the suppression list's hash of the recipient, which lets the relay's
     claim tell whether the address is suppressed (events have none). `token` is the row of
-    the code the message carries, not yet written (shared.accounts.fresh_code): written with
+    the code the message carries, not yet written (shared.verification.fresh_code): written with
     the message, which takes its id; on PostgreSQL in the same statement, a round trip less.
     `withhold`: the relay is to end the row `withheld` instead of sending it, in the time a
     send takes, so that its client sees what a sent message shows.
@@ -227,6 +227,16 @@ def enqueue(
     if withhold:
         # Named only when set: the column's default is false.
         row["withhold"] = True
+    _insert(connection, row, token, token_id)
+    return Delivery(
+        id=public_id, channel=asked_channel or channel, status="queued", withheld=withhold
+    )
+
+
+def _insert(
+    connection: Connection, row: dict[str, Any], token: dict[str, Any] | None, token_id: int | None
+) -> None:
+    """Write the message's row, and first the code's `token` row if given."""
     if token is None:
         _inserting((*row, "token_id")).run(connection, {**row, "token_id": token_id})
     elif connection.dialect.name == "postgresql":
@@ -237,9 +247,6 @@ def enqueue(
         # SQLite has RETURNING but no data-modifying CTE; and no network round trip to save.
         token_id = connection.execute(INSERT_TOKEN, token).scalar_one()
         _inserting((*row, "token_id")).run(connection, {**row, "token_id": token_id})
-    return Delivery(
-        id=public_id, channel=asked_channel or channel, status="queued", withheld=withhold
-    )
 
 
 @cache

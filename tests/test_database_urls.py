@@ -15,7 +15,8 @@ from sqlalchemy import text
 from api_service import create_app
 from outbox_relay.listener import Listener
 from outbox_relay.wake import Wake
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.database_url import connect_arguments, masked, normalise_database_url
 from shared.db import create_engine_for
 from shared.outbox import NOTIFY_CHANNEL

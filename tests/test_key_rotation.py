@@ -20,7 +20,8 @@ from api_service import create_app
 from shared import keyring
 from shared.clock import utcnow
 from shared.codes import code_matches
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.models import outbox
 from shared.secretbox import SealedUnderOtherKey, SecretBox
 from shared.suppressions import Suppressor

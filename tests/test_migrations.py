@@ -15,12 +15,13 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.accounts import insert_user, issue_code
+from shared.accounts import insert_user
 from shared.clock import utcnow
 from shared.db import alembic_config, schema_behind
 from shared.models import UtcDateTime
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
+from shared.verification import issue_code
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer, code_in

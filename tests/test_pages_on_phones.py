@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api_service import create_app
 from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from outpost.catcher import start_catcher
-from shared.config import parse_smtp_url
+from shared.smtp_url import parse_smtp_url
 from support import processes
 from support.browser import chromium, screenshot_dir
 from support.bulk import queue_emails

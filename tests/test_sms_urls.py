@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.sms_url import SmsKind, SmsProvider, parse_sms_url
 from support.constants import SECRET_KEY
 

@@ -18,7 +18,8 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.config import ConfigError, Settings
+from shared.config import Settings
+from shared.config_env import ConfigError
 from shared.events import emit
 from shared.models import users
 from shared.secretbox import SecretBox

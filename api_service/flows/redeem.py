@@ -9,9 +9,10 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
 from api_service.flows.limits import ACCOUNT_FAILURES
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import User, find_account, requested_addresses, use_code
+from shared.accounts import User, find_account, requested_addresses
 from shared.codes import MAX_CODE_TRIES
 from shared.throttle import Limit, code_tries
+from shared.verification import use_code
 
 
 def redeem_code(

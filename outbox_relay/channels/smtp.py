@@ -4,15 +4,15 @@ message with them as one `BDAT … LAST` chunk (RFC 3030) where it offers CHUNKI
 
 from __future__ import annotations
 
-import re
 import smtplib
 import ssl
 import time
 from collections.abc import Callable
 
 from outbox_relay.channels import Email, Message
+from outbox_relay.channels import smtp_wire as wire
 from outbox_relay.failures import DeliveryFailure, Stage, Verdict, smtp_failure
-from shared.config import SmtpSettings, StartTls
+from shared.smtp_url import SmtpSettings, StartTls
 
 # A connection idle longer than this is checked with NOOP before use: servers close idle
 # sessions, and a message must not fail just because its connection went stale.
@@ -77,43 +77,43 @@ class SmtpChannel:
                 # `stage` follows the reply awaited: a timeout or a drop is that step's.
                 chunked = smtp.has_extn("chunking")
                 steps = _CHUNKED if chunked else _PIPELINE
-                _within(smtp, deadline).send(_pipeline(message, chunked))
+                wire.within(smtp, deadline).send(wire.pipeline(message, chunked))
                 for step, (stage, ok) in enumerate(steps):
-                    reply = _within(smtp, deadline).getreply()
+                    reply = wire.within(smtp, deadline).getreply()
                     if reply[0] not in ok:
-                        _unwind(smtp, len(steps) - 1 - step, deadline)
-                    _expect(reply, stage, *ok)
+                        wire.unwind(smtp, len(steps) - 1 - step, deadline)
+                    wire.expect(reply, stage, *ok)
                 if not chunked:
-                    _within(smtp, deadline).send(_message_text(message.data))
-                    reply = _within(smtp, deadline).getreply()
+                    wire.within(smtp, deadline).send(wire.message_text(message.data))
+                    reply = wire.within(smtp, deadline).getreply()
             else:
-                _expect(
-                    _envelope(_within(smtp, deadline), "mail", f"FROM:<{message.sender}>"),
+                wire.expect(
+                    wire.envelope(wire.within(smtp, deadline), "mail", f"FROM:<{message.sender}>"),
                     stage,
                     250,
                 )
                 stage = Stage.RCPT
-                _expect(
-                    _envelope(_within(smtp, deadline), "rcpt", f"TO:<{message.recipient}>"),
+                wire.expect(
+                    wire.envelope(wire.within(smtp, deadline), "rcpt", f"TO:<{message.recipient}>"),
                     stage,
                     250,
                     251,
                 )
                 stage = Stage.DATA
-                reply = _within(smtp, deadline).data(message.data)
-            _expect(reply, stage, 250)
-        except _Refused as refused:
+                reply = wire.within(smtp, deadline).data(message.data)
+            wire.expect(reply, stage, 250)
+        except wire.Refused as refused:
             self._end_transaction(refused.failure, stage, deadline)
             raise refused.failure from None
         except smtplib.SMTPResponseException as exc:
-            failure = smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error))
+            failure = smtp_failure(stage, exc.smtp_code, wire.decoded(exc.smtp_error))
             self._end_transaction(failure, stage, deadline)
             raise failure from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
         self._last_used = time.monotonic()
-        return provider_id(_text(reply[1]))
+        return wire.provider_id(wire.decoded(reply[1]))
 
     def _end_transaction(self, failure: DeliveryFailure, stage: Stage, deadline: float) -> None:
         """After a refusal of this message alone (at RCPT or DATA), RSET and keep the session
@@ -130,7 +130,7 @@ class SmtpChannel:
         )
         if reset and smtp is not None:
             try:
-                code, _ = _within(smtp, deadline).rset()
+                code, _ = wire.within(smtp, deadline).rset()
             except (smtplib.SMTPException, OSError):
                 code = 0
             if code == 250:
@@ -151,7 +151,7 @@ class SmtpChannel:
     def _connection(self, deadline: float) -> smtplib.SMTP:
         if self._smtp is not None and time.monotonic() - self._last_used > IDLE_CHECK_SECONDS:
             try:
-                _within(self._smtp, deadline).noop()
+                wire.within(self._smtp, deadline).noop()
             except (smtplib.SMTPException, OSError):
                 self.close()
         if self._smtp is None:
@@ -164,7 +164,7 @@ class SmtpChannel:
         s = self._settings
         smtp: smtplib.SMTP
         try:
-            left = _left(deadline)
+            left = wire.seconds_left(deadline)
             # Built with the host, which TLS needs to check the certificate's name; a greeting
             # other than 220 raises SMTPConnectError.
             smtp = (
@@ -173,149 +173,30 @@ class SmtpChannel:
                 else smtplib.SMTP(s.host, s.port, timeout=left)
             )
         except smtplib.SMTPConnectError as exc:
-            raise smtp_failure(Stage.GREETING, exc.smtp_code, _text(exc.smtp_error)) from exc
+            raise smtp_failure(Stage.GREETING, exc.smtp_code, wire.decoded(exc.smtp_error)) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise smtp_failure(Stage.CONNECT, None, f"{type(exc).__name__}: {exc}") from exc
         stage = Stage.EHLO
         try:
-            _expect(_within(smtp, deadline).ehlo(), stage, 250)
+            wire.expect(wire.within(smtp, deadline).ehlo(), stage, 250)
             offered = smtp.has_extn("starttls")
             if s.starttls is StartTls.REQUIRED or (s.starttls is StartTls.IF_OFFERED and offered):
                 stage = Stage.STARTTLS
                 if not offered:
-                    raise _Refused(smtp_failure(stage, None, "STARTTLS not offered"))
-                _within(smtp, deadline).starttls(context=ssl.create_default_context())
+                    raise wire.Refused(smtp_failure(stage, None, "STARTTLS not offered"))
+                wire.within(smtp, deadline).starttls(context=ssl.create_default_context())
                 stage = Stage.EHLO
-                _expect(_within(smtp, deadline).ehlo(), stage, 250)
+                wire.expect(wire.within(smtp, deadline).ehlo(), stage, 250)
             if s.username is not None:
                 stage = Stage.AUTH
-                _authenticate(_within(smtp, deadline), s.username, s.password or "")
-        except _Refused as refused:
+                wire.authenticate(wire.within(smtp, deadline), s.username, s.password or "")
+        except wire.Refused as refused:
             smtp.close()
             raise refused.failure from None
         except smtplib.SMTPResponseException as exc:
             smtp.close()
-            raise smtp_failure(stage, exc.smtp_code, _text(exc.smtp_error)) from exc
+            raise smtp_failure(stage, exc.smtp_code, wire.decoded(exc.smtp_error)) from exc
         except (smtplib.SMTPException, OSError) as exc:
             smtp.close()
             raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
         return smtp
-
-
-def _authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
-    """AUTH once, with the first of PLAIN, LOGIN, CRAM-MD5 the server offers.
-
-    Not smtplib's login(), which after a 535 tries each other mechanism in turn: one wrong
-    password would cost two or three failed logins a session, and a server counting them (an
-    account lockout, fail2ban) would see a burst.
-    """
-    offered = smtp.esmtp_features.get("auth", "").upper().split()
-    mechanism = next((m for m in _AUTH_MECHANISMS if m in offered), None)
-    if mechanism is None:
-        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
-    smtp.user, smtp.password = username, password
-    answer = getattr(smtp, "auth_" + mechanism.lower().replace("-", "_"))
-    smtp.auth(mechanism, answer, initial_response_ok=True)
-
-
-_AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
-
-
-class _Refused(Exception):
-    """A reply other than the one a step expects, carrying its DeliveryFailure."""
-
-    def __init__(self, failure: DeliveryFailure) -> None:
-        super().__init__(failure.description)
-        self.failure = failure
-
-
-def _expect(reply: tuple[int, bytes | str], stage: Stage, *ok: int) -> None:
-    code, text = reply
-    if code not in ok:
-        raise _Refused(smtp_failure(stage, code if code > 0 else None, _text(text)))
-
-
-_ID = re.compile(r"[\w.@<>=+-]{8,200}")
-
-
-def provider_id(reply: str) -> str | None:
-    """The id a provider's 250 gives the message: the reply's last word, when there are
-    several and it looks like an id (long enough, with a digit): `Ok 0100018c…-000000`."""
-    words = reply.split()
-    if len(words) < 2 or not _ID.fullmatch(words[-1]) or not any(c.isdigit() for c in words[-1]):
-        return None
-    return words[-1]
-
-
-def _left(deadline: float) -> float:
-    """Seconds left before `deadline` (time.monotonic); TimeoutError when none are."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the send took its whole timeout")
-    return left
-
-
-def _within(smtp: smtplib.SMTP, deadline: float) -> smtplib.SMTP:
-    """`smtp`, its next step allowed only what is left before `deadline`."""
-    left = _left(deadline)
-    if smtp.sock is not None:
-        smtp.sock.settimeout(left)
-    return smtp
-
-
-def _envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
-    """MAIL or RCPT as smtplib's mail() and rcpt() send it for an address without options,
-    less their address parser (email.utils.parseaddr, a tenth of a message's sending): the
-    addresses are already checked (MAIL_FROM at start, recipients when queued)."""
-    smtp.putcmd(verb, argument)
-    return smtp.getreply()
-
-
-def _pipeline(message: Email, chunked: bool) -> bytes:
-    """MAIL, RCPT and DATA as _envelope and smtplib's data() send them, for one write; chunked,
-    `BDAT <size> LAST` and the message in place of DATA. Addresses are ASCII (addresses.py)."""
-    if not chunked:
-        return _envelopes(message, "DATA").encode("ascii")
-    text = _ended(message.data)
-    return _envelopes(message, f"BDAT {len(text)} LAST").encode("ascii") + text
-
-
-def _envelopes(message: Email, last: str) -> str:
-    return f"MAIL FROM:<{message.sender}>\r\nRCPT TO:<{message.recipient}>\r\n{last}\r\n"
-
-
-def _message_text(data: bytes) -> bytes:
-    """The message as smtplib's data() sends it after the 354: bytes as they are (compose ends
-    every line with CRLF), leading dots doubled, then CRLF if missing and the lone dot."""
-    quoted = data
-    if data.startswith(b".") or b"\n." in data:  # a regex over every mail otherwise
-        quoted = smtplib._quote_periods(data)  # type: ignore[attr-defined]
-    return _ended(quoted) + b"." + smtplib.bCRLF
-
-
-def _ended(data: bytes) -> bytes:
-    """`data` ending with CRLF, as the receiver keeps a message sent with DATA."""
-    return data if data[-2:] == smtplib.bCRLF else data + smtplib.bCRLF
-
-
-def _unwind(smtp: smtplib.SMTP, owed: int, deadline: float) -> None:
-    """After a refusal in a pipeline, read the `owed` replies still due (the 503s it caused) so
-    that QUIT's reply is QUIT's own. A chunk's reply is always owed: the server reads the chunk
-    whatever came before it (RFC 3030 2).
-
-    A server that answers DATA 354 all the same takes whatever follows as message text: a QUIT
-    would wait out the timeout, a lone dot could hand it an empty message. The connection is
-    dropped instead, which ends the transaction undelivered (RFC 5321 4.1.1.10); so it is when
-    reading the owed replies fails.
-    """
-    try:
-        codes = [_within(smtp, deadline).getreply()[0] for _ in range(owed)]
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-        return
-    if 354 in codes:
-        smtp.close()
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

@@ -37,7 +37,15 @@ def add_commands(subparsers: Any) -> None:
     )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_dead(subparsers, common, as_json)
+    _add_reports(subparsers, common, as_json)
+    _add_changes(subparsers, common, as_json)
 
+
+def _add_dead(
+    subparsers: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
+) -> None:
+    """`dead list|show|retry|discard`."""
     dead = subparsers.add_parser(
         "dead",
         help="see and repair dead letters",
@@ -93,12 +101,16 @@ def add_commands(subparsers: Any) -> None:
     discarding.add_argument("ids", nargs="+", metavar="ID", help="delivery ids")
     discarding.set_defaults(handler=dead_discard)
 
+
+def _add_reports(
+    subparsers: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
+) -> None:
+    """`stats` and `stranded` (with `--reissue`)."""
     stats_parser = subparsers.add_parser(
         "stats", help="counts by status and channel, backlog age, last hour", parents=[common]
     )
     stats_parser.add_argument("--json", action="store_true", help="print JSON")
     stats_parser.set_defaults(handler=commands.stats)
-
     stranded_parser = subparsers.add_parser(
         "stranded",
         help="pending accounts whose activation died or expired",
@@ -121,6 +133,11 @@ def add_commands(subparsers: Any) -> None:
     )
     stranded_parser.set_defaults(handler=commands.stranded)
 
+
+def _add_changes(
+    subparsers: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
+) -> None:
+    """`suppressions list|remove`, `erase` and `purge`."""
     suppressions_parser = subparsers.add_parser(
         "suppressions",
         help="addresses no message goes to any more (bounces, complaints, 5.1.x refusals)",
@@ -137,7 +154,6 @@ def add_commands(subparsers: Any) -> None:
     )
     removing.add_argument("addresses", nargs="+", metavar="ADDRESS")
     removing.set_defaults(handler=commands.suppressions_remove, check=commands.check_addresses)
-
     erasing = subparsers.add_parser(
         "erase",
         help="erase an account and scrub its address from every message (GDPR art. 17)",
@@ -145,7 +161,6 @@ def add_commands(subparsers: Any) -> None:
     )
     erasing.add_argument("user_id", type=_whole(), metavar="USER_ID")
     erasing.set_defaults(handler=commands.erase)
-
     purge_parser = subparsers.add_parser(
         "purge", help="delete what outlived its retention window", parents=[common, as_json]
     )

@@ -1,0 +1,131 @@
+"""The SMTP wire below SmtpChannel: AUTH with one mechanism, each reply judged by its step,
+pipelined commands and a chunk written at once, and what a refusal inside a pipeline leaves
+owed."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import time
+
+from outbox_relay.channels import Email
+from outbox_relay.failures import DeliveryFailure, Stage, smtp_failure
+
+
+def authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH once, with the first of PLAIN, LOGIN, CRAM-MD5 the server offers.
+
+    Not smtplib's login(), which after a 535 tries each other mechanism in turn: one wrong
+    password would cost two or three failed logins a session, and a server counting them (an
+    account lockout, fail2ban) would see a burst.
+    """
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((m for m in AUTH_MECHANISMS if m in offered), None)
+    if mechanism is None:
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    smtp.user, smtp.password = username, password
+    answer = getattr(smtp, "auth_" + mechanism.lower().replace("-", "_"))
+    smtp.auth(mechanism, answer, initial_response_ok=True)
+
+
+AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+
+
+class Refused(Exception):
+    """A reply other than the one a step expects, carrying its DeliveryFailure."""
+
+    def __init__(self, failure: DeliveryFailure) -> None:
+        super().__init__(failure.description)
+        self.failure = failure
+
+
+def expect(reply: tuple[int, bytes | str], stage: Stage, *ok: int) -> None:
+    code, text = reply
+    if code not in ok:
+        raise Refused(smtp_failure(stage, code if code > 0 else None, decoded(text)))
+
+
+ID = re.compile(r"[\w.@<>=+-]{8,200}")
+
+
+def provider_id(reply: str) -> str | None:
+    """The id a provider's 250 gives the message: the reply's last word, when there are
+    several and it looks like an id (long enough, with a digit): `Ok 0100018c…-000000`."""
+    words = reply.split()
+    if len(words) < 2 or not ID.fullmatch(words[-1]) or not any(c.isdigit() for c in words[-1]):
+        return None
+    return words[-1]
+
+
+def seconds_left(deadline: float) -> float:
+    """Seconds left before `deadline` (time.monotonic); TimeoutError when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the send took its whole timeout")
+    return left
+
+
+def within(smtp: smtplib.SMTP, deadline: float) -> smtplib.SMTP:
+    """`smtp`, its next step allowed only what is left before `deadline`."""
+    left = seconds_left(deadline)
+    if smtp.sock is not None:
+        smtp.sock.settimeout(left)
+    return smtp
+
+
+def envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
+    """MAIL or RCPT as smtplib's mail() and rcpt() send it for an address without options,
+    less their address parser (email.utils.parseaddr, a tenth of a message's sending): the
+    addresses are already checked (MAIL_FROM at start, recipients when queued)."""
+    smtp.putcmd(verb, argument)
+    return smtp.getreply()
+
+
+def pipeline(message: Email, chunked: bool) -> bytes:
+    """MAIL, RCPT and DATA as envelope and smtplib's data() send them, for one write; chunked,
+    `BDAT <size> LAST` and the message in place of DATA. Addresses are ASCII (addresses.py)."""
+    if not chunked:
+        return envelopes(message, "DATA").encode("ascii")
+    text = ended(message.data)
+    return envelopes(message, f"BDAT {len(text)} LAST").encode("ascii") + text
+
+
+def envelopes(message: Email, last: str) -> str:
+    return f"MAIL FROM:<{message.sender}>\r\nRCPT TO:<{message.recipient}>\r\n{last}\r\n"
+
+
+def message_text(data: bytes) -> bytes:
+    """The message as smtplib's data() sends it after the 354: bytes as they are (compose ends
+    every line with CRLF), leading dots doubled, then CRLF if missing and the lone dot."""
+    quoted = data
+    if data.startswith(b".") or b"\n." in data:  # a regex over every mail otherwise
+        quoted = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+    return ended(quoted) + b"." + smtplib.bCRLF
+
+
+def ended(data: bytes) -> bytes:
+    """`data` ending with CRLF, as the receiver keeps a message sent with DATA."""
+    return data if data[-2:] == smtplib.bCRLF else data + smtplib.bCRLF
+
+
+def unwind(smtp: smtplib.SMTP, owed: int, deadline: float) -> None:
+    """After a refusal in a pipeline, read the `owed` replies still due (the 503s it caused) so
+    that QUIT's reply is QUIT's own. A chunk's reply is always owed: the server reads the chunk
+    whatever came before it (RFC 3030 2).
+
+    A server that answers DATA 354 all the same takes whatever follows as message text: a QUIT
+    would wait out the timeout, a lone dot could hand it an empty message. The connection is
+    dropped instead, which ends the transaction undelivered (RFC 5321 4.1.1.10); so it is when
+    reading the owed replies fails.
+    """
+    try:
+        codes = [within(smtp, deadline).getreply()[0] for _ in range(owed)]
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+        return
+    if 354 in codes:
+        smtp.close()
+
+
+def decoded(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
