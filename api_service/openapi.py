@@ -24,6 +24,7 @@ from api_service.schemas import (
     ResetConfirmSchema,
     ResetRequestSchema,
 )
+from shared.outbox import Channel
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,8 +85,8 @@ SOME_ADDRESS = {"anyOf": [{"required": ["email"]}, {"required": ["phone"]}]}
 CHANNEL_HAS_ADDRESS = {
     "anyOf": [
         {"required": ["email", "phone"]},
-        {"required": ["email"], "properties": {"channel": {"enum": ["email"]}}},
-        {"required": ["phone"], "properties": {"channel": {"enum": ["sms"]}}},
+        {"required": ["email"], "properties": {"channel": {"enum": [Channel.EMAIL.value]}}},
+        {"required": ["phone"], "properties": {"channel": {"enum": [Channel.SMS.value]}}},
     ]
 }
 CROSS_FIELD_RULES = {

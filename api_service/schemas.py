@@ -19,7 +19,7 @@ from api_service.dependencies import dependencies
 from api_service.fields import EmailAddress, Password, PhoneNumber, Text
 from shared.accounts import UserStatus
 from shared.messages import email_or_sms
-from shared.outbox import CHANNELS, LOCALES
+from shared.outbox import CHANNELS, LOCALES, Channel
 
 CODE = re.compile(r"^[0-9]{6}$")
 
@@ -67,7 +67,7 @@ class _ChannelSchema(AddressSchema):
     @validates_schema(skip_on_field_errors=True)
     def _channel_address(self, data: dict[str, Any], **_: Any) -> None:
         channel = data.get("channel")
-        if channel == "sms" or (channel is None and "email" not in data):
+        if channel == Channel.SMS or (channel is None and "email" not in data):
             _check_sms_offered("channel" if channel else "phone")
 
     @post_load
@@ -102,11 +102,11 @@ class RegistrationSchema(_ChannelSchema):
         """Without SMS, a phone is refused even beside an email: it could never be proven, and
         another registration naming it would owe its owner an SMS nothing can send."""
         channel = data.get("channel")
-        if "phone" in data and channel != "sms":
+        if "phone" in data and channel != Channel.SMS:
             _check_sms_offered("phone")
-        if channel == "email" and "email" not in data:
+        if channel == Channel.EMAIL and "email" not in data:
             raise ValidationError("Required when channel is email.", "email")
-        if channel == "sms" and "phone" not in data:
+        if channel == Channel.SMS and "phone" not in data:
             raise ValidationError("Required when channel is sms.", "phone")
         super()._channel_address(data)
 

@@ -12,7 +12,7 @@ from marshmallow import EXCLUDE, Schema, fields
 from api_service.problems import validation_problem
 from api_service.provider_feeds import FeedPost, check_storable
 from api_service.request_body import load
-from shared.provider_events import ProviderEvent
+from shared.provider_events import ProviderEvent, ProviderEventType
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _ses_events(notification: dict[str, Any], kind: Any, others: int) -> list[Pr
         bounce = notification.get("bounce") or {}
         return [
             event(
-                type="bounce",
+                type=ProviderEventType.BOUNCE,
                 permanent=bounce.get("bounce_type") == "Permanent",
                 recipient=r.get("email_address"),
                 diagnostic=r.get("diagnostic_code") or bounce.get("bounce_sub_type"),
@@ -141,7 +141,7 @@ def _ses_events(notification: dict[str, Any], kind: Any, others: int) -> list[Pr
         complaint = notification.get("complaint") or {}
         return [
             event(
-                type="complaint",
+                type=ProviderEventType.COMPLAINT,
                 permanent=True,
                 recipient=r.get("email_address"),
                 diagnostic=complaint.get("feedback_type"),
@@ -152,7 +152,7 @@ def _ses_events(notification: dict[str, Any], kind: Any, others: int) -> list[Pr
         delivery = notification.get("delivery") or {}
         return [
             event(
-                type="delivery",
+                type=ProviderEventType.DELIVERY,
                 permanent=False,
                 recipient=recipient,
                 diagnostic=delivery.get("smtp_response"),

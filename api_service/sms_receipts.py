@@ -26,7 +26,7 @@ from api_service.admin_auth import require_token
 from api_service.problems import Problem, validation_problem
 from api_service.provider_feeds import MAX_BODY_BYTES, FeedPost, check_storable
 from api_service.request_body import read_form, read_json
-from shared.provider_events import ProviderEvent
+from shared.provider_events import ProviderEvent, ProviderEventType
 from shared.sms_url import SmsKind, SmsProvider, receipts_url
 
 # The longest message id and status read (Twilio's SIDs are 34 characters, Vonage's ids 16 to
@@ -189,7 +189,7 @@ def _receipt(kind: _Receipts, fields: Mapping[str, str]) -> FeedPost:
     code = fields.get(kind.code_field, "")[:20]
     failed = status in kind.failed
     event = ProviderEvent(
-        type="bounce" if failed else "delivery",
+        type=ProviderEventType.BOUNCE if failed else ProviderEventType.DELIVERY,
         permanent=failed,
         source=kind.source,
         diagnostic=f"{kind.source} {status}" + (f" (error {code})" if failed and code else ""),

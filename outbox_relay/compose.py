@@ -19,7 +19,7 @@ from outbox_relay.render import RenderedEmail, Templates
 from shared.addresses import Sender
 from shared.clock import utcnow
 from shared.code_link import CodeLink
-from shared.outbox import Purpose, priority_of
+from shared.outbox import Channel, Purpose, priority_of
 from shared.secretbox import SecretBox
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
@@ -46,13 +46,13 @@ def compose(
     can make one; a mail with a code, a one-click link with it when `code_link` can
     (CODE_LINK_URL).
     """
-    if row.channel == "webhook":
+    if row.channel == Channel.WEBHOOK:
         event = json.dumps(row.params, separators=(",", ":"), ensure_ascii=False)
         return WebhookMessage(id=row.public_id, body=event.encode())
     params: dict[str, Any] = dict(row.params)
     if row.secret_params:
         params.update(box.open(row.secret_params))
-    if row.channel == "sms":
+    if row.channel == Channel.SMS:
         return SmsMessage(
             id=row.public_id, to=row.recipient, body=templates.sms(row.template, row.locale, params)
         )

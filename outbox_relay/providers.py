@@ -23,6 +23,7 @@ from outbox_relay.backoff import probe_delay
 from outbox_relay.failures import DeliveryFailure, Verdict
 from shared.clock import utcnow
 from shared.config import Settings
+from shared.outbox import Channel
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ class Providers:
         lines += [
             f"no {channel} provider configured"
             for channel, providers in self._by_channel.items()
-            if not providers and channel != "webhook"
+            if not providers and channel != Channel.WEBHOOK
         ]
         return lines
 

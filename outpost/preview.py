@@ -16,7 +16,7 @@ from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
 from shared import code_link
 from shared.config import Settings
-from shared.outbox import LOCALES, PURPOSES
+from shared.outbox import LOCALES, PURPOSES, Channel
 from shared.secretbox import SecretBox
 from shared.sms_segments import Segments, segments
 
@@ -36,7 +36,7 @@ def preview(
         public_id=str(uuid.uuid4()),
         channel=channel,
         purpose=purpose,
-        recipient="ada@example.com" if channel == "email" else "+33612345678",
+        recipient="ada@example.com" if channel == Channel.EMAIL else "+33612345678",
         locale=locale,
         template=purpose,
         params=params,
@@ -63,7 +63,7 @@ def part_of(message: bytes, channel: str, suffix: str) -> bytes:
     """The part of a previewed message a file named `….suffix` should hold: the HTML or text
     part of an email, decoded, for `.html`/`.txt`; the whole message for `.eml` or any other."""
     subtype = PARTS.get(suffix.lower())
-    if subtype is None or channel != "email":
+    if subtype is None or channel != Channel.EMAIL:
         if subtype == "html":
             raise ValueError("an SMS has no HTML part: use .txt")
         return message

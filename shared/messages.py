@@ -43,7 +43,7 @@ GREETED = frozenset({Purpose.WELCOME, Purpose.PASSWORD_CHANGED})
 
 def address_for(user: User, channel: str) -> str | None:
     """The user's address on a channel, if they have one."""
-    return user.email if channel == "email" else user.phone
+    return user.email if channel == Channel.EMAIL else user.phone
 
 
 def email_or_sms(email: str | None) -> str:
@@ -271,7 +271,7 @@ def _queue(
     params: dict[str, Any] | None = None,
     **code: Any,
 ) -> Delivery:
-    if channel == "sms":
+    if channel == Channel.SMS:
         # Every SMS counts against its region's hour, whoever queues it; the public routes
         # check the count first (api_service/flows/limits.py), under the same lock.
         subject = sms_region(phone_region(recipient))

@@ -30,6 +30,16 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
+class ClientStatus(StrEnum):
+    """A delivery as its client sees it (shared.views.client_status)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
 class Purpose(StrEnum):
     """What an account message is for (a webhook row's purpose is its event, EventType)."""
 
@@ -228,9 +238,7 @@ def enqueue(
         # Named only when set: the column's default is false.
         row["withhold"] = True
     _insert(connection, row, token, token_id)
-    return Delivery(
-        id=public_id, channel=asked_channel or channel, status="queued", withheld=withhold
-    )
+    return Delivery(public_id, asked_channel or channel, ClientStatus.QUEUED, withhold)
 
 
 def _insert(
@@ -273,16 +281,3 @@ def _insert_with_token(
     return DriverStatement(
         insert(outbox).from_select([*message_columns, "token_id"], select(*message, token.c.id))
     )
-
-
-def client_status(status: str, dead_reason: str | None) -> str:
-    """The status a client sees: queued, sent, failed, expired or cancelled."""
-    if status == Status.PENDING:
-        return "queued"
-    if status == Status.DEAD:
-        return "expired" if dead_reason == DeadReason.EXPIRED else "failed"
-    if status == Status.BOUNCED:
-        return "failed"
-    if status == Status.WITHHELD:
-        return "sent"
-    return str(status)

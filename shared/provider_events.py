@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Select, insert, or_, select
@@ -24,10 +25,19 @@ from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import ERASED, WEBHOOK, DeadReason, Status
 from shared.refusals import Refusal, failure_reason, suppression_of
 from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
+from shared.suppressions import SuppressionReason, Suppressor
 from shared.transitions import bounce
 
-TYPES = ("bounce", "complaint", "delivery")
+
+class ProviderEventType(StrEnum):
+    """What a provider reported after it took a message."""
+
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    DELIVERY = "delivery"
+
+
+TYPES = tuple(kind.value for kind in ProviderEventType)
 SOURCES = ("outpost", "ses", "twilio", "vonage")
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
@@ -62,9 +72,9 @@ class ProviderEvent:
     def refusal(self) -> Refusal | None:
         """What the report refuses beyond the message: a complaint its recipient, a permanent
         bounce the address (unless the provider says only this message failed)."""
-        if self.type == "complaint":
+        if self.type == ProviderEventType.COMPLAINT:
             return Refusal.COMPLAINT
-        if self.type == "bounce" and self.permanent and self.address_refused:
+        if self.type == ProviderEventType.BOUNCE and self.permanent and self.address_refused:
             return Refusal.HARD_BOUNCE
         return None
 
@@ -125,7 +135,9 @@ def record(
             )
             .returning(provider_events.c.id)
         ).scalar_one()
-        if event.type == "complaint" or (event.type == "bounce" and event.permanent):
+        if event.type == ProviderEventType.COMPLAINT or (
+            event.type == ProviderEventType.BOUNCE and event.permanent
+        ):
             _bounce(connection, row, event, event_id, settings, box, suppressor, now)
     others = sum(event.others for event in events)
     return Recorded(accepted=accepted, unknown=len(events) - accepted + others)
@@ -211,9 +223,9 @@ def _bounce(
             now=now,
             event_id=event_id,
         )
-    error = (event.diagnostic or ("complaint" if event.type == "complaint" else "hard_bounce"))[
-        :500
-    ]
+    complained = event.type == ProviderEventType.COMPLAINT
+    said = SuppressionReason.COMPLAINT if complained else SuppressionReason.HARD_BOUNCE
+    error = (event.diagnostic or said)[:500]
     dead_reason = None if refusal is not None else DeadReason.PERMANENT_ERROR
     if bounce(connection, row.id, error, now, dead_reason, refusal):
         reason = failure_reason(dead_reason or Status.BOUNCED, refusal)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from shared.outbox import DeadReason, Status
+from shared.suppressions import SuppressionReason
 
 
 class Refusal(StrEnum):
@@ -28,23 +29,29 @@ class Refusal(StrEnum):
 class Consequence(NamedTuple):
     """What a refusal means to the client (`reason`) and to the suppression list."""
 
-    reason: str
-    suppression: str | None
+    reason: FailureReason
+    suppression: SuppressionReason | None
 
 
-ADDRESS_REJECTED = "address_rejected"
-UNDELIVERABLE = "undeliverable"
+class FailureReason(StrEnum):
+    """Why a message failed, as its client or the application can act on it."""
+
+    ADDRESS_REJECTED = "address_rejected"  # ask for another address
+    UNDELIVERABLE = "undeliverable"  # any other failure
+
+
+ADDRESS_REJECTED, UNDELIVERABLE = FailureReason.ADDRESS_REJECTED, FailureReason.UNDELIVERABLE
 
 CONSEQUENCES: dict[Refusal, Consequence] = {
-    Refusal.ADDRESS: Consequence(ADDRESS_REJECTED, "rejected"),
+    Refusal.ADDRESS: Consequence(ADDRESS_REJECTED, SuppressionReason.REJECTED),
     # The number is fine; its owner said stop: another address would not help the client.
-    Refusal.OPTED_OUT: Consequence(UNDELIVERABLE, "complaint"),
-    Refusal.HARD_BOUNCE: Consequence(ADDRESS_REJECTED, "hard_bounce"),
-    Refusal.COMPLAINT: Consequence(ADDRESS_REJECTED, "complaint"),
+    Refusal.OPTED_OUT: Consequence(UNDELIVERABLE, SuppressionReason.COMPLAINT),
+    Refusal.HARD_BOUNCE: Consequence(ADDRESS_REJECTED, SuppressionReason.HARD_BOUNCE),
+    Refusal.COMPLAINT: Consequence(ADDRESS_REJECTED, SuppressionReason.COMPLAINT),
 }
 
 
-def failure_reason(dead_reason: str | None, refusal: str | None) -> str:
+def failure_reason(dead_reason: str | None, refusal: str | None) -> FailureReason:
     """Why a message failed, as a client or the application can act on it: `address_rejected`
     (ask for another address) or `undeliverable` (any other failure). `dead_reason` is the
     row's, or its status `bounced` when a provider's report ended it with none."""
@@ -55,6 +62,6 @@ def failure_reason(dead_reason: str | None, refusal: str | None) -> str:
     return UNDELIVERABLE
 
 
-def suppression_of(refusal: Refusal | None) -> str | None:
+def suppression_of(refusal: Refusal | None) -> SuppressionReason | None:
     """The suppression reason a refusal calls for, None for a failure of the message alone."""
     return CONSEQUENCES[refusal].suppression if refusal is not None else None

@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,7 +20,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shared.keyring import first_list_key, suppression_key
 from shared.models import suppressions
 
-REASONS = ("hard_bounce", "complaint", "rejected", "unsubscribed")
+
+class SuppressionReason(StrEnum):
+    """Why an address is on the list: a provider's hard bounce or complaint, a 5.1.x or an
+    SMS provider's refusal of it, or its owner's one click (RFC 8058)."""
+
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    REJECTED = "rejected"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+REASONS = tuple(reason.value for reason in SuppressionReason)
 # Built once: the relay asks it for every claim.
 _SUPPRESSED = select(suppressions.c.address_hash).where(
     suppressions.c.address_hash.in_(bindparam("hashes", expanding=True))

@@ -1,5 +1,6 @@
-"""The house's habits that a check can keep: one module changes an outbox row's status, and
-statuses, purposes and events are spelled by their enums."""
+"""The house's habits that a check can keep: one module changes an outbox row's status; the
+vocabularies (statuses, purposes, events, channels, reasons, provider event types) are spelled by
+their enums; modules and functions stay small."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 from shared.accounts import UserStatus
 from shared.codes import CodeStatus
 from shared.events import EventType
-from shared.outbox import Purpose, Status, values_of
+from shared.outbox import Channel, ClientStatus, DeadReason, Purpose, Status, values_of
+from shared.provider_events import ProviderEventType
+from shared.refusals import FailureReason, Refusal
+from shared.suppressions import SuppressionReason
 from support.processes import ROOT
 
 PRODUCTION = ("api_service", "outbox_relay", "shared", "outpost")
@@ -55,9 +59,22 @@ def test_only_the_transitions_change_an_outbox_rows_status() -> None:
 # Words with an enum of their own, by the name they stand beside (`users.c.status == …`,
 # `purpose=…`, `{"status": …}`): a status, a purpose, an event.
 VOCABULARY = {
-    "status": {*values_of(UserStatus), *values_of(CodeStatus), *values_of(Status)},
+    "status": {
+        *values_of(UserStatus),
+        *values_of(CodeStatus),
+        *values_of(Status),
+        *values_of(ClientStatus),
+    },
     "purpose": set(values_of(Purpose)),
     "event": set(values_of(EventType)),
+    "channel": set(values_of(Channel)),
+    "reason": {
+        *values_of(DeadReason),
+        *values_of(FailureReason),
+        *values_of(SuppressionReason),
+        *values_of(Refusal),
+    },
+    "type": set(values_of(ProviderEventType)),
 }
 
 

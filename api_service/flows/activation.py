@@ -14,7 +14,7 @@ from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import send_notice
 from shared.models import users
-from shared.outbox import Delivery, Purpose
+from shared.outbox import Channel, Delivery, Purpose
 
 
 def activate(deps: Dependencies, data: dict[str, Any]) -> None:
@@ -45,7 +45,7 @@ def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> 
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
         channel = data["channel"]
-        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == "sms", now=now)
+        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == Channel.SMS, now=now)
         delivery = answer_code_request(
             deps,
             connection,
@@ -54,6 +54,6 @@ def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> 
             asked_channel=channel,
             now=now,
         )
-        count_sms(uow, data.get("phone"), delivery, asked=channel == "sms")
+        count_sms(uow, data.get("phone"), delivery, asked=channel == Channel.SMS)
         uow.commit()
     return delivery

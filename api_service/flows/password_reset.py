@@ -16,7 +16,7 @@ from shared.accounts import User, requested_addresses, set_password
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import email_or_sms, send_notice
-from shared.outbox import Delivery, Purpose
+from shared.outbox import Channel, Delivery, Purpose
 
 
 def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
@@ -27,7 +27,7 @@ def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Deli
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
         channel = email_or_sms(data.get("email"))
-        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == "sms", now=now)
+        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == Channel.SMS, now=now)
         delivery = answer_code_request(
             deps,
             connection,
@@ -36,7 +36,7 @@ def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Deli
             asked_channel=channel,
             now=now,
         )
-        count_sms(uow, data.get("phone"), delivery, asked=channel == "sms")
+        count_sms(uow, data.get("phone"), delivery, asked=channel == Channel.SMS)
         uow.commit()
     return delivery
 

@@ -21,10 +21,12 @@ from shared.outbox import (
     ASKED_CHANNEL,
     WEBHOOK,
     AttemptOutcome,
+    ClientStatus,
     Purpose,
-    client_status,
 )
+from shared.provider_events import ProviderEventType
 from shared.refusals import failure_reason
+from shared.views import client_status
 
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 
@@ -50,7 +52,10 @@ _DELIVERY = select(
     outbox.c.locked_until,
     # The first receipt that said the message arrived (provider_events: type `delivery`).
     select(func.min(provider_events.c.at))
-    .where(provider_events.c.outbox_id == outbox.c.id, provider_events.c.type == "delivery")
+    .where(
+        provider_events.c.outbox_id == outbox.c.id,
+        provider_events.c.type == ProviderEventType.DELIVERY,
+    )
     .scalar_subquery()
     .label("delivered_at"),
 )
@@ -85,10 +90,11 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
         route = NEW_CODE_ROUTE.get(params.get(ANSWERS_AS, row.purpose))
         wait = recipient_wait(deps, connection, route, row.recipient, now) if route else 0
         status = client_status(row.status, row.dead_reason)
-        reason, due_in = None, None
-        if status == "failed":
+        reason: str | None = None
+        due_in = None
+        if status == ClientStatus.FAILED:
             reason = failure_reason(row.dead_reason or row.status, row.refusal)
-        elif status == "queued":
+        elif status == ClientStatus.QUEUED:
             reason = _waiting_reason(connection, row.channel)
             due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)
     return {

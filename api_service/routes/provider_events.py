@@ -16,7 +16,7 @@ from api_service.schemas import ProviderEventsResultSchema
 from api_service.ses_feed import ses_post
 from api_service.sms_receipts import twilio_post, vonage_post
 from shared.clock import utcnow
-from shared.provider_events import ProviderEvent, first_seen, record
+from shared.provider_events import TYPES, ProviderEvent, first_seen, record
 from shared.sms_url import RECEIPT_KEY, SmsKind, SmsProvider, providers_of, receipt_key
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
@@ -44,7 +44,7 @@ _EVENT_BODY = {
                                 {"required": ["delivery_id"]},
                             ],
                             "properties": {
-                                "type": {"enum": ["bounce", "complaint", "delivery"]},
+                                "type": {"enum": list(TYPES)},
                                 "message_id": _REFERENCE,
                                 "delivery_id": _REFERENCE,
                                 "recipient": _TEXT,
