@@ -87,10 +87,9 @@ def retry(
     """
     row = connection.execute(_DEAD_ROW.where(outbox.c.public_id == public_id)).one_or_none()
     if row is None:
-        result = RetryResult(public_id, RetryOutcome.NOT_FOUND)
-    else:
-        suppressed = deps.suppressor.of(connection).among(connection, [row.recipient])
-        result = _retry_row(connection, deps, row, bool(suppressed), now)
+        return RetryResult(public_id, RetryOutcome.NOT_FOUND)
+    suppressed = deps.suppressor.of(connection).among(connection, [row.recipient])
+    result = _retry_row(connection, deps, row, bool(suppressed), now)
     record(connection, actor, "retry", public_id, {"outcome": result.outcome}, now)
     return result
 
