@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import request
 from marshmallow import (
     RAISE,
     Schema,
@@ -17,9 +18,10 @@ from marshmallow import (
 
 from api_service.dependencies import dependencies
 from api_service.fields import EmailAddress, Password, PhoneNumber, Text
+from shared import locales
 from shared.accounts import UserStatus
 from shared.messages import email_or_sms
-from shared.outbox import CHANNELS, LOCALES, Channel
+from shared.outbox import CHANNELS, Channel
 
 CODE = re.compile(r"^[0-9]{6}$")
 
@@ -51,6 +53,11 @@ def _code_field() -> fields.String:
         validate=[validate.Length(equal=6, error=error), validate.Regexp(CODE, error=error)],
         metadata={"example": "042917"},
     )
+
+
+def _offered() -> tuple[str, ...]:
+    """The locales messages can be written in (shared.locales)."""
+    return dependencies().settings.locales
 
 
 def _check_sms_offered(channel: str | None) -> None:
@@ -95,7 +102,30 @@ class RegistrationSchema(_ChannelSchema):
     captcha_token = _captcha_field()
     password = Password()
     full_name = Text(allow_none=True, validate=validate.Length(max=200))
-    locale = Text(load_default="en", validate=validate.OneOf(LOCALES))
+    locale = Text(
+        validate=validate.Length(max=locales.LONGEST_TAG),
+        metadata={
+            "description": "The language of the account's messages: en, fr, or a locale "
+            "TEMPLATES_DIR adds (pt-BR falls back to pt). Absent: the best match of "
+            "Accept-Language, else en."
+        },
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def _known_locale(self, data: dict[str, Any], **_: Any) -> None:
+        if "locale" in data and locales.pick(data["locale"], _offered()) is None:
+            raise ValidationError(f"Must be one of: {', '.join(_offered())}.", "locale")
+
+    @post_load
+    def _chosen_locale(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """The locale asked for, as offered; absent, the request's Accept-Language's."""
+        asked = data.get("locale")
+        if asked is None:
+            accepted = request.headers.get("Accept-Language", "")
+            data["locale"] = locales.best_match(accepted, _offered())
+        else:
+            data["locale"] = locales.rendered_in(asked, _offered())
+        return data
 
     @validates_schema(skip_on_field_errors=True)
     def _channel_address(self, data: dict[str, Any], **_: Any) -> None:

@@ -16,11 +16,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 import shared
 from outbox_relay.render_budget import RenderRefused, RenderWorkers
+from shared import locales
 from shared.config import Branding, Settings
-from shared.outbox import CODED, LOCALES, PURPOSES, Purpose
+from shared.locales import PARTS
+from shared.outbox import CODED, PURPOSES, Purpose
 
 PACKAGED = Path(shared.__file__).parent / "templates"
-PARTS = {"email": ("subject.txt", "body.txt", "body.html"), "sms": ("sms.txt",)}
 # Files the messages extend rather than render.
 SHARED_FILES = ("_layout.html",)
 # Parameters a row may lack, written before they existed: rows queued before an upgrade render.
@@ -62,15 +63,20 @@ class RenderedEmail:
 
 
 # How people say a duration: hours when it is a whole number of them ("24 hours"), else minutes.
-_UNITS = {
+Words = tuple[str, str]  # (one, many)
+_UNITS: dict[str, tuple[Words, Words]] = {
     "en": (("hour", "hours"), ("minute", "minutes")),
     "fr": (("heure", "heures"), ("minute", "minutes")),
 }
 
 
-def duration(minutes: int, locale: str) -> str:
-    """`minutes` as people say it in `locale`: "24 hours", "15 minutes", "1 heure"."""
-    hours, mins = _UNITS[locale]
+def duration(
+    minutes: int, locale: str = "en", hour: Words | None = None, minute: Words | None = None
+) -> str:
+    """`minutes` as people say it in `locale`: "24 hours", "15 minutes", "1 heure"; a locale
+    TEMPLATES_DIR adds gives its words: `duration(hour=("Stunde", "Stunden"), minute=(…))`."""
+    hours, mins = _UNITS.get(locale, _UNITS["en"])
+    hours, mins = hour or hours, minute or mins
     if minutes >= 60 and minutes % 60 == 0:
         amount, (one, many) = minutes // 60, hours
     else:
@@ -93,12 +99,13 @@ class Templates:
         isolated: bool = True,
     ) -> None:
         self.override = override
+        self.locales = (*locales.PACKAGED, *locales.added(override))
         branding = branding or Branding()
         self._workers = None
         self._operators: frozenset[str] = frozenset()
         if override is not None and isolated:
             self._workers = RenderWorkers(branding, override)
-            self._operators = _overridden(override)
+            self._operators = _overridden(override, self.locales)
         loaders = [jinja2.FileSystemLoader(path) for path in (override, PACKAGED) if path]
         self._env = _Sandbox(
             loader=jinja2.ChoiceLoader(loaders),
@@ -147,7 +154,7 @@ class Templates:
         return [
             f"{purpose}/{locale}/{part}"
             for purpose in PURPOSES
-            for locale in LOCALES
+            for locale in self.locales
             for parts in PARTS.values()
             for part in parts
         ]
@@ -186,8 +193,8 @@ class Templates:
     ) -> list[str]:
         if purpose not in PURPOSES:
             raise ValueError(f"unknown message purpose: {purpose!r}")
-        if locale not in LOCALES:
-            raise ValueError(f"unknown locale: {locale!r}")
+        # A locale no longer offered (TEMPLATES_DIR changed since it was queued) falls back.
+        locale = locales.rendered_in(locale, self.locales)
         return self._render_names([f"{purpose}/{locale}/{part}" for part in parts], params)
 
     def _render_names(self, names: Sequence[str], params: Mapping[str, Any]) -> list[str]:
@@ -263,14 +270,14 @@ def _at_most(template: jinja2.Template, params: Mapping[str, Any], most: int, na
     return "".join(chunks)
 
 
-def _overridden(override: Path) -> frozenset[str]:
+def _overridden(override: Path, known: tuple[str, ...]) -> frozenset[str]:
     """The templates that read an operator's file: those it replaces, and every HTML body
     when it replaces the layout they extend."""
     files = {
         path.relative_to(override).as_posix() for path in override.rglob("*") if path.is_file()
     }
     if "_layout.html" in files:
-        files |= {f"{purpose}/{locale}/body.html" for purpose in PURPOSES for locale in LOCALES}
+        files |= {f"{purpose}/{locale}/body.html" for purpose in PURPOSES for locale in known}
     return frozenset(files)
 
 

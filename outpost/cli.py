@@ -17,7 +17,7 @@ from shared import env_file
 from shared.config import Settings
 from shared.config_env import ConfigError
 from shared.db import migrate
-from shared.outbox import CHANNELS, LOCALES, PURPOSES
+from shared.outbox import CHANNELS, PURPOSES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser("check", help="render every template with sample values; list failures")
     preview = actions.add_parser("preview", help="one message with sample values")
     preview.add_argument("purpose", choices=PURPOSES)
-    preview.add_argument("--locale", choices=LOCALES, default="en")
+    preview.add_argument(
+        "--locale", default="en", help="en, fr, or a locale TEMPLATES_DIR adds (default: en)"
+    )
     preview.add_argument("--channel", choices=CHANNELS, default="email")
     preview.add_argument(
         "--out",
@@ -105,6 +107,7 @@ def check_templates(settings: Settings) -> int:
         else:
             print(f"{name}: {counted}")
     where = f" (TEMPLATES_DIR {settings.templates_dir})" if settings.templates_dir else ""
+    print(f"outpost: locales {', '.join(templates.locales)}")
     print(f"outpost: {len(templates.names())} templates checked{where}, {len(problems)} failing")
     return 1 if problems else 0
 
@@ -115,6 +118,9 @@ def preview_template(
     """The message of `purpose` with sample values: RFC 5322 bytes, or the SMS text; into a
     `.html` or `.txt` file, only that part of an email, decoded."""
     templates = Templates.checked(settings)
+    if locale not in templates.locales:
+        print(f"outpost: --locale: one of {', '.join(templates.locales)}", file=sys.stderr)
+        return 2
     message = preview(settings, templates, purpose, locale, channel)
     if out is not None:
         try:

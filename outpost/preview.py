@@ -16,7 +16,7 @@ from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
 from shared import code_link
 from shared.config import Settings
-from shared.outbox import LOCALES, PURPOSES, Channel
+from shared.outbox import PURPOSES, Channel
 from shared.secretbox import SecretBox
 from shared.sms_segments import Segments, segments
 
@@ -82,5 +82,5 @@ def sms_segments(templates: Templates) -> dict[str, Segments]:
     return {
         f"{purpose}/{locale}/sms.txt": segments(templates.sms(purpose, locale, samples(purpose)))
         for purpose in PURPOSES
-        for locale in LOCALES
+        for locale in templates.locales
     }

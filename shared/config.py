@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared import code_link
+from shared import code_link, locales
 from shared import config_values as values
 from shared.addresses import Sender
 from shared.captcha_url import Captcha
@@ -23,6 +23,7 @@ from shared.config_env import (
     sms_fields,
 )
 from shared.database_url import normalise_database_url
+from shared.locales import PACKAGED
 from shared.outbox import Purpose
 from shared.sms_url import SmsProvider, parse_sms_url
 from shared.smtp_url import SmtpSettings, parse_smtp_url
@@ -125,6 +126,8 @@ class Settings:
     relay_backoff_base: float
     relay_backoff_cap: float
     relay_nice: int
+    # The packaged locales, then those TEMPLATES_DIR adds (shared.locales).
+    locales: tuple[str, ...] = PACKAGED
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, require_secret: bool = True) -> Settings:
@@ -152,6 +155,7 @@ class Settings:
                 logo_url=env.get("LOGO_URL", "", values.web_url("LOGO_URL")),
             ),
             templates_dir=env.get("TEMPLATES_DIR", "", values.directory),
+            locales=(*PACKAGED, *env.get("TEMPLATES_DIR", "", locales.added)),
             public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
             code_link_url=env.get("CODE_LINK_URL", "", code_link.parse),
             **sms_fields(env),

@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 from shared.accounts import User, UserStatus, insert_user
 from shared.addresses import phone_region
 from shared.config import Settings
-from shared.outbox import ANSWERS_AS, LOCALES, Channel, Delivery, Purpose, enqueue
+from shared.locales import DEFAULT
+from shared.outbox import ANSWERS_AS, Channel, Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries, sms_region
@@ -233,7 +234,7 @@ def send_no_account(
         purpose=Purpose.NO_ACCOUNT,
         channel=channel,
         now=now,
-        locale=LOCALES[0],
+        locale=DEFAULT,
         user_id=None,
         params={ANSWERS_AS: answers_as},
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),

@@ -134,7 +134,6 @@ WEBHOOK = Channel.WEBHOOK
 # What an erased account's address is replaced with wherever a message kept it: no address.
 ERASED = "erased"
 ALL_CHANNELS = values_of(Channel)
-LOCALES = ("en", "fr")
 PURPOSES = values_of(Purpose)
 DEAD_REASONS = values_of(DeadReason)
 # What operators filter dead letters by: the reasons, and bounced messages.

@@ -19,7 +19,8 @@ from outbox_relay.render import Templates, samples
 from shared.addresses import Sender
 from shared.config import Settings
 from shared.config_values import mail_from
-from shared.outbox import LOCALES, PURPOSES
+from shared.locales import PACKAGED as LOCALES
+from shared.outbox import PURPOSES
 from shared.secretbox import SecretBox
 from support.constants import SECRET_KEY
 

@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.config import Branding
-from shared.outbox import CODED, LOCALES, PURPOSES, enqueue
+from shared.locales import PACKAGED as LOCALES
+from shared.outbox import CODED, PURPOSES, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from support import processes

@@ -125,11 +125,14 @@ def test_unknown_purpose_raises() -> None:
         TEMPLATES.sms("nope", "en", {})
 
 
-def test_unknown_locale_raises() -> None:
-    with pytest.raises(ValueError, match="de"):
-        TEMPLATES.email("welcome", "de", {"full_name": None})
-    with pytest.raises(ValueError, match="de"):
-        TEMPLATES.sms("welcome", "de", {"full_name": None})
+def test_a_locale_not_offered_falls_back_to_english_and_a_malformed_one_raises() -> None:
+    """A message queued in a locale TEMPLATES_DIR no longer adds still goes, in English (its
+    language first if that is offered: `fr-CA` in French)."""
+    english = TEMPLATES.email("welcome", "en", {"full_name": None})
+    assert TEMPLATES.email("welcome", "de", {"full_name": None}) == english
+    assert TEMPLATES.sms("welcome", "fr-CA", {}) == TEMPLATES.sms("welcome", "fr", {})
+    with pytest.raises(ValueError, match="x y"):
+        TEMPLATES.email("welcome", "x y", {"full_name": None})
 
 
 def test_path_traversal_is_rejected() -> None:

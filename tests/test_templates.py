@@ -20,7 +20,8 @@ from outbox_relay.render import TemplateError, Templates
 from outpost.cli import main
 from outpost.preview import preview
 from shared.config import Settings
-from shared.outbox import CHANNELS, LOCALES, PURPOSES
+from shared.locales import PACKAGED as LOCALES
+from shared.outbox import CHANNELS, PURPOSES
 from support import processes
 from support.constants import SECRET_KEY
 
