@@ -6,7 +6,6 @@ import ipaddress
 import itertools
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -109,16 +108,11 @@ def listening_process(arguments: Callable[[int], list[str]], *, nice: int = 19) 
     python = [sys.executable, *arguments(port)]
     server = subprocess.Popen(["nice", "-n", str(nice), *python])
     try:
-        processes.eventually(lambda: _listening(port), 30, f"{' '.join(python)} listening")
+        processes.eventually(lambda: processes.listening(port), 30, f"{' '.join(python)} listening")
         yield port
     finally:
         server.terminate()
         server.wait()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextmanager

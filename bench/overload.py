@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -99,18 +98,13 @@ def main() -> None:
             ca.ca.cert_pem.write_to_path(str(prefix / "ca.pem"))
             server = nginx.start(conf)
             try:
-                processes.eventually(lambda: nginx_up(https), 15, "nginx listening")
+                processes.eventually(lambda: processes.listening(https), 15, "nginx listening")
                 host = f"https://localhost:{https}"
                 run(host, prefix, url, args)
             finally:
                 processes.stop(server, signal.SIGQUIT)
     shutil.rmtree(prefix, ignore_errors=True)
     print(command("bench.overload"))
-
-
-def nginx_up(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def run(host: str, prefix: Path, url: str, args: argparse.Namespace) -> None:

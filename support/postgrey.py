@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from support.processes import eventually
+from support.processes import eventually, listening
 
 BINARY = Path("/usr/sbin/postgrey")
 USER = "postgrey"
@@ -56,8 +55,7 @@ class Postgrey:
     def _listening(self) -> bool:
         if self._process.poll() is not None:
             raise RuntimeError((self.base / "postgrey.log").read_text())
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+        return listening(self.port)
 
     def close(self) -> None:
         """Stop it and remove its database."""

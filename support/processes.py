@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -164,6 +165,13 @@ def post_json(
     """POST a JSON body; the status, the decoded answer and the seconds it took."""
     answer = post(url, body, headers)
     return answer.status, answer.body, answer.seconds
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on host:port (what every wait for a server's
+    start asks)."""
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) == 0
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ def site(env: dict[str, str], tmp_path: Path) -> Iterator[Site]:
     server = nginx.start(conf)
     try:
         processes.wait_http(f"http://127.0.0.1:{api_port}/readyz", api)
-        processes.eventually(lambda: _listening(https), 15, "nginx listening")
+        processes.eventually(lambda: processes.listening(https), 15, "nginx listening")
         yield Site(
             f"https://localhost:{https}",
             f"http://localhost:{http}",
@@ -63,11 +62,6 @@ def site(env: dict[str, str], tmp_path: Path) -> Iterator[Site]:
     finally:
         processes.stop(server, signal.SIGQUIT)
         assert processes.stop(api) == 0
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass(frozen=True)
