@@ -1,9 +1,66 @@
-"""What a client is shown of a message: the few statuses of GET /v1/deliveries/{id} and of
-every answer that queues one, whatever the row's own status."""
+"""What a client is shown of a message, read in one place: the few statuses of
+GET /v1/deliveries/{id} and of every answer that queues one, whatever the row's own status, why it
+failed or waits, and when it is tried next."""
 
 from __future__ import annotations
 
-from shared.outbox import ClientStatus, DeadReason, Status
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from shared.models import outbox, outbox_attempts, provider_events
+from shared.outbox import WEBHOOK, AttemptOutcome, ClientStatus, DeadReason, Status
+from shared.provider_events import ProviderEventType
+from shared.refusals import failure_reason
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """A message as its client may see it; `recipient`, `purpose` and `params` for the route
+    to say when a new code may be asked for."""
+
+    id: str
+    channel: str
+    purpose: str
+    recipient: str
+    params: dict[str, Any]
+    status: ClientStatus
+    attempts: int
+    reason: str | None
+    next_attempt_after: int | None
+    delivered_at: datetime | None
+
+
+def delivery_view(connection: Connection, public_id: str, now: datetime) -> DeliveryView | None:
+    """The delivery `public_id` (never an event's), None when there is none."""
+    row = connection.execute(
+        _DELIVERY.where(outbox.c.public_id == public_id, outbox.c.channel != WEBHOOK)
+    ).one_or_none()
+    if row is None:
+        return None
+    status = client_status(row.status, row.dead_reason)
+    reason: str | None = None
+    due_in = None
+    if status == ClientStatus.FAILED:
+        reason = failure_reason(row.dead_reason or row.status, row.refusal)
+    elif status == ClientStatus.QUEUED:
+        reason = _waiting_reason(connection, row.channel)
+        due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)
+    return DeliveryView(
+        id=row.public_id,
+        channel=row.channel,
+        purpose=row.purpose,
+        recipient=row.recipient,
+        params=row.params or {},
+        status=status,
+        attempts=row.attempts,
+        reason=reason,
+        next_attempt_after=due_in,
+        delivered_at=row.delivered_at,
+    )
 
 
 def client_status(status: str, dead_reason: str | None) -> ClientStatus:
@@ -17,3 +74,52 @@ def client_status(status: str, dead_reason: str | None) -> ClientStatus:
     if status == Status.WITHHELD:
         return ClientStatus.SENT
     return ClientStatus(status)
+
+
+_DELIVERY = select(
+    outbox.c.public_id,
+    outbox.c.channel,
+    outbox.c.purpose,
+    outbox.c.recipient,
+    outbox.c.status,
+    outbox.c.dead_reason,
+    outbox.c.refusal,
+    outbox.c.attempts,
+    outbox.c.params,
+    outbox.c.next_attempt_at,
+    outbox.c.locked_until,
+    # The first receipt that said the message arrived (provider_events: type `delivery`).
+    select(func.min(provider_events.c.at))
+    .where(
+        provider_events.c.outbox_id == outbox.c.id,
+        provider_events.c.type == ProviderEventType.DELIVERY,
+    )
+    .scalar_subquery()
+    .label("delivered_at"),
+)
+
+# The outcome of the newest attempt on a channel, whatever its message: the relay records a
+# paused provider's failure as `provider_down` and sends nothing more on the channel until the
+# provider answers, so while it is the newest, the channel's messages wait for their provider.
+_NEWEST_OUTCOME = (
+    select(outbox_attempts.c.outcome)
+    .join(outbox, outbox.c.id == outbox_attempts.c.outbox_id)
+    .order_by(outbox_attempts.c.attempted_at.desc(), outbox_attempts.c.id.desc())
+    .limit(1)
+)
+
+
+def _waiting_reason(connection: Connection, channel: str) -> str | None:
+    """Why a queued message waits: `provider_unavailable` while its provider is paused."""
+    newest = connection.execute(_NEWEST_OUTCOME.where(outbox.c.channel == channel))
+    paused = newest.scalar_one_or_none() == AttemptOutcome.PROVIDER_DOWN
+    return "provider_unavailable" if paused else None
+
+
+def _next_attempt_after(due: datetime, held_until: datetime | None, now: datetime) -> int | None:
+    """Seconds until the relay tries a pending message again; None when it is due now or a
+    relay holds it (being tried)."""
+    if held_until is not None and held_until > now:
+        return None
+    seconds = (due - now).total_seconds()
+    return math.ceil(seconds) if seconds > 0 else None
