@@ -131,12 +131,10 @@ class Senders:
             return
         started = time.perf_counter()
         try:
-            provider_id = self._send(row, provider, start_by=self._start_by(row, now))
+            self._send(row, provider, start_by=self._start_by(row, now), started=started)
         except Deferred as deferred:
             provider.untried()
             self._outcomes.hand_back(row, now, due=now + timedelta(seconds=deferred.retry_in))
-        except DeliveryFailure as failure:
-            self._judge(row, provider, failure, _ms(started))
         except SealedUnderOtherKey:
             provider.untried()
             self._hand_back_sealed(row, now)
@@ -151,10 +149,6 @@ class Senders:
             provider.untried()
             bug = f"{type(exc).__name__}: {exc}"[:500]
             self._outcomes.collect(self._failed(row, Verdict.PERMANENT, bug, _ms(started)))
-        else:
-            provider.answered()
-            self._send_times.accepted(provider.name, time.perf_counter() - started)
-            self._outcomes.collect(Outcome(row, Ending.SENT, _ms(started), provider_id=provider_id))
         finally:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
@@ -262,9 +256,15 @@ class Senders:
         left = (row.locked_until - now).total_seconds() - self.settings.longest_send - 1
         return time.monotonic() + left
 
-    def _send(self, row: claims.Claimed, provider: Provider, *, start_by: float) -> str | None:
-        """Send one row through one of `provider`'s sessions; the provider's id of the
-        message, if it gave one."""
+    def _send(
+        self, row: claims.Claimed, provider: Provider, *, start_by: float, started: float
+    ) -> None:
+        """Send one row through one of `provider`'s sessions and collect its outcome.
+
+        A failure is judged before its session is given back: a sender waiting for that
+        session then finds the provider paused, where it would otherwise open a session of its
+        own before the pause (a wrong password: a second failed AUTH).
+        """
         message = compose(
             row,
             self._box,
@@ -278,14 +278,17 @@ class Senders:
         kept = False
         try:
             provider_id = channel.send(message, start_by)
-            kept = True
-            sessions.accepted()
-            return provider_id
         except DeliveryFailure as failure:
             # A refusal of this message alone leaves the session to its channel, which keeps
             # what still works (an SMTP session RSETs and takes the next message).
             kept = failure.verdict is not Verdict.PROVIDER_DOWN
-            raise
+            self._judge(row, provider, failure, _ms(started))
+        else:
+            kept = True
+            sessions.accepted()
+            provider.answered()
+            self._send_times.accepted(provider.name, time.perf_counter() - started)
+            self._outcomes.collect(Outcome(row, Ending.SENT, _ms(started), provider_id=provider_id))
         finally:
             # A paused provider keeps no session: its probe must not be one too many.
             sessions.give_back(channel, keep=kept and provider.usable)
