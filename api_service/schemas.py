@@ -103,11 +103,15 @@ class RegistrationSchema(_ChannelSchema):
     password = Password()
     full_name = Text(allow_none=True, validate=validate.Length(max=200))
     locale = Text(
-        validate=validate.Length(max=locales.LONGEST_TAG),
+        validate=[
+            validate.Length(max=locales.LONGEST_TAG),
+            validate.Regexp(locales.TAG_PATTERN, error="Not a language tag such as en or pt-BR."),
+        ],
         metadata={
+            "pattern": locales.TAG_PATTERN,
             "description": "The language of the account's messages: en, fr, or a locale "
             "TEMPLATES_DIR adds (pt-BR falls back to pt). Absent: the best match of "
-            "Accept-Language, else en."
+            "Accept-Language, else en.",
         },
     )
 

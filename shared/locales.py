@@ -14,7 +14,8 @@ DEFAULT = "en"
 # The files of one message in one language, by the channel that sends it.
 PARTS = {"email": ("subject.txt", "body.txt", "body.html"), "sms": ("sms.txt",)}
 # A BCP 47 tag as far as a folder name and a request need it: a language, then subtags.
-_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+TAG_PATTERN = r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$"
+_TAG = re.compile(TAG_PATTERN)
 LONGEST_TAG = 35  # RFC 5646's advice for what an implementation keeps
 _Q = re.compile(r"^q=([01](?:\.\d{0,3})?)$")
 

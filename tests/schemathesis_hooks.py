@@ -1,9 +1,10 @@
 """Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.schemathesis_hooks) for tests/test_schemathesis.py.
 
 A schema cannot list the 20,000 common passwords the API refuses, nor a country's numbering plan
-or the rules of deliverable mail addresses, nor know which Idempotency-Key was already used with
-another body; tests/schemathesis.toml lets the routes taking a password or an address answer 422
-to schema-valid data, and this check holds that 422 to exactly those reasons.
+or the rules of deliverable mail addresses, nor the languages a deployment adds, nor know which
+Idempotency-Key was already used with another body; tests/schemathesis.toml lets the routes
+taking a password or an address answer 422 to schema-valid data, and this check holds that 422
+to exactly those reasons.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ ROUTES_TAKING_ADDRESSES = (
     "/v1/logins",
 )
 # Fields whose every value the schema allows only in shape: the number must exist in its
-# country's plan and take SMS, the address must be deliverable mail.
-ADDRESSES = ("#/email", "#/phone")
+# country's plan and take SMS, the address must be deliverable mail, the language tag one this
+# deployment writes messages in (en, fr, or one TEMPLATES_DIR adds).
+ADDRESSES = ("#/email", "#/phone", "#/locale")
 # The suppressed addresses an operator names, each an email address or a number.
 LISTED_ADDRESSES = "#/addresses/"
 
