@@ -105,11 +105,11 @@ class Sessions:
         self._forget(len(idle))
 
     def lower_to_open(self) -> int:
-        """Allow no more sessions than are open now, once the provider refused one more (a
-        `421 too many connections`, whose channel is already closed); never fewer than one,
-        and never raised again. The new limit."""
+        """Allow no more sessions than the others open now, once the provider refused one more
+        (a `421 too many connections`, whose channel its sender still holds, to give back once
+        judged); never fewer than one, and never raised again. The new limit."""
         with self._cond:
-            self._limit = max(1, min(self._limit, self._count))
+            self._limit = max(1, min(self._limit, self._count - 1))
             self._allowed = min(self._allowed, self._limit)
             return self._limit
 
