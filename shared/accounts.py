@@ -121,6 +121,16 @@ def set_password(connection: Connection, user_id: int | None, password_hash: str
     connection.execute(setting.update, setting.values)
 
 
+def activate_user(connection: Connection, user_id: int, now: datetime) -> bool:
+    """Mark a pending account active; whether this call did (a racing request finds it done)."""
+    activated = connection.execute(
+        update(users)
+        .where(users.c.id == user_id, users.c.status == UserStatus.PENDING)
+        .values(status=UserStatus.ACTIVE, activated_at=now)
+    )
+    return bool(activated.rowcount)
+
+
 def password_setting(user_id: int | None, password_hash: str) -> Along:
     """What set_password runs, for a limit's lock to carry (shared.throttle.Along)."""
     return Along(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})

@@ -9,11 +9,10 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.human import check_human
 from api_service.flows.limits import count_sms, limit_recipients, limit_sms
 from api_service.flows.redeem import redeem_code
-from shared.accounts import UserStatus, requested_addresses
+from shared.accounts import activate_user, requested_addresses
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import send_notice
-from shared.models import users
 from shared.outbox import Channel, Delivery, Purpose
 
 
@@ -26,12 +25,7 @@ def activate(deps: Dependencies, data: dict[str, Any]) -> None:
     now = utcnow()
     with deps.unit_of_work() as uow:
         user = redeem_code(deps, uow, data, purpose=Purpose.ACTIVATION, now=now)
-        activated = uow.connection.execute(
-            users.update()
-            .where(users.c.id == user.id, users.c.status == UserStatus.PENDING)
-            .values(status=UserStatus.ACTIVE, activated_at=now)
-        )
-        if activated.rowcount:
+        if activate_user(uow.connection, user.id, now):
             send_notice(deps, uow.connection, user, purpose=Purpose.WELCOME, now=now)
             announce(deps, uow.connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
         uow.commit()
