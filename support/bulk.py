@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -43,6 +44,32 @@ def queue_emails(
             ).id
             for n in range(count)
         ]
+
+
+def queue_one(
+    engine: Engine,
+    recipient: str,
+    *,
+    purpose: str = "welcome",
+    channel: str = "email",
+    params: dict[str, Any] | None = None,
+) -> str:
+    """One message due for a day, as an older revision's code wrote it (no recipient hash,
+    no code): its public id. For the migration tests' populated databases."""
+    now = utcnow()
+    with engine.begin() as connection:
+        delivery = enqueue(
+            connection,
+            SecretBox(SECRET_KEY),
+            now=now,
+            channel=channel,
+            purpose=purpose,
+            recipient=recipient,
+            locale="en",
+            params=params or {},
+            expires_at=now + timedelta(days=1),
+        )
+    return delivery.id
 
 
 def add_sent_rows(engine: Engine, n: int) -> None:

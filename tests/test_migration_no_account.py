@@ -4,38 +4,17 @@ indexes and dead letters survive the upgrade and the downgrade back, which drops
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine
 
-from shared.clock import utcnow
 from shared.db import alembic_config
 from shared.models import outbox, outbox_attempts
-from shared.outbox import enqueue
-from shared.secretbox import SecretBox
-from support.constants import SECRET_KEY, MakeRelay
+from support.bulk import queue_one
+from support.constants import MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
-
-
-def _queue(engine: Engine, purpose: str, recipient: str) -> str:
-    now = utcnow()
-    with engine.begin() as connection:
-        delivery = enqueue(
-            connection,
-            SecretBox(SECRET_KEY),
-            now=now,
-            channel="email",
-            purpose=purpose,
-            recipient=recipient,
-            locale="en",
-            params={},
-            expires_at=now + timedelta(days=1),
-        )
-    return delivery.id
 
 
 def _indexes(engine: Engine) -> set[str]:
@@ -50,8 +29,8 @@ def test_0013_admits_no_account_notices_and_the_downgrade_drops_them(
     indexes = _indexes(engine)
     command.downgrade(config, "0012")
     with pytest.raises(sa.exc.IntegrityError):
-        _queue(engine, "no_account", "early@example.com")
-    welcome = _queue(engine, "welcome", "ada@example.com")
+        queue_one(engine, "early@example.com", purpose="no_account")
+    welcome = queue_one(engine, "ada@example.com", purpose="welcome")
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE outbox SET status = 'dead', dead_reason = 'expired'"))
         connection.execute(
@@ -70,7 +49,7 @@ def test_0013_admits_no_account_notices_and_the_downgrade_drops_them(
     assert [a["error"] for a in rows(engine, "outbox_attempts")] == ["SMTP 451"]
 
     assert _indexes(engine) == indexes
-    notice = _queue(engine, "no_account", "nobody@example.com")
+    notice = queue_one(engine, "nobody@example.com", purpose="no_account")
     # With the API's public URL, for the notice's unsubscribe link (none: it is withheld).
     assert make_relay(public_url="https://api.outpost.test").drain() == 1
     [mail] = smtp.sink.wait_for(1)

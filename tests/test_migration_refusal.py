@@ -5,7 +5,6 @@ downgrade drops the column and keeps every row."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,10 +14,9 @@ from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.db import alembic_config
-from shared.outbox import enqueue
-from shared.secretbox import SecretBox
+from support.bulk import queue_one
 from support.commands import cli, ok
-from support.constants import SECRET_KEY, MakeRelay
+from support.constants import MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
 
@@ -46,23 +44,6 @@ REASONS = {
 }
 
 
-def _queue(engine: Engine, recipient: str) -> str:
-    now = utcnow()
-    with engine.begin() as connection:
-        delivery = enqueue(
-            connection,
-            SecretBox(SECRET_KEY),
-            now=now,
-            channel="email",
-            purpose="welcome",
-            recipient=recipient,
-            locale="en",
-            params={},
-            expires_at=now + timedelta(days=1),
-        )
-    return delivery.id
-
-
 def _reasons(api: FlaskClient, ids: dict[str, str]) -> dict[str, str | None]:
     return {name: api.get(f"/v1/deliveries/{i}").get_json()["reason"] for name, i in ids.items()}
 
@@ -78,8 +59,8 @@ def test_0015_gives_each_failed_message_the_refusal_its_words_said(
 ) -> None:
     config = alembic_config(database_url)
     command.downgrade(config, "0014")
-    ids = {name: _queue(engine, f"{name}@example.com") for name in CASES}
-    pending = _queue(engine, "pending@example.com")
+    ids = {name: queue_one(engine, f"{name}@example.com") for name in CASES}
+    pending = queue_one(engine, "pending@example.com")
     with engine.begin() as connection:
         for name, (status, dead_reason, error, _) in CASES.items():
             connection.execute(

@@ -5,7 +5,6 @@ sent; the downgrade ends withheld rows as their clients saw them, sent."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,13 +13,15 @@ from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.db import alembic_config
-from shared.outbox import enqueue
-from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
+from support.bulk import queue_one
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
+
+# What a "no account" notice answering a password reset carries.
+STRANGER = {"answers_as": "password_reset"}
 
 
 @pytest.fixture
@@ -30,23 +31,6 @@ def gateway() -> Iterator[SmsGateway]:
     server.start()
     yield server
     server.stop()
-
-
-def _queue(engine: Engine, channel: str, purpose: str, recipient: str) -> str:
-    now = utcnow()
-    with engine.begin() as connection:
-        delivery = enqueue(
-            connection,
-            SecretBox(SECRET_KEY),
-            now=now,
-            channel=channel,
-            purpose=purpose,
-            recipient=recipient,
-            locale="en",
-            params={"answers_as": "password_reset"} if purpose == "no_account" else {},
-            expires_at=now + timedelta(days=1),
-        )
-    return delivery.id
 
 
 def _by_id(engine: Engine) -> dict[str, dict[str, object]]:
@@ -62,15 +46,17 @@ def test_0014_withholds_queued_sms_to_strangers_and_keeps_the_history(
 ) -> None:
     config = alembic_config(database_url)
     command.downgrade(config, "0013")
-    dead = _queue(engine, "email", "welcome", "ada@example.com")
+    dead = queue_one(engine, "ada@example.com")
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE outbox SET status = 'dead', dead_reason = 'expired'"))
         Suppressor.under(SECRET_KEY).add(
             connection, "bob@example.com", reason="complaint", source="ses", now=utcnow()
         )
-    stranger_sms = _queue(engine, "sms", "no_account", "+33698765432")
-    stranger_mail = _queue(engine, "email", "no_account", "carol@example.com")
-    welcome = _queue(engine, "email", "welcome", "dan@example.com")
+    stranger_sms = queue_one(
+        engine, "+33698765432", purpose="no_account", channel="sms", params=STRANGER
+    )
+    stranger_mail = queue_one(engine, "carol@example.com", purpose="no_account", params=STRANGER)
+    welcome = queue_one(engine, "dan@example.com")
 
     command.upgrade(config, "head")
     before = _by_id(engine)
