@@ -20,6 +20,7 @@ from api_service.refusals import RefusedClients
 from api_service.request_body import MAX_BODY_BYTES
 from api_service.routes import (
     activations,
+    address_changes,
     admin,
     deliveries,
     health,
@@ -46,6 +47,7 @@ BLUEPRINTS = (
     deliveries,
     activations,
     password_resets,
+    address_changes,
     logins,
     provider_events,
     health,

@@ -45,7 +45,7 @@ class AddressSchema(StrictSchema):
             raise ValidationError("An email or a phone number is required.", "email")
 
 
-def _code_field() -> fields.String:
+def code_field() -> fields.String:
     """Six digits and nothing else: the length keeps out the newline `$` lets through."""
     error = "Must be the 6 digits of the code."
     return fields.String(
@@ -60,7 +60,7 @@ def _offered() -> tuple[str, ...]:
     return dependencies().settings.locales
 
 
-def _check_sms_offered(channel: str | None) -> None:
+def check_sms_offered(channel: str | None) -> None:
     """SMS is refused, naming the field that asks for it, when SMS_URL is unset."""
     if channel is not None and dependencies().settings.sms_url is None:
         raise ValidationError("SMS is not offered by this service; use email.", channel)
@@ -75,7 +75,7 @@ class _ChannelSchema(AddressSchema):
     def _channel_address(self, data: dict[str, Any], **_: Any) -> None:
         channel = data.get("channel")
         if channel == Channel.SMS or (channel is None and "email" not in data):
-            _check_sms_offered("channel" if channel else "phone")
+            check_sms_offered("channel" if channel else "phone")
 
     @post_load
     def _default_channel(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -83,7 +83,7 @@ class _ChannelSchema(AddressSchema):
         return data
 
 
-def _captcha_field() -> Text:
+def captcha_field() -> Text:
     """The human check's token, when CAPTCHA_URL asks for one (else accepted and ignored, so
     that a front end may always send what its widget gave)."""
     return Text(
@@ -99,7 +99,7 @@ def _captcha_field() -> Text:
 class RegistrationSchema(_ChannelSchema):
     """Body of POST /v1/registrations."""
 
-    captcha_token = _captcha_field()
+    captcha_token = captcha_field()
     password = Password()
     full_name = Text(allow_none=True, validate=validate.Length(max=200))
     locale = Text(
@@ -137,7 +137,7 @@ class RegistrationSchema(_ChannelSchema):
         another registration naming it would owe its owner an SMS nothing can send."""
         channel = data.get("channel")
         if "phone" in data and channel != Channel.SMS:
-            _check_sms_offered("phone")
+            check_sms_offered("phone")
         if channel == Channel.EMAIL and "email" not in data:
             raise ValidationError("Required when channel is email.", "email")
         if channel == Channel.SMS and "phone" not in data:
@@ -148,30 +148,30 @@ class RegistrationSchema(_ChannelSchema):
 class ActivationSchema(AddressSchema):
     """Body of POST /v1/activations."""
 
-    code = _code_field()
+    code = code_field()
 
 
 class ResendSchema(_ChannelSchema):
     """Body of POST /v1/activations/resend; `channel` defaults to the address given."""
 
-    captcha_token = _captcha_field()
+    captcha_token = captcha_field()
 
 
 class ResetRequestSchema(AddressSchema):
     """Body of POST /v1/password-resets: the code goes by email when one is named, else SMS."""
 
-    captcha_token = _captcha_field()
+    captcha_token = captcha_field()
 
     @validates_schema(skip_on_field_errors=True)
     def _sms_offered(self, data: dict[str, Any], **_: Any) -> None:
         if "email" not in data:
-            _check_sms_offered("phone")
+            check_sms_offered("phone")
 
 
 class ResetConfirmSchema(AddressSchema):
     """Body of POST /v1/password-resets/confirm."""
 
-    code = _code_field()
+    code = code_field()
     new_password = Password()
 
 

@@ -39,9 +39,19 @@ SAMPLE_CODE_LINK = "https://app.example.com/verify#address=ada%40example.com&cod
 def samples(purpose: str) -> dict[str, Any]:
     """The parameters a message of `purpose` carries, with made-up values (previews, checks)."""
     if purpose in CODED:
-        return {"code": "123456", "expires_minutes": 1440 if purpose == Purpose.ACTIVATION else 15}
+        return {
+            "code": "123456",
+            "expires_minutes": 15 if purpose == Purpose.PASSWORD_RESET else 1440,
+        }
     if purpose == Purpose.PASSWORD_CHANGED:
         return {"full_name": "Ada Lovelace", "changed_at": "2026-11-22 17:04 UTC"}
+    if purpose == Purpose.ADDRESS_CHANGED:
+        return {
+            "full_name": "Ada Lovelace",
+            "changed_at": "2026-11-22 17:04 UTC",
+            "changed": "email",
+            "new_address": "a***@example.com",
+        }
     if purpose == Purpose.WELCOME:
         return {"full_name": "Ada Lovelace"}
     if purpose == Purpose.NO_ACCOUNT:

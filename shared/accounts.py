@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from shared.driver import DriverStatement, bound
 from shared.models import users
@@ -131,6 +132,25 @@ def activate_user(connection: Connection, user_id: int, now: datetime) -> bool:
     return bool(activated.rowcount)
 
 
+def change_address(connection: Connection, user_id: int, field: str, address: str) -> bool:
+    """Give the user `address` as its `field` (email or phone); False, and nothing changed, when
+    another account took that address meanwhile.
+
+    The insert of a registration does not wait for this update's lock on the unique index,
+    so a savepoint takes the conflict rather than a check before the update.
+    """
+    if field not in ADDRESS_FIELDS:
+        raise ValueError(f"not an address field: {field!r}")
+    savepoint = connection.begin_nested()
+    try:
+        connection.execute(update(users).where(users.c.id == user_id).values({field: address}))
+    except IntegrityError:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
+
+
 def password_setting(user_id: int | None, password_hash: str) -> Along:
     """What set_password runs, for a limit's lock to carry (shared.throttle.Along)."""
     return Along(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
@@ -159,4 +179,8 @@ def _inserting_user(dialect: str, columns: tuple[str, ...]) -> DriverStatement:
 
 def requested_addresses(data: dict[str, Any]) -> list[str]:
     """The addresses a request names: its email and/or its phone."""
-    return [data[field] for field in ("email", "phone") if data.get(field)]
+    return [data[field] for field in ADDRESS_FIELDS if data.get(field)]
+
+
+# A user's address columns, as requests name them.
+ADDRESS_FIELDS = ("email", "phone")

@@ -140,3 +140,13 @@ def normalise_address(text: str) -> str:
     if text.startswith("+"):
         return normalise_phone(text, None)
     raise AddressError(f"Must be an email address or an E.164 number such as {E164_EXAMPLE}.")
+
+
+def hint(address: str) -> str:
+    """Enough of an address for its owner to know it, little for anyone else: `a***@example.com`,
+    `+*********78` (asterisks: an SMS stays in the GSM alphabet); what a notice to an account's
+    former address says of the new one."""
+    if "@" in address:
+        local, domain = address.rsplit("@", 1)
+        return f"{local[:1]}***@{domain}"
+    return address[:1] + "*" * max(len(address) - 3, 0) + address[-2:]

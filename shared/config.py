@@ -237,7 +237,7 @@ class Settings:
 
     def code_ttl(self, purpose: str) -> int:
         """Lifetime in seconds of a code for `purpose`."""
-        return self.activation_ttl if purpose == Purpose.ACTIVATION else self.reset_ttl
+        return self.reset_ttl if purpose == Purpose.PASSWORD_RESET else self.activation_ttl
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

@@ -22,6 +22,7 @@ class EventType(StrEnum):
     ACCOUNT_REGISTERED = "account.registered"
     ACCOUNT_ACTIVATED = "account.activated"
     ACCOUNT_PASSWORD_CHANGED = "account.password_changed"
+    ACCOUNT_ADDRESS_CHANGED = "account.address_changed"
     ACCOUNT_ERASED = "account.erased"
     DELIVERY_FAILED = "delivery.failed"
 
@@ -115,7 +116,13 @@ def rfc3339(moment: datetime) -> str:
 
 
 def announce(
-    deps: Dependencies, connection: Connection, user: User, event: EventType, *, now: datetime
+    deps: Dependencies,
+    connection: Connection,
+    user: User,
+    event: EventType,
+    *,
+    now: datetime,
+    **details: Any,
 ) -> None:
     """Queue `event` about `user` for the application (nothing without WEBHOOK_URL)."""
     emit(
@@ -127,4 +134,5 @@ def announce(
         user_id=user.id,
         email=user.email,
         phone=user.phone,
+        **details,
     )

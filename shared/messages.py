@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import User, UserStatus, insert_user
+from shared.accounts import User
 from shared.addresses import phone_region
 from shared.config import Settings
 from shared.locales import DEFAULT
-from shared.outbox import ANSWERS_AS, Channel, Delivery, Purpose, enqueue
+from shared.outbox import ANSWERS_AS, BOUND_TO_ADDRESS, Channel, Delivery, Purpose, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries, sms_region
-from shared.verification import FreshCode, fresh_code, write_code
+from shared.verification import FreshCode, fresh_code
 
 
 class Dependencies(Protocol):
@@ -39,12 +38,19 @@ class Dependencies(Protocol):
 
 # Notices to an address the account has proven, which may greet the user by the name they gave;
 # an unproven address gets no text a client chose (SPEC "Client text in messages").
-GREETED = frozenset({Purpose.WELCOME, Purpose.PASSWORD_CHANGED})
+GREETED = frozenset({Purpose.WELCOME, Purpose.PASSWORD_CHANGED, Purpose.ADDRESS_CHANGED})
 
 
 def address_for(user: User, channel: str) -> str | None:
     """The user's address on a channel, if they have one."""
     return user.email if channel == Channel.EMAIL else user.phone
+
+
+def with_address(user: User, channel: str, address: str) -> User:
+    """`user` as it is once `address` is theirs on `channel`."""
+    if channel == Channel.EMAIL:
+        return replace(user, email=address)
+    return replace(user, phone=address)
 
 
 def email_or_sms(email: str | None) -> str:
@@ -69,11 +75,13 @@ def send_code(
     `first` says the account was created in this transaction, so it has no older codes.
     """
     settings = deps.settings
-    fresh = _fresh(deps, connection, user, purpose=purpose, now=now, first=first)
+    recipient = _address(user, channel)
+    bound = recipient if purpose in BOUND_TO_ADDRESS else None
+    fresh = fresh_for(deps, connection, user, purpose=purpose, now=now, first=first, address=bound)
     return _queue(
         deps,
         connection,
-        _address(user, channel),
+        recipient,
         purpose=purpose,
         channel=channel,
         now=now,
@@ -87,7 +95,7 @@ def send_code(
     )
 
 
-def _fresh(
+def fresh_for(
     deps: Dependencies,
     connection: Connection,
     user: User,
@@ -95,9 +103,10 @@ def _fresh(
     purpose: str,
     now: datetime,
     first: bool,
+    address: str | None = None,
 ) -> FreshCode:
     """A fresh code for `purpose` to `user`, not yet written; the older ones die, unless it is
-    the `first`."""
+    the `first`. `address`: the one address it proves, if it is bound to one."""
     settings = deps.settings
     return fresh_code(
         connection,
@@ -107,6 +116,7 @@ def _fresh(
         ttl=settings.code_ttl(purpose),
         now=now,
         first=first,
+        address=address,
     )
 
 
@@ -122,67 +132,6 @@ def restart_code_tries(
     deps.throttle.forget(connection, code_tries(purpose, addresses))
 
 
-def send_code_or_notice(
-    deps: Dependencies,
-    connection: Connection,
-    user: User | None,
-    *,
-    purpose: str,
-    channel: str,
-    now: datetime,
-    asked_channel: str,
-    notice: Callable[[], Delivery],
-) -> Delivery:
-    """Queue a code for `purpose` to `user`; with no user, issue one to nobody, keep none of
-    it, and queue the `notice` instead.
-
-    A stand-in account takes that code inside a savepoint that is then rolled back, so that
-    the answer costs the same time whether a code or a notice goes (SPEC "No
-    enumeration"); a notification raised in a rolled-back savepoint is never delivered.
-    """
-    savepoint = connection.begin_nested()
-    try:
-        if user is None:
-            stand_in = _stand_in(connection, now)
-            fresh = _fresh(deps, connection, stand_in, purpose=purpose, now=now, first=False)
-            write_code(connection, fresh)
-        else:
-            delivery = send_code(
-                deps,
-                connection,
-                user,
-                purpose=purpose,
-                channel=channel,
-                now=now,
-                asked_channel=asked_channel,
-            )
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if user is not None:
-        savepoint.commit()
-        return delivery
-    savepoint.rollback()
-    return notice()
-
-
-def _stand_in(connection: Connection, now: datetime) -> User:
-    """A user with both kinds of address, seen only by the savepoint that inserts it.
-
-    Its id is given, negative and random, rather than drawn: PostgreSQL's sequence keeps a
-    value drawn by a rolled-back row, and the next account's id would show a client that the
-    address it named had no account.
-    """
-    unique = secrets.token_hex(6)
-    fields = {"email": f"{unique}@stand-in.invalid", "phone": f"+0{int(unique, 16)}"[:16]}
-    user_id = insert_user(
-        connection, now, id=-1 - secrets.randbits(62), password_hash="!", locale="en", **fields
-    )
-    if user_id is None:
-        raise RuntimeError("a stand-in address was taken")
-    return User(id=user_id, full_name=None, locale="en", status=UserStatus.PENDING, **fields)
-
-
 def send_notice(
     deps: Dependencies,
     connection: Connection,
@@ -192,8 +141,10 @@ def send_notice(
     now: datetime,
     channel: str | None = None,
     asked_channel: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Delivery:
-    """Queue a notice that carries no secret, retried until NOTICE_TTL from now."""
+    """Queue a notice that carries no secret, retried until NOTICE_TTL from now; `params`
+    beside those of its purpose."""
     channel = channel or email_or_sms(user.email)
     return _queue(
         deps,
@@ -204,7 +155,7 @@ def send_notice(
         now=now,
         locale=user.locale,
         user_id=user.id,
-        params=_notice_params(user, purpose, now),
+        params={**_notice_params(user, purpose, now), **(params or {})},
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
     )
@@ -243,10 +194,36 @@ def send_no_account(
     )
 
 
+def send_withheld(
+    deps: Dependencies,
+    connection: Connection,
+    address: str,
+    *,
+    purpose: str,
+    channel: str,
+    now: datetime,
+) -> Delivery:
+    """Write a message of `purpose` to `address` that the relay ends `withheld`, sending
+    nothing: what a request that earned no message answers with, alike to its client."""
+    return _queue(
+        deps,
+        connection,
+        address,
+        purpose=purpose,
+        channel=channel,
+        now=now,
+        locale=DEFAULT,
+        user_id=None,
+        expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
+        withhold=True,
+    )
+
+
 def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
-    """A greeting by name where the address is proven; the moment a password changed."""
+    """A greeting by name where the address is proven; the moment a password or an address
+    changed."""
     params: dict[str, Any] = {"full_name": user.full_name} if purpose in GREETED else {}
-    if purpose == Purpose.PASSWORD_CHANGED:
+    if purpose in (Purpose.PASSWORD_CHANGED, Purpose.ADDRESS_CHANGED):
         params["changed_at"] = now.strftime("%Y-%m-%d %H:%M UTC")
     return params
 

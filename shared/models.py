@@ -80,6 +80,8 @@ verification_tokens = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("used_at", UtcDateTime()),
+    # The address an address-change code was sent to, which it alone can confirm.
+    Column("address", String(254)),
 )
 
 outbox = Table(

@@ -49,6 +49,8 @@ class Purpose(StrEnum):
     WELCOME = "welcome"
     ACCOUNT_EXISTS = "account_exists"
     NO_ACCOUNT = "no_account"
+    ADDRESS_CHANGE = "address_change"
+    ADDRESS_CHANGED = "address_changed"
 
 
 class Status(StrEnum):
@@ -147,7 +149,10 @@ RELEASED: dict[str, None] = {"locked_until": None, "claim_token": None}
 SECRETS: dict[str, None] = {"secret_params": None, "recipient_hash": None}
 WIPED: dict[str, None] = {**RELEASED, **SECRETS}
 # Messages that carry a code: claimed before the others when a backlog forms.
-CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET)
+CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET, Purpose.ADDRESS_CHANGE)
+# Codes that prove an address the account does not hold yet: each is bound to the address it
+# was sent to, and works only with it.
+BOUND_TO_ADDRESS = (Purpose.ADDRESS_CHANGE,)
 
 
 def priority_of(purpose: str) -> int:

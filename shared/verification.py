@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, Select, case, select, update
 
 from shared.codes import MAX_CODE_TRIES, CodeStatus, code_hmac, code_matches, new_code
 from shared.models import verification_tokens
@@ -67,14 +67,16 @@ def fresh_code(
     ttl: int,
     now: datetime,
     first: bool = False,
+    address: str | None = None,
 ) -> FreshCode:
     """A new code for a user and purpose, its row not yet written (shared.outbox.enqueue writes
     it with the code's message); older live codes and their unsent messages die now.
 
     `first` says the account was created in this transaction and so has no older codes.
+    `address`: the one address the code proves (an address change's), if it is bound to one.
     """
     if not first:
-        _supersede(connection, user_id, purpose)
+        supersede(connection, user_id, purpose)
     code = new_code()
     expires_at = now + timedelta(seconds=ttl)
     row = {
@@ -86,10 +88,13 @@ def fresh_code(
         "created_at": now,
         "expires_at": expires_at,
     }
+    if address is not None:
+        # Named only when set, as most codes have none.
+        row["address"] = address
     return FreshCode(code=code, expires_at=expires_at, row=row)
 
 
-def _supersede(connection: Connection, user_id: int, purpose: str) -> None:
+def supersede(connection: Connection, user_id: int, purpose: str) -> None:
     """End the user's live codes for `purpose` and cancel their unsent messages."""
     superseded = (
         connection.execute(
@@ -116,25 +121,19 @@ def use_code(
     purpose: str,
     code: str,
     now: datetime,
+    address: str | None = None,
 ) -> bool:
     """Spend the user's live code if `code` is it; count a wrong try on that code otherwise.
+
+    `address`: what a code bound to an address (shared.outbox.BOUND_TO_ADDRESS) must have been
+    sent to; a code sent elsewhere is no code for it.
 
     Both updates are conditional on the token still being active with tries left, so
     concurrent requests can neither use a code twice nor test more guesses than allowed.
     With no user, or no live code, the same statements run and match nothing: a wrong code
     costs the same time whether or not an account exists.
     """
-    token = connection.execute(
-        select(verification_tokens.c.id, verification_tokens.c.code_hmac)
-        .where(
-            verification_tokens.c.user_id == user_id,
-            verification_tokens.c.purpose == purpose,
-            verification_tokens.c.status == CodeStatus.ACTIVE,
-            verification_tokens.c.expires_at > now,
-        )
-        .order_by(verification_tokens.c.id.desc())
-        .limit(1)
-    ).one_or_none()
+    token = connection.execute(_live_code(user_id, purpose, now, address)).one_or_none()
     token_id = token.id if token is not None else _NO_TOKEN
     live = (
         (verification_tokens.c.id == token_id)
@@ -164,6 +163,24 @@ def use_code(
     if tries is not None and tries >= MAX_CODE_TRIES:
         cancel_messages(connection, [token_id])
     return False
+
+
+def _live_code(
+    user_id: int | None, purpose: str, now: datetime, address: str | None
+) -> Select[Any]:
+    """The newest live code of the user for `purpose` (sent to `address`, if given)."""
+    live = (
+        select(verification_tokens.c.id, verification_tokens.c.code_hmac)
+        .where(
+            verification_tokens.c.user_id == user_id,
+            verification_tokens.c.purpose == purpose,
+            verification_tokens.c.status == CodeStatus.ACTIVE,
+            verification_tokens.c.expires_at > now,
+        )
+        .order_by(verification_tokens.c.id.desc())
+        .limit(1)
+    )
+    return live if address is None else live.where(verification_tokens.c.address == address)
 
 
 # What a wrong code is checked against when there is no live code: no token has this id, and

@@ -163,7 +163,7 @@ def test_templates_check_lists_the_locales_and_each_ones_sms_segments(
     lines = done.stdout.splitlines()
     assert "outpost: locales en, fr, de" in lines
     assert any(line.startswith("activation/de/sms.txt: 1 segment") for line in lines), lines
-    assert lines[-1].startswith("outpost: 72 templates checked")
+    assert lines[-1].startswith("outpost: 96 templates checked")
 
 
 def test_0016_keeps_a_long_tag_and_the_downgrade_writes_english(

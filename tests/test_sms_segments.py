@@ -67,6 +67,10 @@ PACKAGED = {
     "account_exists/fr/sms.txt": Segments(GSM, 68, 1),
     "no_account/en/sms.txt": Segments(GSM, 115, 1),
     "no_account/fr/sms.txt": Segments(GSM, 62, 1),
+    "address_change/en/sms.txt": Segments(GSM, 124, 1),
+    "address_change/fr/sms.txt": Segments(GSM, 66, 1),
+    "address_changed/en/sms.txt": Segments(GSM, 96, 1),
+    "address_changed/fr/sms.txt": Segments(GSM, 69, 1),
 }
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
 from shared.accounts import UserStatus, find_account
-from shared.messages import send_code_or_notice, send_no_account, send_notice
+from shared.code_or_notice import send_code_or_notice
+from shared.messages import send_no_account, send_notice
 from shared.outbox import CHANNELS, Delivery, Purpose
 
 

@@ -23,7 +23,7 @@ def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
     writes the same rows, so that timing tells nothing either.
     """
     now = utcnow()
-    subject = _failures_of(data.get("email") or data.get("phone"))
+    subject = failures_of(data.get("email") or data.get("phone"))
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
         if wait:
@@ -47,8 +47,9 @@ def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
 
 def failed_sign_ins(user: User) -> list[str]:
     """The subjects counting failed sign-ins naming one of the user's addresses."""
-    return [_failures_of(address) for address in (user.email, user.phone) if address]
+    return [failures_of(address) for address in (user.email, user.phone) if address]
 
 
-def _failures_of(identifier: str | None) -> str:
+def failures_of(identifier: str | None) -> str:
+    """The subject counting failed sign-ins naming `identifier`."""
     return f"login-failures:{identifier}"

@@ -16,9 +16,16 @@ from shared.verification import use_code
 
 
 def redeem_code(
-    deps: Dependencies, uow: UnitOfWork, data: dict[str, Any], *, purpose: str, now: datetime
+    deps: Dependencies,
+    uow: UnitOfWork,
+    data: dict[str, Any],
+    *,
+    purpose: str,
+    now: datetime,
+    address: str | None = None,
 ) -> User:
-    """The user whose live code for `purpose` this is; the code is spent in `uow`.
+    """The user whose live code for `purpose` this is (sent to `address`, for a code bound to
+    one); the code is spent in `uow`.
 
     Any other outcome answers 400 and counts a try against each address named, and a failure
     against the account if there is one; those counts are committed at once (the caller's unit
@@ -43,7 +50,16 @@ def redeem_code(
     user_id = user.id if user is not None else None
     secret_keys = deps.settings.secret_keys
     code = data["code"]
-    if use_code(connection, secret_keys, user_id=user_id, purpose=purpose, code=code, now=now):
+    spent = use_code(
+        connection,
+        secret_keys,
+        user_id=user_id,
+        purpose=purpose,
+        code=code,
+        now=now,
+        address=address,
+    )
+    if spent:
         assert user is not None
         return user
     deps.throttle.record(connection, failures + tries, now)

@@ -17,11 +17,13 @@ from shared.views import delivery_view
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 
 # The throttle of the route that issues a new code for a message's purpose (activation: resend;
-# password reset: a new reset request); an "account exists" notice answers as an activation.
+# password reset: a new reset request; address change: a new change request); an "account
+# exists" notice answers as an activation, unless it answered an address change.
 NEW_CODE_ROUTE = {
     Purpose.ACTIVATION: Purpose.ACTIVATION,
     Purpose.ACCOUNT_EXISTS: Purpose.ACTIVATION,
     Purpose.PASSWORD_RESET: Purpose.PASSWORD_RESET,
+    Purpose.ADDRESS_CHANGE: Purpose.ADDRESS_CHANGE,
 }
 
 

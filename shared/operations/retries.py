@@ -12,11 +12,17 @@ from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import UserStatus, user_by_id
-from shared.messages import Dependencies, address_for, restart_code_tries, send_code
+from shared.messages import (
+    Dependencies,
+    address_for,
+    restart_code_tries,
+    send_code,
+    with_address,
+)
 from shared.models import outbox
 from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared.outbox import CODED, Purpose
+from shared.outbox import BOUND_TO_ADDRESS, CODED, Purpose
 from shared.transitions import Resolution, requeue, resolve
 
 # The most rows one bulk retry touches; an operator runs it again for more.
@@ -147,11 +153,15 @@ def _retry_with_fresh_code(
         return RetryResult(row.public_id, RetryOutcome.ACCOUNT_GONE)
     if row.purpose == Purpose.ACTIVATION and user.status != UserStatus.PENDING:
         return RetryResult(row.public_id, RetryOutcome.ALREADY_ACTIVE)
-    if address_for(user, row.channel) is None:
+    # A code bound to an address the account does not hold yet goes where the first one went.
+    bound = row.purpose in BOUND_TO_ADDRESS
+    code_to = with_address(user, row.channel, row.recipient) if bound else user
+    if address_for(code_to, row.channel) is None:
         return RetryResult(row.public_id, RetryOutcome.NO_ADDRESS)
     if not resolve(connection, unresolved_dead, Resolution.RETRIED, now):
         return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
-    delivery = send_code(deps, connection, user, purpose=row.purpose, channel=row.channel, now=now)
+    purpose, channel = row.purpose, row.channel
+    delivery = send_code(deps, connection, code_to, purpose=purpose, channel=channel, now=now)
     restart_code_tries(deps, connection, user, purpose=row.purpose)
     connection.execute(update(outbox).where(outbox.c.id == row.id).values(replaced_by=delivery.id))
     return RetryResult(row.public_id, RetryOutcome.FRESH_CODE, delivery.id)

@@ -1,0 +1,195 @@
+"""Changing an account's email or phone: a code to the new address, then the swap with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection
+
+from api_service.flows.dependencies import Dependencies
+from api_service.flows.errors import InvalidCode, TooManyRequests
+from api_service.flows.human import check_human
+from api_service.flows.limits import count_sms, limit_recipients, limit_sms
+from api_service.flows.login import LOGIN_FAILURES, failures_of
+from api_service.flows.redeem import redeem_code
+from shared.accounts import (
+    User,
+    activate_user,
+    change_address,
+    find_account,
+    find_user,
+    password_hash_of,
+)
+from shared.addresses import hint
+from shared.clock import utcnow
+from shared.code_or_notice import send_code_or_notice
+from shared.events import EventType, announce
+from shared.messages import (
+    address_for,
+    email_or_sms,
+    send_notice,
+    send_withheld,
+    with_address,
+)
+from shared.outbox import ANSWERS_AS, Channel, Delivery, Purpose
+from shared.verification import supersede
+
+
+@dataclass(frozen=True)
+class NewAddress:
+    """The address a request asks the account to take: its column, channel and value."""
+
+    field: str
+    channel: Channel
+    address: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> NewAddress:
+        """The `new_email` or the `new_phone` the request names."""
+        if data.get("new_email"):
+            return cls("email", Channel.EMAIL, data["new_email"])
+        return cls("phone", Channel.SMS, data["new_phone"])
+
+    def given_to(self, user: User) -> User:
+        """`user` as it is once this address is theirs."""
+        return with_address(user, self.channel, self.address)
+
+    @property
+    def email(self) -> str | None:
+        """The new email address, if the new address is one."""
+        return self.address if self.channel == Channel.EMAIL else None
+
+    @property
+    def phone(self) -> str | None:
+        """The new number, if the new address is one."""
+        return self.address if self.channel == Channel.SMS else None
+
+
+def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
+    """Send a code to the new address if the password is the account's and the address is
+    free; else the address's owner an "account exists" notice, or nobody anything.
+
+    Every path reads the same rows, verifies a hash (a dummy one without an account) and
+    writes one message to the new address, so that a wrong password, an unknown account and a
+    taken address answer alike (SPEC "No enumeration"). A wrong password counts as a failed
+    sign-in of the address it named: this route guesses no further than sign-in does.
+    """
+    check_human(deps, data)
+    now = utcnow()
+    new = NewAddress.of(data)
+    failures = failures_of(data.get("email") or data.get("phone"))
+    with deps.unit_of_work() as uow:
+        wait = deps.throttle.wait(uow.connection, [failures], [LOGIN_FAILURES], now)
+        if wait:
+            raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
+        user = find_account(uow.connection, data)
+        stored = password_hash_of(uow.connection, user.id) if user is not None else None
+    proven = deps.verifier.verify(stored, data["password"]) and user is not None
+    with deps.unit_of_work() as uow:
+        connection = uow.connection
+        if not proven:
+            deps.throttle.record(connection, [failures], now)
+        limit_recipients(deps, connection, Purpose.ADDRESS_CHANGE, [new.address], now)
+        sms = new.channel == Channel.SMS
+        limit_sms(deps, uow, new.phone, sender, sms=sms, now=now)
+        owner = find_user(connection, new.email, new.phone)
+        code_to = None
+        if proven and owner is None and user is not None:
+            code_to = new.given_to(user)
+        delivery = send_code_or_notice(
+            deps,
+            connection,
+            code_to,
+            purpose=Purpose.ADDRESS_CHANGE,
+            channel=new.channel,
+            now=now,
+            asked_channel=new.channel,
+            notice=partial(_no_code, deps, connection, owner, new, now),
+        )
+        count_sms(uow, new.phone, delivery, asked=sms)
+        uow.commit()
+    return delivery
+
+
+def _no_code(
+    deps: Dependencies, connection: Connection, owner: User | None, new: NewAddress, now: datetime
+) -> Delivery:
+    """What the new address gets instead of a code: its owner, that an account exists (it
+    answers as an address change's code would); an address nobody owns, nothing (withheld)."""
+    if owner is None:
+        return send_withheld(
+            deps,
+            connection,
+            new.address,
+            purpose=Purpose.ADDRESS_CHANGE,
+            channel=new.channel,
+            now=now,
+        )
+    return send_notice(
+        deps,
+        connection,
+        owner,
+        purpose=Purpose.ACCOUNT_EXISTS,
+        channel=new.channel,
+        now=now,
+        asked_channel=new.channel,
+        params={ANSWERS_AS: Purpose.ADDRESS_CHANGE},
+    )
+
+
+def confirm_change(deps: Dependencies, data: dict[str, Any]) -> None:
+    """Give the account the new address if the code is the one sent there; it is active after.
+
+    In the same transaction: the codes sent to the old address die; an active account's old
+    address is told (or, when it had none on that channel, its other one); a pending account
+    is activated, as its code would have, and welcomed at the new address; the application
+    hears `account.address_changed`. A new address another account took meanwhile is a code
+    that no longer works: 400, nothing changed.
+    """
+    now = utcnow()
+    new = NewAddress.of(data)
+    with deps.unit_of_work() as uow:
+        connection = uow.connection
+        user = redeem_code(
+            deps, uow, data, purpose=Purpose.ADDRESS_CHANGE, now=now, address=new.address
+        )
+        if not change_address(connection, user.id, new.field, new.address):
+            raise InvalidCode
+        changed = new.given_to(user)
+        for purpose in (Purpose.ACTIVATION, Purpose.PASSWORD_RESET):
+            supersede(connection, user.id, purpose)
+        if activate_user(connection, user.id, now):
+            send_notice(deps, connection, changed, purpose=Purpose.WELCOME, now=now)
+            announce(deps, connection, changed, EventType.ACCOUNT_ACTIVATED, now=now)
+        else:
+            _tell_old_address(deps, connection, user, new, now)
+        announce(
+            deps,
+            connection,
+            changed,
+            EventType.ACCOUNT_ADDRESS_CHANGED,
+            now=now,
+            previous_email=user.email,
+            previous_phone=user.phone,
+        )
+        uow.commit()
+
+
+def _tell_old_address(
+    deps: Dependencies, connection: Connection, user: User, new: NewAddress, now: datetime
+) -> None:
+    """Queue the "your address was changed" notice to the address the account had on the
+    changed channel, else to its notice address."""
+    had = address_for(user, new.channel) is not None
+    send_notice(
+        deps,
+        connection,
+        user,
+        purpose=Purpose.ADDRESS_CHANGED,
+        channel=new.channel if had else email_or_sms(user.email),
+        now=now,
+        params={"changed": new.field, "new_address": hint(new.address)},
+    )

@@ -1,0 +1,76 @@
+"""Answering alike whether or not an account owns an address: a code to the account, or one
+issued to a stand-in account, thrown away, and a notice instead (SPEC "No enumeration")."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from shared.accounts import User, UserStatus, insert_user
+from shared.messages import Dependencies, fresh_for, send_code
+from shared.outbox import Delivery
+from shared.verification import write_code
+
+
+def send_code_or_notice(
+    deps: Dependencies,
+    connection: Connection,
+    user: User | None,
+    *,
+    purpose: str,
+    channel: str,
+    now: datetime,
+    asked_channel: str,
+    notice: Callable[[], Delivery],
+) -> Delivery:
+    """Queue a code for `purpose` to `user`; with no user, issue one to nobody, keep none of
+    it, and queue the `notice` instead.
+
+    A stand-in account takes that code inside a savepoint that is then rolled back, so that
+    the answer costs the same time whether a code or a notice goes (SPEC "No
+    enumeration"); a notification raised in a rolled-back savepoint is never delivered.
+    """
+    savepoint = connection.begin_nested()
+    try:
+        if user is None:
+            stand_in = _stand_in(connection, now)
+            fresh = fresh_for(deps, connection, stand_in, purpose=purpose, now=now, first=False)
+            write_code(connection, fresh)
+        else:
+            delivery = send_code(
+                deps,
+                connection,
+                user,
+                purpose=purpose,
+                channel=channel,
+                now=now,
+                asked_channel=asked_channel,
+            )
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if user is not None:
+        savepoint.commit()
+        return delivery
+    savepoint.rollback()
+    return notice()
+
+
+def _stand_in(connection: Connection, now: datetime) -> User:
+    """A user with both kinds of address, seen only by the savepoint that inserts it.
+
+    Its id is given, negative and random, rather than drawn: PostgreSQL's sequence keeps a
+    value drawn by a rolled-back row, and the next account's id would show a client that the
+    address it named had no account.
+    """
+    unique = secrets.token_hex(6)
+    fields = {"email": f"{unique}@stand-in.invalid", "phone": f"+0{int(unique, 16)}"[:16]}
+    user_id = insert_user(
+        connection, now, id=-1 - secrets.randbits(62), password_hash="!", locale="en", **fields
+    )
+    if user_id is None:
+        raise RuntimeError("a stand-in address was taken")
+    return User(id=user_id, full_name=None, locale="en", status=UserStatus.PENDING, **fields)
