@@ -39,7 +39,11 @@ CODE = re.compile(r"\b\d{6}\b")
 NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{4}\Z")
 MESSAGE_ID = re.compile(r"^<([^@<>]+)@")
 # The sign-up page's fields a mail's code goes into, by the purpose of the mail.
-CODE_FIELDS: dict[str, str] = {Purpose.ACTIVATION: "code", Purpose.PASSWORD_RESET: "reset_code"}
+CODE_FIELDS: dict[str, str] = {
+    Purpose.ACTIVATION: "code",
+    Purpose.PASSWORD_RESET: "reset_code",
+    Purpose.ADDRESS_CHANGE: "change_code",
+}
 
 bp = Blueprint(
     "dev",

@@ -122,6 +122,7 @@ def test_every_path_of_the_demo_in_chromium(
             _one_click_activation(page, base, shoot)
             _signs_in(page, base, shoot)
             _resets_by_the_mails_link(page, base, shoot)
+            _fixes_a_typo(page, base, shoot)
             _bounce_through_the_dashboard(page, base, sign_in_link(base, token), shoot)
     finally:
         assert processes.stop(up, signal.SIGINT) == 0
@@ -192,32 +193,58 @@ def _resets_by_the_mails_link(page: sync_api.Page, base: str, shoot: Shoot) -> N
     shoot("05-password-changed-by-the-mails-link")
 
 
+def _fixes_a_typo(page: sync_api.Page, base: str, shoot: Shoot) -> None:
+    """A mistyped address changed from the code card, the new address's mail used in one click
+    (the change kept by the tab): the account takes that address and is active."""
+    _register(page, base, "grace@exmaple.com")
+    page.get_by_role("button", name="Wrong address? Change it").click()
+    sync_api.expect(page.locator("#change-current")).to_have_text("grace@exmaple.com")
+    page.fill("#new-email", "grace@example.com")
+    page.fill("#change-password", PASSWORD)
+    shoot("06-changing-a-mistyped-address")
+    page.get_by_role("button", name="Send a code to the new address").click()
+    sync_api.expect(page.locator("#sent-to")).to_have_text("grace@example.com")
+    sync_api.expect(page.locator("#delivery-status")).to_have_text("sent")
+    row = _caught_row(page, base, "grace@example.com")
+    href = row.get_by_role("link", name="Use the code").get_attribute("href") or ""
+    assert re.fullmatch(r"/dev/signup#email=grace%40example.com&change_code=\d{6}", href), href
+    row.get_by_role("link", name="Use the code").click()
+    sync_api.expect(page.locator("#active-message")).to_have_text(
+        "Your address is now grace@example.com, and your account is active."
+    )
+    shoot("07-address-changed-and-active")
+    page.fill("#sign-in-email", "grace@example.com")
+    page.fill("#sign-in-password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    sync_api.expect(page.locator("#signed-in")).to_contain_text("is active")
+
+
 def _bounce_through_the_dashboard(page: sync_api.Page, base: str, link: str, shoot: Shoot) -> None:
     """A bounce… address: the page says so; the operator sees and repairs it on the dashboard."""
     _register(page, base, "bounce@example.com")
     sync_api.expect(page.locator("#delivery-status")).to_have_text("failed")
     sync_api.expect(page.locator("#delivery-problem")).to_be_visible()
-    shoot("06-bounced")
+    shoot("08-bounced")
 
     page.goto(link)
     page.wait_for_url(f"{base}/admin/")
     assert "#" not in page.url
-    shoot("07-dashboard-after-one-click-sign-in")
+    shoot("09-dashboard-after-one-click-sign-in")
     page.goto(f"{base}/admin/dead")
     letter = page.locator("#dead-letters tbody tr", has_text="bounce@example.com")
     sync_api.expect(letter).to_have_count(1)
     assert "5.1.1" in letter.inner_text()
-    shoot("08-dead-letter")
+    shoot("10-dead-letter")
     # The stranded page says why in words and links to the page that fixes it.
     page.goto(f"{base}/admin/stranded")
     stranded = page.locator("#stranded tbody tr", has_text="bounce@example.com")
     sync_api.expect(stranded).to_contain_text("address suppressed")
-    shoot("09-stranded-suppressed")
+    shoot("11-stranded-suppressed")
     stranded.get_by_role("link", name="Remove the suppression").click()
     page.wait_for_url(re.compile(r"/admin/suppressions#suppression-\d+$"))
     suppressed = page.locator("tr:target", has_text="bounce@example.com")
     sync_api.expect(suppressed).to_have_count(1)
-    shoot("10-suppression")
+    shoot("12-suppression")
     suppressed.get_by_role("button", name="Remove").click()
     sync_api.expect(page.locator("tr", has_text="bounce@example.com")).to_have_count(0)
     page.goto(f"{base}/admin/stranded")
@@ -225,7 +252,7 @@ def _bounce_through_the_dashboard(page: sync_api.Page, base: str, link: str, sho
     sync_api.expect(stranded).to_have_count(1)
     stranded.get_by_role("button", name=re.compile("Reissue activation")).click()
     sync_api.expect(page.locator("[role=status]")).to_contain_text("activation")
-    shoot("11-reissued")
+    shoot("13-reissued")
     # The reissued code arrives (the catcher refuses a bounce… address's first mail only), and
     # the account is stranded no more.
     page.goto(f"{base}/dev/mail")
@@ -237,7 +264,7 @@ def _bounce_through_the_dashboard(page: sync_api.Page, base: str, link: str, sho
         page.reload()
     sync_api.expect(page.locator("tr", has_text="bounce@example.com")).to_have_count(1)
     sync_api.expect(arrived.first).to_be_visible()
-    shoot("12-reissued-mail-arrived")
+    shoot("14-reissued-mail-arrived")
     page.goto(f"{base}/admin/stranded")
     stranded = page.locator("#stranded tbody tr", has_text="bounce@example.com")
     sync_api.expect(stranded).to_have_count(0)

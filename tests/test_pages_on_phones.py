@@ -123,13 +123,17 @@ def _frames_cut(page: sync_api.Page) -> list[str]:
 
 
 def _code_sent(page: sync_api.Page, base: str, shot: Path, email: str) -> list[str]:
-    """The sign-up page once it asks for the code (its Activate and resend buttons shown)."""
+    """The sign-up page once it asks for the code (its Activate and resend buttons shown), then
+    with its address change form open."""
     page.goto(f"{base}/dev/signup")
     page.fill("#email", email)
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Create my account").click()
     sync_api.expect(page.locator("#activate")).to_be_visible()
-    return _judge(page, shot)
+    wrong = _judge(page, shot)
+    page.get_by_role("button", name="Wrong address? Change it").click()
+    sync_api.expect(page.locator("#change-form")).to_be_visible()
+    return wrong + _judge(page, shot.with_name(shot.name.replace("code-sent", "change-address")))
 
 
 def _sign_in(page: sync_api.Page) -> None:

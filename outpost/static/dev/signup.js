@@ -48,6 +48,15 @@ function clearProblems(form) {
 let address = "";
 let deliveryId = "";
 let countdown = null;
+// An address change asked for and not yet confirmed: the account's address and the new one.
+// Kept for the tab (sessionStorage) so that the new address's one-click link confirms it.
+let change = JSON.parse(sessionStorage.getItem("outpost.change") || "null");
+
+function keepChange(value) {
+  change = value;
+  if (value) sessionStorage.setItem("outpost.change", JSON.stringify(value));
+  else sessionStorage.removeItem("outpost.change");
+}
 
 // The resend button waits as long as the API says (retry_after, or a 429's Retry-After).
 function waitBeforeResend(seconds) {
@@ -119,17 +128,88 @@ $("#register-form").addEventListener("submit", async (event) => {
   follow(deliveryId);
 });
 
+// The code confirms the address change when one is asked for, else activates the account.
 $("#activate-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.target;
   clearProblems(form);
-  const { status, data } = await call("POST", "/v1/activations", { email: address, code: form.code.value.trim() });
-  if (status !== 200) return showProblem(form, data);
+  const code = form.code.value.trim();
+  if (change) {
+    const from = change.from || form.email.value.trim();
+    const body = { email: from, new_email: change.to, code };
+    const { status, data } = await call("POST", "/v1/address-changes/confirm", body);
+    if (status !== 200) return showProblem(form, data);
+    address = change.to;
+    keepChange(null);
+    $("#active-message").textContent = `Your address is now ${address}, and your account is active.`;
+    $("#sign-in-email").value = address;
+  } else {
+    const { status, data } = await call("POST", "/v1/activations", { email: address, code });
+    if (status !== 200) return showProblem(form, data);
+  }
   $("#activate").hidden = true;
   $("#active").hidden = false;
 });
 
+// Show the delivery of a code just asked for: the older code no longer works.
+function followNewCode(delivery) {
+  deliveryId = delivery.id;
+  $("#delivery-status").textContent = describe(delivery);
+  $("#delivery-problem").hidden = true;
+  $("#resend").hidden = false;
+  $("#code").value = "";
+  clearInterval(countdown);
+  $("#resend").disabled = true;
+  follow(deliveryId);
+}
+
+// Ask for a code at the new address: the answer is the same whether or not the password
+// was right or the address free (the API does not tell), so the page follows its delivery.
+async function askChange() {
+  const form = $("#change-form");
+  clearProblems(form);
+  const to = form.new_email.value.trim();
+  const body = { email: address, password: form.password.value, new_email: to };
+  const { status, data, retryAfter } = await call("POST", "/v1/address-changes", withCaptcha(form, body));
+  resetCaptcha();
+  if (status === 429) {
+    form.hidden = false;
+    showProblem(form, data);
+    return waitBeforeResend(retryAfter);
+  }
+  if (status !== 202) {
+    form.hidden = false;
+    return showProblem(form, data);
+  }
+  keepChange({ from: address, to });
+  form.hidden = true;
+  $("#change-address").hidden = true;
+  $("#sent-to").textContent = to;
+  $("#resend-note").hidden = true;
+  followNewCode(data.delivery);
+  $("#code").focus();
+}
+
+$("#change-address").addEventListener("click", () => {
+  $("#change-current").textContent = address;
+  $("#change-form").hidden = false;
+  $("#change-address").hidden = true;
+  $("#new-email").focus();
+});
+
+$("#change-cancel").addEventListener("click", () => {
+  $("#change-form").hidden = true;
+  $("#change-address").hidden = false;
+});
+
+$("#change-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  askChange();
+});
+
 $("#resend").addEventListener("click", async () => {
+  // A new code for a change goes to the new address, asked for as the first was.
+  if (change) return askChange();
   const form = $("#activate-form");
   clearProblems(form);
   const { status, data, retryAfter } = await call("POST", "/v1/activations/resend", withCaptcha($("#activate-form"), { email: address }));
@@ -140,14 +220,8 @@ $("#resend").addEventListener("click", async () => {
   }
   if (status !== 202) return showProblem(form, data);
   // The answer names the new code's delivery: follow it; the older code no longer works.
-  deliveryId = data.delivery.id;
-  $("#delivery-status").textContent = describe(data.delivery);
-  $("#delivery-problem").hidden = true;
+  followNewCode(data.delivery);
   $("#resend-note").hidden = false;
-  $("#code").value = "";
-  clearInterval(countdown);
-  $("#resend").disabled = true;
-  follow(deliveryId);
 });
 
 $("#reset-form").addEventListener("submit", async (event) => {
@@ -193,11 +267,15 @@ $("#sign-in-form").addEventListener("submit", async (event) => {
 function registerAnother() {
   address = "";
   deliveryId = "";
+  keepChange(null);
   clearInterval(countdown);
-  for (const id of ["#activate", "#active", "#resend-note", "#delivery-problem"]) $(id).hidden = true;
+  for (const id of ["#activate", "#active", "#resend-note", "#delivery-problem", "#change-form", "#change-from-field"]) $(id).hidden = true;
   $("#resend").hidden = false;
   $("#resend").disabled = true;
+  $("#change-address").hidden = false;
+  $("#active-message").textContent = "Your account is active.";
   $("#activate-form").reset();
+  $("#change-form").reset();
   $("#register-form").reset();
   $("#sent-lead").textContent = LEADS.queued;
   $("#delivery-status").textContent = "on its way";
@@ -217,11 +295,27 @@ function useLinkedCode() {
   if (!email) return;
   history.replaceState(null, "", location.pathname + location.search);
   $("#sign-in-email").value = email;
-  if (values.get("purpose") === "password_reset" && values.get("code")) {
-    values.set("reset_code", values.get("code"));
+  const fields = { password_reset: "reset_code", address_change: "change_code" };
+  if (fields[values.get("purpose")] && values.get("code")) {
+    values.set(fields[values.get("purpose")], values.get("code"));
     values.delete("code");
   }
-  if (values.get("code")) {
+  if (values.get("change_code")) {
+    // The new address's code: confirmed with the change this tab asked for, or, opened
+    // elsewhere, once the account's current address is given.
+    if (!change || change.to !== email) keepChange({ from: "", to: email });
+    address = change.from;
+    $("#change-from-field").hidden = Boolean(change.from);
+    $("#change-address").hidden = true;
+    $("#sent-to").textContent = email;
+    $("#register").hidden = true;
+    $("#activate").hidden = false;
+    $("#delivery-status").textContent = "sent";
+    $("#sent-lead").textContent = LEADS.sent;
+    $("#code").value = values.get("change_code");
+    if (change.from) $("#activate-form").requestSubmit();
+    else $("#change-from").focus();
+  } else if (values.get("code")) {
     address = email;
     $("#sent-to").textContent = email;
     $("#register").hidden = true;
