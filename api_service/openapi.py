@@ -13,6 +13,7 @@ from flask import Flask
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema
 
+from api_service.address_change_schemas import AddressChangeConfirmSchema, AddressChangeSchema
 from api_service.problems import MEDIA_TYPE
 from api_service.request_body import ProblemParser
 from api_service.schemas import (
@@ -89,6 +90,8 @@ CHANNEL_HAS_ADDRESS = {
         {"required": ["phone"], "properties": {"channel": {"enum": [Channel.SMS.value]}}},
     ]
 }
+ONE_NEW_ADDRESS = {"oneOf": [{"required": ["new_email"]}, {"required": ["new_phone"]}]}
+CHANGES_ADDRESS = {"allOf": [SOME_ADDRESS, ONE_NEW_ADDRESS]}
 CROSS_FIELD_RULES = {
     "Registration": (RegistrationSchema, CHANNEL_HAS_ADDRESS),
     "Activation": (ActivationSchema, SOME_ADDRESS),
@@ -96,6 +99,8 @@ CROSS_FIELD_RULES = {
     "ResetRequest": (ResetRequestSchema, SOME_ADDRESS),
     "ResetConfirm": (ResetConfirmSchema, SOME_ADDRESS),
     "Login": (LoginSchema, SOME_ADDRESS),
+    "AddressChange": (AddressChangeSchema, CHANGES_ADDRESS),
+    "AddressChangeConfirm": (AddressChangeConfirmSchema, CHANGES_ADDRESS),
 }
 
 

@@ -23,11 +23,13 @@ ROUTES_TAKING_ADDRESSES = (
     "/v1/password-resets",
     "/v1/password-resets/confirm",
     "/v1/logins",
+    "/v1/address-changes",
+    "/v1/address-changes/confirm",
 )
 # Fields whose every value the schema allows only in shape: the number must exist in its
 # country's plan and take SMS, the address must be deliverable mail, the language tag one this
 # deployment writes messages in (en, fr, or one TEMPLATES_DIR adds).
-ADDRESSES = ("#/email", "#/phone", "#/locale")
+ADDRESSES = ("#/email", "#/phone", "#/new_email", "#/new_phone", "#/locale")
 # The suppressed addresses an operator names, each an email address or a number.
 LISTED_ADDRESSES = "#/addresses/"
 
