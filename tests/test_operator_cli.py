@@ -627,7 +627,10 @@ def test_an_invalid_choice_is_refused_naming_the_choices_as_plain_values(tmp_pat
         "argument --channel: invalid choice: 'pigeon' (choose from 'email', 'sms', 'webhook')\n"
     )
     assert "(choose from 'activation', 'password_reset', " in purpose.stderr
-    assert "'account_exists', 'no_account', 'account.registered', " in purpose.stderr
+    assert (
+        "'no_account', 'address_change', 'address_changed', 'account.registered', "
+        in purpose.stderr
+    )
     assert purpose.stderr.endswith(", 'delivery.failed')\n")
     assert reason.stderr.endswith(
         "(choose from 'permanent_error', 'max_attempts', 'expired', 'suppressed', 'bounced')\n"
