@@ -20,7 +20,8 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from support.constants import ADMIN_TOKEN, MakeRelay
+from shared.suppressions import Suppressor
+from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.rows import count, forget_throttles, rows
 from support.sms_gateway import GatewayRequest, SmsGateway
 from support.smtp_sink import SinkServer, code_in
@@ -351,3 +352,19 @@ def test_an_operator_retry_of_a_dead_code_sends_a_fresh_one_to_the_new_address(
     [mail] = mails_to(smtp, NEW)
     body = {"email": OLD, "code": code_in(mail), "new_email": NEW}
     assert client.post(CONFIRM, json=body).status_code == 200
+
+
+def test_a_suppressed_new_address_gets_nothing_and_the_client_is_told_to_ask_another(
+    client: FlaskClient, engine: Engine, relay: Relay, smtp: SinkServer
+) -> None:
+    register(client, engine)
+    with engine.begin() as connection:
+        Suppressor.under(SECRET_KEY).add(
+            connection, NEW, reason="hard_bounce", source="ses", now=utcnow()
+        )
+    asked = ask(client, new_email=NEW)
+    relay.drain()
+    assert mails_to(smtp, NEW) == []
+    shown = client.get(f"/v1/deliveries/{asked['delivery']['id']}").get_json()
+    assert (shown["status"], shown["reason"]) == ("failed", "address_rejected")
+    assert [u["email"] for u in rows(engine, "users")] == [OLD]
