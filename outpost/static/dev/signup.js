@@ -56,6 +56,7 @@ function keepChange(value) {
   change = value;
   if (value) sessionStorage.setItem("outpost.change", JSON.stringify(value));
   else sessionStorage.removeItem("outpost.change");
+  $("#activate-submit").textContent = value ? "Confirm the new address" : "Activate";
 }
 
 // The resend button waits as long as the API says (retry_after, or a 429's Retry-After).
@@ -306,6 +307,8 @@ function useLinkedCode() {
     if (!change || change.to !== email) keepChange({ from: "", to: email });
     address = change.from;
     $("#change-from-field").hidden = Boolean(change.from);
+    // Opened elsewhere, the page has no password to ask the new code with.
+    $("#resend").hidden = !change.from;
     $("#change-address").hidden = true;
     $("#sent-to").textContent = email;
     $("#register").hidden = true;
