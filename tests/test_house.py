@@ -1,6 +1,7 @@
 """The house's habits that a check can keep: one module changes an outbox row's status; the
-vocabularies (statuses, purposes, events, channels, reasons, provider event types) are spelled by
-their enums; modules and functions stay small."""
+operators' faces open no transaction of their own; the vocabularies (statuses, purposes,
+events, channels, reasons, provider event types) are spelled by their enums; modules and
+functions stay small."""
 
 from __future__ import annotations
 
@@ -54,6 +55,29 @@ def test_only_the_transitions_change_an_outbox_rows_status() -> None:
     others = [writer for writer in writers if writer != STATUS_OWNER]
     assert not others, f"outbox.status written outside {STATUS_OWNER}: {', '.join(others)}"
     assert writers == [STATUS_OWNER], "the check no longer finds the transitions themselves"
+
+
+# The operators' faces on the API: they parse, call an operation through `act` or `read`
+# (api_service/flows/unit_of_work.py), and present what it returns.
+OPERATOR_FACES = ("api_service/routes/admin.py", "api_service/dashboard/pages.py")
+OPENS_A_TRANSACTION = ("unit_of_work", "connect", "begin", "commit")
+
+
+def _transactions_opened(path: Path) -> list[str]:
+    """The calls of a method that opens or ends a transaction, as `line: name`."""
+    return [
+        f"{node.lineno}: {node.func.attr}"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in OPENS_A_TRANSACTION
+    ]
+
+
+def test_operator_faces_leave_the_transaction_to_the_operation() -> None:
+    opened = {face: _transactions_opened(ROOT / face) for face in OPERATOR_FACES}
+    assert opened == {face: [] for face in OPERATOR_FACES}
+    assert _transactions_opened(ROOT / "api_service/routes/deliveries.py"), "the check finds one"
 
 
 # Words with an enum of their own, by the name they stand beside (`users.c.status == …`,

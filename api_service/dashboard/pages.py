@@ -12,10 +12,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from api_service.dashboard.access import bp, html
 from api_service.dashboard.chart import hourly_chart
 from api_service.dashboard.notices import notice_of, retry_tally
-from api_service.dependencies import dependencies
+from api_service.dependencies import dependencies, unit_of_work
+from api_service.flows.unit_of_work import act, read
 from shared import operations
 from shared.addresses import AddressError, normalise_address
 from shared.clock import utcnow
+from shared.operations.page_views import dead_page
+from shared.operations.page_views import overview as overview_of
 from shared.text import storable
 
 PAGE_SIZE = 50
@@ -38,19 +41,15 @@ def _actor() -> str:
 def overview() -> BaseResponse:
     """Backlog and outcome figures, the last 24 hours as a chart, the latest operator actions."""
     now = utcnow()
-    with dependencies().unit_of_work() as uow:
-        figures = operations.stats(uow.connection, now)
-        queue = operations.backlog(uow.connection, now)
-        buckets = operations.hourly_outcomes(uow.connection, now)
-        actions = operations.audit_log(uow.connection, limit=10)
+    shown = read(unit_of_work, overview_of, now)
     return html(
         render_template(
             "dashboard/overview.html",
             page="overview",
-            figures=figures,
-            backlog=queue,
-            chart=hourly_chart(buckets),
-            actions=actions,
+            figures=shown.figures,
+            backlog=shown.backlog,
+            chart=hourly_chart(shown.hours),
+            actions=shown.actions,
             now=now,
         )
     )
@@ -103,28 +102,30 @@ def dead_letters() -> BaseResponse:
     where = _filter(request.args)
     before = _cursor(request.args)
     notice, notice_link = notice_of(request.args), None
-    with dependencies().unit_of_work() as uow:
-        letters, next_cursor = operations.list_dead(
-            uow.connection, where, limit=PAGE_SIZE, before=before
-        )
-        matching = operations.count_dead(uow.connection, where)
-        if request.args.get("notice") == "retry:suppressed":
-            # A refused retry names the address and leads to what to remove (not in the URL:
-            # the redirect carries the message's id alone).
-            target = request.args.get("target", "")[:64]
-            found = operations.suppression_of(uow.connection, target)
-            if found is not None:
-                notice = ("warn", f"{found.address} is suppressed: remove it first, then retry.")
-                notice_link = url_for("dashboard.suppressions", _anchor=f"suppression-{found.id}")
+    # A refused retry names the address and leads to what to remove (not in the URL: the
+    # redirect carries the message's id alone).
+    refused = request.args.get("target", "")[:64]
+    shown = read(
+        unit_of_work,
+        dead_page,
+        where,
+        limit=PAGE_SIZE,
+        before=before,
+        refused=refused if request.args.get("notice") == "retry:suppressed" else None,
+    )
+    found = shown.suppressed
+    if found is not None:
+        notice = ("warn", f"{found.address} is suppressed: remove it first, then retry.")
+        notice_link = url_for("dashboard.suppressions", _anchor=f"suppression-{found.id}")
     return html(
         render_template(
             "dashboard/dead.html",
             page="dead",
-            letters=letters,
+            letters=shown.letters,
             filters=where.as_strings(),
             before=before,
-            next_cursor=next_cursor,
-            matching=matching,
+            next_cursor=shown.next_cursor,
+            matching=shown.matching,
             choices=operations.FILTER_CHOICES,
             notice=notice,
             notice_link=notice_link,
@@ -136,8 +137,7 @@ def dead_letters() -> BaseResponse:
 @bp.get("/dead/<public_id>")
 def message(public_id: str) -> BaseResponse:
     """One message with its attempts and provider events; never its parameters or secrets."""
-    with dependencies().unit_of_work() as uow:
-        detail = operations.show(uow.connection, public_id[:64])
+    detail = read(unit_of_work, operations.show, public_id[:64])
     if detail is None:
         page = render_template(
             "dashboard/error.html", title="Not found", message=f"No message {public_id[:64]}."
@@ -149,11 +149,8 @@ def message(public_id: str) -> BaseResponse:
 @bp.post("/dead/<public_id>/retry")
 def retry(public_id: str) -> BaseResponse:
     """Retry one dead letter: a fresh code if it carried one, else requeued."""
-    with dependencies().unit_of_work() as uow:
-        result = operations.retry(
-            uow.connection, dependencies(), public_id[:64], actor=_actor(), now=utcnow()
-        )
-        uow.commit()
+    deps = dependencies()
+    result = act(unit_of_work, operations.retry, deps, public_id[:64], actor=_actor(), now=utcnow())
     return _back_to_dead_letters(
         notice=f"retry:{result.outcome}", target=result.id, delivery=result.delivery
     )
@@ -162,9 +159,7 @@ def retry(public_id: str) -> BaseResponse:
 @bp.post("/dead/<public_id>/discard")
 def discard(public_id: str) -> BaseResponse:
     """Mark one dead letter dealt with, sending nothing."""
-    with dependencies().unit_of_work() as uow:
-        done = operations.discard(uow.connection, public_id[:64], actor=_actor(), now=utcnow())
-        uow.commit()
+    done = act(unit_of_work, operations.discard, public_id[:64], actor=_actor(), now=utcnow())
     return _back_to_dead_letters(
         notice="discard:done" if done else "discard:not_dead", target=public_id[:64]
     )
@@ -174,11 +169,8 @@ def discard(public_id: str) -> BaseResponse:
 def retry_all() -> BaseResponse:
     """Retry every dead letter matching the filters shown (up to the bulk cap), oldest first."""
     where = _filter(request.form)
-    with dependencies().unit_of_work() as uow:
-        results = operations.retry_all(
-            uow.connection, dependencies(), where, actor=_actor(), now=utcnow()
-        )
-        uow.commit()
+    deps = dependencies()
+    results = act(unit_of_work, operations.retry_all, deps, where, actor=_actor(), now=utcnow())
     # The list after a bulk retry starts again at its first page.
     tally = retry_tally(results)
     params = {**where.as_strings(), "notice": "retry_all", "total": len(results), **tally}
@@ -188,8 +180,7 @@ def retry_all() -> BaseResponse:
 @bp.get("/stranded")
 def stranded() -> BaseResponse:
     """Pending accounts whose activation cannot arrive or no longer works."""
-    with dependencies().unit_of_work() as uow:
-        accounts = operations.stranded(uow.connection, utcnow())
+    accounts = read(unit_of_work, operations.stranded, utcnow())
     return html(
         render_template(
             "dashboard/stranded.html",
@@ -203,11 +194,10 @@ def stranded() -> BaseResponse:
 @bp.post("/stranded/<int:user_id>/reissue")
 def reissue(user_id: int) -> BaseResponse:
     """Send a stranded account a fresh activation code."""
-    with dependencies().unit_of_work() as uow:
-        result = operations.reissue_activation(
-            uow.connection, dependencies(), user_id, actor=_actor(), now=utcnow()
-        )
-        uow.commit()
+    deps = dependencies()
+    result = act(
+        unit_of_work, operations.reissue_activation, deps, user_id, actor=_actor(), now=utcnow()
+    )
     notice = f"reissue:{result.outcome}"
     params = {"notice": notice, "target": str(user_id), "delivery": result.delivery}
     return redirect(_url(".stranded", params), 303)
@@ -216,8 +206,7 @@ def reissue(user_id: int) -> BaseResponse:
 @bp.get("/suppressions")
 def suppressions() -> BaseResponse:
     """The suppressed addresses, with a Remove button each."""
-    with dependencies().unit_of_work() as uow:
-        entries = operations.list_suppressions(uow.connection)
+    entries = read(unit_of_work, operations.list_suppressions)
     return html(
         render_template(
             "dashboard/suppressions.html",
@@ -236,11 +225,15 @@ def remove_suppression() -> BaseResponse:
         address = normalise_address(address)
     except AddressError:
         return redirect(_url(".suppressions", {"notice": "suppression:invalid"}), 303)
-    with dependencies().unit_of_work() as uow:
-        removed = operations.remove_suppressions(
-            uow.connection, dependencies(), [address], actor=_actor(), now=utcnow()
-        )
-        uow.commit()
+    deps = dependencies()
+    removed = act(
+        unit_of_work,
+        operations.remove_suppressions,
+        deps,
+        [address],
+        actor=_actor(),
+        now=utcnow(),
+    )
     # No address in the URL: it would stay in browser history and proxy logs, beyond erasure.
     notice = "suppression:removed" if removed else "suppression:absent"
     return redirect(_url(".suppressions", {"notice": notice}), 303)

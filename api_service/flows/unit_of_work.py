@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Concatenate, ParamSpec, Self, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from shared.db import bound_from
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -63,3 +66,28 @@ class UnitOfWork:
                 self._connection.rollback()
         finally:
             self._connection.close()
+
+
+def act(
+    unit: Callable[[], UnitOfWork],
+    action: Callable[Concatenate[Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run an operator action (shared.operations) in a unit of its own, committed with its
+    audit row: the admin API and the dashboard name the action and present what it returns."""
+    with unit() as uow:
+        result = action(uow.connection, *args, **kwargs)
+        uow.commit()
+    return result
+
+
+def read(
+    unit: Callable[[], UnitOfWork],
+    query: Callable[Concatenate[Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """What an operator read (shared.operations) returns, from a unit that writes nothing."""
+    with unit() as uow:
+        return query(uow.connection, *args, **kwargs)

@@ -26,7 +26,8 @@ from api_service.admin_schemas import (
     SuppressionRemovalSchema,
     SuppressionRemovedSchema,
 )
-from api_service.dependencies import dependencies
+from api_service.dependencies import dependencies, unit_of_work
+from api_service.flows.unit_of_work import act, read
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from shared import operations
@@ -67,13 +68,13 @@ def _authenticate() -> None:
 @bp.doc(security=BEARER)
 def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
     """Unresolved dead letters, newest first, a page at a time."""
-    with dependencies().engine.connect() as connection:
-        items, cursor = operations.list_dead(
-            connection,
-            operations.DeadFilter.from_mapping(query),
-            limit=query["limit"],
-            before=query.get("cursor"),
-        )
+    items, cursor = read(
+        unit_of_work,
+        operations.list_dead,
+        operations.DeadFilter.from_mapping(query),
+        limit=query["limit"],
+        before=query.get("cursor"),
+    )
     return {"items": [asdict(item) for item in items], "next_cursor": cursor}
 
 
@@ -83,8 +84,7 @@ def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def show_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
     """A message with its attempts and provider events; never its parameters or secrets."""
-    with dependencies().engine.connect() as connection:
-        detail = operations.show(connection, str(public_id))
+    detail = read(unit_of_work, operations.show, str(public_id))
     if detail is None:
         raise _no_such_message()
     return asdict(detail)
@@ -96,13 +96,10 @@ def show_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def retry_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
     """Deliver again: a fresh code if it carried one, else requeued; once, however often asked."""
-    with dependencies().unit_of_work() as uow:
-        result = operations.retry(
-            uow.connection, dependencies(), str(public_id), actor=g.actor, now=utcnow()
-        )
-        if result.outcome == "not_found":
-            raise _no_such_message()
-        uow.commit()
+    deps = dependencies()
+    result = act(unit_of_work, operations.retry, deps, str(public_id), actor=g.actor, now=utcnow())
+    if result.outcome == operations.RetryOutcome.NOT_FOUND:
+        raise _no_such_message()
     return asdict(result)
 
 
@@ -113,16 +110,16 @@ def retry_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def retry_dead_letters(data: dict[str, Any]) -> dict[str, Any]:
     """Retry the matching dead letters, oldest first, at most `limit` of them."""
-    with dependencies().unit_of_work() as uow:
-        results = operations.retry_all(
-            uow.connection,
-            dependencies(),
-            operations.DeadFilter.from_mapping(data),
-            actor=g.actor,
-            now=utcnow(),
-            cap=data["limit"],
-        )
-        uow.commit()
+    deps = dependencies()
+    results = act(
+        unit_of_work,
+        operations.retry_all,
+        deps,
+        operations.DeadFilter.from_mapping(data),
+        actor=g.actor,
+        now=utcnow(),
+        cap=data["limit"],
+    )
     return {"retried": operations.count_retried(results), "results": [asdict(r) for r in results]}
 
 
@@ -132,9 +129,7 @@ def retry_dead_letters(data: dict[str, Any]) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
     """Mark a dead letter dealt with, sending nothing; `discarded` false if it was not one."""
-    with dependencies().unit_of_work() as uow:
-        discarded = operations.discard(uow.connection, str(public_id), actor=g.actor, now=utcnow())
-        uow.commit()
+    discarded = act(unit_of_work, operations.discard, str(public_id), actor=g.actor, now=utcnow())
     return {"id": str(public_id), "discarded": discarded}
 
 
@@ -144,8 +139,7 @@ def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def stats() -> dict[str, Any]:
     """Counts by status and channel, the oldest due message's age, the last hour's outcomes."""
-    with dependencies().engine.connect() as connection:
-        return asdict(operations.stats(connection, utcnow()))
+    return asdict(read(unit_of_work, operations.stats, utcnow()))
 
 
 @bp.get("/v1/admin/stranded")
@@ -154,8 +148,7 @@ def stats() -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def stranded() -> dict[str, Any]:
     """Pending accounts whose latest activation message is dead or whose code expired."""
-    with dependencies().engine.connect() as connection:
-        found = operations.stranded(connection, utcnow())
+    found = read(unit_of_work, operations.stranded, utcnow())
     return {"items": [asdict(account) for account in found]}
 
 
@@ -165,13 +158,12 @@ def stranded() -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def reissue_activation(user_id: int) -> dict[str, Any]:
     """Send a pending account a fresh activation code; 409 if none, or its address suppressed."""
-    with dependencies().unit_of_work() as uow:
-        result = operations.reissue_activation(
-            uow.connection, dependencies(), user_id, actor=g.actor, now=utcnow()
-        )
-        if result.delivery is None:
-            raise Problem(409, *_REISSUE_REFUSED[result.outcome])
-        uow.commit()
+    deps = dependencies()
+    result = act(
+        unit_of_work, operations.reissue_activation, deps, user_id, actor=g.actor, now=utcnow()
+    )
+    if result.delivery is None:
+        raise Problem(409, *_REISSUE_REFUSED[result.outcome])
     return {"user_id": user_id, "delivery": result.delivery}
 
 
@@ -181,8 +173,7 @@ def reissue_activation(user_id: int) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def list_suppressions() -> dict[str, Any]:
     """The suppressed addresses, newest first (at most 500)."""
-    with dependencies().engine.connect() as connection:
-        entries = operations.list_suppressions(connection)
+    entries = read(unit_of_work, operations.list_suppressions)
     return {"items": [asdict(entry) for entry in entries]}
 
 
@@ -194,11 +185,15 @@ def list_suppressions() -> dict[str, Any]:
 def remove_suppressions(data: dict[str, Any]) -> dict[str, Any]:
     """Let messages go to these addresses again; audited."""
     addresses = list(dict.fromkeys(data["addresses"]))
-    with dependencies().unit_of_work() as uow:
-        removed = operations.remove_suppressions(
-            uow.connection, dependencies(), addresses, actor=g.actor, now=utcnow()
-        )
-        uow.commit()
+    deps = dependencies()
+    removed = act(
+        unit_of_work,
+        operations.remove_suppressions,
+        deps,
+        addresses,
+        actor=g.actor,
+        now=utcnow(),
+    )
     return {"removed": removed}
 
 
@@ -208,12 +203,9 @@ def remove_suppressions(data: dict[str, Any]) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def erase_user(user_id: int) -> dict[str, Any]:
     """Erase an account and scrub its address from every message (GDPR art. 17); audited."""
-    with dependencies().unit_of_work() as uow:
-        if not operations.erase(
-            uow.connection, dependencies(), user_id, actor=g.actor, now=utcnow()
-        ):
-            raise Problem(404, "not-found", "Not Found", "No account has this id.")
-        uow.commit()
+    deps = dependencies()
+    if not act(unit_of_work, operations.erase, deps, user_id, actor=g.actor, now=utcnow()):
+        raise Problem(404, "not-found", "Not Found", "No account has this id.")
     return {"user_id": user_id, "erased": True}
 
 
@@ -223,8 +215,7 @@ def erase_user(user_id: int) -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def audit() -> dict[str, Any]:
     """The newest hundred operator actions."""
-    with dependencies().engine.connect() as connection:
-        entries = operations.audit_log(connection)
+    entries = read(unit_of_work, operations.audit_log)
     return {
         "items": [{**asdict(entry), "summary": operations.in_words(entry)} for entry in entries]
     }
