@@ -8,6 +8,7 @@ from flask import request
 from api_service.admin_auth import require_token
 from api_service.dependencies import dependencies
 from api_service.flows.dependencies import Dependencies
+from api_service.flows.provider_events import record_events
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
@@ -15,8 +16,7 @@ from api_service.provider_feeds import FeedPost, authenticate, body_json, outpos
 from api_service.schemas import ProviderEventsResultSchema
 from api_service.ses_feed import ses_post
 from api_service.sms_receipts import twilio_post, vonage_post
-from shared.clock import utcnow
-from shared.provider_events import TYPES, ProviderEvent, first_seen, record
+from shared.provider_events import TYPES, ProviderEvent
 from shared.sms_url import RECEIPT_KEY, SmsKind, SmsProvider, providers_of, receipt_key
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
@@ -187,26 +187,11 @@ def _apply_post(deps: Dependencies, source: str, post: FeedPost) -> dict[str, in
 def _apply(
     deps: Dependencies, events: list[ProviderEvent], *, notification_id: str | None = None
 ) -> dict[str, int]:
-    """Record the events in one transaction, unless their notification was recorded before
-    (a retry: answered 200, recording and counting nothing)."""
-    now = utcnow()
-    with deps.unit_of_work() as work:
-        retry = (
-            bool(events)
-            and notification_id is not None
-            and not first_seen(work.connection, events[0].source, notification_id, now)
-        )
-        if retry:
-            return {"accepted": 0, "unknown_events": 0}
-        recorded = record(
-            work.connection,
-            events,
-            settings=deps.settings,
-            box=deps.box,
-            suppressor=deps.suppressor.of(work.connection),
-            now=now,
-        )
-        work.commit()
+    """Record the events, unless their notification was recorded before (a retry: answered
+    200, counting nothing)."""
+    recorded = record_events(deps, events, notification_id=notification_id)
+    if recorded is None:
+        return {"accepted": 0, "unknown_events": 0}
     for event in events:
         PROVIDER_EVENTS.labels(event.source, event.type).inc()
     return {"accepted": recorded.accepted, "unknown_events": recorded.unknown}

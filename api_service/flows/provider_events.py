@@ -1,0 +1,34 @@
+"""What providers report after they took a message (bounces, complaints, receipts), recorded
+once per notification."""
+
+from __future__ import annotations
+
+from api_service.flows.dependencies import Dependencies
+from shared.clock import utcnow
+from shared.provider_events import ProviderEvent, Recorded, first_seen, record
+
+
+def record_events(
+    deps: Dependencies, events: list[ProviderEvent], *, notification_id: str | None = None
+) -> Recorded | None:
+    """Record the events in one transaction; None if their notification was recorded before
+    (a provider's retry, recording nothing)."""
+    now = utcnow()
+    with deps.unit_of_work() as uow:
+        connection = uow.connection
+        if (
+            events
+            and notification_id is not None
+            and not first_seen(connection, events[0].source, notification_id, now)
+        ):
+            return None
+        recorded = record(
+            connection,
+            events,
+            settings=deps.settings,
+            box=deps.box,
+            suppressor=deps.suppressor.of(connection),
+            now=now,
+        )
+        uow.commit()
+    return recorded
