@@ -25,7 +25,8 @@ from shared.config_env import (
 from shared.database_url import normalise_database_url
 from shared.locales import PACKAGED
 from shared.outbox import Purpose
-from shared.sms_url import SmsProvider, parse_sms_url
+from shared.sms_providers.spec import SmsProvider
+from shared.sms_url import LOG, parse_sms_url
 from shared.smtp_url import SmtpSettings, parse_smtp_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
@@ -202,6 +203,11 @@ class Settings:
     def sms_fallback(self) -> SmsProvider | None:
         """SMS_FALLBACK_URL's provider, if any."""
         return parse_sms_url(self.sms_fallback_url) if self.sms_fallback_url else None
+
+    @property
+    def sms_providers(self) -> list[SmsProvider]:
+        """The SMS providers configured, SMS_URL's first; `log:` is none."""
+        return [p for p in (self.sms, self.sms_fallback) if p is not None and p.kind != LOG]
 
     @property
     def longest_send(self) -> float:

@@ -1,0 +1,1 @@
+"""The SMS providers, one spec module each (twilio, vonage, gateway), registered in registry."""
