@@ -1,1 +1,2 @@
-"""The SMS providers, one spec module each (twilio, vonage, gateway), registered in registry."""
+"""The SMS providers, one spec module each (twilio, vonage, gateway, template), registered in
+registry."""
