@@ -34,7 +34,7 @@ REQUESTS = Counter(
 )
 PROVIDER_EVENTS = Counter(
     "outpost_provider_events",
-    "Provider events received, by source (outpost, ses, twilio, vonage) and type (bounce, "
+    f"Provider events received, by source ({', '.join(SOURCES)}) and type (bounce, "
     "complaint, delivery; and the notifications Outpost does not act on: SES types such as open "
     "or delivery_delay, SMS receipts' statuses on the way such as sent or buffered); those "
     "matching no message are counted too.",

@@ -14,16 +14,10 @@ from enum import StrEnum
 
 from shared.refusals import Refusal
 
-
-class Verdict(StrEnum):
-    """Whose failure it is, and so what becomes of the message."""
-
-    PERMANENT = "permanent"  # the recipient or the message: never try again
-    TRANSIENT = "transient"  # this message, this time: try again later
-    PROVIDER_DOWN = "provider_down"  # the provider or its configuration: pause it, keep the row
-    # 5.7.0 or 5.7.1 at RCPT or DATA: this recipient's (a policy), or the provider's once
-    # several recipients get it at once (see providers.Provider.judge).
-    POLICY = "policy"
+# The verdicts, and the HTTP status rule, are shared with the SMS providers' specs, which judge
+# their own answers (shared/sms_providers); the relay's modules read Verdict from here.
+from shared.verdicts import Judgement, judge_http
+from shared.verdicts import Verdict as Verdict
 
 
 class Stage(StrEnum):
@@ -145,79 +139,20 @@ def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
     )
 
 
-def classify_http(status: int) -> Verdict | None:
-    """Whose failure an SMS gateway's or webhook receiver's answer is; None for 2xx.
-
-    408, 429 and 5xx are transient; 401, 403 and 404 say the endpoint or its credentials are
-    wrong, the provider's; 410 and other 4xx refuse this message for good.
-    """
-    if 200 <= status <= 299:
-        return None
-    if status in (408, 429) or status >= 500:
-        return Verdict.TRANSIENT
-    if status in (401, 403, 404):
-        return Verdict.PROVIDER_DOWN
-    return Verdict.PERMANENT
+def failure_of(judgement: Judgement) -> DeliveryFailure:
+    """The failure a provider's judged answer is (an SMS provider's spec judges its own)."""
+    return DeliveryFailure(
+        judgement.verdict,
+        judgement.description,
+        refusal=judgement.refusal,
+        slow_down=judgement.slow_down,
+    )
 
 
 def http_failure(status: int, reason: str) -> DeliveryFailure | None:
-    """The failure of an HTTP answer; None for 2xx."""
-    verdict = classify_http(status)
-    if verdict is None:
-        return None
-    return DeliveryFailure(verdict, f"HTTP {status} {reason}".strip(), slow_down=status == 429)
-
-
-NUMBER_REFUSED = "number refused"
-OPTED_OUT = "recipient opted out"
-# What the recorded error's words say of the number, as data.
-_REFUSALS = {NUMBER_REFUSED: Refusal.ADDRESS, OPTED_OUT: Refusal.OPTED_OUT}
-# Twilio's error codes and Vonage's per-message statuses, as each documents them (docs/sms.md
-# links every one): whose failure it is, and what the recorded error says of it.
-_SMS_CODES: dict[tuple[str, int], tuple[Verdict, str]] = {
-    ("Twilio", 21211): (Verdict.PERMANENT, NUMBER_REFUSED),  # invalid 'To' number
-    ("Twilio", 21614): (Verdict.PERMANENT, NUMBER_REFUSED),  # 'To' is not a mobile number
-    ("Twilio", 21610): (Verdict.PERMANENT, OPTED_OUT),  # the recipient replied STOP
-    ("Twilio", 21408): (Verdict.PERMANENT, "region not allowed"),
-    ("Twilio", 20003): (Verdict.PROVIDER_DOWN, "bad credentials"),
-    ("Twilio", 20429): (Verdict.PROVIDER_DOWN, "throttled"),
-    ("Vonage", 1): (Verdict.PROVIDER_DOWN, "throttled"),
-    ("Vonage", 4): (Verdict.PROVIDER_DOWN, "bad credentials"),
-    ("Vonage", 5): (Verdict.TRANSIENT, "internal error"),
-    ("Vonage", 9): (Verdict.PROVIDER_DOWN, "quota exceeded"),
-    ("Vonage", 29): (Verdict.PERMANENT, "region not allowed"),
-}
-# What the recorded error says of a code or status the table does not name.
-_MEANINGS = {
-    Verdict.PERMANENT: "refused",
-    Verdict.TRANSIENT: "failed",
-    Verdict.PROVIDER_DOWN: "provider refused",
-}
-
-
-def sms_api_failure(api: str, status: int, code: int | None, text: str) -> DeliveryFailure:
-    """The failure of Twilio's or Vonage's answer (`api`): its HTTP `status`, and the error
-    `code` it carries (Twilio's `code`, Vonage's per-message `status`) if any.
-
-    The table first; then HTTP 429 is throttling, the provider's (as SMTP's 421: the provider
-    is paused and probed, which slows it); any other status is judged as a gateway's, and a
-    `200` refusing the message with a code the table does not name is permanent.
-    """
-    rule = _SMS_CODES.get((api, code)) if code is not None else None
-    if rule is None and status == 429:
-        rule = (Verdict.PROVIDER_DOWN, "throttled")
-    if rule is None:
-        verdict = classify_http(status) or Verdict.PERMANENT
-        rule = (verdict, _MEANINGS[verdict])
-    verdict, meaning = rule
-    what = str(code) if code is not None else f"HTTP {status}"
-    description = " ".join(f"{api} {what} {meaning}: {text}".split())
-    return DeliveryFailure(
-        verdict,
-        description,
-        refusal=_REFUSALS.get(meaning) if code is not None else None,
-        slow_down=meaning == "throttled",
-    )
+    """The failure of an HTTP answer (the webhook receiver's); None for 2xx."""
+    judgement = judge_http(status, reason)
+    return None if judgement is None else failure_of(judgement)
 
 
 def network_failure(exc: Exception) -> DeliveryFailure:

@@ -4,15 +4,13 @@ sandbox (a template reaches the values it is given, never Python's objects behin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 import shared
 from outbox_relay.render_budget import RenderRefused, RenderWorkers
@@ -20,6 +18,7 @@ from shared import locales
 from shared.config import Branding, Settings
 from shared.locales import PARTS
 from shared.outbox import CODED, PURPOSES, Purpose
+from shared.sandbox import Sandbox
 
 PACKAGED = Path(shared.__file__).parent / "templates"
 # Files the messages extend rather than render.
@@ -117,7 +116,7 @@ class Templates:
             self._workers = RenderWorkers(branding, override)
             self._operators = _overridden(override, self.locales)
         loaders = [jinja2.FileSystemLoader(path) for path in (override, PACKAGED) if path]
-        self._env = _Sandbox(
+        self._env = Sandbox(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(["html"]),
@@ -237,36 +236,6 @@ class Templates:
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
             # What a template's own expression raises (`{{ 1 / 0 }}`, `{{ "a" + 1 }}`).
             raise TemplateError(f"{self.source(name)}: {type(exc).__name__}: {exc}") from None
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's sandbox, which also refuses to load a template naming a private attribute.
-
-    The sandbox alone stops such an access when it runs, and only if it runs: in a branch the
-    sample values of `outpost templates check` do not take, it would pass the check.
-    """
-
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Parse as Jinja does (for `compile`), refusing `x._y`, `x.__y__` and `x["_y"]`."""
-        tree = super()._parse(source, name, filename)
-        for key, lineno in _keys(tree):
-            if key.startswith("_"):
-                raise jinja2.TemplateSyntaxError(
-                    f"unsafe: attribute {key!r} is not available to templates",
-                    lineno,
-                    name,
-                    filename,
-                )
-        return tree
-
-
-def _keys(tree: nodes.Template) -> Iterator[tuple[str, int]]:
-    """Every attribute a template names (`x.y`, `x["y"]`) with its line."""
-    for getattr_ in tree.find_all(nodes.Getattr):
-        yield getattr_.attr, getattr_.lineno
-    for getitem in tree.find_all(nodes.Getitem):
-        if isinstance(getitem.arg, nodes.Const) and isinstance(getitem.arg.value, str):
-            yield getitem.arg.value, getitem.lineno
 
 
 def _at_most(template: jinja2.Template, params: Mapping[str, Any], most: int, name: str) -> str:

@@ -25,7 +25,9 @@ from shared.config_env import (
 from shared.database_url import normalise_database_url
 from shared.locales import PACKAGED
 from shared.outbox import Purpose
-from shared.sms_url import SmsProvider, parse_sms_url
+from shared.sms_providers.spec import SmsProvider
+from shared.sms_providers.template import RequestFormat
+from shared.sms_url import LOG, parse_sms_url
 from shared.smtp_url import SmtpSettings, parse_smtp_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
@@ -81,6 +83,9 @@ class Settings:
     sms_url: str | None
     sms_fallback_url: str | None
     sms_token: str | None
+    # SMS_REQUEST_TEMPLATE and SMS_HEADERS: how an http(s):// gateway of its own API is
+    # written to (shared.sms_providers.template); None: the gateway speaks Outpost's contract.
+    sms_request: RequestFormat | None
     # PUBLIC_URL: the API's public base URL, where Twilio is asked to post its receipts.
     public_url: str | None
     # CODE_LINK_URL: a one-click link with {code} and {address}, beside a mail's code.
@@ -196,12 +201,23 @@ class Settings:
     @property
     def sms(self) -> SmsProvider | None:
         """SMS_URL's provider, or None when SMS is not offered."""
-        return parse_sms_url(self.sms_url) if self.sms_url else None
+        return parse_sms_url(self.sms_url, self.templated) if self.sms_url else None
 
     @property
     def sms_fallback(self) -> SmsProvider | None:
         """SMS_FALLBACK_URL's provider, if any."""
-        return parse_sms_url(self.sms_fallback_url) if self.sms_fallback_url else None
+        url = self.sms_fallback_url
+        return parse_sms_url(url, self.templated) if url else None
+
+    @property
+    def templated(self) -> bool:
+        """Whether an http(s):// SMS URL is a gateway written to by SMS_REQUEST_TEMPLATE."""
+        return self.sms_request is not None
+
+    @property
+    def sms_providers(self) -> list[SmsProvider]:
+        """The SMS providers configured, SMS_URL's first; `log:` is none."""
+        return [p for p in (self.sms, self.sms_fallback) if p is not None and p.kind != LOG]
 
     @property
     def longest_send(self) -> float:

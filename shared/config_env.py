@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from shared import config_values as values
 from shared.captcha_url import parse_captcha_url
 from shared.database_url import normalise_database_url
+from shared.sms_providers.template import SPEC as TEMPLATED_SPEC
+from shared.sms_providers.template import RequestFormat, headers_from, read_template
 from shared.sms_url import checked_sms_url
 
 if TYPE_CHECKING:
@@ -73,10 +75,15 @@ def sms_fields(env: Env) -> dict[str, Any]:
     """The SMS providers and the regions SMS may go to."""
     default_region = env.get("PHONE_DEFAULT_REGION", "", values.region)
     real_sms = any(env.environ.get(name, "") not in ("", "log:") for name in SMS_URLS)
+    template = env.get("SMS_REQUEST_TEMPLATE", "", read_template)
+    headers = env.get("SMS_HEADERS", "", headers_from(env.environ))
+    if headers and template is None:
+        raise ConfigError("SMS_HEADERS: needs SMS_REQUEST_TEMPLATE, the gateway's request format")
     return {
         "sms_url": env.get("SMS_URL", "", checked_sms_url),
         "sms_fallback_url": env.get("SMS_FALLBACK_URL", "", checked_sms_url),
         "sms_token": env.environ.get("SMS_TOKEN") or None,
+        "sms_request": RequestFormat(*template, headers=headers) if template else None,
         "phone_default_region": default_region,
         "sms_allowed_regions": env.get(
             "SMS_ALLOWED_REGIONS", "", values.allowed_regions(default_region, real_sms)
@@ -126,6 +133,13 @@ def check_together(settings: Settings) -> None:
             f"RELAY_LEASE_SECONDS: must exceed the longest send ({settings.longest_send:g}s: "
             "the slowest provider's longest send) by more than 1s, or a send could outlive its "
             "lease"
+        )
+    if settings.sms_request and not any(
+        p.kind == TEMPLATED_SPEC.name for p in settings.sms_providers
+    ):
+        raise ConfigError(
+            "SMS_REQUEST_TEMPLATE: needs an https:// SMS_URL or SMS_FALLBACK_URL, the gateway "
+            "whose requests it writes"
         )
     if settings.sms_fallback_url and not settings.sms_url:
         raise ConfigError("SMS_FALLBACK_URL: needs SMS_URL, the provider it stands in for")

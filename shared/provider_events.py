@@ -25,6 +25,7 @@ from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import ERASED, WEBHOOK, DeadReason, Status
 from shared.refusals import Refusal, failure_reason, suppression_of
 from shared.secretbox import SecretBox
+from shared.sms_providers.registry import RECEIVING
 from shared.suppressions import SuppressionReason, Suppressor
 from shared.transitions import bounce
 
@@ -38,7 +39,8 @@ class ProviderEventType(StrEnum):
 
 
 TYPES = tuple(kind.value for kind in ProviderEventType)
-SOURCES = ("outpost", "ses", "twilio", "vonage")
+# Who reports: Outpost's own format, Amazon SES, and each SMS provider that sends receipts.
+SOURCES = ("outpost", "ses", *(spec.name for spec in RECEIVING))
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
 _PUBLIC_ID = re.compile(

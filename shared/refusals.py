@@ -1,5 +1,6 @@
 """What a permanent failure refused beyond the message, as data: decided once where the
-provider's answer is judged (outbox_relay/failures.py, a provider's report), stored with the
+provider's answer is judged (outbox_relay/failures.py, an SMS provider's spec, a provider's
+report), stored with the
 message (`outbox.refusal`), and turned here, in one table, into what the client is told and
 what the suppression list keeps. No code reads an error's wording for its meaning."""
 
@@ -11,19 +12,9 @@ from typing import NamedTuple
 from shared.outbox import DeadReason, Status
 from shared.suppressions import SuppressionReason
 
-
-class Refusal(StrEnum):
-    """Who or what a permanent failure refused."""
-
-    # The address itself: SMTP 5.1.x (no such mailbox, bad domain), or an SMS provider's
-    # invalid or non-mobile number.
-    ADDRESS = "address"
-    # The recipient asked the SMS provider for no more (replied STOP).
-    OPTED_OUT = "opted_out"
-    # A provider's report after it took the message: the address bounced for good.
-    HARD_BOUNCE = "hard_bounce"
-    # A provider's report: the recipient marked the message as spam.
-    COMPLAINT = "complaint"
+# The kinds of refusal live beside the verdicts, which the SMS providers' specs judge with
+# (shared/verdicts.py imports nothing heavier); read here with their consequences.
+from shared.verdicts import Refusal as Refusal
 
 
 class Consequence(NamedTuple):

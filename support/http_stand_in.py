@@ -1,5 +1,6 @@
 """A real HTTP server for tests standing in for a provider's API, answering from a script;
-what an answer says is the provider's own (support/sms_gateway.py, twilio_api.py, vonage_api.py)."""
+what an answer says is the provider's own (support/sms_gateway.py, twilio_api.py, vonage_api.py,
+africastalking_api.py)."""
 
 from __future__ import annotations
 
@@ -47,10 +48,12 @@ class GatewayRequest:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the stand-in answers: a status and a JSON body."""
+    """What the stand-in answers: a status and a JSON body (or, with another media type, a
+    text body as is)."""
 
     status: int
     body: Any
+    media: str = "application/json"
 
 
 class HttpStandIn(ABC):
@@ -181,10 +184,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(server.stand_in.answer(request, behaviour))
 
     def _send(self, answer: Answer) -> None:
-        data = json.dumps(answer.body).encode()
+        json_body = answer.media == "application/json"
+        data = json.dumps(answer.body).encode() if json_body else str(answer.body).encode()
         try:
             self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", answer.media)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

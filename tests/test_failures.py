@@ -11,14 +11,15 @@ from outbox_relay.failures import (
     DeliveryFailure,
     Stage,
     Verdict,
-    classify_http,
     classify_smtp,
     enhanced_code,
-    sms_api_failure,
+    failure_of,
     smtp_failure,
 )
 from outbox_relay.providers import Provider
 from shared.refusals import Refusal, failure_reason, suppression_of
+from shared.sms_providers import twilio, vonage
+from shared.verdicts import classify_http
 
 P, T, D, POLICY = Verdict.PERMANENT, Verdict.TRANSIENT, Verdict.PROVIDER_DOWN, Verdict.POLICY
 
@@ -164,11 +165,11 @@ def test_other_verdicts_pass_through_the_policy_rule() -> None:
         (smtp_failure(Stage.RCPT, 450, "4.1.1 try later"), None),
         (smtp_failure(Stage.DATA, 554, "5.7.1 rejected as spam"), None),
         (smtp_failure(Stage.RCPT, 550, "no such user"), None),
-        (sms_api_failure("Twilio", 400, 21211, "invalid To"), Refusal.ADDRESS),
-        (sms_api_failure("Twilio", 400, 21614, "not a mobile"), Refusal.ADDRESS),
-        (sms_api_failure("Twilio", 400, 21610, "replied STOP"), Refusal.OPTED_OUT),
-        (sms_api_failure("Vonage", 200, 29, "non-whitelisted"), None),
-        (sms_api_failure("Twilio", 400, None, "bad request"), None),
+        (failure_of(twilio.SPEC.coded(400, 21211, "invalid To")), Refusal.ADDRESS),
+        (failure_of(twilio.SPEC.coded(400, 21614, "not a mobile")), Refusal.ADDRESS),
+        (failure_of(twilio.SPEC.coded(400, 21610, "replied STOP")), Refusal.OPTED_OUT),
+        (failure_of(vonage.SPEC.coded(200, 29, "non-whitelisted")), None),
+        (failure_of(twilio.SPEC.coded(400, None, "bad request")), None),
     ],
     ids=lambda value: getattr(value, "description", str(value)),
 )

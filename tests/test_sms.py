@@ -15,13 +15,14 @@ from sqlalchemy import Engine, update
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.channels import Channel
 from outbox_relay.channels.factory import default_channels
-from outbox_relay.channels.sms import SmsGatewayChannel
+from outbox_relay.channels.sms import SmsApiChannel
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.secretbox import SecretBox
+from shared.sms_providers import gateway as gateway_spec
 from support.constants import MakeRelay
 from support.rows import rows
 from support.sms_gateway import Behaviour, GatewayRequest, SmsGateway
@@ -188,7 +189,11 @@ def test_a_gateway_hanging_past_the_timeout_is_transient(
     others = default_channels(changed)
 
     def channels(kind: str) -> Channel:
-        return SmsGatewayChannel(url, TOKEN, timeout=1.0) if kind == "sms" else others(kind)
+        return (
+            SmsApiChannel(gateway_spec.SPEC, changed.sms, changed, timeout=1.0)
+            if kind == "sms"
+            else others(kind)
+        )
 
     relay = build_relay(changed, create_engine_for(settings.database_url), channels=channels)
     try:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from api_service import create_app
 from shared.config import Settings
 from shared.secretbox import SecretBox
-from shared.sms_url import receipt_key
+from shared.sms_providers.vonage import receipt_key
 from support.constants import SECRET_KEY, MakeRelay
 from support.http_stand_in import GatewayRequest
 from support.rows import rows

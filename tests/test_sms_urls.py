@@ -6,7 +6,8 @@ import pytest
 
 from shared.config import Settings
 from shared.config_env import ConfigError
-from shared.sms_url import SmsKind, SmsProvider, parse_sms_url
+from shared.sms_providers.spec import SmsProvider
+from shared.sms_url import parse_sms_url
 from support.constants import SECRET_KEY
 
 SID = "AC" + "0" * 32
@@ -16,23 +17,21 @@ SERVICE = "MG" + "f" * 32
 @pytest.mark.parametrize(
     ("url", "read"),
     [
-        ("log:", SmsProvider(SmsKind.LOG, "")),
-        ("https://sms.example/send", SmsProvider(SmsKind.GATEWAY, "https://sms.example/send")),
-        ("http://127.0.0.1:8025/sms", SmsProvider(SmsKind.GATEWAY, "http://127.0.0.1:8025/sms")),
+        ("log:", SmsProvider("log", "")),
+        ("https://sms.example/send", SmsProvider("gateway", "https://sms.example/send")),
+        ("http://127.0.0.1:8025/sms", SmsProvider("gateway", "http://127.0.0.1:8025/sms")),
         (
             f"twilio://{SID}:tok%2Fen@api.twilio.com?from=+33612345678",
-            SmsProvider(
-                SmsKind.TWILIO, "https://api.twilio.com", SID, "tok/en", sender="+33612345678"
-            ),
+            SmsProvider("twilio", "https://api.twilio.com", SID, "tok/en", sender="+33612345678"),
         ),
         (
             f"twilio://{SID}:token@api.twilio.com?from=%2B33612345678",
-            SmsProvider(SmsKind.TWILIO, "https://api.twilio.com", SID, "token", "+33612345678"),
+            SmsProvider("twilio", "https://api.twilio.com", SID, "token", "+33612345678"),
         ),
         (
             f"twilio://{SID}:token@127.0.0.1:8099?messaging_service_sid={SERVICE}",
             SmsProvider(
-                SmsKind.TWILIO,
+                "twilio",
                 "http://127.0.0.1:8099",
                 SID,
                 "token",
@@ -41,7 +40,7 @@ SERVICE = "MG" + "f" * 32
         ),
         (
             "vonage://key:secret@rest.nexmo.com?from=Outpost",
-            SmsProvider(SmsKind.VONAGE, "https://rest.nexmo.com", "key", "secret", "Outpost"),
+            SmsProvider("vonage", "https://rest.nexmo.com", "key", "secret", "Outpost"),
         ),
     ],
 )

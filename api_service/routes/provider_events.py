@@ -1,23 +1,23 @@
-"""POST /v1/provider-events and /v1/provider-events/ses|twilio|vonage: what providers report
-after they took a message."""
+"""POST /v1/provider-events, /v1/provider-events/ses, and /v1/provider-events/<name> for each
+SMS provider that sends receipts (shared/sms_providers): what providers report after they took
+a message."""
 
 from __future__ import annotations
 
 from flask import request
 
-from api_service.admin_auth import require_token
 from api_service.dependencies import dependencies
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.provider_events import record_events
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
-from api_service.problems import Problem
 from api_service.provider_feeds import FeedPost, authenticate, body_json, outpost_events
 from api_service.schemas import ProviderEventsResultSchema
 from api_service.ses_feed import ses_post
-from api_service.sms_receipts import twilio_post, vonage_post
+from api_service.sms_receipts import HttpReceipt, receipt_post
 from shared.provider_events import TYPES, ProviderEvent
-from shared.sms_url import RECEIPT_KEY, SmsKind, SmsProvider, providers_of, receipt_key
+from shared.sms_providers.registry import RECEIVING
+from shared.sms_providers.spec import SmsSpec
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
 
@@ -66,29 +66,6 @@ _SNS_BODY = {
         for media in ("application/json", "text/plain")
     },
 }
-_TWILIO_BODY = {
-    "required": True,
-    "content": {
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "description": "A Twilio status callback (MessageSid, MessageStatus, ErrorCode…).",
-            }
-        }
-    },
-}
-_VONAGE_BODY = {
-    "required": True,
-    "content": {
-        media: {
-            "schema": {
-                "type": "object",
-                "description": "A Vonage delivery receipt (messageId, status, err-code, api-key…).",
-            }
-        }
-        for media in ("application/json", "application/x-www-form-urlencoded")
-    },
-}
 
 
 @bp.post("/v1/provider-events")
@@ -114,67 +91,34 @@ def post_ses_notification() -> dict[str, int]:
     return _apply_post(deps, "ses", ses_post(body_json(request, text_allowed=True)))
 
 
-@bp.post("/v1/provider-events/twilio")
-@bp.response(200, ProviderEventsResultSchema)
-@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
-@bp.doc(
-    operationId="postTwilioStatusCallback",
-    requestBody=_TWILIO_BODY,
-    parameters=[
-        {
-            "name": "X-Twilio-Signature",
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": "Twilio's signature over PUBLIC_URL's callback URL and the fields.",
-        }
-    ],
-)
-def post_twilio_status_callback() -> dict[str, int]:
-    """A Twilio status callback, verified by X-Twilio-Signature (404 unless SMS_URL or
-    SMS_FALLBACK_URL is a Twilio account and PUBLIC_URL is set)."""
-    deps = dependencies()
-    providers = _configured(deps, SmsKind.TWILIO)
-    public_url = deps.settings.public_url
-    if public_url is None:
-        raise Problem(404, "not-found", "Not Found", "No such route.")
-    return _apply_post(deps, "twilio", twilio_post(request, providers, public_url))
+def _receipts_route(spec: SmsSpec) -> None:
+    """POST /v1/provider-events/<spec.name>: one handler for every SMS provider's receipts,
+    documented as its spec says; 404 unless SMS_URL or SMS_FALLBACK_URL is such a provider."""
+    receipts = spec.receipts
+    assert receipts is not None
+
+    def post_receipt() -> dict[str, int]:
+        deps = dependencies()
+        providers = [p for p in deps.settings.sms_providers if p.kind == spec.name]
+        http = HttpReceipt(request, deps.settings)
+        if not providers:
+            http.absent()
+        fields = spec.read_receipt(http, providers, deps.settings)
+        return _apply_post(deps, spec.name, receipt_post(spec.name, receipts, fields))
+
+    doc = receipts.doc
+    post_receipt.__doc__ = doc.summary
+    schema = {"type": "object", "description": doc.body}
+    body = {"required": True, "content": {media: {"schema": schema} for media in doc.media}}
+    more = {"parameters": list(doc.parameters)} if doc.parameters else {}
+    view = bp.doc(operationId=doc.operation_id, requestBody=body, **more)(post_receipt)
+    view = bp.problems(400, 401, 404, 413, 415, 422, 429, 503)(view)
+    view = bp.response(200, ProviderEventsResultSchema)(view)
+    bp.post(f"/v1/provider-events/{spec.name}", endpoint=f"post_{spec.name}_receipt")(view)
 
 
-@bp.post("/v1/provider-events/vonage")
-@bp.response(200, ProviderEventsResultSchema)
-@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
-@bp.doc(operationId="postVonageDeliveryReceipt", requestBody=_VONAGE_BODY)
-def post_vonage_delivery_receipt() -> dict[str, int]:
-    """A Vonage delivery receipt, at the callback URL the relay gave Vonage (its `key`) or with
-    the token as for /ses, and the account's api-key; 404 unless SMS_URL or SMS_FALLBACK_URL is
-    a Vonage account."""
-    deps = dependencies()
-    providers = _configured(deps, SmsKind.VONAGE)
-    key = request.args.get(RECEIPT_KEY)
-    if key is None:
-        authenticate(request, deps.settings.provider_events_token)
-    else:
-        keys = [receipt_key(secret) for secret in deps.settings.secret_keys]
-        require_token(key, keys, _wrong_receipt_key())
-    return _apply_post(deps, "vonage", vonage_post(request, providers))
-
-
-def _wrong_receipt_key() -> Problem:
-    return Problem(
-        401,
-        "unauthorized",
-        "Unauthorized",
-        "This callback URL's key is not the one the relay gives Vonage.",
-    )
-
-
-def _configured(deps: Dependencies, kind: SmsKind) -> list[SmsProvider]:
-    """The SMS providers of `kind` configured; 404 when there is none."""
-    providers = providers_of(kind, deps.settings.sms_url, deps.settings.sms_fallback_url)
-    if not providers:
-        raise Problem(404, "not-found", "Not Found", "No such route.")
-    return providers
+for _spec in RECEIVING:
+    _receipts_route(_spec)
 
 
 def _apply_post(deps: Dependencies, source: str, post: FeedPost) -> dict[str, int]:

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from functools import partial
 
 from outbox_relay.channels import Channel
-from outbox_relay.channels.sms import SmsGatewayChannel, SmsLogChannel
+from outbox_relay.channels.sms import SmsApiChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
-from outbox_relay.channels.twilio import TwilioChannel
-from outbox_relay.channels.vonage import VonageChannel
 from outbox_relay.channels.webhook import WebhookChannel
 from shared.config import Settings
-from shared.sms_url import SmsKind, SmsProvider
+from shared.sms_providers.registry import spec_named
+from shared.sms_providers.spec import SmsProvider
+from shared.sms_url import LOG
 
 # Called before each message handed to a provider, with the provider's name, the time
 # (time.monotonic) after which the message must not be handed over, and the message's
@@ -42,11 +42,7 @@ def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFac
 
 
 def sms_channel(provider: SmsProvider, settings: Settings) -> Channel:
-    """The channel speaking to one SMS provider as its kind wants."""
-    if provider.kind is SmsKind.TWILIO:
-        return TwilioChannel(provider, settings.public_url)
-    if provider.kind is SmsKind.VONAGE:
-        return VonageChannel(provider, settings.public_url, settings.secret_key)
-    if provider.kind is SmsKind.GATEWAY:
-        return SmsGatewayChannel(provider.endpoint, settings.sms_token)
-    return SmsLogChannel()
+    """The channel speaking to one SMS provider as its spec says (`log:`: to the log)."""
+    if provider.kind == LOG:
+        return SmsLogChannel()
+    return SmsApiChannel(spec_named(provider.kind), provider, settings)

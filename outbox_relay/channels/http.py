@@ -1,5 +1,5 @@
 """One POST to an HTTP provider and its answer judged, for every channel that speaks HTTP:
-the SMS gateway, Twilio, Vonage and the webhook endpoint."""
+the SMS providers and the webhook endpoint."""
 
 from __future__ import annotations
 
@@ -32,12 +32,3 @@ def post(
     if failure is not None:
         raise failure
     return response
-
-
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    """The answer's body as a JSON object; empty when it is none."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

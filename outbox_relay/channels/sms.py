@@ -1,4 +1,5 @@
-"""SMS through an HTTP gateway (the spec's webhook contract), or to the log for development."""
+"""SMS through any provider of shared/sms_providers, as its spec writes each request and judges
+each answer; or to the log for development."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import httpx
 
 from outbox_relay.channels import Message, SmsMessage
 from outbox_relay.channels.http import post
-from shared.config import SMS_TIMEOUT
+from outbox_relay.failures import DeliveryFailure, failure_of
+from shared.config import SMS_TIMEOUT, Settings
+from shared.sms_providers.spec import Answer, SmsProvider, SmsSpec
 
 log = logging.getLogger(__name__)
 
@@ -17,24 +20,42 @@ log = logging.getLogger(__name__)
 _CODE_LIKE = re.compile(r"\d{4,}")
 
 
-class SmsGatewayChannel:
-    """POSTs `{id, to, body}` with a bearer token and `Idempotency-Key: <id>`."""
+class SmsApiChannel:
+    """Hands each SMS to one provider as its spec says, over pooled HTTP connections."""
 
-    def __init__(self, url: str, token: str | None, timeout: float = SMS_TIMEOUT) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._url = url
-        self._client = httpx.Client(timeout=timeout, headers=headers)
+    def __init__(
+        self,
+        spec: SmsSpec,
+        provider: SmsProvider,
+        settings: Settings,
+        timeout: float = SMS_TIMEOUT,
+    ) -> None:
+        self._spec = spec
+        self._request = spec.requests(provider, settings)
+        self._client = httpx.Client(timeout=timeout)
 
     def send(self, message: Message, start_by: float) -> str | None:
-        """Deliver one SMS; failures are classified by HTTP status."""
+        """Deliver one SMS; the spec says whose failure a refusal is, and the provider's id."""
         assert isinstance(message, SmsMessage)
+        outbound = self._request(message)
+        answers: list[Answer] = []
+
+        def judge(response: httpx.Response) -> DeliveryFailure | None:
+            answers.append(Answer(response.status_code, response.reason_phrase, response.content))
+            judgement = self._spec.judge(answers[0])
+            return None if judgement is None else failure_of(judgement)
+
+        request = {
+            "data": outbound.form,
+            "json": outbound.json,
+            "content": outbound.content,
+            "headers": outbound.headers or None,
+            "auth": outbound.auth,
+        }
         post(
-            self._client,
-            self._url,
-            json={"id": message.id, "to": message.to, "body": message.body},
-            headers={"Idempotency-Key": message.id},
+            self._client, outbound.url, judge, **{k: v for k, v in request.items() if v is not None}
         )
-        return None
+        return self._spec.provider_id(answers[0])
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
