@@ -127,7 +127,12 @@ def test_a_server_refusing_bare_newlines_takes_every_purpose_and_locale(
                 purpose=purpose,
                 recipient=recipient,
                 locale=locale,
-                params={"full_name": "Zoé", "expires_minutes": 15},
+                params={
+                    "full_name": "Zoé",
+                    "expires_minutes": 15,
+                    "changed": "email",
+                    "new_address": "z***@example.com",
+                },
                 secret_params={"code": "482913"} if purpose in CODED else None,
             ).id
             for (purpose, locale), recipient in zip(kinds, recipients, strict=True)
