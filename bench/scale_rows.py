@@ -3,14 +3,14 @@ with them, spread over the last 7 days.
 
 Message i: every 10th an SMS, the rest emails; even ones an activation code (its account and
 token written with it: one account for two messages), odd ones a welcome notice. By i % 100:
-90 % sent, 3 % dead (unresolved), 1 % pending (written in the last hour, tried
-once, due again in 12 hours: no relay of the bench claims them), 4 %
+90 % sent, 3 % dead (unresolved), 1 % pending (tried once, due again in 12
+hours, expiring after 8 days: no relay of the bench claims them), 4 %
 cancelled (never tried), 1 % withheld, 1 % bounced (with the bounce and the address's
 suppression); one attempt each but the cancelled. Every 10th sent message has its delivery
 receipt. In proportion besides: throttle rows over the last 8 hours (one per 20 messages),
 idempotency keys and provider notifications of the last day (one per 50), audit rows (one per
 1,000). Ids are the message's number (and the account's), so each table's rows are written in
-one statement a chunk without a join; the sequences are set past them afterwards.
+one statement a chunk without a join; the app's own rows get ids from APP_IDS on.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ STATUS = (
     "WHEN i % 100 = 93 THEN 'pending' WHEN i % 100 < 98 THEN 'cancelled' "
     "WHEN i % 100 = 98 THEN 'withheld' ELSE 'bounced' END"
 )
-# When message i was written: anywhere in the 7 days before :now (the pending ones, in the
-# last hour). A hash of i rather than random(), so that every table agrees.
+# When message i was written: anywhere in the 7 days before :now. A hash of i rather than
+# random(), so that every table agrees.
 WRITTEN = (
-    "CAST(:now AS timestamptz) - CASE WHEN i % 100 = 93 THEN 3600 ELSE 604800 END "
-    "* ((hashint8(i) & 1048575) / 1048576.0) * interval '1 second'"
+    "CAST(:now AS timestamptz) - 604800 * ((hashint8(i) & 1048575) / 1048576.0) "
+    "* interval '1 second'"
 )
 USERS = f"""
 INSERT INTO users (id, email, password_hash, locale, status, created_at, activated_at)
@@ -65,7 +65,7 @@ SELECT i + 1, md5('m' || i)::uuid::text, {WRITTEN},
        CASE WHEN i % 100 BETWEEN 94 AND 97 THEN 0 ELSE 1 END,
        CASE WHEN i % 100 = 93 THEN CAST(:now AS timestamptz) + interval '12 hours'
             ELSE {WRITTEN} END,
-       {WRITTEN} + interval '1 day',
+       {WRITTEN} + interval '8 days',
        CASE WHEN {_SENT} THEN {WRITTEN} + interval '2 seconds' END,
        CASE WHEN i % 100 BETWEEN 90 AND 92 THEN 'permanent_error' END,
        CASE WHEN i % 2 = 0 THEN 0 ELSE 1 END, {_CODE},
@@ -128,15 +128,17 @@ STATEMENTS = (
     NOTIFICATIONS,
     AUDIT,
 )
-SEQUENCES = {
-    "users": "users_id_seq",
-    "verification_tokens": "verification_tokens_id_seq",
-    "outbox": "outbox_id_seq",
-    "outbox_attempts": "outbox_attempts_id_seq",
-    "provider_events": "provider_events_id_seq",
-    "suppressions": "suppressions_id_seq",
-    "throttle_events": "throttle_events_id_seq",
-}
+# Where the ids of the rows the app writes start, past any message number.
+APP_IDS = 1_000_000_000
+SEQUENCES = (
+    "users_id_seq",
+    "verification_tokens_id_seq",
+    "outbox_id_seq",
+    "outbox_attempts_id_seq",
+    "provider_events_id_seq",
+    "suppressions_id_seq",
+    "throttle_events_id_seq",
+)
 
 
 def grow(engine: Engine, start: int, stop: int, now: datetime) -> None:
@@ -149,9 +151,11 @@ def grow(engine: Engine, start: int, stop: int, now: datetime) -> None:
             for statement in STATEMENTS:
                 connection.execute(text(statement), bounds)
     with engine.begin() as connection:
-        for table, sequence in SEQUENCES.items():
+        for sequence in SEQUENCES:
             connection.execute(
-                text(f"SELECT setval('{sequence}', (SELECT max(id) FROM {table}) + 1000000)")
+                text(
+                    f"SELECT setval('{sequence}', greatest(last_value, {APP_IDS})) FROM {sequence}"
+                )
             )
         # What a running relay's report does every 5 s (shared/operations/tallies.py).
         fold(connection, now)

@@ -8,11 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
+from outbox_relay.daemon import Daemon
+from outbox_relay.wake import Wake
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.models import outbox
+from shared.models import outbox, outbox_attempts, outbox_counts
 from shared.operations import purge, tallies
 from shared.suppressions import Suppressor
 from shared.transitions import bounce, cancel_unsent
@@ -54,6 +56,23 @@ def _operator_acts(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
     ok(cli(env, tmp_path, "dead", "discard", dead[1]))
 
 
+def _sent_after_a_retry(engine: Engine, recipient: str) -> None:
+    """A failed attempt just now at the message to `recipient` (queued with a delay, not yet
+    sent), then its delivery."""
+    theirs = select(outbox.c.id).where(outbox.c.recipient == recipient).scalar_subquery()
+    with engine.begin() as connection:
+        connection.execute(
+            insert(outbox_attempts).values(
+                outbox_id=theirs, attempted_at=utcnow(), outcome="transient", duration_ms=1
+            )
+        )
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.id == theirs, outbox.c.status == "pending")
+            .values(status="sent", sent_at=utcnow())
+        )
+
+
 _ID = select(func.min(outbox.c.id))
 _PUBLIC_ID = select(outbox.c.public_id).order_by(outbox.c.id)
 
@@ -92,16 +111,29 @@ def test_the_tallies_equal_a_full_count_after_every_transition(
     assert {"sent", "dead", "cancelled", "bounced"} <= set(by_status)
     assert {"suppressed", "expired"} <= reasons
     assert sum(n for (_, kind), n in hours.items() if kind == tallies.RETRIED) >= 1
-    # Purged: every row but the pending, written long ago, their attempts (one failed, of a
-    # message sent since) still in the chart's day.
-    with engine.begin() as connection:
-        connection.execute(
-            update(outbox)
-            .where(outbox.c.status != "pending")
-            .values(sent_at=utcnow() - timedelta(days=40), created_at=utcnow() - timedelta(days=40))
-        )
+    # Purged 40 days from now: every message but the pending, and the account never
+    # activated, its activation sent after a failed attempt within the chart's hours.
+    _sent_after_a_retry(engine, "new@example.com")
     with engine.connect() as connection:
-        purged = purge(connection, settings, actor="test", now=utcnow())
-    assert purged.sent and purged.dead and purged.cancelled
+        later = utcnow() + timedelta(days=40)
+        purged = purge(connection, settings, actor="test", now=later)
+    assert purged.sent and purged.dead and purged.cancelled and purged.unactivated_accounts
     agree(engine, utcnow())
     agree(engine, utcnow(), fold=True)
+
+
+def test_the_relays_report_folds_the_tallies_to_a_row_a_key(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    relay = make_relay()
+    queue_emails(engine, 5)
+    relay.drain()
+    with engine.connect() as connection:
+        before = connection.execute(select(func.count()).select_from(outbox_counts)).scalar()
+    Daemon(relay, Wake()).report()
+    with engine.connect() as connection:
+        keys = connection.execute(
+            select(outbox_counts.c.status, outbox_counts.c.channel, outbox_counts.c.resolved)
+        ).all()
+    assert before is not None and before > len(keys) == len(set(keys)) == 1
+    agree(engine, utcnow())

@@ -7,12 +7,14 @@ change (a statement's rows in one on PostgreSQL, for inserts and deletes): write
 so no row is hot and no writer waits for another's. Readers sum; shared/operations/tallies.py
 folds the rows into one a key now and then. A failed attempt's `retried` follows its message
 into and out of `sent`, and out of the table: the delete trigger reads the attempts before the
-cascade removes them.
+cascade removes them (of messages sent within the hours kept: older ones have none in them).
 
 The tables are seeded from the rows present, writes held meanwhile (a few seconds at 10M
 rows). `outbox_attempts_failed` indexes the attempts that did not deliver, which the last
-hour's figures read; `outbox_cancelled` the cancelled messages by age, which retention deletes
-a batch at a time.
+hour's figures read (their outcome and message in the index, PostgreSQL reads no row);
+`outbox_cancelled` the cancelled messages by age, which retention deletes a batch at a time;
+`suppressions_event` the suppressions by provider event, which deleting an event looks up
+(without it, retention scanned the suppressions for every receipt it deleted).
 
 Revision ID: 0018
 Revises: 0017
@@ -35,6 +37,10 @@ PG_HOUR = "date_trunc('hour', {0}, 'UTC')"
 # SQLite: the text SQLAlchemy writes for a naive UTC datetime, so that hours compare as text.
 SQLITE_HOUR = "strftime('%Y-%m-%d %H:00:00.000000', {0})"
 
+# A message sent longer ago than the hours the tallies keep (shared.operations.tallies.KEPT_HOURS)
+# had its failed attempts before: deleting it changes no hour kept, and retention, which
+# deletes messages sent a day ago or more, calls no trigger a row.
+KEPT = "25 hours"
 COUNT = "INSERT INTO outbox_counts (status, channel, resolved, n)"
 HOURS = "INSERT INTO attempt_hours (hour, outcome, n)"
 
@@ -87,7 +93,8 @@ def _postgresql() -> list[str]:
         "FOR EACH STATEMENT",
         "outbox_counts_changed": "AFTER UPDATE OF status, channel, resolution ON outbox "
         f"FOR EACH ROW WHEN ({changed})",
-        "outbox_retried_removed": "BEFORE DELETE ON outbox FOR EACH ROW WHEN (OLD.status = 'sent')",
+        "outbox_retried_removed": "BEFORE DELETE ON outbox FOR EACH ROW "
+        f"WHEN (OLD.status = 'sent' AND OLD.sent_at > now() - interval '{KEPT}')",
         "attempt_hours_added": "AFTER INSERT ON outbox_attempts REFERENCING NEW TABLE AS added "
         "FOR EACH STATEMENT",
         "attempt_hours_removed": "AFTER DELETE ON outbox_attempts REFERENCING OLD TABLE AS "
@@ -126,7 +133,8 @@ def _sqlite() -> list[str]:
             _retried(hour, "NEW", "") + ";",
         ),
         "outbox_retried_removed": (
-            "BEFORE DELETE ON outbox WHEN OLD.status = 'sent'",
+            "BEFORE DELETE ON outbox WHEN OLD.status = 'sent' AND OLD.sent_at > "
+            f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-{KEPT}')",
             _retried(hour, "OLD", "-") + ";",
         ),
         "attempt_hours_added": (
@@ -182,9 +190,12 @@ def upgrade() -> None:
         "outbox_attempts_failed",
         "outbox_attempts",
         ["attempted_at"],
+        postgresql_include=["outcome", "outbox_id"],
         postgresql_where=sa.text("outcome <> 'sent'"),
         sqlite_where=sa.text("outcome <> 'sent'"),
     )
+    # Deleting a provider event (with its message, by retention) looks up its suppression.
+    op.create_index("suppressions_event", "suppressions", ["event_id"])
     # Retention deletes cancelled messages by age, a batch at a time.
     op.create_index(
         "outbox_cancelled",
@@ -219,6 +230,7 @@ def downgrade() -> None:
     else:
         for name in [*names, "outbox_retried_left", "outbox_retried_entered"]:
             op.execute(f"DROP TRIGGER {name}")
+    op.drop_index("suppressions_event", "suppressions")
     op.drop_index("outbox_cancelled", "outbox")
     op.drop_index("outbox_attempts_failed", "outbox_attempts")
     op.drop_table("attempt_hours")

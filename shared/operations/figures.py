@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select, type_coerce
+from sqlalchemy import Connection, distinct, exists, func, literal_column, select, type_coerce
 
 from shared.models import UtcDateTime, outbox, outbox_attempts
 from shared.operations import tallies
@@ -133,20 +133,21 @@ def stats(connection: Connection, now: datetime) -> Stats:
 
 def _dead_since(connection: Connection, since: datetime) -> int:
     """Messages that died after `since`: at their last attempt, which is what killed them (one
-    that did not deliver, from the index of those), or when written if they died untried
-    (suppressed at their first claim)."""
-    tried = select(outbox_attempts.c.outbox_id).where(
-        _UNDELIVERED, outbox_attempts.c.attempted_at > since
-    )
-    untried = ~exists().where(outbox_attempts.c.outbox_id == outbox.c.id)
-    return int(
-        connection.execute(
-            select(func.count()).where(
-                outbox.c.status == Status.DEAD,
-                or_(outbox.c.id.in_(tried), and_(outbox.c.created_at > since, untried)),
-            )
-        ).scalar_one()
-    )
+    that did not deliver, read from the index of those), or when written if they died untried
+    (suppressed at their first claim, read from the index of dead rows by age)."""
+    tried = connection.execute(
+        select(func.count(distinct(outbox_attempts.c.outbox_id)))
+        .select_from(outbox_attempts.join(outbox, outbox.c.id == outbox_attempts.c.outbox_id))
+        .where(_UNDELIVERED, outbox_attempts.c.attempted_at > since, outbox.c.status == Status.DEAD)
+    ).scalar_one()
+    untried = connection.execute(
+        select(func.count()).where(
+            outbox.c.status == Status.DEAD,
+            outbox.c.created_at > since,
+            ~exists().where(outbox_attempts.c.outbox_id == outbox.c.id),
+        )
+    ).scalar_one()
+    return int(tried) + int(untried)
 
 
 def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome]:
