@@ -238,3 +238,11 @@ attempt_hours = Table(
     Column("outcome", String(20), nullable=False),
     Column("n", BigInteger, nullable=False),
 )
+
+# Signed counts of suppressed addresses, kept as outbox_counts is.
+suppression_counts = Table(
+    "suppression_counts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)

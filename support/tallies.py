@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, select, type_coerce
 
-from shared.models import UtcDateTime, outbox, outbox_attempts
+from shared.models import UtcDateTime, outbox, outbox_attempts, suppressions
 from shared.operations import backlog, count_dead, hourly_outcomes, stats, tallies
 from shared.operations.dead_letters import DeadFilter
+from shared.suppressions import count as suppressions_count
 
 FAILED = ("transient", "permanent")
 
@@ -66,6 +67,8 @@ def agree(engine: Engine, now: datetime, *, fold: bool = False) -> None:
         assert figures.by_status == by_status
         assert figures.dead_unresolved == unresolved == count_dead(connection, DeadFilter())
         assert backlog(connection, now).pending == sum(by_status.get("pending", {}).values())
+        listed = connection.execute(select(func.count()).select_from(suppressions)).scalar()
+        assert suppressions_count(connection) == listed
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
         kept = tallies.hour_counts(connection, start)
         assert +kept == +Counter({key: n for key, n in hours.items() if key[0] >= start})

@@ -1,5 +1,5 @@
 """Revision 0018 (the outbox's tallies) on a populated database: the tallies it seeds equal a
-full count of the rows already there, the triggers keep them so as the relay delivers, and the
+full count of the rows already there (messages, attempts, a suppression), the triggers keep them so as the relay delivers, and the
 downgrade drops the tallies and keeps every row."""
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ def test_0018_seeds_the_tallies_from_the_rows_and_keeps_them_as_the_relay_delive
                     {"at": now - timedelta(minutes=minutes), "outcome": outcome, "id": public_id},
                 )
     queue_one(engine, "pending@example.com")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO suppressions (address, address_hash, reason, source, created_at) "
+                "VALUES ('bounced@example.com', :hash, 'hard_bounce', 'ses', :now)"
+            ),
+            {"hash": "0" * 64, "now": now},
+        )
 
     command.upgrade(config, "head")
     agree(engine, utcnow())

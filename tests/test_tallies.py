@@ -48,12 +48,13 @@ def _ends_otherwise(engine: Engine) -> None:
 
 
 def _operator_acts(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
-    """An operator retries a dead letter and discards another."""
+    """An operator retries a dead letter, discards another, lifts a suppression."""
     with engine.connect() as connection:
         dead = connection.execute(_PUBLIC_ID.where(outbox.c.status == "dead")).scalars().all()
     assert len(dead) >= 3
     ok(cli(env, tmp_path, "dead", "retry", dead[0]))
     ok(cli(env, tmp_path, "dead", "discard", dead[1]))
+    ok(cli(env, tmp_path, "suppressions", "remove", "gone0@example.com"))
 
 
 def _sent_after_a_retry(engine: Engine, recipient: str) -> None:

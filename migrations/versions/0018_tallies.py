@@ -1,12 +1,13 @@
 """Tallies of the outbox that the figures operators read add up instead of counting the table.
 
-`outbox_counts` holds messages by (status, channel, resolved) and `attempt_hours` attempts by
-(hour, outcome), plus `retried`: the failed attempts of messages since sent, which the chart
-leaves out. Triggers on `outbox` and `outbox_attempts` append a row of signed counts for every
-change (a statement's rows in one on PostgreSQL, for inserts and deletes): writers only insert,
-so no row is hot and no writer waits for another's. Readers sum; shared/operations/tallies.py
-folds the rows into one a key now and then. A failed attempt's `retried` follows its message
-into and out of `sent`, and out of the table: the delete trigger reads the attempts before the
+`outbox_counts` holds messages by (status, channel, resolved), `suppression_counts` the
+suppressed addresses, `attempt_hours` attempts by (hour, outcome), and `retried`: the failed
+attempts of messages since sent, which the chart leaves out. Triggers on `outbox`,
+`outbox_attempts` and `suppressions` append a row of signed counts for every change (a
+statement's rows in one on PostgreSQL, for inserts and deletes): writers only insert, so no
+row is hot and no writer waits for another's. Readers sum; shared/operations/tallies.py folds
+the rows into one a key now and then. A failed attempt's `retried` follows its message into
+and out of `sent`, and out of the table: the delete trigger reads the attempts before the
 cascade removes them (of messages sent within the hours kept: older ones have none in them).
 
 The tables are seeded from the rows present, writes held meanwhile (a few seconds at 10M
@@ -43,6 +44,7 @@ SQLITE_HOUR = "strftime('%Y-%m-%d %H:00:00.000000', {0})"
 KEPT = "25 hours"
 COUNT = "INSERT INTO outbox_counts (status, channel, resolved, n)"
 HOURS = "INSERT INTO attempt_hours (hour, outcome, n)"
+LISTED = "INSERT INTO suppression_counts (n)"
 
 
 def _retried(hour: str, row: str, sign: str) -> str:
@@ -79,6 +81,9 @@ def _postgresql() -> list[str]:
         f"WHERE a.outcome IN {FAILED} AND o.status = 'sent' GROUP BY 1;",
         "attempt_hours_removed": f"{HOURS} SELECT {hour.format('attempted_at')}, outcome, "
         "-count(*) FROM removed GROUP BY 1, 2;",
+        "suppression_counts_added": f"{LISTED} SELECT count(*) FROM added HAVING count(*) > 0;",
+        "suppression_counts_removed": f"{LISTED} SELECT -count(*) FROM removed "
+        "HAVING count(*) > 0;",
     }
     created = [
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} "
@@ -87,6 +92,10 @@ def _postgresql() -> list[str]:
         for name, body in functions.items()
     ]
     triggers = {
+        "suppression_counts_added": "AFTER INSERT ON suppressions REFERENCING NEW TABLE AS "
+        "added FOR EACH STATEMENT",
+        "suppression_counts_removed": "AFTER DELETE ON suppressions REFERENCING OLD TABLE AS "
+        "removed FOR EACH STATEMENT",
         "outbox_counts_added": "AFTER INSERT ON outbox REFERENCING NEW TABLE AS added "
         "FOR EACH STATEMENT",
         "outbox_counts_removed": "AFTER DELETE ON outbox REFERENCING OLD TABLE AS removed "
@@ -118,6 +127,8 @@ def _sqlite() -> list[str]:
         "OR (OLD.resolution IS NULL) <> (NEW.resolution IS NULL)"
     )
     triggers = {
+        "suppression_counts_added": ("AFTER INSERT ON suppressions", f"{LISTED} VALUES (1);"),
+        "suppression_counts_removed": ("AFTER DELETE ON suppressions", f"{LISTED} VALUES (-1);"),
         "outbox_counts_added": ("AFTER INSERT ON outbox", counted("NEW", "")),
         "outbox_counts_removed": ("AFTER DELETE ON outbox", counted("OLD", "-")),
         "outbox_counts_changed": (
@@ -158,6 +169,7 @@ def _sqlite() -> list[str]:
 
 def _seed(hour: str) -> list[str]:
     return [
+        f"{LISTED} SELECT count(*) FROM suppressions",
         f"{COUNT} SELECT status, channel, resolution IS NOT NULL, count(*) FROM outbox "
         "GROUP BY 1, 2, 3",
         f"{HOURS} SELECT {hour.format('attempted_at')}, outcome, count(*) FROM outbox_attempts "
@@ -186,6 +198,11 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(20), nullable=False),
         sa.Column("n", sa.BigInteger, nullable=False),
     )
+    op.create_table(
+        "suppression_counts",
+        sa.Column("id", identity, primary_key=True),
+        sa.Column("n", sa.BigInteger, nullable=False),
+    )
     op.create_index(
         "outbox_attempts_failed",
         "outbox_attempts",
@@ -205,7 +222,7 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'cancelled'"),
     )
     if postgresql:
-        op.execute("LOCK TABLE outbox, outbox_attempts IN SHARE MODE")
+        op.execute("LOCK TABLE outbox, outbox_attempts, suppressions IN SHARE MODE")
     for statement in _seed(PG_HOUR if postgresql else SQLITE_HOUR):
         op.execute(statement)
     for statement in _postgresql() if postgresql else _sqlite():
@@ -215,6 +232,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
     names = [
+        "suppression_counts_added",
+        "suppression_counts_removed",
         "outbox_counts_added",
         "outbox_counts_removed",
         "outbox_counts_changed",
@@ -224,7 +243,9 @@ def downgrade() -> None:
     ]
     if postgresql:
         for name in names:
-            table = "outbox_attempts" if name.startswith("attempt") else "outbox"
+            table = {"attempt": "outbox_attempts", "suppression": "suppressions"}.get(
+                name.partition("_")[0], "outbox"
+            )
             op.execute(f"DROP TRIGGER {name} ON {table}")
             op.execute(f"DROP FUNCTION {name}()")
     else:
@@ -233,5 +254,6 @@ def downgrade() -> None:
     op.drop_index("suppressions_event", "suppressions")
     op.drop_index("outbox_cancelled", "outbox")
     op.drop_index("outbox_attempts_failed", "outbox_attempts")
+    op.drop_table("suppression_counts")
     op.drop_table("attempt_hours")
     op.drop_table("outbox_counts")

@@ -3,11 +3,12 @@
 Why: counting messages by status, or the last day's attempts by hour, reads rows in proportion
 to the table or to the traffic; at millions of messages every refresh of the dashboard was a
 full scan competing with the relays. Triggers (migration 0018) append a row of signed counts
-for every change to `outbox_counts` and `attempt_hours`: a writer only inserts, so no row is
-hot and no writer waits for another (a counter row updated in place would serialise the
-relays, or deadlock two transactions taking two counters in turn). Reading sums the rows;
-`fold` replaces them with one a key, so a sum reads the keys and the changes since the last
-fold. Every figure stays exact: a sum is the count the rows' changes add up to.
+for every change to `outbox_counts`, `attempt_hours` and `suppression_counts`: a writer only
+inserts, so no row is hot and no writer waits for another (a counter row updated in place
+would serialise the relays, or deadlock two transactions taking two counters in turn).
+Reading sums the rows; `fold` replaces them with one a key, so a sum reads the keys and the
+changes since the last fold (the relay folds every 5 s). Every figure stays exact: a sum is
+the count the rows' changes add up to.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
-from shared.models import attempt_hours, outbox_counts
+from shared.models import attempt_hours, outbox_counts, suppression_counts
 
 # Attempts that failed for a message later sent: counted apart, for the chart leaves them out.
 RETRIED = "retried"
@@ -71,6 +72,7 @@ def fold(connection: Connection, now: datetime) -> None:
     transaction. It deletes the rows it sums in one statement, so rows a writer has not yet
     committed stay as they are, and two folds at once wait for each other, never count twice."""
     _fold(connection, outbox_counts, ("status", "channel", "resolved"))
+    _fold(connection, suppression_counts, ())
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=KEPT_HOURS - 1)
     _fold(connection, attempt_hours, ("hour", "outcome"), keep=lambda key: key[0] >= start)
 
