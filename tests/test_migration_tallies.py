@@ -1,6 +1,6 @@
 """Revision 0018 (the outbox's tallies) on a populated database: the tallies it seeds equal a
-full count of the rows already there (messages, attempts, a suppression), the triggers keep them so as the relay delivers, and the
-downgrade drops the tallies and keeps every row."""
+full count of the rows already there (messages, attempts, a suppression), the triggers keep
+them so as the relay delivers, and the downgrade drops the tallies and keeps every row."""
 
 from __future__ import annotations
 
