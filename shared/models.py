@@ -246,3 +246,14 @@ suppression_counts = Table(
     Column("id", Id, primary_key=True),
     Column("n", BigInteger, nullable=False),
 )
+
+# Signed counts of the last hour's messages sent (kind `sent`, by sent_at) and attempts that
+# did not deliver (kind: the outcome), by minute; kept as outbox_counts is.
+minute_counts = Table(
+    "minute_counts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("minute", UtcDateTime(), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("n", BigInteger, nullable=False),
+)

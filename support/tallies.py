@@ -67,6 +67,11 @@ def agree(engine: Engine, now: datetime, *, fold: bool = False) -> None:
         assert figures.by_status == by_status
         assert figures.dead_unresolved == unresolved == count_dead(connection, DeadFilter())
         assert backlog(connection, now).pending == sum(by_status.get("pending", {}).values())
+        assert _last_hour(connection, now) == (
+            figures.sent_last_hour,
+            figures.failed_last_hour,
+            figures.provider_down_last_hour,
+        )
         listed = connection.execute(select(func.count()).select_from(suppressions)).scalar()
         assert suppressions_count(connection) == listed
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
@@ -76,3 +81,20 @@ def agree(engine: Engine, now: datetime, *, fold: bool = False) -> None:
             failed = sum(hours[bucket.hour, kind] for kind in FAILED)
             assert bucket.failed == failed - hours[bucket.hour, tallies.RETRIED]
             assert bucket.sent == hours[bucket.hour, "sent"]
+
+
+def _last_hour(connection: Connection, now: datetime) -> tuple[int, int, int]:
+    """Messages sent, attempts failed and met by a provider down in the hour before `now`,
+    counted from the tables."""
+    hour_ago = now - timedelta(hours=1)
+    sent = connection.execute(
+        select(func.count()).where(outbox.c.status == "sent", outbox.c.sent_at > hour_ago)
+    ).scalar_one()
+    outcome = outbox_attempts.c.outcome
+    failed, down = connection.execute(
+        select(
+            func.count().filter(outcome.in_(FAILED)),
+            func.count().filter(outcome == "provider_down"),
+        ).where(outbox_attempts.c.attempted_at > hour_ago)
+    ).one()
+    return sent, failed, down

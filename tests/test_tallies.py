@@ -48,13 +48,30 @@ def _ends_otherwise(engine: Engine) -> None:
 
 
 def _operator_acts(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
-    """An operator retries a dead letter, discards another, lifts a suppression."""
+    """An operator retries a dead letter, discards another, lifts a suppression; a provider's
+    failure is counted as a message's."""
     with engine.connect() as connection:
         dead = connection.execute(_PUBLIC_ID.where(outbox.c.status == "dead")).scalars().all()
     assert len(dead) >= 3
     ok(cli(env, tmp_path, "dead", "retry", dead[0]))
     ok(cli(env, tmp_path, "dead", "discard", dead[1]))
     ok(cli(env, tmp_path, "suppressions", "remove", "gone0@example.com"))
+    # A provider's failure counted as the message's afterwards, as outbox_relay/store.recount
+    # writes it.
+    with engine.begin() as connection:
+        [row] = connection.execute(_ID.where(outbox.c.status == "pending")).scalars()
+        connection.execute(
+            insert(outbox_attempts).values(
+                outbox_id=row, attempted_at=utcnow(), outcome="provider_down", duration_ms=1
+            )
+        )
+    agree(engine, utcnow())
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox_attempts)
+            .where(outbox_attempts.c.outcome == "provider_down")
+            .values(outcome="transient")
+        )
 
 
 def _sent_after_a_retry(engine: Engine, recipient: str) -> None:

@@ -106,28 +106,35 @@ def backlog(connection: Connection, now: datetime) -> Backlog:
 def stats(connection: Connection, now: datetime) -> Stats:
     """Counts by status and channel, the oldest due message's age, the last hour's attempts.
 
-    Each reads rows in proportion to the last hour's failures at most: the counts are the
-    tallies' (shared/operations/tallies.py), the messages sent in the last hour the partial
-    index of sent rows by time, the failed attempts that of attempts that did not deliver."""
+    The counts are the tallies' (shared/operations/tallies.py); the last hour's messages sent
+    and attempts failed or met by a provider down are the minutes' tallies after the minute
+    the hour starts in, and what that minute's index range holds after the hour's start: no
+    figure reads more than a minute of rows, or the last hour's deaths."""
     hour_ago = now - timedelta(hours=1)
-    sent_last_hour = connection.execute(
-        select(func.count()).where(outbox.c.status == Status.SENT, outbox.c.sent_at > hour_ago)
+    minute = hour_ago.replace(second=0, microsecond=0)
+    edge = (hour_ago, minute + timedelta(minutes=1))
+    recent = tallies.minute_counts_after(connection, minute)
+    sent_at = outbox.c.sent_at
+    sent_edge = connection.execute(
+        select(func.count()).where(
+            outbox.c.status == Status.SENT, sent_at > edge[0], sent_at < edge[1]
+        )
     ).scalar_one()
-    outcome = outbox_attempts.c.outcome
+    outcome, attempted_at = outbox_attempts.c.outcome, outbox_attempts.c.attempted_at
     failed, provider_down = connection.execute(
         select(
             func.count().filter(outcome.in_(FAILED_ATTEMPTS)),
             func.count().filter(outcome == AttemptOutcome.PROVIDER_DOWN),
-        ).where(_UNDELIVERED, outbox_attempts.c.attempted_at > hour_ago)
+        ).where(_UNDELIVERED, attempted_at > edge[0], attempted_at < edge[1])
     ).one()
     return Stats(
         by_status=tallies.status_counts(connection),
         oldest_due_age_seconds=backlog(connection, now).oldest_due_age,
-        sent_last_hour=sent_last_hour,
-        failed_last_hour=failed,
+        sent_last_hour=recent[Status.SENT] + sent_edge,
+        failed_last_hour=sum(recent[kind] for kind in FAILED_ATTEMPTS) + failed,
         dead_unresolved=tallies.count_status(connection, DEAD_STATUSES, resolved=False),
         dead_last_hour=_dead_since(connection, hour_ago),
-        provider_down_last_hour=provider_down,
+        provider_down_last_hour=recent[AttemptOutcome.PROVIDER_DOWN] + provider_down,
     )
 
 

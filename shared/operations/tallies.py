@@ -3,12 +3,12 @@
 Why: counting messages by status, or the last day's attempts by hour, reads rows in proportion
 to the table or to the traffic; at millions of messages every refresh of the dashboard was a
 full scan competing with the relays. Triggers (migration 0018) append a row of signed counts
-for every change to `outbox_counts`, `attempt_hours` and `suppression_counts`: a writer only
-inserts, so no row is hot and no writer waits for another (a counter row updated in place
-would serialise the relays, or deadlock two transactions taking two counters in turn).
-Reading sums the rows; `fold` replaces them with one a key, so a sum reads the keys and the
-changes since the last fold (the relay folds every 5 s). Every figure stays exact: a sum is
-the count the rows' changes add up to.
+for every change to `outbox_counts`, `attempt_hours`, `minute_counts` and
+`suppression_counts`: a writer only inserts, so no row is hot and no writer waits for another
+(a counter row updated in place would serialise the relays, or deadlock two transactions
+taking two counters in turn). Reading sums the rows; `fold` replaces them with one a key, so
+a sum reads the keys and the changes since the last fold (the relay folds every 5 s). Every
+figure stays exact: a sum is the count the rows' changes add up to.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
-from shared.models import attempt_hours, outbox_counts, suppression_counts
+from shared.models import attempt_hours, minute_counts, outbox_counts, suppression_counts
 
 # Attempts that failed for a message later sent: counted apart, for the chart leaves them out.
 RETRIED = "retried"
 # The hours `fold` keeps: the chart's day and the hour being counted.
 KEPT_HOURS = 25
+# The minutes `fold` keeps: the last hour's and the one it starts in.
+KEPT_MINUTES = 61
 
 
 def status_counts(connection: Connection) -> dict[str, dict[str, int]]:
@@ -67,6 +69,22 @@ def hour_counts(connection: Connection, start: datetime) -> Counter[tuple[dateti
     )
 
 
+def minute_counts_after(connection: Connection, minute: datetime) -> Counter[str]:
+    """Messages sent and attempts that did not deliver, by kind, in the minutes after
+    `minute` (a whole minute)."""
+    total = func.sum(minute_counts.c.n)
+    return Counter(
+        {
+            kind: int(number)
+            for kind, number in connection.execute(
+                select(minute_counts.c.kind, total)
+                .where(minute_counts.c.minute > minute)
+                .group_by(minute_counts.c.kind)
+            )
+        }
+    )
+
+
 def fold(connection: Connection, now: datetime) -> None:
     """Replace the tallies' rows by one a key (dropping hours past KEPT_HOURS), in the caller's
     transaction. It deletes the rows it sums in one statement, so rows a writer has not yet
@@ -75,6 +93,8 @@ def fold(connection: Connection, now: datetime) -> None:
     _fold(connection, suppression_counts, ())
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=KEPT_HOURS - 1)
     _fold(connection, attempt_hours, ("hour", "outcome"), keep=lambda key: key[0] >= start)
+    since = now.replace(second=0, microsecond=0) - timedelta(minutes=KEPT_MINUTES)
+    _fold(connection, minute_counts, ("minute", "kind"), keep=lambda key: key[0] >= since)
 
 
 def _fold(
