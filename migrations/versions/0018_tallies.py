@@ -87,7 +87,7 @@ def _rules(hour: str, minute: str) -> dict[str, tuple[str, str, str, list[str]]]
             f"{COUNT} SELECT status, channel, resolution IS NOT NULL, {sign}count(*) "
             "FROM batch GROUP BY 1, 2, 3",
             f"{MINUTES} SELECT {minute.format('sent_at')}, 'sent', {sign}count(*) FROM batch "
-            "WHERE status = 'sent' GROUP BY 1",
+            "WHERE status = 'sent' AND sent_at IS NOT NULL GROUP BY 1",
         ]
 
     def listed(sign: str) -> list[str]:
@@ -109,8 +109,10 @@ def _rules(hour: str, minute: str) -> dict[str, tuple[str, str, str, list[str]]]
                 "(NEW.status, NEW.channel, NEW.resolution IS NOT NULL, 1)",
                 retried("NEW", "-", left),
                 retried("NEW", "", entered),
-                f"{MINUTES} SELECT {minute.format('OLD.sent_at')}, 'sent', -1 WHERE {left}",
-                f"{MINUTES} SELECT {minute.format('NEW.sent_at')}, 'sent', 1 WHERE {entered}",
+                f"{MINUTES} SELECT {minute.format('OLD.sent_at')}, 'sent', -1 "
+                f"WHERE {left} AND OLD.sent_at IS NOT NULL",
+                f"{MINUTES} SELECT {minute.format('NEW.sent_at')}, 'sent', 1 "
+                f"WHERE {entered} AND NEW.sent_at IS NOT NULL",
             ],
         ),
         "outbox_retried_removed": ("DELETE ON outbox", "", "RECENT", [retried("OLD", "-")]),
@@ -203,7 +205,7 @@ def _seed(dialect: str) -> list[str]:
         f"{MINUTES} SELECT {minute.format('attempted_at')}, outcome, count(*) "
         "FROM outbox_attempts WHERE outcome <> 'sent' GROUP BY 1, 2",
         f"{MINUTES} SELECT {minute.format('sent_at')}, 'sent', count(*) FROM outbox "
-        "WHERE status = 'sent' GROUP BY 1",
+        "WHERE status = 'sent' AND sent_at IS NOT NULL GROUP BY 1",
     ]
 
 
