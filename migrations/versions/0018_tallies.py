@@ -45,11 +45,12 @@ TRUNCATE = {
         "strftime('%Y-%m-%d %H:%M:00.000000', {0})",
     ),
 }
-# A message sent longer ago than the hours the tallies keep (shared.operations.tallies) had its
-# failed attempts before: deleting it changes no hour kept.
-RECENT = {
-    "postgresql": "OLD.sent_at > now() - interval '25 hours'",
-    "sqlite": "OLD.sent_at > strftime('%Y-%m-%d %H:%M:%f', 'now', '-25 hours')",
+# A time this long before now. Deleting what is older changes no hour or minute the tallies
+# keep (shared.operations.tallies: 25 hours, 61 minutes), so a delete (retention's, of rows a
+# day old at least) appends none: a message sent earlier had its failed attempts before.
+SINCE = {
+    "postgresql": "now() - interval '{0}'",
+    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-{0}')",
 }
 COUNT = "INSERT INTO outbox_counts (status, channel, resolved, n)"
 HOURS = "INSERT INTO attempt_hours (hour, outcome, n)"
@@ -63,7 +64,7 @@ COLUMNS = {
 }
 
 
-def _rules(hour: str, minute: str) -> dict[str, tuple[str, str, str, list[str]]]:
+def _rules(hour: str, minute: str, since: str) -> dict[str, tuple[str, str, str, list[str]]]:
     """Each trigger: its event, the rows it reads as `batch` (NEW or OLD: the statement's on
     PostgreSQL, else the row's; '': a row trigger reading OLD and NEW), when it fires, and its
     statements."""
@@ -75,11 +76,16 @@ def _rules(hour: str, minute: str) -> dict[str, tuple[str, str, str, list[str]]]
             f"WHERE outbox_id = {message}.id AND outcome IN {FAILED} AND {when} GROUP BY 1"
         )
 
+    def kept(column: str, sign: str, window: str) -> str:
+        return f"{column} > {since.format(window)}" if sign == "-" else "true"
+
     def attempts(sign: str, rows: str = "batch") -> list[str]:
         return [
-            f"{HOURS} SELECT {at}, outcome, {sign}count(*) FROM {rows} GROUP BY 1, 2",
+            f"{HOURS} SELECT {at}, outcome, {sign}count(*) FROM {rows} "
+            f"WHERE {kept('attempted_at', sign, '26 hours')} GROUP BY 1, 2",
             f"{MINUTES} SELECT {minute.format('attempted_at')}, outcome, {sign}count(*) "
-            f"FROM {rows} WHERE outcome <> 'sent' GROUP BY 1, 2",
+            f"FROM {rows} WHERE outcome <> 'sent' AND {kept('attempted_at', sign, '2 hours')} "
+            "GROUP BY 1, 2",
         ]
 
     def messages(sign: str) -> list[str]:
@@ -87,7 +93,8 @@ def _rules(hour: str, minute: str) -> dict[str, tuple[str, str, str, list[str]]]
             f"{COUNT} SELECT status, channel, resolution IS NOT NULL, {sign}count(*) "
             "FROM batch GROUP BY 1, 2, 3",
             f"{MINUTES} SELECT {minute.format('sent_at')}, 'sent', {sign}count(*) FROM batch "
-            "WHERE status = 'sent' AND sent_at IS NOT NULL GROUP BY 1",
+            f"WHERE status = 'sent' AND {kept('sent_at', sign, '2 hours')} "
+            "AND sent_at IS NOT NULL GROUP BY 1",
         ]
 
     def listed(sign: str) -> list[str]:
@@ -151,10 +158,12 @@ def _triggers(dialect: str) -> list[str]:
     """The statements creating the triggers: on PostgreSQL, a statement's rows at once (its
     transition table) for inserts and deletes; on SQLite, a row at a time."""
     made = []
-    for name, (event, batch, when, body) in _rules(*TRUNCATE[dialect]).items():
+    since = SINCE[dialect]
+    for name, (event, batch, when, body) in _rules(*TRUNCATE[dialect], since).items():
         table = event.rpartition(" ON ")[2]
         timing = "BEFORE" if when == "RECENT" else "AFTER"
-        when = f"OLD.status = 'sent' AND {RECENT[dialect]}" if when == "RECENT" else when
+        recent = f"OLD.status = 'sent' AND OLD.sent_at > {since.format('25 hours')}"
+        when = recent if when == "RECENT" else when
         rows = {f"{row}_ROW": _one(row, table) for row in ("OLD", "NEW")}
         if dialect == "sqlite" or not batch:
             rows["batch"] = _one(batch or "NEW", table)
@@ -263,7 +272,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    for name, (event, _, _, _) in _rules("{0}", "{0}").items():
+    for name, (event, _, _, _) in _rules("{0}", "{0}", "{0}").items():
         if dialect == "postgresql":
             op.execute(f"DROP TRIGGER {name} ON {event.rpartition(' ON ')[2]}")
             op.execute(f"DROP FUNCTION {name}()")

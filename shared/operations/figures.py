@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, distinct, exists, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    distinct,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
 
 from shared.models import UtcDateTime, outbox, outbox_attempts
 from shared.operations import tallies
@@ -89,10 +98,23 @@ class HourlyOutcome:
     provider_down: int
 
 
+def lean(connection: Connection) -> None:
+    """No JIT compilation and no parallel workers for the rest of the transaction (PostgreSQL).
+
+    Why: the planner reads the statistics of the whole table, not of the pending rows'
+    index: where many pending rows wait for a later retry it guesses tens of thousands due
+    where a few are, and buys a JIT compilation (15 ms) and two workers for what reads a few
+    index pages (bench/README.md, issue 51)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL jit = off"))
+        connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
 def backlog(connection: Connection, now: datetime) -> Backlog:
     """Count the queue: pending rows from the tallies, the due ones from the partial index of
     pending rows (as the claim reads it, by priority, then due time)."""
     is_due = outbox.c.next_attempt_at <= now
+    lean(connection)
     due, oldest = connection.execute(
         select(func.count(), type_coerce(func.min(outbox.c.created_at), UtcDateTime())).where(
             outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES), is_due
@@ -110,6 +132,7 @@ def stats(connection: Connection, now: datetime) -> Stats:
     and attempts failed or met by a provider down are the minutes' tallies after the minute
     the hour starts in, and what that minute's index range holds after the hour's start: no
     figure reads more than a minute of rows, or the last hour's deaths."""
+    lean(connection)
     hour_ago = now - timedelta(hours=1)
     minute = hour_ago.replace(second=0, microsecond=0)
     edge = (hour_ago, minute + timedelta(minutes=1))
