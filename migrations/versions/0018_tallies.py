@@ -235,6 +235,9 @@ def _indexes() -> None:
         sqlite_where=sa.text("status = 'cancelled'"),
     )
     op.create_index("suppressions_event", "suppressions", ["event_id"])
+    # The figures read the hours and minutes they show, whatever rows a fold left dead.
+    op.create_index("attempt_hours_hour", "attempt_hours", ["hour"])
+    op.create_index("minute_counts_minute", "minute_counts", ["minute"])
 
 
 def upgrade() -> None:
@@ -278,6 +281,8 @@ def downgrade() -> None:
             op.execute(f"DROP FUNCTION {name}()")
         else:
             op.execute(f"DROP TRIGGER {name}")
+    op.drop_index("minute_counts_minute", "minute_counts")
+    op.drop_index("attempt_hours_hour", "attempt_hours")
     op.drop_index("suppressions_event", "suppressions")
     op.drop_index("outbox_cancelled", "outbox")
     op.drop_index("outbox_attempts_failed", "outbox_attempts")
