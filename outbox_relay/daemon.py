@@ -143,7 +143,7 @@ class Daemon:
         own whose bound is an operator's, not a poll's."""
         engine = engine_for(self.relay.settings, timeout=OPERATOR_TIMEOUT)
         try:
-            with engine.begin() as connection:
+            with engine.connect() as connection:
                 purged = operations.purge(
                     connection, self.relay.settings, actor="relay:retention", now=utcnow()
                 )
@@ -155,11 +155,13 @@ class Daemon:
         log.info("purged", extra=asdict(purged))
 
     def report(self) -> None:
-        """Publish the backlog and whether the relay listens to the metrics and systemd's STATUS."""
+        """Publish the backlog and whether the relay listens to the metrics and systemd's STATUS;
+        fold the tallies the figures add up (shared/operations/tallies.py) meanwhile."""
         listening = self._listener is not None and self._listener.listening
         metrics.LISTENING.set(listening)
         try:
-            with self.relay.engine.connect() as connection:
+            with self.relay.engine.begin() as connection:
+                operations.fold_tallies(connection, utcnow())
                 backlog = operations.backlog(connection, utcnow())
                 suppressed = suppressions.count(connection)
                 unresolved = operations.count_dead(connection, operations.DeadFilter())

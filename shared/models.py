@@ -215,3 +215,45 @@ keyring = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# Signed counts of messages by status, channel and whether resolved (dead letters), one row a
+# change, appended by triggers (migration 0018) and folded by shared/operations/tallies.py.
+outbox_counts = Table(
+    "outbox_counts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("resolved", Boolean, nullable=False),
+    Column("n", BigInteger, nullable=False),
+)
+
+# Signed counts of attempts by hour and outcome, and `retried`: the failed attempts of messages
+# since sent; kept as outbox_counts is.
+attempt_hours = Table(
+    "attempt_hours",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("hour", UtcDateTime(), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("n", BigInteger, nullable=False),
+)
+
+# Signed counts of suppressed addresses, kept as outbox_counts is.
+suppression_counts = Table(
+    "suppression_counts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+# Signed counts of the last hour's messages sent (kind `sent`, by sent_at) and attempts that
+# did not deliver (kind: the outcome), by minute; kept as outbox_counts is.
+minute_counts = Table(
+    "minute_counts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("minute", UtcDateTime(), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("n", BigInteger, nullable=False),
+)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.keyring import first_list_key, suppression_key
-from shared.models import suppressions
+from shared.models import suppression_counts, suppressions
 
 
 class SuppressionReason(StrEnum):
@@ -160,5 +160,7 @@ def listed(connection: Connection, *, limit: int = 500) -> list[Suppression]:
 
 
 def count(connection: Connection) -> int:
-    """How many addresses are suppressed."""
-    return int(connection.execute(select(func.count()).select_from(suppressions)).scalar_one())
+    """How many addresses are suppressed, from their tally (shared/operations/tallies.py),
+    which reads no entry."""
+    total = func.coalesce(func.sum(suppression_counts.c.n), 0)
+    return int(connection.execute(select(total)).scalar_one())

@@ -139,5 +139,6 @@ def test_the_purge_keeps_events_a_dashboard_session_long_whatever_the_code_lifet
                 {"key": "b" * 64, "at": now - timedelta(hours=8, minutes=1)},
             ],
         )
+    with engine.connect() as connection:
         operations.purge(connection, short, actor="test", now=now)
     assert [e["key"] for e in rows_of(engine, "throttle_events")] == ["a" * 64]

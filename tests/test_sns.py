@@ -192,7 +192,7 @@ def test_the_purge_forgets_notifications_a_day_old(settings: Settings, engine: E
     for age in (timedelta(hours=25), timedelta(hours=23)):
         with engine.begin() as connection:
             assert first_seen(connection, "ses", f"sns-{age}", utcnow() - age)
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         purged = operations.purge(connection, settings, actor="test", now=utcnow())
     assert purged.provider_notifications == 1
     assert count(engine, "provider_notifications") == 1

@@ -245,6 +245,7 @@ def test_the_purge_takes_withheld_rows_as_it_takes_sent_ones(
         connection.execute(
             update(outbox).where(outbox.c.id == old).values(sent_at=utcnow() - timedelta(days=8))
         )
+    with engine.connect() as connection:
         purged = operations.purge(connection, settings, actor="test", now=utcnow())
     assert purged.sent == 1
     assert [r["id"] for r in rows(engine, "outbox")] == [young]

@@ -37,7 +37,7 @@ def dispatch(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run the parsed operator command in one transaction; its exit code.
+    """Run the parsed operator command in one transaction (`purge` commits its own), its exit code.
 
     Each command calls one operation (which records itself in the audit table as
     `cli:<OS user>`, or the `--actor` given) and prints a readable table, or JSON with `--json`.
@@ -82,7 +82,7 @@ def dispatch(
         if not schema_is_current(engine):
             print(f"{PROG}: the database schema is not current; run `outpost migrate`", file=err)
             return 1
-        with engine.begin() as connection:
+        with engine.connect() if getattr(args, "commits", False) else engine.begin() as connection:
             return handler(connection, context)
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()

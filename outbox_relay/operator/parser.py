@@ -164,7 +164,7 @@ def _add_changes(
     purge_parser = subparsers.add_parser(
         "purge", help="delete what outlived its retention window", parents=[common, as_json]
     )
-    purge_parser.set_defaults(handler=commands.purge)
+    purge_parser.set_defaults(handler=commands.purge, commits=True)
 
 
 def is_operator_command(args: argparse.Namespace) -> bool:

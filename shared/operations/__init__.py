@@ -47,6 +47,7 @@ from shared.operations.stranded import (
     reissue_activation,
     stranded,
 )
+from shared.operations.tallies import fold as fold_tallies
 
 __all__ = [
     "BULK_RETRY_CAP",
@@ -80,6 +81,7 @@ __all__ = [
     "count_retried",
     "discard",
     "erase",
+    "fold_tallies",
     "hourly_outcomes",
     "in_words",
     "list_dead",

@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shared.events import ALL_PURPOSES
 from shared.models import outbox, outbox_attempts, provider_events, suppressions
+from shared.operations import tallies
 from shared.outbox import ALL_CHANNELS, FAILED, FAILURES, Status
 
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
@@ -191,7 +192,10 @@ def list_dead(
 
 
 def count_dead(connection: Connection, where: DeadFilter) -> int:
-    """How many unresolved dead letters match."""
+    """How many unresolved dead letters match: all of them from the tallies, which read no
+    message (shared/operations/tallies.py)."""
+    if where == DeadFilter():
+        return tallies.count_status(connection, DEAD_STATUSES, resolved=False)
     counted: int = connection.execute(
         select(func.count()).select_from(outbox).where(*where.conditions())
     ).scalar_one()

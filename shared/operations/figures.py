@@ -9,14 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    distinct,
+    exists,
+    func,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
 
 from shared.models import UtcDateTime, outbox, outbox_attempts
-from shared.operations.dead_letters import DeadFilter, count_dead
+from shared.operations import tallies
+from shared.operations.dead_letters import DEAD_STATUSES
 from shared.outbox import CHANNELS, FAILED_ATTEMPTS, AttemptOutcome, Status
 
 # The rows of the status table, present even at zero; any other status follows, by name.
 SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED, Status.WITHHELD)
+# The claim priorities (shared.outbox.priority_of), named so that a count of the due rows reads
+# the pending rows' index (priority, due time) as a range of each.
+PRIORITIES = (0, 1)
+# Attempts that did not deliver, as the partial index `outbox_attempts_failed` says (written
+# out: a bound value would not match the index's predicate in a generic plan).
+_UNDELIVERED = literal_column("outbox_attempts.outcome") != literal_column("'sent'")
 
 
 @dataclass(frozen=True)
@@ -82,92 +98,102 @@ class HourlyOutcome:
     provider_down: int
 
 
+def lean(connection: Connection) -> None:
+    """No JIT compilation and no parallel workers for the rest of the transaction (PostgreSQL).
+
+    Why: the planner reads the statistics of the whole table, not of the pending rows'
+    index: where many pending rows wait for a later retry it guesses tens of thousands due
+    where a few are, and buys a JIT compilation (15 ms) and two workers for what reads a few
+    index pages (bench/README.md, issue 51)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL jit = off"))
+        connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
 def backlog(connection: Connection, now: datetime) -> Backlog:
-    """Count the queue, reading only the partial index of pending rows and the due rows."""
+    """Count the queue: pending rows from the tallies, the due ones from the partial index of
+    pending rows (as the claim reads it, by priority, then due time)."""
     is_due = outbox.c.next_attempt_at <= now
-    total, due, oldest = connection.execute(
-        select(
-            func.count(),
-            func.count().filter(is_due),
-            type_coerce(func.min(outbox.c.created_at).filter(is_due), UtcDateTime()),
-        ).where(outbox.c.status == Status.PENDING)
+    lean(connection)
+    due, oldest = connection.execute(
+        select(func.count(), type_coerce(func.min(outbox.c.created_at), UtcDateTime())).where(
+            outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES), is_due
+        )
     ).one()
     age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    total = tallies.count_status(connection, (Status.PENDING,))
     return Backlog(pending=total, due=due, oldest_due_age=max(age, 0.0))
 
 
 def stats(connection: Connection, now: datetime) -> Stats:
-    """Counts by status and channel, the oldest due message's age, the last hour's attempts."""
-    counts: dict[str, dict[str, int]] = {}
-    for status, channel, number in connection.execute(
-        select(outbox.c.status, outbox.c.channel, func.count()).group_by(
-            outbox.c.status, outbox.c.channel
-        )
-    ):
-        counts.setdefault(status, {})[channel] = number
+    """Counts by status and channel, the oldest due message's age, the last hour's attempts.
+
+    The counts are the tallies' (shared/operations/tallies.py); the last hour's messages sent
+    and attempts failed or met by a provider down are the minutes' tallies after the minute
+    the hour starts in, and what that minute's index range holds after the hour's start: no
+    figure reads more than a minute of rows, or the last hour's deaths."""
+    lean(connection)
     hour_ago = now - timedelta(hours=1)
-    sent_last_hour = connection.execute(
-        select(func.count()).where(outbox.c.status == Status.SENT, outbox.c.sent_at > hour_ago)
+    minute = hour_ago.replace(second=0, microsecond=0)
+    edge = (hour_ago, minute + timedelta(minutes=1))
+    recent = tallies.minute_counts_after(connection, minute)
+    sent_at = outbox.c.sent_at
+    sent_edge = connection.execute(
+        select(func.count()).where(
+            outbox.c.status == Status.SENT, sent_at > edge[0], sent_at < edge[1]
+        )
     ).scalar_one()
-    outcome = outbox_attempts.c.outcome
+    outcome, attempted_at = outbox_attempts.c.outcome, outbox_attempts.c.attempted_at
     failed, provider_down = connection.execute(
         select(
             func.count().filter(outcome.in_(FAILED_ATTEMPTS)),
             func.count().filter(outcome == AttemptOutcome.PROVIDER_DOWN),
-        ).where(outbox_attempts.c.attempted_at > hour_ago)
+        ).where(_UNDELIVERED, attempted_at > edge[0], attempted_at < edge[1])
     ).one()
     return Stats(
-        by_status=counts,
+        by_status=tallies.status_counts(connection),
         oldest_due_age_seconds=backlog(connection, now).oldest_due_age,
-        sent_last_hour=sent_last_hour,
-        failed_last_hour=failed,
-        dead_unresolved=count_dead(connection, DeadFilter()),
+        sent_last_hour=recent[Status.SENT] + sent_edge,
+        failed_last_hour=sum(recent[kind] for kind in FAILED_ATTEMPTS) + failed,
+        dead_unresolved=tallies.count_status(connection, DEAD_STATUSES, resolved=False),
         dead_last_hour=_dead_since(connection, hour_ago),
-        provider_down_last_hour=provider_down,
+        provider_down_last_hour=recent[AttemptOutcome.PROVIDER_DOWN] + provider_down,
     )
 
 
 def _dead_since(connection: Connection, since: datetime) -> int:
-    """Messages that died after `since`: at their last attempt, which is what killed them, or
-    when written if they died untried (suppressed at their first claim)."""
-    last_attempt = (
-        select(func.max(outbox_attempts.c.attempted_at))
-        .where(outbox_attempts.c.outbox_id == outbox.c.id)
-        .scalar_subquery()
-    )
-    died_at = type_coerce(func.coalesce(last_attempt, outbox.c.created_at), UtcDateTime())
-    return int(
-        connection.execute(
-            select(func.count()).where(outbox.c.status == Status.DEAD, died_at > since)
-        ).scalar_one()
-    )
+    """Messages that died after `since`: at their last attempt, which is what killed them (one
+    that did not deliver, read from the index of those), or when written if they died untried
+    (suppressed at their first claim, read from the index of dead rows by age)."""
+    tried = connection.execute(
+        select(func.count(distinct(outbox_attempts.c.outbox_id)))
+        .select_from(outbox_attempts.join(outbox, outbox.c.id == outbox_attempts.c.outbox_id))
+        .where(_UNDELIVERED, outbox_attempts.c.attempted_at > since, outbox.c.status == Status.DEAD)
+    ).scalar_one()
+    untried = connection.execute(
+        select(func.count()).where(
+            outbox.c.status == Status.DEAD,
+            outbox.c.created_at > since,
+            ~exists().where(outbox_attempts.c.outbox_id == outbox.c.id),
+        )
+    ).scalar_one()
+    return int(tried) + int(untried)
 
 
 def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome]:
     """Sent, failed and provider-down attempts per hour over the last 24 hours, oldest hour
-    first. A failed attempt of a message delivered since is a retry that worked, not a
-    failure: it is not counted (the chart's red is what did not arrive)."""
+    first, from the tallies. A failed attempt of a message delivered since is a retry that
+    worked, not a failure: it is not counted (the chart's red is what did not arrive)."""
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-    attempted = outbox_attempts.c.attempted_at
-    if connection.dialect.name == "postgresql":
-        hour_of = func.date_trunc("hour", func.timezone("UTC", attempted))
-    else:
-        hour_of = func.strftime("%Y-%m-%d %H:00:00", attempted)
-    bucket = type_coerce(hour_of, UtcDateTime()).label("hour")
-    outcome = outbox_attempts.c.outcome
-    counted = {
-        hour: (delivered, failed, provider_down)
-        for hour, delivered, failed, provider_down in connection.execute(
-            select(
-                bucket,
-                func.count().filter(outcome == AttemptOutcome.SENT),
-                func.count().filter(outcome.in_(FAILED_ATTEMPTS), outbox.c.status != Status.SENT),
-                func.count().filter(outcome == AttemptOutcome.PROVIDER_DOWN),
-            )
-            .select_from(outbox_attempts.join(outbox, outbox.c.id == outbox_attempts.c.outbox_id))
-            .where(attempted >= start)
-            .group_by(bucket)
+    counted = tallies.hour_counts(connection, start)
+
+    def outcome(hour: datetime) -> HourlyOutcome:
+        failed = sum(counted[hour, failure] for failure in FAILED_ATTEMPTS)
+        return HourlyOutcome(
+            hour,
+            sent=counted[hour, AttemptOutcome.SENT],
+            failed=failed - counted[hour, tallies.RETRIED],
+            provider_down=counted[hour, AttemptOutcome.PROVIDER_DOWN],
         )
-    }
-    hours = [start + timedelta(hours=n) for n in range(24)]
-    return [HourlyOutcome(hour, *counted.get(hour, (0, 0, 0))) for hour in hours]
+
+    return [outcome(start + timedelta(hours=n)) for n in range(24)]

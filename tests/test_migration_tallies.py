@@ -1,0 +1,75 @@
+"""Revision 0018 (the outbox's tallies) on a populated database: the tallies it seeds equal a
+full count of the rows already there (messages, attempts, a suppression), the triggers keep
+them so as the relay delivers, and the downgrade drops the tallies and keeps every row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import Engine
+
+from shared.clock import utcnow
+from shared.db import alembic_config
+from support.bulk import queue_one
+from support.constants import MakeRelay
+from support.rows import rows
+from support.smtp_sink import SinkServer
+from support.tallies import agree
+
+# Each message's state at 0017 (status, resolution) and its attempts' outcomes, minutes ago.
+CASES = {
+    "sent": ("sent", None, [("transient", 90), ("sent", 30)]),
+    "dead": ("dead", None, [("permanent", 20)]),
+    "discarded": ("dead", "discarded", [("transient", 200), ("transient", 100)]),
+    "bounced": ("bounced", None, [("sent", 5)]),
+    "cancelled": ("cancelled", None, []),
+}
+
+
+def test_0018_seeds_the_tallies_from_the_rows_and_keeps_them_as_the_relay_delivers(
+    database_url: str, engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "0017")
+    now = utcnow()
+    for name, (status, resolution, attempts) in CASES.items():
+        public_id = queue_one(engine, f"{name}@example.com")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "UPDATE outbox SET status = :status, resolution = :resolution, "
+                    "sent_at = :now WHERE public_id = :id"
+                ),
+                {"status": status, "resolution": resolution, "now": now, "id": public_id},
+            )
+            for outcome, minutes in attempts:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO outbox_attempts (outbox_id, attempted_at, outcome, "
+                        "duration_ms) SELECT id, :at, :outcome, 1 FROM outbox WHERE public_id = :id"
+                    ),
+                    {"at": now - timedelta(minutes=minutes), "outcome": outcome, "id": public_id},
+                )
+    queue_one(engine, "pending@example.com")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO suppressions (address, address_hash, reason, source, created_at) "
+                "VALUES ('bounced@example.com', :hash, 'hard_bounce', 'ses', :now)"
+            ),
+            {"hash": "0" * 64, "now": now},
+        )
+
+    command.upgrade(config, "head")
+    agree(engine, utcnow())
+    assert make_relay().drain() == 1
+    agree(engine, utcnow())
+    agree(engine, utcnow(), fold=True)
+
+    command.downgrade(config, "0017")
+    assert len(rows(engine, "outbox")) == len(CASES) + 1
+    assert not sa.inspect(engine).has_table("outbox_counts")
+    command.upgrade(config, "head")
+    agree(engine, utcnow())

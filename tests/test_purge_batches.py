@@ -1,0 +1,60 @@
+"""Retention deletes in batches, each its own transaction, and passes over a row another
+transaction holds instead of waiting for it: a purge never holds up a registration or a claim."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select, text, update
+
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.models import operator_actions, outbox
+from shared.operations import purge, tallies
+from support.bulk import queue_emails
+from support.tallies import agree
+
+
+def _sent_long_ago(engine: Engine, count: int, prefix: str) -> list[str]:
+    """`count` messages sent 8 days ago: their public ids."""
+    ids = queue_emails(engine, count, prefix=prefix)
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.public_id.in_(ids))
+            .values(status="sent", sent_at=utcnow() - timedelta(days=8))
+        )
+    return ids
+
+
+def test_a_purge_deletes_in_batches_up_to_the_last_row(engine: Engine, settings: Settings) -> None:
+    _sent_long_ago(engine, 7, "old")
+    [young] = queue_emails(engine, 1, prefix="young")
+    with engine.connect() as connection:
+        purged = purge(connection, settings, actor="test", now=utcnow(), batch=2)
+    assert purged.sent == 7
+    with engine.connect() as connection:
+        assert list(connection.execute(select(outbox.c.public_id)).scalars()) == [young]
+        assert connection.execute(select(func.count()).select_from(operator_actions)).scalar()
+    agree(engine, utcnow())
+
+
+def test_a_purge_passes_over_a_row_another_transaction_holds(
+    engine: Engine, settings: Settings, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: there is no row lock to pass over")
+    held, *others = _sent_long_ago(engine, 5, "old")
+    with engine.connect() as holder, engine.connect() as connection:
+        holder.execute(select(outbox.c.id).where(outbox.c.public_id == held).with_for_update())
+        # Waiting for the held row would fail at once instead of hanging the test.
+        connection.execute(text("SET lock_timeout = '100ms'"))
+        connection.commit()
+        purged = purge(connection, settings, actor="test", now=utcnow(), batch=2)
+        holder.rollback()
+    assert purged.sent == len(others)
+    with engine.begin() as connection:
+        assert list(connection.execute(select(outbox.c.public_id)).scalars()) == [held]
+        tallies.fold(connection, utcnow())
+    agree(engine, utcnow())
