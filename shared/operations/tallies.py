@@ -31,13 +31,15 @@ KEPT_MINUTES = 61
 
 
 def status_counts(connection: Connection) -> dict[str, dict[str, int]]:
-    """Messages by status, then channel (none at zero)."""
+    """Messages by status, then channel (none at zero), in that order, so that the
+    commands' JSON prints the same way each time."""
     counts: dict[str, dict[str, int]] = {}
     total = func.sum(outbox_counts.c.n)
     for status, channel, number in connection.execute(
         select(outbox_counts.c.status, outbox_counts.c.channel, total)
         .group_by(outbox_counts.c.status, outbox_counts.c.channel)
         .having(total != 0)
+        .order_by(outbox_counts.c.status, outbox_counts.c.channel)
     ):
         counts.setdefault(status, {})[channel] = int(number)
     return counts
