@@ -19,7 +19,8 @@ milliseconds, the fastest of `--samples` runs after two to warm up (the machine 
   again while retention purges the oldest day's messages (purge run one day ahead): the purge's
   rows a second and the registrations' p95 beside it.
 
-It prints the growth table (each size, and the last over the first), and with `--explain` the
+It prints, at each size, the bytes a message of each table that grows with them (indexes
+included), then the growth table (each size, and the last over the first), and with `--explain` the
 EXPLAIN (ANALYZE, BUFFERS) of every statement over 5 ms of the operator figures at the last size
 (auto_explain, on for that pass alone).
 """
@@ -275,6 +276,13 @@ def main() -> int:
                 **registrations_and_purge(env, settings, label, args.registrations),
             }
             print(f"{label}: grown in {took[label]:.0f} s; {figures[label]}", flush=True)
+            bytes_each = scale_rows.footprint(cluster.engine, grown)
+            print(
+                f"{label}: bytes a message: "
+                + ", ".join(f"{table} {size:,.0f}" for table, size in bytes_each.items())
+                + f"; all {sum(bytes_each.values()):,.0f}",
+                flush=True,
+            )
         if args.explain:
             explain(server, cluster, env, args.samples)
         cluster.engine.dispose()

@@ -165,3 +165,29 @@ def grow(engine: Engine, start: int, stop: int, now: datetime) -> None:
         # running service's tallies stay small (autovacuum keeps up with a fold's few rows).
         connection.execute(text(f"VACUUM FULL {', '.join(TALLIES)}"))
         connection.execute(text("VACUUM ANALYZE"))
+
+
+# The tables that grow with the messages, whose bytes a message the projection cites.
+MEASURED = (
+    "outbox",
+    "outbox_attempts",
+    "verification_tokens",
+    "provider_events",
+    "users",
+    "throttle_events",
+    "suppressions",
+    "operator_actions",
+)
+
+
+def footprint(engine: Engine, messages: int) -> dict[str, float]:
+    """Bytes a message of each table that grows with them, its indexes and TOAST included
+    (pg_total_relation_size), after the vacuum `grow` ends with."""
+    with engine.connect() as connection:
+        return {
+            table: connection.execute(
+                text("SELECT pg_total_relation_size(CAST(:table AS regclass))"), {"table": table}
+            ).scalar_one()
+            / messages
+            for table in MEASURED
+        }

@@ -163,9 +163,11 @@ def test_smtp_rate_holds_for_one_relay_on_either_database(
         staged.stop()
     assert len(times) == count
     # The server's clock reads a MAIL FROM when its thread gets this process's GIL from the four
-    # senders: a read held past the next slot opens a window that takes in one more than the
-    # pacer's own edge (12 seen once in CI, alone). A pacer letting two senders through
-    # together, or none at all, hands over 14 to 30 in the busiest second.
-    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
-    assert busiest <= rate + 2, busiest
+    # senders: a read held past the next slot opens a window that takes in one or two more than
+    # the pacer's own edge (12, then 13 seen in CI, alone), however long the window. Over two
+    # seconds that edge weighs half as much; a pacer letting two senders through together, or
+    # none at all, hands over all 30 within them.
+    window = 2.0
+    busiest = max(sum(1 for t in times[i:] if t < start + window) for i, start in enumerate(times))
+    assert busiest <= rate * window + 3, busiest
     assert times[-1] - times[0] >= (count - 1) / rate * 0.85
