@@ -40,11 +40,11 @@ def test_a_purge_deletes_in_batches_up_to_the_last_row(engine: Engine, settings:
     agree(engine, utcnow())
 
 
+# SQLite has one writer at a time: there is no row lock to pass over.
+@pytest.mark.postgresql_only
 def test_a_purge_passes_over_a_row_another_transaction_holds(
-    engine: Engine, settings: Settings, backend: str
+    engine: Engine, settings: Settings
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer at a time: there is no row lock to pass over")
     held, *others = _sent_long_ago(engine, 5, "old")
     with engine.connect() as holder, engine.connect() as connection:
         holder.execute(select(outbox.c.id).where(outbox.c.public_id == held).with_for_update())

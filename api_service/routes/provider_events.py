@@ -17,7 +17,7 @@ from api_service.ses_feed import ses_post
 from api_service.sms_receipts import HttpReceipt, receipt_post
 from shared.provider_events import TYPES, ProviderEvent
 from shared.sms_providers.registry import RECEIVING
-from shared.sms_providers.spec import SmsSpec
+from shared.sms_providers.spec import ReceivingSpec
 
 bp = Blueprint("provider_events", __name__, description="Providers' delivery webhooks.")
 
@@ -91,11 +91,10 @@ def post_ses_notification() -> dict[str, int]:
     return _apply_post(deps, "ses", ses_post(body_json(request, text_allowed=True)))
 
 
-def _receipts_route(spec: SmsSpec) -> None:
+def _receipts_route(spec: ReceivingSpec) -> None:
     """POST /v1/provider-events/<spec.name>: one handler for every SMS provider's receipts,
     documented as its spec says; 404 unless SMS_URL or SMS_FALLBACK_URL is such a provider."""
     receipts = spec.receipts
-    assert receipts is not None
 
     def post_receipt() -> dict[str, int]:
         deps = dependencies()

@@ -5,12 +5,12 @@ all come from SPECS. A new provider is its spec module, added here, and its test
 from __future__ import annotations
 
 from shared.sms_providers import gateway, template, twilio, vonage
-from shared.sms_providers.spec import SmsSpec
+from shared.sms_providers.spec import ReceivingSpec, SmsSpec
 
 SPECS: tuple[SmsSpec, ...] = (twilio.SPEC, vonage.SPEC, gateway.SPEC, template.SPEC)
 
 # The providers that post delivery receipts, in SPECS' order.
-RECEIVING: tuple[SmsSpec, ...] = tuple(spec for spec in SPECS if spec.receipts is not None)
+RECEIVING: tuple[ReceivingSpec, ...] = tuple(s for s in SPECS if isinstance(s, ReceivingSpec))
 
 
 def spec_named(name: str) -> SmsSpec:

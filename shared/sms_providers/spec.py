@@ -111,8 +111,6 @@ class SmsSpec(ABC):
     templated: ClassVar[bool] = False
     # Its documented error codes (Twilio's `code`, Vonage's per-message `status`).
     errors: ClassVar[Mapping[int, Rule]] = {}
-    # How its delivery receipts read; None when it sends none.
-    receipts: ClassVar[Receipts | None] = None
 
     @abstractmethod
     def parse(self, url: str) -> SmsProvider:
@@ -131,11 +129,17 @@ class SmsSpec(ABC):
         """The provider's own id of a message it took, when its answer carries one."""
         return None
 
+
+class ReceivingSpec(SmsSpec):
+    """An SMS provider that posts delivery receipts: how they read, and how one is verified."""
+
+    receipts: ClassVar[Receipts]
+
+    @abstractmethod
     def read_receipt(
         self, request: ReceiptRequest, providers: list[SmsProvider], settings: Settings
     ) -> Mapping[str, str]:
         """A receipt's fields once the request is verified as one of `providers`' own."""
-        raise NotImplementedError(f"{self.name} sends no receipts")
 
     def coded(self, status: int, code: int | None, text: str) -> Judgement:
         """The failure of an answer with its HTTP `status` and the error `code` it carries, if

@@ -23,10 +23,10 @@ from shared.sms_providers.spec import (
     THROTTLED,
     Answer,
     Outbound,
+    ReceivingSpec,
     Requests,
     Rule,
     SmsProvider,
-    SmsSpec,
     SmsText,
 )
 from shared.sms_providers.urls import checked_sender, read_account_url
@@ -43,7 +43,7 @@ _UNSIGNED = (
 )
 
 
-class Twilio(SmsSpec):
+class Twilio(ReceivingSpec):
     """POSTs `To`, `From` (or `MessagingServiceSid`), `Body` and, with PUBLIC_URL, the
     `StatusCallback` its receipts come back to, form-encoded, with HTTP Basic (account SID,
     auth token); the answer's `sid` is the provider's id of the message."""

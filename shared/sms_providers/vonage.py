@@ -21,10 +21,10 @@ from shared.sms_providers.spec import (
     THROTTLED,
     Answer,
     Outbound,
+    ReceivingSpec,
     Requests,
     Rule,
     SmsProvider,
-    SmsSpec,
     SmsText,
 )
 from shared.sms_providers.urls import checked_sender, read_account_url
@@ -39,7 +39,7 @@ RECEIPT_KEY = "key"
 _MEDIA = ("application/json", "application/x-www-form-urlencoded")
 
 
-class Vonage(SmsSpec):
+class Vonage(ReceivingSpec):
     """POSTs `api_key`, `api_secret`, `from` and `to` (numbers as digits, no `+`), `text`,
     `type=unicode` when the text is not GSM-7 and, with PUBLIC_URL, the `callback` its
     receipts come back to; the first part's `message-id` is the provider's id of the message."""
