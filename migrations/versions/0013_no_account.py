@@ -13,8 +13,9 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from migrations.checks import change_check
 
 revision = "0013"
 down_revision = "0012"
@@ -38,24 +39,7 @@ def _purposes(messages: tuple[str, ...]) -> str:
 
 
 def _change_purposes(old: tuple[str, ...], new: tuple[str, ...]) -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        op.drop_constraint("outbox_purpose", "outbox", type_="check")
-        op.create_check_constraint("outbox_purpose", "outbox", _purposes(new))
-        return
-    table = sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'")
-    definition = bind.execute(table).scalar_one()
-    if definition.count(_purposes(old)) != 1:
-        raise RuntimeError("outbox's purpose constraint is not the one this revision expects")
-    version = bind.execute(sa.text("PRAGMA schema_version")).scalar_one()
-    bind.execute(sa.text("PRAGMA writable_schema = ON"))
-    bind.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'outbox'"),
-        {"sql": definition.replace(_purposes(old), _purposes(new))},
-    )
-    # Tells every connection, this one included, to read the schema again.
-    bind.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
-    bind.execute(sa.text("PRAGMA writable_schema = OFF"))
+    change_check("outbox", "outbox_purpose", _purposes(old), _purposes(new))
 
 
 def upgrade() -> None:

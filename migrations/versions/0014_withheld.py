@@ -19,6 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.checks import among, change_check
+
 revision = "0014"
 down_revision = "0013"
 branch_labels = None
@@ -31,45 +33,18 @@ REASONS = ("hard_bounce", "complaint", "rejected")
 WITH_UNSUBSCRIBED = (*REASONS, "unsubscribed")
 
 
-def _among(column: str, names: tuple[str, ...]) -> str:
-    return "{} IN ({})".format(column, ", ".join(f"'{name}'" for name in names))
-
-
-def _change_check(table: str, name: str, old: str, new: str) -> None:
-    """Replace `table`'s check `name`, `old`, by `new`."""
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        op.drop_constraint(name, table, type_="check")
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({new}) NOT VALID")
-        op.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
-        return
-    stored = sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :table")
-    definition = bind.execute(stored, {"table": table}).scalar_one()
-    if definition.count(old) != 1:
-        raise RuntimeError(f"{table}'s {name} constraint is not the one this revision expects")
-    version = bind.execute(sa.text("PRAGMA schema_version")).scalar_one()
-    bind.execute(sa.text("PRAGMA writable_schema = ON"))
-    bind.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :table"),
-        {"sql": definition.replace(old, new), "table": table},
-    )
-    # Tells every connection, this one included, to read the schema again.
-    bind.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
-    bind.execute(sa.text("PRAGMA writable_schema = OFF"))
-
-
 def upgrade() -> None:
     op.add_column(
         "outbox", sa.Column("withhold", sa.Boolean(), nullable=False, server_default=sa.false())
     )
-    _change_check(
-        "outbox", "outbox_status", _among("status", STATUSES), _among("status", WITH_WITHHELD)
+    change_check(
+        "outbox", "outbox_status", among("status", STATUSES), among("status", WITH_WITHHELD)
     )
-    _change_check(
+    change_check(
         "suppressions",
         "suppression_reason",
-        _among("reason", REASONS),
-        _among("reason", WITH_UNSUBSCRIBED),
+        among("reason", REASONS),
+        among("reason", WITH_UNSUBSCRIBED),
     )
     op.execute(
         "UPDATE outbox SET withhold = true"
@@ -105,17 +80,17 @@ def downgrade() -> None:
         " secret_params = NULL, recipient_hash = NULL, locked_until = NULL, claim_token = NULL"
         " WHERE status = 'withheld' OR (status = 'pending' AND withhold)"
     )
-    _change_check(
-        "outbox", "outbox_status", _among("status", WITH_WITHHELD), _among("status", STATUSES)
+    change_check(
+        "outbox", "outbox_status", among("status", WITH_WITHHELD), among("status", STATUSES)
     )
     # The older code knows no such reason: the address is still kept from every message, as
     # a complaint's is (whoever unsubscribed asked for no more).
     op.execute("UPDATE suppressions SET reason = 'complaint' WHERE reason = 'unsubscribed'")
-    _change_check(
+    change_check(
         "suppressions",
         "suppression_reason",
-        _among("reason", WITH_UNSUBSCRIBED),
-        _among("reason", REASONS),
+        among("reason", WITH_UNSUBSCRIBED),
+        among("reason", REASONS),
     )
     if op.get_bind().dialect.name == "sqlite":
         op.execute("ALTER TABLE outbox DROP COLUMN withhold")

@@ -17,6 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.checks import among, change_check
+
 revision = "0017"
 down_revision = "0016"
 branch_labels = None
@@ -44,10 +46,6 @@ CODES = ("activation", "password_reset")
 NEW_CODES = ("address_change",)
 
 
-def _among(names: tuple[str, ...]) -> str:
-    return "purpose IN ({})".format(", ".join(f"'{name}'" for name in names))
-
-
 # (table, constraint, purposes before, purposes after)
 CHECKS = (
     (
@@ -60,30 +58,9 @@ CHECKS = (
 )
 
 
-def _change_check(table: str, name: str, old: str, new: str) -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        op.drop_constraint(name, table, type_="check")
-        op.create_check_constraint(name, table, new)
-        return
-    stored = sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :table")
-    definition = bind.execute(stored, {"table": table}).scalar_one()
-    if definition.count(old) != 1:
-        raise RuntimeError(f"{table}'s purpose constraint is not the one this revision expects")
-    version = bind.execute(sa.text("PRAGMA schema_version")).scalar_one()
-    bind.execute(sa.text("PRAGMA writable_schema = ON"))
-    bind.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = :table"),
-        {"sql": definition.replace(old, new), "table": table},
-    )
-    # Tells every connection, this one included, to read the schema again.
-    bind.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
-    bind.execute(sa.text("PRAGMA writable_schema = OFF"))
-
-
 def upgrade() -> None:
     for table, name, old, new in CHECKS:
-        _change_check(table, name, _among(old), _among(new))
+        change_check(table, name, among("purpose", old), among("purpose", new))
     op.add_column("verification_tokens", sa.Column("address", sa.String(254)))
 
 
@@ -101,4 +78,4 @@ def downgrade() -> None:
     op.execute("DELETE FROM verification_tokens WHERE purpose = 'address_change'")
     op.drop_column("verification_tokens", "address")
     for table, name, old, new in CHECKS:
-        _change_check(table, name, _among(new), _among(old))
+        change_check(table, name, among("purpose", new), among("purpose", old))
