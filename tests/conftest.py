@@ -35,6 +35,7 @@ from support.databases import PG_URL, Copies, create_database, drop_database, ur
 from support.databases import admin as pg_admin
 from support.postfix import RELAY_SETTINGS, Postfix, available
 from support.replication import PostgresPair
+from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 from support.sns import TOKEN
 from support.twilio_api import TwilioApi
@@ -181,6 +182,15 @@ def twilio() -> Iterator[TwilioApi]:
     api.start()
     yield api
     api.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[SmsGateway]:
+    """The application's webhook endpoint: a real HTTP server answering 200 unless scripted."""
+    server = SmsGateway(mode=200)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ address; codes bound to the address they were sent to."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -21,7 +19,7 @@ from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor
-from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
+from support.constants import ADMIN_TOKEN, SECRET_KEY, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.rows import count, forget_throttles, rows
 from support.sms_gateway import GatewayRequest, SmsGateway
 from support.smtp_sink import SinkServer, code_in
@@ -29,17 +27,6 @@ from support.smtp_sink import SinkServer, code_in
 PASSWORD = "correct horse battery staple"
 OLD, NEW = "ada@example.com", "ada@new.example.com"
 CHANGES, CONFIRM = "/v1/address-changes", "/v1/address-changes/confirm"
-KEY = b"webhook-key-0123456789abcdef-0123"
-SECRET = "whsec_" + base64.b64encode(KEY).decode()
-
-
-@pytest.fixture
-def receiver() -> Iterator[SmsGateway]:
-    """The application's webhook endpoint: a real HTTP server answering 200."""
-    server = SmsGateway(mode=200)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -48,7 +35,7 @@ def env(env: dict[str, str], receiver: SmsGateway) -> dict[str, str]:
     return {
         **env,
         "WEBHOOK_URL": receiver.url + "/hooks",
-        "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "PHONE_DEFAULT_REGION": "FR",
     }
 
@@ -58,7 +45,9 @@ def relay(make_relay: MakeRelay, receiver: SmsGateway) -> Relay:
     """The relay, posting events to `receiver` signed with the test's key, and SMS to it as
     Outpost's own gateway contract."""
     return make_relay(
-        webhook_url=receiver.url + "/hooks", webhook_secret=KEY, sms_url=receiver.url + "/sms"
+        webhook_url=receiver.url + "/hooks",
+        webhook_secret=WEBHOOK_KEY,
+        sms_url=receiver.url + "/sms",
     )
 
 
@@ -91,7 +80,7 @@ def events(requests: list[GatewayRequest]) -> list[dict[str, Any]]:
         if request.path != "/hooks":
             continue
         headers = {k.lower(): v for k, v in request.headers}
-        verified.append(Webhook(SECRET).verify(request.body, headers))
+        verified.append(Webhook(WEBHOOK_SECRET).verify(request.body, headers))
     return verified
 
 

@@ -29,14 +29,6 @@ BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
-def receiver() -> Iterator[SmsGateway]:
-    server = SmsGateway(mode=200)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def hooked_app(env: dict[str, str], receiver: SmsGateway) -> Iterator[Flask]:
     app = create_app(
         {

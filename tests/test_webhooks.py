@@ -35,15 +35,6 @@ SECRET = "whsec_" + base64.b64encode(KEY).decode()
 
 
 @pytest.fixture
-def receiver() -> Iterator[SmsGateway]:
-    """The application's endpoint: a real HTTP server answering 200 unless scripted."""
-    server = SmsGateway(mode=200)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def hooked(make_relay: MakeRelay, receiver: SmsGateway) -> Relay:
     """A relay with WEBHOOK_URL pointed at `receiver`."""
     return make_relay(webhook_url=receiver.url + "/hooks", webhook_secret=KEY)
