@@ -54,7 +54,7 @@ SELECT i / 2 + 1, i / 2 + 1, 'activation', {_CODE}, 'used', 0, {WRITTEN},
 OUTBOX = f"""
 INSERT INTO outbox (id, public_id, created_at, channel, purpose, recipient, locale, template,
                     params, user_id, token_id, status, attempts, next_attempt_at, expires_at,
-                    sent_at, dead_reason, priority, recipient_hash, last_error)
+                    sent_at, dead_reason, dead_at, priority, recipient_hash, last_error)
 SELECT i + 1, md5('m' || i)::uuid::text, {WRITTEN},
        CASE WHEN i % 10 = 9 THEN 'sms' ELSE 'email' END,
        CASE WHEN i % 2 = 0 THEN 'activation' ELSE 'welcome' END,
@@ -68,6 +68,7 @@ SELECT i + 1, md5('m' || i)::uuid::text, {WRITTEN},
        {WRITTEN} + interval '8 days',
        CASE WHEN {_SENT} THEN {WRITTEN} + interval '2 seconds' END,
        CASE WHEN i % 100 BETWEEN 90 AND 92 THEN 'permanent_error' END,
+       CASE WHEN i % 100 BETWEEN 90 AND 92 THEN {WRITTEN} + interval '2 seconds' END,
        CASE WHEN i % 2 = 0 THEN 0 ELSE 1 END, {_CODE},
        CASE WHEN i % 100 BETWEEN 90 AND 93 THEN 'SMTP 550 5.1.1 no such user' END
 {SERIES}

@@ -215,7 +215,8 @@ def recount(engine: Engine, one: Mark, *, on_dead: OnDead | None = None) -> bool
     its backoff (or dies of max_attempts) and the attempt says `transient`. Only while no
     claim holds the row and nobody counted a try since; whether it changed it."""
     with engine.begin() as connection:
-        seen = {"row_id": one.row.id, "seen": one.row.attempts}
+        # Dead, it died at the attempt it recounts.
+        seen = {"row_id": one.row.id, "seen": one.row.attempts, "now": one.attempt.at}
         if connection.execute(_failed(transitions.UNHELD, one), seen).first() is None:
             return False
         connection.execute(

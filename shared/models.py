@@ -107,6 +107,8 @@ outbox = Table(
     Column("expires_at", UtcDateTime()),
     Column("sent_at", UtcDateTime()),
     Column("dead_reason", String(20)),
+    # When the message died (the outcome that killed it); None unless dead.
+    Column("dead_at", UtcDateTime()),
     # What a permanent failure refused beyond the message (shared.refusals.Refusal), if anything.
     Column("refusal", String(16)),
     Column("last_error", Text),

@@ -110,13 +110,16 @@ def mark_failed(
     retry_at: datetime | None,
 ) -> Update:
     """A failed attempt on the row `fence` picks (HELD or UNHELD): dead of `dead_reason` (and
-    what it refused, `refusal`), or due again at `retry_at`; returns the row's id if it
-    changed."""
+    what it refused, `refusal`) as of :now, or due again at `retry_at`; returns the row's id if
+    it changed."""
     values: dict[str, Any] = {"last_error": error, **RELEASED}
     if counts:
         values["attempts"] = outbox.c.attempts + 1
     if dead_reason is not None:
-        values.update(status=Status.DEAD, dead_reason=dead_reason, refusal=refusal, **WIPED)
+        died = bindparam("now", type_=outbox.c.dead_at.type)
+        values.update(
+            status=Status.DEAD, dead_reason=dead_reason, refusal=refusal, dead_at=died, **WIPED
+        )
     else:
         assert retry_at is not None
         values["next_attempt_at"] = retry_at
@@ -191,6 +194,7 @@ def requeue(
             next_attempt_at=now,
             expires_at=expires_at,
             dead_reason=None,
+            dead_at=None,
             refusal=None,
             recipient_hash=recipient_hash,
             **RELEASED,

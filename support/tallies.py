@@ -1,5 +1,5 @@
-"""The tallies' figures against a full count of the tables (migration 0018): what the tests of
-the tallies assert after each change."""
+"""The tallies' figures against a full count of the tables (migrations 0018 and 0019): what
+the tests of the tallies assert after each change."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def agree(engine: Engine, now: datetime, *, fold: bool = False) -> None:
         assert backlog(connection, now).pending == sum(by_status.get("pending", {}).values())
         assert _last_hour(connection, now) == (
             figures.sent_last_hour,
+            figures.dead_last_hour,
             figures.failed_last_hour,
             figures.provider_down_last_hour,
         )
@@ -83,13 +84,16 @@ def agree(engine: Engine, now: datetime, *, fold: bool = False) -> None:
             assert bucket.sent == hours[bucket.hour, "sent"]
 
 
-def _last_hour(connection: Connection, now: datetime) -> tuple[int, int, int]:
-    """Messages sent, attempts failed and met by a provider down in the hour before `now`,
-    counted from the tables."""
+def _last_hour(connection: Connection, now: datetime) -> tuple[int, int, int, int]:
+    """Messages sent and dead, attempts failed and met by a provider down in the hour before
+    `now`, counted from the tables."""
     hour_ago = now - timedelta(hours=1)
-    sent = connection.execute(
-        select(func.count()).where(outbox.c.status == "sent", outbox.c.sent_at > hour_ago)
-    ).scalar_one()
+    sent, dead = (
+        connection.execute(
+            select(func.count()).where(outbox.c.status == status, column > hour_ago)
+        ).scalar_one()
+        for status, column in (("sent", outbox.c.sent_at), ("dead", outbox.c.dead_at))
+    )
     outcome = outbox_attempts.c.outcome
     failed, down = connection.execute(
         select(
@@ -97,4 +101,4 @@ def _last_hour(connection: Connection, now: datetime) -> tuple[int, int, int]:
             func.count().filter(outcome == "provider_down"),
         ).where(outbox_attempts.c.attempted_at > hour_ago)
     ).one()
-    return sent, failed, down
+    return sent, dead, failed, down

@@ -19,8 +19,8 @@ from support.smtp_sink import SinkServer
 def ended(
     engine: Engine, public_id: str, status: str, attempts: list[tuple[str, datetime]]
 ) -> None:
-    """Give a queued row its end (`sent`, or `dead` with the reason its last attempt says) and
-    its attempts."""
+    """Give a queued row its end (`sent`, or `dead` with the reason its last attempt says, at
+    its time or now if untried) and its attempts."""
     reason = {"transient": "max_attempts", "permanent": "permanent_error"}
     last = attempts[-1][0] if attempts else "suppressed"
     with engine.begin() as connection:
@@ -31,6 +31,7 @@ def ended(
                 status=status,
                 dead_reason=reason.get(last, last) if status == "dead" else None,
                 sent_at=attempts[-1][1] if status == "sent" else None,
+                dead_at=(attempts[-1][1] if attempts else utcnow()) if status == "dead" else None,
                 attempts=sum(1 for outcome, _ in attempts if outcome != "provider_down"),
             )
             .returning(outbox.c.id)

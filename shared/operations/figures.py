@@ -9,16 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import (
-    Connection,
-    distinct,
-    exists,
-    func,
-    literal_column,
-    select,
-    text,
-    type_coerce,
-)
+from sqlalchemy import ColumnElement, Connection, func, literal_column, select, text, type_coerce
 
 from shared.models import UtcDateTime, outbox, outbox_attempts
 from shared.operations import tallies
@@ -129,20 +120,25 @@ def stats(connection: Connection, now: datetime) -> Stats:
     """Counts by status and channel, the oldest due message's age, the last hour's attempts.
 
     The counts are the tallies' (shared/operations/tallies.py); the last hour's messages sent
-    and attempts failed or met by a provider down are the minutes' tallies after the minute
-    the hour starts in, and what that minute's index range holds after the hour's start: no
-    figure reads more than a minute of rows, or the last hour's deaths."""
+    and dead, and attempts failed or met by a provider down, are the minutes' tallies after the
+    minute the hour starts in, and what that minute's index range holds after the hour's start:
+    no figure reads more than a minute of rows."""
     lean(connection)
     hour_ago = now - timedelta(hours=1)
     minute = hour_ago.replace(second=0, microsecond=0)
     edge = (hour_ago, minute + timedelta(minutes=1))
     recent = tallies.minute_counts_after(connection, minute)
-    sent_at = outbox.c.sent_at
-    sent_edge = connection.execute(
-        select(func.count()).where(
-            outbox.c.status == Status.SENT, sent_at > edge[0], sent_at < edge[1]
+
+    def ended(status: Status, column: ColumnElement[datetime | None]) -> int:
+        """Messages that entered `status` (as `column` says when) in the edge minute."""
+        return int(
+            connection.execute(
+                select(func.count()).where(
+                    outbox.c.status == status, column > edge[0], column < edge[1]
+                )
+            ).scalar_one()
         )
-    ).scalar_one()
+
     outcome, attempted_at = outbox_attempts.c.outcome, outbox_attempts.c.attempted_at
     failed, provider_down = connection.execute(
         select(
@@ -153,31 +149,12 @@ def stats(connection: Connection, now: datetime) -> Stats:
     return Stats(
         by_status=tallies.status_counts(connection),
         oldest_due_age_seconds=backlog(connection, now).oldest_due_age,
-        sent_last_hour=recent[Status.SENT] + sent_edge,
+        sent_last_hour=recent[Status.SENT] + ended(Status.SENT, outbox.c.sent_at),
         failed_last_hour=sum(recent[kind] for kind in FAILED_ATTEMPTS) + failed,
         dead_unresolved=tallies.count_status(connection, DEAD_STATUSES, resolved=False),
-        dead_last_hour=_dead_since(connection, hour_ago),
+        dead_last_hour=recent[Status.DEAD] + ended(Status.DEAD, outbox.c.dead_at),
         provider_down_last_hour=recent[AttemptOutcome.PROVIDER_DOWN] + provider_down,
     )
-
-
-def _dead_since(connection: Connection, since: datetime) -> int:
-    """Messages that died after `since`: at their last attempt, which is what killed them (one
-    that did not deliver, read from the index of those), or when written if they died untried
-    (suppressed at their first claim, read from the index of dead rows by age)."""
-    tried = connection.execute(
-        select(func.count(distinct(outbox_attempts.c.outbox_id)))
-        .select_from(outbox_attempts.join(outbox, outbox.c.id == outbox_attempts.c.outbox_id))
-        .where(_UNDELIVERED, outbox_attempts.c.attempted_at > since, outbox.c.status == Status.DEAD)
-    ).scalar_one()
-    untried = connection.execute(
-        select(func.count()).where(
-            outbox.c.status == Status.DEAD,
-            outbox.c.created_at > since,
-            ~exists().where(outbox_attempts.c.outbox_id == outbox.c.id),
-        )
-    ).scalar_one()
-    return int(tried) + int(untried)
 
 
 def hourly_outcomes(connection: Connection, now: datetime) -> list[HourlyOutcome]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from shared.accounts import User, UserStatus, user_by_id
 from shared.codes import CodeStatus
@@ -83,18 +83,14 @@ _SHOWN = (
 def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list[StrandedAccount]:
     """Pending accounts whose latest activation message died, or whose code expired or died;
     and active accounts whose activation the application never heard of."""
-    # The account's latest activation: none later. Joined by account (an index), so that the
-    # pending accounts are read oldest first and the read stops at `limit` (a join on the
-    # latest id computed per account read every message).
+    # The account's latest activation, found from the account (an index of activations by
+    # account): the pending accounts are read oldest first and the read stops at `limit`
+    # (a join on the latest ids of all accounts, or an anti-join, read every activation).
     later = outbox.alias("later")
-    latest = and_(
-        outbox.c.user_id == users.c.id,
-        outbox.c.purpose == Purpose.ACTIVATION,
-        ~exists().where(
-            later.c.user_id == users.c.id,
-            later.c.purpose == Purpose.ACTIVATION,
-            later.c.id > outbox.c.id,
-        ),
+    latest = (
+        select(func.max(later.c.id))
+        .where(later.c.user_id == users.c.id, later.c.purpose == Purpose.ACTIVATION)
+        .scalar_subquery()
     )
     found = connection.execute(
         select(
@@ -106,7 +102,7 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             suppressions.c.id.label("suppression_id"),
         )
         .select_from(
-            users.join(outbox, latest)
+            users.join(outbox, outbox.c.id == latest)
             .outerjoin(verification_tokens, verification_tokens.c.id == outbox.c.token_id)
             .outerjoin(suppressions, suppressions.c.address == outbox.c.recipient)
         )
