@@ -140,12 +140,17 @@ class Daemon:
 
     def purge(self) -> None:
         """The daily retention job: delete what has outlived its window, on an engine of its
-        own whose bound is an operator's, not a poll's."""
+        own whose bound is an operator's, not a poll's; it stops between two batches when the
+        relay stops."""
         engine = engine_for(self.relay.settings, timeout=OPERATOR_TIMEOUT)
         try:
             with engine.connect() as connection:
                 purged = operations.purge(
-                    connection, self.relay.settings, actor="relay:retention", now=utcnow()
+                    connection,
+                    self.relay.settings,
+                    actor="relay:retention",
+                    now=utcnow(),
+                    rest=lambda seconds: not self.relay.stopping.wait(seconds),
                 )
         except SQLAlchemyError as exc:
             log.warning("purge failed, database unavailable", extra={"error": driver_message(exc)})

@@ -58,3 +58,30 @@ def test_a_purge_passes_over_a_row_another_transaction_holds(
         assert list(connection.execute(select(outbox.c.public_id)).scalars()) == [held]
         tallies.fold(connection, utcnow())
     agree(engine, utcnow())
+
+
+def test_a_purge_rests_after_each_full_batch_and_stops_when_told(
+    engine: Engine, settings: Settings
+) -> None:
+    _sent_long_ago(engine, 7, "old")
+    rests: list[float] = []
+
+    def rest(seconds: float) -> bool:
+        rests.append(seconds)
+        return len(rests) < 2
+
+    with engine.connect() as connection:
+        purged = purge(connection, settings, actor="test", now=utcnow(), batch=2, rest=rest)
+    # Two full batches, a rest after each (four times as long as the batch), then a stop: the
+    # rows it deleted stay deleted and nothing else is purged.
+    assert purged.sent == 4
+    assert len(rests) == 2 and all(seconds > 0 for seconds in rests)
+    assert (purged.dead, purged.throttle_events, purged.idempotency_keys) == (0, 0, 0)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(outbox)).scalar() == 3
+    agree(engine, utcnow())
+    with engine.connect() as connection:
+        rest_on = purge(
+            connection, settings, actor="test", now=utcnow(), batch=2, rest=lambda _: True
+        )
+    assert rest_on.sent == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +27,19 @@ from shared.outbox import Status
 # The most rows one of purge's transactions deletes (with their attempts and provider events):
 # a batch commits in tens of milliseconds (bench/scale_data.py).
 PURGE_BATCH = 1000
+# After each full batch the purge rests this many times as long as the batch took: it takes at
+# most a fifth of the database's time from the registrations and claims beside it, and still
+# deletes a day of a million messages a day in minutes (bench/README.md, issue 51).
+PURGE_REST = 4.0
+# Rests `seconds` between two batches; False if the purge should stop now (the relay stopping).
+Rest = Callable[[float], bool]
 _SENT = (Status.SENT, Status.WITHHELD)
+
+
+def _sleep(seconds: float) -> bool:
+    """Rest by sleeping; never stops."""
+    time.sleep(seconds)
+    return True
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ def purge(
     actor: str,
     now: datetime,
     batch: int = PURGE_BATCH,
+    rest: Rest = _sleep,
 ) -> Purged:
     """Delete what has outlived its retention window; attempts go with their messages.
 
@@ -55,7 +70,8 @@ def purge(
     be in a transaction its caller controls): no lock is held for long, and none on a row
     another transaction holds (SKIP LOCKED), so registrations and claims never wait for a
     purge, and a purge stopped halfway keeps what it deleted. Each batch reads an index of its
-    rows by age, oldest first."""
+    rows by age, oldest first; after each full one it rests (PURGE_REST), or stops if `rest`
+    says so."""
     day_ago = now - timedelta(days=1)
     sent_before = now - timedelta(days=settings.retention_sent_days)
     dead_before = now - timedelta(days=settings.retention_dead_days)
@@ -65,8 +81,13 @@ def purge(
         seconds=max(DASHBOARD_SESSION_SECONDS, settings.activation_ttl, settings.reset_ttl)
     )
 
+    paced = _Paced(connection, batch, rest)
+
     def remove(table: Any, *where: ColumnElement[bool]) -> int:
-        return _in_batches(connection, table, batch, *where)
+        key = tuple_(*table.primary_key.columns)
+        chosen = select(*table.primary_key.columns).where(*where).limit(batch)
+        statement = delete(table).where(key.in_(chosen.with_for_update(skip_locked=True)))
+        return paced.run(lambda: int(connection.execute(statement).rowcount))
 
     def messages(status: str, age: Any, before: datetime) -> int:
         return remove(outbox, outbox.c.status == status, age < before)
@@ -75,7 +96,9 @@ def purge(
         sent=sum(messages(status, outbox.c.sent_at, sent_before) for status in _SENT),
         dead=sum(messages(status, outbox.c.created_at, dead_before) for status in DEAD_STATUSES),
         cancelled=messages(Status.CANCELLED, outbox.c.created_at, dead_before),
-        unactivated_accounts=_remove_unactivated(connection, accounts_before, batch),
+        unactivated_accounts=paced.run(
+            lambda: _remove_unactivated(connection, accounts_before, batch)
+        ),
         throttle_events=remove(throttle_events, throttle_events.c.at < events_before),
         idempotency_keys=remove(idempotency_keys, idempotency_keys.c.created_at < day_ago),
         # SNS retries a notification for an hour at most.
@@ -88,35 +111,39 @@ def purge(
     return purged
 
 
-def _in_batches(connection: Connection, table: Any, batch: int, *where: ColumnElement[bool]) -> int:
-    """Delete the rows `where` picks from `table`, `batch` at a time, each batch committed;
-    how many."""
-    key = tuple_(*table.primary_key.columns)
-    chosen = select(*table.primary_key.columns).where(*where).limit(batch)
-    statement = delete(table).where(key.in_(chosen.with_for_update(skip_locked=True)))
-    total = 0
-    while True:
-        deleted = int(connection.execute(statement).rowcount)
-        connection.commit()
-        total += deleted
-        if deleted < batch:
-            return total
+class _Paced:
+    """A purge's batches: each committed, a rest after each full one, none after a stop."""
+
+    def __init__(self, connection: Connection, batch: int, rest: Rest) -> None:
+        self._connection = connection
+        self._batch = batch
+        self._rest = rest
+        self._stopped = False
+
+    def run(self, step: Callable[[], int]) -> int:
+        """Run `step` (a batch: how many rows it deleted) until one deletes less than a full
+        batch, or a rest says stop; how many rows in all."""
+        total = 0
+        while not self._stopped:
+            started = time.monotonic()
+            deleted = step()
+            self._connection.commit()
+            total += deleted
+            if deleted < self._batch:
+                break
+            self._stopped = not self._rest(PURGE_REST * (time.monotonic() - started))
+        return total
 
 
 def _remove_unactivated(connection: Connection, created_before: datetime, batch: int) -> int:
-    """Delete accounts never activated, with their messages, so their addresses are free; a
-    batch of accounts at a time."""
+    """Delete a batch of accounts never activated, with their messages, so their addresses are
+    free; how many."""
     stale = (
         select(users.c.id)
         .where(users.c.status == UserStatus.PENDING, users.c.created_at < created_before)
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
-    total = 0
-    while True:
-        ids = list(connection.execute(stale).scalars())
-        connection.execute(delete(outbox).where(outbox.c.user_id.in_(ids)))
-        total += int(connection.execute(delete(users).where(users.c.id.in_(ids))).rowcount)
-        connection.commit()
-        if len(ids) < batch:
-            return total
+    ids = list(connection.execute(stale).scalars())
+    connection.execute(delete(outbox).where(outbox.c.user_id.in_(ids)))
+    return int(connection.execute(delete(users).where(users.c.id.in_(ids))).rowcount)
