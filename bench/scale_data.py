@@ -18,7 +18,7 @@ milliseconds, the fastest of `--samples` runs after two to warm up (the machine 
 - a registration through gunicorn (p50 and p95 of `--registrations`, one at a time), then
   again while retention purges the oldest day's messages (purge run one day ahead): the purge's
   rows a second and the registrations' p95 beside it; then the vacuum of the outbox and its
-  attempts that autovacuum would run next, timed.
+  attempts that autovacuum would run next, timed; and the WAL each wrote, a message purged.
 
 It prints, at each size, the bytes a message of each table that grows with them (indexes
 included), then the growth table (each size, and the last over the first), and with `--explain` the
@@ -230,19 +230,28 @@ def registrations_and_purge(
         done["seconds"] = time.perf_counter() - started
         done["rows"] = purged.sent + purged.dead + purged.cancelled
 
+    def wal() -> int:
+        """Bytes of WAL written so far."""
+        with engine.connect() as connection:
+            lsn = "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
+            return int(connection.execute(text(f"SELECT {lsn}")).scalar_one())
+
     with served({**env, "TRUSTED_PROXIES": "1"}, workdir) as port:
         alone = register(port, count, f"{label}a")
+        written = [wal()]
         purging = threading.Thread(target=purge)
         purging.start()
         during = register(port, count, f"{label}p")
         while purging.is_alive():
             during += register(port, 5, f"{label}p{len(during)}")
         purging.join()
+        written.append(wal())
     # What autovacuum then does, timed: the dead rows' space made reusable, in every index.
     started = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM outbox, outbox_attempts"))
     vacuumed = time.perf_counter() - started
+    written.append(wal())
     engine.dispose()
     return {
         "registration p50": statistics.median(alone),
@@ -251,6 +260,9 @@ def registrations_and_purge(
         "purge of the oldest day (rows/s)": done["rows"] / done["seconds"],
         "purge of the oldest day (rows)": done["rows"],
         "vacuum of the outbox and attempts after it (s)": vacuumed,
+        # The registrations beside the purge write some of it (about 5 KB each).
+        "WAL of the purge, a message purged (bytes)": (written[1] - written[0]) / done["rows"],
+        "WAL of the vacuum, a message purged (bytes)": (written[2] - written[1]) / done["rows"],
     }
 
 

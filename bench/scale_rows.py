@@ -1,5 +1,5 @@
 """A year's data by SQL, for bench/scale_data.py: messages numbered [start, stop) and what goes
-with them, spread over the last 7 days.
+with them, spread over the last 7 days in the order of their numbers.
 
 Message i: every 10th an SMS, the rest emails; even ones an activation code (its account and
 token written with it: one account for two messages), odd ones a welcome notice. By i % 100:
@@ -31,12 +31,13 @@ STATUS = (
     "WHEN i % 100 = 93 THEN 'pending' WHEN i % 100 < 98 THEN 'cancelled' "
     "WHEN i % 100 = 98 THEN 'withheld' ELSE 'bounced' END"
 )
-# When message i was written: anywhere in the 7 days before :now. A hash of i rather than
-# random(), so that every table agrees.
-WRITTEN = (
-    "CAST(:now AS timestamptz) - 604800 * ((hashint8(i) & 1048575) / 1048576.0) "
-    "* interval '1 second'"
-)
+# How long before :now row i was written, as a share of its window (7 days for a message): the
+# rows of one growth, [:first, :last), spread evenly over it in the order of their numbers, as
+# a service writes them, so that a day's rows lie together where retention deletes them
+# (spread at random, each batch of the purge touched a thousand pages, and wrote each whole to
+# the WAL after a checkpoint).
+AGO = "(1 - (i - :first + 0.5) / (:last - :first))"
+WRITTEN = f"CAST(:now AS timestamptz) - {AGO} * interval '7 days'"
 USERS = f"""
 INSERT INTO users (id, email, password_hash, locale, status, created_at, activated_at)
 SELECT i / 2 + 1, 'u' || (i / 2) || '@scale.test', '$argon2id$v=19$m=65536,t=3,p=4$bench',
@@ -96,20 +97,17 @@ SELECT i + 1, CASE WHEN i % 10 = 9 THEN '+1555' || lpad((i / 2)::text, 7, '0')
 """
 THROTTLES = f"""
 INSERT INTO throttle_events (id, key, at)
-SELECT i + 1, {_CODE}, CAST(:now AS timestamptz) - (hashint8(i) & 1048575) / 1048576.0
-       * interval '8 hours'
+SELECT i + 1, {_CODE}, CAST(:now AS timestamptz) - {AGO} * interval '8 hours'
 {SERIES} WHERE i % 20 = 0
 """
 IDEMPOTENCY = f"""
 INSERT INTO idempotency_keys (key, request_hmac, created_at)
-SELECT {_CODE}, md5('r' || i), CAST(:now AS timestamptz) - (hashint8(i) & 1048575)
-       / 1048576.0 * interval '1 day'
+SELECT {_CODE}, md5('r' || i), CAST(:now AS timestamptz) - {AGO} * interval '1 day'
 {SERIES} WHERE i % 50 = 0
 """
 NOTIFICATIONS = f"""
 INSERT INTO provider_notifications (source, notification_id, received_at)
-SELECT 'ses', 'n' || i, CAST(:now AS timestamptz) - (hashint8(i) & 1048575) / 1048576.0
-       * interval '1 day'
+SELECT 'ses', 'n' || i, CAST(:now AS timestamptz) - {AGO} * interval '1 day'
 {SERIES} WHERE i % 50 = 25
 """
 AUDIT = f"""
@@ -149,6 +147,7 @@ def grow(engine: Engine, start: int, stop: int, now: datetime) -> None:
     autovacuum would have by then."""
     for low in range(start, stop, CHUNK):
         bounds = {"start": low, "stop": min(stop, low + CHUNK), "now": now}
+        bounds |= {"first": start, "last": stop}
         with engine.begin() as connection:
             for statement in STATEMENTS:
                 connection.execute(text(statement), bounds)
