@@ -16,8 +16,9 @@ milliseconds, the fastest of `--samples` runs after two to warm up (the machine 
 - the relay's claim of 100 rows (and their release) with 2,000 messages queued on top, then
   the drain of those 2,000 by one relay to a local SMTP sink (messages a second);
 - a registration through gunicorn (p50 and p95 of `--registrations`, one at a time), then
-  again while retention purges the oldest day's messages (purge run one day ahead): the purge's
-  rows a second and the registrations' p95 beside it; then the vacuum of the outbox and its
+  again while retention purges the oldest day's messages (purge run one day ahead), the purge
+  running and waiting in turns of 5 s: the p95 of the registrations of either turn, the
+  purge's rows a second (its rests in, its waits out); then the vacuum of the outbox and its
   attempts that autovacuum would run next, timed; and the WAL each wrote, a message purged.
 
 It prints, at each size, the bytes a message of each table that grows with them (indexes
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import math
 import statistics
 import subprocess
 import sys
@@ -43,7 +45,7 @@ from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from api_service import create_app
 from bench import scale_rows
@@ -76,6 +78,8 @@ DRAIN = 2_000
 # A dead letter of the bench's data, by number (bench/scale_rows.py; kept 30 days), and how far
 # back from the last message the newest sent one is (the oldest ones are purged).
 DEAD, SENT_BACK = 91, 20
+# Seconds the purge runs, then waits, in turn, while registrations go on (Turns).
+WINDOW = 5.0
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # Operator figures: issue 51 asks each to stay within 1.5 times its S value.
 OPERATOR = (
@@ -211,25 +215,70 @@ def register(port: int, count: int, label: str) -> list[float]:
 
 
 def p95(times: list[float]) -> float:
-    """The 95th percentile."""
-    return statistics.quantiles(times, n=20)[-1]
+    """The 95th percentile; not a number with fewer than 20 times."""
+    return statistics.quantiles(times, n=20)[-1] if len(times) >= 20 else math.nan
+
+
+class Turns:
+    """The purge's rests, made to run and wait in turns of WINDOW seconds while registrations
+    go on: the registrations of each kind of turn span the same minutes (checkpoints,
+    autovacuum, the machine's other work), which registrations before and after cannot."""
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.running.set()
+        self.between = threading.Event()  # no batch of the purge in flight
+        self.waited = 0.0
+
+    def rest(self, seconds: float) -> bool:
+        """The purge's rest (shared/operations/retention.py), then its turn to run."""
+        self.between.set()
+        time.sleep(seconds)
+        started = time.perf_counter()
+        self.running.wait()
+        self.waited += time.perf_counter() - started
+        self.between.clear()
+        return True
+
+    def take(self, until: threading.Thread) -> None:
+        """Turn the purge on and off every WINDOW seconds until `until` ends."""
+        while until.is_alive():
+            until.join(WINDOW)
+            if self.running.is_set():
+                self.running.clear()
+            else:
+                self.running.set()
+        self.running.set()
+
+    def now(self) -> str | None:
+        """'during' while the purge may run, 'apart' while it waits with no batch in flight."""
+        if self.running.is_set():
+            return "during"
+        return "apart" if self.between.is_set() else None
 
 
 def registrations_and_purge(
-    env: dict[str, str], settings: Settings, label: str, count: int
+    env: dict[str, str], settings: Settings, label: str, count: int, admin: Engine
 ) -> dict[str, float]:
-    """Registrations alone, then while the oldest day's messages are purged."""
+    """`count` registrations alone (their p50 and p95); then, while the oldest day's messages
+    are purged in turns (Turns), registrations one after another, each counted with the turn
+    it began and ended in; then the vacuum that autovacuum would run next, timed."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-scale-data-"))
     engine = create_engine_for(settings.database_url)
     done: dict[str, float] = {}
+    turns = Turns()
 
     def purge() -> None:
         started = time.perf_counter()
         with engine.connect() as connection:
             purged = operations.purge(
-                connection, settings, actor="bench", now=utcnow() + timedelta(days=1)
+                connection,
+                settings,
+                actor="bench",
+                now=utcnow() + timedelta(days=1),
+                rest=turns.rest,
             )
-        done["seconds"] = time.perf_counter() - started
+        done["seconds"] = time.perf_counter() - started - turns.waited
         done["rows"] = purged.sent + purged.dead + purged.cancelled
 
     def wal() -> int:
@@ -238,17 +287,25 @@ def registrations_and_purge(
             lsn = "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
             return int(connection.execute(text(f"SELECT {lsn}")).scalar_one())
 
+    beside: dict[str, list[float]] = {"during": [], "apart": []}
     with served({**env, "TRUSTED_PROXIES": "1"}, workdir) as port:
         alone = register(port, count, f"{label}a")
+        # As in a service, the week-old pages the purge changes were written before the last
+        # checkpoint: each is written whole to the WAL once when first changed after it.
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("CHECKPOINT"))
         written = [wal()]
         purging = threading.Thread(target=purge)
         purging.start()
-        during = register(port, count, f"{label}p")
+        taking = threading.Thread(target=turns.take, args=(purging,))
+        taking.start()
         while purging.is_alive():
-            during += register(port, 5, f"{label}p{len(during)}")
-        purging.join()
+            began = turns.now()
+            [took] = register(port, 1, f"{label}p{sum(map(len, beside.values()))}")
+            if began is not None and turns.now() == began:
+                beside[began].append(took)
+        taking.join()
         written.append(wal())
-    # What autovacuum then does, timed: the dead rows' space made reusable, in every index.
     started = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM outbox, outbox_attempts"))
@@ -258,7 +315,9 @@ def registrations_and_purge(
     return {
         "registration p50": statistics.median(alone),
         "registration p95": p95(alone),
-        "registration p95 during the purge": p95(during),
+        "registration p95 beside the purge, while it ran": p95(beside["during"]),
+        "registration p95 beside the purge, while it waited": p95(beside["apart"]),
+        "registrations beside the purge": sum(map(len, beside.values())),
         "purge of the oldest day (rows/s)": done["rows"] / done["seconds"],
         "purge of the oldest day (rows)": done["rows"],
         "vacuum of the outbox and attempts after it (s)": vacuumed,
@@ -294,7 +353,7 @@ def main() -> int:
                 **pages(env, args.samples, grown),
                 **operator(env, settings, args.samples),
                 **claims_and_drain(settings, label, args.samples),
-                **registrations_and_purge(env, settings, label, args.registrations),
+                **registrations_and_purge(env, settings, label, args.registrations, cluster.engine),
             }
             print(f"{label}: grown in {took[label]:.0f} s; {figures[label]}", flush=True)
             bytes_each = scale_rows.footprint(cluster.engine, grown)
