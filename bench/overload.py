@@ -19,7 +19,6 @@ import argparse
 import http.client
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bench.common import aiosmtpd_sink, api_and_relay, command, machine, postgres_database
 from bench.cpu import TICKS_PER_SECOND, cpu_ticks, tree_ticks
@@ -47,46 +46,44 @@ LOCUSTFILE = Path(__file__).with_name("overload_locustfile.py")
 PERIOD = 8
 
 
-def locust(host: str, ca: Path, users: int, seconds: int, log: Path, closed: bool = False) -> None:
-    """Locust, headless, `users` users for `seconds` after they are all spawned; spawned over
-    one PERIOD (each starts with a sign-up: spawned at once they would be a burst of their
-    own), or at once when `closed`."""
+def locust(
+    host: str,
+    ca: Path,
+    users: int,
+    seconds: int,
+    log: Path,
+    args: argparse.Namespace,
+    *,
+    closed: bool = False,
+) -> int:
+    """Locust, headless, in `args.processes` worker processes at niceness `args.nice`, `users`
+    users for `seconds`: spawned and connected over one PERIOD, they start signing up one more
+    PERIOD later, at once (a burst); or all at once, back to back, when `closed`. The CPU ticks
+    it used, read from /proc while it runs: its worker processes outlive what its master
+    reaps."""
     spawn = users if closed else max(1, round(users / PERIOD))
-    seconds += 0 if closed else PERIOD
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
-            "--headless",
-            "-u",
-            str(users),
-            "-r",
-            str(spawn),
-            "-t",
-            f"{seconds}s",
-            "--host",
-            host,
-            "--only-summary",
-            "--loglevel",
-            "ERROR",
-            "--stop-timeout",
-            "30",
-        ],
-        env={
-            **os.environ,
-            "OVERLOAD_LOG": str(log),
-            "OVERLOAD_CA": str(ca),
-            "OVERLOAD_PERIOD": str(PERIOD),
-            **({"OVERLOAD_CLOSED": "1"} if closed else {}),
-        },
-        check=False,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=seconds + 120,
-    )
+    start = 0.0 if closed else time.time() + 2 * PERIOD
+    seconds += 0 if closed else 2 * PERIOD
+    command = [
+        *("nice", "-n", str(args.nice), sys.executable, "-m", "locust"),
+        *("-f", str(LOCUSTFILE), "--headless", "--processes", str(args.processes)),
+        *("-u", str(users), "-r", str(spawn), "-t", f"{seconds}s"),
+        *("--host", host, "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "30"),
+    ]
+    env = {
+        **os.environ,
+        "OVERLOAD_LOG": str(log),
+        "OVERLOAD_CA": str(ca),
+        "OVERLOAD_PERIOD": str(PERIOD),
+        "OVERLOAD_START": str(start),
+        **({"OVERLOAD_CLOSED": "1"} if closed else {}),
+    }
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    used = 0
+    while run.poll() is None:
+        used = max(used, tree_ticks(run.pid))
+        time.sleep(0.2)
+    return used
 
 
 def answers(log: Path) -> list[dict[str, Any]]:
@@ -97,6 +94,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20, help="each rate's run")
     parser.add_argument("--multiples", default="1,2,4,8")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count(),
+        help="Locust's worker processes (default: one a core)",
+    )
+    parser.add_argument("--nice", type=int, default=0, help="Locust's niceness")
     args = parser.parse_args()
     print(machine())
     prefix = Path(tempfile.mkdtemp(prefix="outpost-overload-"))
@@ -116,7 +120,7 @@ def main() -> None:
                     for pid, process in processes_now().items()
                     if process.parent == os.getpid() and "gunicorn" in process.command
                 )
-                run(host, prefix, url, (gunicorn, server.pid), args)
+                run(host, prefix, url, (gunicorn, server.pid, postmaster(url)), args)
                 shed_cost(api_port, gunicorn)
             finally:
                 processes.stop(server, signal.SIGQUIT)
@@ -137,27 +141,34 @@ def served(access_log: Path, offset: int) -> list[tuple[int, float]]:
     return found
 
 
-def usage(gunicorn: int, server: int) -> Counter[str]:
-    """CPU ticks used so far by each part: gunicorn and nginx (each process tree, workers that
-    ended included), the load generator (this process's reaped children: Locust, its worker
-    processes included), the relay, PostgreSQL (the whole server, shared with whatever else
-    runs on the machine), and the machine's cores (busy and in all)."""
-    everyone = cpu_ticks()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+def usage(gunicorn: int, server: int, postmaster: int) -> Counter[str]:
+    """CPU ticks used so far by each part: gunicorn, nginx and PostgreSQL (each process tree,
+    processes that ended included; PostgreSQL's is the whole server, shared with whatever else
+    runs on the machine), the relay, and the machine's cores (busy and in all)."""
     cores = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return Counter(
         {
             "gunicorn": tree_ticks(gunicorn),
             "nginx": tree_ticks(server),
-            "Locust": round((children.ru_utime + children.ru_stime) * TICKS_PER_SECOND),
+            "PostgreSQL": tree_ticks(postmaster),
             "relay": cpu_ticks(own=True)["relay"],
-            "PostgreSQL": everyone["PostgreSQL"],
             # /proc/stat counts in USER_HZ, as /proc/PID/stat does: idle and iowait are fields 4, 5.
             "busy": sum(cores) - cores[3] - cores[4],
             "cores": sum(cores),
             "listen overflows": listen_overflows(),
         }
     )
+
+
+def postmaster(url: str) -> int:
+    """PostgreSQL's main process: the parent of the backend serving a connection to `url`."""
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as connection:
+            backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            return processes_now()[backend].parent
+    finally:
+        engine.dispose()
 
 
 def listen_overflows() -> int:
@@ -176,11 +187,13 @@ def percentile(times: list[float], share: float) -> float:
     return ordered[int(share * (len(ordered) - 1))] if ordered else float("nan")
 
 
-def run(host: str, prefix: Path, url: str, pids: tuple[int, int], args: argparse.Namespace) -> None:
+def run(
+    host: str, prefix: Path, url: str, pids: tuple[int, int, int], args: argparse.Namespace
+) -> None:
     """The sustainable rate, then each multiple of it; the tables, then the deliveries' check."""
     ca, access_log = prefix / "ca.pem", prefix / "logs" / "access.log"
     warm = prefix / "closed.jsonl"
-    locust(host, ca, 32, 10, warm, closed=True)
+    locust(host, ca, 32, 10, warm, args, closed=True)
     done = [a for a in answers(warm) if a["status"] == 202]
     rate = len(done) / 10
     print(f"sustained: {rate:.0f} sign-ups a second (32 users back to back for 10 s)")
@@ -195,10 +208,10 @@ def run(host: str, prefix: Path, url: str, pids: tuple[int, int], args: argparse
         users = max(1, round(rate * multiple * PERIOD))
         log = prefix / f"x{multiple}.jsonl"
         offset, before = access_log.stat().st_size, usage(*pids)
-        locust(host, ca, users, args.seconds, log)
+        generator = locust(host, ca, users, args.seconds, log, args)
         time.sleep(5)  # the queue drains, and the relay sends, before the next run
         got, at_nginx = answers(log), served(access_log, offset)
-        spent.append((multiple, len(got), usage(*pids) - before))
+        spent.append((multiple, len(got), usage(*pids) - before + Counter(Locust=generator)))
         ok = [a for a in got if a["status"] == 202]
         shed = [a for a in got if a["status"] == 503]
         other = len(got) - len(ok) - len(shed)
