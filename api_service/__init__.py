@@ -69,6 +69,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     if settings.trusted_proxies:
         proxies = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+        queue_time.init_app(app, settings.api_queue_timeout)
     engine = engine_for(settings)
     keyring.admit_at_start(engine, settings)
     app.extensions["outpost"] = Dependencies(
@@ -90,7 +91,6 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     known_events()
     known_regions(settings.sms_allowed_regions or ())
     http_limits.init_app(app)
-    queue_time.init_app(app)
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
     app.register_blueprint(dashboard.bp)

@@ -37,6 +37,11 @@ bind = os.environ.get("OUTPOST_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "sync"
 timeout = 30
+# A burst waits here to be shed (API_QUEUE_TIMEOUT), so the queue must hold that many seconds of
+# arrivals: gunicorn's default 2048 overflowed at 434 sign-ups a second (bench.overload), and the
+# kernel then drops connections, which nginx retries 1 and 3 s later. The kernel caps it at
+# net.core.somaxconn (4096 on Debian 12).
+backlog = 4096
 graceful_timeout = 20
 max_requests = 10000
 max_requests_jitter = 1000

@@ -21,6 +21,9 @@ REAL = {
     "/etc/letsencrypt/live/outpost.example.com/privkey.pem": "{prefix}/server.pem",
     "server 127.0.0.1:8000;": "server 127.0.0.1:{api};",
 }
+# The access log's fields, space-separated: when each request ended (epoch seconds), its status,
+# the seconds nginx spent on it and those it waited for the API (queue included), its path.
+LOG_FORMAT = "$msec $status $request_time $upstream_response_time $request_method $uri"
 
 
 def available() -> bool:
@@ -50,7 +53,8 @@ def configure(
         "worker_processes auto;\n"
         "events { worker_connections 16384; }\n"
         "http {\n"
-        f"    access_log {prefix}/logs/access.log;\n"
+        f"    log_format timed '{LOG_FORMAT}';\n"
+        f"    access_log {prefix}/logs/access.log timed;\n"
         f"    client_body_temp_path {prefix}/body;\n"
         f"    proxy_temp_path {prefix}/proxy;\n"
         f"    include {prefix}/outpost.conf;\n"

@@ -33,6 +33,11 @@ def shed() -> float:
     return REGISTRY.get_sample_value("outpost_http_requests_shed_total") or 0.0
 
 
+def answered(route: str, status: str) -> float:
+    labels = {"method": "POST", "route": route, "status": status}
+    return REGISTRY.get_sample_value("outpost_http_requests_total", labels) or 0.0
+
+
 def test_a_request_that_queued_too_long_is_shed_before_anything_is_done(
     proxied: Flask, engine: Engine
 ) -> None:
@@ -46,6 +51,28 @@ def test_a_request_that_queued_too_long_is_shed_before_anything_is_done(
     assert written(engine) == {"users": 0, "verification_tokens": 0, "outbox": 0}
     assert count(engine, "throttle_events") == 0, "shed before the per-client limit counted it"
     assert shed() == before + 1
+
+
+def test_a_shed_request_never_reaches_flask_and_is_counted_by_its_route(proxied: Flask) -> None:
+    """Shed ahead of the application, so that a burst's excess costs the workers little: no
+    request context, no hook; still counted among the answers, as the application counts."""
+    reached: list[str] = []
+
+    @proxied.before_request
+    def _reached() -> None:
+        reached.append("hook")
+
+    stale = {"X-Request-Start": f"t={time.time() - 2.5:.3f}"}
+    client = proxied.test_client()
+    before = answered("/v1/registrations", "503"), answered("unmatched", "503")
+    assert client.post("/v1/registrations", json=BODY, headers=stale).status_code == 503
+    assert client.post("/v1/nowhere", json=BODY, headers=stale).status_code == 503
+    assert reached == []
+    assert answered("/v1/registrations", "503") == before[0] + 1
+    assert answered("unmatched", "503") == before[1] + 1
+    fresh = {"X-Request-Start": f"t={time.time():.3f}"}
+    assert client.post("/v1/nowhere", json=BODY, headers=fresh).status_code == 404
+    assert reached == ["hook"], "a request in time reaches the application"
 
 
 def test_a_request_taken_in_time_goes_through(proxied: Flask, engine: Engine) -> None:
