@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from shared.clock import utcnow
 from shared.outbox import CODED, enqueue
@@ -91,4 +91,19 @@ def add_sent_rows(engine: Engine, n: int) -> None:
                 f"'{{}}', 'sent', 1, :t, :t, 1 FROM {series}"
             ),
             {"t": utcnow() - timedelta(days=1)},
+        )
+
+
+def add_attempts(
+    connection: Connection, public_id: str, attempts: list[tuple[str, int]], now: datetime
+) -> None:
+    """Message `public_id`'s attempts, each an outcome and the minutes before `now` it was
+    made, in SQL that every revision takes (for the migration tests)."""
+    for outcome, minutes in attempts:
+        connection.execute(
+            text(
+                "INSERT INTO outbox_attempts (outbox_id, attempted_at, outcome, "
+                "duration_ms) SELECT id, :at, :outcome, 1 FROM outbox WHERE public_id = :id"
+            ),
+            {"at": now - timedelta(minutes=minutes), "outcome": outcome, "id": public_id},
         )

@@ -15,7 +15,7 @@ from shared.clock import utcnow
 from shared.db import alembic_config
 from shared.operations import stats, stranded
 from shared.suppressions import listed
-from support.bulk import queue_one
+from support.bulk import add_attempts, queue_one
 from support.constants import MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
@@ -45,14 +45,7 @@ def test_0019_stamps_the_dead_counts_them_by_minute_and_keeps_every_row(
                 ),
                 {"id": public_id},
             )
-            for outcome, minutes in attempts:
-                connection.execute(
-                    sa.text(
-                        "INSERT INTO outbox_attempts (outbox_id, attempted_at, outcome, "
-                        "duration_ms) SELECT id, :at, :outcome, 1 FROM outbox WHERE public_id = :id"
-                    ),
-                    {"at": now - timedelta(minutes=minutes), "outcome": outcome, "id": public_id},
-                )
+            add_attempts(connection, public_id, attempts, now)
     queue_one(engine, "pending@example.com")
 
     command.upgrade(config, "head")

@@ -4,15 +4,13 @@ them so as the relay delivers, and the downgrade drops the tallies and keeps eve
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.db import alembic_config
-from support.bulk import queue_one
+from support.bulk import add_attempts, queue_one
 from support.constants import MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
@@ -44,14 +42,7 @@ def test_0018_seeds_the_tallies_from_the_rows_and_keeps_them_as_the_relay_delive
                 ),
                 {"status": status, "resolution": resolution, "now": now, "id": public_id},
             )
-            for outcome, minutes in attempts:
-                connection.execute(
-                    sa.text(
-                        "INSERT INTO outbox_attempts (outbox_id, attempted_at, outcome, "
-                        "duration_ms) SELECT id, :at, :outcome, 1 FROM outbox WHERE public_id = :id"
-                    ),
-                    {"at": now - timedelta(minutes=minutes), "outcome": outcome, "id": public_id},
-                )
+            add_attempts(connection, public_id, attempts, now)
     queue_one(engine, "pending@example.com")
     with engine.begin() as connection:
         connection.execute(
