@@ -68,6 +68,7 @@ class Provider:
         self._state = _State.UP
         self._trial_taken = False
         self._probes = 0
+        self._pauses = 0  # every pause so far: a send taken before the last one is void
         self._down_since: datetime | None = None
         self._reason = ""
         self._prober: threading.Thread | None = None
@@ -87,13 +88,19 @@ class Provider:
         """Whether a sender may use it now: up, or on trial with the trial not yet taken."""
         return self._state is _State.UP or (self._state is _State.TRIAL and not self._trial_taken)
 
-    def take(self) -> bool:
-        """Claim the provider for one send: always while up, once while on trial."""
+    def take(self) -> int | None:
+        """Claim the provider for one send (always while up, once while on trial): the pauses
+        so far, for `paused_since`; None if it may not be used now."""
         with self._lock:
             if self._state is _State.TRIAL and not self._trial_taken:
                 self._trial_taken = True
-                return True
-            return self._state is _State.UP
+                return self._pauses
+            return self._pauses if self._state is _State.UP else None
+
+    def paused_since(self, taken: int) -> bool:
+        """Whether it paused after a send `take` (which returned `taken`): that send, however
+        far along, must open no session the pause did not count on."""
+        return self._pauses != taken
 
     def untried(self) -> None:
         """A send taken for it never reached it: if that was the trial, the next one is."""
@@ -150,6 +157,7 @@ class Provider:
             first = self._state is _State.UP
             failed_probe = self._probes
             self._state = _State.DOWN
+            self._pauses += 1
             if first:
                 self._down_since = utcnow()
                 self._probes = 0
@@ -235,8 +243,9 @@ class Providers:
             "webhook": [provider("webhook")] if settings.webhook_url else [],
         }
 
-    def pick(self, channel: str, failures: int = 0) -> Provider | None:
-        """A provider of `channel` a sender may use now, taken for one send.
+    def pick(self, channel: str, failures: int = 0) -> tuple[Provider, int] | None:
+        """A provider of `channel` a sender may use now, taken for one send (with what its
+        `take` returned).
 
         A message's first try goes to the first provider; after `failures` transient failures
         it goes to the next in turn, so that a fallback also takes what the primary keeps
@@ -247,7 +256,11 @@ class Providers:
             return None
         start = failures % len(providers)
         turn = providers[start:] + providers[:start]
-        return next((p for p in turn if p.take()), None)
+        for provider in turn:
+            taken = provider.take()
+            if taken is not None:
+                return provider, taken
+        return None
 
     def another_takes(self, channel: str, provider: Provider) -> bool:
         """Whether a provider of `channel` other than `provider` may be used now."""

@@ -116,10 +116,11 @@ class Senders:
         if self._stopping.is_set() or not self._lease_covers_a_send(row, now):
             self._outcomes.hand_back(row, now)
             return
-        provider = self._providers.pick(row.channel, row.attempts)
-        if provider is None:
+        picked = self._providers.pick(row.channel, row.attempts)
+        if picked is None:
             self._outcomes.hand_back(row, now)
             return
+        provider, taken = picked
         try:
             withhold = row.withhold or not self._may_send(row, now)
         except SQLAlchemyError:
@@ -131,7 +132,7 @@ class Senders:
             return
         started = time.perf_counter()
         try:
-            self._send(row, provider, start_by=self._start_by(row, now), started=started)
+            self._send(row, provider, taken, start_by=self._start_by(row, now), started=started)
         except Deferred as deferred:
             provider.untried()
             self._outcomes.hand_back(row, now, due=now + timedelta(seconds=deferred.retry_in))
@@ -257,13 +258,21 @@ class Senders:
         return time.monotonic() + left
 
     def _send(
-        self, row: claims.Claimed, provider: Provider, *, start_by: float, started: float
+        self,
+        row: claims.Claimed,
+        provider: Provider,
+        taken: int,
+        *,
+        start_by: float,
+        started: float,
     ) -> None:
-        """Send one row through one of `provider`'s sessions and collect its outcome.
+        """Send one row through one of `provider`'s sessions (`taken`: what its `take`
+        returned) and collect its outcome.
 
-        A failure is judged before its session is given back: a sender waiting for that
-        session then finds the provider paused, where it would otherwise open a session of its
-        own before the pause (a wrong password: a second failed AUTH).
+        A failure is judged before its session is given back, and a session is lent only if
+        the provider has not paused since this send took it: a sender that took it before a
+        pause, waiting for that session or still composing, then opens no session of its own
+        (a wrong password: a second failed AUTH).
         """
         message = compose(
             row,
@@ -274,7 +283,7 @@ class Senders:
             self._code_link,
         )
         sessions = self._sessions[provider.name]
-        channel = sessions.borrow(start_by, lambda: provider.usable)
+        channel = sessions.borrow(start_by, lambda: not provider.paused_since(taken))
         kept = False
         try:
             provider_id = channel.send(message, start_by)

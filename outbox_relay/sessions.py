@@ -63,18 +63,18 @@ class Sessions:
         with self._cond:
             self._allowed = 1
 
-    def borrow(self, start_by: float, usable: Callable[[], bool] = lambda: True) -> Channel:
+    def borrow(self, start_by: float, usable: Callable[[], bool]) -> Channel:
         """A channel no other thread uses; Deferred if none frees up before `start_by`
-        (time.monotonic), or if the provider is no longer `usable` once one does (paused while
-        this send waited: it must not open a session the pause did not count on)."""
+        (time.monotonic), or if the provider is no longer `usable` (paused since this send
+        took it: it must not open a session the pause did not count on)."""
         with self._cond:
-            while not self._idle and self._count >= self._allowed:
+            while usable() and not self._idle and self._count >= self._allowed:
                 left = start_by - time.monotonic()
                 if left <= 0:
                     raise Deferred(NO_SESSION_RETRY)
                 self._cond.wait(left)
-                if not usable():
-                    raise Deferred(0.0)
+            if not usable():
+                raise Deferred(0.0)
             if self._idle:
                 return self._idle.pop()
             self._count += 1

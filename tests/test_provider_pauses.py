@@ -8,10 +8,12 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from outbox_relay import senders
 from outbox_relay.providers import PROBE_LEAD
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
@@ -135,3 +137,41 @@ def test_a_421_naming_too_many_connections_caps_the_sessions_to_those_open(
     relay.drain()
     assert attempts(engine).count("provider_down") == refused
     assert sum(r["status"] == "sent" for r in rows(engine, "outbox")) == 20
+
+
+def test_a_sender_that_took_the_provider_before_its_pause_opens_no_session_after_it(
+    engine: Engine,
+    make_relay: MakeRelay,
+    server: StagedSmtp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A revoked password, two messages: the second's sender took the provider while it was
+    up, and composes until the first's AUTH has paused it (a loaded machine stretches that
+    step). It must not then open a session: one failed login, not two."""
+    server.script.set(auth="535 5.7.8 Authentication credentials invalid")
+    queue_emails(engine, 1, prefix="first")
+    queue_emails(engine, 1, prefix="late")
+    relay = make_relay(
+        smtp=parse_smtp_url(server.url(user="outpost", password="revoked")),
+        relay_concurrency=2,
+        relay_backoff_base=60.0,
+        relay_backoff_cap=60.0,
+    )
+    compose = senders.compose
+
+    def late_compose(row: Any, *args: Any) -> Any:
+        if row.recipient.startswith("late"):
+            deadline = time.monotonic() + 10
+            while "email" not in relay.providers.paused_channels():
+                assert time.monotonic() < deadline, "the first send never paused the provider"
+                time.sleep(0.01)
+        return compose(row, *args)
+
+    monkeypatch.setattr(senders, "compose", late_compose)
+    before = server.script.auth_attempts
+    relay.drain()
+    assert server.script.auth_attempts == before + 1
+    by_recipient = {r["recipient"]: r for r in rows(engine, "outbox")}
+    late = next(r for address, r in by_recipient.items() if address.startswith("late"))
+    assert (late["status"], late["attempts"]) == ("pending", 0)
+    assert attempts(engine) == ["provider_down"]
