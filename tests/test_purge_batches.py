@@ -16,14 +16,14 @@ from support.bulk import queue_emails
 from support.tallies import agree
 
 
-def _sent_long_ago(engine: Engine, count: int, prefix: str) -> list[str]:
-    """`count` messages sent 8 days ago: their public ids."""
+def _sent_long_ago(engine: Engine, count: int, prefix: str, days: int = 8) -> list[str]:
+    """`count` messages sent `days` days ago: their public ids."""
     ids = queue_emails(engine, count, prefix=prefix)
     with engine.begin() as connection:
         connection.execute(
             update(outbox)
             .where(outbox.c.public_id.in_(ids))
-            .values(status="sent", sent_at=utcnow() - timedelta(days=8))
+            .values(status="sent", sent_at=utcnow() - timedelta(days=days))
         )
     return ids
 
@@ -85,3 +85,24 @@ def test_a_purge_rests_after_each_full_batch_and_stops_when_told(
             connection, settings, actor="test", now=utcnow(), batch=2, rest=lambda _: True
         )
     assert rest_on.sent == 3
+
+
+def test_a_purge_deletes_the_oldest_first_whatever_the_order_rows_were_written_in(
+    engine: Engine, settings: Settings
+) -> None:
+    """Newer rows written first, where a scan of the table starts, and the table analyzed: a
+    purge stopped after one batch has deleted the oldest rows, as it does when it reads the
+    index by age. (Unordered, PostgreSQL's planner scanned the table for a small batch.)"""
+    newer = _sent_long_ago(engine, 60, "newer", days=8)
+    _sent_long_ago(engine, 10, "oldest", days=11)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE outbox"))
+    with engine.connect() as connection:
+        purged = purge(
+            connection, settings, actor="test", now=utcnow(), batch=10, rest=lambda _: False
+        )
+    assert purged.sent == 10
+    with engine.connect() as connection:
+        left = set(connection.execute(select(outbox.c.public_id)).scalars())
+    assert left == set(newer)
+    agree(engine, utcnow())

@@ -85,14 +85,19 @@ def purge(
 
     paced = _Paced(connection, batch, rest)
 
-    def remove(table: Any, *where: ColumnElement[bool]) -> int:
+    def remove(table: Any, age: Any, before: datetime, *where: ColumnElement[bool]) -> int:
+        # Ordered by age, so that the planner reads the index by age: unordered, a small
+        # LIMIT lets it scan the table from the start instead, over every row the batches
+        # before deleted and vacuum has not yet removed (a batch of 100 then took 47 ms at a
+        # million messages, not 3).
         key = tuple_(*table.primary_key.columns)
-        chosen = select(*table.primary_key.columns).where(*where).limit(batch)
-        statement = delete(table).where(key.in_(chosen.with_for_update(skip_locked=True)))
+        chosen = select(*table.primary_key.columns).where(*where, age < before)
+        chosen = chosen.order_by(age).limit(batch).with_for_update(skip_locked=True)
+        statement = delete(table).where(key.in_(chosen))
         return paced.run(lambda: int(connection.execute(statement).rowcount))
 
     def messages(status: str, age: Any, before: datetime) -> int:
-        return remove(outbox, outbox.c.status == status, age < before)
+        return remove(outbox, age, before, outbox.c.status == status)
 
     purged = Purged(
         sent=sum(messages(status, outbox.c.sent_at, sent_before) for status in _SENT),
@@ -101,11 +106,11 @@ def purge(
         unactivated_accounts=paced.run(
             lambda: _remove_unactivated(connection, accounts_before, batch)
         ),
-        throttle_events=remove(throttle_events, throttle_events.c.at < events_before),
-        idempotency_keys=remove(idempotency_keys, idempotency_keys.c.created_at < day_ago),
+        throttle_events=remove(throttle_events, throttle_events.c.at, events_before),
+        idempotency_keys=remove(idempotency_keys, idempotency_keys.c.created_at, day_ago),
         # SNS retries a notification for an hour at most.
         provider_notifications=remove(
-            provider_notifications, provider_notifications.c.received_at < day_ago
+            provider_notifications, provider_notifications.c.received_at, day_ago
         ),
     )
     record(connection, actor, "purge", None, asdict(purged), now)
@@ -143,6 +148,7 @@ def _remove_unactivated(connection: Connection, created_before: datetime, batch:
     stale = (
         select(users.c.id)
         .where(users.c.status == UserStatus.PENDING, users.c.created_at < created_before)
+        .order_by(users.c.created_at)
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
