@@ -1,11 +1,10 @@
 """Providers' health: paused on their own failures, probed until they answer, for all senders.
 
-A provider is paused for every sender of the relay at once when a failure is its own (a
-revoked password, a quota, an outage): no sender waits on it again until a probe finds it
-answering. The probe is a real message: after the backoff, the next due message goes through
-(a trial), and its answer decides. So a probe that passes means mail passes (a probe that
-stopped before RCPT passed a greylister, or a server refusing every message, and resumed a
-wave of sends into the same refusal), and a black-holed provider costs one timeout a probe.
+A provider is paused for every sender at once when a failure is its own (a revoked password, a
+quota, an outage), until a probe finds it answering. The probe is a real message, the next due
+one after the backoff (a trial): a probe that passes means mail passes (one that stopped before
+RCPT passed a greylister, or a server refusing every message, and resumed a wave of sends into
+the same refusal), and a black-holed provider costs one timeout a probe.
 """
 
 from __future__ import annotations
@@ -89,8 +88,7 @@ class Provider:
         return self._state is _State.UP or (self._state is _State.TRIAL and not self._trial_taken)
 
     def take(self) -> int | None:
-        """Claim the provider for one send (always while up, once while on trial): the pauses
-        so far, for `paused_since`; None if it may not be used now."""
+        """Claim it for one send (always while up, once on trial): the pauses so far, or None."""
         with self._lock:
             if self._state is _State.TRIAL and not self._trial_taken:
                 self._trial_taken = True
@@ -98,8 +96,7 @@ class Provider:
             return self._pauses if self._state is _State.UP else None
 
     def paused_since(self, taken: int) -> bool:
-        """Whether it paused after a send `take` (which returned `taken`): that send, however
-        far along, must open no session the pause did not count on."""
+        """Whether it paused since a `take` returned `taken`: that send must open no session."""
         return self._pauses != taken
 
     def untried(self) -> None:
@@ -244,8 +241,7 @@ class Providers:
         }
 
     def pick(self, channel: str, failures: int = 0) -> tuple[Provider, int] | None:
-        """A provider of `channel` a sender may use now, taken for one send (with what its
-        `take` returned).
+        """A provider of `channel` a sender may use now, taken for one send (and its `take`).
 
         A message's first try goes to the first provider; after `failures` transient failures
         it goes to the next in turn, so that a fallback also takes what the primary keeps
@@ -256,11 +252,7 @@ class Providers:
             return None
         start = failures % len(providers)
         turn = providers[start:] + providers[:start]
-        for provider in turn:
-            taken = provider.take()
-            if taken is not None:
-                return provider, taken
-        return None
+        return next(((p, taken) for p in turn if (taken := p.take()) is not None), None)
 
     def another_takes(self, channel: str, provider: Provider) -> bool:
         """Whether a provider of `channel` other than `provider` may be used now."""
@@ -276,11 +268,7 @@ class Providers:
 
     def paused_channels(self) -> list[str]:
         """Channels no provider can take now: their rows wait, unclaimed."""
-        return sorted(
-            channel
-            for channel, providers in self._by_channel.items()
-            if not any(p.usable for p in providers)
-        )
+        return sorted(c for c, ps in self._by_channel.items() if not any(p.usable for p in ps))
 
     def status(self) -> list[str]:
         """One line per provider down, and per channel with none configured."""

@@ -258,21 +258,13 @@ class Senders:
         return time.monotonic() + left
 
     def _send(
-        self,
-        row: claims.Claimed,
-        provider: Provider,
-        taken: int,
-        *,
-        start_by: float,
-        started: float,
+        self, row: claims.Claimed, provider: Provider, taken: int, start_by: float, started: float
     ) -> None:
-        """Send one row through one of `provider`'s sessions (`taken`: what its `take`
-        returned) and collect its outcome.
+        """Send one row through one of `provider`'s sessions and collect its outcome.
 
-        A failure is judged before its session is given back, and a session is lent only if
-        the provider has not paused since this send took it: a sender that took it before a
-        pause, waiting for that session or still composing, then opens no session of its own
-        (a wrong password: a second failed AUTH).
+        A failure is judged before its session is given back, and no session is lent once the
+        provider has paused since `taken` (its `take`): a sender that took it before a pause,
+        waiting or still composing, then opens none (a wrong password: a second failed AUTH).
         """
         message = compose(
             row,
