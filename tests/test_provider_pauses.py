@@ -171,7 +171,6 @@ def test_a_sender_that_took_the_provider_before_its_pause_opens_no_session_after
     before = server.script.auth_attempts
     relay.drain()
     assert server.script.auth_attempts == before + 1
-    by_recipient = {r["recipient"]: r for r in rows(engine, "outbox")}
-    late = next(r for address, r in by_recipient.items() if address.startswith("late"))
+    [late] = [r for r in rows(engine, "outbox") if r["recipient"].startswith("late")]
     assert (late["status"], late["attempts"]) == ("pending", 0)
     assert attempts(engine) == ["provider_down"]
