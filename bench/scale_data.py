@@ -16,10 +16,13 @@ milliseconds, the fastest of `--samples` runs after two to warm up (the machine 
 - the relay's claim of 100 rows (and their release) with 2,000 messages queued on top, then
   the drain of those 2,000 by one relay to a local SMTP sink (messages a second);
 - a registration through gunicorn (p50 and p95 of `--registrations`, one at a time), then
-  again while retention purges the oldest day's messages (purge run one day ahead), the purge
-  running and waiting in turns of 5 s: the p95 of the registrations of either turn, the
+  again while retention purges the oldest day (purge run one day ahead, in a process of its
+  own), the purge running and waiting in turns of 5 s (bench/purge_beside.py): the p50 and p95
+  of the registrations of either turn, p95 ran ÷ waited with its 95 % bootstrap interval, the
   purge's rows a second (its rests in, its waits out); then the vacuum of the outbox and its
   attempts that autovacuum would run next, timed; and the WAL each wrote, a message purged.
+  With `--purges N`, N such purges at each size, each of the next oldest day; the table keeps
+  the first, each is printed.
 
 It prints, at each size, the bytes a message of each table that grows with them (indexes
 included), then the growth table (each size, and the last over the first), and with `--explain` the
@@ -32,24 +35,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import math
-import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from contextlib import closing
 from datetime import timedelta
-from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from api_service import create_app
 from bench import scale_rows
-from bench.common import aiosmtpd_sink, client_address, command, machine, served
+from bench.common import aiosmtpd_sink, command, machine
+from bench.purge_beside import registrations_and_purge
 from bench.scale import CLUSTER as COST_CLUSTER
 from bench.scale import Cluster
 from outbox_relay import claims, store
@@ -60,7 +59,6 @@ from shared import operations
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.db import create_engine_for
-from support import processes
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.dashboard import sign_in
@@ -73,13 +71,10 @@ CLUSTER = {
     "shared_buffers": "2GB",
     "max_wal_size": "8GB",
 }
-PASSWORD = "correct horse battery staple"
 DRAIN = 2_000
 # A dead letter of the bench's data, by number (bench/scale_rows.py; kept 30 days), and how far
 # back from the last message the newest sent one is (the oldest ones are purged).
 DEAD, SENT_BACK = 91, 20
-# Seconds the purge runs, then waits, in turn, while registrations go on (Turns).
-WINDOW = 5.0
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # Operator figures: issue 51 asks each to stay within 1.5 times its S value.
 OPERATOR = (
@@ -198,141 +193,13 @@ def claims_and_drain(settings: Settings, label: str, samples: int) -> dict[str, 
     return {"relay claim of 100": claimed, "drain of 2,000 (messages/s)": rate}
 
 
-def register(port: int, count: int, label: str) -> list[float]:
-    """`count` registrations one at a time; their answer times in ms."""
-    times = []
-    for n in range(count):
-        body = {"email": f"r-{label}-{n}-{time.monotonic_ns()}@example.com", "password": PASSWORD}
-        started = time.perf_counter()
-        answer = processes.post(
-            f"http://127.0.0.1:{port}/v1/registrations",
-            body,
-            {"X-Forwarded-For": client_address()},
-        )
-        times.append((time.perf_counter() - started) * 1000)
-        assert answer.status == 202, answer
-    return times
-
-
-def p95(times: list[float]) -> float:
-    """The 95th percentile; not a number with fewer than 20 times."""
-    return statistics.quantiles(times, n=20)[-1] if len(times) >= 20 else math.nan
-
-
-class Turns:
-    """The purge's rests, made to run and wait in turns of WINDOW seconds while registrations
-    go on: the registrations of each kind of turn span the same minutes (checkpoints,
-    autovacuum, the machine's other work), which registrations before and after cannot."""
-
-    def __init__(self) -> None:
-        self.running = threading.Event()
-        self.running.set()
-        self.between = threading.Event()  # no batch of the purge in flight
-        self.waited = 0.0
-
-    def rest(self, seconds: float) -> bool:
-        """The purge's rest (shared/operations/retention.py), then its turn to run."""
-        self.between.set()
-        time.sleep(seconds)
-        started = time.perf_counter()
-        self.running.wait()
-        self.waited += time.perf_counter() - started
-        self.between.clear()
-        return True
-
-    def take(self, until: threading.Thread) -> None:
-        """Turn the purge on and off every WINDOW seconds until `until` ends."""
-        while until.is_alive():
-            until.join(WINDOW)
-            if self.running.is_set():
-                self.running.clear()
-            else:
-                self.running.set()
-        self.running.set()
-
-    def now(self) -> str | None:
-        """'during' while the purge may run, 'apart' while it waits with no batch in flight."""
-        if self.running.is_set():
-            return "during"
-        return "apart" if self.between.is_set() else None
-
-
-def registrations_and_purge(
-    env: dict[str, str], settings: Settings, label: str, count: int, admin: Engine
-) -> dict[str, float]:
-    """`count` registrations alone (their p50 and p95); then, while the oldest day's messages
-    are purged in turns (Turns), registrations one after another, each counted with the turn
-    it began and ended in; then the vacuum that autovacuum would run next, timed."""
-    workdir = Path(tempfile.mkdtemp(prefix="outpost-scale-data-"))
-    engine = create_engine_for(settings.database_url)
-    done: dict[str, float] = {}
-    turns = Turns()
-
-    def purge() -> None:
-        started = time.perf_counter()
-        with engine.connect() as connection:
-            purged = operations.purge(
-                connection,
-                settings,
-                actor="bench",
-                now=utcnow() + timedelta(days=1),
-                rest=turns.rest,
-            )
-        done["seconds"] = time.perf_counter() - started - turns.waited
-        done["rows"] = purged.sent + purged.dead + purged.cancelled
-
-    def wal() -> int:
-        """Bytes of WAL written so far."""
-        with engine.connect() as connection:
-            lsn = "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
-            return int(connection.execute(text(f"SELECT {lsn}")).scalar_one())
-
-    beside: dict[str, list[float]] = {"during": [], "apart": []}
-    with served({**env, "TRUSTED_PROXIES": "1"}, workdir) as port:
-        alone = register(port, count, f"{label}a")
-        # As in a service, the week-old pages the purge changes were written before the last
-        # checkpoint: each is written whole to the WAL once when first changed after it.
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("CHECKPOINT"))
-        written = [wal()]
-        purging = threading.Thread(target=purge)
-        purging.start()
-        taking = threading.Thread(target=turns.take, args=(purging,))
-        taking.start()
-        while purging.is_alive():
-            began = turns.now()
-            [took] = register(port, 1, f"{label}p{sum(map(len, beside.values()))}")
-            if began is not None and turns.now() == began:
-                beside[began].append(took)
-        taking.join()
-        written.append(wal())
-    started = time.perf_counter()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM outbox, outbox_attempts"))
-    vacuumed = time.perf_counter() - started
-    written.append(wal())
-    engine.dispose()
-    return {
-        "registration p50": statistics.median(alone),
-        "registration p95": p95(alone),
-        "registration p95 beside the purge, while it ran": p95(beside["during"]),
-        "registration p95 beside the purge, while it waited": p95(beside["apart"]),
-        "registrations beside the purge": sum(map(len, beside.values())),
-        "purge of the oldest day (rows/s)": done["rows"] / done["seconds"],
-        "purge of the oldest day (rows)": done["rows"],
-        "vacuum of the outbox and attempts after it (s)": vacuumed,
-        # The registrations beside the purge write some of it (about 5 KB each).
-        "WAL of the purge, a message purged (bytes)": (written[1] - written[0]) / done["rows"],
-        "WAL of the vacuum, a message purged (bytes)": (written[2] - written[1]) / done["rows"],
-    }
-
-
 def main() -> int:
     """Grow, measure at each size, print the growth table and the command."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="S,M", help="of S, M, L (or numbers), in order")
     parser.add_argument("--samples", type=int, default=9)
     parser.add_argument("--registrations", type=int, default=40)
+    parser.add_argument("--purges", type=int, default=1, help="purges beside registrations")
     parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the relay's line a message
@@ -353,8 +220,18 @@ def main() -> int:
                 **pages(env, args.samples, grown),
                 **operator(env, settings, args.samples),
                 **claims_and_drain(settings, label, args.samples),
-                **registrations_and_purge(env, settings, label, args.registrations, cluster.engine),
             }
+            for day in range(1, args.purges + 1):
+                beside = registrations_and_purge(
+                    env,
+                    f"{label}{day}",
+                    args.registrations,
+                    cluster.engine,
+                    utcnow() + timedelta(days=day),
+                )
+                print(f"{label}: purge {day} of {args.purges}: {beside}", flush=True)
+                if day == 1:
+                    figures[label] |= beside
             print(f"{label}: grown in {took[label]:.0f} s; {figures[label]}", flush=True)
             bytes_each = scale_rows.footprint(cluster.engine, grown)
             print(
@@ -398,7 +275,8 @@ def table(figures: dict[str, dict[str, float]], sizes: list[str], took: dict[str
     print(f"| what | {header} | {last}/{first} |")
     print("|---|" + "---|" * (len(sizes) + 1))
     for name in figures[first]:
-        cells = " | ".join(f"{figures[label][name]:,.1f}" for label in sizes)
+        places = 3 if "÷" in name else 1
+        cells = " | ".join(f"{figures[label][name]:,.{places}f}" for label in sizes)
         ratio = figures[last][name] / figures[first][name] if figures[first][name] else 0.0
         flag = " (operator figure)" if name in OPERATOR else ""
         print(f"| {name}{flag} | {cells} | {ratio:.2f} |")

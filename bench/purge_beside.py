@@ -1,0 +1,192 @@
+"""Registrations beside retention's purge: their answer times while the purge runs and while it
+waits, in turns, and how sure the comparison is.
+
+The purge runs in a process of its own, as the relay runs it (outbox_relay/daemon.py), not in
+the process that times the registrations: in one process its batches' Python would share the
+interpreter's lock with the client it is measured against. Used by bench/scale_data.py.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import random
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from datetime import datetime
+from multiprocessing.context import SpawnContext
+from multiprocessing.queues import Queue
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from bench.common import client_address, served
+from shared import operations
+from shared.config import Settings
+from shared.db import create_engine_for
+from support import processes
+
+PASSWORD = "correct horse battery staple"
+# Seconds the purge runs, then waits, in turn, while registrations go on (Turns).
+WINDOW = 5.0
+# Seconds of turns at most: 30 of each kind; a longer purge then finishes alone.
+TURNS_FOR = 300.0
+# Resamples of the bootstrap interval of p95 ran ÷ waited.
+RESAMPLES = 2_000
+
+
+def register(port: int, count: int, label: str) -> list[float]:
+    """`count` registrations one at a time; their answer times in ms."""
+    times = []
+    for n in range(count):
+        body = {"email": f"r-{label}-{n}-{time.monotonic_ns()}@example.com", "password": PASSWORD}
+        started = time.perf_counter()
+        answer = processes.post(
+            f"http://127.0.0.1:{port}/v1/registrations",
+            body,
+            {"X-Forwarded-For": client_address()},
+        )
+        times.append((time.perf_counter() - started) * 1000)
+        assert answer.status == 202, answer
+    return times
+
+
+def p95(times: list[float]) -> float:
+    """The 95th percentile; not a number with fewer than 20 times."""
+    return statistics.quantiles(times, n=20)[-1] if len(times) >= 20 else math.nan
+
+
+def ratio_interval(ran: list[float], waited: list[float]) -> tuple[float, float]:
+    """The 95 % bootstrap interval of p95(ran) ÷ p95(waited): how far the ratio of these two
+    samples can be from the machine's own by chance alone; not numbers with fewer than 20."""
+    if min(len(ran), len(waited)) < 20:
+        return math.nan, math.nan
+    chance = random.Random(51)
+    ratios = sorted(
+        p95(chance.choices(ran, k=len(ran))) / p95(chance.choices(waited, k=len(waited)))
+        for _ in range(RESAMPLES)
+    )
+    return ratios[int(RESAMPLES * 0.025)], ratios[int(RESAMPLES * 0.975) - 1]
+
+
+class Turns:
+    """The purge's rests, made to run and wait in turns of WINDOW seconds while registrations
+    go on: the registrations of each kind of turn span the same minutes (checkpoints,
+    autovacuum, the machine's other work), which registrations before and after cannot. Shared
+    with the purge's process."""
+
+    def __init__(self, context: SpawnContext) -> None:
+        self.running = context.Event()
+        self.running.set()
+        self.between = context.Event()  # no batch of the purge in flight
+        self.waited = context.Value("d", 0.0)
+
+    def rest(self, seconds: float) -> bool:
+        """The purge's rest (shared/operations/retention.py), then its turn to run."""
+        self.between.set()
+        time.sleep(seconds)
+        started = time.perf_counter()
+        self.running.wait()
+        self.waited.value += time.perf_counter() - started
+        self.between.clear()
+        return True
+
+    def take(self, until: multiprocessing.process.BaseProcess) -> None:
+        """Turn the purge on and off every WINDOW seconds until `until` ends or TURNS_FOR
+        have passed; then leave it running."""
+        ends = time.monotonic() + TURNS_FOR
+        while until.is_alive() and time.monotonic() < ends:
+            until.join(WINDOW)
+            if self.running.is_set():
+                self.running.clear()
+            else:
+                self.running.set()
+        self.running.set()
+
+    def now(self) -> str | None:
+        """'during' while the purge may run, 'apart' while it waits with no batch in flight."""
+        if self.running.is_set():
+            return "during"
+        return "apart" if self.between.is_set() else None
+
+
+def purge_apart(
+    env: dict[str, str], now: datetime, turns: Turns, results: Queue[tuple[dict[str, int], float]]
+) -> None:
+    """Retention's purge as of `now`, in this process; puts the rows it deleted, by kind, and
+    its seconds (waits out, rests in) on `results`."""
+    settings = Settings.from_env(env)
+    engine = create_engine_for(settings.database_url)
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        purged = operations.purge(connection, settings, actor="bench", now=now, rest=turns.rest)
+    results.put((asdict(purged), time.perf_counter() - started - turns.waited.value))
+    engine.dispose()
+
+
+def registrations_and_purge(
+    env: dict[str, str], label: str, count: int, admin: Engine, now: datetime
+) -> dict[str, float]:
+    """`count` registrations alone (their p50 and p95); then, while retention purges as of
+    `now` in turns (Turns), registrations one after another, each counted with the turn it
+    began and ended in; then the vacuum that autovacuum would run next, timed."""
+    workdir = Path(tempfile.mkdtemp(prefix="outpost-purge-beside-"))
+    context = multiprocessing.get_context("spawn")
+    turns, results = Turns(context), context.Queue()
+
+    def wal() -> int:
+        """Bytes of WAL written so far."""
+        with admin.connect() as connection:
+            lsn = "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
+            return int(connection.execute(text(f"SELECT {lsn}")).scalar_one())
+
+    beside: dict[str, list[float]] = {"during": [], "apart": []}
+    with served({**env, "TRUSTED_PROXIES": "1"}, workdir) as port:
+        alone = register(port, count, f"{label}a")
+        # As in a service, the week-old pages the purge changes were written before the last
+        # checkpoint: each is written whole to the WAL once when first changed after it.
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("CHECKPOINT"))
+        written = [wal()]
+        purging = context.Process(target=purge_apart, args=(env, now, turns, results))
+        purging.start()
+        taking = threading.Thread(target=turns.take, args=(purging,))
+        taking.start()
+        while taking.is_alive():
+            began = turns.now()
+            [took] = register(port, 1, f"{label}p{sum(map(len, beside.values()))}")
+            if began is not None and turns.now() == began:
+                beside[began].append(took)
+        purged, seconds = results.get()
+        purging.join()
+        written.append(wal())
+    started = time.perf_counter()
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM outbox, outbox_attempts"))
+    vacuumed = time.perf_counter() - started
+    written.append(wal())
+    messages = purged["sent"] + purged["dead"] + purged["cancelled"]
+    ran, waited = beside["during"], beside["apart"]
+    low, high = ratio_interval(ran, waited)
+    return {
+        "registration p50": statistics.median(alone),
+        "registration p95": p95(alone),
+        "registration p50 beside the purge, while it ran": statistics.median(ran),
+        "registration p50 beside the purge, while it waited": statistics.median(waited),
+        "registration p95 beside the purge, while it ran": p95(ran),
+        "registration p95 beside the purge, while it waited": p95(waited),
+        "p95 ran ÷ waited": p95(ran) / p95(waited),
+        "p95 ran ÷ waited, 95 % interval from": low,
+        "p95 ran ÷ waited, 95 % interval to": high,
+        "registrations beside the purge": len(ran) + len(waited),
+        "purge of the oldest day (messages)": messages,
+        "purge of the oldest day (rows of every kind)": sum(purged.values()),
+        "purge of the oldest day (rows/s)": sum(purged.values()) / seconds,
+        "vacuum of the outbox and attempts after it (s)": vacuumed,
+        # The registrations beside the purge write some of it (about 5 KB each).
+        "WAL of the purge, a message purged (bytes)": (written[1] - written[0]) / messages,
+        "WAL of the vacuum, a message purged (bytes)": (written[2] - written[1]) / messages,
+    }
