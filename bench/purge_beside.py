@@ -1,5 +1,7 @@
 """Registrations beside retention's purge: their answer times while the purge runs and while it
-waits, in turns, and how sure the comparison is.
+waits, in turns, and how sure the comparison is; then the same beside a neighbour that uses as
+much CPU as the purge did and touches no database, to tell the purge's own cost from what any
+process costs the registrations on a machine whose cores they share.
 
 The purge runs in a process of its own, as the relay runs it (outbox_relay/daemon.py), not in
 the process that times the registrations: in one process its batches' Python would share the
@@ -10,16 +12,19 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import random
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from multiprocessing.context import SpawnContext
 from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import TypeAlias
 
 from sqlalchemy import Engine, text
 
@@ -36,6 +41,16 @@ WINDOW = 5.0
 TURNS_FOR = 300.0
 # Resamples of the bootstrap interval of p95 ran ÷ waited.
 RESAMPLES = 2_000
+# A neighbour's bursts on a core, in seconds (about one of the purge's batches), and how many
+# seconds of its turns to run it runs.
+BURST = 0.011
+NEIGHBOUR_FOR = 60.0
+# What a process beside the registrations puts on its queue: rows it deleted by kind, its
+# seconds (its waits out) and the CPU seconds it used.
+Outcome = tuple[dict[str, int], float, float]
+Results: TypeAlias = "Queue[Outcome]"
+# Registrations while it ran, while it waited, and its Outcome.
+Beside = tuple[list[float], list[float], Outcome]
 
 
 def register(port: int, count: int, label: str) -> list[float]:
@@ -57,6 +72,11 @@ def register(port: int, count: int, label: str) -> list[float]:
 def p95(times: list[float]) -> float:
     """The 95th percentile; not a number with fewer than 20 times."""
     return statistics.quantiles(times, n=20)[-1] if len(times) >= 20 else math.nan
+
+
+def p50(times: list[float]) -> float:
+    """The median; not a number with no times."""
+    return statistics.median(times) if times else math.nan
 
 
 def ratio_interval(ran: list[float], waited: list[float]) -> tuple[float, float]:
@@ -113,29 +133,86 @@ class Turns:
         return "apart" if self.between.is_set() else None
 
 
-def purge_apart(
-    env: dict[str, str], now: datetime, turns: Turns, results: Queue[tuple[dict[str, int], float]]
-) -> None:
-    """Retention's purge as of `now`, in this process; puts the rows it deleted, by kind, and
-    its seconds (waits out, rests in) on `results`."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU seconds process `pid` has used, user and system, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def purge_apart(env: dict[str, str], now: datetime, turns: Turns, results: Results) -> None:
+    """Retention's purge as of `now`, in this process; puts the rows it deleted, by kind, its
+    seconds (waits out, rests in) and the CPU seconds it and its backend used on `results`."""
     settings = Settings.from_env(env)
     engine = create_engine_for(settings.database_url)
-    started = time.perf_counter()
     with engine.connect() as connection:
+        backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        connection.commit()
+        used = -cpu_seconds(backend) - cpu_seconds(os.getpid())
+        started = time.perf_counter()
         purged = operations.purge(connection, settings, actor="bench", now=now, rest=turns.rest)
-    results.put((asdict(purged), time.perf_counter() - started - turns.waited.value))
+        seconds = time.perf_counter() - started - turns.waited.value
+        used += cpu_seconds(backend) + cpu_seconds(os.getpid())
+    results.put((asdict(purged), seconds, used))
     engine.dispose()
+
+
+def neighbour_apart(share: float, turns: Turns, results: Results) -> None:
+    """A neighbour that touches no database: bursts of BURST on a core, resting between them
+    so that it uses `share` of one, for NEIGHBOUR_FOR seconds of its turns to run."""
+    started = time.perf_counter()
+    while time.perf_counter() - started - turns.waited.value < NEIGHBOUR_FOR:
+        burst_ends = time.perf_counter() + BURST
+        while time.perf_counter() < burst_ends:
+            pass
+        turns.rest(BURST * (1 / share - 1))
+    results.put(({}, NEIGHBOUR_FOR, NEIGHBOUR_FOR * share))
+
+
+def in_turns(port: int, label: str, target: Callable[..., None], *args: object) -> Beside:
+    """Registrations one after another while `target(*args, turns, results)` runs in a
+    process of its own in turns (Turns), each counted with the turn it began and ended in:
+    those while it ran, those while it waited, and what it put on `results`."""
+    context = multiprocessing.get_context("spawn")
+    turns, results = Turns(context), context.Queue()
+    running = context.Process(target=target, args=(*args, turns, results))
+    running.start()
+    taking = threading.Thread(target=turns.take, args=(running,))
+    taking.start()
+    beside: dict[str, list[float]] = {"during": [], "apart": []}
+    while taking.is_alive():
+        began = turns.now()
+        [took] = register(port, 1, f"{label}{sum(map(len, beside.values()))}")
+        if began is not None and turns.now() == began:
+            beside[began].append(took)
+    outcome = results.get()
+    running.join()
+    return beside["during"], beside["apart"], outcome
+
+
+def compared(what: str, ran: list[float], waited: list[float]) -> dict[str, float]:
+    """The registrations' p50 and p95 while `what` ran and while it waited, p95 ran ÷ waited
+    and its interval."""
+    low, high = ratio_interval(ran, waited)
+    return {
+        f"registration p50 beside {what}, while it ran": p50(ran),
+        f"registration p50 beside {what}, while it waited": p50(waited),
+        f"registration p95 beside {what}, while it ran": p95(ran),
+        f"registration p95 beside {what}, while it waited": p95(waited),
+        f"beside {what}: p95 ran ÷ waited": p95(ran) / p95(waited),
+        f"beside {what}: p95 ran ÷ waited, 95 % interval from": low,
+        f"beside {what}: p95 ran ÷ waited, 95 % interval to": high,
+        f"registrations beside {what}": len(ran) + len(waited),
+    }
 
 
 def registrations_and_purge(
     env: dict[str, str], label: str, count: int, admin: Engine, now: datetime
 ) -> dict[str, float]:
-    """`count` registrations alone (their p50 and p95); then, while retention purges as of
-    `now` in turns (Turns), registrations one after another, each counted with the turn it
-    began and ended in; then the vacuum that autovacuum would run next, timed."""
+    """`count` registrations alone (their p50 and p95); then registrations beside
+    retention's purge as of `now`, in turns; the vacuum that autovacuum would run next,
+    timed; then registrations beside a neighbour of the purge's CPU that touches no
+    database, in turns too: what any process of that size costs them on this machine."""
     workdir = Path(tempfile.mkdtemp(prefix="outpost-purge-beside-"))
-    context = multiprocessing.get_context("spawn")
-    turns, results = Turns(context), context.Queue()
 
     def wal() -> int:
         """Bytes of WAL written so far."""
@@ -143,7 +220,12 @@ def registrations_and_purge(
             lsn = "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
             return int(connection.execute(text(f"SELECT {lsn}")).scalar_one())
 
-    beside: dict[str, list[float]] = {"during": [], "apart": []}
+    def vacuum() -> float:
+        started = time.perf_counter()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM outbox, outbox_attempts"))
+        return time.perf_counter() - started
+
     with served({**env, "TRUSTED_PROXIES": "1"}, workdir) as port:
         alone = register(port, count, f"{label}a")
         # As in a service, the week-old pages the purge changes were written before the last
@@ -151,37 +233,19 @@ def registrations_and_purge(
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("CHECKPOINT"))
         written = [wal()]
-        purging = context.Process(target=purge_apart, args=(env, now, turns, results))
-        purging.start()
-        taking = threading.Thread(target=turns.take, args=(purging,))
-        taking.start()
-        while taking.is_alive():
-            began = turns.now()
-            [took] = register(port, 1, f"{label}p{sum(map(len, beside.values()))}")
-            if began is not None and turns.now() == began:
-                beside[began].append(took)
-        purged, seconds = results.get()
-        purging.join()
+        ran, waited, (purged, seconds, used) = in_turns(port, f"{label}p", purge_apart, env, now)
         written.append(wal())
-    started = time.perf_counter()
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM outbox, outbox_attempts"))
-    vacuumed = time.perf_counter() - started
-    written.append(wal())
+        vacuumed = vacuum()
+        written.append(wal())
+        share = used / seconds
+        near, apart, _ = in_turns(port, f"{label}n", neighbour_apart, share)
     messages = purged["sent"] + purged["dead"] + purged["cancelled"]
-    ran, waited = beside["during"], beside["apart"]
-    low, high = ratio_interval(ran, waited)
     return {
         "registration p50": statistics.median(alone),
         "registration p95": p95(alone),
-        "registration p50 beside the purge, while it ran": statistics.median(ran),
-        "registration p50 beside the purge, while it waited": statistics.median(waited),
-        "registration p95 beside the purge, while it ran": p95(ran),
-        "registration p95 beside the purge, while it waited": p95(waited),
-        "p95 ran ÷ waited": p95(ran) / p95(waited),
-        "p95 ran ÷ waited, 95 % interval from": low,
-        "p95 ran ÷ waited, 95 % interval to": high,
-        "registrations beside the purge": len(ran) + len(waited),
+        **compared("the purge", ran, waited),
+        **compared("a neighbour of the purge's CPU", near, apart),
+        "the purge's CPU, a share of one core while it ran": share,
         "purge of the oldest day (messages)": messages,
         "purge of the oldest day (rows of every kind)": sum(purged.values()),
         "purge of the oldest day (rows/s)": sum(purged.values()) / seconds,

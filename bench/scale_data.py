@@ -19,8 +19,10 @@ milliseconds, the fastest of `--samples` runs after two to warm up (the machine 
   again while retention purges the oldest day (purge run one day ahead, in a process of its
   own), the purge running and waiting in turns of 5 s (bench/purge_beside.py): the p50 and p95
   of the registrations of either turn, p95 ran ÷ waited with its 95 % bootstrap interval, the
-  purge's rows a second (its rests in, its waits out); then the vacuum of the outbox and its
-  attempts that autovacuum would run next, timed; and the WAL each wrote, a message purged.
+  purge's CPU and rows a second (its rests in, its waits out); the vacuum of the outbox and its
+  attempts that autovacuum would run next, timed, and the WAL each wrote, a message purged;
+  then the same comparison beside a neighbour that uses as much CPU as the purge and touches
+  no database: what any process of that size costs the registrations on this machine.
   With `--purges N`, N such purges at each size, each of the next oldest day; the table keeps
   the first, each is printed.
 
@@ -275,7 +277,7 @@ def table(figures: dict[str, dict[str, float]], sizes: list[str], took: dict[str
     print(f"| what | {header} | {last}/{first} |")
     print("|---|" + "---|" * (len(sizes) + 1))
     for name in figures[first]:
-        places = 3 if "÷" in name else 1
+        places = 3 if "÷" in name or "share" in name else 1
         cells = " | ".join(f"{figures[label][name]:,.{places}f}" for label in sizes)
         ratio = figures[last][name] / figures[first][name] if figures[first][name] else 0.0
         flag = " (operator figure)" if name in OPERATOR else ""
