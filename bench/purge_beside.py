@@ -102,6 +102,7 @@ class Turns:
         self.running = context.Event()
         self.running.set()
         self.between = context.Event()  # no batch of the purge in flight
+        self.ready = context.Event()  # the process has started and connected
         self.waited = context.Value("d", 0.0)
 
     def rest(self, seconds: float) -> bool:
@@ -148,6 +149,7 @@ def purge_apart(env: dict[str, str], now: datetime, turns: Turns, results: Resul
         backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
         connection.commit()
         used = -cpu_seconds(backend) - cpu_seconds(os.getpid())
+        turns.ready.set()
         started = time.perf_counter()
         purged = operations.purge(connection, settings, actor="bench", now=now, rest=turns.rest)
         seconds = time.perf_counter() - started - turns.waited.value
@@ -159,6 +161,7 @@ def purge_apart(env: dict[str, str], now: datetime, turns: Turns, results: Resul
 def neighbour_apart(share: float, turns: Turns, results: Results) -> None:
     """A neighbour that touches no database: bursts of BURST on a core, resting between them
     so that it uses `share` of one, for NEIGHBOUR_FOR seconds of its turns to run."""
+    turns.ready.set()
     started = time.perf_counter()
     while time.perf_counter() - started - turns.waited.value < NEIGHBOUR_FOR:
         burst_ends = time.perf_counter() + BURST
@@ -176,6 +179,8 @@ def in_turns(port: int, label: str, target: Callable[..., None], *args: object) 
     turns, results = Turns(context), context.Queue()
     running = context.Process(target=target, args=(*args, turns, results))
     running.start()
+    # Not while it starts: a new interpreter importing the app is not what is measured.
+    turns.ready.wait()
     taking = threading.Thread(target=turns.take, args=(running,))
     taking.start()
     beside: dict[str, list[float]] = {"during": [], "apart": []}
