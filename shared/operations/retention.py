@@ -27,7 +27,8 @@ from shared.outbox import Status
 # The most rows one of purge's transactions deletes (with their attempts and provider events):
 # a batch commits in a few milliseconds. Batches of 1,000, each tens of milliseconds of a core,
 # raised the p95 of registrations beside them by 3 to 11 % on 2 cores; batches of 100 spread
-# the same work thin: -3 to +6 %, their median unchanged (bench/README.md, issue 51).
+# the same work thin, their median unchanged: what they still move, a process using as much
+# CPU and no database moves as much (bench/README.md, issue 51).
 PURGE_BATCH = 100
 # After each full batch the purge rests this many times as long as the batch took: it takes at
 # most a fifth of the database's time from the registrations and claims beside it, and still
