@@ -4,8 +4,8 @@ much CPU as the purge did and touches no database, to tell the purge's own cost 
 process costs the registrations on a machine whose cores they share.
 
 The purge runs in a process of its own, as the relay runs it (outbox_relay/daemon.py), not in
-the process that times the registrations: in one process its batches' Python would share the
-interpreter's lock with the client it is measured against. Used by bench/scale_data.py.
+the process that times the registrations: as a thread of that process it read a smaller move
+(bench/README.md, stop 57). Used by bench/scale_data.py.
 """
 
 from __future__ import annotations
