@@ -37,20 +37,30 @@ def processes() -> dict[int, Process]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found[int(entry.name)] = _read(entry)
         except OSError:  # the process ended meanwhile
             continue
-        # Fields after the parenthesised name start at field 3 (state): ppid is field 4,
-        # utime and stime 14 and 15, cutime and cstime 16 and 17.
-        fields = stat.rsplit(")", 1)[1].split()
-        found[int(entry.name)] = Process(
-            parent=int(fields[1]),
-            ticks=int(fields[11]) + int(fields[12]),
-            reaped=int(fields[13]) + int(fields[14]),
-            command=command,
-        )
     return found
+
+
+def process_ticks(pid: int) -> int:
+    """CPU ticks process `pid` has used so far, user and system."""
+    return _read(Path(f"/proc/{pid}")).ticks
+
+
+def _read(entry: Path) -> Process:
+    """The process whose /proc directory is `entry`."""
+    stat = (entry / "stat").read_text()
+    command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    # Fields after the parenthesised name start at field 3 (state): ppid is field 4,
+    # utime and stime 14 and 15, cutime and cstime 16 and 17.
+    fields = stat.rsplit(")", 1)[1].split()
+    return Process(
+        parent=int(fields[1]),
+        ticks=int(fields[11]) + int(fields[12]),
+        reaped=int(fields[13]) + int(fields[14]),
+        command=command,
+    )
 
 
 def cpu_ticks(*, own: bool = False) -> Counter[str]:

@@ -29,6 +29,7 @@ from typing import TypeAlias
 from sqlalchemy import Engine, text
 
 from bench.common import client_address, served
+from bench.cpu import TICKS_PER_SECOND, process_ticks
 from shared import operations
 from shared.config import Settings
 from shared.db import create_engine_for
@@ -134,12 +135,6 @@ class Turns:
         return "apart" if self.between.is_set() else None
 
 
-def cpu_seconds(pid: int) -> float:
-    """The CPU seconds process `pid` has used, user and system, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def purge_apart(env: dict[str, str], now: datetime, turns: Turns, results: Results) -> None:
     """Retention's purge as of `now`, in this process; puts the rows it deleted, by kind, its
     seconds (waits out, rests in) and the CPU seconds it and its backend used on `results`."""
@@ -148,13 +143,13 @@ def purge_apart(env: dict[str, str], now: datetime, turns: Turns, results: Resul
     with engine.connect() as connection:
         backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
         connection.commit()
-        used = -cpu_seconds(backend) - cpu_seconds(os.getpid())
+        ticks = -process_ticks(backend) - process_ticks(os.getpid())
         turns.ready.set()
         started = time.perf_counter()
         purged = operations.purge(connection, settings, actor="bench", now=now, rest=turns.rest)
         seconds = time.perf_counter() - started - turns.waited.value
-        used += cpu_seconds(backend) + cpu_seconds(os.getpid())
-    results.put((asdict(purged), seconds, used))
+        ticks += process_ticks(backend) + process_ticks(os.getpid())
+    results.put((asdict(purged), seconds, ticks / TICKS_PER_SECOND))
     engine.dispose()
 
 
@@ -225,22 +220,22 @@ def registrations_and_purge(
             lsn = "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"
             return int(connection.execute(text(f"SELECT {lsn}")).scalar_one())
 
-    def vacuum() -> float:
+    def autocommit(statement: str) -> float:
+        """Run `statement` outside a transaction; its seconds."""
         started = time.perf_counter()
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM outbox, outbox_attempts"))
+            connection.execute(text(statement))
         return time.perf_counter() - started
 
     with served({**env, "TRUSTED_PROXIES": "1"}, workdir) as port:
         alone = register(port, count, f"{label}a")
         # As in a service, the week-old pages the purge changes were written before the last
         # checkpoint: each is written whole to the WAL once when first changed after it.
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("CHECKPOINT"))
+        autocommit("CHECKPOINT")
         written = [wal()]
         ran, waited, (purged, seconds, used) = in_turns(port, f"{label}p", purge_apart, env, now)
         written.append(wal())
-        vacuumed = vacuum()
+        vacuumed = autocommit("VACUUM outbox, outbox_attempts")
         written.append(wal())
         share = used / seconds
         near, apart, _ = in_turns(port, f"{label}n", neighbour_apart, share)
