@@ -4,9 +4,10 @@ transaction holds instead of waiting for it: a purge never holds up a registrati
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, event, func, select, text, update
 
 from shared.clock import utcnow
 from shared.config import Settings
@@ -105,4 +106,46 @@ def test_a_purge_deletes_the_oldest_first_whatever_the_order_rows_were_written_i
     with engine.connect() as connection:
         left = set(connection.execute(select(outbox.c.public_id)).scalars())
     assert left == set(newer)
+    agree(engine, utcnow())
+
+
+# Buffers read are PostgreSQL's statistics.
+@pytest.mark.postgresql_only
+def test_each_batch_reads_the_index_by_age_from_where_the_last_ended(
+    engine: Engine, settings: Settings
+) -> None:
+    """Deleted rows stay in the index by age until vacuum: a batch reading it from the oldest
+    end walks over every row the batches before deleted, and a day's purge at 10 million
+    messages slowed batch by batch. The last batch reads as many of its pages as the first."""
+    _sent_long_ago(engine, 2_000, "old")
+    with engine.begin() as connection:
+        # A time of its own each, as the relays' marks give them (not one for all).
+        connection.execute(
+            update(outbox).values(sent_at=outbox.c.sent_at + outbox.c.id * timedelta(seconds=1))
+        )
+    pages: list[int] = []
+
+    def fetched(cursor: Any) -> int:
+        """The index's pages this backend fetched and has not yet reported (reports happen
+        between transactions only)."""
+        with cursor.connection.cursor() as counting:
+            counting.execute("SELECT pg_stat_get_xact_blocks_fetched('outbox_sent_at'::regclass)")
+            return int(counting.fetchone()[0])
+
+    def before(_: Any, cursor: Any, statement: str, *__: Any) -> None:
+        if "ORDER BY outbox.sent_at" in statement:
+            pages.append(-fetched(cursor))
+
+    def after(_: Any, cursor: Any, statement: str, *__: Any) -> None:
+        if "ORDER BY outbox.sent_at" in statement:
+            pages[-1] += fetched(cursor)
+
+    with engine.connect() as connection:
+        event.listen(connection, "before_cursor_execute", before)
+        event.listen(connection, "after_cursor_execute", after)
+        purged = purge(connection, settings, actor="test", now=utcnow(), batch=10)
+    # 200 full batches, an empty one, and one of messages withheld.
+    assert purged.sent == 2_000 and len(pages) == 202
+    # A batch may end on the next leaf page.
+    assert max(pages[:200]) <= pages[0] + 1, pages
     agree(engine, utcnow())
