@@ -96,12 +96,12 @@ def ratio_interval(ran: list[float], waited: list[float]) -> tuple[float, float]
 class Turns:
     """The purge's rests, made to run and wait in turns of WINDOW seconds while registrations
     go on: the registrations of each kind of turn span the same minutes (checkpoints,
-    autovacuum, the machine's other work), which registrations before and after cannot. Shared
-    with the purge's process."""
+    autovacuum, the machine's other work), which registrations before and after cannot. The
+    first turn is a wait, so that a purge shorter than a turn (a day at 100,000 messages, 5 s)
+    is still compared with its rest. Shared with the purge's process."""
 
     def __init__(self, context: SpawnContext) -> None:
         self.running = context.Event()
-        self.running.set()
         self.between = context.Event()  # no batch of the purge in flight
         self.ready = context.Event()  # the process has started and connected
         self.waited = context.Value("d", 0.0)

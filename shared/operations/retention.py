@@ -73,8 +73,8 @@ def purge(
     be in a transaction its caller controls): no lock is held for long, and none on a row
     another transaction holds (SKIP LOCKED), so registrations and claims never wait for a
     purge, and a purge stopped halfway keeps what it deleted. Each batch reads an index of its
-    rows by age, oldest first; after each full one it rests (PURGE_REST), or stops if `rest`
-    says so."""
+    rows by age, oldest first, from where the last ended; after each full one it rests
+    (PURGE_REST), or stops if `rest` says so."""
     day_ago = now - timedelta(days=1)
     sent_before = now - timedelta(days=settings.retention_sent_days)
     dead_before = now - timedelta(days=settings.retention_dead_days)
@@ -86,36 +86,18 @@ def purge(
 
     paced = _Paced(connection, batch, rest)
 
-    def remove(table: Any, age: Any, before: datetime, *where: ColumnElement[bool]) -> int:
-        # Ordered by age, so that the planner reads the index by age: unordered, a small
-        # LIMIT lets it scan the table from the start instead, over every row the batches
-        # before deleted and vacuum has not yet removed (a batch of 100 then took 47 ms at a
-        # million messages, against 11 through the index).
-        key = tuple_(*table.primary_key.columns)
-        reached = _Reached(age)
-
-        def one() -> int:
-            chosen = select(*table.primary_key.columns).where(
-                *where, *reached.since(), age < before
-            )
-            chosen = chosen.order_by(age).limit(batch).with_for_update(skip_locked=True)
-            statement = delete(table).where(key.in_(chosen)).returning(age)
-            return reached.after(connection.execute(statement).scalars().all())
-
-        return paced.run(one)
-
     def messages(status: str, age: Any, before: datetime) -> int:
-        return remove(outbox, age, before, outbox.c.status == status)
+        return paced.remove(outbox, age, before, outbox.c.status == status)
 
     purged = Purged(
         sent=sum(messages(status, outbox.c.sent_at, sent_before) for status in _SENT),
         dead=sum(messages(status, outbox.c.created_at, dead_before) for status in DEAD_STATUSES),
         cancelled=messages(Status.CANCELLED, outbox.c.created_at, dead_before),
         unactivated_accounts=_remove_unactivated(connection, paced, accounts_before, batch),
-        throttle_events=remove(throttle_events, throttle_events.c.at, events_before),
-        idempotency_keys=remove(idempotency_keys, idempotency_keys.c.created_at, day_ago),
+        throttle_events=paced.remove(throttle_events, throttle_events.c.at, events_before),
+        idempotency_keys=paced.remove(idempotency_keys, idempotency_keys.c.created_at, day_ago),
         # SNS retries a notification for an hour at most.
-        provider_notifications=remove(
+        provider_notifications=paced.remove(
             provider_notifications, provider_notifications.c.received_at, day_ago
         ),
     )
@@ -146,6 +128,25 @@ class _Paced:
                 break
             self._stopped = not self._rest(PURGE_REST * (time.monotonic() - started))
         return total
+
+    def remove(self, table: Any, age: Any, before: datetime, *where: ColumnElement[bool]) -> int:
+        """Delete `table`'s rows older than `before` (as `age` says) and `where`, in batches."""
+        # Ordered by age, so that the planner reads the index by age: unordered, a small
+        # LIMIT lets it scan the table from the start instead, over every row the batches
+        # before deleted and vacuum has not yet removed (a batch of 100 then took 47 ms at a
+        # million messages, against 11 through the index).
+        key = tuple_(*table.primary_key.columns)
+        reached = _Reached(age)
+
+        def one() -> int:
+            chosen = select(*table.primary_key.columns).where(
+                *where, *reached.since(), age < before
+            )
+            chosen = chosen.order_by(age).limit(self._batch).with_for_update(skip_locked=True)
+            statement = delete(table).where(key.in_(chosen)).returning(age)
+            return reached.after(self._connection.execute(statement).scalars().all())
+
+        return self.run(one)
 
 
 def _remove_unactivated(
@@ -181,10 +182,10 @@ class _Reached:
     age from there.
 
     Why: deleted rows stay in the index until vacuum removes them, and a batch reading from the
-    oldest end walked over all the batches before had deleted; at 10 million messages the
-    day's purge read 1,300 more index pages a batch a third of the way through it, and its
-    batches slowed from 3 to 11 ms (bench/README.md, stop 58). A row passed over as locked
-    (SKIP LOCKED) and older than the point reached waits for the next purge."""
+    oldest end walked over all the batches before had deleted: at 10 million messages, a third
+    of the way through the day's purge, 1,330 index pages a batch, and its batches had slowed
+    from 3 to 6 ms (bench/README.md, stop 58). A row passed over as locked (SKIP LOCKED) and
+    older than the point reached waits for the next purge."""
 
     def __init__(self, age: Any) -> None:
         self._age = age
