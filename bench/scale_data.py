@@ -26,6 +26,12 @@ milliseconds, the fastest of `--samples` runs after two to warm up (the machine 
   With `--purges N`, N such purges at each size, each of the next oldest day; the table keeps
   the first, each is printed.
 
+Sizes are timed minutes apart, and this machine's speed drifts by 10 to 20 % in that time
+(bench/README.md, stop 58): so a second cluster, grown to the first size and kept, is timed
+beside each size in turn, ROUNDS times, and each operator figure is also given as this size
+over the first, timed side by side (the first size over itself: what the method reads from
+chance).
+
 It prints, at each size, the bytes a message of each table that grows with them (indexes
 included), then the growth table (each size, and the last over the first), and with `--explain` the
 EXPLAIN (ANALYZE, BUFFERS) of every statement over 5 ms of the operator figures at the last size
@@ -74,6 +80,8 @@ CLUSTER = {
     "max_wal_size": "8GB",
 }
 DRAIN = 2_000
+# Turns of the side-by-side timing of each size against the first.
+ROUNDS = 3
 # A dead letter of the bench's data, by number (bench/scale_rows.py; kept 30 days), and how far
 # back from the last message the newest sent one is (the oldest ones are purged).
 DEAD, SENT_BACK = 91, 20
@@ -148,8 +156,11 @@ def pages(env: dict[str, str], samples: int, grown: int, *, check: bool = True) 
     return {name: fastest_ms(get(client, path), samples) for name, (client, path) in routes.items()}
 
 
-def operator(env: dict[str, str], settings: Settings, samples: int) -> dict[str, float]:
-    """`outbox-relay stats` as a process and in process, and the relay's report."""
+def operator(
+    env: dict[str, str], settings: Settings, samples: int, *, process: bool = True
+) -> dict[str, float]:
+    """`outbox-relay stats` as a process (unless not `process`) and in process, and the
+    relay's report."""
     engine = create_engine_for(settings.database_url)
     relay = build_relay(settings, engine)
     try:
@@ -163,8 +174,8 @@ def operator(env: dict[str, str], settings: Settings, samples: int) -> dict[str,
             cli_command = [sys.executable, "-m", "outbox_relay.cli", "stats"]
             return subprocess.run(cli_command, env=env, check=True, capture_output=True)
 
-        return {
-            "outbox-relay stats (process)": fastest_ms(cli, 3),
+        started = {"outbox-relay stats (process)": fastest_ms(cli, 3)} if process else {}
+        return started | {
             "outbox-relay stats (in process)": fastest_ms(stats, samples),
             "relay report (its /metrics)": fastest_ms(daemon.report, samples),
         }
@@ -195,6 +206,27 @@ def claims_and_drain(settings: Settings, label: str, samples: int) -> dict[str, 
     return {"relay claim of 100": claimed, "drain of 2,000 (messages/s)": rate}
 
 
+def side_by_side(
+    first: tuple[dict[str, str], int], grown: tuple[dict[str, str], int], samples: int
+) -> dict[str, float]:
+    """Each operator figure with `grown` messages over the same with the first size's, both
+    timed in turns, ROUNDS times; each the fastest of them all. `first` and `grown`: a
+    cluster's environment and its messages."""
+    fastest: list[dict[str, float]] = [{}, {}]
+    for _ in range(ROUNDS):
+        for times, (env, messages) in zip(fastest, (first, grown), strict=True):
+            settings = Settings.from_env(env)
+            figures = pages(env, samples, messages) | operator(
+                env, settings, samples, process=False
+            )
+            for name in OPERATOR:
+                times[name] = min(times.get(name, figures[name]), figures[name])
+    before, after = fastest
+    return {
+        f"{name} ÷ the first size, side by side": after[name] / before[name] for name in OPERATOR
+    }
+
+
 def main() -> int:
     """Grow, measure at each size, print the growth table and the command."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -208,11 +240,17 @@ def main() -> int:
     sizes = args.sizes.split(",")
     figures: dict[str, dict[str, float]] = {}
     took: dict[str, float] = {}
-    with PrivatePostgres(CLUSTER) as server, aiosmtpd_sink() as smtp:
-        cluster = Cluster(server)
+    with (
+        PrivatePostgres(CLUSTER) as server,
+        PrivatePostgres(CLUSTER) as kept,
+        aiosmtpd_sink() as smtp,
+    ):
+        cluster, reference = Cluster(server), Cluster(kept)
         env = {"DATABASE_URL": cluster.url, "SECRET_KEY": SECRET_KEY}
         env |= {"SMTP_URL": f"smtp://127.0.0.1:{smtp}", "PATH": "/usr/bin:/bin"}
         settings = Settings.from_env(env)
+        first = ({**env, "DATABASE_URL": reference.url}, size_of(sizes[0]))
+        scale_rows.grow(reference.engine, 0, first[1], utcnow())
         grown = 0
         for label in sizes:
             started = time.perf_counter()
@@ -221,6 +259,7 @@ def main() -> int:
             figures[label] = {
                 **pages(env, args.samples, grown),
                 **operator(env, settings, args.samples),
+                **side_by_side(first, (env, grown), args.samples),
                 **claims_and_drain(settings, label, args.samples),
             }
             for day in range(1, args.purges + 1):
@@ -245,6 +284,7 @@ def main() -> int:
         if args.explain:
             explain(server, cluster, env, grown)
         cluster.engine.dispose()
+        reference.engine.dispose()
     print(machine())
     table(figures, sizes, took)
     print(command("bench.scale_data"))
