@@ -47,11 +47,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import timedelta
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from api_service import create_app
 from bench import scale_rows
@@ -62,6 +62,7 @@ from bench.scale import Cluster
 from outbox_relay import claims, store
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.daemon import Daemon
+from outbox_relay.relay import Relay
 from outbox_relay.wake import Wake
 from shared import operations
 from shared.clock import utcnow
@@ -184,12 +185,22 @@ def operator(
         engine.dispose()
 
 
-def claims_and_drain(settings: Settings, label: str, samples: int) -> dict[str, float]:
-    """A claim of 100 with DRAIN messages queued on top, then their drain by one relay."""
+@contextmanager
+def relay_on(settings: Settings) -> Iterator[tuple[Engine, Relay]]:
+    """A relay in process, as the daemon builds it, and its engine; closed after."""
     engine = create_engine_for(settings.database_url)
-    queue_emails(engine, DRAIN, prefix=f"drain-{label}-", domain="scale.test")
     relay = build_relay(settings, engine)
     try:
+        yield engine, relay
+    finally:
+        relay.close()
+        engine.dispose()
+
+
+def claims_and_drain(settings: Settings, label: str, samples: int) -> dict[str, float]:
+    """A claim of 100 with DRAIN messages queued on top, then their drain by one relay."""
+    with relay_on(settings) as (engine, relay):
+        queue_emails(engine, DRAIN, prefix=f"drain-{label}-", domain="scale.test")
         with closing(claims.Claimer(engine)) as claimer:
 
             def claim() -> None:
@@ -200,10 +211,14 @@ def claims_and_drain(settings: Settings, label: str, samples: int) -> dict[str, 
         started = time.perf_counter()
         sent = relay.drain()
         rate = sent / (time.perf_counter() - started)
-    finally:
-        relay.close()
-        engine.dispose()
     return {"relay claim of 100": claimed, "drain of 2,000 (messages/s)": rate}
+
+
+def deliver_queued(settings: Settings) -> int:
+    """Deliver what the registrations queued, as a service's relays would have; how many.
+    Left due, it is a backlog the next size's figures would count (bench/README.md, run L)."""
+    with relay_on(settings) as (_, relay):
+        return relay.drain()
 
 
 def side_by_side(
@@ -273,6 +288,7 @@ def main() -> int:
                 print(f"{label}: purge {day} of {args.purges}: {beside}", flush=True)
                 if day == 1:
                     figures[label] |= beside
+            print(f"{label}: delivered {deliver_queued(settings)} queued meanwhile", flush=True)
             print(f"{label}: grown in {took[label]:.0f} s; {figures[label]}", flush=True)
             bytes_each = scale_rows.footprint(cluster.engine, grown)
             print(
