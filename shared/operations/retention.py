@@ -93,7 +93,7 @@ def purge(
         sent=sum(messages(status, outbox.c.sent_at, sent_before) for status in _SENT),
         dead=sum(messages(status, outbox.c.created_at, dead_before) for status in DEAD_STATUSES),
         cancelled=messages(Status.CANCELLED, outbox.c.created_at, dead_before),
-        unactivated_accounts=_remove_unactivated(connection, paced, accounts_before, batch),
+        unactivated_accounts=paced.remove_unactivated(accounts_before),
         throttle_events=paced.remove(throttle_events, throttle_events.c.at, events_before),
         idempotency_keys=paced.remove(idempotency_keys, idempotency_keys.c.created_at, day_ago),
         # SNS retries a notification for an hour at most.
@@ -148,33 +148,30 @@ class _Paced:
 
         return self.run(one)
 
+    def remove_unactivated(self, created_before: datetime) -> int:
+        """Delete accounts never activated, with their messages, in batches, so their
+        addresses are free; how many."""
+        reached = _Reached(users.c.created_at)
 
-def _remove_unactivated(
-    connection: Connection, paced: _Paced, created_before: datetime, batch: int
-) -> int:
-    """Delete accounts never activated, with their messages, in batches, so their addresses
-    are free; how many."""
-    reached = _Reached(users.c.created_at)
-
-    def one() -> int:
-        stale = (
-            select(users.c.id, users.c.created_at)
-            .where(
-                users.c.status == UserStatus.PENDING,
-                *reached.since(),
-                users.c.created_at < created_before,
+        def one() -> int:
+            stale = (
+                select(users.c.id, users.c.created_at)
+                .where(
+                    users.c.status == UserStatus.PENDING,
+                    *reached.since(),
+                    users.c.created_at < created_before,
+                )
+                .order_by(users.c.created_at)
+                .limit(self._batch)
+                .with_for_update(skip_locked=True)
             )
-            .order_by(users.c.created_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        rows = connection.execute(stale).all()
-        ids = [row.id for row in rows]
-        connection.execute(delete(outbox).where(outbox.c.user_id.in_(ids)))
-        connection.execute(delete(users).where(users.c.id.in_(ids)))
-        return reached.after([row.created_at for row in rows])
+            rows = self._connection.execute(stale).all()
+            ids = [row.id for row in rows]
+            self._connection.execute(delete(outbox).where(outbox.c.user_id.in_(ids)))
+            self._connection.execute(delete(users).where(users.c.id.in_(ids)))
+            return reached.after([row.created_at for row in rows])
 
-    return paced.run(one)
+        return self.run(one)
 
 
 class _Reached:
