@@ -28,7 +28,7 @@ from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
-from support.bulk import add_sent_rows, queue_emails
+from support.bulk import add_rows, queue_emails
 from support.constants import SECRET_KEY
 
 SCAN = (
@@ -64,7 +64,7 @@ def main() -> int:
     with postgres_database("outpost_claim") as url:
         engine = create_engine_for(url)
         claims.prepare(engine)
-        add_sent_rows(engine, args.sent)
+        add_rows(engine, args.sent)
         queue_emails(engine, 10_000, prefix="notice")
         box = SecretBox(SECRET_KEY)
         with engine.begin() as connection:

@@ -72,25 +72,42 @@ def queue_one(
     return delivery.id
 
 
-def add_sent_rows(engine: Engine, n: int) -> None:
-    """Add `n` rows sent a day ago, in one statement: what a busy database holds."""
+def add_rows(
+    engine: Engine,
+    n: int,
+    *,
+    status: str = "sent",
+    created_at: datetime | None = None,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """Add `n` welcome emails in one statement, created at `created_at` (a day ago), next
+    attempted at `next_attempt_at` (then), in `status`, sent then if sent: what a busy database
+    holds."""
     postgresql = engine.dialect.name == "postgresql"
     uuid = "gen_random_uuid()::text" if postgresql else "lower(hex(randomblob(16)))"
     series = (
         f"generate_series(1, {n}) AS s(i)"
         if postgresql
-        else f"(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n}) "
+        else f"(WITH RECURSIVE c(i) AS (SELECT 1 WHERE {n} > 0 UNION ALL SELECT i + 1 FROM c "
+        f"WHERE i < {n}) "
         "SELECT i FROM c) AS s"
     )
+    created = created_at or utcnow() - timedelta(days=1)
     with engine.begin() as connection:
         connection.execute(
             text(
                 "INSERT INTO outbox (public_id, created_at, channel, purpose, recipient, locale, "
                 "template, params, status, attempts, next_attempt_at, sent_at, priority) "
                 f"SELECT {uuid}, :t, 'email', 'welcome', 'x@example.com', 'en', 'welcome', "
-                f"'{{}}', 'sent', 1, :t, :t, 1 FROM {series}"
+                f"'{{}}', :status, 1, :next, CASE WHEN :sent THEN :t END, 1 "
+                f"FROM {series}"
             ),
-            {"t": utcnow() - timedelta(days=1)},
+            {
+                "t": created,
+                "status": status,
+                "next": next_attempt_at or created,
+                "sent": status == "sent",
+            },
         )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, func, select, type_coerce
 
 from shared.models import UtcDateTime, outbox, outbox_attempts, suppressions
-from shared.operations import backlog, count_dead, hourly_outcomes, stats, tallies
+from shared.operations import Backlog, backlog, count_dead, hourly_outcomes, stats, tallies
 from shared.operations.dead_letters import DeadFilter
 from shared.suppressions import count as suppressions_count
 
@@ -56,6 +56,18 @@ def full_counts(
     return by_status, unresolved, hours
 
 
+def full_backlog(connection: Connection, now: datetime) -> Backlog:
+    """The backlog counted from every pending row."""
+    pending = outbox.c.status == "pending"
+    due = outbox.c.next_attempt_at <= now
+    total = connection.execute(select(func.count()).where(pending)).scalar_one()
+    number, oldest = connection.execute(
+        select(func.count(), func.min(outbox.c.created_at)).where(pending, due)
+    ).one()
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return Backlog(pending=total, due=number, oldest_due_age=age)
+
+
 def agree(engine: Engine, now: datetime, *, fold: bool = False) -> None:
     """The figures read from the tallies equal the full count, before and after a fold."""
     with engine.begin() as connection:
@@ -66,7 +78,8 @@ def agree(engine: Engine, now: datetime, *, fold: bool = False) -> None:
         figures = stats(connection, now)
         assert figures.by_status == by_status
         assert figures.dead_unresolved == unresolved == count_dead(connection, DeadFilter())
-        assert backlog(connection, now).pending == sum(by_status.get("pending", {}).values())
+        assert backlog(connection, now) == full_backlog(connection, now)
+        assert full_backlog(connection, now).pending == sum(by_status.get("pending", {}).values())
         assert _last_hour(connection, now) == (
             figures.sent_last_hour,
             figures.dead_last_hour,

@@ -20,7 +20,7 @@ from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.provider_events import ProviderEvent, lookup
 from shared.secretbox import SecretBox
-from support.bulk import add_sent_rows, queue_emails
+from support.bulk import add_rows, queue_emails
 from support.commands import as_json, cli_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.dashboard import signed_in
@@ -275,7 +275,7 @@ def test_an_events_message_is_found_through_the_public_id_index(
     as they do where SES events come from: with statistics saying every provider id is NULL,
     SQLite would read the whole outbox for the `or` of the two ids."""
     [public_id] = queue_emails(engine, 1)
-    add_sent_rows(engine, 20_000)
+    add_rows(engine, 20_000)
     explain, scan = (
         ("EXPLAIN QUERY PLAN ", "SCAN outbox")
         if backend == "sqlite"

@@ -16,7 +16,7 @@ from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.outbox import ERASED
-from support.bulk import add_sent_rows, queue_emails
+from support.bulk import add_rows, queue_emails
 from support.databases import admin
 from support.rows import rows
 
@@ -204,7 +204,7 @@ def test_claiming_reads_the_due_index_not_the_sent_rows(
     client: FlaskClient, engine: Engine, backend: str, claimer: claims.Claimer
 ) -> None:
     queue(client, 1)
-    add_sent_rows(engine, 200_000)
+    add_rows(engine, 200_000)
     with engine.begin() as connection:
         if backend == "sqlite":
             connection.execute(text("ANALYZE"))

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, func, literal_column, select, text, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    func,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
 
 from shared.models import UtcDateTime, outbox, outbox_attempts
 from shared.operations import tallies
@@ -21,6 +30,9 @@ SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED, St
 # The claim priorities (shared.outbox.priority_of), named so that a count of the due rows reads
 # the pending rows' index (priority, due time) as a range of each.
 PRIORITIES = (0, 1)
+# The rows of either side of the pending ones (due, or waiting) a count of the backlog reads
+# before it takes the other side instead (`backlog`).
+COUNTED = 1_000
 # Attempts that did not deliver, as the partial index `outbox_attempts_failed` says (written
 # out: a bound value would not match the index's predicate in a generic plan).
 _UNDELIVERED = literal_column("outbox_attempts.outcome") != literal_column("'sent'")
@@ -101,19 +113,67 @@ def lean(connection: Connection) -> None:
         connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
+def _pending(*where: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
+    """The pending rows, as the claim reads them (by priority, then due time), and `where`."""
+    return (outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES), *where)
+
+
+def _due(now: datetime, limit: int | None) -> Select[int, datetime]:
+    """How many due rows there are, up to `limit` (or all), and the oldest of those counted."""
+    rows = (
+        select(outbox.c.created_at)
+        .where(*_pending(outbox.c.next_attempt_at <= now))
+        .limit(limit)
+        .subquery()
+    )
+    oldest = type_coerce(func.min(rows.c.created_at), UtcDateTime())
+    return select(func.count(), oldest).select_from(rows)
+
+
 def backlog(connection: Connection, now: datetime) -> Backlog:
-    """Count the queue: pending rows from the tallies, the due ones from the partial index of
-    pending rows (as the claim reads it, by priority, then due time)."""
-    is_due = outbox.c.next_attempt_at <= now
+    """Count the queue, exact, reading about as many rows as the smaller side of the pending
+    ones: the due, or those waiting for a later attempt.
+
+    Why: counting the due rows one by one cost every scrape of /metrics and every relay's
+    report time in proportion to an outage's backlog (relays down, a provider paused: every
+    row due), just when the database has least to spare. Each pass reads at most `counted`
+    rows of either side, in one snapshot with the pending rows' tally: where the due are more,
+    they are the pending less the waiting, and the oldest due is the first met walking the
+    pending rows by age (past at most the waiting). Where both sides are larger, the next pass
+    reads ten times as far, until it might read as many rows as are pending: then the due rows
+    are counted one by one, as before."""
     lean(connection)
-    due, oldest = connection.execute(
-        select(func.count(), type_coerce(func.min(outbox.c.created_at), UtcDateTime())).where(
-            outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES), is_due
+    counted = COUNTED
+    while True:
+        waiting_rows = (
+            select(outbox.c.id)
+            .where(*_pending(outbox.c.next_attempt_at > now))
+            .limit(counted + 1)
+            .subquery()
         )
-    ).one()
+        due, oldest, waiting, pending = connection.execute(
+            _due(now, counted + 1).add_columns(
+                select(func.count()).select_from(waiting_rows).scalar_subquery(),
+                tallies.status_total((Status.PENDING,)),
+            )
+        ).one()
+        if due <= counted:
+            break
+        if waiting <= counted:
+            due = pending - waiting
+            oldest = connection.execute(
+                select(type_coerce(outbox.c.created_at, UtcDateTime()))
+                .where(*_pending(outbox.c.next_attempt_at <= now))
+                .order_by(outbox.c.created_at)
+                .limit(1)
+            ).scalar()
+            break
+        if 20 * counted >= pending:
+            due, oldest = connection.execute(_due(now, None)).one()
+            break
+        counted *= 10
     age = (now - oldest).total_seconds() if oldest is not None else 0.0
-    total = tallies.count_status(connection, (Status.PENDING,))
-    return Backlog(pending=total, due=due, oldest_due_age=max(age, 0.0))
+    return Backlog(pending=int(pending), due=int(due), oldest_due_age=max(age, 0.0))
 
 
 def stats(connection: Connection, now: datetime) -> Stats:

@@ -17,7 +17,17 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    ScalarSelect,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+)
 
 from shared.models import attempt_hours, minute_counts, outbox_counts, suppression_counts
 
@@ -44,15 +54,21 @@ def status_counts(connection: Connection) -> dict[str, dict[str, int]]:
     return counts
 
 
+def status_total(statuses: tuple[str, ...], *, resolved: bool | None = None) -> ScalarSelect[int]:
+    """Messages in any of `statuses`, resolved or not as `resolved` says, or either (None): a
+    value for a statement that reads the rows in the same snapshot."""
+    where = [outbox_counts.c.status.in_(statuses)]
+    if resolved is not None:
+        where.append(outbox_counts.c.resolved.is_(resolved))
+    return select(func.coalesce(func.sum(outbox_counts.c.n), 0)).where(*where).scalar_subquery()
+
+
 def count_status(
     connection: Connection, statuses: tuple[str, ...], *, resolved: bool | None = None
 ) -> int:
     """Messages in any of `statuses`: resolved or not as `resolved` says, or either (None)."""
-    where = [outbox_counts.c.status.in_(statuses)]
-    if resolved is not None:
-        where.append(outbox_counts.c.resolved.is_(resolved))
-    total = func.coalesce(func.sum(outbox_counts.c.n), 0)
-    return int(connection.execute(select(total).where(*where)).scalar_one())
+    total = status_total(statuses, resolved=resolved)
+    return int(connection.execute(select(total)).scalar_one())
 
 
 def hour_counts(connection: Connection, start: datetime) -> Counter[tuple[datetime, str]]:
