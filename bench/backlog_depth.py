@@ -24,6 +24,7 @@ from bench.common import command, machine, postgres_database
 from shared import operations
 from shared.clock import utcnow
 from shared.db import create_engine_for
+from shared.operations import tallies
 from shared.operations.figures import lean
 from support.bulk import add_rows
 
@@ -36,22 +37,27 @@ ONE_BY_ONE = text(
 SHAPES = {"all due": (1, 0), "all waiting": (0, 1), "half of each": (1, 1)}
 
 
-def fastest_ms(engine: Engine, read: Callable[[Connection], object], samples: int) -> float:
-    """The fastest of `samples` reads, each in a transaction of its own, after one to warm up."""
-    times = []
+def in_turns(
+    engine: Engine, reads: dict[str, Callable[[Connection], object]], samples: int
+) -> dict[str, float]:
+    """Each read's fastest of `samples`, taken in turns, each in a transaction of its own, after
+    one turn to warm up."""
+    times: dict[str, list[float]] = {name: [] for name in reads}
     for _ in range(samples + 1):
-        with engine.begin() as connection:
-            started = time.perf_counter()
-            read(connection)
-            times.append((time.perf_counter() - started) * 1000)
-    return min(times[1:])
+        for name, read in reads.items():
+            with engine.begin() as connection:
+                started = time.perf_counter()
+                read(connection)
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {name: min(taken[1:]) for name, taken in times.items()}
 
 
-def one_by_one(connection: Connection) -> tuple[int, object]:
-    """The due rows and their oldest, counted one by one."""
+def one_by_one(connection: Connection) -> tuple[int, object, int]:
+    """The due rows and their oldest, counted one by one, and the pending rows' tally: what
+    backlog() read up to revision 0019."""
     lean(connection)
     due, oldest = connection.execute(ONE_BY_ONE, {"now": utcnow()}).one()
-    return due, oldest
+    return due, oldest, tallies.count_status(connection, ("pending",))
 
 
 def grow(engine: Engine, shape: tuple[int, int], rows: int) -> None:
@@ -91,11 +97,14 @@ def main() -> int:
                 queued = depth
                 with engine.connect() as connection:
                     figures = operations.backlog(connection, utcnow())
-                    due, _ = one_by_one(connection)
+                    due, _, _ = one_by_one(connection)
                 assert figures.pending == depth and figures.due == due, (figures, due)
-                old = fastest_ms(engine, one_by_one, args.samples)
-                new = fastest_ms(engine, lambda c: operations.backlog(c, utcnow()), args.samples)
-                rows.append((name, depth, due, old, new))
+                timed = in_turns(
+                    engine,
+                    {"old": one_by_one, "new": lambda c: operations.backlog(c, utcnow())},
+                    args.samples,
+                )
+                rows.append((name, depth, due, timed["old"], timed["new"]))
             engine.dispose()
 
     print(machine())

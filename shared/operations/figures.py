@@ -10,9 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
+    Integer,
     Select,
+    Subquery,
+    bindparam,
     func,
     literal_column,
     select,
@@ -113,21 +117,45 @@ def lean(connection: Connection) -> None:
         connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
-def _pending(*where: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
-    """The pending rows, as the claim reads them (by priority, then due time), and `where`."""
-    return (outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES), *where)
+# The order of the pending rows' index, which a count of either side reads as two ranges:
+# with it, the planner never walks the index by age past the other side's rows instead.
+_CLAIMED = (outbox.c.priority, outbox.c.next_attempt_at)
+_PENDING = (outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES))
+# The statements are built once, with the time and the rows a side a pass reads bound.
+_NOW, _READ = bindparam("now", type_=UtcDateTime()), bindparam("read", type_=Integer())
+_DUE, _WAITING = outbox.c.next_attempt_at <= _NOW, outbox.c.next_attempt_at > _NOW
 
 
-def _due(now: datetime, limit: int | None) -> Select[int, datetime]:
-    """How many due rows there are, up to `limit` (or all), and the oldest of those counted."""
-    rows = (
+def _side(condition: ColumnElement[bool], limit: BindParameter[int] | None) -> Subquery:
+    """The pending rows on one side, in the index's order, at most `limit` (or all)."""
+    return (
         select(outbox.c.created_at)
-        .where(*_pending(outbox.c.next_attempt_at <= now))
+        .where(*_PENDING, condition)
+        .order_by(*_CLAIMED)
         .limit(limit)
         .subquery()
     )
+
+
+def _counted_due(limit: BindParameter[int] | None) -> Select[int, datetime]:
+    """How many due rows there are, up to `limit` (or all), and the oldest of those counted."""
+    rows = _side(_DUE, limit)
     oldest = type_coerce(func.min(rows.c.created_at), UtcDateTime())
     return select(func.count(), oldest).select_from(rows)
+
+
+# A pass: the due rows and their oldest, the waiting rows, and the pending rows' tally.
+_PASS = _counted_due(_READ).add_columns(
+    select(func.count()).select_from(_side(_WAITING, _READ)).scalar_subquery(),
+    tallies.status_total((Status.PENDING,)),
+)
+_ALL_DUE = _counted_due(None)
+_OLDEST_DUE = (
+    select(type_coerce(outbox.c.created_at, UtcDateTime()))
+    .where(*_PENDING, _DUE)
+    .order_by(outbox.c.created_at)
+    .limit(1)
+)
 
 
 def backlog(connection: Connection, now: datetime) -> Backlog:
@@ -140,36 +168,21 @@ def backlog(connection: Connection, now: datetime) -> Backlog:
     rows of either side, in one snapshot with the pending rows' tally: where the due are more,
     they are the pending less the waiting, and the oldest due is the first met walking the
     pending rows by age (past at most the waiting). Where both sides are larger, the next pass
-    reads ten times as far, until it might read as many rows as are pending: then the due rows
-    are counted one by one, as before."""
+    reads ten times as far on each side, unless that might be half the pending rows: then the
+    due rows are counted one by one, as before (at most about 1.5 times what that read)."""
     lean(connection)
     counted = COUNTED
     while True:
-        waiting_rows = (
-            select(outbox.c.id)
-            .where(*_pending(outbox.c.next_attempt_at > now))
-            .limit(counted + 1)
-            .subquery()
-        )
-        due, oldest, waiting, pending = connection.execute(
-            _due(now, counted + 1).add_columns(
-                select(func.count()).select_from(waiting_rows).scalar_subquery(),
-                tallies.status_total((Status.PENDING,)),
-            )
-        ).one()
+        passed = connection.execute(_PASS, {"now": now, "read": counted + 1}).one()
+        due, oldest, waiting, pending = passed
         if due <= counted:
             break
         if waiting <= counted:
             due = pending - waiting
-            oldest = connection.execute(
-                select(type_coerce(outbox.c.created_at, UtcDateTime()))
-                .where(*_pending(outbox.c.next_attempt_at <= now))
-                .order_by(outbox.c.created_at)
-                .limit(1)
-            ).scalar()
+            oldest = connection.execute(_OLDEST_DUE, {"now": now}).scalar()
             break
-        if 20 * counted >= pending:
-            due, oldest = connection.execute(_due(now, None)).one()
+        if 2 * 10 * counted >= pending / 2:
+            due, oldest = connection.execute(_ALL_DUE, {"now": now}).one()
             break
         counted *= 10
     age = (now - oldest).total_seconds() if oldest is not None else 0.0
