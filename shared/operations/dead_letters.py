@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.events import ALL_PURPOSES
@@ -16,6 +16,13 @@ from shared.outbox import ALL_CHANNELS, FAILED, FAILURES, Status
 
 # Messages that will never be delivered as they are: dead, or bounced after they were sent.
 DEAD_STATUSES = FAILED
+# The unresolved ones, as the partial index `outbox_unresolved` (migration 0020) says, which
+# the list reads newest first (written out: a bound value would not match its predicate in a
+# generic plan).
+_UNRESOLVED = (
+    outbox.c.status.in_([literal_column(repr(str(status))) for status in DEAD_STATUSES]),
+    outbox.c.resolution.is_(None),
+)
 # The most dead letters one page lists, wherever it is asked for.
 MAX_PAGE = 500
 # What each choice of a filter may be, on every face: any channel and purpose a row can have
@@ -78,10 +85,7 @@ class DeadFilter:
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The WHERE clauses selecting unresolved dead letters that match."""
-        found: list[ColumnElement[bool]] = [
-            outbox.c.status.in_(DEAD_STATUSES),
-            outbox.c.resolution.is_(None),
-        ]
+        found: list[ColumnElement[bool]] = [*_UNRESOLVED]
         if self.channel:
             found.append(outbox.c.channel == self.channel)
         if self.purpose:

@@ -1,6 +1,6 @@
-"""Revision 0020 (the pending rows by age) on a populated database: the backlog read through
-the new index equals a full count, the pending rows still deliver, and the downgrade keeps
-every row."""
+"""Revision 0020 (the pending rows by age, the unresolved dead letters by id) on a populated
+database: the backlog read through the new index equals a full count, the dead letter is
+listed, the pending rows still deliver, and the downgrade keeps every row."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from shared import operations
 from shared.clock import utcnow
 from shared.db import alembic_config
 from shared.operations import figures
+from shared.operations.dead_letters import DeadFilter, list_dead
 from support.bulk import queue_one
 from support.constants import MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
 from support.tallies import full_backlog
+
+NEW = {"outbox_pending_created", "outbox_unresolved"}
 
 
 def indexes(engine: Engine) -> set[str]:
@@ -25,7 +28,7 @@ def indexes(engine: Engine) -> set[str]:
     return {str(index["name"]) for index in sa.inspect(engine).get_indexes("outbox")}
 
 
-def test_0020_reads_the_backlog_by_age_and_keeps_every_row(
+def test_0020_reads_the_backlog_by_age_lists_the_dead_and_keeps_every_row(
     database_url: str,
     engine: Engine,
     make_relay: MakeRelay,
@@ -34,7 +37,7 @@ def test_0020_reads_the_backlog_by_age_and_keeps_every_row(
 ) -> None:
     config = alembic_config(database_url)
     command.downgrade(config, "0019")
-    assert "outbox_pending_created" not in indexes(engine)
+    assert not NEW & indexes(engine)
     for n in range(3):
         queue_one(engine, f"queued{n}@example.com")
     dead = queue_one(engine, "dead@example.com")
@@ -48,7 +51,10 @@ def test_0020_reads_the_backlog_by_age_and_keeps_every_row(
         )
 
     command.upgrade(config, "head")
-    assert "outbox_pending_created" in indexes(engine)
+    assert indexes(engine) >= NEW
+    with engine.connect() as connection:
+        letters, _ = list_dead(connection, DeadFilter(), limit=10)
+    assert [letter.id for letter in letters] == [dead]
     # One row a side: three due are the pending less the waiting, the oldest found by age.
     monkeypatch.setattr(figures, "COUNTED", 1)
     now = utcnow()
@@ -61,6 +67,6 @@ def test_0020_reads_the_backlog_by_age_and_keeps_every_row(
         assert operations.backlog(connection, utcnow()) == operations.Backlog(0, 0, 0.0)
 
     command.downgrade(config, "0019")
-    assert "outbox_pending_created" not in indexes(engine)
+    assert not NEW & indexes(engine)
     assert sorted(row["status"] for row in rows(engine, "outbox")) == ["dead"] + ["sent"] * 3
     command.upgrade(config, "head")
