@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, insert, select, update
 
@@ -162,4 +163,28 @@ def test_the_relays_report_folds_the_tallies_to_a_row_a_key(
             select(outbox_counts.c.status, outbox_counts.c.channel, outbox_counts.c.resolved)
         ).all()
     assert before is not None and before > len(keys) == len(set(keys)) == 1
+    agree(engine, utcnow())
+
+
+def test_the_apis_metrics_fold_what_no_relay_folded(
+    engine: Engine, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every relay stopped, sign-ups still add their rows: a scrape of the API's
+    /metrics folds them once there are BEHIND, so that no scrape sums more."""
+    monkeypatch.setattr(tallies, "BEHIND", 6)
+
+    def rows() -> int:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(outbox_counts)).scalar_one()
+            )
+
+    for n in range(5):
+        queue_emails(engine, 1, prefix=f"early{n}-")
+    assert rows() == 5
+    assert "outpost_pending_messages 5.0" in client.get("/metrics").get_data(as_text=True)
+    assert rows() == 5
+    queue_emails(engine, 1, prefix="late")
+    assert "outpost_pending_messages 6.0" in client.get("/metrics").get_data(as_text=True)
+    assert rows() == 1
     agree(engine, utcnow())

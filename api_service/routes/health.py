@@ -66,9 +66,11 @@ def metrics() -> Response:
 
 
 def _backlog() -> Backlog | None:
-    """The queue now; None while the database does not answer."""
+    """The queue now, with the tallies folded if every relay has stopped folding them; None
+    while the database does not answer."""
     try:
-        with dependencies().engine.connect() as connection:
+        with dependencies().engine.begin() as connection:
+            operations.catch_up_tallies(connection, utcnow())
             return operations.backlog(connection, utcnow())
     except SQLAlchemyError:
         return None

@@ -47,6 +47,7 @@ from shared.operations.stranded import (
     reissue_activation,
     stranded,
 )
+from shared.operations.tallies import catch_up as catch_up_tallies
 from shared.operations.tallies import fold as fold_tallies
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "action_name",
     "audit_log",
     "backlog",
+    "catch_up_tallies",
     "count_dead",
     "count_retried",
     "discard",
