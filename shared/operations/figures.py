@@ -126,8 +126,8 @@ _NOW, _READ = bindparam("now", type_=UtcDateTime()), bindparam("read", type_=Int
 _DUE, _WAITING = outbox.c.next_attempt_at <= _NOW, outbox.c.next_attempt_at > _NOW
 
 
-def _side(condition: ColumnElement[bool], limit: BindParameter[int] | None) -> Subquery:
-    """The pending rows on one side, in the index's order, at most `limit` (or all)."""
+def _side(condition: ColumnElement[bool], limit: BindParameter[int]) -> Subquery:
+    """The pending rows on one side, in the index's order, at most `limit`."""
     return (
         select(outbox.c.created_at)
         .where(*_PENDING, condition)
@@ -137,19 +137,19 @@ def _side(condition: ColumnElement[bool], limit: BindParameter[int] | None) -> S
     )
 
 
-def _counted_due(limit: BindParameter[int] | None) -> Select[int, datetime]:
-    """How many due rows there are, up to `limit` (or all), and the oldest of those counted."""
-    rows = _side(_DUE, limit)
-    oldest = type_coerce(func.min(rows.c.created_at), UtcDateTime())
-    return select(func.count(), oldest).select_from(rows)
+def _counted_due(rows: Subquery | None = None) -> Select[int, datetime]:
+    """How many due rows `rows` holds (or there are) and the oldest of them."""
+    created_at = outbox.c.created_at if rows is None else rows.c.created_at
+    found = select(func.count(), type_coerce(func.min(created_at), UtcDateTime()))
+    return found.where(*_PENDING, _DUE) if rows is None else found.select_from(rows)
 
 
 # A pass: the due rows and their oldest, the waiting rows, and the pending rows' tally.
-_PASS = _counted_due(_READ).add_columns(
+_PASS = _counted_due(_side(_DUE, _READ)).add_columns(
     select(func.count()).select_from(_side(_WAITING, _READ)).scalar_subquery(),
     tallies.status_total((Status.PENDING,)),
 )
-_ALL_DUE = _counted_due(None)
+_ALL_DUE = _counted_due()
 _OLDEST_DUE = (
     select(type_coerce(outbox.c.created_at, UtcDateTime()))
     .where(*_PENDING, _DUE)
