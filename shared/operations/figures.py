@@ -34,8 +34,8 @@ SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED, St
 # The claim priorities (shared.outbox.priority_of), named so that a count of the due rows reads
 # the pending rows' index (priority, due time) as a range of each.
 PRIORITIES = (0, 1)
-# The rows of either side of the pending ones (due, or waiting) a count of the backlog reads
-# before it takes the other side instead (`backlog`).
+# The most rows of either side of the pending ones (due, or waiting) the backlog reads before
+# it counts the due one by one (`backlog`).
 COUNTED = 1_000
 # Attempts that did not deliver, as the partial index `outbox_attempts_failed` says (written
 # out: a bound value would not match the index's predicate in a generic plan).
@@ -121,7 +121,7 @@ def lean(connection: Connection) -> None:
 # with it, the planner never walks the index by age past the other side's rows instead.
 _CLAIMED = (outbox.c.priority, outbox.c.next_attempt_at)
 _PENDING = (outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES))
-# The statements are built once, with the time and the rows a side a pass reads bound.
+# The statements are built once, with the time and the rows read of each side bound.
 _NOW, _READ = bindparam("now", type_=UtcDateTime()), bindparam("read", type_=Integer())
 _DUE, _WAITING = outbox.c.next_attempt_at <= _NOW, outbox.c.next_attempt_at > _NOW
 
@@ -144,7 +144,8 @@ def _counted_due(rows: Subquery | None = None) -> Select[int, datetime]:
     return found.where(*_PENDING, _DUE) if rows is None else found.select_from(rows)
 
 
-# A pass: the due rows and their oldest, the waiting rows, and the pending rows' tally.
+# The due rows and their oldest, the waiting rows (COUNTED + 1 at most of each), and the
+# pending rows' tally, in one snapshot.
 _PASS = _counted_due(_side(_DUE, _READ)).add_columns(
     select(func.count()).select_from(_side(_WAITING, _READ)).scalar_subquery(),
     tallies.status_total((Status.PENDING,)),
@@ -159,32 +160,26 @@ _OLDEST_DUE = (
 
 
 def backlog(connection: Connection, now: datetime) -> Backlog:
-    """Count the queue, exact, reading about as many rows as the smaller side of the pending
-    ones: the due, or those waiting for a later attempt.
+    """Count the queue, exact, reading about COUNTED rows where either side of the pending ones
+    (the due, or those waiting for a later attempt) holds fewer.
 
     Why: counting the due rows one by one cost every scrape of /metrics and every relay's
     report time in proportion to an outage's backlog (relays down, a provider paused: every
-    row due), just when the database has least to spare. Each pass reads at most `counted`
-    rows of either side, in one snapshot with the pending rows' tally: where the due are more,
-    they are the pending less the waiting, and the oldest due is the first met walking the
-    pending rows by age (past at most the waiting). Where both sides are larger, the next pass
-    reads ten times as far on each side, unless that might be half the pending rows: then the
-    due rows are counted one by one, as before (at most about 1.5 times what that read)."""
+    row due), just when the database has least to spare. One statement reads at most COUNTED
+    rows of either side, with the pending rows' tally: where the due are more, they are the
+    pending less the waiting, and the oldest due is the first met walking the pending rows by
+    age (past at most the waiting). Only where both sides are larger are the due rows counted
+    one by one, as before (passes reading ten times as far each cost more than that where the
+    sides were even: bench/README.md, stop 59)."""
     lean(connection)
-    counted = COUNTED
-    while True:
-        passed = connection.execute(_PASS, {"now": now, "read": counted + 1}).one()
-        due, oldest, waiting, pending = passed
-        if due <= counted:
-            break
-        if waiting <= counted:
-            due = pending - waiting
-            oldest = connection.execute(_OLDEST_DUE, {"now": now}).scalar()
-            break
-        if 2 * 10 * counted >= pending / 2:
-            due, oldest = connection.execute(_ALL_DUE, {"now": now}).one()
-            break
-        counted *= 10
+    due, oldest, waiting, pending = connection.execute(
+        _PASS, {"now": now, "read": COUNTED + 1}
+    ).one()
+    if due > COUNTED and waiting <= COUNTED:
+        due = pending - waiting
+        oldest = connection.execute(_OLDEST_DUE, {"now": now}).scalar()
+    elif due > COUNTED:
+        due, oldest = connection.execute(_ALL_DUE, {"now": now}).one()
     age = (now - oldest).total_seconds() if oldest is not None else 0.0
     return Backlog(pending=int(pending), due=int(due), oldest_due_age=max(age, 0.0))
 
