@@ -117,8 +117,8 @@ def lean(connection: Connection) -> None:
         connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
-# The order of the pending rows' index, which a count of either side reads as two ranges:
-# with it, the planner never walks the index by age past the other side's rows instead.
+# The order of the pending rows' index, in which a count of either side stops at its limit:
+# unordered, the planner walked the index by age past every row of the other side.
 _CLAIMED = (outbox.c.priority, outbox.c.next_attempt_at)
 _PENDING = (outbox.c.status == Status.PENDING, outbox.c.priority.in_(PRIORITIES))
 # The statements are built once, with the time and the rows read of each side bound.
