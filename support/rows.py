@@ -22,6 +22,12 @@ def count(engine: Engine, table: str, **where: Any) -> int:
         return int(connection.execute(query).scalar_one())
 
 
+def indexes(engine: Engine, table: str) -> set[str]:
+    """The names of `table`'s indexes."""
+    with engine.connect() as connection:
+        return {str(index["name"]) for index in inspect(connection).get_indexes(table)}
+
+
 def rows(engine: Engine, table: str) -> list[dict[str, Any]]:
     """Every row of `table`, as dicts, in id order; the columns the schema has (a database
     downgraded by a migration test lacks the newer ones)."""

@@ -13,20 +13,15 @@ from shared.db import alembic_config
 from shared.models import outbox, outbox_attempts
 from support.bulk import queue_one
 from support.constants import MakeRelay
-from support.rows import rows
+from support.rows import indexes, rows
 from support.smtp_sink import SinkServer
-
-
-def _indexes(engine: Engine) -> set[str]:
-    with engine.connect() as connection:
-        return {str(index["name"]) for index in sa.inspect(connection).get_indexes("outbox")}
 
 
 def test_0013_admits_no_account_notices_and_the_downgrade_drops_them(
     database_url: str, engine: Engine, make_relay: MakeRelay, smtp: SinkServer
 ) -> None:
     config = alembic_config(database_url)
-    indexes = _indexes(engine)
+    before = indexes(engine, "outbox")
     command.downgrade(config, "0012")
     with pytest.raises(sa.exc.IntegrityError):
         queue_one(engine, "early@example.com", purpose="no_account")
@@ -48,7 +43,7 @@ def test_0013_admits_no_account_notices_and_the_downgrade_drops_them(
     command.upgrade(config, "head")
     assert [a["error"] for a in rows(engine, "outbox_attempts")] == ["SMTP 451"]
 
-    assert _indexes(engine) == indexes
+    assert indexes(engine, "outbox") == before
     notice = queue_one(engine, "nobody@example.com", purpose="no_account")
     # With the API's public URL, for the notice's unsubscribe link (none: it is withheld).
     assert make_relay(public_url="https://api.outpost.test").drain() == 1

@@ -16,16 +16,11 @@ from shared.operations import figures
 from shared.operations.dead_letters import DeadFilter, list_dead
 from support.bulk import queue_one
 from support.constants import MakeRelay
-from support.rows import rows
+from support.rows import indexes, rows
 from support.smtp_sink import SinkServer
 from support.tallies import full_backlog
 
 NEW = {"outbox_pending_created", "outbox_unresolved"}
-
-
-def indexes(engine: Engine) -> set[str]:
-    """The outbox's indexes, by name."""
-    return {str(index["name"]) for index in sa.inspect(engine).get_indexes("outbox")}
 
 
 def test_0020_reads_the_backlog_by_age_lists_the_dead_and_keeps_every_row(
@@ -37,7 +32,7 @@ def test_0020_reads_the_backlog_by_age_lists_the_dead_and_keeps_every_row(
 ) -> None:
     config = alembic_config(database_url)
     command.downgrade(config, "0019")
-    assert not NEW & indexes(engine)
+    assert not NEW & indexes(engine, "outbox")
     for n in range(3):
         queue_one(engine, f"queued{n}@example.com")
     dead = queue_one(engine, "dead@example.com")
@@ -51,7 +46,7 @@ def test_0020_reads_the_backlog_by_age_lists_the_dead_and_keeps_every_row(
         )
 
     command.upgrade(config, "head")
-    assert indexes(engine) >= NEW
+    assert indexes(engine, "outbox") >= NEW
     with engine.connect() as connection:
         letters, _ = list_dead(connection, DeadFilter(), limit=10)
     assert [letter.id for letter in letters] == [dead]
@@ -67,6 +62,6 @@ def test_0020_reads_the_backlog_by_age_lists_the_dead_and_keeps_every_row(
         assert operations.backlog(connection, utcnow()) == operations.Backlog(0, 0, 0.0)
 
     command.downgrade(config, "0019")
-    assert not NEW & indexes(engine)
+    assert not NEW & indexes(engine, "outbox")
     assert sorted(row["status"] for row in rows(engine, "outbox")) == ["dead"] + ["sent"] * 3
     command.upgrade(config, "head")

@@ -22,6 +22,7 @@ from shared.transitions import bounce, cancel_unsent
 from support.bulk import queue_emails
 from support.commands import cli, ok
 from support.constants import SECRET_KEY, MakeRelay
+from support.rows import count
 from support.smtp_sink import SinkServer
 from support.tallies import agree, full_counts
 
@@ -173,18 +174,12 @@ def test_the_apis_metrics_fold_what_no_relay_folded(
     /metrics folds them once there are BEHIND, so that no scrape sums more."""
     monkeypatch.setattr(tallies, "BEHIND", 6)
 
-    def rows() -> int:
-        with engine.connect() as connection:
-            return int(
-                connection.execute(select(func.count()).select_from(outbox_counts)).scalar_one()
-            )
-
     for n in range(5):
         queue_emails(engine, 1, prefix=f"early{n}-")
-    assert rows() == 5
+    assert count(engine, "outbox_counts") == 5
     assert "outpost_pending_messages 5.0" in client.get("/metrics").get_data(as_text=True)
-    assert rows() == 5
+    assert count(engine, "outbox_counts") == 5
     queue_emails(engine, 1, prefix="late")
     assert "outpost_pending_messages 6.0" in client.get("/metrics").get_data(as_text=True)
-    assert rows() == 1
+    assert count(engine, "outbox_counts") == 1
     agree(engine, utcnow())

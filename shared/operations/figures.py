@@ -137,20 +137,23 @@ def _side(condition: ColumnElement[bool], limit: BindParameter[int]) -> Subquery
     )
 
 
-def _counted_due(rows: Subquery | None = None) -> Select[int, datetime]:
-    """How many due rows `rows` holds (or there are) and the oldest of them."""
-    created_at = outbox.c.created_at if rows is None else rows.c.created_at
-    found = select(func.count(), type_coerce(func.min(created_at), UtcDateTime()))
-    return found.where(*_PENDING, _DUE) if rows is None else found.select_from(rows)
+def _counted(created_at: ColumnElement[datetime]) -> Select[int, datetime]:
+    """How many rows there are, and the oldest of them by `created_at`."""
+    return select(func.count(), type_coerce(func.min(created_at), UtcDateTime()))
 
 
+_SOME_DUE = _side(_DUE, _READ)
 # The due rows and their oldest, the waiting rows (COUNTED + 1 at most of each), and the
 # pending rows' tally, in one snapshot.
-_PASS = _counted_due(_side(_DUE, _READ)).add_columns(
-    select(func.count()).select_from(_side(_WAITING, _READ)).scalar_subquery(),
-    tallies.status_total((Status.PENDING,)),
+_PASS = (
+    _counted(_SOME_DUE.c.created_at)
+    .select_from(_SOME_DUE)
+    .add_columns(
+        select(func.count()).select_from(_side(_WAITING, _READ)).scalar_subquery(),
+        tallies.status_total((Status.PENDING,)),
+    )
 )
-_ALL_DUE = _counted_due()
+_ALL_DUE = _counted(outbox.c.created_at).where(*_PENDING, _DUE)
 _OLDEST_DUE = (
     select(type_coerce(outbox.c.created_at, UtcDateTime()))
     .where(*_PENDING, _DUE)

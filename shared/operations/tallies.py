@@ -123,18 +123,16 @@ def fold(connection: Connection, now: datetime) -> None:
     _fold(connection, minute_counts, ("minute", "kind"), minute_counts.c.minute < since)
 
 
-def catch_up(connection: Connection, now: datetime) -> bool:
+def catch_up(connection: Connection, now: datetime) -> None:
     """Fold the tallies if no relay has lately (BEHIND rows of messages' changes or more), in
-    the caller's transaction; whether it did.
+    the caller's transaction.
 
     Why: while every relay is stopped, sign-ups still add their rows, and the figures that
     the API's /metrics exports so that such an outage shows would sum more of them at every
     scrape; reading at most BEHIND rows, a scrape folds them instead."""
     rows = select(outbox_counts.c.n).limit(BEHIND).subquery()
-    if connection.execute(select(func.count()).select_from(rows)).scalar_one() < BEHIND:
-        return False
-    fold(connection, now)
-    return True
+    if connection.execute(select(func.count()).select_from(rows)).scalar_one() >= BEHIND:
+        fold(connection, now)
 
 
 def _fold(
