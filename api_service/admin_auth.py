@@ -84,11 +84,12 @@ def require_bearer() -> str:
     """The operator's name for the audit, if the request carries `Bearer $ADMIN_TOKEN`.
 
     404 when ADMIN_TOKEN is unset, so the admin API does not even show it exists; 401 with
-    WWW-Authenticate when the token is missing or wrong.
+    WWW-Authenticate when the token is missing or wrong. Only a wrong one is counted: a
+    request without Authorization guesses nothing.
     """
     if not admin_enabled():
         raise Problem(404, "not-found", "Not Found", "The requested URL was not found.")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    credentials = request.headers.get("Authorization", "").strip()
     challenge = Problem(
         401,
         "unauthorized",
@@ -96,6 +97,9 @@ def require_bearer() -> str:
         "Send Authorization: Bearer <ADMIN_TOKEN>.",
         headers={"WWW-Authenticate": 'Bearer realm="outpost-admin"'},
     )
+    if not credentials:
+        raise challenge
+    scheme, _, token = credentials.partition(" ")
     presented = token.strip() if scheme.lower() == "bearer" else None
     require_token(presented, [dependencies().settings.admin_token], challenge)
     return f"{_operator()}@{request.remote_addr}"

@@ -13,11 +13,12 @@ IPV6_CLIENT_PREFIX = 64
 
 def client_of(address: str | None) -> str:
     """The client an address belongs to: an IPv4 address as it is, an IPv6 address as its /64
-    (an IPv4-mapped IPv6 address as the IPv4 address); anything unreadable as itself."""
+    (an IPv4-mapped IPv6 address as the IPv4 address), either without the port a proxy may
+    have added; anything unreadable as itself."""
     if not address:
         return "unknown"
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(_without_port(address))
     except ValueError:
         return address
     if isinstance(ip, ipaddress.IPv6Address):
@@ -25,6 +26,16 @@ def client_of(address: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
     return str(ip)
+
+
+def _without_port(address: str) -> str:
+    """An X-Forwarded-For entry's address: `a.b.c.d:p` and `[v6]:p` name the address, so that
+    one client is not a new one with each source port."""
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    if address.count(":") == 1:
+        return address.partition(":")[0]
+    return address
 
 
 def current_client() -> str:

@@ -51,6 +51,14 @@ DURATION = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+# The methods the `method` label names; any other is `other`, so that no client can make up
+# series (a new method a request) until /metrics outgrows the scrape.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The `method` label of a request's method: itself if in METHODS, else `other`."""
+    return method if method in METHODS else "other"
 
 
 def instrument(app: Flask) -> None:
@@ -64,9 +72,10 @@ def instrument(app: Flask) -> None:
     def _observe(response: Response) -> Response:
         started = g.pop("metrics_started", None)
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        method = method_label(request.method)
+        REQUESTS.labels(method, route, str(response.status_code)).inc()
         if started is not None:
-            DURATION.labels(request.method, route).observe(time.perf_counter() - started)
+            DURATION.labels(method, route).observe(time.perf_counter() - started)
         return response
 
 

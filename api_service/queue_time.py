@@ -23,7 +23,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
 
-from api_service.metrics import REQUESTS, SHED
+from api_service.metrics import REQUESTS, SHED, method_label
 from api_service.problems import overloaded
 
 # Answered whatever the queue: a load balancer's probes and Prometheus's scrape.
@@ -58,7 +58,7 @@ class ShedStale:
         ):
             return self.app(environ, start_response)
         SHED.inc()
-        REQUESTS.labels(environ["REQUEST_METHOD"], self.route(environ), "503").inc()
+        REQUESTS.labels(method_label(environ["REQUEST_METHOD"]), self.route(environ), "503").inc()
         start_response(self.status, self.headers)
         return [self.body]
 

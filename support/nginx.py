@@ -13,6 +13,8 @@ from support.smtp_stages import SmtpCA
 
 BINARY = Path("/usr/sbin/nginx")
 SITE = SHIPPED / "nginx" / "outpost.conf"
+# The site's access log, and the one Debian's nginx.conf keeps for what no site logs itself.
+SITE_LOG, DEBIAN_LOG = "outpost.access.log", "debian.access.log"
 # What the shipped site names on a real host, and what the tests put in its place.
 REAL = {
     "listen 80;": "listen 127.0.0.1:{http};",
@@ -20,9 +22,15 @@ REAL = {
     "/etc/letsencrypt/live/outpost.example.com/fullchain.pem": "{prefix}/server.pem",
     "/etc/letsencrypt/live/outpost.example.com/privkey.pem": "{prefix}/server.pem",
     "server 127.0.0.1:8000;": "server 127.0.0.1:{api};",
+    # The site's own log, under the prefix, and beside it the benchmarks' (LOG_FORMAT).
+    "access_log /var/log/nginx/outpost.access.log outpost;": (
+        f"access_log {{prefix}}/logs/{SITE_LOG} outpost; "
+        "access_log {prefix}/logs/access.log timed;"
+    ),
 }
-# The access log's fields, space-separated: when each request ended (epoch seconds), its status,
-# the seconds nginx spent on it and those it waited for the API (queue included), its path.
+# The benchmarks' access log's fields, space-separated: when each request ended (epoch seconds),
+# its status, the seconds nginx spent on it and those it waited for the API (queue included),
+# its path.
 LOG_FORMAT = "$msec $status $request_time $upstream_response_time $request_method $uri"
 
 
@@ -38,7 +46,7 @@ def configure(
     ca.leaf.private_key_and_cert_chain_pem.write_to_path(str(prefix / "server.pem"))
     text = site.read_text()
     for real, ours in REAL.items():
-        assert text.count(real) == 1, f"{site} no longer names {real!r}"
+        assert real in text, f"{site} no longer names {real!r}"
         text = text.replace(real, ours.format(http=http, https=https, api=api, prefix=prefix))
     (prefix / "outpost.conf").write_text(text)
     (prefix / "logs").mkdir(exist_ok=True)
@@ -54,7 +62,9 @@ def configure(
         "events { worker_connections 16384; }\n"
         "http {\n"
         f"    log_format timed '{LOG_FORMAT}';\n"
-        f"    access_log {prefix}/logs/access.log timed;\n"
+        # Debian's own nginx.conf too: every request in `combined`, query string included,
+        # unless the site logs it itself.
+        f"    access_log {prefix}/logs/{DEBIAN_LOG};\n"
         f"    client_body_temp_path {prefix}/body;\n"
         f"    proxy_temp_path {prefix}/proxy;\n"
         f"    include {prefix}/outpost.conf;\n"

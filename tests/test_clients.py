@@ -28,6 +28,9 @@ from support.smtp_sink import free_port
         ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
         ("2001:DB8:1:2::FFFF", "2001:db8:1:2::/64"),
         ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("198.51.100.7:50123", "198.51.100.7"),
+        ("[2001:db8:1:2::1]:443", "2001:db8:1:2::/64"),
+        ("[2001:db8:1:2::1]", "2001:db8:1:2::/64"),
         (None, "unknown"),
         ("not an address", "not an address"),
     ],
@@ -66,6 +69,20 @@ def test_rotating_addresses_of_one_64_are_one_client_and_another_64_is_not(
     for _ in range(29):
         _post_from(proxied, "198.51.100.7")
     assert _post_from(proxied, "::ffff:198.51.100.7") == 429
+
+
+def test_an_address_forwarded_with_a_port_is_one_client_whatever_the_port(
+    proxied: FlaskClient,
+) -> None:
+    """A proxy that writes `a.b.c.d:p` (or `[v6]:p`) made each source port a client of its
+    own: the limit counts the address, so the ports' sum reaches it."""
+    answers = [_post_from(proxied, f"198.51.100.9:{port}") for port in (40001, 40002) * 15]
+    assert 429 not in answers, answers
+    assert _post_from(proxied, "198.51.100.9:40003") == 429
+    assert _post_from(proxied, "198.51.100.9") == 429
+    for port in (40001, 40002) * 15:
+        _post_from(proxied, f"[2001:db8:5:6::1]:{port}")
+    assert _post_from(proxied, "[2001:db8:5:6::2]:443") == 429
 
 
 @pytest.mark.parametrize("token", ["changeme-changeme", "x" * 31])

@@ -104,7 +104,7 @@ def test_every_dashboard_url_is_404_without_admin_token(client: FlaskClient) -> 
 
 
 def test_a_wrong_token_gets_401_and_no_cookie(admin: FlaskClient) -> None:
-    for token in ("wrong-token-0123456789abcdef", "", TOKEN[:-1]):
+    for token in ("wrong-token-0123456789abcdef", TOKEN[:-1]):
         response = sign_in(admin, token)
         assert response.status_code == 401
         assert "Set-Cookie" not in response.headers
@@ -483,6 +483,24 @@ def test_wrong_tokens_on_either_surface_lock_the_client_out_right_token_included
     assert admin.get("/v1/admin/stats", headers=right, environ_base=other).status_code == 200
     signed = admin.post("/admin/sign-in", data={"token": TOKEN}, environ_base=other)
     assert signed.status_code == 303
+
+
+def test_requests_without_credentials_are_challenged_and_never_counted(
+    admin: FlaskClient,
+) -> None:
+    """A request that brings no token guesses nothing: it gets its 401, and the client's right
+    token is still served after 35 of them, on the admin API and on the dashboard's sign-in."""
+    for _ in range(35):
+        bare = admin.get("/v1/admin/stats")
+        assert bare.status_code == 401
+        assert bare.headers["WWW-Authenticate"].startswith("Bearer")
+        for form in ({}, {"token": ""}):
+            empty = admin.post("/admin/sign-in", data=form)
+            assert empty.status_code == 401 and "Set-Cookie" not in empty.headers
+    assert "Enter the admin token." in empty.get_data(as_text=True)
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    assert admin.get("/v1/admin/stats", headers=right).status_code == 200
+    assert sign_in(admin).status_code == 303
 
 
 # --- (b) headless Chromium against gunicorn ----------------------------------------------------

@@ -1,6 +1,7 @@
 """The shipped nginx site (outpost/deploy/nginx), run by Debian's nginx in front of gunicorn with a
 test certificate: it passes `nginx -t` on Debian 12's nginx 1.22, serves HTTPS and HTTP/2, lets
-each route's own body limit decide, keeps the port in Host and never serves /metrics."""
+each route's own body limit decide, keeps the port in Host, never serves /metrics, and logs no
+query string and no unsubscribe token."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ EVENTS_TOKEN = "provider-events-token-0123456789"
 
 @dataclass(frozen=True)
 class Site:
-    """The site's HTTPS and HTTP base URLs, the API's own, and the CA that signed the site."""
+    """The site's HTTPS and HTTP base URLs, the API's own, the CA that signed the site, and
+    where nginx writes its logs."""
 
     https: str
     http: str
     api: str
     ca_file: Path
+    logs: Path
 
 
 @pytest.fixture
@@ -58,6 +61,7 @@ def site(env: dict[str, str], tmp_path: Path) -> Iterator[Site]:
             f"http://localhost:{http}",
             f"http://127.0.0.1:{api_port}",
             tmp_path / "ca.pem",
+            tmp_path / "logs",
         )
     finally:
         processes.stop(server, signal.SIGQUIT)
@@ -155,3 +159,22 @@ def test_dashboard_sign_in_works_on_a_port_other_than_443(site: Site) -> None:
     assert refused.status == 403
     port = site.https.rsplit(":", 1)[1]
     assert f"it came from https://evil.example, and this is localhost:{port}." in refused.body
+
+
+def test_the_access_log_keeps_no_query_string_and_no_unsubscribe_token(site: Site) -> None:
+    """A Vonage receipt's key travels in its query string, an unsubscribe link's token in its
+    path: the site logs each request by its path, the token as `-`, over HTTPS and plain HTTP,
+    and nothing reaches the log Debian's nginx.conf keeps."""
+    secret, token = "SECRET-vonage-key-0123456789", "TOKEN-unsubscribe-0123456789"
+    curl(site, f"{site.https}/v1/provider-events/vonage?api_key={secret}", data=b"{}")
+    curl(site, f"{site.https}/v1/unsubscribe/{token}")
+    curl(site, f"{site.http}/v1/unsubscribe/{token}?api_key={secret}")
+    logged = site.logs / nginx.SITE_LOG
+    processes.eventually(lambda: len(logged.read_text().splitlines()) == 3, 10, "3 lines logged")
+    lines = logged.read_text().splitlines()
+    assert '"POST /v1/provider-events/vonage HTTP/2.0" 404' in lines[0]
+    assert '"GET /v1/unsubscribe/- HTTP/2.0"' in lines[1]
+    assert '"GET /v1/unsubscribe/- HTTP/1.1" 301' in lines[2]
+    for log in (logged, site.logs / nginx.DEBIAN_LOG):
+        text = log.read_text() if log.exists() else ""
+        assert secret not in text and token not in text, log.name

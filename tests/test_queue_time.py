@@ -4,6 +4,7 @@ counted, hashed or written; health checks and metrics always answer."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -73,6 +74,19 @@ def test_a_shed_request_never_reaches_flask_and_is_counted_by_its_route(proxied:
     fresh = {"X-Request-Start": f"t={time.time():.3f}"}
     assert client.post("/v1/nowhere", json=BODY, headers=fresh).status_code == 404
     assert reached == ["hook"], "a request in time reaches the application"
+
+
+def test_a_shed_request_with_a_made_up_method_is_counted_as_other(proxied: Flask) -> None:
+    """The method label is one of a known set here too: no client makes up series."""
+    stale = {"X-Request-Start": f"t={time.time() - 2.5:.3f}"}
+    method = f"X{secrets.token_hex(4).upper()}"
+    other = {"method": "other", "route": "unmatched", "status": "503"}
+    before = REGISTRY.get_sample_value("outpost_http_requests_total", other) or 0.0
+    answer = proxied.test_client().open("/v1/registrations", method=method, headers=stale)
+    assert answer.status_code == 503
+    assert REGISTRY.get_sample_value("outpost_http_requests_total", other) == before + 1
+    made_up = {**other, "method": method}
+    assert REGISTRY.get_sample_value("outpost_http_requests_total", made_up) is None
 
 
 def test_a_request_taken_in_time_goes_through(proxied: Flask, engine: Engine) -> None:

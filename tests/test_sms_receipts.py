@@ -269,8 +269,11 @@ def test_statuses_on_the_way_are_counted_and_unknown_messages_are_not_errors(
         assert (answer.status_code, answer.get_json()) == (200, {"accepted": 0, "unknown": 0})
     assert REGISTRY.get_sample_value("outpost_provider_events_total", labels) == before + 1
     other = "SM" + "0" * 32
+    bounces = {"source": "twilio", "type": "bounce"}
+    before = REGISTRY.get_sample_value("outpost_provider_events_total", bounces) or 0.0
     answer = twilio_callback(api, status("undelivered", "30005", sid=other))
     assert answer.get_json() == {"accepted": 0, "unknown": 1}
+    assert REGISTRY.get_sample_value("outpost_provider_events_total", bounces) == before + 1
     assert delivery(api, delivery_id) == ("sent", None)
     assert rows(engine, "provider_events") == [] and rows(engine, "suppressions") == []
 

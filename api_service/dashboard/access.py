@@ -141,10 +141,18 @@ def sign_in() -> BaseResponse:
 
 @bp.post("/sign-in")
 def sign_in_submit() -> BaseResponse:
-    """Check the admin token; on success start a session, else answer 401 and set nothing."""
+    """Check the admin token; on success start a session, else answer 401 and set nothing.
+
+    A form without a token guesses nothing: it is answered 401 and never counted."""
     target = safe_next(request.form.get("next"))
+    token = request.form.get("token", "")
+    if not token:
+        page = render_template(
+            "dashboard/sign_in.html", next=target, notice=None, error="Enter the admin token."
+        )
+        return html(page, 401)
     wait = locked_out_wait()
-    if not wait and not token_matches(request.form.get("token", "")):
+    if not wait and not token_matches(token):
         wait = wrong_token_wait()
         if not wait:
             page = render_template(
