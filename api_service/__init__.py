@@ -83,7 +83,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         idempotency=IdempotencyKeys(settings.secret_key),
         refused_clients=RefusedClients(),
         unsubscribe=Unsubscribe(*settings.secret_keys),
-        human_check=HumanCheck(settings.captcha) if settings.captcha else None,
+        human_check=(
+            HumanCheck(settings.captcha, settings.captcha_min_score) if settings.captcha else None
+        ),
     )
     api = openapi.Api(app)
     register_error_handlers(app)

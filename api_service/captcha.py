@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from api_service.flows.errors import HumanCheckFailed, HumanCheckUnavailable
-from shared.captcha_url import Captcha
+from shared.captcha_url import Captcha, CaptchaKind
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,9 @@ class HumanCheck:
     """Verifies tokens with one provider; the request itself runs on a worker thread so that
     its whole time, connection included, is bounded by CAPTCHA_SECONDS."""
 
-    def __init__(self, captcha: Captcha) -> None:
+    def __init__(self, captcha: Captcha, min_score: float) -> None:
         self._captcha = captcha
+        self._min_score = min_score
         self._client = httpx.Client(timeout=CAPTCHA_SECONDS)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="captcha")
 
@@ -55,7 +56,7 @@ class HumanCheck:
                 extra={"provider": self._captcha.kind.value, "error": type(exc).__name__},
             )
             raise HumanCheckUnavailable() from None
-        if answer.get("success") is True:
+        if answer.get("success") is True and self._scored_enough(answer):
             return
         codes = set(answer.get("error-codes") or [])
         if codes & _OUR_FAULT:
@@ -65,6 +66,14 @@ class HumanCheck:
             )
             raise HumanCheckUnavailable()
         raise HumanCheckFailed(SPENT if codes & _SPENT else REFUSED)
+
+    def _scored_enough(self, answer: dict[str, Any]) -> bool:
+        """Whether reCAPTCHA v3's score, when the answer carries one, reaches CAPTCHA_MIN_SCORE.
+        Only reCAPTCHA's is read: hCaptcha Enterprise's `score` is a risk, higher the worse."""
+        score = answer.get("score")
+        if self._captcha.kind != CaptchaKind.RECAPTCHA or score is None:
+            return True
+        return isinstance(score, int | float) and score >= self._min_score
 
     def _siteverify(self, token: str) -> dict[str, Any]:
         """The provider's verdict: its documented form POST, its JSON answer."""

@@ -239,13 +239,21 @@ class Templates:
 
 
 def _at_most(template: jinja2.Template, params: Mapping[str, Any], most: int, name: str) -> str:
-    """A render stopped as soon as its output passes `most` characters."""
+    """A render stopped as soon as its output passes `most` characters, or its memory runs out
+    (a render worker's is bounded: render_budget)."""
     chunks, size = [], 0
-    for chunk in template.generate(params):
-        size += len(chunk)
-        if size > most:
-            raise TemplateError(f"{template.filename or name}: renders more than {most} characters")
-        chunks.append(chunk)
+    try:
+        for chunk in template.generate(params):
+            size += len(chunk)
+            if size > most:
+                raise TemplateError(
+                    f"{template.filename or name}: renders more than {most} characters"
+                )
+            chunks.append(chunk)
+    except MemoryError:
+        raise TemplateError(
+            f"{template.filename or name}: needs too much memory to render"
+        ) from None
     return "".join(chunks)
 
 

@@ -10,7 +10,10 @@ process; only a render that reads an operator's file pays the round trip to a wo
 Run as `python -m outbox_relay.render_budget`: a worker. Its first line on standard input is
 its configuration (branding, TEMPLATES_DIR); then each line is a request, `{"names": [...],
 "params": {...}}`, answered by one line, `{"texts": [...]}` or `{"error": "<one line naming the
-file>"}`. It exits at the end of its input, so a relay that dies leaves none behind.
+file>"}`, after a `{"rendering": "<file>"}` every RENDER_SECONDS / 5 that the render runs, naming
+the template file it is in: a render killed at its budget is refused naming that file (the HTML
+part, an included file, a layout), not the message's first part. It exits at the end of its
+input, so a relay that dies leaves none behind.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import json
 import queue
 import resource
 import select
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from shared.config import Branding
@@ -38,6 +44,8 @@ RENDER_MEMORY = 1024 * 1024 * 1024
 WORKERS = 2
 # How long a new worker may take to start (importing Jinja, reading the templates).
 _START_SECONDS = 30.0
+# How often a worker says which template file a render that is still running is in.
+_REPORT_SECONDS = RENDER_SECONDS / 5
 
 
 class RenderRefused(ValueError):
@@ -61,15 +69,21 @@ class _Worker:
             raise RuntimeError("a template render worker did not start")
 
     def render(self, names: Sequence[str], params: Mapping[str, Any]) -> list[str]:
-        """The rendered templates, or RenderRefused; past the budget the worker is killed."""
+        """The rendered templates, or RenderRefused naming the file the render was last said to
+        be in; past the budget the worker is killed."""
         self._send({"names": list(names), "params": dict(params)})
+        deadline = time.monotonic() + RENDER_SECONDS
+        where = _one_of(names)
         answer = self._receive(RENDER_SECONDS)
+        while answer is not None and "rendering" in answer:
+            where = str(answer["rendering"])
+            answer = self._receive(deadline - time.monotonic())
         if answer is None:
             died = not self.alive
             self.kill()
             if died:
-                raise RenderRefused(f"{names[0]}: its render failed (the worker died)")
-            raise RenderRefused(f"{names[0]}: takes more than {RENDER_SECONDS} s to render")
+                raise RenderRefused(f"{where}: its render failed (the worker died)")
+            raise RenderRefused(f"{where}: takes more than {RENDER_SECONDS} s to render")
         if "error" in answer:
             raise RenderRefused(str(answer["error"]))
         texts: list[str] = answer["texts"]
@@ -98,7 +112,7 @@ class _Worker:
         """The worker's next line, or None when it gives none within `seconds` (or died)."""
         stdout = self._process.stdout
         assert stdout is not None
-        readable, _, _ = select.select([stdout], [], [], seconds)
+        readable, _, _ = select.select([stdout], [], [], max(seconds, 0.0))
         if not readable:
             return None
         line = stdout.readline()
@@ -134,7 +148,9 @@ class RenderWorkers:
             # A worker that died or spoke nonsense (out of memory, say): the render failed.
             if worker is not None:
                 worker.kill()
-            raise RenderRefused(f"{names[0]}: its render failed ({type(exc).__name__})") from None
+            raise RenderRefused(
+                f"{_one_of(names)}: its render failed ({type(exc).__name__})"
+            ) from None
         finally:
             self._idle.put(worker)
 
@@ -152,23 +168,65 @@ class RenderWorkers:
         return worker
 
 
+def _one_of(names: Sequence[str]) -> str:
+    """The files of a render, when which of them is at fault is not known."""
+    return names[0] if len(names) == 1 else f"one of {', '.join(names)}"
+
+
+class _Reports:
+    """While a worker renders, says every _REPORT_SECONDS which template file it is in.
+
+    A timer's signal, whose handler runs in the rendering thread between two steps of the
+    template's code: it sees the frames of the file where the time goes.
+    """
+
+    def __init__(self, stdout: IO[str]) -> None:
+        self._stdout = stdout
+        self._rendering = False
+        signal.signal(signal.SIGALRM, self._report)
+
+    def __enter__(self) -> None:
+        self._rendering = True
+        signal.setitimer(signal.ITIMER_REAL, _REPORT_SECONDS, _REPORT_SECONDS)
+
+    def __exit__(self, *_: object) -> None:
+        # Before the answer is written: no report may follow it, nor cut into it.
+        self._rendering = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _report(self, _signal: int, frame: FrameType | None) -> None:
+        where = _template_file(frame) if self._rendering else None
+        if where is not None:
+            _answer(self._stdout, {"rendering": where})
+
+
+def _template_file(frame: FrameType | None) -> str | None:
+    """The file of the innermost template whose code runs in `frame` or its callers."""
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            return str(template.filename or template.name)
+        frame = frame.f_back
+    return None
+
+
 def _serve(stdin: IO[str], stdout: IO[str]) -> None:
     """A worker's loop: its configuration, then one answer a request, until its input ends."""
     from outbox_relay.render import TemplateError, Templates
 
     config = json.loads(stdin.readline())
     templates = Templates(Branding(**config["branding"]), Path(config["override"]), isolated=False)
+    reports = _Reports(stdout)
     _answer(stdout, {"ready": True})
     for line in stdin:
         request = json.loads(line)
-        try:
-            texts = templates.render_here(request["names"], request["params"], RENDER_OUTPUT)
-        except TemplateError as exc:
-            _answer(stdout, {"error": str(exc)})
-        except MemoryError:
-            _answer(stdout, {"error": f"{request['names'][0]}: needs too much memory to render"})
-        else:
-            _answer(stdout, {"texts": texts})
+        with reports:
+            try:
+                texts = templates.render_here(request["names"], request["params"], RENDER_OUTPUT)
+                answer: dict[str, Any] = {"texts": texts}
+            except TemplateError as exc:
+                answer = {"error": str(exc)}
+        _answer(stdout, answer)
 
 
 def _answer(stdout: IO[str], message: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,24 +54,28 @@ class Branding:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every variable of the spec's configuration table, parsed."""
+    """Every variable of the spec's configuration table, parsed.
 
-    database_url: str
+    Secrets, and URLs that may carry credentials, are left out of its repr: an error reporter
+    that captures locals ships it.
+    """
+
+    database_url: str = field(repr=False)
     # MIGRATE_DATABASE_URL: the schema owner's URL, for migrations only (DATABASE_URL if unset).
-    migrate_database_url: str
+    migrate_database_url: str = field(repr=False)
     # "transaction" when DATABASE_URL goes through a transaction pooler (PgBouncer): no
     # session state there (no server-side prepared statements, no session SET, no LISTEN).
     database_pooler: str | None
     # Where the relay LISTENs: DATABASE_URL by default; None (RELAY_LISTEN_URL=none) polls only.
-    relay_listen_url: str | None
+    relay_listen_url: str | None = field(repr=False)
     # DATABASE_TIMEOUT: seconds one transaction of a request or a relay poll may take, COMMIT
     # included (shared.bounds); operator commands, purges and migrations have longer bounds.
     database_timeout: float
-    secret_key: str
+    secret_key: str = field(repr=False)
     # SECRET_KEY_FALLBACKS, newest first: they open and verify, never seal or sign.
-    secret_key_fallbacks: tuple[str, ...]
-    admin_token: str | None
-    provider_events_token: str | None
+    secret_key_fallbacks: tuple[str, ...] = field(repr=False)
+    admin_token: str | None = field(repr=False)
+    provider_events_token: str | None = field(repr=False)
     smtp: SmtpSettings
     smtp_fallback: SmtpSettings | None
     mail_from: Sender
@@ -80,9 +84,9 @@ class Settings:
     templates_dir: Path | None
     # None (SMS_URL unset): SMS is not offered; "log:" writes each SMS to the log; else a
     # provider's URL, read by `sms` (shared.sms_url).
-    sms_url: str | None
-    sms_fallback_url: str | None
-    sms_token: str | None
+    sms_url: str | None = field(repr=False)
+    sms_fallback_url: str | None = field(repr=False)
+    sms_token: str | None = field(repr=False)
     # SMS_REQUEST_TEMPLATE and SMS_HEADERS: how an http(s):// gateway of its own API is
     # written to (shared.sms_providers.template); None: the gateway speaks Outpost's contract.
     sms_request: RequestFormat | None
@@ -105,9 +109,11 @@ class Settings:
     captcha: Captcha | None
     # CAPTCHA_SITE_KEY: what /dev/signup shows the check's widget with.
     captcha_site_key: str | None
-    webhook_url: str | None
+    # CAPTCHA_MIN_SCORE: the least reCAPTCHA v3 score a token passes with, when it has one.
+    captcha_min_score: float
+    webhook_url: str | None = field(repr=False)
     # The Standard Webhooks key: the bytes base64-encoded after `whsec_` in WEBHOOK_SECRET.
-    webhook_secret: bytes | None
+    webhook_secret: bytes | None = field(repr=False)
     activation_ttl: int
     reset_ttl: int
     throttle_cooldown: int

@@ -100,6 +100,7 @@ def abuse_fields(env: Env) -> dict[str, Any]:
         "no_account_hourly_limit": env.get("NO_ACCOUNT_HOURLY_LIMIT", "100", positive),
         "captcha": env.get("CAPTCHA_URL", "", parse_captcha_url),
         "captcha_site_key": env.get("CAPTCHA_SITE_KEY", "", values.site_key),
+        "captcha_min_score": env.get("CAPTCHA_MIN_SCORE", "0.5", values.score),
         "throttle_cooldown": env.get("THROTTLE_COOLDOWN", "60", positive),
         "throttle_per_hour": env.get("THROTTLE_PER_HOUR", "5", positive),
         "ip_rate_limit": env.get("IP_RATE_LIMIT", "30", positive),

@@ -194,6 +194,14 @@ def site_key(value: str) -> str | None:
     return value
 
 
+def score(value: str) -> float:
+    """A reCAPTCHA v3 score: 0.0 is surely a bot, 1.0 surely a human."""
+    score = float(value)
+    if not 0 <= score <= 1:
+        raise ValueError(f"a score from 0.0 (a bot) to 1.0 (a human), got {value!r}")
+    return score
+
+
 # SMS_ALLOWED_REGIONS's word for every region of the world: allowed, never by default.
 EVERY_REGION = "*"
 

@@ -24,7 +24,8 @@ _DOUBLE_ESCAPES = '"\\$`'
 
 
 class EnvFileError(ValueError):
-    """A file that is not an environment file: one line saying where and why."""
+    """A file that is not an environment file: one line naming the file, the line and the
+    variable, never the line's text (a pasted secret would be echoed)."""
 
 
 def read(path: Path) -> dict[str, str]:
@@ -44,8 +45,11 @@ def read(path: Path) -> dict[str, str]:
         key, _, rest = line.partition("=")
         key = key.strip(_BLANKS)
         if not _NAME.match(key):
-            raise EnvFileError(f"{path}:{number}: {key!r} is not a variable name")
-        value, n = _value(rest, lines, n, f"{path}:{number}")
+            raise EnvFileError(f"{path}:{number}: the text before = is not a variable name")
+        where = f"{path}:{number}: {key}"
+        value, n = _value(rest, lines, n, where)
+        if "\0" in value:
+            raise EnvFileError(f"{where}: a NUL character, which no environment variable holds")
         found[key] = value
     return found
 

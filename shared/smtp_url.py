@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -27,7 +27,7 @@ class SmtpSettings:
     # OFF under implicit TLS, which is TLS from the first byte.
     starttls: StartTls
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     timeout: float
 
 

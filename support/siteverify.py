@@ -2,13 +2,15 @@
 providers' published request and answers: Cloudflare Turnstile (POST
 /turnstile/v0/siteverify), hCaptcha (POST /siteverify) and Google reCAPTCHA (POST
 /recaptcha/api/siteverify) each take the form fields `secret` and `response` and answer JSON
-`{"success": bool, "error-codes": [...]}`; a token verifies once (Turnstile and reCAPTCHA then
-say `timeout-or-duplicate`, hCaptcha `already-seen-response`)."""
+`{"success": bool, "error-codes": [...]}`, reCAPTCHA v3 adding the token's `score` and
+`action`; a token verifies once (Turnstile and reCAPTCHA then say `timeout-or-duplicate`,
+hCaptcha `already-seen-response`)."""
 
 from __future__ import annotations
 
 import secrets
 import threading
+from typing import Any
 
 from shared.captcha_url import CaptchaKind
 from support.http_stand_in import Answer, GatewayRequest, HttpStandIn
@@ -33,7 +35,8 @@ class SiteVerify(HttpStandIn):
         super().__init__(200, hang_seconds)
         self.kind = kind
         self.secret = secret
-        self._issued: set[str] = set()
+        # Each token handed out, with the score a reCAPTCHA v3 widget gave it, if any.
+        self._issued: dict[str, float | None] = {}
         self._spent: set[str] = set()
         self._lock = threading.Lock()
 
@@ -42,11 +45,12 @@ class SiteVerify(HttpStandIn):
         """CAPTCHA_URL pointing at this stand-in."""
         return f"{self.kind.value}://{self.secret}@127.0.0.1:{self.port}"
 
-    def token(self) -> str:
-        """A token the widget gave a person who passed the check: verifies once."""
+    def token(self, score: float | None = None) -> str:
+        """A token the widget gave a person who passed the check: verifies once; with a
+        `score`, a reCAPTCHA v3 token whose answer carries it."""
         token = f"{self.kind.value}-{secrets.token_urlsafe(24)}"
         with self._lock:
-            self._issued.add(token)
+            self._issued[token] = score
         return token
 
     def answer(self, request: GatewayRequest, behaviour: int) -> Answer:
@@ -66,17 +70,17 @@ class SiteVerify(HttpStandIn):
                 return _refused(_DUPLICATE[self.kind])
             if token not in self._issued:
                 return _refused("invalid-input-response")
-            self._issued.discard(token)
+            score = self._issued.pop(token)
             self._spent.add(token)
-        return Answer(
-            200,
-            {
-                "success": True,
-                "challenge_ts": "2026-11-25T05:00:00Z",
-                "hostname": "127.0.0.1",
-                "error-codes": [],
-            },
-        )
+        passed: dict[str, Any] = {
+            "success": True,
+            "challenge_ts": "2026-11-25T05:00:00Z",
+            "hostname": "127.0.0.1",
+            "error-codes": [],
+        }
+        if score is not None:
+            passed |= {"score": score, "action": "signup"}
+        return Answer(200, passed)
 
 
 def _refused(code: str) -> Answer:

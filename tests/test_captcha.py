@@ -1,7 +1,8 @@
 """An optional human check on the routes that send (issue 46, item 8): with CAPTCHA_URL set,
 registration, resend and password reset need a `captcha_token` that the provider's siteverify
-passes, checked before any hash or write; against stand-ins built to Cloudflare Turnstile's,
-hCaptcha's and Google reCAPTCHA's published request and answers."""
+passes, checked before any hash or write (and reCAPTCHA v3's score must reach
+CAPTCHA_MIN_SCORE); against stand-ins built to Cloudflare Turnstile's, hCaptcha's and Google
+reCAPTCHA's published request and answers."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from api_service import create_app
 from api_service.captcha import CAPTCHA_SECONDS, MISSING, REFUSED, SPENT
 from outpost.demo import create_demo_app
 from shared.captcha_url import CaptchaKind, parse_captcha_url
+from shared.config import Settings
+from shared.config_env import ConfigError
+from support.constants import SECRET_KEY
 from support.hashes import TimedHasher
 from support.rows import forget_throttles, written
 from support.siteverify import PATHS, SiteVerify
@@ -213,3 +217,63 @@ def test_the_demo_signup_page_shows_the_configured_widget(env: dict[str, str]) -
     finally:
         plain.extensions["outpost"].engine.dispose()
     assert "data-sitekey" not in page
+
+
+@pytest.fixture
+def recaptcha() -> Iterator[SiteVerify]:
+    """A stand-in for reCAPTCHA's siteverify, whose v3 tokens carry a score."""
+    server = SiteVerify(CaptchaKind.RECAPTCHA, SECRET)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(("min_score", "low", "enough"), [(None, 0.3, 0.5), ("0.8", 0.7, 0.9)])
+def test_a_recaptcha_score_below_captcha_min_score_is_refused_like_a_refused_token(
+    env: dict[str, str],
+    recaptcha: SiteVerify,
+    engine: Engine,
+    min_score: str | None,
+    low: float,
+    enough: float,
+) -> None:
+    """The default 0.5, or the setting; a token that reaches it passes."""
+    setting = {} if min_score is None else {"CAPTCHA_MIN_SCORE": min_score}
+    app = create_app({**env, "CAPTCHA_URL": recaptcha.captcha_url, **setting})
+    try:
+        client = app.test_client()
+        before = written(engine)
+        answer = _post(client, "registration", captcha_token=recaptcha.token(low))
+        _refused_naming_the_token(answer, REFUSED)
+        assert written(engine) == before
+        answer = _post(client, "registration", captcha_token=recaptcha.token(enough))
+        assert answer.status_code == 202
+    finally:
+        app.extensions["outpost"].engine.dispose()
+
+
+def test_an_hcaptcha_score_is_a_risk_and_is_not_held_to_captcha_min_score(
+    env: dict[str, str],
+) -> None:
+    """hCaptcha Enterprise's score runs the other way: 0.1 is a person, and passes."""
+    server = SiteVerify(CaptchaKind.HCAPTCHA, SECRET)
+    server.start()
+    app = create_app({**env, "CAPTCHA_URL": server.captcha_url})
+    try:
+        answer = _post(app.test_client(), "registration", captcha_token=server.token(0.1))
+    finally:
+        app.extensions["outpost"].engine.dispose()
+        server.stop()
+    assert answer.status_code == 202
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "inf", "half"])
+def test_a_captcha_min_score_outside_0_to_1_stops_the_start_in_one_line(value: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"SECRET_KEY": SECRET_KEY, "CAPTCHA_MIN_SCORE": value})
+    message = str(refused.value)
+    assert message.startswith("CAPTCHA_MIN_SCORE: ") and "\n" not in message
+
+
+def test_captcha_min_score_is_half_by_default() -> None:
+    assert Settings.from_env({"SECRET_KEY": SECRET_KEY}).captcha_min_score == 0.5

@@ -50,21 +50,35 @@ def test_values_read_as_systemd_reads_them(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("text", "words"),
-    [
-        ("1ST=x\n", "'1ST' is not a variable name"),
-        ('QUOTED="never closed\n', 'no closing "'),
-        ("QUOTED='a' b\n", "text after the closing quote"),
-    ],
-)
+# What an operator might paste, and no error may echo.
+PASTED = "sk_live_0123456789abcdef"
+# Lines the file refuses, each holding the pasted secret, and what the error says of them.
+REFUSED = [
+    pytest.param(f"1ST={PASTED}\n", "the text before = is not a variable name", id="name"),
+    pytest.param(
+        f"SMTP_URL smtp://u:{PASTED}@h ?starttls=true\n",
+        "the text before = is not a variable name",
+        id="no-equals-sign",
+    ),
+    pytest.param(f'SMTP_URL="smtp://u:{PASTED}@h\n', 'SMTP_URL: no closing "', id="unclosed"),
+    pytest.param(
+        f"SMTP_URL='smtp://u:{PASTED}@h' {PASTED}\n",
+        "SMTP_URL: text after the closing quote",
+        id="after-quote",
+    ),
+    pytest.param(f"SECRET_KEY={PASTED}\0{PASTED}\n", "SECRET_KEY: a NUL character", id="nul"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), REFUSED)
 def test_what_systemd_would_not_take_is_refused_with_its_line(
     tmp_path: Path, text: str, words: str
 ) -> None:
     path = tmp_path / "outpost.env"
     path.write_text("# first\n" + text)
-    with pytest.raises(EnvFileError, match=f"^{path}:2: {words}"):
+    with pytest.raises(EnvFileError, match=f"^{path}:2: {words}") as refused:
         read(path)
+    assert PASTED not in str(refused.value)
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -104,3 +118,18 @@ def test_a_file_that_cannot_be_read_stops_the_command_in_one_line(tmp_path: Path
         assert done.returncode == 2
         [line] = done.stderr.splitlines()
         assert line.endswith(f"--env-file {missing}: cannot be read (FileNotFoundError)")
+
+
+@pytest.mark.parametrize(("text", "words"), REFUSED)
+def test_a_refused_line_stops_every_command_in_one_line_without_its_text(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    """The file, the line and the variable: never the value, never a traceback."""
+    env = tmp_path / "outpost.env"
+    env.write_text("# first\n" + text)
+    for command in (["outpost.cli", "migrate"], ["outbox_relay.cli", "stats"]):
+        done = run([*command, "--env-file", str(env)], tmp_path)
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert f"--env-file {env}:2: {words}" in line
+        assert PASTED not in line

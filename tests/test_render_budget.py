@@ -34,13 +34,26 @@ MEMORY = (
     "Welcome to {{ product_name }}"
 )
 POISONS = {"spin": SPIN, "flood": FLOOD, "memory": MEMORY}
+# The layout every HTML body extends, spinning for a "boom" before the body's content.
+SPINNING_LAYOUT = SPIN.replace("Welcome to {{ product_name }}", "{% block content %}{% endblock %}")
+# A message whose subject and text render at once, and one file of its HTML part spins: that
+# file is the one named.
+SPINNING_FILES = {
+    "html part": ({"welcome/en/body.html": SPIN}, "welcome/en/body.html"),
+    "layout": ({"_layout.html": SPINNING_LAYOUT}, "_layout.html"),
+}
+
+
+def _overrides(tmp_path: Path, files: dict[str, str]) -> Path:
+    override = tmp_path / "templates"
+    for name, text in files.items():
+        (override / name).parent.mkdir(parents=True, exist_ok=True)
+        (override / name).write_text(text)
+    return override
 
 
 def _override(tmp_path: Path, subject: str) -> Path:
-    override = tmp_path / "templates"
-    (override / "welcome" / "en").mkdir(parents=True)
-    (override / "welcome" / "en" / "subject.txt").write_text(subject)
-    return override
+    return _overrides(tmp_path, {"welcome/en/subject.txt": subject})
 
 
 @pytest.mark.parametrize("poison", sorted(POISONS))
@@ -88,6 +101,37 @@ def test_a_spinning_render_is_stopped_at_its_budget_and_the_next_one_renders(
         assert templates.sms("activation", "en", {"code": "123456", "expires_minutes": 5})
     finally:
         templates.close()
+
+
+@pytest.mark.parametrize("spinning", sorted(SPINNING_FILES))
+def test_a_render_past_its_budget_names_the_file_that_spins(tmp_path: Path, spinning: str) -> None:
+    files, named = SPINNING_FILES[spinning]
+    templates = Templates(None, _overrides(tmp_path, {**files, "welcome/en/body.txt": "Hello"}))
+    try:
+        with pytest.raises(TemplateError) as refused:
+            templates.email("welcome", "en", {"full_name": "boom"})
+        assert templates.email("welcome", "en", {"full_name": "Ada"}).text == "Hello"
+    finally:
+        templates.close()
+    message = str(refused.value)
+    assert f"/templates/{named}: takes more than 0.5 s" in message, message
+    assert "subject.txt" not in message and "body.txt" not in message
+
+
+def test_the_dead_rows_last_error_names_the_html_part_that_spins(
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, tmp_path: Path
+) -> None:
+    override = _overrides(tmp_path, {"welcome/en/body.html": SPIN})
+    ids = queue_emails(engine, 2)
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox).where(outbox.c.public_id == ids[0]).values(params={"full_name": "boom"})
+        )
+    assert make_relay(templates_dir=override).drain() == 2
+    assert len(smtp.sink.wait_for(1)) == 1
+    [dead] = [r for r in rows(engine, "outbox") if r["status"] == "dead"]
+    assert dead["public_id"] == ids[0]
+    assert f"{override / 'welcome' / 'en' / 'body.html'}: takes more than" in dead["last_error"]
 
 
 def test_templates_check_refuses_a_template_whose_sample_spins_in_one_line(

@@ -1,18 +1,22 @@
 """A "no account" mail goes to someone who never asked us for anything: it carries RFC 8058
 one-click unsubscribe (headers, a link in its text), and following it suppresses the address
-(reason `unsubscribed`) without the link ever naming it."""
+(reason `unsubscribed`) without the link ever naming it, nor telling its length or age."""
 
 from __future__ import annotations
 
 import base64
 import re
+import struct
+import time
 from collections.abc import Iterator
 
 import pytest
+from cryptography.fernet import Fernet, InvalidToken
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from shared.codes import derive_key
 from shared.secretbox import SecretBox
 from shared.unsubscribe import Unsubscribe
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
@@ -23,6 +27,10 @@ PUBLIC_URL = "https://api.outpost.test"
 STRANGER = "stranger@example.com"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# What the links earlier releases mailed were: Fernet tokens under this label's subkey.
+FERNET_LABEL = "outpost/unsubscribe"
+# 250 characters, near the longest address there is (254).
+LONG = f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 49}.example"
 
 
 @pytest.fixture
@@ -50,6 +58,10 @@ def mailed(client: FlaskClient, make_relay: MakeRelay, smtp: SinkServer) -> Iter
 
 def _path(link: str) -> str:
     return link.removeprefix(PUBLIC_URL)
+
+
+def _token(link: str) -> str:
+    return link.rsplit("/", 1)[1]
 
 
 def test_the_link_names_no_address_and_only_its_key_made_it(mailed: str) -> None:
@@ -144,3 +156,51 @@ def test_a_link_made_before_a_key_rotation_still_works(
         rotated.extensions["outpost"].engine.dispose()
     assert answer.status_code == 200
     assert [r["reason"] for r in rows(engine, "suppressions")] == ["unsubscribed"]
+
+
+def test_tokens_are_of_one_length_whatever_the_address() -> None:
+    links = Unsubscribe(SECRET_KEY)
+    short, long = (_token(links.url(PUBLIC_URL, address)) for address in ("a@b.co", LONG))
+    assert len(short) == len(long)
+    assert (links.address(short), links.address(long)) == ("a@b.co", LONG)
+
+
+def test_a_token_tells_not_when_it_was_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tokens of one address made years apart: both open, and neither holds its time as a
+    Fernet token does (under the very key the Fernet tokens were made with)."""
+    links = Unsubscribe(SECRET_KEY)
+    made = {}
+    for when in (1_700_000_000, 1_900_000_000):
+        monkeypatch.setattr(time, "time", lambda when=when: float(when))
+        made[when] = _token(links.url(PUBLIC_URL, STRANGER))
+    monkeypatch.undo()
+    fernet = Fernet(base64.urlsafe_b64encode(derive_key(SECRET_KEY, FERNET_LABEL)))
+    assert len(set(made.values())) == 2
+    for when, token in made.items():
+        assert links.address(token) == STRANGER
+        assert struct.pack(">Q", when) not in base64.urlsafe_b64decode(token)
+        with pytest.raises(InvalidToken):
+            fernet.extract_timestamp(token.encode())
+
+
+def test_a_link_mailed_in_the_fernet_format_still_unsubscribes(
+    client: FlaskClient, engine: Engine
+) -> None:
+    mailed = SecretBox(SECRET_KEY, label=FERNET_LABEL).seal({"address": STRANGER})
+    answer = client.post(f"/v1/unsubscribe/{mailed}", data=ONE_CLICK)
+    assert (answer.status_code, answer.get_json()) == (200, {"status": "unsubscribed"})
+    assert [(r["address"], r["reason"]) for r in rows(engine, "suppressions")] == [
+        (STRANGER, "unsubscribed")
+    ]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_tampered_token_is_not_found_and_writes_nothing(
+    client: FlaskClient, engine: Engine, mailed: str, method: str
+) -> None:
+    token = _token(mailed)
+    middle = len(token) // 2
+    tampered = token[:middle] + ("B" if token[middle] == "A" else "A") + token[middle + 1 :]
+    answer = getattr(client, method)(f"/v1/unsubscribe/{tampered}", data=ONE_CLICK)
+    assert answer.status_code == 404
+    assert rows(engine, "suppressions") == []

@@ -33,10 +33,11 @@ class SmsText(Protocol):
 @dataclass(frozen=True)
 class SmsProvider:
     """One SMS provider: `kind` names its spec (registry.SPECS); `endpoint` is the gateway's
-    URL, or the API's scheme://host[:port]."""
+    URL, or the API's scheme://host[:port]; a gateway's URL may carry credentials, so it is
+    left out of the repr with the secret."""
 
     kind: str
-    endpoint: str
+    endpoint: str = field(repr=False)
     # Twilio: the account SID and auth token; Vonage: the API key and secret.
     account: str | None = None
     secret: str | None = field(default=None, repr=False)
