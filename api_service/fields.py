@@ -42,12 +42,12 @@ class Password(fields.String):
     One error at most: the policy says why in one sentence, never twice for one field.
     """
 
-    def __init__(self, *, policy: bool = True) -> None:
+    def __init__(self, *, policy: bool = True, required: bool = True) -> None:
         metadata: dict[str, Any] = {"minLength": MIN_LENGTH if policy else 1}
         metadata |= {"maxLength": MAX_LENGTH, "pattern": "^[^\\u0000]*$"}
         if policy:
             metadata["description"] = "8 to 128 characters; a list of common passwords is refused."
-        super().__init__(required=True, metadata=metadata)
+        super().__init__(required=required, metadata=metadata)
         self._policy = policy
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:

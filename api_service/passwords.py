@@ -24,6 +24,7 @@ COMMON_PASSWORD = "This password is too common; choose another."
 NO_PASSWORD_YET = "!"
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 def make_hasher() -> PasswordHasher:
@@ -61,15 +62,31 @@ class Passwords:
         the same time as any other; and `work` is always over on return, so the caller may use
         its connection again.
         """
+        return self._beside(lambda: self._hasher.hash(password), work)
+
+    def check_beside(self, password: str, stored: str, work: Callable[[], T]) -> tuple[bool, T]:
+        """Whether `password` matches `stored`, and the result of `work`, as hash_beside: a
+        check costs what a hash of today's parameters costs."""
+        return self._beside(lambda: _matches(self._hasher, stored, password), work)
+
+    def _beside(self, compute: Callable[[], U], work: Callable[[], T]) -> tuple[U, T]:
         if self._threads is None:
-            password_hash = self._hasher.hash(password)
-            return password_hash, work()
+            computed = compute()
+            return computed, work()
         future = self._threads.submit(work)
         try:
-            password_hash = self._hasher.hash(password)
+            computed = compute()
         finally:
             wait([future])
-        return password_hash, future.result()
+        return computed, future.result()
+
+
+def _matches(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    """Whether `password` matches the hash `stored`."""
+    try:
+        return hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 class Verifier:
@@ -82,10 +99,7 @@ class Verifier:
 
     def verify(self, stored: str | None, password: str) -> bool:
         """Whether `password` matches `stored` (None: no account, checked against the dummy)."""
-        try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
-        except (VerificationError, InvalidHashError):
-            return False
+        return _matches(self._hasher, stored or self._dummy, password) and stored is not None
 
     def needs_rehash(self, stored: str) -> bool:
         """Whether the hash was made with weaker parameters than today's."""

@@ -19,6 +19,7 @@ from api_service.flows.errors import (
     IdempotencyKeyReused,
     InvalidCode,
     InvalidCredentials,
+    PasswordRequired,
     Refused,
     TooManyRequests,
 )
@@ -84,6 +85,14 @@ def problem_for(refusal: Refused) -> Problem:
             )
         case InvalidCode():
             return Problem(400, "invalid-code", "Invalid code", "The code is wrong or has expired.")
+        case PasswordRequired():
+            return Problem(
+                409,
+                "password-required",
+                "Password required",
+                "Another sign-up named this address: choose the account's password and send "
+                "it with the same code.",
+            )
         case InvalidCredentials():
             return Problem(
                 401,

@@ -146,9 +146,11 @@ class RegistrationSchema(_ChannelSchema):
 
 
 class ActivationSchema(AddressSchema):
-    """Body of POST /v1/activations."""
+    """Body of POST /v1/activations; `password`, when given, becomes the account's (a
+    contested account takes no activation without it)."""
 
     code = code_field()
+    password = Password(required=False)
 
 
 class ResendSchema(_ChannelSchema):

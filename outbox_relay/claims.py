@@ -26,7 +26,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shared.driver import DriverStatement
 from shared.models import outbox, suppressions
-from shared.outbox import Status
+from shared.outbox import Purpose, Status
+from shared.suppressions import SuppressionReason
 
 T = TypeVar("T")
 
@@ -201,9 +202,16 @@ def _claim_statement(paused: tuple[str, ...]) -> Update:
 
 
 def _listed_now() -> Label[bool]:
-    """Whether the row's recipient hash is on the suppression list: read by the claim itself,
-    where a query of its own cost the relay a round trip a claim."""
-    listed = select(suppressions.c.id).where(suppressions.c.address_hash == outbox.c.recipient_hash)
+    """Whether the row's recipient hash is on the suppression list for it: read by the claim
+    itself, where a query of its own cost the relay a round trip a claim. An unsubscribed
+    address is listed for "no account" notices only (SPEC "Unsubscribing")."""
+    listed = select(suppressions.c.id).where(
+        suppressions.c.address_hash == outbox.c.recipient_hash,
+        or_(
+            suppressions.c.reason != SuppressionReason.UNSUBSCRIBED,
+            outbox.c.purpose == Purpose.NO_ACCOUNT,
+        ),
+    )
     return listed.exists().label("listed")
 
 

@@ -98,17 +98,19 @@ class Relay:
         """Deliver a claim's rows with the senders, those to suppressed addresses as such."""
         return self.senders.deliver(rows, self._suppressed(rows))
 
-    def _suppressed(self, rows: list[claims.Claimed]) -> set[str]:
-        """The claimed rows' recipients on the suppression list (events have none): as the
-        claim read it, or, for rows queued without their recipient's hash, asked now."""
-        listed = {row.recipient for row in rows if row.suppressed}
+    def _suppressed(self, rows: list[claims.Claimed]) -> set[int]:
+        """The ids of the claimed rows whose recipient the suppression list holds for them
+        (events have none): as the claim read it, or, for rows queued without their
+        recipient's hash, asked now."""
+        listed = {row.id for row in rows if row.suppressed}
         unknown = {
             row.recipient for row in rows if row.suppressed is None and row.channel != WEBHOOK
         }
         if unknown:
-            listed |= self._claimer.run(
+            found = self._claimer.run(
                 lambda connection: self._suppression.of(connection).among(connection, unknown)
             )
+            listed |= {row.id for row in rows if row.recipient in found}
         return listed
 
     def close(self) -> None:

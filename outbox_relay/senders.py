@@ -69,7 +69,7 @@ class Senders:
         )
         self._send_times = SendTimes()
 
-    def deliver(self, rows: list[claims.Claimed], suppressed: set[str]) -> int:
+    def deliver(self, rows: list[claims.Claimed], suppressed: set[int]) -> int:
         """Deliver a claim's rows, those to a `suppressed` address as such; how many.
 
         A lone row, what a relay woken for each new message claims, is delivered on this
@@ -80,7 +80,7 @@ class Senders:
         waits as a send would, on a sender, never on this thread.
         """
         rows = sorted(rows, key=lambda row: priority_of(row.purpose))
-        flags = [row.recipient in suppressed for row in rows]
+        flags = [row.id in suppressed for row in rows]
         if len(rows) == 1 and not rows[0].withhold:
             self._deliver(rows[0], flags[0])
             return 1

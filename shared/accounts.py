@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
@@ -47,6 +47,15 @@ class User:
     full_name: str | None
     locale: str
     status: str
+    email_proven_at: datetime | None = None
+    phone_proven_at: datetime | None = None
+    contested: bool = False
+
+    def proven(self, address: str) -> bool:
+        """Whether `address` is this account's and a code sent to it was used."""
+        if address == self.email:
+            return self.email_proven_at is not None
+        return address == self.phone and self.phone_proven_at is not None
 
 
 def find_user(connection: Connection, email: str | None, phone: str | None) -> User | None:
@@ -89,6 +98,9 @@ def _one_user(connection: Connection, condition: ColumnElement[bool]) -> User | 
             users.c.full_name,
             users.c.locale,
             users.c.status,
+            users.c.email_proven_at,
+            users.c.phone_proven_at,
+            users.c.contested,
         )
         .where(condition)
         .order_by(users.c.id)
@@ -127,14 +139,16 @@ def activate_user(connection: Connection, user_id: int, now: datetime) -> bool:
     activated = connection.execute(
         update(users)
         .where(users.c.id == user_id, users.c.status == UserStatus.PENDING)
-        .values(status=UserStatus.ACTIVE, activated_at=now)
+        .values(status=UserStatus.ACTIVE, activated_at=now, contested=False)
     )
     return bool(activated.rowcount)
 
 
-def change_address(connection: Connection, user_id: int, field: str, address: str) -> bool:
-    """Give the user `address` as its `field` (email or phone); False, and nothing changed, when
-    another account took that address meanwhile.
+def change_address(
+    connection: Connection, user_id: int, field: str, address: str, now: datetime
+) -> bool:
+    """Give the user `address` as its `field` (email or phone), proven by the code sent to it;
+    False, and nothing changed, when another account took that address meanwhile.
 
     The insert of a registration does not wait for this update's lock on the unique index,
     so a savepoint takes the conflict rather than a check before the update.
@@ -143,12 +157,67 @@ def change_address(connection: Connection, user_id: int, field: str, address: st
         raise ValueError(f"not an address field: {field!r}")
     savepoint = connection.begin_nested()
     try:
-        connection.execute(update(users).where(users.c.id == user_id).values({field: address}))
+        connection.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values({field: address, f"{field}_proven_at": now})
+        )
     except IntegrityError:
         savepoint.rollback()
         return False
     savepoint.commit()
     return True
+
+
+def prove_address(connection: Connection, user_id: int, address: str, now: datetime) -> None:
+    """Mark `address` proven if it is the user's (a code sent to it was used)."""
+    for field in ADDRESS_FIELDS:
+        column = users.c[field]
+        connection.execute(
+            update(users)
+            .where(
+                users.c.id == user_id, column == address, users.c[f"{field}_proven_at"].is_(None)
+            )
+            .values({f"{field}_proven_at": now})
+        )
+
+
+def pending_password_hash(
+    connection: Connection, email: str | None, phone: str | None
+) -> str | None:
+    """The password hash of the pending account owning either address, if there is one."""
+    conditions = [users.c[f] == a for f, a in (("email", email), ("phone", phone)) if a]
+    if not conditions:
+        return None
+    found: str | None = connection.execute(
+        select(users.c.password_hash)
+        .where(or_(*conditions), users.c.status == UserStatus.PENDING)
+        .order_by(users.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return found
+
+
+def contest_setting(user_id: int) -> Along:
+    """What marks a pending account contested (a registration of another password named it),
+    for a limit's lock to carry (shared.throttle.Along)."""
+    return Along(_CONTEST, {"user_id": user_id})
+
+
+def drop_unproven(connection: Connection, user: User, proved: str | None) -> User:
+    """Remove the addresses of `user` that neither `proved` (the address a code was just used
+    at) nor an earlier code proved; the account as it is then.
+
+    Called as a contested account is activated with another password than the one it was
+    registered with: those addresses came with the registration whose password lost.
+    """
+
+    def kept(address: str | None) -> str | None:
+        return address if address == proved or (address and user.proven(address)) else None
+
+    email, phone = kept(user.email), kept(user.phone)
+    connection.execute(update(users).where(users.c.id == user.id).values(email=email, phone=phone))
+    return replace(user, email=email, phone=phone)
 
 
 def password_setting(user_id: int | None, password_hash: str) -> Along:
@@ -162,6 +231,11 @@ _SET_PASSWORD = (
     update(users)
     .where(users.c.id == bindparam("user_id"))
     .values(password_hash=bindparam("password_hash"))
+)
+_CONTEST = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"), users.c.status == UserStatus.PENDING)
+    .values(contested=True)
 )
 _INSERTS: dict[str, Callable[[Table], PgInsert | SqliteInsert]] = {
     "postgresql": pg_insert,

@@ -67,10 +67,18 @@ def _stand_in(connection: Connection, now: datetime) -> User:
     address it named had no account.
     """
     unique = secrets.token_hex(6)
-    fields = {"email": f"{unique}@stand-in.invalid", "phone": f"+0{int(unique, 16)}"[:16]}
+    email, phone = f"{unique}@stand-in.invalid", f"+0{int(unique, 16)}"[:16]
     user_id = insert_user(
-        connection, now, id=-1 - secrets.randbits(62), password_hash="!", locale="en", **fields
+        connection,
+        now,
+        id=-1 - secrets.randbits(62),
+        password_hash="!",
+        locale="en",
+        email=email,
+        phone=phone,
     )
     if user_id is None:
         raise RuntimeError("a stand-in address was taken")
-    return User(id=user_id, full_name=None, locale="en", status=UserStatus.PENDING, **fields)
+    return User(
+        id=user_id, email=email, phone=phone, full_name=None, locale="en", status=UserStatus.PENDING
+    )

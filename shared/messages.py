@@ -10,9 +10,18 @@ from sqlalchemy import Connection
 
 from shared.accounts import User
 from shared.addresses import phone_region
+from shared.causes import Cause
 from shared.config import Settings
 from shared.locales import DEFAULT
-from shared.outbox import ANSWERS_AS, BOUND_TO_ADDRESS, Channel, Delivery, Purpose, enqueue
+from shared.outbox import (
+    ANSWERS_AS,
+    BOUND_TO_ADDRESS,
+    DISCREET,
+    Channel,
+    Delivery,
+    Purpose,
+    enqueue,
+)
 from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries, sms_region
@@ -21,7 +30,8 @@ from shared.verification import FreshCode, fresh_code
 
 class Dependencies(Protocol):
     """What queueing a message needs: the settings, the box sealing its secrets, the throttle
-    and the suppression list's suppressor, each built once per process."""
+    and the suppression list's suppressor, each built once per process, and the cause of the
+    messages being written."""
 
     @property
     def settings(self) -> Settings: ...
@@ -34,6 +44,9 @@ class Dependencies(Protocol):
 
     @property
     def suppressor(self) -> LazySuppressor: ...
+
+    @property
+    def cause(self) -> Cause | None: ...
 
 
 # Notices to an address the account has proven, which may greet the user by the name they gave;
@@ -247,13 +260,20 @@ def _queue(
     locale: str,
     user_id: int | None,
     params: dict[str, Any] | None = None,
+    withhold: bool = False,
     **code: Any,
 ) -> Delivery:
-    if channel == Channel.SMS:
-        # Every SMS counts against its region's hour, whoever queues it; the public routes
-        # check the count first (api_service/flows/limits.py), under the same lock.
-        subject = sms_region(phone_region(recipient))
-        deps.throttle.record(connection, [subject], now)
+    """Write a message to the outbox, as its cause admits it."""
+    cause = deps.cause
+    if cause is not None:
+        withhold = cause.admit(
+            connection, recipient, channel=channel, purpose=purpose, withhold=withhold, now=now
+        )
+        if cause.discreet:
+            params = {**(params or {}), DISCREET: True}
+    elif channel == Channel.SMS:
+        # Every SMS counts against its region's hour, whoever queues it.
+        deps.throttle.record(connection, [sms_region(phone_region(recipient))], now)
     return enqueue(
         connection,
         deps.box,
@@ -265,5 +285,6 @@ def _queue(
         locale=locale,
         params=params or {},
         user_id=user_id,
+        withhold=withhold,
         **code,
     )

@@ -66,6 +66,13 @@ users = Table(
     Column("status", String(20), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("activated_at", UtcDateTime()),
+    # When a code sent to each address was used: only a proven address gets codes that sign in
+    # or set a password (SPEC "Proof of address").
+    Column("email_proven_at", UtcDateTime()),
+    Column("phone_proven_at", UtcDateTime()),
+    # A pending account a registration of another password named: activating it takes the
+    # password the account will have.
+    Column("contested", Boolean, nullable=False, server_default=false()),
 )
 
 verification_tokens = Table(

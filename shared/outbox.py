@@ -183,6 +183,9 @@ ASKED_CHANNEL = "asked_channel"
 # The params key keeping the purpose of the code a "no account" notice stands in for: the
 # notice answers as that code's message would, so that it tells no account apart.
 ANSWERS_AS = "answers_as"
+# The params key marking a message whose request must not tell known from unknown addresses:
+# its client sees no more of it than a withheld message shows (shared.views).
+DISCREET = "discreet"
 
 
 def enqueue(

@@ -113,6 +113,16 @@ class Suppressor:
         ).scalars()
         return sorted(wanted[h] for h in removed)
 
+    def lift_unsubscribed(self, connection: Connection, address: str) -> None:
+        """Take `address` off the list if it is there by its own unsubscribing: its owner
+        proved it, so the "no account" notices it refused are for someone else no more."""
+        connection.execute(
+            delete(suppressions).where(
+                suppressions.c.address_hash == self.hash(address),
+                suppressions.c.reason == SuppressionReason.UNSUBSCRIBED,
+            )
+        )
+
     def forget_address(self, connection: Connection, address: str) -> None:
         """Drop the address itself from its entry, keeping the hash (erasure)."""
         connection.execute(

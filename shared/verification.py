@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, case, select, update
 
 from shared.codes import MAX_CODE_TRIES, CodeStatus, code_hmac, code_matches, new_code
-from shared.models import verification_tokens
+from shared.models import outbox, verification_tokens
 from shared.outbox import INSERT_TOKEN
 from shared.transitions import cancel_messages
 
@@ -122,8 +122,9 @@ def use_code(
     code: str,
     now: datetime,
     address: str | None = None,
-) -> bool:
-    """Spend the user's live code if `code` is it; count a wrong try on that code otherwise.
+) -> int | None:
+    """Spend the user's live code if `code` is it, and return its id; count a wrong try on that
+    code otherwise (None).
 
     `address`: what a code bound to an address (shared.outbox.BOUND_TO_ADDRESS) must have been
     sent to; a code sent elsewhere is no code for it.
@@ -145,9 +146,10 @@ def use_code(
         used = connection.execute(
             update(verification_tokens).where(live).values(status=CodeStatus.USED, used_at=now)
         )
-        if used.rowcount == 1:
-            cancel_messages(connection, [token_id])
-        return used.rowcount == 1
+        if used.rowcount != 1:
+            return None
+        cancel_messages(connection, [token_id])
+        return token_id
     tries = connection.execute(
         update(verification_tokens)
         .where(live)
@@ -162,7 +164,18 @@ def use_code(
     ).scalar_one_or_none()
     if tries is not None and tries >= MAX_CODE_TRIES:
         cancel_messages(connection, [token_id])
-    return False
+    return None
+
+
+def sent_to(connection: Connection, token_id: int) -> str | None:
+    """The address the code `token_id` was sent to (its newest message's recipient)."""
+    found: str | None = connection.execute(
+        select(outbox.c.recipient)
+        .where(outbox.c.token_id == token_id)
+        .order_by(outbox.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return found
 
 
 def _live_code(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from shared.models import outbox, outbox_attempts, provider_events
-from shared.outbox import WEBHOOK, AttemptOutcome, ClientStatus, DeadReason, Status
+from shared.outbox import DISCREET, WEBHOOK, AttemptOutcome, ClientStatus, DeadReason, Status
 from shared.provider_events import ProviderEventType
 from shared.refusals import failure_reason
 
@@ -41,10 +41,21 @@ def delivery_view(connection: Connection, public_id: str, now: datetime) -> Deli
     ).one_or_none()
     if row is None:
         return None
+    params = row.params or {}
     status = client_status(row.status, row.dead_reason)
+    attempts, delivered_at = row.attempts, row.delivered_at
     reason: str | None = None
     due_in = None
-    if status == ClientStatus.FAILED:
+    if params.get(DISCREET):
+        # Shown as a withheld message shows: queued (waiting for a paused provider, as every
+        # message of its channel does) until tried, then sent once; never a retry, a failure,
+        # a cancellation by a newer code or a receipt, which only a real send can meet.
+        queued = status == ClientStatus.QUEUED
+        status = ClientStatus.QUEUED if queued else ClientStatus.SENT
+        attempts, delivered_at = (0 if queued else 1), None
+        if queued:
+            reason = _waiting_reason(connection, row.channel)
+    elif status == ClientStatus.FAILED:
         reason = failure_reason(row.dead_reason or row.status, row.refusal)
     elif status == ClientStatus.QUEUED:
         reason = _waiting_reason(connection, row.channel)
@@ -54,12 +65,12 @@ def delivery_view(connection: Connection, public_id: str, now: datetime) -> Deli
         channel=row.channel,
         purpose=row.purpose,
         recipient=row.recipient,
-        params=row.params or {},
+        params=params,
         status=status,
-        attempts=row.attempts,
+        attempts=attempts,
         reason=reason,
         next_attempt_after=due_in,
-        delivered_at=row.delivered_at,
+        delivered_at=delivered_at,
     )
 
 

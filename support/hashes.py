@@ -21,21 +21,30 @@ class TimedHasher:
         passwords._hasher = self
 
     def hash(self, password: str) -> str:
+        return str(self._timed(lambda: self._hasher.hash(password)))
+
+    def verify(self, stored: str, password: str) -> bool:
+        """A check against a pending account's hash, which takes a hash's place."""
+        return bool(self._timed(lambda: self._hasher.verify(stored, password)))
+
+    def _timed(self, argon2: Callable[[], object]) -> object:
         started = time.perf_counter()
         try:
             if self._meanwhile is not None:
                 self._meanwhile()
-            return str(self._hasher.hash(password))
+            return argon2()
         finally:
             self.spans.append((started, time.perf_counter()))
 
 
-def statement_times(app: Flask) -> list[float]:
-    """A list that the app's engine fills with the moment each statement starts."""
+def statement_times(app: Flask, *, skip_begin: bool = False) -> list[float]:
+    """A list that the app's engine fills with the moment each statement starts (with
+    `skip_begin`, but SQLite's BEGIN, which only PostgreSQL sends with the first statement)."""
     times: list[float] = []
-    event.listen(
-        app.extensions["outpost"].engine,
-        "before_cursor_execute",
-        lambda *_: times.append(time.perf_counter()),
-    )
+
+    def note(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        if not (skip_begin and statement.startswith("BEGIN")):
+            times.append(time.perf_counter())
+
+    event.listen(app.extensions["outpost"].engine, "before_cursor_execute", note)
     return times

@@ -158,10 +158,18 @@ def activate(client: FlaskClient, relay: Relay, smtp: SinkServer) -> None:
     assert relay.drain() == 1
 
 
+def activated(client: FlaskClient, engine: Engine, settings: Settings, address: Any) -> None:
+    """Register `address` ({"email": …} or {"phone": …}) and activate it with its code, which
+    proves it: only a proven address gets reset codes."""
+    assert post(client, "/v1/registrations", {**address, "password": PASSWORD}).status_code == 202
+    code = pending_code(engine, settings, "activation")
+    assert post(client, "/v1/activations", {**address, "code": code}).status_code == 200
+
+
 def test_reset_confirm_refuses_a_bad_new_password_and_keeps_the_code(
     client: FlaskClient, engine: Engine, settings: Settings
 ) -> None:
-    post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
+    activated(client, engine, settings, {"email": EMAIL})
     post(client, "/v1/password-resets", {"email": EMAIL})
     code = pending_code(engine, settings, "password_reset")
     response = post(
@@ -257,16 +265,15 @@ def test_a_hundred_failures_an_hour_lock_the_account_across_codes(
             response = post(client, "/v1/activations", {"email": EMAIL, "code": wrong(code)})
             assert response.status_code == 400
     let_time_pass(engine, 2)
-    assert post(client, "/v1/password-resets", {"email": EMAIL}).status_code == 202
-    reset = {"email": EMAIL, "code": pending_code(engine, settings, "password_reset")}
-    response = post(client, "/v1/password-resets/confirm", {**reset, "new_password": NEW_PASSWORD})
+    assert post(client, "/v1/activations/resend", {"email": EMAIL}).status_code == 202
+    right = {"email": EMAIL, "code": pending_code(engine, settings, "activation")}
+    response = post(client, "/v1/activations", right)
     assert response.status_code == 429
     assert response.get_json()["type"].endswith("/too-many-requests")
     took = time.monotonic() - started
     assert 3600 - 20 * 2 - took - 1 <= int(response.headers["Retry-After"]) <= 3600
     let_time_pass(engine, 3600)
-    response = post(client, "/v1/password-resets/confirm", {**reset, "new_password": NEW_PASSWORD})
-    assert response.status_code == 200
+    assert post(client, "/v1/activations", right).status_code == 200
     app.extensions["outpost"].engine.dispose()
 
 
@@ -408,7 +415,7 @@ def test_no_code_or_password_in_the_database_or_the_logs_after_the_whole_flow(
 def test_reset_by_phone_goes_and_notifies_by_sms(
     client: FlaskClient, engine: Engine, settings: Settings
 ) -> None:
-    post(client, "/v1/registrations", {"phone": PHONE, "password": PASSWORD})
+    activated(client, engine, settings, {"phone": PHONE})
     assert post(client, "/v1/password-resets", {"phone": PHONE}).status_code == 202
     reset = [r for r in rows(engine, "outbox") if r["purpose"] == "password_reset"]
     assert [(r["channel"], r["recipient"]) for r in reset] == [("sms", PHONE)]

@@ -6,6 +6,7 @@ provider, so that its client sees what a sent message shows (SPEC "No enumeratio
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -53,10 +54,17 @@ def sms_relay(make_relay: MakeRelay, gateway: SmsGateway) -> Relay:
     return make_relay(sms_url=gateway.url + "/sms")
 
 
-def _register_phone(client: FlaskClient, engine: Engine, relay: Relay) -> None:
-    """An account with the KNOWN number, its activation SMS sent."""
+def _register_phone(
+    client: FlaskClient, engine: Engine, relay: Relay, gateway: SmsGateway
+) -> None:
+    """An active account with the KNOWN number, proven by the code its activation SMS carried
+    (only a proven number gets reset codes); its welcome SMS sent."""
     body = {"phone": KNOWN, "password": PASSWORD}
     assert client.post("/v1/registrations", json=body).status_code == 202
+    assert relay.drain() == 1
+    [code] = re.findall(r"\b\d{6}\b", gateway.requests[-1].json["body"])
+    activation = {"phone": KNOWN, "code": code}
+    assert client.post("/v1/activations", json=activation).status_code == 200
     assert relay.drain() == 1
     forget_throttles(engine)
 
@@ -85,7 +93,7 @@ def test_a_number_that_never_signed_up_gets_no_sms_and_its_client_cannot_tell(
     gateway: SmsGateway,
     route: str,
 ) -> None:
-    _register_phone(client, engine, sms_relay)
+    _register_phone(client, engine, sms_relay, gateway)
     queued, withheld = _sms_counted("queued"), _sms_counted("withheld")
     known = client.post(ROUTES[route], json={"phone": KNOWN})
     unknown = client.post(ROUTES[route], json={"phone": UNKNOWN})
@@ -107,13 +115,14 @@ def test_a_number_that_never_signed_up_gets_no_sms_and_its_client_cannot_tell(
     assert (_sms_counted("queued"), _sms_counted("withheld")) == (queued + 1, withheld + 1)
 
     assert sms_relay.drain() == 2
-    assert [request.json["to"] for request in gateway.requests] == [KNOWN, KNOWN]
+    # The activation, the welcome and the known number's message.
+    assert [request.json["to"] for request in gateway.requests] == [KNOWN] * 3
     assert [_status(engine, i) for i in ids] == ["sent", "withheld"]
     # Clients see both sent, tried once; operators see no attempt at a provider.
     assert _shown(client, ids[0]) == _shown(client, ids[1])
     assert _shown(client, ids[1])["status"] == "sent"
     assert _shown(client, ids[1])["attempts"] == 1
-    assert [str(a["outcome"]) for a in rows(engine, "outbox_attempts")] == ["sent", "sent"]
+    assert [str(a["outcome"]) for a in rows(engine, "outbox_attempts")] == ["sent"] * 3
     withheld_row = next(r for r in rows(engine, "outbox") if r["public_id"] == ids[1])
     assert withheld_row["secret_params"] is None and withheld_row["sent_at"] is not None
 
@@ -122,7 +131,7 @@ def test_a_withheld_row_ends_in_the_time_its_provider_takes_to_accept_a_message(
     client: FlaskClient, engine: Engine, make_relay: MakeRelay, gateway: SmsGateway
 ) -> None:
     relay = make_relay(sms_url=gateway.url + "/sms")
-    _register_phone(client, engine, make_relay(sms_url=gateway.url + "/sms"))
+    _register_phone(client, engine, make_relay(sms_url=gateway.url + "/sms"), gateway)
     # The provider takes about 0.4 s to accept the known number's message.
     gateway.script = ["hang"]
     assert client.post(ROUTES["reset"], json={"phone": KNOWN}).status_code == 202
@@ -134,7 +143,8 @@ def test_a_withheld_row_ends_in_the_time_its_provider_takes_to_accept_a_message(
     started = time.monotonic()
     assert relay.drain() == 1
     assert time.monotonic() - started >= 0.9 * gateway.hang_seconds
-    assert len(gateway.requests) == 2
+    # The activation, the welcome and the known number's reset: nothing to the unknown one.
+    assert len(gateway.requests) == 3
     # A relay that has sent nothing yet takes the first guess.
     forget_throttles(engine)
     assert client.post(ROUTES["reset"], json={"phone": UNKNOWN}).status_code == 202
@@ -142,7 +152,7 @@ def test_a_withheld_row_ends_in_the_time_its_provider_takes_to_accept_a_message(
     started = time.monotonic()
     assert fresh.drain() == 1
     assert time.monotonic() - started >= FIRST_GUESS_SECONDS
-    assert len(gateway.requests) == 2
+    assert len(gateway.requests) == 3
 
 
 def test_send_times_follow_the_provider_from_a_first_guess() -> None:

@@ -6,29 +6,70 @@ from typing import Any
 
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
+from api_service.flows.errors import PasswordRequired
 from api_service.flows.human import check_human
-from api_service.flows.limits import count_sms, limit_recipients, limit_sms
+from api_service.flows.limits import RequestCause, limit_recipients
 from api_service.flows.redeem import redeem_code
-from shared.accounts import activate_user, requested_addresses
+from shared.accounts import (
+    activate_user,
+    drop_unproven,
+    find_account,
+    password_hash_of,
+    requested_addresses,
+    set_password,
+)
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import send_notice
 from shared.outbox import Channel, Delivery, Purpose
 
 
-def activate(deps: Dependencies, data: dict[str, Any]) -> None:
+def activate(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
     """Mark the account active and queue its welcome, if the code is its live activation code.
 
-    Only the request that changes the status welcomes the user and announces it: a resend
-    racing an activation can leave a live code on an account already active.
+    A contested account (SPEC "Proof of address") is activated only with the `password` it
+    will have: without one the answer is 409 and nothing is written, the code left unspent.
+    With another password than the one it was registered with, the addresses that came with
+    that registration and that no code proved go. Only the request that changes the status
+    welcomes the user and announces it: a resend racing an activation can leave a live code
+    on an account already active.
     """
     now = utcnow()
+    password = data.get("password")
+    kept, new_hash = _chosen_password(deps, data, password)
     with deps.unit_of_work() as uow:
-        user = redeem_code(deps, uow, data, purpose=Purpose.ACTIVATION, now=now)
-        if activate_user(uow.connection, user.id, now):
-            send_notice(deps, uow.connection, user, purpose=Purpose.WELCOME, now=now)
-            announce(deps, uow.connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
+        connection = uow.connection
+        deps = deps.caused_by(RequestCause(deps, uow, sender, discreet=False, now=now))
+        redeemed = redeem_code(deps, uow, data, purpose=Purpose.ACTIVATION, now=now)
+        user = redeemed.user
+        if user.contested:
+            if password is None:
+                raise PasswordRequired
+            if not kept:
+                user = drop_unproven(connection, user, redeemed.address)
+        if new_hash is not None:
+            set_password(connection, user.id, new_hash)
+        if activate_user(connection, user.id, now):
+            send_notice(deps, connection, user, purpose=Purpose.WELCOME, now=now)
+            announce(deps, connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
         uow.commit()
+
+
+def _chosen_password(
+    deps: Dependencies, data: dict[str, Any], password: str | None
+) -> tuple[bool, str | None]:
+    """Whether the account keeps the password it holds, and the new hash when it does not.
+
+    Checked and hashed before the transaction, which on SQLite holds the only write lock.
+    """
+    if password is None:
+        return True, None
+    with deps.unit_of_work() as uow:
+        user = find_account(uow.connection, data)
+        stored = password_hash_of(uow.connection, user.id) if user is not None else None
+    if deps.verifier.verify(stored, password):
+        return True, None
+    return False, deps.verifier.hash(password)
 
 
 def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
@@ -39,15 +80,22 @@ def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> 
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
         channel = data["channel"]
-        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == Channel.SMS, now=now)
-        delivery = answer_code_request(
+        cause = RequestCause(
             deps,
+            uow,
+            sender,
+            discreet=True,
+            now=now,
+            asks_sms=channel == Channel.SMS,
+            phone=data.get("phone"),
+        )
+        delivery = answer_code_request(
+            deps.caused_by(cause),
             connection,
             data,
             purpose=Purpose.ACTIVATION,
             asked_channel=channel,
             now=now,
         )
-        count_sms(uow, data.get("phone"), delivery, asked=channel == Channel.SMS)
         uow.commit()
     return delivery

@@ -12,13 +12,14 @@ from sqlalchemy import Connection
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCode, TooManyRequests
 from api_service.flows.human import check_human
-from api_service.flows.limits import count_sms, limit_recipients, limit_sms
+from api_service.flows.limits import RequestCause, limit_recipients
 from api_service.flows.login import LOGIN_FAILURES, failures_of
 from api_service.flows.redeem import redeem_code
 from shared.accounts import (
     User,
     activate_user,
     change_address,
+    drop_unproven,
     find_account,
     find_user,
     password_hash_of,
@@ -94,7 +95,10 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
             deps.throttle.record(connection, [failures], now)
         limit_recipients(deps, connection, Purpose.ADDRESS_CHANGE, [new.address], now)
         sms = new.channel == Channel.SMS
-        limit_sms(deps, uow, new.phone, sender, sms=sms, now=now)
+        cause = RequestCause(
+            deps, uow, sender, discreet=True, now=now, asks_sms=sms, phone=new.phone
+        )
+        deps = deps.caused_by(cause)
         owner = find_user(connection, new.email, new.phone)
         code_to = None
         if proven and owner is None and user is not None:
@@ -109,7 +113,6 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
             asked_channel=new.channel,
             notice=partial(_no_code, deps, connection, owner, new, now),
         )
-        count_sms(uow, new.phone, delivery, asked=sms)
         uow.commit()
     return delivery
 
@@ -140,25 +143,30 @@ def _no_code(
     )
 
 
-def confirm_change(deps: Dependencies, data: dict[str, Any]) -> None:
+def confirm_change(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
     """Give the account the new address if the code is the one sent there; it is active after.
 
     In the same transaction: the codes sent to the old address die; an active account's old
     address is told (or, when it had none on that channel, its other one); a pending account
     is activated, as its code would have, and welcomed at the new address; the application
-    hears `account.address_changed`. A new address another account took meanwhile is a code
-    that no longer works: 400, nothing changed.
+    hears `account.address_changed`. The new address is proven by its code; a contested
+    pending account keeps no other address no code proved (SPEC "Proof of address"). A new
+    address another account took meanwhile is a code that no longer works: 400, nothing
+    changed.
     """
     now = utcnow()
     new = NewAddress.of(data)
     with deps.unit_of_work() as uow:
         connection = uow.connection
+        deps = deps.caused_by(RequestCause(deps, uow, sender, discreet=True, now=now))
         user = redeem_code(
             deps, uow, data, purpose=Purpose.ADDRESS_CHANGE, now=now, address=new.address
-        )
-        if not change_address(connection, user.id, new.field, new.address):
+        ).user
+        if not change_address(connection, user.id, new.field, new.address, now):
             raise InvalidCode
         changed = new.given_to(user)
+        if changed.contested:
+            changed = drop_unproven(connection, changed, new.address)
         for purpose in (Purpose.ACTIVATION, Purpose.PASSWORD_RESET):
             supersede(connection, user.id, purpose)
         if activate_user(connection, user.id, now):

@@ -3,6 +3,7 @@ address: every answer names a real delivery (SPEC "No enumeration")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
-from shared.accounts import UserStatus, find_account
+from shared.accounts import User, UserStatus, find_account
 from shared.code_or_notice import send_code_or_notice
-from shared.messages import send_no_account, send_notice
+from shared.messages import send_no_account, send_notice, send_withheld
 from shared.outbox import CHANNELS, Delivery, Purpose
 
 
@@ -29,11 +30,14 @@ def answer_code_request(
     to an active account asking for an activation code, an "account exists" notice; to an
     address no account uses, a "no account" notice.
 
-    The message goes on the channel asked for when its addresses have one there, else on the
-    other; the client hears the channel it asked for.
+    A code that sets a password goes only to an address the account proved; one it did not
+    prove gets a withheld message instead (SPEC "Proof of address"). The message goes on the
+    channel asked for when its addresses have one there, else on the other; the client hears
+    the channel it asked for.
     """
     user = find_account(connection, data)
     code_to = None
+    notice: Callable[[], Delivery]
     if user is None:
         named = {"email": data.get("email"), "sms": data.get("phone")}
         channel, address = _reaching(named, asked_channel)
@@ -48,19 +52,9 @@ def answer_code_request(
             asked_channel=asked_channel,
         )
     else:
-        channel, _ = _reaching({"email": user.email, "sms": user.phone}, asked_channel)
-        notice = partial(
-            send_notice,
-            deps,
-            connection,
-            user,
-            purpose=Purpose.ACCOUNT_EXISTS,
-            channel=channel,
-            now=now,
-            asked_channel=asked_channel,
+        channel, code_to, notice = _for_account(
+            deps, connection, user, purpose=purpose, asked_channel=asked_channel, now=now
         )
-        if purpose != Purpose.ACTIVATION or user.status == UserStatus.PENDING:
-            code_to = user
     return send_code_or_notice(
         deps,
         connection,
@@ -71,6 +65,38 @@ def answer_code_request(
         asked_channel=asked_channel,
         notice=notice,
     )
+
+
+def _for_account(
+    deps: Dependencies,
+    connection: Connection,
+    user: User,
+    *,
+    purpose: str,
+    asked_channel: str,
+    now: datetime,
+) -> tuple[str, User | None, Callable[[], Delivery]]:
+    """The channel reaching `user`, whether they get the code (None: the notice instead) and
+    the notice: an active account asking for an activation code is told it exists; an address
+    it never proved gets no code that sets a password, but a withheld message."""
+    channel, address = _reaching({"email": user.email, "sms": user.phone}, asked_channel)
+    if purpose == Purpose.ACTIVATION:
+        code_to = user if user.status == UserStatus.PENDING else None
+        notice = partial(
+            send_notice,
+            deps,
+            connection,
+            user,
+            purpose=Purpose.ACCOUNT_EXISTS,
+            channel=channel,
+            now=now,
+            asked_channel=asked_channel,
+        )
+        return channel, code_to, notice
+    withheld = partial(
+        send_withheld, deps, connection, address, purpose=purpose, channel=channel, now=now
+    )
+    return channel, user if user.proven(address) else None, withheld
 
 
 def _reaching(addresses: dict[str, str | None], asked: str) -> tuple[str, str]:

@@ -28,6 +28,11 @@ class InvalidCode(Refused):
     """The code is wrong, spent or expired."""
 
 
+class PasswordRequired(Refused):
+    """A contested account's code was right, but activating it takes the password it will
+    have; the code stays valid."""
+
+
 class InvalidCredentials(Refused):
     """A wrong password, an unknown account or one not yet active: one refusal for all three."""
 

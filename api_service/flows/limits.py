@@ -12,7 +12,7 @@ from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.sms_counts import SMS_TOTAL
 from shared.addresses import phone_region
-from shared.outbox import Delivery
+from shared.outbox import Channel, Purpose
 from shared.throttle import Along, Limit, code_tries, sms_region
 
 # Failed code attempts one account may make in an hour, across all its codes.
@@ -25,6 +25,8 @@ SLOW_DOWN = "Too many requests from this address; slow down."
 SERVICE_BUSY = "Too many text messages are being sent right now; try again later."
 # The subject counting the SMS one client caused.
 _SMS_CLIENT = "sms-client:"
+# The region label of an SMS asked for before its number is known (ISO 3166's "unknown").
+UNKNOWN_REGION = "ZZ"
 
 
 def limit_recipients(
@@ -53,43 +55,101 @@ def limit_recipients(
         raise TooManyRequests(wait, "A message was sent to this address recently.")
 
 
-def limit_sms(
-    deps: Dependencies, uow: UnitOfWork, phone: str | None, client: str, *, sms: bool, now: datetime
-) -> None:
-    """Answer 429 if the request asks for an SMS (`sms`) past its client's hour
-    (SMS_CLIENT_HOURLY_LIMIT), or names a number whose region's hour is full
-    (SMS_REGION_HOURLY_LIMIT); count the client's SMS.
+class RequestCause:
+    """The messages one public request causes, admitted as each is written (shared.messages):
+    every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT) and its number's region's
+    (SMS_REGION_HOURLY_LIMIT) and is counted in `outpost_sms_total`, whatever route wrote it
+    and whatever the request named; an "account exists" notice takes its recipient's one
+    bucket, whichever route causes it, and is withheld past it (a 429 would tell the address
+    has an account).
 
-    The client's share is checked first, so a capped client takes nothing of its region's
-    hour. The region is checked for the number the request names, whatever its channel and
-    whether or not an account owns it, so the answer tells nothing of either. The SMS row
-    written later in the same transaction records the region's event (shared.messages) under
-    the lock this check takes, so concurrent workers never both take the last place.
+    A request that asks for an SMS or names a `phone` pays one SMS of its client's hour up
+    front, and is refused while that number's region has no room left, which its first SMS
+    then uses: a request answered with a mail instead (an address without a number, a new
+    account asked to be reached by mail) costs the same as one whose owner gets an SMS, so
+    that neither count tells anything of the account. `discreet`: its answer
+    must not tell known from unknown addresses, so its deliveries show clients no more than a
+    withheld message would (shared.views).
     """
-    if phone is None:
-        return
-    region = phone_region(phone)
-    settings = deps.settings
-    if sms:
-        limits = [Limit(settings.sms_client_hourly_limit, 3600)]
-        wait = deps.throttle.take(uow.connection, [_SMS_CLIENT + client], limits, now)
+
+    def __init__(
+        self,
+        deps: Dependencies,
+        uow: UnitOfWork,
+        client: str,
+        *,
+        discreet: bool,
+        now: datetime,
+        asks_sms: bool = False,
+        phone: str | None = None,
+    ) -> None:
+        self.discreet = discreet
+        self._deps = deps
+        self._uow = uow
+        self._client = client
+        self._prepaid = asks_sms or phone is not None
+        region = phone_region(phone) if phone else UNKNOWN_REGION
+        if self._prepaid:
+            self._take_client(region, now)
+        if phone is not None:
+            limits = self._region_limits()
+            wait = self._deps.throttle.wait(uow.connection, [sms_region(region)], limits, now)
+            if wait:
+                self._refuse_region(region, wait)
+
+    def admit(
+        self,
+        connection: Connection,
+        recipient: str,
+        *,
+        channel: str,
+        purpose: str,
+        withhold: bool,
+        now: datetime,
+    ) -> bool:
+        """Take the message's share of its budgets, or refuse the request; whether the message
+        is to be withheld."""
+        if purpose == Purpose.ACCOUNT_EXISTS and not withhold:
+            subjects = [f"{Purpose.ACCOUNT_EXISTS}:{recipient}"]
+            limits = _recipient_limits(self._deps)
+            withhold = bool(self._deps.throttle.take(connection, subjects, limits, now))
+        if channel == Channel.SMS:
+            self._admit_sms(connection, phone_region(recipient), withhold, now)
+        return withhold
+
+    def _admit_sms(
+        self, connection: Connection, region: str, withhold: bool, now: datetime
+    ) -> None:
+        """Count an SMS to `region` against the client's hour (unless paid up front) and the
+        region's, or answer 429."""
+        if self._prepaid:
+            self._prepaid = False
+        else:
+            self._take_client(region, now)
+        wait = self._deps.throttle.take(
+            connection, [sms_region(region)], self._region_limits(), now
+        )
         if wait:
-            SMS_TOTAL.labels(region, "client_capped").inc()
-            raise TooManyRequests(wait, SLOW_DOWN)
-    limits = [Limit(settings.sms_region_hourly_limit, 3600)]
-    wait = deps.throttle.wait(uow.connection, [sms_region(region)], limits, now)
-    if wait:
+            self._refuse_region(region, wait)
+        outcome = "withheld" if withhold else "queued"
+        self._uow.after_commit(SMS_TOTAL.labels(region, outcome).inc)
+
+    def _region_limits(self) -> list[Limit]:
+        return [Limit(self._deps.settings.sms_region_hourly_limit, 3600)]
+
+    def _refuse_region(self, region: str, wait: int) -> None:
+        """Answer the generic 429 of a region whose hour is full for `wait` seconds more."""
         SMS_TOTAL.labels(region, "capped").inc()
         raise TooManyRequests(wait, SERVICE_BUSY)
 
-
-def count_sms(uow: UnitOfWork, phone: str | None, delivery: Delivery, *, asked: bool) -> None:
-    """Count, once committed, the SMS a request `asked` for to `phone`: queued, or withheld (a
-    number no account uses gets none)."""
-    if phone is None or not asked:
-        return
-    outcome = "withheld" if delivery.withheld else "queued"
-    uow.after_commit(SMS_TOTAL.labels(phone_region(phone), outcome).inc)
+    def _take_client(self, region: str, now: datetime) -> None:
+        """Count one SMS against the client's hour, or answer 429."""
+        limits = [Limit(self._deps.settings.sms_client_hourly_limit, 3600)]
+        subjects = [_SMS_CLIENT + self._client]
+        wait = self._deps.throttle.take(self._uow.connection, subjects, limits, now)
+        if wait:
+            SMS_TOTAL.labels(region, "client_capped").inc()
+            raise TooManyRequests(wait, SLOW_DOWN)
 
 
 def recipient_wait(

@@ -8,7 +8,7 @@ from typing import Any
 from api_service.flows.code_requests import answer_code_request
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.human import check_human
-from api_service.flows.limits import count_sms, limit_client, limit_recipients, limit_sms
+from api_service.flows.limits import RequestCause, limit_client, limit_recipients
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
@@ -27,21 +27,30 @@ def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Deli
         connection = uow.connection
         limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
         channel = email_or_sms(data.get("email"))
-        limit_sms(deps, uow, data.get("phone"), sender, sms=channel == Channel.SMS, now=now)
-        delivery = answer_code_request(
+        cause = RequestCause(
             deps,
+            uow,
+            sender,
+            discreet=True,
+            now=now,
+            asks_sms=channel == Channel.SMS,
+            phone=data.get("phone"),
+        )
+        delivery = answer_code_request(
+            deps.caused_by(cause),
             connection,
             data,
             purpose=Purpose.PASSWORD_RESET,
             asked_channel=channel,
             now=now,
         )
-        count_sms(uow, data.get("phone"), delivery, asked=channel == Channel.SMS)
         uow.commit()
     return delivery
 
 
-def confirm_reset(deps: Dependencies, data: dict[str, Any], client: str | None = None) -> None:
+def confirm_reset(
+    deps: Dependencies, data: dict[str, Any], sender: str, client: str | None = None
+) -> None:
     """Set the new password and queue a "password changed" notice, if the code is right.
 
     The per-IP check of a `client` left to this request runs first beside the hash. The failed
@@ -50,8 +59,10 @@ def confirm_reset(deps: Dependencies, data: dict[str, Any], client: str | None =
     """
     now = utcnow()
     with deps.unit_of_work() as uow:
+        cause = RequestCause(deps, uow, sender, discreet=True, now=now)
         password_hash, user = deps.passwords.hash_beside(
-            data["new_password"], lambda: _redeem_and_notify(deps, uow, data, now, client)
+            data["new_password"],
+            lambda: _redeem_and_notify(deps.caused_by(cause), uow, data, now, client),
         )
         set_password(uow.connection, user.id, password_hash)
         deps.throttle.forget(uow.connection, failed_sign_ins(user))
@@ -68,7 +79,7 @@ def _redeem_and_notify(
     """Spend the reset code and queue the "password changed" notice; the code's owner."""
     if client is not None:
         limit_client(deps, client, now)
-    user = redeem_code(deps, uow, data, purpose=Purpose.PASSWORD_RESET, now=now)
+    user = redeem_code(deps, uow, data, purpose=Purpose.PASSWORD_RESET, now=now).user
     channel = email_or_sms(data.get("email"))
     send_notice(
         deps, uow.connection, user, purpose=Purpose.PASSWORD_CHANGED, channel=channel, now=now

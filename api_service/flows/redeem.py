@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,10 +10,18 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
 from api_service.flows.limits import ACCOUNT_FAILURES
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import User, find_account, requested_addresses
+from shared.accounts import User, find_account, prove_address, requested_addresses
 from shared.codes import MAX_CODE_TRIES
 from shared.throttle import Limit, code_tries
-from shared.verification import use_code
+from shared.verification import sent_to, use_code
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """A spent code's account, and the address the code was sent to (None: not known)."""
+
+    user: User
+    address: str | None
 
 
 def redeem_code(
@@ -23,9 +32,10 @@ def redeem_code(
     purpose: str,
     now: datetime,
     address: str | None = None,
-) -> User:
+) -> Redeemed:
     """The user whose live code for `purpose` this is (sent to `address`, for a code bound to
-    one); the code is spent in `uow`.
+    one); the code is spent in `uow`, and the address it was sent to is proven, if the
+    account holds it already (an address change's is proven as it is given).
 
     Any other outcome answers 400 and counts a try against each address named, and a failure
     against the account if there is one; those counts are committed at once (the caller's unit
@@ -59,9 +69,13 @@ def redeem_code(
         now=now,
         address=address,
     )
-    if spent:
+    if spent is not None:
         assert user is not None
-        return user
+        sent = sent_to(connection, spent)
+        if sent is not None:
+            prove_address(connection, user.id, sent, now)
+            deps.suppressor.of(connection).lift_unsubscribed(connection, sent)
+        return Redeemed(user, sent)
     deps.throttle.record(connection, failures + tries, now)
     uow.commit()
     raise InvalidCode

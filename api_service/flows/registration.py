@@ -13,11 +13,10 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import Refused
 from api_service.flows.human import check_human
 from api_service.flows.limits import (
+    RequestCause,
     count_client,
-    count_sms,
     limit_client,
     limit_recipients,
-    limit_sms,
     refuse_client,
 )
 from api_service.flows.unit_of_work import UnitOfWork
@@ -25,16 +24,17 @@ from api_service.passwords import NO_PASSWORD_YET
 from shared.accounts import (
     User,
     UserStatus,
+    contest_setting,
     find_user,
     insert_user,
     password_setting,
+    pending_password_hash,
     requested_addresses,
-    set_password,
 )
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import address_for, send_code, send_notice
-from shared.outbox import Delivery, Purpose
+from shared.outbox import Channel, Delivery, Purpose
 
 
 @dataclass(frozen=True)
@@ -83,18 +83,38 @@ def _register(
     deps: Dependencies, request: Registration, now: datetime
 ) -> tuple[dict[str, Any], int]:
     """The answer, and the seconds the client must wait if it is over its per-IP limit (then
-    nothing is written)."""
+    nothing is written).
+
+    Where a pending account holds an address the request names, its password is checked
+    against the request's instead of hashed, at the same cost: a registration of another
+    password makes it contested (SPEC "Proof of address"), and this one's is discarded anyway.
+    """
+    data = request.data
     with deps.unit_of_work() as uow:
-        password_hash, (answer, user_id) = deps.passwords.hash_beside(
-            request.data["password"], partial(_write, deps, uow, request, now)
+        stored = pending_password_hash(uow.connection, data.get("email"), data.get("phone"))
+    with deps.unit_of_work() as uow:
+        work = partial(_write, deps, uow, request, now)
+        if stored is None:
+            password_hash, written = deps.passwords.hash_beside(data["password"], work)
+            same = False
+        else:
+            same, written = deps.passwords.check_beside(data["password"], stored, work)
+            password_hash = None
+        answer, user_id, pending_owner = written
+        if user_id is not None and password_hash is None:
+            # The pending account went meanwhile, and this request made a new one.
+            password_hash = deps.verifier.hash(data["password"])
+        setting = (
+            password_setting(user_id, password_hash or "")
+            if user_id is not None or pending_owner is None or same
+            else contest_setting(pending_owner)
         )
         connection = uow.connection
         client_wait = 0
         if request.client is None:
-            set_password(connection, user_id, password_hash)
+            connection.execute(setting.update, setting.values)
         else:
             # The hash is stored in the same round trip as the check's lock is taken.
-            setting = password_setting(user_id, password_hash)
             client_wait = count_client(deps, connection, request.client, now, along=setting)
         if not client_wait:
             uow.commit()
@@ -103,17 +123,26 @@ def _register(
 
 def _write(
     deps: Dependencies, uow: UnitOfWork, request: Registration, now: datetime
-) -> tuple[dict[str, Any], int | None]:
-    """Everything but the hash and the per-IP count: the answer, and the new user's id (None
-    if there is none)."""
+) -> tuple[dict[str, Any], int | None, int | None]:
+    """Everything but the hash and the per-IP count: the answer, the new user's id (None if
+    there is none) and the pending account that holds an address the request named instead."""
     connection = uow.connection
     data, key = request.data, request.idempotency_key
     if key is not None:
         answer = deps.idempotency.reserve(connection, key, request.payload, now)
         if answer is not None:
-            return answer, None
+            return answer, None, None
     limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
-    limit_sms(deps, uow, data.get("phone"), request.sender, sms=data["channel"] == "sms", now=now)
+    cause = RequestCause(
+        deps,
+        uow,
+        request.sender,
+        discreet=False,
+        now=now,
+        asks_sms=data["channel"] == Channel.SMS,
+        phone=data.get("phone"),
+    )
+    deps = deps.caused_by(cause)
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),
@@ -121,8 +150,14 @@ def _write(
         "locale": data["locale"],
     }
     user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
+    pending_owner = None
     if user_id is None:
-        delivery = _answer_owner(deps, connection, data, now)
+        owner = find_user(connection, data.get("email"), data.get("phone"))
+        if owner is None:
+            raise RuntimeError("address conflict without an owner")
+        delivery = _answer_owner(deps, connection, owner, data, now)
+        if owner.status == UserStatus.PENDING:
+            pending_owner = owner.id
     else:
         user = User(id=user_id, status=UserStatus.PENDING, **fields)
         delivery = send_code(
@@ -135,21 +170,17 @@ def _write(
             first=True,
         )
         announce(deps, connection, user, EventType.ACCOUNT_REGISTERED, now=now)
-    count_sms(uow, data.get("phone"), delivery, asked=data["channel"] == "sms")
     answer = {"status": "pending_activation", "delivery": delivery.shown()}
     if key is not None:
         deps.idempotency.store(connection, key, answer)
-    return answer, user_id
+    return answer, user_id, pending_owner
 
 
 def _answer_owner(
-    deps: Dependencies, connection: Connection, data: dict[str, Any], now: datetime
+    deps: Dependencies, connection: Connection, owner: User, data: dict[str, Any], now: datetime
 ) -> Delivery:
     """Tell the owner of an address someone registered again: an active owner that an account
     exists, a pending one a fresh activation code. The client hears the channel it asked for."""
-    owner = find_user(connection, data.get("email"), data.get("phone"))
-    if owner is None:
-        raise RuntimeError("address conflict without an owner")
     channel = _owner_channel(owner, data)
     if owner.status == UserStatus.PENDING:
         return send_code(

@@ -25,7 +25,7 @@ bp = Blueprint("activations", __name__, description="Activating accounts.")
 @bp.problems(*BODY_PROBLEMS)
 def create_activation(data: dict[str, Any]) -> dict[str, str]:
     """Activate an account with the code it was sent."""
-    activate(dependencies(), data)
+    activate(dependencies(), data, current_client())
     return {"status": UserStatus.ACTIVE}
 
 

@@ -34,5 +34,5 @@ def create_address_change(data: dict[str, Any]) -> dict[str, Any]:
 def confirm_address_change(data: dict[str, Any]) -> dict[str, str]:
     """Take the new address with the code sent there (a pending account is activated by it);
     400 if wrong or expired, 429 after too many tries."""
-    confirm_change(dependencies(), data)
+    confirm_change(dependencies(), data, current_client())
     return {"status": UserStatus.ACTIVE}

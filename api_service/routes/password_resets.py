@@ -37,5 +37,5 @@ def create_password_reset(data: dict[str, Any]) -> dict[str, Any]:
 @bp.problems(*BODY_PROBLEMS)
 def confirm_password_reset(data: dict[str, Any]) -> dict[str, str]:
     """Set a new password with the code; 400 if wrong or expired, 429 after too many tries."""
-    confirm_reset(dependencies(), data, client=client_to_check())
+    confirm_reset(dependencies(), data, current_client(), client=client_to_check())
     return {"status": "password_changed"}

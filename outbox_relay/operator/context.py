@@ -27,6 +27,8 @@ class CliDependencies:
     box: SecretBox
     throttle: Throttle
     suppressor: LazySuppressor
+    # An operator's messages answer no request: no client's budgets, nothing hidden from anyone.
+    cause: None = None
 
     @classmethod
     def of(cls, settings: Settings) -> CliDependencies:

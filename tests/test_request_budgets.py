@@ -1,0 +1,138 @@
+"""Budgets counted where a message is written, whatever route wrote it (SPEC "Throttles"):
+every SMS a request causes takes its client's and its region's hour, and the "account exists"
+notice is one purpose; and what clients see of a delivery whose answer must stay alike."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from api_service import create_app
+from outbox_relay.relay import Relay
+from shared.config import Settings
+from shared.secretbox import SecretBox
+from support.rows import let_time_pass, rows
+from support.smtp_sink import SinkServer, code_in
+from support.sns import BEARER, TOKEN
+
+EMAIL, PHONE, UNKNOWN_PHONE = "ada@example.com", "+33612345678", "+33698765432"
+OTHER = "bo@example.com"
+PASSWORD = "correct horse battery staple"
+CLIENT_LIMIT = 4
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Iterator[Flask]:
+    """The API with a small SMS hour per client, taking providers' events; the per-address
+    hour wide enough that only the budgets under test refuse."""
+    app = create_app(
+        {
+            **env,
+            "SMS_CLIENT_HOURLY_LIMIT": str(CLIENT_LIMIT),
+            "THROTTLE_PER_HOUR": "100",
+            "PROVIDER_EVENTS_TOKEN": TOKEN,
+        }
+    )
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+def _active(client: FlaskClient, engine: Engine, settings: Settings, body: dict[str, Any]) -> None:
+    """Register `body` (reached by mail) and activate it by the code mailed to it."""
+    assert client.post("/v1/registrations", json={**body, "password": PASSWORD}).status_code == 202
+    [row] = [r for r in rows(engine, "outbox") if r["purpose"] == "activation"][-1:]
+    code = SecretBox(settings.secret_key).open(row["secret_params"])["code"]
+    activation = {"email": body["email"], "code": code}
+    assert client.post("/v1/activations", json=activation).status_code == 200
+
+
+def _sms_to(engine: Engine, number: str) -> list[dict[str, Any]]:
+    """The SMS written to `number` that the relay is to send (not withheld)."""
+    return [
+        r
+        for r in rows(engine, "outbox")
+        if r["recipient"] == number and r["channel"] == "sms" and not r["withhold"]
+    ]
+
+
+def test_resends_naming_an_email_take_the_clients_sms_hour(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    """A resend naming only the email, with `channel: sms`, texts the account's number: each
+    counts against SMS_CLIENT_HOURLY_LIMIT (the registration naming the number took one)."""
+    _active(client, engine, settings, {"email": EMAIL, "phone": PHONE})
+    answers = []
+    for _ in range(CLIENT_LIMIT + 3):
+        let_time_pass(engine, 61)
+        resend = {"email": EMAIL, "channel": "sms"}
+        answers.append(client.post("/v1/activations/resend", json=resend).status_code)
+    assert answers == [202] * (CLIENT_LIMIT - 1) + [429] * 4
+    assert len(_sms_to(engine, PHONE)) == CLIENT_LIMIT - 1
+
+
+def test_account_exists_is_one_bucket_whatever_route_causes_it(
+    client: FlaskClient, engine: Engine, settings: Settings
+) -> None:
+    """Registrations and address changes naming a registered address each have their own
+    per-route hour, but its owner gets at most THROTTLE_PER_HOUR "account exists" notices."""
+    _active(client, engine, settings, {"email": EMAIL})
+    _active(client, engine, settings, {"email": OTHER})
+    app = create_app(
+        {
+            "DATABASE_URL": settings.database_url,
+            "SECRET_KEY": settings.secret_key,
+            "SMS_URL": "log:",
+            "IP_RATE_LIMIT": "100000",
+        }
+    )
+    # The default per-address hour (five), on each route and on the notice alike.
+    strict = app.test_client()
+    # Four of each: within each route's hour (the first registration took one of its five).
+    for _ in range(4):
+        let_time_pass(engine, 61)
+        body = {"email": EMAIL, "password": "another passphrase"}
+        assert strict.post("/v1/registrations", json=body).status_code == 202
+        let_time_pass(engine, 61)
+        change = {"email": OTHER, "password": PASSWORD, "new_email": EMAIL}
+        assert strict.post("/v1/address-changes", json=change).status_code == 202
+    app.extensions["outpost"].engine.dispose()
+    notices = [r for r in rows(engine, "outbox") if r["purpose"] == "account_exists"]
+    assert len(notices) == 8
+    assert len([n for n in notices if not n["withhold"]]) == settings.throttle_per_hour
+
+
+def test_a_resend_delivery_reads_alike_for_known_and_unknown_numbers_after_a_receipt(
+    client: FlaskClient, engine: Engine, settings: Settings, relay: Relay
+) -> None:
+    _active(client, engine, settings, {"email": EMAIL, "phone": PHONE})
+    let_time_pass(engine, 61)
+    known = client.post("/v1/activations/resend", json={"phone": PHONE}).get_json()
+    unknown = client.post("/v1/activations/resend", json={"phone": UNKNOWN_PHONE}).get_json()
+    relay.drain()
+    events = {"events": [{"type": "delivery", "delivery_id": known["delivery"]["id"]}]}
+    answer = client.post("/v1/provider-events", json=events, headers=BEARER)
+    assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    shown = [
+        {**client.get(f"/v1/deliveries/{d['delivery']['id']}").get_json(), "id": None}
+        for d in (known, unknown)
+    ]
+    assert shown[0] == shown[1]
+    assert (shown[0]["status"], shown[0]["delivered_at"]) == ("sent", None)
+
+
+def test_a_registrations_own_delivery_shows_its_receipt(
+    client: FlaskClient, relay: Relay, smtp: SinkServer
+) -> None:
+    registered = client.post("/v1/registrations", json={"email": EMAIL, "password": PASSWORD})
+    delivery = registered.get_json()["delivery"]["id"]
+    relay.drain()
+    assert re.fullmatch(r"\d{6}", code_in(smtp.sink.received[-1]))
+    events = {"events": [{"type": "delivery", "delivery_id": delivery}]}
+    assert client.post("/v1/provider-events", json=events, headers=BEARER).status_code == 200
+    assert client.get(f"/v1/deliveries/{delivery}").get_json()["delivered_at"] is not None
