@@ -57,6 +57,15 @@ class User:
             return self.email_proven_at is not None
         return address == self.phone and self.phone_proven_at is not None
 
+    def proven_at(self, address: str | None, now: datetime) -> User:
+        """This account once a code sent to `address` was used `now` (unchanged if it is not
+        one of its addresses)."""
+        if address is not None and address == self.email:
+            return replace(self, email_proven_at=self.email_proven_at or now)
+        if address is not None and address == self.phone:
+            return replace(self, phone_proven_at=self.phone_proven_at or now)
+        return self
+
 
 def find_user(connection: Connection, email: str | None, phone: str | None) -> User | None:
     """The user owning either address, if any."""
@@ -186,16 +195,8 @@ def pending_password_hash(
     connection: Connection, email: str | None, phone: str | None
 ) -> str | None:
     """The password hash of the pending account owning either address, if there is one."""
-    conditions = [users.c[f] == a for f, a in (("email", email), ("phone", phone)) if a]
-    if not conditions:
-        return None
-    found: str | None = connection.execute(
-        select(users.c.password_hash)
-        .where(or_(*conditions), users.c.status == UserStatus.PENDING)
-        .order_by(users.c.id)
-        .limit(1)
-    ).scalar_one_or_none()
-    return found
+    found = _PENDING_HASH.rows(connection, {"email": email, "phone": phone})
+    return str(found[0]["password_hash"]) if found else None
 
 
 def contest_setting(user_id: int) -> Along:
@@ -231,6 +232,16 @@ _SET_PASSWORD = (
     update(users)
     .where(users.c.id == bindparam("user_id"))
     .values(password_hash=bindparam("password_hash"))
+)
+# A registration's first statement, run for every sign-up: built once.
+_PENDING_HASH = DriverStatement(
+    select(users.c.password_hash)
+    .where(
+        or_(users.c.email == bindparam("email"), users.c.phone == bindparam("phone")),
+        users.c.status == UserStatus.PENDING,
+    )
+    .order_by(users.c.id)
+    .limit(1)
 )
 _CONTEST = (
     update(users)

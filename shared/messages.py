@@ -60,10 +60,10 @@ def address_for(user: User, channel: str) -> str | None:
 
 
 def with_address(user: User, channel: str, address: str) -> User:
-    """`user` as it is once `address` is theirs on `channel`."""
+    """`user` as it is once `address` is theirs on `channel`, not yet proven."""
     if channel == Channel.EMAIL:
-        return replace(user, email=address)
-    return replace(user, phone=address)
+        return replace(user, email=address, email_proven_at=None)
+    return replace(user, phone=address, phone_proven_at=None)
 
 
 def email_or_sms(email: str | None) -> str:
@@ -157,12 +157,14 @@ def send_notice(
     params: dict[str, Any] | None = None,
 ) -> Delivery:
     """Queue a notice that carries no secret, retried until NOTICE_TTL from now; `params`
-    beside those of its purpose."""
+    beside those of its purpose. By SMS it goes only to a number the account proved, and is
+    withheld at any other: nobody pays for a text to a number nobody proved."""
     channel = channel or email_or_sms(user.email)
+    address = _address(user, channel)
     return _queue(
         deps,
         connection,
-        _address(user, channel),
+        address,
         purpose=purpose,
         channel=channel,
         now=now,
@@ -171,6 +173,7 @@ def send_notice(
         params={**_notice_params(user, purpose, now), **(params or {})},
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
+        withhold=channel == Channel.SMS and not user.proven(address),
     )
 
 

@@ -20,7 +20,7 @@ from outpost.banner import Stack, banner, sign_in_link
 from outpost.kept_secrets import kept_secret
 from support import processes
 from support.browser import chromium, need_a_browser, screenshot_dir
-from support.rows import rows
+from support.rows import let_time_pass, rows
 from support.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
@@ -120,6 +120,7 @@ def test_every_path_of_the_demo_in_chromium(
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
             _one_click_activation(page, base, shoot)
+            _contested_sign_up(page, base, engine, shoot)
             _signs_in(page, base, shoot)
             _resets_by_the_mails_link(page, base, shoot)
             _fixes_a_typo(page, base, shoot)
@@ -158,6 +159,31 @@ def _one_click_activation(page: sync_api.Page, base: str, shoot: Shoot) -> None:
     # The welcome mail's "sign in" link (APP_URL under `outpost up`) leads to this page.
     _caught_row(page, base, "Welcome").get_by_role("link").first.click()
     assert f"{base}/dev/signup" in page.inner_text("#text")
+
+
+def _contested_sign_up(page: sync_api.Page, base: str, engine: Engine, shoot: Shoot) -> None:
+    """Someone else signed up with her address first, with a password of theirs: her code's
+    link asks for the password her account will have, and only hers works after."""
+    theirs = "someone else's passphrase"
+    first = {"email": "eve@example.com", "password": theirs}
+    assert page.request.post(f"{base}/v1/registrations", data=first).status == 202
+    let_time_pass(engine, 61)
+    _register(page, base, "eve@example.com")
+    rows_ = page.locator("#mails tbody tr", has_text="eve@example.com")
+    for _ in range(50):
+        page.goto(f"{base}/dev/mail")
+        if rows_.count() >= 2:
+            break
+        page.wait_for_timeout(200)
+    rows_.first.get_by_role("link", name="Use the code").click()
+    sync_api.expect(page.locator("#activate-password-field")).to_be_visible()
+    shoot("02b-contested-sign-up-asks-for-the-password")
+    page.fill("#activate-password", PASSWORD)
+    page.get_by_role("button", name="Activate").click()
+    sync_api.expect(page.locator("#active-message")).to_be_visible()
+    for password, status in ((theirs, 401), (PASSWORD, 200)):
+        body = {"email": "eve@example.com", "password": password}
+        assert page.request.post(f"{base}/v1/logins", data=body).status == status
 
 
 def _signs_in(page: sync_api.Page, base: str, shoot: Shoot) -> None:

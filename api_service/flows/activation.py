@@ -22,6 +22,7 @@ from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import send_notice
 from shared.outbox import Channel, Delivery, Purpose
+from shared.verification import supersede
 
 
 def activate(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
@@ -50,6 +51,8 @@ def activate(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
         if new_hash is not None:
             set_password(connection, user.id, new_hash)
         if activate_user(connection, user.id, now):
+            # A resend may have left another live code: none may prove an address later.
+            supersede(connection, user.id, Purpose.ACTIVATION)
             send_notice(deps, connection, user, purpose=Purpose.WELCOME, now=now)
             announce(deps, connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
         uow.commit()

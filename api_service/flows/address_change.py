@@ -164,7 +164,7 @@ def confirm_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Non
         ).user
         if not change_address(connection, user.id, new.field, new.address, now):
             raise InvalidCode
-        changed = new.given_to(user)
+        changed = new.given_to(user).proven_at(new.address, now)
         if changed.contested:
             changed = drop_unproven(connection, changed, new.address)
         for purpose in (Purpose.ACTIVATION, Purpose.PASSWORD_RESET):

@@ -25,6 +25,9 @@ SLOW_DOWN = "Too many requests from this address; slow down."
 SERVICE_BUSY = "Too many text messages are being sent right now; try again later."
 # The subject counting the SMS one client caused.
 _SMS_CLIENT = "sms-client:"
+# Notices to an address whose owner did not ask for them, whatever route causes them: each is
+# one bucket per recipient, withheld past it (a 429 would tell whether an account exists).
+UNASKED = (Purpose.ACCOUNT_EXISTS, Purpose.NO_ACCOUNT)
 # The region label of an SMS asked for before its number is known (ISO 3166's "unknown").
 UNKNOWN_REGION = "ZZ"
 
@@ -59,9 +62,8 @@ class RequestCause:
     """The messages one public request causes, admitted as each is written (shared.messages):
     every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT) and its number's region's
     (SMS_REGION_HOURLY_LIMIT) and is counted in `outpost_sms_total`, whatever route wrote it
-    and whatever the request named; an "account exists" notice takes its recipient's one
-    bucket, whichever route causes it, and is withheld past it (a 429 would tell the address
-    has an account).
+    and whatever the request named; an "account exists" or "no account" notice takes its
+    recipient's one bucket for that purpose, whichever route causes it (UNASKED).
 
     A request that asks for an SMS or names a `phone` pays one SMS of its client's hour up
     front, and is refused while that number's region has no room left, which its first SMS
@@ -109,8 +111,8 @@ class RequestCause:
     ) -> bool:
         """Take the message's share of its budgets, or refuse the request; whether the message
         is to be withheld."""
-        if purpose == Purpose.ACCOUNT_EXISTS and not withhold:
-            subjects = [f"{Purpose.ACCOUNT_EXISTS}:{recipient}"]
+        if purpose in UNASKED and not withhold:
+            subjects = [f"{purpose}:{recipient}"]
             limits = _recipient_limits(self._deps)
             withhold = bool(self._deps.throttle.take(connection, subjects, limits, now))
         if channel == Channel.SMS:

@@ -75,7 +75,7 @@ def redeem_code(
         if sent is not None:
             prove_address(connection, user.id, sent, now)
             deps.suppressor.of(connection).lift_unsubscribed(connection, sent)
-        return Redeemed(user, sent)
+        return Redeemed(user.proven_at(sent, now), sent)
     deps.throttle.record(connection, failures + tries, now)
     uow.commit()
     raise InvalidCode

@@ -22,9 +22,14 @@ bp = Blueprint("activations", __name__, description="Activating accounts.")
 @bp.post("/v1/activations")
 @bp.arguments(ActivationSchema)
 @bp.response(200, StatusSchema)
-@bp.problems(*BODY_PROBLEMS)
+@bp.problems(*BODY_PROBLEMS, 409)
 def create_activation(data: dict[str, Any]) -> dict[str, str]:
-    """Activate an account with the code it was sent."""
+    """Activate an account with the code it was sent.
+
+    A contested sign-up (another registration of this address came with another password)
+    answers 409 `password-required` until `password` is given with the code, which stays valid
+    meanwhile: the account then has that password.
+    """
     activate(dependencies(), data, current_client())
     return {"status": UserStatus.ACTIVE}
 

@@ -145,7 +145,15 @@ $("#activate-form").addEventListener("submit", async (event) => {
     $("#active-message").textContent = `Your address is now ${address}, and your account is active.`;
     $("#sign-in-email").value = address;
   } else {
-    const { status, data } = await call("POST", "/v1/activations", { email: address, code });
+    const body = { email: address, code };
+    if (!$("#activate-password-field").hidden) body.password = form.password.value;
+    const { status, data } = await call("POST", "/v1/activations", body);
+    if (status === 409 && data.type && data.type.endsWith("/password-required")) {
+      // A contested sign-up: the code is still good; it activates with the password chosen.
+      $("#activate-password-field").hidden = false;
+      $("#activate-password").focus();
+      return;
+    }
     if (status !== 200) return showProblem(form, data);
   }
   $("#activate").hidden = true;
@@ -270,7 +278,7 @@ function registerAnother() {
   deliveryId = "";
   keepChange(null);
   clearInterval(countdown);
-  for (const id of ["#activate", "#active", "#resend-note", "#delivery-problem", "#change-form", "#change-from-field"]) $(id).hidden = true;
+  for (const id of ["#activate", "#active", "#resend-note", "#delivery-problem", "#change-form", "#change-from-field", "#activate-password-field"]) $(id).hidden = true;
   $("#resend").hidden = false;
   $("#resend").disabled = true;
   $("#change-address").hidden = false;

@@ -1,0 +1,457 @@
+"""A machine that plays the attacker (SPEC "Proof of address", "No enumeration", "Throttles"):
+an attacker and a victim, each with a client address, a mailbox and a phone, interleave every
+public route that writes, and the service's promises are checked after every step.
+
+The rules come from the application's own routes: a public route that writes and has no rule
+here fails `test_every_public_route_that_writes_has_a_rule`, so a new route is played the day
+it is added. Each example takes addresses of its own and lets every throttle window pass
+first, so examples share a database and nothing else.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import Engine
+
+from api_service import create_app
+from api_service.flows.limits import SERVICE_BUSY, SLOW_DOWN
+from outbox_relay.relay import Relay
+from shared.addresses import phone_region
+from support.constants import MakeRelay
+from support.rows import forget_throttles, let_time_pass, rows
+from support.sms_gateway import SmsGateway
+from support.smtp_sink import SinkServer
+from support.sns import BEARER, TOKEN
+
+PUBLIC_URL = "https://api.outpost.test"
+# Small budgets, so that a short run reaches them.
+CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
+# The routes whose answer must not tell known from unknown addresses, and the refusals they
+# may give (none names the account).
+DISCREET = ("/v1/activations/resend", "/v1/password-resets", "/v1/address-changes")
+GENERIC_429 = {SLOW_DOWN, SERVICE_BUSY, "A message was sent to this address recently."}
+# Purposes a request asks for, each throttled per recipient whatever route causes it.
+REQUESTED = ("activation", "password_reset", "address_change", "account_exists", "no_account")
+# Codes that sign in or set a password: only to a proven address.
+SETS_A_PASSWORD = ("password_reset",)
+# Routes that take credentials rather than a public request: played by their own tests.
+AUTHENTICATED = ("/v1/admin/", "/admin/", "/v1/provider-events")
+CODE = re.compile(r"\b\d{6}\b")
+RUNS = itertools.count()
+
+
+@dataclass
+class Actor:
+    """One person: the client address they post from, their mailbox, phone and password, and
+    what reached them."""
+
+    name: str
+    client: str
+    email: str
+    phone: str
+    password: str
+    codes: list[str] = field(default_factory=list)
+    unsubscribe: list[str] = field(default_factory=list)
+    # Addresses this person registered, and proved with a code they used.
+    registered: set[str] = field(default_factory=set)
+    proved: set[str] = field(default_factory=set)
+
+    @property
+    def addresses(self) -> tuple[str, str]:
+        return self.email, self.phone
+
+
+class AttackerAndVictim(RuleBasedStateMachine):
+    """The attacker and the victim, one request a step, each followed by the relay's work."""
+
+    app: ClassVar[Flask]
+    engine: ClassVar[Engine]
+    relay: ClassVar[Relay]
+    smtp: ClassVar[SinkServer]
+    gateway: ClassVar[SmsGateway]
+
+    def __init__(self) -> None:
+        super().__init__()
+        run = next(RUNS)
+        forget_throttles(self.engine)
+        self.client: FlaskClient = self.app.test_client()
+        self.attacker = Actor(
+            "attacker",
+            f"198.51.100.{run % 250 + 1}",
+            f"attacker{run}@example.com",
+            f"+3361{run:07d}",
+            "the attacker's own passphrase",
+        )
+        self.victim = Actor(
+            "victim",
+            f"203.0.113.{run % 250 + 1}",
+            f"victim{run}@example.com",
+            f"+3362{run:07d}",
+            "the victim's own passphrase",
+        )
+        self.actors = {a.name: a for a in (self.attacker, self.victim)}
+        self.addresses = [*self.attacker.addresses, *self.victim.addresses]
+        self.mails_seen = len(self.smtp.sink.received)
+        self.sms_seen = len(self.gateway.requests)
+        self.rows_seen = max((r["id"] for r in rows(self.engine, "outbox")), default=0)
+        self.sms_by_client = {a.name: 0 for a in self.actors.values()}
+        self.discreet_deliveries: list[str] = []
+        self.users: list[dict[str, Any]] = []
+        self.new_rows: list[dict[str, Any]] = []
+
+    # -- the routes ---------------------------------------------------------------------------
+
+    def _post(self, actor: Actor, path: str, body: dict[str, Any]) -> Any:
+        """Post as `actor`, let the relay deliver what it caused, and check its answer."""
+        before = self._sms_rows()
+        answer = self.client.post(path, json=body, environ_base={"REMOTE_ADDR": actor.client})
+        assert answer.status_code < 500, answer.get_data(as_text=True)
+        self.relay.drain()
+        self._look()
+        self.sms_by_client[actor.name] += self._sms_rows() - before
+        self._read_inboxes()
+        if path in DISCREET:
+            self._check_discreet_answer(answer, body)
+        return answer
+
+    @rule(
+        who=st.sampled_from(["attacker", "victim"]),
+        email=st.sampled_from(["own", "other", None]),
+        phone=st.sampled_from(["own", "other", None]),
+        channel=st.sampled_from(["email", "sms"]),
+    )
+    def register(self, who: str, email: str | None, phone: str | None, channel: str) -> None:
+        actor = self.actors[who]
+        body: dict[str, Any] = {"password": actor.password, "channel": channel}
+        if email:
+            body["email"] = self._whose(actor, email).email
+        if phone:
+            body["phone"] = self._whose(actor, phone).phone
+        if "email" not in body and "phone" not in body:
+            return
+        if "email" not in body:
+            body["channel"] = "sms"
+        answer = self._post(actor, "/v1/registrations", body)
+        if answer.status_code == 202:
+            actor.registered |= {body.get("email"), body.get("phone")} - {None}
+            assert answer.get_json()["status"] == "pending_activation"
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), sms=st.booleans())
+    def resend(self, who: str, n: int, sms: bool) -> None:
+        address = self.addresses[n]
+        body = {self._field(address): address, "channel": "sms" if sms else "email"}
+        self._post(self.actors[who], "/v1/activations/resend", body)
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3))
+    def reset(self, who: str, n: int) -> None:
+        address = self.addresses[n]
+        self._post(self.actors[who], "/v1/password-resets", {self._field(address): address})
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3))
+    def reset_confirm(self, who: str, n: int) -> None:
+        actor = self.actors[who]
+        address = self.addresses[n]
+        for code in actor.codes[-2:]:
+            body = {self._field(address): address, "code": code, "new_password": actor.password}
+            if self._post(actor, "/v1/password-resets/confirm", body).status_code == 200:
+                actor.proved.add(address)
+
+    @rule(
+        who=st.sampled_from(["attacker", "victim"]),
+        n=st.integers(0, 3),
+        with_password=st.booleans(),
+    )
+    def activate(self, who: str, n: int, with_password: bool) -> None:
+        actor = self.actors[who]
+        address = self.addresses[n]
+        if actor is self.victim and address not in actor.registered:
+            # She activates only what she signed up for: a code for an account she never asked
+            # for proves nothing she chose (its password is whoever registered it).
+            return
+        for code in actor.codes[-2:]:
+            body: dict[str, Any] = {self._field(address): address, "code": code}
+            if with_password:
+                body["password"] = actor.password
+            answer = self._post(actor, "/v1/activations", body)
+            if answer.status_code == 409:
+                assert answer.get_json()["type"].endswith("/password-required")
+                body["password"] = actor.password
+                answer = self._post(actor, "/v1/activations", body)
+            if answer.status_code == 200:
+                actor.proved.add(address)
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), new=st.booleans())
+    def change(self, who: str, n: int, new: bool) -> None:
+        actor = self.actors[who]
+        current = self.addresses[n]
+        target = actor.email if new else actor.phone
+        body = {
+            self._field(current): current,
+            "password": actor.password,
+            f"new_{self._field(target)}": target,
+        }
+        self._post(actor, "/v1/address-changes", body)
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), new=st.booleans())
+    def change_confirm(self, who: str, n: int, new: bool) -> None:
+        actor = self.actors[who]
+        current = self.addresses[n]
+        target = actor.email if new else actor.phone
+        for code in actor.codes[-2:]:
+            body = {self._field(current): current, "code": code}
+            body[f"new_{self._field(target)}"] = target
+            if self._post(actor, "/v1/address-changes/confirm", body).status_code == 200:
+                actor.proved.add(target)
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3))
+    def login(self, who: str, n: int) -> None:
+        actor = self.actors[who]
+        address = self.addresses[n]
+        body = {self._field(address): address, "password": actor.password}
+        assert self._post(actor, "/v1/logins", body).status_code in (200, 401, 429)
+
+    @rule(who=st.sampled_from(["attacker", "victim"]))
+    def unsubscribe(self, who: str) -> None:
+        actor = self.actors[who]
+        for token in actor.unsubscribe[-1:]:
+            path = f"/v1/unsubscribe/{token}"
+            answer = self.client.post(path, environ_base={"REMOTE_ADDR": actor.client})
+            assert answer.status_code == 200
+            self._look()
+
+    @rule()
+    def a_minute_passes(self) -> None:
+        let_time_pass(self.engine, 61)
+
+    @rule()
+    def receipts_arrive(self) -> None:
+        """The providers report every message they took as delivered."""
+        sent = [
+            {"type": "delivery", "delivery_id": r["public_id"]}
+            for r in self.new_rows
+            if r["status"] == "sent" and r["channel"] != "webhook"
+        ]
+        if sent:
+            answer = self.client.post("/v1/provider-events", json={"events": sent}, headers=BEARER)
+            assert answer.status_code == 200
+            self._look()
+
+    # -- the promises -------------------------------------------------------------------------
+
+    @invariant()
+    def no_password_she_did_not_choose(self) -> None:
+        """An account whose address the victim proved accepts only her password."""
+        for user in self._users():
+            held = {user["email"], user["phone"]} & self.victim.proved
+            if held and _matches(user["password_hash"], self.attacker.password):
+                raise AssertionError(f"the attacker's password opens the victim's {held}")
+
+    @invariant()
+    def codes_that_set_a_password_reach_only_proven_addresses(self) -> None:
+        users = {u["id"]: u for u in self._users()}
+        for row in self._new_rows():
+            if row["purpose"] in SETS_A_PASSWORD and row["status"] == "sent":
+                user = users[row["user_id"]]
+                proven = {
+                    user["email"] if user["email_proven_at"] else None,
+                    user["phone"] if user["phone_proven_at"] else None,
+                }
+                assert row["recipient"] in proven, row
+
+    @invariant()
+    def sms_within_the_budgets(self) -> None:
+        for name, sent in self.sms_by_client.items():
+            assert sent <= CLIENT_SMS, f"{name}'s client caused {sent} SMS"
+        regions: dict[str, int] = {}
+        for row in self._new_rows():
+            if row["channel"] == "sms" and not row["withhold"]:
+                region = phone_region(row["recipient"])
+                regions[region] = regions.get(region, 0) + 1
+        assert all(n <= REGION_SMS for n in regions.values()), regions
+
+    @invariant()
+    def mail_within_the_throttle(self) -> None:
+        sent: dict[tuple[str, str], int] = {}
+        for row in self._new_rows():
+            if row["purpose"] in REQUESTED and not row["withhold"]:
+                key = (row["recipient"], row["purpose"])
+                sent[key] = sent.get(key, 0) + 1
+        assert all(n <= PER_HOUR for n in sent.values()), sent
+
+    @invariant()
+    def no_sms_to_a_number_no_account_proved(self) -> None:
+        held = {u["phone"]: u for u in self._users() if u["phone"]}
+        for row in self._new_rows():
+            if row["channel"] != "sms" or row["withhold"] or row["status"] == "cancelled":
+                continue
+            owner = held.get(row["recipient"])
+            if row["purpose"] in ("activation", "address_change"):
+                # A code that proves the number goes to one an account was given.
+                continue
+            assert owner is not None and owner["phone_proven_at"] is not None, row
+
+    @invariant()
+    def deliveries_read_alike(self) -> None:
+        """A discreet delivery shows its client what a withheld one shows, whatever befell it."""
+        for delivery in self.discreet_deliveries:
+            shown = self.client.get(f"/v1/deliveries/{delivery}").get_json()
+            assert shown["delivered_at"] is None, shown
+            assert shown["status"] in ("queued", "sent"), shown
+            assert shown["attempts"] == (0 if shown["status"] == "queued" else 1), shown
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _check_discreet_answer(self, answer: Any, body: dict[str, Any]) -> None:
+        """A 202 naming a queued delivery on the channel asked for, or a generic refusal."""
+        if answer.status_code == 429:
+            assert answer.get_json()["detail"] in GENERIC_429, answer.get_json()
+            return
+        assert answer.status_code == 202, answer.get_json()
+        shown = answer.get_json()
+        if "new_email" in body or "new_phone" in body:
+            asked = "email" if "new_email" in body else "sms"
+        else:
+            asked = body.get("channel") or ("email" if "email" in body else "sms")
+        assert shown["status"] == "accepted"
+        assert {**shown["delivery"], "id": None} == {
+            "id": None,
+            "channel": asked,
+            "status": "queued",
+        }
+        self.discreet_deliveries.append(shown["delivery"]["id"])
+
+    def _whose(self, actor: Actor, which: str) -> Actor:
+        return actor if which == "own" else next(a for a in self.actors.values() if a is not actor)
+
+    @staticmethod
+    def _field(address: str) -> str:
+        return "email" if "@" in address else "phone"
+
+    def _look(self) -> None:
+        """Read this example's accounts and messages, which the promises are checked on."""
+        mine = set(self.addresses)
+        self.users = [u for u in rows(self.engine, "users") if {u["email"], u["phone"]} & mine]
+        self.new_rows = [r for r in rows(self.engine, "outbox") if r["id"] > self.rows_seen]
+
+    def _users(self) -> list[dict[str, Any]]:
+        return self.users
+
+    def _new_rows(self) -> list[dict[str, Any]]:
+        return self.new_rows
+
+    def _sms_rows(self) -> int:
+        return sum(1 for r in self.new_rows if r["channel"] == "sms" and not r["withhold"])
+
+    def _read_inboxes(self) -> None:
+        """What reached each person's mailbox and phone since the last step."""
+        owners = {address: a for a in self.actors.values() for address in a.addresses}
+        for mail in self.smtp.sink.received[self.mails_seen :]:
+            actor = owners.get(str(mail["To"]))
+            text = mail.get_body(("plain",))
+            if actor is None or text is None:
+                continue
+            actor.codes += CODE.findall(text.get_content())
+            if mail["List-Unsubscribe"]:
+                actor.unsubscribe.append(str(mail["List-Unsubscribe"]).strip("<>").split("/")[-1])
+        self.mails_seen = len(self.smtp.sink.received)
+        for sms in self.gateway.requests[self.sms_seen :]:
+            actor = owners.get(sms.json["to"])
+            if actor is not None:
+                actor.codes += CODE.findall(sms.json["body"])
+        self.sms_seen = len(self.gateway.requests)
+
+
+def _matches(stored: str, password: str) -> bool:
+    try:
+        return PasswordHasher().verify(stored, password)
+    except (VerificationError, ValueError):
+        return False
+
+
+@pytest.fixture
+def machine_app(env: dict[str, str]) -> Iterator[Flask]:
+    """The API with small budgets, taking providers' receipts."""
+    app = create_app(
+        {
+            **env,
+            "SMS_CLIENT_HOURLY_LIMIT": str(CLIENT_SMS),
+            "SMS_REGION_HOURLY_LIMIT": str(REGION_SMS),
+            "SMS_ALLOWED_REGIONS": "FR",
+            "THROTTLE_PER_HOUR": str(PER_HOUR),
+            "PROVIDER_EVENTS_TOKEN": TOKEN,
+            "PUBLIC_URL": PUBLIC_URL,
+        }
+    )
+    yield app
+    app.extensions["outpost"].engine.dispose()
+
+
+@pytest.fixture
+def gateway() -> Iterator[SmsGateway]:
+    """A real HTTP server standing in for the SMS gateway."""
+    server = SmsGateway(mode=202)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_the_attacker_gets_nothing_the_promises_keep(
+    machine_app: Flask,
+    engine: Engine,
+    make_relay: MakeRelay,
+    smtp: SinkServer,
+    gateway: SmsGateway,
+) -> None:
+    AttackerAndVictim.app = machine_app
+    AttackerAndVictim.engine = engine
+    AttackerAndVictim.relay = make_relay(sms_url=gateway.url + "/sms", public_url=PUBLIC_URL)
+    AttackerAndVictim.smtp = smtp
+    AttackerAndVictim.gateway = gateway
+    run_state_machine_as_test(
+        AttackerAndVictim,
+        settings=settings(
+            max_examples=150,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+
+
+# Each public route that writes, and the rule of the machine that plays it.
+PLAYED = {
+    "/v1/registrations": AttackerAndVictim.register,
+    "/v1/activations": AttackerAndVictim.activate,
+    "/v1/activations/resend": AttackerAndVictim.resend,
+    "/v1/password-resets": AttackerAndVictim.reset,
+    "/v1/password-resets/confirm": AttackerAndVictim.reset_confirm,
+    "/v1/address-changes": AttackerAndVictim.change,
+    "/v1/address-changes/confirm": AttackerAndVictim.change_confirm,
+    "/v1/logins": AttackerAndVictim.login,
+    "/v1/unsubscribe/<token>": AttackerAndVictim.unsubscribe,
+}
+
+
+def test_every_public_route_that_writes_has_a_rule(app: Flask) -> None:
+    writing = {
+        r.rule
+        for r in app.url_map.iter_rules()
+        if r.methods
+        and r.methods & {"POST", "PUT", "PATCH", "DELETE"}
+        and not r.rule.startswith(AUTHENTICATED)
+    }
+    assert writing == set(PLAYED), "a public route that writes is not played by the machine"
