@@ -54,9 +54,7 @@ def sms_relay(make_relay: MakeRelay, gateway: SmsGateway) -> Relay:
     return make_relay(sms_url=gateway.url + "/sms")
 
 
-def _register_phone(
-    client: FlaskClient, engine: Engine, relay: Relay, gateway: SmsGateway
-) -> None:
+def _register_phone(client: FlaskClient, engine: Engine, relay: Relay, gateway: SmsGateway) -> None:
     """An active account with the KNOWN number, proven by the code its activation SMS carried
     (only a proven number gets reset codes); its welcome SMS sent."""
     body = {"phone": KNOWN, "password": PASSWORD}
