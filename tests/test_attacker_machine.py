@@ -418,23 +418,16 @@ def machine_app(env: dict[str, str]) -> Iterator[Flask]:
     app.extensions["outpost"].engine.dispose()
 
 
-@pytest.fixture
-def gateway() -> Iterator[SmsGateway]:
-    """A real HTTP server standing in for the SMS gateway."""
-    server = SmsGateway(mode=202)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.timeout(600)
 def test_the_attacker_gets_nothing_the_promises_keep(
     machine_app: Flask,
     engine: Engine,
     make_relay: MakeRelay,
     smtp: SinkServer,
-    gateway: SmsGateway,
+    receiver: SmsGateway,
 ) -> None:
+    """`receiver` stands in for the SMS gateway: it takes every message (200)."""
+    gateway = receiver
     AttackerAndVictim.app = machine_app
     AttackerAndVictim.engine = engine
     AttackerAndVictim.relay = make_relay(sms_url=gateway.url + "/sms", public_url=PUBLIC_URL)

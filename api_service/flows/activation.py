@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_service.flows.code_requests import answer_code_request
+from api_service.flows.code_requests import request_code
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import PasswordRequired
-from api_service.flows.human import check_human
-from api_service.flows.limits import RequestCause, limit_recipients
+from api_service.flows.limits import RequestCause
 from api_service.flows.redeem import redeem_code
 from shared.accounts import (
     activate_user,
     drop_unproven,
     find_account,
     password_hash_of,
-    requested_addresses,
     set_password,
 )
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import send_notice
-from shared.outbox import Channel, Delivery, Purpose
+from shared.outbox import Delivery, Purpose
 from shared.verification import supersede
 
 
@@ -77,28 +75,6 @@ def _chosen_password(
 
 def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
     """Send a fresh activation code to a pending account, or the address its notice."""
-    check_human(deps, data)
-    now = utcnow()
-    with deps.unit_of_work() as uow:
-        connection = uow.connection
-        limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
-        channel = data["channel"]
-        cause = RequestCause(
-            deps,
-            uow,
-            sender,
-            discreet=True,
-            now=now,
-            asks_sms=channel == Channel.SMS,
-            phone=data.get("phone"),
-        )
-        delivery = answer_code_request(
-            deps.caused_by(cause),
-            connection,
-            data,
-            purpose=Purpose.ACTIVATION,
-            asked_channel=channel,
-            now=now,
-        )
-        uow.commit()
-    return delivery
+    return request_code(
+        deps, data, sender, purpose=Purpose.ACTIVATION, asked_channel=data["channel"]
+    )

@@ -11,10 +11,45 @@ from typing import Any
 from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
-from shared.accounts import User, UserStatus, find_account
+from api_service.flows.human import check_human
+from api_service.flows.limits import RequestCause, limit_recipients
+from shared.accounts import User, UserStatus, find_account, requested_addresses
+from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
 from shared.messages import send_no_account, send_notice, send_withheld
-from shared.outbox import CHANNELS, Delivery, Purpose
+from shared.outbox import CHANNELS, Channel, Delivery, Purpose
+
+
+def request_code(
+    deps: Dependencies, data: dict[str, Any], sender: str, *, purpose: str, asked_channel: str
+) -> Delivery:
+    """A public request for a new code of `purpose` (a resend, a password reset), in a unit of
+    its own: the human check, the per-address limits, the budgets of the messages it causes,
+    and what it earns (answer_code_request)."""
+    check_human(deps, data)
+    now = utcnow()
+    with deps.unit_of_work() as uow:
+        connection = uow.connection
+        limit_recipients(deps, connection, purpose, requested_addresses(data), now)
+        cause = RequestCause(
+            deps,
+            uow,
+            sender,
+            discreet=True,
+            now=now,
+            asks_sms=asked_channel == Channel.SMS,
+            phone=data.get("phone"),
+        )
+        delivery = answer_code_request(
+            deps.caused_by(cause),
+            connection,
+            data,
+            purpose=purpose,
+            asked_channel=asked_channel,
+            now=now,
+        )
+        uow.commit()
+    return delivery
 
 
 def answer_code_request(

@@ -5,47 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from api_service.flows.code_requests import answer_code_request
+from api_service.flows.code_requests import request_code
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.human import check_human
-from api_service.flows.limits import RequestCause, limit_client, limit_recipients
+from api_service.flows.limits import RequestCause, limit_client
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import User, requested_addresses, set_password
+from shared.accounts import User, set_password
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.messages import email_or_sms, send_notice
-from shared.outbox import Channel, Delivery, Purpose
+from shared.outbox import Delivery, Purpose
 
 
 def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
     """Send a reset code to the account at this address, or the address its notice."""
-    check_human(deps, data)
-    now = utcnow()
-    with deps.unit_of_work() as uow:
-        connection = uow.connection
-        limit_recipients(deps, connection, Purpose.PASSWORD_RESET, requested_addresses(data), now)
-        channel = email_or_sms(data.get("email"))
-        cause = RequestCause(
-            deps,
-            uow,
-            sender,
-            discreet=True,
-            now=now,
-            asks_sms=channel == Channel.SMS,
-            phone=data.get("phone"),
-        )
-        delivery = answer_code_request(
-            deps.caused_by(cause),
-            connection,
-            data,
-            purpose=Purpose.PASSWORD_RESET,
-            asked_channel=channel,
-            now=now,
-        )
-        uow.commit()
-    return delivery
+    channel = email_or_sms(data.get("email"))
+    return request_code(deps, data, sender, purpose=Purpose.PASSWORD_RESET, asked_channel=channel)
 
 
 def confirm_reset(
