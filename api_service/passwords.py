@@ -55,6 +55,11 @@ class Passwords:
             else None
         )
 
+    @property
+    def beside_transaction(self) -> bool:
+        """Whether hashes run beside the request's statements (PostgreSQL), not before them."""
+        return self._threads is not None
+
     def hash_beside(self, password: str, work: Callable[[], T]) -> tuple[str, T]:
         """The hash of `password` and the result of `work`, run at the same time if allowed.
 

@@ -1,4 +1,4 @@
-"""The count of SMS asked for by public requests, by region and outcome (guard against pumping).
+"""The count of SMS public requests cause, by region and outcome (guard against pumping).
 
 Kept apart from api_service/metrics.py, which speaks Flask, so that the flows may count too;
 /metrics exports it with the rest.
@@ -12,8 +12,9 @@ from prometheus_client import Counter
 
 SMS_TOTAL = Counter(
     "outpost_sms",
-    "SMS asked for by public requests, by the region of the number (ISO 3166 alpha-2) and "
-    "outcome: queued, withheld (a number no account uses: no SMS sent), region_refused "
+    "SMS that public requests caused, counted where each is written whatever the route, by "
+    "the region of the number (ISO 3166 alpha-2; ZZ before a number is known) and outcome: "
+    "queued, withheld (a number no account uses or proved: no SMS sent), region_refused "
     "(SMS_ALLOWED_REGIONS), capped (SMS_REGION_HOURLY_LIMIT) or client_capped "
     "(SMS_CLIENT_HOURLY_LIMIT).",
     ["region", "outcome"],

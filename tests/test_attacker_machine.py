@@ -305,7 +305,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
     def mail_within_the_throttle(self) -> None:
         sent: dict[tuple[str, str], int] = {}
         for row in self._new_rows():
-            if row["purpose"] in REQUESTED and not row["withhold"]:
+            # What reached the mail or SMS provider: not withheld, nor suppressed.
+            if row["purpose"] in REQUESTED and row["status"] in ("sent", "bounced"):
                 key = (row["recipient"], row["purpose"])
                 sent[key] = sent.get(key, 0) + 1
         assert all(n <= PER_HOUR for n in sent.values()), sent

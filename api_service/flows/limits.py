@@ -66,12 +66,12 @@ class RequestCause:
     recipient's one bucket for that purpose, whichever route causes it (UNASKED).
 
     A request that asks for an SMS or names a `phone` pays one SMS of its client's hour up
-    front, and is refused while that number's region has no room left, which its first SMS
-    then uses: a request answered with a mail instead (an address without a number, a new
+    front, which its first SMS then uses, and is refused while the named number's region has
+    no room left: a request answered with a mail instead (an address without a number, a new
     account asked to be reached by mail) costs the same as one whose owner gets an SMS, so
-    that neither count tells anything of the account. `discreet`: its answer
-    must not tell known from unknown addresses, so its deliveries show clients no more than a
-    withheld message would (shared.views).
+    that neither count tells anything of the account. `discreet`: its answer must not tell
+    known from unknown addresses, so its deliveries show clients no more than a withheld
+    message would (shared.views).
     """
 
     def __init__(

@@ -89,21 +89,20 @@ def _register(
     against the request's instead of hashed, at the same cost: a registration of another
     password makes it contested (SPEC "Proof of address"), and this one's is discarded anyway.
     """
-    data = request.data
     with deps.unit_of_work() as uow:
-        stored = pending_password_hash(uow.connection, data.get("email"), data.get("phone"))
-    with deps.unit_of_work() as uow:
+        stored = _pending_hash(deps, uow, request.data)
         work = partial(_write, deps, uow, request, now)
+        password = request.data["password"]
         if stored is None:
-            password_hash, written = deps.passwords.hash_beside(data["password"], work)
+            password_hash, written = deps.passwords.hash_beside(password, work)
             same = False
         else:
-            same, written = deps.passwords.check_beside(data["password"], stored, work)
+            same, written = deps.passwords.check_beside(password, stored, work)
             password_hash = None
         answer, user_id, pending_owner = written
         if user_id is not None and password_hash is None:
             # The pending account went meanwhile, and this request made a new one.
-            password_hash = deps.verifier.hash(data["password"])
+            password_hash = deps.verifier.hash(password)
         setting = (
             password_setting(user_id, password_hash or "")
             if user_id is not None or pending_owner is None or same
@@ -119,6 +118,17 @@ def _register(
         if not client_wait:
             uow.commit()
     return answer, client_wait
+
+
+def _pending_hash(deps: Dependencies, uow: UnitOfWork, data: dict[str, Any]) -> str | None:
+    """The hash of the pending account holding an address `data` names, if any: on PostgreSQL
+    read in the request's own transaction, a round trip and no transaction more; on SQLite in
+    one of its own, so that the hash after it holds no write lock."""
+    email, phone = data.get("email"), data.get("phone")
+    if deps.passwords.beside_transaction:
+        return pending_password_hash(uow.connection, email, phone)
+    with deps.unit_of_work() as read:
+        return pending_password_hash(read.connection, email, phone)
 
 
 def _write(
