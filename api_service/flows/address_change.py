@@ -96,7 +96,14 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
         limit_recipients(deps, connection, Purpose.ADDRESS_CHANGE, [new.address], now)
         sms = new.channel == Channel.SMS
         cause = RequestCause(
-            deps, uow, sender, discreet=True, now=now, asks_sms=sms, phone=new.phone
+            deps,
+            uow,
+            sender,
+            discreet=True,
+            now=now,
+            asks_sms=sms,
+            phone=new.phone,
+            named=[new.address],
         )
         deps = deps.caused_by(cause)
         owner = find_user(connection, new.email, new.phone)

@@ -30,7 +30,8 @@ def request_code(
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
-        limit_recipients(deps, connection, purpose, requested_addresses(data), now)
+        named = requested_addresses(data)
+        limit_recipients(deps, connection, purpose, named, now)
         cause = RequestCause(
             deps,
             uow,
@@ -39,6 +40,7 @@ def request_code(
             now=now,
             asks_sms=asked_channel == Channel.SMS,
             phone=data.get("phone"),
+            named=named,
         )
         delivery = answer_code_request(
             deps.caused_by(cause),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -12,7 +12,7 @@ from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.sms_counts import SMS_TOTAL
 from shared.addresses import phone_region
-from shared.outbox import Channel, Purpose
+from shared.outbox import CODED, Channel, Purpose
 from shared.throttle import Along, Limit, code_tries, sms_region
 
 # Failed code attempts one account may make in an hour, across all its codes.
@@ -63,7 +63,10 @@ class RequestCause:
     every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT) and its number's region's
     (SMS_REGION_HOURLY_LIMIT) and is counted in `outpost_sms_total`, whatever route wrote it
     and whatever the request named; an "account exists" or "no account" notice takes its
-    recipient's one bucket for that purpose, whichever route causes it (UNASKED).
+    recipient's one bucket for that purpose, whichever route causes it (UNASKED), and so does
+    a code sent to an address the request did not name (`named`: their buckets were taken by
+    limit_recipients), such as a resend naming the number of an account reached by mail; past
+    it the message is withheld, as a 429 would tell that the address has an account.
 
     A request that asks for an SMS or names a `phone` pays one SMS of its client's hour up
     front, which its first SMS then uses, and is refused while the named number's region has
@@ -84,8 +87,10 @@ class RequestCause:
         now: datetime,
         asks_sms: bool = False,
         phone: str | None = None,
+        named: Collection[str] = (),
     ) -> None:
         self.discreet = discreet
+        self._named = frozenset(named)
         self._deps = deps
         self._uow = uow
         self._client = client
@@ -111,7 +116,8 @@ class RequestCause:
     ) -> bool:
         """Take the message's share of its budgets, or refuse the request; whether the message
         is to be withheld."""
-        if purpose in UNASKED and not withhold:
+        unnamed_code = purpose in CODED and recipient not in self._named
+        if (purpose in UNASKED or unnamed_code) and not withhold:
             subjects = [f"{purpose}:{recipient}"]
             limits = _recipient_limits(self._deps)
             withhold = bool(self._deps.throttle.take(connection, subjects, limits, now))

@@ -142,7 +142,8 @@ def _write(
         answer = deps.idempotency.reserve(connection, key, request.payload, now)
         if answer is not None:
             return answer, None, None
-    limit_recipients(deps, connection, Purpose.ACTIVATION, requested_addresses(data), now)
+    named = requested_addresses(data)
+    limit_recipients(deps, connection, Purpose.ACTIVATION, named, now)
     cause = RequestCause(
         deps,
         uow,
@@ -151,6 +152,7 @@ def _write(
         now=now,
         asks_sms=data["channel"] == Channel.SMS,
         phone=data.get("phone"),
+        named=named,
     )
     deps = deps.caused_by(cause)
     fields = {
