@@ -280,15 +280,15 @@ class AttackerAndVictim(RuleBasedStateMachine):
     @invariant()
     def no_password_she_did_not_choose(self) -> None:
         """An account whose address the victim proved accepts only her password."""
-        for user in self._users():
+        for user in self.users:
             held = {user["email"], user["phone"]} & self.victim.proved
             if held and _matches(user["password_hash"], self.attacker.password):
                 raise AssertionError(f"the attacker's password opens the victim's {held}")
 
     @invariant()
     def codes_that_set_a_password_reach_only_proven_addresses(self) -> None:
-        users = {u["id"]: u for u in self._users()}
-        for row in self._new_rows():
+        users = {u["id"]: u for u in self.users}
+        for row in self.new_rows:
             if row["purpose"] in SETS_A_PASSWORD and row["status"] == "sent":
                 user = users[row["user_id"]]
                 proven = {
@@ -302,7 +302,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         for name, sent in self.sms_by_client.items():
             assert sent <= CLIENT_SMS, f"{name}'s client caused {sent} SMS"
         regions: dict[str, int] = {}
-        for row in self._new_rows():
+        for row in self.new_rows:
             if row["channel"] == "sms" and not row["withhold"]:
                 region = phone_region(row["recipient"])
                 regions[region] = regions.get(region, 0) + 1
@@ -311,7 +311,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
     @invariant()
     def mail_within_the_throttle(self) -> None:
         sent: dict[tuple[str, str], int] = {}
-        for row in self._new_rows():
+        for row in self.new_rows:
             # What reached the mail or SMS provider: not withheld, nor suppressed.
             if row["purpose"] in REQUESTED and row["status"] in ("sent", "bounced"):
                 key = (row["recipient"], row["purpose"])
@@ -320,8 +320,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
 
     @invariant()
     def no_sms_to_a_number_no_account_proved(self) -> None:
-        held = {u["phone"]: u for u in self._users() if u["phone"]}
-        for row in self._new_rows():
+        held = {u["phone"]: u for u in self.users if u["phone"]}
+        for row in self.new_rows:
             if row["channel"] != "sms" or row["withhold"] or row["status"] == "cancelled":
                 continue
             owner = held.get(row["recipient"])
@@ -383,12 +383,6 @@ class AttackerAndVictim(RuleBasedStateMachine):
                     select(outbox).where(outbox.c.id > self.rows_seen).order_by(outbox.c.id)
                 ).mappings()
             ]
-
-    def _users(self) -> list[dict[str, Any]]:
-        return self.users
-
-    def _new_rows(self) -> list[dict[str, Any]]:
-        return self.new_rows
 
     def _sms_rows(self) -> int:
         return sum(1 for r in self.new_rows if r["channel"] == "sms" and not r["withhold"])

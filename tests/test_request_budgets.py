@@ -43,6 +43,18 @@ def app(env: dict[str, str]) -> Iterator[Flask]:
     app.extensions["outpost"].engine.dispose()
 
 
+def default_hour_app(settings: Settings) -> Flask:
+    """The API with the default per-address hour (five), on the test database."""
+    return create_app(
+        {
+            "DATABASE_URL": settings.database_url,
+            "SECRET_KEY": settings.secret_key,
+            "SMS_URL": "log:",
+            "IP_RATE_LIMIT": "100000",
+        }
+    )
+
+
 def _active(client: FlaskClient, engine: Engine, settings: Settings, body: dict[str, Any]) -> None:
     """Register `body` (reached by mail) and activate it by the code mailed to it."""
     assert client.post("/v1/registrations", json={**body, "password": PASSWORD}).status_code == 202
@@ -84,14 +96,7 @@ def test_account_exists_is_one_bucket_whatever_route_causes_it(
     per-route hour, but its owner gets at most THROTTLE_PER_HOUR "account exists" notices."""
     _active(client, engine, settings, {"email": EMAIL})
     _active(client, engine, settings, {"email": OTHER})
-    app = create_app(
-        {
-            "DATABASE_URL": settings.database_url,
-            "SECRET_KEY": settings.secret_key,
-            "SMS_URL": "log:",
-            "IP_RATE_LIMIT": "100000",
-        }
-    )
+    app = default_hour_app(settings)
     # The default per-address hour (five), on each route and on the notice alike.
     strict = app.test_client()
     # Four of each: within each route's hour (the first registration took one of its five).
@@ -145,14 +150,7 @@ def test_a_code_to_an_address_the_request_did_not_name_takes_that_addresses_hour
     """Resends naming an account's number, answered by mail, count against the mailbox's own
     hour: naming the account's other address is no way round its throttle (found by the
     attacker machine)."""
-    app = create_app(
-        {
-            "DATABASE_URL": settings.database_url,
-            "SECRET_KEY": settings.secret_key,
-            "SMS_URL": "log:",
-            "IP_RATE_LIMIT": "100000",
-        }
-    )
+    app = default_hour_app(settings)
     client = app.test_client()
     body = {"email": EMAIL, "phone": PHONE, "password": PASSWORD}
     assert client.post("/v1/registrations", json=body).status_code == 202
