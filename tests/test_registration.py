@@ -341,8 +341,9 @@ def test_postgresql_hashes_beside_the_first_statements_and_sqlite_before(
     during = [at for at in statements if started < at < ended]
     if engine.dialect.name == "postgresql":
         # Only what the hash needs comes first: the read of a pending account's hash (and the
-        # keyring's, which the process's first request reads once).
-        assert len(before) <= 2, "statements other than the hash needs ran before it"
+        # keyring's, which the process's first request reads once); and, on a loaded machine,
+        # the first statement of the thread submitted just before the hash notes its start.
+        assert len(before) <= 3, "statements other than the hash needs ran before it"
         assert during, "the throttle's lock and check run during the hash"
     else:
         assert during == []
