@@ -2,9 +2,14 @@
 # image for the API (default CMD, `outpost serve`), the relay (`outbox-relay run`) and the one-shot
 # migration job (`outpost migrate`). See docker-compose.yml for how the three are wired together.
 FROM python:3.11-slim AS wheel
+# The context has no .git (.dockerignore), so the version git would give is passed in:
+# `docker build --build-arg OUTPOST_VERSION=$(.venv/bin/python -m setuptools_scm) .` (the dev
+# virtualenv has it); without it, 0.0.0+unknown.
+ARG OUTPOST_VERSION=0.0.0+unknown
 WORKDIR /src
 COPY . .
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
+RUN SETUPTOOLS_SCM_PRETEND_VERSION_FOR_OUTPOST="$OUTPOST_VERSION" \
+    pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
 FROM python:3.11-slim
 

@@ -39,6 +39,7 @@ from shared.secretbox import SecretBox
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 from shared.unsubscribe import Unsubscribe
+from shared.version import version
 
 log = logging.getLogger(__name__)
 
@@ -96,4 +97,5 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
     app.register_blueprint(dashboard.bp)
+    log.info("api ready", extra={"version": version()})
     return app

@@ -24,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.build_info import BUILD_INFO
 from shared.operations.figures import Backlog
 from shared.provider_events import SOURCES, TYPES
 
@@ -129,6 +130,8 @@ def exposition(backlog: Callable[[], Backlog | None]) -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(_Backlog(backlog))
+        # The workers' files hold no Info: the build is said by the worker answering.
+        registry.register(BUILD_INFO)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     registry.register(_Backlog(backlog))
     return generate_latest(REGISTRY) + generate_latest(registry), CONTENT_TYPE_LATEST

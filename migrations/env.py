@@ -8,18 +8,15 @@ from logging.config import fileConfig
 from alembic import context
 
 from shared.bounds import MIGRATION_TIMEOUT
-from shared.config import DEFAULT_DATABASE_URL
-from shared.database_url import normalise_database_url
 from shared.db import create_engine_for
 from shared.models import metadata
+from shared.settings.database import DATABASE_URL
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-url = config.attributes.get("database_url") or normalise_database_url(
-    os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-)
+url = config.attributes.get("database_url") or DATABASE_URL.read(os.environ)
 
 engine = create_engine_for(url, timeout=MIGRATION_TIMEOUT)
 with engine.connect() as connection:

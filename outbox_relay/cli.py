@@ -13,14 +13,17 @@ from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
 from shared import env_file
 from shared.config import Settings
-from shared.config_env import ConfigError
+from shared.config_env import ConfigError, require_database_url
 from shared.logs import configure_logging
+from shared.settings.keys import SECRET_KEY
+from shared.version import version
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     argv = env_file.apply(argv, "outbox-relay")
     parser = argparse.ArgumentParser(prog="outbox-relay", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     env_file.describe(parser)
     parser.add_argument(
         "--actor", help="who operator commands record in the audit (default: cli:<OS user>)"
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     add_commands(commands)
     args = parser.parse_args(argv)
     try:
+        if args.command == "run":
+            require_database_url(os.environ)
         settings = Settings.from_env(
             _with_kept_secret(os.environ), require_secret=not is_read_only(args)
         )
@@ -58,8 +63,8 @@ def _with_kept_secret(environ: Mapping[str, str]) -> dict[str, str]:
     """
     env = dict(environ)
     kept = Path("var") / "secret_key"
-    if not env.get("SECRET_KEY") and kept.is_file():
-        env["SECRET_KEY"] = kept.read_text().strip()
+    if not SECRET_KEY.given(env) and kept.is_file():
+        env[SECRET_KEY.name] = kept.read_text().strip()
     return env
 
 

@@ -20,6 +20,7 @@ from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
 from shared.database_url import driver_message
 from shared.db import engine_for, schema_behind
+from shared.version import version
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ class Daemon:
         )
         self._scheduler.start()
         notify("READY=1", "STATUS=ready")
-        log.info("relay ready", extra={"wake_ups": "notify" if self._listener else "polling"})
+        wake_ups = "notify" if self._listener else "polling"
+        log.info("relay ready", extra={"wake_ups": wake_ups, "version": version()})
         while not self.relay.stopping.is_set():
             self.poll()
             self._sleep()
@@ -198,7 +200,11 @@ def _waiting(exc: Exception, retry_in: float) -> None:
     """A relay waiting for its database pets the watchdog, extends systemd's start timeout and
     says why it waits."""
     behind = isinstance(exc, SchemaBehind)
-    status = "the database schema: run `outpost migrate`" if behind else "the database"
+    status = (
+        "the database schema: run `outpost migrate`"
+        if behind
+        else f"the database: {driver_message(exc)}"
+    )
     notify(
         "WATCHDOG=1",
         f"EXTEND_TIMEOUT_USEC={int(START_EXTENSION * 1_000_000)}",

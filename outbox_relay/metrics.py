@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+# Imported for its registration: the relay's /metrics says which build runs.
+from shared.build_info import BUILD_INFO  # noqa: F401
 from shared.outbox import FAILED_ATTEMPTS as FAILED_ATTEMPTS_KINDS
 from shared.outbox import DeadReason, Ending
 

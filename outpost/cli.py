@@ -1,5 +1,6 @@
 """`outpost up` (the demo stack), `outpost serve` (the production API), `outpost migrate` (schema
-to head), `outpost deploy-files`, `outpost openapi`, `outpost templates check|preview`."""
+to head), `outpost check` (before `systemctl start`), `outpost settings` (the configuration
+reference), `outpost deploy-files`, `outpost openapi`, `outpost templates check|preview`."""
 
 from __future__ import annotations
 
@@ -8,34 +9,45 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from outbox_relay.render import TemplateError, Templates
 from outpost import deploy_files
+from outpost.check import run_checks
 from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from outpost.serve import serve
 from outpost.stack import up_stack
 from shared import env_file
 from shared.config import Settings
-from shared.config_env import ConfigError
+from shared.config_env import ConfigError, require_database_url
+from shared.database_url import driver_message, shown
 from shared.db import migrate
 from shared.outbox import CHANNELS, PURPOSES
+from shared.settings.reference import reference
+from shared.version import version
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
-    argv = env_file.apply(argv, "outpost")
+    named, rest = env_file.named(argv)
+    # `outpost check` counts the names no setting reads among its problems instead.
+    argv = env_file.apply(argv, "outpost", warn=rest[:1] != ["check"])
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
+            require_database_url(os.environ)
             serve()
         if args.command == "deploy-files":
-            return write_deploy_files(args.dir, args.venv)
+            return write_deploy_files(args.dir, args.venv, named)
         if args.command == "migrate":
-            settings = Settings.from_env(os.environ, require_secret=False)
-            for line in migrate(settings.migrate_database_url).said():
-                print(f"outpost: {line}", flush=True)
-            return 0
+            return migrate_schema()
+        if args.command == "check":
+            return run_checks(os.environ, named)
         if args.command == "openapi":
             return write_openapi(check=args.check)
+        if args.command == "settings":
+            print(reference(), end="")
+            return 0
         if args.command == "templates":
             settings = Settings.from_env(os.environ, require_secret=False)
             if args.action == "check":
@@ -53,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     """Every command and its arguments."""
     parser = argparse.ArgumentParser(prog="outpost", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     env_file.describe(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run API, relay and SMTP catcher until Ctrl-C")
@@ -61,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--smtp-port", type=int, default=1025, help="SMTP catcher port")
     commands.add_parser("serve", help="run the production API (gunicorn, packaged settings)")
     commands.add_parser("migrate", help="upgrade the database schema to head")
+    commands.add_parser(
+        "settings",
+        help="print the configuration reference (Markdown): every variable, its meaning, "
+        "default and checks",
+    )
+    commands.add_parser(
+        "check",
+        help="check the configuration, templates, database and SMTP providers before starting; "
+        "exit 0 when all hold, 1 on any problem, 2 when --env-file cannot be read",
+    )
     deploy = commands.add_parser(
         "deploy-files", help="write the systemd units, nginx site and Prometheus files to DIR"
     )
@@ -89,6 +112,22 @@ def _parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write the OpenAPI document to openapi.json")
     openapi.add_argument("--check", action="store_true", help="only report whether it is stale")
     return parser
+
+
+def migrate_schema() -> int:
+    """Name the database, upgrade it to head and say what was done; a database error in one
+    line, quoted as the server said it."""
+    require_database_url(os.environ)
+    url = Settings.from_env(os.environ, require_secret=False).migrate_database_url
+    print(f"outpost: database {shown(url)}", flush=True)
+    try:
+        said = migrate(url).said()
+    except SQLAlchemyError as exc:
+        print(f"outpost: database error: {driver_message(exc)}", file=sys.stderr)
+        return 1
+    for line in said:
+        print(f"outpost: {line}", flush=True)
+    return 0
 
 
 def check_templates(settings: Settings) -> int:
@@ -141,10 +180,11 @@ def preview_template(
     return 0
 
 
-def write_deploy_files(target: Path, venv: Path) -> int:
-    """Write the shipped deployment files under `target`, one line per file."""
+def write_deploy_files(target: Path, venv: Path, named: Path | None) -> int:
+    """Write the shipped deployment files under `target`, following the env file `named`, one
+    line per file."""
     try:
-        written = deploy_files.write(target, venv)
+        written = deploy_files.write(target, venv, named, os.environ)
     except deploy_files.NotAVirtualenv as exc:
         print(f"outpost: {exc}", file=sys.stderr)
         return 2

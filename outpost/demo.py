@@ -29,11 +29,11 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api_service import create_app
 from api_service.dependencies import dependencies
-from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from shared.captcha_url import CaptchaKind
 from shared.config_values import loopback
 from shared.models import outbox
 from shared.outbox import Purpose
+from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 
 CODE = re.compile(r"\b\d{6}\b")
 NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{4}\Z")
@@ -59,8 +59,8 @@ def create_demo_app(config: Mapping[str, str] | None = None) -> Flask:
     """The API with the demo's pages; they answer 404 unless host and client are loopback."""
     environ = {**os.environ, **(config or {})}
     app = create_app(config)
-    app.config["DEMO_MAIL_DIR"] = Path(environ.get(MAIL_DIR_VARIABLE) or "var/mail").resolve()
-    app.config["DEMO_ON_LOOPBACK"] = loopback(environ.get(HOST_VARIABLE, "127.0.0.1"))
+    app.config["DEMO_MAIL_DIR"] = OUTPOST_DEMO_MAIL_DIR.read(environ)
+    app.config["DEMO_ON_LOOPBACK"] = loopback(OUTPOST_DEMO_HOST.read(environ))
     app.register_blueprint(bp)
     app.register_blueprint(root)
     return app

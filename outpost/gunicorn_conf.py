@@ -13,19 +13,21 @@ A module of the `outpost` package, not of `api_service`: importing api_service l
 prometheus_client, which must first see PROMETHEUS_MULTIPROC_DIR, set below.
 """
 
-import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 from typing import Any
 
+from outpost.serve import ServeSettings
 from shared import keyring
 from shared.config import Settings
 from shared.config_env import ConfigError
 from shared.db import engine_for
+from shared.logs import JsonFormatter
 
 try:
+    _serve = ServeSettings.from_env(os.environ)
     _settings = Settings.from_env(os.environ)
     # Keys that cannot open what the API seals stop the API here, in one line.
     keyring.admit_at_start(engine_for(_settings), _settings)
@@ -33,8 +35,8 @@ except ConfigError as exc:
     print(f"outpost-api: configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
 
-bind = os.environ.get("OUTPOST_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+bind = _serve.bind
+workers = _serve.workers
 worker_class = "sync"
 timeout = 30
 # A burst waits here to be shed (API_QUEUE_TIMEOUT), so the queue must hold that many seconds of
@@ -51,7 +53,31 @@ accesslog = "-"
 errorlog = "-"
 # No request bodies or query strings in the access log: only method, path and outcome.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+loglevel = _serve.log_level.lower()
+# gunicorn's own lines (its error log and the access log) as the API's are: JSON on stderr, at
+# LOG_LEVEL. The API's create_app() then finds logging configured and keeps it.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": _serve.log_level, "handlers": ["stderr"]},
+    "loggers": {
+        name: {"level": _serve.log_level, "handlers": [], "propagate": True}
+        for name in ("gunicorn.error", "gunicorn.access")
+    },
+}
 proc_name = "outpost-api"
+# gunicorn 25.1+ opens a control socket (gunicornc) at $XDG_RUNTIME_DIR/gunicorn.ctl, else
+# ~/.gunicorn/gunicorn.ctl: one path for every instance of a user, so a second instance takes
+# the first's. systemctl reload/stop (signals) is how the API is driven: none.
+control_socket_disable = True
 
 # Each worker writes its metrics here and /metrics sums them; a fresh directory per start,
 # removed at exit, so counters never mix with those of an earlier run.

@@ -14,7 +14,6 @@ from pathlib import Path
 from types import FrameType
 
 from outbox_relay.render import Templates
-from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from outpost.banner import Stack, banner
 from outpost.catcher import start_catcher
 from outpost.kept_secrets import ADMIN_TOKEN_FILE, SECRET_KEY_FILE, kept_secret
@@ -22,16 +21,21 @@ from outpost.serve import GUNICORN_CONFIG
 from shared.config import Settings
 from shared.config_values import loopback
 from shared.db import migrate
+from shared.settings.database import DATABASE_URL
+from shared.settings.keys import ADMIN_TOKEN, SECRET_KEY
+from shared.settings.mail import APP_URL, CODE_LINK_URL, PUBLIC_URL, SMTP_URL
+from shared.settings.processes import OUTPOST_BIND, OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
+from shared.settings.sms import SMS_URL
 
 STOP_TIMEOUT = 30.0
 
 
 def up_stack(host: str, port: int, smtp_port: int) -> int:
     """Migrate, then run gunicorn, the relay and (unless SMTP_URL is set) the catcher."""
-    catch_mail = not os.environ.get("SMTP_URL")
-    token_generated = not os.environ.get("ADMIN_TOKEN")
+    catch_mail = not SMTP_URL.given(os.environ)
+    token_generated = not ADMIN_TOKEN.given(os.environ)
     sms = (
-        "SMS via SMS_URL" if os.environ.get("SMS_URL") else "SMS written to the log (SMS_URL=log:)"
+        "SMS via SMS_URL" if SMS_URL.given(os.environ) else "SMS written to the log (SMS_URL=log:)"
     )
     env = _stack_env(host, port, smtp_port)
     settings = Settings.from_env(env)
@@ -74,7 +78,7 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
             on_terminal=sys.stdout.isatty(),
             on_loopback=loopback(host),
         )
-        print(banner(stack, env["ADMIN_TOKEN"]), flush=True)
+        print(banner(stack, env[ADMIN_TOKEN.name]), flush=True)
     while not stop_asked and all(child.poll() is None for child in children):
         time.sleep(0.2)
     failed = _stop(children)
@@ -105,27 +109,31 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> bool:
 def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:
     """The stack's environment: the user's, with the demo's defaults for what is unset."""
     env = dict(os.environ)
-    if not env.get("SECRET_KEY"):
-        env["SECRET_KEY"] = kept_secret(SECRET_KEY_FILE)
-    if not env.get("ADMIN_TOKEN"):
-        env["ADMIN_TOKEN"] = kept_secret(ADMIN_TOKEN_FILE)
-    if not env.get("APP_URL") and loopback(host):
+    # The relay it starts needs it set (`outbox-relay run` never falls back to a file).
+    env[DATABASE_URL.name] = DATABASE_URL.raw(env)
+    if not SECRET_KEY.given(env):
+        env[SECRET_KEY.name] = kept_secret(SECRET_KEY_FILE)
+    if not ADMIN_TOKEN.given(env):
+        env[ADMIN_TOKEN.name] = kept_secret(ADMIN_TOKEN_FILE)
+    if not APP_URL.given(env) and loopback(host):
         # The mails' "sign in" links (welcome, account exists) lead to the demo's sign-in form.
-        env["APP_URL"] = f"http://{host}:{port}/dev/signup"
-    if not env.get("CODE_LINK_URL") and loopback(host):
+        env[APP_URL.name] = f"http://{host}:{port}/dev/signup"
+    if not CODE_LINK_URL.given(env) and loopback(host):
         # The activation and reset mails' one-click links open the demo's sign-up page.
-        env["CODE_LINK_URL"] = (
+        env[CODE_LINK_URL.name] = (
             f"http://{host}:{port}/dev/signup#email={{address}}&purpose={{purpose}}&code={{code}}"
         )
-    if not env.get("PUBLIC_URL") and not env.get("SMS_URL") and loopback(host):
+    if not PUBLIC_URL.given(env) and not SMS_URL.given(env) and loopback(host):
         # Where the "no account" mails' unsubscribe links lead; no SMS provider is asked to
         # post its receipts to a loopback address.
-        env["PUBLIC_URL"] = f"http://{host}:{port}"
-    env["SMTP_URL"] = env.get("SMTP_URL") or f"smtp://{host}:{smtp_port}"
-    env["SMS_URL"] = env.get("SMS_URL") or "log:"
-    env["OUTPOST_BIND"] = f"{host}:{port}"
-    env[MAIL_DIR_VARIABLE] = str((Path("var") / "mail").resolve())
-    env[HOST_VARIABLE] = host
+        env[PUBLIC_URL.name] = f"http://{host}:{port}"
+    if not SMTP_URL.given(env):
+        env[SMTP_URL.name] = f"smtp://{host}:{smtp_port}"
+    if not SMS_URL.given(env):
+        env[SMS_URL.name] = "log:"
+    env[OUTPOST_BIND.name] = f"{host}:{port}"
+    env[OUTPOST_DEMO_MAIL_DIR.name] = str((Path("var") / "mail").resolve())
+    env[OUTPOST_DEMO_HOST.name] = host
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

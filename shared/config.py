@@ -5,32 +5,35 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared import code_link, locales
 from shared import config_values as values
+from shared import locales
 from shared.addresses import Sender
 from shared.captcha_url import Captcha
-from shared.config_env import (
-    ConfigError,
-    Env,
-    abuse_fields,
-    check_together,
-    database_fields,
-    relay_fields,
-    sms_fields,
-)
-from shared.database_url import normalise_database_url
+from shared.config_env import ConfigError, check_together
 from shared.locales import PACKAGED
 from shared.outbox import Purpose
-from shared.sms_providers.spec import SmsProvider
+from shared.settings import abuse, database, keys, lifetimes, mail, relay
+from shared.settings.catalogue import SETTINGS
+from shared.settings.mail import APP_URL, LOGO_URL, PRODUCT_NAME, SUPPORT_EMAIL, TEMPLATES_DIR
+from shared.settings.sms import (
+    PHONE_DEFAULT_REGION,
+    SMS_ALLOWED_REGIONS,
+    SMS_FALLBACK_URL,
+    SMS_HEADERS,
+    SMS_REQUEST_TEMPLATE,
+    SMS_TOKEN,
+    SMS_URL,
+)
+from shared.settings.variable import Parsed, made_of, setting
+from shared.sms_providers.spec import SmsContext, SmsProvider
 from shared.sms_providers.template import RequestFormat
 from shared.sms_url import LOG, parse_sms_url
-from shared.smtp_url import SmtpSettings, parse_smtp_url
+from shared.smtp_url import SmtpSettings
 
-DEFAULT_DATABASE_URL = "sqlite:///var/outpost.db"
 # Seconds the SMS gateway, and the application's webhook endpoint, have to answer one request.
 SMS_TIMEOUT = 10.0
 # Seconds a dashboard session lasts; the purge keeps throttle events (sign-outs among them)
@@ -54,134 +57,90 @@ class Branding:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every variable of the spec's configuration table, parsed.
+    """Every variable of the configuration reference that the processes share, parsed: each
+    field names the variable it is read from (shared/settings/), which says what it means.
 
     Secrets, and URLs that may carry credentials, are left out of its repr: an error reporter
     that captures locals ships it.
     """
 
-    database_url: str = field(repr=False)
-    # MIGRATE_DATABASE_URL: the schema owner's URL, for migrations only (DATABASE_URL if unset).
-    migrate_database_url: str = field(repr=False)
-    # "transaction" when DATABASE_URL goes through a transaction pooler (PgBouncer): no
-    # session state there (no server-side prepared statements, no session SET, no LISTEN).
-    database_pooler: str | None
-    # Where the relay LISTENs: DATABASE_URL by default; None (RELAY_LISTEN_URL=none) polls only.
-    relay_listen_url: str | None = field(repr=False)
-    # DATABASE_TIMEOUT: seconds one transaction of a request or a relay poll may take, COMMIT
-    # included (shared.bounds); operator commands, purges and migrations have longer bounds.
-    database_timeout: float
-    secret_key: str = field(repr=False)
-    # SECRET_KEY_FALLBACKS, newest first: they open and verify, never seal or sign.
-    secret_key_fallbacks: tuple[str, ...] = field(repr=False)
-    admin_token: str | None = field(repr=False)
-    provider_events_token: str | None = field(repr=False)
-    smtp: SmtpSettings
-    smtp_fallback: SmtpSettings | None
-    mail_from: Sender
-    branding: Branding
-    # TEMPLATES_DIR: files here replace the packaged templates of the same relative path.
-    templates_dir: Path | None
-    # None (SMS_URL unset): SMS is not offered; "log:" writes each SMS to the log; else a
-    # provider's URL, read by `sms` (shared.sms_url).
-    sms_url: str | None = field(repr=False)
-    sms_fallback_url: str | None = field(repr=False)
-    sms_token: str | None = field(repr=False)
-    # SMS_REQUEST_TEMPLATE and SMS_HEADERS: how an http(s):// gateway of its own API is
-    # written to (shared.sms_providers.template); None: the gateway speaks Outpost's contract.
-    sms_request: RequestFormat | None
-    # PUBLIC_URL: the API's public base URL, where Twilio is asked to post its receipts.
-    public_url: str | None
-    # CODE_LINK_URL: a one-click link with {code} and {address}, beside a mail's code.
-    code_link_url: str | None
-    # The region read into national phone input (`670123456`); None: only +E.164.
-    phone_default_region: str | None
-    # SMS_ALLOWED_REGIONS: the regions a public request's phone number may belong to; None: any
-    # (`*`, or no SMS provider that costs anything).
-    sms_allowed_regions: frozenset[str] | None
-    # SMS_REGION_HOURLY_LIMIT: the most SMS an hour to one region's numbers.
-    sms_region_hourly_limit: int
-    # SMS_CLIENT_HOURLY_LIMIT: the most SMS one client may cause in an hour.
-    sms_client_hourly_limit: int
-    # NO_ACCOUNT_HOURLY_LIMIT: the most "no account" emails an hour; past it they are withheld.
-    no_account_hourly_limit: int
-    # CAPTCHA_URL: the human check the routes that send demand; None: none.
-    captcha: Captcha | None
-    # CAPTCHA_SITE_KEY: what /dev/signup shows the check's widget with.
-    captcha_site_key: str | None
-    # CAPTCHA_MIN_SCORE: the least reCAPTCHA v3 score a token passes with, when it has one.
-    captcha_min_score: float
-    webhook_url: str | None = field(repr=False)
-    # The Standard Webhooks key: the bytes base64-encoded after `whsec_` in WEBHOOK_SECRET.
-    webhook_secret: bytes | None = field(repr=False)
-    activation_ttl: int
-    reset_ttl: int
-    throttle_cooldown: int
-    throttle_per_hour: int
-    ip_rate_limit: int
-    trusted_proxies: int
-    # A request that waited longer than this, by the proxy's X-Request-Start, is shed (503).
-    api_queue_timeout: float
-    retention_sent_days: int
-    retention_dead_days: int
-    retention_unactivated_days: int
-    relay_poll_interval: float
-    relay_batch_size: int
-    relay_concurrency: int
-    relay_lease_seconds: int
-    relay_max_attempts: int
-    notice_ttl: int
-    smtp_rate: float | None
-    relay_metrics_port: int
-    relay_metrics_host: str
-    relay_backoff_base: float
-    relay_backoff_cap: float
-    relay_nice: int
+    branding: Branding = made_of(PRODUCT_NAME, APP_URL, SUPPORT_EMAIL, LOGO_URL)
+    # How an http(s):// gateway of its own API is written to; None: Outpost's contract.
+    sms_request: RequestFormat | None = made_of(SMS_REQUEST_TEMPLATE, SMS_HEADERS)
+    database_url: str = setting(database.DATABASE_URL, repr=False)
+    migrate_database_url: str = setting(database.MIGRATE_DATABASE_URL, repr=False)
+    database_pooler: str | None = setting(database.DATABASE_POOLER)
+    # None (RELAY_LISTEN_URL=none): the relay polls only.
+    relay_listen_url: str | None = setting(database.RELAY_LISTEN_URL, repr=False)
+    database_timeout: float = setting(database.DATABASE_TIMEOUT)
+    secret_key: str = setting(keys.SECRET_KEY, repr=False)
+    # Newest first: they open and verify, never seal or sign.
+    secret_key_fallbacks: tuple[str, ...] = setting(keys.SECRET_KEY_FALLBACKS, repr=False)
+    admin_token: str | None = setting(keys.ADMIN_TOKEN, repr=False)
+    provider_events_token: str | None = setting(keys.PROVIDER_EVENTS_TOKEN, repr=False)
+    smtp: SmtpSettings = setting(mail.SMTP_URL)
+    smtp_fallback: SmtpSettings | None = setting(mail.SMTP_FALLBACK_URL)
+    mail_from: Sender = setting(mail.MAIL_FROM)
+    templates_dir: Path | None = setting(mail.TEMPLATES_DIR)
+    # None: SMS is not offered; "log:" writes each SMS to the log; else a provider's URL, read
+    # by `sms` (shared.sms_url).
+    sms_url: str | None = setting(SMS_URL, repr=False)
+    sms_fallback_url: str | None = setting(SMS_FALLBACK_URL, repr=False)
+    sms_token: str | None = setting(SMS_TOKEN, repr=False)
+    public_url: str | None = setting(mail.PUBLIC_URL)
+    code_link_url: str | None = setting(mail.CODE_LINK_URL)
+    phone_default_region: str | None = setting(PHONE_DEFAULT_REGION)
+    # None: any region (`*`, or no SMS provider that costs anything).
+    sms_allowed_regions: frozenset[str] | None = setting(SMS_ALLOWED_REGIONS)
+    sms_region_hourly_limit: int = setting(abuse.SMS_REGION_HOURLY_LIMIT)
+    sms_client_hourly_limit: int = setting(abuse.SMS_CLIENT_HOURLY_LIMIT)
+    no_account_hourly_limit: int = setting(abuse.NO_ACCOUNT_HOURLY_LIMIT)
+    captcha: Captcha | None = setting(abuse.CAPTCHA_URL)
+    captcha_site_key: str | None = setting(abuse.CAPTCHA_SITE_KEY)
+    captcha_min_score: float = setting(abuse.CAPTCHA_MIN_SCORE)
+    webhook_url: str | None = setting(lifetimes.WEBHOOK_URL, repr=False)
+    # The Standard Webhooks key: the bytes base64-encoded after `whsec_`.
+    webhook_secret: bytes | None = setting(lifetimes.WEBHOOK_SECRET, repr=False)
+    activation_ttl: int = setting(lifetimes.ACTIVATION_TTL)
+    reset_ttl: int = setting(lifetimes.RESET_TTL)
+    throttle_cooldown: int = setting(abuse.THROTTLE_COOLDOWN)
+    throttle_per_hour: int = setting(abuse.THROTTLE_PER_HOUR)
+    ip_rate_limit: int = setting(abuse.IP_RATE_LIMIT)
+    trusted_proxies: int = setting(abuse.TRUSTED_PROXIES)
+    api_queue_timeout: float = setting(abuse.API_QUEUE_TIMEOUT)
+    retention_sent_days: int = setting(lifetimes.RETENTION_SENT_DAYS)
+    retention_dead_days: int = setting(lifetimes.RETENTION_DEAD_DAYS)
+    retention_unactivated_days: int = setting(lifetimes.RETENTION_UNACTIVATED_DAYS)
+    relay_poll_interval: float = setting(relay.RELAY_POLL_INTERVAL)
+    relay_batch_size: int = setting(relay.RELAY_BATCH_SIZE)
+    relay_concurrency: int = setting(relay.RELAY_CONCURRENCY)
+    relay_lease_seconds: int = setting(relay.RELAY_LEASE_SECONDS)
+    # 0 when unset, until from_env puts default_max_attempts in its place.
+    relay_max_attempts: int = setting(relay.RELAY_MAX_ATTEMPTS)
+    notice_ttl: int = setting(lifetimes.NOTICE_TTL)
+    smtp_rate: float | None = setting(mail.SMTP_RATE)
+    relay_metrics_port: int = setting(relay.RELAY_METRICS_PORT)
+    relay_metrics_host: str = setting(relay.RELAY_METRICS_HOST)
+    relay_backoff_base: float = setting(relay.RELAY_BACKOFF_BASE)
+    relay_backoff_cap: float = setting(relay.RELAY_BACKOFF_CAP)
+    relay_nice: int = setting(relay.RELAY_NICE)
     # The packaged locales, then those TEMPLATES_DIR adds (shared.locales).
     locales: tuple[str, ...] = PACKAGED
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, require_secret: bool = True) -> Settings:
         """Parse and check every variable; raise ConfigError naming the first bad one."""
-        env = Env(environ)
-        secret = env.get("SECRET_KEY", "", str)
-        if require_secret and len(secret) < 16:
+        if require_secret and len(keys.SECRET_KEY.read(environ)) < 16:
             raise ConfigError(f"SECRET_KEY: required, {values.KEY_RULE}")
-        product = env.get("PRODUCT_NAME", "Outpost", values.product_name)
-        database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL, normalise_database_url)
+        parsed = Parsed(SETTINGS, environ)
+        template, headers = parsed[SMS_REQUEST_TEMPLATE], parsed[SMS_HEADERS]
         settings = cls(
-            **database_fields(env, database_url),
-            secret_key=secret,
-            secret_key_fallbacks=env.get("SECRET_KEY_FALLBACKS", "", values.fallback_keys),
-            # Long enough that guessing, 10 tries per client per 15 minutes, gets nowhere.
-            admin_token=env.get("ADMIN_TOKEN", "", values.secret_token(32)),
-            provider_events_token=env.get("PROVIDER_EVENTS_TOKEN", "", values.secret_token(16)),
-            smtp=env.get("SMTP_URL", "smtp://127.0.0.1:1025", parse_smtp_url),
-            smtp_fallback=env.optional("SMTP_FALLBACK_URL", parse_smtp_url),
-            mail_from=env.get("MAIL_FROM", f"{product} <no-reply@localhost>", values.mail_from),
+            **parsed.fields(cls),
             branding=Branding(
-                product_name=product,
-                app_url=env.get("APP_URL", "", values.web_url("APP_URL")),
-                support_email=env.get("SUPPORT_EMAIL", "", values.support_email),
-                logo_url=env.get("LOGO_URL", "", values.web_url("LOGO_URL")),
+                parsed[PRODUCT_NAME], parsed[APP_URL], parsed[SUPPORT_EMAIL], parsed[LOGO_URL]
             ),
-            templates_dir=env.get("TEMPLATES_DIR", "", values.directory),
-            locales=(*PACKAGED, *env.get("TEMPLATES_DIR", "", locales.added)),
-            public_url=env.get("PUBLIC_URL", "", values.web_url("PUBLIC_URL")),
-            code_link_url=env.get("CODE_LINK_URL", "", code_link.parse),
-            **sms_fields(env),
-            **abuse_fields(env),
-            webhook_url=env.get("WEBHOOK_URL", "", values.webhook_url),
-            webhook_secret=env.get("WEBHOOK_SECRET", "", values.webhook_secret),
-            activation_ttl=env.get("ACTIVATION_TTL", "86400", values.positive(int)),
-            reset_ttl=env.get("RESET_TTL", "900", values.positive(int)),
-            notice_ttl=env.get("NOTICE_TTL", "86400", values.positive(int)),
-            retention_sent_days=env.get("RETENTION_SENT_DAYS", "7", values.positive(int)),
-            retention_dead_days=env.get("RETENTION_DEAD_DAYS", "30", values.positive(int)),
-            retention_unactivated_days=env.get(
-                "RETENTION_UNACTIVATED_DAYS", "7", values.positive(int)
-            ),
-            **relay_fields(env),
+            sms_request=RequestFormat(*template, headers=headers) if template else None,
+            locales=(*PACKAGED, *TEMPLATES_DIR.named(locales.added, parsed[TEMPLATES_DIR])),
         )
         check_together(settings)
         if not settings.relay_max_attempts:
@@ -203,6 +162,11 @@ class Settings:
     def secret_keys(self) -> tuple[str, ...]:
         """SECRET_KEY, then its fallbacks: every key that may open or verify, newest first."""
         return (self.secret_key, *self.secret_key_fallbacks)
+
+    @property
+    def sms_context(self) -> SmsContext:
+        """What the SMS providers' specs read of these settings."""
+        return SmsContext(self.public_url, self.secret_keys, self.sms_token, self.sms_request)
 
     @property
     def sms(self) -> SmsProvider | None:

@@ -25,7 +25,8 @@ _NAMED_ADDRESS = re.compile(r'(?:"(?P<quoted>[^"]*)"\s*|(?P<name>[^<>"]*))<(?P<a
 
 
 KEY_RULE = (
-    'at least 16 characters (e.g. `python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+    "at least 16 characters; use 32 or more random ones, e.g. "
+    "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -17,6 +17,10 @@ SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer
 # a server that vanished without closing its connections (a machine that died).
 DEFAULTS: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30}
 CONNECT_TIMEOUT = 5
+# psycopg's words around libpq's: before each refusal, and before its list of every host tried.
+_WRAPPING = "connection failed: "
+_SEVERAL_ATTEMPTS = "\nMultiple connection attempts failed. All failures were:\n"
+_ATTEMPT = re.compile(r"- host: .*?, hostaddr: (?:None|'[^']*'): (.*)")
 # A password as a driver's message could echo it: in a URL's user part, or `password=…`.
 _PASSWORDS = re.compile(
     r"(?P<url>://[^:/@\s]*:)[^@\s]*(?=@)|(?P<setting>password\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)"
@@ -128,6 +132,31 @@ def masked(text: str) -> str:
 
 
 def driver_message(error: BaseException) -> str:
-    """What the database driver said of a failure, on one line, passwords masked."""
+    """What the database driver said of a failure, on one line, passwords masked.
+
+    A connection refused is quoted as the server (or the network) said it, for each host tried
+    (`connection to server at "h", port 5432 failed: FATAL: role "x" does not exist`): psycopg's
+    `connection failed:` wrapping, its summary of several attempts and libpq's indented hints
+    are left out. `outpost check`, the API and the relay all say it so.
+    """
     cause = getattr(error, "orig", None) or error
-    return masked(" ".join(str(cause).split())) or type(cause).__name__
+    first, _, several = str(cause).partition(_SEVERAL_ATTEMPTS)
+    attempts = [found[1] for found in map(_ATTEMPT.fullmatch, several.splitlines()) if found]
+    said = "; ".join(_quoted(text) for text in attempts or [first])
+    return masked(said) or type(cause).__name__
+
+
+def _quoted(text: str) -> str:
+    """One attempt's message on one line: its own lines, not libpq's indented hints."""
+    lines = [line for line in text.splitlines() if line and not line[0].isspace()]
+    return " ".join(" ".join(lines).removeprefix(_WRAPPING).split())
+
+
+def shown(url: str) -> str:
+    """`url` as it may be printed: without its password, on the scheme an operator writes."""
+    if not url.startswith("postgresql+psycopg://"):
+        return masked(url)
+    parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return masked(urlunsplit(parts._replace(netloc=f"{user}@{hosts}" if user else hosts)))

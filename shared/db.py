@@ -151,7 +151,7 @@ def alembic_config(url: str) -> Config:
 @dataclass(frozen=True)
 class Migrated:
     """What a migration run did: the revision it started from (None: an empty database), the
-    one it ended at, and each revision applied in order with its first docstring line."""
+    one it ended at, and each revision applied in order with its docstring's first paragraph."""
 
     started: str | None
     ended: str | None
@@ -178,7 +178,8 @@ def migrate(url: str) -> Migrated:
     ended = _revision_at(url)
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     between = script.iterate_revisions(ended or "base", started or "base") if ended else []
-    applied = [(r.revision, (r.doc or "").split("\n", 1)[0]) for r in reversed(list(between))]
+    # A script's `doc` is its docstring's first paragraph, wrapped: said on one line.
+    applied = [(r.revision, " ".join((r.doc or "").split())) for r in reversed(list(between))]
     return Migrated(started, ended, applied)
 
 
@@ -194,13 +195,14 @@ def _revision_at(url: str) -> str | None:
 
 
 def schema_is_current(engine: Engine) -> bool:
-    """Whether the database's alembic revision is the newest one shipped."""
+    """Whether this code runs on the database's schema (_runs_on)."""
     with engine.connect() as connection:
-        return _at_head(connection)
+        return _runs_on(connection)
 
 
 def ready_to_commit(engine: Engine) -> bool:
-    """Whether the schema is at head, in a transaction that commits like a request's.
+    """Whether this code runs on the schema (_runs_on), in a transaction that commits like a
+    request's.
 
     On PostgreSQL the transaction writes a record to the WAL (a transactional logical message,
     which any role may write, and no table holds), so its COMMIT waits for a synchronous standby
@@ -209,12 +211,15 @@ def ready_to_commit(engine: Engine) -> bool:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_logical_emit_message(true, 'outpost', 'ready')"))
-        return _at_head(connection)
+        return _runs_on(connection)
 
 
-def _at_head(connection: Connection) -> bool:
-    """Whether the schema is at the newest revision shipped."""
-    return _revisions(connection) == [_head_revision()]
+def _runs_on(connection: Connection) -> bool:
+    """Whether the schema is at this code's newest revision, or past it: migrations only add
+    (expand, then contract), so the code of the previous release keeps working on a revision it
+    does not know while an upgrade is under way."""
+    revisions = _revisions(connection)
+    return not Schema(None if revisions is None else tuple(revisions), _head_revision()).behind
 
 
 def _revisions(connection: Connection) -> list[str] | None:
@@ -225,18 +230,38 @@ def _revisions(connection: Connection) -> list[str] | None:
     return list(connection.scalars(text("SELECT version_num FROM alembic_version")))
 
 
-def schema_behind(engine: Engine) -> bool:
-    """Whether the database lacks migrations this code needs: none run, or an older revision.
+@dataclass(frozen=True)
+class Schema:
+    """The revisions a database's schema is at (None: no migration has run) and this code's
+    newest."""
 
-    A revision this code does not know is a newer one (an upgrade under way whose migrations
-    ran first): not behind, so a process of the previous release keeps working meanwhile.
-    """
+    revisions: tuple[str, ...] | None
+    head: str | None
+
+    @property
+    def behind(self) -> bool:
+        """Whether the database lacks migrations this code needs: none run, or an older one.
+
+        A revision this code does not know is a newer one (an upgrade under way whose
+        migrations ran first): not behind, so a process of the previous release keeps working
+        meanwhile.
+        """
+        if self.revisions is None:
+            return True
+        current = set(self.revisions)
+        return current != {self.head} and current <= _known_revisions()
+
+
+def schema_of(engine: Engine) -> Schema:
+    """Where the database's schema is, and where this code's migrations end."""
     with engine.connect() as connection:
         revisions = _revisions(connection)
-    if revisions is None:
-        return True
-    current = set(revisions)
-    return current != {_head_revision()} and current <= _known_revisions()
+    return Schema(None if revisions is None else tuple(revisions), _head_revision())
+
+
+def schema_behind(engine: Engine) -> bool:
+    """Whether the database lacks migrations this code needs (Schema.behind)."""
+    return schema_of(engine).behind
 
 
 @cache

@@ -16,7 +16,11 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from shared.settings.unknown import described, unknown_names
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BLANKS = " \t\r"
@@ -28,13 +32,27 @@ class EnvFileError(ValueError):
     variable, never the line's text (a pasted secret would be echoed)."""
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """One `NAME=value` of a file, and the line it starts on."""
+
+    line: int
+    name: str
+    value: str = field(repr=False)
+
+
 def read(path: Path) -> dict[str, str]:
     """The variables `path` assigns, in systemd's EnvironmentFile= syntax."""
+    return {assigned.name: assigned.value for assigned in assignments(path)}
+
+
+def assignments(path: Path) -> list[Assignment]:
+    """Each assignment of `path`, in order (a name assigned again: the last one holds)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EnvFileError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    found: dict[str, str] = {}
+    found: list[Assignment] = []
     lines = text.split("\n")
     n = 0
     while n < len(lines):
@@ -50,7 +68,7 @@ def read(path: Path) -> dict[str, str]:
         value, n = _value(rest, lines, n, where)
         if "\0" in value:
             raise EnvFileError(f"{where}: a NUL character, which no environment variable holds")
-        found[key] = value
+        found.append(Assignment(number, key, value))
     return found
 
 
@@ -105,19 +123,43 @@ def _quoted(rest: str, lines: list[str], n: int, where: str) -> tuple[str, int]:
         text, n = lines[n], n + 1
 
 
-def apply(argv: list[str] | None, prog: str) -> list[str]:
-    """Take `--env-file FILE` out of the arguments (before or after the subcommand) and put
-    its variables into the environment, over what the shell had; the other arguments."""
+def named(argv: list[str] | None) -> tuple[Path | None, list[str]]:
+    """The FILE of `--env-file FILE` among the arguments (before or after the subcommand), if
+    any, and the other arguments."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--env-file", type=Path)
     known, rest = early.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if known.env_file is not None:
+    return known.env_file, rest
+
+
+def apply(argv: list[str] | None, prog: str, *, warn: bool = True) -> list[str]:
+    """Take `--env-file FILE` out of the arguments and put its variables into the environment,
+    over what the shell had, warning (`warn`) of each name no setting reads; the other
+    arguments."""
+    path, rest = named(argv)
+    if path is not None:
         try:
-            os.environ.update(read(known.env_file))
+            assigned = assignments(path)
         except EnvFileError as exc:
             print(f"{prog}: --env-file {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        os.environ.update({each.name: each.value for each in assigned})
+        for warning in unknown_name_warnings(path, assigned) if warn else ():
+            print(f"{prog}: {warning}", file=sys.stderr)
     return rest
+
+
+def unknown_name_warnings(path: Path, assigned: Sequence[Assignment] | None = None) -> list[str]:
+    """A line for each name `path` assigns that no setting reads, with the closest one that
+    does: `PATH line 7: SMTP_URLL is not a setting Outpost reads (did you mean SMTP_URL?)`.
+    EnvFileError when the file cannot be read (`assigned`: what it assigns, read already)."""
+    assigned = assignments(path) if assigned is None else assigned
+    first = {each.name: each.line for each in reversed(assigned)}
+    values = {each.name: each.value for each in assigned}
+    return [
+        f"{path} line {first[name]}: {described(name, closest)}"
+        for name, closest in unknown_names(values)
+    ]
 
 
 def describe(parser: argparse.ArgumentParser) -> None:

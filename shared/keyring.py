@@ -24,6 +24,7 @@ from shared.clock import utcnow
 from shared.codes import derive_key
 from shared.config import Settings
 from shared.config_env import ConfigError
+from shared.database_url import driver_message
 from shared.models import keyring
 from shared.secretbox import SecretBox
 
@@ -87,7 +88,7 @@ def admit_at_start(engine: Engine, settings: Settings) -> None:
         with engine.begin() as connection:
             admit(connection, settings.secret_keys, utcnow(), seals=True)
     except SQLAlchemyError as exc:
-        log.warning("keys not checked, database unavailable", extra={"error": type(exc).__name__})
+        log.warning("keys not checked, database unavailable", extra={"error": driver_message(exc)})
     finally:
         engine.dispose()
 

@@ -8,10 +8,9 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.config_env import ConfigError
+from shared.settings.processes import LOG_LEVEL
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 # Built once: json.dumps(..., default=str) builds an encoder for every line.
 _ENCODER = json.JSONEncoder(default=str)
@@ -38,9 +37,7 @@ def configure_logging() -> None:
 
     Raises ConfigError naming LOG_LEVEL when it is not a level's name.
     """
-    level = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
-    if level not in LEVELS:
-        raise ConfigError(f"LOG_LEVEL: must be one of {', '.join(LEVELS)}, got {level!r}")
+    level = LOG_LEVEL.read(os.environ)
     # The scheduler logs every job run at INFO; only its problems matter here.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     root = logging.getLogger()

@@ -4,6 +4,7 @@ of its own."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -21,13 +22,14 @@ REAL = {
     "listen 443 ssl http2;": "listen 127.0.0.1:{https} ssl http2;",
     "/etc/letsencrypt/live/outpost.example.com/fullchain.pem": "{prefix}/server.pem",
     "/etc/letsencrypt/live/outpost.example.com/privkey.pem": "{prefix}/server.pem",
-    "server 127.0.0.1:8000;": "server 127.0.0.1:{api};",
     # The site's own log, under the prefix, and beside it the benchmarks' (LOG_FORMAT).
     "access_log /var/log/nginx/outpost.access.log outpost;": (
         f"access_log {{prefix}}/logs/{SITE_LOG} outpost; "
         "access_log {prefix}/logs/access.log timed;"
     ),
 }
+# The upstream's server: the shipped mark, or the OUTPOST_BIND `outpost deploy-files` wrote.
+UPSTREAM = re.compile(r"(upstream outpost_api \{\s*server )[^;]+;")
 # The benchmarks' access log's fields, space-separated: when each request ended (epoch seconds),
 # its status, the seconds nginx spent on it and those it waited for the API (queue included),
 # its path.
@@ -48,6 +50,8 @@ def configure(
     for real, ours in REAL.items():
         assert real in text, f"{site} no longer names {real!r}"
         text = text.replace(real, ours.format(http=http, https=https, api=api, prefix=prefix))
+    text, upstreams = UPSTREAM.subn(rf"\g<1>127.0.0.1:{api};", text)
+    assert upstreams == 1, f"{site} no longer has one upstream outpost_api"
     (prefix / "outpost.conf").write_text(text)
     (prefix / "logs").mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"

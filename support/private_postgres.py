@@ -171,6 +171,17 @@ class PrivatePostgres:
             connection.execute(f"ALTER SYSTEM {change}")
             connection.execute("SELECT pg_reload_conf()")
 
+    def ask_passwords(self) -> None:
+        """From now on every role but `postgres` signs in over TCP with its password
+        (scram-sha-256), as a production server asks: a wrong one is refused."""
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as connection:
+            connection.execute("SELECT pg_reload_conf()")
+
     def freeze(self) -> None:
         """SIGSTOP the server and every process it started: it answers nothing, refuses nothing
         (the kernel still accepts connections), as a hung host would."""

@@ -30,11 +30,18 @@ _started: list[subprocess.Popen[bytes]] = []
 
 
 def start(
-    command: list[str], env: dict[str, str], cwd: Path, log: Path, *, inherit: bool = True
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    *,
+    inherit: bool = True,
+    append: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start a command in its own session, its output in `log`; with `env` over this process's
-    environment, or (`inherit` off) with `env` alone, as systemd starts a unit."""
-    with log.open("wb") as out:
+    """Start a command in its own session, its output in `log` (after what is there, with
+    `append`); with `env` over this process's environment, or (`inherit` off) with `env`
+    alone, as systemd starts a unit."""
+    with log.open("ab" if append else "wb") as out:
         process = subprocess.Popen(
             command,
             env={**os.environ, **env} if inherit else env,
@@ -184,7 +191,7 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "co
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON log entries of a process's log file (other lines, e.g. gunicorn's, skipped)."""
+    """The JSON log entries of a process's log file (any other line skipped)."""
     entries = []
     for line in path.read_text().splitlines():
         if line.startswith("{"):

@@ -26,6 +26,10 @@ PROMTOOL = Path("/usr/bin/promtool")
 # The scrape jobs the rules name (documented in the rules' header).
 RELAY_UP = 'up{job="outbox-relay"}'
 API_UP = 'up{job="outpost-api"}'
+# An aggregation's grouping (empty: over everything), and a binary operator's matching labels,
+# but for `or on ()` before absent(), which stands for a job with no target at all.
+AGGREGATION = re.compile(r"\b(?:sum|min|max|avg|count)\s*(?:by\s*\(([^)]*)\))?\s*\(")
+MATCHING = re.compile(r"\b(?:and|unless|or)\s+on\s*\(([^)]*)\)(?!\s*absent\()")
 
 
 def rules() -> list[dict[str, Any]]:
@@ -58,13 +62,23 @@ def test_alert_rules_cover_providers_backlog_dead_rate_and_relays_with_metrics_e
     assert "> 0.05" in by_name["OutpostBounceRateHigh"]["expr"]
     assert "> 0.001" in by_name["OutpostComplaintRateHigh"]["expr"]
     assert by_name["OutpostProviderDown"]["for"] == "5m"
-    assert by_name["OutpostRelayAbsent"]["expr"] == f"absent({RELAY_UP})"
-    assert by_name["OutpostApiAbsent"]["expr"] == f"absent({API_UP})"
+    assert by_name["OutpostRelayAbsent"]["expr"].endswith(f"or on () absent({RELAY_UP})\n")
+    assert by_name["OutpostApiAbsent"]["expr"].endswith(f"or on () absent({API_UP})\n")
     for rule in by_name.values():
         used = set(re.findall(r"\b(outpost_[a-z_]+)", rule["expr"]))
         assert used or RELAY_UP in rule["expr"] or API_UP in rule["expr"], rule["alert"]
         assert used <= exported, f"{rule['alert']} uses {used - exported}"
         assert rule["labels"]["severity"] and rule["annotations"]["summary"]
+
+
+def test_every_rule_that_aggregates_or_matches_keeps_the_deployments_apart() -> None:
+    """One Prometheus may scrape several deployments: a sum, count or comparison over all of
+    them lets a healthy one hide another's trouble (a relay elsewhere, traffic elsewhere)."""
+    for rule in rules():
+        for by in AGGREGATION.findall(rule["expr"]):
+            assert "deployment" in re.split(r",\s*", by), f"{rule['alert']}: by ({by})"
+        for on in MATCHING.findall(rule["expr"]):
+            assert "deployment" in re.split(r",\s*", on), f"{rule['alert']}: on ({on})"
 
 
 def test_the_scrape_example_has_the_jobs_the_rules_name() -> None:
@@ -74,6 +88,10 @@ def test_the_scrape_example_has_the_jobs_the_rules_name() -> None:
     named = {job for rule in rules() for job in re.findall(r'job="([^"]+)"', rule["expr"])}
     assert jobs == named == {"outbox-relay", "outpost-api"}
     assert example["rule_files"] == [ALERTS_FILE.name]
+    for job in example["scrape_configs"]:
+        assert [config["labels"] for config in job["static_configs"]] == [
+            {"deployment": "@DEPLOYMENT@"}
+        ], "every target names its deployment, which the rules group by"
 
 
 @pytest.mark.parametrize(

@@ -157,11 +157,11 @@ class Stack:
 
 def _registrations(log: Path) -> list[int]:
     """The milliseconds gunicorn's access log gives each registration so far, in order."""
-    lines = log.read_text().splitlines() if log.exists() else []
+    entries = processes.json_lines(log) if log.exists() else []
     return [
-        int(line.rsplit(" ", 1)[1].removesuffix("ms"))
-        for line in lines
-        if '"POST /v1/registrations"' in line
+        int(entry["message"].rsplit(" ", 1)[1].removesuffix("ms"))
+        for entry in entries
+        if entry["logger"] == "gunicorn.access" and '"POST /v1/registrations"' in entry["message"]
     ]
 
 

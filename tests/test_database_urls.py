@@ -86,7 +86,8 @@ def test_passwords_are_masked_in_what_a_driver_says() -> None:
     assert masked("postgresql://h:5432/db") == "postgresql://h:5432/db"
 
 
-@pytest.mark.parametrize(
+# The three commands production runs (each never falls back to a file in its directory).
+EACH_PROCESS = pytest.mark.parametrize(
     "command",
     [
         [sys.executable, "-m", "outbox_relay.cli", "run"],
@@ -95,6 +96,9 @@ def test_passwords_are_masked_in_what_a_driver_says() -> None:
     ],
     ids=["relay", "migrate", "api"],
 )
+
+
+@EACH_PROCESS
 def test_each_process_stops_at_start_on_a_form_that_cannot_work(
     command: list[str], tmp_path: Path
 ) -> None:
@@ -113,6 +117,31 @@ def test_each_process_stops_at_start_on_a_form_that_cannot_work(
         "configuration error: DATABASE_URL: 2 ports for 3 hosts: give one port, or one per host"
     )
     assert "Traceback" not in result.stderr and PASSWORD not in result.stderr
+
+
+@EACH_PROCESS
+@pytest.mark.parametrize("unset", [{}, {"DATABASE_URL": ""}], ids=["unset", "empty"])
+def test_each_process_stops_at_start_without_database_url(
+    command: list[str], unset: dict[str, str], tmp_path: Path
+) -> None:
+    """`outpost up` alone falls back to var/outpost.db: production never makes a database in
+    whatever directory it was started from."""
+    result = subprocess.run(
+        command,
+        env={**unset, "SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.endswith(
+        ": configuration error: DATABASE_URL: required, e.g. postgresql://"
+        "outpost_app@127.0.0.1:5432/outpost or sqlite:////var/lib/outpost/outpost.db (only "
+        "`outpost up` defaults to a file)"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_api_logs_the_drivers_message_without_the_password(

@@ -21,8 +21,8 @@ from flask import Flask
 from playwright import sync_api
 
 from api_service import create_app
-from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from outpost.demo import create_demo_app
+from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from support import processes
 from support.browser import chromium, need_a_browser, screenshot_dir
 from support.smtp_sink import SinkServer, code_in, free_port
@@ -43,7 +43,7 @@ def _write_mail(directory: Path, name: str, to: str, subject: str, code: str) ->
 
 @pytest.fixture
 def demo(env: dict[str, str], tmp_path: Path) -> Iterator[Flask]:
-    app = create_demo_app({**env, MAIL_DIR_VARIABLE: str(tmp_path / "mail")})
+    app = create_demo_app({**env, OUTPOST_DEMO_MAIL_DIR.name: str(tmp_path / "mail")})
     yield app
     app.extensions["outpost"].engine.dispose()
 
@@ -74,9 +74,9 @@ def test_the_pages_are_only_the_demos_on_loopback(
 ) -> None:
     api = create_app(env)
     assert api.test_client().get(path).status_code == 404
-    exposed = create_demo_app({**env, HOST_VARIABLE: "0.0.0.0"})
+    exposed = create_demo_app({**env, OUTPOST_DEMO_HOST.name: "0.0.0.0"})
     assert exposed.test_client().get(path).status_code == 404
-    demo = create_demo_app({**env, HOST_VARIABLE: "127.0.0.1"})
+    demo = create_demo_app({**env, OUTPOST_DEMO_HOST.name: "127.0.0.1"})
     client = demo.test_client()
     assert client.get(path).status_code == 200
     forwarded = client.get(path, environ_base={"REMOTE_ADDR": "192.0.2.7"})
@@ -90,10 +90,10 @@ def test_the_pages_are_only_the_demos_on_loopback(
 
 
 def test_the_front_door_leads_to_the_signup_page_on_loopback_only(env: dict[str, str]) -> None:
-    demo = create_demo_app({**env, HOST_VARIABLE: "127.0.0.1"})
+    demo = create_demo_app({**env, OUTPOST_DEMO_HOST.name: "127.0.0.1"})
     answer = demo.test_client().get("/")
     assert (answer.status_code, answer.headers["Location"]) == (302, "/dev/signup")
-    exposed = create_demo_app({**env, HOST_VARIABLE: "0.0.0.0"})
+    exposed = create_demo_app({**env, OUTPOST_DEMO_HOST.name: "0.0.0.0"})
     assert exposed.test_client().get("/").status_code == 404
     for app in (exposed, demo):
         app.extensions["outpost"].engine.dispose()

@@ -1,19 +1,26 @@
 """`outpost deploy-files DIR`: the systemd units, the nginx site and the Prometheus files as a
-server gets them, naming the virtualenv the package is installed in and never a source tree;
-the units verified and scored by systemd-analyze."""
+server gets them, naming the virtualenv the package is installed in and never a source tree, and
+following the env file (`--env-file`); the units verified and scored by systemd-analyze, the
+site by `nginx -t`, the scrape configuration by `promtool check config`."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from outpost.deploy_files import SHIPPED, VENV_MARK
 from shared.config import Settings
+from support import nginx
 from support.processes import ROOT
+from support.smtp_stages import SmtpCA
 from support.units import parse_unit, unit_value
 
 SYSTEMD_ANALYZE = Path("/usr/bin/systemd-analyze")
@@ -21,6 +28,9 @@ UNITS = ("outbox-relay.service", "outpost-api.service")
 # `systemd-analyze security` exposure (0 best, 10 worst) of each unit when the files moved into
 # the package: hardening may only improve.
 EXPOSURE = {"outbox-relay.service": 1.8, "outpost-api.service": 2.0}
+PROMTOOL = Path("/usr/bin/promtool")
+# What the env file sets that deploy-files follows: the shell's own are left out.
+FOLLOWED = ("OUTPOST_BIND", "RELAY_METRICS_PORT", "RELAY_METRICS_HOST", "PUBLIC_URL")
 
 
 @dataclass(frozen=True)
@@ -32,21 +42,42 @@ class Written:
 
 
 def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    env = {key: value for key, value in os.environ.items() if key not in FOLLOWED}
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
 
 
-def deploy_files(out: Path, venv: Path) -> subprocess.CompletedProcess[str]:
-    return run(sys.executable, "-m", "outpost.cli", "deploy-files", out, "--venv", venv)
+def deploy_files(out: Path, venv: Path, *options: str | Path) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, "-m", "outpost.cli", "deploy-files", out, "--venv", venv, *options)
+
+
+def make_venv(base: Path) -> Path:
+    """A virtualenv outside the checkout, its commands those of this one."""
+    venv = base / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for name in ("outpost", "outbox-relay"):
+        (venv / "bin" / name).symlink_to(Path(sys.prefix) / "bin" / name)
+    return venv
+
+
+def scrape_targets(out: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each job of the written scrape configuration: its static configurations."""
+    config = yaml.safe_load((out / "prometheus" / "outpost-prometheus.yml").read_text())
+    return {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
+
+
+def upstream(out: Path) -> str:
+    """The server of the written nginx site's upstream."""
+    [server] = re.findall(
+        r"upstream outpost_api \{\s*server ([^;]+);", (out / "nginx" / "outpost.conf").read_text()
+    )
+    return server
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
     """The deploy files written by the command, for a virtualenv outside the checkout."""
     base = tmp_path_factory.mktemp("deploy")
-    venv = base / "venv"
-    (venv / "bin").mkdir(parents=True)
-    for name in ("outpost", "outbox-relay"):
-        (venv / "bin" / name).symlink_to(Path(sys.prefix) / "bin" / name)
+    venv = make_venv(base)
     done = deploy_files(base / "out", venv)
     assert done.returncode == 0, done.stderr
     return Written(base / "out", venv)
@@ -60,6 +91,79 @@ def test_every_shipped_file_is_written_naming_the_venv_and_no_checkout(written: 
     for relative in shipped:
         text = (out / relative).read_text()
         assert VENV_MARK not in text and str(ROOT) not in text and "/opt/outpost" not in text
+        assert not re.search(r"@[A-Z_]+@", text), f"{relative}: a mark left"
+
+
+def test_without_an_env_file_the_files_name_the_defaults(written: Written) -> None:
+    assert upstream(written.out) == "127.0.0.1:8000"
+    assert scrape_targets(written.out) == {
+        "outpost-api": [{"targets": ["127.0.0.1:8000"], "labels": {"deployment": "outpost"}}],
+        "outbox-relay": [{"targets": ["127.0.0.1:9109"], "labels": {"deployment": "outpost"}}],
+    }
+
+
+def test_the_files_follow_the_env_file(tmp_path: Path) -> None:
+    api, relay = 18731, 19447
+    env_file = tmp_path / "etc" / "outpost.env"
+    env_file.parent.mkdir()
+    env_file.write_text(
+        f"OUTPOST_BIND=0.0.0.0:{api}\n"
+        f"RELAY_METRICS_PORT={relay}\n"
+        "RELAY_METRICS_HOST=127.0.0.2\n"
+        "PUBLIC_URL=https://Auth.Shop.example/outpost\n"
+    )
+    out = tmp_path / "out"
+    done = deploy_files(out, make_venv(tmp_path), "--env-file", env_file)
+    assert done.returncode == 0, done.stderr
+
+    # Listening on every interface: reached on loopback, by nginx and by Prometheus alike.
+    assert upstream(out) == f"127.0.0.1:{api}"
+    labels = {"deployment": "auth.shop.example"}
+    assert scrape_targets(out) == {
+        "outpost-api": [{"targets": [f"127.0.0.1:{api}"], "labels": labels}],
+        "outbox-relay": [{"targets": [f"127.0.0.2:{relay}"], "labels": labels}],
+    }
+    for name in UNITS:
+        unit = parse_unit(out / "systemd" / name)
+        assert unit_value(unit, "Service", "EnvironmentFile") == str(env_file)
+    assert PROMTOOL.exists(), f"{PROMTOOL} missing: apt install prometheus"
+    checked = run(PROMTOOL, "check", "config", out / "prometheus" / "outpost-prometheus.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert nginx.available(), "`nginx -t` needs `apt-get install nginx-light`"
+    (tmp_path / "nginx").mkdir()
+    # `nginx -t` listens on nothing: any ports do.
+    conf = nginx.configure(
+        tmp_path / "nginx",
+        http=8080,
+        https=8443,
+        api=api,
+        ca=SmtpCA.make(),
+        site=out / "nginx" / "outpost.conf",
+    )
+    checked = nginx.check(conf)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_ipv6_and_no_relay_metrics(tmp_path: Path) -> None:
+    env_file = tmp_path / "outpost.env"
+    env_file.write_text("OUTPOST_BIND=[::]:8443\nRELAY_METRICS_PORT=0\n")
+    out = tmp_path / "out"
+    done = deploy_files(out, make_venv(tmp_path), "--env-file", env_file)
+    assert done.returncode == 0, done.stderr
+    assert upstream(out) == "[::1]:8443"
+    jobs = scrape_targets(out)
+    assert jobs["outpost-api"][0]["targets"] == ["[::1]:8443"]
+    assert jobs["outbox-relay"][0]["targets"] == [], "RELAY_METRICS_PORT=0 serves none"
+
+
+def test_a_bind_nginx_and_prometheus_cannot_reach_is_refused_in_one_line(tmp_path: Path) -> None:
+    env_file = tmp_path / "outpost.env"
+    env_file.write_text("OUTPOST_BIND=unix:/run/outpost-api/api.sock\n")
+    done = deploy_files(tmp_path / "out", make_venv(tmp_path), "--env-file", env_file)
+    assert (done.returncode, done.stdout) == (2, "")
+    [line] = done.stderr.splitlines()
+    assert line.startswith("outpost: configuration error: OUTPOST_BIND: HOST:PORT or [IPv6]:PORT")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_directory_without_outpost_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -109,6 +213,7 @@ def test_units_parse_and_are_hardened(written: Written, name: str) -> None:
         "CapabilityBoundingSet": "",
         "Restart": "on-failure",
         "RestartSec": "2",
+        "RestartPreventExitStatus": "2",
     }
     for key, value in expected.items():
         assert unit_value(unit, "Service", key) == value, f"{path.name}: {key}"

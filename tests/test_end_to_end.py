@@ -131,7 +131,8 @@ def test_outpost_up_serves_and_catches_mail_then_stops_on_ctrl_c(tmp_path: Path)
 
 
 def test_a_bad_variable_stops_each_process_with_one_line_naming_it(tmp_path: Path) -> None:
-    bad = {"SECRET_KEY": SECRET_KEY, "RELAY_BATCH_SIZE": "lots"}
+    database = f"sqlite:///{tmp_path / 'outpost.db'}"
+    bad = {"DATABASE_URL": database, "SECRET_KEY": SECRET_KEY, "RELAY_BATCH_SIZE": "lots"}
     result = subprocess.run(
         [sys.executable, "-m", "outbox_relay.cli", "run"],
         env={**bad, "PATH": "/usr/bin:/bin"},
@@ -147,7 +148,12 @@ def test_a_bad_variable_stops_each_process_with_one_line_naming_it(tmp_path: Pat
     ]
     result = subprocess.run(
         [sys.executable, "-m", "outpost.cli", "serve"],
-        env={"SMTP_URL": "ftp://nope", "SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"},
+        env={
+            "DATABASE_URL": database,
+            "SMTP_URL": "ftp://nope",
+            "SECRET_KEY": SECRET_KEY,
+            "PATH": "/usr/bin:/bin",
+        },
         capture_output=True,
         text=True,
         timeout=30,
@@ -163,7 +169,7 @@ def test_a_bad_variable_stops_each_process_with_one_line_naming_it(tmp_path: Pat
 def test_the_relay_refuses_to_start_without_a_secret_key(variable: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "outbox_relay.cli", "run"],
-        env={"PATH": "/usr/bin:/bin"},
+        env={"DATABASE_URL": f"sqlite:///{tmp_path / 'outpost.db'}", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=30,

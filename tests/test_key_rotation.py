@@ -202,7 +202,11 @@ def test_fallbacks_are_held_to_the_rule_of_secret_key(tmp_path: Path) -> None:
     )
     run = subprocess.run(
         [sys.executable, "-m", "outbox_relay.cli", "run"],
-        env={**env, "PATH": "/usr/bin:/bin"},
+        env={
+            **env,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'outpost.db'}",
+            "PATH": "/usr/bin:/bin",
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import sys
 import urllib.request
 from pathlib import Path
 
 from flask.testing import FlaskClient
 
-from support import processes
+from support import processes, wheels
 from support.smtp_sink import free_port
 
 
@@ -36,6 +37,8 @@ def test_requests_are_counted_by_route_pattern_and_status(client: FlaskClient) -
     assert sample(text, "outpost_http_requests_total", **get) >= 1
     assert "00000000-0000" not in text
     assert "outpost_http_request_duration_seconds_bucket" in text
+    # Once, though this process holds the relay's registrations too.
+    assert len(re.findall(r"^outpost_build_info\{version=\"[^\"]+\"\} 1\.0$", text, re.M)) == 1
 
 
 def test_made_up_methods_are_one_other_label_so_metrics_do_not_grow_without_bound(
@@ -53,7 +56,9 @@ def test_made_up_methods_are_one_other_label_so_metrics_do_not_grow_without_boun
     assert sample(text, "outpost_http_requests_total", **other) >= 400
 
 
-def test_metrics_sum_every_gunicorn_worker(env: dict[str, str], tmp_path: Path) -> None:
+def test_metrics_sum_every_gunicorn_worker_and_say_the_build_once(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     port = free_port()
     api = processes.gunicorn(env, port, tmp_path)
     base = f"http://127.0.0.1:{port}"
@@ -68,3 +73,12 @@ def test_metrics_sum_every_gunicorn_worker(env: dict[str, str], tmp_path: Path) 
         assert processes.stop(api) == 0
     labels = {"method": "GET", "route": "/healthz", "status": "200"}
     assert sample(text, "outpost_http_requests_total", **labels) == 20
+    installed = wheels.installed(Path(sys.executable).parent, tmp_path)
+    assert re.findall(r"^outpost_build_info\{.*", text, re.M) == [
+        f'outpost_build_info{{version="{installed}"}} 1.0'
+    ]
+    # Each worker says it at start, the version it runs.
+    started = [
+        e for e in processes.json_lines(tmp_path / "gunicorn.log") if e["message"] == "api ready"
+    ]
+    assert [e["version"] for e in started] == [installed] * 2

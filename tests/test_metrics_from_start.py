@@ -7,6 +7,7 @@ report it still shows."""
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from api_service import create_app
 from api_service.sms_counts import OUTCOMES
 from shared.outbox import DeadReason, Ending
 from shared.provider_events import SOURCES, TYPES
-from support import processes
+from support import processes, wheels
 from support.bulk import queue_emails
 from support.metrics import scrape
 from support.smtp_sink import free_port
@@ -47,10 +48,22 @@ def _answers(url: str) -> bool:
 
 
 def test_a_fresh_relay_exports_its_counters_at_zero_and_a_pause_as_it_lasts(
-    relay_metrics: tuple[str, dict[str, str]], engine: Engine
+    relay_metrics: tuple[str, dict[str, str]], engine: Engine, tmp_path: Path
 ) -> None:
     url, _ = relay_metrics
     samples = scrape(url)
+    installed = wheels.installed(Path(sys.executable).parent, tmp_path)
+    assert [key for key in samples if key.startswith("outpost_build_info")] == [
+        f'outpost_build_info{{version="{installed}"}}'
+    ]
+    assert samples[f'outpost_build_info{{version="{installed}"}}'] == 1
+
+    def started() -> list[str]:
+        return [
+            e["version"] for e in processes.json_lines(tmp_path / "relay.log") if "version" in e
+        ]
+
+    processes.eventually(lambda: started() == [installed], 30, "the start line's version")
     for channel in ("email", "sms"):
         for ending in Ending:
             key = f'outpost_relay_messages_total{{channel="{channel}",outcome="{ending.value}"}}'

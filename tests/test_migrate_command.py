@@ -1,32 +1,51 @@
-"""`outpost migrate` says what it did: each migration applied, where the schema started and
-ended, and that a run with nothing to apply applied nothing."""
+"""`outpost migrate` names its database (never its password), then says what it did: each
+migration applied (its docstring's first paragraph, whole), where the schema started and ended,
+and that a run with nothing to apply applied nothing; a database that refuses is one line."""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from sqlalchemy import make_url
 
 from shared.db import MIGRATIONS_DIR, alembic_config
 
 SCRIPT = ScriptDirectory(str(MIGRATIONS_DIR))
 HEAD = SCRIPT.get_current_head()
+PASSWORD = "s3cret-owner-pw"
 
 
-def outpost_migrate(url: str, cwd: Path) -> list[str]:
-    done = subprocess.run(
+def run_migrate(cwd: Path, **urls: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "outpost.cli", "migrate"],
-        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        env={**urls, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd,
     )
+
+
+def outpost_migrate(url: str, cwd: Path) -> list[str]:
+    """What it says after naming the database."""
+    done = run_migrate(cwd, DATABASE_URL=url)
     assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
+    named, *said = done.stdout.splitlines()
+    assert named == f"outpost: database {url}"
+    return said
+
+
+def first_paragraph(revision: str) -> str:
+    """A migration's docstring's first paragraph, on one line."""
+    script = SCRIPT.get_revision(revision)
+    assert script is not None
+    return " ".join(script.longdoc.split("\n\n")[0].split())
 
 
 def test_an_empty_database_gets_every_migration_named_then_a_rerun_applies_nothing(
@@ -35,10 +54,9 @@ def test_an_empty_database_gets_every_migration_named_then_a_rerun_applies_nothi
     url = f"sqlite:///{tmp_path / 'outpost.db'}"
     revisions = [r.revision for r in reversed(list(SCRIPT.walk_revisions()))]
     said = outpost_migrate(url, tmp_path)
-    assert [line.split(":")[0] for line in said[:-1]] == ["outpost"] * len(revisions)
-    assert [line.split()[2].rstrip(":") for line in said[:-1]] == revisions
-    first = SCRIPT.get_revision(revisions[0])
-    assert said[0] == f"outpost: applied {revisions[0]}: {first.doc.splitlines()[0]}"
+    assert said[:-1] == [f"outpost: applied {r}: {first_paragraph(r)}" for r in revisions]
+    # Wrapped in its docstring, each first paragraph is said whole: none is cut mid-sentence.
+    assert all(line.endswith(".") for line in said[:-1])
     count = len(revisions)
     assert (
         said[-1]
@@ -56,6 +74,38 @@ def test_a_database_one_revision_behind_gets_that_one(tmp_path: Path) -> None:
     assert isinstance(previous, str)
     command.upgrade(alembic_config(url), previous)
     assert outpost_migrate(url, tmp_path) == [
-        f"outpost: applied {HEAD}: {head.doc.splitlines()[0]}",
+        f"outpost: applied {HEAD}: {first_paragraph(HEAD)}",
         f"outpost: database upgraded from {previous} to {HEAD} (1 migration)",
     ]
+
+
+@pytest.mark.postgresql_only
+def test_it_names_the_owners_database_without_its_password(
+    database_url: str, tmp_path: Path
+) -> None:
+    """MIGRATE_DATABASE_URL when set: the owner's, with a password (which trust auth ignores)."""
+    owner = make_url(database_url).set(password=PASSWORD)
+    done = run_migrate(
+        tmp_path,
+        DATABASE_URL=f"postgresql://outpost_app:{PASSWORD}@127.0.0.1:1/elsewhere",
+        MIGRATE_DATABASE_URL=owner.render_as_string(hide_password=False),
+    )
+    assert done.returncode == 0, done.stderr
+    named = f"postgresql://{owner.username}@{owner.host}:{owner.port}/{owner.database}"
+    assert done.stdout.splitlines() == [
+        f"outpost: database {named}",
+        f"outpost: database already at {HEAD}, nothing to apply",
+    ]
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+@pytest.mark.postgresql_only
+def test_a_database_that_refuses_is_one_line_quoting_it(database_url: str, tmp_path: Path) -> None:
+    role = f"outpost_owner_{secrets.token_hex(4)}"
+    url = make_url(database_url).set(username=role, password=PASSWORD)
+    done = run_migrate(tmp_path, DATABASE_URL=url.render_as_string(hide_password=False))
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("outpost: database error: connection to server at ")
+    assert line.endswith(f'failed: FATAL: role "{role}" does not exist')
+    assert PASSWORD not in done.stdout + done.stderr

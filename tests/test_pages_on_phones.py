@@ -13,8 +13,8 @@ from playwright import sync_api
 from sqlalchemy import Engine
 
 from api_service import create_app
-from outpost import HOST_VARIABLE, MAIL_DIR_VARIABLE
 from outpost.catcher import start_catcher
+from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from shared.smtp_url import parse_smtp_url
 from support import processes
 from support.browser import chromium, screenshot_dir
@@ -172,7 +172,11 @@ def test_every_page_fits_a_phone_and_a_desktop(
     served = {**env, "ADMIN_TOKEN": ADMIN_TOKEN}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    demo_env = {**served, MAIL_DIR_VARIABLE: str(mail_dir), HOST_VARIABLE: "127.0.0.1"}
+    demo_env = {
+        **served,
+        OUTPOST_DEMO_MAIL_DIR.name: str(mail_dir),
+        OUTPOST_DEMO_HOST.name: "127.0.0.1",
+    }
     # Started first: it comes up while the tables fill.
     server = processes.gunicorn(demo_env, port, tmp_path, "outpost.demo:create_demo_app()")
     wrong: list[str] = []

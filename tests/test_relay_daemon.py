@@ -111,7 +111,9 @@ def test_a_relay_waiting_for_its_database_pets_the_watchdog_and_says_why(
     finally:
         code = processes.stop(relay, signal.SIGTERM)
     assert code == 0
-    assert "STATUS=waiting for the database" in said
+    # What it waits for, as `outpost check` quotes the refusal.
+    refused = 'connection to server at "127.0.0.1", port 1 failed: Connection refused'
+    assert f"STATUS=waiting for the database: {refused}" in said
     assert "READY=1" not in said
 
 

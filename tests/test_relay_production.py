@@ -284,7 +284,11 @@ def test_database_timeout_outside_0_to_10_seconds_stops_the_process(
     with pytest.raises(ConfigError, match=r"^DATABASE_TIMEOUT: "):
         Settings.from_env({"SECRET_KEY": "x" * 16, "DATABASE_TIMEOUT": value})
     if value == "0":
-        env = {"SECRET_KEY": "x" * 16, "DATABASE_TIMEOUT": value}
+        env = {
+            "SECRET_KEY": "x" * 16,
+            "DATABASE_TIMEOUT": value,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'outpost.db'}",
+        }
         relay = processes.start(
             [sys.executable, "-m", "outbox_relay.cli", "run"], env, tmp_path, tmp_path / "log"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as NoAnswer
 
@@ -15,8 +16,11 @@ from api_service.problems import Problem
 from api_service.schemas import StatusSchema
 from shared import operations
 from shared.clock import utcnow
+from shared.database_url import driver_message
 from shared.db import ready_to_commit
 from shared.operations.figures import Backlog
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__, description="Probes and metrics.")
 
@@ -42,8 +46,10 @@ def readyz() -> dict[str, str]:
     probe = _probes.submit(ready_to_commit, dependencies().engine)
     try:
         current = probe.result(timeout=READY_WAIT)
-    except (SQLAlchemyError, NoAnswer):
+    except (SQLAlchemyError, NoAnswer) as exc:
         probe.cancel()
+        if isinstance(exc, SQLAlchemyError):
+            log.warning("not ready, database unavailable", extra={"error": driver_message(exc)})
         raise Problem(
             503, "not-ready", "Not ready", "The database cannot be reached or does not commit."
         ) from None

@@ -102,7 +102,7 @@ def _receipts_route(spec: ReceivingSpec) -> None:
         http = HttpReceipt(request, deps.settings)
         if not providers:
             http.absent()
-        fields = spec.read_receipt(http, providers, deps.settings)
+        fields = spec.read_receipt(http, providers, deps.settings.sms_context)
         return _apply_post(deps, spec.name, receipt_post(spec.name, receipts, fields))
 
     doc = receipts.doc

@@ -31,7 +31,7 @@ class SmsApiChannel:
         timeout: float = SMS_TIMEOUT,
     ) -> None:
         self._spec = spec
-        self._request = spec.requests(provider, settings)
+        self._request = spec.requests(provider, settings.sms_context)
         self._client = httpx.Client(timeout=timeout)
 
     def send(self, message: Message, start_by: float) -> str | None:

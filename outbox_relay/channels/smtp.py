@@ -138,6 +138,15 @@ class SmtpChannel:
                 return
         self.close()
 
+    def greet(self) -> bool:
+        """Open a session as a send does (connect, EHLO, STARTTLS and AUTH as configured) and
+        QUIT, sending no message: `outpost check` reaching the provider at no cost. Whether the
+        session was encrypted; the DeliveryFailure of the step that failed, as a send's."""
+        self._smtp = self._open(time.monotonic() + self._settings.timeout)
+        encrypted = isinstance(self._smtp.sock, ssl.SSLSocket)
+        self.close()
+        return encrypted
+
     def close(self) -> None:
         """Say QUIT if the server still listens, then drop the socket."""
         smtp, self._smtp = self._smtp, None

@@ -4,15 +4,19 @@ its HTTP status alone; it sends no receipts."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from shared.sms_providers.spec import Answer, Outbound, Requests, SmsProvider, SmsSpec, SmsText
+from shared.sms_providers.spec import (
+    Answer,
+    Outbound,
+    Requests,
+    SmsContext,
+    SmsProvider,
+    SmsSpec,
+    SmsText,
+)
 from shared.sms_providers.urls import refuse_clear_text
 from shared.verdicts import Judgement, judge_http
-
-if TYPE_CHECKING:
-    from shared.config import Settings
 
 
 class Gateway(SmsSpec):
@@ -27,9 +31,9 @@ class Gateway(SmsSpec):
         refuse_clear_text(urlsplit(url))
         return SmsProvider(self.name, url)
 
-    def requests(self, provider: SmsProvider, settings: Settings) -> Requests:
+    def requests(self, provider: SmsProvider, context: SmsContext) -> Requests:
         """JSON to the URL, with the bearer token when SMS_TOKEN is set."""
-        token = {"Authorization": f"Bearer {settings.sms_token}"} if settings.sms_token else {}
+        token = {"Authorization": f"Bearer {context.sms_token}"} if context.sms_token else {}
 
         def request(message: SmsText) -> Outbound:
             return Outbound(

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from shared.verdicts import Judgement, Refusal, Verdict, classify_http
 
 if TYPE_CHECKING:
-    from shared.config import Settings
     from shared.sms_providers.receipts import ReceiptRequest, Receipts
+    from shared.sms_providers.template import RequestFormat
 
 
 class SmsText(Protocol):
@@ -28,6 +28,18 @@ class SmsText(Protocol):
     def to(self) -> str: ...
     @property
     def body(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SmsContext:
+    """What the specs read of the settings, beside a provider's URL: PUBLIC_URL (where receipts
+    are asked for), SECRET_KEY then its fallbacks (which key a receipt URL), SMS_TOKEN, and the
+    templated gateway's request format."""
+
+    public_url: str | None
+    secret_keys: tuple[str, ...] = field(repr=False)
+    sms_token: str | None = field(repr=False)
+    sms_request: RequestFormat | None
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,7 @@ class SmsSpec(ABC):
         never echoing a credential."""
 
     @abstractmethod
-    def requests(self, provider: SmsProvider, settings: Settings) -> Requests:
+    def requests(self, provider: SmsProvider, context: SmsContext) -> Requests:
         """How each message is handed to `provider`."""
 
     @abstractmethod
@@ -138,7 +150,7 @@ class ReceivingSpec(SmsSpec):
 
     @abstractmethod
     def read_receipt(
-        self, request: ReceiptRequest, providers: list[SmsProvider], settings: Settings
+        self, request: ReceiptRequest, providers: list[SmsProvider], context: SmsContext
     ) -> Mapping[str, str]:
         """A receipt's fields once the request is verified as one of `providers`' own."""
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
 import jinja2
@@ -23,11 +23,8 @@ import phonenumbers
 
 from shared.sandbox import Sandbox
 from shared.sms_providers.gateway import Gateway
-from shared.sms_providers.spec import Outbound, Requests, SmsProvider, SmsText
+from shared.sms_providers.spec import Outbound, Requests, SmsContext, SmsProvider, SmsText
 from shared.sms_segments import segments
-
-if TYPE_CHECKING:
-    from shared.config import Settings
 
 # Each format: its media type, how a value is written into it, and how its body is checked.
 _FORMATS: dict[str, tuple[str, Callable[[Any], str]]] = {
@@ -150,6 +147,11 @@ def headers_from(environ: Mapping[str, str]) -> Callable[[str], tuple[tuple[str,
     return parse
 
 
+def references(value: str) -> list[str]:
+    """The environment variables an SMS_HEADERS value names, `${NAME}`, in order."""
+    return _REFERENCE.findall(value)
+
+
 def _variable(environ: Mapping[str, str], name: str) -> str:
     if name not in environ:
         raise ValueError(f"${{{name}}} is not set in the environment")
@@ -162,9 +164,9 @@ class TemplatedGateway(Gateway):
     name = "template"
     templated = True
 
-    def requests(self, provider: SmsProvider, settings: Settings) -> Requests:
+    def requests(self, provider: SmsProvider, context: SmsContext) -> Requests:
         """The rendered body, with its Content-Type and SMS_HEADERS."""
-        request = settings.sms_request
+        request = context.sms_request
         assert request is not None
         headers = request.request_headers()
 

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.sms_providers.receipts import ReceiptDoc, ReceiptRequest, Receipts, receipts_url
@@ -26,14 +26,12 @@ from shared.sms_providers.spec import (
     ReceivingSpec,
     Requests,
     Rule,
+    SmsContext,
     SmsProvider,
     SmsText,
 )
 from shared.sms_providers.urls import checked_sender, read_account_url
 from shared.verdicts import Judgement, Refusal, Verdict
-
-if TYPE_CHECKING:
-    from shared.config import Settings
 
 _SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 _NUMBER_REFUSED = "number refused"
@@ -111,7 +109,7 @@ class Twilio(ReceivingSpec):
             messaging_service_sid=service,
         )
 
-    def requests(self, provider: SmsProvider, settings: Settings) -> Requests:
+    def requests(self, provider: SmsProvider, context: SmsContext) -> Requests:
         """Form fields to the account's Messages resource, with HTTP Basic."""
         assert provider.account is not None and provider.secret is not None
         account = quote(provider.account, safe="")
@@ -121,8 +119,8 @@ class Twilio(ReceivingSpec):
             if provider.messaging_service_sid
             else {"From": provider.sender or ""}
         )
-        if settings.public_url:
-            fields["StatusCallback"] = receipts_url(settings.public_url, self.name)
+        if context.public_url:
+            fields["StatusCallback"] = receipts_url(context.public_url, self.name)
         auth = (provider.account, provider.secret)
 
         def request(message: SmsText) -> Outbound:
@@ -145,19 +143,19 @@ class Twilio(ReceivingSpec):
         return sid if isinstance(sid, str) else None
 
     def read_receipt(
-        self, request: ReceiptRequest, providers: list[SmsProvider], settings: Settings
+        self, request: ReceiptRequest, providers: list[SmsProvider], context: SmsContext
     ) -> Mapping[str, str]:
         """A status callback, once its signature is the sending account's: computed with the
         auth token of the Twilio provider whose account SID the callback names (`AccountSid`),
         over the exact URL Twilio called, PUBLIC_URL's callback URL with the query string it
         came with. A request without a signature is challenged, never counted."""
-        if settings.public_url is None:
+        if context.public_url is None:
             request.absent()
         presented = request.header("X-Twilio-Signature").strip()
         if not presented:
             request.challenge(_UNSIGNED, "X-Twilio-Signature")
         fields = request.form()
-        called = receipts_url(settings.public_url, self.name)
+        called = receipts_url(context.public_url, self.name)
         if request.query_string:
             called += "?" + request.query_string
         account = next(iter(fields.get("AccountSid", [])), None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from shared.codes import derive_key
@@ -24,15 +24,13 @@ from shared.sms_providers.spec import (
     ReceivingSpec,
     Requests,
     Rule,
+    SmsContext,
     SmsProvider,
     SmsText,
 )
 from shared.sms_providers.urls import checked_sender, read_account_url
 from shared.sms_segments import Encoding, segments
 from shared.verdicts import Judgement, Verdict
-
-if TYPE_CHECKING:
-    from shared.config import Settings
 
 # The query parameter of the callback URL the relay gives Vonage that authenticates its DLRs.
 RECEIPT_KEY = "key"
@@ -90,7 +88,7 @@ class Vonage(ReceivingSpec):
             sender=checked_sender(account.query["from"]),
         )
 
-    def requests(self, provider: SmsProvider, settings: Settings) -> Requests:
+    def requests(self, provider: SmsProvider, context: SmsContext) -> Requests:
         """Form fields to /sms/json, the credentials among them."""
         assert provider.account is not None and provider.secret is not None
         url = f"{provider.endpoint}/sms/json"
@@ -99,9 +97,10 @@ class Vonage(ReceivingSpec):
             "api_secret": provider.secret,
             "from": (provider.sender or "").removeprefix("+"),
         }
-        if settings.public_url:
-            # Authenticated by the key it carries: Vonage posts to it with no credentials.
-            fields["callback"] = callback(settings.public_url, settings.secret_key)
+        if context.public_url:
+            # Authenticated by the key it carries (the newest key's): Vonage posts to it with
+            # no credentials.
+            fields["callback"] = callback(context.public_url, context.secret_keys[0])
 
         def request(message: SmsText) -> Outbound:
             form = {**fields, "to": message.to.removeprefix("+"), "text": message.body}
@@ -135,7 +134,7 @@ class Vonage(ReceivingSpec):
         return message_id if isinstance(message_id, str) else None
 
     def read_receipt(
-        self, request: ReceiptRequest, providers: list[SmsProvider], settings: Settings
+        self, request: ReceiptRequest, providers: list[SmsProvider], context: SmsContext
     ) -> Mapping[str, str]:
         """A DLR at the callback URL the relay gave Vonage (its `key`) or with the token as for
         /ses, posted as JSON or as a form, once its `api-key` is a Vonage provider's."""
@@ -143,7 +142,7 @@ class Vonage(ReceivingSpec):
         if key is None:
             request.token()
         else:
-            keys = [receipt_key(secret) for secret in settings.secret_keys]
+            keys = [receipt_key(secret) for secret in context.secret_keys]
             request.require(
                 key, keys, "This callback URL's key is not the one the relay gives Vonage.", None
             )
