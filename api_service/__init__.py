@@ -32,10 +32,10 @@ from api_service.routes import (
 )
 from api_service.sms_counts import known_regions
 from shared import keyring
-from shared.config import Settings
 from shared.db import engine_for
 from shared.logs import configure_logging
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 from shared.unsubscribe import Unsubscribe

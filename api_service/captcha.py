@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from api_service.flows.errors import HumanCheckFailed, HumanCheckUnavailable
-from shared.captcha_url import Captcha, CaptchaKind
+from shared.settings.captcha_url import Captcha, CaptchaKind
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from api_service.flows.errors import (
     Refused,
     TooManyRequests,
 )
-from shared.database_url import driver_message
+from shared.settings.database_url import driver_message
 
 log = logging.getLogger(__name__)
 

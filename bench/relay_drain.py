@@ -33,10 +33,10 @@ from outbox_relay.channels import Email
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
 from shared.clock import utcnow
-from shared.config_values import mail_from
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.secretbox import SecretBox
+from shared.settings.config_values import mail_from
 from support import processes
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY

@@ -24,8 +24,8 @@ import psycopg
 
 from bench.common import command, machine, postgres_database, sink_process
 from outbox_relay.bootstrap import build_relay
-from shared.config import Settings
 from shared.db import create_engine_for
+from shared.settings.config import Settings
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY
 from support.databases import libpq_url

@@ -43,9 +43,9 @@ from bench.cpu import TICKS_PER_SECOND, processes, tree_ticks
 from bench.receipts import Tally, tally
 from bench.register import load
 from bench.relay_drain import wait_for
-from shared.database_url import normalise_database_url
 from shared.db import create_engine_for, migrate
 from shared.models import outbox
+from shared.settings.database_url import normalise_database_url
 from support import processes as running
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY

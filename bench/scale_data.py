@@ -66,8 +66,8 @@ from outbox_relay.relay import Relay
 from outbox_relay.wake import Wake
 from shared import operations
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.db import create_engine_for
+from shared.settings.config import Settings
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.dashboard import sign_in

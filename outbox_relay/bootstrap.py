@@ -16,8 +16,8 @@ from outbox_relay.providers import Providers
 from outbox_relay.relay import Relay
 from outbox_relay.senders import Senders
 from outbox_relay.strangers import StrangerMail
-from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 
 

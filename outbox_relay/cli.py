@@ -11,10 +11,10 @@ from pathlib import Path
 
 from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
-from shared import env_file
-from shared.config import Settings
-from shared.config_env import ConfigError, require_database_url
 from shared.logs import configure_logging
+from shared.settings import env_file
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError, require_database_url
 from shared.settings.keys import SECRET_KEY
 from shared.version import version
 

@@ -18,9 +18,9 @@ from outbox_relay.claims import Claimed
 from outbox_relay.render import RenderedEmail, Templates
 from shared.addresses import Sender
 from shared.clock import utcnow
-from shared.code_link import CodeLink
 from shared.outbox import Channel, Purpose, priority_of
 from shared.secretbox import SecretBox
+from shared.settings.code_link import CodeLink
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
 _UTF8 = Charset("utf-8")

@@ -18,8 +18,8 @@ from outbox_relay.wake import Wake
 from shared import keyring, operations, suppressions
 from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
-from shared.database_url import driver_message
 from shared.db import engine_for, schema_behind
+from shared.settings.database_url import driver_message
 from shared.version import version
 
 log = logging.getLogger(__name__)

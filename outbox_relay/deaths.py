@@ -7,11 +7,11 @@ from sqlalchemy import Connection
 
 from outbox_relay import store
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.events import delivery_failed
 from shared.outbox import WEBHOOK
 from shared.refusals import failure_reason, suppression_of
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 
 # Who refused the address a message's death suppresses, by the message's channel.

@@ -15,9 +15,9 @@ from outbox_relay.heartbeat import Heartbeat
 from outbox_relay.priority import yield_cpu
 from outbox_relay.render import TemplateError
 from outbox_relay.wake import Wake
-from shared.config import Settings
 from shared.db import engine_for
 from shared.keyring import KeysMismatch
+from shared.settings.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from outbox_relay.backoff import until_connected
-from shared.database_url import connect_arguments, driver_message
 from shared.outbox import NOTIFY_CHANNEL
+from shared.settings.database_url import connect_arguments, driver_message
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from outbox_relay import metrics
 from outbox_relay.backoff import probe_delay
 from outbox_relay.failures import DeliveryFailure, Verdict
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.outbox import Channel
+from shared.settings.config import Settings
 
 log = logging.getLogger(__name__)
 

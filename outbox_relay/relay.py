@@ -15,8 +15,8 @@ from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.providers import Providers
 from outbox_relay.senders import Senders
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.outbox import WEBHOOK
+from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from jinja2.exceptions import SecurityError
 import shared
 from outbox_relay.render_budget import RenderRefused, RenderWorkers
 from shared import locales
-from shared.config import Branding, Settings
 from shared.locales import PARTS
 from shared.outbox import CODED, PURPOSES, Purpose
 from shared.sandbox import Sandbox
+from shared.settings.config import Branding, Settings
 
 PACKAGED = Path(shared.__file__).parent / "templates"
 # Files the messages extend rather than render.

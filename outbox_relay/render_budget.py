@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from shared.config import Branding
+from shared.settings.config import Branding
 
 RENDER_SECONDS = 0.5
 RENDER_OUTPUT = 256 * 1024

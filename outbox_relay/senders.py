@@ -24,12 +24,12 @@ from outbox_relay.render import TemplateError, Templates
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
-from shared import code_link
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.outbox import Channel, Ending, Purpose, priority_of
 from shared.refusals import Refusal
 from shared.secretbox import SealedUnderOtherKey, SecretBox
+from shared.settings import code_link
+from shared.settings.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from functools import partial
 from sqlalchemy import Engine
 
 from outbox_relay.compose import UnsubscribeUrl
-from shared.config import Settings
+from shared.settings.config import Settings
 from shared.throttle import Limit, Throttle
 from shared.unsubscribe import Unsubscribe
 

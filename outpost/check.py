@@ -17,14 +17,14 @@ from outbox_relay.failures import DeliveryFailure
 from outbox_relay.operator.dispatch import missing_database
 from outbox_relay.render import Templates
 from shared.bounds import LONGEST_CONNECT
-from shared.config import Settings
-from shared.config_env import ConfigError, require_database_url
-from shared.database_url import driver_message, shown
 from shared.db import Schema, create_engine_for, schema_of
-from shared.env_file import unknown_name_warnings
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError, require_database_url
 from shared.settings.database import DATABASE_URL
-from shared.sms_url import LOG
-from shared.smtp_url import SmtpSettings, StartTls
+from shared.settings.database_url import driver_message, shown
+from shared.settings.env_file import unknown_name_warnings
+from shared.settings.sms_url import LOG
+from shared.settings.smtp_url import SmtpSettings, StartTls
 
 PROG = "outpost check"
 

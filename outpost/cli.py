@@ -17,12 +17,12 @@ from outpost.check import run_checks
 from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from outpost.serve import serve
 from outpost.stack import up_stack
-from shared import env_file
-from shared.config import Settings
-from shared.config_env import ConfigError, require_database_url
-from shared.database_url import driver_message, shown
 from shared.db import migrate
 from shared.outbox import CHANNELS, PURPOSES
+from shared.settings import env_file
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError, require_database_url
+from shared.settings.database_url import driver_message, shown
 from shared.settings.reference import reference
 from shared.version import version
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from shared.config import Settings
+from shared.settings.config import Settings
 from shared.settings.processes import OUTPOST_BIND, tcp_address
 
 SHIPPED = Path(__file__).resolve().parent / "deploy"

@@ -21,10 +21,10 @@ from typing import Any
 
 from outpost.serve import ServeSettings
 from shared import keyring
-from shared.config import Settings
-from shared.config_env import ConfigError
 from shared.db import engine_for
 from shared.logs import JsonFormatter
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 
 try:
     _serve = ServeSettings.from_env(os.environ)

@@ -14,10 +14,10 @@ from outbox_relay.channels import Email, SmsMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
-from shared import code_link
-from shared.config import Settings
 from shared.outbox import PURPOSES, Channel
 from shared.secretbox import SecretBox
+from shared.settings import code_link
+from shared.settings.config import Settings
 from shared.sms_segments import Segments, segments
 
 # More segments than this and `outpost templates check` warns: each one is billed.

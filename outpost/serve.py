@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
-from shared.config import Settings
+from shared.settings.config import Settings
 from shared.settings.processes import LOG_LEVEL, OUTPOST_BIND, WEB_CONCURRENCY
 
 GUNICORN_CONFIG = "python:outpost.gunicorn_conf"

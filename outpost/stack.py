@@ -18,9 +18,9 @@ from outpost.banner import Stack, banner
 from outpost.catcher import start_catcher
 from outpost.kept_secrets import ADMIN_TOKEN_FILE, SECRET_KEY_FILE, kept_secret
 from outpost.serve import GUNICORN_CONFIG
-from shared.config import Settings
-from shared.config_values import loopback
 from shared.db import migrate
+from shared.settings.config import Settings
+from shared.settings.config_values import loopback
 from shared.settings.database import DATABASE_URL
 from shared.settings.keys import ADMIN_TOKEN, SECRET_KEY
 from shared.settings.mail import APP_URL, CODE_LINK_URL, PUBLIC_URL, SMTP_URL

@@ -19,8 +19,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
 from shared.bounds import LONGEST_CONNECT, OPERATOR_TIMEOUT, PING_TIMEOUT, BoundedConnection
-from shared.config import Settings
-from shared.database_url import connect_arguments
+from shared.settings.config import Settings
+from shared.settings.database_url import connect_arguments
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from shared.accounts import User, user_by_id
-from shared.config import Settings
 from shared.messages import Dependencies
 from shared.outbox import PURPOSES, WEBHOOK, enqueue, values_of
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 
 
 class EventType(StrEnum):

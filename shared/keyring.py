@@ -22,11 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.clock import utcnow
 from shared.codes import derive_key
-from shared.config import Settings
-from shared.config_env import ConfigError
-from shared.database_url import driver_message
 from shared.models import keyring
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
+from shared.settings.database_url import driver_message
 
 log = logging.getLogger(__name__)
 

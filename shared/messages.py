@@ -11,7 +11,6 @@ from sqlalchemy import Connection
 from shared.accounts import User
 from shared.addresses import phone_region
 from shared.causes import Cause
-from shared.config import Settings
 from shared.locales import DEFAULT
 from shared.outbox import (
     ANSWERS_AS,
@@ -23,6 +22,7 @@ from shared.outbox import (
     enqueue,
 )
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries, sms_region
 from shared.verification import FreshCode, fresh_code

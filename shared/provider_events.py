@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, Select, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.config import Settings
 from shared.events import delivery_failed
 from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import ERASED, WEBHOOK, DeadReason, Status
 from shared.refusals import Refusal, failure_reason, suppression_of
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.sms_providers.registry import RECEIVING
 from shared.suppressions import SuppressionReason, Suppressor
 from shared.transitions import bounce

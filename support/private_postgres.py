@@ -16,7 +16,7 @@ from types import TracebackType
 
 import psycopg
 
-from shared.database_url import normalise_database_url
+from shared.settings.database_url import normalise_database_url
 from support.smtp_sink import free_port
 
 BIN = Path(os.environ.get("OUTPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))

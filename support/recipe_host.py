@@ -28,7 +28,7 @@ from urllib.parse import unquote
 import psycopg
 from sqlalchemy import make_url
 
-from shared import env_file
+from shared.settings import env_file
 from support import nginx, processes
 from support.postfix import Postfix
 from support.postfix_config import API_DOMAIN

@@ -12,7 +12,7 @@ import secrets
 import threading
 from typing import Any
 
-from shared.captcha_url import CaptchaKind
+from shared.settings.captcha_url import CaptchaKind
 from support.http_stand_in import Answer, GatewayRequest, HttpStandIn
 
 PATHS = {

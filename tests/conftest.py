@@ -26,9 +26,9 @@ from api_service import create_app
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
-from shared.config import Settings
 from shared.db import create_engine_for, migrate
-from shared.smtp_url import parse_smtp_url
+from shared.settings.config import Settings
+from shared.settings.smtp_url import parse_smtp_url
 from support import alone, private_postgres, processes
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, Copies, create_database, drop_database, url_of

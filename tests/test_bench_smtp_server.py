@@ -17,7 +17,7 @@ from bench.common import sink_process
 from bench.smtp_server import serve
 from outbox_relay.channels import Email
 from outbox_relay.channels.smtp import SmtpChannel
-from shared.smtp_url import parse_smtp_url
+from shared.settings.smtp_url import parse_smtp_url
 from support import processes
 from support.smtp_sink import free_port
 

@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 from api_service import create_app
 from api_service.captcha import CAPTCHA_SECONDS, MISSING, REFUSED, SPENT
 from outpost.demo import create_demo_app
-from shared.captcha_url import CaptchaKind, parse_captcha_url
-from shared.config import Settings
-from shared.config_env import ConfigError
+from shared.settings.captcha_url import CaptchaKind, parse_captcha_url
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support.constants import SECRET_KEY
 from support.hashes import TimedHasher
 from support.rows import forget_throttles, written

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 
 from api_service import create_app
 from api_service.clients import client_of
-from shared.config import Settings
-from shared.config_env import ConfigError
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 from support.smtp_sink import free_port

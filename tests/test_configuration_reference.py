@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from outpost.cli import main
-from shared.config import Settings
 from shared.settings import foreign
 from shared.settings.catalogue import SETTINGS, VARIABLES
+from shared.settings.config import Settings
 from shared.settings.reference import reference
 from shared.settings.variable import MADE_OF, VARIABLE, Variable
 from support.processes import ROOT
@@ -26,21 +26,8 @@ PRODUCTION = [
     for top in ("api_service", "outbox_relay", "shared", "outpost")
     for path in sorted((ROOT / top).rglob("*.py"))
 ] + [ROOT / "migrations" / "env.py"]
-# The settings wing, and the modules the lead moves into it: they may name a variable as text.
-WING = {ROOT / "shared" / "settings"} | {
-    ROOT / "shared" / f"{name}.py"
-    for name in (
-        "config",
-        "config_env",
-        "config_values",
-        "database_url",
-        "smtp_url",
-        "sms_url",
-        "captcha_url",
-        "env_file",
-        "code_link",
-    )
-}
+# The settings wing: it alone may name a variable as text.
+WING = {ROOT / "shared" / "settings"}
 # PEP 3333's CGI keys of a request's WSGI environ, which is no process environment (and its
 # HTTP_* request headers).
 WSGI = {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME"}

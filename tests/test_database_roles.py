@@ -18,8 +18,8 @@ from sqlalchemy import Engine, make_url
 
 from api_service import create_app
 from outbox_relay.bootstrap import build_relay
-from shared.config import Settings
 from shared.db import alembic_config, create_engine_for
+from shared.settings.config import Settings
 from support.rows import statuses
 from support.smtp_sink import SinkServer
 

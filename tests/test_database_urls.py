@@ -15,11 +15,11 @@ from sqlalchemy import text
 from api_service import create_app
 from outbox_relay.listener import Listener
 from outbox_relay.wake import Wake
-from shared.config import Settings
-from shared.config_env import ConfigError
-from shared.database_url import connect_arguments, masked, normalise_database_url
 from shared.db import create_engine_for
 from shared.outbox import NOTIFY_CHANNEL
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
+from shared.settings.database_url import connect_arguments, masked, normalise_database_url
 from support.constants import SECRET_KEY
 from support.replication import PostgresPair
 from support.smtp_sink import free_port

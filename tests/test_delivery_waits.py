@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.smtp_url import parse_smtp_url
+from shared.settings.smtp_url import parse_smtp_url
 from support.constants import PASSWORD, MakeRelay
 from support.relays import drain_until, wait_until_up
 from support.rows import rows

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from outpost.deploy_files import SHIPPED, VENV_MARK
-from shared.config import Settings
+from shared.settings.config import Settings
 from support import nginx
 from support.processes import ROOT
 from support.smtp_stages import SmtpCA

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.env_file import EnvFileError, read
+from shared.settings.env_file import EnvFileError, read
 
 # Blank and padded lines written out, so that no editor trims them.
 SAMPLE = "\n".join(

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.env_file import unknown_name_warnings
 from shared.settings import described, unknown_names
+from shared.settings.env_file import unknown_name_warnings
 from support.constants import SECRET_KEY
 
 WARNING = "SMTP_URLL is not a setting Outpost reads (did you mean SMTP_URL?)"

@@ -20,10 +20,10 @@ from api_service import create_app
 from shared import keyring
 from shared.clock import utcnow
 from shared.codes import code_matches
-from shared.config import Settings
-from shared.config_env import ConfigError
 from shared.models import outbox
 from shared.secretbox import SealedUnderOtherKey, SecretBox
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from shared.suppressions import Suppressor
 from support import processes
 from support.constants import SECRET_KEY, MakeRelay

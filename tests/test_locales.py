@@ -20,10 +20,10 @@ from api_service import create_app
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.render import Templates
 from shared import locales
-from shared.config import Settings
-from shared.config_env import ConfigError
 from shared.db import alembic_config, create_engine_for
 from shared.locales import PACKAGED, best_match, pick
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support.processes import ROOT
 from support.rows import rows
 from support.smtp_sink import SinkServer

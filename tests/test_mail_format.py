@@ -17,11 +17,11 @@ from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
 from shared.addresses import Sender
-from shared.config import Settings
-from shared.config_values import mail_from
 from shared.locales import PACKAGED as LOCALES
 from shared.outbox import PURPOSES
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
+from shared.settings.config_values import mail_from
 from support.constants import SECRET_KEY
 
 BOX = SecretBox("a-secret-key-for-mail-format-tests")

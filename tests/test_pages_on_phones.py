@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api_service import create_app
 from outpost.catcher import start_catcher
 from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
-from shared.smtp_url import parse_smtp_url
+from shared.settings.smtp_url import parse_smtp_url
 from support import processes
 from support.browser import chromium, screenshot_dir
 from support.bulk import queue_emails

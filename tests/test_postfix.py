@@ -13,10 +13,10 @@ from itertools import product
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.config import Branding
 from shared.locales import PACKAGED as LOCALES
 from shared.outbox import CODED, PURPOSES, enqueue
 from shared.secretbox import SecretBox
+from shared.settings.config import Branding
 from shared.suppressions import Suppressor
 from support import processes
 from support.bulk import queue_emails

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.providers import PROBE_LEAD
 from shared.clock import utcnow
-from shared.config_env import DEFAULT_CONCURRENCY
+from shared.settings.config_env import DEFAULT_CONCURRENCY
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.postfix import PROBE_INTERVAL, Postfix, addresses, delivered_once

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
-from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from support.constants import MakeRelay
 from support.rows import forget_throttles, rows
 from support.smtp_sink import SinkServer, code_in

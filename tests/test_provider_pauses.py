@@ -17,7 +17,7 @@ from outbox_relay import senders
 from outbox_relay.providers import PROBE_LEAD
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.smtp_url import parse_smtp_url
+from shared.settings.smtp_url import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.relays import wait_until_up

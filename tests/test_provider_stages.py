@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.smtp_url import parse_smtp_url
+from shared.settings.smtp_url import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.rows import rows, wait_out_deferrals

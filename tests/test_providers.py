@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from shared.clock import utcnow
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
-from shared.smtp_url import parse_smtp_url
+from shared.settings.smtp_url import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY, MakeRelay
 from support.relays import drain_until

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine, event, func, select, text, update
 
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.models import operator_actions, outbox
 from shared.operations import purge, tallies
+from shared.settings.config import Settings
 from support.bulk import queue_emails
 from support.tallies import agree
 

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, create_engine, text
 from api_service import create_app
 from api_service.passwords import _common_passwords, make_hasher
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from support.hashes import TimedHasher, statement_times
 from support.rows import count, every_value_as_text, forget_throttles, rows, written
 from support.timing import alternating_medians, assert_same_time

@@ -13,9 +13,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from shared.config import Settings
-from shared.config_env import ConfigError
-from shared.smtp_url import parse_smtp_url
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
+from shared.settings.smtp_url import parse_smtp_url
 from support import processes
 from support.bulk import queue_emails
 from support.constants import MakeRelay

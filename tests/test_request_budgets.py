@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from support.rows import let_time_pass, rows
 from support.smtp_sink import SinkServer, code_in
 from support.sns import BEARER, TOKEN

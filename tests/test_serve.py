@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
-from shared.config_env import ConfigError
 from shared.db import migrate
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 from support.smtp_sink import free_port

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from shared.config_env import ConfigError
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support.constants import SECRET_KEY
 
 BREAKS = ["\r\n", "\n", "\u2028", "\u2029", "\x00", "\u202e", " "]

@@ -8,7 +8,7 @@ import base64
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.config import Settings
+from shared.settings.config import Settings
 from support.processes import ROOT
 
 WEBHOOK_KEY = b"webhook-key-SECRET-0123456789"

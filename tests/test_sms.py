@@ -18,10 +18,10 @@ from outbox_relay.channels.factory import default_channels
 from outbox_relay.channels.sms import SmsApiChannel
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.sms_providers import gateway as gateway_spec
 from support.constants import MakeRelay
 from support.rows import rows

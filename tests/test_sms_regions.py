@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from api_service import create_app
-from shared.config import Settings
-from shared.config_env import ConfigError
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 from support.phones import requests_naming

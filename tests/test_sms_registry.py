@@ -12,8 +12,8 @@ from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import DOCUMENT
 from outbox_relay.channels.factory import sms_channel
 from outbox_relay.channels.sms import SmsApiChannel
-from shared.config import Settings
 from shared.provider_events import SOURCES
+from shared.settings.config import Settings
 from shared.sms_providers.registry import RECEIVING, SPECS, spec_for, spec_named
 
 

@@ -15,11 +15,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
 from outbox_relay.relay import Relay
-from shared import env_file
 from shared.clock import utcnow
-from shared.config import Settings
-from shared.config_env import ConfigError
 from shared.models import outbox
+from shared.settings import env_file
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support.africastalking_api import API_KEY, PATH, RECIPIENT, USERNAME, AfricasTalkingApi
 from support.constants import MakeRelay
 from support.processes import ROOT

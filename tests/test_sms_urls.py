@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from shared.config_env import ConfigError
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
+from shared.settings.sms_url import parse_sms_url
 from shared.sms_providers.spec import SmsProvider
-from shared.sms_url import parse_sms_url
 from support.constants import SECRET_KEY
 
 SID = "AC" + "0" * 32

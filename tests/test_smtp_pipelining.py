@@ -15,7 +15,7 @@ import pytest
 from outbox_relay.channels import Email
 from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.failures import DeliveryFailure, Verdict
-from shared.smtp_url import parse_smtp_url
+from shared.settings.smtp_url import parse_smtp_url
 from support.smtp_stages import StagedSmtp
 
 # Leading dots, and no CRLF at the end: the dot-stuffing and the ending smtplib's data() adds.

@@ -18,8 +18,8 @@ from api_service import create_app
 from outbox_relay.relay import Relay
 from shared import operations
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.provider_events import first_seen
+from shared.settings.config import Settings
 from support.constants import ADMIN_TOKEN
 from support.rows import count, rows
 from support.smtp_sink import SinkServer

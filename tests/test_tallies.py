@@ -14,9 +14,9 @@ from sqlalchemy import Engine, func, insert, select, update
 from outbox_relay.daemon import Daemon
 from outbox_relay.wake import Wake
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.models import outbox, outbox_attempts, outbox_counts
 from shared.operations import purge, tallies
+from shared.settings.config import Settings
 from shared.suppressions import Suppressor
 from shared.transitions import bounce, cancel_unsent
 from support.bulk import queue_emails

@@ -19,9 +19,9 @@ from outbox_relay import render
 from outbox_relay.render import TemplateError, Templates
 from outpost.cli import main
 from outpost.preview import preview
-from shared.config import Settings
 from shared.locales import PACKAGED as LOCALES
 from shared.outbox import CHANNELS, PURPOSES
+from shared.settings.config import Settings
 from support import processes
 from support.constants import SECRET_KEY
 

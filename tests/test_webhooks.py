@@ -18,11 +18,11 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.config import Settings
-from shared.config_env import ConfigError
 from shared.events import emit
 from shared.models import users
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 from support.commands import as_json, cli, cli_all, ok
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.dashboard import signed_in

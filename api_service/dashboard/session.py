@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from api_service.dependencies import dependencies
 from shared.clock import utcnow
 from shared.codes import derive_key
-from shared.config import DASHBOARD_SESSION_SECONDS
+from shared.settings.config import DASHBOARD_SESSION_SECONDS
 from shared.throttle import Limit
 
 COOKIE = "outpost_dashboard"

@@ -12,8 +12,8 @@ from api_service.idempotency import IdempotencyKeys
 from api_service.passwords import Passwords, Verifier
 from api_service.refusals import RefusedClients
 from shared.causes import Cause
-from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 from shared.unsubscribe import Unsubscribe

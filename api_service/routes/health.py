@@ -16,9 +16,9 @@ from api_service.problems import Problem
 from api_service.schemas import StatusSchema
 from shared import operations
 from shared.clock import utcnow
-from shared.database_url import driver_message
 from shared.db import ready_to_commit
 from shared.operations.figures import Backlog
+from shared.settings.database_url import driver_message
 
 log = logging.getLogger(__name__)
 

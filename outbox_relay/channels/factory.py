@@ -10,10 +10,10 @@ from outbox_relay.channels import Channel
 from outbox_relay.channels.sms import SmsApiChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.channels.webhook import WebhookChannel
-from shared.config import Settings
+from shared.settings.config import Settings
+from shared.settings.sms_url import LOG
 from shared.sms_providers.registry import spec_named
 from shared.sms_providers.spec import SmsProvider
-from shared.sms_url import LOG
 
 # Called before each message handed to a provider, with the provider's name, the time
 # (time.monotonic) after which the message must not be handed over, and the message's

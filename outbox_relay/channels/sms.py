@@ -11,7 +11,7 @@ import httpx
 from outbox_relay.channels import Message, SmsMessage
 from outbox_relay.channels.http import post
 from outbox_relay.failures import DeliveryFailure, failure_of
-from shared.config import SMS_TIMEOUT, Settings
+from shared.settings.config import SMS_TIMEOUT, Settings
 from shared.sms_providers.spec import Answer, SmsProvider, SmsSpec
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from outbox_relay.channels import Email, Message
 from outbox_relay.channels import smtp_wire as wire
 from outbox_relay.failures import DeliveryFailure, Stage, Verdict, smtp_failure
-from shared.smtp_url import SmtpSettings, StartTls
+from shared.settings.smtp_url import SmtpSettings, StartTls
 
 # A connection idle longer than this is checked with NOOP before use: servers close idle
 # sessions, and a message must not fail just because its connection went stale.

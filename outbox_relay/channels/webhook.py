@@ -11,7 +11,7 @@ import httpx
 
 from outbox_relay.channels import Message, WebhookMessage
 from outbox_relay.channels.http import post
-from shared.config import WEBHOOK_TIMEOUT
+from shared.settings.config import WEBHOOK_TIMEOUT
 
 
 def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

@@ -10,8 +10,8 @@ from typing import TextIO
 
 from sqlalchemy import Connection
 
-from shared.config import Settings
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 

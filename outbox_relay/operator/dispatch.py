@@ -17,8 +17,8 @@ from outbox_relay.operator.context import PROG, CliDependencies, Command, Contex
 from outbox_relay.terminal import escaped
 from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
-from shared.config import Settings
 from shared.db import engine_for, schema_is_current
+from shared.settings.config import Settings
 
 
 def missing_database(url: str) -> str | None:

@@ -12,7 +12,6 @@ from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import UserStatus
-from shared.config import DASHBOARD_SESSION_SECONDS, Settings
 from shared.models import (
     idempotency_keys,
     outbox,
@@ -23,6 +22,7 @@ from shared.models import (
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
 from shared.outbox import Status
+from shared.settings.config import DASHBOARD_SESSION_SECONDS, Settings
 
 # The most rows one of purge's transactions deletes (with their attempts and provider events):
 # a batch commits in a few milliseconds. Batches of 1,000, each tens of milliseconds of a core,

@@ -3,8 +3,8 @@ and the API's shedding of a burst."""
 
 from __future__ import annotations
 
-from shared import config_values as values
-from shared.captcha_url import parse_captcha_url
+from shared.settings import config_values as values
+from shared.settings.captcha_url import parse_captcha_url
 from shared.settings.variable import Group, Variable
 
 ABUSE = Group(

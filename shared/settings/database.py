@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared import config_values as values
-from shared.database_url import normalise_database_url
+from shared.settings import config_values as values
+from shared.settings.database_url import normalise_database_url
 from shared.settings.variable import Environ, Group, InContext, Variable
 
 DATABASE = Group(

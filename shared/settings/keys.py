@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import config_values as values
+from shared.settings import config_values as values
 from shared.settings.variable import Group, Variable
 
 KEYS = Group(

@@ -3,7 +3,7 @@ application's webhook endpoint that hears of each account's life."""
 
 from __future__ import annotations
 
-from shared import config_values as values
+from shared.settings import config_values as values
 from shared.settings.variable import Group, Variable
 
 LIFETIMES = Group(

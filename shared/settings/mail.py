@@ -3,10 +3,10 @@ product (branding, links, templates)."""
 
 from __future__ import annotations
 
-from shared import code_link
-from shared import config_values as values
+from shared.settings import code_link
+from shared.settings import config_values as values
+from shared.settings.smtp_url import parse_smtp_url
 from shared.settings.variable import Environ, Group, Variable, optional
-from shared.smtp_url import parse_smtp_url
 
 MAIL = Group(
     "Mail",

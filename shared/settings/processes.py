@@ -7,7 +7,7 @@ import multiprocessing
 import re
 from pathlib import Path
 
-from shared import config_values as values
+from shared.settings import config_values as values
 from shared.settings.variable import Environ, Group, Variable
 
 PROCESSES = Group(

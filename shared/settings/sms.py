@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared import config_values as values
+from shared.settings import config_values as values
+from shared.settings.sms_url import checked_sms_url
 from shared.settings.variable import Environ, Group, InContext, Variable, text
 from shared.sms_providers.template import headers_from, read_template
-from shared.sms_url import checked_sms_url
 
 SMS = Group(
     "SMS",

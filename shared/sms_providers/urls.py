@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qs, unquote
 
-from shared.config_values import loopback
+from shared.settings.config_values import loopback
 
 # A sender Twilio or Vonage accept: a number in E.164, or an alphanumeric sender ID.
 _SENDER = re.compile(r"\+?[1-9]\d{5,14}|[A-Za-z0-9 ]{1,11}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
-from shared.config_values import loopback
+from shared.settings.config_values import loopback
 
 
 class CaptchaKind(StrEnum):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shared.config_values import loopback
+from shared.settings.config_values import loopback
 
 
 class StartTls(StrEnum):

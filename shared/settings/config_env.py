@@ -11,7 +11,7 @@ from shared.settings.variable import ConfigError
 from shared.sms_providers.template import SPEC as TEMPLATED_SPEC
 
 if TYPE_CHECKING:
-    from shared.config import Settings
+    from shared.settings.config import Settings
 
 __all__ = ["DEFAULT_CONCURRENCY", "ConfigError", "check_together", "require_database_url"]
 

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared import config_values as values
 from shared import locales
 from shared.addresses import Sender
-from shared.captcha_url import Captcha
-from shared.config_env import ConfigError, check_together
 from shared.locales import PACKAGED
 from shared.outbox import Purpose
 from shared.settings import abuse, database, keys, lifetimes, mail, relay
+from shared.settings import config_values as values
+from shared.settings.captcha_url import Captcha
 from shared.settings.catalogue import SETTINGS
+from shared.settings.config_env import ConfigError, check_together
 from shared.settings.mail import APP_URL, LOGO_URL, PRODUCT_NAME, SUPPORT_EMAIL, TEMPLATES_DIR
 from shared.settings.sms import (
     PHONE_DEFAULT_REGION,
@@ -28,11 +28,11 @@ from shared.settings.sms import (
     SMS_TOKEN,
     SMS_URL,
 )
+from shared.settings.sms_url import LOG, parse_sms_url
+from shared.settings.smtp_url import SmtpSettings
 from shared.settings.variable import Parsed, made_of, setting
 from shared.sms_providers.spec import SmsContext, SmsProvider
 from shared.sms_providers.template import RequestFormat
-from shared.sms_url import LOG, parse_sms_url
-from shared.smtp_url import SmtpSettings
 
 # Seconds the SMS gateway, and the application's webhook endpoint, have to answer one request.
 SMS_TIMEOUT = 10.0
@@ -83,7 +83,7 @@ class Settings:
     mail_from: Sender = setting(mail.MAIL_FROM)
     templates_dir: Path | None = setting(mail.TEMPLATES_DIR)
     # None: SMS is not offered; "log:" writes each SMS to the log; else a provider's URL, read
-    # by `sms` (shared.sms_url).
+    # by `sms` (shared.settings.sms_url).
     sms_url: str | None = setting(SMS_URL, repr=False)
     sms_fallback_url: str | None = setting(SMS_FALLBACK_URL, repr=False)
     sms_token: str | None = setting(SMS_TOKEN, repr=False)

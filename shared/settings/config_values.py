@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from shared.addresses import Sender, sender_address
-from shared.database_url import normalise_database_url
+from shared.settings.database_url import normalise_database_url
 from shared.text import is_text
 
 T = TypeVar("T")
