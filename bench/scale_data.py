@@ -10,6 +10,8 @@ milliseconds, the fastest of `--samples` runs after two to warm up (the machine 
 
 - every admin route and dashboard page, and GET /v1/deliveries/{id} and the API's /metrics,
   through the app in process (Flask's test client: the app gunicorn runs, without the socket);
+- support's lookup of an address (its accounts and its messages, what /admin/lookup reads) in
+  process: the bench's addresses (`@scale.test`, `+1555…`) are no address the API takes;
 - the relay's metrics: what its report reads every 5 s (shared/operations/tallies.py folded,
   the backlog, the suppressions, the dead letters), which its /metrics then serves;
 - `outbox-relay stats`, a process started as an operator starts it, and operations.stats alone;
@@ -95,6 +97,7 @@ OPERATOR = (
     "outbox-relay stats (in process)",
     "relay report (its /metrics)",
     "GET /metrics (API)",
+    "lookup of an address (in process)",
 )
 
 
@@ -158,10 +161,10 @@ def pages(env: dict[str, str], samples: int, grown: int, *, check: bool = True) 
 
 
 def operator(
-    env: dict[str, str], settings: Settings, samples: int, *, process: bool = True
+    env: dict[str, str], settings: Settings, samples: int, grown: int, *, process: bool = True
 ) -> dict[str, float]:
-    """`outbox-relay stats` as a process (unless not `process`) and in process, and the
-    relay's report."""
+    """`outbox-relay stats` as a process (unless not `process`) and in process, the relay's
+    report, and the lookup of the address of message `grown - SENT_BACK`."""
     engine = create_engine_for(settings.database_url)
     relay = build_relay(settings, engine)
     try:
@@ -171,6 +174,10 @@ def operator(
             with engine.connect() as connection:
                 return operations.stats(connection, utcnow())
 
+        def lookup() -> object:
+            with engine.connect() as connection:
+                return operations.look_up(connection, f"u{(grown - SENT_BACK) // 2}@scale.test")
+
         def cli() -> object:
             cli_command = [sys.executable, "-m", "outbox_relay.cli", "stats"]
             return subprocess.run(cli_command, env=env, check=True, capture_output=True)
@@ -179,6 +186,7 @@ def operator(
         return started | {
             "outbox-relay stats (in process)": fastest_ms(stats, samples),
             "relay report (its /metrics)": fastest_ms(daemon.report, samples),
+            "lookup of an address (in process)": fastest_ms(lookup, samples),
         }
     finally:
         relay.close()
@@ -232,7 +240,7 @@ def side_by_side(
         for times, (env, messages) in zip(fastest, (first, grown), strict=True):
             settings = Settings.from_env(env)
             figures = pages(env, samples, messages) | operator(
-                env, settings, samples, process=False
+                env, settings, samples, messages, process=False
             )
             for name in OPERATOR:
                 times[name] = min(times.get(name, figures[name]), figures[name])
@@ -273,7 +281,7 @@ def main() -> int:
             grown, took[label] = size_of(label), time.perf_counter() - started
             figures[label] = {
                 **pages(env, args.samples, grown),
-                **operator(env, settings, args.samples),
+                **operator(env, settings, args.samples, grown),
                 **side_by_side(first, (env, grown), args.samples),
                 **claims_and_drain(settings, label, args.samples),
             }

@@ -87,6 +87,17 @@ def client_status(status: str, dead_reason: str | None) -> ClientStatus:
     return ClientStatus(status)
 
 
+# When a message arrived: the first receipt that said so (provider_events: type `delivery`).
+DELIVERED_AT = (
+    select(func.min(provider_events.c.at))
+    .where(
+        provider_events.c.outbox_id == outbox.c.id,
+        provider_events.c.type == ProviderEventType.DELIVERY,
+    )
+    .scalar_subquery()
+    .label("delivered_at")
+)
+
 _DELIVERY = select(
     outbox.c.public_id,
     outbox.c.channel,
@@ -99,14 +110,7 @@ _DELIVERY = select(
     outbox.c.params,
     outbox.c.next_attempt_at,
     outbox.c.locked_until,
-    # The first receipt that said the message arrived (provider_events: type `delivery`).
-    select(func.min(provider_events.c.at))
-    .where(
-        provider_events.c.outbox_id == outbox.c.id,
-        provider_events.c.type == ProviderEventType.DELIVERY,
-    )
-    .scalar_subquery()
-    .label("delivered_at"),
+    DELIVERED_AT,
 )
 
 # The outcome of the newest attempt on a channel, whatever its message: the relay records a

@@ -62,6 +62,8 @@ ROUTES = [
     ("post", "/v1/admin/dead-letters/00000000-0000-4000-8000-000000000000/retry"),
     ("post", "/v1/admin/dead-letters/retry"),
     ("post", "/v1/admin/dead-letters/00000000-0000-4000-8000-000000000000/discard"),
+    ("get", "/v1/admin/messages?recipient=ada@example.com"),
+    ("get", "/v1/admin/accounts?email=ada@example.com"),
     ("get", "/v1/admin/stats"),
     ("get", "/v1/admin/stranded"),
     ("post", "/v1/admin/users/1/reissue-activation"),

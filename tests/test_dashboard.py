@@ -36,7 +36,7 @@ from support.smtp_sink import SinkServer, free_port
 
 ACTOR = "dashboard@127.0.0.1"
 PASSWORD = "correct horse battery staple"
-PAGES = ("/admin", "/admin/dead", "/admin/stranded")
+PAGES = ("/admin", "/admin/dead", "/admin/lookup", "/admin/stranded")
 
 
 def dead_letters(

@@ -149,6 +149,8 @@ def _pages(base: str, dead_letter: str, mails: list[str]) -> dict[str, str]:
         "overview": f"{base}/admin",
         "dead-letters": f"{base}/admin/dead",
         "dead-letter": f"{base}/admin/dead/{dead_letter}",
+        "lookup": f"{base}/admin/lookup",
+        "lookup-grace": f"{base}/admin/lookup?address=grace@example.com",
         "stranded": f"{base}/admin/stranded",
         "suppressions": f"{base}/admin/suppressions",
         "error": f"{base}/admin/dead/no-such-message",

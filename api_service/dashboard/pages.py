@@ -1,5 +1,5 @@
-"""The dashboard's pages: the overview, dead letters and one message, stranded accounts,
-suppressions."""
+"""The dashboard's pages: the overview, dead letters and one message, an address's lookup,
+stranded accounts, suppressions."""
 
 from __future__ import annotations
 
@@ -175,6 +175,28 @@ def retry_all() -> BaseResponse:
     tally = retry_tally(results)
     params = {**where.as_strings(), "notice": "retry_all", "total": len(results), **tally}
     return redirect(_url(".dead_letters", params), 303)
+
+
+@bp.get("/lookup")
+def lookup() -> BaseResponse:
+    """An address's accounts and its messages, newest first, each leading to its attempts."""
+    typed = request.args.get("address", "").strip()[:RECIPIENT_MAX]
+    before = _cursor(request.args)
+    if not typed:
+        return html(render_template("dashboard/lookup.html", page="lookup", address=""))
+    try:
+        address = normalise_address(typed)
+    except AddressError as exc:
+        page = render_template(
+            "dashboard/lookup.html", page="lookup", address=typed, notice=("error", str(exc))
+        )
+        return html(page, 400)
+    found = read(unit_of_work, operations.look_up, address, before=before)
+    return html(
+        render_template(
+            "dashboard/lookup.html", page="lookup", address=address, before=before, found=found
+        )
+    )
 
 
 @bp.get("/stranded")

@@ -10,6 +10,8 @@ from flask import g
 
 from api_service.admin_auth import require_bearer
 from api_service.admin_schemas import (
+    AccountListSchema,
+    AccountsQuerySchema,
     AuditListSchema,
     BulkRetryResultSchema,
     BulkRetrySchema,
@@ -17,9 +19,11 @@ from api_service.admin_schemas import (
     DeadPageSchema,
     DiscardResultSchema,
     ErasedSchema,
+    LookupQuerySchema,
     MessageDetailSchema,
     ReissueSchema,
     RetryResultSchema,
+    SentPageSchema,
     StatsSchema,
     StrandedListSchema,
     SuppressionListSchema,
@@ -35,7 +39,9 @@ from shared.clock import utcnow
 from shared.models import MAX_ID
 
 bp = Blueprint(
-    "admin", __name__, description="Operators: dead letters, stranded accounts, figures, audit."
+    "admin",
+    __name__,
+    description="Operators: dead letters, lookup, stranded accounts, figures, audit.",
 )
 # Every admin route: a bad X-Operator (400), the token (401, 404), the limit, the database.
 ADMIN_PROBLEMS = (400, 401, 404, 429, 503)
@@ -131,6 +137,32 @@ def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
     """Mark a dead letter dealt with, sending nothing; `discarded` false if it was not one."""
     discarded = act(unit_of_work, operations.discard, str(public_id), actor=g.actor, now=utcnow())
     return {"id": str(public_id), "discarded": discarded}
+
+
+@bp.get("/v1/admin/messages")
+@bp.arguments(LookupQuerySchema, location="query")
+@bp.response(200, SentPageSchema)
+@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.doc(security=BEARER)
+def list_messages(query: dict[str, Any]) -> dict[str, Any]:
+    """Every message to an address, newest first, a page at a time; never a code or a body."""
+    items, cursor = read(
+        unit_of_work, operations.messages_to, query["recipient"], before=query.get("before")
+    )
+    return {"items": [asdict(item) for item in items], "next": cursor}
+
+
+@bp.get("/v1/admin/accounts")
+@bp.arguments(AccountsQuerySchema, location="query")
+@bp.response(200, AccountListSchema)
+@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.doc(security=BEARER)
+def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
+    """The accounts holding an email address or a phone number."""
+    found = read(
+        unit_of_work, operations.accounts_of, email=query.get("email"), phone=query.get("phone")
+    )
+    return {"items": [asdict(account) for account in found]}
 
 
 @bp.get("/v1/admin/stats")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from outbox_relay.operator import commands
+from outbox_relay.operator import commands, lookup
 from outbox_relay.operator.dead import (
     DEFAULT_LIST_LIMIT,
     check_retry,
@@ -26,8 +26,8 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register `dead`, `stats`, `stranded`, `suppressions` and `purge` on `outbox-relay`'s
-    subparsers."""
+    """Register `dead`, `messages`, `stats`, `stranded`, `suppressions` and `purge` on
+    `outbox-relay`'s subparsers."""
     # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -105,7 +105,21 @@ def _add_dead(
 def _add_reports(
     subparsers: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
 ) -> None:
-    """`stats` and `stranded` (with `--reissue`)."""
+    """`messages`, `stats` and `stranded` (with `--reissue`)."""
+    messages_parser = subparsers.add_parser(
+        "messages",
+        help="every message to an address, newest first (support's lookup)",
+        parents=[common, as_json],
+        description=(
+            f"Every message to ADDRESS (an email address or an E.164 number), newest first, "
+            f"{operations.LOOKUP_PAGE} a page; never a code or a body. Times shown are UTC."
+        ),
+    )
+    messages_parser.add_argument("address", metavar="ADDRESS")
+    messages_parser.add_argument(
+        "--before", type=_whole(), metavar="CURSOR", help="the page after CURSOR"
+    )
+    messages_parser.set_defaults(handler=lookup.messages, check=lookup.check_address)
     stats_parser = subparsers.add_parser(
         "stats", help="counts by status and channel, backlog age, last hour", parents=[common]
     )
@@ -175,7 +189,13 @@ def is_operator_command(args: argparse.Namespace) -> bool:
 def is_read_only(args: argparse.Namespace) -> bool:
     """Whether the parsed command only reads, and so needs no SECRET_KEY (spec)."""
     handler = getattr(args, "handler", None)
-    read_only = (dead_list, dead_show, commands.stats, commands.suppressions_list)
+    read_only = (
+        dead_list,
+        dead_show,
+        lookup.messages,
+        commands.stats,
+        commands.suppressions_list,
+    )
     return handler in read_only or (handler is commands.stranded and not args.reissue)
 
 

@@ -1,0 +1,142 @@
+"""Support's lookup of an address: its accounts and every message sent to it, newest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from shared.models import outbox, users
+from shared.outbox import FAILED
+from shared.refusals import failure_reason
+from shared.views import DELIVERED_AT
+
+# The messages one page of a lookup lists, on every face.
+LOOKUP_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message to the address looked up, as support sees it: never its code or body."""
+
+    id: str
+    purpose: str
+    channel: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    dead_reason: str | None
+    reason: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account holding the address looked up."""
+
+    id: int
+    email: str | None
+    phone: str | None
+    status: str
+    created_at: datetime
+    activated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the dashboard shows of an address: its accounts, a page of its messages, the next
+    page's cursor."""
+
+    accounts: list[Account]
+    messages: list[Sent]
+    next_cursor: int | None
+
+
+# Read through `outbox_recipient_id` (migration 0022): the address's rows, newest first.
+_SENT = select(
+    outbox.c.id.label("cursor"),
+    outbox.c.public_id,
+    outbox.c.purpose,
+    outbox.c.channel,
+    outbox.c.status,
+    outbox.c.attempts,
+    outbox.c.created_at,
+    outbox.c.sent_at,
+    DELIVERED_AT,
+    outbox.c.dead_reason,
+    outbox.c.refusal,
+    outbox.c.last_error,
+)
+
+
+def messages_to(
+    connection: Connection, address: str, *, before: int | None = None
+) -> tuple[list[Sent], int | None]:
+    """Every message to `address` (in its stored form), newest first, a page at a time, and
+    the cursor of the next page (None at the end): the internal id of the last row shown."""
+    query = _SENT.where(outbox.c.recipient == address)
+    if before is not None:
+        query = query.where(outbox.c.id < before)
+    found = connection.execute(query.order_by(outbox.c.id.desc()).limit(LOOKUP_PAGE + 1)).all()
+    page = found[:LOOKUP_PAGE]
+    sent = [
+        Sent(
+            id=row.public_id,
+            purpose=row.purpose,
+            channel=row.channel,
+            status=row.status,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            delivered_at=row.delivered_at,
+            dead_reason=row.dead_reason,
+            reason=failure_reason(row.dead_reason or row.status, row.refusal)
+            if row.status in FAILED
+            else None,
+            last_error=row.last_error,
+        )
+        for row in page
+    ]
+    return sent, page[-1].cursor if len(found) > LOOKUP_PAGE else None
+
+
+def accounts_of(
+    connection: Connection, *, email: str | None = None, phone: str | None = None
+) -> list[Account]:
+    """The accounts holding `email` or `phone` (each in its stored form), oldest first."""
+    given: list[ColumnElement[bool]] = []
+    if email:
+        given.append(users.c.email == email)
+    if phone:
+        given.append(users.c.phone == phone)
+    if not given:
+        return []
+    rows = connection.execute(
+        select(
+            users.c.id,
+            users.c.email,
+            users.c.phone,
+            users.c.status,
+            users.c.created_at,
+            users.c.activated_at,
+        )
+        .where(or_(*given))
+        .order_by(users.c.id)
+    )
+    return [Account(**row._mapping) for row in rows]
+
+
+def look_up(connection: Connection, address: str, *, before: int | None = None) -> Lookup:
+    """An address's accounts and a page of its messages, read on one connection."""
+    by_email = "@" in address
+    accounts = accounts_of(
+        connection,
+        email=address if by_email else None,
+        phone=None if by_email else address,
+    )
+    messages, next_cursor = messages_to(connection, address, before=before)
+    return Lookup(accounts, messages, next_cursor)
