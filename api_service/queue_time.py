@@ -7,9 +7,9 @@ How long it waited is the proxy's word (`X-Request-Start: t=<seconds>`, which th
 site sets), so it is read only behind a trusted proxy (TRUSTED_PROXIES), as X-Forwarded-For is.
 
 It is WSGI middleware ahead of Flask, not a request hook: in a burst most requests are shed, and
-each one shed inside Flask (its request context, the other hooks, a response object) cost a sync
-worker about 0.3 ms more than here, where it costs little more than gunicorn's own handling
-(bench/README.md, issue 50): time taken from the requests the workers admit.
+each one shed inside Flask (its request context, the other hooks, a response object) costs a
+sync worker more than here, where it costs little more than gunicorn's own handling: time taken
+from the requests the workers admit (measured in bench/README.md).
 """
 
 from __future__ import annotations

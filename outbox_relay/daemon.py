@@ -111,7 +111,7 @@ class Daemon:
 
     def stop(self) -> None:
         """Ask the loop to stop; from a signal handler only while the loop runs on another
-        thread (see cli.run): it sets Events the loop waits on."""
+        thread (see foreground.run): it sets Events the loop waits on."""
         self.relay.stopping.set()
         self._wake.set()
 

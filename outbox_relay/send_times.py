@@ -4,7 +4,7 @@ so that its client cannot tell it from a sent one by how soon it says `sent`."""
 from __future__ import annotations
 
 # Before a provider has accepted anything: the middle of what the default concurrency is sized
-# for (100 to 300 ms a message, shared/settings/config_env.py DEFAULT_CONCURRENCY).
+# for (100 to 300 ms a message, shared/settings/relay.py DEFAULT_CONCURRENCY).
 FIRST_GUESS_SECONDS = 0.2
 # The weight of the newest send: about the last twenty sends make the figure.
 _WEIGHT = 0.1

@@ -37,6 +37,7 @@ from support.postfix import RELAY_SETTINGS, Postfix, available
 from support.replication import PostgresPair
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
+from support.smtp_stages import StagedSmtp
 from support.sns import TOKEN
 from support.twilio_api import TwilioApi
 from support.vonage_api import VonageApi
@@ -181,6 +182,15 @@ def smtp() -> Iterator[SinkServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def server() -> Iterator[StagedSmtp]:
+    """A real SMTP server on a free port whose every stage a test can script."""
+    staged = StagedSmtp()
+    staged.start()
+    yield staged
+    staged.stop()
 
 
 @pytest.fixture

@@ -33,16 +33,8 @@ def _serving(delays: list[float]) -> tuple[int, list[bytes]]:
         return delays.pop(0) if delays else 0.0
 
     threading.Thread(target=serve, args=(receive, port), daemon=True).start()
-    processes.eventually(lambda: _accepts(port), 10, "the server listening")
+    processes.eventually(lambda: processes.listening(port), 10, "the server listening")
     return port, received
-
-
-def _accepts(port: int) -> bool:
-    try:
-        smtplib.SMTP("127.0.0.1", port, timeout=1).quit()
-    except OSError:
-        return False
-    return True
 
 
 def test_messages_arrive_whole_over_one_connection() -> None:

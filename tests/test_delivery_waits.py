@@ -5,10 +5,8 @@ transient failure."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
@@ -18,14 +16,6 @@ from support.constants import PASSWORD, MakeRelay
 from support.relays import drain_until, wait_until_up
 from support.rows import rows
 from support.smtp_stages import StagedSmtp
-
-
-@pytest.fixture
-def server() -> Iterator[StagedSmtp]:
-    staged = StagedSmtp()
-    staged.start()
-    yield staged
-    staged.stop()
 
 
 def _register(client: FlaskClient, email: str) -> str:

@@ -110,7 +110,6 @@ VOCABULARY = {
 }
 
 
-# The `delivery.failed` emissions, which another change of issue 33 moves into shared/events.py.
 def _vocabulary_of(name: str) -> set[str]:
     """The words a name holds: `code_status` a status, `event` an event, `recipient` none."""
     return next((words for key, words in VOCABULARY.items() if name.endswith(key)), set())

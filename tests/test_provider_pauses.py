@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,14 +22,6 @@ from support.constants import MakeRelay
 from support.relays import wait_until_up
 from support.rows import rows
 from support.smtp_stages import StagedSmtp
-
-
-@pytest.fixture
-def server() -> Iterator[StagedSmtp]:
-    staged = StagedSmtp()
-    staged.start()
-    yield staged
-    staged.stop()
 
 
 def relay_for(make_relay: MakeRelay, server: StagedSmtp, **changes: object) -> Relay:

@@ -176,18 +176,28 @@ def test_a_number_refused_inside_a_201_is_taken_as_sent_as_the_contract_says(
     assert the_row(engine)["status"] == "sent" and at.problems == []
 
 
-def test_a_json_template_gets_every_variable_encoded_for_json(
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{"msisdn": {{ to_digits }}, "local": {{ to_national }}, "e164": {{ to }},\n'
+        ' "text": {{ "Outpost: " ~ body }}, "ref": {{ id }}, "parts": {{ segments }}}\n',
+        # Jinja's own `| tojson`, as an adopter writes it: honoured, never encoded twice.
+        '{"msisdn": {{ to_digits | tojson }}, "local": {{ to_national | tojson }},\n'
+        ' "e164": {{ to | tojson }}, "text": {{ ("Outpost: " ~ body) | tojson }},\n'
+        ' "ref": {{ id | tojson }}, "parts": {{ segments | tojson }}}\n',
+    ],
+    ids=["bare", "tojson"],
+)
+def test_a_json_template_gets_every_variable_encoded_for_json_once(
     client: FlaskClient,
     make_relay: MakeRelay,
     engine: Engine,
     env: dict[str, str],
     tmp_path: Path,
+    source: str,
 ) -> None:
     template = tmp_path / "gateway.json"
-    template.write_text(
-        '{"msisdn": {{ to_digits }}, "local": {{ to_national }}, "e164": {{ to }},\n'
-        ' "text": {{ "Outpost: " ~ body }}, "ref": {{ id }}, "parts": {{ segments }}}\n'
-    )
+    template.write_text(source)
     gateway = SmsGateway()
     gateway.start()
     try:

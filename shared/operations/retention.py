@@ -25,14 +25,13 @@ from shared.outbox import Status
 from shared.settings.config import DASHBOARD_SESSION_SECONDS, Settings
 
 # The most rows one of purge's transactions deletes (with their attempts and provider events):
-# a batch commits in a few milliseconds. Batches of 1,000, each tens of milliseconds of a core,
-# raised the p95 of registrations beside them by 3 to 11 % on 2 cores; batches of 100 spread
-# the same work thin, their median unchanged: what they still move, a process using as much
-# CPU and no database moves as much (bench/README.md, issue 51).
+# a batch commits in a few milliseconds. Larger batches, each a longer stretch of a core, slow
+# the registrations beside them; small ones spread the same work thin: what they still move, a
+# process using as much CPU and no database moves as much (bench/README.md).
 PURGE_BATCH = 100
 # After each full batch the purge rests this many times as long as the batch took: it takes at
 # most a fifth of the database's time from the registrations and claims beside it, and still
-# deletes a day of a million messages a day in minutes (bench/README.md, issue 51).
+# deletes a busy day's messages long before the next purge (bench/README.md).
 PURGE_REST = 4.0
 # Rests `seconds` between two batches; False if the purge should stop now (the relay stopping).
 Rest = Callable[[float], bool]
@@ -133,8 +132,7 @@ class _Paced:
         """Delete `table`'s rows older than `before` (as `age` says) and `where`, in batches."""
         # Ordered by age, so that the planner reads the index by age: unordered, a small
         # LIMIT lets it scan the table from the start instead, over every row the batches
-        # before deleted and vacuum has not yet removed (a batch of 100 then took 47 ms at a
-        # million messages, against 11 through the index).
+        # before deleted and vacuum has not yet removed, each batch slower than the last.
         key = tuple_(*table.primary_key.columns)
         reached = _Reached(age)
 
@@ -179,10 +177,9 @@ class _Reached:
     age from there.
 
     Why: deleted rows stay in the index until vacuum removes them, and a batch reading from the
-    oldest end walked over all the batches before had deleted: at 10 million messages, a third
-    of the way through the day's purge, 1,330 index pages a batch, and its batches had slowed
-    from 3 to 6 ms (bench/README.md, stop 58). A row passed over as locked (SKIP LOCKED) and
-    older than the point reached waits for the next purge."""
+    oldest end walked over all the batches before had deleted, so that the purge slowed as it
+    went (bench/README.md). A row passed over as locked (SKIP LOCKED) and older than the point
+    reached waits for the next purge."""
 
     def __init__(self, age: Any) -> None:
         self._age = age

@@ -5,7 +5,8 @@ environment. Any 2xx is success; the rest is judged as the gateway contract's (d
 Africa's Talking as the worked example).
 
 Every `{{ … }}` is written encoded for the body's format (a JSON value, quotes included, or a
-percent-encoded form value): a message's text can never break out of its field.
+percent-encoded form value): a message's text can never break out of its field. Jinja's own
+`| tojson` already writes a JSON value, so its output is written as it is, never encoded twice.
 """
 
 from __future__ import annotations
@@ -26,9 +27,24 @@ from shared.sms_providers.gateway import Gateway
 from shared.sms_providers.spec import Outbound, Requests, SmsContext, SmsProvider, SmsText
 from shared.sms_segments import segments
 
-# Each format: its media type, how a value is written into it, and how its body is checked.
+
+class _Json(str):
+    """A value `| tojson` has already written as JSON."""
+
+
+def _tojson(value: Any, indent: int | None = None) -> _Json:
+    """Jinja's `tojson`, its output marked so that the body's format does not encode it again."""
+    return _Json(json.dumps(value, ensure_ascii=False, indent=indent))
+
+
+def _json_value(value: Any) -> str:
+    """A value as JSON, unless `| tojson` wrote it so already."""
+    return value if isinstance(value, _Json) else json.dumps(value, ensure_ascii=False)
+
+
+# Each format: its media type and how a value is written into it.
 _FORMATS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    ".json": ("application/json", lambda value: json.dumps(value, ensure_ascii=False)),
+    ".json": ("application/json", _json_value),
     ".form": ("application/x-www-form-urlencoded", lambda value: quote_plus(str(value))),
 }
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -96,6 +112,7 @@ def read_template(value: str) -> tuple[Path, str, jinja2.Template] | None:
         raise ValueError(f"{path}: cannot be read ({type(exc).__name__}: {exc.args[-1]})") from None
     media, write = _FORMATS[path.suffix]
     env = Sandbox(undefined=jinja2.StrictUndefined, finalize=write, autoescape=False)
+    env.filters["tojson"] = _tojson
     try:
         template = env.from_string(source)
         body = template.render(variables(Sms(*_SAMPLE)))
