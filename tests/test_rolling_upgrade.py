@@ -30,10 +30,6 @@ from support.smtp_sink import SinkServer, code_in, free_port
 
 PASSWORD = "correct horse battery staple"
 PEOPLE = ("ada@example.com", "grace@example.com")
-# The code before these revisions predates the rule's last part: its operator commands refused a
-# schema newer than its own ("not current") and its /readyz answered 503 (docs/operations.md,
-# "Upgrading"). The code before any later revision reads and is ready as it registers.
-REFUSED_A_NEWER_SCHEMA = "0021"
 
 
 @dataclass(frozen=True)
@@ -182,15 +178,10 @@ def test_the_code_before_the_newest_migration_keeps_working_through_and_after_it
         relay_exit = processes.stop(old_relay)
         api_exit = processes.stop(old_api)
     assert (relay_exit, api_exit) == (0, 0)
-    if old_code.revision <= REFUSED_A_NEWER_SCHEMA:
-        refused = "outbox-relay: the database schema is not current; run `outpost migrate`\n"
-        assert ready == 503
-        assert [(read.returncode, read.stderr) for read in reads] == [(1, refused)] * 2
-    else:
-        assert ready == 200
-        assert [read.returncode for read in reads] == [0, 0], [read.stderr for read in reads]
-        assert json.loads(reads[0].stdout)["by_status"] == {"sent": {"email": 4}}
-        assert json.loads(reads[1].stdout) == []
+    assert ready == 200
+    assert [read.returncode for read in reads] == [0, 0], [read.stderr for read in reads]
+    assert json.loads(reads[0].stdout)["by_status"] == {"sent": {"email": 4}}
+    assert json.loads(reads[1].stdout) == []
 
 
 def test_this_code_reads_and_is_ready_on_a_schema_newer_than_its_own_but_not_an_older_one(
