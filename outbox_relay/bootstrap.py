@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from outbox_relay import claims, metrics
 from outbox_relay.channels.factory import ChannelFactory, default_channels
 from outbox_relay.deaths import Deaths
+from outbox_relay.leases import LeaseKeeper
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
@@ -64,6 +65,7 @@ def build_relay(
         StrangerMail(settings, engine),
         stopping=stopping,
         heartbeat=heartbeat,
+        keeper=LeaseKeeper(engine, settings.relay_lease_seconds),
     )
     return Relay(
         settings,

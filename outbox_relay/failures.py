@@ -139,6 +139,26 @@ def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
     )
 
 
+# The soonest a message whose end of DATA went unanswered is tried again. Its outcome is
+# unknown: the server may have delivered it and only its reply failed (RFC 1047), so a retry
+# may be a second copy; an hour lets a provider that delivered late be seen doing so (a
+# bounce, a receipt, the recipient's own use of the code) before that risk is taken, and a
+# message it lost still arrives, as a deferral's would, within a code's lifetime.
+UNANSWERED_RETRY_FLOOR = 3600.0
+
+
+def unanswered(waited: float) -> DeliveryFailure:
+    """The end of DATA was sent and no reply came within `waited` seconds: transient for the
+    message alone (the provider answered every step before it), retried no sooner than
+    UNANSWERED_RETRY_FLOOR."""
+    return DeliveryFailure(
+        Verdict.TRANSIENT,
+        f"no reply to the end of DATA within {waited:g}s: outcome unknown, the message may "
+        "have been delivered",
+        retry_floor=UNANSWERED_RETRY_FLOOR,
+    )
+
+
 def failure_of(judgement: Judgement) -> DeliveryFailure:
     """The failure a provider's judged answer is (an SMS provider's spec judges its own)."""
     return DeliveryFailure(

@@ -13,7 +13,7 @@ from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import claims, metrics
+from outbox_relay import claims, leases, metrics
 from outbox_relay.backoff import retry_delay
 from outbox_relay.channels.factory import ChannelFactory
 from outbox_relay.compose import compose
@@ -49,6 +49,7 @@ class Senders:
         *,
         stopping: threading.Event,
         heartbeat: Callable[[], None],
+        keeper: leases.LeaseKeeper,
     ) -> None:
         self.settings = settings
         self._box = box
@@ -58,6 +59,7 @@ class Senders:
         self._code_link = code_link.from_setting(settings.code_link_url)
         self._stopping = stopping
         self._heartbeat = heartbeat
+        self._keeper = keeper
         self._templates = Templates.checked(settings)
         # Each provider's sessions: as many as senders, unless the provider takes fewer.
         self._sessions = {
@@ -97,6 +99,7 @@ class Senders:
         for sessions in self._sessions.values():
             sessions.close_idle()
         self._templates.close()
+        self._keeper.close()
 
     def _deliver(self, row: claims.Claimed, suppressed: bool = False) -> None:
         now = utcnow()
@@ -113,7 +116,7 @@ class Senders:
                 Outcome(row, Ending.SUPPRESSED, 0, "address on the suppression list")
             )
             return
-        if self._stopping.is_set() or not self._lease_covers_a_send(row, now):
+        if self._stopping.is_set() or not leases.covers_a_send(row, now, self.settings):
             self._outcomes.hand_back(row, now)
             return
         picked = self._providers.pick(row.channel, row.attempts)
@@ -132,7 +135,8 @@ class Senders:
             return
         started = time.perf_counter()
         try:
-            self._send(row, provider, taken, start_by=self._start_by(row, now), started=started)
+            start_by = leases.start_by(row, self.settings)
+            self._send(row, provider, taken, start_by=start_by, started=started)
         except Deferred as deferred:
             provider.untried()
             self._outcomes.hand_back(row, now, due=now + timedelta(seconds=deferred.retry_in))
@@ -248,15 +252,6 @@ class Senders:
             delay = min(delay, max(0.0, (row.expires_at - utcnow()).total_seconds()))
         return Outcome(row, Ending.RETRY, ms, error, retry_in=delay)
 
-    def _lease_covers_a_send(self, row: claims.Claimed, now: datetime) -> bool:
-        """Whether a send that hits its timeout still ends before the lease lapses."""
-        return (row.locked_until - now).total_seconds() > self.settings.longest_send + 1
-
-    def _start_by(self, row: claims.Claimed, now: datetime) -> float:
-        """The last moment (time.monotonic) a send of `row` may start and end in its lease."""
-        left = (row.locked_until - now).total_seconds() - self.settings.longest_send - 1
-        return time.monotonic() + left
-
     def _send(
         self, row: claims.Claimed, provider: Provider, taken: int, start_by: float, started: float
     ) -> None:
@@ -275,24 +270,26 @@ class Senders:
             self._code_link,
         )
         sessions = self._sessions[provider.name]
-        channel = sessions.borrow(start_by, lambda: not provider.paused_since(taken))
-        kept = False
-        try:
-            provider_id = channel.send(message, start_by)
-        except DeliveryFailure as failure:
-            # A refusal of this message alone leaves the session to its channel, which keeps
-            # what still works (an SMTP session RSETs and takes the next message).
-            kept = failure.verdict is not Verdict.PROVIDER_DOWN
-            self._judge(row, provider, failure, _ms(started))
-        else:
-            kept = True
-            sessions.accepted()
-            provider.answered()
-            self._send_times.accepted(provider.name, time.perf_counter() - started)
-            self._outcomes.collect(Outcome(row, Ending.SENT, _ms(started), provider_id=provider_id))
-        finally:
-            # A paused provider keeps no session: its probe must not be one too many.
-            sessions.give_back(channel, keep=kept and provider.usable)
+        with self._keeper.holding(row):
+            channel = sessions.borrow(start_by, lambda: not provider.paused_since(taken))
+            kept = False
+            try:
+                provider_id = channel.send(message, start_by)
+            except DeliveryFailure as failure:
+                # A refusal of this message alone leaves the session to its channel, which
+                # keeps what still works (an SMTP session RSETs and takes the next message).
+                kept = failure.verdict is not Verdict.PROVIDER_DOWN
+                self._judge(row, provider, failure, _ms(started))
+            else:
+                kept = True
+                sessions.accepted()
+                provider.answered()
+                self._send_times.accepted(provider.name, time.perf_counter() - started)
+                sent = Outcome(row, Ending.SENT, _ms(started), provider_id=provider_id)
+                self._outcomes.collect(sent)
+            finally:
+                # A paused provider keeps no session: its probe must not be one too many.
+                sessions.give_back(channel, keep=kept and provider.usable)
 
 
 def _ms(started: float) -> int:

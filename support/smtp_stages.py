@@ -7,7 +7,8 @@ offering CHUNKING if asked, serving BDAT (RFC 3030), which aiosmtpd lacks, as Po
 
 A step's reply is a full SMTP reply (`535 5.7.8 Authentication credentials invalid`), `hang`
 (say nothing), `drop` (close the connection) or `wait:S` (answer as a healthy server, S seconds
-late); unset, the step goes as a healthy server's.
+late); for the message, `late:S` too (keep it at once, as delivered, and answer its 250 S
+seconds later: a content scan after DATA); unset, the step goes as a healthy server's.
 Replies may change while the server runs. Every MAIL FROM is timed, and sessions that end
 without a message (probes) are counted.
 """
@@ -160,7 +161,9 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         self.script.heard(server, "data")
-        reply = await _act(server, self.script.reply("data"))
+        scripted = self.script.reply("data")
+        late = scripted is not None and scripted.startswith("late:")
+        reply = None if late else await _act(server, scripted)
         if reply:
             return reply
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
@@ -169,6 +172,8 @@ class _Handler:
         with self.script._lock:
             self.script.accepted.append(message)
             self.script._lock.notify_all()
+        if late and scripted is not None:
+            await asyncio.sleep(float(scripted.removeprefix("late:")))
         return "250 Ok 0100018c-staged-000000"
 
 

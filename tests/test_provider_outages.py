@@ -136,6 +136,8 @@ def test_two_relays_hold_smtp_rate_together(
             assert processes.stop(relay) == 0
     times = sorted(primary.script.mail_times)
     assert len(times) == count
+    copies = Counter(str(message["Message-ID"]) for message in primary.script.accepted)
+    assert (len(copies), max(copies.values())) == (count, 1), "a message sent twice"
     # The times are the test server's, each a little after its slot: a window opened by a
     # message the busy machine delayed past the next slot (100 ms; once in CI) takes in one
     # more. Two relays each holding the rate alone would hand over about 20 in a second.

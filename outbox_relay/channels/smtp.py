@@ -46,7 +46,9 @@ class SmtpChannel:
     The timeout bounds a whole send, not each step: every step may wait only for what is left
     of it. A provider answering each step just inside a per-step timeout would otherwise keep
     one send for several timeouts, past the lease that was sized for one, and another relay
-    would send the message again.
+    would send the message again. The reply to the end of the message alone has its own bound
+    (smtp_wire.END_OF_DATA_SECONDS, RFC 5321's 10 minutes): by then the server may have
+    delivered the message, and giving up on it would send it twice.
     """
 
     def __init__(
@@ -79,13 +81,16 @@ class SmtpChannel:
                 steps = _CHUNKED if chunked else _PIPELINE
                 wire.within(smtp, deadline).send(wire.pipeline(message, chunked))
                 for step, (stage, ok) in enumerate(steps):
-                    reply = wire.within(smtp, deadline).getreply()
+                    if chunked and step == len(steps) - 1:
+                        reply = wire.end_of_data_reply(smtp)
+                    else:
+                        reply = wire.within(smtp, deadline).getreply()
                     if reply[0] not in ok:
                         wire.unwind(smtp, len(steps) - 1 - step, deadline)
                     wire.expect(reply, stage, *ok)
                 if not chunked:
                     wire.within(smtp, deadline).send(wire.message_text(message.data))
-                    reply = wire.within(smtp, deadline).getreply()
+                    reply = wire.end_of_data_reply(smtp)
             else:
                 wire.expect(
                     wire.envelope(wire.within(smtp, deadline), "mail", f"FROM:<{message.sender}>"),
@@ -100,7 +105,7 @@ class SmtpChannel:
                     251,
                 )
                 stage = Stage.DATA
-                reply = wire.within(smtp, deadline).data(message.data)
+                reply = wire.data(smtp, message, deadline)
             wire.expect(reply, stage, 250)
         except wire.Refused as refused:
             self._end_transaction(refused.failure, stage, deadline)

@@ -9,7 +9,14 @@ import smtplib
 import time
 
 from outbox_relay.channels import Email
-from outbox_relay.failures import DeliveryFailure, Stage, smtp_failure
+from outbox_relay.failures import DeliveryFailure, Stage, smtp_failure, unanswered
+
+# How long the reply to the end of a message is waited for, whatever the send's timeout: RFC
+# 5321 §4.5.3.2.6 gives it 10 minutes, because the server may already have delivered the
+# message when its reply is late (a content scan after DATA, a milter under load), and a
+# client that gives up sooner sends it again (RFC 1047). The relay's lease is renewed
+# meanwhile (outbox_relay.leases).
+END_OF_DATA_SECONDS = 600.0
 
 
 def authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
@@ -106,6 +113,26 @@ def message_text(data: bytes) -> bytes:
 def ended(data: bytes) -> bytes:
     """`data` ending with CRLF, as the receiver keeps a message sent with DATA."""
     return data if data[-2:] == smtplib.bCRLF else data + smtplib.bCRLF
+
+
+def end_of_data_reply(smtp: smtplib.SMTP) -> tuple[int, bytes]:
+    """The reply to the end of a message (the lone dot, or `BDAT … LAST`'s chunk), waited for
+    up to END_OF_DATA_SECONDS; Refused with `unanswered` when none came by then."""
+    try:
+        return within(smtp, time.monotonic() + END_OF_DATA_SECONDS).getreply()
+    except smtplib.SMTPServerDisconnected as exc:
+        if isinstance(exc.__context__, TimeoutError):
+            raise Refused(unanswered(END_OF_DATA_SECONDS)) from exc
+        raise
+
+
+def data(smtp: smtplib.SMTP, message: Email, deadline: float) -> tuple[int, bytes]:
+    """DATA as smtplib's data() sends it, its 354 and the message within `deadline`, and
+    the reply to the message's end as end_of_data_reply waits for it."""
+    smtp.putcmd("data")
+    expect(within(smtp, deadline).getreply(), Stage.DATA, 354)
+    within(smtp, deadline).send(message_text(message.data))
+    return end_of_data_reply(smtp)
 
 
 def unwind(smtp: smtplib.SMTP, owed: int, deadline: float) -> None:

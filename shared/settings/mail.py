@@ -28,6 +28,9 @@ SMTP_URL = Variable(
         "A password never travels in clear: with one, STARTTLS is required (a server that does "
         "not offer it is paused as the provider's failure), and `starttls=false` is refused "
         "unless the host is loopback; without one, STARTTLS is used whenever offered. "
+        "`timeout` bounds a whole send but the reply to the end of the message, which is "
+        "waited for 10 minutes as RFC 5321 §4.5.3.2.6 asks (the message may already be "
+        "delivered), the message's lease renewed meanwhile. "
         "Certificates are verified against the system's trust store or `SSL_CERT_FILE` "
         "([TLS](providers.md#tls-and-auth))."
     ),

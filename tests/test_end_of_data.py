@@ -1,0 +1,99 @@
+"""No duplicate without a crash: a server that keeps each message at once and answers the end
+of DATA past the send's timeout gets each message once, its row `sent`, the relay waiting as
+RFC 5321 §4.5.3.2.6 asks while its lease is renewed, so that a second relay on the same
+database never sends the row again; a reply that never comes leaves the outcome unknown and
+the message retried no sooner than an hour later."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from outbox_relay.channels import smtp_wire
+from outbox_relay.failures import UNANSWERED_RETRY_FLOOR
+from shared.clock import utcnow
+from shared.settings.smtp_url import parse_smtp_url
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.relays import keep_draining
+from support.rows import rows
+from support.smtp_stages import StagedSmtp
+
+
+@pytest.fixture(params=["stepwise", "pipelined", "chunked"])
+def server(request: pytest.FixtureRequest) -> Iterator[StagedSmtp]:
+    """Step by step, pipelined, or pipelined with the message as a chunk (BDAT)."""
+    staged = StagedSmtp(pipelining=request.param != "stepwise", chunking=request.param == "chunked")
+    staged.start()
+    yield staged
+    staged.stop()
+
+
+def copies(server: StagedSmtp) -> Counter[str]:
+    """How many copies of each message the server kept, by Message-ID."""
+    return Counter(str(message["Message-ID"]) for message in server.script.accepted)
+
+
+def outcomes(engine: Engine) -> list[str]:
+    return [str(attempt["outcome"]) for attempt in rows(engine, "outbox_attempts")]
+
+
+def test_a_late_reply_to_the_end_of_data_is_waited_for(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    """`timeout=2`, and the reply to each message 3 s late: waited for, never a retry."""
+    server.script.set(data="late:3")
+    queue_emails(engine, 2)
+    relay = make_relay(smtp=parse_smtp_url(server.url(timeout=2.0)))
+    relay.drain()
+    keep_draining(relay, 1.0)
+    assert sorted(copies(server).values()) == [1, 1]
+    assert [row["status"] for row in rows(engine, "outbox")] == ["sent", "sent"]
+    assert outcomes(engine) == ["sent", "sent"]
+
+
+def test_the_lease_covers_the_wait_and_a_second_relay_does_not_send_again(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp
+) -> None:
+    """The reply 6 s late with a 4 s lease: the sending relay renews its lease, and a second
+    relay polling the same database all the while never claims the row."""
+    server.script.set(data="late:6")
+    queue_emails(engine, 1)
+    url = parse_smtp_url(server.url(timeout=2.0))
+    sending, other = (make_relay(smtp=url, relay_lease_seconds=4) for _ in range(2))
+    thread = threading.Thread(target=sending.drain)
+    thread.start()
+    server.script.wait_for(1)
+    keep_draining(other, 7.0)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert list(copies(server).values()) == [1]
+    [row] = rows(engine, "outbox")
+    assert row["status"] == "sent"
+    assert outcomes(engine) == ["sent"]
+
+
+def test_a_reply_that_never_comes_is_an_unknown_outcome_retried_an_hour_later(
+    engine: Engine, make_relay: MakeRelay, server: StagedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound cut to 1 s here (600 s in use): the message was kept, so it is not sent
+    again soon; the attempt says the outcome is unknown."""
+    monkeypatch.setattr(smtp_wire, "END_OF_DATA_SECONDS", 1.0)
+    server.script.set(data="late:30")
+    queue_emails(engine, 1)
+    relay = make_relay(smtp=parse_smtp_url(server.url(timeout=2.0)))
+    started = time.monotonic()
+    relay.drain()
+    assert time.monotonic() - started < 10
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["attempts"], outcomes(engine)) == ("pending", 1, ["transient"])
+    assert "outcome unknown" in str(row["last_error"])
+    soonest = utcnow() + timedelta(seconds=UNANSWERED_RETRY_FLOOR - 60)
+    assert row["next_attempt_at"].replace(tzinfo=soonest.tzinfo) > soonest
+    assert list(copies(server).values()) == [1]
