@@ -16,6 +16,8 @@ import schemathesis
 from api_service.passwords import COMMON_PASSWORD
 
 ROUTES_TAKING_ADDRESSES = (
+    "/v1/admin/accounts",
+    "/v1/admin/messages",
     "/v1/admin/suppressions/remove",
     "/v1/registrations",
     "/v1/activations",
@@ -28,8 +30,18 @@ ROUTES_TAKING_ADDRESSES = (
 )
 # Fields whose every value the schema allows only in shape: the number must exist in its
 # country's plan and take SMS, the address must be deliverable mail, the language tag one this
-# deployment writes messages in (en, fr, or one TEMPLATES_DIR adds).
-ADDRESSES = ("#/email", "#/phone", "#/new_email", "#/new_phone", "#/locale")
+# deployment writes messages in (en, fr, or one TEMPLATES_DIR adds); the lookups' query, one of
+# whose email and phone a query's schema cannot require.
+ADDRESSES = (
+    "#/email",
+    "#/phone",
+    "#/new_email",
+    "#/new_phone",
+    "#/locale",
+    "#/query/email",
+    "#/query/phone",
+    "#/query/recipient",
+)
 # The suppressed addresses an operator names, each an email address or a number.
 LISTED_ADDRESSES = "#/addresses/"
 
