@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api_service.fields import Address, Text
-from api_service.schemas import AddressSchema, StrictSchema
+from api_service.schemas import StrictSchema
 from shared.models import MAX_ID
 from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE, Remedy
 from shared.provider_events import SOURCES, TYPES
@@ -245,56 +245,3 @@ class ErasedSchema(Schema):
 
     user_id = fields.Integer(required=True)
     erased = fields.Boolean(required=True)
-
-
-class LookupQuerySchema(StrictSchema):
-    """Query of GET /v1/admin/messages."""
-
-    recipient = Address(required=True, validate=validate.Length(min=1, max=254))
-    before = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "`next` of a page."}
-    )
-
-
-class SentSchema(Schema):
-    """A message to the address looked up; never its code or body."""
-
-    id = fields.String(required=True)
-    purpose = fields.String(required=True)
-    channel = fields.String(required=True)
-    status = fields.String(required=True)
-    attempts = fields.Integer(required=True)
-    created_at = fields.DateTime(required=True)
-    sent_at = fields.DateTime(allow_none=True)
-    delivered_at = fields.DateTime(allow_none=True)
-    dead_reason = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True)
-    last_error = fields.String(allow_none=True)
-
-
-class SentPageSchema(Schema):
-    """Every message to an address, newest first, a page at a time."""
-
-    items = fields.List(fields.Nested(SentSchema), required=True)
-    next = fields.Integer(allow_none=True, required=True)
-
-
-class AccountsQuerySchema(AddressSchema):
-    """Query of GET /v1/admin/accounts: an email address, a phone number, or both."""
-
-
-class AccountSchema(Schema):
-    """An account holding the address looked up."""
-
-    id = fields.Integer(required=True)
-    email = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-    status = fields.String(required=True)
-    created_at = fields.DateTime(required=True)
-    activated_at = fields.DateTime(allow_none=True)
-
-
-class AccountListSchema(Schema):
-    """Answer of GET /v1/admin/accounts."""
-
-    items = fields.List(fields.Nested(AccountSchema), required=True)

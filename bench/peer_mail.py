@@ -17,7 +17,7 @@ from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
 from shared.secretbox import SecretBox
-from shared.settings.config_values import mail_from
+from shared.settings.mail_values import mail_from
 from support.constants import SECRET_KEY
 
 _TEMPLATES = Templates()

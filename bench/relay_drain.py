@@ -36,7 +36,7 @@ from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
 from shared.secretbox import SecretBox
-from shared.settings.config_values import mail_from
+from shared.settings.mail_values import mail_from
 from support import processes
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY

@@ -21,7 +21,7 @@ from shared.locales import PACKAGED as LOCALES
 from shared.outbox import PURPOSES
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.settings.config_values import mail_from
+from shared.settings.mail_values import mail_from
 from support.constants import SECRET_KEY
 
 BOX = SecretBox("a-secret-key-for-mail-format-tests")

@@ -10,8 +10,6 @@ from flask import g
 
 from api_service.admin_auth import require_bearer
 from api_service.admin_schemas import (
-    AccountListSchema,
-    AccountsQuerySchema,
     AuditListSchema,
     BulkRetryResultSchema,
     BulkRetrySchema,
@@ -19,11 +17,9 @@ from api_service.admin_schemas import (
     DeadPageSchema,
     DiscardResultSchema,
     ErasedSchema,
-    LookupQuerySchema,
     MessageDetailSchema,
     ReissueSchema,
     RetryResultSchema,
-    SentPageSchema,
     StatsSchema,
     StrandedListSchema,
     SuppressionListSchema,
@@ -32,6 +28,12 @@ from api_service.admin_schemas import (
 )
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act, read
+from api_service.lookup_schemas import (
+    AccountListSchema,
+    AccountsQuerySchema,
+    LookupQuerySchema,
+    SentPageSchema,
+)
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from shared import operations

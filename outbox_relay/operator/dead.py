@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from sqlalchemy import Connection
 
 from outbox_relay.operator.context import PROG, Context, UsageError
-from outbox_relay.operator.output import print_json, print_table, quote, truncate
+from outbox_relay.operator.output import print_json, print_page, print_table, quote, truncate
 from shared import operations
 from shared.presentation import utc_time
 
@@ -31,34 +31,30 @@ def dead_list(connection: Connection, ctx: Context) -> int:
     args = ctx.args
     where = filter_of(args)
     letters, cursor = operations.list_dead(connection, where, limit=args.limit, before=args.before)
-    if args.json:
-        print_json(letters, ctx.out)
-    elif letters:
-        print_table(
-            DEAD_LIST_COLUMNS,
-            [
-                [
-                    letter.id,
-                    utc_time(letter.created_at),
-                    letter.channel,
-                    letter.purpose,
-                    letter.recipient,
-                    str(letter.attempts),
-                    letter.dead_reason or "-",
-                    truncate(letter.last_error, ERROR_WIDTH),
-                ]
-                for letter in letters
-            ],
-            ctx.out,
-        )
-    else:
-        print(
-            "no dead letters" + (" match" if where != operations.DeadFilter() else ""),
-            file=ctx.out,
-        )
-    if cursor is not None:
-        hint = f"more: {PROG} dead list {_argv(args, where)}--before {cursor}"
-        print(hint, file=ctx.err if args.json else ctx.out)
+    rows = [
+        [
+            letter.id,
+            utc_time(letter.created_at),
+            letter.channel,
+            letter.purpose,
+            letter.recipient,
+            str(letter.attempts),
+            letter.dead_reason or "-",
+            truncate(letter.last_error, ERROR_WIDTH),
+        ]
+        for letter in letters
+    ]
+    more = None if cursor is None else f"{PROG} dead list {_argv(args, where)}--before {cursor}"
+    print_page(
+        letters,
+        DEAD_LIST_COLUMNS,
+        rows,
+        empty="no dead letters" + (" match" if where != operations.DeadFilter() else ""),
+        more=more,
+        as_json=args.json,
+        out=ctx.out,
+        err=ctx.err,
+    )
     return 0
 
 

@@ -34,6 +34,29 @@ def print_json(value: Any, out: TextIO) -> None:
     out.write("\n")
 
 
+def print_page(
+    items: list[Any],
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    empty: str,
+    more: str | None,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+) -> None:
+    """A page of a listing, as JSON or a table (`empty` when it has nothing), then `more`: the
+    command that shows the next page, if any (on `err` beside JSON, which stays parseable)."""
+    if as_json:
+        print_json(items, out)
+    elif items:
+        print_table(header, rows, out)
+    else:
+        print(empty, file=out)
+    if more is not None:
+        print(f"more: {more}", file=err if as_json else out)
+
+
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import quote
 
-from shared.settings.config_values import web_url
+from shared.settings.mail_values import web_url
 
 # Fills a link from a code, the address it went to and the message's purpose.
 CodeLink = Callable[[str, str, str], str]

@@ -8,20 +8,12 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
-import phonenumbers
-
-from shared.addresses import Sender, sender_address
 from shared.settings.database_url import normalise_database_url
-from shared.text import is_text
+from shared.settings.mail_values import refuse_breaks
 
 T = TypeVar("T")
-
-# MAIL_FROM with a display name, maybe in quotes, before the address in angle brackets.
-_NAMED_ADDRESS = re.compile(r'(?:"(?P<quoted>[^"]*)"\s*|(?P<name>[^<>"]*))<(?P<address>[^<>]*)>')
 
 
 KEY_RULE = (
@@ -46,7 +38,7 @@ def webhook_url(value: str) -> str | None:
         return None
     if not value.startswith(("http://", "https://")):
         raise ValueError("must be an http(s):// URL")
-    _refuse_breaks(value)
+    refuse_breaks(value)
     return value
 
 
@@ -99,93 +91,6 @@ def secret_token(least: int) -> Callable[[str], str | None]:
     return parse
 
 
-_PLAIN_NAME = "1 to 60 printable characters, without <, > or quotes"
-
-
-def _refuse_breaks(value: str) -> None:
-    """Refuse what would break a line where the value is written (a template, a header): CR,
-    LF, U+2028 and U+2029 among the controls, and spaces, which no URL holds."""
-    if not is_text(value) or any(c.isspace() for c in value):
-        raise ValueError(f"a URL without spaces or control characters, got {value!r}")
-
-
-def _plain_name(value: str) -> bool:
-    """Whether `value` is a name every template and From header can carry as it is."""
-    return (
-        bool(value.strip())
-        and len(value) <= 60
-        and all(c.isprintable() and c not in '<>"' for c in value)
-    )
-
-
-def mail_from(value: str) -> Sender:
-    named = _NAMED_ADDRESS.fullmatch(value.strip())
-    if named is None:
-        return Sender(name="", address=sender_address(value.strip()))
-    # Spaces stripped before it is checked: `Name <address>` puts one after the name.
-    name = (named["name"] if named["quoted"] is None else named["quoted"]).strip(" ")
-    if name and not _plain_name(name):
-        raise ValueError(f"the display name must be {_PLAIN_NAME}, got {name!r}")
-    return Sender(name=name, address=sender_address(named["address"]))
-
-
-def product_name(value: str) -> str:
-    if not _plain_name(value):
-        raise ValueError(f"a name of {_PLAIN_NAME}")
-    return value.strip()
-
-
-def web_url(name: str) -> Callable[[str], str | None]:
-    def parse(value: str) -> str | None:
-        if not value:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.netloc or '"' in value:
-            raise ValueError(f"an http(s):// URL for {name}, got {value!r}")
-        _refuse_breaks(value)
-        return value
-
-    return parse
-
-
-def support_email(value: str) -> str | None:
-    if not value:
-        return None
-    if value.count("@") != 1 or any(c.isspace() or c in '<>"' for c in value):
-        raise ValueError(f"an email address, got {value!r}")
-    return value
-
-
-def directory(value: str) -> Path | None:
-    if not value:
-        return None
-    path = Path(value)
-    if not path.is_dir():
-        raise ValueError(f"not a directory: {value}")
-    return path.resolve()
-
-
-def region(value: str) -> str | None:
-    if not value:
-        return None
-    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"not an ISO 3166 alpha-2 region phone numbers know: {value!r}")
-    return value.upper()
-
-
-def regions(value: str) -> frozenset[str] | None:
-    if not value:
-        return None
-    named = {part.strip().upper() for part in value.split(",")} - {""}
-    unknown = sorted(named - phonenumbers.SUPPORTED_REGIONS)
-    if unknown or not named:
-        raise ValueError(
-            "ISO 3166 alpha-2 regions phone numbers know, separated by commas (e.g. CM,FR), "
-            f"not {', '.join(unknown) or repr(value)}"
-        )
-    return frozenset(named)
-
-
 def site_key(value: str) -> str | None:
     """A CAPTCHA widget's public site key: printed into a page's HTML attribute as it is."""
     if not value:
@@ -201,35 +106,6 @@ def score(value: str) -> float:
     if not 0 <= score <= 1:
         raise ValueError(f"a score from 0.0 (a bot) to 1.0 (a human), got {value!r}")
     return score
-
-
-# SMS_ALLOWED_REGIONS's word for every region of the world: allowed, never by default.
-EVERY_REGION = "*"
-
-
-def allowed_regions(
-    default_region: str | None, real_provider: bool
-) -> Callable[[str], frozenset[str] | None]:
-    """SMS_ALLOWED_REGIONS: the regions named, PHONE_DEFAULT_REGION's by default, None for `*`
-    (every region). With a real SMS provider and neither, there is no default: SMS to every
-    country of the world is never one (SMS pumping bills the sender per message)."""
-
-    def parse(value: str) -> frozenset[str] | None:
-        if value.strip() == EVERY_REGION:
-            return None
-        if value:
-            return regions(value)
-        if default_region is not None:
-            return frozenset({default_region})
-        if real_provider:
-            raise ValueError(
-                "required with a real SMS provider, since SMS to every country of the world is "
-                "never a default: the regions numbers may belong to (e.g. CM,FR), or * for "
-                "every region"
-            )
-        return None
-
-    return parse
 
 
 def optional_positive(value: str) -> int | None:

@@ -3,7 +3,7 @@ product (branding, links, templates)."""
 
 from __future__ import annotations
 
-from shared.settings import code_link
+from shared.settings import code_link, mail_values
 from shared.settings import config_values as values
 from shared.settings.smtp_url import parse_smtp_url
 from shared.settings.variable import Environ, Group, Variable, optional
@@ -80,7 +80,7 @@ MAIL_FROM = Variable(
         "part refused), though `localhost` and `*.test` are allowed; its domain also names the "
         "`Message-ID`s."
     ),
-    parse=values.mail_from,
+    parse=mail_values.mail_from,
     default=_sender,
     shown="`$PRODUCT_NAME <no-reply@localhost>`",
     checks="a display name of 1 to 60 printable characters, without `<`, `>` or quotes",
@@ -89,7 +89,7 @@ PRODUCT_NAME = Variable(
     name="PRODUCT_NAME",
     group=MESSAGES,
     meaning="The product's name, in every template and as the default `MAIL_FROM`'s display name.",
-    parse=values.product_name,
+    parse=mail_values.product_name,
     default="Outpost",
     checks="1 to 60 printable characters, without `<`, `>` or quotes",
 )
@@ -100,21 +100,21 @@ APP_URL = Variable(
         "Where the mails' links go (welcome, account exists, password changed); `outpost up` "
         "points it at its `/dev/signup` page."
     ),
-    parse=values.web_url("APP_URL"),
+    parse=mail_values.web_url("APP_URL"),
     checks="an `http(s)://` URL without spaces or control characters",
 )
 SUPPORT_EMAIL = Variable(
     name="SUPPORT_EMAIL",
     group=MESSAGES,
     meaning="The address the templates' footer gives for help.",
-    parse=values.support_email,
+    parse=mail_values.support_email,
     checks="an email address",
 )
 LOGO_URL = Variable(
     name="LOGO_URL",
     group=MESSAGES,
     meaning="The logo the HTML mails show: their only remote resource, and only when set.",
-    parse=values.web_url("LOGO_URL"),
+    parse=mail_values.web_url("LOGO_URL"),
     checks="an `http(s)://` URL without spaces or control characters",
 )
 PUBLIC_URL = Variable(
@@ -127,7 +127,7 @@ PUBLIC_URL = Variable(
         '[SMS receipts](bounces.md#sms-delivery-receipts)), and the "no account" mails\' '
         "one-click unsubscribe links lead to `$PUBLIC_URL/v1/unsubscribe/…`."
     ),
-    parse=values.web_url("PUBLIC_URL"),
+    parse=mail_values.web_url("PUBLIC_URL"),
     shown=(
         'unset: no receipts asked for, `/v1/provider-events/twilio` answers 404, and "no '
         "account\" mails are withheld (a stranger's mailbox gets nothing without a way out); "
@@ -164,7 +164,7 @@ TEMPLATES_DIR = Variable(
         "[--locale en|fr|…] [--channel email|sms] [--out PATH]` show them (`--out mail.html` "
         "writes the HTML part as a browser opens it, `.txt` the text, `.eml` the whole message)."
     ),
-    parse=values.directory,
+    parse=mail_values.directory,
     checks=(
         "a directory; the relay and `outpost up` refuse to start, with one line naming the "
         "file, on a syntax error, an unknown variable, a missing part of a locale, a stray "

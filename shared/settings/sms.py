@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.settings import config_values as values
+from shared.settings import region_values
 from shared.settings.sms_url import checked_sms_url
 from shared.settings.variable import Environ, Group, InContext, Variable, text
 from shared.sms_providers.template import headers_from, read_template
@@ -110,7 +110,7 @@ PHONE_DEFAULT_REGION = Variable(
         "(premium-rate, shared-cost, UAN, pager, voicemail, personal, satellite and "
         "international networks) are refused."
     ),
-    parse=values.region,
+    parse=region_values.region,
     shown="unset: `+E.164` only",
     checks="an ISO 3166 alpha-2 region phone numbers know",
 )
@@ -120,7 +120,7 @@ def _allowed_regions(environ: Environ) -> Callable[[str], frozenset[str] | None]
     """SMS_ALLOWED_REGIONS, whose default is PHONE_DEFAULT_REGION's and which a provider that
     costs makes required."""
     real = any(url.raw(environ) not in ("", "log:") for url in (SMS_URL, SMS_FALLBACK_URL))
-    return values.allowed_regions(PHONE_DEFAULT_REGION.read(environ), real)
+    return region_values.allowed_regions(PHONE_DEFAULT_REGION.read(environ), real)
 
 
 SMS_ALLOWED_REGIONS = Variable(
