@@ -9,14 +9,14 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api_service import dashboard, http_limits, openapi, queue_time
+from api_service import dashboard, http_limits, openapi, queue_time, request_spans
 from api_service.captcha import HumanCheck
+from api_service.flows.client_limit import ClientLimit
 from api_service.flows.dependencies import Dependencies
 from api_service.idempotency import IdempotencyKeys
 from api_service.metrics import instrument, known_events
 from api_service.passwords import Passwords, Verifier
 from api_service.problems import register_error_handlers
-from api_service.refusals import RefusedClients
 from api_service.request_body import MAX_BODY_BYTES
 from api_service.routes import (
     activations,
@@ -24,6 +24,7 @@ from api_service.routes import (
     admin,
     deliveries,
     health,
+    login_codes,
     logins,
     password_resets,
     provider_events,
@@ -50,6 +51,7 @@ BLUEPRINTS = (
     password_resets,
     address_changes,
     logins,
+    login_codes,
     provider_events,
     health,
     admin,
@@ -73,16 +75,17 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         queue_time.init_app(app, settings.api_queue_timeout)
     engine = engine_for(settings)
     keyring.admit_at_start(engine, settings)
+    throttle = Throttle(settings.secret_key)
     app.extensions["outpost"] = Dependencies(
         settings=settings,
         engine=engine,
         passwords=Passwords(beside_transaction=engine.dialect.name != "sqlite"),
         verifier=Verifier(),
         box=SecretBox(*settings.secret_keys),
-        throttle=Throttle(settings.secret_key),
+        throttle=throttle,
         suppressor=LazySuppressor(settings.secret_keys),
         idempotency=IdempotencyKeys(settings.secret_key),
-        refused_clients=RefusedClients(),
+        client_limit=ClientLimit(settings.ip_rate_limit, throttle),
         unsubscribe=Unsubscribe(*settings.secret_keys),
         human_check=(
             HumanCheck(settings.captcha, settings.captcha_min_score) if settings.captcha else None
@@ -91,6 +94,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     api = openapi.Api(app)
     register_error_handlers(app)
     instrument(app)
+    request_spans.init_app(app)
     known_events()
     known_regions(settings.sms_allowed_regions or ())
     http_limits.init_app(app)

@@ -10,17 +10,12 @@ from flask import request
 
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
+from api_service.flows import guards
 from api_service.flows.errors import TooManyRequests
 from api_service.problems import Problem
 from shared.clock import utcnow
 from shared.text import is_text
-from shared.throttle import Limit
 
-# Wrong tokens one client may present, on the admin API, the dashboard and the provider routes
-# together, before it waits. While it waits, every token it presents is refused unread, the
-# right one included: the lockout stops guessing, not only wrong answers. Other clients are
-# unaffected, so a guesser cannot lock the operators (or the providers) out.
-WRONG_TOKENS = Limit(10, 900)
 LOCKED_OUT = "Too many wrong tokens from this client; wait before trying again."
 
 
@@ -41,26 +36,14 @@ def _same_token(presented: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def _wrong_tokens() -> list[str]:
-    """The subject counting this client's wrong tokens."""
-    return [f"wrong-token:{current_client()}"]
-
-
 def locked_out_wait() -> int:
     """Seconds until this client's tokens are read again; 0 when they are now."""
-    with dependencies().unit_of_work() as uow:
-        return dependencies().throttle.wait(
-            uow.connection, _wrong_tokens(), [WRONG_TOKENS], utcnow()
-        )
+    return guards.locked_out_wait(dependencies(), current_client(), utcnow())
 
 
 def wrong_token_wait() -> int:
     """Count a wrong token from this client; the seconds it must wait once over WRONG_TOKENS."""
-    with dependencies().unit_of_work() as uow:
-        subject = _wrong_tokens()
-        wait = dependencies().throttle.take(uow.connection, subject, [WRONG_TOKENS], utcnow())
-        uow.commit()
-    return wait
+    return guards.wrong_token_wait(dependencies(), current_client(), utcnow())
 
 
 def require_token(

@@ -9,7 +9,6 @@ from flask import Flask, Response, current_app, g, request
 
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
-from api_service.flows.limits import limit_client
 from shared.clock import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,18 +48,18 @@ def _limit_posts() -> None:
     """Every public POST counts against its client IP, whatever its body.
 
     A route that hashes a password runs the check beside the hash instead, unless this worker
-    refused the client lately (see RefusedClients): the answer then waits for the longer of
-    the two rather than both in turn.
+    refused the client lately (ClientLimit.refused_lately): the answer then waits for the
+    longer of the two rather than both in turn.
     """
     if request.method != "POST" or request.blueprint in OWN_CREDENTIALS:
         return
     ip = current_client()
     deps = dependencies()
     view = current_app.view_functions.get(request.endpoint or "")
-    if getattr(view, _BESIDE_THE_HASH, False) and not deps.refused_clients.recent(ip):
+    if getattr(view, _BESIDE_THE_HASH, False) and not deps.client_limit.refused_lately(ip):
         g.client_to_check = ip
     else:
-        limit_client(deps, ip, utcnow())
+        deps.client_limit.check(deps.unit_of_work(), ip, utcnow())
 
 
 def _check_client_if_still_due(response: Response) -> Response:
@@ -68,8 +67,9 @@ def _check_client_if_still_due(response: Response) -> Response:
     ip = client_to_check()
     if ip is None:
         return response
+    deps = dependencies()
     try:
-        limit_client(dependencies(), ip, utcnow())
+        deps.client_limit.check(deps.unit_of_work(), ip, utcnow())
     except Exception as exc:  # answered as any error of the request would be
         return current_app.make_response(current_app.handle_user_exception(exc))
     return response

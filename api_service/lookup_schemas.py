@@ -1,4 +1,5 @@
-"""Schemas of the support lookup (/v1/admin/messages, /v1/admin/accounts)."""
+"""Schemas of the support lookup (/v1/admin/messages, /v1/admin/accounts, an account's
+events)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from api_service.schemas import AddressSchema, StrictSchema
 from shared.models import MAX_ID
 
 
-class LookupQuerySchema(StrictSchema):
-    """Query of GET /v1/admin/messages."""
+class PageQuerySchema(StrictSchema):
+    """Query of a list read newest first: `before`, the cursor of the page to show."""
 
-    recipient = Address(required=True, validate=validate.Length(min=1, max=254))
     before = fields.Integer(
         validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "`next` of a page."}
     )
+
+
+class LookupQuerySchema(PageQuerySchema):
+    """Query of GET /v1/admin/messages."""
+
+    recipient = Address(required=True, validate=validate.Length(min=1, max=254))
 
 
 class SentSchema(Schema):
@@ -60,3 +66,21 @@ class AccountListSchema(Schema):
     """Answer of GET /v1/admin/accounts."""
 
     items = fields.List(fields.Nested(AccountSchema), required=True)
+
+
+class AccountEventSchema(Schema):
+    """One event of an account's history; never a password or a code."""
+
+    type = fields.String(required=True)
+    at = fields.DateTime(required=True)
+    client = fields.String(allow_none=True, required=True)
+    detail = fields.Dict(
+        keys=fields.String(), values=fields.String(), allow_none=True, required=True
+    )
+
+
+class AccountEventPageSchema(Schema):
+    """Answer of GET /v1/admin/accounts/<id>/events: the account's history, newest first."""
+
+    items = fields.List(fields.Nested(AccountEventSchema), required=True)
+    next = fields.Integer(allow_none=True, required=True)

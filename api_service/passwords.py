@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import gzip
 import os
 from collections.abc import Callable
@@ -78,7 +79,8 @@ class Passwords:
         if self._threads is None:
             computed = compute()
             return computed, work()
-        future = self._threads.submit(work)
+        # In the request's context: the trace a row it writes keeps (shared.tracing.kept).
+        future = self._threads.submit(contextvars.copy_context().run, work)
         try:
             computed = compute()
         finally:

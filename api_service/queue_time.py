@@ -9,7 +9,7 @@ site sets), so it is read only behind a trusted proxy (TRUSTED_PROXIES), as X-Fo
 It is WSGI middleware ahead of Flask, not a request hook: in a burst most requests are shed, and
 each one shed inside Flask (its request context, the other hooks, a response object) costs a
 sync worker more than here, where it costs little more than gunicorn's own handling: time taken
-from the requests the workers admit (measured in bench/README.md).
+from the requests the workers admit (docs/decisions/0021-a-burst-shed-not-queued.md).
 """
 
 from __future__ import annotations

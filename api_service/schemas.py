@@ -263,6 +263,18 @@ class LoginSchema(AddressSchema):
     password = Password(policy=False)
 
 
+class LoginCodeRequestSchema(_ChannelSchema):
+    """Body of POST /v1/login-codes; `channel` defaults to the address given."""
+
+    captcha_token = captcha_field()
+
+
+class LoginCodeConfirmSchema(AddressSchema):
+    """Body of POST /v1/login-codes/confirm."""
+
+    code = code_field()
+
+
 class LoginResultSchema(Schema):
     """Answer of POST /v1/logins: the account whose credentials these are."""
 

@@ -47,6 +47,7 @@ def activation(job: bytes, domain: str) -> Email:
         locked_until=datetime.now(UTC) + timedelta(minutes=5),
         claim_token="",
         user_id=None,
+        priority=0,
     )
     message = compose(row, _BOX, mail_from(f"Outpost <no-reply@{domain}>"), _TEMPLATES)
     assert isinstance(message, Email)

@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from outbox_relay import claims, metrics
+from outbox_relay import claims, metrics, send_spans
 from outbox_relay.channels.factory import ChannelFactory, default_channels
 from outbox_relay.deaths import Deaths
 from outbox_relay.leases import LeaseKeeper
-from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
 from outbox_relay.relay import Relay
@@ -50,7 +49,7 @@ def build_relay(
         on_change=wake,
     )
     metrics.known(providers.channels())
-    outcomes = OutcomeBook(
+    outcomes = send_spans.outcome_book()(
         engine,
         settings.relay_batch_size,
         heartbeat=heartbeat,

@@ -50,6 +50,8 @@ class Claimed:
     locked_until: datetime
     claim_token: str
     user_id: int | None
+    # The order it is sent in, as the row stores it (shared.outbox.priority_of: 0 first).
+    priority: int
     # Whether the recipient was on the suppression list when claimed; None when the row does
     # not say (an event, or a row queued before the rows kept their recipient's hash).
     suppressed: bool | None = None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
+from shared import tracing
 from shared.logs import configure_logging
 from shared.settings import env_file
 from shared.settings.config import Settings
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             require_database_url(os.environ)
+            tracing.require(os.environ)
         settings = Settings.from_env(
             _with_kept_secret(os.environ), require_secret=not is_read_only(args)
         )
@@ -44,10 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "run":
         # The daemon's machinery (channels, HTTP clients, metrics) loads for `run` only: an
-        # operator command starts without it, in well under half the time.
+        # operator command starts without it (docs/decisions/0032-commands-load-what-they-use.md).
         from outbox_relay.foreground import run
 
-        return run(settings)
+        tracing.start("outbox-relay", os.environ)
+        try:
+            return run(settings)
+        finally:
+            tracing.stop()
     if is_operator_command(args):
         try:
             return dispatch(args, settings)

@@ -16,9 +16,10 @@ from typing import Any
 from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.render import RenderedEmail, Templates
+from shared import tracing
 from shared.addresses import Sender
 from shared.clock import utcnow
-from shared.outbox import Channel, Purpose, priority_of
+from shared.outbox import Channel, Purpose
 from shared.secretbox import SecretBox
 from shared.settings.code_link import CodeLink
 
@@ -47,9 +48,9 @@ def compose(
     (CODE_LINK_URL).
     """
     if row.channel == Channel.WEBHOOK:
-        event = json.dumps(row.params, separators=(",", ":"), ensure_ascii=False)
+        event = json.dumps(tracing.untraced(row.params), separators=(",", ":"), ensure_ascii=False)
         return WebhookMessage(id=row.public_id, body=event.encode())
-    params: dict[str, Any] = dict(row.params)
+    params: dict[str, Any] = tracing.untraced(row.params)
     if row.secret_params:
         params.update(box.open(row.secret_params))
     if row.channel == Channel.SMS:
@@ -67,7 +68,7 @@ def compose(
         sender=mail_from.address,
         recipient=row.recipient,
         data=_mail(row, mail_from, rendered, unsubscribe),
-        priority=priority_of(row.purpose),
+        priority=row.priority,
     )
 
 

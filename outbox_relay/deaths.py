@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 from outbox_relay import store
 from shared.clock import utcnow
 from shared.events import delivery_failed
-from shared.outbox import WEBHOOK
+from shared.outbox import WEBHOOK, Status
 from shared.refusals import failure_reason, suppression_of
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
@@ -44,5 +44,5 @@ class Deaths:
                     source=_SOURCES[row.channel],
                     now=now,
                 )
-            reason = failure_reason(one.dead_reason, one.refusal)
+            reason = failure_reason(Status.DEAD, one.dead_reason, one.refusal)
             delivery_failed(connection, self._settings, self._box, row, reason, now=now)

@@ -63,7 +63,7 @@ class DeliveryFailure(Exception):
     recipient's opt-out), which the message's death suppresses and tells its client;
     `kind` groups the POLICY refusals a provider counts together (`5.7`);
     `too_many_sessions` marks a server refusing one more of our sessions; `retry_floor` is the
-    soonest the message may be tried again, in seconds (MESSAGE_RETRY_FLOOR for a deferral at
+    soonest the message may be tried again, in seconds (MESSAGE_RETRY_FLOOR for a 4xx reply at
     RCPT or DATA); `slow_down` marks a throttling reply, which halves the sessions.
     """
 
@@ -124,7 +124,11 @@ def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
     description = f"SMTP {code} {text} {where}" if code is not None else f"{text} {where}"
     verdict = classify_smtp(stage, code, text)
     kind = _policy_kind(code, enhanced_code(text)) if code is not None else None
-    deferred = verdict is Verdict.TRANSIENT and stage in (Stage.RCPT, Stage.DATA)
+    # A greylister's 4xx, not a dropped connection: that is a fault of the moment (a server
+    # restarting mid-message) and takes the ordinary backoff.
+    deferred = (
+        verdict is Verdict.TRANSIENT and stage in (Stage.RCPT, Stage.DATA) and code is not None
+    )
     enhanced = enhanced_code(text)
     # RFC 3463 class 5.1: the address (mailbox, domain) is what the server refused.
     refused = code is not None and 500 <= code <= 599 and (enhanced or "").startswith("5.1.")

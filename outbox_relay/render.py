@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# A sample code's lifetime: the defaults of RESET_TTL and LOGIN_CODE_TTL, else ACTIVATION_TTL's.
+SAMPLE_MINUTES: dict[str, int] = {Purpose.PASSWORD_RESET: 15, Purpose.LOGIN_CODE: 10}
 SAMPLE_CODE_LINK = "https://app.example.com/verify#address=ada%40example.com&code=123456"
 
 
@@ -40,7 +42,7 @@ def samples(purpose: str) -> dict[str, Any]:
     if purpose in CODED:
         return {
             "code": "123456",
-            "expires_minutes": 15 if purpose == Purpose.PASSWORD_RESET else 1440,
+            "expires_minutes": SAMPLE_MINUTES.get(purpose, 1440),
         }
     if purpose == Purpose.PASSWORD_CHANGED:
         return {"full_name": "Ada Lovelace", "changed_at": "2026-11-22 17:04 UTC"}

@@ -13,7 +13,7 @@ from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import claims, leases, metrics
+from outbox_relay import claims, leases, metrics, send_spans
 from outbox_relay.backoff import retry_delay
 from outbox_relay.channels.factory import ChannelFactory
 from outbox_relay.compose import compose
@@ -25,7 +25,7 @@ from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
 from shared.clock import utcnow
-from shared.outbox import Channel, Ending, Purpose, priority_of
+from shared.outbox import Channel, Ending, Purpose
 from shared.refusals import Refusal
 from shared.secretbox import SealedUnderOtherKey, SecretBox
 from shared.settings import code_link
@@ -81,7 +81,7 @@ class Senders:
         carry a code go first (the pacer keeps that order under SMTP_RATE). A row to withhold
         waits as a send would, on a sender, never on this thread.
         """
-        rows = sorted(rows, key=lambda row: priority_of(row.purpose))
+        rows = sorted(rows, key=lambda row: row.priority)
         flags = [row.id in suppressed for row in rows]
         if len(rows) == 1 and not rows[0].withhold:
             self._deliver(rows[0], flags[0])
@@ -101,7 +101,8 @@ class Senders:
         self._templates.close()
         self._keeper.close()
 
-    def _deliver(self, row: claims.Claimed, suppressed: bool = False) -> None:
+    @send_spans.traced
+    def _deliver(self, row: claims.Claimed, suppressed: bool) -> None:
         now = utcnow()
         if self._outcomes.database_lost:
             self._outcomes.hand_back(row, now)
@@ -124,6 +125,7 @@ class Senders:
             self._outcomes.hand_back(row, now)
             return
         provider, taken = picked
+        send_spans.provider(provider.name)
         try:
             withhold = row.withhold or not self._may_send(row, now)
         except SQLAlchemyError:
@@ -271,7 +273,9 @@ class Senders:
         )
         sessions = self._sessions[provider.name]
         with self._keeper.holding(row):
-            channel = sessions.borrow(start_by, lambda: not provider.paused_since(taken))
+            channel = sessions.borrow(
+                start_by, lambda: not provider.paused_since(taken), row.priority
+            )
             kept = False
             try:
                 provider_id = channel.send(message, start_by)

@@ -3,6 +3,8 @@ them than the provider has shown it takes (a polite sender)."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,11 @@ class Sessions:
     The channel returned last is lent first, so a trickle keeps one connection warm. A
     channel whose send failed for the provider is closed rather than kept: the next send opens
     a fresh one; after a refusal of the message alone, the channel keeps what still works.
+
+    Sends waiting for a session are served in priority order (codes first), then in the order
+    they came: while the sessions are fewer than the senders, whichever thread woke first
+    would otherwise take the session, and notices would reach the provider (and SMTP_RATE's
+    slots) before the codes claimed with them.
     """
 
     def __init__(self, make: Callable[[], Channel], limit: int) -> None:
@@ -35,6 +42,9 @@ class Sessions:
         self._cond = threading.Condition()
         self._idle: list[Channel] = []
         self._count = 0  # channels made and not yet closed: idle or lent
+        # The sends waiting for a session, first in line first: (priority, arrival).
+        self._line: list[tuple[int, int]] = []
+        self._arrivals = itertools.count()
 
     @property
     def limit(self) -> int:
@@ -51,7 +61,7 @@ class Sessions:
         with self._cond:
             if self._allowed < self._limit:
                 self._allowed += 1
-                self._cond.notify()
+                self._cond.notify_all()
 
     def halve(self) -> None:
         """The provider asked us to slow down: half the sessions (one at least)."""
@@ -63,26 +73,37 @@ class Sessions:
         with self._cond:
             self._allowed = 1
 
-    def borrow(self, start_by: float, usable: Callable[[], bool]) -> Channel:
-        """A channel no other thread uses; Deferred if none frees up before `start_by`
-        (time.monotonic), or if the provider is no longer `usable` (paused since this send
-        took it: it must not open a session the pause did not count on)."""
+    def borrow(self, start_by: float, usable: Callable[[], bool], priority: int) -> Channel:
+        """A channel no other thread uses, once the sends of a lower `priority` (codes: 0) and
+        those that came before at the same one have theirs; Deferred if none frees up before
+        `start_by` (time.monotonic), or if the provider is no longer `usable` (paused since
+        this send took it: it must not open a session the pause did not count on)."""
+        turn = (priority, next(self._arrivals))
         with self._cond:
-            while usable() and not self._idle and self._count >= self._allowed:
-                left = start_by - time.monotonic()
-                if left <= 0:
-                    raise Deferred(NO_SESSION_RETRY)
-                self._cond.wait(left)
-            if not usable():
-                raise Deferred(0.0)
-            if self._idle:
-                return self._idle.pop()
-            self._count += 1
+            bisect.insort(self._line, turn)
+            try:
+                while usable() and not self._free_for(turn):
+                    left = start_by - time.monotonic()
+                    if left <= 0:
+                        raise Deferred(NO_SESSION_RETRY)
+                    self._cond.wait(left)
+                if not usable():
+                    raise Deferred(0.0)
+                if self._idle:
+                    return self._idle.pop()
+                self._count += 1
+            finally:
+                self._line.remove(turn)
+                self._cond.notify_all()
         try:
             return self._make()
         except BaseException:
             self._forget(1)
             raise
+
+    def _free_for(self, turn: tuple[int, int]) -> bool:
+        """Whether `turn` is first in line and a session is idle or may be opened."""
+        return self._line[0] == turn and (bool(self._idle) or self._count < self._allowed)
 
     def give_back(self, channel: Channel, *, keep: bool) -> None:
         """Return a lent channel: kept for the next send, or closed (`keep` false, or more
@@ -90,7 +111,7 @@ class Sessions:
         with self._cond:
             if keep and self._count <= self._allowed:
                 self._idle.append(channel)
-                self._cond.notify()
+                self._cond.notify_all()
                 return
         channel.close()
         self._forget(1)

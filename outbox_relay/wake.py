@@ -11,8 +11,8 @@ import socket
 class Wake:
     """Set from any thread (a stop, a provider back); the loop also names a socket to wake on,
     PostgreSQL's LISTEN connection, so that a NOTIFY wakes the loop with no thread between:
-    handing each one over from a thread of its own cost the relay a tenth of its CPU a message
-    at 50 messages a second (bench/README.md)."""
+    handing each one over from a thread of its own cost the relay CPU on every message
+    (docs/decisions/0012-one-relay-listens.md)."""
 
     def __init__(self) -> None:
         self._reader, self._writer = socket.socketpair()

@@ -199,7 +199,8 @@ def write_deploy_files(target: Path, venv: Path, named: Path | None) -> int:
 
 def write_openapi(*, check: bool) -> int:
     """Regenerate the committed OpenAPI document, or with `check` say whether it is stale."""
-    # The whole API loads for this command only: the others start without it, twice as fast.
+    # The whole API loads for this command only: the others start without it
+    # (docs/decisions/0032-commands-load-what-they-use.md).
     from api_service.openapi import DOCUMENT, generated
 
     current = generated()

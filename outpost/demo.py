@@ -43,6 +43,7 @@ CODE_FIELDS: dict[str, str] = {
     Purpose.ACTIVATION: "code",
     Purpose.PASSWORD_RESET: "reset_code",
     Purpose.ADDRESS_CHANGE: "change_code",
+    Purpose.LOGIN_CODE: "login_code",
 }
 
 bp = Blueprint(

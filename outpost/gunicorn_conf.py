@@ -4,8 +4,8 @@
 Hashing a password (argon2id) is most of a registration, so the API is CPU-bound: sync workers,
 one per core by default, each taking a connection only when it is free. The kernel then hands
 each new request to an idle worker. (gthread workers accept connections while busy and keep
-them alive, so two clients could queue on one worker while another core sat idle: with two
-keep-alive clients bench/register.py measured half the throughput.) Like any sync worker, it
+them alive, so two clients could queue on one worker while another core sat idle:
+docs/decisions/0002-sync-gunicorn-workers.md.) Like any sync worker, it
 belongs behind a buffering proxy on the open internet: the shipped nginx site is one
 (`outpost deploy-files`).
 
@@ -20,7 +20,7 @@ import tempfile
 from typing import Any
 
 from outpost.serve import ServeSettings
-from shared import keyring
+from shared import keyring, tracing
 from shared.db import engine_for
 from shared.logs import JsonFormatter
 from shared.settings.config import Settings
@@ -29,6 +29,7 @@ from shared.settings.config_env import ConfigError
 try:
     _serve = ServeSettings.from_env(os.environ)
     _settings = Settings.from_env(os.environ)
+    tracing.require(os.environ)
     # Keys that cannot open what the API seals stop the API here, in one line.
     keyring.admit_at_start(engine_for(_settings), _settings)
 except ConfigError as exc:
@@ -40,9 +41,9 @@ workers = _serve.workers
 worker_class = "sync"
 timeout = 30
 # A burst waits here to be shed (API_QUEUE_TIMEOUT), so the queue must hold that many seconds of
-# arrivals: gunicorn's default 2048 overflowed at 434 sign-ups a second (bench.overload), and the
-# kernel then drops connections, which nginx retries 1 and 3 s later. The kernel caps it at
-# net.core.somaxconn (4096 on Debian 12).
+# arrivals: gunicorn's default 2048 overflowed in a burst, and the kernel then drops
+# connections, which nginx retries 1 and 3 s later (docs/decisions/0021-a-burst-shed-not-queued.md).
+# The kernel caps it at net.core.somaxconn (4096 on Debian 12).
 backlog = 4096
 graceful_timeout = 20
 max_requests = 10000
@@ -92,6 +93,17 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Start the worker's traces when OTEL_EXPORTER_OTLP_ENDPOINT is set: after the fork, as
+    the exporter's thread does not survive one."""
+    tracing.start("outpost-api", os.environ)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Export the worker's last spans before it exits."""
+    tracing.stop()
 
 
 def on_exit(server: Any) -> None:

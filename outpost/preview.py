@@ -14,7 +14,7 @@ from outbox_relay.channels import Email, SmsMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
-from shared.outbox import PURPOSES, Channel
+from shared.outbox import PURPOSES, Channel, priority_of
 from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
@@ -46,6 +46,7 @@ def preview(
         locked_until=datetime.now(UTC),
         claim_token="preview",
         user_id=None,
+        priority=priority_of(purpose),
     )
     link = code_link.from_setting(settings.code_link_url)
     message = compose(row, box, settings.mail_from, templates, code_link=link)

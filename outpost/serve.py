@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
+from shared import tracing
 from shared.settings.config import Settings
 from shared.settings.processes import LOG_LEVEL, OUTPOST_BIND, WEB_CONCURRENCY
 
@@ -38,10 +39,12 @@ def serve() -> NoReturn:
     its READY=1, SIGHUP on reload and SIGTERM on stop reach the right process.
 
     The configuration is checked first, raising ConfigError (one line, exit 2, which the unit
-    never restarts): gunicorn would exit 3 or 4 for an application that fails to load.
+    never restarts): gunicorn would exit 3 or 4 for an application that fails to load. So is
+    the `traces` extra, when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
     """
     ServeSettings.from_env(os.environ)
     Settings.from_env(os.environ)
+    tracing.require(os.environ)
     command = [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, APPLICATION]
     sys.stdout.flush()
     os.execv(sys.executable, command)

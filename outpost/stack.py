@@ -119,7 +119,7 @@ def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:
         # The mails' "sign in" links (welcome, account exists) lead to the demo's sign-in form.
         env[APP_URL.name] = f"http://{host}:{port}/dev/signup"
     if not CODE_LINK_URL.given(env) and loopback(host):
-        # The activation and reset mails' one-click links open the demo's sign-up page.
+        # The one-click links of the mails with a code open the demo's sign-up page.
         env[CODE_LINK_URL.name] = (
             f"http://{host}:{port}/dev/signup#email={{address}}&purpose={{purpose}}&code={{code}}"
         )

@@ -25,9 +25,10 @@ def send_code_or_notice(
     now: datetime,
     asked_channel: str,
     notice: Callable[[], Delivery],
+    answers_as: str | None = None,
 ) -> Delivery:
-    """Queue a code for `purpose` to `user`; with no user, issue one to nobody, keep none of
-    it, and queue the `notice` instead.
+    """Queue a code for `purpose` to `user` (read by its client as a code of `answers_as`, if
+    given); with no user, issue one to nobody, keep none of it, and queue the `notice` instead.
 
     A stand-in account takes that code inside a savepoint that is then rolled back, so that
     the answer costs the same time whether a code or a notice goes (SPEC "No
@@ -48,6 +49,7 @@ def send_code_or_notice(
                 channel=channel,
                 now=now,
                 asked_channel=asked_channel,
+                answers_as=answers_as,
             )
     except BaseException:
         savepoint.rollback()

@@ -21,8 +21,8 @@ class DriverStatement:
 
     On each execution of a statement it has cached, SQLAlchemy still does about as much work
     as psycopg (the cache key, the parameters built again, the result's metadata): a relay
-    woken for each message runs two statements a message, and that work was a fifth of its CPU
-    at 50 messages a second; a sign-up runs six (bench/README.md). Here the parameters are
+    woken for each message runs two statements a message and pays that work on each; a sign-up
+    runs six (docs/decisions/0005-hot-statements-through-psycopg.md). Here the parameters are
     bound and the rows read with the types' own processors, as SQLAlchemy would; database
     errors are SQLAlchemy's, a lost connection invalidated; listeners of the engine's cursor
     events still hear each statement. An INSERT or UPDATE names the values it binds (the

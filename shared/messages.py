@@ -82,10 +82,12 @@ def send_code(
     now: datetime,
     first: bool = False,
     asked_channel: str | None = None,
+    answers_as: str | None = None,
 ) -> Delivery:
     """Issue a fresh code for `purpose` (older ones die) and queue it to the user.
 
-    `first` says the account was created in this transaction, so it has no older codes.
+    `first` says the account was created in this transaction, so it has no older codes;
+    `answers_as`, the purpose of the code its client asked for, when it differs.
     """
     settings = deps.settings
     recipient = _address(user, channel)
@@ -100,7 +102,10 @@ def send_code(
         now=now,
         locale=user.locale,
         user_id=user.id,
-        params={"expires_minutes": max(settings.code_ttl(purpose) // 60, 1)},
+        params={
+            "expires_minutes": max(settings.code_ttl(purpose) // 60, 1),
+            **({ANSWERS_AS: answers_as} if answers_as else {}),
+        },
         secret_params={"code": fresh.code},
         token=fresh.row,
         expires_at=fresh.expires_at,

@@ -91,6 +91,20 @@ verification_tokens = Table(
     Column("address", String(254)),
 )
 
+# What happened to an account, newest last (shared/history.py): read by account and id, purged
+# by age (migration 0024).
+account_events = Table(
+    "account_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    # The client the request came from (api_service.clients), where there was one.
+    Column("client", Text),
+    Column("detail", JSON),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from shared import tracing
 from shared.driver import DriverStatement, bound
 from shared.models import outbox, verification_tokens
 from shared.secretbox import SecretBox
@@ -51,6 +52,7 @@ class Purpose(StrEnum):
     NO_ACCOUNT = "no_account"
     ADDRESS_CHANGE = "address_change"
     ADDRESS_CHANGED = "address_changed"
+    LOGIN_CODE = "login_code"
 
 
 class Status(StrEnum):
@@ -149,7 +151,7 @@ RELEASED: dict[str, None] = {"locked_until": None, "claim_token": None}
 SECRETS: dict[str, None] = {"secret_params": None, "recipient_hash": None}
 WIPED: dict[str, None] = {**RELEASED, **SECRETS}
 # Messages that carry a code: claimed before the others when a backlog forms.
-CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET, Purpose.ADDRESS_CHANGE)
+CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET, Purpose.ADDRESS_CHANGE, Purpose.LOGIN_CODE)
 # Codes that prove an address the account does not hold yet: each is bound to the address it
 # was sent to, and works only with it.
 BOUND_TO_ADDRESS = (Purpose.ADDRESS_CHANGE,)
@@ -232,7 +234,7 @@ def enqueue(
         "recipient_hash": recipient_hash,
         "locale": locale,
         "template": purpose,
-        "params": params,
+        "params": tracing.kept(params),
         "secret_params": box.seal(secret_params) if secret_params else None,
         "user_id": user_id,
         "status": Status.PENDING,

@@ -230,5 +230,5 @@ def _bounce(
     error = (event.diagnostic or said)[:500]
     dead_reason = None if refusal is not None else DeadReason.PERMANENT_ERROR
     if bounce(connection, row.id, error, now, dead_reason, refusal):
-        reason = failure_reason(dead_reason or Status.BOUNCED, refusal)
+        reason = failure_reason(Status.BOUNCED, dead_reason, refusal)
         delivery_failed(connection, settings, box, row, reason, now=now)

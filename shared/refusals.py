@@ -42,11 +42,13 @@ CONSEQUENCES: dict[Refusal, Consequence] = {
 }
 
 
-def failure_reason(dead_reason: str | None, refusal: str | None) -> FailureReason:
-    """Why a message failed, as a client or the application can act on it: `address_rejected`
-    (ask for another address) or `undeliverable` (any other failure). `dead_reason` is the
-    row's, or its status `bounced` when a provider's report ended it with none."""
-    if dead_reason in (DeadReason.SUPPRESSED, Status.BOUNCED):
+def failure_reason(status: str, dead_reason: str | None, refusal: str | None) -> FailureReason:
+    """Why a message with this `status`, `dead_reason` and `refusal` failed, as a client or the
+    application can act on it: `address_rejected` (ask for another address) or `undeliverable`
+    (any other failure). A bounce that refused its address carries no dead reason; one that
+    did not, `permanent_error`."""
+    bounced = status == Status.BOUNCED and dead_reason is None
+    if bounced or dead_reason == DeadReason.SUPPRESSED:
         return ADDRESS_REJECTED
     if dead_reason == DeadReason.PERMANENT_ERROR and refusal is not None:
         return CONSEQUENCES[Refusal(refusal)].reason

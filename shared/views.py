@@ -56,7 +56,7 @@ def delivery_view(connection: Connection, public_id: str, now: datetime) -> Deli
         if queued:
             reason = _waiting_reason(connection, row.channel)
     elif status == ClientStatus.FAILED:
-        reason = failure_reason(row.dead_reason or row.status, row.refusal)
+        reason = failure_reason(row.status, row.dead_reason, row.refusal)
     elif status == ClientStatus.QUEUED:
         reason = _waiting_reason(connection, row.channel)
         due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)

@@ -25,6 +25,8 @@ ROUTES_TAKING_ADDRESSES = (
     "/v1/password-resets",
     "/v1/password-resets/confirm",
     "/v1/logins",
+    "/v1/login-codes",
+    "/v1/login-codes/confirm",
     "/v1/address-changes",
     "/v1/address-changes/confirm",
 )

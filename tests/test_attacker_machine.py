@@ -33,7 +33,8 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, delete, func, or_, select
 
 from api_service import create_app
-from api_service.flows.limits import SERVICE_BUSY, SLOW_DOWN
+from api_service.flows.client_limit import SLOW_DOWN
+from api_service.flows.limits import SERVICE_BUSY
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
 from shared.models import outbox, throttle_events, users
@@ -48,12 +49,24 @@ PUBLIC_URL = "https://api.outpost.test"
 CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
 # The routes whose answer must not tell known from unknown addresses, and the refusals they
 # may give (none names the account).
-DISCREET = ("/v1/activations/resend", "/v1/password-resets", "/v1/address-changes")
+DISCREET = (
+    "/v1/activations/resend",
+    "/v1/password-resets",
+    "/v1/address-changes",
+    "/v1/login-codes",
+)
 GENERIC_429 = {SLOW_DOWN, SERVICE_BUSY, "A message was sent to this address recently."}
 # Purposes a request asks for, each throttled per recipient whatever route causes it.
-REQUESTED = ("activation", "password_reset", "address_change", "account_exists", "no_account")
+REQUESTED = (
+    "activation",
+    "password_reset",
+    "address_change",
+    "account_exists",
+    "no_account",
+    "login_code",
+)
 # Codes that sign in or set a password: only to a proven address.
-SETS_A_PASSWORD = ("password_reset",)
+SETS_A_PASSWORD = ("password_reset", "login_code")
 # Routes that take credentials rather than a public request: played by their own tests.
 AUTHENTICATED = ("/v1/admin/", "/admin/", "/v1/provider-events")
 CODE = re.compile(r"\b\d{6}\b")
@@ -82,6 +95,8 @@ class Actor:
     # Addresses this person registered, and proved with a code they used.
     registered: set[str] = field(default_factory=set)
     proved: set[str] = field(default_factory=set)
+    # Accounts this person signed in to with a code.
+    signed_in: set[int] = field(default_factory=set)
 
     @property
     def addresses(self) -> tuple[str, str]:
@@ -251,6 +266,24 @@ class AttackerAndVictim(RuleBasedStateMachine):
         body = {self._field(address): address, "password": actor.password}
         assert self._post(actor, "/v1/logins", body).status_code in (200, 401, 429)
 
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), sms=st.booleans())
+    def login_code(self, who: str, n: int, sms: bool) -> None:
+        address = self.addresses[n]
+        body = {self._field(address): address, "channel": "sms" if sms else "email"}
+        self._post(self.actors[who], "/v1/login-codes", body)
+
+    @precondition(lambda self: any(a.codes for a in self.actors.values()))
+    @rule(who=st.sampled_from(["attacker", "victim"]))
+    def login_code_confirm(self, who: str) -> None:
+        """Sign in with the newest code that reached this person, at its address."""
+        actor = self.actors[who]
+        for address, code in actor.codes[-1:]:
+            body = {self._field(address): address, "code": code}
+            answer = self._post(actor, "/v1/login-codes/confirm", body)
+            assert answer.status_code in (200, 400, 429), answer.get_json()
+            if answer.status_code == 200:
+                actor.signed_in.add(answer.get_json()["user_id"])
+
     @precondition(lambda self: any(a.unsubscribe for a in self.actors.values()))
     @rule(who=st.sampled_from(["attacker", "victim"]))
     def unsubscribe(self, who: str) -> None:
@@ -284,6 +317,14 @@ class AttackerAndVictim(RuleBasedStateMachine):
             held = {user["email"], user["phone"]} & self.victim.proved
             if held and _matches(user["password_hash"], self.attacker.password):
                 raise AssertionError(f"the attacker's password opens the victim's {held}")
+
+    @invariant()
+    def no_sign_in_to_her_account(self) -> None:
+        """The attacker signs in to no account holding an address the victim proved."""
+        for user in self.users:
+            held = {user["email"], user["phone"]} & self.victim.proved
+            if held and user["id"] in self.attacker.signed_in:
+                raise AssertionError(f"the attacker signed in to the victim's {held}")
 
     @invariant()
     def codes_that_set_a_password_reach_only_proven_addresses(self) -> None:
@@ -468,6 +509,8 @@ PLAYED = {
     "/v1/address-changes": AttackerAndVictim.change,
     "/v1/address-changes/confirm": AttackerAndVictim.change_confirm,
     "/v1/logins": AttackerAndVictim.login,
+    "/v1/login-codes": AttackerAndVictim.login_code,
+    "/v1/login-codes/confirm": AttackerAndVictim.login_code_confirm,
     "/v1/unsubscribe/<token>": AttackerAndVictim.unsubscribe,
 }
 

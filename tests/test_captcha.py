@@ -33,6 +33,7 @@ ROUTES = {
     "registration": ("/v1/registrations", {"email": "ada@example.com", "password": PASSWORD}),
     "resend": ("/v1/activations/resend", {"email": "ada@example.com"}),
     "reset": ("/v1/password-resets", {"email": "ada@example.com"}),
+    "login code": ("/v1/login-codes", {"email": "ada@example.com"}),
     "address change": (
         "/v1/address-changes",
         {"email": "ada@example.com", "password": PASSWORD, "new_email": "ada@new.example.com"},

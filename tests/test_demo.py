@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask import Flask
@@ -315,6 +316,69 @@ def test_the_mails_one_click_links_activate_and_reset_in_chromium(
             f"{base}/v1/logins", {"email": address, "password": NEW_PASSWORD}
         )
         assert signed_in.body["status"] == "active"
+
+
+def _activated(base: str, mail_dir: Path, address: str) -> None:
+    """Register `address` and activate it with its mail's code, which proves the address."""
+    assert (
+        processes.post(f"{base}/v1/registrations", {"email": address, "password": PASSWORD}).status
+        == 202
+    )
+    code = _code_in_link(_link_to(mail_dir, "Activate", address))
+    assert processes.post(f"{base}/v1/activations", {"email": address, "code": code}).status == 200
+
+
+def _link_to(mail_dir: Path, subject: str, address: str) -> str:
+    """The link of the newest mail with this subject, once it is the one to `address`."""
+    for _ in range(100):
+        link = _link_in_newest_mail(mail_dir, subject)
+        if dict(parse_qsl(urlsplit(link).fragment)).get("email") == address:
+            return link
+        time.sleep(0.1)
+    raise AssertionError(f"no mail {subject!r} to {address} caught")
+
+
+def _code_in_link(link: str) -> str:
+    return dict(parse_qsl(urlsplit(link).fragment))["code"]
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_an_active_account_signs_in_with_a_code_typed_or_linked_in_chromium(
+    tmp_path: Path, width: int
+) -> None:
+    """ "Sign in with a code": the code typed from the mail signs in; so does the mail's link."""
+    need_a_browser()
+    shots = screenshot_dir(tmp_path)
+    with _outpost_up(tmp_path, {"SMTP_URL": ""}, "--smtp-port", str(free_port())) as base:
+        mail_dir = tmp_path / "var" / "mail"
+        _activated(base, mail_dir, "ada+typed@example.com")
+        _activated(base, mail_dir, "ada+linked@example.com")
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": width, "height": 844})
+            page.set_default_timeout(10_000)
+            page.goto(f"{base}/dev/signup")
+            page.fill("#login-code-email", "ada+typed@example.com")
+            page.get_by_role("button", name="Send me a sign-in code").click()
+            sync_api.expect(page.locator("#login-confirm-form")).to_be_visible()
+            page.screenshot(path=str(shots / f"09-sign-in-code-sent-{width}.png"), full_page=True)
+            link = _link_to(mail_dir, "Your Outpost sign-in code", "ada+typed@example.com")
+            assert "purpose=login_code" in link
+            page.fill("#login-code-value", "000000")
+            page.get_by_role("button", name="Sign in with this code").click()
+            sync_api.expect(
+                page.locator('#login-confirm-form .error[data-for=""]')
+            ).not_to_be_empty()
+            page.fill("#login-code-value", _code_in_link(link))
+            page.get_by_role("button", name="Sign in with this code").click()
+            sync_api.expect(page.locator("#code-signed-in")).to_contain_text("Signed in: account")
+            page.screenshot(path=str(shots / f"10-signed-in-by-code-{width}.png"), full_page=True)
+
+            asked = processes.post(f"{base}/v1/login-codes", {"email": "ada+linked@example.com"})
+            assert asked.status == 202
+            page.goto(_link_to(mail_dir, "Your Outpost sign-in code", "ada+linked@example.com"))
+            sync_api.expect(page.locator("#code-signed-in")).to_contain_text("Signed in: account")
+            assert "#" not in page.url, "the code left the address bar"
+            page.screenshot(path=str(shots / f"11-signed-in-by-link-{width}.png"), full_page=True)
 
 
 def test_the_page_says_delivered_when_the_providers_receipt_comes(tmp_path: Path) -> None:

@@ -126,13 +126,14 @@ def test_policy_refusals_pause_the_provider_only_from_three_distinct_recipients(
     assert smtp.judge(refusal, "c@example.com") is D
 
 
-def test_a_deferral_at_rcpt_or_data_is_the_messages_and_waits_a_minute() -> None:
+def test_a_deferral_at_rcpt_or_data_is_the_messages_and_waits_a_minute_a_drop_does_not() -> None:
     smtp = provider()
     greylisted = smtp_failure(Stage.RCPT, 450, "4.7.1 Greylisted")
     dropped = smtp_failure(Stage.DATA, None, "SMTPServerDisconnected: closed")
     refused = smtp_failure(Stage.RCPT, 550, "5.7.1 refused")
     assert (greylisted.kind, refused.kind) == (None, "5.7")
-    assert (greylisted.retry_floor, dropped.retry_floor) == (60.0, 60.0)
+    assert (greylisted.retry_floor, dropped.retry_floor) == (60.0, 0.0)
+    assert dropped.verdict is T
     assert smtp_failure(Stage.MAIL, 450, "4.7.1 too much mail").retry_floor == 0.0
     for recipient in ("a", "b", "c", "d"):
         assert smtp.judge(greylisted, f"{recipient}@example.com") is T
@@ -180,13 +181,18 @@ def test_what_a_failure_refused_is_decided_where_it_is_judged(
 
 
 def test_each_refusal_says_the_clients_reason_and_the_suppression_in_one_table() -> None:
-    assert {r: (failure_reason("permanent_error", r), suppression_of(r)) for r in Refusal} == {
+    died = {r: (failure_reason("dead", "permanent_error", r), suppression_of(r)) for r in Refusal}
+    assert died == {
         Refusal.ADDRESS: ("address_rejected", "rejected"),
         Refusal.OPTED_OUT: ("undeliverable", "complaint"),
         Refusal.HARD_BOUNCE: ("address_rejected", "hard_bounce"),
         Refusal.COMPLAINT: ("address_rejected", "complaint"),
     }
-    assert failure_reason("permanent_error", None) == "undeliverable"
-    assert failure_reason("suppressed", None) == failure_reason("bounced", None)
-    assert failure_reason("max_attempts", Refusal.ADDRESS) == "undeliverable"
+    assert failure_reason("dead", "permanent_error", None) == "undeliverable"
+    assert failure_reason("dead", "suppressed", None) == "address_rejected"
+    assert failure_reason("dead", "max_attempts", Refusal.ADDRESS) == "undeliverable"
+    # A bounce that refused its address keeps no dead reason; one that did not, permanent_error.
+    assert failure_reason("bounced", None, Refusal.HARD_BOUNCE) == "address_rejected"
+    assert failure_reason("bounced", "permanent_error", None) == "undeliverable"
+    assert failure_reason("sent", None, None) == "undeliverable"
     assert suppression_of(None) is None

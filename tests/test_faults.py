@@ -382,7 +382,8 @@ def test_two_relays_draining_ten_thousand_messages_send_each_exactly_once(
 # --- 4. SMTP down, then back ------------------------------------------------------------------
 
 # A deferral at DATA waits at least a minute (a greylister's delay); above that floor, full
-# jitter up to the cap. The test makes each retry due once it saw it, as the wait passing would.
+# jitter up to the cap. A connection dropped mid-message takes the ordinary backoff. The test
+# makes each retry due once it saw it, as the wait passing would.
 BACKOFF_BASE, BACKOFF_CAP = 100.0, 200.0
 MESSAGE_RETRY_FLOOR = 60.0
 
@@ -443,7 +444,8 @@ def test_smtp_deferring_for_a_while_is_retried_with_backoff_until_every_message_
         last = row["last"]
         assert last["outcome"] == "transient"
         wait = (row["next_attempt_at"] - last["attempted_at"]).total_seconds()
-        assert wait >= MESSAGE_RETRY_FLOOR, "retried before a greylister would let it through"
+        floor = MESSAGE_RETRY_FLOOR if "SMTP 451" in (last["error"] or "") else 0.0
+        assert wait >= floor, "retried before a greylister would let it through"
         # Full jitter above the floor: the wait is at most the cap after the failure
         # (recorded at its start or its end: allow the send's duration, and 0.1 s of slack).
         latest = last["attempted_at"] + timedelta(milliseconds=last["duration_ms"])
@@ -452,6 +454,8 @@ def test_smtp_deferring_for_a_while_is_retried_with_backoff_until_every_message_
         )
         waits.append(wait)
     assert len(waits) >= 3 and max(waits) > MESSAGE_RETRY_FLOOR + 1, f"no jitter seen: {waits}"
+    dropped = [r for r in backing_off.values() if "SMTP 451" not in (r["last"]["error"] or "")]
+    assert dropped, "the dropped connections were seen"
 
     received = received_ids(smtp)
     assert received == Counter({message_id(p): 1 for p in public_ids})

@@ -22,6 +22,7 @@ from outbox_relay.render import Templates
 from shared import locales
 from shared.db import alembic_config, create_engine_for
 from shared.locales import PACKAGED, best_match, pick
+from shared.outbox import PURPOSES
 from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
 from support.processes import ROOT
@@ -163,7 +164,8 @@ def test_templates_check_lists_the_locales_and_each_ones_sms_segments(
     lines = done.stdout.splitlines()
     assert "outpost: locales en, fr, de" in lines
     assert any(line.startswith("activation/de/sms.txt: 1 segment") for line in lines), lines
-    assert lines[-1].startswith("outpost: 96 templates checked")
+    # Four parts of each purpose, in each of the three locales.
+    assert lines[-1].startswith(f"outpost: {4 * len(PURPOSES) * 3} templates checked")
 
 
 def test_0016_keeps_a_long_tag_and_the_downgrade_writes_english(

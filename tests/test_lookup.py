@@ -114,6 +114,34 @@ def test_outbox_relay_messages_prints_a_table_json_and_the_next_page(
     assert refused.returncode == 2 and "messages: Must be an email address" in refused.stderr
 
 
+def test_outbox_relay_history_prints_an_accounts_events_newest_first(
+    env: dict[str, str], tmp_path: Path, admin: FlaskClient, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    ada_and_grace(admin, make_relay, smtp)
+    wrong = {"email": ADA, "password": "not her passphrase at all"}
+    assert admin.post("/v1/logins", json=wrong).status_code == 401
+    [ada] = [u["id"] for u in rows(engine_of(admin), "users") if u["email"] == ADA]
+    table = ok(cli(env, tmp_path, "history", str(ada))).stdout.splitlines()
+    assert table[0].split() == ["AT", "EVENT", "CLIENT", "DETAIL"]
+    assert [line.split()[2] for line in table[1:]] == [
+        "login_failed",
+        "password_reset_requested",
+        "activated",
+        "registered",
+    ]
+    assert "method=password" in table[1]
+    events = json.loads(ok(cli(env, tmp_path, "history", str(ada), "--json")).stdout)
+    assert [e["type"] for e in events][:1] == ["login_failed"]
+    assert set(events[0]) == {"type", "at", "client", "detail"}
+    unknown = cli(env, tmp_path, "history", "999999")
+    assert unknown.returncode == 1 and "no account 999999" in unknown.stderr
+
+
+def engine_of(client: FlaskClient) -> Engine:
+    engine: Engine = client.application.extensions["outpost"].engine
+    return engine
+
+
 def test_the_dashboard_shows_an_address_s_accounts_and_messages(
     admin: FlaskClient, make_relay: MakeRelay, smtp: SinkServer, engine: Engine
 ) -> None:

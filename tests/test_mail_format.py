@@ -46,6 +46,7 @@ def row(locale: str, full_name: str, purpose: str = "activation") -> Claimed:
         locked_until=datetime.now(UTC),
         claim_token="t",
         user_id=None,
+        priority=0,
     )
 
 

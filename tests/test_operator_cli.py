@@ -532,6 +532,7 @@ def test_purge_removes_what_outlived_retention_and_keeps_what_is_younger(
         "throttle_events": 0,
         "idempotency_keys": 0,
         "provider_notifications": 0,
+        "account_events": 0,
     }
     left = {r["public_id"] for r in rows(engine, "outbox")}
     assert {young_sent, young_dead} <= left and not {old_sent, old_dead} & left

@@ -73,12 +73,16 @@ def _catch_mail(make_relay: MakeRelay, engine: Engine, mail_dir: Path, client: F
 def _fill_every_table(
     smtp: SinkServer, make_relay: MakeRelay, engine: Engine, client: FlaskClient
 ) -> str:
-    """A stranded account that can be reissued, dead letters whose addresses are suppressed
-    (550 5.1.1), an operator action; a dead letter's id."""
+    """A stranded account that can be reissued, with a failed sign-in from an IPv6 client in
+    its history, dead letters whose addresses are suppressed (550 5.1.1), an operator action;
+    a dead letter's id."""
     answer = client.post(
         "/v1/registrations", json={"email": "grace@example.com", "password": PASSWORD}
     )
     assert answer.status_code == 202
+    wrong = {"email": "grace@example.com", "password": "not the password at all"}
+    ipv6 = {"REMOTE_ADDR": "2001:db8:85a3:8d3:1319:8a2e:370:7348"}
+    assert client.post("/v1/logins", json=wrong, environ_base=ipv6).status_code == 401
     smtp.sink.mode = "reply:550"
     assert make_relay().drain() == 1
     dead = queue_emails(engine, 3, prefix=LONG_NAME, domain="a-long-company-domain.example.com")

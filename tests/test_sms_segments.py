@@ -71,6 +71,8 @@ PACKAGED = {
     "address_change/fr/sms.txt": Segments(GSM, 66, 1),
     "address_changed/en/sms.txt": Segments(GSM, 96, 1),
     "address_changed/fr/sms.txt": Segments(GSM, 69, 1),
+    "login_code/en/sms.txt": Segments(GSM, 98, 1),
+    "login_code/fr/sms.txt": Segments(GSM, 55, 1),
 }
 
 

@@ -147,7 +147,7 @@ def test_preview_refuses_an_unknown_purpose_naming_the_purposes_as_plain_values(
     assert capsys.readouterr().err.endswith(
         "argument purpose: invalid choice: 'pigeon' (choose from 'activation', "
         "'password_reset', 'password_changed', 'welcome', 'account_exists', "
-        "'no_account', 'address_change', 'address_changed')\n"
+        "'no_account', 'address_change', 'address_changed', 'login_code')\n"
     )
 
 

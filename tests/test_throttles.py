@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
-from api_service.refusals import RefusedClients
+from api_service.flows.client_limit import RefusedClients
 from shared.accounts import insert_user, password_hash_of, password_setting
 from shared.throttle import Limit, Throttle
 from support import processes

@@ -179,7 +179,8 @@ def retry_all() -> BaseResponse:
 
 @bp.get("/lookup")
 def lookup() -> BaseResponse:
-    """An address's accounts and its messages, newest first, each leading to its attempts."""
+    """An address's accounts, its messages (newest first, each leading to its attempts) and its
+    account's history."""
     typed = request.args.get("address", "").strip()[:RECIPIENT_MAX]
     before = _cursor(request.args)
     if not typed:
@@ -194,7 +195,12 @@ def lookup() -> BaseResponse:
     found = read(unit_of_work, operations.look_up, address, before=before)
     return html(
         render_template(
-            "dashboard/lookup.html", page="lookup", address=address, before=before, found=found
+            "dashboard/lookup.html",
+            page="lookup",
+            address=address,
+            before=before,
+            found=found,
+            retention_days=dependencies().settings.account_events_retention_days,
         )
     )
 

@@ -11,16 +11,14 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
 from api_service.dependencies import dependencies
+from api_service.flows import guards
 from shared.clock import utcnow
 from shared.codes import derive_key
 from shared.settings.config import DASHBOARD_SESSION_SECONDS
-from shared.throttle import Limit
 
 COOKIE = "outpost_dashboard"
 COOKIE_PATH = "/admin"
 SESSION_SECONDS = DASHBOARD_SESSION_SECONDS
-# A session signed out: one event of its subject within its lifetime ends it.
-_SIGNED_OUT = Limit(1, SESSION_SECONDS)
 
 
 def _secret() -> str:
@@ -57,27 +55,14 @@ def session_id() -> str | None:
         return None
     if not hmac.compare_digest(bound.encode(), token_binding().encode()):
         return None
-    deps = dependencies()
-    with deps.engine.connect() as connection:
-        if deps.throttle.wait(connection, [_signed_out(sid)], [_SIGNED_OUT], utcnow()):
-            return None
+    if guards.signed_out(dependencies(), sid, SESSION_SECONDS, utcnow()):
+        return None
     return sid
 
 
 def end_session(sid: str) -> None:
-    """Refuse the session's cookie from now on, wherever a copy of it is kept.
-
-    The cookie carries the whole session, so removing it from the browser is not enough: its
-    id is written down (in the throttle's table, keyed by an HMAC like every subject there).
-    """
-    deps = dependencies()
-    with deps.unit_of_work() as uow:
-        deps.throttle.record(uow.connection, [_signed_out(sid)], utcnow())
-        uow.commit()
-
-
-def _signed_out(sid: str) -> str:
-    return f"dashboard-signed-out:{sid}"
+    """Refuse the session's cookie from now on (api_service.flows.guards.sign_out)."""
+    guards.sign_out(dependencies(), sid, utcnow())
 
 
 def csrf_token(sid: str) -> str:

@@ -18,6 +18,7 @@ from shared.accounts import (
 )
 from shared.clock import utcnow
 from shared.events import EventType, announce
+from shared.history import AccountEvent, record
 from shared.messages import send_notice
 from shared.outbox import Delivery, Purpose
 from shared.verification import supersede
@@ -53,6 +54,7 @@ def activate(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
             supersede(connection, user.id, Purpose.ACTIVATION)
             send_notice(deps, connection, user, purpose=Purpose.WELCOME, now=now)
             announce(deps, connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
+            record(connection, user.id, AccountEvent.ACTIVATED, now=now, client=sender)
         uow.commit()
 
 

@@ -28,6 +28,7 @@ from shared.addresses import hint
 from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
 from shared.events import EventType, announce
+from shared.history import BY_PASSWORD, AccountEvent, record
 from shared.messages import (
     address_for,
     email_or_sms,
@@ -107,6 +108,8 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
         )
         deps = deps.caused_by(cause)
         owner = find_user(connection, new.email, new.phone)
+        if user is not None:
+            _record_request(connection, user.id, proven, owner, new, sender, now)
         code_to = None
         if proven and owner is None and user is not None:
             code_to = new.given_to(user)
@@ -122,6 +125,35 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
         )
         uow.commit()
     return delivery
+
+
+def _record_request(
+    connection: Connection,
+    user_id: int,
+    proven: bool,
+    owner: User | None,
+    new: NewAddress,
+    sender: str,
+    now: datetime,
+) -> None:
+    """Add the request to the history of the account it named: a failed sign-in for a wrong
+    password; else the change asked for, to the new address if no account holds it."""
+    if not proven:
+        event, detail = AccountEvent.LOGIN_FAILED, BY_PASSWORD
+    elif owner is None:
+        event, detail = (
+            AccountEvent.ADDRESS_CHANGE_REQUESTED,
+            {"field": new.field, "to": new.address},
+        )
+    else:
+        event, detail = (
+            AccountEvent.ADDRESS_CHANGE_REQUESTED,
+            {
+                "field": new.field,
+                "refused": "address_taken",
+            },
+        )
+    record(connection, user_id, event, now=now, client=sender, detail=detail)
 
 
 def _no_code(
@@ -179,8 +211,18 @@ def confirm_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Non
         if activate_user(connection, user.id, now):
             send_notice(deps, connection, changed, purpose=Purpose.WELCOME, now=now)
             announce(deps, connection, changed, EventType.ACCOUNT_ACTIVATED, now=now)
+            by_change = {"method": "address_change"}
+            record(
+                connection,
+                user.id,
+                AccountEvent.ACTIVATED,
+                now=now,
+                client=sender,
+                detail=by_change,
+            )
         else:
             _tell_old_address(deps, connection, user, new, now)
+        _record_change(connection, user, new, sender, now)
         announce(
             deps,
             connection,
@@ -191,6 +233,23 @@ def confirm_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Non
             previous_phone=user.phone,
         )
         uow.commit()
+
+
+def _record_change(
+    connection: Connection, user: User, new: NewAddress, sender: str, now: datetime
+) -> None:
+    """Add the change to the account's history: the field, the address it had there (if
+    any) and the new one."""
+    old = address_for(user, new.channel)
+    changed_from = {"from": old} if old is not None else {}
+    record(
+        connection,
+        user.id,
+        AccountEvent.ADDRESS_CHANGED,
+        now=now,
+        client=sender,
+        detail={"field": new.field, **changed_from, "to": new.address},
+    )
 
 
 def _tell_old_address(

@@ -1,9 +1,10 @@
-"""Answering a request for a new code (a resend, a password reset) alike, whoever owns the
-address: every answer names a real delivery (SPEC "No enumeration")."""
+"""Answering a request for a new code (a resend, a password reset, a sign-in code) alike,
+whoever owns the address: every answer names a real delivery (SPEC "No enumeration")."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -16,22 +17,27 @@ from api_service.flows.limits import RequestCause, limit_recipients
 from shared.accounts import User, UserStatus, find_account, requested_addresses
 from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
+from shared.history import REQUESTED, record
 from shared.messages import send_no_account, send_notice, send_withheld
 from shared.outbox import CHANNELS, Channel, Delivery, Purpose
+
+# The other code a request for `purpose` may carry, whose tries start again when it is let
+# through: a pending account asking for a sign-in code gets its activation code instead.
+CARRIED: dict[str, tuple[str, ...]] = {Purpose.LOGIN_CODE: (Purpose.ACTIVATION,)}
 
 
 def request_code(
     deps: Dependencies, data: dict[str, Any], sender: str, *, purpose: str, asked_channel: str
 ) -> Delivery:
-    """A public request for a new code of `purpose` (a resend, a password reset), in a unit of
-    its own: the human check, the per-address limits, the budgets of the messages it causes,
-    and what it earns (answer_code_request)."""
+    """A public request for a new code of `purpose` (a resend, a password reset, a sign-in
+    code), in a unit of its own: the human check, the per-address limits, the budgets of the
+    messages it causes, and what it earns (answer_code_request)."""
     check_human(deps, data)
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
         named = requested_addresses(data)
-        limit_recipients(deps, connection, purpose, named, now)
+        limit_recipients(deps, connection, purpose, named, now, carried=CARRIED.get(purpose, ()))
         cause = RequestCause(
             deps,
             uow,
@@ -49,9 +55,21 @@ def request_code(
             purpose=purpose,
             asked_channel=asked_channel,
             now=now,
+            client=sender,
         )
         uow.commit()
     return delivery
+
+
+@dataclass(frozen=True)
+class _Earned:
+    """What a request earns from an account: the channel reaching it, the account if it gets a
+    code (None: the notice instead), the code's purpose, and the notice."""
+
+    channel: str
+    code_to: User | None
+    code_purpose: str
+    notice: Callable[[], Delivery]
 
 
 def answer_code_request(
@@ -62,10 +80,13 @@ def answer_code_request(
     purpose: str,
     asked_channel: str,
     now: datetime,
+    client: str,
 ) -> Delivery:
     """Queue what the request earns: a code for `purpose` to the account owning its addresses;
-    to an active account asking for an activation code, an "account exists" notice; to an
-    address no account uses, a "no account" notice.
+    to an active account asking for an activation code, an "account exists" notice; to a
+    pending account asking for a sign-in code, its activation code (as a resend would), read by
+    its client as the sign-in code it stands for; to an address no account uses, a "no
+    account" notice.
 
     A code that sets a password goes only to an address the account proved; one it did not
     prove gets a withheld message instead (SPEC "Proof of address"). The message goes on the
@@ -73,8 +94,6 @@ def answer_code_request(
     the channel it asked for.
     """
     user = find_account(connection, data)
-    code_to = None
-    notice: Callable[[], Delivery]
     if user is None:
         named = {"email": data.get("email"), "sms": data.get("phone")}
         channel, address = _reaching(named, asked_channel)
@@ -88,19 +107,27 @@ def answer_code_request(
             now=now,
             asked_channel=asked_channel,
         )
+        earned = _Earned(channel, None, purpose, notice)
     else:
-        channel, code_to, notice = _for_account(
-            deps, connection, user, purpose=purpose, asked_channel=asked_channel, now=now
+        earned = _for_account(
+            deps,
+            connection,
+            user,
+            purpose=purpose,
+            asked_channel=asked_channel,
+            now=now,
+            client=client,
         )
     return send_code_or_notice(
         deps,
         connection,
-        code_to,
-        purpose=purpose,
-        channel=channel,
+        earned.code_to,
+        purpose=earned.code_purpose,
+        channel=earned.channel,
         now=now,
         asked_channel=asked_channel,
-        notice=notice,
+        notice=earned.notice,
+        answers_as=purpose if earned.code_purpose != purpose else None,
     )
 
 
@@ -112,11 +139,16 @@ def _for_account(
     purpose: str,
     asked_channel: str,
     now: datetime,
-) -> tuple[str, User | None, Callable[[], Delivery]]:
-    """The channel reaching `user`, whether they get the code (None: the notice instead) and
-    the notice: an active account asking for an activation code is told it exists; an address
-    it never proved gets no code that sets a password, but a withheld message."""
+    client: str,
+) -> _Earned:
+    """What `user` earns: an active account asking for an activation code is told it exists;
+    a pending one asking for a sign-in code gets its activation code; an address it never
+    proved gets no code that sets a password or signs in, but a withheld message. The request
+    goes in the account's history (shared.history.REQUESTED)."""
     channel, address = _reaching({"email": user.email, "sms": user.phone}, asked_channel)
+    if purpose in REQUESTED:
+        detail = {"channel": channel}
+        record(connection, user.id, REQUESTED[purpose], now=now, client=client, detail=detail)
     if purpose == Purpose.ACTIVATION:
         code_to = user if user.status == UserStatus.PENDING else None
         notice = partial(
@@ -129,11 +161,13 @@ def _for_account(
             now=now,
             asked_channel=asked_channel,
         )
-        return channel, code_to, notice
+        return _Earned(channel, code_to, purpose, notice)
     withheld = partial(
         send_withheld, deps, connection, address, purpose=purpose, channel=channel, now=now
     )
-    return channel, user if user.proven(address) else None, withheld
+    if purpose == Purpose.LOGIN_CODE and user.status == UserStatus.PENDING:
+        return _Earned(channel, user, Purpose.ACTIVATION, withheld)
+    return _Earned(channel, user if user.proven(address) else None, purpose, withheld)
 
 
 def _reaching(addresses: dict[str, str | None], asked: str) -> tuple[str, str]:

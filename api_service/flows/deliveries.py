@@ -11,13 +11,15 @@ from shared.outbox import ANSWERS_AS, Purpose
 from shared.views import DeliveryView, delivery_view
 
 # The throttle of the route that issues a new code for a message's purpose (activation: resend;
-# password reset: a new reset request; address change: a new change request); an "account
-# exists" notice answers as an activation, unless it answered an address change.
+# password reset: a new reset request; address change: a new change request; sign-in code: a
+# new sign-in code request); an "account exists" notice answers as an activation, unless it
+# answered an address change, and an activation code sent for a sign-in code as the latter.
 NEW_CODE_ROUTE = {
     Purpose.ACTIVATION: Purpose.ACTIVATION,
     Purpose.ACCOUNT_EXISTS: Purpose.ACTIVATION,
     Purpose.PASSWORD_RESET: Purpose.PASSWORD_RESET,
     Purpose.ADDRESS_CHANGE: Purpose.ADDRESS_CHANGE,
+    Purpose.LOGIN_CODE: Purpose.LOGIN_CODE,
 }
 
 

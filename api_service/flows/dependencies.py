@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Engine
 
 from api_service.captcha import HumanCheck
+from api_service.flows.client_limit import ClientLimit
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.idempotency import IdempotencyKeys
 from api_service.passwords import Passwords, Verifier
-from api_service.refusals import RefusedClients
 from shared.causes import Cause
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
@@ -32,7 +32,7 @@ class Dependencies:
     throttle: Throttle
     suppressor: LazySuppressor
     idempotency: IdempotencyKeys
-    refused_clients: RefusedClients
+    client_limit: ClientLimit
     unsubscribe: Unsubscribe
     # CAPTCHA_URL's verifier; None: no human check.
     human_check: HumanCheck | None

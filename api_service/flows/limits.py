@@ -7,19 +7,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.sms_counts import SMS_TOTAL
 from shared.addresses import phone_region
 from shared.outbox import CODED, Channel, Purpose
-from shared.throttle import Along, Limit, code_tries, sms_region
+from shared.throttle import Limit, code_tries, sms_region
 
 # Failed code attempts one account may make in an hour, across all its codes.
 ACCOUNT_FAILURES = Limit(100, 3600)
-CLIENT_WINDOW_SECONDS = 60
-# The generic refusal of a client past its limits.
-SLOW_DOWN = "Too many requests from this address; slow down."
 # The region cap's: it speaks of the service, never of the client, who did nothing wrong (the
 # cap is everybody's; a real user after an attack on their region must not be told it is theirs).
 SERVICE_BUSY = "Too many text messages are being sent right now; try again later."
@@ -38,21 +36,25 @@ def limit_recipients(
     purpose: str,
     addresses: Iterable[str],
     now: datetime,
+    *,
+    carried: Iterable[str] = (),
 ) -> None:
     """Count a message of `purpose` to each address named in the request, or answer 429.
 
     The addresses are the ones the client named, whatever the channel and whether or not an
     account owns them, so the answer reveals nothing about who has an account. A message let
-    through may carry a new code, so the tries counted against these addresses start again.
+    through may carry a new code (of `purpose`, or of one of `carried`), so the tries counted
+    against these addresses start again.
     """
     limits = _recipient_limits(deps)
     addresses = list(addresses)
+    forget = [tries for code in (purpose, *carried) for tries in code_tries(code, addresses)]
     wait = deps.throttle.take(
         connection,
         [f"{purpose}:{a}" for a in addresses],
         limits,
         now,
-        forget=code_tries(purpose, addresses),
+        forget=forget,
     )
     if wait:
         raise TooManyRequests(wait, "A message was sent to this address recently.")
@@ -172,36 +174,3 @@ def _recipient_limits(deps: Dependencies) -> tuple[Limit, Limit]:
     """Per address and purpose: one message per cooldown, so many an hour."""
     settings = deps.settings
     return Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600)
-
-
-def limit_client(deps: Dependencies, ip: str, now: datetime) -> None:
-    """Count a POST from this client IP in a transaction of its own, or answer 429."""
-    with deps.unit_of_work() as uow:
-        # A counter lost in a crash costs nothing; do not wait for the disk.
-        wait = count_client(deps, uow.connection, ip, now, durable=False)
-        uow.commit()
-    refuse_client(deps, ip, wait)
-
-
-def count_client(
-    deps: Dependencies,
-    connection: Connection,
-    ip: str,
-    now: datetime,
-    *,
-    durable: bool = True,
-    along: Along | None = None,
-) -> int:
-    """Count a POST from this client IP in the caller's transaction; if the client is over its
-    limit, count nothing and return the seconds it must wait (0: counted). `along`: an update
-    of the caller's sent with the check's lock."""
-    limit = Limit(deps.settings.ip_rate_limit, CLIENT_WINDOW_SECONDS)
-    subjects = [f"ip:{ip}"]
-    return deps.throttle.take(connection, subjects, [limit], now, durable=durable, along=along)
-
-
-def refuse_client(deps: Dependencies, ip: str, wait: int) -> None:
-    """Answer 429 to a client that must wait `wait` seconds (none when 0), and remember it."""
-    if wait:
-        deps.refused_clients.note(ip, wait)
-        raise TooManyRequests(wait, SLOW_DOWN)

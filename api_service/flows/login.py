@@ -3,12 +3,16 @@ password, an unknown account and one not yet active, in shape and in time."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
 from shared.accounts import User, UserStatus, find_account, password_hash_of, set_password
 from shared.clock import utcnow
+from shared.history import BY_PASSWORD, AccountEvent, record
 from shared.throttle import Limit
 
 # Failed sign-ins one account (or one unknown identifier) may make in an hour: a counter of its
@@ -16,11 +20,12 @@ from shared.throttle import Limit
 LOGIN_FAILURES = Limit(100, 3600)
 
 
-def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
+def log_in(deps: Dependencies, data: dict[str, Any], sender: str) -> dict[str, Any]:
     """The account's id if the password is right and the account active; else a 401 problem.
 
     Every path verifies a hash (a dummy one when there is no active account) and reads and
-    writes the same rows, so that timing tells nothing either.
+    writes the same rows, so that timing tells nothing either; an account's history (not an
+    unknown address's) gains the sign-in, good or failed, with the client `sender`.
     """
     now = utcnow()
     subject = failures_of(data.get("email") or data.get("phone"))
@@ -35,14 +40,25 @@ def log_in(deps: Dependencies, data: dict[str, Any]) -> dict[str, Any]:
     if not verifier.verify(stored if active else None, data["password"]) or user is None:
         with deps.unit_of_work() as uow:
             deps.throttle.record(uow.connection, [subject], now)
+            if user is not None:
+                _record(uow.connection, user.id, AccountEvent.LOGIN_FAILED, now, sender)
             uow.commit()
         raise InvalidCredentials
     assert stored is not None
-    if verifier.needs_rehash(stored):
-        with deps.unit_of_work() as uow:
-            set_password(uow.connection, user.id, verifier.hash(data["password"]))
-            uow.commit()
+    rehashed = verifier.hash(data["password"]) if verifier.needs_rehash(stored) else None
+    with deps.unit_of_work() as uow:
+        if rehashed is not None:
+            set_password(uow.connection, user.id, rehashed)
+        _record(uow.connection, user.id, AccountEvent.LOGIN_SUCCEEDED, now, sender)
+        uow.commit()
     return {"user_id": user.id, "status": UserStatus.ACTIVE}
+
+
+def _record(
+    connection: Connection, user_id: int, event: AccountEvent, now: datetime, sender: str
+) -> None:
+    """Add a sign-in by password to the account's history."""
+    record(connection, user_id, event, now=now, client=sender, detail=BY_PASSWORD)
 
 
 def failed_sign_ins(user: User) -> list[str]:

@@ -7,13 +7,14 @@ from typing import Any
 
 from api_service.flows.code_requests import request_code
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.limits import RequestCause, limit_client
+from api_service.flows.limits import RequestCause
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
 from shared.accounts import User, set_password
 from shared.clock import utcnow
 from shared.events import EventType, announce
+from shared.history import AccountEvent, record
 from shared.messages import email_or_sms, send_notice
 from shared.outbox import Delivery, Purpose
 
@@ -42,6 +43,7 @@ def confirm_reset(
         )
         set_password(uow.connection, user.id, password_hash)
         deps.throttle.forget(uow.connection, failed_sign_ins(user))
+        record(uow.connection, user.id, AccountEvent.PASSWORD_CHANGED, now=now, client=sender)
         uow.commit()
 
 
@@ -54,7 +56,7 @@ def _redeem_and_notify(
 ) -> User:
     """Spend the reset code and queue the "password changed" notice; the code's owner."""
     if client is not None:
-        limit_client(deps, client, now)
+        deps.client_limit.check(deps.unit_of_work(), client, now)
     user = redeem_code(deps, uow, data, purpose=Purpose.PASSWORD_RESET, now=now).user
     channel = email_or_sms(data.get("email"))
     send_notice(

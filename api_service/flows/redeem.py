@@ -9,9 +9,12 @@ from typing import Any
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
 from api_service.flows.limits import ACCOUNT_FAILURES
+from api_service.flows.login import LOGIN_FAILURES, failures_of
 from api_service.flows.unit_of_work import UnitOfWork
 from shared.accounts import User, find_account, prove_address, requested_addresses
 from shared.codes import MAX_CODE_TRIES
+from shared.history import BY_CODE, AccountEvent, record
+from shared.outbox import Purpose
 from shared.throttle import Limit, code_tries
 from shared.verification import sent_to, use_code
 
@@ -32,6 +35,7 @@ def redeem_code(
     purpose: str,
     now: datetime,
     address: str | None = None,
+    client: str | None = None,
 ) -> Redeemed:
     """The user whose live code for `purpose` this is (sent to `address`, for a code bound to
     one); the code is spent in `uow`, and the address it was sent to is proven, if the
@@ -42,7 +46,8 @@ def redeem_code(
     of work holds nothing else yet). After five tries on an address, or a hundred failures of
     the account in an hour, the answer is 429. The tries are counted per address named, for
     unknown addresses too, so that 400 and 429 come in the same order whether or not an
-    account exists; the code itself also dies after five wrong tries.
+    account exists; the code itself also dies after five wrong tries. A wrong sign-in code is
+    a failed sign-in, in the account's history with its `client`.
     """
     connection = uow.connection
     tries = code_tries(purpose, requested_addresses(data))
@@ -51,12 +56,10 @@ def redeem_code(
     if wait:
         raise CodeExhausted(wait)
     user = find_account(connection, data)
-    # An unknown address counts failures under its own name, so both paths run alike.
-    subject = str(user.id) if user is not None else "|".join(requested_addresses(data))
-    failures = [f"code-failures:{subject}"]
-    wait = deps.throttle.wait(connection, failures, [ACCOUNT_FAILURES], now)
+    failures, limit, refusal = _failures(purpose, user, data)
+    wait = deps.throttle.wait(connection, failures, [limit], now)
     if wait:
-        raise TooManyRequests(wait, "Too many wrong codes for this account; try later.")
+        raise TooManyRequests(wait, refusal)
     user_id = user.id if user is not None else None
     secret_keys = deps.settings.secret_keys
     code = data["code"]
@@ -77,5 +80,30 @@ def redeem_code(
             deps.suppressor.of(connection).lift_unsubscribed(connection, sent)
         return Redeemed(user.proven_at(sent, now), sent)
     deps.throttle.record(connection, failures + tries, now)
+    if purpose == Purpose.LOGIN_CODE and user is not None:
+        event = AccountEvent.LOGIN_FAILED
+        record(connection, user.id, event, now=now, client=client, detail=BY_CODE)
     uow.commit()
     raise InvalidCode
+
+
+def _failures(
+    purpose: str, user: User | None, data: dict[str, Any]
+) -> tuple[list[str], Limit, str]:
+    """The subjects a wrong code counts against, their limit, and the refusal past it: a
+    sign-in code's are the failed sign-ins of the address (shared with /v1/logins), any other
+    code's the account's wrong codes. An unknown address counts under its own name, so both
+    paths run alike."""
+    if purpose == Purpose.LOGIN_CODE:
+        identifier = data.get("email") or data.get("phone")
+        return (
+            [failures_of(identifier)],
+            LOGIN_FAILURES,
+            "Too many failed sign-ins for this account.",
+        )
+    subject = str(user.id) if user is not None else "|".join(requested_addresses(data))
+    return (
+        [f"code-failures:{subject}"],
+        ACCOUNT_FAILURES,
+        "Too many wrong codes for this account; try later.",
+    )

@@ -12,13 +12,7 @@ from sqlalchemy import Connection
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import Refused
 from api_service.flows.human import check_human
-from api_service.flows.limits import (
-    RequestCause,
-    count_client,
-    limit_client,
-    limit_recipients,
-    refuse_client,
-)
+from api_service.flows.limits import RequestCause, limit_recipients
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.passwords import NO_PASSWORD_YET
 from shared.accounts import (
@@ -33,6 +27,7 @@ from shared.accounts import (
 )
 from shared.clock import utcnow
 from shared.events import EventType, announce
+from shared.history import AccountEvent, record
 from shared.messages import address_for, send_code, send_notice
 from shared.outbox import Channel, Delivery, Purpose
 
@@ -72,10 +67,10 @@ def register(deps: Dependencies, request: Registration) -> dict[str, Any]:
         answer, client_wait = _register(deps, request, now)
     except Refused:
         if request.client is not None:
-            limit_client(deps, request.client, now)
+            deps.client_limit.check(deps.unit_of_work(), request.client, now)
         raise
     if request.client is not None:
-        refuse_client(deps, request.client, client_wait)
+        deps.client_limit.refuse(request.client, client_wait)
     return answer
 
 
@@ -114,7 +109,8 @@ def _register(
             connection.execute(setting.update, setting.values)
         else:
             # The hash is stored in the same round trip as the check's lock is taken.
-            client_wait = count_client(deps, connection, request.client, now, along=setting)
+            limit = deps.client_limit
+            client_wait = limit.count(connection, request.client, now, along=setting)
         if not client_wait:
             uow.commit()
     return answer, client_wait
@@ -144,17 +140,7 @@ def _write(
             return answer, None, None
     named = requested_addresses(data)
     limit_recipients(deps, connection, Purpose.ACTIVATION, named, now)
-    cause = RequestCause(
-        deps,
-        uow,
-        request.sender,
-        discreet=False,
-        now=now,
-        asks_sms=data["channel"] == Channel.SMS,
-        phone=data.get("phone"),
-        named=named,
-    )
-    deps = deps.caused_by(cause)
+    deps = deps.caused_by(_cause(deps, uow, request, named, now))
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),
@@ -170,6 +156,7 @@ def _write(
         delivery = _answer_owner(deps, connection, owner, data, now)
         if owner.status == UserStatus.PENDING:
             pending_owner = owner.id
+        subject, event = owner.id, AccountEvent.REGISTRATION_CONTESTED
     else:
         user = User(id=user_id, status=UserStatus.PENDING, **fields)
         delivery = send_code(
@@ -182,10 +169,36 @@ def _write(
             first=True,
         )
         announce(deps, connection, user, EventType.ACCOUNT_REGISTERED, now=now)
+        subject, event = user_id, AccountEvent.REGISTERED
+    record(
+        connection,
+        subject,
+        event,
+        now=now,
+        client=request.sender,
+        detail={"channel": data["channel"]},
+    )
     answer = {"status": "pending_activation", "delivery": delivery.shown()}
     if key is not None:
         deps.idempotency.store(connection, key, answer)
     return answer, user_id, pending_owner
+
+
+def _cause(
+    deps: Dependencies, uow: UnitOfWork, request: Registration, named: list[str], now: datetime
+) -> RequestCause:
+    """What the registration's messages are counted against: its sender, its SMS, the
+    addresses it names."""
+    return RequestCause(
+        deps,
+        uow,
+        request.sender,
+        discreet=False,
+        now=now,
+        asks_sms=request.data["channel"] == Channel.SMS,
+        phone=request.data.get("phone"),
+        named=named,
+    )
 
 
 def _answer_owner(

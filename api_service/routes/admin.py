@@ -29,9 +29,11 @@ from api_service.admin_schemas import (
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act, read
 from api_service.lookup_schemas import (
+    AccountEventPageSchema,
     AccountListSchema,
     AccountsQuerySchema,
     LookupQuerySchema,
+    PageQuerySchema,
     SentPageSchema,
 )
 from api_service.openapi import Blueprint
@@ -167,6 +169,20 @@ def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
     return {"items": [asdict(account) for account in found]}
 
 
+@bp.get(f"/v1/admin/accounts/<int(min=1, max={MAX_ID}):user_id>/events")
+@bp.arguments(PageQuerySchema, location="query")
+@bp.response(200, AccountEventPageSchema)
+@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.doc(security=BEARER)
+def list_account_events(query: dict[str, Any], user_id: int) -> dict[str, Any]:
+    """An account's own history, newest first, a page at a time; never a password or a code."""
+    found = read(unit_of_work, operations.history_of, user_id, before=query.get("before"))
+    if found is None:
+        raise _no_such_account()
+    items, cursor = found
+    return {"items": [asdict(item) for item in items], "next": cursor}
+
+
 @bp.get("/v1/admin/stats")
 @bp.response(200, StatsSchema)
 @bp.problems(*ADMIN_PROBLEMS)
@@ -239,7 +255,7 @@ def erase_user(user_id: int) -> dict[str, Any]:
     """Erase an account and scrub its address from every message (GDPR art. 17); audited."""
     deps = dependencies()
     if not act(unit_of_work, operations.erase, deps, user_id, actor=g.actor, now=utcnow()):
-        raise Problem(404, "not-found", "Not Found", "No account has this id.")
+        raise _no_such_account()
     return {"user_id": user_id, "erased": True}
 
 
@@ -257,3 +273,7 @@ def audit() -> dict[str, Any]:
 
 def _no_such_message() -> Problem:
     return Problem(404, "not-found", "Not Found", "No message has this id.")
+
+
+def _no_such_account() -> Problem:
+    return Problem(404, "not-found", "Not Found", "No account has this id.")

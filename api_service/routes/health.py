@@ -10,14 +10,13 @@ from flask import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from api_service.dependencies import dependencies
+from api_service.flows.backlog import backlog_now
 from api_service.metrics import exposition
 from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import StatusSchema
-from shared import operations
 from shared.clock import utcnow
 from shared.db import ready_to_commit
-from shared.operations.figures import Backlog
 from shared.settings.database_url import driver_message
 
 log = logging.getLogger(__name__)
@@ -67,16 +66,5 @@ def readyz() -> dict[str, str]:
 )
 def metrics() -> Response:
     """Request counts and durations, and the queue, in the Prometheus text format."""
-    body, content_type = exposition(_backlog)
+    body, content_type = exposition(lambda: backlog_now(dependencies(), utcnow()))
     return Response(body, content_type=content_type)
-
-
-def _backlog() -> Backlog | None:
-    """The queue now, with the tallies folded if every relay has stopped folding them; None
-    while the database does not answer."""
-    try:
-        with dependencies().engine.begin() as connection:
-            operations.catch_up_tallies(connection, utcnow())
-            return operations.backlog(connection, utcnow())
-    except SQLAlchemyError:
-        return None

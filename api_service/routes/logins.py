@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.login import log_in
 from api_service.openapi import BODY_PROBLEMS, Blueprint
@@ -18,4 +19,4 @@ bp = Blueprint("logins", __name__, description="Checking credentials for the app
 @bp.problems(*BODY_PROBLEMS, 401)
 def create_login(data: dict[str, Any]) -> dict[str, Any]:
     """Verify an address and password; issues no session (the application does)."""
-    return log_in(dependencies(), data)
+    return log_in(dependencies(), data, current_client())

@@ -82,8 +82,8 @@ def within(smtp: smtplib.SMTP, deadline: float) -> smtplib.SMTP:
 
 def envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
     """MAIL or RCPT as smtplib's mail() and rcpt() send it for an address without options,
-    less their address parser (email.utils.parseaddr, a tenth of a message's sending): the
-    addresses are already checked (MAIL_FROM at start, recipients when queued)."""
+    less their address parser (email.utils.parseaddr, twice a message): the addresses are
+    already checked (MAIL_FROM at start, recipients when queued)."""
     smtp.putcmd(verb, argument)
     return smtp.getreply()
 

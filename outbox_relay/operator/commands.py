@@ -198,6 +198,7 @@ def purge(connection: Connection, ctx: Context) -> int:
         "throttle_events": "past every window",
         "idempotency_keys": "over 1d old",
         "provider_notifications": "over 1d old",
+        "account_events": f"over {settings.account_events_retention_days}d old",
     }
     rows = [
         [name.replace("_", " "), str(count), windows.get(name, "")]

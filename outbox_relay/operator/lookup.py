@@ -1,4 +1,5 @@
-"""`outbox-relay messages ADDRESS`: support's lookup of every message to an address."""
+"""`outbox-relay messages ADDRESS` and `history USER_ID`: support's lookup of every message to
+an address, and of an account's own history."""
 
 from __future__ import annotations
 
@@ -53,6 +54,41 @@ def messages(connection: Connection, ctx: Context) -> int:
         MESSAGES_COLUMNS,
         rows,
         empty=f"no messages to {args.address}",
+        more=None if cursor is None else f"{again}--before {cursor}",
+        as_json=args.json,
+        out=ctx.out,
+        err=ctx.err,
+    )
+    return 0
+
+
+# The `history` table; times are UTC.
+HISTORY_COLUMNS = ["AT", "EVENT", "CLIENT", "DETAIL"]
+
+
+def history(connection: Connection, ctx: Context) -> int:
+    """Print a page of an account's own history, newest first, and how to see the next."""
+    args = ctx.args
+    found = operations.history_of(connection, args.user_id, before=args.before)
+    if found is None:
+        print(f"{PROG}: no account {args.user_id}", file=ctx.err)
+        return 1
+    events, cursor = found
+    rows = [
+        [
+            utc_time(event.at),
+            event.type,
+            event.client or "-",
+            ", ".join(f"{key}={value}" for key, value in (event.detail or {}).items()) or "-",
+        ]
+        for event in events
+    ]
+    again = f"{PROG} history {args.user_id} {'--json ' if args.json else ''}"
+    print_page(
+        events,
+        HISTORY_COLUMNS,
+        rows,
+        empty=f"no events of account {args.user_id}",
         more=None if cursor is None else f"{again}--before {cursor}",
         as_json=args.json,
         out=ctx.out,

@@ -19,6 +19,7 @@ from outbox_relay.operator.dead import (
 )
 from shared import operations
 from shared.clock import utcnow
+from shared.history import HISTORY_PAGE
 from shared.models import MAX_ID
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -26,7 +27,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register `dead`, `messages`, `stats`, `stranded`, `suppressions` and `purge` on
+    """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions` and `purge` on
     `outbox-relay`'s subparsers."""
     # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
     common = argparse.ArgumentParser(add_help=False)
@@ -105,7 +106,7 @@ def _add_dead(
 def _add_reports(
     subparsers: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
 ) -> None:
-    """`messages`, `stats` and `stranded` (with `--reissue`)."""
+    """`messages`, `history`, `stats` and `stranded` (with `--reissue`)."""
     messages_parser = subparsers.add_parser(
         "messages",
         help="every message to an address, newest first (support's lookup)",
@@ -120,6 +121,20 @@ def _add_reports(
         "--before", type=_whole(), metavar="CURSOR", help="the page after CURSOR"
     )
     messages_parser.set_defaults(handler=lookup.messages, check=lookup.check_address)
+    history_parser = subparsers.add_parser(
+        "history",
+        help="an account's own history, newest first (support's lookup)",
+        parents=[common, as_json],
+        description=(
+            f"The events of account USER_ID (sign-ins, codes asked for, changes), newest first, "
+            f"{HISTORY_PAGE} a page; never a password or a code. Times shown are UTC."
+        ),
+    )
+    history_parser.add_argument("user_id", type=_whole(), metavar="USER_ID")
+    history_parser.add_argument(
+        "--before", type=_whole(), metavar="CURSOR", help="the page after CURSOR"
+    )
+    history_parser.set_defaults(handler=lookup.history)
     stats_parser = subparsers.add_parser(
         "stats", help="counts by status and channel, backlog age, last hour", parents=[common]
     )
@@ -193,6 +208,7 @@ def is_read_only(args: argparse.Namespace) -> bool:
         dead_list,
         dead_show,
         lookup.messages,
+        lookup.history,
         commands.stats,
         commands.suppressions_list,
     )

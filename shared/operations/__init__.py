@@ -33,6 +33,7 @@ from shared.operations.lookup import (
     Lookup,
     Sent,
     accounts_of,
+    history_of,
     look_up,
     messages_to,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "discard",
     "erase",
     "fold_tallies",
+    "history_of",
     "hourly_outcomes",
     "in_words",
     "list_dead",

@@ -47,7 +47,8 @@ def erase(
     claim, so a message the provider took meanwhile still ends `sent`: outbox_relay/store.py);
     its address is scrubbed from every message, attempt and provider event (`last_error` and
     diagnostics often quote it) and from its suppression, which keeps the keyed hash and so
-    still suppresses; the account and its codes are deleted; the audit records the id only;
+    still suppresses; the account, its codes and its history (shared/history.py) are deleted,
+    by their foreign keys' cascade; the audit records the id only;
     `account.erased` tells the application.
     """
     user = user_by_id(connection, user_id)

@@ -111,7 +111,7 @@ def lean(connection: Connection) -> None:
     Why: the planner reads the statistics of the whole table, not of the pending rows'
     index: where many pending rows wait for a later retry it guesses tens of thousands due
     where a few are, and buys a JIT compilation and two workers for what reads a few index
-    pages (bench/README.md)."""
+    pages (docs/decisions/0022-operator-figures-from-tallies.md)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL jit = off"))
         connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
@@ -173,7 +173,7 @@ def backlog(connection: Connection, now: datetime) -> Backlog:
     pending less the waiting, and the oldest due is the first met walking the pending rows by
     age (past at most the waiting). Only where both sides are larger are the due rows counted
     one by one: where the sides are even, a pass reading further costs more than that
-    (bench/README.md)."""
+    (docs/decisions/0023-the-backlog-reads-a-bounded-range.md)."""
     lean(connection)
     due, oldest, waiting, pending = connection.execute(
         _PASS, {"now": now, "read": COUNTED + 1}

@@ -1,4 +1,5 @@
-"""Support's lookup of an address: its accounts and every message sent to it, newest first."""
+"""Support's lookup of an address: its accounts, every message sent to it and its account's
+history, newest first."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.history import Event, events_of
 from shared.models import outbox, users
 from shared.outbox import FAILED
 from shared.refusals import failure_reason
@@ -49,11 +51,14 @@ class Account:
 @dataclass(frozen=True)
 class Lookup:
     """What the dashboard shows of an address: its accounts, a page of its messages, the next
-    page's cursor."""
+    page's cursor, and the newest page of the history of the account holding it (if any) with
+    whether it has older events."""
 
     accounts: list[Account]
     messages: list[Sent]
     next_cursor: int | None
+    history: list[Event]
+    older_history: bool
 
 
 # Read through `outbox_recipient_id` (migration 0022): the address's rows, newest first.
@@ -94,7 +99,7 @@ def messages_to(
             sent_at=row.sent_at,
             delivered_at=row.delivered_at,
             dead_reason=row.dead_reason,
-            reason=failure_reason(row.dead_reason or row.status, row.refusal)
+            reason=failure_reason(row.status, row.dead_reason, row.refusal)
             if row.status in FAILED
             else None,
             last_error=row.last_error,
@@ -130,8 +135,19 @@ def accounts_of(
     return [Account(**row._mapping) for row in rows]
 
 
+def history_of(
+    connection: Connection, user_id: int, *, before: int | None = None
+) -> tuple[list[Event], int | None] | None:
+    """An account's events, newest first, a page at a time, with the next page's cursor;
+    None if no account has this id."""
+    if connection.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+        return None
+    return events_of(connection, user_id, before=before)
+
+
 def look_up(connection: Connection, address: str, *, before: int | None = None) -> Lookup:
-    """An address's accounts and a page of its messages, read on one connection."""
+    """An address's accounts, a page of its messages and its account's newest events, read on
+    one connection (one account at most holds an address)."""
     by_email = "@" in address
     accounts = accounts_of(
         connection,
@@ -139,4 +155,5 @@ def look_up(connection: Connection, address: str, *, before: int | None = None) 
         phone=None if by_email else address,
     )
     messages, next_cursor = messages_to(connection, address, before=before)
-    return Lookup(accounts, messages, next_cursor)
+    history, older = events_of(connection, accounts[0].id) if accounts else ([], None)
+    return Lookup(accounts, messages, next_cursor, history, older is not None)

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import UserStatus
 from shared.models import (
+    account_events,
     idempotency_keys,
     outbox,
     provider_notifications,
@@ -27,11 +28,13 @@ from shared.settings.config import DASHBOARD_SESSION_SECONDS, Settings
 # The most rows one of purge's transactions deletes (with their attempts and provider events):
 # a batch commits in a few milliseconds. Larger batches, each a longer stretch of a core, slow
 # the registrations beside them; small ones spread the same work thin: what they still move, a
-# process using as much CPU and no database moves as much (bench/README.md).
+# process using as much CPU and no database moves as much
+# (docs/decisions/0025-the-purge-in-small-resting-batches.md).
 PURGE_BATCH = 100
 # After each full batch the purge rests this many times as long as the batch took: it takes at
 # most a fifth of the database's time from the registrations and claims beside it, and still
-# deletes a busy day's messages long before the next purge (bench/README.md).
+# deletes a busy day's messages long before the next purge
+# (docs/decisions/0025-the-purge-in-small-resting-batches.md).
 PURGE_REST = 4.0
 # Rests `seconds` between two batches; False if the purge should stop now (the relay stopping).
 Rest = Callable[[float], bool]
@@ -55,6 +58,7 @@ class Purged:
     throttle_events: int
     idempotency_keys: int
     provider_notifications: int
+    account_events: int
 
 
 def purge(
@@ -78,6 +82,7 @@ def purge(
     sent_before = now - timedelta(days=settings.retention_sent_days)
     dead_before = now - timedelta(days=settings.retention_dead_days)
     accounts_before = now - timedelta(days=settings.retention_unactivated_days)
+    history_before = now - timedelta(days=settings.account_events_retention_days)
     # Throttle windows are an hour at most; codes' tries last as long as the longest code.
     events_before = now - timedelta(
         seconds=max(DASHBOARD_SESSION_SECONDS, settings.activation_ttl, settings.reset_ttl)
@@ -99,6 +104,7 @@ def purge(
         provider_notifications=paced.remove(
             provider_notifications, provider_notifications.c.received_at, day_ago
         ),
+        account_events=paced.remove(account_events, account_events.c.at, history_before),
     )
     record(connection, actor, "purge", None, asdict(purged), now)
     connection.commit()
@@ -178,8 +184,8 @@ class _Reached:
 
     Why: deleted rows stay in the index until vacuum removes them, and a batch reading from the
     oldest end walked over all the batches before had deleted, so that the purge slowed as it
-    went (bench/README.md). A row passed over as locked (SKIP LOCKED) and older than the point
-    reached waits for the next purge."""
+    went (docs/decisions/0025-the-purge-in-small-resting-batches.md). A row passed over as
+    locked (SKIP LOCKED) and older than the point reached waits for the next purge."""
 
     def __init__(self, age: Any) -> None:
         self._age = age

@@ -15,9 +15,9 @@ CodeLink = Callable[[str, str, str], str]
 
 def filled(pattern: str, code: str, address: str, purpose: str) -> str:
     """`pattern` with `{code}`, `{address}` and `{purpose}` (`activation`, `password_reset`,
-    `address_change`) percent-encoded in: nothing of them can end the fragment or add a
-    parameter (`+` in an address included). One page can take every purpose: `{purpose}` tells
-    it which."""
+    `address_change`, `login_code`) percent-encoded in: nothing of them can end the fragment
+    or add a parameter (`+` in an address included). One page can take every purpose:
+    `{purpose}` tells it which."""
     for placeholder, value in (("{code}", code), ("{address}", address), ("{purpose}", purpose)):
         pattern = pattern.replace(placeholder, quote(value, safe=""))
     return pattern

@@ -103,6 +103,7 @@ class Settings:
     webhook_secret: bytes | None = setting(lifetimes.WEBHOOK_SECRET, repr=False)
     activation_ttl: int = setting(lifetimes.ACTIVATION_TTL)
     reset_ttl: int = setting(lifetimes.RESET_TTL)
+    login_code_ttl: int = setting(lifetimes.LOGIN_CODE_TTL)
     throttle_cooldown: int = setting(abuse.THROTTLE_COOLDOWN)
     throttle_per_hour: int = setting(abuse.THROTTLE_PER_HOUR)
     ip_rate_limit: int = setting(abuse.IP_RATE_LIMIT)
@@ -111,6 +112,7 @@ class Settings:
     retention_sent_days: int = setting(lifetimes.RETENTION_SENT_DAYS)
     retention_dead_days: int = setting(lifetimes.RETENTION_DEAD_DAYS)
     retention_unactivated_days: int = setting(lifetimes.RETENTION_UNACTIVATED_DAYS)
+    account_events_retention_days: int = setting(lifetimes.ACCOUNT_EVENTS_RETENTION_DAYS)
     relay_poll_interval: float = setting(relay.RELAY_POLL_INTERVAL)
     relay_batch_size: int = setting(relay.RELAY_BATCH_SIZE)
     relay_concurrency: int = setting(relay.RELAY_CONCURRENCY)
@@ -208,7 +210,7 @@ class Settings:
     @property
     def longest_horizon(self) -> int:
         """Seconds the longest-lived message may be retried: a code's lifetime or NOTICE_TTL."""
-        return max(self.activation_ttl, self.reset_ttl, self.notice_ttl)
+        return max(self.activation_ttl, self.reset_ttl, self.login_code_ttl, self.notice_ttl)
 
     @property
     def default_max_attempts(self) -> int:
@@ -223,7 +225,11 @@ class Settings:
 
     def code_ttl(self, purpose: str) -> int:
         """Lifetime in seconds of a code for `purpose`."""
-        return self.reset_ttl if purpose == Purpose.PASSWORD_RESET else self.activation_ttl
+        if purpose == Purpose.PASSWORD_RESET:
+            return self.reset_ttl
+        if purpose == Purpose.LOGIN_CODE:
+            return self.login_code_ttl
+        return self.activation_ttl
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

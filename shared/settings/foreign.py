@@ -19,9 +19,16 @@ NAMES = {
     "LANG": "the C library: the locale",
     "PATH": "the shell: where commands are found",
     "HOME": "the shell: the user's home",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": (
+        "OpenTelemetry: where both processes export traces (OTLP/HTTP); unset, nothing of "
+        "OpenTelemetry is loaded ([traces](observability.md#traces))"
+    ),
+    "OTEL_SERVICE_NAME": (
+        "OpenTelemetry: the traces' service name, else `outpost-api` and `outbox-relay`"
+    ),
 }
 PREFIXES = {
-    "OTEL_": "OpenTelemetry: the standard exporter variables (traces)",
+    "OTEL_": "OpenTelemetry: the SDK's standard variables (sampler, batching, exporter headers)",
     "PYTHON": "the Python interpreter (`PYTHONUNBUFFERED`, …)",
     "PG": "libpq, through psycopg: connection defaults (`PGPASSFILE`, `PGSSLROOTCERT`, …)",
     "LC_": "the C library: the locale's categories",

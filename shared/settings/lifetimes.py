@@ -36,6 +36,14 @@ RESET_TTL = Variable(
     default="900",
     checks=_SECONDS,
 )
+LOGIN_CODE_TTL = Variable(
+    name="LOGIN_CODE_TTL",
+    group=LIFETIMES,
+    meaning="Seconds a sign-in code lives; its message is retried until then.",
+    parse=values.positive(int),
+    default="600",
+    checks=_SECONDS,
+)
 NOTICE_TTL = Variable(
     name="NOTICE_TTL",
     group=LIFETIMES,
@@ -69,6 +77,14 @@ RETENTION_UNACTIVATED_DAYS = Variable(
     meaning="Days after which the purge removes accounts never activated.",
     parse=values.positive(int),
     default="7",
+    checks=_DAYS,
+)
+ACCOUNT_EVENTS_RETENTION_DAYS = Variable(
+    name="ACCOUNT_EVENTS_RETENTION_DAYS",
+    group=LIFETIMES,
+    meaning="Days after which the purge removes an event of an account's history.",
+    parse=values.positive(int),
+    default="90",
     checks=_DAYS,
 )
 WEBHOOK_URL = Variable(

@@ -140,9 +140,10 @@ CODE_LINK_URL = Variable(
     group=MESSAGES,
     meaning=(
         "A URL with `{code}`, and if it likes `{address}` and `{purpose}` (`activation`, "
-        "`password_reset`), each percent-encoded when filled: activation and reset mails then "
-        "carry a one-click link beside the code. Keep them in the fragment, which no server "
-        "logs: `https://app.example/verify#address={address}&purpose={purpose}&code={code}`. "
+        "`password_reset`, `address_change`, `login_code`), each percent-encoded when filled: "
+        "every mail with a code then carries a one-click link beside it. Keep them in the "
+        "fragment, which no server logs: "
+        "`https://app.example/verify#address={address}&purpose={purpose}&code={code}`. "
         "`outpost up` points it at `/dev/signup`."
     ),
     parse=code_link.parse,

@@ -33,6 +33,7 @@ def read_account_url(
         raise ValueError(f"{kind}:// needs the API's host, e.g. {example_host}")
     if not parts.username or not parts.password:
         raise ValueError(f"{kind}:// needs {credentials} before the host")
+    _check_port(parts)
     query = _query(parts.query)
     unknown = set(query) - allowed
     if unknown:
@@ -59,11 +60,24 @@ def _query(raw: str) -> dict[str, str]:
 
 
 def refuse_clear_text(parts: SplitResult) -> None:
-    """A gateway URL over http:// is refused unless its host is a loopback one."""
+    """A gateway URL is refused without a host or a working port, or over http:// unless its
+    host is a loopback one."""
     if not parts.hostname:
         raise ValueError("a host is required")
+    _check_port(parts)
     if parts.scheme == "http" and not loopback(parts.hostname):
         raise ValueError(
             f"http:// would send messages and codes in clear to {parts.hostname}: use https:// "
             "(plain http:// is for a loopback host only)"
         )
+
+
+def _check_port(parts: SplitResult) -> None:
+    """A port, when the URL names one, is a number from 1 to 65535, else every request would
+    fail; never echoed, since a credential's unencoded `/` or `#` leaves a part of it there."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"{parts.scheme}:// needs a port from 1 to 65535 after the host, or none")

@@ -272,6 +272,32 @@ $("#sign-in-form").addEventListener("submit", async (event) => {
   $("#signed-in").hidden = false;
 });
 
+// A sign-in code is asked for as a reset is: the answer is the same for every address.
+$("#login-code-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearProblems(form);
+  const { status, data } = await call("POST", "/v1/login-codes", withCaptcha(form, { email: form.email.value.trim() }));
+  resetCaptcha();
+  if (status !== 202) return showProblem(form, data);
+  form.hidden = true;
+  $("#login-confirm-form").hidden = false;
+  $("#login-code-value").focus();
+});
+
+$("#login-confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearProblems(form);
+  const body = { email: $("#login-code-email").value.trim(), code: form.code.value.trim() };
+  const { status, data } = await call("POST", "/v1/login-codes/confirm", body);
+  if (status !== 200) return showProblem(form, data);
+  // As for a password, the API tells the application's backend who it is; it issues no session.
+  form.hidden = true;
+  $("#code-signed-in").textContent = `Signed in: account ${data.user_id} is ${data.status}.`;
+  $("#code-signed-in").hidden = false;
+});
+
 // Back to an empty registration form, without a reload.
 function registerAnother() {
   address = "";
@@ -304,7 +330,7 @@ function useLinkedCode() {
   if (!email) return;
   history.replaceState(null, "", location.pathname + location.search);
   $("#sign-in-email").value = email;
-  const fields = { password_reset: "reset_code", address_change: "change_code" };
+  const fields = { password_reset: "reset_code", address_change: "change_code", login_code: "login_code" };
   if (fields[values.get("purpose")] && values.get("code")) {
     values.set(fields[values.get("purpose")], values.get("code"));
     values.delete("code");
@@ -335,6 +361,12 @@ function useLinkedCode() {
     $("#sent-lead").textContent = LEADS.sent;
     $("#code").value = values.get("code");
     $("#activate-form").requestSubmit();
+  } else if (values.get("login_code")) {
+    $("#login-code-email").value = email;
+    $("#login-code-form").hidden = true;
+    $("#login-confirm-form").hidden = false;
+    $("#login-code-value").value = values.get("login_code");
+    $("#login-confirm-form").requestSubmit();
   } else if (values.get("reset_code")) {
     $("#reset-email").value = email;
     $("#reset-form").hidden = true;

@@ -1,0 +1,29 @@
+"""The traces bench runs: its four stacks answer, send, and the one exporting is heard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from support.processes import ROOT
+
+
+@pytest.mark.postgresql_only
+def test_the_tracing_bench_prints_its_four_stacks_and_the_spans_it_received() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.tracing", "--rounds", "1", "--each", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines[3:7]] == ["off", "off,", "on", "sampled"]
+    [received] = [line for line in lines if line.startswith("spans received:")]
+    # Two registrations and their mails on the exporting stack, with the warm-up's three.
+    assert int(received.split()[2]) >= 10
+    assert "(outbox-relay, outpost-api)" in received
+    assert lines[-1].startswith("command: ")
