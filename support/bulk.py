@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, text, update
 
 from shared.clock import utcnow
-from shared.outbox import CODED, enqueue
+from shared.models import outbox
+from shared.outbox import CODED, DeadReason, Status, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from support.constants import SECRET_KEY
@@ -70,6 +71,18 @@ def queue_one(
             expires_at=now + timedelta(days=1),
         )
     return delivery.id
+
+
+def dead_one(engine: Engine, recipient: str) -> str:
+    """One dead letter (expired), as an older revision's code left it: its public id."""
+    public_id = queue_one(engine, recipient)
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.public_id == public_id)
+            .values(status=Status.DEAD, dead_reason=DeadReason.EXPIRED)
+        )
+    return public_id
 
 
 def add_rows(

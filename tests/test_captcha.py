@@ -209,8 +209,9 @@ def test_the_demo_signup_page_shows_the_configured_widget(env: dict[str, str]) -
             app.extensions["outpost"].engine.dispose()
         assert f'<script src="https://{script}" async defer></script>' in page
         widget = f'<div class="{css_class}" data-sitekey="1x00000000000000000000AA"></div>'
-        # One for each form whose request sends a message: sign-up, resend, address change, reset.
-        assert page.count(widget) == 4
+        # One for each form whose request sends a message: sign-up, resend, address change,
+        # sign-in code, reset.
+        assert page.count(widget) == 5
         assert "s3cret" not in page
     plain = create_demo_app(env)
     try:

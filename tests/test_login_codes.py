@@ -13,9 +13,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
+from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from support.rows import every_value_as_text, forget_throttles, rows
+from support.constants import MakeRelay
+from support.rows import every_value_as_text, forget_throttles, let_time_pass, rows
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 
@@ -300,3 +302,22 @@ def test_the_accounts_history_keeps_each_code_asked_for_and_each_sign_in_by_code
     ]
     assert {e["user_id"] for e in rows(engine, "account_events")} == {user_id}
     assert not any(code in value for value in every_value_as_text(engine))
+
+
+def test_a_pending_accounts_activation_codes_keep_their_own_hourly_budget(
+    env: dict[str, str], engine: Engine, make_relay: MakeRelay, inboxes: Inboxes
+) -> None:
+    """Found by the attacker machine: sign-in codes asked for a pending account's address sent
+    it activation codes past THROTTLE_PER_HOUR, counted only in the sign-in codes' bucket."""
+    app = create_app({**env, "THROTTLE_PER_HOUR": "2"})
+    client = app.test_client()
+    _register(client, make_relay(), email=ADA)
+    answers = []
+    for _ in range(2):
+        let_time_pass(engine, 61)
+        answers.append(_shown(client, client.post(CODES, json={"email": ADA}))["answer"])
+    assert all(answer == answers[0] for answer in answers), answers
+    activations = [r for r in rows(engine, "outbox") if r["purpose"] == "activation"]
+    # The registration's, the first sign-in code's; the second's is past the hour's two.
+    assert [r["withhold"] for r in activations] == [False, False, True]
+    app.extensions["outpost"].engine.dispose()

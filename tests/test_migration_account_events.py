@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from outbox_relay.relay import Relay
 from shared.db import alembic_config
 from shared.history import AccountEvent
-from support.bulk import queue_one
+from support.bulk import dead_one, queue_one
 from support.constants import ADMIN_TOKEN, PASSWORD
 from support.rows import indexes, rows
 from support.smtp_sink import SinkServer, code_in
@@ -40,14 +40,7 @@ def test_0024_adds_the_history_and_keeps_every_row(
             ),
             {"email": "old@example.com"},
         )
-    dead = queue_one(engine, "dead@example.com")
-    with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "UPDATE outbox SET status = 'dead', dead_reason = 'expired' WHERE public_id = :id"
-            ),
-            {"id": dead},
-        )
+    dead = dead_one(engine, "dead@example.com")
     pending = queue_one(engine, "later@example.com")
 
     command.upgrade(config, "head")

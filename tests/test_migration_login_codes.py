@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
 from shared.db import alembic_config
-from support.bulk import queue_one
+from support.bulk import dead_one, queue_one
 from support.rows import forget_throttles, rows
 from support.smtp_sink import SinkServer, code_in
 
@@ -42,14 +42,7 @@ def test_0023_keeps_the_history_and_lets_an_older_account_sign_in_by_code(
     assert client.post("/v1/activations", json=activation).status_code == 200
     relay.drain()
     command.downgrade(config, "0022")
-    dead = queue_one(engine, "dead@example.com")
-    with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "UPDATE outbox SET status = 'dead', dead_reason = 'expired' WHERE public_id = :id"
-            ),
-            {"id": dead},
-        )
+    dead = dead_one(engine, "dead@example.com")
     queue_one(engine, "later@example.com")
 
     command.upgrade(config, "head")
@@ -58,6 +51,9 @@ def test_0023_keeps_the_history_and_lets_an_older_account_sign_in_by_code(
         "dead@example.com": "dead",
         "later@example.com": "pending",
     }
+    with engine.connect() as connection:
+        listed = connection.execute(sa.text("SELECT public_id FROM outbox_dead_letters"))
+        assert list(listed.scalars()) == [dead]
     assert relay.drain() == 1
     forget_throttles(engine)
     assert client.post("/v1/login-codes", json={"email": ADA}).status_code == 202

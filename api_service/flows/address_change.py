@@ -94,7 +94,7 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
         connection = uow.connection
         if not proven:
             deps.throttle.record(connection, [failures], now)
-        limit_recipients(deps, connection, Purpose.ADDRESS_CHANGE, [new.address], now)
+        taken = limit_recipients(deps, connection, Purpose.ADDRESS_CHANGE, [new.address], now)
         sms = new.channel == Channel.SMS
         cause = RequestCause(
             deps,
@@ -104,7 +104,7 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
             now=now,
             asks_sms=sms,
             phone=new.phone,
-            named=[new.address],
+            taken=taken,
         )
         deps = deps.caused_by(cause)
         owner = find_user(connection, new.email, new.phone)

@@ -37,7 +37,8 @@ def request_code(
     with deps.unit_of_work() as uow:
         connection = uow.connection
         named = requested_addresses(data)
-        limit_recipients(deps, connection, purpose, named, now, carried=CARRIED.get(purpose, ()))
+        carried = CARRIED.get(purpose, ())
+        taken = limit_recipients(deps, connection, purpose, named, now, carried=carried)
         cause = RequestCause(
             deps,
             uow,
@@ -46,7 +47,7 @@ def request_code(
             now=now,
             asks_sms=asked_channel == Channel.SMS,
             phone=data.get("phone"),
-            named=named,
+            taken=taken,
         )
         delivery = answer_code_request(
             deps.caused_by(cause),

@@ -38,8 +38,9 @@ def limit_recipients(
     now: datetime,
     *,
     carried: Iterable[str] = (),
-) -> None:
-    """Count a message of `purpose` to each address named in the request, or answer 429.
+) -> list[str]:
+    """Count a message of `purpose` to each address named in the request, or answer 429; the
+    buckets taken (RequestCause's `taken`).
 
     The addresses are the ones the client named, whatever the channel and whether or not an
     account owns them, so the answer reveals nothing about who has an account. A message let
@@ -49,15 +50,16 @@ def limit_recipients(
     limits = _recipient_limits(deps)
     addresses = list(addresses)
     forget = [tries for code in (purpose, *carried) for tries in code_tries(code, addresses)]
-    wait = deps.throttle.take(
-        connection,
-        [f"{purpose}:{a}" for a in addresses],
-        limits,
-        now,
-        forget=forget,
-    )
+    taken = [bucket(purpose, address) for address in addresses]
+    wait = deps.throttle.take(connection, taken, limits, now, forget=forget)
     if wait:
         raise TooManyRequests(wait, "A message was sent to this address recently.")
+    return taken
+
+
+def bucket(purpose: str, address: str) -> str:
+    """The subject counting messages of `purpose` to `address`, whatever route writes them."""
+    return f"{purpose}:{address}"
 
 
 class RequestCause:
@@ -66,9 +68,11 @@ class RequestCause:
     (SMS_REGION_HOURLY_LIMIT) and is counted in `outpost_sms_total`, whatever route wrote it
     and whatever the request named; an "account exists" or "no account" notice takes its
     recipient's one bucket for that purpose, whichever route causes it (UNASKED), and so does
-    a code sent to an address the request did not name (`named`: their buckets were taken by
-    limit_recipients), such as a resend naming the number of an account reached by mail; past
-    it the message is withheld, as a 429 would tell that the address has an account.
+    a code whose bucket the request did not take (`taken`, by limit_recipients): one to an
+    address it did not name, such as a resend naming the number of an account reached by
+    mail, or of another purpose, such as the activation code a pending account gets for a
+    sign-in code; past it the message is withheld, as a 429 would tell that the address has an
+    account.
 
     A request that asks for an SMS or names a `phone` pays one SMS of its client's hour up
     front, which its first SMS then uses, and is refused while the named number's region has
@@ -89,10 +93,10 @@ class RequestCause:
         now: datetime,
         asks_sms: bool = False,
         phone: str | None = None,
-        named: Collection[str] = (),
+        taken: Collection[str] = (),
     ) -> None:
         self.discreet = discreet
-        self._named = frozenset(named)
+        self._taken = frozenset(taken)
         self._deps = deps
         self._uow = uow
         self._client = client
@@ -118,9 +122,10 @@ class RequestCause:
     ) -> bool:
         """Take the message's share of its budgets, or refuse the request; whether the message
         is to be withheld."""
-        unnamed_code = purpose in CODED and recipient not in self._named
-        if (purpose in UNASKED or unnamed_code) and not withhold:
-            subjects = [f"{purpose}:{recipient}"]
+        subject = bucket(purpose, recipient)
+        untaken_code = purpose in CODED and subject not in self._taken
+        if (purpose in UNASKED or untaken_code) and not withhold:
+            subjects = [subject]
             limits = _recipient_limits(self._deps)
             withhold = bool(self._deps.throttle.take(connection, subjects, limits, now))
         if channel == Channel.SMS:
@@ -167,7 +172,7 @@ def recipient_wait(
 ) -> int:
     """Seconds until a message of `purpose` to `address` would pass its limits; 0 if now."""
     limits = _recipient_limits(deps)
-    return deps.throttle.wait(connection, [f"{purpose}:{address}"], limits, now)
+    return deps.throttle.wait(connection, [bucket(purpose, address)], limits, now)
 
 
 def _recipient_limits(deps: Dependencies) -> tuple[Limit, Limit]:

@@ -139,8 +139,8 @@ def _write(
         if answer is not None:
             return answer, None, None
     named = requested_addresses(data)
-    limit_recipients(deps, connection, Purpose.ACTIVATION, named, now)
-    deps = deps.caused_by(_cause(deps, uow, request, named, now))
+    taken = limit_recipients(deps, connection, Purpose.ACTIVATION, named, now)
+    deps = deps.caused_by(_cause(deps, uow, request, taken, now))
     fields = {
         "email": data.get("email"),
         "phone": data.get("phone"),
@@ -185,10 +185,10 @@ def _write(
 
 
 def _cause(
-    deps: Dependencies, uow: UnitOfWork, request: Registration, named: list[str], now: datetime
+    deps: Dependencies, uow: UnitOfWork, request: Registration, taken: list[str], now: datetime
 ) -> RequestCause:
     """What the registration's messages are counted against: its sender, its SMS, the
-    addresses it names."""
+    buckets of the addresses it names (`taken`)."""
     return RequestCause(
         deps,
         uow,
@@ -197,7 +197,7 @@ def _cause(
         now=now,
         asks_sms=request.data["channel"] == Channel.SMS,
         phone=request.data.get("phone"),
-        named=named,
+        taken=taken,
     )
 
 
