@@ -630,8 +630,7 @@ def test_an_invalid_choice_is_refused_naming_the_choices_as_plain_values(tmp_pat
     assert "(choose from 'activation', 'password_reset', " in purpose.stderr
     assert (
         "'no_account', 'address_change', 'address_changed', 'login_code', "
-        "'account.registered', "
-        in purpose.stderr
+        "'account.registered', " in purpose.stderr
     )
     assert purpose.stderr.endswith(", 'delivery.failed')\n")
     assert reason.stderr.endswith(
