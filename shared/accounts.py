@@ -139,8 +139,7 @@ def password_hash_of(connection: Connection, user_id: int) -> str | None:
 
 def set_password(connection: Connection, user_id: int | None, password_hash: str) -> None:
     """Store the user's password hash; with no user, the same statement changes nothing."""
-    setting = password_setting(user_id, password_hash)
-    connection.execute(setting.update, setting.values)
+    password_setting(user_id, password_hash).run(connection)
 
 
 def activate_user(connection: Connection, user_id: int, now: datetime) -> bool:
@@ -202,7 +201,7 @@ def pending_password_hash(
 def contest_setting(user_id: int) -> Along:
     """What marks a pending account contested (a registration of another password named it),
     for a limit's lock to carry (shared.throttle.Along)."""
-    return Along(_CONTEST, {"user_id": user_id})
+    return Along((_CONTEST,), {"user_id": user_id})
 
 
 def drop_unproven(connection: Connection, user: User, proved: str | None) -> User:
@@ -223,7 +222,7 @@ def drop_unproven(connection: Connection, user: User, proved: str | None) -> Use
 
 def password_setting(user_id: int | None, password_hash: str) -> Along:
     """What set_password runs, for a limit's lock to carry (shared.throttle.Along)."""
-    return Along(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
+    return Along((_SET_PASSWORD,), {"user_id": user_id, "password_hash": password_hash})
 
 
 # Statements of the registration path built once: a request only binds values to them, which

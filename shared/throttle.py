@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     Connection,
+    Insert,
     Select,
     Update,
     any_,
@@ -58,10 +59,30 @@ def sms_region(region: str) -> str:
 
 @dataclass(frozen=True)
 class Along:
-    """An update of the caller's, built once, and its values: sent with a take's lock."""
+    """Writes of the caller's, each built once, and their values: sent with a take's lock.
 
-    update: Update
+    Their bound names differ (an insert's may take a prefix: shared.driver.bound), so that one
+    statement can carry them all.
+    """
+
+    writes: tuple[Update | Insert, ...]
     values: dict[str, Any]
+
+    def then(self, other: Along) -> Along:
+        """These writes, then `other`'s."""
+        return Along((*self.writes, *other.writes), {**self.values, **other.values})
+
+    def run(self, connection: Connection) -> None:
+        """Run each write on its own, each with the values it binds."""
+        for write in self.writes:
+            names = _bound_names(write)
+            connection.execute(write, {k: v for k, v in self.values.items() if k in names})
+
+
+@cache
+def _bound_names(write: Update | Insert) -> frozenset[str]:
+    """The names a write binds, read once (its compiled form's parameters)."""
+    return frozenset(write.compile().params)
 
 
 @dataclass(frozen=True)
@@ -148,7 +169,7 @@ class Throttle:
         keys = sorted({self._digest(subject) for subject in subjects})
         if connection.dialect.name != "postgresql" or not keys:
             if along is not None:
-                connection.execute(along.update, along.values)
+                along.run(connection)
             return keys
         for n, key in enumerate(keys):
             lock_id = int.from_bytes(bytes.fromhex(key)[:8], "big", signed=True)
@@ -159,7 +180,7 @@ class Throttle:
             elif along is None:
                 (_LOCK if durable else _LOCK_NOT_DURABLE).run(connection, {"id": lock_id})
             else:
-                lock = _lock_along(along.update, durable)
+                lock = _lock_along(along.writes, durable)
                 lock.run(connection, {**along.values, "along_lock_id": lock_id})
         return keys
 
@@ -242,14 +263,15 @@ def _record_unless_limited(keys: int, limits: int, forget: bool) -> DriverStatem
 
 
 @cache
-def _lock_along(update: Update, durable: bool) -> DriverStatement:
-    """The first lock's statement (see _LOCK and _LOCK_NOT_DURABLE) with `update` in a CTE:
-    PostgreSQL runs a data-modifying CTE whether or not the query reads it. The lock's value
-    has a name no column has: an update sets every column its values name."""
+def _lock_along(writes: tuple[Update | Insert, ...], durable: bool) -> DriverStatement:
+    """The first lock's statement (see _LOCK and _LOCK_NOT_DURABLE) with each of `writes` in
+    a CTE: PostgreSQL runs a data-modifying CTE whether or not the query reads it. The lock's
+    value has a name no column has: an update sets every column its values name."""
     lock = [func.pg_advisory_xact_lock(bindparam("along_lock_id"))]
     if not durable:
         lock.append(func.set_config("synchronous_commit", "off", True))
-    return DriverStatement(select(*lock).add_cte(update.cte("along")))
+    ctes = [write.cte(f"along{n}") for n, write in enumerate(writes)]
+    return DriverStatement(select(*lock).add_cte(*ctes))
 
 
 @cache

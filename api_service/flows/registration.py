@@ -27,9 +27,10 @@ from shared.accounts import (
 )
 from shared.clock import utcnow
 from shared.events import EventType, announce
-from shared.history import AccountEvent, record
+from shared.history import AccountEvent, recording
 from shared.messages import address_for, send_code, send_notice
 from shared.outbox import Channel, Delivery, Purpose
+from shared.throttle import Along
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def _register(
         else:
             same, written = deps.passwords.check_beside(password, stored, work)
             password_hash = None
-        answer, user_id, pending_owner = written
+        answer, user_id, pending_owner, event = written
         if user_id is not None and password_hash is None:
             # The pending account went meanwhile, and this request made a new one.
             password_hash = deps.verifier.hash(password)
@@ -103,12 +104,15 @@ def _register(
             if user_id is not None or pending_owner is None or same
             else contest_setting(pending_owner)
         )
+        if event is not None:
+            setting = setting.then(event)
         connection = uow.connection
         client_wait = 0
         if request.client is None:
-            connection.execute(setting.update, setting.values)
+            setting.run(connection)
         else:
-            # The hash is stored in the same round trip as the check's lock is taken.
+            # The hash and the history's event are stored in the same round trip as the
+            # check's lock is taken.
             limit = deps.client_limit
             client_wait = limit.count(connection, request.client, now, along=setting)
         if not client_wait:
@@ -129,15 +133,16 @@ def _pending_hash(deps: Dependencies, uow: UnitOfWork, data: dict[str, Any]) -> 
 
 def _write(
     deps: Dependencies, uow: UnitOfWork, request: Registration, now: datetime
-) -> tuple[dict[str, Any], int | None, int | None]:
-    """Everything but the hash and the per-IP count: the answer, the new user's id (None if
-    there is none) and the pending account that holds an address the request named instead."""
+) -> tuple[dict[str, Any], int | None, int | None, Along | None]:
+    """Everything but the hash, the per-IP count and the history's event: the answer, the new
+    user's id (None if there is none), the pending account that holds an address the request
+    named instead, and the event to record (None for an answer given before)."""
     connection = uow.connection
     data, key = request.data, request.idempotency_key
     if key is not None:
         answer = deps.idempotency.reserve(connection, key, request.payload, now)
         if answer is not None:
-            return answer, None, None
+            return answer, None, None, None
     named = requested_addresses(data)
     taken = limit_recipients(deps, connection, Purpose.ACTIVATION, named, now)
     deps = deps.caused_by(_cause(deps, uow, request, taken, now))
@@ -170,18 +175,13 @@ def _write(
         )
         announce(deps, connection, user, EventType.ACCOUNT_REGISTERED, now=now)
         subject, event = user_id, AccountEvent.REGISTERED
-    record(
-        connection,
-        subject,
-        event,
-        now=now,
-        client=request.sender,
-        detail={"channel": data["channel"]},
+    recorded = recording(
+        subject, event, now=now, client=request.sender, detail={"channel": data["channel"]}
     )
     answer = {"status": "pending_activation", "delivery": delivery.shown()}
     if key is not None:
         deps.idempotency.store(connection, key, answer)
-    return answer, user_id, pending_owner
+    return answer, user_id, pending_owner, recorded
 
 
 def _cause(
