@@ -8,7 +8,7 @@ from marshmallow import ValidationError, fields
 
 from api_service.dependencies import dependencies
 from api_service.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
-from api_service.sms_counts import SMS_TOTAL
+from api_service.sms_counts import SMS_TOTAL, SmsOutcome
 from shared.addresses import (
     E164_EXAMPLE,
     PHONE_PATTERN,
@@ -99,7 +99,7 @@ class PhoneNumber(Text):
             raise ValidationError(refusal)
         allowed = settings.sms_allowed_regions
         if allowed is not None and (region := phone_region(number)) not in allowed:
-            SMS_TOTAL.labels(region, "region_refused").inc()
+            SMS_TOTAL.labels(region, SmsOutcome.REGION_REFUSED).inc()
             raise ValidationError("This service sends no SMS to numbers of this region.")
         return number
 

@@ -21,7 +21,9 @@ from api_service.fields import EmailAddress, Password, PhoneNumber, Text
 from shared import locales
 from shared.accounts import UserStatus
 from shared.messages import email_or_sms
-from shared.outbox import CHANNELS, Channel
+from shared.outbox import CHANNELS, Channel, values_of
+from shared.refusals import FailureReason
+from shared.views import WaitingReason
 
 CODE = re.compile(r"^[0-9]{6}$")
 
@@ -223,7 +225,7 @@ class DeliveryStatusSchema(DeliverySchema):
     reason = fields.String(
         allow_none=True,
         metadata={
-            "enum": ["provider_unavailable", "address_rejected", "undeliverable", None],
+            "enum": [*values_of(WaitingReason), *values_of(FailureReason), None],
             "description": "While queued, provider_unavailable: the provider is paused and the "
             "message waits for it. Once failed, why: address_rejected means ask the user for "
             "another address. Else null.",

@@ -7,6 +7,7 @@ Kept apart from api_service/metrics.py, which speaks Flask, so that the flows ma
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from prometheus_client import Counter
 
@@ -19,12 +20,21 @@ SMS_TOTAL = Counter(
     "(SMS_CLIENT_HOURLY_LIMIT).",
     ["region", "outcome"],
 )
-OUTCOMES = ("queued", "withheld", "region_refused", "capped", "client_capped")
+
+
+class SmsOutcome(StrEnum):
+    """What became of an SMS a request caused: the `outcome` label of `outpost_sms_total`."""
+
+    QUEUED = "queued"
+    WITHHELD = "withheld"
+    REGION_REFUSED = "region_refused"
+    CAPPED = "capped"
+    CLIENT_CAPPED = "client_capped"
 
 
 def known_regions(regions: Iterable[str]) -> None:
     """Export the counts of the regions SMS may go to at 0 from the start, so that `rate()`
     and `increase()` see the first SMS after a restart."""
     for region in regions:
-        for outcome in OUTCOMES:
+        for outcome in SmsOutcome:
             SMS_TOTAL.labels(region, outcome)

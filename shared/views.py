@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -124,11 +125,17 @@ _NEWEST_OUTCOME = (
 )
 
 
+class WaitingReason(StrEnum):
+    """Why a queued message waits, as its client is told."""
+
+    PROVIDER_UNAVAILABLE = "provider_unavailable"  # its provider is paused
+
+
 def _waiting_reason(connection: Connection, channel: str) -> str | None:
     """Why a queued message waits: `provider_unavailable` while its provider is paused."""
     newest = connection.execute(_NEWEST_OUTCOME.where(outbox.c.channel == channel))
     paused = newest.scalar_one_or_none() == AttemptOutcome.PROVIDER_DOWN
-    return "provider_unavailable" if paused else None
+    return WaitingReason.PROVIDER_UNAVAILABLE if paused else None
 
 
 def _next_attempt_after(due: datetime, held_until: datetime | None, now: datetime) -> int | None:

@@ -9,14 +9,25 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from api_service.flows.answers import AnswerStatus
+from api_service.sms_counts import SmsOutcome
 from shared.accounts import UserStatus
 from shared.codes import CodeStatus
 from shared.events import EventType
 from shared.history import AccountEvent
-from shared.outbox import Channel, ClientStatus, DeadReason, Purpose, Status, values_of
+from shared.outbox import (
+    AttemptOutcome,
+    Channel,
+    ClientStatus,
+    DeadReason,
+    Purpose,
+    Status,
+    values_of,
+)
 from shared.provider_events import ProviderEventType
 from shared.refusals import FailureReason, Refusal
 from shared.suppressions import SuppressionReason
+from shared.views import WaitingReason
 from support.processes import ROOT
 
 PRODUCTION = ("api_service", "outbox_relay", "shared", "outpost")
@@ -120,6 +131,7 @@ WEBHOOK_EVENTS = set(values_of(EventType))
 # `purpose=…`, `{"status": …}`): a status, a purpose, an event (a webhook's or an account's).
 VOCABULARY = {
     "status": {
+        *values_of(AnswerStatus),
         *values_of(UserStatus),
         *values_of(CodeStatus),
         *values_of(Status),
@@ -133,7 +145,9 @@ VOCABULARY = {
         *values_of(FailureReason),
         *values_of(SuppressionReason),
         *values_of(Refusal),
+        *values_of(WaitingReason),
     },
+    "outcome": {*values_of(AttemptOutcome), *values_of(SmsOutcome)},
     "type": set(values_of(ProviderEventType)),
 }
 

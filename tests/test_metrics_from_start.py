@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api_service import create_app
-from api_service.sms_counts import OUTCOMES
+from api_service.sms_counts import SmsOutcome
 from shared.outbox import DeadReason, Ending
 from shared.provider_events import SOURCES, TYPES
 from support import processes, wheels
@@ -121,7 +121,7 @@ def test_the_api_exports_provider_events_and_its_regions_sms_at_zero_and_the_bac
     finally:
         app.extensions["outpost"].engine.dispose()
     for region in ("CM", "SN"):
-        for outcome in OUTCOMES:
+        for outcome in SmsOutcome:
             line = f'outpost_sms_total{{outcome="{outcome}",region="{region}"}}'
             assert line in text_, line
     for source in SOURCES:

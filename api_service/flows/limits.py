@@ -11,7 +11,7 @@ from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
-from api_service.sms_counts import SMS_TOTAL
+from api_service.sms_counts import SMS_TOTAL, SmsOutcome
 from shared.addresses import phone_region
 from shared.outbox import CODED, Channel, Purpose
 from shared.throttle import Limit, code_tries, sms_region
@@ -146,7 +146,7 @@ class RequestCause:
         )
         if wait:
             self._refuse_region(region, wait)
-        outcome = "withheld" if withhold else "queued"
+        outcome = SmsOutcome.WITHHELD if withhold else SmsOutcome.QUEUED
         self._uow.after_commit(SMS_TOTAL.labels(region, outcome).inc)
 
     def _region_limits(self) -> list[Limit]:
@@ -154,7 +154,7 @@ class RequestCause:
 
     def _refuse_region(self, region: str, wait: int) -> None:
         """Answer the generic 429 of a region whose hour is full for `wait` seconds more."""
-        SMS_TOTAL.labels(region, "capped").inc()
+        SMS_TOTAL.labels(region, SmsOutcome.CAPPED).inc()
         raise TooManyRequests(wait, SERVICE_BUSY)
 
     def _take_client(self, region: str, now: datetime) -> None:
@@ -163,7 +163,7 @@ class RequestCause:
         subjects = [_SMS_CLIENT + self._client]
         wait = self._deps.throttle.take(self._uow.connection, subjects, limits, now)
         if wait:
-            SMS_TOTAL.labels(region, "client_capped").inc()
+            SMS_TOTAL.labels(region, SmsOutcome.CLIENT_CAPPED).inc()
             raise TooManyRequests(wait, SLOW_DOWN)
 
 

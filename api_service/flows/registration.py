@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from api_service.flows.answers import AnswerStatus
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import Refused
 from api_service.flows.human import check_human
@@ -178,7 +179,7 @@ def _write(
     recorded = recording(
         subject, event, now=now, client=request.sender, detail={"channel": data["channel"]}
     )
-    answer = {"status": "pending_activation", "delivery": delivery.shown()}
+    answer = {"status": AnswerStatus.PENDING_ACTIVATION, "delivery": delivery.shown()}
     if key is not None:
         deps.idempotency.store(connection, key, answer)
     return answer, user_id, pending_owner, recorded

@@ -7,6 +7,7 @@ from typing import Any
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.activation import activate, resend_activation
+from api_service.flows.answers import AnswerStatus
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import (
     ActivationSchema,
@@ -42,4 +43,4 @@ def create_activation(data: dict[str, Any]) -> dict[str, str]:
 def resend(data: dict[str, Any]) -> dict[str, Any]:
     """Send a fresh activation code, or the address's notice; the answer names its delivery."""
     delivery = resend_activation(dependencies(), data, current_client())
-    return {"status": "accepted", "delivery": delivery.shown()}
+    return {"status": AnswerStatus.ACCEPTED, "delivery": delivery.shown()}

@@ -8,6 +8,7 @@ from api_service.address_change_schemas import AddressChangeConfirmSchema, Addre
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.address_change import confirm_change, request_change
+from api_service.flows.answers import AnswerStatus
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import DeliveryAcceptedSchema, StatusSchema
 from shared.accounts import UserStatus
@@ -24,7 +25,7 @@ def create_address_change(data: dict[str, Any]) -> dict[str, Any]:
     """Send a code to the new address; the answer names its delivery, and is the same for a
     wrong password, an unknown account or a taken address."""
     delivery = request_change(dependencies(), data, current_client())
-    return {"status": "accepted", "delivery": delivery.shown()}
+    return {"status": AnswerStatus.ACCEPTED, "delivery": delivery.shown()}
 
 
 @bp.post("/v1/address-changes/confirm")

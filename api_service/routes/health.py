@@ -10,6 +10,7 @@ from flask import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from api_service.dependencies import dependencies
+from api_service.flows.answers import AnswerStatus
 from api_service.flows.backlog import backlog_now
 from api_service.metrics import exposition
 from api_service.openapi import Blueprint
@@ -34,7 +35,7 @@ _probes = ThreadPoolExecutor(1, thread_name_prefix="readyz")
 @bp.response(200, StatusSchema)
 def healthz() -> dict[str, str]:
     """The process answers."""
-    return {"status": "ok"}
+    return {"status": AnswerStatus.OK}
 
 
 @bp.get("/readyz")
@@ -54,7 +55,7 @@ def readyz() -> dict[str, str]:
         ) from None
     if not current:
         raise Problem(503, "not-ready", "Not ready", "The database schema is not at head.")
-    return {"status": "ready"}
+    return {"status": AnswerStatus.READY}
 
 
 @bp.get("/metrics")

@@ -6,6 +6,7 @@ from typing import Any
 
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
+from api_service.flows.answers import AnswerStatus
 from api_service.flows.login_code import confirm_login_code, request_login_code
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import (
@@ -26,7 +27,7 @@ bp = Blueprint("login_codes", __name__, description="Signing in by a code.")
 def create_login_code(data: dict[str, Any]) -> dict[str, Any]:
     """Send a sign-in code, or what the address earns instead; the answer names its delivery."""
     delivery = request_login_code(dependencies(), data, current_client())
-    return {"status": "accepted", "delivery": delivery.shown()}
+    return {"status": AnswerStatus.ACCEPTED, "delivery": delivery.shown()}
 
 
 @bp.post("/v1/login-codes/confirm")
