@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,9 +51,36 @@ def start(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_dying_with(os.getpid()) if _on_the_main_thread() else None,
         )
     _started.append(process)
     return process
+
+
+# prctl(2): the signal a process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _on_the_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _dying_with(parent: int) -> Callable[[], None]:
+    """What the child runs before its command: SIGTERM when `parent` ends, however it ends.
+
+    Killed (a SIGTERM'd or timed-out run: pytest-xdist's workers end without their fixtures'
+    teardown), a test process would otherwise leave its servers running in their own sessions.
+    The signal follows the thread that forked, so only children of the main thread, where
+    tests run, take it; one started after the parent ended goes at once.
+    """
+
+    def die_with_parent() -> None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return die_with_parent
 
 
 def kill_leftovers() -> None:
