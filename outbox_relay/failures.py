@@ -52,7 +52,8 @@ MESSAGE_RETRY_FLOOR = 60.0
 
 
 # A 421 that says the server holds too many of our sessions (Postfix: "too many connections
-# from …", Exim: "too many concurrent SMTP connections").
+# from …", for its count limit and its rate limit alike; Exim: "too many concurrent SMTP
+# connections").
 _TOO_MANY_CONNECTIONS = re.compile(r"too many (?:\w+ )*connections", re.IGNORECASE)
 
 
@@ -64,7 +65,9 @@ class DeliveryFailure(Exception):
     `kind` groups the POLICY refusals a provider counts together (`5.7`);
     `too_many_sessions` marks a server refusing one more of our sessions; `retry_floor` is the
     soonest the message may be tried again, in seconds (MESSAGE_RETRY_FLOOR for a 4xx reply at
-    RCPT or DATA); `slow_down` marks a throttling reply, which halves the sessions.
+    RCPT or DATA); `slow_down` marks a throttling reply, which halves the sessions;
+    `refused_greeting` marks a new session refused with 421 at the greeting (a rate limit, when
+    other sessions deliver).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class DeliveryFailure(Exception):
         too_many_sessions: bool = False,
         retry_floor: float = 0.0,
         slow_down: bool = False,
+        refused_greeting: bool = False,
     ) -> None:
         super().__init__(description)
         self.verdict = verdict
@@ -86,6 +90,7 @@ class DeliveryFailure(Exception):
         self.too_many_sessions = too_many_sessions
         self.retry_floor = retry_floor
         self.slow_down = slow_down
+        self.refused_greeting = refused_greeting
 
 
 def enhanced_code(text: str) -> str | None:
@@ -140,6 +145,7 @@ def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
         too_many_sessions=code == 421 and _TOO_MANY_CONNECTIONS.search(text) is not None,
         retry_floor=MESSAGE_RETRY_FLOOR if deferred else 0.0,
         slow_down=code in _THROTTLING_CODES or enhanced in _THROTTLING_ENHANCED,
+        refused_greeting=stage is Stage.GREETING and code == 421,
     )
 
 

@@ -198,11 +198,6 @@ class Senders:
         its first probe at once) finds it, written or waiting.
         """
         sessions = self._sessions[provider.name]
-        if failure.too_many_sessions:
-            limit = sessions.lower_to_open()
-            log.warning("provider sessions lowered", extra={"provider": provider.name, "to": limit})
-        if failure.slow_down:
-            sessions.halve()
         verdict = provider.judge(failure, row.recipient)
         error = failure.description
         if verdict is not Verdict.PROVIDER_DOWN:
@@ -283,6 +278,7 @@ class Senders:
                 # A refusal of this message alone leaves the session to its channel, which
                 # keeps what still works (an SMTP session RSETs and takes the next message).
                 kept = failure.verdict is not Verdict.PROVIDER_DOWN
+                sessions.judge(failure, provider.name, channel)
                 self._judge(row, provider, failure, _ms(started))
             else:
                 kept = True

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 
+from outbox_relay.admission import Admission
 from outbox_relay.channels import Channel
-from outbox_relay.failures import Deferred
+from outbox_relay.failures import Deferred, DeliveryFailure
+
+log = logging.getLogger(__name__)
 
 # How soon a message that found no free session before its lease ran short is due again.
 NO_SESSION_RETRY = 1.0
@@ -23,7 +27,8 @@ class Sessions:
     time the provider accepts a message (`accepted`), up to `limit` (RELAY_CONCURRENCY, or what
     a `421 too many connections` left), halved on a throttling reply (`halve`). So a wrong
     password costs one failed AUTH, not one a sender, and a provider that refuses at RCPT is
-    never met by a wave of sessions.
+    never met by a wave of sessions. A new session refused at the greeting while the others
+    deliver is a connection-rate limit (`Admission`): the others stay, and new ones wait.
 
     The channel returned last is lent first, so a trickle keeps one connection warm. A
     channel whose send failed for the provider is closed rather than kept: the next send opens
@@ -45,6 +50,9 @@ class Sessions:
         # The sends waiting for a session, first in line first: (priority, arrival).
         self._line: list[tuple[int, int]] = []
         self._arrivals = itertools.count()
+        self._admission = Admission()
+        # The lent channels a server refused (421 at the greeting), until given back.
+        self._refused: set[int] = set()
 
     @property
     def limit(self) -> int:
@@ -59,6 +67,7 @@ class Sessions:
     def accepted(self) -> None:
         """The provider took a message: one session more, up to the limit."""
         with self._cond:
+            self._admission.delivered()
             if self._allowed < self._limit:
                 self._allowed += 1
                 self._cond.notify_all()
@@ -86,12 +95,14 @@ class Sessions:
                     left = start_by - time.monotonic()
                     if left <= 0:
                         raise Deferred(NO_SESSION_RETRY)
-                    self._cond.wait(left)
+                    # Woken by a session given back, or when new ones may open again.
+                    self._cond.wait(min(left, self._admission.wait() or left))
                 if not usable():
                     raise Deferred(0.0)
                 if self._idle:
                     return self._idle.pop()
                 self._count += 1
+                self._admission.opening()
             finally:
                 self._line.remove(turn)
                 self._cond.notify_all()
@@ -102,13 +113,39 @@ class Sessions:
             raise
 
     def _free_for(self, turn: tuple[int, int]) -> bool:
-        """Whether `turn` is first in line and a session is idle or may be opened."""
-        return self._line[0] == turn and (bool(self._idle) or self._count < self._allowed)
+        """Whether `turn` is first in line and a session is idle or may be opened (the
+        provider admits new ones again)."""
+        if self._line[0] != turn:
+            return False
+        return bool(self._idle) or (self._count < self._allowed and not self._admission.wait())
+
+    def judge(self, failure: DeliveryFailure, provider: str, channel: Channel) -> None:
+        """Fit the sessions to a failed send's reply on `channel`, still lent; Deferred (due at
+        once, untried) when it was a new session refused by a rate limit.
+
+        A `421 too many connections` lowers the limit to the sessions open (Postfix says the
+        same for its rate limit as for its count limit), a throttling reply halves them; a
+        rate limit's refusal does not, nor pauses the provider: the others are kept, and the
+        message, which never reached the server, goes back for one of them.
+        """
+        with self._cond:
+            if failure.refused_greeting or failure.too_many_sessions:
+                self._refused.add(id(channel))
+            others = self._count - len(self._refused)
+        if failure.too_many_sessions:
+            limit = self.lower_to_open()
+            log.warning("provider sessions lowered", extra={"provider": provider, "to": limit})
+        if failure.refused_greeting and self._admission.refused(others):
+            log.warning("provider admits sessions no faster", extra={"provider": provider})
+            raise Deferred(0.0)
+        if failure.slow_down:
+            self.halve()
 
     def give_back(self, channel: Channel, *, keep: bool) -> None:
         """Return a lent channel: kept for the next send, or closed (`keep` false, or more
         sessions open than the limit now allows)."""
         with self._cond:
+            self._refused.discard(id(channel))
             if keep and self._count <= self._allowed:
                 self._idle.append(channel)
                 self._cond.notify_all()
@@ -127,10 +164,11 @@ class Sessions:
 
     def lower_to_open(self) -> int:
         """Allow no more sessions than the others open now, once the provider refused one more
-        (a `421 too many connections`, whose channel its sender still holds, to give back once
-        judged); never fewer than one, and never raised again. The new limit."""
+        (a `421 too many connections`, whose channel, and any other it refused, their senders
+        still hold, to give back once judged); never fewer than one, and never raised again.
+        The new limit."""
         with self._cond:
-            self._limit = max(1, min(self._limit, self._count - 1))
+            self._limit = max(1, min(self._limit, self._count - len(self._refused)))
             self._allowed = min(self._allowed, self._limit)
             return self._limit
 

@@ -29,6 +29,8 @@ MESSAGE_RATE_LIMIT = 5
 # anvil's window for the message rate limit: short, so a rate-limited scenario takes seconds.
 RATE_TIME_UNIT = 2
 CONNECTION_LIMIT = 2
+# New connections a client may open in anvil's window (RATE_TIME_UNIT).
+CONNECTION_RATE_LIMIT = 10
 
 # The smtpd services, each a scenario: its `-o` overrides of main.cf.
 SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -48,6 +50,10 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     ),
     "conncap": (
         f"smtpd_client_connection_count_limit={CONNECTION_LIMIT}",
+        "smtpd_client_event_limit_exceptions=",
+    ),
+    "connrate": (
+        f"smtpd_client_connection_rate_limit={CONNECTION_RATE_LIMIT}",
         "smtpd_client_event_limit_exceptions=",
     ),
     "sizelimit": (f"message_size_limit={MESSAGE_SIZE_LIMIT}",),

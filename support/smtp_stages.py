@@ -51,6 +51,10 @@ class Script:
     open_sessions: int = 0  # connected now
     # Refuse a session past this many open at once, as Postfix's connection count limit does.
     max_sessions: int | None = None
+    # Refuse a session past this many opened within a window of so many seconds, as Postfix's
+    # connection rate limit (anvil) does, with the same text as its count limit.
+    connection_rate: tuple[int, float] | None = None
+    connected_at: list[float] = field(default_factory=list)
     pipelining: bool = False  # offered in the EHLO reply
     chunking: bool = False  # offered in the EHLO reply
     chunks: int = 0  # BDAT commands received
@@ -110,6 +114,17 @@ class Script:
         if server.transport.get_extra_info("ssl_object") is None:
             with self._lock:
                 self.in_clear.append(command)
+
+    def over_rate(self) -> bool:
+        """Count a connection now; whether it is one past `connection_rate`."""
+        if self.connection_rate is None:
+            return False
+        most, window = self.connection_rate
+        now = time.monotonic()
+        with self._lock:
+            self.connected_at = [at for at in self.connected_at if at > now - window]
+            self.connected_at.append(now)
+            return len(self.connected_at) > most
 
     def note(self, **counts: int) -> None:
         with self._lock:
@@ -215,7 +230,9 @@ class _StagedSMTP(SMTP):
         script.note(sessions=1, open_sessions=1)
         try:
             reply = await _act(self, script.reply("greeting"))
-            if script.max_sessions is not None and script.open_sessions > script.max_sessions:
+            if script.over_rate() or (
+                script.max_sessions is not None and script.open_sessions > script.max_sessions
+            ):
                 reply = "421 4.7.0 staged.test Error: too many connections from 127.0.0.1"
             if reply:
                 await self.push(reply)
