@@ -45,12 +45,6 @@ _MESSAGE_CLASSES = frozenset({"1", "2", "3", "6"})
 _POLICY_ENHANCED = frozenset({"5.7.0", "5.7.1"})
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
-# The soonest a message deferred at RCPT or DATA is tried again: a greylister lets a retry
-# through only after its delay (commonly 60 s to 15 minutes), and some restart the delay on a
-# retry that comes too early.
-MESSAGE_RETRY_FLOOR = 60.0
-
-
 # A 421 that says the server holds too many of our sessions (Postfix: "too many connections
 # from …", for its count limit and its rate limit alike; Exim: "too many concurrent SMTP
 # connections").
@@ -64,8 +58,9 @@ class DeliveryFailure(Exception):
     recipient's opt-out), which the message's death suppresses and tells its client;
     `kind` groups the POLICY refusals a provider counts together (`5.7`);
     `too_many_sessions` marks a server refusing one more of our sessions; `retry_floor` is the
-    soonest the message may be tried again, in seconds (MESSAGE_RETRY_FLOOR for a 4xx reply at
-    RCPT or DATA); `slow_down` marks a throttling reply, which halves the sessions;
+    soonest the message may be tried again, in seconds; `deferred` marks a 4xx reply at RCPT or
+    DATA, tried again no sooner than RELAY_DEFERRAL_FLOOR; `slow_down` marks a throttling
+    reply, which halves the sessions;
     `refused_greeting` marks a new session refused with 421 at the greeting (a rate limit, when
     other sessions deliver).
     """
@@ -79,6 +74,7 @@ class DeliveryFailure(Exception):
         kind: str | None = None,
         too_many_sessions: bool = False,
         retry_floor: float = 0.0,
+        deferred: bool = False,
         slow_down: bool = False,
         refused_greeting: bool = False,
     ) -> None:
@@ -89,6 +85,7 @@ class DeliveryFailure(Exception):
         self.kind = kind
         self.too_many_sessions = too_many_sessions
         self.retry_floor = retry_floor
+        self.deferred = deferred
         self.slow_down = slow_down
         self.refused_greeting = refused_greeting
 
@@ -143,7 +140,7 @@ def smtp_failure(stage: Stage, code: int | None, text: str) -> DeliveryFailure:
         refusal=Refusal.ADDRESS if refused else None,
         kind=kind if verdict is Verdict.POLICY else None,
         too_many_sessions=code == 421 and _TOO_MANY_CONNECTIONS.search(text) is not None,
-        retry_floor=MESSAGE_RETRY_FLOOR if deferred else 0.0,
+        deferred=deferred,
         slow_down=code in _THROTTLING_CODES or enhanced in _THROTTLING_ENHANCED,
         refused_greeting=stage is Stage.GREETING and code == 421,
     )

@@ -201,7 +201,9 @@ class Senders:
         verdict = provider.judge(failure, row.recipient)
         error = failure.description
         if verdict is not Verdict.PROVIDER_DOWN:
-            failed = self._failed(row, verdict, error, ms, failure.retry_floor, failure.refusal)
+            deferral = self.settings.relay_deferral_floor if failure.deferred else 0.0
+            floor = max(failure.retry_floor, deferral)
+            failed = self._failed(row, verdict, error, ms, floor, failure.refusal)
             self._outcomes.collect(failed)
             provider.answered()
             return
@@ -230,8 +232,8 @@ class Senders:
         A provider's failure leaves the row due in `floor` seconds (at once, but for a failed
         probe's message): a fallback takes it, or it waits unclaimed until its provider is
         back, and it does not count as an attempt. A transient one is retried with backoff, no
-        sooner than `floor` seconds (a deferral at RCPT or DATA:
-        failures.MESSAGE_RETRY_FLOOR), never past the row's horizon.
+        sooner than `floor` seconds (a deferral at RCPT or DATA: RELAY_DEFERRAL_FLOOR), never
+        past the row's horizon.
         """
         if verdict is Verdict.PERMANENT:
             return Outcome(row, Ending.PERMANENT_ERROR, ms, error, refusal=refusal)

@@ -132,9 +132,9 @@ def test_a_deferral_at_rcpt_or_data_is_the_messages_and_waits_a_minute_a_drop_do
     dropped = smtp_failure(Stage.DATA, None, "SMTPServerDisconnected: closed")
     refused = smtp_failure(Stage.RCPT, 550, "5.7.1 refused")
     assert (greylisted.kind, refused.kind) == (None, "5.7")
-    assert (greylisted.retry_floor, dropped.retry_floor) == (60.0, 0.0)
+    assert (greylisted.deferred, dropped.deferred) == (True, False)
     assert dropped.verdict is T
-    assert smtp_failure(Stage.MAIL, 450, "4.7.1 too much mail").retry_floor == 0.0
+    assert smtp_failure(Stage.MAIL, 450, "4.7.1 too much mail").deferred is False
     for recipient in ("a", "b", "c", "d"):
         assert smtp.judge(greylisted, f"{recipient}@example.com") is T
 

@@ -90,6 +90,19 @@ RELAY_BACKOFF_CAP = Variable(
     default="3600",
     checks="seconds, more than 0",
 )
+RELAY_DEFERRAL_FLOOR = Variable(
+    name="RELAY_DEFERRAL_FLOOR",
+    group=RELAY,
+    meaning=(
+        "The soonest a message a server deferred at RCPT or DATA (a `4xx`: a greylister's "
+        "`450 4.7.1`) is tried again, seconds: a greylister lets a retry through only after its "
+        "delay, and some restart the delay on an early one. Set it to your provider's delay if "
+        "it is longer."
+    ),
+    parse=values.positive(float),
+    default="60",
+    checks="seconds, more than 0",
+)
 RELAY_NICE = Variable(
     name="RELAY_NICE",
     group=RELAY,
