@@ -29,7 +29,7 @@ from shared.outbox import Channel
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The committed copy of the document; tests/test_openapi.py fails when it is stale.
+# The committed copy of the document; tests/api/test_openapi.py fails when it is stale.
 DOCUMENT = Path(__file__).resolve().parent.parent / "openapi.json"
 
 SETTINGS = {

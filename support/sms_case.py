@@ -1,5 +1,5 @@
 """What a conformance case of an SMS provider declares (support/sms_conformance.py holds one per
-provider, tests/test_sms_conformance.py runs them), and what every case shares: the settings,
+provider, tests/relay/test_sms_conformance.py runs them), and what every case shares: the settings,
 the message sent, the shapes of answers."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """One case per SMS provider of the registry (shared/sms_providers/registry.py): all that
-tests/test_sms_conformance.py needs to know of it, as a River driver is all riverdrivertest
+tests/relay/test_sms_conformance.py needs to know of it, as a River driver is all riverdrivertest
 needs. A new provider adds its case here and gets the whole suite."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Test modules share helpers through `support/`, never by importing one another."""
+"""The test side's house: folders that mirror the packages, each with at most one conftest.py, and
+helpers shared through `support/`, never by one test module importing another."""
 
 from __future__ import annotations
 
@@ -47,6 +48,23 @@ def test_no_test_module_imports_another() -> None:
         for name in imported_test_modules(path)
     ]
     assert found == [], "move the helper into support/:\n" + "\n".join(found)
+
+
+# A folder for each face of the code; tests of the house itself and of the README stay on top.
+FOLDERS = {"api", "relay", "shared", "operators", "migrations", "e2e", "bench"}
+AT_THE_TOP = 10
+
+
+def test_the_tests_sit_in_folders_that_mirror_the_packages() -> None:
+    modules = sorted(path.name for path in TESTS.glob("*.py"))
+    assert len(modules) <= AT_THE_TOP, f"{len(modules)} modules at the top of tests/: {modules}"
+    folders = {path.name for path in TESTS.iterdir() if (path / "__init__.py").exists()}
+    assert folders == FOLDERS, f"tests/ folders {sorted(folders)}, expected {sorted(FOLDERS)}"
+    for folder in FOLDERS:
+        tests = list((TESTS / folder).rglob("test_*.py"))
+        assert tests, f"tests/{folder} holds no test"
+        conftests = list((TESTS / folder).rglob("conftest.py"))
+        assert len(conftests) <= 1, f"tests/{folder}: one conftest.py, found {conftests}"
 
 
 def test_the_check_sees_absolute_relative_and_package_imports() -> None:

@@ -87,7 +87,7 @@ def _schemathesis(port: int, tmp_path: Path) -> subprocess.CompletedProcess[str]
         env={
             **os.environ,
             "PYTHONPATH": str(HERE.parent),
-            "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+            "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
             "NO_COLOR": "1",
         },
         capture_output=True,

@@ -6,14 +6,15 @@ No database, no Docker, no systemd: the files are parsed and their wiring is che
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import processes
+
+ROOT = processes.ROOT
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 

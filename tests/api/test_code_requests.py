@@ -21,7 +21,7 @@ ROUTES = {"resend": "/v1/activations/resend", "reset": "/v1/password-resets"}
 @pytest.fixture
 def env(env: dict[str, str]) -> dict[str, str]:
     """The test environment with the API's public URL: a "no account" mail carries its
-    unsubscribe link (without one it is withheld: tests/test_withheld.py)."""
+    unsubscribe link (without one it is withheld: tests/api/test_withheld.py)."""
     return {**env, "PUBLIC_URL": "https://api.outpost.test"}
 
 

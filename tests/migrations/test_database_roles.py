@@ -20,12 +20,13 @@ from api_service import create_app
 from outbox_relay.bootstrap import build_relay
 from shared.db import alembic_config, create_engine_for
 from shared.settings.config import Settings
+from support import processes
 from support.rows import statuses
 from support.smtp_sink import SinkServer
 
 pytestmark = pytest.mark.postgresql_only
 
-INSTALL = Path(__file__).resolve().parent.parent / "docs" / "install.md"
+INSTALL = processes.ROOT / "docs" / "install.md"
 
 
 def runtime_grants() -> str:

@@ -1,8 +1,8 @@
-"""Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.schemathesis_hooks) for tests/test_schemathesis.py.
+"""Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.api.schemathesis_hooks) for test_schemathesis.py.
 
 A schema cannot list the 20,000 common passwords the API refuses, nor a country's numbering plan
 or the rules of deliverable mail addresses, nor the languages a deployment adds, nor know which
-Idempotency-Key was already used with another body; tests/schemathesis.toml lets the routes
+Idempotency-Key was already used with another body; tests/api/schemathesis.toml lets the routes
 taking a password or an address answer 422 to schema-valid data, and this check holds that 422
 to exactly those reasons.
 """

@@ -1,9 +1,9 @@
 """SMTP PIPELINING (RFC 2920): MAIL, RCPT and DATA go in one write to a server that offers it,
-each reply still judged at its own step (tests/test_provider_stages.py runs the spec's table
+each reply still judged at its own step (tests/relay/test_provider_stages.py runs the spec's table
 every way); a server that answers DATA 354 after a refused recipient costs no timeout. With
 CHUNKING (RFC 3030) too, the message goes in that write as one `BDAT <size> LAST` chunk, its
 bytes as they are, no dot doubled: one round trip a message. Against Postfix's BDAT:
-tests/test_postfix.py."""
+tests/e2e/test_postfix.py."""
 
 from __future__ import annotations
 
