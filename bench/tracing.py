@@ -110,7 +110,7 @@ def stack(name: str, settings: dict[str, str]) -> Iterator[Stack]:
             processes.wait_http(f"http://127.0.0.1:{port}/readyz", api)
             log = workdir / "relay.log"
             processes.eventually(
-                lambda: "listening for new messages" in log.read_text(), 30, "relay listening"
+                lambda: "listening for new messages" in log.read_text(), 90, "relay listening"
             )
             yield Stack(name, port, api.pid, relay.pid, lambda: pending(engine) == 0)
         finally:

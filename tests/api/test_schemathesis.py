@@ -16,7 +16,7 @@ from support.smtp_sink import free_port
 
 HERE = Path(__file__).resolve().parent
 # The committed OpenAPI document: every operation in it is run.
-DOCUMENT = HERE.parent / "openapi.json"
+DOCUMENT = processes.ROOT / "openapi.json"
 # Fixed, so that CI is repeatable; change it (or drop --seed) to explore new cases locally.
 SEED = "20261121"
 ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
@@ -86,7 +86,7 @@ def _schemathesis(port: int, tmp_path: Path) -> subprocess.CompletedProcess[str]
         cwd=tmp_path,
         env={
             **os.environ,
-            "PYTHONPATH": str(HERE.parent),
+            "PYTHONPATH": str(processes.ROOT),
             "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
             "NO_COLOR": "1",
         },
