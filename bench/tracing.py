@@ -138,6 +138,11 @@ def register(stack: Stack, count: int) -> None:
     stack.relay_ticks += tree_ticks(stack.relay_pid) - relay
 
 
+def _ratio(value: float, base: float) -> str:
+    """`value` as a multiple of `base`; a run too short for a clock tick has none."""
+    return f"{value / base:.2f}x" if base else "n/a"
+
+
 def _nothing(*_: object) -> None:
     """A call that does nothing: what a hook wraps, timed alone."""
 
@@ -198,8 +203,8 @@ def report(loaded: list[Stack], receiver: OtlpReceiver, args: argparse.Namespace
         api, relay = each.cpu_ms(each.api_ticks), each.cpu_ms(each.relay_ticks)
         print(
             f"{each.name:<12} {each.percentile(50):>7.1f} {each.percentile(95):>7.1f} "
-            f"{api:>6.2f} ({api / off.cpu_ms(off.api_ticks):.2f}x) "
-            f"{relay:>7.2f} ({relay / off.cpu_ms(off.relay_ticks):.2f}x)"
+            f"{api:>6.2f} ({_ratio(api, off.cpu_ms(off.api_ticks))}) "
+            f"{relay:>7.2f} ({_ratio(relay, off.cpu_ms(off.relay_ticks))})"
         )
     spans = receiver.spans
     services = sorted({s.service for s in spans})
