@@ -10,6 +10,9 @@ defers the mail and suspends delivery through that relay; it never bounces it.
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections import deque
 from enum import StrEnum
 
 from shared.refusals import Refusal
@@ -185,6 +188,40 @@ def http_failure(status: int, reason: str) -> DeliveryFailure | None:
 def network_failure(exc: Exception) -> DeliveryFailure:
     """An HTTP request that got no answer: transient (the spec's rule for gateways)."""
     return DeliveryFailure(Verdict.TRANSIENT, f"{type(exc).__name__}: {exc}")
+
+
+# 5.7.0 or 5.7.1 at RCPT or DATA pause the provider once this many distinct recipients get
+# it within POLICY_WINDOW seconds: one recipient's policy is the recipient's, many the sender's.
+POLICY_RECIPIENTS = 3
+POLICY_WINDOW = 60.0
+
+
+class PolicyRule:
+    """One provider's POLICY refusals of the last POLICY_WINDOW seconds, by kind: whether the
+    next is the provider's (shared by every sender of a relay)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[str, deque[tuple[float, str]]] = {}
+
+    def judge(self, failure: DeliveryFailure, recipient: str) -> Verdict:
+        """The verdict on a failure, once its recipient is counted: a POLICY refusal is the
+        provider's when POLICY_RECIPIENTS distinct recipients got it, else transient."""
+        if failure.verdict is not Verdict.POLICY:
+            return failure.verdict
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.setdefault(failure.kind or "", deque())
+            window.append((now, recipient))
+            while window and window[0][0] < now - POLICY_WINDOW:
+                window.popleft()
+            recipients = {address for _, address in window}
+        return Verdict.PROVIDER_DOWN if len(recipients) >= POLICY_RECIPIENTS else Verdict.TRANSIENT
+
+    def clear(self) -> None:
+        """Forget every refusal counted (the provider paused: a new count starts)."""
+        with self._lock:
+            self._windows.clear()
 
 
 class Deferred(Exception):

@@ -39,11 +39,6 @@ _RENEW = (
 )
 
 
-def covers_a_send(row: Claimed, now: datetime, settings: Settings) -> bool:
-    """Whether a send that hits its timeout still ends before `row`'s lease lapses."""
-    return (row.locked_until - now).total_seconds() > settings.longest_send + 1
-
-
 def start_by(row: Claimed, settings: Settings) -> float:
     """The last moment (time.monotonic) a send of `row` may start and end in its lease.
 

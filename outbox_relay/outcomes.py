@@ -1,5 +1,6 @@
 """The outcomes of a relay's sends on their way to the database: collected, written a batch
-at a time, and kept through a database outage with the rows left untried meanwhile."""
+at a time, and kept through a database outage with the rows left untried meanwhile (what each
+outcome is, and does to its row, is decide.py's)."""
 
 from __future__ import annotations
 
@@ -8,37 +9,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import claims, metrics, store
+from outbox_relay import claims, decide, metrics, store
 from outbox_relay.deaths import Deaths
+from outbox_relay.decide import Outcome
 from shared.clock import utcnow
 from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
-from shared.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
 # Longest an outcome of a claim of many rows waits to be written with others: far below any
 # lease; nor does more than a batch ever wait (Relay.deliver_due: what a crash repeats).
 FLUSH_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one attempt, waiting to be written to its row."""
-
-    row: claims.Claimed
-    name: Ending
-    ms: int
-    error: str | None = None
-    retry_in: float | None = None
-    provider_id: str | None = None  # the provider's own id of a sent message, if it gave one
-    refusal: Refusal | None = None  # what a permanent failure refused beyond the message
 
 
 class OutcomeBook:
@@ -167,18 +154,17 @@ class OutcomeBook:
                             waiting[i] = counted
                             return
             if store.recount(
-                self._engine, self._mark(counted, utcnow()), on_dead=self._deaths.follow
+                self._engine, decide.mark(counted, utcnow()), on_dead=self._deaths.follow
             ):
                 self._record(counted, True)
         # Outcomes collected meanwhile found the write taken, and wait for a writer.
         self._write_due()
 
-    def hand_back(self, row: claims.Claimed, now: datetime, *, due: datetime | None = None) -> None:
-        """Release a row untried (due at `due`, else now), or keep it for when the database is
-        back."""
+    def hand_back(self, row: claims.Claimed, due: datetime) -> None:
+        """Release a row untried, due again at `due`, or keep it for when the database is back."""
         if not self._database_lost.is_set():
             try:
-                store.release(self._engine, [row], now, due=due)
+                store.release(self._engine, [row], due)
                 return
             except SQLAlchemyError:
                 self._database_lost.set()
@@ -234,7 +220,7 @@ class OutcomeBook:
         if not outcomes:
             return set()
         at = utcnow()
-        marks = [self._mark(outcome, at) for outcome in outcomes]
+        marks = [decide.mark(outcome, at) for outcome in outcomes]
         if self._kept is not None and len(marks) == 1 and outcomes[0].name is Ending.SENT:
             kept = self._kept
             with self._kept_lock:
@@ -246,20 +232,6 @@ class OutcomeBook:
         if self._kept is not None:
             with self._kept_lock:
                 self._kept.close()
-
-    @staticmethod
-    def _mark(outcome: Outcome, at: datetime) -> store.Mark:
-        """What an outcome written at `at` does to its row."""
-        attempt = store.Attempt(outcome.name.attempt, at, outcome.ms, outcome.error)
-        if outcome.retry_in is not None:
-            retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
-            return store.Mark(outcome.row, attempt, retry_at=retry_at)
-        if outcome.name is Ending.SENT:
-            return store.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
-        if outcome.name is Ending.WITHHELD:
-            return store.Mark(outcome.row, attempt, withheld=True)
-        dead = outcome.name.dead_reason
-        return store.Mark(outcome.row, attempt, dead_reason=dead, refusal=outcome.refusal)
 
     def _record(self, outcome: Outcome, kept: bool, *, late: bool = False) -> None:
         """Count and log one written outcome."""

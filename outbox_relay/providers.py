@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 
 from outbox_relay import metrics
 from outbox_relay.backoff import probe_delay
-from outbox_relay.failures import DeliveryFailure, Verdict
+from outbox_relay.failures import DeliveryFailure, PolicyRule, Verdict
 from shared.clock import utcnow
 from shared.outbox import Channel
 from shared.settings.config import Settings
@@ -28,13 +26,6 @@ log = logging.getLogger(__name__)
 
 # Probes follow the backoff, but never wait longer than this between two.
 PROBE_CAP = 60.0
-# A message whose failure paused its provider is due this long after the probe starts: the
-# probe is then another message, if one is due.
-PROBE_LEAD = 3.0
-# 5.7.0 or 5.7.1 at RCPT or DATA pause the provider once this many distinct recipients get
-# it within POLICY_WINDOW seconds: one recipient's policy is the recipient's, many the sender's.
-POLICY_RECIPIENTS = 3
-POLICY_WINDOW = 60.0
 
 # Counts as a try the failure that paused a provider which then answered its first probe.
 Recount = Callable[[], None]
@@ -72,7 +63,7 @@ class Provider:
         self._reason = ""
         self._prober: threading.Thread | None = None
         self._recount: Recount | None = None
-        self._policy: dict[str, deque[tuple[float, str]]] = {}
+        self._policy = PolicyRule()
         metrics.PROVIDER_UP.labels(name).set(1)
         metrics.PAUSED_SECONDS.labels(name).set_function(self.paused_seconds)
         metrics.FAILED_PROBES.labels(name)
@@ -107,16 +98,7 @@ class Provider:
 
     def judge(self, failure: DeliveryFailure, recipient: str) -> Verdict:
         """The verdict on a failure, once the policy rule has counted its recipient."""
-        if failure.verdict is not Verdict.POLICY:
-            return failure.verdict
-        now = time.monotonic()
-        with self._lock:
-            window = self._policy.setdefault(failure.kind or "", deque())
-            window.append((now, recipient))
-            while window and window[0][0] < now - POLICY_WINDOW:
-                window.popleft()
-            recipients = {address for _, address in window}
-        return Verdict.PROVIDER_DOWN if len(recipients) >= POLICY_RECIPIENTS else Verdict.TRANSIENT
+        return self._policy.judge(failure, recipient)
 
     def answered(self) -> None:
         """A send got an answer that is not the provider's failure: a trial ends the pause.

@@ -26,7 +26,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from outbox_relay.claims import Claimed
-from outbox_relay.outcomes import Outcome, OutcomeBook
+from outbox_relay.decide import Outcome
+from outbox_relay.outcomes import OutcomeBook
 from shared import tracing
 from shared.outbox import Ending
 
@@ -88,9 +89,9 @@ class TracedOutcomes(OutcomeBook):
             traces.note({"outpost.outcome": outcome.name.value}, error)
         super().collect(outcome)
 
-    def hand_back(self, row: Claimed, now: datetime, *, due: datetime | None = None) -> None:
+    def hand_back(self, row: Claimed, due: datetime) -> None:
         """Note that the row goes back untried, then give it back."""
         traces = tracing.active()
         if traces is not None:
             traces.note({"outpost.outcome": HANDED_BACK})
-        super().hand_back(row, now, due=due)
+        super().hand_back(row, due)

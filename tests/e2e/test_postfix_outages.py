@@ -11,7 +11,7 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import Engine
 
-from outbox_relay.providers import PROBE_LEAD
+from outbox_relay.decide import PROBE_LEAD
 from shared.clock import utcnow
 from shared.settings.config_env import DEFAULT_CONCURRENCY
 from support.bulk import queue_emails

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from outbox_relay import senders
-from outbox_relay.providers import PROBE_LEAD
+from outbox_relay.decide import PROBE_LEAD
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.settings.smtp_url import parse_smtp_url
