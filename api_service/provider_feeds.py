@@ -19,7 +19,7 @@ from flask import Request
 from api_service.admin_auth import require_token
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
-from shared.provider_events import ProviderEvent
+from shared.provider_events import ProviderEvent, ProviderEventType
 from shared.text import storable
 
 
@@ -151,7 +151,7 @@ def outpost_events(payload: Any) -> list[ProviderEvent]:
         if not errors:
             events.append(
                 ProviderEvent(
-                    type=str(kind),
+                    type=ProviderEventType(str(kind)),
                     permanent=bool(permanent),
                     source="outpost",
                     recipient=item.get("recipient"),

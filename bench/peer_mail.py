@@ -16,6 +16,7 @@ from outbox_relay.channels import Email
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
+from shared.outbox import Channel, Purpose
 from shared.secretbox import SecretBox
 from shared.settings.mail_values import mail_from
 from support.constants import SECRET_KEY
@@ -35,8 +36,8 @@ def activation(job: bytes, domain: str) -> Email:
     row = Claimed(
         id=0,
         public_id=fields["key"],
-        channel="email",
-        purpose="activation",
+        channel=Channel.EMAIL,
+        purpose=Purpose.ACTIVATION,
         recipient=fields["to"],
         locale="en",
         template="activation",

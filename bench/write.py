@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from api_service import create_app
+from api_service.flows.commands import Register
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.registration import Registration, register
 from api_service.passwords import Passwords, make_hasher
@@ -116,7 +117,7 @@ def outpost_signups(deps: Dependencies, tag: str, count: int) -> None:
             "locale": "en",
             "channel": "email",
         }
-        register(deps, Registration(data=data, payload=data))
+        register(deps, Registration(Register.of(data), payload=data))
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shared.driver import DriverStatement
 from shared.models import outbox, suppressions
-from shared.outbox import Purpose, Status
+from shared.outbox import Channel, Purpose, Status
 from shared.suppressions import SuppressionReason
+from shared.vocabulary import EventType
 
 T = TypeVar("T")
 
@@ -38,8 +39,8 @@ class Claimed:
 
     id: int
     public_id: str
-    channel: str
-    purpose: str
+    channel: Channel
+    purpose: Purpose | EventType
     recipient: str
     locale: str
     template: str

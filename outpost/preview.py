@@ -14,7 +14,7 @@ from outbox_relay.channels import Email, SmsMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
-from shared.outbox import PURPOSES, Channel, priority_of
+from shared.outbox import PURPOSES, Channel, Purpose, priority_of
 from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
@@ -34,8 +34,8 @@ def preview(
     row = Claimed(
         id=0,
         public_id=str(uuid.uuid4()),
-        channel=channel,
-        purpose=purpose,
+        channel=Channel(channel),
+        purpose=Purpose(purpose),
         recipient="ada@example.com" if channel == Channel.EMAIL else "+33612345678",
         locale=locale,
         template=purpose,

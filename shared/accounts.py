@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from functools import cache
 from typing import Any
 
@@ -29,12 +28,8 @@ from shared.driver import DriverStatement, bound
 from shared.models import users
 from shared.throttle import Along
 
-
-class UserStatus(StrEnum):
-    """An account's state: pending until a code activates it, then active."""
-
-    PENDING = "pending"
-    ACTIVE = "active"
+# Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import UserStatus as UserStatus
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,7 @@ class User:
     phone: str | None
     full_name: str | None
     locale: str
-    status: str
+    status: UserStatus
     email_proven_at: datetime | None = None
     phone_proven_at: datetime | None = None
     contested: bool = False
@@ -72,9 +67,9 @@ def find_user(connection: Connection, email: str | None, phone: str | None) -> U
     return _find(connection, email, phone, or_)
 
 
-def find_account(connection: Connection, data: dict[str, Any]) -> User | None:
-    """The user owning every address the request names, if any."""
-    return _find(connection, data.get("email"), data.get("phone"), and_)
+def find_account(connection: Connection, email: str | None, phone: str | None) -> User | None:
+    """The user owning every address given (a request's email and/or phone), if any."""
+    return _find(connection, email, phone, and_)
 
 
 def _find(
@@ -259,11 +254,6 @@ def _inserting_user(dialect: str, columns: tuple[str, ...]) -> DriverStatement:
     each caller keeps the same."""
     statement = _INSERTS[dialect](users).values(bound(users, columns))
     return DriverStatement(statement.on_conflict_do_nothing().returning(users.c.id))
-
-
-def requested_addresses(data: dict[str, Any]) -> list[str]:
-    """The addresses a request names: its email and/or its phone."""
-    return [data[field] for field in ADDRESS_FIELDS if data.get(field)]
 
 
 # A user's address columns, as requests name them.

@@ -4,7 +4,6 @@ so that an event exists exactly when the change it reports was committed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -15,17 +14,8 @@ from shared.outbox import PURPOSES, WEBHOOK, enqueue, values_of
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 
-
-class EventType(StrEnum):
-    """A lifecycle event: the `type` of a webhook's body, and the purpose of its outbox row."""
-
-    ACCOUNT_REGISTERED = "account.registered"
-    ACCOUNT_ACTIVATED = "account.activated"
-    ACCOUNT_PASSWORD_CHANGED = "account.password_changed"
-    ACCOUNT_ADDRESS_CHANGED = "account.address_changed"
-    ACCOUNT_ERASED = "account.erased"
-    DELIVERY_FAILED = "delivery.failed"
-
+# Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import EventType as EventType
 
 # Every purpose a row can have: a message's, or a webhook row's event.
 ALL_PURPOSES = (*PURPOSES, *values_of(EventType))

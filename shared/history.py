@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select
 
@@ -28,24 +27,11 @@ from shared.models import account_events
 from shared.outbox import Purpose
 from shared.throttle import Along
 
+# Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import AccountEvent as AccountEvent
+
 # The events one page of an account's history lists, on every face.
 HISTORY_PAGE = 50
-
-
-class AccountEvent(StrEnum):
-    """What happened to an account (SPEC "Support lookup and an account's history")."""
-
-    REGISTERED = "registered"
-    # A registration named an address the account holds: it got the notice or a fresh code.
-    REGISTRATION_CONTESTED = "registration_contested"
-    ACTIVATED = "activated"
-    LOGIN_SUCCEEDED = "login_succeeded"
-    LOGIN_FAILED = "login_failed"
-    LOGIN_CODE_REQUESTED = "login_code_requested"
-    PASSWORD_RESET_REQUESTED = "password_reset_requested"
-    PASSWORD_CHANGED = "password_changed"
-    ADDRESS_CHANGE_REQUESTED = "address_change_requested"
-    ADDRESS_CHANGED = "address_changed"
 
 
 # The event a request for a code of each purpose records on the account it found (a resend of
@@ -63,7 +49,7 @@ BY_CODE = {"method": "code"}
 class Event:
     """One event of an account's history, as support sees it."""
 
-    type: str
+    type: AccountEvent
     at: datetime
     client: str | None
     detail: dict[str, str] | None

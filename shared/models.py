@@ -24,6 +24,23 @@ from sqlalchemy import (
     false,
 )
 
+from shared.codes import CodeStatus
+from shared.verdicts import Refusal
+from shared.vocabulary import (
+    AccountEvent,
+    AttemptOutcome,
+    Channel,
+    DeadReason,
+    EventType,
+    ProviderEventType,
+    Purpose,
+    Resolution,
+    Status,
+    SuppressionReason,
+    UserStatus,
+    Vocabulary,
+)
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, on PostgreSQL and on SQLite (which stores naive text)."""
@@ -63,7 +80,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("full_name", String(200)),
     Column("locale", String(35), nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("status", Vocabulary((UserStatus,), 20), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("activated_at", UtcDateTime()),
     # When a code sent to each address was used: only a proven address gets codes that sign in
@@ -80,9 +97,9 @@ verification_tokens = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("purpose", String(20), nullable=False),
+    Column("purpose", Vocabulary((Purpose,), 20), nullable=False),
     Column("code_hmac", String(64), nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("status", Vocabulary((CodeStatus,), 20), nullable=False),
     Column("failed_attempts", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
@@ -98,7 +115,7 @@ account_events = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("type", String(40), nullable=False),
+    Column("type", Vocabulary((AccountEvent,), 40), nullable=False),
     Column("at", UtcDateTime(), nullable=False),
     # The client the request came from (api_service.clients), where there was one.
     Column("client", Text),
@@ -111,8 +128,8 @@ outbox = Table(
     Column("id", Id, primary_key=True),
     Column("public_id", String(36), nullable=False, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
-    Column("channel", String(10), nullable=False),
-    Column("purpose", String(40), nullable=False),
+    Column("channel", Vocabulary((Channel,), 10), nullable=False),
+    Column("purpose", Vocabulary((Purpose, EventType), 40), nullable=False),
     Column("recipient", String(254), nullable=False),
     Column("locale", String(35), nullable=False),
     Column("template", String(50), nullable=False),
@@ -120,20 +137,20 @@ outbox = Table(
     Column("secret_params", Text),
     Column("user_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
     Column("token_id", Id, ForeignKey("verification_tokens.id", ondelete="SET NULL")),
-    Column("status", String(20), nullable=False),
+    Column("status", Vocabulary((Status,), 20), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("locked_until", UtcDateTime()),
     Column("claim_token", String(32)),
     Column("expires_at", UtcDateTime()),
     Column("sent_at", UtcDateTime()),
-    Column("dead_reason", String(20)),
+    Column("dead_reason", Vocabulary((DeadReason,), 20)),
     # When the message died (the outcome that killed it); None unless dead.
     Column("dead_at", UtcDateTime()),
     # What a permanent failure refused beyond the message (shared.refusals.Refusal), if anything.
-    Column("refusal", String(16)),
+    Column("refusal", Vocabulary((Refusal,), 16)),
     Column("last_error", Text),
-    Column("resolution", String(10)),
+    Column("resolution", Vocabulary((Resolution,), 10)),
     Column("resolved_at", UtcDateTime()),
     Column("replaced_by", String(36)),
     # 0 for rows that carry a code, claimed first; 1 for notices (shared.outbox.priority_of).
@@ -152,7 +169,7 @@ outbox_attempts = Table(
     Column("id", Id, primary_key=True),
     Column("outbox_id", Id, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
     Column("attempted_at", UtcDateTime(), nullable=False),
-    Column("outcome", String(20), nullable=False),
+    Column("outcome", Vocabulary((AttemptOutcome,), 20), nullable=False),
     Column("error", Text),
     Column("duration_ms", Integer, nullable=False),
 )
@@ -199,7 +216,7 @@ provider_events = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("outbox_id", Id, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
-    Column("type", String(20), nullable=False),
+    Column("type", Vocabulary((ProviderEventType,), 20), nullable=False),
     Column("permanent", Boolean, nullable=False),
     Column("diagnostic", Text),
     Column("source", String(20), nullable=False),
@@ -223,7 +240,7 @@ suppressions = Table(
     Column("id", Id, primary_key=True),
     Column("address", String(254)),
     Column("address_hash", String(64), nullable=False, unique=True),
-    Column("reason", String(20), nullable=False),
+    Column("reason", Vocabulary((SuppressionReason,), 20), nullable=False),
     Column("source", String(20), nullable=False),
     Column("event_id", Id, ForeignKey("provider_events.id", ondelete="SET NULL")),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -245,8 +262,8 @@ outbox_counts = Table(
     "outbox_counts",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("status", String(20), nullable=False),
-    Column("channel", String(10), nullable=False),
+    Column("status", Vocabulary((Status,), 20), nullable=False),
+    Column("channel", Vocabulary((Channel,), 10), nullable=False),
     Column("resolved", Boolean, nullable=False),
     Column("n", BigInteger, nullable=False),
 )

@@ -18,17 +18,16 @@ from shared.driver import DriverStatement, bound
 from shared.models import outbox, verification_tokens
 from shared.secretbox import SecretBox
 
+# Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import AttemptOutcome as AttemptOutcome
+from shared.vocabulary import Channel as Channel
+from shared.vocabulary import DeadReason as DeadReason
+from shared.vocabulary import Purpose as Purpose
+from shared.vocabulary import Status as Status
+
 # Where PostgreSQL announces new rows: a trigger on outbox (migration 0005) notifies it when
 # the inserting transaction commits.
 NOTIFY_CHANNEL = "outbox"
-
-
-class Channel(StrEnum):
-    """How a message leaves: `webhook` carries the application's lifecycle events."""
-
-    EMAIL = "email"
-    SMS = "sms"
-    WEBHOOK = "webhook"
 
 
 class ClientStatus(StrEnum):
@@ -39,55 +38,6 @@ class ClientStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
-
-
-class Purpose(StrEnum):
-    """What an account message is for (a webhook row's purpose is its event, EventType)."""
-
-    ACTIVATION = "activation"
-    PASSWORD_RESET = "password_reset"
-    PASSWORD_CHANGED = "password_changed"
-    WELCOME = "welcome"
-    ACCOUNT_EXISTS = "account_exists"
-    NO_ACCOUNT = "no_account"
-    ADDRESS_CHANGE = "address_change"
-    ADDRESS_CHANGED = "address_changed"
-    LOGIN_CODE = "login_code"
-
-
-class Status(StrEnum):
-    """An outbox row's state: pending → sent | dead | cancelled | withheld, and sent → bounced.
-
-    `withheld`: a notice the relay did not send on purpose (a number or an address that never
-    signed up, past what the owner pays for); clients see it `sent` (SPEC "No enumeration").
-    """
-
-    PENDING = "pending"
-    SENT = "sent"
-    DEAD = "dead"
-    CANCELLED = "cancelled"
-    BOUNCED = "bounced"
-    WITHHELD = "withheld"
-
-
-class DeadReason(StrEnum):
-    """Why a dead message died."""
-
-    PERMANENT_ERROR = "permanent_error"
-    MAX_ATTEMPTS = "max_attempts"
-    EXPIRED = "expired"
-    SUPPRESSED = "suppressed"
-
-
-class AttemptOutcome(StrEnum):
-    """What `outbox_attempts` records of one try: the provider's failure counts against no
-    message (RELAY_MAX_ATTEMPTS)."""
-
-    SENT = "sent"
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
-    PROVIDER_DOWN = "provider_down"
-    EXPIRED = "expired"
 
 
 # Attempts that failed for the message, and so count towards RELAY_MAX_ATTEMPTS.
@@ -171,8 +121,8 @@ class Delivery:
     """What a client is told about a queued message; `withheld` only the API's counts know."""
 
     id: str
-    channel: str
-    status: str
+    channel: Channel
+    status: ClientStatus
     withheld: bool = False
 
     def shown(self) -> dict[str, str]:
@@ -247,7 +197,7 @@ def enqueue(
         # Named only when set: the column's default is false.
         row["withhold"] = True
     _insert(connection, row, token, token_id)
-    return Delivery(public_id, asked_channel or channel, ClientStatus.QUEUED, withhold)
+    return Delivery(public_id, Channel(asked_channel or channel), ClientStatus.QUEUED, withhold)
 
 
 def _insert(

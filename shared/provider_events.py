@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Select, insert, or_, select
@@ -21,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.events import delivery_failed
 from shared.models import outbox, provider_events, provider_notifications
-from shared.outbox import ERASED, WEBHOOK, DeadReason, Status
+from shared.outbox import ERASED, WEBHOOK, Channel, DeadReason, Purpose, Status
 from shared.refusals import Refusal, failure_reason, suppression_of
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
@@ -29,14 +28,8 @@ from shared.sms_providers.registry import RECEIVING
 from shared.suppressions import SuppressionReason, Suppressor
 from shared.transitions import bounce
 
-
-class ProviderEventType(StrEnum):
-    """What a provider reported after it took a message."""
-
-    BOUNCE = "bounce"
-    COMPLAINT = "complaint"
-    DELIVERY = "delivery"
-
+# Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import ProviderEventType as ProviderEventType
 
 TYPES = tuple(kind.value for kind in ProviderEventType)
 # Who reports: Outpost's own format, Amazon SES, and each SMS provider that sends receipts.
@@ -60,7 +53,7 @@ class ProviderEvent:
     `address_rejected`) or only this message's (`undeliverable`).
     """
 
-    type: str
+    type: ProviderEventType
     permanent: bool
     source: str
     recipient: str | None = None
@@ -151,10 +144,10 @@ class _Message:
 
     id: int
     public_id: str
-    channel: str
-    purpose: str
+    channel: Channel
+    purpose: Purpose
     recipient: str
-    status: str
+    status: Status
     user_id: int | None
 
 

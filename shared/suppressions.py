@@ -12,7 +12,6 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,16 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shared.keyring import first_list_key, suppression_key
 from shared.models import suppression_counts, suppressions
 
-
-class SuppressionReason(StrEnum):
-    """Why an address is on the list: a provider's hard bounce or complaint, a 5.1.x or an
-    SMS provider's refusal of it, or its owner's one click (RFC 8058)."""
-
-    HARD_BOUNCE = "hard_bounce"
-    COMPLAINT = "complaint"
-    REJECTED = "rejected"
-    UNSUBSCRIBED = "unsubscribed"
-
+# Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import SuppressionReason as SuppressionReason
 
 REASONS = tuple(reason.value for reason in SuppressionReason)
 # Built once: the relay asks it for every claim.
@@ -44,7 +35,7 @@ class Suppression:
 
     id: int
     address: str | None
-    reason: str
+    reason: SuppressionReason
     source: str
     event_id: int | None
     created_at: datetime

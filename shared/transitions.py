@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Update, and_, bindparam, case, or_, update
@@ -15,14 +14,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shared.models import outbox
 from shared.outbox import RELEASED, SECRETS, WIPED, DeadReason, Status
+from shared.verdicts import Refusal
 
-
-class Resolution(StrEnum):
-    """How an operator dealt with a dead letter."""
-
-    RETRIED = "retried"
-    DISCARDED = "discarded"
-
+# Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import Resolution as Resolution
 
 # Fencing: rows :ids are ours only while :token holds them; an outcome also needs the lease
 # to run at :now.
@@ -106,7 +101,7 @@ def mark_failed(
     error: str | None,
     counts: bool,
     dead_reason: DeadReason | None,
-    refusal: str | None = None,
+    refusal: Refusal | None = None,
     retry_at: datetime | None,
 ) -> Update:
     """A failed attempt on the row `fence` picks (HELD or UNHELD): dead of `dead_reason` (and
@@ -153,7 +148,7 @@ def bounce(
     error: str,
     now: datetime,
     dead_reason: DeadReason | None = None,
-    refusal: str | None = None,
+    refusal: Refusal | None = None,
 ) -> bool:
     """Mark a message `bounced`, sent or still held by a relay at `now` (not yet marked,
     possibly cancelled meanwhile); whether it changed. `dead_reason` `permanent_error`: the

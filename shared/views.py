@@ -13,9 +13,18 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from shared.models import outbox, outbox_attempts, provider_events
-from shared.outbox import DISCREET, WEBHOOK, AttemptOutcome, ClientStatus, DeadReason, Status
+from shared.outbox import (
+    DISCREET,
+    WEBHOOK,
+    AttemptOutcome,
+    Channel,
+    ClientStatus,
+    DeadReason,
+    Purpose,
+    Status,
+)
 from shared.provider_events import ProviderEventType
-from shared.refusals import failure_reason
+from shared.refusals import FailureReason, failure_reason
 
 
 @dataclass(frozen=True)
@@ -24,13 +33,13 @@ class DeliveryView:
     to say when a new code may be asked for."""
 
     id: str
-    channel: str
-    purpose: str
+    channel: Channel
+    purpose: Purpose
     recipient: str
     params: dict[str, Any]
     status: ClientStatus
     attempts: int
-    reason: str | None
+    reason: FailureReason | WaitingReason | None
     next_attempt_after: int | None
     delivered_at: datetime | None
 
@@ -45,7 +54,7 @@ def delivery_view(connection: Connection, public_id: str, now: datetime) -> Deli
     params = row.params or {}
     status = client_status(row.status, row.dead_reason)
     attempts, delivered_at = row.attempts, row.delivered_at
-    reason: str | None = None
+    reason: FailureReason | WaitingReason | None = None
     due_in = None
     if params.get(DISCREET):
         # Shown as a withheld message shows: queued (waiting for a paused provider, as every
@@ -131,7 +140,7 @@ class WaitingReason(StrEnum):
     PROVIDER_UNAVAILABLE = "provider_unavailable"  # its provider is paused
 
 
-def _waiting_reason(connection: Connection, channel: str) -> str | None:
+def _waiting_reason(connection: Connection, channel: Channel) -> WaitingReason | None:
     """Why a queued message waits: `provider_unavailable` while its provider is paused."""
     newest = connection.execute(_NEWEST_OUTCOME.where(outbox.c.channel == channel))
     paused = newest.scalar_one_or_none() == AttemptOutcome.PROVIDER_DOWN

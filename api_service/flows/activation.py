@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from api_service.flows.code_requests import request_code
+from api_service.flows.commands import Activate, ResendActivation
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import PasswordRequired
 from api_service.flows.limits import RequestCause
@@ -24,7 +23,7 @@ from shared.outbox import Delivery, Purpose
 from shared.verification import supersede
 
 
-def activate(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
+def activate(deps: Dependencies, request: Activate, sender: str) -> None:
     """Mark the account active and queue its welcome, if the code is its live activation code.
 
     A contested account (SPEC "Proof of address") is activated only with the `password` it
@@ -35,15 +34,14 @@ def activate(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
     on an account already active.
     """
     now = utcnow()
-    password = data.get("password")
-    kept, new_hash = _chosen_password(deps, data, password)
+    kept, new_hash = _chosen_password(deps, request)
     with deps.unit_of_work() as uow:
         connection = uow.connection
         deps = deps.caused_by(RequestCause(deps, uow, sender, discreet=False, now=now))
-        redeemed = redeem_code(deps, uow, data, purpose=Purpose.ACTIVATION, now=now)
+        redeemed = redeem_code(deps, uow, request, purpose=Purpose.ACTIVATION, now=now)
         user = redeemed.user
         if user.contested:
-            if password is None:
+            if request.password is None:
                 raise PasswordRequired
             if not kept:
                 user = drop_unproven(connection, user, redeemed.address)
@@ -58,25 +56,24 @@ def activate(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
         uow.commit()
 
 
-def _chosen_password(
-    deps: Dependencies, data: dict[str, Any], password: str | None
-) -> tuple[bool, str | None]:
+def _chosen_password(deps: Dependencies, request: Activate) -> tuple[bool, str | None]:
     """Whether the account keeps the password it holds, and the new hash when it does not.
 
     Checked and hashed before the transaction, which on SQLite holds the only write lock.
     """
+    password = request.password
     if password is None:
         return True, None
     with deps.unit_of_work() as uow:
-        user = find_account(uow.connection, data)
+        user = find_account(uow.connection, request.email, request.phone)
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
     if deps.verifier.verify(stored, password):
         return True, None
     return False, deps.verifier.hash(password)
 
 
-def resend_activation(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
+def resend_activation(deps: Dependencies, request: ResendActivation, sender: str) -> Delivery:
     """Send a fresh activation code to a pending account, or the address its notice."""
     return request_code(
-        deps, data, sender, purpose=Purpose.ACTIVATION, asked_channel=data["channel"]
+        deps, request, sender, purpose=Purpose.ACTIVATION, asked_channel=request.channel
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from sqlalchemy import Connection
 
+from api_service.flows.commands import AddressChange, ConfirmAddressChange, RequestAddressChange
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCode, TooManyRequests
 from api_service.flows.human import check_human
@@ -49,11 +49,13 @@ class NewAddress:
     address: str
 
     @classmethod
-    def of(cls, data: dict[str, Any]) -> NewAddress:
+    def of(cls, request: AddressChange) -> NewAddress:
         """The `new_email` or the `new_phone` the request names."""
-        if data.get("new_email"):
-            return cls("email", Channel.EMAIL, data["new_email"])
-        return cls("phone", Channel.SMS, data["new_phone"])
+        if request.new_email:
+            return cls("email", Channel.EMAIL, request.new_email)
+        if request.new_phone is None:
+            raise ValueError("an address change without a new address")
+        return cls("phone", Channel.SMS, request.new_phone)
 
     def given_to(self, user: User) -> User:
         """`user` as it is once this address is theirs."""
@@ -70,7 +72,7 @@ class NewAddress:
         return self.address if self.channel == Channel.SMS else None
 
 
-def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
+def request_change(deps: Dependencies, request: RequestAddressChange, sender: str) -> Delivery:
     """Send a code to the new address if the password is the account's and the address is
     free; else the address's owner an "account exists" notice, or nobody anything.
 
@@ -79,17 +81,17 @@ def request_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Del
     taken address answer alike (SPEC "No enumeration"). A wrong password counts as a failed
     sign-in of the address it named: this route guesses no further than sign-in does.
     """
-    check_human(deps, data)
+    check_human(deps, request)
     now = utcnow()
-    new = NewAddress.of(data)
-    failures = failures_of(data.get("email") or data.get("phone"))
+    new = NewAddress.of(request)
+    failures = failures_of(request.identifier)
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [failures], [LOGIN_FAILURES], now)
         if wait:
             raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
-        user = find_account(uow.connection, data)
+        user = find_account(uow.connection, request.email, request.phone)
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
-    proven = deps.verifier.verify(stored, data["password"]) and user is not None
+    proven = deps.verifier.verify(stored, request.password) and user is not None
     with deps.unit_of_work() as uow:
         connection = uow.connection
         if not proven:
@@ -182,7 +184,7 @@ def _no_code(
     )
 
 
-def confirm_change(deps: Dependencies, data: dict[str, Any], sender: str) -> None:
+def confirm_change(deps: Dependencies, request: ConfirmAddressChange, sender: str) -> None:
     """Give the account the new address if the code is the one sent there; it is active after.
 
     In the same transaction: the codes sent to the old address die; an active account's old
@@ -194,12 +196,12 @@ def confirm_change(deps: Dependencies, data: dict[str, Any], sender: str) -> Non
     changed.
     """
     now = utcnow()
-    new = NewAddress.of(data)
+    new = NewAddress.of(request)
     with deps.unit_of_work() as uow:
         connection = uow.connection
         deps = deps.caused_by(RequestCause(deps, uow, sender, discreet=True, now=now))
         user = redeem_code(
-            deps, uow, data, purpose=Purpose.ADDRESS_CHANGE, now=now, address=new.address
+            deps, uow, request, purpose=Purpose.ADDRESS_CHANGE, now=now, address=new.address
         ).user
         if not change_address(connection, user.id, new.field, new.address, now):
             raise InvalidCode

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from sqlalchemy import Connection
 
+from api_service.flows.commands import Addressed, CodeRequest
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
-from shared.accounts import User, UserStatus, find_account, requested_addresses
+from shared.accounts import User, UserStatus, find_account
 from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
 from shared.history import REQUESTED, record
@@ -27,16 +27,21 @@ CARRIED: dict[str, tuple[str, ...]] = {Purpose.LOGIN_CODE: (Purpose.ACTIVATION,)
 
 
 def request_code(
-    deps: Dependencies, data: dict[str, Any], sender: str, *, purpose: str, asked_channel: str
+    deps: Dependencies,
+    request: CodeRequest,
+    sender: str,
+    *,
+    purpose: str,
+    asked_channel: str,
 ) -> Delivery:
     """A public request for a new code of `purpose` (a resend, a password reset, a sign-in
     code), in a unit of its own: the human check, the per-address limits, the budgets of the
     messages it causes, and what it earns (answer_code_request)."""
-    check_human(deps, data)
+    check_human(deps, request)
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
-        named = requested_addresses(data)
+        named = request.addresses
         carried = CARRIED.get(purpose, ())
         taken = limit_recipients(deps, connection, purpose, named, now, carried=carried)
         cause = RequestCause(
@@ -46,13 +51,13 @@ def request_code(
             discreet=True,
             now=now,
             asks_sms=asked_channel == Channel.SMS,
-            phone=data.get("phone"),
+            phone=request.phone,
             taken=taken,
         )
         delivery = answer_code_request(
             deps.caused_by(cause),
             connection,
-            data,
+            request,
             purpose=purpose,
             asked_channel=asked_channel,
             now=now,
@@ -76,7 +81,7 @@ class _Earned:
 def answer_code_request(
     deps: Dependencies,
     connection: Connection,
-    data: dict[str, Any],
+    request: Addressed,
     *,
     purpose: str,
     asked_channel: str,
@@ -94,9 +99,9 @@ def answer_code_request(
     channel asked for when its addresses have one there, else on the other; the client hears
     the channel it asked for.
     """
-    user = find_account(connection, data)
+    user = find_account(connection, request.email, request.phone)
     if user is None:
-        named = {"email": data.get("email"), "sms": data.get("phone")}
+        named = {"email": request.email, "sms": request.phone}
         channel, address = _reaching(named, asked_channel)
         notice = partial(
             send_no_account,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from api_service.flows.commands import LogIn
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
 from shared.accounts import User, UserStatus, find_account, password_hash_of, set_password
@@ -20,7 +21,7 @@ from shared.throttle import Limit
 LOGIN_FAILURES = Limit(100, 3600)
 
 
-def log_in(deps: Dependencies, data: dict[str, Any], sender: str) -> dict[str, Any]:
+def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
     """The account's id if the password is right and the account active; else a 401 problem.
 
     Every path verifies a hash (a dummy one when there is no active account) and reads and
@@ -28,16 +29,16 @@ def log_in(deps: Dependencies, data: dict[str, Any], sender: str) -> dict[str, A
     unknown address's) gains the sign-in, good or failed, with the client `sender`.
     """
     now = utcnow()
-    subject = failures_of(data.get("email") or data.get("phone"))
+    subject = failures_of(request.identifier)
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
         if wait:
             raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
-        user = find_account(uow.connection, data)
+        user = find_account(uow.connection, request.email, request.phone)
         active = user is not None and user.status == UserStatus.ACTIVE
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
     verifier = deps.verifier
-    if not verifier.verify(stored if active else None, data["password"]) or user is None:
+    if not verifier.verify(stored if active else None, request.password) or user is None:
         with deps.unit_of_work() as uow:
             deps.throttle.record(uow.connection, [subject], now)
             if user is not None:
@@ -45,7 +46,7 @@ def log_in(deps: Dependencies, data: dict[str, Any], sender: str) -> dict[str, A
             uow.commit()
         raise InvalidCredentials
     assert stored is not None
-    rehashed = verifier.hash(data["password"]) if verifier.needs_rehash(stored) else None
+    rehashed = verifier.hash(request.password) if verifier.needs_rehash(stored) else None
     with deps.unit_of_work() as uow:
         if rehashed is not None:
             set_password(uow.connection, user.id, rehashed)

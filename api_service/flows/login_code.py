@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from api_service.flows.code_requests import request_code
+from api_service.flows.commands import ConfirmLoginCode, RequestLoginCode
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.redeem import redeem_code
 from shared.accounts import UserStatus
@@ -15,15 +16,17 @@ from shared.history import BY_CODE, AccountEvent, record
 from shared.outbox import Delivery, Purpose
 
 
-def request_login_code(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
+def request_login_code(deps: Dependencies, request: RequestLoginCode, sender: str) -> Delivery:
     """Send a sign-in code to an active account's proven address, an activation code to a
     pending account, or the address what a password reset would earn it."""
     return request_code(
-        deps, data, sender, purpose=Purpose.LOGIN_CODE, asked_channel=data["channel"]
+        deps, request, sender, purpose=Purpose.LOGIN_CODE, asked_channel=request.channel
     )
 
 
-def confirm_login_code(deps: Dependencies, data: dict[str, Any], sender: str) -> dict[str, Any]:
+def confirm_login_code(
+    deps: Dependencies, request: ConfirmLoginCode, sender: str
+) -> dict[str, Any]:
     """The account's id, if the code is its live sign-in code; the code is spent, and the
     sign-in is in the account's history with its client `sender`.
 
@@ -32,7 +35,7 @@ def confirm_login_code(deps: Dependencies, data: dict[str, Any], sender: str) ->
     now = utcnow()
     with deps.unit_of_work() as uow:
         purpose = Purpose.LOGIN_CODE
-        user = redeem_code(deps, uow, data, purpose=purpose, now=now, client=sender).user
+        user = redeem_code(deps, uow, request, purpose=purpose, now=now, client=sender).user
         event = AccountEvent.LOGIN_SUCCEEDED
         record(uow.connection, user.id, event, now=now, client=sender, detail=BY_CODE)
         uow.commit()

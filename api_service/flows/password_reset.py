@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from api_service.flows.code_requests import request_code
+from api_service.flows.commands import ConfirmReset, RequestReset
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import RequestCause
 from api_service.flows.login import failed_sign_ins
@@ -19,14 +19,16 @@ from shared.messages import email_or_sms, send_notice
 from shared.outbox import Delivery, Purpose
 
 
-def request_reset(deps: Dependencies, data: dict[str, Any], sender: str) -> Delivery:
+def request_reset(deps: Dependencies, request: RequestReset, sender: str) -> Delivery:
     """Send a reset code to the account at this address, or the address its notice."""
-    channel = email_or_sms(data.get("email"))
-    return request_code(deps, data, sender, purpose=Purpose.PASSWORD_RESET, asked_channel=channel)
+    channel = email_or_sms(request.email)
+    return request_code(
+        deps, request, sender, purpose=Purpose.PASSWORD_RESET, asked_channel=channel
+    )
 
 
 def confirm_reset(
-    deps: Dependencies, data: dict[str, Any], sender: str, client: str | None = None
+    deps: Dependencies, request: ConfirmReset, sender: str, client: str | None = None
 ) -> None:
     """Set the new password and queue a "password changed" notice, if the code is right.
 
@@ -38,8 +40,8 @@ def confirm_reset(
     with deps.unit_of_work() as uow:
         cause = RequestCause(deps, uow, sender, discreet=True, now=now)
         password_hash, user = deps.passwords.hash_beside(
-            data["new_password"],
-            lambda: _redeem_and_notify(deps.caused_by(cause), uow, data, now, client),
+            request.new_password,
+            lambda: _redeem_and_notify(deps.caused_by(cause), uow, request, now, client),
         )
         set_password(uow.connection, user.id, password_hash)
         deps.throttle.forget(uow.connection, failed_sign_ins(user))
@@ -50,15 +52,15 @@ def confirm_reset(
 def _redeem_and_notify(
     deps: Dependencies,
     uow: UnitOfWork,
-    data: dict[str, Any],
+    request: ConfirmReset,
     now: datetime,
     client: str | None,
 ) -> User:
     """Spend the reset code and queue the "password changed" notice; the code's owner."""
     if client is not None:
         deps.client_limit.check(deps.unit_of_work(), client, now)
-    user = redeem_code(deps, uow, data, purpose=Purpose.PASSWORD_RESET, now=now).user
-    channel = email_or_sms(data.get("email"))
+    user = redeem_code(deps, uow, request, purpose=Purpose.PASSWORD_RESET, now=now).user
+    channel = email_or_sms(request.email)
     send_notice(
         deps, uow.connection, user, purpose=Purpose.PASSWORD_CHANGED, channel=channel, now=now
     )

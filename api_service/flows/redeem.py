@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from api_service.flows.commands import CodeEntry
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
 from api_service.flows.limits import ACCOUNT_FAILURES
 from api_service.flows.login import LOGIN_FAILURES, failures_of
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import User, find_account, prove_address, requested_addresses
+from shared.accounts import User, find_account, prove_address
 from shared.codes import MAX_CODE_TRIES
 from shared.history import BY_CODE, AccountEvent, record
 from shared.outbox import Purpose
@@ -30,7 +30,7 @@ class Redeemed:
 def redeem_code(
     deps: Dependencies,
     uow: UnitOfWork,
-    data: dict[str, Any],
+    request: CodeEntry,
     *,
     purpose: str,
     now: datetime,
@@ -50,25 +50,24 @@ def redeem_code(
     a failed sign-in, in the account's history with its `client`.
     """
     connection = uow.connection
-    tries = code_tries(purpose, requested_addresses(data))
+    tries = code_tries(purpose, request.addresses)
     per_code = [Limit(MAX_CODE_TRIES, deps.settings.code_ttl(purpose))]
     wait = deps.throttle.wait(connection, tries, per_code, now)
     if wait:
         raise CodeExhausted(wait)
-    user = find_account(connection, data)
-    failures, limit, refusal = _failures(purpose, user, data)
+    user = find_account(connection, request.email, request.phone)
+    failures, limit, refusal = _failures(purpose, user, request)
     wait = deps.throttle.wait(connection, failures, [limit], now)
     if wait:
         raise TooManyRequests(wait, refusal)
     user_id = user.id if user is not None else None
     secret_keys = deps.settings.secret_keys
-    code = data["code"]
     spent = use_code(
         connection,
         secret_keys,
         user_id=user_id,
         purpose=purpose,
-        code=code,
+        code=request.code,
         now=now,
         address=address,
     )
@@ -87,21 +86,18 @@ def redeem_code(
     raise InvalidCode
 
 
-def _failures(
-    purpose: str, user: User | None, data: dict[str, Any]
-) -> tuple[list[str], Limit, str]:
+def _failures(purpose: str, user: User | None, request: CodeEntry) -> tuple[list[str], Limit, str]:
     """The subjects a wrong code counts against, their limit, and the refusal past it: a
     sign-in code's are the failed sign-ins of the address (shared with /v1/logins), any other
     code's the account's wrong codes. An unknown address counts under its own name, so both
     paths run alike."""
     if purpose == Purpose.LOGIN_CODE:
-        identifier = data.get("email") or data.get("phone")
         return (
-            [failures_of(identifier)],
+            [failures_of(request.identifier)],
             LOGIN_FAILURES,
             "Too many failed sign-ins for this account.",
         )
-    subject = str(user.id) if user is not None else "|".join(requested_addresses(data))
+    subject = str(user.id) if user is not None else "|".join(request.addresses)
     return (
         [f"code-failures:{subject}"],
         ACCOUNT_FAILURES,

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from api_service.flows.answers import AnswerStatus
+from api_service.flows.commands import Register
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import Refused
 from api_service.flows.human import check_human
@@ -24,7 +25,6 @@ from shared.accounts import (
     insert_user,
     password_setting,
     pending_password_hash,
-    requested_addresses,
 )
 from shared.clock import utcnow
 from shared.events import EventType, announce
@@ -36,9 +36,9 @@ from shared.throttle import Along
 
 @dataclass(frozen=True)
 class Registration:
-    """One registration request: its checked fields and what the route adds to them."""
+    """One registration request: its command and what the route adds to it."""
 
-    data: dict[str, Any]
+    command: Register
     # The body as sent, fingerprinted with the key: a retry must send the same.
     payload: dict[str, Any]
     idempotency_key: str | None = None
@@ -65,7 +65,7 @@ def register(deps: Dependencies, request: Registration) -> dict[str, Any]:
     """
     now = utcnow()
     try:
-        check_human(deps, request.data)
+        check_human(deps, request.command)
         answer, client_wait = _register(deps, request, now)
     except Refused:
         if request.client is not None:
@@ -87,9 +87,9 @@ def _register(
     password makes it contested (SPEC "Proof of address"), and this one's is discarded anyway.
     """
     with deps.unit_of_work() as uow:
-        stored = _pending_hash(deps, uow, request.data)
+        stored = _pending_hash(deps, uow, request.command)
         work = partial(_write, deps, uow, request, now)
-        password = request.data["password"]
+        password = request.command.password
         if stored is None:
             password_hash, written = deps.passwords.hash_beside(password, work)
             same = False
@@ -121,11 +121,11 @@ def _register(
     return answer, client_wait
 
 
-def _pending_hash(deps: Dependencies, uow: UnitOfWork, data: dict[str, Any]) -> str | None:
-    """The hash of the pending account holding an address `data` names, if any: on PostgreSQL
-    read in the request's own transaction, a round trip and no transaction more; on SQLite in
-    one of its own, so that the hash after it holds no write lock."""
-    email, phone = data.get("email"), data.get("phone")
+def _pending_hash(deps: Dependencies, uow: UnitOfWork, command: Register) -> str | None:
+    """The hash of the pending account holding an address `command` names, if any: on
+    PostgreSQL read in the request's own transaction, a round trip and no transaction more; on
+    SQLite in one of its own, so that the hash after it holds no write lock."""
+    email, phone = command.email, command.phone
     if deps.passwords.beside_transaction:
         return pending_password_hash(uow.connection, email, phone)
     with deps.unit_of_work() as read:
@@ -139,27 +139,28 @@ def _write(
     user's id (None if there is none), the pending account that holds an address the request
     named instead, and the event to record (None for an answer given before)."""
     connection = uow.connection
-    data, key = request.data, request.idempotency_key
+    command, key = request.command, request.idempotency_key
     if key is not None:
         answer = deps.idempotency.reserve(connection, key, request.payload, now)
         if answer is not None:
             return answer, None, None, None
-    named = requested_addresses(data)
+    named = command.addresses
     taken = limit_recipients(deps, connection, Purpose.ACTIVATION, named, now)
     deps = deps.caused_by(_cause(deps, uow, request, taken, now))
-    fields = {
-        "email": data.get("email"),
-        "phone": data.get("phone"),
-        "full_name": data.get("full_name"),
-        "locale": data["locale"],
+    # The columns the insert and the new user share.
+    fields: dict[str, Any] = {
+        "email": command.email,
+        "phone": command.phone,
+        "full_name": command.full_name,
+        "locale": command.locale,
     }
     user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
     pending_owner = None
     if user_id is None:
-        owner = find_user(connection, data.get("email"), data.get("phone"))
+        owner = find_user(connection, command.email, command.phone)
         if owner is None:
             raise RuntimeError("address conflict without an owner")
-        delivery = _answer_owner(deps, connection, owner, data, now)
+        delivery = _answer_owner(deps, connection, owner, command, now)
         if owner.status == UserStatus.PENDING:
             pending_owner = owner.id
         subject, event = owner.id, AccountEvent.REGISTRATION_CONTESTED
@@ -170,14 +171,14 @@ def _write(
             connection,
             user,
             purpose=Purpose.ACTIVATION,
-            channel=data["channel"],
+            channel=command.channel,
             now=now,
             first=True,
         )
         announce(deps, connection, user, EventType.ACCOUNT_REGISTERED, now=now)
         subject, event = user_id, AccountEvent.REGISTERED
     recorded = recording(
-        subject, event, now=now, client=request.sender, detail={"channel": data["channel"]}
+        subject, event, now=now, client=request.sender, detail={"channel": command.channel}
     )
     answer = {"status": AnswerStatus.PENDING_ACTIVATION, "delivery": delivery.shown()}
     if key is not None:
@@ -196,18 +197,18 @@ def _cause(
         request.sender,
         discreet=False,
         now=now,
-        asks_sms=request.data["channel"] == Channel.SMS,
-        phone=request.data.get("phone"),
+        asks_sms=request.command.channel == Channel.SMS,
+        phone=request.command.phone,
         taken=taken,
     )
 
 
 def _answer_owner(
-    deps: Dependencies, connection: Connection, owner: User, data: dict[str, Any], now: datetime
+    deps: Dependencies, connection: Connection, owner: User, command: Register, now: datetime
 ) -> Delivery:
     """Tell the owner of an address someone registered again: an active owner that an account
     exists, a pending one a fresh activation code. The client hears the channel it asked for."""
-    channel = _owner_channel(owner, data)
+    channel = _owner_channel(owner, command)
     if owner.status == UserStatus.PENDING:
         return send_code(
             deps,
@@ -216,7 +217,7 @@ def _answer_owner(
             purpose=Purpose.ACTIVATION,
             channel=channel,
             now=now,
-            asked_channel=data["channel"],
+            asked_channel=command.channel,
         )
     return send_notice(
         deps,
@@ -225,14 +226,14 @@ def _answer_owner(
         purpose=Purpose.ACCOUNT_EXISTS,
         channel=channel,
         now=now,
-        asked_channel=data["channel"],
+        asked_channel=command.channel,
     )
 
 
-def _owner_channel(owner: User, data: dict[str, Any]) -> str:
+def _owner_channel(owner: User, command: Register) -> str:
     """The channel reaching the owner at an address the request named, the requested first."""
-    named = {data.get("email"), data.get("phone")} - {None}
-    for channel in (data["channel"], "email", "sms"):
+    named = {command.email, command.phone} - {None}
+    for channel in (command.channel, "email", "sms"):
         if address_for(owner, channel) in named:
             return channel
     raise RuntimeError("address conflict without a matching address")

@@ -8,6 +8,7 @@ from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.activation import activate, resend_activation
 from api_service.flows.answers import AnswerStatus
+from api_service.flows.commands import Activate, ResendActivation
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import (
     ActivationSchema,
@@ -31,7 +32,7 @@ def create_activation(data: dict[str, Any]) -> dict[str, str]:
     answers 409 `password-required` until `password` is given with the code, which stays valid
     meanwhile: the account then has that password.
     """
-    activate(dependencies(), data, current_client())
+    activate(dependencies(), Activate.of(data), current_client())
     return {"status": UserStatus.ACTIVE}
 
 
@@ -42,5 +43,5 @@ def create_activation(data: dict[str, Any]) -> dict[str, str]:
 @bp.doc(responses=FOLLOW_DELIVERY)
 def resend(data: dict[str, Any]) -> dict[str, Any]:
     """Send a fresh activation code, or the address's notice; the answer names its delivery."""
-    delivery = resend_activation(dependencies(), data, current_client())
+    delivery = resend_activation(dependencies(), ResendActivation.of(data), current_client())
     return {"status": AnswerStatus.ACCEPTED, "delivery": delivery.shown()}

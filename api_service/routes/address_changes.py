@@ -9,6 +9,7 @@ from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.address_change import confirm_change, request_change
 from api_service.flows.answers import AnswerStatus
+from api_service.flows.commands import ConfirmAddressChange, RequestAddressChange
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import DeliveryAcceptedSchema, StatusSchema
 from shared.accounts import UserStatus
@@ -24,7 +25,7 @@ bp = Blueprint("address_changes", __name__, description="Changing an account's e
 def create_address_change(data: dict[str, Any]) -> dict[str, Any]:
     """Send a code to the new address; the answer names its delivery, and is the same for a
     wrong password, an unknown account or a taken address."""
-    delivery = request_change(dependencies(), data, current_client())
+    delivery = request_change(dependencies(), RequestAddressChange.of(data), current_client())
     return {"status": AnswerStatus.ACCEPTED, "delivery": delivery.shown()}
 
 
@@ -35,5 +36,5 @@ def create_address_change(data: dict[str, Any]) -> dict[str, Any]:
 def confirm_address_change(data: dict[str, Any]) -> dict[str, str]:
     """Take the new address with the code sent there (a pending account is activated by it);
     400 if wrong or expired, 429 after too many tries."""
-    confirm_change(dependencies(), data, current_client())
+    confirm_change(dependencies(), ConfirmAddressChange.of(data), current_client())
     return {"status": UserStatus.ACTIVE}

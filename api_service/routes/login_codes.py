@@ -7,6 +7,7 @@ from typing import Any
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.answers import AnswerStatus
+from api_service.flows.commands import ConfirmLoginCode, RequestLoginCode
 from api_service.flows.login_code import confirm_login_code, request_login_code
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import (
@@ -26,7 +27,7 @@ bp = Blueprint("login_codes", __name__, description="Signing in by a code.")
 @bp.doc(responses=FOLLOW_DELIVERY)
 def create_login_code(data: dict[str, Any]) -> dict[str, Any]:
     """Send a sign-in code, or what the address earns instead; the answer names its delivery."""
-    delivery = request_login_code(dependencies(), data, current_client())
+    delivery = request_login_code(dependencies(), RequestLoginCode.of(data), current_client())
     return {"status": AnswerStatus.ACCEPTED, "delivery": delivery.shown()}
 
 
@@ -39,4 +40,4 @@ def confirm_login(data: dict[str, Any]) -> dict[str, Any]:
 
     Issues no session: the application does, as for /v1/logins.
     """
-    return confirm_login_code(dependencies(), data, current_client())
+    return confirm_login_code(dependencies(), ConfirmLoginCode.of(data), current_client())

@@ -6,6 +6,7 @@ from typing import Any
 
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
+from api_service.flows.commands import LogIn
 from api_service.flows.login import log_in
 from api_service.openapi import BODY_PROBLEMS, Blueprint
 from api_service.schemas import LoginResultSchema, LoginSchema
@@ -19,4 +20,4 @@ bp = Blueprint("logins", __name__, description="Checking credentials for the app
 @bp.problems(*BODY_PROBLEMS, 401)
 def create_login(data: dict[str, Any]) -> dict[str, Any]:
     """Verify an address and password; issues no session (the application does)."""
-    return log_in(dependencies(), data, current_client())
+    return log_in(dependencies(), LogIn.of(data), current_client())

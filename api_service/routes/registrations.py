@@ -8,6 +8,7 @@ from flask import request
 
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
+from api_service.flows.commands import Register
 from api_service.flows.registration import Registration, register
 from api_service.http_limits import checked_beside_the_hash, client_to_check
 from api_service.idempotency import KEY_PATTERN
@@ -42,7 +43,7 @@ def fingerprinted(body: dict[str, Any]) -> dict[str, Any]:
 def create_registration(data: dict[str, Any]) -> dict[str, Any]:
     """Register an account; the answer is the same whether or not the address is known."""
     registration = Registration(
-        data,
+        Register.of(data),
         payload=fingerprinted(read_json(request)),
         idempotency_key=request.headers.get("Idempotency-Key"),
         client=client_to_check(),

@@ -1,104 +1,28 @@
-"""Dead letters as operators see them: which ones (the filter), a page of them, one in full."""
+"""Dead letters as operators see them: a page of them, one in full (which ones: the filter,
+shared/operations/dead_filter.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, literal_column, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, func, select
 
-from shared.events import ALL_PURPOSES
 from shared.models import outbox, outbox_attempts, provider_events, suppressions
 from shared.operations import tallies
-from shared.outbox import ALL_CHANNELS, FAILED, FAILURES, Status
 
-# Messages that will never be delivered as they are: dead, or bounced after they were sent.
-DEAD_STATUSES = FAILED
-# The unresolved ones, as the partial index `outbox_unresolved` (migration 0020) says, which
-# the list reads newest first (written out: a bound value would not match its predicate in a
-# generic plan).
-_UNRESOLVED = (
-    outbox.c.status.in_([literal_column(repr(str(status))) for status in DEAD_STATUSES]),
-    outbox.c.resolution.is_(None),
-)
+# The filter is its own module; its faces still find it here.
+from shared.operations.dead_filter import DEAD_STATUSES as DEAD_STATUSES
+from shared.operations.dead_filter import FILTER_CHOICES as FILTER_CHOICES
+from shared.operations.dead_filter import DeadFilter as DeadFilter
+from shared.operations.dead_filter import UnknownFilter as UnknownFilter
+from shared.outbox import AttemptOutcome, Channel, DeadReason, Purpose, Status
+from shared.vocabulary import EventType, ProviderEventType, Resolution, Vocabulary
+
 # The most dead letters one page lists, wherever it is asked for.
 MAX_PAGE = 500
-# What each choice of a filter may be, on every face: any channel and purpose a row can have
-# (webhook rows and their events too), a dead reason, or bounced.
-FILTER_CHOICES: dict[str, tuple[str, ...]] = {
-    "channel": ALL_CHANNELS,
-    "purpose": ALL_PURPOSES,
-    "reason": FAILURES,
-}
-# The fields of a filter that hold text, in the order the faces show and repeat them.
-_TEXT_FIELDS = (*FILTER_CHOICES, "recipient")
-
-
-class UnknownFilter(ValueError):
-    """A filter asked for a value it cannot take: refused, never quietly dropped."""
-
-    def __init__(self, name: str, value: str) -> None:
-        choices = ", ".join(FILTER_CHOICES[name])
-        super().__init__(f"There is no {name} {value!r}: a {name} is one of {choices}.")
-        self.name = name
-        self.value = value
-
-
-@dataclass(frozen=True)
-class DeadFilter:
-    """Which dead letters: every field given must match."""
-
-    channel: str | None = None
-    purpose: str | None = None
-    reason: str | None = None
-    recipient: str | None = None
-    since: datetime | None = None
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, object]) -> DeadFilter:
-        """The filter `values` name (arguments, a query, a form); an empty field is not given,
-        a value a field cannot take raises UnknownFilter."""
-
-        def among(name: str) -> str | None:
-            value = values.get(name)
-            if not isinstance(value, str) or not value:
-                return None
-            if value not in FILTER_CHOICES[name]:
-                raise UnknownFilter(name, value)
-            return value
-
-        recipient, since = values.get("recipient"), values.get("since")
-        return cls(
-            channel=among("channel"),
-            purpose=among("purpose"),
-            reason=among("reason"),
-            recipient=recipient if isinstance(recipient, str) and recipient else None,
-            since=since if isinstance(since, datetime) else None,
-        )
-
-    def as_strings(self) -> dict[str, str]:
-        """The fields given, as text (`since` in ISO 8601), to repeat them in a URL or command."""
-        given = {name: getattr(self, name) for name in _TEXT_FIELDS if getattr(self, name)}
-        return given | ({"since": self.since.isoformat()} if self.since else {})
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """The WHERE clauses selecting unresolved dead letters that match."""
-        found: list[ColumnElement[bool]] = [*_UNRESOLVED]
-        if self.channel:
-            found.append(outbox.c.channel == self.channel)
-        if self.purpose:
-            found.append(outbox.c.purpose == self.purpose)
-        if self.reason == Status.BOUNCED:
-            found.append(outbox.c.status == Status.BOUNCED)
-        elif self.reason:
-            found.append(outbox.c.dead_reason == self.reason)
-        if self.recipient:
-            found.append(outbox.c.recipient == self.recipient)
-        if self.since:
-            found.append(outbox.c.created_at >= self.since)
-        return found
+# What a dead letter failed of: its dead reason, or `bounced` (its status) when it has none.
+_FAILURE = Vocabulary((DeadReason, Status), 20)
 
 
 @dataclass(frozen=True)
@@ -107,11 +31,11 @@ class DeadLetter:
 
     id: str
     created_at: datetime
-    channel: str
-    purpose: str
+    channel: Channel
+    purpose: Purpose | EventType
     recipient: str
     attempts: int
-    dead_reason: str | None
+    dead_reason: DeadReason | Status | None
     last_error: str | None
     user_id: int | None
 
@@ -121,7 +45,7 @@ class AttemptRecord:
     """One delivery attempt of a message."""
 
     attempted_at: datetime
-    outcome: str
+    outcome: AttemptOutcome
     duration_ms: int
     error: str | None
 
@@ -131,7 +55,7 @@ class ProviderEventRecord:
     """What a provider reported about a message after it took it (a bounce, a complaint)."""
 
     at: datetime
-    type: str
+    type: ProviderEventType
     permanent: bool
     source: str
     diagnostic: str | None
@@ -143,17 +67,17 @@ class MessageDetail:
 
     id: str
     created_at: datetime
-    channel: str
-    purpose: str
+    channel: Channel
+    purpose: Purpose | EventType
     recipient: str
     locale: str
-    status: str
+    status: Status
     attempts: int
-    dead_reason: str | None
+    dead_reason: DeadReason | None
     last_error: str | None
     sent_at: datetime | None
     user_id: int | None
-    resolution: str | None
+    resolution: Resolution | None
     resolved_at: datetime | None
     replaced_by: str | None
     history: list[AttemptRecord]
@@ -173,7 +97,7 @@ _DEAD_COLUMNS = (
     outbox.c.recipient,
     outbox.c.attempts,
     # A bounced message has no dead_reason: it was sent, then bounced.
-    func.coalesce(outbox.c.dead_reason, outbox.c.status).label("dead_reason"),
+    func.coalesce(outbox.c.dead_reason, outbox.c.status, type_=_FAILURE).label("dead_reason"),
     outbox.c.last_error,
     outbox.c.user_id,
 )

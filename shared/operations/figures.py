@@ -55,7 +55,7 @@ class Backlog:
 class StatusRow:
     """One row of the status table: a status's count on each of `Stats.channels`, and in all."""
 
-    status: str
+    status: Status
     counts: tuple[int, ...]
     total: int
 
@@ -65,7 +65,7 @@ class Stats:
     """Counts by status and channel, the oldest due message's age, the last hour's outcomes:
     messages sent and dead, attempts failed and met by a provider that was down."""
 
-    by_status: dict[str, dict[str, int]]
+    by_status: dict[Status, dict[str, int]]
     oldest_due_age_seconds: float
     sent_last_hour: int
     failed_last_hour: int
@@ -82,7 +82,7 @@ class Stats:
     @property
     def rows(self) -> list[StatusRow]:
         """The status table: the usual statuses first, then any other, each across `channels`."""
-        shown = [str(status) for status in SHOWN_STATUSES]
+        shown = list(SHOWN_STATUSES)
         channels = self.channels
         return [
             StatusRow(

@@ -9,10 +9,11 @@ from datetime import datetime
 from sqlalchemy import Connection, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.accounts import UserStatus
 from shared.history import Event, events_of
 from shared.models import outbox, users
-from shared.outbox import FAILED
-from shared.refusals import failure_reason
+from shared.outbox import FAILED, Channel, DeadReason, Purpose, Status
+from shared.refusals import FailureReason, failure_reason
 from shared.views import DELIVERED_AT
 
 # The messages one page of a lookup lists, on every face.
@@ -24,15 +25,15 @@ class Sent:
     """A message to the address looked up, as support sees it: never its code or body."""
 
     id: str
-    purpose: str
-    channel: str
-    status: str
+    purpose: Purpose
+    channel: Channel
+    status: Status
     attempts: int
     created_at: datetime
     sent_at: datetime | None
     delivered_at: datetime | None
-    dead_reason: str | None
-    reason: str | None
+    dead_reason: DeadReason | None
+    reason: FailureReason | None
     last_error: str | None
 
 
@@ -43,7 +44,7 @@ class Account:
     id: int
     email: str | None
     phone: str | None
-    status: str
+    status: UserStatus
     created_at: datetime
     activated_at: datetime | None
 

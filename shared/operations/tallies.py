@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from shared.models import attempt_hours, minute_counts, outbox_counts, suppression_counts
+from shared.outbox import Status
 
 # Attempts that failed for a message later sent: counted apart, for the chart leaves them out.
 RETRIED = "retried"
@@ -43,10 +44,10 @@ KEPT_MINUTES = 61
 BEHIND = 5_000
 
 
-def status_counts(connection: Connection) -> dict[str, dict[str, int]]:
+def status_counts(connection: Connection) -> dict[Status, dict[str, int]]:
     """Messages by status, then channel (none at zero), in that order, so that the
     commands' JSON prints the same way each time."""
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[Status, dict[str, int]] = {}
     total = func.sum(outbox_counts.c.n)
     for status, channel, number in connection.execute(
         select(outbox_counts.c.status, outbox_counts.c.channel, total)

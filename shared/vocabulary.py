@@ -1,0 +1,162 @@
+"""The words the tables store, and `Vocabulary`, the column type that stores them.
+
+A column of words (shared/models.py) keeps each as the VARCHAR it always was, and reads it back
+as its enum member. The enums whose modules read the tables live here, below shared/models.py,
+so that a column can name its words; their modules import them from here (CodeStatus and
+Refusal stay in shared/codes.py and shared/verdicts.py, which read no table).
+"""
+
+from __future__ import annotations
+
+from enum import Enum, StrEnum
+from typing import Any
+
+from sqlalchemy import Dialect, String, TypeDecorator
+
+
+class Vocabulary(TypeDecorator[str]):
+    """A VARCHAR(`length`) of the words of the enums `words`: written as a member's value (a
+    member or its text is taken), read as the member.
+
+    A word none of `words` knows (a newer release's row, read by an older process during a
+    rolling upgrade) reads as the plain text it is, never an error: a field typed with the enum
+    then holds that text, which compares, hashes and prints as a member does, so what reads it
+    treats it as it treated every word before the words were typed.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, words: tuple[type[StrEnum], ...], length: int) -> None:
+        super().__init__(length)
+        # Named as the arguments, which SQLAlchemy's cache key reads back.
+        self.words = words
+        self.length = length
+        self._members: dict[str, StrEnum] = {}
+        for enum in words:
+            for member in enum:
+                if member.value in self._members:
+                    raise ValueError(f"{member.value!r} is a word of two of {words}")
+                self._members[member.value] = member
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value.value if isinstance(value, Enum) else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self._members.get(value, value)
+
+
+class Channel(StrEnum):
+    """How a message leaves: `webhook` carries the application's lifecycle events."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+
+
+class Purpose(StrEnum):
+    """What an account message is for (a webhook row's purpose is its event, EventType)."""
+
+    ACTIVATION = "activation"
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"
+    WELCOME = "welcome"
+    ACCOUNT_EXISTS = "account_exists"
+    NO_ACCOUNT = "no_account"
+    ADDRESS_CHANGE = "address_change"
+    ADDRESS_CHANGED = "address_changed"
+    LOGIN_CODE = "login_code"
+
+
+class Status(StrEnum):
+    """An outbox row's state: pending → sent | dead | cancelled | withheld, and sent → bounced.
+
+    `withheld`: a notice the relay did not send on purpose (a number or an address that never
+    signed up, past what the owner pays for); clients see it `sent` (SPEC "No enumeration").
+    """
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    BOUNCED = "bounced"
+    WITHHELD = "withheld"
+
+
+class DeadReason(StrEnum):
+    """Why a dead message died."""
+
+    PERMANENT_ERROR = "permanent_error"
+    MAX_ATTEMPTS = "max_attempts"
+    EXPIRED = "expired"
+    SUPPRESSED = "suppressed"
+
+
+class AttemptOutcome(StrEnum):
+    """What `outbox_attempts` records of one try: the provider's failure counts against no
+    message (RELAY_MAX_ATTEMPTS)."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    PROVIDER_DOWN = "provider_down"
+    EXPIRED = "expired"
+
+
+class UserStatus(StrEnum):
+    """An account's state: pending until a code activates it, then active."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+
+
+class AccountEvent(StrEnum):
+    """What happened to an account (SPEC "Support lookup and an account's history")."""
+
+    REGISTERED = "registered"
+    # A registration named an address the account holds: it got the notice or a fresh code.
+    REGISTRATION_CONTESTED = "registration_contested"
+    ACTIVATED = "activated"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_CODE_REQUESTED = "login_code_requested"
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"
+    PASSWORD_CHANGED = "password_changed"
+    ADDRESS_CHANGE_REQUESTED = "address_change_requested"
+    ADDRESS_CHANGED = "address_changed"
+
+
+class Resolution(StrEnum):
+    """How an operator dealt with a dead letter."""
+
+    RETRIED = "retried"
+    DISCARDED = "discarded"
+
+
+class EventType(StrEnum):
+    """A lifecycle event: the `type` of a webhook's body, and the purpose of its outbox row."""
+
+    ACCOUNT_REGISTERED = "account.registered"
+    ACCOUNT_ACTIVATED = "account.activated"
+    ACCOUNT_PASSWORD_CHANGED = "account.password_changed"
+    ACCOUNT_ADDRESS_CHANGED = "account.address_changed"
+    ACCOUNT_ERASED = "account.erased"
+    DELIVERY_FAILED = "delivery.failed"
+
+
+class ProviderEventType(StrEnum):
+    """What a provider reported after it took a message."""
+
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    DELIVERY = "delivery"
+
+
+class SuppressionReason(StrEnum):
+    """Why an address is on the list: a provider's hard bounce or complaint, a 5.1.x or an
+    SMS provider's refusal of it, or its owner's one click (RFC 8058)."""
+
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    REJECTED = "rejected"
+    UNSUBSCRIBED = "unsubscribed"
