@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from types import FrameType
 
 from outbox_relay import metrics
@@ -13,6 +13,7 @@ from outbox_relay.bootstrap import build_relay
 from outbox_relay.daemon import Daemon
 from outbox_relay.heartbeat import Heartbeat
 from outbox_relay.priority import yield_cpu
+from outbox_relay.relay import Relay
 from outbox_relay.render import TemplateError
 from outbox_relay.wake import Wake
 from shared.db import engine_for
@@ -68,9 +69,26 @@ def run(settings: Settings) -> int:
         initializer=signal.pthread_sigmask,
         initargs=(signal.SIG_BLOCK, STOP_SIGNALS),
     ) as runner:
+        running = runner.submit(daemon.run)
+        _stop_in_time(running, relay)
         try:
-            runner.submit(daemon.run).result()
+            running.result()
         except KeysMismatch as exc:
             print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
             return 2
     return 0
+
+
+def _stop_in_time(running: Future[None], relay: Relay) -> None:
+    """Wait for the daemon's thread; once a stop has waited RELAY_STOP_SECONDS for the sends in
+    flight, break off those still waiting on a provider, so that the relay records them and
+    exits before systemd's TimeoutStopSec kills it (and their outcome with it)."""
+    while not relay.stopping.is_set():
+        if wait([running], timeout=0.5).done:
+            return
+    if wait([running], timeout=relay.settings.relay_stop_seconds).not_done:
+        log.warning(
+            "sends still in flight after RELAY_STOP_SECONDS: broken off",
+            extra={"seconds": relay.settings.relay_stop_seconds},
+        )
+        relay.senders.cut()

@@ -103,6 +103,12 @@ class Senders:
         """Let the sends in flight finish; start no other."""
         self._pool.shutdown(wait=True)
 
+    def cut(self) -> None:
+        """Break off the sends still in flight: each waiting on a provider fails at once, its
+        outcome collected as any other (the reply to the end of DATA: unknown)."""
+        for sessions in self._sessions.values():
+            sessions.cut_lent()
+
     def close(self) -> None:
         """Close every channel (their connections to the providers), and stop the template
         render workers."""

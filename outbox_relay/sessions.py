@@ -53,6 +53,7 @@ class Sessions:
         self._admission = Admission()
         # The lent channels a server refused (421 at the greeting), until given back.
         self._refused: set[int] = set()
+        self._lent: set[Channel] = set()
 
     @property
     def limit(self) -> int:
@@ -100,17 +101,22 @@ class Sessions:
                 if not usable():
                     raise Deferred(0.0)
                 if self._idle:
-                    return self._idle.pop()
+                    channel = self._idle.pop()
+                    self._lent.add(channel)
+                    return channel
                 self._count += 1
                 self._admission.opening()
             finally:
                 self._line.remove(turn)
                 self._cond.notify_all()
         try:
-            return self._make()
+            made = self._make()
         except BaseException:
             self._forget(1)
             raise
+        with self._cond:
+            self._lent.add(made)
+        return made
 
     def _free_for(self, turn: tuple[int, int]) -> bool:
         """Whether `turn` is first in line and a session is idle or may be opened (the
@@ -146,12 +152,20 @@ class Sessions:
         sessions open than the limit now allows)."""
         with self._cond:
             self._refused.discard(id(channel))
+            self._lent.discard(channel)
             if keep and self._count <= self._allowed:
                 self._idle.append(channel)
                 self._cond.notify_all()
                 return
         channel.close()
         self._forget(1)
+
+    def cut_lent(self) -> None:
+        """Break off the sends on every lent channel (a stop that waited long enough)."""
+        with self._cond:
+            lent = list(self._lent)
+        for channel in lent:
+            channel.cut()
 
     def close_idle(self) -> None:
         """Close every session no send is using: a paused provider keeps none open, so its

@@ -48,5 +48,9 @@ class Channel(Protocol):
         Returns the provider's own id of the message, when its answer carries one.
         """
 
+    def cut(self) -> None:
+        """Break off, from another thread, a send waiting for the provider's reply (a stop that
+        waited RELAY_STOP_SECONDS)."""
+
     def close(self) -> None:
         """Release the connection, if any."""

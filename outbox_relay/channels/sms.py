@@ -57,6 +57,9 @@ class SmsApiChannel:
         )
         return self._spec.provider_id(answers[0])
 
+    def cut(self) -> None:
+        """Nothing to break off: an HTTP send is bounded by its own timeout."""
+
     def close(self) -> None:
         """Close the pooled HTTP connections."""
         self._client.close()
@@ -75,6 +78,9 @@ class SmsLogChannel:
             _CODE_LIKE.sub(lambda m: "•" * len(m.group()), message.body),
         )
         return None
+
+    def cut(self) -> None:
+        """Nothing to break off: logging does not wait."""
 
     def close(self) -> None:
         """Nothing to release."""

@@ -4,8 +4,11 @@ message with them as one `BDAT … LAST` chunk (RFC 3030) where it offers CHUNKI
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 
@@ -59,6 +62,7 @@ class SmtpChannel:
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
         self._refusals = 0  # messages refused in this session
+        self._cut = threading.Event()
 
     def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one email or raise the DeliveryFailure of the step that failed; the id the
@@ -82,7 +86,7 @@ class SmtpChannel:
                 wire.within(smtp, deadline).send(wire.pipeline(message, chunked))
                 for step, (stage, ok) in enumerate(steps):
                     if chunked and step == len(steps) - 1:
-                        reply = wire.end_of_data_reply(smtp)
+                        reply = wire.end_of_data_reply(smtp, self._cut)
                     else:
                         reply = wire.within(smtp, deadline).getreply()
                     if reply[0] not in ok:
@@ -90,7 +94,7 @@ class SmtpChannel:
                     wire.expect(reply, stage, *ok)
                 if not chunked:
                     wire.within(smtp, deadline).send(wire.message_text(message.data))
-                    reply = wire.end_of_data_reply(smtp)
+                    reply = wire.end_of_data_reply(smtp, self._cut)
             else:
                 wire.expect(
                     wire.envelope(wire.within(smtp, deadline), "mail", f"FROM:<{message.sender}>"),
@@ -105,7 +109,7 @@ class SmtpChannel:
                     251,
                 )
                 stage = Stage.DATA
-                reply = wire.data(smtp, message, deadline)
+                reply = wire.data(smtp, message, deadline, self._cut)
             wire.expect(reply, stage, 250)
         except wire.Refused as refused:
             self._end_transaction(refused.failure, stage, deadline)
@@ -151,6 +155,15 @@ class SmtpChannel:
         encrypted = isinstance(self._smtp.sock, ssl.SSLSocket)
         self.close()
         return encrypted
+
+    def cut(self) -> None:
+        """Shut the session's socket, so that a send waiting on it fails at once: at the end of
+        DATA as an unknown outcome (end_of_data_reply), elsewhere as a dropped connection."""
+        self._cut.set()
+        smtp = self._smtp
+        if smtp is not None and smtp.sock is not None:
+            with contextlib.suppress(OSError):
+                smtp.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Say QUIT if the server still listens, then drop the socket."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import threading
 import time
 
 from outbox_relay.channels import Email
@@ -115,24 +116,30 @@ def ended(data: bytes) -> bytes:
     return data if data[-2:] == smtplib.bCRLF else data + smtplib.bCRLF
 
 
-def end_of_data_reply(smtp: smtplib.SMTP) -> tuple[int, bytes]:
+def end_of_data_reply(smtp: smtplib.SMTP, cut: threading.Event) -> tuple[int, bytes]:
     """The reply to the end of a message (the lone dot, or `BDAT … LAST`'s chunk), waited for
-    up to END_OF_DATA_SECONDS; Refused with `unanswered` when none came by then."""
+    up to END_OF_DATA_SECONDS; Refused with `unanswered` when none came by then, or when the
+    wait was `cut` (a stopping relay shut the socket)."""
+    started = time.monotonic()
     try:
-        return within(smtp, time.monotonic() + END_OF_DATA_SECONDS).getreply()
+        return within(smtp, started + END_OF_DATA_SECONDS).getreply()
     except smtplib.SMTPServerDisconnected as exc:
         if isinstance(exc.__context__, TimeoutError):
             raise Refused(unanswered(END_OF_DATA_SECONDS)) from exc
+        if cut.is_set():
+            raise Refused(unanswered(time.monotonic() - started)) from exc
         raise
 
 
-def data(smtp: smtplib.SMTP, message: Email, deadline: float) -> tuple[int, bytes]:
+def data(
+    smtp: smtplib.SMTP, message: Email, deadline: float, cut: threading.Event
+) -> tuple[int, bytes]:
     """DATA as smtplib's data() sends it, its 354 and the message within `deadline`, and
     the reply to the message's end as end_of_data_reply waits for it."""
     smtp.putcmd("data")
     expect(within(smtp, deadline).getreply(), Stage.DATA, 354)
     within(smtp, deadline).send(message_text(message.data))
-    return end_of_data_reply(smtp)
+    return end_of_data_reply(smtp, cut)
 
 
 def unwind(smtp: smtplib.SMTP, owed: int, deadline: float) -> None:

@@ -42,6 +42,9 @@ class WebhookChannel:
         post(self._client, self._url, content=message.body, headers=headers)
         return None
 
+    def cut(self) -> None:
+        """Nothing to break off: an HTTP send is bounded by its own timeout."""
+
     def close(self) -> None:
         """Close the pooled HTTP connections."""
         self._client.close()

@@ -126,6 +126,7 @@ class Settings:
     relay_backoff_base: float = setting(relay.RELAY_BACKOFF_BASE)
     relay_backoff_cap: float = setting(relay.RELAY_BACKOFF_CAP)
     relay_deferral_floor: float = setting(relay.RELAY_DEFERRAL_FLOOR)
+    relay_stop_seconds: float = setting(relay.RELAY_STOP_SECONDS)
     relay_nice: int = setting(relay.RELAY_NICE)
     # The packaged locales, then those TEMPLATES_DIR adds (shared.locales).
     locales: tuple[str, ...] = PACKAGED

@@ -103,6 +103,19 @@ RELAY_DEFERRAL_FLOOR = Variable(
     default="60",
     checks="seconds, more than 0",
 )
+RELAY_STOP_SECONDS = Variable(
+    name="RELAY_STOP_SECONDS",
+    group=RELAY,
+    meaning=(
+        "How long a stopping relay waits for its sends in flight, seconds. A send still waiting "
+        "then for the reply to the end of DATA (which RFC 5321 allows 10 minutes) is broken off "
+        "and recorded as an unknown outcome, retried no sooner than an hour later, so that the "
+        "relay exits before systemd's `TimeoutStopSec` (90 s in the shipped unit) kills it."
+    ),
+    parse=values.positive(float),
+    default="60",
+    checks="seconds, more than 0",
+)
 RELAY_NICE = Variable(
     name="RELAY_NICE",
     group=RELAY,

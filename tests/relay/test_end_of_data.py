@@ -2,15 +2,18 @@
 of DATA past the send's timeout gets each message once, its row `sent`, the relay waiting as
 RFC 5321 §4.5.3.2.6 asks while its lease is renewed, so that a second relay on the same
 database never sends the row again; a reply that never comes leaves the outcome unknown and
-the message retried no sooner than an hour later."""
+the message retried no sooner than an hour later, as does a reply a stopping relay stopped
+waiting for."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -19,6 +22,7 @@ from outbox_relay.channels import smtp_wire
 from outbox_relay.failures import UNANSWERED_RETRY_FLOOR
 from shared.clock import utcnow
 from shared.settings.smtp_url import parse_smtp_url
+from support import processes
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.relays import keep_draining
@@ -93,6 +97,31 @@ def test_a_reply_that_never_comes_is_an_unknown_outcome_retried_an_hour_later(
     assert time.monotonic() - started < 10
     [row] = rows(engine, "outbox")
     assert (row["status"], row["attempts"], outcomes(engine)) == ("pending", 1, ["transient"])
+    assert "outcome unknown" in str(row["last_error"])
+    soonest = utcnow() + timedelta(seconds=UNANSWERED_RETRY_FLOOR - 60)
+    assert row["next_attempt_at"].replace(tzinfo=soonest.tzinfo) > soonest
+    assert list(copies(server).values()) == [1]
+
+
+def test_a_stop_breaks_off_a_late_reply_after_relay_stop_seconds_and_exits_0(
+    env: dict[str, str], engine: Engine, server: StagedSmtp, tmp_path: Path
+) -> None:
+    """SIGTERM while the reply to the end of DATA is late: the relay waits RELAY_STOP_SECONDS
+    (1 s here; 60 in use, under the unit's TimeoutStopSec=90), then records the outcome as
+    unknown, retried no sooner than an hour later, and exits 0, rather than being killed by
+    systemd with the message's lease held and its outcome lost."""
+    server.script.set(data="late:120")
+    queue_emails(engine, 1)
+    relay = processes.relay(
+        {**env, "SMTP_URL": server.url(timeout=2.0), "RELAY_STOP_SECONDS": "1"}, tmp_path
+    )
+    try:
+        processes.eventually(lambda: len(server.script.accepted) == 1, 60, "the message kept")
+    finally:
+        code = processes.stop(relay, signal.SIGTERM, timeout=60)
+    assert code == 0
+    [row] = rows(engine, "outbox")
+    assert (row["status"], row["attempts"], row["claim_token"]) == ("pending", 1, None)
     assert "outcome unknown" in str(row["last_error"])
     soonest = utcnow() + timedelta(seconds=UNANSWERED_RETRY_FLOOR - 60)
     assert row["next_attempt_at"].replace(tzinfo=soonest.tzinfo) > soonest
