@@ -143,6 +143,11 @@ def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base else "n/a"
 
 
+def _share(part: float, whole: float) -> str:
+    """`part` as a percentage of `whole`; a run too short for a clock tick has none."""
+    return f"{part / whole * 100:.4f} %" if whole else "n/a"
+
+
 def _nothing(*_: object) -> None:
     """A call that does nothing: what a hook wraps, timed alone."""
 
@@ -219,8 +224,8 @@ def report(loaded: list[Stack], receiver: OtlpReceiver, args: argparse.Namespace
     p50 = statistics.median(off.answers) * 1e6
     relay = off.cpu_ms(off.relay_ticks) * 1000
     print(
-        f"  a registration: {registration:.2f} µs ({registration / p50 * 100:.4f} % of off's "
-        f"p50); a message: {message:.2f} µs ({message / relay * 100:.4f} % of off's relay CPU)"
+        f"  a registration: {registration:.2f} µs ({_share(registration, p50)} of off's p50); "
+        f"a message: {message:.2f} µs ({_share(message, relay)} of off's relay CPU)"
     )
     print(command("bench.tracing"))
 

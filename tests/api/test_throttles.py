@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from api_service import create_app
 from api_service.flows.client_limit import RefusedClients
 from shared.accounts import insert_user, password_hash_of, password_setting
 from shared.throttle import Limit, Throttle
 from support import processes
-from support.hashes import TimedHasher, statement_times
+from support.hashes import TimedHasher
 from support.rows import count, forget_throttles, let_time_pass
 from support.smtp_sink import free_port
 
@@ -235,15 +235,27 @@ def test_routes_that_hash_check_the_client_beside_the_hash(
 ) -> None:
     """The hash does not wait for the per-IP check: the check comes beside it.
 
-    The statements run on a thread submitted just before the hash starts, so the first may
-    start a few microseconds before the hash notes its start (it failed CI once by 80 us); a
-    check run before the hash would put its whole transaction (lock, insert) before it.
+    The check's second statement waits until the hash has started: beside the hash it soon
+    has, and the request goes on; run before the hash, it would wait the whole minute. No
+    clock is compared, so a loaded machine that runs the check's thread ahead of the hash's
+    start (it failed CI once by 2.8 ms) cannot fail it.
     """
-    hasher = TimedHasher(app)
-    statements = statement_times(app, skip_begin=True)
+    hash_started = threading.Event()
+    hasher = TimedHasher(app, meanwhile=hash_started.set)
+    waited: list[bool] = []
+
+    def hold(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("BEGIN"):
+            return
+        seen.append(statement)
+        if len(seen) == read_first + 2:
+            waited.append(hash_started.wait(60))
+
+    seen: list[str] = []
+    event.listen(app.extensions["outpost"].engine, "before_cursor_execute", hold)
     post(app.test_client(), path, body)
-    [(started, _)] = hasher.spans
-    assert len(statements) >= read_first + 2 and sorted(statements)[read_first + 1] > started
+    assert len(hasher.spans) == 1
+    assert waited == [True], "the check's statements waited for the hash to start"
     assert count(app.extensions["outpost"].engine, "throttle_events") >= 1
 
 
