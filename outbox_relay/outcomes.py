@@ -34,10 +34,11 @@ class OutcomeBook:
     An outcome is written at once when no write is under way, so that a relay fed one message
     at a time has it on its row within milliseconds of the provider's answer. Outcomes that
     come while a write is under way are written together right after it; those of a claim of
-    many rows (`batching`) a batch at a time, and at the latest FLUSH_SECONDS after the
-    previous write, so that no lease runs out meanwhile. While the database is away, outcomes
-    are kept (unsettled) and rows not yet tried are kept (untried); `settle_backlog` writes
-    and hands them back once it answers.
+    many rows (`batching`) half a batch at a time (the relay claims again once half its batch
+    is written: Relay.deliver_due), and at the latest FLUSH_SECONDS after the previous write,
+    so that no lease runs out meanwhile. While the database is away, outcomes are kept
+    (unsettled) and rows not yet tried are kept (untried); `settle_backlog` writes and hands
+    them back once it answers.
     """
 
     def __init__(
@@ -90,13 +91,13 @@ class OutcomeBook:
     def _write_in(self) -> float | None:
         if not self._collected:
             return None
-        if not self._claims_batching or len(self._collected) >= self._batch_size:
+        if not self._claims_batching or len(self._collected) >= max(1, self._batch_size // 2):
             return 0.0
         return max(0.0, FLUSH_SECONDS - (time.monotonic() - self._last_flush))
 
     @contextmanager
     def batching(self) -> Iterator[None]:
-        """Write the outcomes collected meanwhile a batch at a time (a claim of many rows:
+        """Write the outcomes collected meanwhile half a batch at a time (claims of many rows:
         one transaction instead of one a row), then whatever is left."""
         with self._lock:
             self._claims_batching += 1
@@ -111,15 +112,15 @@ class OutcomeBook:
         """Keep an outcome for the next write, and write now if that is due."""
         with self._lock:
             self._collected.append(outcome)
-        self._write_due()
+        self.write_due()
 
     def flush(self) -> None:
         """Write every collected outcome, in one transaction unless more come meanwhile."""
         with self._writing:
             self._write_collected()
-        self._write_due()
+        self.write_due()
 
-    def _write_due(self) -> None:
+    def write_due(self) -> None:
         """Write the collected outcomes if they are due, unless another thread is writing:
         that one writes them once its own write is done (it looks again after each)."""
         while True:
@@ -158,7 +159,7 @@ class OutcomeBook:
             ):
                 self._record(counted, True)
         # Outcomes collected meanwhile found the write taken, and wait for a writer.
-        self._write_due()
+        self.write_due()
 
     def hand_back(self, row: claims.Claimed, due: datetime) -> None:
         """Release a row untried, due again at `due`, or keep it for when the database is back."""

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims
-from outbox_relay.outcomes import OutcomeBook
+from outbox_relay.outcomes import FLUSH_SECONDS, OutcomeBook
 from outbox_relay.providers import Providers
 from outbox_relay.senders import Senders
 from shared.clock import utcnow
@@ -61,19 +61,19 @@ class Relay:
         return handled
 
     def deliver_due(self) -> int:
-        """Claim and deliver batches until nothing is due; the number of rows handled.
+        """Claim and deliver rows until nothing is due; the number of rows handled.
 
-        A lone row's outcome is written at once; a claim of many rows has its outcomes
-        written a batch at a time and all before the next claim (outcomes.OutcomeBook).
-        `outcomes.next_write_in` says when those still waiting are due.
+        The rows claimed and not yet written (in flight, or their outcomes waiting) never add
+        up to more than a batch, so that a crash repeats at most a batch of sends; once half
+        of them are written, the next claim takes as many again, so that the senders never
+        wait for a claim or a write. A lone row's outcome is written at once; those of many
+        rows a half batch at a time (outcomes.OutcomeBook), and all before this returns.
         """
         handled = 0
         try:
             self.outcomes.settle_backlog()
             while not self.stopping.is_set():
-                # Outcomes waiting to be written and rows claimed never add up to more than a
-                # batch, so that a crash repeats at most a batch of sends.
-                limit = self.settings.relay_batch_size - self.outcomes.waiting()
+                limit = self._room()
                 rows = self._claimer.claim(
                     now=utcnow(),
                     limit=limit,
@@ -83,20 +83,34 @@ class Relay:
                 self._heartbeat()
                 if not rows:
                     break
-                handled += self._deliver_all(rows)
+                handled += len(rows)
+                self.senders.start(rows, self._suppressed(rows))
                 self.outcomes.settle_backlog()
                 if len(rows) < limit:
                     break
         finally:
+            self.senders.finish()
             # Even when the database failed: outcomes due are written now or kept for its
             # return, never left due, which would have the daemon poll again at once.
             if self.outcomes.next_write_in() == 0.0:
                 self.outcomes.flush()
         return handled
 
-    def _deliver_all(self, rows: list[claims.Claimed]) -> int:
-        """Deliver a claim's rows with the senders, those to suppressed addresses as such."""
-        return self.senders.deliver(rows, self._suppressed(rows))
+    def _room(self) -> int:
+        """How many rows the next claim may take, once no more than half a batch is held (in
+        flight or waiting to be written); timed writes fall due meanwhile."""
+        batch = self.settings.relay_batch_size
+
+        def held() -> int:
+            return self.senders.in_flight + self.outcomes.waiting()
+
+        def roomy() -> bool:
+            return held() <= batch // 2 or self.stopping.is_set()
+
+        while not roomy():
+            self.outcomes.write_due()
+            self.senders.wait(roomy, self.outcomes.next_write_in() or FLUSH_SECONDS)
+        return batch - held()
 
     def _suppressed(self, rows: list[claims.Claimed]) -> set[int]:
         """The ids of the claimed rows whose recipient the suppression list holds for them

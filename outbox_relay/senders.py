@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -29,6 +30,7 @@ from outbox_relay.decide import (
     Tell,
 )
 from outbox_relay.failures import DeliveryFailure, Verdict
+from outbox_relay.flight import Flight
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.providers import Provider, Providers
 from outbox_relay.render import Templates
@@ -80,24 +82,45 @@ class Senders:
             max_workers=settings.relay_concurrency, thread_name_prefix="sender"
         )
         self._send_times = SendTimes()
+        self._flight = Flight()
+        self._batching = ExitStack()
 
-    def deliver(self, rows: list[claims.Claimed], suppressed: set[int]) -> int:
-        """Deliver a claim's rows, those to a `suppressed` address as such; how many.
+    @property
+    def in_flight(self) -> int:
+        """Rows handed to the senders whose delivery is not done."""
+        return self._flight.count
 
-        A lone row, what a relay woken for each new message claims, is delivered on this
-        thread with a sender's channels: handing it to a sender would cost two thread
-        switches and gain nothing.
-        Its outcome is written at once; those of many rows a batch at a time. Rows that
-        carry a code go first (the pacer keeps that order under SMTP_RATE). A row to withhold
+    def start(self, rows: list[claims.Claimed], suppressed: set[int]) -> None:
+        """Start delivering a claim's rows, those to a `suppressed` address as such.
+
+        A lone row claimed while no other is in flight, what a relay woken for each new
+        message claims, is delivered on this thread with a sender's channels, its outcome
+        written at once: handing it to a sender would cost two thread switches and gain
+        nothing. Other rows go to the senders, codes first (the pacer keeps that order under
+        SMTP_RATE), their outcomes written a batch at a time until `finish`. A row to withhold
         waits as a send would, on a sender, never on this thread.
         """
         rows = sorted(rows, key=lambda row: row.priority)
-        flags = [row.id in suppressed for row in rows]
-        if len(rows) == 1 and not rows[0].withhold:
-            self._deliver(rows[0], flags[0])
-            return 1
-        with self._outcomes.batching():
-            return sum(1 for _ in self._pool.map(self._deliver, rows, flags))
+        if len(rows) == 1 and not rows[0].withhold and not self.in_flight:
+            self._deliver(rows[0], rows[0].id in suppressed)
+            return
+        if self._flight.take_off(len(rows)):
+            self._batching.enter_context(self._outcomes.batching())
+        for row in rows:
+            future = self._pool.submit(self._deliver, row, row.id in suppressed)
+            future.add_done_callback(self._flight.done)
+
+    def wait(self, done: Callable[[], bool], timeout: float) -> None:
+        """Until `done` holds, a delivery ends or `timeout` seconds pass."""
+        self._flight.wait(done, timeout)
+
+    def finish(self) -> None:
+        """Wait for the rows in flight, write the outcomes waiting, and raise what a delivery
+        raised."""
+        raised = self._flight.land()
+        self._batching.close()
+        if raised is not None:
+            raise raised
 
     def stop(self) -> None:
         """Let the sends in flight finish; start no other."""

@@ -238,20 +238,24 @@ def test_a_lone_messages_outcome_is_on_its_row_within_milliseconds_of_the_250(
 
 
 def test_the_outcomes_of_a_claim_of_many_rows_are_written_in_few_transactions(
-    engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+    engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No write falls due by time (a loaded machine takes over FLUSH_SECONDS for 60 sends):
+    # the batch fills once, and the claim's end flushes what is left.
+    monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 3600.0)
     queue_emails(engine, 60)
     assert make_relay(relay_batch_size=60).drain() == 60
     # Each write stamps its rows with one sent_at.
     writes = {r["sent_at"] for r in rows(engine, "outbox")}
-    assert None not in writes and len(writes) <= 3, len(writes)
+    assert None not in writes and len(writes) <= 2, len(writes)
 
 
 def test_waiting_outcomes_and_claimed_rows_never_exceed_a_batch(
     engine: Engine, make_relay: MakeRelay, smtp: SinkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """So that a crash repeats at most a batch of sends, even when a timed write split one:
-    a claim's outcomes are all written before the next claim."""
+    the rows a claim may take and those held (claimed, their outcome not yet written) add up
+    to a batch at most; the next claim comes once half of it is written, not all."""
     # Sends of 0.1 s, one at a time, and a write due 0.15 s after the previous one: a batch of
     # 3 has its first two outcomes written at its second, and the third at the claim's end.
     monkeypatch.setattr(outcomes, "FLUSH_SECONDS", 0.15)
@@ -270,7 +274,8 @@ def test_waiting_outcomes_and_claimed_rows_never_exceed_a_batch(
     assert relay.drain() == 6
     assert statuses(engine) == ["sent"] * 6
     assert len({r["sent_at"] for r in rows(engine, "outbox")}) > 2, "no timed write split one"
-    assert all((held, limit) == (0, 3) for held, limit in held_at_claims), held_at_claims
+    assert all(held + limit <= 3 for held, limit in held_at_claims), held_at_claims
+    assert any(held for held, _limit in held_at_claims), "each claim waited for the last one"
 
 
 def statuses(engine: Engine) -> list[str]:
