@@ -1,4 +1,6 @@
-"""`outbox-relay` commands run as real processes, as a named OS user, and their results checked."""
+"""`outbox-relay` commands run as a named OS user, and their results checked: as real processes
+(`start`, `cli`, `cli_all`), or in the test's own process (`here`, `here_all`, support.in_process)
+when the process itself is not what a test is about."""
 
 from __future__ import annotations
 
@@ -9,16 +11,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from outbox_relay.cli import main
+from support import in_process
+
 OS_USER = "opal"
 
 Run = subprocess.CompletedProcess[str]
+
+
+def as_os_user(env: dict[str, str]) -> dict[str, str]:
+    """`env`, with the OS user OS_USER."""
+    return {**env, "USER": OS_USER, "LOGNAME": OS_USER}
 
 
 def start(env: dict[str, str], cwd: Path, args: tuple[str, ...]) -> subprocess.Popen[str]:
     """`outbox-relay ARGS…` as its own process, as the OS user OS_USER."""
     return subprocess.Popen(
         [sys.executable, "-m", "outbox_relay.cli", *args],
-        env={**os.environ, **env, "USER": OS_USER, "LOGNAME": OS_USER},
+        env={**os.environ, **as_os_user(env)},
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -41,6 +51,16 @@ def cli_all(env: dict[str, str], cwd: Path, *commands: tuple[str, ...]) -> list[
     """Run several commands at once; their results in order."""
     started = [start(env, cwd, args) for args in commands]
     return [finish(process) for process in started]
+
+
+def here(env: dict[str, str], cwd: Path, *args: str) -> Run:
+    """Run one command to its end in this process, as `cli` runs it in its own."""
+    return in_process.run(main, "outbox-relay", args, as_os_user(env), cwd)
+
+
+def here_all(env: dict[str, str], cwd: Path, *commands: tuple[str, ...]) -> list[Run]:
+    """Run several commands in this process, one after the other; their results in order."""
+    return [here(env, cwd, *args) for args in commands]
 
 
 def ok(run: Run) -> Run:

@@ -4,15 +4,19 @@ helpers shared through `support/`, never by one test module importing another.""
 from __future__ import annotations
 
 import ast
+import json
+import logging
 import os
 import signal
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from support import processes, timing
+from shared.logs import configure_logging
+from support import in_process, processes, timing
 
 TESTS = Path(__file__).resolve().parent
 
@@ -118,3 +122,44 @@ def test_the_timing_comparison_passes_alike_and_fails_a_real_difference() -> Non
     timing.assert_same_time(sleeping(0.0), 0.10, "alike")
     with pytest.raises(AssertionError, match="differ by more than 10%"):
         timing.assert_same_time(sleeping(0.4), 0.10, "40 % more")
+
+
+def test_a_command_run_in_process_gets_what_a_process_would_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """support.in_process: the environment, directory, output, logs, warnings and exit code of a
+    process; what the command changed put back."""
+    environment, directory = dict(os.environ), os.getcwd()
+    root = logging.getLogger()
+    handlers, level, on_usr1 = root.handlers[:], root.level, signal.getsignal(signal.SIGUSR1)
+
+    def main(argv: list[str]) -> int:
+        assert (os.getcwd(), os.environ["GREETING"]) == (str(tmp_path), "hello")
+        os.environ["LEFT"] = "behind"
+        os.chdir("/")
+        configure_logging()
+        logging.getLogger("made.here").setLevel(logging.ERROR)
+        logging.getLogger("outpost.test").info("logged")
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        warnings.warn("shown", UserWarning, stacklevel=1)
+        warnings.warn("hidden", DeprecationWarning, stacklevel=1)
+        print(" ".join(argv))
+        raise SystemExit(3)
+
+    run = in_process.run(
+        main, "prog", ["a", "b"], {"GREETING": "hello", "LOG_LEVEL": "INFO"}, tmp_path
+    )
+
+    assert (run.args, run.returncode, run.stdout) == (["prog", "a", "b"], 3, "a b\n")
+    logged, *warned = run.stderr.splitlines()
+    assert json.loads(logged)["message"] == "logged"
+    assert "UserWarning: shown" in warned[0] and "hidden" not in run.stderr
+    assert (dict(os.environ), os.getcwd()) == (environment, directory)
+    assert (root.handlers, root.level, signal.getsignal(signal.SIGUSR1)) == (
+        handlers,
+        level,
+        on_usr1,
+    )
+    assert logging.getLogger("made.here").level == logging.NOTSET
+    failed = in_process.run(lambda argv: 1 // 0, "prog", [], {}, tmp_path)
+    assert failed.returncode == 1 and "ZeroDivisionError" in failed.stderr

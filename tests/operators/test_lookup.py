@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from shared.operations import LOOKUP_PAGE
 from support.bulk import queue_one
-from support.commands import cli, ok
+from support.commands import here, ok
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.dashboard import signed_in
 from support.rows import rows
@@ -100,17 +100,17 @@ def test_outbox_relay_messages_prints_a_table_json_and_the_next_page(
     env: dict[str, str], tmp_path: Path, engine: Engine
 ) -> None:
     queued = [queue_one(engine, ADA) for _ in range(LOOKUP_PAGE + 1)]
-    table = ok(cli(env, tmp_path, "messages", "Ada@Example.com")).stdout.splitlines()
+    table = ok(here(env, tmp_path, "messages", "Ada@Example.com")).stdout.splitlines()
     assert table[0].split()[:6] == ["ID", "CREATED", "CHANNEL", "PURPOSE", "STATUS", "ATTEMPTS"]
     assert [line.split()[0] for line in table[1:-1]] == queued[::-1][:LOOKUP_PAGE]
     hint = re.fullmatch(r"more: outbox-relay messages ada@example.com --before (\d+)", table[-1])
     assert hint is not None
-    last = ok(cli(env, tmp_path, "messages", ADA, "--json", "--before", hint[1]))
+    last = ok(here(env, tmp_path, "messages", ADA, "--json", "--before", hint[1]))
     assert [m["id"] for m in json.loads(last.stdout)] == queued[:1]
     assert set(json.loads(last.stdout)[0]) == FIELDS
-    none = ok(cli(env, tmp_path, "messages", GRACE))
+    none = ok(here(env, tmp_path, "messages", GRACE))
     assert none.stdout.strip() == f"no messages to {GRACE}"
-    refused = cli(env, tmp_path, "messages", "not an address")
+    refused = here(env, tmp_path, "messages", "not an address")
     assert refused.returncode == 2 and "messages: Must be an email address" in refused.stderr
 
 
@@ -121,7 +121,7 @@ def test_outbox_relay_history_prints_an_accounts_events_newest_first(
     wrong = {"email": ADA, "password": "not her passphrase at all"}
     assert admin.post("/v1/logins", json=wrong).status_code == 401
     [ada] = [u["id"] for u in rows(engine_of(admin), "users") if u["email"] == ADA]
-    table = ok(cli(env, tmp_path, "history", str(ada))).stdout.splitlines()
+    table = ok(here(env, tmp_path, "history", str(ada))).stdout.splitlines()
     assert table[0].split() == ["AT", "EVENT", "CLIENT", "DETAIL"]
     assert [line.split()[2] for line in table[1:]] == [
         "login_failed",
@@ -130,10 +130,10 @@ def test_outbox_relay_history_prints_an_accounts_events_newest_first(
         "registered",
     ]
     assert "method=password" in table[1]
-    events = json.loads(ok(cli(env, tmp_path, "history", str(ada), "--json")).stdout)
+    events = json.loads(ok(here(env, tmp_path, "history", str(ada), "--json")).stdout)
     assert [e["type"] for e in events][:1] == ["login_failed"]
     assert set(events[0]) == {"type", "at", "client", "detail"}
-    unknown = cli(env, tmp_path, "history", "999999")
+    unknown = here(env, tmp_path, "history", "999999")
     assert unknown.returncode == 1 and "no account 999999" in unknown.stderr
 
 

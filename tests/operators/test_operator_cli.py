@@ -1,8 +1,9 @@
-"""`outbox-relay dead|stats|stranded|purge` as real processes, on dead letters made for real.
+"""`outbox-relay dead|stats|stranded|purge`, on dead letters made for real.
 
 Messages die the way they do in production: queued through the API (or the outbox writer), then
-refused by the SMTP sink or the SMS gateway while a real relay drains them. Commands that only
-read run side by side to keep the file fast.
+refused by the SMTP sink or the SMS gateway while a real relay drains them. The commands run in
+the test's process (support.in_process), which starts none: tests/operators/test_process_errors.py
+runs them as processes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from shared.clock import utcnow
 from shared.models import outbox, users
 from shared.secretbox import SecretBox
 from support.bulk import queue_emails
-from support.commands import OS_USER, as_json, cli, cli_all, finish, ok, start
+from support.commands import OS_USER, as_json, here, here_all, ok
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows
 from support.sms_gateway import SmsGateway
@@ -140,7 +141,7 @@ def test_dead_list_prints_a_table_json_each_filter_and_pages_with_a_cursor(
     newest_first = [slow, late, sms, activation, *reversed(welcome)]
     two_days_ago = (utcnow() - timedelta(days=2)).date().isoformat()
 
-    first_page, by_channel, by_purpose_and_reason, by_recipient, last_day, since_date = cli_all(
+    first_page, by_channel, by_purpose_and_reason, by_recipient, last_day, since_date = here_all(
         env,
         tmp_path,
         ("dead", "list", "--limit", "4"),
@@ -153,7 +154,7 @@ def test_dead_list_prints_a_table_json_each_filter_and_pages_with_a_cursor(
     page = ok(first_page).stdout.splitlines()
     hint = re.fullmatch(r"more: outbox-relay dead list --limit 4 --before (\d+)", page[-1])
     assert hint, page[-1]
-    second_page = ok(cli(env, tmp_path, "dead", "list", "--limit", "4", "--before", hint[1]))
+    second_page = ok(here(env, tmp_path, "dead", "list", "--limit", "4", "--before", hint[1]))
 
     header, *lines = page[:-1] + second_page.stdout.splitlines()[1:]
     assert header.split() == [
@@ -206,7 +207,7 @@ def test_dead_show_lists_the_attempts_and_never_the_code_or_password(
         connection.execute(update(outbox).values(next_attempt_at=utcnow()))
     kill(relay, smtp, "reply:550")
 
-    text, detail, missing = cli_all(
+    text, detail, missing = here_all(
         env,
         tmp_path,
         ("dead", "show", delivery),
@@ -248,7 +249,7 @@ def test_retrying_a_dead_welcome_requeues_it_and_the_relay_then_sends_it(
     [welcome] = queue_emails(engine, 1, prefix="w")
     kill(relay, smtp)
 
-    run = cli(env, tmp_path, "dead", "retry", welcome, "no-such-id")
+    run = here(env, tmp_path, "dead", "retry", welcome, "no-such-id")
 
     assert run.returncode == 1, "an id not found makes the exit code 1"
     lines = run.stdout.splitlines()
@@ -278,7 +279,7 @@ def test_retrying_a_dead_activation_sends_a_fresh_code_that_activates_the_accoun
     old_token = outbox_row(engine, old)["token_id"]
     kill(relay, smtp)
 
-    run = ok(cli(env, tmp_path, "--actor", "alice", "dead", "retry", old))
+    run = ok(here(env, tmp_path, "--actor", "alice", "dead", "retry", old))
 
     [_, line, summary] = run.stdout.splitlines()
     [shown_id, outcome, new] = line.split()
@@ -320,7 +321,7 @@ def test_retry_all_retries_only_the_matching_rows_up_to_the_limit(
     activation = register(client, email="ada@example.com")
     kill(relay, smtp)
 
-    run = ok(cli(env, tmp_path, "dead", "retry", "--all", "--purpose", "welcome", "--limit", "2"))
+    run = ok(here(env, tmp_path, "dead", "retry", "--all", "--purpose", "welcome", "--limit", "2"))
 
     lines = run.stdout.splitlines()
     assert [line.split()[:2] for line in lines[1:3]] == [
@@ -346,14 +347,14 @@ def test_discard_takes_the_row_off_the_dead_list_and_is_audited(
     kept, discarded = queue_emails(engine, 2, prefix="w")
     kill(relay, smtp)
 
-    run = cli(env, tmp_path, "dead", "discard", discarded, "no-such-id")
+    run = here(env, tmp_path, "dead", "discard", discarded, "no-such-id")
 
     assert run.returncode == 1, "an id that is no dead letter makes the exit code 1"
     assert run.stdout.splitlines() == [
         f"{discarded}  discarded",
         "no-such-id  not discarded: not found",
     ]
-    assert ids(as_json(cli(env, tmp_path, "dead", "list", "--json"))) == [kept]
+    assert ids(as_json(here(env, tmp_path, "dead", "list", "--json"))) == [kept]
     row = outbox_row(engine, discarded)
     assert (row["status"], row["resolution"]) == ("dead", "discarded")
     assert row["resolved_at"] is not None
@@ -374,13 +375,13 @@ def test_discard_takes_a_bounced_message_off_the_dead_list(
             .where(outbox.c.public_id == bounced)
             .values(status="bounced", last_error="5.1.1 unknown user")
         )
-    assert ids(as_json(cli(env, tmp_path, "dead", "list", "--json"))) == [bounced]
+    assert ids(as_json(here(env, tmp_path, "dead", "list", "--json"))) == [bounced]
 
-    run = cli(env, tmp_path, "dead", "discard", bounced)
+    run = here(env, tmp_path, "dead", "discard", bounced)
 
     assert (run.returncode, run.stdout.splitlines()) == (0, [f"{bounced}  discarded"])
-    assert as_json(cli(env, tmp_path, "dead", "list", "--json")) == []
-    assert as_json(cli(env, tmp_path, "stats", "--json"))["dead_unresolved"] == 0
+    assert as_json(here(env, tmp_path, "dead", "list", "--json")) == []
+    assert as_json(here(env, tmp_path, "stats", "--json"))["dead_unresolved"] == 0
     row = outbox_row(engine, bounced)
     assert (row["status"], row["resolution"]) == ("bounced", "discarded")
 
@@ -397,7 +398,7 @@ def test_stats_counts_by_status_and_channel_and_the_last_hour(
     kill(relay, smtp)
     queue_emails(engine, 1, prefix="waiting")
 
-    figures, table = cli_all(env, tmp_path, ("stats", "--json"), ("stats",))
+    figures, table = here_all(env, tmp_path, ("stats", "--json"), ("stats",))
 
     stats = as_json(figures)
     assert stats["by_status"] == {
@@ -436,7 +437,7 @@ def test_stranded_lists_an_account_whose_activation_died_and_reissue_sends_a_wor
     smtp.sink.received.clear()
     ada = user_id_of(engine, "ada@example.com")
 
-    listed, table = cli_all(env, tmp_path, ("stranded", "--json"), ("stranded",))
+    listed, table = here_all(env, tmp_path, ("stranded", "--json"), ("stranded",))
 
     [account] = as_json(listed)
     assert account["user_id"] == ada and account["email"] == "ada@example.com"
@@ -446,7 +447,7 @@ def test_stranded_lists_an_account_whose_activation_died_and_reissue_sends_a_wor
     assert lines[1].split()[0] == str(ada) and "ada@example.com" in lines[1]
     assert lines[-1] == f"send a fresh code: outbox-relay stranded --reissue {ada}"
 
-    reissued = ok(cli(env, tmp_path, "stranded", "--reissue", str(ada)))
+    reissued = ok(here(env, tmp_path, "stranded", "--reissue", str(ada)))
 
     [_, line] = reissued.stdout.splitlines()
     [user, delivery] = line.split()
@@ -476,15 +477,15 @@ def test_the_reissue_hint_is_a_whole_command_and_counts_the_rest_in_words(
     kill(relay, smtp)
     accounts = [str(user_id_of(engine, f"u{n}@example.com")) for n in range(12)]
 
-    first = ok(cli(env, tmp_path, "stranded")).stdout.splitlines()
+    first = ok(here(env, tmp_path, "stranded")).stdout.splitlines()
 
     assert first[-2:] == [
         f"send a fresh code: outbox-relay stranded --reissue {' '.join(accounts[:10])}",
         "and 2 more: run `outbox-relay stranded` again after that command",
     ]
     pasted = shlex.split(first[-2].split(": ", 1)[1])
-    ok(cli(env, tmp_path, *pasted[1:]))
-    second = ok(cli(env, tmp_path, "stranded")).stdout.splitlines()
+    ok(here(env, tmp_path, *pasted[1:]))
+    second = ok(here(env, tmp_path, "stranded")).stdout.splitlines()
     assert (
         second[-1]
         == f"send a fresh code: outbox-relay stranded --reissue {' '.join(accounts[10:])}"
@@ -522,7 +523,7 @@ def test_purge_removes_what_outlived_retention_and_keeps_what_is_younger(
                 .values(created_at=utcnow() - timedelta(days=days))
             )
 
-    purged = as_json(cli(env, tmp_path, "purge", "--json"))
+    purged = as_json(here(env, tmp_path, "purge", "--json"))
 
     assert purged == {
         "sent": 1,
@@ -542,7 +543,7 @@ def test_purge_removes_what_outlived_retention_and_keeps_what_is_younger(
     [(actor, action, target, details)] = audit(engine)
     assert (actor, action, target, details) == (ACTOR, "purge", None, purged)
 
-    again = ok(cli(env, tmp_path, "purge")).stdout.splitlines()
+    again = ok(here(env, tmp_path, "purge")).stdout.splitlines()
     assert again[:2] == ["purged:", "WHAT                    ROWS  WINDOW"]
     assert again[2].split() == ["sent", "0", "sent", "over", "7d", "ago"]
 
@@ -552,18 +553,10 @@ def test_purge_removes_what_outlived_retention_and_keeps_what_is_younger(
 
 def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'never.db'}"
-    no_secret, bad_url, bad_usage = (
-        finish(process)
-        for process in [
-            start({"DATABASE_URL": database, "SECRET_KEY": ""}, tmp_path, ("purge",)),
-            start({"DATABASE_URL": "mysql://db/x", "SECRET_KEY": SECRET_KEY}, tmp_path, ("stats",)),
-            start(
-                {"DATABASE_URL": database, "SECRET_KEY": SECRET_KEY},
-                tmp_path,
-                ("dead", "retry", "--purpose", "welcome", "x"),
-            ),
-        ]
-    )
+    no_secret = here({"DATABASE_URL": database, "SECRET_KEY": ""}, tmp_path, "purge")
+    bad_url = here({"DATABASE_URL": "mysql://db/x", "SECRET_KEY": SECRET_KEY}, tmp_path, "stats")
+    filtered_ids = ("dead", "retry", "--purpose", "welcome", "x")
+    bad_usage = here({"DATABASE_URL": database, "SECRET_KEY": SECRET_KEY}, tmp_path, *filtered_ids)
 
     assert (no_secret.returncode, no_secret.stdout) == (2, "")
     [line] = no_secret.stderr.splitlines()
@@ -579,7 +572,7 @@ def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_numbers_past_a_row_id_or_a_page_are_usage_errors(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
     past_an_id = str(2**63)
-    runs = cli_all(
+    runs = here_all(
         env,
         tmp_path,
         ("dead", "list", "--before", past_an_id),
@@ -595,7 +588,7 @@ def test_numbers_past_a_row_id_or_a_page_are_usage_errors(tmp_path: Path) -> Non
 
 def test_a_since_before_year_1_or_past_9999_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
-    runs = cli_all(
+    runs = here_all(
         env,
         tmp_path,
         ("dead", "list", "--since", "99999999999d"),
@@ -614,7 +607,7 @@ def test_a_since_before_year_1_or_past_9999_is_a_usage_error_naming_it(tmp_path:
 
 def test_an_invalid_choice_is_refused_naming_the_choices_as_plain_values(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}", "SECRET_KEY": SECRET_KEY}
-    channel, purpose, reason = cli_all(
+    channel, purpose, reason = here_all(
         env,
         tmp_path,
         ("dead", "list", "--channel", "pigeon"),
@@ -658,7 +651,7 @@ def test_control_characters_in_rows_are_printed_as_visible_escapes(
             update(users).where(users.c.email == "eve@example.com").values(email=f"eve{evil}@x")
         )
 
-    listed, shown, stuck = cli_all(
+    listed, shown, stuck = here_all(
         env, tmp_path, ("dead", "list"), ("dead", "show", public_id), ("stranded",)
     )
 
@@ -674,7 +667,7 @@ def test_read_only_commands_need_no_secret_key(
 ) -> None:
     public_id = register(client, email="ada@example.com")
     keyless = {**env, "SECRET_KEY": ""}
-    runs = cli_all(
+    runs = here_all(
         keyless,
         tmp_path,
         ("stats",),
@@ -694,14 +687,14 @@ def test_commands_that_need_a_key_read_the_one_outpost_up_keeps(
 ) -> None:
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "secret_key").write_text(SECRET_KEY)
-    purged = ok(cli({**env, "SECRET_KEY": ""}, tmp_path, "purge"))
+    purged = ok(here({**env, "SECRET_KEY": ""}, tmp_path, "purge"))
     assert purged.stdout.startswith("purged:")
 
 
 def test_from_another_directory_the_sqlite_default_is_reported_missing_and_not_created(
     tmp_path: Path,
 ) -> None:
-    runs = cli_all({"DATABASE_URL": "", "SECRET_KEY": ""}, tmp_path, ("stats",), ("dead", "list"))
+    runs = here_all({"DATABASE_URL": "", "SECRET_KEY": ""}, tmp_path, ("stats",), ("dead", "list"))
     for run in runs:
         assert (run.returncode, run.stdout) == (1, "")
         [line] = run.stderr.splitlines()

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.suppressions import Suppressor
-from support.commands import cli
+from support.commands import here
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.dashboard import signed_in
 from support.rows import rows
@@ -117,8 +117,8 @@ def test_the_cli_offers_no_reissue_to_a_suppressed_address_and_refuses_one(
     gone, ada = (u["id"] for u in rows(engine, "users"))
     queued = rows(engine, "outbox")
 
-    listed = cli(env, tmp_path, "stranded")
-    reissued = cli(env, tmp_path, "stranded", "--reissue", str(gone))
+    listed = here(env, tmp_path, "stranded")
+    reissued = here(env, tmp_path, "stranded", "--reissue", str(gone))
 
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -170,16 +170,16 @@ def test_the_cli_lists_and_removes(env: dict[str, str], engine: Engine, tmp_path
         Suppressor.under(SECRET_KEY).add(
             connection, "bounced@example.com", reason="hard_bounce", source="ses", now=utcnow()
         )
-    listed = cli(env, tmp_path, "suppressions", "list")
+    listed = here(env, tmp_path, "suppressions", "list")
     assert listed.returncode == 0
     assert "bounced@example.com" in listed.stdout and "hard_bounce" in listed.stdout
-    as_json = json.loads(cli(env, tmp_path, "suppressions", "list", "--json").stdout)
+    as_json = json.loads(here(env, tmp_path, "suppressions", "list", "--json").stdout)
     assert [e["address"] for e in as_json] == ["bounced@example.com"]
-    removed = cli(env, tmp_path, "suppressions", "remove", "bounced@example.com", "x@example.com")
+    removed = here(env, tmp_path, "suppressions", "remove", "bounced@example.com", "x@example.com")
     assert removed.returncode == 1
     assert "bounced@example.com  removed" in removed.stdout
     assert "x@example.com  not suppressed" in removed.stdout
-    assert "no suppressed addresses" in cli(env, tmp_path, "suppressions", "list").stdout
+    assert "no suppressed addresses" in here(env, tmp_path, "suppressions", "list").stdout
 
 
 def test_the_dashboard_shows_and_removes_a_suppression(admin: FlaskClient, engine: Engine) -> None:
@@ -255,12 +255,12 @@ def test_the_cli_refuses_what_is_no_address_in_one_line(
         Suppressor.under(SECRET_KEY).add(
             connection, "gone@example.com", reason="hard_bounce", source="ses", now=utcnow()
         )
-    refused = cli(env, tmp_path, "suppressions", "remove", "gone@example.com", "erased")
+    refused = here(env, tmp_path, "suppressions", "remove", "gone@example.com", "erased")
     assert (refused.returncode, refused.stdout) == (2, "")
     [line] = refused.stderr.splitlines()
     assert line.startswith("outbox-relay: suppressions remove: ") and "E.164" in line
     assert [s["address"] for s in rows(engine, "suppressions")] == ["gone@example.com"]
-    removed = cli(env, tmp_path, "suppressions", "remove", "+33612345678", "GONE@example.com")
+    removed = here(env, tmp_path, "suppressions", "remove", "+33612345678", "GONE@example.com")
     assert "gone@example.com  removed" in removed.stdout
     assert "+33612345678  not suppressed" in removed.stdout
 
