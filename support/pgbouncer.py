@@ -12,6 +12,7 @@ from types import TracebackType
 
 from sqlalchemy.engine import make_url
 
+from support import processes
 from support.databases import PG_URL, libpq_url
 from support.smtp_sink import free_port
 
@@ -71,10 +72,12 @@ class PgBouncer:
             return ""
 
     def __enter__(self) -> PgBouncer:
-        command = [str(BINARY), str(self.base / "pgbouncer.ini")]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", OS_USER, "--", *command]
-        self._process = subprocess.Popen(command, cwd=self.base)
+        self._process = processes.tied(
+            [BINARY, self.base / "pgbouncer.ini"],
+            self.base,
+            self.base / "pgbouncer.out",
+            user=OS_USER if os.geteuid() == 0 else None,
+        )
         deadline = time.monotonic() + 15
         while "process up" not in self.log_text():
             if self._process.poll() is not None or time.monotonic() > deadline:

@@ -16,13 +16,16 @@ from pathlib import Path
 
 from outbox_relay.compose import message_id
 from outbox_relay.relay import Relay
-from support import postfix_config
+from support import postfix_config, processes
 from support.postfix_config import DOMAIN, LOGIN, OWNER, SASLPASSWD, SCENARIOS
 from support.processes import eventually
 from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA
 
 BINARY = Path("/usr/sbin/postfix")
+# The resident process, run here in the foreground: `postfix start` would make it a daemon, which
+# a killed test process would leave running.
+MASTER = Path("/usr/lib/postfix/sbin/master")
 # A relay against this Postfix probes a paused provider at least every PROBE_INTERVAL (a pause
 # costs a scenario about a second, not minutes), with four senders (four smtpd processes
 # started, not one per mail).
@@ -49,6 +52,7 @@ class Postfix:
         # Where the `postgrey` scenario asks its policy server (support/postgrey.py).
         self.policy_port = free_port()
         self._serial = 0
+        self._master: subprocess.Popen[bytes] | None = None
         self._mail: dict[Path, EmailMessage] = {}
         owner = pwd.getpwnam(OWNER)
         # Postfix's own daemons, running as its user, walk these paths.
@@ -89,20 +93,27 @@ class Postfix:
         self.reload()
 
     def start(self) -> None:
-        """Start the instance; return once every scenario's port listens."""
+        """Start the instance, as `postfix start-fg` does but as this process's child (its
+        checks, then the master); return once every scenario's port listens."""
         before = self.log().count("daemon started")
-        self._postfix("start")
+        self._postfix("check")
+        # Kept: the master changes its own user for moments (support/keeper.py).
+        self._master = processes.tied(
+            [MASTER, "-c", self.conf], self.base / "queue", self.base / "master.out", kept=True
+        )
         self._wait_for_log("daemon started", before + 1)
 
     def stop(self) -> None:
-        """Stop the instance; return once its master process is gone."""
-        pid = self._master_pid()
-        self._postfix("stop")
-        eventually(lambda: pid is None or not Path(f"/proc/{pid}").exists(), 15, "master gone")
+        """Stop the instance (`postfix stop`, which kills its processes after 5 s); return once
+        its master, and so its keeper, is gone."""
+        if self._running():
+            assert self._master is not None
+            self._postfix("stop")
+            self._master.wait(15)
 
     def reload(self) -> None:
         """Have every service read the configuration and tables again; return once they do."""
-        if self._master_pid() is None:
+        if not self._running():
             return
         before = self.log().count("reload -- version")
         self._postfix("reload")
@@ -114,8 +125,7 @@ class Postfix:
 
     def close(self) -> None:
         """Stop the instance and remove everything it wrote."""
-        if self._master_pid() is not None:
-            self.stop()
+        self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
     def log(self, since: int = 0) -> str:
@@ -179,19 +189,21 @@ class Postfix:
         if done.returncode != 0:
             raise RuntimeError(f"postfix {command} failed:\n{self.log()[-3000:]}")
 
-    def _master_pid(self) -> int | None:
-        """The master process's id while it runs."""
-        try:
-            pid = int((self.base / "queue" / "pid" / "master.pid").read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if Path(f"/proc/{pid}").exists() else None
+    def _running(self) -> bool:
+        """Whether the master process runs."""
+        return self._master is not None and self._master.poll() is None
 
     def _wait_for_log(self, text: str, count: int) -> None:
         """Until the log holds `text` `count` times; failing with the log's end."""
+
+        def logged() -> bool:
+            if self._master is not None and self._master.poll() is not None:
+                raise RuntimeError(f"the master exited with {self._master.returncode}")
+            return self.log().count(text) >= count
+
         try:
-            eventually(lambda: self.log().count(text) >= count, 15, f"Postfix logged {text!r}")
-        except AssertionError as exc:
+            eventually(logged, 15, f"Postfix logged {text!r}")
+        except (AssertionError, RuntimeError) as exc:
             raise RuntimeError(f"{exc}:\n{self.log()[-3000:]}") from None
 
 

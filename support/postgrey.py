@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from support import processes
 from support.processes import eventually, listening
 
 BINARY = Path("/usr/sbin/postgrey")
@@ -35,7 +36,9 @@ class Postgrey:
         os.chown(database, owner.pw_uid, owner.pw_gid)
         empty = self.base / "whitelist"
         empty.write_text("")
-        self._process = subprocess.Popen(
+        # As its user (the default of its --user) from the start: changing user itself, it would
+        # lose the signal that stops it with this process (support/processes.py).
+        self._process = processes.tied(
             [
                 BINARY,
                 f"--inet=127.0.0.1:{port}",
@@ -45,10 +48,10 @@ class Postgrey:
                 "--auto-whitelist-clients=0",
                 f"--whitelist-clients={empty}",
                 f"--whitelist-recipients={empty}",
-                f"--user={USER}",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.base / "postgrey.log").open("w"),
+            self.base,
+            self.base / "postgrey.log",
+            user=USER,
         )
         eventually(self._listening, 30, "postgrey listening")
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +18,7 @@ from types import TracebackType
 import psycopg
 
 from shared.settings.database_url import normalise_database_url
+from support import processes
 from support.smtp_sink import free_port
 
 BIN = Path(os.environ.get("OUTPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -50,6 +52,7 @@ class PrivatePostgres:
         self.data = self.base / "data"
         self.log = self.base / "postgres.log"
         self.running = False
+        self._server: subprocess.Popen[bytes] | None = None
         if os.geteuid() == 0:
             shutil.chown(self.base, user=OS_USER, group=OS_USER)
             self.base.chmod(0o700)
@@ -142,6 +145,8 @@ class PrivatePostgres:
         for pid in (postmaster, *children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        if self._server is not None:
+            self._server.wait(10)
         self.running = False
 
     @property
@@ -150,13 +155,38 @@ class PrivatePostgres:
         return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
 
     def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log))
+        """Start the server, as this process's child rather than `pg_ctl start`'s daemon, and
+        wait until it accepts connections (as `pg_ctl start -w` does)."""
+        self._server = processes.tied(
+            [BIN / "postgres", "-D", self.data],
+            self.base,
+            self.log,
+            user=OS_USER if os.geteuid() == 0 else None,
+            # Immediate shutdown: what it would keep is for nobody once its test process is gone.
+            dying=signal.SIGQUIT,
+            append=True,
+        )
+        deadline = time.monotonic() + 60
+        while self._status() not in ("ready", "standby"):
+            if self._server.poll() is not None or time.monotonic() > deadline:
+                processes.stop(self._server, signal.SIGKILL)
+                raise RuntimeError(f"postgres did not start\n--- server log ---\n{self.log_text()}")
+            time.sleep(0.05)
         self.running = True
+
+    def _status(self) -> str:
+        """What the running server's postmaster.pid says of it (`starting`, `ready`, …)."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return ""
+        ours = self._server is not None and lines[:1] == [str(self._server.pid)]
+        return lines[7].strip() if ours and len(lines) > 7 else ""
 
     def stop(self) -> None:
         """Stop the server (fast mode: disconnect clients, roll back) and wait for it."""
-        self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.data))
+        if self._server is not None:
+            processes.stop(self._server, signal.SIGINT, 60)
         self.running = False
 
     def restart(self) -> None:
@@ -207,8 +237,7 @@ class PrivatePostgres:
     def cleanup(self) -> None:
         """Stop the server if it runs and remove the directory; never raises."""
         try:
-            if self.running or (self.data / "postmaster.pid").exists():
-                self.stop()
+            self.stop()
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
         finally:

@@ -1,4 +1,5 @@
-"""Starting the real processes (gunicorn, the relay, `outpost up`) for end-to-end tests."""
+"""Starting the real processes (gunicorn, the relay, `outpost up`, every server) for end-to-end
+tests, each ending with the test process that started it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import ctypes
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -14,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
@@ -25,6 +27,7 @@ from outpost.serve import GUNICORN_CONFIG
 from support.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+KEEPER = Path(__file__).with_name("keeper.py")
 
 
 # Every process started here, until kill_leftovers.
@@ -40,21 +43,49 @@ def start(
     inherit: bool = True,
     append: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start a command in its own session, its output in `log` (after what is there, with
-    `append`); with `env` over this process's environment, or (`inherit` off) with `env`
-    alone, as systemd starts a unit."""
+    """Start a command for one test (killed after it, by `kill_leftovers`), its output in `log`
+    (after what is there, with `append`); with `env` over this process's environment, or
+    (`inherit` off) with `env` alone, as systemd starts a unit."""
+    process = tied(command, cwd, log, env={**os.environ, **env} if inherit else env, append=append)
+    _started.append(process)
+    return process
+
+
+def tied(
+    command: Sequence[str | Path],
+    cwd: Path,
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    dying: int = signal.SIGTERM,
+    kept: bool = False,
+    append: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start a server that ends with this process, however this one ends: in the foreground,
+    in a session of its own, as `user` from its start (with `env`, or this process's).
+
+    The kernel sends it `dying` when this process ends, a signal on which it must stop with
+    its own children. A server that daemonizes would escape the signal, one that changes its
+    own user would lose it: `kept`, such a server runs under support/keeper.py, which keeps
+    the signal and passes it on (the process returned is then the keeper's). Every server the
+    tests start, for a test or for a session, starts here.
+    """
+    account = pwd.getpwnam(user) if user else None
     with log.open("ab" if append else "wb") as out:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **env} if inherit else env,
+        return subprocess.Popen(
+            [sys.executable, "-I", KEEPER, *command] if kept else command,
+            env=env,
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_dying_with(os.getpid()) if _on_the_main_thread() else None,
+            user=account.pw_uid if account else None,
+            group=account.pw_gid if account else None,
+            extra_groups=os.getgrouplist(account.pw_name, account.pw_gid) if account else None,
+            # After the change of user, which clears the signal (prctl(2)).
+            preexec_fn=_dying_with(os.getpid(), dying) if _on_the_main_thread() else None,
         )
-    _started.append(process)
-    return process
 
 
 # prctl(2): the signal a process gets when the thread that started it ends.
@@ -66,8 +97,8 @@ def _on_the_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _dying_with(parent: int) -> Callable[[], None]:
-    """What the child runs before its command: SIGTERM when `parent` ends, however it ends.
+def _dying_with(parent: int, sig: int) -> Callable[[], None]:
+    """What the child runs before its command: `sig` when `parent` ends, however it ends.
 
     Killed (a SIGTERM'd or timed-out run: pytest-xdist's workers end without their fixtures'
     teardown), a test process would otherwise leave its servers running in their own sessions.
@@ -76,7 +107,7 @@ def _dying_with(parent: int) -> Callable[[], None]:
     """
 
     def die_with_parent() -> None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        _LIBC.prctl(_PR_SET_PDEATHSIG, sig)
         if os.getppid() != parent:
             os._exit(1)
 

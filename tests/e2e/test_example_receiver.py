@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import runpy
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -42,15 +41,15 @@ def receiver(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     broken = tmp_path / "broken"
     broken.touch()
     database = tmp_path / "app.db"
-    process = subprocess.Popen(
-        [sys.executable, str(EXAMPLE), str(port), str(database)],
+    log = tmp_path / "receiver.log"
+    process = processes.tied(
+        [sys.executable, EXAMPLE, str(port), str(database)],
+        tmp_path,
+        log,
         env={"WEBHOOK_SECRET": WEBHOOK_SECRET, "PROVISIONING_BROKEN": str(broken), "PATH": ""},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
     )
     try:
-        assert process.stdout is not None and "listening" in process.stdout.readline()
+        processes.eventually(lambda: "listening" in log.read_text(), 30, "the receiver listening")
         yield f"http://127.0.0.1:{port}/outpost-events", database, broken
     finally:
         process.terminate()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from support.leftovers import alive
 from support.processes import ROOT
 
 INNER = """
@@ -32,16 +33,6 @@ def test_a_server_then_a_long_wait(tmp_path):
     Path(os.environ["SERVER_PID_FILE"]).write_text(str(server.pid))
     time.sleep(600)
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone but for its exit status, which its parent (gone too) never read.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _until(condition: Callable[[], object], seconds: float, what: str) -> None:
@@ -67,11 +58,11 @@ def test_a_run_killed_with_sigterm_leaves_no_server_behind(tmp_path: Path, worke
         # Started by the run's test: however long a loaded machine takes to get there.
         _until(lambda: pid_file.exists() and pid_file.read_text(), 300, "server started")
         server = int(pid_file.read_text())
-        assert _alive(server)
+        assert alive(server)
         run.send_signal(signal.SIGTERM)
         run.wait(120)
-        _until(lambda: not _alive(server), 60, "end of the server")
+        _until(lambda: not alive(server), 60, "end of the server")
     finally:
         run.kill()
-        if server is not None and _alive(server):
+        if server is not None and alive(server):
             os.kill(server, signal.SIGKILL)
