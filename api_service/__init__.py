@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api_service import dashboard, http_limits, openapi, queue_time, request_spans
-from api_service.captcha import HumanCheck
 from api_service.flows.client_limit import ClientLimit
 from api_service.flows.dependencies import Dependencies
 from api_service.idempotency import IdempotencyKeys
@@ -41,6 +41,9 @@ from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 from shared.unsubscribe import Unsubscribe
 from shared.version import version
+
+if TYPE_CHECKING:
+    from api_service.captcha import HumanCheck
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +90,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         idempotency=IdempotencyKeys(settings.secret_key),
         client_limit=ClientLimit(settings.ip_rate_limit, throttle),
         unsubscribe=Unsubscribe(*settings.secret_keys),
-        human_check=(
-            HumanCheck(settings.captcha, settings.captcha_min_score) if settings.captcha else None
-        ),
+        human_check=_human_check(settings),
     )
     api = openapi.Api(app)
     register_error_handlers(app)
@@ -103,3 +104,13 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     log.info("api ready", extra={"version": version()})
     return app
+
+
+def _human_check(settings: Settings) -> HumanCheck | None:
+    """The human check CAPTCHA_URL configures, if any."""
+    if not settings.captcha:
+        return None
+    # Its HTTP client (httpx, with rich and click under it) loads only where one is configured.
+    from api_service.captcha import HumanCheck
+
+    return HumanCheck(settings.captcha, settings.captcha_min_score)

@@ -9,9 +9,10 @@ import email.policy
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.controller import Controller
+if TYPE_CHECKING:
+    from aiosmtpd.controller import Controller
 
 # Local parts that play a refusal, so that the demo shows every path a message can take.
 BOUNCE_PREFIX = "bounce"
@@ -71,6 +72,9 @@ def start_catcher(
     directory: Path, host: str, port: int, later_seconds: float = LATER_SECONDS
 ) -> Controller:
     """Listen on host:port until the returned controller is stopped."""
+    # aiosmtpd loads for `outpost up` only, not for the commands beside it.
+    from aiosmtpd.controller import Controller
+
     controller = Controller(MailDir(directory, later_seconds), hostname=host, port=port)
     controller.start()
     return controller

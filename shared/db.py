@@ -8,11 +8,8 @@ import time
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -21,6 +18,10 @@ import migrations
 from shared.bounds import LONGEST_CONNECT, OPERATOR_TIMEOUT, PING_TIMEOUT, BoundedConnection
 from shared.settings.config import Settings
 from shared.settings.database_url import connect_arguments
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -141,6 +142,10 @@ def _sqlite_on_begin(connection: Any) -> None:
 
 def alembic_config(url: str) -> Config:
     """An alembic Config for the packaged migrations, bound to `url`."""
+    # alembic (with mako and pygments) loads when migrations are run or read, not at every
+    # start (docs/decisions/0032-commands-load-what-they-use.md).
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = url
@@ -172,11 +177,13 @@ class Migrated:
 
 def migrate(url: str) -> Migrated:
     """Upgrade the database at `url` to the newest revision; what it did."""
+    from alembic import command
+
     config = alembic_config(url)
     started = _revision_at(url)
     command.upgrade(config, "head")
     ended = _revision_at(url)
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    script = _scripts()
     between = script.iterate_revisions(ended or "base", started or "base") if ended else []
     # A script's `doc` is its docstring's first paragraph, wrapped: said on one line.
     applied = [(r.revision, " ".join((r.doc or "").split())) for r in reversed(list(between))]
@@ -267,10 +274,17 @@ def schema_behind(engine: Engine) -> bool:
 @cache
 def _known_revisions() -> set[str]:
     """Every shipped revision."""
-    return {r.revision for r in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}
+    return {r.revision for r in _scripts().walk_revisions()}
 
 
 @cache
 def _head_revision() -> str | None:
     """The newest shipped revision; read from disk once, it cannot change while we run."""
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    return _scripts().get_current_head()
+
+
+def _scripts() -> ScriptDirectory:
+    """The packaged migrations, as alembic reads them."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR))

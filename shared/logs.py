@@ -40,6 +40,9 @@ def configure_logging() -> None:
     level = LOG_LEVEL.read(os.environ)
     # The scheduler logs every job run at INFO; only its problems matter here.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # alembic names at INFO each plugin it sets up as it loads, which is after this (shared.db
+    # loads it on first reading the schema's revision): nothing a process has to say.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:
         return

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from api_service.captcha import HumanCheck
 from api_service.flows.client_limit import ClientLimit
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.idempotency import IdempotencyKeys
@@ -17,6 +17,9 @@ from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 from shared.unsubscribe import Unsubscribe
+
+if TYPE_CHECKING:
+    from api_service.captcha import HumanCheck
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote_plus
 
-import jinja2
 import phonenumbers
 
-from shared.sandbox import Sandbox
 from shared.sms_providers.gateway import Gateway
 from shared.sms_providers.spec import Outbound, Requests, SmsContext, SmsProvider, SmsText
 from shared.sms_segments import segments
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 class _Json(str):
@@ -111,6 +112,11 @@ def read_template(value: str) -> tuple[Path, str, jinja2.Template] | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot be read ({type(exc).__name__}: {exc.args[-1]})") from None
     media, write = _FORMATS[path.suffix]
+    # Jinja loads where a template is set, not with the settings every process reads.
+    import jinja2
+
+    from shared.sandbox import Sandbox
+
     env = Sandbox(undefined=jinja2.StrictUndefined, finalize=write, autoescape=False)
     env.filters["tojson"] = _tojson
     try:
