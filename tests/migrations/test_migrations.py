@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
+from shared import db
 from shared.accounts import insert_user
 from shared.clock import utcnow
-from shared.db import alembic_config, schema_behind
+from shared.db import MIGRATIONS_DIR, alembic_config, schema_behind
 from shared.models import UtcDateTime
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
@@ -270,6 +272,15 @@ def test_a_schema_is_behind_when_older_and_not_when_newer_than_the_code(engine: 
                 sa.text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
             )
         assert schema_behind(engine) is behind
+
+
+def test_the_revisions_read_from_file_names_are_alembics() -> None:
+    """A process reads its revisions from the version files' names, not through alembic: each
+    file's name starts with its revision, and the history is one line ending at the newest."""
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert db._known_revisions() == {r.revision for r in script.walk_revisions()}
+    assert db._head_revision() == script.get_current_head()
+    assert len(script.get_heads()) == 1
 
 
 def test_0011_remembers_notifications_in_a_database_upgraded_with_its_messages(

@@ -8,8 +8,9 @@ import json
 import subprocess
 import sys
 
-# Loaded where migrations are run or read, by `outpost up`, by a configured CAPTCHA_URL or
-# SMS_REQUEST_TEMPLATE: never by merely importing a process's entry point.
+# Loaded where migrations are run, by `outpost up`, by a configured CAPTCHA_URL or
+# SMS_REQUEST_TEMPLATE: never by importing a process's entry point, nor by the schema check a
+# start makes.
 EVERYWHERE_DEFERRED = ("alembic", "mako", "pygments", "aiosmtpd", "httpx", "rich")
 # The relay's operator commands render no template (`outpost` checks and previews them).
 RELAY_DEFERRED = ("jinja2",)
@@ -18,6 +19,8 @@ IMPORTS = """
 import json, sys
 loaded = lambda: sorted({name.partition(".")[0] for name in sys.modules})
 import outbox_relay.cli
+from shared.db import create_engine_for, schema_behind
+schema_behind(create_engine_for("sqlite://"))
 relay = loaded()
 import api_service, outpost.cli
 print(json.dumps({"relay": relay, "all": loaded()}))
