@@ -5,6 +5,7 @@ sandbox (a template reaches the values it is given, never Python's objects behin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,17 @@ class Templates:
             for parts in PARTS.values()
             for part in parts
         ]
+
+    def compile_overridden(self) -> None:
+        """Compile every template of the messages that read an operator's file, so that none
+        of their renders pays for it under the budget (a worker does this before it is ready)."""
+        if self.override is None:
+            return
+        read = {tuple(name.split("/")[:2]) for name in _overridden(self.override, self.locales)}
+        names = [name for name in self.names() if tuple(name.split("/")[:2]) in read]
+        for name in [*SHARED_FILES, *names]:
+            with suppress(jinja2.TemplateError):  # the render names what fails
+                self._env.get_template(name)
 
     def problems(self) -> list[str]:
         """One line per template that cannot render with sample values, naming its file."""

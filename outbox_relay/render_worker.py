@@ -69,6 +69,7 @@ def _serve(stdin: IO[str], stdout: IO[str]) -> None:
     """A worker's loop: its configuration, then one answer a request, until its input ends."""
     config = json.loads(stdin.readline())
     templates = Templates(Branding(**config["branding"]), Path(config["override"]), isolated=False)
+    templates.compile_overridden()
     reports = _Reports(stdout)
     _answer(stdout, {"ready": True})
     for line in stdin:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,23 @@ def test_an_activation_code_of_a_day_says_24_hours(locale: str) -> None:
     for text in (email.text, email.html, sms):
         assert "1440" not in text
         assert "24 h" in text
+
+
+def test_a_worker_compiles_the_operators_messages_before_its_first_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling is not rendering: a render worker's first render, under its budget, finds
+    every template of the messages an operator's file changes already compiled."""
+    (tmp_path / "activation" / "en").mkdir(parents=True)
+    (tmp_path / "activation" / "en" / "subject.txt").write_text("Your code {{ code }}")
+    templates = Templates(override=tmp_path, isolated=False)
+    templates.compile_overridden()
+
+    def compiling(*_: Any, **__: Any) -> None:
+        raise AssertionError("compiled while rendering")
+
+    monkeypatch.setattr(templates._env, "compile", compiling)
+    params = {"code": "123456", "expires_minutes": 15}
+    assert templates.email("activation", "en", params).subject == "Your code 123456"
+    with pytest.raises(AssertionError, match="compiled while rendering"):
+        templates.email("password_reset", "en", params)
