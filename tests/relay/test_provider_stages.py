@@ -5,7 +5,6 @@ test_smtp_tls.py)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -129,12 +128,14 @@ def test_a_provider_slow_at_every_step_is_cut_off_at_one_timeout_for_the_whole_s
     queue_emails(engine, 1)
     url = server.url(timeout=1.0, user=LOGIN[0], password=LOGIN[1].replace(" ", "%20"))
     relay = make_relay(smtp=parse_smtp_url(url), relay_backoff_base=60.0)
-    started = time.monotonic()
     relay.drain()
-    assert time.monotonic() - started < 1.4
     row = the_row(engine)
     assert (row["status"], row["attempts"], outcomes(engine)) == ("pending", 1, ["transient"])
+    # Cut during RCPT, 1.2 s into the session: no step alone took a timeout. The send's own
+    # time (not the claim's and the write's, which a loaded machine stretches) ends near 1 s.
     assert "timed out at rcpt" in str(row["last_error"])
+    [attempt] = rows(engine, "outbox_attempts")
+    assert attempt["duration_ms"] < 1400, attempt["duration_ms"]
     assert server.script.accepted == []
 
 
