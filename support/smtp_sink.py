@@ -54,6 +54,13 @@ def code_in(message: EmailMessage) -> str:
     return str(code)
 
 
+def the_mail(messages: list[EmailMessage], to: str, subject: str) -> EmailMessage:
+    """The one mail among `messages` to `to` under `subject`: a drain sends its rows at once,
+    so the order they arrive in says nothing of the order they were asked for."""
+    [mail] = [m for m in messages if str(m["To"]) == to and str(m["Subject"]) == subject]
+    return mail
+
+
 @dataclass
 class SmtpSink:
     """Behaviour per DATA: `accept`, `reply:NNN`, `hang`, `drop`; `delay` seconds before it.

@@ -20,12 +20,13 @@ from shared.settings.config import Settings
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.dashboard import signed_in
 from support.rows import count, forget_throttles, rows
-from support.smtp_sink import SinkServer, code_in
+from support.smtp_sink import SinkServer, code_in, the_mail
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ADA, NEW, GRACE = "ada@example.com", "ada@new.example.com", "grace@example.com"
 CLIENT = "203.0.113.7"
 BY_PASSWORD = {"method": "password"}
+CONFIRM_NEW = "Confirm your new Outpost address"
 
 
 def from_client(client: FlaskClient) -> FlaskClient:
@@ -48,11 +49,6 @@ def history(admin: FlaskClient, account: int) -> list[tuple[str, str | None, Any
     assert page["next"] is None
     assert all(set(item) == {"type", "at", "client", "detail"} for item in page["items"])
     return [(item["type"], item["client"], item["detail"]) for item in page["items"]]
-
-
-def newest_code(smtp: SinkServer, to: str, count: int) -> str:
-    """The code of the newest of the `count` mails `to` has had."""
-    return code_in([m for m in smtp.sink.wait_for(count) if str(m["To"]) == to][-1])
 
 
 def register(client: FlaskClient, email: str = ADA) -> None:
@@ -87,7 +83,7 @@ def test_the_history_shows_registration_activation_a_failed_and_a_good_sign_in(
     from_client(admin)
     register(admin)
     make_relay().drain()
-    code = newest_code(smtp, ADA, 1)
+    code = code_in(smtp.sink.wait_for(1)[0])
     assert admin.post("/v1/activations", json={"email": ADA, "code": code}).status_code == 200
     wrong = {"email": ADA, "password": "not the password at all"}
     assert admin.post("/v1/logins", json=wrong).status_code == 401
@@ -134,7 +130,8 @@ def test_codes_asked_for_and_a_password_reset_are_recorded(
     assert admin.post("/v1/activations/resend", json={"email": ADA}).status_code == 202
     make_active(engine)
     assert admin.post("/v1/password-resets", json={"email": ADA}).status_code == 202
-    code = newest_code(smtp, ADA, make_relay().drain())
+    mails = smtp.sink.wait_for(make_relay().drain())
+    code = code_in(the_mail(mails, ADA, "Reset your Outpost password"))
     new_password = "another horse battery staple"
     confirm = {"email": ADA, "code": code, "new_password": new_password}
     assert admin.post("/v1/password-resets/confirm", json=confirm).status_code == 200
@@ -164,7 +161,7 @@ def test_an_address_change_records_the_request_the_change_and_a_wrong_password(
     forget_throttles(engine)
     assert admin.post("/v1/address-changes", json={**ask, "new_email": NEW}).status_code == 202
     make_relay().drain()
-    code = newest_code(smtp, NEW, 1)
+    code = code_in(the_mail(smtp.sink.received, NEW, CONFIRM_NEW))
     confirm = {"email": ADA, "code": code, "new_email": NEW}
     assert admin.post("/v1/address-changes/confirm", json=confirm).status_code == 200
 
@@ -191,7 +188,8 @@ def test_a_pending_account_activated_by_an_address_change_says_so(
     ask = {"email": ADA, "password": PASSWORD, "new_email": NEW}
     assert admin.post("/v1/address-changes", json=ask).status_code == 202
     make_relay().drain()
-    confirm = {"email": ADA, "code": newest_code(smtp, NEW, 1), "new_email": NEW}
+    code = code_in(the_mail(smtp.sink.received, NEW, CONFIRM_NEW))
+    confirm = {"email": ADA, "code": code, "new_email": NEW}
     assert admin.post("/v1/address-changes/confirm", json=confirm).status_code == 200
 
     types = [(kind, detail) for kind, _, detail in history(admin, user_id(engine, NEW))]
