@@ -8,7 +8,7 @@ when a row entered it), so 0018's triggers stay what they were.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 # Written out rather than imported: a migration must not change when the code does.
 FAILED = "('transient', 'permanent')"
@@ -47,14 +47,14 @@ def _rules(
     hour: str, minute: str, since: str, minutes: Mapping[str, str]
 ) -> dict[str, tuple[str, str, str, list[str]]]:
     """Each trigger: its event, the rows it reads as `batch` (NEW or OLD: the statement's on
-    PostgreSQL, else the row's; '': a row trigger reading OLD and NEW), when it fires, and its
-    statements."""
+    PostgreSQL, else the row's; '': a row trigger reading OLD and NEW; CHANGES: the rows an
+    update changed, read as `changes`), when it fires, and its statements."""
     at = hour.format("attempted_at")
 
-    def retried(message: str, sign: str, when: str = "true") -> str:
+    def retried(message: str, sign: str) -> str:
         return (
             f"{HOURS} SELECT {at}, 'retried', {sign}count(*) FROM outbox_attempts "
-            f"WHERE outbox_id = {message}.id AND outcome IN {FAILED} AND {when} GROUP BY 1"
+            f"WHERE outbox_id = {message}.id AND outcome IN {FAILED} GROUP BY 1"
         )
 
     def kept(column: str, sign: str, window: str) -> str:
@@ -85,31 +85,36 @@ def _rules(
         return [f"{LISTED} SELECT {sign}count(*) FROM batch HAVING count(*) > 0"]
 
     def entered_or_left(kind: str, column: str) -> list[str]:
-        left = f"OLD.status = '{kind}' AND NEW.status <> '{kind}'"
-        entered = f"NEW.status = '{kind}' AND OLD.status <> '{kind}'"
+        left = f"old_status = '{kind}' AND new_status <> '{kind}'"
+        entered = f"new_status = '{kind}' AND old_status <> '{kind}'"
         return [
-            f"{MINUTES} SELECT {minute.format(f'OLD.{column}')}, '{kind}', -1 "
-            f"WHERE {left} AND OLD.{column} IS NOT NULL",
-            f"{MINUTES} SELECT {minute.format(f'NEW.{column}')}, '{kind}', 1 "
-            f"WHERE {entered} AND NEW.{column} IS NOT NULL",
+            f"{MINUTES} SELECT {minute.format(f'{side}_{column}')}, '{kind}', {sign}count(*) "
+            f"FROM changes WHERE {moved} AND {side}_{column} IS NOT NULL GROUP BY 1"
+            for side, sign, moved in (("old", "-", left), ("new", "", entered))
         ]
 
-    left = "OLD.status = 'sent' AND NEW.status <> 'sent'"
-    entered = "NEW.status = 'sent' AND OLD.status <> 'sent'"
     sent = "EXISTS (SELECT 1 FROM outbox WHERE id = NEW.outbox_id AND status = 'sent')"
+    moved = (
+        "(old_status = 'sent' AND new_status <> 'sent') "
+        "OR (new_status = 'sent' AND old_status <> 'sent')"
+    )
     return {
         "outbox_counts_added": ("INSERT ON outbox", "NEW", "", messages("")),
         "outbox_counts_removed": ("DELETE ON outbox", "OLD", "", messages("-")),
         "outbox_counts_changed": (
             "UPDATE OF status, channel, resolution ON outbox",
-            "",
+            "CHANGES",
             "OLD.status <> NEW.status OR OLD.channel <> NEW.channel "
             "OR (OLD.resolution IS NULL) <> (NEW.resolution IS NULL)",
             [
-                f"{COUNT} VALUES (OLD.status, OLD.channel, OLD.resolution IS NOT NULL, -1), "
-                "(NEW.status, NEW.channel, NEW.resolution IS NOT NULL, 1)",
-                retried("NEW", "-", left),
-                retried("NEW", "", entered),
+                f"{COUNT} SELECT status, channel, resolved, sum(n) FROM ("
+                "SELECT old_status AS status, old_channel AS channel, old_resolved AS resolved, "
+                "-1 AS n FROM changes UNION ALL SELECT new_status, new_channel, new_resolved, 1 "
+                "FROM changes) AS moves GROUP BY 1, 2, 3 HAVING sum(n) <> 0",
+                f"{HOURS} SELECT {hour.format('a.attempted_at')}, 'retried', "
+                "sum(CASE WHEN new_status = 'sent' THEN 1 ELSE -1 END) "
+                "FROM changes JOIN outbox_attempts AS a ON a.outbox_id = changes.id "
+                f"WHERE ({moved}) AND a.outcome IN {FAILED} GROUP BY 1",
                 *(
                     statement
                     for kind, column in minutes.items()
@@ -149,9 +154,12 @@ def _rules(
     }
 
 
-def create_triggers(dialect: str, minutes: Mapping[str, str]) -> list[str]:
+def create_triggers(
+    dialect: str, minutes: Mapping[str, str], *, updates_by_statement: bool = False
+) -> list[str]:
     """The statements creating the triggers: on PostgreSQL, a statement's rows at once (its
-    transition table) for inserts and deletes; on SQLite, a row at a time."""
+    transition tables) for inserts and deletes, and for the outbox's updates with
+    `updates_by_statement` (revision 0025 on); on SQLite, a row at a time."""
     made = []
     since = SINCE[dialect]
     columns = {**COLUMNS, "outbox": (*COLUMNS["outbox"], *minutes.values())}
@@ -161,15 +169,24 @@ def create_triggers(dialect: str, minutes: Mapping[str, str]) -> list[str]:
         recent = f"OLD.status = 'sent' AND OLD.sent_at > {since.format('25 hours')}"
         when = recent if when == "RECENT" else when
         rows = {f"{row}_ROW": _one(row, columns[table]) for row in ("OLD", "NEW")}
-        if dialect == "sqlite" or not batch:
+        each = "ROW"
+        if batch == "CHANGES" and dialect == "postgresql" and updates_by_statement:
+            # Transition tables take no column list: the statement's rows that changed are
+            # found by the trigger's condition instead.
+            event = f"UPDATE ON {table} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
+            rows["changes"] = _changes(("old_rows", "new_rows"), minutes.values(), when)
+            when, each = "", "STATEMENT"
+        elif batch == "CHANGES":
+            rows["changes"] = _changes(("OLD", "NEW"), minutes.values())
+        elif dialect == "sqlite" or not batch:
             rows["batch"] = _one(batch or "NEW", columns[table])
-            each = "ROW"
         else:
             rows["batch"] = "added" if batch == "NEW" else "removed"
             event += f" REFERENCING {batch} TABLE AS {rows['batch']}"
             each = "STATEMENT"
         for old, new in rows.items():
-            body = [s.replace(f"FROM {old}", f"FROM {new} AS batch") for s in body]
+            alias = "changes" if old == "changes" else "batch"
+            body = [s.replace(f"FROM {old}", f"FROM {new} AS {alias}") for s in body]
         condition = f" WHEN ({when})" if when else ""
         if dialect == "sqlite":
             made.append(
@@ -201,6 +218,23 @@ def drop_triggers(dialect: str) -> list[str]:
         else:
             dropped.append(f"DROP TRIGGER {name}")
     return dropped
+
+
+def _changes(sides: tuple[str, str], minutes: Iterable[str], where: str = "") -> str:
+    """The outbox rows an update changed, as a table of their old and new values: one row of a
+    row trigger (`sides` OLD and NEW), or, `where` naming a change, those of a statement's
+    transition tables that changed."""
+    old, new = sides
+    picked = [f"{new}.id AS id"]
+    for prefix, side in (("old", old), ("new", new)):
+        picked += [f"{side}.{c} AS {prefix}_{c}" for c in ("status", "channel", *minutes)]
+        picked.append(f"{side}.resolution IS NOT NULL AS {prefix}_resolved")
+    if not where:
+        return f"(SELECT {', '.join(picked)})"
+    changed = where.replace("OLD.", f"{old}.").replace("NEW.", f"{new}.")
+    return (
+        f"(SELECT {', '.join(picked)} FROM {old} JOIN {new} ON {new}.id = {old}.id WHERE {changed})"
+    )
 
 
 def _one(row: str, columns: tuple[str, ...]) -> str:

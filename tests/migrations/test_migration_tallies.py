@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from shared.clock import utcnow
 from shared.db import alembic_config
-from support.bulk import add_attempts, queue_one
+from support.bulk import add_attempts, queue_emails, queue_one
 from support.constants import MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
@@ -64,3 +64,36 @@ def test_0018_seeds_the_tallies_from_the_rows_and_keeps_them_as_the_relay_delive
     assert not sa.inspect(engine).has_table("outbox_counts")
     command.upgrade(config, "head")
     agree(engine, utcnow())
+
+
+def test_0025_counts_the_outbox_by_statement_as_the_row_triggers_did(
+    database_url: str, engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    """Revision 0025 on a populated database: messages sent after a retry, dead and pending at
+    0024 keep their figures; the statement trigger counts a drain of many (one refused for
+    now, tried again) as the row trigger did, before and after a downgrade."""
+    config = alembic_config(database_url)
+    command.downgrade(config, "0024")
+    now = utcnow()
+    for name, (status, resolution, attempts) in CASES.items():
+        public_id = queue_one(engine, f"{name}@example.com")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "UPDATE outbox SET status = :status, resolution = :resolution, "
+                    "sent_at = :now WHERE public_id = :id"
+                ),
+                {"status": status, "resolution": resolution, "now": now, "id": public_id},
+            )
+            add_attempts(connection, public_id, attempts, now)
+    queue_emails(engine, 20, prefix="before")
+    relay = make_relay(relay_backoff_base=0.0, relay_backoff_cap=0.0)
+    for revision in ("head", "0024"):
+        agree(engine, utcnow())
+        (command.upgrade if revision == "head" else command.downgrade)(config, revision)
+        agree(engine, utcnow())
+        smtp.sink.script = ["reply:451"]
+        assert relay.drain() >= 20
+        agree(engine, utcnow())
+        queue_emails(engine, 20, prefix=f"after{revision}")
+    agree(engine, utcnow(), fold=True)

@@ -19,7 +19,8 @@ from shared.operations import purge, tallies
 from shared.settings.config import Settings
 from shared.suppressions import Suppressor
 from shared.transitions import bounce, cancel_unsent
-from support.bulk import queue_emails
+from shared.vocabulary import DeadReason
+from support.bulk import add_attempts, queue_emails
 from support.commands import cli, ok
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import count
@@ -183,3 +184,30 @@ def test_the_apis_metrics_fold_what_no_relay_folded(
     assert "outpost_pending_messages 6.0" in client.get("/metrics").get_data(as_text=True)
     assert count(engine, "outbox_counts") == 1
     agree(engine, utcnow())
+
+
+def test_one_statement_moving_many_rows_counts_each_row_it_moved(engine: Engine) -> None:
+    """An update of many rows at once, as a relay's write of half a batch is: messages with
+    failed attempts in two hours sent together, some of them bounced together, others dead and
+    discarded together, and an update that moves no row counts nothing."""
+    now = utcnow()
+    ids = queue_emails(engine, 6, prefix="many")
+    with engine.begin() as connection:
+        for n, public_id in enumerate(ids[:4]):
+            add_attempts(connection, public_id, [("transient", 5 + 70 * (n % 2))], now)
+    agree(engine, utcnow())
+    moves = [
+        (ids[:5], {"status": "sent", "sent_at": now}),
+        (ids[1:3], {"status": "bounced"}),
+        (ids[3:], {"status": "dead", "dead_at": now, "dead_reason": DeadReason.MAX_ATTEMPTS}),
+        (ids[4:], {"resolution": "discarded"}),
+        (ids, {"last_error": "read by nobody"}),
+    ]
+    for moved, values in moves:
+        with engine.begin() as connection:
+            connection.execute(update(outbox).where(outbox.c.public_id.in_(moved)).values(values))
+        agree(engine, utcnow())
+    with engine.connect() as connection:
+        by_status, _, hours = full_counts(connection)
+    assert by_status == {"sent": {"email": 1}, "bounced": {"email": 2}, "dead": {"email": 3}}
+    assert sum(n for (_, kind), n in hours.items() if kind == tallies.RETRIED) == 1
