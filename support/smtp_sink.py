@@ -140,6 +140,12 @@ class SinkServer:
         """SMTP_URL for this server, with a short timeout for the hang tests."""
         return f"smtp://127.0.0.1:{self.port}?timeout=2"
 
+    @property
+    def patient_url(self) -> str:
+        """SMTP_URL for this server with the relay's own timeout (30 s): for a test that hangs
+        nothing, where two seconds are a bound a loaded machine can pass."""
+        return f"smtp://127.0.0.1:{self.port}"
+
     def start(self) -> None:
         """Listen."""
         self._controller.start()

@@ -348,7 +348,7 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
 def test_two_relays_draining_ten_thousand_messages_send_each_exactly_once(
     env: dict[str, str], engine: Engine, smtp: SinkServer, relays: Relays
 ) -> None:
-    env = {**env, "RELAY_BATCH_SIZE": "100"}
+    env = {**env, "RELAY_BATCH_SIZE": "100", "SMTP_URL": smtp.patient_url}
     public_ids = queue_emails(engine, 10_000, prefix="pair")
 
     started = time.monotonic()
