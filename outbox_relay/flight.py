@@ -15,6 +15,10 @@ class Flight:
         self._cond = threading.Condition()
         self._count = 0
         self._raised: BaseException | None = None
+        # What the one thread that waits (the claiming one: `wait`, `land`) waits for: a
+        # delivery's end wakes it only once that holds, not at every end (a wake a message,
+        # where the room for a claim comes once a half batch is written).
+        self._wanted: Callable[[], bool] | None = None
 
     @property
     def count(self) -> int:
@@ -35,16 +39,24 @@ class Flight:
             self._count -= 1
             if self._raised is None and future.exception() is not None:
                 self._raised = future.exception()
-            self._cond.notify_all()
+            if self._wanted is not None and self._wanted():
+                self._cond.notify_all()
 
     def wait(self, done: Callable[[], bool], timeout: float) -> None:
-        """Until `done` holds, a delivery ends or `timeout` seconds pass."""
+        """Until `done` holds as a delivery ends, or `timeout` seconds pass."""
         with self._cond:
-            self._cond.wait_for(done, timeout)
+            self._wait_for(done, timeout)
 
     def land(self) -> BaseException | None:
         """Wait until no delivery is in flight; what one raised meanwhile, if any."""
         with self._cond:
-            self._cond.wait_for(lambda: not self._count)
+            self._wait_for(lambda: not self._count, None)
             raised, self._raised = self._raised, None
             return raised
+
+    def _wait_for(self, wanted: Callable[[], bool], timeout: float | None) -> None:
+        self._wanted = wanted
+        try:
+            self._cond.wait_for(wanted, timeout)
+        finally:
+            self._wanted = None

@@ -68,16 +68,23 @@ class LeaseKeeper:
         self._renew_at: dict[int, tuple[Claimed, datetime]] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
+        # While the renewing thread waits: until when (None: until told). A send whose renewal
+        # comes no sooner wakes nobody: a claim's rows share one lease, so a wake a message
+        # would find nothing due.
+        self._asleep = False
+        self._wakes_at: datetime | None = None
 
     @contextmanager
     def holding(self, row: Claimed) -> Iterator[None]:
         """Keep `row`'s lease running for as long as the block runs."""
+        when = row.locked_until - self._lease / 2
         with self._cond:
-            self._renew_at[row.id] = (row, row.locked_until - self._lease / 2)
+            self._renew_at[row.id] = (row, when)
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._asleep and (self._wakes_at is None or when < self._wakes_at):
+                self._cond.notify()
         try:
             yield
         finally:
@@ -106,7 +113,11 @@ class LeaseKeeper:
                 if due:
                     return due
                 soonest = min((when for _, when in self._renew_at.values()), default=None)
-                self._cond.wait(None if soonest is None else (soonest - now).total_seconds())
+                self._asleep, self._wakes_at = True, soonest
+                try:
+                    self._cond.wait(None if soonest is None else (soonest - now).total_seconds())
+                finally:
+                    self._asleep = False
             return None
 
     def _renew(self, row: Claimed) -> None:

@@ -124,8 +124,11 @@ class Templates:
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(["html"]),
             keep_trailing_newline=False,
-            # Templates do not change under a running process: no stat before every message.
+            # Templates do not change under a running process: no stat before every message,
+            # and a dict of every template loaded rather than an LRU cache whose lookup moves
+            # the name along a list, three times a message.
             auto_reload=False,
+            cache_size=-1,
         )
         self._env.filters["duration"] = duration
         self._env.globals.update(asdict(branding))
