@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
@@ -78,11 +77,8 @@ class Senders:
             name: Sessions(partial(make_channel, name), settings.relay_concurrency)
             for name in providers.names()
         }
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.relay_concurrency, thread_name_prefix="sender"
-        )
         self._send_times = SendTimes()
-        self._flight = Flight()
+        self._flight = Flight(settings.relay_concurrency, "sender")
         self._batching = ExitStack()
 
     @property
@@ -106,9 +102,7 @@ class Senders:
             return
         if self._flight.take_off(len(rows)):
             self._batching.enter_context(self._outcomes.batching())
-        for row in rows:
-            future = self._pool.submit(self._deliver, row, row.id in suppressed)
-            future.add_done_callback(self._flight.done)
+        self._flight.hand(self._deliver, [(row, row.id in suppressed) for row in rows])
 
     def wait(self, done: Callable[[], bool], timeout: float) -> None:
         """Until `done` holds, a delivery ends or `timeout` seconds pass."""
@@ -124,7 +118,7 @@ class Senders:
 
     def stop(self) -> None:
         """Let the sends in flight finish; start no other."""
-        self._pool.shutdown(wait=True)
+        self._flight.stop()
 
     def cut(self) -> None:
         """Break off the sends still in flight: each waiting on a provider fails at once, its
