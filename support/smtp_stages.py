@@ -47,6 +47,9 @@ class Script:
     recipients: dict[str, str] = field(default_factory=dict)
     accepted: list[EmailMessage] = field(default_factory=list)
     mail_times: list[float] = field(default_factory=list)
+    # The longest the server's event loop ran late (a loaded machine): a MAIL FROM it read may
+    # have come that much earlier, so that times spread apart can read bunched.
+    loop_lag: float = 0.0
     sessions: int = 0
     open_sessions: int = 0  # connected now
     # Refuse a session past this many open at once, as Postfix's connection count limit does.
@@ -402,9 +405,21 @@ class StagedSmtp:
         return f"{scheme}://{credentials}127.0.0.1:{self.port}?{query}"
 
     def start(self) -> None:
-        """Listen."""
+        """Listen, and watch how late the server's loop runs."""
         self._controller.start()
+        asyncio.run_coroutine_threadsafe(_watch_lag(self.script), self._controller.loop)
 
     def stop(self) -> None:
         """Stop listening and cancel whatever hangs."""
         self._controller.stop(no_assert=True)
+
+
+async def _watch_lag(script: Script, tick: float = 0.01) -> None:
+    """Record in `script.loop_lag` the longest a tick of the loop came late, until cancelled
+    (the controller's stop cancels its tasks)."""
+    while True:
+        started = time.monotonic()
+        await asyncio.sleep(tick)
+        late = time.monotonic() - started - tick
+        with script._lock:
+            script.loop_lag = max(script.loop_lag, late)

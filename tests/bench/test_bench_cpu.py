@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +17,23 @@ from bench.cpu import TICKS_PER_SECOND, cpu_ticks
 # theirs out of the count.
 pytestmark = pytest.mark.alone
 
-# Spins for 0.5 s of CPU, then idles; the argument after the program marks its command line.
-SPIN = "import time\nstop = time.process_time() + 0.5\nwhile time.process_time() < stop: pass\n"
+# Spins for 0.5 s of CPU, says so, then idles; the argument after the program marks its command
+# line. Waiting for its word rather than for some seconds: beside other load it spins longer.
+SPIN = (
+    "import time\nstop = time.process_time() + 0.5\nwhile time.process_time() < stop: pass\n"
+    "print('spun', flush=True)\ntime.sleep(60)\n"
+)
+
+
+def spinner(mark: str) -> subprocess.Popen[str]:
+    """A process spinning as SPIN does, its command line marked `mark`."""
+    return subprocess.Popen([sys.executable, "-c", SPIN, mark], stdout=subprocess.PIPE, text=True)
+
+
+def spun(process: subprocess.Popen[str]) -> None:
+    """Until `process` has spun its 0.5 s."""
+    assert process.stdout is not None
+    assert process.stdout.readline() == "spun\n"
 
 
 def test_the_benchs_own_cpu_is_the_load_generators() -> None:
@@ -32,34 +48,34 @@ def test_the_benchs_own_cpu_is_the_load_generators() -> None:
 def test_a_process_is_charged_to_the_kind_its_command_line_names() -> None:
     # This run's own: another helper's gunicorn on the machine would count too.
     before = cpu_ticks(own=True)
-    spinner = subprocess.Popen([sys.executable, "-c", SPIN + "time.sleep(60)", "gunicorn"])
+    spinning = spinner("gunicorn")
     try:
-        time.sleep(1.5)
+        spun(spinning)
         used = cpu_ticks(own=True) - before
     finally:
-        spinner.kill()
-        spinner.wait()
+        spinning.kill()
+        spinning.wait()
     assert 0.45 <= used["gunicorn"] / TICKS_PER_SECOND <= 1.0
 
 
-def test_own_ticks_leave_out_another_runs_processes() -> None:
+def test_own_ticks_leave_out_another_runs_processes(tmp_path: Path) -> None:
     """A spinner this process did not start (here, one a shell started and left) is another
     run's: counted on the machine, not among this run's own."""
     before, own_before = cpu_ticks(), cpu_ticks(own=True)
-    spinner = subprocess.Popen([sys.executable, "-c", SPIN + "time.sleep(60)", "outbox_relay"])
-    left = f'"{sys.executable}" -c "$0" outbox_relay >/dev/null 2>&1 & echo $!'
+    spinning = spinner("outbox_relay")
+    said = tmp_path / "stranger.out"
+    left = f'"{sys.executable}" -c "$0" outbox_relay >"$1" 2>/dev/null & echo $!'
     stranger = subprocess.run(
-        ["sh", "-c", left, SPIN + "time.sleep(60)"],
-        capture_output=True,
-        text=True,
-        check=True,
+        ["sh", "-c", left, SPIN, str(said)], capture_output=True, text=True, check=True
     )
     try:
-        time.sleep(3)
+        spun(spinning)
+        while "spun" not in said.read_text():
+            time.sleep(0.05)
         used, own = cpu_ticks() - before, cpu_ticks(own=True) - own_before
     finally:
-        for pid in (spinner.pid, int(stranger.stdout)):
+        for pid in (spinning.pid, int(stranger.stdout)):
             os.kill(pid, signal.SIGKILL)
-        spinner.wait()
+        spinning.wait()
     assert used["relay"] / TICKS_PER_SECOND >= 0.9  # other runs on the machine only add to it
     assert 0.45 <= own["relay"] / TICKS_PER_SECOND <= 0.75

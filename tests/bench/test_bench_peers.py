@@ -21,6 +21,9 @@ MISSING = [name for name in EXTRA if importlib.util.find_spec(name) is None]
     reason=f"the bench extra is not installed ({', '.join(MISSING)}): "
     "pip install -e '.[dev,bench]'",
 )
+# 23 s on two quiet cores, past 100 s beside two CPU burners and the rest of the suite: the
+# bounds guard against a hang, not a slow machine.
+@pytest.mark.timeout(330)
 def test_each_contestant_delivers_every_message_exactly_once() -> None:
     command = ["--messages", "20", "--rate", "20", "--seconds", "1", "--rounds", "1"]
     run = subprocess.run(
@@ -28,7 +31,7 @@ def test_each_contestant_delivers_every_message_exactly_once() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=100,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     turns = [line.strip() for line in run.stdout.splitlines() if line.startswith("  ")]

@@ -140,6 +140,11 @@ def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
     return snapshot(engine)[0]
 
 
+def timed_out(attempt: dict[str, Any]) -> bool:
+    """Whether an attempt failed for now because a step of its send took the whole timeout."""
+    return attempt["outcome"] == "transient" and "timed out at" in str(attempt["error"])
+
+
 def attempts_by_row(engine: Engine) -> dict[int, list[dict[str, Any]]]:
     return snapshot(engine)[1]
 
@@ -240,11 +245,13 @@ def test_sigkill_three_times_while_draining_loses_nothing_and_duplicates_only_in
     assert duplicates <= sum(map(len, in_flight_at_kills)) <= 3 * KILL_BATCH, duplicated
     in_flight = {message_id(p) for at_kill in in_flight_at_kills for p in at_kill}
     assert set(duplicated) <= in_flight, "only rows in flight at a kill may arrive twice"
-    # The killed relays recorded nothing for the rows they held; each row: one `sent` attempt.
+    # The killed relays recorded nothing for the rows they held: each row one `sent` attempt,
+    # after any a live relay timed out (beside other load, a 2 s timeout can pass: the one a
+    # 4 s lease allows); a timed-out send that had arrived would be a duplicate, failed above.
     assert {
-        row_id: [a["outcome"] for a in attempts]
+        row_id: [(a["outcome"], a["error"]) for a in attempts]
         for row_id, attempts in attempts_by_row(engine).items()
-        if [a["outcome"] for a in attempts] != ["sent"]
+        if [a["outcome"] for a in attempts if not timed_out(a)] != ["sent"]
     } == {}
 
 

@@ -4,6 +4,7 @@ configuration so that each scenario takes seconds."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -141,8 +142,12 @@ def test_two_relays_hold_smtp_rate_together(
     # The times are the test server's, each a little after its slot: a window opened by a
     # message the busy machine delayed past the next slot (100 ms; once in CI) takes in one
     # more. Two relays each holding the rate alone would hand over about 20 in a second.
+    # Beside other load the server's own loop can run late for longer: what it read in a
+    # second may then have come over that second and the lag, which the test measured.
     busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
-    assert busiest <= rate + 2, f"{busiest} messages handed over in one second"
+    allowed = rate + 2 + math.ceil(rate * primary.script.loop_lag)
+    lag = f"the server's loop at most {primary.script.loop_lag:.3f} s late"
+    assert busiest <= allowed, f"{busiest} messages handed over in one second, {lag}"
     expected = (count - 1) / rate
     assert abs((times[-1] - times[0]) - expected) <= 0.15 * expected, times[-1] - times[0]
     both = [

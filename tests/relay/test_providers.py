@@ -3,6 +3,7 @@ pause and failover, probes, and retries until each message's horizon."""
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Iterator
@@ -159,6 +160,7 @@ def test_smtp_rate_holds_for_one_relay_on_either_database(
         )
         relay.drain()
         times = sorted(staged.script.mail_times)
+        lag = staged.script.loop_lag
     finally:
         staged.stop()
     assert len(times) == count
@@ -169,5 +171,6 @@ def test_smtp_rate_holds_for_one_relay_on_either_database(
     # none at all, hands over all 30 within them.
     window = 2.0
     busiest = max(sum(1 for t in times[i:] if t < start + window) for i, start in enumerate(times))
-    assert busiest <= rate * window + 3, busiest
+    # Beside other load its loop can run later still, by as much as it measured.
+    assert busiest <= rate * window + 3 + math.ceil(rate * lag), (busiest, lag)
     assert times[-1] - times[0] >= (count - 1) / rate * 0.85
