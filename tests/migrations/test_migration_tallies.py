@@ -4,6 +4,8 @@ them so as the relay delivers, and the downgrade drops the tallies and keeps eve
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine
@@ -26,12 +28,8 @@ CASES = {
 }
 
 
-def test_0018_seeds_the_tallies_from_the_rows_and_keeps_them_as_the_relay_delivers(
-    database_url: str, engine: Engine, make_relay: MakeRelay, smtp: SinkServer
-) -> None:
-    config = alembic_config(database_url)
-    command.downgrade(config, "0017")
-    now = utcnow()
+def queue_cases(engine: Engine, now: datetime) -> None:
+    """A message in each of CASES' states, with its attempts, in SQL every revision takes."""
     for name, (status, resolution, attempts) in CASES.items():
         public_id = queue_one(engine, f"{name}@example.com")
         with engine.begin() as connection:
@@ -43,6 +41,15 @@ def test_0018_seeds_the_tallies_from_the_rows_and_keeps_them_as_the_relay_delive
                 {"status": status, "resolution": resolution, "now": now, "id": public_id},
             )
             add_attempts(connection, public_id, attempts, now)
+
+
+def test_0018_seeds_the_tallies_from_the_rows_and_keeps_them_as_the_relay_delivers(
+    database_url: str, engine: Engine, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "0017")
+    now = utcnow()
+    queue_cases(engine, now)
     queue_one(engine, "pending@example.com")
     with engine.begin() as connection:
         connection.execute(
@@ -74,18 +81,7 @@ def test_0025_counts_the_outbox_by_statement_as_the_row_triggers_did(
     now, tried again) as the row trigger did, before and after a downgrade."""
     config = alembic_config(database_url)
     command.downgrade(config, "0024")
-    now = utcnow()
-    for name, (status, resolution, attempts) in CASES.items():
-        public_id = queue_one(engine, f"{name}@example.com")
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "UPDATE outbox SET status = :status, resolution = :resolution, "
-                    "sent_at = :now WHERE public_id = :id"
-                ),
-                {"status": status, "resolution": resolution, "now": now, "id": public_id},
-            )
-            add_attempts(connection, public_id, attempts, now)
+    queue_cases(engine, utcnow())
     queue_emails(engine, 20, prefix="before")
     relay = make_relay(relay_backoff_base=0.0, relay_backoff_cap=0.0)
     for revision in ("head", "0024"):
