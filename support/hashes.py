@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -37,13 +38,18 @@ class TimedHasher:
             self.spans.append((started, time.perf_counter()))
 
 
-def statement_times(app: Flask, *, skip_begin: bool = False) -> list[float]:
+def statement_times(
+    app: Flask, *, skip_begin: bool = False, thread: int | None = None
+) -> list[float]:
     """A list that the app's engine fills with the moment each statement starts (with
-    `skip_begin`, but SQLite's BEGIN, which only PostgreSQL sends with the first statement)."""
+    `skip_begin`, but SQLite's BEGIN, which only PostgreSQL sends with the first statement;
+    with `thread`, only those run on that thread)."""
     times: list[float] = []
 
     def note(_connection: object, _cursor: object, statement: str, *_: object) -> None:
-        if not (skip_begin and statement.startswith("BEGIN")):
+        if skip_begin and statement.startswith("BEGIN"):
+            return
+        if thread is None or threading.get_ident() == thread:
             times.append(time.perf_counter())
 
     event.listen(app.extensions["outpost"].engine, "before_cursor_execute", note)

@@ -335,15 +335,17 @@ def test_postgresql_hashes_beside_the_first_statements_and_sqlite_before(
     # has had its turn.
     hasher = TimedHasher(app, meanwhile=lambda: time.sleep(0.2))
     statements = statement_times(app)
+    on_request = statement_times(app, thread=threading.get_ident())
     assert register(client, GOOD).status_code == 202
     [(started, ended)] = hasher.spans
-    before = [at for at in statements if at < started]
     during = [at for at in statements if started < at < ended]
     if engine.dialect.name == "postgresql":
-        # Only what the hash needs comes first: the read of a pending account's hash (and the
-        # keyring's, which the process's first request reads once); and, on a loaded machine,
-        # the first statement of the thread submitted just before the hash notes its start.
-        assert len(before) <= 3, "statements other than the hash needs ran before it"
+        # Only what the hash needs comes first on the request's thread, which hashes: the read
+        # of a pending account's hash (and the keyring's, which the process's first request
+        # reads once). The statements beside it run on a thread submitted just before the hash
+        # notes its start, which a loaded machine can let run first (two of them, in CI).
+        before = [at for at in on_request if at < started]
+        assert len(before) <= 2, "statements other than the hash needs ran before it"
         assert during, "the throttle's lock and check run during the hash"
     else:
         assert during == []
