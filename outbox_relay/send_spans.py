@@ -28,11 +28,12 @@ from typing import TypeVar
 from outbox_relay.claims import Claimed
 from outbox_relay.decide import Outcome
 from outbox_relay.outcomes import OutcomeBook
+from outbox_relay.precedence import Ticket
 from shared import tracing
 from shared.outbox import Ending
 
 S = TypeVar("S")
-Deliver = Callable[[S, Claimed, bool], None]
+Deliver = Callable[[S, Claimed, bool, Ticket], None]
 # Outcomes that are no failure of the message: it went, or was not to go.
 FINE = (Ending.SENT, Ending.WITHHELD, Ending.SUPPRESSED)
 HANDED_BACK = "handed_back"
@@ -42,10 +43,10 @@ def traced(deliver: Deliver[S]) -> Deliver[S]:
     """`deliver` (Senders._deliver), in a span of the row's trace while traces are on."""
 
     @functools.wraps(deliver)
-    def delivering(senders: S, row: Claimed, suppressed: bool) -> None:
+    def delivering(senders: S, row: Claimed, suppressed: bool, ticket: Ticket) -> None:
         traces = tracing.active()
         if traces is None:
-            deliver(senders, row, suppressed)
+            deliver(senders, row, suppressed, ticket)
             return
         attributes: dict[str, str | int] = {
             "outpost.outbox.id": row.public_id,
@@ -57,7 +58,7 @@ def traced(deliver: Deliver[S]) -> Deliver[S]:
         name = f"deliver {row.channel}"
         opened = traces.open(name, "consumer", kept, attributes, link=row.attempts > 0)
         try:
-            deliver(senders, row, suppressed)
+            deliver(senders, row, suppressed, ticket)
         finally:
             opened.close()
 

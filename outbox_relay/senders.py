@@ -9,10 +9,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
-from datetime import datetime
 from functools import partial
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims, decide, leases, metrics, send_spans
 from outbox_relay.channels.factory import ChannelFactory
@@ -31,13 +28,13 @@ from outbox_relay.decide import (
 from outbox_relay.failures import DeliveryFailure, Verdict
 from outbox_relay.flight import Flight
 from outbox_relay.outcomes import OutcomeBook
+from outbox_relay.precedence import Precedence, Ticket
 from outbox_relay.providers import Provider, Providers
 from outbox_relay.render import Templates
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
 from shared.clock import utcnow
-from shared.outbox import Channel, Purpose
 from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
@@ -79,6 +76,7 @@ class Senders:
         }
         self._send_times = SendTimes()
         self._flight = Flight(settings.relay_concurrency, "sender")
+        self._precedence = Precedence()
         self._batching = ExitStack()
 
     @property
@@ -93,16 +91,21 @@ class Senders:
         message claims, is delivered on this thread with a sender's channels, its outcome
         written at once: handing it to a sender would cost two thread switches and gain
         nothing. Other rows go to the senders, codes first (the pacer keeps that order under
-        SMTP_RATE), their outcomes written a batch at a time until `finish`. A row to withhold
+        SMTP_RATE), their outcomes written a batch at a time until `finish`; each takes its
+        place among the rows in flight as it is handed over (Precedence). A row to withhold
         waits as a send would, on a sender, never on this thread.
         """
         rows = sorted(rows, key=lambda row: row.priority)
+        calls = [
+            (row, row.id in suppressed, self._precedence.enter(row.channel, row.priority))
+            for row in rows
+        ]
         if len(rows) == 1 and not rows[0].withhold and not self.in_flight:
-            self._deliver(rows[0], rows[0].id in suppressed)
+            self._deliver(*calls[0])
             return
         if self._flight.take_off(len(rows)):
             self._batching.enter_context(self._outcomes.batching())
-        self._flight.hand(self._deliver, [(row, row.id in suppressed) for row in rows])
+        self._flight.hand(self._deliver, calls)
 
     def wait(self, done: Callable[[], bool], timeout: float) -> None:
         """Until `done` holds, a delivery ends or `timeout` seconds pass."""
@@ -135,7 +138,13 @@ class Senders:
         self._keeper.close()
 
     @send_spans.traced
-    def _deliver(self, row: claims.Claimed, suppressed: bool) -> None:
+    def _deliver(self, row: claims.Claimed, suppressed: bool, ticket: Ticket) -> None:
+        try:
+            self._deliver_in_turn(row, suppressed, ticket)
+        finally:
+            ticket.leave()
+
+    def _deliver_in_turn(self, row: claims.Claimed, suppressed: bool, ticket: Ticket) -> None:
         now = utcnow()
         gate = decide.first_gate(
             row,
@@ -151,14 +160,14 @@ class Senders:
             return
         provider, taken = picked
         send_spans.provider(provider.name)
-        gate = self._budget(row, now)
+        gate = self._strangers.gate(row, now)
         if gate is not None:
             self._apply(row, decide.decide(row, gate, now, self.settings), provider)
             return
         started = time.perf_counter()
         try:
             start_by = leases.start_by(row, self.settings)
-            self._send(row, provider, taken, start_by=start_by, started=started)
+            self._send(row, provider, taken, ticket, start_by=start_by, started=started)
         except Exception as exc:  # a bug or bad data must not kill the sender thread
             raised = decide.decide(row, exc, now, self.settings, ms=_ms(started))
             self._apply(row, raised, provider)
@@ -166,22 +175,18 @@ class Senders:
             metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
             self._heartbeat()
 
-    def _budget(self, row: claims.Claimed, now: datetime) -> Gate | None:
-        """WITHHELD for a row to withhold (a "no account" mail past its budget: StrangerMail),
-        BUDGET_UNKNOWN when that budget could not be read; None for a row that may go."""
-        if row.withhold:
-            return Gate.WITHHELD
-        if row.purpose != Purpose.NO_ACCOUNT or row.channel != Channel.EMAIL:
-            return None
-        try:
-            return None if self._strangers.may_send(now) else Gate.WITHHELD
-        except SQLAlchemyError:
-            return Gate.BUDGET_UNKNOWN
-
     def _send(
-        self, row: claims.Claimed, provider: Provider, taken: int, start_by: float, started: float
+        self,
+        row: claims.Claimed,
+        provider: Provider,
+        taken: int,
+        ticket: Ticket,
+        start_by: float,
+        started: float,
     ) -> None:
-        """Send one row through one of `provider`'s sessions and apply what its answer decides.
+        """Send one row through one of `provider`'s sessions, once the rows of an earlier
+        priority handed over before it are answered (`ticket`), and apply what its answer
+        decides.
 
         A failure is judged before its session is given back, and no session is lent once the
         provider has paused since `taken` (its `take`): a sender that took it before a pause,
@@ -197,6 +202,7 @@ class Senders:
         )
         sessions = self._sessions[provider.name]
         with self._keeper.holding(row):
+            ticket.wait(start_by)
             channel = sessions.borrow(
                 start_by, lambda: not provider.paused_since(taken), row.priority
             )
@@ -217,6 +223,7 @@ class Senders:
                 sent = decide.decide(row, accepted, utcnow(), self.settings, ms=_ms(started))
                 self._apply(row, sent, provider)
             finally:
+                ticket.leave()
                 # A paused provider keeps no session: its probe must not be one too many.
                 sessions.give_back(channel, keep=kept and provider.usable)
 

@@ -13,8 +13,12 @@ from datetime import datetime
 from functools import partial
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from outbox_relay.claims import Claimed
 from outbox_relay.compose import UnsubscribeUrl
+from outbox_relay.decide import Gate
+from shared.outbox import Channel, Purpose
 from shared.settings.config import Settings
 from shared.throttle import Limit, Throttle
 from shared.unsubscribe import Unsubscribe
@@ -35,7 +39,19 @@ class StrangerMail:
             links = Unsubscribe(*settings.secret_keys)
             self.unsubscribe_url = partial(links.url, settings.public_url)
 
-    def may_send(self, now: datetime) -> bool:
+    def gate(self, row: Claimed, now: datetime) -> Gate | None:
+        """WITHHELD for a row to withhold (a "no account" mail past its budget), BUDGET_UNKNOWN
+        when that budget could not be read; None for a row that may go."""
+        if row.withhold:
+            return Gate.WITHHELD
+        if row.purpose != Purpose.NO_ACCOUNT or row.channel != Channel.EMAIL:
+            return None
+        try:
+            return None if self._may_send(now) else Gate.WITHHELD
+        except SQLAlchemyError:
+            return Gate.BUDGET_UNKNOWN
+
+    def _may_send(self, now: datetime) -> bool:
         """Whether one more "no account" mail may go now; counted if it may. Never without an
         unsubscribe link (PUBLIC_URL): a stranger's mailbox is not ours to fill without a way
         out. Each try counts, so that retries never take the budget past its figure."""
