@@ -22,6 +22,17 @@ def retry_delay(
     return (rng or random).uniform(0, ceiling)
 
 
+# A message whose failure paused its provider is due this long after the probe starts, at most:
+# the probe is then another message, if one is due.
+PROBE_LEAD = 3.0
+
+
+def probe_lead(base: float) -> float:
+    """Seconds after the probe starts that the message whose failure paused the provider is
+    due: PROBE_LEAD, or 1.5 backoff bases where that is less (3 s at the default base)."""
+    return min(PROBE_LEAD, 1.5 * base)
+
+
 def probe_delay(probes: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Seconds before the `probes`-th probe of a paused provider: uniform in [c, 2c] with
     c = min(cap, base·2^(n-1)), never more than `cap`.

@@ -18,17 +18,13 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from outbox_relay import claims, store
-from outbox_relay.backoff import retry_delay
+from outbox_relay.backoff import probe_lead, retry_delay
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.render import TemplateError
 from shared.outbox import Ending
 from shared.refusals import Refusal
 from shared.secretbox import SealedUnderOtherKey
 from shared.settings.config import Settings
-
-# A message whose failure paused its provider is due this long after the probe starts: the
-# probe is then another message, if one is due.
-PROBE_LEAD = 3.0
 
 
 @dataclass(frozen=True)
@@ -210,7 +206,8 @@ def _refused(
         floor = max(failure.retry_floor, deferral)
         outcome = failed(row, verdict, error, ms, now, settings, floor, failure.refusal, rng)
         return Decision(outcome, provider=Tell.ANSWERED)
-    due_in = 0.0 if refused.another_takes else refused.probe_wait + PROBE_LEAD
+    lead = probe_lead(settings.relay_backoff_base)
+    due_in = 0.0 if refused.another_takes else refused.probe_wait + lead
     down = failed(row, verdict, error, ms, now, settings, due_in)
 
     def recount(at: datetime) -> Outcome:

@@ -11,12 +11,12 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import Engine
 
-from outbox_relay.decide import PROBE_LEAD
+from outbox_relay.backoff import probe_lead
 from shared.clock import utcnow
 from shared.settings.config_env import DEFAULT_CONCURRENCY
 from support.bulk import queue_emails
 from support.constants import MakeRelay
-from support.postfix import PROBE_INTERVAL, Postfix, addresses, delivered_once
+from support.postfix import PROBE_INTERVAL, RELAY_SETTINGS, Postfix, addresses, delivered_once
 from support.postfix_config import DOMAIN, LOGIN
 from support.relays import drain_until, keep_draining, paused_for
 from support.rows import outcomes, rows, statuses, untried, wait_out_deferrals
@@ -127,6 +127,7 @@ def test_a_connection_cap_below_the_relays_concurrency_delays_no_message_past_a_
     times = sorted([started, *(r["sent_at"] for r in rows(engine, "outbox"))])
     gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(times)]
     # The message whose 421 paused the provider waits for the probe and its lead.
-    assert max(gaps) <= PROBE_INTERVAL + PROBE_LEAD + 0.5, gaps
+    lead = probe_lead(RELAY_SETTINGS["relay_backoff_base"])
+    assert max(gaps) <= PROBE_INTERVAL + lead + 0.5, gaps
     delivered_once(postfix, relay, addresses(prefix, 20), ids)
     assert "Connection concurrency limit exceeded" in postfix.log(since)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from outbox_relay import decide
+from outbox_relay.backoff import PROBE_LEAD
 from outbox_relay.claims import Claimed
 from outbox_relay.decide import (
-    PROBE_LEAD,
     Accepted,
     Decision,
     Gate,
@@ -242,7 +242,7 @@ def test_a_provider_down_with_another_to_take_the_channel_leaves_the_row_due_at_
 def test_a_provider_down_alone_leaves_the_row_due_just_after_the_probe() -> None:
     failure = DeliveryFailure(Verdict.PROVIDER_DOWN, "connection refused at connect")
     decision = refused(claimed(), failure, probe_wait=4.0, another_takes=False)
-    assert outcome(decision).retry_in == 4.0 + PROBE_LEAD
+    assert outcome(decision).retry_in == 4.0 + PROBE_LEAD  # the default base: the whole lead
     assert isinstance(decision.provider, Pause) and decision.provider.wait == 4.0
 
 

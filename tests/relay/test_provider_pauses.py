@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from outbox_relay import senders
-from outbox_relay.decide import PROBE_LEAD
+from outbox_relay.backoff import probe_lead
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.settings.smtp_url import parse_smtp_url
@@ -40,11 +40,15 @@ def test_a_failure_that_paused_a_provider_answering_its_first_probe_counts_as_a_
     the message waits its backoff instead of pausing the provider again and again."""
     [first] = queue_emails(engine, 1, prefix="first")
     server.script.recipients["first0@example.com"] = "421 4.7.0 try again later"
-    relay = relay_for(make_relay, server, relay_backoff_base=0.05, relay_backoff_cap=0.05)
+    base = 0.05
+    relay = relay_for(make_relay, server, relay_backoff_base=base, relay_backoff_cap=base)
+    started = utcnow()
     relay.drain()
     assert "email" in relay.providers.paused_channels()
     [paused_by] = rows(engine, "outbox")
-    assert paused_by["next_attempt_at"] >= utcnow() + timedelta(seconds=PROBE_LEAD - 1)
+    # Due after the probe (at least a base away) and the lead after it.
+    due = started + timedelta(seconds=base + probe_lead(base))
+    assert paused_by["next_attempt_at"].replace(tzinfo=due.tzinfo) >= due
     queue_emails(engine, 1, prefix="next")
     wait_until_up(relay)
     relay.drain()
@@ -61,11 +65,13 @@ def test_a_provider_that_stays_down_past_its_first_probe_counts_no_try(
     recorded and never counted; once the provider answers, the message goes."""
     server.script.set(mail="451 4.3.0 try later")
     queue_emails(engine, 1)
-    relay = relay_for(make_relay, server, relay_backoff_base=0.05, relay_backoff_cap=0.05)
+    base = 0.05
+    relay = relay_for(make_relay, server, relay_backoff_base=base, relay_backoff_cap=base)
     # Counted from here: the server's start made a session of its own.
     before = server.script.sessions
     # Two probes, each a backoff and the lead after the failure before it, and slack.
-    deadline = time.monotonic() + 2 * (PROBE_LEAD + 0.1) + 10
+    lead = probe_lead(base)
+    deadline = time.monotonic() + 2 * (lead + 2 * base) + 10
     while server.script.sessions < before + 3:  # the send, then two probes
         assert time.monotonic() < deadline
         relay.drain()
@@ -73,7 +79,7 @@ def test_a_provider_that_stays_down_past_its_first_probe_counts_no_try(
     server.script.set(mail=None)
     [row] = rows(engine, "outbox")
     assert (row["attempts"], attempts(engine)) == (0, ["provider_down"] * 3)
-    deadline = time.monotonic() + PROBE_LEAD + 10
+    deadline = time.monotonic() + lead + 10
     while [r["status"] for r in rows(engine, "outbox")] != ["sent"]:
         assert time.monotonic() < deadline
         relay.drain()
