@@ -14,6 +14,7 @@ import jinja2
 from jinja2.exceptions import SecurityError
 
 import shared
+from outbox_relay.compiled import COMPILED
 from outbox_relay.render_budget import RenderRefused, RenderWorkers
 from shared import locales
 from shared.locales import PARTS
@@ -129,6 +130,7 @@ class Templates:
             # the name along a list, three times a message.
             auto_reload=False,
             cache_size=-1,
+            bytecode_cache=COMPILED,
         )
         self._env.filters["duration"] = duration
         self._env.globals.update(asdict(branding))

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from outbox_relay import render
+from outbox_relay.compiled import CompiledTemplates
 from outbox_relay.render import RenderedEmail, TemplateError, Templates, duration
 
 TEMPLATES = Templates()
@@ -190,6 +192,8 @@ def test_a_worker_compiles_the_operators_messages_before_its_first_render(
     every template of the messages an operator's file changes already compiled."""
     (tmp_path / "activation" / "en").mkdir(parents=True)
     (tmp_path / "activation" / "en" / "subject.txt").write_text("Your code {{ code }}")
+    # Nothing compiled before in this process (a render worker's state when it starts).
+    monkeypatch.setattr(render, "COMPILED", CompiledTemplates())
     templates = Templates(override=tmp_path, isolated=False)
     templates.compile_overridden()
 
