@@ -81,8 +81,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PostgreSQL-only tests that start servers of their own go where PostgreSQL is (not here
-    without it, like the PostgreSQL variants of the others)."""
+    """The tests that run alone first; PostgreSQL-only tests that start servers of their own
+    only where PostgreSQL is (not here without it, like the PostgreSQL variants of the others).
+
+    An `alone` test waits for the tests running beside it to end, and the other workers wait
+    with it (support.alone): mid-run, for whatever long test was running (a Postfix scenario,
+    half a minute); first, for each other and the first short tests (docs/decisions/0037).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("alone") is None)
     if "postgresql" in config.stash[_BACKENDS]:
         return
     kept = [item for item in items if not item.get_closest_marker("postgresql_only")]

@@ -49,3 +49,13 @@ def test_the_layout_names_every_package() -> None:
 def test_the_readme_stays_short() -> None:
     """Details live in docs/ and bench/README.md; the README stays a page a newcomer reads."""
     assert len((ROOT / "README.md").read_text().splitlines()) <= 300
+
+
+def test_both_indexes_of_the_decisions_name_every_decision() -> None:
+    """docs/decisions/README.md and bench/README.md, the benches' way in, list every ADR."""
+    decisions = ROOT / "docs" / "decisions"
+    files = {path.name for path in decisions.glob("[0-9][0-9][0-9][0-9]-*.md")}
+    for index in (decisions / "README.md", ROOT / "bench" / "README.md"):
+        entries = r"^[-|] \[\d{4}\]\(\S*?(\d{4}-[a-z0-9-]+\.md)\)"  # `- [0001](…)`, `| [0001](…)`
+        listed = set(re.findall(entries, index.read_text(), re.MULTILINE))
+        assert files <= listed, (index, sorted(files - listed))

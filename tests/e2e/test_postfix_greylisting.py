@@ -23,7 +23,7 @@ from support.rows import rows, statuses
 
 # postgrey's delay, and the relay's floor for a deferral set alike (RELAY_DEFERRAL_FLOOR): far
 # below the common minimum, which the test would otherwise wait out twice.
-DELAY = 12
+DELAY = 6
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from shared.settings.smtp_url import parse_smtp_url
 from support import processes
 from support.bulk import queue_emails
 from support.constants import MakeRelay
-from support.relays import keep_draining
+from support.relays import drain_until, keep_draining
 from support.rows import rows
 from support.smtp_stages import StagedSmtp
 
@@ -51,8 +51,8 @@ def outcomes(engine: Engine) -> list[str]:
 def test_a_late_reply_to_the_end_of_data_is_waited_for(
     engine: Engine, make_relay: MakeRelay, server: StagedSmtp
 ) -> None:
-    """`timeout=2`, and the reply to each message 3 s late: waited for, never a retry."""
-    server.script.set(data="late:3")
+    """`timeout=2`, and the reply to each message 2.5 s late: waited for, never a retry."""
+    server.script.set(data="late:2.5")
     queue_emails(engine, 2)
     relay = make_relay(smtp=parse_smtp_url(server.url(timeout=2.0)))
     relay.drain()
@@ -74,9 +74,8 @@ def test_the_lease_covers_the_wait_and_a_second_relay_does_not_send_again(
     thread = threading.Thread(target=sending.drain)
     thread.start()
     server.script.wait_for(1)
-    keep_draining(other, 7.0)
-    thread.join(timeout=30)
-    assert not thread.is_alive()
+    drain_until(other, lambda: not thread.is_alive(), timeout=30)
+    other.drain()
     assert list(copies(server).values()) == [1]
     [row] = rows(engine, "outbox")
     assert row["status"] == "sent"
