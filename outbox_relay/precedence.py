@@ -44,7 +44,10 @@ class Precedence:
             number = next(self._handed)
             heapq.heappush(self._open.setdefault((lane, priority), []), number)
             self._answered.setdefault((lane, priority), set())
-        return Ticket(self, lane, priority, number)
+            ticket = Ticket(self, lane, priority, number)
+            # None open before it now, none ever: those handed over later never hold it back.
+            ticket.held = self._ahead(ticket)
+        return ticket
 
     def _ahead(self, ticket: Ticket) -> bool:
         """Whether a delivery of an earlier priority handed over before `ticket` is open."""
@@ -57,6 +60,8 @@ class Precedence:
     def wait(self, ticket: Ticket, start_by: float) -> None:
         """Until the deliveries of an earlier priority handed over before `ticket` are
         answered; Deferred if they are not by `start_by` (time.monotonic)."""
+        if not ticket.held:
+            return
         with self._cond:
             self._waiting += 1
             try:
@@ -84,13 +89,15 @@ class Ticket:
     """One delivery's place in its lane: `wait` before it asks for a session, `leave` once
     answered (or never sent); leaving twice is leaving once."""
 
-    __slots__ = ("_left", "_precedence", "lane", "number", "priority")
+    __slots__ = ("_left", "_precedence", "held", "lane", "number", "priority")
 
     def __init__(self, precedence: Precedence, lane: Hashable, priority: int, number: int) -> None:
         self._precedence = precedence
         self.lane = lane
         self.priority = priority
         self.number = number
+        # Whether a delivery before it was open as it was handed over (Precedence.enter).
+        self.held = True
         self._left = False
 
     def wait(self, start_by: float) -> None:
