@@ -2,7 +2,7 @@
 
 Migrations run once per session into a template (a file for SQLite, a template database for
 PostgreSQL); each test gets a copy, so tests may use many connections and processes at once.
-PostgreSQL's copies are made one ahead and dropped behind on a thread (support.databases.Copies).
+PostgreSQL's copies are made ahead and dropped behind on threads (support.databases.Copies).
 Set TEST_DATABASE_URL to choose the PostgreSQL server. Without one the PostgreSQL variants are
 not collected; with OUTPOST_REQUIRE_POSTGRES=1 (CI) an unreachable server fails the run.
 """
