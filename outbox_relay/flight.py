@@ -3,6 +3,7 @@ what one raised."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -13,21 +14,29 @@ Job = tuple[Callable[..., None], tuple[Any, ...]] | None
 
 
 class Flight:
-    """Up to `threads` sender threads, started as work first needs them, each taking the next
-    delivery handed over, first come first served; counts the deliveries handed over until
-    each is done (its outcome collected or its row handed back), and keeps the first exception
-    one raised for `land`.
+    """Up to `threads` sender threads, as many as the deliveries in flight and the `useful`
+    count (the sessions the providers allow now) call for, each taking the next delivery
+    handed over, first come first served; counts the deliveries handed over until each is
+    done (its outcome collected or its row handed back), and keeps the first exception one
+    raised for `land`.
+
+    A thread more than is useful ends after its delivery, and one is started as the count
+    grows: a sender with no session to send on would only wait for one, and handing each
+    freed session to another thread cost a drain a few thread switches a message.
 
     A queue of its own rather than an executor's futures: a future a row (its condition, its
     lock, a semaphore taken to hand it over) cost a relay an eighth of its interpreter's time
     in a drain.
     """
 
-    def __init__(self, threads: int, name: str) -> None:
+    def __init__(self, threads: int, name: str, useful: Callable[[], int] | None = None) -> None:
         self._size = threads
+        self._useful = useful or (lambda: threads)
         self._name = name
+        self._numbers = itertools.count()
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._stopping = False
         self._cond = threading.Condition()
         self._count = 0
         self._raised: BaseException | None = None
@@ -54,14 +63,29 @@ class Flight:
         threads, in order, starting those the deliveries in flight need."""
         for call in calls:
             self._jobs.put((deliver, call))
+        self._grow()
+
+    def _grow(self) -> None:
+        """Start the threads the deliveries in flight can use now."""
         with self._cond:
-            wanted = min(self._size, self._count) - len(self._threads)
-        for _ in range(wanted):
-            thread = threading.Thread(
-                target=self._run, name=f"{self._name}_{len(self._threads)}", daemon=True
-            )
-            self._threads.append(thread)
+            wanted = min(self._size, self._useful(), self._count) - len(self._threads)
+            started = [
+                threading.Thread(
+                    target=self._run, name=f"{self._name}_{next(self._numbers)}", daemon=True
+                )
+                for _ in range(0 if self._stopping else wanted)
+            ]
+            self._threads += started
+        for thread in started:
             thread.start()
+
+    def _surplus(self) -> bool:
+        """Whether this thread is one more than is useful now; if so, it is counted out."""
+        with self._cond:
+            if self._stopping or len(self._threads) <= max(1, self._useful()):
+                return False
+            self._threads.remove(threading.current_thread())
+            return True
 
     def wait(self, done: Callable[[], bool], timeout: float) -> None:
         """Until `done` holds as a delivery ends, or `timeout` seconds pass."""
@@ -77,11 +101,16 @@ class Flight:
 
     def stop(self) -> None:
         """Let the deliveries handed over finish, then end the threads."""
-        for _ in self._threads:
+        with self._cond:
+            self._stopping = True
+            threads = list(self._threads)
+        for _ in threads:
             self._jobs.put(None)
-        for thread in self._threads:
+        for thread in threads:
             thread.join()
-        self._threads.clear()
+        with self._cond:
+            self._threads.clear()
+            self._stopping = False
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -92,6 +121,9 @@ class Flight:
             except BaseException as exc:  # kept for `land`, which raises it on the claiming thread
                 raised = exc
             self._done(raised)
+            if self._surplus():
+                return
+            self._grow()
 
     def _done(self, raised: BaseException | None) -> None:
         with self._cond:

@@ -22,8 +22,8 @@ class Precedence:
     A delivery waits, before it asks for a session, until every delivery of its lane with an
     earlier priority handed over before it has been answered. The sessions' and the rate
     slots' lines order the sends waiting in them, but a send joins them only once its thread
-    has composed its message: a notice whose thread ran first would find no code waiting and
-    take the session and the slot of a code still composing. Only deliveries handed over
+    reaches them: a notice whose thread ran first would find no code waiting and take the
+    session and the slot of a code whose thread had not yet run. Only deliveries handed over
     before it hold one back: those are ahead of it in the senders' queue, so on a thread, and
     it never waits for a code that waits for its thread.
     """

@@ -75,7 +75,11 @@ class Senders:
             for name in providers.names()
         }
         self._send_times = SendTimes()
-        self._flight = Flight(settings.relay_concurrency, "sender")
+        self._flight = Flight(  # as many senders as the providers allow sessions now
+            settings.relay_concurrency,
+            "sender",
+            lambda: sum(sessions.allowed for sessions in self._sessions.values()),
+        )
         self._precedence = Precedence()
         self._batching = ExitStack()
 
@@ -189,25 +193,26 @@ class Senders:
         decides.
 
         A failure is judged before its session is given back, and no session is lent once the
-        provider has paused since `taken` (its `take`): a sender that took it before a pause,
-        waiting or still composing, then opens none (a wrong password: a second failed AUTH).
+        provider has paused since `taken` (its `take`): a sender that took it before a pause
+        then opens none (a wrong password: a second failed AUTH).
         """
-        message = compose(
-            row,
-            self._box,
-            self.settings.mail_from,
-            self._templates,
-            self._strangers.unsubscribe_url,
-            self._code_link,
-        )
         sessions = self._sessions[provider.name]
         with self._keeper.holding(row):
             ticket.wait(start_by)
             channel = sessions.borrow(
                 start_by, lambda: not provider.paused_since(taken), row.priority
             )
-            kept = False
+            kept = True  # until the send: a message that cannot be composed says nothing of it
             try:
+                message = compose(
+                    row,
+                    self._box,
+                    self.settings.mail_from,
+                    self._templates,
+                    self._strangers.unsubscribe_url,
+                    self._code_link,
+                )
+                kept, sending = False, time.perf_counter()
                 provider_id = channel.send(message, start_by)
             except DeliveryFailure as failure:
                 # A refusal of this message alone leaves the session to its channel, which
@@ -217,7 +222,7 @@ class Senders:
                 self._apply(row, self._refused(row, provider, failure, _ms(started)), provider)
             else:
                 kept = True
-                sessions.accepted()
+                sessions.accepted(channel, time.perf_counter() - sending)
                 self._send_times.accepted(provider.name, time.perf_counter() - started)
                 accepted = Accepted(provider_id)
                 sent = decide.decide(row, accepted, utcnow(), self.settings, ms=_ms(started))
@@ -230,9 +235,8 @@ class Senders:
     def _refused(
         self, row: claims.Claimed, provider: Provider, failure: DeliveryFailure, ms: int
     ) -> Decision:
-        """What a failed send decides: its verdict from `provider` (whose policy rule counts
-        the recipient) and, for the provider's own failure, the wait before its probe and
-        whether another provider of the channel may be used now."""
+        """What a failed send decides: `provider`'s verdict (its policy rule counts the recipient)
+        and, for the provider's own failure, its probe's wait and whether another provider takes."""
         verdict = provider.judge(failure, row.recipient)
         down = verdict is Verdict.PROVIDER_DOWN
         refused = Refused(

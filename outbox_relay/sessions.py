@@ -13,6 +13,7 @@ from collections.abc import Callable
 from outbox_relay.admission import Admission
 from outbox_relay.channels import Channel
 from outbox_relay.failures import Deferred, DeliveryFailure
+from outbox_relay.session_count import SessionCount
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +25,13 @@ class Sessions:
     """Channels (so connections) to one provider, lent one send at a time.
 
     A polite sender: one session after start and after every pause (`restart`), one more each
-    time the provider accepts a message (`accepted`), up to `limit` (RELAY_CONCURRENCY, or what
-    a `421 too many connections` left), halved on a throttling reply (`halve`). So a wrong
-    password costs one failed AUTH, not one a sender, and a provider that refuses at RCPT is
-    never met by a wave of sessions. A new session refused at the greeting while the others
-    deliver is a connection-rate limit (`Admission`): the others stay, and new ones wait.
+    time the provider accepts a message over a session that had sent before (`accepted`), up
+    to `limit` (RELAY_CONCURRENCY, or what a `421 too many connections` left), halved on a
+    throttling reply (`halve`), and one fewer once the sends queue on our side rather than at
+    the provider (SessionCount). So a wrong password costs one failed AUTH, not one a sender,
+    and a provider that refuses at RCPT is never met by a wave of sessions. A new session
+    refused at the greeting while the others deliver is a connection-rate limit (`Admission`):
+    the others stay, and new ones wait.
 
     The channel returned last is lent first, so a trickle keeps one connection warm. A
     channel whose send failed for the provider is closed rather than kept: the next send opens
@@ -37,51 +40,64 @@ class Sessions:
     Sends waiting for a session are served in priority order (codes first), then in the order
     they came: while the sessions are fewer than the senders, whichever thread woke first
     would otherwise take the session, and notices would reach the provider (and SMTP_RATE's
-    slots) before the codes claimed with them.
+    slots) before the codes claimed with them. Only the first in line is woken when a session
+    frees up: waking every sender waiting cost a drain more than its sessions gained.
     """
 
     def __init__(self, make: Callable[[], Channel], limit: int) -> None:
         self._make = make
-        self._limit = limit
-        self._allowed = 1
-        self._cond = threading.Condition()
+        self._earned = SessionCount(limit)
+        self._lock = threading.Lock()
         self._idle: list[Channel] = []
         self._count = 0  # channels made and not yet closed: idle or lent
-        # The sends waiting for a session, first in line first: (priority, arrival).
+        # The sends waiting for a session, first in line first: (priority, arrival), and the
+        # condition each waits on.
         self._line: list[tuple[int, int]] = []
+        self._waiting: dict[tuple[int, int], threading.Condition] = {}
         self._arrivals = itertools.count()
         self._admission = Admission()
         # The lent channels a server refused (421 at the greeting), until given back.
         self._refused: set[int] = set()
         self._lent: set[Channel] = set()
+        # The lent channels opened for their send: its time counts the connection's too.
+        self._fresh: set[Channel] = set()
 
     @property
     def limit(self) -> int:
         """The most sessions this relay opens to the provider."""
-        return self._limit
+        return self._earned.limit
 
     @property
     def allowed(self) -> int:
         """The sessions the provider has earned so far."""
-        return self._allowed
+        return self._earned.allowed
 
-    def accepted(self) -> None:
-        """The provider took a message: one session more, up to the limit."""
-        with self._cond:
+    def accepted(self, channel: Channel, seconds: float) -> None:
+        """The provider took a message over `channel`, still lent, in `seconds`: one session
+        more, or one fewer (SessionCount); the first send of a channel, whose time counts its
+        connection, only one more."""
+        with self._lock:
             self._admission.delivered()
-            if self._allowed < self._limit:
-                self._allowed += 1
-                self._cond.notify_all()
+            if channel in self._fresh:
+                self._fresh.discard(channel)
+                grown = self._earned.opened()
+            else:
+                grown = self._earned.accepted(seconds)
+            if grown:
+                self._wake()
 
     def halve(self) -> None:
         """The provider asked us to slow down: half the sessions (one at least)."""
-        with self._cond:
-            self._allowed = max(1, self._allowed // 2)
+        with self._lock:
+            self._earned.halve()
 
     def restart(self) -> None:
-        """Back to one session, as at start: after a pause, the provider earns the others again."""
-        with self._cond:
-            self._allowed = 1
+        """Back to one session, as at start: after a pause, the provider earns the others again.
+        Every send waiting is woken, to find the provider paused and hand its row back."""
+        with self._lock:
+            self._earned.restart()
+            for woken in self._waiting.values():
+                woken.notify()
 
     def borrow(self, start_by: float, usable: Callable[[], bool], priority: int) -> Channel:
         """A channel no other thread uses, once the sends of a lower `priority` (codes: 0) and
@@ -89,15 +105,17 @@ class Sessions:
         `start_by` (time.monotonic), or if the provider is no longer `usable` (paused since
         this send took it: it must not open a session the pause did not count on)."""
         turn = (priority, next(self._arrivals))
-        with self._cond:
+        with self._lock:
             bisect.insort(self._line, turn)
+            self._waiting[turn] = woken = threading.Condition(self._lock)
             try:
                 while usable() and not self._free_for(turn):
                     left = start_by - time.monotonic()
                     if left <= 0:
                         raise Deferred(NO_SESSION_RETRY)
-                    # Woken by a session given back, or when new ones may open again.
-                    self._cond.wait(min(left, self._admission.wait() or left))
+                    # Woken first in line by a session given back or allowed, or when new
+                    # ones may open again.
+                    woken.wait(min(left, self._admission.wait() or left))
                 if not usable():
                     raise Deferred(0.0)
                 if self._idle:
@@ -108,22 +126,31 @@ class Sessions:
                 self._admission.opening()
             finally:
                 self._line.remove(turn)
-                self._cond.notify_all()
+                del self._waiting[turn]
+                self._wake()
         try:
             made = self._make()
         except BaseException:
             self._forget(1)
             raise
-        with self._cond:
+        with self._lock:
             self._lent.add(made)
+            self._fresh.add(made)
         return made
+
+    def _wake(self) -> None:
+        """Wake the send first in line (the lock held): a session may be free for it."""
+        if self._line:
+            self._waiting[self._line[0]].notify()
 
     def _free_for(self, turn: tuple[int, int]) -> bool:
         """Whether `turn` is first in line and a session is idle or may be opened (the
         provider admits new ones again)."""
         if self._line[0] != turn:
             return False
-        return bool(self._idle) or (self._count < self._allowed and not self._admission.wait())
+        return bool(self._idle) or (
+            self._count < self._earned.allowed and not self._admission.wait()
+        )
 
     def judge(self, failure: DeliveryFailure, provider: str, channel: Channel) -> None:
         """Fit the sessions to a failed send's reply on `channel`, still lent; Deferred (due at
@@ -134,7 +161,7 @@ class Sessions:
         rate limit's refusal does not, nor pauses the provider: the others are kept, and the
         message, which never reached the server, goes back for one of them.
         """
-        with self._cond:
+        with self._lock:
             if failure.refused_greeting or failure.too_many_sessions:
                 self._refused.add(id(channel))
             others = self._count - len(self._refused)
@@ -150,19 +177,20 @@ class Sessions:
     def give_back(self, channel: Channel, *, keep: bool) -> None:
         """Return a lent channel: kept for the next send, or closed (`keep` false, or more
         sessions open than the limit now allows)."""
-        with self._cond:
+        with self._lock:
             self._refused.discard(id(channel))
             self._lent.discard(channel)
-            if keep and self._count <= self._allowed:
+            self._fresh.discard(channel)
+            if keep and self._count <= self._earned.allowed:
                 self._idle.append(channel)
-                self._cond.notify_all()
+                self._wake()
                 return
         channel.close()
         self._forget(1)
 
     def cut_lent(self) -> None:
         """Break off the sends on every lent channel (a stop that waited long enough)."""
-        with self._cond:
+        with self._lock:
             lent = list(self._lent)
         for channel in lent:
             channel.cut()
@@ -170,7 +198,7 @@ class Sessions:
     def close_idle(self) -> None:
         """Close every session no send is using: a paused provider keeps none open, so its
         probe is not one connection too many."""
-        with self._cond:
+        with self._lock:
             idle, self._idle = self._idle, []
         for channel in idle:
             channel.close()
@@ -181,12 +209,10 @@ class Sessions:
         (a `421 too many connections`, whose channel, and any other it refused, their senders
         still hold, to give back once judged); never fewer than one, and never raised again.
         The new limit."""
-        with self._cond:
-            self._limit = max(1, min(self._limit, self._count - len(self._refused)))
-            self._allowed = min(self._allowed, self._limit)
-            return self._limit
+        with self._lock:
+            return self._earned.lower(self._count - len(self._refused))
 
     def _forget(self, closed: int) -> None:
-        with self._cond:
+        with self._lock:
             self._count -= closed
-            self._cond.notify_all()
+            self._wake()

@@ -40,7 +40,9 @@ def test_a_failure_that_paused_a_provider_answering_its_first_probe_counts_as_a_
     the message waits its backoff instead of pausing the provider again and again."""
     [first] = queue_emails(engine, 1, prefix="first")
     server.script.recipients["first0@example.com"] = "421 4.7.0 try again later"
-    base = 0.05
+    # The probe must be claimed before the first message is due again, 1.5 bases after it
+    # (probe_lead): a base long enough for a busy machine's drain, claim and poll.
+    base = 0.3
     relay = relay_for(make_relay, server, relay_backoff_base=base, relay_backoff_cap=base)
     started = utcnow()
     relay.drain()

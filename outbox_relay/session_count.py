@@ -1,0 +1,87 @@
+"""How many sessions one provider is worth now: one more as it accepts messages, and fewer once
+the sends queue on our side rather than at the provider (TCP Vegas's estimate, as Netflix's
+concurrency-limits applies it to calls).
+
+A send's time is the provider's own (its network, its work) plus the wait of a reply that came
+while the relay's other senders held the interpreter. Against a provider 100 ms away 32 sessions
+deliver 32 times what one does; against one that answers in a fraction of a millisecond they
+only make the senders wait for each other, and the thread switches cost more than the sessions
+gain (bench/README.md: 2 sessions drained a third faster than 32, at a quarter less CPU a
+message). `queued = sessions * (1 - floor / typical)` estimates the sends waiting on our side:
+the floor is the quickest recent send, what the provider alone takes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+# Fewer sends queued on our side than ALPHA: one session more. More than BETA: one fewer. The
+# band between keeps the count steady rather than opening and closing a session a send; it
+# widens with the sessions (by log10, as Netflix's VegasLimit does), so that one slow reply
+# among 32 sessions closes none.
+ALPHA = 3.0
+BETA = 6.0
+# The weight of the newest send in the typical time: one slow reply alone does not close a
+# session.
+WEIGHT = 0.125
+# The floor is the quickest send of the last one or two windows of this many seconds, so that
+# a provider that became slower for good is not taken for our queue for longer.
+FLOOR_WINDOW = 10.0
+
+
+class SessionCount:
+    """The sessions one provider has earned, up to `limit`. Not thread-safe: its owner locks."""
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.allowed = 1
+        self._clock = clock
+        self._typical = 0.0
+        self._floors = [math.inf, math.inf]  # the window before, this window
+        self._window_ends = -math.inf
+
+    def opened(self) -> bool:
+        """The provider took a message over a session opened for it, a time that counts the
+        connection's too: one session more, as in a slow start; whether one is allowed now."""
+        if self.allowed < self.limit:
+            self.allowed += 1
+            return True
+        return False
+
+    def accepted(self, seconds: float) -> bool:
+        """The provider took a message in `seconds` over a session that had sent before;
+        whether one session more is allowed now."""
+        self._typical = (
+            seconds if not self._typical else self._typical + WEIGHT * (seconds - self._typical)
+        )
+        now = self._clock()
+        if now >= self._window_ends:
+            self._floors = [self._floors[1], math.inf]
+            self._window_ends = now + FLOOR_WINDOW
+        self._floors[1] = min(self._floors[1], seconds)
+        queued = self.allowed * (1 - min(self._floors) / self._typical) if self._typical else 0.0
+        width = max(1.0, math.log10(self.allowed))
+        if queued > BETA * width and self.allowed > 1:
+            self.allowed -= 1
+        elif queued < ALPHA * width and self.allowed < self.limit:
+            self.allowed += 1
+            return True
+        return False
+
+    def halve(self) -> None:
+        """The provider asked us to slow down: half the sessions (one at least)."""
+        self.allowed = max(1, self.allowed // 2)
+
+    def restart(self) -> None:
+        """Back to one session, as at start: after a pause, the provider earns the others again,
+        its typical time measured afresh."""
+        self.allowed = 1
+        self._typical = 0.0
+
+    def lower(self, open_sessions: int) -> int:
+        """Never more than `open_sessions` (one at least) from now on; the new limit."""
+        self.limit = max(1, min(self.limit, open_sessions))
+        self.allowed = min(self.allowed, self.limit)
+        return self.limit
