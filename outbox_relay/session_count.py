@@ -39,13 +39,19 @@ class SessionCount:
         self.allowed = 1
         self._clock = clock
         self._typical = 0.0
+        # Until the sends first queue on our side (ALPHA), each new session's first message
+        # earns one more (a slow start); after, only the estimate moves the count.
+        self._starting = True
+        # The sends to measure before the count moves again: a change shows only once every
+        # session has sent at the new count.
+        self._settling = 0
         self._floors = [math.inf, math.inf]  # the window before, this window
         self._window_ends = -math.inf
 
     def opened(self) -> bool:
         """The provider took a message over a session opened for it, a time that counts the
-        connection's too: one session more, as in a slow start; whether one is allowed now."""
-        if self.allowed < self.limit:
+        connection's too: in the slow start one session more; whether one is allowed now."""
+        if self._starting and self.allowed < self.limit:
             self.allowed += 1
             return True
         return False
@@ -61,13 +67,21 @@ class SessionCount:
             self._floors = [self._floors[1], math.inf]
             self._window_ends = now + FLOOR_WINDOW
         self._floors[1] = min(self._floors[1], seconds)
+        if self._settling:
+            self._settling -= 1
+            return False
         queued = self.allowed * (1 - min(self._floors) / self._typical) if self._typical else 0.0
         width = max(1.0, math.log10(self.allowed))
+        if queued < ALPHA * width:
+            if self.allowed == self.limit:
+                return False
+            self.allowed += 1
+            self._settling = 0 if self._starting else self.allowed
+            return True
+        self._starting = False
         if queued > BETA * width and self.allowed > 1:
             self.allowed -= 1
-        elif queued < ALPHA * width and self.allowed < self.limit:
-            self.allowed += 1
-            return True
+            self._settling = self.allowed
         return False
 
     def halve(self) -> None:
@@ -79,6 +93,7 @@ class SessionCount:
         its typical time measured afresh."""
         self.allowed = 1
         self._typical = 0.0
+        self._starting, self._settling = True, 0
 
     def lower(self, open_sessions: int) -> int:
         """Never more than `open_sessions` (one at least) from now on; the new limit."""

@@ -127,7 +127,7 @@ def test_a_server_admitting_ten_connections_a_minute_carries_300_mails_with_no_p
 def test_postfixs_connection_rate_limit_pauses_nothing_and_everything_arrives(
     engine: Engine, postfix_relay: MakeRelay, postfix: Postfix
 ) -> None:
-    """Debian's Postfix admitting 10 connections per anvil window (the suite's instance: 2 s,
+    """Debian's Postfix admitting 3 connections per anvil window (the suite's instance: 2 s,
     which its message-rate scenario shares), 16 senders: anvil refuses some at the greeting,
     and every mail arrives once, none waiting for a probe."""
     since = postfix.mark()

@@ -3,6 +3,8 @@ on our side (outbox_relay/session_count.py), on a clock of the test's own."""
 
 from __future__ import annotations
 
+import itertools
+
 from outbox_relay.session_count import FLOOR_WINDOW, SessionCount
 
 
@@ -61,6 +63,25 @@ def test_sends_queueing_on_our_side_bring_the_sessions_down_and_keep_them_steady
     assert max(settled) - min(settled) <= 1, sorted(set(settled))
 
 
+def test_once_the_sends_queued_a_new_session_earns_nothing_and_the_count_moves_seldom() -> None:
+    """Past the slow start, a session opened (the count having grown by the estimate) earns no
+    other by its first message, and the count moves at most once a round of sends: a server
+    whose times swing (aiosmtpd beside the relay) must not make the relay open and close a
+    session every few messages."""
+    clock = Clock()
+    count = SessionCount(32, clock)
+    sends = iter(range(10**6))
+
+    def swinging(sessions: int) -> float:
+        n = next(sends)
+        return 0.0002 if n % 4 == 0 else (0.0002 + 0.0007 * (sessions - 1)) * (1 + (n % 7) / 3)
+
+    allowed = _sends(count, clock, swinging, 20_000)
+    assert not count.opened()
+    changes = sum(a != b for a, b in itertools.pairwise(allowed))
+    assert changes < 200, changes
+
+
 def test_one_slow_reply_among_32_sessions_closes_none() -> None:
     clock = Clock()
     count = SessionCount(32, clock)
@@ -83,7 +104,8 @@ def test_a_provider_slower_for_good_earns_its_sessions_back_within_two_windows()
     assert count.allowed < 32, "taken for a queue while the old floor stands"
     while clock.now - start < 2 * FLOOR_WINDOW:
         _sends(count, clock, lambda _: 0.1, 1)
-    _sends(count, clock, lambda _: 0.1, 100)
+    # One session more a round of sends, each session sending once at the count before.
+    _sends(count, clock, lambda _: 0.1, 32 * 32)
     assert count.allowed == 32
 
 
