@@ -1,5 +1,10 @@
 """The senders: a pool of threads, each lent a set of channels, delivering claimed rows
-through the providers that are up, and doing what decide.py decides of each."""
+through the providers that are up, and doing what decide.py decides of each.
+
+Long because: the hand-over, the send and the doing of a decision (`_apply`, `_pose`) are one
+row's path through state they share (the sessions, the outcome book, the send times); the next
+split is the doing, once it can take that state as one object.
+"""
 
 from __future__ import annotations
 
@@ -192,9 +197,11 @@ class Senders:
         priority handed over before it are answered (`ticket`), and apply what its answer
         decides.
 
-        A failure is judged before its session is given back, and no session is lent once the
-        provider has paused since `taken` (its `take`): a sender that took it before a pause
-        then opens none (a wrong password: a second failed AUTH).
+        The message is composed once a session is lent: a sender waiting for one holds no
+        rendered mail, and the senders' CPU goes to the sends that can leave. A failure is
+        judged before its session is given back, and no session is lent once the provider has
+        paused since `taken` (its `take`): a sender that took it before a pause then opens
+        none (a wrong password: a second failed AUTH).
         """
         sessions = self._sessions[provider.name]
         with self._keeper.holding(row):
@@ -235,8 +242,9 @@ class Senders:
     def _refused(
         self, row: claims.Claimed, provider: Provider, failure: DeliveryFailure, ms: int
     ) -> Decision:
-        """What a failed send decides: `provider`'s verdict (its policy rule counts the recipient)
-        and, for the provider's own failure, its probe's wait and whether another provider takes."""
+        """What a failed send decides: its verdict from `provider` (whose policy rule counts
+        the recipient) and, for the provider's own failure, the wait before its probe and
+        whether another provider of the channel may be used now."""
         verdict = provider.judge(failure, row.recipient)
         down = verdict is Verdict.PROVIDER_DOWN
         refused = Refused(
