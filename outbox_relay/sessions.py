@@ -176,12 +176,13 @@ class Sessions:
 
     def give_back(self, channel: Channel, *, keep: bool) -> None:
         """Return a lent channel: kept for the next send, or closed (`keep` false, or more
-        sessions open than the limit now allows)."""
+        sessions open than the limit now allows, not counting those refused at the greeting:
+        they close on their own, and a session that delivers is not closed for them)."""
         with self._lock:
             self._refused.discard(id(channel))
             self._lent.discard(channel)
             self._fresh.discard(channel)
-            if keep and self._count <= self._earned.allowed:
+            if keep and self._count - len(self._refused) <= self._earned.allowed:
                 self._idle.append(channel)
                 self._wake()
                 return
