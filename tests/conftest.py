@@ -67,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "alone: the test measures time or CPU; no other test of the run beside it"
     )
+    config.addinivalue_line(
+        "markers", "long: the test takes tens of seconds; it starts early, never last"
+    )
     config.stash[_BACKENDS] = ["sqlite"] + (["postgresql"] if _postgresql_reachable() else [])
 
 
@@ -81,14 +84,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that run alone first; PostgreSQL-only tests that start servers of their own
-    only where PostgreSQL is (not here without it, like the PostgreSQL variants of the others).
+    """The tests that run alone first, then the long ones; PostgreSQL-only tests that start
+    servers of their own only where PostgreSQL is (not here without it, like the PostgreSQL
+    variants of the others).
 
     An `alone` test waits for the tests running beside it to end, and the other workers wait
     with it (support.alone): mid-run, for whatever long test was running (a Postfix scenario,
-    half a minute); first, for each other and the first short tests (docs/decisions/0037).
+    half a minute); first, for each other and the first short tests. A `long` test started
+    last leaves one worker running it while the others are done; started early, the short
+    tests fill in around it (docs/decisions/0037).
     """
-    items.sort(key=lambda item: item.get_closest_marker("alone") is None)
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("alone") is None,
+            item.get_closest_marker("long") is None,
+        )
+    )
     if "postgresql" in config.stash[_BACKENDS]:
         return
     kept = [item for item in items if not item.get_closest_marker("postgresql_only")]

@@ -472,6 +472,7 @@ def machine_app(env: dict[str, str]) -> Iterator[Flask]:
     app.extensions["outpost"].engine.dispose()
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_the_attacker_gets_nothing_the_promises_keep(
     machine_app: Flask,

@@ -24,6 +24,7 @@ ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
 
 # Its own bound: 50 examples of 32 operations take 60 to 90 s on a quiet machine and past the
 # suite's 120 s on a loaded one; the run itself is bounded at 300 s below.
+@pytest.mark.long
 @pytest.mark.timeout(420)
 def test_schemathesis_finds_no_failure(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()

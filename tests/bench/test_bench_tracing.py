@@ -10,6 +10,7 @@ import pytest
 from support.processes import ROOT
 
 
+@pytest.mark.long
 @pytest.mark.postgresql_only
 def test_the_tracing_bench_prints_its_four_stacks_and_the_spans_it_received() -> None:
     done = subprocess.run(

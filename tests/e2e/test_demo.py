@@ -136,6 +136,7 @@ def _outpost_up(tmp_path: Path, env: dict[str, str], *arguments: str) -> Iterato
         assert processes.stop(up, signal.SIGINT) == 0
 
 
+@pytest.mark.long
 def test_a_newcomer_signs_up_activates_and_resets_in_chromium(tmp_path: Path) -> None:
     need_a_browser()
     shots = screenshot_dir(tmp_path)

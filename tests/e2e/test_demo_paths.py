@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from playwright import sync_api
 from sqlalchemy import Engine
 
@@ -100,6 +101,7 @@ def _caught_row(page: sync_api.Page, base: str, text: str) -> sync_api.Locator:
     return row
 
 
+@pytest.mark.long
 def test_every_path_of_the_demo_in_chromium(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:

@@ -45,6 +45,7 @@ def recipe(database_url: str, tmp_path: Path) -> Iterator[Recipe]:
         postfix.close()
 
 
+@pytest.mark.long
 def test_the_install_recipe_takes_a_clean_host_through_its_first_and_second_day(
     recipe: Recipe,
 ) -> None:

@@ -43,6 +43,7 @@ def _until(condition: Callable[[], object], seconds: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("workers", ["0", "2"], ids=["one-process", "xdist"])
 def test_a_run_killed_with_sigterm_leaves_no_server_behind(tmp_path: Path, workers: str) -> None:
     (tmp_path / "test_inner.py").write_text(INNER)

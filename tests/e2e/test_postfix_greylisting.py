@@ -35,6 +35,7 @@ def greylister(postfix: Postfix) -> Iterator[postgrey.Postgrey]:
 
 
 # Real waiting, twice the delay: timed, on PostgreSQL, as the other Postfix outages.
+@pytest.mark.long
 @pytest.mark.postgresql_only
 @pytest.mark.timeout(DELAY * 4 + 240)
 def test_a_hundred_messages_through_a_greylister_take_few_sessions_and_no_pause(

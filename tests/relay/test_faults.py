@@ -351,6 +351,7 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
 # --- 3. Two relays, one queue -----------------------------------------------------------------
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 def test_two_relays_draining_ten_thousand_messages_send_each_exactly_once(
     env: dict[str, str], engine: Engine, smtp: SinkServer, relays: Relays
