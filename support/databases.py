@@ -47,6 +47,10 @@ def drop_database(name: str) -> None:
 # Drops at a time: beside two CPU burners, 24 drops took 2.0 s each one at a time, 0.85 s each
 # four at a time, 0.73 s eight at a time.
 DROPPERS = 4
+# Most drops left waiting when a test takes a copy: past it, the test waits for the oldest, so
+# that a session's end never waits for more than a few. Beside two CPU burners a drop took about
+# a second, and one worker's backlog outgrew the 120 s its last test's teardown is given.
+BACKLOG = 2 * DROPPERS
 
 
 class Copies:
@@ -56,7 +60,8 @@ class Copies:
     each on a CI runner): made while the previous tests run, a copy is ready when a test asks,
     and no test waits for its own drop. Drops run DROPPERS at a time (concurrent drops share
     the checkpoint each waits for): one at a time, they fell behind the tests beside two CPU
-    burners, and the session's end waited past a test's timeout for the backlog.
+    burners, and the session's end waited past a test's timeout for the backlog; four at a
+    time they still could, so a test waits for drops past BACKLOG before its copy.
     """
 
     def __init__(self, template: str, prefix: str, ahead: int = 2) -> None:
@@ -71,7 +76,11 @@ class Copies:
         return self._making.submit(create_database, self._prefix, self._template)
 
     def take(self) -> str:
-        """A fresh copy of the template; another one started meanwhile."""
+        """A fresh copy of the template, once no more than BACKLOG drops wait; another one
+        started meanwhile."""
+        waiting = [drop for drop in self._drops if not drop.done()]
+        for drop in waiting[: len(waiting) - BACKLOG]:
+            drop.result()
         name = self._ready.popleft().result()
         self._ready.append(self._make())
         return name
