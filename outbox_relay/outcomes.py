@@ -225,7 +225,7 @@ class OutcomeBook:
         if self._kept is not None and len(marks) == 1 and outcomes[0].name is Ending.SENT:
             kept = self._kept
             with self._kept_lock:
-                return kept.run(lambda connection: store.mark_delivered(connection, marks[0], at))
+                return kept.run(lambda connection: store.mark_delivered(connection, marks, at))
         return store.mark(self._engine, marks, at, on_dead=self._deaths.follow)
 
     def close(self) -> None:

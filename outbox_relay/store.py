@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
     Insert,
     Integer,
     String,
     Update,
+    any_,
     bindparam,
     case,
+    column,
     func,
     insert,
     literal,
@@ -23,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
@@ -76,23 +80,48 @@ _ATTEMPTS = insert(outbox_attempts)
 
 
 def _delivered_statement() -> Insert:
-    """One delivered row (:id, of claim :token) marked and its attempt recorded by a single
-    statement, which PostgreSQL runs without a transaction of its own: MARK_ONE_SENT's fence
-    and values, the provider's id (:provider_id, if any) on a row not erased, and the attempt
-    (:duration_ms at :attempted_at) only if the mark took. Returns the row's id if it did."""
-    provider_id = bindparam("provider_id", type_=String)
-    sent = transitions.MARK_ONE_SENT.values(
-        provider_message_id=case(
-            (outbox.c.recipient == ERASED, outbox.c.provider_message_id),
-            else_=func.coalesce(provider_id, outbox.c.provider_message_id),
+    """Delivered rows marked and their attempts recorded by a single statement, which
+    PostgreSQL runs without a transaction of its own: the rows :ids of any of our claims
+    :tokens, as MARK_SENT fences them, each with the provider's id (:provider_ids, if any) on a
+    row not erased and its attempt (:duration_ms at :attempted_at) only if its mark took.
+    Returns the ids of the rows it marked.
+
+    Arrays rather than a list expanded into the SQL: the statement's text is the same for any
+    number of rows, so it is compiled once and prepared by the server once.
+    """
+    delivered = (
+        func.unnest(
+            bindparam("ids", type_=ARRAY(BigInteger)),
+            bindparam("provider_ids", type_=ARRAY(String)),
+            bindparam("attempted_at", type_=ARRAY(outbox_attempts.c.attempted_at.type)),
+            bindparam("duration_ms", type_=ARRAY(Integer)),
         )
-    ).cte("sent")
+        .table_valued(
+            column("id", BigInteger),
+            column("provider_id", String),
+            column("attempted_at", outbox_attempts.c.attempted_at.type),
+            column("duration_ms", Integer),
+        )
+        .render_derived(name="delivered")
+    )
+    tokens = bindparam("tokens", type_=ARRAY(String))
+    sent = (
+        transitions.mark_sent(outbox.c.id == delivered.c.id, outbox.c.claim_token == any_(tokens))
+        .values(
+            provider_message_id=case(
+                (outbox.c.recipient == ERASED, outbox.c.provider_message_id),
+                else_=func.coalesce(delivered.c.provider_id, outbox.c.provider_message_id),
+            )
+        )
+        .returning(delivered.c.id, delivered.c.attempted_at, delivered.c.duration_ms)
+        .cte("sent")
+    )
     attempt = select(
         sent.c.id,
-        bindparam("attempted_at", type_=outbox_attempts.c.attempted_at.type),
+        sent.c.attempted_at,
         literal(AttemptOutcome.SENT.value, String),
         null(),
-        bindparam("duration_ms", type_=Integer),
+        sent.c.duration_ms,
     )
     columns = ["outbox_id", "attempted_at", "outcome", "error", "duration_ms"]
     return (
@@ -100,24 +129,25 @@ def _delivered_statement() -> Insert:
     )
 
 
-# A CTE that writes is PostgreSQL's; SQLite marks a delivered row as it marks many (`mark`).
+# A CTE that writes is PostgreSQL's; on SQLite `mark` runs MARK_SENT and records apart.
 _DELIVERED = DriverStatement(_delivered_statement())
 
 
-def mark_delivered(connection: Connection, one: Mark, now: datetime) -> set[int]:
-    """Write one delivered row's outcome (`one.attempt` sent) in one statement, fenced as
-    `mark` fences it (PostgreSQL only); its id if its lease still held.
+def mark_delivered(connection: Connection, delivered: list[Mark], now: datetime) -> set[int]:
+    """Write delivered rows' outcomes (each `attempt` sent) in one statement, fenced as `mark`
+    fences them (PostgreSQL only); the ids of the rows whose lease still held.
 
     A relay fed one message at a time writes each outcome alone: one round trip on a kept
-    connection in place of a pool checkout, BEGIN, two statements and COMMIT.
+    connection in place of a pool checkout, BEGIN, two statements and COMMIT; a drain writes
+    a batch's in one statement of its transaction.
     """
     held = {
-        "id": one.row.id,
-        "token": one.row.claim_token,
+        "ids": [one.row.id for one in delivered],
+        "tokens": sorted({one.row.claim_token for one in delivered}),
         "now": now,
-        "provider_id": one.provider_id,
-        "attempted_at": one.attempt.at,
-        "duration_ms": one.attempt.duration_ms,
+        "provider_ids": [one.provider_id for one in delivered],
+        "attempted_at": [one.attempt.at for one in delivered],
+        "duration_ms": [one.attempt.duration_ms for one in delivered],
     }
     return {row["outbox_id"] for row in _DELIVERED.rows(connection, held)}
 
@@ -148,31 +178,15 @@ def mark(
                 kept.update(connection.execute(transitions.MARK_WITHHELD, held).scalars())
             elif one.attempt.outcome != AttemptOutcome.SENT:
                 kept.update(_mark_failure(connection, one, now))
-        delivered = [one.row for one in marks if one.attempt.outcome == AttemptOutcome.SENT]
-        if delivered:
-            held = {
-                "ids": [row.id for row in delivered],
-                "tokens": sorted({row.claim_token for row in delivered}),
-                "now": now,
-            }
-            kept.update(connection.execute(transitions.MARK_SENT, held).scalars())
-            ids = [
-                {"row_id": one.row.id, "provider_id": one.provider_id}
-                for one in marks
-                if one.provider_id is not None and one.row.id in kept
-            ]
-            if ids:
-                connection.execute(_PROVIDER_ID, ids)
+        delivered = [one for one in marks if one.attempt.outcome == AttemptOutcome.SENT]
+        if delivered and connection.dialect.name == "postgresql":
+            kept.update(mark_delivered(connection, delivered, now))
+        elif delivered:
+            kept.update(_mark_sent_apart(connection, delivered, now))
         attempts = [
-            {
-                "outbox_id": one.row.id,
-                "attempted_at": one.attempt.at,
-                "outcome": one.attempt.outcome,
-                "error": one.attempt.error,
-                "duration_ms": one.attempt.duration_ms,
-            }
+            _attempt(one)
             for one in marks
-            if one.row.id in kept and one.attempt.outcome is not None
+            if one.row.id in kept and one.attempt.outcome not in (None, AttemptOutcome.SENT)
         ]
         if attempts:
             connection.execute(_ATTEMPTS, attempts)
@@ -180,6 +194,38 @@ def mark(
         if dead and on_dead is not None:
             on_dead(connection, dead)
     return kept
+
+
+def _mark_sent_apart(connection: Connection, delivered: list[Mark], now: datetime) -> set[int]:
+    """`mark_delivered` in three statements: the marks, the provider's ids and the attempts."""
+    held = {
+        "ids": [one.row.id for one in delivered],
+        "tokens": sorted({one.row.claim_token for one in delivered}),
+        "now": now,
+    }
+    kept = set(connection.execute(transitions.MARK_SENT, held).scalars())
+    ids = [
+        {"row_id": one.row.id, "provider_id": one.provider_id}
+        for one in delivered
+        if one.provider_id is not None and one.row.id in kept
+    ]
+    if ids:
+        connection.execute(_PROVIDER_ID, ids)
+    attempts = [_attempt(one) for one in delivered if one.row.id in kept]
+    if attempts:
+        connection.execute(_ATTEMPTS, attempts)
+    return kept
+
+
+def _attempt(one: Mark) -> dict[str, object]:
+    """The `outbox_attempts` values of one mark's attempt."""
+    return {
+        "outbox_id": one.row.id,
+        "attempted_at": one.attempt.at,
+        "outcome": one.attempt.outcome,
+        "error": one.attempt.error,
+        "duration_ms": one.attempt.duration_ms,
+    }
 
 
 def _mark_failure(connection: Connection, one: Mark, now: datetime) -> list[int]:

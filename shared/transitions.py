@@ -40,7 +40,7 @@ UNHELD = (
 _DELIVERED = (Status.PENDING, Status.CANCELLED, Status.BOUNCED)
 
 
-def _mark_sent(*ours: ColumnElement[bool]) -> Update:
+def mark_sent(*ours: ColumnElement[bool]) -> Update:
     """Delivered rows, those `ours` picks, as of :now. An erased row (cancelled, then
     scrubbed) is safe to mark: the statement writes no address, parameter or error (the relay
     writes the provider's id, which erasure removes too, to a row not erased only)."""
@@ -62,13 +62,9 @@ def _mark_sent(*ours: ColumnElement[bool]) -> Update:
     )
 
 
-# Delivered rows :ids of any of our claims :tokens (outbox_relay/store.mark).
-MARK_SENT = _mark_sent(_IDS, outbox.c.claim_token.in_(bindparam("tokens", expanding=True)))
-# One delivered row :id of our claim :token, in a statement that expands no list
-# (outbox_relay/store.mark_delivered).
-MARK_ONE_SENT = _mark_sent(
-    outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token")
-)
+# Delivered rows :ids of any of our claims :tokens (outbox_relay/store.py, on SQLite; PostgreSQL
+# picks them with `mark_sent` from a table of their values).
+MARK_SENT = mark_sent(_IDS, outbox.c.claim_token.in_(bindparam("tokens", expanding=True)))
 
 # A row :ids of claim :token ended `withheld` as of :now, held to the lease as an outcome is: the
 # attempt its client sees counted, its secrets wiped, no provider called (SPEC "No enumeration").

@@ -87,44 +87,56 @@ def test_sent_rows_of_many_claims_are_marked_together_but_not_one_another_relay_
 
 
 @pytest.mark.postgresql_only
-def test_a_lone_delivered_row_written_in_one_statement_is_fenced_as_a_batch_is(
+def test_delivered_rows_written_in_one_statement_are_fenced_as_a_batch_is(
     engine: Engine, claimer: claims.Claimer
 ) -> None:
-    queue_emails(engine, 3)
+    queue_emails(engine, 4)
     now = utcnow()
     [lapsed] = claimer.claim(now=now, limit=1, lease_seconds=10)
-    mine, erased = claimer.claim(now=now, limit=2, lease_seconds=60)
+    mine, erased, silent = claimer.claim(now=now, limit=3, lease_seconds=60)
     later = now + timedelta(seconds=11)
     with closing(claims.Claimer(engine)) as other:
         [taken] = other.claim(now=later, limit=10, lease_seconds=60)
     with engine.begin() as connection:
         connection.execute(update(outbox).where(outbox.c.id == erased.id).values(recipient=ERASED))
 
-    def delivered(row: claims.Claimed, provider_id: str | None) -> set[int]:
-        one = store.Mark(row, store.Attempt("sent", later, 7), provider_id=provider_id)
-        return claimer.run(lambda connection: store.mark_delivered(connection, one, later))
+    def delivered(*sent: tuple[claims.Claimed, str | None, int]) -> set[int]:
+        marks = [
+            store.Mark(row, store.Attempt("sent", later, ms), provider_id=provider_id)
+            for row, provider_id, ms in sent
+        ]
+        return claimer.run(lambda connection: store.mark_delivered(connection, marks, later))
 
-    assert delivered(lapsed, "id-1") == set()
-    assert delivered(mine, "id-2") == {mine.id}
-    assert delivered(mine, "id-3") == set(), "a row marks once"
-    assert delivered(erased, "id-4") == {erased.id}
+    assert delivered((lapsed, "id-1", 5)) == set()
+    assert delivered((mine, "id-2", 7)) == {mine.id}
+    assert delivered((mine, "id-3", 8)) == set(), "a row marks once"
+    both = delivered((lapsed, "id-4", 5), (erased, "id-5", 9), (silent, None, 11))
+    assert both == {erased.id, silent.id}
     by_id = {row["id"]: row for row in rows(engine, "outbox")}
     assert (by_id[taken.id]["status"], by_id[taken.id]["claim_token"]) == (
         "pending",
         taken.claim_token,
     )
-    assert [by_id[row.id]["status"] for row in (mine, erased)] == ["sent", "sent"]
-    assert [by_id[row.id]["provider_message_id"] for row in (mine, erased)] == ["id-2", None]
+    assert [by_id[row.id]["status"] for row in (mine, erased, silent)] == ["sent"] * 3
+    assert [by_id[row.id]["provider_message_id"] for row in (mine, erased, silent)] == [
+        "id-2",
+        None,
+        None,
+    ]
     assert [by_id[mine.id][column] for column in ("attempts", "secret_params", "sent_at")] == [
         1,
         None,
         later,
     ]
-    recorded = [
+    recorded = sorted(
         (a["outbox_id"], a["outcome"], a["duration_ms"], a["attempted_at"])
         for a in rows(engine, "outbox_attempts")
+    )
+    assert recorded == [
+        (mine.id, "sent", 7, later),
+        (erased.id, "sent", 9, later),
+        (silent.id, "sent", 11, later),
     ]
-    assert recorded == [(mine.id, "sent", 7, later), (erased.id, "sent", 7, later)]
 
 
 @pytest.mark.postgresql_only
