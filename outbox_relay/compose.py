@@ -110,15 +110,37 @@ def _mail(
 
 
 def _part(boundary: str, subtype: str, text: str) -> list[str]:
-    """One text part, quoted-printable, lines ended by CRLF."""
-    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+    """One text part, lines ended by CRLF: as it is when 7bit allows (`_seven_bit`), else
+    quoted-printable."""
+    lines, encoding = _seven_bit(text), "7bit"
+    if lines is None:
+        encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+        lines, encoding = encoded.splitlines(), "quoted-printable"
     return [
         f"--{boundary}",
         f'Content-Type: text/{subtype}; charset="utf-8"',
-        "Content-Transfer-Encoding: quoted-printable",
+        f"Content-Transfer-Encoding: {encoding}",
         "",
-        *encoded.splitlines(),
+        *lines,
     ]
+
+
+# What a 7bit body holds as it is (RFC 2045 2.7): printable ASCII, tabs and line ends.
+_SEVEN_BIT = bytes(range(0x20, 0x7F)) + b"\t\n"
+# RFC 5322 2.1.1: at most 998 characters a line.
+_LONGEST_LINE = 998
+
+
+def _seven_bit(text: str) -> list[str] | None:
+    """The lines of `text` if it may go as 7bit, as most mails in English may; else None.
+
+    Quoted-printable encoding of a mail's HTML cost a drain more CPU than rendering its
+    template, for a text that reads the same in the raw but for each `=` written `=3D`.
+    """
+    if not text.isascii() or text.encode("ascii").translate(None, _SEVEN_BIT):
+        return None
+    lines = text.split("\n")
+    return lines if max(map(len, lines)) <= _LONGEST_LINE else None
 
 
 def _header_text(value: str, name: str) -> str:

@@ -58,7 +58,9 @@ def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> 
     assert (composed.sender, composed.recipient) == ("no-reply@outpost.test", "zoe@example.com")
     raw = composed.data
     assert raw.isascii() and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
-    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    head, _, _ = raw.partition(b"\r\n\r\n")
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert [m.defects for m in message.walk()] == [[], [], []]
     assert message["From"] == sender
@@ -82,6 +84,33 @@ def test_a_mail_parses_without_defects_and_round_trips_its_text(locale: str) -> 
     assert "Zoé &lt;b&gt;&amp;" in welcome_html.get_content()
     if locale == "fr":
         assert message["Subject"] == "Activez votre compte Outpost"
+
+
+@pytest.mark.parametrize(
+    ("full_name", "encoding"),
+    [
+        ("Zoe <b>&", "7bit"),
+        ("Zoé", "quoted-printable"),
+        ("Zoe\fMartin", "quoted-printable"),
+        ("Zoe\rMartin", "quoted-printable"),
+        ("Z" * 995, "quoted-printable"),
+    ],
+)
+def test_a_part_goes_as_it_is_only_if_printable_ascii_in_lines_of_at_most_998(
+    full_name: str, encoding: str
+) -> None:
+    welcome = compose(row("en", full_name, "welcome"), BOX, mail_from("a@b.test"), Templates())
+    assert isinstance(welcome, Email)
+    assert BARE_CR_OR_LF.search(welcome.data) is None
+    assert max(len(line) for line in welcome.data.split(b"\r\n")) <= 998
+    message = email.message_from_bytes(welcome.data, policy=email.policy.default)
+    assert [m.defects for m in message.walk()] == [[], [], []]
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and html is not None
+    assert [text["Content-Transfer-Encoding"], html["Content-Transfer-Encoding"]] == [encoding] * 2
+    rendered = Templates().email("welcome", "en", {"full_name": full_name})
+    assert text.get_content().splitlines() == rendered.text.splitlines()
+    assert html.get_content().splitlines() == rendered.html.splitlines()
 
 
 def test_an_idna_domain_is_sent_in_ascii_in_the_header_the_envelope_and_the_message_id() -> None:
