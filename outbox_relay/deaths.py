@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from outbox_relay import store
+from outbox_relay import marks
 from shared.clock import utcnow
 from shared.events import delivery_failed
 from shared.outbox import WEBHOOK, Status
@@ -26,7 +26,7 @@ class Deaths:
         self._box = box
         self._suppression = suppression
 
-    def follow(self, connection: Connection, dead: list[store.Mark]) -> None:
+    def follow(self, connection: Connection, dead: list[marks.Mark]) -> None:
         """Suppress an address refused as such (5.1.x, an invalid number, an opted-out
         recipient: the message itself stays `permanent_error`), and tell the application of
         each death, never of an event's own."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from outbox_relay import claims, store
+from outbox_relay import claims, marks
 from outbox_relay.backoff import probe_lead, retry_delay
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.render import TemplateError
@@ -281,15 +281,15 @@ def failed(
     return Outcome(row, Ending.RETRY, ms, error, retry_in=delay)
 
 
-def mark(outcome: Outcome, at: datetime) -> store.Mark:
+def mark(outcome: Outcome, at: datetime) -> marks.Mark:
     """What an outcome written at `at` does to its row."""
-    attempt = store.Attempt(outcome.name.attempt, at, outcome.ms, outcome.error)
+    attempt = marks.Attempt(outcome.name.attempt, at, outcome.ms, outcome.error)
     if outcome.retry_in is not None:
         retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
-        return store.Mark(outcome.row, attempt, retry_at=retry_at)
+        return marks.Mark(outcome.row, attempt, retry_at=retry_at)
     if outcome.name is Ending.SENT:
-        return store.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
+        return marks.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
     if outcome.name is Ending.WITHHELD:
-        return store.Mark(outcome.row, attempt, withheld=True)
+        return marks.Mark(outcome.row, attempt, withheld=True)
     dead = outcome.name.dead_reason
-    return store.Mark(outcome.row, attempt, dead_reason=dead, refusal=outcome.refusal)
+    return marks.Mark(outcome.row, attempt, dead_reason=dead, refusal=outcome.refusal)

@@ -4,7 +4,6 @@ statements that change their status are shared/transitions.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
@@ -30,41 +29,17 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
+from outbox_relay.marks import Mark
 from shared import transitions
 from shared.driver import DriverStatement
 from shared.models import outbox, outbox_attempts
-from shared.outbox import ERASED, AttemptOutcome, DeadReason, Ending
-from shared.refusals import Refusal
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """The outcome of one delivery attempt, as `outbox_attempts` records it."""
-
-    outcome: AttemptOutcome | None  # None: no try (shared/outbox.Ending), so never recorded
-    at: datetime
-    duration_ms: int
-    error: str | None = None
-
+from shared.outbox import ERASED, AttemptOutcome, Ending
 
 # Attempts that count towards RELAY_MAX_ATTEMPTS, as the endings say (the others say nothing
 # of the message).
 COUNTED = frozenset(
     ending.attempt for ending in Ending if ending.counts and ending.attempt is not None
 )
-
-
-@dataclass(frozen=True)
-class Mark:
-    """What one attempt did to its row: sent, dead with a reason, or due again at `retry_at`."""
-
-    row: Claimed
-    attempt: Attempt
-    dead_reason: DeadReason | None = None
-    refusal: Refusal | None = None  # with a dead_reason: what the failure refused (kept)
-    retry_at: datetime | None = None
-    provider_id: str | None = None
-    withheld: bool = False  # ended `withheld`: no provider was called
 
 
 # The provider's own id of a sent message, for its later bounce notifications.
@@ -142,9 +117,7 @@ def mark_delivered(connection: Connection, delivered: list[Mark], now: datetime)
     a batch's in one statement of its transaction.
     """
     held = {
-        "ids": [one.row.id for one in delivered],
-        "tokens": sorted({one.row.claim_token for one in delivered}),
-        "now": now,
+        **_fence(delivered, now),
         "provider_ids": [one.provider_id for one in delivered],
         "attempted_at": [one.attempt.at for one in delivered],
         "duration_ms": [one.attempt.duration_ms for one in delivered],
@@ -198,12 +171,7 @@ def mark(
 
 def _mark_sent_apart(connection: Connection, delivered: list[Mark], now: datetime) -> set[int]:
     """`mark_delivered` in three statements: the marks, the provider's ids and the attempts."""
-    held = {
-        "ids": [one.row.id for one in delivered],
-        "tokens": sorted({one.row.claim_token for one in delivered}),
-        "now": now,
-    }
-    kept = set(connection.execute(transitions.MARK_SENT, held).scalars())
+    kept = set(connection.execute(transitions.MARK_SENT, _fence(delivered, now)).scalars())
     ids = [
         {"row_id": one.row.id, "provider_id": one.provider_id}
         for one in delivered
@@ -215,6 +183,16 @@ def _mark_sent_apart(connection: Connection, delivered: list[Mark], now: datetim
     if attempts:
         connection.execute(_ATTEMPTS, attempts)
     return kept
+
+
+def _fence(delivered: list[Mark], now: datetime) -> dict[str, object]:
+    """What marks delivered rows as `mark` fences them: their ids, the tokens of the claims
+    they came from, and now."""
+    return {
+        "ids": [one.row.id for one in delivered],
+        "tokens": sorted({one.row.claim_token for one in delivered}),
+        "now": now,
+    }
 
 
 def _attempt(one: Mark) -> dict[str, object]:

@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
 from api_service import create_app
-from outbox_relay import claims, store
+from outbox_relay import claims, marks, store
 from shared.clock import utcnow
 from support.constants import PASSWORD, WEBHOOK_SECRET
 from support.rows import rows
@@ -79,8 +79,8 @@ def sent_sms(
         claimed = claimer.claim(now=now, limit=10, lease_seconds=60)
     [row] = [one for one in claimed if one.public_id == delivery_id]
     assert row.recipient == "+237" + national
-    attempt = store.Attempt("sent", now, 5)
-    assert store.mark(engine, [store.Mark(row, attempt, provider_id=provider_id)], now) == {row.id}
+    attempt = marks.Attempt("sent", now, 5)
+    assert store.mark(engine, [marks.Mark(row, attempt, provider_id=provider_id)], now) == {row.id}
     return delivery_id
 
 

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text, update
 
-from outbox_relay import claims, store
+from outbox_relay import claims, marks, store
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
@@ -51,15 +51,15 @@ def test_a_relay_whose_lease_lapsed_cannot_mark_the_row(
     now = utcnow()
     [mine] = claimer.claim(now=now, limit=1, lease_seconds=60)
     later = now + timedelta(seconds=61)
-    sent = store.Mark(mine, store.Attempt("sent", later, 5))
+    sent = marks.Mark(mine, marks.Attempt("sent", later, 5))
     assert store.mark(engine, [sent], later) == set()
     [theirs] = claimer.claim(now=later, limit=1, lease_seconds=60)
     assert theirs.claim_token != mine.claim_token
-    dead = store.Mark(mine, store.Attempt("permanent", later, 5), dead_reason="permanent_error")
-    retry = store.Mark(mine, store.Attempt("transient", later, 5), retry_at=later)
+    dead = marks.Mark(mine, marks.Attempt("permanent", later, 5), dead_reason="permanent_error")
+    retry = marks.Mark(mine, marks.Attempt("transient", later, 5), retry_at=later)
     assert store.mark(engine, [sent, dead, retry], later) == set()
     assert rows(engine, "outbox_attempts") == []
-    assert store.mark(engine, [store.Mark(theirs, store.Attempt("sent", later, 5))], later) == {
+    assert store.mark(engine, [marks.Mark(theirs, marks.Attempt("sent", later, 5))], later) == {
         theirs.id
     }
     [row] = rows(engine, "outbox")
@@ -78,7 +78,7 @@ def test_sent_rows_of_many_claims_are_marked_together_but_not_one_another_relay_
     with closing(claims.Claimer(engine)) as other:
         [taken] = other.claim(now=later, limit=10, lease_seconds=60)
     assert taken.id == lapsed.id and len({first.claim_token, second.claim_token}) == 2
-    sent = [store.Mark(row, store.Attempt("sent", later, 1)) for row in (lapsed, first, second)]
+    sent = [marks.Mark(row, marks.Attempt("sent", later, 1)) for row in (lapsed, first, second)]
     assert store.mark(engine, sent, later) == {first.id, second.id}
     by_id = {row["id"]: row for row in rows(engine, "outbox")}
     assert by_id[taken.id]["claim_token"] == taken.claim_token
@@ -101,11 +101,11 @@ def test_delivered_rows_written_in_one_statement_are_fenced_as_a_batch_is(
         connection.execute(update(outbox).where(outbox.c.id == erased.id).values(recipient=ERASED))
 
     def delivered(*sent: tuple[claims.Claimed, str | None, int]) -> set[int]:
-        marks = [
-            store.Mark(row, store.Attempt("sent", later, ms), provider_id=provider_id)
+        written = [
+            marks.Mark(row, marks.Attempt("sent", later, ms), provider_id=provider_id)
             for row, provider_id, ms in sent
         ]
-        return claimer.run(lambda connection: store.mark_delivered(connection, marks, later))
+        return claimer.run(lambda connection: store.mark_delivered(connection, written, later))
 
     assert delivered((lapsed, "id-1", 5)) == set()
     assert delivered((mine, "id-2", 7)) == {mine.id}
@@ -164,10 +164,10 @@ def test_one_write_marks_a_whole_batch_and_fences_each_row(
     kept = store.mark(
         engine,
         [
-            store.Mark(first, store.Attempt("sent", at, 3)),
-            store.Mark(second, store.Attempt("sent", at, 4)),
-            store.Mark(third, store.Attempt("permanent", at, 5, "SMTP 550"), "permanent_error"),
-            store.Mark(fourth, store.Attempt("transient", at, 6, "SMTP 451"), retry_at=at),
+            marks.Mark(first, marks.Attempt("sent", at, 3)),
+            marks.Mark(second, marks.Attempt("sent", at, 4)),
+            marks.Mark(third, marks.Attempt("permanent", at, 5, "SMTP 550"), "permanent_error"),
+            marks.Mark(fourth, marks.Attempt("transient", at, 6, "SMTP 451"), retry_at=at),
         ],
         at,
     )
@@ -208,7 +208,7 @@ def test_ten_thousand_rows_claimed_at_once_are_released_and_marked_in_one_go(
     claimed = claimer.claim(now=now, limit=10_000, lease_seconds=60)
     assert store.release(engine, claimed, now) == 10_000
     claimed = claimer.claim(now=now, limit=10_000, lease_seconds=60)
-    sent = [store.Mark(row, store.Attempt("sent", now, 1)) for row in claimed]
+    sent = [marks.Mark(row, marks.Attempt("sent", now, 1)) for row in claimed]
     assert len(store.mark(engine, sent, now)) == 10_000
 
 
