@@ -64,7 +64,8 @@ BLUEPRINTS = (
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the API; `config` overrides the environment, variable by variable."""
-    settings = Settings.from_env({**os.environ, **(config or {})})
+    environ = {**os.environ, **(config or {})}
+    settings = Settings.from_env(environ)
     configure_logging()
     for warning in settings.warnings:
         log.warning(warning)
@@ -95,7 +96,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     api = openapi.Api(app)
     register_error_handlers(app)
     instrument(app)
-    request_spans.init_app(app)
+    request_spans.init_app(app, environ)
     known_events()
     known_regions(settings.sms_allowed_regions or ())
     http_limits.init_app(app)

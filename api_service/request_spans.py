@@ -7,16 +7,19 @@ query, which may carry a code or a token.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Flask, Response, g, request
 
 from api_service.metrics import method_label
 from shared import tracing
 
 
-def init_app(app: Flask) -> None:
-    """Trace every request, when this worker's tracing is on (started at gunicorn's fork);
-    else add nothing to a request's way."""
-    if tracing.active() is None:
+def init_app(app: Flask, environ: Mapping[str, str]) -> None:
+    """Trace every request when the environment asks for traces; else add nothing to a
+    request's way. Asked of the environment, not of the tracing on now: gunicorn loads the
+    application before it forks the workers, and each worker starts its own after the fork."""
+    if not tracing.wanted(environ):
         return
     app.before_request(_open)
     app.after_request(_answered)

@@ -13,6 +13,7 @@ A module of the `outpost` package, not of `api_service`: importing api_service l
 prometheus_client, which must first see PROMETHEUS_MULTIPROC_DIR, set below.
 """
 
+import gc
 import os
 import shutil
 import sys
@@ -39,6 +40,11 @@ except ConfigError as exc:
 bind = _serve.bind
 workers = _serve.workers
 worker_class = "sync"
+# The application is loaded once, in the arbiter, and each worker forked from it: a worker
+# starts (and, after max_requests, starts again) without importing the API, and the workers
+# share the arbiter's memory (docs/decisions/0040-workers-forked-from-a-loaded-api.md). An
+# upgrade restarts the unit; a reload replaces the workers with the same code.
+preload_app = True
 timeout = 30
 # A burst waits here to be shed (API_QUEUE_TIMEOUT), so the queue must hold that many seconds of
 # arrivals: gunicorn's default 2048 overflowed in a burst, and the kernel then drops
@@ -93,6 +99,14 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """Leave the loaded application out of the collector's reach before a worker is forked
+    from it: a collection in the worker (at its exit above all) would otherwise touch every
+    object it shares with the arbiter, copying their pages (the gc module's advice for a
+    process that forks without exec)."""
+    gc.freeze()
 
 
 def post_fork(server: Any, worker: Any) -> None:

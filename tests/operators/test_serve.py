@@ -151,3 +151,30 @@ def test_every_line_serve_writes_is_json(migrated: Path) -> None:
     access = [e["message"] for e in entries if e["logger"] == "gunicorn.access"]
     assert any('"POST /v1/registrations" 202' in message for message in access)
     assert SECRET_KEY not in "".join(lines) and "correct horse" not in "".join(lines)
+
+
+def workers(arbiter: subprocess.Popen[bytes]) -> set[int]:
+    """The pids of the arbiter's workers."""
+    children = Path(f"/proc/{arbiter.pid}/task/{arbiter.pid}/children").read_text()
+    return {int(pid) for pid in children.split()}
+
+
+def test_a_reload_replaces_the_workers_with_the_api_already_loaded(migrated: Path) -> None:
+    """`systemctl reload outpost-api` (SIGHUP): new workers, forked from the arbiter, which
+    loaded the API once at start; requests are answered throughout."""
+    port = free_port()
+    api = serve(migrated, port, "api")
+    try:
+        first = workers(api)
+        api.send_signal(signal.SIGHUP)
+        processes.eventually(lambda: bool(workers(api)) and not workers(api) & first, 60, "new")
+        status, _, _ = processes.post_json(
+            f"http://127.0.0.1:{port}/v1/registrations",
+            {"email": "ada@example.com", "password": "correct horse battery staple"},
+        )
+        assert status == 202
+    finally:
+        assert processes.stop(api, signal.SIGTERM) == 0
+    entries = processes.json_lines(migrated / "api.log")
+    assert [e["message"] for e in entries].count("api ready") == 1
+    assert sum(e["message"].startswith("Booting worker") for e in entries) == 2
