@@ -171,10 +171,15 @@ def test_the_access_log_keeps_no_query_string_and_no_unsubscribe_token(site: Sit
     curl(site, f"{site.http}/v1/unsubscribe/{token}?api_key={secret}")
     logged = site.logs / nginx.SITE_LOG
     processes.eventually(lambda: len(logged.read_text().splitlines()) == 3, 10, "3 lines logged")
+    # In any order: each of nginx's workers writes its own lines, and a loaded machine may
+    # hold the one that answered first before it writes.
     lines = logged.read_text().splitlines()
-    assert '"POST /v1/provider-events/vonage HTTP/2.0" 404' in lines[0]
-    assert '"GET /v1/unsubscribe/- HTTP/2.0"' in lines[1]
-    assert '"GET /v1/unsubscribe/- HTTP/1.1" 301' in lines[2]
+    for request in (
+        '"POST /v1/provider-events/vonage HTTP/2.0" 404',
+        '"GET /v1/unsubscribe/- HTTP/2.0"',
+        '"GET /v1/unsubscribe/- HTTP/1.1" 301',
+    ):
+        assert sum(request in line for line in lines) == 1, (request, lines)
     for log in (logged, site.logs / nginx.DEBIAN_LOG):
         text = log.read_text() if log.exists() else ""
         assert secret not in text and token not in text, log.name
