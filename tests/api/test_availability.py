@@ -147,4 +147,17 @@ def test_a_registration_waiting_for_a_lock_is_a_503_within_database_timeout(
         assert seconds < LOCK_TIMEOUT + 0.7, seconds
         assert waiting_backends() == 0, "the wait was cancelled on the server too"
     assert written(engine) == {"users": 0, "verification_tokens": 0, "outbox": 0}
-    assert client.post("/v1/registrations", json=GOOD).status_code == 202
+    assert _goes_through_once_unlocked(client)
+
+
+def _goes_through_once_unlocked(client: FlaskClient) -> bool:
+    """Whether a registration goes through with the lock gone. On a loaded machine one may
+    outlast the DATABASE_TIMEOUT it is given: such a 503 took the whole bound, where one the
+    cancelled wait had broken (a dead pooled connection) would fail at once."""
+    for _ in range(5):
+        started = time.monotonic()
+        status = client.post("/v1/registrations", json=GOOD).status_code
+        if status == 202:
+            return True
+        assert (status, time.monotonic() - started >= LOCK_TIMEOUT) == (503, True)
+    return False
