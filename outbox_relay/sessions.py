@@ -28,10 +28,10 @@ class Sessions:
     time the provider accepts a message over a session that had sent before (`accepted`), up
     to `limit` (RELAY_CONCURRENCY, or what a `421 too many connections` left), halved on a
     throttling reply (`halve`), and one fewer once the sends queue on our side rather than at
-    the provider, or wait for the relay's busy interpreter (SessionCount). So a wrong password
-    costs one failed AUTH, not one a sender, and a provider that refuses at RCPT is never met
-    by a wave of sessions. A new session refused at the greeting while the others deliver is a
-    connection-rate limit (`Admission`): the others stay, and new ones wait.
+    the provider (SessionCount). So a wrong password costs one failed AUTH, not one a sender,
+    and a provider that refuses at RCPT is never met by a wave of sessions. A new session
+    refused at the greeting while the others deliver is a connection-rate limit (`Admission`):
+    the others stay, and new ones wait.
 
     The channel returned last is lent first, so a trickle keeps one connection warm. A
     channel whose send failed for the provider is closed rather than kept: the next send opens
