@@ -8,9 +8,7 @@ deliver 32 times what one does; against one that answers in a fraction of a mill
 only make the senders wait for each other, and the thread switches cost more than the sessions
 gain (bench/README.md: 2 sessions drained a third faster than 32, at a quarter less CPU a
 message). `queued = sessions * (1 - floor / typical)` estimates the sends waiting on our side:
-the floor is the quickest recent send, what the provider alone takes. Once the interpreter
-itself is busy (interpreter_load.py), the estimate is not asked: a session more can only wait
-for it.
+the floor is the quickest recent send, what the provider alone takes.
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-
-from outbox_relay.interpreter_load import INTERPRETER
 
 # Fewer sends queued on our side than ALPHA: one session more. More than BETA: one fewer. The
 # band between keeps the count steady rather than opening and closing a session a send; it
@@ -33,23 +29,15 @@ WEIGHT = 0.125
 # The floor is the quickest send of the last one or two windows of this many seconds, so that
 # a provider that became slower for good is not taken for our queue for longer.
 FLOOR_WINDOW = 10.0
-# The sessions a busy interpreter keeps: one sending while the other's reply is on its way.
-BUSY_FLOOR = 2
 
 
 class SessionCount:
     """The sessions one provider has earned, up to `limit`. Not thread-safe: its owner locks."""
 
-    def __init__(
-        self,
-        limit: int,
-        clock: Callable[[], float] = time.monotonic,
-        busy: Callable[[], bool] = INTERPRETER.busy,
-    ) -> None:
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.allowed = 1
         self._clock = clock
-        self._busy = busy
         self._typical = 0.0
         # Until the sends first queue on our side (ALPHA), each new session's first message
         # earns one more (a slow start); after, only the estimate moves the count.
@@ -81,13 +69,6 @@ class SessionCount:
         self._floors[1] = min(self._floors[1], seconds)
         if self._settling:
             self._settling -= 1
-            return False
-        if self._busy():
-            # The sends wait for the interpreter, not the provider: each session more costs
-            # thread switches and gains nothing.
-            if self.allowed > BUSY_FLOOR:
-                self.allowed -= 1
-                self._settling = self.allowed
             return False
         queued = self.allowed * (1 - min(self._floors) / self._typical) if self._typical else 0.0
         width = max(1.0, math.log10(self.allowed))

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from outbox_relay.interpreter_load import InterpreterLoad
-from outbox_relay.session_count import BUSY_FLOOR, FLOOR_WINDOW, SessionCount
+from outbox_relay.session_count import FLOOR_WINDOW, SessionCount
 
 
 class Clock:
@@ -15,11 +14,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def idle() -> bool:
-    """An interpreter with time to spare: the test's own process may well be busy."""
-    return False
 
 
 def _sends(count: SessionCount, clock: Clock, seconds_at: object, sends: int) -> list[int]:
@@ -35,7 +29,7 @@ def _sends(count: SessionCount, clock: Clock, seconds_at: object, sends: int) ->
 
 
 def test_each_session_opened_earns_one_more_up_to_the_limit() -> None:
-    count = SessionCount(4, busy=idle)
+    count = SessionCount(4)
     assert count.allowed == 1
     assert [count.opened() for _ in range(5)] == [True, True, True, False, False]
     assert count.allowed == 4
@@ -44,7 +38,7 @@ def test_each_session_opened_earns_one_more_up_to_the_limit() -> None:
 def test_a_provider_far_away_earns_every_session() -> None:
     """100 ms a message whatever the sessions, give or take 5 ms: all 32."""
     clock = Clock()
-    count = SessionCount(32, clock, idle)
+    count = SessionCount(32, clock)
     jitter = iter([0.0, 0.005, -0.005, 0.003] * 100)
     allowed = _sends(count, clock, lambda _: 0.1 + next(jitter), 200)
     assert allowed[-1] == 32
@@ -56,7 +50,7 @@ def test_sends_queueing_on_our_side_bring_the_sessions_down_and_keep_them_steady
     more adds 0.7 ms of waiting to a send, but one send in four finds the interpreter free.
     After the slow start, a few sessions, not 32, and steady over three floor windows."""
     clock = Clock()
-    count = SessionCount(32, clock, idle)
+    count = SessionCount(32, clock)
     sends = iter(range(10**6))
 
     def seconds(sessions: int) -> float:
@@ -75,7 +69,7 @@ def test_once_the_sends_queued_a_new_session_earns_nothing_and_the_count_moves_s
     whose times swing (aiosmtpd beside the relay) must not make the relay open and close a
     session every few messages."""
     clock = Clock()
-    count = SessionCount(32, clock, idle)
+    count = SessionCount(32, clock)
     sends = iter(range(10**6))
 
     def swinging(sessions: int) -> float:
@@ -90,7 +84,7 @@ def test_once_the_sends_queued_a_new_session_earns_nothing_and_the_count_moves_s
 
 def test_one_slow_reply_among_32_sessions_closes_none() -> None:
     clock = Clock()
-    count = SessionCount(32, clock, idle)
+    count = SessionCount(32, clock)
     _sends(count, clock, lambda _: 0.1, 100)
     assert count.allowed == 32
     _sends(count, clock, lambda _: 0.3, 1)
@@ -102,7 +96,7 @@ def test_a_provider_slower_for_good_earns_its_sessions_back_within_two_windows()
     (the provider's own time, not our queue) lower the sessions only until the old floor ages
     out."""
     clock = Clock()
-    count = SessionCount(32, clock, idle)
+    count = SessionCount(32, clock)
     _sends(count, clock, lambda _: 0.01, 300)
     assert count.allowed == 32
     start = clock.now
@@ -116,7 +110,7 @@ def test_a_provider_slower_for_good_earns_its_sessions_back_within_two_windows()
 
 
 def test_a_throttling_reply_halves_a_pause_restarts_and_too_many_lowers_for_good() -> None:
-    count = SessionCount(32, busy=idle)
+    count = SessionCount(32)
     for _ in range(20):
         count.opened()
     count.halve()
@@ -129,39 +123,3 @@ def test_a_throttling_reply_halves_a_pause_restarts_and_too_many_lowers_for_good
     assert count.allowed == 6
     assert not [count.opened() for _ in range(3)].count(True)
     assert count.lower(0) == 1
-
-
-def test_a_busy_interpreter_gives_back_a_session_a_round_down_to_two_and_earns_none() -> None:
-    """Sends that wait for the interpreter rather than the provider: one session fewer a round
-    of sends, down to two, whatever the estimate; once the interpreter has time again, a
-    provider far away earns every session back."""
-    clock = Clock()
-    busy = [False]
-    count = SessionCount(32, clock, lambda: busy[0])
-    for _ in range(9):
-        count.opened()
-    assert count.allowed == 10
-    busy[0] = True
-    allowed = _sends(count, clock, lambda _: 0.1, 200)
-    assert allowed[-1] == BUSY_FLOOR
-    assert all(b in (a, a - 1) for a, b in itertools.pairwise(allowed)), "one at a time"
-    busy[0] = False
-    _sends(count, clock, lambda _: 0.1, 32 * 32)
-    assert count.allowed == 32
-
-
-def test_the_interpreter_is_busy_past_four_fifths_of_a_core_over_a_quarter_second() -> None:
-    clock, cpu = Clock(), Clock()
-    load = InterpreterLoad(cpu, clock)
-    assert not load.busy(), "the first call starts the first window"
-    clock.now, cpu.now = 0.1, 0.1
-    assert not load.busy(), "a window not yet over says what the last one said"
-    clock.now, cpu.now = 0.25, 0.22
-    assert load.busy()
-    clock.now, cpu.now = 0.5, 0.35
-    assert not load.busy()
-    clock.now, cpu.now = 0.75, 0.55
-    assert load.busy()
-    # An idle hour is one idle window, not the busy one before it.
-    clock.now, cpu.now = 3600.75, 0.6
-    assert not load.busy()
