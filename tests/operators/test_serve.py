@@ -110,6 +110,15 @@ def serve(tmp_path: Path, port: int, name: str) -> subprocess.Popen[bytes]:
     return process
 
 
+def register(port: int) -> int:
+    """The status of a registration sent to the API served on `port`."""
+    status, _, _ = processes.post_json(
+        f"http://127.0.0.1:{port}/v1/registrations",
+        {"email": "ada@example.com", "password": "correct horse battery staple"},
+    )
+    return status
+
+
 @pytest.fixture
 def migrated(tmp_path: Path) -> Path:
     """The SQLite database of environment(), at the newest schema."""
@@ -135,11 +144,7 @@ def test_every_line_serve_writes_is_json(migrated: Path) -> None:
     port = free_port()
     api = serve(migrated, port, "api")
     try:
-        status, _, _ = processes.post_json(
-            f"http://127.0.0.1:{port}/v1/registrations",
-            {"email": "ada@example.com", "password": "correct horse battery staple"},
-        )
-        assert status == 202
+        assert register(port) == 202
     finally:
         assert processes.stop(api, signal.SIGTERM) == 0
     lines = [line for line in (migrated / "api.log").read_text().splitlines() if line.strip()]
@@ -168,11 +173,7 @@ def test_a_reload_replaces_the_workers_with_the_api_already_loaded(migrated: Pat
         first = workers(api)
         api.send_signal(signal.SIGHUP)
         processes.eventually(lambda: bool(workers(api)) and not workers(api) & first, 60, "new")
-        status, _, _ = processes.post_json(
-            f"http://127.0.0.1:{port}/v1/registrations",
-            {"email": "ada@example.com", "password": "correct horse battery staple"},
-        )
-        assert status == 202
+        assert register(port) == 202
     finally:
         assert processes.stop(api, signal.SIGTERM) == 0
     entries = processes.json_lines(migrated / "api.log")
