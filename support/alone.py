@@ -1,17 +1,24 @@
-"""Tests that measure time or CPU run with no other test of the run beside them.
+"""Tests that measure time or CPU run beside at most one other test of the run.
 
-The suite runs on several workers (pytest-xdist). A test marked `alone` takes a lock the
-workers share for itself, every other test takes it with the others: while it runs, the other
-workers wait between two tests. A turnstile lets it in ahead of the tests that come after it,
-which would otherwise keep the shared lock taken from one test to the next.
+The suite runs on several workers (pytest-xdist). Every test other than an `alone` one holds
+its worker's slot (a lock file a worker) shared while it runs. An `alone` test takes the run's
+`alone` lock, so that no two run at once, then every slot but its own and its neighbour's:
+while it runs, those workers wait between two tests, and the neighbour goes on. A turnstile
+lets it in ahead of the tests that come after it, which would otherwise keep the slots taken
+from one test to the next.
+
+One neighbour, not none: such a test is held to what it measures beside a loaded machine
+anyway (two CPU burners, or a CI runner's other jobs), and with none the second core idled
+while the `alone` tests ran one after another (a minute of every run).
 """
 
 from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,19 +31,38 @@ def lock_directory(config: pytest.Config) -> Path | None:
     return Path(config.option.basetemp).parent
 
 
+def worker_slots(config: pytest.Config) -> tuple[int, int]:
+    """This worker's number (gw0: 0) and how many workers the run has."""
+    worker: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]  # set by xdist
+    return int(worker["workerid"].removeprefix("gw")), int(worker["workercount"])
+
+
+def neighbour(worker: int) -> int:
+    """The worker whose tests go on beside an `alone` test of `worker`."""
+    return 1 if worker == 0 else 0
+
+
 @contextmanager
-def turn(directory: Path, alone: bool) -> Iterator[None]:
-    """Hold the run's lock while a test runs: alone, or beside other tests not alone."""
-    with (
-        (directory / "alone.turnstile").open("a") as turnstile,
-        (directory / "alone.lock").open("a") as lock,
-    ):
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        finally:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def turn(directory: Path, alone: bool, worker: int, workers: int) -> Iterator[None]:
+    """Hold this worker's part of the run's locks while a test runs: alone but for one
+    neighbour, or in its worker's slot beside any test but those."""
+    with ExitStack() as held:
+
+        def locked(name: str, mode: int) -> None:
+            opened = held.enter_context((directory / name).open("a"))
+            fcntl.flock(opened, mode)
+            held.callback(fcntl.flock, opened, fcntl.LOCK_UN)
+
+        with (directory / "alone.turnstile").open("a") as turnstile:
+            fcntl.flock(turnstile, fcntl.LOCK_EX)
+            try:
+                if not alone:
+                    locked(f"slot-{worker}.lock", fcntl.LOCK_SH)
+                else:
+                    locked("alone.lock", fcntl.LOCK_EX)
+                    for other in range(workers):
+                        if other not in (worker, neighbour(worker)):
+                            locked(f"slot-{other}.lock", fcntl.LOCK_EX)
+            finally:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        yield

@@ -65,7 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "postgresql_only: the test is about PostgreSQL and runs only there"
     )
     config.addinivalue_line(
-        "markers", "alone: the test measures time or CPU; no other test of the run beside it"
+        "markers",
+        "alone: the test measures time or CPU; one other test of the run beside it at most",
     )
     config.addinivalue_line(
         "markers", "long: the test takes tens of seconds; it starts early, never last"
@@ -88,11 +89,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     servers of their own only where PostgreSQL is (not here without it, like the PostgreSQL
     variants of the others).
 
-    An `alone` test waits for the tests running beside it to end, and the other workers wait
-    with it (support.alone): mid-run, for whatever long test was running (a Postfix scenario,
-    half a minute); first, for each other and the first short tests. A `long` test started
-    last leaves one worker running it while the others are done; started early, the short
-    tests fill in around it (docs/decisions/0037).
+    An `alone` test waits for the tests running beside it to end but its neighbour's, and the
+    other workers wait with it (support.alone): mid-run, for whatever long test was running (a
+    Postfix scenario, half a minute); first, for each other and the first short tests. A
+    `long` test started last leaves one worker running it while the others are done; started
+    early, the short tests fill in around it (docs/decisions/0037).
     """
     items.sort(
         key=lambda item: (
@@ -116,7 +117,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     directory = alone.lock_directory(item.config)
     if directory is None:
         return (yield)
-    with alone.turn(directory, item.get_closest_marker("alone") is not None):
+    worker, workers = alone.worker_slots(item.config)
+    with alone.turn(directory, item.get_closest_marker("alone") is not None, worker, workers):
         return (yield)
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from shared.logs import configure_logging
-from support import in_process, processes, timing
+from support import alone, in_process, processes, timing
 
 TESTS = Path(__file__).resolve().parent
 
@@ -163,3 +164,35 @@ def test_a_command_run_in_process_gets_what_a_process_would_and_leaves_nothing_b
     assert logging.getLogger("made.here").level == logging.NOTSET
     failed = in_process.run(lambda argv: 1 // 0, "prog", [], {}, tmp_path)
     assert failed.returncode == 1 and "ZeroDivisionError" in failed.stderr
+
+
+def test_an_alone_test_runs_beside_its_neighbour_only_and_never_beside_another(
+    tmp_path: Path,
+) -> None:
+    log: list[str] = []
+
+    def run(name: str, is_alone: bool, worker: int, hold: float = 0.0) -> threading.Thread:
+        def test() -> None:
+            with alone.turn(tmp_path, is_alone, worker, 3):
+                log.append(f"{name} in")
+                time.sleep(hold)
+                log.append(f"{name} out")
+
+        thread = threading.Thread(target=test)
+        thread.start()
+        return thread
+
+    with alone.turn(tmp_path, True, 0, 3):
+        beside, behind = run("neighbour", False, alone.neighbour(0)), run("third", False, 2)
+        second = run("second alone", True, 1)
+        beside.join(timeout=30)
+        assert log == ["neighbour in", "neighbour out"]
+        time.sleep(0.2)
+        assert log == ["neighbour in", "neighbour out"], "a test ran beside two others"
+    for thread in (behind, second):
+        thread.join(timeout=30)
+    # One after the other, in either order: the second alone test holds the third's slot.
+    assert log[2:] in (
+        ["third in", "third out", "second alone in", "second alone out"],
+        ["second alone in", "second alone out", "third in", "third out"],
+    )

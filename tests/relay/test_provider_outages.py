@@ -126,7 +126,9 @@ def test_two_relays_hold_smtp_rate_together(
 ) -> None:
     # 10 a second: a slot every 100 ms, so that a busy machine delaying the test server's own
     # reading of a MAIL FROM by tens of milliseconds cannot make one window look fuller.
-    rate, count = 10, 100
+    # 60 messages: fifty one-second windows to count in, in six seconds (a test of its kind
+    # holds a worker of the run back meanwhile).
+    rate, count = 10, 60
     queue_emails(engine, count)
     # Small batches, so that both relays hold rows and share the provider's slots.
     settings = relay_env(env, primary, SMTP_RATE=str(rate), RELAY_BATCH_SIZE="20")
