@@ -3,9 +3,9 @@
 The suite runs on several workers (pytest-xdist). Every test other than an `alone` one holds
 its worker's slot (a lock file a worker) shared while it runs. An `alone` test takes the run's
 `alone` lock, so that no two run at once, then every slot but its own and its neighbour's:
-while it runs, those workers wait between two tests, and the neighbour goes on. A turnstile
-lets it in ahead of the tests that come after it, which would otherwise keep the slots taken
-from one test to the next.
+while it runs, those workers wait between two tests, and the neighbour goes on, never waiting
+for it. A turnstile a slot lets it in ahead of that worker's next test, which would otherwise
+keep the slot taken from one test to the next.
 
 One neighbour, not none: such a test is held to what it measures beside a loaded machine
 anyway (two CPU burners, or a CI runner's other jobs), and with none the second core idled
@@ -53,16 +53,21 @@ def turn(directory: Path, alone: bool, worker: int, workers: int) -> Iterator[No
             fcntl.flock(opened, mode)
             held.callback(fcntl.flock, opened, fcntl.LOCK_UN)
 
-        with (directory / "alone.turnstile").open("a") as turnstile:
-            fcntl.flock(turnstile, fcntl.LOCK_EX)
-            try:
-                if not alone:
-                    locked(f"slot-{worker}.lock", fcntl.LOCK_SH)
-                else:
-                    locked("alone.lock", fcntl.LOCK_EX)
-                    for other in range(workers):
-                        if other not in (worker, neighbour(worker)):
-                            locked(f"slot-{other}.lock", fcntl.LOCK_EX)
-            finally:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        def slot(other: int, mode: int) -> None:
+            # Through the slot's turnstile: an alone test waiting for the slot holds it, so
+            # that the slot's worker cannot take the slot again between two of its tests.
+            with (directory / f"turnstile-{other}").open("a") as turnstile:
+                fcntl.flock(turnstile, fcntl.LOCK_EX)
+                try:
+                    locked(f"slot-{other}.lock", mode)
+                finally:
+                    fcntl.flock(turnstile, fcntl.LOCK_UN)
+
+        if not alone:
+            slot(worker, fcntl.LOCK_SH)
+        else:
+            locked("alone.lock", fcntl.LOCK_EX)
+            for other in range(workers):
+                if other not in (worker, neighbour(worker)):
+                    slot(other, fcntl.LOCK_EX)
         yield
