@@ -22,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from api_service import create_app
+from api_service import create_app, passwords
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
@@ -32,6 +32,7 @@ from support import alone, processes
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, Copies, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
+from support.hashes import quick_hasher
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 from support.smtp_stages import StagedSmtp
@@ -67,6 +68,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "alone: the test measures time or CPU; one other test of the run beside it at most",
+    )
+    config.addinivalue_line(
+        "markers", "hash_cost: the test hashes passwords at the application's own cost"
     )
     config.addinivalue_line(
         "markers", "long: the test takes tens of seconds; it starts early, never last"
@@ -120,6 +124,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     worker, workers = alone.worker_slots(item.config)
     with alone.turn(directory, item.get_closest_marker("alone") is not None, worker, workers):
         return (yield)
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Applications built in this process hash passwords at argon2's lowest cost
+    (support.hashes.quick_hasher), but in the tests marked `hash_cost`, which are about that
+    cost (a timing, a rehash); processes started by a test hash at the application's own."""
+    if request.node.get_closest_marker("hash_cost") is None:
+        monkeypatch.setattr(passwords, "make_hasher", quick_hasher)
 
 
 @pytest.fixture(autouse=True)

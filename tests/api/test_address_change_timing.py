@@ -58,6 +58,7 @@ def _medians(client: FlaskClient, engine: Engine, other: str, attempt: int) -> t
     return alternating_medians(request, ("right", other), ROUNDS)
 
 
+@pytest.mark.hash_cost
 @pytest.mark.alone
 @pytest.mark.parametrize("other", OTHERS)
 def test_a_right_request_answers_as_fast_as_a_wrong_one(

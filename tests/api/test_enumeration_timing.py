@@ -96,6 +96,7 @@ def _medians(
     return alternating_medians(request, ("unknown", "known"), ROUNDS)
 
 
+@pytest.mark.hash_cost
 @pytest.mark.alone
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ def register(client: FlaskClient, body: dict[str, Any], **kwargs: Any) -> Any:
     return client.post("/v1/registrations", json=body, **kwargs)
 
 
+@pytest.mark.hash_cost
 def test_registration_writes_user_token_and_outbox_row(client: FlaskClient, engine: Engine) -> None:
     response = register(client, {**GOOD, "full_name": "Ada", "locale": "fr"})
     assert response.status_code == 202
@@ -300,6 +301,7 @@ def _problem(response: Any) -> dict[str, Any]:
     return problem
 
 
+@pytest.mark.hash_cost
 @pytest.mark.alone
 def test_an_existing_address_answers_as_fast_as_a_new_one(
     client: FlaskClient, engine: Engine

@@ -220,6 +220,7 @@ def one_post_a_minute(env: dict[str, str]) -> Iterator[Flask]:
 RESET_CONFIRM = {"email": EMAIL, "code": "123456", "new_password": PASSWORD}
 
 
+@pytest.mark.hash_cost
 @pytest.mark.alone
 @pytest.mark.parametrize(
     ("path", "body", "read_first"),

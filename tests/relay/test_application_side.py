@@ -196,6 +196,7 @@ def test_a_password_reset_ends_a_sign_in_lockout(
     assert (answer.status_code, answer.get_json()["status"]) == (200, "active")
 
 
+@pytest.mark.hash_cost
 def test_a_hash_made_with_weaker_parameters_is_replaced_on_success(
     api: FlaskClient, hooked_relay: Relay, smtp: SinkServer, engine: Engine
 ) -> None:
@@ -211,6 +212,7 @@ def test_a_hash_made_with_weaker_parameters_is_replaced_on_success(
     assert user["password_hash"] != weak and "m=19456,t=2,p=1" in user["password_hash"]
 
 
+@pytest.mark.hash_cost
 @pytest.mark.alone
 @pytest.mark.postgresql_only
 def test_an_unknown_account_answers_as_slowly_as_a_wrong_password(
