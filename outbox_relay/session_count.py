@@ -17,12 +17,16 @@ import math
 import time
 from collections.abc import Callable
 
-# Fewer sends queued on our side than ALPHA: one session more. More than BETA: one fewer. The
-# band between keeps the count steady rather than opening and closing a session a send; it
-# widens with the sessions (by log10, as Netflix's VegasLimit does), so that one slow reply
-# among 32 sessions closes none.
-ALPHA = 3.0
-BETA = 6.0
+# Fewer sends queued on our side than ALPHA: one session more. More than BETA: one fewer (TCP
+# Vegas's own 1 and 3). The band between keeps the count steady rather than opening and closing
+# a session a send. It widens in step with the sessions past WIDE: a provider's own jitter, a
+# few per cent of each reply, reads as that share of the sessions queued, so that 32 sessions
+# to a provider 100 ms away, give or take 5 ms, are all earned and one slow reply closes none.
+# Below, a relay whose senders wait for its one interpreter (a server that answers at once)
+# keeps two or three sessions rather than five: each more only adds thread switches.
+ALPHA = 1.0
+BETA = 3.0
+WIDE = 8
 # The weight of the newest send in the typical time: one slow reply alone does not close a
 # session.
 WEIGHT = 0.125
@@ -71,7 +75,7 @@ class SessionCount:
             self._settling -= 1
             return False
         queued = self.allowed * (1 - min(self._floors) / self._typical) if self._typical else 0.0
-        width = max(1.0, math.log10(self.allowed))
+        width = max(1.0, self.allowed / WIDE)
         if queued < ALPHA * width:
             if self.allowed == self.limit:
                 return False

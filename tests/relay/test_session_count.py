@@ -63,6 +63,25 @@ def test_sends_queueing_on_our_side_bring_the_sessions_down_and_keep_them_steady
     assert max(settled) - min(settled) <= 1, sorted(set(settled))
 
 
+def test_senders_waiting_for_one_interpreter_keep_few_sessions() -> None:
+    """A server that answers in 0.2 ms beside senders that only wait for each other: a send
+    takes 0.2 ms a session open, but one in four finds the interpreter free. Four sessions at
+    most once settled, where the band of Netflix's VegasLimit (3 and 6, widened by log10) kept
+    seven."""
+    clock = Clock()
+    count = SessionCount(32, clock)
+    sends = iter(range(10**6))
+
+    def seconds(sessions: int) -> float:
+        return 0.0002 if next(sends) % 4 == 0 else 0.0002 * sessions
+
+    for _ in range(32):
+        count.opened()
+        _sends(count, clock, seconds, 1)
+    settled = _sends(count, clock, seconds, 40_000)[-20_000:]
+    assert max(settled) <= 4, sorted(set(settled))
+
+
 def test_once_the_sends_queued_a_new_session_earns_nothing_and_the_count_moves_seldom() -> None:
     """Past the slow start, a session opened (the count having grown by the estimate) earns no
     other by its first message, and the count moves at most once a round of sends: a server
