@@ -43,9 +43,11 @@ def neighbour(worker: int) -> int:
 
 
 @contextmanager
-def turn(directory: Path, alone: bool, worker: int, workers: int) -> Iterator[None]:
+def turn(
+    directory: Path, alone: bool, worker: int, workers: int, *, beside: bool = True
+) -> Iterator[None]:
     """Hold this worker's part of the run's locks while a test runs: alone but for one
-    neighbour, or in its worker's slot beside any test but those."""
+    neighbour (none if not `beside`), or in its worker's slot beside any test but those."""
     with ExitStack() as held:
 
         def locked(name: str, mode: int) -> None:
@@ -68,6 +70,6 @@ def turn(directory: Path, alone: bool, worker: int, workers: int) -> Iterator[No
         else:
             locked("alone.lock", fcntl.LOCK_EX)
             for other in range(workers):
-                if other not in (worker, neighbour(worker)):
+                if other != worker and not (beside and other == neighbour(worker)):
                     slot(other, fcntl.LOCK_EX)
         yield

@@ -67,7 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "alone: the test measures time or CPU; one other test of the run beside it at most",
+        "alone(neighbour=True): the test measures time or CPU; one other test of the run "
+        "beside it at most (none with neighbour=False)",
     )
     config.addinivalue_line(
         "markers", "hash_cost: the test hashes passwords at the application's own cost"
@@ -122,7 +123,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if directory is None:
         return (yield)
     worker, workers = alone.worker_slots(item.config)
-    with alone.turn(directory, item.get_closest_marker("alone") is not None, worker, workers):
+    marked = item.get_closest_marker("alone")
+    beside = marked is None or marked.kwargs.get("neighbour", True)
+    with alone.turn(directory, marked is not None, worker, workers, beside=beside):
         return (yield)
 
 

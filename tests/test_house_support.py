@@ -196,3 +196,19 @@ def test_an_alone_test_runs_beside_its_neighbour_only_and_never_beside_another(
         ["third in", "third out", "second alone in", "second alone out"],
         ["second alone in", "second alone out", "third in", "third out"],
     )
+
+
+def test_an_alone_test_without_a_neighbour_runs_beside_none(tmp_path: Path) -> None:
+    log: list[str] = []
+
+    def neighbour_test() -> None:
+        with alone.turn(tmp_path, False, alone.neighbour(0), 3):
+            log.append("neighbour")
+
+    with alone.turn(tmp_path, True, 0, 3, beside=False):
+        thread = threading.Thread(target=neighbour_test)
+        thread.start()
+        time.sleep(0.2)
+        assert log == [], "the neighbour ran beside a test that wants none"
+    thread.join(timeout=30)
+    assert log == ["neighbour"]
