@@ -9,6 +9,10 @@ only make the senders wait for each other, and the thread switches cost more tha
 gain (bench/README.md: 2 sessions drained a third faster than 32, at a quarter less CPU a
 message). `queued = sessions * (1 - floor / typical)` estimates the sends waiting on our side:
 the floor is the quickest recent send, what the provider alone takes.
+
+While the interpreter itself is busy (interpreter_load.py), the sends queued on our side wait for
+it, and a session more only adds thread switches: the band falls to BUSY_ALPHA and BUSY_BETA,
+over a floor of BUSY_FLOOR sessions.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+
+from outbox_relay.interpreter_load import InterpreterLoad
 
 # Fewer sends queued on our side than ALPHA: one session more. More than BETA: one fewer (TCP
 # Vegas's own 1 and 3). The band between keeps the count steady rather than opening and closing
@@ -26,6 +32,12 @@ from collections.abc import Callable
 # keeps two or three sessions rather than five: each more only adds thread switches.
 ALPHA = 1.0
 BETA = 3.0
+# While the interpreter is busy: two sessions hold it (one sends while the other's reply is on
+# its way), and a third earns nothing but switches. A provider far away still earns every
+# session: its sends queue nowhere on our side, under half a send at any count.
+BUSY_ALPHA = 0.5
+BUSY_BETA = 1.0
+BUSY_FLOOR = 2
 WIDE = 8
 # The weight of the newest send in the typical time: one slow reply alone does not close a
 # session.
@@ -38,10 +50,16 @@ FLOOR_WINDOW = 10.0
 class SessionCount:
     """The sessions one provider has earned, up to `limit`. Not thread-safe: its owner locks."""
 
-    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        clock: Callable[[], float] = time.monotonic,
+        busy: Callable[[], bool] | None = None,
+    ) -> None:
         self.limit = limit
         self.allowed = 1
         self._clock = clock
+        self._busy = busy or InterpreterLoad(clock=clock).busy
         self._typical = 0.0
         # Until the sends first queue on our side (ALPHA), each new session's first message
         # earns one more (a slow start); after, only the estimate moves the count.
@@ -76,14 +94,17 @@ class SessionCount:
             return False
         queued = self.allowed * (1 - min(self._floors) / self._typical) if self._typical else 0.0
         width = max(1.0, self.allowed / WIDE)
-        if queued < ALPHA * width:
+        alpha, beta, floor = (
+            (BUSY_ALPHA, BUSY_BETA, BUSY_FLOOR) if self._busy() else (ALPHA, BETA, 1)
+        )
+        if queued < alpha * width:
             if self.allowed == self.limit:
                 return False
             self.allowed += 1
             self._settling = 0 if self._starting else self.allowed
             return True
         self._starting = False
-        if queued > BETA * width and self.allowed > 1:
+        if queued > beta * width and self.allowed > floor:
             self.allowed -= 1
             self._settling = self.allowed
         return False

@@ -104,30 +104,18 @@ class Sessions:
         those that came before at the same one have theirs; Deferred if none frees up before
         `start_by` (time.monotonic), or if the provider is no longer `usable` (paused since
         this send took it: it must not open a session the pause did not count on)."""
-        turn = (priority, next(self._arrivals))
         with self._lock:
-            bisect.insort(self._line, turn)
-            self._waiting[turn] = woken = threading.Condition(self._lock)
-            try:
-                while usable() and not self._free_for(turn):
-                    left = start_by - time.monotonic()
-                    if left <= 0:
-                        raise Deferred(NO_SESSION_RETRY)
-                    # Woken first in line by a session given back or allowed, or when new
-                    # ones may open again.
-                    woken.wait(min(left, self._admission.wait() or left))
-                if not usable():
-                    raise Deferred(0.0)
-                if self._idle:
-                    channel = self._idle.pop()
-                    self._lent.add(channel)
-                    return channel
-                self._count += 1
-                self._admission.opening()
-            finally:
-                self._line.remove(turn)
-                del self._waiting[turn]
-                self._wake()
+            # No send waiting and a session free: no place in line, and nothing to wait on.
+            if self._line or not self._free():
+                self._wait_in_line(start_by, usable, priority)
+            if not usable():
+                raise Deferred(0.0)
+            if self._idle:
+                channel = self._idle.pop()
+                self._lent.add(channel)
+                return channel
+            self._count += 1
+            self._admission.opening()
         try:
             made = self._make()
         except BaseException:
@@ -138,16 +126,32 @@ class Sessions:
             self._fresh.add(made)
         return made
 
+    def _wait_in_line(self, start_by: float, usable: Callable[[], bool], priority: int) -> None:
+        """Wait (the lock held) until this send is first in line and a session is free, or the
+        provider is no longer `usable`; Deferred if that takes past `start_by`."""
+        turn = (priority, next(self._arrivals))
+        bisect.insort(self._line, turn)
+        self._waiting[turn] = woken = threading.Condition(self._lock)
+        try:
+            while usable() and not (self._line[0] == turn and self._free()):
+                left = start_by - time.monotonic()
+                if left <= 0:
+                    raise Deferred(NO_SESSION_RETRY)
+                # Woken first in line by a session given back or allowed, or when new ones may
+                # open again.
+                woken.wait(min(left, self._admission.wait() or left))
+        finally:
+            self._line.remove(turn)
+            del self._waiting[turn]
+            self._wake()
+
     def _wake(self) -> None:
         """Wake the send first in line (the lock held): a session may be free for it."""
         if self._line:
             self._waiting[self._line[0]].notify()
 
-    def _free_for(self, turn: tuple[int, int]) -> bool:
-        """Whether `turn` is first in line and a session is idle or may be opened (the
-        provider admits new ones again)."""
-        if self._line[0] != turn:
-            return False
+    def _free(self) -> bool:
+        """Whether a session is idle or may be opened (the provider admits new ones again)."""
         return bool(self._idle) or (
             self._count < self._earned.allowed and not self._admission.wait()
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from outbox_relay.session_count import FLOOR_WINDOW, SessionCount
+from outbox_relay.session_count import BUSY_FLOOR, FLOOR_WINDOW, SessionCount
 
 
 class Clock:
@@ -80,6 +80,37 @@ def test_senders_waiting_for_one_interpreter_keep_few_sessions() -> None:
         _sends(count, clock, seconds, 1)
     settled = _sends(count, clock, seconds, 40_000)[-20_000:]
     assert max(settled) <= 4, sorted(set(settled))
+
+
+def _busy() -> bool:
+    return True
+
+
+def test_a_busy_interpreter_keeps_two_sessions_to_a_server_that_answers_at_once() -> None:
+    """The same server and senders, the interpreter busy: two sessions once settled, steady,
+    where the band alone keeps four."""
+    clock = Clock()
+    count = SessionCount(32, clock, busy=_busy)
+    sends = iter(range(10**6))
+
+    def seconds(sessions: int) -> float:
+        return 0.0002 if next(sends) % 4 == 0 else 0.0002 * sessions
+
+    for _ in range(32):
+        count.opened()
+        _sends(count, clock, seconds, 1)
+    settled = _sends(count, clock, seconds, 40_000)[-20_000:]
+    assert set(settled) == {BUSY_FLOOR}, sorted(set(settled))
+
+
+def test_a_busy_interpreter_still_gives_a_far_provider_every_session() -> None:
+    """An SMS provider 100 ms away beside a busy drain to a local server: its sends queue
+    nowhere on our side, so it earns all 32 and keeps them."""
+    clock = Clock()
+    count = SessionCount(32, clock, busy=_busy)
+    jitter = iter([0.0, 0.005, -0.005, 0.003] * 100)
+    allowed = _sends(count, clock, lambda _: 0.1 + next(jitter), 200)
+    assert allowed[31:] == [32] * (len(allowed) - 31)
 
 
 def test_once_the_sends_queued_a_new_session_earns_nothing_and_the_count_moves_seldom() -> None:
