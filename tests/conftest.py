@@ -102,7 +102,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     items.sort(
         key=lambda item: (
-            item.get_closest_marker("alone") is None,
+            _alone_order(item.get_closest_marker("alone")),
             item.get_closest_marker("long") is None,
         )
     )
@@ -114,6 +114,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _BACKENDS = pytest.StashKey[list[str]]()
+
+
+def _alone_order(marked: pytest.Mark | None) -> int:
+    """An `alone` test without a neighbour first, while the other workers' first tests are
+    all that runs (mid-run it waits for two of them to end, and both wait with it), then the
+    other `alone` tests, then the rest."""
+    if marked is None:
+        return 2
+    return 1 if marked.kwargs.get("neighbour", True) else 0
 
 
 @pytest.hookimpl(wrapper=True)

@@ -13,10 +13,6 @@ import pytest
 
 from bench.cpu import TICKS_PER_SECOND, cpu_ticks
 
-# The machine's CPU, by kind of process: another test's processes ending meanwhile would take
-# theirs out of the count (a neighbour's relay did: 0.68 s of 1.0), so no neighbour either.
-pytestmark = pytest.mark.alone(neighbour=False)
-
 # Spins for 0.5 s of CPU, says so, then idles; the argument after the program marks its command
 # line. Waiting for its word rather than for some seconds: beside other load it spins longer.
 SPIN = (
@@ -58,6 +54,10 @@ def test_a_process_is_charged_to_the_kind_its_command_line_names() -> None:
     assert 0.45 <= used["gunicorn"] / TICKS_PER_SECOND <= 1.0
 
 
+# The machine's CPU, by kind of process: another test's processes ending meanwhile would take
+# theirs out of the count (a neighbour's relay did: 0.68 s of 1.0), so no neighbour either. The
+# tests above read this process's own ticks and its children's, which no other test touches.
+@pytest.mark.alone(neighbour=False)
 def test_own_ticks_leave_out_another_runs_processes(tmp_path: Path) -> None:
     """A spinner this process did not start (here, one a shell started and left) is another
     run's: counted on the machine, not among this run's own."""
