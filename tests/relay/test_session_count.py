@@ -63,13 +63,12 @@ def test_sends_queueing_on_our_side_bring_the_sessions_down_and_keep_them_steady
     assert max(settled) - min(settled) <= 1, sorted(set(settled))
 
 
-def test_senders_waiting_for_one_interpreter_keep_few_sessions() -> None:
-    """A server that answers in 0.2 ms beside senders that only wait for each other: a send
-    takes 0.2 ms a session open, but one in four finds the interpreter free. Four sessions at
-    most once settled, where the band of Netflix's VegasLimit (3 and 6, widened by log10) kept
-    seven."""
+def _settled_beside_one_interpreter(busy: bool) -> list[int]:
+    """The sessions allowed over the last 20,000 of 40,000 sends to a server that answers in
+    0.2 ms beside senders that only wait for each other: a send takes 0.2 ms a session open,
+    but one in four finds the interpreter free; after a slow start to 32."""
     clock = Clock()
-    count = SessionCount(32, clock)
+    count = SessionCount(32, clock, busy=lambda: busy)
     sends = iter(range(10**6))
 
     def seconds(sessions: int) -> float:
@@ -78,28 +77,20 @@ def test_senders_waiting_for_one_interpreter_keep_few_sessions() -> None:
     for _ in range(32):
         count.opened()
         _sends(count, clock, seconds, 1)
-    settled = _sends(count, clock, seconds, 40_000)[-20_000:]
+    return _sends(count, clock, seconds, 40_000)[-20_000:]
+
+
+def test_senders_waiting_for_one_interpreter_keep_few_sessions() -> None:
+    """Four sessions at most once settled, where the band of Netflix's VegasLimit (3 and 6,
+    widened by log10) kept seven."""
+    settled = _settled_beside_one_interpreter(busy=False)
     assert max(settled) <= 4, sorted(set(settled))
-
-
-def _busy() -> bool:
-    return True
 
 
 def test_a_busy_interpreter_keeps_two_sessions_to_a_server_that_answers_at_once() -> None:
     """The same server and senders, the interpreter busy: two sessions once settled, steady,
     where the band alone keeps four."""
-    clock = Clock()
-    count = SessionCount(32, clock, busy=_busy)
-    sends = iter(range(10**6))
-
-    def seconds(sessions: int) -> float:
-        return 0.0002 if next(sends) % 4 == 0 else 0.0002 * sessions
-
-    for _ in range(32):
-        count.opened()
-        _sends(count, clock, seconds, 1)
-    settled = _sends(count, clock, seconds, 40_000)[-20_000:]
+    settled = _settled_beside_one_interpreter(busy=True)
     assert set(settled) == {BUSY_FLOOR}, sorted(set(settled))
 
 
@@ -107,7 +98,7 @@ def test_a_busy_interpreter_still_gives_a_far_provider_every_session() -> None:
     """An SMS provider 100 ms away beside a busy drain to a local server: its sends queue
     nowhere on our side, so it earns all 32 and keeps them."""
     clock = Clock()
-    count = SessionCount(32, clock, busy=_busy)
+    count = SessionCount(32, clock, busy=lambda: True)
     jitter = iter([0.0, 0.005, -0.005, 0.003] * 100)
     allowed = _sends(count, clock, lambda _: 0.1 + next(jitter), 200)
     assert allowed[31:] == [32] * (len(allowed) - 31)
