@@ -1,15 +1,17 @@
-"""Tests that measure time or CPU run beside at most one other test of the run.
+"""Tests that measure time or CPU never run beside each other; those that read the whole
+machine's processes run beside no test at all.
 
 The suite runs on several workers (pytest-xdist). Every test other than an `alone` one holds
 its worker's slot (a lock file a worker) shared while it runs. An `alone` test takes the run's
-`alone` lock, so that no two run at once, then every slot but its own and its neighbour's:
-while it runs, those workers wait between two tests, and the neighbour goes on, never waiting
-for it. A turnstile a slot lets it in ahead of that worker's next test, which would otherwise
-keep the slot taken from one test to the next.
+`alone` lock, so that no two run at once; one marked `alone(neighbour=False)` then takes every
+other worker's slot too: while it runs, those workers wait between two tests. A turnstile a
+slot lets it in ahead of that worker's next test, which would otherwise keep the slot taken
+from one test to the next.
 
-One neighbour, not none: such a test is held to what it measures beside a loaded machine
-anyway (two CPU burners, or a CI runner's other jobs), and with none the second core idled
-while the `alone` tests ran one after another (a minute of every run).
+Beside the other tests, not alone: such a test is held to what it measures beside a loaded
+machine anyway (two CPU burners, or a CI runner's other jobs), which is more load than two
+tests of the suite, and while the `alone` tests ran beside one neighbour a third worker waited
+and the machine was a quarter idle (docs/decisions/0037).
 """
 
 from __future__ import annotations
@@ -37,17 +39,12 @@ def worker_slots(config: pytest.Config) -> tuple[int, int]:
     return int(worker["workerid"].removeprefix("gw")), int(worker["workercount"])
 
 
-def neighbour(worker: int) -> int:
-    """The worker whose tests go on beside an `alone` test of `worker`."""
-    return 1 if worker == 0 else 0
-
-
 @contextmanager
 def turn(
     directory: Path, alone: bool, worker: int, workers: int, *, beside: bool = True
 ) -> Iterator[None]:
-    """Hold this worker's part of the run's locks while a test runs: alone but for one
-    neighbour (none if not `beside`), or in its worker's slot beside any test but those."""
+    """Hold this worker's part of the run's locks while a test runs: an `alone` one beside no
+    other `alone` one (beside no test at all if not `beside`), any other in its worker's slot."""
     with ExitStack() as held:
 
         def locked(name: str, mode: int) -> None:
@@ -70,6 +67,6 @@ def turn(
         else:
             locked("alone.lock", fcntl.LOCK_EX)
             for other in range(workers):
-                if other != worker and not (beside and other == neighbour(worker)):
+                if other != worker and not beside:
                     slot(other, fcntl.LOCK_EX)
         yield

@@ -57,7 +57,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """A worker a core and one more (`-n auto`; at most 4, pyproject.toml): many tests wait on
     processes they started (Postfix, a greylister's minute, Chromium), and on 2 cores a third
     worker took the suite from 18 minutes to 11, the cores still 15 % idle. Tests that time
-    themselves run alone (the `alone` mark)."""
+    themselves never run beside each other (the `alone` mark)."""
     return (os.cpu_count() or 1) + 1
 
 
@@ -67,8 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "alone(neighbour=True): the test measures time or CPU; one other test of the run "
-        "beside it at most (none with neighbour=False)",
+        "alone(neighbour=True): the test measures time or CPU; never beside another such "
+        "test (beside no test with neighbour=False)",
     )
     config.addinivalue_line(
         "markers", "hash_cost: the test hashes passwords at the application's own cost"
@@ -90,15 +90,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that run alone first, then the long ones; PostgreSQL-only tests that start
-    servers of their own only where PostgreSQL is (not here without it, like the PostgreSQL
-    variants of the others).
+    """The `alone` tests first, then the long ones; PostgreSQL-only tests that start servers
+    of their own only where PostgreSQL is (not here without it, like the PostgreSQL variants of
+    the others).
 
-    An `alone` test waits for the tests running beside it to end but its neighbour's, and the
-    other workers wait with it (support.alone): mid-run, for whatever long test was running (a
-    Postfix scenario, half a minute); first, for each other and the first short tests. A
-    `long` test started last leaves one worker running it while the others are done; started
-    early, the short tests fill in around it (docs/decisions/0037).
+    First, the `alone` tests fall to one worker, one after the other, and none waits for another
+    (support.alone); the one that runs beside no test waits only for the other workers' first
+    tests, where mid-run it would wait for a long one and hold both workers meanwhile. A `long`
+    test started last leaves one worker running it while the others are done; started early,
+    the short tests fill in around it (docs/decisions/0037).
     """
     items.sort(
         key=lambda item: (
@@ -117,9 +117,8 @@ _BACKENDS = pytest.StashKey[list[str]]()
 
 
 def _alone_order(marked: pytest.Mark | None) -> int:
-    """An `alone` test without a neighbour first, while the other workers' first tests are
-    all that runs (mid-run it waits for two of them to end, and both wait with it), then the
-    other `alone` tests, then the rest."""
+    """An `alone` test without a neighbour first, then the other `alone` tests, then the
+    rest."""
     if marked is None:
         return 2
     return 1 if marked.kwargs.get("neighbour", True) else 0

@@ -166,16 +166,15 @@ def test_a_command_run_in_process_gets_what_a_process_would_and_leaves_nothing_b
     assert failed.returncode == 1 and "ZeroDivisionError" in failed.stderr
 
 
-def test_an_alone_test_runs_beside_its_neighbour_only_and_never_beside_another(
+def test_an_alone_test_runs_beside_the_others_but_never_beside_another_alone_one(
     tmp_path: Path,
 ) -> None:
     log: list[str] = []
 
-    def run(name: str, is_alone: bool, worker: int, hold: float = 0.0) -> threading.Thread:
+    def run(name: str, is_alone: bool, worker: int) -> threading.Thread:
         def test() -> None:
             with alone.turn(tmp_path, is_alone, worker, 3):
                 log.append(f"{name} in")
-                time.sleep(hold)
                 log.append(f"{name} out")
 
         thread = threading.Thread(target=test)
@@ -183,26 +182,22 @@ def test_an_alone_test_runs_beside_its_neighbour_only_and_never_beside_another(
         return thread
 
     with alone.turn(tmp_path, True, 0, 3):
-        beside, behind = run("neighbour", False, alone.neighbour(0)), run("third", False, 2)
-        second = run("second alone", True, 1)
-        beside.join(timeout=30)
-        assert log == ["neighbour in", "neighbour out"]
+        others = [run("second", False, 1), run("third", False, 2)]
+        for thread in others:
+            thread.join(timeout=30)
+        assert sorted(log) == ["second in", "second out", "third in", "third out"]
+        another = run("another alone", True, 1)
         time.sleep(0.2)
-        assert log == ["neighbour in", "neighbour out"], "a test ran beside two others"
-    for thread in (behind, second):
-        thread.join(timeout=30)
-    # One after the other, in either order: the second alone test holds the third's slot.
-    assert log[2:] in (
-        ["third in", "third out", "second alone in", "second alone out"],
-        ["second alone in", "second alone out", "third in", "third out"],
-    )
+        assert "another alone in" not in log, "two alone tests ran at once"
+    another.join(timeout=30)
+    assert log[-2:] == ["another alone in", "another alone out"]
 
 
 def test_an_alone_test_without_a_neighbour_runs_beside_none(tmp_path: Path) -> None:
     log: list[str] = []
 
     def neighbour_test() -> None:
-        with alone.turn(tmp_path, False, alone.neighbour(0), 3):
+        with alone.turn(tmp_path, False, 1, 3):
             log.append("neighbour")
 
     with alone.turn(tmp_path, True, 0, 3, beside=False):
