@@ -119,9 +119,12 @@ _BACKENDS = pytest.StashKey[list[str]]()
 def _alone_order(marked: pytest.Mark | None) -> int:
     """An `alone` test without a neighbour first, then the other `alone` tests, then the
     rest."""
-    if marked is None:
-        return 2
-    return 1 if marked.kwargs.get("neighbour", True) else 0
+    return 2 if marked is None else int(_beside_others(marked))
+
+
+def _beside_others(marked: pytest.Mark | None) -> bool:
+    """Whether a test with this `alone` mark (or none) may run beside other tests."""
+    return marked is None or bool(marked.kwargs.get("neighbour", True))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -132,8 +135,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     worker, workers = alone.worker_slots(item.config)
     marked = item.get_closest_marker("alone")
-    beside = marked is None or marked.kwargs.get("neighbour", True)
-    with alone.turn(directory, marked is not None, worker, workers, beside=beside):
+    with alone.turn(directory, marked is not None, worker, workers, beside=_beside_others(marked)):
         return (yield)
 
 
