@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
+import time
+from functools import lru_cache
 from typing import Any
 
 from shared.settings.processes import LOG_LEVEL
@@ -21,7 +22,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -30,6 +31,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _ENCODER.encode(entry)
+
+
+def timestamp(created: float) -> str:
+    """`created` (seconds since the epoch) as datetime.isoformat writes it in UTC to the
+    millisecond, the part to the second written once a second: a relay logs each message."""
+    second = int(created)
+    micro = round((created - second) * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    return f"{_to_the_second(second)}.{micro // 1000:03d}+00:00"
+
+
+@lru_cache(maxsize=1)
+def _to_the_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def configure_logging() -> None:
