@@ -82,7 +82,7 @@ def _mail(
     MAIL_FROM are validated, the subject is one line) but for the CRLF folds of its encoded
     words.
     """
-    boundary = f"=_outpost_{secrets.token_hex(16)}"
+    boundary = f"=_outpost_{_boundary()}"
     head = [
         f"From: {_from_header(mail_from)}",
         f"To: {row.recipient}",
@@ -107,6 +107,22 @@ def _mail(
         "",
     ]
     return "\r\n".join([*head, "", *body]).encode("ascii")
+
+
+# Random boundaries drawn many at a time: each draw of random bytes lets go of the
+# interpreter's lock, and a sender would then wait to take it back, once a mail.
+_SPARE_BOUNDARIES: list[str] = []
+_BOUNDARIES_A_DRAW = 64
+
+
+def _boundary() -> str:
+    """32 random hexadecimal digits, drawn by the secrets module, never given twice."""
+    while True:
+        try:
+            return _SPARE_BOUNDARIES.pop()
+        except IndexError:
+            drawn = secrets.token_hex(16 * _BOUNDARIES_A_DRAW)
+            _SPARE_BOUNDARIES.extend(drawn[at : at + 32] for at in range(0, len(drawn), 32))
 
 
 def _part(boundary: str, subtype: str, text: str) -> list[str]:

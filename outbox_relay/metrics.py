@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import TypeVar, cast
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
 
 # Imported for its registration: the relay's /metrics says which build runs.
 from shared.build_info import BUILD_INFO  # noqa: F401
@@ -84,6 +86,20 @@ DEAD_UNRESOLVED = Gauge(
     "Dead and bounced messages no operator has retried or discarded, read every few seconds; "
     "NaN while the database does not answer.",
 )
+
+
+M = TypeVar("M", bound=MetricWrapperBase)
+_CHILDREN: dict[tuple[MetricWrapperBase, tuple[Hashable, ...]], MetricWrapperBase] = {}
+
+
+def labelled(metric: M, *values: str) -> M:
+    """`metric.labels(*values)`, looked up once: prometheus_client checks and converts the
+    values and takes a lock at each call, and the relay counts every message."""
+    key = (metric, values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return cast(M, child)
 
 
 def known(channels: Iterable[str]) -> None:

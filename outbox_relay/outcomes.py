@@ -238,7 +238,7 @@ class OutcomeBook:
         """Count and log one written outcome."""
         self._heartbeat()
         row = outcome.row
-        metrics.MESSAGES.labels(row.channel, outcome.name).inc()
+        metrics.labelled(metrics.MESSAGES, row.channel, outcome.name).inc()
         if kept:
             _count(outcome)
         fields: dict[str, Any] = {

@@ -181,7 +181,9 @@ class Senders:
             raised = decide.decide(row, exc, now, self.settings, ms=_ms(started))
             self._apply(row, raised, provider)
         finally:
-            metrics.DELIVERY_SECONDS.labels(row.channel).observe(time.perf_counter() - started)
+            metrics.labelled(metrics.DELIVERY_SECONDS, row.channel).observe(
+                time.perf_counter() - started
+            )
             self._heartbeat()
 
     def _send(

@@ -53,14 +53,15 @@ def expect(reply: tuple[int, bytes | str], stage: Stage, *ok: int) -> None:
         raise Refused(smtp_failure(stage, code if code > 0 else None, decoded(text)))
 
 
-ID = re.compile(r"[\w.@<>=+-]{8,200}")
+# A word of 8 to 200 such characters, a digit among them.
+ID = re.compile(r"(?=[^\d]*\d)[\w.@<>=+-]{8,200}")
 
 
 def provider_id(reply: str) -> str | None:
     """The id a provider's 250 gives the message: the reply's last word, when there are
     several and it looks like an id (long enough, with a digit): `Ok 0100018c…-000000`."""
     words = reply.split()
-    if len(words) < 2 or not ID.fullmatch(words[-1]) or not any(c.isdigit() for c in words[-1]):
+    if len(words) < 2 or not ID.fullmatch(words[-1]):
         return None
     return words[-1]
 
