@@ -160,3 +160,20 @@ def test_every_line_of_every_mail_ends_in_crlf_and_the_date_has_a_numeric_zone(
     raw_from = email.message_from_bytes(data, policy=email.policy.compat32)["From"]
     assert str(make_header(decode_header(raw_from))) == f"{PRODUCT} <no-reply@localhost>"
     assert message["From"].addresses[0].addr_spec == "no-reply@localhost"
+
+
+def test_each_mail_has_a_boundary_of_its_own_across_several_draws() -> None:
+    """More mails than one draw of boundaries: 32 random hexadecimal digits each, never two
+    alike, and none in the text it separates."""
+    sender, templates = mail_from("Outpost <no-reply@outpost.test>"), Templates()
+    boundaries = []
+    for _ in range(150):
+        composed = compose(row("en", "Zoé"), BOX, sender, templates)
+        assert isinstance(composed, Email)
+        message = email.message_from_bytes(composed.data, policy=email.policy.default)
+        boundary = message.get_boundary()
+        assert boundary is not None and re.fullmatch(r"=_outpost_[0-9a-f]{32}", boundary)
+        # Declared in the header, then two parts opened and the last closed: nowhere else.
+        assert composed.data.count(boundary.encode()) == 4
+        boundaries.append(boundary)
+    assert len(set(boundaries)) == len(boundaries)
