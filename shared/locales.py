@@ -5,6 +5,7 @@ Accept-Language, and a tag's fallback to its language, then to English (`pt-BR` 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from shared.outbox import PURPOSES
@@ -63,9 +64,11 @@ def pick(tag: str, available: tuple[str, ...]) -> str | None:
     return next((spelled[t.lower()] for t in chain(tag) if t.lower() in spelled), None)
 
 
+@lru_cache(maxsize=256)
 def rendered_in(tag: str, available: tuple[str, ...]) -> str:
     """The locale a message of `tag` is written in: its fallback, else English; ValueError for
-    what is no language tag (never a path)."""
+    what is no language tag (never a path). Remembered for the last tags asked: the relay asks
+    for every message."""
     if not _TAG.match(tag):
         raise ValueError(f"not a locale: {tag!r}")
     return pick(tag, available) or DEFAULT
