@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from outbox_relay import claims, decide, metrics, store
 from outbox_relay.deaths import Deaths
 from outbox_relay.decide import Outcome
+from shared import logs
 from shared.clock import utcnow
 from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
 
@@ -213,8 +214,9 @@ class OutcomeBook:
                 extra={"rows": len(outcomes), "error": type(exc).__name__},
             )
             return
-        for outcome in outcomes:
-            self._record(outcome, outcome.row.id in kept)
+        with logs.together():
+            for outcome in outcomes:
+                self._record(outcome, outcome.row.id in kept)
 
     def _write(self, outcomes: list[Outcome]) -> set[int]:
         """Write outcomes as of now; the ids of rows whose lease held (the others are unchanged)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +34,51 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _ENCODER.encode(entry)
+
+
+class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """JSON lines on stderr, each written as it comes but those of a `together` block."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        held: list[tuple[JsonLines, str]] | None = getattr(_held, "lines", None)
+        if held is None:
+            super().emit(record)
+            return
+        try:
+            held.append((self, self.format(record)))
+        except Exception:
+            self.handleError(record)
+
+    def write(self, lines: list[str]) -> None:
+        """Write `lines` at once, each ended."""
+        self.acquire()
+        try:
+            self.stream.write("".join(line + self.terminator for line in lines))
+            self.flush()
+        finally:
+            self.release()
+
+
+# The lines this thread's `together` block holds, with the handler each is for; None outside one.
+_held = threading.local()
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Write the lines this thread logs in the block at its end, in one write to each handler:
+    the relay logs a line for every outcome of a batch, and every write lets go of the
+    interpreter's lock, which a sender then waits to take back."""
+    if getattr(_held, "lines", None) is not None:
+        yield
+        return
+    _held.lines = []
+    try:
+        yield
+    finally:
+        held: list[tuple[JsonLines, str]] = _held.lines
+        _held.lines = None
+        for handler in dict.fromkeys(handler for handler, _ in held):
+            handler.write([line for one, line in held if one is handler])
 
 
 def timestamp(created: float) -> str:
@@ -67,7 +115,7 @@ def configure_logging() -> None:
     # relay's line, which it writes for every message. The process id stays: gunicorn logs it.
     logging._srcfile = None
     logging.logThreads = logging.logMultiprocessing = False
-    handler = logging.StreamHandler()
+    handler = JsonLines()
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
