@@ -50,11 +50,14 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
             self.handleError(record)
 
     def write(self, lines: list[str]) -> None:
-        """Write `lines` at once, each ended."""
+        """Write `lines` at once, each ended; a failing stream is handled as `emit` handles it,
+        never raised to the block's owner."""
         self.acquire()
         try:
             self.stream.write("".join(line + self.terminator for line in lines))
             self.flush()
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": f"{len(lines)} lines held together"}))
         finally:
             self.release()
 

@@ -89,3 +89,24 @@ def test_another_threads_lines_are_written_as_they_come(
         other.join()
         assert [messages(text) for text in stream.writes] == [["at once"]]
     assert [messages(text) for text in stream.writes] == [["at once"], ["held"]]
+
+
+class Broken(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("the stream is gone")
+
+
+def test_a_stream_that_fails_fails_no_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As logging's own handlers do: the failure is reported on stderr, the block goes on."""
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+    handler = JsonLines(Broken())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test_logs_broken")
+    logger.addHandler(handler)
+    logger.propagate, logger.level = False, logging.INFO
+    try:
+        logger.info("alone")
+        with together():
+            logger.info("held")
+    finally:
+        logger.removeHandler(handler)
