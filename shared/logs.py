@@ -40,12 +40,12 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
     """JSON lines on stderr, each written as it comes but those of a `together` block."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        held: list[tuple[JsonLines, str]] | None = getattr(_held, "lines", None)
+        held: dict[JsonLines, list[str]] | None = getattr(_held, "lines", None)
         if held is None:
             super().emit(record)
             return
         try:
-            held.append((self, self.format(record)))
+            held.setdefault(self, []).append(self.format(record))
         except Exception:
             self.handleError(record)
 
@@ -62,7 +62,7 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
             self.release()
 
 
-# The lines this thread's `together` block holds, with the handler each is for; None outside one.
+# The lines this thread's `together` block holds, by the handler they are for; None outside one.
 _held = threading.local()
 
 
@@ -74,14 +74,14 @@ def together() -> Iterator[None]:
     if getattr(_held, "lines", None) is not None:
         yield
         return
-    _held.lines = []
+    _held.lines = {}
     try:
         yield
     finally:
-        held: list[tuple[JsonLines, str]] = _held.lines
+        held: dict[JsonLines, list[str]] = _held.lines
         _held.lines = None
-        for handler in dict.fromkeys(handler for handler, _ in held):
-            handler.write([line for one, line in held if one is handler])
+        for handler, lines in held.items():
+            handler.write(lines)
 
 
 def timestamp(created: float) -> str:

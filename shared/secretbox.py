@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -43,12 +43,12 @@ class SecretBox:
 
     def __init__(self, *secret_keys: str, label: str = OUTBOX_SECRETS) -> None:
         keys = subkeys(secret_keys, label)
-        self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(key)) for key in keys])
+        self._sealer = Fernet(base64.urlsafe_b64encode(keys[0]))
         self._openers = [_FernetOpener(key) for key in keys]
 
     def seal(self, params: dict[str, Any]) -> str:
         """Encrypt a mapping to a text token."""
-        return self._fernet.encrypt(json.dumps(params).encode()).decode()
+        return self._sealer.encrypt(json.dumps(params).encode()).decode()
 
     def open(self, token: str) -> dict[str, Any]:
         """Decrypt a token made by `seal` under any of the keys."""
