@@ -180,13 +180,15 @@ class Sessions:
 
     def give_back(self, channel: Channel, *, keep: bool) -> None:
         """Return a lent channel: kept for the next send, or closed (`keep` false, or more
-        sessions open than the limit now allows, not counting those refused at the greeting:
-        they close on their own, and a session that delivers is not closed for them)."""
+        sessions open than the limit now allows, not counting those refused at the greeting
+        nor those still on their first send: a session that delivers is not closed for one the
+        server may yet refuse, and which then closes on its own)."""
         with self._lock:
             self._refused.discard(id(channel))
             self._lent.discard(channel)
             self._fresh.discard(channel)
-            if keep and self._count - len(self._refused) <= self._earned.allowed:
+            unproven = self._refused | {id(fresh) for fresh in self._fresh}
+            if keep and self._count - len(unproven) <= self._earned.allowed:
                 self._idle.append(channel)
                 self._wake()
                 return

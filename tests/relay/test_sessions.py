@@ -49,3 +49,23 @@ def test_a_session_refused_at_the_greeting_closes_none_that_delivers() -> None:
     sessions.give_back(refused, keep=False)
     assert refused.closed
     assert _borrow(sessions) is delivering[0]
+
+
+def test_a_session_that_delivers_is_not_closed_for_one_still_opening() -> None:
+    """One session delivers and earns a second, which is opening when the limit falls back to
+    one: the delivering one, given back, stays open, so that the new one's `421` at the
+    greeting is read as a rate limit. Closing it left none open, and that refusal then read as
+    an outage that paused the provider (seen against Postfix's anvil, on a loaded machine)."""
+    sessions = Sessions(_Channel, 16)  # type: ignore[arg-type]
+    delivering = _borrow(sessions)
+    sessions.accepted(delivering, 0.01)  # the slow start: a second session allowed
+    opening = _borrow(sessions)
+    sessions.halve()
+    assert sessions.allowed == 1
+    sessions.give_back(delivering, keep=True)
+    assert not delivering.closed
+    with pytest.raises(Deferred):
+        sessions.judge(smtp_failure(Stage.GREETING, 421, TOO_MANY), "smtp", opening)  # type: ignore[arg-type]
+    sessions.give_back(opening, keep=False)
+    assert opening.closed
+    assert _borrow(sessions) is delivering
