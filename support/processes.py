@@ -152,6 +152,22 @@ def relay(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     return start([sys.executable, "-m", "outbox_relay.cli", "run"], env, cwd, cwd / "relay.log")
 
 
+def refused_at_start(env: dict[str, str], cwd: Path) -> tuple[list[str], str]:
+    """Start the relay, then the API, each with `env`, which neither should accept: the relay's
+    log lines once it exited 2 (a configuration error), and the API's log once it exited."""
+    started = relay(env, cwd)
+    try:
+        assert started.wait(30) == 2
+    finally:
+        stop(started)
+    api = gunicorn(env, free_port(), cwd)
+    try:
+        assert api.wait(30) != 0
+    finally:
+        stop(api)
+    return (cwd / "relay.log").read_text().splitlines(), (cwd / "gunicorn.log").read_text()
+
+
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
     """Signal a process and wait for its exit code."""
     if process.poll() is None:

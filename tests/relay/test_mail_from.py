@@ -11,7 +11,6 @@ from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
-from support.smtp_sink import free_port
 
 BAD = [
     "x@",
@@ -62,19 +61,8 @@ def test_the_relay_and_the_api_stop_at_start_with_one_line_naming_it(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     bad = {**env, "MAIL_FROM": "x@"}
-    relay = processes.relay(bad, tmp_path)
-    try:
-        assert relay.wait(30) == 2
-    finally:
-        processes.stop(relay)
-    [line] = (tmp_path / "relay.log").read_text().splitlines()
+    [line], log = processes.refused_at_start(bad, tmp_path)
     assert line.startswith("outbox-relay: configuration error: MAIL_FROM: ")
-    api = processes.gunicorn(bad, free_port(), tmp_path)
-    try:
-        assert api.wait(30) != 0
-    finally:
-        processes.stop(api)
-    log = (tmp_path / "gunicorn.log").read_text()
     assert "outpost-api: configuration error: MAIL_FROM: " in log
     assert "Traceback" not in log
 
