@@ -1,5 +1,5 @@
-"""`outbox-relay messages ADDRESS` and `history USER_ID`: support's lookup of every message to
-an address, and of an account's own history."""
+"""`outbox-relay messages ADDRESS` and `history USER_ID|ADDRESS`: support's lookup of every
+message to an address, and of an account's own history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from outbox_relay.operator.dead import ERROR_WIDTH
 from outbox_relay.operator.output import print_page, quote, truncate
 from shared import operations
 from shared.addresses import AddressError, normalise_address
+from shared.models import MAX_ID
 from shared.presentation import utc_time
 
 # The `messages` table; times are UTC.
@@ -27,6 +28,21 @@ def check_address(args: argparse.Namespace) -> None:
         args.address = normalise_address(args.address)
     except AddressError as exc:
         raise UsageError(f"messages: {exc}") from None
+
+
+def check_account(args: argparse.Namespace) -> None:
+    """Read the account of `history`: a user id when all digits, else an address in its stored
+    form (a number is given in E.164, with its `+`); refuse what is neither."""
+    given: str = args.account
+    if given.isascii() and given.isdigit():
+        if not 1 <= int(given) <= MAX_ID:
+            raise UsageError(f"history: USER_ID must be from 1 to {MAX_ID}, got {given!r}")
+        args.account = int(given)
+        return
+    try:
+        args.account = normalise_address(given)
+    except AddressError as exc:
+        raise UsageError(f"history: {exc}") from None
 
 
 def messages(connection: Connection, ctx: Context) -> int:
@@ -69,9 +85,16 @@ HISTORY_COLUMNS = ["AT", "EVENT", "CLIENT", "DETAIL"]
 def history(connection: Connection, ctx: Context) -> int:
     """Print a page of an account's own history, newest first, and how to see the next."""
     args = ctx.args
-    found = operations.history_of(connection, args.user_id, before=args.before)
+    user_id = args.account
+    if isinstance(user_id, str):
+        holder = operations.account_holding(connection, user_id)
+        if holder is None:
+            print(f"{PROG}: no account holds {user_id}", file=ctx.err)
+            return 1
+        user_id = holder.id
+    found = operations.history_of(connection, user_id, before=args.before)
     if found is None:
-        print(f"{PROG}: no account {args.user_id}", file=ctx.err)
+        print(f"{PROG}: no account {user_id}", file=ctx.err)
         return 1
     events, cursor = found
     rows = [
@@ -83,12 +106,12 @@ def history(connection: Connection, ctx: Context) -> int:
         ]
         for event in events
     ]
-    again = f"{PROG} history {args.user_id} {'--json ' if args.json else ''}"
+    again = f"{PROG} history {quote(str(args.account))} {'--json ' if args.json else ''}"
     print_page(
         events,
         HISTORY_COLUMNS,
         rows,
-        empty=f"no events of account {args.user_id}",
+        empty=f"no events of account {user_id}",
         more=None if cursor is None else f"{again}--before {cursor}",
         as_json=args.json,
         out=ctx.out,

@@ -126,15 +126,16 @@ def _add_reports(
         help="an account's own history, newest first (support's lookup)",
         parents=[common, as_json],
         description=(
-            f"The events of account USER_ID (sign-ins, codes asked for, changes), newest first, "
+            f"The events of account USER_ID, or of the account holding ADDRESS (an email "
+            f"address or an E.164 number), newest first (sign-ins, codes asked for, changes), "
             f"{HISTORY_PAGE} a page; never a password or a code. Times shown are UTC."
         ),
     )
-    history_parser.add_argument("user_id", type=_whole(), metavar="USER_ID")
+    history_parser.add_argument("account", metavar="USER_ID|ADDRESS")
     history_parser.add_argument(
         "--before", type=_whole(), metavar="CURSOR", help="the page after CURSOR"
     )
-    history_parser.set_defaults(handler=lookup.history)
+    history_parser.set_defaults(handler=lookup.history, check=lookup.check_account)
     stats_parser = subparsers.add_parser(
         "stats", help="counts by status and channel, backlog age, last hour", parents=[common]
     )

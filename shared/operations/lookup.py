@@ -146,15 +146,22 @@ def history_of(
     return events_of(connection, user_id, before=before)
 
 
-def look_up(connection: Connection, address: str, *, before: int | None = None) -> Lookup:
-    """An address's accounts, a page of its messages and its account's newest events, read on
-    one connection (one account at most holds an address)."""
+def account_holding(connection: Connection, address: str) -> Account | None:
+    """The account holding `address` (an email address or a number, in its stored form), if
+    any: one account at most holds an address."""
     by_email = "@" in address
     accounts = accounts_of(
         connection,
         email=address if by_email else None,
         phone=None if by_email else address,
     )
+    return accounts[0] if accounts else None
+
+
+def look_up(connection: Connection, address: str, *, before: int | None = None) -> Lookup:
+    """An address's account, a page of its messages and the account's newest events, read on
+    one connection."""
+    holder = account_holding(connection, address)
     messages, next_cursor = messages_to(connection, address, before=before)
-    history, older = events_of(connection, accounts[0].id) if accounts else ([], None)
-    return Lookup(accounts, messages, next_cursor, history, older is not None)
+    history, older = events_of(connection, holder.id) if holder else ([], None)
+    return Lookup([holder] if holder else [], messages, next_cursor, history, older is not None)

@@ -10,6 +10,8 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from shared.clock import utcnow
+from shared.history import HISTORY_PAGE, AccountEvent, record
 from shared.operations import LOOKUP_PAGE
 from support.bulk import queue_one
 from support.commands import here, ok
@@ -135,6 +137,33 @@ def test_outbox_relay_history_prints_an_accounts_events_newest_first(
     assert set(events[0]) == {"type", "at", "client", "detail"}
     unknown = here(env, tmp_path, "history", "999999")
     assert unknown.returncode == 1 and "no account 999999" in unknown.stderr
+
+
+def test_outbox_relay_history_finds_the_account_holding_an_address(
+    env: dict[str, str], tmp_path: Path, admin: FlaskClient, make_relay: MakeRelay, smtp: SinkServer
+) -> None:
+    """Support has an address, not an id: the history of the account holding it, the address
+    read as `messages` reads it, and the next page's hint repeating it."""
+    ada_and_grace(admin, make_relay, smtp)
+    [ada] = [u["id"] for u in rows(engine_of(admin), "users") if u["email"] == ADA]
+    by_id = ok(here(env, tmp_path, "history", str(ada), "--json")).stdout
+    assert ok(here(env, tmp_path, "history", "Ada@Example.com", "--json")).stdout == by_id
+    with engine_of(admin).begin() as connection:
+        for _ in range(HISTORY_PAGE):
+            record(connection, ada, AccountEvent.LOGIN_FAILED, now=utcnow())
+    table = ok(here(env, tmp_path, "history", ADA)).stdout.splitlines()
+    assert table[0].split() == ["AT", "EVENT", "CLIENT", "DETAIL"]
+    assert len(table) == 1 + HISTORY_PAGE + 1
+    hint = re.fullmatch(r"more: outbox-relay history ada@example.com --before (\d+)", table[-1])
+    assert hint is not None
+    rest = ok(here(env, tmp_path, "history", ADA, "--before", hint[1])).stdout.splitlines()
+    assert [line.split()[2] for line in rest[1:]][-1] == "registered"
+    nobody = here(env, tmp_path, "history", "nobody@example.com")
+    assert nobody.returncode == 1 and "no account holds nobody@example.com" in nobody.stderr
+    refused = here(env, tmp_path, "history", "not an address")
+    assert refused.returncode == 2 and "history: Must be an email address" in refused.stderr
+    too_big = here(env, tmp_path, "history", "9" * 30)
+    assert too_big.returncode == 2 and "history: USER_ID must be from 1 to" in too_big.stderr
 
 
 def engine_of(client: FlaskClient) -> Engine:
