@@ -1,7 +1,7 @@
 """Outpost beside "a job queue plus our own code": PgQueuer and procrastinate sending the same
 activation mail to the same SMTP server, each job committed in the transaction of its user row.
 
-Run from the repository root, with the `bench` extra (`pip install -e '.[dev,bench]'`):
+Run from the repository root, with the `bench` extra (`pip install -e '.[dev]'`):
 `.venv/bin/python -m bench.peers [--messages N] [--rate R] [--seconds S] [--rounds K]`.
 
 Each round runs a bare smtplib loop (the messages pre-rendered, one session), then each
@@ -77,7 +77,7 @@ def main() -> int:
     if missing:
         print(
             f"bench.peers needs the bench extra: {', '.join(missing)} not installed "
-            "(pip install -e '.[dev,bench]')",
+            "(pip install -e '.[dev]')",
             file=sys.stderr,
         )
         return 2

@@ -42,6 +42,8 @@ from support.vonage_api import VonageApi
 
 REQUIRE_PG = os.environ.get("OUTPOST_REQUIRE_POSTGRES") == "1"
 
+pytest_plugins = ["support.no_skips"]
+
 
 def _postgresql_reachable() -> bool:
     try:

@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -207,3 +209,28 @@ def test_an_alone_test_without_a_neighbour_runs_beside_none(tmp_path: Path) -> N
         assert log == [], "the neighbour ran beside a test that wants none"
     thread.join(timeout=30)
     assert log == ["neighbour"]
+
+
+# Four interpreters load pytest and its plugins: 15 s quiet, a minute on a loaded machine.
+@pytest.mark.timeout(600)
+def test_a_skip_at_run_time_fails_the_run_and_a_clean_run_passes(tmp_path: Path) -> None:
+    """Under xdist, as the suite runs: the workers' skips reach the controller."""
+    (tmp_path / "test_some.py").write_text(
+        "import os, pytest\n"
+        "def test_runs(): pass\n"
+        "def test_maybe():\n"
+        "    if os.environ.get('SKIP_ONE'): pytest.skip('a tool is missing')\n"
+    )
+
+    def run(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "support.no_skips", "-o", "addopts=",
+             "-p", "no:cacheprovider", "-n", "2", "-rs", str(tmp_path)],
+            cwd=processes.ROOT, capture_output=True, text=True, timeout=500,
+            env={**os.environ, **extra},
+        )  # fmt: skip
+
+    clean, skipping = run(), run(SKIP_ONE="1")
+    assert clean.returncode == 0, clean.stdout
+    assert skipping.returncode == pytest.ExitCode.TESTS_FAILED, skipping.stdout
+    assert "1 test(s) skipped: nothing may be skipped here" in skipping.stdout
