@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext
 
 from shared.bounds import MIGRATION_TIMEOUT
 from shared.db import create_engine_for
@@ -15,6 +17,17 @@ from shared.settings.database import DATABASE_URL
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _references_hold(ctx: MigrationContext, **_: Any) -> None:
+    """Stop a migration on SQLite, inside its transaction, that left rows referencing rows
+    that are gone."""
+    if (
+        ctx.connection is not None
+        and ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+    ):
+        raise RuntimeError("the migration left rows referencing rows that are gone")
+
 
 url = config.attributes.get("database_url") or DATABASE_URL.read(os.environ)
 
@@ -32,11 +45,14 @@ with engine.connect() as connection:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=sqlite,
+        # Each migration commits with its version stamp, so that a run that stops leaves the
+        # database at the last one it completed; a step that cannot run in a transaction (an
+        # index built CONCURRENTLY) is written to be run again.
+        transaction_per_migration=True,
+        on_version_apply=[_references_hold] if sqlite else [],
     )
     with context.begin_transaction():
         context.run_migrations()
-        if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
-            raise RuntimeError("the migration left rows referencing rows that are gone")
     if sqlite:
         connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 engine.dispose()

@@ -7,7 +7,9 @@ On SQLite the constraints are changed in place, in the table's stored definition
 revision 0013 changed the purposes' (a rebuilt table would take every attempt with it). On
 PostgreSQL the new constraint is added NOT VALID and then validated, which reads the table
 without blocking the writes of a running service; the column, with a constant default, is
-added without rewriting the table.
+added without rewriting the table. The index is built first, CONCURRENTLY, outside the
+transaction that holds the rest with the version: a run stopped anywhere leaves 0013 and, at
+most, the index, which the next run keeps or builds again.
 
 Revision ID: 0014
 Revises: 0013
@@ -34,8 +36,15 @@ WITH_UNSUBSCRIBED = (*REASONS, "unsubscribed")
 
 
 def upgrade() -> None:
+    # What the purge deletes withheld rows by, as it deletes sent ones by `outbox_sent_at`.
+    _withheld_index()
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    # A release before 2026-11-28 committed the column (and the CHECKs, and the update) before
+    # the index, without the version: its run stopped there is finished by this one.
     op.add_column(
-        "outbox", sa.Column("withhold", sa.Boolean(), nullable=False, server_default=sa.false())
+        "outbox",
+        sa.Column("withhold", sa.Boolean(), nullable=False, server_default=sa.false()),
+        if_not_exists=postgresql,
     )
     change_check(
         "outbox", "outbox_status", among("status", STATUSES), among("status", WITH_WITHHELD)
@@ -50,18 +59,24 @@ def upgrade() -> None:
         "UPDATE outbox SET withhold = true"
         " WHERE status = 'pending' AND purpose = 'no_account' AND channel = 'sms'"
     )
-    # What the purge deletes withheld rows by, as it deletes sent ones by `outbox_sent_at`.
-    _withheld_index()
 
 
 def _withheld_index() -> None:
-    """Built without blocking the writes of a running service on PostgreSQL (CONCURRENTLY,
-    outside the migration's transaction)."""
+    """Built without blocking the writes of a running service on PostgreSQL: CONCURRENTLY,
+    outside the migration's transaction, so first, and written to be run again. A build that
+    was stopped (a killed `migrate`, a timeout) leaves the index INVALID: dropped and built
+    again; one built whole is kept."""
     where = sa.text("status = 'withheld'")
     if op.get_bind().dialect.name != "postgresql":
         op.create_index("outbox_withheld", "outbox", ["sent_at"], sqlite_where=where)
         return
     with op.get_context().autocommit_block():
+        invalid = op.get_bind().execute(
+            sa.text("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+            {"name": "outbox_withheld"},
+        )
+        if invalid.scalar():
+            op.drop_index("outbox_withheld", "outbox", postgresql_concurrently=True)
         op.create_index(
             "outbox_withheld",
             "outbox",

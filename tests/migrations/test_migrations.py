@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,56 +19,14 @@ from shared import db
 from shared.accounts import insert_user
 from shared.clock import utcnow
 from shared.db import MIGRATIONS_DIR, alembic_config, schema_behind
-from shared.models import UtcDateTime
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
 from shared.verification import issue_code
 from support.constants import SECRET_KEY, MakeRelay
+from support.early_rows import OUTBOX_0005, early_row
 from support.rows import rows
 from support.smtp_sink import SinkServer, code_in
 from support.sns import PROVIDER_ID, post_sns, sent_activation, ses
-
-# The outbox as revision 0005 left it: no priority column.
-OUTBOX_0005 = sa.table(
-    "outbox",
-    sa.column("public_id", sa.String),
-    sa.column("created_at", UtcDateTime()),
-    sa.column("channel", sa.String),
-    sa.column("purpose", sa.String),
-    sa.column("recipient", sa.String),
-    sa.column("locale", sa.String),
-    sa.column("template", sa.String),
-    sa.column("params", sa.JSON),
-    sa.column("secret_params", sa.Text),
-    sa.column("status", sa.String),
-    sa.column("attempts", sa.Integer),
-    sa.column("next_attempt_at", UtcDateTime()),
-    sa.column("expires_at", UtcDateTime()),
-    sa.column("dead_reason", sa.String),
-    sa.column("last_error", sa.String),
-)
-
-
-def _row(public_id: str, purpose: str, status: str, **more: Any) -> dict[str, Any]:
-    written = utcnow() - timedelta(hours=1)
-    return {
-        "public_id": public_id,
-        "created_at": written,
-        "channel": "email",
-        "purpose": purpose,
-        "recipient": f"{public_id}@example.com",
-        "locale": "en",
-        "template": purpose,
-        "params": {"full_name": None, "expires_minutes": 60},
-        "status": status,
-        "attempts": 0,
-        "next_attempt_at": written,
-        "expires_at": None,
-        "dead_reason": None,
-        "last_error": None,
-        "secret_params": None,
-        **more,
-    }
 
 
 def test_0006_upgrades_a_populated_database_and_its_rows_still_deliver(
@@ -81,15 +38,15 @@ def test_0006_upgrades_a_populated_database_and_its_rows_still_deliver(
         connection.execute(
             sa.insert(OUTBOX_0005),
             [
-                _row("welcome1", "welcome", "pending"),
-                _row(
+                early_row("welcome1", "welcome", "pending"),
+                early_row(
                     "reset1",
                     "password_reset",
                     "pending",
                     expires_at=utcnow() + timedelta(1),
                     secret_params=SecretBox(SECRET_KEY).seal({"code": "123456"}),
                 ),
-                _row(
+                early_row(
                     "dead1",
                     "welcome",
                     "dead",
@@ -97,7 +54,7 @@ def test_0006_upgrades_a_populated_database_and_its_rows_still_deliver(
                     dead_reason="max_attempts",
                     last_error="SMTP 451 try later",
                 ),
-                _row("sent1", "welcome", "sent", attempts=1),
+                early_row("sent1", "welcome", "sent", attempts=1),
             ],
         )
     command.upgrade(config, "head")
@@ -143,7 +100,7 @@ def test_every_upgrade_and_downgrade_keeps_the_delivery_history(
     with engine.begin() as connection:
         connection.execute(
             sa.insert(OUTBOX_0005),
-            [_row("dead1", "welcome", "dead", attempts=1, dead_reason="max_attempts")],
+            [early_row("dead1", "welcome", "dead", attempts=1, dead_reason="max_attempts")],
         )
         [outbox_id] = connection.execute(sa.text("SELECT id FROM outbox")).scalars()
         connection.execute(
@@ -188,8 +145,8 @@ def test_0009_normalises_stored_addresses_and_reports_what_it_cannot(
         connection.execute(
             sa.insert(OUTBOX_0005),
             [
-                _row("idn1", "welcome", "pending", recipient="Ada@Bücher.example"),
-                _row("idn2", "welcome", "sent", recipient="Ada@Bücher.example"),
+                early_row("idn1", "welcome", "pending", recipient="Ada@Bücher.example"),
+                early_row("idn2", "welcome", "sent", recipient="Ada@Bücher.example"),
             ],
         )
     with caplog.at_level(logging.WARNING, logger="outpost.migrations"):
@@ -227,9 +184,9 @@ def test_0010_keeps_rows_queued_before_it_meeting_the_suppression_list(
         connection.execute(
             sa.insert(OUTBOX_0005),
             [
-                _row("old1", "welcome", "pending"),
-                _row("old2", "welcome", "pending"),
-                _row("dead1", "welcome", "dead", attempts=8, dead_reason="max_attempts"),
+                early_row("old1", "welcome", "pending"),
+                early_row("old2", "welcome", "pending"),
+                early_row("dead1", "welcome", "dead", attempts=8, dead_reason="max_attempts"),
             ],
         )
         Suppressor.under(SECRET_KEY).add(
@@ -326,15 +283,15 @@ def test_0012_lets_the_first_process_with_a_key_record_it_in_a_populated_databas
         connection.execute(
             sa.insert(OUTBOX_0005),
             [
-                _row(
+                early_row(
                     "ada",
                     "activation",
                     "pending",
                     expires_at=issued.expires_at,
                     secret_params=sealed,
                 ),
-                _row("erased", "welcome", "pending", expires_at=now + timedelta(1)),
-                _row("dead1", "welcome", "dead", attempts=8, dead_reason="max_attempts"),
+                early_row("erased", "welcome", "pending", expires_at=now + timedelta(1)),
+                early_row("dead1", "welcome", "dead", attempts=8, dead_reason="max_attempts"),
             ],
         )
         suppressor = Suppressor.under(SECRET_KEY)
