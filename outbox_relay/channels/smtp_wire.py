@@ -5,7 +5,9 @@ owed."""
 from __future__ import annotations
 
 import re
+import select
 import smtplib
+import ssl
 import threading
 import time
 
@@ -80,6 +82,21 @@ def within(smtp: smtplib.SMTP, deadline: float) -> smtplib.SMTP:
     if smtp.sock is not None:
         smtp.sock.settimeout(left)
     return smtp
+
+
+def spoke(smtp: smtplib.SMTP) -> bool:
+    """Whether the server sent something unasked, or hung up, since its last reply: a session
+    between sends owes nothing, so either means it is closing (looked at without waiting)."""
+    sock = smtp.sock
+    if sock is None:
+        return True
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
