@@ -90,13 +90,24 @@ def spoke(smtp: smtplib.SMTP) -> bool:
     sock = smtp.sock
     if sock is None:
         return True
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
     try:
         readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        if not isinstance(sock, ssl.SSLSocket):
+            return True
+        # Readable may be TLS alone (TLS 1.3's session tickets, sent after the handshake):
+        # only data, or the end, is the server speaking. Whatever is read, the session ends.
+        sock.setblocking(False)
+        try:
+            sock.recv(1)
+        finally:
+            sock.setblocking(True)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return False
     except (OSError, ValueError):
         return True
-    return bool(readable)
+    return True
 
 
 def envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
