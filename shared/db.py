@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
-from shared.bounds import LONGEST_CONNECT, OPERATOR_TIMEOUT, PING_TIMEOUT, BoundedConnection
+from shared.bounds import (
+    LONGEST_CONNECT,
+    OPERATOR_TIMEOUT,
+    PING_TIMEOUT,
+    BoundedConnection,
+    read_only,
+)
 from shared.settings.config import Settings
 from shared.settings.database_url import connect_arguments
 
@@ -75,6 +81,7 @@ def create_engine_for(
         event.listen(engine, "checkin", _checked_in)
         event.listen(engine, "checkout", _ping_if_idle)
         event.listen(engine, "do_connect", partial(_bounded_connection, timeout))
+        event.listen(engine, "handle_error", _read_only_is_away)
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +89,14 @@ def create_engine_for(
     event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=round(timeout * 1000)))
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _read_only_is_away(context: ExceptionContext) -> None:
+    """A server refusing writes is a disconnect: the connection and the pool's others are
+    dropped (they lead to the demoted leader or a standby), and the error reads as a database
+    away (the API's 503 with Retry-After, the relay's wait), never as a fault of the request."""
+    if read_only(context.original_exception):
+        context.is_disconnect = True
 
 
 def _bounded_connection(
