@@ -4,8 +4,6 @@ the read-only server are dropped, not kept refusing every claim."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
