@@ -6,7 +6,7 @@ import math
 import sqlite3
 import time
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -286,21 +286,31 @@ def schema_behind(engine: Engine) -> bool:
     return schema_of(engine).behind
 
 
-@cache
-def _known_revisions() -> set[str]:
-    """Every shipped revision: the number its file's name starts with, which is its revision
-    (tests/migrations/test_migrations.py holds this to alembic's reading), so that a process
-    checks its schema at start without loading alembic."""
-    return {
+def _shipped_revisions() -> frozenset[str]:
+    """Every revision shipped beside this code: the number its file's name starts with, which
+    is its revision (tests/migrations/test_migrations.py holds this to alembic's reading), so
+    that a process checks its schema at start without loading alembic."""
+    return frozenset(
         path.name.partition("_")[0] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
-    }
+    )
 
 
-@cache
+# Read once, as this code is imported: the revisions of the code that runs. An upgrade replaces
+# the files on disk under a running process (`pip install --upgrade`, before `migrate`), and a
+# process reading them later would judge its own schema by a newer code's head: the old API's
+# /readyz would fail on a database its code runs on.
+_KNOWN_REVISIONS = _shipped_revisions()
+_HEAD_REVISION = max(_KNOWN_REVISIONS, default=None)
+
+
+def _known_revisions() -> frozenset[str]:
+    """Every revision of the running code."""
+    return _KNOWN_REVISIONS
+
+
 def _head_revision() -> str | None:
-    """The newest shipped revision (the history is a line); read from disk once, it cannot
-    change while we run."""
-    return max(_known_revisions(), default=None)
+    """The running code's newest revision (the history is a line)."""
+    return _HEAD_REVISION
 
 
 def _scripts() -> ScriptDirectory:
