@@ -1,10 +1,12 @@
 """An upgrade in place on one host, as docs/install.md's runs it: between `pip install --upgrade`
 and `outpost migrate` the running API stays ready (readiness is judged by the code that runs,
 read at its start, not by the migrations an upgrade put on disk under it), and a reload
-(`systemctl reload outpost-api`, SIGHUP) under steady requests refuses none."""
+(`systemctl reload outpost-api`, SIGUSR2: a new arbiter with the new code takes over) under
+steady requests refuses none."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -22,6 +24,7 @@ from support.constants import SECRET_KEY
 from support.smtp_sink import free_port
 
 SERVE = [sys.executable, "-m", "outpost.cli", "serve"]
+MIGRATE = [sys.executable, "-m", "outpost.cli", "migrate"]
 # What a wheel installs: an upgrade replaces these files under the running processes.
 PACKAGES = ("api_service", "shared", "outbox_relay", "outpost", "migrations")
 NEXT_MIGRATION = '''"""The next release's migration, on disk before `outpost migrate` runs it."""
@@ -51,12 +54,6 @@ def installed(into: Path) -> Path:
     return into
 
 
-def workers(arbiter: subprocess.Popen[bytes]) -> set[int]:
-    """The pids of the arbiter's workers."""
-    children = Path(f"/proc/{arbiter.pid}/task/{arbiter.pid}/children").read_text()
-    return {int(pid) for pid in children.split()}
-
-
 class SteadyProbes:
     """`/readyz` asked again and again from a thread, as a balancer does, each answer counted
     (`refused` for a connection the API did not take)."""
@@ -75,6 +72,11 @@ class SteadyProbes:
         self._done.set()
         self._thread.join(10)
 
+    def wait_for(self, more: int) -> None:
+        """Until `more` probes more were answered."""
+        until = self.answers.total() + more
+        processes.eventually(lambda: self.answers.total() >= until, 60, f"{more} probes answered")
+
     def _run(self) -> None:
         while not self._done.is_set():
             try:
@@ -86,9 +88,27 @@ class SteadyProbes:
                 self.answers["refused"] += 1
 
 
-def test_an_upgrade_on_disk_keeps_the_api_ready_and_a_reload_refuses_nothing(
+def arbiters(log: Path) -> list[int]:
+    """The pid of each gunicorn arbiter that started, in order, as its log says."""
+    said = [e["message"] for e in processes.json_lines(log)]
+    return [int(m.rsplit("(", 1)[1].rstrip(")")) for m in said if m.startswith("Listening at:")]
+
+
+def stopped(pid: int) -> bool:
+    """Whether the process is gone (or a zombie left to its new parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_an_upgrade_in_place_keeps_the_api_ready_and_its_reload_refuses_nothing(
     tmp_path: Path,
 ) -> None:
+    """docs/install.md's upgrade on one host under steady probes: the next release's files on
+    disk (its migration not run), `outpost migrate`, then `systemctl reload outpost-api`
+    (SIGUSR2): a new arbiter with the new code takes over from the old one, which exits 0;
+    every probe is answered 200 throughout."""
     site = installed(tmp_path / "site")
     (tmp_path / "home").mkdir()
     database = f"sqlite:///{tmp_path / 'outpost.db'}"
@@ -103,22 +123,28 @@ def test_an_upgrade_on_disk_keeps_the_api_ready_and_a_reload_refuses_nothing(
         "OUTPOST_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
     }
-    api = processes.start(SERVE, env, tmp_path, tmp_path / "api.log", inherit=False)
+    log = tmp_path / "api.log"
+    api = processes.start(SERVE, env, tmp_path, log, inherit=False)
     try:
         processes.wait_http(f"http://127.0.0.1:{port}/readyz", api, timeout=90)
-        first = workers(api)
         with SteadyProbes(port) as probes:
             # `pip install --upgrade`: the next release's migration on disk, not yet run.
             (site / "migrations" / "versions" / "9999_next.py").write_text(
                 NEXT_MIGRATION.format(head=_head_revision())
             )
-            processes.eventually(lambda: probes.answers.total() >= 20, 30, "probes answered")
-            api.send_signal(signal.SIGHUP)
-            processes.eventually(lambda: len(workers(api) - first) == 2, 60, "two new workers")
-            answered = probes.answers.total()
-            processes.eventually(
-                lambda: probes.answers.total() >= answered + 20, 30, "the new workers answer"
+            probes.wait_for(20)
+            migrated = subprocess.run(
+                [*MIGRATE], env=env, cwd=tmp_path, capture_output=True, timeout=300
             )
+            assert migrated.returncode == 0, migrated.stderr
+            probes.wait_for(20)
+            api.send_signal(signal.SIGUSR2)
+            assert api.wait(60) == 0, "the old arbiter, stopped by the new one"
+            probes.wait_for(20)
     finally:
-        assert processes.stop(api, signal.SIGTERM) == 0, (tmp_path / "api.log").read_text()
+        for pid in arbiters(log)[1:]:
+            os.kill(pid, signal.SIGTERM)
+            processes.eventually(lambda pid=pid: stopped(pid), 60, "the new arbiter stopped")
+        processes.stop(api)
     assert set(probes.answers) == {"200"}, probes.answers
+    assert len(arbiters(log)) == 2
