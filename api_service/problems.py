@@ -195,7 +195,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError) -> Response:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated:  # lost, or refusing writes (shared.db)
+            log.warning("database unavailable", extra={"error": driver_message(exc)})
             return database_unavailable().to_response()
         log.error("database error: %s", type(exc.orig).__name__)
         return _internal().to_response()

@@ -16,9 +16,12 @@ prometheus_client, which must first see PROMETHEUS_MULTIPROC_DIR, set below.
 import gc
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from typing import Any
+
+from gunicorn import systemd
 
 from outpost.serve import ServeSettings
 from shared import keyring, tracing
@@ -90,6 +93,29 @@ control_socket_disable = True
 # removed at exit, so counters never mix with those of an earlier run.
 _metrics_dir = tempfile.mkdtemp(prefix="outpost-metrics-")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_starting(server: Any) -> None:
+    """Have a reload execute the arbiter again as `outpost serve` started it, `python -m
+    gunicorn`: gunicorn would run its own `gunicorn/__main__.py` as a script, which puts its
+    directory first on the path, where its `http` package hides the standard library's."""
+    server.START_CTX["args"] = [sys.executable, "-m", "gunicorn", *sys.argv[1:]]
+
+
+def when_ready(server: Any) -> None:
+    """An arbiter started by a reload takes over from the one it replaces.
+
+    `systemctl reload outpost-api` sends SIGUSR2, gunicorn's upgrade on the fly: the arbiter
+    executes itself again, so the new one loads the code now on disk (a SIGHUP forks new
+    workers from the API loaded at start: the same code), and inherits the listening socket,
+    so no connection is refused. Once it is ready it tells systemd it is the unit's main
+    process and stops the old arbiter, whose workers finish their requests (graceful_timeout).
+    A new arbiter that fails to start leaves the old one serving.
+    """
+    replaced = int(os.environ.get("GUNICORN_PID", "0"))
+    if replaced:
+        systemd.sd_notify(f"MAINPID={os.getpid()}", server.log)
+        os.kill(replaced, signal.SIGTERM)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -36,7 +36,7 @@ class ServeSettings:
 
 def serve() -> NoReturn:
     """Become gunicorn, in this process: under systemd the arbiter is the unit's main PID, so
-    its READY=1, SIGHUP on reload and SIGTERM on stop reach the right process.
+    its READY=1, SIGUSR2 on reload and SIGTERM on stop reach the right process.
 
     The configuration is checked first, raising ConfigError (one line, exit 2, which the unit
     never restarts): gunicorn would exit 3 or 4 for an application that fails to load. So is

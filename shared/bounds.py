@@ -31,6 +31,12 @@ class DatabaseTimeout(psycopg.OperationalError):
     have taken (the caller answers as for a database that is away, and a retry is safe)."""
 
 
+def read_only(error: BaseException) -> bool:
+    """Whether `error` is a server refusing writes (SQLSTATE 25006: a demoted leader, a standby):
+    for the connection, the database is as good as away; the next connects to the primary."""
+    return isinstance(error, errors.ReadOnlySqlTransaction)
+
+
 class BoundedConnection(psycopg.Connection[Any]):
     """A psycopg connection whose transactions (statements, in autocommit) end within `bound`.
 

@@ -6,16 +6,22 @@ import math
 import sqlite3
 import time
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 import migrations
-from shared.bounds import LONGEST_CONNECT, OPERATOR_TIMEOUT, PING_TIMEOUT, BoundedConnection
+from shared.bounds import (
+    LONGEST_CONNECT,
+    OPERATOR_TIMEOUT,
+    PING_TIMEOUT,
+    BoundedConnection,
+    read_only,
+)
 from shared.settings.config import Settings
 from shared.settings.database_url import connect_arguments
 
@@ -75,6 +81,7 @@ def create_engine_for(
         event.listen(engine, "checkin", _checked_in)
         event.listen(engine, "checkout", _ping_if_idle)
         event.listen(engine, "do_connect", partial(_bounded_connection, timeout))
+        event.listen(engine, "handle_error", _read_only_is_away)
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +89,14 @@ def create_engine_for(
     event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=round(timeout * 1000)))
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _read_only_is_away(context: ExceptionContext) -> None:
+    """A server refusing writes is a disconnect: the connection and the pool's others are
+    dropped (they lead to the demoted leader or a standby), and the error reads as a database
+    away (the API's 503 with Retry-After, the relay's wait), never as a fault of the request."""
+    if read_only(context.original_exception):
+        context.is_disconnect = True
 
 
 def _bounded_connection(
@@ -271,21 +286,31 @@ def schema_behind(engine: Engine) -> bool:
     return schema_of(engine).behind
 
 
-@cache
-def _known_revisions() -> set[str]:
-    """Every shipped revision: the number its file's name starts with, which is its revision
-    (tests/migrations/test_migrations.py holds this to alembic's reading), so that a process
-    checks its schema at start without loading alembic."""
-    return {
+def _shipped_revisions() -> frozenset[str]:
+    """Every revision shipped beside this code: the number its file's name starts with, which
+    is its revision (tests/migrations/test_migrations.py holds this to alembic's reading), so
+    that a process checks its schema at start without loading alembic."""
+    return frozenset(
         path.name.partition("_")[0] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
-    }
+    )
 
 
-@cache
+# Read once, as this code is imported: the revisions of the code that runs. An upgrade replaces
+# the files on disk under a running process (`pip install --upgrade`, before `migrate`), and a
+# process reading them later would judge its own schema by a newer code's head: the old API's
+# /readyz would fail on a database its code runs on.
+_KNOWN_REVISIONS = _shipped_revisions()
+_HEAD_REVISION = max(_KNOWN_REVISIONS, default=None)
+
+
+def _known_revisions() -> frozenset[str]:
+    """Every revision of the running code."""
+    return _KNOWN_REVISIONS
+
+
 def _head_revision() -> str | None:
-    """The newest shipped revision (the history is a line); read from disk once, it cannot
-    change while we run."""
-    return max(_known_revisions(), default=None)
+    """The running code's newest revision (the history is a line)."""
+    return _HEAD_REVISION
 
 
 def _scripts() -> ScriptDirectory:

@@ -11,6 +11,8 @@ from sqlalchemy import BindParameter, Connection, Dialect, Table, bindparam
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql.base import Executable
 
+from shared.bounds import read_only
+
 Processor = Callable[[Any], Any] | None
 T = TypeVar("T")
 
@@ -152,10 +154,12 @@ def _bound(process: Processor, value: Any) -> Any:
 def _translated(
     connection: Connection, exc: psycopg.Error, sql: str, parameters: Any
 ) -> StatementError:
-    """The driver's error as SQLAlchemy raises it, the connection invalidated if it is lost."""
+    """The driver's error as SQLAlchemy raises it, the connection invalidated if it is lost (or
+    leads to a server refusing writes, as the engine's own errors: shared.db)."""
     dbapi_connection = connection.connection.dbapi_connection
     # SQLAlchemy types the driver's errors as a protocol psycopg's do not name.
     lost = connection.dialect.is_disconnect(exc, dbapi_connection, None)  # type: ignore[arg-type]
+    lost = lost or read_only(exc)
     if lost:
         connection.invalidate(exc)
     return DBAPIError.instance(

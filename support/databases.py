@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import psycopg
 
@@ -97,3 +99,16 @@ class Copies:
         self._dropping.shutdown()
         for drop in self._drops:
             drop.result()
+
+
+@contextmanager
+def refusing_writes(name: str) -> Iterator[None]:
+    """Database `name` refusing writes in every session opened meanwhile (SQLSTATE 25006), as a
+    standby or a demoted leader does."""
+    with admin() as connection:
+        connection.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        yield
+    finally:
+        with admin() as connection:
+            connection.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 # Ports handed out by free_port: below the kernel's ephemeral range (32768 and up on Linux), which
 # it draws from for every bind to port 0 and every outgoing connection, so a port taken here is
@@ -81,6 +82,8 @@ class SmtpSink:
     accepted_at: list[float] = field(default_factory=list)
     data_commands: list[EmailMessage] = field(default_factory=list)
     connections: int = 0
+    # Sessions the server closed for sitting idle (SinkServer's `idle`).
+    timeouts: int = 0
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_EHLO(
@@ -127,13 +130,49 @@ class SmtpSink:
             return list(self.received)
 
 
-class SinkServer:
-    """An SmtpSink served on 127.0.0.1 by aiosmtpd in its own thread."""
+class _ClosesIdle(SMTP):
+    """aiosmtpd's server, counting the idle sessions it closes (`SmtpSink.timeouts`); with
+    `says_timeout`, closing them as Postfix does, `421 4.4.2 … Error: timeout exceeded` first
+    (aiosmtpd alone hangs up without a word)."""
 
-    def __init__(self) -> None:
+    def __init__(self, handler: SmtpSink, *, says_timeout: bool, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._sink = handler
+        self._says_timeout = says_timeout
+
+    def _timeout_cb(self) -> None:
+        if self._says_timeout:
+            assert isinstance(self.transport, asyncio.WriteTransport)
+            self.transport.write(b"421 4.4.2 127.0.0.1 Error: timeout exceeded\r\n")
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+        with self._sink._changed:
+            self._sink.timeouts += 1
+
+
+class _IdleController(Controller):
+    """A Controller whose sessions close after `idle` seconds without a command."""
+
+    def __init__(self, sink: SmtpSink, port: int, idle: float, says_timeout: bool) -> None:
+        super().__init__(sink, hostname="127.0.0.1", port=port, timeout=idle)
+        self._says_timeout = says_timeout
+
+    def factory(self) -> SMTP:
+        return _ClosesIdle(self.handler, says_timeout=self._says_timeout, **self.SMTP_kwargs)
+
+
+class SinkServer:
+    """An SmtpSink served on 127.0.0.1 by aiosmtpd in its own thread; given `idle`, it closes a
+    session that sent no command for that many seconds (saying `421 4.4.2` first if
+    `says_timeout`, as Postfix does)."""
+
+    def __init__(self, idle: float | None = None, *, says_timeout: bool = False) -> None:
         self.sink = SmtpSink()
         self.port = free_port()
-        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self._controller = (
+            Controller(self.sink, hostname="127.0.0.1", port=self.port)
+            if idle is None
+            else _IdleController(self.sink, self.port, idle, says_timeout)
+        )
 
     @property
     def url(self) -> str:

@@ -17,8 +17,9 @@ from outbox_relay.channels import smtp_wire as wire
 from outbox_relay.failures import DeliveryFailure, Stage, Verdict, smtp_failure
 from shared.settings.smtp_url import SmtpSettings, StartTls
 
-# A connection idle longer than this is checked with NOOP before use: servers close idle
-# sessions, and a message must not fail just because its connection went stale.
+# A connection idle longer than this is checked with NOOP before use, besides the check every
+# reuse makes for a server that spoke or hung up: a connection can die on the way without a word
+# (a NAT or a firewall forgetting it), and a message must not fail because its session went stale.
 IDLE_CHECK_SECONDS = 5.0
 
 # The steps a pipelined send writes at once, each with the replies it takes for a yes: with
@@ -27,6 +28,21 @@ _Steps = tuple[tuple[Stage, tuple[int, ...]], ...]
 _ENVELOPE: _Steps = ((Stage.MAIL, (250,)), (Stage.RCPT, (250, 251)))
 _PIPELINE: _Steps = (*_ENVELOPE, (Stage.DATA, (354,)))
 _CHUNKED: _Steps = (*_ENVELOPE, (Stage.DATA, (250,)))
+
+
+class _Gone(Exception):
+    """A send that failed before the server answered any of its steps: the session was closed
+    under it (a dropped connection, or the server's `421` for closing it)."""
+
+    def __init__(self, failure: DeliveryFailure) -> None:
+        super().__init__(failure.description)
+        self.failure = failure
+
+
+def _closing(description: str) -> bool:
+    """Whether a refusal is a server closing the session on its own: `421 4.4.2` (RFC 3463's
+    bad connection: Postfix's idle timeout, `Error: timeout exceeded`)."""
+    return description.startswith("SMTP 421 4.4.2 ")
 
 
 # Messages refused in one session before it is ended rather than RSET: Postfix slows a session
@@ -68,15 +84,32 @@ class SmtpChannel:
         """Deliver one email or raise the DeliveryFailure of the step that failed; the id the
         provider's 250 gives the message, if any (SES: `250 Ok <id>`)."""
         assert isinstance(message, Email)
-        stage = Stage.CONNECT
         deadline = time.monotonic() + self._settings.timeout
+        kept = self._checked(deadline)
+        smtp = self._connection(deadline)
+        if self._pace is not None:
+            self._pace(start_by, message.priority)
+            # Handed over by start_by, when the lease still covers a whole timeout.
+            deadline = time.monotonic() + self._settings.timeout
         try:
-            smtp = self._connection(deadline)
-            if self._pace is not None:
-                self._pace(start_by, message.priority)
-                # Handed over by start_by, when the lease still covers a whole timeout.
-                deadline = time.monotonic() + self._settings.timeout
-            stage = Stage.MAIL
+            return self._transaction(smtp, message, deadline)
+        except _Gone as gone:
+            if not kept:
+                raise gone.failure from gone.__cause__
+        # The server closed the kept session before it answered anything of this send (its
+        # idle timeout struck between the check and MAIL): not the provider failing, so the
+        # message goes at once over a new session, the try counted nowhere.
+        try:
+            return self._transaction(self._connection(deadline), message, deadline)
+        except _Gone as gone:
+            raise gone.failure from gone.__cause__
+
+    def _transaction(self, smtp: smtplib.SMTP, message: Email, deadline: float) -> str | None:
+        """MAIL, RCPT and DATA over `smtp`; the provider's id of the message, if any. The
+        DeliveryFailure of the step that failed, raised as _Gone when the server had answered
+        nothing of it."""
+        stage = Stage.MAIL
+        try:
             if smtp.has_extn("pipelining"):
                 # One round trip a message with CHUNKING, two without, rather than four: each
                 # costs the relay a wake-up, and a provider far away its latency.
@@ -113,6 +146,8 @@ class SmtpChannel:
             wire.expect(reply, stage, 250)
         except wire.Refused as refused:
             self._end_transaction(refused.failure, stage, deadline)
+            if stage is Stage.MAIL and _closing(refused.failure.description):
+                raise _Gone(refused.failure) from None
             raise refused.failure from None
         except smtplib.SMTPResponseException as exc:
             failure = smtp_failure(stage, exc.smtp_code, wire.decoded(exc.smtp_error))
@@ -120,7 +155,10 @@ class SmtpChannel:
             raise failure from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise smtp_failure(stage, None, f"{type(exc).__name__}: {exc}") from exc
+            failure = smtp_failure(stage, None, f"{type(exc).__name__}: {exc}")
+            if stage is Stage.MAIL:
+                raise _Gone(failure) from exc
+            raise failure from exc
         self._last_used = time.monotonic()
         return wire.provider_id(wire.decoded(reply[1]))
 
@@ -175,12 +213,29 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def _connection(self, deadline: float) -> smtplib.SMTP:
-        if self._smtp is not None and time.monotonic() - self._last_used > IDLE_CHECK_SECONDS:
+    def _checked(self, deadline: float) -> bool:
+        """Whether a session is kept and still open, closing one the server has closed or is
+        closing: one it spoke on unasked (Postfix's `421 4.4.2 … timeout exceeded` before it
+        hangs up an idle session) or hung up, and one idle past IDLE_CHECK_SECONDS that does
+        not answer NOOP with 250 (a connection dropped on the way, which says nothing)."""
+        smtp = self._smtp
+        if smtp is None:
+            return False
+        if wire.spoke(smtp):
+            self.close()
+            return False
+        if time.monotonic() - self._last_used > IDLE_CHECK_SECONDS:
             try:
-                wire.within(self._smtp, deadline).noop()
+                code, _ = wire.within(smtp, deadline).noop()
             except (smtplib.SMTPException, OSError):
+                code = 0
+            if code != 250:
                 self.close()
+                return False
+        return True
+
+    def _connection(self, deadline: float) -> smtplib.SMTP:
+        """The kept session, or a new one."""
         if self._smtp is None:
             self._smtp = self._open(deadline)
             self._refusals = 0

@@ -5,7 +5,9 @@ owed."""
 from __future__ import annotations
 
 import re
+import select
 import smtplib
+import ssl
 import threading
 import time
 
@@ -80,6 +82,32 @@ def within(smtp: smtplib.SMTP, deadline: float) -> smtplib.SMTP:
     if smtp.sock is not None:
         smtp.sock.settimeout(left)
     return smtp
+
+
+def spoke(smtp: smtplib.SMTP) -> bool:
+    """Whether the server sent something unasked, or hung up, since its last reply: a session
+    between sends owes nothing, so either means it is closing (looked at without waiting)."""
+    sock = smtp.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        if not isinstance(sock, ssl.SSLSocket):
+            return True
+        # Readable may be TLS alone (TLS 1.3's session tickets, sent after the handshake):
+        # only data, or the end, is the server speaking. Whatever is read, the session ends.
+        sock.setblocking(False)
+        try:
+            sock.recv(1)
+        finally:
+            sock.setblocking(True)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return False
+    except (OSError, ValueError):
+        return True
+    return True
 
 
 def envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:

@@ -243,6 +243,6 @@ def test_api_unit(written: Written) -> None:
     unit = parse_unit(written.out / "systemd" / "outpost-api.service")
     assert unit_value(unit, "Service", "ExecStart") == f"{written.venv}/bin/outpost serve"
     assert unit_value(unit, "Service", "NotifyAccess") == "all"
-    assert unit_value(unit, "Service", "ExecReload") == "/bin/kill -s HUP $MAINPID"
+    assert unit_value(unit, "Service", "ExecReload") == "/bin/kill -s USR2 $MAINPID"
     assert unit_value(unit, "Service", "KillMode") == "mixed"
     assert unit_value(unit, "Service", "TimeoutStopSec") == "30"

@@ -202,3 +202,19 @@ def test_starttls_false_with_a_password_to_another_host_is_refused_naming_the_va
     line = str(refused.value)
     assert line.startswith(f"{name}: starttls=false would send the password in clear")
     assert "\n" not in line and "hunter2" not in line
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_a_tls_session_is_kept_across_sends(
+    engine: Engine, make_relay: MakeRelay, trusted: SmtpCA, serve: Serve, tls: str
+) -> None:
+    """What TLS sends on its own between two mails (TLS 1.3's session tickets) is not the
+    server speaking: the session is kept, not replaced before each reuse."""
+    server = serve(tls=tls, certificate=trusted)
+    relay = relay_with(make_relay, server.url(user=USER, password=PASSWORD))
+    opened = server.script.sessions  # the server's own check at start
+    for n in range(3):
+        queue_emails(engine, 1, prefix=f"kept{n}")
+        assert relay.drain() == 1
+    assert len(server.script.wait_for(3)) == 3
+    assert server.script.sessions - opened == 1
