@@ -122,11 +122,26 @@ $("#register-form").addEventListener("submit", async (event) => {
   if (status !== 202) return showProblem(form, data);
   address = body.email;
   $("#sent-to").textContent = address;
+  showSuggestion(data.suggestion);
   $("#register").hidden = true;
   $("#activate").hidden = false;
   $("#code").focus();
   deliveryId = data.delivery.id;
   follow(deliveryId);
+});
+
+// A domain that looks mistyped (jane@gmial.com): the API suggests the common one, and one click
+// moves the pending account there by an address change, with the password just typed.
+function showSuggestion(suggested) {
+  $("#suggestion").hidden = !suggested;
+  $("#suggested").textContent = suggested || "";
+}
+
+$("#use-suggestion").addEventListener("click", () => {
+  $("#suggestion").hidden = true;
+  $("#new-email").value = $("#suggested").textContent;
+  $("#change-password").value = $("#password").value;
+  askChange();
 });
 
 // The code confirms the address change when one is asked for, else activates the account.
@@ -191,6 +206,7 @@ async function askChange() {
     return showProblem(form, data);
   }
   keepChange({ from: address, to });
+  $("#suggestion").hidden = true;
   form.hidden = true;
   $("#change-address").hidden = true;
   $("#sent-to").textContent = to;
@@ -304,7 +320,7 @@ function registerAnother() {
   deliveryId = "";
   keepChange(null);
   clearInterval(countdown);
-  for (const id of ["#activate", "#active", "#resend-note", "#delivery-problem", "#change-form", "#change-from-field", "#activate-password-field"]) $(id).hidden = true;
+  for (const id of ["#activate", "#active", "#suggestion", "#resend-note", "#delivery-problem", "#change-form", "#change-from-field", "#activate-password-field"]) $(id).hidden = true;
   $("#resend").hidden = false;
   $("#resend").disabled = true;
   $("#change-address").hidden = false;
