@@ -1,5 +1,6 @@
-"""The sign-up page's help with a code on its way, in headless Chromium at a phone's and a
-desktop's width: a mistyped domain's did-you-mean changed in one click."""
+"""The sign-up page's help with a code on its way, in headless Chromium: a mistyped domain's
+did-you-mean changed in one click (at a phone's and a desktop's width), and a texted code read
+with the WebOTP API where the browser offers it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from playwright import sync_api
 from sqlalchemy import Engine
 
+from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from support import processes
 from support.browser import chromium, screenshot_dir
@@ -18,6 +21,21 @@ from support.rows import rows
 from support.smtp_sink import free_port
 
 SCREENS = {"phone": (390, 844), "desktop": (1280, 800)}
+# Chrome on Android as WebOTP shows itself to a page: `OTPCredential`, and a credentials.get
+# that resolves once an SMS for this origin arrives, which the test texts with `__text(code)`.
+# Not `offered`: a browser without WebOTP (headless Chromium has `OTPCredential` but no SMS),
+# the spy saying whether the page asked all the same.
+WEBOTP = """offered => {
+  window.__asked = [];
+  if (offered) window.OTPCredential = function OTPCredential() {};
+  else delete window.OTPCredential;
+  const get = (options) => new Promise((resolve, reject) => {
+    window.__asked.push(JSON.stringify(options.otp));
+    window.__text = (code) => resolve({ type: "otp", id: "", code });
+    options.signal.addEventListener("abort", () => reject(new DOMException("", "AbortError")));
+  });
+  Object.defineProperty(navigator.credentials, "get", { value: get });
+}"""
 
 
 @pytest.fixture
@@ -77,8 +95,25 @@ def test_a_mistyped_domain_is_suggested_and_changed_in_one_click(
 
 
 @pytest.mark.postgresql_only
-def test_an_address_near_no_common_domain_gets_no_suggestion(
+def test_a_texted_code_is_read_with_webotp_and_activates(
+    demo: str, page: sync_api.Page, engine: Engine, settings: Settings
+) -> None:
+    page.add_init_script(f"({WEBOTP})(true)")
+    _register(page, demo, "ada@example.com")
+    page.wait_for_function("() => window.__text !== undefined")
+    assert page.evaluate("window.__asked") == ['{"transport":["sms"]}']
+    [row] = rows(engine, "outbox")
+    code = SecretBox(settings.secret_key).open(row["secret_params"])["code"]
+    page.evaluate("code => window.__text(code)", code)
+    sync_api.expect(page.locator("#active-message")).to_be_visible()
+    assert [user["status"] for user in rows(engine, "users")] == ["active"]
+
+
+@pytest.mark.postgresql_only
+def test_without_webotp_or_a_mistyped_domain_the_page_neither_asks_nor_suggests(
     demo: str, page: sync_api.Page
 ) -> None:
+    page.add_init_script(f"({WEBOTP})(false)")
     _register(page, demo, "ada@example.com")
     sync_api.expect(page.locator("#suggestion")).to_be_hidden()
+    assert page.evaluate("window.__asked") == []
