@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import request
 
+from api_service.address_rules import check_allowed
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.commands import Register
@@ -44,6 +45,8 @@ def fingerprinted(body: dict[str, Any]) -> dict[str, Any]:
 def create_registration(data: dict[str, Any]) -> dict[str, Any]:
     """Register an account; the answer is the same whether or not the address is known, its
     `suggestion` too (read from the address alone)."""
+    deps = dependencies()
+    check_allowed(deps.settings.signup_rules, data.get("email"), "email")
     registration = Registration(
         Register.of(data),
         payload=fingerprinted(read_json(request)),
@@ -51,4 +54,4 @@ def create_registration(data: dict[str, Any]) -> dict[str, Any]:
         client=client_to_check(),
         sender=current_client(),
     )
-    return with_suggestion(register(dependencies(), registration), registration.command.email)
+    return with_suggestion(register(deps, registration), registration.command.email)
