@@ -217,6 +217,20 @@ class DeliveryAcceptedSchema(Schema):
     delivery = fields.Nested(DeliverySchema)
 
 
+class RegistrationAcceptedSchema(DeliveryAcceptedSchema):
+    """Answer of POST /v1/registrations: the activation's delivery, and a did-you-mean."""
+
+    suggestion = fields.String(
+        metadata={
+            "description": "Present when the email's domain looks like a misspelling of a "
+            "common mail domain: the address with that domain (jane@gmial.com: "
+            "jane@gmail.com), read from the address alone. Offer it; an address change "
+            "fixes a pending account's address.",
+            "example": "jane@gmail.com",
+        },
+    )
+
+
 class DeliveryStatusSchema(DeliverySchema):
     """Answer of GET /v1/deliveries/<id>."""
 

@@ -22,6 +22,7 @@ from shared.clock import utcnow
 from shared.outbox import Channel, Purpose
 from shared.secretbox import SecretBox
 from shared.settings.code_link import CodeLink
+from shared.sms_autofill import NO_AUTOFILL, SmsAutofill
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
 _UTF8 = Charset("utf-8")
@@ -39,13 +40,14 @@ def compose(
     templates: Templates,
     unsubscribe_url: UnsubscribeUrl | None = None,
     code_link: CodeLink | None = None,
+    autofill: SmsAutofill = NO_AUTOFILL,
 ) -> Message:
     """Render the row's template with its parameters, secrets decrypted only in memory.
 
     A "no account" mail, to someone who never asked us for anything, carries a one-click
     unsubscribe link (RFC 8058: the headers and a link in its text) when `unsubscribe_url`
     can make one; a mail with a code, a one-click link with it when `code_link` can
-    (CODE_LINK_URL).
+    (CODE_LINK_URL); an SMS with a code, what lets the phone fill it in (`autofill`).
     """
     if row.channel == Channel.WEBHOOK:
         event = json.dumps(tracing.untraced(row.params), separators=(",", ":"), ensure_ascii=False)
@@ -54,9 +56,9 @@ def compose(
     if row.secret_params:
         params.update(box.open(row.secret_params))
     if row.channel == Channel.SMS:
-        return SmsMessage(
-            id=row.public_id, to=row.recipient, body=templates.sms(row.template, row.locale, params)
-        )
+        text = templates.sms(row.template, row.locale, params)
+        body = autofill.ended(text, params.get("code"))
+        return SmsMessage(id=row.public_id, to=row.recipient, body=body)
     if code_link is not None and "code" in params:
         params["code_link"] = code_link(params["code"], row.recipient, row.purpose)
     unsubscribe = None

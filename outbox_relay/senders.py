@@ -220,6 +220,7 @@ class Senders:
                     self._templates,
                     self._strangers.unsubscribe_url,
                     self._code_link,
+                    self.settings.sms_autofill,
                 )
                 kept, sending = False, time.perf_counter()
                 provider_id = channel.send(message, start_by)

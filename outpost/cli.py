@@ -138,7 +138,8 @@ def check_templates(settings: Settings) -> int:
     for problem in problems:
         print(problem)
     # Segments are counted once every template renders: a warning, never a failure.
-    for name, counted in ({} if problems else sms_segments(templates)).items():
+    counts = {} if problems else sms_segments(templates, settings.sms_autofill)
+    for name, counted in counts.items():
         if counted.count > MOST_SEGMENTS:
             print(
                 f"warning: {templates.source(name)}: {counted}, past {MOST_SEGMENTS} (each billed)"

@@ -18,6 +18,7 @@ from shared.outbox import PURPOSES, Channel, Purpose, priority_of
 from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
+from shared.sms_autofill import NO_AUTOFILL, SmsAutofill
 from shared.sms_segments import Segments, segments
 
 # More segments than this and `outpost templates check` warns: each one is billed.
@@ -49,7 +50,9 @@ def preview(
         priority=priority_of(purpose),
     )
     link = code_link.from_setting(settings.code_link_url)
-    message = compose(row, box, settings.mail_from, templates, code_link=link)
+    message = compose(
+        row, box, settings.mail_from, templates, code_link=link, autofill=settings.sms_autofill
+    )
     if isinstance(message, Email):
         return message.data
     assert isinstance(message, SmsMessage)
@@ -77,11 +80,18 @@ def part_of(message: bytes, channel: str, suffix: str) -> bytes:
     return content.encode()
 
 
-def sms_segments(templates: Templates) -> dict[str, Segments]:
+def sms_segments(templates: Templates, autofill: SmsAutofill = NO_AUTOFILL) -> dict[str, Segments]:
     """The segments of each SMS template rendered with sample values (a 6-digit code, the
-    configured PRODUCT_NAME), by its name."""
+    configured PRODUCT_NAME) and ended as `autofill` ends it (WEBOTP_DOMAIN, SMS_APP_HASH), by
+    its name."""
     return {
-        f"{purpose}/{locale}/sms.txt": segments(templates.sms(purpose, locale, samples(purpose)))
+        f"{purpose}/{locale}/sms.txt": segments(_sample_sms(templates, autofill, purpose, locale))
         for purpose in PURPOSES
         for locale in templates.locales
     }
+
+
+def _sample_sms(templates: Templates, autofill: SmsAutofill, purpose: str, locale: str) -> str:
+    """The SMS of `purpose` in `locale` with sample values, as it is sent."""
+    params = samples(purpose)
+    return autofill.ended(templates.sms(purpose, locale, params), params.get("code"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api_service.address_change_schemas import AddressChangeConfirmSchema, AddressChangeSchema
+from api_service.address_rules import check_allowed
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.address_change import confirm_change, request_change
@@ -25,7 +26,9 @@ bp = Blueprint("address_changes", __name__, description="Changing an account's e
 def create_address_change(data: dict[str, Any]) -> dict[str, Any]:
     """Send a code to the new address; the answer names its delivery, and is the same for a
     wrong password, an unknown account or a taken address."""
-    delivery = request_change(dependencies(), RequestAddressChange.of(data), current_client())
+    deps = dependencies()
+    check_allowed(deps.settings.signup_rules, data.get("new_email"), "new_email")
+    delivery = request_change(deps, RequestAddressChange.of(data), current_client())
     return {"status": AnswerStatus.ACCEPTED, "delivery": delivery.shown()}
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import request
 
+from api_service.address_rules import check_allowed
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.commands import Register
@@ -14,7 +15,8 @@ from api_service.http_limits import checked_beside_the_hash, client_to_check
 from api_service.idempotency import KEY_PATTERN
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.request_body import read_json
-from api_service.schemas import DeliveryAcceptedSchema, RegistrationSchema
+from api_service.schemas import RegistrationAcceptedSchema, RegistrationSchema
+from api_service.suggestions import with_suggestion
 
 bp = Blueprint("registrations", __name__, description="Creating accounts.")
 
@@ -37,11 +39,14 @@ def fingerprinted(body: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/v1/registrations")
 @checked_beside_the_hash
 @bp.arguments(RegistrationSchema)
-@bp.response(202, DeliveryAcceptedSchema)
+@bp.response(202, RegistrationAcceptedSchema)
 @bp.problems(*BODY_PROBLEMS)
 @bp.doc(parameters=[IDEMPOTENCY_KEY], responses=FOLLOW_DELIVERY)
 def create_registration(data: dict[str, Any]) -> dict[str, Any]:
-    """Register an account; the answer is the same whether or not the address is known."""
+    """Register an account; the answer is the same whether or not the address is known, its
+    `suggestion` too (read from the address alone)."""
+    deps = dependencies()
+    check_allowed(deps.settings.signup_rules, data.get("email"), "email")
     registration = Registration(
         Register.of(data),
         payload=fingerprinted(read_json(request)),
@@ -49,4 +54,4 @@ def create_registration(data: dict[str, Any]) -> dict[str, Any]:
         client=client_to_check(),
         sender=current_client(),
     )
-    return register(dependencies(), registration)
+    return with_suggestion(register(deps, registration), registration.command.email)

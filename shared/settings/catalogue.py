@@ -6,7 +6,17 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from shared.settings import abuse, database, keys, lifetimes, mail, processes, relay, sms
+from shared.settings import (
+    abuse,
+    database,
+    keys,
+    lifetimes,
+    mail,
+    processes,
+    relay,
+    signup,
+    sms,
+)
 from shared.settings.variable import Group, Variable
 
 
@@ -17,7 +27,7 @@ def _declared(*modules: ModuleType) -> tuple[Variable[Any], ...]:
 
 
 # Read by Settings.from_env.
-SETTINGS = _declared(database, keys, mail, sms, abuse, lifetimes, relay)
+SETTINGS = _declared(database, keys, mail, sms, signup, abuse, lifetimes, relay)
 # Read beside Settings: gunicorn's bind and workers, the log level, the demo's own.
 BESIDE = _declared(processes)
 VARIABLES = SETTINGS + BESIDE

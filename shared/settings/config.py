@@ -13,7 +13,7 @@ from shared import locales
 from shared.addresses import Sender
 from shared.locales import PACKAGED
 from shared.outbox import Purpose
-from shared.settings import abuse, database, keys, lifetimes, mail, relay
+from shared.settings import abuse, database, keys, lifetimes, mail, relay, signup
 from shared.settings import config_values as values
 from shared.settings.captcha_url import Captcha
 from shared.settings.catalogue import SETTINGS
@@ -22,15 +22,19 @@ from shared.settings.mail import APP_URL, LOGO_URL, PRODUCT_NAME, SUPPORT_EMAIL,
 from shared.settings.sms import (
     PHONE_DEFAULT_REGION,
     SMS_ALLOWED_REGIONS,
+    SMS_APP_HASH,
     SMS_FALLBACK_URL,
     SMS_HEADERS,
     SMS_REQUEST_TEMPLATE,
     SMS_TOKEN,
     SMS_URL,
+    WEBOTP_DOMAIN,
 )
 from shared.settings.sms_url import LOG, parse_sms_url
 from shared.settings.smtp_url import SmtpSettings
 from shared.settings.variable import Parsed, made_of, setting
+from shared.signup_rules import SignupRules
+from shared.sms_autofill import SmsAutofill
 from shared.sms_providers.spec import SmsContext, SmsProvider
 from shared.sms_providers.template import RequestFormat
 
@@ -67,6 +71,12 @@ class Settings:
     branding: Branding = made_of(PRODUCT_NAME, APP_URL, SUPPORT_EMAIL, LOGO_URL)
     # How an http(s):// gateway of its own API is written to; None: Outpost's contract.
     sms_request: RequestFormat | None = made_of(SMS_REQUEST_TEMPLATE, SMS_HEADERS)
+    # What ends an SMS carrying a code: the WebOTP line, Android's app hash.
+    sms_autofill: SmsAutofill = made_of(WEBOTP_DOMAIN, SMS_APP_HASH)
+    # Which email addresses may sign up, read from the address alone.
+    signup_rules: SignupRules = made_of(
+        signup.SIGNUP_DOMAINS_ALLOWED, signup.SIGNUP_DOMAINS_DENIED, signup.SIGNUP_DENY_DISPOSABLE
+    )
     database_url: str = setting(database.DATABASE_URL, repr=False)
     migrate_database_url: str = setting(database.MIGRATE_DATABASE_URL, repr=False)
     database_pooler: str | None = setting(database.DATABASE_POOLER)
@@ -144,6 +154,12 @@ class Settings:
                 parsed[PRODUCT_NAME], parsed[APP_URL], parsed[SUPPORT_EMAIL], parsed[LOGO_URL]
             ),
             sms_request=RequestFormat(*template, headers=headers) if template else None,
+            sms_autofill=SmsAutofill(parsed[WEBOTP_DOMAIN], parsed[SMS_APP_HASH]),
+            signup_rules=SignupRules(
+                parsed[signup.SIGNUP_DOMAINS_ALLOWED],
+                parsed[signup.SIGNUP_DOMAINS_DENIED],
+                parsed[signup.SIGNUP_DENY_DISPOSABLE],
+            ),
             locales=(*PACKAGED, *TEMPLATES_DIR.named(locales.added, parsed[TEMPLATES_DIR])),
         )
         check_together(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.settings import region_values
+from shared.settings import autofill_values, region_values
 from shared.settings.sms_url import checked_sms_url
 from shared.settings.variable import Environ, Group, InContext, Variable, text
 from shared.sms_providers.template import headers_from, read_template
@@ -140,4 +140,29 @@ SMS_ALLOWED_REGIONS = Variable(
         "`PHONE_DEFAULT_REGION`, the API and the relay stop at start: SMS to every country of "
         "the world is never a default"
     ),
+)
+WEBOTP_DOMAIN = Variable(
+    name="WEBOTP_DOMAIN",
+    group=SMS,
+    meaning=(
+        "The host name of the page where people type their codes (`app.example.com`): every SMS "
+        "that carries a code then ends with the WebOTP line `@app.example.com #123456`, from "
+        "which the browser on that phone offers the code to that page, and only to it "
+        "([SMS that fills itself in](sms.md#sms-that-fills-itself-in))."
+    ),
+    parse=autofill_values.webotp_domain,
+    shown="unset: no WebOTP line",
+    checks="a host name, without scheme, port or path",
+)
+SMS_APP_HASH = Variable(
+    name="SMS_APP_HASH",
+    group=SMS,
+    meaning=(
+        "Your Android app's 11-character SMS Retriever hash: it ends every SMS that carries a "
+        "code (after the WebOTP line when there is one), so that the app reads the code without "
+        "asking ([SMS that fills itself in](sms.md#sms-that-fills-itself-in))."
+    ),
+    parse=autofill_values.app_hash,
+    shown="unset: no hash",
+    checks="11 characters: letters, digits, `+` and `/`",
 )

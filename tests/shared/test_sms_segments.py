@@ -9,7 +9,8 @@ import pytest
 from outbox_relay.render import Templates, samples
 from outpost.cli import main
 from outpost.preview import sms_segments
-from shared.outbox import PURPOSES
+from shared.outbox import CODED, PURPOSES
+from shared.sms_autofill import SmsAutofill
 from shared.sms_segments import Encoding, Segments, segments
 
 GSM, UCS = Encoding.GSM_7, Encoding.UCS_2
@@ -67,7 +68,7 @@ PACKAGED = {
     "account_exists/fr/sms.txt": Segments(GSM, 68, 1),
     "no_account/en/sms.txt": Segments(GSM, 115, 1),
     "no_account/fr/sms.txt": Segments(GSM, 62, 1),
-    "address_change/en/sms.txt": Segments(GSM, 124, 1),
+    "address_change/en/sms.txt": Segments(GSM, 114, 1),
     "address_change/fr/sms.txt": Segments(GSM, 66, 1),
     "address_changed/en/sms.txt": Segments(GSM, 96, 1),
     "address_changed/fr/sms.txt": Segments(GSM, 69, 1),
@@ -82,6 +83,35 @@ def test_every_packaged_sms_takes_one_segment_the_french_even_as_ucs2() -> None:
     for purpose in PURPOSES:
         text = templates.sms(purpose, "fr", samples(purpose))
         assert len(text.encode("utf-16-le")) // 2 <= 70, text
+
+
+# The longest WEBOTP_DOMAIN with which every packaged SMS still takes one segment, Android's
+# app hash after it (docs/sms.md says so).
+LONGEST_DOMAIN = "accounts.example-app.com"
+APP_HASH = "FA+9qCX9VSu"
+
+
+def test_every_packaged_sms_takes_one_segment_with_the_webotp_line_and_the_app_hash() -> None:
+    autofill = SmsAutofill(webotp_domain=LONGEST_DOMAIN, app_hash=APP_HASH)
+    counted = sms_segments(Templates(), autofill)
+    assert {name: c.count for name, c in counted.items()} == dict.fromkeys(PACKAGED, 1)
+    for name, plain in PACKAGED.items():
+        coded = name.split("/")[0] in CODED
+        added = len(f"\n@{LONGEST_DOMAIN} #123456 {APP_HASH}") if coded else 0
+        assert counted[name].units == plain.units + added, name
+    # A character more and the longest takes two.
+    assert max(c.units for c in counted.values()) == 160
+
+
+def test_the_check_counts_the_lines_that_end_a_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEBOTP_DOMAIN", LONGEST_DOMAIN + "x")
+    monkeypatch.setenv("SMS_APP_HASH", APP_HASH)
+    assert main(["templates", "check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "address_change/en/sms.txt: 2 segments, GSM-7 (161 septets)" in lines
+    assert "welcome/en/sms.txt: 1 segment, GSM-7 (79 septets)" in lines
 
 
 def test_the_check_prints_each_sms_and_warns_past_two_segments(

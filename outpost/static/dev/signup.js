@@ -88,6 +88,23 @@ function describe(delivery) {
 // What the page may say of the code, by its delivery's status: never "sent" before it is.
 const LEADS = { queued: "A code is on its way to", sent: "We sent a code to" };
 
+// WebOTP, where the browser offers it (Chrome on Android): a code texted to this phone whose
+// last line is `@<this page's host> #<code>` (WEBOTP_DOMAIN) fills in the field it is awaited in,
+// and is sent when `submit`; a newer wait, or registering another account, ends the older one.
+let textedCode = null;
+function awaitTextedCode(input, submit) {
+  if (!("OTPCredential" in window)) return;
+  if (textedCode) textedCode.abort();
+  textedCode = new AbortController();
+  navigator.credentials.get({ otp: { transport: ["sms"] }, signal: textedCode.signal })
+    .then((otp) => {
+      if (!otp || !otp.code || input.closest("[hidden]")) return;
+      input.value = otp.code;
+      if (submit) input.form.requestSubmit();
+    })
+    .catch(() => {});
+}
+
 // Follow a delivery until it is sent, failed or expired, or a newer one replaces it; once sent,
 // for two minutes more, the provider's receipt that it arrived (SES, Twilio, Vonage send one).
 async function follow(id, looks = 0) {
@@ -122,11 +139,27 @@ $("#register-form").addEventListener("submit", async (event) => {
   if (status !== 202) return showProblem(form, data);
   address = body.email;
   $("#sent-to").textContent = address;
+  showSuggestion(data.suggestion);
   $("#register").hidden = true;
   $("#activate").hidden = false;
   $("#code").focus();
+  awaitTextedCode($("#code"), true);
   deliveryId = data.delivery.id;
   follow(deliveryId);
+});
+
+// A domain that looks mistyped (jane@gmial.com): the API suggests the common one, and one click
+// moves the pending account there by an address change, with the password just typed.
+function showSuggestion(suggested) {
+  $("#suggestion").hidden = !suggested;
+  $("#suggested").textContent = suggested || "";
+}
+
+$("#use-suggestion").addEventListener("click", () => {
+  $("#suggestion").hidden = true;
+  $("#new-email").value = $("#suggested").textContent;
+  $("#change-password").value = $("#password").value;
+  askChange();
 });
 
 // The code confirms the address change when one is asked for, else activates the account.
@@ -169,6 +202,7 @@ function followNewCode(delivery) {
   $("#code").value = "";
   clearInterval(countdown);
   $("#resend").disabled = true;
+  awaitTextedCode($("#code"), true);
   follow(deliveryId);
 }
 
@@ -191,6 +225,7 @@ async function askChange() {
     return showProblem(form, data);
   }
   keepChange({ from: address, to });
+  $("#suggestion").hidden = true;
   form.hidden = true;
   $("#change-address").hidden = true;
   $("#sent-to").textContent = to;
@@ -243,6 +278,8 @@ $("#reset-form").addEventListener("submit", async (event) => {
   form.hidden = true;
   $("#confirm-form").hidden = false;
   $("#reset-code").focus();
+  // The new password is still to be chosen: the code is filled in, not sent.
+  awaitTextedCode($("#reset-code"), false);
 });
 
 $("#confirm-form").addEventListener("submit", async (event) => {
@@ -283,6 +320,7 @@ $("#login-code-form").addEventListener("submit", async (event) => {
   form.hidden = true;
   $("#login-confirm-form").hidden = false;
   $("#login-code-value").focus();
+  awaitTextedCode($("#login-code-value"), true);
 });
 
 $("#login-confirm-form").addEventListener("submit", async (event) => {
@@ -304,7 +342,8 @@ function registerAnother() {
   deliveryId = "";
   keepChange(null);
   clearInterval(countdown);
-  for (const id of ["#activate", "#active", "#resend-note", "#delivery-problem", "#change-form", "#change-from-field", "#activate-password-field"]) $(id).hidden = true;
+  if (textedCode) textedCode.abort();
+  for (const id of ["#activate", "#active", "#suggestion", "#resend-note", "#delivery-problem", "#change-form", "#change-from-field", "#activate-password-field"]) $(id).hidden = true;
   $("#resend").hidden = false;
   $("#resend").disabled = true;
   $("#change-address").hidden = false;
