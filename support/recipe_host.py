@@ -97,6 +97,8 @@ class Recipe:
         self.secrets: list[str] = []
         self.units: dict[str, subprocess.Popen[bytes]] = {}
         self.said: list[tuple[str, str]] = []
+        # How long each step took, in order: where a run's time goes.
+        self.took: list[tuple[float, str]] = []
         self.nginx: subprocess.Popen[bytes] | None = None
         # What the test checks after a step, in order: the first waits for its step, and so on.
         self.checkpoints: list[tuple[str, Callable[[], None]]] = []
@@ -135,7 +137,7 @@ class Recipe:
             text = re.sub(rf"\b{name}\b", ours, text)
         text = text.replace("DATABASE outpost ", f"DATABASE {self.database} ")
         text = text.replace("--dbname=outpost", f"--dbname={self.database}")
-        text = text.replace("dropdb outpost", f"dropdb {self.database}")
+        text = re.sub(r"\bdropdb (--if-exists )?outpost\b", rf"dropdb \g<1>{self.database}", text)
         text = text.replace("127.0.0.1:5432/outpost", f"{self.server_address}/{self.database}")
         text = text.replace("outpost.example.com", f"{SITE_HOST}:{self.ports['https']}")
         submission = f"127.0.0.1:{self.ports['submission']}"
@@ -148,12 +150,14 @@ class Recipe:
     # ----------------------------------------------------------------- the recipe's steps
 
     def run(self, kind: str, step: str) -> None:
+        began = time.monotonic()
         if kind == "sql":
             self.sql(step)
         elif kind == "ini":
             self.environment_file(step)
         else:
             self.command(step)
+        self.took.append((time.monotonic() - began, step.splitlines()[0][:80]))
         if self.checkpoints and re.search(self.checkpoints[0][0], step):
             self.checkpoints.pop(0)[1]()
 
@@ -240,7 +244,7 @@ class Recipe:
         """The documented file, each line as written but for what this host has in its place:
         the database server, secrets, ports; and the test CA (SSL_CERT_FILE) that stands for
         the public CAs that signed a real host's certificates."""
-        assert self.env_file.stat().st_mode & 0o777 == 0o600, "made by `install -m 0600` first"
+        assert self.env_file.stat().st_mode & 0o777 == 0o600, "made 0600 first"
         ours = {
             "SECRET_KEY": self.secrets[-2],
             "ADMIN_TOKEN": self.secrets[-1],
