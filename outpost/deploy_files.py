@@ -17,8 +17,8 @@ SHIPPED = Path(__file__).resolve().parent / "deploy"
 VENV_MARK = "@VENV@"
 # The other marks: the env file (the units' EnvironmentFile=), the API's address as a client on
 # its host reaches it (nginx's upstream, Prometheus's target) and the deployment's name (the
-# label the alert rules group by). The relay's target is a YAML item, quotes included: with
-# RELAY_METRICS_PORT=0 there is none.
+# label the alert rules group by; the nginx site's server name and certificate directory). The
+# relay's target is a YAML item, quotes included: with RELAY_METRICS_PORT=0 there is none.
 ENV_FILE_MARK = "@ENV_FILE@"
 API_MARK = "@API@"
 RELAY_METRICS_MARK = '"@RELAY_METRICS@"'

@@ -20,8 +20,6 @@ SITE_LOG, DEBIAN_LOG = "outpost.access.log", "debian.access.log"
 REAL = {
     "listen 80;": "listen 127.0.0.1:{http};",
     "listen 443 ssl http2;": "listen 127.0.0.1:{https} ssl http2;",
-    "/etc/letsencrypt/live/outpost.example.com/fullchain.pem": "{prefix}/server.pem",
-    "/etc/letsencrypt/live/outpost.example.com/privkey.pem": "{prefix}/server.pem",
     # The site's own log, under the prefix, and beside it the benchmarks' (LOG_FORMAT).
     "access_log /var/log/nginx/outpost.access.log outpost;": (
         f"access_log {{prefix}}/logs/{SITE_LOG} outpost; "
@@ -30,6 +28,9 @@ REAL = {
 }
 # The upstream's server: the shipped mark, or the OUTPOST_BIND `outpost deploy-files` wrote.
 UPSTREAM = re.compile(r"(upstream outpost_api \{\s*server )[^;]+;")
+# The certificate and its key, certbot's for the site's name (the shipped mark, or PUBLIC_URL's
+# host): the test's in their place.
+CERTIFICATES = re.compile(r"(ssl_certificate(?:_key)? )/etc/letsencrypt/live/[^/;]+/\w+\.pem;")
 # The benchmarks' access log's fields, space-separated: when each request ended (epoch seconds),
 # its status, the seconds nginx spent on it and those it waited for the API (queue included),
 # its path.
@@ -50,6 +51,8 @@ def configure(
     for real, ours in REAL.items():
         assert real in text, f"{site} no longer names {real!r}"
         text = text.replace(real, ours.format(http=http, https=https, api=api, prefix=prefix))
+    text, certificates = CERTIFICATES.subn(rf"\g<1>{prefix}/server.pem;", text)
+    assert certificates == 2, f"{site} no longer names certbot's certificate and key"
     text, upstreams = UPSTREAM.subn(rf"\g<1>127.0.0.1:{api};", text)
     assert upstreams == 1, f"{site} no longer has one upstream outpost_api"
     (prefix / "outpost.conf").write_text(text)

@@ -56,6 +56,12 @@ UNITS = ("outpost-api.service", "outbox-relay.service")
 # Building and installing from the package registry: generous, they are not what is measured.
 SLOW = 900
 PROMETHEUS = Path("/usr/bin/prometheus")
+# PUBLIC_URL's host on the test's host (`outpost.example.com` in the recipe): the nginx site's
+# name, for which the host holds a certificate where certbot keeps it.
+SITE_HOST = "127.0.0.1"
+# A module of the commit the recipe first builds, which the later commit deletes: the wheel
+# built after it must not carry it (a stale `build/` would).
+DELETED = "shared/deleted_by_the_next_commit.py"
 
 
 def steps(text: str) -> Iterator[tuple[str, str]]:
@@ -91,7 +97,8 @@ class Recipe:
         self.secrets: list[str] = []
         self.units: dict[str, subprocess.Popen[bytes]] = {}
         self.said: list[tuple[str, str]] = []
-        self.database_made = False
+        # How long each step took, in order: where a run's time goes.
+        self.took: list[tuple[float, str]] = []
         self.nginx: subprocess.Popen[bytes] | None = None
         # What the test checks after a step, in order: the first waits for its step, and so on.
         self.checkpoints: list[tuple[str, Callable[[], None]]] = []
@@ -110,10 +117,11 @@ class Recipe:
             (self.base / path).mkdir(parents=True)
         (self.base / "etc/prometheus").mkdir()
         shutil.copy("/etc/prometheus/prometheus.yml", self.base / "etc/prometheus")
-        live = self.base / "etc/letsencrypt/live/localhost"
-        live.mkdir(parents=True)
-        self.ca.leaf.private_key_pem.write_to_path(str(live / "privkey.pem"))
-        self.ca.leaf.cert_chain_pems[0].write_to_path(str(live / "fullchain.pem"))
+        for name in ("localhost", SITE_HOST):
+            live = self.base / "etc/letsencrypt/live" / name
+            live.mkdir(parents=True)
+            self.ca.leaf.private_key_pem.write_to_path(str(live / "privkey.pem"))
+            self.ca.leaf.cert_chain_pems[0].write_to_path(str(live / "fullchain.pem"))
         self.home.mkdir()
         self.upstream = self.base / "upstream"
         _working_tree_as_commit(self.upstream)
@@ -129,9 +137,9 @@ class Recipe:
             text = re.sub(rf"\b{name}\b", ours, text)
         text = text.replace("DATABASE outpost ", f"DATABASE {self.database} ")
         text = text.replace("--dbname=outpost", f"--dbname={self.database}")
-        text = text.replace("dropdb outpost", f"dropdb {self.database}")
+        text = re.sub(r"\bdropdb (--if-exists )?outpost\b", rf"dropdb \g<1>{self.database}", text)
         text = text.replace("127.0.0.1:5432/outpost", f"{self.server_address}/{self.database}")
-        text = text.replace("outpost.example.com", f"127.0.0.1:{self.ports['https']}")
+        text = text.replace("outpost.example.com", f"{SITE_HOST}:{self.ports['https']}")
         submission = f"127.0.0.1:{self.ports['submission']}"
         text = text.replace("mail.example.com:587", f"localhost:{self.ports['submission']}")
         text = text.replace("submission/inet", f"{submission}/inet")
@@ -142,12 +150,14 @@ class Recipe:
     # ----------------------------------------------------------------- the recipe's steps
 
     def run(self, kind: str, step: str) -> None:
+        began = time.monotonic()
         if kind == "sql":
             self.sql(step)
         elif kind == "ini":
             self.environment_file(step)
         else:
             self.command(step)
+        self.took.append((time.monotonic() - began, step.splitlines()[0][:80]))
         if self.checkpoints and re.search(self.checkpoints[0][0], step):
             self.checkpoints.pop(0)[1]()
 
@@ -213,14 +223,18 @@ class Recipe:
             self.secrets.append(self.shell(command).strip())
 
     def sql(self, block: str) -> None:
-        """The first block as the superuser; those after it in the new database, as `\\c` does."""
+        """The first block as the superuser; those after it in the new database once it exists,
+        as `\\c` does."""
         dsn = self.server_dsn
-        if self.database_made:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            made = connection.execute(
+                "SELECT count(*) FROM pg_database WHERE datname = %s", (self.database,)
+            ).fetchone()
+        if made == (1,):
             dsn = make_url(dsn).set(database=self.database).render_as_string(hide_password=False)
         with psycopg.connect(dsn, autocommit=True) as connection:
             for statement in filter(str.strip, self.here(block).split(";")):
                 connection.execute(statement)
-        self.database_made = True
 
     @property
     def env_file(self) -> Path:
@@ -230,10 +244,10 @@ class Recipe:
         """The documented file, each line as written but for what this host has in its place:
         the database server, secrets, ports; and the test CA (SSL_CERT_FILE) that stands for
         the public CAs that signed a real host's certificates."""
-        assert self.env_file.stat().st_mode & 0o777 == 0o600, "made by `install -m 0600` first"
+        assert self.env_file.stat().st_mode & 0o777 == 0o600, "made 0600 first"
         ours = {
-            "SECRET_KEY": self.secrets[0],
-            "ADMIN_TOKEN": self.secrets[1],
+            "SECRET_KEY": self.secrets[-2],
+            "ADMIN_TOKEN": self.secrets[-1],
             "OUTPOST_BIND": f"127.0.0.1:{self.ports['api']}",
             "RELAY_METRICS_PORT": str(self.ports["metrics"]),
         }
@@ -255,7 +269,10 @@ class Recipe:
         return env_file.read(self.env_file)
 
     def pull(self, command: str) -> None:
-        """A later commit upstream, as a release brings; then the pull as written."""
+        """A later commit upstream, as a release brings (the first deletes a module); then the
+        pull as written."""
+        if (self.upstream / DELETED).exists():
+            _git(self.upstream, "rm", "--quiet", DELETED)
         _git(self.upstream, "commit", "--quiet", "--allow-empty", "-m", "a later commit")
         self.shell(command)
 
@@ -358,6 +375,10 @@ class Recipe:
             self.nginx = None
         if not site.exists():
             return
+        written = site.read_text()
+        assert re.findall(r"server_name (\S+);", written)[1] == SITE_HOST, "PUBLIC_URL's host"
+        for path in re.findall(r"ssl_certificate(?:_key)? (\S+);", written):
+            assert Path(self.here(path)).is_file(), f"the site reads {path}, where certbot has none"
         prefix = self.base / "nginx"
         prefix.mkdir(exist_ok=True)
         ports = {name: self.ports[name] for name in ("http", "https", "api")}
@@ -449,5 +470,6 @@ def _working_tree_as_commit(upstream: Path) -> None:
             target = upstream / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    (upstream / DELETED).write_text('"""A module the later commit deletes."""\n')
     _git(upstream, "add", "--all")
     _git(upstream, "commit", "--quiet", "--allow-empty", "-m", "the working tree under test")

@@ -65,6 +65,15 @@ def scrape_targets(out: Path) -> dict[str, list[dict[str, Any]]]:
     return {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
 
 
+def site_names(out: Path) -> set[str]:
+    """What the written nginx site's TLS server is named for: its server_name and the names of
+    the certificate directories it reads."""
+    site = (out / "nginx" / "outpost.conf").read_text()
+    names = re.findall(r"^\s*server_name (\S+);", site, re.M)
+    assert names[0] == "_", "plain HTTP redirects whatever the name"
+    return {names[1], *re.findall(r"ssl_certificate(?:_key)? /etc/letsencrypt/live/([^/]+)/", site)}
+
+
 def upstream(out: Path) -> str:
     """The server of the written nginx site's upstream."""
     [server] = re.findall(
@@ -96,6 +105,7 @@ def test_every_shipped_file_is_written_naming_the_venv_and_no_checkout(written: 
 
 def test_without_an_env_file_the_files_name_the_defaults(written: Written) -> None:
     assert upstream(written.out) == "127.0.0.1:8000"
+    assert site_names(written.out) == {"outpost"}
     assert scrape_targets(written.out) == {
         "outpost-api": [{"targets": ["127.0.0.1:8000"], "labels": {"deployment": "outpost"}}],
         "outbox-relay": [{"targets": ["127.0.0.1:9109"], "labels": {"deployment": "outpost"}}],
@@ -118,6 +128,8 @@ def test_the_files_follow_the_env_file(tmp_path: Path) -> None:
 
     # Listening on every interface: reached on loopback, by nginx and by Prometheus alike.
     assert upstream(out) == f"127.0.0.1:{api}"
+    # The site is PUBLIC_URL's, its certificate certbot's for that name: nothing to edit by hand.
+    assert site_names(out) == {"auth.shop.example"}
     labels = {"deployment": "auth.shop.example"}
     assert scrape_targets(out) == {
         "outpost-api": [{"targets": [f"127.0.0.1:{api}"], "labels": labels}],
