@@ -14,6 +14,7 @@ prometheus_client, which must first see PROMETHEUS_MULTIPROC_DIR, set below.
 """
 
 import gc
+import logging
 import os
 import shutil
 import sys
@@ -26,13 +27,15 @@ from shared.db import engine_for
 from shared.logs import JsonFormatter
 from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
+from shared.version import version
 
 try:
     _serve = ServeSettings.from_env(os.environ)
     _settings = Settings.from_env(os.environ)
     tracing.require(os.environ)
-    # Keys that cannot open what the API seals stop the API here, in one line.
-    keyring.admit_at_start(engine_for(_settings), _settings)
+    # Keys that cannot open what the API seals, and a database that refuses the role, its
+    # password or the database name, stop the API here, in one line.
+    keyring.admit_at_start(engine_for(_settings), _settings, stop_for_good=True)
 except ConfigError as exc:
     print(f"outpost-api: configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
@@ -90,6 +93,12 @@ control_socket_disable = True
 # removed at exit, so counters never mix with those of an earlier run.
 _metrics_dir = tempfile.mkdtemp(prefix="outpost-metrics-")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def when_ready(server: Any) -> None:
+    """Say the API is ready once it can serve: loaded, and its sockets bound (gunicorn sends
+    READY=1 just before); a bind that fails exits before this."""
+    logging.getLogger("api_service").info("api ready", extra={"version": version()})
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -26,7 +26,7 @@ from shared.models import keyring
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
-from shared.settings.database_url import driver_message
+from shared.settings.database_url import driver_message, refused_for_good
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,22 @@ def first_list_key(secret_key: str) -> bytes:
     return derive_key(secret_key, "outpost/suppression")
 
 
-def admit_at_start(engine: Engine, settings: Settings) -> None:
+def admit_at_start(engine: Engine, settings: Settings, *, stop_for_good: bool = False) -> None:
     """The API's `admit` at start; a database not there yet leaves the check to the relays,
     which wait for it. The check's connection is closed, not pooled: a process that forks
-    after it (gunicorn's master) must not hand one connection to several workers."""
+    after it (gunicorn's master) must not hand one connection to several workers.
+
+    `stop_for_good` (`outpost serve`): DatabaseRefused for a database that refuses the role,
+    its password or the database name, which no wait heals, rather than an API that serves
+    nothing but 503.
+    """
     try:
         with engine.begin() as connection:
             admit(connection, settings.secret_keys, utcnow(), seals=True)
     except SQLAlchemyError as exc:
+        refused = refused_for_good("DATABASE_URL", exc) if stop_for_good else None
+        if refused is not None:
+            raise refused from None
         log.warning("keys not checked, database unavailable", extra={"error": driver_message(exc)})
     finally:
         engine.dispose()
