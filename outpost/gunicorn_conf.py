@@ -21,18 +21,15 @@ import sys
 import tempfile
 from typing import Any
 
-from outpost.serve import ServeSettings
+from outpost.serve import read_at_start
 from shared import keyring, tracing
 from shared.db import engine_for
 from shared.logs import JsonFormatter
-from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
 from shared.version import version
 
 try:
-    _serve = ServeSettings.from_env(os.environ)
-    _settings = Settings.from_env(os.environ)
-    tracing.require(os.environ)
+    _serve, _settings = read_at_start(os.environ)
     # Keys that cannot open what the API seals, and a database that refuses the role, its
     # password or the database name, stop the API here, in one line.
     keyring.admit_at_start(engine_for(_settings), _settings, stop_for_good=True)

@@ -42,6 +42,15 @@ _LIST_KEYS: dict[tuple[str, tuple[str, ...]], bytes] = {}
 class KeysMismatch(ConfigError):
     """None of a process's keys is the one the API seals with."""
 
+    said = (
+        "neither it nor SECRET_KEY_FALLBACKS is the key the API seals with (the database "
+        "keeps a check value of it): give every process the API's key, an older one in "
+        "SECRET_KEY_FALLBACKS"
+    )
+
+    def __init__(self) -> None:
+        super().__init__(f"SECRET_KEY: {self.said}")
+
 
 def check_value(secret_key: str) -> str:
     """The check value of one key: a keyed HMAC of a fixed label."""
@@ -62,16 +71,19 @@ def admit(
     values = [check_value(key) for key in secret_keys]
     stored = _read(connection, _CHECK) or _insert(connection, _CHECK, values[0], now)
     if stored not in values:
-        raise KeysMismatch(
-            "SECRET_KEY: neither it nor SECRET_KEY_FALLBACKS is the key the API seals with "
-            "(the database keeps a check value of it): give every process the API's key, "
-            "an older one in SECRET_KEY_FALLBACKS"
-        )
+        raise KeysMismatch
     sealed = _read(connection, _SUPPRESSION) or _seal_first_list_key(connection, secret_keys, now)
     if seals and stored != values[0]:
         _write(connection, _CHECK, values[0], now)
         box = _list_key_box(secret_keys)
         _write(connection, _SUPPRESSION, box.seal(box.open(sealed)), now)
+
+
+def accepted(connection: Connection, secret_keys: Sequence[str]) -> bool:
+    """Whether `admit` would take these keys, writing nothing (`outpost check`): one of them is
+    the key the database's check value was made of, or none is recorded yet."""
+    stored = _read(connection, _CHECK)
+    return stored is None or stored in [check_value(key) for key in secret_keys]
 
 
 def first_list_key(secret_key: str) -> bytes:
