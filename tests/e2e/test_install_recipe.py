@@ -64,6 +64,9 @@ def test_the_install_recipe_takes_a_clean_host_through_its_first_and_second_day(
         assert recipe.answers("/metrics") == 404
 
     def backed_up() -> None:
+        for name in ("outpost.dump", "outpost.env"):
+            backup = recipe.base / "var/backups/outpost" / name
+            assert backup.stat().st_mode & 0o777 == 0o600, f"{name} is for root alone"
         register(recipe, later)
         recipe.postfix.wait_for_mail([later])
 
