@@ -242,10 +242,7 @@ def _raised(
     return Decision(dead, provider=Tell.UNTRIED, note=note)
 
 
-# Said once a message: after a lost key (docs/install.md) every message sealed under it comes
-# back each lease until its horizon, and a line each time (a day of notices: 1,440 lines a
-# message) buried every other error. One line names each message whose mail is lost; a
-# restart, after a fix of the keys, says it again of those still held.
+# Once a message: after a lost key, each comes back every lease until its horizon (a day).
 _SEALED = Note(
     logging.ERROR,
     "secrets sealed under a key this relay does not hold: give it the API's SECRET_KEY (an "

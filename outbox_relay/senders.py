@@ -80,7 +80,9 @@ class Senders:
             for name in providers.names()
         }
         self._send_times = SendTimes()
-        # The rows told of already, of a note said once a row.
+        # The rows told of already, of a note said once a row: a line a lease for a day buried
+        # every other error; one names each message whose mail is lost, and a restart (after a
+        # fix of the keys) tells again of those still held.
         self._told_once: set[int] = set()
         self._flight = Flight(  # as many senders as the providers allow sessions now
             settings.relay_concurrency,
