@@ -40,7 +40,6 @@ from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
 from shared.unsubscribe import Unsubscribe
-from shared.version import version
 
 if TYPE_CHECKING:
     from api_service.captcha import HumanCheck
@@ -103,7 +102,6 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     for module in BLUEPRINTS:
         api.register_blueprint(module.bp)
     app.register_blueprint(dashboard.bp)
-    log.info("api ready", extra={"version": version()})
     return app
 
 

@@ -19,7 +19,7 @@ from shared import keyring, operations, suppressions
 from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
 from shared.db import engine_for, schema_behind
-from shared.settings.database_url import driver_message
+from shared.settings.database_url import driver_message, refused_for_good
 from shared.version import version
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,16 @@ class Daemon:
 
     def _database_answers(self) -> bool:
         """Whether the database is ready for this relay; KeysMismatch if its keys cannot open
-        what the API seals (before anything is claimed)."""
-        if schema_behind(self.relay.engine):
+        what the API seals (before anything is claimed), DatabaseRefused if it refuses the
+        role, its password or the database name, which waiting cannot heal."""
+        try:
+            behind = schema_behind(self.relay.engine)
+        except SQLAlchemyError as exc:
+            refused = refused_for_good("DATABASE_URL", exc)
+            if refused is not None:
+                raise refused from None
+            raise
+        if behind:
             raise SchemaBehind
         with self.relay.engine.begin() as connection:
             keyring.admit(connection, self.relay.settings.secret_keys, utcnow(), seals=False)

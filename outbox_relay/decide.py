@@ -96,12 +96,14 @@ class Pause:
 
 @dataclass(frozen=True)
 class Note:
-    """What the operator is told with the row's id: `bug`'s traceback, if any."""
+    """What the operator is told with the row's id: `bug`'s traceback, if any; `once`: only the
+    first time this relay decides so of the row."""
 
     level: int
     message: str
     error: str | None = None
     bug: Exception | None = None
+    once: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,10 +242,13 @@ def _raised(
     return Decision(dead, provider=Tell.UNTRIED, note=note)
 
 
+# Once a message: after a lost key, each comes back every lease until its horizon (a day).
 _SEALED = Note(
     logging.ERROR,
     "secrets sealed under a key this relay does not hold: give it the API's SECRET_KEY (an "
-    "older one in SECRET_KEY_FALLBACKS); message handed back",
+    "older one in SECRET_KEY_FALLBACKS); message handed back until a relay holding it sends "
+    "it, or its horizon",
+    once=True,
 )
 
 

@@ -17,8 +17,8 @@ from outbox_relay.relay import Relay
 from outbox_relay.render import TemplateError
 from outbox_relay.wake import Wake
 from shared.db import engine_for
-from shared.keyring import KeysMismatch
 from shared.settings.config import Settings
+from shared.settings.config_env import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def run(settings: Settings) -> int:
         _stop_in_time(running, relay)
         try:
             running.result()
-        except KeysMismatch as exc:
+        except ConfigError as exc:
             print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
             return 2
     return 0

@@ -80,6 +80,10 @@ class Senders:
             for name in providers.names()
         }
         self._send_times = SendTimes()
+        # The rows told of already, of a note said once a row: a line a lease for a day buried
+        # every other error; one names each message whose mail is lost, and a restart (after a
+        # fix of the keys) tells again of those still held.
+        self._told_once: set[int] = set()
         self._flight = Flight(  # as many senders as the providers allow sessions now
             settings.relay_concurrency,
             "sender",
@@ -267,8 +271,11 @@ class Senders:
         next send; of an answer once the outcome is collected, so that a recount (a provider
         answering its first probe at once) finds it, written or waiting.
         """
-        if decision.note is not None:
-            _tell(row, decision.note)
+        note = decision.note
+        if note is not None and not (note.once and row.id in self._told_once):
+            _tell(row, note)
+            if note.once:
+                self._told_once.add(row.id)
         told = decision.provider
         if provider is not None and told is Tell.UNTRIED:
             provider.untried()

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay.channels.smtp import SmtpChannel
-from outbox_relay.failures import DeliveryFailure
 from outbox_relay.operator.dispatch import missing_database
 from outbox_relay.render import Templates
+from outpost import check_smtp
+from outpost.finding import Finding
+from outpost.serve import read_at_start
+from shared import keyring
 from shared.bounds import LONGEST_CONNECT
 from shared.db import Schema, create_engine_for, schema_of
 from shared.settings.config import Settings
@@ -24,23 +25,9 @@ from shared.settings.database import DATABASE_URL
 from shared.settings.database_url import driver_message, shown
 from shared.settings.env_file import unknown_name_warnings
 from shared.settings.sms_url import LOG
-from shared.settings.smtp_url import SmtpSettings, StartTls
+from shared.sms_providers.registry import RECEIVING
 
 PROG = "outpost check"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What one check found about `subject`: what holds, or (`problem`) what does not."""
-
-    subject: str
-    said: str
-    problem: bool = False
-
-    @classmethod
-    def refused(cls, subject: str, said: str) -> Finding:
-        """A problem: what an operator must fix before starting."""
-        return cls(subject, said, problem=True)
 
 
 def run_checks(
@@ -48,12 +35,14 @@ def run_checks(
     named: Path | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    send_test: str | None = None,
 ) -> int:
     """Print each finding (problems on `err`) and a summary; 0 when every check holds, else 1.
-    `named`: the `--env-file` the environment was read from, whose names are checked too."""
+    `named`: the `--env-file` the environment was read from, whose names are checked too;
+    `send_test`: an address to send one real mail to through SMTP_URL."""
     found = 0
     problems = 0
-    for finding in [*_env_file(named), *findings(environ)]:
+    for finding in [*_env_file(named), *findings(environ, send_test)]:
         found += 1
         problems += finding.problem
         print(f"{PROG}: {finding.subject}: {finding.said}", file=err if finding.problem else out)
@@ -65,11 +54,11 @@ def run_checks(
     return 0
 
 
-def findings(environ: Mapping[str, str]) -> Iterator[Finding]:
+def findings(environ: Mapping[str, str], send_test: str | None = None) -> Iterator[Finding]:
     """Every check's finding, in the order they are fixed: a configuration that cannot be read
     stops the others, which all depend on it."""
     try:
-        settings = Settings.from_env(environ)
+        settings = read_at_start(environ)[1]
     except ConfigError as exc:
         yield Finding.refused("configuration", str(exc))
         return
@@ -81,13 +70,31 @@ def findings(environ: Mapping[str, str]) -> Iterator[Finding]:
         yield Finding("configuration", "ok, as `outpost serve` and `outbox-relay run` read it")
     for warning in settings.warnings:
         yield Finding("configuration", f"warning: {warning}")
+    yield from _lacking(settings)
     yield from _templates(settings)
     if DATABASE_URL.given(environ):
         yield from _databases(settings)
-    yield _smtp("SMTP_URL", settings.smtp)
+    greeted = check_smtp.greeted("SMTP_URL", settings.smtp)
+    yield greeted
+    if send_test is not None and not greeted.problem:
+        yield check_smtp.sent("SMTP_URL", settings.smtp, settings.mail_from, send_test)
     if settings.smtp_fallback is not None:
-        yield _smtp("SMTP_FALLBACK_URL", settings.smtp_fallback)
+        yield check_smtp.greeted("SMTP_FALLBACK_URL", settings.smtp_fallback)
     yield from _sms(settings)
+
+
+def _lacking(settings: Settings) -> Iterator[Finding]:
+    """What a feature needs and the configuration lacks, each with what it costs: the
+    processes start without it, and quietly do less."""
+    if settings.public_url is None:
+        costs = [
+            '"no account" mails are withheld (a stranger gets none without an unsubscribe link)'
+        ]
+        receiving = {spec.name for spec in RECEIVING}
+        asking = [p.kind for p in settings.sms_providers if p.kind in receiving]
+        if asking:
+            costs.append(f"no delivery receipts are asked of {' or '.join(asking)}")
+        yield Finding("PUBLIC_URL", f"warning: unset, so {'; '.join(costs)}")
 
 
 def _env_file(named: Path | None) -> Iterator[Finding]:
@@ -117,32 +124,43 @@ def _templates(settings: Settings) -> Iterator[Finding]:
 
 
 def _databases(settings: Settings) -> Iterator[Finding]:
-    """DATABASE_URL reached and its schema at head; MIGRATE_DATABASE_URL reached, if set."""
+    """DATABASE_URL reached, its schema at head and its keyring taking SECRET_KEY;
+    MIGRATE_DATABASE_URL reached, if set."""
     pooled = settings.database_pooler == "transaction"
-    yield _database("DATABASE_URL", settings.database_url, pooled=pooled, owner=False)
+    yield from _database("DATABASE_URL", settings, pooled=pooled)
     if settings.migrate_database_url != settings.database_url:
-        yield _database("MIGRATE_DATABASE_URL", settings.migrate_database_url, owner=True)
+        yield from _database("MIGRATE_DATABASE_URL", settings)
 
 
-def _database(variable: str, url: str, *, pooled: bool = False, owner: bool) -> Finding:
-    """Connect to `url` and read its schema's revision; the server's refusal, quoted.
+def _database(variable: str, settings: Settings, *, pooled: bool = False) -> Iterator[Finding]:
+    """Connect to the database `variable` names and read its schema's revision (the server's
+    refusal, quoted); at DATABASE_URL, whether its keyring takes SECRET_KEY.
 
     A SQLite file that is not there is named, not made: opening it would create it.
     """
+    owner = variable != "DATABASE_URL"
+    url = settings.migrate_database_url if owner else settings.database_url
     subject = f"{variable} {shown(url)}"
     missing = missing_database(url)
     if missing is not None:
-        return Finding.refused(subject, f"no database at {missing}")
+        yield Finding.refused(subject, f"no database at {missing}")
+        return
     engine = create_engine_for(url, transaction_pooler=pooled, timeout=LONGEST_CONNECT)
     try:
         schema = schema_of(engine)
+        if owner:
+            yield Finding(subject, "ok, connected (the owner `outpost migrate` runs as)")
+            return
+        yield _schema(subject, schema)
+        if not schema.behind:
+            with engine.connect() as connection:
+                accepted = keyring.accepted(connection, settings.secret_keys)
+            if not accepted:
+                yield Finding.refused("SECRET_KEY", keyring.KeysMismatch.said)
     except SQLAlchemyError as exc:
-        return Finding.refused(subject, driver_message(exc))
+        yield Finding.refused(subject, driver_message(exc))
     finally:
         engine.dispose()
-    if owner:
-        return Finding(subject, "ok, connected (the owner `outpost migrate` runs as)")
-    return _schema(subject, schema)
 
 
 def _schema(subject: str, schema: Schema) -> Finding:
@@ -159,26 +177,6 @@ def _schema(subject: str, schema: Schema) -> Finding:
     return Finding(
         subject, f"ok, connected, schema at {at}, newer than this release's {schema.head}"
     )
-
-
-def _smtp(variable: str, smtp: SmtpSettings) -> Finding:
-    """A session opened as the relay opens one (connect, EHLO, STARTTLS, AUTH), no message
-    sent; the step that failed and what the server said, within the URL's timeout."""
-    user = f"{smtp.username}@" if smtp.username else ""
-    subject = f"{variable} {user}{smtp.host}:{smtp.port}"
-    try:
-        encrypted = SmtpChannel(smtp).greet()
-    except DeliveryFailure as failure:
-        return Finding.refused(subject, failure.description)
-    steps = ["TLS" if smtp.implicit_tls else "connected", "EHLO"]
-    if encrypted and not smtp.implicit_tls:
-        steps.append("STARTTLS")
-    if smtp.username is not None:
-        steps.append(f"AUTH as {smtp.username}")
-    clear = "" if encrypted else " (no TLS: messages go in clear)"
-    if not encrypted and smtp.starttls is StartTls.IF_OFFERED:
-        clear = " (STARTTLS not offered: messages go in clear)"
-    return Finding(subject, f"ok, {', '.join(steps)}{clear}; no message sent")
 
 
 def _sms(settings: Settings) -> Iterator[Finding]:

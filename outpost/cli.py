@@ -17,6 +17,7 @@ from outpost.check import run_checks
 from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from outpost.serve import serve
 from outpost.stack import up_stack
+from shared.addresses import AddressError, normalise_email
 from shared.db import migrate
 from shared.outbox import CHANNELS, PURPOSES
 from shared.settings import env_file
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             return migrate_schema()
         if args.command == "check":
-            return run_checks(os.environ, named)
+            return run_checks(os.environ, named, send_test=args.send_test)
         if args.command == "openapi":
             return write_openapi(check=args.check)
         if args.command == "settings":
@@ -79,10 +80,16 @@ def _parser() -> argparse.ArgumentParser:
         help="print the configuration reference (Markdown): every variable, its meaning, "
         "default and checks",
     )
-    commands.add_parser(
+    check = commands.add_parser(
         "check",
         help="check the configuration, templates, database and SMTP providers before starting; "
         "exit 0 when all hold, 1 on any problem, 2 when --env-file cannot be read",
+    )
+    check.add_argument(
+        "--send-test",
+        metavar="ADDRESS",
+        type=_address,
+        help="also send one real mail to ADDRESS through SMTP_URL, as the relay sends mail",
     )
     deploy = commands.add_parser(
         "deploy-files", help="write the systemd units, nginx site and Prometheus files to DIR"
@@ -112,6 +119,14 @@ def _parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write the OpenAPI document to openapi.json")
     openapi.add_argument("--check", action="store_true", help="only report whether it is stale")
     return parser
+
+
+def _address(text: str) -> str:
+    """An email address argument, checked as a registration's is."""
+    try:
+        return normalise_email(text)
+    except AddressError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def migrate_schema() -> int:

@@ -14,6 +14,7 @@ prometheus_client, which must first see PROMETHEUS_MULTIPROC_DIR, set below.
 """
 
 import gc
+import logging
 import os
 import shutil
 import signal
@@ -23,19 +24,18 @@ from typing import Any
 
 from gunicorn import systemd
 
-from outpost.serve import ServeSettings
+from outpost.serve import read_at_start
 from shared import keyring, tracing
 from shared.db import engine_for
 from shared.logs import JsonFormatter
-from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
+from shared.version import version
 
 try:
-    _serve = ServeSettings.from_env(os.environ)
-    _settings = Settings.from_env(os.environ)
-    tracing.require(os.environ)
-    # Keys that cannot open what the API seals stop the API here, in one line.
-    keyring.admit_at_start(engine_for(_settings), _settings)
+    _serve, _settings = read_at_start(os.environ)
+    # Keys that cannot open what the API seals, and a database that refuses the role, its
+    # password or the database name, stop the API here, in one line.
+    keyring.admit_at_start(engine_for(_settings), _settings, stop_for_good=True)
 except ConfigError as exc:
     print(f"outpost-api: configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
@@ -46,7 +46,7 @@ worker_class = "sync"
 # The application is loaded once, in the arbiter, and each worker forked from it: a worker
 # starts (and, after max_requests, starts again) without importing the API, and the workers
 # share the arbiter's memory (docs/decisions/0040-workers-forked-from-a-loaded-api.md). An
-# upgrade restarts the unit; a reload replaces the workers with the same code.
+# upgrade reloads the unit: a new arbiter loads the code on disk (when_ready below).
 preload_app = True
 timeout = 30
 # A burst waits here to be shed (API_QUEUE_TIMEOUT), so the queue must hold that many seconds of
@@ -103,7 +103,9 @@ def on_starting(server: Any) -> None:
 
 
 def when_ready(server: Any) -> None:
-    """An arbiter started by a reload takes over from the one it replaces.
+    """Say the API is ready once it can serve (loaded, its sockets bound: gunicorn sends
+    READY=1 just before; a bind that fails exits before this); an arbiter started by a reload
+    then takes over from the one it replaces.
 
     `systemctl reload outpost-api` sends SIGUSR2, gunicorn's upgrade on the fly: the arbiter
     executes itself again, so the new one loads the code now on disk (a SIGHUP forks new
@@ -112,6 +114,7 @@ def when_ready(server: Any) -> None:
     process and stops the old arbiter, whose workers finish their requests (graceful_timeout).
     A new arbiter that fails to start leaves the old one serving.
     """
+    logging.getLogger("api_service").info("api ready", extra={"version": version()})
     replaced = int(os.environ.get("GUNICORN_PID", "0"))
     if replaced:
         systemd.sd_notify(f"MAINPID={os.getpid()}", server.log)

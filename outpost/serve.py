@@ -34,6 +34,16 @@ class ServeSettings:
         )
 
 
+def read_at_start(environ: Mapping[str, str]) -> tuple[ServeSettings, Settings]:
+    """What `outpost serve` reads before it loads the API: gunicorn's settings, the API's and,
+    when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces, the `traces` extra; ConfigError naming
+    the first variable refused (`outpost check` reports the same)."""
+    served = ServeSettings.from_env(environ)
+    settings = Settings.from_env(environ)
+    tracing.require(environ)
+    return served, settings
+
+
 def serve() -> NoReturn:
     """Become gunicorn, in this process: under systemd the arbiter is the unit's main PID, so
     its READY=1, SIGUSR2 on reload and SIGTERM on stop reach the right process.
@@ -42,9 +52,7 @@ def serve() -> NoReturn:
     never restarts): gunicorn would exit 3 or 4 for an application that fails to load. So is
     the `traces` extra, when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
     """
-    ServeSettings.from_env(os.environ)
-    Settings.from_env(os.environ)
-    tracing.require(os.environ)
+    read_at_start(os.environ)
     command = [sys.executable, "-m", "gunicorn", "-c", GUNICORN_CONFIG, APPLICATION]
     sys.stdout.flush()
     os.execv(sys.executable, command)

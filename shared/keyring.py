@@ -26,7 +26,7 @@ from shared.models import keyring
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
-from shared.settings.database_url import driver_message
+from shared.settings.database_url import driver_message, refused_for_good
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,15 @@ _LIST_KEYS: dict[tuple[str, tuple[str, ...]], bytes] = {}
 
 class KeysMismatch(ConfigError):
     """None of a process's keys is the one the API seals with."""
+
+    said = (
+        "neither it nor SECRET_KEY_FALLBACKS is the key the API seals with (the database "
+        "keeps a check value of it): give every process the API's key, an older one in "
+        "SECRET_KEY_FALLBACKS"
+    )
+
+    def __init__(self) -> None:
+        super().__init__(f"SECRET_KEY: {self.said}")
 
 
 def check_value(secret_key: str) -> str:
@@ -62,16 +71,19 @@ def admit(
     values = [check_value(key) for key in secret_keys]
     stored = _read(connection, _CHECK) or _insert(connection, _CHECK, values[0], now)
     if stored not in values:
-        raise KeysMismatch(
-            "SECRET_KEY: neither it nor SECRET_KEY_FALLBACKS is the key the API seals with "
-            "(the database keeps a check value of it): give every process the API's key, "
-            "an older one in SECRET_KEY_FALLBACKS"
-        )
+        raise KeysMismatch
     sealed = _read(connection, _SUPPRESSION) or _seal_first_list_key(connection, secret_keys, now)
     if seals and stored != values[0]:
         _write(connection, _CHECK, values[0], now)
         box = _list_key_box(secret_keys)
         _write(connection, _SUPPRESSION, box.seal(box.open(sealed)), now)
+
+
+def accepted(connection: Connection, secret_keys: Sequence[str]) -> bool:
+    """Whether `admit` would take these keys, writing nothing (`outpost check`): one of them is
+    the key the database's check value was made of, or none is recorded yet."""
+    stored = _read(connection, _CHECK)
+    return stored is None or stored in [check_value(key) for key in secret_keys]
 
 
 def first_list_key(secret_key: str) -> bytes:
@@ -80,14 +92,22 @@ def first_list_key(secret_key: str) -> bytes:
     return derive_key(secret_key, "outpost/suppression")
 
 
-def admit_at_start(engine: Engine, settings: Settings) -> None:
+def admit_at_start(engine: Engine, settings: Settings, *, stop_for_good: bool = False) -> None:
     """The API's `admit` at start; a database not there yet leaves the check to the relays,
     which wait for it. The check's connection is closed, not pooled: a process that forks
-    after it (gunicorn's master) must not hand one connection to several workers."""
+    after it (gunicorn's master) must not hand one connection to several workers.
+
+    `stop_for_good` (`outpost serve`): DatabaseRefused for a database that refuses the role,
+    its password or the database name, which no wait heals, rather than an API that serves
+    nothing but 503.
+    """
     try:
         with engine.begin() as connection:
             admit(connection, settings.secret_keys, utcnow(), seals=True)
     except SQLAlchemyError as exc:
+        refused = refused_for_good("DATABASE_URL", exc) if stop_for_good else None
+        if refused is not None:
+            raise refused from None
         log.warning("keys not checked, database unavailable", extra={"error": driver_message(exc)})
     finally:
         engine.dispose()

@@ -10,7 +10,6 @@ import pty
 import re
 import secrets
 import select
-import shlex
 import shutil
 import signal
 import socket
@@ -35,7 +34,7 @@ from support.postfix_config import API_DOMAIN
 from support.processes import ROOT
 from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA
-from support.units import parse_unit, unit_value
+from support.units import exec_start, parse_unit, unit_value
 
 # The host's paths the recipe names, each moved under the test's prefix (/etc/postfix is the
 # private Postfix's own configuration directory).
@@ -297,7 +296,7 @@ class Recipe:
             (self.sockets / name).unlink(missing_ok=True)
             notify.bind(str(self.sockets / name))
             env["NOTIFY_SOCKET"] = str(self.sockets / name)
-            argv = shlex.split(unit_value(unit, "Service", "ExecStart"))
+            argv = exec_start(unit, self.base / "run/credentials" / name, self.here)
             assert argv[0].startswith(str(self.base)), "the unit runs the installed venv"
             log = self.base / f"{name}.log"
             self.units[name] = processes.start(argv, env, workdir, log, inherit=False, append=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 Unit = dict[str, dict[str, list[str]]]
@@ -46,3 +49,17 @@ def unit_value(unit: Unit, section: str, key: str) -> str:
     values = unit[section].get(key)
     assert values, f"[{section}] {key}= missing"
     return values[-1]
+
+
+def exec_start(unit: Unit, credentials: Path, where: Callable[[str], str] = str) -> list[str]:
+    """The unit's ExecStart= as systemd runs it, its LoadCredential= files copied into
+    `credentials` (readable by the unit alone), which `%d` names; `where`: the host path of a
+    path the unit names."""
+    credentials.mkdir(parents=True, exist_ok=True)
+    for credential in unit["Service"].get("LoadCredential", []):
+        called, _, source = credential.partition(":")
+        copied = credentials / called
+        copied.unlink(missing_ok=True)
+        shutil.copyfile(where(source), copied)
+        copied.chmod(0o400)
+    return shlex.split(unit_value(unit, "Service", "ExecStart").replace("%d", str(credentials)))

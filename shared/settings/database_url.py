@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from shared.settings.variable import ConfigError
+
 POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
 # libpq's values (PostgreSQL 14 and later).
 SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
@@ -21,6 +23,12 @@ CONNECT_TIMEOUT = 5
 _WRAPPING = "connection failed: "
 _SEVERAL_ATTEMPTS = "\nMultiple connection attempts failed. All failures were:\n"
 _ATTEMPT = re.compile(r"- host: .*?, hostaddr: (?:None|'[^']*'): (.*)")
+# What a server says of a role, a password or a database name it does not know (PostgreSQL's
+# words): waiting cannot heal it, an operator must.
+_LASTING = re.compile(
+    r'FATAL: (?:password authentication failed for user "[^"]*"'
+    r'|role "[^"]*" does not exist|database "[^"]*" does not exist)\Z'
+)
 # A password as a driver's message could echo it: in a URL's user part, or `password=…`.
 _PASSWORDS = re.compile(
     r"(?P<url>://[^:/@\s]*:)[^@\s]*(?=@)|(?P<setting>password\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)"
@@ -140,10 +148,29 @@ def driver_message(error: BaseException) -> str:
     are left out. `outpost check`, the API and the relay all say it so.
     """
     cause = getattr(error, "orig", None) or error
+    return masked("; ".join(_attempts(cause))) or type(cause).__name__
+
+
+class DatabaseRefused(ConfigError):
+    """A database that refuses the role, its password or the database name: a process refused
+    so at start stops (exit 2, which the units never restart) rather than wait for ever."""
+
+
+def refused_for_good(variable: str, error: BaseException) -> DatabaseRefused | None:
+    """The refusal to stop with, naming `variable`, when every host tried refused the role,
+    its password or the database name; None for what waiting may heal (a server down, a
+    network, a server still starting)."""
+    attempts = _attempts(getattr(error, "orig", None) or error)
+    if attempts and all(_LASTING.search(attempt) for attempt in attempts):
+        return DatabaseRefused(f"{variable}: {driver_message(error)}")
+    return None
+
+
+def _attempts(cause: BaseException) -> list[str]:
+    """What the driver said of each host it tried, one line each."""
     first, _, several = str(cause).partition(_SEVERAL_ATTEMPTS)
     attempts = [found[1] for found in map(_ATTEMPT.fullmatch, several.splitlines()) if found]
-    said = "; ".join(_quoted(text) for text in attempts or [first])
-    return masked(said) or type(cause).__name__
+    return [said for said in map(_quoted, attempts or [first]) if said]
 
 
 def _quoted(text: str) -> str:

@@ -90,6 +90,9 @@ def followed(recipe: Recipe) -> None:
         assert recipe.answers("/readyz") == 200
 
     def backed_up() -> None:
+        for name in ("outpost.dump", "outpost.env"):
+            backup = recipe.base / "var/backups/outpost" / name
+            assert backup.stat().st_mode & 0o777 == 0o600, f"{name} is for root alone"
         register(recipe, later)
         recipe.postfix.wait_for_mail([later])
 

@@ -6,9 +6,6 @@ cluster that asks for passwords, for the wrong one), SQLite, aiosmtpd with START
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,55 +16,14 @@ from sqlalchemy import URL, make_url
 
 from shared.db import MIGRATIONS_DIR, alembic_config
 from support import private_postgres
-from support.constants import SECRET_KEY
+from support.checks import PASSWORD, USER, outpost_check
 from support.databases import PG_URL
 from support.private_postgres import PrivatePostgres
 from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA, StagedSmtp
 
-USER, PASSWORD = "outpost", "smtp-s3cret"
 DB_PASSWORD = "db-s3cret"
 HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-
-
-@pytest.fixture(scope="module")
-def test_ca() -> SmtpCA:
-    return SmtpCA.make()
-
-
-@pytest.fixture
-def smtp_server(test_ca: SmtpCA) -> Iterator[StagedSmtp]:
-    """An SMTP server offering STARTTLS (a test CA's certificate) and taking USER's password."""
-    server = StagedSmtp(tls="starttls", certificate=test_ca, login=(USER, PASSWORD))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def base(test_ca: SmtpCA, smtp_server: StagedSmtp, tmp_path: Path) -> dict[str, str]:
-    """A production environment that holds but for its DATABASE_URL, which each test gives."""
-    pem = tmp_path / "ca.pem"
-    test_ca.ca.cert_pem.write_to_path(str(pem))
-    return {
-        "SECRET_KEY": SECRET_KEY,
-        "SSL_CERT_FILE": str(pem),
-        "SMTP_URL": smtp_server.url(timeout=10, user=USER, password=PASSWORD),
-    }
-
-
-def outpost_check(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`outpost check --env-file FILE` with `env` written to FILE, as the units read it."""
-    env_file = cwd / "outpost.env"
-    env_file.write_text("".join(f"{name}={value}\n" for name, value in env.items()))
-    return subprocess.run(
-        [sys.executable, "-m", "outpost.cli", "check", "--env-file", str(env_file)],
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
 
 
 def printed(url: str) -> str:
@@ -131,7 +87,7 @@ def test_each_refusal_is_one_line_quoting_the_server_without_a_password(
     assert done.returncode == 1
     [misspelt, database, *others] = done.stderr.splitlines()
     assert misspelt == (
-        f"outpost check: env file: {tmp_path / 'outpost.env'} line 7: SMTP_URLL is not a setting "
+        f"outpost check: env file: {tmp_path / 'outpost.env'} line 9: SMTP_URLL is not a setting "
         "Outpost reads (did you mean SMTP_URL?)"
     )
     assert database.startswith(f"outpost check: DATABASE_URL postgresql://{role}@{where}/outpost: ")
@@ -139,10 +95,11 @@ def test_each_refusal_is_one_line_quoting_the_server_without_a_password(
     assert others == [
         f"outpost check: MIGRATE_DATABASE_URL postgresql://owner@127.0.0.1:{nobody}/x: connection "
         f'to server at "127.0.0.1", port {nobody} failed: Connection refused',
-        f"outpost check: SMTP_URL {USER}@127.0.0.1:{nobody}: ConnectionRefusedError: [Errno 111] "
-        "Connection refused at connect",
-        f"outpost check: SMTP_FALLBACK_URL {USER}@127.0.0.1:{refusing.port}: SMTP 535 5.7.8 "
-        "Authentication credentials invalid at auth",
+        f"outpost check: SMTP_URL {USER}@127.0.0.1:{nobody}: nothing listens at "
+        f"127.0.0.1:{nobody} (connection refused): check the host and the port in SMTP_URL",
+        f"outpost check: SMTP_FALLBACK_URL {USER}@127.0.0.1:{refusing.port}: the server "
+        "refused the user and password in SMTP_FALLBACK_URL: SMTP 535 5.7.8 Authentication "
+        "credentials invalid at auth",
     ]
     assert done.stdout.splitlines()[-1] == "outpost check: 5 of 7 checks failed"
     assert DB_PASSWORD not in done.stdout + done.stderr
@@ -199,7 +156,9 @@ def test_an_smtp_server_that_never_answers_is_one_line_within_its_timeout(
     [configuration, smtp] = done.stderr.splitlines()
     assert configuration.startswith("outpost check: configuration: DATABASE_URL: required, e.g. ")
     assert smtp == (
-        f"outpost check: SMTP_URL 127.0.0.1:{silent.port}: SMTPServerDisconnected: Connection "
-        "unexpectedly closed: timed out at connect"
+        f"outpost check: SMTP_URL 127.0.0.1:{silent.port}: no SMTP answer from "
+        f"127.0.0.1:{silent.port} within 1s: check the host and the port in SMTP_URL (a port "
+        "that speaks TLS from the first byte, 465, takes smtps://), and that no firewall drops "
+        "the connection"
     )
     assert not (tmp_path / "var").exists()

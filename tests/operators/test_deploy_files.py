@@ -18,10 +18,11 @@ import yaml
 
 from outpost.deploy_files import SHIPPED, VENV_MARK
 from shared.settings.config import Settings
+from shared.settings.env_file import read as env_file_read
 from support import nginx
 from support.processes import ROOT
 from support.smtp_stages import SmtpCA
-from support.units import parse_unit, unit_value
+from support.units import exec_start, parse_unit, unit_value
 
 SYSTEMD_ANALYZE = Path("/usr/bin/systemd-analyze")
 UNITS = ("outbox-relay.service", "outpost-api.service")
@@ -138,6 +139,7 @@ def test_the_files_follow_the_env_file(tmp_path: Path) -> None:
     for name in UNITS:
         unit = parse_unit(out / "systemd" / name)
         assert unit_value(unit, "Service", "EnvironmentFile") == str(env_file)
+        assert unit_value(unit, "Service", "LoadCredential") == f"outpost.env:{env_file}"
     assert PROMTOOL.exists(), f"{PROMTOOL} missing: apt install prometheus"
     checked = run(PROMTOOL, "check", "config", out / "prometheus" / "outpost-prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -248,13 +250,39 @@ def test_relay_unit(written: Written) -> None:
     assert unit_value(unit, "Service", "KillSignal") == "SIGTERM"
     assert unit_value(unit, "Service", "TimeoutStopSec") == "90"
     assert unit_value(unit, "Service", "TimeoutStartSec") == "30", "waits extend it"
-    assert unit_value(unit, "Service", "ExecStart") == f"{written.venv}/bin/outbox-relay run"
+    assert unit_value(unit, "Service", "ExecStart") == (
+        f"{written.venv}/bin/outbox-relay run --env-file %d/outpost.env"
+    )
 
 
 def test_api_unit(written: Written) -> None:
     unit = parse_unit(written.out / "systemd" / "outpost-api.service")
-    assert unit_value(unit, "Service", "ExecStart") == f"{written.venv}/bin/outpost serve"
+    assert unit_value(unit, "Service", "ExecStart") == (
+        f"{written.venv}/bin/outpost serve --env-file %d/outpost.env"
+    )
     assert unit_value(unit, "Service", "NotifyAccess") == "all"
     assert unit_value(unit, "Service", "ExecReload") == "/bin/kill -s USR2 $MAINPID"
     assert unit_value(unit, "Service", "KillMode") == "mixed"
     assert unit_value(unit, "Service", "TimeoutStopSec") == "30"
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_each_unit_warns_of_a_name_no_setting_reads(name: str, tmp_path: Path) -> None:
+    """`SMTP_URLL=` would leave SMTP_URL at its default unsaid: the units' commands read their
+    env file themselves (`--env-file`, the file systemd hands over as a credential) and say so
+    in the journal before anything else. No SECRET_KEY here: each then stops at once."""
+    env_file = tmp_path / "outpost.env"
+    env_file.write_text("DATABASE_URL=sqlite:////nonexistent/outpost.db\nSMTP_URLL=smtp://mx\n")
+    out = tmp_path / "out"
+    assert deploy_files(out, make_venv(tmp_path), "--env-file", env_file).returncode == 0
+    unit = parse_unit(out / "systemd" / name)
+    credentials = tmp_path / "credentials"
+    argv = exec_start(unit, credentials)
+    environ = {"PATH": "/usr/bin:/bin", **env_file_read(env_file)}
+    done = subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=60)
+    warning, *_ = done.stderr.splitlines()
+    assert warning.endswith(
+        f"{credentials}/outpost.env line 2: SMTP_URLL is not a setting Outpost reads (did you "
+        "mean SMTP_URL?)"
+    )
+    assert done.returncode == 2, done.stderr

@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -177,5 +178,25 @@ def test_a_reload_replaces_the_workers_with_the_api_already_loaded(migrated: Pat
     finally:
         assert processes.stop(api, signal.SIGTERM) == 0
     entries = processes.json_lines(migrated / "api.log")
-    assert [e["message"] for e in entries].count("api ready") == 1
+    said = [e["message"] for e in entries]
+    assert said.count("api ready") == 1
+    listening = next(n for n, message in enumerate(said) if message.startswith("Listening at: "))
+    assert said.index("api ready") > listening, "ready once it listens"
     assert sum(e["message"].startswith("Booting worker") for e in entries) == 2
+
+
+def test_an_address_it_cannot_bind_never_says_api_ready(migrated: Path) -> None:
+    """gunicorn tries to bind five times, a second apart, then exits 1 (a port may free up, so
+    the unit restarts it): the API was never ready, and never says so."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = environment(migrated, OUTPOST_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
+        done = subprocess.run(
+            SERVE, env=env, capture_output=True, text=True, timeout=90, cwd=migrated
+        )
+    said = [json.loads(line)["message"] for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1, done.stderr
+    assert f"Connection in use: ('127.0.0.1', {port})" in said
+    assert "api ready" not in said
