@@ -1,5 +1,6 @@
 """A span per request while traces are on (shared/tracing.py): server kind, named by the
-route's pattern, continuing the trace of a client's W3C `traceparent` header.
+route's pattern, continuing the trace of a client's W3C `traceparent` header (and its
+`tracestate`, within W3C's bounds).
 
 Its attributes are the method, the route's pattern and the status code, never the path or the
 query, which may carry a code or a token.
@@ -36,7 +37,7 @@ def _open() -> None:
     method = method_label(request.method)
     attributes = {"http.request.method": method, "http.route": route or "unmatched"}
     name = f"{method} {route}" if route else method
-    parent = {field: value for field in tracing.FIELDS if (value := request.headers.get(field))}
+    parent = tracing.continued(request.headers.get)
     g.request_span = traces.open(name, "server", parent, attributes)
 
 

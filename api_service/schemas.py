@@ -256,13 +256,6 @@ class DeliveryStatusSchema(DeliverySchema):
             "due now or done."
         },
     )
-    delivered_at = fields.DateTime(
-        allow_none=True,
-        metadata={
-            "description": "When the provider's receipt said the message reached the handset "
-            "or mailbox; null until then, and for providers that send no receipts."
-        },
-    )
 
 
 class ProviderEventsResultSchema(Schema):

@@ -57,8 +57,9 @@ def emit(
     )
 
 
-class FailedMessage(Protocol):
-    """What `delivery.failed` says of the message that failed (a claimed row, a bounced one)."""
+class DeliveredMessage(Protocol):
+    """What `delivery.failed` and `delivery.delivered` say of their message (a claimed row, a
+    bounced one, one a receipt is about)."""
 
     @property
     def public_id(self) -> str: ...
@@ -74,13 +75,41 @@ def delivery_failed(
     connection: Connection,
     settings: Settings,
     box: SecretBox,
-    message: FailedMessage,
+    message: DeliveredMessage,
     reason: str,
     *,
     now: datetime,
 ) -> None:
     """Tell the application that a message to its user will not arrive (`delivery.failed`);
     nothing for a message of no user."""
+    _about(connection, settings, box, message, EventType.DELIVERY_FAILED, now=now, reason=reason)
+
+
+def delivery_delivered(
+    connection: Connection,
+    settings: Settings,
+    box: SecretBox,
+    message: DeliveredMessage,
+    *,
+    now: datetime,
+) -> None:
+    """Tell the application that a provider's receipt said a message to its user arrived
+    (`delivery.delivered`, at the event's `timestamp`); nothing for a message of no user.
+    Clients are never shown it (shared/views.py): a withheld message never gets a receipt."""
+    _about(connection, settings, box, message, EventType.DELIVERY_DELIVERED, now=now)
+
+
+def _about(
+    connection: Connection,
+    settings: Settings,
+    box: SecretBox,
+    message: DeliveredMessage,
+    event: EventType,
+    *,
+    now: datetime,
+    **details: Any,
+) -> None:
+    """Queue `event` about a message to a user; nothing for a message of no user."""
     if message.user_id is None:
         return
     user = user_by_id(connection, message.user_id)
@@ -89,14 +118,14 @@ def delivery_failed(
         settings,
         box,
         now=now,
-        event=EventType.DELIVERY_FAILED,
+        event=event,
         user_id=message.user_id,
         email=user.email if user else None,
         phone=user.phone if user else None,
         delivery_id=message.public_id,
         channel=message.channel,
         purpose=message.purpose,
-        reason=reason,
+        **details,
     )
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from shared.settings.processes import LOG_LEVEL
 
@@ -62,6 +64,34 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
             self.release()
 
 
+# A URL in a line, up to the space, quote or bracket that ends it.
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+# The loggers of libraries that write a whole URL they were given: httpx's line of each request.
+_URL_WRITERS = ("httpx",)
+
+
+def bare_url(url: str) -> str:
+    """`url` without its credentials, query string and fragment, where a provider's token may be
+    (`SMS_URL`'s or `WEBHOOK_URL`'s `?token=…`, `https://key:secret@host`)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+class BareUrls(logging.Filter):
+    """Writes each URL of a line as `bare_url` does (SPEC: "a provider or webhook URL is logged
+    without its query string and credentials, whichever library writes the line")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        bare = _URL.sub(lambda found: bare_url(found[0]), message)
+        if bare != message:
+            record.msg, record.args = bare, ()
+        return True
+
+
+_BARE_URLS = BareUrls()
+
+
 # The lines this thread's `together` block holds, by the handler they are for; None outside one.
 _held = threading.local()
 
@@ -110,6 +140,9 @@ def configure_logging() -> None:
     # alembic names at INFO each plugin it sets up as it loads, which is after this (shared.db
     # loads it on first reading the schema's revision): nothing a process has to say.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # On the logger that writes the line, so it holds whoever handles it.
+    for name in _URL_WRITERS:
+        logging.getLogger(name).addFilter(_BARE_URLS)
     root = logging.getLogger()
     if root.handlers:
         return

@@ -279,8 +279,8 @@ def _queue(
         )
         if cause.discreet:
             params = {**(params or {}), DISCREET: True}
-    elif channel == Channel.SMS:
-        # Every SMS counts against its region's hour, whoever queues it.
+    elif channel == Channel.SMS and not withhold:
+        # Every SMS a provider gets counts against its region's hour, whoever queues it.
         deps.throttle.record(connection, [sms_region(phone_region(recipient))], now)
     return enqueue(
         connection,

@@ -5,7 +5,8 @@ A permanent bounce or a complaint marks the message `bounced` (its client sees `
 `address_rejected`), suppresses the address and tells the application (`delivery.failed`); a
 permanent bounce that does not refuse the address (an SMS receipt of an unreachable handset or
 of carrier filtering) marks it `bounced` as `undeliverable`, suppressing nothing; a transient
-bounce or a delivery is only recorded with the message.
+bounce is only recorded with the message, and a delivery too, the first one of a message also
+telling the application (`delivery.delivered`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, or_, select
+from sqlalchemy import Connection, Select, bindparam, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.events import delivery_failed
+from shared.events import delivery_delivered, delivery_failed
 from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import ERASED, WEBHOOK, Channel, DeadReason, Purpose, Status
 from shared.refusals import Refusal, failure_reason, suppression_of
@@ -34,6 +35,18 @@ from shared.vocabulary import ProviderEventType as ProviderEventType
 TYPES = tuple(kind.value for kind in ProviderEventType)
 # Who reports: Outpost's own format, Amazon SES, and each SMS provider that sends receipts.
 SOURCES = ("outpost", "ses", *(spec.name for spec in RECEIVING))
+
+# Whether a message already has a receipt that said it arrived.
+_DELIVERED = (
+    select(provider_events.c.id)
+    .where(
+        provider_events.c.outbox_id == bindparam("outbox_id"),
+        provider_events.c.type == ProviderEventType.DELIVERY,
+    )
+    .limit(1)
+)
+# A message's row, locked until the transaction ends (PostgreSQL).
+_HOLD = select(outbox.c.id).where(outbox.c.id == bindparam("outbox_id")).with_for_update()
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
 _PUBLIC_ID = re.compile(
@@ -118,6 +131,7 @@ def record(
         if row is None:
             continue
         accepted += 1
+        arrived = event.type == ProviderEventType.DELIVERY and _first_delivery(connection, row)
         event_id = connection.execute(
             insert(provider_events)
             .values(
@@ -134,6 +148,8 @@ def record(
             event.type == ProviderEventType.BOUNCE and event.permanent
         ):
             _bounce(connection, row, event, event_id, settings, box, suppressor, now)
+        if arrived:
+            delivery_delivered(connection, settings, box, row, now=now)
     others = sum(event.others for event in events)
     return Recorded(accepted=accepted, unknown=len(events) - accepted + others)
 
@@ -185,6 +201,14 @@ def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
     statement = lookup(event)
     found = None if statement is None else connection.execute(statement).first()
     return None if found is None else _Message(**found._mapping)
+
+
+def _first_delivery(connection: Connection, row: _Message) -> bool:
+    """Whether no receipt said before that `row` arrived. On PostgreSQL its row is locked
+    first, so that two receipts of one message recorded at once tell the application once."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_HOLD, {"outbox_id": row.id})
+    return connection.execute(_DELIVERED, {"outbox_id": row.id}).first() is None
 
 
 def _bounce(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.settings.variable import ConfigError
@@ -25,8 +25,11 @@ ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 # and a `tracestate` if the request had one. Never baggage, which may carry what a client says
 # of its users; never shown to a client or rendered in a message (`untraced`).
 KEY = "trace_context"
-# The W3C trace context's headers: what a request's span continues, and a row keeps.
-FIELDS = ("traceparent", "tracestate")
+# W3C Trace Context's bounds on a `tracestate` a client sends: past either, it is dropped whole,
+# so that a row keeps no more of a client's header than W3C lets it send (the red team's 6.7 KB
+# went into every row its request wrote, and every span after).
+TRACESTATE_CHARACTERS = 512
+TRACESTATE_MEMBERS = 32
 # What the SDK and its OTLP/HTTP exporter are installed with.
 EXTRA = "outpost[traces]"
 _MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
@@ -81,6 +84,21 @@ def stop() -> None:
 def active() -> Tracing | None:
     """This process's tracing, None while it is off."""
     return _tracing
+
+
+def continued(header: Callable[[str], str | None]) -> dict[str, str]:
+    """The W3C trace context a request's headers carry (`header` reads one by name): its
+    `traceparent`, and its `tracestate` within W3C's bounds; never `baggage`."""
+    parent = header("traceparent")
+    if not parent:
+        return {}
+    context = {"traceparent": parent}
+    state = header("tracestate")
+    if state and len(state) <= TRACESTATE_CHARACTERS:
+        members = [member for member in state.split(",") if member.strip(" \t")]
+        if len(members) <= TRACESTATE_MEMBERS:
+            context["tracestate"] = state
+    return context
 
 
 def kept(params: dict[str, Any]) -> dict[str, Any]:

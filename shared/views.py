@@ -1,6 +1,8 @@
 """What a client is shown of a message, read in one place: the few statuses of
 GET /v1/deliveries/{id} and of every answer that queues one, whatever the row's own status, why it
-failed or waits, and when it is tried next."""
+failed or waits, and when it is tried next. Never when a provider's receipt said it arrived: a
+withheld message never gets one, so a client that saw it could tell an address that holds an
+account from one that does not (operators see it, and applications get `delivery.delivered`)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from shared.models import outbox, outbox_attempts, provider_events
+from shared.models import outbox, outbox_attempts
 from shared.outbox import (
     DISCREET,
     WEBHOOK,
@@ -23,7 +25,6 @@ from shared.outbox import (
     Purpose,
     Status,
 )
-from shared.provider_events import ProviderEventType
 from shared.refusals import FailureReason, failure_reason
 
 
@@ -41,7 +42,6 @@ class DeliveryView:
     attempts: int
     reason: FailureReason | WaitingReason | None
     next_attempt_after: int | None
-    delivered_at: datetime | None
 
 
 def delivery_view(connection: Connection, public_id: str, now: datetime) -> DeliveryView | None:
@@ -53,16 +53,16 @@ def delivery_view(connection: Connection, public_id: str, now: datetime) -> Deli
         return None
     params = row.params or {}
     status = client_status(row.status, row.dead_reason)
-    attempts, delivered_at = row.attempts, row.delivered_at
+    attempts = row.attempts
     reason: FailureReason | WaitingReason | None = None
     due_in = None
     if params.get(DISCREET):
         # Shown as a withheld message shows: queued (waiting for a paused provider, as every
-        # message of its channel does) until tried, then sent once; never a retry, a failure,
-        # a cancellation by a newer code or a receipt, which only a real send can meet.
+        # message of its channel does) until tried, then sent once; never a retry, a failure
+        # or a cancellation by a newer code, which only a real send can meet.
         queued = status == ClientStatus.QUEUED
         status = ClientStatus.QUEUED if queued else ClientStatus.SENT
-        attempts, delivered_at = (0 if queued else 1), None
+        attempts = 0 if queued else 1
         if queued:
             reason = _waiting_reason(connection, row.channel)
     elif status == ClientStatus.FAILED:
@@ -80,7 +80,6 @@ def delivery_view(connection: Connection, public_id: str, now: datetime) -> Deli
         attempts=attempts,
         reason=reason,
         next_attempt_after=due_in,
-        delivered_at=delivered_at,
     )
 
 
@@ -97,17 +96,6 @@ def client_status(status: str, dead_reason: str | None) -> ClientStatus:
     return ClientStatus(status)
 
 
-# When a message arrived: the first receipt that said so (provider_events: type `delivery`).
-DELIVERED_AT = (
-    select(func.min(provider_events.c.at))
-    .where(
-        provider_events.c.outbox_id == outbox.c.id,
-        provider_events.c.type == ProviderEventType.DELIVERY,
-    )
-    .scalar_subquery()
-    .label("delivered_at")
-)
-
 _DELIVERY = select(
     outbox.c.public_id,
     outbox.c.channel,
@@ -120,7 +108,6 @@ _DELIVERY = select(
     outbox.c.params,
     outbox.c.next_attempt_at,
     outbox.c.locked_until,
-    DELIVERED_AT,
 )
 
 # The outcome of the newest attempt on a channel, whatever its message: the relay records a

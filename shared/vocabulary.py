@@ -142,6 +142,7 @@ class EventType(StrEnum):
     ACCOUNT_ADDRESS_CHANGED = "account.address_changed"
     ACCOUNT_ERASED = "account.erased"
     DELIVERY_FAILED = "delivery.failed"
+    DELIVERY_DELIVERED = "delivery.delivered"
 
 
 class ProviderEventType(StrEnum):

@@ -64,15 +64,15 @@ def bucket(purpose: str, address: str) -> str:
 
 class RequestCause:
     """The messages one public request causes, admitted as each is written (shared.messages):
-    every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT) and its number's region's
-    (SMS_REGION_HOURLY_LIMIT) and is counted in `outpost_sms_total`, whatever route wrote it
-    and whatever the request named; an "account exists" or "no account" notice takes its
-    recipient's one bucket for that purpose, whichever route causes it (UNASKED), and so does
-    a code whose bucket the request did not take (`taken`, by limit_recipients): one to an
-    address it did not name, such as a resend naming the number of an account reached by
-    mail, or of another purpose, such as the activation code a pending account gets for a
-    sign-in code; past it the message is withheld, as a 429 would tell that the address has an
-    account.
+    every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT), every SMS that goes to a
+    provider its number's region's (SMS_REGION_HOURLY_LIMIT), and each is counted in
+    `outpost_sms_total`, whatever route wrote it and whatever the request named; an "account
+    exists" or "no account" notice takes its recipient's one bucket for that purpose, whichever
+    route causes it (UNASKED), and so does a code whose bucket the request did not take
+    (`taken`, by limit_recipients): one to an address it did not name, such as a resend naming
+    the number of an account reached by mail, or of another purpose, such as the activation code
+    a pending account gets for a sign-in code; past it the message is withheld, as a 429 would
+    tell that the address has an account.
 
     A request that asks for an SMS or names a `phone` pays one SMS of its client's hour up
     front, which its first SMS then uses, and is refused while the named number's region has
@@ -135,17 +135,22 @@ class RequestCause:
     def _admit_sms(
         self, connection: Connection, region: str, withhold: bool, now: datetime
     ) -> None:
-        """Count an SMS to `region` against the client's hour (unless paid up front) and the
-        region's, or answer 429."""
+        """Count an SMS to `region` against the client's hour (unless paid up front) and, if it
+        goes to a provider, the region's; or answer 429.
+
+        A withheld SMS costs nothing and fills no region's hour: else numbers without accounts,
+        which nobody pays for, would close a region to its real users.
+        """
         if self._prepaid:
             self._prepaid = False
         else:
             self._take_client(region, now)
-        wait = self._deps.throttle.take(
-            connection, [sms_region(region)], self._region_limits(), now
-        )
-        if wait:
-            self._refuse_region(region, wait)
+        if not withhold:
+            wait = self._deps.throttle.take(
+                connection, [sms_region(region)], self._region_limits(), now
+            )
+            if wait:
+                self._refuse_region(region, wait)
         outcome = SmsOutcome.WITHHELD if withhold else SmsOutcome.QUEUED
         self._uow.after_commit(SMS_TOTAL.labels(region, outcome).inc)
 

@@ -36,5 +36,4 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
         "reason": view.reason,
         "retry_after": wait or None,
         "next_attempt_after": view.next_attempt_after,
-        "delivered_at": view.delivered_at,
     }

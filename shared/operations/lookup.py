@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import UserStatus
 from shared.history import Event, events_of
-from shared.models import outbox, users
+from shared.models import outbox, provider_events, users
 from shared.outbox import FAILED, Channel, DeadReason, Purpose, Status
+from shared.provider_events import ProviderEventType
 from shared.refusals import FailureReason, failure_reason
-from shared.views import DELIVERED_AT
 
 # The messages one page of a lookup lists, on every face.
 LOOKUP_PAGE = 50
@@ -61,6 +61,18 @@ class Lookup:
     history: list[Event]
     older_history: bool
 
+
+# When a message arrived: the first receipt that said so (provider_events: type `delivery`).
+# Operators' alone: a client is never shown it (shared/views.py).
+DELIVERED_AT = (
+    select(func.min(provider_events.c.at))
+    .where(
+        provider_events.c.outbox_id == outbox.c.id,
+        provider_events.c.type == ProviderEventType.DELIVERY,
+    )
+    .scalar_subquery()
+    .label("delivered_at")
+)
 
 # Read through `outbox_recipient_id` (migration 0022): the address's rows, newest first.
 _SENT = select(

@@ -18,7 +18,8 @@ SMS_REGION_HOURLY_LIMIT = Variable(
     name="SMS_REGION_HOURLY_LIMIT",
     group=ABUSE,
     meaning=(
-        "The most SMS an hour to the numbers of any one region, over every API worker: past it "
+        "The most SMS an hour to the numbers of any one region, over every API worker, counting "
+        "those that go to a provider (a withheld SMS fills no region's hour): past it "
         "a request naming a number of that region gets `429` with `Retry-After`, in words "
         "about the service (never the client), and writes nothing; with the alert "
         "`OutpostSmsRegionSurge`."

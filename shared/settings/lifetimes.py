@@ -93,7 +93,8 @@ WEBHOOK_URL = Variable(
     meaning=(
         "The application's endpoint for lifecycle events (`account.registered`, "
         "`account.activated`, `account.password_changed`, `account.erased`, "
-        "`delivery.failed`), each retried, dead-lettered and replayed like any message."
+        "`delivery.failed`, `delivery.delivered`), each retried, dead-lettered and replayed like "
+        "any message."
     ),
     parse=values.webhook_url,
     shown="unset: no events",

@@ -190,11 +190,43 @@ def test_every_sms_counts_against_its_region_even_to_a_number_not_named(
     resend = {"email": "ada@example.com", "channel": "sms"}
     assert client.post("/v1/activations/resend", json=resend).status_code == 202
     assert count(engine, "outbox", channel="sms") == 1
-    # A number of no account gets its `no_account` notice: a real SMS, counted as any.
+    # A number of no account gets a withheld notice: written, sent to no provider, so it takes
+    # nothing of the region's hour.
     assert client.post("/v1/activations/resend", json={"phone": cameroonian(9)}).status_code == 202
-    assert count(engine, "outbox", channel="sms") == 2
-    refused = {"phone": cameroonian(2), "password": PASSWORD}
+    assert count(engine, "outbox", channel="sms", withhold=True) == 1
+    second = {"phone": cameroonian(2), "password": PASSWORD}
+    assert client.post("/v1/registrations", json=second).status_code == 202
+    refused = {"phone": cameroonian(3), "password": PASSWORD}
     assert client.post("/v1/registrations", json=refused).status_code == 429
+
+
+def test_withheld_sms_fill_no_regions_hour_but_count_against_their_client(
+    make_app: Any, engine: Engine
+) -> None:
+    """Forty SMS to numbers without accounts, which no provider is sent, leave the region open
+    to a real sign-up (the red team closed a region for an hour with 100 of them from 11
+    clients in 9 s); each still takes its client's hour."""
+    client = make_app(SMS_REGION_HOURLY_LIMIT="40").test_client()
+    withheld, queued = sms_count("CM", "withheld"), sms_count("CM", "queued")
+    routes = ["/v1/activations/resend", "/v1/password-resets", "/v1/login-codes"]
+    for n in range(40):
+        by = {"REMOTE_ADDR": f"198.51.100.{n // 10}"}
+        answer = client.post(routes[n % 3], json={"phone": cameroonian(n)}, environ_base=by)
+        assert answer.status_code == 202, n
+    assert count(engine, "outbox", channel="sms", withhold=True) == 40
+    assert sms_count("CM", "withheld") == withheld + 40
+    spent = client.post(
+        "/v1/password-resets",
+        json={"phone": cameroonian(40)},
+        environ_base={"REMOTE_ADDR": "198.51.100.0"},
+    )
+    assert spent.status_code == 429
+    assert spent.json["detail"] == "Too many requests from this address; slow down."
+    body = {"phone": cameroonian(41), "password": PASSWORD}
+    real = client.post("/v1/registrations", json=body, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert real.status_code == 202
+    assert count(engine, "outbox", recipient="+237670123441", withhold=False) == 1
+    assert sms_count("CM", "queued") == queued + 1
 
 
 def test_the_cap_holds_exactly_across_two_instances_at_once(make_app: Any, engine: Engine) -> None:

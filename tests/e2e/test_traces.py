@@ -199,6 +199,50 @@ def test_a_row_written_outside_a_trace_is_sent_in_a_trace_of_its_own(
     assert (send.trace_id, send.parent_span_id) == (request.trace_id, request.span_id)
 
 
+def tracestate(members: int, length: int) -> str:
+    """A valid `tracestate` of `members` members, `length` characters in all."""
+    keys = [f"k{n}=" for n in range(members)]
+    fill = length - sum(map(len, keys)) - (members - 1)
+    sizes = [fill // members + (n < fill % members) for n in range(members)]
+    return ",".join(key + "v" * size for key, size in zip(keys, sizes, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("state", "kept"),
+    [
+        (tracestate(24, 6144), False),
+        (tracestate(32, 512), True),
+        (tracestate(32, 513), False),
+        (tracestate(33, 200), False),
+    ],
+    ids=["6KB", "512-chars-32-members", "513-chars", "33-members"],
+)
+def test_a_row_keeps_a_tracestate_within_w3cs_bounds_and_never_baggage(
+    traced: OtlpReceiver, env: dict[str, str], engine: Engine, state: str, kept: bool
+) -> None:
+    """The red team's 6.7 KB `tracestate` was kept in every row its request wrote (W3C lets a
+    client send 512 characters and 32 members); `baggage` may carry what a client says of its
+    users, and is never kept."""
+    env = {**env, "WEBHOOK_URL": "http://127.0.0.1:9/hooks", "WEBHOOK_SECRET": WEBHOOK_SECRET}
+    app = create_app(env)
+    headers = {"traceparent": TRACEPARENT, "tracestate": state, "baggage": "user=" + "b" * 4000}
+    answer = app.test_client().post(
+        "/v1/registrations",
+        json={"email": "ada@example.com", "password": PASSWORD},
+        headers=headers,
+    )
+    app.extensions["outpost"].engine.dispose()
+    assert answer.status_code == 202
+    written = rows(engine, "outbox")
+    assert len(written) == 2
+    for row in written:
+        context = row["params"][tracing.KEY]
+        assert context["traceparent"].startswith(f"00-{TRACE_ID}-")
+        assert context.get("tracestate") == (state if kept else None)
+        assert len(json.dumps(row, default=str)) < 2048
+        assert "bbbb" not in json.dumps(row, default=str)
+
+
 # Run in a process of its own, as gunicorn's worker and the relay are: nothing imported
 # beforehand by the suite (its OTLP receiver) can hide what the API and the relay import.
 UNTRACED = """

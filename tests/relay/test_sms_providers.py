@@ -182,7 +182,10 @@ def test_a_dlr_posted_to_the_callback_the_relay_gave_vonage_marks_the_delivery(
         }
         posted = client.post(callback.removeprefix(PUBLIC_URL), data=receipt)
         assert (posted.status_code, posted.get_json()) == (200, {"accepted": 1, "unknown": 0})
-        assert client.get(f"/v1/deliveries/{delivery_id}").get_json()["delivered_at"]
+        [event] = rows(engine, "provider_events")
+        assert (event["type"], event["source"]) == ("delivery", "vonage")
+        row = the_row(engine)
+        assert (row["public_id"], row["id"]) == (delivery_id, event["outbox_id"])
         # The same URL with another key is refused, and so is the route without one.
         forged = callback.removeprefix(PUBLIC_URL).replace("key=", "key=0")
         assert client.post(forged, data=receipt).status_code == 401
