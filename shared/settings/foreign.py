@@ -15,6 +15,9 @@ NAMES = {
     "PROMETHEUS_MULTIPROC_DIR": "prometheus_client: where the API workers keep metrics",
     "NOTIFY_SOCKET": "systemd: where the relay says READY=1 and pets the watchdog",
     "GUNICORN_CMD_ARGS": "gunicorn: arguments added to the packaged configuration",
+    "GUNICORN_PID": (
+        "gunicorn: set for an arbiter a reload (SIGUSR2) started, the one it replaces; never set it"
+    ),
     "FORWARDED_ALLOW_IPS": "gunicorn: the proxies whose forwarded scheme it believes",
     "LANG": "the C library: the locale",
     "PATH": "the shell: where commands are found",
