@@ -56,7 +56,9 @@ class AccountSchema(Schema):
 
     id = fields.Integer(required=True)
     email = fields.String(allow_none=True)
+    email_proven = fields.Boolean(required=True)
     phone = fields.String(allow_none=True)
+    phone_proven = fields.Boolean(required=True)
     status = fields.String(required=True)
     created_at = fields.DateTime(required=True)
     activated_at = fields.DateTime(allow_none=True)

@@ -165,7 +165,7 @@ CREATE TABLE public.outbox (
     dead_at timestamp with time zone,
     CONSTRAINT outbox_channel CHECK (((channel)::text = ANY ((ARRAY['email'::character varying, 'sms'::character varying, 'webhook'::character varying])::text[]))),
     CONSTRAINT outbox_dead_reason CHECK (((dead_reason IS NULL) OR ((dead_reason)::text = ANY ((ARRAY['permanent_error'::character varying, 'max_attempts'::character varying, 'expired'::character varying, 'suppressed'::character varying])::text[])))),
-    CONSTRAINT outbox_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'password_changed'::character varying, 'welcome'::character varying, 'account_exists'::character varying, 'no_account'::character varying, 'account.registered'::character varying, 'account.activated'::character varying, 'account.password_changed'::character varying, 'account.erased'::character varying, 'delivery.failed'::character varying, 'address_change'::character varying, 'address_changed'::character varying, 'account.address_changed'::character varying, 'login_code'::character varying, 'delivery.delivered'::character varying])::text[]))),
+    CONSTRAINT outbox_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'password_changed'::character varying, 'welcome'::character varying, 'account_exists'::character varying, 'no_account'::character varying, 'account.registered'::character varying, 'account.activated'::character varying, 'account.password_changed'::character varying, 'account.erased'::character varying, 'delivery.failed'::character varying, 'address_change'::character varying, 'address_changed'::character varying, 'account.address_changed'::character varying, 'login_code'::character varying, 'delivery.delivered'::character varying, 'account.address_removed'::character varying])::text[]))),
     CONSTRAINT outbox_resolution CHECK (((resolution IS NULL) OR ((resolution)::text = ANY ((ARRAY['retried'::character varying, 'discarded'::character varying])::text[])))),
     CONSTRAINT outbox_status CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'sent'::character varying, 'dead'::character varying, 'cancelled'::character varying, 'bounced'::character varying, 'withheld'::character varying])::text[])))
 );
@@ -448,12 +448,6 @@ ALTER TABLE ONLY public.throttle_events
     ADD CONSTRAINT throttle_events_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.users
-    ADD CONSTRAINT users_email_key UNIQUE (email);
-
-ALTER TABLE ONLY public.users
-    ADD CONSTRAINT users_phone_key UNIQUE (phone);
-
-ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.verification_tokens
@@ -523,7 +517,15 @@ CREATE INDEX throttle_events_at ON public.throttle_events USING btree (at);
 
 CREATE INDEX throttle_events_key_at ON public.throttle_events USING btree (key, at);
 
+CREATE INDEX users_email ON public.users USING btree (email);
+
+CREATE UNIQUE INDEX users_email_held ON public.users USING btree (email) WHERE (((status)::text = 'pending'::text) OR (email_proven_at IS NOT NULL));
+
 CREATE INDEX users_pending_created_at ON public.users USING btree (status, created_at);
+
+CREATE INDEX users_phone ON public.users USING btree (phone);
+
+CREATE UNIQUE INDEX users_phone_held ON public.users USING btree (phone) WHERE (((status)::text = 'pending'::text) OR (phone_proven_at IS NOT NULL));
 
 CREATE INDEX verification_tokens_user_purpose ON public.verification_tokens USING btree (user_id, purpose);
 

@@ -46,11 +46,34 @@ class User:
     phone_proven_at: datetime | None = None
     contested: bool = False
 
+    def holds(self, address: str | None) -> bool:
+        """Whether `address` is this account's to use: any of a pending account's, only a
+        proven one of an active account's (SPEC "An unproven address holds nothing")."""
+        if address is None or address not in (self.email, self.phone):
+            return False
+        return self.status == UserStatus.PENDING or self.proven(address)
+
+    @property
+    def email_proven(self) -> bool:
+        """Whether a code sent to the account's email was used."""
+        return self.email is not None and self.email_proven_at is not None
+
+    @property
+    def phone_proven(self) -> bool:
+        """Whether a code sent to the account's phone was used."""
+        return self.phone is not None and self.phone_proven_at is not None
+
     def proven(self, address: str) -> bool:
         """Whether `address` is this account's and a code sent to it was used."""
         if address == self.email:
             return self.email_proven_at is not None
         return address == self.phone and self.phone_proven_at is not None
+
+    def without(self, field: str) -> User:
+        """This account once its address in `field` (email or phone) left it."""
+        if field == "email":
+            return replace(self, email=None, email_proven_at=None)
+        return replace(self, phone=None, phone_proven_at=None)
 
     def proven_at(self, address: str | None, now: datetime) -> User:
         """This account once a code sent to `address` was used `now` (unchanged if it is not
@@ -63,13 +86,60 @@ class User:
 
 
 def find_user(connection: Connection, email: str | None, phone: str | None) -> User | None:
-    """The user owning either address, if any."""
+    """The user holding either address, if any (an active account's unproven address is not
+    held: SPEC "An unproven address holds nothing")."""
     return _find(connection, email, phone, or_)
 
 
 def find_account(connection: Connection, email: str | None, phone: str | None) -> User | None:
-    """The user owning every address given (a request's email and/or phone), if any."""
+    """The user holding every address given (a request's email and/or phone), if any."""
     return _find(connection, email, phone, and_)
+
+
+def held(field: str, address: str | None) -> ColumnElement[bool]:
+    """Whether a user holds `address` as its `field`: a pending account's, or proven.
+
+    The condition of the unique indexes `users_email_held` and `users_phone_held`: one account
+    at most holds an address; others may carry it unproven, and lose it when it is proven.
+    """
+    return and_(
+        users.c[field] == address,
+        or_(users.c.status == UserStatus.PENDING, users.c[f"{field}_proven_at"].is_not(None)),
+    )
+
+
+def carried_unproven(connection: Connection, address: str) -> bool:
+    """Whether an active account carries `address` (an email address or a number) without
+    having proven it: one statement, whatever the answer."""
+    field = "email" if "@" in address else "phone"
+    found = connection.execute(
+        select(users.c.id)
+        .where(
+            users.c[field] == address,
+            users.c.status == UserStatus.ACTIVE,
+            users.c[f"{field}_proven_at"].is_(None),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def release_address(connection: Connection, field: str, address: str, keeper: int) -> list[User]:
+    """Take `address` (as `field`) from every account but `keeper` that never proved it and
+    holds another address, as `keeper` proves it; those accounts as they were."""
+    if field not in ADDRESS_FIELDS:
+        raise ValueError(f"not an address field: {field!r}")
+    other = "phone" if field == "email" else "email"
+    losing = (
+        users.c[field] == address,
+        users.c.id != keeper,
+        users.c[f"{field}_proven_at"].is_(None),
+        users.c[other].is_not(None),
+    )
+    found = _users(connection, and_(*losing))
+    if found:
+        connection.execute(update(users).where(*losing).values({field: None}))
+    return found
 
 
 def _find(
@@ -80,9 +150,9 @@ def _find(
 ) -> User | None:
     conditions = []
     if email is not None:
-        conditions.append(users.c.email == email)
+        conditions.append(held("email", email))
     if phone is not None:
-        conditions.append(users.c.phone == phone)
+        conditions.append(held("phone", phone))
     if not conditions:
         return None
     return _one_user(connection, combine(*conditions))
@@ -94,23 +164,27 @@ def user_by_id(connection: Connection, user_id: int | None) -> User | None:
 
 
 def _one_user(connection: Connection, condition: ColumnElement[bool]) -> User | None:
-    row = connection.execute(
-        select(
-            users.c.id,
-            users.c.email,
-            users.c.phone,
-            users.c.full_name,
-            users.c.locale,
-            users.c.status,
-            users.c.email_proven_at,
-            users.c.phone_proven_at,
-            users.c.contested,
-        )
-        .where(condition)
-        .order_by(users.c.id)
-        .limit(1)
-    ).one_or_none()
+    row = connection.execute(_USER.where(condition).order_by(users.c.id).limit(1)).one_or_none()
     return User(**row._mapping) if row else None
+
+
+def _users(connection: Connection, condition: ColumnElement[bool]) -> list[User]:
+    rows = connection.execute(_USER.where(condition).order_by(users.c.id))
+    return [User(**row._mapping) for row in rows]
+
+
+# The columns of a User.
+_USER = select(
+    users.c.id,
+    users.c.email,
+    users.c.phone,
+    users.c.full_name,
+    users.c.locale,
+    users.c.status,
+    users.c.email_proven_at,
+    users.c.phone_proven_at,
+    users.c.contested,
+)
 
 
 def insert_user(connection: Connection, now: datetime, **values: Any) -> int | None:
@@ -172,17 +246,21 @@ def change_address(
     return True
 
 
-def prove_address(connection: Connection, user_id: int, address: str, now: datetime) -> None:
-    """Mark `address` proven if it is the user's (a code sent to it was used)."""
+def prove_address(connection: Connection, user_id: int, address: str, now: datetime) -> str | None:
+    """Mark `address` proven if it is the user's (a code sent to it was used); the field it
+    was newly proven as, if it was not before."""
     for field in ADDRESS_FIELDS:
         column = users.c[field]
-        connection.execute(
+        proven = connection.execute(
             update(users)
             .where(
                 users.c.id == user_id, column == address, users.c[f"{field}_proven_at"].is_(None)
             )
             .values({f"{field}_proven_at": now})
         )
+        if proven.rowcount:
+            return field
+    return None
 
 
 def pending_password_hash(

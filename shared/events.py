@@ -29,20 +29,27 @@ def emit(
     now: datetime,
     event: EventType,
     user_id: int,
-    email: str | None = None,
-    phone: str | None = None,
+    account: User | None = None,
     **details: Any,
 ) -> None:
     """Queue `event` about an account for WEBHOOK_URL; nothing when no URL is set.
 
-    The body is the spec's `{type, timestamp, data: {user_id, email, phone, …}}`, built now and
-    kept as the row's parameters: it never holds a code, a password or a token. An erased
-    account's event says only its id, and is tied to no user row (the row is gone).
+    The body is the spec's `{type, timestamp, data: {user_id, email, email_proven, phone,
+    phone_proven, …}}` (`account` as it is now), built now and kept as the row's parameters:
+    it never holds a code, a password or a token. An erased account's event says only its id,
+    and is tied to no user row (the row is gone).
     """
     if settings.webhook_url is None:
         return
     erased = event == EventType.ACCOUNT_ERASED
-    data = {"user_id": user_id} if erased else {"user_id": user_id, "email": email, "phone": phone}
+    data: dict[str, Any] = {"user_id": user_id}
+    if not erased:
+        data.update(
+            email=account.email if account else None,
+            email_proven=account.email_proven if account else False,
+            phone=account.phone if account else None,
+            phone_proven=account.phone_proven if account else False,
+        )
     enqueue(
         connection,
         box,
@@ -120,8 +127,7 @@ def _about(
         now=now,
         event=event,
         user_id=message.user_id,
-        email=user.email if user else None,
-        phone=user.phone if user else None,
+        account=user,
         delivery_id=message.public_id,
         channel=message.channel,
         purpose=message.purpose,
@@ -151,7 +157,6 @@ def announce(
         now=now,
         event=event,
         user_id=user.id,
-        email=user.email,
-        phone=user.phone,
+        account=user,
         **details,
     )

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from shared.accounts import User
+from shared.accounts import User, UserStatus
 from shared.addresses import phone_region
 from shared.causes import Cause
 from shared.locales import DEFAULT
@@ -70,6 +70,16 @@ def email_or_sms(email: str | None) -> str:
     """The channel of an account's notices, or of a request's code: email when there is an
     email address, else SMS."""
     return "email" if email else "sms"
+
+
+def notice_channel(user: User) -> str:
+    """The channel of an account's notices: its proven email, else its proven phone, else as
+    a request's code (email_or_sms)."""
+    if user.email_proven:
+        return Channel.EMAIL
+    if user.phone_proven:
+        return Channel.SMS
+    return email_or_sms(user.email)
 
 
 def send_code(
@@ -162,10 +172,13 @@ def send_notice(
     params: dict[str, Any] | None = None,
 ) -> Delivery:
     """Queue a notice that carries no secret, retried until NOTICE_TTL from now; `params`
-    beside those of its purpose. By SMS it goes only to a number the account proved, and is
-    withheld at any other: nobody pays for a text to a number nobody proved."""
-    channel = channel or email_or_sms(user.email)
+    beside those of its purpose; by default to the address the account proved, email first.
+    By SMS it goes only to a number the account proved, and is withheld at any other: nobody
+    pays for a text to a number nobody proved; an active account's unproven address gets
+    nothing either (SPEC "An unproven address holds nothing")."""
+    channel = channel or notice_channel(user)
     address = _address(user, channel)
+    unproven = not user.proven(address)
     return _queue(
         deps,
         connection,
@@ -178,7 +191,7 @@ def send_notice(
         params={**_notice_params(user, purpose, now), **(params or {})},
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         asked_channel=asked_channel,
-        withhold=channel == Channel.SMS and not user.proven(address),
+        withhold=unproven and (channel == Channel.SMS or user.status == UserStatus.ACTIVE),
     )
 
 

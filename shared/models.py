@@ -75,8 +75,10 @@ users = Table(
     "users",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("email", String(254), unique=True),
-    Column("phone", String(16), unique=True),
+    # One account at most holds an address: a pending account's, or a proven one (the unique
+    # indexes of revision 0027, shared.accounts.held); active accounts may carry it unproven.
+    Column("email", String(254)),
+    Column("phone", String(16)),
     Column("password_hash", String(255), nullable=False),
     Column("full_name", String(200)),
     Column("locale", String(35), nullable=False),

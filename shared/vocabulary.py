@@ -124,6 +124,8 @@ class AccountEvent(StrEnum):
     PASSWORD_CHANGED = "password_changed"
     ADDRESS_CHANGE_REQUESTED = "address_change_requested"
     ADDRESS_CHANGED = "address_changed"
+    # An address the account never proved was proven by another account, and left this one.
+    ADDRESS_REMOVED = "address_removed"
 
 
 class Resolution(StrEnum):
@@ -140,6 +142,7 @@ class EventType(StrEnum):
     ACCOUNT_ACTIVATED = "account.activated"
     ACCOUNT_PASSWORD_CHANGED = "account.password_changed"
     ACCOUNT_ADDRESS_CHANGED = "account.address_changed"
+    ACCOUNT_ADDRESS_REMOVED = "account.address_removed"
     ACCOUNT_ERASED = "account.erased"
     DELIVERY_FAILED = "delivery.failed"
     DELIVERY_DELIVERED = "delivery.delivered"

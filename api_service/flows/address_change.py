@@ -8,6 +8,7 @@ from functools import partial
 
 from sqlalchemy import Connection
 
+from api_service.flows.address_proof import take_address
 from api_service.flows.commands import AddressChange, ConfirmAddressChange, RequestAddressChange
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCode, TooManyRequests
@@ -31,7 +32,7 @@ from shared.events import EventType, announce
 from shared.history import BY_PASSWORD, AccountEvent, record
 from shared.messages import (
     address_for,
-    email_or_sms,
+    notice_channel,
     send_notice,
     send_withheld,
     with_address,
@@ -191,9 +192,10 @@ def confirm_change(deps: Dependencies, request: ConfirmAddressChange, sender: st
     address is told (or, when it had none on that channel, its other one); a pending account
     is activated, as its code would have, and welcomed at the new address; the application
     hears `account.address_changed`. The new address is proven by its code; a contested
-    pending account keeps no other address no code proved (SPEC "Proof of address"). A new
-    address another account took meanwhile is a code that no longer works: 400, nothing
-    changed.
+    pending account keeps no other address no code proved (SPEC "Proof of address"), and the
+    accounts that carried the new address without proving it lose it (an address of the
+    account's own is proven so). A new address another account proved meanwhile, or holds as
+    its only address, is a code that no longer works: 400, nothing changed.
     """
     now = utcnow()
     new = NewAddress.of(request)
@@ -203,6 +205,7 @@ def confirm_change(deps: Dependencies, request: ConfirmAddressChange, sender: st
         user = redeem_code(
             deps, uow, request, purpose=Purpose.ADDRESS_CHANGE, now=now, address=new.address
         ).user
+        take_address(deps, connection, user.id, new.field, new.address, now)
         if not change_address(connection, user.id, new.field, new.address, now):
             raise InvalidCode
         changed = new.given_to(user).proven_at(new.address, now)
@@ -257,15 +260,16 @@ def _record_change(
 def _tell_old_address(
     deps: Dependencies, connection: Connection, user: User, new: NewAddress, now: datetime
 ) -> None:
-    """Queue the "your address was changed" notice to the address the account had on the
-    changed channel, else to its notice address."""
-    had = address_for(user, new.channel) is not None
+    """Queue the "your address was changed" notice to the address the account had and proved
+    on the changed channel, else to its notice address."""
+    old = address_for(user, new.channel)
+    had = old is not None and user.proven(old)
     send_notice(
         deps,
         connection,
         user,
         purpose=Purpose.ADDRESS_CHANGED,
-        channel=new.channel if had else email_or_sms(user.email),
+        channel=new.channel if had else notice_channel(user),
         now=now,
         params={"changed": new.field, "new_address": hint(new.address)},
     )

@@ -14,7 +14,7 @@ from api_service.flows.commands import Addressed, CodeRequest
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
-from shared.accounts import User, UserStatus, find_account
+from shared.accounts import User, UserStatus, carried_unproven, find_account
 from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
 from shared.history import REQUESTED, record
@@ -95,24 +95,33 @@ def answer_code_request(
     account" notice.
 
     A code that sets a password goes only to an address the account proved; one it did not
-    prove gets a withheld message instead (SPEC "Proof of address"). The message goes on the
-    channel asked for when its addresses have one there, else on the other; the client hears
-    the channel it asked for.
+    prove gets a withheld message instead (SPEC "Proof of address"), and an address only an
+    active account that never proved it carries is answered as unknown, its message withheld
+    (SPEC "An unproven address holds nothing"). The message goes on the channel asked for when
+    the account holds an address there, else on the other; the client hears the channel it
+    asked for.
     """
     user = find_account(connection, request.email, request.phone)
+    named = {"email": request.email, "sms": request.phone}
+    channel, address = _reaching(named, asked_channel)
+    # Read on every path, so that each costs the same.
+    carried = carried_unproven(connection, address)
     if user is None:
-        named = {"email": request.email, "sms": request.phone}
-        channel, address = _reaching(named, asked_channel)
-        notice = partial(
-            send_no_account,
-            deps,
-            connection,
-            address,
-            answers_as=purpose,
-            channel=channel,
-            now=now,
-            asked_channel=asked_channel,
-        )
+        if carried:
+            notice = partial(
+                send_withheld, deps, connection, address, purpose=purpose, channel=channel, now=now
+            )
+        else:
+            notice = partial(
+                send_no_account,
+                deps,
+                connection,
+                address,
+                answers_as=purpose,
+                channel=channel,
+                now=now,
+                asked_channel=asked_channel,
+            )
         earned = _Earned(channel, None, purpose, notice)
     else:
         earned = _for_account(
@@ -151,7 +160,11 @@ def _for_account(
     a pending one asking for a sign-in code gets its activation code; an address it never
     proved gets no code that sets a password or signs in, but a withheld message. The request
     goes in the account's history (shared.history.REQUESTED)."""
-    channel, address = _reaching({"email": user.email, "sms": user.phone}, asked_channel)
+    holds = {
+        "email": user.email if user.holds(user.email) else None,
+        "sms": user.phone if user.holds(user.phone) else None,
+    }
+    channel, address = _reaching(holds, asked_channel)
     if purpose in REQUESTED:
         detail = {"channel": channel}
         record(connection, user.id, REQUESTED[purpose], now=now, client=client, detail=detail)

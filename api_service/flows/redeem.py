@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from api_service.flows.address_proof import take_address
 from api_service.flows.commands import CodeEntry
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
@@ -39,7 +40,8 @@ def redeem_code(
 ) -> Redeemed:
     """The user whose live code for `purpose` this is (sent to `address`, for a code bound to
     one); the code is spent in `uow`, and the address it was sent to is proven, if the
-    account holds it already (an address change's is proven as it is given).
+    account holds it already (an address change's is proven as it is given), and leaves the
+    accounts that carried it unproven.
 
     Any other outcome answers 400 and counts a try against each address named, and a failure
     against the account if there is one; those counts are committed at once (the caller's unit
@@ -75,7 +77,9 @@ def redeem_code(
         assert user is not None
         sent = sent_to(connection, spent)
         if sent is not None:
-            prove_address(connection, user.id, sent, now)
+            proven = prove_address(connection, user.id, sent, now)
+            if proven is not None:
+                take_address(deps, connection, user.id, proven, sent, now)
             deps.suppressor.of(connection).lift_unsubscribed(connection, sent)
         return Redeemed(user.proven_at(sent, now), sent)
     deps.throttle.record(connection, failures + tries, now)

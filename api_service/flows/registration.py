@@ -29,7 +29,7 @@ from shared.accounts import (
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.history import AccountEvent, recording
-from shared.messages import address_for, send_code, send_notice
+from shared.messages import send_code, send_notice
 from shared.outbox import Channel, Delivery, Purpose
 from shared.throttle import Along
 
@@ -122,10 +122,11 @@ def _register(
 
 
 def _pending_hash(deps: Dependencies, uow: UnitOfWork, command: Register) -> str | None:
-    """The hash of the pending account holding an address `command` names, if any: on
+    """The hash of the pending account holding the address on the channel `command` asks
+    for, if any (the one it would answer instead of making an account): on
     PostgreSQL read in the request's own transaction, a round trip and no transaction more; on
     SQLite in one of its own, so that the hash after it holds no write lock."""
-    email, phone = command.email, command.phone
+    email, phone = _channel_address(command)
     if deps.passwords.beside_transaction:
         return pending_password_hash(uow.connection, email, phone)
     with deps.unit_of_work() as read:
@@ -156,15 +157,19 @@ def _write(
     }
     user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
     pending_owner = None
+    owner = None
     if user_id is None:
-        owner = find_user(connection, command.email, command.phone)
+        # An address is held: each one the request names gets what it would alone.
+        owner = find_user(connection, *_channel_address(command))
         if owner is None:
-            raise RuntimeError("address conflict without an owner")
+            user_id, fields = _insert_free(connection, command, fields, now)
+    if owner is not None:
         delivery = _answer_owner(deps, connection, owner, command, now)
         if owner.status == UserStatus.PENDING:
             pending_owner = owner.id
         subject, event = owner.id, AccountEvent.REGISTRATION_CONTESTED
     else:
+        assert user_id is not None
         user = User(id=user_id, status=UserStatus.PENDING, **fields)
         delivery = send_code(
             deps,
@@ -203,19 +208,45 @@ def _cause(
     )
 
 
+def _channel_address(command: Register) -> tuple[str | None, str | None]:
+    """The request's address on the channel it asked for, as (email, phone)."""
+    if command.channel == Channel.EMAIL:
+        return command.email, None
+    return None, command.phone
+
+
+def _insert_free(
+    connection: Connection, command: Register, fields: dict[str, Any], now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """A pending account holding the addresses of the request no account holds (the channel's
+    among them), the one a registration of those addresses alone would have made: its id and
+    its columns."""
+    for field, address in (("email", command.email), ("phone", command.phone)):
+        if address is not None and find_user(connection, *_alone(field, address)) is not None:
+            fields = {**fields, field: None}
+    user_id = insert_user(connection, now, password_hash=NO_PASSWORD_YET, **fields)
+    if user_id is None:
+        raise RuntimeError("address conflict without an owner")
+    return user_id, fields
+
+
+def _alone(field: str, address: str) -> tuple[str | None, str | None]:
+    """`address` as the (email, phone) of a request naming it alone."""
+    return (address, None) if field == "email" else (None, address)
+
+
 def _answer_owner(
     deps: Dependencies, connection: Connection, owner: User, command: Register, now: datetime
 ) -> Delivery:
-    """Tell the owner of an address someone registered again: an active owner that an account
-    exists, a pending one a fresh activation code. The client hears the channel it asked for."""
-    channel = _owner_channel(owner, command)
+    """Tell the owner of the address on the channel the request asked for, who holds it: an
+    active owner that an account exists, a pending one a fresh activation code."""
     if owner.status == UserStatus.PENDING:
         return send_code(
             deps,
             connection,
             owner,
             purpose=Purpose.ACTIVATION,
-            channel=channel,
+            channel=command.channel,
             now=now,
             asked_channel=command.channel,
         )
@@ -224,16 +255,7 @@ def _answer_owner(
         connection,
         owner,
         purpose=Purpose.ACCOUNT_EXISTS,
-        channel=channel,
+        channel=command.channel,
         now=now,
         asked_channel=command.channel,
     )
-
-
-def _owner_channel(owner: User, command: Register) -> str:
-    """The channel reaching the owner at an address the request named, the requested first."""
-    named = {command.email, command.phone} - {None}
-    for channel in (command.channel, "email", "sms"):
-        if address_for(owner, channel) in named:
-            return channel
-    raise RuntimeError("address conflict without a matching address")

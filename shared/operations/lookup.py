@@ -47,6 +47,9 @@ class Account:
     status: UserStatus
     created_at: datetime
     activated_at: datetime | None
+    # Whether a code sent to each address was used (SPEC "An unproven address holds nothing").
+    email_proven: bool
+    phone_proven: bool
 
 
 @dataclass(frozen=True)
@@ -141,11 +144,25 @@ def accounts_of(
             users.c.status,
             users.c.created_at,
             users.c.activated_at,
+            users.c.email_proven_at,
+            users.c.phone_proven_at,
         )
         .where(or_(*given))
         .order_by(users.c.id)
     )
-    return [Account(**row._mapping) for row in rows]
+    return [
+        Account(
+            id=row.id,
+            email=row.email,
+            phone=row.phone,
+            status=row.status,
+            created_at=row.created_at,
+            activated_at=row.activated_at,
+            email_proven=row.email is not None and row.email_proven_at is not None,
+            phone_proven=row.phone is not None and row.phone_proven_at is not None,
+        )
+        for row in rows
+    ]
 
 
 def history_of(
@@ -160,20 +177,28 @@ def history_of(
 
 def account_holding(connection: Connection, address: str) -> Account | None:
     """The account holding `address` (an email address or a number, in its stored form), if
-    any: one account at most holds an address."""
+    any: one account at most holds an address (a pending account's, or a proven one); else
+    the oldest that carries it unproven."""
     by_email = "@" in address
     accounts = accounts_of(
         connection,
         email=address if by_email else None,
         phone=None if by_email else address,
     )
-    return accounts[0] if accounts else None
+    proven = "email_proven" if by_email else "phone_proven"
+    held = [a for a in accounts if a.status == UserStatus.PENDING or getattr(a, proven)]
+    found = held or accounts
+    return found[0] if found else None
 
 
 def look_up(connection: Connection, address: str, *, before: int | None = None) -> Lookup:
     """An address's account, a page of its messages and the account's newest events, read on
     one connection."""
     holder = account_holding(connection, address)
+    by_email = "@" in address
+    accounts = accounts_of(
+        connection, email=address if by_email else None, phone=None if by_email else address
+    )
     messages, next_cursor = messages_to(connection, address, before=before)
     history, older = events_of(connection, holder.id) if holder else ([], None)
-    return Lookup([holder] if holder else [], messages, next_cursor, history, older is not None)
+    return Lookup(accounts, messages, next_cursor, history, older is not None)

@@ -121,7 +121,9 @@ def test_an_active_account_changes_its_email_with_the_code_sent_to_the_new_one(
     assert event["data"] == {
         "user_id": user["id"],
         "email": NEW,
+        "email_proven": True,
         "phone": None,
+        "phone_proven": False,
         "previous_email": OLD,
         "previous_phone": None,
     }

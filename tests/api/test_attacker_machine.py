@@ -142,6 +142,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self.rows_seen = newest or 0
         self.sms_by_client = {a.name: 0 for a in self.actors.values()}
         self.discreet_deliveries: list[str] = []
+        self.run = run
+        self.probes = 0
         self.users: list[dict[str, Any]] = []
         self.new_rows: list[dict[str, Any]] = []
 
@@ -234,12 +236,13 @@ class AttackerAndVictim(RuleBasedStateMachine):
             if answer.status_code == 200:
                 actor.proved.add(address)
 
-    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), new=st.booleans())
-    def change(self, who: str, n: int, new: bool) -> None:
-        """Move the account at address `n` to one of this person's own, with their password."""
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), to=st.integers(0, 3))
+    def change(self, who: str, n: int, to: int) -> None:
+        """Move the account at address `n` to any address, this person's or the other's (the
+        holder proves an address of their own this way), with their password."""
         actor = self.actors[who]
         current = self.addresses[n]
-        target = actor.email if new else actor.phone
+        target = self.addresses[to]
         body = {
             self._field(current): current,
             "password": actor.password,
@@ -264,7 +267,124 @@ class AttackerAndVictim(RuleBasedStateMachine):
         actor = self.actors[who]
         address = self.addresses[n]
         body = {self._field(address): address, "password": actor.password}
-        assert self._post(actor, "/v1/logins", body).status_code in (200, 401, 429)
+        answer = self._post(actor, "/v1/logins", body)
+        assert answer.status_code in (200, 401, 429)
+        self._check_not_hers(actor, address, answer)
+
+    @precondition(lambda self: any(a.codes for a in self.actors.values()))
+    @rule(
+        who=st.sampled_from(["attacker", "victim"]),
+        n=st.integers(0, 3),
+        path=st.sampled_from(
+            ["/v1/activations", "/v1/login-codes/confirm", "/v1/password-resets/confirm"]
+        ),
+    )
+    def confirm_naming_another(self, who: str, n: int, path: str) -> None:
+        """Confirm the newest code that reached this person naming any address, the other
+        person's included: a code proves and signs in at the address it reached only."""
+        actor = self.actors[who]
+        named = self.addresses[n]
+        for _, code in actor.codes[-1:]:
+            body: dict[str, Any] = {self._field(named): named, "code": code}
+            if path == "/v1/activations":
+                body["password"] = actor.password
+            if path == "/v1/password-resets/confirm":
+                body["new_password"] = actor.password
+            answer = self._post(actor, path, body)
+            assert answer.status_code < 500
+            if path != "/v1/activations":
+                self._check_not_hers(actor, named, answer)
+
+    @rule(n=st.integers(0, 1))
+    def victim_takes_her_address(self, n: int) -> None:
+        """She signs up with one address of her own alone, activates with the code that
+        reaches it and signs in naming it; the attacker then cannot (SPEC "An unproven address
+        holds nothing": whatever account carries it, unproven, keeps her out of nothing)."""
+        victim = self.victim
+        address = victim.addresses[n]
+        channel = "email" if n == 0 else "sms"
+        body = {self._field(address): address, "password": victim.password, "channel": channel}
+        seen, newest = len(victim.codes), max((r["id"] for r in self.new_rows), default=0)
+        answer = self._post(victim, "/v1/registrations", body)
+        arrived = [code for to, code in victim.codes[seen:] if to == address]
+        told = [
+            r["purpose"] for r in self.new_rows if r["id"] > newest and r["recipient"] == address
+        ]
+        if "account_exists" in told:
+            # Only an account she proved the address on may answer her so.
+            assert address in victim.proved, f"an account she never proved holds her {address}"
+        if answer.status_code != 202 or not arrived:
+            # A throttle or a budget held the code back: the machine plays those elsewhere.
+            return
+        victim.registered.add(address)
+        activation = {self._field(address): address, "code": arrived[-1]}
+        activated = self._post(victim, "/v1/activations", activation)
+        if activated.status_code == 409:
+            activation["password"] = victim.password
+            activated = self._post(victim, "/v1/activations", activation)
+        if activated.status_code == 429:
+            # Her client's SMS hour, which the welcome by SMS would exceed: played elsewhere.
+            assert activated.get_json()["detail"] in GENERIC_429, activated.get_json()
+            return
+        assert activated.status_code == 200, activated.get_json()
+        victim.proved.add(address)
+        login = {self._field(address): address, "password": victim.password}
+        signed_in = self._post(victim, "/v1/logins", login)
+        assert signed_in.status_code == 200, f"she cannot sign in at {address}"
+        theirs = self._post(
+            self.attacker, "/v1/logins", {**login, "password": "x" + victim.password}
+        )
+        assert theirs.status_code == 401
+        attacker_login = {**login, "password": self.attacker.password}
+        self._check_not_hers(
+            self.attacker, address, self._post(self.attacker, "/v1/logins", attacker_login)
+        )
+
+    @rule(his_field=st.sampled_from(["email", "phone"]))
+    def attacker_probes(self, his_field: str) -> None:
+        """The oracle: the attacker registers a fresh address of his own (on the channel he
+        asks for) beside her other address, and another fresh one beside a stranger's; his
+        own two get the same, whether she signed up or not."""
+        self.probes += 1
+        k = self.probes
+        texts = sum(1 for r in self.new_rows if r["channel"] == "sms")
+        if his_field == "phone" and texts + 2 > REGION_SMS:
+            # Both probes' SMS must fit the region's hour, or the second is refused for it.
+            return
+        hers = self.victim.email if his_field == "phone" else self.victim.phone
+        stranger = f"stranger{self.run}.{k}@example.org" if his_field == "phone" else None
+        stranger = stranger or f"+3364{self.run % 1000:03d}{k:04d}"
+        got: list[tuple[int, list[tuple[Any, ...]]]] = []
+        for other in (hers, stranger):
+            own = (
+                f"probe{self.run}.{k}.{len(got)}@example.net"
+                if his_field == "email"
+                else f"+3363{self.run % 1000:03d}{k:03d}{len(got)}"
+            )
+            body = {
+                his_field: own,
+                self._field(other): other,
+                "password": self.attacker.password,
+                "channel": "sms" if his_field == "phone" else "email",
+            }
+            client = f"192.0.2.{(2 * k + len(got)) % 250 + 1}"
+            let_time_pass(self.engine, 61)
+            answer = self.client.post(
+                "/v1/registrations", json=body, environ_base={"REMOTE_ADDR": client}
+            )
+            self.relay.drain()
+            self._look()
+            rows = [
+                (r["purpose"], r["channel"], r["withhold"], r["status"], bool(r["secret_params"]))
+                for r in self.new_rows
+                if r["recipient"] == own
+            ]
+            got.append((answer.status_code, rows))
+        if 429 in (got[0][0], got[1][0]):
+            # Her address's own hourly throttle, which her messages spent (not an account), or
+            # a budget the first probe reached: played elsewhere.
+            return
+        assert got[0] == got[1], f"his own address tells whether hers is taken: {got}"
 
     @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), sms=st.booleans())
     def login_code(self, who: str, n: int, sms: bool) -> None:
@@ -400,6 +520,11 @@ class AttackerAndVictim(RuleBasedStateMachine):
             "status": "queued",
         }
         self.discreet_deliveries.append(shown["delivery"]["id"])
+
+    def _check_not_hers(self, actor: Actor, address: str, answer: Any) -> None:
+        """Nobody but the victim signs in naming an address she owns, proven or not."""
+        if actor is not self.victim and address in self.victim.addresses:
+            assert answer.status_code != 200, f"the {actor.name} signed in naming her {address}"
 
     def _whose(self, actor: Actor, which: str) -> Actor:
         return actor if which == "own" else next(a for a in self.actors.values() if a is not actor)

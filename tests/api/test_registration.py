@@ -137,8 +137,16 @@ def test_twenty_concurrent_registrations_of_one_address(app: Flask, engine: Engi
 
 
 def _make_owner(engine: Engine, status: str) -> None:
+    """Every account `status`: an active one proven at its addresses, as its codes would."""
+    proven = (
+        ", email_proven_at = CASE WHEN email IS NOT NULL THEN created_at END,"
+        " phone_proven_at = CASE WHEN phone IS NOT NULL THEN created_at END"
+    )
     with engine.begin() as connection:
-        connection.execute(text("UPDATE users SET status = :status"), {"status": status})
+        connection.execute(
+            text(f"UPDATE users SET status = :status{proven if status == 'active' else ''}"),
+            {"status": status},
+        )
 
 
 @pytest.mark.parametrize("owner", ["active", "pending"])
@@ -181,9 +189,11 @@ def test_existing_address_answers_like_a_new_one(
 
 
 @pytest.mark.parametrize("owner", ["active", "pending"])
-def test_the_answer_names_the_channel_asked_for_not_the_owners(
+def test_a_free_address_beside_a_held_one_gets_what_it_would_alone(
     client: FlaskClient, engine: Engine, owner: str
 ) -> None:
+    """SPEC "An unproven address holds nothing": what a registration sends to the address on
+    its channel depends on that address alone, so a second address tells nothing."""
     register(client, GOOD)
     _make_owner(engine, owner)
     forget_throttles(engine)
@@ -193,9 +203,13 @@ def test_the_answer_names_the_channel_asked_for_not_the_owners(
     delivery = again.get_json()["delivery"]
     assert delivery["channel"] == "sms"
     assert client.get(f"/v1/deliveries/{delivery['id']}").get_json()["channel"] == "sms"
-    # The owner has no phone on file: the message goes by email all the same.
+    # The number gets its activation code, for an account of its own; the owner nothing.
     message = next(r for r in rows(engine, "outbox") if r["public_id"] == delivery["id"])
-    assert (message["channel"], message["recipient"]) == ("email", "ada@example.com")
+    assert (message["channel"], message["recipient"]) == ("sms", "+33612345678")
+    assert message["purpose"] == "activation" and message["secret_params"]
+    [_, new] = rows(engine, "users")
+    assert (new["email"], new["phone"], new["status"]) == (None, "+33612345678", "pending")
+    assert count(engine, "outbox", recipient="ada@example.com") == 1
 
 
 def test_existing_phone_gets_the_notice_by_sms(client: FlaskClient, engine: Engine) -> None:

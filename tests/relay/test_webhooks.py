@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from api_service import create_app
 from outbox_relay.relay import Relay
+from shared.accounts import user_by_id
 from shared.clock import utcnow
 from shared.events import emit
 from shared.models import users
@@ -50,6 +51,7 @@ def a_user(engine: Engine) -> int:
                 locale="en",
                 status="active",
                 created_at=utcnow(),
+                email_proven_at=utcnow(),
             )
         )
         return int(inserted.inserted_primary_key[0])
@@ -65,8 +67,7 @@ def emit_activated(engine: Engine, relay: Relay) -> int:
             now=utcnow(),
             event="account.activated",
             user_id=user_id,
-            email="ada@example.com",
-            phone=None,
+            account=user_by_id(connection, user_id),
         )
     return user_id
 
@@ -92,7 +93,13 @@ def test_an_event_is_posted_signed_as_standard_webhooks_says(
     assert request.header("webhook-id") == row["public_id"]
     assert (request.method, request.path) == ("POST", "/hooks")
     assert payload["type"] == "account.activated"
-    assert payload["data"] == {"user_id": user_id, "email": "ada@example.com", "phone": None}
+    assert payload["data"] == {
+        "user_id": user_id,
+        "email": "ada@example.com",
+        "email_proven": True,
+        "phone": None,
+        "phone_proven": False,
+    }
     assert payload["timestamp"].endswith("Z")
     assert (row["channel"], row["recipient"], row["status"]) == ("webhook", "webhook", "sent")
 
@@ -154,7 +161,9 @@ def test_a_message_that_dies_is_reported_in_the_transaction_that_marks_it(
     assert payload["data"] == {
         "user_id": user["id"],
         "email": "ada@example.com",
+        "email_proven": False,
         "phone": None,
+        "phone_proven": False,
         "delivery_id": dead["public_id"],
         "channel": "email",
         "purpose": "activation",
