@@ -76,6 +76,9 @@ def test_a_receipt_is_the_operators_and_the_applications_never_a_clients(
         "user_id": user["id"],
         "email": MARY,
         "phone": None,
+        # Her activation mail arrived; she has not typed its code yet.
+        "email_proven": False,
+        "phone_proven": False,
         "delivery_id": delivery_id,
         "channel": "email",
         "purpose": "activation",
