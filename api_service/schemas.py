@@ -25,7 +25,12 @@ from shared.outbox import CHANNELS, Channel, values_of
 from shared.refusals import FailureReason
 from shared.views import WaitingReason
 
+# Six digits and nothing else: the length keeps out the newline `$` lets through.
 CODE = re.compile(r"^[0-9]{6}$")
+CODE_ERROR = "Must be the 6 digits of the code."
+# A link token: URL-safe base64 (shared.codes.new_link_token), its length checked apart.
+TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+TOKEN_ERROR = "Must be the token of the code's link."
 
 
 class StrictSchema(Schema):
@@ -47,14 +52,33 @@ class AddressSchema(StrictSchema):
             raise ValidationError("An email or a phone number is required.", "email")
 
 
-def code_field() -> fields.String:
-    """Six digits and nothing else: the length keeps out the newline `$` lets through."""
-    error = "Must be the 6 digits of the code."
-    return fields.String(
-        required=True,
-        validate=[validate.Length(equal=6, error=error), validate.Regexp(CODE, error=error)],
-        metadata={"example": "042917"},
+class CodeEntrySchema(AddressSchema):
+    """The code sent to the addresses named, or its mail's link token in its place."""
+
+    code = fields.String(
+        validate=[
+            validate.Length(equal=6, error=CODE_ERROR),
+            validate.Regexp(CODE, error=CODE_ERROR),
+        ],
+        metadata={"example": "042917", "description": "The 6 digits of the code; or `token`."},
     )
+    token = fields.String(
+        validate=[
+            validate.Length(min=16, max=64, error=TOKEN_ERROR),
+            validate.Regexp(TOKEN, error=TOKEN_ERROR),
+        ],
+        metadata={
+            "description": "The code's link token (CODE_LINK_URL's `{token}`) in the code's "
+            "place: wrong codes typed by others never kill it."
+        },
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def _code_or_token(self, data: dict[str, Any], **_: Any) -> None:
+        if "code" not in data and "token" not in data:
+            raise ValidationError("A code or a token is required.", "code")
+        if "code" in data and "token" in data:
+            raise ValidationError("A code or a token, not both.", "token")
 
 
 def _offered() -> tuple[str, ...]:
@@ -147,11 +171,10 @@ class RegistrationSchema(_ChannelSchema):
         super()._channel_address(data)
 
 
-class ActivationSchema(AddressSchema):
+class ActivationSchema(CodeEntrySchema):
     """Body of POST /v1/activations; `password`, when given, becomes the account's (a
     contested account takes no activation without it)."""
 
-    code = code_field()
     password = Password(required=False)
 
 
@@ -172,10 +195,9 @@ class ResetRequestSchema(AddressSchema):
             check_sms_offered("phone")
 
 
-class ResetConfirmSchema(AddressSchema):
+class ResetConfirmSchema(CodeEntrySchema):
     """Body of POST /v1/password-resets/confirm."""
 
-    code = code_field()
     new_password = Password()
 
 
@@ -271,10 +293,8 @@ class LoginCodeRequestSchema(_ChannelSchema):
     captcha_token = captcha_field()
 
 
-class LoginCodeConfirmSchema(AddressSchema):
+class LoginCodeConfirmSchema(CodeEntrySchema):
     """Body of POST /v1/login-codes/confirm."""
-
-    code = code_field()
 
 
 class LoginResultSchema(Schema):

@@ -58,7 +58,8 @@ def compose(
             id=row.public_id, to=row.recipient, body=templates.sms(row.template, row.locale, params)
         )
     if code_link is not None and "code" in params:
-        params["code_link"] = code_link(params["code"], row.recipient, row.purpose)
+        link = code_link(params["code"], params.get("token"), row.recipient, row.purpose)
+        params["code_link"] = link
     unsubscribe = None
     if row.purpose == Purpose.NO_ACCOUNT and unsubscribe_url is not None:
         unsubscribe = params["unsubscribe_url"] = unsubscribe_url(row.recipient)

@@ -22,6 +22,7 @@ from shared.outbox import (
     enqueue,
 )
 from shared.secretbox import SecretBox
+from shared.settings import code_link
 from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle, code_tries, sms_region
@@ -92,7 +93,10 @@ def send_code(
     settings = deps.settings
     recipient = _address(user, channel)
     bound = recipient if purpose in BOUND_TO_ADDRESS else None
-    fresh = fresh_for(deps, connection, user, purpose=purpose, now=now, first=first, address=bound)
+    link = channel == Channel.EMAIL and code_link.carries_token(settings.code_link_url)
+    fresh = fresh_for(
+        deps, connection, user, purpose=purpose, now=now, first=first, address=bound, link=link
+    )
     return _queue(
         deps,
         connection,
@@ -106,7 +110,10 @@ def send_code(
             "expires_minutes": max(settings.code_ttl(purpose) // 60, 1),
             **({ANSWERS_AS: answers_as} if answers_as else {}),
         },
-        secret_params={"code": fresh.code},
+        secret_params={
+            "code": fresh.code,
+            **({"token": fresh.link_token} if fresh.link_token else {}),
+        },
         token=fresh.row,
         expires_at=fresh.expires_at,
         asked_channel=asked_channel,
@@ -122,9 +129,11 @@ def fresh_for(
     now: datetime,
     first: bool,
     address: str | None = None,
+    link: bool = False,
 ) -> FreshCode:
     """A fresh code for `purpose` to `user`, not yet written; the older ones die, unless it is
-    the `first`. `address`: the one address it proves, if it is bound to one."""
+    the `first`. `address`: the one address it proves, if it is bound to one; `link`: it gets a
+    link token, which its mail's link carries."""
     settings = deps.settings
     return fresh_code(
         connection,
@@ -135,6 +144,7 @@ def fresh_for(
         now=now,
         first=first,
         address=address,
+        link=link,
     )
 
 
