@@ -80,7 +80,7 @@ AUTHENTICATED = ("/v1/admin/", "/admin/", "/v1/provider-events")
 CODE = re.compile(r"\b\d{6}\b")
 # The link's token (CODE_LINK_URL's `{token}`), and the link the machine's mails carry.
 TOKEN_IN_LINK = re.compile(r"#token=([A-Za-z0-9_-]+)")
-LINK = "https://app.outpost.test/go#c={code}"
+LINK = "https://app.outpost.test/go#token={token}"
 # What a code of each purpose she holds lets her do, and the route she does it on.
 WAYS_IN = {
     "activation": "/v1/activations",

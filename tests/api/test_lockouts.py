@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from support.constants import ADMIN_TOKEN
+from support.dashboard import signed_in
 from support.rows import let_time_pass, rows
 from support.smtp_sink import SinkServer, code_in
 
@@ -159,3 +160,23 @@ def test_an_operator_lifts_the_lockout_audited_and_in_the_history(
         "unlock",
         str(user["id"]),
     )
+
+
+def test_the_dashboard_shows_the_lockout_and_its_unlock_button_lifts_it(
+    client: FlaskClient, engine: Engine, relay: Relay, smtp: SinkServer
+) -> None:
+    _active(client, engine, relay, smtp)
+    for n in range(100):
+        body = {"email": ADA, "password": f"a wrong guess {n}"}
+        client.post("/v1/logins", json=body, environ_base={"REMOTE_ADDR": f"10.3.{n}.1"})
+    token = signed_in(client)
+    page = client.get("/admin/lookup", query_string={"address": ADA}).get_data(as_text=True)
+    assert "locked_out" in page and "method: password" in page
+    [user] = rows(engine, "users")
+    form = {"csrf_token": token, "address": ADA}
+    done = client.post(f"/admin/accounts/{user['id']}/unlock", data=form)
+    assert done.status_code == 303
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert f"Account {user['id']} unlocked" in page and "unlocked" in page
+    right = {"email": ADA, "password": PASSWORD}
+    assert client.post("/v1/logins", json=right).status_code == 200
