@@ -6,8 +6,9 @@ from typing import Any
 
 from marshmallow import ValidationError, validates_schema
 
+from api_service.code_schemas import CodeEntrySchema
 from api_service.fields import EmailAddress, Password, PhoneNumber
-from api_service.schemas import AddressSchema, CodeEntrySchema, captcha_field, check_sms_offered
+from api_service.schemas import AddressSchema, captcha_field, check_sms_offered
 
 
 class _NewAddressSchema(AddressSchema):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import request
@@ -25,13 +24,6 @@ from shared.outbox import CHANNELS, Channel, values_of
 from shared.refusals import FailureReason
 from shared.views import WaitingReason
 
-# Six digits and nothing else: the length keeps out the newline `$` lets through.
-CODE = re.compile(r"^[0-9]{6}$")
-CODE_ERROR = "Must be the 6 digits of the code."
-# A link token: URL-safe base64 (shared.codes.new_link_token), its length checked apart.
-TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
-TOKEN_ERROR = "Must be the token of the code's link."
-
 
 class StrictSchema(Schema):
     """Unknown fields are an error, never silently dropped."""
@@ -50,35 +42,6 @@ class AddressSchema(StrictSchema):
     def _some_address(self, data: dict[str, Any], **_: Any) -> None:
         if "email" not in data and "phone" not in data:
             raise ValidationError("An email or a phone number is required.", "email")
-
-
-class CodeEntrySchema(AddressSchema):
-    """The code sent to the addresses named, or its mail's link token in its place."""
-
-    code = fields.String(
-        validate=[
-            validate.Length(equal=6, error=CODE_ERROR),
-            validate.Regexp(CODE, error=CODE_ERROR),
-        ],
-        metadata={"example": "042917", "description": "The 6 digits of the code; or `token`."},
-    )
-    token = fields.String(
-        validate=[
-            validate.Length(min=16, max=64, error=TOKEN_ERROR),
-            validate.Regexp(TOKEN, error=TOKEN_ERROR),
-        ],
-        metadata={
-            "description": "The code's link token (CODE_LINK_URL's `{token}`) in the code's "
-            "place: wrong codes typed by others never kill it."
-        },
-    )
-
-    @validates_schema(skip_on_field_errors=True)
-    def _code_or_token(self, data: dict[str, Any], **_: Any) -> None:
-        if "code" not in data and "token" not in data:
-            raise ValidationError("A code or a token is required.", "code")
-        if "code" in data and "token" in data:
-            raise ValidationError("A code or a token, not both.", "token")
 
 
 def _offered() -> tuple[str, ...]:
@@ -171,13 +134,6 @@ class RegistrationSchema(_ChannelSchema):
         super()._channel_address(data)
 
 
-class ActivationSchema(CodeEntrySchema):
-    """Body of POST /v1/activations; `password`, when given, becomes the account's (a
-    contested account takes no activation without it)."""
-
-    password = Password(required=False)
-
-
 class ResendSchema(_ChannelSchema):
     """Body of POST /v1/activations/resend; `channel` defaults to the address given."""
 
@@ -193,12 +149,6 @@ class ResetRequestSchema(AddressSchema):
     def _sms_offered(self, data: dict[str, Any], **_: Any) -> None:
         if "email" not in data:
             check_sms_offered("phone")
-
-
-class ResetConfirmSchema(CodeEntrySchema):
-    """Body of POST /v1/password-resets/confirm."""
-
-    new_password = Password()
 
 
 class StatusSchema(Schema):
@@ -291,10 +241,6 @@ class LoginCodeRequestSchema(_ChannelSchema):
     """Body of POST /v1/login-codes; `channel` defaults to the address given."""
 
     captcha_token = captcha_field()
-
-
-class LoginCodeConfirmSchema(CodeEntrySchema):
-    """Body of POST /v1/login-codes/confirm."""
 
 
 class LoginResultSchema(Schema):

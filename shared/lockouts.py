@@ -42,6 +42,18 @@ def locks_of(user: User) -> list[str]:
     ]
 
 
+def restart_code_tries(
+    throttle: Throttle, connection: Connection, user: User, *, purpose: str
+) -> None:
+    """Let the user's addresses try codes for `purpose` afresh, after an operator sent one.
+
+    The public routes do the same when they let a message through (`limit_recipients`);
+    without it, a code an operator sends to an account that used up its tries is refused.
+    """
+    addresses = [address for address in (user.email, user.phone) if address]
+    throttle.forget(connection, code_tries(purpose, addresses))
+
+
 def note_lockout(
     throttle: Throttle,
     connection: Connection,

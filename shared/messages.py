@@ -25,7 +25,7 @@ from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle, code_tries, sms_region
+from shared.throttle import Throttle, sms_region
 from shared.verification import FreshCode, fresh_code
 
 
@@ -93,9 +93,15 @@ def send_code(
     settings = deps.settings
     recipient = _address(user, channel)
     bound = recipient if purpose in BOUND_TO_ADDRESS else None
-    link = channel == Channel.EMAIL and code_link.carries_token(settings.code_link_url)
     fresh = fresh_for(
-        deps, connection, user, purpose=purpose, now=now, first=first, address=bound, link=link
+        deps,
+        connection,
+        user,
+        purpose=purpose,
+        now=now,
+        first=first,
+        address=bound,
+        channel=channel,
     )
     return _queue(
         deps,
@@ -110,10 +116,7 @@ def send_code(
             "expires_minutes": max(settings.code_ttl(purpose) // 60, 1),
             **({ANSWERS_AS: answers_as} if answers_as else {}),
         },
-        secret_params={
-            "code": fresh.code,
-            **({"token": fresh.link_token} if fresh.link_token else {}),
-        },
+        secret_params=fresh.sealed,
         token=fresh.row,
         expires_at=fresh.expires_at,
         asked_channel=asked_channel,
@@ -129,11 +132,11 @@ def fresh_for(
     now: datetime,
     first: bool,
     address: str | None = None,
-    link: bool = False,
+    channel: str | None = None,
 ) -> FreshCode:
     """A fresh code for `purpose` to `user`, not yet written; the older ones die, unless it is
-    the `first`. `address`: the one address it proves, if it is bound to one; `link`: it gets a
-    link token, which its mail's link carries."""
+    the `first`. `address`: the one address it proves, if it is bound to one; a mail's
+    (`channel`) gets a link token too when CODE_LINK_URL carries one."""
     settings = deps.settings
     return fresh_code(
         connection,
@@ -144,20 +147,8 @@ def fresh_for(
         now=now,
         first=first,
         address=address,
-        link=link,
+        link=channel == Channel.EMAIL and code_link.carries_token(settings.code_link_url),
     )
-
-
-def restart_code_tries(
-    deps: Dependencies, connection: Connection, user: User, *, purpose: str
-) -> None:
-    """Let the user's addresses try codes for `purpose` afresh, after an operator sent one.
-
-    The public routes do the same when they let a message through (`limit_recipients`);
-    without it, a code an operator sends to an account that used up its tries is refused.
-    """
-    addresses = [address for address in (user.email, user.phone) if address]
-    deps.throttle.forget(connection, code_tries(purpose, addresses))
 
 
 def send_notice(

@@ -1,4 +1,7 @@
-"""The tables both processes share, as SQLAlchemy Core; alembic owns the schema itself."""
+"""The tables both processes share, as SQLAlchemy Core; alembic owns the schema itself.
+
+Long because: the current schema is one concern, readable in one file.
+"""
 
 from __future__ import annotations
 

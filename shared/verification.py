@@ -34,6 +34,11 @@ class FreshCode:
     expires_at: datetime
     row: dict[str, Any]
 
+    @property
+    def sealed(self) -> dict[str, str]:
+        """What its message carries sealed: the code, and its link token if it has one."""
+        return {"code": self.code, **({"token": self.link_token} if self.link_token else {})}
+
 
 @dataclass(frozen=True)
 class IssuedCode:
