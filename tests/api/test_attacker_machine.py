@@ -37,8 +37,7 @@ from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.limits import SERVICE_BUSY
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
-from shared.clock import utcnow
-from shared.models import outbox, throttle_events, users, verification_tokens
+from shared.models import outbox, throttle_events, users
 from support.constants import MakeRelay
 from support.rows import let_time_pass
 from support.sms_gateway import SmsGateway
@@ -56,14 +55,7 @@ DISCREET = (
     "/v1/address-changes",
     "/v1/login-codes",
 )
-GENERIC_429 = {
-    SLOW_DOWN,
-    SERVICE_BUSY,
-    "A message was sent to this address recently.",
-    # An address change takes a password: failed sign-ins naming the address lock it, known
-    # or not (they are counted by the address named).
-    "Too many failed sign-ins for this account.",
-}
+GENERIC_429 = {SLOW_DOWN, SERVICE_BUSY, "A message was sent to this address recently."}
 # Purposes a request asks for, each throttled per recipient whatever route causes it.
 REQUESTED = (
     "activation",
@@ -78,19 +70,6 @@ SETS_A_PASSWORD = ("password_reset", "login_code")
 # Routes that take credentials rather than a public request: played by their own tests.
 AUTHENTICATED = ("/v1/admin/", "/admin/", "/v1/provider-events")
 CODE = re.compile(r"\b\d{6}\b")
-# The link's token (CODE_LINK_URL's `{token}`), and the link the machine's mails carry.
-TOKEN_IN_LINK = re.compile(r"#token=([A-Za-z0-9_-]+)")
-LINK = "https://app.outpost.test/go#token={token}"
-# What a code of each purpose she holds lets her do, and the route she does it on.
-WAYS_IN = {
-    "activation": "/v1/activations",
-    "password_reset": "/v1/password-resets/confirm",
-    "login_code": "/v1/login-codes/confirm",
-}
-# Failed sign-ins that lock password sign-in (api_service.flows.login.LOGIN_FAILURES), and the
-# clients a guesser spreads them over: one, many IPv4 addresses, or many IPv6 /64s.
-SIGN_IN_FAILURES = 100
-SPREADS = ("one", "many", "v6")
 # Each step is a minute after the one before: 25 steps stay inside every hourly budget.
 # Sized to fit CI: alone on the 2-core VM, 40 examples of 25 steps took 27 s on SQLite and
 # 43 s on PostgreSQL, and 3 to 5 times that beside the rest of the suite; this size is a
@@ -118,9 +97,6 @@ class Actor:
     proved: set[str] = field(default_factory=set)
     # Accounts this person signed in to with a code.
     signed_in: set[int] = field(default_factory=set)
-    # Each mail with a code that reached them: the address, the code, the link's token (None
-    # when the mail has none) and the delivery's id.
-    mails: list[tuple[str, str, str | None, str]] = field(default_factory=list)
 
     @property
     def addresses(self) -> tuple[str, str]:
@@ -332,95 +308,6 @@ class AttackerAndVictim(RuleBasedStateMachine):
             assert answer.status_code == 200
             self._look()
 
-    # -- availability: no one without her mail or phone keeps her out ------------------------
-
-    @rule(n=st.integers(0, 1), spread=st.sampled_from(SPREADS))
-    def attacker_guesses_her_password(self, n: int, spread: str) -> None:
-        """A hundred wrong passwords naming one of her addresses, from one client or spread
-        over many IPv4 clients or many /64s (each a client of its own)."""
-        address = self.victim.addresses[n]
-        let_time_pass(self.engine, 61)
-        for k, client in zip(range(SIGN_IN_FAILURES), _clients(spread), strict=False):
-            body = {self._field(address): address, "password": f"a guess, number {k}"}
-            answer = self.client.post("/v1/logins", json=body, environ_base={"REMOTE_ADDR": client})
-            assert answer.status_code in (401, 429), answer.get_json()
-        self._look()
-        self._her_way_in()
-
-    @precondition(lambda self: bool(self.victim.mails))
-    @rule(spread=st.sampled_from(SPREADS), tries=st.integers(1, 6))
-    def attacker_guesses_her_code(self, spread: str, tries: int) -> None:
-        """Wrong codes for her newest mail's code, on its route and naming its address, each
-        from another client."""
-        address, code, _, delivery = self.victim.mails[-1]
-        purpose = self._code_of(delivery)["purpose"]
-        if purpose not in WAYS_IN:
-            return
-        let_time_pass(self.engine, 61)
-        for k, client in zip(range(1, tries + 1), _clients(spread), strict=False):
-            body = {self._field(address): address, "code": f"{(int(code) + k) % 10**6:06d}"}
-            if purpose == "password_reset":
-                body["new_password"] = self.attacker.password
-            answer = self.client.post(
-                WAYS_IN[purpose], json=body, environ_base={"REMOTE_ADDR": client}
-            )
-            assert answer.status_code in (400, 409, 429), answer.get_json()
-        self._look()
-        self._her_way_in()
-
-    @precondition(lambda self: bool(self.victim.mails))
-    @rule()
-    def victim_comes_back(self) -> None:
-        """She opens her newest mail and uses it."""
-        self._her_way_in()
-
-    def _her_way_in(self) -> None:
-        """Her newest mail's link token (its code when it has none) works, whatever others
-        did, unless a newer code took its place, it was used, or it expired."""
-        if not self.victim.mails:
-            return
-        address, code, token, delivery = self.victim.mails[-1]
-        row = self._code_of(delivery)
-        purpose = row["purpose"]
-        if purpose not in WAYS_IN or (
-            purpose == "activation" and address not in self.victim.registered
-        ):
-            return
-        if row["status"] in ("used", "superseded") or row["expires_at"] <= utcnow():
-            return
-        body: dict[str, Any] = {self._field(address): address}
-        body.update({"token": token} if token is not None else {"code": code})
-        if purpose == "password_reset":
-            body["new_password"] = self.victim.password
-        answer = self._post(self.victim, WAYS_IN[purpose], body)
-        if answer.status_code == 409:
-            body["password"] = self.victim.password
-            answer = self._post(self.victim, WAYS_IN[purpose], body)
-        assert answer.status_code == 200, (
-            f"her {purpose} code is {row['status']}, tried {row['failed_attempts']} times, "
-            f"and refused: {answer.status_code} {answer.get_json()}"
-        )
-        self.victim.proved.add(address)
-
-    def _code_of(self, delivery: str) -> dict[str, Any]:
-        """The code a delivery carries: its purpose, status, tries and expiry."""
-        with self.engine.connect() as connection:
-            found = (
-                connection.execute(
-                    select(
-                        verification_tokens.c.purpose,
-                        verification_tokens.c.status,
-                        verification_tokens.c.failed_attempts,
-                        verification_tokens.c.expires_at,
-                    )
-                    .join(outbox, outbox.c.token_id == verification_tokens.c.id)
-                    .where(outbox.c.public_id == delivery)
-                )
-                .mappings()
-                .one()
-            )
-        return dict(found)
-
     # -- the promises -------------------------------------------------------------------------
 
     @invariant()
@@ -549,14 +436,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             text = mail.get_body(("plain",))
             if actor is None or text is None:
                 continue
-            content = text.get_content()
-            codes = CODE.findall(content)
-            actor.codes += [(str(mail["To"]), c) for c in codes]
-            if codes:
-                token = TOKEN_IN_LINK.search(content)
-                delivery = str(mail["Message-ID"]).strip("<>").split("@")[0]
-                found = token.group(1) if token else None
-                actor.mails.append((str(mail["To"]), codes[0], found, delivery))
+            actor.codes += [(str(mail["To"]), c) for c in CODE.findall(text.get_content())]
             if mail["List-Unsubscribe"]:
                 actor.unsubscribe.append(str(mail["List-Unsubscribe"]).strip("<>").split("/")[-1])
         self.mails_seen = len(self.smtp.sink.received)
@@ -565,17 +445,6 @@ class AttackerAndVictim(RuleBasedStateMachine):
             if actor is not None:
                 actor.codes += [(sms.json["to"], c) for c in CODE.findall(sms.json["body"])]
         self.sms_seen = len(self.gateway.requests)
-
-
-def _clients(spread: str) -> Iterator[str]:
-    """Client addresses: one, then a new IPv4 address or a new /64 for each request."""
-    for n in itertools.count():
-        if spread == "one":
-            yield "192.0.2.7"
-        elif spread == "many":
-            yield f"10.{n // 250 % 250}.{n % 250}.9"
-        else:
-            yield f"2001:db8:{n // 65536:x}:{n % 65536:x}::1"
 
 
 def _matches(stored: str, password: str) -> bool:
@@ -597,7 +466,6 @@ def machine_app(env: dict[str, str]) -> Iterator[Flask]:
             "THROTTLE_PER_HOUR": str(PER_HOUR),
             "PROVIDER_EVENTS_TOKEN": TOKEN,
             "PUBLIC_URL": PUBLIC_URL,
-            "CODE_LINK_URL": LINK,
         }
     )
     yield app
