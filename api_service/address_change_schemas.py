@@ -6,8 +6,9 @@ from typing import Any
 
 from marshmallow import ValidationError, validates_schema
 
+from api_service.code_schemas import CodeEntrySchema
 from api_service.fields import EmailAddress, Password, PhoneNumber
-from api_service.schemas import AddressSchema, captcha_field, check_sms_offered, code_field
+from api_service.schemas import AddressSchema, captcha_field, check_sms_offered
 
 
 class _NewAddressSchema(AddressSchema):
@@ -35,7 +36,5 @@ class AddressChangeSchema(_NewAddressSchema):
     captcha_token = captcha_field()
 
 
-class AddressChangeConfirmSchema(_NewAddressSchema):
+class AddressChangeConfirmSchema(_NewAddressSchema, CodeEntrySchema):
     """Body of POST /v1/address-changes/confirm."""
-
-    code = code_field()

@@ -245,3 +245,10 @@ class ErasedSchema(Schema):
 
     user_id = fields.Integer(required=True)
     erased = fields.Boolean(required=True)
+
+
+class UnlockedSchema(Schema):
+    """Answer of POST /v1/admin/users/<id>/unlock."""
+
+    user_id = fields.Integer(required=True)
+    unlocked = fields.Boolean(required=True)

@@ -14,15 +14,14 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema
 
 from api_service.address_change_schemas import AddressChangeConfirmSchema, AddressChangeSchema
+from api_service.code_schemas import ActivationSchema, ResetConfirmSchema
 from api_service.problems import MEDIA_TYPE
 from api_service.request_body import ProblemParser
 from api_service.schemas import (
-    ActivationSchema,
     LoginSchema,
     ProblemSchema,
     RegistrationSchema,
     ResendSchema,
-    ResetConfirmSchema,
     ResetRequestSchema,
 )
 from shared.outbox import Channel

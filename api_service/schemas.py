@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import request
@@ -25,8 +24,6 @@ from shared.outbox import CHANNELS, Channel, values_of
 from shared.refusals import FailureReason
 from shared.views import WaitingReason
 
-CODE = re.compile(r"^[0-9]{6}$")
-
 
 class StrictSchema(Schema):
     """Unknown fields are an error, never silently dropped."""
@@ -45,16 +42,6 @@ class AddressSchema(StrictSchema):
     def _some_address(self, data: dict[str, Any], **_: Any) -> None:
         if "email" not in data and "phone" not in data:
             raise ValidationError("An email or a phone number is required.", "email")
-
-
-def code_field() -> fields.String:
-    """Six digits and nothing else: the length keeps out the newline `$` lets through."""
-    error = "Must be the 6 digits of the code."
-    return fields.String(
-        required=True,
-        validate=[validate.Length(equal=6, error=error), validate.Regexp(CODE, error=error)],
-        metadata={"example": "042917"},
-    )
 
 
 def _offered() -> tuple[str, ...]:
@@ -147,14 +134,6 @@ class RegistrationSchema(_ChannelSchema):
         super()._channel_address(data)
 
 
-class ActivationSchema(AddressSchema):
-    """Body of POST /v1/activations; `password`, when given, becomes the account's (a
-    contested account takes no activation without it)."""
-
-    code = code_field()
-    password = Password(required=False)
-
-
 class ResendSchema(_ChannelSchema):
     """Body of POST /v1/activations/resend; `channel` defaults to the address given."""
 
@@ -170,13 +149,6 @@ class ResetRequestSchema(AddressSchema):
     def _sms_offered(self, data: dict[str, Any], **_: Any) -> None:
         if "email" not in data:
             check_sms_offered("phone")
-
-
-class ResetConfirmSchema(AddressSchema):
-    """Body of POST /v1/password-resets/confirm."""
-
-    code = code_field()
-    new_password = Password()
 
 
 class StatusSchema(Schema):
@@ -276,12 +248,6 @@ class LoginCodeRequestSchema(_ChannelSchema):
     """Body of POST /v1/login-codes; `channel` defaults to the address given."""
 
     captcha_token = captcha_field()
-
-
-class LoginCodeConfirmSchema(AddressSchema):
-    """Body of POST /v1/login-codes/confirm."""
-
-    code = code_field()
 
 
 class LoginResultSchema(Schema):

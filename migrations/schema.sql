@@ -354,6 +354,7 @@ CREATE TABLE public.verification_tokens (
     expires_at timestamp with time zone NOT NULL,
     used_at timestamp with time zone,
     address character varying(254),
+    link_hmac character varying(64),
     CONSTRAINT verification_tokens_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'address_change'::character varying, 'login_code'::character varying])::text[]))),
     CONSTRAINT verification_tokens_status CHECK (((status)::text = ANY ((ARRAY['active'::character varying, 'used'::character varying, 'superseded'::character varying, 'dead'::character varying])::text[])))
 );

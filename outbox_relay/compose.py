@@ -60,7 +60,8 @@ def compose(
         body = autofill.ended(text, params.get("code"))
         return SmsMessage(id=row.public_id, to=row.recipient, body=body)
     if code_link is not None and "code" in params:
-        params["code_link"] = code_link(params["code"], row.recipient, row.purpose)
+        link = code_link(params["code"], params.get("token"), row.recipient, row.purpose)
+        params["code_link"] = link
     unsubscribe = None
     if row.purpose == Purpose.NO_ACCOUNT and unsubscribe_url is not None:
         unsubscribe = params["unsubscribe_url"] = unsubscribe_url(row.recipient)

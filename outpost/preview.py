@@ -14,6 +14,7 @@ from outbox_relay.channels import Email, SmsMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
+from shared.codes import new_link_token
 from shared.outbox import PURPOSES, Channel, Purpose, priority_of
 from shared.secretbox import SecretBox
 from shared.settings import code_link
@@ -31,7 +32,8 @@ def preview(
     """The RFC 5322 message (email) or the text (SMS) of `purpose`, to a sample recipient."""
     box = SecretBox(secrets.token_urlsafe(32))
     params = samples(purpose)
-    secret = {"code": params.pop("code")} if "code" in params else None
+    # A code's sample comes with a link token, which a CODE_LINK_URL with `{token}` shows.
+    secret = {"code": params.pop("code"), "token": new_link_token()} if "code" in params else None
     row = Claimed(
         id=0,
         public_id=str(uuid.uuid4()),

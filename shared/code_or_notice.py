@@ -38,7 +38,10 @@ def send_code_or_notice(
     try:
         if user is None:
             stand_in = _stand_in(connection, now)
-            fresh = fresh_for(deps, connection, stand_in, purpose=purpose, now=now, first=False)
+            # The same work as a real code's, its link token included (SPEC "No enumeration").
+            fresh = fresh_for(
+                deps, connection, stand_in, purpose=purpose, now=now, first=False, channel=channel
+            )
             write_code(connection, fresh)
         else:
             delivery = send_code(

@@ -14,7 +14,7 @@ MAX_CODE_TRIES = 5
 
 class CodeStatus(StrEnum):
     """A code's state: active until it is used, superseded by a newer one, or dead of too many
-    wrong tries."""
+    wrong tries (a code with a link token never dies of them: its token still works)."""
 
     ACTIVE = "active"
     USED = "used"
@@ -25,6 +25,11 @@ class CodeStatus(StrEnum):
 def new_code() -> str:
     """Six random digits."""
     return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def new_link_token() -> str:
+    """A code's link token (CODE_LINK_URL's `{token}`): 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
 
 
 def derive_key(secret_key: str, label: str) -> bytes:

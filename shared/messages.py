@@ -22,9 +22,10 @@ from shared.outbox import (
     enqueue,
 )
 from shared.secretbox import SecretBox
+from shared.settings import code_link
 from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle, code_tries, sms_region
+from shared.throttle import Throttle, sms_region
 from shared.verification import FreshCode, fresh_code
 
 
@@ -102,7 +103,16 @@ def send_code(
     settings = deps.settings
     recipient = _address(user, channel)
     bound = recipient if purpose in BOUND_TO_ADDRESS else None
-    fresh = fresh_for(deps, connection, user, purpose=purpose, now=now, first=first, address=bound)
+    fresh = fresh_for(
+        deps,
+        connection,
+        user,
+        purpose=purpose,
+        now=now,
+        first=first,
+        address=bound,
+        channel=channel,
+    )
     return _queue(
         deps,
         connection,
@@ -116,7 +126,7 @@ def send_code(
             "expires_minutes": max(settings.code_ttl(purpose) // 60, 1),
             **({ANSWERS_AS: answers_as} if answers_as else {}),
         },
-        secret_params={"code": fresh.code},
+        secret_params=fresh.sealed,
         token=fresh.row,
         expires_at=fresh.expires_at,
         asked_channel=asked_channel,
@@ -132,9 +142,11 @@ def fresh_for(
     now: datetime,
     first: bool,
     address: str | None = None,
+    channel: str | None = None,
 ) -> FreshCode:
     """A fresh code for `purpose` to `user`, not yet written; the older ones die, unless it is
-    the `first`. `address`: the one address it proves, if it is bound to one."""
+    the `first`. `address`: the one address it proves, if it is bound to one; a mail's
+    (`channel`) gets a link token too when CODE_LINK_URL carries one."""
     settings = deps.settings
     return fresh_code(
         connection,
@@ -145,19 +157,8 @@ def fresh_for(
         now=now,
         first=first,
         address=address,
+        link=channel == Channel.EMAIL and code_link.carries_token(settings.code_link_url),
     )
-
-
-def restart_code_tries(
-    deps: Dependencies, connection: Connection, user: User, *, purpose: str
-) -> None:
-    """Let the user's addresses try codes for `purpose` afresh, after an operator sent one.
-
-    The public routes do the same when they let a message through (`limit_recipients`);
-    without it, a code an operator sends to an account that used up its tries is refused.
-    """
-    addresses = [address for address in (user.email, user.phone) if address]
-    deps.throttle.forget(connection, code_tries(purpose, addresses))
 
 
 def send_notice(

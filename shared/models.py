@@ -1,4 +1,7 @@
-"""The tables both processes share, as SQLAlchemy Core; alembic owns the schema itself."""
+"""The tables both processes share, as SQLAlchemy Core; alembic owns the schema itself.
+
+Long because: the current schema is one concern, readable in one file.
+"""
 
 from __future__ import annotations
 
@@ -108,6 +111,8 @@ verification_tokens = Table(
     Column("used_at", UtcDateTime()),
     # The address an address-change code was sent to, which it alone can confirm.
     Column("address", String(254)),
+    # The HMAC of the code's link token (CODE_LINK_URL's `{token}`), when its mail carries one.
+    Column("link_hmac", String(64)),
 )
 
 # What happened to an account, newest last (shared/history.py): read by account and id, purged

@@ -11,7 +11,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, case, select, update
 
-from shared.codes import MAX_CODE_TRIES, CodeStatus, code_hmac, code_matches, new_code
+from shared.codes import (
+    MAX_CODE_TRIES,
+    CodeStatus,
+    code_hmac,
+    code_matches,
+    new_code,
+    new_link_token,
+)
 from shared.models import outbox, verification_tokens
 from shared.outbox import INSERT_TOKEN
 from shared.transitions import cancel_messages
@@ -19,11 +26,18 @@ from shared.transitions import cancel_messages
 
 @dataclass(frozen=True)
 class FreshCode:
-    """A code not yet written: its plaintext, its expiry and its token's row."""
+    """A code not yet written: its plaintext, its link token's (None: its mail has no link
+    token), its expiry and its token's row."""
 
     code: str
+    link_token: str | None
     expires_at: datetime
     row: dict[str, Any]
+
+    @property
+    def sealed(self) -> dict[str, str]:
+        """What its message carries sealed: the code, and its link token if it has one."""
+        return {"code": self.code, **({"token": self.link_token} if self.link_token else {})}
 
 
 @dataclass(frozen=True)
@@ -68,16 +82,19 @@ def fresh_code(
     now: datetime,
     first: bool = False,
     address: str | None = None,
+    link: bool = False,
 ) -> FreshCode:
     """A new code for a user and purpose, its row not yet written (shared.outbox.enqueue writes
     it with the code's message); older live codes and their unsent messages die now.
 
     `first` says the account was created in this transaction and so has no older codes.
     `address`: the one address the code proves (an address change's), if it is bound to one.
+    `link`: the code gets a link token too, which its mail's link carries.
     """
     if not first:
         supersede(connection, user_id, purpose)
     code = new_code()
+    link_token = new_link_token() if link else None
     expires_at = now + timedelta(seconds=ttl)
     row = {
         "user_id": user_id,
@@ -91,7 +108,9 @@ def fresh_code(
     if address is not None:
         # Named only when set, as most codes have none.
         row["address"] = address
-    return FreshCode(code=code, expires_at=expires_at, row=row)
+    if link_token is not None:
+        row["link_hmac"] = code_hmac(secret_key, user_id, purpose, link_token)
+    return FreshCode(code=code, link_token=link_token, expires_at=expires_at, row=row)
 
 
 def supersede(connection: Connection, user_id: int, purpose: str) -> None:
@@ -119,52 +138,66 @@ def use_code(
     *,
     user_id: int | None,
     purpose: str,
-    code: str,
+    code: str | None,
     now: datetime,
     address: str | None = None,
+    link_token: str | None = None,
 ) -> int | None:
-    """Spend the user's live code if `code` is it, and return its id; count a wrong try on that
-    code otherwise (None).
+    """Spend the user's live code if `code` is it (or `link_token` its link token), and return
+    its id; count a wrong try on that code otherwise (None).
 
     `address`: what a code bound to an address (shared.outbox.BOUND_TO_ADDRESS) must have been
     sent to; a code sent elsewhere is no code for it.
 
-    Both updates are conditional on the token still being active with tries left, so
-    concurrent requests can neither use a code twice nor test more guesses than allowed.
-    With no user, or no live code, the same statements run and match nothing: a wrong code
-    costs the same time whether or not an account exists.
+    Both updates are conditional on the token still being active (and a code's, with tries
+    left), so concurrent requests can neither use a code twice nor test more guesses than
+    allowed. With no user, or no live code, the same statements run and match nothing: a wrong
+    code costs the same time whether or not an account exists. A code with a link token is
+    never killed by wrong tries: past them only its token is taken, so that someone guessing
+    at the six digits cannot keep the mail's holder from using it. A wrong link token counts
+    nothing: 192 random bits are not guessed.
     """
     token = connection.execute(_live_code(user_id, purpose, now, address)).one_or_none()
     token_id = token.id if token is not None else _NO_TOKEN
-    live = (
-        (verification_tokens.c.id == token_id)
-        & (verification_tokens.c.status == CodeStatus.ACTIVE)
-        & (verification_tokens.c.failed_attempts < MAX_CODE_TRIES)
+    live = (verification_tokens.c.id == token_id) & (
+        verification_tokens.c.status == CodeStatus.ACTIVE
     )
-    stored = token.code_hmac if token is not None else _NO_HMAC
-    if code_matches(secret_keys, user_id or 0, purpose, code, stored) and token is not None:
+    guessable = live & (verification_tokens.c.failed_attempts < MAX_CODE_TRIES)
+    if link_token is not None:
+        stored = token.link_hmac if token is not None and token.link_hmac else _NO_HMAC
+        entered, condition = link_token, live
+    else:
+        stored = token.code_hmac if token is not None else _NO_HMAC
+        entered, condition = code or "", guessable
+    if code_matches(secret_keys, user_id or 0, purpose, entered, stored) and token is not None:
         used = connection.execute(
-            update(verification_tokens).where(live).values(status=CodeStatus.USED, used_at=now)
+            update(verification_tokens).where(condition).values(status=CodeStatus.USED, used_at=now)
         )
         if used.rowcount != 1:
             return None
         cancel_messages(connection, [token_id])
         return token_id
-    tries = connection.execute(
-        update(verification_tokens)
-        .where(live)
-        .values(
-            failed_attempts=verification_tokens.c.failed_attempts + 1,
-            status=case(
-                (verification_tokens.c.failed_attempts + 1 >= MAX_CODE_TRIES, CodeStatus.DEAD),
-                else_=verification_tokens.c.status,
-            ),
-        )
-        .returning(verification_tokens.c.failed_attempts)
-    ).scalar_one_or_none()
-    if tries is not None and tries >= MAX_CODE_TRIES:
-        cancel_messages(connection, [token_id])
+    if link_token is None:
+        _count_wrong_try(connection, guessable, token_id)
     return None
+
+
+def _count_wrong_try(connection: Connection, guessable: Any, token_id: int) -> None:
+    """One more wrong try on the code; its last kills it (and its unsent message) unless it
+    has a link token."""
+    tries = verification_tokens.c.failed_attempts + 1
+    dies = (tries >= MAX_CODE_TRIES) & verification_tokens.c.link_hmac.is_(None)
+    dead = connection.execute(
+        update(verification_tokens)
+        .where(guessable)
+        .values(
+            failed_attempts=tries,
+            status=case((dies, CodeStatus.DEAD), else_=verification_tokens.c.status),
+        )
+        .returning(verification_tokens.c.status)
+    ).scalar_one_or_none()
+    if dead == CodeStatus.DEAD:
+        cancel_messages(connection, [token_id])
 
 
 def sent_to(connection: Connection, token_id: int) -> str | None:
@@ -183,7 +216,11 @@ def _live_code(
 ) -> Select[Any]:
     """The newest live code of the user for `purpose` (sent to `address`, if given)."""
     live = (
-        select(verification_tokens.c.id, verification_tokens.c.code_hmac)
+        select(
+            verification_tokens.c.id,
+            verification_tokens.c.code_hmac,
+            verification_tokens.c.link_hmac,
+        )
         .where(
             verification_tokens.c.user_id == user_id,
             verification_tokens.c.purpose == purpose,

@@ -126,6 +126,18 @@ class AccountEvent(StrEnum):
     ADDRESS_CHANGED = "address_changed"
     # An address the account never proved was proven by another account, and left this one.
     ADDRESS_REMOVED = "address_removed"
+    # A limit on guessing filled: password sign-in, or codes (then taken only as link tokens).
+    LOCKED_OUT = "locked_out"
+    # An operator lifted the account's lockouts.
+    UNLOCKED = "unlocked"
+
+
+class LockedOut(StrEnum):
+    """What a lockout stops (an account's history's `locked_out`): password sign-in, or codes
+    typed in (their mails' link tokens still work)."""
+
+    PASSWORD = "password"
+    CODE = "code"
 
 
 class Resolution(StrEnum):

@@ -28,6 +28,11 @@ NOTICES: dict[str, tuple[str, str]] = {
         "The address of account {target} is suppressed; remove it first. Nothing sent.",
     ),
     "retry:suppressed": ("warn", "The address of {target} is suppressed; remove it first."),
+    "unlock:done": (
+        "ok",
+        "Account {target} unlocked: its failed sign-ins and wrong codes forgotten.",
+    ),
+    "unlock:absent": ("warn", "No account {target}; nothing done."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

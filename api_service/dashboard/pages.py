@@ -201,8 +201,22 @@ def lookup() -> BaseResponse:
             before=before,
             found=found,
             retention_days=dependencies().settings.account_events_retention_days,
+            notice=notice_of(request.args),
         )
     )
+
+
+@bp.post("/accounts/<int:user_id>/unlock")
+def unlock(user_id: int) -> BaseResponse:
+    """Lift an account's lockouts (failed sign-ins, wrong codes), and show its lookup again."""
+    deps = dependencies()
+    done = act(unit_of_work, operations.unlock, deps, user_id, actor=_actor(), now=utcnow())
+    params = {
+        "address": request.form.get("address", "")[:RECIPIENT_MAX],
+        "notice": "unlock:done" if done else "unlock:absent",
+        "target": str(user_id),
+    }
+    return redirect(_url(".lookup", params), 303)
 
 
 @bp.get("/stranded")

@@ -14,7 +14,7 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCode, TooManyRequests
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
-from api_service.flows.login import LOGIN_FAILURES, failures_of
+from api_service.flows.login import LOGIN_FAILURES
 from api_service.flows.redeem import redeem_code
 from shared.accounts import (
     User,
@@ -30,6 +30,7 @@ from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
 from shared.events import EventType, announce
 from shared.history import BY_PASSWORD, AccountEvent, record
+from shared.lockouts import failures_of
 from shared.messages import (
     address_for,
     notice_channel,

@@ -61,9 +61,11 @@ class CodeRequest(Addressed):
 
 @dataclass(frozen=True, kw_only=True)
 class CodeEntry(Addressed):
-    """A request bringing the code sent to the addresses it names."""
+    """A request bringing the code sent to the addresses it names, or its mail's link token in
+    its place (one of the two)."""
 
-    code: str
+    code: str | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,8 +16,6 @@ from shared.addresses import phone_region
 from shared.outbox import CODED, Channel, Purpose
 from shared.throttle import Limit, code_tries, sms_region
 
-# Failed code attempts one account may make in an hour, across all its codes.
-ACCOUNT_FAILURES = Limit(100, 3600)
 # The region cap's: it speaks of the service, never of the client, who did nothing wrong (the
 # cap is everybody's; a real user after an attack on their region must not be told it is theirs).
 SERVICE_BUSY = "Too many text messages are being sent right now; try again later."

@@ -14,10 +14,13 @@ from api_service.flows.errors import InvalidCredentials, TooManyRequests
 from shared.accounts import User, UserStatus, find_account, password_hash_of, set_password
 from shared.clock import utcnow
 from shared.history import BY_PASSWORD, AccountEvent, record
+from shared.lockouts import failures_of, note_lockout
 from shared.throttle import Limit
+from shared.vocabulary import LockedOut
 
 # Failed sign-ins one account (or one unknown identifier) may make in an hour: a counter of its
-# own, so that failed sign-ins never block activation or a password reset.
+# own, which locks password sign-in only, never a code (SPEC "Codes": no one without the mail
+# or the phone keeps its owner out).
 LOGIN_FAILURES = Limit(100, 3600)
 
 
@@ -43,6 +46,7 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
             deps.throttle.record(uow.connection, [subject], now)
             if user is not None:
                 _record(uow.connection, user.id, AccountEvent.LOGIN_FAILED, now, sender)
+                _note_lockout(deps, uow.connection, user, subject, now, sender)
             uow.commit()
         raise InvalidCredentials
     assert stored is not None
@@ -55,6 +59,22 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
     return {"user_id": user.id, "status": UserStatus.ACTIVE}
 
 
+def _note_lockout(
+    deps: Dependencies, connection: Connection, user: User, subject: str, now: datetime, sender: str
+) -> None:
+    """If this failure locked password sign-in, the account's history says so."""
+    note_lockout(
+        deps.throttle,
+        connection,
+        user,
+        subject,
+        LOGIN_FAILURES,
+        what=LockedOut.PASSWORD,
+        now=now,
+        client=sender,
+    )
+
+
 def _record(
     connection: Connection, user_id: int, event: AccountEvent, now: datetime, sender: str
 ) -> None:
@@ -65,8 +85,3 @@ def _record(
 def failed_sign_ins(user: User) -> list[str]:
     """The subjects counting failed sign-ins naming one of the user's addresses."""
     return [failures_of(address) for address in (user.email, user.phone) if address]
-
-
-def failures_of(identifier: str | None) -> str:
-    """The subject counting failed sign-ins naming `identifier`."""
-    return f"login-failures:{identifier}"

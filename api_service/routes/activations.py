@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from api_service.clients import current_client
+from api_service.code_schemas import ActivationSchema
 from api_service.dependencies import dependencies
 from api_service.flows.activation import activate, resend_activation
 from api_service.flows.answers import AnswerStatus
 from api_service.flows.commands import Activate, ResendActivation
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import (
-    ActivationSchema,
     DeliveryAcceptedSchema,
     ResendSchema,
     StatusSchema,

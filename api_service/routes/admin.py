@@ -25,6 +25,7 @@ from api_service.admin_schemas import (
     SuppressionListSchema,
     SuppressionRemovalSchema,
     SuppressionRemovedSchema,
+    UnlockedSchema,
 )
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act, read
@@ -257,6 +258,18 @@ def erase_user(user_id: int) -> dict[str, Any]:
     if not act(unit_of_work, operations.erase, deps, user_id, actor=g.actor, now=utcnow()):
         raise _no_such_account()
     return {"user_id": user_id, "erased": True}
+
+
+@bp.post(f"/v1/admin/users/<int(min=1, max={MAX_ID}):user_id>/unlock")
+@bp.response(200, UnlockedSchema)
+@bp.problems(*ADMIN_PROBLEMS, 429)
+@bp.doc(security=BEARER)
+def unlock_user(user_id: int) -> dict[str, Any]:
+    """Lift an account's lockouts: its failed sign-ins and wrong codes are forgotten; audited."""
+    deps = dependencies()
+    if not act(unit_of_work, operations.unlock, deps, user_id, actor=g.actor, now=utcnow()):
+        raise _no_such_account()
+    return {"user_id": user_id, "unlocked": True}
 
 
 @bp.get("/v1/admin/audit")

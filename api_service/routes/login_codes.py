@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api_service.clients import current_client
+from api_service.code_schemas import LoginCodeConfirmSchema
 from api_service.dependencies import dependencies
 from api_service.flows.answers import AnswerStatus
 from api_service.flows.commands import ConfirmLoginCode, RequestLoginCode
@@ -12,7 +13,6 @@ from api_service.flows.login_code import confirm_login_code, request_login_code
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import (
     DeliveryAcceptedSchema,
-    LoginCodeConfirmSchema,
     LoginCodeRequestSchema,
     LoginResultSchema,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api_service.clients import current_client
+from api_service.code_schemas import ResetConfirmSchema
 from api_service.dependencies import dependencies
 from api_service.flows.answers import AnswerStatus
 from api_service.flows.commands import ConfirmReset, RequestReset
@@ -13,7 +14,6 @@ from api_service.http_limits import checked_beside_the_hash, client_to_check
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import (
     DeliveryAcceptedSchema,
-    ResetConfirmSchema,
     ResetRequestSchema,
     StatusSchema,
 )

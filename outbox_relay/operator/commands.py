@@ -1,4 +1,5 @@
-"""`outbox-relay stats|stranded|suppressions|erase|purge`: figures, accounts and retention."""
+"""`outbox-relay stats|stranded|suppressions|erase|unlock|purge`: figures, accounts and
+retention."""
 
 from __future__ import annotations
 
@@ -180,6 +181,16 @@ def erase(connection: Connection, ctx: Context) -> int:
         print(f"no account {user_id}", file=ctx.out)
         return 1
     print(f"account {user_id} erased", file=ctx.out)
+    return 0
+
+
+def unlock(connection: Connection, ctx: Context) -> int:
+    """Lift the lockouts of the account named; exit 1 if there is none."""
+    user_id = ctx.args.user_id
+    if not operations.unlock(connection, ctx.deps, user_id, actor=ctx.actor, now=ctx.now):
+        print(f"no account {user_id}", file=ctx.out)
+        return 1
+    print(f"account {user_id} unlocked", file=ctx.out)
     return 0
 
 

@@ -167,7 +167,7 @@ def _add_reports(
 def _add_changes(
     subparsers: Any, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
 ) -> None:
-    """`suppressions list|remove`, `erase` and `purge`."""
+    """`suppressions list|remove`, `erase`, `unlock` and `purge`."""
     suppressions_parser = subparsers.add_parser(
         "suppressions",
         help="addresses no message goes to any more (bounces, complaints, 5.1.x refusals)",
@@ -191,6 +191,13 @@ def _add_changes(
     )
     erasing.add_argument("user_id", type=_whole(), metavar="USER_ID")
     erasing.set_defaults(handler=commands.erase)
+    unlocking = subparsers.add_parser(
+        "unlock",
+        help="lift an account's lockouts: forget its failed sign-ins and wrong codes",
+        parents=[common],
+    )
+    unlocking.add_argument("user_id", type=_whole(), metavar="USER_ID")
+    unlocking.set_defaults(handler=commands.unlock)
     purge_parser = subparsers.add_parser(
         "purge", help="delete what outlived its retention window", parents=[common, as_json]
     )

@@ -60,6 +60,7 @@ from shared.operations.stranded import (
 )
 from shared.operations.tallies import catch_up as catch_up_tallies
 from shared.operations.tallies import fold as fold_tallies
+from shared.operations.unlock import unlock
 
 __all__ = [
     "BULK_RETRY_CAP",
@@ -117,4 +118,5 @@ __all__ = [
     "stats",
     "stranded",
     "suppression_of",
+    "unlock",
 ]

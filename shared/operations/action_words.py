@@ -16,6 +16,7 @@ ACTION_NAMES: dict[str, str] = {
     "reissue_activation": "Reissue activation",
     "remove_suppressions": "Remove suppression",
     "erase": "Erase account",
+    "unlock": "Unlock account",
     "purge": "Purge",
 }
 
@@ -52,6 +53,10 @@ def _erased(details: Mapping[str, Any]) -> str:
     return f"account and its {_counted(messages, 'message')} erased"
 
 
+def _unlocked(details: Mapping[str, Any]) -> str:
+    return "failed sign-ins and wrong codes forgotten"
+
+
 def _purged(details: Mapping[str, Any]) -> str:
     kinds = [(name.replace("_", " "), n) for name, n in details.items() if isinstance(n, int)]
     removed = [f"{n} {name}" for name, n in kinds if n]
@@ -64,6 +69,7 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "reissue_activation": _reissue,
     "remove_suppressions": _removed,
     "erase": _erased,
+    "unlock": _unlocked,
     "purge": _purged,
 }
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import UserStatus
+from shared.lockouts import WRONG_CODES
 from shared.models import (
     account_events,
     idempotency_keys,
@@ -83,9 +84,15 @@ def purge(
     dead_before = now - timedelta(days=settings.retention_dead_days)
     accounts_before = now - timedelta(days=settings.retention_unactivated_days)
     history_before = now - timedelta(days=settings.account_events_retention_days)
-    # Throttle windows are an hour at most; codes' tries last as long as the longest code.
+    # Throttle windows are a day at most (an account's wrong codes); codes' tries last as long
+    # as the longest code.
     events_before = now - timedelta(
-        seconds=max(DASHBOARD_SESSION_SECONDS, settings.activation_ttl, settings.reset_ttl)
+        seconds=max(
+            DASHBOARD_SESSION_SECONDS,
+            WRONG_CODES.seconds,
+            settings.activation_ttl,
+            settings.reset_ttl,
+        )
     )
 
     paced = _Paced(connection, batch, rest)

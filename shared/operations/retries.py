@@ -12,10 +12,10 @@ from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import UserStatus, user_by_id
+from shared.lockouts import restart_code_tries
 from shared.messages import (
     Dependencies,
     address_for,
-    restart_code_tries,
     send_code,
     with_address,
 )
@@ -162,7 +162,7 @@ def _retry_with_fresh_code(
         return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
     purpose, channel = row.purpose, row.channel
     delivery = send_code(deps, connection, code_to, purpose=purpose, channel=channel, now=now)
-    restart_code_tries(deps, connection, user, purpose=row.purpose)
+    restart_code_tries(deps.throttle, connection, user, purpose=row.purpose)
     connection.execute(update(outbox).where(outbox.c.id == row.id).values(replaced_by=delivery.id))
     return RetryResult(row.public_id, RetryOutcome.FRESH_CODE, delivery.id)
 

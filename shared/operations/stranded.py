@@ -12,7 +12,8 @@ from sqlalchemy import Connection, and_, func, or_, select
 from shared.accounts import User, UserStatus, user_by_id
 from shared.codes import CodeStatus
 from shared.events import EventType
-from shared.messages import Dependencies, address_for, email_or_sms, restart_code_tries, send_code
+from shared.lockouts import restart_code_tries
+from shared.messages import Dependencies, address_for, email_or_sms, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
@@ -193,7 +194,7 @@ def reissue_activation(
             delivery = send_code(
                 deps, connection, user, purpose=Purpose.ACTIVATION, channel=channel, now=now
             )
-            restart_code_tries(deps, connection, user, purpose=Purpose.ACTIVATION)
+            restart_code_tries(deps.throttle, connection, user, purpose=Purpose.ACTIVATION)
             # The dead activations it replaces are dealt with: no longer counted or listed.
             replaced = and_(
                 outbox.c.user_id == user.id,

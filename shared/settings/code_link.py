@@ -9,18 +9,30 @@ from urllib.parse import quote
 
 from shared.settings.mail_values import web_url
 
-# Fills a link from a code, the address it went to and the message's purpose.
-CodeLink = Callable[[str, str, str], str]
+# Fills a link from a code, its link token (None: the code has none), the address it went to
+# and the message's purpose; None when the link needs a token the code has not.
+CodeLink = Callable[[str, str | None, str, str], str | None]
+# The placeholders a link may hold; it needs the code or its token.
+PLACEHOLDERS = ("{code}", "{token}", "{address}", "{purpose}")
 
 
-def filled(pattern: str, code: str, address: str, purpose: str) -> str:
-    """`pattern` with `{code}`, `{address}` and `{purpose}` (`activation`, `password_reset`,
-    `address_change`, `login_code`) percent-encoded in: nothing of them can end the fragment
-    or add a parameter (`+` in an address included). One page can take every purpose:
-    `{purpose}` tells it which."""
-    for placeholder, value in (("{code}", code), ("{address}", address), ("{purpose}", purpose)):
+def filled(pattern: str, code: str, token: str | None, address: str, purpose: str) -> str | None:
+    """`pattern` with `{code}`, `{token}`, `{address}` and `{purpose}` (`activation`,
+    `password_reset`, `address_change`, `login_code`) percent-encoded in: nothing of them can
+    end the fragment or add a parameter (`+` in an address included). One page can take every
+    purpose: `{purpose}` tells it which. None for a code without a token (one written before
+    the link asked for it) when the link carries `{token}`."""
+    if token is None and carries_token(pattern):
+        return None
+    values = {"{code}": code, "{token}": token or "", "{address}": address, "{purpose}": purpose}
+    for placeholder, value in values.items():
         pattern = pattern.replace(placeholder, quote(value, safe=""))
     return pattern
+
+
+def carries_token(pattern: str | None) -> bool:
+    """Whether the link carries a code's link token: its codes then get one."""
+    return pattern is not None and "{token}" in pattern
 
 
 def from_setting(pattern: str | None) -> CodeLink | None:
@@ -29,16 +41,18 @@ def from_setting(pattern: str | None) -> CodeLink | None:
 
 
 def parse(value: str) -> str | None:
-    """An http(s) URL with `{code}`, and if it likes `{address}` and `{purpose}`, no other
-    placeholder."""
+    """An http(s) URL with `{code}` or `{token}`, and if it likes `{address}` and `{purpose}`,
+    no other placeholder."""
     url = web_url("CODE_LINK_URL")(value)
     if url is None:
         return None
-    if "{code}" not in url:
-        raise ValueError(f"a URL with a {{code}} placeholder, got {value!r}")
+    if "{code}" not in url and "{token}" not in url:
+        raise ValueError(f"a URL with a {{code}} or {{token}} placeholder, got {value!r}")
     rest = url
-    for placeholder in ("{code}", "{address}", "{purpose}"):
+    for placeholder in PLACEHOLDERS:
         rest = rest.replace(placeholder, "")
     if "{" in rest or "}" in rest:
-        raise ValueError(f"only {{code}}, {{address}} and {{purpose}} are filled in, got {value!r}")
+        raise ValueError(
+            f"only {{code}}, {{token}}, {{address}} and {{purpose}} are filled in, got {value!r}"
+        )
     return url

@@ -139,16 +139,19 @@ CODE_LINK_URL = Variable(
     name="CODE_LINK_URL",
     group=MESSAGES,
     meaning=(
-        "A URL with `{code}`, and if it likes `{address}` and `{purpose}` (`activation`, "
-        "`password_reset`, `address_change`, `login_code`), each percent-encoded when filled: "
-        "every mail with a code then carries a one-click link beside it. Keep them in the "
-        "fragment, which no server logs: "
-        "`https://app.example/verify#address={address}&purpose={purpose}&code={code}`. "
+        "A URL with `{code}` or `{token}`, and if it likes `{address}` and `{purpose}` "
+        "(`activation`, `password_reset`, `address_change`, `login_code`), each "
+        "percent-encoded when filled: every mail with a code then carries a one-click link "
+        "beside it. `{token}` is a random token of 192 bits that stands for the mail's code "
+        "(every route that takes `code` takes `token` in its place) and that wrong codes never "
+        "kill: someone guessing at the six digits cannot keep the mail's holder out. Keep them "
+        "in the fragment, which no server logs: "
+        "`https://app.example/verify#address={address}&purpose={purpose}&token={token}`. "
         "`outpost up` points it at `/dev/signup`."
     ),
     parse=code_link.parse,
     shown="unset: the code alone",
-    checks="an `http(s)://` URL with `{code}`, and no placeholder but those three",
+    checks="an `http(s)://` URL with `{code}` or `{token}`, and no placeholder but those four",
 )
 TEMPLATES_DIR = Variable(
     name="TEMPLATES_DIR",

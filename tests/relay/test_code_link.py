@@ -82,8 +82,11 @@ def test_without_code_link_url_the_code_goes_alone(
 @pytest.mark.parametrize(
     ("value", "words"),
     [
-        ("https://app.example.com/verify#address={address}", "{code} placeholder"),
-        ("https://app.example.com/verify#code={code}&user={user}", "only {code}, {address}"),
+        ("https://app.example.com/verify#address={address}", "{code} or {token} placeholder"),
+        (
+            "https://app.example.com/verify#code={code}&user={user}",
+            "only {code}, {token}, {address}",
+        ),
         ("ftp://app.example.com/{code}", "http(s)://"),
         ("https://app.example.com/{code}\n", "control characters"),
     ],
