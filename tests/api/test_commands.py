@@ -23,14 +23,12 @@ from api_service.flows.commands import (
     RequestReset,
     ResendActivation,
 )
+from api_service.code_schemas import ActivationSchema, LoginCodeConfirmSchema, ResetConfirmSchema
 from api_service.schemas import (
-    ActivationSchema,
-    LoginCodeConfirmSchema,
     LoginCodeRequestSchema,
     LoginSchema,
     RegistrationSchema,
     ResendSchema,
-    ResetConfirmSchema,
     ResetRequestSchema,
 )
 from shared.outbox import Channel
