@@ -35,8 +35,11 @@ def test_0024_adds_the_history_and_keeps_every_row(
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                "INSERT INTO users (email, password_hash, locale, status, created_at)"
-                " VALUES (:email, 'x', 'en', 'active', CURRENT_TIMESTAMP)"
+                # An account that proved its address (revision 0021's column): an unproven one
+                # signs in to nothing, so a wrong password names no account (revision 0027).
+                "INSERT INTO users (email, password_hash, locale, status, created_at,"
+                " email_proven_at)"
+                " VALUES (:email, 'x', 'en', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             ),
             {"email": "old@example.com"},
         )
