@@ -32,6 +32,9 @@ def _register(client: FlaskClient, engine: Engine, status: str = "pending") -> N
     assert client.post("/v1/registrations", json=body).status_code == 202
     with engine.begin() as connection:
         connection.execute(text("UPDATE users SET status = :status"), {"status": status})
+        if status == "active":
+            # Activated: its address proven, as an activation proves it.
+            connection.execute(text("UPDATE users SET email_proven_at = CURRENT_TIMESTAMP"))
     forget_throttles(engine)
 
 
