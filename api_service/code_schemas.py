@@ -19,6 +19,10 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 TOKEN_ERROR = "Must be the token of the code's link."
 
 
+# What the schema cannot say (OpenAPI has it as two optional fields): exactly one of the two.
+CODE_OR_TOKEN = ("A code or a token is required.", "A code or a token, not both.")
+
+
 class CodeEntrySchema(AddressSchema):
     """The code sent to the addresses named, or its mail's link token in its place."""
 
@@ -43,9 +47,9 @@ class CodeEntrySchema(AddressSchema):
     @validates_schema(skip_on_field_errors=True)
     def _code_or_token(self, data: dict[str, Any], **_: Any) -> None:
         if "code" not in data and "token" not in data:
-            raise ValidationError("A code or a token is required.", "code")
+            raise ValidationError(CODE_OR_TOKEN[0], "code")
         if "code" in data and "token" in data:
-            raise ValidationError("A code or a token, not both.", "token")
+            raise ValidationError(CODE_OR_TOKEN[1], "token")
 
 
 class ActivationSchema(CodeEntrySchema):

@@ -13,6 +13,7 @@ from typing import Any
 
 import schemathesis
 
+from api_service.code_schemas import CODE_OR_TOKEN
 from api_service.passwords import COMMON_PASSWORD
 
 ROUTES_TAKING_ADDRESSES = (
@@ -53,7 +54,7 @@ def valid_data_is_refused_only_for_a_common_password(
     ctx: Any, response: Any, case: schemathesis.Case
 ) -> bool | None:
     """A 422 to a schema-valid body may only name a common password, an address the schema
-    cannot judge, or a reused key."""
+    cannot judge, a code and a token both or neither, or a reused key."""
     positive = case.meta is not None and case.meta.generation.mode.is_positive
     if not positive or response.status_code != 422 or case.path not in ROUTES_TAKING_ADDRESSES:
         return None
@@ -65,6 +66,7 @@ def valid_data_is_refused_only_for_a_common_password(
         e
         for e in errors
         if e.get("detail") != COMMON_PASSWORD
+        and e.get("detail") not in CODE_OR_TOKEN
         and e["pointer"] not in ADDRESSES
         and not e["pointer"].startswith(LISTED_ADDRESSES)
     ]

@@ -78,7 +78,13 @@ def code_before_newest_migration() -> str:
         )
     # Its number, not its name: a file renamed (0020 was) is the same revision.
     revision = newest.relative_to(ROOT).parent / f"{newest.name.split('_')[0]}_*.py"
-    added = wheels.git(ROOT, "log", "--diff-filter=A", "--format=%H", "--", str(revision))
+    # Along the first parents, a merge's changes read against the branch it joined: a revision
+    # a branch brought (or a merge renumbered) was added by the merge, and the code before it is
+    # the branch's first parent.
+    added = wheels.git(
+        ROOT, "log", "--first-parent", "--diff-merges=first-parent", "--diff-filter=A",
+        "--format=%H", "--no-patch", "--", str(revision),
+    )  # fmt: skip
     return wheels.git(ROOT, "rev-parse", f"{added.split()[-1]}^" if added else "HEAD")
 
 

@@ -76,9 +76,6 @@ function waitBeforeResend(seconds) {
 
 // A delivery's status in words: why a queued message waits, and when it is tried again.
 function describe(delivery) {
-  if (delivery.delivered_at) {
-    return delivery.channel === "sms" ? "delivered to your phone" : "delivered to your mail server";
-  }
   if (delivery.status !== "queued") return delivery.status;
   if (delivery.reason === "provider_unavailable") return "on its way: our mail provider is slow; we keep trying";
   if (delivery.next_attempt_after) return `on its way: next try in ${delivery.next_attempt_after} s`;
@@ -106,7 +103,8 @@ function awaitTextedCode(input, submit) {
 }
 
 // Follow a delivery until it is sent, failed or expired, or a newer one replaces it; once sent,
-// for two minutes more, the provider's receipt that it arrived (SES, Twilio, Vonage send one).
+// for two minutes more, a bounce that fails it (a receipt that it arrived is never shown to
+// clients: a withheld message never gets one).
 async function follow(id, looks = 0) {
   const { status, data } = await call("GET", `/v1/deliveries/${id}`);
   if (status !== 200 || id !== deliveryId) return;
@@ -124,7 +122,7 @@ async function follow(id, looks = 0) {
     if (rejected) clearInterval(countdown);
     else waitBeforeResend(data.retry_after || 0);
   }
-  if (data.status === "sent" && !data.delivered_at && looks < 60) {
+  if (data.status === "sent" && looks < 60) {
     setTimeout(() => follow(id, looks + 1), 2000);
   }
 }
