@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import math
-import sqlite3
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
-from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
 
 import migrations
-from shared.bounds import (
-    LONGEST_CONNECT,
-    OPERATOR_TIMEOUT,
-    PING_TIMEOUT,
-    BoundedConnection,
-    read_only,
-)
+from shared import connection_events
+from shared.bounds import LONGEST_CONNECT, OPERATOR_TIMEOUT
 from shared.settings.config import Settings
 from shared.settings.database_url import connect_arguments
 
@@ -30,12 +22,6 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
-
-# A pooled connection idle longer than this is pinged before use. One back from use more
-# recently is handed out as it is (HikariCP's aliveBypassWindowMs does the same), so a busy
-# worker does not pay a round trip per unit of work; if the server did drop it meanwhile, the
-# statement fails as a disconnect and the pool is refreshed.
-PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def engine_for(settings: Settings, *, timeout: float | None = None) -> Engine:
@@ -77,82 +63,19 @@ def create_engine_for(
         connect_args.update(kwargs.pop("connect_args", {}))
         named = URL.create(parsed.drivername, username=parsed.username, database=parsed.database)
         engine = create_engine(named, connect_args=connect_args, **kwargs)
-        event.listen(engine, "connect", _checked_in)
-        event.listen(engine, "checkin", _checked_in)
-        event.listen(engine, "checkout", _ping_if_idle)
-        event.listen(engine, "do_connect", partial(_bounded_connection, timeout))
-        event.listen(engine, "handle_error", _read_only_is_away)
+        event.listen(engine, "connect", connection_events.checked_in)
+        event.listen(engine, "checkin", connection_events.checked_in)
+        event.listen(engine, "checkout", connection_events.ping_if_idle)
+        event.listen(engine, "do_connect", partial(connection_events.bounded_connection, timeout))
+        event.listen(engine, "handle_error", connection_events.read_only_is_away)
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": timeout}, **kwargs)
-    event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=round(timeout * 1000)))
-    event.listen(engine, "begin", _sqlite_on_begin)
+    busy_ms = round(timeout * 1000)
+    event.listen(engine, "connect", partial(connection_events.sqlite_on_connect, busy_ms=busy_ms))
+    event.listen(engine, "begin", connection_events.sqlite_on_begin)
     return engine
-
-
-def _read_only_is_away(context: ExceptionContext) -> None:
-    """A server refusing writes is a disconnect: the connection and the pool's others are
-    dropped (they lead to the demoted leader or a standby), and the error reads as a database
-    away (the API's 503 with Retry-After, the relay's wait), never as a fault of the request."""
-    if read_only(context.original_exception):
-        context.is_disconnect = True
-
-
-def _bounded_connection(
-    bound: float, _dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
-) -> BoundedConnection:
-    """A new psycopg connection whose transactions end within `bound` (shared.bounds)."""
-    return BoundedConnection.open(bound, *cargs, **cparams)
-
-
-def bound_from(connection: Connection, started: float) -> None:
-    """Count the connection's next transaction's bound from `started` (time.monotonic()):
-    the time the caller spent waiting for it (a ping, a connect) is part of its bound."""
-    dbapi_connection = connection.connection.dbapi_connection
-    if isinstance(dbapi_connection, BoundedConnection):
-        dbapi_connection.start(started)
-
-
-def _checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    """Note when the connection was last known alive: made, or back from use."""
-    record.info["checked_in"] = time.monotonic()
-
-
-def _ping_if_idle(
-    dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
-) -> None:
-    """Ping a connection that sat idle; a dead one is replaced before anyone uses it."""
-    if time.monotonic() - record.info["checked_in"] <= PING_AFTER_IDLE_SECONDS:
-        return
-    try:
-        dbapi_connection.autocommit = True
-        dbapi_connection.limit(PING_TIMEOUT)
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception as error:
-        # The pool retries the checkout with a new connection.
-        raise exc.DisconnectionError() from error
-    finally:
-        if not dbapi_connection.closed:
-            dbapi_connection.autocommit = False
-
-
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any, *, busy_ms: int) -> None:
-    # Let SQLAlchemy, not the driver, decide when a transaction begins (see _sqlite_on_begin).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-    cursor.close()
-
-
-def _sqlite_on_begin(connection: Any) -> None:
-    # Take the write lock up front: a read lock upgraded later fails at once with SQLITE_BUSY
-    # instead of waiting, which would turn concurrent registrations into errors.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:

@@ -107,22 +107,16 @@ def answer_code_request(
     # Read on every path, so that each costs the same.
     carried = carried_unproven(connection, address)
     if user is None:
-        if carried:
-            notice = partial(
-                send_withheld, deps, connection, address, purpose=purpose, channel=channel, now=now
-            )
-        else:
-            notice = partial(
-                send_no_account,
-                deps,
-                connection,
-                address,
-                answers_as=purpose,
-                channel=channel,
-                now=now,
-                asked_channel=asked_channel,
-            )
-        earned = _Earned(channel, None, purpose, notice)
+        earned = _for_no_account(
+            deps,
+            connection,
+            address,
+            carried=carried,
+            purpose=purpose,
+            channel=channel,
+            asked_channel=asked_channel,
+            now=now,
+        )
     else:
         earned = _for_account(
             deps,
@@ -144,6 +138,37 @@ def answer_code_request(
         notice=earned.notice,
         answers_as=purpose if earned.code_purpose != purpose else None,
     )
+
+
+def _for_no_account(
+    deps: Dependencies,
+    connection: Connection,
+    address: str,
+    *,
+    carried: bool,
+    purpose: str,
+    channel: str,
+    asked_channel: str,
+    now: datetime,
+) -> _Earned:
+    """What an address no account holds earns: a "no account" notice, or a withheld message
+    when an active account carries it unproven (it answers alike, and tells it nothing)."""
+    if carried:
+        notice = partial(
+            send_withheld, deps, connection, address, purpose=purpose, channel=channel, now=now
+        )
+    else:
+        notice = partial(
+            send_no_account,
+            deps,
+            connection,
+            address,
+            answers_as=purpose,
+            channel=channel,
+            now=now,
+            asked_channel=asked_channel,
+        )
+    return _Earned(channel, None, purpose, notice)
 
 
 def _for_account(

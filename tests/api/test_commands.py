@@ -10,6 +10,7 @@ import pytest
 from marshmallow import Schema
 
 from api_service.address_change_schemas import AddressChangeConfirmSchema, AddressChangeSchema
+from api_service.code_schemas import ActivationSchema, LoginCodeConfirmSchema, ResetConfirmSchema
 from api_service.flows.commands import (
     Activate,
     Command,
@@ -23,7 +24,6 @@ from api_service.flows.commands import (
     RequestReset,
     ResendActivation,
 )
-from api_service.code_schemas import ActivationSchema, LoginCodeConfirmSchema, ResetConfirmSchema
 from api_service.schemas import (
     LoginCodeRequestSchema,
     LoginSchema,

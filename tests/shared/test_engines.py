@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, text
 
-from shared import db
+from shared import connection_events
 from support.databases import admin
 
 pytestmark = pytest.mark.postgresql_only
@@ -38,7 +38,7 @@ def test_a_connection_idle_longer_is_pinged_first(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pid = used_once(engine)
-    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(connection_events, "PING_AFTER_IDLE_SECONDS", 0.0)
     with engine.connect():
         assert last_query(pid) == "SELECT 1"
 
@@ -49,6 +49,6 @@ def test_an_idle_connection_the_server_dropped_is_replaced_unseen(
     pid = used_once(engine)
     with admin() as connection:
         connection.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(connection_events, "PING_AFTER_IDLE_SECONDS", 0.0)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
