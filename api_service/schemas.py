@@ -19,8 +19,8 @@ from api_service.dependencies import dependencies
 from api_service.fields import EmailAddress, Password, PhoneNumber, Text
 from shared import locales
 from shared.accounts import UserStatus
-from shared.messages import email_or_sms
 from shared.outbox import CHANNELS, Channel, values_of
+from shared.reaching import email_or_sms
 from shared.refusals import FailureReason
 from shared.views import WaitingReason
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -21,6 +20,7 @@ from shared.outbox import (
     Purpose,
     enqueue,
 )
+from shared.reaching import address_for, notice_channel
 from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
@@ -53,34 +53,6 @@ class Dependencies(Protocol):
 # Notices to an address the account has proven, which may greet the user by the name they gave;
 # an unproven address gets no text a client chose (SPEC "Client text in messages").
 GREETED = frozenset({Purpose.WELCOME, Purpose.PASSWORD_CHANGED, Purpose.ADDRESS_CHANGED})
-
-
-def address_for(user: User, channel: str) -> str | None:
-    """The user's address on a channel, if they have one."""
-    return user.email if channel == Channel.EMAIL else user.phone
-
-
-def with_address(user: User, channel: str, address: str) -> User:
-    """`user` as it is once `address` is theirs on `channel`, not yet proven."""
-    if channel == Channel.EMAIL:
-        return replace(user, email=address, email_proven_at=None)
-    return replace(user, phone=address, phone_proven_at=None)
-
-
-def email_or_sms(email: str | None) -> str:
-    """The channel of an account's notices, or of a request's code: email when there is an
-    email address, else SMS."""
-    return "email" if email else "sms"
-
-
-def notice_channel(user: User) -> str:
-    """The channel of an account's notices: its proven email, else its proven phone, else as
-    a request's code (email_or_sms)."""
-    if user.email_proven:
-        return Channel.EMAIL
-    if user.phone_proven:
-        return Channel.SMS
-    return email_or_sms(user.email)
 
 
 def send_code(

@@ -10,7 +10,6 @@ from api_service.flows.limits import RequestCause
 from api_service.flows.redeem import redeem_code
 from shared.accounts import (
     activate_user,
-    drop_unproven,
     find_account,
     password_hash_of,
     set_password,
@@ -20,6 +19,7 @@ from shared.events import EventType, announce
 from shared.history import AccountEvent, record
 from shared.messages import send_notice
 from shared.outbox import Delivery, Purpose
+from shared.unproven import drop_unproven
 from shared.verification import supersede
 
 

@@ -20,7 +20,6 @@ from shared.accounts import (
     User,
     activate_user,
     change_address,
-    drop_unproven,
     find_account,
     find_user,
     password_hash_of,
@@ -31,14 +30,10 @@ from shared.code_or_notice import send_code_or_notice
 from shared.events import EventType, announce
 from shared.history import BY_PASSWORD, AccountEvent, record
 from shared.lockouts import failures_of
-from shared.messages import (
-    address_for,
-    notice_channel,
-    send_notice,
-    send_withheld,
-    with_address,
-)
+from shared.messages import send_notice, send_withheld
 from shared.outbox import ANSWERS_AS, Channel, Delivery, Purpose
+from shared.reaching import address_for, notice_channel, with_address
+from shared.unproven import drop_unproven
 from shared.verification import supersede
 
 

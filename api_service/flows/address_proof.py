@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
-from shared.accounts import release_address
 from shared.events import EventType, announce
 from shared.history import AccountEvent, record
+from shared.unproven import release_address
 
 
 def take_address(

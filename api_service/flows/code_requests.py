@@ -14,12 +14,13 @@ from api_service.flows.commands import Addressed, CodeRequest
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
-from shared.accounts import User, UserStatus, carried_unproven, find_account
+from shared.accounts import User, UserStatus, find_account
 from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
 from shared.history import REQUESTED, record
 from shared.messages import send_no_account, send_notice, send_withheld
 from shared.outbox import CHANNELS, Channel, Delivery, Purpose
+from shared.unproven import carried_unproven
 
 # The other code a request for `purpose` may carry, whose tries start again when it is let
 # through: a pending account asking for a sign-in code gets its activation code instead.

@@ -15,8 +15,9 @@ from shared.accounts import User, set_password
 from shared.clock import utcnow
 from shared.events import EventType, announce
 from shared.history import AccountEvent, record
-from shared.messages import email_or_sms, send_notice
+from shared.messages import send_notice
 from shared.outbox import Delivery, Purpose
+from shared.reaching import email_or_sms
 
 
 def request_reset(deps: Dependencies, request: RequestReset, sender: str) -> Delivery:

@@ -13,16 +13,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shared.accounts import UserStatus, user_by_id
 from shared.lockouts import restart_code_tries
-from shared.messages import (
-    Dependencies,
-    address_for,
-    send_code,
-    with_address,
-)
+from shared.messages import Dependencies, send_code
 from shared.models import outbox
 from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
 from shared.outbox import BOUND_TO_ADDRESS, CODED, Purpose
+from shared.reaching import address_for, with_address
 from shared.transitions import Resolution, requeue, resolve
 
 # The most rows one bulk retry touches; an operator runs it again for more.

@@ -13,11 +13,12 @@ from shared.accounts import User, UserStatus, user_by_id
 from shared.codes import CodeStatus
 from shared.events import EventType
 from shared.lockouts import restart_code_tries
-from shared.messages import Dependencies, address_for, email_or_sms, send_code
+from shared.messages import Dependencies, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
 from shared.outbox import Purpose, Status
+from shared.reaching import address_for, email_or_sms
 from shared.transitions import Resolution, resolve
 
 
