@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, or_, select
+from sqlalchemy import Connection, Select, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.events import delivery_delivered, delivery_failed
@@ -35,18 +35,6 @@ from shared.vocabulary import ProviderEventType as ProviderEventType
 TYPES = tuple(kind.value for kind in ProviderEventType)
 # Who reports: Outpost's own format, Amazon SES, and each SMS provider that sends receipts.
 SOURCES = ("outpost", "ses", *(spec.name for spec in RECEIVING))
-
-# Whether a message already has a receipt that said it arrived.
-_DELIVERED = (
-    select(provider_events.c.id)
-    .where(
-        provider_events.c.outbox_id == bindparam("outbox_id"),
-        provider_events.c.type == ProviderEventType.DELIVERY,
-    )
-    .limit(1)
-)
-# A message's row, locked until the transaction ends (PostgreSQL).
-_HOLD = select(outbox.c.id).where(outbox.c.id == bindparam("outbox_id")).with_for_update()
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
 _PUBLIC_ID = re.compile(
@@ -124,34 +112,46 @@ def record(
     suppressor: Suppressor,
     now: datetime,
 ) -> Recorded:
-    """Match each event to its message and apply it, in the caller's transaction."""
-    accepted = 0
-    for event in events:
-        row = _find(connection, event)
-        if row is None:
-            continue
-        accepted += 1
-        arrived = event.type == ProviderEventType.DELIVERY and _first_delivery(connection, row)
-        event_id = connection.execute(
-            insert(provider_events)
-            .values(
-                outbox_id=row.id,
-                type=event.type,
-                permanent=event.permanent,
-                diagnostic=(event.diagnostic or "")[:1000] or None,
-                source=event.source,
-                at=now,
-            )
-            .returning(provider_events.c.id)
-        ).scalar_one()
-        if event.type == ProviderEventType.COMPLAINT or (
-            event.type == ProviderEventType.BOUNCE and event.permanent
-        ):
-            _bounce(connection, row, event, event_id, settings, box, suppressor, now)
-        if arrived:
+    """Match each event to its message and apply it, in the caller's transaction.
+
+    A few statements a batch, however long: a provider posts up to 1,000 events at once, and
+    a statement each would keep a loaded database's transaction past DATABASE_TIMEOUT."""
+    messages = _find(connection, events)
+    matched = [(event, row) for event in events if (row := _message_of(event, messages))]
+    if not matched:
+        return Recorded(accepted=0, unknown=len(events) + sum(e.others for e in events))
+    receipts = {row.id for event, row in matched if event.type == ProviderEventType.DELIVERY}
+    delivered = _delivered_before(connection, receipts)
+    # After a message's first bounce or complaint with a given refusal, another changes
+    # nothing: only those need their row's id (a suppression names it) before the next event.
+    bounced: set[tuple[int, Refusal | None]] = set()
+    unnamed: list[dict[str, Any]] = []
+    for event, row in matched:
+        values = {
+            "outbox_id": row.id,
+            "type": event.type,
+            "permanent": event.permanent,
+            "diagnostic": (event.diagnostic or "")[:1000] or None,
+            "source": event.source,
+            "at": now,
+        }
+        if event.type == ProviderEventType.DELIVERY and row.id not in delivered:
+            delivered.add(row.id)
             delivery_delivered(connection, settings, box, row, now=now)
+        fails = event.type == ProviderEventType.COMPLAINT or (
+            event.type == ProviderEventType.BOUNCE and event.permanent
+        )
+        if not fails or (row.id, event.refusal) in bounced:
+            unnamed.append(values)
+            continue
+        bounced.add((row.id, event.refusal))
+        _insert_all(connection, unnamed)
+        named = insert(provider_events).values(values).returning(provider_events.c.id)
+        event_id = connection.execute(named).scalar_one()
+        _bounce(connection, row, event, event_id, settings, box, suppressor, now)
+    _insert_all(connection, unnamed)
     others = sum(event.others for event in events)
-    return Recorded(accepted=accepted, unknown=len(events) - accepted + others)
+    return Recorded(accepted=len(matched), unknown=len(events) - len(matched) + others)
 
 
 @dataclass(frozen=True)
@@ -165,50 +165,77 @@ class _Message:
     recipient: str
     status: Status
     user_id: int | None
+    provider_message_id: str | None
 
 
-def lookup(event: ProviderEvent) -> Select[Any] | None:
-    """The statement finding the message an event is about; None if the event names none.
+def lookup(events: list[ProviderEvent]) -> Select[Any] | None:
+    """The statement finding the messages the events are about; None if they name none.
 
     Public ids are written lower case (`str(uuid4())`) and `public_id_of` lowers the event's,
     so the column is compared as it is and its unique index finds the row (lower() of the
     column would read the whole outbox for every event).
     """
+    public_ids = {public_id_of(e.message_id) for e in events if e.message_id} - {None}
+    provider_ids = {e.provider_id for e in events if e.provider_id}
     ways = []
-    public_id = public_id_of(event.message_id) if event.message_id else None
-    if public_id is not None:
-        ways.append(outbox.c.public_id == public_id)
-    if event.provider_id:
-        ways.append(outbox.c.provider_message_id == event.provider_id)
+    if public_ids:
+        ways.append(outbox.c.public_id.in_(sorted(public_ids)))
+    if provider_ids:
+        ways.append(outbox.c.provider_message_id.in_(sorted(provider_ids)))
     if not ways:
         return None
-    return (
-        select(
-            outbox.c.id,
-            outbox.c.public_id,
-            outbox.c.channel,
-            outbox.c.purpose,
-            outbox.c.recipient,
-            outbox.c.status,
-            outbox.c.user_id,
-        )
-        .where(or_(*ways), outbox.c.channel != WEBHOOK)
-        .limit(1)
-    )
+    return select(
+        outbox.c.id,
+        outbox.c.public_id,
+        outbox.c.channel,
+        outbox.c.purpose,
+        outbox.c.recipient,
+        outbox.c.status,
+        outbox.c.user_id,
+        outbox.c.provider_message_id,
+    ).where(or_(*ways), outbox.c.channel != WEBHOOK)
 
 
-def _find(connection: Connection, event: ProviderEvent) -> _Message | None:
-    statement = lookup(event)
-    found = None if statement is None else connection.execute(statement).first()
-    return None if found is None else _Message(**found._mapping)
+def _find(connection: Connection, events: list[ProviderEvent]) -> dict[str, _Message]:
+    """The messages the events name, by public id and by the provider's id."""
+    statement = lookup(events)
+    found = [] if statement is None else connection.execute(statement).all()
+    messages = {}
+    for columns in found:
+        message = _Message(**columns._mapping)
+        messages[message.public_id] = message
+        if message.provider_message_id:
+            messages[message.provider_message_id] = message
+    return messages
 
 
-def _first_delivery(connection: Connection, row: _Message) -> bool:
-    """Whether no receipt said before that `row` arrived. On PostgreSQL its row is locked
-    first, so that two receipts of one message recorded at once tell the application once."""
+def _message_of(event: ProviderEvent, messages: dict[str, _Message]) -> _Message | None:
+    public_id = public_id_of(event.message_id) if event.message_id else None
+    by_public_id = messages.get(public_id) if public_id else None
+    return by_public_id or (messages.get(event.provider_id) if event.provider_id else None)
+
+
+def _insert_all(connection: Connection, events: list[dict[str, Any]]) -> None:
+    """Insert the events in one statement (executemany), and forget them."""
+    if events:
+        connection.execute(insert(provider_events), events)
+        events.clear()
+
+
+def _delivered_before(connection: Connection, ids: set[int]) -> set[int]:
+    """Which of the messages `ids` a receipt said before had arrived. On PostgreSQL their rows
+    are locked first (in id order), so that two receipts of one message recorded at once tell
+    the application once."""
+    if not ids:
+        return set()
     if connection.dialect.name == "postgresql":
-        connection.execute(_HOLD, {"outbox_id": row.id})
-    return connection.execute(_DELIVERED, {"outbox_id": row.id}).first() is None
+        hold = select(outbox.c.id).where(outbox.c.id.in_(sorted(ids))).order_by(outbox.c.id)
+        connection.execute(hold.with_for_update())
+    earlier = select(provider_events.c.outbox_id).where(
+        provider_events.c.outbox_id.in_(sorted(ids)),
+        provider_events.c.type == ProviderEventType.DELIVERY,
+    )
+    return set(connection.execute(earlier).scalars())
 
 
 def _bounce(

@@ -9,12 +9,15 @@ import html
 import json
 import re
 import time
+import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from api_service import create_app
 from outbox_relay.relay import Relay
@@ -264,6 +267,31 @@ def test_outposts_own_format_matches_message_ids_and_delivery_ids_and_counts_the
     assert api.get(f"/v1/deliveries/{second}").get_json()["status"] == "sent"
 
 
+def test_a_thousand_events_take_a_few_statements_and_act_once_a_message(
+    api: FlaskClient, relay: Relay, smtp: SinkServer, hooks_app: Flask, engine: Engine
+) -> None:
+    bounced = sent_activation(api, relay, smtp, "a@example.com")
+    arrived = sent_activation(api, relay, smtp, "b@example.com")
+    events = [
+        *[{"type": "bounce", "delivery_id": bounced, "permanent": True}] * 400,
+        *[{"type": "delivery", "delivery_id": arrived}] * 400,
+        *[{"type": "bounce", "delivery_id": str(uuid.uuid4())} for _ in range(200)],
+    ]
+    statements: list[str] = []
+    api_engine = hooks_app.extensions["outpost"].engine
+    listen = partial(event.listen, api_engine, "before_cursor_execute")
+    listen(lambda *args: statements.append(args[2]))
+    answer = api.post("/v1/provider-events", json={"events": events}, headers=BEARER)
+    assert answer.get_json() == {"accepted": 800, "unknown": 200}
+    # Not a statement an event: the batch's transaction stays short on a loaded database.
+    assert len(statements) < 25, statements
+    assert count(engine, "provider_events") == 800
+    [entry] = rows(engine, "suppressions")
+    assert entry["address"] == "a@example.com"
+    assert api.get(f"/v1/deliveries/{bounced}").get_json()["status"] == "failed"
+    assert api.get(f"/v1/deliveries/{arrived}").get_json()["status"] == "sent"
+
+
 def test_an_events_message_is_found_through_the_public_id_index(
     engine: Engine, backend: str
 ) -> None:
@@ -293,7 +321,7 @@ def test_an_events_message_is_found_through_the_public_id_index(
                 message_id=f"<{public_id.upper()}@outpost.test>",
                 provider_id=provider_id,
             )
-            statement = lookup(event)
+            statement = lookup([event])
             assert statement is not None
             assert connection.execute(statement).one().public_id == public_id
             sql = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
