@@ -69,7 +69,7 @@ def _report(run: subprocess.CompletedProcess[str], log: Path) -> str:
     and what the API logged past a warning (an unexpected error's traceback)."""
     said = [line[:400] for line in (run.stdout + run.stderr).splitlines()]
     logged = [line for line in log.read_text().splitlines() if '"level": "ERROR"' in line]
-    return "\n".join(said[-150:] + ["--- the API's errors:", *logged[-20:]])
+    return "\n".join([*said[-150:], "--- the API's errors:", *logged[-20:]])
 
 
 def _schemathesis(port: int, tmp_path: Path, seed: str) -> subprocess.CompletedProcess[str]:
