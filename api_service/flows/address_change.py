@@ -14,7 +14,7 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCode, TooManyRequests
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
-from api_service.flows.login import LOGIN_FAILURES
+from api_service.flows.login import LOGIN_FAILURES, SIGN_INS_LOCKED
 from api_service.flows.redeem import redeem_code
 from shared.accounts import (
     User,
@@ -85,7 +85,7 @@ def request_change(deps: Dependencies, request: RequestAddressChange, sender: st
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [failures], [LOGIN_FAILURES], now)
         if wait:
-            raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
+            raise TooManyRequests(wait, SIGN_INS_LOCKED)
         user = find_account(uow.connection, request.email, request.phone)
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
     proven = deps.verifier.verify(stored, request.password) and user is not None

@@ -22,6 +22,8 @@ from shared.vocabulary import LockedOut
 # own, which locks password sign-in only, never a code (SPEC "Codes": no one without the mail
 # or the phone keeps its owner out).
 LOGIN_FAILURES = Limit(100, 3600)
+# The refusal once LOGIN_FAILURES is reached: the same whether the address has an account.
+SIGN_INS_LOCKED = "Too many failed sign-ins for this account."
 
 
 def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
         if wait:
-            raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
+            raise TooManyRequests(wait, SIGN_INS_LOCKED)
         user = find_account(uow.connection, request.email, request.phone)
         active = user is not None and user.status == UserStatus.ACTIVE
         stored = password_hash_of(uow.connection, user.id) if user is not None else None

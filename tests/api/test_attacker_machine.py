@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import pytest
 from argon2 import PasswordHasher
@@ -35,16 +36,28 @@ from sqlalchemy import Engine, delete, func, or_, select
 from api_service import create_app
 from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.limits import SERVICE_BUSY
+from api_service.flows.login import SIGN_INS_LOCKED
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
-from shared.models import outbox, throttle_events, users
-from support.constants import MakeRelay
+from shared.clock import utcnow
+from shared.lockouts import failures_of, wrong_codes_of
+from shared.models import outbox, suppressions, throttle_events, users
+from shared.throttle import Throttle
+from support.constants import ADMIN_TOKEN, MakeRelay
 from support.rows import let_time_pass
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 from support.sns import BEARER, TOKEN
 
 PUBLIC_URL = "https://api.outpost.test"
+# Every mailed code carries its link token: the way in that wrong codes never close.
+LINK = "https://app.outpost.test/go#address={address}&purpose={purpose}&token={token}"
+LINKED = re.compile(r"#address=([^&]+)&purpose=([a-z_]+)&token=([A-Za-z0-9_-]+)")
+OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "support"}
+# The routes that take a code.
+CONFIRMS = ("/v1/activations", "/v1/login-codes/confirm", "/v1/password-resets/confirm")
+# Idempotency keys both draw from, so that one replays the other's.
+KEYS = 2
 # Small budgets, so that a short run reaches them.
 CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
 # The routes whose answer must not tell known from unknown addresses, and the refusals they
@@ -55,7 +68,13 @@ DISCREET = (
     "/v1/address-changes",
     "/v1/login-codes",
 )
-GENERIC_429 = {SLOW_DOWN, SERVICE_BUSY, "A message was sent to this address recently."}
+# A password route locked by failures naming its address (whether or not an account holds it).
+GENERIC_429 = {
+    SLOW_DOWN,
+    SERVICE_BUSY,
+    SIGN_INS_LOCKED,
+    "A message was sent to this address recently.",
+}
 # Purposes a request asks for, each throttled per recipient whatever route causes it.
 REQUESTED = (
     "activation",
@@ -97,6 +116,12 @@ class Actor:
     proved: set[str] = field(default_factory=set)
     # Accounts this person signed in to with a code.
     signed_in: set[int] = field(default_factory=set)
+    # Each mailed link: the address it reached, its purpose and its token.
+    links: list[tuple[str, str, str]] = field(default_factory=list)
+    # The link tokens this person used.
+    used: set[str] = field(default_factory=set)
+    # The deliveries the service named in its answers to this person.
+    deliveries: set[str] = field(default_factory=set)
 
     @property
     def addresses(self) -> tuple[str, str]:
@@ -111,6 +136,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
     relay: ClassVar[Relay]
     smtp: ClassVar[SinkServer]
     gateway: ClassVar[SmsGateway]
+    throttle: ClassVar[Throttle]
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,6 +168,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self.rows_seen = newest or 0
         self.sms_by_client = {a.name: 0 for a in self.actors.values()}
         self.discreet_deliveries: list[str] = []
+        # Each registration's delivery, and the address its channel reaches.
+        self.registrations: list[tuple[str, str]] = []
         self.run = run
         self.probes = 0
         self.users: list[dict[str, Any]] = []
@@ -149,14 +177,26 @@ class AttackerAndVictim(RuleBasedStateMachine):
 
     # -- the routes ---------------------------------------------------------------------------
 
-    def _post(self, actor: Actor, path: str, body: dict[str, Any]) -> Any:
-        """Post as `actor` a minute after the step before (people take that long, and a
-        cooldown never hides what a step could reach), let the relay deliver what it caused,
-        and check its answer."""
+    def _post(
+        self,
+        actor: Actor,
+        path: str,
+        body: dict[str, Any],
+        *,
+        client: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Post as `actor` (from `client`, else their own) a minute after the step before
+        (people take that long, and a cooldown never hides what a step could reach), let the
+        relay deliver what it caused, and check its answer."""
         let_time_pass(self.engine, 61)
         before = self._sms_rows()
-        answer = self.client.post(path, json=body, environ_base={"REMOTE_ADDR": actor.client})
+        environ = {"REMOTE_ADDR": client or actor.client}
+        answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
         assert answer.status_code < 500, answer.get_data(as_text=True)
+        named = (answer.get_json(silent=True) or {}).get("delivery")
+        if isinstance(named, dict):
+            actor.deliveries.add(named["id"])
         self.relay.drain()
         self._look()
         self.sms_by_client[actor.name] += self._sms_rows() - before
@@ -179,7 +219,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
         """The victim signs up with her own addresses and her password."""
         self._register(self.victim, "own" if email else None, "own" if phone else None, sms)
 
-    def _register(self, actor: Actor, email: str | None, phone: str | None, sms: bool) -> None:
+    def _register(
+        self, actor: Actor, email: str | None, phone: str | None, sms: bool, key: int | None = None
+    ) -> None:
         body: dict[str, Any] = {"password": actor.password}
         if email:
             body["email"] = self._whose(actor, email).email
@@ -188,10 +230,26 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if not {"email", "phone"} & set(body):
             return
         body["channel"] = "sms" if "phone" in body and (sms or "email" not in body) else "email"
-        answer = self._post(actor, "/v1/registrations", body)
+        headers = None if key is None else {"Idempotency-Key": f"key-{self.run}-{key}"}
+        answer = self._post(actor, "/v1/registrations", body, headers=headers)
         if answer.status_code == 202:
             actor.registered |= {body[f] for f in ("email", "phone") if f in body}
             assert answer.get_json()["status"] == "pending_activation"
+            delivery = answer.get_json()["delivery"]["id"]
+            self.registrations.append((delivery, body.get("email") or body["phone"]))
+
+    @rule(
+        who=st.sampled_from(["attacker", "victim"]),
+        email=st.sampled_from(["own", "other"]),
+        key=st.integers(0, KEYS - 1),
+    )
+    def registers_with_a_key(self, who: str, email: str, key: int) -> None:
+        """A registration under an Idempotency-Key the other person may have used: a replay
+        answers only the same request, never another's."""
+        actor = self.actors[who]
+        if actor is self.victim and email == "other":
+            return
+        self._register(actor, email, None, False, key)
 
     @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), sms=st.booleans())
     def resend(self, who: str, n: int, sms: bool) -> None:
@@ -428,7 +486,99 @@ class AttackerAndVictim(RuleBasedStateMachine):
             assert answer.status_code == 200
             self._look()
 
+    @rule(
+        kind=st.sampled_from(["passwords", "codes"]),
+        n=st.integers(0, 1),
+    )
+    def attacker_spends_her_buckets(self, kind: str, n: int) -> None:
+        """From clients of his own (a /64 each), the attacker spends whatever a failure counts
+        against her address or account: wrong passwords to her sign-in's limit, or wrong codes
+        on every confirm route, to each code's tries and to her account's day."""
+        address = self.victim.addresses[n]
+        field_ = self._field(address)
+        mine = [u for u in self.users if address in (u["email"], u["phone"])]
+        # The counts a long attack leaves, spent as the routes spend them; the last few tries
+        # below go through the routes themselves.
+        spent = [failures_of(address)] if kind == "passwords" else []
+        if kind == "codes":
+            spent += [wrong_codes_of(str(u["id"])) for u in mine]
+        with self.engine.begin() as connection:
+            for _ in range(96):
+                self.throttle.record(connection, spent, utcnow())
+        for k in range(6):
+            client = f"2001:db8:{self.run % 65536:x}:{k:x}::1"
+            if kind == "passwords":
+                body = {field_: address, "password": f"a wrong guess {k}"}
+                self._post(self.attacker, "/v1/logins", body, client=client)
+                continue
+            for path in (
+                "/v1/activations",
+                "/v1/login-codes/confirm",
+                "/v1/password-resets/confirm",
+            ):
+                body = {field_: address, "code": f"{k:06d}"}
+                if path == "/v1/password-resets/confirm":
+                    body["new_password"] = self.attacker.password
+                self._post(self.attacker, path, body, client=client)
+
+    @precondition(lambda self: self.victim.email in self.victim.proved)
+    @rule()
+    def victim_signs_in_by_her_link(self) -> None:
+        """She always has a way in at the mailbox she proved, whatever the attacker spent: the
+        newest sign-in link her mailbox holds signs her in, asked for now or, if her own ask is
+        held back (the attacker spent her address's hour), by the attacker's asks."""
+        victim = self.victim
+        email = victim.email
+        self._post(victim, "/v1/login-codes", {"email": email, "channel": "email"})
+        links = [t for to, purpose, t in victim.links if to == email and purpose == "login_code"]
+        if not links or links[-1] in victim.used:
+            # Her own asks spent her address's hour (each of the attacker's would have left
+            # her a link she has not used).
+            return
+        body = {"email": email, "token": links[-1]}
+        answer = self._post(victim, "/v1/login-codes/confirm", body)
+        assert answer.status_code == 200, answer.get_json()
+        victim.used.add(links[-1])
+
+    @precondition(lambda self: any(r["status"] == "sent" for r in self.new_rows))
+    @rule(kind=st.sampled_from(["bounce", "complaint"]), n=st.integers(0, 1))
+    def attacker_makes_his_address_refuse(self, kind: str, n: int) -> None:
+        """His own mailbox or handset refuses what reached it (a provider's report), which
+        suppresses his address and may leave a dead letter: nothing of hers moves."""
+        address = self.attacker.addresses[n]
+        sent = [r for r in self.new_rows if r["recipient"] == address and r["status"] == "sent"]
+        events = [{"type": kind, "delivery_id": r["public_id"], "permanent": True} for r in sent]
+        if events:
+            answer = self.client.post(
+                "/v1/provider-events", json={"events": events}, headers=BEARER
+            )
+            assert answer.status_code == 200
+            self._look()
+
+    @precondition(lambda self: any(r["status"] in ("dead", "bounced") for r in self.new_rows))
+    @rule()
+    def operator_reissues(self) -> None:
+        """Support retries every dead letter and reissues every stranded activation of this
+        example, the attacker's squats with her address among them."""
+        for row in self.new_rows:
+            if row["status"] in ("dead", "bounced") and row["channel"] != "webhook":
+                path = f"/v1/admin/dead-letters/{row['public_id']}/retry"
+                assert self.client.post(path, headers=OPERATOR).status_code < 500
+        for user in self.users:
+            path = f"/v1/admin/users/{user['id']}/reissue-activation"
+            assert self.client.post(path, headers=OPERATOR).status_code < 500
+        self.relay.drain()
+        self._look()
+        self._read_inboxes()
+
     # -- the promises -------------------------------------------------------------------------
+
+    @invariant()
+    def no_answer_of_hers_reaches_him(self) -> None:
+        """A delivery the service named to one person is never named to the other (an
+        Idempotency-Key replay included)."""
+        shared = self.attacker.deliveries & self.victim.deliveries
+        assert not shared, f"both were told of {shared}"
 
     @invariant()
     def no_password_she_did_not_choose(self) -> None:
@@ -500,6 +650,21 @@ class AttackerAndVictim(RuleBasedStateMachine):
             assert shown["status"] in ("queued", "sent"), shown
             assert shown["attempts"] == (0 if shown["status"] == "queued" else 1), shown
 
+    @invariant()
+    def registrations_read_alike(self) -> None:
+        """A registration's delivery reads the same whether its address was free or taken:
+        never a receipt, and `failed` only for an address on the suppression list (which the
+        front-end asks to change, whoever holds it)."""
+        with self.engine.connect() as connection:
+            suppressed = set(connection.execute(select(suppressions.c.address)).scalars())
+        for delivery, address in self.registrations:
+            shown = self.client.get(f"/v1/deliveries/{delivery}").get_json()
+            assert "delivered_at" not in shown, shown
+            if shown["status"] == "failed":
+                assert (shown["reason"], address in suppressed) == ("address_rejected", True)
+            else:
+                assert shown["status"] in ("queued", "sent"), shown
+
     # -- helpers ------------------------------------------------------------------------------
 
     def _check_discreet_answer(self, answer: Any, body: dict[str, Any]) -> None:
@@ -561,7 +726,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
             text = mail.get_body(("plain",))
             if actor is None or text is None:
                 continue
-            actor.codes += [(str(mail["To"]), c) for c in CODE.findall(text.get_content())]
+            content = text.get_content()
+            actor.codes += [(str(mail["To"]), c) for c in CODE.findall(content)]
+            actor.links += [(unquote(a), p, t) for a, p, t in LINKED.findall(content)]
             if mail["List-Unsubscribe"]:
                 actor.unsubscribe.append(str(mail["List-Unsubscribe"]).strip("<>").split("/")[-1])
         self.mails_seen = len(self.smtp.sink.received)
@@ -591,6 +758,8 @@ def machine_app(env: dict[str, str]) -> Iterator[Flask]:
             "THROTTLE_PER_HOUR": str(PER_HOUR),
             "PROVIDER_EVENTS_TOKEN": TOKEN,
             "PUBLIC_URL": PUBLIC_URL,
+            "CODE_LINK_URL": LINK,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
         }
     )
     yield app
@@ -610,7 +779,10 @@ def test_the_attacker_gets_nothing_the_promises_keep(
     gateway = receiver
     AttackerAndVictim.app = machine_app
     AttackerAndVictim.engine = engine
-    AttackerAndVictim.relay = make_relay(sms_url=gateway.url + "/sms", public_url=PUBLIC_URL)
+    AttackerAndVictim.relay = make_relay(
+        sms_url=gateway.url + "/sms", public_url=PUBLIC_URL, code_link_url=LINK
+    )
+    AttackerAndVictim.throttle = machine_app.extensions["outpost"].throttle
     AttackerAndVictim.smtp = smtp
     AttackerAndVictim.gateway = gateway
     run_state_machine_as_test(
