@@ -112,7 +112,9 @@ SIGNERS: dict[str, Callable[..., Signed]] = {
 }
 
 
-def post(api: FlaskClient, provider: str, signed: Signed, client: str = "127.0.0.1") -> TestResponse:
+def post(
+    api: FlaskClient, provider: str, signed: Signed, client: str = "127.0.0.1"
+) -> TestResponse:
     """Post `signed` to the provider's route, as JSON, from the address `client`."""
     return api.post(
         f"/v1/provider-events/{provider}",

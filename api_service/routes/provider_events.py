@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from flask import request
 
+from api_service.admin_auth import refuse_credential
 from api_service.dependencies import dependencies
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.provider_events import Replayed, Token, record_events
 from api_service.mail_reports.reader import Reader, unauthorized
 from api_service.mail_reports.registry import READERS
 from api_service.metrics import PROVIDER_EVENTS
-from api_service.admin_auth import refuse_credential
 from api_service.openapi import Blueprint
 from api_service.provider_feeds import FeedPost, authenticate, body_json, outpost_events
 from api_service.schemas import ProviderEventsResultSchema

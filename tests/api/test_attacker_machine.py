@@ -37,14 +37,24 @@ from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.limits import SERVICE_BUSY
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
-from shared.models import outbox, throttle_events, users
+from shared.models import outbox, provider_events, throttle_events, users
+from shared.provider_events import MAIL_REPORTERS
 from support.constants import MakeRelay
+from support.mail_reports import ENV as MAIL_REPORT_KEYS
+from support.mail_reports import SIGNERS, fixture, post
 from support.rows import let_time_pass
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 from support.sns import BEARER, TOKEN
 
 PUBLIC_URL = "https://api.outpost.test"
+# Each mail provider's permanent bounce (tests/fixtures/<provider>/), which the attacker forges.
+FORGED_BOUNCES = {
+    "mailgun": "failed_permanent",
+    "sendgrid": "bounce",
+    "postmark": "bounce",
+    "resend": "bounced",
+}
 # Small budgets, so that a short run reaches them.
 CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
 # The routes whose answer must not tell known from unknown addresses, and the refusals they
@@ -428,6 +438,28 @@ class AttackerAndVictim(RuleBasedStateMachine):
             assert answer.status_code == 200
             self._look()
 
+    @precondition(lambda self: bool(self.new_rows))
+    @rule(provider=st.sampled_from(MAIL_REPORTERS))
+    def forged_mail_reports_arrive(self, provider: str) -> None:
+        """The attacker posts a mail provider's permanent bounce of each mail just sent, signed
+        with a key that is not the provider's: refused, and acting on nothing."""
+        for row in self.new_rows:
+            if row["channel"] != "email" or row["status"] != "sent":
+                continue
+            body = fixture(
+                provider,
+                FORGED_BOUNCES[provider],
+                message_id=f"<{row['public_id']}@outpost.test>",
+                provider_id=row["provider_message_id"] or row["public_id"],
+                recipient=row["recipient"],
+            )
+            forged = SIGNERS[provider](body, wrong=True)
+            answer = post(self.client, provider, forged, client=self.attacker.client)
+            assert answer.status_code in (401, 429), answer.get_json()
+        with self.engine.connect() as connection:
+            reported = select(func.count()).where(provider_events.c.source.in_(MAIL_REPORTERS))
+            assert connection.execute(reported).scalar_one() == 0
+
     # -- the promises -------------------------------------------------------------------------
 
     @invariant()
@@ -591,6 +623,7 @@ def machine_app(env: dict[str, str]) -> Iterator[Flask]:
             "THROTTLE_PER_HOUR": str(PER_HOUR),
             "PROVIDER_EVENTS_TOKEN": TOKEN,
             "PUBLIC_URL": PUBLIC_URL,
+            **MAIL_REPORT_KEYS,
         }
     )
     yield app

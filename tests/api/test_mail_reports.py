@@ -49,9 +49,27 @@ CASES = [
         "opened",
         "<20260203192638.000be97f99f8cea1@outpost.test>",
     ),
-    Case("sendgrid", "bounce", "spamreport", "deferred", "delivered", "open", "W86EgYT6SQKk0lRflfLRsA"),
-    Case("postmark", "bounce", "spam_complaint", "bounce_soft", "delivery", "open", str(uuid.uuid4())),
-    Case("resend", "bounced", "complained", "delivery_delayed", "delivered", "opened", str(uuid.uuid4())),
+    Case(
+        "sendgrid",
+        "bounce",
+        "spamreport",
+        "deferred",
+        "delivered",
+        "open",
+        "W86EgYT6SQKk0lRflfLRsA",
+    ),
+    Case(
+        "postmark", "bounce", "spam_complaint", "bounce_soft", "delivery", "open", str(uuid.uuid4())
+    ),
+    Case(
+        "resend",
+        "bounced",
+        "complained",
+        "delivery_delayed",
+        "delivered",
+        "opened",
+        str(uuid.uuid4()),
+    ),
 ]
 BY_NAME = pytest.mark.parametrize("case", CASES, ids=[case.provider for case in CASES])
 
