@@ -112,5 +112,6 @@ READER = Reader(
         "MAILGUN_WEBHOOK_SIGNING_KEY; 404 while it is unset."
     ),
     body="Mailgun's webhook JSON: `signature` and `event-data`.",
+    body_type="object",
     read=read,
 )

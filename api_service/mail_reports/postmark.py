@@ -81,5 +81,6 @@ READER = Reader(
         "with PROVIDER_EVENTS_TOKEN as the password; 404 while it is unset."
     ),
     body="One Postmark webhook record, named by its `RecordType`.",
+    body_type="object",
     read=read,
 )

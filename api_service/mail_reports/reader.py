@@ -31,8 +31,9 @@ class Reader:
     operation_id: str
     # The route's summary: what it takes, how it is verified, when it answers 404.
     summary: str
-    # The body's description.
+    # The body's description, and its JSON type (`object`, or `array` for a batch).
     body: str
+    body_type: str
     read: Callable[[Request, Settings], FeedPost]
 
 

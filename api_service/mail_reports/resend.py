@@ -106,5 +106,6 @@ READER = Reader(
         "RESEND_WEBHOOK_SECRET; 404 while it is unset."
     ),
     body="One Resend event: `type`, `created_at`, `data`.",
+    body_type="object",
     read=read,
 )

@@ -124,5 +124,6 @@ READER = Reader(
         "other events counted), verified with SENDGRID_WEBHOOK_PUBLIC_KEY; 404 while it is unset."
     ),
     body="A JSON array of SendGrid events, at most 1,000.",
+    body_type="array",
     read=read,
 )

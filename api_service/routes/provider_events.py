@@ -132,7 +132,7 @@ def _mail_route(reader: Reader) -> None:
         return _apply_post(deps, reader.name, reader.read(request, deps.settings))
 
     post_report.__doc__ = reader.summary
-    schema = {"type": ["object", "array"], "description": reader.body}
+    schema = {"type": reader.body_type, "description": reader.body}
     body = {"required": True, "content": {"application/json": {"schema": schema}}}
     view = bp.doc(operationId=reader.operation_id, requestBody=body)(post_report)
     view = bp.problems(400, 401, 404, 413, 415, 422, 429, 503)(view)
