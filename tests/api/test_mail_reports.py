@@ -5,6 +5,7 @@ server; a forged or replayed post acts on nothing."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ class Case:
     delivery: str
     ignored: str
     provider_id: str
+    # A permanent failure of the message that does not refuse the address.
+    message_only: str
 
 
 CASES = [
@@ -48,6 +51,7 @@ CASES = [
         "delivered",
         "opened",
         "<20260203192638.000be97f99f8cea1@outpost.test>",
+        "failed_old",
     ),
     Case(
         "sendgrid",
@@ -57,9 +61,17 @@ CASES = [
         "delivered",
         "open",
         "W86EgYT6SQKk0lRflfLRsA",
+        "bounce_blocked",
     ),
     Case(
-        "postmark", "bounce", "spam_complaint", "bounce_soft", "delivery", "open", str(uuid.uuid4())
+        "postmark",
+        "bounce",
+        "spam_complaint",
+        "bounce_soft",
+        "delivery",
+        "open",
+        str(uuid.uuid4()),
+        "bounce_blocked",
     ),
     Case(
         "resend",
@@ -69,6 +81,7 @@ CASES = [
         "delivered",
         "opened",
         str(uuid.uuid4()),
+        "bounced_content",
     ),
 ]
 BY_NAME = pytest.mark.parametrize("case", CASES, ids=[case.provider for case in CASES])
@@ -99,14 +112,42 @@ def sent(api: FlaskClient, relay: Relay, smtp: SinkServer, email: str, provider_
     return delivery_id
 
 
-def report(case: Case, name: str, delivery_id: str, email: str) -> bytes:
-    """Fixture `name` of the case's provider about that delivery's message."""
+def report(
+    case: Case, name: str, delivery_id: str, email: str, *, provider_id: str | None = None
+) -> bytes:
+    """Fixture `name` of the case's provider about that delivery's message (named by the
+    Message-ID Outpost sent where the provider's reports carry it, and by the provider's id;
+    with `provider_id`, by that id and a Message-ID of the provider's own, which is that id for
+    Mailgun)."""
     message_id = f"{delivery_id}@outpost.test"
     if case.provider == "sendgrid":
         message_id = f"<{message_id}>"
+    if provider_id is not None:
+        message_id = provider_id if case.provider == "mailgun" else "<20260203.4f@mx.example.net>"
     return fixture(
-        case.provider, name, message_id=message_id, provider_id=case.provider_id, recipient=email
+        case.provider,
+        name,
+        message_id=message_id,
+        provider_id=case.provider_id if provider_id is None else provider_id,
+        recipient=email,
     )
+
+
+def with_outpost_id(provider: str, body: bytes, public_id: str) -> bytes:
+    """The report with the message's public id in the provider's custom data, where the sending
+    side puts it (SendGrid's custom_args, Mailgun's user-variables, Postmark's Metadata,
+    Resend's tags)."""
+    payload = json.loads(body)
+    if provider == "mailgun":
+        payload["event-data"]["user-variables"]["outpost_id"] = public_id
+    elif provider == "sendgrid":
+        for event in payload:
+            event["outpost_id"] = public_id
+    elif provider == "postmark":
+        payload["Metadata"]["outpost_id"] = public_id
+    else:
+        payload["data"]["tags"]["outpost_id"] = public_id
+    return json.dumps(payload).encode()
 
 
 def test_every_reader_is_a_source_of_events() -> None:
@@ -222,3 +263,64 @@ def test_a_resend_retry_is_recorded_once(
     again = post(reports, "resend", signed)
     assert (again.status_code, again.get_json()["accepted"]) == (200, 0)
     assert count(engine, "provider_events") == 1
+
+
+@BY_NAME
+def test_a_failure_of_the_message_alone_suppresses_nothing(
+    case: Case, reports: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
+) -> None:
+    delivery_id = sent(reports, relay, smtp, "jane@example.com", case.provider_id)
+    body = report(case, case.message_only, delivery_id, "jane@example.com")
+    answer = post(reports, case.provider, SIGNERS[case.provider](body))
+    assert (answer.status_code, answer.get_json()["accepted"]) == (200, 1)
+    delivery = reports.get(f"/v1/deliveries/{delivery_id}").get_json()
+    assert (delivery["status"], delivery["reason"]) == ("failed", "undeliverable")
+    assert count(engine, "suppressions") == 0
+
+
+@BY_NAME
+def test_a_report_finds_its_message_by_the_providers_id_alone(
+    case: Case, reports: FlaskClient, relay: Relay, smtp: SinkServer
+) -> None:
+    delivery_id = sent(reports, relay, smtp, "jane@example.com", case.provider_id)
+    # Mailgun's events give its id without <>; SendGrid's start sg_message_id with it.
+    given = case.provider_id.strip("<>")
+    body = report(case, case.bounce, delivery_id, "jane@example.com", provider_id=given)
+    answer = post(reports, case.provider, SIGNERS[case.provider](body))
+    assert (answer.status_code, answer.get_json()["accepted"]) == (200, 1)
+    assert reports.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "failed"
+
+
+@BY_NAME
+def test_a_report_finds_its_message_by_the_id_in_the_providers_custom_data(
+    case: Case, reports: FlaskClient, relay: Relay, smtp: SinkServer
+) -> None:
+    delivery_id = sent(reports, relay, smtp, "jane@example.com", case.provider_id)
+    # A report naming neither the Message-ID Outpost sent nor the provider's id finds nothing.
+    foreign = report(case, case.transient, delivery_id, "jane@example.com", provider_id="else-1")
+    answer = post(reports, case.provider, SIGNERS[case.provider](foreign))
+    assert answer.get_json()["accepted"] == 0
+    body = report(case, case.bounce, delivery_id, "jane@example.com", provider_id="else-1")
+    body = with_outpost_id(case.provider, body, delivery_id)
+    answer = post(reports, case.provider, SIGNERS[case.provider](body))
+    assert (answer.status_code, answer.get_json()["accepted"]) == (200, 1)
+    assert reports.get(f"/v1/deliveries/{delivery_id}").get_json()["status"] == "failed"
+
+
+@BY_NAME
+def test_wrong_signatures_are_counted_against_the_client(case: Case, reports: FlaskClient) -> None:
+    body = fixture(case.provider, case.delivery, message_id="x", provider_id="y", recipient="z")
+    answers = [
+        post(reports, case.provider, SIGNERS[case.provider](body, wrong=True), "192.0.2.7")
+        for _ in range(11)
+    ]
+    assert [a.status_code for a in answers] == [401] * 10 + [429]
+    # Another client is not held back by them.
+    assert post(reports, case.provider, SIGNERS[case.provider](body)).status_code == 200
+
+
+def test_a_sendgrid_batch_is_a_list_of_at_most_a_thousand_events(reports: FlaskClient) -> None:
+    one = fixture("sendgrid", "delivered", message_id="x", provider_id="y", recipient="z")
+    many = json.dumps(json.loads(one) * 1001).encode()
+    assert post(reports, "sendgrid", SIGNERS["sendgrid"](many)).status_code == 422
+    assert post(reports, "sendgrid", SIGNERS["sendgrid"](b"{}")).status_code == 422
