@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from api_service import create_app
@@ -209,13 +210,17 @@ def test_a_forged_report_is_401_and_acts_on_nothing(
 
 
 @BY_NAME
-def test_what_outpost_does_not_act_on_is_answered_200(
+def test_what_outpost_does_not_act_on_is_answered_200_and_counted(
     case: Case, reports: FlaskClient, relay: Relay, smtp: SinkServer, engine: Engine
 ) -> None:
+    """An open (as each provider names it) is counted in the API's metrics, never refused."""
     delivery_id = sent(reports, relay, smtp, "ann@example.com", case.provider_id)
     body = report(case, case.ignored, delivery_id, "ann@example.com")
+    labels = {"source": case.provider, "type": case.ignored}
+    before = REGISTRY.get_sample_value("outpost_provider_events_total", labels) or 0.0
     answer = post(reports, case.provider, SIGNERS[case.provider](body))
     assert (answer.status_code, answer.get_json()) == (200, {"accepted": 0, "unknown": 0})
+    assert REGISTRY.get_sample_value("outpost_provider_events_total", labels) == before + 1
     assert count(engine, "provider_events") == 0
 
 
