@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import time
 
 import httpx
@@ -12,12 +9,7 @@ import httpx
 from outbox_relay.channels import Message, WebhookMessage
 from outbox_relay.channels.http import post
 from shared.settings.config import WEBHOOK_TIMEOUT
-
-
-def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
-    """`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` (Standard Webhooks)."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+from shared.standard_webhooks import signature
 
 
 class WebhookChannel:

@@ -88,6 +88,11 @@ class Settings:
     secret_key_fallbacks: tuple[str, ...] = setting(keys.SECRET_KEY_FALLBACKS, repr=False)
     admin_token: str | None = setting(keys.ADMIN_TOKEN, repr=False)
     provider_events_token: str | None = setting(keys.PROVIDER_EVENTS_TOKEN, repr=False)
+    mailgun_webhook_signing_key: str | None = setting(keys.MAILGUN_WEBHOOK_SIGNING_KEY, repr=False)
+    # SendGrid's verification key: base64 of the DER public key.
+    sendgrid_webhook_public_key: str | None = setting(keys.SENDGRID_WEBHOOK_PUBLIC_KEY, repr=False)
+    # Resend's Standard Webhooks key: the bytes base64-encoded after `whsec_`.
+    resend_webhook_secret: bytes | None = setting(keys.RESEND_WEBHOOK_SECRET, repr=False)
     smtp: SmtpSettings = setting(mail.SMTP_URL)
     smtp_fallback: SmtpSettings | None = setting(mail.SMTP_FALLBACK_URL)
     mail_from: Sender = setting(mail.MAIL_FROM)

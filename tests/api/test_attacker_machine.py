@@ -41,9 +41,12 @@ from outbox_relay.relay import Relay
 from shared.addresses import phone_region
 from shared.clock import utcnow
 from shared.lockouts import failures_of, wrong_codes_of
-from shared.models import outbox, suppressions, throttle_events, users
+from shared.models import outbox, provider_events, suppressions, throttle_events, users
+from shared.provider_events import MAIL_REPORTERS
 from shared.throttle import Throttle
 from support.constants import ADMIN_TOKEN, MakeRelay
+from support.mail_reports import ENV as MAIL_REPORT_KEYS
+from support.mail_reports import SIGNERS, fixture, post
 from support.rows import let_time_pass
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
@@ -58,6 +61,13 @@ OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "support"}
 CONFIRMS = ("/v1/activations", "/v1/login-codes/confirm", "/v1/password-resets/confirm")
 # Idempotency keys both draw from, so that one replays the other's.
 KEYS = 2
+# Each mail provider's permanent bounce (tests/fixtures/<provider>/), which the attacker forges.
+FORGED_BOUNCES = {
+    "mailgun": "failed_permanent",
+    "sendgrid": "bounce",
+    "postmark": "bounce",
+    "resend": "bounced",
+}
 # Small budgets, so that a short run reaches them.
 CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
 # The routes whose answer must not tell known from unknown addresses, and the refusals they
@@ -571,6 +581,28 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self._look()
         self._read_inboxes()
 
+    @precondition(lambda self: bool(self.new_rows))
+    @rule(provider=st.sampled_from(MAIL_REPORTERS))
+    def forged_mail_reports_arrive(self, provider: str) -> None:
+        """The attacker posts a mail provider's permanent bounce of each mail just sent, signed
+        with a key that is not the provider's: refused, and acting on nothing."""
+        for row in self.new_rows:
+            if row["channel"] != "email" or row["status"] != "sent":
+                continue
+            body = fixture(
+                provider,
+                FORGED_BOUNCES[provider],
+                message_id=f"<{row['public_id']}@outpost.test>",
+                provider_id=row["provider_message_id"] or row["public_id"],
+                recipient=row["recipient"],
+            )
+            forged = SIGNERS[provider](body, wrong=True)
+            answer = post(self.client, provider, forged, client=self.attacker.client)
+            assert answer.status_code in (401, 429), answer.get_json()
+        with self.engine.connect() as connection:
+            reported = select(func.count()).where(provider_events.c.source.in_(MAIL_REPORTERS))
+            assert connection.execute(reported).scalar_one() == 0
+
     # -- the promises -------------------------------------------------------------------------
 
     @invariant()
@@ -760,6 +792,7 @@ def machine_app(env: dict[str, str]) -> Iterator[Flask]:
             "PUBLIC_URL": PUBLIC_URL,
             "CODE_LINK_URL": LINK,
             "ADMIN_TOKEN": ADMIN_TOKEN,
+            **MAIL_REPORT_KEYS,
         }
     )
     yield app
