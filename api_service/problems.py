@@ -20,6 +20,7 @@ from api_service.flows.errors import (
     InvalidCode,
     InvalidCredentials,
     PasswordRequired,
+    ProvisioningPending,
     Refused,
     TooManyRequests,
 )
@@ -99,6 +100,14 @@ def problem_for(refusal: Refused) -> Problem:
                 "invalid-credentials",
                 "Invalid credentials",
                 "The address or the password is wrong, or the account is not active yet.",
+            )
+        case ProvisioningPending(wait=wait):
+            return Problem(
+                503,
+                "provisioning-pending",
+                "Provisioning pending",
+                "The account is being set up; sign in again shortly.",
+                headers=_retry_after(wait),
             )
         case BadIdempotencyKey():
             return Problem(
