@@ -139,6 +139,10 @@ def test_a_dead_event_waits_for_the_operators_retry_and_a_discard_lifts_it(
     assert_waits(log_in(api, "kai@example.com"), WHILE_DEAD, WHILE_DEAD)
     [stranded] = api.get("/v1/admin/stranded", headers=BEARER).get_json()["items"]
     assert (stranded["user_id"], stranded["remedy"]) == (user_id, "retry_event")
+    assert stranded["why"] == (
+        "account.activated event dead (permanent_error): it cannot sign in until the "
+        "application answers"
+    )
 
     receiver.mode = 200
     retry = f"/v1/admin/dead-letters/{event['public_id']}/retry"
