@@ -43,5 +43,6 @@ def provisioning_wait(connection: Connection, user_id: int, now: datetime) -> in
         return None
     if found.status == Status.DEAD:
         return WHILE_DEAD
-    until_next = math.ceil((found.next_attempt_at - now).total_seconds())
+    next_attempt: datetime = found.next_attempt_at
+    until_next = math.ceil((next_attempt - now).total_seconds())
     return min(max(until_next, SOONEST), LATEST)
