@@ -130,6 +130,8 @@ class AccountEvent(StrEnum):
     LOCKED_OUT = "locked_out"
     # An operator lifted the account's lockouts.
     UNLOCKED = "unlocked"
+    # An operator proved one of its addresses by hand (SPEC "Confirm by hand").
+    CONFIRMED_BY_OPERATOR = "confirmed_by_operator"
 
 
 class LockedOut(StrEnum):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from shared.operations import RETRY_WORDS, RetryOutcome, RetryResult
+from shared.operations import CONFIRM_WORDS, RETRY_WORDS, ConfirmOutcome, RetryOutcome, RetryResult
+
+# The confirmations that proved the address.
+_CONFIRMED = (ConfirmOutcome.ACTIVATED, ConfirmOutcome.PROVEN)
 
 NOTICES: dict[str, tuple[str, str]] = {
     "signed_out": ("ok", "Signed out."),
@@ -33,6 +36,14 @@ NOTICES: dict[str, tuple[str, str]] = {
         "Account {target} unlocked: its failed sign-ins and wrong codes forgotten.",
     ),
     "unlock:absent": ("warn", "No account {target}; nothing done."),
+    **{
+        f"confirm:{outcome}": (
+            "ok" if outcome in _CONFIRMED else "warn",
+            f"Account {{target}}: {words}.",
+        )
+        for outcome, words in CONFIRM_WORDS.items()
+    },
+    "confirm:unreasoned": ("warn", "Say how the person was checked; nothing done."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

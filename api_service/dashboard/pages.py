@@ -222,7 +222,8 @@ def unlock(user_id: int) -> BaseResponse:
 @bp.get("/stranded")
 def stranded() -> BaseResponse:
     """Pending accounts whose activation cannot arrive or no longer works."""
-    accounts = read(unit_of_work, operations.stranded, utcnow())
+    gated = dependencies().settings.login_requires_provisioning
+    accounts = read(unit_of_work, operations.stranded, utcnow(), gated=gated)
     return html(
         render_template(
             "dashboard/stranded.html",

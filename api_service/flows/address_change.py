@@ -8,7 +8,6 @@ from functools import partial
 
 from sqlalchemy import Connection
 
-from api_service.flows.address_proof import take_address
 from api_service.flows.commands import AddressChange, ConfirmAddressChange, RequestAddressChange
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCode, TooManyRequests
@@ -24,6 +23,8 @@ from shared.accounts import (
     find_user,
     password_hash_of,
 )
+from shared.activation import follow_activation
+from shared.address_proof import take_address
 from shared.addresses import hint
 from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
@@ -210,17 +211,8 @@ def confirm_change(deps: Dependencies, request: ConfirmAddressChange, sender: st
         for purpose in (Purpose.ACTIVATION, Purpose.PASSWORD_RESET):
             supersede(connection, user.id, purpose)
         if activate_user(connection, user.id, now):
-            send_notice(deps, connection, changed, purpose=Purpose.WELCOME, now=now)
-            announce(deps, connection, changed, EventType.ACCOUNT_ACTIVATED, now=now)
             by_change = {"method": "address_change"}
-            record(
-                connection,
-                user.id,
-                AccountEvent.ACTIVATED,
-                now=now,
-                client=sender,
-                detail=by_change,
-            )
+            follow_activation(deps, connection, changed, now=now, client=sender, detail=by_change)
         else:
             _tell_old_address(deps, connection, user, new, now)
         _record_change(connection, user, new, sender, now)

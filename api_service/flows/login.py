@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from api_service.flows.commands import LogIn
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
+from api_service.flows.provisioning import require_provisioned
 from shared.accounts import User, UserStatus, find_account, password_hash_of, set_password
 from shared.clock import utcnow
 from shared.history import BY_PASSWORD, AccountEvent, record
@@ -27,7 +28,9 @@ SIGN_INS_LOCKED = "Too many failed sign-ins for this account."
 
 
 def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
-    """The account's id if the password is right and the account active; else a 401 problem.
+    """The account's id if the password is right and the account active; else a 401 problem
+    (then, with LOGIN_REQUIRES_PROVISIONING, a 503 while the application has not answered the
+    account's activation).
 
     Every path verifies a hash (a dummy one when there is no active account) and reads and
     writes the same rows, so that timing tells nothing either; an account's history (not an
@@ -54,6 +57,7 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
     assert stored is not None
     rehashed = verifier.hash(request.password) if verifier.needs_rehash(stored) else None
     with deps.unit_of_work() as uow:
+        require_provisioned(deps, uow.connection, user.id, now)
         if rehashed is not None:
             set_password(uow.connection, user.id, rehashed)
         _record(uow.connection, user.id, AccountEvent.LOGIN_SUCCEEDED, now, sender)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from outbox_relay.operator import commands, lookup
+from outbox_relay.operator.accounts import add_accounts
 from outbox_relay.operator.dead import (
     DEFAULT_LIST_LIMIT,
     check_retry,
@@ -41,6 +42,7 @@ def add_commands(subparsers: Any) -> None:
     _add_dead(subparsers, common, as_json)
     _add_reports(subparsers, common, as_json)
     _add_changes(subparsers, common, as_json)
+    add_accounts(subparsers, common, _whole())
 
 
 def _add_dead(

@@ -2,6 +2,12 @@
 
 from shared.operations.action_words import action_name, in_words
 from shared.operations.audit import AuditEntry, audit_log
+from shared.operations.confirm import (
+    CONFIRM_WORDS,
+    Confirmation,
+    ConfirmOutcome,
+    confirm_address,
+)
 from shared.operations.dead_letters import (
     FILTER_CHOICES,
     MAX_PAGE,
@@ -64,6 +70,7 @@ from shared.operations.unlock import unlock
 
 __all__ = [
     "BULK_RETRY_CAP",
+    "CONFIRM_WORDS",
     "FILTER_CHOICES",
     "LOOKUP_PAGE",
     "MAX_PAGE",
@@ -73,6 +80,8 @@ __all__ = [
     "AttemptRecord",
     "AuditEntry",
     "Backlog",
+    "ConfirmOutcome",
+    "Confirmation",
     "DeadFilter",
     "DeadLetter",
     "HourlyOutcome",
@@ -97,6 +106,7 @@ __all__ = [
     "audit_log",
     "backlog",
     "catch_up_tallies",
+    "confirm_address",
     "count_dead",
     "count_retried",
     "discard",

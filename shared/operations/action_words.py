@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.operations.audit import AuditEntry
+from shared.operations.confirm import CONFIRM_WORDS, ConfirmOutcome
 from shared.operations.retries import RETRY_WORDS, RetryOutcome
 from shared.operations.stranded import REISSUE_WORDS, ReissueOutcome
 
@@ -17,6 +18,7 @@ ACTION_NAMES: dict[str, str] = {
     "remove_suppressions": "Remove suppression",
     "erase": "Erase account",
     "unlock": "Unlock account",
+    "confirm_address": "Confirm address",
     "purge": "Purge",
 }
 
@@ -57,6 +59,12 @@ def _unlocked(details: Mapping[str, Any]) -> str:
     return "failed sign-ins and wrong codes forgotten"
 
 
+def _confirmed(details: Mapping[str, Any]) -> str:
+    outcome = details.get("outcome")
+    words = CONFIRM_WORDS[ConfirmOutcome(outcome)] if outcome in set(ConfirmOutcome) else "done"
+    return f"{details.get('address', 'address')}: {words} ({details.get('reason', '')})"
+
+
 def _purged(details: Mapping[str, Any]) -> str:
     kinds = [(name.replace("_", " "), n) for name, n in details.items() if isinstance(n, int)]
     removed = [f"{n} {name}" for name, n in kinds if n]
@@ -70,6 +78,7 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "remove_suppressions": _removed,
     "erase": _erased,
     "unlock": _unlocked,
+    "confirm_address": _confirmed,
     "purge": _purged,
 }
 

@@ -116,6 +116,7 @@ class Settings:
     webhook_url: str | None = setting(lifetimes.WEBHOOK_URL, repr=False)
     # The Standard Webhooks key: the bytes base64-encoded after `whsec_`.
     webhook_secret: bytes | None = setting(lifetimes.WEBHOOK_SECRET, repr=False)
+    login_requires_provisioning: bool = setting(lifetimes.LOGIN_REQUIRES_PROVISIONING)
     activation_ttl: int = setting(lifetimes.ACTIVATION_TTL)
     reset_ttl: int = setting(lifetimes.RESET_TTL)
     login_code_ttl: int = setting(lifetimes.LOGIN_CODE_TTL)

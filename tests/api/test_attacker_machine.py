@@ -31,7 +31,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import Engine, delete, func, or_, select, update
 
 from api_service import create_app
 from api_service.flows.client_limit import SLOW_DOWN
@@ -44,7 +44,7 @@ from shared.lockouts import failures_of, wrong_codes_of
 from shared.models import outbox, provider_events, suppressions, throttle_events, users
 from shared.provider_events import MAIL_REPORTERS
 from shared.throttle import Throttle
-from support.constants import ADMIN_TOKEN, MakeRelay
+from support.constants import ADMIN_TOKEN, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.mail_reports import ENV as MAIL_REPORT_KEYS
 from support.mail_reports import SIGNERS, fixture, post
 from support.rows import let_time_pass
@@ -147,6 +147,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
     smtp: ClassVar[SinkServer]
     gateway: ClassVar[SmsGateway]
     throttle: ClassVar[Throttle]
+    # LOGIN_REQUIRES_PROVISIONING is set: a sign-in may wait for the application (GatedMachine).
+    gated: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -203,7 +205,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         before = self._sms_rows()
         environ = {"REMOTE_ADDR": client or actor.client}
         answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
-        assert answer.status_code < 500, answer.get_data(as_text=True)
+        assert answer.status_code < 500 or self._waits(answer), answer.get_data(as_text=True)
         named = (answer.get_json(silent=True) or {}).get("delivery")
         if isinstance(named, dict):
             actor.deliveries.add(named["id"])
@@ -336,7 +338,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         address = self.addresses[n]
         body = {self._field(address): address, "password": actor.password}
         answer = self._post(actor, "/v1/logins", body)
-        assert answer.status_code in (200, 401, 429)
+        assert answer.status_code in (200, 401, 429) or self._waits(answer)
         self._check_not_hers(actor, address, answer)
 
     @precondition(lambda self: any(a.codes for a in self.actors.values()))
@@ -398,7 +400,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         victim.proved.add(address)
         login = {self._field(address): address, "password": victim.password}
         signed_in = self._post(victim, "/v1/logins", login)
-        assert signed_in.status_code == 200, f"she cannot sign in at {address}"
+        assert signed_in.status_code == 200 or self._waits(signed_in), f"no sign-in at {address}"
         theirs = self._post(
             self.attacker, "/v1/logins", {**login, "password": "x" + victim.password}
         )
@@ -468,7 +470,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         for address, code in actor.codes[-1:]:
             body = {self._field(address): address, "code": code}
             answer = self._post(actor, "/v1/login-codes/confirm", body)
-            assert answer.status_code in (200, 400, 429), answer.get_json()
+            assert answer.status_code in (200, 400, 429) or self._waits(answer), answer.get_json()
             if answer.status_code == 200:
                 actor.signed_in.add(answer.get_json()["user_id"])
 
@@ -723,6 +725,15 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if actor is not self.victim and address in self.victim.addresses:
             assert answer.status_code != 200, f"the {actor.name} signed in naming her {address}"
 
+    def _waits(self, answer: Any) -> bool:
+        """Whether this is the gate's refusal, which only a gated service answers."""
+        return (
+            self.gated
+            and answer.status_code == 503
+            and answer.get_json()["type"].endswith("/provisioning-pending")
+            and int(answer.headers["Retry-After"]) > 0
+        )
+
     def _whose(self, actor: Actor, which: str) -> Actor:
         return actor if which == "own" else next(a for a in self.actors.values() if a is not actor)
 
@@ -781,22 +792,25 @@ def _matches(stored: str, password: str) -> bool:
 @pytest.fixture
 def machine_app(env: dict[str, str]) -> Iterator[Flask]:
     """The API with small budgets, taking providers' receipts."""
-    app = create_app(
-        {
-            **env,
-            "SMS_CLIENT_HOURLY_LIMIT": str(CLIENT_SMS),
-            "SMS_REGION_HOURLY_LIMIT": str(REGION_SMS),
-            "SMS_ALLOWED_REGIONS": "FR",
-            "THROTTLE_PER_HOUR": str(PER_HOUR),
-            "PROVIDER_EVENTS_TOKEN": TOKEN,
-            "PUBLIC_URL": PUBLIC_URL,
-            "CODE_LINK_URL": LINK,
-            "ADMIN_TOKEN": ADMIN_TOKEN,
-            **MAIL_REPORT_KEYS,
-        }
-    )
+    app = create_app(_machine_env(env))
     yield app
     app.extensions["outpost"].engine.dispose()
+
+
+def _machine_env(env: dict[str, str]) -> dict[str, str]:
+    """The test environment with the machine's small budgets, taking providers' receipts."""
+    return {
+        **env,
+        "SMS_CLIENT_HOURLY_LIMIT": str(CLIENT_SMS),
+        "SMS_REGION_HOURLY_LIMIT": str(REGION_SMS),
+        "SMS_ALLOWED_REGIONS": "FR",
+        "THROTTLE_PER_HOUR": str(PER_HOUR),
+        "PROVIDER_EVENTS_TOKEN": TOKEN,
+        "PUBLIC_URL": PUBLIC_URL,
+        "CODE_LINK_URL": LINK,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        **MAIL_REPORT_KEYS,
+    }
 
 
 @pytest.mark.long
@@ -828,6 +842,135 @@ def test_the_attacker_gets_nothing_the_promises_keep(
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+# The sign-ins the provisioning gate stands before (SPEC "A sign-in that waits for provisioning").
+SIGN_INS = ("/v1/logins", "/v1/login-codes/confirm")
+# Sized as the machine above, a third of its examples: the gate's rules beside the same ones.
+GATED_EXAMPLES = 10
+
+
+class GatedMachine(AttackerAndVictim):
+    """The same people with LOGIN_REQUIRES_PROVISIONING while the application fails its
+    provisioning and recovers: the gate never tells a wrong password from a right one, and
+    nobody signs in to an account whose `account.activated` the application has not answered."""
+
+    gated = True
+    application: ClassVar[SmsGateway]
+
+    @rule(up=st.booleans())
+    def application_answers(self, up: bool) -> None:
+        """The application fails (500) or recovers (200); the relay's next try of every event
+        comes due."""
+        self.application.mode = 200 if up else 500
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.channel == "webhook", outbox.c.status == "pending")
+                .values(next_attempt_at=utcnow())
+            )
+        self.relay.drain()
+        self._look()
+
+    @rule(n=st.integers(0, 3))
+    def attacker_guesses(self, n: int) -> None:
+        """A wrong password naming any address, hers or his, active or waiting: 401 as ever."""
+        address = self.addresses[n]
+        guess = {self._field(address): address, "password": "nobody's passphrase at all"}
+        answer = self._post(self.attacker, "/v1/logins", guess)
+        assert answer.status_code in (401, 429), answer.get_json()
+
+    def _post(self, actor: Actor, path: str, body: dict[str, Any], **how: Any) -> Any:
+        answer = super()._post(actor, path, body, **how)
+        if path in SIGN_INS and answer.status_code == 200:
+            user_id = answer.get_json()["user_id"]
+            assert not self._unanswered(user_id), f"{user_id} signed in before provisioning"
+        if path in SIGN_INS and answer.status_code == 503:
+            self._check_right_credentials(actor, body)
+        return answer
+
+    def _check_right_credentials(self, actor: Actor, body: dict[str, Any]) -> None:
+        """The gate answered only credentials that open the account: its password, or a code
+        that reached this person at the address."""
+        field = self._field(body.get("email") or body["phone"])
+        [user] = [
+            u
+            for u in self.users
+            if u[field] == body[field] and u["status"] == "active" and u[f"{field}_proven_at"]
+        ]
+        if "password" in body:
+            assert _matches(user["password_hash"], body["password"]), "503 for a wrong password"
+        elif "token" in body:
+            assert body["token"] in [token for *_, token in actor.links], "503 for a made-up link"
+        else:
+            assert (body[field], body["code"]) in actor.codes, "503 for a code never sent"
+
+    def _unanswered(self, user_id: int) -> bool:
+        """Whether the account has an `account.activated` the application has not answered."""
+        return any(
+            r["user_id"] == user_id
+            and r["purpose"] == "account.activated"
+            and (r["status"] == "pending" or (r["status"] == "dead" and r["resolution"] is None))
+            for r in self.new_rows
+        )
+
+
+@pytest.fixture
+def application() -> Iterator[SmsGateway]:
+    """The application's webhook endpoint, failing its provisioning until a rule recovers it."""
+    server = SmsGateway(mode=500)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.long
+@pytest.mark.timeout(600)
+def test_the_provisioning_gate_tells_the_attacker_nothing(
+    env: dict[str, str],
+    engine: Engine,
+    make_relay: MakeRelay,
+    smtp: SinkServer,
+    receiver: SmsGateway,
+    application: SmsGateway,
+) -> None:
+    """`receiver` stands in for the SMS gateway, `application` for the application; a refused
+    event's retry waits half a minute, until `application_answers` makes it due."""
+    hooks = application.url + "/hooks"
+    app = create_app(
+        {
+            **_machine_env(env),
+            "WEBHOOK_URL": hooks,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "LOGIN_REQUIRES_PROVISIONING": "true",
+        }
+    )
+    GatedMachine.app = app
+    GatedMachine.engine = engine
+    GatedMachine.relay = make_relay(
+        sms_url=receiver.url + "/sms",
+        public_url=PUBLIC_URL,
+        webhook_url=hooks,
+        webhook_secret=WEBHOOK_KEY,
+        relay_backoff_base=30.0,
+        relay_backoff_cap=60.0,
+    )
+    GatedMachine.smtp = smtp
+    GatedMachine.gateway = receiver
+    GatedMachine.application = application
+    try:
+        run_state_machine_as_test(
+            GatedMachine,
+            settings=settings(
+                max_examples=GATED_EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    finally:
+        app.extensions["outpost"].engine.dispose()
 
 
 # Each public route that writes, and the rule of the machine that plays it.
