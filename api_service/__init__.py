@@ -24,6 +24,7 @@ from api_service.routes import (
     admin,
     deliveries,
     health,
+    invitations,
     login_codes,
     logins,
     password_resets,
@@ -57,6 +58,7 @@ BLUEPRINTS = (
     provider_events,
     health,
     admin,
+    invitations,
     unsubscribe,
 )
 

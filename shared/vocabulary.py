@@ -130,6 +130,8 @@ class AccountEvent(StrEnum):
     LOCKED_OUT = "locked_out"
     # An operator lifted the account's lockouts.
     UNLOCKED = "unlocked"
+    # An operator made the account, pending, and sent its activation code (an invitation).
+    INVITED = "invited"
 
 
 class LockedOut(StrEnum):

@@ -17,6 +17,7 @@ from outbox_relay.operator.dead import (
     dead_retry,
     dead_show,
 )
+from outbox_relay.operator.invite import add_invite
 from shared import operations
 from shared.clock import utcnow
 from shared.history import HISTORY_PAGE
@@ -41,6 +42,7 @@ def add_commands(subparsers: Any) -> None:
     _add_dead(subparsers, common, as_json)
     _add_reports(subparsers, common, as_json)
     _add_changes(subparsers, common, as_json)
+    add_invite(subparsers, common)
 
 
 def _add_dead(

@@ -17,6 +17,7 @@ ACTION_NAMES: dict[str, str] = {
     "remove_suppressions": "Remove suppression",
     "erase": "Erase account",
     "unlock": "Unlock account",
+    "invite": "Invite",
     "purge": "Purge",
 }
 
@@ -57,6 +58,15 @@ def _unlocked(details: Mapping[str, Any]) -> str:
     return "failed sign-ins and wrong codes forgotten"
 
 
+def _invited(details: Mapping[str, Any]) -> str:
+    outcome = details.get("outcome")
+    if outcome == "invited":
+        return f"pending account made, activation code sent by {details.get('channel')}"
+    if outcome == "account_exists":
+        return "an account holds the address; nothing made or sent"
+    return "no SMS can go to the number; nothing made"
+
+
 def _purged(details: Mapping[str, Any]) -> str:
     kinds = [(name.replace("_", " "), n) for name, n in details.items() if isinstance(n, int)]
     removed = [f"{n} {name}" for name, n in kinds if n]
@@ -70,6 +80,7 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "remove_suppressions": _removed,
     "erase": _erased,
     "unlock": _unlocked,
+    "invite": _invited,
     "purge": _purged,
 }
 

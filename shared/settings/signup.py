@@ -1,8 +1,10 @@
-"""The sign-up variables: which email domains may sign up (a rule on the address alone)."""
+"""The sign-up variables: whether anyone may sign up (SIGNUP), and which email domains may (a
+rule on the address alone)."""
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 from shared.settings.variable import Group, Variable
 
@@ -27,6 +29,21 @@ def domains(value: str) -> frozenset[str]:
     return frozenset(named)
 
 
+class SignupMode(StrEnum):
+    """Who makes accounts: anyone who registers, or operators alone, by invitation."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def signup_mode(value: str) -> SignupMode:
+    """`open` or `closed`."""
+    try:
+        return SignupMode(value.lower())
+    except ValueError:
+        raise ValueError(f"open or closed, not {value!r}") from None
+
+
 def flag(value: str) -> bool:
     """`true` or `false` (`1` or `0`)."""
     if value.lower() not in ("true", "false", "1", "0"):
@@ -34,6 +51,19 @@ def flag(value: str) -> bool:
     return value.lower() in ("true", "1")
 
 
+SIGNUP_MODE = Variable(
+    name="SIGNUP",
+    group=SIGNUP,
+    meaning=(
+        "`closed`: `POST /v1/registrations` answers `403 …/signup-closed` to every request, "
+        "nothing read or written; accounts then come from operators' invitations (`POST "
+        "/v1/admin/accounts`, `outbox-relay invite`, the dashboard's lookup), each a pending "
+        "account sent its activation code. `open`: anyone may register."
+    ),
+    parse=signup_mode,
+    default="open",
+    checks="`open` or `closed`",
+)
 SIGNUP_DOMAINS_ALLOWED = Variable(
     name="SIGNUP_DOMAINS_ALLOWED",
     group=SIGNUP,
