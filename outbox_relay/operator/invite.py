@@ -50,5 +50,6 @@ def invite(connection: Connection, ctx: Context) -> int:
             holder = f"account {invitation.user_id}" if invitation.user_id else "an account"
             print(f"{holder} holds {address}; nothing made or sent", file=ctx.out)
         case operations.InviteOutcome.UNREACHABLE:
-            print(f"{address}: {invitation.reason}; nothing made", file=ctx.out)
+            reason = (invitation.reason or "no SMS can go to it").rstrip(".")
+            print(f"{address}: {reason}; nothing made", file=ctx.out)
     return 1
