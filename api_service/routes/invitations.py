@@ -28,7 +28,7 @@ def _authenticate() -> None:
 @bp.post("/v1/admin/accounts")
 @bp.arguments(InvitationSchema)
 @bp.response(201, InvitedSchema)
-@bp.problems(*ADMIN_PROBLEMS, 409, 422)
+@bp.problems(*ADMIN_PROBLEMS, 409, 413, 415, 422)
 @bp.doc(security=BEARER)
 def invite(data: dict[str, Any]) -> dict[str, Any]:
     """Make a pending account holding the address and send it its activation code (the one a

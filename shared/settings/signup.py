@@ -10,8 +10,9 @@ from shared.settings.variable import Group, Variable
 
 SIGNUP = Group(
     "Sign-up",
-    "Which email addresses the application takes, read from the address alone, on registration "
-    "and address changes alike ([abuse and fraud](abuse.md#who-may-sign-up)).",
+    "Whether people sign up or operators invite them, and which email addresses the application "
+    "takes, read from the address alone, on registration and address changes alike ([abuse and "
+    "fraud](abuse.md#who-may-sign-up)).",
 )
 _DOMAIN = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
