@@ -28,8 +28,8 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions` and `purge` on
-    `outbox-relay`'s subparsers."""
+    """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions`, `purge` and
+    `invite` on `outbox-relay`'s subparsers."""
     # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
