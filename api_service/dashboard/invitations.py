@@ -3,10 +3,10 @@ made and sent its activation code (shared.operations.invite)."""
 
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from api_service.dashboard.access import bp
+from api_service.dashboard.access import bp, html
 from api_service.dashboard.pages import RECIPIENT_MAX, actor
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act
@@ -21,8 +21,14 @@ def invite() -> BaseResponse:
     typed = request.form.get("address", "").strip()[:RECIPIENT_MAX]
     try:
         address = normalise_address(typed)
-    except AddressError:
-        return redirect(url_for(".lookup", notice="invite:invalid"), 303)
+    except AddressError as exc:
+        page = render_template(
+            "dashboard/error.html",
+            title="Not an address",
+            message=str(exc),
+            back=url_for(".lookup"),
+        )
+        return html(page, 400)
     invitation = act(
         unit_of_work, operations.invite, dependencies(), address, actor=actor(), now=utcnow()
     )

@@ -39,7 +39,6 @@ NOTICES: dict[str, tuple[str, str]] = {
     ),
     "invite:account_exists": ("warn", "Account {target} holds that address; nothing made or sent."),
     "invite:unreachable": ("warn", "No SMS can go to that number here; nothing made."),
-    "invite:invalid": ("warn", "That is not an email address or an E.164 number; nothing made."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

@@ -252,10 +252,12 @@ def test_the_dashboard_invites_from_a_lookup_that_finds_no_account(
     )
 
 
-def test_the_dashboard_refuses_an_invitation_without_its_csrf_token(
+def test_the_dashboard_refuses_an_invitation_without_its_csrf_token_or_an_address(
     client: FlaskClient, engine: Engine
 ) -> None:
-    signed_in(client)
+    token = signed_in(client)
     refused = client.post("/admin/accounts/invite", data={"address": ADA})
     assert refused.status_code == 403
+    wrong = client.post("/admin/accounts/invite", data={"csrf_token": token, "address": "ada"})
+    assert wrong.status_code == 400 and "Must be an email address" in wrong.get_data(as_text=True)
     assert count(engine, "users") == 0
