@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
@@ -85,6 +86,19 @@ def test_a_closed_signup_refuses_every_registration_alike_and_writes_nothing(
     problem = answers[0].get_json()
     assert (problem["type"], problem["status"]) == (CLOSED, 403)
     assert written(engine) == before
+
+
+def test_a_closed_signup_answers_without_the_database(app: Flask, client: FlaskClient) -> None:
+    """Closed is read before anything touches the database: with none to reach, the answer is
+    still 403 (an open sign-up's would be 503)."""
+    deps = app.extensions["outpost"]
+    unreachable = create_engine("sqlite:////nonexistent-directory/outpost.db")
+    app.extensions["outpost"] = replace(deps, engine=unreachable)
+    try:
+        answer = register(client, {"email": ADA, "password": PASSWORD})
+    finally:
+        app.extensions["outpost"] = deps
+    assert (answer.status_code, answer.get_json()["type"]) == (403, CLOSED)
 
 
 def test_an_invitation_sends_an_activation_code_that_activates(
