@@ -25,6 +25,7 @@ from api_service.routes import (
     admin_confirm,
     deliveries,
     health,
+    invitations,
     login_codes,
     logins,
     password_resets,
@@ -59,6 +60,7 @@ BLUEPRINTS = (
     health,
     admin,
     admin_confirm,
+    invitations,
     unsubscribe,
 )
 

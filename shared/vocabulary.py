@@ -132,6 +132,8 @@ class AccountEvent(StrEnum):
     UNLOCKED = "unlocked"
     # An operator proved one of its addresses by hand (SPEC "Confirm by hand").
     CONFIRMED_BY_OPERATOR = "confirmed_by_operator"
+    # An operator made the account, pending, and sent its activation code (an invitation).
+    INVITED = "invited"
 
 
 class LockedOut(StrEnum):

@@ -7,7 +7,7 @@ from flask import redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from api_service.dashboard.access import bp
-from api_service.dashboard.pages import RECIPIENT_MAX, _actor, _url
+from api_service.dashboard.pages import RECIPIENT_MAX, _url, actor
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act
 from shared import operations
@@ -34,7 +34,7 @@ def confirm(user_id: int) -> BaseResponse:
         user_id,
         which,
         reason=reason,
-        actor=_actor(),
+        actor=actor(),
         now=utcnow(),
     )
     return redirect(_url(".lookup", {**params, "notice": f"confirm:{done.outcome}"}), 303)

@@ -44,6 +44,12 @@ NOTICES: dict[str, tuple[str, str]] = {
         for outcome, words in CONFIRM_WORDS.items()
     },
     "confirm:unreasoned": ("warn", "Say how the person was checked; nothing done."),
+    "invite:invited": (
+        "ok",
+        "Account {target} made, pending: its activation code is queued, delivery {delivery}.",
+    ),
+    "invite:account_exists": ("warn", "Account {target} holds that address; nothing made or sent."),
+    "invite:unreachable": ("warn", "No SMS can go to that number here; nothing made."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

@@ -18,6 +18,7 @@ from outbox_relay.operator.dead import (
     dead_retry,
     dead_show,
 )
+from outbox_relay.operator.invite import add_invite
 from shared import operations
 from shared.clock import utcnow
 from shared.history import HISTORY_PAGE
@@ -28,8 +29,8 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions` and `purge` on
-    `outbox-relay`'s subparsers."""
+    """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions`, `purge` and
+    `invite` on `outbox-relay`'s subparsers."""
     # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -43,6 +44,7 @@ def add_commands(subparsers: Any) -> None:
     _add_reports(subparsers, common, as_json)
     _add_changes(subparsers, common, as_json)
     add_accounts(subparsers, common, _whole())
+    add_invite(subparsers, common)
 
 
 def _add_dead(

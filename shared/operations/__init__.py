@@ -33,6 +33,7 @@ from shared.operations.figures import (
     hourly_outcomes,
     stats,
 )
+from shared.operations.invite import Invitation, InviteOutcome, invite
 from shared.operations.lookup import (
     LOOKUP_PAGE,
     Account,
@@ -85,6 +86,8 @@ __all__ = [
     "DeadFilter",
     "DeadLetter",
     "HourlyOutcome",
+    "Invitation",
+    "InviteOutcome",
     "Lookup",
     "MessageDetail",
     "ProviderEventRecord",
@@ -115,6 +118,7 @@ __all__ = [
     "history_of",
     "hourly_outcomes",
     "in_words",
+    "invite",
     "list_dead",
     "list_suppressions",
     "look_up",

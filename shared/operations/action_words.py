@@ -19,6 +19,7 @@ ACTION_NAMES: dict[str, str] = {
     "erase": "Erase account",
     "unlock": "Unlock account",
     "confirm_address": "Confirm address",
+    "invite": "Invite",
     "purge": "Purge",
 }
 
@@ -63,6 +64,13 @@ def _confirmed(details: Mapping[str, Any]) -> str:
     outcome = details.get("outcome")
     words = CONFIRM_WORDS[ConfirmOutcome(outcome)] if outcome in set(ConfirmOutcome) else "done"
     return f"{details.get('address', 'address')}: {words} ({details.get('reason', '')})"
+def _invited(details: Mapping[str, Any]) -> str:
+    outcome = details.get("outcome")
+    if outcome == "invited":
+        return f"pending account made, activation code sent by {details.get('channel')}"
+    if outcome == "account_exists":
+        return "an account holds the address; nothing made or sent"
+    return "no SMS can go to the number; nothing made"
 
 
 def _purged(details: Mapping[str, Any]) -> str:
@@ -79,6 +87,7 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "erase": _erased,
     "unlock": _unlocked,
     "confirm_address": _confirmed,
+    "invite": _invited,
     "purge": _purged,
 }
 

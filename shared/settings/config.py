@@ -77,6 +77,8 @@ class Settings:
     signup_rules: SignupRules = made_of(
         signup.SIGNUP_DOMAINS_ALLOWED, signup.SIGNUP_DOMAINS_DENIED, signup.SIGNUP_DENY_DISPOSABLE
     )
+    # Whether registrations are taken (SIGNUP), or accounts come by invitation alone.
+    signup_mode: signup.SignupMode = setting(signup.SIGNUP_MODE)
     database_url: str = setting(database.DATABASE_URL, repr=False)
     migrate_database_url: str = setting(database.MIGRATE_DATABASE_URL, repr=False)
     database_pooler: str | None = setting(database.DATABASE_POOLER)

@@ -56,6 +56,7 @@ PUBLIC_URL = "https://api.outpost.test"
 # Every mailed code carries its link token: the way in that wrong codes never close.
 LINK = "https://app.outpost.test/go#address={address}&purpose={purpose}&token={token}"
 LINKED = re.compile(r"#address=([^&]+)&purpose=([a-z_]+)&token=([A-Za-z0-9_-]+)")
+# What support posts with (the attacker may have talked them into an invitation).
 OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "support"}
 # The routes that take a code.
 CONFIRMS = ("/v1/activations", "/v1/login-codes/confirm", "/v1/password-resets/confirm")
@@ -186,6 +187,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self.probes = 0
         self.users: list[dict[str, Any]] = []
         self.new_rows: list[dict[str, Any]] = []
+        # The messages operators caused: they answer no client's request, so no client's
+        # budget or throttle counts them.
+        self.operators_messages: set[str] = set()
 
     # -- the routes ---------------------------------------------------------------------------
 
@@ -206,6 +210,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         environ = {"REMOTE_ADDR": client or actor.client}
         answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
         assert answer.status_code < 500 or self._waits(answer), answer.get_data(as_text=True)
+        if answer.status_code == 201:
+            self.operators_messages.add(answer.get_json()["delivery"])
         named = (answer.get_json(silent=True) or {}).get("delivery")
         if isinstance(named, dict):
             actor.deliveries.add(named["id"])
@@ -262,6 +268,27 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if actor is self.victim and email == "other":
             return
         self._register(actor, email, None, False, key)
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3))
+    def operator_invites(self, who: str, n: int) -> None:
+        """An operator invites any address this person names, the other's included (the
+        attacker asks support to let "his" address in): the code goes to the address, so only
+        its owner can activate, and an address an account holds gets nothing."""
+        actor = self.actors[who]
+        address = self.addresses[n]
+        held = any(address in (u["email"], u["phone"]) for u in self.users)
+        invite = {self._field(address): address}
+        answer = self._post(actor, "/v1/admin/accounts", invite, headers=OPERATOR)
+        if answer.status_code == 409:
+            assert answer.get_json()["type"].endswith("/account-exists")
+            assert held, f"an invitation to {address} was refused though no account carries it"
+            return
+        assert answer.status_code == 201, answer.get_json()
+        [row] = [r for r in self.new_rows if r["public_id"] == answer.get_json()["delivery"]]
+        assert (row["recipient"], row["purpose"]) == (address, "activation"), row
+        owner = next(a for a in self.actors.values() if address in a.addresses)
+        # The invitation is its owner's to take, like an account she signed up for.
+        owner.registered.add(address)
 
     @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), sms=st.booleans())
     def resend(self, who: str, n: int, sms: bool) -> None:
@@ -579,6 +606,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
         for user in self.users:
             path = f"/v1/admin/users/{user['id']}/reissue-activation"
             assert self.client.post(path, headers=OPERATOR).status_code < 500
+        newest = max((r["id"] for r in self.new_rows), default=0)
+        self._look()
+        self.operators_messages |= {r["public_id"] for r in self.new_rows if r["id"] > newest}
         self.relay.drain()
         self._look()
         self._read_inboxes()
@@ -647,7 +677,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         for name, sent in self.sms_by_client.items():
             assert sent <= CLIENT_SMS, f"{name}'s client caused {sent} SMS"
         regions: dict[str, int] = {}
-        for row in self.new_rows:
+        for row in self._requested_rows():
             if row["channel"] == "sms" and not row["withhold"]:
                 region = phone_region(row["recipient"])
                 regions[region] = regions.get(region, 0) + 1
@@ -656,7 +686,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
     @invariant()
     def mail_within_the_throttle(self) -> None:
         sent: dict[tuple[str, str], int] = {}
-        for row in self.new_rows:
+        for row in self._requested_rows():
             # What reached the mail or SMS provider: not withheld, nor suppressed.
             if row["purpose"] in REQUESTED and row["status"] in ("sent", "bounced"):
                 key = (row["recipient"], row["purpose"])
@@ -758,8 +788,12 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 ).mappings()
             ]
 
+    def _requested_rows(self) -> list[dict[str, Any]]:
+        """The messages this example's requests caused, an operator's left out."""
+        return [r for r in self.new_rows if r["public_id"] not in self.operators_messages]
+
     def _sms_rows(self) -> int:
-        return sum(1 for r in self.new_rows if r["channel"] == "sms" and not r["withhold"])
+        return sum(1 for r in self._requested_rows() if r["channel"] == "sms" and not r["withhold"])
 
     def _read_inboxes(self) -> None:
         """What reached each person's mailbox and phone since the last step."""
