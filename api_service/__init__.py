@@ -30,6 +30,7 @@ from api_service.routes import (
     provider_events,
     registrations,
     unsubscribe,
+    webhook_endpoints,
 )
 from api_service.sms_counts import known_regions
 from shared import keyring
@@ -57,6 +58,7 @@ BLUEPRINTS = (
     provider_events,
     health,
     admin,
+    webhook_endpoints,
     unsubscribe,
 )
 

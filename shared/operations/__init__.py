@@ -61,6 +61,12 @@ from shared.operations.stranded import (
 from shared.operations.tallies import catch_up as catch_up_tallies
 from shared.operations.tallies import fold as fold_tallies
 from shared.operations.unlock import unlock
+from shared.operations.webhook_endpoints import (
+    SUBSCRIBABLE,
+    add_endpoint,
+    list_endpoints,
+    remove_endpoint,
+)
 
 __all__ = [
     "BULK_RETRY_CAP",
@@ -69,6 +75,7 @@ __all__ = [
     "MAX_PAGE",
     "REISSUE_WORDS",
     "RETRY_WORDS",
+    "SUBSCRIBABLE",
     "Account",
     "AttemptRecord",
     "AuditEntry",
@@ -94,6 +101,7 @@ __all__ = [
     "account_holding",
     "accounts_of",
     "action_name",
+    "add_endpoint",
     "audit_log",
     "backlog",
     "catch_up_tallies",
@@ -106,11 +114,13 @@ __all__ = [
     "hourly_outcomes",
     "in_words",
     "list_dead",
+    "list_endpoints",
     "list_suppressions",
     "look_up",
     "messages_to",
     "purge",
     "reissue_activation",
+    "remove_endpoint",
     "remove_suppressions",
     "retry",
     "retry_all",

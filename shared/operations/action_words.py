@@ -18,6 +18,8 @@ ACTION_NAMES: dict[str, str] = {
     "erase": "Erase account",
     "unlock": "Unlock account",
     "purge": "Purge",
+    "add_webhook_endpoint": "Add webhook endpoint",
+    "remove_webhook_endpoint": "Remove webhook endpoint",
 }
 
 
@@ -63,6 +65,15 @@ def _purged(details: Mapping[str, Any]) -> str:
     return "removed " + ", ".join(removed) if removed else "nothing had outlived its retention"
 
 
+def _endpoint_added(details: Mapping[str, Any]) -> str:
+    events = ", ".join(details.get("events") or [])
+    return f"{details.get('url')} for {events}"
+
+
+def _endpoint_removed(details: Mapping[str, Any]) -> str:
+    return "removed; its events still queued cancelled"
+
+
 _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "retry": _retry,
     "discard": _discard,
@@ -71,6 +82,8 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "erase": _erased,
     "unlock": _unlocked,
     "purge": _purged,
+    "add_webhook_endpoint": _endpoint_added,
+    "remove_webhook_endpoint": _endpoint_removed,
 }
 
 
