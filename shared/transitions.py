@@ -174,8 +174,11 @@ def requeue(
     now: datetime,
     expires_at: datetime,
     recipient_hash: str | None,
+    secret_params: str | None = None,
 ) -> bool:
-    """Put the dead rows `where` picks back in the queue, untried and due now; whether any."""
+    """Put the dead rows `where` picks back in the queue, untried and due now, with
+    `secret_params` (sealed: an endpoint's event carries its URL and secret again); whether
+    any."""
     requeued = connection.execute(
         update(outbox)
         .where(where)
@@ -188,6 +191,7 @@ def requeue(
             dead_at=None,
             refusal=None,
             recipient_hash=recipient_hash,
+            secret_params=secret_params,
             **RELEASED,
         )
     )

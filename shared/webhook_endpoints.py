@@ -124,6 +124,15 @@ def subscribers(connection: Connection, event: EventType) -> list[Subscriber]:
     return [Subscriber(r.public_id, r.sealed) for r in found if event in r.events]
 
 
+def sealed(connection: Connection, public_id: str) -> str | None:
+    """An endpoint's URL and secret, sealed as its events' rows carry them (under the outbox's
+    key); None once it is removed."""
+    found = connection.execute(
+        select(webhook_endpoints.c.sealed).where(webhook_endpoints.c.public_id == public_id)
+    )
+    return found.scalar_one_or_none()
+
+
 def row_secrets(box: SecretBox, subscriber: Subscriber) -> dict[str, Any]:
     """The sealed parameters of an event's row for `subscriber`: its URL and secret."""
     return box.open(subscriber.sealed)
