@@ -16,6 +16,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "retry:account_gone": ("warn", "The account of {target} no longer exists; nothing sent."),
     "retry:already_active": ("warn", "The account of {target} is already active; nothing sent."),
     "retry:no_address": ("warn", "The account of {target} has no address on that channel."),
+    "retry:endpoint_gone": ("warn", "The webhook endpoint of {target} was removed; nothing sent."),
     "discard:done": ("ok", "Discarded {target}: it stays as history and will not be sent."),
     "discard:not_dead": ("warn", "{target} was already dealt with; nothing done."),
     "reissue:fresh_code": (
@@ -33,6 +34,8 @@ NOTICES: dict[str, tuple[str, str]] = {
         "Account {target} unlocked: its failed sign-ins and wrong codes forgotten.",
     ),
     "unlock:absent": ("warn", "No account {target}; nothing done."),
+    "webhook:removed": ("ok", "Webhook endpoint {target} removed; its queued events cancelled."),
+    "webhook:absent": ("warn", "No webhook endpoint {target}; nothing done."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

@@ -85,7 +85,9 @@ def test_a_bad_body_is_422_naming_the_field_and_no_token_is_401(
         answer = admin.post(ENDPOINTS, json=body, headers=AUTH)
         assert answer.status_code == 422, body
         assert field in json.dumps(answer.get_json()), (body, answer.get_json())
-    assert admin.post(ENDPOINTS, json={"url": URL, "events": ["account.activated"]}).status_code == 401
+    assert (
+        admin.post(ENDPOINTS, json={"url": URL, "events": ["account.activated"]}).status_code == 401
+    )
     assert admin.get(ENDPOINTS).status_code == 401
     assert rows(engine, "webhook_endpoints") == []
     assert admin.delete(f"{ENDPOINTS}/not-a-uuid", headers=AUTH).status_code == 404
