@@ -11,8 +11,11 @@ import httpx
 
 from outbox_relay.channels import Message, WebhookMessage
 from outbox_relay.channels.http import post
-from outbox_relay.failures import DeliveryFailure, Verdict
+from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from shared.settings.config import WEBHOOK_TIMEOUT
+
+# Seconds an event for WEBHOOK_URL waits, untried, on a relay without it (its horizon ends it).
+UNCONFIGURED_WAIT = 60.0
 
 
 def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
@@ -50,8 +53,8 @@ class WebhookChannel:
 
     def _post(self, message: WebhookMessage, url: str | None, key: bytes | None) -> None:
         """POST the event to `url`, signed with `key`."""
-        if url is None or key is None:
-            raise DeliveryFailure(Verdict.TRANSIENT, "WEBHOOK_URL is not set on this relay")
+        if url is None or key is None:  # queued by an API with WEBHOOK_URL: wait for one
+            raise Deferred(UNCONFIGURED_WAIT)
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
