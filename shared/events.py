@@ -23,8 +23,9 @@ from shared.webhook_endpoints import row_secrets, subscribers
 ALL_PURPOSES = (*PURPOSES, *values_of(EventType))
 
 
-# Events only the endpoints that list them hear of: WEBHOOK_URL hears of every other.
-ENDPOINTS_ONLY = (EventType.DELIVERY_SENT,)
+# Events only the endpoints that list them hear of (SPEC "Webhook endpoints"): WEBHOOK_URL
+# hears of every other.
+ENDPOINTS_ONLY = (EventType.DELIVERY_SENT, EventType.DELIVERY_DELIVERED)
 # Where an event goes: a recipient (`webhook`: WEBHOOK_URL; else an endpoint's id) and what its
 # row carries sealed (an endpoint's URL and secret).
 Target = tuple[str, dict[str, Any] | None]

@@ -14,7 +14,7 @@ from shared.events import emit
 from shared.secretbox import SecretBox
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.rows import rows
-from tests.relay.test_webhooks import a_user
+from support.webhooks import a_user
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "alice"}
 ENDPOINTS = "/v1/admin/webhook-endpoints"

@@ -17,7 +17,7 @@ from support.bulk import dead_one, queue_one
 from support.constants import ADMIN_TOKEN
 from support.rows import rows
 from support.sms_gateway import SmsGateway
-from tests.relay.test_webhooks import emit_activated
+from support.webhooks import emit_activated
 
 SENT = "delivery.sent"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

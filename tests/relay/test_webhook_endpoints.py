@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from api_service import create_app
 from outbox_relay.relay import Relay
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
+from support.constants import WEBHOOK_KEY as KEY
+from support.constants import WEBHOOK_SECRET as SECRET
 from support.rows import rows
 from support.sms_gateway import GatewayRequest, SmsGateway
 from support.smtp_sink import SinkServer, code_in
-from tests.relay.test_webhooks import KEY, SECRET, emit_activated, verified
+from support.webhooks import emit_activated, signed_for
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "alice"}
 ADA = {"email": "ada@example.com", "password": PASSWORD}
@@ -58,10 +60,9 @@ def add(api: FlaskClient, url: str, *events: str) -> dict[str, Any]:
     return created
 
 
-def signed_for(secret: str, request: GatewayRequest) -> Any:
-    """The payload, once the reference library checked it against `secret`."""
-    headers = {k.lower(): v for k, v in request.headers}
-    return Webhook(secret).verify(request.body, headers)
+def verified(request: GatewayRequest) -> Any:
+    """The payload WEBHOOK_URL got, checked against WEBHOOK_SECRET."""
+    return signed_for(SECRET, request)
 
 
 def drain_all(relay: Relay) -> None:
