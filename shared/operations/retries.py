@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared import webhook_endpoints
 from shared.accounts import UserStatus, user_by_id
 from shared.lockouts import restart_code_tries
 from shared.messages import Dependencies, send_code
 from shared.models import outbox
 from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared import webhook_endpoints
 from shared.outbox import BOUND_TO_ADDRESS, CODED, WEBHOOK, Purpose
 from shared.reaching import address_for, with_address
 from shared.transitions import Resolution, requeue, resolve
