@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Update, and_, bindparam, case, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.models import outbox
-from shared.outbox import RELEASED, SECRETS, WIPED, DeadReason, Status
+from shared.outbox import RELEASED, SECRETS, WEBHOOK, WIPED, DeadReason, Status
 from shared.verdicts import Refusal
 
 # Its words live with the tables' (shared/vocabulary.py), which store them.
@@ -127,6 +127,16 @@ def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
     connection.execute(
         update(outbox)
         .where(outbox.c.token_id.in_(token_ids), _PENDING)
+        .values(status=Status.CANCELLED, **SECRETS)
+    )
+
+
+def cancel_events_to(connection: Connection, recipient: str) -> None:
+    """Cancel the unsent events queued for an endpoint (its id the rows' recipient), their
+    secrets wiped at once (a row a relay holds keeps its claim, as `cancel_messages` says)."""
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.channel == WEBHOOK, outbox.c.recipient == recipient, _PENDING)
         .values(status=Status.CANCELLED, **SECRETS)
     )
 

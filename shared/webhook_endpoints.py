@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 
 from shared.logs import bare_url
-from shared.models import outbox, webhook_endpoints
-from shared.outbox import SECRETS, WEBHOOK, Status
+from shared.models import webhook_endpoints
 from shared.secretbox import SecretBox
+from shared.transitions import cancel_events_to
 from shared.vocabulary import EventType
 
 # Bytes of a new endpoint's key (Standard Webhooks: between 24 and 64).
@@ -102,15 +102,7 @@ def remove(connection: Connection, public_id: str) -> bool:
     )
     if gone.rowcount == 0:
         return False
-    connection.execute(
-        update(outbox)
-        .where(
-            outbox.c.channel == WEBHOOK,
-            outbox.c.recipient == public_id,
-            outbox.c.status == Status.PENDING,
-        )
-        .values(status=Status.CANCELLED, **SECRETS)
-    )
+    cancel_events_to(connection, public_id)
     return True
 
 

@@ -33,7 +33,9 @@ def a_user(engine: Engine) -> int:
                 email_proven_at=utcnow(),
             )
         )
-        return int(inserted.inserted_primary_key[0])
+        key = inserted.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def emit_activated(engine: Engine, relay: Relay) -> int:

@@ -38,7 +38,7 @@ def _authenticate() -> None:
 @bp.post("/v1/admin/webhook-endpoints")
 @bp.arguments(EndpointRequestSchema)
 @bp.response(201, EndpointCreatedSchema)
-@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.problems(*ADMIN_PROBLEMS, 413, 415, 422)
 @bp.doc(security=BEARER)
 def add_endpoint(body: dict[str, Any]) -> dict[str, Any]:
     """Add an endpoint for some events; its `whsec_` secret is in this answer alone. Audited."""
