@@ -7,7 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from api_service.fields import Text
 from api_service.schemas import StrictSchema
 from shared.operations import SUBSCRIBABLE
-from shared.settings.config_values import webhook_url
+from shared.webhook_endpoints import checked_url
 
 EVENTS = [str(event) for event in SUBSCRIBABLE]
 # The longest URL an endpoint may have: what any receiver's address needs.
@@ -15,9 +15,9 @@ MAX_URL = 2000
 
 
 def _http_url(value: str) -> None:
-    """WEBHOOK_URL's rule: an http(s):// URL without spaces or control characters."""
+    """An endpoint's URL: http(s)://, no spaces or control characters, a host and port."""
     try:
-        webhook_url(value)
+        checked_url(value)
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
 

@@ -15,12 +15,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, delete, insert, select
 
 from shared.logs import bare_url
 from shared.models import webhook_endpoints
 from shared.secretbox import SecretBox
+from shared.settings.config_values import webhook_url
 from shared.transitions import cancel_events_to
 from shared.vocabulary import EventType
 
@@ -51,6 +53,19 @@ class Subscriber:
     sealed: str
 
 
+def checked_url(value: str) -> str:
+    """`value` as an endpoint's URL: WEBHOOK_URL's rule (http(s)://, no spaces or control
+    characters) and a host and port that parse; else ValueError saying why."""
+    url = webhook_url(value)
+    if url is None:
+        raise ValueError("must not be empty")
+    parts = urlsplit(url)  # raises on a malformed IPv6 host
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    _ = parts.port  # raises on a port that is no number, or out of range
+    return url
+
+
 def new_secret() -> str:
     """A fresh `whsec_…` secret."""
     return PREFIX + base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
@@ -69,8 +84,10 @@ def add(
     *,
     now: datetime,
 ) -> tuple[Endpoint, str]:
-    """Store a new endpoint for `events`; it and its secret, which is shown this once. The URL
-    is shown without its query string and credentials, which only its sealed copy keeps."""
+    """Store a new endpoint for `events` (its URL as `checked_url` takes it); it and its
+    secret, which is shown this once. The URL is shown without its query string and
+    credentials, which only its sealed copy keeps."""
+    url = checked_url(url)
     secret = new_secret()
     endpoint = Endpoint(str(uuid.uuid4()), bare_url(url), events, now)
     connection.execute(

@@ -14,8 +14,8 @@ from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act, read
 from shared import operations
 from shared.clock import utcnow
-from shared.settings.config_values import webhook_url
 from shared.vocabulary import EventType
+from shared.webhook_endpoints import checked_url
 
 EVENTS = [str(event) for event in operations.SUBSCRIBABLE]
 # The longest URL the form takes (the admin API's bound).
@@ -34,7 +34,7 @@ def add_webhook() -> BaseResponse:
     url = request.form.get("url", "").strip()[:URL_MAX]
     events = tuple(EventType(e) for e in EVENTS if e in request.form.getlist("events"))
     try:
-        valid = webhook_url(url) is not None
+        valid = bool(checked_url(url))
     except ValueError:
         valid = False
     if not valid or not events:

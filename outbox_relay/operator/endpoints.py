@@ -12,8 +12,8 @@ from outbox_relay.operator.context import Context, UsageError
 from outbox_relay.operator.output import print_json, print_table
 from shared import operations
 from shared.presentation import utc_time
-from shared.settings.config_values import webhook_url
 from shared.vocabulary import EventType
+from shared.webhook_endpoints import checked_url
 
 EVENTS = [str(event) for event in operations.SUBSCRIBABLE]
 
@@ -52,10 +52,9 @@ def add_parsers(
 
 
 def check_url(args: argparse.Namespace) -> None:
-    """WEBHOOK_URL's rule for the URL given."""
+    """An endpoint's rule for the URL given (shared.webhook_endpoints.checked_url)."""
     try:
-        if webhook_url(args.url) is None:
-            raise ValueError("must not be empty")
+        checked_url(args.url)
     except ValueError as exc:
         raise UsageError(f"URL {exc}") from exc
 

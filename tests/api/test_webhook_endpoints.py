@@ -76,6 +76,9 @@ def test_a_bad_body_is_422_naming_the_field_and_no_token_is_401(
     bad = [
         ({"url": "ftp://crm.example.com/", "events": ["account.activated"]}, "url"),
         ({"url": "https://crm.example.com/a b", "events": ["account.activated"]}, "url"),
+        ({"url": "http://[crm/", "events": ["account.activated"]}, "url"),
+        ({"url": "http://crm.example.com:99999/", "events": ["account.activated"]}, "url"),
+        ({"url": "https:///hooks", "events": ["account.activated"]}, "url"),
         ({"url": URL, "events": ["account.nope"]}, "events"),
         ({"url": URL, "events": []}, "events"),
         ({"url": URL}, "events"),
