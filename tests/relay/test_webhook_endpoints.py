@@ -180,3 +180,27 @@ def test_no_delivery_sent_without_a_subscriber(
     drain_all(hooked)
     assert "delivery.sent" not in {r["purpose"] for r in rows(engine, "outbox")}
     assert other.requests == []
+
+
+def test_a_removed_endpoints_dead_event_is_not_retried_anywhere(
+    operated: FlaskClient,
+    engine: Engine,
+    hooked: Relay,
+    receiver: SmsGateway,
+    other: SmsGateway,
+) -> None:
+    gone = add(operated, other.url + "/gone", "account.activated")
+    other.mode = 410
+    emit_activated(engine, hooked)
+    drain_all(hooked)
+    [dead] = [r for r in rows(engine, "outbox") if r["recipient"] == gone["id"]]
+    assert (dead["status"], dead["dead_reason"]) == ("dead", "permanent_error")
+    removed = operated.delete(f"/v1/admin/webhook-endpoints/{gone['id']}", headers=ADMIN)
+    assert removed.status_code == 204
+
+    retried = operated.post(f"/v1/admin/dead-letters/{dead['public_id']}/retry", headers=ADMIN)
+    assert retried.get_json()["outcome"] == "endpoint_gone"
+    drain_all(hooked)
+    assert len(other.requests) == 1 and len(receiver.requests) == 1
+    [still] = [r for r in rows(engine, "outbox") if r["public_id"] == dead["public_id"]]
+    assert still["status"] == "dead"
