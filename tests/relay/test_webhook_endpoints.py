@@ -5,16 +5,18 @@ Standard Webhooks reference library), and is retried and dead-lettered apart fro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from api_service import create_app
 from outbox_relay.relay import Relay
+from outbox_relay.sent_events import SUBSCRIBED_TTL
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.constants import WEBHOOK_KEY as KEY
 from support.constants import WEBHOOK_SECRET as SECRET
@@ -172,14 +174,26 @@ def test_delivery_sent_goes_to_its_subscribers_alone(
     assert [verified(r)["type"] for r in receiver.requests] == ["account.registered"]
 
 
-def test_no_delivery_sent_without_a_subscriber(
+def test_no_delivery_sent_without_a_subscriber_and_the_relay_asks_once_in_a_while(
     operated: FlaskClient, engine: Engine, hooked: Relay, other: SmsGateway
 ) -> None:
     add(operated, other.url + "/activated", "account.activated")
-    assert operated.post("/v1/registrations", json=ADA).status_code == 202
-    drain_all(hooked)
+    asked: list[str] = []
+
+    def note(*args: Any) -> None:
+        if "webhook_endpoints" in args[2]:
+            asked.append(args[2])
+
+    event.listen(hooked.engine, "before_cursor_execute", note)
+    started = time.monotonic()
+    for n in range(3):
+        body = {**ADA, "email": f"ada{n}@example.com"}
+        assert operated.post("/v1/registrations", json=body).status_code == 202
+        drain_all(hooked)
     assert "delivery.sent" not in {r["purpose"] for r in rows(engine, "outbox")}
     assert other.requests == []
+    # Six outcomes written (three mails, three events), the endpoints read once a while.
+    assert 1 <= len(asked) <= 1 + (time.monotonic() - started) // SUBSCRIBED_TTL
 
 
 def test_a_removed_endpoints_dead_event_is_not_retried_anywhere(
