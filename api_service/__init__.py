@@ -32,6 +32,7 @@ from api_service.routes import (
     provider_events,
     registrations,
     unsubscribe,
+    webhook_endpoints,
 )
 from api_service.sms_counts import known_regions
 from shared import keyring
@@ -61,6 +62,7 @@ BLUEPRINTS = (
     admin,
     admin_confirm,
     invitations,
+    webhook_endpoints,
     unsubscribe,
 )
 

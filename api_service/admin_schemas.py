@@ -103,7 +103,8 @@ class RetryResultSchema(Schema):
         required=True,
         metadata={
             "description": "fresh_code, requeued, not_dead, not_found, already_active, "
-            "account_gone, no_address or suppressed (the address still is)"
+            "account_gone, no_address, suppressed (the address still is) or endpoint_gone "
+            "(the webhook endpoint of the event was removed)"
         },
     )
     delivery = fields.String(allow_none=True)

@@ -162,6 +162,8 @@ class EventType(StrEnum):
     ACCOUNT_ERASED = "account.erased"
     DELIVERY_FAILED = "delivery.failed"
     DELIVERY_DELIVERED = "delivery.delivered"
+    # A provider took a message to the account (the relay marked it sent): endpoints only.
+    DELIVERY_SENT = "delivery.sent"
 
 
 class ProviderEventType(StrEnum):

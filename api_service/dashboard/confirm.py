@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from api_service.dashboard.access import bp
-from api_service.dashboard.pages import RECIPIENT_MAX, _url, actor
+from api_service.dashboard.access import actor, bp
+from api_service.dashboard.pages import RECIPIENT_MAX, _url
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act
 from shared import operations

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from api_service.dashboard.access import bp, html
-from api_service.dashboard.pages import RECIPIENT_MAX, actor
+from api_service.dashboard.access import actor, bp, html
+from api_service.dashboard.pages import RECIPIENT_MAX
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act
 from shared import operations

@@ -19,6 +19,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "retry:account_gone": ("warn", "The account of {target} no longer exists; nothing sent."),
     "retry:already_active": ("warn", "The account of {target} is already active; nothing sent."),
     "retry:no_address": ("warn", "The account of {target} has no address on that channel."),
+    "retry:endpoint_gone": ("warn", "The webhook endpoint of {target} was removed; nothing sent."),
     "discard:done": ("ok", "Discarded {target}: it stays as history and will not be sent."),
     "discard:not_dead": ("warn", "{target} was already dealt with; nothing done."),
     "reissue:fresh_code": (
@@ -50,6 +51,8 @@ NOTICES: dict[str, tuple[str, str]] = {
     ),
     "invite:account_exists": ("warn", "Account {target} holds that address; nothing made or sent."),
     "invite:unreachable": ("warn", "No SMS can go to that number here; nothing made."),
+    "webhook:removed": ("ok", "Webhook endpoint {target} removed; its queued events cancelled."),
+    "webhook:absent": ("warn", "No webhook endpoint {target}; nothing done."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

@@ -9,7 +9,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from api_service.dashboard.access import bp, html
+from api_service.dashboard.access import actor, bp, html
 from api_service.dashboard.chart import hourly_chart
 from api_service.dashboard.notices import notice_of, retry_tally
 from api_service.dependencies import dependencies, unit_of_work
@@ -29,11 +29,6 @@ def _url(endpoint: str, params: Mapping[str, object]) -> str:
     """The URL of `endpoint` with the query parameters that have a value."""
     values: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
     return url_for(endpoint, **values)
-
-
-def actor() -> str:
-    """Who the audit names for an action: the dashboard and the client address."""
-    return f"dashboard@{request.remote_addr or 'unknown'}"
 
 
 @bp.get("/")  # as typed; url_for builds the first one registered, the one below

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from outbox_relay.operator import commands, lookup
+from outbox_relay.operator import commands, endpoints, lookup
 from outbox_relay.operator.accounts import add_accounts
 from outbox_relay.operator.dead import (
     DEFAULT_LIST_LIMIT,
@@ -30,7 +30,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def add_commands(subparsers: Any) -> None:
     """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions`, `purge` and
-    `invite` on `outbox-relay`'s subparsers."""
+    `invite`, `accounts` and `webhook-endpoints` on `outbox-relay`'s subparsers."""
     # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -45,6 +45,7 @@ def add_commands(subparsers: Any) -> None:
     _add_changes(subparsers, common, as_json)
     add_accounts(subparsers, common, _whole())
     add_invite(subparsers, common)
+    endpoints.add_parsers(subparsers, common, as_json)
 
 
 def _add_dead(
@@ -223,6 +224,7 @@ def is_read_only(args: argparse.Namespace) -> bool:
         lookup.history,
         commands.stats,
         commands.suppressions_list,
+        endpoints.listing,
     )
     return handler in read_only or (handler is commands.stranded and not args.reissue)
 

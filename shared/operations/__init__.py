@@ -68,6 +68,12 @@ from shared.operations.stranded import (
 from shared.operations.tallies import catch_up as catch_up_tallies
 from shared.operations.tallies import fold as fold_tallies
 from shared.operations.unlock import unlock
+from shared.operations.webhook_endpoints import (
+    SUBSCRIBABLE,
+    add_endpoint,
+    list_endpoints,
+    remove_endpoint,
+)
 
 __all__ = [
     "BULK_RETRY_CAP",
@@ -77,6 +83,7 @@ __all__ = [
     "MAX_PAGE",
     "REISSUE_WORDS",
     "RETRY_WORDS",
+    "SUBSCRIBABLE",
     "Account",
     "AttemptRecord",
     "AuditEntry",
@@ -106,6 +113,7 @@ __all__ = [
     "account_holding",
     "accounts_of",
     "action_name",
+    "add_endpoint",
     "audit_log",
     "backlog",
     "catch_up_tallies",
@@ -120,11 +128,13 @@ __all__ = [
     "in_words",
     "invite",
     "list_dead",
+    "list_endpoints",
     "list_suppressions",
     "look_up",
     "messages_to",
     "purge",
     "reissue_activation",
+    "remove_endpoint",
     "remove_suppressions",
     "retry",
     "retry_all",

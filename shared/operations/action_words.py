@@ -21,6 +21,8 @@ ACTION_NAMES: dict[str, str] = {
     "confirm_address": "Confirm address",
     "invite": "Invite",
     "purge": "Purge",
+    "add_webhook_endpoint": "Add webhook endpoint",
+    "remove_webhook_endpoint": "Remove webhook endpoint",
 }
 
 
@@ -64,6 +66,8 @@ def _confirmed(details: Mapping[str, Any]) -> str:
     outcome = details.get("outcome")
     words = CONFIRM_WORDS[ConfirmOutcome(outcome)] if outcome in set(ConfirmOutcome) else "done"
     return f"{details.get('address', 'address')}: {words} ({details.get('reason', '')})"
+
+
 def _invited(details: Mapping[str, Any]) -> str:
     outcome = details.get("outcome")
     if outcome == "invited":
@@ -79,6 +83,15 @@ def _purged(details: Mapping[str, Any]) -> str:
     return "removed " + ", ".join(removed) if removed else "nothing had outlived its retention"
 
 
+def _endpoint_added(details: Mapping[str, Any]) -> str:
+    events = ", ".join(details.get("events") or [])
+    return f"{details.get('url')} for {events}"
+
+
+def _endpoint_removed(details: Mapping[str, Any]) -> str:
+    return "removed; its events still queued cancelled"
+
+
 _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "retry": _retry,
     "discard": _discard,
@@ -89,6 +102,8 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "confirm_address": _confirmed,
     "invite": _invited,
     "purge": _purged,
+    "add_webhook_endpoint": _endpoint_added,
+    "remove_webhook_endpoint": _endpoint_removed,
 }
 
 

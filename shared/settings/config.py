@@ -227,7 +227,8 @@ class Settings:
             self.smtp.timeout,
             HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
             HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_fallback_url not in (None, "log:") else 0.0,
-            HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT if self.webhook_url else 0.0,
+            # Whether or not WEBHOOK_URL is set: endpoints are added while the relay runs.
+            HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT,
         ]
         if self.smtp_fallback is not None:
             timeouts.append(self.smtp_fallback.timeout)

@@ -94,11 +94,12 @@ WEBHOOK_URL = Variable(
     meaning=(
         "The application's endpoint for lifecycle events (`account.registered`, "
         "`account.activated`, `account.password_changed`, `account.erased`, "
-        "`delivery.failed`, `delivery.delivered`), each retried, dead-lettered and replayed like "
-        "any message."
+        "`delivery.failed`, …), each retried, dead-lettered and replayed like any message; "
+        "`delivery.sent` and `delivery.delivered` go only to the webhook endpoints that "
+        "subscribe to them (`/v1/admin/webhook-endpoints`)."
     ),
     parse=values.webhook_url,
-    shown="unset: no events",
+    shown="unset: no events but the webhook endpoints'",
     checks="an `http(s)://` URL without spaces or control characters; needs `WEBHOOK_SECRET`",
 )
 WEBHOOK_SECRET = Variable(
