@@ -263,6 +263,16 @@ CREATE TABLE public.provider_notifications (
     received_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.provider_pauses (
+    provider character varying(20) NOT NULL,
+    paused_by character varying(10) NOT NULL,
+    actor character varying(200),
+    reason text NOT NULL,
+    since timestamp with time zone NOT NULL,
+    until timestamp with time zone,
+    told_at timestamp with time zone
+);
+
 CREATE TABLE public.provider_slots (
     provider character varying(20) NOT NULL,
     next_at double precision NOT NULL
@@ -432,6 +442,9 @@ ALTER TABLE ONLY public.provider_events
 
 ALTER TABLE ONLY public.provider_notifications
     ADD CONSTRAINT provider_notifications_pkey PRIMARY KEY (source, notification_id);
+
+ALTER TABLE ONLY public.provider_pauses
+    ADD CONSTRAINT provider_pauses_pkey PRIMARY KEY (provider);
 
 ALTER TABLE ONLY public.provider_slots
     ADD CONSTRAINT provider_slots_pkey PRIMARY KEY (provider);

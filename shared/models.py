@@ -35,6 +35,7 @@ from shared.vocabulary import (
     Channel,
     DeadReason,
     EventType,
+    PausedBy,
     ProviderEventType,
     Purpose,
     Resolution,
@@ -215,6 +216,21 @@ provider_slots = Table(
     metadata,
     Column("provider", String(20), primary_key=True),
     Column("next_at", Float, nullable=False),
+)
+
+# Providers paused now, shared by every relay: by an operator (until `until`, or until resumed),
+# or by a relay on the provider's own failure (kept while that relay probes it); `told_at` is
+# when the application was sent `provider.down` (shared/provider_pauses.py).
+provider_pauses = Table(
+    "provider_pauses",
+    metadata,
+    Column("provider", String(20), primary_key=True),
+    Column("paused_by", Vocabulary((PausedBy,), 10), nullable=False),
+    Column("actor", String(200)),
+    Column("reason", Text, nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("until", UtcDateTime()),
+    Column("told_at", UtcDateTime()),
 )
 
 # What providers reported about sent messages after the fact (bounces, complaints, deliveries).

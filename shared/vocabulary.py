@@ -158,6 +158,15 @@ class EventType(StrEnum):
     ACCOUNT_ERASED = "account.erased"
     DELIVERY_FAILED = "delivery.failed"
     DELIVERY_DELIVERED = "delivery.delivered"
+    PROVIDER_DOWN = "provider.down"
+    PROVIDER_UP = "provider.up"
+
+
+class PausedBy(StrEnum):
+    """Who paused a provider: a relay, on the provider's own failure, or an operator."""
+
+    RELAY = "relay"
+    OPERATOR = "operator"
 
 
 class ProviderEventType(StrEnum):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from outbox_relay.operator import commands, lookup
+from outbox_relay.operator import commands, lookup, providers
 from outbox_relay.operator.dead import (
     DEFAULT_LIST_LIMIT,
     check_retry,
@@ -17,13 +16,11 @@ from outbox_relay.operator.dead import (
     dead_retry,
     dead_show,
 )
+from outbox_relay.operator.durations import span_of
 from shared import operations
 from shared.clock import utcnow
 from shared.history import HISTORY_PAGE
 from shared.models import MAX_ID
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def add_commands(subparsers: Any) -> None:
@@ -41,6 +38,7 @@ def add_commands(subparsers: Any) -> None:
     _add_dead(subparsers, common, as_json)
     _add_reports(subparsers, common, as_json)
     _add_changes(subparsers, common, as_json)
+    providers.add_providers(subparsers, common, as_json)
 
 
 def _add_dead(
@@ -219,6 +217,7 @@ def is_read_only(args: argparse.Namespace) -> bool:
         lookup.history,
         commands.stats,
         commands.suppressions_list,
+        providers.providers_list,
     )
     return handler in read_only or (handler is commands.stranded and not args.reissue)
 
@@ -246,10 +245,9 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
 
 
 def _since(value: str, now: datetime) -> datetime:
-    match = _DURATION.match(value)
-    if match:
-        amount, unit = match.groups()
-        return now - timedelta(**{_UNITS[unit]: int(amount)})
+    span = span_of(value)
+    if span is not None:
+        return now - span
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -17,6 +17,8 @@ ACTION_NAMES: dict[str, str] = {
     "remove_suppressions": "Remove suppression",
     "erase": "Erase account",
     "unlock": "Unlock account",
+    "provider_pause": "Pause provider",
+    "provider_resume": "Resume provider",
     "purge": "Purge",
 }
 
@@ -57,6 +59,15 @@ def _unlocked(details: Mapping[str, Any]) -> str:
     return "failed sign-ins and wrong codes forgotten"
 
 
+def _paused(details: Mapping[str, Any]) -> str:
+    until = details.get("until")
+    return f"paused {'until ' + str(until) if until else 'until resumed'}: {details.get('reason')}"
+
+
+def _resumed(details: Mapping[str, Any]) -> str:
+    return "used again"
+
+
 def _purged(details: Mapping[str, Any]) -> str:
     kinds = [(name.replace("_", " "), n) for name, n in details.items() if isinstance(n, int)]
     removed = [f"{n} {name}" for name, n in kinds if n]
@@ -70,6 +81,8 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "remove_suppressions": _removed,
     "erase": _erased,
     "unlock": _unlocked,
+    "provider_pause": _paused,
+    "provider_resume": _resumed,
     "purge": _purged,
 }
 
