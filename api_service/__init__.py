@@ -22,6 +22,7 @@ from api_service.routes import (
     activations,
     address_changes,
     admin,
+    admin_providers,
     deliveries,
     health,
     login_codes,
@@ -57,6 +58,7 @@ BLUEPRINTS = (
     provider_events,
     health,
     admin,
+    admin_providers,
     unsubscribe,
 )
 
