@@ -267,7 +267,7 @@ CREATE TABLE public.provider_pauses (
     provider character varying(20) NOT NULL,
     paused_by character varying(10) NOT NULL,
     actor character varying(200),
-    reason text NOT NULL,
+    why text NOT NULL,
     since timestamp with time zone NOT NULL,
     until timestamp with time zone,
     told_at timestamp with time zone

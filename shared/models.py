@@ -227,7 +227,8 @@ provider_pauses = Table(
     Column("provider", String(20), primary_key=True),
     Column("paused_by", Vocabulary((PausedBy,), 10), nullable=False),
     Column("actor", String(200)),
-    Column("reason", Text, nullable=False),
+    # Free text, not a word: the relay's failure, or the operator's reason.
+    Column("why", Text, nullable=False),
     Column("since", UtcDateTime(), nullable=False),
     Column("until", UtcDateTime()),
     Column("told_at", UtcDateTime()),

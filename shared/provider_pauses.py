@@ -52,7 +52,9 @@ def _pause(row: Row[tuple[object, ...]]) -> Pause:
     return Pause(**row._mapping)
 
 
-_EVERY = select(provider_pauses)
+# Its columns as Pause names them.
+_COLUMNS = [c.label("reason") if c.name == "why" else c for c in provider_pauses.c]
+_EVERY = select(*_COLUMNS)
 
 
 def pauses(connection: Connection) -> dict[str, Pause]:
@@ -82,7 +84,7 @@ def pause_by_hand(
 ) -> None:
     """An operator's pause of `provider`: it replaces any pause there is, keeping its start and
     whether the application was told (the outage goes on)."""
-    mine = {"paused_by": PausedBy.OPERATOR, "actor": actor[:200], "reason": reason, "until": until}
+    mine = {"paused_by": PausedBy.OPERATOR, "actor": actor[:200], "why": reason, "until": until}
     statement = _insert(connection, {"provider": provider, "since": now, **mine})
     connection.execute(statement.on_conflict_do_update(index_elements=["provider"], set_=mine))
 
@@ -91,7 +93,7 @@ def record_relay_pause(
     connection: Connection, provider: str, *, reason: str, since: datetime
 ) -> None:
     """A relay's pause of `provider` on its own failure, unless a pause is recorded already."""
-    values = {"provider": provider, "paused_by": PausedBy.RELAY, "reason": reason, "since": since}
+    values = {"provider": provider, "paused_by": PausedBy.RELAY, "why": reason, "since": since}
     connection.execute(_insert(connection, values).on_conflict_do_nothing())
 
 
@@ -104,7 +106,7 @@ def end(
     where = [provider_pauses.c.provider == provider, provider_pauses.c.paused_by == paused_by]
     if until is not None:
         where.append(provider_pauses.c.until == until)
-    ended = connection.execute(delete(provider_pauses).where(*where).returning(*provider_pauses.c))
+    ended = connection.execute(delete(provider_pauses).where(*where).returning(*_COLUMNS))
     row = ended.one_or_none()
     return None if row is None else _pause(row)
 

@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(20), primary_key=True),
         sa.Column("paused_by", sa.String(10), nullable=False),
         sa.Column("actor", sa.String(200)),
-        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("why", sa.Text, nullable=False),
         sa.Column("since", sa.DateTime(timezone=True), nullable=False),
         sa.Column("until", sa.DateTime(timezone=True)),
         sa.Column("told_at", sa.DateTime(timezone=True)),
