@@ -113,6 +113,11 @@ def _template_values() -> dict[str, Any]:
     }
 
 
+def actor() -> str:
+    """Who the audit names for an action: the dashboard and the client address."""
+    return f"dashboard@{request.remote_addr or 'unknown'}"
+
+
 @bp.app_template_filter("utc")
 def _utc(value: datetime | None) -> str:
     """A time as `YYYY-MM-DD HH:MM:SS UTC`."""
