@@ -49,7 +49,7 @@ def list_providers() -> dict[str, Any]:
 @bp.post(f"/v1/admin/providers/{NAME}/pause")
 @bp.arguments(ProviderPauseSchema)
 @bp.response(200, ProviderSchema)
-@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.problems(*ADMIN_PROBLEMS, 413, 415, 422)
 @bp.doc(security=BEARER)
 def pause_provider(body: dict[str, Any], name: str) -> dict[str, Any]:
     """Pause a provider for every relay (for `seconds`, or until resumed); audited. Sends in
