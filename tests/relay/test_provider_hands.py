@@ -6,6 +6,7 @@ sends in flight finish; a pause with an end ends by itself; and the application 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from outbox_relay.relay import Relay
 from shared.db import create_engine_for
 from shared.settings.config import Settings
 from shared.settings.smtp_url import parse_smtp_url
+from support import processes
+from support.commands import here, ok
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_SECRET, MakeRelay
 from support.relays import drain_until, keep_draining
 from support.rows import rows
@@ -195,3 +198,37 @@ def test_a_relays_own_pause_is_listed_with_its_failure_until_its_probe_passes(
     keep_draining(relay, 0.5)
     assert _providers(client)["smtp"]["state"] == "up"
     assert rows(engine, "provider_pauses") == []
+
+
+def test_relay_processes_obey_a_pause_typed_at_the_command_line(
+    env: dict[str, str], client: FlaskClient, smtp: SinkServer, tmp_path: Path
+) -> None:
+    """Two `outbox-relay run` processes on the database: neither sends while the provider is
+    paused by hand; the mail leaves once it is resumed."""
+    ok(here(env, tmp_path, "providers", "pause", "smtp", "--reason", PLANNED["reason"]))
+    for n in range(2):
+        (tmp_path / f"relay{n}").mkdir()
+    relays = [processes.relay(env, tmp_path / f"relay{n}") for n in range(2)]
+    try:
+        processes.eventually(lambda: all(_held(tmp_path, n) for n in range(2)), 60, "held")
+        delivery_id = _register(client)
+        # A few polls of both relays (RELAY_POLL_INTERVAL 0.2 s), slack for a loaded machine.
+        time.sleep(2)
+        assert _shown(client, delivery_id) == ("queued", "provider_unavailable")
+        assert smtp.sink.received == []
+        ok(here(env, tmp_path, "providers", "resume", "smtp"))
+        processes.eventually(lambda: _shown(client, delivery_id) == ("sent", None), 20, "sent")
+        assert len(smtp.sink.wait_for(1)) == 1
+    finally:
+        assert [processes.stop(relay) for relay in relays] == [0, 0]
+    assert all("provider released" in _log(tmp_path, n) for n in range(2))
+
+
+def _log(tmp_path: Path, n: int) -> str:
+    path = tmp_path / f"relay{n}" / "relay.log"
+    return path.read_text() if path.exists() else ""
+
+
+def _held(tmp_path: Path, n: int) -> bool:
+    """Whether relay `n` is up and holds the provider the operator paused."""
+    return "provider held" in _log(tmp_path, n)
