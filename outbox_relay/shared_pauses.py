@@ -24,6 +24,10 @@ from shared.vocabulary import PausedBy
 
 log = logging.getLogger(__name__)
 
+# The shortest lease of a relay's pause: renewed every half of it by each relay that finds the
+# provider down (a write a relay every 15 s of an outage); a dead relay's pause ends after it.
+LEASE_SECONDS = 30.0
+
 # Runs `work` on the claims' connection (claims.Claimer.run): a read costs no pool checkout.
 Reader = Callable[[Callable[[Connection], dict[str, Pause]]], dict[str, Pause]]
 
@@ -49,6 +53,8 @@ class SharedPauses:
         self._next = clock()
         # The providers this relay had paused at its last refresh.
         self._down: set[str] = set()
+        # A relay's pause lasts this long unless a relay that finds the provider down renews it.
+        self._lease = timedelta(seconds=max(LEASE_SECONDS, 10 * settings.relay_poll_interval))
 
     def refresh(self) -> None:
         """Once a poll interval at most: obey what the table says, and write what changed."""
@@ -76,7 +82,11 @@ class SharedPauses:
             if judged is not None:
                 self._down.add(name)
             if judged is not None and pause is None:
-                writes.append(partial(self._record, name=name, since=judged[0], reason=judged[1]))
+                since, reason = judged
+                record = partial(self._record, name=name, since=since, reason=reason)
+                writes.append(partial(record, until=now + self._lease))
+            elif judged is not None and pause is not None and self._lapsing(pause, now):
+                writes.append(partial(self._renew, name=name, until=now + self._lease))
             elif judged is None and name in was_down and pause is not None:
                 # Its probe passed here: the provider answers, whichever relay recorded it.
                 writes.append(partial(self._end, name=name, paused_by=PausedBy.RELAY, now=now))
@@ -87,8 +97,22 @@ class SharedPauses:
                 writes.append(partial(self._tell_down, pause=pause, now=now))
         return writes
 
-    def _record(self, connection: Connection, name: str, since: datetime, reason: str) -> None:
-        provider_pauses.record_relay_pause(connection, name, reason=reason, since=since)
+    def _record(
+        self, connection: Connection, name: str, since: datetime, reason: str, until: datetime
+    ) -> None:
+        provider_pauses.record_relay_pause(
+            connection, name, reason=reason, since=since, until=until
+        )
+
+    def _lapsing(self, pause: Pause, now: datetime) -> bool:
+        """Whether a relay's pause is past half its lease: this relay, which finds the provider
+        down, renews it."""
+        if pause.paused_by != PausedBy.RELAY or pause.until is None:
+            return False
+        return pause.until - now < self._lease / 2
+
+    def _renew(self, connection: Connection, name: str, until: datetime) -> None:
+        provider_pauses.renew(connection, name, until)
 
     def _end(
         self,

@@ -28,8 +28,8 @@ def providers_of(settings: Settings) -> dict[Channel, tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Pause:
-    """One provider's pause: who paused it, why, since when, until when (None: until resumed,
-    or, for a relay's, until a probe passes), and when the application was told."""
+    """One provider's pause: who paused it, why, since when, until when (an operator's: None
+    until resumed; a relay's: its lease), and when the application was told."""
 
     provider: str
     paused_by: PausedBy
@@ -90,11 +90,25 @@ def pause_by_hand(
 
 
 def record_relay_pause(
-    connection: Connection, provider: str, *, reason: str, since: datetime
+    connection: Connection, provider: str, *, reason: str, since: datetime, until: datetime
 ) -> None:
-    """A relay's pause of `provider` on its own failure, unless a pause is recorded already."""
+    """A relay's pause of `provider` on its own failure, unless a pause is recorded already.
+    `until` is a lease, renewed while a relay finds the provider down (`renew`): the pause of
+    a relay that died ends by itself."""
     values = {"provider": provider, "paused_by": PausedBy.RELAY, "why": reason, "since": since}
-    connection.execute(_insert(connection, values).on_conflict_do_nothing())
+    statement = _insert(connection, {**values, "until": until})
+    connection.execute(statement.on_conflict_do_nothing())
+
+
+def renew(connection: Connection, provider: str, until: datetime) -> None:
+    """Extend the lease of a relay's pause of `provider` to `until`."""
+    connection.execute(
+        update(provider_pauses)
+        .where(
+            provider_pauses.c.provider == provider, provider_pauses.c.paused_by == PausedBy.RELAY
+        )
+        .values(until=until)
+    )
 
 
 def end(

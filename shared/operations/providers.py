@@ -123,6 +123,6 @@ def _status(name: str, channel: Channel, pause: Pause | None, now: datetime) -> 
         ProviderState.PAUSED_BY_OPERATOR if by_hand else ProviderState.PAUSED_BY_RELAY,
         reason=pause.reason,
         since=pause.since,
-        until=pause.until,
+        until=pause.until if by_hand else None,  # a relay's is a lease, not an end
         paused_by=pause.actor if by_hand else "relay",
     )

@@ -6,6 +6,7 @@ sends in flight finish; a pause with an end ends by itself; and the application 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from sqlalchemy import Engine
 from api_service import create_app
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.relay import Relay
+from shared import provider_pauses
+from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.settings.config import Settings
 from shared.settings.smtp_url import parse_smtp_url
@@ -232,3 +235,22 @@ def _log(tmp_path: Path, n: int) -> str:
 def _held(tmp_path: Path, n: int) -> bool:
     """Whether relay `n` is up and holds the provider the operator paused."""
     return "provider held" in _log(tmp_path, n)
+
+
+def test_the_pause_of_a_relay_gone_ends_with_its_lease(
+    client: FlaskClient, relay: Relay, engine: Engine
+) -> None:
+    """A relay that paused a provider and died renews its pause no more: the relays alive,
+    which find the provider answering, delete it once its lease has run out."""
+    now = utcnow()
+    with engine.begin() as connection:
+        provider_pauses.record_relay_pause(
+            connection,
+            "smtp",
+            reason="SMTP 535 5.7.8 at auth",
+            since=now - timedelta(minutes=10),
+            until=now + timedelta(seconds=1),
+        )
+    assert _providers(client)["smtp"]["state"] == "paused_by_relay"
+    drain_until(relay, lambda: rows(engine, "provider_pauses") == [], timeout=10)
+    assert _providers(client)["smtp"]["state"] == "up"
