@@ -32,6 +32,12 @@ from support.smtp_stages import StagedSmtp
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "alice"}
 PLANNED = {"reason": "planned switch to the new relay host"}
+# Events to a port nothing listens on: they stay in the outbox, to be counted.
+HOOKED = {
+    "WEBHOOK_URL": "http://127.0.0.1:9/hooks",
+    "WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "PROVIDER_DOWN_AFTER": "0.5",
+}
 
 
 @pytest.fixture
@@ -59,7 +65,9 @@ def _providers(client: FlaskClient) -> dict[str, dict[str, Any]]:
 
 
 def _events(engine: Engine) -> list[str]:
-    return [str(r["purpose"]) for r in rows(engine, "outbox") if r["channel"] == "webhook"]
+    """The providers' events the application was sent."""
+    purposes = [str(r["purpose"]) for r in rows(engine, "outbox")]
+    return [purpose for purpose in purposes if purpose.startswith("provider.")]
 
 
 def test_a_provider_paused_by_hand_holds_the_mail_until_it_is_resumed(
@@ -141,13 +149,7 @@ def test_a_send_in_flight_when_the_provider_is_held_finishes(relay: Relay) -> No
 def test_the_application_hears_down_and_up_once_whatever_the_number_of_relays(
     env: dict[str, str], engine: Engine
 ) -> None:
-    # Events to a port nothing listens on: they stay in the outbox, to be counted.
-    hooked = {
-        **env,
-        "WEBHOOK_URL": "http://127.0.0.1:9/hooks",
-        "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "PROVIDER_DOWN_AFTER": "0.5",
-    }
+    hooked = {**env, **HOOKED}
     app = create_app(hooked)
     client = app.test_client()
     settings = Settings.from_env(hooked)
@@ -254,3 +256,43 @@ def test_the_pause_of_a_relay_gone_ends_with_its_lease(
     assert _providers(client)["smtp"]["state"] == "paused_by_relay"
     drain_until(relay, lambda: rows(engine, "provider_pauses") == [], timeout=10)
     assert _providers(client)["smtp"]["state"] == "up"
+
+
+def test_a_relays_own_pause_is_told_down_then_up_once_its_probe_passes(
+    env: dict[str, str], server: StagedSmtp, engine: Engine
+) -> None:
+    server.script.set(mail="451 4.3.0 try later")
+    settings = Settings.from_env({**env, **HOOKED}).replace(
+        smtp=parse_smtp_url(server.url()), relay_backoff_base=1.0, relay_backoff_cap=1.0
+    )
+    relays = [build_relay(settings, create_engine_for(settings.database_url)) for _ in range(2)]
+    app = create_app({**env, **HOOKED})
+    try:
+        delivery_id = _register(app.test_client())
+        deadline = time.monotonic() + 20
+        while "provider.down" not in _events(engine):
+            assert time.monotonic() < deadline, "provider.down never told"
+            for relay in relays:
+                relay.deliver_due()
+            time.sleep(0.05)
+        [down] = [r for r in rows(engine, "outbox") if r["purpose"] == "provider.down"]
+        assert "451 4.3.0 try later" in down["params"]["data"]["reason"]
+        server.script.set(mail=None)
+        deadline = time.monotonic() + 20
+        while "provider.up" not in _events(engine) or by_id(engine, delivery_id) != "sent":
+            assert time.monotonic() < deadline, "provider.up never told"
+            for relay in relays:
+                relay.deliver_due()
+            time.sleep(0.05)
+        for relay in relays:
+            keep_draining(relay, 0.5)
+        assert sorted(_events(engine)) == ["provider.down", "provider.up"]
+    finally:
+        for relay in relays:
+            relay.close()
+        app.extensions["outpost"].engine.dispose()
+
+
+def by_id(engine: Engine, delivery_id: str) -> str:
+    [row] = [r for r in rows(engine, "outbox") if r["public_id"] == delivery_id]
+    return str(row["status"])
