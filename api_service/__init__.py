@@ -23,6 +23,7 @@ from api_service.routes import (
     address_changes,
     admin,
     admin_confirm,
+    admin_providers,
     deliveries,
     health,
     invitations,
@@ -63,6 +64,7 @@ BLUEPRINTS = (
     admin_confirm,
     invitations,
     webhook_endpoints,
+    admin_providers,
     unsubscribe,
 )
 

@@ -165,7 +165,7 @@ CREATE TABLE public.outbox (
     dead_at timestamp with time zone,
     CONSTRAINT outbox_channel CHECK (((channel)::text = ANY ((ARRAY['email'::character varying, 'sms'::character varying, 'webhook'::character varying])::text[]))),
     CONSTRAINT outbox_dead_reason CHECK (((dead_reason IS NULL) OR ((dead_reason)::text = ANY ((ARRAY['permanent_error'::character varying, 'max_attempts'::character varying, 'expired'::character varying, 'suppressed'::character varying])::text[])))),
-    CONSTRAINT outbox_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'password_changed'::character varying, 'welcome'::character varying, 'account_exists'::character varying, 'no_account'::character varying, 'account.registered'::character varying, 'account.activated'::character varying, 'account.password_changed'::character varying, 'account.erased'::character varying, 'delivery.failed'::character varying, 'address_change'::character varying, 'address_changed'::character varying, 'account.address_changed'::character varying, 'login_code'::character varying, 'delivery.delivered'::character varying, 'account.address_removed'::character varying, 'delivery.sent'::character varying])::text[]))),
+    CONSTRAINT outbox_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'password_changed'::character varying, 'welcome'::character varying, 'account_exists'::character varying, 'no_account'::character varying, 'account.registered'::character varying, 'account.activated'::character varying, 'account.password_changed'::character varying, 'account.erased'::character varying, 'delivery.failed'::character varying, 'address_change'::character varying, 'address_changed'::character varying, 'account.address_changed'::character varying, 'login_code'::character varying, 'delivery.delivered'::character varying, 'account.address_removed'::character varying, 'delivery.sent'::character varying, 'provider.down'::character varying, 'provider.up'::character varying])::text[]))),
     CONSTRAINT outbox_resolution CHECK (((resolution IS NULL) OR ((resolution)::text = ANY ((ARRAY['retried'::character varying, 'discarded'::character varying])::text[])))),
     CONSTRAINT outbox_status CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'sent'::character varying, 'dead'::character varying, 'cancelled'::character varying, 'bounced'::character varying, 'withheld'::character varying])::text[])))
 );
@@ -261,6 +261,16 @@ CREATE TABLE public.provider_notifications (
     source character varying(20) NOT NULL,
     notification_id character varying(100) NOT NULL,
     received_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.provider_pauses (
+    provider character varying(20) NOT NULL,
+    paused_by character varying(10) NOT NULL,
+    actor character varying(200),
+    why text NOT NULL,
+    since timestamp with time zone NOT NULL,
+    until timestamp with time zone,
+    told_at timestamp with time zone
 );
 
 CREATE TABLE public.provider_slots (
@@ -452,6 +462,9 @@ ALTER TABLE ONLY public.provider_events
 
 ALTER TABLE ONLY public.provider_notifications
     ADD CONSTRAINT provider_notifications_pkey PRIMARY KEY (source, notification_id);
+
+ALTER TABLE ONLY public.provider_pauses
+    ADD CONSTRAINT provider_pauses_pkey PRIMARY KEY (provider);
 
 ALTER TABLE ONLY public.provider_slots
     ADD CONSTRAINT provider_slots_pkey PRIMARY KEY (provider);

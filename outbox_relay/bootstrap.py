@@ -16,6 +16,7 @@ from outbox_relay.providers import Providers
 from outbox_relay.relay import Relay
 from outbox_relay.senders import Senders
 from outbox_relay.sent_events import SentEvents
+from outbox_relay.shared_pauses import SharedPauses
 from outbox_relay.strangers import StrangerMail
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
@@ -68,11 +69,13 @@ def build_relay(
         heartbeat=heartbeat,
         keeper=LeaseKeeper(engine, settings.relay_lease_seconds),
     )
+    claimer = claims.Claimer(engine, transaction_pooler=pooled)
     return Relay(
         settings,
         engine,
-        claimer=claims.Claimer(engine, transaction_pooler=pooled),
+        claimer=claimer,
         providers=providers,
+        pauses=SharedPauses(settings, engine, box, providers, claimer.run),
         outcomes=outcomes,
         senders=senders,
         suppression=suppression,

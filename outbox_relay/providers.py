@@ -20,6 +20,7 @@ from outbox_relay.backoff import probe_delay
 from outbox_relay.failures import DeliveryFailure, PolicyRule, Verdict
 from shared.clock import utcnow
 from shared.outbox import Channel
+from shared.provider_pauses import providers_of
 from shared.settings.config import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Provider:
         self._prober: threading.Thread | None = None
         self._recount: Recount | None = None
         self._policy = PolicyRule()
+        self._held = False  # paused by an operator (shared_pauses.SharedPauses)
         metrics.PROVIDER_UP.labels(name).set(1)
         metrics.PAUSED_SECONDS.labels(name).set_function(self.paused_seconds)
         metrics.FAILED_PROBES.labels(name)
@@ -75,12 +77,17 @@ class Provider:
 
     @property
     def usable(self) -> bool:
-        """Whether a sender may use it now: up, or on trial with the trial not yet taken."""
+        """Whether a sender may use it now: not held by an operator, and up, or on trial with the
+        trial not yet taken."""
+        if self._held:
+            return False
         return self._state is _State.UP or (self._state is _State.TRIAL and not self._trial_taken)
 
     def take(self) -> int | None:
         """Claim it for one send (always while up, once on trial): the pauses so far, or None."""
         with self._lock:
+            if self._held:
+                return None
             if self._state is _State.TRIAL and not self._trial_taken:
                 self._trial_taken = True
                 return self._pauses
@@ -158,9 +165,25 @@ class Provider:
                 extra={"provider": self.name, "probe": failed_probe, "error": reason},
             )
 
+    def hold(self, held: bool) -> None:
+        """Held (or no longer) by an operator: while held, no sender takes it; sends that took
+        it before finish."""
+        if held == self._held:
+            return
+        self._held = held
+        log.warning("provider held" if held else "provider released", extra={"provider": self.name})
+        self._on_change()
+
+    def judged_down(self) -> tuple[datetime, str] | None:
+        """Since when and why this relay has paused it on its own failure; None while up."""
+        with self._lock:
+            return None if self._down_since is None else (self._down_since, self._reason)
+
     def describe(self) -> str | None:
         """`provider NAME down since TIME: REASON` while paused, else None."""
         with self._lock:
+            if self._held:
+                return f"provider {self.name} held by an operator"
             if self._down_since is None:
                 return None
             since = self._down_since.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -213,14 +236,9 @@ class Providers:
                 on_change=on_change,
             )
 
-        email = [provider("smtp")]
-        if settings.smtp_fallback is not None:
-            email.append(provider("smtp_fallback"))
         self._by_channel: dict[str, list[Provider]] = {
-            "email": email,
-            "sms": [provider(name) for name in _sms_providers(settings)],
-            # Always: endpoints are added while the relay runs (shared/webhook_endpoints.py).
-            "webhook": [provider("webhook")],
+            channel: [provider(name) for name in names]
+            for channel, names in providers_of(settings).items()
         }
 
     def pick(self, channel: str, failures: int = 0) -> tuple[Provider, int] | None:
@@ -245,9 +263,13 @@ class Providers:
         """The channels some provider serves."""
         return [channel for channel, providers in self._by_channel.items() if providers]
 
-    def names(self) -> list[str]:
+    def every(self) -> list[Provider]:
         """Every provider configured, whatever its channel."""
-        return [p.name for providers in self._by_channel.values() for p in providers]
+        return [p for providers in self._by_channel.values() for p in providers]
+
+    def names(self) -> list[str]:
+        """Every provider's name, whatever its channel."""
+        return [p.name for p in self.every()]
 
     def paused_channels(self) -> list[str]:
         """Channels no provider can take now: their rows wait, unclaimed."""
@@ -273,9 +295,3 @@ class Providers:
         for providers in self._by_channel.values():
             for p in providers:
                 p.join(timeout)
-
-
-def _sms_providers(settings: Settings) -> list[str]:
-    """The SMS providers configured, in the order they are tried."""
-    names = ["sms"] if settings.sms_url else []
-    return names + (["sms_fallback"] if settings.sms_fallback_url else [])

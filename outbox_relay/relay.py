@@ -14,6 +14,7 @@ from outbox_relay import claims
 from outbox_relay.outcomes import FLUSH_SECONDS, OutcomeBook
 from outbox_relay.providers import Providers
 from outbox_relay.senders import Senders
+from outbox_relay.shared_pauses import SharedPauses
 from shared.clock import utcnow
 from shared.outbox import WEBHOOK
 from shared.settings.config import Settings
@@ -27,7 +28,8 @@ class Relay:
 
     Each sender uses the first provider of the row's channel that is up. A failure that is the
     provider's pauses it for every sender (providers.Provider) and the row waits, due again at
-    once for a fallback; while no provider of a channel is up, its rows are not claimed.
+    once for a fallback; while no provider of a channel is up, its rows are not claimed. An
+    operator's pauses are obeyed within a poll (shared_pauses.SharedPauses).
     `heartbeat` is called whenever the relay makes progress (a claim, an outcome written).
     """
 
@@ -38,6 +40,7 @@ class Relay:
         *,
         claimer: claims.Claimer,
         providers: Providers,
+        pauses: SharedPauses,
         outcomes: OutcomeBook,
         senders: Senders,
         suppression: LazySuppressor,
@@ -48,6 +51,7 @@ class Relay:
         self.engine = engine
         self._claimer = claimer
         self.providers = providers
+        self._pauses = pauses
         self.outcomes = outcomes
         self.senders = senders
         self._suppression = suppression
@@ -74,6 +78,7 @@ class Relay:
             self.outcomes.settle_backlog()
             while not self.stopping.is_set():
                 limit = self._room()
+                self._pauses.refresh()
                 rows = self._claimer.claim(
                     now=utcnow(),
                     limit=limit,

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from shared.accounts import User, user_by_id
 from shared.messages import Dependencies
 from shared.outbox import PURPOSES, WEBHOOK, enqueue, values_of
+from shared.provider_pauses import Pause
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 
@@ -180,6 +181,35 @@ def _about(
         channel=message.channel,
         purpose=message.purpose,
         **details,
+    )
+
+
+def provider_changed(
+    connection: Connection,
+    settings: Settings,
+    box: SecretBox,
+    pause: Pause,
+    event: EventType,
+    *,
+    now: datetime,
+) -> None:
+    """Tell the application that a provider has been down a while (`provider.down`: since when
+    and why) or is back (`provider.up`: since when it was down); nothing without WEBHOOK_URL."""
+    if settings.webhook_url is None:
+        return
+    data = {"provider": pause.provider, "since": rfc3339(pause.since)}
+    if event == EventType.PROVIDER_DOWN:
+        data["reason"] = pause.reason
+    enqueue(
+        connection,
+        box,
+        now=now,
+        channel=WEBHOOK,
+        purpose=event,
+        recipient=WEBHOOK,
+        locale="en",
+        params={"type": event, "timestamp": rfc3339(now), "data": data},
+        expires_at=now + timedelta(seconds=settings.notice_ttl),
     )
 
 

@@ -35,6 +35,7 @@ from shared.vocabulary import (
     Channel,
     DeadReason,
     EventType,
+    PausedBy,
     ProviderEventType,
     Purpose,
     Resolution,
@@ -229,6 +230,22 @@ provider_slots = Table(
     metadata,
     Column("provider", String(20), primary_key=True),
     Column("next_at", Float, nullable=False),
+)
+
+# Providers paused now, shared by every relay: by an operator (until `until`, or until resumed),
+# or by a relay on the provider's own failure (kept while that relay probes it); `told_at` is
+# when the application was sent `provider.down` (shared/provider_pauses.py).
+provider_pauses = Table(
+    "provider_pauses",
+    metadata,
+    Column("provider", String(20), primary_key=True),
+    Column("paused_by", Vocabulary((PausedBy,), 10), nullable=False),
+    Column("actor", String(200)),
+    # Free text, not a word: the relay's failure, or the operator's reason.
+    Column("why", Text, nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("until", UtcDateTime()),
+    Column("told_at", UtcDateTime()),
 )
 
 # What providers reported about sent messages after the fact (bounces, complaints, deliveries).

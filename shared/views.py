@@ -7,6 +7,7 @@ account from one that does not (operators see it, and applications get `delivery
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +26,7 @@ from shared.outbox import (
     Purpose,
     Status,
 )
+from shared.provider_pauses import held
 from shared.refusals import FailureReason, failure_reason
 
 
@@ -44,8 +46,14 @@ class DeliveryView:
     next_attempt_after: int | None
 
 
-def delivery_view(connection: Connection, public_id: str, now: datetime) -> DeliveryView | None:
-    """The delivery `public_id` (never an event's), None when there is none."""
+def delivery_view(
+    connection: Connection,
+    public_id: str,
+    now: datetime,
+    providers: Mapping[Channel, Sequence[str]],
+) -> DeliveryView | None:
+    """The delivery `public_id` (never an event's), None when there is none; `providers`: those
+    of each channel (shared.provider_pauses.providers_of)."""
     row = connection.execute(
         _DELIVERY.where(outbox.c.public_id == public_id, outbox.c.channel != WEBHOOK)
     ).one_or_none()
@@ -64,11 +72,11 @@ def delivery_view(connection: Connection, public_id: str, now: datetime) -> Deli
         status = ClientStatus.QUEUED if queued else ClientStatus.SENT
         attempts = 0 if queued else 1
         if queued:
-            reason = _waiting_reason(connection, row.channel)
+            reason = _waiting_reason(connection, providers.get(row.channel, ()), row.channel, now)
     elif status == ClientStatus.FAILED:
         reason = failure_reason(row.status, row.dead_reason, row.refusal)
     elif status == ClientStatus.QUEUED:
-        reason = _waiting_reason(connection, row.channel)
+        reason = _waiting_reason(connection, providers.get(row.channel, ()), row.channel, now)
         due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)
     return DeliveryView(
         id=row.public_id,
@@ -127,10 +135,14 @@ class WaitingReason(StrEnum):
     PROVIDER_UNAVAILABLE = "provider_unavailable"  # its provider is paused
 
 
-def _waiting_reason(connection: Connection, channel: Channel) -> WaitingReason | None:
-    """Why a queued message waits: `provider_unavailable` while its provider is paused."""
+def _waiting_reason(
+    connection: Connection, providers: Sequence[str], channel: Channel, now: datetime
+) -> WaitingReason | None:
+    """Why a queued message waits: `provider_unavailable` while its provider is paused, by a
+    relay (its newest attempt says so) or by an operator (every provider of its channel held)."""
     newest = connection.execute(_NEWEST_OUTCOME.where(outbox.c.channel == channel))
     paused = newest.scalar_one_or_none() == AttemptOutcome.PROVIDER_DOWN
+    paused = paused or (bool(providers) and set(providers) <= held(connection, now))
     return WaitingReason.PROVIDER_UNAVAILABLE if paused else None
 
 

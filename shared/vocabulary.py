@@ -164,6 +164,15 @@ class EventType(StrEnum):
     DELIVERY_DELIVERED = "delivery.delivered"
     # A provider took a message to the account (the relay marked it sent): endpoints only.
     DELIVERY_SENT = "delivery.sent"
+    PROVIDER_DOWN = "provider.down"
+    PROVIDER_UP = "provider.up"
+
+
+class PausedBy(StrEnum):
+    """Who paused a provider: a relay, on the provider's own failure, or an operator."""
+
+    RELAY = "relay"
+    OPERATOR = "operator"
 
 
 class ProviderEventType(StrEnum):

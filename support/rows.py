@@ -29,13 +29,15 @@ def indexes(engine: Engine, table: str) -> set[str]:
 
 
 def rows(engine: Engine, table: str) -> list[dict[str, Any]]:
-    """Every row of `table`, as dicts, in id order; the columns the schema has (a database
+    """Every row of `table`, as dicts, in id (or key) order; the columns the schema has (a database
     downgraded by a migration test lacks the newer ones)."""
     t = metadata.tables[table]
     with engine.connect() as connection:
         present = {column["name"] for column in inspect(connection).get_columns(table)}
         columns = [column for column in t.c if column.name in present]
-        query = select(*columns).order_by(t.c.id)
+        # A table keyed by something else (provider_pauses: its provider) in that key's order.
+        keys = [t.c.id] if "id" in t.c else list(t.primary_key.columns)
+        query = select(*columns).order_by(*keys)
         return [dict(r._mapping) for r in connection.execute(query)]
 
 

@@ -53,6 +53,15 @@ NOTICES: dict[str, tuple[str, str]] = {
     "invite:unreachable": ("warn", "No SMS can go to that number here; nothing made."),
     "webhook:removed": ("ok", "Webhook endpoint {target} removed; its queued events cancelled."),
     "webhook:absent": ("warn", "No webhook endpoint {target}; nothing done."),
+    "provider:paused": ("ok", "Provider {target} paused: every relay holds it within a poll."),
+    "provider:resumed": ("ok", "Provider {target} resumed: relays use it again within a poll."),
+    "provider:not_paused": (
+        "warn",
+        "Provider {target} was not paused by an operator; nothing done (a relay's pause ends "
+        "with its probe).",
+    ),
+    "provider:unknown": ("warn", "No provider {target} is configured; nothing done."),
+    "provider:invalid": ("warn", "A pause needs a reason and one of the durations offered."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

@@ -8,6 +8,7 @@ from datetime import datetime
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import recipient_wait
 from shared.outbox import ANSWERS_AS, Purpose
+from shared.provider_pauses import providers_of
 from shared.views import DeliveryView, delivery_view
 
 # The throttle of the route that issues a new code for a message's purpose (activation: resend;
@@ -35,7 +36,7 @@ class Followed:
 def follow(deps: Dependencies, public_id: str, now: datetime) -> Followed | None:
     """The delivery `public_id` as its client follows it; None if there is none."""
     with deps.unit_of_work() as uow:
-        view = delivery_view(uow.connection, public_id, now)
+        view = delivery_view(uow.connection, public_id, now, providers_of(deps.settings))
         if view is None:
             return None
         route = NEW_CODE_ROUTE.get(view.params.get(ANSWERS_AS, view.purpose))

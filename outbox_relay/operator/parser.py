@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from outbox_relay.operator import commands, endpoints, lookup
+from outbox_relay.operator import commands, endpoints, lookup, providers
 from outbox_relay.operator.accounts import add_accounts
 from outbox_relay.operator.dead import (
     DEFAULT_LIST_LIMIT,
@@ -18,14 +17,12 @@ from outbox_relay.operator.dead import (
     dead_retry,
     dead_show,
 )
+from outbox_relay.operator.durations import span_of
 from outbox_relay.operator.invite import add_invite
 from shared import operations
 from shared.clock import utcnow
 from shared.history import HISTORY_PAGE
 from shared.models import MAX_ID
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def add_commands(subparsers: Any) -> None:
@@ -46,6 +43,7 @@ def add_commands(subparsers: Any) -> None:
     add_accounts(subparsers, common, _whole())
     add_invite(subparsers, common)
     endpoints.add_parsers(subparsers, common, as_json)
+    providers.add_providers(subparsers, common, as_json)
 
 
 def _add_dead(
@@ -225,6 +223,7 @@ def is_read_only(args: argparse.Namespace) -> bool:
         commands.stats,
         commands.suppressions_list,
         endpoints.listing,
+        providers.providers_list,
     )
     return handler in read_only or (handler is commands.stranded and not args.reissue)
 
@@ -252,10 +251,9 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
 
 
 def _since(value: str, now: datetime) -> datetime:
-    match = _DURATION.match(value)
-    if match:
-        amount, unit = match.groups()
-        return now - timedelta(**{_UNITS[unit]: int(amount)})
+    span = span_of(value)
+    if span is not None:
+        return now - span
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

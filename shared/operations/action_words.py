@@ -20,6 +20,8 @@ ACTION_NAMES: dict[str, str] = {
     "unlock": "Unlock account",
     "confirm_address": "Confirm address",
     "invite": "Invite",
+    "provider_pause": "Pause provider",
+    "provider_resume": "Resume provider",
     "purge": "Purge",
     "add_webhook_endpoint": "Add webhook endpoint",
     "remove_webhook_endpoint": "Remove webhook endpoint",
@@ -77,6 +79,15 @@ def _invited(details: Mapping[str, Any]) -> str:
     return "no SMS can go to the number; nothing made"
 
 
+def _paused(details: Mapping[str, Any]) -> str:
+    until = details.get("until")
+    return f"paused {'until ' + str(until) if until else 'until resumed'}: {details.get('reason')}"
+
+
+def _resumed(details: Mapping[str, Any]) -> str:
+    return "used again"
+
+
 def _purged(details: Mapping[str, Any]) -> str:
     kinds = [(name.replace("_", " "), n) for name, n in details.items() if isinstance(n, int)]
     removed = [f"{n} {name}" for name, n in kinds if n]
@@ -101,6 +112,8 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "unlock": _unlocked,
     "confirm_address": _confirmed,
     "invite": _invited,
+    "provider_pause": _paused,
+    "provider_resume": _resumed,
     "purge": _purged,
     "add_webhook_endpoint": _endpoint_added,
     "remove_webhook_endpoint": _endpoint_removed,

@@ -146,6 +146,7 @@ class Settings:
     relay_deferral_floor: float = setting(relay.RELAY_DEFERRAL_FLOOR)
     relay_stop_seconds: float = setting(relay.RELAY_STOP_SECONDS)
     relay_nice: int = setting(relay.RELAY_NICE)
+    provider_down_after: float = setting(relay.PROVIDER_DOWN_AFTER)
     # The packaged locales, then those TEMPLATES_DIR adds (shared.locales).
     locales: tuple[str, ...] = PACKAGED
 

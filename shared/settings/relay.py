@@ -147,3 +147,15 @@ RELAY_METRICS_HOST = Variable(
     default="127.0.0.1",
     checks="a host name or an IP address, without spaces",
 )
+PROVIDER_DOWN_AFTER = Variable(
+    name="PROVIDER_DOWN_AFTER",
+    group=RELAY,
+    meaning=(
+        "Seconds a provider stays paused (by a relay or by an operator) before the application "
+        "hears `provider.down` at `WEBHOOK_URL`, and then `provider.up` once it is back: once "
+        "each, whatever the number of relays."
+    ),
+    parse=values.positive(float),
+    default="300",
+    checks="seconds, more than 0",
+)

@@ -68,10 +68,12 @@ def test_250_marks_sent_wipes_secrets_and_carries_a_stable_message_id(
 
 @pytest.mark.postgresql_only
 def test_a_lone_message_costs_the_database_a_claim_and_one_write(
-    client: FlaskClient, relay: Relay, engine: Engine, smtp: SinkServer
+    client: FlaskClient, make_relay: MakeRelay, engine: Engine, smtp: SinkServer
 ) -> None:
     """What a relay woken for each message pays a message: two statements on its kept
-    connections, no pool checkout, no transaction of their own (each is atomic)."""
+    connections, no pool checkout, no transaction of their own (each is atomic). Its read of
+    the providers' pauses is a poll interval's, not a message's: none within this one."""
+    relay = make_relay(relay_poll_interval=60.0)
     statements: list[str] = []
     checkouts: list[object] = []
     event.listen(relay.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))

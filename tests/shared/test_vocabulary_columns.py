@@ -21,6 +21,7 @@ from shared.models import (
     outbox,
     outbox_attempts,
     provider_events,
+    provider_pauses,
     suppressions,
     users,
     verification_tokens,
@@ -30,8 +31,9 @@ from shared.operations.lookup import accounts_of, messages_to
 from shared.operations.tallies import status_counts
 from shared.outbox import AttemptOutcome, Channel, Purpose, Status
 from shared.provider_events import ProviderEventType
+from shared.provider_pauses import pauses
 from shared.suppressions import SuppressionReason, listed
-from shared.vocabulary import Vocabulary
+from shared.vocabulary import PausedBy, Vocabulary
 from support.bulk import queue_one
 
 # A word no release of ours has written: short enough for every column of words.
@@ -150,6 +152,10 @@ def _every_table_with_words(connection: Connection, public_id: str) -> int:
         {"address_hash": "x", "reason": SuppressionReason.REJECTED}
         | {"source": "outpost", "created_at": now},
     )
+    connection.execute(
+        insert(provider_pauses),
+        {"provider": "smtp", "paused_by": PausedBy.RELAY, "why": "x", "since": now},
+    )
     return int(user_id)
 
 
@@ -172,7 +178,9 @@ def test_every_column_reads_a_word_it_does_not_know_as_its_text(engine: Engine) 
         [event], _ = events_of(connection, user_id)
         [suppression] = listed(connection)
         counts = status_counts(connection)
+        [pause] = pauses(connection).values()
     assert detail is not None
+    assert pause.paused_by == NEWER
     assert (detail.status, detail.dead_reason, detail.resolution) == (NEWER, NEWER, NEWER)
     assert (detail.history[0].outcome, detail.provider_events[0].type) == (NEWER, NEWER)
     assert (sent.channel, sent.purpose, sent.status, sent.reason) == (NEWER, NEWER, NEWER, None)
