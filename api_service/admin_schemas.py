@@ -9,8 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from api_service.fields import Address, Text
 from api_service.schemas import AddressSchema, StrictSchema, check_sms_offered
 from shared.models import MAX_ID
-from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE, ProviderState, Remedy
-from shared.operations.providers import REASON_MAX
+from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE, Remedy
 from shared.provider_events import SOURCES, TYPES
 from shared.suppressions import REASONS
 
@@ -276,42 +275,3 @@ class InvitedSchema(Schema):
 
     user_id = fields.Integer(required=True)
     delivery = fields.String(required=True)
-
-
-class ProviderSchema(Schema):
-    """A configured provider and why it is where it is."""
-
-    name = fields.String(required=True)
-    channel = fields.String(required=True)
-    state = fields.String(required=True, validate=validate.OneOf([s.value for s in ProviderState]))
-    reason = fields.String(allow_none=True, metadata={"description": "Why it is paused."})
-    since = fields.DateTime(allow_none=True)
-    until = fields.DateTime(
-        allow_none=True, metadata={"description": "When an operator's pause ends by itself."}
-    )
-    paused_by = fields.String(
-        allow_none=True, metadata={"description": "`relay`, or the operator who paused it."}
-    )
-
-
-class ProviderListSchema(Schema):
-    """Answer of GET /v1/admin/providers: mail, SMS then webhook, in the order relays try them."""
-
-    items = fields.List(fields.Nested(ProviderSchema), required=True)
-
-
-class ProviderPauseSchema(StrictSchema):
-    """Body of POST /v1/admin/providers/<name>/pause."""
-
-    reason = Text(required=True, validate=validate.Length(min=1, max=REASON_MAX))
-    seconds = fields.Integer(
-        validate=validate.Range(min=1, max=366 * 86400),
-        metadata={"description": "How long the pause lasts (default: until resumed)."},
-    )
-
-
-class ProviderResumedSchema(Schema):
-    """Answer of POST /v1/admin/providers/<name>/resume."""
-
-    name = fields.String(required=True)
-    resumed = fields.Boolean(required=True)

@@ -10,16 +10,16 @@ from typing import Any
 from flask import g
 
 from api_service.admin_auth import require_bearer
-from api_service.admin_schemas import (
+from api_service.dependencies import dependencies, unit_of_work
+from api_service.flows.unit_of_work import act, read
+from api_service.openapi import Blueprint
+from api_service.problems import Problem
+from api_service.provider_schemas import (
     ProviderListSchema,
     ProviderPauseSchema,
     ProviderResumedSchema,
     ProviderSchema,
 )
-from api_service.dependencies import dependencies, unit_of_work
-from api_service.flows.unit_of_work import act, read
-from api_service.openapi import Blueprint
-from api_service.problems import Problem
 from api_service.routes.admin import ADMIN_PROBLEMS, BEARER
 from shared import operations
 from shared.clock import utcnow

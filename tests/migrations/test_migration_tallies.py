@@ -78,18 +78,19 @@ def test_0025_counts_the_outbox_by_statement_as_the_row_triggers_did(
 ) -> None:
     """Revision 0025 on a populated database: messages sent after a retry, dead and pending at
     0024 keep their figures; the statement trigger counts a drain of many (one refused for
-    now, tried again) as the row trigger did, before and after a downgrade."""
+    now, tried again) as the row trigger did, and the downgrade keeps them. (Only the head's
+    relay drains: it reads tables and columns 0024 has not.)"""
     config = alembic_config(database_url)
     command.downgrade(config, "0024")
     queue_cases(engine, utcnow())
     queue_emails(engine, 20, prefix="before")
     relay = make_relay(relay_backoff_base=0.0, relay_backoff_cap=0.0)
-    for revision in ("head", "0024"):
-        agree(engine, utcnow())
-        (command.upgrade if revision == "head" else command.downgrade)(config, revision)
-        agree(engine, utcnow())
-        smtp.sink.script = ["reply:451"]
-        assert relay.drain() >= 20
-        agree(engine, utcnow())
-        queue_emails(engine, 20, prefix=f"after{revision}")
+    agree(engine, utcnow())
+    command.upgrade(config, "head")
+    agree(engine, utcnow())
+    smtp.sink.script = ["reply:451"]
+    assert relay.drain() >= 20
+    agree(engine, utcnow())
+    queue_emails(engine, 20, prefix="after")
+    command.downgrade(config, "0024")
     agree(engine, utcnow(), fold=True)

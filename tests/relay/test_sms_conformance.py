@@ -299,7 +299,7 @@ def test_a_failure_receipt_refuses_the_number_for_the_codes_that_say_so(
 def test_a_status_on_the_way_reads_to_no_event(spec: ReceivingSpec) -> None:
     for status in sorted(spec.receipts.passing):
         post = posted(spec, status)
-        assert (post.events, post.ignored) == ([], status)
+        assert (post.events, post.ignored) == ([], (status,))
 
 
 @each_receiving
