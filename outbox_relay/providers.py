@@ -214,7 +214,7 @@ class Providers:
             )
 
         email = [provider("smtp")]
-        if settings.smtp_fallback is not None:
+        if settings.mail_fallback_provider is not None:
             email.append(provider("smtp_fallback"))
         self._by_channel: dict[str, list[Provider]] = {
             "email": email,

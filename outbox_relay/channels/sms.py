@@ -9,10 +9,9 @@ import re
 import httpx
 
 from outbox_relay.channels import Message, SmsMessage
-from outbox_relay.channels.http import post
-from outbox_relay.failures import DeliveryFailure, failure_of
+from outbox_relay.channels.http import exchange
 from shared.settings.config import SMS_TIMEOUT, Settings
-from shared.sms_providers.spec import Answer, SmsProvider, SmsSpec
+from shared.sms_providers.spec import SmsProvider, SmsSpec
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +36,8 @@ class SmsApiChannel:
     def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one SMS; the spec says whose failure a refusal is, and the provider's id."""
         assert isinstance(message, SmsMessage)
-        outbound = self._request(message)
-        answers: list[Answer] = []
-
-        def judge(response: httpx.Response) -> DeliveryFailure | None:
-            answers.append(Answer(response.status_code, response.reason_phrase, response.content))
-            judgement = self._spec.judge(answers[0])
-            return None if judgement is None else failure_of(judgement)
-
-        request = {
-            "data": outbound.form,
-            "json": outbound.json,
-            "content": outbound.content,
-            "headers": outbound.headers or None,
-            "auth": outbound.auth,
-        }
-        post(
-            self._client, outbound.url, judge, **{k: v for k, v in request.items() if v is not None}
-        )
-        return self._spec.provider_id(answers[0])
+        answer = exchange(self._client, self._request(message), self._spec.judge)
+        return self._spec.provider_id(answer)
 
     def cut(self) -> None:
         """Nothing to break off: an HTTP send is bounded by its own timeout."""
