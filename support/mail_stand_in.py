@@ -50,7 +50,8 @@ class MailStandIn(HttpStandIn):
         if behaviour:
             return self.failed(request, behaviour)
         given = self.new_id()
-        self.sent.append(given)
+        if request.method == "POST":
+            self.sent.append(given)
         return self.accepted(request, given)
 
     def broken(self, request: GatewayRequest, why: str, behaviour: int) -> int:
