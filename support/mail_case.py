@@ -76,8 +76,9 @@ def read_raw(to: str, data: bytes) -> Sent:
         to,
         str(mail["From"].addresses[0].addr_spec),
         str(mail["Subject"]),
-        text.get_content(),
-        html.get_content(),
+        # The wire's CRLF line ends, read as the text's own.
+        text.get_content().replace("\r\n", "\n"),
+        html.get_content().replace("\r\n", "\n"),
         {name: str(mail[name]) for name, _ in CONTENT.headers if mail[name] is not None},
     )
 
@@ -85,11 +86,13 @@ def read_raw(to: str, data: bytes) -> Sent:
 @dataclass(frozen=True)
 class ApiCase:
     """A provider reached by its API: a stand-in built to its documentation, how a request it
-    received carries the mail, and the script that makes it answer each row of its table."""
+    received carries the mail, the script that makes it answer each row of its table, and
+    whether the provider refuses a recipient when asked (SES takes every one, and reports)."""
 
     stand_in: Callable[[str], MailStandIn]  # with the key given
     read: Callable[[GatewayRequest], Sent]
     behaviour: Callable[[str], int]
+    refuses: bool = True
 
 
 @dataclass(frozen=True)

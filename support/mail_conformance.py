@@ -4,15 +4,20 @@ gets the whole suite."""
 
 from __future__ import annotations
 
+import base64
+
 from shared.mail_providers.spec import MailApi
 from shared.settings.smtp_url import SmtpSettings, StartTls
-from support import postmark_api, sendgrid_api
+from support import mailgun_api, postmark_api, resend_api, sendgrid_api, ses_api
 from support.http_stand_in import GatewayRequest
-from support.mail_case import ApiCase, Case, Sent
+from support.mail_case import ApiCase, Case, Sent, read_raw
 
 SMTP_PASSWORD = "smtp-password-hunter2"
 POSTMARK_TOKEN = "postmark-server-token-hunter2"
 SENDGRID_KEY = "SG.sendgrid-key-hunter2"
+MAILGUN_KEY = "mailgun-key-hunter2"
+SES_SECRET = "ses-secret-key-hunter2"
+RESEND_KEY = "re_resend_key_hunter2"
 
 
 def _postmark_sent(request: GatewayRequest) -> Sent:
@@ -40,6 +45,27 @@ def _sendgrid_sent(request: GatewayRequest) -> Sent:
         parts["text/html"],
         body["headers"],
     )
+
+
+def _mailgun_sent(request: GatewayRequest) -> Sent:
+    """Mailgun's form read back: `to`, and the raw mail."""
+    form = mailgun_api.fields(request)
+    return read_raw(form["to"].decode(), form["message"])
+
+
+def _ses_sent(request: GatewayRequest) -> Sent:
+    """SES's JSON read back: the destination, and the raw mail."""
+    body = request.json
+    [to] = body["Destination"]["ToAddresses"]
+    return read_raw(to, base64.b64decode(body["Content"]["Raw"]["Data"]))
+
+
+def _resend_sent(request: GatewayRequest) -> Sent:
+    """Resend's JSON read back."""
+    body = request.json
+    [to] = body["to"]
+    sender = body["from"].rpartition("<")[2].rstrip(">")
+    return Sent(to, sender, body["subject"], body["text"], body["html"], body["headers"])
 
 
 SMTP = Case(
@@ -84,4 +110,57 @@ SENDGRID = Case(
     ),
 )
 
-CASES = {"smtp": SMTP, "postmark": POSTMARK, "sendgrid": SENDGRID}
+MAILGUN = Case(
+    url=f"mailgun://{MAILGUN_KEY}@api.eu.mailgun.net/mg.example.com",
+    parsed=MailApi("mailgun", "https://api.eu.mailgun.net", MAILGUN_KEY, domain="mg.example.com"),
+    secret=MAILGUN_KEY,
+    bad_urls=(
+        f"mailgun://{MAILGUN_KEY}@api.mailgun.net",
+        f"mailgun://{MAILGUN_KEY}@api.mailgun.net/a/b",
+        f"mailgun://api:{MAILGUN_KEY}@api.mailgun.net/mg.example.com",
+        f"mailgun://{MAILGUN_KEY}@api.mailgun.net/mg.example.com?x=1",
+    ),
+    api=ApiCase(
+        mailgun_api.MailgunApi,
+        _mailgun_sent,
+        lambda code: mailgun_api.RECIPIENT_REFUSED if code == "invalid_to" else int(code),
+    ),
+)
+SES = Case(
+    url=f"ses://AKIAOUTPOST:{SES_SECRET}@email.eu-west-1.amazonaws.com",
+    parsed=MailApi(
+        "ses",
+        "https://email.eu-west-1.amazonaws.com",
+        SES_SECRET,
+        account="AKIAOUTPOST",
+        region="eu-west-1",
+    ),
+    secret=SES_SECRET,
+    bad_urls=(
+        f"ses://{SES_SECRET}@email.eu-west-1.amazonaws.com",
+        f"ses://AKIAOUTPOST:{SES_SECRET}@ses.example.com",
+        f"ses://AKIAOUTPOST:{SES_SECRET}@ses.example.com?region=Europe",
+        f"ses://AKIAOUTPOST:{SES_SECRET}@email.eu-west-1.amazonaws.com/v2",
+    ),
+    api=ApiCase(ses_api.SesApi, _ses_sent, ses_api.behaviour, refuses=False),
+)
+RESEND = Case(
+    url=f"resend://{RESEND_KEY}@api.resend.com",
+    parsed=MailApi("resend", "https://api.resend.com", RESEND_KEY),
+    secret=RESEND_KEY,
+    bad_urls=(
+        f"resend://{RESEND_KEY}@",
+        f"resend://{RESEND_KEY}@api.resend.com/emails",
+        f"resend://x:{RESEND_KEY}@api.resend.com",
+    ),
+    api=ApiCase(resend_api.ResendApi, _resend_sent, resend_api.behaviour),
+)
+
+CASES = {
+    "smtp": SMTP,
+    "postmark": POSTMARK,
+    "sendgrid": SENDGRID,
+    "mailgun": MAILGUN,
+    "ses": SES,
+    "resend": RESEND,
+}

@@ -23,11 +23,11 @@ class MailStandIn(HttpStandIn):
         super().__init__(mode)
         self.key = key
         self.problems: list[str] = []
-        self.sent: list[str] = []  # the ids given to the mails accepted, in order
+        self.sent: list[str] = []  # the provider's ids of the mails accepted, in order
 
     @abstractmethod
-    def mail_url(self) -> str:
-        """The MAIL_URL that points the relay here."""
+    def mail_url(self, key: str | None = None) -> str:
+        """The MAIL_URL that points the relay here, with `key` (else the right one)."""
 
     @abstractmethod
     def refusal(self, request: GatewayRequest) -> Behaviour | None:
@@ -60,5 +60,5 @@ class MailStandIn(HttpStandIn):
         return behaviour
 
     def new_id(self) -> str:
-        """An id as the provider gives one."""
+        """An id as the provider's spec reads it from an answer (the answer may dress it)."""
         return str(uuid.uuid4())

@@ -42,9 +42,9 @@ class PostmarkApi(MailStandIn):
     def __init__(self, token: str = TOKEN, mode: Behaviour = 0) -> None:
         super().__init__(token, mode)
 
-    def mail_url(self) -> str:
-        """The MAIL_URL that points the relay here."""
-        return f"postmark://{self.key}@127.0.0.1:{self.port}"
+    def mail_url(self, key: str | None = None) -> str:
+        """The MAIL_URL that points the relay here, with `key` (else the right one)."""
+        return f"postmark://{key or self.key}@127.0.0.1:{self.port}"
 
     def refusal(self, request: GatewayRequest) -> Behaviour | None:
         """A wrong token is 10; a request not JSON 409; one without From, To or Subject or a

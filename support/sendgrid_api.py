@@ -37,9 +37,9 @@ class SendGridApi(MailStandIn):
     def __init__(self, key: str = KEY, mode: Behaviour = 0) -> None:
         super().__init__(key, mode)
 
-    def mail_url(self) -> str:
-        """The MAIL_URL that points the relay here."""
-        return f"sendgrid://{self.key}@127.0.0.1:{self.port}"
+    def mail_url(self, key: str | None = None) -> str:
+        """The MAIL_URL that points the relay here, with `key` (else the right one)."""
+        return f"sendgrid://{key or self.key}@127.0.0.1:{self.port}"
 
     def refusal(self, request: GatewayRequest) -> Behaviour | None:
         """A wrong key is 401; a request that breaks the contract 400; REFUSED a 400 naming

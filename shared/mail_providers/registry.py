@@ -6,10 +6,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from shared.mail_providers import postmark, sendgrid, smtp
+from shared.mail_providers import mailgun, postmark, resend, sendgrid, ses, smtp
 from shared.mail_providers.spec import ApiSpec, MailProvider, MailSpec
 
-SPECS: tuple[MailSpec, ...] = (smtp.SPEC, postmark.SPEC, sendgrid.SPEC)
+SPECS: tuple[MailSpec, ...] = (
+    smtp.SPEC,
+    postmark.SPEC,
+    sendgrid.SPEC,
+    mailgun.SPEC,
+    ses.SPEC,
+    resend.SPEC,
+)
 
 # The providers reached by their HTTP API, in SPECS' order.
 APIS: tuple[ApiSpec, ...] = tuple(s for s in SPECS if isinstance(s, ApiSpec))
