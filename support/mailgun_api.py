@@ -33,11 +33,13 @@ def fields(request: GatewayRequest) -> dict[str, bytes]:
     form = message_from_bytes(head + request.body, policy=policy.HTTP)
     read: dict[str, bytes] = {}
     for part in form.iter_parts():
-        name = part.get_param("name", header="content-disposition")
+        name = str(part.get_param("name", header="content-disposition"))
         payload = part.get_payload(decode=True)
-        if payload is None:  # a message/rfc822 part: its bytes as sent
-            payload = part.get_payload()[0].as_bytes()
-        read[str(name)] = payload
+        if isinstance(payload, bytes):
+            read[name] = payload
+        else:  # a message/rfc822 part: the mail it holds, as bytes
+            [mail] = part.iter_parts()
+            read[name] = mail.as_bytes()
     return read
 
 

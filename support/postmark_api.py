@@ -17,16 +17,22 @@ TOKEN = "postmark-server-token-0123"
 
 # Postmark's error codes the tests script, with the HTTP status and message it answers them with.
 ERRORS = {
-    10: (401, "The Server Token you provided in the X-Postmark-Server-Token request header was "
-         "invalid. Please verify that you are using a valid token."),
+    10: (
+        401,
+        "The Server Token you provided in the X-Postmark-Server-Token request header was "
+        "invalid. Please verify that you are using a valid token.",
+    ),
     100: (503, "Postmark is offline for maintenance."),
     300: (422, "Invalid email request: Error parsing 'To'."),
     400: (422, "The 'From' address you supplied is not a Sender Signature on your account."),
     401: (422, "The 'From' address has not been confirmed."),
     405: (422, "You have run out of credits."),
-    406: (422, "You tried to send to recipient(s) that have been marked as inactive. Found "
-          "inactive addresses: refused@example.com. Inactive recipients are ones that have "
-          "generated a hard bounce, a spam complaint, or a manual suppression."),
+    406: (
+        422,
+        "You tried to send to recipient(s) that have been marked as inactive. Found "
+        "inactive addresses: refused@example.com. Inactive recipients are ones that have "
+        "generated a hard bounce, a spam complaint, or a manual suppression.",
+    ),
     409: (422, "JSON required."),
     412: (422, "Your account is pending approval."),
     413: (422, "This account may not send."),

@@ -18,24 +18,43 @@ KEY = "re_resend_api_key_0123456789"
 # Resend's errors the tests script, by the code Outpost reads (its `name`, with the status where
 # one name has several meanings), with the status and message Resend answers them with.
 ERRORS = {
-    "invalid_to": (422, "validation_error", "Invalid `to` field. The email address needs to "
-                   "follow the `email@example.com` or `Name <email@example.com>` format."),
+    "invalid_to": (
+        422,
+        "validation_error",
+        "Invalid `to` field. The email address needs to "
+        "follow the `email@example.com` or `Name <email@example.com>` format.",
+    ),
     "validation_error": (422, "validation_error", "The `subject` field is required."),
     "validation_error 401": (401, "validation_error", "API key is invalid"),
-    "validation_error 403": (403, "validation_error", "You can only send testing emails to "
-                             "your own email address."),
+    "validation_error 403": (
+        403,
+        "validation_error",
+        "You can only send testing emails to your own email address.",
+    ),
     "missing_api_key": (401, "missing_api_key", "Missing API key in the authorization header."),
     "invalid_api_key": (403, "invalid_api_key", "API key is invalid."),
-    "restricted_api_key": (401, "restricted_api_key", "This API key is restricted to only "
-                           "send emails."),
+    "restricted_api_key": (
+        401,
+        "restricted_api_key",
+        "This API key is restricted to only send emails.",
+    ),
     "invalid_from_address": (422, "invalid_from_address", "Invalid `from` field."),
     "invalid_access": (422, "invalid_access", "Access must be 'full_access' or 'sending_access'."),
-    "daily_quota_exceeded": (429, "daily_quota_exceeded", "You have reached your daily email "
-                             "sending quota."),
-    "monthly_quota_exceeded": (429, "monthly_quota_exceeded", "You have reached your monthly "
-                               "email sending quota."),
-    "rate_limit_exceeded": (429, "rate_limit_exceeded", "Too many requests. You can only make "
-                            "2 requests per second."),
+    "daily_quota_exceeded": (
+        429,
+        "daily_quota_exceeded",
+        "You have reached your daily email sending quota.",
+    ),
+    "monthly_quota_exceeded": (
+        429,
+        "monthly_quota_exceeded",
+        "You have reached your monthly email sending quota.",
+    ),
+    "rate_limit_exceeded": (
+        429,
+        "rate_limit_exceeded",
+        "Too many requests. You can only make 2 requests per second.",
+    ),
 }
 _NAMES = list(ERRORS)
 # Scripted errors are numbered from here (below it, a bare HTTP status).
@@ -54,6 +73,7 @@ class ResendApi(MailStandIn):
     def __init__(self, key: str = KEY, mode: Behaviour = 0) -> None:
         super().__init__(key, mode)
         self._keys: dict[str, str] = {}
+        self.retry_after = 1  # the seconds a 429's retry-after header asks for
 
     def mail_url(self, key: str | None = None) -> str:
         """The MAIL_URL that points the relay here, with `key` (else the right one)."""
@@ -74,7 +94,9 @@ class ResendApi(MailStandIn):
         if not (body.get("from") and body.get("to") and body.get("subject")) or not (
             body.get("text") or body.get("html")
         ):
-            return self.broken(request, "from, to, subject and a body", behaviour("validation_error"))
+            return self.broken(
+                request, "from, to, subject and a body", behaviour("validation_error")
+            )
         return behaviour("invalid_to") if body["to"] == [REFUSED] else None
 
     def accepted(self, request: GatewayRequest, given: str) -> Answer:
@@ -90,4 +112,6 @@ class ResendApi(MailStandIn):
             status, name, message = ERRORS[_NAMES[scripted - _FIRST]]
         else:
             status, name, message = scripted, "application_error", HTTPStatus(scripted).phrase
-        return Answer(status, {"statusCode": status, "name": name, "message": message})
+        body = {"statusCode": status, "name": name, "message": message}
+        waits = (("retry-after", str(self.retry_after)),) if status == 429 else ()
+        return Answer(status, body, headers=waits)

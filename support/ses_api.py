@@ -31,10 +31,11 @@ ERRORS = {
     "SendingPausedException": (400, "Sending is paused for this account."),
     "MailFromDomainNotVerifiedException": (400, "The MAIL FROM domain is not verified."),
     "NotFoundException": (404, "Configuration set does not exist."),
-    "UnrecognizedClientException": (403, "The security token included in the request is "
-                                    "invalid."),
-    "InvalidSignatureException": (403, "The request signature we calculated does not match "
-                                  "the signature you provided."),
+    "UnrecognizedClientException": (403, "The security token included in the request is invalid."),
+    "InvalidSignatureException": (
+        403,
+        "The request signature we calculated does not match the signature you provided.",
+    ),
     "AccessDeniedException": (403, "User is not authorized to perform ses:SendEmail."),
     "MessageRejected": (400, "Email address is not verified."),
     "BadRequestException": (400, "Raw message data is not valid."),

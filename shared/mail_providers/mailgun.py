@@ -67,7 +67,7 @@ class Mailgun(ApiSpec):
                 [
                     f'--{boundary}\r\nContent-Disposition: form-data; name="to"\r\n\r\n'.encode(),
                     mail.recipient.encode(),
-                    f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"message\"; "
+                    f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="message"; '
                     'filename="message.mime"\r\nContent-Type: message/rfc822\r\n\r\n'.encode(),
                     mail.data,
                     f"\r\n--{boundary}--\r\n".encode(),

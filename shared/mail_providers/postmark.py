@@ -53,7 +53,9 @@ class Postmark(ApiSpec):
 
     def parse(self, url: str) -> MailApi:
         """`postmark://SERVER_TOKEN@host[?stream=NAME]`."""
-        read = read_key_url(url, "postmark://SERVER_TOKEN@api.postmarkapp.com", {"stream"})
+        read = read_key_url(
+            url, "postmark://SERVER_TOKEN@api.postmarkapp.com", frozenset({"stream"})
+        )
         if read.account is not None or read.path:
             raise ValueError("postmark:// takes the server token alone before the host, no path")
         stream = read.query.get("stream", "outbound")

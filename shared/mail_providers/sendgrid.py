@@ -58,7 +58,10 @@ class SendGrid(ApiSpec):
         """The JSON of one mail to /v3/mail/send."""
         url = f"{provider.endpoint}/v3/mail/send"
         headers = _headers(provider)
-        sender = {"email": mail_from.address, **({"name": mail_from.name} if mail_from.name else {})}
+        sender = {
+            "email": mail_from.address,
+            **({"name": mail_from.name} if mail_from.name else {}),
+        }
 
         def request(mail: MailText) -> Outbound:
             content = mail.content

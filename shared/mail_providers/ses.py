@@ -72,7 +72,9 @@ class Ses(ApiSpec):
         example = "ses://ACCESS_KEY_ID:SECRET_ACCESS_KEY@email.eu-west-1.amazonaws.com"
         read = read_key_url(url, example, frozenset({"region"}))
         if read.account is None or read.path:
-            raise ValueError(f"ses:// takes ACCESS_KEY_ID:SECRET_ACCESS_KEY before the host, {example}")
+            raise ValueError(
+                f"ses:// takes ACCESS_KEY_ID:SECRET_ACCESS_KEY before the host, {example}"
+            )
         aws = _AWS_HOST.fullmatch(read.host)
         region = aws.group(1) if aws else read.query.get("region", "")
         if not _REGION.fullmatch(region):

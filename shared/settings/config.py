@@ -93,9 +93,7 @@ class Settings:
     smtp_fallback: SmtpSettings | None = setting(mail.SMTP_FALLBACK_URL)
     # MAIL_URL and MAIL_FALLBACK_URL: the same two slots, when an HTTP API fills them.
     mail_url_provider: MailProvider | None = setting(mail.MAIL_URL, repr=False)
-    mail_fallback_url_provider: MailProvider | None = setting(
-        mail.MAIL_FALLBACK_URL, repr=False
-    )
+    mail_fallback_url_provider: MailProvider | None = setting(mail.MAIL_FALLBACK_URL, repr=False)
     mail_from: Sender = setting(mail.MAIL_FROM)
     templates_dir: Path | None = setting(mail.TEMPLATES_DIR)
     # None: SMS is not offered; "log:" writes each SMS to the log; else a provider's URL, read

@@ -41,9 +41,7 @@ def check_slots(environ: Mapping[str, str]) -> None:
     same provider's place, and so do their fallbacks."""
     for smtp, api in _MAIL_SLOTS:
         if environ.get(smtp) and environ.get(api):
-            raise ConfigError(
-                f"{api}: the same slot as {smtp}, which is set too: keep one of them"
-            )
+            raise ConfigError(f"{api}: the same slot as {smtp}, which is set too: keep one of them")
 
 
 def check_together(settings: Settings) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.mail_providers.registry import parse_mail_url
+from shared.clock import utcnow
+from support import resend_api
 from support.constants import MakeRelay
 from support.http_stand_in import GatewayRequest
 from support.mail_case import Sent
@@ -21,6 +24,7 @@ from support.mail_stand_in import REFUSED, MailStandIn
 from support.mailgun_api import MailgunApi
 from support.postmark_api import PostmarkApi
 from support.resend_api import ResendApi
+from support.relays import drain_until
 from support.rows import rows
 from support.sendgrid_api import SendGridApi
 from support.ses_api import SesApi
@@ -114,3 +118,53 @@ def test_a_wrong_key_reads_queued_provider_unavailable(
     assert by_id(engine, delivery_id)["status"] == "pending"
     assert api.sent == [] and len(api.requests) == 1
     assert "not-the-key" not in str(by_id(engine, delivery_id)["last_error"])
+
+
+def test_a_paused_api_primary_hands_its_mail_to_an_api_fallback(
+    client: FlaskClient, make_relay: MakeRelay, engine: Engine
+) -> None:
+    primary, fallback = PostmarkApi(), SendGridApi()
+    for served in (primary, fallback):
+        served.start()
+    try:
+        relay = make_relay(
+            mail_url_provider=parse_mail_url(primary.mail_url("not-the-key")),
+            mail_fallback_url_provider=parse_mail_url(fallback.mail_url()),
+            relay_backoff_base=30.0,
+            relay_backoff_cap=30.0,
+        )
+        delivery_id = register(client, "ada@example.com")
+        drain_until(relay, lambda: by_id(engine, delivery_id)["status"] == "sent", 20)
+        assert by_id(engine, delivery_id)["provider_message_id"] == fallback.sent[0]
+        assert primary.sent == [] and len(primary.requests) == 1
+        [line] = relay.providers.status()
+        assert line.startswith("provider smtp down since ") and "not-the-key" not in line
+    finally:
+        for served in (primary, fallback):
+            served.stop()
+
+
+def test_a_throttles_retry_after_holds_the_probe_back(
+    client: FlaskClient, make_relay: MakeRelay, engine: Engine
+) -> None:
+    """Resend's 429 asks for 120 s: the provider is paused and the mail is due no sooner,
+    though the backoff alone would probe it within a second."""
+    api = ResendApi()
+    api.start()
+    try:
+        api.retry_after = 120
+        api.script = [resend_api.behaviour("rate_limit_exceeded")]
+        relay = make_relay(
+            mail_url_provider=parse_mail_url(api.mail_url()),
+            relay_backoff_base=0.05,
+            relay_backoff_cap=0.5,
+        )
+        delivery_id = register(client, "ada@example.com")
+        before = utcnow()
+        relay.drain()
+        row = by_id(engine, delivery_id)
+        assert row["status"] == "pending" and "rate_limit_exceeded" in str(row["last_error"])
+        assert row["next_attempt_at"] >= before + timedelta(seconds=119)
+        assert "email" in relay.providers.paused_channels()
+    finally:
+        api.stop()
