@@ -67,9 +67,7 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if _wait_until_up(f"http://{host}:{port}/readyz", children, lambda: stop_asked):
-        mail = (
-            f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else _mail_via()
-        )
+        mail = f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else _mail_via()
         stack = Stack(
             base=f"http://{host}:{port}",
             mail=mail,

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-
 from outbox_relay.channels import Email, Message
-from outbox_relay.channels.http import exchange
+from outbox_relay.channels.http import Exchange
 from shared.addresses import Sender
 from shared.mail_providers.spec import MAIL_API_TIMEOUT, ApiSpec, MailApi
 
@@ -29,14 +27,14 @@ class MailApiChannel:
         self._spec = spec
         self._request = spec.requests(provider, mail_from)
         self._pace = pace
-        self._client = httpx.Client(timeout=timeout)
+        self._exchange = Exchange(timeout)
 
     def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one mail; the spec says whose failure a refusal is, and the provider's id."""
         assert isinstance(message, Email)
         if self._pace is not None:
             self._pace(start_by, message.priority)
-        answer = exchange(self._client, self._request(message), self._spec.judge)
+        answer = self._exchange(self._request(message), self._spec.judge)
         return self._spec.provider_id(answer)
 
     def cut(self) -> None:
@@ -44,4 +42,4 @@ class MailApiChannel:
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
-        self._client.close()
+        self._exchange.close()

@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 import re
 
-import httpx
-
 from outbox_relay.channels import Message, SmsMessage
-from outbox_relay.channels.http import exchange
+from outbox_relay.channels.http import Exchange
 from shared.settings.config import SMS_TIMEOUT, Settings
 from shared.sms_providers.spec import SmsProvider, SmsSpec
 
@@ -31,12 +29,12 @@ class SmsApiChannel:
     ) -> None:
         self._spec = spec
         self._request = spec.requests(provider, settings.sms_context)
-        self._client = httpx.Client(timeout=timeout)
+        self._exchange = Exchange(timeout)
 
     def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one SMS; the spec says whose failure a refusal is, and the provider's id."""
         assert isinstance(message, SmsMessage)
-        answer = exchange(self._client, self._request(message), self._spec.judge)
+        answer = self._exchange(self._request(message), self._spec.judge)
         return self._spec.provider_id(answer)
 
     def cut(self) -> None:
@@ -44,7 +42,7 @@ class SmsApiChannel:
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
-        self._client.close()
+        self._exchange.close()
 
 
 class SmsLogChannel:

@@ -13,8 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from shared.mail_providers.registry import parse_mail_url
 from shared.clock import utcnow
+from shared.mail_providers.registry import parse_mail_url
 from support import resend_api
 from support.constants import MakeRelay
 from support.http_stand_in import GatewayRequest
@@ -23,8 +23,8 @@ from support.mail_conformance import CASES
 from support.mail_stand_in import REFUSED, MailStandIn
 from support.mailgun_api import MailgunApi
 from support.postmark_api import PostmarkApi
-from support.resend_api import ResendApi
 from support.relays import drain_until
+from support.resend_api import ResendApi
 from support.rows import rows
 from support.sendgrid_api import SendGridApi
 from support.ses_api import SesApi
