@@ -39,7 +39,7 @@ def run_checks(
 ) -> int:
     """Print each finding (problems on `err`) and a summary; 0 when every check holds, else 1.
     `named`: the `--env-file` the environment was read from, whose names are checked too;
-    `send_test`: an address to send one real mail to through the SMTP primary."""
+    `send_test`: an address to send one real mail to through the primary mail provider."""
     found = 0
     problems = 0
     for finding in [*_env_file(named), *findings(environ, send_test)]:

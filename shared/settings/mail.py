@@ -11,7 +11,7 @@ from shared.settings.variable import Environ, Group, Variable, optional
 
 MAIL = Group(
     "Mail",
-    "The SMTP providers the relay hands mail to, and the sender it names "
+    "The mail providers the relay hands mail to (SMTP, or an HTTP API), and the sender it names "
     "([providers](providers.md)). Certificates are always verified.",
 )
 MESSAGES = Group(
@@ -83,8 +83,9 @@ SMTP_RATE = Variable(
     name="SMTP_RATE",
     group=MAIL,
     meaning=(
-        "The most messages a second handed to each SMTP provider (counted when MAIL FROM is "
-        "sent), summed over every relay on the database: a provider's quota, e.g. 14 for a new "
+        "The most messages a second handed to each mail provider (counted when MAIL FROM is "
+        "sent, or an API's request), summed over every relay on the database: a provider's "
+        "quota, e.g. 14 for a new "
         "Amazon SES account. A throttling reply slows the provider down further."
     ),
     parse=values.rate,

@@ -84,3 +84,17 @@ def test_a_slot_filled_twice_stops_at_the_configuration(
         "keep one of them"
     ]
     assert postmark.requests == []
+
+
+def test_send_test_hands_one_real_mail_to_the_api(
+    base: dict[str, str], apis: tuple[MailStandIn, MailStandIn], tmp_path: Path
+) -> None:
+    postmark, _ = apis
+    env = {**without_smtp(base), "MAIL_URL": postmark.mail_url()}
+    done = outpost_check(env, tmp_path, "--send-test", "ada@example.com")
+    [line] = [line for line in done.stdout.splitlines() if "test mail" in line]
+    assert line == (
+        f"outpost check: MAIL_URL postmark http://127.0.0.1:{postmark.port}: test mail to "
+        f"ada@example.com: ok, the API took it (its id: {postmark.sent[0]}); see that it arrives"
+    )
+    assert postmark.problems == [] and postmark.requests[-1].json["To"] == "ada@example.com"

@@ -105,7 +105,11 @@ def test_a_recipient_the_api_refuses_reads_failed_address_rejected(
 
 @each_api
 def test_a_wrong_key_reads_queued_provider_unavailable(
-    client: FlaskClient, make_relay: MakeRelay, engine: Engine, api: MailStandIn
+    client: FlaskClient,
+    make_relay: MakeRelay,
+    engine: Engine,
+    api: MailStandIn,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     wrong = api.mail_url("not-the-key")
     relay = make_relay(
@@ -118,6 +122,8 @@ def test_a_wrong_key_reads_queued_provider_unavailable(
     assert by_id(engine, delivery_id)["status"] == "pending"
     assert api.sent == [] and len(api.requests) == 1
     assert "not-the-key" not in str(by_id(engine, delivery_id)["last_error"])
+    logged = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "provider paused" in logged and "not-the-key" not in logged
 
 
 def test_a_paused_api_primary_hands_its_mail_to_an_api_fallback(
