@@ -4,6 +4,7 @@ the SMS providers, the mail APIs and the webhook endpoint."""
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,11 @@ def post(
     return response
 
 
+# The line of each request httpx's client writes, written here as the client would: the logs
+# keep it, its URL bare (shared/logs.py).
+_client_log = logging.getLogger("httpx")
+
+
 class Exchange:
     """POSTs a provider's requests as its spec writes them over pooled connections, each answer
     judged by the spec. Straight to httpx's transport: the client's conveniences (redirects,
@@ -66,6 +72,14 @@ class Exchange:
                 response.close()
         except httpx.HTTPError as exc:
             raise network_failure(exc) from exc
+        _client_log.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
         headers = {name.lower(): value for name, value in response.headers.items()}
         answer = Answer(response.status_code, response.reason_phrase, response.content, headers)
         judgement = judge(answer)
