@@ -24,7 +24,7 @@ from shared.mail_providers.spec import (
     Rule,
     text_of,
 )
-from shared.mail_providers.urls import read_key_url
+from shared.mail_providers.urls import read_lone_key_url
 from shared.verdicts import Refusal, Verdict
 
 _BAD_TOKEN = "bad or missing server token"
@@ -53,11 +53,8 @@ class Postmark(ApiSpec):
 
     def parse(self, url: str) -> MailApi:
         """`postmark://SERVER_TOKEN@host[?stream=NAME]`."""
-        read = read_key_url(
-            url, "postmark://SERVER_TOKEN@api.postmarkapp.com", frozenset({"stream"})
-        )
-        if read.account is not None or read.path:
-            raise ValueError("postmark:// takes the server token alone before the host, no path")
+        example = "postmark://SERVER_TOKEN@api.postmarkapp.com"
+        read = read_lone_key_url(url, example, frozenset({"stream"}))
         stream = read.query.get("stream", "outbound")
         return MailApi(self.name, read.endpoint, read.key, stream=stream)
 

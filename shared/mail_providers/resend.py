@@ -25,7 +25,7 @@ from shared.mail_providers.spec import (
     Rule,
     text_of,
 )
-from shared.mail_providers.urls import read_key_url
+from shared.mail_providers.urls import bearer, read_lone_key_url
 from shared.verdicts import Judgement, Refusal, Verdict
 
 # The code a 422 `validation_error` about the recipient is read as.
@@ -58,9 +58,7 @@ class Resend(ApiSpec):
 
     def parse(self, url: str) -> MailApi:
         """`resend://API_KEY@host`."""
-        read = read_key_url(url, "resend://API_KEY@api.resend.com")
-        if read.account is not None or read.path:
-            raise ValueError("resend:// takes the API key alone before the host, no path")
+        read = read_lone_key_url(url, "resend://API_KEY@api.resend.com")
         return MailApi(self.name, read.endpoint, read.key)
 
     def requests(self, provider: MailApi, mail_from: Sender) -> Requests:
@@ -79,14 +77,14 @@ class Resend(ApiSpec):
                 "html": content.html,
                 "headers": dict(content.headers),
             }
-            headers = {**_headers(provider), "Idempotency-Key": mail.id}
+            headers = {**bearer(provider.key), "Idempotency-Key": mail.id}
             return Outbound(url, json=body, headers=headers)
 
         return request
 
     def check(self, provider: MailApi) -> Outbound:
         """GET /domains: the account's domains."""
-        return Outbound(f"{provider.endpoint}/domains", headers=_headers(provider))
+        return Outbound(f"{provider.endpoint}/domains", headers=bearer(provider.key))
 
     def checked(self, answer: Answer) -> Judgement | None:
         """A key restricted to sending is refused the read, and so taken: what the relay needs."""
@@ -108,11 +106,6 @@ class Resend(ApiSpec):
         """The answer's `id`."""
         found = answer.body.get("id")
         return found if isinstance(found, str) else None
-
-
-def _headers(provider: MailApi) -> dict[str, str]:
-    """The Bearer key every request carries."""
-    return {"Authorization": f"Bearer {provider.key}"}
 
 
 SPEC = Resend()

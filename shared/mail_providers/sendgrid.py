@@ -23,7 +23,7 @@ from shared.mail_providers.spec import (
     Requests,
     Rule,
 )
-from shared.mail_providers.urls import read_key_url
+from shared.mail_providers.urls import bearer, read_lone_key_url
 from shared.verdicts import Refusal, Verdict
 
 # The field a 400 names when the recipient is no address SendGrid takes.
@@ -49,15 +49,13 @@ class SendGrid(ApiSpec):
 
     def parse(self, url: str) -> MailApi:
         """`sendgrid://API_KEY@host`."""
-        read = read_key_url(url, "sendgrid://API_KEY@api.sendgrid.com")
-        if read.account is not None or read.path:
-            raise ValueError("sendgrid:// takes the API key alone before the host, no path")
+        read = read_lone_key_url(url, "sendgrid://API_KEY@api.sendgrid.com")
         return MailApi(self.name, read.endpoint, read.key)
 
     def requests(self, provider: MailApi, mail_from: Sender) -> Requests:
         """The JSON of one mail to /v3/mail/send."""
         url = f"{provider.endpoint}/v3/mail/send"
-        headers = _headers(provider)
+        headers = bearer(provider.key)
         sender = {
             "email": mail_from.address,
             **({"name": mail_from.name} if mail_from.name else {}),
@@ -83,7 +81,7 @@ class SendGrid(ApiSpec):
 
     def check(self, provider: MailApi) -> Outbound:
         """GET /v3/scopes: what the key may do."""
-        return Outbound(f"{provider.endpoint}/v3/scopes", headers=_headers(provider))
+        return Outbound(f"{provider.endpoint}/v3/scopes", headers=bearer(provider.key))
 
     def code_of(self, answer: Answer) -> tuple[str | None, str]:
         """A 400's first error's `field`, else the status; the errors' messages."""
@@ -98,11 +96,6 @@ class SendGrid(ApiSpec):
     def provider_id(self, answer: Answer) -> str | None:
         """The X-Message-Id header of the `202`."""
         return answer.headers.get("x-message-id") or None
-
-
-def _headers(provider: MailApi) -> dict[str, str]:
-    """The Bearer key every request carries."""
-    return {"Authorization": f"Bearer {provider.key}"}
 
 
 SPEC = SendGrid()

@@ -53,3 +53,17 @@ def read_key_url(url: str, example: str, allowed: frozenset[str] = frozenset()) 
         parts.path.strip("/"),
         query,
     )
+
+
+def read_lone_key_url(url: str, example: str, allowed: frozenset[str] = frozenset()) -> KeyUrl:
+    """`read_key_url` for an API whose URL holds its key alone before the host and no path."""
+    read = read_key_url(url, example, allowed)
+    if read.account is not None or read.path:
+        kind = example.partition(":")[0]
+        raise ValueError(f"{kind}:// takes the key alone before the host, no path, e.g. {example}")
+    return read
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The header of an API that takes its key as a Bearer token."""
+    return {"Authorization": f"Bearer {key}"}
