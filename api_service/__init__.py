@@ -22,14 +22,17 @@ from api_service.routes import (
     activations,
     address_changes,
     admin,
+    admin_confirm,
     deliveries,
     health,
+    invitations,
     login_codes,
     logins,
     password_resets,
     provider_events,
     registrations,
     unsubscribe,
+    webhook_endpoints,
 )
 from api_service.sms_counts import known_regions
 from shared import keyring
@@ -57,6 +60,9 @@ BLUEPRINTS = (
     provider_events,
     health,
     admin,
+    admin_confirm,
+    invitations,
+    webhook_endpoints,
     unsubscribe,
 )
 

@@ -4,7 +4,8 @@ against the client; no ADMIN_TOKEN, no admin."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from flask import request
 
@@ -52,11 +53,22 @@ def require_token(
     """Nothing if `presented` is one of `expected` and the client is not locked out; else 429
     while it is (the token unread), or count a wrong token and answer `challenge` (429 once
     that one puts it over WRONG_TOKENS)."""
+    require_proof(lambda: any(_same_token(presented, one) for one in expected), challenge)
+
+
+def require_proof(proven: Callable[[], bool], challenge: Problem) -> None:
+    """Nothing if the client is not locked out and `proven()` (a token or a signature checked,
+    never while it is locked out); else as require_token."""
     wait = locked_out_wait()
     if wait:
         raise TooManyRequests(wait, LOCKED_OUT)
-    if any(_same_token(presented, one) for one in expected):
-        return
+    if not proven():
+        refuse_credential(challenge)
+
+
+def refuse_credential(challenge: Problem) -> NoReturn:
+    """Count a wrong credential from this client (a wrong token or signature, a replayed
+    one) and answer `challenge`, or 429 once that one puts it over WRONG_TOKENS."""
     wait = wrong_token_wait()
     if wait:
         raise TooManyRequests(wait, LOCKED_OUT)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api_service.fields import Address, Text
-from api_service.schemas import StrictSchema
+from api_service.schemas import AddressSchema, StrictSchema, check_sms_offered
 from shared.models import MAX_ID
 from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE, Remedy
 from shared.provider_events import SOURCES, TYPES
@@ -101,7 +103,8 @@ class RetryResultSchema(Schema):
         required=True,
         metadata={
             "description": "fresh_code, requeued, not_dead, not_found, already_active, "
-            "account_gone, no_address or suppressed (the address still is)"
+            "account_gone, no_address, suppressed (the address still is) or endpoint_gone "
+            "(the webhook endpoint of the event was removed)"
         },
     )
     delivery = fields.String(allow_none=True)
@@ -252,3 +255,23 @@ class UnlockedSchema(Schema):
 
     user_id = fields.Integer(required=True)
     unlocked = fields.Boolean(required=True)
+
+
+class InvitationSchema(AddressSchema):
+    """Body of POST /v1/admin/accounts: the one address of the account to make, an email
+    address or a phone number (then SMS must be offered)."""
+
+    @validates_schema(skip_on_field_errors=True)
+    def _one_address(self, data: dict[str, Any], **_: Any) -> None:
+        if "email" in data and "phone" in data:
+            raise ValidationError("Invite one address: an email or a phone number.", "phone")
+        if "phone" in data:
+            check_sms_offered("phone")
+
+
+class InvitedSchema(Schema):
+    """Answer of POST /v1/admin/accounts: the pending account made and its activation code's
+    message (GET /v1/deliveries/<delivery>)."""
+
+    user_id = fields.Integer(required=True)
+    delivery = fields.String(required=True)

@@ -12,12 +12,13 @@ from api_service.sms_counts import SMS_TOTAL, SmsOutcome
 from shared.addresses import (
     E164_EXAMPLE,
     PHONE_PATTERN,
+    REGION_REFUSED,
     AddressError,
-    costly,
     normalise_address,
     normalise_email,
     normalise_phone,
     phone_region,
+    sms_refusal,
 )
 from shared.text import TEXT_PATTERN, is_text, storable
 
@@ -94,13 +95,11 @@ class PhoneNumber(Text):
             number = normalise_phone(text, settings.phone_default_region)
         except AddressError as exc:
             raise ValidationError(str(exc)) from None
-        refusal = costly(number)
+        refusal = sms_refusal(number, settings.sms_allowed_regions)
+        if refusal == REGION_REFUSED:
+            SMS_TOTAL.labels(phone_region(number), SmsOutcome.REGION_REFUSED).inc()
         if refusal is not None:
             raise ValidationError(refusal)
-        allowed = settings.sms_allowed_regions
-        if allowed is not None and (region := phone_region(number)) not in allowed:
-            SMS_TOTAL.labels(region, SmsOutcome.REGION_REFUSED).inc()
-            raise ValidationError("This service sends no SMS to numbers of this region.")
         return number
 
 

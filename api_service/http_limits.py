@@ -17,7 +17,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # presenting wrong ones waits (admin_auth.wrong_token_wait); the right token is never counted
 # against its address, so a provider reporting bounces from one address, or an operator's
 # script, is not held to a sign-up form's pace.
-OWN_CREDENTIALS = frozenset({"admin", "dashboard", "provider_events"})
+OWN_CREDENTIALS = frozenset({"admin", "admin_invitations", "dashboard", "provider_events"})
 
 _BESIDE_THE_HASH = "outpost_checked_beside_the_hash"
 

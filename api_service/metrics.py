@@ -37,7 +37,8 @@ PROVIDER_EVENTS = Counter(
     "outpost_provider_events",
     f"Provider events received, by source ({', '.join(SOURCES)}) and type (bounce, "
     "complaint, delivery; and the notifications Outpost does not act on: SES types such as open "
-    "or delivery_delay, SMS receipts' statuses on the way such as sent or buffered); those "
+    "or delivery_delay, mail providers' events such as opened or processed, SMS receipts' "
+    "statuses on the way such as sent or buffered); those "
     "matching no message are counted too.",
     ["source", "type"],
 )

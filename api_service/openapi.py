@@ -14,6 +14,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema
 
 from api_service.address_change_schemas import AddressChangeConfirmSchema, AddressChangeSchema
+from api_service.admin_schemas import InvitationSchema
 from api_service.code_schemas import ActivationSchema, ResetConfirmSchema
 from api_service.problems import MEDIA_TYPE
 from api_service.request_body import ProblemParser
@@ -90,6 +91,7 @@ CHANNEL_HAS_ADDRESS = {
     ]
 }
 ONE_NEW_ADDRESS = {"oneOf": [{"required": ["new_email"]}, {"required": ["new_phone"]}]}
+ONE_ADDRESS = {"oneOf": [{"required": ["email"]}, {"required": ["phone"]}]}
 CHANGES_ADDRESS = {"allOf": [SOME_ADDRESS, ONE_NEW_ADDRESS]}
 CROSS_FIELD_RULES = {
     "Registration": (RegistrationSchema, CHANNEL_HAS_ADDRESS),
@@ -100,6 +102,7 @@ CROSS_FIELD_RULES = {
     "Login": (LoginSchema, SOME_ADDRESS),
     "AddressChange": (AddressChangeSchema, CHANGES_ADDRESS),
     "AddressChangeConfirm": (AddressChangeConfirmSchema, CHANGES_ADDRESS),
+    "Invitation": (InvitationSchema, ONE_ADDRESS),
 }
 
 

@@ -21,8 +21,6 @@ MIN_LENGTH = 8
 MAX_LENGTH = 128
 COMMON_PASSWORDS = Path(shared.__file__).parent / "data" / "common-passwords.txt.gz"
 COMMON_PASSWORD = "This password is too common; choose another."
-# Not an argon2 hash, so no password verifies against it (the locked-account mark of crypt(3)).
-NO_PASSWORD_YET = "!"
 
 T = TypeVar("T")
 U = TypeVar("U")

@@ -20,6 +20,7 @@ from api_service.flows.errors import (
     InvalidCode,
     InvalidCredentials,
     PasswordRequired,
+    ProvisioningPending,
     Refused,
     TooManyRequests,
 )
@@ -71,18 +72,8 @@ class Problem(Exception):
 def problem_for(refusal: Refused) -> Problem:
     """The problem document answering what a flow refused: the one place they meet HTTP."""
     match refusal:
-        case TooManyRequests(wait=wait, detail=detail):
-            return Problem(
-                429, "too-many-requests", "Too Many Requests", detail, headers=_retry_after(wait)
-            )
-        case CodeExhausted(wait=wait):
-            return Problem(
-                429,
-                "code-exhausted",
-                "Too many tries",
-                "Too many wrong codes were sent; ask for a new code.",
-                headers=_retry_after(wait),
-            )
+        case TooManyRequests() | CodeExhausted() | ProvisioningPending():
+            return _to_wait(refusal)
         case InvalidCode():
             return Problem(400, "invalid-code", "Invalid code", "The code is wrong or has expired.")
         case PasswordRequired():
@@ -125,6 +116,30 @@ def problem_for(refusal: Refused) -> Problem:
                 headers={"Retry-After": "5"},
             )
     raise TypeError(f"no problem document for {type(refusal).__name__}")
+
+
+def _to_wait(refusal: TooManyRequests | CodeExhausted | ProvisioningPending) -> Problem:
+    """The problem of a refusal that ends: its Retry-After says when."""
+    match refusal:
+        case TooManyRequests(wait=wait, detail=detail):
+            return Problem(
+                429, "too-many-requests", "Too Many Requests", detail, headers=_retry_after(wait)
+            )
+        case CodeExhausted(wait=wait):
+            return Problem(
+                429,
+                "code-exhausted",
+                "Too many tries",
+                "Too many wrong codes were sent; ask for a new code.",
+                headers=_retry_after(wait),
+            )
+    return Problem(
+        503,
+        "provisioning-pending",
+        "Provisioning pending",
+        "The account is being set up; sign in again shortly.",
+        headers=_retry_after(refusal.wait),
+    )
 
 
 def _retry_after(wait: int) -> dict[str, str]:

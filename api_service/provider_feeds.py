@@ -17,6 +17,7 @@ from typing import Any
 from flask import Request
 
 from api_service.admin_auth import require_token
+from api_service.flows.provider_events import Token
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
 from shared.provider_events import ProviderEvent, ProviderEventType
@@ -30,8 +31,10 @@ class FeedPost:
 
     events: list[ProviderEvent]
     notification_id: str | None = None
-    # The metrics' name of a notification Outpost does not act on, when it is one.
-    ignored: str | None = None
+    # The metrics' names of what it reports that Outpost does not act on.
+    ignored: tuple[str, ...] = ()
+    # A token the provider signed with the post, refused if ever seen again (Mailgun's).
+    once: Token | None = None
 
 
 # The most events one post may carry, and its largest body.

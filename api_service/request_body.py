@@ -32,11 +32,7 @@ def read_json(
     """The body as JSON, read once: 415, 413 (with or without Content-Length), 400."""
     if "outpost.json" in g:
         return g.get("outpost.json")
-    if req.mimetype not in media_types:
-        raise Problem(
-            415, "unsupported-media-type", "Unsupported Media Type", "Send the body as JSON."
-        )
-    raw = _body(req, max_bytes)
+    raw = read_bytes(req, media_types=media_types, max_bytes=max_bytes)
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):
@@ -49,6 +45,25 @@ def read_json(
         )
     setattr(g, "outpost.json", payload)
     return payload
+
+
+def read_bytes(
+    req: Request,
+    *,
+    media_types: tuple[str, ...] = ("application/json",),
+    max_bytes: int = MAX_BODY_BYTES,
+) -> bytes:
+    """The body as it came, read once (a signature is computed over these bytes): 415, 413."""
+    if "outpost.raw" in g:
+        raw: bytes = g.get("outpost.raw")
+        return raw
+    if req.mimetype not in media_types:
+        raise Problem(
+            415, "unsupported-media-type", "Unsupported Media Type", "Send the body as JSON."
+        )
+    raw = _body(req, max_bytes)
+    setattr(g, "outpost.raw", raw)
+    return raw
 
 
 def read_form(req: Request, *, max_bytes: int = MAX_BODY_BYTES) -> MultiDict[str, str]:

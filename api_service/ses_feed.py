@@ -110,7 +110,7 @@ def ses_post(payload: Any) -> FeedPost:
     notification, others = _notification(payload.get("Message"))
     kind = notification.get("notification_type") or notification.get("event_type")
     if kind in IGNORED:
-        return FeedPost([], notification_id, ignored=IGNORED[kind])
+        return FeedPost([], notification_id, ignored=(IGNORED[kind],))
     return FeedPost(_ses_events(notification, kind, others), notification_id)
 
 

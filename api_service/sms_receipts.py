@@ -100,7 +100,7 @@ def receipt_post(source: str, kind: Receipts, fields: Mapping[str, str]) -> Feed
     if errors:
         raise validation_problem(errors)
     if status != "delivered" and status not in kind.failed:
-        return FeedPost([], ignored=status if status in kind.passing else "other")
+        return FeedPost([], ignored=(status if status in kind.passing else "other",))
     code = fields.get(kind.code_field, "")[:20]
     failed = status in kind.failed
     event = ProviderEvent(

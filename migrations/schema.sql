@@ -165,7 +165,7 @@ CREATE TABLE public.outbox (
     dead_at timestamp with time zone,
     CONSTRAINT outbox_channel CHECK (((channel)::text = ANY ((ARRAY['email'::character varying, 'sms'::character varying, 'webhook'::character varying])::text[]))),
     CONSTRAINT outbox_dead_reason CHECK (((dead_reason IS NULL) OR ((dead_reason)::text = ANY ((ARRAY['permanent_error'::character varying, 'max_attempts'::character varying, 'expired'::character varying, 'suppressed'::character varying])::text[])))),
-    CONSTRAINT outbox_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'password_changed'::character varying, 'welcome'::character varying, 'account_exists'::character varying, 'no_account'::character varying, 'account.registered'::character varying, 'account.activated'::character varying, 'account.password_changed'::character varying, 'account.erased'::character varying, 'delivery.failed'::character varying, 'address_change'::character varying, 'address_changed'::character varying, 'account.address_changed'::character varying, 'login_code'::character varying, 'delivery.delivered'::character varying, 'account.address_removed'::character varying])::text[]))),
+    CONSTRAINT outbox_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'password_changed'::character varying, 'welcome'::character varying, 'account_exists'::character varying, 'no_account'::character varying, 'account.registered'::character varying, 'account.activated'::character varying, 'account.password_changed'::character varying, 'account.erased'::character varying, 'delivery.failed'::character varying, 'address_change'::character varying, 'address_changed'::character varying, 'account.address_changed'::character varying, 'login_code'::character varying, 'delivery.delivered'::character varying, 'account.address_removed'::character varying, 'delivery.sent'::character varying])::text[]))),
     CONSTRAINT outbox_resolution CHECK (((resolution IS NULL) OR ((resolution)::text = ANY ((ARRAY['retried'::character varying, 'discarded'::character varying])::text[])))),
     CONSTRAINT outbox_status CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'sent'::character varying, 'dead'::character varying, 'cancelled'::character varying, 'bounced'::character varying, 'withheld'::character varying])::text[])))
 );
@@ -368,6 +368,24 @@ CREATE SEQUENCE public.verification_tokens_id_seq
 
 ALTER SEQUENCE public.verification_tokens_id_seq OWNED BY public.verification_tokens.id;
 
+CREATE TABLE public.webhook_endpoints (
+    id bigint NOT NULL,
+    public_id character varying(36) NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    url text NOT NULL,
+    events json NOT NULL,
+    sealed text NOT NULL
+);
+
+CREATE SEQUENCE public.webhook_endpoints_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.webhook_endpoints_id_seq OWNED BY public.webhook_endpoints.id;
+
 ALTER TABLE ONLY public.account_events ALTER COLUMN id SET DEFAULT nextval('public.account_events_id_seq'::regclass);
 
 ALTER TABLE ONLY public.attempt_hours ALTER COLUMN id SET DEFAULT nextval('public.attempt_hours_id_seq'::regclass);
@@ -393,6 +411,8 @@ ALTER TABLE ONLY public.throttle_events ALTER COLUMN id SET DEFAULT nextval('pub
 ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
 
 ALTER TABLE ONLY public.verification_tokens ALTER COLUMN id SET DEFAULT nextval('public.verification_tokens_id_seq'::regclass);
+
+ALTER TABLE ONLY public.webhook_endpoints ALTER COLUMN id SET DEFAULT nextval('public.webhook_endpoints_id_seq'::regclass);
 
 ALTER TABLE ONLY public.account_events
     ADD CONSTRAINT account_events_pkey PRIMARY KEY (id);
@@ -453,6 +473,12 @@ ALTER TABLE ONLY public.users
 
 ALTER TABLE ONLY public.verification_tokens
     ADD CONSTRAINT verification_tokens_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_public_id_key UNIQUE (public_id);
 
 CREATE INDEX account_events_at ON public.account_events USING btree (at);
 

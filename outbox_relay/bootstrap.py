@@ -15,6 +15,7 @@ from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
 from outbox_relay.relay import Relay
 from outbox_relay.senders import Senders
+from outbox_relay.sent_events import SentEvents
 from outbox_relay.strangers import StrangerMail
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
@@ -54,6 +55,7 @@ def build_relay(
         settings.relay_batch_size,
         heartbeat=heartbeat,
         deaths=Deaths(settings, box, suppression),
+        sent=SentEvents(settings, box, engine),
     )
     senders = Senders(
         settings,

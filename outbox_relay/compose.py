@@ -15,12 +15,13 @@ from typing import Any
 
 from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
 from outbox_relay.claims import Claimed
+from outbox_relay.failures import DeliveryFailure, Verdict
 from outbox_relay.render import RenderedEmail, Templates
-from shared import tracing
+from shared import tracing, webhook_endpoints
 from shared.addresses import Sender
 from shared.clock import utcnow
 from shared.mail_providers.spec import MailContent
-from shared.outbox import Channel, Purpose
+from shared.outbox import WEBHOOK, Channel, Purpose
 from shared.secretbox import SecretBox
 from shared.settings.code_link import CodeLink
 from shared.sms_autofill import NO_AUTOFILL, SmsAutofill
@@ -51,8 +52,7 @@ def compose(
     (CODE_LINK_URL); an SMS with a code, what lets the phone fill it in (`autofill`).
     """
     if row.channel == Channel.WEBHOOK:
-        event = json.dumps(tracing.untraced(row.params), separators=(",", ":"), ensure_ascii=False)
-        return WebhookMessage(id=row.public_id, body=event.encode())
+        return _event(row, box)
     params: dict[str, Any] = tracing.untraced(row.params)
     if row.secret_params:
         params.update(box.open(row.secret_params))
@@ -75,6 +75,22 @@ def compose(
         data=_mail(row, mail_from, content),
         priority=row.priority,
         content=content,
+    )
+
+
+def _event(row: Claimed, box: SecretBox) -> WebhookMessage:
+    """A lifecycle event's body; an endpoint's URL and key from its sealed parameters."""
+    event = json.dumps(tracing.untraced(row.params), separators=(",", ":"), ensure_ascii=False)
+    if row.recipient == WEBHOOK:
+        return WebhookMessage(id=row.public_id, body=event.encode())
+    if not row.secret_params:  # never sent to WEBHOOK_URL instead
+        raise DeliveryFailure(Verdict.PERMANENT, "the endpoint's URL and secret are not kept")
+    endpoint = box.open(row.secret_params)
+    return WebhookMessage(
+        id=row.public_id,
+        body=event.encode(),
+        url=endpoint[webhook_endpoints.URL],
+        key=webhook_endpoints.key_of(endpoint[webhook_endpoints.SECRET]),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from outbox_relay import claims, decide, metrics, store
 from outbox_relay.deaths import Deaths
 from outbox_relay.decide import Outcome
+from outbox_relay.sent_events import SentEvents
 from shared import logs
 from shared.clock import utcnow
 from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
@@ -49,9 +50,11 @@ class OutcomeBook:
         *,
         heartbeat: Callable[[], None],
         deaths: Deaths,
+        sent: SentEvents,
     ) -> None:
         self._engine = engine
         self._deaths = deaths
+        self._sent = sent
         self._batch_size = batch_size
         self._heartbeat = heartbeat
         self._lock = threading.Lock()
@@ -224,11 +227,14 @@ class OutcomeBook:
             return set()
         at = utcnow()
         marks = [decide.mark(outcome, at) for outcome in outcomes]
-        if self._kept is not None and len(marks) == 1 and outcomes[0].name is Ending.SENT:
+        told = self._sent.subscribed()
+        lone = len(marks) == 1 and outcomes[0].name is Ending.SENT
+        if self._kept is not None and lone and not told:
             kept = self._kept
             with self._kept_lock:
                 return kept.run(lambda connection: store.mark_delivered(connection, marks, at))
-        return store.mark(self._engine, marks, at, on_dead=self._deaths.follow)
+        on_sent = self._sent.follow if told else None
+        return store.mark(self._engine, marks, at, on_dead=self._deaths.follow, on_sent=on_sent)
 
     def close(self) -> None:
         """Close the connection kept for lone outcomes."""

@@ -219,7 +219,8 @@ class Providers:
         self._by_channel: dict[str, list[Provider]] = {
             "email": email,
             "sms": [provider(name) for name in _sms_providers(settings)],
-            "webhook": [provider("webhook")] if settings.webhook_url else [],
+            # Always: endpoints are added while the relay runs (shared/webhook_endpoints.py).
+            "webhook": [provider("webhook")],
         }
 
     def pick(self, channel: str, failures: int = 0) -> tuple[Provider, int] | None:

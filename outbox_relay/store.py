@@ -127,10 +127,17 @@ def mark_delivered(connection: Connection, delivered: list[Mark], now: datetime)
 
 # Called inside a write's transaction with the marks that ended their row dead, lease held.
 OnDead = Callable[[Connection, list[Mark]], None]
+# Called inside a write's transaction with the marks that ended their row sent, lease held.
+OnSent = Callable[[Connection, list[Mark]], None]
 
 
 def mark(
-    engine: Engine, marks: list[Mark], now: datetime, *, on_dead: OnDead | None = None
+    engine: Engine,
+    marks: list[Mark],
+    now: datetime,
+    *,
+    on_dead: OnDead | None = None,
+    on_sent: OnSent | None = None,
 ) -> set[int]:
     """Write many outcomes in one transaction; the ids of the rows whose lease still held.
 
@@ -141,7 +148,8 @@ def mark(
     relay's, so a row another relay has claimed since is still left alone. A row this relay
     claimed again after its own lease lapsed was sent under the earlier claim, so marking it
     sent is true whichever claim's outcome does it.
-    `on_dead` writes what follows a death (the application's event) in the same transaction.
+    `on_dead` writes what follows a death (the application's event) in the same transaction,
+    `on_sent` what follows a delivery (`delivery.sent`).
     """
     kept: set[int] = set()
     with engine.begin() as connection:
@@ -166,6 +174,9 @@ def mark(
         dead = [one for one in marks if one.dead_reason is not None and one.row.id in kept]
         if dead and on_dead is not None:
             on_dead(connection, dead)
+        sent = [one for one in delivered if one.row.id in kept]
+        if sent and on_sent is not None:
+            on_sent(connection, sent)
     return kept
 
 

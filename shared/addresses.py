@@ -123,6 +123,19 @@ def costly(e164: str) -> str | None:
     return f"This service sends no SMS to {kind}." if kind else None
 
 
+# Why an SMS goes to no number of a region left out of SMS_ALLOWED_REGIONS: the same words for all.
+REGION_REFUSED = "This service sends no SMS to numbers of this region."
+
+
+def sms_refusal(e164: str, allowed_regions: frozenset[str] | None) -> str | None:
+    """Why Outpost sends no SMS to this E.164 number: it may cost more than one (`costly`), or
+    its region is not among `allowed_regions` (None: any); None when an SMS may go."""
+    refusal = costly(e164)
+    if refusal is None and allowed_regions is not None:
+        return None if phone_region(e164) in allowed_regions else REGION_REFUSED
+    return refusal
+
+
 def phone_region(e164: str) -> str:
     """The ISO 3166 alpha-2 region of an E.164 number: `001` if non-geographic, `ZZ` if none."""
     try:

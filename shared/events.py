@@ -3,6 +3,7 @@ so that an event exists exactly when the change it reports was committed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -16,9 +17,29 @@ from shared.settings.config import Settings
 
 # Its words live with the tables' (shared/vocabulary.py), which store them.
 from shared.vocabulary import EventType as EventType
+from shared.webhook_endpoints import row_secrets, subscribers
 
 # Every purpose a row can have: a message's, or a webhook row's event.
 ALL_PURPOSES = (*PURPOSES, *values_of(EventType))
+
+
+# Events only the endpoints that list them hear of (SPEC "Webhook endpoints"): WEBHOOK_URL
+# hears of every other.
+ENDPOINTS_ONLY = (EventType.DELIVERY_SENT, EventType.DELIVERY_DELIVERED)
+# Where an event goes: a recipient (`webhook`: WEBHOOK_URL; else an endpoint's id) and what its
+# row carries sealed (an endpoint's URL and secret).
+Target = tuple[str, dict[str, Any] | None]
+
+
+def targets(
+    connection: Connection, settings: Settings, box: SecretBox, event: EventType
+) -> list[Target]:
+    """WEBHOOK_URL, when set and `event` is its, and every endpoint subscribed to `event`."""
+    found: list[Target] = []
+    if settings.webhook_url is not None and event not in ENDPOINTS_ONLY:
+        found.append((WEBHOOK, None))
+    found += [(s.id, row_secrets(box, s)) for s in subscribers(connection, event)]
+    return found
 
 
 def emit(
@@ -30,16 +51,19 @@ def emit(
     event: EventType,
     user_id: int,
     account: User | None = None,
+    to: list[Target] | None = None,
     **details: Any,
 ) -> None:
-    """Queue `event` about an account for WEBHOOK_URL; nothing when no URL is set.
+    """Queue `event` about an account, one row for each of its targets (`to`, else asked
+    now); nothing when it has none.
 
     The body is the spec's `{type, timestamp, data: {user_id, email, email_proven, phone,
     phone_proven, …}}` (`account` as it is now), built now and kept as the row's parameters:
     it never holds a code, a password or a token. An erased account's event says only its id,
     and is tied to no user row (the row is gone).
     """
-    if settings.webhook_url is None:
+    to = targets(connection, settings, box, event) if to is None else to
+    if not to:
         return
     erased = event == EventType.ACCOUNT_ERASED
     data: dict[str, Any] = {"user_id": user_id}
@@ -50,18 +74,21 @@ def emit(
             phone=account.phone if account else None,
             phone_proven=account.phone_proven if account else False,
         )
-    enqueue(
-        connection,
-        box,
-        now=now,
-        channel=WEBHOOK,
-        purpose=event,
-        recipient=WEBHOOK,
-        locale="en",
-        params={"type": event, "timestamp": rfc3339(now), "data": {**data, **details}},
-        user_id=None if erased else user_id,
-        expires_at=now + timedelta(seconds=settings.notice_ttl),
-    )
+    body = {"type": event, "timestamp": rfc3339(now), "data": {**data, **details}}
+    for recipient, sealed in to:
+        enqueue(
+            connection,
+            box,
+            now=now,
+            channel=WEBHOOK,
+            purpose=event,
+            recipient=recipient,
+            locale="en",
+            params=body,
+            secret_params=sealed,
+            user_id=None if erased else user_id,
+            expires_at=now + timedelta(seconds=settings.notice_ttl),
+        )
 
 
 class DeliveredMessage(Protocol):
@@ -106,6 +133,21 @@ def delivery_delivered(
     _about(connection, settings, box, message, EventType.DELIVERY_DELIVERED, now=now)
 
 
+def deliveries_sent(
+    connection: Connection,
+    settings: Settings,
+    box: SecretBox,
+    messages: Iterable[DeliveredMessage],
+    *,
+    now: datetime,
+) -> None:
+    """Tell the endpoints subscribed to `delivery.sent` that a provider took these messages
+    (the relay marked them sent), those to a user each; the endpoints read once."""
+    to = targets(connection, settings, box, EventType.DELIVERY_SENT)
+    for message in messages if to else ():
+        _about(connection, settings, box, message, EventType.DELIVERY_SENT, now=now, to=to)
+
+
 def _about(
     connection: Connection,
     settings: Settings,
@@ -114,12 +156,17 @@ def _about(
     event: EventType,
     *,
     now: datetime,
+    to: list[Target] | None = None,
     **details: Any,
 ) -> None:
-    """Queue `event` about a message to a user; nothing for a message of no user."""
+    """Queue `event` about a message to a user for its targets (`to`, else asked now);
+    nothing for a message of no user, or for an event with no target (the account then not
+    read)."""
     if message.user_id is None:
         return
-    user = user_by_id(connection, message.user_id)
+    to = targets(connection, settings, box, event) if to is None else to
+    if not to:
+        return
     emit(
         connection,
         settings,
@@ -127,7 +174,8 @@ def _about(
         now=now,
         event=event,
         user_id=message.user_id,
-        account=user,
+        account=user_by_id(connection, message.user_id),
+        to=to,
         delivery_id=message.public_id,
         channel=message.channel,
         purpose=message.purpose,
@@ -149,7 +197,7 @@ def announce(
     now: datetime,
     **details: Any,
 ) -> None:
-    """Queue `event` about `user` for the application (nothing without WEBHOOK_URL)."""
+    """Queue `event` about `user` for the application (nothing without a target)."""
     emit(
         connection,
         deps.settings,

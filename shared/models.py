@@ -209,6 +209,20 @@ operator_actions = Table(
     Column("details", JSON),
 )
 
+# The application's endpoints beside WEBHOOK_URL, each for the events it lists
+# (shared/webhook_endpoints.py): `url` as shown (no query string, no credentials), `sealed` the
+# whole URL and its Standard Webhooks secret.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("sealed", Text, nullable=False),
+)
+
 # When each provider may next be handed a message under SMTP_RATE, shared by every relay.
 provider_slots = Table(
     "provider_slots",

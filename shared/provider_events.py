@@ -33,8 +33,11 @@ from shared.transitions import bounce
 from shared.vocabulary import ProviderEventType as ProviderEventType
 
 TYPES = tuple(kind.value for kind in ProviderEventType)
-# Who reports: Outpost's own format, Amazon SES, and each SMS provider that sends receipts.
-SOURCES = ("outpost", "ses", *(spec.name for spec in RECEIVING))
+# The mail providers whose webhooks report (api_service/mail_reports, one reader each).
+MAIL_REPORTERS = ("mailgun", "sendgrid", "postmark", "resend")
+# Who reports: Outpost's own format, Amazon SES, each SMS provider that sends receipts, and
+# each mail provider whose webhooks Outpost reads.
+SOURCES = ("outpost", "ses", *(spec.name for spec in RECEIVING), *MAIL_REPORTERS)
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
 _PUBLIC_ID = re.compile(

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Update, and_, bindparam, case, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.models import outbox
-from shared.outbox import RELEASED, SECRETS, WIPED, DeadReason, Status
+from shared.outbox import RELEASED, SECRETS, WEBHOOK, WIPED, DeadReason, Status
 from shared.verdicts import Refusal
 
 # Its words live with the tables' (shared/vocabulary.py), which store them.
@@ -131,6 +131,16 @@ def cancel_messages(connection: Connection, token_ids: Sequence[int]) -> None:
     )
 
 
+def cancel_events_to(connection: Connection, recipient: str) -> None:
+    """Cancel the unsent events queued for an endpoint (its id the rows' recipient), their
+    secrets wiped at once (a row a relay holds keeps its claim, as `cancel_messages` says)."""
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.channel == WEBHOOK, outbox.c.recipient == recipient, _PENDING)
+        .values(status=Status.CANCELLED, **SECRETS)
+    )
+
+
 def cancel_unsent(connection: Connection, ids: Sequence[int]) -> None:
     """Cancel those of these messages not yet sent (a row a relay holds keeps its claim)."""
     connection.execute(
@@ -174,8 +184,11 @@ def requeue(
     now: datetime,
     expires_at: datetime,
     recipient_hash: str | None,
+    secret_params: str | None = None,
 ) -> bool:
-    """Put the dead rows `where` picks back in the queue, untried and due now; whether any."""
+    """Put the dead rows `where` picks back in the queue, untried and due now, with
+    `secret_params` (sealed: an endpoint's event carries its URL and secret again); whether
+    any."""
     requeued = connection.execute(
         update(outbox)
         .where(where)
@@ -188,6 +201,7 @@ def requeue(
             dead_at=None,
             refusal=None,
             recipient_hash=recipient_hash,
+            secret_params=secret_params,
             **RELEASED,
         )
     )

@@ -130,6 +130,10 @@ class AccountEvent(StrEnum):
     LOCKED_OUT = "locked_out"
     # An operator lifted the account's lockouts.
     UNLOCKED = "unlocked"
+    # An operator proved one of its addresses by hand (SPEC "Confirm by hand").
+    CONFIRMED_BY_OPERATOR = "confirmed_by_operator"
+    # An operator made the account, pending, and sent its activation code (an invitation).
+    INVITED = "invited"
 
 
 class LockedOut(StrEnum):
@@ -158,6 +162,8 @@ class EventType(StrEnum):
     ACCOUNT_ERASED = "account.erased"
     DELIVERY_FAILED = "delivery.failed"
     DELIVERY_DELIVERED = "delivery.delivered"
+    # A provider took a message to the account (the relay marked it sent): endpoints only.
+    DELIVERY_SENT = "delivery.sent"
 
 
 class ProviderEventType(StrEnum):

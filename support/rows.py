@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, inspect, select, text, update
+from sqlalchemy import Engine, bindparam, func, inspect, select, text, update
 
 from shared.clock import utcnow
 from shared.models import metadata
@@ -73,13 +73,12 @@ def written(engine: Engine) -> dict[str, int]:
 def let_time_pass(engine: Engine, seconds: float) -> None:
     """Age every throttle event by `seconds`, as waiting that long would."""
     events = metadata.tables["throttle_events"]
+    aged = update(events).where(events.c.id == bindparam("event_id")).values(at=bindparam("aged"))
     with engine.begin() as connection:
-        for event_id, at in connection.execute(select(events.c.id, events.c.at)).all():
-            connection.execute(
-                update(events)
-                .where(events.c.id == event_id)
-                .values(at=at - timedelta(seconds=seconds))
-            )
+        found = connection.execute(select(events.c.id, events.c.at)).all()
+        if found:
+            later = timedelta(seconds=seconds)
+            connection.execute(aged, [{"event_id": i, "aged": at - later} for i, at in found])
 
 
 def forget_throttles(engine: Engine) -> None:

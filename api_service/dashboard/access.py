@@ -51,6 +51,11 @@ SECURITY_HEADERS = {
 PUBLIC = {"dashboard.sign_in", "dashboard.sign_in_submit"}
 
 
+def actor() -> str:
+    """Who the audit names for an action: the dashboard and the client address."""
+    return f"dashboard@{request.remote_addr or 'unknown'}"
+
+
 def html(body: str, status: int = 200) -> Response:
     """An HTML answer."""
     return Response(body, status=status, mimetype="text/html")

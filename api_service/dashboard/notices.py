@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from shared.operations import RETRY_WORDS, RetryOutcome, RetryResult
+from shared.operations import CONFIRM_WORDS, RETRY_WORDS, ConfirmOutcome, RetryOutcome, RetryResult
+
+# The confirmations that proved the address.
+_CONFIRMED = (ConfirmOutcome.ACTIVATED, ConfirmOutcome.PROVEN)
 
 NOTICES: dict[str, tuple[str, str]] = {
     "signed_out": ("ok", "Signed out."),
@@ -16,6 +19,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "retry:account_gone": ("warn", "The account of {target} no longer exists; nothing sent."),
     "retry:already_active": ("warn", "The account of {target} is already active; nothing sent."),
     "retry:no_address": ("warn", "The account of {target} has no address on that channel."),
+    "retry:endpoint_gone": ("warn", "The webhook endpoint of {target} was removed; nothing sent."),
     "discard:done": ("ok", "Discarded {target}: it stays as history and will not be sent."),
     "discard:not_dead": ("warn", "{target} was already dealt with; nothing done."),
     "reissue:fresh_code": (
@@ -33,6 +37,22 @@ NOTICES: dict[str, tuple[str, str]] = {
         "Account {target} unlocked: its failed sign-ins and wrong codes forgotten.",
     ),
     "unlock:absent": ("warn", "No account {target}; nothing done."),
+    **{
+        f"confirm:{outcome}": (
+            "ok" if outcome in _CONFIRMED else "warn",
+            f"Account {{target}}: {words}.",
+        )
+        for outcome, words in CONFIRM_WORDS.items()
+    },
+    "confirm:unreasoned": ("warn", "Say how the person was checked; nothing done."),
+    "invite:invited": (
+        "ok",
+        "Account {target} made, pending: its activation code is queued, delivery {delivery}.",
+    ),
+    "invite:account_exists": ("warn", "Account {target} holds that address; nothing made or sent."),
+    "invite:unreachable": ("warn", "No SMS can go to that number here; nothing made."),
+    "webhook:removed": ("ok", "Webhook endpoint {target} removed; its queued events cancelled."),
+    "webhook:absent": ("warn", "No webhook endpoint {target}; nothing done."),
     "suppression:removed": ("ok", "That address is no longer suppressed."),
     "suppression:absent": ("warn", "That address was not suppressed; nothing done."),
     "suppression:invalid": (

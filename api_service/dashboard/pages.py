@@ -9,7 +9,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from api_service.dashboard.access import bp, html
+from api_service.dashboard.access import actor, bp, html
 from api_service.dashboard.chart import hourly_chart
 from api_service.dashboard.notices import notice_of, retry_tally
 from api_service.dependencies import dependencies, unit_of_work
@@ -29,11 +29,6 @@ def _url(endpoint: str, params: Mapping[str, object]) -> str:
     """The URL of `endpoint` with the query parameters that have a value."""
     values: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
     return url_for(endpoint, **values)
-
-
-def _actor() -> str:
-    """Who the audit names for an action: the dashboard and the client address."""
-    return f"dashboard@{request.remote_addr or 'unknown'}"
 
 
 @bp.get("/")  # as typed; url_for builds the first one registered, the one below
@@ -150,7 +145,7 @@ def message(public_id: str) -> BaseResponse:
 def retry(public_id: str) -> BaseResponse:
     """Retry one dead letter: a fresh code if it carried one, else requeued."""
     deps = dependencies()
-    result = act(unit_of_work, operations.retry, deps, public_id[:64], actor=_actor(), now=utcnow())
+    result = act(unit_of_work, operations.retry, deps, public_id[:64], actor=actor(), now=utcnow())
     return _back_to_dead_letters(
         notice=f"retry:{result.outcome}", target=result.id, delivery=result.delivery
     )
@@ -159,7 +154,7 @@ def retry(public_id: str) -> BaseResponse:
 @bp.post("/dead/<public_id>/discard")
 def discard(public_id: str) -> BaseResponse:
     """Mark one dead letter dealt with, sending nothing."""
-    done = act(unit_of_work, operations.discard, public_id[:64], actor=_actor(), now=utcnow())
+    done = act(unit_of_work, operations.discard, public_id[:64], actor=actor(), now=utcnow())
     return _back_to_dead_letters(
         notice="discard:done" if done else "discard:not_dead", target=public_id[:64]
     )
@@ -170,7 +165,7 @@ def retry_all() -> BaseResponse:
     """Retry every dead letter matching the filters shown (up to the bulk cap), oldest first."""
     where = _filter(request.form)
     deps = dependencies()
-    results = act(unit_of_work, operations.retry_all, deps, where, actor=_actor(), now=utcnow())
+    results = act(unit_of_work, operations.retry_all, deps, where, actor=actor(), now=utcnow())
     # The list after a bulk retry starts again at its first page.
     tally = retry_tally(results)
     params = {**where.as_strings(), "notice": "retry_all", "total": len(results), **tally}
@@ -210,7 +205,7 @@ def lookup() -> BaseResponse:
 def unlock(user_id: int) -> BaseResponse:
     """Lift an account's lockouts (failed sign-ins, wrong codes), and show its lookup again."""
     deps = dependencies()
-    done = act(unit_of_work, operations.unlock, deps, user_id, actor=_actor(), now=utcnow())
+    done = act(unit_of_work, operations.unlock, deps, user_id, actor=actor(), now=utcnow())
     params = {
         "address": request.form.get("address", "")[:RECIPIENT_MAX],
         "notice": "unlock:done" if done else "unlock:absent",
@@ -222,7 +217,8 @@ def unlock(user_id: int) -> BaseResponse:
 @bp.get("/stranded")
 def stranded() -> BaseResponse:
     """Pending accounts whose activation cannot arrive or no longer works."""
-    accounts = read(unit_of_work, operations.stranded, utcnow())
+    gated = dependencies().settings.login_requires_provisioning
+    accounts = read(unit_of_work, operations.stranded, utcnow(), gated=gated)
     return html(
         render_template(
             "dashboard/stranded.html",
@@ -238,7 +234,7 @@ def reissue(user_id: int) -> BaseResponse:
     """Send a stranded account a fresh activation code."""
     deps = dependencies()
     result = act(
-        unit_of_work, operations.reissue_activation, deps, user_id, actor=_actor(), now=utcnow()
+        unit_of_work, operations.reissue_activation, deps, user_id, actor=actor(), now=utcnow()
     )
     notice = f"reissue:{result.outcome}"
     params = {"notice": notice, "target": str(user_id), "delivery": result.delivery}
@@ -273,7 +269,7 @@ def remove_suppression() -> BaseResponse:
         operations.remove_suppressions,
         deps,
         [address],
-        actor=_actor(),
+        actor=actor(),
         now=utcnow(),
     )
     # No address in the URL: it would stay in browser history and proxy logs, beyond erasure.

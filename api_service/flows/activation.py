@@ -14,10 +14,8 @@ from shared.accounts import (
     password_hash_of,
     set_password,
 )
+from shared.activation import follow_activation
 from shared.clock import utcnow
-from shared.events import EventType, announce
-from shared.history import AccountEvent, record
-from shared.messages import send_notice
 from shared.outbox import Delivery, Purpose
 from shared.unproven import drop_unproven
 from shared.verification import supersede
@@ -50,9 +48,7 @@ def activate(deps: Dependencies, request: Activate, sender: str) -> None:
         if activate_user(connection, user.id, now):
             # A resend may have left another live code: none may prove an address later.
             supersede(connection, user.id, Purpose.ACTIVATION)
-            send_notice(deps, connection, user, purpose=Purpose.WELCOME, now=now)
-            announce(deps, connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
-            record(connection, user.id, AccountEvent.ACTIVATED, now=now, client=sender)
+            follow_activation(deps, connection, user, now=now, client=sender)
         uow.commit()
 
 

@@ -8,13 +8,12 @@ from functools import partial
 
 from sqlalchemy import Connection
 
-from api_service.flows.address_proof import take_address
 from api_service.flows.commands import AddressChange, ConfirmAddressChange, RequestAddressChange
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCode, TooManyRequests
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
-from api_service.flows.login import LOGIN_FAILURES
+from api_service.flows.login import LOGIN_FAILURES, SIGN_INS_LOCKED
 from api_service.flows.redeem import redeem_code
 from shared.accounts import (
     User,
@@ -24,6 +23,8 @@ from shared.accounts import (
     find_user,
     password_hash_of,
 )
+from shared.activation import follow_activation
+from shared.address_proof import take_address
 from shared.addresses import hint
 from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
@@ -85,7 +86,7 @@ def request_change(deps: Dependencies, request: RequestAddressChange, sender: st
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [failures], [LOGIN_FAILURES], now)
         if wait:
-            raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
+            raise TooManyRequests(wait, SIGN_INS_LOCKED)
         user = find_account(uow.connection, request.email, request.phone)
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
     proven = deps.verifier.verify(stored, request.password) and user is not None
@@ -210,17 +211,8 @@ def confirm_change(deps: Dependencies, request: ConfirmAddressChange, sender: st
         for purpose in (Purpose.ACTIVATION, Purpose.PASSWORD_RESET):
             supersede(connection, user.id, purpose)
         if activate_user(connection, user.id, now):
-            send_notice(deps, connection, changed, purpose=Purpose.WELCOME, now=now)
-            announce(deps, connection, changed, EventType.ACCOUNT_ACTIVATED, now=now)
             by_change = {"method": "address_change"}
-            record(
-                connection,
-                user.id,
-                AccountEvent.ACTIVATED,
-                now=now,
-                client=sender,
-                detail=by_change,
-            )
+            follow_activation(deps, connection, changed, now=now, client=sender, detail=by_change)
         else:
             _tell_old_address(deps, connection, user, new, now)
         _record_change(connection, user, new, sender, now)

@@ -37,6 +37,14 @@ class InvalidCredentials(Refused):
     """A wrong password, an unknown account or one not yet active: one refusal for all three."""
 
 
+@dataclass
+class ProvisioningPending(Refused):
+    """The credentials were right, but the application has not answered the account's
+    `account.activated` yet (LOGIN_REQUIRES_PROVISIONING): `wait` seconds before a retry."""
+
+    wait: int
+
+
 class BadIdempotencyKey(Refused):
     """The Idempotency-Key header is not a key."""
 

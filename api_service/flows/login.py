@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from api_service.flows.commands import LogIn
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
+from api_service.flows.provisioning import require_provisioned
 from shared.accounts import User, UserStatus, find_account, password_hash_of, set_password
 from shared.clock import utcnow
 from shared.history import BY_PASSWORD, AccountEvent, record
@@ -22,10 +23,14 @@ from shared.vocabulary import LockedOut
 # own, which locks password sign-in only, never a code (SPEC "Codes": no one without the mail
 # or the phone keeps its owner out).
 LOGIN_FAILURES = Limit(100, 3600)
+# The refusal once LOGIN_FAILURES is reached: the same whether the address has an account.
+SIGN_INS_LOCKED = "Too many failed sign-ins for this account."
 
 
 def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
-    """The account's id if the password is right and the account active; else a 401 problem.
+    """The account's id if the password is right and the account active; else a 401 problem
+    (then, with LOGIN_REQUIRES_PROVISIONING, a 503 while the application has not answered the
+    account's activation).
 
     Every path verifies a hash (a dummy one when there is no active account) and reads and
     writes the same rows, so that timing tells nothing either; an account's history (not an
@@ -36,7 +41,7 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
     with deps.unit_of_work() as uow:
         wait = deps.throttle.wait(uow.connection, [subject], [LOGIN_FAILURES], now)
         if wait:
-            raise TooManyRequests(wait, "Too many failed sign-ins for this account.")
+            raise TooManyRequests(wait, SIGN_INS_LOCKED)
         user = find_account(uow.connection, request.email, request.phone)
         active = user is not None and user.status == UserStatus.ACTIVE
         stored = password_hash_of(uow.connection, user.id) if user is not None else None
@@ -52,6 +57,7 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
     assert stored is not None
     rehashed = verifier.hash(request.password) if verifier.needs_rehash(stored) else None
     with deps.unit_of_work() as uow:
+        require_provisioned(deps, uow.connection, user.id, now)
         if rehashed is not None:
             set_password(uow.connection, user.id, rehashed)
         _record(uow.connection, user.id, AccountEvent.LOGIN_SUCCEEDED, now, sender)

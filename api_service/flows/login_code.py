@@ -9,6 +9,7 @@ from typing import Any
 from api_service.flows.code_requests import request_code
 from api_service.flows.commands import ConfirmLoginCode, RequestLoginCode
 from api_service.flows.dependencies import Dependencies
+from api_service.flows.provisioning import require_provisioned
 from api_service.flows.redeem import redeem_code
 from shared.accounts import UserStatus
 from shared.clock import utcnow
@@ -30,12 +31,15 @@ def confirm_login_code(
     """The account's id, if the code is its live sign-in code; the code is spent, and the
     sign-in is in the account's history with its client `sender`.
 
-    Only an active account's proven address is ever sent one, so its owner is active.
+    Only an active account's proven address is ever sent one, so its owner is active. Refused
+    while the application has not answered its activation (LOGIN_REQUIRES_PROVISIONING): the
+    code then stays unspent, for the sign-in that follows.
     """
     now = utcnow()
     with deps.unit_of_work() as uow:
         purpose = Purpose.LOGIN_CODE
         user = redeem_code(deps, uow, request, purpose=purpose, now=now, client=sender).user
+        require_provisioned(deps, uow.connection, user.id, now)
         event = AccountEvent.LOGIN_SUCCEEDED
         record(uow.connection, user.id, event, now=now, client=sender, detail=BY_CODE)
         uow.commit()

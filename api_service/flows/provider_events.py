@@ -3,19 +3,40 @@ once per notification."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from api_service.flows.dependencies import Dependencies
 from shared.clock import utcnow
 from shared.provider_events import ProviderEvent, Recorded, first_seen, record
 
 
+@dataclass(frozen=True)
+class Token:
+    """A token provider `source` signed one post with: valid once (Mailgun's)."""
+
+    source: str
+    value: str
+
+
+class Replayed(Exception):
+    """A post came with a signed token seen before: nothing of it was recorded."""
+
+
 def record_events(
-    deps: Dependencies, events: list[ProviderEvent], *, notification_id: str | None = None
+    deps: Dependencies,
+    events: list[ProviderEvent],
+    *,
+    notification_id: str | None = None,
+    once: Token | None = None,
 ) -> Recorded | None:
     """Record the events in one transaction; None if their notification was recorded before
-    (a provider's retry, recording nothing)."""
+    (a provider's retry, recording nothing). The token `once` is remembered in the same
+    transaction, whatever the post reports: Replayed, recording nothing, if it was before."""
     now = utcnow()
     with deps.unit_of_work() as uow:
         connection = uow.connection
+        if once is not None and not first_seen(connection, once.source, once.value, now):
+            raise Replayed()
         if (
             events
             and notification_id is not None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from api_service.flows.address_proof import take_address
 from api_service.flows.commands import CodeEntry
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from shared.accounts import User, find_account, prove_address
+from shared.address_proof import take_address
 from shared.codes import MAX_CODE_TRIES
 from shared.history import BY_CODE, AccountEvent, record
 from shared.lockouts import WRONG_CODES, failures_of, note_lockout, wrong_codes_of

@@ -16,7 +16,6 @@ from api_service.flows.errors import Refused
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
 from api_service.flows.unit_of_work import UnitOfWork
-from api_service.passwords import NO_PASSWORD_YET
 from shared.accounts import (
     User,
     UserStatus,
@@ -27,10 +26,10 @@ from shared.accounts import (
     pending_password_hash,
 )
 from shared.clock import utcnow
-from shared.events import EventType, announce
 from shared.history import AccountEvent, recording
 from shared.messages import send_code, send_notice
 from shared.outbox import Channel, Delivery, Purpose
+from shared.sign_up import NO_PASSWORD_YET, first_activation
 from shared.throttle import Along
 
 
@@ -171,16 +170,7 @@ def _write(
     else:
         assert user_id is not None
         user = User(id=user_id, status=UserStatus.PENDING, **fields)
-        delivery = send_code(
-            deps,
-            connection,
-            user,
-            purpose=Purpose.ACTIVATION,
-            channel=command.channel,
-            now=now,
-            first=True,
-        )
-        announce(deps, connection, user, EventType.ACCOUNT_REGISTERED, now=now)
+        delivery = first_activation(deps, connection, user, channel=command.channel, now=now)
         subject, event = user_id, AccountEvent.REGISTERED
     recorded = recording(
         subject, event, now=now, client=request.sender, detail={"channel": command.channel}

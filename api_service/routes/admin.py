@@ -199,7 +199,8 @@ def stats() -> dict[str, Any]:
 @bp.doc(security=BEARER)
 def stranded() -> dict[str, Any]:
     """Pending accounts whose latest activation message is dead or whose code expired."""
-    found = read(unit_of_work, operations.stranded, utcnow())
+    gated = dependencies().settings.login_requires_provisioning
+    found = read(unit_of_work, operations.stranded, utcnow(), gated=gated)
     return {"items": [asdict(account) for account in found]}
 
 

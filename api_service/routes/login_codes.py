@@ -38,6 +38,8 @@ def create_login_code(data: dict[str, Any]) -> dict[str, Any]:
 def confirm_login(data: dict[str, Any]) -> dict[str, Any]:
     """Sign in with the code; 400 if wrong, spent or expired, 429 after too many tries.
 
-    Issues no session: the application does, as for /v1/logins.
+    Issues no session: the application does, as for /v1/logins; and as there, 503
+    `…/provisioning-pending` while the application has not answered the account's activation
+    (LOGIN_REQUIRES_PROVISIONING), the code left unspent.
     """
     return confirm_login_code(dependencies(), ConfirmLoginCode.of(data), current_client())

@@ -19,5 +19,9 @@ bp = Blueprint("logins", __name__, description="Checking credentials for the app
 @bp.response(200, LoginResultSchema)
 @bp.problems(*BODY_PROBLEMS, 401)
 def create_login(data: dict[str, Any]) -> dict[str, Any]:
-    """Verify an address and password; issues no session (the application does)."""
+    """Verify an address and password; issues no session (the application does).
+
+    With LOGIN_REQUIRES_PROVISIONING, the right password of an account whose `account.activated`
+    the application has not answered 2xx yet gets 503 `…/provisioning-pending` and Retry-After.
+    """
     return log_in(dependencies(), LogIn.of(data), current_client())

@@ -1,14 +1,17 @@
 """POST /v1/provider-events, /v1/provider-events/ses, and /v1/provider-events/<name> for each
-SMS provider that sends receipts (shared/sms_providers): what providers report after they took
-a message."""
+SMS provider that sends receipts (shared/sms_providers) and each mail provider whose webhooks
+Outpost reads (api_service/mail_reports): what providers report after they took a message."""
 
 from __future__ import annotations
 
 from flask import request
 
+from api_service.admin_auth import refuse_credential
 from api_service.dependencies import dependencies
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.provider_events import record_events
+from api_service.flows.provider_events import Replayed, Token, record_events
+from api_service.mail_reports.reader import Reader, unauthorized
+from api_service.mail_reports.registry import READERS
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
 from api_service.provider_feeds import FeedPost, authenticate, body_json, outpost_events
@@ -120,19 +123,49 @@ for _spec in RECEIVING:
     _receipts_route(_spec)
 
 
+def _mail_route(reader: Reader) -> None:
+    """POST /v1/provider-events/<reader.name>: a mail provider's webhook, read as its module
+    says (404 while its key is unset)."""
+
+    def post_report() -> dict[str, int]:
+        deps = dependencies()
+        return _apply_post(deps, reader.name, reader.read(request, deps.settings))
+
+    post_report.__doc__ = reader.summary
+    schema = {"type": reader.body_type, "description": reader.body}
+    body = {"required": True, "content": {"application/json": {"schema": schema}}}
+    view = bp.doc(operationId=reader.operation_id, requestBody=body)(post_report)
+    view = bp.problems(400, 401, 404, 413, 415, 422, 429, 503)(view)
+    view = bp.response(200, ProviderEventsResultSchema)(view)
+    bp.post(f"/v1/provider-events/{reader.name}", endpoint=f"post_{reader.name}_report")(view)
+
+
+for _reader in READERS:
+    _mail_route(_reader)
+
+
 def _apply_post(deps: Dependencies, source: str, post: FeedPost) -> dict[str, int]:
-    """Apply one post of a provider; what it brings that Outpost does not act on is counted."""
-    if post.ignored is not None:
-        PROVIDER_EVENTS.labels(source, post.ignored).inc()
-    return _apply(deps, post.events, notification_id=post.notification_id)
+    """Apply one post of a provider; what it brings that Outpost does not act on is counted.
+    A signed token seen before is a replay: refused as a wrong credential, nothing recorded."""
+    try:
+        answer = _apply(deps, post.events, notification_id=post.notification_id, once=post.once)
+    except Replayed:
+        refuse_credential(unauthorized(f"This {source} token was seen before: a replay."))
+    for name in post.ignored:
+        PROVIDER_EVENTS.labels(source, name).inc()
+    return answer
 
 
 def _apply(
-    deps: Dependencies, events: list[ProviderEvent], *, notification_id: str | None = None
+    deps: Dependencies,
+    events: list[ProviderEvent],
+    *,
+    notification_id: str | None = None,
+    once: Token | None = None,
 ) -> dict[str, int]:
     """Record the events, unless their notification was recorded before (a retry: answered
     200, counting nothing)."""
-    recorded = record_events(deps, events, notification_id=notification_id)
+    recorded = record_events(deps, events, notification_id=notification_id, once=once)
     if recorded is None:
         return {"accepted": 0, "unknown_events": 0}
     for event in events:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from shared.mail_providers.spec import MailContent
@@ -34,10 +34,13 @@ class Email:
 
 @dataclass(frozen=True)
 class WebhookMessage:
-    """One lifecycle event: its id (the `webhook-id`) and the JSON body, signed as sent."""
+    """One lifecycle event: its id (the `webhook-id`) and the JSON body, signed as sent; for
+    an endpoint's event, that endpoint's URL and key (None: WEBHOOK_URL's)."""
 
     id: str
     body: bytes
+    url: str | None = field(default=None, repr=False)
+    key: bytes | None = field(default=None, repr=False)
 
 
 Message = Email | SmsMessage | WebhookMessage

@@ -39,7 +39,7 @@ def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFac
         sms = {"sms": settings.sms, "sms_fallback": settings.sms_fallback}.get(provider)
         if sms is not None:
             return sms_channel(sms, settings)
-        if provider == "webhook" and settings.webhook_url and settings.webhook_secret:
+        if provider == "webhook":
             return WebhookChannel(settings.webhook_url, settings.webhook_secret)
         raise ValueError(f"no provider {provider!r} configured")
 

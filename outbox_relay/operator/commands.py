@@ -65,7 +65,8 @@ def stranded(connection: Connection, ctx: Context) -> int:
     """List stranded accounts, or with `--reissue` send the users named a fresh activation."""
     if ctx.args.reissue:
         return _reissue(connection, ctx, ctx.args.reissue)
-    accounts = operations.stranded(connection, ctx.now)
+    gated = ctx.deps.settings.login_requires_provisioning
+    accounts = operations.stranded(connection, ctx.now, gated=gated)
     if ctx.args.json:
         print_json(accounts, ctx.out)
         return 0

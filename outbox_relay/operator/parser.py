@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from outbox_relay.operator import commands, lookup
+from outbox_relay.operator import commands, endpoints, lookup
+from outbox_relay.operator.accounts import add_accounts
 from outbox_relay.operator.dead import (
     DEFAULT_LIST_LIMIT,
     check_retry,
@@ -17,6 +18,7 @@ from outbox_relay.operator.dead import (
     dead_retry,
     dead_show,
 )
+from outbox_relay.operator.invite import add_invite
 from shared import operations
 from shared.clock import utcnow
 from shared.history import HISTORY_PAGE
@@ -27,8 +29,8 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions` and `purge` on
-    `outbox-relay`'s subparsers."""
+    """Register `dead`, `messages`, `history`, `stats`, `stranded`, `suppressions`, `purge` and
+    `invite`, `accounts` and `webhook-endpoints` on `outbox-relay`'s subparsers."""
     # SUPPRESS: given after the subcommand it overrides; absent, the top-level value stands.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -41,6 +43,9 @@ def add_commands(subparsers: Any) -> None:
     _add_dead(subparsers, common, as_json)
     _add_reports(subparsers, common, as_json)
     _add_changes(subparsers, common, as_json)
+    add_accounts(subparsers, common, _whole())
+    add_invite(subparsers, common)
+    endpoints.add_parsers(subparsers, common, as_json)
 
 
 def _add_dead(
@@ -219,6 +224,7 @@ def is_read_only(args: argparse.Namespace) -> bool:
         lookup.history,
         commands.stats,
         commands.suppressions_list,
+        endpoints.listing,
     )
     return handler in read_only or (handler is commands.stranded and not args.reissue)
 

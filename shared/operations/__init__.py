@@ -2,6 +2,12 @@
 
 from shared.operations.action_words import action_name, in_words
 from shared.operations.audit import AuditEntry, audit_log
+from shared.operations.confirm import (
+    CONFIRM_WORDS,
+    Confirmation,
+    ConfirmOutcome,
+    confirm_address,
+)
 from shared.operations.dead_letters import (
     FILTER_CHOICES,
     MAX_PAGE,
@@ -27,6 +33,7 @@ from shared.operations.figures import (
     hourly_outcomes,
     stats,
 )
+from shared.operations.invite import Invitation, InviteOutcome, invite
 from shared.operations.lookup import (
     LOOKUP_PAGE,
     Account,
@@ -61,21 +68,33 @@ from shared.operations.stranded import (
 from shared.operations.tallies import catch_up as catch_up_tallies
 from shared.operations.tallies import fold as fold_tallies
 from shared.operations.unlock import unlock
+from shared.operations.webhook_endpoints import (
+    SUBSCRIBABLE,
+    add_endpoint,
+    list_endpoints,
+    remove_endpoint,
+)
 
 __all__ = [
     "BULK_RETRY_CAP",
+    "CONFIRM_WORDS",
     "FILTER_CHOICES",
     "LOOKUP_PAGE",
     "MAX_PAGE",
     "REISSUE_WORDS",
     "RETRY_WORDS",
+    "SUBSCRIBABLE",
     "Account",
     "AttemptRecord",
     "AuditEntry",
     "Backlog",
+    "ConfirmOutcome",
+    "Confirmation",
     "DeadFilter",
     "DeadLetter",
     "HourlyOutcome",
+    "Invitation",
+    "InviteOutcome",
     "Lookup",
     "MessageDetail",
     "ProviderEventRecord",
@@ -94,9 +113,11 @@ __all__ = [
     "account_holding",
     "accounts_of",
     "action_name",
+    "add_endpoint",
     "audit_log",
     "backlog",
     "catch_up_tallies",
+    "confirm_address",
     "count_dead",
     "count_retried",
     "discard",
@@ -105,12 +126,15 @@ __all__ = [
     "history_of",
     "hourly_outcomes",
     "in_words",
+    "invite",
     "list_dead",
+    "list_endpoints",
     "list_suppressions",
     "look_up",
     "messages_to",
     "purge",
     "reissue_activation",
+    "remove_endpoint",
     "remove_suppressions",
     "retry",
     "retry_all",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.operations.audit import AuditEntry
+from shared.operations.confirm import CONFIRM_WORDS, ConfirmOutcome
 from shared.operations.retries import RETRY_WORDS, RetryOutcome
 from shared.operations.stranded import REISSUE_WORDS, ReissueOutcome
 
@@ -17,7 +18,11 @@ ACTION_NAMES: dict[str, str] = {
     "remove_suppressions": "Remove suppression",
     "erase": "Erase account",
     "unlock": "Unlock account",
+    "confirm_address": "Confirm address",
+    "invite": "Invite",
     "purge": "Purge",
+    "add_webhook_endpoint": "Add webhook endpoint",
+    "remove_webhook_endpoint": "Remove webhook endpoint",
 }
 
 
@@ -57,10 +62,34 @@ def _unlocked(details: Mapping[str, Any]) -> str:
     return "failed sign-ins and wrong codes forgotten"
 
 
+def _confirmed(details: Mapping[str, Any]) -> str:
+    outcome = details.get("outcome")
+    words = CONFIRM_WORDS[ConfirmOutcome(outcome)] if outcome in set(ConfirmOutcome) else "done"
+    return f"{details.get('address', 'address')}: {words} ({details.get('reason', '')})"
+
+
+def _invited(details: Mapping[str, Any]) -> str:
+    outcome = details.get("outcome")
+    if outcome == "invited":
+        return f"pending account made, activation code sent by {details.get('channel')}"
+    if outcome == "account_exists":
+        return "an account holds the address; nothing made or sent"
+    return "no SMS can go to the number; nothing made"
+
+
 def _purged(details: Mapping[str, Any]) -> str:
     kinds = [(name.replace("_", " "), n) for name, n in details.items() if isinstance(n, int)]
     removed = [f"{n} {name}" for name, n in kinds if n]
     return "removed " + ", ".join(removed) if removed else "nothing had outlived its retention"
+
+
+def _endpoint_added(details: Mapping[str, Any]) -> str:
+    events = ", ".join(details.get("events") or [])
+    return f"{details.get('url')} for {events}"
+
+
+def _endpoint_removed(details: Mapping[str, Any]) -> str:
+    return "removed; its events still queued cancelled"
 
 
 _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
@@ -70,7 +99,11 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "remove_suppressions": _removed,
     "erase": _erased,
     "unlock": _unlocked,
+    "confirm_address": _confirmed,
+    "invite": _invited,
     "purge": _purged,
+    "add_webhook_endpoint": _endpoint_added,
+    "remove_webhook_endpoint": _endpoint_removed,
 }
 
 

@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared import webhook_endpoints
 from shared.accounts import UserStatus, user_by_id
 from shared.lockouts import restart_code_tries
 from shared.messages import Dependencies, send_code
 from shared.models import outbox
 from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared.outbox import BOUND_TO_ADDRESS, CODED, Purpose
+from shared.outbox import BOUND_TO_ADDRESS, CODED, WEBHOOK, Purpose
 from shared.reaching import address_for, with_address
 from shared.transitions import Resolution, requeue, resolve
 
@@ -36,6 +37,7 @@ class RetryOutcome(StrEnum):
     ALREADY_ACTIVE = "already_active"
     NO_ADDRESS = "no_address"
     SUPPRESSED = "suppressed"
+    ENDPOINT_GONE = "endpoint_gone"
 
 
 # Each outcome in words, as every face names it.
@@ -48,6 +50,7 @@ RETRY_WORDS: dict[RetryOutcome, str] = {
     RetryOutcome.ALREADY_ACTIVE: "account already active",
     RetryOutcome.NO_ADDRESS: "no address",
     RetryOutcome.SUPPRESSED: "address suppressed",
+    RetryOutcome.ENDPOINT_GONE: "webhook endpoint removed",
 }
 # The outcomes that count as retried: the message is on its way again.
 RETRIED = frozenset({RetryOutcome.FRESH_CODE, RetryOutcome.REQUEUED})
@@ -127,12 +130,19 @@ def _retry_row(
         return RetryResult(row.public_id, RetryOutcome.SUPPRESSED)
     if row.purpose in CODED:  # a message that carried a code gets a fresh one instead
         return _retry_with_fresh_code(connection, deps, row, unresolved_dead, now)
+    # An endpoint's event, whose URL and secret its death wiped, carries them again.
+    sealed = None
+    if row.channel == WEBHOOK and row.recipient != WEBHOOK:
+        sealed = webhook_endpoints.sealed(connection, row.recipient)
+        if sealed is None:
+            return RetryResult(row.public_id, RetryOutcome.ENDPOINT_GONE)
     requeued = requeue(
         connection,
         unresolved_dead,
         now=now,
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
         recipient_hash=deps.suppressor.of(connection).hash(row.recipient),
+        secret_params=sealed,
     )
     return RetryResult(row.public_id, RetryOutcome.REQUEUED if requeued else RetryOutcome.NOT_DEAD)
 

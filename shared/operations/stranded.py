@@ -82,9 +82,12 @@ _SHOWN = (
 )
 
 
-def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list[StrandedAccount]:
+def stranded(
+    connection: Connection, now: datetime, *, limit: int = 500, gated: bool = False
+) -> list[StrandedAccount]:
     """Pending accounts whose latest activation message died, or whose code expired or died;
-    and active accounts whose activation the application never heard of."""
+    and active accounts whose activation the application never heard of (`gated`: which
+    LOGIN_REQUIRES_PROVISIONING keeps from signing in until it does)."""
     # The account's latest activation, found from the account (an index of activations by
     # account): the pending accounts are read oldest first and the read stops at `limit`
     # (a join on the latest ids of all accounts, or an anti-join, read every activation).
@@ -136,7 +139,7 @@ def stranded(connection: Connection, now: datetime, *, limit: int = 500) -> list
             suppression_id=r.suppression_id,
         )
         for r in found
-    ] + _unprovisioned(connection, limit=limit)
+    ] + _unprovisioned(connection, limit=limit, gated=gated)
 
 
 def _stranded_account(
@@ -157,7 +160,14 @@ def _stranded_account(
     )
 
 
-def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccount]:
+# What an unprovisioned account can do meanwhile, with LOGIN_REQUIRES_PROVISIONING and without.
+_MEANWHILE = {
+    True: "it cannot sign in until the application answers",
+    False: "it signs in unprovisioned unless the application gates its own logins",
+}
+
+
+def _unprovisioned(connection: Connection, *, limit: int, gated: bool) -> list[StrandedAccount]:
     """Active accounts whose `account.activated` event died: the application never heard of
     the activation (what it provisions then was never done); retrying the event sends it again."""
     found = connection.execute(
@@ -173,7 +183,11 @@ def _unprovisioned(connection: Connection, *, limit: int) -> list[StrandedAccoun
         .limit(limit)
     ).all()
     return [
-        _stranded_account(r, f"account.activated event dead ({r.dead_reason})", Remedy.RETRY_EVENT)
+        _stranded_account(
+            r,
+            f"account.activated event dead ({r.dead_reason}): {_MEANWHILE[gated]}",
+            Remedy.RETRY_EVENT,
+        )
         for r in found
     ]
 

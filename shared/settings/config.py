@@ -78,6 +78,8 @@ class Settings:
     signup_rules: SignupRules = made_of(
         signup.SIGNUP_DOMAINS_ALLOWED, signup.SIGNUP_DOMAINS_DENIED, signup.SIGNUP_DENY_DISPOSABLE
     )
+    # Whether registrations are taken (SIGNUP), or accounts come by invitation alone.
+    signup_mode: signup.SignupMode = setting(signup.SIGNUP_MODE)
     database_url: str = setting(database.DATABASE_URL, repr=False)
     migrate_database_url: str = setting(database.MIGRATE_DATABASE_URL, repr=False)
     database_pooler: str | None = setting(database.DATABASE_POOLER)
@@ -89,6 +91,11 @@ class Settings:
     secret_key_fallbacks: tuple[str, ...] = setting(keys.SECRET_KEY_FALLBACKS, repr=False)
     admin_token: str | None = setting(keys.ADMIN_TOKEN, repr=False)
     provider_events_token: str | None = setting(keys.PROVIDER_EVENTS_TOKEN, repr=False)
+    mailgun_webhook_signing_key: str | None = setting(keys.MAILGUN_WEBHOOK_SIGNING_KEY, repr=False)
+    # SendGrid's verification key: base64 of the DER public key.
+    sendgrid_webhook_public_key: str | None = setting(keys.SENDGRID_WEBHOOK_PUBLIC_KEY, repr=False)
+    # Resend's Standard Webhooks key: the bytes base64-encoded after `whsec_`.
+    resend_webhook_secret: bytes | None = setting(keys.RESEND_WEBHOOK_SECRET, repr=False)
     smtp: SmtpSettings = setting(mail.SMTP_URL)
     smtp_fallback: SmtpSettings | None = setting(mail.SMTP_FALLBACK_URL)
     # MAIL_URL and MAIL_FALLBACK_URL: the same two slots, when an HTTP API fills them.
@@ -115,6 +122,7 @@ class Settings:
     webhook_url: str | None = setting(lifetimes.WEBHOOK_URL, repr=False)
     # The Standard Webhooks key: the bytes base64-encoded after `whsec_`.
     webhook_secret: bytes | None = setting(lifetimes.WEBHOOK_SECRET, repr=False)
+    login_requires_provisioning: bool = setting(lifetimes.LOGIN_REQUIRES_PROVISIONING)
     activation_ttl: int = setting(lifetimes.ACTIVATION_TTL)
     reset_ttl: int = setting(lifetimes.RESET_TTL)
     login_code_ttl: int = setting(lifetimes.LOGIN_CODE_TTL)
@@ -234,7 +242,8 @@ class Settings:
             *(_send_bound(p) for p in (self.mail_provider, self.mail_fallback_provider) if p),
             HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
             HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_fallback_url not in (None, "log:") else 0.0,
-            HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT if self.webhook_url else 0.0,
+            # Whether or not WEBHOOK_URL is set: endpoints are added while the relay runs.
+            HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT,
         ]
         return max(timeouts)
 

@@ -67,3 +67,8 @@ def check_together(settings: Settings) -> None:
             '(e.g. `python3 -c "import base64, secrets; '
             "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\"`)"
         )
+    if settings.login_requires_provisioning and not settings.webhook_url:
+        raise ConfigError(
+            "LOGIN_REQUIRES_PROVISIONING: needs WEBHOOK_URL, the application whose answer to "
+            "account.activated lets an account sign in"
+        )

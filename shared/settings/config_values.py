@@ -10,6 +10,10 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from shared.settings.database_url import normalise_database_url
 from shared.settings.mail_values import refuse_breaks
 
@@ -173,3 +177,18 @@ def host(value: str) -> str:
     if not value.strip() or any(c.isspace() for c in value):
         raise ValueError("must be a host name or an IP address to listen on")
     return value
+
+
+def ec_public_key(value: str) -> str | None:
+    """An ECDSA P-256 public key as SendGrid shows its verification key (base64 of the DER
+    SubjectPublicKeyInfo, PEM's armour allowed), or None when unset."""
+    if not value:
+        return None
+    body = "".join(line for line in value.splitlines() if not line.startswith("-----"))
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(body, validate=True))
+    except (binascii.Error, ValueError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("the base64 of an ECDSA P-256 public key, as SendGrid shows it")
+    return body

@@ -66,3 +66,37 @@ PROVIDER_EVENTS_TOKEN = Variable(
     parse=values.secret_token(16),
     checks="at least 16 characters",
 )
+MAILGUN_WEBHOOK_SIGNING_KEY = Variable(
+    name="MAILGUN_WEBHOOK_SIGNING_KEY",
+    group=KEYS,
+    meaning=(
+        "Mailgun's HTTP webhook signing key: turns on `/v1/provider-events/mailgun` (404 while "
+        "unset), where each post's `signature` must be the HMAC-SHA256 of its `timestamp` and "
+        "`token` under this key, the timestamp within 5 minutes, the token never seen before "
+        "([bounces](bounces.md))."
+    ),
+    parse=values.secret_token(16),
+    checks="at least 16 characters, as Mailgun shows it",
+)
+SENDGRID_WEBHOOK_PUBLIC_KEY = Variable(
+    name="SENDGRID_WEBHOOK_PUBLIC_KEY",
+    group=KEYS,
+    meaning=(
+        "The verification key of SendGrid's signed Event Webhook: turns on "
+        "`/v1/provider-events/sendgrid` (404 while unset), where each post must carry SendGrid's "
+        "ECDSA signature of its timestamp and body ([bounces](bounces.md))."
+    ),
+    parse=values.ec_public_key,
+    checks="the base64 of an ECDSA P-256 public key, as SendGrid shows it",
+)
+RESEND_WEBHOOK_SECRET = Variable(
+    name="RESEND_WEBHOOK_SECRET",
+    group=KEYS,
+    meaning=(
+        "The signing secret of Resend's webhook: turns on `/v1/provider-events/resend` (404 "
+        "while unset), where each post must carry its Standard Webhooks (Svix) signature, the "
+        "timestamp within 5 minutes ([bounces](bounces.md))."
+    ),
+    parse=values.webhook_secret,
+    checks="`whsec_` followed by a base64 key of 16 bytes or more, as Resend shows it",
+)

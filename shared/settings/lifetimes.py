@@ -4,6 +4,7 @@ application's webhook endpoint that hears of each account's life."""
 from __future__ import annotations
 
 from shared.settings import config_values as values
+from shared.settings.signup import flag
 from shared.settings.variable import Group, Variable
 
 LIFETIMES = Group(
@@ -93,11 +94,12 @@ WEBHOOK_URL = Variable(
     meaning=(
         "The application's endpoint for lifecycle events (`account.registered`, "
         "`account.activated`, `account.password_changed`, `account.erased`, "
-        "`delivery.failed`, `delivery.delivered`), each retried, dead-lettered and replayed like "
-        "any message."
+        "`delivery.failed`, …), each retried, dead-lettered and replayed like any message; "
+        "`delivery.sent` and `delivery.delivered` go only to the webhook endpoints that "
+        "subscribe to them (`/v1/admin/webhook-endpoints`)."
     ),
     parse=values.webhook_url,
-    shown="unset: no events",
+    shown="unset: no events but the webhook endpoints'",
     checks="an `http(s)://` URL without spaces or control characters; needs `WEBHOOK_SECRET`",
 )
 WEBHOOK_SECRET = Variable(
@@ -112,4 +114,18 @@ WEBHOOK_SECRET = Variable(
         '`whsec_` followed by a base64 key of 16 bytes or more (e.g. `python3 -c "import '
         "base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\"`)"
     ),
+)
+LOGIN_REQUIRES_PROVISIONING = Variable(
+    name="LOGIN_REQUIRES_PROVISIONING",
+    group=WEBHOOKS,
+    meaning=(
+        "`true`: an active account whose `account.activated` event the application has not "
+        "answered `2xx` yet (on its way, or dead and not discarded) is refused at `POST "
+        "/v1/logins` and `POST /v1/login-codes/confirm` with `503 …/provisioning-pending` and "
+        "`Retry-After`, after its credentials are checked; it signs in once the event is "
+        "answered (a retry, or `outbox-relay dead retry`). Needs `WEBHOOK_URL`."
+    ),
+    parse=flag,
+    default="false",
+    checks="`true` or `false`; `true` needs `WEBHOOK_URL`",
 )

@@ -1,15 +1,18 @@
-"""The sign-up variables: which email domains may sign up (a rule on the address alone)."""
+"""The sign-up variables: whether anyone may sign up (SIGNUP), and which email domains may (a
+rule on the address alone)."""
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 from shared.settings.variable import Group, Variable
 
 SIGNUP = Group(
     "Sign-up",
-    "Which email addresses the application takes, read from the address alone, on registration "
-    "and address changes alike ([abuse and fraud](abuse.md#who-may-sign-up)).",
+    "Whether people sign up or operators invite them, and which email addresses the application "
+    "takes, read from the address alone, on registration and address changes alike ([abuse and "
+    "fraud](abuse.md#who-may-sign-up)).",
 )
 _DOMAIN = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -27,6 +30,21 @@ def domains(value: str) -> frozenset[str]:
     return frozenset(named)
 
 
+class SignupMode(StrEnum):
+    """Who makes accounts: anyone who registers, or operators alone, by invitation."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def signup_mode(value: str) -> SignupMode:
+    """`open` or `closed`."""
+    try:
+        return SignupMode(value.lower())
+    except ValueError:
+        raise ValueError(f"open or closed, not {value!r}") from None
+
+
 def flag(value: str) -> bool:
     """`true` or `false` (`1` or `0`)."""
     if value.lower() not in ("true", "false", "1", "0"):
@@ -34,6 +52,19 @@ def flag(value: str) -> bool:
     return value.lower() in ("true", "1")
 
 
+SIGNUP_MODE = Variable(
+    name="SIGNUP",
+    group=SIGNUP,
+    meaning=(
+        "`closed`: `POST /v1/registrations` answers `403 …/signup-closed` to every request, "
+        "nothing read or written; accounts then come from operators' invitations (`POST "
+        "/v1/admin/accounts`, `outbox-relay invite`, the dashboard's lookup), each a pending "
+        "account sent its activation code. `open`: anyone may register."
+    ),
+    parse=signup_mode,
+    default="open",
+    checks="`open` or `closed`",
+)
 SIGNUP_DOMAINS_ALLOWED = Variable(
     name="SIGNUP_DOMAINS_ALLOWED",
     group=SIGNUP,

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import pytest
 from argon2 import PasswordHasher
@@ -30,21 +31,44 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import Engine, delete, func, or_, select, update
 
 from api_service import create_app
 from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.limits import SERVICE_BUSY
+from api_service.flows.login import SIGN_INS_LOCKED
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
-from shared.models import outbox, throttle_events, users
-from support.constants import MakeRelay
+from shared.clock import utcnow
+from shared.lockouts import failures_of, wrong_codes_of
+from shared.models import outbox, provider_events, suppressions, throttle_events, users
+from shared.provider_events import MAIL_REPORTERS
+from shared.throttle import Throttle
+from support.constants import ADMIN_TOKEN, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
+from support.mail_reports import ENV as MAIL_REPORT_KEYS
+from support.mail_reports import SIGNERS, fixture, post
 from support.rows import let_time_pass
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 from support.sns import BEARER, TOKEN
 
 PUBLIC_URL = "https://api.outpost.test"
+# Every mailed code carries its link token: the way in that wrong codes never close.
+LINK = "https://app.outpost.test/go#address={address}&purpose={purpose}&token={token}"
+LINKED = re.compile(r"#address=([^&]+)&purpose=([a-z_]+)&token=([A-Za-z0-9_-]+)")
+# What support posts with (the attacker may have talked them into an invitation).
+OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "support"}
+# The routes that take a code.
+CONFIRMS = ("/v1/activations", "/v1/login-codes/confirm", "/v1/password-resets/confirm")
+# Idempotency keys both draw from, so that one replays the other's.
+KEYS = 2
+# Each mail provider's permanent bounce (tests/fixtures/<provider>/), which the attacker forges.
+FORGED_BOUNCES = {
+    "mailgun": "failed_permanent",
+    "sendgrid": "bounce",
+    "postmark": "bounce",
+    "resend": "bounced",
+}
 # Small budgets, so that a short run reaches them.
 CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
 # The routes whose answer must not tell known from unknown addresses, and the refusals they
@@ -55,7 +79,13 @@ DISCREET = (
     "/v1/address-changes",
     "/v1/login-codes",
 )
-GENERIC_429 = {SLOW_DOWN, SERVICE_BUSY, "A message was sent to this address recently."}
+# A password route locked by failures naming its address (whether or not an account holds it).
+GENERIC_429 = {
+    SLOW_DOWN,
+    SERVICE_BUSY,
+    SIGN_INS_LOCKED,
+    "A message was sent to this address recently.",
+}
 # Purposes a request asks for, each throttled per recipient whatever route causes it.
 REQUESTED = (
     "activation",
@@ -97,6 +127,12 @@ class Actor:
     proved: set[str] = field(default_factory=set)
     # Accounts this person signed in to with a code.
     signed_in: set[int] = field(default_factory=set)
+    # Each mailed link: the address it reached, its purpose and its token.
+    links: list[tuple[str, str, str]] = field(default_factory=list)
+    # The link tokens this person used.
+    used: set[str] = field(default_factory=set)
+    # The deliveries the service named in its answers to this person.
+    deliveries: set[str] = field(default_factory=set)
 
     @property
     def addresses(self) -> tuple[str, str]:
@@ -111,6 +147,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
     relay: ClassVar[Relay]
     smtp: ClassVar[SinkServer]
     gateway: ClassVar[SmsGateway]
+    throttle: ClassVar[Throttle]
+    # LOGIN_REQUIRES_PROVISIONING is set: a sign-in may wait for the application (GatedMachine).
+    gated: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,21 +181,40 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self.rows_seen = newest or 0
         self.sms_by_client = {a.name: 0 for a in self.actors.values()}
         self.discreet_deliveries: list[str] = []
+        # Each registration's delivery, and the address its channel reaches.
+        self.registrations: list[tuple[str, str]] = []
         self.run = run
         self.probes = 0
         self.users: list[dict[str, Any]] = []
         self.new_rows: list[dict[str, Any]] = []
+        # The messages operators caused: they answer no client's request, so no client's
+        # budget or throttle counts them.
+        self.operators_messages: set[str] = set()
 
     # -- the routes ---------------------------------------------------------------------------
 
-    def _post(self, actor: Actor, path: str, body: dict[str, Any]) -> Any:
-        """Post as `actor` a minute after the step before (people take that long, and a
-        cooldown never hides what a step could reach), let the relay deliver what it caused,
-        and check its answer."""
+    def _post(
+        self,
+        actor: Actor,
+        path: str,
+        body: dict[str, Any],
+        *,
+        client: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Post as `actor` (from `client`, else their own) a minute after the step before
+        (people take that long, and a cooldown never hides what a step could reach), let the
+        relay deliver what it caused, and check its answer."""
         let_time_pass(self.engine, 61)
         before = self._sms_rows()
-        answer = self.client.post(path, json=body, environ_base={"REMOTE_ADDR": actor.client})
-        assert answer.status_code < 500, answer.get_data(as_text=True)
+        environ = {"REMOTE_ADDR": client or actor.client}
+        answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
+        assert answer.status_code < 500 or self._waits(answer), answer.get_data(as_text=True)
+        if answer.status_code == 201:
+            self.operators_messages.add(answer.get_json()["delivery"])
+        named = (answer.get_json(silent=True) or {}).get("delivery")
+        if isinstance(named, dict):
+            actor.deliveries.add(named["id"])
         self.relay.drain()
         self._look()
         self.sms_by_client[actor.name] += self._sms_rows() - before
@@ -179,7 +237,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
         """The victim signs up with her own addresses and her password."""
         self._register(self.victim, "own" if email else None, "own" if phone else None, sms)
 
-    def _register(self, actor: Actor, email: str | None, phone: str | None, sms: bool) -> None:
+    def _register(
+        self, actor: Actor, email: str | None, phone: str | None, sms: bool, key: int | None = None
+    ) -> None:
         body: dict[str, Any] = {"password": actor.password}
         if email:
             body["email"] = self._whose(actor, email).email
@@ -188,10 +248,47 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if not {"email", "phone"} & set(body):
             return
         body["channel"] = "sms" if "phone" in body and (sms or "email" not in body) else "email"
-        answer = self._post(actor, "/v1/registrations", body)
+        headers = None if key is None else {"Idempotency-Key": f"key-{self.run}-{key}"}
+        answer = self._post(actor, "/v1/registrations", body, headers=headers)
         if answer.status_code == 202:
             actor.registered |= {body[f] for f in ("email", "phone") if f in body}
             assert answer.get_json()["status"] == "pending_activation"
+            delivery = answer.get_json()["delivery"]["id"]
+            self.registrations.append((delivery, body.get("email") or body["phone"]))
+
+    @rule(
+        who=st.sampled_from(["attacker", "victim"]),
+        email=st.sampled_from(["own", "other"]),
+        key=st.integers(0, KEYS - 1),
+    )
+    def registers_with_a_key(self, who: str, email: str, key: int) -> None:
+        """A registration under an Idempotency-Key the other person may have used: a replay
+        answers only the same request, never another's."""
+        actor = self.actors[who]
+        if actor is self.victim and email == "other":
+            return
+        self._register(actor, email, None, False, key)
+
+    @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3))
+    def operator_invites(self, who: str, n: int) -> None:
+        """An operator invites any address this person names, the other's included (the
+        attacker asks support to let "his" address in): the code goes to the address, so only
+        its owner can activate, and an address an account holds gets nothing."""
+        actor = self.actors[who]
+        address = self.addresses[n]
+        held = any(address in (u["email"], u["phone"]) for u in self.users)
+        invite = {self._field(address): address}
+        answer = self._post(actor, "/v1/admin/accounts", invite, headers=OPERATOR)
+        if answer.status_code == 409:
+            assert answer.get_json()["type"].endswith("/account-exists")
+            assert held, f"an invitation to {address} was refused though no account carries it"
+            return
+        assert answer.status_code == 201, answer.get_json()
+        [row] = [r for r in self.new_rows if r["public_id"] == answer.get_json()["delivery"]]
+        assert (row["recipient"], row["purpose"]) == (address, "activation"), row
+        owner = next(a for a in self.actors.values() if address in a.addresses)
+        # The invitation is its owner's to take, like an account she signed up for.
+        owner.registered.add(address)
 
     @rule(who=st.sampled_from(["attacker", "victim"]), n=st.integers(0, 3), sms=st.booleans())
     def resend(self, who: str, n: int, sms: bool) -> None:
@@ -268,7 +365,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         address = self.addresses[n]
         body = {self._field(address): address, "password": actor.password}
         answer = self._post(actor, "/v1/logins", body)
-        assert answer.status_code in (200, 401, 429)
+        assert answer.status_code in (200, 401, 429) or self._waits(answer)
         self._check_not_hers(actor, address, answer)
 
     @precondition(lambda self: any(a.codes for a in self.actors.values()))
@@ -330,7 +427,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         victim.proved.add(address)
         login = {self._field(address): address, "password": victim.password}
         signed_in = self._post(victim, "/v1/logins", login)
-        assert signed_in.status_code == 200, f"she cannot sign in at {address}"
+        assert signed_in.status_code == 200 or self._waits(signed_in), f"no sign-in at {address}"
         theirs = self._post(
             self.attacker, "/v1/logins", {**login, "password": "x" + victim.password}
         )
@@ -400,7 +497,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         for address, code in actor.codes[-1:]:
             body = {self._field(address): address, "code": code}
             answer = self._post(actor, "/v1/login-codes/confirm", body)
-            assert answer.status_code in (200, 400, 429), answer.get_json()
+            assert answer.status_code in (200, 400, 429) or self._waits(answer), answer.get_json()
             if answer.status_code == 200:
                 actor.signed_in.add(answer.get_json()["user_id"])
 
@@ -428,7 +525,124 @@ class AttackerAndVictim(RuleBasedStateMachine):
             assert answer.status_code == 200
             self._look()
 
+    @rule(
+        kind=st.sampled_from(["passwords", "codes"]),
+        n=st.integers(0, 1),
+    )
+    def attacker_spends_her_buckets(self, kind: str, n: int) -> None:
+        """From clients of his own (a /64 each), the attacker spends whatever a failure counts
+        against her address or account: wrong passwords to her sign-in's limit, or wrong codes
+        on every confirm route, to each code's tries and to her account's day."""
+        address = self.victim.addresses[n]
+        field_ = self._field(address)
+        mine = [u for u in self.users if address in (u["email"], u["phone"])]
+        # The counts a long attack leaves, spent as the routes spend them; the last few tries
+        # below go through the routes themselves.
+        spent = [failures_of(address)] if kind == "passwords" else []
+        if kind == "codes":
+            spent += [wrong_codes_of(str(u["id"])) for u in mine]
+        with self.engine.begin() as connection:
+            for _ in range(96):
+                self.throttle.record(connection, spent, utcnow())
+        for k in range(6):
+            client = f"2001:db8:{self.run % 65536:x}:{k:x}::1"
+            if kind == "passwords":
+                body = {field_: address, "password": f"a wrong guess {k}"}
+                self._post(self.attacker, "/v1/logins", body, client=client)
+                continue
+            for path in (
+                "/v1/activations",
+                "/v1/login-codes/confirm",
+                "/v1/password-resets/confirm",
+            ):
+                body = {field_: address, "code": f"{k:06d}"}
+                if path == "/v1/password-resets/confirm":
+                    body["new_password"] = self.attacker.password
+                self._post(self.attacker, path, body, client=client)
+
+    @precondition(lambda self: self.victim.email in self.victim.proved)
+    @rule()
+    def victim_signs_in_by_her_link(self) -> None:
+        """She always has a way in at the mailbox she proved, whatever the attacker spent: the
+        newest sign-in link her mailbox holds signs her in, asked for now or, if her own ask is
+        held back (the attacker spent her address's hour), by the attacker's asks."""
+        victim = self.victim
+        email = victim.email
+        self._post(victim, "/v1/login-codes", {"email": email, "channel": "email"})
+        links = [t for to, purpose, t in victim.links if to == email and purpose == "login_code"]
+        if not links or links[-1] in victim.used:
+            # Her own asks spent her address's hour (each of the attacker's would have left
+            # her a link she has not used).
+            return
+        body = {"email": email, "token": links[-1]}
+        answer = self._post(victim, "/v1/login-codes/confirm", body)
+        assert answer.status_code == 200, answer.get_json()
+        victim.used.add(links[-1])
+
+    @precondition(lambda self: any(r["status"] == "sent" for r in self.new_rows))
+    @rule(kind=st.sampled_from(["bounce", "complaint"]), n=st.integers(0, 1))
+    def attacker_makes_his_address_refuse(self, kind: str, n: int) -> None:
+        """His own mailbox or handset refuses what reached it (a provider's report), which
+        suppresses his address and may leave a dead letter: nothing of hers moves."""
+        address = self.attacker.addresses[n]
+        sent = [r for r in self.new_rows if r["recipient"] == address and r["status"] == "sent"]
+        events = [{"type": kind, "delivery_id": r["public_id"], "permanent": True} for r in sent]
+        if events:
+            answer = self.client.post(
+                "/v1/provider-events", json={"events": events}, headers=BEARER
+            )
+            assert answer.status_code == 200
+            self._look()
+
+    @precondition(lambda self: any(r["status"] in ("dead", "bounced") for r in self.new_rows))
+    @rule()
+    def operator_reissues(self) -> None:
+        """Support retries every dead letter and reissues every stranded activation of this
+        example, the attacker's squats with her address among them."""
+        for row in self.new_rows:
+            if row["status"] in ("dead", "bounced") and row["channel"] != "webhook":
+                path = f"/v1/admin/dead-letters/{row['public_id']}/retry"
+                assert self.client.post(path, headers=OPERATOR).status_code < 500
+        for user in self.users:
+            path = f"/v1/admin/users/{user['id']}/reissue-activation"
+            assert self.client.post(path, headers=OPERATOR).status_code < 500
+        newest = max((r["id"] for r in self.new_rows), default=0)
+        self._look()
+        self.operators_messages |= {r["public_id"] for r in self.new_rows if r["id"] > newest}
+        self.relay.drain()
+        self._look()
+        self._read_inboxes()
+
+    @precondition(lambda self: bool(self.new_rows))
+    @rule(provider=st.sampled_from(MAIL_REPORTERS))
+    def forged_mail_reports_arrive(self, provider: str) -> None:
+        """The attacker posts a mail provider's permanent bounce of each mail just sent, signed
+        with a key that is not the provider's: refused, and acting on nothing."""
+        for row in self.new_rows:
+            if row["channel"] != "email" or row["status"] != "sent":
+                continue
+            body = fixture(
+                provider,
+                FORGED_BOUNCES[provider],
+                message_id=f"<{row['public_id']}@outpost.test>",
+                provider_id=row["provider_message_id"] or row["public_id"],
+                recipient=row["recipient"],
+            )
+            forged = SIGNERS[provider](body, wrong=True)
+            answer = post(self.client, provider, forged, client=self.attacker.client)
+            assert answer.status_code in (401, 429), answer.get_json()
+        with self.engine.connect() as connection:
+            reported = select(func.count()).where(provider_events.c.source.in_(MAIL_REPORTERS))
+            assert connection.execute(reported).scalar_one() == 0
+
     # -- the promises -------------------------------------------------------------------------
+
+    @invariant()
+    def no_answer_of_hers_reaches_him(self) -> None:
+        """A delivery the service named to one person is never named to the other (an
+        Idempotency-Key replay included)."""
+        shared = self.attacker.deliveries & self.victim.deliveries
+        assert not shared, f"both were told of {shared}"
 
     @invariant()
     def no_password_she_did_not_choose(self) -> None:
@@ -463,7 +677,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         for name, sent in self.sms_by_client.items():
             assert sent <= CLIENT_SMS, f"{name}'s client caused {sent} SMS"
         regions: dict[str, int] = {}
-        for row in self.new_rows:
+        for row in self._requested_rows():
             if row["channel"] == "sms" and not row["withhold"]:
                 region = phone_region(row["recipient"])
                 regions[region] = regions.get(region, 0) + 1
@@ -472,7 +686,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
     @invariant()
     def mail_within_the_throttle(self) -> None:
         sent: dict[tuple[str, str], int] = {}
-        for row in self.new_rows:
+        for row in self._requested_rows():
             # What reached the mail or SMS provider: not withheld, nor suppressed.
             if row["purpose"] in REQUESTED and row["status"] in ("sent", "bounced"):
                 key = (row["recipient"], row["purpose"])
@@ -500,6 +714,21 @@ class AttackerAndVictim(RuleBasedStateMachine):
             assert shown["status"] in ("queued", "sent"), shown
             assert shown["attempts"] == (0 if shown["status"] == "queued" else 1), shown
 
+    @invariant()
+    def registrations_read_alike(self) -> None:
+        """A registration's delivery reads the same whether its address was free or taken:
+        never a receipt, and `failed` only for an address on the suppression list (which the
+        front-end asks to change, whoever holds it)."""
+        with self.engine.connect() as connection:
+            suppressed = set(connection.execute(select(suppressions.c.address)).scalars())
+        for delivery, address in self.registrations:
+            shown = self.client.get(f"/v1/deliveries/{delivery}").get_json()
+            assert "delivered_at" not in shown, shown
+            if shown["status"] == "failed":
+                assert (shown["reason"], address in suppressed) == ("address_rejected", True)
+            else:
+                assert shown["status"] in ("queued", "sent"), shown
+
     # -- helpers ------------------------------------------------------------------------------
 
     def _check_discreet_answer(self, answer: Any, body: dict[str, Any]) -> None:
@@ -526,6 +755,15 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if actor is not self.victim and address in self.victim.addresses:
             assert answer.status_code != 200, f"the {actor.name} signed in naming her {address}"
 
+    def _waits(self, answer: Any) -> bool:
+        """Whether this is the gate's refusal, which only a gated service answers."""
+        return (
+            self.gated
+            and answer.status_code == 503
+            and answer.get_json()["type"].endswith("/provisioning-pending")
+            and int(answer.headers["Retry-After"]) > 0
+        )
+
     def _whose(self, actor: Actor, which: str) -> Actor:
         return actor if which == "own" else next(a for a in self.actors.values() if a is not actor)
 
@@ -550,8 +788,12 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 ).mappings()
             ]
 
+    def _requested_rows(self) -> list[dict[str, Any]]:
+        """The messages this example's requests caused, an operator's left out."""
+        return [r for r in self.new_rows if r["public_id"] not in self.operators_messages]
+
     def _sms_rows(self) -> int:
-        return sum(1 for r in self.new_rows if r["channel"] == "sms" and not r["withhold"])
+        return sum(1 for r in self._requested_rows() if r["channel"] == "sms" and not r["withhold"])
 
     def _read_inboxes(self) -> None:
         """What reached each person's mailbox and phone since the last step."""
@@ -561,7 +803,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
             text = mail.get_body(("plain",))
             if actor is None or text is None:
                 continue
-            actor.codes += [(str(mail["To"]), c) for c in CODE.findall(text.get_content())]
+            content = text.get_content()
+            actor.codes += [(str(mail["To"]), c) for c in CODE.findall(content)]
+            actor.links += [(unquote(a), p, t) for a, p, t in LINKED.findall(content)]
             if mail["List-Unsubscribe"]:
                 actor.unsubscribe.append(str(mail["List-Unsubscribe"]).strip("<>").split("/")[-1])
         self.mails_seen = len(self.smtp.sink.received)
@@ -582,19 +826,25 @@ def _matches(stored: str, password: str) -> bool:
 @pytest.fixture
 def machine_app(env: dict[str, str]) -> Iterator[Flask]:
     """The API with small budgets, taking providers' receipts."""
-    app = create_app(
-        {
-            **env,
-            "SMS_CLIENT_HOURLY_LIMIT": str(CLIENT_SMS),
-            "SMS_REGION_HOURLY_LIMIT": str(REGION_SMS),
-            "SMS_ALLOWED_REGIONS": "FR",
-            "THROTTLE_PER_HOUR": str(PER_HOUR),
-            "PROVIDER_EVENTS_TOKEN": TOKEN,
-            "PUBLIC_URL": PUBLIC_URL,
-        }
-    )
+    app = create_app(_machine_env(env))
     yield app
     app.extensions["outpost"].engine.dispose()
+
+
+def _machine_env(env: dict[str, str]) -> dict[str, str]:
+    """The test environment with the machine's small budgets, taking providers' receipts."""
+    return {
+        **env,
+        "SMS_CLIENT_HOURLY_LIMIT": str(CLIENT_SMS),
+        "SMS_REGION_HOURLY_LIMIT": str(REGION_SMS),
+        "SMS_ALLOWED_REGIONS": "FR",
+        "THROTTLE_PER_HOUR": str(PER_HOUR),
+        "PROVIDER_EVENTS_TOKEN": TOKEN,
+        "PUBLIC_URL": PUBLIC_URL,
+        "CODE_LINK_URL": LINK,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        **MAIL_REPORT_KEYS,
+    }
 
 
 @pytest.mark.long
@@ -610,7 +860,10 @@ def test_the_attacker_gets_nothing_the_promises_keep(
     gateway = receiver
     AttackerAndVictim.app = machine_app
     AttackerAndVictim.engine = engine
-    AttackerAndVictim.relay = make_relay(sms_url=gateway.url + "/sms", public_url=PUBLIC_URL)
+    AttackerAndVictim.relay = make_relay(
+        sms_url=gateway.url + "/sms", public_url=PUBLIC_URL, code_link_url=LINK
+    )
+    AttackerAndVictim.throttle = machine_app.extensions["outpost"].throttle
     AttackerAndVictim.smtp = smtp
     AttackerAndVictim.gateway = gateway
     run_state_machine_as_test(
@@ -623,6 +876,135 @@ def test_the_attacker_gets_nothing_the_promises_keep(
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+# The sign-ins the provisioning gate stands before (SPEC "A sign-in that waits for provisioning").
+SIGN_INS = ("/v1/logins", "/v1/login-codes/confirm")
+# Sized as the machine above, a third of its examples: the gate's rules beside the same ones.
+GATED_EXAMPLES = 10
+
+
+class GatedMachine(AttackerAndVictim):
+    """The same people with LOGIN_REQUIRES_PROVISIONING while the application fails its
+    provisioning and recovers: the gate never tells a wrong password from a right one, and
+    nobody signs in to an account whose `account.activated` the application has not answered."""
+
+    gated = True
+    application: ClassVar[SmsGateway]
+
+    @rule(up=st.booleans())
+    def application_answers(self, up: bool) -> None:
+        """The application fails (500) or recovers (200); the relay's next try of every event
+        comes due."""
+        self.application.mode = 200 if up else 500
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.channel == "webhook", outbox.c.status == "pending")
+                .values(next_attempt_at=utcnow())
+            )
+        self.relay.drain()
+        self._look()
+
+    @rule(n=st.integers(0, 3))
+    def attacker_guesses(self, n: int) -> None:
+        """A wrong password naming any address, hers or his, active or waiting: 401 as ever."""
+        address = self.addresses[n]
+        guess = {self._field(address): address, "password": "nobody's passphrase at all"}
+        answer = self._post(self.attacker, "/v1/logins", guess)
+        assert answer.status_code in (401, 429), answer.get_json()
+
+    def _post(self, actor: Actor, path: str, body: dict[str, Any], **how: Any) -> Any:
+        answer = super()._post(actor, path, body, **how)
+        if path in SIGN_INS and answer.status_code == 200:
+            user_id = answer.get_json()["user_id"]
+            assert not self._unanswered(user_id), f"{user_id} signed in before provisioning"
+        if path in SIGN_INS and answer.status_code == 503:
+            self._check_right_credentials(actor, body)
+        return answer
+
+    def _check_right_credentials(self, actor: Actor, body: dict[str, Any]) -> None:
+        """The gate answered only credentials that open the account: its password, or a code
+        that reached this person at the address."""
+        field = self._field(body.get("email") or body["phone"])
+        [user] = [
+            u
+            for u in self.users
+            if u[field] == body[field] and u["status"] == "active" and u[f"{field}_proven_at"]
+        ]
+        if "password" in body:
+            assert _matches(user["password_hash"], body["password"]), "503 for a wrong password"
+        elif "token" in body:
+            assert body["token"] in [token for *_, token in actor.links], "503 for a made-up link"
+        else:
+            assert (body[field], body["code"]) in actor.codes, "503 for a code never sent"
+
+    def _unanswered(self, user_id: int) -> bool:
+        """Whether the account has an `account.activated` the application has not answered."""
+        return any(
+            r["user_id"] == user_id
+            and r["purpose"] == "account.activated"
+            and (r["status"] == "pending" or (r["status"] == "dead" and r["resolution"] is None))
+            for r in self.new_rows
+        )
+
+
+@pytest.fixture
+def application() -> Iterator[SmsGateway]:
+    """The application's webhook endpoint, failing its provisioning until a rule recovers it."""
+    server = SmsGateway(mode=500)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.long
+@pytest.mark.timeout(600)
+def test_the_provisioning_gate_tells_the_attacker_nothing(
+    env: dict[str, str],
+    engine: Engine,
+    make_relay: MakeRelay,
+    smtp: SinkServer,
+    receiver: SmsGateway,
+    application: SmsGateway,
+) -> None:
+    """`receiver` stands in for the SMS gateway, `application` for the application; a refused
+    event's retry waits half a minute, until `application_answers` makes it due."""
+    hooks = application.url + "/hooks"
+    app = create_app(
+        {
+            **_machine_env(env),
+            "WEBHOOK_URL": hooks,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "LOGIN_REQUIRES_PROVISIONING": "true",
+        }
+    )
+    GatedMachine.app = app
+    GatedMachine.engine = engine
+    GatedMachine.relay = make_relay(
+        sms_url=receiver.url + "/sms",
+        public_url=PUBLIC_URL,
+        webhook_url=hooks,
+        webhook_secret=WEBHOOK_KEY,
+        relay_backoff_base=30.0,
+        relay_backoff_cap=60.0,
+    )
+    GatedMachine.smtp = smtp
+    GatedMachine.gateway = receiver
+    GatedMachine.application = application
+    try:
+        run_state_machine_as_test(
+            GatedMachine,
+            settings=settings(
+                max_examples=GATED_EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    finally:
+        app.extensions["outpost"].engine.dispose()
 
 
 # Each public route that writes, and the rule of the machine that plays it.

@@ -1,6 +1,7 @@
 """Who learns that a message arrived: operators (`delivered_at` in their lookup) and the
-application (`delivery.delivered` on WEBHOOK_URL), never a client. A withheld notice never gets
-a receipt, so a public `delivered_at` told a number held unproven from a free one (issue 79)."""
+application (`delivery.delivered`, to the endpoints subscribed to it), never a client. A
+withheld notice never gets a receipt, so a public `delivered_at` told a number held unproven
+from a free one (issue 79)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from api_service import create_app
+from shared.vocabulary import EventType
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.deliveries import but_the_wait
 from support.rows import rows
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 from support.sns import BEARER, TOKEN
+from support.webhooks import signed_for, subscribe
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 MARY = "mary@example.com"
@@ -45,6 +48,9 @@ def test_a_receipt_is_the_operators_and_the_applications_never_a_clients(
     try:
         api = app.test_client()
         relay = make_relay(webhook_url=hooks, webhook_secret=WEBHOOK_KEY)
+        endpoint, secret = subscribe(
+            engine, receiver.url + "/delivered", EventType.DELIVERY_DELIVERED
+        )
         started = time.monotonic()
         registered = api.post("/v1/registrations", json={"email": MARY, "password": PASSWORD})
         delivery_id = registered.get_json()["delivery"]["id"]
@@ -71,7 +77,11 @@ def test_a_receipt_is_the_operators_and_the_applications_never_a_clients(
     [message] = looked_up.get_json()["items"]
     assert datetime.fromisoformat(message["delivered_at"]) == first
     [user] = rows(engine, "users")
-    assert told.json["type"] == "delivery.delivered"
+    # Its subscriber hears of it, signed with its secret; WEBHOOK_URL does not.
+    assert told.path == "/delivered" and signed_for(secret, told)["type"] == "delivery.delivered"
+    assert [r.json["type"] for r in receiver.requests if r.path == "/hooks"] == [
+        "account.registered"
+    ]
     assert told.json["data"] == {
         "user_id": user["id"],
         "email": MARY,
@@ -85,8 +95,8 @@ def test_a_receipt_is_the_operators_and_the_applications_never_a_clients(
     }
     stamp = datetime.fromisoformat(told.json["timestamp"].replace("Z", "+00:00"))
     assert abs((stamp - first.astimezone(UTC)).total_seconds()) < 0.001
-    purposes = [r["purpose"] for r in rows(engine, "outbox")]
-    assert purposes.count("delivery.delivered") == 1
+    [event] = [r for r in rows(engine, "outbox") if r["purpose"] == "delivery.delivered"]
+    assert event["recipient"] == endpoint
 
 
 def _schemas_of(document: dict[str, Any], node: Any, seen: set[str]) -> set[str]:

@@ -12,6 +12,7 @@ import pytest
 
 from support import processes
 from support.forwarding_proxy import ForwardingProxy
+from support.mail_reports import ENV as MAIL_REPORT_KEYS
 from support.smtp_sink import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +44,8 @@ def test_schemathesis_finds_no_failure(env: dict[str, str], backend: str, tmp_pa
         # Every region, so that the fuzzer's numbers reach the routes' other rules.
         "SMS_ALLOWED_REGIONS": "*",
         "PUBLIC_URL": "https://outpost.example.com",
+        # The mail providers' keys, so that their report routes answer.
+        **{k: v for k, v in MAIL_REPORT_KEYS.items() if k != "PROVIDER_EVENTS_TOKEN"},
     }
     # Through a proxy giving each request its own client address: schemathesis tries every
     # admin route with a missing and a wrong token, far past the 10 wrong tokens a client
@@ -69,7 +72,7 @@ def _report(run: subprocess.CompletedProcess[str], log: Path) -> str:
     and what the API logged past a warning (an unexpected error's traceback)."""
     said = [line[:400] for line in (run.stdout + run.stderr).splitlines()]
     logged = [line for line in log.read_text().splitlines() if '"level": "ERROR"' in line]
-    return "\n".join(said[-150:] + ["--- the API's errors:", *logged[-20:]])
+    return "\n".join([*said[-150:], "--- the API's errors:", *logged[-20:]])
 
 
 def _schemathesis(port: int, tmp_path: Path, seed: str) -> subprocess.CompletedProcess[str]:

@@ -19,8 +19,10 @@ from werkzeug.test import TestResponse
 from api_service import create_app
 from outbox_relay import claims, marks, store
 from shared.clock import utcnow
+from shared.vocabulary import EventType
 from support.constants import PASSWORD, WEBHOOK_SECRET
 from support.rows import rows
+from support.webhooks import subscribe
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-auth-token-0123456789abcd"
@@ -139,6 +141,7 @@ def failures(engine: Engine) -> list[dict[str, Any]]:
 def test_a_delivered_callback_signed_over_public_url_is_recorded_once_whatever_the_host(
     api: FlaskClient, engine: Engine
 ) -> None:
+    subscribe(engine, "https://crm.example.com/delivered", EventType.DELIVERY_DELIVERED)
     delivery_id = sent_sms(api, engine, SID)
     answer = twilio_callback(api, status("delivered"))
     assert (answer.status_code, answer.get_json()) == (200, {"accepted": 1, "unknown": 0})

@@ -1,7 +1,7 @@
 """Revision 0026 (`delivery.delivered`) on a populated database: messages, events and dead
 letters survive and still work, a receipt about a message written before it tells the
-application; the downgrade removes those events alone, and the older constraint refuses them
-again."""
+application's endpoint subscribed to it; the downgrade removes those events alone, and the
+older constraint refuses them again."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from sqlalchemy import Engine
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.db import alembic_config
+from shared.vocabulary import EventType
 from support.bulk import dead_one, queue_one
 from support.constants import PASSWORD, WEBHOOK_SECRET
 from support.rows import rows
 from support.sns import BEARER, TOKEN
+from support.webhooks import subscribe
 
 ADA = "ada@example.com"
 DELIVERED = "delivery.delivered"
@@ -32,12 +34,13 @@ def test_0026_keeps_the_outbox_and_tells_the_application_of_an_older_messages_re
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "PROVIDER_EVENTS_TOKEN": TOKEN,
     }
-    command.downgrade(config, "0025")
     app = create_app(served)
     try:
         api = app.test_client()
+        # Written at the head (this code reads its endpoints), kept at 0025 by its downgrade.
         registered = api.post("/v1/registrations", json={"email": ADA, "password": PASSWORD})
         delivery_id = registered.get_json()["delivery"]["id"]
+        command.downgrade(config, "0025")
         dead = dead_one(engine, "dead@example.com")
         with pytest.raises(sa.exc.IntegrityError):
             queue_one(engine, "early@example.com", purpose=DELIVERED, channel="webhook")
@@ -45,6 +48,8 @@ def test_0026_keeps_the_outbox_and_tells_the_application_of_an_older_messages_re
 
         command.upgrade(config, "head")
         assert {r["public_id"]: r["status"] for r in rows(engine, "outbox")} == before
+        # `delivery.delivered` goes to the endpoints that subscribe to it.
+        subscribe(engine, "http://127.0.0.1:9/delivered", EventType.DELIVERY_DELIVERED)
         with engine.connect() as connection:
             listed = connection.execute(sa.text("SELECT public_id FROM outbox_dead_letters"))
             assert list(listed.scalars()) == [dead]

@@ -14,8 +14,9 @@ from sqlalchemy import Engine, update
 from standardwebhooks.webhooks import Webhook
 
 from api_service import create_app
-from api_service.flows import activation, login
+from api_service.flows import login
 from outbox_relay.relay import Relay
+from shared import activation
 from shared.models import outbox, users
 from shared.throttle import Limit
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay

@@ -12,24 +12,20 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from standardwebhooks.webhooks import Webhook
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.accounts import user_by_id
-from shared.clock import utcnow
-from shared.events import emit
-from shared.models import users
-from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
 from support.commands import as_json, cli, cli_all, ok
-from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
+from support.constants import ADMIN_TOKEN, MakeRelay
 from support.dashboard import signed_in
 from support.rows import rows
 from support.sms_gateway import GatewayRequest, SmsGateway
 from support.smtp_sink import SinkServer
+from support.webhooks import emit_activated
 
 KEY = b"webhook-key-0123456789abcdef-0123"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -39,37 +35,6 @@ SECRET = "whsec_" + base64.b64encode(KEY).decode()
 def hooked(make_relay: MakeRelay, receiver: SmsGateway) -> Relay:
     """A relay with WEBHOOK_URL pointed at `receiver`."""
     return make_relay(webhook_url=receiver.url + "/hooks", webhook_secret=KEY)
-
-
-def a_user(engine: Engine) -> int:
-    """An active account, written directly: the events here are emitted by hand."""
-    with engine.begin() as connection:
-        inserted = connection.execute(
-            insert(users).values(
-                email="ada@example.com",
-                password_hash="!",
-                locale="en",
-                status="active",
-                created_at=utcnow(),
-                email_proven_at=utcnow(),
-            )
-        )
-        return int(inserted.inserted_primary_key[0])
-
-
-def emit_activated(engine: Engine, relay: Relay) -> int:
-    user_id = a_user(engine)
-    with engine.begin() as connection:
-        emit(
-            connection,
-            relay.settings,
-            SecretBox(SECRET_KEY),
-            now=utcnow(),
-            event="account.activated",
-            user_id=user_id,
-            account=user_by_id(connection, user_id),
-        )
-    return user_id
 
 
 def verified(request: GatewayRequest) -> Any:

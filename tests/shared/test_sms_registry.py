@@ -12,7 +12,7 @@ from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import DOCUMENT
 from outbox_relay.channels.factory import sms_channel
 from outbox_relay.channels.sms import SmsApiChannel
-from shared.provider_events import SOURCES
+from shared.provider_events import MAIL_REPORTERS, SOURCES
 from shared.settings.config import Settings
 from shared.sms_providers.registry import RECEIVING, SPECS, spec_for, spec_named
 
@@ -31,7 +31,7 @@ def test_every_provider_that_sends_receipts_is_a_source_a_route_and_an_operation
 ) -> None:
     document = json.loads(DOCUMENT.read_text())
     rules = {rule.rule for rule in app.url_map.iter_rules()}
-    assert ("outpost", "ses", *(spec.name for spec in RECEIVING)) == SOURCES
+    assert ("outpost", "ses", *(spec.name for spec in RECEIVING), *MAIL_REPORTERS) == SOURCES
     assert [spec.name for spec in RECEIVING] == ["twilio", "vonage"]
     for spec in RECEIVING:
         assert spec.receipts is not None

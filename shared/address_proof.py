@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from api_service.flows.dependencies import Dependencies
 from shared.events import EventType, announce
 from shared.history import AccountEvent, record
+from shared.messages import Dependencies
 from shared.unproven import release_address
 
 
