@@ -56,7 +56,7 @@ def mail_to(recipient: str) -> Email:
 @dataclass(frozen=True)
 class Sent:
     """A mail as a provider's request carries it: the recipient, the sender's address, the
-    subject, both bodies, and the headers beside them by name."""
+    subject, both bodies, the headers beside them by name, and the outbox id as custom data."""
 
     to: str
     sender: str
@@ -64,10 +64,12 @@ class Sent:
     text: str
     html: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The outbox id in the custom data its reports carry back, where the provider takes some.
+    reference: str | None = None
 
 
-def read_raw(to: str, data: bytes) -> Sent:
-    """A mail sent as its raw bytes, read back."""
+def read_raw(to: str, data: bytes, reference: str | None = None) -> Sent:
+    """A mail sent as its raw bytes, read back, with the custom data sent beside it."""
     mail = message_from_bytes(data, policy=policy.default)
     assert isinstance(mail, EmailMessage)
     text, html = mail.get_body(("plain",)), mail.get_body(("html",))
@@ -80,6 +82,7 @@ def read_raw(to: str, data: bytes) -> Sent:
         text.get_content().replace("\r\n", "\n"),
         html.get_content().replace("\r\n", "\n"),
         {name: str(mail[name]) for name, _ in CONTENT.headers if mail[name] is not None},
+        reference,
     )
 
 

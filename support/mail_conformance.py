@@ -30,6 +30,7 @@ def _postmark_sent(request: GatewayRequest) -> Sent:
         body["TextBody"],
         body["HtmlBody"],
         {header["Name"]: header["Value"] for header in body["Headers"]},
+        body["Metadata"]["outpost_id"],
     )
 
 
@@ -44,13 +45,14 @@ def _sendgrid_sent(request: GatewayRequest) -> Sent:
         parts["text/plain"],
         parts["text/html"],
         body["headers"],
+        body["custom_args"]["outpost_id"],
     )
 
 
 def _mailgun_sent(request: GatewayRequest) -> Sent:
     """Mailgun's form read back: `to`, and the raw mail."""
     form = mailgun_api.fields(request)
-    return read_raw(form["to"].decode(), form["message"])
+    return read_raw(form["to"].decode(), form["message"], form["v:outpost_id"].decode())
 
 
 def _ses_sent(request: GatewayRequest) -> Sent:
@@ -65,7 +67,9 @@ def _resend_sent(request: GatewayRequest) -> Sent:
     body = request.json
     [to] = body["to"]
     sender = body["from"].rpartition("<")[2].rstrip(">")
-    return Sent(to, sender, body["subject"], body["text"], body["html"], body["headers"])
+    [tag] = body["tags"]
+    reference = tag["value"] if tag["name"] == "outpost_id" else None
+    return Sent(to, sender, body["subject"], body["text"], body["html"], body["headers"], reference)
 
 
 SMTP = Case(

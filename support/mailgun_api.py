@@ -73,11 +73,11 @@ class MailgunApi(MailStandIn):
         """The queued message's id (or the domain)."""
         if request.method == "GET":
             return Answer(200, {"domain": {"name": DOMAIN, "state": "active"}})
-        return Answer(200, {"id": f"<{given}>", "message": "Queued. Thank you."})
+        return Answer(200, {"id": given, "message": "Queued. Thank you."})
 
     def new_id(self) -> str:
-        """A Message-ID at the domain, as Mailgun gives one."""
-        return f"{super().new_id()}@{DOMAIN}"
+        """A Message-ID at the domain in angle brackets, as Mailgun gives one."""
+        return f"<{super().new_id()}@{DOMAIN}>"
 
     def failed(self, request: GatewayRequest, scripted: int) -> Answer:
         """Mailgun's answer: `Forbidden` in text for a bad key, else `{"message"}`."""

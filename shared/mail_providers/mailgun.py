@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from shared.addresses import Sender
 from shared.mail_providers.spec import (
+    OUTPOST_ID,
     THROTTLED,
     Answer,
     ApiSpec,
@@ -33,9 +34,9 @@ INVALID_TO = "invalid_to"
 
 
 class Mailgun(ApiSpec):
-    """POSTs the mail's raw bytes as the `message` file with `to`, multipart, to
-    /v3/DOMAIN/messages.mime with HTTP Basic (`api`, key); the answer's `id` (without its
-    angle brackets, as Mailgun's events name it) is the provider's id. Its errors carry no
+    """POSTs the mail's raw bytes as the `message` file with `to` and the outbox id as the user
+    variable `outpost_id` (its reports carry it back), multipart, to /v3/DOMAIN/messages.mime
+    with HTTP Basic (`api`, key); the answer's `id` is the provider's id. Its errors carry no
     code: a status and a `message`."""
 
     name = "mailgun"
@@ -63,11 +64,11 @@ class Mailgun(ApiSpec):
 
         def request(mail: MailText) -> Outbound:
             boundary = f"outpost-{mail.id}"
+            fields = {"to": mail.recipient, f"v:{OUTPOST_ID}": mail.id}
             body = b"".join(
                 [
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="to"\r\n\r\n'.encode(),
-                    mail.recipient.encode(),
-                    f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="message"; '
+                    *(_field(boundary, name, value) for name, value in fields.items()),
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="message"; '
                     'filename="message.mime"\r\nContent-Type: message/rfc822\r\n\r\n'.encode(),
                     mail.data,
                     f"\r\n--{boundary}--\r\n".encode(),
@@ -91,9 +92,15 @@ class Mailgun(ApiSpec):
         return str(answer.status), text
 
     def provider_id(self, answer: Answer) -> str | None:
-        """The answer's `id`, without its angle brackets."""
+        """The answer's `id`, angle brackets and all, as the reports match it."""
         found = answer.body.get("id")
-        return found.strip("<>") if isinstance(found, str) else None
+        return found if isinstance(found, str) else None
+
+
+def _field(boundary: str, name: str, value: str) -> bytes:
+    """One text field of a multipart form, its boundary before it."""
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+    return f"{head}{value}\r\n".encode()
 
 
 SPEC = Mailgun()

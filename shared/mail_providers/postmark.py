@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from shared.addresses import Sender
 from shared.mail_providers.spec import (
+    OUTPOST_ID,
     THROTTLED,
     Answer,
     ApiSpec,
@@ -31,8 +32,9 @@ _BAD_TOKEN = "bad or missing server token"
 
 
 class Postmark(ApiSpec):
-    """POSTs the mail as JSON (From, To, Subject, TextBody, HtmlBody, Headers, MessageStream) to
-    /email with X-Postmark-Server-Token; the answer's `MessageID` is the provider's id."""
+    """POSTs the mail as JSON (From, To, Subject, TextBody, HtmlBody, Headers, MessageStream, and
+    the outbox id in Metadata, which its webhooks carry back) to /email with
+    X-Postmark-Server-Token; the answer's `MessageID` is the provider's id."""
 
     name = "postmark"
     label = "Postmark"
@@ -75,6 +77,7 @@ class Postmark(ApiSpec):
                 "HtmlBody": content.html,
                 "Headers": [{"Name": name, "Value": value} for name, value in content.headers],
                 "MessageStream": provider.stream,
+                "Metadata": {OUTPOST_ID: mail.id},
             }
             return Outbound(url, json=body, headers=headers)
 

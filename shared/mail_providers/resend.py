@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from shared.addresses import Sender
 from shared.mail_providers.spec import (
+    OUTPOST_ID,
     THROTTLED,
     Answer,
     ApiSpec,
@@ -34,8 +35,9 @@ _SENDING_ONLY = "restricted_api_key"
 
 
 class Resend(ApiSpec):
-    """POSTs the mail as JSON (from, to, subject, text, html, headers) to /emails with a Bearer
-    key and the outbox id as its Idempotency-Key; the answer's `id` is the provider's id."""
+    """POSTs the mail as JSON (from, to, subject, text, html, headers, and the outbox id as a
+    tag, which its webhooks carry back) to /emails with a Bearer key and the outbox id as its
+    Idempotency-Key; the answer's `id` is the provider's id."""
 
     name = "resend"
     label = "Resend"
@@ -76,6 +78,7 @@ class Resend(ApiSpec):
                 "text": content.text,
                 "html": content.html,
                 "headers": dict(content.headers),
+                "tags": [{"name": OUTPOST_ID, "value": mail.id}],
             }
             headers = {**bearer(provider.key), "Idempotency-Key": mail.id}
             return Outbound(url, json=body, headers=headers)

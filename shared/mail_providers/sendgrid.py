@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from shared.addresses import Sender
 from shared.mail_providers.spec import (
+    OUTPOST_ID,
     THROTTLED,
     Answer,
     ApiSpec,
@@ -73,7 +74,7 @@ class SendGrid(ApiSpec):
                     {"type": "text/html", "value": content.html},
                 ],
                 "headers": dict(content.headers),
-                "custom_args": {"outpost_id": mail.id},
+                "custom_args": {OUTPOST_ID: mail.id},
             }
             return Outbound(url, json=body, headers=headers)
 

@@ -20,6 +20,10 @@ from shared.verdicts import Judgement, Verdict, classify_http
 
 __all__ = ["THROTTLED", "Answer", "ApiSpec", "MailApi", "MailSpec", "Outbound", "Rule"]
 
+# The custom data key under which a mail carries its outbox id to the APIs that take some
+# (SendGrid's custom_args, Mailgun's user variables, Postmark's Metadata, Resend's tags): their
+# reports carry it back (api_service/mail_reports).
+OUTPOST_ID = "outpost_id"
 # Seconds a mail provider's API has to answer one request (each of httpx's steps).
 MAIL_API_TIMEOUT = 10.0
 

@@ -128,6 +128,9 @@ def test_a_mail_is_handed_over_as_the_provider_documents(
     assert (sent.to, sent.sender, sent.subject) == (RECIPIENT, MAIL_FROM.address, CONTENT.subject)
     assert (sent.text, sent.html) == (CONTENT.text, CONTENT.html)
     assert sent.headers == dict(CONTENT.headers)
+    # The outbox id as custom data, which the provider's reports carry back; SES takes none
+    # (its events name the MessageId it answered).
+    assert sent.reference == (None if spec.name == "ses" else mail_to(RECIPIENT).id)
 
 
 @each_api
