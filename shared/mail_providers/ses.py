@@ -17,10 +17,6 @@ import re
 from collections.abc import Mapping
 from typing import ClassVar
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
 from shared.addresses import Sender
 from shared.mail_providers.spec import (
     THROTTLED,
@@ -117,7 +113,12 @@ class Ses(ApiSpec):
 
 def signed(provider: MailApi, method: str, url: str, body: bytes) -> dict[str, str]:
     """The headers of a request signed with Signature Version 4 for `ses` in the provider's
-    region, by botocore's signer: Content-Type, X-Amz-Date and Authorization."""
+    region, by botocore's signer: Content-Type, X-Amz-Date and Authorization. botocore is
+    loaded here, by the relay that sends through SES alone: 0.14 s of every start otherwise."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     assert provider.account is not None and provider.region is not None
     request = AWSRequest(method, url, data=body, headers={"Content-Type": "application/json"})
     credentials = Credentials(provider.account, provider.key)

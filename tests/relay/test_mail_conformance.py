@@ -14,7 +14,7 @@ import pytest
 
 from outbox_relay.channels.mail_api import MailApiChannel
 from outbox_relay.failures import DeliveryFailure, Verdict
-from outpost.check_mail import reached
+from outpost.check_api import reached
 from shared.mail_providers.registry import APIS, SPECS, parse_mail_url
 from shared.mail_providers.spec import THROTTLED, Answer, ApiSpec, MailApi, MailSpec
 from support.mail_case import CONTENT, MAIL_FROM, ApiCase, Case, mail_to
