@@ -20,6 +20,7 @@ from outbox_relay.render import RenderedEmail, Templates
 from shared import tracing, webhook_endpoints
 from shared.addresses import Sender
 from shared.clock import utcnow
+from shared.mail_providers.spec import MailContent
 from shared.outbox import WEBHOOK, Channel, Purpose
 from shared.secretbox import SecretBox
 from shared.settings.code_link import CodeLink
@@ -66,12 +67,14 @@ def compose(
     if row.purpose == Purpose.NO_ACCOUNT and unsubscribe_url is not None:
         unsubscribe = params["unsubscribe_url"] = unsubscribe_url(row.recipient)
     rendered = templates.email(row.template, row.locale, params)
+    content = _content(row, mail_from, rendered, unsubscribe)
     return Email(
         id=row.public_id,
         sender=mail_from.address,
         recipient=row.recipient,
-        data=_mail(row, mail_from, rendered, unsubscribe),
+        data=_mail(row, mail_from, content),
         priority=row.priority,
+        content=content,
     )
 
 
@@ -91,9 +94,21 @@ def _event(row: Claimed, box: SecretBox) -> WebhookMessage:
     )
 
 
-def _mail(
+def _content(
     row: Claimed, mail_from: Sender, rendered: RenderedEmail, unsubscribe: str | None
-) -> bytes:
+) -> MailContent:
+    """What the mail says, the same whichever provider carries it: the rendered parts, its
+    Message-ID and, for a stranger's mail, the one-click unsubscribe headers (RFC 8058)."""
+    headers = [("Message-ID", message_id(row.public_id, mail_from))]
+    if unsubscribe is not None:
+        headers += [
+            ("List-Unsubscribe", f"<{unsubscribe}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ]
+    return MailContent(rendered.subject, rendered.text, rendered.html, tuple(headers))
+
+
+def _mail(row: Claimed, mail_from: Sender, content: MailContent) -> bytes:
     """The RFC 5322 bytes of a rendered mail: its headers, then its text and HTML parts.
 
     Written out directly rather than through the email package, which took most of a drain's
@@ -102,26 +117,23 @@ def _mail(
     words.
     """
     boundary = f"=_outpost_{_boundary()}"
+    message_header, *unsubscribe = (f"{name}: {value}" for name, value in content.headers)
     head = [
         f"From: {_from_header(mail_from)}",
         f"To: {row.recipient}",
-        f"Subject: {_header_text(rendered.subject, 'Subject')}",
+        f"Subject: {_header_text(content.subject, 'Subject')}",
         # A numeric zone: RFC 5322 calls `GMT` obsolete and `-0000` an unknown zone.
         f"Date: {_date(int(utcnow().timestamp()))}",
-        f"Message-ID: {message_id(row.public_id, mail_from)}",
+        message_header,
         "MIME-Version: 1.0",
         f"Content-Language: {row.locale}",
         "Content-Type: multipart/alternative;",
         f' boundary="{boundary}"',
+        *unsubscribe,
     ]
-    if unsubscribe is not None:
-        head += [
-            f"List-Unsubscribe: <{unsubscribe}>",
-            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-        ]
     body = [
-        *_part(boundary, "plain", rendered.text),
-        *_part(boundary, "html", rendered.html),
+        *_part(boundary, "plain", content.text),
+        *_part(boundary, "html", content.html),
         f"--{boundary}--",
         "",
     ]

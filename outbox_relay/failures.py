@@ -176,6 +176,7 @@ def failure_of(judgement: Judgement) -> DeliveryFailure:
         judgement.description,
         refusal=judgement.refusal,
         slow_down=judgement.slow_down,
+        retry_floor=judgement.retry_after,
     )
 
 

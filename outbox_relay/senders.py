@@ -257,7 +257,8 @@ class Senders:
         refused = Refused(
             failure,
             verdict,
-            probe_wait=provider.probe_backoff() if down else 0.0,
+            # A throttle's Retry-After is honoured: no probe before it.
+            probe_wait=max(provider.probe_backoff(), failure.retry_floor) if down else 0.0,
             another_takes=down and self._providers.another_takes(row.channel, provider),
         )
         return decide.decide(row, refused, utcnow(), self.settings, ms=ms)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.operator.dispatch import missing_database
 from outbox_relay.render import Templates
-from outpost import check_smtp
+from outpost.check_mail import mail_findings
 from outpost.finding import Finding
 from outpost.serve import read_at_start
 from shared import keyring
@@ -39,7 +39,7 @@ def run_checks(
 ) -> int:
     """Print each finding (problems on `err`) and a summary; 0 when every check holds, else 1.
     `named`: the `--env-file` the environment was read from, whose names are checked too;
-    `send_test`: an address to send one real mail to through SMTP_URL."""
+    `send_test`: an address to send one real mail to through the primary mail provider."""
     found = 0
     problems = 0
     for finding in [*_env_file(named), *findings(environ, send_test)]:
@@ -74,12 +74,7 @@ def findings(environ: Mapping[str, str], send_test: str | None = None) -> Iterat
     yield from _templates(settings)
     if DATABASE_URL.given(environ):
         yield from _databases(settings)
-    greeted = check_smtp.greeted("SMTP_URL", settings.smtp)
-    yield greeted
-    if send_test is not None and not greeted.problem:
-        yield check_smtp.sent("SMTP_URL", settings.smtp, settings.mail_from, send_test)
-    if settings.smtp_fallback is not None:
-        yield check_smtp.greeted("SMTP_FALLBACK_URL", settings.smtp_fallback)
+    yield from mail_findings(settings, send_test)
     yield from _sms(settings)
 
 

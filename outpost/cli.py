@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "--send-test",
         metavar="ADDRESS",
         type=_address,
-        help="also send one real mail to ADDRESS through SMTP_URL, as the relay sends mail",
+        help="also send one real mail to ADDRESS through the mail provider, as the relay does",
     )
     deploy = commands.add_parser(
         "deploy-files", help="write the systemd units, nginx site and Prometheus files to DIR"

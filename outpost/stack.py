@@ -23,7 +23,7 @@ from shared.settings.config import Settings
 from shared.settings.config_values import loopback
 from shared.settings.database import DATABASE_URL
 from shared.settings.keys import ADMIN_TOKEN, SECRET_KEY
-from shared.settings.mail import APP_URL, CODE_LINK_URL, PUBLIC_URL, SMTP_URL
+from shared.settings.mail import APP_URL, CODE_LINK_URL, MAIL_URL, PUBLIC_URL, SMTP_URL
 from shared.settings.processes import OUTPOST_BIND, OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from shared.settings.sms import SMS_URL
 
@@ -31,8 +31,9 @@ STOP_TIMEOUT = 30.0
 
 
 def up_stack(host: str, port: int, smtp_port: int) -> int:
-    """Migrate, then run gunicorn, the relay and (unless SMTP_URL is set) the catcher."""
-    catch_mail = not SMTP_URL.given(os.environ)
+    """Migrate, then run gunicorn, the relay and (unless SMTP_URL or MAIL_URL is set) the
+    catcher."""
+    catch_mail = not (SMTP_URL.given(os.environ) or MAIL_URL.given(os.environ))
     token_generated = not ADMIN_TOKEN.given(os.environ)
     sms = (
         "SMS via SMS_URL" if SMS_URL.given(os.environ) else "SMS written to the log (SMS_URL=log:)"
@@ -66,9 +67,7 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if _wait_until_up(f"http://{host}:{port}/readyz", children, lambda: stop_asked):
-        mail = (
-            f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else "mail via SMTP_URL"
-        )
+        mail = f"mail caught on {host}:{smtp_port} into var/mail/" if catcher else _mail_via()
         stack = Stack(
             base=f"http://{host}:{port}",
             mail=mail,
@@ -127,7 +126,7 @@ def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:
         # Where the "no account" mails' unsubscribe links lead; no SMS provider is asked to
         # post its receipts to a loopback address.
         env[PUBLIC_URL.name] = f"http://{host}:{port}"
-    if not SMTP_URL.given(env):
+    if not (SMTP_URL.given(env) or MAIL_URL.given(env)):
         env[SMTP_URL.name] = f"smtp://{host}:{smtp_port}"
     if not SMS_URL.given(env):
         env[SMS_URL.name] = "log:"
@@ -177,3 +176,8 @@ def _wait_until_up(
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def _mail_via() -> str:
+    """Which variable names the mail provider, as the banner says it."""
+    return f"mail via {'MAIL_URL' if MAIL_URL.given(os.environ) else 'SMTP_URL'}"

@@ -20,7 +20,7 @@ def providers_of(settings: Settings) -> dict[Channel, tuple[str, ...]]:
     """The providers of each channel, in the order relays try them."""
     sms = ("sms",) if settings.sms_url else ()
     return {
-        Channel.EMAIL: ("smtp", "smtp_fallback") if settings.smtp_fallback else ("smtp",),
+        Channel.EMAIL: ("smtp", "smtp_fallback") if settings.mail_fallback_provider else ("smtp",),
         Channel.SMS: sms + (("sms_fallback",) if settings.sms_fallback_url else ()),
         # Always: endpoints are added while relays run (shared/webhook_endpoints.py).
         Channel.WEBHOOK: ("webhook",),

@@ -37,12 +37,14 @@ class Refusal(StrEnum):
 @dataclass(frozen=True)
 class Judgement:
     """A failed answer judged: the verdict, the error recorded, what a permanent failure
-    refused beyond the message, and whether the answer asks the sender to slow down."""
+    refused beyond the message, whether the answer asks the sender to slow down, and the
+    seconds it asks to be left alone for (a throttle's Retry-After)."""
 
     verdict: Verdict
     description: str
     refusal: Refusal | None = None
     slow_down: bool = False
+    retry_after: float = 0.0
 
 
 def classify_http(status: int) -> Verdict | None:

@@ -49,11 +49,12 @@ class GatewayRequest:
 @dataclass(frozen=True)
 class Answer:
     """What the stand-in answers: a status and a JSON body (or, with another media type, a
-    text body as is)."""
+    text body as is), and any headers beside them."""
 
     status: int
     body: Any
     media: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class HttpStandIn(ABC):
@@ -190,6 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.media)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in answer.headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
             self.wfile.flush()

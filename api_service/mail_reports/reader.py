@@ -13,11 +13,12 @@ from api_service.admin_auth import require_proof
 from api_service.problems import Problem
 from api_service.provider_feeds import MAX_BODY_BYTES, FeedPost, check_storable
 from api_service.request_body import read_bytes, read_json
+
+# The custom data key under which the sending side carries a message's public id, one for
+# both sides (shared/mail_providers); the readers read it from here.
+from shared.mail_providers.spec import OUTPOST_ID as OUTPOST_ID
 from shared.settings.config import Settings
 
-# The custom data key under which the sending side carries a message's public id
-# (SendGrid's custom_args, Mailgun's user-variables, Postmark's Metadata, Resend's tags).
-OUTPOST_ID = "outpost_id"
 # The longest message reference read; longer ones find nothing.
 _MAX_REFERENCE = 300
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shared.mail_providers.spec import MailContent
+
 
 @dataclass(frozen=True)
 class SmsMessage:
@@ -18,13 +20,16 @@ class SmsMessage:
 @dataclass(frozen=True)
 class Email:
     """One email ready for the wire: envelope sender and recipient, and the RFC 5322 bytes;
-    `priority` orders it under SMTP_RATE (shared.outbox.priority_of: 0 first)."""
+    `priority` orders it under SMTP_RATE (shared.outbox.priority_of: 0 first); `content`, what
+    the bytes say in parts, for the APIs that take a mail so (None: a mail of bytes alone, as
+    `outpost check --send-test` writes for SMTP)."""
 
     id: str
     sender: str
     recipient: str
     data: bytes
     priority: int = 1
+    content: MailContent | None = None
 
 
 @dataclass(frozen=True)

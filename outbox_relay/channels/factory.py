@@ -1,5 +1,5 @@
-"""Building each provider's channel from the settings: SMTP and SMS, each with its fallback,
-and the webhook endpoint."""
+"""Building each provider's channel from the settings: mail (SMTP or an HTTP API) and SMS, each
+with its fallback, and the webhook endpoint."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from collections.abc import Callable
 from functools import partial
 
 from outbox_relay.channels import Channel
+from outbox_relay.channels.mail_api import MailApiChannel
 from outbox_relay.channels.sms import SmsApiChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.channels.webhook import WebhookChannel
+from shared.addresses import Sender
+from shared.mail_providers.registry import api_named
+from shared.mail_providers.spec import MailApi, MailProvider
 from shared.settings.config import Settings
 from shared.settings.sms_url import LOG
 from shared.sms_providers.registry import spec_named
@@ -23,14 +27,15 @@ ChannelFactory = Callable[[str], Channel]
 
 
 def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFactory:
-    """Build the channel of provider `smtp`, `smtp_fallback`, `sms`, `sms_fallback` or
-    `webhook`."""
+    """Build the channel of provider `smtp`, `smtp_fallback` (the two mail slots, whichever
+    provider fills them), `sms`, `sms_fallback` or `webhook`."""
 
     def build(provider: str) -> Channel:
         if provider in ("smtp", "smtp_fallback"):
-            smtp = settings.smtp if provider == "smtp" else settings.smtp_fallback
-            assert smtp is not None
-            return SmtpChannel(smtp, partial(pace, provider) if pace else None)
+            first = provider == "smtp"
+            mail = settings.mail_provider if first else settings.mail_fallback_provider
+            assert mail is not None
+            return mail_channel(mail, settings.mail_from, partial(pace, provider) if pace else None)
         sms = {"sms": settings.sms, "sms_fallback": settings.sms_fallback}.get(provider)
         if sms is not None:
             return sms_channel(sms, settings)
@@ -39,6 +44,15 @@ def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFac
         raise ValueError(f"no provider {provider!r} configured")
 
     return build
+
+
+def mail_channel(
+    provider: MailProvider, mail_from: Sender, pace: Callable[[float, int], None] | None
+) -> Channel:
+    """The channel speaking to one mail provider: its SMTP server, or its API as its spec says."""
+    if isinstance(provider, MailApi):
+        return MailApiChannel(api_named(provider.kind), provider, mail_from, pace)
+    return SmtpChannel(provider, pace)
 
 
 def sms_channel(provider: SmsProvider, settings: Settings) -> Channel:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import logging
 import re
 
-import httpx
-
 from outbox_relay.channels import Message, SmsMessage
-from outbox_relay.channels.http import post
-from outbox_relay.failures import DeliveryFailure, failure_of
+from outbox_relay.channels.http import Exchange
 from shared.settings.config import SMS_TIMEOUT, Settings
-from shared.sms_providers.spec import Answer, SmsProvider, SmsSpec
+from shared.sms_providers.spec import SmsProvider, SmsSpec
 
 log = logging.getLogger(__name__)
 
@@ -32,37 +29,20 @@ class SmsApiChannel:
     ) -> None:
         self._spec = spec
         self._request = spec.requests(provider, settings.sms_context)
-        self._client = httpx.Client(timeout=timeout)
+        self._exchange = Exchange(timeout)
 
     def send(self, message: Message, start_by: float) -> str | None:
         """Deliver one SMS; the spec says whose failure a refusal is, and the provider's id."""
         assert isinstance(message, SmsMessage)
-        outbound = self._request(message)
-        answers: list[Answer] = []
-
-        def judge(response: httpx.Response) -> DeliveryFailure | None:
-            answers.append(Answer(response.status_code, response.reason_phrase, response.content))
-            judgement = self._spec.judge(answers[0])
-            return None if judgement is None else failure_of(judgement)
-
-        request = {
-            "data": outbound.form,
-            "json": outbound.json,
-            "content": outbound.content,
-            "headers": outbound.headers or None,
-            "auth": outbound.auth,
-        }
-        post(
-            self._client, outbound.url, judge, **{k: v for k, v in request.items() if v is not None}
-        )
-        return self._spec.provider_id(answers[0])
+        answer = self._exchange(self._request(message), self._spec.judge)
+        return self._spec.provider_id(answer)
 
     def cut(self) -> None:
         """Nothing to break off: an HTTP send is bounded by its own timeout."""
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
-        self._client.close()
+        self._exchange.close()
 
 
 class SmsLogChannel:

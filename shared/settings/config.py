@@ -12,12 +12,13 @@ from typing import Any
 from shared import locales
 from shared.addresses import Sender
 from shared.locales import PACKAGED
+from shared.mail_providers.spec import MAIL_API_TIMEOUT, MailApi, MailProvider
 from shared.outbox import Purpose
 from shared.settings import abuse, database, keys, lifetimes, mail, relay, signup
 from shared.settings import config_values as values
 from shared.settings.captcha_url import Captcha
 from shared.settings.catalogue import SETTINGS
-from shared.settings.config_env import ConfigError, check_together
+from shared.settings.config_env import ConfigError, check_slots, check_together
 from shared.settings.mail import APP_URL, LOGO_URL, PRODUCT_NAME, SUPPORT_EMAIL, TEMPLATES_DIR
 from shared.settings.sms import (
     PHONE_DEFAULT_REGION,
@@ -97,6 +98,9 @@ class Settings:
     resend_webhook_secret: bytes | None = setting(keys.RESEND_WEBHOOK_SECRET, repr=False)
     smtp: SmtpSettings = setting(mail.SMTP_URL)
     smtp_fallback: SmtpSettings | None = setting(mail.SMTP_FALLBACK_URL)
+    # MAIL_URL and MAIL_FALLBACK_URL: the same two slots, when an HTTP API fills them.
+    mail_url_provider: MailProvider | None = setting(mail.MAIL_URL, repr=False)
+    mail_fallback_url_provider: MailProvider | None = setting(mail.MAIL_FALLBACK_URL, repr=False)
     mail_from: Sender = setting(mail.MAIL_FROM)
     templates_dir: Path | None = setting(mail.TEMPLATES_DIR)
     # None: SMS is not offered; "log:" writes each SMS to the log; else a provider's URL, read
@@ -155,6 +159,7 @@ class Settings:
         """Parse and check every variable; raise ConfigError naming the first bad one."""
         if require_secret and len(keys.SECRET_KEY.read(environ)) < 16:
             raise ConfigError(f"SECRET_KEY: required, {values.KEY_RULE}")
+        check_slots(environ)
         parsed = Parsed(SETTINGS, environ)
         template, headers = parsed[SMS_REQUEST_TEMPLATE], parsed[SMS_HEADERS]
         settings = cls(
@@ -219,20 +224,28 @@ class Settings:
         return [p for p in (self.sms, self.sms_fallback) if p is not None and p.kind != LOG]
 
     @property
+    def mail_provider(self) -> MailProvider:
+        """The first mail slot's provider: MAIL_URL's, else SMTP_URL's."""
+        return self.mail_url_provider or self.smtp
+
+    @property
+    def mail_fallback_provider(self) -> MailProvider | None:
+        """The second mail slot's provider, if any: MAIL_FALLBACK_URL's or SMTP_FALLBACK_URL's."""
+        return self.mail_fallback_url_provider or self.smtp_fallback
+
+    @property
     def longest_send(self) -> float:
         """Seconds one send may take: a send tries one provider, so that provider's longest.
 
         An SMTP send is cut at its timeout (channels.smtp); an HTTP request at a few of them.
         """
         timeouts = [
-            self.smtp.timeout,
+            *(_send_bound(p) for p in (self.mail_provider, self.mail_fallback_provider) if p),
             HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
             HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_fallback_url not in (None, "log:") else 0.0,
             # Whether or not WEBHOOK_URL is set: endpoints are added while the relay runs.
             HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT,
         ]
-        if self.smtp_fallback is not None:
-            timeouts.append(self.smtp_fallback.timeout)
         return max(timeouts)
 
     @property
@@ -262,3 +275,10 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _send_bound(provider: MailProvider) -> float:
+    """Seconds one send to a mail provider may take: SMTP's timeout, an API's few of its own."""
+    if isinstance(provider, MailApi):
+        return HTTP_TIMED_STEPS * MAIL_API_TIMEOUT
+    return provider.timeout

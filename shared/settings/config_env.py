@@ -13,7 +13,16 @@ from shared.sms_providers.template import SPEC as TEMPLATED_SPEC
 if TYPE_CHECKING:
     from shared.settings.config import Settings
 
-__all__ = ["DEFAULT_CONCURRENCY", "ConfigError", "check_together", "require_database_url"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "ConfigError",
+    "check_slots",
+    "check_together",
+    "require_database_url",
+]
+
+# The two mail slots, each by the variables that may fill it (SPEC: one of them at most).
+_MAIL_SLOTS = (("SMTP_URL", "MAIL_URL"), ("SMTP_FALLBACK_URL", "MAIL_FALLBACK_URL"))
 
 
 def require_database_url(environ: Mapping[str, str]) -> None:
@@ -25,6 +34,14 @@ def require_database_url(environ: Mapping[str, str]) -> None:
             "DATABASE_URL: required, e.g. postgresql://outpost_app@127.0.0.1:5432/outpost or "
             "sqlite:////var/lib/outpost/outpost.db (only `outpost up` defaults to a file)"
         )
+
+
+def check_slots(environ: Mapping[str, str]) -> None:
+    """Raise ConfigError when a mail slot is filled twice: SMTP_URL and MAIL_URL name the
+    same provider's place, and so do their fallbacks."""
+    for smtp, api in _MAIL_SLOTS:
+        if environ.get(smtp) and environ.get(api):
+            raise ConfigError(f"{api}: the same slot as {smtp}, which is set too: keep one of them")
 
 
 def check_together(settings: Settings) -> None:

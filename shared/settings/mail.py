@@ -3,6 +3,7 @@ product (branding, links, templates)."""
 
 from __future__ import annotations
 
+from shared.mail_providers.registry import parse_mail_url
 from shared.settings import code_link, mail_values
 from shared.settings import config_values as values
 from shared.settings.smtp_url import parse_smtp_url
@@ -10,7 +11,7 @@ from shared.settings.variable import Environ, Group, Variable, optional
 
 MAIL = Group(
     "Mail",
-    "The SMTP providers the relay hands mail to, and the sender it names "
+    "The mail providers the relay hands mail to (SMTP, or an HTTP API), and the sender it names "
     "([providers](providers.md)). Certificates are always verified.",
 )
 MESSAGES = Group(
@@ -52,12 +53,39 @@ SMTP_FALLBACK_URL = Variable(
     parse=optional(parse_smtp_url),
     checks="as `SMTP_URL`",
 )
+MAIL_URL = Variable(
+    name="MAIL_URL",
+    group=MAIL,
+    meaning=(
+        "The mail provider when it is reached by its HTTP API rather than SMTP (a host that "
+        "blocks SMTP ports, a provider whose API is its main door): "
+        "`postmark://SERVER_TOKEN@api.postmarkapp.com[?stream=outbound]`, "
+        "`sendgrid://API_KEY@api.sendgrid.com`; the host (and port) is where requests go, "
+        "over verified HTTPS (plain HTTP only to a loopback host). It fills `SMTP_URL`'s slot: "
+        "setting both stops the processes at start ([providers](providers.md#http-apis))."
+    ),
+    parse=optional(parse_mail_url),
+    shown="unset: `SMTP_URL`",
+    checks="a URL of a registered provider (`smtp://` and `smtps://` as `SMTP_URL`); not "
+    "with `SMTP_URL`",
+)
+MAIL_FALLBACK_URL = Variable(
+    name="MAIL_FALLBACK_URL",
+    group=MAIL,
+    meaning=(
+        "A second mail provider in any of `MAIL_URL`'s forms, with `SMTP_FALLBACK_URL`'s rules "
+        "(an SMTP primary with an API fallback is fine). It fills `SMTP_FALLBACK_URL`'s slot."
+    ),
+    parse=optional(parse_mail_url),
+    checks="as `MAIL_URL`; not with `SMTP_FALLBACK_URL`",
+)
 SMTP_RATE = Variable(
     name="SMTP_RATE",
     group=MAIL,
     meaning=(
-        "The most messages a second handed to each SMTP provider (counted when MAIL FROM is "
-        "sent), summed over every relay on the database: a provider's quota, e.g. 14 for a new "
+        "The most messages a second handed to each mail provider (counted when MAIL FROM is "
+        "sent, or an API's request), summed over every relay on the database: a provider's "
+        "quota, e.g. 14 for a new "
         "Amazon SES account. A throttling reply slows the provider down further."
     ),
     parse=values.rate,

@@ -71,11 +71,14 @@ class Outbound:
 
 @dataclass(frozen=True)
 class Answer:
-    """A provider's answer as a spec reads it: the HTTP status, its reason phrase, the body."""
+    """A provider's answer as a spec reads it: the HTTP status, its reason phrase, the body,
+    and the headers (names in lower case) that some providers answer in (SendGrid's message
+    id, SES's error type, a throttle's Retry-After)."""
 
     status: int
     reason: str
     content: bytes = field(default=b"", repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @cached_property
     def body(self) -> Mapping[str, Any]:
