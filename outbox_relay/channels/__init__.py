@@ -18,13 +18,16 @@ class SmsMessage:
 @dataclass(frozen=True)
 class Email:
     """One email ready for the wire: envelope sender and recipient, and the RFC 5322 bytes;
-    `priority` orders it under SMTP_RATE (shared.outbox.priority_of: 0 first)."""
+    `priority` orders it under SMTP_RATE (shared.outbox.priority_of: 0 first); `reports`:
+    whether it asks for delivery status notifications (RFC 3461) where the server offers
+    them, its delivery id as their envelope id."""
 
     id: str
     sender: str
     recipient: str
     data: bytes
     priority: int = 1
+    reports: bool = False
 
 
 @dataclass(frozen=True)

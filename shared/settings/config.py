@@ -91,6 +91,8 @@ class Settings:
     smtp: SmtpSettings = setting(mail.SMTP_URL)
     smtp_fallback: SmtpSettings | None = setting(mail.SMTP_FALLBACK_URL)
     mail_from: Sender = setting(mail.MAIL_FROM)
+    # None: mail goes from MAIL_FROM's address, and no report by mail is read.
+    bounce_address: str | None = setting(mail.BOUNCE_ADDRESS)
     templates_dir: Path | None = setting(mail.TEMPLATES_DIR)
     # None: SMS is not offered; "log:" writes each SMS to the log; else a provider's URL, read
     # by `sms` (shared.settings.sms_url).

@@ -85,6 +85,22 @@ MAIL_FROM = Variable(
     shown="`$PRODUCT_NAME <no-reply@localhost>`",
     checks="a display name of 1 to 60 printable characters, without `<`, `>` or quotes",
 )
+BOUNCE_ADDRESS = Variable(
+    name="BOUNCE_ADDRESS",
+    group=MAIL,
+    meaning=(
+        "The envelope sender (`MAIL FROM`, the `Return-Path`) of every mail, an address whose "
+        "local part takes a `+` extension (`bounces@mail.example.com`): each mail goes from "
+        "`bounces+TOKEN@mail.example.com`, TOKEN naming the message and signed with "
+        "`SECRET_KEY` (VERP), and, where the server offers DSN (RFC 3461), asks for "
+        "`RET=HDRS ENVID=<delivery id>` and `NOTIFY=FAILURE,DELAY`. What a smarthost or a later "
+        "server reports comes back there ([reports by mail](bounces.md#reports-by-mail))."
+    ),
+    parse=optional(mail_values.bounce_address),
+    shown="unset: `MAIL_FROM`'s address, no DSN parameters, and reports sent after a server's "
+    "`250` are not seen",
+    checks="an address as `MAIL_FROM`'s, its local part without `+` and of at most 24 characters",
+)
 PRODUCT_NAME = Variable(
     name="PRODUCT_NAME",
     group=MESSAGES,
