@@ -33,8 +33,9 @@ from shared.transitions import bounce
 from shared.vocabulary import ProviderEventType as ProviderEventType
 
 TYPES = tuple(kind.value for kind in ProviderEventType)
-# Who reports: Outpost's own format, Amazon SES, and each SMS provider that sends receipts.
-SOURCES = ("outpost", "ses", *(spec.name for spec in RECEIVING))
+# Who reports: Outpost's own format, Amazon SES, reports by mail (shared.mail_intake), and
+# each SMS provider that sends receipts.
+SOURCES = ("outpost", "ses", "mail", *(spec.name for spec in RECEIVING))
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
 _PUBLIC_ID = re.compile(
