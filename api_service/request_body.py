@@ -72,6 +72,15 @@ def read_form(req: Request, *, max_bytes: int = MAX_BODY_BYTES) -> MultiDict[str
     return MultiDict(pairs)
 
 
+def read_bytes(req: Request, *, media_type: str, max_bytes: int) -> bytes:
+    """The body as it came, of one media type (a mail: message/rfc822): 415, 413."""
+    if req.mimetype != media_type:
+        raise Problem(
+            415, "unsupported-media-type", "Unsupported Media Type", f"Send the body as {media_type}."
+        )
+    return _body(req, max_bytes)
+
+
 def _body(req: Request, max_bytes: int) -> bytes:
     """At most `max_bytes` of body, or 413; a chunked body is read from the server's stream."""
     if req.content_length is not None:
