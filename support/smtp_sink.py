@@ -86,8 +86,12 @@ class SmtpSink:
     timeouts: int = 0
     # Whether EHLO offers DSN (RFC 3461), taking its MAIL and RCPT parameters.
     dsn: bool = False
-    # Each message's envelope as it came: MAIL FROM's address and options, RCPT TO's options.
+    # Each message's envelope as it came: MAIL FROM's address and options, RCPT TO's options;
+    # and its recipients.
     envelopes: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+    # Each message's bytes as they came.
+    raw: list[bytes] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_EHLO(
@@ -107,6 +111,8 @@ class SmtpSink:
             self.envelopes.append(
                 (envelope.mail_from, list(envelope.mail_options), list(envelope.rcpt_options))
             )
+            self.recipients.append(list(envelope.rcpt_tos))
+            self.raw.append(envelope.original_content)
             self.data_commands.append(message)
             behaviour = self.script.pop(0) if self.script else self.mode
         if self.on_arrival is not None:
