@@ -76,7 +76,10 @@ def read_bytes(req: Request, *, media_type: str, max_bytes: int) -> bytes:
     """The body as it came, of one media type (a mail: message/rfc822): 415, 413."""
     if req.mimetype != media_type:
         raise Problem(
-            415, "unsupported-media-type", "Unsupported Media Type", f"Send the body as {media_type}."
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            f"Send the body as {media_type}.",
         )
     return _body(req, max_bytes)
 

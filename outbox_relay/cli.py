@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="deliver outbox messages until SIGTERM (systemd Type=notify)")
-    bounce = commands.add_parser(
+    intake = commands.add_parser(
         "bounce",
         help="read one report by mail on stdin (an MTA's pipe): exit 0 read, 75 database away, "
         "65 not a mail",
     )
-    bounce.add_argument("--recipient", help="the address it came to (default: its Delivered-To)")
+    intake.add_argument("--recipient", help="the address it came to (default: its Delivered-To)")
     add_commands(commands)
     args = parser.parse_args(argv)
     try:

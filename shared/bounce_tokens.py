@@ -12,8 +12,7 @@ import base64
 import binascii
 import hmac
 import uuid
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 

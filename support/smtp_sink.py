@@ -157,7 +157,7 @@ class _Server(SMTP):
         self._sink = handler
 
     def _getparams(self, params: Any) -> Any:
-        found = super()._getparams(params)  # type: ignore[no-untyped-call]
+        found = super()._getparams(params)
         if self._sink.dsn and found is not None:
             for name in _DSN_PARAMETERS:
                 found.pop(name, None)

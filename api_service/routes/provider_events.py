@@ -100,6 +100,7 @@ def post_ses_notification() -> dict[str, int]:
     authenticate(request, deps.settings.provider_events_token)
     return _apply_post(deps, "ses", ses_post(body_json(request, text_allowed=True)))
 
+
 _MAIL_BODY = {
     "required": True,
     "content": {
