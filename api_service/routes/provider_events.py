@@ -119,7 +119,7 @@ _MAIL_BODY = {
 
 @bp.post("/v1/provider-events/mail")
 @bp.response(200, ProviderEventsResultSchema)
-@bp.problems(401, 404, 413, 415, 422, 429, 503)
+@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
 @bp.doc(operationId="postMailReport", requestBody=_MAIL_BODY)
 def post_mail_report() -> dict[str, int]:
     """A report by mail, as a server that receives BOUNCE_ADDRESS's mail posts it; acted on
