@@ -3,8 +3,8 @@ took and the next server refused comes back as Postfix's own report to the mail'
 envelope sender, which `outbox-relay bounce` reads as Postfix's pipe hands it over (the bounce
 domain's mail is relayed to a server on loopback; the pipe's user could not run this checkout's
 interpreter, kept under /root). A 5.1.1 at RCPT reads failed/address_rejected (suppressed)
-within seconds of Postfix's report, a 5.7.1 after DATA failed/undeliverable, a delivered mail
-stays sent, and forged reports through the same path act on nothing."""
+within seconds of Postfix's report, a 5.7.1 after DATA and a 4xx until Postfix gives up (its
+queue lifetime made 0: one try) failed/undeliverable, a delivered mail stays sent, and forged reports through the same path act on nothing."""
 
 from __future__ import annotations
 
@@ -128,3 +128,30 @@ def test_a_refusal_after_data_fails_the_delivery_and_suppresses_nothing(
     hand_over(env, bounce_host, 0)
     assert status_of(engine)[public_id] == ("bounced", "permanent_error")
     assert rows(engine, "suppressions") == []
+
+
+def test_a_deferral_until_postfix_gives_up_fails_the_delivery_and_suppresses_nothing(
+    engine: Engine,
+    env: dict[str, str],
+    postfix: Postfix,
+    postfix_relay: MakeRelay,
+    hops: tuple[StagedSmtp, SinkServer],
+) -> None:
+    next_hop, bounce_host = hops
+    prefix = postfix.fresh("deferred")
+    deferred = f"{prefix}0@{NEXT_HOP}"
+    next_hop.script.recipients[deferred] = "451 4.2.0 Mailbox busy, try again later"
+    # 0: Postfix tries once and gives up, as it does after maximal_queue_lifetime (5 days).
+    postfix.configure(maximal_queue_lifetime="0", bounce_queue_lifetime="0")
+    try:
+        [public_id] = queue_emails(engine, 1, prefix=prefix, domain=NEXT_HOP)
+        relay = postfix_relay(postfix.url("smarthost", login=False), bounce_address=BOUNCES)
+        drain_until(relay, lambda: status_of(engine)[public_id][0] == "sent", 10)
+        bounce_host.sink.wait_for(1, timeout=30)
+    finally:
+        postfix.configure(maximal_queue_lifetime="5d", bounce_queue_lifetime="5d")
+    hand_over(env, bounce_host, 0)
+    assert status_of(engine)[public_id] == ("bounced", "permanent_error")
+    assert rows(engine, "suppressions") == []
+    [event] = rows(engine, "provider_events")
+    assert event["diagnostic"].startswith("failed 4.2.0")
