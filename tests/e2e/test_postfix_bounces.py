@@ -3,8 +3,9 @@ took and the next server refused comes back as Postfix's own report to the mail'
 envelope sender, which `outbox-relay bounce` reads as Postfix's pipe hands it over (the bounce
 domain's mail is relayed to a server on loopback; the pipe's user could not run this checkout's
 interpreter, kept under /root). A 5.1.1 at RCPT reads failed/address_rejected (suppressed)
-within seconds of Postfix's report, a 5.7.1 after DATA and a 4xx until Postfix gives up (its
-queue lifetime made 0: one try) failed/undeliverable, a delivered mail stays sent, and forged reports through the same path act on nothing."""
+within seconds of Postfix's report; a 5.7.1 after DATA, and a 4xx until Postfix gives up (its
+queue lifetime made 0: one try), failed/undeliverable; a delivered mail stays sent; forged
+reports through the same path act on nothing."""
 
 from __future__ import annotations
 
