@@ -12,7 +12,7 @@ import email.policy
 import email.utils
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import BytesHeaderParser, HeaderParser
+from email.parser import HeaderParser
 from enum import StrEnum
 
 from flufl.bounce import scan_message
@@ -67,10 +67,12 @@ def read_mail(raw: bytes) -> MailReport:
     before the headers is skipped."""
     if raw.startswith(b"From "):
         raw = raw.partition(b"\n")[2]
-    mail = email.message_from_bytes(raw, policy=email.policy.compat32)
+    # UTF-8 where the bytes are, replaced where not: every field then reads as a database
+    # stores it (the email package would keep other bytes as lone surrogates).
+    mail = email.message_from_string(raw.decode("utf-8", "replace"), policy=email.policy.compat32)
     if not mail.keys():
         raise NotAMail("no header fields")
-    addressed_to = next((str(mail[name]) for name in ENVELOPE_HEADERS if mail[name]), None)
+    addressed_to = next((_field(mail, name) for name in ENVELOPE_HEADERS if mail[name]), None)
     report_type = (mail.get_param("report-type") or "") if mail.is_multipart() else ""
     if mail.get_content_type() == "multipart/report" and report_type == "delivery-status":
         return _delivery_status(mail, addressed_to)
@@ -86,15 +88,18 @@ def read_mail(raw: bytes) -> MailReport:
     return MailReport(ReportKind.OTHER, addressed_to=addressed_to)
 
 
+def _field(block: Message, name: str) -> str:
+    """A field's value on one line, without NUL, which no database stores."""
+    return " ".join(str(block.get(name, "")).replace("\x00", "").split())
+
+
 def _parts(mail: Message, content_type: str) -> list[Message]:
     return [part for part in mail.walk() if part.get_content_type() == content_type]
 
 
-def _address(field: str | None) -> str | None:
+def _address(block: Message, name: str) -> str | None:
     """The address of an RFC 3464 recipient field (`rfc822; jane@example.com`)."""
-    if not field:
-        return None
-    address = str(field).rpartition(";")[2].strip().strip("<>")
+    address = _field(block, name).rpartition(";")[2].strip().strip("<>")
     return address or None
 
 
@@ -103,9 +108,11 @@ def _original_headers(mail: Message) -> Message | None:
     the whole message/rfc822)."""
     for part in mail.walk():
         if part.get_content_type() == "text/rfc822-headers":
-            payload = part.get_payload(decode=True)
+            encoded = str(part.get("Content-Transfer-Encoding", "")).lower()
+            payload = part.get_payload(decode=encoded in ("base64", "quoted-printable"))
             if isinstance(payload, bytes):
-                return BytesHeaderParser(policy=email.policy.compat32).parsebytes(payload)
+                payload = payload.decode("utf-8", "replace")
+            return HeaderParser(policy=email.policy.compat32).parsestr(str(payload))
         if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
@@ -123,10 +130,10 @@ def _fields(part: Message) -> list[Message]:
 
 def _finding(block: Message) -> Finding | None:
     """One per-recipient block of a delivery status notification."""
-    action = str(block.get("Action", "")).strip().lower()
-    status = str(block.get("Status", "")).strip().split(" ")[0]
-    recipient = _address(block.get("Original-Recipient")) or _address(block.get("Final-Recipient"))
-    code = " ".join(str(block.get("Diagnostic-Code", "")).split())
+    action = _field(block, "Action").lower()
+    status = _field(block, "Status").partition(" ")[0]
+    recipient = _address(block, "Original-Recipient") or _address(block, "Final-Recipient")
+    code = _field(block, "Diagnostic-Code")
     diagnostic = f"{action} {status}" + (f": {code}" if code else "")
     if action == "failed":
         # 5.1.x but the sender's own (5.1.7, 5.1.8): the address has no mailbox (RFC 3463).
@@ -146,10 +153,10 @@ def _delivery_status(mail: Message, addressed_to: str | None) -> MailReport:
     for part in _parts(mail, "message/delivery-status"):
         blocks = _fields(part)
         if blocks and blocks[0].get("Original-Envelope-Id"):
-            envelope_id = str(blocks[0]["Original-Envelope-Id"]).strip()
+            envelope_id = _field(blocks[0], "Original-Envelope-Id")
         findings += [found for block in blocks[1:] if (found := _finding(block))]
     original = _original_headers(mail)
-    quoted = str(original["Message-ID"]).strip() if original and original["Message-ID"] else None
+    quoted = _field(original, "Message-ID") or None if original else None
     return MailReport(
         ReportKind.DELIVERY_STATUS, tuple(findings), addressed_to, envelope_id, quoted
     )
@@ -163,11 +170,11 @@ def _feedback(mail: Message, addressed_to: str | None) -> MailReport:
     feedback_type = "abuse"
     for part in _parts(mail, "message/feedback-report"):
         for block in _fields(part):
-            recipient = recipient or _address(block.get("Original-Rcpt-To"))
-            feedback_type = str(block.get("Feedback-Type", feedback_type)).strip()
-    if recipient is None and original is not None and original["To"]:
-        recipient = email.utils.parseaddr(str(original["To"]))[1] or None
+            recipient = recipient or _address(block, "Original-Rcpt-To")
+            feedback_type = _field(block, "Feedback-Type") or feedback_type
+    if recipient is None and original is not None:
+        recipient = email.utils.parseaddr(_field(original, "To"))[1] or None
     said = f"feedback report: {feedback_type}"
     finding = Finding(ProviderEventType.COMPLAINT, True, recipient, said)
-    quoted = str(original["Message-ID"]).strip() if original and original["Message-ID"] else None
+    quoted = _field(original, "Message-ID") or None if original else None
     return MailReport(ReportKind.FEEDBACK, (finding,), addressed_to, message_id=quoted)

@@ -158,3 +158,18 @@ def test_the_exit_status_tells_the_mta_what_to_do(
         )
         assert done.returncode == status, done.stderr
     assert view(api, delivery_id) == ("failed", "address_rejected")
+
+
+def test_a_diagnostic_no_database_stores_as_sent_is_kept_readable(
+    api: FlaskClient, sender: Relay, smtp: SinkServer, engine: Engine, settings: Settings
+) -> None:
+    """Bytes beyond ASCII (UTF-8 or not) and NUL in a report's fields: read, never a
+    database error that would have the MTA hand the report over again for days."""
+    delivery_id, envelope = sent(api, sender, smtp, "jane@example.com")
+    said = "smtp; 550 5.1.1 Boîte inconnue NUL BYTE"
+    report = delivery_status(envelope, [Recipient("jane@example.com", diagnostic=said)])
+    raw = report.replace(b"NUL", b"\x00").replace(b"BYTE", b"\xff")
+    assert read(settings, raw, envelope) == EX_OK
+    assert view(api, delivery_id) == ("failed", "address_rejected")
+    [event] = rows(engine, "provider_events")
+    assert event["diagnostic"] == "failed 5.1.1: smtp; 550 5.1.1 Boîte inconnue \ufffd"
