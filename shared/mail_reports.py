@@ -109,9 +109,10 @@ def _original_headers(mail: Message) -> Message | None:
     for part in mail.walk():
         if part.get_content_type() == "text/rfc822-headers":
             encoded = str(part.get("Content-Transfer-Encoding", "")).lower()
-            payload = part.get_payload(decode=encoded in ("base64", "quoted-printable"))
-            if isinstance(payload, bytes):
-                payload = payload.decode("utf-8", "replace")
+            payload = part.get_payload()
+            if encoded in ("base64", "quoted-printable"):
+                decoded = part.get_payload(decode=True)
+                payload = decoded.decode("utf-8", "replace") if isinstance(decoded, bytes) else ""
             return HeaderParser(policy=email.policy.compat32).parsestr(str(payload))
         if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
