@@ -11,14 +11,11 @@ from typing import BinaryIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.operator.dispatch import missing_database
-from shared.clock import utcnow
+from outbox_relay.reports_by_mail import MAX_BYTES, take_mail
 from shared.db import engine_for
-from shared.mail_intake import take
-from shared.mail_reports import NotAMail, read_mail
-from shared.secretbox import SecretBox
+from shared.mail_reports import NotAMail
 from shared.settings.config import Settings
 from shared.settings.database_url import driver_message
-from shared.suppressions import Suppressor
 
 log = logging.getLogger(__name__)
 
@@ -30,47 +27,25 @@ EX_DATAERR = os.EX_DATAERR
 EX_TEMPFAIL = os.EX_TEMPFAIL
 # A configuration the command cannot start with: kept by the MTA too, until it is mended.
 EX_CONFIG = os.EX_CONFIG
-# The most of a mail read: a report asked for with RET=HDRS is a few kilobytes.
-MAX_BYTES = 10 * 1024 * 1024
 
 
 def bounce(settings: Settings, stdin: BinaryIO, recipient: str | None) -> int:
     """Read one mail from `stdin`, which came to `recipient` (else the address its
     Delivered-To or X-Original-To names), and act on it in one transaction."""
     raw = stdin.read(MAX_BYTES)
-    try:
-        report = read_mail(raw)
-    except NotAMail as exc:
-        log.warning("not a mail, not read", extra={"error": str(exc)})
-        return EX_DATAERR
     missing = missing_database(settings.database_url)
     if missing is not None:
         log.warning("no database, the mail kept for later", extra={"path": missing})
         return EX_TEMPFAIL
     engine = engine_for(settings)
     try:
-        with engine.begin() as connection:
-            taken = take(
-                connection,
-                report,
-                addressed_to=recipient,
-                settings=settings,
-                box=SecretBox(*settings.secret_keys),
-                suppressor=Suppressor.of(connection, settings.secret_keys),
-                now=utcnow(),
-            )
+        take_mail(engine, settings, raw, recipient)
+    except NotAMail as exc:
+        log.warning("not a mail, not read", extra={"error": str(exc)})
+        return EX_DATAERR
     except SQLAlchemyError as exc:
         log.warning("database unavailable, the mail kept", extra={"error": driver_message(exc)})
         return EX_TEMPFAIL
     finally:
         engine.dispose()
-    log.info(
-        "report by mail read",
-        extra={
-            "kind": str(taken.kind),
-            "accepted": taken.recorded.accepted,
-            "unknown": taken.recorded.unknown,
-            "forged": taken.forged,
-        },
-    )
     return EX_OK

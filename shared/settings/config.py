@@ -15,6 +15,7 @@ from shared.locales import PACKAGED
 from shared.outbox import Purpose
 from shared.settings import abuse, database, keys, lifetimes, mail, relay, signup
 from shared.settings import config_values as values
+from shared.settings.bounce_mailbox import Mailbox
 from shared.settings.captcha_url import Captcha
 from shared.settings.catalogue import SETTINGS
 from shared.settings.config_env import ConfigError, check_together
@@ -93,6 +94,8 @@ class Settings:
     mail_from: Sender = setting(mail.MAIL_FROM)
     # None: mail goes from MAIL_FROM's address, and no report by mail is read.
     bounce_address: str | None = setting(mail.BOUNCE_ADDRESS)
+    # None: no mailbox is read for reports by mail.
+    bounce_mailbox: Mailbox | None = setting(mail.BOUNCE_MAILBOX, repr=False)
     templates_dir: Path | None = setting(mail.TEMPLATES_DIR)
     # None: SMS is not offered; "log:" writes each SMS to the log; else a provider's URL, read
     # by `sms` (shared.settings.sms_url).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from shared.settings import code_link, mail_values
 from shared.settings import config_values as values
+from shared.settings.bounce_mailbox import parse_bounce_mailbox
 from shared.settings.smtp_url import parse_smtp_url
 from shared.settings.variable import Environ, Group, Variable, optional
 
@@ -100,6 +101,19 @@ BOUNCE_ADDRESS = Variable(
     shown="unset: `MAIL_FROM`'s address, no DSN parameters, and reports sent after a server's "
     "`250` are not seen",
     checks="an address as `MAIL_FROM`'s, its local part without `+` and of at most 24 characters",
+)
+BOUNCE_MAILBOX = Variable(
+    name="BOUNCE_MAILBOX",
+    group=MAIL,
+    meaning=(
+        "`imaps://USER:PASSWORD@HOST[:PORT]/FOLDER` (user and password percent-decoded, the "
+        "folder `INBOX` when none is named): a mailbox the relay reads reports by mail from "
+        "every minute (for a `BOUNCE_ADDRESS` whose mail another server receives), each message "
+        "deleted once it is read; the server's certificate verified as `SMTP_URL`'s "
+        "([reports by mail](bounces.md#reports-by-mail))."
+    ),
+    parse=optional(parse_bounce_mailbox),
+    checks="an `imaps://` URL with a user and a password",
 )
 PRODUCT_NAME = Variable(
     name="PRODUCT_NAME",
