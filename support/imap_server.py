@@ -5,7 +5,6 @@ LOGOUT), its certificate from a test CA; it keeps its messages in memory."""
 from __future__ import annotations
 
 import socketserver
-import ssl
 import threading
 from typing import Any
 
