@@ -141,9 +141,17 @@ def mail_from(message: Email, dsn: bool) -> str:
 
 
 def rcpt_to(message: Email, dsn: bool) -> str:
-    """RCPT's argument: the recipient, and a report asked for its failure or delay."""
-    options = " NOTIFY=FAILURE,DELAY" if dsn and message.reports else ""
-    return f"TO:<{message.recipient}>{options}"
+    """RCPT's argument: the recipient, and a report asked for its failure or delay, naming
+    the recipient as sent (ORCPT: a report names it so even after a smarthost rewrote it)."""
+    if not (dsn and message.reports):
+        return f"TO:<{message.recipient}>"
+    original = xtext(f"rfc822;{message.recipient}")
+    return f"TO:<{message.recipient}> NOTIFY=FAILURE,DELAY ORCPT={original}"
+
+
+def xtext(text: str) -> str:
+    """RFC 3461's xtext of an ASCII string: `+`, `=` and what is not printable as `+XX`."""
+    return "".join(c if "!" <= c <= "~" and c not in "+=" else f"+{ord(c):02X}" for c in text)
 
 
 def message_text(data: bytes) -> bytes:

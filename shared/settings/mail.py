@@ -94,7 +94,7 @@ BOUNCE_ADDRESS = Variable(
         "local part takes a `+` extension (`bounces@mail.example.com`): each mail goes from "
         "`bounces+TOKEN@mail.example.com`, TOKEN naming the message and signed with "
         "`SECRET_KEY` (VERP), and, where the server offers DSN (RFC 3461), asks for "
-        "`RET=HDRS ENVID=<delivery id>` and `NOTIFY=FAILURE,DELAY`. What a smarthost or a later "
+        "`RET=HDRS ENVID=<delivery id>`, `NOTIFY=FAILURE,DELAY` and the recipient as `ORCPT`. What a smarthost or a later "
         "server reports comes back there ([reports by mail](bounces.md#reports-by-mail))."
     ),
     parse=optional(mail_values.bounce_address),

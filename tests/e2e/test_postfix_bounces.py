@@ -81,7 +81,9 @@ def test_a_refusal_at_the_next_hop_reaches_its_row_and_a_delivered_mail_stays_se
     # RET=HDRS: the original's headers come back, never its text; ENVID: the delivery id.
     parts = [part.get_content_type() for part in report.walk()]
     assert "text/rfc822-headers" in parts and "message/rfc822" not in parts
-    assert f"original-envelope-id: {ids[0]}" in bounce_host.sink.raw[0].decode().lower()
+    said = bounce_host.sink.raw[0].decode().lower()
+    assert f"original-envelope-id: {ids[0]}" in said
+    assert f"original-recipient: rfc822;{refused}" in said, "ORCPT"
     hand_over(env, bounce_host, 0)
     took = time.monotonic() - reported
     assert took < 10, f"{took:.1f} s from Postfix's report to the row"

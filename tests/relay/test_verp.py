@@ -1,6 +1,7 @@
 """BOUNCE_ADDRESS: each mail goes from `bounces+TOKEN@…`, the token naming its message and
-signed with SECRET_KEY, and asks for delivery status notifications (RET=HDRS, ENVID, NOTIFY)
-where the server offers DSN; unset, mail goes from MAIL_FROM with no DSN parameter."""
+signed with SECRET_KEY, and asks for delivery status notifications (RET=HDRS, ENVID, NOTIFY,
+ORCPT in xtext) where the server offers DSN; unset, mail goes from MAIL_FROM with no DSN
+parameter."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def test_each_mail_goes_from_its_signed_address_and_asks_for_reports(
     engine: Engine, make_relay: MakeRelay, smtp: SinkServer
 ) -> None:
     smtp.sink.dsn = True
-    ids = queue_emails(engine, 2)
+    ids = queue_emails(engine, 2, prefix="jane+tag=")
     make_relay(bounce_address="bounces@mail.outpost.test").drain()
     smtp.sink.wait_for(2)
     by_id = {}
@@ -31,7 +32,8 @@ def test_each_mail_goes_from_its_signed_address_and_asks_for_reports(
         assert named.public_id is not None and not named.forged
         by_id[named.public_id] = (mail_options, rcpt_options)
         assert mail_options == ["RET=HDRS", f"ENVID={named.public_id.upper()}"]
-        assert rcpt_options == ["NOTIFY=FAILURE,DELAY"]
+        recipient = f"JANE+2BTAG+3D{ids.index(named.public_id)}@EXAMPLE.COM"
+        assert rcpt_options == ["NOTIFY=FAILURE,DELAY", f"ORCPT=RFC822;{recipient}"]
     assert sorted(by_id) == sorted(ids)
     assert named_by(smtp.sink.envelopes[0][0], ["another key" * 3]).forged
 
