@@ -94,8 +94,9 @@ BOUNCE_ADDRESS = Variable(
         "local part takes a `+` extension (`bounces@mail.example.com`): each mail goes from "
         "`bounces+TOKEN@mail.example.com`, TOKEN naming the message and signed with "
         "`SECRET_KEY` (VERP), and, where the server offers DSN (RFC 3461), asks for "
-        "`RET=HDRS ENVID=<delivery id>`, `NOTIFY=FAILURE,DELAY` and the recipient as `ORCPT`. What a smarthost or a later "
-        "server reports comes back there ([reports by mail](bounces.md#reports-by-mail))."
+        "`RET=HDRS ENVID=<delivery id>`, `NOTIFY=FAILURE,DELAY` and the recipient as `ORCPT`. "
+        "What a smarthost or a later server reports comes back there "
+        "([reports by mail](bounces.md#reports-by-mail))."
     ),
     parse=optional(mail_values.bounce_address),
     shown="unset: `MAIL_FROM`'s address, no DSN parameters, and reports sent after a server's "
