@@ -16,6 +16,7 @@ from outbox_relay.relay import Relay
 from shared.settings.bounce_mailbox import Mailbox
 from shared.settings.config import Settings
 from shared.settings.config_env import ConfigError
+from support import processes
 from support.constants import SECRET_KEY, MakeRelay
 from support.imap_server import ImapServer
 from support.mail_reports import Recipient, delivery_status, vacation
@@ -49,9 +50,13 @@ def imap(trusted: SmtpCA) -> Iterator[ImapServer]:
     yield from served(trusted)
 
 
+def url(server: ImapServer) -> str:
+    login = "reports%40mail.outpost.test:the%20mailbox's%20pass%3Aword"
+    return f"imaps://{login}@127.0.0.1:{server.port}/Reports"
+
+
 def mailbox(server: ImapServer) -> Mailbox:
-    url = f"imaps://reports%40mail.outpost.test:the%20mailbox's%20pass%3Aword@127.0.0.1:{server.port}/Reports"
-    settings = Settings.from_env({"SECRET_KEY": SECRET_KEY, "BOUNCE_MAILBOX": url})
+    settings = Settings.from_env({"SECRET_KEY": SECRET_KEY, "BOUNCE_MAILBOX": url(server)})
     assert settings.bounce_mailbox is not None
     return settings.bounce_mailbox
 
@@ -79,6 +84,33 @@ def test_reports_in_the_mailbox_are_acted_on_and_deleted(
     delivery = api.get(f"/v1/deliveries/{response.get_json()['delivery']['id']}").get_json()
     assert (delivery["status"], delivery["reason"]) == ("failed", "address_rejected")
     assert [row["address"] for row in rows(engine, "suppressions")] == ["jane@example.com"]
+
+
+def test_the_relay_reads_the_mailbox_once_it_runs(
+    api: FlaskClient,
+    make_relay: MakeRelay,
+    smtp: SinkServer,
+    engine: Engine,
+    env: dict[str, str],
+    imap: ImapServer,
+    tmp_path: Path,
+) -> None:
+    """`outbox-relay run` with BOUNCE_MAILBOX reads it at start, then every minute."""
+    response = api.post(
+        "/v1/registrations", json={"email": "jane@example.com", "password": PASSWORD}
+    )
+    make_relay(bounce_address=BOUNCES).drain()
+    envelope = smtp.sink.envelopes[-1][0]
+    imap.add(delivery_status(BOUNCES, [Recipient("jane@example.com")], delivered_to=envelope))
+    more = {"BOUNCE_ADDRESS": BOUNCES, "BOUNCE_MAILBOX": url(imap)}
+    relay = processes.relay({**env, **more, "SSL_CERT_FILE": str(tmp_path / "ca.pem")}, tmp_path)
+    try:
+        processes.eventually(lambda: imap.messages == {}, 30, "the mailbox read")
+    finally:
+        assert processes.stop(relay) == 0
+    delivery = api.get(f"/v1/deliveries/{response.get_json()['delivery']['id']}").get_json()
+    assert (delivery["status"], delivery["reason"]) == ("failed", "address_rejected")
+    assert "pass:word" not in (tmp_path / "relay.log").read_text()
 
 
 def test_a_server_whose_certificate_does_not_verify_gets_no_password(
