@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import logging
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
@@ -18,6 +19,10 @@ from enum import StrEnum
 from flufl.bounce import scan_message
 
 from shared.vocabulary import ProviderEventType
+
+# flufl.bounce logs each detector's exception with its traceback at ERROR before raising it,
+# which _permanently_failed takes as "not recognised": a hostile mail must not fill the logs.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 # The envelope recipient as the receiving MTA writes it: Postfix's pipe and local delivery
 # write both, newest first.
@@ -69,9 +74,18 @@ def read_mail(raw: bytes) -> MailReport:
         raw = raw.partition(b"\n")[2]
     # UTF-8 where the bytes are, replaced where not: every field then reads as a database
     # stores it (the email package would keep other bytes as lone surrogates).
-    mail = email.message_from_string(raw.decode("utf-8", "replace"), policy=email.policy.compat32)
-    if not mail.keys():
-        raise NotAMail("no header fields")
+    text = raw.decode("utf-8", "replace")
+    try:
+        mail = email.message_from_string(text, policy=email.policy.compat32)
+        if not mail.keys():
+            raise NotAMail("no header fields")
+        return _report(mail)
+    except RecursionError:
+        raise NotAMail("parts nested too deeply") from None
+
+
+def _report(mail: Message) -> MailReport:
+    """The report a parsed mail makes."""
     addressed_to = next((_field(mail, name) for name in ENVELOPE_HEADERS if mail[name]), None)
     report_type = (mail.get_param("report-type") or "") if mail.is_multipart() else ""
     if mail.get_content_type() == "multipart/report" and report_type == "delivery-status":
@@ -80,7 +94,7 @@ def read_mail(raw: bytes) -> MailReport:
         return _feedback(mail, addressed_to)
     if str(mail.get("Auto-Submitted", "")).strip().lower().startswith("auto-replied"):
         return MailReport(ReportKind.AUTO_REPLY, addressed_to=addressed_to)
-    failed = sorted(address.decode("utf-8", "replace") for address in scan_message(mail))
+    failed = _permanently_failed(mail)
     if failed:
         said = "a permanent failure in no standard form (flufl.bounce)"
         findings = tuple(Finding(ProviderEventType.BOUNCE, True, r, said) for r in failed)
@@ -91,6 +105,20 @@ def read_mail(raw: bytes) -> MailReport:
 def _field(block: Message, name: str) -> str:
     """A field's value on one line, without NUL, which no database stores."""
     return " ".join(str(block.get(name, "")).replace("\x00", "").split())
+
+
+def _permanently_failed(mail: Message) -> list[str]:
+    """The recipients flufl.bounce finds permanently failed in a bounce of no standard form.
+
+    Its detectors raise whatever a mail they misread makes them raise (IndexError for an
+    empty From:, …), after logging it with its traceback: such a mail is none they recognise,
+    and its log is no operator's concern (the flufl.bounce logger is quieted above).
+    """
+    try:
+        found = scan_message(mail)
+    except Exception:
+        return []
+    return sorted(address.decode("utf-8", "replace") for address in found)
 
 
 def _parts(mail: Message, content_type: str) -> list[Message]:
