@@ -58,8 +58,9 @@ def read_bytes(
         raw: bytes = g.get("outpost.raw")
         return raw
     if req.mimetype not in media_types:
+        named = "JSON" if "application/json" in media_types else media_types[0]
         raise Problem(
-            415, "unsupported-media-type", "Unsupported Media Type", "Send the body as JSON."
+            415, "unsupported-media-type", "Unsupported Media Type", f"Send the body as {named}."
         )
     raw = _body(req, max_bytes)
     setattr(g, "outpost.raw", raw)

@@ -1,4 +1,5 @@
-"""`outbox-relay`: the delivery daemon and the operator commands (dead, stats, stranded, purge)."""
+"""`outbox-relay`: the delivery daemon, the intake of reports by mail (bounce), and the operator
+commands (dead, stats, stranded, purge)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="deliver outbox messages until SIGTERM (systemd Type=notify)")
+    intake = commands.add_parser(
+        "bounce",
+        help="read one report by mail on stdin (an MTA's pipe): exit 0 read, 75 database away, "
+        "65 not a mail",
+    )
+    intake.add_argument("--recipient", help="the address it came to (default: its Delivered-To)")
     add_commands(commands)
     args = parser.parse_args(argv)
     try:
@@ -43,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging()
     except ConfigError as exc:
         print(f"outbox-relay: configuration error: {exc}", file=sys.stderr)
-        return 2
+        # An MTA keeps a report it could not hand over for a configuration to be mended.
+        return os.EX_CONFIG if args.command == "bounce" else 2
     if args.command == "run":
         # The daemon's machinery (channels, HTTP clients, metrics) loads for `run` only: an
         # operator command starts without it (docs/decisions/0032-commands-load-what-they-use.md).
@@ -54,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             return run(settings)
         finally:
             tracing.stop()
+    if args.command == "bounce":
+        from outbox_relay.bounce import bounce
+
+        return bounce(settings, sys.stdin.buffer, args.recipient)
     if is_operator_command(args):
         try:
             return dispatch(args, settings)

@@ -33,6 +33,8 @@ _UTF8.header_encoding = QP
 
 # The one-click unsubscribe link of an address (shared.unsubscribe), where the API can be reached.
 UnsubscribeUrl = Callable[[str], str]
+# The envelope sender of a message by its delivery id: BOUNCE_ADDRESS with its VERP token.
+EnvelopeSender = Callable[[str], str]
 
 
 def compose(
@@ -43,13 +45,16 @@ def compose(
     unsubscribe_url: UnsubscribeUrl | None = None,
     code_link: CodeLink | None = None,
     autofill: SmsAutofill = NO_AUTOFILL,
+    envelope_sender: EnvelopeSender | None = None,
 ) -> Message:
     """Render the row's template with its parameters, secrets decrypted only in memory.
 
     A "no account" mail, to someone who never asked us for anything, carries a one-click
     unsubscribe link (RFC 8058: the headers and a link in its text) when `unsubscribe_url`
     can make one; a mail with a code, a one-click link with it when `code_link` can
-    (CODE_LINK_URL); an SMS with a code, what lets the phone fill it in (`autofill`).
+    (CODE_LINK_URL); an SMS with a code, what lets the phone fill it in (`autofill`). A mail
+    goes from `envelope_sender`'s address when there is one (BOUNCE_ADDRESS), asking for
+    delivery status notifications where the server offers them.
     """
     if row.channel == Channel.WEBHOOK:
         return _event(row, box)
@@ -70,11 +75,12 @@ def compose(
     content = _content(row, mail_from, rendered, unsubscribe)
     return Email(
         id=row.public_id,
-        sender=mail_from.address,
+        sender=mail_from.address if envelope_sender is None else envelope_sender(row.public_id),
         recipient=row.recipient,
         data=_mail(row, mail_from, content),
         priority=row.priority,
         content=content,
+        reports=envelope_sender is not None,
     )
 
 

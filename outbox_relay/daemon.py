@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import metrics
 from outbox_relay.backoff import until_connected
+from outbox_relay.bounce_mailbox import INTERVAL_SECONDS, read_mailbox
 from outbox_relay.listener import Listener
 from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
@@ -101,6 +102,18 @@ class Daemon:
             coalesce=True,
             id="purge",
         )
+        mailbox = self.relay.settings.bounce_mailbox
+        if mailbox is not None:
+            self._scheduler.add_job(
+                read_mailbox,
+                "interval",
+                args=(self.relay.engine, self.relay.settings, mailbox),
+                seconds=INTERVAL_SECONDS,
+                next_run_time=datetime.now(),
+                max_instances=1,
+                coalesce=True,
+                id="bounce_mailbox",
+            )
         self._scheduler.start()
         notify("READY=1", "STATUS=ready")
         wake_ups = "notify" if self._listener else "polling"

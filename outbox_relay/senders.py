@@ -39,6 +39,7 @@ from outbox_relay.render import Templates
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
+from shared.bounce_tokens import envelope_sender
 from shared.clock import utcnow
 from shared.secretbox import SecretBox
 from shared.settings import code_link
@@ -70,6 +71,7 @@ class Senders:
         self._outcomes = outcomes
         self._strangers = strangers
         self._code_link = code_link.from_setting(settings.code_link_url)
+        self._sender = envelope_sender(settings.bounce_address, settings.secret_key)
         self._stopping = stopping
         self._heartbeat = heartbeat
         self._keeper = keeper
@@ -225,6 +227,7 @@ class Senders:
                     self._strangers.unsubscribe_url,
                     self._code_link,
                     self.settings.sms_autofill,
+                    self._sender,
                 )
                 kept, sending = False, time.perf_counter()
                 provider_id = channel.send(message, start_by)

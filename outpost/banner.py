@@ -42,8 +42,10 @@ def banner(stack: Stack, token: str) -> str:
         lines.append(
             "  every path: the catcher refuses the first mail to addresses starting 'bounce' "
             "with 550 5.1.1 (dead letter, suppression, stranded account: lift and reissue, and "
-            "it arrives) and answers those starting 'later' with "
-            f"451 4.7.1 (retried) for {LATER_SECONDS:.0f} s after their first try"
+            "it arrives), answers those starting 'later' with "
+            f"451 4.7.1 (retried) for {LATER_SECONDS:.0f} s after their first try, and takes "
+            "those starting 'bounce-later' with 250, then reports them undeliverable by DSN "
+            "(sent, then failed, as through a smarthost)"
         )
     lines.append(
         "  try: curl -si -H 'Content-Type: application/json' "

@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -23,7 +24,14 @@ from shared.settings.config import Settings
 from shared.settings.config_values import loopback
 from shared.settings.database import DATABASE_URL
 from shared.settings.keys import ADMIN_TOKEN, SECRET_KEY
-from shared.settings.mail import APP_URL, CODE_LINK_URL, MAIL_URL, PUBLIC_URL, SMTP_URL
+from shared.settings.mail import (
+    APP_URL,
+    BOUNCE_ADDRESS,
+    CODE_LINK_URL,
+    MAIL_URL,
+    PUBLIC_URL,
+    SMTP_URL,
+)
 from shared.settings.processes import OUTPOST_BIND, OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from shared.settings.sms import SMS_URL
 
@@ -48,7 +56,10 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         print(f"outpost: {taken}", file=sys.stderr, flush=True)
         return 1
     migrate(settings.database_url)
-    catcher = start_catcher(Path("var") / "mail", host, smtp_port) if catch_mail else None
+    report = partial(hand_report, env)
+    catcher = (
+        start_catcher(Path("var") / "mail", host, smtp_port, report=report) if catch_mail else None
+    )
     api = [
         sys.executable,
         "-m",
@@ -85,6 +96,12 @@ def up_stack(host: str, port: int, smtp_port: int) -> int:
         catcher.stop()
     print("outpost: stopped", flush=True)
     return 1 if failed or not stop_asked else 0
+
+
+def hand_report(env: Mapping[str, str], raw: bytes, recipient: str) -> None:
+    """Hand a report the catcher makes to `outbox-relay bounce`, as a smarthost's pipe does."""
+    command = [sys.executable, "-m", "outbox_relay.cli", "bounce", "--recipient", recipient]
+    subprocess.run(command, input=raw, env=dict(env), check=False, timeout=60)
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> bool:
@@ -128,6 +145,9 @@ def _stack_env(host: str, port: int, smtp_port: int) -> dict[str, str]:
         env[PUBLIC_URL.name] = f"http://{host}:{port}"
     if not (SMTP_URL.given(env) or MAIL_URL.given(env)):
         env[SMTP_URL.name] = f"smtp://{host}:{smtp_port}"
+        if not BOUNCE_ADDRESS.given(env):
+            # The catcher reports `bounce-later…` mail to each mail's signed envelope sender.
+            env[BOUNCE_ADDRESS.name] = "bounces@localhost"
     if not SMS_URL.given(env):
         env[SMS_URL.name] = "log:"
     env[OUTPOST_BIND.name] = f"{host}:{port}"

@@ -35,9 +35,9 @@ from shared.vocabulary import ProviderEventType as ProviderEventType
 TYPES = tuple(kind.value for kind in ProviderEventType)
 # The mail providers whose webhooks report (api_service/mail_reports, one reader each).
 MAIL_REPORTERS = ("mailgun", "sendgrid", "postmark", "resend")
-# Who reports: Outpost's own format, Amazon SES, each SMS provider that sends receipts, and
-# each mail provider whose webhooks Outpost reads.
-SOURCES = ("outpost", "ses", *(spec.name for spec in RECEIVING), *MAIL_REPORTERS)
+# Who reports: Outpost's own format, Amazon SES, reports by mail (shared.mail_intake), each SMS
+# provider that sends receipts, and each mail provider whose webhooks Outpost reads.
+SOURCES = ("outpost", "ses", "mail", *(spec.name for spec in RECEIVING), *MAIL_REPORTERS)
 
 # A public id at the start of a Message-ID's local part, or a delivery id alone.
 _PUBLIC_ID = re.compile(

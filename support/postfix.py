@@ -92,6 +92,17 @@ class Postfix:
         postfix_config.write_greylist(self.conf, addresses)
         self.reload()
 
+    def route(self, routes: dict[str, int]) -> None:
+        """Relay mail to each domain of `routes` to the server on that loopback port."""
+        postfix_config.write_routes(self.conf, routes)
+        self.reload()
+
+    def configure(self, **settings: str) -> None:
+        """Change main.cf's `settings` (`postconf -e`) and have every service read them."""
+        pairs = [f"{name}={value}" for name, value in settings.items()]
+        subprocess.run(["postconf", "-c", self.conf, "-e", *pairs], check=True, timeout=30)
+        self.reload()
+
     def start(self) -> None:
         """Start the instance, as `postfix start-fg` does but as this process's child (its
         checks, then the master); return once every scenario's port listens."""

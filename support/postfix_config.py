@@ -75,7 +75,14 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
     ),
     "strict": ("smtpd_forbid_bare_newline=reject", "smtpd_forbid_bare_newline_exclusions="),
+    # The smarthost of docs/install.md, relaying for its network: mail to NEXT_HOP goes on to
+    # a server on loopback, and Postfix's reports to BOUNCE_DOMAIN to another (Postfix.route).
+    "smarthost": (),
 }
+# Domains Postfix hands on over SMTP to servers on loopback (Postfix.route): the next hop
+# after the smarthost, and the domain of BOUNCE_ADDRESS.
+NEXT_HOP = "nexthop.postfix.test"
+BOUNCE_DOMAIN = "bounces.postfix.test"
 
 # The daemons every instance needs, none chrooted (the fifth column: our paths are absolute).
 _DAEMONS = """\
@@ -95,6 +102,7 @@ showq     unix  n       -       n       -       -       showq
 error     unix  -       -       n       -       -       error
 retry     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
+smtp      unix  -       -       n       -       -       smtp
 virtual   unix  -       n       n       -       -       virtual
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
@@ -108,7 +116,7 @@ def write(base: Path, conf: Path, ports: dict[str, int], policy: int) -> None:
     owner = pwd.getpwnam(OWNER)
     (conf / "main.cf").write_text(_main_cf(base, conf, owner))
     (conf / "master.cf").write_text(_master_cf(conf, ports, policy))
-    (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n")
+    write_routes(conf, {})
     # A pattern rather than a list: a list (texthash) is read when a process starts, and
     # a reload to add each scenario's users stalls the next connection for two seconds.
     # One maildir: the virtual agent takes no `$1` from a pattern to name one per user.
@@ -166,6 +174,13 @@ def _master_cf(conf: Path, ports: dict[str, int], policy: int) -> str:
         flags = " ".join(f"-o {o.format(conf=conf, policy=policy)}" for o in options)
         services.append(f"127.0.0.1:{ports[name]} inet n - n - - smtpd {flags}\n")
     return "".join(services) + _DAEMONS
+
+
+def write_routes(conf: Path, routes: dict[str, int]) -> None:
+    """The transport table: DISCARD_DOMAIN thrown away, each domain of `routes` relayed to the
+    server on that loopback port."""
+    relayed = "".join(f"{domain} smtp:[127.0.0.1]:{port}\n" for domain, port in routes.items())
+    (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n{relayed}")
 
 
 def write_greylist(conf: Path, addresses: list[str]) -> None:

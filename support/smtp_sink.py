@@ -84,6 +84,14 @@ class SmtpSink:
     connections: int = 0
     # Sessions the server closed for sitting idle (SinkServer's `idle`).
     timeouts: int = 0
+    # Whether EHLO offers DSN (RFC 3461), taking its MAIL and RCPT parameters.
+    dsn: bool = False
+    # Each message's envelope as it came: MAIL FROM's address and options, RCPT TO's options;
+    # and its recipients.
+    envelopes: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+    # Each message's bytes as they came.
+    raw: list[bytes] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_EHLO(
@@ -92,12 +100,19 @@ class SmtpSink:
         session.host_name = hostname
         with self._changed:
             self.connections += 1
+        if self.dsn:
+            return [*responses[:-1], "250-DSN", responses[-1]]
         return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self._changed:
+            self.envelopes.append(
+                (envelope.mail_from, list(envelope.mail_options), list(envelope.rcpt_options))
+            )
+            self.recipients.append(list(envelope.rcpt_tos))
+            self.raw.append(envelope.original_content)
             self.data_commands.append(message)
             behaviour = self.script.pop(0) if self.script else self.mode
         if self.on_arrival is not None:
@@ -130,14 +145,39 @@ class SmtpSink:
             return list(self.received)
 
 
-class _ClosesIdle(SMTP):
+# The parameters of MAIL and RCPT that DSN adds, which aiosmtpd alone refuses with 555.
+_DSN_PARAMETERS = ("RET", "ENVID", "NOTIFY", "ORCPT")
+
+
+class _Server(SMTP):
+    """aiosmtpd's server, taking DSN's parameters when its sink offers DSN."""
+
+    def __init__(self, handler: SmtpSink, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._sink = handler
+
+    def _getparams(self, params: Any) -> Any:
+        found = super()._getparams(params)
+        if self._sink.dsn and found is not None:
+            for name in _DSN_PARAMETERS:
+                found.pop(name, None)
+        return found
+
+
+class _Controller(Controller):
+    """A Controller serving _Server."""
+
+    def factory(self) -> SMTP:
+        return _Server(self.handler, **self.SMTP_kwargs)
+
+
+class _ClosesIdle(_Server):
     """aiosmtpd's server, counting the idle sessions it closes (`SmtpSink.timeouts`); with
     `says_timeout`, closing them as Postfix does, `421 4.4.2 … Error: timeout exceeded` first
     (aiosmtpd alone hangs up without a word)."""
 
     def __init__(self, handler: SmtpSink, *, says_timeout: bool, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
-        self._sink = handler
         self._says_timeout = says_timeout
 
     def _timeout_cb(self) -> None:
@@ -169,7 +209,7 @@ class SinkServer:
         self.sink = SmtpSink()
         self.port = free_port()
         self._controller = (
-            Controller(self.sink, hostname="127.0.0.1", port=self.port)
+            _Controller(self.sink, hostname="127.0.0.1", port=self.port)
             if idle is None
             else _IdleController(self.sink, self.port, idle, says_timeout)
         )

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from api_service.flows.dependencies import Dependencies
 from shared.clock import utcnow
+from shared.mail_intake import Taken, take
+from shared.mail_reports import MailReport
 from shared.provider_events import ProviderEvent, Recorded, first_seen, record
 
 
@@ -53,3 +55,19 @@ def record_events(
         )
         uow.commit()
     return recorded
+
+
+def record_mail(deps: Dependencies, report: MailReport) -> Taken:
+    """Act on a report by mail in one transaction (shared.mail_intake)."""
+    with deps.unit_of_work() as uow:
+        taken = take(
+            uow.connection,
+            report,
+            addressed_to=None,
+            settings=deps.settings,
+            box=deps.box,
+            suppressor=deps.suppressor.of(uow.connection),
+            now=utcnow(),
+        )
+        uow.commit()
+    return taken

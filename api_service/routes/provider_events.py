@@ -9,15 +9,25 @@ from flask import request
 from api_service.admin_auth import refuse_credential
 from api_service.dependencies import dependencies
 from api_service.flows.dependencies import Dependencies
-from api_service.flows.provider_events import Replayed, Token, record_events
+from api_service.flows.provider_events import Replayed, Token, record_events, record_mail
 from api_service.mail_reports.reader import Reader, unauthorized
 from api_service.mail_reports.registry import READERS
 from api_service.metrics import PROVIDER_EVENTS
 from api_service.openapi import Blueprint
-from api_service.provider_feeds import FeedPost, authenticate, body_json, outpost_events
+from api_service.problems import validation_problem
+from api_service.provider_feeds import (
+    MAX_BODY_BYTES,
+    FeedPost,
+    authenticate,
+    body_json,
+    outpost_events,
+)
+from api_service.request_body import read_bytes
 from api_service.schemas import ProviderEventsResultSchema
 from api_service.ses_feed import ses_post
 from api_service.sms_receipts import HttpReceipt, receipt_post
+from shared.mail_intake import IGNORED, SOURCE
+from shared.mail_reports import NotAMail, read_mail
 from shared.provider_events import TYPES, ProviderEvent
 from shared.sms_providers.registry import RECEIVING
 from shared.sms_providers.spec import ReceivingSpec
@@ -92,6 +102,48 @@ def post_ses_notification() -> dict[str, int]:
     deps = dependencies()
     authenticate(request, deps.settings.provider_events_token)
     return _apply_post(deps, "ses", ses_post(body_json(request, text_allowed=True)))
+
+
+_MAIL_BODY = {
+    "required": True,
+    "content": {
+        "message/rfc822": {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "One mail to BOUNCE_ADDRESS: a delivery status notification "
+                "(RFC 3464), a feedback report (RFC 5965) or a bounce in no standard form, with "
+                "the Delivered-To or X-Original-To its receiving server wrote.",
+            }
+        }
+    },
+}
+
+
+@bp.post("/v1/provider-events/mail")
+@bp.response(200, ProviderEventsResultSchema)
+@bp.problems(400, 401, 404, 413, 415, 422, 429, 503)
+@bp.doc(operationId="postMailReport", requestBody=_MAIL_BODY)
+def post_mail_report() -> dict[str, int]:
+    """A report by mail, as a server that receives BOUNCE_ADDRESS's mail posts it; acted on
+    only where its signed address names the message and the recipient it reports is that
+    message's (what is forged is counted with the unknown)."""
+    deps = dependencies()
+    authenticate(request, deps.settings.provider_events_token)
+    raw = read_bytes(request, media_types=("message/rfc822",), max_bytes=MAX_BODY_BYTES)
+    try:
+        report = read_mail(raw)
+    except NotAMail:
+        raise validation_problem([("body", "Not a mail: no header fields.")]) from None
+    taken = record_mail(deps, report)
+    if report.kind in IGNORED:
+        PROVIDER_EVENTS.labels(SOURCE, report.kind).inc()
+    for event in taken.events:
+        PROVIDER_EVENTS.labels(SOURCE, event.type).inc()
+    PROVIDER_EVENTS.labels(SOURCE, "forged").inc(taken.forged)
+    PROVIDER_EVENTS.labels(SOURCE, "unknown").inc(taken.recorded.unknown)
+    unknown = taken.recorded.unknown + taken.forged
+    return {"accepted": taken.recorded.accepted, "unknown_events": unknown}
 
 
 def _receipts_route(spec: ReceivingSpec) -> None:

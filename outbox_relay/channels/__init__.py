@@ -22,7 +22,8 @@ class Email:
     """One email ready for the wire: envelope sender and recipient, and the RFC 5322 bytes;
     `priority` orders it under SMTP_RATE (shared.outbox.priority_of: 0 first); `content`, what
     the bytes say in parts, for the APIs that take a mail so (None: a mail of bytes alone, as
-    `outpost check --send-test` writes for SMTP)."""
+    `outpost check --send-test` writes for SMTP); `reports`: whether it asks for delivery status
+    notifications (RFC 3461) where the server offers them, its delivery id as their envelope id."""
 
     id: str
     sender: str
@@ -30,6 +31,7 @@ class Email:
     data: bytes
     priority: int = 1
     content: MailContent | None = None
+    reports: bool = False
 
 
 @dataclass(frozen=True)

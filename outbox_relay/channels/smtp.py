@@ -116,7 +116,8 @@ class SmtpChannel:
                 # `stage` follows the reply awaited: a timeout or a drop is that step's.
                 chunked = smtp.has_extn("chunking")
                 steps = _CHUNKED if chunked else _PIPELINE
-                wire.within(smtp, deadline).send(wire.pipeline(message, chunked))
+                pipelined = wire.pipeline(message, chunked, smtp.has_extn("dsn"))
+                wire.within(smtp, deadline).send(pipelined)
                 for step, (stage, ok) in enumerate(steps):
                     if chunked and step == len(steps) - 1:
                         reply = wire.end_of_data_reply(smtp, self._cut)
@@ -129,17 +130,13 @@ class SmtpChannel:
                     wire.within(smtp, deadline).send(wire.message_text(message.data))
                     reply = wire.end_of_data_reply(smtp, self._cut)
             else:
-                wire.expect(
-                    wire.envelope(wire.within(smtp, deadline), "mail", f"FROM:<{message.sender}>"),
-                    stage,
-                    250,
-                )
+                dsn = smtp.has_extn("dsn")
+                mail = wire.mail_from(message, dsn)
+                wire.expect(wire.envelope(wire.within(smtp, deadline), "mail", mail), stage, 250)
                 stage = Stage.RCPT
+                rcpt = wire.rcpt_to(message, dsn)
                 wire.expect(
-                    wire.envelope(wire.within(smtp, deadline), "rcpt", f"TO:<{message.recipient}>"),
-                    stage,
-                    250,
-                    251,
+                    wire.envelope(wire.within(smtp, deadline), "rcpt", rcpt), stage, 250, 251
                 )
                 stage = Stage.DATA
                 reply = wire.data(smtp, message, deadline, self._cut)

@@ -118,17 +118,40 @@ def envelope(smtp: smtplib.SMTP, verb: str, argument: str) -> tuple[int, bytes]:
     return smtp.getreply()
 
 
-def pipeline(message: Email, chunked: bool) -> bytes:
+def pipeline(message: Email, chunked: bool, dsn: bool) -> bytes:
     """MAIL, RCPT and DATA as envelope and smtplib's data() send them, for one write; chunked,
     `BDAT <size> LAST` and the message in place of DATA. Addresses are ASCII (addresses.py)."""
     if not chunked:
-        return envelopes(message, "DATA").encode("ascii")
+        return envelopes(message, "DATA", dsn).encode("ascii")
     text = ended(message.data)
-    return envelopes(message, f"BDAT {len(text)} LAST").encode("ascii") + text
+    return envelopes(message, f"BDAT {len(text)} LAST", dsn).encode("ascii") + text
 
 
-def envelopes(message: Email, last: str) -> str:
-    return f"MAIL FROM:<{message.sender}>\r\nRCPT TO:<{message.recipient}>\r\n{last}\r\n"
+def envelopes(message: Email, last: str, dsn: bool) -> str:
+    mail, rcpt = mail_from(message, dsn), rcpt_to(message, dsn)
+    return f"MAIL {mail}\r\nRCPT {rcpt}\r\n{last}\r\n"
+
+
+def mail_from(message: Email, dsn: bool) -> str:
+    """MAIL's argument: the envelope sender, and where the message asks for reports and the
+    server offers DSN (`dsn`), only the headers back (RFC 3461 RET=HDRS: no code returns in a
+    report) and its delivery id (a UUID, valid xtext as it is) as the envelope id."""
+    options = f" RET=HDRS ENVID={message.id}" if dsn and message.reports else ""
+    return f"FROM:<{message.sender}>{options}"
+
+
+def rcpt_to(message: Email, dsn: bool) -> str:
+    """RCPT's argument: the recipient, and a report asked for its failure or delay, naming
+    the recipient as sent (ORCPT: a report names it so even after a smarthost rewrote it)."""
+    if not (dsn and message.reports):
+        return f"TO:<{message.recipient}>"
+    original = xtext(f"rfc822;{message.recipient}")
+    return f"TO:<{message.recipient}> NOTIFY=FAILURE,DELAY ORCPT={original}"
+
+
+def xtext(text: str) -> str:
+    """RFC 3461's xtext of an ASCII string: `+`, `=` and what is not printable as `+XX`."""
+    return "".join(c if "!" <= c <= "~" and c not in "+=" else f"+{ord(c):02X}" for c in text)
 
 
 def message_text(data: bytes) -> bytes:

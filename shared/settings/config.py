@@ -16,6 +16,7 @@ from shared.mail_providers.spec import MAIL_API_TIMEOUT, MailApi, MailProvider
 from shared.outbox import Purpose
 from shared.settings import abuse, database, keys, lifetimes, mail, relay, signup
 from shared.settings import config_values as values
+from shared.settings.bounce_mailbox import Mailbox
 from shared.settings.captcha_url import Captcha
 from shared.settings.catalogue import SETTINGS
 from shared.settings.config_env import ConfigError, check_slots, check_together
@@ -102,6 +103,10 @@ class Settings:
     mail_url_provider: MailProvider | None = setting(mail.MAIL_URL, repr=False)
     mail_fallback_url_provider: MailProvider | None = setting(mail.MAIL_FALLBACK_URL, repr=False)
     mail_from: Sender = setting(mail.MAIL_FROM)
+    # None: mail goes from MAIL_FROM's address, and no report by mail is read.
+    bounce_address: str | None = setting(mail.BOUNCE_ADDRESS)
+    # None: no mailbox is read for reports by mail.
+    bounce_mailbox: Mailbox | None = setting(mail.BOUNCE_MAILBOX, repr=False)
     templates_dir: Path | None = setting(mail.TEMPLATES_DIR)
     # None: SMS is not offered; "log:" writes each SMS to the log; else a provider's URL, read
     # by `sms` (shared.settings.sms_url).

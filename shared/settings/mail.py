@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared.mail_providers.registry import parse_mail_url
 from shared.settings import code_link, mail_values
 from shared.settings import config_values as values
+from shared.settings.bounce_mailbox import parse_bounce_mailbox
 from shared.settings.smtp_url import parse_smtp_url
 from shared.settings.variable import Environ, Group, Variable, optional
 
@@ -112,6 +113,36 @@ MAIL_FROM = Variable(
     default=_sender,
     shown="`$PRODUCT_NAME <no-reply@localhost>`",
     checks="a display name of 1 to 60 printable characters, without `<`, `>` or quotes",
+)
+BOUNCE_ADDRESS = Variable(
+    name="BOUNCE_ADDRESS",
+    group=MAIL,
+    meaning=(
+        "The envelope sender (`MAIL FROM`, the `Return-Path`) of every mail, an address whose "
+        "local part takes a `+` extension (`bounces@mail.example.com`): each mail goes from "
+        "`bounces+TOKEN@mail.example.com`, TOKEN naming the message and signed with "
+        "`SECRET_KEY` (VERP), and, where the server offers DSN (RFC 3461), asks for "
+        "`RET=HDRS ENVID=<delivery id>`, `NOTIFY=FAILURE,DELAY` and the recipient as `ORCPT`. "
+        "What a smarthost or a later server reports comes back there "
+        "([reports by mail](bounces.md#reports-by-mail))."
+    ),
+    parse=optional(mail_values.bounce_address),
+    shown="unset: `MAIL_FROM`'s address, no DSN parameters, and reports sent after a server's "
+    "`250` are not seen",
+    checks="an address as `MAIL_FROM`'s, its local part without `+` and of at most 24 characters",
+)
+BOUNCE_MAILBOX = Variable(
+    name="BOUNCE_MAILBOX",
+    group=MAIL,
+    meaning=(
+        "`imaps://USER:PASSWORD@HOST[:PORT]/FOLDER` (user and password percent-decoded, the "
+        "folder `INBOX` when none is named): a mailbox the relay reads reports by mail from "
+        "every minute (for a `BOUNCE_ADDRESS` whose mail another server receives), each message "
+        "deleted once it is read; the server's certificate verified as `SMTP_URL`'s "
+        "([reports by mail](bounces.md#reports-by-mail))."
+    ),
+    parse=optional(parse_bounce_mailbox),
+    checks="an `imaps://` URL with a user and a password",
 )
 PRODUCT_NAME = Variable(
     name="PRODUCT_NAME",

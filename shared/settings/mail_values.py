@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.addresses import Sender, sender_address
+from shared.bounce_tokens import TOKEN_LENGTH as BOUNCE_TOKEN_LENGTH
 from shared.text import is_text
 
 # MAIL_FROM with a display name, maybe in quotes, before the address in angle brackets.
@@ -42,6 +43,18 @@ def mail_from(value: str) -> Sender:
     if name and not _plain_name(name):
         raise ValueError(f"the display name must be {_PLAIN_NAME}, got {name!r}")
     return Sender(name=name, address=sender_address(named["address"]))
+
+
+def bounce_address(value: str) -> str:
+    """BOUNCE_ADDRESS: an address whose local part takes a `+TOKEN` extension (VERP)."""
+    address = sender_address(value.strip())
+    local = address.rpartition("@")[0]
+    if "+" in local or len(local) > 64 - 1 - BOUNCE_TOKEN_LENGTH:
+        raise ValueError(
+            f"a local part without `+` and of at most {63 - BOUNCE_TOKEN_LENGTH} characters, "
+            f"got {address!r}"
+        )
+    return address
 
 
 def product_name(value: str) -> str:

@@ -73,3 +73,8 @@ def valid_data_is_refused_only_for_a_common_password(
     if other or not errors:
         raise AssertionError(f"schema-valid body refused for another reason: {errors}")
     return None
+
+
+# POST /v1/provider-events/mail takes a mail as it came: its bytes as they are, as for any
+# binary body.
+schemathesis.serializer.alias("message/rfc822", "application/octet-stream")

@@ -1,5 +1,6 @@
 """The demo's SMTP catcher: it keeps every mail, but for the demo addresses that play a provider's
-refusals (`bounce…` refused once, `later…` deferred a minute from its first try)."""
+refusals (`bounce…` refused once, `later…` deferred a minute from its first try) and a
+smarthost's later report (`bounce-later…` taken, then reported by DSN)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ import smtplib
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from outpost.catcher import start_catcher
+from outpost.stack import hand_report
+from shared.settings.smtp_url import parse_smtp_url
+from support.bulk import queue_emails
+from support.constants import MakeRelay
+from support.processes import eventually
+from support.rows import rows
 from support.smtp_sink import free_port
 
 LATER_SECONDS = 1.0
@@ -79,3 +88,26 @@ def test_a_later_address_is_deferred_until_a_while_after_its_own_first_try(
     assert _refusal(catcher, "later@example.com") is None
     assert _refusal(catcher, "later.too@example.com") is not None
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
+
+
+def test_a_bounce_later_address_is_taken_then_reported_undeliverable(
+    env: dict[str, str], engine: Engine, make_relay: MakeRelay, tmp_path: Path
+) -> None:
+    """Taken with 250 (the message reads sent), then reported by DSN to its envelope sender,
+    which `outpost up` hands to `outbox-relay bounce`: failed, the address suppressed."""
+    port, bounces = free_port(), "bounces@localhost"
+    report = partial(hand_report, {**env, "BOUNCE_ADDRESS": bounces})
+    mail = tmp_path / "mail"
+    controller = start_catcher(mail, "127.0.0.1", port, report=report, report_seconds=0.5)
+    try:
+        queue_emails(engine, 1, prefix="bounce-later", domain="example.com")
+        smtp = parse_smtp_url(f"smtp://127.0.0.1:{port}")
+        make_relay(smtp=smtp, bounce_address=bounces).drain()
+        [row] = rows(engine, "outbox")
+        assert row["status"] == "sent"
+        eventually(lambda: rows(engine, "outbox")[0]["status"] == "bounced", 20, "reported")
+    finally:
+        controller.stop()
+    assert [s["address"] for s in rows(engine, "suppressions")] == ["bounce-later0@example.com"]
+    reports = [p for p in mail.glob("*.eml") if b"report-type=delivery-status" in p.read_bytes()]
+    assert len(reports) == 1 and len(list(mail.glob("*.eml"))) == 2

@@ -31,7 +31,13 @@ def test_every_provider_that_sends_receipts_is_a_source_a_route_and_an_operation
 ) -> None:
     document = json.loads(DOCUMENT.read_text())
     rules = {rule.rule for rule in app.url_map.iter_rules()}
-    assert ("outpost", "ses", *(spec.name for spec in RECEIVING), *MAIL_REPORTERS) == SOURCES
+    assert (
+        "outpost",
+        "ses",
+        "mail",
+        *(spec.name for spec in RECEIVING),
+        *MAIL_REPORTERS,
+    ) == SOURCES
     assert [spec.name for spec in RECEIVING] == ["twilio", "vonage"]
     for spec in RECEIVING:
         assert spec.receipts is not None

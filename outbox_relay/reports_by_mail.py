@@ -1,0 +1,46 @@
+"""One report by mail acted on in one transaction, however it arrived (`outbox-relay bounce`,
+BOUNCE_MAILBOX)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+
+from shared.clock import utcnow
+from shared.mail_intake import Taken, take
+from shared.mail_reports import read_mail
+from shared.secretbox import SecretBox
+from shared.settings.config import Settings
+from shared.suppressions import Suppressor
+
+log = logging.getLogger(__name__)
+
+# The most of a mail read: a report asked for with RET=HDRS is a few kilobytes.
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def take_mail(engine: Engine, settings: Settings, raw: bytes, recipient: str | None) -> Taken:
+    """Read one mail and act on it in one transaction, logging what it did; NotAMail, or the
+    database's SQLAlchemyError (nothing done)."""
+    report = read_mail(raw)
+    with engine.begin() as connection:
+        taken = take(
+            connection,
+            report,
+            addressed_to=recipient,
+            settings=settings,
+            box=SecretBox(*settings.secret_keys),
+            suppressor=Suppressor.of(connection, settings.secret_keys),
+            now=utcnow(),
+        )
+    log.info(
+        "report by mail read",
+        extra={
+            "kind": str(taken.kind),
+            "accepted": taken.recorded.accepted,
+            "unknown": taken.recorded.unknown,
+            "forged": taken.forged,
+        },
+    )
+    return taken
