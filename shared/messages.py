@@ -69,8 +69,9 @@ def send_code(
 ) -> Delivery:
     """Issue a fresh code for `purpose` (older ones die) and queue it to the user.
 
-    `first` says the account was created in this transaction, so it has no older codes;
-    `answers_as`, the purpose of the code its client asked for, when it differs.
+    `first` says no older code dies: the account was created in this transaction, so it has
+    none, or the code is a fallback beside the first (shared.fallbacks); `answers_as`, the
+    purpose of the code its client asked for, when it differs.
     """
     settings = deps.settings
     recipient = _address(user, channel)

@@ -138,6 +138,7 @@ class Settings:
     relay_deferral_floor: float = setting(relay.RELAY_DEFERRAL_FLOOR)
     relay_stop_seconds: float = setting(relay.RELAY_STOP_SECONDS)
     relay_nice: int = setting(relay.RELAY_NICE)
+    code_fallback_after: int | None = setting(relay.CODE_FALLBACK_AFTER)
     # The packaged locales, then those TEMPLATES_DIR adds (shared.locales).
     locales: tuple[str, ...] = PACKAGED
 

@@ -147,3 +147,17 @@ RELAY_METRICS_HOST = Variable(
     default="127.0.0.1",
     checks="a host name or an IP address, without spaces",
 )
+CODE_FALLBACK_AFTER = Variable(
+    name="CODE_FALLBACK_AFTER",
+    group=RELAY,
+    meaning=(
+        "Seconds after which a code (activation, password reset, sign-in) still waiting on an "
+        "unavailable provider, or at once when its address refused it, is sent again with a "
+        "new code on the account's other channel (the phone given at registration for a "
+        "mailed activation code), under every budget and the proof-of-address rules; the "
+        "first code stays valid ([delivery](delivery.md))."
+    ),
+    parse=values.optional_positive,
+    shown="unset: no fallback",
+    checks="seconds, a whole number more than 0",
+)
