@@ -127,10 +127,17 @@ def mark_delivered(connection: Connection, delivered: list[Mark], now: datetime)
 
 # Called inside a write's transaction with the marks that ended their row dead, lease held.
 OnDead = Callable[[Connection, list[Mark]], None]
+# Called inside a write's transaction with the rows, lease held, whose code falls back.
+OnFallback = Callable[[Connection, list[Claimed]], None]
 
 
 def mark(
-    engine: Engine, marks: list[Mark], now: datetime, *, on_dead: OnDead | None = None
+    engine: Engine,
+    marks: list[Mark],
+    now: datetime,
+    *,
+    on_dead: OnDead | None = None,
+    on_fallback: OnFallback | None = None,
 ) -> set[int]:
     """Write many outcomes in one transaction; the ids of the rows whose lease still held.
 
@@ -141,7 +148,8 @@ def mark(
     relay's, so a row another relay has claimed since is still left alone. A row this relay
     claimed again after its own lease lapsed was sent under the earlier claim, so marking it
     sent is true whichever claim's outcome does it.
-    `on_dead` writes what follows a death (the application's event) in the same transaction.
+    `on_dead` writes what follows a death (the application's event) in the same transaction,
+    and `on_fallback` the code of a mark that falls back on the other channel.
     """
     kept: set[int] = set()
     with engine.begin() as connection:
@@ -166,6 +174,9 @@ def mark(
         dead = [one for one in marks if one.dead_reason is not None and one.row.id in kept]
         if dead and on_dead is not None:
             on_dead(connection, dead)
+        falling = [one.row for one in marks if one.fallback and one.row.id in kept]
+        if falling and on_fallback is not None:
+            on_fallback(connection, falling)
     return kept
 
 
@@ -255,10 +266,16 @@ def recount(engine: Engine, one: Mark, *, on_dead: OnDead | None = None) -> bool
 
 
 def release(
-    engine: Engine, rows: list[Claimed], now: datetime, *, due: datetime | None = None
+    engine: Engine,
+    rows: list[Claimed],
+    now: datetime,
+    *,
+    due: datetime | None = None,
+    on_fallback: OnFallback | None = None,
 ) -> int:
     """Hand rows back untried (shutdown, too little lease left, no provider or no rate slot
-    in time), due again at `due` (now by default); returns how many."""
+    in time), due again at `due` (now by default); returns how many. `on_fallback`: their
+    codes fall back on the other channel, in the same transaction, if all were still held."""
     if not rows:
         return 0
     released = 0
@@ -266,6 +283,8 @@ def release(
         for token, ids in _by_claim(rows).items():
             held = {"ids": ids, "token": token, "due": due or now}
             released += connection.execute(transitions.RELEASE, held).rowcount
+        if on_fallback is not None and released == len(rows):
+            on_fallback(connection, rows)
     return released
 
 

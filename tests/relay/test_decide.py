@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outbox_relay import decide
+from outbox_relay import decide, gates
 from outbox_relay.backoff import PROBE_LEAD
 from outbox_relay.claims import Claimed
 from outbox_relay.decide import (
     Accepted,
     Decision,
-    Gate,
     HandBack,
     Outcome,
     Pause,
@@ -30,6 +29,7 @@ from outbox_relay.failures import (
     Verdict,
     unanswered,
 )
+from outbox_relay.gates import Gate
 from outbox_relay.render import TemplateError
 from shared.outbox import Channel, DeadReason, Ending, Purpose
 from shared.refusals import Refusal
@@ -77,7 +77,7 @@ def claimed(**changes: object) -> Claimed:
 
 def gate(row: Claimed, **met: bool) -> Gate | None:
     flags = {"database_lost": False, "suppressed": False, "stopping": False, **met}
-    return decide.first_gate(row, NOW, SETTINGS, **flags)
+    return gates.first_gate(row, NOW, SETTINGS, **flags)
 
 
 def refused(row: Claimed, failure: DeliveryFailure, **met: object) -> Decision:
