@@ -14,7 +14,12 @@ def bucket(purpose: str, address: str) -> str:
 
 def recipient_limits(settings: Settings) -> tuple[Limit, Limit]:
     """Per address and purpose: one message per cooldown, so many an hour."""
-    return Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600)
+    return Limit(1, settings.throttle_cooldown), recipient_hour(settings)
+
+
+def recipient_hour(settings: Settings) -> Limit:
+    """Per address and purpose: so many messages an hour (THROTTLE_PER_HOUR)."""
+    return Limit(settings.throttle_per_hour, 3600)
 
 
 def region_limits(settings: Settings) -> list[Limit]:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select, update
 
 from shared.accounts import User, user_by_id
 from shared.addresses import phone_region
-from shared.budgets import bucket, recipient_limits, region_limits
+from shared.budgets import bucket, recipient_hour, region_limits
 from shared.causes import Cause
 from shared.codes import CodeStatus
 from shared.messages import send_code
@@ -35,9 +35,13 @@ class OverBudget(Exception):
 
 @dataclass(frozen=True)
 class FallbackCause:
-    """The relay's fallback as the cause of its message: it takes its recipient's budget for
-    its purpose and, by SMS, its region's hour, or goes nowhere (OverBudget). The client's own
-    hour paid for that SMS when the registration named the number (RequestCause's up front)."""
+    """The relay's fallback as the cause of its message: it takes its recipient's hour for its
+    purpose and, by SMS, its region's hour, or goes nowhere (OverBudget).
+
+    Not the recipient's cooldown, which spaces a client's requests: the request that named the
+    address took it for the message this one is (a registration names its phone), and the
+    fallback follows within it. The client's own hour paid for an SMS when that request named
+    the number (RequestCause's up front)."""
 
     throttle: Throttle
     settings: Settings
@@ -55,7 +59,7 @@ class FallbackCause:
     ) -> bool:
         """Take the message's budgets, or raise OverBudget; whether it is withheld (unchanged)."""
         budgets: list[tuple[list[str], Sequence[Limit]]] = [
-            ([bucket(purpose, recipient)], recipient_limits(self.settings))
+            ([bucket(purpose, recipient)], [recipient_hour(self.settings)])
         ]
         if channel == Channel.SMS:
             budgets.append(([sms_region(phone_region(recipient))], region_limits(self.settings)))

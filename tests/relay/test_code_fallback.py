@@ -1,0 +1,190 @@
+"""The other channel when a code cannot arrive (CODE_FALLBACK_AFTER): the relay sends a new code
+by SMS to the phone given at registration when the mailed one is refused or its provider stays
+down, through a real SMTP sink and a real HTTP SMS gateway stand-in."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from api_service import create_app
+from outbox_relay.relay import Relay
+from shared.secretbox import SecretBox
+from shared.settings.config import Settings
+from support.constants import PASSWORD, MakeRelay
+from support.rows import rows
+from support.sms_gateway import SmsGateway
+from support.smtp_sink import SinkServer
+
+EMAIL, PHONE = "ada@example.com", "+33612345678"
+TOKEN = "gw-token"
+
+
+@pytest.fixture
+def gateway() -> Iterator[SmsGateway]:
+    """A real HTTP server standing in for the SMS gateway, answering 202."""
+    server = SmsGateway(mode=202)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fallback_relay(make_relay: MakeRelay, gateway: SmsGateway) -> Relay:
+    """A relay with CODE_FALLBACK_AFTER=2 whose SMS goes to `gateway`."""
+    return make_relay(code_fallback_after=2, sms_url=gateway.url + "/sms", sms_token=TOKEN)
+
+
+def register(client: FlaskClient, email: str = EMAIL, phone: str = PHONE) -> str:
+    """Register with an email address and a phone; the mailed activation's delivery id."""
+    answer = client.post(
+        "/v1/registrations", json={"email": email, "phone": phone, "password": PASSWORD}
+    )
+    assert answer.status_code == 202, answer.get_json()
+    delivery = answer.get_json()["delivery"]
+    assert delivery["channel"] == "email"
+    delivery_id: str = delivery["id"]
+    return delivery_id
+
+
+def shown(client: FlaskClient, delivery_id: str) -> dict[str, Any]:
+    answer: dict[str, Any] = client.get(f"/v1/deliveries/{delivery_id}").get_json()
+    return answer
+
+
+def texted_code(gateway: SmsGateway) -> tuple[str, str]:
+    """The first SMS sent: its delivery id and the code it carries."""
+    request = gateway.requests[0]
+    assert request.json["to"] == PHONE
+    [code] = re.findall(r"\b\d{6}\b", request.json["body"])
+    return request.json["id"], code
+
+
+def drain_until(relay: Relay, arrived: Any, seconds: float = 20.0) -> None:
+    """Drain every fifth of a second until `arrived()` holds."""
+    deadline = time.monotonic() + seconds
+    while not arrived():
+        assert time.monotonic() < deadline, "nothing arrived in time"
+        relay.drain()
+        time.sleep(0.2)
+
+
+def the_user(engine: Engine) -> dict[str, Any]:
+    [user] = rows(engine, "users")
+    return user
+
+
+def test_a_mailed_activation_code_refused_5_1_1_goes_by_sms_and_that_code_activates(
+    client: FlaskClient,
+    engine: Engine,
+    smtp: SinkServer,
+    gateway: SmsGateway,
+    fallback_relay: Relay,
+) -> None:
+    smtp.sink.mode = "reply:550 5.1.1"
+    delivery_id = register(client)
+    drain_until(fallback_relay, lambda: gateway.requests)
+    fallback_id, code = texted_code(gateway)
+    mailed = shown(client, delivery_id)
+    assert (mailed["status"], mailed["reason"]) == ("failed", "address_rejected")
+    assert mailed["fallback"] == {"id": fallback_id, "channel": "sms"}
+    texted = shown(client, fallback_id)
+    assert texted["status"] == "sent" and "fallback" not in texted
+    answer = client.post("/v1/activations", json={"phone": PHONE, "code": code})
+    assert answer.status_code == 200, answer.get_json()
+    user = the_user(engine)
+    assert user["status"] == "active"
+    assert user["phone_proven_at"] is not None and user["email_proven_at"] is None
+    # One fallback a code: nothing more goes, however often the relay looks, but the welcome
+    # to the number just proven.
+    fallback_relay.drain()
+    assert [len(re.findall(r"\b\d{6}\b", r.json["body"])) for r in gateway.requests] == [1, 0]
+
+
+def test_a_provider_down_longer_than_the_setting_sends_the_code_by_sms_the_first_still_valid(
+    client: FlaskClient,
+    engine: Engine,
+    settings: Settings,
+    smtp: SinkServer,
+    gateway: SmsGateway,
+    fallback_relay: Relay,
+) -> None:
+    smtp.sink.mode = "reply:421"
+    started = time.monotonic()
+    delivery_id = register(client)
+    fallback_relay.drain()
+    waiting = shown(client, delivery_id)
+    assert (waiting["status"], waiting["reason"]) == ("queued", "provider_unavailable")
+    assert "fallback" not in waiting and gateway.requests == []
+    drain_until(fallback_relay, lambda: gateway.requests)
+    assert time.monotonic() - started >= 2.0
+    fallback_id, texted = texted_code(gateway)
+    mailed = shown(client, delivery_id)
+    assert mailed["status"] == "queued" and mailed["fallback"] == {
+        "id": fallback_id,
+        "channel": "sms",
+    }
+    # The provider back, the first code arrives too and works: either code activates.
+    [mail] = [row for row in rows(engine, "outbox") if row["channel"] == "email"]
+    first = SecretBox(settings.secret_key).open(mail["secret_params"])["code"]
+    assert first != texted
+    smtp.sink.mode = "accept"
+    drain_until(fallback_relay, lambda: smtp.sink.received)
+    answer = client.post("/v1/activations", json={"email": EMAIL, "code": first})
+    assert answer.status_code == 200, answer.get_json()
+    assert the_user(engine)["email_proven_at"] is not None
+    assert len(gateway.requests) == 1
+
+
+def test_a_reset_code_never_falls_back_to_an_unproven_phone(
+    client: FlaskClient,
+    engine: Engine,
+    smtp: SinkServer,
+    gateway: SmsGateway,
+    fallback_relay: Relay,
+) -> None:
+    register(client)
+    drain_until(fallback_relay, lambda: smtp.sink.received)
+    [activation] = smtp.sink.received
+    [code] = re.findall(r"\b\d{6}\b", activation.get_body(("plain",)).get_content())
+    assert client.post("/v1/activations", json={"email": EMAIL, "code": code}).status_code == 200
+    smtp.sink.mode = "reply:550 5.1.1"
+    answer = client.post("/v1/password-resets", json={"email": EMAIL})
+    assert answer.status_code == 202, answer.get_json()
+    reset_id = answer.get_json()["delivery"]["id"]
+    drain_until(fallback_relay, lambda: shown(client, reset_id)["status"] != "queued")
+    fallback_relay.drain()
+    assert gateway.requests == []
+    [reset] = [row for row in rows(engine, "outbox") if row["purpose"] == "password_reset"]
+    assert reset["fallback_at"] is not None and reset["fallback_id"] is None
+
+
+def test_a_fallback_never_passes_the_regions_hour(
+    env: dict[str, str],
+    engine: Engine,
+    smtp: SinkServer,
+    gateway: SmsGateway,
+    make_relay: MakeRelay,
+) -> None:
+    client = create_app({**env, "SMS_REGION_HOURLY_LIMIT": "1"}).test_client()
+    relay = make_relay(
+        code_fallback_after=2,
+        sms_url=gateway.url + "/sms",
+        sms_token=TOKEN,
+        sms_region_hourly_limit=1,
+    )
+    smtp.sink.mode = "reply:550 5.1.1"
+    delivery_id = register(client)
+    # Another number of the region takes its hour before the relay sees the refusal.
+    other = client.post("/v1/registrations", json={"phone": "+33612345679", "password": PASSWORD})
+    assert other.status_code == 202, other.get_json()
+    drain_until(relay, lambda: shown(client, delivery_id)["status"] == "failed")
+    relay.drain()
+    assert [request.json["to"] for request in gateway.requests] == ["+33612345679"]
+    assert "fallback" not in shown(client, delivery_id)
