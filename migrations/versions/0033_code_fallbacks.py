@@ -26,12 +26,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("outbox") as batch:
-        batch.add_column(sa.Column("fallback_at", sa.DateTime(timezone=True)))
-        batch.add_column(sa.Column("fallback_id", sa.String(36)))
+    # In place on SQLite too: a batch would rebuild the table under the views over it.
+    op.add_column("outbox", sa.Column("fallback_at", sa.DateTime(timezone=True)))
+    op.add_column("outbox", sa.Column("fallback_id", sa.String(36)))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox") as batch:
-        batch.drop_column("fallback_id")
-        batch.drop_column("fallback_at")
+    # ALTER TABLE … DROP COLUMN on both (SQLite since 3.35), for the same reason.
+    op.execute("ALTER TABLE outbox DROP COLUMN fallback_id")
+    op.execute("ALTER TABLE outbox DROP COLUMN fallback_at")
