@@ -17,7 +17,7 @@ from shared.causes import Cause
 from shared.codes import CodeStatus
 from shared.messages import send_code
 from shared.models import outbox, verification_tokens
-from shared.outbox import ANSWERS_AS, DISCREET, Channel, Purpose
+from shared.outbox import ANSWERS_AS, DISCREET, PAID_BY, Channel, Purpose
 from shared.reaching import address_for
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
@@ -36,16 +36,17 @@ class OverBudget(Exception):
 @dataclass(frozen=True)
 class FallbackCause:
     """The relay's fallback as the cause of its message: it takes its recipient's hour for its
-    purpose and, by SMS, its region's hour, or goes nowhere (OverBudget).
+    purpose and, by SMS, its region's hour and the hour of the client whose request wrote the
+    first code (`paid_by`), or goes nowhere (OverBudget).
 
     Not the recipient's cooldown, which spaces a client's requests: the request that named the
     address took it for the message this one is (a registration names its phone), and the
-    fallback follows within it. The client's own hour paid for an SMS when that request named
-    the number (RequestCause's up front)."""
+    fallback follows within it."""
 
     throttle: Throttle
     settings: Settings
     discreet: bool
+    paid_by: str | None
 
     def admit(
         self,
@@ -63,6 +64,8 @@ class FallbackCause:
         ]
         if channel == Channel.SMS:
             budgets.append(([sms_region(phone_region(recipient))], region_limits(self.settings)))
+        if channel == Channel.SMS and self.paid_by is not None:
+            budgets.append(([self.paid_by], [Limit(self.settings.sms_client_hourly_limit, 3600)]))
         for subjects, limits in budgets:
             if self.throttle.take(connection, subjects, limits, now):
                 raise OverBudget
@@ -114,7 +117,8 @@ def send_fallback(
     if user is None or address is None or not may_reach(user, first.purpose, address):
         return None
     params = first.params or {}
-    cause = FallbackCause(writer.throttle, writer.settings, bool(params.get(DISCREET)))
+    paid_by = writer.box.open(params[PAID_BY])["subject"] if PAID_BY in params else None
+    cause = FallbackCause(writer.throttle, writer.settings, bool(params.get(DISCREET)), paid_by)
     savepoint = connection.begin_nested()
     try:
         delivery = send_code(

@@ -14,7 +14,9 @@ from shared.locales import DEFAULT
 from shared.outbox import (
     ANSWERS_AS,
     BOUND_TO_ADDRESS,
+    CODED,
     DISCREET,
+    PAID_BY,
     Channel,
     Delivery,
     Purpose,
@@ -266,6 +268,8 @@ def _queue(
         )
         if cause.discreet:
             params = {**(params or {}), DISCREET: True}
+        if cause.paid_by is not None and purpose in CODED:
+            params = {**(params or {}), PAID_BY: deps.box.seal({"subject": cause.paid_by})}
     elif channel == Channel.SMS and not withhold:
         # Every SMS a provider gets counts against its region's hour, whoever queues it.
         deps.throttle.record(connection, [sms_region(phone_region(recipient))], now)

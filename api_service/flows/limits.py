@@ -90,6 +90,7 @@ class RequestCause:
         taken: Collection[str] = (),
     ) -> None:
         self.discreet = discreet
+        self.paid_by = _SMS_CLIENT + client
         self._taken = frozenset(taken)
         self._deps = deps
         self._uow = uow

@@ -188,3 +188,26 @@ def test_a_fallback_never_passes_the_regions_hour(
     relay.drain()
     assert [request.json["to"] for request in gateway.requests] == ["+33612345679"]
     assert "fallback" not in shown(client, delivery_id)
+
+
+def test_a_fallback_never_passes_the_hour_of_the_client_that_asked_for_the_code(
+    env: dict[str, str],
+    smtp: SinkServer,
+    gateway: SmsGateway,
+    make_relay: MakeRelay,
+) -> None:
+    """The registration naming a phone paid its client's one SMS up front; the fallback would
+    be a second."""
+    client = create_app({**env, "SMS_CLIENT_HOURLY_LIMIT": "1"}).test_client()
+    relay = make_relay(
+        code_fallback_after=2,
+        sms_url=gateway.url + "/sms",
+        sms_token=TOKEN,
+        sms_client_hourly_limit=1,
+    )
+    smtp.sink.mode = "reply:550 5.1.1"
+    delivery_id = register(client)
+    drain_until(relay, lambda: shown(client, delivery_id)["status"] == "failed")
+    relay.drain()
+    assert gateway.requests == []
+    assert "fallback" not in shown(client, delivery_id)
