@@ -238,6 +238,13 @@ def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
     return params
 
 
+def _falls_back(settings: Settings, cause: Cause, purpose: str) -> bool:
+    """Whether a code's message keeps who pays for its fallback (CODE_FALLBACK_AFTER)."""
+    return (
+        settings.code_fallback_after is not None and cause.paid_by is not None and purpose in CODED
+    )
+
+
 def _address(user: User, channel: str) -> str:
     """The user's address on `channel`, which the caller knows they have."""
     address = address_for(user, channel)
@@ -268,7 +275,7 @@ def _queue(
         )
         if cause.discreet:
             params = {**(params or {}), DISCREET: True}
-        if cause.paid_by is not None and purpose in CODED:
+        if _falls_back(deps.settings, cause, purpose):
             params = {**(params or {}), PAID_BY: deps.box.seal({"subject": cause.paid_by})}
     elif channel == Channel.SMS and not withhold:
         # Every SMS a provider gets counts against its region's hour, whoever queues it.

@@ -36,6 +36,14 @@ def gateway() -> Iterator[SmsGateway]:
 
 
 @pytest.fixture
+def client(env: dict[str, str]) -> Iterator[FlaskClient]:
+    """The API, CODE_FALLBACK_AFTER set as for the relay: its code messages keep who pays."""
+    app = create_app({**env, "CODE_FALLBACK_AFTER": "2"})
+    yield app.test_client()
+    app.extensions["outpost"].engine.dispose()
+
+
+@pytest.fixture
 def fallback_relay(make_relay: MakeRelay, gateway: SmsGateway) -> Relay:
     """A relay with CODE_FALLBACK_AFTER=2 whose SMS goes to `gateway`."""
     return make_relay(code_fallback_after=2, sms_url=gateway.url + "/sms", sms_token=TOKEN)
@@ -172,7 +180,9 @@ def test_a_fallback_never_passes_the_regions_hour(
     gateway: SmsGateway,
     make_relay: MakeRelay,
 ) -> None:
-    client = create_app({**env, "SMS_REGION_HOURLY_LIMIT": "1"}).test_client()
+    client = create_app(
+        {**env, "CODE_FALLBACK_AFTER": "2", "SMS_REGION_HOURLY_LIMIT": "1"}
+    ).test_client()
     relay = make_relay(
         code_fallback_after=2,
         sms_url=gateway.url + "/sms",
@@ -198,7 +208,9 @@ def test_a_fallback_never_passes_the_hour_of_the_client_that_asked_for_the_code(
 ) -> None:
     """The registration naming a phone paid its client's one SMS up front; the fallback would
     be a second."""
-    client = create_app({**env, "SMS_CLIENT_HOURLY_LIMIT": "1"}).test_client()
+    client = create_app(
+        {**env, "CODE_FALLBACK_AFTER": "2", "SMS_CLIENT_HOURLY_LIMIT": "1"}
+    ).test_client()
     relay = make_relay(
         code_fallback_after=2,
         sms_url=gateway.url + "/sms",
