@@ -18,7 +18,7 @@ from outbox_relay.relay import Relay
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.constants import PASSWORD, MakeRelay
-from support.rows import rows
+from support.rows import let_time_pass, rows
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
 
@@ -223,3 +223,37 @@ def test_a_fallback_never_passes_the_hour_of_the_client_that_asked_for_the_code(
     relay.drain()
     assert gateway.requests == []
     assert "fallback" not in shown(client, delivery_id)
+
+
+def test_a_resend_to_a_suppressed_address_falls_back_and_its_delivery_reads_as_before(
+    client: FlaskClient,
+    engine: Engine,
+    smtp: SinkServer,
+    gateway: SmsGateway,
+    fallback_relay: Relay,
+) -> None:
+    """A resend's answer must not tell an account: its delivery never names a fallback."""
+    smtp.sink.mode = "reply:550 5.1.1"
+    register(client)
+    drain_until(fallback_relay, lambda: gateway.requests)
+    let_time_pass(engine, 61)
+    answer = client.post("/v1/activations/resend", json={"email": EMAIL})
+    assert answer.status_code == 202, answer.get_json()
+    resend_id = answer.get_json()["delivery"]["id"]
+    drain_until(fallback_relay, lambda: len(gateway.requests) == 2)
+    [resent] = [row for row in rows(engine, "outbox") if row["public_id"] == resend_id]
+    assert (resent["status"], resent["dead_reason"]) == ("dead", "suppressed")
+    assert resent["fallback_id"] == gateway.requests[1].json["id"]
+    assert shown(client, resend_id) == {
+        "id": resend_id,
+        "channel": "email",
+        "status": "sent",
+        "attempts": 1,
+        "can_resend": False,
+        "reason": None,
+        "retry_after": shown(client, resend_id)["retry_after"],
+        "next_attempt_after": None,
+    }
+    # The fallback of the newest code activates (the resend ended the codes before it).
+    [code] = re.findall(r"\b\d{6}\b", gateway.requests[1].json["body"])
+    assert client.post("/v1/activations", json={"phone": PHONE, "code": code}).status_code == 200
