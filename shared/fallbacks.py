@@ -100,7 +100,8 @@ def send_fallback(
     other channel, the first code left valid; the fallback's public id, None when none goes.
 
     None goes once the message has had its decision, for a code that no longer works, to an
-    account without an address there, past a budget, or against the proof-of-address rules.
+    account without an address there, by SMS where it is not offered, past a budget, or
+    against the proof-of-address rules.
     """
     first = connection.execute(
         _TAKE.where(outbox.c.id == message_id).values(fallback_at=now)
@@ -116,6 +117,8 @@ def send_fallback(
     address = address_for(user, other) if user is not None else None
     if user is None or address is None or not may_reach(user, first.purpose, address):
         return None
+    if other == Channel.SMS and writer.settings.sms_url is None:
+        return None  # SMS is not offered: the number would wait for a provider to its horizon
     params = first.params or {}
     paid_by = writer.box.open(params[PAID_BY])["subject"] if PAID_BY in params else None
     cause = FallbackCause(writer.throttle, writer.settings, bool(params.get(DISCREET)), paid_by)

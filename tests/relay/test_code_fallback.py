@@ -257,3 +257,14 @@ def test_a_resend_to_a_suppressed_address_falls_back_and_its_delivery_reads_as_b
     # The fallback of the newest code activates (the resend ended the codes before it).
     [code] = re.findall(r"\b\d{6}\b", gateway.requests[1].json["body"])
     assert client.post("/v1/activations", json={"phone": PHONE, "code": code}).status_code == 200
+
+
+def test_no_fallback_by_sms_where_sms_is_not_offered(
+    client: FlaskClient, engine: Engine, smtp: SinkServer, make_relay: MakeRelay
+) -> None:
+    relay = make_relay(code_fallback_after=2, sms_url=None)
+    smtp.sink.mode = "reply:550 5.1.1"
+    delivery_id = register(client)
+    drain_until(relay, lambda: shown(client, delivery_id)["status"] == "failed")
+    [mail] = rows(engine, "outbox")
+    assert mail["fallback_at"] is not None and mail["fallback_id"] is None
