@@ -203,6 +203,13 @@ class RegistrationAcceptedSchema(DeliveryAcceptedSchema):
     )
 
 
+class FallbackSchema(Schema):
+    """The delivery of a code's fallback on the account's other channel."""
+
+    id = fields.String()
+    channel = fields.String()
+
+
 class DeliveryStatusSchema(DeliverySchema):
     """Answer of GET /v1/deliveries/<id>."""
 
@@ -226,6 +233,14 @@ class DeliveryStatusSchema(DeliverySchema):
         metadata={
             "description": "Seconds until the relay tries this message again; null when it is "
             "due now or done."
+        },
+    )
+    fallback = fields.Nested(
+        FallbackSchema,
+        metadata={
+            "description": "Present when this code could not arrive (its address refused it, "
+            "or its provider stayed down CODE_FALLBACK_AFTER) and a new code went on the "
+            "account's other channel: that delivery, to follow as any other. Either code works."
         },
     )
 

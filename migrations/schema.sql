@@ -163,6 +163,8 @@ CREATE TABLE public.outbox (
     withhold boolean DEFAULT false NOT NULL,
     refusal character varying(16),
     dead_at timestamp with time zone,
+    fallback_at timestamp with time zone,
+    fallback_id character varying(36),
     CONSTRAINT outbox_channel CHECK (((channel)::text = ANY ((ARRAY['email'::character varying, 'sms'::character varying, 'webhook'::character varying])::text[]))),
     CONSTRAINT outbox_dead_reason CHECK (((dead_reason IS NULL) OR ((dead_reason)::text = ANY ((ARRAY['permanent_error'::character varying, 'max_attempts'::character varying, 'expired'::character varying, 'suppressed'::character varying])::text[])))),
     CONSTRAINT outbox_purpose CHECK (((purpose)::text = ANY ((ARRAY['activation'::character varying, 'password_reset'::character varying, 'password_changed'::character varying, 'welcome'::character varying, 'account_exists'::character varying, 'no_account'::character varying, 'account.registered'::character varying, 'account.activated'::character varying, 'account.password_changed'::character varying, 'account.erased'::character varying, 'delivery.failed'::character varying, 'address_change'::character varying, 'address_changed'::character varying, 'account.address_changed'::character varying, 'login_code'::character varying, 'delivery.delivered'::character varying, 'account.address_removed'::character varying, 'delivery.sent'::character varying, 'provider.down'::character varying, 'provider.up'::character varying])::text[]))),

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from outbox_relay import claims, metrics, send_spans
 from outbox_relay.channels.factory import ChannelFactory, default_channels
 from outbox_relay.deaths import Deaths
+from outbox_relay.fallbacks import Fallbacks
 from outbox_relay.leases import LeaseKeeper
 from outbox_relay.pacing import Pacer
 from outbox_relay.providers import Providers
@@ -57,6 +58,7 @@ def build_relay(
         heartbeat=heartbeat,
         deaths=Deaths(settings, box, suppression),
         sent=SentEvents(settings, box, engine),
+        fallbacks=Fallbacks(settings, box, suppression),
     )
     senders = Senders(
         settings,

@@ -23,8 +23,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared.driver import DriverStatement
+from shared.fallbacks import FALLS_BACK
 from shared.models import outbox, suppressions
 from shared.outbox import Channel, Purpose, Status
 from shared.suppressions import SuppressionReason
@@ -58,6 +60,9 @@ class Claimed:
     suppressed: bool | None = None
     # To end `withheld`, no provider called (shared.outbox.enqueue).
     withhold: bool = False
+    created_at: datetime | None = None
+    # When its code's fallback was decided, or it was written as one (shared.fallbacks).
+    fallback_at: datetime | None = None
 
 
 # The outbox columns a claim returns; `suppressed` is read beside them.
@@ -107,7 +112,13 @@ class Claimer:
         self._connection: Connection | None = None
 
     def claim(
-        self, *, now: datetime, limit: int, lease_seconds: int, paused: Sequence[str] = ()
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: int,
+        paused: Sequence[str] = (),
+        fallback_before: datetime | None = None,
     ) -> list[Claimed]:
         """Lease up to `limit` due rows to a new claim token; other relays skip them meanwhile.
 
@@ -115,7 +126,9 @@ class Claimer:
         of its lease, so the one due-rows index serves both "never tried" and "lease lapsed":
         a crashed relay's rows come back by themselves. Rows of the `paused` channels (no
         provider up) stay where they are, due, unless their horizon has passed: those are
-        claimed to be marked expired.
+        claimed to be marked expired; or unless they carry a code written before
+        `fallback_before` whose fallback is not decided yet (CODE_FALLBACK_AFTER): those are
+        claimed for it (decide.fallback_in).
         """
         values = {
             "now": now,
@@ -123,7 +136,9 @@ class Claimer:
             "until": now + timedelta(seconds=lease_seconds),
             "token": uuid.uuid4().hex,
         }
-        statement = _claim_skipping(tuple(sorted(paused)))
+        if fallback_before is not None:
+            values["fallback_before"] = fallback_before
+        statement = _claim_skipping(tuple(sorted(paused)), fallback_before is not None)
 
         def leased(connection: Connection) -> list[dict[str, Any]]:
             if self._set_local:
@@ -171,21 +186,26 @@ class Claimer:
 
 
 @cache
-def _claim_skipping(paused: tuple[str, ...]) -> DriverStatement:
-    """The claim that skips the `paused` channels (sorted), built once for each set: a relay
+def _claim_skipping(paused: tuple[str, ...], fallback: bool) -> DriverStatement:
+    """The claim that skips the `paused` channels (sorted) but for their codes due a
+    `fallback`, built once for each set: a relay
     without an SMS provider skips `sms` on every claim, and the channels are named one by one
     because a list would be expanded into the SQL on every execution."""
-    return DriverStatement(_claim_statement(paused))
+    return DriverStatement(_claim_statement(paused, fallback))
 
 
-def _claim_statement(paused: tuple[str, ...]) -> Update:
+def _claim_statement(paused: tuple[str, ...], fallback: bool) -> Update:
     """Lease :limit due rows until :until under :token, codes first; none of a `paused`
-    channel unless expired."""
+    channel unless expired, or (with `fallback`) a code written before :fallback_before whose
+    fallback is not decided yet."""
     now = bindparam("now", type_=outbox.c.next_attempt_at.type)
     due_now = [outbox.c.status == Status.PENDING, outbox.c.next_attempt_at <= now]
     if paused:
         live = and_(*(outbox.c.channel != channel for channel in paused))
-        due_now.append(or_(live, outbox.c.expires_at <= now))
+        waiting = [live, outbox.c.expires_at <= now]
+        if fallback:
+            waiting.append(_fallback_due())
+        due_now.append(or_(*waiting))
     due = (
         select(outbox.c.id)
         .where(*due_now)
@@ -202,6 +222,14 @@ def _claim_statement(paused: tuple[str, ...]) -> Update:
             *(outbox.c[name] for name in CLAIMED_COLUMNS), outbox.c.recipient_hash, _listed_now()
         )
     )
+
+
+def _fallback_due() -> ColumnElement[bool]:
+    """A code written before :fallback_before whose fallback is not decided yet; its purposes
+    named one by one, as the channels are."""
+    before = bindparam("fallback_before", type_=outbox.c.created_at.type)
+    codes = or_(*(outbox.c.purpose == purpose for purpose in sorted(FALLS_BACK)))
+    return and_(codes, outbox.c.fallback_at.is_(None), outbox.c.created_at <= before)
 
 
 def _listed_now() -> Label[bool]:

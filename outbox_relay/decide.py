@@ -2,10 +2,11 @@
 
 River's job executor is the model (internal/jobexecutor, `reportError`): the senders make the
 call, this module decides, the senders apply the decision. Its functions are pure: from the
-row, what stopped it before a send (`Gate`) or what the send met (`Accepted`, `Refused`, or
-the exception it raised), the settings and the time, to a `Decision`: the `Outcome` to collect
-or the time the row is handed back untried, and what its provider and its sessions must do;
-and what a written outcome does to its row (`mark`).
+row, what stopped it before a send (`Gate`, gates.py) or what the send met (`Accepted`,
+`Refused`, or the exception it raised), the settings and the time, to a `Decision`: the
+`Outcome` to collect or the time the row is handed back untried, whether its code goes again on
+the account's other channel, and what its provider and its sessions must do; and what a written
+outcome does to its row (`mark`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
 from outbox_relay import claims, marks
 from outbox_relay.backoff import probe_lead, retry_delay
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
+from outbox_relay.gates import Gate
 from outbox_relay.render import TemplateError
+from shared.fallbacks import FALLS_BACK
 from shared.outbox import Ending
-from shared.refusals import Refusal
+from shared.refusals import CONSEQUENCES, FailureReason, Refusal
 from shared.secretbox import SealedUnderOtherKey
 from shared.settings.config import Settings
 
@@ -38,18 +41,7 @@ class Outcome:
     retry_in: float | None = None
     provider_id: str | None = None  # the provider's own id of a sent message, if it gave one
     refusal: Refusal | None = None  # what a permanent failure refused beyond the message
-
-
-class Gate(Enum):
-    """What ends or hands back a row before any send."""
-
-    DATABASE_LOST = "database_lost"  # outcomes cannot be written: nothing is sent meanwhile
-    EXPIRED = "expired"  # its horizon passed
-    SUPPRESSED = "suppressed"  # its address is on the suppression list
-    NO_LEASE = "no_lease"  # the relay is stopping, or the lease left cannot cover a send
-    NO_PROVIDER = "no_provider"  # no provider of its channel may be used now
-    BUDGET_UNKNOWN = "budget_unknown"  # a "no account" mail's budget could not be read
-    WITHHELD = "withheld"  # not to be sent (StrangerMail): it poses as a send, calling nothing
+    fallback: bool = False  # its code goes again on the account's other channel (fallbacks.py)
 
 
 @dataclass(frozen=True)
@@ -108,9 +100,11 @@ class Note:
 
 @dataclass(frozen=True)
 class HandBack:
-    """The row goes back untried, due again at `due`."""
+    """The row goes back untried, due again at `due`; its code on the other channel too
+    (`fallback`) once it has waited CODE_FALLBACK_AFTER for a provider."""
 
     due: datetime
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,32 +117,6 @@ class Decision:
     provider: Tell | Pause = Tell.NOTHING
     note: Note | None = None
     poses: bool = False
-
-
-def first_gate(
-    row: claims.Claimed,
-    now: datetime,
-    settings: Settings,
-    *,
-    database_lost: bool,
-    suppressed: bool,
-    stopping: bool,
-) -> Gate | None:
-    """The first gate that stops `row` before a provider is picked; None: it may go."""
-    if database_lost:
-        return Gate.DATABASE_LOST
-    if row.expires_at is not None and row.expires_at <= now:
-        return Gate.EXPIRED
-    if suppressed:
-        return Gate.SUPPRESSED
-    if stopping or not covers_a_send(row, now, settings):
-        return Gate.NO_LEASE
-    return None
-
-
-def covers_a_send(row: claims.Claimed, now: datetime, settings: Settings) -> bool:
-    """Whether a send that hits its timeout still ends before `row`'s lease lapses."""
-    return (row.locked_until - now).total_seconds() > settings.longest_send + 1
 
 
 def decide(
@@ -166,7 +134,7 @@ def decide(
     from it), and when the answer came for an answer (the horizon is reckoned from it).
     """
     if isinstance(met, Gate):
-        return _gated(row, met, now)
+        return _gated(row, met, now, settings)
     if isinstance(met, Accepted):
         sent = Outcome(row, Ending.SENT, ms, provider_id=met.provider_id)
         return Decision(sent, provider=Tell.ANSWERED)
@@ -175,16 +143,20 @@ def decide(
     return _raised(row, met, now, settings, ms)
 
 
-def _gated(row: claims.Claimed, gate: Gate, now: datetime) -> Decision:
-    """A row stopped by `gate` before any send."""
+def _gated(row: claims.Claimed, gate: Gate, now: datetime, settings: Settings) -> Decision:
+    """A row stopped by `gate` before any send; a code whose address is suppressed, or that
+    has waited long enough for a provider of its channel, goes on the other channel too."""
     if gate is Gate.EXPIRED:
         return Decision(Outcome(row, Ending.EXPIRED, 0, "horizon passed before delivery"))
     if gate is Gate.SUPPRESSED:
-        return Decision(Outcome(row, Ending.SUPPRESSED, 0, "address on the suppression list"))
+        suppressed = "address on the suppression list"
+        falls_back = fallback_in(row, now, settings) is not None
+        return Decision(Outcome(row, Ending.SUPPRESSED, 0, suppressed, fallback=falls_back))
     if gate is Gate.WITHHELD:
         return Decision(Outcome(row, Ending.WITHHELD, 0), provider=Tell.UNTRIED, poses=True)
     untried = Tell.UNTRIED if gate is Gate.BUDGET_UNKNOWN else Tell.NOTHING
-    return Decision(HandBack(now), provider=untried)
+    falls_back = gate is Gate.NO_PROVIDER and fallback_in(row, now, settings) == 0.0
+    return Decision(HandBack(now, fallback=falls_back), provider=untried)
 
 
 def _refused(
@@ -207,13 +179,19 @@ def _refused(
         deferral = settings.relay_deferral_floor if failure.deferred else 0.0
         floor = max(failure.retry_floor, deferral)
         outcome = failed(row, verdict, error, ms, now, settings, floor, failure.refusal, rng)
+        if outcome.name is Ending.PERMANENT_ERROR and _refuses_address(failure.refusal):
+            outcome = replace(outcome, fallback=fallback_in(row, now, settings) is not None)
         return Decision(outcome, provider=Tell.ANSWERED)
     lead = probe_lead(settings.relay_backoff_base)
     due_in = 0.0 if refused.another_takes else refused.probe_wait + lead
-    down = failed(row, verdict, error, ms, now, settings, due_in)
+    # A code is due again, for its fallback, once it has waited long enough (claims.py).
+    fallback = fallback_in(row, now, settings)
+    due_in = min(due_in, fallback) if fallback is not None else due_in
+    down = replace(failed(row, verdict, error, ms, now, settings, due_in), fallback=fallback == 0)
 
     def recount(at: datetime) -> Outcome:
-        return failed(row, Verdict.TRANSIENT, error, ms, at, settings, rng=rng)
+        counted = failed(row, Verdict.TRANSIENT, error, ms, at, settings, rng=rng)
+        return replace(counted, fallback=down.fallback)
 
     return Decision(down, provider=Pause(error, refused.probe_wait, recount))
 
@@ -291,10 +269,28 @@ def mark(outcome: Outcome, at: datetime) -> marks.Mark:
     attempt = marks.Attempt(outcome.name.attempt, at, outcome.ms, outcome.error)
     if outcome.retry_in is not None:
         retry_at = at + timedelta(seconds=outcome.retry_in or 0.0)
-        return marks.Mark(outcome.row, attempt, retry_at=retry_at)
+        return marks.Mark(outcome.row, attempt, retry_at=retry_at, fallback=outcome.fallback)
     if outcome.name is Ending.SENT:
         return marks.Mark(outcome.row, attempt, provider_id=outcome.provider_id)
     if outcome.name is Ending.WITHHELD:
         return marks.Mark(outcome.row, attempt, withheld=True)
     dead = outcome.name.dead_reason
-    return marks.Mark(outcome.row, attempt, dead_reason=dead, refusal=outcome.refusal)
+    return marks.Mark(
+        outcome.row, attempt, dead_reason=dead, refusal=outcome.refusal, fallback=outcome.fallback
+    )
+
+
+def fallback_in(row: claims.Claimed, now: datetime, settings: Settings) -> float | None:
+    """Seconds until `row`'s code may go again on the account's other channel for want of a
+    provider (0.0: now; at once when its address refused it); None when it never does: no
+    CODE_FALLBACK_AFTER, not such a code, or its fallback decided already, or itself one."""
+    after = settings.code_fallback_after
+    if after is None or row.purpose not in FALLS_BACK or row.fallback_at is not None:
+        return None
+    waited = (now - row.created_at).total_seconds() if row.created_at is not None else 0.0
+    return max(0.0, after - waited)
+
+
+def _refuses_address(refusal: Refusal | None) -> bool:
+    """Whether a permanent failure refused its address: another address would reach them."""
+    return refusal is not None and CONSEQUENCES[refusal].reason is FailureReason.ADDRESS_REJECTED

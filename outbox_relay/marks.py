@@ -31,3 +31,4 @@ class Mark:
     retry_at: datetime | None = None
     provider_id: str | None = None
     withheld: bool = False  # ended `withheld`: no provider was called
+    fallback: bool = False  # its code goes again on the other channel (shared.fallbacks)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from outbox_relay import claims, decide, metrics, store
 from outbox_relay.deaths import Deaths
 from outbox_relay.decide import Outcome
+from outbox_relay.fallbacks import Fallbacks
 from outbox_relay.sent_events import SentEvents
 from shared import logs
 from shared.clock import utcnow
@@ -51,10 +52,12 @@ class OutcomeBook:
         heartbeat: Callable[[], None],
         deaths: Deaths,
         sent: SentEvents,
+        fallbacks: Fallbacks,
     ) -> None:
         self._engine = engine
         self._deaths = deaths
         self._sent = sent
+        self._fallbacks = fallbacks
         self._batch_size = batch_size
         self._heartbeat = heartbeat
         self._lock = threading.Lock()
@@ -165,11 +168,13 @@ class OutcomeBook:
         # Outcomes collected meanwhile found the write taken, and wait for a writer.
         self.write_due()
 
-    def hand_back(self, row: claims.Claimed, due: datetime) -> None:
-        """Release a row untried, due again at `due`, or keep it for when the database is back."""
+    def hand_back(self, row: claims.Claimed, due: datetime, *, fallback: bool = False) -> None:
+        """Release a row untried, due again at `due`, its code on the other channel too if it
+        falls back; or keep it for when the database is back (its fallback decided again)."""
         if not self._database_lost.is_set():
+            falls_back = self._fallbacks.follow if fallback else None
             try:
-                store.release(self._engine, [row], due)
+                store.release(self._engine, [row], due, on_fallback=falls_back)
                 return
             except SQLAlchemyError:
                 self._database_lost.set()
@@ -234,7 +239,14 @@ class OutcomeBook:
             with self._kept_lock:
                 return kept.run(lambda connection: store.mark_delivered(connection, marks, at))
         on_sent = self._sent.follow if told else None
-        return store.mark(self._engine, marks, at, on_dead=self._deaths.follow, on_sent=on_sent)
+        return store.mark(
+            self._engine,
+            marks,
+            at,
+            on_dead=self._deaths.follow,
+            on_sent=on_sent,
+            on_fallback=self._fallbacks.follow,
+        )
 
     def close(self) -> None:
         """Close the connection kept for lone outcomes."""

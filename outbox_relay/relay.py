@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -84,6 +85,7 @@ class Relay:
                     limit=limit,
                     lease_seconds=self.settings.relay_lease_seconds,
                     paused=self.providers.paused_channels(),
+                    fallback_before=self._fallback_before(),
                 )
                 self._heartbeat()
                 if not rows:
@@ -100,6 +102,12 @@ class Relay:
             if self.outcomes.next_write_in() == 0.0:
                 self.outcomes.flush()
         return handled
+
+    def _fallback_before(self) -> datetime | None:
+        """Codes written before this have waited CODE_FALLBACK_AFTER: those of a channel with
+        no provider up are claimed for their fallback (None: no fallback)."""
+        after = self.settings.code_fallback_after
+        return utcnow() - timedelta(seconds=after) if after is not None else None
 
     def _room(self) -> int:
         """How many rows the next claim may take, once no more than half a batch is held (in

@@ -90,9 +90,9 @@ class TracedOutcomes(OutcomeBook):
             traces.note({"outpost.outcome": outcome.name.value}, error)
         super().collect(outcome)
 
-    def hand_back(self, row: Claimed, due: datetime) -> None:
+    def hand_back(self, row: Claimed, due: datetime, *, fallback: bool = False) -> None:
         """Note that the row goes back untried, then give it back."""
         traces = tracing.active()
         if traces is not None:
             traces.note({"outpost.outcome": HANDED_BACK})
-        super().hand_back(row, due)
+        super().hand_back(row, due, fallback=fallback)

@@ -16,13 +16,12 @@ from contextlib import ExitStack
 from dataclasses import replace
 from functools import partial
 
-from outbox_relay import claims, decide, leases, metrics, send_spans
+from outbox_relay import claims, decide, gates, leases, metrics, send_spans
 from outbox_relay.channels.factory import ChannelFactory
 from outbox_relay.compose import compose
 from outbox_relay.decide import (
     Accepted,
     Decision,
-    Gate,
     HandBack,
     Note,
     Outcome,
@@ -32,6 +31,7 @@ from outbox_relay.decide import (
 )
 from outbox_relay.failures import DeliveryFailure, Verdict
 from outbox_relay.flight import Flight
+from outbox_relay.gates import Gate
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.precedence import Precedence, Ticket
 from outbox_relay.providers import Provider, Providers
@@ -161,7 +161,7 @@ class Senders:
 
     def _deliver_in_turn(self, row: claims.Claimed, suppressed: bool, ticket: Ticket) -> None:
         now = utcnow()
-        gate = decide.first_gate(
+        gate = gates.first_gate(
             row,
             now,
             self.settings,
@@ -285,7 +285,7 @@ class Senders:
             provider.untried()
         fate = decision.fate
         if isinstance(fate, HandBack):
-            self._outcomes.hand_back(row, fate.due)
+            self._outcomes.hand_back(row, fate.due, fallback=fate.fallback)
             return
         if decision.poses and provider is not None:
             fate = self._pose(fate, provider)

@@ -129,6 +129,8 @@ def mark_delivered(connection: Connection, delivered: list[Mark], now: datetime)
 OnDead = Callable[[Connection, list[Mark]], None]
 # Called inside a write's transaction with the marks that ended their row sent, lease held.
 OnSent = Callable[[Connection, list[Mark]], None]
+# Called inside a write's transaction with the rows, lease held, whose code falls back.
+OnFallback = Callable[[Connection, list[Claimed]], None]
 
 
 def mark(
@@ -138,6 +140,7 @@ def mark(
     *,
     on_dead: OnDead | None = None,
     on_sent: OnSent | None = None,
+    on_fallback: OnFallback | None = None,
 ) -> set[int]:
     """Write many outcomes in one transaction; the ids of the rows whose lease still held.
 
@@ -149,7 +152,8 @@ def mark(
     claimed again after its own lease lapsed was sent under the earlier claim, so marking it
     sent is true whichever claim's outcome does it.
     `on_dead` writes what follows a death (the application's event) in the same transaction,
-    `on_sent` what follows a delivery (`delivery.sent`).
+    `on_sent` what follows a delivery (`delivery.sent`), and `on_fallback` the code of a mark
+    that falls back on the other channel.
     """
     kept: set[int] = set()
     with engine.begin() as connection:
@@ -177,6 +181,9 @@ def mark(
         sent = [one for one in delivered if one.row.id in kept]
         if sent and on_sent is not None:
             on_sent(connection, sent)
+        falling = [one.row for one in marks if one.fallback and one.row.id in kept]
+        if falling and on_fallback is not None:
+            on_fallback(connection, falling)
     return kept
 
 
@@ -266,10 +273,16 @@ def recount(engine: Engine, one: Mark, *, on_dead: OnDead | None = None) -> bool
 
 
 def release(
-    engine: Engine, rows: list[Claimed], now: datetime, *, due: datetime | None = None
+    engine: Engine,
+    rows: list[Claimed],
+    now: datetime,
+    *,
+    due: datetime | None = None,
+    on_fallback: OnFallback | None = None,
 ) -> int:
     """Hand rows back untried (shutdown, too little lease left, no provider or no rate slot
-    in time), due again at `due` (now by default); returns how many."""
+    in time), due again at `due` (now by default); returns how many. `on_fallback`: their
+    codes fall back on the other channel, in the same transaction, if all were still held."""
     if not rows:
         return 0
     released = 0
@@ -277,6 +290,8 @@ def release(
         for token, ids in _by_claim(rows).items():
             held = {"ids": ids, "token": token, "due": due or now}
             released += connection.execute(transitions.RELEASE, held).rowcount
+        if on_fallback is not None and released == len(rows):
+            on_fallback(connection, rows)
     return released
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import UnsubscribeUrl
-from outbox_relay.decide import Gate
+from outbox_relay.gates import Gate
 from shared.outbox import Channel, Purpose
 from shared.settings.config import Settings
 from shared.throttle import Limit, Throttle

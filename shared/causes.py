@@ -17,6 +17,12 @@ class Cause(Protocol):
         """Whether its answer must not tell known from unknown addresses (shared.views)."""
         ...
 
+    @property
+    def paid_by(self) -> str | None:
+        """The subject of the SMS hour its messages are paid from (its client's), which a
+        fallback of its code by SMS takes too (shared.fallbacks); None: nobody's."""
+        ...
+
     def admit(
         self,
         connection: Connection,

@@ -14,7 +14,9 @@ from shared.locales import DEFAULT
 from shared.outbox import (
     ANSWERS_AS,
     BOUND_TO_ADDRESS,
+    CODED,
     DISCREET,
+    PAID_BY,
     Channel,
     Delivery,
     Purpose,
@@ -69,8 +71,9 @@ def send_code(
 ) -> Delivery:
     """Issue a fresh code for `purpose` (older ones die) and queue it to the user.
 
-    `first` says the account was created in this transaction, so it has no older codes;
-    `answers_as`, the purpose of the code its client asked for, when it differs.
+    `first` says no older code dies: the account was created in this transaction, so it has
+    none, or the code is a fallback beside the first (shared.fallbacks); `answers_as`, the
+    purpose of the code its client asked for, when it differs.
     """
     settings = deps.settings
     recipient = _address(user, channel)
@@ -235,6 +238,13 @@ def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
     return params
 
 
+def _falls_back(settings: Settings, cause: Cause, purpose: str) -> bool:
+    """Whether a code's message keeps who pays for its fallback (CODE_FALLBACK_AFTER)."""
+    return (
+        settings.code_fallback_after is not None and cause.paid_by is not None and purpose in CODED
+    )
+
+
 def _address(user: User, channel: str) -> str:
     """The user's address on `channel`, which the caller knows they have."""
     address = address_for(user, channel)
@@ -265,6 +275,8 @@ def _queue(
         )
         if cause.discreet:
             params = {**(params or {}), DISCREET: True}
+        if _falls_back(deps.settings, cause, purpose):
+            params = {**(params or {}), PAID_BY: deps.box.seal({"subject": cause.paid_by})}
     elif channel == Channel.SMS and not withhold:
         # Every SMS a provider gets counts against its region's hour, whoever queues it.
         deps.throttle.record(connection, [sms_region(phone_region(recipient))], now)

@@ -169,6 +169,10 @@ outbox = Table(
     Column("recipient_hash", String(64)),
     # The relay ends the row `withheld` instead of sending it (shared.outbox.enqueue).
     Column("withhold", Boolean, nullable=False, server_default=false()),
+    # When the relay decided the code's fallback (none may have gone), or wrote this fallback:
+    # one a code, never one of a fallback; and the public id of the fallback sent (0033).
+    Column("fallback_at", UtcDateTime()),
+    Column("fallback_id", String(36)),
 )
 
 outbox_attempts = Table(

@@ -138,6 +138,8 @@ ANSWERS_AS = "answers_as"
 # The params key marking a message whose request must not tell known from unknown addresses:
 # its client sees no more of it than a withheld message shows (shared.views).
 DISCREET = "discreet"
+# The params key keeping, sealed, whose SMS hour pays for a code's fallback (shared.causes).
+PAID_BY = "paid_by"
 
 
 def enqueue(

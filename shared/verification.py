@@ -144,10 +144,12 @@ def use_code(
     link_token: str | None = None,
 ) -> int | None:
     """Spend the user's live code if `code` is it (or `link_token` its link token), and return
-    its id; count a wrong try on that code otherwise (None).
+    its id; count a wrong try on the live codes otherwise (None).
 
     `address`: what a code bound to an address (shared.outbox.BOUND_TO_ADDRESS) must have been
-    sent to; a code sent elsewhere is no code for it.
+    sent to; a code sent elsewhere is no code for it. A code and its fallback on the other
+    channel (SPEC "The other channel when a code cannot arrive") are both live: either is
+    spent, which ends the other.
 
     Both updates are conditional on the token still being active (and a code's, with tries
     left), so concurrent requests can neither use a code twice nor test more guesses than
@@ -157,47 +159,69 @@ def use_code(
     at the six digits cannot keep the mail's holder from using it. A wrong link token counts
     nothing: 192 random bits are not guessed.
     """
-    token = connection.execute(_live_code(user_id, purpose, now, address)).one_or_none()
-    token_id = token.id if token is not None else _NO_TOKEN
-    live = (verification_tokens.c.id == token_id) & (
-        verification_tokens.c.status == CodeStatus.ACTIVE
-    )
+    found = connection.execute(_live_codes(user_id, purpose, now, address)).all()
+    entered = link_token if link_token is not None else code or ""
+    spent = _matching(secret_keys, user_id or 0, purpose, entered, found, link_token is not None)
+    ids = [token.id for token in found] or [_NO_TOKEN]
+    live = verification_tokens.c.status == CodeStatus.ACTIVE
     guessable = live & (verification_tokens.c.failed_attempts < MAX_CODE_TRIES)
-    if link_token is not None:
-        stored = token.link_hmac if token is not None and token.link_hmac else _NO_HMAC
-        entered, condition = link_token, live
-    else:
-        stored = token.code_hmac if token is not None else _NO_HMAC
-        entered, condition = code or "", guessable
-    if code_matches(secret_keys, user_id or 0, purpose, entered, stored) and token is not None:
+    if spent is not None:
+        condition = live if link_token is not None else guessable
         used = connection.execute(
-            update(verification_tokens).where(condition).values(status=CodeStatus.USED, used_at=now)
+            update(verification_tokens)
+            .where(verification_tokens.c.id == spent, condition)
+            .values(status=CodeStatus.USED, used_at=now)
         )
         if used.rowcount != 1:
             return None
-        cancel_messages(connection, [token_id])
-        return token_id
+        cancel_messages(connection, [spent])
+        if len(found) > 1:
+            supersede(connection, user_id or 0, purpose)
+        return spent
     if link_token is None:
-        _count_wrong_try(connection, guessable, token_id)
+        _count_wrong_try(connection, guessable & verification_tokens.c.id.in_(ids))
     return None
 
 
-def _count_wrong_try(connection: Connection, guessable: Any, token_id: int) -> None:
-    """One more wrong try on the code; its last kills it (and its unsent message) unless it
-    has a link token."""
+def _matching(
+    secret_keys: Sequence[str],
+    user_id: int,
+    purpose: str,
+    entered: str,
+    found: Sequence[Any],
+    link: bool,
+) -> int | None:
+    """The id of the live code (of `found`) that `entered` is, or whose link token it is.
+
+    As many codes are checked whatever is found (_LIVE), each against every key: a wrong code
+    costs the same whether or not an account, or a fallback, exists.
+    """
+    spent = None
+    for n in range(_LIVE):
+        token = found[n] if n < len(found) else None
+        stored = (token.link_hmac if link else token.code_hmac) if token is not None else None
+        if code_matches(secret_keys, user_id, purpose, entered, stored or _NO_HMAC):
+            spent = token.id if token is not None and spent is None else spent
+    return spent
+
+
+def _count_wrong_try(connection: Connection, guessable: Any) -> None:
+    """One more wrong try on the live codes; the last kills each (and its unsent message)
+    unless it has a link token."""
     tries = verification_tokens.c.failed_attempts + 1
     dies = (tries >= MAX_CODE_TRIES) & verification_tokens.c.link_hmac.is_(None)
-    dead = connection.execute(
+    counted = connection.execute(
         update(verification_tokens)
         .where(guessable)
         .values(
             failed_attempts=tries,
             status=case((dies, CodeStatus.DEAD), else_=verification_tokens.c.status),
         )
-        .returning(verification_tokens.c.status)
-    ).scalar_one_or_none()
-    if dead == CodeStatus.DEAD:
-        cancel_messages(connection, [token_id])
+        .returning(verification_tokens.c.id, verification_tokens.c.status)
+    ).all()
+    dead = [token.id for token in counted if token.status == CodeStatus.DEAD]
+    if dead:
+        cancel_messages(connection, dead)
 
 
 def sent_to(connection: Connection, token_id: int) -> str | None:
@@ -211,10 +235,11 @@ def sent_to(connection: Connection, token_id: int) -> str | None:
     return found
 
 
-def _live_code(
+def _live_codes(
     user_id: int | None, purpose: str, now: datetime, address: str | None
 ) -> Select[Any]:
-    """The newest live code of the user for `purpose` (sent to `address`, if given)."""
+    """The user's newest live codes for `purpose` (sent to `address`, if given): a code, and
+    its fallback if it has one."""
     live = (
         select(
             verification_tokens.c.id,
@@ -228,11 +253,13 @@ def _live_code(
             verification_tokens.c.expires_at > now,
         )
         .order_by(verification_tokens.c.id.desc())
-        .limit(1)
+        .limit(_LIVE)
     )
     return live if address is None else live.where(verification_tokens.c.address == address)
 
 
+# The live codes a user may hold for one purpose: a code and its fallback.
+_LIVE = 2
 # What a wrong code is checked against when there is no live code: no token has this id, and
 # no code has this HMAC.
 _NO_TOKEN = -1

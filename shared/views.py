@@ -31,6 +31,14 @@ from shared.refusals import FailureReason, failure_reason
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """The message that carries a delivery's code on the account's other channel."""
+
+    id: str
+    channel: Channel
+
+
+@dataclass(frozen=True)
 class DeliveryView:
     """A message as its client may see it; `recipient`, `purpose` and `params` for the route
     to say when a new code may be asked for."""
@@ -44,6 +52,7 @@ class DeliveryView:
     attempts: int
     reason: FailureReason | WaitingReason | None
     next_attempt_after: int | None
+    fallback: Fallback | None = None
 
 
 def delivery_view(
@@ -64,6 +73,7 @@ def delivery_view(
     attempts = row.attempts
     reason: FailureReason | WaitingReason | None = None
     due_in = None
+    fallback = None
     if params.get(DISCREET):
         # Shown as a withheld message shows: queued (waiting for a paused provider, as every
         # message of its channel does) until tried, then sent once; never a retry, a failure
@@ -73,11 +83,14 @@ def delivery_view(
         attempts = 0 if queued else 1
         if queued:
             reason = _waiting_reason(connection, providers.get(row.channel, ()), row.channel, now)
-    elif status == ClientStatus.FAILED:
-        reason = failure_reason(row.status, row.dead_reason, row.refusal)
-    elif status == ClientStatus.QUEUED:
-        reason = _waiting_reason(connection, providers.get(row.channel, ()), row.channel, now)
-        due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)
+    else:
+        fallback = _fallback(row.channel, row.fallback_id)
+        if status == ClientStatus.FAILED:
+            reason = failure_reason(row.status, row.dead_reason, row.refusal)
+        elif status == ClientStatus.QUEUED:
+            waiting = providers.get(row.channel, ())
+            reason = _waiting_reason(connection, waiting, row.channel, now)
+            due_in = _next_attempt_after(row.next_attempt_at, row.locked_until, now)
     return DeliveryView(
         id=row.public_id,
         channel=row.channel,
@@ -88,7 +101,17 @@ def delivery_view(
         attempts=attempts,
         reason=reason,
         next_attempt_after=due_in,
+        fallback=fallback,
     )
+
+
+def _fallback(channel: Channel, fallback_id: str | None) -> Fallback | None:
+    """The fallback a message's code had on the other channel, if one was sent (shown to a
+    request whose answer may tell an account: a discreet one's is not, as a withheld message
+    has none)."""
+    if fallback_id is None:
+        return None
+    return Fallback(fallback_id, Channel.SMS if channel == Channel.EMAIL else Channel.EMAIL)
 
 
 def client_status(status: str, dead_reason: str | None) -> ClientStatus:
@@ -116,6 +139,7 @@ _DELIVERY = select(
     outbox.c.params,
     outbox.c.next_attempt_at,
     outbox.c.locked_until,
+    outbox.c.fallback_id,
 )
 
 # The outcome of the newest attempt on a channel, whatever its message: the relay records a

@@ -13,6 +13,7 @@ from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.sms_counts import SMS_TOTAL, SmsOutcome
 from shared.addresses import phone_region
+from shared.budgets import bucket, recipient_limits, region_limits
 from shared.outbox import CODED, Channel, Purpose
 from shared.throttle import Limit, code_tries, sms_region
 
@@ -55,11 +56,6 @@ def limit_recipients(
     return taken
 
 
-def bucket(purpose: str, address: str) -> str:
-    """The subject counting messages of `purpose` to `address`, whatever route writes them."""
-    return f"{purpose}:{address}"
-
-
 class RequestCause:
     """The messages one public request causes, admitted as each is written (shared.messages):
     every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT), every SMS that goes to a
@@ -94,6 +90,7 @@ class RequestCause:
         taken: Collection[str] = (),
     ) -> None:
         self.discreet = discreet
+        self.paid_by = _SMS_CLIENT + client
         self._taken = frozenset(taken)
         self._deps = deps
         self._uow = uow
@@ -153,7 +150,7 @@ class RequestCause:
         self._uow.after_commit(SMS_TOTAL.labels(region, outcome).inc)
 
     def _region_limits(self) -> list[Limit]:
-        return [Limit(self._deps.settings.sms_region_hourly_limit, 3600)]
+        return region_limits(self._deps.settings)
 
     def _refuse_region(self, region: str, wait: int) -> None:
         """Answer the generic 429 of a region whose hour is full for `wait` seconds more."""
@@ -180,5 +177,4 @@ def recipient_wait(
 
 def _recipient_limits(deps: Dependencies) -> tuple[Limit, Limit]:
     """Per address and purpose: one message per cooldown, so many an hour."""
-    settings = deps.settings
-    return Limit(1, settings.throttle_cooldown), Limit(settings.throttle_per_hour, 3600)
+    return recipient_limits(deps.settings)

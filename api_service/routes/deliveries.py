@@ -27,7 +27,7 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
     if followed is None:
         raise Problem(404, "not-found", "Not Found", "No delivery has this id.")
     view, wait = followed.view, followed.wait
-    return {
+    shown: dict[str, Any] = {
         "id": view.id,
         "channel": view.params.get(ASKED_CHANNEL, view.channel),
         "status": view.status,
@@ -37,3 +37,6 @@ def show_delivery(public_id: uuid.UUID) -> dict[str, Any]:
         "retry_after": wait or None,
         "next_attempt_after": view.next_attempt_after,
     }
+    if view.fallback is not None:
+        shown["fallback"] = {"id": view.fallback.id, "channel": view.fallback.channel}
+    return shown

@@ -156,6 +156,7 @@ class Settings:
     relay_stop_seconds: float = setting(relay.RELAY_STOP_SECONDS)
     relay_nice: int = setting(relay.RELAY_NICE)
     provider_down_after: float = setting(relay.PROVIDER_DOWN_AFTER)
+    code_fallback_after: int | None = setting(relay.CODE_FALLBACK_AFTER)
     # The packaged locales, then those TEMPLATES_DIR adds (shared.locales).
     locales: tuple[str, ...] = PACKAGED
 

@@ -159,3 +159,18 @@ PROVIDER_DOWN_AFTER = Variable(
     default="300",
     checks="seconds, more than 0",
 )
+
+CODE_FALLBACK_AFTER = Variable(
+    name="CODE_FALLBACK_AFTER",
+    group=RELAY,
+    meaning=(
+        "Seconds after which a code (activation, password reset, sign-in) still waiting on an "
+        "unavailable provider, or at once when its address refused it, is sent again with a "
+        "new code on the account's other channel (the phone given at registration for a "
+        "mailed activation code), under every budget and the proof-of-address rules; the "
+        "first code stays valid ([delivery](delivery.md))."
+    ),
+    parse=values.optional_positive,
+    shown="unset: no fallback",
+    checks="seconds, a whole number more than 0",
+)

@@ -71,6 +71,8 @@ FORGED_BOUNCES = {
 }
 # Small budgets, so that a short run reaches them.
 CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
+# A code waits this long on a provider that is down before it goes on the other channel.
+FALLBACK_AFTER = 60
 # The routes whose answer must not tell known from unknown addresses, and the refusals they
 # may give (none names the account).
 DISCREET = (
@@ -158,6 +160,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             # Every window passes: the examples before this one weigh on nothing of it.
             connection.execute(delete(throttle_events))
         self.client: FlaskClient = self.app.test_client()
+        self.smtp.sink.mode = "accept"
         self.attacker = Actor(
             "attacker",
             f"198.51.100.{run % 250 + 1}",
@@ -513,6 +516,12 @@ class AttackerAndVictim(RuleBasedStateMachine):
             assert answer.status_code == 200
             self._look()
 
+    @rule(refused=st.booleans())
+    def mail_refuses(self, refused: bool) -> None:
+        """The mail provider refuses every address (5.1.1), or takes every message again: a
+        refused code goes again by SMS (CODE_FALLBACK_AFTER), as the rules let it."""
+        self.smtp.sink.mode = "reply:550 5.1.1" if refused else "accept"
+
     @precondition(lambda self: bool(self.new_rows))
     @rule()
     def receipts_arrive(self) -> None:
@@ -686,6 +695,21 @@ class AttackerAndVictim(RuleBasedStateMachine):
         assert all(n <= REGION_SMS for n in regions.values()), regions
 
     @invariant()
+    def a_code_falls_back_once_and_a_fallback_never(self) -> None:
+        """A fallback goes once a code, on the other channel, never from a fallback; a reset
+        or sign-in code's only to an address its account proved (checked above, sent)."""
+        rows = {r["public_id"]: r for r in self.new_rows}
+        fallbacks = [r["fallback_id"] for r in self.new_rows if r["fallback_id"] is not None]
+        assert len(fallbacks) == len(set(fallbacks)), fallbacks
+        for first in (r for r in self.new_rows if r["fallback_id"] is not None):
+            fallback = rows[first["fallback_id"]]
+            assert fallback["fallback_id"] is None and fallback["channel"] != first["channel"]
+            assert (fallback["purpose"], fallback["user_id"]) == (
+                first["purpose"],
+                first["user_id"],
+            )
+
+    @invariant()
     def mail_within_the_throttle(self) -> None:
         sent: dict[tuple[str, str], int] = {}
         for row in self._requested_rows():
@@ -841,6 +865,7 @@ def _machine_env(env: dict[str, str]) -> dict[str, str]:
         "SMS_REGION_HOURLY_LIMIT": str(REGION_SMS),
         "SMS_ALLOWED_REGIONS": "FR",
         "THROTTLE_PER_HOUR": str(PER_HOUR),
+        "CODE_FALLBACK_AFTER": str(FALLBACK_AFTER),
         "PROVIDER_EVENTS_TOKEN": TOKEN,
         "PUBLIC_URL": PUBLIC_URL,
         "CODE_LINK_URL": LINK,
@@ -863,7 +888,13 @@ def test_the_attacker_gets_nothing_the_promises_keep(
     AttackerAndVictim.app = machine_app
     AttackerAndVictim.engine = engine
     AttackerAndVictim.relay = make_relay(
-        sms_url=gateway.url + "/sms", public_url=PUBLIC_URL, code_link_url=LINK
+        sms_url=gateway.url + "/sms",
+        public_url=PUBLIC_URL,
+        code_link_url=LINK,
+        code_fallback_after=FALLBACK_AFTER,
+        sms_client_hourly_limit=CLIENT_SMS,
+        sms_region_hourly_limit=REGION_SMS,
+        throttle_per_hour=PER_HOUR,
     )
     AttackerAndVictim.throttle = machine_app.extensions["outpost"].throttle
     AttackerAndVictim.smtp = smtp

@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outbox_relay import decide
+from outbox_relay import decide, gates
 from outbox_relay.backoff import PROBE_LEAD
 from outbox_relay.claims import Claimed
 from outbox_relay.decide import (
     Accepted,
     Decision,
-    Gate,
     HandBack,
     Outcome,
     Pause,
@@ -30,6 +29,7 @@ from outbox_relay.failures import (
     Verdict,
     unanswered,
 )
+from outbox_relay.gates import Gate
 from outbox_relay.render import TemplateError
 from shared.outbox import Channel, DeadReason, Ending, Purpose
 from shared.refusals import Refusal
@@ -77,7 +77,7 @@ def claimed(**changes: object) -> Claimed:
 
 def gate(row: Claimed, **met: bool) -> Gate | None:
     flags = {"database_lost": False, "suppressed": False, "stopping": False, **met}
-    return decide.first_gate(row, NOW, SETTINGS, **flags)
+    return gates.first_gate(row, NOW, SETTINGS, **flags)
 
 
 def refused(row: Claimed, failure: DeliveryFailure, **met: object) -> Decision:
@@ -322,3 +322,64 @@ def test_each_outcome_marks_its_row() -> None:
     dead = decide.mark(refused_for_good, at)
     assert (dead.dead_reason, dead.refusal) == (DeadReason.PERMANENT_ERROR, Refusal.ADDRESS)
     assert dead.attempt.outcome is Ending.PERMANENT_ERROR.attempt
+
+
+# A code's fallback on the other channel (CODE_FALLBACK_AFTER).
+
+FALLING = replace(SETTINGS, code_fallback_after=30)
+ADDRESS_REFUSED = DeliveryFailure(
+    Verdict.PERMANENT, "550 5.1.1 no such user", refusal=Refusal.ADDRESS
+)
+DOWN = DeliveryFailure(Verdict.PROVIDER_DOWN, "connection refused at connect")
+
+
+def falling(row: Claimed, met: decide.Met, settings: Settings = FALLING) -> Decision:
+    """What `met` decides of `row` with CODE_FALLBACK_AFTER=30 (unless `settings` say else)."""
+    if isinstance(met, DeliveryFailure):
+        met = Refused(met, met.verdict, probe_wait=600.0)
+    return decide.decide(row, met, NOW, settings, ms=120, rng=Highest())
+
+
+def written(seconds_ago: float, **changes: object) -> Claimed:
+    return claimed(created_at=NOW - timedelta(seconds=seconds_ago), **changes)
+
+
+def test_a_code_whose_address_is_refused_or_suppressed_falls_back_at_once() -> None:
+    assert outcome(falling(written(1), ADDRESS_REFUSED)).fallback
+    assert outcome(falling(written(1), Gate.SUPPRESSED)).fallback
+    assert decide.mark(outcome(falling(written(1), ADDRESS_REFUSED)), NOW).fallback
+
+
+@pytest.mark.parametrize(
+    ("row", "settings"),
+    [
+        (written(1), SETTINGS),  # no CODE_FALLBACK_AFTER
+        (written(1, purpose=Purpose.WELCOME), FALLING),  # a notice: no code
+        (written(1, purpose=Purpose.ADDRESS_CHANGE), FALLING),  # proves its one address
+        (written(1, fallback_at=NOW), FALLING),  # decided already, or a fallback itself
+    ],
+)
+def test_no_fallback_without_the_setting_for_a_notice_or_twice(
+    row: Claimed, settings: Settings
+) -> None:
+    assert not outcome(falling(row, ADDRESS_REFUSED, settings)).fallback
+    assert not outcome(falling(row, DOWN, settings)).fallback
+
+
+def test_a_refusal_of_the_message_alone_never_falls_back() -> None:
+    failure = DeliveryFailure(Verdict.PERMANENT, "554 5.6.0 bad content")
+    assert not outcome(falling(written(1), failure)).fallback
+
+
+def test_a_code_waiting_on_a_provider_down_is_due_again_when_its_fallback_is() -> None:
+    early = outcome(falling(written(10), DOWN))
+    assert (early.name, early.retry_in, early.fallback) == (Ending.PROVIDER_DOWN, 20.0, False)
+    late = outcome(falling(written(30), DOWN))
+    assert (late.retry_in, late.fallback) == (0.0, True)
+    assert decide.mark(late, NOW).fallback
+
+
+def test_a_code_handed_back_for_want_of_a_provider_falls_back_once_it_has_waited() -> None:
+    assert falling(written(29), Gate.NO_PROVIDER).fate == HandBack(NOW)
+    assert falling(written(30), Gate.NO_PROVIDER).fate == HandBack(NOW, fallback=True)
+    assert falling(written(60), Gate.NO_LEASE).fate == HandBack(NOW)

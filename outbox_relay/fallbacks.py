@@ -1,0 +1,36 @@
+"""What follows a decision that a code goes again on the account's other channel (decide.py
+decides it; shared/fallbacks.py writes it), in the transaction that records why."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Connection
+
+from outbox_relay.claims import Claimed
+from shared.clock import utcnow
+from shared.fallbacks import FallbackWriter, send_fallback
+from shared.secretbox import SecretBox
+from shared.settings.config import Settings
+from shared.suppressions import LazySuppressor
+from shared.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+
+class Fallbacks:
+    """Writes the fallbacks an outcome write or a hand-back carries (store.OnFallback)."""
+
+    def __init__(self, settings: Settings, box: SecretBox, suppression: LazySuppressor) -> None:
+        self._writer = FallbackWriter(settings, box, Throttle(settings.secret_key), suppression)
+
+    def follow(self, connection: Connection, rows: list[Claimed]) -> None:
+        """Send each row's code again on the other channel, as far as the rules let it."""
+        now = utcnow()
+        for row in rows:
+            fallback = send_fallback(self._writer, connection, row.id, now)
+            log.info(
+                "code fallback %s",
+                "queued" if fallback is not None else "not sent",
+                extra={"id": row.public_id, "purpose": row.purpose, "fallback": fallback},
+            )

@@ -1,0 +1,168 @@
+"""A code sent again on the account's other channel when its message cannot arrive (SPEC "The
+other channel when a code cannot arrive"): written by the relay, in the transaction that records
+why, once a code, under every budget and the proof-of-address rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from shared.accounts import User, user_by_id
+from shared.addresses import phone_region
+from shared.budgets import bucket, recipient_hour, region_limits
+from shared.causes import Cause
+from shared.codes import CodeStatus
+from shared.messages import send_code
+from shared.models import outbox, verification_tokens
+from shared.outbox import ANSWERS_AS, DISCREET, PAID_BY, Channel, Purpose
+from shared.reaching import address_for
+from shared.secretbox import SecretBox
+from shared.settings.config import Settings
+from shared.suppressions import LazySuppressor
+from shared.throttle import Limit, Throttle, sms_region
+from shared.vocabulary import UserStatus
+
+# The codes that fall back; an address change's proves one address, which no other can stand for.
+FALLS_BACK = frozenset({Purpose.ACTIVATION, Purpose.PASSWORD_RESET, Purpose.LOGIN_CODE})
+
+
+class OverBudget(Exception):
+    """A fallback's message would pass a budget: none goes."""
+
+
+@dataclass(frozen=True)
+class FallbackCause:
+    """The relay's fallback as the cause of its message: it takes its recipient's hour for its
+    purpose and, by SMS, its region's hour and the hour of the client whose request wrote the
+    first code (`paid_by`), or goes nowhere (OverBudget).
+
+    Not the recipient's cooldown, which spaces a client's requests: the request that named the
+    address took it for the message this one is (a registration names its phone), and the
+    fallback follows within it."""
+
+    throttle: Throttle
+    settings: Settings
+    discreet: bool
+    paid_by: str | None
+
+    def admit(
+        self,
+        connection: Connection,
+        recipient: str,
+        *,
+        channel: str,
+        purpose: str,
+        withhold: bool,
+        now: datetime,
+    ) -> bool:
+        """Take the message's budgets, or raise OverBudget; whether it is withheld (unchanged)."""
+        budgets: list[tuple[list[str], Sequence[Limit]]] = [
+            ([bucket(purpose, recipient)], [recipient_hour(self.settings)])
+        ]
+        if channel == Channel.SMS:
+            budgets.append(([sms_region(phone_region(recipient))], region_limits(self.settings)))
+        if channel == Channel.SMS and self.paid_by is not None:
+            budgets.append(([self.paid_by], [Limit(self.settings.sms_client_hourly_limit, 3600)]))
+        for subjects, limits in budgets:
+            if self.throttle.take(connection, subjects, limits, now):
+                raise OverBudget
+        return withhold
+
+
+@dataclass(frozen=True)
+class FallbackWriter:
+    """What writing a fallback needs (shared.messages.Dependencies), built once by the relay."""
+
+    settings: Settings
+    box: SecretBox
+    throttle: Throttle
+    suppressor: LazySuppressor
+    cause: Cause | None = None
+
+
+# The first message's fallback taken: once, whatever comes of it.
+_TAKE = (
+    update(outbox)
+    .where(outbox.c.fallback_at.is_(None))
+    .returning(
+        outbox.c.user_id, outbox.c.purpose, outbox.c.channel, outbox.c.token_id, outbox.c.params
+    )
+)
+
+
+def send_fallback(
+    writer: FallbackWriter, connection: Connection, message_id: int, now: datetime
+) -> str | None:
+    """Send the code of message `message_id` again, a new code of its purpose on the account's
+    other channel, the first code left valid; the fallback's public id, None when none goes.
+
+    None goes once the message has had its decision, for a code that no longer works, to an
+    account without an address there, by SMS where it is not offered, past a budget, or
+    against the proof-of-address rules.
+    """
+    first = connection.execute(
+        _TAKE.where(outbox.c.id == message_id).values(fallback_at=now)
+    ).one_or_none()
+    if (
+        first is None
+        or first.purpose not in FALLS_BACK
+        or not _live(connection, first.token_id, now)
+    ):
+        return None
+    user = user_by_id(connection, first.user_id)
+    other = Channel.SMS if first.channel == Channel.EMAIL else Channel.EMAIL
+    address = address_for(user, other) if user is not None else None
+    if user is None or address is None or not may_reach(user, first.purpose, address):
+        return None
+    if other == Channel.SMS and writer.settings.sms_url is None:
+        return None  # SMS is not offered: the number would wait for a provider to its horizon
+    params = first.params or {}
+    paid_by = writer.box.open(params[PAID_BY])["subject"] if PAID_BY in params else None
+    cause = FallbackCause(writer.throttle, writer.settings, bool(params.get(DISCREET)), paid_by)
+    savepoint = connection.begin_nested()
+    try:
+        delivery = send_code(
+            FallbackWriter(writer.settings, writer.box, writer.throttle, writer.suppressor, cause),
+            connection,
+            user,
+            purpose=first.purpose,
+            channel=other,
+            now=now,
+            first=True,
+            answers_as=params.get(ANSWERS_AS),
+        )
+    except OverBudget:
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    connection.execute(
+        update(outbox).where(outbox.c.public_id == delivery.id).values(fallback_at=now)
+    )
+    connection.execute(
+        update(outbox).where(outbox.c.id == message_id).values(fallback_id=delivery.id)
+    )
+    return delivery.id
+
+
+def may_reach(user: User, purpose: str, address: str) -> bool:
+    """Whether a fallback of `purpose` may go to `address`: an activation code to any address
+    of a pending account (using it proves that address), a reset or sign-in code only to one
+    the account proved."""
+    if purpose == Purpose.ACTIVATION:
+        return user.status == UserStatus.PENDING
+    return user.proven(address)
+
+
+def _live(connection: Connection, token_id: int | None, now: datetime) -> bool:
+    """Whether the first message's code still works."""
+    found = connection.execute(
+        select(verification_tokens.c.id).where(
+            verification_tokens.c.id == token_id,
+            verification_tokens.c.status == CodeStatus.ACTIVE,
+            verification_tokens.c.expires_at > now,
+        )
+    ).first()
+    return found is not None
