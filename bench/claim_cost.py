@@ -23,7 +23,7 @@ from contextlib import closing
 from sqlalchemy import text
 
 from bench.common import command, machine, postgres_database
-from outbox_relay import claims, store
+from outbox_relay import claims, releases
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.outbox import enqueue
@@ -95,7 +95,7 @@ def main() -> int:
         with closing(claims.Claimer(engine)) as claimer:
             rows = claimer.claim(now=utcnow(), limit=100, lease_seconds=60)
             codes_first = all(row.purpose == "activation" for row in rows)
-            store.release(engine, rows, utcnow())
+            releases.release(engine, rows, utcnow())
         for _round in range(args.claims):
             for name, claim in statements.items():
                 with engine.begin() as connection:

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, exists, func, select
 
 from bench.common import aiosmtpd_sink, command, machine, pending, postgres_database, sink_process
 from bench.cpu import TICKS_PER_SECOND, cpu_ticks, tree_ticks
-from outbox_relay import claims, store
+from outbox_relay import claims, releases
 from outbox_relay.channels import Email
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
@@ -108,7 +108,7 @@ def bare_rate(
     sender = mail_from(MAIL_FROM)
     messages = [compose(row, box, sender, templates) for row in rows]
     emails = [message for message in messages if isinstance(message, Email)]
-    store.release(engine, rows, now)
+    releases.release(engine, rows, now)
     started, cpu = time.perf_counter(), time.process_time()
     with session(port) as smtp:
         for email in emails:

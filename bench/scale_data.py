@@ -61,7 +61,7 @@ from bench.common import aiosmtpd_sink, command, machine
 from bench.purge_beside import registrations_and_purge
 from bench.scale import CLUSTER as COST_CLUSTER
 from bench.scale import Cluster
-from outbox_relay import claims, store
+from outbox_relay import claims, releases
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.daemon import Daemon
 from outbox_relay.relay import Relay
@@ -213,7 +213,7 @@ def claims_and_drain(settings: Settings, label: str, samples: int) -> dict[str, 
 
             def claim() -> None:
                 rows = claimer.claim(now=utcnow(), limit=100, lease_seconds=60)
-                store.release(engine, rows, utcnow() - timedelta(seconds=1))
+                releases.release(engine, rows, utcnow() - timedelta(seconds=1))
 
             claimed = fastest_ms(claim, samples)
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from outbox_relay import claims, decide, metrics, store
+from outbox_relay import claims, decide, metrics, releases, store
 from outbox_relay.deaths import Deaths
 from outbox_relay.decide import Outcome
 from outbox_relay.fallbacks import Fallbacks
@@ -174,7 +174,7 @@ class OutcomeBook:
         if not self._database_lost.is_set():
             falls_back = self._fallbacks.follow if fallback else None
             try:
-                store.release(self._engine, [row], due, on_fallback=falls_back)
+                releases.release(self._engine, [row], due, on_fallback=falls_back)
                 return
             except SQLAlchemyError:
                 self._database_lost.set()
@@ -202,7 +202,7 @@ class OutcomeBook:
         for outcome in waiting:
             self._record(outcome, outcome.row.id in kept, late=True)
         try:
-            store.release(self._engine, untried, utcnow())
+            releases.release(self._engine, untried, utcnow())
         except SQLAlchemyError:
             with self._lock:
                 self._untried[:0] = untried

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text, update
 
-from outbox_relay import claims, marks, store
+from outbox_relay import claims, marks, releases, store
 from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.models import outbox
@@ -195,7 +195,7 @@ def test_release_hands_rows_back_at_once(
     queue(client, 2)
     now = utcnow()
     claimed = claimer.claim(now=now, limit=10, lease_seconds=60)
-    assert store.release(engine, claimed, now) == 2
+    assert releases.release(engine, claimed, now) == 2
     assert len(claimer.claim(now=now, limit=10, lease_seconds=60)) == 2
 
 
@@ -206,7 +206,7 @@ def test_ten_thousand_rows_claimed_at_once_are_released_and_marked_in_one_go(
     queue_emails(engine, 10_000)
     now = utcnow()
     claimed = claimer.claim(now=now, limit=10_000, lease_seconds=60)
-    assert store.release(engine, claimed, now) == 10_000
+    assert releases.release(engine, claimed, now) == 10_000
     claimed = claimer.claim(now=now, limit=10_000, lease_seconds=60)
     sent = [marks.Mark(row, marks.Attempt("sent", now, 1)) for row in claimed]
     assert len(store.mark(engine, sent, now)) == 10_000
