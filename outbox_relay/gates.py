@@ -44,4 +44,4 @@ def first_gate(
 
 def covers_a_send(row: claims.Claimed, now: datetime, settings: Settings) -> bool:
     """Whether a send that hits its timeout still ends before `row`'s lease lapses."""
-    return (row.locked_until - now).total_seconds() > settings.longest_send + 1
+    return (row.locked_until - now).total_seconds() > settings.longest_send_of(row.channel) + 1

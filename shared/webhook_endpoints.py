@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from shared.logs import bare_url
 from shared.models import webhook_endpoints
@@ -32,6 +34,14 @@ KEY_BYTES = 32
 PREFIX = "whsec_"
 # The sealed parameters' keys an endpoint's rows carry (outbox_relay/compose.py reads them).
 URL, SECRET = "url", "secret"
+# Seconds a process keeps the endpoints it read, so that an event costs no read of its own (a
+# registration's round trips stay as they were): one added or removed by another process (an API
+# worker, the CLI) is heard of within this, by this one at once.
+FRESH_FOR = 5.0
+# What each database's endpoints were when last read: (when, [(id, events, sealed)]).
+_READ: WeakKeyDictionary[Engine, tuple[float, list[tuple[str, list[str], str]]]] = (
+    WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ def add(
             sealed=box.seal({URL: url, SECRET: secret}),
         )
     )
+    _READ.pop(connection.engine, None)
     return endpoint, secret
 
 
@@ -119,18 +130,21 @@ def remove(connection: Connection, public_id: str) -> bool:
     )
     if gone.rowcount == 0:
         return False
+    _READ.pop(connection.engine, None)
     cancel_events_to(connection, public_id)
     return True
 
 
 def subscribers(connection: Connection, event: EventType) -> list[Subscriber]:
-    """The endpoints subscribed to `event` (the table is small: read whole, filtered here)."""
-    found = connection.execute(
-        select(
-            webhook_endpoints.c.public_id, webhook_endpoints.c.events, webhook_endpoints.c.sealed
-        )
-    )
-    return [Subscriber(r.public_id, r.sealed) for r in found if event in r.events]
+    """The endpoints subscribed to `event` (the table is small: read whole, filtered here, and
+    kept FRESH_FOR seconds)."""
+    at, found = _READ.get(connection.engine, (-FRESH_FOR, []))
+    if time.monotonic() - at >= FRESH_FOR:
+        columns = (webhook_endpoints.c.public_id, webhook_endpoints.c.events)
+        read = connection.execute(select(*columns, webhook_endpoints.c.sealed))
+        found = [(r.public_id, list(r.events), r.sealed) for r in read]
+        _READ[connection.engine] = (time.monotonic(), found)
+    return [Subscriber(id_, sealed) for id_, events, sealed in found if event in events]
 
 
 def sealed(connection: Connection, public_id: str) -> str | None:

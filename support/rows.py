@@ -41,6 +41,19 @@ def rows(engine: Engine, table: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in connection.execute(query)]
 
 
+def on_common_columns(
+    left: list[dict[str, Any]], right: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Both lists of rows cut to the columns both have: what one revision has and the other not
+    is left out of a migration's comparison of what it kept."""
+    columns = set(left[0] if left else ()) & set(right[0] if right else ())
+
+    def cut(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k in columns} for row in rows]
+
+    return cut(left), cut(right)
+
+
 def statuses(engine: Engine) -> Counter[str]:
     """How many outbox rows are in each status."""
     return Counter(str(r["status"]) for r in rows(engine, "outbox"))

@@ -241,18 +241,26 @@ class Settings:
 
     @property
     def longest_send(self) -> float:
-        """Seconds one send may take: a send tries one provider, so that provider's longest.
+        """Seconds one send may take: a send tries one provider, so that provider's longest
+        (a webhook's only with WEBHOOK_URL: an endpoint's event waits for a lease that covers
+        its own, `longest_send_of`).
 
         An SMTP send is cut at its timeout (channels.smtp); an HTTP request at a few of them.
         """
-        timeouts = [
-            *(_send_bound(p) for p in (self.mail_provider, self.mail_fallback_provider) if p),
-            HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_url not in (None, "log:") else 0.0,
-            HTTP_TIMED_STEPS * SMS_TIMEOUT if self.sms_fallback_url not in (None, "log:") else 0.0,
-            # Whether or not WEBHOOK_URL is set: endpoints are added while the relay runs.
-            HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT,
-        ]
-        return max(timeouts)
+        channels = ("email", "sms", *(("webhook",) if self.webhook_url else ()))
+        return max(self.longest_send_of(channel) for channel in channels)
+
+    def longest_send_of(self, channel: str) -> float:
+        """Seconds one send of a `channel` message may take (0: no provider of it)."""
+        if channel == "email":
+            providers = (self.mail_provider, self.mail_fallback_provider)
+            return max((_send_bound(p) for p in providers if p), default=0.0)
+        if channel == "sms":
+            urls = (self.sms_url, self.sms_fallback_url)
+            sending = any(url not in (None, "log:") for url in urls)
+            return HTTP_TIMED_STEPS * SMS_TIMEOUT if sending else 0.0
+        # Whether or not WEBHOOK_URL is set: endpoints are added while the relay runs.
+        return HTTP_TIMED_STEPS * WEBHOOK_TIMEOUT
 
     @property
     def longest_horizon(self) -> int:

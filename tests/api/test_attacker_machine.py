@@ -1014,7 +1014,7 @@ def test_the_provisioning_gate_tells_the_attacker_nothing(
     )
     GatedMachine.app = app
     GatedMachine.engine = engine
-    GatedMachine.throttle = machine_app.extensions["outpost"].throttle
+    GatedMachine.throttle = app.extensions["outpost"].throttle
     GatedMachine.relay = make_relay(
         sms_url=receiver.url + "/sms",
         public_url=PUBLIC_URL,

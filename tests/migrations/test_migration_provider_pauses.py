@@ -16,7 +16,7 @@ from shared.db import alembic_config
 from shared.events import EventType, provider_changed
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
-from support.rows import rows
+from support.rows import on_common_columns, rows
 from support.smtp_sink import SinkServer
 
 ADA = {"email": "ada@example.com", "password": "correct horse battery staple"}
@@ -37,7 +37,8 @@ def test_0032_keeps_what_0030_wrote_and_takes_pauses_and_their_events(
     before = rows(engine, "outbox")
 
     command.upgrade(config, "head")
-    assert rows(engine, "outbox") == before and rows(engine, "provider_pauses") == []
+    after, before = on_common_columns(rows(engine, "outbox"), before)
+    assert after == before and rows(engine, "provider_pauses") == []
     relay.drain()
     assert len(smtp.sink.wait_for(1)) == 1
     now = utcnow()

@@ -15,7 +15,7 @@ from outbox_relay.relay import Relay
 from shared.db import alembic_config
 from support.bulk import dead_one, queue_one
 from support.constants import ADMIN_TOKEN
-from support.rows import rows
+from support.rows import on_common_columns, rows
 from support.sms_gateway import SmsGateway
 from support.webhooks import emit_activated
 
@@ -41,7 +41,8 @@ def test_0030_keeps_the_outbox_and_endpoints_hear_of_their_events(
     assert set(before) == {welcome, event, dead}
 
     command.upgrade(config, "head")
-    assert {r["public_id"]: r for r in rows(engine, "outbox")} == before
+    kept, was = on_common_columns(rows(engine, "outbox"), list(before.values()))
+    assert {r["public_id"]: r for r in kept} == {r["public_id"]: r for r in was}
     body = {"url": receiver.url + "/e", "events": ["account.activated", SENT]}
     endpoint = admin.post("/v1/admin/webhook-endpoints", json=body, headers=ADMIN).get_json()
     emit_activated(engine, relay)

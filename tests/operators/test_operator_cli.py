@@ -625,7 +625,7 @@ def test_an_invalid_choice_is_refused_naming_the_choices_as_plain_values(tmp_pat
         "'no_account', 'address_change', 'address_changed', 'login_code', "
         "'account.registered', " in purpose.stderr
     )
-    assert purpose.stderr.endswith(", 'delivery.delivered', 'delivery.sent')\n")
+    assert purpose.stderr.endswith(", 'delivery.sent', 'provider.down', 'provider.up')\n")
     assert reason.stderr.endswith(
         "(choose from 'permanent_error', 'max_attempts', 'expired', 'suppressed', 'bounced')\n"
     )
