@@ -57,7 +57,7 @@ def restart_code_tries(
 def note_lockout(
     throttle: Throttle,
     connection: Connection,
-    user: User,
+    user: User | None,
     subject: str,
     limit: Limit,
     *,
@@ -66,9 +66,10 @@ def note_lockout(
     client: str | None,
 ) -> None:
     """After a failure counted against `subject`: if it filled `limit`, the account's history
-    says what is locked and until when (operators see it, and may lift it)."""
+    says what is locked and until when (operators see it, and may lift it). Read without an
+    account too (`user` None), so that a failure naming no account takes as long."""
     wait = throttle.wait(connection, [subject], [limit], now)
-    if wait:
+    if wait and user is not None:
         until = (now + timedelta(seconds=wait)).isoformat(timespec="seconds")
         detail = {"method": what.value, "until": until}
         record(connection, user.id, AccountEvent.LOCKED_OUT, now=now, client=client, detail=detail)

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from shared.logs import bare_url
 from shared.models import webhook_endpoints
@@ -38,10 +37,9 @@ URL, SECRET = "url", "secret"
 # registration's round trips stay as they were): one added or removed by another process (an API
 # worker, the CLI) is heard of within this, by this one at once.
 FRESH_FOR = 5.0
-# What each database's endpoints were when last read: (when, [(id, events, sealed)]).
-_READ: WeakKeyDictionary[Engine, tuple[float, list[tuple[str, list[str], str]]]] = (
-    WeakKeyDictionary()
-)
+# What each database's endpoints were when last read, by its URL (every engine of this process
+# on it forgets them when one adds or removes one): (when, [(id, events, sealed)]).
+_READ: dict[str, tuple[float, list[tuple[str, list[str], str]]]] = {}
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ def add(
             sealed=box.seal({URL: url, SECRET: secret}),
         )
     )
-    _READ.pop(connection.engine, None)
+    _READ.pop(_database(connection), None)
     return endpoint, secret
 
 
@@ -130,7 +128,7 @@ def remove(connection: Connection, public_id: str) -> bool:
     )
     if gone.rowcount == 0:
         return False
-    _READ.pop(connection.engine, None)
+    _READ.pop(_database(connection), None)
     cancel_events_to(connection, public_id)
     return True
 
@@ -138,13 +136,17 @@ def remove(connection: Connection, public_id: str) -> bool:
 def subscribers(connection: Connection, event: EventType) -> list[Subscriber]:
     """The endpoints subscribed to `event` (the table is small: read whole, filtered here, and
     kept FRESH_FOR seconds)."""
-    at, found = _READ.get(connection.engine, (-FRESH_FOR, []))
+    at, found = _READ.get(_database(connection), (-FRESH_FOR, []))
     if time.monotonic() - at >= FRESH_FOR:
         columns = (webhook_endpoints.c.public_id, webhook_endpoints.c.events)
         read = connection.execute(select(*columns, webhook_endpoints.c.sealed))
         found = [(r.public_id, list(r.events), r.sealed) for r in read]
-        _READ[connection.engine] = (time.monotonic(), found)
+        _READ[_database(connection)] = (time.monotonic(), found)
     return [Subscriber(id_, sealed) for id_, events, sealed in found if event in events]
+
+
+def _database(connection: Connection) -> str:
+    return str(connection.engine.url)
 
 
 def sealed(connection: Connection, public_id: str) -> str | None:

@@ -51,7 +51,7 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
             deps.throttle.record(uow.connection, [subject], now)
             if user is not None:
                 _record(uow.connection, user.id, AccountEvent.LOGIN_FAILED, now, sender)
-                _note_lockout(deps, uow.connection, user, subject, now, sender)
+            _note_lockout(deps, uow.connection, user, subject, now, sender)
             uow.commit()
         raise InvalidCredentials
     assert stored is not None
@@ -66,7 +66,12 @@ def log_in(deps: Dependencies, request: LogIn, sender: str) -> dict[str, Any]:
 
 
 def _note_lockout(
-    deps: Dependencies, connection: Connection, user: User, subject: str, now: datetime, sender: str
+    deps: Dependencies,
+    connection: Connection,
+    user: User | None,
+    subject: str,
+    now: datetime,
+    sender: str,
 ) -> None:
     """If this failure locked password sign-in, the account's history says so."""
     note_lockout(

@@ -119,20 +119,19 @@ def _count_wrong_code(
         # A wrong sign-in code is a failed sign-in, as a wrong password is (SPEC /v1/logins).
         subjects.append(failures_of(request.identifier))
     deps.throttle.record(connection, subjects, now)
-    if user is not None:
-        if purpose == Purpose.LOGIN_CODE:
-            event = AccountEvent.LOGIN_FAILED
-            record(connection, user.id, event, now=now, client=client, detail=BY_CODE)
-        note_lockout(
-            deps.throttle,
-            connection,
-            user,
-            account,
-            WRONG_CODES,
-            what=LockedOut.CODE,
-            now=now,
-            client=client,
-        )
+    if user is not None and purpose == Purpose.LOGIN_CODE:
+        event = AccountEvent.LOGIN_FAILED
+        record(connection, user.id, event, now=now, client=client, detail=BY_CODE)
+    note_lockout(
+        deps.throttle,
+        connection,
+        user,
+        account,
+        WRONG_CODES,
+        what=LockedOut.CODE,
+        now=now,
+        client=client,
+    )
     uow.commit()
 
 

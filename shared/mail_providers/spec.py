@@ -10,13 +10,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeAlias
 
 from shared.addresses import Sender
 from shared.clock import utcnow
-from shared.settings.smtp_url import SmtpSettings
 from shared.sms_providers.spec import THROTTLED, Answer, Outbound, Rule
 from shared.verdicts import Judgement, Verdict, classify_http
+
+if TYPE_CHECKING:
+    # Only named: importing shared.settings here would import this module back, half made.
+    from shared.settings.smtp_url import SmtpSettings
 
 __all__ = ["THROTTLED", "Answer", "ApiSpec", "MailApi", "MailSpec", "Outbound", "Rule"]
 
@@ -73,7 +76,7 @@ class MailApi:
 
 
 # A mail slot's provider: an SMTP server, or an API.
-MailProvider = SmtpSettings | MailApi
+MailProvider: TypeAlias = "SmtpSettings | MailApi"
 # Builds each mail's request to one provider, its constant parts computed once.
 Requests = Callable[[MailText], Outbound]
 

@@ -13,7 +13,7 @@ from shared import locales
 from shared.addresses import Sender
 from shared.locales import PACKAGED
 from shared.mail_providers.spec import MAIL_API_TIMEOUT, MailApi, MailProvider
-from shared.outbox import Purpose
+from shared.outbox import Channel, Purpose
 from shared.settings import abuse, database, keys, lifetimes, mail, relay, signup
 from shared.settings import config_values as values
 from shared.settings.bounce_mailbox import Mailbox
@@ -247,15 +247,15 @@ class Settings:
 
         An SMTP send is cut at its timeout (channels.smtp); an HTTP request at a few of them.
         """
-        channels = ("email", "sms", *(("webhook",) if self.webhook_url else ()))
+        channels = (Channel.EMAIL, Channel.SMS, *((Channel.WEBHOOK,) if self.webhook_url else ()))
         return max(self.longest_send_of(channel) for channel in channels)
 
     def longest_send_of(self, channel: str) -> float:
         """Seconds one send of a `channel` message may take (0: no provider of it)."""
-        if channel == "email":
+        if channel == Channel.EMAIL:
             providers = (self.mail_provider, self.mail_fallback_provider)
             return max((_send_bound(p) for p in providers if p), default=0.0)
-        if channel == "sms":
+        if channel == Channel.SMS:
             urls = (self.sms_url, self.sms_fallback_url)
             sending = any(url not in (None, "log:") for url in urls)
             return HTTP_TIMED_STEPS * SMS_TIMEOUT if sending else 0.0

@@ -192,8 +192,9 @@ def test_no_delivery_sent_without_a_subscriber_and_the_relay_asks_once_in_a_whil
         drain_all(hooked)
     assert "delivery.sent" not in {r["purpose"] for r in rows(engine, "outbox")}
     assert other.requests == []
-    # Six outcomes written (three mails, three events), the endpoints read once a while.
-    assert 1 <= len(asked) <= 1 + (time.monotonic() - started) // SUBSCRIBED_TTL
+    # Six outcomes written (three mails, three events), the endpoints read once a while at most
+    # (this process's API may have read them for the relay: shared.webhook_endpoints.FRESH_FOR).
+    assert len(asked) <= 1 + (time.monotonic() - started) // SUBSCRIBED_TTL
 
 
 def test_a_removed_endpoints_dead_event_is_not_retried_anywhere(
