@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from shared.logs import bare_url
 from shared.models import webhook_endpoints
@@ -136,13 +136,33 @@ def remove(connection: Connection, public_id: str) -> bool:
 def subscribers(connection: Connection, event: EventType) -> list[Subscriber]:
     """The endpoints subscribed to `event` (the table is small: read whole, filtered here, and
     kept FRESH_FOR seconds)."""
-    at, found = _READ.get(_database(connection), (-FRESH_FOR, []))
-    if time.monotonic() - at >= FRESH_FOR:
-        columns = (webhook_endpoints.c.public_id, webhook_endpoints.c.events)
-        read = connection.execute(select(*columns, webhook_endpoints.c.sealed))
-        found = [(r.public_id, list(r.events), r.sealed) for r in read]
-        _READ[_database(connection)] = (time.monotonic(), found)
+    found = _fresh(connection.engine)
+    if found is None:
+        found = _read(connection)
     return [Subscriber(id_, sealed) for id_, events, sealed in found if event in events]
+
+
+def anyone_subscribed(engine: Engine, event: EventType) -> bool:
+    """Whether an endpoint subscribes to `event`, connecting only when what was read is older
+    than FRESH_FOR (the relay asks it on every write)."""
+    found = _fresh(engine)
+    if found is None:
+        with engine.connect() as connection:
+            found = _read(connection)
+    return any(event in events for _, events, _ in found)
+
+
+def _fresh(engine: Engine) -> list[tuple[str, list[str], str]] | None:
+    at, found = _READ.get(str(engine.url), (-FRESH_FOR, []))
+    return found if time.monotonic() - at < FRESH_FOR else None
+
+
+def _read(connection: Connection) -> list[tuple[str, list[str], str]]:
+    columns = (webhook_endpoints.c.public_id, webhook_endpoints.c.events)
+    read = connection.execute(select(*columns, webhook_endpoints.c.sealed))
+    found = [(r.public_id, list(r.events), r.sealed) for r in read]
+    _READ[_database(connection)] = (time.monotonic(), found)
+    return found
 
 
 def _database(connection: Connection) -> str:

@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from outbox_relay.sent_events import SUBSCRIBED_TTL
+from shared.webhook_endpoints import FRESH_FOR
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.constants import WEBHOOK_KEY as KEY
 from support.constants import WEBHOOK_SECRET as SECRET
@@ -194,7 +194,7 @@ def test_no_delivery_sent_without_a_subscriber_and_the_relay_asks_once_in_a_whil
     assert other.requests == []
     # Six outcomes written (three mails, three events), the endpoints read once a while at most
     # (this process's API may have read them for the relay: shared.webhook_endpoints.FRESH_FOR).
-    assert len(asked) <= 1 + (time.monotonic() - started) // SUBSCRIBED_TTL
+    assert len(asked) <= 1 + (time.monotonic() - started) // FRESH_FOR
 
 
 def test_a_removed_endpoints_dead_event_is_not_retried_anywhere(
