@@ -157,6 +157,8 @@ def _pages(base: str, dead_letter: str, mails: list[str]) -> dict[str, str]:
         "lookup-grace": f"{base}/admin/lookup?address=grace@example.com",
         "stranded": f"{base}/admin/stranded",
         "suppressions": f"{base}/admin/suppressions",
+        "webhooks": f"{base}/admin/webhooks",
+        "providers": f"{base}/admin/providers",
         "error": f"{base}/admin/dead/no-such-message",
         "signup": f"{base}/dev/signup",
         "caught-mail": f"{base}/dev/mail",
