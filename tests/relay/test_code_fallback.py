@@ -18,6 +18,7 @@ from outbox_relay.relay import Relay
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.constants import PASSWORD, MakeRelay
+from support.relays import drain_until
 from support.rows import let_time_pass, rows
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
@@ -72,15 +73,6 @@ def texted_code(gateway: SmsGateway) -> tuple[str, str]:
     assert request.json["to"] == PHONE
     [code] = re.findall(r"\b\d{6}\b", request.json["body"])
     return request.json["id"], code
-
-
-def drain_until(relay: Relay, arrived: Any, seconds: float = 20.0) -> None:
-    """Drain every fifth of a second until `arrived()` holds."""
-    deadline = time.monotonic() + seconds
-    while not arrived():
-        assert time.monotonic() < deadline, "nothing arrived in time"
-        relay.drain()
-        time.sleep(0.2)
 
 
 def the_user(engine: Engine) -> dict[str, Any]:

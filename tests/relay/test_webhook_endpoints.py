@@ -20,6 +20,7 @@ from shared.webhook_endpoints import FRESH_FOR
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.constants import WEBHOOK_KEY as KEY
 from support.constants import WEBHOOK_SECRET as SECRET
+from support.relays import drain_to_rest
 from support.rows import rows
 from support.sms_gateway import GatewayRequest, SmsGateway
 from support.smtp_sink import SinkServer, code_in
@@ -67,14 +68,6 @@ def verified(request: GatewayRequest) -> Any:
     return signed_for(SECRET, request)
 
 
-def drain_all(relay: Relay) -> None:
-    """Drain until nothing is due (the tests' backoff is milliseconds)."""
-    for _ in range(50):
-        if not relay.drain():
-            return
-    raise AssertionError("the relay never ran out of due rows")
-
-
 def test_an_endpoint_for_account_activated_alone_gets_only_that_signed_with_its_own_secret(
     operated: FlaskClient,
     engine: Engine,
@@ -87,11 +80,11 @@ def test_an_endpoint_for_account_activated_alone_gets_only_that_signed_with_its_
     assert endpoint["secret"].startswith("whsec_") and endpoint["secret"] != SECRET
     assert endpoint["url"] == other.url + "/provisioning"
     assert operated.post("/v1/registrations", json=ADA).status_code == 202
-    drain_all(hooked)
+    drain_to_rest(hooked)
     code = code_in(smtp.sink.wait_for(1)[0])
     activated = operated.post("/v1/activations", json={"email": ADA["email"], "code": code})
     assert activated.status_code == 200
-    drain_all(hooked)
+    drain_to_rest(hooked)
 
     [request] = other.requests
     assert (request.method, request.path) == ("POST", "/provisioning?token=t0p")
@@ -124,7 +117,7 @@ def test_a_failing_endpoint_is_retried_and_dead_lettered_apart(
     other.script = [401]
     other.mode = 500
     emit_activated(engine, hooked)
-    drain_all(hooked)
+    drain_to_rest(hooked)
 
     by_recipient = {r["recipient"]: r for r in rows(engine, "outbox")}
     dead = by_recipient[failing["id"]]
@@ -147,7 +140,7 @@ def test_a_failing_endpoint_is_retried_and_dead_lettered_apart(
     other.mode = 200
     retried = operated.post(f"/v1/admin/dead-letters/{dead['public_id']}/retry", headers=ADMIN)
     assert retried.status_code == 200
-    drain_all(hooked)
+    drain_to_rest(hooked)
     assert signed_for(failing["secret"], other.requests[-1])["type"] == "account.activated"
     assert len(receiver.requests) == 1
 
@@ -163,7 +156,7 @@ def test_delivery_sent_goes_to_its_subscribers_alone(
     endpoint = add(operated, other.url + "/sent", "delivery.sent")
     relay = make_relay(webhook_url=receiver.url + "/hooks", webhook_secret=KEY)
     assert operated.post("/v1/registrations", json=ADA).status_code == 202
-    drain_all(relay)
+    drain_to_rest(relay)
 
     [mail] = [r for r in rows(engine, "outbox") if r["channel"] == "email"]
     [request] = other.requests
@@ -189,7 +182,7 @@ def test_no_delivery_sent_without_a_subscriber_and_the_relay_asks_once_in_a_whil
     for n in range(3):
         body = {**ADA, "email": f"ada{n}@example.com"}
         assert operated.post("/v1/registrations", json=body).status_code == 202
-        drain_all(hooked)
+        drain_to_rest(hooked)
     assert "delivery.sent" not in {r["purpose"] for r in rows(engine, "outbox")}
     assert other.requests == []
     # Six outcomes written (three mails, three events), the endpoints read once a while at most
@@ -207,7 +200,7 @@ def test_a_removed_endpoints_dead_event_is_not_retried_anywhere(
     gone = add(operated, other.url + "/gone", "account.activated")
     other.mode = 410
     emit_activated(engine, hooked)
-    drain_all(hooked)
+    drain_to_rest(hooked)
     [dead] = [r for r in rows(engine, "outbox") if r["recipient"] == gone["id"]]
     assert (dead["status"], dead["dead_reason"]) == ("dead", "permanent_error")
     removed = operated.delete(f"/v1/admin/webhook-endpoints/{gone['id']}", headers=ADMIN)
@@ -215,7 +208,7 @@ def test_a_removed_endpoints_dead_event_is_not_retried_anywhere(
 
     retried = operated.post(f"/v1/admin/dead-letters/{dead['public_id']}/retry", headers=ADMIN)
     assert retried.get_json()["outcome"] == "endpoint_gone"
-    drain_all(hooked)
+    drain_to_rest(hooked)
     assert len(other.requests) == 1 and len(receiver.requests) == 1
     [still] = [r for r in rows(engine, "outbox") if r["public_id"] == dead["public_id"]]
     assert still["status"] == "dead"
