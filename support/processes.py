@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from outpost.serve import GUNICORN_CONFIG
+from support.main_pid import Running
 from support.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +169,7 @@ def refused_at_start(env: dict[str, str], cwd: Path) -> tuple[list[str], str]:
     return (cwd / "relay.log").read_text().splitlines(), (cwd / "gunicorn.log").read_text()
 
 
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+def stop(process: Running, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
     """Signal a process and wait for its exit code."""
     if process.poll() is None:
         process.send_signal(sig)

@@ -28,7 +28,8 @@ import psycopg
 from sqlalchemy import make_url
 
 from shared.settings import env_file
-from support import nginx, processes
+from support import main_pid, nginx, processes
+from support.main_pid import Running
 from support.postfix import Postfix
 from support.postfix_config import API_DOMAIN
 from support.processes import ROOT
@@ -94,7 +95,7 @@ class Recipe:
         # systemd's notify sockets: short paths (AF_UNIX allows 108 bytes).
         self.sockets = Path(tempfile.mkdtemp(prefix="outpost-notify-"))
         self.secrets: list[str] = []
-        self.units: dict[str, subprocess.Popen[bytes]] = {}
+        self.units: dict[str, Running] = {}
         self.said: list[tuple[str, str]] = []
         # How long each step took, in order: where a run's time goes.
         self.took: list[tuple[float, str]] = []
@@ -181,6 +182,7 @@ class Recipe:
             (rf"systemctl (enable --now|start) {units}", self.start),
             (rf"systemctl (stop|disable --now) {units}", self.stop),
             (rf"systemctl restart {units}", self.restart),
+            (r"systemctl reload outpost-api\.service", self.reload),
             (r"systemctl restart postfix", self.restart_postfix),
             (r"systemctl reload prometheus", self.prometheus),
             (r"nginx -t && systemctl reload nginx", self.serve_site),
@@ -292,9 +294,7 @@ class Recipe:
             runtime = unit["Service"].get("RuntimeDirectory")
             if runtime:
                 Path(self.here(f"/run/{runtime[-1]}")).mkdir(parents=True, exist_ok=True)
-            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            (self.sockets / name).unlink(missing_ok=True)
-            notify.bind(str(self.sockets / name))
+            notify = self.notify_socket(name)
             env["NOTIFY_SOCKET"] = str(self.sockets / name)
             argv = exec_start(unit, self.base / "run/credentials" / name, self.here)
             assert argv[0].startswith(str(self.base)), "the unit runs the installed venv"
@@ -302,6 +302,25 @@ class Recipe:
             self.units[name] = processes.start(argv, env, workdir, log, inherit=False, append=True)
             with notify:
                 self.ready(notify, name)
+
+    def notify_socket(self, name: str) -> socket.socket:
+        """The socket systemd listens on for the unit's READY=1 and MAINPID=."""
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        (self.sockets / name).unlink(missing_ok=True)
+        notify.bind(str(self.sockets / name))
+        return notify
+
+    def reload(self, command: str) -> None:
+        """ExecReload= (SIGUSR2 to the main process), the unit then followed to the process
+        that says MAINPID=, as systemd follows it (NotifyAccess=all)."""
+        for name in re.findall(r"\S+\.service", command):
+            unit = parse_unit(self.base / "etc/systemd/system" / name)
+            reload = unit_value(unit, "Service", "ExecReload")
+            sent = re.fullmatch(r"/bin/kill -s (\w+) \$MAINPID", reload)
+            assert sent, "ExecReload= signals the main process"
+            sig = signal.Signals[f"SIG{sent[1]}"]
+            with self.notify_socket(name) as notify:
+                self.units[name] = main_pid.handed_over(self.units[name], sig, notify, 120)
 
     def ready(self, notify: socket.socket, name: str) -> None:
         deadline = time.monotonic() + 120

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import make_url
 
 from support.postfix import Postfix
-from support.processes import ROOT
+from support.processes import ROOT, json_lines
 from support.recipe_host import DELETED, SYSTEM_PATH, Recipe, steps
 
 # The page runs twice, each run building two wheels and installing from the package registry:
@@ -86,6 +86,15 @@ def followed(recipe: Recipe) -> None:
         first, again = said(recipe, VERSION, start)[0], venv_python(recipe, VERSIONED)
         assert first.split()[-1] == again, (first, again)
 
+    def reloaded() -> None:
+        """The API took the upgrade by a reload: the arbiter it handed over to runs the version
+        just installed, and answers."""
+        installed = said(recipe, VERSION, start)[-1].split()[-1]
+        log = recipe.base / "outpost-api.service.log"
+        readies = [line for line in json_lines(log) if line.get("message") == "api ready"]
+        assert readies[-1]["version"] == installed, (readies[-1], installed)
+        assert recipe.answers("/readyz") == 200
+
     def rolled_back() -> None:
         assert recipe.answers("/readyz") == 200
 
@@ -107,6 +116,7 @@ def followed(recipe: Recipe) -> None:
     recipe.checkpoints = [
         (r"outbox-relay stats", delivered),
         (r"outpost\[traces\]", traced),
+        (r"systemctl reload outpost-api", reloaded),
         (r"systemctl start outpost-api", rolled_back),
         (r"cp /etc/outpost/outpost.env /var/backups/", backed_up),
         (r"systemctl start outpost-api", restored),
