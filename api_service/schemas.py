@@ -49,10 +49,10 @@ def _offered() -> tuple[str, ...]:
     return dependencies().settings.locales
 
 
-def check_sms_offered(channel: str | None) -> None:
-    """SMS is refused, naming the field that asks for it, when SMS_URL is unset."""
-    if channel is not None and dependencies().settings.sms_url is None:
-        raise ValidationError("SMS is not offered by this service; use email.", channel)
+def check_sms_offered(field: str | None) -> None:
+    """SMS is refused, naming the `field` that asks for it, when SMS_URL is unset."""
+    if field is not None and dependencies().settings.sms_url is None:
+        raise ValidationError("SMS is not offered by this service; use email.", field)
 
 
 class _ChannelSchema(AddressSchema):

@@ -28,6 +28,7 @@ from shared.clock import utcnow
 from shared.db import create_engine_for
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
+from shared.vocabulary import Channel, Purpose
 from support.bulk import add_rows, queue_emails
 from support.constants import SECRET_KEY
 
@@ -73,8 +74,8 @@ def main() -> int:
                     connection,
                     box,
                     now=utcnow(),
-                    channel="email",
-                    purpose="activation",
+                    channel=Channel.EMAIL,
+                    purpose=Purpose.ACTIVATION,
                     recipient=f"code{n}@example.com",
                     locale="en",
                     params={"full_name": None, "expires_minutes": 1440},

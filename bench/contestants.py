@@ -30,6 +30,7 @@ from shared.db import create_engine_for
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
+from shared.vocabulary import Channel, Purpose
 from support import processes
 from support.constants import SECRET_KEY
 from support.databases import create_database, drop_database, libpq_url, url_of
@@ -78,8 +79,8 @@ class OutpostWriter:
             connection,
             self._box,
             now=now,
-            channel="email",
-            purpose="activation",
+            channel=Channel.EMAIL,
+            purpose=Purpose.ACTIVATION,
             recipient=email,
             recipient_hash=self._suppressor.hash(email),
             locale="en",

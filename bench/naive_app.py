@@ -26,6 +26,7 @@ from shared.clock import utcnow
 from shared.codes import code_hmac, new_code
 from shared.db import create_engine_for
 from shared.models import users, verification_tokens
+from shared.vocabulary import Purpose
 
 ACTIVATION_TTL = timedelta(days=1)
 _INSERT_USER = insert(users).returning(users.c.id)
@@ -75,7 +76,7 @@ def register() -> tuple[Response, int]:
             {
                 "user_id": user_id,
                 "purpose": "activation",
-                "code_hmac": code_hmac(os.environ["SECRET_KEY"], user_id, "activation", code),
+                "code_hmac": code_hmac(os.environ["SECRET_KEY"], user_id, Purpose.ACTIVATION, code),
                 "status": "active",
                 "failed_attempts": 0,
                 "created_at": now,

@@ -43,6 +43,7 @@ from bench.common import command, machine, postgres_database
 from shared.clock import utcnow
 from shared.codes import code_hmac, derive_key, new_code
 from shared.secretbox import SecretBox
+from shared.vocabulary import Purpose
 from support.constants import SECRET_KEY
 
 T = TypeVar("T")
@@ -161,7 +162,7 @@ class PlainWriter:
             values = {"key": key, "now": one.now, "forgotten": forgotten}
             cursor.execute(_TAKE, {**values, "since0": minute, "since1": hour})
             user_id = _one(cursor.execute(_USER_PENDING, (one.email, one.now)))
-            token = code_hmac(SECRET_KEY, user_id, "activation", one.code)
+            token = code_hmac(SECRET_KEY, user_id, Purpose.ACTIVATION, one.code)
             row = (user_id, token, one.now, one.expires, str(uuid.uuid4()), one.now)
             cursor.execute(_TOKEN_AND_OUTBOX, (*row, one.email, _PARAMS, one.sealed, user_id))
             cursor.execute(_SET_HASH, (HASH, user_id))
@@ -180,7 +181,7 @@ class PlainWriter:
     @staticmethod
     def _code_and_message(cursor: psycopg.Cursor[Any], one: _Signup, user_id: int) -> None:
         """The user's activation code and its outbox row."""
-        token = code_hmac(SECRET_KEY, user_id, "activation", one.code)
+        token = code_hmac(SECRET_KEY, user_id, Purpose.ACTIVATION, one.code)
         token_id = _one(cursor.execute(_TOKEN, (user_id, token, one.now, one.expires)))
         values = (str(uuid.uuid4()), one.now, one.email, _PARAMS, one.sealed, user_id, token_id)
         cursor.execute(_OUTBOX, (*values, one.now, one.expires))

@@ -241,7 +241,7 @@ class Providers:
             for channel, names in providers_of(settings).items()
         }
 
-    def pick(self, channel: str, failures: int = 0) -> tuple[Provider, int] | None:
+    def pick(self, channel: Channel, failures: int = 0) -> tuple[Provider, int] | None:
         """A provider of `channel` a sender may use now, taken for one send (and its `take`).
 
         A message's first try goes to the first provider; after `failures` transient failures
@@ -255,7 +255,7 @@ class Providers:
         turn = providers[start:] + providers[:start]
         return next(((p, taken) for p in turn if (taken := p.take()) is not None), None)
 
-    def another_takes(self, channel: str, provider: Provider) -> bool:
+    def another_takes(self, channel: Channel, provider: Provider) -> bool:
         """Whether a provider of `channel` other than `provider` may be used now."""
         return any(p.usable for p in self._by_channel.get(channel, []) if p is not provider)
 

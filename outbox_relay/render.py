@@ -39,7 +39,7 @@ SAMPLE_MINUTES: dict[str, int] = {Purpose.PASSWORD_RESET: 15, Purpose.LOGIN_CODE
 SAMPLE_CODE_LINK = "https://app.example.com/verify#address=ada%40example.com&code=123456"
 
 
-def samples(purpose: str) -> dict[str, Any]:
+def samples(purpose: Purpose) -> dict[str, Any]:
     """The parameters a message of `purpose` carries, with made-up values (previews, checks)."""
     if purpose in CODED:
         return {
@@ -144,14 +144,15 @@ class Templates:
             raise TemplateError(problems[0])
         return templates
 
-    def email(self, purpose: str, locale: str, params: Mapping[str, Any]) -> RenderedEmail:
-        """Render the subject, text body and HTML body of an email."""
-        subject, text, html = self._render(purpose, locale, PARTS["email"], params)
+    def email(self, template: str, locale: str, params: Mapping[str, Any]) -> RenderedEmail:
+        """Render the subject, text body and HTML body of an email from the templates of
+        `template` (a purpose)."""
+        subject, text, html = self._render(template, locale, PARTS["email"], params)
         return RenderedEmail(subject=_one_line(subject), text=text.strip(), html=html.strip())
 
-    def sms(self, purpose: str, locale: str, params: Mapping[str, Any]) -> str:
+    def sms(self, template: str, locale: str, params: Mapping[str, Any]) -> str:
         """Render an SMS as a single stripped line."""
-        [text] = self._render(purpose, locale, PARTS["sms"], params)
+        [text] = self._render(template, locale, PARTS["sms"], params)
         return _one_line(text)
 
     def close(self) -> None:
@@ -206,7 +207,7 @@ class Templates:
 
     def _problem(self, name: str) -> str:
         """Why `name` cannot render its samples, under the budget of a message's render."""
-        params = samples(name.split("/")[0])
+        params = samples(Purpose(name.split("/")[0]))
         if "code" in params:
             # Checked with a link too: the CODE_LINK_URL branch must render as well.
             params["code_link"] = SAMPLE_CODE_LINK
@@ -217,13 +218,13 @@ class Templates:
         return ""
 
     def _render(
-        self, purpose: str, locale: str, parts: Sequence[str], params: Mapping[str, Any]
+        self, template: str, locale: str, parts: Sequence[str], params: Mapping[str, Any]
     ) -> list[str]:
-        if purpose not in PURPOSES:
-            raise ValueError(f"unknown message purpose: {purpose!r}")
+        if template not in PURPOSES:
+            raise ValueError(f"unknown message purpose: {template!r}")
         # A locale no longer offered (TEMPLATES_DIR changed since it was queued) falls back.
         locale = locales.rendered_in(locale, self.locales)
-        return self._render_names([f"{purpose}/{locale}/{part}" for part in parts], params)
+        return self._render_names([f"{template}/{locale}/{part}" for part in parts], params)
 
     def _render_names(self, names: Sequence[str], params: Mapping[str, Any]) -> list[str]:
         """Render `names`: in a worker under the budget when one is an operator's file."""

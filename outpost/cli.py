@@ -26,6 +26,7 @@ from shared.settings.config_env import ConfigError, require_database_url
 from shared.settings.database_url import driver_message, shown
 from shared.settings.reference import reference
 from shared.version import version
+from shared.vocabulary import Channel, Purpose
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +169,7 @@ def check_templates(settings: Settings) -> int:
 
 
 def preview_template(
-    settings: Settings, purpose: str, locale: str, channel: str, out: Path | None
+    settings: Settings, purpose: Purpose, locale: str, channel: Channel, out: Path | None
 ) -> int:
     """The message of `purpose` with sample values: RFC 5322 bytes, or the SMS text; into a
     `.html` or `.txt` file, only that part of an email, decoded."""

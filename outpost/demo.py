@@ -76,7 +76,7 @@ class CaughtMail:
     subject: str
     received: datetime
     message: EmailMessage
-    purpose: str | None = None
+    purpose: Purpose | None = None
 
     @property
     def text(self) -> str:
@@ -200,10 +200,10 @@ def _read(path: Path) -> CaughtMail:
     return CaughtMail(path.stem, str(message["To"]), str(message["Subject"]), received, message)
 
 
-def _purposes(public_ids: set[str]) -> dict[str, str]:
+def _purposes(public_ids: set[str]) -> dict[str, Purpose]:
     """The purpose of each outbox row named, read from the database the API writes."""
     if not public_ids:
         return {}
     query = select(outbox.c.public_id, outbox.c.purpose).where(outbox.c.public_id.in_(public_ids))
     with dependencies().engine.connect() as connection:
-        return {row.public_id: row.purpose for row in connection.execute(query)}
+        return {row.public_id: Purpose(row.purpose) for row in connection.execute(query)}

@@ -15,7 +15,7 @@ from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
 from shared.codes import new_link_token
-from shared.outbox import PURPOSES, Channel, Purpose, priority_of
+from shared.outbox import Channel, Purpose, priority_of
 from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
@@ -27,7 +27,7 @@ MOST_SEGMENTS = 2
 
 
 def preview(
-    settings: Settings, templates: Templates, purpose: str, locale: str, channel: str
+    settings: Settings, templates: Templates, purpose: Purpose, locale: str, channel: Channel
 ) -> bytes:
     """The RFC 5322 message (email) or the text (SMS) of `purpose`, to a sample recipient."""
     box = SecretBox(secrets.token_urlsafe(32))
@@ -65,7 +65,7 @@ def preview(
 PARTS = {".html": "html", ".htm": "html", ".txt": "plain"}
 
 
-def part_of(message: bytes, channel: str, suffix: str) -> bytes:
+def part_of(message: bytes, channel: Channel, suffix: str) -> bytes:
     """The part of a previewed message a file named `….suffix` should hold: the HTML or text
     part of an email, decoded, for `.html`/`.txt`; the whole message for `.eml` or any other."""
     subtype = PARTS.get(suffix.lower())
@@ -88,12 +88,12 @@ def sms_segments(templates: Templates, autofill: SmsAutofill = NO_AUTOFILL) -> d
     its name."""
     return {
         f"{purpose}/{locale}/sms.txt": segments(_sample_sms(templates, autofill, purpose, locale))
-        for purpose in PURPOSES
+        for purpose in Purpose
         for locale in templates.locales
     }
 
 
-def _sample_sms(templates: Templates, autofill: SmsAutofill, purpose: str, locale: str) -> str:
+def _sample_sms(templates: Templates, autofill: SmsAutofill, purpose: Purpose, locale: str) -> str:
     """The SMS of `purpose` in `locale` with sample values, as it is sent."""
     params = samples(purpose)
     return autofill.ended(templates.sms(purpose, locale, params), params.get("code"))

@@ -34,8 +34,8 @@ class Sender:
         return self.address.rpartition("@")[2]
 
 
-def _checked(address: str, refusal: str, **rules: Any) -> str:
-    """Checked without DNS, the domain in ASCII (IDNA), or AddressError: `refusal`, and why.
+def _checked(address: str, problem: str, **rules: Any) -> str:
+    """Checked without DNS, the domain in ASCII (IDNA), or AddressError: `problem`, and why.
 
     No SMTPUTF8 in this version: a non-ASCII local part could never be delivered. Strict, so
     a local part past RFC 5321's 64 octets, which servers refuse, is refused here first.
@@ -45,7 +45,7 @@ def _checked(address: str, refusal: str, **rules: Any) -> str:
             address, check_deliverability=False, allow_smtputf8=False, strict=True, **rules
         )
     except EmailNotValidError as exc:
-        raise AddressError(f"{refusal}: {exc}") from None
+        raise AddressError(f"{problem}: {exc}") from None
     return checked.ascii_email or checked.normalized
 
 

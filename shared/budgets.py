@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from shared.settings.config import Settings
 from shared.throttle import Limit
+from shared.vocabulary import Purpose
 
 
-def bucket(purpose: str, address: str) -> str:
+def bucket(purpose: Purpose, address: str) -> str:
     """The subject counting messages of `purpose` to `address`, whatever route writes them."""
     return f"{purpose}:{address}"
 

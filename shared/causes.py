@@ -7,6 +7,8 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from shared.vocabulary import Channel, Purpose
+
 
 class Cause(Protocol):
     """The request a message is written for (None: an operator's or the relay's): the budgets
@@ -28,8 +30,8 @@ class Cause(Protocol):
         connection: Connection,
         recipient: str,
         *,
-        channel: str,
-        purpose: str,
+        channel: Channel,
+        purpose: Purpose,
         withhold: bool,
         now: datetime,
     ) -> bool:

@@ -13,6 +13,7 @@ from shared.accounts import User, UserStatus, insert_user
 from shared.messages import Dependencies, fresh_for, send_code
 from shared.outbox import Delivery
 from shared.verification import write_code
+from shared.vocabulary import Channel, Purpose
 
 
 def send_code_or_notice(
@@ -20,12 +21,12 @@ def send_code_or_notice(
     connection: Connection,
     user: User | None,
     *,
-    purpose: str,
-    channel: str,
+    purpose: Purpose,
+    channel: Channel,
     now: datetime,
-    asked_channel: str,
+    asked_channel: Channel,
     notice: Callable[[], Delivery],
-    answers_as: str | None = None,
+    answers_as: Purpose | None = None,
 ) -> Delivery:
     """Queue a code for `purpose` to `user` (read by its client as a code of `answers_as`, if
     given); with no user, issue one to nobody, keep none of it, and queue the `notice` instead.

@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Sequence
 from enum import StrEnum
 
+from shared.vocabulary import Purpose
+
 # Wrong tries a code survives; the next attempt is refused whatever it carries.
 MAX_CODE_TRIES = 5
 
@@ -37,7 +39,7 @@ def derive_key(secret_key: str, label: str) -> bytes:
     return hmac.new(secret_key.encode(), label.encode(), hashlib.sha256).digest()
 
 
-def code_hmac(secret_key: str, user_id: int, purpose: str, code: str) -> str:
+def code_hmac(secret_key: str, user_id: int, purpose: Purpose, code: str) -> str:
     """The stored form of a code, bound to its user and purpose."""
     key = derive_key(secret_key, "outpost/code-hmac")
     message = f"{purpose}:{user_id}:{code}".encode()
@@ -45,7 +47,7 @@ def code_hmac(secret_key: str, user_id: int, purpose: str, code: str) -> str:
 
 
 def code_matches(
-    secret_keys: Sequence[str], user_id: int, purpose: str, code: str, stored: str
+    secret_keys: Sequence[str], user_id: int, purpose: Purpose, code: str, stored: str
 ) -> bool:
     """Whether `code` is the one whose HMAC is `stored` under any of the keys.
 

@@ -53,8 +53,8 @@ class FallbackCause:
         connection: Connection,
         recipient: str,
         *,
-        channel: str,
-        purpose: str,
+        channel: Channel,
+        purpose: Purpose,
         withhold: bool,
         now: datetime,
     ) -> bool:
@@ -147,7 +147,7 @@ def send_fallback(
     return delivery.id
 
 
-def may_reach(user: User, purpose: str, address: str) -> bool:
+def may_reach(user: User, purpose: Purpose, address: str) -> bool:
     """Whether a fallback of `purpose` may go to `address`: an activation code to any address
     of a pending account (using it proves that address), a reset or sign-in code only to one
     the account proved."""

@@ -13,7 +13,7 @@ from shared.accounts import User
 from shared.history import AccountEvent, record
 from shared.outbox import CODED
 from shared.throttle import Limit, Throttle, code_tries
-from shared.vocabulary import LockedOut
+from shared.vocabulary import LockedOut, Purpose
 
 # Wrong codes one account may have in a day, across all its codes (sign-in codes included):
 # guessing has no unbounded budget, and past it the mails' link tokens still work.
@@ -43,7 +43,7 @@ def locks_of(user: User) -> list[str]:
 
 
 def restart_code_tries(
-    throttle: Throttle, connection: Connection, user: User, *, purpose: str
+    throttle: Throttle, connection: Connection, user: User, *, purpose: Purpose
 ) -> None:
     """Let the user's addresses try codes for `purpose` afresh, after an operator sent one.
 

@@ -62,12 +62,12 @@ def send_code(
     connection: Connection,
     user: User,
     *,
-    purpose: str,
-    channel: str,
+    purpose: Purpose,
+    channel: Channel,
     now: datetime,
     first: bool = False,
-    asked_channel: str | None = None,
-    answers_as: str | None = None,
+    asked_channel: Channel | None = None,
+    answers_as: Purpose | None = None,
 ) -> Delivery:
     """Issue a fresh code for `purpose` (older ones die) and queue it to the user.
 
@@ -113,11 +113,11 @@ def fresh_for(
     connection: Connection,
     user: User,
     *,
-    purpose: str,
+    purpose: Purpose,
     now: datetime,
     first: bool,
     address: str | None = None,
-    channel: str | None = None,
+    channel: Channel | None = None,
 ) -> FreshCode:
     """A fresh code for `purpose` to `user`, not yet written; the older ones die, unless it is
     the `first`. `address`: the one address it proves, if it is bound to one; a mail's
@@ -141,10 +141,10 @@ def send_notice(
     connection: Connection,
     user: User,
     *,
-    purpose: str,
+    purpose: Purpose,
     now: datetime,
-    channel: str | None = None,
-    asked_channel: str | None = None,
+    channel: Channel | None = None,
+    asked_channel: Channel | None = None,
     params: dict[str, Any] | None = None,
 ) -> Delivery:
     """Queue a notice that carries no secret, retried until NOTICE_TTL from now; `params`
@@ -176,10 +176,10 @@ def send_no_account(
     connection: Connection,
     address: str,
     *,
-    answers_as: str,
-    channel: str,
+    answers_as: Purpose,
+    channel: Channel,
     now: datetime,
-    asked_channel: str,
+    asked_channel: Channel,
 ) -> Delivery:
     """Tell an address no account uses that someone asked for a code of `answers_as` with it.
 
@@ -209,8 +209,8 @@ def send_withheld(
     connection: Connection,
     address: str,
     *,
-    purpose: str,
-    channel: str,
+    purpose: Purpose,
+    channel: Channel,
     now: datetime,
 ) -> Delivery:
     """Write a message of `purpose` to `address` that the relay ends `withheld`, sending
@@ -229,7 +229,7 @@ def send_withheld(
     )
 
 
-def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
+def _notice_params(user: User, purpose: Purpose, now: datetime) -> dict[str, Any]:
     """A greeting by name where the address is proven; the moment a password or an address
     changed."""
     params: dict[str, Any] = {"full_name": user.full_name} if purpose in GREETED else {}
@@ -238,14 +238,14 @@ def _notice_params(user: User, purpose: str, now: datetime) -> dict[str, Any]:
     return params
 
 
-def _falls_back(settings: Settings, cause: Cause, purpose: str) -> bool:
+def _falls_back(settings: Settings, cause: Cause, purpose: Purpose) -> bool:
     """Whether a code's message keeps who pays for its fallback (CODE_FALLBACK_AFTER)."""
     return (
         settings.code_fallback_after is not None and cause.paid_by is not None and purpose in CODED
     )
 
 
-def _address(user: User, channel: str) -> str:
+def _address(user: User, channel: Channel) -> str:
     """The user's address on `channel`, which the caller knows they have."""
     address = address_for(user, channel)
     if address is None:
@@ -258,8 +258,8 @@ def _queue(
     connection: Connection,
     recipient: str,
     *,
-    purpose: str,
-    channel: str,
+    purpose: Purpose,
+    channel: Channel,
     now: datetime,
     locale: str,
     user_id: int | None,

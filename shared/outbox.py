@@ -22,6 +22,7 @@ from shared.secretbox import SecretBox
 from shared.vocabulary import AttemptOutcome as AttemptOutcome
 from shared.vocabulary import Channel as Channel
 from shared.vocabulary import DeadReason as DeadReason
+from shared.vocabulary import EventType
 from shared.vocabulary import Purpose as Purpose
 from shared.vocabulary import Status as Status
 
@@ -107,7 +108,7 @@ CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET, Purpose.ADDRESS_CHANGE, Pur
 BOUND_TO_ADDRESS = (Purpose.ADDRESS_CHANGE,)
 
 
-def priority_of(purpose: str) -> int:
+def priority_of(purpose: Purpose | EventType) -> int:
     """The claim priority of a message: 0 (first) when it carries a code, else 1."""
     return 0 if purpose in CODED else 1
 
@@ -147,8 +148,8 @@ def enqueue(
     box: SecretBox,
     *,
     now: datetime,
-    channel: str,
-    purpose: str,
+    channel: Channel,
+    purpose: Purpose | EventType,
     recipient: str,
     locale: str,
     params: dict[str, Any],
@@ -156,7 +157,7 @@ def enqueue(
     user_id: int | None = None,
     token_id: int | None = None,
     expires_at: datetime | None = None,
-    asked_channel: str | None = None,
+    asked_channel: Channel | None = None,
     recipient_hash: str | None = None,
     token: dict[str, Any] | None = None,
     withhold: bool = False,

@@ -9,25 +9,25 @@ from shared.accounts import User
 from shared.outbox import Channel
 
 
-def address_for(user: User, channel: str) -> str | None:
+def address_for(user: User, channel: Channel) -> str | None:
     """The user's address on a channel, if they have one."""
     return user.email if channel == Channel.EMAIL else user.phone
 
 
-def with_address(user: User, channel: str, address: str) -> User:
+def with_address(user: User, channel: Channel, address: str) -> User:
     """`user` as it is once `address` is theirs on `channel`, not yet proven."""
     if channel == Channel.EMAIL:
         return replace(user, email=address, email_proven_at=None)
     return replace(user, phone=address, phone_proven_at=None)
 
 
-def email_or_sms(email: str | None) -> str:
+def email_or_sms(email: str | None) -> Channel:
     """The channel of an account's notices, or of a request's code: email when there is an
     email address, else SMS."""
-    return "email" if email else "sms"
+    return Channel.EMAIL if email else Channel.SMS
 
 
-def notice_channel(user: User) -> str:
+def notice_channel(user: User) -> Channel:
     """The channel of an account's notices: its proven email, else its proven phone, else as
     a request's code (email_or_sms)."""
     if user.email_proven:

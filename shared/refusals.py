@@ -42,7 +42,9 @@ CONSEQUENCES: dict[Refusal, Consequence] = {
 }
 
 
-def failure_reason(status: str, dead_reason: str | None, refusal: str | None) -> FailureReason:
+def failure_reason(
+    status: Status, dead_reason: DeadReason | None, refusal: Refusal | None
+) -> FailureReason:
     """Why a message with this `status`, `dead_reason` and `refusal` failed, as a client or the
     application can act on it: `address_rejected` (ask for another address) or `undeliverable`
     (any other failure). A bounce that refused its address carries no dead reason; one that

@@ -11,6 +11,7 @@ from shared.accounts import User
 from shared.events import EventType, announce
 from shared.messages import Dependencies, send_code
 from shared.outbox import Delivery, Purpose
+from shared.vocabulary import Channel
 
 # Not an argon2 hash, so no password verifies against it (the locked-account mark of crypt(3)):
 # a registration's account until its hash is stored, an invited one until it is activated
@@ -19,7 +20,7 @@ NO_PASSWORD_YET = "!"
 
 
 def first_activation(
-    deps: Dependencies, connection: Connection, user: User, *, channel: str, now: datetime
+    deps: Dependencies, connection: Connection, user: User, *, channel: Channel, now: datetime
 ) -> Delivery:
     """Queue the first activation code of `user`, an account created in this transaction, on
     `channel`, and announce the account to the application."""

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from shared.codes import derive_key
 from shared.driver import DriverStatement
 from shared.models import throttle_events
+from shared.vocabulary import Purpose
 
 # Statements built once; a request binds values to them.
 _LOCK = DriverStatement(text("SELECT pg_advisory_xact_lock(:id)"))
@@ -47,7 +48,7 @@ _RECORD = insert(throttle_events)
 _CLEAR = delete(throttle_events).where(throttle_events.c.key.in_(bindparam("keys", expanding=True)))
 
 
-def code_tries(purpose: str, addresses: Iterable[str]) -> list[str]:
+def code_tries(purpose: Purpose, addresses: Iterable[str]) -> list[str]:
     """The subjects counting wrong codes sent for `purpose` with these addresses."""
     return [f"code-tries:{purpose}:{address}" for address in addresses]
 

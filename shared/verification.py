@@ -22,6 +22,7 @@ from shared.codes import (
 from shared.models import outbox, verification_tokens
 from shared.outbox import INSERT_TOKEN
 from shared.transitions import cancel_messages
+from shared.vocabulary import Purpose
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def issue_code(
     secret_key: str,
     *,
     user_id: int,
-    purpose: str,
+    purpose: Purpose,
     ttl: int,
     now: datetime,
     first: bool = False,
@@ -77,7 +78,7 @@ def fresh_code(
     secret_key: str,
     *,
     user_id: int,
-    purpose: str,
+    purpose: Purpose,
     ttl: int,
     now: datetime,
     first: bool = False,
@@ -113,7 +114,7 @@ def fresh_code(
     return FreshCode(code=code, link_token=link_token, expires_at=expires_at, row=row)
 
 
-def supersede(connection: Connection, user_id: int, purpose: str) -> None:
+def supersede(connection: Connection, user_id: int, purpose: Purpose) -> None:
     """End the user's live codes for `purpose` and cancel their unsent messages."""
     superseded = (
         connection.execute(
@@ -137,7 +138,7 @@ def use_code(
     secret_keys: Sequence[str],
     *,
     user_id: int | None,
-    purpose: str,
+    purpose: Purpose,
     code: str | None,
     now: datetime,
     address: str | None = None,
@@ -186,7 +187,7 @@ def use_code(
 def _matching(
     secret_keys: Sequence[str],
     user_id: int,
-    purpose: str,
+    purpose: Purpose,
     entered: str,
     found: Sequence[Any],
     link: bool,
@@ -236,7 +237,7 @@ def sent_to(connection: Connection, token_id: int) -> str | None:
 
 
 def _live_codes(
-    user_id: int | None, purpose: str, now: datetime, address: str | None
+    user_id: int | None, purpose: Purpose, now: datetime, address: str | None
 ) -> Select[Any]:
     """The user's newest live codes for `purpose` (sent to `address`, if given): a code, and
     its fallback if it has one."""

@@ -114,7 +114,7 @@ def _fallback(channel: Channel, fallback_id: str | None) -> Fallback | None:
     return Fallback(fallback_id, Channel.SMS if channel == Channel.EMAIL else Channel.EMAIL)
 
 
-def client_status(status: str, dead_reason: str | None) -> ClientStatus:
+def client_status(status: Status, dead_reason: DeadReason | None) -> ClientStatus:
     """The status a client sees of a row's: a withheld message was, to its client, sent."""
     if status == Status.PENDING:
         return ClientStatus.QUEUED

@@ -12,6 +12,7 @@ from shared.models import outbox
 from shared.outbox import CODED, DeadReason, Status, enqueue
 from shared.secretbox import SecretBox
 from shared.suppressions import Suppressor
+from shared.vocabulary import Channel, Purpose
 from support.constants import SECRET_KEY
 
 
@@ -20,7 +21,7 @@ def queue_emails(
     count: int,
     *,
     prefix: str = "user",
-    purpose: str = "welcome",
+    purpose: Purpose = Purpose.WELCOME,
     domain: str = "example.com",
 ) -> list[str]:
     """Queue `count` emails to `<prefix><n>@<domain>`; their public ids, in order. Welcome
@@ -34,7 +35,7 @@ def queue_emails(
                 connection,
                 box,
                 now=now,
-                channel="email",
+                channel=Channel.EMAIL,
                 purpose=purpose,
                 recipient=f"{prefix}{n}@{domain}",
                 recipient_hash=suppressor.hash(f"{prefix}{n}@{domain}"),
@@ -51,8 +52,8 @@ def queue_one(
     engine: Engine,
     recipient: str,
     *,
-    purpose: str = "welcome",
-    channel: str = "email",
+    purpose: Purpose = Purpose.WELCOME,
+    channel: Channel = Channel.EMAIL,
     params: dict[str, Any] | None = None,
 ) -> str:
     """One message due for a day, as an older revision's code wrote it (no recipient hash,

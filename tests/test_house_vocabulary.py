@@ -1,38 +1,68 @@
-"""The house's vocabularies, asked as types: a field that holds a status, a channel, a purpose or
-another word of a vocabulary is typed with its enum, never `str`, and a column of words stores
-them through `Vocabulary` (shared/vocabulary.py). The words spelled bare: tests/test_house.py."""
+"""The house's vocabularies, asked as types: a field or a parameter that holds a status, a
+channel, a purpose or another word of a vocabulary is typed with its enum, never `str`, and a
+column of words stores them through `Vocabulary` (shared/vocabulary.py). The words spelled bare:
+tests/test_house.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import pkgutil
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
+from types import ModuleType
 
+import api_service
 import outbox_relay
+import outpost
 import shared
 from shared.models import metadata
-from shared.vocabulary import Vocabulary
+from shared.vocabulary import Purpose, Vocabulary
 
 # The fields that hold a word of a vocabulary, by name, wherever they stand.
 WORDS = {"channel", "purpose", "status", "dead_reason", "refusal", "resolution", "outcome", "type"}
+# Parameters that hold a word under another name: the channel a client asked for, the purpose a
+# code answers as.
+PARAMETER_WORDS = WORDS | {"asked_channel", "answers_as"}
+# Read at import by gunicorn alone, which exits without its settings.
+NOT_IMPORTED = {"outpost.gunicorn_conf"}
 # The columns of words: those named as the fields are, but for `attempt_hours.outcome`, a
 # tally's kind (an outcome, or `retried`: shared/operations/tallies.py).
 TALLY_KINDS = {"attempt_hours.outcome"}
 
 
+def _modules(*packages: ModuleType) -> Iterator[ModuleType]:
+    for package in packages:
+        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if found.name not in NOT_IMPORTED:
+                yield importlib.import_module(found.name)
+
+
 def _dataclasses() -> Iterator[type]:
     """Every dataclass defined in shared/ and outbox_relay/."""
-    for package in (shared, outbox_relay):
-        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            module = importlib.import_module(found.name)
-            for value in vars(module).values():
-                defined_here = getattr(value, "__module__", None) == module.__name__
-                if isinstance(value, type) and dataclasses.is_dataclass(value) and defined_here:
+    for module in _modules(shared, outbox_relay):
+        for value in vars(module).values():
+            defined_here = getattr(value, "__module__", None) == module.__name__
+            if isinstance(value, type) and dataclasses.is_dataclass(value) and defined_here:
+                yield value
+
+
+def _functions() -> Iterator[Callable[..., object]]:
+    """Every function and method defined in production's packages."""
+    for module in _modules(shared, outbox_relay, api_service, outpost):
+        owners: list[object] = [module]
+        while owners:
+            owner = owners.pop()
+            for value in vars(owner).values():
+                if getattr(value, "__module__", None) != module.__name__:
+                    continue
+                if inspect.isfunction(value):
                     yield value
+                elif inspect.isclass(value) and owner is module:
+                    owners.append(value)
 
 
 def _arms(annotation: object) -> set[object]:
@@ -61,6 +91,34 @@ def untyped_words(classes: list[type]) -> list[str]:
             if text:
                 found.append(f"{cls.__module__}.{cls.__qualname__}.{name}: {hints[name]}")
     return found
+
+
+def untyped_parameters(functions: list[Callable[..., object]]) -> list[str]:
+    """Each parameter named for a word whose annotation, as written, allows `str`."""
+    found = []
+    for function in functions:
+        for name, annotation in function.__annotations__.items():
+            arms = {arm.strip() for arm in str(annotation).split("|")}
+            if name in PARAMETER_WORDS and "str" in arms:
+                found.append(f"{function.__module__}.{function.__qualname__}({name}: {annotation})")
+    return found
+
+
+def test_the_parameters_that_take_a_word_are_typed_with_its_enum() -> None:
+    functions = list(_functions())
+    assert untyped_parameters(functions) == [], "a word typed as text: type it with its enum"
+    named = {f"{f.__module__}.{f.__qualname__}" for f in functions}
+    assert {"shared.outbox.enqueue", "shared.messages.send_code"} <= named
+
+
+def test_the_check_finds_a_parameter_typed_as_text() -> None:
+    def queue(channel: str, *, asked_channel: str | None, purpose: Purpose, status: int) -> None:
+        """A function as a careless change would write it."""
+
+    assert untyped_parameters([queue]) == [
+        f"{__name__}.{queue.__qualname__}(channel: str)",
+        f"{__name__}.{queue.__qualname__}(asked_channel: str | None)",
+    ]
 
 
 def test_the_fields_that_hold_a_word_are_typed_with_its_enum() -> None:

@@ -19,12 +19,12 @@ from shared.clock import utcnow
 from shared.code_or_notice import send_code_or_notice
 from shared.history import REQUESTED, record
 from shared.messages import send_no_account, send_notice, send_withheld
-from shared.outbox import CHANNELS, Channel, Delivery, Purpose
+from shared.outbox import Channel, Delivery, Purpose
 from shared.unproven import carried_unproven
 
 # The other code a request for `purpose` may carry, whose tries start again when it is let
 # through: a pending account asking for a sign-in code gets its activation code instead.
-CARRIED: dict[str, tuple[str, ...]] = {Purpose.LOGIN_CODE: (Purpose.ACTIVATION,)}
+CARRIED: dict[Purpose, tuple[Purpose, ...]] = {Purpose.LOGIN_CODE: (Purpose.ACTIVATION,)}
 
 
 def request_code(
@@ -32,8 +32,8 @@ def request_code(
     request: CodeRequest,
     sender: str,
     *,
-    purpose: str,
-    asked_channel: str,
+    purpose: Purpose,
+    asked_channel: Channel,
 ) -> Delivery:
     """A public request for a new code of `purpose` (a resend, a password reset, a sign-in
     code), in a unit of its own: the human check, the per-address limits, the budgets of the
@@ -73,9 +73,9 @@ class _Earned:
     """What a request earns from an account: the channel reaching it, the account if it gets a
     code (None: the notice instead), the code's purpose, and the notice."""
 
-    channel: str
+    channel: Channel
     code_to: User | None
-    code_purpose: str
+    code_purpose: Purpose
     notice: Callable[[], Delivery]
 
 
@@ -84,8 +84,8 @@ def answer_code_request(
     connection: Connection,
     request: Addressed,
     *,
-    purpose: str,
-    asked_channel: str,
+    purpose: Purpose,
+    asked_channel: Channel,
     now: datetime,
     client: str,
 ) -> Delivery:
@@ -147,9 +147,9 @@ def _for_no_account(
     address: str,
     *,
     carried: bool,
-    purpose: str,
-    channel: str,
-    asked_channel: str,
+    purpose: Purpose,
+    channel: Channel,
+    asked_channel: Channel,
     now: datetime,
 ) -> _Earned:
     """What an address no account holds earns: a "no account" notice, or a withheld message
@@ -177,8 +177,8 @@ def _for_account(
     connection: Connection,
     user: User,
     *,
-    purpose: str,
-    asked_channel: str,
+    purpose: Purpose,
+    asked_channel: Channel,
     now: datetime,
     client: str,
 ) -> _Earned:
@@ -215,9 +215,9 @@ def _for_account(
     return _Earned(channel, user if user.proven(address) else None, purpose, withheld)
 
 
-def _reaching(addresses: dict[str, str | None], asked: str) -> tuple[str, str]:
+def _reaching(addresses: dict[str, str | None], asked: Channel) -> tuple[Channel, str]:
     """The channel asked for and its address if there is one, else the first there is."""
-    for channel in (asked, *CHANNELS):
+    for channel in (asked, Channel.EMAIL, Channel.SMS):
         address = addresses[channel]
         if address:
             return channel, address

@@ -32,11 +32,11 @@ UNKNOWN_REGION = "ZZ"
 def limit_recipients(
     deps: Dependencies,
     connection: Connection,
-    purpose: str,
+    purpose: Purpose,
     addresses: Iterable[str],
     now: datetime,
     *,
-    carried: Iterable[str] = (),
+    carried: Iterable[Purpose] = (),
 ) -> list[str]:
     """Count a message of `purpose` to each address named in the request, or answer 429; the
     buckets taken (RequestCause's `taken`).
@@ -110,8 +110,8 @@ class RequestCause:
         connection: Connection,
         recipient: str,
         *,
-        channel: str,
-        purpose: str,
+        channel: Channel,
+        purpose: Purpose,
         withhold: bool,
         now: datetime,
     ) -> bool:
@@ -168,7 +168,7 @@ class RequestCause:
 
 
 def recipient_wait(
-    deps: Dependencies, connection: Connection, purpose: str, address: str, now: datetime
+    deps: Dependencies, connection: Connection, purpose: Purpose, address: str, now: datetime
 ) -> int:
     """Seconds until a message of `purpose` to `address` would pass its limits; 0 if now."""
     limits = _recipient_limits(deps)

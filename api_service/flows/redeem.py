@@ -36,7 +36,7 @@ def redeem_code(
     uow: UnitOfWork,
     request: CodeEntry,
     *,
-    purpose: str,
+    purpose: Purpose,
     now: datetime,
     address: str | None = None,
     client: str | None = None,
@@ -83,7 +83,7 @@ def redeem_code(
 
 
 def _within_limits(
-    deps: Dependencies, uow: UnitOfWork, request: CodeEntry, purpose: str, now: datetime
+    deps: Dependencies, uow: UnitOfWork, request: CodeEntry, purpose: Purpose, now: datetime
 ) -> User | None:
     """The account the request names, once a code (not a link token) is within its limits:
     five tries an address, a hundred wrong codes an account in a day; else 429."""
@@ -105,7 +105,7 @@ def _count_wrong_code(
     deps: Dependencies,
     uow: UnitOfWork,
     request: CodeEntry,
-    purpose: str,
+    purpose: Purpose,
     user: User | None,
     now: datetime,
     client: str | None,

@@ -17,7 +17,7 @@ from shared.messages import Dependencies, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared.outbox import Purpose, Status
+from shared.outbox import Channel, Purpose, Status
 from shared.reaching import address_for, email_or_sms
 from shared.transitions import Resolution, resolve
 
@@ -223,7 +223,7 @@ def reissue_activation(
     return result
 
 
-def _activation_channel(connection: Connection, user: User) -> str:
+def _activation_channel(connection: Connection, user: User) -> Channel:
     """The channel of the account's latest activation while it still has an address there,
     else email if it has one, else SMS."""
     channel = connection.execute(
@@ -234,4 +234,4 @@ def _activation_channel(connection: Connection, user: User) -> str:
     ).scalar_one_or_none()
     if channel is None or address_for(user, channel) is None:
         return email_or_sms(user.email)
-    return str(channel)
+    return Channel(channel)

@@ -8,6 +8,7 @@ from functools import partial
 from urllib.parse import quote
 
 from shared.settings.mail_values import web_url
+from shared.vocabulary import Purpose
 
 # Fills a link from a code, its link token (None: the code has none), the address it went to
 # and the message's purpose; None when the link needs a token the code has not.
@@ -16,7 +17,9 @@ CodeLink = Callable[[str, str | None, str, str], str | None]
 PLACEHOLDERS = ("{code}", "{token}", "{address}", "{purpose}")
 
 
-def filled(pattern: str, code: str, token: str | None, address: str, purpose: str) -> str | None:
+def filled(
+    pattern: str, code: str, token: str | None, address: str, purpose: Purpose
+) -> str | None:
     """`pattern` with `{code}`, `{token}`, `{address}` and `{purpose}` (`activation`,
     `password_reset`, `address_change`, `login_code`) percent-encoded in: nothing of them can
     end the fragment or add a parameter (`+` in an address included). One page can take every

@@ -250,7 +250,7 @@ class Settings:
         channels = (Channel.EMAIL, Channel.SMS, *((Channel.WEBHOOK,) if self.webhook_url else ()))
         return max(self.longest_send_of(channel) for channel in channels)
 
-    def longest_send_of(self, channel: str) -> float:
+    def longest_send_of(self, channel: Channel) -> float:
         """Seconds one send of a `channel` message may take (0: no provider of it)."""
         if channel == Channel.EMAIL:
             providers = (self.mail_provider, self.mail_fallback_provider)
@@ -278,7 +278,7 @@ class Settings:
         """
         return math.ceil(3 * self.longest_horizon / self.relay_backoff_cap) + 10
 
-    def code_ttl(self, purpose: str) -> int:
+    def code_ttl(self, purpose: Purpose) -> int:
         """Lifetime in seconds of a code for `purpose`."""
         if purpose == Purpose.PASSWORD_RESET:
             return self.reset_ttl
