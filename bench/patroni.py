@@ -1,6 +1,7 @@
 """Outpost on a Patroni cluster through a switchover and a killed leader, under steady sign-ups.
 
-Run from the repository root: `.venv/bin/python -m bench.patroni [--rate R] [--routes ...]`.
+Run from the repository root:
+`.venv/bin/python -m bench.patroni [--rate R] [--routes ...] [--faults ...]`.
 Needs etcd, Patroni and HAProxy (Debian 12: `apt-get install etcd-server patroni haproxy`) and
 PostgreSQL 15's binaries.
 
@@ -73,10 +74,11 @@ def kill_node(cluster: PatroniCluster) -> Node:
     return leader
 
 
-FAULTS: dict[str, Callable[[PatroniCluster], Node | None]] = {
-    "switchover": switchover,
-    "kill -9 of the leader's PostgreSQL": kill_postgres,
-    "kill -9 of the leader's Patroni and PostgreSQL": kill_node,
+# Each fault by its option's name: what the table calls it, and what it does.
+FAULTS: dict[str, tuple[str, Callable[[PatroniCluster], Node | None]]] = {
+    "switchover": ("switchover", switchover),
+    "postgres": ("kill -9 of the leader's PostgreSQL", kill_postgres),
+    "node": ("kill -9 of the leader's Patroni and PostgreSQL", kill_node),
 }
 
 
@@ -141,7 +143,7 @@ def run_route(
         for port, api in zip(ports, started, strict=False):
             processes.wait_http(f"http://127.0.0.1:{port}/readyz", api, 60)
         done: list[Outcome] = []
-        for name, act in FAULTS.items():
+        for name, act in (FAULTS[fault] for fault in args.faults):
             prefix = f"{route[:4]}{len(done)}-{uuid.uuid4().hex[:6]}-"
             with SignUps(ports, args.rate, prefix) as load:
                 time.sleep(args.before)
@@ -163,6 +165,7 @@ def main() -> int:
     parser.add_argument("--before", type=float, default=5.0, help="seconds before the fault")
     parser.add_argument("--after", type=float, default=30.0, help="seconds after it")
     parser.add_argument("--routes", nargs="+", default=list(ROUTES), choices=ROUTES)
+    parser.add_argument("--faults", nargs="+", default=list(FAULTS), choices=FAULTS)
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     cluster, sink = PatroniCluster(), SinkServer()
