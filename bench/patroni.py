@@ -171,8 +171,8 @@ def main() -> int:
     cluster, sink = PatroniCluster(), SinkServer()
     outcomes: list[Outcome] = []
     try:
+        sink.start()  # first: its port is taken at once, not after the cluster's start
         cluster.start()
-        sink.start()
         with psycopg.connect(cluster.url("postgres", "postgres"), autocommit=True) as connection:
             connection.execute(f"CREATE ROLE {ROLE} LOGIN")
             connection.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
