@@ -83,6 +83,10 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 # after the smarthost, and the domain of BOUNCE_ADDRESS.
 NEXT_HOP = "nexthop.postfix.test"
 BOUNCE_DOMAIN = "bounces.postfix.test"
+# BOUNCE_ADDRESS for mail through the instance: it and each `bounces+TOKEN` (recipient_delimiter)
+# go to docs/install.md's pipe service (support/bounce_pipe.py).
+BOUNCES = f"bounces@{BOUNCE_DOMAIN}"
+PIPE_SERVICE = "outpost-bounce"
 
 # The daemons every instance needs, none chrooted (the fifth column: our paths are absolute).
 _DAEMONS = """\
@@ -163,6 +167,8 @@ def _main_cf(base: Path, conf: Path, owner: pwd.struct_passwd) -> str:
         "cyrus_sasl_config_path": conf / "sasl",
         "smtpd_sasl_local_domain": HOSTNAME,
         "anvil_rate_time_unit": f"{RATE_TIME_UNIT}s",
+        "recipient_delimiter": "+",
+        f"{PIPE_SERVICE}_destination_recipient_limit": "1",
     }
     return "".join(f"{key} = {value}\n" for key, value in settings.items())
 
@@ -177,10 +183,11 @@ def _master_cf(conf: Path, ports: dict[str, int], policy: int) -> str:
 
 
 def write_routes(conf: Path, routes: dict[str, int]) -> None:
-    """The transport table: DISCARD_DOMAIN thrown away, each domain of `routes` relayed to the
-    server on that loopback port."""
+    """The transport table: DISCARD_DOMAIN thrown away, BOUNCES piped, each domain of `routes`
+    relayed to the server on that loopback port."""
     relayed = "".join(f"{domain} smtp:[127.0.0.1]:{port}\n" for domain, port in routes.items())
-    (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n{relayed}")
+    piped = f"{BOUNCES} {PIPE_SERVICE}:\n"
+    (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n{piped}{relayed}")
 
 
 def write_greylist(conf: Path, addresses: list[str]) -> None:
