@@ -20,6 +20,9 @@ from support.postfix_config import BOUNCES, PIPE_SERVICE
 # The pipe's user and group: neither root nor Postfix's own, which pipe(8) refuses.
 USER, GROUP = "nobody", "nogroup"
 DEBIAN_PYTHON = Path("/usr/bin/python3")
+# What docs/install.md sets beside the service: `bounces+TOKEN` finds the transport entry of
+# `bounces`, and each run of the command reads one mail.
+SETTINGS = {"recipient_delimiter": "+", f"{PIPE_SERVICE}_destination_recipient_limit": "1"}
 # The console script the suite's environment installed.
 SCRIPT = Path(sysconfig.get_path("scripts")) / "outbox-relay"
 

@@ -54,6 +54,7 @@ class Postfix:
         self._serial = 0
         self._master: subprocess.Popen[bytes] | None = None
         self._mail: dict[Path, EmailMessage] = {}
+        self._piping = False
         owner = pwd.getpwnam(OWNER)
         # Postfix's own daemons, running as its user, walk these paths.
         self.base.chmod(0o755)
@@ -68,7 +69,6 @@ class Postfix:
         ca.leaf.private_key_and_cert_chain_pem.write_to_path(str(self.conf / "server.pem"))
         other.leaf.private_key_and_cert_chain_pem.write_to_path(str(self.conf / "otherca.pem"))
         postfix_config.write(self.base, self.conf, self.ports, self.policy_port)
-        self._postconf("-M", bounce_pipe.service(self.base))
 
     def url(
         self, scenario: str, *, scheme: str = "smtp", login: bool = True, starttls: bool = False
@@ -104,8 +104,14 @@ class Postfix:
         self.reload()
 
     def pipe_reports(self, env: dict[str, str]) -> None:
-        """Have the pipe service hand mail to BOUNCES to `outbox-relay bounce` with `env`."""
+        """Have the pipe service hand mail to BOUNCES to `outbox-relay bounce` with `env`: the
+        service and its settings added the first time, as docs/install.md adds them (an
+        instance that does not pipe has none of them: the recipe's adds its own)."""
         bounce_pipe.prepare(self.base, env)
+        if not self._piping:
+            self._postconf("-M", bounce_pipe.service(self.base))
+            self.configure(**bounce_pipe.SETTINGS)
+            self._piping = True
 
     def flush(self) -> None:
         """Try every deferred mail again now (`postqueue -f`)."""

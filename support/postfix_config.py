@@ -167,8 +167,6 @@ def _main_cf(base: Path, conf: Path, owner: pwd.struct_passwd) -> str:
         "cyrus_sasl_config_path": conf / "sasl",
         "smtpd_sasl_local_domain": HOSTNAME,
         "anvil_rate_time_unit": f"{RATE_TIME_UNIT}s",
-        "recipient_delimiter": "+",
-        f"{PIPE_SERVICE}_destination_recipient_limit": "1",
     }
     return "".join(f"{key} = {value}\n" for key, value in settings.items())
 
