@@ -76,11 +76,11 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     ),
     "strict": ("smtpd_forbid_bare_newline=reject", "smtpd_forbid_bare_newline_exclusions="),
     # The smarthost of docs/install.md, relaying for its network: mail to NEXT_HOP goes on to
-    # a server on loopback, and Postfix's reports to BOUNCE_DOMAIN to another (Postfix.route).
+    # a server on loopback (Postfix.route), and Postfix's reports to BOUNCES through the pipe.
     "smarthost": (),
 }
-# Domains Postfix hands on over SMTP to servers on loopback (Postfix.route): the next hop
-# after the smarthost, and the domain of BOUNCE_ADDRESS.
+# The domain Postfix hands on over SMTP to a server on loopback (Postfix.route), the next hop
+# after the smarthost; and the domain of BOUNCE_ADDRESS.
 NEXT_HOP = "nexthop.postfix.test"
 BOUNCE_DOMAIN = "bounces.postfix.test"
 # BOUNCE_ADDRESS for mail through the instance: it and each `bounces+TOKEN` (recipient_delimiter)
