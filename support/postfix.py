@@ -16,7 +16,7 @@ from pathlib import Path
 
 from outbox_relay.compose import message_id
 from outbox_relay.relay import Relay
-from support import postfix_config, processes
+from support import bounce_pipe, postfix_config, processes
 from support.postfix_config import DOMAIN, LOGIN, OWNER, SASLPASSWD, SCENARIOS
 from support.processes import eventually
 from support.smtp_sink import free_port
@@ -54,6 +54,7 @@ class Postfix:
         self._serial = 0
         self._master: subprocess.Popen[bytes] | None = None
         self._mail: dict[Path, EmailMessage] = {}
+        self._piping = False
         owner = pwd.getpwnam(OWNER)
         # Postfix's own daemons, running as its user, walk these paths.
         self.base.chmod(0o755)
@@ -99,9 +100,28 @@ class Postfix:
 
     def configure(self, **settings: str) -> None:
         """Change main.cf's `settings` (`postconf -e`) and have every service read them."""
-        pairs = [f"{name}={value}" for name, value in settings.items()]
-        subprocess.run(["postconf", "-c", self.conf, "-e", *pairs], check=True, timeout=30)
+        self._postconf("-e", *(f"{name}={value}" for name, value in settings.items()))
         self.reload()
+
+    def pipe_reports(self, env: dict[str, str]) -> None:
+        """Have the pipe service hand mail to BOUNCES to `outbox-relay bounce` with `env`: the
+        service and its settings added the first time, as docs/install.md adds them (an
+        instance that does not pipe has none of them: the recipe's adds its own)."""
+        bounce_pipe.prepare(self.base, env)
+        if not self._piping:
+            self._postconf("-M", bounce_pipe.service(self.base))
+            self.configure(**bounce_pipe.SETTINGS)
+            self._piping = True
+
+    def flush(self) -> None:
+        """Try every deferred mail again now (`postqueue -f`)."""
+        subprocess.run(["postqueue", "-c", self.conf, "-f"], check=True, timeout=30)
+
+    def piped(self, since: int = 0) -> list[str]:
+        """The pipe service's deliveries from `since`: each its log line, whatever the command's
+        exit status (`status=sent`: 0; `deferred`: 75; `bounced`: 65)."""
+        tag = f"relay={postfix_config.PIPE_SERVICE},"
+        return [line for line in self.log(since).splitlines() if tag in line]
 
     def start(self) -> None:
         """Start the instance, as `postfix start-fg` does but as this process's child (its
@@ -191,6 +211,10 @@ class Postfix:
 
         eventually(lambda: all(received()), 10, "every mail delivered")
         return received()
+
+    def _postconf(self, *args: str) -> None:
+        """Run `postconf -c CONFIG ARGS`, as an operator changes main.cf or master.cf."""
+        subprocess.run(["postconf", "-c", self.conf, *args], check=True, timeout=30)
 
     def _postfix(self, command: str) -> None:
         """Run `postfix -c CONFIG COMMAND`; its complaints go to the instance's log."""

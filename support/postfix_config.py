@@ -76,13 +76,17 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     ),
     "strict": ("smtpd_forbid_bare_newline=reject", "smtpd_forbid_bare_newline_exclusions="),
     # The smarthost of docs/install.md, relaying for its network: mail to NEXT_HOP goes on to
-    # a server on loopback, and Postfix's reports to BOUNCE_DOMAIN to another (Postfix.route).
+    # a server on loopback (Postfix.route), and Postfix's reports to BOUNCES through the pipe.
     "smarthost": (),
 }
-# Domains Postfix hands on over SMTP to servers on loopback (Postfix.route): the next hop
-# after the smarthost, and the domain of BOUNCE_ADDRESS.
+# The domain Postfix hands on over SMTP to a server on loopback (Postfix.route), the next hop
+# after the smarthost; and the domain of BOUNCE_ADDRESS.
 NEXT_HOP = "nexthop.postfix.test"
 BOUNCE_DOMAIN = "bounces.postfix.test"
+# BOUNCE_ADDRESS for mail through the instance: it and each `bounces+TOKEN` (recipient_delimiter)
+# go to docs/install.md's pipe service (support/bounce_pipe.py).
+BOUNCES = f"bounces@{BOUNCE_DOMAIN}"
+PIPE_SERVICE = "outpost-bounce"
 
 # The daemons every instance needs, none chrooted (the fifth column: our paths are absolute).
 _DAEMONS = """\
@@ -177,10 +181,11 @@ def _master_cf(conf: Path, ports: dict[str, int], policy: int) -> str:
 
 
 def write_routes(conf: Path, routes: dict[str, int]) -> None:
-    """The transport table: DISCARD_DOMAIN thrown away, each domain of `routes` relayed to the
-    server on that loopback port."""
+    """The transport table: DISCARD_DOMAIN thrown away, BOUNCES piped, each domain of `routes`
+    relayed to the server on that loopback port."""
     relayed = "".join(f"{domain} smtp:[127.0.0.1]:{port}\n" for domain, port in routes.items())
-    (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n{relayed}")
+    piped = f"{BOUNCES} {PIPE_SERVICE}:\n"
+    (conf / "transport").write_text(f"{DISCARD_DOMAIN} discard:\n{piped}{relayed}")
 
 
 def write_greylist(conf: Path, addresses: list[str]) -> None:

@@ -4,9 +4,11 @@ systemd, journald, reloads) standing for its effect there."""
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pty
+import pwd
 import re
 import secrets
 import select
@@ -59,6 +61,9 @@ PROMETHEUS = Path("/usr/bin/prometheus")
 # PUBLIC_URL's host on the test's host (`outpost.example.com` in the recipe): the nginx site's
 # name, for which the host holds a certificate where certbot keeps it.
 SITE_HOST = "127.0.0.1"
+# The system user (and its group) `adduser --system --group` makes for Postfix's pipe: an
+# existing one with a group of its own stands for it, so that the host's users stay as they are.
+SYSTEM_USERS = {"outpost-bounce": ("nobody", "nogroup")}
 # A module of the commit the recipe first builds, which the later commit deletes: the wheel
 # built after it must not carry it (a stale `build/` would).
 DELETED = "shared/deleted_by_the_next_commit.py"
@@ -145,6 +150,9 @@ class Recipe:
         text = text.replace("submission/inet", f"{submission}/inet")
         text = text.replace("submission inet", f"{submission} inet")
         text = text.replace("you@example.com", self.recipient)
+        for name, (user, group) in SYSTEM_USERS.items():
+            text = re.sub(rf"\buser={re.escape(name)}(?=\s)", f"user={user}:{group}", text)
+            text = re.sub(rf"\bchgrp {re.escape(name)} ", f"chgrp {group} ", text)
         return text.replace("mail.example.com", "localhost")
 
     # ----------------------------------------------------------------- the recipe's steps
@@ -177,6 +185,7 @@ class Recipe:
             (r"apt-get install -y (.+)", self.packages),
             (r"python3 -c 'import secrets; print\(secrets.token_urlsafe\(32\)\)'", self.secret),
             (r"saslpasswd2 .*", self.saslpasswd),
+            (r"adduser --system --group --no-create-home --home /nonexistent (\S+)", self.adduser),
             (r"git -C ~/outpost pull --ff-only", self.pull),
             (r"systemctl daemon-reload", lambda _: None),
             (rf"systemctl (enable --now|start) {units}", self.start),
@@ -259,6 +268,11 @@ class Recipe:
             lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in lines]
         lines.append(f"SSL_CERT_FILE={self.ca_file}")
         self.env_file.write_text("\n".join(lines) + "\n")
+
+    def adduser(self, command: str) -> None:
+        """The system user stands as the existing one of SYSTEM_USERS, which must exist."""
+        user, group = SYSTEM_USERS[command.split()[-1]]
+        assert pwd.getpwnam(user).pw_gid == grp.getgrnam(group).gr_gid, (user, group)
 
     def saslpasswd(self, command: str) -> None:
         """saslpasswd2 as run by hand: the password of the file's SMTP_URL, typed twice."""

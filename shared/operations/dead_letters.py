@@ -60,6 +60,19 @@ class ProviderEventRecord:
     source: str
     diagnostic: str | None
 
+    @property
+    def kind(self) -> str:
+        """What it says of the message, as people read it: a transient bounce is a delay (a
+        server still tries), not a failure; the others are their type."""
+        if self.type == ProviderEventType.BOUNCE and not self.permanent:
+            return "delay"
+        return str(self.type)
+
+    @property
+    def failed(self) -> bool:
+        """Whether it says the message failed: a permanent bounce or a complaint."""
+        return self.kind in (ProviderEventType.BOUNCE, ProviderEventType.COMPLAINT)
+
 
 @dataclass(frozen=True)
 class MessageDetail:

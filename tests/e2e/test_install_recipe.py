@@ -2,7 +2,8 @@
 cannot rot: the wheel built from a git checkout of this code and installed into a virtualenv
 outside it, the roles and database, the environment file, a Postfix set up as the page says,
 `outpost check`, `migrate`, the units as systemd starts them, nginx with TLS, Prometheus on the
-merged configuration; a registration delivered through all of it; then the second day: logs,
+merged configuration; a registration delivered through all of it, and a report about it sent
+to its envelope sender piped back to its row by that Postfix; then the second day: logs,
 traces' extra, an upgrade to a later commit and its rollback, a backup and its restore, a lost
 SECRET_KEY, and uninstalling. The whole page runs twice in a row on the same host, to the same
 end: every step converges (the Prometheus merge, the site, the wheel built from a clean
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import smtplib
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.request
 import zipfile
@@ -24,8 +28,9 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
+from support.bounce_reports import Recipient, delivery_status
 from support.postfix import Postfix
-from support.processes import ROOT, json_lines
+from support.processes import ROOT, eventually, json_lines
 from support.recipe_host import DELETED, SYSTEM_PATH, Recipe, steps
 
 # The page runs twice, each run building two wheels and installing from the package registry:
@@ -39,16 +44,21 @@ MIGRATE = "/opt/outpost/venv/bin/outpost migrate --env-file /etc/outpost/outpost
 
 
 @pytest.fixture
-def recipe(database_url: str, tmp_path: Path) -> Iterator[Recipe]:
+def recipe(database_url: str) -> Iterator[Recipe]:
     server = make_url(database_url).set(drivername="postgresql", database="postgres")
+    # Not under the suite's private temporary directory: Postfix's pipe runs the installed
+    # virtualenv as another user, who must reach it.
+    base = Path(tempfile.mkdtemp(prefix="outpost-recipe-"))
+    base.chmod(0o711)
     postfix = Postfix()
     postfix.start()
-    host = Recipe(tmp_path, server.render_as_string(hide_password=False), postfix)
+    host = Recipe(base, server.render_as_string(hide_password=False), postfix)
     try:
         yield host
     finally:
         host.close()
         postfix.close()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.long
@@ -75,6 +85,7 @@ def followed(recipe: Recipe) -> None:
         recipe.postfix.wait_for_mail([recipe.recipient])
         first_mail.append(time.monotonic() - began)
         installed_not_checked_out(recipe)
+        reported(recipe)
         # Prometheus scrapes each process on its own port; nginx never serves /metrics.
         assert recipe.answers("/metrics", "api") == 200
         assert recipe.answers("/metrics", "metrics") == 200
@@ -118,7 +129,7 @@ def followed(recipe: Recipe) -> None:
         (r"outpost\[traces\]", traced),
         (r"systemctl reload outpost-api", reloaded),
         (r"systemctl start outpost-api", rolled_back),
-        (r"cp /etc/outpost/outpost.env /var/backups/", backed_up),
+        (r"install -m 0600 /etc/outpost/outpost.env /var/backups/", backed_up),
         (r"systemctl start outpost-api", restored),
         (r"systemctl start outpost-api", started_with_a_new_key),
     ]
@@ -162,6 +173,28 @@ def installed_not_checked_out(recipe: Recipe) -> None:
     venv = recipe.base / "opt" / "outpost" / "venv"
     where = venv_python(recipe, f"import {', '.join(PACKAGES)}; print(shared.__file__)")
     assert where.startswith(str(venv)), where
+
+
+def reported(recipe: Recipe) -> None:
+    """A delay report about the first mail, sent to its envelope sender (its VERP address,
+    under BOUNCE_ADDRESS) through Postfix, reaches its row through section 5's pipe service:
+    read (exit 0) and recorded, nothing else changed."""
+    [mail] = recipe.postfix.mailbox(recipe.recipient)
+    sender = str(mail["Return-Path"]).strip("<>")
+    assert sender.startswith("bounces+"), sender
+    since = recipe.postfix.mark()
+    delayed = Recipient(recipe.recipient, action="delayed", status="4.4.7")
+    report = delivery_status(sender, [delayed], message_id=str(mail["Message-ID"]))
+    with smtplib.SMTP("127.0.0.1", recipe.postfix.ports["strict"], timeout=30) as session:
+        session.sendmail("", [sender], report)
+    eventually(lambda: bool(recipe.postfix.piped(since)), 120, "the report piped")
+    [line] = recipe.postfix.piped(since)
+    assert "status=sent (delivered via outpost-bounce service" in line, line
+    dsn = make_url(recipe.server_dsn).set(database=recipe.database)
+    with psycopg.connect(dsn.render_as_string(hide_password=False)) as connection:
+        events = connection.execute("SELECT source, type, diagnostic FROM provider_events")
+        [(source, kind, diagnostic)] = events.fetchall()
+    assert (source, kind) == ("mail", "bounce") and diagnostic.startswith("delayed 4.4.7")
 
 
 def wheel_holds_the_checkout_alone(recipe: Recipe) -> None:

@@ -22,6 +22,7 @@ from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.dashboard import signed_in
 from support.smtp_sink import SinkServer, free_port
+from support.sns import BEARER, TOKEN
 
 SCREENS = {"phone": (390, 844), "desktop": (1280, 800)}
 LONG_NAME = "a.rather.long.recipient.name"
@@ -94,6 +95,27 @@ def _fill_every_table(
     return dead[0]
 
 
+def _reported(smtp: SinkServer, make_relay: MakeRelay, engine: Engine, client: FlaskClient) -> str:
+    """A message the server took, then a report of every kind about it (a delivery, a delay,
+    a bounce, a complaint), each with a server's long status text; its id."""
+    domain = "another-long-company-domain.example.com"
+    [sent] = queue_emails(engine, 1, prefix=LONG_NAME, domain=domain)
+    smtp.sink.mode = "accept"
+    assert make_relay().drain() == 1
+    address = f"<{LONG_NAME}0@{domain}>"
+    reports = [
+        ("delivery", False, f"smtp; 250 2.0.0 {address} Ok: queued as 4BxYzQ1a2Bz3"),
+        ("bounce", False, f"smtp; 451 4.2.0 {address}: mailbox busy, try again later"),
+        ("bounce", True, f"smtp; 550 5.1.1 {address}: Recipient address rejected: User unknown"),
+        ("complaint", True, "abuse"),
+    ]
+    for kind, permanent, said in reports:
+        event = {"type": kind, "delivery_id": sent, "permanent": permanent, "diagnostic": said}
+        answer = client.post("/v1/provider-events", json={"events": [event]}, headers=BEARER)
+        assert answer.get_json() == {"accepted": 1, "unknown": 0}
+    return sent
+
+
 def _check(page: sync_api.Page, url: str, shot: Path) -> list[str]:
     """Open `url` and take its screenshot; what is wrong with it at this width."""
     answer = page.goto(url)
@@ -147,12 +169,13 @@ def _sign_in(page: sync_api.Page) -> None:
     page.wait_for_selector("nav[aria-label=Dashboard]")
 
 
-def _pages(base: str, dead_letter: str, mails: list[str]) -> dict[str, str]:
+def _pages(base: str, dead_letter: str, reported: str, mails: list[str]) -> dict[str, str]:
     """Every page behind the sign-in, by name: the dashboard's and the demo's."""
     return {
         "overview": f"{base}/admin",
         "dead-letters": f"{base}/admin/dead",
         "dead-letter": f"{base}/admin/dead/{dead_letter}",
+        "message-reports": f"{base}/admin/dead/{reported}",
         "lookup": f"{base}/admin/lookup",
         "lookup-grace": f"{base}/admin/lookup?address=grace@example.com",
         "stranded": f"{base}/admin/stranded",
@@ -177,7 +200,7 @@ def test_every_page_fits_a_phone_and_a_desktop(
 ) -> None:
     shots = screenshot_dir(tmp_path)
     mail_dir = tmp_path / "mail"
-    served = {**env, "ADMIN_TOKEN": ADMIN_TOKEN}
+    served = {**env, "ADMIN_TOKEN": ADMIN_TOKEN, "PROVIDER_EVENTS_TOKEN": TOKEN}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     demo_env = {
@@ -194,9 +217,11 @@ def test_every_page_fits_a_phone_and_a_desktop(
             client = app.test_client()
             _catch_mail(make_relay, engine, mail_dir, client)
             dead_letter = _fill_every_table(smtp, make_relay, engine, client)
+            reported = _reported(smtp, make_relay, engine, client)
         finally:
             app.extensions["outpost"].engine.dispose()
-        pages = _pages(base, dead_letter, sorted(p.stem for p in mail_dir.glob("*.eml")))
+        mails = sorted(p.stem for p in mail_dir.glob("*.eml"))
+        pages = _pages(base, dead_letter, reported, mails)
         processes.wait_http(f"{base}/readyz", server)
         page = browser.new_page()
         page.set_default_timeout(10_000)
