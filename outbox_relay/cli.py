@@ -16,7 +16,7 @@ from shared import tracing
 from shared.logs import configure_logging
 from shared.settings import env_file
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError, require_database_url
+from shared.settings.joint_rules import ConfigError, require_database_url
 from shared.settings.keys import SECRET_KEY
 from shared.version import version
 

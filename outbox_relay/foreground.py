@@ -18,7 +18,7 @@ from outbox_relay.render import TemplateError
 from outbox_relay.wake import Wake
 from shared.db import engine_for
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from shared import keyring
 from shared.bounds import LONGEST_CONNECT
 from shared.db import Schema, create_engine_for, schema_of
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError, require_database_url
 from shared.settings.database import DATABASE_URL
 from shared.settings.database_url import driver_message, shown
 from shared.settings.env_file import unknown_name_warnings
+from shared.settings.joint_rules import ConfigError, require_database_url
 from shared.settings.sms_url import LOG
 from shared.sms_providers.registry import RECEIVING
 

@@ -22,8 +22,8 @@ from shared.db import migrate
 from shared.outbox import CHANNELS, PURPOSES
 from shared.settings import env_file
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError, require_database_url
 from shared.settings.database_url import driver_message, shown
+from shared.settings.joint_rules import ConfigError, require_database_url
 from shared.settings.reference import reference
 from shared.version import version
 from shared.vocabulary import Channel, Purpose

@@ -28,7 +28,7 @@ from outpost.serve import read_at_start
 from shared import keyring, tracing
 from shared.db import engine_for
 from shared.logs import JsonFormatter
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from shared.version import version
 
 try:

@@ -25,8 +25,8 @@ from shared.codes import derive_key
 from shared.models import keyring
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
 from shared.settings.database_url import driver_message, refused_for_good
+from shared.settings.joint_rules import ConfigError
 
 log = logging.getLogger(__name__)
 

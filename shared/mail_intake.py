@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from shared.bounce_tokens import named_by
-from shared.mail_reports import Finding, MailReport, ReportKind
+from shared.mail_reports import MailReport, RecipientReport, ReportKind
 from shared.models import outbox
 from shared.outbox import ERASED, Channel
 from shared.provider_events import ProviderEvent, Recorded, public_id_of, record
@@ -88,7 +88,7 @@ def _recipient(connection: Connection, public_id: str) -> str | None:
     return recipient
 
 
-def _about(found: Finding, recipient: str) -> bool:
+def _about(found: RecipientReport, recipient: str) -> bool:
     """Whether a finding is about the message's recipient (an erased account's message keeps
     none to compare: its report marks the message and suppresses nothing)."""
     if recipient == ERASED:
@@ -96,7 +96,7 @@ def _about(found: Finding, recipient: str) -> bool:
     return found.recipient is not None and found.recipient.lower() == recipient.lower()
 
 
-def _event(found: Finding, public_id: str) -> ProviderEvent:
+def _event(found: RecipientReport, public_id: str) -> ProviderEvent:
     return ProviderEvent(
         type=found.type,
         permanent=found.permanent,

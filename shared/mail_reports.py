@@ -44,7 +44,7 @@ class ReportKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Finding:
+class RecipientReport:
     """What a report says happened to one recipient."""
 
     type: ProviderEventType
@@ -61,7 +61,7 @@ class MailReport:
     quotes of the original (RFC 3461's envelope id, the original's Message-ID)."""
 
     kind: ReportKind
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[RecipientReport, ...] = ()
     addressed_to: str | None = None
     envelope_id: str | None = None
     message_id: str | None = None
@@ -97,7 +97,7 @@ def _report(mail: Message) -> MailReport:
     failed = _permanently_failed(mail)
     if failed:
         said = "a permanent failure in no standard form (flufl.bounce)"
-        findings = tuple(Finding(ProviderEventType.BOUNCE, True, r, said) for r in failed)
+        findings = tuple(RecipientReport(ProviderEventType.BOUNCE, True, r, said) for r in failed)
         return MailReport(ReportKind.BOUNCE, findings, addressed_to)
     return MailReport(ReportKind.OTHER, addressed_to=addressed_to)
 
@@ -157,7 +157,7 @@ def _fields(part: Message) -> list[Message]:
     return [HeaderParser(policy=email.policy.compat32).parsestr(str(payload))]
 
 
-def _finding(block: Message) -> Finding | None:
+def _finding(block: Message) -> RecipientReport | None:
     """One per-recipient block of a delivery status notification."""
     action = _field(block, "Action").lower()
     status = _field(block, "Status").partition(" ")[0]
@@ -167,17 +167,17 @@ def _finding(block: Message) -> Finding | None:
     if action == "failed":
         # 5.1.x but the sender's own (5.1.7, 5.1.8): the address has no mailbox (RFC 3463).
         refused = status.startswith("5.1.") and status not in ("5.1.7", "5.1.8")
-        return Finding(ProviderEventType.BOUNCE, True, recipient, diagnostic, refused)
+        return RecipientReport(ProviderEventType.BOUNCE, True, recipient, diagnostic, refused)
     if action == "delayed":
-        return Finding(ProviderEventType.BOUNCE, False, recipient, diagnostic)
+        return RecipientReport(ProviderEventType.BOUNCE, False, recipient, diagnostic)
     if action in ("delivered", "relayed", "expanded"):
-        return Finding(ProviderEventType.DELIVERY, False, recipient, diagnostic)
+        return RecipientReport(ProviderEventType.DELIVERY, False, recipient, diagnostic)
     return None
 
 
 def _delivery_status(mail: Message, addressed_to: str | None) -> MailReport:
     """RFC 3464: the per-message block (its Original-Envelope-Id), then one per recipient."""
-    findings: list[Finding] = []
+    findings: list[RecipientReport] = []
     envelope_id = None
     for part in _parts(mail, "message/delivery-status"):
         blocks = _fields(part)
@@ -204,6 +204,6 @@ def _feedback(mail: Message, addressed_to: str | None) -> MailReport:
     if recipient is None and original is not None:
         recipient = email.utils.parseaddr(_field(original, "To"))[1] or None
     said = f"feedback report: {feedback_type}"
-    finding = Finding(ProviderEventType.COMPLAINT, True, recipient, said)
+    finding = RecipientReport(ProviderEventType.COMPLAINT, True, recipient, said)
     quoted = _field(original, "Message-ID") or None if original else None
     return MailReport(ReportKind.FEEDBACK, (finding,), addressed_to, message_id=quoted)

@@ -19,7 +19,7 @@ from shared.settings import config_values as values
 from shared.settings.bounce_mailbox import Mailbox
 from shared.settings.captcha_url import Captcha
 from shared.settings.catalogue import SETTINGS
-from shared.settings.config_env import ConfigError, check_slots, check_together
+from shared.settings.joint_rules import ConfigError, check_slots, check_together
 from shared.settings.mail import APP_URL, LOGO_URL, PRODUCT_NAME, SUPPORT_EMAIL, TEMPLATES_DIR
 from shared.settings.sms import (
     PHONE_DEFAULT_REGION,

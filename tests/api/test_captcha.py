@@ -21,7 +21,7 @@ from api_service.captcha import MISSING, REFUSED, SPENT
 from outpost.demo import create_demo_app
 from shared.settings.captcha_url import CaptchaKind, parse_captcha_url
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.constants import SECRET_KEY
 from support.hashes import TimedHasher
 from support.rows import forget_throttles, written

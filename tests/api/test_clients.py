@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from api_service import create_app
 from api_service.clients import client_of
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 from support.smtp_sink import free_port

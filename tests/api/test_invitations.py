@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.dashboard import signed_in
 from support.rows import count, rows

@@ -16,7 +16,7 @@ from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.provisioning import LATEST, SOONEST, WHILE_DEAD
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.rows import forget_throttles, rows, wait_out_deferrals
 from support.sms_gateway import SmsGateway

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from api_service import create_app
 from api_service.queue_time import request_start
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.constants import SECRET_KEY
 from support.rows import count, written
 

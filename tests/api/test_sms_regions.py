@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 from support.phones import requests_naming

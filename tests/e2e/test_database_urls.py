@@ -18,8 +18,8 @@ from outbox_relay.wake import Wake
 from shared.db import create_engine_for
 from shared.outbox import NOTIFY_CHANNEL
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
 from shared.settings.database_url import connect_arguments, masked, normalise_database_url
+from shared.settings.joint_rules import ConfigError
 from support.constants import SECRET_KEY
 from support.replication import PostgresPair
 from support.smtp_sink import free_port

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.backoff import probe_lead
 from shared.clock import utcnow
-from shared.settings.config_env import DEFAULT_CONCURRENCY
+from shared.settings.joint_rules import DEFAULT_CONCURRENCY
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.postfix import PROBE_INTERVAL, RELAY_SETTINGS, Postfix, addresses, delivered_once

@@ -18,7 +18,7 @@ import pytest
 
 from shared.db import migrate
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 from support.smtp_sink import free_port

@@ -15,7 +15,7 @@ from outbox_relay.bounce_mailbox import read_mailbox
 from outbox_relay.relay import Relay
 from shared.settings.bounce_mailbox import Mailbox
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.bounce_reports import Recipient, delivery_status, vacation
 from support.constants import SECRET_KEY, MakeRelay

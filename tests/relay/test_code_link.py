@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from outbox_relay.render import Templates
 from outpost.preview import preview
 from shared.settings.config import Branding, Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import forget_throttles
 from support.smtp_sink import SinkServer, code_in

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 

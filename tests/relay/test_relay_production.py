@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from shared.settings.smtp_url import parse_smtp_url
 from support import processes
 from support.bulk import queue_emails

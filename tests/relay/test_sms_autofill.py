@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from shared.sms_autofill import SmsAutofill
 from shared.sms_segments import segments
 from support import processes

@@ -19,7 +19,7 @@ from shared.clock import utcnow
 from shared.models import outbox
 from shared.settings import env_file
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.africastalking_api import API_KEY, PATH, RECIPIENT, USERNAME, AfricasTalkingApi
 from support.constants import MakeRelay
 from support.processes import ROOT

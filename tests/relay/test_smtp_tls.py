@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from shared.settings.smtp_url import SmtpSettings, StartTls, parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY, MakeRelay

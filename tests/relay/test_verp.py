@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from outbox_relay.relay import Relay
 from shared.bounce_tokens import named_by
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY, MakeRelay
 from support.smtp_sink import SinkServer

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.commands import as_json, cli, cli_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.dashboard import signed_in

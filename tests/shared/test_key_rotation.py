@@ -23,7 +23,7 @@ from shared.codes import code_matches
 from shared.models import outbox
 from shared.secretbox import SealedUnderOtherKey, SecretBox
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from shared.suppressions import Suppressor
 from support import processes
 from support.constants import SECRET_KEY, MakeRelay

@@ -24,7 +24,7 @@ from shared.db import alembic_config, create_engine_for
 from shared.locales import PACKAGED, best_match, pick
 from shared.outbox import PURPOSES
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.processes import ROOT
 from support.rows import rows
 from support.smtp_sink import SinkServer

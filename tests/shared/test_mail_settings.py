@@ -8,7 +8,7 @@ import pytest
 
 from shared.mail_providers.spec import MailApi
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from shared.settings.smtp_url import SmtpSettings
 from support.constants import SECRET_KEY
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from support.constants import SECRET_KEY
 
 BREAKS = ["\r\n", "\n", "\u2028", "\u2029", "\x00", "\u202e", " "]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.settings.config import Settings
-from shared.settings.config_env import ConfigError
+from shared.settings.joint_rules import ConfigError
 from shared.settings.sms_url import parse_sms_url
 from shared.sms_providers.spec import SmsProvider
 from support.constants import SECRET_KEY

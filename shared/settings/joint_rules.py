@@ -1,5 +1,5 @@
-"""What reading the environment checks beside each variable's declaration (shared/settings/):
-the rules that tie several variables together, and DATABASE_URL required in production."""
+"""The rules that tie several settings together, beside each variable's own declaration
+(shared/settings/), DATABASE_URL required in production, and the error they all raise."""
 
 from __future__ import annotations
 
