@@ -23,9 +23,9 @@ from outbox_relay.backoff import probe_lead, retry_delay
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.gates import Gate
 from outbox_relay.render import TemplateError
-from shared.fallbacks import FALLS_BACK
+from shared.fallbacks import FALLS_BACK, refuses_address
 from shared.outbox import Ending
-from shared.refusals import CONSEQUENCES, FailureReason, Refusal
+from shared.refusals import Refusal
 from shared.secretbox import SealedUnderOtherKey
 from shared.settings.config import Settings
 
@@ -179,7 +179,7 @@ def _refused(
         deferral = settings.relay_deferral_floor if failure.deferred else 0.0
         floor = max(failure.retry_floor, deferral)
         outcome = failed(row, verdict, error, ms, now, settings, floor, failure.refusal, rng)
-        if outcome.name is Ending.PERMANENT_ERROR and _refuses_address(failure.refusal):
+        if outcome.name is Ending.PERMANENT_ERROR and refuses_address(failure.refusal):
             outcome = replace(outcome, fallback=fallback_in(row, now, settings) is not None)
         return Decision(outcome, provider=Tell.ANSWERED)
     lead = probe_lead(settings.relay_backoff_base)
@@ -289,8 +289,3 @@ def fallback_in(row: claims.Claimed, now: datetime, settings: Settings) -> float
         return None
     waited = (now - row.created_at).total_seconds() if row.created_at is not None else 0.0
     return max(0.0, after - waited)
-
-
-def _refuses_address(refusal: Refusal | None) -> bool:
-    """Whether a permanent failure refused its address: another address would reach them."""
-    return refusal is not None and CONSEQUENCES[refusal].reason is FailureReason.ADDRESS_REJECTED

@@ -3,8 +3,6 @@ decides it; shared/fallbacks.py writes it), in the transaction that records why.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import Connection
 
 from outbox_relay.claims import Claimed
@@ -14,8 +12,6 @@ from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Throttle
-
-log = logging.getLogger(__name__)
 
 
 class Fallbacks:
@@ -28,9 +24,4 @@ class Fallbacks:
         """Send each row's code again on the other channel, as far as the rules let it."""
         now = utcnow()
         for row in rows:
-            fallback = send_fallback(self._writer, connection, row.id, now)
-            log.info(
-                "code fallback %s",
-                "queued" if fallback is not None else "not sent",
-                extra={"id": row.public_id, "purpose": row.purpose, "fallback": fallback},
-            )
+            send_fallback(self._writer, connection, row.id, now)

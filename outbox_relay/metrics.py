@@ -55,7 +55,7 @@ OLDEST_DUE_AGE = Gauge(
 PROVIDER_UP = Gauge(
     "outpost_provider_up",
     "1 while the relay uses the provider (smtp, smtp_fallback, sms, sms_fallback, webhook), "
-    "0 while it is paused.",
+    "0 while it is paused, by a relay on its own failure or by an operator.",
     ["provider"],
 )
 SUPPRESSED = Gauge(

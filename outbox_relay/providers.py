@@ -66,9 +66,13 @@ class Provider:
         self._recount: Recount | None = None
         self._policy = PolicyRule()
         self._held = False  # paused by an operator (shared_pauses.SharedPauses)
-        metrics.PROVIDER_UP.labels(name).set(1)
+        metrics.PROVIDER_UP.labels(name).set_function(self.up)
         metrics.PAUSED_SECONDS.labels(name).set_function(self.paused_seconds)
         metrics.FAILED_PROBES.labels(name)
+
+    def up(self) -> float:
+        """1 while the relay uses it, 0 while paused: on its own failure or by an operator."""
+        return 0.0 if self._held or self._down_since is not None else 1.0
 
     def paused_seconds(self) -> float:
         """How long the provider has been paused; 0 while it is up."""
@@ -155,7 +159,6 @@ class Provider:
             )
             self._prober.start()
         if first:
-            metrics.PROVIDER_UP.labels(self.name).set(0)
             log.warning("provider paused", extra={"provider": self.name, "error": reason})
             self._on_change()
         else:
@@ -208,7 +211,6 @@ class Provider:
             down_since, self._down_since = self._down_since, None
             self._state, self._prober, self._recount = _State.UP, None, None
             probes = self._probes
-        metrics.PROVIDER_UP.labels(self.name).set(1)
         down_s = (utcnow() - down_since).total_seconds() if down_since else 0.0
         log.warning(
             "provider up again",

@@ -8,11 +8,13 @@ import logging
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
+from shared.fallbacks import FallbackWriter
 from shared.mail_intake import Taken, take
 from shared.mail_reports import read_mail
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import Suppressor
+from shared.suppressions import LazySuppressor
+from shared.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +26,10 @@ def take_mail(engine: Engine, settings: Settings, raw: bytes, recipient: str | N
     """Read one mail and act on it in one transaction, logging what it did; NotAMail, or the
     database's SQLAlchemyError (nothing done)."""
     report = read_mail(raw)
+    box, throttle = SecretBox(*settings.secret_keys), Throttle(settings.secret_key)
+    deps = FallbackWriter(settings, box, throttle, LazySuppressor(settings.secret_keys))
     with engine.begin() as connection:
-        taken = take(
-            connection,
-            report,
-            addressed_to=recipient,
-            settings=settings,
-            box=SecretBox(*settings.secret_keys),
-            suppressor=Suppressor.of(connection, settings.secret_keys),
-            now=utcnow(),
-        )
+        taken = take(connection, report, addressed_to=recipient, deps=deps, now=utcnow())
     log.info(
         "report by mail read",
         extra={

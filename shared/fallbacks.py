@@ -1,29 +1,35 @@
 """A code sent again on the account's other channel when its message cannot arrive (SPEC "The
-other channel when a code cannot arrive"): written by the relay, in the transaction that records
-why, once a code, under every budget and the proof-of-address rules."""
+other channel when a code cannot arrive"): written in the transaction that records why (the
+relay's, or a provider's report of a bounce after it took the message), once a code, under every
+budget and the proof-of-address rules."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from shared.accounts import User, user_by_id
 from shared.addresses import phone_region
 from shared.budgets import bucket, recipient_hour, region_limits
 from shared.causes import Cause
 from shared.codes import CodeStatus
-from shared.messages import send_code
+from shared.messages import Dependencies, send_code
 from shared.models import outbox, verification_tokens
 from shared.outbox import ANSWERS_AS, DISCREET, PAID_BY, Channel, Purpose
 from shared.reaching import address_for
+from shared.refusals import CONSEQUENCES, FailureReason, Refusal
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
 from shared.throttle import Limit, Throttle, sms_region
 from shared.vocabulary import UserStatus
+
+log = logging.getLogger(__name__)
 
 # The codes that fall back; an address change's proves one address, which no other can stand for.
 FALLS_BACK = frozenset({Purpose.ACTIVATION, Purpose.PASSWORD_RESET, Purpose.LOGIN_CODE})
@@ -74,7 +80,8 @@ class FallbackCause:
 
 @dataclass(frozen=True)
 class FallbackWriter:
-    """What writing a fallback needs (shared.messages.Dependencies), built once by the relay."""
+    """What writing a fallback needs (shared.messages.Dependencies), built once by the relay and
+    by each report by mail it reads."""
 
     settings: Settings
     box: SecretBox
@@ -88,44 +95,78 @@ _TAKE = (
     update(outbox)
     .where(outbox.c.fallback_at.is_(None))
     .returning(
-        outbox.c.user_id, outbox.c.purpose, outbox.c.channel, outbox.c.token_id, outbox.c.params
+        outbox.c.public_id,
+        outbox.c.user_id,
+        outbox.c.purpose,
+        outbox.c.channel,
+        outbox.c.token_id,
+        outbox.c.params,
     )
 )
 
 
+def refuses_address(refusal: Refusal | None) -> bool:
+    """Whether a permanent failure refused its address: another address would reach them."""
+    return refusal is not None and CONSEQUENCES[refusal].reason is FailureReason.ADDRESS_REJECTED
+
+
+def after_report(
+    deps: Dependencies,
+    connection: Connection,
+    message_id: int,
+    refusal: Refusal | None,
+    now: datetime,
+) -> str | None:
+    """The fallback of a message a provider's report failed after the provider took it (a
+    bounce after `250`): as when the relay meets the refusal itself, at once when the report
+    refused the address; the fallback's public id, None when none goes."""
+    if deps.settings.code_fallback_after is None or not refuses_address(refusal):
+        return None
+    return send_fallback(deps, connection, message_id, now)
+
+
 def send_fallback(
-    writer: FallbackWriter, connection: Connection, message_id: int, now: datetime
+    deps: Dependencies, connection: Connection, message_id: int, now: datetime
 ) -> str | None:
     """Send the code of message `message_id` again, a new code of its purpose on the account's
-    other channel, the first code left valid; the fallback's public id, None when none goes.
-
-    None goes once the message has had its decision, for a code that no longer works, to an
-    account without an address there, by SMS where it is not offered, past a budget, or
-    against the proof-of-address rules.
-    """
+    other channel, the first code left valid; the fallback's public id, None when none goes
+    (none once the message has had its decision: one fallback a code)."""
     first = connection.execute(
         _TAKE.where(outbox.c.id == message_id).values(fallback_at=now)
     ).one_or_none()
-    if (
-        first is None
-        or first.purpose not in FALLS_BACK
-        or not _live(connection, first.token_id, now)
-    ):
+    if first is None:
+        return None
+    fallback = _other_channel(deps, connection, message_id, first, now)
+    log.info(
+        "code fallback %s",
+        "queued" if fallback is not None else "not sent",
+        extra={"id": first.public_id, "purpose": first.purpose, "fallback": fallback},
+    )
+    return fallback
+
+
+def _other_channel(
+    deps: Dependencies, connection: Connection, message_id: int, first: Row[Any], now: datetime
+) -> str | None:
+    """The fallback of the message `first`; None for a code that no longer works, to an account
+    without an address there, by SMS where it is not offered, past a budget, or against the
+    proof-of-address rules."""
+    if first.purpose not in FALLS_BACK or not _live(connection, first.token_id, now):
         return None
     user = user_by_id(connection, first.user_id)
     other = Channel.SMS if first.channel == Channel.EMAIL else Channel.EMAIL
     address = address_for(user, other) if user is not None else None
     if user is None or address is None or not may_reach(user, first.purpose, address):
         return None
-    if other == Channel.SMS and writer.settings.sms_url is None:
+    if other == Channel.SMS and deps.settings.sms_url is None:
         return None  # SMS is not offered: the number would wait for a provider to its horizon
     params = first.params or {}
-    paid_by = writer.box.open(params[PAID_BY])["subject"] if PAID_BY in params else None
-    cause = FallbackCause(writer.throttle, writer.settings, bool(params.get(DISCREET)), paid_by)
+    paid_by = deps.box.open(params[PAID_BY])["subject"] if PAID_BY in params else None
+    cause = FallbackCause(deps.throttle, deps.settings, bool(params.get(DISCREET)), paid_by)
     savepoint = connection.begin_nested()
     try:
         delivery = send_code(
-            FallbackWriter(writer.settings, writer.box, writer.throttle, writer.suppressor, cause),
+            FallbackWriter(deps.settings, deps.box, deps.throttle, deps.suppressor, cause),
             connection,
             user,
             purpose=first.purpose,

@@ -12,12 +12,10 @@ from sqlalchemy import Connection, select
 
 from shared.bounce_tokens import named_by
 from shared.mail_reports import MailReport, RecipientReport, ReportKind
+from shared.messages import Dependencies
 from shared.models import outbox
 from shared.outbox import ERASED, Channel
 from shared.provider_events import ProviderEvent, Recorded, public_id_of, record
-from shared.secretbox import SecretBox
-from shared.settings.config import Settings
-from shared.suppressions import Suppressor
 
 SOURCE = "mail"
 # What carries no report about a recipient: counted by kind, never read further.
@@ -40,9 +38,7 @@ def take(
     report: MailReport,
     *,
     addressed_to: str | None,
-    settings: Settings,
-    box: SecretBox,
-    suppressor: Suppressor,
+    deps: Dependencies,
     now: datetime,
 ) -> Taken:
     """Act on `report`, which came to `addressed_to` (the MTA's envelope recipient; else the
@@ -55,7 +51,7 @@ def take(
     nothing = Recorded(accepted=0, unknown=0)
     if report.kind in IGNORED:
         return Taken(report.kind, nothing)
-    named = named_by(addressed_to or report.addressed_to or "", settings.secret_keys)
+    named = named_by(addressed_to or report.addressed_to or "", deps.settings.secret_keys)
     if named.forged or _disagrees(report, named.public_id):
         return Taken(report.kind, nothing, forged=max(len(report.findings), 1))
     recipient = _recipient(connection, named.public_id) if named.public_id else None
@@ -65,9 +61,7 @@ def take(
     events = tuple(_event(found, str(named.public_id)) for found in ours)
     recorded = nothing
     if events:
-        recorded = record(
-            connection, list(events), settings=settings, box=box, suppressor=suppressor, now=now
-        )
+        recorded = record(connection, list(events), deps=deps, now=now)
     return Taken(report.kind, recorded, events, forged=len(report.findings) - len(ours))
 
 

@@ -6,7 +6,8 @@ A permanent bounce or a complaint marks the message `bounced` (its client sees `
 permanent bounce that does not refuse the address (an SMS receipt of an unreachable handset or
 of carrier filtering) marks it `bounced` as `undeliverable`, suppressing nothing; a transient
 bounce is only recorded with the message, and a delivery too, the first one of a message also
-telling the application (`delivery.delivered`).
+telling the application (`delivery.delivered`). A code whose message bounced refusing its address
+goes on the account's other channel as when the relay meets the refusal (shared/fallbacks.py).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from sqlalchemy import Connection, Select, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.events import delivery_delivered, delivery_failed
+from shared.fallbacks import after_report
+from shared.messages import Dependencies
 from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import ERASED, WEBHOOK, Channel, DeadReason, Purpose, Status
 from shared.refusals import Refusal, failure_reason, suppression_of
-from shared.secretbox import SecretBox
-from shared.settings.config import Settings
 from shared.sms_providers.registry import RECEIVING
-from shared.suppressions import SuppressionReason, Suppressor
+from shared.suppressions import SuppressionReason
 from shared.transitions import bounce
 
 # Its words live with the tables' (shared/vocabulary.py), which store them.
@@ -107,13 +108,7 @@ def first_seen(connection: Connection, source: str, notification_id: str, now: d
 
 
 def record(
-    connection: Connection,
-    events: list[ProviderEvent],
-    *,
-    settings: Settings,
-    box: SecretBox,
-    suppressor: Suppressor,
-    now: datetime,
+    connection: Connection, events: list[ProviderEvent], *, deps: Dependencies, now: datetime
 ) -> Recorded:
     """Match each event to its message and apply it, in the caller's transaction.
 
@@ -140,7 +135,7 @@ def record(
         }
         if event.type == ProviderEventType.DELIVERY and row.id not in delivered:
             delivered.add(row.id)
-            delivery_delivered(connection, settings, box, row, now=now)
+            delivery_delivered(connection, deps.settings, deps.box, row, now=now)
         fails = event.type == ProviderEventType.COMPLAINT or (
             event.type == ProviderEventType.BOUNCE and event.permanent
         )
@@ -151,7 +146,7 @@ def record(
         _insert_all(connection, unnamed)
         named = insert(provider_events).values(values).returning(provider_events.c.id)
         event_id = connection.execute(named).scalar_one()
-        _bounce(connection, row, event, event_id, settings, box, suppressor, now)
+        _bounce(connection, row, event, event_id, deps, now)
     _insert_all(connection, unnamed)
     others = sum(event.others for event in events)
     return Recorded(accepted=len(matched), unknown=len(events) - len(matched) + others)
@@ -246,14 +241,12 @@ def _bounce(
     row: _Message,
     event: ProviderEvent,
     event_id: int,
-    settings: Settings,
-    box: SecretBox,
-    suppressor: Suppressor,
+    deps: Dependencies,
     now: datetime,
 ) -> None:
     """The message did not arrive after all: `bounced`, its address suppressed if the event
-    refuses it, the application told (once: a second report of the same bounce changes nothing
-    more).
+    refuses it, the application told, its code sent on the other channel if it refused the
+    address (once: a second report of the same bounce changes nothing more).
 
     An erased account's message keeps no address, only a placeholder, which is never
     suppressed (its address, if suppressed before, stays so by its keyed hash). A bounce may
@@ -264,7 +257,7 @@ def _bounce(
     refusal = event.refusal
     suppression = suppression_of(refusal)
     if suppression is not None and row.recipient != ERASED:
-        suppressor.add(
+        deps.suppressor.of(connection).add(
             connection,
             row.recipient,
             reason=suppression,
@@ -278,4 +271,5 @@ def _bounce(
     dead_reason = None if refusal is not None else DeadReason.PERMANENT_ERROR
     if bounce(connection, row.id, error, now, dead_reason, refusal):
         reason = failure_reason(Status.BOUNCED, dead_reason, refusal)
-        delivery_failed(connection, settings, box, row, reason, now=now)
+        delivery_failed(connection, deps.settings, deps.box, row, reason, now=now)
+        after_report(deps, connection, row.id, refusal, now)

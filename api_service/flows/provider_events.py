@@ -45,14 +45,7 @@ def record_events(
             and not first_seen(connection, events[0].source, notification_id, now)
         ):
             return None
-        recorded = record(
-            connection,
-            events,
-            settings=deps.settings,
-            box=deps.box,
-            suppressor=deps.suppressor.of(connection),
-            now=now,
-        )
+        recorded = record(connection, events, deps=deps, now=now)
         uow.commit()
     return recorded
 
@@ -60,14 +53,6 @@ def record_events(
 def record_mail(deps: Dependencies, report: MailReport) -> Taken:
     """Act on a report by mail in one transaction (shared.mail_intake)."""
     with deps.unit_of_work() as uow:
-        taken = take(
-            uow.connection,
-            report,
-            addressed_to=None,
-            settings=deps.settings,
-            box=deps.box,
-            suppressor=deps.suppressor.of(uow.connection),
-            now=utcnow(),
-        )
+        taken = take(uow.connection, report, addressed_to=None, deps=deps, now=utcnow())
         uow.commit()
     return taken

@@ -165,10 +165,11 @@ CODE_FALLBACK_AFTER = Variable(
     group=RELAY,
     meaning=(
         "Seconds after which a code (activation, password reset, sign-in) still waiting on an "
-        "unavailable provider, or at once when its address refused it, is sent again with a "
-        "new code on the account's other channel (the phone given at registration for a "
-        "mailed activation code), under every budget and the proof-of-address rules; the "
-        "first code stays valid ([delivery](delivery.md))."
+        "unavailable provider, or at once when its address refused it (at the send, or in a "
+        "bounce reported later), is sent again with a new code on the account's other channel "
+        "(the phone given at registration for a mailed activation code), under every budget "
+        "and the proof-of-address rules; the first code stays valid. Give the API the same "
+        "value: it writes the fallback of a bounce posted to it ([delivery](delivery.md))."
     ),
     parse=values.optional_positive,
     shown="unset: no fallback",

@@ -258,7 +258,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
             actor.registered |= {body[f] for f in ("email", "phone") if f in body}
             assert answer.get_json()["status"] == "pending_activation"
             delivery = answer.get_json()["delivery"]["id"]
-            self.registrations.append((delivery, body.get("email") or body["phone"]))
+            # The address its delivery went to: the phone when it asked for SMS.
+            reached = body["phone"] if body["channel"] == "sms" else body["email"]
+            self.registrations.append((delivery, reached))
 
     @rule(
         who=st.sampled_from(["attacker", "victim"]),

@@ -1,5 +1,6 @@
 """Providers that fail as real ones do, against real SMTP servers and sockets, in process:
-pause and failover, probes, and retries until each message's horizon."""
+pause and failover, probes, retries until each message's horizon, and what the metrics say of
+a provider an operator paused."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
+from outbox_relay.relay import Relay
 from shared.clock import utcnow
 from shared.outbox import enqueue
 from shared.secretbox import SecretBox
+from shared.settings.config import Settings
 from shared.settings.smtp_url import parse_smtp_url
 from support.bulk import queue_emails
-from support.constants import SECRET_KEY, MakeRelay
+from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.relays import drain_until
 from support.rows import count, outcomes, rows, statuses, wait_out_deferrals
 from support.smtp_sink import SinkServer, SmtpSink, free_port
@@ -104,6 +109,36 @@ def test_a_black_holed_primary_costs_one_timeout_per_probe_not_per_message(
     # each waiting for the primary would take 100 s.
     assert elapsed < 6, elapsed
     assert outcomes(engine)["provider_down"] <= relay.settings.relay_concurrency
+
+
+def provider_up(name: str) -> float | None:
+    return REGISTRY.get_sample_value("outpost_provider_up", {"provider": name})
+
+
+def polled(relays: list[Relay], settings: Settings) -> list[float]:
+    """Each relay's `outpost_provider_up` of smtp once a poll interval has passed and it drained
+    (each relay reads the pauses once a poll)."""
+    time.sleep(settings.relay_poll_interval)
+    for relay in relays:
+        relay.drain()
+    return [relay.providers.every()[0].up() for relay in relays]
+
+
+def test_a_provider_paused_by_hand_reads_down_on_every_relay_within_a_poll_until_resumed(
+    admin: FlaskClient, make_relay: MakeRelay, settings: Settings
+) -> None:
+    """0 for an operator's pause as for a relay's own: the alert on it hears of the outage."""
+    relays = [make_relay(), make_relay()]
+    assert polled(relays, settings) == [1.0, 1.0] and provider_up("smtp") == 1
+    operator = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "alice"}
+    reason = {"reason": "planned switch"}
+    paused = admin.post("/v1/admin/providers/smtp/pause", json=reason, headers=operator)
+    assert paused.status_code == 200
+    assert polled(relays, settings) == [0.0, 0.0]
+    # The registry reads the relay made last, as one relay a process exports.
+    assert provider_up("smtp") == 0 and provider_up("webhook") == 1
+    assert admin.post("/v1/admin/providers/smtp/resume", headers=operator).status_code == 200
+    assert polled(relays, settings) == [1.0, 1.0] and provider_up("smtp") == 1
 
 
 def test_messages_wait_out_an_outage_longer_than_the_old_budget_until_their_horizon(
