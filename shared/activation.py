@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from shared.accounts import User
+from shared.causes import Cause
 from shared.events import EventType, announce
 from shared.history import AccountEvent, record
 from shared.messages import Dependencies, send_notice
@@ -20,12 +21,14 @@ def follow_activation(
     connection: Connection,
     user: User,
     *,
+    cause: Cause | None,
     now: datetime,
     client: str | None = None,
     detail: Mapping[str, str] | None = None,
 ) -> None:
-    """Welcome the user just activated, tell the application, and add `activated` (with the
-    client and `detail` of how) to its history, in the activation's transaction."""
-    send_notice(deps, connection, user, purpose=Purpose.WELCOME, now=now)
+    """Welcome the user just activated (as `cause` admits it), tell the application, and add
+    `activated` (with the client and `detail` of how) to its history, in the activation's
+    transaction."""
+    send_notice(deps, connection, user, cause=cause, purpose=Purpose.WELCOME, now=now)
     announce(deps, connection, user, EventType.ACCOUNT_ACTIVATED, now=now)
     record(connection, user.id, AccountEvent.ACTIVATED, now=now, client=client, detail=detail)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from shared.accounts import User, UserStatus, insert_user
+from shared.causes import Cause
 from shared.messages import Dependencies, fresh_for, send_code
 from shared.outbox import Delivery
 from shared.verification import write_code
@@ -21,6 +22,7 @@ def send_code_or_notice(
     connection: Connection,
     user: User | None,
     *,
+    cause: Cause,
     purpose: Purpose,
     channel: Channel,
     now: datetime,
@@ -28,8 +30,9 @@ def send_code_or_notice(
     notice: Callable[[], Delivery],
     answers_as: Purpose | None = None,
 ) -> Delivery:
-    """Queue a code for `purpose` to `user` (read by its client as a code of `answers_as`, if
-    given); with no user, issue one to nobody, keep none of it, and queue the `notice` instead.
+    """Queue a code for `purpose` to `user` as `cause` admits it (read by its client as a code
+    of `answers_as`, if given); with no user, issue one to nobody, keep none of it, and queue
+    the `notice` instead.
 
     A stand-in account takes that code inside a savepoint that is then rolled back, so that
     the answer costs the same time whether a code or a notice goes (SPEC "No
@@ -49,6 +52,7 @@ def send_code_or_notice(
                 deps,
                 connection,
                 user,
+                cause=cause,
                 purpose=purpose,
                 channel=channel,
                 now=now,

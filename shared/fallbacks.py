@@ -16,7 +16,6 @@ from sqlalchemy import Connection, Row, select, update
 from shared.accounts import User, user_by_id
 from shared.addresses import phone_region
 from shared.budgets import bucket, recipient_hour, region_limits
-from shared.causes import Cause
 from shared.codes import CodeStatus
 from shared.messages import Dependencies, send_code
 from shared.models import outbox, verification_tokens
@@ -87,7 +86,6 @@ class FallbackWriter:
     box: SecretBox
     throttle: Throttle
     suppressor: LazySuppressor
-    cause: Cause | None = None
 
 
 # The first message's fallback taken: once, whatever comes of it.
@@ -166,9 +164,10 @@ def _other_channel(
     savepoint = connection.begin_nested()
     try:
         delivery = send_code(
-            FallbackWriter(deps.settings, deps.box, deps.throttle, deps.suppressor, cause),
+            deps,
             connection,
             user,
+            cause=cause,
             purpose=first.purpose,
             channel=other,
             now=now,

@@ -33,8 +33,7 @@ from shared.verification import FreshCode, fresh_code
 
 class Dependencies(Protocol):
     """What queueing a message needs: the settings, the box sealing its secrets, the throttle
-    and the suppression list's suppressor, each built once per process, and the cause of the
-    messages being written."""
+    and the suppression list's suppressor, each built once per process."""
 
     @property
     def settings(self) -> Settings: ...
@@ -48,9 +47,6 @@ class Dependencies(Protocol):
     @property
     def suppressor(self) -> LazySuppressor: ...
 
-    @property
-    def cause(self) -> Cause | None: ...
-
 
 # Notices to an address the account has proven, which may greet the user by the name they gave;
 # an unproven address gets no text a client chose (SPEC "Client text in messages").
@@ -62,6 +58,7 @@ def send_code(
     connection: Connection,
     user: User,
     *,
+    cause: Cause | None,
     purpose: Purpose,
     channel: Channel,
     now: datetime,
@@ -92,6 +89,7 @@ def send_code(
         deps,
         connection,
         recipient,
+        cause=cause,
         purpose=purpose,
         channel=channel,
         now=now,
@@ -141,6 +139,7 @@ def send_notice(
     connection: Connection,
     user: User,
     *,
+    cause: Cause | None,
     purpose: Purpose,
     now: datetime,
     channel: Channel | None = None,
@@ -159,6 +158,7 @@ def send_notice(
         deps,
         connection,
         address,
+        cause=cause,
         purpose=purpose,
         channel=channel,
         now=now,
@@ -176,6 +176,7 @@ def send_no_account(
     connection: Connection,
     address: str,
     *,
+    cause: Cause | None,
     answers_as: Purpose,
     channel: Channel,
     now: datetime,
@@ -192,6 +193,7 @@ def send_no_account(
         deps,
         connection,
         address,
+        cause=cause,
         purpose=Purpose.NO_ACCOUNT,
         channel=channel,
         now=now,
@@ -209,6 +211,7 @@ def send_withheld(
     connection: Connection,
     address: str,
     *,
+    cause: Cause | None,
     purpose: Purpose,
     channel: Channel,
     now: datetime,
@@ -219,6 +222,7 @@ def send_withheld(
         deps,
         connection,
         address,
+        cause=cause,
         purpose=purpose,
         channel=channel,
         now=now,
@@ -258,6 +262,7 @@ def _queue(
     connection: Connection,
     recipient: str,
     *,
+    cause: Cause | None,
     purpose: Purpose,
     channel: Channel,
     now: datetime,
@@ -267,8 +272,8 @@ def _queue(
     withhold: bool = False,
     **code: Any,
 ) -> Delivery:
-    """Write a message to the outbox, as its cause admits it."""
-    cause = deps.cause
+    """Write a message to the outbox, as its `cause` admits it (the request whose budgets it
+    takes; None: an operator's or the relay's)."""
     if cause is not None:
         withhold = cause.admit(
             connection, recipient, channel=channel, purpose=purpose, withhold=withhold, now=now

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from shared.accounts import User
+from shared.causes import Cause
 from shared.events import EventType, announce
 from shared.messages import Dependencies, send_code
 from shared.outbox import Delivery, Purpose
@@ -20,14 +21,21 @@ NO_PASSWORD_YET = "!"
 
 
 def first_activation(
-    deps: Dependencies, connection: Connection, user: User, *, channel: Channel, now: datetime
+    deps: Dependencies,
+    connection: Connection,
+    user: User,
+    *,
+    cause: Cause | None,
+    channel: Channel,
+    now: datetime,
 ) -> Delivery:
     """Queue the first activation code of `user`, an account created in this transaction, on
-    `channel`, and announce the account to the application."""
+    `channel` as `cause` admits it, and announce the account to the application."""
     delivery = send_code(
         deps,
         connection,
         user,
+        cause=cause,
         purpose=Purpose.ACTIVATION,
         channel=channel,
         now=now,

@@ -35,7 +35,7 @@ def activate(deps: Dependencies, request: Activate, sender: str) -> None:
     kept, new_hash = _chosen_password(deps, request)
     with deps.unit_of_work() as uow:
         connection = uow.connection
-        deps = deps.caused_by(RequestCause(deps, uow, sender, discreet=False, now=now))
+        cause = RequestCause(deps, uow, sender, discreet=False, now=now)
         redeemed = redeem_code(deps, uow, request, purpose=Purpose.ACTIVATION, now=now)
         user = redeemed.user
         if user.contested:
@@ -48,7 +48,7 @@ def activate(deps: Dependencies, request: Activate, sender: str) -> None:
         if activate_user(connection, user.id, now):
             # A resend may have left another live code: none may prove an address later.
             supersede(connection, user.id, Purpose.ACTIVATION)
-            follow_activation(deps, connection, user, now=now, client=sender)
+            follow_activation(deps, connection, user, cause=cause, now=now, client=sender)
         uow.commit()
 
 

@@ -106,7 +106,6 @@ def request_change(deps: Dependencies, request: RequestAddressChange, sender: st
             phone=new.phone,
             taken=taken,
         )
-        deps = deps.caused_by(cause)
         owner = find_user(connection, new.email, new.phone)
         if user is not None:
             _record_request(connection, user.id, proven, owner, new, sender, now)
@@ -117,11 +116,12 @@ def request_change(deps: Dependencies, request: RequestAddressChange, sender: st
             deps,
             connection,
             code_to,
+            cause=cause,
             purpose=Purpose.ADDRESS_CHANGE,
             channel=new.channel,
             now=now,
             asked_channel=new.channel,
-            notice=partial(_no_code, deps, connection, owner, new, now),
+            notice=partial(_no_code, deps, connection, cause, owner, new, now),
         )
         uow.commit()
     return delivery
@@ -157,7 +157,12 @@ def _record_request(
 
 
 def _no_code(
-    deps: Dependencies, connection: Connection, owner: User | None, new: NewAddress, now: datetime
+    deps: Dependencies,
+    connection: Connection,
+    cause: RequestCause,
+    owner: User | None,
+    new: NewAddress,
+    now: datetime,
 ) -> Delivery:
     """What the new address gets instead of a code: its owner, that an account exists (it
     answers as an address change's code would); an address nobody owns, nothing (withheld)."""
@@ -166,6 +171,7 @@ def _no_code(
             deps,
             connection,
             new.address,
+            cause=cause,
             purpose=Purpose.ADDRESS_CHANGE,
             channel=new.channel,
             now=now,
@@ -174,6 +180,7 @@ def _no_code(
         deps,
         connection,
         owner,
+        cause=cause,
         purpose=Purpose.ACCOUNT_EXISTS,
         channel=new.channel,
         now=now,
@@ -198,7 +205,7 @@ def confirm_change(deps: Dependencies, request: ConfirmAddressChange, sender: st
     new = NewAddress.of(request)
     with deps.unit_of_work() as uow:
         connection = uow.connection
-        deps = deps.caused_by(RequestCause(deps, uow, sender, discreet=True, now=now))
+        cause = RequestCause(deps, uow, sender, discreet=True, now=now)
         user = redeem_code(
             deps, uow, request, purpose=Purpose.ADDRESS_CHANGE, now=now, address=new.address
         ).user
@@ -212,9 +219,11 @@ def confirm_change(deps: Dependencies, request: ConfirmAddressChange, sender: st
             supersede(connection, user.id, purpose)
         if activate_user(connection, user.id, now):
             by_change = {"method": "address_change"}
-            follow_activation(deps, connection, changed, now=now, client=sender, detail=by_change)
+            follow_activation(
+                deps, connection, changed, cause=cause, now=now, client=sender, detail=by_change
+            )
         else:
-            _tell_old_address(deps, connection, user, new, now)
+            _tell_old_address(deps, connection, cause, user, new, now)
         _record_change(connection, user, new, sender, now)
         announce(
             deps,
@@ -246,7 +255,12 @@ def _record_change(
 
 
 def _tell_old_address(
-    deps: Dependencies, connection: Connection, user: User, new: NewAddress, now: datetime
+    deps: Dependencies,
+    connection: Connection,
+    cause: RequestCause,
+    user: User,
+    new: NewAddress,
+    now: datetime,
 ) -> None:
     """Queue the "your address was changed" notice to the address the account had and proved
     on the changed channel, else to its notice address."""
@@ -256,6 +270,7 @@ def _tell_old_address(
         deps,
         connection,
         user,
+        cause=cause,
         purpose=Purpose.ADDRESS_CHANGED,
         channel=new.channel if had else notice_channel(user),
         now=now,

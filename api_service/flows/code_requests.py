@@ -56,9 +56,10 @@ def request_code(
             taken=taken,
         )
         delivery = answer_code_request(
-            deps.caused_by(cause),
+            deps,
             connection,
             request,
+            cause=cause,
             purpose=purpose,
             asked_channel=asked_channel,
             now=now,
@@ -84,6 +85,7 @@ def answer_code_request(
     connection: Connection,
     request: Addressed,
     *,
+    cause: RequestCause,
     purpose: Purpose,
     asked_channel: Channel,
     now: datetime,
@@ -112,6 +114,7 @@ def answer_code_request(
             deps,
             connection,
             address,
+            cause=cause,
             carried=carried,
             purpose=purpose,
             channel=channel,
@@ -123,6 +126,7 @@ def answer_code_request(
             deps,
             connection,
             user,
+            cause=cause,
             purpose=purpose,
             asked_channel=asked_channel,
             now=now,
@@ -132,6 +136,7 @@ def answer_code_request(
         deps,
         connection,
         earned.code_to,
+        cause=cause,
         purpose=earned.code_purpose,
         channel=earned.channel,
         now=now,
@@ -146,6 +151,7 @@ def _for_no_account(
     connection: Connection,
     address: str,
     *,
+    cause: RequestCause,
     carried: bool,
     purpose: Purpose,
     channel: Channel,
@@ -156,7 +162,14 @@ def _for_no_account(
     when an active account carries it unproven (it answers alike, and tells it nothing)."""
     if carried:
         notice = partial(
-            send_withheld, deps, connection, address, purpose=purpose, channel=channel, now=now
+            send_withheld,
+            deps,
+            connection,
+            address,
+            cause=cause,
+            purpose=purpose,
+            channel=channel,
+            now=now,
         )
     else:
         notice = partial(
@@ -164,6 +177,7 @@ def _for_no_account(
             deps,
             connection,
             address,
+            cause=cause,
             answers_as=purpose,
             channel=channel,
             now=now,
@@ -177,6 +191,7 @@ def _for_account(
     connection: Connection,
     user: User,
     *,
+    cause: RequestCause,
     purpose: Purpose,
     asked_channel: Channel,
     now: datetime,
@@ -201,6 +216,7 @@ def _for_account(
             deps,
             connection,
             user,
+            cause=cause,
             purpose=Purpose.ACCOUNT_EXISTS,
             channel=channel,
             now=now,
@@ -208,7 +224,14 @@ def _for_account(
         )
         return _Earned(channel, code_to, purpose, notice)
     withheld = partial(
-        send_withheld, deps, connection, address, purpose=purpose, channel=channel, now=now
+        send_withheld,
+        deps,
+        connection,
+        address,
+        cause=cause,
+        purpose=purpose,
+        channel=channel,
+        now=now,
     )
     if purpose == Purpose.LOGIN_CODE and user.status == UserStatus.PENDING:
         return _Earned(channel, user, Purpose.ACTIVATION, withheld)

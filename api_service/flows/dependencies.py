@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -11,7 +11,6 @@ from api_service.flows.client_limit import ClientLimit
 from api_service.flows.unit_of_work import UnitOfWork
 from api_service.idempotency import IdempotencyKeys
 from api_service.passwords import Passwords, Verifier
-from shared.causes import Cause
 from shared.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.suppressions import LazySuppressor
@@ -39,13 +38,6 @@ class Dependencies:
     unsubscribe: Unsubscribe
     # CAPTCHA_URL's verifier; None: no human check.
     human_check: HumanCheck | None
-    # The request the messages being written answer for (api_service.flows.limits.RequestCause);
-    # None for an operator's action.
-    cause: Cause | None = None
-
-    def caused_by(self, cause: Cause) -> Dependencies:
-        """These dependencies, writing messages for `cause`."""
-        return replace(self, cause=cause)
 
     def unit_of_work(self) -> UnitOfWork:
         """A new transaction boundary for one request."""

@@ -42,7 +42,7 @@ def confirm_reset(
         cause = RequestCause(deps, uow, sender, discreet=True, now=now)
         password_hash, user = deps.passwords.hash_beside(
             request.new_password,
-            lambda: _redeem_and_notify(deps.caused_by(cause), uow, request, now, client),
+            lambda: _redeem_and_notify(deps, uow, cause, request, now, client),
         )
         set_password(uow.connection, user.id, password_hash)
         deps.throttle.forget(uow.connection, failed_sign_ins(user))
@@ -53,6 +53,7 @@ def confirm_reset(
 def _redeem_and_notify(
     deps: Dependencies,
     uow: UnitOfWork,
+    cause: RequestCause,
     request: ConfirmReset,
     now: datetime,
     client: str | None,
@@ -63,7 +64,13 @@ def _redeem_and_notify(
     user = redeem_code(deps, uow, request, purpose=Purpose.PASSWORD_RESET, now=now).user
     channel = email_or_sms(request.email)
     send_notice(
-        deps, uow.connection, user, purpose=Purpose.PASSWORD_CHANGED, channel=channel, now=now
+        deps,
+        uow.connection,
+        user,
+        cause=cause,
+        purpose=Purpose.PASSWORD_CHANGED,
+        channel=channel,
+        now=now,
     )
     announce(deps, uow.connection, user, EventType.ACCOUNT_PASSWORD_CHANGED, now=now)
     return user

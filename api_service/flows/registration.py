@@ -146,7 +146,7 @@ def _write(
             return answer, None, None, None
     named = command.addresses
     taken = limit_recipients(deps, connection, Purpose.ACTIVATION, named, now)
-    deps = deps.caused_by(_cause(deps, uow, request, taken, now))
+    cause = _cause(deps, uow, request, taken, now)
     # The columns the insert and the new user share.
     fields: dict[str, Any] = {
         "email": command.email,
@@ -163,14 +163,15 @@ def _write(
         if owner is None:
             user_id, fields = _insert_free(connection, command, fields, now)
     if owner is not None:
-        delivery = _answer_owner(deps, connection, owner, command, now)
+        delivery = _answer_owner(deps, connection, cause, owner, command, now)
         if owner.status == UserStatus.PENDING:
             pending_owner = owner.id
         subject, event = owner.id, AccountEvent.REGISTRATION_CONTESTED
     else:
         assert user_id is not None
         user = User(id=user_id, status=UserStatus.PENDING, **fields)
-        delivery = first_activation(deps, connection, user, channel=command.channel, now=now)
+        channel = command.channel
+        delivery = first_activation(deps, connection, user, cause=cause, channel=channel, now=now)
         subject, event = user_id, AccountEvent.REGISTERED
     recorded = recording(
         subject, event, now=now, client=request.sender, detail={"channel": command.channel}
@@ -226,7 +227,12 @@ def _alone(field: str, address: str) -> tuple[str | None, str | None]:
 
 
 def _answer_owner(
-    deps: Dependencies, connection: Connection, owner: User, command: Register, now: datetime
+    deps: Dependencies,
+    connection: Connection,
+    cause: RequestCause,
+    owner: User,
+    command: Register,
+    now: datetime,
 ) -> Delivery:
     """Tell the owner of the address on the channel the request asked for, who holds it: an
     active owner that an account exists, a pending one a fresh activation code."""
@@ -235,6 +241,7 @@ def _answer_owner(
             deps,
             connection,
             owner,
+            cause=cause,
             purpose=Purpose.ACTIVATION,
             channel=command.channel,
             now=now,
@@ -244,6 +251,7 @@ def _answer_owner(
         deps,
         connection,
         owner,
+        cause=cause,
         purpose=Purpose.ACCOUNT_EXISTS,
         channel=command.channel,
         now=now,

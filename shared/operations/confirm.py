@@ -121,5 +121,6 @@ def _confirm(
         return ConfirmOutcome.PROVEN
     supersede(connection, user.id, Purpose.ACTIVATION)
     active = replace(proven, status=UserStatus.ACTIVE)
-    follow_activation(deps, connection, active, now=now, detail={"method": "confirmed_by_operator"})
+    by_hand = {"method": "confirmed_by_operator"}
+    follow_activation(deps, connection, active, cause=None, now=now, detail=by_hand)
     return ConfirmOutcome.ACTIVATED

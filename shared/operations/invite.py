@@ -94,5 +94,5 @@ def _invitation(
         holder = find_user(connection, email, phone)
         return Invitation(InviteOutcome.ACCOUNT_EXISTS, holder.id if holder else None)
     user = User(user_id, email, phone, None, DEFAULT, UserStatus.PENDING)
-    delivery = first_activation(deps, connection, user, channel=channel, now=now)
+    delivery = first_activation(deps, connection, user, cause=None, channel=channel, now=now)
     return Invitation(InviteOutcome.INVITED, user_id, delivery.id)

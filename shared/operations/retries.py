@@ -167,7 +167,9 @@ def _retry_with_fresh_code(
     if not resolve(connection, unresolved_dead, Resolution.RETRIED, now):
         return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
     purpose, channel = row.purpose, row.channel
-    delivery = send_code(deps, connection, code_to, purpose=purpose, channel=channel, now=now)
+    delivery = send_code(
+        deps, connection, code_to, cause=None, purpose=purpose, channel=channel, now=now
+    )
     restart_code_tries(deps.throttle, connection, user, purpose=row.purpose)
     connection.execute(update(outbox).where(outbox.c.id == row.id).values(replaced_by=delivery.id))
     return RetryResult(row.public_id, RetryOutcome.FRESH_CODE, delivery.id)

@@ -206,8 +206,9 @@ def reissue_activation(
         if address is not None and suppressor.among(connection, [address]):
             result = Reissue(ReissueOutcome.SUPPRESSED)
         else:
+            purpose = Purpose.ACTIVATION
             delivery = send_code(
-                deps, connection, user, purpose=Purpose.ACTIVATION, channel=channel, now=now
+                deps, connection, user, cause=None, purpose=purpose, channel=channel, now=now
             )
             restart_code_tries(deps.throttle, connection, user, purpose=Purpose.ACTIVATION)
             # The dead activations it replaces are dealt with: no longer counted or listed.

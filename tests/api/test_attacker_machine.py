@@ -420,11 +420,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             # A throttle or a budget held the code back: the machine plays those elsewhere.
             return
         victim.registered.add(address)
-        activation = {self._field(address): address, "code": arrived[-1]}
-        activated = self._post(victim, "/v1/activations", activation)
-        if activated.status_code == 409:
-            activation["password"] = victim.password
-            activated = self._post(victim, "/v1/activations", activation)
+        activated = self._activate(victim, {self._field(address): address, "code": arrived[-1]})
         if activated.status_code == 429 and activated.get_json()["detail"] == TOO_MANY_WRONG_CODES:
             # The attacker's wrong codes spent the account's day of typed codes: her mail's
             # link still activates (a text carries no link: she types it again tomorrow).
@@ -432,8 +428,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             if channel == "sms":
                 return
             assert links, "her activation mail carries its link"
-            del activation["code"]
-            activated = self._post(victim, "/v1/activations", {**activation, "token": links[-1]})
+            activated = self._activate(victim, {self._field(address): address, "token": links[-1]})
         if activated.status_code == 429:
             # Her client's SMS hour, which the welcome by SMS would exceed: played elsewhere.
             assert activated.get_json()["detail"] in GENERIC_429, activated.get_json()
@@ -793,6 +788,15 @@ class AttackerAndVictim(RuleBasedStateMachine):
         """Nobody but the victim signs in naming an address she owns, proven or not."""
         if actor is not self.victim and address in self.victim.addresses:
             assert answer.status_code != 200, f"the {actor.name} signed in naming her {address}"
+
+    def _activate(self, victim: Actor, activation: dict[str, str]) -> Any:
+        """Her activation, with her password when the account is contested (409)."""
+        activated = self._post(victim, "/v1/activations", activation)
+        if activated.status_code == 409:
+            activated = self._post(
+                victim, "/v1/activations", {**activation, "password": victim.password}
+            )
+        return activated
 
     def _waits(self, answer: Any) -> bool:
         """Whether this is the gate's refusal, which only a gated service answers."""
