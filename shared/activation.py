@@ -12,12 +12,12 @@ from shared.accounts import User
 from shared.causes import Cause
 from shared.events import EventType, announce
 from shared.history import AccountEvent, record
-from shared.messages import Dependencies, send_notice
+from shared.messages import Queueing, send_notice
 from shared.outbox import Purpose
 
 
 def follow_activation(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     user: User,
     *,

@@ -9,12 +9,12 @@ from sqlalchemy import Connection
 
 from shared.events import EventType, announce
 from shared.history import AccountEvent, record
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.unproven import release_address
 
 
 def take_address(
-    deps: Dependencies, connection: Connection, keeper: int, field: str, address: str, now: datetime
+    deps: Queueing, connection: Connection, keeper: int, field: str, address: str, now: datetime
 ) -> None:
     """Remove `address` (the `field` of it) from the accounts other than `keeper` that never
     proved it: each one's history says so, and its application hears

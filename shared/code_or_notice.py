@@ -11,14 +11,14 @@ from sqlalchemy import Connection
 
 from shared.accounts import User, UserStatus, insert_user
 from shared.causes import Cause
-from shared.messages import Dependencies, fresh_for, send_code
+from shared.messages import Queueing, fresh_for, send_code
 from shared.outbox import Delivery
 from shared.verification import write_code
 from shared.vocabulary import Channel, Purpose
 
 
 def send_code_or_notice(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     user: User | None,
     *,

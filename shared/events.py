@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from shared.accounts import User, user_by_id
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.outbox import PURPOSES, WEBHOOK, enqueue, values_of
 from shared.provider_pauses import Pause
 from shared.secretbox import SecretBox
@@ -219,7 +219,7 @@ def rfc3339(moment: datetime) -> str:
 
 
 def announce(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     user: User,
     event: EventType,

@@ -17,7 +17,7 @@ from shared.accounts import User, user_by_id
 from shared.addresses import phone_region
 from shared.budgets import bucket, recipient_hour, region_limits
 from shared.codes import CodeStatus
-from shared.messages import Dependencies, send_code
+from shared.messages import Queueing, send_code
 from shared.models import outbox, verification_tokens
 from shared.outbox import ANSWERS_AS, DISCREET, PAID_BY, Channel, Purpose
 from shared.reaching import address_for
@@ -79,7 +79,7 @@ class FallbackCause:
 
 @dataclass(frozen=True)
 class FallbackWriter:
-    """What writing a fallback needs (shared.messages.Dependencies), built once by the relay and
+    """What writing a fallback needs (shared.messages.Queueing), built once by the relay and
     by each report by mail it reads."""
 
     settings: Settings
@@ -109,7 +109,7 @@ def refuses_address(refusal: Refusal | None) -> bool:
 
 
 def after_report(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     message_id: int,
     refusal: Refusal | None,
@@ -124,7 +124,7 @@ def after_report(
 
 
 def send_fallback(
-    deps: Dependencies, connection: Connection, message_id: int, now: datetime
+    deps: Queueing, connection: Connection, message_id: int, now: datetime
 ) -> str | None:
     """Send the code of message `message_id` again, a new code of its purpose on the account's
     other channel, the first code left valid; the fallback's public id, None when none goes
@@ -144,7 +144,7 @@ def send_fallback(
 
 
 def _other_channel(
-    deps: Dependencies, connection: Connection, message_id: int, first: Row[Any], now: datetime
+    deps: Queueing, connection: Connection, message_id: int, first: Row[Any], now: datetime
 ) -> str | None:
     """The fallback of the message `first`; None for a code that no longer works, to an account
     without an address there, by SMS where it is not offered, past a budget, or against the

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 
 from shared.bounce_tokens import named_by
 from shared.mail_reports import MailReport, RecipientReport, ReportKind
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.models import outbox
 from shared.outbox import ERASED, Channel
 from shared.provider_events import ProviderEvent, Recorded, public_id_of, record
@@ -38,7 +38,7 @@ def take(
     report: MailReport,
     *,
     addressed_to: str | None,
-    deps: Dependencies,
+    deps: Queueing,
     now: datetime,
 ) -> Taken:
     """Act on `report`, which came to `addressed_to` (the MTA's envelope recipient; else the

@@ -31,7 +31,7 @@ from shared.throttle import Throttle, sms_region
 from shared.verification import FreshCode, fresh_code
 
 
-class Dependencies(Protocol):
+class Queueing(Protocol):
     """What queueing a message needs: the settings, the box sealing its secrets, the throttle
     and the suppression list's suppressor, each built once per process."""
 
@@ -54,7 +54,7 @@ GREETED = frozenset({Purpose.WELCOME, Purpose.PASSWORD_CHANGED, Purpose.ADDRESS_
 
 
 def send_code(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     user: User,
     *,
@@ -107,7 +107,7 @@ def send_code(
 
 
 def fresh_for(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     user: User,
     *,
@@ -135,7 +135,7 @@ def fresh_for(
 
 
 def send_notice(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     user: User,
     *,
@@ -172,7 +172,7 @@ def send_notice(
 
 
 def send_no_account(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     address: str,
     *,
@@ -207,7 +207,7 @@ def send_no_account(
 
 
 def send_withheld(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     address: str,
     *,
@@ -258,7 +258,7 @@ def _address(user: User, channel: Channel) -> str:
 
 
 def _queue(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     recipient: str,
     *,

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.events import delivery_delivered, delivery_failed
 from shared.fallbacks import after_report
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.models import outbox, provider_events, provider_notifications
 from shared.outbox import ERASED, WEBHOOK, Channel, DeadReason, Purpose, Status
 from shared.refusals import Refusal, failure_reason, suppression_of
@@ -108,7 +108,7 @@ def first_seen(connection: Connection, source: str, notification_id: str, now: d
 
 
 def record(
-    connection: Connection, events: list[ProviderEvent], *, deps: Dependencies, now: datetime
+    connection: Connection, events: list[ProviderEvent], *, deps: Queueing, now: datetime
 ) -> Recorded:
     """Match each event to its message and apply it, in the caller's transaction.
 
@@ -241,7 +241,7 @@ def _bounce(
     row: _Message,
     event: ProviderEvent,
     event_id: int,
-    deps: Dependencies,
+    deps: Queueing,
     now: datetime,
 ) -> None:
     """The message did not arrive after all: `bounced`, its address suppressed if the event

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from shared.accounts import User
 from shared.causes import Cause
 from shared.events import EventType, announce
-from shared.messages import Dependencies, send_code
+from shared.messages import Queueing, send_code
 from shared.outbox import Delivery, Purpose
 from shared.vocabulary import Channel
 
@@ -21,7 +21,7 @@ NO_PASSWORD_YET = "!"
 
 
 def first_activation(
-    deps: Dependencies,
+    deps: Queueing,
     connection: Connection,
     user: User,
     *,

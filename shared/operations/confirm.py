@@ -22,7 +22,7 @@ from shared.activation import follow_activation
 from shared.address_proof import take_address
 from shared.history import AccountEvent
 from shared.history import record as record_event
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.operations.audit import record
 from shared.outbox import Purpose
 from shared.verification import supersede
@@ -68,7 +68,7 @@ class Confirmation:
 
 def confirm_address(
     connection: Connection,
-    deps: Dependencies,
+    deps: Queueing,
     user_id: int,
     field: str,
     *,
@@ -97,7 +97,7 @@ def confirm_address(
 
 
 def _confirm(
-    connection: Connection, deps: Dependencies, user: User, field: str, actor: str, now: datetime
+    connection: Connection, deps: Queueing, user: User, field: str, actor: str, now: datetime
 ) -> ConfirmOutcome:
     address = user.email if field == "email" else user.phone
     pending = user.status == UserStatus.PENDING

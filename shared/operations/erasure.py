@@ -8,7 +8,7 @@ from sqlalchemy import Connection, delete, or_, select, update
 
 from shared.accounts import user_by_id
 from shared.events import EventType, emit
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.models import outbox, outbox_attempts, provider_events, users
 from shared.operations.audit import record
 from shared.outbox import ERASED
@@ -23,7 +23,7 @@ def list_suppressions(connection: Connection, *, limit: int = 500) -> list[Suppr
 
 def remove_suppressions(
     connection: Connection,
-    deps: Dependencies,
+    deps: Queueing,
     addresses: list[str],
     *,
     actor: str,
@@ -39,7 +39,7 @@ def remove_suppressions(
 
 
 def erase(
-    connection: Connection, deps: Dependencies, user_id: int, *, actor: str, now: datetime
+    connection: Connection, deps: Queueing, user_id: int, *, actor: str, now: datetime
 ) -> bool:
     """Erase an account (GDPR art. 17); False if there is none.
 

@@ -14,7 +14,7 @@ from shared.addresses import sms_refusal
 from shared.history import AccountEvent
 from shared.history import record as record_event
 from shared.locales import DEFAULT
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.operations.audit import record
 from shared.outbox import Channel
 from shared.sign_up import NO_PASSWORD_YET, first_activation
@@ -44,7 +44,7 @@ class Invitation:
 
 
 def invite(
-    connection: Connection, deps: Dependencies, address: str, *, actor: str, now: datetime
+    connection: Connection, deps: Queueing, address: str, *, actor: str, now: datetime
 ) -> Invitation:
     """Make a pending account holding `address` (an email address or an E.164 number, in its
     stored form) and queue its first activation code there, as a registration does; audited
@@ -74,7 +74,7 @@ def invite(
 
 
 def _invitation(
-    connection: Connection, deps: Dependencies, address: str, channel: Channel, now: datetime
+    connection: Connection, deps: Queueing, address: str, channel: Channel, now: datetime
 ) -> Invitation:
     """The account made and its code queued, or why there is none."""
     settings = deps.settings

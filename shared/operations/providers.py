@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from shared import provider_pauses
 from shared.events import EventType, provider_changed
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.operations.audit import record
 from shared.outbox import Channel
 from shared.provider_pauses import Pause
@@ -91,7 +91,7 @@ def pause_provider(
 
 
 def resume_provider(
-    connection: Connection, deps: Dependencies, name: str, *, actor: str, now: datetime
+    connection: Connection, deps: Queueing, name: str, *, actor: str, now: datetime
 ) -> ResumeOutcome:
     """End an operator's pause of `name`: relays use it again within a poll. Audited; the
     application hears `provider.up` if it was told `provider.down`."""

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from shared import webhook_endpoints
 from shared.accounts import UserStatus, user_by_id
 from shared.lockouts import restart_code_tries
-from shared.messages import Dependencies, send_code
+from shared.messages import Queueing, send_code
 from shared.models import outbox
 from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
@@ -83,7 +83,7 @@ _DEAD_ROW = select(
 
 
 def retry(
-    connection: Connection, deps: Dependencies, public_id: str, *, actor: str, now: datetime
+    connection: Connection, deps: Queueing, public_id: str, *, actor: str, now: datetime
 ) -> RetryResult:
     """Deliver a dead letter again: a fresh code if it carried one, else the same row requeued.
 
@@ -101,7 +101,7 @@ def retry(
 
 def retry_all(
     connection: Connection,
-    deps: Dependencies,
+    deps: Queueing,
     where: DeadFilter,
     *,
     actor: str,
@@ -121,7 +121,7 @@ def retry_all(
 
 
 def _retry_row(
-    connection: Connection, deps: Dependencies, row: Any, suppressed: bool, now: datetime
+    connection: Connection, deps: Queueing, row: Any, suppressed: bool, now: datetime
 ) -> RetryResult:
     unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
     if row.status not in DEAD_STATUSES or row.resolution is not None:
@@ -149,7 +149,7 @@ def _retry_row(
 
 def _retry_with_fresh_code(
     connection: Connection,
-    deps: Dependencies,
+    deps: Queueing,
     row: Any,
     unresolved_dead: ColumnElement[bool],
     now: datetime,

@@ -13,7 +13,7 @@ from shared.accounts import User, UserStatus, user_by_id
 from shared.codes import CodeStatus
 from shared.events import EventType
 from shared.lockouts import restart_code_tries
-from shared.messages import Dependencies, send_code
+from shared.messages import Queueing, send_code
 from shared.models import outbox, suppressions, users, verification_tokens
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
@@ -193,7 +193,7 @@ def _unprovisioned(connection: Connection, *, limit: int, gated: bool) -> list[S
 
 
 def reissue_activation(
-    connection: Connection, deps: Dependencies, user_id: int, *, actor: str, now: datetime
+    connection: Connection, deps: Queueing, user_id: int, *, actor: str, now: datetime
 ) -> Reissue:
     """Send a pending account a fresh activation code, unless its address is suppressed: the
     message would die at once, and fire another `delivery.failed`."""

@@ -11,12 +11,12 @@ from shared.accounts import user_by_id
 from shared.history import AccountEvent
 from shared.history import record as record_event
 from shared.lockouts import locks_of
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.operations.audit import record
 
 
 def unlock(
-    connection: Connection, deps: Dependencies, user_id: int, *, actor: str, now: datetime
+    connection: Connection, deps: Queueing, user_id: int, *, actor: str, now: datetime
 ) -> bool:
     """Forget every failure counted against the account (failed sign-ins naming its addresses,
     its wrong codes, the tries at its codes); False if there is none. Audited, and in the

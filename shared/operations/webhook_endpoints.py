@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from shared import webhook_endpoints
 from shared.logs import bare_url
-from shared.messages import Dependencies
+from shared.messages import Queueing
 from shared.operations.audit import record
 from shared.vocabulary import EventType
 from shared.webhook_endpoints import Endpoint
@@ -21,7 +21,7 @@ SUBSCRIBABLE = tuple(EventType)
 
 def add_endpoint(
     connection: Connection,
-    deps: Dependencies,
+    deps: Queueing,
     url: str,
     events: tuple[EventType, ...],
     *,
@@ -43,7 +43,7 @@ def list_endpoints(connection: Connection) -> list[Endpoint]:
 
 
 def remove_endpoint(
-    connection: Connection, deps: Dependencies, endpoint_id: str, *, actor: str, now: datetime
+    connection: Connection, deps: Queueing, endpoint_id: str, *, actor: str, now: datetime
 ) -> bool:
     """Remove an endpoint, its events still queued cancelled; False if there is none. Audited
     when it was there."""
