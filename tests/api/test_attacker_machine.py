@@ -37,6 +37,7 @@ from api_service import create_app
 from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.limits import SERVICE_BUSY
 from api_service.flows.login import SIGN_INS_LOCKED
+from api_service.flows.redeem import TOO_MANY_WRONG_CODES
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
 from shared.clock import utcnow
@@ -58,6 +59,7 @@ LINK = "https://app.outpost.test/go#address={address}&purpose={purpose}&token={t
 LINKED = re.compile(r"#address=([^&]+)&purpose=([a-z_]+)&token=([A-Za-z0-9_-]+)")
 # What support posts with (the attacker may have talked them into an invitation).
 OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "support"}
+SUPPORT_CLIENT = "198.18.0.1"
 # The routes that take a code.
 CONFIRMS = ("/v1/activations", "/v1/login-codes/confirm", "/v1/password-resets/confirm")
 # Idempotency keys both draw from, so that one replays the other's.
@@ -182,7 +184,12 @@ class AttackerAndVictim(RuleBasedStateMachine):
         with self.engine.connect() as connection:
             newest = connection.execute(select(func.max(outbox.c.id))).scalar()
         self.rows_seen = newest or 0
-        self.sms_by_client = {a.name: 0 for a in self.actors.values()}
+        # When each SMS a client caused was written, in seconds of the example's time.
+        self.sms_by_client: dict[str, list[float]] = {a.name: [] for a in self.actors.values()}
+        # The example's time (each step lets a minute pass), and when each row was first seen:
+        # the budgets and throttles are counted over the hour before, as the service counts.
+        self.clock = 0.0
+        self.seen_at: dict[int, float] = {}
         self.discreet_deliveries: list[str] = []
         # Each registration's delivery, and the address its channel reaches.
         self.registrations: list[tuple[str, str]] = []
@@ -208,7 +215,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         """Post as `actor` (from `client`, else their own) a minute after the step before
         (people take that long, and a cooldown never hides what a step could reach), let the
         relay deliver what it caused, and check its answer."""
-        let_time_pass(self.engine, 61)
+        self._let_time_pass(61)
         before = self._sms_rows()
         environ = {"REMOTE_ADDR": client or actor.client}
         answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
@@ -220,7 +227,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             actor.deliveries.add(named["id"])
         self.relay.drain()
         self._look()
-        self.sms_by_client[actor.name] += self._sms_rows() - before
+        self.sms_by_client[actor.name] += [self.clock] * (self._sms_rows() - before)
         self._read_inboxes()
         if path in DISCREET:
             self._check_discreet_answer(answer, body)
@@ -257,7 +264,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
             actor.registered |= {body[f] for f in ("email", "phone") if f in body}
             assert answer.get_json()["status"] == "pending_activation"
             delivery = answer.get_json()["delivery"]["id"]
-            self.registrations.append((delivery, body.get("email") or body["phone"]))
+            reached = body["phone"] if body["channel"] == "sms" else body["email"]
+            self.registrations.append((delivery, reached))
 
     @rule(
         who=st.sampled_from(["attacker", "victim"]),
@@ -281,7 +289,10 @@ class AttackerAndVictim(RuleBasedStateMachine):
         address = self.addresses[n]
         held = any(address in (u["email"], u["phone"]) for u in self.users)
         invite = {self._field(address): address}
-        answer = self._post(actor, "/v1/admin/accounts", invite, headers=OPERATOR)
+        # From support's own client: the attacker's forged reports lock out his.
+        answer = self._post(
+            actor, "/v1/admin/accounts", invite, client=SUPPORT_CLIENT, headers=OPERATOR
+        )
         if answer.status_code == 409:
             assert answer.get_json()["type"].endswith("/account-exists")
             assert held, f"an invitation to {address} was refused though no account carries it"
@@ -384,7 +395,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         person's included: a code proves and signs in at the address it reached only."""
         actor = self.actors[who]
         named = self.addresses[n]
-        for _, code in actor.codes[-1:]:
+        for reached, code in actor.codes[-1:]:
             body: dict[str, Any] = {self._field(named): named, "code": code}
             if path == "/v1/activations":
                 body["password"] = actor.password
@@ -392,6 +403,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 body["new_password"] = actor.password
             answer = self._post(actor, path, body)
             assert answer.status_code < 500
+            if answer.status_code == 200 and reached == named:
+                # Her own code naming her own address: she proved it, as `activate` does.
+                actor.proved.add(named)
             if path != "/v1/activations":
                 self._check_not_hers(actor, named, answer)
 
@@ -406,6 +420,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         body = {self._field(address): address, "password": victim.password, "channel": channel}
         seen, newest = len(victim.codes), max((r["id"] for r in self.new_rows), default=0)
         answer = self._post(victim, "/v1/registrations", body)
+        if answer.status_code == 429 and answer.get_json()["detail"] == SERVICE_BUSY:
+            self._check_region_full(address)
         arrived = [code for to, code in victim.codes[seen:] if to == address]
         told = [
             r["purpose"] for r in self.new_rows if r["id"] > newest and r["recipient"] == address
@@ -422,6 +438,14 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if activated.status_code == 409:
             activation["password"] = victim.password
             activated = self._post(victim, "/v1/activations", activation)
+        if activated.status_code == 429 and activated.get_json()["detail"] == TOO_MANY_WRONG_CODES:
+            # The attacker spent her account's day of wrong codes: her mail's link still
+            # activates (an SMS carries none, and waits out the day).
+            tokens = [t for to, p, t in victim.links if (to, p) == (address, "activation")]
+            if not tokens:
+                return
+            by_link = {"email": address, "token": tokens[-1], "password": victim.password}
+            activated = self._post(victim, "/v1/activations", by_link)
         if activated.status_code == 429:
             # Her client's SMS hour, which the welcome by SMS would exceed: played elsewhere.
             assert activated.get_json()["detail"] in GENERIC_429, activated.get_json()
@@ -436,7 +460,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         theirs = self._post(
             self.attacker, "/v1/logins", {**login, "password": "x" + victim.password}
         )
-        assert theirs.status_code == 401
+        # A wrong password: 401, or 429 once the attacker's guesses locked password sign-in.
+        assert theirs.status_code == 401 or theirs.get_json()["detail"] == SIGN_INS_LOCKED
         attacker_login = {**login, "password": self.attacker.password}
         self._check_not_hers(
             self.attacker, address, self._post(self.attacker, "/v1/logins", attacker_login)
@@ -470,7 +495,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 "channel": "sms" if his_field == "phone" else "email",
             }
             client = f"192.0.2.{(2 * k + len(got)) % 250 + 1}"
-            let_time_pass(self.engine, 61)
+            self._let_time_pass(61)
             answer = self.client.post(
                 "/v1/registrations", json=body, environ_base={"REMOTE_ADDR": client}
             )
@@ -590,6 +615,100 @@ class AttackerAndVictim(RuleBasedStateMachine):
         assert answer.status_code == 200, answer.get_json()
         victim.used.add(links[-1])
 
+    @precondition(lambda self: self.victim.email in self.victim.proved)
+    @rule()
+    def attacker_guesses_before_her_mail_lands(self) -> None:
+        """She asks for a sign-in code and, before the relay sends her mail, the attacker types
+        six wrong codes naming her address from /64s of his own: her mail still lands, and its
+        link's token signs her in (SPEC "Codes": a code's token survives wrong codes)."""
+        victim = self.victim
+        self._let_time_pass(61)
+        ask = {"email": victim.email, "channel": "email"}
+        asked = self.client.post(
+            "/v1/login-codes", json=ask, environ_base={"REMOTE_ADDR": victim.client}
+        )
+        for k in range(6):
+            guess = {"email": victim.email, "code": f"{k + 10:06d}"}
+            client = f"2001:db8:{self.run % 65536:x}:{k + 16:x}::1"
+            path = "/v1/login-codes/confirm"
+            self.client.post(path, json=guess, environ_base={"REMOTE_ADDR": client})
+        seen = len(victim.links)
+        self.relay.drain()
+        self._look()
+        self._read_inboxes()
+        if asked.status_code != 202:
+            return
+        [row] = [r for r in self.new_rows if r["public_id"] == asked.get_json()["delivery"]["id"]]
+        if row["withhold"] or row["purpose"] != "login_code":
+            # Her address's hour was spent (victim_signs_in_by_her_link plays that), or no
+            # account holds it proven any more.
+            return
+        links = [t for to, p, t in victim.links[seen:] if (to, p) == (victim.email, "login_code")]
+        assert links, f"his wrong codes kept her mail from landing: {row['status']}"
+        body = {"email": victim.email, "token": links[-1]}
+        answer = self._post(victim, "/v1/login-codes/confirm", body)
+        assert answer.status_code == 200 or self._waits(answer), answer.get_json()
+        victim.used.add(links[-1])
+
+    @rule()
+    def attacker_fills_the_region(self) -> None:
+        """From clients of his own, the attacker asks sign-in codes by SMS for numbers of her
+        region no account holds (withheld: nothing sent, nobody pays), then she signs up by
+        SMS: withheld SMS fill no region's hour, so only real ones may close it to her."""
+        for k in range(REGION_SMS):
+            number = f"+3365{self.run % 1000:03d}{k:04d}"
+            client = f"198.18.{self.run % 250}.{k + 10}"
+            body = {"phone": number, "channel": "sms"}
+            self._post(self.attacker, "/v1/login-codes", body, client=client)
+        self.victim_takes_her_address(1)
+
+    def _check_region_full(self, number: str) -> None:
+        """A region refused `number` for its hour: real SMS (not withheld) to it filled it."""
+        region = phone_region(number)
+        texts = [
+            r
+            for r in self.new_rows
+            if (r["channel"], r["withhold"]) == ("sms", False)
+            and phone_region(r["recipient"]) == region
+            and self.clock - self.seen_at[r["id"]] < 3600
+        ]
+        assert len(texts) >= REGION_SMS, f"withheld SMS closed {region} ({len(texts)} real)"
+
+    @rule(n=st.integers(0, 1))
+    def attacker_guesses_all_day(self, n: int) -> None:
+        """A day of wrong codes naming her address (counted as the routes count them), then one
+        more from a client of his own: refused (SPEC "Codes": wrong codes are bounded per
+        account over a day, past which codes are taken only as tokens)."""
+        address = self.victim.addresses[n]
+        carrying = [u for u in self.users if address in (u["email"], u["phone"])]
+        # Her accounts', and the address's own where no account holds it.
+        spent = [wrong_codes_of(str(u["id"])) for u in carrying] + [wrong_codes_of(address)]
+        with self.engine.begin() as connection:
+            for _ in range(100):
+                self.throttle.record(connection, spent, utcnow())
+        client = f"2001:db8:{self.run % 65536:x}:ff::1"
+        body = {self._field(address): address, "code": "000000"}
+        answer = self._post(self.attacker, "/v1/login-codes/confirm", body, client=client)
+        assert answer.status_code == 429, answer.get_json()
+
+    @rule(n=st.integers(0, 1), with_password=st.booleans())
+    def attacker_squats(self, n: int, with_password: bool) -> None:
+        """Her address beside his own other one, on his channel; he activates with the code
+        that reaches him (after her registration too, if she made one: then the account is
+        contested) and signs in naming hers with his password: refused, as every sign-in
+        naming an address she owns (SPEC "An unproven address holds nothing")."""
+        email, phone = ("other", "own") if n == 0 else ("own", "other")
+        self._register(self.attacker, email, phone, n == 0)
+        self.activate("attacker", with_password)
+        self.attacker_signs_in_naming_hers(n)
+
+    @rule(n=st.integers(0, 1))
+    def attacker_signs_in_naming_hers(self, n: int) -> None:
+        """The attacker signs in naming an address of hers with his own password: refused."""
+        address = self.victim.addresses[n]
+        login = {self._field(address): address, "password": self.attacker.password}
+        self._check_not_hers(self.attacker, address, self._post(self.attacker, "/v1/logins", login))
+
     @precondition(lambda self: any(r["status"] == "sent" for r in self.new_rows))
     @rule(kind=st.sampled_from(["bounce", "complaint"]), n=st.integers(0, 1))
     def attacker_makes_his_address_refuse(self, kind: str, n: int) -> None:
@@ -685,7 +804,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
 
     @invariant()
     def sms_within_the_budgets(self) -> None:
-        for name, sent in self.sms_by_client.items():
+        for name, times in self.sms_by_client.items():
+            sent = sum(1 for t in times if self.clock - t < 3600)
             assert sent <= CLIENT_SMS, f"{name}'s client caused {sent} SMS"
         regions: dict[str, int] = {}
         for row in self._requested_rows():
@@ -813,10 +933,23 @@ class AttackerAndVictim(RuleBasedStateMachine):
                     select(outbox).where(outbox.c.id > self.rows_seen).order_by(outbox.c.id)
                 ).mappings()
             ]
+        for row in self.new_rows:
+            self.seen_at.setdefault(row["id"], self.clock)
+
+    def _let_time_pass(self, seconds: float) -> None:
+        """Age every throttle event by `seconds`, and the example's time with them."""
+        let_time_pass(self.engine, seconds)
+        self.clock += seconds
 
     def _requested_rows(self) -> list[dict[str, Any]]:
-        """The messages this example's requests caused, an operator's left out."""
-        return [r for r in self.new_rows if r["public_id"] not in self.operators_messages]
+        """The messages this example's requests caused in the hour before, an operator's left
+        out."""
+        return [
+            r
+            for r in self.new_rows
+            if r["public_id"] not in self.operators_messages
+            and self.clock - self.seen_at[r["id"]] < 3600
+        ]
 
     def _sms_rows(self) -> int:
         return sum(1 for r in self._requested_rows() if r["channel"] == "sms" and not r["withhold"])
