@@ -403,9 +403,10 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 body["new_password"] = actor.password
             answer = self._post(actor, path, body)
             assert answer.status_code < 500
-            if answer.status_code == 200 and reached == named:
-                # Her own code naming her own address: she proved it, as `activate` does.
-                actor.proved.add(named)
+            if answer.status_code == 200:
+                # A code that opens the account proves the address it reached, whatever the
+                # request named (as `activate` does).
+                actor.proved.add(reached)
             if path != "/v1/activations":
                 self._check_not_hers(actor, named, answer)
 
@@ -615,23 +616,31 @@ class AttackerAndVictim(RuleBasedStateMachine):
         assert answer.status_code == 200, answer.get_json()
         victim.used.add(links[-1])
 
-    @precondition(lambda self: self.victim.email in self.victim.proved)
-    @rule()
-    def attacker_guesses_before_her_mail_lands(self) -> None:
-        """She asks for a sign-in code and, before the relay sends her mail, the attacker types
-        six wrong codes naming her address from /64s of his own: her mail still lands, and its
-        link's token signs her in (SPEC "Codes": a code's token survives wrong codes)."""
+    @rule(sign_up=st.booleans())
+    def attacker_guesses_before_her_mail_lands(self, sign_up: bool) -> None:
+        """She signs up with her email, or asks for a sign-in code at the email she proved, and
+        before the relay sends her mail the attacker types six wrong codes naming her address
+        from /64s of his own: her mail still lands, and its link's token activates her account
+        or signs her in (SPEC "Codes": a code's token survives wrong codes)."""
         victim = self.victim
-        self._let_time_pass(61)
-        ask = {"email": victim.email, "channel": "email"}
-        asked = self.client.post(
-            "/v1/login-codes", json=ask, environ_base={"REMOTE_ADDR": victim.client}
+        email = victim.email
+        if not sign_up and email not in victim.proved:
+            return
+        purpose = "activation" if sign_up else "login_code"
+        path, confirm = (
+            ("/v1/registrations", "/v1/activations")
+            if sign_up
+            else ("/v1/login-codes", "/v1/login-codes/confirm")
         )
+        ask = {"email": email, "channel": "email"}
+        if sign_up:
+            ask["password"] = victim.password
+        self._let_time_pass(61)
+        asked = self.client.post(path, json=ask, environ_base={"REMOTE_ADDR": victim.client})
         for k in range(6):
-            guess = {"email": victim.email, "code": f"{k + 10:06d}"}
+            guess = {"email": email, "code": f"{k + 10:06d}"}
             client = f"2001:db8:{self.run % 65536:x}:{k + 16:x}::1"
-            path = "/v1/login-codes/confirm"
-            self.client.post(path, json=guess, environ_base={"REMOTE_ADDR": client})
+            self.client.post(confirm, json=guess, environ_base={"REMOTE_ADDR": client})
         seen = len(victim.links)
         self.relay.drain()
         self._look()
@@ -639,16 +648,24 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if asked.status_code != 202:
             return
         [row] = [r for r in self.new_rows if r["public_id"] == asked.get_json()["delivery"]["id"]]
-        if row["withhold"] or row["purpose"] != "login_code":
+        if row["withhold"] or row["purpose"] != purpose:
             # Her address's hour was spent (victim_signs_in_by_her_link plays that), or no
-            # account holds it proven any more.
+            # account holds it as this ask needs (an active one answers "account exists").
             return
-        links = [t for to, p, t in victim.links[seen:] if (to, p) == (victim.email, "login_code")]
-        assert links, f"his wrong codes kept her mail from landing: {row['status']}"
-        body = {"email": victim.email, "token": links[-1]}
-        answer = self._post(victim, "/v1/login-codes/confirm", body)
+        assert row["status"] != "cancelled", "his wrong codes kept her mail from landing"
+        links = [t for to, p, t in victim.links[seen:] if (to, p) == (email, purpose)]
+        if row["status"] != "sent" or not links:
+            # The mail provider refused it (mail_refuses plays that).
+            return
+        body = {"email": email, "token": links[-1]}
+        if sign_up:
+            body["password"] = victim.password
+        answer = self._post(victim, confirm, body)
         assert answer.status_code == 200 or self._waits(answer), answer.get_json()
         victim.used.add(links[-1])
+        if sign_up:
+            victim.registered.add(email)
+            victim.proved.add(email)
 
     @rule()
     def attacker_fills_the_region(self) -> None:
