@@ -215,9 +215,11 @@ def send_withheld(
     purpose: Purpose,
     channel: Channel,
     now: datetime,
+    asked_channel: Channel | None = None,
 ) -> Delivery:
     """Write a message of `purpose` to `address` that the relay ends `withheld`, sending
-    nothing: what a request that earned no message answers with, alike to its client."""
+    nothing: what a request that earned no message answers with, alike to its client (who
+    hears `asked_channel` when it differs, as for any message)."""
     return _queue(
         deps,
         connection,
@@ -229,6 +231,7 @@ def send_withheld(
         locale=DEFAULT,
         user_id=None,
         expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
+        asked_channel=asked_channel,
         withhold=True,
     )
 

@@ -170,6 +170,7 @@ def _for_no_account(
             purpose=purpose,
             channel=channel,
             now=now,
+            asked_channel=asked_channel,
         )
     else:
         notice = partial(
@@ -232,6 +233,7 @@ def _for_account(
         purpose=purpose,
         channel=channel,
         now=now,
+        asked_channel=asked_channel,
     )
     if purpose == Purpose.LOGIN_CODE and user.status == UserStatus.PENDING:
         return _Earned(channel, user, Purpose.ACTIVATION, withheld)

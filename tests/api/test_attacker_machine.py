@@ -59,6 +59,7 @@ LINK = "https://app.outpost.test/go#address={address}&purpose={purpose}&token={t
 LINKED = re.compile(r"#address=([^&]+)&purpose=([a-z_]+)&token=([A-Za-z0-9_-]+)")
 # What support posts with (the attacker may have talked them into an invitation).
 OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Operator": "support"}
+SUPPORT_CLIENT = "198.18.0.1"
 # The routes that take a code.
 CONFIRMS = ("/v1/activations", "/v1/login-codes/confirm", "/v1/password-resets/confirm")
 # Idempotency keys both draw from, so that one replays the other's.
@@ -183,7 +184,12 @@ class AttackerAndVictim(RuleBasedStateMachine):
         with self.engine.connect() as connection:
             newest = connection.execute(select(func.max(outbox.c.id))).scalar()
         self.rows_seen = newest or 0
-        self.sms_by_client = {a.name: 0 for a in self.actors.values()}
+        # When each SMS a client caused was written, in seconds of the example's time.
+        self.sms_by_client: dict[str, list[float]] = {a.name: [] for a in self.actors.values()}
+        # The example's time (each step lets a minute pass), and when each row was first seen:
+        # the budgets and throttles are counted over the hour before, as the service counts.
+        self.clock = 0.0
+        self.seen_at: dict[int, float] = {}
         self.discreet_deliveries: list[str] = []
         # Each registration's delivery, and the address its channel reaches.
         self.registrations: list[tuple[str, str]] = []
@@ -209,7 +215,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         """Post as `actor` (from `client`, else their own) a minute after the step before
         (people take that long, and a cooldown never hides what a step could reach), let the
         relay deliver what it caused, and check its answer."""
-        let_time_pass(self.engine, 61)
+        self._let_time_pass(61)
         before = self._sms_rows()
         environ = {"REMOTE_ADDR": client or actor.client}
         answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
@@ -221,7 +227,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             actor.deliveries.add(named["id"])
         self.relay.drain()
         self._look()
-        self.sms_by_client[actor.name] += self._sms_rows() - before
+        self.sms_by_client[actor.name] += [self.clock] * (self._sms_rows() - before)
         self._read_inboxes()
         if path in DISCREET:
             self._check_discreet_answer(answer, body)
@@ -284,7 +290,10 @@ class AttackerAndVictim(RuleBasedStateMachine):
         address = self.addresses[n]
         held = any(address in (u["email"], u["phone"]) for u in self.users)
         invite = {self._field(address): address}
-        answer = self._post(actor, "/v1/admin/accounts", invite, headers=OPERATOR)
+        # From support's own client: the attacker's forged reports lock out his.
+        answer = self._post(
+            actor, "/v1/admin/accounts", invite, client=SUPPORT_CLIENT, headers=OPERATOR
+        )
         if answer.status_code == 409:
             assert answer.get_json()["type"].endswith("/account-exists")
             assert held, f"an invitation to {address} was refused though no account carries it"
@@ -387,7 +396,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         person's included: a code proves and signs in at the address it reached only."""
         actor = self.actors[who]
         named = self.addresses[n]
-        for _, code in actor.codes[-1:]:
+        for reached, code in actor.codes[-1:]:
             body: dict[str, Any] = {self._field(named): named, "code": code}
             if path == "/v1/activations":
                 body["password"] = actor.password
@@ -395,6 +404,10 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 body["new_password"] = actor.password
             answer = self._post(actor, path, body)
             assert answer.status_code < 500
+            if answer.status_code == 200:
+                # A code that opens the account proves the address it reached, whatever the
+                # request named (as `activate` does).
+                actor.proved.add(reached)
             if path != "/v1/activations":
                 self._check_not_hers(actor, named, answer)
 
@@ -409,6 +422,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         body = {self._field(address): address, "password": victim.password, "channel": channel}
         seen, newest = len(victim.codes), max((r["id"] for r in self.new_rows), default=0)
         answer = self._post(victim, "/v1/registrations", body)
+        if answer.status_code == 429 and answer.get_json()["detail"] == SERVICE_BUSY:
+            self._check_region_full(address)
         arrived = [code for to, code in victim.codes[seen:] if to == address]
         told = [
             r["purpose"] for r in self.new_rows if r["id"] > newest and r["recipient"] == address
@@ -478,7 +493,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 "channel": "sms" if his_field == "phone" else "email",
             }
             client = f"192.0.2.{(2 * k + len(got)) % 250 + 1}"
-            let_time_pass(self.engine, 61)
+            self._let_time_pass(61)
             answer = self.client.post(
                 "/v1/registrations", json=body, environ_base={"REMOTE_ADDR": client}
             )
@@ -598,6 +613,116 @@ class AttackerAndVictim(RuleBasedStateMachine):
         assert answer.status_code == 200, answer.get_json()
         victim.used.add(links[-1])
 
+    @rule(sign_up=st.booleans())
+    def attacker_guesses_before_her_mail_lands(self, sign_up: bool) -> None:
+        """She signs up with her email, or asks for a sign-in code at the email she proved, and
+        before the relay sends her mail the attacker types six wrong codes naming her address
+        from /64s of his own: her mail still lands, and its link's token activates her account
+        or signs her in (SPEC "Codes": a code's token survives wrong codes)."""
+        victim = self.victim
+        email = victim.email
+        if not sign_up and email not in victim.proved:
+            return
+        purpose = "activation" if sign_up else "login_code"
+        path, confirm = (
+            ("/v1/registrations", "/v1/activations")
+            if sign_up
+            else ("/v1/login-codes", "/v1/login-codes/confirm")
+        )
+        ask = {"email": email, "channel": "email"}
+        if sign_up:
+            ask["password"] = victim.password
+        self._let_time_pass(61)
+        asked = self.client.post(path, json=ask, environ_base={"REMOTE_ADDR": victim.client})
+        for k in range(6):
+            guess = {"email": email, "code": f"{k + 10:06d}"}
+            client = f"2001:db8:{self.run % 65536:x}:{k + 16:x}::1"
+            self.client.post(confirm, json=guess, environ_base={"REMOTE_ADDR": client})
+        seen = len(victim.links)
+        self.relay.drain()
+        self._look()
+        self._read_inboxes()
+        if asked.status_code != 202:
+            return
+        [row] = [r for r in self.new_rows if r["public_id"] == asked.get_json()["delivery"]["id"]]
+        if row["withhold"] or row["purpose"] != purpose:
+            # Her address's hour was spent (victim_signs_in_by_her_link plays that), or no
+            # account holds it as this ask needs (an active one answers "account exists").
+            return
+        assert row["status"] != "cancelled", "his wrong codes kept her mail from landing"
+        links = [t for to, p, t in victim.links[seen:] if (to, p) == (email, purpose)]
+        if row["status"] != "sent" or not links:
+            # The mail provider refused it (mail_refuses plays that).
+            return
+        body = {"email": email, "token": links[-1]}
+        if sign_up:
+            body["password"] = victim.password
+        answer = self._post(victim, confirm, body)
+        assert answer.status_code == 200 or self._waits(answer), answer.get_json()
+        victim.used.add(links[-1])
+        if sign_up:
+            victim.registered.add(email)
+            victim.proved.add(email)
+
+    @rule()
+    def attacker_fills_the_region(self) -> None:
+        """From clients of his own, the attacker asks sign-in codes by SMS for numbers of her
+        region no account holds (withheld: nothing sent, nobody pays), then she signs up by
+        SMS: withheld SMS fill no region's hour, so only real ones may close it to her."""
+        for k in range(REGION_SMS):
+            number = f"+3365{self.run % 1000:03d}{k:04d}"
+            client = f"198.18.{self.run % 250}.{k + 10}"
+            body = {"phone": number, "channel": "sms"}
+            self._post(self.attacker, "/v1/login-codes", body, client=client)
+        self.victim_takes_her_address(1)
+
+    def _check_region_full(self, number: str) -> None:
+        """A region refused `number` for its hour: real SMS (not withheld) to it filled it."""
+        region = phone_region(number)
+        texts = [
+            r
+            for r in self.new_rows
+            if (r["channel"], r["withhold"]) == ("sms", False)
+            and phone_region(r["recipient"]) == region
+            and self.clock - self.seen_at[r["id"]] < 3600
+        ]
+        assert len(texts) >= REGION_SMS, f"withheld SMS closed {region} ({len(texts)} real)"
+
+    @rule(n=st.integers(0, 1))
+    def attacker_guesses_all_day(self, n: int) -> None:
+        """A day of wrong codes naming her address (counted as the routes count them), then one
+        more from a client of his own: refused (SPEC "Codes": wrong codes are bounded per
+        account over a day, past which codes are taken only as tokens)."""
+        address = self.victim.addresses[n]
+        carrying = [u for u in self.users if address in (u["email"], u["phone"])]
+        # Her accounts', and the address's own where no account holds it.
+        spent = [wrong_codes_of(str(u["id"])) for u in carrying] + [wrong_codes_of(address)]
+        with self.engine.begin() as connection:
+            for _ in range(100):
+                self.throttle.record(connection, spent, utcnow())
+        client = f"2001:db8:{self.run % 65536:x}:ff::1"
+        body = {self._field(address): address, "code": "000000"}
+        answer = self._post(self.attacker, "/v1/login-codes/confirm", body, client=client)
+        assert answer.status_code == 429, answer.get_json()
+
+    @rule(n=st.integers(0, 1), with_password=st.booleans())
+    def attacker_squats(self, n: int, with_password: bool) -> None:
+        """Her address beside his own other one, on his channel; he activates with the code
+        that reaches him (after her registration too, if she made one: then the account is
+        contested) and signs in naming hers with his password: refused, as every sign-in
+        naming an address she owns (SPEC "An unproven address holds nothing")."""
+        email, phone = ("other", "own") if n == 0 else ("own", "other")
+        self._register(self.attacker, email, phone, n == 0)
+        self.activate("attacker", with_password)
+        self.attacker_signs_in_naming_hers(n)
+
+    @rule(n=st.integers(0, 1))
+    def attacker_signs_in_naming_hers(self, n: int) -> None:
+        """The attacker signs in naming an address of hers with his own password: refused."""
+        address = self.victim.addresses[n]
+        login = {self._field(address): address, "password": self.attacker.password}
+        self._check_not_hers(self.attacker, address, self._post(self.attacker, "/v1/logins", login))
+
     @precondition(lambda self: any(r["status"] == "sent" for r in self.new_rows))
     @rule(kind=st.sampled_from(["bounce", "complaint"]), n=st.integers(0, 1))
     def attacker_makes_his_address_refuse(self, kind: str, n: int) -> None:
@@ -693,7 +818,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
 
     @invariant()
     def sms_within_the_budgets(self) -> None:
-        for name, sent in self.sms_by_client.items():
+        for name, times in self.sms_by_client.items():
+            sent = sum(1 for t in times if self.clock - t < 3600)
             assert sent <= CLIENT_SMS, f"{name}'s client caused {sent} SMS"
         regions: dict[str, int] = {}
         for row in self._requested_rows():
@@ -830,10 +956,23 @@ class AttackerAndVictim(RuleBasedStateMachine):
                     select(outbox).where(outbox.c.id > self.rows_seen).order_by(outbox.c.id)
                 ).mappings()
             ]
+        for row in self.new_rows:
+            self.seen_at.setdefault(row["id"], self.clock)
+
+    def _let_time_pass(self, seconds: float) -> None:
+        """Age every throttle event by `seconds`, and the example's time with them."""
+        let_time_pass(self.engine, seconds)
+        self.clock += seconds
 
     def _requested_rows(self) -> list[dict[str, Any]]:
-        """The messages this example's requests caused, an operator's left out."""
-        return [r for r in self.new_rows if r["public_id"] not in self.operators_messages]
+        """The messages this example's requests caused in the hour before, an operator's left
+        out."""
+        return [
+            r
+            for r in self.new_rows
+            if r["public_id"] not in self.operators_messages
+            and self.clock - self.seen_at[r["id"]] < 3600
+        ]
 
     def _sms_rows(self) -> int:
         return sum(1 for r in self._requested_rows() if r["channel"] == "sms" and not r["withhold"])

@@ -147,6 +147,26 @@ def test_the_holder_proves_an_address_of_their_own_by_an_address_change(
     _post(client, engine, "/v1/logins", {"email": HER_EMAIL, "password": HIS}, 200)
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1/activations/resend", "/v1/login-codes", "/v1/password-resets"]
+)
+def test_a_number_carried_unproven_is_answered_on_the_channel_asked_as_a_free_one(
+    client: FlaskClient, engine: Engine, settings: Settings, path: str
+) -> None:
+    """A request naming a number and asking for email hears `email` whether an active account
+    carries the number unproven or nobody does: its withheld message answers as the channel
+    asked for, as every message does (the attacker machine found `sms` for the carried one)."""
+    carried = _squat(client, engine, settings, "D")
+    forget_throttles(engine)
+
+    def shown(phone: str) -> dict[str, Any]:
+        answer = _post(client, engine, path, {"phone": phone, "channel": "email"}).get_json()
+        return {**answer, "delivery": {**answer["delivery"], "id": None}}
+
+    assert shown(carried) == shown("+33655555555")
+    assert shown(carried)["delivery"]["channel"] == "email"
+
+
 @pytest.mark.parametrize("taken_by", ["active", "pending", "carried"])
 def test_a_second_address_tells_nothing_of_the_first(
     client: FlaskClient, engine: Engine, settings: Settings, taken_by: str
