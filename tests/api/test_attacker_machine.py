@@ -120,7 +120,7 @@ RFC822 = {**BEARER, "Content-Type": "message/rfc822"}
 # 43 s on PostgreSQL, and 3 to 5 times that beside the rest of the suite; this size is a
 # regression net, not a search (150 examples of 30 steps, run by hand, found nothing more; on
 # the code before the guards, the takeover took 200 examples to find, the other promises 100).
-EXAMPLES, STEPS = 8, 20
+EXAMPLES, STEPS = 30, 20
 RUNS = itertools.count()
 
 
