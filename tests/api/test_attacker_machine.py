@@ -41,6 +41,7 @@ from api_service import create_app
 from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.limits import SERVICE_BUSY
 from api_service.flows.login import SIGN_INS_LOCKED
+from api_service.flows.redeem import TOO_MANY_WRONG_CODES
 from outbox_relay.bounce import EX_OK, bounce
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
@@ -400,7 +401,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         person's included: a code proves and signs in at the address it reached only."""
         actor = self.actors[who]
         named = self.addresses[n]
-        for _, code in actor.codes[-1:]:
+        for to, code in actor.codes[-1:]:
             body: dict[str, Any] = {self._field(named): named, "code": code}
             if path == "/v1/activations":
                 body["password"] = actor.password
@@ -408,6 +409,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 body["new_password"] = actor.password
             answer = self._post(actor, path, body)
             assert answer.status_code < 500
+            if path != "/v1/login-codes/confirm" and answer.status_code == 200 and named == to:
+                # The code that reached her proves her address, whoever registered it.
+                actor.proved.add(named)
             if path != "/v1/activations":
                 self._check_not_hers(actor, named, answer)
 
@@ -421,6 +425,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         channel = "email" if n == 0 else "sms"
         body = {self._field(address): address, "password": victim.password, "channel": channel}
         seen, newest = len(victim.codes), max((r["id"] for r in self.new_rows), default=0)
+        links_seen = len(victim.links)
         answer = self._post(victim, "/v1/registrations", body)
         arrived = [code for to, code in victim.codes[seen:] if to == address]
         told = [
@@ -438,9 +443,16 @@ class AttackerAndVictim(RuleBasedStateMachine):
         if activated.status_code == 409:
             activation["password"] = victim.password
             activated = self._post(victim, "/v1/activations", activation)
+        tokens = [t for to, _, t in victim.links[links_seen:] if to == address]
+        if activated.get_json().get("detail") == TOO_MANY_WRONG_CODES and tokens:
+            # His wrong codes spent her account's day: her mail's link still activates.
+            del activation["code"]
+            activated = self._post(victim, "/v1/activations", {**activation, "token": tokens[-1]})
         if activated.status_code == 429:
-            # Her client's SMS hour, which the welcome by SMS would exceed: played elsewhere.
-            assert activated.get_json()["detail"] in GENERIC_429, activated.get_json()
+            # Her client's SMS hour, which the welcome by SMS would exceed: played elsewhere;
+            # or his wrong codes, and an SMS carries no link.
+            refusals = GENERIC_429 | (set() if tokens else {TOO_MANY_WRONG_CODES})
+            assert activated.get_json()["detail"] in refusals, activated.get_json()
             return
         assert activated.status_code == 200, activated.get_json()
         victim.proved.add(address)
@@ -452,7 +464,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         theirs = self._post(
             self.attacker, "/v1/logins", {**login, "password": "x" + victim.password}
         )
-        assert theirs.status_code == 401
+        # Refused, or locked by his own guesses.
+        assert theirs.status_code == 401 or theirs.get_json()["detail"] == SIGN_INS_LOCKED
         attacker_login = {**login, "password": self.attacker.password}
         self._check_not_hers(
             self.attacker, address, self._post(self.attacker, "/v1/logins", attacker_login)
