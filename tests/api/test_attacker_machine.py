@@ -267,14 +267,15 @@ class AttackerAndVictim(RuleBasedStateMachine):
             body["phone"] = self._whose(actor, phone).phone
         if not {"email", "phone"} & set(body):
             return
-        body["channel"] = "sms" if "phone" in body and (sms or "email" not in body) else "email"
+        sms_channel = "phone" in body and (sms or "email" not in body)
+        body["channel"] = "sms" if sms_channel else "email"
         headers = None if key is None else {"Idempotency-Key": f"key-{self.run}-{key}"}
         answer = self._post(actor, "/v1/registrations", body, headers=headers)
         if answer.status_code == 202:
             actor.registered |= {body[f] for f in ("email", "phone") if f in body}
             assert answer.get_json()["status"] == "pending_activation"
             delivery = answer.get_json()["delivery"]["id"]
-            self.registrations.append((delivery, body.get("email") or body["phone"]))
+            self.registrations.append((delivery, body["phone" if sms_channel else "email"]))
 
     @rule(
         who=st.sampled_from(["attacker", "victim"]),
