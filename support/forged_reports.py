@@ -20,6 +20,8 @@ BOUNCES = "bounces@mail.outpost.test"
 FORGERS_KEY = "the forger's own key, not SECRET_KEY"
 # What a report can be: RFC 3464, RFC 5965, a bounce in no standard form, an RFC 3834 reply.
 KINDS = ("delivery_status", "feedback", "bounce", "auto_reply")
+# The kinds that quote the original's Message-ID (the others name no message but by the token).
+QUOTING = ("delivery_status", "feedback")
 # Which bounce address, recipient and message a forged report names (see `Forgery.naming`).
 NAMINGS = (
     "made_up_token",

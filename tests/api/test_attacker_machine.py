@@ -52,7 +52,7 @@ from shared.provider_events import MAIL_REPORTERS
 from shared.sms_providers.registry import RECEIVING
 from shared.throttle import Throttle
 from support.constants import ADMIN_TOKEN, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
-from support.forged_reports import BOUNCES, KINDS, NAMINGS, Forgery, Mail, report
+from support.forged_reports import BOUNCES, KINDS, NAMINGS, QUOTING, Forgery, Mail, report
 from support.mail_reports import ENV as MAIL_REPORT_KEYS
 from support.mail_reports import SIGNERS, fixture, post
 from support.rows import let_time_pass
@@ -697,6 +697,9 @@ class AttackerAndVictim(RuleBasedStateMachine):
         [his_id] = [p for p in self._messages() if f"<{p}@" in his_mail.message_id]
         acts = kind != "auto_reply"
         for naming in NAMINGS:
+            if naming == "his_token_her_message" and kind not in QUOTING:
+                # Quoting nothing, it is his own mail's report.
+                continue
             before, suppressed = self._messages(), self._suppressed()
             to, recipient, quoted = forgery.naming(naming)
             mail = report(kind, to, recipient, quoted)
