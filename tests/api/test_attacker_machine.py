@@ -1,17 +1,21 @@
-"""A machine that plays the attacker (SPEC "Proof of address", "No enumeration", "Throttles"):
-an attacker and a victim, each with a client address, a mailbox and a phone, interleave every
-public route that writes, and the service's promises are checked after every step.
+"""A machine that plays the attacker (SPEC "Proof of address", "No enumeration", "Throttles",
+"Reports by mail"): an attacker and a victim, each with a client address, a mailbox and a
+phone, interleave every public route that writes and every route that takes reports of mail
+(which anyone who can mail the bounce address, or forge a provider's webhook, feeds), and the
+service's promises are checked after every step.
 
-The rules come from the application's own routes: a public route that writes and has no rule
-here fails `test_every_public_route_that_writes_has_a_rule`, so a new route is played the day
-it is added. Each example takes addresses of its own and lets every throttle window pass
+The rules come from the application's own routes: such a route with no rule here fails
+`test_every_public_route_that_writes_has_a_rule`, so a new route is played the day it is
+added. Each example takes addresses of its own and lets every throttle window pass
 first, so examples share a database and nothing else.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -38,20 +42,23 @@ from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.limits import SERVICE_BUSY
 from api_service.flows.login import SIGN_INS_LOCKED
 from api_service.flows.redeem import TOO_MANY_WRONG_CODES
+from outbox_relay.bounce import EX_OK, bounce
 from outbox_relay.relay import Relay
 from shared.addresses import phone_region
 from shared.clock import utcnow
 from shared.lockouts import failures_of, wrong_codes_of
 from shared.models import outbox, provider_events, suppressions, throttle_events, users
 from shared.provider_events import MAIL_REPORTERS
+from shared.sms_providers.registry import RECEIVING
 from shared.throttle import Throttle
 from support.constants import ADMIN_TOKEN, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
+from support.forged_reports import BOUNCES, KINDS, NAMINGS, QUOTING, Forgery, Mail, report
 from support.mail_reports import ENV as MAIL_REPORT_KEYS
 from support.mail_reports import SIGNERS, fixture, post
 from support.rows import let_time_pass
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer
-from support.sns import BEARER, TOKEN
+from support.sns import BEARER, TOKEN, basic, post_sns, ses
 
 PUBLIC_URL = "https://api.outpost.test"
 # Every mailed code carries its link token: the way in that wrong codes never close.
@@ -71,6 +78,8 @@ FORGED_BOUNCES = {
     "postmark": "bounce",
     "resend": "bounced",
 }
+# The webhooks of mail providers, each signed with a key of its own (SES's: the token).
+SIGNED_REPORTS = ("ses", *MAIL_REPORTERS)
 # Small budgets, so that a short run reaches them.
 CLIENT_SMS, REGION_SMS, PER_HOUR = 3, 5, 2
 # A code waits this long on a provider that is down before it goes on the other channel.
@@ -101,9 +110,13 @@ REQUESTED = (
 )
 # Codes that sign in or set a password: only to a proven address.
 SETS_A_PASSWORD = ("password_reset", "login_code")
-# Routes that take credentials rather than a public request: played by their own tests.
-AUTHENTICATED = ("/v1/admin/", "/admin/", "/v1/provider-events")
+# Routes that take credentials rather than a public request: played by their own tests, as
+# are the SMS providers' receipts (tests/api/test_sms_receipts.py). Reports of mail are played
+# here: whoever can mail the bounce address can have a report posted.
+AUTHENTICATED = ("/v1/admin/", "/admin/", *(f"/v1/provider-events/{s.name}" for s in RECEIVING))
 CODE = re.compile(r"\b\d{6}\b")
+# A report by mail as a server that receives BOUNCE_ADDRESS's mail posts it.
+RFC822 = {**BEARER, "Content-Type": "message/rfc822"}
 # Each step is a minute after the one before: 25 steps stay inside every hourly budget.
 # Sized to fit CI: alone on the 2-core VM, 40 examples of 25 steps took 27 s on SQLite and
 # 43 s on PostgreSQL, and 3 to 5 times that beside the rest of the suite; this size is a
@@ -137,6 +150,8 @@ class Actor:
     used: set[str] = field(default_factory=set)
     # The deliveries the service named in its answers to this person.
     deliveries: set[str] = field(default_factory=set)
+    # Each mail that reached them, by its bounce address (BOUNCE_ADDRESS's VERP) and Message-ID.
+    mails: list[Mail] = field(default_factory=list)
 
     @property
     def addresses(self) -> tuple[str, str]:
@@ -180,6 +195,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self.actors = {a.name: a for a in (self.attacker, self.victim)}
         self.addresses = [*self.attacker.addresses, *self.victim.addresses]
         self.mails_seen = len(self.smtp.sink.received)
+        self.envelopes_seen = len(self.smtp.sink.envelopes)
         self.sms_seen = len(self.gateway.requests)
         with self.engine.connect() as connection:
             newest = connection.execute(select(func.max(outbox.c.id))).scalar()
@@ -211,11 +227,14 @@ class AttackerAndVictim(RuleBasedStateMachine):
         *,
         client: str | None = None,
         headers: dict[str, str] | None = None,
+        wait: bool = True,
     ) -> Any:
         """Post as `actor` (from `client`, else their own) a minute after the step before
         (people take that long, and a cooldown never hides what a step could reach), let the
-        relay deliver what it caused, and check its answer."""
-        self._let_time_pass(61)
+        relay deliver what it caused, and check its answer. A bot's burst (`wait=False`) takes
+        no time: its many guesses would pass the hour the invariants count budgets in."""
+        if wait:
+            self._let_time_pass(61)
         before = self._sms_rows()
         environ = {"REMOTE_ADDR": client or actor.client}
         answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
@@ -257,7 +276,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
             body["phone"] = self._whose(actor, phone).phone
         if not {"email", "phone"} & set(body):
             return
-        body["channel"] = "sms" if "phone" in body and (sms or "email" not in body) else "email"
+        sms_channel = "phone" in body and (sms or "email" not in body)
+        body["channel"] = "sms" if sms_channel else "email"
         headers = None if key is None else {"Idempotency-Key": f"key-{self.run}-{key}"}
         answer = self._post(actor, "/v1/registrations", body, headers=headers)
         if answer.status_code == 202:
@@ -582,7 +602,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             client = f"2001:db8:{self.run % 65536:x}:{k:x}::1"
             if kind == "passwords":
                 body = {field_: address, "password": f"a wrong guess {k}"}
-                self._post(self.attacker, "/v1/logins", body, client=client)
+                self._post(self.attacker, "/v1/logins", body, client=client, wait=False)
                 continue
             for path in (
                 "/v1/activations",
@@ -592,7 +612,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 body = {field_: address, "code": f"{k:06d}"}
                 if path == "/v1/password-resets/confirm":
                     body["new_password"] = self.attacker.password
-                self._post(self.attacker, path, body, client=client)
+                self._post(self.attacker, path, body, client=client, wait=False)
 
     @precondition(lambda self: self.victim.email in self.victim.proved)
     @rule()
@@ -758,28 +778,89 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self._read_inboxes()
 
     @precondition(lambda self: bool(self.new_rows))
-    @rule(provider=st.sampled_from(MAIL_REPORTERS))
+    @rule(provider=st.sampled_from(SIGNED_REPORTS))
     def forged_mail_reports_arrive(self, provider: str) -> None:
         """The attacker posts a mail provider's permanent bounce of each mail just sent, signed
-        with a key that is not the provider's: refused, and acting on nothing."""
+        with a key that is not the provider's (SES's: a password not the token): refused, and
+        acting on nothing."""
         for row in self.new_rows:
             if row["channel"] != "email" or row["status"] != "sent":
                 continue
-            body = fixture(
-                provider,
-                FORGED_BOUNCES[provider],
-                message_id=f"<{row['public_id']}@outpost.test>",
-                provider_id=row["provider_message_id"] or row["public_id"],
-                recipient=row["recipient"],
-            )
-            forged = SIGNERS[provider](body, wrong=True)
-            answer = post(self.client, provider, forged, client=self.attacker.client)
+            values = {
+                "message_id": f"<{row['public_id']}@outpost.test>",
+                "provider_id": row["provider_message_id"] or row["public_id"],
+                "recipient": row["recipient"],
+            }
+            if provider == "ses":
+                notification = ses("bounce_permanent", **values)
+                wrong = basic("not-the-provider-events-token")
+                answer = post_sns(self.client, notification, wrong, client=self.attacker.client)
+            else:
+                body = fixture(provider, FORGED_BOUNCES[provider], **values)
+                forged = SIGNERS[provider](body, wrong=True)
+                answer = post(self.client, provider, forged, client=self.attacker.client)
             assert answer.status_code in (401, 429), answer.get_json()
         with self.engine.connect() as connection:
-            reported = select(func.count()).where(provider_events.c.source.in_(MAIL_REPORTERS))
+            reported = select(func.count()).where(provider_events.c.source.in_(SIGNED_REPORTS))
             assert connection.execute(reported).scalar_one() == 0
 
+    @precondition(lambda self: bool(self.attacker.mails))
+    @rule(kind=st.sampled_from(KINDS), piped=st.booleans())
+    def attacker_mails_reports(self, kind: str, piped: bool) -> None:
+        """The attacker mails the bounce address reports of his making (SPEC "Reports by
+        mail"), which reach Outpost as the MTA's pipe hands them to `outbox-relay bounce` or as
+        a server posts them: a made-up token, her address as a VERP, his token's signature
+        under her message's id, his token about her address or quoting her message, no token,
+        and last his own mail's report. Only that one acts (an auto-reply never), on his mail
+        and his address alone, and a fallback follows only his mail."""
+        his_mail = self.attacker.mails[-1]
+        to_her = [r for r in self.new_rows if r["recipient"] == self.victim.email]
+        her_id = to_her[-1]["public_id"] if to_her else str(uuid.uuid4())
+        forgery = Forgery(his_mail, self.attacker.email, self.victim.email, her_id)
+        [his_id] = [p for p in self._messages() if f"<{p}@" in his_mail.message_id]
+        acts = kind != "auto_reply"
+        for naming in NAMINGS:
+            if naming == "his_token_her_message" and kind not in QUOTING:
+                # Quoting nothing, it is his own mail's report.
+                continue
+            before, suppressed = self._messages(), self._suppressed()
+            to, recipient, quoted = forgery.naming(naming)
+            mail = report(kind, to, recipient, quoted)
+            if piped:
+                assert bounce(self.relay.settings, io.BytesIO(mail), to) == EX_OK
+            else:
+                answer = self.client.post("/v1/provider-events/mail", data=mail, headers=RFC822)
+                assert answer.status_code == 200, answer.get_json()
+            if naming == "his_own":
+                self.relay.drain()
+            self._look()
+            after = self._messages()
+            moved = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+            # His mail may fall back on his other channel, as a bounced code may.
+            ours = {his_id, after[his_id]["fallback_id"]} if naming == "his_own" and acts else set()
+            assert moved <= ours, f"a {naming} {kind} moved {moved - ours}"
+            added = self._suppressed() - suppressed
+            assert added <= ({self.attacker.email} if ours else set()), f"{naming}: {added}"
+            if ours and before[his_id]["status"] == "sent":
+                assert after[his_id]["status"] == "bounced", after[his_id]
+
     # -- the promises -------------------------------------------------------------------------
+
+    @invariant()
+    def reports_by_mail_act_only_on_his(self) -> None:
+        """No report by mail is recorded on a message that is not the attacker's, nor has one
+        suppressed any address of hers."""
+        mail = provider_events.c.source == "mail"
+        with self.engine.connect() as connection:
+            reported = connection.execute(
+                select(outbox.c.recipient)
+                .join(provider_events, provider_events.c.outbox_id == outbox.c.id)
+                .where(mail, outbox.c.id > self.rows_seen)
+            ).scalars()
+            assert set(reported) <= set(self.attacker.addresses)
+            hers = suppressions.c.address.in_(self.victim.addresses)
+            by_mail = select(suppressions.c.address).where(suppressions.c.source == "mail", hers)
+            assert connection.execute(by_mail).all() == []
 
     @invariant()
     def no_answer_of_hers_reaches_him(self) -> None:
@@ -964,6 +1045,14 @@ class AttackerAndVictim(RuleBasedStateMachine):
         let_time_pass(self.engine, seconds)
         self.clock += seconds
 
+    def _messages(self) -> dict[str, dict[str, Any]]:
+        """This example's mail and SMS as they stand, by delivery id."""
+        return {r["public_id"]: r for r in self.new_rows if r["channel"] != "webhook"}
+
+    def _suppressed(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return set(connection.execute(select(suppressions.c.address)).scalars())
+
     def _requested_rows(self) -> list[dict[str, Any]]:
         """The messages this example's requests caused in the hour before, an operator's left
         out."""
@@ -990,7 +1079,18 @@ class AttackerAndVictim(RuleBasedStateMachine):
             actor.links += [(unquote(a), p, t) for a, p, t in LINKED.findall(content)]
             if mail["List-Unsubscribe"]:
                 actor.unsubscribe.append(str(mail["List-Unsubscribe"]).strip("<>").split("/")[-1])
+        taken = {id(mail) for mail in self.smtp.sink.received[self.mails_seen :]}
+        sink = self.smtp.sink
+        for mail, (sender, *_) in zip(
+            sink.data_commands[self.envelopes_seen :],
+            sink.envelopes[self.envelopes_seen :],
+            strict=True,
+        ):
+            actor = owners.get(str(mail["To"]))
+            if actor is not None and id(mail) in taken:
+                actor.mails.append(Mail(sender, str(mail["Message-ID"])))
         self.mails_seen = len(self.smtp.sink.received)
+        self.envelopes_seen = len(sink.envelopes)
         for sms in self.gateway.requests[self.sms_seen :]:
             actor = owners.get(sms.json["to"])
             if actor is not None:
@@ -1048,6 +1148,7 @@ def test_the_attacker_gets_nothing_the_promises_keep(
         public_url=PUBLIC_URL,
         code_link_url=LINK,
         code_fallback_after=FALLBACK_AFTER,
+        bounce_address=BOUNCES,
         sms_client_hourly_limit=CLIENT_SMS,
         sms_region_hourly_limit=REGION_SMS,
         throttle_per_hour=PER_HOUR,
@@ -1178,6 +1279,7 @@ def test_the_provisioning_gate_tells_the_attacker_nothing(
         webhook_secret=WEBHOOK_KEY,
         relay_backoff_base=30.0,
         relay_backoff_cap=60.0,
+        bounce_address=BOUNCES,
     )
     GatedMachine.smtp = smtp
     GatedMachine.gateway = receiver
@@ -1210,6 +1312,13 @@ PLAYED = {
     "/v1/login-codes": AttackerAndVictim.login_code,
     "/v1/login-codes/confirm": AttackerAndVictim.login_code_confirm,
     "/v1/unsubscribe/<token>": AttackerAndVictim.unsubscribe,
+    # Reports of mail, which the attacker forges.
+    "/v1/provider-events": AttackerAndVictim.attacker_makes_his_address_refuse,
+    "/v1/provider-events/mail": AttackerAndVictim.attacker_mails_reports,
+    **{
+        f"/v1/provider-events/{p}": AttackerAndVictim.forged_mail_reports_arrive
+        for p in SIGNED_REPORTS
+    },
 }
 
 
@@ -1221,4 +1330,4 @@ def test_every_public_route_that_writes_has_a_rule(app: Flask) -> None:
         and r.methods & {"POST", "PUT", "PATCH", "DELETE"}
         and not r.rule.startswith(AUTHENTICATED)
     }
-    assert writing == set(PLAYED), "a public route that writes is not played by the machine"
+    assert writing == set(PLAYED), "a route that writes is not played by the machine"
