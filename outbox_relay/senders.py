@@ -72,11 +72,6 @@ class Senders:
         self._precedence = Precedence()
         self._batching = ExitStack()
 
-    @property
-    def in_flight(self) -> int:
-        """Rows handed to the senders whose delivery is not done."""
-        return self._flight.count
-
     def start(self, rows: list[claims.Claimed], suppressed: set[int]) -> None:
         """Start delivering a claim's rows, those to a `suppressed` address as such.
 
@@ -93,16 +88,12 @@ class Senders:
             (row, row.id in suppressed, self._precedence.enter(row.channel, row.priority))
             for row in rows
         ]
-        if len(rows) == 1 and not rows[0].withhold and not self.in_flight:
+        if len(rows) == 1 and not rows[0].withhold and not self._flight.count:
             self._deliver(*calls[0])
             return
         if self._flight.take_off(len(rows)):
             self._batching.enter_context(self._outcomes.batching())
         self._flight.hand(self._deliver, calls)
-
-    def wait(self, done: Callable[[], bool], timeout: float) -> None:
-        """Until `done` holds, a delivery ends or `timeout` seconds pass."""
-        self._flight.wait(done, timeout)
 
     def finish(self) -> None:
         """Wait for the rows in flight, write the outcomes waiting, and raise what a delivery
