@@ -1,7 +1,7 @@
 """What becomes of one claimed row, decided in this one place from what its delivery met.
 
-River's job executor is the model (internal/jobexecutor, `reportError`): the senders make the
-call, this module decides, the senders apply the decision. Its functions are pure: from the
+River's job executor is the model (internal/jobexecutor, `reportError`): meet.py makes the
+call, this module decides, doer.py does the decision. Its functions are pure: from the
 row, what stopped it before a send (`Gate`, gates.py) or what the send met (`Accepted`,
 `Refused`, or the exception it raised), the settings and the time, to a `Decision`: the
 `Outcome` to collect or the time the row is handed back untried, whether its code goes again on

@@ -40,9 +40,8 @@ class Flight:
         self._cond = threading.Condition()
         self._count = 0
         self._raised: BaseException | None = None
-        # What the one thread that waits (the claiming one: `wait`, `land`) waits for: a
-        # delivery's end wakes it only once that holds, not at every end (a wake a message,
-        # where the room for a claim comes once a half batch is written).
+        # What the one thread that waits (the claiming one: `land`) waits for: a delivery's
+        # end wakes it only once that holds, not at every end (a wake a message).
         self._wanted: Callable[[], bool] | None = None
 
     @property
@@ -87,15 +86,10 @@ class Flight:
             self._threads.remove(threading.current_thread())
             return True
 
-    def wait(self, done: Callable[[], bool], timeout: float) -> None:
-        """Until `done` holds as a delivery ends, or `timeout` seconds pass."""
-        with self._cond:
-            self._wait_for(done, timeout)
-
     def land(self) -> BaseException | None:
         """Wait until no delivery is in flight; what one raised meanwhile, if any."""
         with self._cond:
-            self._wait_for(lambda: not self._count, None)
+            self._wait_for(lambda: not self._count)
             raised, self._raised = self._raised, None
             return raised
 
@@ -133,9 +127,9 @@ class Flight:
             if self._wanted is not None and self._wanted():
                 self._cond.notify_all()
 
-    def _wait_for(self, wanted: Callable[[], bool], timeout: float | None) -> None:
+    def _wait_for(self, wanted: Callable[[], bool]) -> None:
         self._wanted = wanted
         try:
-            self._cond.wait_for(wanted, timeout)
+            self._cond.wait_for(wanted)
         finally:
             self._wanted = None

@@ -20,6 +20,7 @@ from outbox_relay.deaths import Deaths
 from outbox_relay.decide import Outcome
 from outbox_relay.fallbacks import Fallbacks
 from outbox_relay.sent_events import SentEvents
+from outbox_relay.unwritten import Unwritten
 from shared import logs
 from shared.clock import utcnow
 from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
@@ -70,6 +71,8 @@ class OutcomeBook:
         self._unsettled: list[Outcome] = []
         self._untried: list[claims.Claimed] = []
         self._database_lost = threading.Event()
+        # The relay's claimed rows until each is written here or handed back (Relay._room).
+        self.unwritten = Unwritten()
         # PostgreSQL writes a lone delivered outcome in one statement, on a connection kept
         # for it (store.mark_delivered); one thread at a time uses it.
         self._kept = claims.Claimer(engine) if engine.dialect.name == "postgresql" else None
@@ -79,11 +82,6 @@ class OutcomeBook:
     def database_lost(self) -> bool:
         """Whether a write failed since the backlog was last settled: send nothing meanwhile."""
         return self._database_lost.is_set()
-
-    def waiting(self) -> int:
-        """How many outcomes wait to be written."""
-        with self._lock:
-            return len(self._collected)
 
     def held(self) -> int:
         """Outcomes and rows kept for the database's return."""
@@ -175,11 +173,13 @@ class OutcomeBook:
             falls_back = self._fallbacks.follow if fallback else None
             try:
                 releases.release(self._engine, [row], due, on_fallback=falls_back)
+                self.unwritten.done(1)
                 return
             except SQLAlchemyError:
                 self._database_lost.set()
         with self._lock:
             self._untried.append(row)
+        self.unwritten.done(1)
 
     def settle_backlog(self) -> None:
         """Write the outcomes kept while the database was away; raise if it still is.
@@ -217,11 +217,13 @@ class OutcomeBook:
             self._database_lost.set()
             with self._lock:
                 self._unsettled.extend(outcomes)
+            self.unwritten.done(len(outcomes))
             log.warning(
                 "outcomes kept until the database is back",
                 extra={"rows": len(outcomes), "error": type(exc).__name__},
             )
             return
+        self.unwritten.done(len(outcomes))
         with logs.together():
             for outcome in outcomes:
                 self._record(outcome, outcome.row.id in kept)

@@ -68,11 +68,12 @@ class Relay:
     def deliver_due(self) -> int:
         """Claim and deliver rows until nothing is due; the number of rows handled.
 
-        The rows claimed and not yet written (in flight, or their outcomes waiting) never add
-        up to more than a batch, so that a crash repeats at most a batch of sends; once half
-        of them are written, the next claim takes as many again, so that the senders never
-        wait for a claim or a write. A lone row's outcome is written at once; those of many
-        rows a half batch at a time (outcomes.OutcomeBook), and all before this returns.
+        The rows claimed and not yet written (in flight, or their outcomes waiting: counted in
+        one place, unwritten.Unwritten) never add up to more than a batch, so that a crash
+        repeats at most a batch of sends; once half of them are written, the next claim takes
+        as many again, so that the senders never wait for a claim or a write. A lone row's
+        outcome is written at once; those of many rows a half batch at a time
+        (outcomes.OutcomeBook), and all before this returns.
         """
         handled = 0
         try:
@@ -91,6 +92,7 @@ class Relay:
                 if not rows:
                     break
                 handled += len(rows)
+                self.outcomes.unwritten.claimed(len(rows))
                 self.senders.start(rows, self._suppressed(rows))
                 self.outcomes.settle_backlog()
                 if len(rows) < limit:
@@ -113,17 +115,11 @@ class Relay:
         """How many rows the next claim may take, once no more than half a batch is held (in
         flight or waiting to be written); timed writes fall due meanwhile."""
         batch = self.settings.relay_batch_size
-
-        def held() -> int:
-            return self.senders.in_flight + self.outcomes.waiting()
-
-        def roomy() -> bool:
-            return held() <= batch // 2 or self.stopping.is_set()
-
-        while not roomy():
+        unwritten = self.outcomes.unwritten
+        while (held := unwritten.count) > batch // 2 and not self.stopping.is_set():
             self.outcomes.write_due()
-            self.senders.wait(roomy, self.outcomes.next_write_in() or FLUSH_SECONDS)
-        return batch - held()
+            unwritten.wait(batch // 2, self.outcomes.next_write_in() or FLUSH_SECONDS)
+        return batch - held
 
     def _suppressed(self, rows: list[claims.Claimed]) -> set[int]:
         """The ids of the claimed rows whose recipient the suppression list holds for them

@@ -3,6 +3,8 @@ so that its client cannot tell it from a sent one by how soon it says `sent`."""
 
 from __future__ import annotations
 
+import time
+
 # Before a provider has accepted anything: the middle of what the default concurrency is sized
 # for (100 to 300 ms a message, shared/settings/relay.py DEFAULT_CONCURRENCY).
 FIRST_GUESS_SECONDS = 0.2
@@ -24,3 +26,8 @@ class SendTimes:
     def typical(self, provider: str) -> float:
         """How long a send through `provider` takes lately."""
         return self._seconds.get(provider, FIRST_GUESS_SECONDS)
+
+
+def ms_since(started: float) -> int:
+    """Whole milliseconds since `started` (time.perf_counter)."""
+    return int((time.perf_counter() - started) * 1000)

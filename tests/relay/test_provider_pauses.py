@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from outbox_relay import senders
+from outbox_relay import meet
 from outbox_relay.backoff import probe_lead
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
@@ -120,7 +120,7 @@ def test_a_421_naming_too_many_connections_caps_the_sessions_to_those_open(
     relay = relay_for(
         make_relay, server, relay_concurrency=4, relay_backoff_base=0.05, relay_backoff_cap=0.05
     )
-    caplog.set_level(logging.WARNING, logger="outbox_relay.senders")
+    caplog.set_level(logging.WARNING, logger="outbox_relay.sessions")
     deadline = time.monotonic() + 15
     while sum(r["status"] == "sent" for r in rows(engine, "outbox")) < 12:
         assert time.monotonic() < deadline, attempts(engine)
@@ -156,7 +156,7 @@ def test_a_sender_that_took_the_provider_before_its_pause_opens_no_session_after
         relay_backoff_base=60.0,
         relay_backoff_cap=60.0,
     )
-    compose = senders.compose
+    compose = meet.compose
 
     def late_compose(row: Any, *args: Any) -> Any:
         if row.recipient.startswith("late"):
@@ -166,7 +166,7 @@ def test_a_sender_that_took_the_provider_before_its_pause_opens_no_session_after
                 time.sleep(0.01)
         return compose(row, *args)
 
-    monkeypatch.setattr(senders, "compose", late_compose)
+    monkeypatch.setattr(meet, "compose", late_compose)
     before = server.script.auth_attempts
     relay.drain()
     assert server.script.auth_attempts == before + 1
