@@ -3,7 +3,7 @@
 River's job executor is the model (internal/jobexecutor, `reportError`): meet.py makes the
 call, this module decides, doer.py does the decision. Its functions are pure: from the
 row, what stopped it before a send (`Gate`, gates.py) or what the send met (`Accepted`,
-`Refused`, or the exception it raised), the settings and the time, to a `Decision`: the
+`SendFailed`, or the exception it raised), the settings and the time, to a `Decision`: the
 `Outcome` to collect or the time the row is handed back untried, whether its code goes again on
 the account's other channel, and what its provider and its sessions must do; and what a written
 outcome does to its row (`mark`).
@@ -52,7 +52,7 @@ class Accepted:
 
 
 @dataclass(frozen=True)
-class Refused:
+class SendFailed:
     """A send's failure with its provider's verdict (the policy rule counted); for one that
     is the provider's, the wait before its probe and whether another provider of the channel
     may be used now."""
@@ -64,7 +64,7 @@ class Refused:
 
 
 # What a delivery met: a gate, the send's answer, or what the send raised.
-Met = Gate | Accepted | Refused | Exception
+Met = Gate | Accepted | SendFailed | Exception
 
 
 class Tell(Enum):
@@ -76,7 +76,7 @@ class Tell(Enum):
 
 
 @dataclass(frozen=True)
-class Pause:
+class PauseProvider:
     """Pause the provider, its probe `wait` seconds on, and restart its sessions from one;
     `recount` is the failure counted as its message's try (as of a time), should that first
     probe pass (Provider.answered)."""
@@ -114,7 +114,7 @@ class Decision:
     its provider takes to accept a message has passed, its `ms` that wait."""
 
     fate: Outcome | HandBack
-    provider: Tell | Pause = Tell.NOTHING
+    provider: Tell | PauseProvider = Tell.NOTHING
     note: Note | None = None
     poses: bool = False
 
@@ -138,7 +138,7 @@ def decide(
     if isinstance(met, Accepted):
         sent = Outcome(row, Ending.SENT, ms, provider_id=met.provider_id)
         return Decision(sent, provider=Tell.ANSWERED)
-    if isinstance(met, Refused):
+    if isinstance(met, SendFailed):
         return _refused(row, met, now, settings, ms, rng)
     return _raised(row, met, now, settings, ms)
 
@@ -161,7 +161,7 @@ def _gated(row: claims.Claimed, gate: Gate, now: datetime, settings: Settings) -
 
 def _refused(
     row: claims.Claimed,
-    refused: Refused,
+    refused: SendFailed,
     now: datetime,
     settings: Settings,
     ms: int,
@@ -193,7 +193,7 @@ def _refused(
         counted = failed(row, Verdict.TRANSIENT, error, ms, at, settings, rng=rng)
         return replace(counted, fallback=down.fallback)
 
-    return Decision(down, provider=Pause(error, refused.probe_wait, recount))
+    return Decision(down, provider=PauseProvider(error, refused.probe_wait, recount))
 
 
 def _raised(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from outbox_relay import claims
-from outbox_relay.decide import Decision, HandBack, Note, Outcome, Pause, Tell
+from outbox_relay.decide import Decision, HandBack, Note, Outcome, PauseProvider, Tell
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.providers import Provider
 from outbox_relay.send_times import SendTimes, ms_since
@@ -68,10 +68,10 @@ class Doer:
         self._outcomes.collect(fate)
         if provider is not None and told is Tell.ANSWERED:
             provider.answered()
-        elif provider is not None and isinstance(told, Pause):
+        elif provider is not None and isinstance(told, PauseProvider):
             self._pause(provider, told)
 
-    def _pause(self, provider: Provider, pause: Pause) -> None:
+    def _pause(self, provider: Provider, pause: PauseProvider) -> None:
         """Pause `provider`, its sessions back to one and none kept idle."""
         recount = pause.recount
 

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from outbox_relay import claims, gates, leases, metrics, send_spans
 from outbox_relay.compose import compose
-from outbox_relay.decide import Accepted, Met, Refused
+from outbox_relay.decide import Accepted, Met, SendFailed
 from outbox_relay.failures import DeliveryFailure, Verdict
 from outbox_relay.gates import Gate
 from outbox_relay.outcomes import OutcomeBook
@@ -186,13 +186,13 @@ class Meet:
 
     def _refused(
         self, row: claims.Claimed, provider: Provider, failure: DeliveryFailure
-    ) -> Refused:
+    ) -> SendFailed:
         """A failed send with its verdict from `provider` (whose policy rule counts the
         recipient) and, for the provider's own failure, the wait before its probe and whether
         another provider of the channel may be used now."""
         verdict = provider.judge(failure, row.recipient)
         down = verdict is Verdict.PROVIDER_DOWN
-        return Refused(
+        return SendFailed(
             failure,
             verdict,
             # A throttle's Retry-After is honoured: no probe before it.

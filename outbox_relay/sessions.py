@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from outbox_relay.admission import Admission
-from outbox_relay.channels import Channel
+from outbox_relay.channels import ProviderChannel
 from outbox_relay.failures import Deferred, DeliveryFailure
 from outbox_relay.session_count import SessionCount
 
@@ -44,11 +44,11 @@ class Sessions:
     frees up: waking every sender waiting cost a drain more than its sessions gained.
     """
 
-    def __init__(self, make: Callable[[], Channel], limit: int) -> None:
+    def __init__(self, make: Callable[[], ProviderChannel], limit: int) -> None:
         self._make = make
         self._earned = SessionCount(limit)
         self._lock = threading.Lock()
-        self._idle: list[Channel] = []
+        self._idle: list[ProviderChannel] = []
         self._count = 0  # channels made and not yet closed: idle or lent
         # The sends waiting for a session, first in line first: (priority, arrival), and the
         # condition each waits on.
@@ -58,9 +58,9 @@ class Sessions:
         self._admission = Admission()
         # The lent channels a server refused (421 at the greeting), until given back.
         self._refused: set[int] = set()
-        self._lent: set[Channel] = set()
+        self._lent: set[ProviderChannel] = set()
         # The lent channels opened for their send: its time counts the connection's too.
-        self._fresh: set[Channel] = set()
+        self._fresh: set[ProviderChannel] = set()
 
     @property
     def limit(self) -> int:
@@ -72,7 +72,7 @@ class Sessions:
         """The sessions the provider has earned so far."""
         return self._earned.allowed
 
-    def accepted(self, channel: Channel, seconds: float) -> None:
+    def accepted(self, channel: ProviderChannel, seconds: float) -> None:
         """The provider took a message over `channel`, still lent, in `seconds`: one session
         more, or one fewer (SessionCount); the first send of a channel, whose time counts its
         connection, only one more."""
@@ -99,7 +99,7 @@ class Sessions:
             for woken in self._waiting.values():
                 woken.notify()
 
-    def borrow(self, start_by: float, usable: Callable[[], bool], priority: int) -> Channel:
+    def borrow(self, start_by: float, usable: Callable[[], bool], priority: int) -> ProviderChannel:
         """A channel no other thread uses, once the sends of a lower `priority` (codes: 0) and
         those that came before at the same one have theirs; Deferred if none frees up before
         `start_by` (time.monotonic), or if the provider is no longer `usable` (paused since
@@ -156,7 +156,7 @@ class Sessions:
             self._count < self._earned.allowed and not self._admission.wait()
         )
 
-    def judge(self, failure: DeliveryFailure, provider: str, channel: Channel) -> None:
+    def judge(self, failure: DeliveryFailure, provider: str, channel: ProviderChannel) -> None:
         """Fit the sessions to a failed send's reply on `channel`, still lent; Deferred (due at
         once, untried) when it was a new session refused by a rate limit.
 
@@ -178,7 +178,7 @@ class Sessions:
         if failure.slow_down:
             self.halve()
 
-    def give_back(self, channel: Channel, *, keep: bool) -> None:
+    def give_back(self, channel: ProviderChannel, *, keep: bool) -> None:
         """Return a lent channel: kept for the next send, or closed (`keep` false, or more
         sessions open than the limit now allows, not counting those refused at the greeting
         nor those still on their first send: a session that delivers is not closed for one the

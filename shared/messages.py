@@ -22,7 +22,7 @@ from shared.outbox import (
     Purpose,
     enqueue,
 )
-from shared.reaching import address_for, notice_channel
+from shared.reaching import held_address, notice_channel
 from shared.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
@@ -73,7 +73,7 @@ def send_code(
     purpose of the code its client asked for, when it differs.
     """
     settings = deps.settings
-    recipient = _address(user, channel)
+    recipient = held_address(user, channel)
     bound = recipient if purpose in BOUND_TO_ADDRESS else None
     fresh = fresh_for(
         deps,
@@ -152,7 +152,7 @@ def send_notice(
     pays for a text to a number nobody proved; an active account's unproven address gets
     nothing either (SPEC "An unproven address holds nothing")."""
     channel = channel or notice_channel(user)
-    address = _address(user, channel)
+    address = held_address(user, channel)
     unproven = not user.proven(address)
     return _queue(
         deps,
@@ -250,14 +250,6 @@ def _falls_back(settings: Settings, cause: Cause, purpose: Purpose) -> bool:
     return (
         settings.code_fallback_after is not None and cause.paid_by is not None and purpose in CODED
     )
-
-
-def _address(user: User, channel: Channel) -> str:
-    """The user's address on `channel`, which the caller knows they have."""
-    address = address_for(user, channel)
-    if address is None:
-        raise ValueError(f"user has no {channel} address")
-    return address
 
 
 def _queue(

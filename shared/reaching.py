@@ -14,6 +14,14 @@ def address_for(user: User, channel: Channel) -> str | None:
     return user.email if channel == Channel.EMAIL else user.phone
 
 
+def held_address(user: User, channel: Channel) -> str:
+    """The user's address on `channel`, which the caller knows they have."""
+    address = address_for(user, channel)
+    if address is None:
+        raise ValueError(f"user has no {channel} address")
+    return address
+
+
 def with_address(user: User, channel: Channel, address: str) -> User:
     """`user` as it is once `address` is theirs on `channel`, not yet proven."""
     if channel == Channel.EMAIL:

@@ -93,22 +93,17 @@ def answer_code_request(
 ) -> Delivery:
     """Queue what the request earns: a code for `purpose` to the account owning its addresses;
     to an active account asking for an activation code, an "account exists" notice; to a
-    pending account asking for a sign-in code, its activation code (as a resend would), read by
-    its client as the sign-in code it stands for; to an address no account uses, a "no
-    account" notice.
-
-    A code that sets a password goes only to an address the account proved; one it did not
-    prove gets a withheld message instead (SPEC "Proof of address"), and an address only an
-    active account that never proved it carries is answered as unknown, its message withheld
-    (SPEC "An unproven address holds nothing"). The message goes on the channel asked for when
-    the account holds an address there, else on the other; the client hears the channel it
-    asked for.
+    pending one asking for a sign-in code, its activation code (read by its client as the
+    sign-in code); to an address no account uses, a "no account" notice. A code that sets a
+    password goes only to a proven address, an unproven one gets a withheld message (SPEC
+    "Proof of address"), and an address only an active account carries unproven is answered
+    as unknown (SPEC "An unproven address holds nothing"). The message goes on the channel
+    asked for when the account holds an address there, else on the other; its client hears
+    the channel it asked for.
     """
     user = find_account(connection, request.email, request.phone)
-    named = {"email": request.email, "sms": request.phone}
-    channel, address = _reaching(named, asked_channel)
-    # Read on every path, so that each costs the same.
-    carried = carried_unproven(connection, address)
+    channel, address = _reaching({"email": request.email, "sms": request.phone}, asked_channel)
+    carried = carried_unproven(connection, address)  # read on every path: each costs the same
     if user is None:
         earned = _for_no_account(
             deps,

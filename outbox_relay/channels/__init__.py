@@ -48,7 +48,7 @@ class WebhookMessage:
 Message = Email | SmsMessage | WebhookMessage
 
 
-class Channel(Protocol):
+class ProviderChannel(Protocol):
     """Sends messages through one provider, keeping whatever connection it holds between sends."""
 
     def send(self, message: Message, start_by: float) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from outbox_relay.channels import Channel
+from outbox_relay.channels import ProviderChannel
 from outbox_relay.channels.mail_api import MailApiChannel
 from outbox_relay.channels.sms import SmsApiChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
@@ -23,14 +23,14 @@ from shared.sms_providers.spec import SmsProvider
 # (time.monotonic) after which the message must not be handed over, and the message's
 # priority (pacing.Pacer.pace).
 Pace = Callable[[str, float, int], None]
-ChannelFactory = Callable[[str], Channel]
+ChannelFactory = Callable[[str], ProviderChannel]
 
 
 def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFactory:
     """Build the channel of provider `smtp`, `smtp_fallback` (the two mail slots, whichever
     provider fills them), `sms`, `sms_fallback` or `webhook`."""
 
-    def build(provider: str) -> Channel:
+    def build(provider: str) -> ProviderChannel:
         if provider in ("smtp", "smtp_fallback"):
             first = provider == "smtp"
             mail = settings.mail_provider if first else settings.mail_fallback_provider
@@ -48,14 +48,14 @@ def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFac
 
 def mail_channel(
     provider: MailProvider, mail_from: Sender, pace: Callable[[float, int], None] | None
-) -> Channel:
+) -> ProviderChannel:
     """The channel speaking to one mail provider: its SMTP server, or its API as its spec says."""
     if isinstance(provider, MailApi):
         return MailApiChannel(api_named(provider.kind), provider, mail_from, pace)
     return SmtpChannel(provider, pace)
 
 
-def sms_channel(provider: SmsProvider, settings: Settings) -> Channel:
+def sms_channel(provider: SmsProvider, settings: Settings) -> ProviderChannel:
     """The channel speaking to one SMS provider as its spec says (`log:`: to the log)."""
     if provider.kind == LOG:
         return SmsLogChannel()

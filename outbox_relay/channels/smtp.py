@@ -141,7 +141,7 @@ class SmtpChannel:
                 stage = Stage.DATA
                 reply = wire.data(smtp, message, deadline, self._cut)
             wire.expect(reply, stage, 250)
-        except wire.Refused as refused:
+        except wire.UnexpectedReply as refused:
             self._end_transaction(refused.failure, stage, deadline)
             if stage is Stage.MAIL and _closing(refused.failure.description):
                 raise _Gone(refused.failure) from None
@@ -262,14 +262,14 @@ class SmtpChannel:
             if s.starttls is StartTls.REQUIRED or (s.starttls is StartTls.IF_OFFERED and offered):
                 stage = Stage.STARTTLS
                 if not offered:
-                    raise wire.Refused(smtp_failure(stage, None, "STARTTLS not offered"))
+                    raise wire.UnexpectedReply(smtp_failure(stage, None, "STARTTLS not offered"))
                 wire.within(smtp, deadline).starttls(context=ssl.create_default_context())
                 stage = Stage.EHLO
                 wire.expect(wire.within(smtp, deadline).ehlo(), stage, 250)
             if s.username is not None:
                 stage = Stage.AUTH
                 wire.authenticate(wire.within(smtp, deadline), s.username, s.password or "")
-        except wire.Refused as refused:
+        except wire.UnexpectedReply as refused:
             smtp.close()
             raise refused.failure from None
         except smtplib.SMTPResponseException as exc:

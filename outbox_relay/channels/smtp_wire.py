@@ -41,7 +41,7 @@ def authenticate(smtp: smtplib.SMTP, username: str, password: str) -> None:
 AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 
 
-class Refused(Exception):
+class UnexpectedReply(Exception):
     """A reply other than the one a step expects, carrying its DeliveryFailure."""
 
     def __init__(self, failure: DeliveryFailure) -> None:
@@ -52,7 +52,7 @@ class Refused(Exception):
 def expect(reply: tuple[int, bytes | str], stage: Stage, *ok: int) -> None:
     code, text = reply
     if code not in ok:
-        raise Refused(smtp_failure(stage, code if code > 0 else None, decoded(text)))
+        raise UnexpectedReply(smtp_failure(stage, code if code > 0 else None, decoded(text)))
 
 
 # A word of 8 to 200 such characters, a digit among them.
@@ -170,16 +170,16 @@ def ended(data: bytes) -> bytes:
 
 def end_of_data_reply(smtp: smtplib.SMTP, cut: threading.Event) -> tuple[int, bytes]:
     """The reply to the end of a message (the lone dot, or `BDAT … LAST`'s chunk), waited for
-    up to END_OF_DATA_SECONDS; Refused with `unanswered` when none came by then, or when the
+    up to END_OF_DATA_SECONDS; UnexpectedReply with `unanswered` when none came by then, or when the
     wait was `cut` (a stopping relay shut the socket)."""
     started = time.monotonic()
     try:
         return within(smtp, started + END_OF_DATA_SECONDS).getreply()
     except smtplib.SMTPServerDisconnected as exc:
         if isinstance(exc.__context__, TimeoutError):
-            raise Refused(unanswered(END_OF_DATA_SECONDS)) from exc
+            raise UnexpectedReply(unanswered(END_OF_DATA_SECONDS)) from exc
         if cut.is_set():
-            raise Refused(unanswered(time.monotonic() - started)) from exc
+            raise UnexpectedReply(unanswered(time.monotonic() - started)) from exc
         raise
 
 

@@ -18,8 +18,8 @@ from outbox_relay.decide import (
     Decision,
     HandBack,
     Outcome,
-    Pause,
-    Refused,
+    PauseProvider,
+    SendFailed,
     Tell,
 )
 from outbox_relay.failures import (
@@ -82,7 +82,7 @@ def gate(row: Claimed, **met: bool) -> Gate | None:
 
 def refused(row: Claimed, failure: DeliveryFailure, **met: object) -> Decision:
     """What `failure`, with the verdict it carries, decides of `row`, 120 ms into the send."""
-    answer = Refused(failure, failure.verdict, **met)
+    answer = SendFailed(failure, failure.verdict, **met)
     return decide.decide(row, answer, NOW, SETTINGS, ms=120, rng=Highest())
 
 
@@ -186,7 +186,7 @@ def test_a_transient_failure_is_retried_after_the_backoff() -> None:
 
 def test_the_backoff_draws_below_its_ceiling() -> None:
     failure = DeliveryFailure(Verdict.TRANSIENT, "x")
-    answer = Refused(failure, Verdict.TRANSIENT)
+    answer = SendFailed(failure, Verdict.TRANSIENT)
     delays = {
         outcome(decide.decide(claimed(attempts=2), answer, NOW, SETTINGS)).retry_in
         for _ in range(50)
@@ -235,7 +235,7 @@ def test_a_provider_down_with_another_to_take_the_channel_leaves_the_row_due_at_
         "535 5.7.8 bad credentials at auth",
     )
     assert not Ending.PROVIDER_DOWN.counts
-    assert isinstance(decision.provider, Pause)
+    assert isinstance(decision.provider, PauseProvider)
     assert (decision.provider.reason, decision.provider.wait) == (failure.description, 4.0)
 
 
@@ -243,20 +243,20 @@ def test_a_provider_down_alone_leaves_the_row_due_just_after_the_probe() -> None
     failure = DeliveryFailure(Verdict.PROVIDER_DOWN, "connection refused at connect")
     decision = refused(claimed(), failure, probe_wait=4.0, another_takes=False)
     assert outcome(decision).retry_in == 4.0 + PROBE_LEAD  # the default base: the whole lead
-    assert isinstance(decision.provider, Pause) and decision.provider.wait == 4.0
+    assert isinstance(decision.provider, PauseProvider) and decision.provider.wait == 4.0
 
 
 def test_a_pause_whose_first_probe_passes_counts_the_failure_as_the_messages_try() -> None:
     failure = DeliveryFailure(Verdict.PROVIDER_DOWN, "421 4.4.5 too busy at data")
     row = claimed(attempts=2, expires_at=NOW + timedelta(seconds=30))
     decision = refused(row, failure, probe_wait=2.0)
-    assert isinstance(decision.provider, Pause)
+    assert isinstance(decision.provider, PauseProvider)
     # Reckoned when the probe passes: the horizon is nearer then.
     counted = decision.provider.recount(NOW + timedelta(seconds=25))
     assert counted == Outcome(row, Ending.RETRY, 120, failure.description, retry_in=5.0)
     last = claimed(attempts=SETTINGS.relay_max_attempts - 1)
     pause = refused(last, failure, probe_wait=2.0).provider
-    assert isinstance(pause, Pause) and pause.recount(NOW).name is Ending.MAX_ATTEMPTS
+    assert isinstance(pause, PauseProvider) and pause.recount(NOW).name is Ending.MAX_ATTEMPTS
 
 
 # What the send raised: its provider never saw the message.
@@ -336,7 +336,7 @@ DOWN = DeliveryFailure(Verdict.PROVIDER_DOWN, "connection refused at connect")
 def falling(row: Claimed, met: decide.Met, settings: Settings = FALLING) -> Decision:
     """What `met` decides of `row` with CODE_FALLBACK_AFTER=30 (unless `settings` say else)."""
     if isinstance(met, DeliveryFailure):
-        met = Refused(met, met.verdict, probe_wait=600.0)
+        met = SendFailed(met, met.verdict, probe_wait=600.0)
     return decide.decide(row, met, NOW, settings, ms=120, rng=Highest())
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 
 from outbox_relay import decide
 from outbox_relay.claims import Claimer
-from outbox_relay.decide import Accepted, Refused
+from outbox_relay.decide import Accepted, SendFailed
 from outbox_relay.failures import Verdict
 from outbox_relay.precedence import Precedence
 from shared.clock import utcnow
@@ -27,7 +27,7 @@ def test_a_refusal_met_pauses_nothing_and_writes_nothing_until_the_doer_does_it(
     ticket = Precedence().enter(row.channel, row.priority)
     senders = relay.senders
     with senders._meet.row(row, False, ticket) as meeting:
-        assert isinstance(meeting.met, Refused)
+        assert isinstance(meeting.met, SendFailed)
         assert meeting.met.verdict is Verdict.PROVIDER_DOWN
         assert meeting.provider is not None and relay.providers.paused_channels() == []
         assert rows(engine, "outbox_attempts") == []

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
 from outbox_relay.bootstrap import build_relay
-from outbox_relay.channels import Channel
+from outbox_relay.channels import ProviderChannel
 from outbox_relay.channels.factory import default_channels
 from outbox_relay.channels.sms import SmsApiChannel
 from outbox_relay.relay import Relay
@@ -188,7 +188,7 @@ def test_a_gateway_hanging_past_the_timeout_is_transient(
     changed = settings.replace(sms_url=url, sms_token=TOKEN)
     others = default_channels(changed)
 
-    def channels(kind: str) -> Channel:
+    def channels(kind: str) -> ProviderChannel:
         return (
             SmsApiChannel(gateway_spec.SPEC, changed.sms, changed, timeout=1.0)
             if kind == "sms"
