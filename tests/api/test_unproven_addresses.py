@@ -147,9 +147,7 @@ def test_the_holder_proves_an_address_of_their_own_by_an_address_change(
     _post(client, engine, "/v1/logins", {"email": HER_EMAIL, "password": HIS}, 200)
 
 
-@pytest.mark.parametrize(
-    "path", ["/v1/activations/resend", "/v1/login-codes", "/v1/password-resets"]
-)
+@pytest.mark.parametrize("path", ["/v1/activations/resend", "/v1/login-codes"])
 def test_a_number_carried_unproven_is_answered_on_the_channel_asked_as_a_free_one(
     client: FlaskClient, engine: Engine, settings: Settings, path: str
 ) -> None:
