@@ -78,6 +78,8 @@ class Api(flask_smorest.Api):  # type: ignore[misc]
                 if status in (429, 503):
                     response["headers"] = RETRY_AFTER
                 prepare_response(response, self.spec, MEDIA_TYPE)
+                if status == http.HTTPStatus.REQUEST_URI_TOO_LONG:
+                    response = URI_TOO_LONG
                 self.spec.components.response(status.name, response, lazy=True)
 
 
@@ -132,6 +134,15 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
         return decorate
 
 
+# A request line past gunicorn's limit_request_line (4,094 bytes, outpost/gunicorn_conf.py), which
+# a long query reaches: the HTTP server refuses it before the API reads it, in its own words.
+URI_TOO_LONG = {
+    "description": "URI Too Long: the request line is longer than 4,094 bytes; the HTTP server "
+    "answers before the API, with its own HTML page",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+# Every route reading its arguments from the query can answer these.
+QUERY_PROBLEMS = (414, 422)
 # Every route reading a JSON body can answer these.
 BODY_PROBLEMS = (400, 413, 415, 422, 429, 503)
 

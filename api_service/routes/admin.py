@@ -37,7 +37,7 @@ from api_service.lookup_schemas import (
     PageQuerySchema,
     SentPageSchema,
 )
-from api_service.openapi import Blueprint
+from api_service.openapi import QUERY_PROBLEMS, Blueprint
 from api_service.problems import Problem
 from shared import operations
 from shared.clock import utcnow
@@ -75,7 +75,7 @@ def _authenticate() -> None:
 @bp.get("/v1/admin/dead-letters")
 @bp.arguments(DeadListQuerySchema, location="query")
 @bp.response(200, DeadPageSchema)
-@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.problems(*ADMIN_PROBLEMS, *QUERY_PROBLEMS)
 @bp.doc(security=BEARER)
 def list_dead_letters(query: dict[str, Any]) -> dict[str, Any]:
     """Unresolved dead letters, newest first, a page at a time."""
@@ -147,7 +147,7 @@ def discard_dead_letter(public_id: uuid.UUID) -> dict[str, Any]:
 @bp.get("/v1/admin/messages")
 @bp.arguments(LookupQuerySchema, location="query")
 @bp.response(200, SentPageSchema)
-@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.problems(*ADMIN_PROBLEMS, *QUERY_PROBLEMS)
 @bp.doc(security=BEARER)
 def list_messages(query: dict[str, Any]) -> dict[str, Any]:
     """Every message to an address, newest first, a page at a time; never a code or a body."""
@@ -160,7 +160,7 @@ def list_messages(query: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/v1/admin/accounts")
 @bp.arguments(AccountsQuerySchema, location="query")
 @bp.response(200, AccountListSchema)
-@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.problems(*ADMIN_PROBLEMS, *QUERY_PROBLEMS)
 @bp.doc(security=BEARER)
 def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
     """The accounts holding an email address or a phone number."""
@@ -173,7 +173,7 @@ def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
 @bp.get(f"/v1/admin/accounts/<int(min=1, max={MAX_ID}):user_id>/events")
 @bp.arguments(PageQuerySchema, location="query")
 @bp.response(200, AccountEventPageSchema)
-@bp.problems(*ADMIN_PROBLEMS, 422)
+@bp.problems(*ADMIN_PROBLEMS, *QUERY_PROBLEMS)
 @bp.doc(security=BEARER)
 def list_account_events(query: dict[str, Any], user_id: int) -> dict[str, Any]:
     """An account's own history, newest first, a page at a time; never a password or a code."""
