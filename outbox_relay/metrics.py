@@ -73,7 +73,8 @@ LAST_POLL = Gauge(
 )
 PAUSED_SECONDS = Gauge(
     "outpost_provider_paused_seconds",
-    "How long the provider has been paused; 0 while the relay uses it.",
+    "How long the provider has been paused, by a relay on its own failure or by an operator; 0 "
+    "while the relay uses it.",
     ["provider"],
 )
 FAILED_PROBES = Counter(

@@ -65,19 +65,24 @@ class Provider:
         self._prober: threading.Thread | None = None
         self._recount: Recount | None = None
         self._policy = PolicyRule()
-        self._held = False  # paused by an operator (shared_pauses.SharedPauses)
+        # Since when an operator holds it paused (shared_pauses.SharedPauses); None: not held.
+        self._held_since: datetime | None = None
         metrics.PROVIDER_UP.labels(name).set_function(self.up)
         metrics.PAUSED_SECONDS.labels(name).set_function(self.paused_seconds)
         metrics.FAILED_PROBES.labels(name)
+
+    @property
+    def _held(self) -> bool:
+        return self._held_since is not None
 
     def up(self) -> float:
         """1 while the relay uses it, 0 while paused: on its own failure or by an operator."""
         return 0.0 if self._held or self._down_since is not None else 1.0
 
     def paused_seconds(self) -> float:
-        """How long the provider has been paused; 0 while it is up."""
-        down_since = self._down_since
-        return 0.0 if down_since is None else (utcnow() - down_since).total_seconds()
+        """How long the provider has been paused, by its failure or an operator; 0 while up."""
+        since = [t for t in (self._down_since, self._held_since) if t is not None]
+        return (utcnow() - min(since)).total_seconds() if since else 0.0
 
     @property
     def usable(self) -> bool:
@@ -168,12 +173,13 @@ class Provider:
                 extra={"provider": self.name, "probe": failed_probe, "error": reason},
             )
 
-    def hold(self, held: bool) -> None:
-        """Held (or no longer) by an operator: while held, no sender takes it; sends that took
-        it before finish."""
-        if held == self._held:
+    def hold(self, since: datetime | None) -> None:
+        """Held by an operator `since` then (None: no longer): while held, no sender takes it;
+        sends that took it before finish."""
+        if (since is not None) == self._held:
             return
-        self._held = held
+        self._held_since = since
+        held = since is not None
         log.warning("provider held" if held else "provider released", extra={"provider": self.name})
         self._on_change()
 

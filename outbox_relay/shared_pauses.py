@@ -65,7 +65,7 @@ class SharedPauses:
         found = self._read(provider_pauses.pauses)
         for provider in self._providers.every():
             pause = found.get(provider.name)
-            provider.hold(pause is not None and pause.by_hand(now))
+            provider.hold(pause.since if pause is not None and pause.by_hand(now) else None)
         writes = self._writes(found, now)
         if writes:
             with self._engine.begin() as connection:

@@ -139,10 +139,10 @@ def test_a_send_in_flight_when_the_provider_is_held_finishes(relay: Relay) -> No
     [smtp, *_] = relay.providers.every()
     taken = smtp.take()
     assert taken is not None
-    smtp.hold(True)
+    smtp.hold(utcnow())
     assert not smtp.paused_since(taken) and not smtp.usable and smtp.take() is None
     assert "email" in relay.providers.paused_channels()
-    smtp.hold(False)
+    smtp.hold(None)
     assert smtp.usable
 
 

@@ -115,6 +115,10 @@ def provider_up(name: str) -> float | None:
     return REGISTRY.get_sample_value("outpost_provider_up", {"provider": name})
 
 
+def paused_seconds(name: str) -> float | None:
+    return REGISTRY.get_sample_value("outpost_provider_paused_seconds", {"provider": name})
+
+
 def polled(relays: list[Relay], settings: Settings) -> list[float]:
     """Each relay's `outpost_provider_up` of smtp once a poll interval has passed and it drained
     (each relay reads the pauses once a poll)."""
@@ -137,8 +141,12 @@ def test_a_provider_paused_by_hand_reads_down_on_every_relay_within_a_poll_until
     assert polled(relays, settings) == [0.0, 0.0]
     # The registry reads the relay made last, as one relay a process exports.
     assert provider_up("smtp") == 0 and provider_up("webhook") == 1
+    # Paused since the operator's pause, whichever relay reads it.
+    assert paused_seconds("smtp") >= settings.relay_poll_interval  # type: ignore[operator]
+    assert paused_seconds("webhook") == 0
     assert admin.post("/v1/admin/providers/smtp/resume", headers=operator).status_code == 200
     assert polled(relays, settings) == [1.0, 1.0] and provider_up("smtp") == 1
+    assert paused_seconds("smtp") == 0
 
 
 def test_messages_wait_out_an_outage_longer_than_the_old_budget_until_their_horizon(
