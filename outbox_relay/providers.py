@@ -65,19 +65,14 @@ class Provider:
         self._prober: threading.Thread | None = None
         self._recount: Recount | None = None
         self._policy = PolicyRule()
-        # Since when an operator holds it paused (shared_pauses.SharedPauses); None: not held.
-        self._held_since: datetime | None = None
+        self._held_since: datetime | None = None  # paused by an operator (shared_pauses)
         metrics.PROVIDER_UP.labels(name).set_function(self.up)
         metrics.PAUSED_SECONDS.labels(name).set_function(self.paused_seconds)
         metrics.FAILED_PROBES.labels(name)
 
-    @property
-    def _held(self) -> bool:
-        return self._held_since is not None
-
     def up(self) -> float:
         """1 while the relay uses it, 0 while paused: on its own failure or by an operator."""
-        return 0.0 if self._held or self._down_since is not None else 1.0
+        return 0.0 if self._held_since or self._down_since else 1.0
 
     def paused_seconds(self) -> float:
         """How long the provider has been paused, by its failure or an operator; 0 while up."""
@@ -88,14 +83,14 @@ class Provider:
     def usable(self) -> bool:
         """Whether a sender may use it now: not held by an operator, and up, or on trial with the
         trial not yet taken."""
-        if self._held:
+        if self._held_since is not None:
             return False
         return self._state is _State.UP or (self._state is _State.TRIAL and not self._trial_taken)
 
     def take(self) -> int | None:
         """Claim it for one send (always while up, once on trial): the pauses so far, or None."""
         with self._lock:
-            if self._held:
+            if self._held_since is not None:
                 return None
             if self._state is _State.TRIAL and not self._trial_taken:
                 self._trial_taken = True
@@ -176,7 +171,7 @@ class Provider:
     def hold(self, since: datetime | None) -> None:
         """Held by an operator `since` then (None: no longer): while held, no sender takes it;
         sends that took it before finish."""
-        if (since is not None) == self._held:
+        if (since is None) == (self._held_since is None):
             return
         self._held_since = since
         held = since is not None
@@ -191,7 +186,7 @@ class Provider:
     def describe(self) -> str | None:
         """`provider NAME down since TIME: REASON` while paused, else None."""
         with self._lock:
-            if self._held:
+            if self._held_since is not None:
                 return f"provider {self.name} held by an operator"
             if self._down_since is None:
                 return None
