@@ -13,9 +13,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api_service import dashboard, http_limits, openapi, queue_time, request_spans
 from api_service.flows.client_limit import ClientLimit
 from api_service.flows.dependencies import Dependencies
-from api_service.idempotency import IdempotencyKeys
+from api_service.flows.idempotency import IdempotencyKeys
+from api_service.flows.passwords import Passwords, Verifier
+from api_service.flows.sms_counts import known_regions
 from api_service.metrics import instrument, known_events
-from api_service.passwords import Passwords, Verifier
 from api_service.problems import register_error_handlers
 from api_service.request_body import MAX_BODY_BYTES
 from api_service.routes import (
@@ -35,18 +36,17 @@ from api_service.routes import (
     unsubscribe,
     webhook_endpoints,
 )
-from api_service.sms_counts import known_regions
-from shared import keyring
-from shared.db import engine_for
-from shared.logs import configure_logging
-from shared.secretbox import SecretBox
+from shared.accounts.unsubscribe import Unsubscribe
+from shared.database import keyring
+from shared.database.db import engine_for
+from shared.database.throttle import Throttle
+from shared.messaging.suppressions import LazySuppressor
+from shared.runtime.logs import configure_logging
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle
-from shared.unsubscribe import Unsubscribe
 
 if TYPE_CHECKING:
-    from api_service.captcha import HumanCheck
+    from api_service.flows.captcha import HumanCheck
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,6 @@ def _human_check(settings: Settings) -> HumanCheck | None:
     if not settings.captcha:
         return None
     # Its HTTP client (httpx, with rich and click under it) loads only where one is configured.
-    from api_service.captcha import HumanCheck
+    from api_service.flows.captcha import HumanCheck
 
     return HumanCheck(settings.captcha, settings.captcha_min_score)

@@ -4,7 +4,7 @@ request's email, before anything is read or written: a rule on the address alone
 from __future__ import annotations
 
 from api_service.problems import Problem
-from shared.signup_rules import SignupRules
+from shared.accounts.signup_rules import SignupRules
 
 
 def check_allowed(rules: SignupRules, email: str | None, field: str) -> None:

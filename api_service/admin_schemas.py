@@ -8,10 +8,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from api_service.fields import Address, Text
 from api_service.schemas import AddressSchema, StrictSchema, check_sms_offered
-from shared.models import MAX_ID
+from shared.database.models import MAX_ID
+from shared.messaging.suppressions import REASONS
 from shared.operations import BULK_RETRY_CAP, FILTER_CHOICES, MAX_PAGE, Remedy
-from shared.provider_events import SOURCES, TYPES
-from shared.suppressions import REASONS
+from shared.reports.provider_events import SOURCES, TYPES
 
 
 class DeadFilterSchema(StrictSchema):

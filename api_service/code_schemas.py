@@ -14,7 +14,7 @@ from api_service.schemas import AddressSchema
 # Six digits and nothing else: the length keeps out the newline `$` lets through.
 CODE = re.compile(r"^[0-9]{6}$")
 CODE_ERROR = "Must be the 6 digits of the code."
-# A link token: URL-safe base64 (shared.codes.new_link_token), its length checked apart.
+# A link token: URL-safe base64 (shared.secrets.codes.new_link_token), its length checked apart.
 TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 TOKEN_ERROR = "Must be the token of the code's link."
 

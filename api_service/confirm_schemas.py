@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from api_service.fields import Text
 from api_service.schemas import StrictSchema
-from shared.accounts import ADDRESS_FIELDS
+from shared.accounts.accounts import ADDRESS_FIELDS
 from shared.operations import ConfirmOutcome
 from shared.vocabulary import UserStatus
 

@@ -7,9 +7,9 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 from api_service.dependencies import dependencies
-from api_service.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
-from api_service.sms_counts import SMS_TOTAL, SmsOutcome
-from shared.addresses import (
+from api_service.flows.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from api_service.flows.sms_counts import SMS_TOTAL, SmsOutcome
+from shared.accounts.addresses import (
     E164_EXAMPLE,
     PHONE_PATTERN,
     REGION_REFUSED,
@@ -66,7 +66,7 @@ class Password(fields.String):
 
 
 class EmailAddress(Text):
-    """An email address in its one stored form (shared.addresses)."""
+    """An email address in its one stored form (shared.accounts.addresses)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(metadata={"format": "email", "maxLength": 254}, **kwargs)
@@ -80,7 +80,7 @@ class EmailAddress(Text):
 
 
 class PhoneNumber(Text):
-    """A number that can take an SMS and costs no more than one (shared.addresses.costly),
+    """A number that can take an SMS and costs no more than one (shared.accounts.addresses.costly),
     national input read in PHONE_DEFAULT_REGION, always returned as E.164; one of another
     region than SMS_ALLOWED_REGIONS is refused, with the same words for all."""
 

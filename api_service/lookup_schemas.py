@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from api_service.fields import Address
 from api_service.schemas import AddressSchema, StrictSchema
-from shared.models import MAX_ID
+from shared.database.models import MAX_ID
 
 
 class PageQuerySchema(StrictSchema):

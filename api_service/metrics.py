@@ -24,9 +24,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from shared.build_info import BUILD_INFO
 from shared.operations.figures import Backlog
-from shared.provider_events import SOURCES, TYPES
+from shared.reports.provider_events import SOURCES, TYPES
+from shared.runtime.build_info import BUILD_INFO
 
 REQUESTS = Counter(
     "outpost_http_requests",

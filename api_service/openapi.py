@@ -25,7 +25,7 @@ from api_service.schemas import (
     ResendSchema,
     ResetRequestSchema,
 )
-from shared.outbox import Channel
+from shared.messaging.outbox import Channel
 
 F = TypeVar("F", bound=Callable[..., Any])
 

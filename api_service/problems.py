@@ -210,7 +210,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError) -> Response:
-        if exc.connection_invalidated:  # lost, or refusing writes (shared.db)
+        if exc.connection_invalidated:  # lost, or refusing writes (shared.database.db)
             log.warning("database unavailable", extra={"error": driver_message(exc)})
             return database_unavailable().to_response()
         log.error("database error: %s", type(exc.orig).__name__)

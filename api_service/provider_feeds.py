@@ -20,7 +20,7 @@ from api_service.admin_auth import require_token
 from api_service.flows.provider_events import Token
 from api_service.problems import Problem, validation_problem
 from api_service.request_body import read_json
-from shared.provider_events import ProviderEvent, ProviderEventType
+from shared.reports.provider_events import ProviderEvent, ProviderEventType
 from shared.text import storable
 
 

@@ -1,4 +1,4 @@
-"""A span per request while traces are on (shared/tracing.py): server kind, named by the
+"""A span per request while traces are on (shared/runtime/tracing.py): server kind, named by the
 route's pattern, continuing the trace of a client's W3C `traceparent` header (and its
 `tracestate`, within W3C's bounds).
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from flask import Flask, Response, g, request
 
 from api_service.metrics import method_label
-from shared import tracing
+from shared.runtime import tracing
 
 
 def init_app(app: Flask, environ: Mapping[str, str]) -> None:
@@ -29,7 +29,7 @@ def init_app(app: Flask, environ: Mapping[str, str]) -> None:
 
 def _open() -> None:
     """Open the request's span, current while the request is handled: a row it queues keeps
-    the span's context (shared.tracing.kept)."""
+    the span's context (shared.runtime.tracing.kept)."""
     traces = tracing.active()
     if traces is None:
         return

@@ -17,12 +17,12 @@ from marshmallow import (
 
 from api_service.dependencies import dependencies
 from api_service.fields import EmailAddress, Password, PhoneNumber, Text
-from shared import locales
-from shared.accounts import UserStatus
-from shared.outbox import CHANNELS, Channel, values_of
-from shared.reaching import email_or_sms
-from shared.refusals import FailureReason
-from shared.views import WaitingReason
+from shared.accounts.accounts import UserStatus
+from shared.accounts.reaching import email_or_sms
+from shared.messaging import locales
+from shared.messaging.outbox import CHANNELS, Channel, values_of
+from shared.messaging.refusals import FailureReason
+from shared.messaging.views import WaitingReason
 
 
 class StrictSchema(Schema):
@@ -45,7 +45,7 @@ class AddressSchema(StrictSchema):
 
 
 def _offered() -> tuple[str, ...]:
-    """The locales messages can be written in (shared.locales)."""
+    """The locales messages can be written in (shared.messaging.locales)."""
     return dependencies().settings.locales
 
 

@@ -12,7 +12,7 @@ from marshmallow import EXCLUDE, Schema, fields
 from api_service.problems import validation_problem
 from api_service.provider_feeds import FeedPost, check_storable
 from api_service.request_body import load
-from shared.provider_events import ProviderEvent, ProviderEventType
+from shared.reports.provider_events import ProviderEvent, ProviderEventType
 
 log = logging.getLogger(__name__)
 

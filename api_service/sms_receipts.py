@@ -13,7 +13,7 @@ from api_service.admin_auth import require_token
 from api_service.problems import Problem, validation_problem
 from api_service.provider_feeds import MAX_BODY_BYTES, FeedPost, authenticate, check_storable
 from api_service.request_body import read_form, read_json
-from shared.provider_events import ProviderEvent, ProviderEventType
+from shared.reports.provider_events import ProviderEvent, ProviderEventType
 from shared.settings.config import Settings
 from shared.sms_providers.receipts import Receipts
 

@@ -6,8 +6,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from api_service.fields import Text
 from api_service.schemas import StrictSchema
+from shared.messaging.webhook_endpoints import checked_url
 from shared.operations import SUBSCRIBABLE
-from shared.webhook_endpoints import checked_url
 
 EVENTS = [str(event) for event in SUBSCRIBABLE]
 # The longest URL an endpoint may have: what any receiver's address needs.

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from bench.common import command, machine, postgres_database
 from shared import operations
 from shared.clock import utcnow
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from shared.operations import tallies
 from shared.operations.figures import lean
 from support.bulk import add_rows

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from bench.common import command, machine, postgres_database, sink_process
 from bench.relay_drain import relay_rate
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from support.bulk import queue_emails
 
 OLD_SENT_ROWS = """

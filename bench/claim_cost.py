@@ -25,9 +25,9 @@ from sqlalchemy import text
 from bench.common import command, machine, postgres_database
 from outbox_relay import claims, releases
 from shared.clock import utcnow
-from shared.db import create_engine_for
-from shared.outbox import enqueue
-from shared.secretbox import SecretBox
+from shared.database.db import create_engine_for
+from shared.messaging.outbox import enqueue
+from shared.secrets.secretbox import SecretBox
 from shared.vocabulary import Channel, Purpose
 from support.bulk import add_rows, queue_emails
 from support.constants import SECRET_KEY

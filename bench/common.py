@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
-from shared.db import migrate
-from shared.models import outbox
+from shared.database.db import migrate
+from shared.database.models import outbox
 from support import processes
 from support.databases import create_database, drop_database, url_of
 from support.smtp_sink import free_port

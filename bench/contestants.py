@@ -26,10 +26,10 @@ from bench.common import postgres_database
 from bench.peer_mail import payload
 from bench.signups import INSERT_USER, add_schema
 from shared.clock import utcnow
-from shared.db import create_engine_for
-from shared.outbox import enqueue
-from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
+from shared.database.db import create_engine_for
+from shared.messaging.outbox import enqueue
+from shared.messaging.suppressions import Suppressor
+from shared.secrets.secretbox import SecretBox
 from shared.vocabulary import Channel, Purpose
 from support import processes
 from support.constants import SECRET_KEY
@@ -61,7 +61,7 @@ class Contestant:
 
 
 class OutpostWriter:
-    """Outpost's writer, shared.outbox.enqueue, as the API's registration calls it."""
+    """Outpost's writer, shared.messaging.outbox.enqueue, as the API's registration calls it."""
 
     def __init__(self, url: str) -> None:
         self._engine = create_engine_for(url)

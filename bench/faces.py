@@ -27,7 +27,7 @@ from api_service import create_app
 from bench.common import postgres_database
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.relay import Relay
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from shared.settings.config import Settings
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.dashboard import signed_in

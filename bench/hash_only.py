@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from api_service.passwords import make_hasher
+from api_service.flows.passwords import make_hasher
 
 ANSWER = b'{"status": "pending_activation"}'
 _hasher = make_hasher()

@@ -37,7 +37,7 @@ from bench.common import (
     postgres_database,
 )
 from bench.cpu import TICKS_PER_SECOND, cpu_ticks
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from support import processes
 
 PASSWORD = "correct horse battery staple"

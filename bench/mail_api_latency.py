@@ -16,7 +16,7 @@ import sys
 
 from bench.common import command, listening_process, machine, postgres_database
 from bench.relay_drain import relay_rate
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from shared.settings.joint_rules import DEFAULT_CONCURRENCY
 from support.bulk import queue_emails
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.common import command, machine, pending, postgres_database, sink_process
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from support import processes
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY

@@ -21,11 +21,11 @@ from functools import cache
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import Engine, insert
 
-from api_service.passwords import make_hasher
+from api_service.flows.passwords import make_hasher
 from shared.clock import utcnow
-from shared.codes import code_hmac, new_code
-from shared.db import create_engine_for
-from shared.models import users, verification_tokens
+from shared.database.db import create_engine_for
+from shared.database.models import users, verification_tokens
+from shared.secrets.codes import code_hmac, new_code
 from shared.vocabulary import Purpose
 
 ACTIVATION_TTL = timedelta(days=1)

@@ -34,8 +34,8 @@ from sqlalchemy import select, text
 from bench.common import aiosmtpd_sink, api_and_relay, command, machine, postgres_database
 from bench.cpu import TICKS_PER_SECOND, cpu_ticks, tree_ticks
 from bench.cpu import processes as processes_now
-from shared.db import create_engine_for
-from shared.models import outbox
+from shared.database.db import create_engine_for
+from shared.database.models import outbox
 from support import nginx, processes
 from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA

@@ -16,8 +16,8 @@ from outbox_relay.channels import Email
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
-from shared.outbox import Channel, Purpose
-from shared.secretbox import SecretBox
+from shared.messaging.outbox import Channel, Purpose
+from shared.secrets.secretbox import SecretBox
 from shared.settings.mail_values import mail_from
 from support.constants import SECRET_KEY
 

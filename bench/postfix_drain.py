@@ -20,7 +20,7 @@ import sys
 
 from bench.common import command, machine, postgres_database
 from bench.relay_drain import Drain, bare_rate, relay_rate
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from support.bulk import queue_emails
 from support.postfix import Postfix, available
 from support.postfix_config import DISCARD_DOMAIN, LOGIN

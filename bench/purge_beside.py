@@ -31,7 +31,7 @@ from sqlalchemy import Engine, text
 from bench.common import client_address, served
 from bench.cpu import TICKS_PER_SECOND, process_ticks
 from shared import operations
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from shared.settings.config import Settings
 from support import processes
 

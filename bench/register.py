@@ -48,7 +48,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from api_service.passwords import make_hasher
+from api_service.flows.passwords import make_hasher
 from bench.common import (
     Delayed,
     api_and_relay,
@@ -62,7 +62,7 @@ from bench.common import (
     sink_process,
 )
 from bench.cpu import TICKS_PER_SECOND, cpu_ticks
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from support import processes
 
 PASSWORD = "correct horse battery staple"

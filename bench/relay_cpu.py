@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import command, machine, pending, postgres_database, sink_process
 from bench.cpu import TICKS_PER_SECOND
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from support import processes
 from support.bulk import queue_emails
 

@@ -33,9 +33,9 @@ from outbox_relay.channels import Email
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates
 from shared.clock import utcnow
-from shared.db import create_engine_for
-from shared.models import outbox
-from shared.secretbox import SecretBox
+from shared.database.db import create_engine_for
+from shared.database.models import outbox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.mail_values import mail_from
 from support import processes
 from support.bulk import queue_emails

@@ -24,7 +24,7 @@ import psycopg
 
 from bench.common import command, machine, postgres_database, sink_process
 from outbox_relay.bootstrap import build_relay
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from shared.settings.config import Settings
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY

@@ -43,8 +43,8 @@ from bench.cpu import TICKS_PER_SECOND, processes, tree_ticks
 from bench.receipts import Tally, tally
 from bench.register import load
 from bench.relay_drain import wait_for
-from shared.db import create_engine_for, migrate
-from shared.models import outbox
+from shared.database.db import create_engine_for, migrate
+from shared.database.models import outbox
 from shared.settings.database_url import normalise_database_url
 from support import processes as running
 from support.bulk import queue_emails

@@ -68,7 +68,7 @@ from outbox_relay.relay import Relay
 from outbox_relay.wake import Wake
 from shared import operations
 from shared.clock import utcnow
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from shared.settings.config import Settings
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN, SECRET_KEY

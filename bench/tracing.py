@@ -44,8 +44,8 @@ from bench.cpu import TICKS_PER_SECOND, tree_ticks
 from outbox_relay import send_spans
 from outbox_relay.claims import Claimed
 from outbox_relay.precedence import Ticket
-from shared import tracing
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
+from shared.runtime import tracing
 from support import processes
 from support.otlp_receiver import OtlpReceiver
 from support.smtp_sink import free_port

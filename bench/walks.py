@@ -32,7 +32,7 @@ from api_service import create_app
 from bench.common import command, machine
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.relay import Relay
-from shared.db import create_engine_for, migrate
+from shared.database.db import create_engine_for, migrate
 from shared.settings.config import Settings
 from support.constants import PASSWORD, SECRET_KEY
 from support.smtp_sink import SinkServer
@@ -44,8 +44,8 @@ HELPERS = (
     "shared/clock.py",
     "shared/settings/",
     "outbox_relay/metrics.py",
-    "shared/logs.py",
-    "shared/tracing.py",
+    "shared/runtime/logs.py",
+    "shared/runtime/tracing.py",
 )
 
 

@@ -37,12 +37,12 @@ import psycopg
 from api_service import create_app
 from api_service.flows.commands import Register
 from api_service.flows.dependencies import Dependencies
+from api_service.flows.passwords import Passwords, make_hasher
 from api_service.flows.registration import Registration, register
-from api_service.passwords import Passwords, make_hasher
 from bench.common import command, machine, postgres_database
 from shared.clock import utcnow
-from shared.codes import code_hmac, derive_key, new_code
-from shared.secretbox import SecretBox
+from shared.secrets.codes import code_hmac, derive_key, new_code
+from shared.secrets.secretbox import SecretBox
 from shared.vocabulary import Purpose
 from support.constants import SECRET_KEY
 
@@ -202,7 +202,7 @@ def _one(cursor: psycopg.Cursor[Any]) -> int:
 _PARAMS = json.dumps({"expires_minutes": ACTIVATION_TTL // 60})
 _THROTTLE = "INSERT INTO throttle_events (key, at) VALUES (%s, %s)"
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
-# The throttle's statement as shared.throttle builds it for a sign-up: one message a
+# The throttle's statement as shared.database.throttle builds it for a sign-up: one message a
 # minute and five an hour, the address's code tries forgotten once the event is recorded.
 _LIMITED = """
     EXISTS (SELECT id FROM throttle_events
@@ -229,7 +229,8 @@ _TOKEN = """
         (user_id, purpose, code_hmac, status, failed_attempts, created_at, expires_at)
     VALUES (%s, 'activation', %s, 'active', 0, %s, %s) RETURNING id
 """
-# The code and its message as shared.outbox.enqueue writes them on PostgreSQL: one statement.
+# The code and its message as shared.messaging.outbox.enqueue writes them on PostgreSQL: one
+# statement.
 _TOKEN_AND_OUTBOX = """
     WITH token AS (
         INSERT INTO verification_tokens

@@ -9,9 +9,9 @@ from typing import Any
 from alembic import context
 from alembic.runtime.migration import MigrationContext
 
-from shared.bounds import MIGRATION_TIMEOUT
-from shared.db import create_engine_for
-from shared.models import metadata
+from shared.database.bounds import MIGRATION_TIMEOUT
+from shared.database.db import create_engine_for
+from shared.database.models import metadata
 from shared.settings.database import DATABASE_URL
 
 config = context.config

@@ -19,9 +19,9 @@ from outbox_relay.senders import Senders
 from outbox_relay.sent_events import SentEvents
 from outbox_relay.shared_pauses import SharedPauses
 from outbox_relay.strangers import StrangerMail
-from shared.secretbox import SecretBox
+from shared.messaging.suppressions import LazySuppressor
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
 
 
 def _unheard() -> None:

@@ -1,5 +1,5 @@
 """`outbox-relay bounce`: one report by mail on standard input, as an MTA's `pipe` transport or
-alias hands it over, acted on as shared.mail_intake says; the exit status tells the MTA
+alias hands it over, acted on as shared.reports.mail_intake says; the exit status tells the MTA
 whether to keep the mail (sysexits.h)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.operator.dispatch import missing_database
 from outbox_relay.reports_by_mail import MAX_BYTES, take_mail
-from shared.db import engine_for
-from shared.mail_reports import NotAMail
+from shared.database.db import engine_for
+from shared.reports.mail_reports import NotAMail
 from shared.settings.config import Settings
 from shared.settings.database_url import driver_message
 

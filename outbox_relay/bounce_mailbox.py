@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.reports_by_mail import MAX_BYTES, take_mail
-from shared.mail_reports import NotAMail
+from shared.reports.mail_reports import NotAMail
 from shared.settings.bounce_mailbox import Mailbox
 from shared.settings.config import Settings
 from shared.settings.database_url import driver_message

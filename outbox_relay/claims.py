@@ -25,11 +25,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.driver import DriverStatement
-from shared.fallbacks import FALLS_BACK
-from shared.models import outbox, suppressions
-from shared.outbox import Channel, Purpose, Status
-from shared.suppressions import SuppressionReason
+from shared.database.driver import DriverStatement
+from shared.database.models import outbox, suppressions
+from shared.messaging.fallbacks import FALLS_BACK
+from shared.messaging.outbox import Channel, Purpose, Status
+from shared.messaging.suppressions import SuppressionReason
 from shared.vocabulary import EventType
 
 T = TypeVar("T")
@@ -53,15 +53,15 @@ class Claimed:
     locked_until: datetime
     claim_token: str
     user_id: int | None
-    # The order it is sent in, as the row stores it (shared.outbox.priority_of: 0 first).
+    # The order it is sent in, as the row stores it (shared.messaging.outbox.priority_of: 0 first).
     priority: int
     # Whether the recipient was on the suppression list when claimed; None when the row does
     # not say (an event, or a row queued before the rows kept their recipient's hash).
     suppressed: bool | None = None
-    # To end `withheld`, no provider called (shared.outbox.enqueue).
+    # To end `withheld`, no provider called (shared.messaging.outbox.enqueue).
     withhold: bool = False
     created_at: datetime | None = None
-    # When its code's fallback was decided, or it was written as one (shared.fallbacks).
+    # When its code's fallback was decided, or it was written as one (shared.messaging.fallbacks).
     fallback_at: datetime | None = None
 
 
@@ -100,7 +100,7 @@ class Claimer:
     A claim is one statement, atomic by itself, so on PostgreSQL that connection runs in
     autocommit: a relay woken for each new message claims once a message, and then pays no
     BEGIN or COMMIT round trip and no pool checkout for it, CPU the relay spends on every claim.
-    SQLite keeps its transaction, which takes the write lock up front (shared.db).
+    SQLite keeps its transaction, which takes the write lock up front (shared.database.db).
     One thread claims at a time. Behind a transaction pooler, a claim is a transaction of its
     own that first sets, for itself only, what `prepare` sets for a whole session.
     """

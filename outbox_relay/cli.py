@@ -12,13 +12,13 @@ from pathlib import Path
 
 from outbox_relay.operator.dispatch import dispatch
 from outbox_relay.operator.parser import add_commands, is_operator_command, is_read_only
-from shared import tracing
-from shared.logs import configure_logging
+from shared.runtime import tracing
+from shared.runtime.logs import configure_logging
+from shared.runtime.version import version
 from shared.settings import env_file
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError, require_database_url
 from shared.settings.keys import SECRET_KEY
-from shared.version import version
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,21 +17,23 @@ from outbox_relay.channels import Email, Message, SmsMessage, WebhookMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.failures import DeliveryFailure, Verdict
 from outbox_relay.render import RenderedEmail, Templates
-from shared import tracing, webhook_endpoints
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.clock import utcnow
 from shared.mail_providers.spec import MailContent
-from shared.outbox import WEBHOOK, Channel, Purpose
-from shared.secretbox import SecretBox
+from shared.messaging import webhook_endpoints
+from shared.messaging.outbox import WEBHOOK, Channel, Purpose
+from shared.messaging.sms_autofill import NO_AUTOFILL, SmsAutofill
+from shared.runtime import tracing
+from shared.secrets.secretbox import SecretBox
 from shared.settings.code_link import CodeLink
-from shared.sms_autofill import NO_AUTOFILL, SmsAutofill
 
 # UTF-8 with quoted-printable headers: readable in the raw, 7-bit safe.
 _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = QP
 
 
-# The one-click unsubscribe link of an address (shared.unsubscribe), where the API can be reached.
+# The one-click unsubscribe link of an address (shared.accounts.unsubscribe), where the API can be
+# reached.
 UnsubscribeUrl = Callable[[str], str]
 # The envelope sender of a message by its delivery id: BOUNCE_ADDRESS with its VERP token.
 EnvelopeSender = Callable[[str], str]

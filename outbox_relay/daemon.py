@@ -16,12 +16,14 @@ from outbox_relay.listener import Listener
 from outbox_relay.relay import Relay
 from outbox_relay.systemd import notify
 from outbox_relay.wake import Wake
-from shared import keyring, operations, suppressions
-from shared.bounds import OPERATOR_TIMEOUT
+from shared import operations
 from shared.clock import utcnow
-from shared.db import engine_for, schema_behind
+from shared.database import keyring
+from shared.database.bounds import OPERATOR_TIMEOUT
+from shared.database.db import engine_for, schema_behind
+from shared.messaging import suppressions
+from shared.runtime.version import version
 from shared.settings.database_url import driver_message, refused_for_good
-from shared.version import version
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from sqlalchemy import Connection
 
 from outbox_relay import marks
 from shared.clock import utcnow
-from shared.events import delivery_failed
-from shared.outbox import WEBHOOK, Status
-from shared.refusals import failure_reason, suppression_of
-from shared.secretbox import SecretBox
+from shared.messaging.events import delivery_failed
+from shared.messaging.outbox import WEBHOOK, Status
+from shared.messaging.refusals import failure_reason, suppression_of
+from shared.messaging.suppressions import LazySuppressor
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
 
 # Who refused the address a message's death suppresses, by the message's channel.
 _SOURCES = {"email": "smtp", "sms": "sms"}

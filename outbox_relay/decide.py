@@ -23,10 +23,10 @@ from outbox_relay.backoff import probe_lead, retry_delay
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
 from outbox_relay.gates import Gate
 from outbox_relay.render import TemplateError
-from shared.fallbacks import FALLS_BACK, refuses_address
-from shared.outbox import Ending
-from shared.refusals import Refusal
-from shared.secretbox import SealedUnderOtherKey
+from shared.messaging.fallbacks import FALLS_BACK, refuses_address
+from shared.messaging.outbox import Ending
+from shared.messaging.refusals import Refusal
+from shared.secrets.secretbox import SealedUnderOtherKey
 from shared.settings.config import Settings
 
 

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from enum import StrEnum
 
-from shared.refusals import Refusal
+from shared.messaging.refusals import Refusal
 
 # The verdicts, and the HTTP status rule, are shared with the SMS providers' specs, which judge
 # their own answers (shared/sms_providers); the relay's modules read Verdict from here.

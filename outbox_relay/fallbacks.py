@@ -1,5 +1,5 @@
 """What follows a decision that a code goes again on the account's other channel (decide.py
-decides it; shared/fallbacks.py writes it), in the transaction that records why."""
+decides it; shared/messaging/fallbacks.py writes it), in the transaction that records why."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from sqlalchemy import Connection
 
 from outbox_relay.claims import Claimed
 from shared.clock import utcnow
-from shared.fallbacks import FallbackWriter, send_fallback
-from shared.secretbox import SecretBox
+from shared.database.throttle import Throttle
+from shared.messaging.fallbacks import FallbackWriter, send_fallback
+from shared.messaging.suppressions import LazySuppressor
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle
 
 
 class Fallbacks:

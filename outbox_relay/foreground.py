@@ -16,7 +16,7 @@ from outbox_relay.priority import yield_cpu
 from outbox_relay.relay import Relay
 from outbox_relay.render import TemplateError
 from outbox_relay.wake import Wake
-from shared.db import engine_for
+from shared.database.db import engine_for
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.claims import Claimed
 from shared.clock import utcnow
-from shared.models import outbox
+from shared.database.models import outbox
 from shared.settings.config import Settings
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from outbox_relay.backoff import until_connected
-from shared.outbox import NOTIFY_CHANNEL
+from shared.messaging.outbox import NOTIFY_CHANNEL
 from shared.settings.database_url import connect_arguments, driver_message
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 1.0
 # One relay of a database listens: the one whose listening connection holds this session lock,
 # which PostgreSQL frees when that session ends (a relay killed, a failover, a dropped link).
-# Two int4 keys, a space apart from the throttles' bigint ones (shared/throttle.py); advisory
-# locks are per database, so Outposts sharing a server each elect their own.
+# Two int4 keys, a space apart from the throttles' bigint ones (shared/database/throttle.py);
+# advisory locks are per database, so Outposts sharing a server each elect their own.
 TAKE_LISTEN_LOCK = "SELECT pg_try_advisory_lock(1869903984, 1)"  # 1869903984: b"outp"
 
 

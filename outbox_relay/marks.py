@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from outbox_relay.claims import Claimed
-from shared.outbox import AttemptOutcome, DeadReason
-from shared.refusals import Refusal
+from shared.messaging.outbox import AttemptOutcome, DeadReason
+from shared.messaging.refusals import Refusal
 
 
 @dataclass(frozen=True)
 class Attempt:
     """The outcome of one delivery attempt, as `outbox_attempts` records it."""
 
-    outcome: AttemptOutcome | None  # None: no try (shared/outbox.Ending), so never recorded
+    outcome: (
+        AttemptOutcome | None
+    )  # None: no try (shared/messaging/outbox.Ending), so never recorded
     at: datetime
     duration_ms: int
     error: str | None = None
@@ -31,4 +33,4 @@ class Mark:
     retry_at: datetime | None = None
     provider_id: str | None = None
     withheld: bool = False  # ended `withheld`: no provider was called
-    fallback: bool = False  # its code goes again on the other channel (shared.fallbacks)
+    fallback: bool = False  # its code goes again on the other channel (shared.messaging.fallbacks)

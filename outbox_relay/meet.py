@@ -27,9 +27,9 @@ from outbox_relay.render import Templates
 from outbox_relay.send_times import SendTimes, ms_since
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
-from shared.bounce_tokens import envelope_sender
 from shared.clock import utcnow
-from shared.secretbox import SecretBox
+from shared.reports.bounce_tokens import envelope_sender
+from shared.secrets.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
 

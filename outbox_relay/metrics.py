@@ -9,10 +9,11 @@ from typing import TypeVar, cast
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
+from shared.messaging.outbox import FAILED_ATTEMPTS as FAILED_ATTEMPTS_KINDS
+from shared.messaging.outbox import DeadReason, Ending
+
 # Imported for its registration: the relay's /metrics says which build runs.
-from shared.build_info import BUILD_INFO  # noqa: F401
-from shared.outbox import FAILED_ATTEMPTS as FAILED_ATTEMPTS_KINDS
-from shared.outbox import DeadReason, Ending
+from shared.runtime.build_info import BUILD_INFO  # noqa: F401
 
 MESSAGES = Counter(
     "outpost_relay_messages",

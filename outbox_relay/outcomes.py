@@ -21,9 +21,9 @@ from outbox_relay.decide import Outcome
 from outbox_relay.fallbacks import Fallbacks
 from outbox_relay.sent_events import SentEvents
 from outbox_relay.unwritten import Unwritten
-from shared import logs
 from shared.clock import utcnow
-from shared.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
+from shared.messaging.outbox import FAILED_ATTEMPTS, AttemptOutcome, Ending
+from shared.runtime import logs
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ RETRY_WITHOUT_DATABASE = 1.0
 # Slots a sender that woke too late for its own may take again before it goes anyway.
 LATE_RETRIES = 3
 
-# A message's place in a line: its priority (shared.outbox.priority_of), then its arrival.
+# A message's place in a line: its priority (shared.messaging.outbox.priority_of), then its arrival.
 Turn = tuple[int, int]
 
 

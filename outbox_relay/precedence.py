@@ -17,7 +17,8 @@ RETRY_AFTER_WAITING = 1.0
 
 class Precedence:
     """The deliveries handed to the senders and not yet answered, by lane (a channel: an SMS
-    code does not hold back an email notice) and priority (shared.outbox.priority_of: 0 first).
+    code does not hold back an email notice) and priority (shared.messaging.outbox.priority_of: 0
+    first).
 
     A delivery waits, before it asks for a session, until every delivery of its lane with an
     earlier priority handed over before it has been answered. The sessions' and the rate

@@ -19,8 +19,8 @@ from outbox_relay import metrics
 from outbox_relay.backoff import probe_delay
 from outbox_relay.failures import DeliveryFailure, PolicyRule, Verdict
 from shared.clock import utcnow
-from shared.outbox import Channel
-from shared.provider_pauses import providers_of
+from shared.messaging.outbox import Channel
+from shared.messaging.provider_pauses import providers_of
 from shared.settings.config import Settings
 
 log = logging.getLogger(__name__)

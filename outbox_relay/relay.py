@@ -17,9 +17,9 @@ from outbox_relay.providers import Providers
 from outbox_relay.senders import Senders
 from outbox_relay.shared_pauses import SharedPauses
 from shared.clock import utcnow
-from shared.outbox import WEBHOOK
+from shared.messaging.outbox import WEBHOOK
+from shared.messaging.suppressions import LazySuppressor
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
 
 log = logging.getLogger(__name__)
 

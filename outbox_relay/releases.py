@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.claims import Claimed
 from outbox_relay.store import OnFallback
-from shared import transitions
+from shared.messaging import transitions
 
 
 def release(

@@ -16,10 +16,10 @@ from jinja2.exceptions import SecurityError
 import shared
 from outbox_relay.compiled import COMPILED
 from outbox_relay.render_budget import RenderRefused, RenderWorkers
-from shared import locales
-from shared.locales import PARTS
-from shared.outbox import CODED, PURPOSES, Purpose
-from shared.sandbox import Sandbox
+from shared.messaging import locales
+from shared.messaging.locales import PARTS
+from shared.messaging.outbox import CODED, PURPOSES, Purpose
+from shared.messaging.sandbox import Sandbox
 from shared.settings.config import Branding, Settings
 
 PACKAGED = Path(shared.__file__).parent / "templates"

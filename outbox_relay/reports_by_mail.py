@@ -8,13 +8,13 @@ import logging
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.fallbacks import FallbackWriter
-from shared.mail_intake import Taken, take
-from shared.mail_reports import read_mail
-from shared.secretbox import SecretBox
+from shared.database.throttle import Throttle
+from shared.messaging.fallbacks import FallbackWriter
+from shared.messaging.suppressions import LazySuppressor
+from shared.reports.mail_intake import Taken, take
+from shared.reports.mail_reports import read_mail
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle
 
 log = logging.getLogger(__name__)
 

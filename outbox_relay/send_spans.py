@@ -1,4 +1,4 @@
-"""The relay's spans while traces are on (shared/tracing.py): one for each delivery of a
+"""The relay's spans while traces are on (shared/runtime/tracing.py): one for each delivery of a
 claimed row, in the trace of the request that wrote it.
 
 A span per delivery, consumer kind (the OpenTelemetry messaging conventions' "process" of a
@@ -7,8 +7,8 @@ channel and attempt, the provider it went to (the relay's metric label: smtp, sm
 sms, …) and its outcome (an `Ending`, or `handed_back` for a row given back untried). A failure
 (a retry, a death, a provider down, a horizon passed) marks it failed.
 
-Its parent is the trace context the row keeps (shared.tracing.KEY), on every try, so that one
-trace holds the request and each try of its message. A retry (attempt 2 on) also links to that
+Its parent is the trace context the row keeps (shared.runtime.tracing.KEY), on every try, so that
+one trace holds the request and each try of its message. A retry (attempt 2 on) also links to that
 context: it is no longer the request that causes it but the backoff, long after the request
 ended, and the link is how the messaging conventions (and River's otelriver, a consumer span
 per job worked) tell a message's creation apart from its processing; the first try, which the
@@ -29,8 +29,8 @@ from outbox_relay.claims import Claimed
 from outbox_relay.decide import Outcome
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.precedence import Ticket
-from shared import tracing
-from shared.outbox import Ending
+from shared.messaging.outbox import Ending
+from shared.runtime import tracing
 
 S = TypeVar("S")
 Deliver = Callable[[S, Claimed, bool, Ticket], None]

@@ -20,7 +20,7 @@ from outbox_relay.providers import Providers
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 
 

@@ -1,7 +1,7 @@
 """`delivery.sent`, in the transaction that marks messages sent, for the endpoints that subscribe
-to it: whether any does is read at most every FRESH_FOR seconds (shared.webhook_endpoints), so
-that while none does the relay's writes cost what they did (a lone message's outcome in one
-statement)."""
+to it: whether any does is read at most every FRESH_FOR seconds
+(shared.messaging.webhook_endpoints), so that while none does the relay's writes cost what they did
+(a lone message's outcome in one statement)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from sqlalchemy import Connection, Engine
 
 from outbox_relay import marks
 from shared.clock import utcnow
-from shared.events import deliveries_sent
-from shared.outbox import WEBHOOK
-from shared.secretbox import SecretBox
+from shared.messaging.events import deliveries_sent
+from shared.messaging.outbox import WEBHOOK
+from shared.messaging.webhook_endpoints import anyone_subscribed
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.vocabulary import EventType
-from shared.webhook_endpoints import anyone_subscribed
 
 
 class SentEvents:

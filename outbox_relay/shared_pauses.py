@@ -1,5 +1,5 @@
-"""A relay's side of the pauses every relay shares (shared/provider_pauses.py): it obeys the
-operators' pauses, records its own for operators to see, and tells the application of an outage
+"""A relay's side of the pauses every relay shares (shared/messaging/provider_pauses.py): it obeys
+the operators' pauses, records its own for operators to see, and tells the application of an outage
 once, whichever relay comes first. Read at most once a poll, between two claims: a send still
 asks its provider alone, in memory, as before."""
 
@@ -14,11 +14,11 @@ from functools import partial
 from sqlalchemy import Connection, Engine
 
 from outbox_relay.providers import Providers
-from shared import provider_pauses
 from shared.clock import utcnow
-from shared.events import EventType, provider_changed
-from shared.provider_pauses import Pause
-from shared.secretbox import SecretBox
+from shared.messaging import provider_pauses
+from shared.messaging.events import EventType, provider_changed
+from shared.messaging.provider_pauses import Pause
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.vocabulary import PausedBy
 

@@ -1,5 +1,5 @@
 """The relay's writes after a claim: mark or release the claimed rows, fenced by token (the
-statements that change their status are shared/transitions.py)."""
+statements that change their status are shared/messaging/transitions.py)."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from outbox_relay.claims import Claimed
 from outbox_relay.marks import Mark
-from shared import transitions
-from shared.driver import DriverStatement
-from shared.models import outbox, outbox_attempts
-from shared.outbox import ERASED, AttemptOutcome, Ending
+from shared.database.driver import DriverStatement
+from shared.database.models import outbox, outbox_attempts
+from shared.messaging import transitions
+from shared.messaging.outbox import ERASED, AttemptOutcome, Ending
 
 # Attempts that count towards RELAY_MAX_ATTEMPTS, as the endings say (the others say nothing
 # of the message).

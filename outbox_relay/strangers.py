@@ -18,10 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import UnsubscribeUrl
 from outbox_relay.gates import Gate
-from shared.outbox import Channel, Purpose
+from shared.accounts.unsubscribe import Unsubscribe
+from shared.database.throttle import Limit, Throttle
+from shared.messaging.outbox import Channel, Purpose
 from shared.settings.config import Settings
-from shared.throttle import Limit, Throttle
-from shared.unsubscribe import Unsubscribe
 
 # The subject counting the "no account" mails of the hour.
 NO_ACCOUNT_MAIL = "no-account-mail"

@@ -16,9 +16,9 @@ from outbox_relay.render import Templates
 from outpost.check_mail import mail_findings
 from outpost.finding import Finding
 from outpost.serve import read_at_start
-from shared import keyring
-from shared.bounds import LONGEST_CONNECT
-from shared.db import Schema, create_engine_for, schema_of
+from shared.database import keyring
+from shared.database.bounds import LONGEST_CONNECT
+from shared.database.db import Schema, create_engine_for, schema_of
 from shared.settings.config import Settings
 from shared.settings.database import DATABASE_URL
 from shared.settings.database_url import driver_message, shown

@@ -16,7 +16,7 @@ from outbox_relay.channels import Email
 from outbox_relay.channels.mail_api import MailApiChannel
 from outbox_relay.failures import DeliveryFailure
 from outpost.finding import Finding
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.mail_providers.registry import api_named
 from shared.mail_providers.spec import MAIL_API_TIMEOUT, Answer, MailApi, MailContent
 

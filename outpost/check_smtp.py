@@ -15,7 +15,7 @@ from outbox_relay.channels import Email
 from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.failures import DeliveryFailure
 from outpost.finding import Finding
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.settings.smtp_url import SmtpSettings, StartTls
 
 # OpenSSL's verify results (X509_V_ERR_*) that name their own fix.

@@ -17,15 +17,15 @@ from outpost.check import run_checks
 from outpost.preview import MOST_SEGMENTS, part_of, preview, sms_segments
 from outpost.serve import serve
 from outpost.stack import up_stack
-from shared.addresses import AddressError, normalise_email
-from shared.db import migrate
-from shared.outbox import CHANNELS, PURPOSES
+from shared.accounts.addresses import AddressError, normalise_email
+from shared.database.db import migrate
+from shared.messaging.outbox import CHANNELS, PURPOSES
+from shared.runtime.version import version
 from shared.settings import env_file
 from shared.settings.config import Settings
 from shared.settings.database_url import driver_message, shown
 from shared.settings.joint_rules import ConfigError, require_database_url
 from shared.settings.reference import reference
-from shared.version import version
 from shared.vocabulary import Channel, Purpose
 
 

@@ -29,8 +29,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api_service import create_app
 from api_service.dependencies import dependencies
-from shared.models import outbox
-from shared.outbox import Purpose
+from shared.database.models import outbox
+from shared.messaging.outbox import Purpose
 from shared.settings.captcha_url import CaptchaKind
 from shared.settings.config_values import loopback
 from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR

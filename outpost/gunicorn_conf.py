@@ -25,11 +25,12 @@ from typing import Any
 from gunicorn import systemd
 
 from outpost.serve import read_at_start
-from shared import keyring, tracing
-from shared.db import engine_for
-from shared.logs import JsonFormatter
+from shared.database import keyring
+from shared.database.db import engine_for
+from shared.runtime import tracing
+from shared.runtime.logs import JsonFormatter
+from shared.runtime.version import version
 from shared.settings.joint_rules import ConfigError
-from shared.version import version
 
 try:
     _serve, _settings = read_at_start(os.environ)

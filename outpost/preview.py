@@ -14,13 +14,13 @@ from outbox_relay.channels import Email, SmsMessage
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
-from shared.codes import new_link_token
-from shared.outbox import Channel, Purpose, priority_of
-from shared.secretbox import SecretBox
+from shared.messaging.outbox import Channel, Purpose, priority_of
+from shared.messaging.sms_autofill import NO_AUTOFILL, SmsAutofill
+from shared.messaging.sms_segments import Segments, segments
+from shared.secrets.codes import new_link_token
+from shared.secrets.secretbox import SecretBox
 from shared.settings import code_link
 from shared.settings.config import Settings
-from shared.sms_autofill import NO_AUTOFILL, SmsAutofill
-from shared.sms_segments import Segments, segments
 
 # More segments than this and `outpost templates check` warns: each one is billed.
 MOST_SEGMENTS = 2

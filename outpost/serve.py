@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
-from shared import tracing
+from shared.runtime import tracing
 from shared.settings.config import Settings
 from shared.settings.processes import LOG_LEVEL, OUTPOST_BIND, WEB_CONCURRENCY
 

@@ -19,7 +19,7 @@ from outpost.banner import Stack, banner
 from outpost.catcher import start_catcher
 from outpost.kept_secrets import ADMIN_TOKEN_FILE, SECRET_KEY_FILE, kept_secret
 from outpost.serve import GUNICORN_CONFIG
-from shared.db import migrate
+from shared.database.db import migrate
 from shared.settings.config import Settings
 from shared.settings.config_values import loopback
 from shared.settings.database import DATABASE_URL

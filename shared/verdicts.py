@@ -1,5 +1,5 @@
 """Whose failure a provider's answer is, as a verdict, and what it refused beyond the message
-(its consequences: shared/refusals.py); and the one rule for an HTTP endpoint's
+(its consequences: shared/messaging/refusals.py); and the one rule for an HTTP endpoint's
 status (an SMS gateway's, a webhook receiver's), which the relay and the SMS providers' specs
 (shared/sms_providers) share."""
 

@@ -1,9 +1,10 @@
 """The words the tables store, and `Vocabulary`, the column type that stores them.
 
-A column of words (shared/models.py) keeps each as the VARCHAR it always was, and reads it back
-as its enum member. The enums whose modules read the tables live here, below shared/models.py,
-so that a column can name its words; their modules import them from here (CodeStatus and
-Refusal stay in shared/codes.py and shared/verdicts.py, which read no table).
+A column of words (shared/database/models.py) keeps each as the VARCHAR it always was, and reads it
+back as its enum member. The enums whose modules read the tables live here, below
+shared/database/models.py, so that a column can name its words; their modules import them from here
+(CodeStatus and Refusal stay in shared/secrets/codes.py and shared/verdicts.py, which read
+no table).
 """
 
 from __future__ import annotations

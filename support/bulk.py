@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text, update
 
 from shared.clock import utcnow
-from shared.models import outbox
-from shared.outbox import CODED, DeadReason, Status, enqueue
-from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
+from shared.database.models import outbox
+from shared.messaging.outbox import CODED, DeadReason, Status, enqueue
+from shared.messaging.suppressions import Suppressor
+from shared.secrets.secretbox import SecretBox
 from shared.vocabulary import Channel, Purpose
 from support.constants import SECRET_KEY
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.bounce_tokens import token, verp_address
+from shared.reports.bounce_tokens import token, verp_address
 from support.bounce_reports import (
     Recipient,
     delivery_status,

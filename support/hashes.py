@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 from sqlalchemy import event
 
-from api_service.passwords import make_hasher
+from api_service.flows.passwords import make_hasher
 
 
 def quick_hasher() -> PasswordHasher:

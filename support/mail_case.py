@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from outbox_relay.channels import Email
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.mail_providers.spec import MailContent, MailProvider
 from support.http_stand_in import GatewayRequest
 from support.mail_stand_in import MailStandIn

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from outbox_relay.relay import Relay
-from shared.models import outbox
+from shared.database.models import outbox
 
 
 def drain_until(relay: Relay, done: Callable[[], object], timeout: float = 20.0) -> None:

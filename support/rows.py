@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, inspect, select, text, update
 
 from shared.clock import utcnow
-from shared.models import metadata
+from shared.database.models import metadata
 
 
 def count(engine: Engine, table: str, **where: Any) -> int:

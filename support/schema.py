@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from shared.db import migrate
+from shared.database.db import migrate
 from support.databases import create_database, drop_database, libpq_url, url_of
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "migrations" / "schema.sql"

@@ -9,12 +9,12 @@ from sqlalchemy import Engine, insert
 from standardwebhooks.webhooks import Webhook
 
 from outbox_relay.relay import Relay
-from shared import webhook_endpoints
-from shared.accounts import user_by_id
+from shared.accounts.accounts import user_by_id
 from shared.clock import utcnow
-from shared.events import emit
-from shared.models import users
-from shared.secretbox import SecretBox
+from shared.database.models import users
+from shared.messaging import webhook_endpoints
+from shared.messaging.events import emit
+from shared.secrets.secretbox import SecretBox
 from shared.vocabulary import EventType
 from support.constants import SECRET_KEY
 from support.http_stand_in import GatewayRequest

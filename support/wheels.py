@@ -109,7 +109,7 @@ def installed(bin_dir: Path, cwd: Path) -> str:
     """The version the virtualenv of `bin_dir` has installed, as a process of it started in
     `cwd` reads it (not this one: a checkout on its path may hold a stale `outpost.egg-info`)."""
     return subprocess.run(
-        [bin_dir / "python", "-c", "from shared.version import version; print(version())"],
+        [bin_dir / "python", "-c", "from shared.runtime.version import version; print(version())"],
         cwd=cwd,
         capture_output=True,
         text=True,

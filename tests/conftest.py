@@ -22,11 +22,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from api_service import create_app, passwords
+from api_service import create_app
+from api_service.flows import passwords
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
-from shared.db import create_engine_for, migrate
+from shared.database.db import create_engine_for, migrate
 from shared.settings.config import Settings
 from support import alone, processes
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay

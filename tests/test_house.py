@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from api_service.flows.answers import AnswerStatus
-from api_service.sms_counts import SmsOutcome
-from shared.accounts import UserStatus
-from shared.codes import CodeStatus
-from shared.events import EventType
-from shared.history import AccountEvent
-from shared.outbox import (
+from api_service.flows.sms_counts import SmsOutcome
+from shared.accounts.accounts import UserStatus
+from shared.accounts.history import AccountEvent
+from shared.messaging.events import EventType
+from shared.messaging.outbox import (
     AttemptOutcome,
     Channel,
     ClientStatus,
@@ -24,14 +23,15 @@ from shared.outbox import (
     Status,
     values_of,
 )
-from shared.provider_events import ProviderEventType
-from shared.refusals import FailureReason, Refusal
-from shared.suppressions import SuppressionReason
-from shared.views import WaitingReason
+from shared.messaging.refusals import FailureReason, Refusal
+from shared.messaging.suppressions import SuppressionReason
+from shared.messaging.views import WaitingReason
+from shared.reports.provider_events import ProviderEventType
+from shared.secrets.codes import CodeStatus
 from support.processes import ROOT
 
 PRODUCTION = ("api_service", "outbox_relay", "shared", "outpost")
-STATUS_OWNER = "shared/transitions.py"
+STATUS_OWNER = "shared/messaging/transitions.py"
 
 
 def _writes_outbox_status(path: Path) -> bool:

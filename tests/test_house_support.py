@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.logs import configure_logging
+from shared.runtime.logs import configure_logging
 from support import alone, in_process, processes, timing
 
 TESTS = Path(__file__).resolve().parent

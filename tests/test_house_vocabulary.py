@@ -19,7 +19,7 @@ import api_service
 import outbox_relay
 import outpost
 import shared
-from shared.models import metadata
+from shared.database.models import metadata
 from shared.vocabulary import Purpose, Vocabulary
 
 # The fields that hold a word of a vocabulary, by name, wherever they stand.
@@ -108,7 +108,7 @@ def test_the_parameters_that_take_a_word_are_typed_with_its_enum() -> None:
     functions = list(_functions())
     assert untyped_parameters(functions) == [], "a word typed as text: type it with its enum"
     named = {f"{f.__module__}.{f.__qualname__}" for f in functions}
-    assert {"shared.outbox.enqueue", "shared.messages.send_code"} <= named
+    assert {"shared.messaging.outbox.enqueue", "shared.messaging.messages.send_code"} <= named
 
 
 def test_the_check_finds_a_parameter_typed_as_text() -> None:

@@ -31,7 +31,7 @@ from api_service.dashboard.session import (
     token_binding,
 )
 from shared import operations
-from shared.presentation import spelled_age, utc_time
+from shared.operations.presentation import spelled_age, utc_time
 
 bp = Blueprint("dashboard", __name__, url_prefix="/admin")
 

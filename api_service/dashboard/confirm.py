@@ -11,7 +11,7 @@ from api_service.dashboard.pages import RECIPIENT_MAX, _url
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act
 from shared import operations
-from shared.accounts import ADDRESS_FIELDS
+from shared.accounts.accounts import ADDRESS_FIELDS
 from shared.clock import utcnow
 
 # The longest reason kept, as the admin API takes it.

@@ -14,8 +14,8 @@ from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act, read
 from shared import operations
 from shared.clock import utcnow
+from shared.messaging.webhook_endpoints import checked_url
 from shared.vocabulary import EventType
-from shared.webhook_endpoints import checked_url
 
 EVENTS = [str(event) for event in operations.SUBSCRIBABLE]
 # The longest URL the form takes (the admin API's bound).

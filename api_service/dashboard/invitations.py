@@ -11,7 +11,7 @@ from api_service.dashboard.pages import RECIPIENT_MAX
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act
 from shared import operations
-from shared.addresses import AddressError, normalise_address
+from shared.accounts.addresses import AddressError, normalise_address
 from shared.clock import utcnow
 
 

@@ -15,7 +15,7 @@ from api_service.dashboard.notices import notice_of, retry_tally
 from api_service.dependencies import dependencies, unit_of_work
 from api_service.flows.unit_of_work import act, read
 from shared import operations
-from shared.addresses import AddressError, normalise_address
+from shared.accounts.addresses import AddressError, normalise_address
 from shared.clock import utcnow
 from shared.operations.page_views import dead_page
 from shared.operations.page_views import overview as overview_of

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from api_service.dependencies import dependencies
 from api_service.flows import guards
 from shared.clock import utcnow
-from shared.codes import derive_key
+from shared.secrets.codes import derive_key
 from shared.settings.config import DASHBOARD_SESSION_SECONDS
 
 COOKIE = "outpost_dashboard"

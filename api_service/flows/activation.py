@@ -8,17 +8,17 @@ from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import PasswordRequired
 from api_service.flows.limits import RequestCause
 from api_service.flows.redeem import redeem_code
-from shared.accounts import (
+from shared.accounts.accounts import (
     activate_user,
     find_account,
     password_hash_of,
     set_password,
 )
-from shared.activation import follow_activation
+from shared.accounts.activation import follow_activation
+from shared.accounts.unproven import drop_unproven
+from shared.accounts.verification import supersede
 from shared.clock import utcnow
-from shared.outbox import Delivery, Purpose
-from shared.unproven import drop_unproven
-from shared.verification import supersede
+from shared.messaging.outbox import Delivery, Purpose
 
 
 def activate(deps: Dependencies, request: Activate, sender: str) -> None:

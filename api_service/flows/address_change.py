@@ -15,7 +15,7 @@ from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
 from api_service.flows.login import LOGIN_FAILURES, SIGN_INS_LOCKED
 from api_service.flows.redeem import redeem_code
-from shared.accounts import (
+from shared.accounts.accounts import (
     User,
     activate_user,
     change_address,
@@ -23,19 +23,19 @@ from shared.accounts import (
     find_user,
     password_hash_of,
 )
-from shared.activation import follow_activation
-from shared.address_proof import take_address
-from shared.addresses import hint
+from shared.accounts.activation import follow_activation
+from shared.accounts.address_proof import take_address
+from shared.accounts.addresses import hint
+from shared.accounts.code_or_notice import send_code_or_notice
+from shared.accounts.history import BY_PASSWORD, AccountEvent, record
+from shared.accounts.lockouts import failures_of
+from shared.accounts.reaching import address_for, notice_channel, with_address
+from shared.accounts.unproven import drop_unproven
+from shared.accounts.verification import supersede
 from shared.clock import utcnow
-from shared.code_or_notice import send_code_or_notice
-from shared.events import EventType, announce
-from shared.history import BY_PASSWORD, AccountEvent, record
-from shared.lockouts import failures_of
-from shared.messages import send_notice, send_withheld
-from shared.outbox import ANSWERS_AS, Channel, Delivery, Purpose
-from shared.reaching import address_for, notice_channel, with_address
-from shared.unproven import drop_unproven
-from shared.verification import supersede
+from shared.messaging.events import EventType, announce
+from shared.messaging.messages import send_notice, send_withheld
+from shared.messaging.outbox import ANSWERS_AS, Channel, Delivery, Purpose
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The statuses the API's answers carry beside a user's (shared.accounts.UserStatus)."""
+"""The statuses the API's answers carry beside a user's (shared.accounts.accounts.UserStatus)."""
 
 from __future__ import annotations
 

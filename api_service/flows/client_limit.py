@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from api_service.flows.errors import TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.throttle import Along, Limit, Throttle
+from shared.database.throttle import Along, Limit, Throttle
 
 # The generic refusal of a client past its limits.
 SLOW_DOWN = "Too many requests from this address; slow down."

@@ -14,13 +14,13 @@ from api_service.flows.commands import Addressed, CodeRequest
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
-from shared.accounts import User, UserStatus, find_account
+from shared.accounts.accounts import User, UserStatus, find_account
+from shared.accounts.code_or_notice import send_code_or_notice
+from shared.accounts.history import REQUESTED, record
+from shared.accounts.unproven import carried_unproven
 from shared.clock import utcnow
-from shared.code_or_notice import send_code_or_notice
-from shared.history import REQUESTED, record
-from shared.messages import send_no_account, send_notice, send_withheld
-from shared.outbox import Channel, Delivery, Purpose
-from shared.unproven import carried_unproven
+from shared.messaging.messages import send_no_account, send_notice, send_withheld
+from shared.messaging.outbox import Channel, Delivery, Purpose
 
 # The other code a request for `purpose` may carry, whose tries start again when it is let
 # through: a pending account asking for a sign-in code gets its activation code instead.
@@ -196,7 +196,7 @@ def _for_account(
     """What `user` earns: an active account asking for an activation code is told it exists;
     a pending one asking for a sign-in code gets its activation code; an address it never
     proved gets no code that sets a password or signs in, but a withheld message. The request
-    goes in the account's history (shared.history.REQUESTED)."""
+    goes in the account's history (shared.accounts.history.REQUESTED)."""
     holds = {
         "email": user.email if user.holds(user.email) else None,
         "sms": user.phone if user.holds(user.phone) else None,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Self, get_type_hints
 
-from shared.outbox import Channel
+from shared.messaging.outbox import Channel
 
 
 @dataclass(frozen=True, kw_only=True)

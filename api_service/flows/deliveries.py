@@ -7,9 +7,9 @@ from datetime import datetime
 
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.limits import recipient_wait
-from shared.outbox import ANSWERS_AS, Purpose
-from shared.provider_pauses import providers_of
-from shared.views import DeliveryView, delivery_view
+from shared.messaging.outbox import ANSWERS_AS, Purpose
+from shared.messaging.provider_pauses import providers_of
+from shared.messaging.views import DeliveryView, delivery_view
 
 # The throttle of the route that issues a new code for a message's purpose (activation: resend;
 # password reset: a new reset request; address change: a new change request; sign-in code: a

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from api_service.flows.client_limit import ClientLimit
+from api_service.flows.idempotency import IdempotencyKeys
+from api_service.flows.passwords import Passwords, Verifier
 from api_service.flows.unit_of_work import UnitOfWork
-from api_service.idempotency import IdempotencyKeys
-from api_service.passwords import Passwords, Verifier
-from shared.secretbox import SecretBox
+from shared.accounts.unsubscribe import Unsubscribe
+from shared.database.throttle import Throttle
+from shared.messaging.suppressions import LazySuppressor
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle
-from shared.unsubscribe import Unsubscribe
 
 if TYPE_CHECKING:
-    from api_service.captcha import HumanCheck
+    from api_service.flows.captcha import HumanCheck
 
 
 @dataclass(frozen=True)

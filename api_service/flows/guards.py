@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from api_service.flows.dependencies import Dependencies
-from shared.throttle import Limit
+from shared.database.throttle import Limit
 
 # Wrong tokens one client may present, on the admin API, the dashboard and the provider routes
 # together, before it waits. While it waits, every token it presents is refused unread, the

@@ -10,12 +10,12 @@ from sqlalchemy import Connection
 from api_service.flows.client_limit import SLOW_DOWN
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import TooManyRequests
+from api_service.flows.sms_counts import SMS_TOTAL, SmsOutcome
 from api_service.flows.unit_of_work import UnitOfWork
-from api_service.sms_counts import SMS_TOTAL, SmsOutcome
-from shared.addresses import phone_region
-from shared.budgets import bucket, recipient_limits, region_limits
-from shared.outbox import CODED, Channel, Purpose
-from shared.throttle import Limit, code_tries, sms_region
+from shared.accounts.addresses import phone_region
+from shared.database.throttle import Limit, code_tries, sms_region
+from shared.messaging.budgets import bucket, recipient_limits, region_limits
+from shared.messaging.outbox import CODED, Channel, Purpose
 
 # The region cap's: it speaks of the service, never of the client, who did nothing wrong (the
 # cap is everybody's; a real user after an attack on their region must not be told it is theirs).
@@ -57,10 +57,10 @@ def limit_recipients(
 
 
 class RequestCause:
-    """The messages one public request causes, admitted as each is written (shared.messages):
-    every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT), every SMS that goes to a
-    provider its number's region's (SMS_REGION_HOURLY_LIMIT), and each is counted in
-    `outpost_sms_total`, whatever route wrote it and whatever the request named; an "account
+    """The messages one public request causes, admitted as each is written
+    (shared.messaging.messages): every SMS takes its client's hour (SMS_CLIENT_HOURLY_LIMIT), every
+    SMS that goes to a provider its number's region's (SMS_REGION_HOURLY_LIMIT), and each is counted
+    in `outpost_sms_total`, whatever route wrote it and whatever the request named; an "account
     exists" or "no account" notice takes its recipient's one bucket for that purpose, whichever
     route causes it (UNASKED), and so does a code whose bucket the request did not take
     (`taken`, by limit_recipients): one to an address it did not name, such as a resend naming
@@ -74,7 +74,7 @@ class RequestCause:
     account asked to be reached by mail) costs the same as one whose owner gets an SMS, so
     that neither count tells anything of the account. `discreet`: its answer must not tell
     known from unknown addresses, so its deliveries show clients no more than a withheld
-    message would (shared.views).
+    message would (shared.messaging.views).
     """
 
     def __init__(

@@ -12,11 +12,11 @@ from api_service.flows.commands import LogIn
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import InvalidCredentials, TooManyRequests
 from api_service.flows.provisioning import require_provisioned
-from shared.accounts import User, UserStatus, find_account, password_hash_of, set_password
+from shared.accounts.accounts import User, UserStatus, find_account, password_hash_of, set_password
+from shared.accounts.history import BY_PASSWORD, AccountEvent, record
+from shared.accounts.lockouts import failures_of, note_lockout
 from shared.clock import utcnow
-from shared.history import BY_PASSWORD, AccountEvent, record
-from shared.lockouts import failures_of, note_lockout
-from shared.throttle import Limit
+from shared.database.throttle import Limit
 from shared.vocabulary import LockedOut
 
 # Failed sign-ins one account (or one unknown identifier) may make in an hour: a counter of its

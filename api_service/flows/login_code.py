@@ -11,10 +11,10 @@ from api_service.flows.commands import ConfirmLoginCode, RequestLoginCode
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.provisioning import require_provisioned
 from api_service.flows.redeem import redeem_code
-from shared.accounts import UserStatus
+from shared.accounts.accounts import UserStatus
+from shared.accounts.history import BY_CODE, AccountEvent, record
 from shared.clock import utcnow
-from shared.history import BY_CODE, AccountEvent, record
-from shared.outbox import Delivery, Purpose
+from shared.messaging.outbox import Delivery, Purpose
 
 
 def request_login_code(deps: Dependencies, request: RequestLoginCode, sender: str) -> Delivery:

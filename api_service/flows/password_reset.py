@@ -11,13 +11,13 @@ from api_service.flows.limits import RequestCause
 from api_service.flows.login import failed_sign_ins
 from api_service.flows.redeem import redeem_code
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import User, set_password
+from shared.accounts.accounts import User, set_password
+from shared.accounts.history import AccountEvent, record
+from shared.accounts.reaching import email_or_sms
 from shared.clock import utcnow
-from shared.events import EventType, announce
-from shared.history import AccountEvent, record
-from shared.messages import send_notice
-from shared.outbox import Delivery, Purpose
-from shared.reaching import email_or_sms
+from shared.messaging.events import EventType, announce
+from shared.messaging.messages import send_notice
+from shared.messaging.outbox import Delivery, Purpose
 
 
 def request_reset(deps: Dependencies, request: RequestReset, sender: str) -> Delivery:

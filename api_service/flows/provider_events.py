@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from api_service.flows.dependencies import Dependencies
 from shared.clock import utcnow
-from shared.mail_intake import Taken, take
-from shared.mail_reports import MailReport
-from shared.provider_events import ProviderEvent, Recorded, first_seen, record
+from shared.reports.mail_intake import Taken, take
+from shared.reports.mail_reports import MailReport
+from shared.reports.provider_events import ProviderEvent, Recorded, first_seen, record
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def record_events(
 
 
 def record_mail(deps: Dependencies, report: MailReport) -> Taken:
-    """Act on a report by mail in one transaction (shared.mail_intake)."""
+    """Act on a report by mail in one transaction (shared.reports.mail_intake)."""
     with deps.unit_of_work() as uow:
         taken = take(uow.connection, report, addressed_to=None, deps=deps, now=utcnow())
         uow.commit()

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import ProvisioningPending
-from shared.provisioning import provisioning_wait
+from shared.accounts.provisioning import provisioning_wait
 
 
 def require_provisioned(

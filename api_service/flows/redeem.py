@@ -9,14 +9,14 @@ from api_service.flows.commands import CodeEntry
 from api_service.flows.dependencies import Dependencies
 from api_service.flows.errors import CodeExhausted, InvalidCode, TooManyRequests
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import User, find_account, prove_address
-from shared.address_proof import take_address
-from shared.codes import MAX_CODE_TRIES
-from shared.history import BY_CODE, AccountEvent, record
-from shared.lockouts import WRONG_CODES, failures_of, note_lockout, wrong_codes_of
-from shared.outbox import Purpose
-from shared.throttle import Limit, code_tries
-from shared.verification import sent_to, use_code
+from shared.accounts.accounts import User, find_account, prove_address
+from shared.accounts.address_proof import take_address
+from shared.accounts.history import BY_CODE, AccountEvent, record
+from shared.accounts.lockouts import WRONG_CODES, failures_of, note_lockout, wrong_codes_of
+from shared.accounts.verification import sent_to, use_code
+from shared.database.throttle import Limit, code_tries
+from shared.messaging.outbox import Purpose
+from shared.secrets.codes import MAX_CODE_TRIES
 from shared.vocabulary import LockedOut
 
 # The refusal of a code past the account's wrong codes of a day.

@@ -16,7 +16,7 @@ from api_service.flows.errors import Refused
 from api_service.flows.human import check_human
 from api_service.flows.limits import RequestCause, limit_recipients
 from api_service.flows.unit_of_work import UnitOfWork
-from shared.accounts import (
+from shared.accounts.accounts import (
     User,
     UserStatus,
     contest_setting,
@@ -25,12 +25,12 @@ from shared.accounts import (
     password_setting,
     pending_password_hash,
 )
+from shared.accounts.history import AccountEvent, recording
+from shared.accounts.sign_up import NO_PASSWORD_YET, first_activation
 from shared.clock import utcnow
-from shared.history import AccountEvent, recording
-from shared.messages import send_code, send_notice
-from shared.outbox import Channel, Delivery, Purpose
-from shared.sign_up import NO_PASSWORD_YET, first_activation
-from shared.throttle import Along
+from shared.database.throttle import Along
+from shared.messaging.messages import send_code, send_notice
+from shared.messaging.outbox import Channel, Delivery, Purpose
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Concatenate, ParamSpec, Self, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from shared.connection_events import bound_from
+from shared.database.connection_events import bound_from
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -33,9 +33,9 @@ from api_service.mail_reports.reader import (
     unauthorized,
 )
 from api_service.provider_feeds import FeedPost
-from shared.provider_events import ProviderEvent, ProviderEventType
+from shared.messaging.standard_webhooks import within_tolerance
+from shared.reports.provider_events import ProviderEvent, ProviderEventType
 from shared.settings.config import Settings
-from shared.standard_webhooks import within_tolerance
 
 NAME = "mailgun"
 _UNSIGNED = "A Mailgun webhook signed with MAILGUN_WEBHOOK_SIGNING_KEY, within 5 minutes."

@@ -20,7 +20,7 @@ from flask import Request
 from api_service.mail_reports.reader import OUTPOST_ID, Reader, payload, reference, section, text
 from api_service.problems import validation_problem
 from api_service.provider_feeds import FeedPost, authenticate
-from shared.provider_events import ProviderEvent, ProviderEventType
+from shared.reports.provider_events import ProviderEvent, ProviderEventType
 from shared.settings.config import Settings
 
 NAME = "postmark"

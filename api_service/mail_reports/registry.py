@@ -1,5 +1,5 @@
 """Every mail provider whose webhooks Outpost reads: its route, events and metric labels follow
-this list (shared.provider_events.MAIL_REPORTERS names them, in this order)."""
+this list (shared.reports.provider_events.MAIL_REPORTERS names them, in this order)."""
 
 from __future__ import annotations
 

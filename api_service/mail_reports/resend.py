@@ -29,9 +29,9 @@ from api_service.mail_reports.reader import (
     unauthorized,
 )
 from api_service.provider_feeds import FeedPost
-from shared.provider_events import ProviderEvent, ProviderEventType
+from shared.messaging.standard_webhooks import verified, within_tolerance
+from shared.reports.provider_events import ProviderEvent, ProviderEventType
 from shared.settings.config import Settings
-from shared.standard_webhooks import verified, within_tolerance
 
 NAME = "resend"
 _UNSIGNED = "A Resend webhook signed (svix-id, svix-timestamp, svix-signature) within 5 minutes."

@@ -33,7 +33,7 @@ from api_service.mail_reports.reader import (
 )
 from api_service.problems import validation_problem
 from api_service.provider_feeds import MAX_EVENTS, FeedPost
-from shared.provider_events import ProviderEvent, ProviderEventType
+from shared.reports.provider_events import ProviderEvent, ProviderEventType
 from shared.settings.config import Settings
 
 NAME = "sendgrid"

@@ -16,7 +16,7 @@ from api_service.schemas import (
     ResendSchema,
     StatusSchema,
 )
-from shared.accounts import UserStatus
+from shared.accounts.accounts import UserStatus
 
 bp = Blueprint("activations", __name__, description="Activating accounts.")
 

@@ -13,7 +13,7 @@ from api_service.flows.answers import AnswerStatus
 from api_service.flows.commands import ConfirmAddressChange, RequestAddressChange
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.schemas import DeliveryAcceptedSchema, StatusSchema
-from shared.accounts import UserStatus
+from shared.accounts.accounts import UserStatus
 
 bp = Blueprint("address_changes", __name__, description="Changing an account's email or phone.")
 

@@ -41,7 +41,7 @@ from api_service.openapi import QUERY_PROBLEMS, Blueprint
 from api_service.problems import Problem
 from shared import operations
 from shared.clock import utcnow
-from shared.models import MAX_ID
+from shared.database.models import MAX_ID
 
 bp = Blueprint(
     "admin",

@@ -15,7 +15,7 @@ from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from shared import operations
 from shared.clock import utcnow
-from shared.models import MAX_ID
+from shared.database.models import MAX_ID
 
 bp = Blueprint("admin_confirm", __name__, description="Operators: an address confirmed by hand.")
 Outcome = operations.ConfirmOutcome

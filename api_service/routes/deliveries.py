@@ -11,7 +11,7 @@ from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import DeliveryStatusSchema
 from shared.clock import utcnow
-from shared.outbox import ASKED_CHANNEL
+from shared.messaging.outbox import ASKED_CHANNEL
 
 bp = Blueprint("deliveries", __name__, description="Following a queued message.")
 

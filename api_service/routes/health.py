@@ -17,7 +17,7 @@ from api_service.openapi import Blueprint
 from api_service.problems import Problem
 from api_service.schemas import StatusSchema
 from shared.clock import utcnow
-from shared.db import ready_to_commit
+from shared.database.db import ready_to_commit
 from shared.settings.database_url import driver_message
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from api_service.request_body import read_bytes
 from api_service.schemas import ProviderEventsResultSchema
 from api_service.ses_feed import ses_post
 from api_service.sms_receipts import HttpReceipt, receipt_post
-from shared.mail_intake import IGNORED, SOURCE
-from shared.mail_reports import NotAMail, read_mail
-from shared.provider_events import TYPES, ProviderEvent
+from shared.reports.mail_intake import IGNORED, SOURCE
+from shared.reports.mail_reports import NotAMail, read_mail
+from shared.reports.provider_events import TYPES, ProviderEvent
 from shared.sms_providers.registry import RECEIVING
 from shared.sms_providers.spec import ReceivingSpec
 

@@ -12,9 +12,9 @@ from api_service.address_rules import check_allowed
 from api_service.clients import current_client
 from api_service.dependencies import dependencies
 from api_service.flows.commands import Register
+from api_service.flows.idempotency import KEY_PATTERN
 from api_service.flows.registration import Registration, register
 from api_service.http_limits import checked_beside_the_hash, client_to_check
-from api_service.idempotency import KEY_PATTERN
 from api_service.openapi import BODY_PROBLEMS, FOLLOW_DELIVERY, Blueprint
 from api_service.problems import Problem
 from api_service.request_body import read_json

@@ -22,8 +22,8 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    # The channel is shared.outbox.NOTIFY_CHANNEL, written out: a migration must not change
-    # when the code does.
+    # The channel is shared.messaging.outbox.NOTIFY_CHANNEL, written out: a migration must not
+    # change when the code does.
     op.execute(
         """
         CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$

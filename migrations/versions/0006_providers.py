@@ -109,7 +109,9 @@ def _give_notices_a_horizon() -> None:
     for row_id, created_at in rows:
         written = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
         horizon: datetime = written + ttl
-        if sqlite:  # the application stores naive UTC text there (shared.models.UtcDateTime)
+        if (
+            sqlite
+        ):  # the application stores naive UTC text there (shared.database.models.UtcDateTime)
             horizon = horizon.astimezone(UTC).replace(tzinfo=None)
         bind.execute(sa.update(outbox).where(outbox.c.id == row_id).values(expires_at=horizon))
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from alembic import op
 
-from shared.addresses import AddressError, normalise_email, normalise_phone
+from shared.accounts.addresses import AddressError, normalise_email, normalise_phone
 
 revision = "0009"
 down_revision = "0008"

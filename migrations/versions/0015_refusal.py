@@ -1,5 +1,5 @@
-"""What a permanent failure refused, as data: `outbox.refusal` (shared.refusals.Refusal), set by
-the relay and by providers' reports, read by the client's failure reason and the suppression
+"""What a permanent failure refused, as data: `outbox.refusal` (shared.messaging.refusals.Refusal),
+set by the relay and by providers' reports, read by the client's failure reason and the suppression
 list; earlier rows get it from the rules that read it from `last_error` until now.
 
 Those rules ran on a dead letter's words: an SMTP 5.1.x reply, or Twilio's and Vonage's "number

@@ -1,6 +1,6 @@
 """An account's own history: `account_events`, one row for each thing that happened to it.
 
-Each row is written in the transaction of what it records (shared/history.py): registered,
+Each row is written in the transaction of what it records (shared/accounts/history.py): registered,
 a registration naming its address, activated, signed in or failed to, a code asked for, the
 password and the address changed. `account_events_user_id` reads an account's events newest
 first (the admin API's and the dashboard's history, a page at a time); `account_events_at`

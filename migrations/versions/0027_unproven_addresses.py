@@ -3,7 +3,7 @@ pending account's addresses, and proven ones), no longer among every account tha
 
 `users_email_held` and `users_phone_held` are unique over `status = 'pending' OR
 <field>_proven_at IS NOT NULL`, so that a registration naming an address an active account
-carries unproven makes a new pending account (shared.accounts.held); `users_email` and
+carries unproven makes a new pending account (shared.accounts.accounts.held); `users_email` and
 `users_phone` find every account carrying an address, to take it from those that never proved
 it when another proves it. They replace the columns' unique constraints of revision 0001.
 

@@ -2,7 +2,7 @@
 
 `webhook_endpoints` holds each endpoint an operator added beside `WEBHOOK_URL`: its URL, the
 events it subscribes to, and its URL and Standard Webhooks secret sealed under SECRET_KEY
-(shared/webhook_endpoints.py). A new table, so the previous release runs on the new schema
+(shared/messaging/webhook_endpoints.py). A new table, so the previous release runs on the new schema
 without reading it. The purpose `delivery.sent` (a provider took a message, for the endpoints
 that subscribe to it) widens the outbox's CHECK, as revision 0027 does.
 

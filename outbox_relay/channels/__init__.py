@@ -20,8 +20,8 @@ class SmsMessage:
 @dataclass(frozen=True)
 class Email:
     """One email ready for the wire: envelope sender and recipient, and the RFC 5322 bytes;
-    `priority` orders it under SMTP_RATE (shared.outbox.priority_of: 0 first); `content`, what
-    the bytes say in parts, for the APIs that take a mail so (None: a mail of bytes alone, as
+    `priority` orders it under SMTP_RATE (shared.messaging.outbox.priority_of: 0 first); `content`,
+    what the bytes say in parts, for the APIs that take a mail so (None: a mail of bytes alone, as
     `outpost check --send-test` writes for SMTP); `reports`: whether it asks for delivery status
     notifications (RFC 3461) where the server offers them, its delivery id as their envelope id."""
 

@@ -11,7 +11,7 @@ from outbox_relay.channels.mail_api import MailApiChannel
 from outbox_relay.channels.sms import SmsApiChannel, SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
 from outbox_relay.channels.webhook import WebhookChannel
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.mail_providers.registry import api_named
 from shared.mail_providers.spec import MailApi, MailProvider
 from shared.settings.config import Settings

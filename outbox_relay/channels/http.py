@@ -39,7 +39,7 @@ def post(
 
 
 # The line of each request httpx's client writes, written here as the client would: the logs
-# keep it, its URL bare (shared/logs.py).
+# keep it, its URL bare (shared/runtime/logs.py).
 _client_log = logging.getLogger("httpx")
 
 

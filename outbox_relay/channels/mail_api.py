@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from outbox_relay.channels import Email, Message
 from outbox_relay.channels.http import Exchange
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.mail_providers.spec import MAIL_API_TIMEOUT, ApiSpec, MailApi
 
 

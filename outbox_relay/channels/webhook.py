@@ -9,8 +9,8 @@ import httpx
 from outbox_relay.channels import Message, WebhookMessage
 from outbox_relay.channels.http import post
 from outbox_relay.failures import Deferred, DeliveryFailure, Verdict
+from shared.messaging.standard_webhooks import signature
 from shared.settings.config import WEBHOOK_TIMEOUT
-from shared.standard_webhooks import signature
 
 # Seconds an event for WEBHOOK_URL waits, untried, on a relay without it (its horizon ends it).
 UNCONFIGURED_WAIT = 60.0

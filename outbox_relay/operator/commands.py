@@ -13,8 +13,8 @@ from sqlalchemy import Connection
 from outbox_relay.operator.context import PROG, Context, UsageError
 from outbox_relay.operator.output import print_json, print_table
 from shared import operations
-from shared.addresses import AddressError, normalise_address
-from shared.presentation import compact_age, utc_time
+from shared.accounts.addresses import AddressError, normalise_address
+from shared.operations.presentation import compact_age, utc_time
 
 # The most accounts a command under the listing names; the rest are counted in words, since a
 # command cut short with an ellipsis could not be pasted.

@@ -10,10 +10,10 @@ from typing import TextIO
 
 from sqlalchemy import Connection
 
-from shared.secretbox import SecretBox
+from shared.database.throttle import Throttle
+from shared.messaging.suppressions import LazySuppressor
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.suppressions import LazySuppressor
-from shared.throttle import Throttle
 
 PROG = "outbox-relay"
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from outbox_relay.operator.context import PROG, Context, UsageError
 from outbox_relay.operator.output import print_json, print_page, print_table, quote, truncate
 from shared import operations
-from shared.presentation import utc_time
+from shared.operations.presentation import utc_time
 
 DEFAULT_LIST_LIMIT = 50
 # Characters of `last_error` a table shows; `dead show` prints it whole.

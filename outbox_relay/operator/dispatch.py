@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay.operator.context import PROG, CliDependencies, Command, Context, UsageError
 from outbox_relay.terminal import escaped
-from shared.bounds import OPERATOR_TIMEOUT
 from shared.clock import utcnow
-from shared.db import engine_for, schema_is_current
+from shared.database.bounds import OPERATOR_TIMEOUT
+from shared.database.db import engine_for, schema_is_current
 from shared.settings.config import Settings
 
 

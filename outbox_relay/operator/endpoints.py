@@ -11,9 +11,9 @@ from sqlalchemy import Connection
 from outbox_relay.operator.context import Context, UsageError
 from outbox_relay.operator.output import print_json, print_table
 from shared import operations
-from shared.presentation import utc_time
+from shared.messaging.webhook_endpoints import checked_url
+from shared.operations.presentation import utc_time
 from shared.vocabulary import EventType
-from shared.webhook_endpoints import checked_url
 
 EVENTS = [str(event) for event in operations.SUBSCRIBABLE]
 
@@ -52,7 +52,7 @@ def add_parsers(
 
 
 def check_url(args: argparse.Namespace) -> None:
-    """An endpoint's rule for the URL given (shared.webhook_endpoints.checked_url)."""
+    """An endpoint's rule for the URL given (shared.messaging.webhook_endpoints.checked_url)."""
     try:
         checked_url(args.url)
     except ValueError as exc:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from outbox_relay.operator.context import Context, UsageError
 from shared import operations
-from shared.addresses import AddressError, normalise_address
+from shared.accounts.addresses import AddressError, normalise_address
 
 
 def add_invite(subparsers: Any, common: argparse.ArgumentParser) -> None:

@@ -11,9 +11,9 @@ from outbox_relay.operator.context import PROG, Context, UsageError
 from outbox_relay.operator.dead import ERROR_WIDTH
 from outbox_relay.operator.output import print_page, quote, truncate
 from shared import operations
-from shared.addresses import AddressError, normalise_address
-from shared.models import MAX_ID
-from shared.presentation import utc_time
+from shared.accounts.addresses import AddressError, normalise_address
+from shared.database.models import MAX_ID
+from shared.operations.presentation import utc_time
 
 # The `messages` table; times are UTC.
 MESSAGES_COLUMNS = [

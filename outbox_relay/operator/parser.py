@@ -20,9 +20,9 @@ from outbox_relay.operator.dead import (
 from outbox_relay.operator.durations import span_of
 from outbox_relay.operator.invite import add_invite
 from shared import operations
+from shared.accounts.history import HISTORY_PAGE
 from shared.clock import utcnow
-from shared.history import HISTORY_PAGE
-from shared.models import MAX_ID
+from shared.database.models import MAX_ID
 
 
 def add_commands(subparsers: Any) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import quote
 
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.mail_providers.spec import (
     OUTPOST_ID,
     THROTTLED,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.mail_providers.spec import (
     OUTPOST_ID,
     THROTTLED,

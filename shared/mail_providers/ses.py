@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import ClassVar
 
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.mail_providers.spec import (
     THROTTLED,
     Answer,

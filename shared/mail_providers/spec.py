@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeAlias
 
-from shared.addresses import Sender
+from shared.accounts.addresses import Sender
 from shared.clock import utcnow
 from shared.sms_providers.spec import THROTTLED, Answer, Outbound, Rule
 from shared.verdicts import Judgement, Verdict, classify_http

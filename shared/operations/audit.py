@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from shared.models import operator_actions
+from shared.database.models import operator_actions
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection
 
-from shared.accounts import (
+from shared.accounts.accounts import (
     ADDRESS_FIELDS,
     User,
     UserStatus,
@@ -18,14 +18,14 @@ from shared.accounts import (
     prove_address,
     user_by_id,
 )
-from shared.activation import follow_activation
-from shared.address_proof import take_address
-from shared.history import AccountEvent
-from shared.history import record as record_event
-from shared.messages import Queueing
+from shared.accounts.activation import follow_activation
+from shared.accounts.address_proof import take_address
+from shared.accounts.history import AccountEvent
+from shared.accounts.history import record as record_event
+from shared.accounts.verification import supersede
+from shared.messaging.messages import Queueing
+from shared.messaging.outbox import Purpose
 from shared.operations.audit import record
-from shared.outbox import Purpose
-from shared.verification import supersede
 
 
 class ConfirmOutcome(StrEnum):

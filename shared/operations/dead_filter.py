@@ -11,9 +11,9 @@ from typing import TypeVar
 from sqlalchemy import literal_column
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.events import ALL_PURPOSES, EventType
-from shared.models import outbox
-from shared.outbox import (
+from shared.database.models import outbox
+from shared.messaging.events import ALL_PURPOSES, EventType
+from shared.messaging.outbox import (
     ALL_CHANNELS,
     FAILED,
     FAILURES,

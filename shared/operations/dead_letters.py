@@ -8,7 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from shared.models import outbox, outbox_attempts, provider_events, suppressions
+from shared.database.models import outbox, outbox_attempts, provider_events, suppressions
+from shared.messaging.outbox import AttemptOutcome, Channel, DeadReason, Purpose, Status
 from shared.operations import tallies
 
 # The filter is its own module; its faces still find it here.
@@ -16,7 +17,6 @@ from shared.operations.dead_filter import DEAD_STATUSES as DEAD_STATUSES
 from shared.operations.dead_filter import FILTER_CHOICES as FILTER_CHOICES
 from shared.operations.dead_filter import DeadFilter as DeadFilter
 from shared.operations.dead_filter import UnknownFilter as UnknownFilter
-from shared.outbox import AttemptOutcome, Channel, DeadReason, Purpose, Status
 from shared.vocabulary import EventType, ProviderEventType, Resolution, Vocabulary
 
 # The most dead letters one page lists, wherever it is asked for.

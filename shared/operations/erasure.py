@@ -6,14 +6,14 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, or_, select, update
 
-from shared.accounts import user_by_id
-from shared.events import EventType, emit
-from shared.messages import Queueing
-from shared.models import outbox, outbox_attempts, provider_events, users
+from shared.accounts.accounts import user_by_id
+from shared.database.models import outbox, outbox_attempts, provider_events, users
+from shared.messaging.events import EventType, emit
+from shared.messaging.messages import Queueing
+from shared.messaging.outbox import ERASED
+from shared.messaging.suppressions import Suppression, listed
+from shared.messaging.transitions import cancel_unsent
 from shared.operations.audit import record
-from shared.outbox import ERASED
-from shared.suppressions import Suppression, listed
-from shared.transitions import cancel_unsent
 
 
 def list_suppressions(connection: Connection, *, limit: int = 500) -> list[Suppression]:
@@ -47,8 +47,8 @@ def erase(
     claim, so a message the provider took meanwhile still ends `sent`: outbox_relay/store.py);
     its address is scrubbed from every message, attempt and provider event (`last_error` and
     diagnostics often quote it) and from its suppression, which keeps the keyed hash and so
-    still suppresses; the account, its codes and its history (shared/history.py) are deleted,
-    by their foreign keys' cascade; the audit records the id only;
+    still suppresses; the account, its codes and its history (shared/accounts/history.py) are
+    deleted, by their foreign keys' cascade; the audit records the id only;
     `account.erased` tells the application.
     """
     user = user_by_id(connection, user_id)

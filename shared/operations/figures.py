@@ -24,15 +24,15 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from shared.models import UtcDateTime, outbox, outbox_attempts
+from shared.database.models import UtcDateTime, outbox, outbox_attempts
+from shared.messaging.outbox import CHANNELS, FAILED_ATTEMPTS, AttemptOutcome, Status
 from shared.operations import tallies
 from shared.operations.dead_letters import DEAD_STATUSES
-from shared.outbox import CHANNELS, FAILED_ATTEMPTS, AttemptOutcome, Status
 
 # The rows of the status table, present even at zero; any other status follows, by name.
 SHOWN_STATUSES = (Status.PENDING, Status.SENT, Status.DEAD, Status.CANCELLED, Status.WITHHELD)
-# The claim priorities (shared.outbox.priority_of), named so that a count of the due rows reads
-# the pending rows' index (priority, due time) as a range of each.
+# The claim priorities (shared.messaging.outbox.priority_of), named so that a count of the due rows
+# reads the pending rows' index (priority, due time) as a range of each.
 PRIORITIES = (0, 1)
 # The most rows of either side of the pending ones (due, or waiting) the backlog reads before
 # it counts the due one by one (`backlog`).

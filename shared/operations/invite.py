@@ -9,15 +9,15 @@ from enum import StrEnum
 
 from sqlalchemy import Connection
 
-from shared.accounts import User, UserStatus, find_user, insert_user
-from shared.addresses import sms_refusal
-from shared.history import AccountEvent
-from shared.history import record as record_event
-from shared.locales import DEFAULT
-from shared.messages import Queueing
+from shared.accounts.accounts import User, UserStatus, find_user, insert_user
+from shared.accounts.addresses import sms_refusal
+from shared.accounts.history import AccountEvent
+from shared.accounts.history import record as record_event
+from shared.accounts.sign_up import NO_PASSWORD_YET, first_activation
+from shared.messaging.locales import DEFAULT
+from shared.messaging.messages import Queueing
+from shared.messaging.outbox import Channel
 from shared.operations.audit import record
-from shared.outbox import Channel
-from shared.sign_up import NO_PASSWORD_YET, first_activation
 
 
 class InviteOutcome(StrEnum):

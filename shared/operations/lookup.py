@@ -9,12 +9,12 @@ from datetime import datetime
 from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.accounts import UserStatus
-from shared.history import Event, events_of
-from shared.models import outbox, provider_events, users
-from shared.outbox import FAILED, Channel, DeadReason, Purpose, Status
-from shared.provider_events import ProviderEventType
-from shared.refusals import FailureReason, failure_reason
+from shared.accounts.accounts import UserStatus
+from shared.accounts.history import Event, events_of
+from shared.database.models import outbox, provider_events, users
+from shared.messaging.outbox import FAILED, Channel, DeadReason, Purpose, Status
+from shared.messaging.refusals import FailureReason, failure_reason
+from shared.reports.provider_events import ProviderEventType
 
 # The messages one page of a lookup lists, on every face.
 LOOKUP_PAGE = 50
@@ -66,7 +66,7 @@ class Lookup:
 
 
 # When a message arrived: the first receipt that said so (provider_events: type `delivery`).
-# Operators' alone: a client is never shown it (shared/views.py).
+# Operators' alone: a client is never shown it (shared/messaging/views.py).
 DELIVERED_AT = (
     select(func.min(provider_events.c.at))
     .where(

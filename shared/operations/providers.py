@@ -10,12 +10,12 @@ from enum import StrEnum
 
 from sqlalchemy import Connection
 
-from shared import provider_pauses
-from shared.events import EventType, provider_changed
-from shared.messages import Queueing
+from shared.messaging import provider_pauses
+from shared.messaging.events import EventType, provider_changed
+from shared.messaging.messages import Queueing
+from shared.messaging.outbox import Channel
+from shared.messaging.provider_pauses import Pause
 from shared.operations.audit import record
-from shared.outbox import Channel
-from shared.provider_pauses import Pause
 from shared.settings.config import Settings
 from shared.vocabulary import PausedBy
 

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.accounts import UserStatus
-from shared.lockouts import WRONG_CODES
-from shared.models import (
+from shared.accounts.accounts import UserStatus
+from shared.accounts.lockouts import WRONG_CODES
+from shared.database.models import (
     account_events,
     idempotency_keys,
     outbox,
@@ -21,9 +21,9 @@ from shared.models import (
     throttle_events,
     users,
 )
+from shared.messaging.outbox import Status
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES
-from shared.outbox import Status
 from shared.settings.config import DASHBOARD_SESSION_SECONDS, Settings
 
 # The most rows one of purge's transactions deletes (with their attempts and provider events):

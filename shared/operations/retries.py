@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared import webhook_endpoints
-from shared.accounts import UserStatus, user_by_id
-from shared.lockouts import restart_code_tries
-from shared.messages import Queueing, send_code
-from shared.models import outbox
+from shared.accounts.accounts import UserStatus, user_by_id
+from shared.accounts.lockouts import restart_code_tries
+from shared.accounts.reaching import address_for, with_address
+from shared.database.models import outbox
+from shared.messaging import webhook_endpoints
+from shared.messaging.messages import Queueing, send_code
+from shared.messaging.outbox import BOUND_TO_ADDRESS, CODED, WEBHOOK, Purpose
+from shared.messaging.transitions import Resolution, requeue, resolve
 from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared.outbox import BOUND_TO_ADDRESS, CODED, WEBHOOK, Purpose
-from shared.reaching import address_for, with_address
-from shared.transitions import Resolution, requeue, resolve
 
 # The most rows one bulk retry touches; an operator runs it again for more.
 BULK_RETRY_CAP = 1000

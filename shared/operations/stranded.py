@@ -9,17 +9,17 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from shared.accounts import User, UserStatus, user_by_id
-from shared.codes import CodeStatus
-from shared.events import EventType
-from shared.lockouts import restart_code_tries
-from shared.messages import Queueing, send_code
-from shared.models import outbox, suppressions, users, verification_tokens
+from shared.accounts.accounts import User, UserStatus, user_by_id
+from shared.accounts.lockouts import restart_code_tries
+from shared.accounts.reaching import address_for, email_or_sms
+from shared.database.models import outbox, suppressions, users, verification_tokens
+from shared.messaging.events import EventType
+from shared.messaging.messages import Queueing, send_code
+from shared.messaging.outbox import Channel, Purpose, Status
+from shared.messaging.transitions import Resolution, resolve
 from shared.operations.audit import record
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
-from shared.outbox import Channel, Purpose, Status
-from shared.reaching import address_for, email_or_sms
-from shared.transitions import Resolution, resolve
+from shared.secrets.codes import CodeStatus
 
 
 class Remedy(StrEnum):

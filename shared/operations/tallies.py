@@ -29,8 +29,8 @@ from sqlalchemy import (
     tuple_,
 )
 
-from shared.models import attempt_hours, minute_counts, outbox_counts, suppression_counts
-from shared.outbox import Status
+from shared.database.models import attempt_hours, minute_counts, outbox_counts, suppression_counts
+from shared.messaging.outbox import Status
 
 # Attempts that failed for a message later sent: counted apart, for the chart leaves them out.
 RETRIED = "retried"

@@ -1,5 +1,5 @@
-"""Lifting an account's lockouts (shared/lockouts.py): an operator who has checked the person
-another way lets them sign in and type codes again at once."""
+"""Lifting an account's lockouts (shared/accounts/lockouts.py): an operator who has checked the
+person another way lets them sign in and type codes again at once."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from shared.accounts import user_by_id
-from shared.history import AccountEvent
-from shared.history import record as record_event
-from shared.lockouts import locks_of
-from shared.messages import Queueing
+from shared.accounts.accounts import user_by_id
+from shared.accounts.history import AccountEvent
+from shared.accounts.history import record as record_event
+from shared.accounts.lockouts import locks_of
+from shared.messaging.messages import Queueing
 from shared.operations.audit import record
 
 

@@ -1,5 +1,5 @@
-"""Operators' webhook endpoints (shared/webhook_endpoints.py): added, listed and removed alike
-from the admin API, the command line and the dashboard, each change audited, never with the
+"""Operators' webhook endpoints (shared/messaging/webhook_endpoints.py): added, listed and removed
+alike from the admin API, the command line and the dashboard, each change audited, never with the
 secret or what the URL's query string and credentials may hold."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from shared import webhook_endpoints
-from shared.logs import bare_url
-from shared.messages import Queueing
+from shared.messaging import webhook_endpoints
+from shared.messaging.messages import Queueing
+from shared.messaging.webhook_endpoints import Endpoint
 from shared.operations.audit import record
+from shared.runtime.logs import bare_url
 from shared.vocabulary import EventType
-from shared.webhook_endpoints import Endpoint
 
 # What an operator may subscribe an endpoint to: every event.
 SUBSCRIBABLE = tuple(EventType)

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared import locales
-from shared.addresses import Sender
-from shared.locales import PACKAGED
+from shared.accounts.addresses import Sender
+from shared.accounts.signup_rules import SignupRules
 from shared.mail_providers.spec import MAIL_API_TIMEOUT, MailApi, MailProvider
-from shared.outbox import Channel, Purpose
+from shared.messaging import locales
+from shared.messaging.locales import PACKAGED
+from shared.messaging.outbox import Channel, Purpose
+from shared.messaging.sms_autofill import SmsAutofill
 from shared.settings import abuse, database, keys, lifetimes, mail, relay, signup
 from shared.settings import config_values as values
 from shared.settings.bounce_mailbox import Mailbox
@@ -35,8 +37,6 @@ from shared.settings.sms import (
 from shared.settings.sms_url import LOG, parse_sms_url
 from shared.settings.smtp_url import SmtpSettings
 from shared.settings.variable import Parsed, made_of, setting
-from shared.signup_rules import SignupRules
-from shared.sms_autofill import SmsAutofill
 from shared.sms_providers.spec import SmsContext, SmsProvider
 from shared.sms_providers.template import RequestFormat
 
@@ -157,7 +157,7 @@ class Settings:
     relay_nice: int = setting(relay.RELAY_NICE)
     provider_down_after: float = setting(relay.PROVIDER_DOWN_AFTER)
     code_fallback_after: int | None = setting(relay.CODE_FALLBACK_AFTER)
-    # The packaged locales, then those TEMPLATES_DIR adds (shared.locales).
+    # The packaged locales, then those TEMPLATES_DIR adds (shared.messaging.locales).
     locales: tuple[str, ...] = PACKAGED
 
     @classmethod

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from shared.addresses import Sender, sender_address
-from shared.bounce_tokens import TOKEN_LENGTH as BOUNCE_TOKEN_LENGTH
+from shared.accounts.addresses import Sender, sender_address
+from shared.reports.bounce_tokens import TOKEN_LENGTH as BOUNCE_TOKEN_LENGTH
 from shared.text import is_text
 
 # MAIL_FROM with a display name, maybe in quotes, before the address in angle brackets.

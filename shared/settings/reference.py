@@ -20,8 +20,8 @@ the variable; it never half-starts. Every command (`outpost …`, `outbox-relay 
 stderr about each name in it that no setting reads, naming the closest one.
 
 This page is the output of `outpost settings`, made from the one place each variable is
-declared (`shared/settings/`); `tests/shared/test_configuration_reference.py` keeps the two equal
-(`outpost settings > docs/configuration.md` after changing a declaration)."""
+declared (`shared/settings/`); `tests/shared/settings/test_configuration_reference.py` keeps the two
+equal (`outpost settings > docs/configuration.md` after changing a declaration)."""
 
 FOREIGN = (
     "Read by the system and the libraries Outpost runs on",

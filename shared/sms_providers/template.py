@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, quote_plus
 
 import phonenumbers
 
+from shared.messaging.sms_segments import segments
 from shared.sms_providers.gateway import Gateway
 from shared.sms_providers.spec import Outbound, Requests, SmsContext, SmsProvider, SmsText
-from shared.sms_segments import segments
 
 if TYPE_CHECKING:
     import jinja2
@@ -115,7 +115,7 @@ def read_template(value: str) -> tuple[Path, str, jinja2.Template] | None:
     # Jinja loads where a template is set, not with the settings every process reads.
     import jinja2
 
-    from shared.sandbox import Sandbox
+    from shared.messaging.sandbox import Sandbox
 
     env = Sandbox(undefined=jinja2.StrictUndefined, finalize=write, autoescape=False)
     env.filters["tojson"] = _tojson

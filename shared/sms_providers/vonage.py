@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from shared.codes import derive_key
+from shared.messaging.sms_segments import Encoding, segments
+from shared.secrets.codes import derive_key
 from shared.sms_providers.receipts import ReceiptDoc, ReceiptRequest, Receipts, receipts_url
 from shared.sms_providers.spec import (
     THROTTLED,
@@ -29,7 +30,6 @@ from shared.sms_providers.spec import (
     SmsText,
 )
 from shared.sms_providers.urls import checked_sender, read_account_url
-from shared.sms_segments import Encoding, segments
 from shared.verdicts import Judgement, Verdict
 
 # The query parameter of the callback URL the relay gives Vonage that authenticates its DLRs.

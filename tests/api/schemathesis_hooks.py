@@ -14,7 +14,7 @@ from typing import Any
 import schemathesis
 
 from api_service.code_schemas import CODE_OR_TOKEN
-from api_service.passwords import COMMON_PASSWORD
+from api_service.flows.passwords import COMMON_PASSWORD
 
 ROUTES_TAKING_ADDRESSES = (
     "/v1/admin/accounts",

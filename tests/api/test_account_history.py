@@ -14,8 +14,8 @@ from sqlalchemy import Engine, text
 
 from api_service import create_app
 from shared import operations
+from shared.accounts.history import HISTORY_PAGE, AccountEvent, record
 from shared.clock import utcnow
-from shared.history import HISTORY_PAGE, AccountEvent, record
 from shared.settings.config import Settings
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.dashboard import signed_in

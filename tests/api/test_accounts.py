@@ -16,12 +16,12 @@ from sqlalchemy import Engine, event, select, update
 
 from api_service import create_app
 from outbox_relay.relay import Relay
+from shared.accounts.verification import issue_code
 from shared.clock import utcnow
-from shared.logs import JsonFormatter
-from shared.models import users, verification_tokens
-from shared.secretbox import SecretBox
+from shared.database.models import users, verification_tokens
+from shared.runtime.logs import JsonFormatter
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
-from shared.verification import issue_code
 from support.rows import count, every_value_as_text, forget_throttles, let_time_pass, rows
 from support.smtp_sink import SinkServer, code_in
 

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.suppressions import Suppressor
+from shared.messaging.suppressions import Suppressor
 from support.constants import ADMIN_TOKEN, SECRET_KEY, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.rows import count, forget_throttles, rows
 from support.sms_gateway import GatewayRequest, SmsGateway

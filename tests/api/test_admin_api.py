@@ -13,10 +13,10 @@ from sqlalchemy import Engine, text, update
 
 from api_service import create_app
 from shared.clock import utcnow
-from shared.models import outbox
-from shared.outbox import WIPED
-from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
+from shared.database.models import outbox
+from shared.messaging.outbox import WIPED
+from shared.messaging.suppressions import Suppressor
+from shared.secrets.secretbox import SecretBox
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN as TOKEN
 from support.constants import SECRET_KEY, MakeRelay

@@ -44,13 +44,13 @@ from api_service.flows.login import SIGN_INS_LOCKED
 from api_service.flows.redeem import TOO_MANY_WRONG_CODES
 from outbox_relay.bounce import EX_OK, bounce
 from outbox_relay.relay import Relay
-from shared.addresses import phone_region
+from shared.accounts.addresses import phone_region
+from shared.accounts.lockouts import failures_of, wrong_codes_of
 from shared.clock import utcnow
-from shared.lockouts import failures_of, wrong_codes_of
-from shared.models import outbox, provider_events, suppressions, throttle_events, users
-from shared.provider_events import MAIL_REPORTERS
+from shared.database.models import outbox, provider_events, suppressions, throttle_events, users
+from shared.database.throttle import Throttle
+from shared.reports.provider_events import MAIL_REPORTERS
 from shared.sms_providers.registry import RECEIVING
-from shared.throttle import Throttle
 from support.constants import ADMIN_TOKEN, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.forged_reports import BOUNCES, KINDS, NAMINGS, QUOTING, Forgery, Mail, report
 from support.mail_reports import ENV as MAIL_REPORT_KEYS

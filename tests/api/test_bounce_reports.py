@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from api_service.metrics import PROVIDER_EVENTS
 from outbox_relay.relay import Relay
-from shared.bounce_tokens import verp_address
+from shared.reports.bounce_tokens import verp_address
 from support.bounce_reports import Recipient, delivery_status
 from support.constants import MakeRelay
 from support.rows import rows

@@ -16,8 +16,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from api_service import captcha, create_app
-from api_service.captcha import MISSING, REFUSED, SPENT
+from api_service import create_app
+from api_service.flows import captcha
+from api_service.flows.captcha import MISSING, REFUSED, SPENT
 from outpost.demo import create_demo_app
 from shared.settings.captcha_url import CaptchaKind, parse_captcha_url
 from shared.settings.config import Settings

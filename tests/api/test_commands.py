@@ -31,7 +31,7 @@ from api_service.schemas import (
     ResendSchema,
     ResetRequestSchema,
 )
-from shared.outbox import Channel
+from shared.messaging.outbox import Channel
 from support.processes import ROOT
 
 FLOWS = ROOT / "api_service" / "flows"

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from api_service import create_app
 from api_service.mail_reports.registry import READERS
 from outbox_relay.relay import Relay
-from shared.provider_events import MAIL_REPORTERS
+from shared.reports.provider_events import MAIL_REPORTERS
 from support.mail_reports import ENV, SIGNERS, fixture, mailgun, post, resend
 from support.rows import count, rows
 from support.smtp_sink import SinkServer

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.constants import MakeRelay
 from support.deliveries import but_the_wait

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, event, text
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.provider_events import ProviderEvent, lookup
-from shared.secretbox import SecretBox
+from shared.reports.provider_events import ProviderEvent, lookup
+from shared.secrets.secretbox import SecretBox
 from support.bulk import add_rows, queue_emails
 from support.commands import as_json, cli_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
@@ -439,8 +439,8 @@ def test_an_events_row_is_no_delivery(
     make_relay: MakeRelay, api: FlaskClient, engine: Engine
 ) -> None:
     from shared.clock import utcnow
-    from shared.events import emit
-    from shared.models import users
+    from shared.database.models import users
+    from shared.messaging.events import emit
 
     relay = make_relay(webhook_url="http://127.0.0.1:9/hooks", webhook_secret=b"k" * 32)
     with engine.begin() as connection:
@@ -469,7 +469,7 @@ def test_a_suppressed_address_gets_the_same_answers_as_any_other(
     api: FlaskClient, engine: Engine
 ) -> None:
     from shared.clock import utcnow
-    from shared.suppressions import Suppressor
+    from shared.messaging.suppressions import Suppressor
     from support.constants import SECRET_KEY
 
     with engine.begin() as connection:

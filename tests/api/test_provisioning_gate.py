@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.provisioning import LATEST, SOONEST, WHILE_DEAD
+from shared.accounts.provisioning import LATEST, SOONEST, WHILE_DEAD
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay

@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
 
 from api_service import create_app
-from api_service.passwords import _common_passwords, make_hasher
+from api_service.flows.passwords import _common_passwords, make_hasher
 from shared.clock import utcnow
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.hashes import TimedHasher, statement_times
 from support.rows import count, every_value_as_text, forget_throttles, rows, written

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.deliveries import but_the_wait
 from support.rows import let_time_pass, rows

@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
+from shared.accounts.signup_rules import SignupRules, disposable
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
-from shared.signup_rules import SignupRules, disposable
 from support.constants import SECRET_KEY
 from support.rows import count, forget_throttles
 

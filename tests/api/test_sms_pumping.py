@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from api_service import create_app
-from shared.addresses import costly, normalise_phone
+from shared.accounts.addresses import costly, normalise_phone
 from support.phones import requests_naming
 from support.rows import written
 

@@ -18,7 +18,7 @@ from api_service import create_app
 from outbox_relay.relay import Relay
 from shared import operations
 from shared.clock import utcnow
-from shared.provider_events import first_seen
+from shared.reports.provider_events import first_seen
 from shared.settings.config import Settings
 from support.constants import ADMIN_TOKEN
 from support.rows import count, rows

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, event
 
 from api_service import create_app
 from api_service.flows.client_limit import RefusedClients
-from shared.accounts import insert_user, password_hash_of, password_setting
-from shared.throttle import Limit, Throttle
+from shared.accounts.accounts import insert_user, password_hash_of, password_setting
+from shared.database.throttle import Limit, Throttle
 from support import processes
 from support.hashes import TimedHasher
 from support.rows import count, forget_throttles, let_time_pass

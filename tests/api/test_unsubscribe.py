@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
-from shared.codes import derive_key
-from shared.secretbox import SecretBox
-from shared.unsubscribe import Unsubscribe
+from shared.accounts.unsubscribe import Unsubscribe
+from shared.secrets.codes import derive_key
+from shared.secrets.secretbox import SecretBox
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.rows import forget_throttles, rows
 from support.smtp_sink import SinkServer

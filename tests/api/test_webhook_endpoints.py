@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.events import emit
-from shared.secretbox import SecretBox
+from shared.messaging.events import emit
+from shared.secrets.secretbox import SecretBox
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.rows import rows
 from support.webhooks import a_user

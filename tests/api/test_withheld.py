@@ -22,7 +22,7 @@ from outbox_relay.relay import Relay
 from outbox_relay.send_times import FIRST_GUESS_SECONDS, SendTimes
 from shared import operations
 from shared.clock import utcnow
-from shared.models import outbox
+from shared.database.models import outbox
 from shared.settings.config import Settings
 from support.commands import cli_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, make_url
 
 from api_service import create_app
 from bench.write import HASH, PlainWriter, Prehashed, outpost_signups
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from support.constants import SECRET_KEY
 from support.rows import rows
 

@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
-from shared.bounds import DatabaseTimeout
-from shared.db import create_engine_for, migrate
-from shared.models import users
+from shared.database.bounds import DatabaseTimeout
+from shared.database.db import create_engine_for, migrate
+from shared.database.models import users
 from support import private_postgres, processes
 from support.constants import SECRET_KEY
 from support.private_postgres import PrivatePostgres

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db import create_engine_for, migrate
-from shared.models import outbox
+from shared.database.db import create_engine_for, migrate
+from shared.database.models import outbox
 from support import private_postgres, processes
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from api_service import create_app
 from outbox_relay.listener import Listener
 from outbox_relay.wake import Wake
-from shared.db import create_engine_for
-from shared.outbox import NOTIFY_CHANNEL
+from shared.database.db import create_engine_for
+from shared.messaging.outbox import NOTIFY_CHANNEL
 from shared.settings.config import Settings
 from shared.settings.database_url import connect_arguments, masked, normalise_database_url
 from shared.settings.joint_rules import ConfigError

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from shared.codes import code_matches
+from shared.secrets.codes import code_matches
 from support import processes
 from support.constants import SECRET_KEY
 from support.rows import rows

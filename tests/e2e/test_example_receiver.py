@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
 from api_service import create_app
-from shared.models import outbox
+from shared.database.models import outbox
 from support import processes
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.rows import rows

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from shared.db import create_engine_for, migrate
-from shared.models import outbox
+from shared.database.db import create_engine_for, migrate
+from shared.database.models import outbox
 from shared.settings.database_url import normalise_database_url
 from support import processes
 from support.constants import SECRET_KEY

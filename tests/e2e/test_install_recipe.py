@@ -93,7 +93,7 @@ def followed(recipe: Recipe) -> None:
 
     def traced() -> None:
         """The extra of the version installed joined it, which stayed."""
-        assert venv_python(recipe, "import opentelemetry.sdk; import shared.version as v")
+        assert venv_python(recipe, "import opentelemetry.sdk; import shared.runtime.version as v")
         first, again = said(recipe, VERSION, start)[0], venv_python(recipe, VERSIONED)
         assert first.split()[-1] == again, (first, again)
 
@@ -143,7 +143,7 @@ def followed(recipe: Recipe) -> None:
 
 
 # What the installed package says its version is, as `outpost --version` prints it.
-VERSIONED = "from shared.version import version; print(version())"
+VERSIONED = "from shared.runtime.version import version; print(version())"
 
 
 def said(recipe: Recipe, command: str, since: int) -> list[str]:

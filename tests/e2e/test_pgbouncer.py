@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
 from support import pgbouncer, processes
 from support.rows import rows
 from support.smtp_sink import SinkServer

@@ -26,7 +26,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from shared.bounce_tokens import verp_address
+from shared.reports.bounce_tokens import verp_address
 from support import bounce_pipe
 from support.bounce_reports import Recipient, delivery_status
 from support.bulk import queue_emails

@@ -11,7 +11,7 @@ import pytest
 from playwright import sync_api
 from sqlalchemy import Engine
 
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from support import processes

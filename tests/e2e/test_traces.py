@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, update
 
 from api_service import create_app
-from shared import tracing
 from shared.clock import utcnow
-from shared.models import outbox
+from shared.database.models import outbox
+from shared.runtime import tracing
 from support import processes
 from support.constants import PASSWORD, WEBHOOK_SECRET, MakeRelay
 from support.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -249,7 +249,7 @@ UNTRACED = """
 import json, sys
 from api_service import create_app
 from outbox_relay.bootstrap import build_relay
-from shared.db import engine_for
+from shared.database.db import engine_for
 from shared.settings.config import Settings
 import os
 

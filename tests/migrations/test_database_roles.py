@@ -18,7 +18,7 @@ from sqlalchemy import Engine, make_url
 
 from api_service import create_app
 from outbox_relay.bootstrap import build_relay
-from shared.db import alembic_config, create_engine_for
+from shared.database.db import alembic_config, create_engine_for
 from shared.settings.config import Settings
 from support import processes
 from support.rows import statuses

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from shared.clock import utcnow
-from shared.db import MIGRATIONS_DIR, alembic_config
-from shared.secretbox import SecretBox
+from shared.database.db import MIGRATIONS_DIR, alembic_config
+from shared.secrets.secretbox import SecretBox
 from support.constants import SECRET_KEY, MakeRelay
 from support.early_rows import OUTBOX_0005, early_row
 from support.killed_migrate import Kill, KilledMigrate, Ran

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
-from shared.db import alembic_config
-from shared.history import AccountEvent
+from shared.accounts.history import AccountEvent
+from shared.database.db import alembic_config
 from support.bulk import dead_one, queue_one
 from support.constants import ADMIN_TOKEN, PASSWORD
 from support.rows import indexes, on_common_columns, rows

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.db import alembic_config
+from shared.database.db import alembic_config
 from shared.vocabulary import EventType
 from support.bulk import dead_one, queue_one
 from support.constants import PASSWORD, WEBHOOK_SECRET

@@ -12,9 +12,9 @@ from alembic import command
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.db import alembic_config
+from shared.database.db import alembic_config
+from shared.messaging.suppressions import listed
 from shared.operations import stats, stranded
-from shared.suppressions import listed
 from support.bulk import add_attempts, queue_one
 from support.constants import MakeRelay
 from support.rows import rows

@@ -7,7 +7,7 @@ from alembic import command
 from sqlalchemy import Engine
 
 from shared import operations
-from shared.db import alembic_config
+from shared.database.db import alembic_config
 from support.bulk import queue_one
 from support.rows import indexes, rows
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine
 
-from shared.db import alembic_config
-from shared.models import outbox, outbox_attempts
+from shared.database.db import alembic_config
+from shared.database.models import outbox, outbox_attempts
 from support.bulk import queue_one
 from support.constants import MakeRelay
 from support.rows import indexes, rows

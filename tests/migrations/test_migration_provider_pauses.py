@@ -10,11 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
-from shared import provider_pauses
 from shared.clock import utcnow
-from shared.db import alembic_config
-from shared.events import EventType, provider_changed
-from shared.secretbox import SecretBox
+from shared.database.db import alembic_config
+from shared.messaging import provider_pauses
+from shared.messaging.events import EventType, provider_changed
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.rows import on_common_columns, rows
 from support.smtp_sink import SinkServer

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.db import alembic_config
+from shared.database.db import alembic_config
 from support.bulk import queue_one
 from support.commands import cli, ok
 from support.constants import MakeRelay

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from shared import operations
 from shared.clock import utcnow
-from shared.db import alembic_config
+from shared.database.db import alembic_config
 from shared.operations import figures
 from shared.operations.dead_letters import DeadFilter, list_dead
 from support.bulk import queue_one

@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.db import alembic_config
+from shared.database.db import alembic_config
 from support.bulk import add_attempts, queue_emails, queue_one
 from support.constants import MakeRelay
 from support.rows import rows

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from shared.clock import utcnow
-from shared.db import alembic_config
-from shared.secretbox import SecretBox
+from shared.database.db import alembic_config
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.bulk import queue_one
 from support.rows import forget_throttles, rows

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
-from shared.db import alembic_config
+from shared.database.db import alembic_config
 from support.bulk import dead_one, queue_one
 from support.constants import ADMIN_TOKEN
 from support.rows import on_common_columns, rows

@@ -12,8 +12,8 @@ from alembic import command
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
-from shared.db import alembic_config
-from shared.suppressions import Suppressor
+from shared.database.db import alembic_config
+from shared.messaging.suppressions import Suppressor
 from support.bulk import queue_one
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows

@@ -15,13 +15,13 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared import db
-from shared.accounts import insert_user
+from shared.accounts.accounts import insert_user
+from shared.accounts.verification import issue_code
 from shared.clock import utcnow
-from shared.db import MIGRATIONS_DIR, alembic_config, schema_behind
-from shared.secretbox import SecretBox
-from shared.suppressions import Suppressor
-from shared.verification import issue_code
+from shared.database import db
+from shared.database.db import MIGRATIONS_DIR, alembic_config, schema_behind
+from shared.messaging.suppressions import Suppressor
+from shared.secrets.secretbox import SecretBox
 from support.constants import SECRET_KEY, MakeRelay
 from support.early_rows import OUTBOX_0005, early_row
 from support.rows import rows

@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from shared.db import MIGRATIONS_DIR, create_engine_for, migrate
+from shared.database.db import MIGRATIONS_DIR, create_engine_for, migrate
 from support import processes, wheels
 from support.commands import cli
 from support.databases import create_database, drop_database, url_of

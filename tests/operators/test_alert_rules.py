@@ -13,7 +13,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from api_service import metrics as api_metrics
-from api_service import sms_counts
+from api_service.flows import sms_counts
 from outbox_relay import metrics
 from outpost.deploy_files import SHIPPED
 

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, make_url
 
-from shared.db import MIGRATIONS_DIR, alembic_config
+from shared.database.db import MIGRATIONS_DIR, alembic_config
 from support import private_postgres
 from support.checks import PASSWORD, USER, outpost_check
 from support.databases import PG_URL

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from shared import keyring
 from shared.clock import utcnow
-from shared.models import keyring as keyring_table
+from shared.database import keyring
+from shared.database.models import keyring as keyring_table
 from support.checks import outpost_check
 from support.smtp_sink import free_port
 

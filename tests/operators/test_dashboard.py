@@ -23,8 +23,8 @@ from werkzeug.test import TestResponse
 from api_service import create_app
 from api_service.dashboard.notices import notice_of
 from api_service.dashboard.session import COOKIE
-from shared.codes import derive_key
-from shared.models import outbox
+from shared.database.models import outbox
+from shared.secrets.codes import derive_key
 from support import processes
 from support.browser import chromium, need_a_browser, screenshot_dir
 from support.bulk import queue_emails

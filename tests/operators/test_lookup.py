@@ -10,8 +10,8 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from shared.accounts.history import HISTORY_PAGE, AccountEvent, record
 from shared.clock import utcnow
-from shared.history import HISTORY_PAGE, AccountEvent, record
 from shared.operations import LOOKUP_PAGE
 from support.bulk import queue_one
 from support.commands import here, ok

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import make_url
 
-from shared.db import MIGRATIONS_DIR, alembic_config
+from shared.database.db import MIGRATIONS_DIR, alembic_config
 
 SCRIPT = ScriptDirectory(str(MIGRATIONS_DIR))
 HEAD = SCRIPT.get_current_head()

@@ -14,7 +14,7 @@ from outbox_relay.daemon import Daemon
 from outbox_relay.wake import Wake
 from shared import operations
 from shared.clock import utcnow
-from shared.models import idempotency_keys, outbox, outbox_attempts, throttle_events, users
+from shared.database.models import idempotency_keys, outbox, outbox_attempts, throttle_events, users
 from shared.settings.config import Settings
 from support.bulk import queue_emails
 from support.constants import MakeRelay

@@ -22,8 +22,8 @@ from sqlalchemy import Engine, select, update
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.models import outbox, users
-from shared.secretbox import SecretBox
+from shared.database.models import outbox, users
+from shared.secrets.secretbox import SecretBox
 from support.bulk import queue_emails
 from support.commands import OS_USER, as_json, here, here_all, ok
 from support.constants import SECRET_KEY, MakeRelay

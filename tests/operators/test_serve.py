@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.db import migrate
+from shared.database.db import migrate
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 from support import processes

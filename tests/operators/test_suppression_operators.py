@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.suppressions import Suppressor
+from shared.messaging.suppressions import Suppressor
 from support.commands import here
 from support.constants import ADMIN_TOKEN, SECRET_KEY
 from support.dashboard import signed_in

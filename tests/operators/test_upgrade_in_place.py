@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import api_service
-from shared.db import _head_revision, migrate
+from shared.database.db import _head_revision, migrate
 from support import processes
 from support.constants import SECRET_KEY
 from support.smtp_sink import free_port

@@ -16,9 +16,9 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from api_service.flows import login
 from outbox_relay.relay import Relay
-from shared import activation
-from shared.models import outbox, users
-from shared.throttle import Limit
+from shared.accounts.accounts import activation
+from shared.database.models import outbox, users
+from shared.database.throttle import Limit
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
 from support.rows import count, every_value_as_text, forget_throttles, rows
 from support.sms_gateway import SmsGateway

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.bounce import EX_DATAERR, EX_OK, EX_TEMPFAIL, bounce
 from outbox_relay.relay import Relay
-from shared.bounce_tokens import verp_address
+from shared.reports.bounce_tokens import verp_address
 from shared.settings.config import Settings
 from support.bounce_reports import (
     Recipient,

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from support.constants import PASSWORD, MakeRelay
 from support.relays import drain_until

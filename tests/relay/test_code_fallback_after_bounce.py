@@ -2,7 +2,7 @@
 mailed activation code accepted `250` by a real SMTP server, then reported bounced through the
 real intakes (`outbox-relay bounce` as a process, POST /v1/provider-events/mail, Postmark's
 webhook), goes by SMS to the registration's phone through a real HTTP gateway stand-in, once,
-under the same rules as a refusal the relay meets itself (shared/fallbacks.py)."""
+under the same rules as a refusal the relay meets itself (shared/messaging/fallbacks.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.bounce_tokens import verp_address
+from shared.reports.bounce_tokens import verp_address
 from support.bounce_reports import Recipient, delivery_status
 from support.constants import PASSWORD, SECRET_KEY, MakeRelay
 from support.mail_reports import fixture, post, postmark

@@ -10,7 +10,7 @@ import pytest
 from outbox_relay import render
 from outbox_relay.compiled import CompiledTemplates
 from outbox_relay.render import Templates
-from shared.sandbox import Sandbox
+from shared.messaging.sandbox import Sandbox
 
 
 @pytest.fixture

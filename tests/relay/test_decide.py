@@ -31,9 +31,9 @@ from outbox_relay.failures import (
 )
 from outbox_relay.gates import Gate
 from outbox_relay.render import TemplateError
-from shared.outbox import Channel, DeadReason, Ending, Purpose
-from shared.refusals import Refusal
-from shared.secretbox import SealedUnderOtherKey
+from shared.messaging.outbox import Channel, DeadReason, Ending, Purpose
+from shared.messaging.refusals import Refusal
+from shared.secrets.secretbox import SealedUnderOtherKey
 from shared.settings.config import Settings
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

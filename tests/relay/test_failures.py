@@ -17,7 +17,7 @@ from outbox_relay.failures import (
     smtp_failure,
 )
 from outbox_relay.providers import Provider
-from shared.refusals import Refusal, failure_reason, suppression_of
+from shared.messaging.refusals import Refusal, failure_reason, suppression_of
 from shared.sms_providers import twilio, vonage
 from shared.verdicts import classify_http
 

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import Engine, delete, select, update
 
 from shared.clock import utcnow
-from shared.models import outbox, outbox_attempts
+from shared.database.models import outbox, outbox_attempts
 from support import processes
 from support.bulk import queue_emails
 from support.rows import count, rows

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine, insert, update
 
 from shared.clock import utcnow
-from shared.models import outbox, outbox_attempts
+from shared.database.models import outbox, outbox_attempts
 from shared.operations import hourly_outcomes, stats
 from support.bulk import queue_emails
 from support.constants import MakeRelay

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from api_service import create_app
-from shared.logs import bare_url
+from shared.runtime.logs import bare_url
 from support import processes
 from support.constants import PASSWORD, WEBHOOK_SECRET
 from support.sms_gateway import SmsGateway

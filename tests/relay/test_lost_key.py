@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
 from shared.clock import utcnow
-from shared.models import outbox
+from shared.database.models import outbox
 from support.constants import MakeRelay
 from support.rows import rows
 

@@ -16,10 +16,10 @@ from outbox_relay.channels import Email
 from outbox_relay.claims import Claimed
 from outbox_relay.compose import compose
 from outbox_relay.render import Templates, samples
-from shared.addresses import Sender
-from shared.locales import PACKAGED as LOCALES
-from shared.outbox import PURPOSES
-from shared.secretbox import SecretBox
+from shared.accounts.addresses import Sender
+from shared.messaging.locales import PACKAGED as LOCALES
+from shared.messaging.outbox import PURPOSES
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.settings.mail_values import mail_from
 from support.constants import SECRET_KEY

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api_service import create_app
-from api_service.sms_counts import SmsOutcome
-from shared.outbox import DeadReason, Ending
-from shared.provider_events import SOURCES, TYPES
+from api_service.flows.sms_counts import SmsOutcome
+from shared.messaging.outbox import DeadReason, Ending
+from shared.reports.provider_events import SOURCES, TYPES
 from support import processes, wheels
 from support.bulk import queue_emails
 from support.metrics import scrape

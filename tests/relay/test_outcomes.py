@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.provider_events import public_id_of
+from shared.reports.provider_events import public_id_of
 from support.constants import ADMIN_TOKEN
 from support.rows import rows
 from support.smtp_sink import SinkServer, code_in

@@ -9,7 +9,7 @@ import pytest
 
 from outbox_relay.failures import Deferred
 from outbox_relay.precedence import Precedence, Ticket
-from shared.outbox import Channel
+from shared.messaging.outbox import Channel
 
 FAR = 60.0
 

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, update
 
 from outbox_relay.pacing import Pacer
 from outbox_relay.sessions import Sessions
-from shared.models import outbox
-from shared.provider_events import public_id_of
+from shared.database.models import outbox
+from shared.reports.provider_events import public_id_of
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.smtp_sink import SinkServer

@@ -17,9 +17,9 @@ from sqlalchemy import Engine
 from api_service import create_app
 from outbox_relay.bootstrap import build_relay
 from outbox_relay.relay import Relay
-from shared import provider_pauses
 from shared.clock import utcnow
-from shared.db import create_engine_for
+from shared.database.db import create_engine_for
+from shared.messaging import provider_pauses
 from shared.settings.config import Settings
 from shared.settings.smtp_url import parse_smtp_url
 from support import processes

@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.outbox import enqueue
-from shared.secretbox import SecretBox
+from shared.messaging.outbox import enqueue
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.settings.smtp_url import parse_smtp_url
 from support.bulk import queue_emails

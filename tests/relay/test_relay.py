@@ -17,8 +17,8 @@ from outbox_relay.daemon import Daemon
 from outbox_relay.relay import Relay
 from outbox_relay.wake import Wake
 from shared.clock import utcnow
-from shared.db import create_engine_for
-from shared.models import outbox
+from shared.database.db import create_engine_for
+from shared.database.models import outbox
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.rows import rows

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from outbox_relay.backoff import RECONNECT_CAP
 from shared.clock import utcnow
-from shared.db import migrate
+from shared.database.db import migrate
 from support import processes
 from support.bulk import queue_emails
 from support.rows import rows

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, update
 
 from outbox_relay.render import TemplateError, Templates
 from outbox_relay.render_budget import RENDER_SECONDS
-from shared.models import outbox
+from shared.database.models import outbox
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows

@@ -18,9 +18,9 @@ from outbox_relay.channels.factory import default_channels
 from outbox_relay.channels.sms import SmsApiChannel
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.db import create_engine_for
-from shared.models import outbox
-from shared.secretbox import SecretBox
+from shared.database.db import create_engine_for
+from shared.database.models import outbox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.sms_providers import gateway as gateway_spec
 from support.constants import MakeRelay

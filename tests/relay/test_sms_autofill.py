@@ -12,11 +12,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from shared.secretbox import SecretBox
+from shared.messaging.sms_autofill import SmsAutofill
+from shared.messaging.sms_segments import segments
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
-from shared.sms_autofill import SmsAutofill
-from shared.sms_segments import segments
 from support import processes
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import rows

@@ -13,7 +13,7 @@ import pytest
 
 from api_service.provider_feeds import FeedPost
 from api_service.sms_receipts import receipt_post
-from shared.provider_events import ProviderEventType
+from shared.reports.provider_events import ProviderEventType
 from shared.settings.sms_url import parse_sms_url
 from shared.sms_providers.receipts import receipts_url
 from shared.sms_providers.registry import RECEIVING, SPECS, spec_for

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, update
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.models import outbox
-from shared.outbox import enqueue
-from shared.secretbox import SecretBox
+from shared.database.models import outbox
+from shared.messaging.outbox import enqueue
+from shared.secrets.secretbox import SecretBox
 from support.constants import SECRET_KEY, MakeRelay
 from support.http_stand_in import Behaviour
 from support.relays import drain_until

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from api_service import create_app
-from shared.secretbox import SecretBox
+from shared.secrets.secretbox import SecretBox
 from shared.settings.config import Settings
 from shared.sms_providers.vonage import receipt_key
 from support.constants import SECRET_KEY, MakeRelay

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, update
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.models import outbox
+from shared.database.models import outbox
 from shared.settings import env_file
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, text, update
 
 from outbox_relay import claims, marks, releases, store
 from shared.clock import utcnow
-from shared.db import create_engine_for
-from shared.models import outbox
-from shared.outbox import ERASED
+from shared.database.db import create_engine_for
+from shared.database.models import outbox
+from shared.messaging.outbox import ERASED
 from support.bulk import add_rows, queue_emails
 from support.databases import admin
 from support.rows import rows

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, event
 
 from outbox_relay.relay import Relay
 from shared.clock import utcnow
-from shared.suppressions import Suppressor, listed
+from shared.messaging.suppressions import Suppressor, listed
 from support.bulk import queue_emails
 from support.constants import PASSWORD, SECRET_KEY
 from support.rows import rows

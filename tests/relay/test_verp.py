@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from outbox_relay.relay import Relay
-from shared.bounce_tokens import named_by
+from shared.reports.bounce_tokens import named_by
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 from support.bulk import queue_emails

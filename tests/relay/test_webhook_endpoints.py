@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from api_service import create_app
 from outbox_relay.relay import Relay
-from shared.webhook_endpoints import FRESH_FOR
+from shared.messaging.webhook_endpoints import FRESH_FOR
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.constants import WEBHOOK_KEY as KEY
 from support.constants import WEBHOOK_SECRET as SECRET
@@ -186,7 +186,8 @@ def test_no_delivery_sent_without_a_subscriber_and_the_relay_asks_once_in_a_whil
     assert "delivery.sent" not in {r["purpose"] for r in rows(engine, "outbox")}
     assert other.requests == []
     # Six outcomes written (three mails, three events), the endpoints read once a while at most
-    # (this process's API may have read them for the relay: shared.webhook_endpoints.FRESH_FOR).
+    # (this process's API may have read them for the relay:
+    # shared.messaging.webhook_endpoints.FRESH_FOR).
     assert len(asked) <= 1 + (time.monotonic() - started) // FRESH_FOR
 
 

@@ -1,0 +1,1 @@
+"""The process around the work: its logs, its traces, the version it runs."""

@@ -1,0 +1,1 @@
+"""Secrets kept: one-time codes stored as HMACs and values sealed with a key."""

@@ -1,0 +1,36 @@
+"""A process starts without the packages only some of its commands use: a run starts hundreds
+of processes, each paying for what it imports (docs/decisions/0032-commands-load-what-they-use.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Loaded where migrations are run, by `outpost up`, by a configured CAPTCHA_URL or
+# SMS_REQUEST_TEMPLATE: never by importing a process's entry point, nor by the schema check a
+# start makes.
+EVERYWHERE_DEFERRED = ("alembic", "mako", "pygments", "aiosmtpd", "httpx", "rich")
+# The relay's operator commands render no template (`outpost` checks and previews them).
+RELAY_DEFERRED = ("jinja2",)
+
+IMPORTS = """
+import json, sys
+loaded = lambda: sorted({name.partition(".")[0] for name in sys.modules})
+import outbox_relay.cli
+from shared.database.db import create_engine_for, schema_behind
+schema_behind(create_engine_for("sqlite://"))
+relay = loaded()
+import api_service, outpost.cli
+print(json.dumps({"relay": relay, "all": loaded()}))
+"""
+
+
+def test_entry_points_import_no_deferred_package() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = json.loads(done.stdout)
+    assert not set(RELAY_DEFERRED + EVERYWHERE_DEFERRED) & set(loaded["relay"])
+    assert not set(EVERYWHERE_DEFERRED) & set(loaded["all"])
