@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from api_service import create_app
 from api_service.flows import login
 from outbox_relay.relay import Relay
-from shared.accounts.accounts import activation
+from shared.accounts import activation
 from shared.database.models import outbox, users
 from shared.database.throttle import Limit
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
