@@ -25,6 +25,7 @@ from shared.accounts.accounts import (
     password_setting,
     pending_password_hash,
 )
+from shared.accounts.contests import contest_other, hold_other, other_address
 from shared.accounts.history import AccountEvent, recording
 from shared.accounts.sign_up import NO_PASSWORD_YET, first_activation
 from shared.clock import utcnow
@@ -162,17 +163,22 @@ def _write(
         owner = find_user(connection, *_channel_address(command))
         if owner is None:
             user_id, fields = _insert_free(connection, command, fields, now)
+    other = other_address(command.email, command.phone, command.channel)
     if owner is not None:
         delivery = _answer_owner(deps, connection, cause, owner, command, now)
         if owner.status == UserStatus.PENDING:
             pending_owner = owner.id
         subject, event = owner.id, AccountEvent.REGISTRATION_CONTESTED
+        if other is not None:
+            hold_other(connection, *other, locale=command.locale, now=now)
     else:
         assert user_id is not None
         user = User(id=user_id, status=UserStatus.PENDING, **fields)
         channel = command.channel
         delivery = first_activation(deps, connection, user, cause=cause, channel=channel, now=now)
         subject, event = user_id, AccountEvent.REGISTERED
+    if other is not None:
+        contest_other(connection, *other, beside=subject)
     recorded = recording(
         subject, event, now=now, client=request.sender, detail={"channel": command.channel}
     )

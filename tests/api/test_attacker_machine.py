@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -202,9 +203,11 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self.rows_seen = newest or 0
         # When each SMS a client caused was written, in seconds of the example's time.
         self.sms_by_client: dict[str, list[float]] = {a.name: [] for a in self.actors.values()}
-        # The example's time (each step lets a minute pass), and when each row was first seen:
-        # the budgets and throttles are counted over the hour before, as the service counts.
+        # The example's time (each step lets a minute pass, and the seconds it really takes
+        # count too: the service's clock runs on), and when each row was first seen: the budgets
+        # and throttles are counted over the hour before, as the service counts.
         self.clock = 0.0
+        self.started = time.monotonic()
         self.seen_at: dict[int, float] = {}
         self.discreet_deliveries: list[str] = []
         # Each registration's delivery, and the address its channel reaches.
@@ -235,7 +238,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         no time: its many guesses would pass the hour the invariants count budgets in."""
         if wait:
             self._let_time_pass(61)
-        before = self._sms_rows()
+        before, asked_at = self._texts(), self._now()
         environ = {"REMOTE_ADDR": client or actor.client}
         answer = self.client.post(path, json=body, environ_base=environ, headers=headers)
         assert answer.status_code < 500 or self._waits(answer), answer.get_data(as_text=True)
@@ -246,7 +249,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
             actor.deliveries.add(named["id"])
         self.relay.drain()
         self._look()
-        self.sms_by_client[actor.name] += [self.clock] * (self._sms_rows() - before)
+        # Counted from before the request: the service's count is never younger than ours.
+        self.sms_by_client[actor.name] += [asked_at] * len(self._texts() - before)
         self._read_inboxes()
         if path in DISCREET:
             self._check_discreet_answer(answer, body)
@@ -704,7 +708,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             for r in self.new_rows
             if (r["channel"], r["withhold"]) == ("sms", False)
             and phone_region(r["recipient"]) == region
-            and self.clock - self.seen_at[r["id"]] < 3600
+            and self._now() - self.seen_at[r["id"]] < 3600
         ]
         assert len(texts) >= REGION_SMS, f"withheld SMS closed {region} ({len(texts)} real)"
 
@@ -900,7 +904,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
     @invariant()
     def sms_within_the_budgets(self) -> None:
         for name, times in self.sms_by_client.items():
-            sent = sum(1 for t in times if self.clock - t < 3600)
+            sent = sum(1 for t in times if self._now() - t < 3600)
             assert sent <= CLIENT_SMS, f"{name}'s client caused {sent} SMS"
         regions: dict[str, int] = {}
         for row in self._requested_rows():
@@ -1038,7 +1042,11 @@ class AttackerAndVictim(RuleBasedStateMachine):
                 ).mappings()
             ]
         for row in self.new_rows:
-            self.seen_at.setdefault(row["id"], self.clock)
+            self.seen_at.setdefault(row["id"], self._now())
+
+    def _now(self) -> float:
+        """The example's time: the minutes its steps let pass and the seconds they took."""
+        return self.clock + time.monotonic() - self.started
 
     def _let_time_pass(self, seconds: float) -> None:
         """Age every throttle event by `seconds`, and the example's time with them."""
@@ -1060,11 +1068,18 @@ class AttackerAndVictim(RuleBasedStateMachine):
             r
             for r in self.new_rows
             if r["public_id"] not in self.operators_messages
-            and self.clock - self.seen_at[r["id"]] < 3600
+            and self._now() - self.seen_at[r["id"]] < 3600
         ]
 
-    def _sms_rows(self) -> int:
-        return sum(1 for r in self._requested_rows() if r["channel"] == "sms" and not r["withhold"])
+    def _texts(self) -> set[int]:
+        """The SMS this example's requests caused that went to a provider, by row."""
+        return {
+            r["id"]
+            for r in self.new_rows
+            if r["channel"] == "sms"
+            and not r["withhold"]
+            and r["public_id"] not in self.operators_messages
+        }
 
     def _read_inboxes(self) -> None:
         """What reached each person's mailbox and phone since the last step."""

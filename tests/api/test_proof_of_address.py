@@ -117,6 +117,40 @@ def test_a_phone_the_attacker_added_is_removed_and_gets_no_reset_code(
     assert _signs_in(client, HERS) == 200
 
 
+HER_PHONE = "+33698765432"
+
+
+@pytest.mark.parametrize("attacker_first", [True, False], ids=["attacker-first", "victim-first"])
+def test_her_email_named_beside_her_taken_phone_never_opens_to_his_password(
+    client: FlaskClient, engine: Engine, settings: Settings, attacker_first: bool
+) -> None:
+    """Her phone's account is active; she signs up again naming her email beside it by SMS (the
+    answer is her phone's "account exists"), and he registers her email with his password,
+    before or after her. The activation code her mail then gets takes the password the account
+    will have: hers (found by the attacker machine: her email was left free, or his pending
+    account on it uncontested, and her code opened his password)."""
+    mine = {"phone": HER_PHONE, "password": HERS, "channel": "sms"}
+    assert _post(client, "/v1/registrations", mine).status_code == 202
+    code = _newest_code(engine, settings, "activation", HER_PHONE)
+    assert _post(client, "/v1/activations", {"phone": HER_PHONE, "code": code}).status_code == 200
+    forget_throttles(engine)
+    hers = {"email": VICTIM, "phone": HER_PHONE, "password": HERS, "channel": "sms"}
+    his = {"email": VICTIM, "phone": ATTACKER_PHONE, "password": ATTACKERS, "channel": "email"}
+    for body in [his, hers] if attacker_first else [hers, his]:
+        assert _post(client, "/v1/registrations", body).status_code == 202
+        forget_throttles(engine)
+    assert _post(client, "/v1/activations/resend", {"email": VICTIM}).status_code == 202
+    code = _newest_code(engine, settings, "activation", VICTIM)
+
+    refused = _post(client, "/v1/activations", {"email": VICTIM, "code": code})
+    assert refused.get_json()["type"].endswith("/password-required")
+    body = {"email": VICTIM, "code": code, "password": HERS}
+    assert _post(client, "/v1/activations", body).status_code == 200
+    assert (_signs_in(client, ATTACKERS), _signs_in(client, HERS)) == (401, 200)
+    [account] = [u for u in rows(engine, "users") if u["email"] == VICTIM]
+    assert (account["status"], account["phone"]) == ("active", None)
+
+
 def test_a_reset_code_goes_only_to_a_proven_address_and_answers_alike(
     client: FlaskClient, engine: Engine, settings: Settings, relay: Relay, smtp: SinkServer
 ) -> None:

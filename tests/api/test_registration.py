@@ -219,9 +219,13 @@ def test_existing_phone_gets_the_notice_by_sms(client: FlaskClient, engine: Engi
     again = register(client, {**GOOD, "phone": "+33612345678", "channel": "sms"})
     assert again.status_code == 202
     assert again.get_json()["delivery"]["channel"] == "sms"
-    assert count(engine, "users") == 1
     [notice] = [r for r in rows(engine, "outbox") if r["purpose"] == "account_exists"]
     assert (notice["channel"], notice["recipient"]) == ("sms", "+33612345678")
+    # The email beside it is held for whoever proves it, with no password yet and nothing sent
+    # to it (shared/accounts/contests.py).
+    [held] = [u for u in rows(engine, "users") if u["email"] == GOOD["email"]]
+    assert (held["phone"], held["status"], held["contested"]) == (None, "pending", True)
+    assert [r for r in rows(engine, "outbox") if r["recipient"] == GOOD["email"]] == []
 
 
 def _shape(value: Any) -> Any:
