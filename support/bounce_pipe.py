@@ -50,6 +50,11 @@ def service(base: Path) -> str:
 def prepare(base: Path, env: dict[str, str]) -> None:
     """The interpreter made once, and the environment file the command reads written: `env`
     with BOUNCE_ADDRESS, readable by the pipe's group alone, as docs/install.md makes it."""
+    blocked = [folder for folder in SCRIPT.parents if not folder.stat().st_mode & 0o001]
+    assert not blocked, (
+        f"the pipe runs as {USER}, who cannot enter {blocked[-1]}: run the suite from a checkout"
+        f" other users can reach (chmod o+x {blocked[-1]})"
+    )
     python = interpreter(base)
     if not python.exists():
         _virtualenv(python.parent.parent)
