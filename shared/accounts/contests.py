@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, bindparam, update
 
 from shared.accounts.accounts import UserStatus, insert_user
 from shared.accounts.sign_up import NO_PASSWORD_YET
@@ -21,8 +21,8 @@ from shared.vocabulary import Channel
 
 def other_address(email: str | None, phone: str | None, channel: Channel) -> tuple[str, str] | None:
     """The (field, address) a registration names beside its channel's, if it names two."""
-    other = ("phone", phone) if channel == Channel.EMAIL else ("email", email)
-    return (other[0], other[1]) if other[1] is not None else None
+    field, address = ("phone", phone) if channel == Channel.EMAIL else ("email", email)
+    return (field, address) if address is not None else None
 
 
 def contest_other(connection: Connection, field: str, address: str, *, beside: int) -> None:
@@ -31,12 +31,7 @@ def contest_other(connection: Connection, field: str, address: str, *, beside: i
     password the account will have. Its password cannot be checked at a second hash's cost, so
     the contest is unconditional; a person naming her own pending account's two addresses
     again types her password once more."""
-    connection.execute(
-        update(users)
-        .where(users.c[field] == address, users.c.status == UserStatus.PENDING)
-        .where(users.c.id != beside)
-        .values(contested=True)
-    )
+    connection.execute(_CONTESTS[field], {"address": address, "beside": beside})
 
 
 def hold_other(
@@ -47,3 +42,16 @@ def hold_other(
     code, asked for later, gives the password it will have. Held already, nothing changes."""
     held = {field: address, "locale": locale, "contested": True}
     insert_user(connection, now, password_hash=NO_PASSWORD_YET, **held)
+
+
+# Built once, a statement for each field: a registration only binds values to them.
+_CONTESTS = {
+    field: update(users)
+    .where(
+        users.c[field] == bindparam("address"),
+        users.c.status == UserStatus.PENDING,
+        users.c.id != bindparam("beside"),
+    )
+    .values(contested=True)
+    for field in ("email", "phone")
+}
