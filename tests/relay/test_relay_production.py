@@ -27,6 +27,11 @@ from support.smtp_sink import SinkServer, free_port
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 
 
+# Polling hourly (after the poll at its start), a relay that sends a message within the minute
+# was woken by its NOTIFY, however loaded the machine; bench/latency.py measures how soon.
+HOURLY, BY_NOTIFY = 3600, 60
+
+
 def logged(log: Path, message: str) -> int:
     """How many JSON log entries of this process carry `message`."""
     return sum(1 for entry in processes.json_lines(log) if entry["message"] == message)
@@ -37,15 +42,11 @@ def test_notify_wakes_the_relay_at_once_and_survives_a_lost_connection(
     env: dict[str, str], engine: Engine, smtp: SinkServer, tmp_path: Path
 ) -> None:
     log = tmp_path / "relay.log"
-    # Polling every 60 s: only a NOTIFY can explain a delivery within a second.
-    relay = processes.relay({**env, "RELAY_POLL_INTERVAL": "60"}, tmp_path)
+    relay = processes.relay({**env, "RELAY_POLL_INTERVAL": str(HOURLY)}, tmp_path)
     try:
         processes.eventually(lambda: logged(log, "listening for new messages") == 1, 20, "listen")
-        started = time.monotonic()
         queue_emails(engine, 1, prefix="first")
-        smtp.sink.wait_for(1, timeout=5)
-        first = time.monotonic() - started
-        assert first < 1.0, f"{first:.3f}s from commit to SMTP"
+        smtp.sink.wait_for(1, timeout=BY_NOTIFY)
 
         with engine.begin() as connection:
             killed = connection.execute(
@@ -56,10 +57,8 @@ def test_notify_wakes_the_relay_at_once_and_survives_a_lost_connection(
             ).scalar_one()
         assert killed >= 1
         processes.eventually(lambda: logged(log, "listening for new messages") == 2, 20, "again")
-        started = time.monotonic()
         queue_emails(engine, 1, prefix="second")
-        smtp.sink.wait_for(2, timeout=5)
-        assert time.monotonic() - started < 1.0
+        smtp.sink.wait_for(2, timeout=BY_NOTIFY)
         assert logged(log, "listen connection lost; polling only until it is back") >= 1
     finally:
         assert processes.stop(relay, signal.SIGTERM) == 0
@@ -82,7 +81,7 @@ def test_one_relay_of_a_database_listens_and_another_takes_over_when_it_is_kille
         # once at its start, then hourly, so that only a NOTIFY can explain a delivery within
         # seconds. Every 30 s, a standby's poll once fell on a loaded machine between a row's
         # commit and the listener's claim, and sent the listener's message.
-        settings = {"RELAY_POLL_INTERVAL": "3600", "RELAY_METRICS_PORT": str(port)}
+        settings = {"RELAY_POLL_INTERVAL": str(HOURLY), "RELAY_METRICS_PORT": str(port)}
         relays.append(processes.relay({**env, **settings}, tmp_path / f"relay{n}"))
         logs.append(tmp_path / f"relay{n}" / "relay.log")
         metrics.append(f"http://127.0.0.1:{port}/metrics")
@@ -91,11 +90,9 @@ def test_one_relay_of_a_database_listens_and_another_takes_over_when_it_is_kille
         return [n for n in among if logged(logs[n], LISTENING)]
 
     def delivered_by(n: int, prefix: str, count: int) -> None:
-        """A message queued now reaches the sink within 2 s, sent by relay `n` and no other."""
-        started = time.monotonic()
+        """A message queued now reaches the sink by a NOTIFY, sent by relay `n` and no other."""
         [queued] = queue_emails(engine, 1, prefix=prefix)
-        smtp.sink.wait_for(count, timeout=5)
-        assert time.monotonic() - started < 2.0
+        smtp.sink.wait_for(count, timeout=BY_NOTIFY)
         time.sleep(0.5)  # time for a second copy, were there one
         copies = Counter(str(message["Message-ID"]) for message in smtp.sink.received)
         assert (len(copies), max(copies.values())) == (count, 1), "a message sent twice"
