@@ -119,10 +119,14 @@ class RequestCause:
         is to be withheld."""
         subject = bucket(purpose, recipient)
         untaken_code = purpose in CODED and subject not in self._taken
+        limits = _recipient_limits(self._deps)
         if (purpose in UNASKED or untaken_code) and not withhold:
-            subjects = [subject]
-            limits = _recipient_limits(self._deps)
-            withhold = bool(self._deps.throttle.take(connection, subjects, limits, now))
+            withhold = bool(self._deps.throttle.take(connection, [subject], limits, now))
+        elif self.discreet and channel == Channel.EMAIL:
+            # The statements of the take a notice in its place would cost, counting nothing: a
+            # known address answers no sooner than an unknown one (SPEC "No enumeration"). By
+            # SMS, the region's take costs them (_admit_sms).
+            self._deps.throttle.wait(connection, [subject], limits, now)
         if channel == Channel.SMS:
             self._admit_sms(connection, phone_region(recipient), withhold, now)
         return withhold
