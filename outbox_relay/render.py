@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
@@ -17,10 +17,13 @@ import shared
 from outbox_relay.compiled import COMPILED
 from outbox_relay.render_budget import RenderRefused, RenderWorkers
 from shared.messaging import locales
+from shared.messaging.branding import Branding
 from shared.messaging.locales import PARTS
-from shared.messaging.outbox import CODED, PURPOSES, Purpose
 from shared.messaging.sandbox import Sandbox
-from shared.settings.config import Branding, Settings
+from shared.vocabulary import CODED, PURPOSES, Purpose
+
+if TYPE_CHECKING:
+    from shared.settings.config import Settings
 
 PACKAGED = Path(shared.__file__).parent / "templates"
 # Files the messages extend rather than render.

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from shared.settings.config import Branding
+from shared.messaging.branding import Branding
 
 RENDER_SECONDS = 0.5
 RENDER_OUTPUT = 256 * 1024

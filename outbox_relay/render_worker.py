@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from outbox_relay.render import TemplateError, Templates
 from outbox_relay.render_budget import RENDER_MEMORY, RENDER_OUTPUT, RENDER_SECONDS
-from shared.settings.config import Branding
+from shared.messaging.branding import Branding
 
 # How often a worker says which template file a render that is still running is in.
 _REPORT_SECONDS = RENDER_SECONDS / 5

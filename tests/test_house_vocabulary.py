@@ -1,7 +1,7 @@
 """The house's vocabularies, asked as types: a field or a parameter that holds a status, a
 channel, a purpose or another word of a vocabulary is typed with its enum, never `str`, and a
-column of words stores them through `Vocabulary` (shared/vocabulary.py). The words spelled bare:
-tests/test_house.py."""
+column of words stores them through `Vocabulary` (shared/database/columns.py). The words spelled
+bare: tests/test_house.py."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import api_service
 import outbox_relay
 import outpost
 import shared
+from shared.database.columns import Vocabulary
 from shared.database.models import metadata
-from shared.vocabulary import Purpose, Vocabulary
+from shared.vocabulary import Purpose
 
 # The fields that hold a word of a vocabulary, by name, wherever they stand.
 WORDS = {"channel", "purpose", "status", "dead_reason", "refusal", "resolution", "outcome", "type"}

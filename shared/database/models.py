@@ -27,6 +27,7 @@ from sqlalchemy import (
     false,
 )
 
+from shared.database.columns import Vocabulary
 from shared.secrets.codes import CodeStatus
 from shared.verdicts import Refusal
 from shared.vocabulary import (
@@ -42,7 +43,6 @@ from shared.vocabulary import (
     Status,
     SuppressionReason,
     UserStatus,
-    Vocabulary,
 )
 
 

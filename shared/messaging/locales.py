@@ -8,7 +8,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from shared.messaging.outbox import PURPOSES
+from shared.vocabulary import PURPOSES
 
 PACKAGED = ("en", "fr")
 DEFAULT = "en"

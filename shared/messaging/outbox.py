@@ -4,7 +4,6 @@ clients see its status (every change of its status is shared/messaging/transitio
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,12 +18,15 @@ from shared.runtime import tracing
 from shared.secrets.secretbox import SecretBox
 
 # Its words live with the tables' (shared/vocabulary.py), which store them.
+from shared.vocabulary import CODED as CODED
+from shared.vocabulary import PURPOSES as PURPOSES
 from shared.vocabulary import AttemptOutcome as AttemptOutcome
 from shared.vocabulary import Channel as Channel
 from shared.vocabulary import DeadReason as DeadReason
 from shared.vocabulary import EventType
 from shared.vocabulary import Purpose as Purpose
 from shared.vocabulary import Status as Status
+from shared.vocabulary import values_of as values_of
 
 # Where PostgreSQL announces new rows: a trigger on outbox (migration 0005) notifies it when
 # the inserting transaction commits.
@@ -78,18 +80,12 @@ class Ending(StrEnum):
     WITHHELD = "withheld", None, None, True
 
 
-def values_of(members: Iterable[StrEnum]) -> tuple[str, ...]:
-    """The members' values as plain text: what a face lists (argparse shows a member's repr)."""
-    return tuple(member.value for member in members)
-
-
 # What clients may ask for; the webhook channel is never asked for.
 CHANNELS = values_of((Channel.EMAIL, Channel.SMS))
 WEBHOOK = Channel.WEBHOOK
 # What an erased account's address is replaced with wherever a message kept it: no address.
 ERASED = "erased"
 ALL_CHANNELS = values_of(Channel)
-PURPOSES = values_of(Purpose)
 DEAD_REASONS = values_of(DeadReason)
 # What operators filter dead letters by: the reasons, and bounced messages.
 FAILURES = (*DEAD_REASONS, Status.BOUNCED.value)
@@ -101,8 +97,6 @@ FAILED = (Status.DEAD, Status.BOUNCED)
 RELEASED: dict[str, None] = {"locked_until": None, "claim_token": None}
 SECRETS: dict[str, None] = {"secret_params": None, "recipient_hash": None}
 WIPED: dict[str, None] = {**RELEASED, **SECRETS}
-# Messages that carry a code: claimed before the others when a backlog forms.
-CODED = (Purpose.ACTIVATION, Purpose.PASSWORD_RESET, Purpose.ADDRESS_CHANGE, Purpose.LOGIN_CODE)
 # Codes that prove an address the account does not hold yet: each is bound to the address it
 # was sent to, and works only with it.
 BOUND_TO_ADDRESS = (Purpose.ADDRESS_CHANGE,)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
+from shared.database.columns import Vocabulary
 from shared.database.models import outbox, outbox_attempts, provider_events, suppressions
 from shared.messaging.outbox import AttemptOutcome, Channel, DeadReason, Purpose, Status
 from shared.operations import tallies
@@ -17,7 +18,7 @@ from shared.operations.dead_filter import DEAD_STATUSES as DEAD_STATUSES
 from shared.operations.dead_filter import FILTER_CHOICES as FILTER_CHOICES
 from shared.operations.dead_filter import DeadFilter as DeadFilter
 from shared.operations.dead_filter import UnknownFilter as UnknownFilter
-from shared.vocabulary import EventType, ProviderEventType, Resolution, Vocabulary
+from shared.vocabulary import EventType, ProviderEventType, Resolution
 
 # The most dead letters one page lists, wherever it is asked for.
 MAX_PAGE = 500

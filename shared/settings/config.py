@@ -13,6 +13,7 @@ from shared.accounts.addresses import Sender
 from shared.accounts.signup_rules import SignupRules
 from shared.mail_providers.spec import MAIL_API_TIMEOUT, MailApi, MailProvider
 from shared.messaging import locales
+from shared.messaging.branding import Branding
 from shared.messaging.locales import PACKAGED
 from shared.messaging.outbox import Channel, Purpose
 from shared.messaging.sms_autofill import SmsAutofill
@@ -49,16 +50,6 @@ WEBHOOK_TIMEOUT = 10.0
 # httpx bounds connecting, writing the request and reading the answer each by the timeout, not
 # the request as a whole: a request to a slow endpoint may take this many timeouts.
 HTTP_TIMED_STEPS = 3
-
-
-@dataclass(frozen=True)
-class Branding:
-    """What every template may show of the adopting product (PRODUCT_NAME, APP_URL, …)."""
-
-    product_name: str = "Outpost"
-    app_url: str | None = None
-    support_email: str | None = None
-    logo_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from itertools import product
 from sqlalchemy import Engine
 
 from shared.clock import utcnow
+from shared.messaging.branding import Branding
 from shared.messaging.locales import PACKAGED as LOCALES
 from shared.messaging.outbox import CODED, PURPOSES, enqueue
 from shared.messaging.suppressions import Suppressor
 from shared.secrets.secretbox import SecretBox
-from shared.settings.config import Branding
 from support import processes
 from support.bulk import queue_emails
 from support.constants import SECRET_KEY, MakeRelay

@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 
 from outbox_relay.render import Templates
 from outpost.preview import preview
-from shared.settings.config import Branding, Settings
+from shared.messaging.branding import Branding
+from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import forget_throttles

@@ -1,6 +1,7 @@
-"""The columns of words (shared/vocabulary.py `Vocabulary`): the VARCHAR the migrations made,
-written from a member or its text, read as the member; a word this release does not know (a
-newer release's row, read during a rolling upgrade) reads as its plain text, never an error."""
+"""The columns of words (shared/database/columns.py `Vocabulary`): the VARCHAR the migrations
+made, written from a member or its text, read as the member; a word this release does not know
+(a newer release's row, read during a rolling upgrade) reads as its plain text, never an
+error."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from outbox_relay.claims import Claimer
 from shared.accounts.accounts import UserStatus
 from shared.accounts.history import AccountEvent, events_of
 from shared.clock import utcnow
+from shared.database.columns import Vocabulary
 from shared.database.models import (
     account_events,
     metadata,
@@ -33,7 +35,7 @@ from shared.operations.lookup import accounts_of, messages_to
 from shared.operations.tallies import status_counts
 from shared.reports.provider_events import ProviderEventType
 from shared.secrets.codes import CodeStatus
-from shared.vocabulary import PausedBy, Vocabulary
+from shared.vocabulary import PausedBy
 from support.bulk import queue_one
 
 # A word no release of ours has written: short enough for every column of words.
