@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,32 +58,30 @@ RETRY_AFTER = {
 
 class Api(flask_smorest.Api):  # type: ignore[misc]
     """flask-smorest's Api, with problem documents for errors and our own error handlers, whose
-    document is written when it is first read."""
+    routes are documented when the document is first read."""
 
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def __init__(self, app: Flask) -> None:
-        self._components_pending = True
         self._undocumented: list[tuple[flask_smorest.Blueprint, str]] = []
+        self._documenting = threading.RLock()
         super().__init__(app)
 
     @property
     def spec(self) -> APISpec:
-        """The document's spec: its components, and every route registered so far.
+        """The document's spec, with every route registered so far documented.
 
-        Writing them was two thirds of the API's start (each gunicorn worker's, each test's
-        application), for a document that a process serving traffic seldom serves.
+        Documenting the routes was a third of the API's start (each gunicorn worker's, each
+        test's application), for a document that a process serving traffic seldom serves.
         """
         spec = self._spec
         if spec is None:
             raise RuntimeError("the document is read before the API is bound to an application")
-        if self._components_pending:
-            self._components_pending = False
-            _add_components(spec)
-        while self._undocumented:
-            blueprint, name = self._undocumented.pop(0)
-            blueprint.register_views_in_doc(self, self._app, spec, name=name, parameters=None)
-            spec.tag({"name": name, "description": blueprint.description})
+        with self._documenting:
+            while self._undocumented:
+                blueprint, name = self._undocumented.pop(0)
+                blueprint.register_views_in_doc(self, self._app, spec, name=name, parameters=None)
+                spec.tag({"name": name, "description": blueprint.description})
         return spec
 
     @spec.setter
@@ -96,31 +95,28 @@ class Api(flask_smorest.Api):  # type: ignore[misc]
         self._app.register_blueprint(blp, **options)
         self._undocumented.append((blp, name))
 
+    def _init_spec(self, **options: Any) -> None:
+        super()._init_spec(**options)
+        self.spec.components.security_scheme(
+            "adminToken",
+            {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN; unset: 404."},
+        )
+        for name, (schema, rule) in CROSS_FIELD_RULES.items():
+            self.spec.components.schema(name, component=rule, schema=schema)
+
     def _register_error_handlers(self) -> None:
         """api_service.problems answers every error; flask-smorest's JSON errors are not used."""
 
     def _register_responses(self) -> None:
-        """Problem documents stand for flask-smorest's responses (_add_components)."""
-
-
-def _add_components(spec: APISpec) -> None:
-    """The document's own components: a problem document for every error status, the admin
-    token, and the rules across fields."""
-    for status in http.HTTPStatus:
-        if status >= 400:
-            response: dict[str, Any] = {"description": status.phrase, "schema": ProblemSchema}
-            if status in (429, 503):
-                response["headers"] = RETRY_AFTER
-            prepare_response(response, spec, MEDIA_TYPE)
-            if status == http.HTTPStatus.REQUEST_URI_TOO_LONG:
-                response = URI_TOO_LONG
-            spec.components.response(status.name, response, lazy=True)
-    spec.components.security_scheme(
-        "adminToken",
-        {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN; unset: 404."},
-    )
-    for name, (schema, rule) in CROSS_FIELD_RULES.items():
-        spec.components.schema(name, component=rule, schema=schema)
+        for status in http.HTTPStatus:
+            if status >= 400:
+                response: dict[str, Any] = {"description": status.phrase, "schema": ProblemSchema}
+                if status in (429, 503):
+                    response["headers"] = RETRY_AFTER
+                prepare_response(response, self.spec, MEDIA_TYPE)
+                if status == http.HTTPStatus.REQUEST_URI_TOO_LONG:
+                    response = URI_TOO_LONG
+                self.spec.components.response(status.name, response, lazy=True)
 
 
 # Rules across fields that marshmallow checks in code and the document states as anyOf.
