@@ -13,6 +13,7 @@ from api_service.flows.errors import TooManyRequests
 from api_service.flows.sms_counts import SMS_TOTAL, SmsOutcome
 from api_service.flows.unit_of_work import UnitOfWork
 from shared.accounts.addresses import phone_region
+from shared.accounts.history import REQUESTED
 from shared.database.throttle import Limit, code_tries, sms_region
 from shared.messaging.budgets import bucket, recipient_limits, region_limits
 from shared.messaging.outbox import CODED, Channel, Purpose
@@ -122,10 +123,11 @@ class RequestCause:
         limits = _recipient_limits(self._deps)
         if (purpose in UNASKED or untaken_code) and not withhold:
             withhold = bool(self._deps.throttle.take(connection, [subject], limits, now))
-        elif self.discreet and channel == Channel.EMAIL:
-            # The statements of the take a notice in its place would cost, counting nothing: a
-            # known address answers no sooner than an unknown one (SPEC "No enumeration"). By
-            # SMS, the region's take costs them (_admit_sms).
+        elif self.discreet and channel == Channel.EMAIL and purpose in CODED - REQUESTED.keys():
+            # A code whose request writes no event in the account's history (an activation
+            # code's resend) reads the bucket a notice in its place would take, counting
+            # nothing: a known address answers no sooner than an unknown one (SPEC "No
+            # enumeration"). By SMS, the region's take costs as much (_admit_sms).
             self._deps.throttle.wait(connection, [subject], limits, now)
         if channel == Channel.SMS:
             self._admit_sms(connection, phone_region(recipient), withhold, now)
