@@ -9,11 +9,13 @@ import socket
 import struct
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs
+
+from support.served import Served
 
 # What to answer a request with: a number the stand-in reads as its provider would say it (an
 # HTTP status, an error code), `reset` (abort the connection with a TCP RST, no answer at all),
@@ -57,7 +59,7 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-class HttpStandIn(ABC):
+class HttpStandIn(Served):
     """Serves on 127.0.0.1 in a thread; answers `script` first, one per request, then `mode`,
     each as `answer`, the provider's own, says."""
 

@@ -8,11 +8,12 @@ import socketserver
 import threading
 from typing import Any
 
+from support.served import Served
 from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA
 
 
-class ImapServer:
+class ImapServer(Served):
     """One mailbox (any folder name reads it) behind `login`, served on 127.0.0.1."""
 
     def __init__(self, login: tuple[str, str], certificate: SmtpCA) -> None:

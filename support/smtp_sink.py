@@ -19,6 +19,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
+from support.served import Served
+
 # Ports handed out by free_port: below the kernel's ephemeral range (32768 and up on Linux), which
 # it draws from for every bind to port 0 and every outgoing connection, so a port taken here is
 # never handed to anyone else meanwhile; each test worker (pytest-xdist's gwN) has a slice of
@@ -200,7 +202,7 @@ class _IdleController(Controller):
         return _ClosesIdle(self.handler, says_timeout=self._says_timeout, **self.SMTP_kwargs)
 
 
-class SinkServer:
+class SinkServer(Served):
     """An SmtpSink served on 127.0.0.1 by aiosmtpd in its own thread; given `idle`, it closes a
     session that sent no command for that many seconds (saying `421 4.4.2` first if
     `says_timeout`, as Postfix does)."""

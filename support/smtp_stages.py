@@ -30,6 +30,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
+from support.served import Served
 from support.smtp_sink import free_port
 
 STAGES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data_command", "data")
@@ -334,7 +335,7 @@ class SmtpCA:
         return context
 
 
-class StagedSmtp:
+class StagedSmtp(Served):
     """A _StagedSMTP server on 127.0.0.1 in its own thread.
 
     `tls`: None, `starttls` (offered, with `certificate`) or `implicit` (smtps). `login`: a

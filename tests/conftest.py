@@ -223,46 +223,36 @@ def claimer(engine: Engine) -> Iterator[Claimer]:
 @pytest.fixture
 def smtp() -> Iterator[SinkServer]:
     """A real SMTP server on a free port."""
-    server = SinkServer()
-    server.start()
-    yield server
-    server.stop()
+    with SinkServer() as server:
+        yield server
 
 
 @pytest.fixture
 def server() -> Iterator[StagedSmtp]:
     """A real SMTP server on a free port whose every stage a test can script."""
-    staged = StagedSmtp()
-    staged.start()
-    yield staged
-    staged.stop()
+    with StagedSmtp() as staged:
+        yield staged
 
 
 @pytest.fixture
 def twilio() -> Iterator[TwilioApi]:
     """A real HTTP server built to Twilio's Messages API, on a free port."""
-    api = TwilioApi()
-    api.start()
-    yield api
-    api.stop()
+    with TwilioApi() as api:
+        yield api
 
 
 @pytest.fixture
 def receiver() -> Iterator[SmsGateway]:
     """The application's webhook endpoint: a real HTTP server answering 200 unless scripted."""
-    server = SmsGateway(mode=200)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=200) as server:
+        yield server
 
 
 @pytest.fixture
 def vonage() -> Iterator[VonageApi]:
     """A real HTTP server built to Vonage's SMS API, on a free port."""
-    api = VonageApi()
-    api.start()
-    yield api
-    api.stop()
+    with VonageApi() as api:
+        yield api
 
 
 @pytest.fixture

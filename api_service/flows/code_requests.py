@@ -156,17 +156,7 @@ def _for_no_account(
     """What an address no account holds earns: a "no account" notice, or a withheld message
     when an active account carries it unproven (it answers alike, and tells it nothing)."""
     if carried:
-        notice = partial(
-            send_withheld,
-            deps,
-            connection,
-            address,
-            cause=cause,
-            purpose=purpose,
-            channel=channel,
-            now=now,
-            asked_channel=asked_channel,
-        )
+        notice = _withheld(deps, connection, address, cause, purpose, channel, now, asked_channel)
     else:
         notice = partial(
             send_no_account,
@@ -219,7 +209,24 @@ def _for_account(
             asked_channel=asked_channel,
         )
         return _Earned(channel, code_to, purpose, notice)
-    withheld = partial(
+    withheld = _withheld(deps, connection, address, cause, purpose, channel, now, asked_channel)
+    if purpose == Purpose.LOGIN_CODE and user.status == UserStatus.PENDING:
+        return _Earned(channel, user, Purpose.ACTIVATION, withheld)
+    return _Earned(channel, user if user.proven(address) else None, purpose, withheld)
+
+
+def _withheld(
+    deps: Dependencies,
+    connection: Connection,
+    address: str,
+    cause: RequestCause,
+    purpose: Purpose,
+    channel: Channel,
+    now: datetime,
+    asked_channel: Channel,
+) -> Callable[[], Delivery]:
+    """The withheld message answering for `purpose` to `address`, to write when it is due."""
+    return partial(
         send_withheld,
         deps,
         connection,
@@ -230,9 +237,6 @@ def _for_account(
         now=now,
         asked_channel=asked_channel,
     )
-    if purpose == Purpose.LOGIN_CODE and user.status == UserStatus.PENDING:
-        return _Earned(channel, user, Purpose.ACTIVATION, withheld)
-    return _Earned(channel, user if user.proven(address) else None, purpose, withheld)
 
 
 def _reaching(addresses: dict[str, str | None], asked: Channel) -> tuple[Channel, str]:

@@ -1257,10 +1257,8 @@ class GatedMachine(AttackerAndVictim):
 @pytest.fixture
 def application() -> Iterator[SmsGateway]:
     """The application's webhook endpoint, failing its provisioning until a rule recovers it."""
-    server = SmsGateway(mode=500)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=500) as server:
+        yield server
 
 
 @pytest.mark.long

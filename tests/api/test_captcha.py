@@ -45,10 +45,8 @@ ROUTES = {
 @pytest.fixture(params=list(CaptchaKind), ids=lambda kind: kind.value)
 def provider(request: pytest.FixtureRequest) -> Iterator[SiteVerify]:
     """A stand-in for each provider's siteverify."""
-    server = SiteVerify(request.param, SECRET)
-    server.start()
-    yield server
-    server.stop()
+    with SiteVerify(request.param, SECRET) as server:
+        yield server
 
 
 @pytest.fixture
@@ -231,10 +229,8 @@ def test_the_demo_signup_page_shows_the_configured_widget(env: dict[str, str]) -
 @pytest.fixture
 def recaptcha() -> Iterator[SiteVerify]:
     """A stand-in for reCAPTCHA's siteverify, whose v3 tokens carry a score."""
-    server = SiteVerify(CaptchaKind.RECAPTCHA, SECRET)
-    server.start()
-    yield server
-    server.stop()
+    with SiteVerify(CaptchaKind.RECAPTCHA, SECRET) as server:
+        yield server
 
 
 @pytest.mark.parametrize(("min_score", "low", "enough"), [(None, 0.3, 0.5), ("0.8", 0.7, 0.9)])

@@ -42,10 +42,8 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 @pytest.fixture
 def gateway() -> Iterator[SmsGateway]:
     """A real HTTP server standing in for the SMS gateway; answers 202."""
-    server = SmsGateway(mode=202, hang_seconds=0.4)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=202, hang_seconds=0.4) as server:
+        yield server
 
 
 @pytest.fixture

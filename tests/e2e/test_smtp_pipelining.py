@@ -31,10 +31,8 @@ def withheld(request: pytest.FixtureRequest) -> Iterator[StagedSmtp]:
     """Offers PIPELINING and answers MAIL and RCPT only once DATA arrives; parametrized
     `chunked`, offers CHUNKING too and answers them once the chunk arrives."""
     chunked = getattr(request, "param", "pipelined") == "chunked"
-    server = StagedSmtp(pipelining=True, chunking=chunked, withhold=True)
-    server.start()
-    yield server
-    server.stop()
+    with StagedSmtp(pipelining=True, chunking=chunked, withhold=True) as server:
+        yield server
 
 
 def channel_to(server: StagedSmtp, timeout: float) -> SmtpChannel:

@@ -27,10 +27,8 @@ STRANGER = {"answers_as": "password_reset"}
 @pytest.fixture
 def gateway() -> Iterator[SmsGateway]:
     """A real HTTP server standing in for the SMS gateway; answers 202."""
-    server = SmsGateway(mode=202)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=202) as server:
+        yield server
 
 
 def _by_id(engine: Engine) -> dict[str, dict[str, object]]:

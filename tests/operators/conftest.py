@@ -20,10 +20,8 @@ def test_ca() -> SmtpCA:
 @pytest.fixture
 def smtp_server(test_ca: SmtpCA) -> Iterator[StagedSmtp]:
     """An SMTP server offering STARTTLS (a test CA's certificate) and taking USER's password."""
-    server = StagedSmtp(tls="starttls", certificate=test_ca, login=(USER, PASSWORD))
-    server.start()
-    yield server
-    server.stop()
+    with StagedSmtp(tls="starttls", certificate=test_ca, login=(USER, PASSWORD)) as server:
+        yield server
 
 
 @pytest.fixture

@@ -19,10 +19,8 @@ from support.smtp_stages import SmtpCA, StagedSmtp
 def other_name(test_ca: SmtpCA) -> Iterator[StagedSmtp]:
     """A server whose certificate, from the trusted CA, is for mail.example alone."""
     certificate = SmtpCA(test_ca.ca, test_ca.ca.issue_cert("mail.example"))
-    server = StagedSmtp(tls="starttls", certificate=certificate, login=(USER, PASSWORD))
-    server.start()
-    yield server
-    server.stop()
+    with StagedSmtp(tls="starttls", certificate=certificate, login=(USER, PASSWORD)) as server:
+        yield server
 
 
 def smtp_lines(done: subprocess.CompletedProcess[str]) -> list[str]:

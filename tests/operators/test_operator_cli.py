@@ -42,10 +42,8 @@ ACTOR = f"cli:{OS_USER}"
 @pytest.fixture
 def gateway() -> Iterator[SmsGateway]:
     """An SMS gateway that refuses every message permanently (HTTP 400)."""
-    server = SmsGateway(mode=400)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=400) as server:
+        yield server
 
 
 @pytest.fixture

@@ -39,10 +39,8 @@ def trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SmtpCA:
 
 
 def served(certificate: SmtpCA) -> Iterator[ImapServer]:
-    server = ImapServer(LOGIN, certificate)
-    server.start()
-    yield server
-    server.stop()
+    with ImapServer(LOGIN, certificate) as server:
+        yield server
 
 
 @pytest.fixture

@@ -39,10 +39,8 @@ QUIET = 1.0
 @pytest.fixture
 def gateway() -> Iterator[SmsGateway]:
     """A real HTTP server standing in for the SMS gateway, answering 202."""
-    server = SmsGateway(mode=202)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=202) as server:
+        yield server
 
 
 @pytest.fixture

@@ -33,10 +33,10 @@ from support.smtp_stages import StagedSmtp
 @pytest.fixture(params=["stepwise", "pipelined", "chunked"])
 def server(request: pytest.FixtureRequest) -> Iterator[StagedSmtp]:
     """Step by step, pipelined, or pipelined with the message as a chunk (BDAT)."""
-    staged = StagedSmtp(pipelining=request.param != "stepwise", chunking=request.param == "chunked")
-    staged.start()
-    yield staged
-    staged.stop()
+    with StagedSmtp(
+        pipelining=request.param != "stepwise", chunking=request.param == "chunked"
+    ) as staged:
+        yield staged
 
 
 def copies(server: StagedSmtp) -> Counter[str]:

@@ -33,10 +33,8 @@ MAIL = b"Subject: hello\r\n\r\nHello.\r\n"
 def closing(request: pytest.FixtureRequest) -> Iterator[SinkServer]:
     """A server closing sessions idle for IDLE seconds: saying `421 4.4.2 … timeout exceeded`
     first as Postfix does, or hanging up without a word as aiosmtpd does."""
-    server = SinkServer(IDLE, says_timeout=request.param)
-    server.start()
-    yield server
-    server.stop()
+    with SinkServer(IDLE, says_timeout=request.param) as server:
+        yield server
 
 
 def test_a_session_the_server_closed_idle_is_replaced_and_nothing_paused(

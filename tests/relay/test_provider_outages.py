@@ -26,18 +26,14 @@ REVOKED = "535 5.7.8 Authentication credentials invalid"
 
 @pytest.fixture
 def primary() -> Iterator[StagedSmtp]:
-    server = StagedSmtp(login=LOGIN)
-    server.start()
-    yield server
-    server.stop()
+    with StagedSmtp(login=LOGIN) as server:
+        yield server
 
 
 @pytest.fixture
 def fallback() -> Iterator[StagedSmtp]:
-    server = StagedSmtp(login=LOGIN)
-    server.start()
-    yield server
-    server.stop()
+    with StagedSmtp(login=LOGIN) as server:
+        yield server
 
 
 def relay_env(env: dict[str, str], smtp: StagedSmtp, **more: str) -> dict[str, str]:

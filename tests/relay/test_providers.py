@@ -33,10 +33,8 @@ from support.smtp_stages import StagedSmtp
 @pytest.fixture
 def fallback() -> Iterator[SinkServer]:
     """A second, healthy SMTP provider."""
-    server = SinkServer()
-    server.start()
-    yield server
-    server.stop()
+    with SinkServer() as server:
+        yield server
 
 
 @pytest.fixture

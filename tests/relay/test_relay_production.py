@@ -182,10 +182,8 @@ def test_metrics_and_json_logs_report_each_outcome(
 @pytest.fixture
 def backup_smtp() -> Iterator[SinkServer]:
     """A second real SMTP server, the fallback provider."""
-    server = SinkServer()
-    server.start()
-    yield server
-    server.stop()
+    with SinkServer() as server:
+        yield server
 
 
 @pytest.mark.parametrize(

@@ -35,10 +35,8 @@ PATH = "/sms"
 @pytest.fixture
 def gateway() -> Iterator[SmsGateway]:
     """A real HTTP server on a free port, answering 202 unless a test scripts otherwise."""
-    server = SmsGateway(mode=202, hang_seconds=6.0)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=202, hang_seconds=6.0) as server:
+        yield server
 
 
 @pytest.fixture

@@ -30,10 +30,8 @@ APP_HASH = "FA+9qCX9VSu"
 @pytest.fixture
 def gateway() -> Iterator[SmsGateway]:
     """A real HTTP server standing in for the SMS gateway."""
-    server = SmsGateway(mode=202)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=202) as server:
+        yield server
 
 
 def texted(

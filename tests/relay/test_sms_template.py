@@ -34,10 +34,8 @@ HEADERS = "apiKey: ${AT_API_KEY}\nAccept: application/json"
 @pytest.fixture
 def at() -> Iterator[AfricasTalkingApi]:
     """A real HTTP server built to Africa's Talking's SMS API, on a free port."""
-    api = AfricasTalkingApi()
-    api.start()
-    yield api
-    api.stop()
+    with AfricasTalkingApi() as api:
+        yield api
 
 
 def templated(env: dict[str, str], url: str, **more: str) -> Settings:

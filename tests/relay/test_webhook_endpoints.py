@@ -34,10 +34,8 @@ ENDPOINTS = "/v1/admin/webhook-endpoints"
 @pytest.fixture
 def other() -> Iterator[SmsGateway]:
     """A second receiver: another application's endpoint."""
-    server = SmsGateway(mode=200)
-    server.start()
-    yield server
-    server.stop()
+    with SmsGateway(mode=200) as server:
+        yield server
 
 
 @pytest.fixture
