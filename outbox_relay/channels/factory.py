@@ -1,5 +1,8 @@
 """Building each provider's channel from the settings: mail (SMTP or an HTTP API) and SMS, each
-with its fallback, and the webhook endpoint."""
+with its fallback, and the webhook endpoint.
+
+The HTTP channels load with the first provider that speaks HTTP: a relay delivering by SMTP
+alone starts without an HTTP client (docs/decisions/0032-commands-load-what-they-use.md)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,8 @@ from collections.abc import Callable
 from functools import partial
 
 from outbox_relay.channels import ProviderChannel
-from outbox_relay.channels.mail_api import MailApiChannel
-from outbox_relay.channels.sms import SmsApiChannel, SmsLogChannel
+from outbox_relay.channels.sms_log import SmsLogChannel
 from outbox_relay.channels.smtp import SmtpChannel
-from outbox_relay.channels.webhook import WebhookChannel
 from shared.accounts.addresses import Sender
 from shared.mail_providers.registry import api_named
 from shared.mail_providers.spec import MailApi, MailProvider
@@ -40,6 +41,8 @@ def default_channels(settings: Settings, pace: Pace | None = None) -> ChannelFac
         if sms is not None:
             return sms_channel(sms, settings)
         if provider == "webhook":
+            from outbox_relay.channels.webhook import WebhookChannel
+
             return WebhookChannel(settings.webhook_url, settings.webhook_secret)
         raise ValueError(f"no provider {provider!r} configured")
 
@@ -51,6 +54,8 @@ def mail_channel(
 ) -> ProviderChannel:
     """The channel speaking to one mail provider: its SMTP server, or its API as its spec says."""
     if isinstance(provider, MailApi):
+        from outbox_relay.channels.mail_api import MailApiChannel
+
         return MailApiChannel(api_named(provider.kind), provider, mail_from, pace)
     return SmtpChannel(provider, pace)
 
@@ -59,4 +64,6 @@ def sms_channel(provider: SmsProvider, settings: Settings) -> ProviderChannel:
     """The channel speaking to one SMS provider as its spec says (`log:`: to the log)."""
     if provider.kind == LOG:
         return SmsLogChannel()
+    from outbox_relay.channels.sms import SmsApiChannel
+
     return SmsApiChannel(spec_named(provider.kind), provider, settings)

@@ -1,20 +1,12 @@
 """SMS through any provider of shared/sms_providers, as its spec writes each request and judges
-each answer; or to the log for development."""
+each answer."""
 
 from __future__ import annotations
-
-import logging
-import re
 
 from outbox_relay.channels import Message, SmsMessage
 from outbox_relay.channels.http import Exchange
 from shared.settings.config import SMS_TIMEOUT, Settings
 from shared.sms_providers.spec import SmsProvider, SmsSpec
-
-log = logging.getLogger(__name__)
-
-# Runs of digits long enough to be a code are masked before an SMS reaches the log.
-_CODE_LIKE = re.compile(r"\d{4,}")
 
 
 class SmsApiChannel:
@@ -43,24 +35,3 @@ class SmsApiChannel:
     def close(self) -> None:
         """Close the pooled HTTP connections."""
         self._exchange.close()
-
-
-class SmsLogChannel:
-    """`SMS_URL=log:`: writes each SMS to the log with anything code-like masked."""
-
-    def send(self, message: Message, start_by: float) -> str | None:
-        """Log the SMS instead of sending it."""
-        assert isinstance(message, SmsMessage)
-        log.info(
-            "sms id=%s to=%s body=%r",
-            message.id,
-            message.to,
-            _CODE_LIKE.sub(lambda m: "•" * len(m.group()), message.body),
-        )
-        return None
-
-    def cut(self) -> None:
-        """Nothing to break off: logging does not wait."""
-
-    def close(self) -> None:
-        """Nothing to release."""

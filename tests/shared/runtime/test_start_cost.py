@@ -58,3 +58,35 @@ def test_the_render_worker_loads_the_templates_and_no_database() -> None:
     loaded = json.loads(done.stdout)
     assert "jinja2" in loaded
     assert [name for name in loaded if name.startswith(WORKER_DEFERRED)] == []
+
+
+# A relay delivering by SMTP, its SMS to the log, builds no HTTP client: httpx (and, where the
+# tests' tools are installed, its command line's rich and pygments) loads with the first
+# provider that speaks HTTP.
+CHANNEL_IMPORTS = """
+import json, sys
+import outbox_relay.foreground
+from outbox_relay.channels.factory import default_channels
+from shared.settings.config import Settings
+build = default_channels(Settings.from_env(json.loads(sys.argv[1])))
+build("smtp"), build("sms")
+by_smtp = "httpx" in sys.modules
+build("webhook")
+print(json.dumps([by_smtp, "httpx" in sys.modules]))
+"""
+
+
+def test_a_relay_by_smtp_builds_no_http_client(env: dict[str, str]) -> None:
+    hooked = {
+        **env,
+        "WEBHOOK_URL": "http://127.0.0.1:9/hook",
+        "WEBHOOK_SECRET": "whsec_" + "d2VidGVzdC1zZWNyZXQtMTIzNDU2",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CHANNEL_IMPORTS, json.dumps(hooked)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout) == [False, True]
