@@ -5,7 +5,7 @@ without changing their status."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -190,6 +190,38 @@ def requeue(
     `secret_params` (sealed: an endpoint's event carries its URL and secret again); whether
     any."""
     requeued = connection.execute(
+        _requeue(where, now, expires_at, recipient_hash).values(secret_params=secret_params)
+    )
+    return bool(requeued.rowcount)
+
+
+def requeue_each(
+    connection: Connection,
+    where: ColumnElement[bool],
+    hashes: Mapping[int, str | None],
+    *,
+    now: datetime,
+    expires_at: datetime,
+) -> set[int]:
+    """Requeue, as `requeue` does, the rows of `hashes` (id: its recipient's hash) that `where`
+    picks, in one statement: the ids requeued. (One statement a row took a thousand rows'
+    bulk retry past the request's 10 s bound on a loaded machine.)"""
+    if not hashes:
+        return set()
+    statement = _requeue(
+        and_(outbox.c.id.in_(hashes), where), now, expires_at, case(dict(hashes), value=outbox.c.id)
+    )
+    return set(connection.execute(statement.returning(outbox.c.id)).scalars())
+
+
+def _requeue(
+    where: ColumnElement[bool],
+    now: datetime,
+    expires_at: datetime,
+    recipient_hash: str | ColumnElement[Any] | None,
+) -> Update:
+    """The update putting the dead rows `where` picks back in the queue, untried, due `now`."""
+    return (
         update(outbox)
         .where(where)
         .values(
@@ -201,11 +233,10 @@ def requeue(
             dead_at=None,
             refusal=None,
             recipient_hash=recipient_hash,
-            secret_params=secret_params,
+            secret_params=None,
             **RELEASED,
         )
     )
-    return bool(requeued.rowcount)
 
 
 def resolve(

@@ -18,7 +18,7 @@ from shared.database.models import outbox
 from shared.messaging import webhook_endpoints
 from shared.messaging.messages import Queueing, send_code
 from shared.messaging.outbox import BOUND_TO_ADDRESS, CODED, WEBHOOK, Purpose
-from shared.messaging.transitions import Resolution, requeue, resolve
+from shared.messaging.transitions import Resolution, requeue, requeue_each, resolve
 from shared.operations.audit import record, record_all
 from shared.operations.dead_letters import DEAD_STATUSES, DeadFilter
 
@@ -113,8 +113,25 @@ def retry_all(
     rows = connection.execute(
         _DEAD_ROW.where(*where.conditions()).order_by(outbox.c.id).limit(min(cap, BULK_RETRY_CAP))
     ).all()
-    suppressed = deps.suppressor.of(connection).among(connection, [r.recipient for r in rows])
-    results = [_retry_row(connection, deps, r, r.recipient in suppressed, now) for r in rows]
+    suppressor = deps.suppressor.of(connection)
+    suppressed = suppressor.among(connection, [r.recipient for r in rows])
+    # The rows requeued as they are, in one statement; the others one by one.
+    plain = {
+        r.id: suppressor.hash(r.recipient)
+        for r in rows
+        if _refusal(r, r.recipient in suppressed) is None and _requeued_as_is(r)
+    }
+    requeued = requeue_each(
+        connection, and_(*DeadFilter().conditions()), plain, now=now, expires_at=_expiry(deps, now)
+    )
+    results = [
+        (
+            RetryResult(r.public_id, _requeue_outcome(r.id in requeued))
+            if r.id in plain
+            else _retry_row(connection, deps, r, r.recipient in suppressed, now)
+        )
+        for r in rows
+    ]
     done = [(result.id, {"outcome": result.outcome}) for result in results]
     record_all(connection, actor, "retry", done, now)
     return results
@@ -124,15 +141,14 @@ def _retry_row(
     connection: Connection, deps: Queueing, row: Any, suppressed: bool, now: datetime
 ) -> RetryResult:
     unresolved_dead = and_(outbox.c.id == row.id, *DeadFilter().conditions())
-    if row.status not in DEAD_STATUSES or row.resolution is not None:
-        return RetryResult(row.public_id, RetryOutcome.NOT_DEAD)
-    if suppressed:
-        return RetryResult(row.public_id, RetryOutcome.SUPPRESSED)
+    refused = _refusal(row, suppressed)
+    if refused is not None:
+        return RetryResult(row.public_id, refused)
     if row.purpose in CODED:  # a message that carried a code gets a fresh one instead
         return _retry_with_fresh_code(connection, deps, row, unresolved_dead, now)
     # An endpoint's event, whose URL and secret its death wiped, carries them again.
     sealed = None
-    if row.channel == WEBHOOK and row.recipient != WEBHOOK:
+    if not _requeued_as_is(row):
         sealed = webhook_endpoints.sealed(connection, row.recipient)
         if sealed is None:
             return RetryResult(row.public_id, RetryOutcome.ENDPOINT_GONE)
@@ -140,11 +156,35 @@ def _retry_row(
         connection,
         unresolved_dead,
         now=now,
-        expires_at=now + timedelta(seconds=deps.settings.notice_ttl),
+        expires_at=_expiry(deps, now),
         recipient_hash=deps.suppressor.of(connection).hash(row.recipient),
         secret_params=sealed,
     )
-    return RetryResult(row.public_id, RetryOutcome.REQUEUED if requeued else RetryOutcome.NOT_DEAD)
+    return RetryResult(row.public_id, _requeue_outcome(requeued))
+
+
+def _refusal(row: Any, suppressed: bool) -> RetryOutcome | None:
+    """Why a dead letter read as `row` is not retried (no longer dead, or its address
+    suppressed); None if it is."""
+    if row.status not in DEAD_STATUSES or row.resolution is not None:
+        return RetryOutcome.NOT_DEAD
+    return RetryOutcome.SUPPRESSED if suppressed else None
+
+
+def _requeued_as_is(row: Any) -> bool:
+    """Whether a retried dead letter goes again as it is: not a code (a fresh one replaces
+    it), nor an endpoint's event (its URL and secret sealed again)."""
+    return row.purpose not in CODED and not (row.channel == WEBHOOK and row.recipient != WEBHOOK)
+
+
+def _requeue_outcome(requeued: bool) -> RetryOutcome:
+    """A requeue's outcome: done, or the row was dealt with meanwhile."""
+    return RetryOutcome.REQUEUED if requeued else RetryOutcome.NOT_DEAD
+
+
+def _expiry(deps: Queueing, now: datetime) -> datetime:
+    """When a requeued notice expires."""
+    return now + timedelta(seconds=deps.settings.notice_ttl)
 
 
 def _retry_with_fresh_code(

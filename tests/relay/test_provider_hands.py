@@ -260,6 +260,10 @@ def test_the_pause_of_a_relay_gone_ends_with_its_lease(
     assert _providers(client)["smtp"]["state"] == "up"
 
 
+# How long the test waits for what must come before failing.
+GIVE_UP = 30
+
+
 def test_a_relays_own_pause_is_told_down_then_up_once_its_probe_passes(
     env: dict[str, str], server: StagedSmtp, engine: Engine
 ) -> None:
@@ -271,7 +275,8 @@ def test_a_relays_own_pause_is_told_down_then_up_once_its_probe_passes(
     app = create_app({**env, **HOOKED})
     try:
         delivery_id = _register(app.test_client())
-        deadline = time.monotonic() + 20
+        # Waits, not bounds (what must come, however loaded the machine).
+        deadline = time.monotonic() + GIVE_UP
         while "provider.down" not in _events(engine):
             assert time.monotonic() < deadline, "provider.down never told"
             for relay in relays:
@@ -280,7 +285,7 @@ def test_a_relays_own_pause_is_told_down_then_up_once_its_probe_passes(
         [down] = [r for r in rows(engine, "outbox") if r["purpose"] == "provider.down"]
         assert "451 4.3.0 try later" in down["params"]["data"]["reason"]
         server.script.set(mail=None)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + GIVE_UP
         while "provider.up" not in _events(engine) or by_id(engine, delivery_id) != "sent":
             assert time.monotonic() < deadline, "provider.up never told"
             for relay in relays:
