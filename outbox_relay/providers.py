@@ -66,6 +66,7 @@ class Provider:
         self._recount: Recount | None = None
         self._policy = PolicyRule()
         self._held_since: datetime | None = None  # paused by an operator (shared_pauses)
+        self._answered_at: datetime | None = None  # its last answer that was not its failure
         metrics.PROVIDER_UP.labels(name).set_function(self.up)
         metrics.PAUSED_SECONDS.labels(name).set_function(self.paused_seconds)
         metrics.FAILED_PROBES.labels(name)
@@ -120,6 +121,7 @@ class Provider:
         its retry waits the backoff instead of pausing the provider again.
         """
         with self._lock:
+            self._answered_at = utcnow()
             if self._state is not _State.TRIAL:
                 return
             recount, self._recount = self._recount, None
@@ -129,6 +131,19 @@ class Provider:
                 recount()
             except Exception:  # the row is retried anyway; the pause must end
                 log.exception("failure not recounted", extra={"provider": self.name})
+        self._resume()
+
+    def answered_since(self, since: datetime) -> bool:
+        """Whether a send of this relay got an answer that was not its failure after `since`."""
+        with self._lock:
+            return self._answered_at is not None and self._answered_at > since
+
+    def seen_up(self) -> None:
+        """Another relay's send through it passed (shared_pauses): this relay's pause ends as a
+        passed probe would end it, though no message of its own was there to probe with."""
+        with self._lock:
+            if self._down_since is None:
+                return
         self._resume()
 
     def probe_backoff(self) -> float:
@@ -204,6 +219,8 @@ class Provider:
         if self._stopping.wait(wait):
             return
         with self._lock:
+            if self._state is not _State.DOWN:  # another relay's send ended it (seen_up)
+                return
             self._state, self._trial_taken = _State.TRIAL, False
         self._on_change()
 

@@ -13,7 +13,7 @@ from functools import partial
 
 from sqlalchemy import Connection, Engine
 
-from outbox_relay.providers import Providers
+from outbox_relay.providers import Provider, Providers
 from shared.clock import utcnow
 from shared.messaging import provider_pauses
 from shared.messaging.events import EventType, provider_changed
@@ -79,6 +79,11 @@ class SharedPauses:
         was_down, self._down = self._down, set()
         for provider in self._providers.every():
             name, judged, pause = provider.name, provider.judged_down(), found.get(provider.name)
+            if judged is not None and pause is None and name in was_down:
+                # Its pause was ended by another relay whose send passed (or by an operator):
+                # the provider answers, though this relay had no message to probe it with.
+                provider.seen_up()
+                continue
             if judged is not None:
                 self._down.add(name)
             if judged is not None and pause is None:
@@ -87,8 +92,9 @@ class SharedPauses:
                 writes.append(partial(record, until=now + self._lease))
             elif judged is not None and pause is not None and self._lapsing(pause, now):
                 writes.append(partial(self._renew, name=name, until=now + self._lease))
-            elif judged is None and name in was_down and pause is not None:
-                # Its probe passed here: the provider answers, whichever relay recorded it.
+            elif judged is None and pause is not None and self._seen_up(provider, pause, was_down):
+                # Its probe passed here, or a send did since another relay paused it: the
+                # provider answers, whichever relay recorded it.
                 writes.append(partial(self._end, name=name, paused_by=PausedBy.RELAY, now=now))
             elif pause is not None and not pause.lasts(now):
                 ran_out = partial(self._end, name=name, paused_by=pause.paused_by, now=now)
@@ -96,6 +102,13 @@ class SharedPauses:
             elif pause is not None and self._due_to_tell(pause, now):
                 writes.append(partial(self._tell_down, pause=pause, now=now))
         return writes
+
+    @staticmethod
+    def _seen_up(provider: Provider, pause: Pause, was_down: set[str]) -> bool:
+        """Whether this relay, which finds `provider` up, saw it answer since a relay's `pause`."""
+        if provider.name in was_down:
+            return True
+        return pause.paused_by == PausedBy.RELAY and provider.answered_since(pause.since)
 
     def _record(
         self, connection: Connection, name: str, since: datetime, reason: str, until: datetime

@@ -6,6 +6,7 @@ sends in flight finish; a pause with an end ends by itself; and the application 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,47 @@ def test_a_relays_own_pause_is_told_down_then_up_once_its_probe_passes(
         for relay in relays:
             relay.close()
         app.extensions["outpost"].engine.dispose()
+
+
+def test_a_pause_ends_when_another_relay_sends_through_the_provider(
+    env: dict[str, str], server: StagedSmtp, engine: Engine
+) -> None:
+    """The relay that paused the provider has no message left to probe it with: the other
+    relay took it and the provider answered. That relay ends the pause and the application
+    hears `provider.up`; the first resumes at its next poll, and nobody hears `down` again."""
+    server.script.set(mail="451 4.3.0 try later")
+    settings = Settings.from_env({**env, **HOOKED}).replace(
+        smtp=parse_smtp_url(server.url()), relay_backoff_base=1.0, relay_backoff_cap=1.0
+    )
+    pausing, other = (
+        build_relay(settings, create_engine_for(settings.database_url)) for _ in range(2)
+    )
+    app = create_app({**env, **HOOKED})
+    try:
+        delivery_id = _register(app.test_client())
+        _deliver_until(pausing, lambda: "provider.down" in _events(engine))
+        server.script.set(mail=None)
+        _deliver_until(other, lambda: by_id(engine, delivery_id) == "sent")
+        assert pausing.providers.status() != []
+        _deliver_until(other, lambda: "provider.up" in _events(engine))
+        _deliver_until(pausing, lambda: pausing.providers.status() == [])
+        for relay in (pausing, other):
+            keep_draining(relay, 0.5)
+        assert sorted(_events(engine)) == ["provider.down", "provider.up"]
+        assert rows(engine, "provider_pauses") == []
+    finally:
+        for relay in (pausing, other):
+            relay.close()
+        app.extensions["outpost"].engine.dispose()
+
+
+def _deliver_until(relay: Relay, done: Callable[[], bool]) -> None:
+    """Deliver what is due again and again until `done` holds (GIVE_UP: a wait, not a bound)."""
+    deadline = time.monotonic() + GIVE_UP
+    while not done():
+        assert time.monotonic() < deadline, "not done"
+        relay.deliver_due()
+        time.sleep(0.05)
 
 
 def by_id(engine: Engine, delivery_id: str) -> str:
