@@ -8,12 +8,12 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from outbox_relay import claims, metrics, send_spans
+from outbox_relay.channel_providers import Providers
 from outbox_relay.channels.factory import ChannelFactory, default_channels
 from outbox_relay.deaths import Deaths
 from outbox_relay.fallbacks import Fallbacks
 from outbox_relay.leases import LeaseKeeper
 from outbox_relay.pacing import Pacer
-from outbox_relay.providers import Providers
 from outbox_relay.relay import Relay
 from outbox_relay.senders import Senders
 from outbox_relay.sent_events import SentEvents

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from outbox_relay import claims, gates, leases, metrics, send_spans
+from outbox_relay.channel_providers import Providers
 from outbox_relay.compose import compose
 from outbox_relay.decide import Accepted, Met, SendFailed
 from outbox_relay.failures import DeliveryFailure, Verdict
 from outbox_relay.gates import Gate
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.precedence import Ticket
-from outbox_relay.providers import Provider, Providers
+from outbox_relay.providers import Provider
 from outbox_relay.render import Templates
 from outbox_relay.send_times import SendTimes, ms_since
 from outbox_relay.sessions import Sessions

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from outbox_relay import claims
+from outbox_relay.channel_providers import Providers
 from outbox_relay.outcomes import FLUSH_SECONDS, OutcomeBook
-from outbox_relay.providers import Providers
 from outbox_relay.senders import Senders
 from outbox_relay.shared_pauses import SharedPauses
 from shared.clock import utcnow

@@ -10,13 +10,13 @@ from contextlib import ExitStack
 from functools import partial
 
 from outbox_relay import claims, decide, leases, send_spans
+from outbox_relay.channel_providers import Providers
 from outbox_relay.channels.factory import ChannelFactory
 from outbox_relay.doer import Doer
 from outbox_relay.flight import Flight
 from outbox_relay.meet import Meet
 from outbox_relay.outcomes import OutcomeBook
 from outbox_relay.precedence import Precedence, Ticket
-from outbox_relay.providers import Providers
 from outbox_relay.send_times import SendTimes
 from outbox_relay.sessions import Sessions
 from outbox_relay.strangers import StrangerMail

@@ -13,7 +13,8 @@ from functools import partial
 
 from sqlalchemy import Connection, Engine
 
-from outbox_relay.providers import Provider, Providers
+from outbox_relay.channel_providers import Providers
+from outbox_relay.providers import Provider
 from shared.clock import utcnow
 from shared.messaging import provider_pauses
 from shared.messaging.events import EventType, provider_changed
