@@ -26,6 +26,9 @@ _SMS_CLIENT = "sms-client:"
 # Notices to an address whose owner did not ask for them, whatever route causes them: each is
 # one bucket per recipient, withheld past it (a 429 would tell whether an account exists).
 UNASKED = (Purpose.ACCOUNT_EXISTS, Purpose.NO_ACCOUNT)
+# Codes whose request writes no event in the account's history (an activation code's resend):
+# the only ones a known address would get sooner than an unknown one its notice, by mail.
+_UNRECORDED = frozenset(CODED) - REQUESTED.keys()
 # The region label of an SMS asked for before its number is known (ISO 3166's "unknown").
 UNKNOWN_REGION = "ZZ"
 
@@ -123,11 +126,10 @@ class RequestCause:
         limits = _recipient_limits(self._deps)
         if (purpose in UNASKED or untaken_code) and not withhold:
             withhold = bool(self._deps.throttle.take(connection, [subject], limits, now))
-        elif self.discreet and channel == Channel.EMAIL and purpose in CODED - REQUESTED.keys():
-            # A code whose request writes no event in the account's history (an activation
-            # code's resend) reads the bucket a notice in its place would take, counting
-            # nothing: a known address answers no sooner than an unknown one (SPEC "No
-            # enumeration"). By SMS, the region's take costs as much (_admit_sms).
+        elif self.discreet and channel == Channel.EMAIL and purpose in _UNRECORDED:
+            # It reads the bucket a notice in its place would take, counting nothing: a known
+            # address answers no sooner than an unknown one (SPEC "No enumeration"). By SMS,
+            # the region's take costs as much (_admit_sms).
             self._deps.throttle.wait(connection, [subject], limits, now)
         if channel == Channel.SMS:
             self._admit_sms(connection, phone_region(recipient), withhold, now)

@@ -189,9 +189,7 @@ def requeue(
     """Put the dead rows `where` picks back in the queue, untried and due now, with
     `secret_params` (sealed: an endpoint's event carries its URL and secret again); whether
     any."""
-    requeued = connection.execute(
-        _requeue(where, now, expires_at, recipient_hash).values(secret_params=secret_params)
-    )
+    requeued = connection.execute(_requeue(where, now, expires_at, recipient_hash, secret_params))
     return bool(requeued.rowcount)
 
 
@@ -219,6 +217,7 @@ def _requeue(
     now: datetime,
     expires_at: datetime,
     recipient_hash: str | ColumnElement[Any] | None,
+    secret_params: str | None = None,
 ) -> Update:
     """The update putting the dead rows `where` picks back in the queue, untried, due `now`."""
     return (
@@ -233,7 +232,7 @@ def _requeue(
             dead_at=None,
             refusal=None,
             recipient_hash=recipient_hash,
-            secret_params=None,
+            secret_params=secret_params,
             **RELEASED,
         )
     )
