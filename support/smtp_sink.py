@@ -11,10 +11,11 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
+from email.parser import BytesHeaderParser
+from typing import Any, overload
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -64,6 +65,49 @@ def the_mail(messages: list[EmailMessage], to: str, subject: str) -> EmailMessag
     return mail
 
 
+class Mails(Sequence[EmailMessage]):
+    """Messages kept as their bytes, each parsed the first time it is read: Python's parser
+    took 43 % of the CPU of a test that drains 10,000 messages and reads one header of each."""
+
+    def __init__(self) -> None:
+        self._raw: list[bytes] = []
+        self._parsed: dict[int, EmailMessage] = {}
+
+    def append(self, raw: bytes) -> None:
+        self._raw.append(raw)
+
+    def clear(self) -> None:
+        self._raw.clear()
+        self._parsed.clear()
+
+    def headers(self, name: str) -> list[str]:
+        """Each message's header `name`, read from its header block alone."""
+        read = BytesHeaderParser(policy=email.policy.compat32)
+        return [str(read.parsebytes(raw)[name]).strip() for raw in list(self._raw)]
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> EmailMessage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[EmailMessage]: ...
+
+    def __getitem__(self, index: int | slice) -> EmailMessage | list[EmailMessage]:
+        if isinstance(index, slice):
+            return [self[n] for n in range(len(self._raw))[index]]
+        n = range(len(self._raw))[index]
+        if n not in self._parsed:
+            parsed = email.message_from_bytes(self._raw[n], policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            self._parsed[n] = parsed
+        return self._parsed[n]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other if isinstance(other, list) else NotImplemented
+
+
 @dataclass
 class SmtpSink:
     """Behaviour per DATA: `accept`, `reply:NNN`, `hang`, `drop`; `delay` seconds before it.
@@ -80,9 +124,9 @@ class SmtpSink:
     accepted: str = "250 Message accepted"
     script: list[str] = field(default_factory=list)
     on_arrival: Callable[[EmailMessage], None] | None = None
-    received: list[EmailMessage] = field(default_factory=list)
+    received: Mails = field(default_factory=Mails)
     accepted_at: list[float] = field(default_factory=list)
-    data_commands: list[EmailMessage] = field(default_factory=list)
+    data_commands: Mails = field(default_factory=Mails)
     connections: int = 0
     # Sessions the server closed for sitting idle (SinkServer's `idle`).
     timeouts: int = 0
@@ -92,8 +136,6 @@ class SmtpSink:
     # and its recipients.
     envelopes: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
     recipients: list[list[str]] = field(default_factory=list)
-    # Each message's bytes as they came.
-    raw: list[bytes] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_EHLO(
@@ -107,18 +149,16 @@ class SmtpSink:
         return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
         with self._changed:
             self.envelopes.append(
                 (envelope.mail_from, list(envelope.mail_options), list(envelope.rcpt_options))
             )
             self.recipients.append(list(envelope.rcpt_tos))
-            self.raw.append(envelope.original_content)
-            self.data_commands.append(message)
+            self.data_commands.append(envelope.original_content)
+            arrived = len(self.data_commands) - 1
             behaviour = self.script.pop(0) if self.script else self.mode
         if self.on_arrival is not None:
-            await asyncio.to_thread(self.on_arrival, message)
+            await asyncio.to_thread(self.on_arrival, self.data_commands[arrived])
         if self.delay:
             await asyncio.sleep(self.delay)
         if behaviour == "hang":
@@ -130,7 +170,7 @@ class SmtpSink:
             code = behaviour.split(":", 1)[1]
             return f"{code} {'Try again later' if code.startswith('4') else 'Rejected'}"
         with self._changed:
-            self.received.append(message)
+            self.received.append(envelope.original_content)
             self.accepted_at.append(time.monotonic())
             self._changed.notify_all()
         return self.accepted

@@ -53,7 +53,7 @@ def message_id(public_id: str) -> str:
 
 def received_ids(smtp: SinkServer) -> Counter[str]:
     """How many times the sink accepted each Message-ID."""
-    return Counter(str(message["Message-ID"]) for message in smtp.sink.wait_for(0))
+    return Counter(smtp.sink.received.headers("Message-ID"))
 
 
 def eventually(condition: Callable[[], bool], timeout: float) -> bool:
