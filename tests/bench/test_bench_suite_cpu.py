@@ -1,0 +1,69 @@
+"""bench.suite_cpu charges each test its own CPU and that of the processes it waited for."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from support.processes import ROOT
+
+# One test spins 0.5 s of CPU itself, another has a child spin it, a third idles.
+TESTS = """
+import subprocess, sys, time
+
+SPIN = "import time\\nstop = time.process_time() + 0.5\\nwhile time.process_time() < stop: pass"
+
+def test_own():
+    exec(SPIN)
+
+def test_child():
+    subprocess.run([sys.executable, "-c", SPIN], check=True)
+
+def test_idle():
+    time.sleep(0.2)
+"""
+
+
+def test_each_test_is_charged_its_own_cpu_and_its_childrens(tmp_path: Path) -> None:
+    (tmp_path / "test_spins.py").write_text(TESTS)
+    records = tmp_path / "records"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SUITE_CPU_DIR": str(records)}
+    pytest_run = [sys.executable, "-m", "pytest", "-p", "bench.suite_cpu", "-p", "no:xdist"]
+    done = subprocess.run(
+        [*pytest_run, "-p", "no:cacheprovider", "-q", "test_spins.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [path] = records.glob("main-*.jsonl")
+    charged = {
+        line["test"].split("::")[1]: (line["cpu"], line["children"], line["wall"])
+        for line in map(json.loads, path.open())
+    }
+    own, children, _ = charged["test_own"]
+    assert own >= 0.5 and children < 0.5, charged
+    own, children, _ = charged["test_child"]
+    assert children >= 0.5 and own < 0.5, charged
+    own, children, wall = charged["test_idle"]
+    assert wall >= 0.2 and own + children < 0.5, charged
+
+    said = subprocess.run(
+        [sys.executable, "-m", "bench.suite_cpu", str(records), "--top", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    assert said[1].startswith("3 tests: "), said
+    top = [line.split()[-1] for line in said[3:5]]
+    assert set(top) == {"test_spins.py::test_own", "test_spins.py::test_child"}, said
+    assert said[-1].startswith("command: ") and said[-1].endswith(
+        "bench.suite_cpu " + str(records) + " --top 2"
+    )
