@@ -1,7 +1,7 @@
 """Where the suite's CPU goes: each test's wall time, its own CPU and its children's.
 
-    SUITE_CPU_DIR=/tmp/cpu .venv/bin/pytest -p bench.suite_cpu   # each worker records its tests
-    .venv/bin/python -m bench.suite_cpu /tmp/cpu                  # the totals and the largest
+    SUITE_CPU_DIR=/tmp/cpu .venv/bin/python -m pytest -p bench.suite_cpu  # each worker records
+    .venv/bin/python -m bench.suite_cpu /tmp/cpu  # the totals, the largest tests and modules
 
 A test's children are the processes it started and waited for (a relay, gunicorn, `pip`):
 PostgreSQL's backends and what a started process left running elsewhere are not counted.

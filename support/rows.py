@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, inspect, select, text, update
+from sqlalchemy import Engine, Interval, func, inspect, literal, select, text, update
 
 from shared.clock import utcnow
 from shared.database.models import metadata
@@ -85,15 +85,19 @@ def written(engine: Engine) -> dict[str, int]:
     return {name: count(engine, name) for name in ("users", "verification_tokens", "outbox")}
 
 
-def let_time_pass(engine: Engine, seconds: float) -> None:
-    """Age every throttle event by `seconds`, as waiting that long would."""
+def let_time_pass(engine: Engine, seconds: int) -> None:
+    """Age every throttle event by `seconds`, as waiting that long would, in one statement."""
     events = metadata.tables["throttle_events"]
-    aged = update(events).where(events.c.id == bindparam("event_id")).values(at=bindparam("aged"))
+    at = events.c.at
+    if engine.dialect.name == "sqlite":
+        # SQLite holds the time as text, 'YYYY-MM-DD HH:MM:SS.ffffff': the date and the whole
+        # seconds move back, the fraction after them stays.
+        moved = func.strftime("%Y-%m-%d %H:%M:%S", at, f"-{seconds} seconds")
+        aged = moved.concat(func.substr(at, 20))
+    else:
+        aged = at - literal(timedelta(seconds=seconds), Interval())
     with engine.begin() as connection:
-        found = connection.execute(select(events.c.id, events.c.at)).all()
-        if found:
-            later = timedelta(seconds=seconds)
-            connection.execute(aged, [{"event_id": i, "aged": at - later} for i, at in found])
+        connection.execute(update(events).values(at=aged))
 
 
 def forget_throttles(engine: Engine) -> None:

@@ -14,12 +14,16 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, insert, select
 
+from shared.database.models import throttle_events
 from shared.runtime.logs import configure_logging
 from support import alone, in_process, processes, timing
+from support.rows import let_time_pass
 
 TESTS = Path(__file__).resolve().parent
 
@@ -234,3 +238,21 @@ def test_a_skip_at_run_time_fails_the_run_and_a_clean_run_passes(tmp_path: Path)
     assert clean.returncode == 0, clean.stdout
     assert skipping.returncode == pytest.ExitCode.TESTS_FAILED, skipping.stdout
     assert "1 test(s) skipped: nothing may be skipped here" in skipping.stdout
+
+
+def test_time_passes_for_every_throttle_event_to_the_microsecond(engine: Engine) -> None:
+    """support.rows.let_time_pass moves each event back by whole seconds in one statement, its
+    fraction of a second kept, across a day and a month."""
+    times = [
+        datetime(2026, 11, 29, 4, 0, 30, 123456, tzinfo=UTC),
+        datetime(2026, 12, 1, 0, 0, 0, 7, tzinfo=UTC),
+    ]
+    with engine.begin() as connection:
+        rows = [{"key": f"subject-{n}", "at": at} for n, at in enumerate(times)]
+        connection.execute(insert(throttle_events), rows)
+    let_time_pass(engine, 61)
+    let_time_pass(engine, 86400)
+    with engine.connect() as connection:
+        found = select(throttle_events.c.at).order_by(throttle_events.c.id)
+        aged = connection.execute(found).scalars().all()
+    assert aged == [at - timedelta(seconds=86461) for at in times]

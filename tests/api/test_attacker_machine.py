@@ -1048,7 +1048,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
         """The example's time: the minutes its steps let pass and the seconds they took."""
         return self.clock + time.monotonic() - self.started
 
-    def _let_time_pass(self, seconds: float) -> None:
+    def _let_time_pass(self, seconds: int) -> None:
         """Age every throttle event by `seconds`, and the example's time with them."""
         let_time_pass(self.engine, seconds)
         self.clock += seconds
