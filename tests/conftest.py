@@ -261,7 +261,8 @@ def env(database_url: str, smtp: SinkServer) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET_KEY,
-        "SMTP_URL": smtp.url,
+        # The relay's own timeout: a test of a hang sets the short one (smtp.url) itself.
+        "SMTP_URL": smtp.patient_url,
         "MAIL_FROM": "Outpost <no-reply@outpost.test>",
         "RELAY_BACKOFF_BASE": "0.001",
         "RELAY_BACKOFF_CAP": "0.002",
