@@ -117,18 +117,33 @@ def test_a_process_a_failed_test_left_running_is_killed_with_its_children(
 def test_the_timing_comparison_passes_alike_and_fails_a_real_difference() -> None:
     """support.timing, which the enumeration tests rely on, can fail: 40 % more time does."""
 
-    def sleeping(extra: float) -> Callable[[int], tuple[float, float]]:
-        def measure(attempt: int) -> tuple[float, float]:
+    def sleeping(extra: float) -> Callable[[int], timing.Pairs]:
+        def measure(attempt: int) -> timing.Pairs:
             def request(kind: str, n: int) -> None:
-                time.sleep(0.002 * (1 + extra if kind == "slow" else 1))
+                time.sleep(0.01 * (1 + extra if kind == "slow" else 1))
 
-            return timing.alternating_medians(request, ("fast", "slow"), 20)
+            return timing.alternating_pairs(request, ("fast", "slow"), 20)
 
         return measure
 
     timing.assert_same_time(sleeping(0.0), 0.10, "alike")
     with pytest.raises(AssertionError, match="differ by more than 10%"):
         timing.assert_same_time(sleeping(0.4), 0.10, "40 % more")
+
+
+@pytest.mark.parametrize(("beyond", "difference"), [(19, False), (20, True)])
+@pytest.mark.parametrize("side", [1.5, 0.5])
+def test_a_difference_is_a_count_of_pairs_beyond_the_tolerance_that_chance_rarely_reaches(
+    beyond: int, difference: bool, side: float
+) -> None:
+    """Of 30 pairs, 20 beyond the tolerance on one side happen by chance 4.9 % of the time at
+    a median exactly that far, 19 happen 10 %; the pairs within it, however far their median,
+    do not count."""
+    within = 30 - beyond
+    pairs = timing.Pairs((1.0,) * 30, (side,) * beyond + (1.05,) * within)
+    assert pairs.shows_a_difference(0.10) is difference
+    named = "slower" if side > 1 else "faster"
+    assert pairs.figures(0.10).endswith(f"{beyond} of 30 pairs {named}")
 
 
 def test_a_command_run_in_process_gets_what_a_process_would_and_leaves_nothing_behind(

@@ -23,7 +23,7 @@ from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET
 from support.rows import count, every_value_as_text, forget_throttles, rows
 from support.sms_gateway import SmsGateway
 from support.smtp_sink import SinkServer, code_in
-from support.timing import alternating_medians, assert_same_time
+from support.timing import Pairs, alternating_pairs, assert_same_time
 
 NEW_PASSWORD = "another long passphrase"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -229,8 +229,8 @@ def test_an_unknown_account_answers_as_slowly_as_a_wrong_password(
 ) -> None:
     sign_up(api, hooked_relay, smtp, "fay@example.com")
 
-    def measure(attempt: int) -> tuple[float, float]:
-        """Median times of a wrong password and of an unknown account, fresh ones each attempt."""
+    def measure(attempt: int) -> Pairs:
+        """Times of a wrong password and of an unknown account, fresh ones each attempt."""
         forget_throttles(engine_of(api))  # 40 wrong passwords an attempt, 100 an hour allowed
 
         def request(kind: str, n: int) -> None:
@@ -238,7 +238,7 @@ def test_an_unknown_account_answers_as_slowly_as_a_wrong_password(
             answer = api.post("/v1/logins", json={"email": email, "password": f"not it {n}"})
             assert answer.status_code == 401
 
-        return alternating_medians(request, ("wrong", "unknown"), 40)
+        return alternating_pairs(request, ("wrong", "unknown"), 40)
 
     assert_same_time(measure, 0.10, "an unknown account against a wrong password")
 
