@@ -391,19 +391,26 @@ class StagedSmtp(Served):
     def url(
         self,
         *,
-        timeout: float = 2.0,
+        timeout: float | None = None,
         user: str = "",
         password: str = "",
         starttls: str | None = None,
     ) -> str:
         """SMTP_URL for this server, with `starttls` as given ("" leaves it out) or as the server
-        serves it: `false` without TLS, the loopback exception that lets a password go in clear."""
+        serves it: `false` without TLS, the loopback exception that lets a password go in clear.
+
+        Without a `timeout`, the relay's own (30 s): a loaded machine passed 2 s, and a send that
+        timed out came out `transient` in a test of a revoked password. A test of a hang sets
+        its short one.
+        """
         scheme = "smtps" if self.tls == "implicit" else "smtp"
         credentials = f"{user}:{password}@" if user else ""
         if starttls is None:
             starttls = {"starttls": "true", "implicit": ""}.get(self.tls or "", "false")
-        query = f"timeout={timeout}" + (f"&starttls={starttls}" if starttls else "")
-        return f"{scheme}://{credentials}127.0.0.1:{self.port}?{query}"
+        options = [f"timeout={timeout}"] if timeout is not None else []
+        options += [f"starttls={starttls}"] if starttls else []
+        query = f"?{'&'.join(options)}" if options else ""
+        return f"{scheme}://{credentials}127.0.0.1:{self.port}{query}"
 
     def start(self) -> None:
         """Listen, and watch how late the server's loop runs."""

@@ -36,10 +36,10 @@ class Pairs:
 
         A difference of medians alone mixes with a loaded machine's noise: beside a second test
         run, a path 1.5 % slower when quiet came out 12 to 22 % slower in three attempts, its
-        pairs' ratios spread from 0.8 to 1.4 between quartiles. Counting pairs asks how often
+        pairs' ratios spread from 0.8 to 1.3 between quartiles. Counting pairs asks how often
         the second kind lost by more than the tolerance: were its median exactly that much
         longer, half the pairs would, so only a count that chance reaches no more often than
-        `SIGNIFICANCE` shows a difference. Quiet, 40 % more time puts 26 to 30 pairs of 30 beyond
+        `SIGNIFICANCE` shows a difference. Quiet, 40 % more time puts 25 to 30 pairs of 30 beyond
         10 %; at load 8, 16 to 28.
         """
         count, _ = self.beyond(tolerance)

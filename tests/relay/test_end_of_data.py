@@ -91,7 +91,7 @@ def test_a_reply_that_never_comes_is_an_unknown_outcome_retried_an_hour_later(
     monkeypatch.setattr(smtp_wire, "END_OF_DATA_SECONDS", 1.0)
     server.script.set(data="late:30")
     queue_emails(engine, 1)
-    relay = make_relay(smtp=parse_smtp_url(server.url(timeout=2.0)))
+    relay = make_relay(smtp=parse_smtp_url(server.url()))
     started = time.monotonic()
     relay.drain()
     assert time.monotonic() - started < 10
@@ -112,9 +112,7 @@ def test_a_stop_breaks_off_a_late_reply_after_relay_stop_seconds_and_exits_0(
     systemd with the message's lease held and its outcome lost."""
     server.script.set(data="late:120")
     queue_emails(engine, 1)
-    relay = processes.relay(
-        {**env, "SMTP_URL": server.url(timeout=2.0), "RELAY_STOP_SECONDS": "1"}, tmp_path
-    )
+    relay = processes.relay({**env, "SMTP_URL": server.url(), "RELAY_STOP_SECONDS": "1"}, tmp_path)
     try:
         processes.eventually(lambda: len(server.script.accepted) == 1, 60, "the message kept")
     finally:
