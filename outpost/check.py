@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,15 +32,15 @@ PROG = "outpost check"
 def run_checks(
     environ: Mapping[str, str],
     named: Path | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
     send_test: str | None = None,
 ) -> int:
-    """Print each finding (problems on `err`) and a summary; 0 when every check holds, else 1.
+    """Print each finding (problems on stderr) and a summary on stdout; 0 when every check
+    holds, else 1.
     `named`: the `--env-file` the environment was read from, whose names are checked too;
     `send_test`: an address to send one real mail to through the primary mail provider."""
     found = 0
     problems = 0
+    out, err = sys.stdout, sys.stderr
     for finding in [*_env_file(named), *findings(environ, send_test)]:
         found += 1
         problems += finding.problem

@@ -4,9 +4,10 @@ SMTP server (aiosmtpd, STARTTLS from a test CA, AUTH) a configuration that holds
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
+from outpost.cli import main
+from support import in_process
 from support.constants import SECRET_KEY
 from support.smtp_stages import SmtpCA, StagedSmtp
 
@@ -30,14 +31,16 @@ def holding(ca: SmtpCA, smtp: StagedSmtp, cwd: Path) -> dict[str, str]:
 def outpost_check(
     env: dict[str, str], cwd: Path, *arguments: str
 ) -> subprocess.CompletedProcess[str]:
-    """`outpost check --env-file FILE` with `env` written to FILE, as the units read it."""
+    """`outpost check --env-file FILE` with `env` written to FILE, as the units read it, and
+    nothing else in its environment but PATH; run in the test's own process, as its own would
+    run it (support.in_process)."""
     env_file = cwd / "outpost.env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in env.items()))
-    return subprocess.run(
-        [sys.executable, "-m", "outpost.cli", "check", "--env-file", str(env_file), *arguments],
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
+    return in_process.run(
+        main,
+        "outpost",
+        ["check", "--env-file", str(env_file), *arguments],
+        {"PATH": "/usr/bin:/bin"},
+        cwd,
+        alone=True,
     )

@@ -37,12 +37,19 @@ _IGNORED_BY_DEFAULT = (
 
 
 def run(
-    main: Main, prog: str, args: Sequence[str], env: Mapping[str, str], cwd: Path
+    main: Main,
+    prog: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    alone: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """`prog ARGS…` run by `main`, with `env` over this process's environment, in `cwd`."""
+    """`prog ARGS…` run by `main`, with `env` over this process's environment (`alone`: `env`
+    alone, as `subprocess.run(env=…)` gives it), in `cwd`."""
     out, err = _Pipe("strict"), _Pipe("backslashreplace")
     with (
-        _environment(env),
+        _environment(env, alone),
         chdir(cwd),
         _fresh_logging(),
         _signals_kept(),
@@ -86,9 +93,12 @@ def _exit_code(main: Main, argv: list[str]) -> int:
 
 
 @contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    """`env` over os.environ while the block runs (TZ taking effect), then os.environ as it was."""
+def _environment(env: Mapping[str, str], alone: bool) -> Iterator[None]:
+    """`env` over os.environ (`alone`: instead of it) while the block runs (TZ taking effect),
+    then os.environ as it was."""
     saved = dict(os.environ)
+    if alone:
+        os.environ.clear()
     os.environ.update(env)
     try:
         _tzset_if_changed(saved.get("TZ"))

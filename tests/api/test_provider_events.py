@@ -24,7 +24,7 @@ from outbox_relay.relay import Relay
 from shared.reports.provider_events import ProviderEvent, lookup
 from shared.secrets.secretbox import SecretBox
 from support.bulk import add_rows, queue_emails
-from support.commands import as_json, cli_all, ok
+from support.commands import as_json, here_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.dashboard import signed_in
 from support.deliveries import but_the_wait
@@ -119,7 +119,7 @@ def test_the_events_show_with_the_messages_attempts_on_every_face_and_erasure_sc
     assert [(e["type"], e["permanent"], e["source"], e["diagnostic"]) for e in events] == reported
     assert events[0]["at"] <= events[1]["at"]
 
-    text, detail = cli_all(
+    text, detail = here_all(
         env, tmp_path, ("dead", "show", delivery_id), ("dead", "show", delivery_id, "--json")
     )
     section = ok(text).stdout.split("provider events (2):\n")[1].splitlines()

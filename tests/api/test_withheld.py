@@ -24,7 +24,7 @@ from shared import operations
 from shared.clock import utcnow
 from shared.database.models import outbox
 from shared.settings.config import Settings
-from support.commands import cli_all, ok
+from support.commands import here_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.dashboard import signed_in
 from support.deliveries import but_the_wait
@@ -186,7 +186,7 @@ def test_withheld_rows_are_counted_apart_for_operators(
     assert [row.status for row in figures.rows][-1] == "withheld"
     stats = admin.get("/v1/admin/stats", headers=AUTH).get_json()
     assert stats["by_status"] == {"withheld": {"sms": 1}}
-    _, table = cli_all(env, tmp_path, ("stats", "--json"), ("stats",))
+    _, table = here_all(env, tmp_path, ("stats", "--json"), ("stats",))
     lines = ok(table).stdout.splitlines()
     assert ["withheld", "0", "1", "1"] in [line.split() for line in lines]
     assert "<td>withheld</td>" in _overview(admin).replace(" ", "")

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from shared.clock import utcnow
 from shared.database.db import alembic_config
 from support.bulk import queue_one
-from support.commands import cli, ok
+from support.commands import here, ok
 from support.constants import MakeRelay
 from support.rows import rows
 from support.smtp_sink import SinkServer
@@ -87,7 +87,7 @@ def test_0015_gives_each_failed_message_the_refusal_its_words_said(
     assert _reasons(api, ids) == REASONS
     # A dead letter retried is the queue's again, refusal and all forgotten; the pending one
     # and it are sent.
-    ok(cli(env, tmp_path, "dead", "retry", ids["mailbox"]))
+    ok(here(env, tmp_path, "dead", "retry", ids["mailbox"]))
     assert make_relay().drain() == 2
     assert sorted(str(m["To"]) for m in smtp.sink.received) == [
         "mailbox@example.com",

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 
 from shared.database.db import MIGRATIONS_DIR, create_engine_for, migrate
 from support import processes, wheels
-from support.commands import cli
+from support.commands import here
 from support.databases import create_database, drop_database, url_of
 from support.processes import ROOT
 from support.rows import rows
@@ -199,4 +199,4 @@ def test_this_code_reads_and_is_ready_on_a_schema_newer_than_its_own_but_not_an_
             connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
         assert client.get("/readyz").status_code == (200 if works else 503), revision
         for read in (("stats",), ("dead", "list")):
-            assert cli(env, tmp_path, *read).returncode == (0 if works else 1), (revision, read)
+            assert here(env, tmp_path, *read).returncode == (0 if works else 1), (revision, read)

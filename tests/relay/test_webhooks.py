@@ -19,7 +19,7 @@ from api_service import create_app
 from outbox_relay.relay import Relay
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
-from support.commands import as_json, cli, cli_all, ok
+from support.commands import as_json, here, here_all, ok
 from support.constants import ADMIN_TOKEN, MakeRelay
 from support.dashboard import signed_in
 from support.rows import rows
@@ -164,7 +164,7 @@ def test_dead_events_are_listed_and_retried_by_channel_and_by_event_on_every_fac
     assert set(dead) == {"activation", "account.registered", "delivery.failed"}
     events = [dead["delivery.failed"], dead["account.registered"]]
 
-    by_channel, by_event = cli_all(
+    by_channel, by_event = here_all(
         env,
         tmp_path,
         ("dead", "list", "--channel", "webhook", "--json"),
@@ -172,7 +172,7 @@ def test_dead_events_are_listed_and_retried_by_channel_and_by_event_on_every_fac
     )
     assert [letter["id"] for letter in as_json(by_channel)] == events
     assert [letter["id"] for letter in as_json(by_event)] == events[:1]
-    retried = cli(env, tmp_path, "dead", "retry", "--all", "--purpose", "account.registered")
+    retried = here(env, tmp_path, "dead", "retry", "--all", "--purpose", "account.registered")
     assert ok(retried).stdout.splitlines()[1].split() == [events[1], "requeued", "-"]
 
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

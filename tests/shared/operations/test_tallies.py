@@ -21,7 +21,7 @@ from shared.operations import purge, tallies
 from shared.settings.config import Settings
 from shared.vocabulary import DeadReason
 from support.bulk import add_attempts, queue_emails
-from support.commands import cli, ok
+from support.commands import here, ok
 from support.constants import SECRET_KEY, MakeRelay
 from support.rows import count
 from support.smtp_sink import SinkServer
@@ -62,9 +62,9 @@ def _operator_acts(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
     with engine.connect() as connection:
         dead = connection.execute(_PUBLIC_ID.where(outbox.c.status == "dead")).scalars().all()
     assert len(dead) >= 3
-    ok(cli(env, tmp_path, "dead", "retry", dead[0]))
-    ok(cli(env, tmp_path, "dead", "discard", dead[1]))
-    ok(cli(env, tmp_path, "suppressions", "remove", "gone0@example.com"))
+    ok(here(env, tmp_path, "dead", "retry", dead[0]))
+    ok(here(env, tmp_path, "dead", "discard", dead[1]))
+    ok(here(env, tmp_path, "suppressions", "remove", "gone0@example.com"))
     # A provider's failure counted as the message's afterwards, as outbox_relay/store.recount
     # writes it.
     with engine.begin() as connection:

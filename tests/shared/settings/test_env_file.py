@@ -4,12 +4,14 @@ it (systemd.exec(5)), so an operator's command sees what the units see."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from outbox_relay.cli import main as relay_main
+from outpost.cli import main as outpost_main
 from shared.settings.env_file import EnvFileError, read
+from support import in_process
 
 # Blank and padded lines written out, so that no editor trims them.
 SAMPLE = "\n".join(
@@ -81,15 +83,15 @@ def test_what_systemd_would_not_take_is_refused_with_its_line(
     assert PASTED not in str(refused.value)
 
 
+# Each command's module, its main and its name.
+MAINS = {"outpost.cli": (outpost_main, "outpost"), "outbox_relay.cli": (relay_main, "outbox-relay")}
+
+
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", *command],
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
+    """`python -m MODULE ARGS…` with PATH alone in its environment, as the units start it, run
+    in this process as its own would run it (support.in_process)."""
+    main, prog = MAINS[command[0]]
+    return in_process.run(main, prog, command[1:], {"PATH": "/usr/bin:/bin"}, cwd, alone=True)
 
 
 def test_every_command_takes_the_units_environment_from_the_file(tmp_path: Path) -> None:
