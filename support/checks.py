@@ -6,8 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from outpost.cli import main
-from support import in_process
+from support.commands import outpost
 from support.constants import SECRET_KEY
 from support.smtp_stages import SmtpCA, StagedSmtp
 
@@ -33,14 +32,7 @@ def outpost_check(
 ) -> subprocess.CompletedProcess[str]:
     """`outpost check --env-file FILE` with `env` written to FILE, as the units read it, and
     nothing else in its environment but PATH; run in the test's own process, as its own would
-    run it (support.in_process)."""
+    run it (support.commands.outpost)."""
     env_file = cwd / "outpost.env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in env.items()))
-    return in_process.run(
-        main,
-        "outpost",
-        ["check", "--env-file", str(env_file), *arguments],
-        {"PATH": "/usr/bin:/bin"},
-        cwd,
-        alone=True,
-    )
+    return outpost({"PATH": "/usr/bin:/bin"}, cwd, "check", "--env-file", str(env_file), *arguments)

@@ -1,6 +1,6 @@
 """`outbox-relay` commands run as a named OS user, and their results checked: as real processes
 (`start`, `cli`, `cli_all`), or in the test's own process (`here`, `here_all`, support.in_process)
-when the process itself is not what a test is about."""
+when the process itself is not what a test is about; `outpost` commands there too (`outpost`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from outbox_relay.cli import main
+from outpost.cli import main as outpost_main
 from support import in_process
 
 OS_USER = "opal"
@@ -61,6 +63,12 @@ def here(env: dict[str, str], cwd: Path, *args: str) -> Run:
 def here_all(env: dict[str, str], cwd: Path, *commands: tuple[str, ...]) -> list[Run]:
     """Run several commands in this process, one after the other; their results in order."""
     return [here(env, cwd, *args) for args in commands]
+
+
+def outpost(env: Mapping[str, str], cwd: Path, *args: str) -> Run:
+    """`outpost ARGS…` with `env` alone for its environment, as `subprocess.run(env=…)` starts
+    it, run to its end in this process."""
+    return in_process.run(outpost_main, "outpost", args, env, cwd, alone=True)
 
 
 def ok(run: Run) -> Run:

@@ -20,6 +20,7 @@ from outpost.deploy_files import SHIPPED, VENV_MARK
 from shared.settings.config import Settings
 from shared.settings.env_file import read as env_file_read
 from support import nginx
+from support.commands import outpost
 from support.processes import ROOT
 from support.smtp_stages import SmtpCA
 from support.units import exec_start, parse_unit, unit_value
@@ -48,7 +49,10 @@ def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def deploy_files(out: Path, venv: Path, *options: str | Path) -> subprocess.CompletedProcess[str]:
-    return run(sys.executable, "-m", "outpost.cli", "deploy-files", out, "--venv", venv, *options)
+    """`outpost deploy-files OUT --venv VENV OPTIONS…` in this environment but FOLLOWED."""
+    env = {key: value for key, value in os.environ.items() if key not in FOLLOWED}
+    arguments = [str(each) for each in (out, "--venv", venv, *options)]
+    return outpost(env, Path.cwd(), "deploy-files", *arguments)
 
 
 def make_venv(base: Path) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import make_url
 
 from shared.database.db import MIGRATIONS_DIR, alembic_config
+from support.commands import outpost
 
 SCRIPT = ScriptDirectory(str(MIGRATIONS_DIR))
 HEAD = SCRIPT.get_current_head()
@@ -22,14 +22,7 @@ PASSWORD = "s3cret-owner-pw"
 
 
 def run_migrate(cwd: Path, **urls: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "outpost.cli", "migrate"],
-        env={**urls, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
+    return outpost({**urls, "PATH": "/usr/bin:/bin"}, cwd, "migrate")
 
 
 def outpost_migrate(url: str, cwd: Path) -> list[str]:

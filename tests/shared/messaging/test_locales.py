@@ -6,8 +6,6 @@ a long tag."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from shared.messaging.locales import PACKAGED, best_match, pick
 from shared.messaging.outbox import PURPOSES
 from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
+from support.commands import outpost
 from support.processes import ROOT
 from support.rows import rows
 from support.smtp_sink import SinkServer
@@ -153,13 +152,7 @@ def test_a_german_account_gets_german_mail_through_the_relay(
 def test_templates_check_lists_the_locales_and_each_ones_sms_segments(
     german: dict[str, str],
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "outpost.cli", "templates", "check"],
-        env={**german, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = outpost({**german, "PATH": "/usr/bin:/bin"}, ROOT, "templates", "check")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert "outpost: locales en, fr, de" in lines

@@ -23,6 +23,7 @@ from shared.messaging.locales import PACKAGED as LOCALES
 from shared.messaging.outbox import CHANNELS, PURPOSES
 from shared.settings.config import Settings
 from support import processes
+from support.commands import outpost
 from support.constants import SECRET_KEY
 
 # The sample "no account" notice's unsubscribe link.
@@ -237,14 +238,8 @@ def test_a_preview_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) ->
         written: None,
     }
     for out, problem in targets.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "outpost.cli", "templates", "preview", "welcome", "--out", out],
-            env={"PATH": "/usr/bin:/bin"},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        path = {"PATH": "/usr/bin:/bin"}
+        done = outpost(path, tmp_path, "templates", "preview", "welcome", "--out", str(out))
         assert "Traceback" not in done.stderr, done.stderr
         [line] = done.stderr.splitlines()
         if problem is None:
