@@ -149,6 +149,10 @@ class Actor:
     links: list[tuple[str, str, str]] = field(default_factory=list)
     # The link tokens this person used.
     used: set[str] = field(default_factory=set)
+    # The codes this person typed and a route took: each spends its mail's link too.
+    spent: set[str] = field(default_factory=set)
+    # The code of each link's mail, by the link's token.
+    link_codes: dict[str, str] = field(default_factory=dict)
     # The deliveries the service named in its answers to this person.
     deliveries: set[str] = field(default_factory=set)
     # Each mail that reached them, by its bounce address (BOUNCE_ADDRESS's VERP) and Message-ID.
@@ -244,6 +248,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         assert answer.status_code < 500 or self._waits(answer), answer.get_data(as_text=True)
         if answer.status_code == 201:
             self.operators_messages.add(answer.get_json()["delivery"])
+        if answer.status_code == 200 and "code" in body:
+            actor.spent.add(body["code"])
         named = (answer.get_json(silent=True) or {}).get("delivery")
         if isinstance(named, dict):
             actor.deliveries.add(named["id"])
@@ -628,9 +634,13 @@ class AttackerAndVictim(RuleBasedStateMachine):
         email = victim.email
         self._post(victim, "/v1/login-codes", {"email": email, "channel": "email"})
         links = [t for to, purpose, t in victim.links if to == email and purpose == "login_code"]
-        if not links or links[-1] in victim.used:
+        if (
+            not links
+            or links[-1] in victim.used
+            or victim.link_codes.get(links[-1]) in victim.spent
+        ):
             # Her own asks spent her address's hour (each of the attacker's would have left
-            # her a link she has not used).
+            # her a link she has not used, nor typed its code).
             return
         body = {"email": email, "token": links[-1]}
         answer = self._post(victim, "/v1/login-codes/confirm", body)
@@ -1090,8 +1100,11 @@ class AttackerAndVictim(RuleBasedStateMachine):
             if actor is None or text is None:
                 continue
             content = text.get_content()
-            actor.codes += [(str(mail["To"]), c) for c in CODE.findall(content)]
-            actor.links += [(unquote(a), p, t) for a, p, t in LINKED.findall(content)]
+            codes = CODE.findall(content)
+            actor.codes += [(str(mail["To"]), c) for c in codes]
+            linked = LINKED.findall(content)
+            actor.links += [(unquote(a), p, t) for a, p, t in linked]
+            actor.link_codes.update((t, code) for _, _, t in linked for code in codes[:1])
             if mail["List-Unsubscribe"]:
                 actor.unsubscribe.append(str(mail["List-Unsubscribe"]).strip("<>").split("/")[-1])
         taken = {id(mail) for mail in self.smtp.sink.received[self.mails_seen :]}
