@@ -1,6 +1,7 @@
 """`outbox-relay` commands run as a named OS user, and their results checked: as real processes
 (`start`, `cli`, `cli_all`), or in the test's own process (`here`, `here_all`, support.in_process)
-when the process itself is not what a test is about; `outpost` commands there too (`outpost`)."""
+when the process itself is not what a test is about; either command there with its environment
+alone, as a unit starts it (`outpost`, `relay`)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,11 @@ def outpost(env: Mapping[str, str], cwd: Path, *args: str) -> Run:
     """`outpost ARGS…` with `env` alone for its environment, as `subprocess.run(env=…)` starts
     it, run to its end in this process."""
     return in_process.run(outpost_main, "outpost", args, env, cwd, alone=True)
+
+
+def relay(env: Mapping[str, str], cwd: Path, *args: str) -> Run:
+    """`outbox-relay ARGS…` with `env` alone for its environment, as `outpost` runs its own."""
+    return in_process.run(main, "outbox-relay", args, env, cwd, alone=True)
 
 
 def ok(run: Run) -> Run:

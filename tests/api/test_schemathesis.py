@@ -27,10 +27,10 @@ EXAMPLES = "30"
 ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
 
 
-# Its own bound: a run takes 30 to 60 s on a quiet machine and past the suite's 120 s on a
-# loaded one; the run itself is bounded at 300 s below.
+# Its own bound: a run takes 30 to 90 s on a quiet machine and past 300 s at a load of 10 on
+# two cores (2026-11-29); the run itself is bounded at 900 s below, to report what it said.
 @pytest.mark.long
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(1020)
 def test_schemathesis_finds_no_failure(env: dict[str, str], backend: str, tmp_path: Path) -> None:
     port = free_port()
     # The providers' token is the admin one, so that the header below opens those routes too;
@@ -107,5 +107,5 @@ def _schemathesis(port: int, tmp_path: Path, seed: str) -> subprocess.CompletedP
         },
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )

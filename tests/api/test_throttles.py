@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +51,7 @@ def test_one_message_per_recipient_and_purpose_per_cooldown(
 
 
 def test_five_messages_per_hour(client: FlaskClient, engine: Engine) -> None:
+    started = time.monotonic()
     post(client, "/v1/registrations", {"email": EMAIL, "password": PASSWORD})
     for _ in range(4):
         let_time_pass(engine, 61)
@@ -56,7 +59,10 @@ def test_five_messages_per_hour(client: FlaskClient, engine: Engine) -> None:
     let_time_pass(engine, 61)
     response = post(client, "/v1/activations/resend", {"email": EMAIL})
     assert response.status_code == 429
-    assert int(response.headers["Retry-After"]) == 3600 - 5 * 61
+    # The hour counts from the first message: the seconds the test itself took (many, on a
+    # loaded machine) come off it too.
+    early = 3600 - 5 * 61 - int(response.headers["Retry-After"])
+    assert 0 <= early <= math.ceil(time.monotonic() - started), early
     assert count(engine, "outbox", purpose="activation") == 5
 
 

@@ -283,7 +283,12 @@ def test_each_unit_warns_of_a_name_no_setting_reads(name: str, tmp_path: Path) -
     credentials = tmp_path / "credentials"
     argv = exec_start(unit, credentials)
     environ = {"PATH": "/usr/bin:/bin", **env_file_read(env_file)}
-    done = subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=60)
+    # Run where systemd would, not in the checkout: the demo's var/secret_key there (`outpost
+    # up` keeps one) would give the relay the key this file lacks, and it would wait for the
+    # missing database instead of stopping.
+    done = subprocess.run(
+        argv, env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     warning, *_ = done.stderr.splitlines()
     assert warning.endswith(
         f"{credentials}/outpost.env line 2: SMTP_URLL is not a setting Outpost reads (did you "

@@ -3,15 +3,12 @@ it (systemd.exec(5)), so an operator's command sees what the units see."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from outbox_relay.cli import main as relay_main
-from outpost.cli import main as outpost_main
 from shared.settings.env_file import EnvFileError, read
-from support import in_process
+from support.commands import outpost, relay
 
 # Blank and padded lines written out, so that no editor trims them.
 SAMPLE = "\n".join(
@@ -83,15 +80,10 @@ def test_what_systemd_would_not_take_is_refused_with_its_line(
     assert PASTED not in str(refused.value)
 
 
-# Each command's module, its main and its name.
-MAINS = {"outpost.cli": (outpost_main, "outpost"), "outbox_relay.cli": (relay_main, "outbox-relay")}
-
-
-def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m MODULE ARGS…` with PATH alone in its environment, as the units start it, run
-    in this process as its own would run it (support.in_process)."""
-    main, prog = MAINS[command[0]]
-    return in_process.run(main, prog, command[1:], {"PATH": "/usr/bin:/bin"}, cwd, alone=True)
+# The environment the units start their commands with: PATH alone.
+UNIT_ENV = {"PATH": "/usr/bin:/bin"}
+# Each command, its arguments before --env-file, and its name in what it prints.
+COMMANDS = ((outpost, ("migrate",)), (relay, ("stats",)))
 
 
 def test_every_command_takes_the_units_environment_from_the_file(tmp_path: Path) -> None:
@@ -102,12 +94,12 @@ def test_every_command_takes_the_units_environment_from_the_file(tmp_path: Path)
         "MAIL_FROM=Outpost <no-reply@example.com>\n"
         "SECRET_KEY='a secret key of at least 16 characters'\n"
     )
-    migrated = run(["outpost.cli", "--env-file", str(env), "migrate"], tmp_path)
+    migrated = outpost(UNIT_ENV, tmp_path, "--env-file", str(env), "migrate")
     assert migrated.returncode == 0, migrated.stderr
     assert "database upgraded from an empty database" in migrated.stdout
-    listed = run(["outbox_relay.cli", "dead", "list", "--env-file", str(env)], tmp_path)
+    listed = relay(UNIT_ENV, tmp_path, "dead", "list", "--env-file", str(env))
     assert listed.returncode == 0, listed.stderr
-    stats = run(["outbox_relay.cli", "stats", "--json", "--env-file", str(env)], tmp_path)
+    stats = relay(UNIT_ENV, tmp_path, "stats", "--json", "--env-file", str(env))
     assert stats.returncode == 0 and stats.stdout.startswith("{"), stats.stderr
     # Without the file, the same command has no database of its own to read.
     assert not (tmp_path / "var").exists()
@@ -115,8 +107,8 @@ def test_every_command_takes_the_units_environment_from_the_file(tmp_path: Path)
 
 def test_a_file_that_cannot_be_read_stops_the_command_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.env"
-    for command in (["outpost.cli", "migrate"], ["outbox_relay.cli", "stats"]):
-        done = run([*command, "--env-file", str(missing)], tmp_path)
+    for command, args in COMMANDS:
+        done = command(UNIT_ENV, tmp_path, *args, "--env-file", str(missing))
         assert done.returncode == 2
         [line] = done.stderr.splitlines()
         assert line.endswith(f"--env-file {missing}: cannot be read (FileNotFoundError)")
@@ -129,8 +121,8 @@ def test_a_refused_line_stops_every_command_in_one_line_without_its_text(
     """The file, the line and the variable: never the value, never a traceback."""
     env = tmp_path / "outpost.env"
     env.write_text("# first\n" + text)
-    for command in (["outpost.cli", "migrate"], ["outbox_relay.cli", "stats"]):
-        done = run([*command, "--env-file", str(env)], tmp_path)
+    for command, args in COMMANDS:
+        done = command(UNIT_ENV, tmp_path, *args, "--env-file", str(env))
         assert done.returncode == 2, done.stderr
         [line] = done.stderr.splitlines()
         assert f"--env-file {env}:2: {words}" in line
