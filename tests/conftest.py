@@ -1,8 +1,9 @@
-"""Fixtures: every database test runs on SQLite and on PostgreSQL, each on a fresh database.
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, each on a database at head.
 
 Migrations run once per session into a template (a file for SQLite, a template database for
 PostgreSQL); each test gets a copy, so tests may use many connections and processes at once.
-PostgreSQL's copies are made ahead and dropped behind on threads (support.databases.Copies).
+PostgreSQL's copies are made ahead on a thread, and each given back is reset there for a later
+test, or dropped behind on others (support.databases.Copies).
 Set TEST_DATABASE_URL to choose the PostgreSQL server. Without one the PostgreSQL variants are
 not collected; with OUTPOST_REQUIRE_POSTGRES=1 (CI) an unreachable server fails the run.
 """
@@ -185,7 +186,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> Iterator[str]:
-    """A fresh database at head, dropped after the test."""
+    """A database at head, fresh or reset to its template's state (support.databases.Copies)."""
     if request.param == "sqlite":
         path = tmp_path / "outpost.db"
         shutil.copy(sqlite_template, path)
@@ -196,7 +197,7 @@ def database_url(
     try:
         yield url_of(name)
     finally:
-        copies.drop(name)
+        copies.give_back(name)
 
 
 @pytest.fixture
