@@ -30,7 +30,7 @@ from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
 from shared.database.db import create_engine_for, migrate
 from shared.settings.config import Settings
-from support import alone, processes
+from support import alone, bytecode, processes
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, Copies, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
@@ -66,6 +66,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        bytecode.compile_checkout()
     config.addinivalue_line(
         "markers", "postgresql_only: the test is about PostgreSQL and runs only there"
     )

@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -22,7 +21,7 @@ from sqlalchemy import Engine, insert, select
 
 from shared.database.models import throttle_events
 from shared.runtime.logs import configure_logging
-from support import alone, in_process, processes, timing
+from support import alone, in_process, inner_pytest, processes, timing
 from support.rows import let_time_pass
 
 TESTS = Path(__file__).resolve().parent
@@ -230,7 +229,7 @@ def test_an_alone_test_without_a_neighbour_runs_beside_none(tmp_path: Path) -> N
     assert log == ["neighbour"]
 
 
-# Four interpreters load pytest and its plugins: 15 s quiet, a minute on a loaded machine.
+# Six interpreters load pytest: a few seconds quiet, a minute on a loaded machine.
 @pytest.mark.timeout(600)
 def test_a_skip_at_run_time_fails_the_run_and_a_clean_run_passes(tmp_path: Path) -> None:
     """Under xdist, as the suite runs: the workers' skips reach the controller."""
@@ -243,10 +242,9 @@ def test_a_skip_at_run_time_fails_the_run_and_a_clean_run_passes(tmp_path: Path)
 
     def run(**extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "support.no_skips", "-o", "addopts=",
-             "-p", "no:cacheprovider", "-n", "2", "-rs", str(tmp_path)],
-            cwd=processes.ROOT, capture_output=True, text=True, timeout=500,
-            env={**os.environ, **extra},
+            inner_pytest.command("-p", "support.no_skips", "-n", "2", "-rs", str(tmp_path)),
+            cwd=tmp_path, capture_output=True, text=True, timeout=500,
+            env=inner_pytest.environment(**extra),
         )  # fmt: skip
 
     clean, skipping = run(), run(SKIP_ONE="1")

@@ -644,7 +644,7 @@ class AttackerAndVictim(RuleBasedStateMachine):
             return
         body = {"email": email, "token": links[-1]}
         answer = self._post(victim, "/v1/login-codes/confirm", body)
-        assert answer.status_code == 200, answer.get_json()
+        assert answer.status_code == 200 or self._waits(answer), answer.get_json()
         victim.used.add(links[-1])
 
     @rule(sign_up=st.booleans())
@@ -1158,6 +1158,22 @@ def _machine_env(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _machine_relay(make_relay: MakeRelay, receiver: SmsGateway, **more: Any) -> Relay:
+    """Each machine's relay, with the API's budgets and links (_machine_env): without
+    CODE_LINK_URL, her mail carries no link to fall back on when the attacker spent her codes."""
+    return make_relay(
+        sms_url=receiver.url + "/sms",
+        public_url=PUBLIC_URL,
+        code_link_url=LINK,
+        code_fallback_after=FALLBACK_AFTER,
+        bounce_address=BOUNCES,
+        sms_client_hourly_limit=CLIENT_SMS,
+        sms_region_hourly_limit=REGION_SMS,
+        throttle_per_hour=PER_HOUR,
+        **more,
+    )
+
+
 @pytest.mark.long
 @pytest.mark.timeout(600)
 def test_the_attacker_gets_nothing_the_promises_keep(
@@ -1171,16 +1187,7 @@ def test_the_attacker_gets_nothing_the_promises_keep(
     gateway = receiver
     AttackerAndVictim.app = machine_app
     AttackerAndVictim.engine = engine
-    AttackerAndVictim.relay = make_relay(
-        sms_url=gateway.url + "/sms",
-        public_url=PUBLIC_URL,
-        code_link_url=LINK,
-        code_fallback_after=FALLBACK_AFTER,
-        bounce_address=BOUNCES,
-        sms_client_hourly_limit=CLIENT_SMS,
-        sms_region_hourly_limit=REGION_SMS,
-        throttle_per_hour=PER_HOUR,
-    )
+    AttackerAndVictim.relay = _machine_relay(make_relay, gateway)
     AttackerAndVictim.throttle = machine_app.extensions["outpost"].throttle
     AttackerAndVictim.smtp = smtp
     AttackerAndVictim.gateway = gateway
@@ -1298,14 +1305,13 @@ def test_the_provisioning_gate_tells_the_attacker_nothing(
     GatedMachine.app = app
     GatedMachine.engine = engine
     GatedMachine.throttle = app.extensions["outpost"].throttle
-    GatedMachine.relay = make_relay(
-        sms_url=receiver.url + "/sms",
-        public_url=PUBLIC_URL,
+    GatedMachine.relay = _machine_relay(
+        make_relay,
+        receiver,
         webhook_url=hooks,
         webhook_secret=WEBHOOK_KEY,
         relay_backoff_base=30.0,
         relay_backoff_cap=60.0,
-        bounce_address=BOUNCES,
     )
     GatedMachine.smtp = smtp
     GatedMachine.gateway = receiver

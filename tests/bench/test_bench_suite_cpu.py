@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from support import inner_pytest
 from support.processes import ROOT
 
 # One test spins 0.5 s of CPU itself, another has a child spin it, a third idles.
@@ -31,13 +31,10 @@ def test_each_test_is_charged_its_own_cpu_and_its_childrens(tmp_path: Path) -> N
     (tmp_path / "test_spins.py").write_text(TESTS)
     records = tmp_path / "records"
     # Not a worker of this run's: the inner run names its record as a run without xdist does.
-    ours = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
-    env = {**ours, "PYTHONPATH": str(ROOT), "SUITE_CPU_DIR": str(records)}
-    pytest_run = [sys.executable, "-m", "pytest", "-p", "bench.suite_cpu", "-p", "no:xdist"]
     done = subprocess.run(
-        [*pytest_run, "-p", "no:cacheprovider", "-q", "test_spins.py"],
+        inner_pytest.command("-p", "bench.suite_cpu", "-q", "test_spins.py"),
         cwd=tmp_path,
-        env=env,
+        env=inner_pytest.environment(SUITE_CPU_DIR=str(records)),
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,15 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from support import inner_pytest
 from support.leftovers import alive
-from support.processes import ROOT
 
 INNER = """
 import os
@@ -48,12 +47,10 @@ def _until(condition: Callable[[], object], seconds: float, what: str) -> None:
 def test_a_run_killed_with_sigterm_leaves_no_server_behind(tmp_path: Path, workers: str) -> None:
     (tmp_path / "test_inner.py").write_text(INNER)
     pid_file = tmp_path / "server.pid"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SERVER_PID_FILE": str(pid_file)}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", workers]
+    env = inner_pytest.environment(SERVER_PID_FILE=str(pid_file))
+    command = inner_pytest.command("-q", "-n", workers, "test_inner.py")
     with (tmp_path / "run.log").open("wb") as log:
-        run = subprocess.Popen(
-            [*command, "test_inner.py"], cwd=tmp_path, env=env, stdout=log, stderr=log
-        )
+        run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
     server = None
     try:
         # Started by the run's test: however long a loaded machine takes to get there.
