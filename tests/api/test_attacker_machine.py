@@ -213,6 +213,8 @@ class AttackerAndVictim(RuleBasedStateMachine):
         self.clock = 0.0
         self.started = time.monotonic()
         self.seen_at: dict[int, float] = {}
+        # When each account was first seen holding each number proved, then or now.
+        self.proved_numbers: dict[tuple[int, str], float] = {}
         self.discreet_deliveries: list[str] = []
         # Each registration's delivery, and the address its channel reaches.
         self.registrations: list[tuple[str, str]] = []
@@ -958,7 +960,12 @@ class AttackerAndVictim(RuleBasedStateMachine):
             if row["purpose"] in ("activation", "address_change"):
                 # A code that proves the number goes to one an account was given.
                 continue
-            assert owner is not None and owner["phone_proven_at"] is not None, row
+            if owner is not None and owner["phone_proven_at"] is not None:
+                continue
+            # A number its account held proved when the message was queued, changed since
+            # (her welcome, the notice of the change to her old number).
+            proved = self.proved_numbers.get((row["user_id"], row["recipient"]))
+            assert proved is not None and proved <= self.seen_at[row["id"]], row
 
     @invariant()
     def deliveries_read_alike(self) -> None:
@@ -1051,8 +1058,12 @@ class AttackerAndVictim(RuleBasedStateMachine):
                     select(outbox).where(outbox.c.id > self.rows_seen).order_by(outbox.c.id)
                 ).mappings()
             ]
+        now = self._now()
         for row in self.new_rows:
-            self.seen_at.setdefault(row["id"], self._now())
+            self.seen_at.setdefault(row["id"], now)
+        for user in self.users:
+            if user["phone"] and user["phone_proven_at"]:
+                self.proved_numbers.setdefault((user["id"], user["phone"]), now)
 
     def _now(self) -> float:
         """The example's time: the minutes its steps let pass and the seconds they took."""
