@@ -4,6 +4,7 @@ helpers shared through `support/`, never by one test module importing another.""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from sqlalchemy import Engine, insert, select
 
 from shared.database.models import throttle_events
 from shared.runtime.logs import configure_logging
-from support import alone, in_process, inner_pytest, processes, timing
+from support import alone, bytecode, in_process, inner_pytest, processes, timing
 from support.rows import let_time_pass
 
 TESTS = Path(__file__).resolve().parent
@@ -251,6 +252,16 @@ def test_a_skip_at_run_time_fails_the_run_and_a_clean_run_passes(tmp_path: Path)
     assert clean.returncode == 0, clean.stdout
     assert skipping.returncode == pytest.ExitCode.TESTS_FAILED, skipping.stdout
     assert "1 test(s) skipped: nothing may be skipped here" in skipping.stdout
+
+
+def test_the_checkout_is_compiled_before_the_run() -> None:
+    """Every module of the checkout's packages has its bytecode, newer than its source, for
+    the processes the tests start to read (support.bytecode)."""
+    for package in bytecode.PACKAGES:
+        for source in (processes.ROOT / package).rglob("*.py"):
+            compiled = Path(importlib.util.cache_from_source(str(source)))
+            assert compiled.exists(), source
+            assert compiled.stat().st_mtime >= source.stat().st_mtime, source
 
 
 def test_time_passes_for_every_throttle_event_to_the_microsecond(engine: Engine) -> None:
