@@ -142,10 +142,12 @@ def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
 
 def timed_out(attempt: dict[str, Any]) -> bool:
     """Whether an attempt failed for now because its send took the whole timeout, a socket's
-    `timed out` or the deadline spent before a step began (`took its whole timeout`): the
+    `timed out` (smtplib's disconnect names it: `… closed: timed out at rcpt`) or the deadline
+    spent before a step began (`TimeoutError: … took its whole timeout`): the
     message's (transient, at RCPT or DATA) or, before them, the provider's (provider_down)."""
-    return attempt["outcome"] in ("transient", "provider_down") and "TimeoutError" in str(
-        attempt["error"]
+    error = str(attempt["error"])
+    return attempt["outcome"] in ("transient", "provider_down") and (
+        "TimeoutError" in error or "timed out" in error
     )
 
 
