@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shared.clock import utcnow
-from shared.database.models import UtcDateTime
+from shared.database.columns import UtcDateTime
 
 # The outbox as revision 0005 left it (and 0001 made it): no priority column.
 OUTBOX_0005 = sa.table(

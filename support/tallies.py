@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, select, type_coerce
 
-from shared.database.models import UtcDateTime, outbox, outbox_attempts, suppressions
+from shared.database.columns import UtcDateTime
+from shared.database.models import outbox, outbox_attempts, suppressions
 from shared.messaging.suppressions import count as suppressions_count
 from shared.operations import Backlog, backlog, count_dead, hourly_outcomes, stats, tallies
 from shared.operations.dead_letters import DeadFilter

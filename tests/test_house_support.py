@@ -257,9 +257,8 @@ def test_a_skip_at_run_time_fails_the_run_and_a_clean_run_passes(tmp_path: Path)
 
 
 def test_the_checkout_is_compiled_before_the_run() -> None:
-    """Every module of the checkout's packages has its bytecode, newer than its source, for
-    the processes the tests start to read (support.bytecode); but a module edited during the
-    run."""
+    """Every module of the checkout's packages has its bytecode, newer than its source unless
+    edited during the run, for the processes the tests start to read (support.bytecode)."""
     for package in bytecode.PACKAGES:
         for source in (processes.ROOT / package).rglob("*.py"):
             compiled = Path(importlib.util.cache_from_source(str(source)))

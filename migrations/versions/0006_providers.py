@@ -111,7 +111,7 @@ def _give_notices_a_horizon() -> None:
         horizon: datetime = written + ttl
         if (
             sqlite
-        ):  # the application stores naive UTC text there (shared.database.models.UtcDateTime)
+        ):  # the application stores naive UTC text there (shared.database.columns.UtcDateTime)
             horizon = horizon.astimezone(UTC).replace(tzinfo=None)
         bind.execute(sa.update(outbox).where(outbox.c.id == row_id).values(expires_at=horizon))
 

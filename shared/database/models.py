@@ -5,16 +5,11 @@ Long because: the current schema is one concern, readable in one file.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Integer,
@@ -23,11 +18,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     false,
 )
 
-from shared.database.columns import Vocabulary
+from shared.database.columns import Id, UtcDateTime, Vocabulary
 from shared.secrets.codes import CodeStatus
 from shared.verdicts import Refusal
 from shared.vocabulary import (
@@ -45,35 +39,10 @@ from shared.vocabulary import (
     UserStatus,
 )
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, on PostgreSQL and on SQLite (which stores naive text)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 # The largest id a row can have (BIGINT): every id or cursor a request names is at most this.
 MAX_ID = 2**63 - 1
 
 metadata = MetaData()
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
-Id = BigInteger().with_variant(Integer(), "sqlite")
 
 users = Table(
     "users",

@@ -24,7 +24,8 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from shared.database.models import UtcDateTime, outbox, outbox_attempts
+from shared.database.columns import UtcDateTime
+from shared.database.models import outbox, outbox_attempts
 from shared.messaging.outbox import CHANNELS, FAILED_ATTEMPTS, AttemptOutcome, Status
 from shared.operations import tallies
 from shared.operations.dead_letters import DEAD_STATUSES
