@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -39,18 +39,20 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         _record.append((folder / f"{worker}-{os.getpid()}.jsonl").open("a"))
+    at = time.time()
     began = time.monotonic(), _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     yield
     ended = time.monotonic(), _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     wall, own, children = (end - start for start, end in zip(began, ended, strict=True))
-    line = {"test": item.nodeid, "wall": wall, "cpu": own, "children": children}
+    line = {"test": item.nodeid, "at": at, "wall": wall, "cpu": own, "children": children}
     _record[0].write(json.dumps(line) + "\n")
     _record[0].flush()
 
 
 def summary(folder: Path, top: int) -> list[str]:
     """The totals, the `top` tests and modules by CPU (their own and their children's)."""
-    tests = [json.loads(line) for path in folder.glob("*.jsonl") for line in path.open()]
+    workers = {path.stem: list(map(json.loads, path.open())) for path in folder.glob("*.jsonl")}
+    tests = [test for records in workers.values() for test in records]
     spent = {t["test"]: t["cpu"] + t["children"] for t in tests}
     modules: Counter[str] = Counter()
     for name, seconds in spent.items():
@@ -59,12 +61,28 @@ def summary(folder: Path, top: int) -> list[str]:
         f"{len(tests)} tests: {sum(t['wall'] for t in tests):.0f} s of workers' time, "
         f"CPU {sum(t['cpu'] for t in tests):.0f} s their own and "
         f"{sum(t['children'] for t in tests):.0f} s their children's",
+        *_spans(workers),
         f"the {top} tests that took the most CPU:",
     ]
     lines += [f"  {s:7.1f} s  {name}" for name, s in Counter(spent).most_common(top)]
     lines.append(f"the {top} modules that took the most CPU:")
     lines += [f"  {s:7.1f} s  {name}" for name, s in modules.most_common(top)]
     return lines
+
+
+def _spans(workers: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """When each worker began its first test and ended its last, from the earliest first test:
+    where a run's wall time is not its tests'."""
+    timed = {name: records for name, records in workers.items() if all("at" in r for r in records)}
+    if not timed:
+        return []
+    start = min(r["at"] for records in timed.values() for r in records)
+    return [
+        f"  {name}: {len(records)} tests from {records[0]['at'] - start:.1f} s "
+        f"to {records[-1]['at'] + records[-1]['wall'] - start:.1f} s, "
+        f"{sum(r['wall'] for r in records):.0f} s in tests"
+        for name, records in sorted(timed.items())
+    ]
 
 
 def main() -> None:

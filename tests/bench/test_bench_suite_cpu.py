@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,9 @@ def test_each_test_is_charged_its_own_cpu_and_its_childrens(tmp_path: Path) -> N
         check=True,
     ).stdout.splitlines()
     assert said[1].startswith("3 tests: "), said
-    top = [line.split()[-1] for line in said[3:5]]
+    span = r"  main-\d+: 3 tests from 0\.0 s to [\d.]+ s, \d+ s in tests"
+    assert re.fullmatch(span, said[2]), said
+    top = [line.split()[-1] for line in said[4:6]]
     assert set(top) == {"test_spins.py::test_own", "test_spins.py::test_child"}, said
     assert said[-1].startswith("command: ") and said[-1].endswith(
         "bench.suite_cpu " + str(records) + " --top 2"
