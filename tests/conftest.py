@@ -31,7 +31,7 @@ from outbox_relay.claims import Claimer
 from outbox_relay.relay import Relay
 from shared.database.db import create_engine_for, migrate
 from shared.settings.config import Settings
-from support import alone, bytecode, processes
+from support import alone, bytecode, processes, route_builders
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
 from support.databases import PG_URL, Copies, create_database, drop_database, url_of
 from support.databases import admin as pg_admin
@@ -69,6 +69,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         bytecode.compile_checkout()
+    route_builders.remember()
     config.addinivalue_line(
         "markers", "postgresql_only: the test is about PostgreSQL and runs only there"
     )

@@ -18,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import Engine, insert, select
+from werkzeug.routing import Map, Rule
 
 from shared.database.models import throttle_events
 from shared.runtime.logs import configure_logging
-from support import alone, bytecode, in_process, inner_pytest, processes, timing
+from support import alone, bytecode, in_process, inner_pytest, processes, route_builders, timing
 from support.rows import let_time_pass
 
 TESTS = Path(__file__).resolve().parent
@@ -283,3 +285,18 @@ def test_time_passes_for_every_throttle_event_to_the_microsecond(engine: Engine)
         found = select(throttle_events.c.at).order_by(throttle_events.c.id)
         aged = connection.execute(found).scalars().all()
     assert aged == [at - timedelta(seconds=86461) for at in times]
+
+
+def test_a_remembered_url_builder_is_the_one_werkzeug_compiles(app: Flask) -> None:
+    """Each rule of the API builds with the code werkzeug compiles for it; a rule with a default
+    for its own variable keeps its own default, though another application's rule is alike."""
+    for rule in app.url_map.iter_rules():
+        for unknown, built in ((False, rule._build), (True, rule._build_unknown)):
+            compiled = route_builders.compile_builder(rule, unknown).__code__
+            assert built.__code__.co_code == compiled.co_code, rule
+            assert built.__code__.co_consts == compiled.co_consts, rule
+            assert built.__code__.co_varnames == compiled.co_varnames, rule
+    pages = [
+        Map([Rule("/page/<int:number>", defaults={"number": n}, endpoint="page")]) for n in (1, 2)
+    ]
+    assert [page.bind("example.com").build("page", {}) for page in pages] == ["/page/1", "/page/2"]
