@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -24,7 +25,17 @@ from werkzeug.routing import Map, Rule
 
 from shared.database.models import throttle_events
 from shared.runtime.logs import configure_logging
-from support import alone, bytecode, in_process, inner_pytest, processes, route_builders, timing
+from support import (
+    alone,
+    bytecode,
+    in_process,
+    inner_pytest,
+    processes,
+    route_builders,
+    smtp_sink,
+    timing,
+)
+from support.processes import ROOT
 from support.rows import let_time_pass
 
 TESTS = Path(__file__).resolve().parent
@@ -300,3 +311,16 @@ def test_a_remembered_url_builder_is_the_one_werkzeug_compiles(app: Flask) -> No
         Map([Rule("/page/<int:number>", defaults={"number": n}, endpoint="page")]) for n in (1, 2)
     ]
     assert [page.bind("example.com").build("page", {}) for page in pages] == ["/page/1", "/page/2"]
+
+
+def test_a_second_run_side_by_side_gets_its_ports_from_another_slice() -> None:
+    """The slice free_port hands ports from is held by its process: another process on the
+    machine, as a worker of a second run would, gets its ports from another slice."""
+    mine = smtp_sink.free_port()
+    script = "from support.smtp_sink import free_port; print(free_port())"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    theirs = int(done.stdout)
+    assert (mine - 10000) // 1000 != (theirs - 10000) // 1000, (mine, theirs)
