@@ -286,20 +286,25 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
     public_ids = queue_emails(engine, 10, prefix="stop")
     smtp.sink.delay = 1.5  # under the 2 s timeout: sends are slow but succeed
     wait_until(
-        lambda: len(smtp.sink.data_commands) == concurrency,
+        lambda: len(smtp.sink.data_commands) > 0,
         timeout=30,
         what="relay A to start its sends",
     )
+    # A's sessions start their sends together, and none sends again before its 1.5 s reply:
+    # after a third of that, A's sends in flight are all it will have started. How many sessions
+    # it kept is its own (a relay whose interpreter is busy keeps fewer than it earned).
+    time.sleep(0.5)
     os.kill(relay_a.pid, signal.SIGSTOP)
     started_by_a = {str(m["Message-ID"]) for m in smtp.sink.data_commands}
     started_ids = {mid.strip("<>").partition("@")[0] for mid in started_by_a}
-    assert len(started_by_a) == concurrency
+    in_flight = len(started_by_a)
+    assert 0 < in_flight <= concurrency
 
     [(token_a, held_by_a)] = claims(engine).items()
     assert held_by_a == set(public_ids), "A claimed the whole batch under one token"
     lease_end: datetime = max(row["locked_until"] for row in outbox_rows(engine))
-    # The sink accepts A's four messages while A is stopped; A does not read the 250s yet.
-    smtp.sink.wait_for(concurrency, timeout=10)
+    # The sink accepts A's messages while A is stopped; A does not read the 250s yet.
+    smtp.sink.wait_for(in_flight, timeout=10)
     time.sleep(max(0.0, (lease_end - utcnow()).total_seconds()) + 0.3)
 
     if resume == "after_b_sent":
@@ -307,7 +312,7 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
     relay_b, _ = relays.start(env, "b")
     if resume == "while_b_sends":
         wait_until(
-            lambda: len(smtp.sink.data_commands) > concurrency,
+            lambda: len(smtp.sink.data_commands) > in_flight,
             timeout=30,
             what="relay B to start its first send",
         )
@@ -322,8 +327,8 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
     )
     if resume == "after_b_sent":
         os.kill(relay_a.pid, signal.SIGCONT)
-    # A reads the 250s of its four sends and tries to mark them, then goes on with its batch;
-    # give it time (its log says when it handled the four), then stop both. The log format
+    # A reads the 250s of its sends and tries to mark them, then goes on with its batch; give
+    # it time (its log says when it handled them), then stop both. The log format
     # is not this test's subject, the database below is: no assert on the log here.
     eventually(lambda: started_ids <= {d["id"] for d in deliveries_logged(log_a)}, timeout=10)
     time.sleep(1.0)
