@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import flask_smorest
 from apispec import APISpec
 from flask import Flask
+from flask_smorest.spec import openapi_cli
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema
 
@@ -58,27 +59,28 @@ RETRY_AFTER = {
 
 class Api(flask_smorest.Api):  # type: ignore[misc]
     """flask-smorest's Api, with problem documents for errors and our own error handlers, whose
-    routes are documented when the document is first read."""
+    document is written when it is first read."""
 
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def __init__(self, app: Flask) -> None:
         self._undocumented: list[tuple[flask_smorest.Blueprint, str]] = []
         self._documenting = threading.RLock()
+        self._spec_options: dict[str, Any] | None = None
+        self._components_written = False
         super().__init__(app)
 
     @property
     def spec(self) -> APISpec:
-        """The document's spec, with every route registered so far documented.
+        """The document's spec: its components and every route registered so far, written when
+        the document is first read.
 
-        Documenting the routes was a third of the API's start (each gunicorn worker's, each
-        test's application), for a document that a process serving traffic seldom serves.
+        Writing them was two thirds of the API's start (each gunicorn worker's, each test's
+        application), for a document that a process serving traffic seldom serves.
         """
-        spec = self._spec
-        if spec is None:
-            raise RuntimeError("the document is read before the API is bound to an application")
         with self._documenting:
-            while self._undocumented:
+            spec = self._spec or self._write_components()
+            while self._components_written and self._undocumented:
                 blueprint, name = self._undocumented.pop(0)
                 blueprint.register_views_in_doc(self, self._app, spec, name=name, parameters=None)
                 spec.tag({"name": name, "description": blueprint.description})
@@ -96,13 +98,25 @@ class Api(flask_smorest.Api):  # type: ignore[misc]
         self._undocumented.append((blp, name))
 
     def _init_spec(self, **options: Any) -> None:
-        super()._init_spec(**options)
-        self.spec.components.security_scheme(
+        """Keep the spec's options for the document's first read."""
+        self._spec_options = options
+        self._app.cli.add_command(openapi_cli)
+
+    def _write_components(self) -> APISpec:
+        """flask-smorest's spec and components (which read `spec`), the admin token, the rules
+        across fields."""
+        if self._spec_options is None:
+            raise RuntimeError("the document is read before the API is bound to an application")
+        super()._init_spec(**self._spec_options)
+        spec = self.spec
+        spec.components.security_scheme(
             "adminToken",
             {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN; unset: 404."},
         )
         for name, (schema, rule) in CROSS_FIELD_RULES.items():
-            self.spec.components.schema(name, component=rule, schema=schema)
+            spec.components.schema(name, component=rule, schema=schema)
+        self._components_written = True
+        return spec
 
     def _register_error_handlers(self) -> None:
         """api_service.problems answers every error; flask-smorest's JSON errors are not used."""

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api_service.openapi import DOCUMENT, generated
+from api_service import create_app
+from api_service.openapi import DOCUMENT, document, generated, render
 
 
 def test_committed_document_matches_the_code() -> None:
@@ -50,3 +54,20 @@ def test_every_route_is_documented_with_its_problems(app: Flask) -> None:
     problem = document["components"]["responses"]["TOO_MANY_REQUESTS"]
     assert "application/problem+json" in problem["content"]
     assert "Retry-After" in problem["headers"]
+
+
+def test_threads_reading_a_fresh_document_at_once_all_get_the_committed_one() -> None:
+    """The document is written at its first read: readers racing for it (a threaded server's
+    first requests) never write it twice or read it half written."""
+    committed = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    for _ in range(5):
+        app = create_app({"SECRET_KEY": "openapi-document-only", "DATABASE_URL": "sqlite://"})
+        start = threading.Barrier(4)
+
+        def read(app: Flask = app, start: threading.Barrier = start) -> dict[str, Any]:
+            start.wait()
+            return json.loads(render(document(app)))
+
+        with ThreadPoolExecutor(4) as pool:
+            read_at_once = list(pool.map(lambda _: read(), range(4)))
+        assert read_at_once == [committed] * 4
