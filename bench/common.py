@@ -22,7 +22,7 @@ from shared.database.db import migrate
 from shared.database.models import outbox
 from support import processes
 from support.databases import create_database, drop_database, url_of
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 
 @contextmanager

@@ -37,7 +37,7 @@ from bench.cpu import processes as processes_now
 from shared.database.db import create_engine_for
 from shared.database.models import outbox
 from support import nginx, processes
-from support.smtp_sink import free_port
+from support.ports import free_port
 from support.smtp_stages import SmtpCA
 
 LOCUSTFILE = Path(__file__).with_name("overload_locustfile.py")

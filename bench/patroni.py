@@ -37,7 +37,8 @@ from bench.common import command, machine
 from bench.patroni_cluster import CHECK, DCS, Node, PatroniCluster
 from bench.patroni_load import Fault, Outcome, SignUps, outcome
 from support import processes
-from support.smtp_sink import SinkServer, free_port
+from support.ports import free_port
+from support.smtp_sink import SinkServer
 
 ROLE = DATABASE = "outpost"
 BIN = Path(sys.executable).parent

@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 
 from support import processes
+from support.ports import free_port
 from support.private_postgres import BIN, OS_USER
-from support.smtp_sink import free_port
 
 SCOPE = "outpost-bench"
 NODES = 3

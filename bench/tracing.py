@@ -48,7 +48,7 @@ from shared.database.db import create_engine_for
 from shared.runtime import tracing
 from support import processes
 from support.otlp_receiver import OtlpReceiver
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 PASSWORD = "correct horse battery staple"
 # How soon a process sends its spans; the bench waits this long and more after each load.

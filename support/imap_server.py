@@ -8,8 +8,8 @@ import socketserver
 import threading
 from typing import Any
 
+from support.ports import free_port
 from support.served import Served
-from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA
 
 

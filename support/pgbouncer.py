@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from support import processes
 from support.databases import PG_URL, libpq_url
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 BINARY = Path(os.environ.get("OUTPOST_PGBOUNCER", "/usr/sbin/pgbouncer"))
 # PgBouncer refuses to run as root.

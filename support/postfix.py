@@ -17,9 +17,9 @@ from pathlib import Path
 from outbox_relay.compose import message_id
 from outbox_relay.relay import Relay
 from support import bounce_pipe, postfix_config, processes
+from support.ports import free_port
 from support.postfix_config import DOMAIN, LOGIN, OWNER, SASLPASSWD, SCENARIOS
 from support.processes import eventually
-from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA
 
 BINARY = Path("/usr/sbin/postfix")

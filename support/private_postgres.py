@@ -19,7 +19,7 @@ import psycopg
 
 from shared.settings.database_url import normalise_database_url
 from support import processes
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 BIN = Path(os.environ.get("OUTPOST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 OS_USER = "postgres"

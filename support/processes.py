@@ -25,7 +25,7 @@ from typing import Any
 
 from outpost.serve import GUNICORN_CONFIG
 from support.main_pid import Running
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEPER = Path(__file__).with_name("keeper.py")

@@ -32,10 +32,10 @@ from sqlalchemy import make_url
 from shared.settings import env_file
 from support import main_pid, nginx, processes
 from support.main_pid import Running
+from support.ports import free_port
 from support.postfix import Postfix
 from support.postfix_config import API_DOMAIN
 from support.processes import ROOT
-from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA
 from support.units import exec_start, parse_unit, unit_value
 

@@ -5,70 +5,20 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import fcntl
-import random
 import re
-import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from pathlib import Path
-from typing import IO, Any, overload
+from typing import Any, overload
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
+from support.ports import free_port
 from support.served import Served
-
-# Ports handed out by free_port: below the kernel's ephemeral range (32768 and up on Linux), which
-# it draws from for every bind to port 0 and every outgoing connection, so a port taken here is
-# never handed to anyone else meanwhile. Each process that asks for ports (a test worker, a run
-# without xdist) holds a slice of its own for its life, claimed with a lock every run on the
-# machine sees, so that neither two workers nor two runs side by side ever race for one port (two
-# runs, each worker a slice by its number, once met: a relay's metrics port answered with the
-# other run's SMTP greeting). A port in use is skipped.
-_FIRST_PORT, _SLICE, _SLICES = 10000, 1000, 22
-_PORT_LOCKS = Path(tempfile.gettempdir()) / "outpost-test-ports"
-_ports: list[int] = []
-_slice: list[IO[str]] = []
-_port_lock = threading.Lock()
-
-
-def _claim_slice() -> int:
-    """The first port of the first slice no other process holds, held until this one ends."""
-    _PORT_LOCKS.mkdir(mode=0o1777, exist_ok=True)
-    for index in range(_SLICES):
-        held = (_PORT_LOCKS / f"slice-{index}").open("a")
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.close()
-            continue
-        _slice.append(held)
-        return _FIRST_PORT + index * _SLICE
-    raise RuntimeError(f"all {_SLICES} slices of test ports are held by other processes")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, and that no other test of any run is given."""
-    for _ in range(_SLICE):
-        with _port_lock:
-            if not _ports:
-                low = _claim_slice()
-                _ports.extend([low, low + random.randrange(_SLICE)])
-            low, port = _ports
-            _ports[1] = low + (port + 1 - low) % _SLICE
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError(f"no free port in {low}-{low + _SLICE - 1}")
 
 
 def code_in(message: EmailMessage) -> str:

@@ -30,8 +30,8 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
+from support.ports import free_port
 from support.served import Served
-from support.smtp_sink import free_port
 
 STAGES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data_command", "data")
 

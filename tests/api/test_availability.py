@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 from api_service import create_app
 from support.constants import SECRET_KEY
 from support.databases import admin, libpq_url
+from support.ports import free_port
 from support.rows import written
-from support.smtp_sink import free_port
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 

@@ -17,7 +17,7 @@ from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 
 @pytest.mark.parametrize(

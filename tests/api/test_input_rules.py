@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from api_service import create_app
 from support import processes
+from support.ports import free_port
 from support.rows import count, forget_throttles, rows, written
-from support.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
 GOOD = {"email": "ada@example.com", "password": PASSWORD}

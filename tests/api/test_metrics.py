@@ -11,7 +11,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from support import processes, wheels
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -13,7 +13,7 @@ import pytest
 from support import processes
 from support.forwarding_proxy import ForwardingProxy
 from support.mail_reports import ENV as MAIL_REPORT_KEYS
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 HERE = Path(__file__).resolve().parent
 # The committed OpenAPI document: every operation in it is run.

@@ -19,8 +19,8 @@ from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
 from support.phones import requests_naming
+from support.ports import free_port
 from support.rows import count, forget_throttles, let_time_pass, written
-from support.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
 FRENCH = "+33612345678"

@@ -21,8 +21,8 @@ from shared.accounts.accounts import insert_user, password_hash_of, password_set
 from shared.database.throttle import Limit, Throttle
 from support import processes
 from support.hashes import TimedHasher
+from support.ports import free_port
 from support.rows import count, forget_throttles, let_time_pass
-from support.smtp_sink import free_port
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"

@@ -19,7 +19,7 @@ from outbox_relay.channels import Email
 from outbox_relay.channels.smtp import SmtpChannel
 from shared.settings.smtp_url import parse_smtp_url
 from support import processes
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 MESSAGE = b"Message-ID: <1@bench>\r\nSubject: hi\r\n\r\n.a line that starts with a dot\r\n.\r\nend"
 

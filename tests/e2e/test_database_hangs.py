@@ -25,8 +25,9 @@ from shared.database.db import create_engine_for, migrate
 from shared.database.models import users
 from support import private_postgres, processes
 from support.constants import SECRET_KEY
+from support.ports import free_port
 from support.private_postgres import PrivatePostgres
-from support.smtp_sink import SinkServer, code_in, free_port
+from support.smtp_sink import SinkServer, code_in
 
 pytestmark = pytest.mark.postgresql_only
 

@@ -20,8 +20,8 @@ from sqlalchemy import make_url
 from api_service import create_app
 from outpost.check import findings
 from support import private_postgres, processes
+from support.ports import free_port
 from support.private_postgres import PrivatePostgres
-from support.smtp_sink import free_port
 
 pytestmark = pytest.mark.postgresql_only
 

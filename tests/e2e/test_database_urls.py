@@ -21,8 +21,8 @@ from shared.settings.config import Settings
 from shared.settings.database_url import connect_arguments, masked, normalise_database_url
 from shared.settings.joint_rules import ConfigError
 from support.constants import SECRET_KEY
+from support.ports import free_port
 from support.replication import PostgresPair
-from support.smtp_sink import free_port
 
 PASSWORD = "s3cret-pw"
 # The standby first: only target_session_attrs=read-write takes the engines to the primary.

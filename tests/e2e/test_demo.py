@@ -26,7 +26,8 @@ from outpost.demo import create_demo_app
 from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from support import processes
 from support.browser import chromium, need_a_browser, screenshot_dir
-from support.smtp_sink import SinkServer, code_in, free_port
+from support.ports import free_port
+from support.smtp_sink import SinkServer, code_in
 from support.smtp_stages import StagedSmtp
 
 PASSWORD = "correct horse battery staple"

@@ -21,8 +21,8 @@ from outpost.banner import Stack, banner, sign_in_link
 from outpost.kept_secrets import kept_secret
 from support import processes
 from support.browser import chromium, need_a_browser, screenshot_dir
+from support.ports import free_port
 from support.rows import let_time_pass, rows
-from support.smtp_sink import free_port
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"

@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 from shared.secrets.codes import code_matches
 from support import processes
 from support.constants import SECRET_KEY
+from support.ports import free_port
 from support.rows import rows
-from support.smtp_sink import SinkServer, code_in, free_port
+from support.smtp_sink import SinkServer, code_in
 
 
 def test_the_life_of_an_account_through_gunicorn_and_the_relay(

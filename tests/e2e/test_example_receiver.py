@@ -24,8 +24,9 @@ from api_service import create_app
 from shared.database.models import outbox
 from support import processes
 from support.constants import ADMIN_TOKEN, PASSWORD, WEBHOOK_KEY, WEBHOOK_SECRET, MakeRelay
+from support.ports import free_port
 from support.rows import rows
-from support.smtp_sink import SinkServer, code_in, free_port
+from support.smtp_sink import SinkServer, code_in
 
 EXAMPLE = processes.ROOT / "examples" / "provisioning_receiver.py"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

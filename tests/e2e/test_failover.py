@@ -21,8 +21,9 @@ from shared.database.models import outbox
 from shared.settings.database_url import normalise_database_url
 from support import processes
 from support.constants import SECRET_KEY
+from support.ports import free_port
 from support.replication import PostgresPair
-from support.smtp_sink import SinkServer, free_port
+from support.smtp_sink import SinkServer
 
 CLIENTS = 3
 BEFORE, AFTER = 2.0, 2.0  # seconds of load before the kill, and after the promotion

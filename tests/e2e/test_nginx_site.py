@@ -16,7 +16,7 @@ import pytest
 
 from support import nginx, processes
 from support.constants import ADMIN_TOKEN
-from support.smtp_sink import free_port
+from support.ports import free_port
 from support.smtp_stages import SmtpCA
 
 EVENTS_TOKEN = "provider-events-token-0123456789"

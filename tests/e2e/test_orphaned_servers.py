@@ -29,7 +29,7 @@ from support.browser import chromium
 from support.pgbouncer import PgBouncer
 from support.postfix import Postfix
 from support.replication import PostgresPair
-from support.smtp_sink import free_port
+from support.ports import free_port
 from support.smtp_stages import SmtpCA
 
 mail = Postfix()

@@ -21,7 +21,8 @@ from support.browser import chromium, screenshot_dir
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN, PASSWORD, MakeRelay
 from support.dashboard import signed_in
-from support.smtp_sink import SinkServer, free_port
+from support.ports import free_port
+from support.smtp_sink import SinkServer
 from support.sns import BEARER, TOKEN
 
 SCREENS = {"phone": (390, 844), "desktop": (1280, 800)}

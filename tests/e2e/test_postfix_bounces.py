@@ -31,12 +31,12 @@ from support import bounce_pipe
 from support.bounce_reports import Recipient, delivery_status
 from support.bulk import queue_emails
 from support.constants import MakeRelay
+from support.ports import free_port
 from support.postfix import Postfix
 from support.postfix_config import BOUNCES, NEXT_HOP
 from support.processes import eventually
 from support.relays import drain_until
 from support.rows import rows
-from support.smtp_sink import free_port
 from support.smtp_stages import StagedSmtp
 
 pytestmark = pytest.mark.postgresql_only

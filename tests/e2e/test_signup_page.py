@@ -17,8 +17,8 @@ from shared.settings.processes import OUTPOST_DEMO_HOST, OUTPOST_DEMO_MAIL_DIR
 from support import processes
 from support.browser import chromium, screenshot_dir
 from support.constants import PASSWORD
+from support.ports import free_port
 from support.rows import rows
-from support.smtp_sink import free_port
 
 SCREENS = {"phone": (390, 844), "desktop": (1280, 800)}
 # Chrome on Android as WebOTP shows itself to a page: `OTPCredential`, and a credentials.get

@@ -24,9 +24,10 @@ from shared.database.db import MIGRATIONS_DIR, create_engine_for, migrate
 from support import processes, wheels
 from support.commands import here
 from support.databases import create_database, drop_database, url_of
+from support.ports import free_port
 from support.processes import ROOT
 from support.rows import rows
-from support.smtp_sink import SinkServer, code_in, free_port
+from support.smtp_sink import SinkServer, code_in
 
 PASSWORD = "correct horse battery staple"
 PEOPLE = ("ada@example.com", "grace@example.com")

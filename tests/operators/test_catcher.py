@@ -19,9 +19,9 @@ from outpost.stack import hand_report
 from shared.settings.smtp_url import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import MakeRelay
+from support.ports import free_port
 from support.processes import eventually
 from support.rows import rows
-from support.smtp_sink import free_port
 
 LATER_SECONDS = 1.0
 

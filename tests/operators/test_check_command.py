@@ -18,8 +18,8 @@ from shared.database.db import MIGRATIONS_DIR, alembic_config
 from support import private_postgres
 from support.checks import PASSWORD, USER, outpost_check
 from support.databases import PG_URL
+from support.ports import free_port
 from support.private_postgres import PrivatePostgres
-from support.smtp_sink import free_port
 from support.smtp_stages import SmtpCA, StagedSmtp
 
 DB_PASSWORD = "db-s3cret"

@@ -16,7 +16,7 @@ from shared.clock import utcnow
 from shared.database import keyring
 from shared.database.models import keyring as keyring_table
 from support.checks import outpost_check
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 ANOTHER_KEY = "another-key-of-32-characters-or-more"
 

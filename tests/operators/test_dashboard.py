@@ -31,8 +31,9 @@ from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN as TOKEN
 from support.constants import SECRET_KEY, MakeRelay
 from support.dashboard import sign_in, signed_in
+from support.ports import free_port
 from support.rows import count, rows
-from support.smtp_sink import SinkServer, free_port
+from support.smtp_sink import SinkServer
 
 ACTOR = "dashboard@127.0.0.1"
 PASSWORD = "correct horse battery staple"

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from support import processes
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 
 def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

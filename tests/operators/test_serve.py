@@ -21,7 +21,7 @@ from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 SERVE = [sys.executable, "-m", "outpost.cli", "serve"]
 RELAY = [sys.executable, "-m", "outbox_relay.cli", "run"]

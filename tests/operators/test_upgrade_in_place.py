@@ -21,7 +21,7 @@ import api_service
 from shared.database.db import _head_revision, migrate
 from support import processes
 from support.constants import SECRET_KEY
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 SERVE = [sys.executable, "-m", "outpost.cli", "serve"]
 MIGRATE = [sys.executable, "-m", "outpost.cli", "migrate"]

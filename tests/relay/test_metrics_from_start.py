@@ -21,7 +21,7 @@ from shared.reports.provider_events import SOURCES, TYPES
 from support import processes, wheels
 from support.bulk import queue_emails
 from support.metrics import scrape
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 
 @pytest.fixture

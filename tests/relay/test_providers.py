@@ -24,9 +24,10 @@ from shared.settings.config import Settings
 from shared.settings.smtp_url import parse_smtp_url
 from support.bulk import queue_emails
 from support.constants import ADMIN_TOKEN, SECRET_KEY, MakeRelay
+from support.ports import free_port
 from support.relays import drain_until
 from support.rows import count, outcomes, rows, statuses, wait_out_deferrals
-from support.smtp_sink import SinkServer, SmtpSink, free_port
+from support.smtp_sink import SinkServer, SmtpSink
 from support.smtp_stages import StagedSmtp
 
 

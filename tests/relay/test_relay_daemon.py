@@ -21,8 +21,9 @@ from shared.clock import utcnow
 from shared.database.db import migrate
 from support import processes
 from support.bulk import queue_emails
+from support.ports import free_port
 from support.rows import rows
-from support.smtp_sink import SinkServer, free_port
+from support.smtp_sink import SinkServer
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ from support import processes
 from support.bulk import queue_emails
 from support.constants import MakeRelay
 from support.metrics import scrape
+from support.ports import free_port
 from support.rows import forget_throttles, rows, wait_out_deferrals
-from support.smtp_sink import SinkServer, free_port
+from support.smtp_sink import SinkServer
 
 GOOD = {"email": "ada@example.com", "password": "correct horse battery staple"}
 

@@ -27,8 +27,9 @@ from shared.settings.config import Settings
 from shared.settings.joint_rules import ConfigError
 from support import processes
 from support.constants import SECRET_KEY, MakeRelay
+from support.ports import free_port
 from support.rows import forget_throttles, rows
-from support.smtp_sink import SinkServer, code_in, free_port
+from support.smtp_sink import SinkServer, code_in
 
 OLD = SECRET_KEY
 NEW = "the-new-secret-key-9876543210fedcba"

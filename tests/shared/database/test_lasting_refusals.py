@@ -11,7 +11,7 @@ from sqlalchemy import make_url
 
 from shared.settings.database_url import DatabaseRefused, refused_for_good
 from support.databases import PG_URL
-from support.smtp_sink import free_port
+from support.ports import free_port
 
 SERVER = make_url(PG_URL)
 pytestmark = pytest.mark.postgresql_only
