@@ -99,6 +99,8 @@ class SmtpSink:
     accepted_at: list[float] = field(default_factory=list)
     data_commands: Mails = field(default_factory=Mails)
     connections: int = 0
+    # Transactions begun (MAIL commands taken), whether or not they reached DATA.
+    transactions: int = 0
     # Sessions the server closed for sitting idle (SinkServer's `idle`).
     timeouts: int = 0
     # Whether EHLO offers DSN (RFC 3461), taking its MAIL and RCPT parameters.
@@ -118,6 +120,15 @@ class SmtpSink:
         if self.dsn:
             return [*responses[:-1], "250-DSN", responses[-1]]
         return responses
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        with self._changed:
+            self.transactions += 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._changed:

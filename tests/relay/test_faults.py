@@ -15,10 +15,12 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,7 @@ def earn_sessions(engine: Engine, smtp: SinkServer, sessions: int) -> None:
         connection.execute(delete(outbox))
     smtp.sink.received.clear()
     smtp.sink.data_commands.clear()
+    smtp.sink.transactions = 0
 
 
 def snapshot(engine: Engine) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
@@ -283,21 +286,36 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
     }
     relay_a, log_a = relays.start(env, "a")
     earn_sessions(engine, smtp, concurrency)
-    public_ids = queue_emails(engine, 10, prefix="stop")
+    # A's replies wait until A is stopped: no session of A reads a 250, marks its row and
+    # begins another send first, however slowly the test itself is scheduled.
+    a_stopped = threading.Event()
+
+    def hold_until_a_stops(_: EmailMessage) -> None:
+        a_stopped.wait(timeout=30)
+
+    smtp.sink.on_arrival = hold_until_a_stops
     smtp.sink.delay = 1.5  # under the 2 s timeout: sends are slow but succeed
+    public_ids = queue_emails(engine, 10, prefix="stop")
+
+    def sends_at_their_data() -> bool:
+        """A began sends, each has reached its DATA, and none began in the last 0.3 s."""
+        began = smtp.sink.transactions
+        time.sleep(0.3)
+        return 0 < began == smtp.sink.transactions == len(smtp.sink.data_commands)
+
     wait_until(
-        lambda: len(smtp.sink.data_commands) > 0,
+        sends_at_their_data,
         timeout=30,
-        what="relay A to start its sends",
+        what="relay A's sends to reach their DATA",
     )
-    # A's sessions start their sends together, and none sends again before its 1.5 s reply:
-    # after a third of that, A's sends in flight are all it will have started. How many sessions
-    # it kept is its own (a relay whose interpreter is busy keeps fewer than it earned).
-    time.sleep(0.5)
     os.kill(relay_a.pid, signal.SIGSTOP)
     started_by_a = {str(m["Message-ID"]) for m in smtp.sink.data_commands}
     started_ids = {mid.strip("<>").partition("@")[0] for mid in started_by_a}
     in_flight = len(started_by_a)
+    smtp.sink.on_arrival = None
+    a_stopped.set()
+    # How many sessions A kept is its own (a relay whose interpreter is busy keeps fewer than it
+    # earned); each has one send in flight.
     assert 0 < in_flight <= concurrency
 
     [(token_a, held_by_a)] = claims(engine).items()
