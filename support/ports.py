@@ -12,6 +12,7 @@ greeting). A port in use is skipped.
 from __future__ import annotations
 
 import fcntl
+import functools
 import random
 import socket
 import tempfile
@@ -33,12 +34,12 @@ class _Slice:
     held: IO[str]
 
 
-_mine: list[_Slice] = []
 _lock = threading.Lock()
 
 
+@functools.cache
 def _claim() -> _Slice:
-    """The first slice no other process holds, held until this one ends."""
+    """The first slice no other process holds, held until this one ends (claimed once)."""
     _LOCKS.mkdir(mode=0o1777, exist_ok=True)
     for index in range(SLICES):
         held = (_LOCKS / f"slice-{index}").open("a")
@@ -56,9 +57,7 @@ def free_port() -> int:
     """A TCP port nobody listens on right now, and that no other test of any run is given."""
     for _ in range(SLICE):
         with _lock:
-            if not _mine:
-                _mine.append(_claim())
-            mine = _mine[0]
+            mine = _claim()
             port = mine.next
             mine.next = mine.low + (port + 1 - mine.low) % SLICE
         with socket.socket() as sock:

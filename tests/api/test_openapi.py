@@ -56,18 +56,22 @@ def test_every_route_is_documented_with_its_problems(app: Flask) -> None:
     assert "Retry-After" in problem["headers"]
 
 
+def read_at_once(app: Flask, readers: int) -> list[dict[str, Any]]:
+    """`app`'s document as `readers` threads read it, all starting together."""
+    start = threading.Barrier(readers)
+
+    def read(_: int) -> dict[str, Any]:
+        start.wait()
+        return dict(json.loads(render(document(app))))
+
+    with ThreadPoolExecutor(readers) as pool:
+        return list(pool.map(read, range(readers)))
+
+
 def test_threads_reading_a_fresh_document_at_once_all_get_the_committed_one() -> None:
     """The document is written at its first read: readers racing for it (a threaded server's
     first requests) never write it twice or read it half written."""
     committed = json.loads(DOCUMENT.read_text(encoding="utf-8"))
     for _ in range(5):
         app = create_app({"SECRET_KEY": "openapi-document-only", "DATABASE_URL": "sqlite://"})
-        start = threading.Barrier(4)
-
-        def read(app: Flask = app, start: threading.Barrier = start) -> dict[str, Any]:
-            start.wait()
-            return json.loads(render(document(app)))
-
-        with ThreadPoolExecutor(4) as pool:
-            read_at_once = list(pool.map(lambda _: read(), range(4)))
-        assert read_at_once == [committed] * 4
+        assert read_at_once(app, 4) == [committed] * 4
