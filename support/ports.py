@@ -15,14 +15,15 @@ import fcntl
 import functools
 import random
 import socket
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 FIRST_PORT, SLICE, SLICES = 10000, 1000, 22
-_LOCKS = Path(tempfile.gettempdir()) / "outpost-test-ports"
+# /tmp itself, never TMPDIR: a test that gives its child process a TMPDIR of its own (the orphaned
+# servers' test) would otherwise give it a second set of locks, and a slice a worker holds.
+LOCKS = Path("/tmp/outpost-test-ports")
 
 
 @dataclass
@@ -40,9 +41,9 @@ _lock = threading.Lock()
 @functools.cache
 def _claim() -> _Slice:
     """The first slice no other process holds, held until this one ends (claimed once)."""
-    _LOCKS.mkdir(mode=0o1777, exist_ok=True)
+    LOCKS.mkdir(mode=0o1777, exist_ok=True)
     for index in range(SLICES):
-        held = (_LOCKS / f"slice-{index}").open("a")
+        held = (LOCKS / f"slice-{index}").open("a")
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

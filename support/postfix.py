@@ -233,7 +233,9 @@ class Postfix:
 
         def logged() -> bool:
             if self._master is not None and self._master.poll() is not None:
-                raise RuntimeError(f"the master exited with {self._master.returncode}")
+                # What it says before its log service runs (a port taken, say) is on its stderr.
+                said = (self.base / "master.out").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the master exited with {self._master.returncode}: {said}")
             return self.log().count(text) >= count
 
         try:

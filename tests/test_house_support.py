@@ -313,16 +313,29 @@ def test_a_remembered_url_builder_is_the_one_werkzeug_compiles(app: Flask) -> No
     assert [page.bind("example.com").build("page", {}) for page in pages] == ["/page/1", "/page/2"]
 
 
-def test_a_second_run_side_by_side_gets_its_ports_from_another_slice() -> None:
+@pytest.mark.parametrize("tmpdir", [None, "own"])
+def test_a_second_run_side_by_side_gets_its_ports_from_another_slice(
+    tmpdir: str | None, tmp_path: Path
+) -> None:
     """The slice free_port hands ports from is held by its process: another process on the
-    machine, as a worker of a second run would, gets its ports from another slice."""
+    machine, as a worker of a second run would, gets its ports from another slice, even with a
+    TMPDIR of its own (as the orphaned servers' test gives its child)."""
     mine = ports.free_port()
-    script = "from support.ports import free_port; print(free_port())"
+    script = "from support import ports; print(ports.free_port(), ports.LOCKS)"
+    env = {**os.environ, "TMPDIR": str(tmp_path)} if tmpdir else None
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    theirs = int(done.stdout)
+    port, locks = done.stdout.split()
+    theirs = int(port)
+    # The same locks, or the two processes would each see the other's slice as free.
+    assert Path(locks) == ports.LOCKS
 
     def slice_of(port: int) -> int:
         return (port - ports.FIRST_PORT) // ports.SLICE
