@@ -60,7 +60,7 @@ def main() -> None:
         env = {
             "DATABASE_URL": url,
             "SECRET_KEY": SECRET_KEY,
-            "SMTP_URL": smtp.url,
+            "SMTP_URL": smtp.url(),
             "MAIL_FROM": "Outpost <no-reply@outpost.test>",
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "PROVIDER_EVENTS_TOKEN": EVENTS_TOKEN,

@@ -113,7 +113,7 @@ def run_route(
     env = {
         "DATABASE_URL": url,
         "SECRET_KEY": SECRET_KEY,
-        "SMTP_URL": sink.patient_url,
+        "SMTP_URL": sink.url(),
         "TRUSTED_PROXIES": "1",
         "RELAY_METRICS_PORT": "0",
         "WEB_CONCURRENCY": "2",

@@ -144,7 +144,7 @@ def one_accepted_row(directory: Path) -> Walk:
     env = {
         "DATABASE_URL": url,
         "SECRET_KEY": SECRET_KEY,
-        "SMTP_URL": smtp.url,
+        "SMTP_URL": smtp.url(),
         "MAIL_FROM": "Outpost <no-reply@outpost.test>",
         "RELAY_METRICS_PORT": "0",
     }

@@ -238,16 +238,11 @@ class SinkServer(Served):
             else _IdleController(self.sink, self.port, idle, says_timeout)
         )
 
-    @property
-    def url(self) -> str:
-        """SMTP_URL for this server, with a short timeout for the hang tests."""
-        return f"smtp://127.0.0.1:{self.port}?timeout=2"
-
-    @property
-    def patient_url(self) -> str:
-        """SMTP_URL for this server with the relay's own timeout (30 s): for a test that hangs
-        nothing, where two seconds are a bound a loaded machine can pass."""
-        return f"smtp://127.0.0.1:{self.port}"
+    def url(self, *, timeout: float | None = None) -> str:
+        """SMTP_URL for this server; without a `timeout`, the relay's own (30 s), as
+        StagedSmtp's: two seconds are a bound a loaded machine can pass."""
+        query = f"?timeout={timeout}" if timeout is not None else ""
+        return f"smtp://127.0.0.1:{self.port}{query}"
 
     def start(self) -> None:
         """Listen."""

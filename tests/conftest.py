@@ -276,8 +276,8 @@ def env(database_url: str, smtp: SinkServer) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET_KEY,
-        # The relay's own timeout: a test of a hang sets the short one (smtp.url) itself.
-        "SMTP_URL": smtp.patient_url,
+        # The relay's own timeout: a test of a hang sets a short one (`url(timeout=…)`) itself.
+        "SMTP_URL": smtp.url(),
         "MAIL_FROM": "Outpost <no-reply@outpost.test>",
         "RELAY_BACKOFF_BASE": "0.001",
         "RELAY_BACKOFF_CAP": "0.002",

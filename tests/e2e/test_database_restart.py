@@ -68,7 +68,7 @@ def test_the_relay_recovers_by_itself_when_postgresql_restarts_mid_drain(
     env = {
         "DATABASE_URL": private_pg.url,
         "SECRET_KEY": SECRET_KEY,
-        "SMTP_URL": sink.url,
+        "SMTP_URL": sink.url(),
         "MAIL_FROM": "Outpost <no-reply@outpost.test>",
         "RELAY_POLL_INTERVAL": "0.2",
         "RELAY_BACKOFF_BASE": "0.001",

@@ -195,7 +195,7 @@ def test_the_page_says_to_check_the_address_when_the_provider_refuses_it(
 ) -> None:
     need_a_browser()
     smtp.sink.mode = "reply:550 5.1.1"
-    env = {"SMTP_URL": smtp.url}
+    env = {"SMTP_URL": smtp.url()}
     with _outpost_up(tmp_path, env) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1000, "height": 700})
         page.set_default_timeout(10_000)

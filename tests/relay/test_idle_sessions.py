@@ -45,7 +45,7 @@ def test_a_session_the_server_closed_idle_is_replaced_and_nothing_paused(
 ) -> None:
     assert IDLE < IDLE_CHECK_SECONDS
     caplog.set_level(logging.INFO, logger="outbox_relay")
-    relay = make_relay(smtp=parse_smtp_url(closing.patient_url), relay_concurrency=1)
+    relay = make_relay(smtp=parse_smtp_url(closing.url()), relay_concurrency=1)
     queue_emails(engine, 1, prefix="before")
     assert relay.drain() == 1
     eventually(lambda: closing.sink.timeouts == 1, 10 + IDLE, "the idle session closed")
@@ -72,7 +72,7 @@ def test_a_session_closed_while_its_send_waited_for_a_rate_slot_is_replaced_at_o
             eventually(lambda: closing.sink.timeouts == 1, 10 + IDLE, "the session closed")
         sends.append(start_by)
 
-    channel = SmtpChannel(parse_smtp_url(closing.patient_url), pace)
+    channel = SmtpChannel(parse_smtp_url(closing.url()), pace)
     for n in range(2):
         mail = Email(f"id{n}", "relay@example.com", f"user{n}@example.com", MAIL)
         channel.send(mail, time.monotonic() + 30)

@@ -110,7 +110,7 @@ def test_a_fallback_takes_the_mail_of_a_provider_paused_by_hand(
     fallback = SinkServer()
     fallback.start()
     try:
-        relay = make_relay(smtp_fallback=parse_smtp_url(fallback.url))
+        relay = make_relay(smtp_fallback=parse_smtp_url(fallback.url()))
         body = {**PLANNED, "seconds": 3600}
         assert (
             client.post("/v1/admin/providers/smtp/pause", json=body, headers=AUTH).status_code

@@ -53,7 +53,7 @@ def test_a_refused_primary_is_paused_and_the_fallback_takes_every_message(
     port = free_port()
     relay = make_relay(
         smtp=parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=2"),
-        smtp_fallback=parse_smtp_url(fallback.url),
+        smtp_fallback=parse_smtp_url(fallback.url()),
         relay_backoff_base=0.2,
         relay_backoff_cap=0.4,
     )
@@ -95,7 +95,7 @@ def test_a_black_holed_primary_costs_one_timeout_per_probe_not_per_message(
 ) -> None:
     relay = make_relay(
         smtp=parse_smtp_url(f"smtp://127.0.0.1:{black_hole}?timeout=1"),
-        smtp_fallback=parse_smtp_url(fallback.url),
+        smtp_fallback=parse_smtp_url(fallback.url()),
         relay_backoff_base=5.0,
         relay_backoff_cap=5.0,
     )

@@ -210,7 +210,7 @@ def test_a_transient_failure_of_the_first_provider_is_retried_on_the_second(
     fallback (a minute later, as any deferral at DATA)."""
     smtp.sink.mode, backup_smtp.sink.mode = primary, backup
     queue_emails(engine, 1)
-    relay = make_relay(smtp_fallback=parse_smtp_url(backup_smtp.url))
+    relay = make_relay(smtp_fallback=parse_smtp_url(backup_smtp.url()))
     relay.drain()
     wait_out_deferrals(engine)
     relay.drain()
