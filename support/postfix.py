@@ -233,9 +233,7 @@ class Postfix:
 
         def logged() -> bool:
             if self._master is not None and self._master.poll() is not None:
-                # What it says before its log service runs (a port taken, say) is on its stderr.
-                said = (self.base / "master.out").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"the master exited with {self._master.returncode}: {said}")
+                raise RuntimeError(f"the master exited with {self._master.returncode}")
             return self.log().count(text) >= count
 
         try:
