@@ -71,7 +71,7 @@ def test_registration_answers_at_once_while_smtp_takes_30_seconds(
     env: dict[str, str], smtp: SinkServer, engine: Engine, tmp_path: Path
 ) -> None:
     smtp.sink.delay = 30
-    env = {**env, "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=40"}
+    env = {**env, "SMTP_URL": smtp.url(timeout=40)}
     # The relay is mid-send for 30 s when the test ends: kill it rather than wait.
     with processes.api_and_relay(env, tmp_path, stop_relay=signal.SIGKILL) as api:
         answers = []

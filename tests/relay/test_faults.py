@@ -210,7 +210,7 @@ def test_sigkill_three_times_while_draining_loses_nothing_and_duplicates_only_in
 ) -> None:
     env = {
         **env,
-        "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=2",
+        "SMTP_URL": smtp.url(timeout=2),
         "RELAY_BATCH_SIZE": str(KILL_BATCH),
         "RELAY_LEASE_SECONDS": str(LEASE_SECONDS),
     }
@@ -279,7 +279,7 @@ def test_a_relay_stopped_past_its_lease_cannot_mark_rows_another_relay_took_over
     concurrency = 4
     env = {
         **env,
-        "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=2",
+        "SMTP_URL": smtp.url(timeout=2),
         "RELAY_LEASE_SECONDS": str(LEASE_SECONDS),
         "RELAY_CONCURRENCY": str(concurrency),
         "RELAY_BATCH_SIZE": "100",

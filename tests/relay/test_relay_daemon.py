@@ -203,7 +203,7 @@ def test_sigterm_mid_send_finishes_the_messages_in_flight_and_releases_the_rest(
     relay = processes.relay(
         {
             **env,
-            "SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=10",
+            "SMTP_URL": smtp.url(timeout=10),
             "RELAY_CONCURRENCY": "2",
         },
         tmp_path,
